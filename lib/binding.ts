@@ -1,0 +1,30 @@
+// Loads the addon once: a prebuild from prebuilds/ when one matches, else
+// build/Release. Only lib/ modules import this; the native surface is not API.
+import * as path from 'node:path';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+/** Handle returned by the native mapOpen; see native/mapping.cc. */
+export interface NativeMapping {
+  readonly length: number;
+  readonly isPmem: boolean;
+  readonly dax: boolean;
+  readonly granularity: 'byte' | 'cache-line' | 'page';
+  flush(offset: number, length: number): void;
+  persist(offset: number, length: number): void;
+  deepFlush(offset: number, length: number): void;
+  copy(offset: number, src: Uint8Array): void;
+  fill(offset: number, byte: number, length: number): void;
+  view(offset: number, length: number): ArrayBuffer;
+  close(): void;
+}
+
+export interface Binding {
+  setErrorClass(cls: Function): void;
+  mapOpen(path: string, size: number, flags: number): NativeMapping;
+  drain(): void;
+  mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
+}
+
+export const binding = load(path.join(__dirname, '..')) as Binding;

@@ -1,0 +1,47 @@
+import { binding } from './binding';
+
+/** Stable error codes. A code, once published, keeps its meaning. */
+export type PmemErrorCode =
+  | 'ERR_PMEM_CLOSED'
+  | 'ERR_PMEM_READONLY'
+  | 'ERR_PMEM_NOT_FOUND'
+  | 'ERR_PMEM_EXISTS'
+  | 'ERR_PMEM_ACCESS'
+  | 'ERR_PMEM_NO_SPACE'
+  | 'ERR_PMEM_NO_MEMORY'
+  | 'ERR_PMEM_LOCKED'
+  | 'ERR_PMEM_INVALID'
+  | 'ERR_PMEM_CORRUPT'
+  | 'ERR_PMEM_LAYOUT'
+  | 'ERR_PMEM_NOT_POOL'
+  | 'ERR_PMEM_IO';
+
+export interface PmemErrorDetails {
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+/**
+ * The one error class of this package. Native failures are converted to it
+ * in one place (native/errors.cc); `code` is stable, and `errno`, `syscall`
+ * and `path` are set where they apply. Argument mistakes are plain
+ * `TypeError` and `RangeError`.
+ */
+export class PmemError extends Error {
+  readonly code: PmemErrorCode;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+
+  constructor(code: PmemErrorCode, message: string, details: PmemErrorDetails = {}) {
+    super(message);
+    this.name = 'PmemError';
+    this.code = code;
+    if (details.errno !== undefined) this.errno = details.errno;
+    if (details.syscall !== undefined) this.syscall = details.syscall;
+    if (details.path !== undefined) this.path = details.path;
+  }
+}
+
+binding.setErrorClass(PmemError);

@@ -1,0 +1,208 @@
+import { checkBytes, checkIndex, checkRange } from './args';
+import { binding, NativeMapping } from './binding';
+import { PmemError } from './errors';
+import type { Granularity, Region } from './region';
+
+/** How stores to a mapping become durable. */
+export type DurabilityMode =
+  /** A DAX file: CLWB/SFENCE (or nothing, on eADR) reach persistent media. */
+  | 'dax'
+  /** PMEM_IS_PMEM_FORCE=1 on a non-DAX file: CLWB/SFENCE on DRAM; not power-fail safe. */
+  | 'forced'
+  /** A non-DAX file: msync to the page cache's backing store. */
+  | 'msync';
+
+export interface MapOptions {
+  /** Size in bytes of a file to create, or to grow a smaller existing file to. */
+  size?: number;
+  /** Create the file if missing (needs `size`). An existing file is never truncated. */
+  create?: boolean;
+  /** With `create`: fail with ERR_PMEM_EXISTS if the file exists. */
+  exclusive?: boolean;
+  /** With `create`: do not allocate blocks up front (a sparse file). */
+  sparse?: boolean;
+  /** Map privately: stores stay in this process and nothing can be persisted. */
+  readOnly?: boolean;
+}
+
+/** Largest ArrayBuffer Node 20 can hold, and so the largest single view. */
+const MAX_VIEW = 2 ** 32;
+/**
+ * Mappings larger than MAX_VIEW are seen through windows that start every
+ * WINDOW_STRIDE bytes and span two strides, so that any range of at most one
+ * stride lies wholly inside the window where it starts.
+ */
+const WINDOW_STRIDE = 2 ** 30;
+
+const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly']);
+
+/**
+ * A file mapped into memory with libpmem. Implements `Region`.
+ *
+ * Every offset and length is checked here and again in native code; a bad one
+ * is a RangeError. After `close()` every view is detached and every method
+ * throws `PmemError` `ERR_PMEM_CLOSED`.
+ */
+export class Mapping implements Region {
+  readonly path: string;
+  readonly length: number;
+  /** libpmem's is_pmem: flushes are CLWB/SFENCE rather than msync. */
+  readonly isPmem: boolean;
+  readonly granularity: Granularity;
+  readonly mode: DurabilityMode;
+  readonly readOnly: boolean;
+
+  #native: NativeMapping | null;
+  #windows: Buffer[] = [];
+
+  /** @internal Use `openMapping`. */
+  constructor(path: string, native: NativeMapping, readOnly: boolean) {
+    this.path = path;
+    this.#native = native;
+    this.length = native.length;
+    this.isPmem = native.isPmem;
+    this.granularity = native.granularity;
+    this.mode = native.isPmem ? (native.dax ? 'dax' : 'forced') : 'msync';
+    this.readOnly = readOnly;
+  }
+
+  get closed(): boolean {
+    return this.#native === null;
+  }
+
+  /**
+   * The whole mapping as one Buffer, created once. Mappings over 4 GiB have
+   * no single buffer: use `view()`.
+   */
+  get buffer(): Buffer {
+    this.#live();
+    if (this.length > MAX_VIEW) {
+      throw new RangeError(
+        `a ${this.length}-byte mapping is larger than one Buffer can be (4 GiB); use view()`,
+      );
+    }
+    return this.#window(0);
+  }
+
+  /** Region's name for `buffer`. */
+  get bytes(): Buffer {
+    return this.buffer;
+  }
+
+  /**
+   * A Buffer over [offset, offset + length), sliced from a cached window.
+   * On mappings over 4 GiB a view may be at most 1 GiB long.
+   */
+  view(offset: number, length: number): Buffer {
+    this.#live();
+    checkRange(offset, length, this.length);
+    if (this.length <= MAX_VIEW) return this.#window(0).subarray(offset, offset + length);
+    if (length > WINDOW_STRIDE) {
+      throw new RangeError(`views of mappings over 4 GiB are at most 1 GiB long, got ${length}`);
+    }
+    const k = Math.floor(offset / WINDOW_STRIDE);
+    const start = k * WINDOW_STRIDE;
+    return this.#window(k).subarray(offset - start, offset - start + length);
+  }
+
+  /** Starts write-back of a range (msync on non-pmem, which is already durable). */
+  flush(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().flush(offset, length);
+  }
+
+  /** Waits for earlier flushes (SFENCE). A no-op when the mapping is not pmem. */
+  drain(): void {
+    this.#live();
+    if (this.isPmem) binding.drain();
+  }
+
+  /** Makes a range durable before returning: `pmem_persist` or `pmem_msync`. */
+  persist(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().persist(offset, length);
+  }
+
+  /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */
+  deepFlush(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().deepFlush(offset, length);
+  }
+
+  /** Copies `src` to `offset`; durable when it returns (`pmem_memmove_persist`). */
+  copy(offset: number, src: Uint8Array): void {
+    checkIndex(offset, 'offset');
+    checkBytes(src, 'src');
+    checkRange(offset, src.length, this.length);
+    this.#live().copy(offset, src);
+  }
+
+  /** Sets `length` bytes at `offset` to `byte`; durable when it returns. */
+  fill(offset: number, byte: number, length: number): void {
+    checkIndex(byte, 'byte');
+    if (byte > 255) throw new RangeError(`byte must be 0..255, got ${byte}`);
+    checkRange(offset, length, this.length);
+    this.#live().fill(offset, byte, length);
+  }
+
+  /** Unmaps and detaches every view. Closing twice does nothing. */
+  close(): void {
+    if (this.#native === null) return;
+    this.#native.close();
+    this.#native = null;
+    this.#windows = [];
+  }
+
+  #live(): NativeMapping {
+    if (this.#native === null) {
+      throw new PmemError('ERR_PMEM_CLOSED', `mapping of '${this.path}' is closed`, {
+        path: this.path,
+      });
+    }
+    return this.#native;
+  }
+
+  #window(k: number): Buffer {
+    let w = this.#windows[k];
+    if (w === undefined) {
+      const start = k * WINDOW_STRIDE;
+      const span = this.length <= MAX_VIEW ? this.length : Math.min(2 * WINDOW_STRIDE, this.length - start);
+      w = Buffer.from(this.#live().view(start, span));
+      this.#windows[k] = w;
+    }
+    return w;
+  }
+}
+
+/**
+ * Maps a file with `pmem_map_file`.
+ * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_EXISTS, ERR_PMEM_ACCESS,
+ *   ERR_PMEM_NO_SPACE, ERR_PMEM_INVALID, ERR_PMEM_IO
+ */
+export function openMapping(path: string, options: MapOptions = {}): Mapping {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new TypeError('path must be a non-empty string');
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError('options must be an object');
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  const { create = false, exclusive = false, sparse = false, readOnly = false } = options;
+  for (const [name, v] of [['create', create], ['exclusive', exclusive], ['sparse', sparse], ['readOnly', readOnly]] as const) {
+    if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  }
+  let size = 0;
+  if (options.size !== undefined) size = checkIndex(options.size, 'size');
+  if (create) {
+    if (readOnly) throw new TypeError('create and readOnly cannot be combined');
+    if (size === 0) throw new RangeError('create needs a size greater than 0');
+  } else if (exclusive || sparse) {
+    throw new TypeError('exclusive and sparse apply only with create');
+  }
+  const f = binding.mapFlags;
+  const flags =
+    (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0);
+  return new Mapping(path, binding.mapOpen(path, size, flags), readOnly);
+}

@@ -1,0 +1,19 @@
+// Registers each native concept; nothing else lives here.
+#include <napi.h>
+
+#include "errors.h"
+#include "mapping.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Per-environment data, so the addon works in worker_threads.
+  env.SetInstanceData<pmem::AddonData>(new pmem::AddonData());
+  pmem::InitErrors(env, exports);
+  pmem::InitMapping(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(pmem, Init)

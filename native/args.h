@@ -1,0 +1,37 @@
+// Argument checks shared by every native entry point. Native code never
+// trusts an offset or length from JavaScript: lib/ validates first, and these
+// validate again, without integer overflow.
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+
+namespace pmem {
+
+// A non-negative safe integer argument, or a TypeError/RangeError.
+inline uint64_t ArgIndex(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+    throw Napi::RangeError::New(info.Env(),
+                                std::string(name) + " must be a non-negative safe integer");
+  }
+  return static_cast<uint64_t>(d);
+}
+
+// Throws RangeError unless [off, off + len) lies inside [0, length).
+// Written as two comparisons so that off + len can never overflow.
+inline void CheckRange(Napi::Env env, uint64_t off, uint64_t len, uint64_t length) {
+  if (off > length || len > length - off) {
+    throw Napi::RangeError::New(env, "range [" + std::to_string(off) + ", +" +
+                                         std::to_string(len) + ") is outside [0, " +
+                                         std::to_string(length) + ")");
+  }
+}
+
+}  // namespace pmem
