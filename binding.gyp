@@ -11,6 +11,7 @@
       "target_name": "pmem",
       "sources": [
         "native/addon.cc",
+        "native/crc32c.cc",
         "native/errors.cc",
         "native/mapping.cc"
       ],

@@ -24,6 +24,7 @@ export interface Binding {
   setErrorClass(cls: Function): void;
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
+  crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
 }
 

@@ -5,3 +5,4 @@ export { Mapping, openMapping } from './mapping';
 export type { DurabilityMode, MapOptions } from './mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './location';
 export type { DefaultLocation } from './location';
+export { crc32c } from './crc32c';

@@ -1,6 +1,7 @@
 // Registers each native concept; nothing else lives here.
 #include <napi.h>
 
+#include "crc32c.h"
 #include "errors.h"
 #include "mapping.h"
 
@@ -11,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<pmem::AddonData>(new pmem::AddonData());
   pmem::InitErrors(env, exports);
   pmem::InitMapping(env, exports);
+  pmem::InitCrc32c(env, exports);
   return exports;
 }
 
