@@ -1,0 +1,31 @@
+// Shared by the test files: where test files go, and small assertions.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A directory on /dev/shm for this test process (scripts/test.sh sets PMEM_TEST_DIR). */
+export function testDir(): string {
+  const dir = process.env.PMEM_TEST_DIR ?? `/dev/shm/pmem-test-${process.pid}`;
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+let counter = 0;
+/** A fresh file path (the file does not exist yet). */
+export function tmpFile(name: string): string {
+  const p = path.join(testDir(), `${process.pid}-${counter++}-${name}`);
+  fs.rmSync(p, { force: true });
+  return p;
+}
+
+/** Expects `fn` to throw a PmemError with `code`. */
+export function expectPmemError(fn: () => unknown, code: string): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toBeInstanceOf(Error);
+  expect((thrown as { name: string }).name).toBe('PmemError');
+  expect((thrown as { code: string }).code).toBe(code);
+}
