@@ -29,3 +29,19 @@ export function expectPmemError(fn: () => unknown, code: string): void {
   expect((thrown as { name: string }).name).toBe('PmemError');
   expect((thrown as { code: string }).code).toBe(code);
 }
+
+/**
+ * Expects `fn` to throw an error named `name`. Errors thrown by native code
+ * and by Node's core come from another realm than jest's globals, so
+ * `toThrow(RangeError)` cannot recognise them; the name can.
+ */
+export function expectThrowName(fn: () => unknown, name: 'TypeError' | 'RangeError' | 'PmemError'): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown).toBeDefined();
+  expect((thrown as { name?: string }).name).toBe(name);
+}

@@ -1,0 +1,309 @@
+import * as fs from 'node:fs';
+
+import { binding } from '../lib/binding';
+import { Mapping, openMapping, PmemError } from '../lib';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
+
+function create(size = 64 * 1024, name = 'map'): Mapping {
+  return openMapping(tmpFile(name), { size, create: true });
+}
+
+describe('openMapping', () => {
+  test('creates, writes, persists, reopens and reads back', () => {
+    const path = tmpFile('roundtrip');
+    const m = openMapping(path, { size: 8192, create: true });
+    expect(m.length).toBe(8192);
+    expect(m.path).toBe(path);
+    m.buffer.write('durable bytes', 100);
+    m.persist(100, 13);
+    m.close();
+    const again = openMapping(path);
+    expect(again.length).toBe(8192);
+    expect(again.buffer.toString('utf8', 100, 113)).toBe('durable bytes');
+    again.close();
+  });
+
+  test('reports the durability mode of this test pass', () => {
+    const m = create();
+    if (forced) {
+      expect(m.isPmem).toBe(true);
+      expect(m.granularity).toBe('cache-line');
+      expect(m.mode).toBe('forced');
+    } else {
+      expect(m.isPmem).toBe(false);
+      expect(m.granularity).toBe('page');
+      expect(m.mode).toBe('msync');
+    }
+    m.close();
+  });
+
+  test('create grows a smaller file and never truncates a larger one', () => {
+    const path = tmpFile('grow');
+    const m = openMapping(path, { size: 4096, create: true });
+    m.buffer[4095] = 7;
+    m.persist(4095, 1);
+    m.close();
+    const grown = openMapping(path, { size: 16384, create: true });
+    expect(grown.length).toBe(16384);
+    expect(grown.buffer[4095]).toBe(7);
+    grown.close();
+    const kept = openMapping(path, { size: 4096, create: true });
+    expect(kept.length).toBe(16384);
+    kept.close();
+  });
+
+  test('exclusive create refuses an existing file', () => {
+    const path = tmpFile('excl');
+    openMapping(path, { size: 4096, create: true, exclusive: true }).close();
+    expectPmemError(() => openMapping(path, { size: 4096, create: true, exclusive: true }), 'ERR_PMEM_EXISTS');
+  });
+
+  test('sparse create allocates no blocks up front', () => {
+    const path = tmpFile('sparse');
+    const m = openMapping(path, { size: 64 << 20, create: true, sparse: true });
+    expect(fs.statSync(path).blocks * 512).toBeLessThan(1 << 20);
+    m.close();
+  });
+
+  test('a missing file is ERR_PMEM_NOT_FOUND with errno, syscall and path', () => {
+    const path = tmpFile('missing');
+    let err: PmemError | undefined;
+    try {
+      openMapping(path);
+    } catch (e) {
+      err = e as PmemError;
+    }
+    expect(err).toBeInstanceOf(PmemError);
+    expect(err!.code).toBe('ERR_PMEM_NOT_FOUND');
+    expect(err!.errno).toBe(2);
+    expect(err!.syscall).toBe('pmem_map_file');
+    expect(err!.path).toBe(path);
+    expect(err!.message).toContain(path);
+  });
+
+  test('a directory and an empty file are ERR_PMEM_INVALID', () => {
+    const dir = tmpFile('dir');
+    fs.mkdirSync(dir);
+    expectPmemError(() => openMapping(dir), 'ERR_PMEM_INVALID');
+    const empty = tmpFile('empty');
+    fs.writeFileSync(empty, '');
+    expectPmemError(() => openMapping(empty), 'ERR_PMEM_INVALID');
+    expectPmemError(() => openMapping(empty, { readOnly: true }), 'ERR_PMEM_INVALID');
+  });
+
+  test('a file in a missing directory cannot be created', () => {
+    expectPmemError(() => openMapping(tmpFile('nodir') + '/x', { size: 4096, create: true }), 'ERR_PMEM_NOT_FOUND');
+  });
+
+  test('bad options are TypeError or RangeError', () => {
+    const path = tmpFile('opts');
+    expect(() => openMapping(42 as unknown as string)).toThrow(TypeError);
+    expect(() => openMapping('')).toThrow(TypeError);
+    expect(() => openMapping(path, null as never)).toThrow(TypeError);
+    expect(() => openMapping(path, { sise: 1 } as never)).toThrow(/unknown option 'sise'/);
+    expect(() => openMapping(path, { create: 1 } as never)).toThrow(TypeError);
+    expect(() => openMapping(path, { create: true })).toThrow(RangeError);
+    expect(() => openMapping(path, { create: true, size: -1 })).toThrow(RangeError);
+    expect(() => openMapping(path, { create: true, size: 1.5 })).toThrow(RangeError);
+    expect(() => openMapping(path, { create: true, size: '4096' as never })).toThrow(TypeError);
+    expect(() => openMapping(path, { create: true, size: 4096, readOnly: true })).toThrow(TypeError);
+    expect(() => openMapping(path, { exclusive: true })).toThrow(TypeError);
+    expect(() => openMapping(path, { sparse: true })).toThrow(TypeError);
+    expect(fs.existsSync(path)).toBe(false);
+  });
+});
+
+describe('Mapping methods', () => {
+  test('flush + drain, copy, fill and deepFlush land in the file', () => {
+    const path = tmpFile('methods');
+    const m = openMapping(path, { size: 16384, create: true });
+    m.buffer.write('flushed', 0);
+    m.flush(0, 7);
+    m.drain();
+    m.copy(4096, Buffer.from('copied'));
+    m.fill(8192, 0xab, 100);
+    m.buffer.write('deep', 12000);
+    m.deepFlush(12000, 4);
+    m.close();
+    const bytes = fs.readFileSync(path);
+    expect(bytes.toString('utf8', 0, 7)).toBe('flushed');
+    expect(bytes.toString('utf8', 4096, 4102)).toBe('copied');
+    expect(bytes.subarray(8192, 8292).every((b) => b === 0xab)).toBe(true);
+    expect(bytes[8292]).toBe(0);
+    expect(bytes.toString('utf8', 12000, 12004)).toBe('deep');
+  });
+
+  test('copy accepts a view of the same mapping, overlapping', () => {
+    const m = create(4096);
+    m.buffer.write('abcdef', 0);
+    m.copy(2, m.view(0, 6));
+    expect(m.buffer.toString('utf8', 0, 8)).toBe('ababcdef');
+    m.close();
+  });
+
+  test('zero-length operations at the end are allowed', () => {
+    const m = create(4096);
+    m.persist(4096, 0);
+    m.flush(0, 0);
+    m.copy(4096, Buffer.alloc(0));
+    m.fill(4096, 1, 0);
+    expect(m.view(4096, 0).length).toBe(0);
+    m.close();
+  });
+
+  test('the buffer is created once and views share it', () => {
+    const m = create(8192);
+    expect(m.buffer).toBe(m.buffer);
+    expect(m.bytes).toBe(m.buffer);
+    const v = m.view(100, 10);
+    v[0] = 42;
+    expect(m.buffer[100]).toBe(42);
+    expect(v.buffer).toBe(m.buffer.buffer);
+    m.close();
+  });
+
+  test.each([
+    ['negative offset', -1, 1],
+    ['offset past the end', 4097, 0],
+    ['length past the end', 4000, 97],
+    ['fractional offset', 1.5, 1],
+    ['NaN length', 0, NaN],
+    ['Infinity length', 0, Infinity],
+    ['overflowing sum', 2 ** 53 - 1, 2 ** 53 - 1],
+  ])('%s is a RangeError everywhere', (_name, off, len) => {
+    const m = create(4096);
+    expect(() => m.flush(off, len)).toThrow(RangeError);
+    expect(() => m.persist(off, len)).toThrow(RangeError);
+    expect(() => m.deepFlush(off, len)).toThrow(RangeError);
+    expect(() => m.fill(off, 0, len)).toThrow(RangeError);
+    expect(() => m.view(off, len)).toThrow(RangeError);
+    m.close();
+  });
+
+  test('wrong types are TypeError', () => {
+    const m = create(4096);
+    expect(() => m.persist('0' as never, 1)).toThrow(TypeError);
+    expect(() => m.flush(0, undefined as never)).toThrow(TypeError);
+    expect(() => m.copy(0, 'text' as never)).toThrow(TypeError);
+    expect(() => m.copy(0, [1, 2] as never)).toThrow(TypeError);
+    expect(() => m.fill(0, 256, 1)).toThrow(RangeError);
+    expect(() => m.fill(0, '1' as never, 1)).toThrow(TypeError);
+    expect(() => m.copy(4090, Buffer.alloc(7))).toThrow(RangeError);
+    m.close();
+  });
+
+  test('native code checks ranges again when called directly', () => {
+    const path = tmpFile('native');
+    const h = binding.mapOpen(path, 4096, binding.mapFlags.create);
+    expectThrowName(() => h.persist(-1, 1), 'RangeError');
+    expectThrowName(() => h.persist(4096, 1), 'RangeError');
+    expectThrowName(() => h.flush(1, 2 ** 53), 'RangeError');
+    expectThrowName(() => h.deepFlush(0.5, 1), 'RangeError');
+    expectThrowName(() => h.fill(0, 300, 1), 'RangeError');
+    expectThrowName(() => h.fill(4000, 0, 97), 'RangeError');
+    expectThrowName(() => h.copy(4095, Buffer.alloc(2)), 'RangeError');
+    expectThrowName(() => h.copy(0, {} as never), 'TypeError');
+    expectThrowName(() => h.view(0, 0), 'RangeError');
+    expectThrowName(() => h.view(1, 4096), 'RangeError');
+    expectThrowName(() => h.persist('x' as never, 1), 'TypeError');
+    expectThrowName(() => binding.mapOpen(path, -5, 0), 'RangeError');
+    expectThrowName(() => binding.mapOpen(7 as never, 0, 0), 'TypeError');
+    h.close();
+    expectPmemError(() => h.persist(0, 1), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => h.view(0, 1), 'ERR_PMEM_CLOSED');
+  });
+});
+
+describe('close', () => {
+  test('detaches every view and makes every call ERR_PMEM_CLOSED', () => {
+    const m = create(8192);
+    const whole = m.buffer;
+    const slice = m.view(10, 100);
+    m.close();
+    expect(m.closed).toBe(true);
+    expect(whole.byteLength).toBe(0);
+    expect(slice.byteLength).toBe(0);
+    expect(whole[0]).toBeUndefined();
+    expectThrowName(() => slice.readUInt32LE(0), 'RangeError');
+    for (const call of [
+      () => m.buffer,
+      () => m.bytes,
+      () => m.view(0, 1),
+      () => m.flush(0, 1),
+      () => m.drain(),
+      () => m.persist(0, 1),
+      () => m.deepFlush(0, 1),
+      () => m.copy(0, Buffer.alloc(1)),
+      () => m.fill(0, 0, 1),
+    ]) {
+      expectPmemError(call, 'ERR_PMEM_CLOSED');
+    }
+    m.close();
+  });
+
+  test('many open/close cycles of the same file', () => {
+    const path = tmpFile('cycles');
+    openMapping(path, { size: 4096, create: true }).close();
+    for (let i = 0; i < 500; i++) {
+      const m = openMapping(path);
+      m.buffer[i % 4096] = i & 0xff;
+      m.close();
+    }
+  });
+});
+
+describe('read-only mappings', () => {
+  test('read the file; stores stay private; persisting is refused', () => {
+    const path = tmpFile('ro');
+    const w = openMapping(path, { size: 4096, create: true });
+    w.copy(0, Buffer.from('original'));
+    w.close();
+    const r = openMapping(path, { readOnly: true });
+    expect(r.readOnly).toBe(true);
+    expect(r.buffer.toString('utf8', 0, 8)).toBe('original');
+    r.buffer.write('changed!', 0);
+    expectPmemError(() => r.persist(0, 8), 'ERR_PMEM_READONLY');
+    expectPmemError(() => r.flush(0, 8), 'ERR_PMEM_READONLY');
+    expectPmemError(() => r.deepFlush(0, 8), 'ERR_PMEM_READONLY');
+    expectPmemError(() => r.copy(0, Buffer.from('x')), 'ERR_PMEM_READONLY');
+    expectPmemError(() => r.fill(0, 1, 1), 'ERR_PMEM_READONLY');
+    r.close();
+    expect(fs.readFileSync(path).toString('utf8', 0, 8)).toBe('original');
+  });
+
+  test('a missing file is ERR_PMEM_NOT_FOUND', () => {
+    expectPmemError(() => openMapping(tmpFile('ro-missing'), { readOnly: true }), 'ERR_PMEM_NOT_FOUND');
+  });
+});
+
+describe('mappings larger than 4 GiB', () => {
+  const size = 6 * 2 ** 30;
+
+  test('are seen through windows; the whole buffer is refused', () => {
+    const path = tmpFile('huge');
+    const m = openMapping(path, { size, create: true, sparse: true });
+    expect(m.length).toBe(size);
+    expect(() => m.buffer).toThrow(/use view\(\)/);
+    expect(() => m.view(0, 2 ** 30 + 1)).toThrow(RangeError);
+    const far = 5 * 2 ** 30 + 12345;
+    m.view(far, 5).write('hello');
+    m.persist(far, 5);
+    // A view that straddles a window stride boundary.
+    const edge = 2 ** 31 - 3;
+    m.view(edge, 6).write('across');
+    m.persist(edge, 6);
+    expect(m.view(edge, 6).toString()).toBe('across');
+    // The last byte.
+    m.view(size - 1, 1)[0] = 9;
+    m.persist(size - 1, 1);
+    m.close();
+    const again = openMapping(path);
+    expect(again.view(far, 5).toString()).toBe('hello');
+    expect(again.view(edge, 6).toString()).toBe('across');
+    expect(again.view(size - 1, 1)[0]).toBe(9);
+    again.close();
+    fs.rmSync(path);
+  });
+});
