@@ -6,3 +6,5 @@ export type { DurabilityMode, MapOptions } from './mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './location';
 export type { DefaultLocation } from './location';
 export { crc32c } from './crc32c';
+export { Superblock } from './superblock';
+export { AppendList } from './append-list';

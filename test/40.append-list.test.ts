@@ -1,0 +1,66 @@
+import { AppendList, openMapping } from '../lib';
+import { expectPmemError, tmpFile } from './helpers';
+
+test('append, reopen, iterate', () => {
+  const file = tmpFile('list');
+  const m = openMapping(file, { size: 65536, create: true });
+  const list = AppendList.format(m, 128);
+  expect(list.length).toBe(0);
+  list.append('one');
+  list.append(Buffer.from('two'));
+  list.append('');
+  list.append('x'.repeat(200));
+  m.close();
+  const again = openMapping(file);
+  const reopened = AppendList.open(again, 128);
+  expect(reopened.length).toBe(4);
+  expect(reopened.toArray().map((b) => b.toString())).toEqual(['one', 'two', '', 'x'.repeat(200)]);
+  reopened.append('five');
+  expect([...AppendList.open(again, 128)].map(String)).toEqual(['one', 'two', '', 'x'.repeat(200), 'five']);
+  again.close();
+});
+
+test('a full region is ERR_PMEM_NO_SPACE and the list stays usable', () => {
+  const m = openMapping(tmpFile('list-full'), { size: 4096, create: true });
+  const list = AppendList.format(m);
+  let n = 0;
+  try {
+    for (;;) {
+      list.append(Buffer.alloc(100, n));
+      n++;
+    }
+  } catch (e) {
+    expect((e as { code: string }).code).toBe('ERR_PMEM_NO_SPACE');
+  }
+  expect(n).toBe(31);
+  expect(AppendList.open(m).length).toBe(n);
+  list.append(Buffer.alloc(10)); // a smaller value still fits in the last line
+  m.close();
+});
+
+test('damaged lists are ERR_PMEM_CORRUPT', () => {
+  const m = openMapping(tmpFile('list-bad'), { size: 8192, create: true });
+  expectPmemError(() => AppendList.open(m), 'ERR_PMEM_CORRUPT'); // no magic
+  const list = AppendList.format(m);
+  list.append('a');
+  list.append('b');
+  const first = Number(m.buffer.readBigUInt64LE(8));
+  m.buffer.writeBigUInt64LE(BigInt(first), first); // a cycle: points at itself
+  expectPmemError(() => AppendList.open(m), 'ERR_PMEM_CORRUPT');
+  m.buffer.writeBigUInt64LE(1n << 40n, first); // outside the region
+  expectPmemError(() => AppendList.open(m), 'ERR_PMEM_CORRUPT');
+  m.buffer.writeBigUInt64LE(0n, first);
+  m.buffer.writeUInt32LE(9000, first + 8); // length past the end
+  expectPmemError(() => AppendList.open(m), 'ERR_PMEM_CORRUPT');
+  m.close();
+});
+
+test('bad arguments', () => {
+  const m = openMapping(tmpFile('list-args'), { size: 4096, create: true });
+  expect(() => AppendList.format(m, 10)).toThrow(RangeError);
+  expect(() => AppendList.format(m, 4096)).toThrow(RangeError);
+  expect(() => AppendList.format(m, -64)).toThrow(RangeError);
+  const list = AppendList.format(m);
+  expect(() => list.append(5 as never)).toThrow(TypeError);
+  m.close();
+});
