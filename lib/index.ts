@@ -8,3 +8,7 @@ export type { DefaultLocation } from './location';
 export { crc32c } from './crc32c';
 export { Superblock } from './superblock';
 export { AppendList } from './append-list';
+export { Wal } from './wal';
+export type { WalOpenOptions, WalRecord, WalRecovery } from './wal';
+export { TxLog } from './txlog';
+export type { TxWriter, TxRecovery } from './txlog';

@@ -1,0 +1,290 @@
+import { checkBytes, checkIndex, checkRange } from './args';
+import { crc32c } from './crc32c';
+import { PmemError } from './errors';
+import type { Region } from './region';
+
+const LINE = 64;
+const LOG_HEADER = 32;
+const ENTRY_HEADER = 16;
+const MODE_REDO = 1;
+const MODE_UNDO = 2;
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/** Stages writes inside `TxLog.run`. */
+export interface TxWriter {
+  /** Stages `data` for `offset`; applied at commit. Reads in the function see the old bytes. */
+  write(offset: number, data: Uint8Array): void;
+}
+
+export interface TxRecovery {
+  /** What recovery did to the transaction it found in the log. */
+  action: 'none' | 'redo' | 'undo';
+  seq: number;
+}
+
+interface Entry {
+  offset: number;
+  data: Uint8Array;
+}
+
+/**
+ * Atomic multi-line updates on a Region, through a small log area:
+ *
+ * - `run(fn)`: a redo transaction, the pm_tx_commit protocol. The staged
+ *   writes are logged and the log made durable with one fence; then the
+ *   commit word is published with an aligned 8-byte store and the writes are
+ *   applied in place; one more flush and fence make both durable.
+ * - `undoUpdate(offset, bytes)`: an in-place update with an undo log: the
+ *   old bytes are logged and made durable, the update is made in place and
+ *   persisted, then a commit record is persisted.
+ *
+ * Layout at `offset` (size bytes): the commit word (u64) alone on the first
+ * 64-byte line, then the log: a 32-byte header (crc32c u32 over the rest of
+ * the header and the entries, entry count u32, sequence number u64, entry
+ * bytes u64, mode u8, zero) and the entries (target offset u64, length u32,
+ * zero u32, the old bytes, and in redo mode the new bytes, each padded to 8).
+ *
+ * The commit word holds 2·seq while transaction `seq` is committed but maybe
+ * not applied, and 2·seq + 1 once it is resolved (applied, or rolled back).
+ * Recovery, for a log whose checksum holds and whose seq is the newest:
+ * committed → redo (write the new bytes again); not committed → undo (write
+ * the old bytes back, since the in-place writes may have partly reached the
+ * media); resolved → nothing. A log that fails its checksum was never made
+ * durable, so no in-place write of its transaction had started.
+ */
+export class TxLog {
+  readonly region: Region;
+  readonly offset: number;
+  readonly size: number;
+  #seq = 0; // last sequence number used
+
+  /** Writes an empty log and persists it. */
+  static format(region: Region, options: { offset: number; size: number }): TxLog {
+    const log = new TxLog(region, options);
+    const b = region.bytes;
+    b.fill(0, log.offset, log.offset + LINE + LOG_HEADER);
+    b.writeBigUInt64LE(1n, log.offset); // seq 0, resolved
+    region.persist(log.offset, LINE + LOG_HEADER);
+    log.#seq = 0;
+    return log;
+  }
+
+  /** Opens a log and runs `recover()`. */
+  static open(region: Region, options: { offset: number; size: number }): TxLog {
+    const log = new TxLog(region, options);
+    log.recover();
+    return log;
+  }
+
+  private constructor(region: Region, options: { offset: number; size: number }) {
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    checkRange(options.offset, options.size, region.length);
+    if (options.offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
+    if (options.size < LINE + LOG_HEADER + ENTRY_HEADER + 16) throw new RangeError(`a log needs at least ${LINE + LOG_HEADER + ENTRY_HEADER + 16} bytes`);
+    this.region = region;
+    this.offset = options.offset;
+    this.size = options.size;
+  }
+
+  /**
+   * Runs `fn` to stage writes, then commits them atomically. Durable when it
+   * returns; after a crash, recovery finds either none of the writes or all
+   * of them. If `fn` throws, nothing is written and the error is rethrown.
+   * @throws TypeError if `fn` returns a promise (nothing is written)
+   * @throws RangeError if a write falls outside the region or on the log,
+   *   or the writes do not fit the log
+   */
+  run(fn: (tx: TxWriter) => void): void {
+    if (typeof fn !== 'function') throw new TypeError('fn must be a function');
+    const entries: Entry[] = [];
+    let open = true;
+    const writer: TxWriter = {
+      write: (offset: number, data: Uint8Array) => {
+        if (!open) throw new TypeError('this transaction has ended');
+        checkBytes(data, 'data');
+        this.#checkTarget(offset, data.length);
+        entries.push({ offset, data: Uint8Array.prototype.slice.call(data) });
+      },
+    };
+    try {
+      const result: unknown = fn(writer);
+      if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+        throw new TypeError('transaction functions must be synchronous; a promise was returned and nothing was written');
+      }
+    } finally {
+      open = false;
+    }
+    if (entries.length === 0) return;
+    const seq = this.#seq + 1;
+    const end = this.#writeLog(seq, MODE_REDO, entries);
+    const b = this.region.bytes;
+    // The log (old and new bytes) must be durable before the commit word or
+    // any in-place write can reach the media: recovery needs it to redo or
+    // to undo them. Flush it, then the one fence.
+    this.region.flush(this.offset + LINE, end - (this.offset + LINE));
+    this.region.drain();
+
+    // Publish the commit (aligned 8-byte store) and apply in place. A crash
+    // from here on may persist any subset of these lines: with the commit
+    // word recovery redoes from the log, without it recovery undoes.
+    b.writeBigUInt64LE(BigInt(2 * seq), this.offset);
+    for (const e of entries) b.set(e.data, e.offset);
+    this.region.flush(this.offset, 8);
+    for (const e of entries) this.region.flush(e.offset, e.data.length);
+    // Second fence: the transaction is durable when it returns.
+    this.region.drain();
+
+    // Retire the log: resolved. Flushed but deliberately not fenced: until
+    // a later fence makes it durable, recovery may redo this transaction,
+    // which rewrites the bytes the data already holds. Any later write that
+    // was made durable went through a fence, which also made this durable.
+    b.writeBigUInt64LE(BigInt(2 * seq + 1), this.offset);
+    this.region.flush(this.offset, 8);
+    this.#seq = seq;
+  }
+
+  /**
+   * Writes `data` at `offset` in place, atomically across a crash, with an
+   * undo log. Durable when it returns.
+   * @throws RangeError if the range falls outside the region, on the log, or
+   *   does not fit the log
+   */
+  undoUpdate(offset: number, data: Uint8Array): void {
+    checkBytes(data, 'data');
+    this.#checkTarget(offset, data.length);
+    const seq = this.#seq + 1;
+    const entries = [{ offset, data }];
+    const end = this.#writeLog(seq, MODE_UNDO, entries);
+    // 1. The old bytes are durable before the first in-place store can be.
+    this.region.persist(this.offset + LINE, end - (this.offset + LINE));
+    // 2. Update in place and persist: the new bytes are durable before the
+    //    commit record says so.
+    this.region.bytes.set(data, offset);
+    this.region.persist(offset, data.length);
+    // 3. The commit record (aligned 8-byte store): from here on recovery
+    //    leaves the update alone.
+    this.region.bytes.writeBigUInt64LE(BigInt(2 * seq + 1), this.offset);
+    this.region.persist(this.offset, 8);
+    this.#seq = seq;
+  }
+
+  /**
+   * Completes or rolls back the transaction in the log, if one was in
+   * flight. Runs on open.
+   * @throws PmemError ERR_PMEM_CORRUPT if the commit word is ahead of the log
+   */
+  recover(): TxRecovery {
+    const b = this.region.bytes;
+    const commit = Number(b.readBigUInt64LE(this.offset));
+    const committedSeq = Math.floor(commit / 2);
+    const resolved = commit % 2 === 1;
+    const log = this.#readLog();
+    this.#seq = Math.max(committedSeq, log?.seq ?? 0);
+    if (log === undefined || log.seq < committedSeq || (log.seq === committedSeq && resolved)) {
+      return { action: 'none', seq: this.#seq };
+    }
+    if (log.seq > committedSeq + 1) {
+      // Each transaction's log is written after the previous commit word
+      // was made durable: a log two steps ahead cannot come from this protocol.
+      throw new PmemError('ERR_PMEM_CORRUPT', `transaction log ${log.seq} does not follow commit word ${commit}`);
+    }
+    // log.seq === committedSeq + 1 with the commit word still at 2·(seq-1):
+    // the previous transaction's lazy retire did not reach the media before
+    // this log did. That transaction was already durable (its second fence),
+    // and this one never committed, so undoing it is right: its old bytes
+    // are what the data holds.
+    const redo = log.seq === committedSeq && !resolved;
+    if (redo && log.mode !== MODE_REDO) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `undo log ${log.seq} is marked committed but not resolved`);
+    }
+    for (const e of log.entries) {
+      b.set(redo ? e.newBytes! : e.oldBytes, e.offset);
+      this.region.flush(e.offset, e.oldBytes.length);
+    }
+    // The data is durable before the log is marked resolved.
+    this.region.drain();
+    b.writeBigUInt64LE(BigInt(2 * log.seq + 1), this.offset);
+    this.region.persist(this.offset, 8);
+    return { action: redo ? 'redo' : 'undo', seq: log.seq };
+  }
+
+  /** Payload bytes one transaction's writes may total. */
+  get capacity(): number {
+    return this.size - LINE - LOG_HEADER - ENTRY_HEADER;
+  }
+
+  #checkTarget(offset: number, length: number): void {
+    checkRange(offset, length, this.region.length);
+    if (offset < this.offset + this.size && offset + length > this.offset) {
+      throw new RangeError(`range [${offset}, +${length}) overlaps the transaction log`);
+    }
+  }
+
+  /** Writes header and entries; returns the region offset where the log ends. */
+  #writeLog(seq: number, mode: number, entries: Entry[]): number {
+    const b = this.region.bytes;
+    const start = this.offset + LINE;
+    let bytes = 0;
+    for (const e of entries) bytes += ENTRY_HEADER + align8(e.data.length) * (mode === MODE_REDO ? 2 : 1);
+    if (LOG_HEADER + bytes > this.size - LINE) {
+      throw new RangeError(`the writes need ${bytes} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+    }
+    let at = start + LOG_HEADER;
+    for (const e of entries) {
+      b.writeBigUInt64LE(BigInt(e.offset), at);
+      b.writeUInt32LE(e.data.length, at + 8);
+      b.writeUInt32LE(0, at + 12);
+      at += ENTRY_HEADER;
+      b.copy(b, at, e.offset, e.offset + e.data.length); // the old bytes
+      at += align8(e.data.length);
+      if (mode === MODE_REDO) {
+        b.set(e.data, at);
+        at += align8(e.data.length);
+      }
+    }
+    b.writeUInt32LE(entries.length, start + 4);
+    b.writeBigUInt64LE(BigInt(seq), start + 8);
+    b.writeBigUInt64LE(BigInt(bytes), start + 16);
+    b.fill(0, start + 24, start + LOG_HEADER);
+    b[start + 24] = mode;
+    b.writeUInt32LE(this.#checksum(start, bytes), start);
+    return at;
+  }
+
+  #readLog():
+    | { seq: number; mode: number; entries: Array<{ offset: number; oldBytes: Buffer; newBytes?: Buffer }> }
+    | undefined {
+    const b = this.region.bytes;
+    const start = this.offset + LINE;
+    const count = b.readUInt32LE(start + 4);
+    const seq = Number(b.readBigUInt64LE(start + 8));
+    const bytes = Number(b.readBigUInt64LE(start + 16));
+    const mode = b[start + 24];
+    if (seq === 0 || (mode !== MODE_REDO && mode !== MODE_UNDO) || bytes > this.size - LINE - LOG_HEADER) return undefined;
+    if (b.readUInt32LE(start) !== this.#checksum(start, bytes)) return undefined;
+    const entries = [];
+    let at = start + LOG_HEADER;
+    const end = at + bytes;
+    for (let i = 0; i < count; i++) {
+      if (at + ENTRY_HEADER > end) return undefined;
+      const offset = Number(b.readBigUInt64LE(at));
+      const len = b.readUInt32LE(at + 8);
+      at += ENTRY_HEADER;
+      const span = align8(len) * (mode === MODE_REDO ? 2 : 1);
+      if (span > end - at || offset + len > this.region.length ||
+          (offset < this.offset + this.size && offset + len > this.offset)) return undefined;
+      const oldBytes = Buffer.from(b.subarray(at, at + len));
+      const newBytes = mode === MODE_REDO ? Buffer.from(b.subarray(at + align8(len), at + align8(len) + len)) : undefined;
+      entries.push({ offset, oldBytes, newBytes });
+      at += span;
+    }
+    return { seq, mode, entries };
+  }
+
+  /** crc32c of header bytes 4..31 and the entries. */
+  #checksum(start: number, bytes: number): number {
+    const b = this.region.bytes;
+    return crc32c(b, start + LOG_HEADER, bytes, crc32c(b, start + 4, LOG_HEADER - 4));
+  }
+}

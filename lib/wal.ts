@@ -1,0 +1,521 @@
+import { randomInt } from 'node:crypto';
+
+import { checkBytes, checkIndex } from './args';
+import { crc32c } from './crc32c';
+import { PmemError } from './errors';
+import { openMapping, type Mapping } from './mapping';
+import type { Region } from './region';
+import { Superblock } from './superblock';
+
+const MAGIC = 0x4c415750; // "PWAL"
+const FORMAT_VERSION = 1;
+const SB_CAPACITY = 64;
+const HEADER_BYTES = 48; // the log header, kept in the superblock
+const HEADER = 32;
+const TYPE_DATA = 1;
+const TYPE_PAD = 2;
+/** Records carry a u32 length; a record also never exceeds half the ring. */
+const MAX_PAYLOAD = 0x7fffffff;
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+export interface WalRecord {
+  lsn: number;
+  data: Buffer;
+}
+
+export interface WalRecovery {
+  /** Records between the head and the durable tail. */
+  records: number;
+  /** LSN the next append gets. */
+  nextLsn: number;
+  /** True when a torn or corrupt record after the tail was discarded. */
+  discardedTail: boolean;
+  /** Set when `truncateOnCorruption` cut the log at a corrupt record. */
+  truncatedAt?: number;
+  /** Milliseconds recovery took. */
+  ms: number;
+}
+
+export interface WalOpenOptions {
+  /** With a path: size of a file to create. */
+  size?: number;
+  /** With a path: create and format the file if missing. */
+  create?: boolean;
+  /** Offset of the log inside the region (a multiple of 64). */
+  offset?: number;
+  /** Cut the log at a corrupt record instead of failing (point-in-time recovery). */
+  truncateOnCorruption?: boolean;
+  /** Recover without writing (for inspection); the log must not be appended to. */
+  readOnly?: boolean;
+}
+
+/**
+ * A write-ahead log over a Region: durable appends with one ordering point
+ * per append or per batch, a circular data area, checkpoints that free space
+ * durably, and a recovery that finds the durable tail. The on-media format is
+ * in docs/formats.md.
+ *
+ * Each record has a 32-byte header: crc32c (u32), payload length (u32), LSN
+ * (u64), epoch (u64), type (u8), flags (u8), zero (u16), batch index (u32,
+ * the record's position inside its append batch). The checksum covers header
+ * bytes 4..31 and the payload, seeded with the log's salt, a random number
+ * drawn at format time; the LSN inside it is the record's generation. A
+ * stale record left in reused space therefore never validates: its LSN is
+ * not the one expected there, and a new record torn over it fails the
+ * checksum.
+ *
+ * The epoch closes the last gap: a record that recovery discarded (the
+ * valid end of a torn batch whose first record was lost) still carries the
+ * LSN that a later append reuses. Every recovery durably raises the epoch
+ * before the next append, and a record whose epoch is lower than its
+ * predecessor's does not belong to the log.
+ */
+export class Wal {
+  readonly region: Region;
+  readonly offset: number;
+  readonly #sb: Superblock;
+  #mapping: Mapping | null = null;
+  #closed = false;
+  #readOnly = false;
+
+  #salt = 0;
+  #epoch = 0;
+  #dataStart = 0; // region offset of the ring
+  #dataSize = 0;
+  #headLsn = 1;
+  #headPos = 0;
+  #nextLsn = 1;
+  #tailPos = 0;
+  #used = 0;
+  #lastRecovery: WalRecovery | undefined;
+
+  /** Bytes of region a WAL needs for a ring of `dataSize` bytes. */
+  static regionSize(dataSize: number): number {
+    return Superblock.size(SB_CAPACITY) + dataSize;
+  }
+
+  /**
+   * Formats a new, empty log over `[offset, region.length)`. Durable when it
+   * returns.
+   */
+  static format(region: Region, options: { offset?: number } = {}): Wal {
+    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const sb = Superblock.format(region, { offset, capacity: SB_CAPACITY });
+    const dataSize = (region.length - offset - Superblock.size(SB_CAPACITY)) & ~7;
+    if (dataSize < 4 * HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
+    const wal = new this(region, offset, sb);
+    wal.#salt = randomInt(1, 0xffffffff);
+    wal.#dataSize = dataSize;
+    wal.#headLsn = 1;
+    wal.#headPos = 0;
+    wal.#epoch = 1;
+    wal.#writeHeader();
+    wal.#nextLsn = 1;
+    wal.#tailPos = 0;
+    wal.#used = 0;
+    return wal;
+  }
+
+  /**
+   * Opens a log and runs `recover()`. Given a path, maps the file
+   * (`create` makes and formats a missing one of `size` bytes) and closes
+   * the mapping on `close()`.
+   * @throws PmemError ERR_PMEM_CORRUPT (header damaged, or a corrupt record
+   *   in the middle of the log, with its LSN, unless `truncateOnCorruption`)
+   */
+  static open(target: Region | string, options: WalOpenOptions = {}): Wal {
+    if (typeof target === 'string') {
+      const existed = fileExists(target);
+      if (!existed && !options.create) {
+        throw new PmemError('ERR_PMEM_NOT_FOUND', `no log at '${target}'`, { path: target });
+      }
+      const m = openMapping(target, options.create ? { size: options.size, create: true } : { readOnly: options.readOnly === true });
+      try {
+        const wal = existed ? Wal.open(m, { ...options, size: undefined, create: undefined }) : Wal.format(m, options);
+        wal.#mapping = m;
+        return wal;
+      } catch (e) {
+        m.close();
+        throw e;
+      }
+    }
+    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const sb = Superblock.open(target, { offset, capacity: SB_CAPACITY });
+    const wal = new this(target, offset, sb);
+    wal.#readOnly = options.readOnly === true;
+    wal.recover({ truncateOnCorruption: options.truncateOnCorruption === true, readOnly: options.readOnly === true });
+    return wal;
+  }
+
+  protected constructor(region: Region, offset: number, sb: Superblock) {
+    this.region = region;
+    this.offset = offset;
+    this.#sb = sb;
+    this.#dataStart = offset + Superblock.size(SB_CAPACITY);
+  }
+
+  /** Largest payload one record may carry: half the ring, less a header. */
+  get maxRecordSize(): number {
+    return Math.min(MAX_PAYLOAD, Math.floor(this.#dataSize / 2) - HEADER);
+  }
+
+  /** LSN of the oldest record still in the log (== nextLsn when empty). */
+  get headLsn(): number {
+    return this.#headLsn;
+  }
+
+  /** LSN the next append gets. */
+  get nextLsn(): number {
+    return this.#nextLsn;
+  }
+
+  get stats(): { dataSize: number; used: number; records: number; lastRecovery?: WalRecovery } {
+    return { dataSize: this.#dataSize, used: this.#used, records: this.#nextLsn - this.#headLsn, lastRecovery: this.#lastRecovery };
+  }
+
+  /**
+   * Appends one record. Durable when it returns.
+   * @returns its LSN
+   * @throws PmemError ERR_PMEM_NO_SPACE when the log is full (nothing is
+   *   written; truncate and retry); RangeError over `maxRecordSize`
+   */
+  append(record: Uint8Array | string): number {
+    return this.appendBatch([record])[0];
+  }
+
+  /**
+   * Appends records as one group commit: one ordering point for the whole
+   * batch. Durable when it returns. After a crash during the call, recovery
+   * finds a prefix of the batch (possibly empty).
+   * @throws PmemError ERR_PMEM_NO_SPACE when the batch does not fit (nothing
+   *   is written)
+   */
+  appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
+    this.#writable();
+    if (!Array.isArray(records)) throw new TypeError('records must be an array');
+    const payloads = records.map((r, i) => toBytes(r, `records[${i}]`));
+    for (const p of payloads) {
+      if (p.length > this.maxRecordSize) {
+        throw new RangeError(`a ${p.length}-byte record exceeds the maximum of ${this.maxRecordSize}`);
+      }
+    }
+    // Plan positions first, so a batch that does not fit writes nothing.
+    let pos = this.#tailPos;
+    let used = this.#used;
+    const plan: Array<{ pos: number; pad: number }> = [];
+    for (const p of payloads) {
+      const size = align8(HEADER + p.length);
+      let pad = 0;
+      if (pos + size > this.#dataSize) {
+        pad = this.#dataSize - pos;
+        pos = 0;
+      }
+      if (used + pad + size > this.#dataSize) {
+        throw new PmemError('ERR_PMEM_NO_SPACE', `log is full: ${this.#used} of ${this.#dataSize} bytes used; truncate it`);
+      }
+      plan.push({ pos, pad });
+      used += pad + size;
+      pos += size;
+      if (pos === this.#dataSize) pos = 0;
+    }
+
+    const b = this.region.bytes;
+    const lsns: number[] = [];
+    let lsn = this.#nextLsn;
+    for (let i = 0; i < payloads.length; i++) {
+      const { pos: at, pad } = plan[i];
+      if (pad >= HEADER) {
+        // A pad record tells recovery to continue at the start of the ring.
+        const padPos = this.#dataSize - pad;
+        this.#writeRecord(padPos, lsn, TYPE_PAD, i, pad - HEADER, undefined);
+        this.region.flush(this.#dataStart + padPos, HEADER);
+      }
+      this.#writeRecord(at, lsn, TYPE_DATA, i, payloads[i].length, payloads[i]);
+      // Flush only: the batch's single drain below orders every record.
+      this.region.flush(this.#dataStart + at, HEADER + payloads[i].length);
+      lsns.push(lsn++);
+    }
+    // The one ordering point: every record of the batch is durable after it.
+    // A crash before it leaves any subset of the batch's lines; recovery
+    // keeps the valid prefix, and checksums reject torn records.
+    this.region.drain();
+
+    this.#nextLsn = lsn;
+    this.#tailPos = pos;
+    this.#used = used;
+    return lsns;
+  }
+
+  /** Records from `fromLsn` (default: the head) to the tail, as copies. */
+  *read(fromLsn = this.#headLsn): IterableIterator<WalRecord> {
+    this.#live();
+    checkIndex(fromLsn, 'fromLsn');
+    const b = this.region.bytes;
+    let pos = this.#headPos;
+    for (let lsn = this.#headLsn; lsn < this.#nextLsn; ) {
+      if (this.#dataSize - pos < HEADER) pos = 0;
+      const type = b[this.#dataStart + pos + 24];
+      const len = b.readUInt32LE(this.#dataStart + pos + 4);
+      if (type === TYPE_PAD) {
+        pos = 0;
+        continue;
+      }
+      if (lsn >= fromLsn) {
+        const start = this.#dataStart + pos + HEADER;
+        yield { lsn, data: Buffer.from(b.subarray(start, start + len)) };
+      }
+      pos += align8(HEADER + len);
+      if (pos === this.#dataSize) pos = 0;
+      lsn++;
+    }
+  }
+
+  /**
+   * Frees every record with an LSN ≤ `uptoLsn`, durably: the new head is
+   * written through the superblock, so after a crash the log starts either
+   * at the old head or at the new one.
+   */
+  truncate(uptoLsn: number): void {
+    this.#writable();
+    checkIndex(uptoLsn, 'uptoLsn');
+    const upto = Math.min(uptoLsn, this.#nextLsn - 1);
+    if (upto < this.#headLsn) return;
+    const b = this.region.bytes;
+    let pos = this.#headPos;
+    let used = this.#used;
+    for (let lsn = this.#headLsn; lsn <= upto; ) {
+      if (this.#dataSize - pos < HEADER) {
+        used -= this.#dataSize - pos;
+        pos = 0;
+      }
+      const type = b[this.#dataStart + pos + 24];
+      const size = align8(HEADER + b.readUInt32LE(this.#dataStart + pos + 4));
+      used -= size;
+      pos += size;
+      if (pos === this.#dataSize) pos = 0;
+      if (type === TYPE_DATA) lsn++;
+    }
+    // Skip a pad (or tail gap) that now leads the log.
+    if (used > 0 && (this.#dataSize - pos < HEADER || b[this.#dataStart + pos + 24] === TYPE_PAD)) {
+      used -= this.#dataSize - pos;
+      pos = 0;
+    }
+    if (used === 0) {
+      // Empty: start the ring over at the tail, which is where it is.
+      pos = this.#tailPos;
+    }
+    this.#headLsn = upto + 1;
+    this.#headPos = pos;
+    this.#used = used;
+    this.#writeHeader();
+  }
+
+  /** Frees every record appended so far (truncate to the last LSN). */
+  checkpoint(): void {
+    this.truncate(this.#nextLsn - 1);
+  }
+
+  /**
+   * Finds the durable tail by walking from the head: a record belongs to the
+   * log if its checksum holds and it carries the next LSN. Runs on open.
+   *
+   * The first record that fails ends the log, and is reported as a
+   * discarded tail, unless the record after it is valid and belongs to a
+   * later append (its batch started after the failed record): then an
+   * acknowledged record is damaged, and recovery throws ERR_PMEM_CORRUPT
+   * with its LSN, or with `truncateOnCorruption` cuts the log there.
+   */
+  recover(options: { truncateOnCorruption?: boolean; readOnly?: boolean } = {}): WalRecovery {
+    const t0 = performance.now();
+    this.#readHeader();
+    const b = this.region.bytes;
+    let pos = this.#headPos;
+    let lsn = this.#headLsn;
+    let epoch = 0; // epoch of the last valid record
+    let used = 0;
+    let discardedTail = false;
+    let truncatedAt: number | undefined;
+    while (used < this.#dataSize) {
+      const room = this.#dataSize - pos;
+      if (room < HEADER) {
+        used += room;
+        pos = 0;
+        continue;
+      }
+      const rec = this.#validRecord(pos, lsn, this.#dataSize - used, epoch);
+      if (rec === 'invalid') {
+        if (this.#damagedBeforeLaterAppend(pos, lsn, epoch)) {
+          if (!options.truncateOnCorruption) {
+            throw new PmemError('ERR_PMEM_CORRUPT', `log record ${lsn} is corrupt and later records are intact`);
+          }
+          truncatedAt = lsn;
+        }
+        discardedTail = this.#looksWritten(pos);
+        break;
+      }
+      epoch = Number(b.readBigUInt64LE(this.#dataStart + pos + 16));
+      if (rec === TYPE_PAD) {
+        used += room;
+        pos = 0;
+        continue;
+      }
+      const size = align8(HEADER + b.readUInt32LE(this.#dataStart + pos + 4));
+      used += size;
+      pos += size;
+      if (pos === this.#dataSize) pos = 0;
+      lsn++;
+    }
+    this.#nextLsn = lsn;
+    this.#tailPos = pos;
+    this.#used = used;
+    if (!options.readOnly) {
+      // Raise the epoch durably before any append: records past the tail
+      // that this recovery did not take can never rejoin the log.
+      this.#epoch++;
+      this.#writeHeader();
+    }
+    this.#lastRecovery = {
+      records: lsn - this.#headLsn,
+      nextLsn: lsn,
+      discardedTail,
+      ...(truncatedAt !== undefined ? { truncatedAt } : {}),
+      ms: performance.now() - t0,
+    };
+    return this.#lastRecovery;
+  }
+
+  /** Closes the log, and its mapping when `open` mapped a path. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mapping?.close();
+    this.#mapping = null;
+  }
+
+  /**
+   * The record checksum: header bytes 4..23 (length, LSN, type, batch
+   * index) and the payload, seeded with the salt.
+   */
+  protected recordChecksum(b: Buffer, at: number, length: number, salt: number): number {
+    return crc32c(b, at + HEADER, length, crc32c(b, at + 4, HEADER - 4, salt));
+  }
+
+  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload?: Uint8Array): void {
+    const b = this.region.bytes;
+    const at = this.#dataStart + pos;
+    b.writeUInt32LE(len, at + 4);
+    b.writeBigUInt64LE(BigInt(lsn), at + 8);
+    b.writeBigUInt64LE(BigInt(this.#epoch), at + 16);
+    b[at + 24] = type;
+    b[at + 25] = 0;
+    b.writeUInt16LE(0, at + 26);
+    b.writeUInt32LE(batchIndex, at + 28);
+    if (payload !== undefined) b.set(payload, at + HEADER);
+    b.writeUInt32LE(this.recordChecksum(b, at, payload === undefined ? 0 : len, this.#salt), at);
+  }
+
+  /**
+   * TYPE_DATA or TYPE_PAD for a valid record at pos carrying this LSN and an
+   * epoch from minEpoch to the current one, else 'invalid'.
+   */
+  #validRecord(pos: number, lsn: number, free: number, minEpoch: number): number | 'invalid' {
+    const b = this.region.bytes;
+    const at = this.#dataStart + pos;
+    const type = b[at + 24];
+    const len = b.readUInt32LE(at + 4);
+    if (b.readBigUInt64LE(at + 8) !== BigInt(lsn)) return 'invalid';
+    const epoch = Number(b.readBigUInt64LE(at + 16));
+    if (epoch < minEpoch || epoch > this.#epoch) return 'invalid';
+    if (type === TYPE_PAD) {
+      if (len !== this.#dataSize - pos - HEADER || len + HEADER > free) return 'invalid';
+      return b.readUInt32LE(at) === this.recordChecksum(b, at, 0, this.#salt) ? TYPE_PAD : 'invalid';
+    }
+    if (type !== TYPE_DATA) return 'invalid';
+    const size = align8(HEADER + len);
+    if (len > this.maxRecordSize || pos + size > this.#dataSize || size > free) return 'invalid';
+    return b.readUInt32LE(at) === this.recordChecksum(b, at, len, this.#salt) ? TYPE_DATA : 'invalid';
+  }
+
+  /**
+   * True when the invalid record at pos has an intact-looking header and the
+   * record after it is valid, carries the next LSN, and started a later
+   * append. Appends are sequential and each ends with a fence, so that
+   * later record's append began after this one was durable.
+   */
+  #damagedBeforeLaterAppend(pos: number, lsn: number, minEpoch: number): boolean {
+    const b = this.region.bytes;
+    const at = this.#dataStart + pos;
+    if (b.readBigUInt64LE(at + 8) !== BigInt(lsn) || b[at + 24] !== TYPE_DATA) return false;
+    const len = b.readUInt32LE(at + 4);
+    if (len > this.maxRecordSize) return false;
+    let next = pos + align8(HEADER + len);
+    if (next > this.#dataSize) return false;
+    if (next === this.#dataSize || this.#dataSize - next < HEADER) next = 0;
+    if (this.#validRecord(next, lsn + 1, this.#dataSize, minEpoch) !== TYPE_DATA) return false;
+    return b.readUInt32LE(this.#dataStart + next + 28) === 0;
+  }
+
+  #looksWritten(pos: number): boolean {
+    const at = this.#dataStart + pos;
+    return this.region.bytes.subarray(at, at + HEADER).some((x) => x !== 0);
+  }
+
+  #writeHeader(): void {
+    const h = Buffer.alloc(HEADER_BYTES);
+    h.writeUInt32LE(MAGIC, 0);
+    h.writeUInt32LE(FORMAT_VERSION, 4);
+    h.writeUInt32LE(this.#salt, 8);
+    h.writeBigUInt64LE(BigInt(this.#dataSize), 16);
+    h.writeBigUInt64LE(BigInt(this.#headLsn), 24);
+    h.writeBigUInt64LE(BigInt(this.#headPos), 32);
+    h.writeBigUInt64LE(BigInt(this.#epoch), 40);
+    this.#sb.write(h); // durable when it returns
+  }
+
+  #readHeader(): void {
+    const h = this.#sb.read();
+    if (h === undefined || h.length !== HEADER_BYTES || h.readUInt32LE(0) !== MAGIC) {
+      throw new PmemError('ERR_PMEM_CORRUPT', 'not a pmem log: no valid header');
+    }
+    if (h.readUInt32LE(4) !== FORMAT_VERSION) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `unsupported log format version ${h.readUInt32LE(4)}`);
+    }
+    const dataSize = Number(h.readBigUInt64LE(16));
+    const headLsn = Number(h.readBigUInt64LE(24));
+    const headPos = Number(h.readBigUInt64LE(32));
+    const epoch = Number(h.readBigUInt64LE(40));
+    const room = this.region.length - this.#dataStart;
+    if (dataSize < 4 * HEADER || dataSize > room || dataSize % 8 !== 0 || headPos >= dataSize || headPos % 8 !== 0 ||
+        headLsn < 1 || !Number.isSafeInteger(headLsn) || epoch < 1 || !Number.isSafeInteger(epoch)) {
+      throw new PmemError('ERR_PMEM_CORRUPT', 'log header is inconsistent with the region');
+    }
+    this.#salt = h.readUInt32LE(8);
+    this.#dataSize = dataSize;
+    this.#headLsn = headLsn;
+    this.#headPos = headPos;
+    this.#epoch = epoch;
+  }
+
+  #live(): void {
+    if (this.#closed) throw new PmemError('ERR_PMEM_CLOSED', 'log is closed');
+  }
+
+  #writable(): void {
+    this.#live();
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'log was opened read-only');
+  }
+}
+
+function toBytes(value: unknown, name: string): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value);
+  return checkBytes(value, name);
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return require('node:fs').statSync(path).size > 0;
+  } catch {
+    return false;
+  }
+}

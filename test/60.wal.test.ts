@@ -1,0 +1,152 @@
+import * as fs from 'node:fs';
+
+import { openMapping, Wal } from '../lib';
+import { expectPmemError, tmpFile } from './helpers';
+
+const records = (w: Wal) => [...w.read()].map((r) => `${r.lsn}:${r.data.toString()}`);
+
+test('append, appendBatch, reopen, read from an LSN', () => {
+  const file = tmpFile('wal');
+  const w = Wal.open(file, { size: 65536, create: true });
+  expect(w.append('first')).toBe(1);
+  expect(w.appendBatch(['b1', Buffer.from('b2'), ''])).toEqual([2, 3, 4]);
+  expect(w.appendBatch([])).toEqual([]);
+  w.close();
+  const again = Wal.open(file);
+  expect(records(again)).toEqual(['1:first', '2:b1', '3:b2', '4:']);
+  expect([...again.read(3)].map((r) => r.lsn)).toEqual([3, 4]);
+  expect(again.nextLsn).toBe(5);
+  expect(again.stats.lastRecovery).toMatchObject({ records: 4, nextLsn: 5, discardedTail: false });
+  again.close();
+});
+
+test('wraps around many times, truncating as it goes; LSNs stay monotonic', () => {
+  const m = openMapping(tmpFile('wal-wrap'), { size: 4096, create: true });
+  let w = Wal.format(m);
+  const live: string[] = [];
+  let lsn = 0;
+  for (let i = 0; i < 2000; i++) {
+    const value = `v${i}-${'x'.repeat((i * 7) % 90)}`;
+    try {
+      lsn = w.append(value);
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('ERR_PMEM_NO_SPACE');
+      w.truncate(w.nextLsn - 3);
+      live.splice(0, live.length - 2);
+      lsn = w.append(value);
+    }
+    live.push(`${lsn}:${value}`);
+    expect(records(w).slice(-live.length)).toEqual(live);
+    if (i % 97 === 0) {
+      w = Wal.open(m); // recovery after every so many appends
+      expect(records(w)).toEqual(live);
+    }
+  }
+  expect(lsn).toBe(2000);
+  m.close();
+});
+
+test('checkpoint frees everything durably', () => {
+  const m = openMapping(tmpFile('wal-cp'), { size: 8192, create: true });
+  const w = Wal.format(m);
+  w.appendBatch(['a', 'b', 'c']);
+  w.checkpoint();
+  expect(records(w)).toEqual([]);
+  expect(w.stats.used).toBe(0);
+  expect(w.headLsn).toBe(4);
+  expect(records(Wal.open(m))).toEqual([]);
+  expect(Wal.open(m).append('d')).toBe(4);
+  m.close();
+});
+
+test('a full log refuses with ERR_PMEM_NO_SPACE, loses nothing and stays usable', () => {
+  const m = openMapping(tmpFile('wal-full'), { size: 4096, create: true });
+  const w = Wal.format(m);
+  const before = [];
+  for (;;) {
+    try {
+      before.push(w.append(Buffer.alloc(200, 1)));
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('ERR_PMEM_NO_SPACE');
+      break;
+    }
+  }
+  expectPmemError(() => w.appendBatch([Buffer.alloc(1), Buffer.alloc(1000)]), 'ERR_PMEM_NO_SPACE');
+  expect([...w.read()].map((r) => r.lsn)).toEqual(before);
+  expect([...Wal.open(m).read()].map((r) => r.lsn)).toEqual(before);
+  w.truncate(before[0]);
+  expect(w.append('fits again')).toBe(before.length + 1);
+  m.close();
+});
+
+test('record size limits are RangeError; wrong types TypeError', () => {
+  const m = openMapping(tmpFile('wal-limits'), { size: 8192, create: true });
+  const w = Wal.format(m);
+  expect(w.maxRecordSize).toBeLessThan(4096);
+  expect(() => w.append(Buffer.alloc(w.maxRecordSize + 1))).toThrow(RangeError);
+  w.append(Buffer.alloc(w.maxRecordSize));
+  expect(() => w.append(42 as never)).toThrow(TypeError);
+  expect(() => w.appendBatch('x' as never)).toThrow(TypeError);
+  expect(() => w.truncate(-1)).toThrow(RangeError);
+  expect(() => [...w.read(-1)]).toThrow(RangeError);
+  expect(() => Wal.format(openMapping(tmpFile('wal-tiny'), { size: 300, create: true }))).toThrow(RangeError);
+  m.close();
+});
+
+test('a torn tail is discarded and reported', () => {
+  const m = openMapping(tmpFile('wal-torn'), { size: 8192, create: true });
+  const w = Wal.format(m);
+  w.appendBatch(['one', 'two', 'three']);
+  const start = 256; // the ring starts after the superblock
+  // Damage the payload of record 3, the tail: 'three' at its third record.
+  const third = start + 2 * 40;
+  m.buffer[third + 32] ^= 0xff;
+  const r = Wal.open(m);
+  expect(records(r)).toEqual(['1:one', '2:two']);
+  expect(r.stats.lastRecovery).toMatchObject({ discardedTail: true, records: 2 });
+  m.close();
+});
+
+test('corruption in the middle is ERR_PMEM_CORRUPT with its LSN, or truncates on request', () => {
+  const m = openMapping(tmpFile('wal-mid'), { size: 8192, create: true });
+  const w = Wal.format(m);
+  w.append('one');
+  w.append('two');
+  w.append('three');
+  m.buffer[256 + 40 + 32] ^= 0xff; // payload of record 2
+  let err: { code?: string; message?: string } = {};
+  try {
+    Wal.open(m);
+  } catch (e) {
+    err = e as typeof err;
+  }
+  expect(err.code).toBe('ERR_PMEM_CORRUPT');
+  expect(err.message).toContain('record 2');
+  const cut = Wal.open(m, { truncateOnCorruption: true });
+  expect(cut.stats.lastRecovery).toMatchObject({ truncatedAt: 2, records: 1 });
+  expect(records(cut)).toEqual(['1:one']);
+  expect(cut.append('two again')).toBe(2);
+  expect(records(Wal.open(m))).toEqual(['1:one', '2:two again']);
+  m.close();
+});
+
+test('bad headers, missing files, closed and read-only logs', () => {
+  const m = openMapping(tmpFile('wal-bad'), { size: 8192, create: true });
+  expectPmemError(() => Wal.open(m), 'ERR_PMEM_CORRUPT'); // never formatted
+  expectPmemError(() => Wal.open(tmpFile('wal-none')), 'ERR_PMEM_NOT_FOUND');
+  m.close();
+  const file = tmpFile('wal-ro');
+  const w = Wal.open(file, { size: 8192, create: true });
+  w.append('kept');
+  w.close();
+  w.close();
+  expectPmemError(() => w.append('x'), 'ERR_PMEM_CLOSED');
+  const ro = Wal.open(file, { readOnly: true });
+  expect(records(ro)).toEqual(['1:kept']);
+  expectPmemError(() => ro.append('x'), 'ERR_PMEM_READONLY');
+  expectPmemError(() => ro.truncate(1), 'ERR_PMEM_READONLY');
+  ro.close();
+  const bytes = fs.readFileSync(file);
+  fs.writeFileSync(file, bytes.subarray(0, 1024)); // truncated file
+  expectPmemError(() => Wal.open(file), 'ERR_PMEM_CORRUPT');
+});
