@@ -25,6 +25,8 @@ export interface Binding {
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  kvLock(path: string, exclusive: boolean, create: boolean): number;
+  kvUnlock(fd: number): void;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
 }
 

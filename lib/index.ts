@@ -12,3 +12,5 @@ export { Wal } from './wal';
 export type { WalOpenOptions, WalRecord, WalRecovery } from './wal';
 export { TxLog } from './txlog';
 export type { TxWriter, TxRecovery } from './txlog';
+export { KVStore } from './kv';
+export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv';

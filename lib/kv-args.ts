@@ -1,0 +1,48 @@
+// Argument checks and conversions of the KVStore API. Keys become one-byte
+// ("latin1") strings of their bytes: the index's key, and the form whose
+// string order is byte order.
+import { MAX_KEY, MAX_VALUE } from './kv-format';
+
+/** A key or value: bytes, or a string stored as UTF-8. */
+export type KVData = Buffer | Uint8Array | string;
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** The one-byte string of a key's bytes. @throws TypeError, RangeError */
+export function keyOf(key: unknown, name = 'key'): string {
+  let k: string;
+  if (typeof key === 'string') {
+    // ASCII strings already are their own UTF-8 bytes.
+    k = key.length <= MAX_KEY && ASCII.test(key) ? key : Buffer.from(key, 'utf8').toString('latin1');
+  } else if (key instanceof Uint8Array) {
+    if (key.length > MAX_KEY) throw new RangeError(`${name} is ${key.length} bytes; the limit is ${MAX_KEY}`);
+    k = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+  } else {
+    throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${key === null ? 'null' : typeof key}`);
+  }
+  if (k.length > MAX_KEY) throw new RangeError(`${name} is ${k.length} bytes; the limit is ${MAX_KEY}`);
+  return k;
+}
+
+/** A value as bytes or string, with its length in bytes. @throws TypeError, RangeError */
+export function valueOf(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+  let len: number;
+  if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
+  else if (value instanceof Uint8Array) len = value.length;
+  else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
+  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
+  return { v: value, len };
+}
+
+export function checkBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+export function checkOptions(options: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  return options as Record<string, unknown>;
+}

@@ -1,0 +1,811 @@
+import { randomInt } from 'node:crypto';
+
+import { checkIndex } from './args';
+import { binding } from './binding';
+import { crc32c } from './crc32c';
+import { PmemError } from './errors';
+import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
+import {
+  align8, DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, entrySize, KV_FORMAT_VERSION, KV_MAGIC,
+  MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, readSegmentHeader, REC_HEADER, SB_PAYLOAD, SEG_HEADER, segmentSeed,
+  validRecord, writeSegmentHeader,
+} from './kv-format';
+import { KvIndex } from './kv-index';
+import { openMapping, type Mapping } from './mapping';
+import type { Region } from './region';
+import { Superblock } from './superblock';
+
+export type { KVData } from './kv-args';
+
+export interface KVOpenOptions {
+  /** With `create`: bytes of a new file (default 64 MiB). */
+  size?: number;
+  /** Create and format the file if it is missing or empty. */
+  create?: boolean;
+  /** Map privately and refuse every write; shares the file with other read-only opens only. */
+  readOnly?: boolean;
+  /** The file grows online up to this many bytes (default: its size; at most 4 GiB). */
+  maxSize?: number;
+  /** With `create`: bytes per segment, a power of two from 1 KiB to 64 MiB (default 4 MiB). */
+  segmentSize?: number;
+}
+
+export interface KVRegionOptions {
+  /** Format the region if it holds no store. */
+  create?: boolean;
+  readOnly?: boolean;
+  segmentSize?: number;
+}
+
+export type KVBatchOp = { type: 'put'; key: KVData; value: KVData } | { type: 'del'; key: KVData };
+
+export interface KVRangeOptions {
+  gt?: KVData;
+  gte?: KVData;
+  lt?: KVData;
+  lte?: KVData;
+  /** Only keys that start with these bytes. */
+  prefix?: KVData;
+  reverse?: boolean;
+  limit?: number;
+  /** 'utf8' yields keys and values as strings (default 'buffer'). */
+  encoding?: 'buffer' | 'utf8';
+}
+
+export interface KVRecovery {
+  /** Milliseconds the last open's recovery took. */
+  ms: number;
+  segments: number;
+  records: number;
+  /** Bytes after the last valid record of each segment that were not all zero. */
+  discardedBytes: number;
+}
+
+export interface KVStats {
+  count: number;
+  /** Bytes of current entries (entry header, key, value). */
+  liveBytes: number;
+  /** Bytes written to used segments that are not live: overwritten and deleted entries, tombstones, headers. */
+  deadBytes: number;
+  fileBytes: number;
+  segmentSize: number;
+  segments: { total: number; used: number; free: number };
+  /** An estimate of the DRAM index: Map entries, key strings, the sorted key array. */
+  indexBytes: number;
+  recovery: KVRecovery;
+}
+
+interface Entry {
+  type: number;
+  key: string;
+  value: Uint8Array | string | null;
+  vlen: number;
+  /** Region offset of a value to copy (compaction), else -1. */
+  src: number;
+}
+
+const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
+const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
+const DEFAULT_SIZE = 64 * 1024 * 1024;
+
+/**
+ * A persistent key-value store: records in a log of segments on the region,
+ * an index in DRAM. Every mutating call is durable when it returns, with one
+ * ordering point (one fence) per call. See docs/kv.md and the design in
+ * docs/ARCHITECTURE.md ("KVStore").
+ */
+export class KVStore {
+  #region: Region;
+  #b: Buffer;
+  #mapping: Mapping | null = null;
+  #path: string | undefined;
+  #lockFd = -1;
+  #maxSize: number;
+  #readOnly: boolean;
+  #closed = false;
+  #compacting = false;
+
+  #salt = 0;
+  #segSize = 0;
+  #nseg = 0;
+  #maxSeq = 0;
+  #seq: number[] = []; // per head segment: sequence number; 0 when not a head
+  #head: number[] = []; // per segment: its head segment, -1 when free
+  #span: number[] = [];
+  #used: number[] = []; // per head: bytes from its start to the end of its last record
+  #live: number[] = []; // per head: bytes of live entries
+  #dead: number[] = []; // per head: dead entries (overwritten, deleted, tombstones)
+  #seed: number[] = [];
+  #free = 0;
+  #active = -1; // the head segment appends go to, -1 when none
+  #tail = 0; // region offset of the next append in #active
+  #index = new KvIndex();
+  #recovery: KVRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
+
+  /**
+   * Opens (and with `create`, creates) a store file, takes its lock and
+   * runs `recover()`.
+   * @throws PmemError ERR_PMEM_LOCKED (open for writing elsewhere, or a
+   *   read-only open while a writer holds it), ERR_PMEM_NOT_FOUND,
+   *   ERR_PMEM_CORRUPT (not a store, or damaged); TypeError, RangeError
+   */
+  static open(path: string, options: KVOpenOptions = {}): KVStore {
+    if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+    const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
+    const create = checkBoolean(o.create ?? false, 'create');
+    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+    if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
+    const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
+    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+    if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
+    if (create && size < DATA_START + segmentSize * 2) {
+      throw new RangeError(`size must be at least ${DATA_START + segmentSize * 2} for ${segmentSize}-byte segments`);
+    }
+    let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
+    if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+    // flock: exclusive for a writer, shared for read-only opens. The kernel
+    // releases it with the descriptor, also when the process is killed.
+    const fd = binding.kvLock(path, !readOnly, create);
+    let mapping: Mapping | undefined;
+    try {
+      mapping = create ? openMapping(path, { size, create: true }) : openMapping(path, { readOnly });
+      if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
+      const store = new KVStore(mapping, { create, readOnly, segmentSize }, maxSize);
+      store.#mapping = mapping;
+      store.#path = path;
+      store.#lockFd = fd;
+      return store;
+    } catch (e) {
+      mapping?.close();
+      binding.kvUnlock(fd);
+      if (e instanceof PmemError && e.code === 'ERR_PMEM_INVALID' && !create) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is not a KV store: ${e.message}`, { path });
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Opens a store on a Region (a CrashSim, or a Mapping the caller owns)
+   * and runs `recover()`. No lock is taken and the store cannot grow.
+   * @throws PmemError ERR_PMEM_CORRUPT
+   */
+  static openRegion(region: Region, options: KVRegionOptions = {}): KVStore {
+    const o = checkOptions(options, REGION_OPTIONS) as KVRegionOptions;
+    const create = checkBoolean(o.create ?? false, 'create');
+    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+    return new KVStore(region, { create, readOnly, segmentSize }, region.length);
+  }
+
+  private constructor(region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number) {
+    this.#region = region;
+    this.#b = region.bytes;
+    this.#readOnly = o.readOnly;
+    this.#maxSize = maxSize;
+    if (region.length < DATA_START + MIN_SEGMENT) {
+      if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
+      throw new PmemError('ERR_PMEM_CORRUPT', `a ${region.length}-byte region cannot hold a store`);
+    }
+    const sb = Superblock.open(region, { offset: 0, capacity: SB_PAYLOAD });
+    if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
+    this.recover(sb);
+  }
+
+  /**
+   * Rebuilds the index from the log. Runs on open, and only reads: a store
+   * opened read-only after a crash recovers the same way. It completes every
+   * interrupted state by how it reads the log:
+   * - a torn last record (its checksum fails) is not part of the log, and
+   *   the next append overwrites it;
+   * - a segment whose header reached the media before its first record is
+   *   an empty segment;
+   * - an interrupted compaction leaves a live entry in both the old segment
+   *   and a newer one: segments are replayed in sequence order, the newer
+   *   copy wins, and the old segment is cleaned again by the next compaction.
+   * @throws PmemError ERR_PMEM_CORRUPT when the superblock is missing or
+   *   damaged, segment headers overlap, or a record is damaged while a later
+   *   record of its segment is intact.
+   */
+  private recover(sb: Superblock): void {
+    const t0 = performance.now();
+    const payload = sb.read();
+    if (payload === undefined || payload.length !== SB_PAYLOAD || payload.readUInt32LE(0) !== KV_MAGIC) {
+      throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+    }
+    if (payload.readUInt32LE(4) !== KV_FORMAT_VERSION) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${payload.readUInt32LE(4)}`);
+    }
+    this.#salt = payload.readUInt32LE(8);
+    this.#segSize = payload.readUInt32LE(12);
+    if (!isSegmentSize(this.#segSize)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${this.#segSize}`);
+    this.#resize(Math.floor((this.#region.length - DATA_START) / this.#segSize));
+    if (this.#nseg < 1) throw new PmemError('ERR_PMEM_CORRUPT', 'the region is too short for one segment');
+
+    const b = this.#b;
+    const heads: number[] = [];
+    for (let i = 0; i < this.#nseg; i++) {
+      const h = readSegmentHeader(b, this.#start(i), this.#salt);
+      if (h === undefined || h.span > this.#nseg - i) continue;
+      this.#seq[i] = h.seq;
+      this.#span[i] = h.span;
+      heads.push(i);
+    }
+    heads.sort((x, y) => this.#seq[x] - this.#seq[y]);
+    let records = 0;
+    let discarded = 0;
+    for (let n = 0; n < heads.length; n++) {
+      const s = heads[n];
+      if (n > 0 && this.#seq[heads[n - 1]] === this.#seq[s]) throw new PmemError('ERR_PMEM_CORRUPT', `two segments carry sequence number ${this.#seq[s]}`);
+      for (let j = s; j < s + this.#span[s]; j++) {
+        if (this.#head[j] !== -1) throw new PmemError('ERR_PMEM_CORRUPT', `segments ${this.#head[j]} and ${s} overlap`);
+        this.#head[j] = s;
+      }
+      this.#free -= this.#span[s];
+      this.#seed[s] = segmentSeed(this.#seq[s], this.#salt);
+      const start = this.#start(s);
+      const end = start + this.#span[s] * this.#segSize;
+      let at = start + SEG_HEADER;
+      for (;;) {
+        const size = validRecord(b, at, end, this.#seed[s]);
+        if (size === 0) break;
+        this.#applyRecord(at);
+        records++;
+        at += size;
+      }
+      if (at < end) {
+        if (this.#damagedBeforeIntact(at, end, this.#seed[s])) {
+          throw new PmemError('ERR_PMEM_CORRUPT', `segment ${s}: the record at ${at} is damaged and a later one is intact`);
+        }
+        discarded += nonZero(b, at, Math.min(end, at + 4096));
+      }
+      this.#used[s] = at - start;
+      this.#maxSeq = this.#seq[s];
+    }
+    // Appends continue in the newest segment, never an older one: the log's
+    // order is sequence order, then position.
+    const newest = heads.length > 0 ? heads[heads.length - 1] : -1;
+    this.#active = newest >= 0 && this.#span[newest] === 1 ? newest : -1;
+    if (this.#active >= 0) this.#tail = this.#start(newest) + this.#used[newest];
+    this.#recovery = { ms: performance.now() - t0, segments: heads.length, records, discardedBytes: discarded };
+  }
+
+  /** Keys in the store. */
+  get count(): number {
+    this.#live_();
+    return this.#index.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stores `value` under `key`. Durable when it returns: after a crash the
+   * key holds this value (or a later one).
+   * @throws PmemError ERR_PMEM_NO_SPACE (full at maxSize: nothing is
+   *   written), ERR_PMEM_READONLY, ERR_PMEM_CLOSED; TypeError; RangeError
+   *   (key over 4096 bytes, value over 64 MiB)
+   */
+  put(key: KVData, value: KVData): void {
+    this.#writable();
+    const k = keyOf(key);
+    const { v, len } = valueOf(value);
+    this.#append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], 1);
+  }
+
+  /** The value of `key` (a copy), or undefined. */
+  get(key: KVData): Buffer | undefined {
+    this.#live_();
+    const off = this.#index.get(keyOf(key));
+    if (off === undefined) return undefined;
+    const b = this.#b;
+    const start = off + ENTRY_HEADER + b.readUInt16LE(off + 2);
+    const len = b.readUInt32LE(off + 4);
+    const out = Buffer.allocUnsafe(len);
+    b.copy(out, 0, start, start + len);
+    return out;
+  }
+
+  /** The value of `key` decoded as UTF-8, or undefined. */
+  getString(key: KVData): string | undefined {
+    this.#live_();
+    const off = this.#index.get(keyOf(key));
+    if (off === undefined) return undefined;
+    const b = this.#b;
+    const start = off + ENTRY_HEADER + b.readUInt16LE(off + 2);
+    return b.toString('utf8', start, start + b.readUInt32LE(off + 4));
+  }
+
+  has(key: KVData): boolean {
+    this.#live_();
+    return this.#index.get(keyOf(key)) !== undefined;
+  }
+
+  /**
+   * Removes `key`. Durable when it returns. Writes nothing when the key is
+   * absent. A delete may use the segment kept back for compaction.
+   * @returns whether the key was there
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
+   */
+  delete(key: KVData): boolean {
+    this.#writable();
+    const k = keyOf(key);
+    if (this.#index.get(k) === undefined) return false;
+    this.#append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], 0);
+    return true;
+  }
+
+  /**
+   * Applies puts and deletes, in order, as one record: all or nothing, also
+   * across a crash. Durable when it returns. Every op is checked before
+   * anything is written.
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED;
+   *   TypeError, RangeError for a bad op (nothing is written)
+   */
+  batch(ops: readonly KVBatchOp[]): void {
+    this.#writable();
+    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
+    const entries: Entry[] = [];
+    const present = new Map<string, boolean>();
+    let puts = false;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i] as unknown;
+      if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
+      const { type } = op as { type: unknown };
+      const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
+      if (type === 'put') {
+        const { v, len } = valueOf((op as { value: unknown }).value, `ops[${i}].value`);
+        entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
+        present.set(k, true);
+        puts = true;
+      } else if (type === 'del') {
+        // A tombstone only for a key that is there at this point of the batch.
+        if (present.get(k) ?? this.#index.get(k) !== undefined) {
+          entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
+        }
+        present.set(k, false);
+      } else {
+        throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
+      }
+    }
+    if (entries.length > 0) this.#append(entries, puts ? 1 : 0);
+  }
+
+  /**
+   * Moves the value of `from` to `to` (replacing what `to` held) as one
+   * record: after a crash exactly one of the two names holds the value.
+   * Durable when it returns.
+   * @returns false when `from` is absent (nothing is written)
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
+   */
+  rename(from: KVData, to: KVData): boolean {
+    this.#writable();
+    const f = keyOf(from, 'from');
+    const t = keyOf(to, 'to');
+    const value = this.get(Buffer.from(f, 'latin1'));
+    if (value === undefined) return false;
+    if (f === t) return true;
+    this.#append([
+      { type: ENTRY_PUT, key: t, value, vlen: value.length, src: -1 },
+      { type: ENTRY_DEL, key: f, value: null, vlen: 0, src: -1 },
+    ], 1);
+    return true;
+  }
+
+  /**
+   * Entries in key byte order, as [key, value] copies. The keys are those
+   * present when iteration starts (a key deleted meanwhile is skipped); each
+   * value is the one current when it is yielded.
+   */
+  *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    this.#live_();
+    const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
+    const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
+    if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
+    if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
+    const reverse = checkBoolean(o.reverse ?? false, 'reverse');
+    const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
+    const encoding = o.encoding ?? 'buffer';
+    if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
+    const keys = this.#index.range({
+      lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
+      lowerInclusive: o.gt === undefined,
+      upper: bound(o.lt ?? o.lte, o.lt !== undefined ? 'lt' : 'lte'),
+      upperInclusive: o.lt === undefined,
+      prefix: bound(o.prefix, 'prefix'),
+      reverse,
+    });
+    let n = 0;
+    for (const k of keys) {
+      if (n >= limit) return;
+      this.#live_();
+      const off = this.#index.get(k);
+      if (off === undefined) continue;
+      const b = this.#b;
+      const start = off + ENTRY_HEADER + k.length;
+      const end = start + b.readUInt32LE(off + 4);
+      n++;
+      if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
+      else yield [Buffer.from(k, 'latin1'), Buffer.from(b.subarray(start, end))];
+    }
+  }
+
+  /** Every key, in byte order. */
+  *keys(options: Omit<KVRangeOptions, 'encoding'> & { encoding?: 'buffer' | 'utf8' } = {}): IterableIterator<Buffer | string> {
+    for (const [k] of this.range(options)) yield k;
+  }
+
+  /** Every [key, value], in key byte order. */
+  entries(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    return this.range(options);
+  }
+
+  stats(): KVStats {
+    this.#live_();
+    let live = 0;
+    let used = 0;
+    let usedSegs = 0;
+    for (let s = 0; s < this.#nseg; s++) {
+      if (this.#seq[s] === 0) continue;
+      live += this.#live[s];
+      used += this.#used[s];
+      usedSegs += this.#span[s];
+    }
+    let keyBytes = 0;
+    for (const k of this.#index.map.keys()) keyBytes += 16 + align8(k.length);
+    return {
+      count: this.#index.size,
+      liveBytes: live,
+      deadBytes: used - live,
+      fileBytes: this.#region.length,
+      segmentSize: this.#segSize,
+      segments: { total: this.#nseg, used: usedSegs, free: this.#free },
+      // Map entry ≈ 3 words plus its share of the bucket array; 1 word in the sorted array.
+      indexBytes: keyBytes + this.#index.size * (32 + 8),
+      recovery: { ...this.#recovery },
+    };
+  }
+
+  /**
+   * Reclaims dead space online: cleans the used segments oldest first,
+   * copying their live entries to the log's end and then freeing them.
+   * Crash-safe at every step. Durable when it returns.
+   * @returns segments freed
+   * @throws PmemError ERR_PMEM_NO_SPACE when a live entry cannot be copied
+   *   for lack of free space (what was cleaned so far stays cleaned)
+   */
+  compact(): number {
+    this.#writable();
+    return this.#compact();
+  }
+
+  /** Unmaps the file and releases the lock. Closing twice does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mapping?.close();
+    this.#mapping = null;
+    if (this.#lockFd >= 0) binding.kvUnlock(this.#lockFd);
+    this.#lockFd = -1;
+    this.#index.clear();
+  }
+
+  // ---- the log ----
+
+  #format(sb: Superblock, segmentSize: number): void {
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+    if (this.#region.length < DATA_START + segmentSize) {
+      throw new RangeError(`a ${this.#region.length}-byte region is too small for ${segmentSize}-byte segments`);
+    }
+    const p = Buffer.alloc(SB_PAYLOAD);
+    p.writeUInt32LE(KV_MAGIC, 0);
+    p.writeUInt32LE(KV_FORMAT_VERSION, 4);
+    // A new salt: every segment header an earlier store left in these bytes
+    // fails its checksum now, so nothing needs zeroing.
+    p.writeUInt32LE(randomInt(1, 0xffffffff), 8);
+    p.writeUInt32LE(segmentSize, 12);
+    sb.write(p); // durable when it returns: the store exists from here on
+  }
+
+  /**
+   * Writes `entries` as one record at the log's end and makes it durable
+   * with one fence, then points the index at it. `reserve` free segments
+   * are kept back (1 for writes that add data, so that compaction always
+   * has somewhere to copy to).
+   */
+  #append(entries: Entry[], reserve: number): void {
+    let len = 0;
+    for (const e of entries) len += ENTRY_HEADER + e.key.length + e.vlen;
+    const size = align8(REC_HEADER + len);
+    const at = this.#place(size, reserve);
+    const s = this.#head[this.#segOf(at)];
+    const b = this.#b;
+    b.writeUInt32LE(len, at + 4);
+    b.writeUInt32LE(entries.length, at + 8);
+    b.writeUInt32LE(0, at + 12);
+    let p = at + REC_HEADER;
+    for (const e of entries) {
+      const klen = e.key.length;
+      b[p] = e.type;
+      b[p + 1] = 0;
+      b.writeUInt16LE(klen, p + 2);
+      b.writeUInt32LE(e.vlen, p + 4);
+      p += ENTRY_HEADER;
+      if (klen > 0) b.write(e.key, p, klen, 'latin1');
+      p += klen;
+      if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
+      else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
+      else if (e.value !== null) b.set(e.value, p);
+      p += e.vlen;
+    }
+    b.fill(0, p, at + size);
+    b.writeUInt32LE(crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]), at);
+    // The one ordering point of the call. After it the record (and the
+    // header of a segment #place just opened, flushed there) is durable, so
+    // the call may return. A crash before it leaves a record whose checksum
+    // fails or holds: the write is then either absent or whole, never torn.
+    this.#region.persist(at, size);
+    // Publish to the index only now: a reader never sees a value that a
+    // crash could still take away.
+    this.#used[s] = at + size - this.#start(s);
+    if (s === this.#active) this.#tail = at + size;
+    this.#applyRecord(at);
+  }
+
+  /** Points the index at each entry of the valid record at `at`, in order. */
+  #applyRecord(at: number): void {
+    const b = this.#b;
+    const s = this.#head[this.#segOf(at)];
+    const count = b.readUInt32LE(at + 8);
+    let p = at + REC_HEADER;
+    for (let i = 0; i < count; i++) {
+      const klen = b.readUInt16LE(p + 2);
+      const size = ENTRY_HEADER + klen + b.readUInt32LE(p + 4);
+      const key = b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen);
+      let prev: number | undefined;
+      if (b[p] === ENTRY_PUT) {
+        prev = this.#index.set(key, p);
+        this.#live[s] += size;
+      } else {
+        prev = this.#index.delete(key);
+        this.#dead[s]++; // a tombstone is dead from birth: it only hides older entries
+      }
+      if (prev !== undefined) {
+        const ps = this.#head[this.#segOf(prev)];
+        this.#live[ps] -= entrySize(b, prev);
+        this.#dead[ps]++;
+      }
+      p += size;
+    }
+  }
+
+  /**
+   * Region offset where a record of `size` bytes goes: the active segment's
+   * tail, or a newly opened segment (or run of segments, for a record larger
+   * than one). Grows the file, or compacts, when no segment is free.
+   */
+  #place(size: number, reserve: number): number {
+    if (this.#active >= 0 && this.#tail + size <= this.#start(this.#active) + this.#segSize) return this.#tail;
+    const need = size <= this.#segSize - SEG_HEADER ? 1 : Math.ceil((size + SEG_HEADER) / this.#segSize);
+    let s = this.#findFree(need, reserve);
+    if (s < 0 && this.#grow(need + reserve)) s = this.#findFree(need, reserve);
+    if (s < 0 && !this.#compacting && this.#hasDead()) {
+      this.#compact();
+      if (this.#active >= 0 && this.#tail + size <= this.#start(this.#active) + this.#segSize) return this.#tail;
+      s = this.#findFree(need, reserve);
+    }
+    if (s < 0) {
+      throw new PmemError('ERR_PMEM_NO_SPACE',
+        `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
+        `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
+    }
+    const seq = ++this.#maxSeq;
+    const start = this.#start(s);
+    writeSegmentHeader(this.#b, start, seq, need, this.#salt);
+    // Flush without a fence: the fence that makes the segment's first record
+    // durable (#append) makes this header durable too. Until then a crash
+    // leaves the segment free (old header, zeroed when it was freed) or empty.
+    this.#region.flush(start, SEG_HEADER);
+    this.#seq[s] = seq;
+    this.#span[s] = need;
+    this.#used[s] = SEG_HEADER;
+    this.#live[s] = 0;
+    this.#dead[s] = 0;
+    this.#seed[s] = segmentSeed(seq, this.#salt);
+    for (let j = s; j < s + need; j++) this.#head[j] = s;
+    this.#free -= need;
+    // A run holds one record and is never appended to again; appending to
+    // the previous segment after it would put later writes before it in
+    // sequence order.
+    this.#active = need === 1 ? s : -1;
+    this.#tail = start + SEG_HEADER;
+    return start + SEG_HEADER;
+  }
+
+  /** First run of `need` free segments that leaves `reserve` free, or -1. */
+  #findFree(need: number, reserve: number): number {
+    if (this.#free < need + reserve) return -1;
+    let run = 0;
+    for (let i = 0; i < this.#nseg; i++) {
+      run = this.#head[i] === -1 ? run + 1 : 0;
+      if (run === need) return i - need + 1;
+    }
+    return -1;
+  }
+
+  #hasDead(): boolean {
+    for (let s = 0; s < this.#nseg; s++) if (this.#seq[s] !== 0 && this.#dead[s] > 0) return true;
+    return false;
+  }
+
+  /**
+   * Grows the file so that at least `segments` more segments exist, up to
+   * maxSize. The index keeps offsets, not views, so it survives the remap.
+   */
+  #grow(segments: number): boolean {
+    if (this.#mapping === null || this.#path === undefined) return false;
+    const len = this.#region.length;
+    const cap = DATA_START + Math.floor((this.#maxSize - DATA_START) / this.#segSize) * this.#segSize;
+    const want = Math.min(cap, DATA_START + (Math.max(this.#nseg * 2, this.#nseg + segments)) * this.#segSize);
+    if (want < DATA_START + (this.#nseg + segments) * this.#segSize || want <= len) return false;
+    // The new bytes are zero: free segments. A crash after the file grew and
+    // before anything was written there loses nothing.
+    const m = openMapping(this.#path, { size: want, create: true });
+    this.#mapping.close();
+    this.#mapping = m;
+    this.#region = m;
+    this.#b = m.bytes;
+    this.#resize(Math.floor((m.length - DATA_START) / this.#segSize));
+    return true;
+  }
+
+  /** Grows the per-segment arrays to `nseg` segments (the new ones free). */
+  #resize(nseg: number): void {
+    for (let i = this.#nseg; i < nseg; i++) {
+      this.#seq.push(0);
+      this.#head.push(-1);
+      this.#span.push(0);
+      this.#used.push(0);
+      this.#live.push(0);
+      this.#dead.push(0);
+      this.#seed.push(0);
+    }
+    this.#free += Math.max(0, nseg - this.#nseg);
+    this.#nseg = Math.max(nseg, this.#nseg);
+  }
+
+  /**
+   * Cleans every used segment, oldest first: copies its live entries to the
+   * log's end and frees it. A segment with no dead entry is left alone.
+   *
+   * Oldest first is what lets tombstones go: when segment s is cleaned,
+   * every older segment still in use holds only live entries, so no older
+   * entry of a deleted key is left for a dropped tombstone to uncover.
+   */
+  #compact(): number {
+    this.#compacting = true;
+    let freed = 0;
+    try {
+      // Appends from here go to a new segment, so the active one is cleaned too.
+      this.#active = -1;
+      const order: number[] = [];
+      for (let s = 0; s < this.#nseg; s++) if (this.#seq[s] !== 0) order.push(s);
+      order.sort((x, y) => this.#seq[x] - this.#seq[y]);
+      for (const s of order) {
+        if (this.#dead[s] === 0 && this.#live[s] > 0) continue;
+        this.#moveLive(s);
+        const start = this.#start(s);
+        // Free s only now: every live entry copied out of it is durable
+        // (each #append fenced). A crash before this store leaves both
+        // copies, and recovery takes the newer. The aligned 8-byte store of
+        // a zero sequence number publishes the free (the header checksum
+        // fails from then on). It must be durable before any newer segment
+        // is cleaned: were s to come back after a tombstone of a newer
+        // segment is dropped, its dead entries would come back to life.
+        this.#b.writeBigUInt64LE(0n, start + 8);
+        this.#region.persist(start + 8, 8);
+        for (let j = s; j < s + this.#span[s]; j++) this.#head[j] = -1;
+        this.#free += this.#span[s];
+        freed += this.#span[s];
+        this.#seq[s] = 0;
+        this.#live[s] = 0;
+        this.#dead[s] = 0;
+      }
+    } finally {
+      this.#compacting = false;
+    }
+    return freed;
+  }
+
+  /** Copies the live entries of segment s to the log's end, packed into few records. */
+  #moveLive(s: number): void {
+    const b = this.#b;
+    const start = this.#start(s);
+    const end = start + this.#used[s];
+    const live: Entry[] = [];
+    for (let at = start + SEG_HEADER; at < end; ) {
+      const count = b.readUInt32LE(at + 8);
+      let p = at + REC_HEADER;
+      for (let i = 0; i < count; i++) {
+        const klen = b.readUInt16LE(p + 2);
+        const vlen = b.readUInt32LE(p + 4);
+        if (b[p] === ENTRY_PUT) {
+          const key = b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen);
+          if (this.#index.get(key) === p) live.push({ type: ENTRY_PUT, key, value: null, vlen, src: p + ENTRY_HEADER + klen });
+        }
+        p += ENTRY_HEADER + klen + vlen;
+      }
+      at += align8(REC_HEADER + b.readUInt32LE(at + 4));
+    }
+    let i = 0;
+    while (i < live.length) {
+      // As many entries as fit the room left in the active segment (or a
+      // fresh one); an entry too large for one segment goes alone.
+      const room = this.#active >= 0 ? this.#start(this.#active) + this.#segSize - this.#tail : 0;
+      const max = fits(live[i], room) ? room : this.#segSize - SEG_HEADER;
+      let bytes = REC_HEADER;
+      let j = i;
+      while (j < live.length && align8(bytes + ENTRY_HEADER + live[j].key.length + live[j].vlen) <= max) {
+        bytes += ENTRY_HEADER + live[j].key.length + live[j].vlen;
+        j++;
+      }
+      if (j === i) j = i + 1;
+      this.#append(live.slice(i, j), 0);
+      i = j;
+    }
+  }
+
+  #start(s: number): number {
+    return DATA_START + s * this.#segSize;
+  }
+
+  #segOf(offset: number): number {
+    return Math.floor((offset - DATA_START) / this.#segSize);
+  }
+
+  /**
+   * True when the invalid record at `at` has a plausible length and the
+   * position after it holds a valid record: appends are sequential and each
+   * ends with a fence, so that later record was written after this one was
+   * durable, and this one was damaged afterwards.
+   */
+  #damagedBeforeIntact(at: number, end: number, seed: number): boolean {
+    if (end - at < REC_HEADER) return false;
+    const len = this.#b.readUInt32LE(at + 4);
+    if (len === 0 || len > end - at - REC_HEADER) return false;
+    const next = at + align8(REC_HEADER + len);
+    return validRecord(this.#b, next, end, seed) > 0;
+  }
+
+  #live_(): void {
+    if (this.#closed) {
+      throw new PmemError('ERR_PMEM_CLOSED', 'the KV store is closed', this.#path === undefined ? {} : { path: this.#path });
+    }
+  }
+
+  #writable(): void {
+    this.#live_();
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
+  }
+}
+
+function fits(e: Entry, room: number): boolean {
+  return align8(REC_HEADER + ENTRY_HEADER + e.key.length + e.vlen) <= room;
+}
+
+function isSegmentSize(n: number): boolean {
+  return n >= MIN_SEGMENT && n <= MAX_SEGMENT && (n & (n - 1)) === 0;
+}
+
+function checkSegmentSize(n: unknown): number {
+  const v = checkIndex(n, 'segmentSize');
+  if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
+  return v;
+}
+
+function nonZero(b: Buffer, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (b[i] !== 0) return i + 1 - from;
+  return 0;
+}
