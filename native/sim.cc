@@ -18,6 +18,7 @@ Model::Model(uint8_t* view, size_t size, Mode mode)
   units_ = size_ / unit_;
   p_.assign(size_, 0);
   slot_.assign(units_, -1);
+  changed_.assign(units_, 0);
 }
 
 bool Model::Same(const uint8_t* a, const uint8_t* b) const {
