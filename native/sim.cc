@@ -91,37 +91,40 @@ void Model::StartRecording() {
 }
 
 uint32_t Model::RecordPoint() {
-  Point pt{entries_.size(), 0, Dirty()};
+  Point pt{entries_.size(), 0, 0};
   for (size_t u = 0; u < units_; u++) {
     const uint8_t* p = &p_[u * unit_];
     const uint8_t* cur = view_ + u * unit_;
-    Entry e{static_cast<uint32_t>(u), 0, 0, 0};
     if (mode_ == kEadr) {
-      // Caches are persistent: the image is the view itself.
-      if (Same(cur, &start_[u * unit_])) continue;
-      e.data = Store(cur);
-    } else {
-      const uint8_t* snap =
-          slot_[u] >= 0 ? &snaps_[static_cast<size_t>(slot_[u]) * unit_] : nullptr;
-      bool snapNew = snap != nullptr && !Same(snap, p);
-      bool curNew = !Same(cur, p) && !(snapNew && Same(cur, snap));
-      if (!snapNew && !curNew) {
-        if (!changed_[u] || Same(p, &start_[u * unit_])) continue;
-        e.data = Store(p);  // fixed: persisted since the start
-      } else {
-        e.data = Store(p);
-        if (snapNew) {
-          Store(snap);
-          e.choices++;
-          if (Same(cur, snap)) e.current = 1;
-        }
-        if (curNew) {
-          Store(cur);
-          e.choices++;
-          e.current = e.choices;
-        }
+      // Caches are persistent: whatever is visible at a crash is durable.
+      if (!Same(cur, p)) {
+        pt.dirty++;
+        Persist(u, cur);
       }
     }
+    const uint8_t* snap = slot_[u] >= 0 ? &snaps_[static_cast<size_t>(slot_[u]) * unit_] : nullptr;
+    bool snapNew = snap != nullptr && !Same(snap, p);
+    bool curNew = !Same(cur, p) && !(snapNew && Same(cur, snap));
+    Entry e{static_cast<uint32_t>(u), 0, 0, 0};
+    if (snapNew || curNew) {
+      pt.dirty++;
+      e.data = Store(p);
+      if (snapNew) {
+        Store(snap);
+        e.choices++;
+        if (Same(cur, snap)) e.current = 1;
+      }
+      if (curNew) {
+        Store(cur);
+        e.choices++;
+        e.current = e.choices;
+      }
+    } else if (changed_[u]) {
+      e.data = Store(p);  // fixed: persisted since the last point
+    } else {
+      continue;
+    }
+    changed_[u] = 0;
     entries_.push_back(e);
     pt.count++;
   }
@@ -170,15 +173,17 @@ void Loader::Choose(size_t i, unsigned choice, uint8_t* target) {
 }
 
 // Moves the target to the persisted image of `point`, from wherever it is.
+// P at a point is P at the one before plus that point's entries, so going
+// forward applies only those; going back starts again from the start.
 void Loader::Open(size_t point, uint8_t* target) {
   size_t size = m_.size(), unit = m_.unit();
-  if (target != target_) {
+  if (target != target_ || applied_ > point + 1) {
     target_ = target;
     base_.assign(m_.start(), m_.start() + size);
     shadow_ = base_;
     std::memcpy(target, base_.data(), size);
-    baseUnits_.clear();
     imageUnits_.clear();
+    applied_ = 0;
     open_ = SIZE_MAX;
   } else if (std::memcmp(target, shadow_.data(), size) != 0) {
     // The last recovery wrote to the image: undo it, unit by unit.
@@ -191,20 +196,20 @@ void Loader::Open(size_t point, uint8_t* target) {
   for (uint32_t u : imageUnits_) Put(u, &base_[u * unit], target);
   imageUnits_.clear();
   if (point == open_) return;
-  for (uint32_t u : baseUnits_) {
-    std::memcpy(&base_[u * unit], m_.start() + u * unit, unit);
-    Put(u, &base_[u * unit], target);
+  for (; applied_ <= point; applied_++) {
+    const Point& pt = m_.point(applied_);
+    for (size_t i = pt.first; i < pt.first + pt.count; i++) {
+      const Entry& e = m_.entry(i);
+      std::memcpy(&base_[e.unit * unit], m_.data(e.data), unit);
+      Put(e.unit, m_.data(e.data), target);
+    }
   }
-  baseUnits_.clear();
   dirty_.clear();
   prefix_.assign(1, 0);
   product_ = 1;
   const Point& pt = m_.point(point);
   for (size_t i = pt.first; i < pt.first + pt.count; i++) {
     const Entry& e = m_.entry(i);
-    std::memcpy(&base_[e.unit * unit], m_.data(e.data), unit);
-    Put(e.unit, m_.data(e.data), target);
-    baseUnits_.push_back(e.unit);
     if (e.choices == 0) continue;
     dirty_.push_back(&e);
     prefix_.push_back(prefix_.back() + e.choices);

@@ -45,7 +45,9 @@ struct Schedule {
 // One unit at one crash point. `data` indexes the arena: the persisted
 // content, then `choices` contents that may have reached the media instead
 // (the flushed snapshot and/or the current content). A unit with no choices
-// is fixed: persisted since the start, and not dirty.
+// is fixed: persisted since the last point, and not dirty. A point holds its
+// dirty units and the units persisted since the point before, so P at a
+// point is P at the start plus the entries of every point up to it.
 struct Entry {
   uint32_t unit;
   uint8_t choices;  // 0, 1 or 2
@@ -101,7 +103,7 @@ class Model {
 
   bool recording_ = false;
   std::vector<uint8_t> start_;    // P when recording started
-  std::vector<uint8_t> changed_;  // per unit: P written since the start
+  std::vector<uint8_t> changed_;  // per unit: P written since the last point
   std::vector<Entry> entries_;
   std::vector<uint8_t> arena_;
   std::vector<Point> points_;
@@ -127,9 +129,10 @@ class Loader {
   const Model& m_;
   Schedule s_;
   uint8_t* target_ = nullptr;
-  std::vector<uint8_t> base_;    // P at the open point
+  std::vector<uint8_t> base_;    // P at point applied_ - 1
   std::vector<uint8_t> shadow_;  // what the target must hold
-  std::vector<uint32_t> baseUnits_, imageUnits_;
+  std::vector<uint32_t> imageUnits_;
+  size_t applied_ = 0;  // points whose entries base_ holds
   size_t open_ = SIZE_MAX;
   std::vector<const Entry*> dirty_;
   std::vector<uint64_t> prefix_;  // prefix_[i]: choices of dirty units before i

@@ -215,5 +215,31 @@ describe('CrashSim', () => {
       expect(sim.loadImage(0, 0, target.buffer)).toBe(0);
       expect(new Uint8Array(target.buffer)[0]).toBe(0);
     });
+
+    test('images of any point, in any order, onto a target recovery wrote to', () => {
+      const sim = raw();
+      const view = new Uint8Array(sim.buffer);
+      const target = new binding.Sim(128, 0, false);
+      const t = new Uint8Array(target.buffer);
+      sim.startRecording();
+      for (let v = 1; v <= 3; v++) {
+        view[0] = v; // line 0: persisted at each point but the last
+        view[64] = v; // line 1: never flushed
+        sim.point();
+        sim.flush(0, 1);
+        sim.drain();
+      }
+      sim.stopRecording();
+      sim.schedule(1, 0, false, 4096, 4096);
+      // Point p: line 0 persisted at p (0 at point 0), dirty with p + 1.
+      for (const p of [2, 0, 1, 1, 2, 0]) {
+        t.fill(0xee); // what a recovery might leave
+        expect(sim.imageCount(p)).toBe(4);
+        sim.loadImage(p, 3, target.buffer); // both lines at their current content
+        expect([t[0], t[64]]).toEqual([p + 1, p + 1]);
+        sim.loadImage(p, 0, target.buffer); // persisted only
+        expect([t[0], t[64], t[127], t[128]]).toEqual([p, 0, 0, 0]);
+      }
+    });
   });
 });
