@@ -13,6 +13,7 @@
         "native/addon.cc",
         "native/crc32c.cc",
         "native/errors.cc",
+        "native/sim.cc",
         "native/mapping.cc"
       ],
       "include_dirs": [

@@ -26,6 +26,7 @@ export interface Binding {
   drain(): void;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
+  Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }
 
 export const binding = load(path.join(__dirname, '..')) as Binding;
