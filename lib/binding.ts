@@ -28,6 +28,7 @@ export interface Binding {
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
+  Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }
 
 export const binding = load(path.join(__dirname, '..')) as Binding;

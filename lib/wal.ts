@@ -141,6 +141,9 @@ export class Wal {
       }
     }
     const offset = checkIndex(options.offset ?? 0, 'offset');
+    if (target.length < offset + Superblock.size(SB_CAPACITY) + 4 * HEADER) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
+    }
     const sb = Superblock.open(target, { offset, capacity: SB_CAPACITY });
     const wal = new this(target, offset, sb);
     wal.#readOnly = options.readOnly === true;

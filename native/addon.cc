@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "kvlock.h"
 #include "mapping.h"
+#include "sim.h"
 
 namespace {
 
@@ -14,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitErrors(env, exports);
   pmem::InitMapping(env, exports);
   pmem::InitCrc32c(env, exports);
+  pmem::InitSim(env, exports);
   pmem::InitKvLock(env, exports);
   return exports;
 }

@@ -1,0 +1,280 @@
+import { checkIndex } from '../args';
+import type { Region } from '../region';
+import {
+  CrashSim,
+  IMAGE_KINDS,
+  ImageKind,
+  SimMode,
+  checkMode,
+  checkSize,
+  nativeOf,
+  replayTarget,
+  setPointSink,
+} from './sim';
+
+export interface CrashPointInfo {
+  /** Crash points are numbered from 0 in the order the operation reached them. */
+  index: number;
+  /** 'drain' (before a fence, or before an msync in 'page' mode), 'end', or a label given to mark(). */
+  label: string;
+  /** Units (64-byte lines, or pages) not durable as they stood at this point. */
+  dirtyLines: number;
+}
+
+export interface OperationContext {
+  /** Adds a crash point here, labelled. */
+  mark(label?: string): void;
+  /** Records that `value` was acknowledged to a caller: check sees it at every later crash point. */
+  ack(value: unknown): void;
+}
+
+export interface CheckContext<M> {
+  before: M;
+  after: M;
+  /** Values acknowledged before the crash point. */
+  acked: readonly unknown[];
+  point: CrashPointInfo;
+}
+
+export interface CrashTestOptions<M, R> {
+  /** Region size in bytes, 1..2^30. */
+  size: number;
+  /** Default 'adr'. */
+  mode?: SimMode;
+  /** Seeds the random images. Default 1. */
+  seed?: number;
+  /** Random images per crash point. Default 16. */
+  randomImages?: number;
+  /** Random images may tear dirty lines into old and new 8-byte words. Default false. */
+  torn?: boolean;
+  /** Enumerate every combination at a crash point when there are at most this many. Default 4096. */
+  exhaustiveLimit?: number;
+  /** At most this many pair images per crash point. Default 4096. */
+  pairLimit?: number;
+  /** Builds the starting state on a fresh CrashSim and returns a model of it. Unpersisted stores stay dirty. */
+  setup(region: Region): M;
+  /** The operation under test, recorded. Returns the model after it. */
+  operation(region: Region, before: M, ctx: OperationContext): M;
+  /** The structure's real recovery, run on a region that holds one crash image. A throw is a violation. */
+  recover(region: Region): R;
+  /** Throws to report a violation. */
+  check(recovered: R, ctx: CheckContext<M>): void;
+}
+
+export interface Violation {
+  /** Replays this image with replayCrash: "seed:point:image". */
+  key: string;
+  point: number;
+  label: string;
+  image: number;
+  message: string;
+}
+
+export interface CrashReport {
+  points: number;
+  images: number;
+  /** The first MAX_VIOLATIONS violations. */
+  violations: Violation[];
+  /** All violations, counted. */
+  violationCount: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface ReplayResult<R> {
+  /** A copy of the crash image, as it was before recovery ran. */
+  image: Buffer;
+  kind: ImageKind;
+  point: CrashPointInfo;
+  /** What recover returned, when it returned. */
+  recovered?: R;
+  /** What recover or check threw. */
+  error?: unknown;
+}
+
+/** Violations kept in a report; the rest are only counted. */
+export const MAX_VIOLATIONS = 20;
+
+interface Checked<M, R> extends Required<Omit<CrashTestOptions<M, R>, 'mode'>> {
+  mode: SimMode;
+}
+
+const OPTION_KEYS = new Set([
+  'size', 'mode', 'seed', 'randomImages', 'torn', 'exhaustiveLimit', 'pairLimit',
+  'setup', 'operation', 'recover', 'check',
+]);
+const MAX_COUNT = 2 ** 30;
+
+function checkOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
+  if (opts === null || typeof opts !== 'object') throw new TypeError('options must be an object');
+  for (const key of Object.keys(opts)) {
+    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  for (const name of ['setup', 'operation', 'recover', 'check'] as const) {
+    if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
+  }
+  const count = (name: 'seed' | 'randomImages' | 'exhaustiveLimit' | 'pairLimit', dflt: number): number => {
+    const v = checkIndex(opts[name] ?? dflt, name);
+    if (v > MAX_COUNT) throw new RangeError(`${name} must be at most ${MAX_COUNT}, got ${v}`);
+    return v;
+  };
+  const torn = opts.torn ?? false;
+  if (typeof torn !== 'boolean') throw new TypeError('torn must be a boolean');
+  return {
+    ...opts,
+    size: checkSize(opts.size),
+    mode: checkMode(opts.mode ?? 'adr'),
+    seed: count('seed', 1),
+    randomImages: count('randomImages', 16),
+    torn,
+    exhaustiveLimit: count('exhaustiveLimit', 4096),
+    pairLimit: count('pairLimit', 4096),
+  };
+}
+
+/** Crash tests are synchronous, like the structures they test: a promise would hide every throw. */
+function refuseThenable(value: unknown, name: string): void {
+  if (value !== null && (typeof value === 'object' || typeof value === 'function') &&
+      typeof (value as { then?: unknown }).then === 'function') {
+    throw new TypeError(`${name} returned a promise; crash tests are synchronous`);
+  }
+}
+
+interface Recording<M> {
+  sim: CrashSim;
+  before: M;
+  after: M;
+  points: CrashPointInfo[];
+  ackCounts: number[];
+  acked: unknown[];
+}
+
+/** Runs setup, then records the operation's crash points; leaves the schedule set. */
+function record<M, R>(o: Checked<M, R>): Recording<M> {
+  const sim = new CrashSim(o.size, { mode: o.mode });
+  const before = o.setup(sim);
+  refuseThenable(before, 'setup');
+  const native = nativeOf(sim);
+  const points: CrashPointInfo[] = [];
+  const ackCounts: number[] = [];
+  const acked: unknown[] = [];
+  native.startRecording();
+  setPointSink(sim, (label) => {
+    points.push({ index: points.length, label, dirtyLines: native.point() });
+    ackCounts.push(acked.length);
+  });
+  let after: M;
+  try {
+    after = o.operation(sim, before, {
+      mark: (label = 'mark') => sim.mark(label),
+      ack: (value) => {
+        acked.push(value);
+      },
+    });
+    refuseThenable(after, 'operation');
+    sim.mark('end');
+  } finally {
+    setPointSink(sim, null);
+    native.stopRecording();
+  }
+  native.schedule(o.seed, o.randomImages, o.torn, o.exhaustiveLimit, o.pairLimit);
+  return { sim, before, after, points, ackCounts, acked };
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+}
+
+function checkContext<M>(rec: Recording<M>, p: number): CheckContext<M> {
+  const acked = Object.freeze(rec.acked.slice(0, rec.ackCounts[p]));
+  return Object.freeze({ before: rec.before, after: rec.after, acked, point: rec.points[p] });
+}
+
+/**
+ * Runs `operation` once on a CrashSim, recording a crash point before every
+ * fence (every msync in 'page' mode), at every `ctx.mark()` and at the end;
+ * then builds every crash image of every point (docs/durability.md lists
+ * them), runs `recover` on each and `check` on what it returns. A throw from
+ * either is a violation. Deterministic for a given seed; each violation's
+ * key replays its image with `replayCrash`.
+ * @throws TypeError, RangeError for bad options, or a promise from a callback;
+ *   whatever setup or operation throws.
+ */
+export function crashTest<M, R>(opts: CrashTestOptions<M, R>): CrashReport {
+  const o = checkOptions(opts);
+  const t0 = performance.now();
+  const rec = record(o);
+  const native = nativeOf(rec.sim);
+  const target = replayTarget(o.size, o.mode);
+  const buffer = nativeOf(target).buffer;
+  const violations: Violation[] = [];
+  let violationCount = 0;
+  let images = 0;
+  const violate = (p: number, i: number, msg: string): void => {
+    if (violationCount++ < MAX_VIOLATIONS) {
+      violations.push({ key: `${o.seed}:${p}:${i}`, point: p, label: rec.points[p].label, image: i, message: msg });
+    }
+  };
+  for (let p = 0; p < rec.points.length; p++) {
+    const ctx = checkContext(rec, p);
+    const count = native.imageCount(p);
+    for (let i = 0; i < count; i++) {
+      native.loadImage(p, i, buffer);
+      images++;
+      let recovered: R;
+      try {
+        recovered = o.recover(target);
+      } catch (e) {
+        violate(p, i, `recover threw ${message(e)}`);
+        continue;
+      }
+      refuseThenable(recovered, 'recover');
+      let result: unknown;
+      try {
+        result = o.check(recovered, ctx);
+      } catch (e) {
+        violate(p, i, message(e));
+        continue;
+      }
+      refuseThenable(result, 'check');
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    points: rec.points.length,
+    images,
+    violations,
+    violationCount,
+    seconds,
+    imagesPerSecond: seconds > 0 ? images / seconds : 0,
+  };
+}
+
+/**
+ * Rebuilds one crash image from its key ("seed:point:image", from a
+ * Violation) by running setup and operation again, then runs recover and
+ * check on it once. setup and operation must be deterministic.
+ * @throws TypeError, RangeError for bad options or a bad key.
+ */
+export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): ReplayResult<R> {
+  if (typeof key !== 'string') throw new TypeError('key must be a string');
+  const m = /^(\d+):(\d+):(\d+)$/.exec(key);
+  if (m === null) throw new RangeError(`key must be "seed:point:image", got '${key}'`);
+  const [seed, p, i] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const o = checkOptions({ ...opts, seed });
+  const rec = record(o);
+  const native = nativeOf(rec.sim);
+  if (p >= rec.points.length) throw new RangeError(`no crash point ${p}: the operation has ${rec.points.length}`);
+  const count = native.imageCount(p);
+  if (i >= count) throw new RangeError(`crash point ${p} has ${count} images, not ${i + 1}`);
+  const target = replayTarget(o.size, o.mode);
+  const kind = IMAGE_KINDS[native.loadImage(p, i, nativeOf(target).buffer)];
+  const result: ReplayResult<R> = { image: Buffer.from(target.bytes), kind, point: rec.points[p] };
+  try {
+    result.recovered = o.recover(target);
+    o.check(result.recovered, checkContext(rec, p));
+  } catch (e) {
+    result.error = e;
+  }
+  return result;
+}

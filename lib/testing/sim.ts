@@ -1,0 +1,168 @@
+import { checkIndex, checkRange } from '../args';
+import { binding } from '../binding';
+import type { Granularity, Region } from '../region';
+
+/**
+ * What the simulated machine keeps across a power failure:
+ * - `'adr'`: x86 ADR. Caches are volatile; a store is durable only after a
+ *   flush of its line and a fence. Any dirty line may also reach the media
+ *   on its own at any time. Granularity 'cache-line' (64 bytes).
+ * - `'eadr'`: caches are in the persistence domain; a crash keeps the view
+ *   as it is. Granularity 'byte'.
+ * - `'page'`: no DAX; msync writes whole 4096-byte pages. A flush is the
+ *   msync and is durable when it returns; any subset of the other dirty
+ *   pages may have been written back. Granularity 'page'.
+ */
+export type SimMode = 'adr' | 'eadr' | 'page';
+
+export interface CrashSimOptions {
+  mode?: SimMode;
+}
+
+/** The native half of a CrashSim (native/sim.cc). Not API. */
+export interface NativeSim {
+  readonly buffer: ArrayBuffer;
+  flush(offset: number, length: number): void;
+  drain(): void;
+  dirty(): number;
+  persisted(): Buffer;
+  startRecording(): void;
+  stopRecording(): void;
+  point(): number;
+  pointCount(): number;
+  schedule(seed: number, randomImages: number, torn: boolean, exhaustiveLimit: number, pairLimit: number): void;
+  imageCount(point: number): number;
+  loadImage(point: number, index: number, target: ArrayBuffer): number;
+}
+
+/** The kinds of crash image, indexed by the native ImageKind. */
+export const IMAGE_KINDS = ['exhaustive', 'persisted', 'full', 'single', 'pair', 'random', 'view'] as const;
+export type ImageKind = (typeof IMAGE_KINDS)[number];
+
+const MODES: Record<SimMode, { code: number; granularity: Granularity }> = {
+  adr: { code: 0, granularity: 'cache-line' },
+  eadr: { code: 1, granularity: 'byte' },
+  page: { code: 2, granularity: 'page' },
+};
+
+/** Largest simulated region (the simulator keeps several copies of it). */
+export const MAX_SIM_SIZE = 2 ** 30;
+
+/** Receives each crash point while a CrashSim records. @internal */
+export type PointSink = (label: string) => void;
+
+const natives = new WeakMap<CrashSim, NativeSim>();
+const sinks = new WeakMap<CrashSim, PointSink>();
+
+/** @internal */
+export function checkMode(mode: unknown): SimMode {
+  if (typeof mode !== 'string') throw new TypeError(`mode must be a string, got ${typeof mode}`);
+  if (!Object.prototype.hasOwnProperty.call(MODES, mode)) {
+    throw new RangeError(`mode must be 'adr', 'eadr' or 'page', got '${mode}'`);
+  }
+  return mode as SimMode;
+}
+
+/** @internal */
+export function checkSize(size: unknown): number {
+  checkIndex(size, 'size');
+  if ((size as number) === 0 || (size as number) > MAX_SIM_SIZE) {
+    throw new RangeError(`size must be 1..${MAX_SIM_SIZE}, got ${size}`);
+  }
+  return size as number;
+}
+
+/**
+ * A Region over ordinary memory that models the persistence domain. Stores
+ * go straight into `bytes`; the simulator keeps the persisted image beside
+ * them and finds what is dirty by comparing the two, 8 bytes at a time, in
+ * native code. Nothing a CrashSim holds survives anything: it is for
+ * `crashTest`, which records crash points while an operation runs and then
+ * replays every crash image through the structure's recovery.
+ */
+export class CrashSim implements Region {
+  readonly bytes: Buffer;
+  readonly length: number;
+  readonly granularity: Granularity;
+  readonly mode: SimMode;
+
+  constructor(size: number, options: CrashSimOptions = {}) {
+    this.length = checkSize(size);
+    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+    for (const key of Object.keys(options)) {
+      if (key !== 'mode') throw new TypeError(`unknown option '${key}'`);
+    }
+    this.mode = checkMode(options.mode ?? 'adr');
+    this.granularity = MODES[this.mode].granularity;
+    const native = new binding.Sim(size, MODES[this.mode].code, !untracked);
+    natives.set(this, native);
+    this.bytes = Buffer.from(native.buffer, 0, size);
+  }
+
+  /**
+   * 'adr': CLWB. Takes a snapshot of every dirty line in the range; the next
+   * drain makes the snapshot (not any later store) durable. 'page': msync,
+   * durable when it returns (a crash point comes first). 'eadr': nothing.
+   */
+  flush(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    if (this.mode === 'page') this.#point('drain');
+    natives.get(this)!.flush(offset, length);
+  }
+
+  /** SFENCE: every snapshot taken by an earlier flush is durable (a crash point comes first). */
+  drain(): void {
+    if (this.mode !== 'page') this.#point('drain');
+    natives.get(this)!.drain();
+  }
+
+  /** flush + drain: [offset, offset + length) is durable when it returns. */
+  persist(offset: number, length: number): void {
+    this.flush(offset, length);
+    this.drain();
+  }
+
+  /** A crash point with a label of the caller's (recorded only inside crashTest). */
+  mark(label = 'mark'): void {
+    if (typeof label !== 'string') throw new TypeError('label must be a string');
+    this.#point(label);
+  }
+
+  /** Units (lines, or pages) that are not durable as they stand. */
+  dirtyUnits(): number {
+    return natives.get(this)!.dirty();
+  }
+
+  /** A copy of the persisted image: what a crash would keep if no dirty unit were written back. */
+  persisted(): Buffer {
+    return natives.get(this)!.persisted();
+  }
+
+  #point(label: string): void {
+    const sink = sinks.get(this);
+    if (sink !== undefined) sink(label);
+  }
+}
+
+let untracked = false;
+
+/** A CrashSim that only checks its arguments: the target crash images are built into. @internal */
+export function replayTarget(size: number, mode: SimMode): CrashSim {
+  untracked = true;
+  try {
+    return new CrashSim(size, { mode });
+  } finally {
+    untracked = false;
+  }
+}
+
+/** @internal */
+export function nativeOf(sim: CrashSim): NativeSim {
+  return natives.get(sim)!;
+}
+
+/** Routes the crash points of `sim` to `sink` (or stops, with null). @internal */
+export function setPointSink(sim: CrashSim, sink: PointSink | null): void {
+  if (sink === null) sinks.delete(sim);
+  else sinks.set(sim, sink);
+}
