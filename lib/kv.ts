@@ -489,7 +489,7 @@ export class KVStore {
     this.#mapping = null;
     if (this.#lockFd >= 0) binding.kvUnlock(this.#lockFd);
     this.#lockFd = -1;
-    this.#index.clear();
+    this.#index = new KvIndex(); // frees the keys; an open iterator keeps the old one and throws on its next step
   }
 
   // ---- the log ----
