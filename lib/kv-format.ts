@@ -1,7 +1,12 @@
 // The on-media format of KVStore: constants, segment headers and records.
 // The layout is described in docs/formats.md (## KVStore); lib/kv.ts owns
 // the protocol (when each piece is written, flushed and fenced).
-import { crc32c } from './crc32c';
+import { binding } from './binding';
+
+// Every offset and length passed here is computed by this module and lies
+// inside the buffer; the native function checks them again, so the hot
+// paths skip lib/crc32c's argument checks.
+const crc32c = binding.crc32c;
 
 /** Superblock payload magic, "PKV1". */
 export const KV_MAGIC = 0x31564b50;

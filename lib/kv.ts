@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
+import { statSync } from 'node:fs';
 
 import { checkIndex } from './args';
 import { binding } from './binding';
-import { crc32c } from './crc32c';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
 import {
@@ -88,6 +88,14 @@ const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 const DEFAULT_SIZE = 64 * 1024 * 1024;
+/**
+ * Free segments a write that adds data must leave. Deletes may take one of
+ * them (so that a full store still takes deletes), and compaction the last:
+ * cleaning a segment needs at most one segment to copy its live entries to,
+ * so compaction can always make progress.
+ */
+const RESERVE_PUT = 2;
+const RESERVE_DEL = 1;
 
 /**
  * A persistent key-value store: records in a log of segments on the region,
@@ -108,6 +116,7 @@ export class KVStore {
 
   #salt = 0;
   #segSize = 0;
+  #segShift = 0; // log2 of #segSize
   #nseg = 0;
   #maxSeq = 0;
   #seq: number[] = []; // per head segment: sequence number; 0 when not a head
@@ -139,8 +148,8 @@ export class KVStore {
     const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
     const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
     if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
-    if (create && size < DATA_START + segmentSize * 2) {
-      throw new RangeError(`size must be at least ${DATA_START + segmentSize * 2} for ${segmentSize}-byte segments`);
+    if (create && size < DATA_START + 2 * segmentSize && fileSize(path) === 0) {
+      throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
     }
     let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
     if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
@@ -220,6 +229,7 @@ export class KVStore {
     this.#salt = payload.readUInt32LE(8);
     this.#segSize = payload.readUInt32LE(12);
     if (!isSegmentSize(this.#segSize)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${this.#segSize}`);
+    this.#segShift = Math.log2(this.#segSize);
     this.#resize(Math.floor((this.#region.length - DATA_START) / this.#segSize));
     if (this.#nseg < 1) throw new PmemError('ERR_PMEM_CORRUPT', 'the region is too short for one segment');
 
@@ -292,7 +302,7 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     const { v, len } = valueOf(value);
-    this.#append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], 1);
+    this.#append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], RESERVE_PUT);
   }
 
   /** The value of `key` (a copy), or undefined. */
@@ -325,7 +335,7 @@ export class KVStore {
 
   /**
    * Removes `key`. Durable when it returns. Writes nothing when the key is
-   * absent. A delete may use the segment kept back for compaction.
+   * absent. A delete may take one of the two segments that puts leave free.
    * @returns whether the key was there
    * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
    */
@@ -333,7 +343,7 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     if (this.#index.get(k) === undefined) return false;
-    this.#append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], 0);
+    this.#append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], RESERVE_DEL);
     return true;
   }
 
@@ -370,7 +380,7 @@ export class KVStore {
         throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
       }
     }
-    if (entries.length > 0) this.#append(entries, puts ? 1 : 0);
+    if (entries.length > 0) this.#append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }
 
   /**
@@ -390,7 +400,7 @@ export class KVStore {
     this.#append([
       { type: ENTRY_PUT, key: t, value, vlen: value.length, src: -1 },
       { type: ENTRY_DEL, key: f, value: null, vlen: 0, src: -1 },
-    ], 1);
+    ], RESERVE_PUT);
     return true;
   }
 
@@ -496,8 +506,8 @@ export class KVStore {
 
   #format(sb: Superblock, segmentSize: number): void {
     if (this.#readOnly) throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
-    if (this.#region.length < DATA_START + segmentSize) {
-      throw new RangeError(`a ${this.#region.length}-byte region is too small for ${segmentSize}-byte segments`);
+    if (this.#region.length < DATA_START + 2 * segmentSize) {
+      throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
     }
     const p = Buffer.alloc(SB_PAYLOAD);
     p.writeUInt32LE(KV_MAGIC, 0);
@@ -512,8 +522,7 @@ export class KVStore {
   /**
    * Writes `entries` as one record at the log's end and makes it durable
    * with one fence, then points the index at it. `reserve` free segments
-   * are kept back (1 for writes that add data, so that compaction always
-   * has somewhere to copy to).
+   * are kept back: see RESERVE_PUT.
    */
   #append(entries: Entry[], reserve: number): void {
     let len = 0;
@@ -541,7 +550,7 @@ export class KVStore {
       p += e.vlen;
     }
     b.fill(0, p, at + size);
-    b.writeUInt32LE(crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]), at);
+    b.writeUInt32LE(binding.crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]), at);
     // The one ordering point of the call. After it the record (and the
     // header of a segment #place just opened, flushed there) is durable, so
     // the call may return. A crash before it leaves a record whose checksum
@@ -752,7 +761,7 @@ export class KVStore {
         j++;
       }
       if (j === i) j = i + 1;
-      this.#append(live.slice(i, j), 0);
+      this.#append(live.slice(i, j), 0); // compaction may use the last free segments
       i = j;
     }
   }
@@ -762,7 +771,8 @@ export class KVStore {
   }
 
   #segOf(offset: number): number {
-    return Math.floor((offset - DATA_START) / this.#segSize);
+    // Offsets are below MAX_FILE (2^32), so an unsigned shift is exact.
+    return (offset - DATA_START) >>> this.#segShift;
   }
 
   /**
@@ -803,6 +813,14 @@ function checkSegmentSize(n: unknown): number {
   const v = checkIndex(n, 'segmentSize');
   if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
   return v;
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
 }
 
 function nonZero(b: Buffer, from: number, to: number): number {

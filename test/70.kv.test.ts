@@ -1,0 +1,190 @@
+// KVStore on files: open options, the writer lock, growth, limits, damage.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { KVStore, openMapping } from '../lib';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+const dist = path.join(__dirname, '..', 'dist');
+
+test('create, reopen, and the open options', () => {
+  const file = tmpFile('kv-open');
+  expectPmemError(() => KVStore.open(file), 'ERR_PMEM_NOT_FOUND');
+  const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  s.put('a', 'b');
+  s.close();
+  expect(fs.statSync(file).size).toBe(1 << 20);
+  // create on an existing store opens it; size does not shrink it.
+  const again = KVStore.open(file, { create: true, size: 1 << 19 });
+  expect(again.getString('a')).toBe('b');
+  expect(again.stats().segmentSize).toBe(64 * 1024);
+  again.close();
+});
+
+test('bad options', () => {
+  const file = tmpFile('kv-opts');
+  expectThrowName(() => KVStore.open('' as never), 'TypeError');
+  expectThrowName(() => KVStore.open(1 as never), 'TypeError');
+  expectThrowName(() => KVStore.open(file, null as never), 'TypeError');
+  expectThrowName(() => KVStore.open(file, { bogus: 1 } as never), 'TypeError');
+  expectThrowName(() => KVStore.open(file, { create: 'yes' } as never), 'TypeError');
+  expectThrowName(() => KVStore.open(file, { create: true, readOnly: true }), 'TypeError');
+  expectThrowName(() => KVStore.open(file, { create: true, size: -1 }), 'RangeError');
+  expectThrowName(() => KVStore.open(file, { create: true, size: 2 ** 33 }), 'RangeError');
+  expectThrowName(() => KVStore.open(file, { create: true, size: 1000 }), 'RangeError');
+  expectThrowName(() => KVStore.open(file, { create: true, segmentSize: 3000 }), 'RangeError');
+  expectThrowName(() => KVStore.open(file, { create: true, segmentSize: 512 }), 'RangeError');
+  expectThrowName(() => KVStore.open(file, { create: true, maxSize: 2 ** 33 }), 'RangeError');
+  expectThrowName(() => KVStore.openRegion({} as never, { bogus: true } as never), 'TypeError');
+  expect(fs.existsSync(file)).toBe(false);
+});
+
+test('a second writer is refused with ERR_PMEM_LOCKED, in this process and in another', () => {
+  const file = tmpFile('kv-lock');
+  const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  s.put('k', 'v');
+  expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
+  expectPmemError(() => KVStore.open(file, { readOnly: true }), 'ERR_PMEM_LOCKED');
+  const child = spawnSync(process.execPath, ['-e', `
+    const { KVStore } = require(${JSON.stringify(dist)});
+    try { KVStore.open(${JSON.stringify(file)}); console.log('opened'); }
+    catch (e) { console.log(e.code); }`], { encoding: 'utf8' });
+  expect(child.stdout.trim()).toBe('ERR_PMEM_LOCKED');
+  s.close();
+  // Released on close.
+  const t = KVStore.open(file);
+  expect(t.getString('k')).toBe('v');
+  t.close();
+});
+
+test('read-only opens share the file with each other, not with a writer', () => {
+  const file = tmpFile('kv-ro');
+  const w = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  w.put('k', 'v');
+  w.close();
+  const r1 = KVStore.open(file, { readOnly: true });
+  const r2 = KVStore.open(file, { readOnly: true });
+  expect(r2.getString('k')).toBe('v');
+  expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
+  for (const f of [() => r1.put('a', 'b'), () => r1.delete('k'), () => r1.batch([]), () => r1.rename('k', 'x'), () => r1.compact()]) {
+    expectPmemError(f, 'ERR_PMEM_READONLY');
+  }
+  expect([...r1.keys({ encoding: 'utf8' })]).toEqual(['k']);
+  r1.close();
+  r2.close();
+  KVStore.open(file).close();
+});
+
+test('a lock held by a SIGKILLed process is gone with it', () => {
+  const file = tmpFile('kv-killed-lock');
+  KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 }).close();
+  const child = spawnSync(process.execPath, ['-e', `
+    const { KVStore } = require(${JSON.stringify(dist)});
+    const s = KVStore.open(${JSON.stringify(file)}); s.put('from child', 'yes');
+    process.kill(process.pid, 'SIGKILL');`], { encoding: 'utf8' });
+  expect(child.signal).toBe('SIGKILL');
+  const s = KVStore.open(file);
+  expect(s.getString('from child')).toBe('yes');
+  s.close();
+});
+
+test('the file grows online up to maxSize, then writes fail with ERR_PMEM_NO_SPACE and reads go on', () => {
+  const file = tmpFile('kv-grow');
+  const seg = 4096;
+  const s = KVStore.open(file, { create: true, size: 4096 + 4 * seg, maxSize: 4096 + 64 * seg, segmentSize: seg });
+  const value = 'g'.repeat(500);
+  let n = 0;
+  let err: unknown;
+  try {
+    for (;;) s.put(`k${n++}`, value);
+  } catch (e) {
+    err = e;
+  }
+  n--;
+  expect((err as { code: string }).code).toBe('ERR_PMEM_NO_SPACE');
+  expect(s.stats().fileBytes).toBe(4096 + 64 * seg);
+  expect(fs.statSync(file).size).toBe(4096 + 64 * seg);
+  expect(n).toBeGreaterThan(300);
+  for (let i = 0; i < n; i++) expect(s.getString(`k${i}`)).toBe(value);
+  expectPmemError(() => s.put('x', value), 'ERR_PMEM_NO_SPACE');
+  expect(s.getString('k0')).toBe(value);
+  // Deletes still work (they may use the segment kept for compaction),
+  // and then so do writes.
+  for (let i = 0; i < 100; i++) expect(s.delete(`k${i}`)).toBe(true);
+  s.put('x', value);
+  s.close();
+  const t = KVStore.open(file, { maxSize: 1 << 20 });
+  expect(t.count).toBe(n - 100 + 1);
+  expect(t.getString('x')).toBe(value);
+  t.close();
+});
+
+test('values of 16 MiB and more, up to the 64 MiB limit', () => {
+  const file = tmpFile('kv-big');
+  const s = KVStore.open(file, { create: true, size: 16 << 20, maxSize: 160 << 20 });
+  const big = Buffer.alloc(16 << 20, 0xab);
+  big.write('head');
+  s.put('big', big);
+  expect(s.get('big')!.equals(big)).toBe(true);
+  expectThrowName(() => s.put('too big', Buffer.alloc((64 << 20) + 1)), 'RangeError');
+  s.put('limit', Buffer.alloc(64 << 20, 1));
+  expect(s.get('limit')!.length).toBe(64 << 20);
+  s.close();
+  const t = KVStore.open(file);
+  expect(t.get('big')!.equals(big)).toBe(true);
+  t.close();
+});
+
+test('a file that is not a store is ERR_PMEM_CORRUPT', () => {
+  const garbage = tmpFile('kv-garbage');
+  fs.writeFileSync(garbage, Buffer.alloc(1 << 16, 0x5a));
+  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => KVStore.open(garbage, { create: true, size: 1 << 16, segmentSize: 4096 }), 'ERR_PMEM_CORRUPT');
+  const zeros = tmpFile('kv-zeros');
+  fs.writeFileSync(zeros, Buffer.alloc(1 << 16));
+  expectPmemError(() => KVStore.open(zeros), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => KVStore.open(zeros, { readOnly: true }), 'ERR_PMEM_CORRUPT');
+  const tiny = tmpFile('kv-tiny');
+  fs.writeFileSync(tiny, Buffer.alloc(100));
+  expectPmemError(() => KVStore.open(tiny), 'ERR_PMEM_CORRUPT');
+  const empty = tmpFile('kv-empty');
+  fs.writeFileSync(empty, '');
+  expectPmemError(() => KVStore.open(empty), 'ERR_PMEM_CORRUPT');
+  // An empty (or all-zero) file is formatted by create.
+  const s = KVStore.open(empty, { create: true, size: 1 << 16, segmentSize: 4096 });
+  s.put('ok', '1');
+  s.close();
+  // Every failed open released its lock: a failure is CORRUPT, never LOCKED.
+  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_CORRUPT');
+});
+
+test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is dropped', () => {
+  const file = tmpFile('kv-damage');
+  const s = KVStore.open(file, { create: true, size: 1 << 16, segmentSize: 4096 });
+  for (let i = 0; i < 10; i++) s.put(`k${i}`, `value ${i}`);
+  s.close();
+  const m = openMapping(file);
+  const b = m.buffer;
+  // The third record's key: segments start at 4096, after a 64-byte header;
+  // each record here is 16 + 8 + 2 + 7 = 33 → 40 bytes.
+  const third = 4096 + 64 + 2 * 40;
+  expect(b.toString('latin1', third + 24, third + 26)).toBe('k2');
+  b[third + 24] ^= 1;
+  m.persist(third + 24, 1);
+  expectPmemError(() => KVStore.open(file), 'ERR_PMEM_CORRUPT');
+  b[third + 24] ^= 1;
+  const last = 4096 + 64 + 9 * 40;
+  b[last + 30] ^= 1; // the last record: a torn tail
+  m.persist(0, b.length);
+  m.close();
+  const t = KVStore.open(file);
+  expect(t.count).toBe(9);
+  expect(t.has('k9')).toBe(false);
+  expect(t.stats().recovery.discardedBytes).toBeGreaterThan(0);
+  t.put('k9', 'again');
+  t.close();
+  const u = KVStore.open(file);
+  expect(u.getString('k9')).toBe('again');
+  u.close();
+});
