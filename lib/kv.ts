@@ -314,7 +314,7 @@ export class KVStore {
     const start = off + ENTRY_HEADER + b.readUInt16LE(off + 2);
     const len = b.readUInt32LE(off + 4);
     const out = Buffer.allocUnsafe(len);
-    b.copy(out, 0, start, start + len);
+    out.set(b.subarray(start, start + len));
     return out;
   }
 
@@ -531,26 +531,27 @@ export class KVStore {
     const at = this.#place(size, reserve);
     const s = this.#head[this.#segOf(at)];
     const b = this.#b;
-    b.writeUInt32LE(len, at + 4);
-    b.writeUInt32LE(entries.length, at + 8);
-    b.writeUInt32LE(0, at + 12);
+    u32(b, at + 4, len);
+    u32(b, at + 8, entries.length);
+    u32(b, at + 12, 0);
     let p = at + REC_HEADER;
     for (const e of entries) {
       const klen = e.key.length;
       b[p] = e.type;
       b[p + 1] = 0;
-      b.writeUInt16LE(klen, p + 2);
-      b.writeUInt32LE(e.vlen, p + 4);
+      b[p + 2] = klen & 0xff;
+      b[p + 3] = klen >>> 8;
+      u32(b, p + 4, e.vlen);
       p += ENTRY_HEADER;
-      if (klen > 0) b.write(e.key, p, klen, 'latin1');
+      writeKey(b, e.key, p);
       p += klen;
       if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
       else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
       else if (e.value !== null) b.set(e.value, p);
       p += e.vlen;
     }
-    b.fill(0, p, at + size);
-    b.writeUInt32LE(binding.crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]), at);
+    for (; p < at + size; p++) b[p] = 0;
+    u32(b, at, binding.crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]));
     // The one ordering point of the call. After it the record (and the
     // header of a segment #place just opened, flushed there) is durable, so
     // the call may return. A crash before it leaves a record whose checksum
@@ -560,10 +561,15 @@ export class KVStore {
     // crash could still take away.
     this.#used[s] = at + size - this.#start(s);
     if (s === this.#active) this.#tail = at + size;
-    this.#applyRecord(at);
+    p = at + REC_HEADER;
+    for (const e of entries) {
+      const esize = ENTRY_HEADER + e.key.length + e.vlen;
+      this.#applyEntry(s, p, e.key, e.type, esize);
+      p += esize;
+    }
   }
 
-  /** Points the index at each entry of the valid record at `at`, in order. */
+  /** Points the index at each entry of the valid record at `at`, in order (recovery). */
   #applyRecord(at: number): void {
     const b = this.#b;
     const s = this.#head[this.#segOf(at)];
@@ -572,21 +578,25 @@ export class KVStore {
     for (let i = 0; i < count; i++) {
       const klen = b.readUInt16LE(p + 2);
       const size = ENTRY_HEADER + klen + b.readUInt32LE(p + 4);
-      const key = b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen);
-      let prev: number | undefined;
-      if (b[p] === ENTRY_PUT) {
-        prev = this.#index.set(key, p);
-        this.#live[s] += size;
-      } else {
-        prev = this.#index.delete(key);
-        this.#dead[s]++; // a tombstone is dead from birth: it only hides older entries
-      }
-      if (prev !== undefined) {
-        const ps = this.#head[this.#segOf(prev)];
-        this.#live[ps] -= entrySize(b, prev);
-        this.#dead[ps]++;
-      }
+      this.#applyEntry(s, p, b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen), b[p], size);
       p += size;
+    }
+  }
+
+  /** Points the index at one entry (at `p`, in head segment `s`) and keeps the live and dead counts. */
+  #applyEntry(s: number, p: number, key: string, type: number, size: number): void {
+    let prev: number | undefined;
+    if (type === ENTRY_PUT) {
+      prev = this.#index.set(key, p);
+      this.#live[s] += size;
+    } else {
+      prev = this.#index.delete(key);
+      this.#dead[s]++; // a tombstone is dead from birth: it only hides older entries
+    }
+    if (prev !== undefined) {
+      const ps = this.#head[this.#segOf(prev)];
+      this.#live[ps] -= entrySize(this.#b, prev);
+      this.#dead[ps]++;
     }
   }
 
@@ -799,6 +809,21 @@ export class KVStore {
     this.#live_();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
+}
+
+/** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
+function u32(b: Buffer, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = v >>> 24;
+}
+
+/** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
+function writeKey(b: Buffer, key: string, at: number): void {
+  const n = key.length;
+  if (n > 32) b.write(key, at, n, 'latin1');
+  else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);
 }
 
 function fits(e: Entry, room: number): boolean {

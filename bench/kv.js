@@ -1,0 +1,110 @@
+// KVStore benchmark: fillseq, fillrandom, overwrite, readrandom,
+// readmissing, range scan, delete and reopen, at 16-byte keys and 100-byte
+// values, against the C floor of a durable put (bench/c/kv-floor.c: memcpy
+// + pmem_persist of the same record), compiled here with gcc.
+// Env: KV_BENCH_KEYS (default 1000000), PMEM_BENCH_DIR (default /dev/shm).
+'use strict';
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { KVStore } = require('../dist');
+
+const N = Number(process.env.KV_BENCH_KEYS || 1e6);
+const DIR = process.env.PMEM_BENCH_DIR || '/dev/shm';
+const VALUE = Buffer.alloc(100, 'v');
+// The record a put writes: 16-byte header, 8-byte entry header, key, value, padded to 8.
+const RECORD = (16 + 8 + 16 + 100 + 7) & ~7;
+const CHUNK = 1000;
+
+const key = (i) => `k${String(i).padStart(15, '0')}`;
+const keys = Array.from({ length: N }, (_, i) => key(i));
+const order = Array.from({ length: N }, (_, i) => i);
+let seed = 42;
+for (let i = N - 1; i > 0; i--) {
+  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+  const j = seed % (i + 1);
+  [order[i], order[j]] = [order[j], order[i]];
+}
+
+/** Runs fn(i) for i < n; returns the median per-op ns of chunks of 1000 and ops/s overall. */
+function timed(n, fn) {
+  const chunks = [];
+  const t0 = process.hrtime.bigint();
+  for (let c = 0; c < n; c += CHUNK) {
+    const s = process.hrtime.bigint();
+    const end = Math.min(n, c + CHUNK);
+    for (let i = c; i < end; i++) fn(i);
+    chunks.push(Number(process.hrtime.bigint() - s) / (end - c));
+  }
+  const total = Number(process.hrtime.bigint() - t0);
+  chunks.sort((a, b) => a - b);
+  return { medianNs: chunks[chunks.length >> 1], opsPerSec: n / (total / 1e9) };
+}
+
+function floor() {
+  const src = path.join(__dirname, 'c', 'kv-floor.c');
+  const exe = path.join(os.tmpdir(), `kv-floor-${process.pid}`);
+  execFileSync('gcc', ['-O2', '-o', exe, src, '-lpmem']);
+  const file = path.join(DIR, `kv-floor-${process.pid}`);
+  try {
+    const out = execFileSync(exe, [file, String(N), String(RECORD)], { encoding: 'utf8' });
+    const [, median, , mean, , isPmem] = out.trim().split(/\s+/);
+    return { medianNs: Number(median), meanNs: Number(mean), isPmem: isPmem === '1' };
+  } finally {
+    fs.rmSync(file, { force: true });
+    fs.rmSync(exe, { force: true });
+  }
+}
+
+function main() {
+  const file = path.join(DIR, `kv-bench-${process.pid}`);
+  const size = Math.max(64 << 20, N * RECORD * 3);
+  const rows = [];
+  const row = (name, r, extra = '') => {
+    rows.push(`${name.padEnd(12)} ${(r.opsPerSec / 1e6).toFixed(2).padStart(7)} M ops/s  median ${r.medianNs.toFixed(0).padStart(6)} ns/op ${extra}`);
+    return r;
+  };
+  const c = floor();
+  let store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
+  try {
+    const heap0 = process.memoryUsage().heapUsed;
+    const fillseq = row('fillseq', timed(N, (i) => store.put(keys[i], VALUE)));
+    global.gc?.();
+    const heapPerKey = (process.memoryUsage().heapUsed - heap0) / N;
+    store.close();
+    fs.rmSync(file);
+    store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
+    const fillrandom = row('fillrandom', timed(N, (i) => store.put(keys[order[i]], VALUE)));
+    row('overwrite', timed(N, (i) => store.put(keys[order[N - 1 - i]], VALUE)));
+    row('readrandom', timed(N, (i) => store.get(keys[order[i]])));
+    row('readmissing', timed(N, (i) => store.get(`m${String(order[i]).padStart(15, '0')}`)));
+    let scanned = 0;
+    const scanT0 = process.hrtime.bigint();
+    for (const _ of store.range()) scanned++;
+    const scanNs = Number(process.hrtime.bigint() - scanT0);
+    rows.push(`${'range scan'.padEnd(12)} ${(scanned / (scanNs / 1e9) / 1e6).toFixed(2).padStart(7)} M entries/s (first scan sorts the index)`);
+    const st = store.stats();
+    store.close();
+    const t0 = process.hrtime.bigint();
+    store = KVStore.open(file);
+    const reopenMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    rows.push(`${'reopen'.padEnd(12)} ${reopenMs.toFixed(0).padStart(7)} ms for ${N} keys (recovery ${store.stats().recovery.ms.toFixed(0)} ms, ${store.stats().recovery.records} records)`);
+    row('delete', timed(N, (i) => store.delete(keys[order[i]])));
+    const put = Math.min(fillseq.medianNs, fillrandom.medianNs);
+    console.log(`KVStore, ${N} keys, 16-byte keys, 100-byte values, ${RECORD}-byte records`);
+    console.log(`${os.cpus()[0].model}, ${os.cpus().length} cpus, node ${process.version}, ${DIR}, ` +
+      `mode ${c.isPmem ? (process.env.PMEM_IS_PMEM_FORCE === '1' ? 'forced (CLWB+SFENCE on DRAM)' : 'dax') : 'msync'}`);
+    console.log(rows.join('\n'));
+    console.log(`C floor (memcpy + pmem_persist of one record): median ${c.medianNs.toFixed(0)} ns; ` +
+      `median durable put / floor = ${(fillseq.medianNs / c.medianNs).toFixed(2)} (fillseq), ${(fillrandom.medianNs / c.medianNs).toFixed(2)} (fillrandom)`);
+    console.log(`index memory: ${st.indexBytes / st.count | 0} B/key estimated by stats(), ${heapPerKey.toFixed(0)} B/key of JS heap measured` +
+      (global.gc ? '' : ' (run with --expose-gc for a cleaner number)'));
+    void put;
+  } finally {
+    store.close();
+    fs.rmSync(file, { force: true });
+  }
+}
+
+main();
