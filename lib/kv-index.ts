@@ -1,7 +1,9 @@
-// The DRAM index of KVStore: a hash map from key to the offset of its
-// entry in the region, and a key order for range scans that is rebuilt
-// lazily. Keys are held as one-byte ("latin1") strings of the key bytes, so
-// that JavaScript's string order is the keys' byte order.
+// The DRAM index of KVStore: an open-addressing hash table in typed arrays
+// that maps a key to the region offset of its entry, comparing keys against
+// the entry's bytes in the region (so no key is copied into the JS heap),
+// and a key order for range scans that is built lazily. Keys are handled as
+// one-byte ("latin1") strings of their bytes, whose string order is byte
+// order.
 
 /** Bounds of a range scan, as one-byte key strings. */
 export interface IndexRange {
@@ -13,59 +15,144 @@ export interface IndexRange {
   reverse: boolean;
 }
 
+const EMPTY = 0;
+/** A deleted slot; no entry lives at offset 1 (the superblock is there). */
+const GONE = 1;
+const ENTRY_KEY = 8; // key bytes start 8 bytes into an entry; its length is the u16 at +2
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** FNV-1a over a one-byte string's char codes (its bytes), finalized. */
+function hashString(k: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
+  return fmix(h);
+}
+
+function hashBytes(b: Buffer, at: number, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
+  return fmix(h);
+}
+
 export class KvIndex {
-  /** Key → region offset of the key's current entry. */
-  readonly map = new Map<string, number>();
-  /** Keys in byte order; may hold keys deleted since (filtered on read). */
-  #sorted: string[] = [];
+  /** The region's bytes, where every key is compared; replaced when the region is remapped. */
+  bytes: Buffer;
+  /** Slot i: [2i] the entry offset (or EMPTY, GONE), [2i + 1] the key's hash; one cache line holds 8 slots. */
+  #slots = new Uint32Array(2048);
+  #mask = 1023;
+  #size = 0;
+  #gone = 0;
+
+  /** Keys in byte order (null: rebuild from the table); may hold keys deleted since. */
+  #sorted: string[] | null = [];
   /** Keys added since `#sorted` was built, in no order. */
   #added: string[] = [];
   #deletedSinceSort = 0;
 
-  get size(): number {
-    return this.map.size;
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
   }
 
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Bytes of DRAM the index holds (the table, and the key order once built). */
+  get memoryBytes(): number {
+    let n = this.#slots.byteLength;
+    if (this.#sorted !== null) for (const k of this.#sorted) n += 8 + 16 + ((k.length + 7) & ~7);
+    return n;
+  }
+
+  /** Offset of the entry of `key`, or undefined. */
   get(key: string): number | undefined {
-    return this.map.get(key);
+    const i = this.#find(key, hashString(key));
+    return i < 0 ? undefined : this.#slots[2 * i];
   }
 
   /** Points `key` at `offset`; returns the offset it pointed at before. */
   set(key: string, offset: number): number | undefined {
-    const prev = this.map.get(key);
-    if (prev === undefined) this.#added.push(key);
-    this.map.set(key, offset);
-    return prev;
+    const h = hashString(key);
+    const i = this.#find(key, h);
+    if (i >= 0) {
+      const prev = this.#slots[2 * i];
+      this.#slots[2 * i] = offset;
+      return prev;
+    }
+    if (this.#sorted !== null) this.#added.push(key);
+    this.#insert(h, offset);
+    return undefined;
   }
 
   /** Removes `key`; returns the offset it pointed at. */
   delete(key: string): number | undefined {
-    const prev = this.map.get(key);
-    if (prev !== undefined) {
-      this.map.delete(key);
-      this.#deletedSinceSort++;
-    }
-    return prev;
+    const i = this.#find(key, hashString(key));
+    return i < 0 ? undefined : this.#remove(i);
   }
 
-  clear(): void {
-    this.map.clear();
-    this.#sorted = [];
+  /** set() for the key of the entry at `offset` (recovery: no key string is made). */
+  setEntry(offset: number): number | undefined {
+    const b = this.bytes;
+    const n = b[offset + 2] | (b[offset + 3] << 8);
+    const h = hashBytes(b, offset + ENTRY_KEY, n);
+    const i = this.#findBytes(offset, n, h);
+    if (i >= 0) {
+      const prev = this.#slots[2 * i];
+      this.#slots[2 * i] = offset;
+      return prev;
+    }
+    this.#sorted = null;
     this.#added = [];
-    this.#deletedSinceSort = 0;
+    this.#insert(h, offset);
+    return undefined;
+  }
+
+  /** delete() for the key of the entry at `offset`. */
+  deleteEntry(offset: number): number | undefined {
+    const b = this.bytes;
+    const n = b[offset + 2] | (b[offset + 3] << 8);
+    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
+    return i < 0 ? undefined : this.#remove(i);
+  }
+
+  /** Offset the index holds for the key of the entry at `offset`. */
+  getEntry(offset: number): number | undefined {
+    const b = this.bytes;
+    const n = b[offset + 2] | (b[offset + 3] << 8);
+    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
+    return i < 0 ? undefined : this.#slots[2 * i];
   }
 
   /**
    * Every key, in byte order. Merges the keys added since the last call
-   * into the sorted array (O(n + a log a)) and drops deleted ones. The
-   * returned array is never mutated afterwards, so iterators may hold it.
+   * into the sorted array (O(n + a log a)) and drops deleted ones; after a
+   * recovery, builds it from the table. The returned array is never mutated
+   * afterwards, so iterators may hold it.
    */
   sorted(): string[] {
+    if (this.#sorted === null) {
+      const b = this.bytes;
+      const keys: string[] = [];
+      for (let i = 0; i <= this.#mask; i++) {
+        const o = this.#slots[2 * i];
+        if (o > GONE) keys.push(b.toString('latin1', o + ENTRY_KEY, o + ENTRY_KEY + (b[o + 2] | (b[o + 3] << 8))));
+      }
+      this.#sorted = keys.sort();
+      this.#added = [];
+      this.#deletedSinceSort = 0;
+      return this.#sorted;
+    }
     if (this.#added.length === 0 && this.#deletedSinceSort === 0) return this.#sorted;
-    const map = this.map;
-    const added = this.#added.filter((k) => map.has(k)).sort();
+    const added = this.#added.filter((k) => this.get(k) !== undefined).sort();
     const old = this.#sorted;
-    const out: string[] = new Array(map.size);
+    const out: string[] = new Array(this.#size);
     let i = 0;
     let j = 0;
     let n = 0;
@@ -74,7 +161,7 @@ export class KvIndex {
       let k: string;
       if (j >= added.length || (i < old.length && old[i] <= added[j])) k = old[i++];
       else k = added[j++];
-      if (k === last || !map.has(k)) continue;
+      if (k === last || this.get(k) === undefined) continue;
       out[n++] = k;
       last = k;
     }
@@ -100,10 +187,77 @@ export class KvIndex {
     if (r.upper !== undefined) hi = r.upperInclusive ? upperBound(keys, r.upper) : lowerBound(keys, r.upper);
     if (r.prefix !== undefined) hi = Math.min(hi, prefixEnd(keys, r.prefix, lo));
     if (r.reverse) {
-      for (let i = hi - 1; i >= lo; i--) if (this.map.has(keys[i])) yield keys[i];
+      for (let i = hi - 1; i >= lo; i--) if (this.get(keys[i]) !== undefined) yield keys[i];
     } else {
-      for (let i = lo; i < hi; i++) if (this.map.has(keys[i])) yield keys[i];
+      for (let i = lo; i < hi; i++) if (this.get(keys[i]) !== undefined) yield keys[i];
     }
+  }
+
+  /** Slot of `key`, or -1. */
+  #find(key: string, h: number): number {
+    const b = this.bytes;
+    const n = key.length;
+    for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
+      const o = this.#slots[2 * i];
+      if (o === EMPTY) return -1;
+      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      let j = 0;
+      const k = o + ENTRY_KEY;
+      while (j < n && b[k + j] === key.charCodeAt(j)) j++;
+      if (j === n) return i;
+    }
+  }
+
+  /** Slot holding the key of the entry at `at` (n key bytes), or -1. */
+  #findBytes(at: number, n: number, h: number): number {
+    const b = this.bytes;
+    for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
+      const o = this.#slots[2 * i];
+      if (o === EMPTY) return -1;
+      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if (o === at) return i;
+      let j = 0;
+      while (j < n && b[o + ENTRY_KEY + j] === b[at + ENTRY_KEY + j]) j++;
+      if (j === n) return i;
+    }
+  }
+
+  #insert(h: number, offset: number): void {
+    if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
+    let i = h & this.#mask;
+    while (this.#slots[2 * i] > GONE) i = (i + 1) & this.#mask;
+    if (this.#slots[2 * i] === GONE) this.#gone--;
+    this.#slots[2 * i] = offset;
+    this.#slots[2 * i + 1] = h;
+    this.#size++;
+  }
+
+  #remove(i: number): number {
+    const prev = this.#slots[2 * i];
+    this.#slots[2 * i] = GONE;
+    this.#size--;
+    this.#gone++;
+    this.#deletedSinceSort++;
+    return prev;
+  }
+
+  /** Rebuilds the table at twice the live keys (at least), dropping deleted slots. */
+  #rehash(): void {
+    let cap = this.#mask + 1;
+    while ((this.#size + 1) * 2 > cap) cap *= 2;
+    const old = this.#slots;
+    const slots = new Uint32Array(2 * cap);
+    const mask = cap - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] <= GONE) continue;
+      let j = old[i + 1] & mask;
+      while (slots[2 * j] !== EMPTY) j = (j + 1) & mask;
+      slots[2 * j] = old[i];
+      slots[2 * j + 1] = old[i + 1];
+    }
+    this.#slots = slots;
+    this.#mask = mask;
+    this.#gone = 0;
   }
 }
 

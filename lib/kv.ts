@@ -129,7 +129,7 @@ export class KVStore {
   #free = 0;
   #active = -1; // the head segment appends go to, -1 when none
   #tail = 0; // region offset of the next append in #active
-  #index = new KvIndex();
+  #index: KvIndex;
   #recovery: KVRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
 
   /**
@@ -191,6 +191,7 @@ export class KVStore {
   private constructor(region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number) {
     this.#region = region;
     this.#b = region.bytes;
+    this.#index = new KvIndex(this.#b);
     this.#readOnly = o.readOnly;
     this.#maxSize = maxSize;
     if (region.length < DATA_START + MIN_SEGMENT) {
@@ -428,9 +429,11 @@ export class KVStore {
       reverse,
     });
     let n = 0;
-    for (const k of keys) {
-      if (n >= limit) return;
+    for (;;) {
       this.#live_();
+      const next = keys.next();
+      if (next.done || n >= limit) return;
+      const k = next.value;
       const off = this.#index.get(k);
       if (off === undefined) continue;
       const b = this.#b;
@@ -463,8 +466,6 @@ export class KVStore {
       used += this.#used[s];
       usedSegs += this.#span[s];
     }
-    let keyBytes = 0;
-    for (const k of this.#index.map.keys()) keyBytes += 16 + align8(k.length);
     return {
       count: this.#index.size,
       liveBytes: live,
@@ -472,8 +473,7 @@ export class KVStore {
       fileBytes: this.#region.length,
       segmentSize: this.#segSize,
       segments: { total: this.#nseg, used: usedSegs, free: this.#free },
-      // Map entry ≈ 3 words plus its share of the bucket array; 1 word in the sorted array.
-      indexBytes: keyBytes + this.#index.size * (32 + 8),
+      indexBytes: this.#index.memoryBytes,
       recovery: { ...this.#recovery },
     };
   }
@@ -499,7 +499,7 @@ export class KVStore {
     this.#mapping = null;
     if (this.#lockFd >= 0) binding.kvUnlock(this.#lockFd);
     this.#lockFd = -1;
-    this.#index = new KvIndex(); // frees the keys; an open iterator keeps the old one and throws on its next step
+    this.#index = new KvIndex(Buffer.alloc(0)); // frees the table; an open iterator throws on its next step
   }
 
   // ---- the log ----
@@ -578,19 +578,19 @@ export class KVStore {
     for (let i = 0; i < count; i++) {
       const klen = b.readUInt16LE(p + 2);
       const size = ENTRY_HEADER + klen + b.readUInt32LE(p + 4);
-      this.#applyEntry(s, p, b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen), b[p], size);
+      this.#applyEntry(s, p, null, b[p], size);
       p += size;
     }
   }
 
   /** Points the index at one entry (at `p`, in head segment `s`) and keeps the live and dead counts. */
-  #applyEntry(s: number, p: number, key: string, type: number, size: number): void {
+  #applyEntry(s: number, p: number, key: string | null, type: number, size: number): void {
     let prev: number | undefined;
     if (type === ENTRY_PUT) {
-      prev = this.#index.set(key, p);
+      prev = key === null ? this.#index.setEntry(p) : this.#index.set(key, p);
       this.#live[s] += size;
     } else {
-      prev = this.#index.delete(key);
+      prev = key === null ? this.#index.deleteEntry(p) : this.#index.delete(key);
       this.#dead[s]++; // a tombstone is dead from birth: it only hides older entries
     }
     if (prev !== undefined) {
@@ -676,6 +676,7 @@ export class KVStore {
     this.#mapping = m;
     this.#region = m;
     this.#b = m.bytes;
+    this.#index.bytes = this.#b;
     this.#resize(Math.floor((m.length - DATA_START) / this.#segSize));
     return true;
   }
@@ -750,9 +751,9 @@ export class KVStore {
       for (let i = 0; i < count; i++) {
         const klen = b.readUInt16LE(p + 2);
         const vlen = b.readUInt32LE(p + 4);
-        if (b[p] === ENTRY_PUT) {
+        if (b[p] === ENTRY_PUT && this.#index.getEntry(p) === p) {
           const key = b.toString('latin1', p + ENTRY_HEADER, p + ENTRY_HEADER + klen);
-          if (this.#index.get(key) === p) live.push({ type: ENTRY_PUT, key, value: null, vlen, src: p + ENTRY_HEADER + klen });
+          live.push({ type: ENTRY_PUT, key, value: null, vlen, src: p + ENTRY_HEADER + klen });
         }
         p += ENTRY_HEADER + klen + vlen;
       }

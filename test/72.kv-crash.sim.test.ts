@@ -162,18 +162,24 @@ const del = (store: KVStore, s: State, k: string): void => {
 
 let totalImages = 0;
 let totalSeconds = 0;
-const rows: string[] = [];
+const rows = new Map<string, { runs: number; points: number; images: number }>();
 function ok(name: string, report: CrashReport): void {
   expect(report.violations).toEqual([]);
   totalImages += report.images;
   totalSeconds += report.seconds;
-  rows.push(`${name.padEnd(44)} ${String(report.points).padStart(5)} points ${String(report.images).padStart(8)} images`);
+  const row = rows.get(name) ?? { runs: 0, points: 0, images: 0 };
+  row.runs++;
+  row.points += report.points;
+  row.images += report.images;
+  rows.set(name, row);
 }
 
 afterAll(() => {
   // eslint-disable-next-line no-console
   console.log(`KVStore crash images: ${totalImages} in ${totalSeconds.toFixed(1)} s ` +
-    `(${(totalImages / totalSeconds).toFixed(0)}/s)\n${rows.join('\n')}`);
+    `(${(totalImages / totalSeconds).toFixed(0)}/s)\n` +
+    [...rows].map(([name, r]) => `${name.padEnd(28)} ${String(r.runs).padStart(4)} runs ${String(r.points).padStart(6)} points ` +
+      `${String(r.images).padStart(8)} images`).join('\n'));
 });
 
 describe('every crash image recovers to the state before or after the call', () => {
