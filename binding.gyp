@@ -14,6 +14,7 @@
         "native/crc32c.cc",
         "native/errors.cc",
         "native/kvlock.cc",
+        "native/kvscan.cc",
         "native/sim.cc",
         "native/mapping.cc"
       ],

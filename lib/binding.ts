@@ -27,6 +27,7 @@ export interface Binding {
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
+  kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
   Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }

@@ -88,6 +88,8 @@ const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 const DEFAULT_SIZE = 64 * 1024 * 1024;
+/** Record offsets one kvScan call returns at most. */
+const scanOut = new Uint32Array(16384);
 /**
  * Free segments a write that adds data must leave. Deletes may take one of
  * them (so that a full store still takes deletes), and compaction the last:
@@ -257,13 +259,17 @@ export class KVStore {
       this.#seed[s] = segmentSeed(this.#seq[s], this.#salt);
       const start = this.#start(s);
       const end = start + this.#span[s] * this.#segSize;
+      // Valid records in one native call per SCAN_BATCH (the same checks as
+      // validRecord), then the index, in log order.
       let at = start + SEG_HEADER;
       for (;;) {
-        const size = validRecord(b, at, end, this.#seed[s]);
-        if (size === 0) break;
-        this.#applyRecord(at);
-        records++;
-        at += size;
+        const n = binding.kvScan(b, at, end, this.#seed[s], scanOut);
+        for (let i = 0; i < n; i++) this.#applyRecord(scanOut[i]);
+        records += n;
+        if (n === 0) break;
+        const last = scanOut[n - 1];
+        at = last + align8(REC_HEADER + b.readUInt32LE(last + 4));
+        if (n < scanOut.length) break;
       }
       if (at < end) {
         if (this.#damagedBeforeIntact(at, end, this.#seed[s])) {

@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "kvlock.h"
+#include "kvscan.h"
 #include "mapping.h"
 #include "sim.h"
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitCrc32c(env, exports);
   pmem::InitSim(env, exports);
   pmem::InitKvLock(env, exports);
+  pmem::InitKvScan(env, exports);
   return exports;
 }
 

@@ -188,3 +188,19 @@ test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is drop
   expect(u.getString('k9')).toBe('again');
   u.close();
 });
+
+test('the native scan and lock check their arguments again', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  const b = Buffer.alloc(4096);
+  const out = new Uint32Array(4);
+  expectThrowName(() => binding.kvScan(b, 0, 5000, 0, out), 'RangeError');
+  expectThrowName(() => binding.kvScan(b, 100, 50, 0, out), 'RangeError');
+  expectThrowName(() => binding.kvScan(b, 0, 64, 2 ** 33, out), 'RangeError');
+  expectThrowName(() => binding.kvScan(b, -1, 64, 0, out), 'RangeError');
+  expectThrowName(() => binding.kvScan('x' as never, 0, 64, 0, out), 'TypeError');
+  expectThrowName(() => binding.kvScan(b, 0, 64, 0, new Float64Array(4) as never), 'TypeError');
+  expect(binding.kvScan(b, 0, 4096, 0, out)).toBe(0);
+  expectThrowName(() => binding.kvLock(1 as never, true, false), 'TypeError');
+  expectThrowName(() => binding.kvUnlock(-1), 'RangeError');
+});
