@@ -71,6 +71,11 @@ export class KvIndex {
     return n;
   }
 
+  /** Sizes the table for `n` keys at once, instead of growing it step by step. */
+  reserve(n: number): void {
+    if ((this.#size + n) * 4 > (this.#mask + 1) * 3) this.#rehash(this.#size + n);
+  }
+
   /** Offset of the entry of `key`, or undefined. */
   get(key: string): number | undefined {
     const i = this.#find(key, hashString(key));
@@ -241,10 +246,10 @@ export class KvIndex {
     return prev;
   }
 
-  /** Rebuilds the table at twice the live keys (at least), dropping deleted slots. */
-  #rehash(): void {
+  /** Rebuilds the table for twice `keys` slots (at least), dropping deleted slots. */
+  #rehash(keys = this.#size + 1): void {
     let cap = this.#mask + 1;
-    while ((this.#size + 1) * 2 > cap) cap *= 2;
+    while (keys * 2 > cap) cap *= 2;
     const old = this.#slots;
     const slots = new Uint32Array(2 * cap);
     const mask = cap - 1;

@@ -247,6 +247,7 @@ export class KVStore {
     }
     heads.sort((x, y) => this.#seq[x] - this.#seq[y]);
     let records = 0;
+    let found = new Uint32Array(1024);
     let discarded = 0;
     for (let n = 0; n < heads.length; n++) {
       const s = heads[n];
@@ -259,12 +260,17 @@ export class KVStore {
       this.#seed[s] = segmentSeed(this.#seq[s], this.#salt);
       const start = this.#start(s);
       const end = start + this.#span[s] * this.#segSize;
-      // Valid records in one native call per SCAN_BATCH (the same checks as
-      // validRecord), then the index, in log order.
+      // The valid records, up to 16384 per native call (the same checks as
+      // validRecord); the index comes after, once their number is known.
       let at = start + SEG_HEADER;
       for (;;) {
         const n = binding.kvScan(b, at, end, this.#seed[s], scanOut);
-        for (let i = 0; i < n; i++) this.#applyRecord(scanOut[i]);
+        if (records + n > found.length) {
+          const bigger = new Uint32Array(Math.max(2 * found.length, records + n));
+          bigger.set(found.subarray(0, records));
+          found = bigger;
+        }
+        found.set(scanOut.subarray(0, n), records);
         records += n;
         if (n === 0) break;
         const last = scanOut[n - 1];
@@ -280,6 +286,9 @@ export class KVStore {
       this.#used[s] = at - start;
       this.#maxSeq = this.#seq[s];
     }
+    // Replay in log order into a table sized once for the records found.
+    this.#index.reserve(records);
+    for (let i = 0; i < records; i++) this.#applyRecord(found[i]);
     // Appends continue in the newest segment, never an older one: the log's
     // order is sequence order, then position.
     const newest = heads.length > 0 ? heads[heads.length - 1] : -1;
