@@ -13,7 +13,9 @@
         "native/addon.cc",
         "native/crc32c.cc",
         "native/errors.cc",
-        "native/mapping.cc"
+        "native/mapping.cc",
+        "native/objpool.cc",
+        "native/objtx.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -6,3 +6,8 @@ export type { DurabilityMode, MapOptions } from './mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './location';
 export type { DefaultLocation } from './location';
 export { crc32c } from './crc32c';
+export { ObjPool, ObjTx, OBJ_MIN_POOL, OBJ_MAX_ALLOC } from './objpool';
+export type { Ptr, ObjPoolCreateOptions, ObjPoolOpenOptions, AllocOptions, ObjPoolStats } from './objpool';
+export type { TxAllocOptions } from './objtx';
+export { PersistentList } from './plist';
+export type { ListValue } from './plist';

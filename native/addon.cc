@@ -4,6 +4,7 @@
 #include "crc32c.h"
 #include "errors.h"
 #include "mapping.h"
+#include "objpool.h"
 
 namespace {
 
@@ -13,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitErrors(env, exports);
   pmem::InitMapping(env, exports);
   pmem::InitCrc32c(env, exports);
+  pmem::InitObjPool(env, exports);
   return exports;
 }
 
