@@ -20,24 +20,28 @@ export interface NativeMapping {
   close(): void;
 }
 
-/** Handle returned by the native objCreate/objOpen; see native/objpool.cc and objtx.cc. */
+/**
+ * Handle returned by the native objCreate/objOpen; see native/objpool.cc and
+ * objtx.cc. Methods returning boolean return false when a pointer is not
+ * inside (or, for free, not the start of) a live object.
+ */
 export interface NativeObjPool {
   readonly size: number;
   view(offset: number, length: number): ArrayBuffer;
-  check(offset: number, length: number): void;
+  check(offset: number, length: number): boolean;
   usableSize(offset: number): number;
   root(size: number): number;
   rootSize(): number;
   alloc(size: number, zero: boolean): number;
-  free(offset: number): void;
-  write(offset: number, data: Uint8Array): void;
-  persist(offset: number, length: number): void;
+  free(offset: number): boolean;
+  write(offset: number, data: Uint8Array): boolean;
+  persist(offset: number, length: number): boolean;
   stats(): { currAllocated: number; runAllocated: number; runActive: number };
   close(): void;
-  txAdd(offset: number, length: number): void;
-  txWrite(offset: number, data: Uint8Array): void;
+  txAdd(offset: number, length: number): boolean;
+  txWrite(offset: number, data: Uint8Array): boolean;
   txAlloc(size: number, zero: boolean): number;
-  txFree(offset: number): void;
+  txFree(offset: number): boolean;
   txCommit(): void;
   txAbort(): void;
 }

@@ -1,7 +1,7 @@
 import { checkBytes, checkIndex, checkRange } from './args';
 import { binding, NativeObjPool } from './binding';
 import { PmemError } from './errors';
-import { inTransaction, ObjTx, Ptr, runTransaction } from './objtx';
+import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './objtx';
 
 export type { Ptr } from './objtx';
 
@@ -173,7 +173,7 @@ export class ObjPool {
   view(ptr: Ptr, length: number): Buffer {
     const native = this.#live();
     checkRange(ptr, length, this.size);
-    native.check(ptr, length);
+    if (!native.check(ptr, length)) throw notInObject(ptr, length);
     if (this.size <= MAX_VIEW) return this.#window(0).subarray(ptr, ptr + length);
     if (length > WINDOW_STRIDE) throw new RangeError(`views of pools over 4 GiB are at most 1 GiB long, got ${length}`);
     const k = Math.floor(ptr / WINDOW_STRIDE);
@@ -213,7 +213,7 @@ export class ObjPool {
    */
   free(ptr: Ptr): void {
     checkIndex(ptr, 'ptr');
-    this.#live().free(ptr);
+    if (!this.#live().free(ptr)) throw notObjectStart(ptr);
   }
 
   /**
@@ -224,13 +224,13 @@ export class ObjPool {
   write(ptr: Ptr, data: Uint8Array): void {
     checkIndex(ptr, 'ptr');
     checkBytes(data, 'data');
-    this.#live().write(ptr, data);
+    if (!this.#live().write(ptr, data)) throw notInObject(ptr, data.length);
   }
 
   /** Makes `[ptr, ptr + length)` durable (pmemobj_persist) after stores through a view. */
   persist(ptr: Ptr, length: number): void {
     checkRange(ptr, length, this.size);
-    this.#live().persist(ptr, length);
+    if (!this.#live().persist(ptr, length)) throw notInObject(ptr, length);
   }
 
   /** libpmemobj's heap statistics (pmemobj_ctl_get `stats.heap.*`); zeros unless stats are on. */

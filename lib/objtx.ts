@@ -13,6 +13,16 @@ export interface TxAllocOptions {
   zero?: boolean;
 }
 
+/** @internal The RangeError for a Ptr range outside every live object. */
+export function notInObject(ptr: number, length: number): RangeError {
+  return new RangeError(`range [${ptr}, +${length}) is not inside an allocated object`);
+}
+
+/** @internal The RangeError for a Ptr that is not a live object's start. */
+export function notObjectStart(ptr: number): RangeError {
+  return new RangeError(`${ptr} is not the start of an allocated object (other than the root)`);
+}
+
 type TxState = 'open' | 'committed' | 'aborted' | 'failed';
 
 /**
@@ -50,7 +60,7 @@ export class ObjTx {
   add(ptr: Ptr, length: number): void {
     this.#live();
     checkRange(ptr, length, this.#size);
-    this.#native.txAdd(ptr, length);
+    if (!this.#native.txAdd(ptr, length)) throw notInObject(ptr, length);
   }
 
   /** Snapshots `[ptr, ptr + data.length)` and copies `data` there (add + write). */
@@ -58,7 +68,7 @@ export class ObjTx {
     this.#live();
     checkIndex(ptr, 'ptr');
     checkBytes(data, 'data');
-    this.#native.txWrite(ptr, data);
+    if (!this.#native.txWrite(ptr, data)) throw notInObject(ptr, data.length);
   }
 
   /**
@@ -79,7 +89,7 @@ export class ObjTx {
   free(ptr: Ptr): void {
     this.#live();
     checkIndex(ptr, 'ptr');
-    this.#native.txFree(ptr);
+    if (!this.#native.txFree(ptr)) throw notObjectStart(ptr);
   }
 
   /**

@@ -130,16 +130,14 @@ uint64_t ObjectAt(const Pool* p, uint64_t off) {
   return it == p->objects.end() ? 0 : it->second;
 }
 
-char* CheckInObject(Napi::Env env, const Pool* p, uint64_t off, uint64_t len) {
-  CheckRange(env, off, len, p->size);
+char* InObject(const Pool* p, uint64_t off, uint64_t len) {
+  if (off > p->size || len > p->size - off) return nullptr;
   auto it = p->objects.upper_bound(off);
-  if (it != p->objects.begin()) {
-    --it;
-    uint64_t start = it->first, usable = it->second;
-    if (off - start <= usable && len <= usable - (off - start)) return p->base() + off;
-  }
-  throw Napi::RangeError::New(env, "range [" + std::to_string(off) + ", +" + std::to_string(len) +
-                                       ") is not inside an allocated object");
+  if (it == p->objects.begin()) return nullptr;
+  --it;
+  uint64_t start = it->first, usable = it->second;
+  if (off - start <= usable && len <= usable - (off - start)) return p->base() + off;
+  return nullptr;
 }
 
 void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_t* len) {
@@ -209,11 +207,11 @@ Napi::Value View(const Napi::CallbackInfo& info) {
   return Napi::Value(env, ab);
 }
 
-// check(off, len): RangeError unless the range lies inside a live object.
+// check(off, len) -> whether the range lies inside a live object.
 Napi::Value Check(const Napi::CallbackInfo& info) {
   Pool* p = Live(info);
-  CheckInObject(info.Env(), p, ArgIndex(info, 0, "offset"), ArgIndex(info, 1, "length"));
-  return info.Env().Undefined();
+  char* at = InObject(p, ArgIndex(info, 0, "offset"), ArgIndex(info, 1, "length"));
+  return Napi::Boolean::New(info.Env(), at != nullptr);
 }
 
 // usableSize(off) -> the usable size of the object starting at off, or 0.
@@ -268,7 +266,7 @@ Napi::Value Alloc(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(oid.off));
 }
 
-// free(off): pmemobj_free is atomic. Only live object starts are accepted;
+// free(off) -> false when off is not a live object start. pmemobj_free is atomic. Only live object starts are accepted;
 // anything else (an interior offset, a freed object, the root) is refused
 // before libpmemobj sees it, since libpmemobj would trust it.
 Napi::Value Free(const Napi::CallbackInfo& info) {
@@ -276,18 +274,14 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
   Pool* p = Live(info);
   uint64_t off = ArgIndex(info, 0, "offset");
   RefuseInTx(env, p, "pool.free");
-  if (off == p->rootOff && off != 0) throw Napi::RangeError::New(env, "the root cannot be freed");
-  if (ObjectAt(p, off) == 0) {
-    throw Napi::RangeError::New(env, "offset " + std::to_string(off) +
-                                         " is not the start of an allocated object");
-  }
+  if (ObjectAt(p, off) == 0 || off == p->rootOff) return Napi::Boolean::New(env, false);
   PMEMoid oid = Oid(p, off);
   pmemobj_free(&oid);
   p->objects.erase(off);
-  return env.Undefined();
+  return Napi::Boolean::New(env, true);
 }
 
-// write(off, data): copy into an object and persist it
+// write(off, data) -> false when the range is not inside an object. Copies into an object and persist it
 // (pmemobj_memcpy_persist: durable when it returns). Not atomic beyond
 // 8 aligned bytes; use a transaction for that.
 Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -296,19 +290,21 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   const char* data;
   size_t len;
   BytesArg(info, 1, &data, &len);
-  char* dst = CheckInObject(info.Env(), p, off, len);
+  char* dst = InObject(p, off, len);
+  if (dst == nullptr) return Napi::Boolean::New(info.Env(), false);
   if (len > 0) pmemobj_memcpy_persist(p->pop, dst, data, len);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), true);
 }
 
-// persist(off, len): flush + fence (or msync) of bytes stored through a view.
+// persist(off, len) -> false when the range is not inside an object. Flush + fence (or msync) of bytes stored through a view.
 Napi::Value Persist(const Napi::CallbackInfo& info) {
   Pool* p = Live(info);
   uint64_t off = ArgIndex(info, 0, "offset");
   uint64_t len = ArgIndex(info, 1, "length");
-  char* dst = CheckInObject(info.Env(), p, off, len);
+  char* dst = InObject(p, off, len);
+  if (dst == nullptr) return Napi::Boolean::New(info.Env(), false);
   if (len > 0) pmemobj_persist(p->pop, dst, len);
-  return info.Env().Undefined();
+  return Napi::Boolean::New(info.Env(), true);
 }
 
 Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -368,10 +364,10 @@ Napi::Object MakeHandle(Napi::Env env, PMEMobjpool* pop, const std::string& path
     throw MakePmemError(env, "ERR_PMEM_IO", "cannot read the size of pool '" + path + "'", 0,
                         nullptr, &path);
   }
-  if (stats) {
-    int enabled = POBJ_STATS_ENABLED_BOTH;
-    pmemobj_ctl_set(pop, "stats.enabled", &enabled);
-  }
+  // libpmemobj 1.12 counts transient statistics by default; `stats`
+  // chooses between all of them and none.
+  int enabled = stats ? POBJ_STATS_ENABLED_BOTH : POBJ_STATS_DISABLED;
+  pmemobj_ctl_set(pop, "stats.enabled", &enabled);
   // The object table: every live object, then the root (pmemobj_first and
   // pmemobj_next skip it).
   for (PMEMoid oid = pmemobj_first(pop); !OID_IS_NULL(oid); oid = pmemobj_next(oid)) {

@@ -61,9 +61,11 @@ Pool* Live(const Napi::CallbackInfo& info);
 // The usable size of the live object that starts at `off`, or 0.
 uint64_t ObjectAt(const Pool* p, uint64_t off);
 
-// Throws RangeError unless [off, off + len) lies inside one live object
-// (the root included). Returns a pointer to off.
-char* CheckInObject(Napi::Env env, const Pool* p, uint64_t off, uint64_t len);
+// The address of off when [off, off + len) lies inside one live object (the
+// root included), else nullptr. Callers report nullptr as a `false` result
+// and lib/ throws the RangeError, so that it is the caller's own RangeError
+// class (a vm context, such as a test runner's, has its own).
+char* InObject(const Pool* p, uint64_t off, uint64_t len);
 
 // The one place where libpmemobj failures become PmemErrors; see objpool.cc.
 enum class Op { kOpen, kCreate, kCheck, kAlloc, kTx, kOther };

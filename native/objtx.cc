@@ -51,19 +51,21 @@ void AddRange(Napi::Env env, Pool* p, char* dst, uint64_t len) {
   }
 }
 
-// txAdd(off, len)
+// txAdd(off, len) -> false when the range is not inside an object.
 Napi::Value TxAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pool* p = Live(info);
   uint64_t off = ArgIndex(info, 0, "offset");
   uint64_t len = ArgIndex(info, 1, "length");
-  char* dst = CheckInObject(env, p, off, len);
+  char* dst = InObject(p, off, len);
+  if (dst == nullptr) return Napi::Boolean::New(env, false);
   Begin(env, p);
   AddRange(env, p, dst, len);
-  return env.Undefined();
+  return Napi::Boolean::New(env, true);
 }
 
-// txWrite(off, data): snapshot, then store. The store needs no flush here:
+// txWrite(off, data) -> false when the range is not inside an object, else
+// snapshot, then store. The store needs no flush here:
 // pmemobj_tx_commit flushes every range added to the transaction before it
 // discards the undo log.
 Napi::Value TxWrite(const Napi::CallbackInfo& info) {
@@ -73,11 +75,12 @@ Napi::Value TxWrite(const Napi::CallbackInfo& info) {
   const char* data;
   size_t len;
   BytesArg(info, 1, &data, &len);
-  char* dst = CheckInObject(env, p, off, len);
+  char* dst = InObject(p, off, len);
+  if (dst == nullptr) return Napi::Boolean::New(env, false);
   Begin(env, p);
   AddRange(env, p, dst, len);
   if (len > 0) std::memmove(dst, data, len);
-  return env.Undefined();
+  return Napi::Boolean::New(env, true);
 }
 
 // txAlloc(size, zero) -> offset. The allocation is reserved now and made
@@ -99,19 +102,16 @@ Napi::Value TxAlloc(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(oid.off));
 }
 
-// txFree(off): the object is freed by the commit; an abort keeps it. It is
+// txFree(off) -> false when off is not a live object start (or is the
+// root). Otherwise the object is freed by the commit; an abort keeps it. It is
 // gone from the object table at once, so the rest of the transaction
 // cannot use it.
 Napi::Value TxFree(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pool* p = Live(info);
   uint64_t off = ArgIndex(info, 0, "offset");
-  if (off != 0 && off == p->rootOff) throw Napi::RangeError::New(env, "the root cannot be freed");
   uint64_t usable = ObjectAt(p, off);
-  if (usable == 0) {
-    throw Napi::RangeError::New(env, "offset " + std::to_string(off) +
-                                         " is not the start of an allocated object");
-  }
+  if (usable == 0 || off == p->rootOff) return Napi::Boolean::New(env, false);
   Begin(env, p);
   PMEMoid oid = pmemobj_oid(p->pop);
   oid.off = off;
@@ -120,7 +120,7 @@ Napi::Value TxFree(const Napi::CallbackInfo& info) {
   }
   p->objects.erase(off);
   p->txRemoved.emplace_back(off, usable);
-  return env.Undefined();
+  return Napi::Boolean::New(env, true);
 }
 
 // txCommit(). pmemobj_tx_commit makes the transaction durable in three
