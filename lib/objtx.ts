@@ -2,8 +2,10 @@
 // pool.transaction(): synchronous, flattened when nested, always ended
 // (committed or aborted, then pmemobj_tx_end) before it returns or throws.
 import { checkBytes, checkIndex, checkRange } from './args';
-import type { NativeObjPool } from './binding';
+import { binding, NativeObjPool } from './binding';
 import { PmemError } from './errors';
+
+const MAX_ALLOC = binding.objConstants.maxAlloc;
 
 /** A pool offset: what libpmemobj calls PMEMoid.off. 0 is the null pointer. */
 export type Ptr = number;
@@ -80,6 +82,7 @@ export class ObjTx {
   alloc(size: number, options: TxAllocOptions = {}): Ptr {
     this.#live();
     checkIndex(size, 'size');
+    if (size === 0 || size > MAX_ALLOC) throw new RangeError(`size must be 1..${MAX_ALLOC}, got ${size}`);
     const zero = options.zero ?? false;
     if (typeof zero !== 'boolean') throw new TypeError('zero must be a boolean');
     return this.#native.txAlloc(size, zero);
