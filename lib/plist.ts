@@ -89,7 +89,9 @@ export class PersistentList {
 
   /**
    * The list whose head is at `offset` in the pool's root, growing the root
-   * to hold it (a new root is zeroed: an empty list).
+   * to hold it (a new root is zeroed: an empty list). Growing the root later
+   * may move it, after which this list's head is stale (a RangeError on
+   * use): size the root once, before making lists in it.
    */
   static inRoot(pool: ObjPool, offset = 0): PersistentList {
     checkIndex(offset, 'offset');
