@@ -144,9 +144,17 @@ void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_
   if (!info[i].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "data must be a Buffer or Uint8Array");
   }
-  Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
-  *data = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  *len = ta.ByteLength();
+  // One napi_get_typedarray_info call: this is on every tx.write.
+  napi_typedarray_type type;
+  size_t length;
+  void* base;
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &base, nullptr, nullptr) !=
+          napi_ok ||
+      type != napi_uint8_array) {
+    throw Napi::TypeError::New(info.Env(), "data must be a Buffer or Uint8Array");
+  }
+  *data = static_cast<const char*>(base);
+  *len = length;
 }
 
 void DeletePoolPtr(napi_env /*env*/, void* data, void* /*hint*/) {
