@@ -155,6 +155,8 @@ export class PersistentList {
       const h = this.#head();
       const first = readU64(h, 0);
       const node = this.#newNode(tx, data, first, 0);
+      // Snapshotted 8-byte link stores (pmemobj_tx_add_range + store); the
+      // commit flushes them with the node, then drops the undo log.
       if (first === 0) tx.write(this.head + 8, u64(node));
       else tx.write(first + 8, u64(node));
       tx.write(this.head, u64(node));
@@ -173,6 +175,8 @@ export class PersistentList {
       const next = this.#checkNode(node).next;
       const h = this.#head();
       const n = this.#newNode(tx, data, next, node);
+      // node.next, then next.prev (or the head's last), then the length:
+      // each snapshotted first, all made durable together by the commit.
       tx.write(node, u64(n));
       if (next === 0) tx.write(this.head + 8, u64(n));
       else tx.write(next + 8, u64(n));
@@ -189,6 +193,9 @@ export class PersistentList {
     this.pool.transaction((tx) => {
       const { next, prev } = this.#checkNode(node);
       const h = this.#head();
+      // Unlink with snapshotted 8-byte stores: prev.next (or first), then
+      // next.prev (or last), then the length. Until the commit's final step
+      // a crash rolls all of them back, so the node stays linked and allocated.
       if (prev === 0) tx.write(this.head, u64(next));
       else tx.write(prev, u64(next));
       if (next === 0) tx.write(this.head + 8, u64(prev));
