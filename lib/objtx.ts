@@ -113,8 +113,14 @@ export class ObjTx {
   /** @internal Commits (when open) or confirms an earlier abort. */
   commit(): void {
     if (this.#state !== 'open') return;
-    this.#state = 'committed';
-    this.#native.txCommit();
+    try {
+      this.#native.txCommit();
+      this.#state = 'committed';
+    } catch (e) {
+      // The native side has already ended (and rolled back) the transaction.
+      this.#state = 'failed';
+      throw e;
+    }
   }
 
   /** @internal Aborts because the function threw (or returned a promise). */
