@@ -14,7 +14,9 @@
         "native/crc32c.cc",
         "native/errors.cc",
         "native/sim.cc",
-        "native/mapping.cc"
+        "native/mapping.cc",
+        "native/objpool.cc",
+        "native/objtx.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -12,3 +12,8 @@ export { Wal } from './wal';
 export type { WalOpenOptions, WalRecord, WalRecovery } from './wal';
 export { TxLog } from './txlog';
 export type { TxWriter, TxRecovery } from './txlog';
+export { ObjPool, ObjTx, OBJ_MIN_POOL, OBJ_MAX_ALLOC } from './objpool';
+export type { Ptr, ObjPoolCreateOptions, ObjPoolOpenOptions, AllocOptions, ObjPoolStats } from './objpool';
+export type { TxAllocOptions } from './objtx';
+export { PersistentList } from './plist';
+export type { ListValue } from './plist';

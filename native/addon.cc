@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "mapping.h"
 #include "sim.h"
+#include "objpool.h"
 
 namespace {
 
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitMapping(env, exports);
   pmem::InitCrc32c(env, exports);
   pmem::InitSim(env, exports);
+  pmem::InitObjPool(env, exports);
   return exports;
 }
 
