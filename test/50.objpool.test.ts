@@ -234,7 +234,9 @@ describe('bad input gives a PmemError with a stable code', () => {
     fs.writeFileSync(random, Buffer.alloc(9 * MiB, 'not a pool at all '));
     const tiny = tmpFile('tiny');
     fs.writeFileSync(tiny, 'hi\n');
-    for (const f of [zeros, random, tiny]) {
+    const empty = tmpFile('empty'); // libpmemobj itself faults (SIGBUS) on an empty file
+    fs.writeFileSync(empty, '');
+    for (const f of [zeros, random, tiny, empty]) {
       expectPmemError(() => ObjPool.open(f), 'ERR_PMEM_NOT_POOL');
       expectPmemError(() => ObjPool.check(f), 'ERR_PMEM_NOT_POOL');
     }
@@ -249,7 +251,10 @@ describe('bad input gives a PmemError with a stable code', () => {
     const half = copy('half', (b) => b.subarray(0, 4 * MiB));
     const page = copy('page', (b) => b.subarray(0, 4096));
     expectPmemError(() => ObjPool.open(half), 'ERR_PMEM_CORRUPT');
-    expect(ObjPool.check(half)).toBe(false);
+    expectPmemError(() => ObjPool.check(half), 'ERR_PMEM_CORRUPT');
+    const short = copy('short', (b) => b.subarray(0, 9 * MiB)); // past the minimum, short of its size
+    expectPmemError(() => ObjPool.open(short), 'ERR_PMEM_CORRUPT');
+    expect(ObjPool.check(short)).toBe(false);
     expectPmemError(() => ObjPool.open(page), 'ERR_PMEM_CORRUPT');
     expectPmemError(() => ObjPool.check(page), 'ERR_PMEM_CORRUPT');
   });

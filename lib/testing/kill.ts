@@ -75,7 +75,7 @@ function runnerPath(): string {
   if (fs.existsSync(beside)) return beside;
   const built = path.resolve(__dirname, '..', '..', 'dist', 'testing', 'kill-child.js');
   if (fs.existsSync(built)) return built;
-  throw new Error(`cannot find kill-child.js; build the package first (npm run build)`);
+  throw new Error(`cannot find kill-child.js; build the package first (bash scripts/setup.sh)`);
 }
 
 /** mulberry32: small, seeded, good enough to spread kill moments. */
