@@ -273,6 +273,14 @@ main() {
 	RUN=$VM/run
 	OUT=$VM/out
 	mkdir -p "$VM"
+	trap 'echo "dax-vm: interrupted" >&2; exit 130' INT TERM
+	# One guest per project at a time: they would share .vm/run and the
+	# NVDIMM image.
+	exec 9>"$VM/lock"
+	if ! flock -n 9; then
+		echo "dax-vm: waiting for another dax-vm run in $PROJECT" >&2
+		flock 9
+	fi
 	ensure_packages
 
 	local kver
@@ -293,7 +301,8 @@ main() {
 		tail_pid=$!
 	fi
 	# stdin from /dev/null: qemu must not put a terminal into raw mode.
-	timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null || qemu_rc=$?
+	# --foreground keeps qemu in our process group so that Ctrl-C reaches it.
+	timeout --foreground -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null || qemu_rc=$?
 	if [ -n "$tail_pid" ]; then
 		sleep 0.2
 		kill "$tail_pid" 2>/dev/null || true
