@@ -22,7 +22,7 @@ PMEM_SIZE=1G # size of the NVDIMM images and of the memmap range
 PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static ndctl e2fsprogs cpio kmod)
 
 usage() {
-	sed -n '4p' "${BASH_SOURCE[0]}" | sed 's/^#   /usage: /' >&2
+	echo "usage: scripts/dax-vm.sh [--variant nvdimm|memmap|devdax] [--project DIR] [--] COMMAND..." >&2
 	exit 2
 }
 
@@ -90,7 +90,7 @@ file_is_static() {
 # Newest installed Debian kernel that also has its modules.
 find_kernel() {
 	local v
-	for v in $(ls /boot/vmlinuz-* 2>/dev/null | sed 's|^/boot/vmlinuz-||' | sort -rV); do
+	for v in $(for f in /boot/vmlinuz-*; do echo "${f#/boot/vmlinuz-}"; done | sort -rV); do
 		if [ -r "/boot/vmlinuz-$v" ] && [ -d "/lib/modules/$v/kernel" ]; then
 			echo "$v"
 			return 0
@@ -201,6 +201,7 @@ write_job() {
 	} >"$RUN/env"
 }
 
+# shellcheck disable=SC2054 # qemu's option values are comma-separated
 qemu_args() {
 	local kver=$1 append
 	append="console=ttyS0 quiet loglevel=0 panic=-1 rdinit=/init"
