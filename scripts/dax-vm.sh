@@ -204,7 +204,9 @@ write_job() {
 # shellcheck disable=SC2054 # qemu's option values are comma-separated
 qemu_args() {
 	local kver=$1 append
-	append="console=ttyS0 quiet loglevel=0 panic=-1 rdinit=/init"
+	# The console goes to .vm/console.log, not to the user: "quiet" keeps
+	# the boot fast and the log short but still records errors and panics.
+	append="console=ttyS0 quiet panic=-1 rdinit=/init"
 	QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp 2
 		-nodefaults -display none -no-reboot
 		-kernel "/boot/vmlinuz-$kver" -initrd "$INITRAMFS"
@@ -258,7 +260,7 @@ guest_status() {
 
 # Guest-side times come from the guest's uptime (kernel start = 0).
 timing() {
-	[ "$VERBOSE" = 1 ] || return 0
+	[ "$VERBOSE" = 1 ] && [ -s "$RUN/t_start" ] && [ -s "$RUN/t_end" ] || return 0
 	local t0=$1 t1
 	t1=$(date +%s.%N)
 	awk -v t0="$t0" -v t1="$t1" \
