@@ -6,7 +6,7 @@
 #
 # The guest is a stock Debian kernel with a tiny busybox initramfs; it shares
 # the host's / read-only over 9p and runs COMMAND chrooted into it, so the
-# host's node, compilers output and node_modules are used as they are.
+# host's node, node_modules and native build outputs are used as they are.
 # See docs/dax.md for the details.
 set -euo pipefail
 
@@ -39,9 +39,10 @@ vlog() {
 parse_args() {
 	while [ $# -gt 0 ]; do
 		case "$1" in
-		--variant) VARIANT=${2:?}; shift 2 ;;
+		--variant | --project) [ $# -ge 2 ] || die "$1 needs an argument" ;;&
+		--variant) VARIANT=$2; shift 2 ;;
 		--variant=*) VARIANT=${1#*=}; shift ;;
-		--project) PROJECT=$(cd "${2:?}" && pwd) || die "no such directory: $2"; shift 2 ;;
+		--project) PROJECT=$(cd "$2" && pwd) || die "no such directory: $2"; shift 2 ;;
 		--project=*) PROJECT=$(cd "${1#*=}" && pwd) || die "no such directory: ${1#*=}"; shift ;;
 		-h | --help) usage ;;
 		--) shift; break ;;
@@ -204,6 +205,8 @@ write_job() {
 # shellcheck disable=SC2054 # qemu's option values are comma-separated
 qemu_args() {
 	local kver=$1 append
+	# qemu option values end at a comma; a literal comma is written twice.
+	local vm=${VM//,/,,} run=${RUN//,/,,} out=${OUT//,/,,}
 	# The console goes to .vm/console.log, not to the user: "quiet" keeps
 	# the boot fast and the log short but still records errors and panics.
 	append="console=ttyS0 quiet panic=-1 rdinit=/init"
@@ -212,18 +215,18 @@ qemu_args() {
 		-kernel "/boot/vmlinuz-$kver" -initrd "$INITRAMFS"
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04
 		# ttyS0: console -> log file; ttyS1: the command's output -> stdout
-		-chardev "file,id=con,path=$VM/console.log" -serial chardev:con
+		-chardev "file,id=con,path=$vm/console.log" -serial chardev:con
 		-chardev stdio,id=out,signal=off -serial chardev:out
 		-virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap"
-		-virtfs "local,path=$RUN,mount_tag=run,security_model=none"
-		-virtfs "local,path=$OUT,mount_tag=out,security_model=none")
+		-virtfs "local,path=$run,mount_tag=run,security_model=none"
+		-virtfs "local,path=$out,mount_tag=out,security_model=none")
 	case "$VARIANT" in
 	nvdimm | devdax)
 		QEMU+=(-machine pc,nvdimm=on -m "$MEM,slots=2,maxmem=16G"
-			-object "memory-backend-file,id=mem0,share=on,mem-path=$VM/pmem0.img,size=$PMEM_SIZE"
+			-object "memory-backend-file,id=mem0,share=on,mem-path=$vm/pmem0.img,size=$PMEM_SIZE"
 			-device nvdimm,id=nv0,memdev=mem0)
 		if [ "$VARIANT" = devdax ]; then
-			QEMU+=(-object "memory-backend-file,id=mem1,share=on,mem-path=$VM/devdax.img,size=$PMEM_SIZE"
+			QEMU+=(-object "memory-backend-file,id=mem1,share=on,mem-path=$vm/devdax.img,size=$PMEM_SIZE"
 				-device nvdimm,id=nv1,memdev=mem1)
 		fi
 		;;
@@ -272,6 +275,11 @@ timing() {
 
 main() {
 	parse_args "$@"
+	# The guest mounts its own file systems over these host directories.
+	case "$PROJECT/" in
+	/tmp/* | /run/* | /mnt/* | /proc/* | /sys/* | /dev/*)
+		die "the project directory must not be under /tmp, /run, /mnt, /proc, /sys or /dev (hidden in the guest): $PROJECT" ;;
+	esac
 	VM=$PROJECT/.vm
 	RUN=$VM/run
 	OUT=$VM/out
