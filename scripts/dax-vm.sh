@@ -118,12 +118,13 @@ ensure_packages() {
 }
 
 # Build the initramfs (busybox, modules, init) into $VM/initramfs.cpio.
-# It is rebuilt only when one of its inputs changes: kernel version, module
-# list, init script, busybox binary or this script.
+# It is rebuilt only when one of its inputs changes: kernel, module list,
+# init script, busybox binary or this script.
 build_initramfs() {
 	local kver=$1 stamp
 	stamp=$({
-		echo "$kver"
+		# A rebuilt kernel package may keep its version string.
+		echo "$kver $(stat -c %Y:%s "/boot/vmlinuz-$kver" "/lib/modules/$kver/modules.dep")"
 		sha256sum "$GUEST_DIR/modules" "$GUEST_DIR/init" /bin/busybox "${BASH_SOURCE[0]}"
 	} | sha256sum | cut -d' ' -f1)
 	INITRAMFS=$VM/initramfs.cpio
