@@ -4,13 +4,20 @@
 // PMEM_IS_PMEM_FORCE=1): both run once, in the first (msync) pass of
 // scripts/test.sh, not again in the PMEM_IS_PMEM_FORCE pass.
 const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
+// *.dax.test.ts assert what only a real fs-dax mount shows; they run in the
+// qemu guest of scripts/test-dax.sh, where PMEM_DAX_MOUNT is set.
+const dax = Boolean(process.env.PMEM_DAX_MOUNT);
 
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', ...(forced ? ['\\.(sim|once)\\.test\\.ts$'] : [])],
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    ...(forced ? ['\\.(sim|once)\\.test\\.ts$'] : []),
+    ...(dax ? [] : ['\\.dax\\.test\\.ts$']),
+  ],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
