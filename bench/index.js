@@ -55,7 +55,8 @@ function main() {
   const m = machine();
   const started = new Date();
   const date = started.toISOString().slice(0, 10);
-  log(`${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, Node.js ${m.node}, libpmem ${m.libpmem}`);
+  log(`${m.cpu}${m.virtual ? ' (virtual machine)' : ''}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.kernel}, Node.js ${m.node}, libpmem ${m.libpmem}`);
+  log(`load average ${m.loadAverage.join(', ')}: other work on this machine shows as spread between min and max`);
   log(`durability modes: /dev/shm with msync (is_pmem=0) and with PMEM_IS_PMEM_FORCE=1 (CLWB+SFENCE on DRAM); disk: ${m.disk}`);
   log('/dev/shm is DRAM: nothing there survives a power failure, whatever the mode');
   log(opts.quick ? 'quick run: fewer records and rounds' : 'full run');
@@ -80,6 +81,7 @@ function main() {
     }
   }
   res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
+  res.loadAverageAtEnd = require('node:os').loadavg().map((x) => Math.round(x * 100) / 100);
 
   fs.mkdirSync(opts.out, { recursive: true });
   const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''));

@@ -25,8 +25,10 @@ const strideOf = (size) => Math.ceil(size / LINE) * LINE;
 /**
  * The JavaScript side, in a child: one round over every size, ns per op.
  * Also times the pieces of a 64 B persist, to show where the time goes:
- * the copy alone, `persist(off, 0)` (argument checks and the native call,
- * with nothing to flush), and a bare native call (the binding's drain).
+ * the copy alone, the persist alone (of a line already written back),
+ * `persist(off, 0)` (argument checks and the native call, with nothing to
+ * flush), a bare native call (the binding's drain), and `m.copy(off, src)`,
+ * which copies and persists in one native call (pmem_memmove_persist).
  */
 function child(file, iterations) {
   const pmem = require('../dist');
@@ -62,6 +64,7 @@ function child(file, iterations) {
     set64: time(loop(64, (off, s) => { buf.set(s, off); })),
     persist64: time(loop(64, (off, s, len) => { m.persist(off, len); })),
     persistEmpty: time(loop(64, (off) => { m.persist(off, 0); })),
+    copy64: time(loop(64, (off, s) => { m.copy(off, s); })),
     nativeCall: time((n) => { for (let i = 0; i < n; i++) binding.drain(); }),
   };
   m.close();
@@ -125,17 +128,18 @@ function fmt(ns) {
 function markdown(res) {
   const out = [];
   out.push(`${res.rounds} rounds of ${res.iterations} operations, JS and C interleaved; ns per operation, median (min–max).`, '');
-  out.push('| mode | size | JS set+persist | C memcpy+persist | JS/C |');
-  out.push('|---|---:|---:|---:|---:|');
+  out.push('| mode | size | JS set+persist | C memcpy+persist | JS/C (of medians) | JS/C per round, median (min–max) |');
+  out.push('|---|---:|---:|---:|---:|---:|');
   for (const r of res.rows) {
-    out.push(`| ${r.mode} | ${r.size} B | ${fmt(r.js.median)} (${fmt(r.js.min)}–${fmt(r.js.max)}) | ${fmt(r.c.median)} (${fmt(r.c.min)}–${fmt(r.c.max)}) | ${r.ratio.toFixed(2)}× |`);
+    const p = r.pairedRatio;
+    out.push(`| ${r.mode} | ${r.size} B | ${fmt(r.js.median)} (${fmt(r.js.min)}–${fmt(r.js.max)}) | ${fmt(r.c.median)} (${fmt(r.c.min)}–${fmt(r.c.max)}) | ${r.ratio.toFixed(2)}× | ${p.median.toFixed(2)}× (${p.min.toFixed(2)}–${p.max.toFixed(2)}) |`);
   }
   out.push('', 'Where a 64 B persist from JS spends its time (ns per operation, median):', '');
-  out.push('| mode | C floor | JS set+persist | set only | persist only | persist(off, 0) | bare native call |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  out.push('| mode | C floor | JS set+persist | set only | persist only | persist(off, 0) | bare native call | copy(off, src) |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const b of res.breakdown) {
     const js = res.rows.find((r) => r.mode === b.mode && r.size === 64).js;
-    out.push(`| ${b.mode} | ${fmt(b.c64.median)} | ${fmt(js.median)} | ${fmt(b.set64.median)} | ${fmt(b.persist64.median)} | ${fmt(b.persistEmpty.median)} | ${fmt(b.nativeCall.median)} |`);
+    out.push(`| ${b.mode} | ${fmt(b.c64.median)} | ${fmt(js.median)} | ${fmt(b.set64.median)} | ${fmt(b.persist64.median)} | ${fmt(b.persistEmpty.median)} | ${fmt(b.nativeCall.median)} | ${fmt(b.copy64.median)} |`);
   }
   return out.join('\n');
 }

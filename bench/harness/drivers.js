@@ -128,6 +128,7 @@ const CONFIGS = [
     id: 'c-floor',
     competitor: 'c-floor',
     label: 'C floor: memcpy + persist of the record',
+    readLabel: 'C floor: memcpy of the value',
     durability: DURABLE,
     pmem: true,
     floor: true,

@@ -101,6 +101,7 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
           config: config.id,
           competitor: config.competitor,
           label: config.label,
+          readLabel: config.readLabel || null,
           place: place.id,
           placeLabel: place.label,
           durability: w === 'readrandom' ? null : config.durability,

@@ -10,6 +10,13 @@ function fmtNs(ns) {
   return `${ns.toFixed(ns >= 100 ? 0 : 1)} ns`;
 }
 
+/** Two significant digits, three below 0.1: 0.013×, 0.7×, 1.9×, 23×, 450×. */
+function fmtRatio(x) {
+  if (x >= 10) return `${x.toFixed(0)}×`;
+  if (x >= 0.1) return `${x.toFixed(1)}×`;
+  return `${x.toPrecision(2)}×`;
+}
+
 function fmtRate(ns) {
   const ops = 1e9 / ns;
   if (ops >= 1e6) return `${(ops / 1e6).toFixed(2)} M`;
@@ -19,9 +26,11 @@ function fmtRate(ns) {
 
 function machineLines(m) {
   return [
-    `- machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB memory`,
+    `- machine: ${m.cpu}${m.virtual ? ' (virtual machine)' : ''}, ${m.cores} cores, ${m.memoryGiB} GiB memory${m.clwb ? ', CLWB' : ''}`,
     `- kernel: ${m.kernel}; Node.js ${m.node}; libpmem ${m.libpmem}`,
     `- disk runs: ${m.disk}`,
+    `- load average at the start (1, 5, 15 min): ${m.loadAverage.join(', ')}`,
+    '- durability modes: /dev/shm with msync (is_pmem=0); /dev/shm with PMEM_IS_PMEM_FORCE=1 (CLWB+SFENCE on DRAM); disk with msync/fsync. /dev/shm does not survive a power failure in any mode.',
   ];
 }
 
@@ -38,8 +47,9 @@ function kvTable(kv, workload, valueBytes) {
   out.push(`| configuration | where | ${reads ? '' : 'guarantee | '}ns/op median (min–max) | ops/s | × C floor, same place |`);
   out.push(`|---|---|${reads ? '' : '---|'}---:|---:|---:|`);
   for (const r of rows) {
-    const ratio = r.floorRatio === null ? '–' : `${r.floorRatio.toFixed(r.floorRatio >= 10 ? 0 : 1)}×`;
-    out.push(`| ${r.label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} |`);
+    const ratio = r.floorRatio === null ? '–' : fmtRatio(r.floorRatio);
+    const label = reads && r.readLabel ? r.readLabel : r.label;
+    out.push(`| ${label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} |`);
   }
   return out;
 }
@@ -111,7 +121,7 @@ function panels(res) {
         list.push({
           title: `${w}, ${res.kv.keyBytes} B keys, ${v} B values`,
           bars: rows.map((r) => ({
-            label: `${r.label} · ${r.placeLabel}`,
+            label: `${r.durability === null && r.readLabel ? r.readLabel : r.label} · ${r.placeLabel}`,
             median: r.median,
             min: r.min,
             max: r.max,

@@ -36,14 +36,18 @@ function readFirst(file, re) {
 /** cpu model, cores, memory, kernel and node version. */
 function machine() {
   const cpus = os.cpus();
+  const flags = readFirst('/proc/cpuinfo', /flags\s*:\s*(.*)/) || '';
   return {
     cpu: (cpus[0] && cpus[0].model) || readFirst('/proc/cpuinfo', /model name\s*:\s*(.*)/) || 'unknown',
+    virtual: /\bhypervisor\b/.test(flags),
+    clwb: /\bclwb\b/.test(flags),
     cores: cpus.length,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
     libpmem: pkgVersion('libpmem'),
     disk: mountOf(path.join(ROOT, 'bench')),
+    loadAverage: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }
 
