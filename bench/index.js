@@ -11,7 +11,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { ROOT, log, machine, parseArgs } = require('./harness/util');
+const { ROOT, log, machine, parseArgs, UsageError } = require('./harness/util');
 const persist = require('./persist');
 const { runKv } = require('./harness/kv');
 const { WORKLOADS: KV_WORKLOADS } = require('./harness/trial');
@@ -49,7 +49,7 @@ function main() {
     only: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
   });
-  if (opts.only && !ALL.includes(opts.only)) throw new Error(`--only takes one of ${ALL.join(', ')}`);
+  if (opts.only && !ALL.includes(opts.only)) throw new UsageError(`--only takes one of ${ALL.join(', ')}`);
   const want = (w) => !opts.only || opts.only === w;
 
   const m = machine();
@@ -78,6 +78,7 @@ function main() {
       res.extra.push(runTx(opts.quick));
     } else if (opts.only === 'tx') {
       log('bench/tx.js is not there yet: nothing to run');
+      return;
     }
   }
   res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
@@ -97,6 +98,10 @@ function main() {
 try {
   main();
 } catch (err) {
-  process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\nusage: node bench/index.js [--quick] [--only <workload>] [--out <dir>]\n`);
+  } else {
+    process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);
+  }
   process.exitCode = 1;
 }

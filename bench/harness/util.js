@@ -131,6 +131,9 @@ function freshDir(dir) {
   return dir;
 }
 
+/** A mistake on the command line: reported as a message, without a stack. */
+class UsageError extends Error {}
+
 /** Parses --flag and --flag value options; unknown flags are an error. */
 function parseArgs(argv, spec) {
   const out = {};
@@ -139,14 +142,14 @@ function parseArgs(argv, spec) {
     const a = argv[i];
     const name = a.replace(/^--/, '');
     const s = spec[name];
-    if (!a.startsWith('--') || !s) throw new Error(`unknown option ${a}; options: ${Object.keys(spec).map((k) => '--' + k).join(', ')}`);
+    if (!a.startsWith('--') || !s) throw new UsageError(`unknown option ${a}; options: ${Object.keys(spec).map((k) => '--' + k).join(', ')}`);
     if (s.type === 'boolean') out[name] = true;
     else {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
       out[name] = s.type === 'number' ? Number(argv[++i]) : argv[++i];
     }
   }
   return out;
 }
 
-module.exports = { ROOT, BIN_DIR, log, summarize, machine, pmemEnv, runJson, runNode, buildC, freshDir, parseArgs };
+module.exports = { ROOT, BIN_DIR, log, summarize, machine, pmemEnv, runJson, runNode, buildC, freshDir, parseArgs, UsageError };
