@@ -100,6 +100,13 @@ const COLORS = {
   c: '#57606a',
 };
 
+/** Axis labels at powers of ten: 1 ns, 10 ns, 100 ns, 1 µs, … */
+function tick(ns) {
+  const units = [[1e6, 'ms'], [1e3, 'µs'], [1, 'ns']];
+  const [div, unit] = units.find(([d]) => ns >= d) || units[2];
+  return `${Math.round(ns / div)} ${unit}`;
+}
+
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function panels(res) {
@@ -151,7 +158,7 @@ function svg(res) {
   out.push(`<text x="10" y="22" font-size="16" font-weight="bold">${esc(`pmem benchmarks, ${res.date}: ns per operation, log scale (median, whisker min–max)`)}</text>`);
   out.push(`<text x="10" y="40" font-size="11" fill="#57606a">${esc(`${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.kernel}, Node.js ${res.machine.node}`)}</text>`);
   let lx = W - 520;
-  for (const [name, color] of [['durable on return', COLORS['durable on return']], ['durable after flush', COLORS['durable after flush']], ['not durable', COLORS['not durable']], ['read', COLORS.read], ['C', COLORS.c]]) {
+  for (const [name, color] of [['durable on return', COLORS['durable on return']], ['durable after flush', COLORS['durable after flush']], ['not durable', COLORS['not durable']], ['read', COLORS.read], ['C (persist)', COLORS.c]]) {
     out.push(`<rect x="${lx}" y="30" width="10" height="10" fill="${color}"/><text x="${lx + 14}" y="39" font-size="11">${esc(name)}</text>`);
     lx += name.length * 6 + 30;
   }
@@ -163,7 +170,7 @@ function svg(res) {
     const bottom = y + p.bars.length * (BAR + GAP);
     for (let t = lo; t <= hi; t *= 10) {
       out.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${y - 2}" y2="${bottom}" stroke="#d0d7de" stroke-width="1"/>`);
-      out.push(`<text x="${x(t).toFixed(1)}" y="${bottom + 11}" font-size="10" text-anchor="middle" fill="#57606a">${fmtNs(t)}</text>`);
+      out.push(`<text x="${x(t).toFixed(1)}" y="${bottom + 11}" font-size="10" text-anchor="middle" fill="#57606a">${tick(t)}</text>`);
     }
     for (const b of p.bars) {
       const cy = y + BAR / 2;
