@@ -88,7 +88,7 @@ function main() {
   const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''));
   const base = path.join(opts.out, `bench-${stamp}`);
   const md = report.markdown(res);
-  fs.writeFileSync(`${base}.md`, md);
+  fs.writeFileSync(`${base}.md`, md + '\n');
   fs.writeFileSync(`${base}.json`, JSON.stringify(res, null, 2) + '\n');
   if (res.persist || res.kv) fs.writeFileSync(`${base}.svg`, report.svg(res));
   process.stdout.write(md + '\n');

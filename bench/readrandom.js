@@ -5,7 +5,7 @@
 // against the data it wrote, so no read can be skipped or return the wrong
 // value unnoticed.
 
-exports.description = 'get of existing keys in random order';
+exports.description = 'get of existing keys in random order (the floor: memcpy of the value, no index)';
 
 function reader(get) {
   return (h, { keys, order }) => {

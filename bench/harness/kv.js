@@ -60,7 +60,7 @@ const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ?
  * ratio to the C floor at the same place.
  */
 function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
-  records = records || (quick ? 2000 : 10000);
+  records = records || (quick ? 1000 : 10000);
   rounds = rounds || (quick ? 3 : 5);
   const { run, skipped } = cells();
   for (const s of skipped) log(`skipping ${s.label}: ${s.note}`);

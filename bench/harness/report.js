@@ -54,11 +54,8 @@ function kvTable(kv, workload, valueBytes) {
   return out;
 }
 
-const WORKLOAD_TEXT = {
-  fillrandom: 'durable put of new keys, random order',
-  overwrite: 'put of existing keys with new values, random order',
-  readrandom: 'get of existing keys, random order (floor: memcpy of the value, no index)',
-};
+/** A workload's one-line description, from its module. */
+const describe = (w) => require(`../${w}`).description;
 
 /** The whole report as markdown. */
 function markdown(res) {
@@ -78,7 +75,7 @@ function markdown(res) {
     for (const s of kv.skipped) out.push(`> ${s.label}: skipped, ${s.note}.`, '');
     for (const w of kv.workloads) {
       for (const v of kv.valueSizes) {
-        out.push(`### ${w}, ${v} B values: ${WORKLOAD_TEXT[w]}`, '');
+        out.push(`### ${w}, ${v} B values: ${describe(w)}`, '');
         out.push(...kvTable(kv, w, v), '');
       }
     }
@@ -193,3 +190,18 @@ function svg(res) {
 }
 
 module.exports = { markdown, svg, fmtNs };
+
+// node bench/harness/report.js <result.json>: writes the .md and .svg next
+// to a run's JSON again, with this version of the report.
+if (require.main === module) {
+  const fs = require('node:fs');
+  const file = process.argv[2];
+  if (!file || !file.endsWith('.json')) {
+    process.stderr.write('usage: node bench/harness/report.js <result.json>\n');
+    process.exit(2);
+  }
+  const res = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const base = file.slice(0, -'.json'.length);
+  fs.writeFileSync(`${base}.md`, markdown(res) + '\n');
+  if (res.persist || res.kv) fs.writeFileSync(`${base}.svg`, svg(res));
+}
