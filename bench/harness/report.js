@@ -54,6 +54,32 @@ function kvTable(kv, workload, valueBytes) {
   return out;
 }
 
+/**
+ * Every configuration on one line per place: the median of each workload and
+ * value size, with the guarantee of its puts. The full tables follow it.
+ */
+function summaryTable(kv) {
+  const cols = kv.workloads.flatMap((w) => kv.valueSizes.map((v) => ({ w, v })));
+  const size = (v) => (v >= 1024 ? `${v / 1024} KiB` : `${v} B`);
+  const out = [
+    `| configuration | where | guarantee | ${cols.map((c) => `${c.w} ${size(c.v)}`).join(' | ')} |`,
+    `|---|---|---|${cols.map(() => '---:').join('|')}|`,
+  ];
+  const seen = new Set();
+  for (const r of kv.rows) {
+    const id = `${r.config}|${r.place}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const cell = (c) => {
+      const x = kv.rows.find((y) => y.config === r.config && y.place === r.place && y.workload === c.w && y.valueBytes === c.v);
+      return x ? fmtNs(x.median) : '–';
+    };
+    const guarantee = kv.rows.find((y) => y.config === r.config && y.durability)?.durability || '–';
+    out.push(`| ${r.label} | ${r.placeLabel} | ${guarantee} | ${cols.map(cell).join(' | ')} |`);
+  }
+  return out;
+}
+
 /** A workload's one-line description, from its module. */
 const describe = (w) => require(`../${w}`).description;
 
@@ -73,6 +99,8 @@ function markdown(res) {
     for (const p of kv.places) out.push(`- ${PLACE_NOTES[p.id]}`);
     out.push('', 'Guarantees: "durable on return" means the put survives a power failure once the call returns (on a medium that does); "durable after flush" only once the awaited `flushed` resolves (its time is included); "not durable" may lose recent puts at a power failure, not at a process crash.', '');
     for (const s of kv.skipped) out.push(`> ${s.label}: skipped, ${s.note}.`, '');
+    out.push('Medians, ns per operation (the tables below give min, max and ratios; for readrandom the C floor is a memcpy of the value):', '');
+    out.push(...summaryTable(kv), '');
     for (const w of kv.workloads) {
       for (const v of kv.valueSizes) {
         out.push(`### ${w}, ${v} B values: ${describe(w)}`, '');
@@ -189,7 +217,7 @@ function svg(res) {
   ].join('\n');
 }
 
-module.exports = { markdown, svg, fmtNs };
+module.exports = { markdown, svg, summaryTable, fmtNs };
 
 // node bench/harness/report.js <result.json>: writes the .md and .svg next
 // to a run's JSON again, with this version of the report.
