@@ -67,15 +67,27 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
   for (const place of PLACES) freshDir(place.dir);
 
   const samples = new Map(); // `${config}|${place}|${valueBytes}|${workload}` -> ns[]
+  const failed = new Map(); // `${config}|${place}` -> what went wrong
   const total = rounds * VALUE_SIZES.length * run.length;
   let done = 0;
   for (let r = 0; r < rounds; r++) {
     for (const valueBytes of VALUE_SIZES) {
       for (let k = 0; k < run.length; k++) {
         const cell = run[(k + r) % run.length];
-        const spec = { records, valueBytes, seed: 1000 + r, workloads };
-        const res = trial(cell, spec);
+        const cellId = `${cell.config.id}|${cell.place.id}`;
         done++;
+        if (failed.has(cellId)) continue;
+        const spec = { records, valueBytes, seed: 1000 + r, workloads };
+        let res;
+        try {
+          res = trial(cell, spec);
+        } catch (err) {
+          // One competitor failing does not stop the others; it is reported.
+          const message = String(err.message).trim().split('\n').slice(-1)[0].replace(/^failed: /, '');
+          failed.set(cellId, { config: cell.config.id, label: cell.config.label, place: cell.place.label, message });
+          log(`[${done}/${total}] ${cell.config.id} on ${cell.place.label} FAILED, left out of the rest of the run: ${message}`);
+          continue;
+        }
         const parts = [];
         for (const w of workloads) {
           const key = `${cell.config.id}|${cell.place.id}|${valueBytes}|${w}`;
@@ -93,8 +105,9 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
   for (const w of workloads) {
     for (const valueBytes of VALUE_SIZES) {
       for (const { config, place } of run) {
+        if (failed.has(`${config.id}|${place.id}`)) continue;
         const s = summarize(samples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
-        const floor = samples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
+        const floor = failed.has(`c-floor|${place.id}`) ? null : samples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
         rows.push({
           workload: w,
           valueBytes,
@@ -111,7 +124,7 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
       }
     }
   }
-  return { records, rounds, keyBytes: KEY_BYTES, valueSizes: VALUE_SIZES, workloads, places: PLACES.map(({ id, label, force }) => ({ id, label, force })), skipped, rows };
+  return { records, rounds, keyBytes: KEY_BYTES, valueSizes: VALUE_SIZES, workloads, places: PLACES.map(({ id, label, force }) => ({ id, label, force })), skipped, failed: [...failed.values()], rows };
 }
 
 module.exports = { runKv, VALUE_SIZES, KEY_BYTES, PLACES };

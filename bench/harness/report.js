@@ -99,6 +99,7 @@ function markdown(res) {
     for (const p of kv.places) out.push(`- ${PLACE_NOTES[p.id]}`);
     out.push('', 'Guarantees: "durable on return" means the put survives a power failure once the call returns (on a medium that does); "durable after flush" only once the awaited `flushed` resolves (its time is included); "not durable" may lose recent puts at a power failure, not at a process crash.', '');
     for (const s of kv.skipped) out.push(`> ${s.label}: skipped, ${s.note}.`, '');
+    for (const f of kv.failed || []) out.push(`> ${f.label} on ${f.place}: FAILED, left out: ${f.message}`, '');
     out.push('Medians, ns per operation (the tables below give min, max and ratios; for readrandom the C floor is a memcpy of the value):', '');
     out.push(...summaryTable(kv), '');
     for (const w of kv.workloads) {

@@ -115,7 +115,8 @@ module.exports = { WORKLOADS };
 
 if (require.main === module) {
   main().catch((err) => {
-    process.stderr.write(`${err && err.stack ? err.stack : err}\n`);
+    // The last line is what the parent reports.
+    process.stderr.write(`${err && err.stack ? err.stack : err}\nfailed: ${err && err.message ? err.message : err}\n`);
     process.exit(1);
   });
 }
