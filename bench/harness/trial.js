@@ -44,8 +44,9 @@ function bytes(n, rnd) {
 
 /**
  * The keys, the values of fillrandom and of overwrite, and the three
- * orders. Keys are distinct random bytes; values are distinct slices of a
- * random pool (incompressible, so no store gains from compression).
+ * orders. Keys are distinct random bytes; values are slices of a
+ * random pool at offsets that vary from key to key (incompressible, so no
+ * store gains from compression).
  */
 function dataset({ records, keyBytes, valueBytes, seed }) {
   const rnd = random(seed);
