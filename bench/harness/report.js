@@ -135,6 +135,9 @@ function tick(ns) {
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
+/** Places as the chart names them, to keep its labels inside the margin. */
+const SHORT_PLACE = { shm: '/dev/shm', 'shm-forced': '/dev/shm forced', disk: 'disk' };
+
 function panels(res) {
   const list = [];
   if (res.persist) {
@@ -154,7 +157,7 @@ function panels(res) {
         list.push({
           title: `${w}, ${res.kv.keyBytes} B keys, ${v} B values`,
           bars: rows.map((r) => ({
-            label: `${r.durability === null && r.readLabel ? r.readLabel : r.label} · ${r.placeLabel}`,
+            label: `${r.durability === null && r.readLabel ? r.readLabel : r.label} · ${SHORT_PLACE[r.place] || r.placeLabel}`,
             median: r.median,
             min: r.min,
             max: r.max,
@@ -180,12 +183,12 @@ function svg(res) {
   const hi = 10 ** Math.ceil(Math.log10(Math.max(...all)));
   const x = (ns) => LABEL + ((Math.log10(ns) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - LABEL - RIGHT);
   const out = [];
-  let y = 50;
+  let y = 66;
   out.push(`<text x="10" y="22" font-size="16" font-weight="bold">${esc(`pmem benchmarks, ${res.date}: ns per operation, log scale (median, whisker min–max)`)}</text>`);
-  out.push(`<text x="10" y="40" font-size="11" fill="#57606a">${esc(`${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.kernel}, Node.js ${res.machine.node}`)}</text>`);
-  let lx = W - 520;
+  out.push(`<text x="10" y="40" font-size="11" fill="#57606a">${esc(`${res.machine.cpu}, ${res.machine.cores} cores, ${res.machine.kernel}, Node.js ${res.machine.node}. "forced": PMEM_IS_PMEM_FORCE=1. /dev/shm is lost at power failure.`)}</text>`);
+  let lx = 10;
   for (const [name, color] of [['durable on return', COLORS['durable on return']], ['durable after flush', COLORS['durable after flush']], ['not durable', COLORS['not durable']], ['read', COLORS.read], ['C (persist)', COLORS.c]]) {
-    out.push(`<rect x="${lx}" y="30" width="10" height="10" fill="${color}"/><text x="${lx + 14}" y="39" font-size="11">${esc(name)}</text>`);
+    out.push(`<rect x="${lx}" y="48" width="10" height="10" fill="${color}"/><text x="${lx + 14}" y="57" font-size="11">${esc(name)}</text>`);
     lx += name.length * 6 + 30;
   }
   for (const p of list) {
