@@ -16,7 +16,9 @@
         "native/kvlock.cc",
         "native/kvscan.cc",
         "native/sim.cc",
-        "native/mapping.cc"
+        "native/mapping.cc",
+        "native/objpool.cc",
+        "native/objtx.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

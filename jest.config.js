@@ -1,15 +1,26 @@
 // Test files are numbered by concept (10.mapping, 20.region-sim, ...).
-// Files named *.sim.test.ts use only the crash simulator; they run once, in
-// the first (msync) pass of scripts/test.sh, not again with PMEM_IS_PMEM_FORCE.
+// Files named *.sim.test.ts use only the crash simulator, and *.once.test.ts
+// set their own durability mode (kill harness children always run with
+// PMEM_IS_PMEM_FORCE=1): both run once, in the first (msync) pass of
+// scripts/test.sh, not again in the PMEM_IS_PMEM_FORCE pass.
 const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
+// *.dax.test.ts assert what only a real fs-dax mount shows; they run in the
+// qemu guest of scripts/test-dax.sh, where PMEM_DAX_MOUNT is set.
+const dax = Boolean(process.env.PMEM_DAX_MOUNT);
 
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  testPathIgnorePatterns: ['/node_modules/', ...(forced ? ['\\.sim\\.test\\.ts$'] : [])],
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    ...(forced ? ['\\.(sim|once)\\.test\\.ts$'] : []),
+    ...(dax ? [] : ['\\.dax\\.test\\.ts$']),
+  ],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 120000,
   maxWorkers: 2,
 };

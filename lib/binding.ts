@@ -20,11 +20,41 @@ export interface NativeMapping {
   close(): void;
 }
 
+/**
+ * Handle returned by the native objCreate/objOpen; see native/objpool.cc and
+ * objtx.cc. Methods returning boolean return false when a pointer is not
+ * inside (or, for free, not the start of) a live object.
+ */
+export interface NativeObjPool {
+  readonly size: number;
+  view(offset: number, length: number): ArrayBuffer;
+  check(offset: number, length: number): boolean;
+  usableSize(offset: number): number;
+  root(size: number): number;
+  rootSize(): number;
+  alloc(size: number, zero: boolean): number;
+  free(offset: number): boolean;
+  write(offset: number, data: Uint8Array): boolean;
+  persist(offset: number, length: number): boolean;
+  stats(): { currAllocated: number; runAllocated: number; runActive: number };
+  close(): void;
+  txAdd(offset: number, length: number): boolean;
+  txWrite(offset: number, data: Uint8Array): boolean;
+  txAlloc(size: number, zero: boolean): number;
+  txFree(offset: number): boolean;
+  txCommit(): void;
+  txAbort(): void;
+}
+
 export interface Binding {
   setErrorClass(cls: Function): void;
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  objCreate(path: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
+  objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
+  objCheck(path: string, layout: string | null): boolean;
+  objConstants: { minPool: number; maxAlloc: number; maxLayout: number };
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;

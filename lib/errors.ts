@@ -14,7 +14,9 @@ export type PmemErrorCode =
   | 'ERR_PMEM_CORRUPT'
   | 'ERR_PMEM_LAYOUT'
   | 'ERR_PMEM_NOT_POOL'
-  | 'ERR_PMEM_IO';
+  | 'ERR_PMEM_IO'
+  | 'ERR_PMEM_SDS'
+  | 'ERR_PMEM_TX_ENDED';
 
 export interface PmemErrorDetails {
   errno?: number;

@@ -7,6 +7,7 @@
 #include "kvscan.h"
 #include "mapping.h"
 #include "sim.h"
+#include "objpool.h"
 
 namespace {
 
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitMapping(env, exports);
   pmem::InitCrc32c(env, exports);
   pmem::InitSim(env, exports);
+  pmem::InitObjPool(env, exports);
   pmem::InitKvLock(env, exports);
   pmem::InitKvScan(env, exports);
   return exports;

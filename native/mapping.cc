@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -216,32 +217,10 @@ void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
 
 // --- functions bound to one mapping (data = StatePtr*) -----------------
 
-// flush: start writing back [off, off+len). On memory that is not pmem
-// there is no cache-line write-back that reaches the media, so the flush is
-// an msync, which is already durable; drain then has nothing left to wait for.
-Napi::Value Flush(const Napi::CallbackInfo& info) {
-  State* s = Writable(info);
-  uint64_t off, len;
-  RangeArgs(info, s, 0, &off, &len);
-  if (s->isPmem) {
-    pmem_flush(s->addr + off, len);
-  } else if (len > 0 && pmem_msync(s->addr + off, len) != 0) {
-    ThrowMsync(info.Env(), s);
-  }
-  return info.Env().Undefined();
-}
-
-Napi::Value Persist(const Napi::CallbackInfo& info) {
-  State* s = Writable(info);
-  uint64_t off, len;
-  RangeArgs(info, s, 0, &off, &len);
-  if (s->isPmem) {
-    pmem_persist(s->addr + off, len);
-  } else if (len > 0 && pmem_msync(s->addr + off, len) != 0) {
-    ThrowMsync(info.Env(), s);
-  }
-  return info.Env().Undefined();
-}
+// flush(off, len): start writing back [off, off+len); persist(off, len):
+// flush and fence. On memory that is not pmem there is no cache-line
+// write-back that reaches the media, so both are an msync, which is already
+// durable; drain then has nothing left to wait for. (RawFlushOrPersist.)
 
 // deepFlush: persist, and also drain the memory controller's write-pending
 // queues (the region's deep_flush); on non-pmem it is an msync.
@@ -301,6 +280,60 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
     if (pmem_msync(s->addr + off, len) != 0) ThrowMsync(info.Env(), s);
   }
   return info.Env().Undefined();
+}
+
+// --- flush and persist: the hot path, in plain N-API ----------------------
+//
+// These two run once per durable store, so they skip node-addon-api's
+// wrappers: one napi_get_cb_info and one napi_get_value_double per argument.
+// The checks are the same as everywhere else (args.h semantics).
+
+bool RawIndex(napi_env env, napi_value v, const char* name, uint64_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
+    return false;
+  }
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+template <bool kPersist>
+napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 2;
+  napi_value argv[2] = {nullptr, nullptr};
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  uint64_t off, len;
+  if (argc < 2) {
+    napi_throw_type_error(env, nullptr, "offset and length are required");
+    return nullptr;
+  }
+  try {
+    if (!s->mapped()) ThrowClosed(Napi::Env(env), s);
+    if (s->readOnly) {
+      throw MakePmemError(Napi::Env(env), "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only",
+                          0, nullptr, &s->path);
+    }
+    if (!RawIndex(env, argv[0], "offset", &off) || !RawIndex(env, argv[1], "length", &len)) return nullptr;
+    CheckRange(Napi::Env(env), off, len, s->length);
+    if (s->isPmem) {
+      // CLWB of every line in the range; persist adds the SFENCE.
+      if (kPersist) pmem_persist(s->addr + off, len); else pmem_flush(s->addr + off, len);
+    } else if (len > 0 && pmem_msync(s->addr + off, len) != 0) {
+      // Not pmem: msync is the flush and is durable at once.
+      ThrowMsync(Napi::Env(env), s);
+    }
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return nullptr;
 }
 
 void ViewFinalizer(napi_env /*env*/, void* /*data*/, void* hint) {
@@ -401,12 +434,23 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     const char* name;
     Napi::Function::Callback fn;
   };
-  const Entry entries[] = {{"flush", Flush}, {"persist", Persist}, {"deepFlush", DeepFlush},
-                           {"copy", Copy},   {"fill", Fill},       {"view", View},
-                           {"close", Close}};
+  const Entry entries[] = {{"deepFlush", DeepFlush}, {"copy", Copy}, {"fill", Fill},
+                           {"view", View},           {"close", Close}};
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     Napi::Function fn = Napi::Function::New(env, e.fn, e.name, data);
+    napi_add_finalizer(env, fn, data, DeleteStatePtr, nullptr, nullptr);
+    h.Set(e.name, fn);
+  }
+  struct RawEntry {
+    const char* name;
+    napi_callback fn;
+  };
+  const RawEntry raw[] = {{"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}};
+  for (const RawEntry& e : raw) {
+    auto* data = new StatePtr(state);
+    napi_value fn;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, data, &fn), Napi::Value());
     napi_add_finalizer(env, fn, data, DeleteStatePtr, nullptr, nullptr);
     h.Set(e.name, fn);
   }

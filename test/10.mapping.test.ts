@@ -5,6 +5,7 @@ import { Mapping, openMapping, PmemError } from '../lib';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
+// scripts/test-dax.sh runs this file on a real fs-dax mount too.
 
 function create(size = 64 * 1024, name = 'map'): Mapping {
   return openMapping(tmpFile(name), { size, create: true });
@@ -27,7 +28,11 @@ describe('openMapping', () => {
 
   test('reports the durability mode of this test pass', () => {
     const m = create();
-    if (forced) {
+    if (process.env.PMEM_DAX_MOUNT) {
+      expect(m.isPmem).toBe(true);
+      expect(m.granularity).toBe('cache-line');
+      expect(m.mode).toBe('dax');
+    } else if (forced) {
       expect(m.isPmem).toBe(true);
       expect(m.granularity).toBe('cache-line');
       expect(m.mode).toBe('forced');

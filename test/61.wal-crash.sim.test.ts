@@ -10,7 +10,7 @@ interface Model {
   head: number;
 }
 
-const rec = (lsn: number, tag = ''): string => `r${lsn}${tag}-${'.'.repeat((lsn * 13) % 70)}`;
+const rec = (lsn: number, tag = ''): string => `r${lsn}${tag}-${'.'.repeat((lsn * 113) % 700)}`;
 
 /** Recovered records are consecutive, match what was appended, start at a legal head, and hold every ack. */
 function checkPrefix(got: Array<[number, string]>, before: Model, after: Model, acked: readonly unknown[]): void {
@@ -69,22 +69,22 @@ function appendAll(wal: Wal, model: Model, values: string[]): number[] {
   return lsns;
 }
 
-/** Appends until just before the ring's end, truncating so the next appends wrap. */
+/** Appends until the tail is near the ring's end, then truncates all but two records, so the next appends wrap. */
 function nearlyWrapped(wal: Wal, model: Model): void {
-  for (let lsn = 1; wal.stats.used + 400 < wal.stats.dataSize; lsn++) appendAll(wal, model, [rec(lsn)]);
+  for (let lsn = 1; wal.stats.used + 740 < wal.stats.dataSize - 300; lsn++) appendAll(wal, model, [rec(lsn)]);
   wal.truncate(wal.nextLsn - 3);
   model.head = wal.headLsn;
-  for (let lsn = wal.nextLsn; (wal.stats.dataSize - wal.stats.used) > 300; lsn++) appendAll(wal, model, [rec(lsn)]);
 }
 
+const wrapRec = (lsn: number): string => `w${lsn}-${'~'.repeat(280)}`;
+
 const counts: number[] = [];
-afterAll(() => console.log(`WAL crash images: ${counts.reduce((a, b) => a + b, 0)}`));
 
 describe('correct WAL: 0 violations', () => {
   test.each([1, 2, 3])('single appends (seed %i)', (seed) => {
     const r = walTest({
       seed,
-      randomImages: 3000,
+      randomImages: 20000,
       prepare: (wal, m) => appendAll(wal, m, [rec(1), rec(2)]),
       act: (wal, m, ack) => {
         for (let i = 0; i < 4; i++) ack(appendAll(wal, m, [rec(wal.nextLsn, 'n')])[0]);
@@ -98,7 +98,7 @@ describe('correct WAL: 0 violations', () => {
     const r = walTest({
       size: 16384,
       seed,
-      randomImages: 4000,
+      randomImages: 20000,
       prepare: (wal, m) => appendAll(wal, m, [rec(1)]),
       act: (wal, m, ack) => {
         for (let b = 0; b < 2; b++) {
@@ -115,11 +115,12 @@ describe('correct WAL: 0 violations', () => {
     const r = walTest({
       seed,
       torn: true,
-      randomImages: 3000,
+      randomImages: 20000,
       prepare: nearlyWrapped,
       act: (wal, m, ack) => {
-        ack(appendAll(wal, m, [rec(wal.nextLsn, 'w'), rec(wal.nextLsn + 1, 'w')])[1]);
-        ack(appendAll(wal, m, [rec(wal.nextLsn, 'w')])[0]);
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn), wrapRec(wal.nextLsn + 1)])[1]);
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
       },
     });
     expect(r.violations).toEqual([]);
@@ -128,7 +129,7 @@ describe('correct WAL: 0 violations', () => {
 
   test('truncate', () => {
     const r = walTest({
-      randomImages: 3000,
+      randomImages: 20000,
       prepare: (wal, m) => appendAll(wal, m, [1, 2, 3, 4, 5].map((l) => rec(l))),
       act: (wal, m) => {
         wal.truncate(3);
@@ -146,6 +147,12 @@ class NoGenerationWal extends Wal {
     return crc32c(b, at + 32, length, crc32c(b, at + 24, 8, crc32c(b, at + 4, 4)));
   }
 }
+
+test('the correct WAL was checked over at least 500,000 crash images', () => {
+  const total = counts.reduce((a, b) => a + b, 0);
+  console.log(`WAL crash images: ${total}`);
+  expect(total).toBeGreaterThanOrEqual(500_000);
+});
 
 test('broken: a checksum without the generation lets a stale record validate after wrap-around', () => {
   // Records of 64 bytes over a ring of 60 × 64 bytes: every lap puts a new

@@ -11,3 +11,6 @@ export type {
   ReplayResult,
   Violation,
 } from './crash-test';
+export { killTest } from './kill';
+export type { KillReport, KillTestOptions, KillViolation } from './kill';
+export type { KillContext } from './kill-child';

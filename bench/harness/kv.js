@@ -1,0 +1,130 @@
+'use strict';
+// Runs the key-value workloads: every configuration of harness/drivers.js at
+// every place it applies, each trial in a child process (harness/trial.js,
+// or bench/c/floor.c for the floor), rounds interleaved across all of them.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { CONFIGS } = require('./drivers');
+const { WORKLOADS } = require('./trial');
+const { ROOT, log, summarize, pmemEnv, runJson, runNode, buildC, freshDir } = require('./util');
+
+const KEY_BYTES = 16;
+const VALUE_SIZES = [100, 4096];
+
+/** Where the stores live. Only libpmem reads PMEM_IS_PMEM_FORCE, so only pmem configurations run forced. */
+const PLACES = [
+  { id: 'shm', label: '/dev/shm', dir: '/dev/shm/pmem-bench', force: false },
+  { id: 'shm-forced', label: '/dev/shm, PMEM_IS_PMEM_FORCE=1', dir: '/dev/shm/pmem-bench', force: true, pmemOnly: true },
+  { id: 'disk', label: 'disk', dir: path.join(ROOT, 'bench', 'results', '.data'), force: false },
+];
+
+/** The (configuration, place) pairs to run, and the notes for those skipped. */
+function cells() {
+  const run = [];
+  const skipped = [];
+  for (const config of CONFIGS) {
+    const ok = config.available ? config.available() : true;
+    if (ok !== true) {
+      skipped.push({ config: config.id, label: config.label, note: ok });
+      continue;
+    }
+    for (const place of PLACES) {
+      if (place.pmemOnly && !config.pmem) continue;
+      run.push({ config, place });
+    }
+  }
+  return { run, skipped };
+}
+
+function trial(cell, spec) {
+  const env = pmemEnv(cell.place.force);
+  const dir = path.join(cell.place.dir, `${cell.config.id}-${cell.place.id}`);
+  if (cell.config.floor) {
+    freshDir(dir);
+    const bin = buildC('floor');
+    const r = runJson(bin, [path.join(dir, 'floor.dat'), String(spec.records), String(KEY_BYTES), String(spec.valueBytes), String(spec.seed)], { env });
+    fs.rmSync(dir, { recursive: true, force: true });
+    return { ns: Object.fromEntries(spec.workloads.map((w) => [w, r.ns[w]])), isPmem: Boolean(r.isPmem) };
+  }
+  const json = JSON.stringify({ ...spec, config: cell.config.id, dir, keyBytes: KEY_BYTES });
+  return runNode(path.join('harness', 'trial.js'), [json], { env });
+}
+
+const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ? `${(ns / 1000).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
+
+/**
+ * Runs `rounds` rounds; in each, every cell once per value size, starting
+ * one cell further along each round so that no configuration always runs
+ * first or last. Returns rows of medians with min and max, and each row's
+ * ratio to the C floor at the same place.
+ */
+function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
+  records = records || (quick ? 1000 : 10000);
+  rounds = rounds || (quick ? 3 : 5);
+  const { run, skipped } = cells();
+  for (const s of skipped) log(`skipping ${s.label}: ${s.note}`);
+  for (const place of PLACES) freshDir(place.dir);
+
+  const samples = new Map(); // `${config}|${place}|${valueBytes}|${workload}` -> ns[]
+  const failed = new Map(); // `${config}|${place}` -> what went wrong
+  const total = rounds * VALUE_SIZES.length * run.length;
+  let done = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const valueBytes of VALUE_SIZES) {
+      for (let k = 0; k < run.length; k++) {
+        const cell = run[(k + r) % run.length];
+        const cellId = `${cell.config.id}|${cell.place.id}`;
+        done++;
+        if (failed.has(cellId)) continue;
+        const spec = { records, valueBytes, seed: 1000 + r, workloads };
+        let res;
+        try {
+          res = trial(cell, spec);
+        } catch (err) {
+          // One competitor failing does not stop the others; it is reported.
+          const message = String(err.message).trim().split('\n').slice(-1)[0].replace(/^failed: /, '');
+          failed.set(cellId, { config: cell.config.id, label: cell.config.label, place: cell.place.label, message });
+          log(`[${done}/${total}] ${cell.config.id} on ${cell.place.label} FAILED, left out of the rest of the run: ${message}`);
+          continue;
+        }
+        const parts = [];
+        for (const w of workloads) {
+          const key = `${cell.config.id}|${cell.place.id}|${valueBytes}|${w}`;
+          if (!samples.has(key)) samples.set(key, []);
+          samples.get(key).push(res.ns[w]);
+          parts.push(`${w} ${us(res.ns[w])}`);
+        }
+        log(`[${done}/${total}] round ${r + 1}/${rounds}, ${valueBytes} B values, ${cell.config.id} on ${cell.place.label}: ${parts.join(', ')}`);
+      }
+    }
+  }
+  for (const place of PLACES) fs.rmSync(place.dir, { recursive: true, force: true });
+
+  const rows = [];
+  for (const w of workloads) {
+    for (const valueBytes of VALUE_SIZES) {
+      for (const { config, place } of run) {
+        if (failed.has(`${config.id}|${place.id}`)) continue;
+        const s = summarize(samples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
+        const floor = failed.has(`c-floor|${place.id}`) ? null : samples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
+        rows.push({
+          workload: w,
+          valueBytes,
+          config: config.id,
+          competitor: config.competitor,
+          label: config.label,
+          readLabel: config.readLabel || null,
+          place: place.id,
+          placeLabel: place.label,
+          durability: w === 'readrandom' ? null : config.durability,
+          ...s,
+          floorRatio: floor ? s.median / summarize(floor).median : null,
+        });
+      }
+    }
+  }
+  return { records, rounds, keyBytes: KEY_BYTES, valueSizes: VALUE_SIZES, workloads, places: PLACES.map(({ id, label, force }) => ({ id, label, force })), skipped, failed: [...failed.values()], rows };
+}
+
+module.exports = { runKv, VALUE_SIZES, KEY_BYTES, PLACES };

@@ -1,0 +1,123 @@
+'use strict';
+// One trial of the key-value workloads, in a child process of its own:
+// opens a fresh store of one configuration, runs fillrandom, overwrite and
+// readrandom in that order on the same keys, and prints the ns per
+// operation of each as one JSON line. A workload that was not asked for
+// still runs when a later one needs its data (readrandom needs fillrandom),
+// but is not reported. readrandom reads every key twice and times the second
+// pass.
+//
+//   node bench/harness/trial.js '<json spec>'
+//   spec: { config, dir, records, keyBytes, valueBytes, seed, workloads }
+
+const fs = require('node:fs');
+const { config: configOf } = require('./drivers');
+
+const WORKLOADS = ['fillrandom', 'overwrite', 'readrandom'];
+
+/** mulberry32: a small seeded generator, so every competitor gets the same data. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled(n, rnd) {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function bytes(n, rnd) {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (rnd() * 256) | 0;
+  return b;
+}
+
+/**
+ * The keys, the values of fillrandom and of overwrite, and the three
+ * orders. Keys are distinct random bytes; values are slices of a
+ * random pool at offsets that vary from key to key (incompressible, so no
+ * store gains from compression).
+ */
+function dataset({ records, keyBytes, valueBytes, seed }) {
+  const rnd = random(seed);
+  const keys = [];
+  const seen = new Set();
+  while (keys.length < records) {
+    const k = bytes(keyBytes, rnd);
+    const hex = k.toString('hex');
+    if (seen.has(hex)) continue;
+    seen.add(hex);
+    keys.push(k);
+  }
+  const pool = bytes(valueBytes + 8192, rnd);
+  const values = (shift) =>
+    keys.map((_, i) => {
+      const at = (i * 61 + shift) % 8192;
+      return pool.subarray(at, at + valueBytes);
+    });
+  return {
+    keys,
+    fill: values(0),
+    over: values(4099),
+    orders: [shuffled(records, rnd), shuffled(records, rnd), shuffled(records, rnd)],
+  };
+}
+
+async function main() {
+  const spec = JSON.parse(process.argv[2]);
+  const config = configOf(spec.config);
+  const data = dataset(spec);
+  fs.rmSync(spec.dir, { recursive: true, force: true });
+  fs.mkdirSync(spec.dir, { recursive: true });
+  const handle = await config.open(spec.dir, spec);
+
+  const last = Math.max(...spec.workloads.map((w) => WORKLOADS.indexOf(w)));
+  const ns = {};
+  let current = data.fill;
+  for (let w = 0; w <= last; w++) {
+    const name = WORKLOADS[w];
+    if (name === 'overwrite' && !spec.workloads.includes(name)) continue; // nothing later needs it
+    const fn = require(`../${name}`)[config.competitor];
+    if (name === 'overwrite') current = data.over;
+    const ctx = { config, keys: data.keys, values: current, order: data.orders[w] };
+    // Reads change nothing, so they get an untimed pass first: the JIT and
+    // the caches settle. Writes are timed cold; runs with more records
+    // amortise the warm-up.
+    if (name === 'readrandom') await fn(handle, ctx);
+    const t0 = process.hrtime.bigint();
+    const result = await fn(handle, ctx);
+    const elapsed = Number(process.hrtime.bigint() - t0);
+    if (name === 'readrandom') {
+      let tail = 0;
+      for (const v of current) tail += v[v.length - 1];
+      const want = { bytes: spec.records * spec.valueBytes, tail };
+      if (result.bytes !== want.bytes || result.tail !== want.tail) {
+        throw new Error(`readrandom read ${JSON.stringify(result)}, expected ${JSON.stringify(want)}`);
+      }
+    }
+    if (spec.workloads.includes(name)) ns[name] = elapsed / spec.records;
+  }
+  await config.close(handle);
+  fs.rmSync(spec.dir, { recursive: true, force: true });
+  process.stdout.write(JSON.stringify({ ns }) + '\n');
+}
+
+module.exports = { WORKLOADS };
+
+if (require.main === module) {
+  main().catch((err) => {
+    // The last line is what the parent reports.
+    process.stderr.write(`${err && err.stack ? err.stack : err}\nfailed: ${err && err.message ? err.message : err}\n`);
+    process.exit(1);
+  });
+}

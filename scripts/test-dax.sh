@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# npm run test:dax: the suites that touch real files, run on a real fs-dax
+# /dev/pmem0 inside a qemu guest (scripts/dax-vm.sh), after the DAX facts
+# themselves (test/80.dax-facts.dax.test.ts). Jest's JSON result comes back
+# as .test-results/dax.json. TCG runs code 5-20x slower than the host, so
+# this is a subset, chosen for correctness, never for timing.
+# Usage: scripts/test-dax.sh [--variant nvdimm|memmap|devdax]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+SUITES=(
+  test/80.dax-facts.dax.test.ts   # mount is dax, is_pmem without force, cache-line, MAP_SYNC
+  test/10.mapping.test.ts         # the mapping suite
+  test/12.process.test.ts
+  test/30.superblock.test.ts      # Region-level structures on DAX files
+  test/40.append-list.test.ts
+  test/60.wal.test.ts
+  test/65.txlog.test.ts
+  test/50.objpool.test.ts         # libpmemobj on DAX
+)
+[ -f test/70.kv.test.ts ] && SUITES+=(test/70.kv.test.ts)
+
+bash scripts/setup.sh || exit 1
+mkdir -p .test-results .vm/out
+rm -f .test-results/dax.json .vm/out/dax.json
+
+# The project is read-only in the guest: jest's cache and the JSON result go
+# to .vm/out, which is writable there at the same path.
+out="$PWD/.vm/out"
+start=$(date +%s)
+bash scripts/dax-vm.sh "$@" -- sh -c "
+  export PMEM_TEST_DIR=/mnt/pmem/tests
+  exec node_modules/.bin/jest --ci --cacheDirectory='$out/jest-cache' --runInBand \
+    --json --outputFile='$out/dax.json' ${SUITES[*]}
+"
+status=$?
+echo "test:dax: guest run took $(( $(date +%s) - start )) s, exit $status"
+if [ -f .vm/out/dax.json ]; then
+  cp .vm/out/dax.json .test-results/dax.json
+else
+  echo "test:dax: the guest wrote no results" >&2
+  [ $status -eq 0 ] && status=1
+fi
+exit $status
