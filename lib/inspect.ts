@@ -5,7 +5,7 @@ import * as path from 'node:path';
 
 import { Superblock } from './superblock';
 
-export type FileKind = 'kv' | 'wal' | 'objpool' | 'mapping' | 'missing';
+export type FileKind = 'kv' | 'wal' | 'objpool' | 'mapping' | 'devdax' | 'missing' | 'not a file';
 
 export interface FileInfo {
   file: string;
@@ -31,6 +31,8 @@ export function inspect(file: string, mounts = readMounts()): FileInfo {
   } catch {
     return { file, kind: 'missing' };
   }
+  if (st.isCharacterDevice()) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
+  if (!st.isFile()) return { file, kind: 'not a file', ...mountOf(file, mounts) };
   const head = Buffer.alloc(4096);
   const fd = fs.openSync(file, 'r');
   let n = 0;
