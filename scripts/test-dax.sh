@@ -18,7 +18,7 @@ SUITES=(
   test/65.txlog.test.ts
   test/50.objpool.test.ts         # libpmemobj on DAX
 )
-[ -f test/70.kv.test.ts ] && SUITES+=(test/70.kv.test.ts)
+[ -f test/70.kv.test.ts ] && SUITES+=(test/70.kv.test.ts test/71.kv-conformance.test.ts)
 
 bash scripts/setup.sh || exit 1
 mkdir -p .test-results .vm/out
