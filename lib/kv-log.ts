@@ -228,8 +228,11 @@ export class KvLog {
       this.#used[s] = at - start;
       this.#maxSeq = this.#seq[s];
     }
-    // Replay in log order into a table sized once for the records found.
-    this.index.reserve(records);
+    // Replay in log order into a table sized once for the records found
+    // (an upper bound on the keys), up to 2^24 slots (128 MiB): past that a
+    // log of many overwrites would size it far beyond its keys, and the
+    // table grows as needed instead.
+    this.index.reserve(Math.min(records, 12_000_000));
     for (let i = 0; i < records; i++) this.#applyRecord(found[i]);
     // Appends continue in the newest segment, never an older one: the log's
     // order is sequence order, then position.
