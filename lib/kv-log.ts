@@ -363,7 +363,7 @@ export class KvLog {
     const start = this.#start(s);
     writeSegmentHeader(this.#b, start, seq, need, this.#salt);
     // Flush without a fence: the fence that makes the segment's first record
-    // durable (#append) makes this header durable too. Until then a crash
+    // durable (append) makes this header durable too. Until then a crash
     // leaves the segment free (old header, zeroed when it was freed) or empty.
     this.#region.flush(start, SEG_HEADER);
     this.#seq[s] = seq;
@@ -457,7 +457,7 @@ export class KvLog {
         this.#moveLive(s);
         const start = this.#start(s);
         // Free s only now: every live entry copied out of it is durable
-        // (each #append fenced). A crash before this store leaves both
+        // (each append fenced). A crash before this store leaves both
         // copies, and recovery takes the newer. The aligned 8-byte store of
         // a zero sequence number publishes the free (the header checksum
         // fails from then on). It must be durable before any newer segment
