@@ -49,8 +49,8 @@ function floor() {
   const file = path.join(DIR, `kv-floor-${process.pid}`);
   try {
     const out = execFileSync(exe, [file, String(N), String(RECORD)], { encoding: 'utf8' });
-    const [, median, , mean, , isPmem] = out.trim().split(/\s+/);
-    return { medianNs: Number(median), meanNs: Number(mean), isPmem: isPmem === '1' };
+    const [, median, , mean, , isPmem, , readMedian] = out.trim().split(/\s+/);
+    return { medianNs: Number(median), meanNs: Number(mean), isPmem: isPmem === '1', readNs: Number(readMedian) };
   } finally {
     fs.rmSync(file, { force: true });
     fs.rmSync(exe, { force: true });
@@ -75,7 +75,7 @@ function main() {
     store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
     const fillrandom = row('fillrandom', timed(N, (i) => store.put(keys[order[i]], VALUE)));
     row('overwrite', timed(N, (i) => store.put(keys[order[N - 1 - i]], VALUE)));
-    row('readrandom', timed(N, (i) => store.get(keys[order[i]])));
+    const readrandom = row('readrandom', timed(N, (i) => store.get(keys[order[i]])));
     row('readmissing', timed(N, (i) => store.get(`m${String(order[i]).padStart(15, '0')}`)));
     for (const label of ['first, sorts', 'again']) {
       let scanned = 0;
@@ -101,6 +101,8 @@ function main() {
     console.log(rows.join('\n'));
     console.log(`C floor (memcpy + pmem_persist of one record): median ${c.medianNs.toFixed(0)} ns; ` +
       `median durable put / floor = ${(fillseq.medianNs / c.medianNs).toFixed(2)} (fillseq), ${(fillrandom.medianNs / c.medianNs).toFixed(2)} (fillrandom)`);
+    console.log(`C floor of a random get (memcpy of a random record's value, no index): median ${c.readNs.toFixed(0)} ns ` +
+      `= ${(1e3 / c.readNs).toFixed(2)} M ops/s; readrandom / floor = ${(readrandom.medianNs / c.readNs).toFixed(2)}`);
     console.log(`index memory per key: hash table ${tablePerKey.toFixed(1)} B (stats().indexBytes), ` +
       `${(st.indexBytes / st.count).toFixed(1)} B once a range scan has built the key order`);
   } finally {
