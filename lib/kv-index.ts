@@ -108,11 +108,22 @@ export class KvIndex {
     return i < 0 ? undefined : this.#remove(i);
   }
 
-  /** set() for the key of the entry at `offset` (recovery: no key string is made). */
-  setEntry(offset: number): number | undefined {
+  /** Slots minus one: a hash's home slot is `hash & slotMask`. */
+  get slotMask(): number {
+    return this.#mask;
+  }
+
+  /** The hash of the key of the entry at `offset`. */
+  hashEntry(offset: number): number {
     const b = this.bytes;
-    const n = b[offset + 2] | (b[offset + 3] << 8);
-    const h = hashBytes(b, offset + ENTRY_KEY, n);
+    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8));
+  }
+
+  /**
+   * set() for the key of the entry at `offset` (recovery: no key string is
+   * made); `h` is its hashEntry() and `n` its key length, when known.
+   */
+  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
     const i = this.#findBytes(offset, n, h);
     if (i >= 0) {
       const prev = this.#slots[2 * i];
@@ -126,10 +137,8 @@ export class KvIndex {
   }
 
   /** delete() for the key of the entry at `offset`. */
-  deleteEntry(offset: number): number | undefined {
-    const b = this.bytes;
-    const n = b[offset + 2] | (b[offset + 3] << 8);
-    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
+  deleteEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+    const i = this.#findBytes(offset, n, h);
     return i < 0 ? undefined : this.#remove(i);
   }
 
@@ -202,6 +211,10 @@ export class KvIndex {
     } else {
       for (let i = lo; i < hi; i++) if (this.get(keys[i]) !== undefined) yield keys[i];
     }
+  }
+
+  #keyLength(offset: number): number {
+    return this.bytes[offset + 2] | (this.bytes[offset + 3] << 8);
   }
 
   /** Slot of `key`, or -1. */

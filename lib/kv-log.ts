@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import {
-  align8, DATA_START, ENTRY_HEADER, ENTRY_PUT, entrySize, KV_FORMAT_VERSION, KV_MAGIC, MAX_SEGMENT, MIN_SEGMENT,
+  align8, DATA_START, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, entrySize, KV_FORMAT_VERSION, KV_MAGIC, MAX_SEGMENT, MIN_SEGMENT,
   readSegmentHeader, REC_HEADER, SB_PAYLOAD, SEG_HEADER, segmentSeed, validRecord, writeSegmentHeader,
 } from './kv-format';
 import { KvIndex } from './kv-index';
@@ -228,9 +228,7 @@ export class KvLog {
       this.#used[s] = at - start;
       this.#maxSeq = this.#seq[s];
     }
-    // Replay in log order into a table sized once for the records found.
-    this.index.reserve(records);
-    for (let i = 0; i < records; i++) this.#applyRecord(found[i]);
+    this.#replay(found, records);
     // Appends continue in the newest segment, never an older one: the log's
     // order is sequence order, then position.
     const newest = heads.length > 0 ? heads[heads.length - 1] : -1;
@@ -305,28 +303,77 @@ export class KvLog {
     }
   }
 
-  /** Points the index at each entry of the valid record at `at`, in order (recovery). */
-  #applyRecord(at: number): void {
+  /**
+   * Points the index at every entry of the valid records `found[0..records)`
+   * (offsets, in log order), as if applying them in log order, but filling
+   * the table window by window rather than at random: the entries are
+   * ordered by a stable counting sort on the top bits of their home slot.
+   * The entries of one key share a hash, so they keep their log order, and
+   * different keys do not interact: the result is that of the log-order
+   * replay, with far fewer cache and TLB misses on a large table, and the
+   * second pass does not touch the log. Holds 28 bytes per entry while it
+   * runs.
+   */
+  #replay(found: Uint32Array, records: number): void {
     const b = this.#b;
-    const s = this.#head[this.#segOf(at)];
-    const count = b.readUInt32LE(at + 8);
-    let p = at + REC_HEADER;
-    for (let i = 0; i < count; i++) {
-      const klen = b.readUInt16LE(p + 2);
-      const size = ENTRY_HEADER + klen + b.readUInt32LE(p + 4);
-      this.#applyEntry(s, p, null, b[p], size);
-      p += size;
+    let total = 0;
+    for (let i = 0; i < records; i++) total += b.readUInt32LE(found[i] + 8);
+    // A table sized once for the entries found (an upper bound on the keys),
+    // up to 2^24 slots (128 MiB): past that a log of many overwrites would
+    // size it far beyond its keys, and the table grows as needed instead.
+    this.index.reserve(Math.min(total, 12_000_000));
+    const off = new Uint32Array(total);
+    const hash = new Uint32Array(total);
+    const meta = new Uint32Array(total); // entry size (< 2^27), and 2^31 for a delete
+    const klen = new Uint16Array(total);
+    let k = 0;
+    for (let i = 0; i < records; i++) {
+      const at = found[i];
+      const count = b.readUInt32LE(at + 8);
+      let p = at + REC_HEADER;
+      for (let j = 0; j < count; j++, k++) {
+        const size = entrySize(b, p);
+        off[k] = p;
+        hash[k] = this.index.hashEntry(p);
+        meta[k] = (size | (b[p] === ENTRY_PUT ? 0 : 0x80000000)) >>> 0;
+        klen[k] = b[p + 2] | (b[p + 3] << 8);
+        p += size;
+      }
+    }
+    const mask = this.index.slotMask;
+    const bits = Math.log2(mask + 1);
+    const shift = Math.max(0, bits - 12);
+    const starts = new Uint32Array((1 << Math.min(bits, 12)) + 1);
+    for (let i = 0; i < total; i++) starts[((hash[i] & mask) >>> shift) + 1]++;
+    for (let i = 1; i < starts.length; i++) starts[i] += starts[i - 1];
+    // Scatter the entries themselves (not an index into them), so that the
+    // last pass reads every array in order.
+    const sOff = new Uint32Array(total);
+    const sHash = new Uint32Array(total);
+    const sMeta = new Uint32Array(total);
+    const sKlen = new Uint16Array(total);
+    for (let i = 0; i < total; i++) {
+      const d = starts[(hash[i] & mask) >>> shift]++;
+      sOff[d] = off[i];
+      sHash[d] = hash[i];
+      sMeta[d] = meta[i];
+      sKlen[d] = klen[i];
+    }
+    for (let i = 0; i < total; i++) {
+      const p = sOff[i];
+      const m = sMeta[i];
+      this.#applyEntry(this.#head[this.#segOf(p)], p, null, m >= 0x80000000 ? ENTRY_DEL : ENTRY_PUT, m & 0x7fffffff, sHash[i], sKlen[i]);
     }
   }
 
   /** Points the index at one entry (at `p`, in head segment `s`) and keeps the live and dead counts. */
-  #applyEntry(s: number, p: number, key: string | null, type: number, size: number): void {
+  #applyEntry(s: number, p: number, key: string | null, type: number, size: number, h?: number, klen?: number): void {
     let prev: number | undefined;
     if (type === ENTRY_PUT) {
-      prev = key === null ? this.index.setEntry(p) : this.index.set(key, p);
+      prev = key === null ? this.index.setEntry(p, h, klen) : this.index.set(key, p);
       this.#live[s] += size;
     } else {
-      prev = key === null ? this.index.deleteEntry(p) : this.index.delete(key);
+      prev = key === null ? this.index.deleteEntry(p, h, klen) : this.index.delete(key);
       this.#dead[s]++; // a tombstone is dead from birth: it only hides older entries
     }
     if (prev !== undefined) {
@@ -360,7 +407,7 @@ export class KvLog {
     const start = this.#start(s);
     writeSegmentHeader(this.#b, start, seq, need, this.#salt);
     // Flush without a fence: the fence that makes the segment's first record
-    // durable (#append) makes this header durable too. Until then a crash
+    // durable (append) makes this header durable too. Until then a crash
     // leaves the segment free (old header, zeroed when it was freed) or empty.
     this.#region.flush(start, SEG_HEADER);
     this.#seq[s] = seq;
@@ -454,7 +501,7 @@ export class KvLog {
         this.#moveLive(s);
         const start = this.#start(s);
         // Free s only now: every live entry copied out of it is durable
-        // (each #append fenced). A crash before this store leaves both
+        // (each append fenced). A crash before this store leaves both
         // copies, and recovery takes the newer. The aligned 8-byte store of
         // a zero sequence number publishes the free (the header checksum
         // fails from then on). It must be durable before any newer segment

@@ -70,7 +70,7 @@ test(`${KILLS} SIGKILLs during a mixed workload lose no acknowledged call and te
   const t0 = performance.now();
   for (let kill = 0; kill < KILLS; kill++) {
     const afterReady = kill % 5 !== 0;
-    const delay = afterReady ? (kill * 7) % 12 : 20 + ((kill * 13) % 40);
+    const delay = afterReady ? (kill * 7) % 8 : 5 + ((kill * 13) % 30);
     const acked = await runAndKill(file, seed, next, delay, afterReady);
     for (let i = 0; i < acked.length; i++) expect(acked[i]).toBe(next + i);
     for (const i of acked) workload.apply(model, workload.op(seed, i));

@@ -4,6 +4,7 @@
 // per-record times of chunks of 1000 records (the same chunks bench/kv.js
 // times).
 #include <libpmem.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,28 @@ int main(int argc, char** argv) {
     total += t[c];
   }
   qsort(t, chunks, sizeof(double), cmp);
-  printf("median_ns %.1f mean_ns %.1f is_pmem %d\n", t[chunks / 2], total / chunks, is_pmem);
+  double put_median = t[chunks / 2];
+  uint32_t* perm = malloc(sizeof(uint32_t) * n);
+  for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = n - 1; i > 0; i--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t j = x % (i + 1);
+    uint32_t tmp = perm[i];
+    perm[i] = perm[j], perm[j] = tmp;
+  }
+  char out[128];
+  volatile char sink = 0;
+  for (size_t c = 0; c < chunks; c++) {
+    double t0 = now_ns();
+    for (size_t i = c * 1000; i < (c + 1) * 1000; i++) {
+      memcpy(out, dst + (size_t)perm[i] * rec + rec - 100, 100);
+      sink += out[i % 100];
+    }
+    t[c] = (now_ns() - t0) / 1000;
+  }
+  qsort(t, chunks, sizeof(double), cmp);
+  printf("median_ns %.1f mean_ns %.1f is_pmem %d read_median_ns %.1f\n", put_median, total / chunks, is_pmem, t[chunks / 2]);
   pmem_unmap(dst, mapped);
   return 0;
 }
