@@ -12,9 +12,9 @@ import { faulty, type Faults } from './faults';
 const SIZE = 64 * 1024;
 const SEG = 1024;
 // Random images per crash point, and seeds of the mixed sequences; the
-// crash sweep (PMEM_CRASH_IMAGES, PMEM_CRASH_SEEDS) scales them up.
-const IMAGES = Number(process.env.PMEM_CRASH_IMAGES ?? 128);
-const SEEDS = Number(process.env.PMEM_CRASH_SEEDS ?? 140);
+// crash sweep (PMEM_KV_CRASH_IMAGES, PMEM_KV_CRASH_SEEDS) scales them up.
+const IMAGES = Number(process.env.PMEM_KV_CRASH_IMAGES ?? 128);
+const SEEDS = Number(process.env.PMEM_KV_CRASH_SEEDS ?? 140);
 
 type State = Map<string, string>;
 interface Model {

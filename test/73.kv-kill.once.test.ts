@@ -3,7 +3,7 @@
 // during open and recovery too. After each kill the store must hold exactly
 // the state after the last acknowledged call, or after the call in flight:
 // never a partial batch or rename, never a lost acknowledged write.
-// PMEM_CRASH_KILLS sets the number of kills (default 200; the crash sweep
+// PMEM_KV_KILLS sets the number of kills (default 200; the crash sweep
 // runs 1000 or more).
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
@@ -21,7 +21,7 @@ const workload = require('./fixtures/kv/workload') as {
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const persistChild = require('./fixtures/kv/kill-persist') as { SEED: number; file(dir: string): string; base(run: number): number };
 
-const KILLS = Number(process.env.PMEM_CRASH_KILLS ?? 200);
+const KILLS = Number(process.env.PMEM_KV_KILLS ?? 200);
 const PERSIST_KILLS = Math.max(50, Math.floor(KILLS / 2));
 const child = path.join(__dirname, 'fixtures', 'kv', 'kill-child.js');
 
