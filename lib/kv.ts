@@ -77,7 +77,7 @@ const DEFAULT_SIZE = 64 * 1024 * 1024;
 /**
  * A persistent key-value store: records in a log of segments on the region,
  * an index in DRAM. Every mutating call is durable when it returns, with one
- * ordering point (one fence) per call. See docs/kv.md and the design in
+ * ordering point (one fence) per call. See docs/api.md (KVStore) and the design in
  * docs/ARCHITECTURE.md ("KVStore").
  */
 export class KVStore {
