@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { isDaxMount, mountEntries, type MountEntry } from './location';
 import { Superblock } from './superblock';
 
 export type FileKind = 'kv' | 'wal' | 'objpool' | 'mapping' | 'devdax' | 'missing' | 'not a file';
@@ -24,7 +25,7 @@ const PAYLOAD_KINDS: Record<number, [FileKind, string]> = {
   0x4c415750: ['wal', 'PWAL'],
 };
 
-export function inspect(file: string, mounts = readMounts()): FileInfo {
+export function inspect(file: string, mounts: MountEntry[] = mountEntries()): FileInfo {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -61,36 +62,23 @@ export function inspect(file: string, mounts = readMounts()): FileInfo {
   return info;
 }
 
-function readMounts(): string {
-  try {
-    return fs.readFileSync('/proc/mounts', 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /** The mount holding `file`: the longest mount point that prefixes its real path. */
-function mountOf(file: string, mounts: string): Pick<FileInfo, 'mount' | 'fsType' | 'durability'> {
+function mountOf(file: string, mounts: MountEntry[]): Pick<FileInfo, 'mount' | 'fsType' | 'durability'> {
   let real = path.resolve(file);
   try {
     real = fs.realpathSync(file);
   } catch {
     /* keep the resolved path */
   }
-  let best: string[] | undefined;
-  for (const line of mounts.split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 4) continue;
-    const point = f[1].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    const inside = point === '/' || real === point || real.startsWith(point + '/');
-    if (inside && (best === undefined || point.length >= best[1].length)) best = [f[0], point, f[2], f[3]];
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    const inside = m.point === '/' || real === m.point || real.startsWith(m.point + '/');
+    if (inside && (best === undefined || m.point.length >= best.point.length)) best = m;
   }
   if (best === undefined) return {};
-  const options = best[3].split(',');
-  const dax = options.includes('dax') || options.includes('dax=always');
   return {
-    mount: best[1],
-    fsType: best[2],
-    durability: dax ? 'dax' : best[2] === 'tmpfs' ? 'msync (tmpfs: DRAM, lost at power failure)' : 'msync',
+    mount: best.point,
+    fsType: best.fsType,
+    durability: isDaxMount(best) ? 'dax' : best.fsType === 'tmpfs' ? 'msync (tmpfs: DRAM, lost at power failure)' : 'msync',
   };
 }

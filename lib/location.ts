@@ -10,19 +10,34 @@ export interface DefaultLocation {
   emulated: boolean;
 }
 
-/** Mount points with DAX on, from /proc/mounts (dax, dax=always). */
-export function daxMounts(mounts = readMounts()): string[] {
-  const found: string[] = [];
-  for (const line of mounts.split('\n')) {
-    const fields = line.split(' ');
-    if (fields.length < 4) continue;
-    const options = fields[3].split(',');
-    if (options.includes('dax') || options.includes('dax=always')) {
-      // /proc/mounts escapes spaces and the like as octal.
-      found.push(fields[1].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-    }
+export interface MountEntry {
+  device: string;
+  point: string;
+  fsType: string;
+  options: string[];
+}
+
+/** The entries of /proc/mounts (or of `text` in its format), mount points unescaped. */
+export function mountEntries(text = readMounts()): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 4) continue;
+    // /proc/mounts escapes spaces and the like as octal.
+    const point = f[1].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    entries.push({ device: f[0], point, fsType: f[2], options: f[3].split(',') });
   }
-  return found;
+  return entries;
+}
+
+/** Whether a mount's options turn DAX on (dax, dax=always). */
+export function isDaxMount(m: MountEntry): boolean {
+  return m.options.includes('dax') || m.options.includes('dax=always');
+}
+
+/** Mount points with DAX on, from /proc/mounts. */
+export function daxMounts(mounts = readMounts()): string[] {
+  return mountEntries(mounts).filter(isDaxMount).map((m) => m.point);
 }
 
 function readMounts(): string {

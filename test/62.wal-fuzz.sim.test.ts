@@ -2,20 +2,9 @@
 // recover() returns consecutive records that were appended with those LSNs,
 // or throws ERR_PMEM_CORRUPT; never anything else.
 import { Wal } from '../lib';
-import { CrashSim } from '../lib/testing';
+import { CrashSim, seededRandom } from '../lib/testing';
 
 const SIZE = 8192;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzzed images recover to a valid prefix or ERR_PMEM_CORRUPT', () => {
   // A log that has wrapped and been truncated, so the ring holds stale records too.
@@ -28,7 +17,7 @@ test('fuzzed images recover to a valid prefix or ERR_PMEM_CORRUPT', () => {
     appended.set(wal.append(v), v);
   }
   const image = Buffer.from(base.bytes);
-  const random = rng(42);
+  const random = seededRandom(42);
   const outcomes = { prefix: 0, corrupt: 0 };
   const failures: string[] = [];
   const iterations = 12000;

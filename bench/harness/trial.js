@@ -12,20 +12,9 @@
 
 const fs = require('node:fs');
 const { config: configOf } = require('./drivers');
+const { seededRandom } = require('../../dist/testing');
 
 const WORKLOADS = ['fillrandom', 'overwrite', 'readrandom'];
-
-/** mulberry32: a small seeded generator, so every competitor gets the same data. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled(n, rnd) {
   const a = Array.from({ length: n }, (_, i) => i);
@@ -49,7 +38,7 @@ function bytes(n, rnd) {
  * store gains from compression).
  */
 function dataset({ records, keyBytes, valueBytes, seed }) {
-  const rnd = random(seed);
+  const rnd = seededRandom(seed);
   const keys = [];
   const seen = new Set();
   while (keys.length < records) {

@@ -14,3 +14,4 @@ export type {
 export { killTest } from './kill';
 export type { KillReport, KillTestOptions, KillViolation } from './kill';
 export type { KillContext } from './kill-child';
+export { seededRandom } from './random';

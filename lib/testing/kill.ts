@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkIndex } from '../args';
+import { seededRandom } from './random';
 
 export interface KillTestOptions {
   /** Absolute path of a JavaScript module that exports `run(ctx: KillContext)`. */
@@ -76,18 +77,6 @@ function runnerPath(): string {
   const built = path.resolve(__dirname, '..', '..', 'dist', 'testing', 'kill-child.js');
   if (fs.existsSync(built)) return built;
   throw new Error(`cannot find kill-child.js; build the package first (bash scripts/setup.sh)`);
-}
-
-/** mulberry32: small, seeded, good enough to spread kill moments. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface RunResult {
@@ -173,7 +162,7 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   const runner = runnerPath();
   const dir = options.dir ?? fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'pmem-kill-'));
   fs.mkdirSync(dir, { recursive: true });
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const report: KillReport = { runs: 0, kills: 0, completed: 0, acked: 0, violations: [], seconds: 0 };
   const acked: unknown[] = [];
   try {
