@@ -5,7 +5,8 @@
 //   node bench/index.js [--quick] [--only <workload>] [--out <dir>]
 //
 // Workloads: persist (bench/persist.js), fillrandom, overwrite, readrandom
-// (bench/<name>.js, run by harness/kv.js), and tx (bench/tx.js, when present).
+// (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js) and wal
+// (bench/wal.js), which run as child scripts.
 // Writes <out>/bench-<date>-<time>.{md,json,svg}; progress goes to stderr.
 
 const fs = require('node:fs');
@@ -17,22 +18,24 @@ const { runKv } = require('./harness/kv');
 const { WORKLOADS: KV_WORKLOADS } = require('./harness/trial');
 const report = require('./harness/report');
 
-const TX = path.join(__dirname, 'tx.js');
-const ALL = ['persist', ...KV_WORKLOADS, 'tx'];
+// Workloads that run as a child script of their own and print their report.
+const CHILD_BENCHES = ['tx', 'wal'];
+const ALL = ['persist', ...KV_WORKLOADS, ...CHILD_BENCHES];
 
 /**
- * bench/tx.js is another module's; it runs as a child with --quick passed
- * on, its stdout goes into the report as it is (or as JSON when its last
- * line parses), its stderr shows as progress.
+ * bench/<name>.js runs as a child with --quick passed on; its stdout goes
+ * into the report as it is (or as JSON when its last line parses), its
+ * stderr shows as progress.
  */
-function runTx(quick) {
-  const r = spawnSync(process.execPath, [TX, ...(quick ? ['--quick'] : [])], {
+function runChildBench(name, quick) {
+  const script = path.join(__dirname, `${name}.js`);
+  const r = spawnSync(process.execPath, [script, ...(quick ? ['--quick'] : [])], {
     cwd: ROOT,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 * 2 ** 20,
   });
-  if (r.status !== 0) throw new Error(`bench/tx.js exited with ${r.status ?? r.signal}`);
+  if (r.status !== 0) throw new Error(`bench/${name}.js exited with ${r.status ?? r.signal}`);
   const text = r.stdout;
   let json = null;
   try {
@@ -40,7 +43,7 @@ function runTx(quick) {
   } catch {
     // plain text
   }
-  return { name: 'tx', text, json, markdown: json && typeof json.markdown === 'string' ? json.markdown : null };
+  return { name, text, json, markdown: json && typeof json.markdown === 'string' ? json.markdown : null };
 }
 
 function main() {
@@ -72,14 +75,9 @@ function main() {
     res.kv = runKv({ quick: opts.quick, workloads: kvWanted });
   }
   res.extra = [];
-  if (want('tx')) {
-    if (fs.existsSync(TX)) {
-      log('workload tx (bench/tx.js)');
-      res.extra.push(runTx(opts.quick));
-    } else if (opts.only === 'tx') {
-      log('bench/tx.js is not there yet: nothing to run');
-      return;
-    }
+  for (const name of CHILD_BENCHES.filter(want)) {
+    log(`workload ${name} (bench/${name}.js)`);
+    res.extra.push(runChildBench(name, opts.quick));
   }
   res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
   res.loadAverageAtEnd = require('node:os').loadavg().map((x) => Math.round(x * 100) / 100);

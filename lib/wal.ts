@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 
 import { checkBytes, checkIndex } from './args';
-import { crc32c } from './crc32c';
+import { binding } from './binding';
 import { PmemError } from './errors';
 import { openMapping, type Mapping } from './mapping';
 import type { Region } from './region';
@@ -197,18 +197,24 @@ export class Wal {
   appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
     this.#writable();
     if (!Array.isArray(records)) throw new TypeError('records must be an array');
-    const payloads = records.map((r, i) => toBytes(r, `records[${i}]`));
-    for (const p of payloads) {
-      if (p.length > this.maxRecordSize) {
-        throw new RangeError(`a ${p.length}-byte record exceeds the maximum of ${this.maxRecordSize}`);
+    const n = records.length;
+    if (n === 0) return [];
+    const lengths = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = records[i];
+      if (typeof r === 'string') lengths[i] = Buffer.byteLength(r);
+      else lengths[i] = checkBytes(r, `records[${i}]`).length;
+      if (lengths[i] > this.maxRecordSize) {
+        throw new RangeError(`a ${lengths[i]}-byte record exceeds the maximum of ${this.maxRecordSize}`);
       }
     }
     // Plan positions first, so a batch that does not fit writes nothing.
     let pos = this.#tailPos;
     let used = this.#used;
-    const plan: Array<{ pos: number; pad: number }> = [];
-    for (const p of payloads) {
-      const size = align8(HEADER + p.length);
+    const at = new Array<number>(n);
+    const pads = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const size = align8(HEADER + lengths[i]);
       let pad = 0;
       if (pos + size > this.#dataSize) {
         pad = this.#dataSize - pos;
@@ -217,28 +223,33 @@ export class Wal {
       if (used + pad + size > this.#dataSize) {
         throw new PmemError('ERR_PMEM_NO_SPACE', `log is full: ${this.#used} of ${this.#dataSize} bytes used; truncate it`);
       }
-      plan.push({ pos, pad });
+      at[i] = pos;
+      pads[i] = pad;
       used += pad + size;
       pos += size;
       if (pos === this.#dataSize) pos = 0;
     }
 
-    const b = this.region.bytes;
-    const lsns: number[] = [];
+    const lsns = new Array<number>(n);
     let lsn = this.#nextLsn;
-    for (let i = 0; i < payloads.length; i++) {
-      const { pos: at, pad } = plan[i];
-      if (pad >= HEADER) {
-        // A pad record tells recovery to continue at the start of the ring.
-        const padPos = this.#dataSize - pad;
-        this.#writeRecord(padPos, lsn, TYPE_PAD, i, pad - HEADER, undefined);
-        this.region.flush(this.#dataStart + padPos, HEADER);
+    // The batch occupies one run of the ring, or two when it wraps: flush
+    // each run once. Flush only: the single drain below orders them all.
+    let runStart = this.#tailPos;
+    for (let i = 0; i < n; i++) {
+      const pad = pads[i];
+      if (pad > 0) {
+        if (pad >= HEADER) {
+          // A pad record tells recovery to continue at the start of the ring.
+          this.#writeRecord(this.#dataSize - pad, lsn, TYPE_PAD, i, pad - HEADER, undefined);
+        }
+        if (this.#dataSize > runStart) this.region.flush(this.#dataStart + runStart, this.#dataSize - runStart);
+        runStart = 0;
       }
-      this.#writeRecord(at, lsn, TYPE_DATA, i, payloads[i].length, payloads[i]);
-      // Flush only: the batch's single drain below orders every record.
-      this.region.flush(this.#dataStart + at, HEADER + payloads[i].length);
-      lsns.push(lsn++);
+      this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i]);
+      lsns[i] = lsn++;
     }
+    const runEnd = n > 0 ? at[n - 1] + HEADER + lengths[n - 1] : runStart;
+    if (runEnd > runStart) this.region.flush(this.#dataStart + runStart, runEnd - runStart);
     // The one ordering point: every record of the batch is durable after it.
     // A crash before it leaves any subset of the batch's lines; recovery
     // keeps the valid prefix, and checksums reject torn records.
@@ -401,20 +412,26 @@ export class Wal {
    * index) and the payload, seeded with the salt.
    */
   protected recordChecksum(b: Buffer, at: number, length: number, salt: number): number {
-    return crc32c(b, at + HEADER, length, crc32c(b, at + 4, HEADER - 4, salt));
+    // Header bytes 4..31 and the payload are contiguous: one pass. The
+    // offsets are this log's own, inside the region (native checks again).
+    return binding.crc32c(b, at + 4, HEADER - 4 + length, salt);
   }
 
-  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload?: Uint8Array): void {
+  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload?: Uint8Array | string): void {
     const b = this.region.bytes;
     const at = this.#dataStart + pos;
     b.writeUInt32LE(len, at + 4);
-    b.writeBigUInt64LE(BigInt(lsn), at + 8);
-    b.writeBigUInt64LE(BigInt(this.#epoch), at + 16);
+    // u64 LSN and epoch as two u32 halves (both below 2^53).
+    b.writeUInt32LE(lsn >>> 0, at + 8);
+    b.writeUInt32LE(Math.floor(lsn / 0x100000000), at + 12);
+    b.writeUInt32LE(this.#epoch >>> 0, at + 16);
+    b.writeUInt32LE(Math.floor(this.#epoch / 0x100000000), at + 20);
     b[at + 24] = type;
     b[at + 25] = 0;
     b.writeUInt16LE(0, at + 26);
     b.writeUInt32LE(batchIndex, at + 28);
-    if (payload !== undefined) b.set(payload, at + HEADER);
+    if (typeof payload === 'string') b.write(payload, at + HEADER, len, 'utf8');
+    else if (payload !== undefined) b.set(payload, at + HEADER);
     b.writeUInt32LE(this.recordChecksum(b, at, payload === undefined ? 0 : len, this.#salt), at);
   }
 
@@ -508,11 +525,6 @@ export class Wal {
     this.#live();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'log was opened read-only');
   }
-}
-
-function toBytes(value: unknown, name: string): Uint8Array {
-  if (typeof value === 'string') return Buffer.from(value);
-  return checkBytes(value, name);
 }
 
 function fileExists(path: string): boolean {

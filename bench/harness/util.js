@@ -107,15 +107,16 @@ function runNode(script, args, options) {
 }
 
 /**
- * Compiles bench/c/<name>.c with gcc -O2 against the system libpmem, unless
+ * Compiles bench/c/<name>.c with gcc -O2 against the system libpmem (or the
+ * pkg-config packages given), unless
  * the binary is newer than its source. Returns the binary's path.
  */
-function buildC(name) {
+function buildC(name, packages = ['libpmem']) {
   const src = path.join(ROOT, 'bench', 'c', `${name}.c`);
   const bin = path.join(BIN_DIR, name);
   if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return bin;
   fs.mkdirSync(BIN_DIR, { recursive: true });
-  const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'libpmem'], { encoding: 'utf8' })
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', ...packages], { encoding: 'utf8' })
     .trim()
     .split(/\s+/)
     .filter(Boolean);

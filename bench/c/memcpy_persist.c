@@ -1,0 +1,65 @@
+/*
+ * The C floor for bench/wal.js: pmem_memcpy_persist (is_pmem) or memcpy +
+ * pmem_msync (not) of records of the given sizes into a mapped file, offsets
+ * stepping by the size rounded up to a cache line and wrapping, timed with
+ * clock_gettime. The same bytes a WAL append writes and makes durable, with
+ * no header, checksum or bookkeeping.
+ *
+ *   memcpy_persist <file> <file-bytes> <iterations> <size>...
+ *
+ * Prints one JSON line: {"isPmem":0|1,"ns":{"<size>":ns_per_op,...}}.
+ */
+#include <libpmem.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LINE 64
+
+static uint64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+	if (argc < 5) {
+		fprintf(stderr, "usage: memcpy_persist <file> <file-bytes> <iterations> <size>...\n");
+		return 2;
+	}
+	size_t maplen = 0;
+	int is_pmem = 0;
+	char *base = pmem_map_file(argv[1], strtoull(argv[2], NULL, 10), PMEM_FILE_CREATE, 0600, &maplen, &is_pmem);
+	if (base == NULL) {
+		perror("pmem_map_file");
+		return 1;
+	}
+	long iters = atol(argv[3]);
+	printf("{\"isPmem\":%d,\"ns\":{", is_pmem);
+	for (int a = 4; a < argc; a++) {
+		size_t size = strtoull(argv[a], NULL, 10);
+		size_t stride = (size + LINE - 1) / LINE * LINE;
+		size_t slots = maplen / stride;
+		char *src = malloc(size);
+		memset(src, 0x61, size);
+		for (size_t i = 0; i < slots; i++) base[i * stride] = 0; /* fault every page in, untimed */
+		uint64_t t0 = now_ns();
+		for (long i = 0; i < iters; i++) {
+			char *dst = base + (size_t)(i % (long)slots) * stride;
+			if (is_pmem) {
+				pmem_memcpy_persist(dst, src, size);
+			} else {
+				memcpy(dst, src, size);
+				pmem_msync(dst, size);
+			}
+		}
+		double ns = (double)(now_ns() - t0) / (double)iters;
+		printf("%s\"%zu\":%.1f", a > 4 ? "," : "", size, ns);
+		free(src);
+	}
+	printf("}}\n");
+	pmem_unmap(base, maplen);
+	return 0;
+}

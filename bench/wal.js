@@ -1,0 +1,176 @@
+// bench/wal.js: the write-ahead log against the C floors, in one run.
+//
+// - Durable appends of 100 B, 1 KiB, 4 KiB and 64 KiB (Wal.append), against
+//   the C persist floor for the same bytes (bench/c/memcpy_persist.c:
+//   pmem_memcpy_persist of a record of the same size, header included, and
+//   nothing else). Targets: a 100 B append at most 2x the floor; 4 KiB and
+//   larger at least 70% of pmem_memcpy_persist bandwidth.
+// - Batched appends of 100 B records, 16 and 256 per batch
+//   (Wal.appendBatch). Target: at least 2M records/s.
+// - A 64 B redo transaction (TxLog.run) against a 64 B libpmemobj
+//   transaction in C (bench/c/tx.c). Target: at most 0.5x.
+//
+// Each durability mode runs in a child process (libpmem reads
+// PMEM_IS_PMEM_FORCE once, at load); inside it, C and JS rounds alternate.
+// `node bench/wal.js [--quick] [--mode msync|forced]`.
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const { buildC, summarize } = require('./harness/util');
+
+const HEADER = 32; // a WAL record header (docs/formats.md)
+const SIZES = [100, 1024, 4096, 65536];
+const record = (payload) => (HEADER + payload + 7) & ~7;
+const DIR = process.env.PMEM_BENCH_DIR || '/dev/shm';
+const FILE_BYTES = 256 * 2 ** 20;
+
+function plan(quick) {
+  const k = quick ? 5 : 1;
+  return {
+    rounds: quick ? 3 : 7,
+    ops: { 100: 50000 / k, 1024: 20000 / k, 4096: 10000 / k, 65536: 1500 / k },
+    batches: { 16: 4000 / k, 256: 300 / k },
+    tx: 20000 / k,
+  };
+}
+
+// --- one mode, in a child process ----------------------------------------
+
+/** ns per append of `payload`, checkpointing (untimed) whenever half the ring is used. */
+function appendRound(wal, payload, n, batch) {
+  const records = batch ? Array.from({ length: batch }, () => payload) : null;
+  const per = record(payload.length) * (batch || 1);
+  let ns = 0;
+  for (let done = 0; done < n; ) {
+    if (wal.stats.used + per > wal.stats.dataSize / 2) wal.checkpoint();
+    const room = Math.floor((wal.stats.dataSize / 2 - wal.stats.used) / per);
+    const k = Math.max(1, Math.min(n - done, room));
+    const t0 = process.hrtime.bigint();
+    if (records) for (let i = 0; i < k; i++) wal.appendBatch(records);
+    else for (let i = 0; i < k; i++) wal.append(payload);
+    ns += Number(process.hrtime.bigint() - t0);
+    done += k;
+  }
+  return ns / n;
+}
+
+function child(quick, memExe, txExe) {
+  const { openMapping, Wal, TxLog } = require('../dist');
+  const p = plan(quick);
+  const base = path.join(DIR, `pmem-bench-wal-${process.pid}`);
+  const m = openMapping(`${base}.wal`, { size: FILE_BYTES, create: true });
+  const wal = Wal.format(m);
+  const txm = openMapping(`${base}.tx`, { size: 2 ** 20, create: true });
+  const txlog = TxLog.format(txm, { offset: 0, size: 8192 });
+  const buf64 = Buffer.alloc(64, 0x5a);
+  const out = { isPmem: m.isPmem, js: {}, c: {}, batch: {}, tx: { js: [], c: [] } };
+  for (const s of SIZES) {
+    out.js[s] = [];
+    out.c[s] = [];
+  }
+  for (const b of Object.keys(p.batches)) out.batch[b] = [];
+
+  // Warm-up: fault the ring in and let the JIT settle.
+  for (const s of SIZES) appendRound(wal, Buffer.alloc(s, 0x61), Math.min(200, p.ops[s]));
+  for (let r = 0; r < p.rounds; r++) {
+    const floor = JSON.parse(
+      execFileSync(memExe, [`${base}.c`, String(64 * 2 ** 20), String(p.ops[100]), ...SIZES.map((s) => String(record(s)))], {
+        encoding: 'utf8',
+      }),
+    );
+    for (const s of SIZES) out.c[s].push(floor.ns[record(s)]);
+    for (const s of SIZES) out.js[s].push(appendRound(wal, Buffer.alloc(s, 0x61), p.ops[s]));
+    for (const b of Object.keys(p.batches)) {
+      out.batch[b].push(appendRound(wal, Buffer.alloc(100, 0x62), p.batches[b], Number(b)) / Number(b));
+    }
+    out.tx.c.push(...JSON.parse(execFileSync(txExe, [`${base}.pool`, String(p.tx), '1'], { encoding: 'utf8' })).tx64);
+    fs.rmSync(`${base}.pool`, { force: true });
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < p.tx; i++) {
+      buf64[0] = i;
+      txlog.run((tx) => tx.write(16384 + (i % 1024) * 64, buf64));
+    }
+    out.tx.js.push(Number(process.hrtime.bigint() - t0) / p.tx);
+  }
+  m.close();
+  txm.close();
+  for (const ext of ['wal', 'tx', 'c', 'pool']) fs.rmSync(`${base}.${ext}`, { force: true });
+  return out;
+}
+
+// --- the parent ------------------------------------------------------------
+
+const fmtNs = (ns) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const cell = (s) => `${fmtNs(s.median)} (${fmtNs(s.min)}–${fmtNs(s.max)})`;
+const gbps = (bytes, ns) => `${(bytes / ns).toFixed(2)} GB/s`;
+const verdict = (ok) => (ok ? 'met' : '**missed**');
+
+function table(mode, res) {
+  const rows = [];
+  rows.push(`### wal, ${mode}${mode === 'forced' ? ' (PMEM_IS_PMEM_FORCE=1: CLWB/SFENCE on DRAM)' : ' (msync)'}\n`);
+  rows.push('| operation | JS (Wal) | C floor | JS / C | target |');
+  rows.push('|---|---:|---:|---:|---|');
+  for (const s of SIZES) {
+    const js = summarize(res.js[s]);
+    const c = summarize(res.c[s]);
+    const ratio = js.median / c.median;
+    let target = '';
+    if (s === 100) target = `≤ 2× the floor: ${verdict(ratio <= 2)}`;
+    if (s >= 4096) target = `≥ 70% of the bandwidth (${gbps(s, js.median)} vs ${gbps(s, c.median)}): ${verdict(ratio <= 1 / 0.7)}`;
+    rows.push(`| append ${s >= 1024 ? `${s / 1024} KiB` : `${s} B`} | ${cell(js)} | ${cell(c)} | ${ratio.toFixed(2)}× | ${target} |`);
+  }
+  for (const b of Object.keys(res.batch)) {
+    const per = summarize(res.batch[b]);
+    const rate = 1e9 / per.median;
+    rows.push(`| appendBatch of ${b} × 100 B, per record | ${cell(per)} | | | ${(rate / 1e6).toFixed(2)} M records/s; ≥ 2 M/s: ${verdict(rate >= 2e6)} |`);
+  }
+  const tj = summarize(res.tx.js);
+  const tc = summarize(res.tx.c);
+  const tr = tj.median / tc.median;
+  rows.push(`| 64 B redo transaction (TxLog) vs libpmemobj tx in C | ${cell(tj)} | ${cell(tc)} | ${tr.toFixed(2)}× | ≤ 0.5×: ${verdict(tr <= 0.5)} |`);
+  return rows.join('\n');
+}
+
+function main() {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  if (args[0] === '--child') {
+    process.stdout.write(JSON.stringify(child(quick, args[1], args[2])));
+    return;
+  }
+  const mi = args.indexOf('--mode');
+  const modes = mi >= 0 ? [args[mi + 1]] : ['msync', 'forced'];
+  const memExe = buildC('memcpy_persist');
+  const txExe = buildC('tx', ['libpmemobj']);
+  const cpus = os.cpus();
+  const lines = [
+    '## wal: durable appends, group commit and redo transactions against the C floors\n',
+    `machine: ${cpus[0] ? cpus[0].model : 'unknown cpu'}, ${cpus.length} cores, Node ${process.version}; files on ${DIR}; ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}. Medians (min–max) over ${plan(quick).rounds} rounds, C and JS alternating.\n`,
+  ];
+  let status = 0;
+  for (const mode of modes) {
+    process.stderr.write(`bench wal: mode ${mode}\n`);
+    const env = { ...process.env };
+    if (mode === 'forced') env.PMEM_IS_PMEM_FORCE = '1';
+    else delete env.PMEM_IS_PMEM_FORCE;
+    const r = spawnSync(process.execPath, [__filename, '--child', memExe, txExe, ...(quick ? ['--quick'] : [])], {
+      env,
+      encoding: 'utf8',
+      maxBuffer: 64 * 2 ** 20,
+    });
+    if (r.status !== 0) {
+      process.stderr.write(r.stderr);
+      status = 1;
+      continue;
+    }
+    lines.push(table(mode, JSON.parse(r.stdout)) + '\n');
+  }
+  console.log(lines.join('\n'));
+  process.exitCode = status;
+}
+
+main();
