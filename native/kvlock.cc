@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "args.h"
@@ -12,6 +14,12 @@
 
 namespace pmem {
 namespace {
+
+// The descriptors kvLock handed out: kvUnlock closes only these, so no
+// number from JavaScript can close a descriptor this addon did not open.
+// Descriptors are process-wide, so the set is too.
+std::mutex lockedMutex;
+std::set<int> lockedFds;
 
 // kvLock(path, exclusive, create) -> fd. Opens the file (creating an empty
 // one with `create`) and takes LOCK_EX or LOCK_SH without waiting.
@@ -37,13 +45,22 @@ Napi::Value Lock(const Napi::CallbackInfo& info) {
     }
     ThrowErrno(env, err, "flock", path, nullptr);
   }
+  {
+    std::lock_guard<std::mutex> guard(lockedMutex);
+    lockedFds.insert(fd);
+  }
   return Napi::Number::New(env, fd);
 }
 
 // kvUnlock(fd): closing the descriptor releases the lock.
 Napi::Value Unlock(const Napi::CallbackInfo& info) {
   uint64_t fd = ArgIndex(info, 0, "fd");
-  if (fd > 0x7fffffff) throw Napi::RangeError::New(info.Env(), "fd out of range");
+  {
+    std::lock_guard<std::mutex> guard(lockedMutex);
+    if (fd > 0x7fffffff || lockedFds.erase(static_cast<int>(fd)) == 0) {
+      throw Napi::RangeError::New(info.Env(), "not a descriptor kvLock returned");
+    }
+  }
   close(static_cast<int>(fd));
   return info.Env().Undefined();
 }

@@ -203,4 +203,9 @@ test('the native scan and lock check their arguments again', () => {
   expect(binding.kvScan(b, 0, 4096, 0, out)).toBe(0);
   expectThrowName(() => binding.kvLock(1 as never, true, false), 'TypeError');
   expectThrowName(() => binding.kvUnlock(-1), 'RangeError');
+  // Only descriptors kvLock returned: never stdout, never one twice.
+  expectThrowName(() => binding.kvUnlock(1), 'RangeError');
+  const fd = binding.kvLock(tmpFile('lockfd'), true, true);
+  binding.kvUnlock(fd);
+  expectThrowName(() => binding.kvUnlock(fd), 'RangeError');
 });
