@@ -220,7 +220,10 @@ qemu_args() {
 		-chardev stdio,id=out,signal=off -serial chardev:out
 		-virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap"
 		-virtfs "local,path=$run,mount_tag=run,security_model=none"
-		-virtfs "local,path=$out,mount_tag=out,security_model=none")
+		-virtfs "local,path=$out,mount_tag=out,security_model=none"
+		# The project again, on its own: the guest mounts it at its own path
+		# after its tmpfs mounts, so a project under /tmp stays visible.
+		-virtfs "local,path=${PROJECT//,/,,},mount_tag=project,security_model=none,readonly=on,multidevs=remap")
 	case "$VARIANT" in
 	nvdimm | devdax)
 		QEMU+=(-machine pc,nvdimm=on -m "$MEM,slots=2,maxmem=16G"
@@ -276,10 +279,11 @@ timing() {
 
 main() {
 	parse_args "$@"
-	# The guest mounts its own file systems over these host directories.
+	# The guest mounts its own file systems over these host directories
+	# (the project itself is mounted again on top of /tmp, /run and /mnt).
 	case "$PROJECT/" in
-	/tmp/* | /run/* | /mnt/* | /proc/* | /sys/* | /dev/*)
-		die "the project directory must not be under /tmp, /run, /mnt, /proc, /sys or /dev (hidden in the guest): $PROJECT" ;;
+	/mnt/pmem/* | /proc/* | /sys/* | /dev/*)
+		die "the project directory must not be under /mnt/pmem, /proc, /sys or /dev (hidden in the guest): $PROJECT" ;;
 	esac
 	VM=$PROJECT/.vm
 	RUN=$VM/run
