@@ -32,6 +32,8 @@ export class AppendList {
     const b = region.bytes;
     b.fill(0, list.offset, list.offset + HEADER);
     b.writeUInt32LE(MAGIC, list.offset);
+    // The empty list (magic, null head) is durable before format returns:
+    // an open after a crash then finds a list, never stale bytes.
     region.persist(list.offset, HEADER);
     list.recover();
     return list;

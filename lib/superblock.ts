@@ -55,6 +55,8 @@ export class Superblock {
   static format(region: Region, options: { offset?: number; capacity: number }): Superblock {
     const sb = new this(region, options);
     region.bytes.fill(0, sb.offset, sb.offset + Superblock.size(sb.capacity));
+    // Both flags durably 0 before the first write: no stale replica left in
+    // these bytes can be taken for a committed one.
     region.persist(sb.offset, Superblock.size(sb.capacity));
     sb.#active = -1;
     sb.#version = 0;

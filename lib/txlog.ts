@@ -65,6 +65,8 @@ export class TxLog {
     const b = region.bytes;
     b.fill(0, log.offset, log.offset + LINE + LOG_HEADER);
     b.writeBigUInt64LE(1n, log.offset); // seq 0, resolved
+    // Commit word 1 and a zeroed log header, durable: recovery finds no
+    // transaction, whatever these bytes held before.
     region.persist(log.offset, LINE + LOG_HEADER);
     log.#seq = 0;
     return log;
@@ -204,6 +206,8 @@ export class TxLog {
     }
     // The data is durable before the log is marked resolved.
     this.region.drain();
+    // Mark it resolved (aligned 8-byte store), durably: a second recovery
+    // must not undo a redo it already completed.
     b.writeBigUInt64LE(BigInt(2 * log.seq + 1), this.offset);
     this.region.persist(this.offset, 8);
     return { action: redo ? 'redo' : 'undo', seq: log.seq };
