@@ -43,7 +43,9 @@ function runChildBench(name, quick) {
   } catch {
     // plain text
   }
-  return { name, text, json, markdown: json && typeof json.markdown === 'string' ? json.markdown : null };
+  // Markdown: a JSON last line with a markdown field, or output that starts with a heading.
+  const markdown = json && typeof json.markdown === 'string' ? json.markdown : text.startsWith('## ') ? text : null;
+  return { name, text, json, markdown };
 }
 
 function main() {
