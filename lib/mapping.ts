@@ -2,6 +2,7 @@ import { checkBytes, checkIndex, checkRange } from './args';
 import { binding, NativeMapping } from './binding';
 import { PmemError } from './errors';
 import type { Granularity, Region } from './region';
+import { Windows } from './windows';
 
 /** How stores to a mapping become durable. */
 export type DurabilityMode =
@@ -25,15 +26,6 @@ export interface MapOptions {
   readOnly?: boolean;
 }
 
-/** Largest ArrayBuffer Node 20 can hold, and so the largest single view. */
-const MAX_VIEW = 2 ** 32;
-/**
- * Mappings larger than MAX_VIEW are seen through windows that start every
- * WINDOW_STRIDE bytes and span two strides, so that any range of at most one
- * stride lies wholly inside the window where it starts.
- */
-const WINDOW_STRIDE = 2 ** 30;
-
 const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly']);
 
 /**
@@ -53,7 +45,7 @@ export class Mapping implements Region {
   readonly readOnly: boolean;
 
   #native: NativeMapping | null;
-  #windows: Buffer[] = [];
+  readonly #views: Windows;
 
   /** @internal Use `openMapping`. */
   constructor(path: string, native: NativeMapping, readOnly: boolean) {
@@ -64,6 +56,7 @@ export class Mapping implements Region {
     this.granularity = native.granularity;
     this.mode = native.isPmem ? (native.dax ? 'dax' : 'forced') : 'msync';
     this.readOnly = readOnly;
+    this.#views = new Windows(this.length, 'mapping', (start, span) => this.#live().view(start, span));
   }
 
   get closed(): boolean {
@@ -76,12 +69,7 @@ export class Mapping implements Region {
    */
   get buffer(): Buffer {
     this.#live();
-    if (this.length > MAX_VIEW) {
-      throw new RangeError(
-        `a ${this.length}-byte mapping is larger than one Buffer can be (4 GiB); use view()`,
-      );
-    }
-    return this.#window(0);
+    return this.#views.whole();
   }
 
   /** Region's name for `buffer`. */
@@ -96,13 +84,7 @@ export class Mapping implements Region {
   view(offset: number, length: number): Buffer {
     this.#live();
     checkRange(offset, length, this.length);
-    if (this.length <= MAX_VIEW) return this.#window(0).subarray(offset, offset + length);
-    if (length > WINDOW_STRIDE) {
-      throw new RangeError(`views of mappings over 4 GiB are at most 1 GiB long, got ${length}`);
-    }
-    const k = Math.floor(offset / WINDOW_STRIDE);
-    const start = k * WINDOW_STRIDE;
-    return this.#window(k).subarray(offset - start, offset - start + length);
+    return this.#views.view(offset, length);
   }
 
   /** Starts write-back of a range (msync on non-pmem, which is already durable). */
@@ -150,7 +132,7 @@ export class Mapping implements Region {
     if (this.#native === null) return;
     this.#native.close();
     this.#native = null;
-    this.#windows = [];
+    this.#views.clear();
   }
 
   #live(): NativeMapping {
@@ -160,17 +142,6 @@ export class Mapping implements Region {
       });
     }
     return this.#native;
-  }
-
-  #window(k: number): Buffer {
-    let w = this.#windows[k];
-    if (w === undefined) {
-      const start = k * WINDOW_STRIDE;
-      const span = this.length <= MAX_VIEW ? this.length : Math.min(2 * WINDOW_STRIDE, this.length - start);
-      w = Buffer.from(this.#live().view(start, span));
-      this.#windows[k] = w;
-    }
-    return w;
   }
 }
 

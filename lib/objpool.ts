@@ -2,6 +2,7 @@ import { checkBytes, checkIndex, checkRange } from './args';
 import { binding, NativeObjPool } from './binding';
 import { PmemError } from './errors';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './objtx';
+import { Windows } from './windows';
 
 export type { Ptr } from './objtx';
 
@@ -49,8 +50,6 @@ export const OBJ_MIN_POOL: number = binding.objConstants.minPool;
 export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
 
 /** Largest ArrayBuffer Node 20 can hold; windows as in lib/mapping.ts. */
-const MAX_VIEW = 2 ** 32;
-const WINDOW_STRIDE = 2 ** 30;
 
 function checkKeys(options: object, keys: string[]): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
@@ -90,12 +89,13 @@ export class ObjPool {
   /** The pool's length in bytes; every Ptr is below it. */
   readonly size: number;
   #native: NativeObjPool | null;
-  #windows: Buffer[] = [];
+  readonly #views: Windows;
 
   private constructor(path: string, native: NativeObjPool) {
     this.path = path;
     this.#native = native;
     this.size = native.size;
+    this.#views = new Windows(this.size, 'pool', (start, span) => this.#live().view(start, span));
   }
 
   /**
@@ -174,11 +174,7 @@ export class ObjPool {
     const native = this.#live();
     checkRange(ptr, length, this.size);
     if (!native.check(ptr, length)) throw notInObject(ptr, length);
-    if (this.size <= MAX_VIEW) return this.#window(0).subarray(ptr, ptr + length);
-    if (length > WINDOW_STRIDE) throw new RangeError(`views of pools over 4 GiB are at most 1 GiB long, got ${length}`);
-    const k = Math.floor(ptr / WINDOW_STRIDE);
-    const start = k * WINDOW_STRIDE;
-    return this.#window(k).subarray(ptr - start, ptr - start + length);
+    return this.#views.view(ptr, length);
   }
 
   /**
@@ -272,7 +268,7 @@ export class ObjPool {
     }
     this.#native.close();
     this.#native = null;
-    this.#windows = [];
+    this.#views.clear();
   }
 
   #live(): NativeObjPool {
@@ -280,17 +276,6 @@ export class ObjPool {
       throw new PmemError('ERR_PMEM_CLOSED', `pool '${this.path}' is closed`, { path: this.path });
     }
     return this.#native;
-  }
-
-  #window(k: number): Buffer {
-    let w = this.#windows[k];
-    if (w === undefined) {
-      const start = k * WINDOW_STRIDE;
-      const span = this.size <= MAX_VIEW ? this.size : Math.min(2 * WINDOW_STRIDE, this.size - start);
-      w = Buffer.from(this.#live().view(start, span));
-      this.#windows[k] = w;
-    }
-    return w;
   }
 }
 
