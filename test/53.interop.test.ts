@@ -46,14 +46,20 @@ test('a pool written by C reads in Node', () => {
   expect(ObjPool.check(file, LAYOUT)).toBe(true);
 });
 
-test('a pool written by Node reads in C', () => {
-  const file = tmpFile('from-node');
-  const pool = ObjPool.create(file, { layout: LAYOUT, size: 16 * 1024 * 1024 });
-  const root = pool.root(ROOT_SIZE);
+/** The root header Node writes: what the C reader expects (interop.h). */
+function nodeHeader(): Buffer {
   const header = Buffer.alloc(48);
   header.writeBigUInt64LE(MAGIC, 0);
   header.writeBigUInt64LE(7n, 8);
   header.write('from node', 16, 'utf8');
+  return header;
+}
+
+test('a pool written by Node reads in C', () => {
+  const file = tmpFile('from-node');
+  const pool = ObjPool.create(file, { layout: LAYOUT, size: 16 * 1024 * 1024 });
+  const root = pool.root(ROOT_SIZE);
+  const header = nodeHeader();
   pool.transaction((tx) => tx.write(root, header));
   const list = new PersistentList(pool, root + LIST_OFFSET);
   for (const v of ['zero', 'one', 'two', 'three']) list.push(v);
@@ -69,10 +75,7 @@ test('the C reader fails on a pool that does not match (the check can fail)', ()
   const file = tmpFile('mismatch');
   const pool = ObjPool.create(file, { layout: LAYOUT, size: 16 * 1024 * 1024 });
   const root = pool.root(ROOT_SIZE);
-  const header = Buffer.alloc(48);
-  header.writeBigUInt64LE(MAGIC, 0);
-  header.writeBigUInt64LE(7n, 8);
-  header.write('from node', 16, 'utf8');
+  const header = nodeHeader();
   pool.write(root, header);
   const list = new PersistentList(pool, root + LIST_OFFSET);
   for (const v of ['one', 'three', 'two']) list.push(v);
