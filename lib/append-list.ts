@@ -1,6 +1,6 @@
 import { checkIndex } from './args';
 import { PmemError } from './errors';
-import type { Region } from './region';
+import { type Region, store64 } from './region';
 
 const MAGIC = 0x4c505041; // "APPL"
 const HEADER = 64; // magic u32 at 0, head pointer u64 at 8
@@ -85,7 +85,7 @@ export class AppendList {
     // Publish with one aligned 8-byte store (atomic under ADR), then persist
     // it: only now is the append durable.
     const link = this.#tail === 0 ? this.offset + 8 : this.#tail;
-    b.writeBigUInt64LE(BigInt(node), link);
+    store64(b, link, node);
     this.region.persist(link, 8);
 
     this.#tail = node;

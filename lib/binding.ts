@@ -13,6 +13,7 @@ export interface NativeMapping {
   readonly granularity: 'byte' | 'cache-line' | 'page';
   flush(offset: number, length: number): void;
   persist(offset: number, length: number): void;
+  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;
@@ -51,6 +52,10 @@ export interface Binding {
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** The table form, for tests of the fast forms. */
+  crc32cSoft(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** Whether long checksums fold with VPCLMULQDQ on this CPU. */
+  crc32cFolds: boolean;
   objCreate(path: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
   objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
   objCheck(path: string, layout: string | null): boolean;

@@ -1,6 +1,7 @@
 export { PmemError } from './errors';
 export type { PmemErrorCode, PmemErrorDetails } from './errors';
 export type { Granularity, Region } from './region';
+export { sealRecord, store64 } from './region';
 export { Mapping, openMapping } from './mapping';
 export type { DurabilityMode, MapOptions } from './mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './location';

@@ -105,6 +105,15 @@ export class Mapping implements Region {
     this.#live().persist(offset, length);
   }
 
+  /**
+   * Finishes a checksummed record; see `sealRecord` in region.ts. Copies
+   * `src`, computes the checksum and, on pmem, writes whole lines with
+   * streaming stores, in one pass. The offsets are checked in native code.
+   */
+  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
+    return this.#live().sealRecord(crcAt, end, seed, persist, src);
+  }
+
   /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */
   deepFlush(offset: number, length: number): void {
     checkRange(offset, length, this.length);

@@ -1,3 +1,6 @@
+import { checkBytes, checkRange } from './args';
+import { binding } from './binding';
+
 /**
  * How a store becomes persistent:
  * - `'byte'`: the CPU caches are in the persistence domain (eADR); a fence
@@ -25,4 +28,80 @@ export interface Region {
   drain(): void;
   /** flush + drain: [offset, offset + length) is durable when it returns. */
   persist(offset: number, length: number): void;
+  /**
+   * Optional: `sealRecord(region, ...)` below in one step. A Region that
+   * has it must give the same bytes and the same ordering (every byte of
+   * the record flushed, drained only with `persist`); a Region without it
+   * gets the generic form.
+   */
+  sealRecord?(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
+}
+
+/**
+ * Finishes a checksummed record in `[crcAt, end)`: copies `src`, if given,
+ * to the record's tail `[end - src.length, end)`; stores the crc32c of
+ * `[crcAt + 4, end)`, seeded with `seed`, at `crcAt` (u32, little-endian);
+ * flushes the record; with `persist` also drains, so the record is durable
+ * when it returns. Returns the checksum.
+ *
+ * Uses the Region's own `sealRecord` when it has one (a `Mapping` copies,
+ * checksums and, on pmem, streams whole lines in one pass), otherwise
+ * `bytes`, `flush` and `drain`, which the crash simulator sees one by one.
+ */
+export function sealRecord(region: Region, crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
+  if (region.sealRecord !== undefined) return region.sealRecord(crcAt, end, seed, persist, src);
+  checkRange(crcAt, end - crcAt, region.length);
+  if (end - crcAt < 4) throw new RangeError('a record needs 4 bytes for its checksum');
+  if (src !== undefined) {
+    checkBytes(src, 'src');
+    if (src.length > end - crcAt - 4) throw new RangeError(`a ${src.length}-byte src does not fit the record`);
+  }
+  const b = region.bytes;
+  if (src !== undefined) b.set(src, end - src.length);
+  const crc = binding.crc32c(b, crcAt + 4, end - crcAt - 4, seed);
+  b.writeUInt32LE(crc, crcAt);
+  // Every byte of the record, then the fence only if asked: the caller may
+  // seal several records and order them all with one drain.
+  if (persist) region.persist(crcAt, end - crcAt);
+  else region.flush(crcAt, end - crcAt);
+  return crc;
+}
+
+const words = new WeakMap<ArrayBufferLike, BigUint64Array>();
+const halves = new WeakMap<ArrayBufferLike, Uint32Array>();
+
+/**
+ * A Uint32Array over the whole ArrayBuffer behind `bytes` (cached), for
+ * header fields: element `(bytes.byteOffset + at) / 4` is the u32 at `at`
+ * when that address is 4-byte aligned. One store per field, where Buffer's
+ * `writeUInt32LE` checks and stores byte by byte. Little-endian hosts only,
+ * like the package.
+ */
+export function words32(bytes: Uint8Array): Uint32Array {
+  let w = halves.get(bytes.buffer);
+  if (w === undefined) {
+    w = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 4));
+    halves.set(bytes.buffer, w);
+  }
+  return w;
+}
+
+/**
+ * Stores `value` at `offset` of `bytes` as one aligned 8-byte store, the
+ * unit that persistent memory writes failure-atomically. Publishing stores
+ * (commit words, valid flags, link pointers) use it: Buffer's
+ * `writeBigUInt64LE` stores the eight bytes one by one, and a line written
+ * back between two of them would persist a torn value.
+ * @throws RangeError unless the address is 8-byte aligned and in range
+ */
+export function store64(bytes: Uint8Array, offset: number, value: number | bigint): void {
+  checkRange(offset, 8, bytes.length);
+  const at = bytes.byteOffset + offset;
+  if (at % 8 !== 0) throw new RangeError(`an 8-byte store needs an 8-byte aligned address, got offset ${offset}`);
+  let w = words.get(bytes.buffer);
+  if (w === undefined) {
+    w = new BigUint64Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 8));
+    words.set(bytes.buffer, w);
+  }
+  w[at / 8] = BigInt(value);
 }

@@ -1,7 +1,7 @@
 import { checkBytes, checkIndex } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
-import type { Region } from './region';
+import { type Region, store64 } from './region';
 
 /**
  * A dual-copy versioned superblock: a payload of up to a few KiB, updated
@@ -131,7 +131,7 @@ export class Superblock {
 
     // 2. Publish: an aligned 8-byte store, atomic under ADR. From the moment
     //    it persists, recovery prefers this replica (higher version).
-    b.writeBigUInt64LE(1n, base + 24);
+    store64(b, base + 24, 1);
     this.region.persist(base + 24, 8);
 
     // 3. Retire the old replica. Not needed for correctness (the version
@@ -139,7 +139,7 @@ export class Superblock {
     //    committed replica in the common case.
     if (this.#active >= 0) {
       const old = this.#base(this.#active);
-      b.writeBigUInt64LE(0n, old + 24);
+      store64(b, old + 24, 0);
       this.region.persist(old + 24, 8);
     }
     this.#active = target;

@@ -1,7 +1,7 @@
 import { checkBytes, checkIndex, checkRange } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
-import type { Region } from './region';
+import { type Region, sealRecord, store64, words32 } from './region';
 
 const LINE = 64;
 const LOG_HEADER = 32;
@@ -21,11 +21,6 @@ export interface TxRecovery {
   /** What recovery did to the transaction it found in the log. */
   action: 'none' | 'redo' | 'undo';
   seq: number;
-}
-
-interface Entry {
-  offset: number;
-  data: Uint8Array;
 }
 
 /**
@@ -58,13 +53,17 @@ export class TxLog {
   readonly offset: number;
   readonly size: number;
   #seq = 0; // last sequence number used
+  #runs = 0; // run() calls so far: each writer's token
+  #staging = 0; // token of the run staging writes, or 0
+  #count = 0; // entries staged
+  #end = 0; // region offset where the next staged entry goes
 
   /** Writes an empty log and persists it. */
   static format(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new TxLog(region, options);
     const b = region.bytes;
     b.fill(0, log.offset, log.offset + LINE + LOG_HEADER);
-    b.writeBigUInt64LE(1n, log.offset); // seq 0, resolved
+    store64(b, log.offset, 1); // seq 0, resolved
     // Commit word 1 and a zeroed log header, durable: recovery finds no
     // transaction, whatever these bytes held before.
     region.persist(log.offset, LINE + LOG_HEADER);
@@ -99,51 +98,82 @@ export class TxLog {
    */
   run(fn: (tx: TxWriter) => void): void {
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
-    const entries: Entry[] = [];
-    let open = true;
-    const writer: TxWriter = {
-      write: (offset: number, data: Uint8Array) => {
-        if (!open) throw new TypeError('this transaction has ended');
-        checkBytes(data, 'data');
-        this.#checkTarget(offset, data.length);
-        entries.push({ offset, data: Uint8Array.prototype.slice.call(data) });
-      },
-    };
+    if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
+    // Writes are staged straight into the log area: the log holds no
+    // committed transaction whose data is not already durable (the previous
+    // run's second fence), so it is free to overwrite. Until the log is
+    // sealed its checksum fails, and recovery ignores it.
+    const token = ++this.#runs;
+    this.#staging = token;
+    this.#count = 0;
+    this.#end = this.offset + LINE + LOG_HEADER;
+    const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
     try {
       const result: unknown = fn(writer);
       if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
         throw new TypeError('transaction functions must be synchronous; a promise was returned and nothing was written');
       }
     } finally {
-      open = false;
+      this.#staging = 0;
     }
-    if (entries.length === 0) return;
+    if (this.#count === 0) return;
     const seq = this.#seq + 1;
-    const end = this.#writeLog(seq, MODE_REDO, entries);
     const b = this.region.bytes;
+    const start = this.offset + LINE;
+    const end = this.#end;
+    this.#writeHeader(seq, MODE_REDO, this.#count, end - start - LOG_HEADER);
     // The log (old and new bytes) must be durable before the commit word or
     // any in-place write can reach the media: recovery needs it to redo or
-    // to undo them. Flush it, then the one fence.
-    this.region.flush(this.offset + LINE, end - (this.offset + LINE));
-    this.region.drain();
+    // to undo them. Sealing checksums and flushes it, then the one fence.
+    sealRecord(this.region, start, end, 0, true);
 
     // Publish the commit (aligned 8-byte store) and apply in place. A crash
     // from here on may persist any subset of these lines: with the commit
     // word recovery redoes from the log, without it recovery undoes.
-    b.writeBigUInt64LE(BigInt(2 * seq), this.offset);
-    for (const e of entries) b.set(e.data, e.offset);
+    store64(b, this.offset, 2 * seq);
     this.region.flush(this.offset, 8);
-    for (const e of entries) this.region.flush(e.offset, e.data.length);
-    // Second fence: the transaction is durable when it returns.
-    this.region.drain();
+    let last = -1;
+    let lastLen = 0;
+    for (let at = start + LOG_HEADER; at < end; ) {
+      const target = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
+      const len = b.readUInt32LE(at + 8);
+      const newAt = at + ENTRY_HEADER + align8(len);
+      b.copyWithin(target, newAt, newAt + len);
+      if (last >= 0) this.region.flush(last, lastLen);
+      last = target;
+      lastLen = len;
+      at = newAt + align8(len);
+    }
+    // Second fence, with the last write's flush: the transaction is durable
+    // when it returns.
+    this.region.persist(last, lastLen);
 
     // Retire the log: resolved. Flushed but deliberately not fenced: until
     // a later fence makes it durable, recovery may redo this transaction,
     // which rewrites the bytes the data already holds. Any later write that
     // was made durable went through a fence, which also made this durable.
-    b.writeBigUInt64LE(BigInt(2 * seq + 1), this.offset);
+    store64(b, this.offset, 2 * seq + 1);
     this.region.flush(this.offset, 8);
     this.#seq = seq;
+  }
+
+  /** One staged write: its entry, old bytes and new bytes, at the log's end. */
+  #stage(token: number, offset: number, data: Uint8Array): void {
+    if (token !== this.#staging) throw new TypeError('this transaction has ended');
+    checkBytes(data, 'data');
+    this.#checkTarget(offset, data.length);
+    const len = data.length;
+    const at = this.#end;
+    const next = at + ENTRY_HEADER + 2 * align8(len);
+    if (next > this.offset + this.size) {
+      throw new RangeError(`the writes need ${next - this.offset - LINE - LOG_HEADER} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+    }
+    const b = this.region.bytes;
+    this.#writeEntryHeader(at, offset, len);
+    b.copyWithin(at + ENTRY_HEADER, offset, offset + len); // the old bytes
+    b.set(data, at + ENTRY_HEADER + align8(len));
+    this.#end = next;
+    this.#count++;
   }
 
   /**
@@ -155,18 +185,28 @@ export class TxLog {
   undoUpdate(offset: number, data: Uint8Array): void {
     checkBytes(data, 'data');
     this.#checkTarget(offset, data.length);
+    if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
+    const len = data.length;
+    const start = this.offset + LINE;
+    const at = start + LOG_HEADER;
+    const end = at + ENTRY_HEADER + align8(len);
+    if (end > this.offset + this.size) {
+      throw new RangeError(`the update needs ${end - start - LOG_HEADER} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+    }
     const seq = this.#seq + 1;
-    const entries = [{ offset, data }];
-    const end = this.#writeLog(seq, MODE_UNDO, entries);
+    const b = this.region.bytes;
+    this.#writeEntryHeader(at, offset, len);
+    b.copyWithin(at + ENTRY_HEADER, offset, offset + len); // the old bytes
+    this.#writeHeader(seq, MODE_UNDO, 1, end - at);
     // 1. The old bytes are durable before the first in-place store can be.
-    this.region.persist(this.offset + LINE, end - (this.offset + LINE));
+    sealRecord(this.region, start, end, 0, true);
     // 2. Update in place and persist: the new bytes are durable before the
     //    commit record says so.
-    this.region.bytes.set(data, offset);
-    this.region.persist(offset, data.length);
+    b.set(data, offset);
+    this.region.persist(offset, len);
     // 3. The commit record (aligned 8-byte store): from here on recovery
     //    leaves the update alone.
-    this.region.bytes.writeBigUInt64LE(BigInt(2 * seq + 1), this.offset);
+    store64(b, this.offset, 2 * seq + 1);
     this.region.persist(this.offset, 8);
     this.#seq = seq;
   }
@@ -208,7 +248,7 @@ export class TxLog {
     this.region.drain();
     // Mark it resolved (aligned 8-byte store), durably: a second recovery
     // must not undo a redo it already completed.
-    b.writeBigUInt64LE(BigInt(2 * log.seq + 1), this.offset);
+    store64(b, this.offset, 2 * log.seq + 1);
     this.region.persist(this.offset, 8);
     return { action: redo ? 'redo' : 'undo', seq: log.seq };
   }
@@ -225,35 +265,35 @@ export class TxLog {
     }
   }
 
-  /** Writes header and entries; returns the region offset where the log ends. */
-  #writeLog(seq: number, mode: number, entries: Entry[]): number {
-    const b = this.region.bytes;
+  /** Entry header: target offset (u64), length (u32), zero (u32). */
+  #writeEntryHeader(at: number, offset: number, len: number): void {
+    this.#put32(at, offset >>> 0, Math.floor(offset / 0x100000000), len, 0);
+  }
+
+  /** The log header, all but its checksum (sealRecord stores that). */
+  #writeHeader(seq: number, mode: number, count: number, bytes: number): void {
     const start = this.offset + LINE;
-    let bytes = 0;
-    for (const e of entries) bytes += ENTRY_HEADER + align8(e.data.length) * (mode === MODE_REDO ? 2 : 1);
-    if (LOG_HEADER + bytes > this.size - LINE) {
-      throw new RangeError(`the writes need ${bytes} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+    this.#put32(start, 0, count, seq >>> 0, Math.floor(seq / 0x100000000)); // the checksum slot first
+    this.#put32(start + 16, bytes >>> 0, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
+  }
+
+  /** Four u32 fields at `at` (8-byte aligned in the region). */
+  #put32(at: number, a: number, b: number, c: number, d: number): void {
+    const bytes = this.region.bytes;
+    if ((bytes.byteOffset + at) % 4 === 0) {
+      // One store per field where the region's bytes are aligned.
+      const w = words32(bytes);
+      const i = (bytes.byteOffset + at) / 4;
+      w[i] = a;
+      w[i + 1] = b;
+      w[i + 2] = c;
+      w[i + 3] = d;
+    } else {
+      bytes.writeUInt32LE(a, at);
+      bytes.writeUInt32LE(b, at + 4);
+      bytes.writeUInt32LE(c, at + 8);
+      bytes.writeUInt32LE(d, at + 12);
     }
-    let at = start + LOG_HEADER;
-    for (const e of entries) {
-      b.writeBigUInt64LE(BigInt(e.offset), at);
-      b.writeUInt32LE(e.data.length, at + 8);
-      b.writeUInt32LE(0, at + 12);
-      at += ENTRY_HEADER;
-      b.copy(b, at, e.offset, e.offset + e.data.length); // the old bytes
-      at += align8(e.data.length);
-      if (mode === MODE_REDO) {
-        b.set(e.data, at);
-        at += align8(e.data.length);
-      }
-    }
-    b.writeUInt32LE(entries.length, start + 4);
-    b.writeBigUInt64LE(BigInt(seq), start + 8);
-    b.writeBigUInt64LE(BigInt(bytes), start + 16);
-    b.fill(0, start + 24, start + LOG_HEADER);
-    b[start + 24] = mode;
-    b.writeUInt32LE(this.#checksum(start, bytes), start);
-    return at;
   }
 
   #readLog():

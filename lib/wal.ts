@@ -4,7 +4,7 @@ import { checkBytes, checkIndex } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import { openMapping, type Mapping } from './mapping';
-import type { Region } from './region';
+import { sealRecord, type Region, words32 } from './region';
 import { Superblock } from './superblock';
 
 const MAGIC = 0x4c415750; // "PWAL"
@@ -89,6 +89,8 @@ export class Wal {
   #tailPos = 0;
   #used = 0;
   #lastRecovery: WalRecovery | undefined;
+  /** A subclass computes the checksum itself: records are sealed in JS. */
+  readonly #ownChecksum: boolean;
 
   /** Bytes of region a WAL needs for a ring of `dataSize` bytes. */
   static regionSize(dataSize: number): number {
@@ -156,6 +158,7 @@ export class Wal {
     this.offset = offset;
     this.#sb = sb;
     this.#dataStart = offset + Superblock.size(SB_CAPACITY);
+    this.#ownChecksum = this.recordChecksum !== Wal.prototype.recordChecksum;
   }
 
   /** Largest payload one record may carry: half the ring, less a header. */
@@ -184,7 +187,8 @@ export class Wal {
    *   written; truncate and retry); RangeError over `maxRecordSize`
    */
   append(record: Uint8Array | string): number {
-    return this.appendBatch([record])[0];
+    this.#writable();
+    return this.#appendOne(record, 'record');
   }
 
   /**
@@ -199,15 +203,9 @@ export class Wal {
     if (!Array.isArray(records)) throw new TypeError('records must be an array');
     const n = records.length;
     if (n === 0) return [];
+    if (n === 1) return [this.#appendOne(records[0], 'records[0]')];
     const lengths = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const r = records[i];
-      if (typeof r === 'string') lengths[i] = Buffer.byteLength(r);
-      else lengths[i] = checkBytes(r, `records[${i}]`).length;
-      if (lengths[i] > this.maxRecordSize) {
-        throw new RangeError(`a ${lengths[i]}-byte record exceeds the maximum of ${this.maxRecordSize}`);
-      }
-    }
+    for (let i = 0; i < n; i++) lengths[i] = this.#recordLength(records[i], `records[${i}]`);
     // Plan positions first, so a batch that does not fit writes nothing.
     let pos = this.#tailPos;
     let used = this.#used;
@@ -220,9 +218,7 @@ export class Wal {
         pad = this.#dataSize - pos;
         pos = 0;
       }
-      if (used + pad + size > this.#dataSize) {
-        throw new PmemError('ERR_PMEM_NO_SPACE', `log is full: ${this.#used} of ${this.#dataSize} bytes used; truncate it`);
-      }
+      if (used + pad + size > this.#dataSize) throw this.#noSpace();
       at[i] = pos;
       pads[i] = pad;
       used += pad + size;
@@ -232,24 +228,12 @@ export class Wal {
 
     const lsns = new Array<number>(n);
     let lsn = this.#nextLsn;
-    // The batch occupies one run of the ring, or two when it wraps: flush
-    // each run once. Flush only: the single drain below orders them all.
-    let runStart = this.#tailPos;
+    // Each record is flushed as it is sealed; none is fenced yet.
     for (let i = 0; i < n; i++) {
-      const pad = pads[i];
-      if (pad > 0) {
-        if (pad >= HEADER) {
-          // A pad record tells recovery to continue at the start of the ring.
-          this.#writeRecord(this.#dataSize - pad, lsn, TYPE_PAD, i, pad - HEADER, undefined);
-        }
-        if (this.#dataSize > runStart) this.region.flush(this.#dataStart + runStart, this.#dataSize - runStart);
-        runStart = 0;
-      }
-      this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i]);
+      if (pads[i] >= HEADER) this.#writePad(pads[i], lsn, i);
+      this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], false);
       lsns[i] = lsn++;
     }
-    const runEnd = n > 0 ? at[n - 1] + HEADER + lengths[n - 1] : runStart;
-    if (runEnd > runStart) this.region.flush(this.#dataStart + runStart, runEnd - runStart);
     // The one ordering point: every record of the batch is durable after it.
     // A crash before it leaves any subset of the batch's lines; recovery
     // keeps the valid prefix, and checksums reject torn records.
@@ -259,6 +243,49 @@ export class Wal {
     this.#tailPos = pos;
     this.#used = used;
     return lsns;
+  }
+
+  /** One record: the same plan as a batch of one, with no arrays. */
+  #appendOne(record: Uint8Array | string, name: string): number {
+    const len = this.#recordLength(record, name);
+    const size = align8(HEADER + len);
+    let pos = this.#tailPos;
+    let pad = 0;
+    if (pos + size > this.#dataSize) {
+      pad = this.#dataSize - pos;
+      pos = 0;
+    }
+    if (this.#used + pad + size > this.#dataSize) throw this.#noSpace();
+    const lsn = this.#nextLsn;
+    if (pad >= HEADER) this.#writePad(pad, lsn, 0);
+    // The one ordering point: sealing with persist fences the record, and
+    // the pad record flushed before it, so the append is durable on return.
+    this.#writeRecord(pos, lsn, TYPE_DATA, 0, len, record, true);
+    this.#nextLsn = lsn + 1;
+    this.#tailPos = pos + size === this.#dataSize ? 0 : pos + size;
+    this.#used += pad + size;
+    return lsn;
+  }
+
+  #recordLength(record: Uint8Array | string, name: string): number {
+    const len = typeof record === 'string' ? Buffer.byteLength(record) : checkBytes(record, name).length;
+    if (len > this.maxRecordSize) {
+      throw new RangeError(`a ${len}-byte record exceeds the maximum of ${this.maxRecordSize}`);
+    }
+    return len;
+  }
+
+  #noSpace(): PmemError {
+    return new PmemError('ERR_PMEM_NO_SPACE', `log is full: ${this.#used} of ${this.#dataSize} bytes used; truncate it`);
+  }
+
+  /**
+   * A pad record fills the `pad` bytes at the end of the ring and tells
+   * recovery to continue at its start. Flushed, not fenced: the fence of the
+   * append that wraps orders it.
+   */
+  #writePad(pad: number, lsn: number, batchIndex: number): void {
+    this.#writeRecord(this.#dataSize - pad, lsn, TYPE_PAD, batchIndex, pad - HEADER, undefined, false);
   }
 
   /** Records from `fromLsn` (default: the head) to the tail, as copies. */
@@ -417,22 +444,51 @@ export class Wal {
     return binding.crc32c(b, at + 4, HEADER - 4 + length, salt);
   }
 
-  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload?: Uint8Array | string): void {
+  /**
+   * Writes the header and payload of one record and seals it: checksum,
+   * flush, and with `persist` the fence. A pad record's checksum covers its
+   * header only.
+   */
+  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload: Uint8Array | string | undefined, persist: boolean): void {
     const b = this.region.bytes;
     const at = this.#dataStart + pos;
-    b.writeUInt32LE(len, at + 4);
-    // u64 LSN and epoch as two u32 halves (both below 2^53).
-    b.writeUInt32LE(lsn >>> 0, at + 8);
-    b.writeUInt32LE(Math.floor(lsn / 0x100000000), at + 12);
-    b.writeUInt32LE(this.#epoch >>> 0, at + 16);
-    b.writeUInt32LE(Math.floor(this.#epoch / 0x100000000), at + 20);
-    b[at + 24] = type;
-    b[at + 25] = 0;
-    b.writeUInt16LE(0, at + 26);
-    b.writeUInt32LE(batchIndex, at + 28);
-    if (typeof payload === 'string') b.write(payload, at + HEADER, len, 'utf8');
-    else if (payload !== undefined) b.set(payload, at + HEADER);
-    b.writeUInt32LE(this.recordChecksum(b, at, payload === undefined ? 0 : len, this.#salt), at);
+    // Records start 8-byte aligned in the region: with the region's bytes
+    // aligned too, each field is one u32 store.
+    if ((b.byteOffset + at) % 4 === 0) {
+      const w = words32(b);
+      const i = (b.byteOffset + at) / 4;
+      w[i + 1] = len;
+      // u64 LSN and epoch as two u32 halves (both below 2^53).
+      w[i + 2] = lsn >>> 0;
+      w[i + 3] = Math.floor(lsn / 0x100000000);
+      w[i + 4] = this.#epoch >>> 0;
+      w[i + 5] = Math.floor(this.#epoch / 0x100000000);
+      w[i + 6] = type; // type (u8), flags (u8) and zero (u16)
+      w[i + 7] = batchIndex;
+    } else {
+      b.writeUInt32LE(len, at + 4);
+      b.writeUInt32LE(lsn >>> 0, at + 8);
+      b.writeUInt32LE(Math.floor(lsn / 0x100000000), at + 12);
+      b.writeUInt32LE(this.#epoch >>> 0, at + 16);
+      b.writeUInt32LE(Math.floor(this.#epoch / 0x100000000), at + 20);
+      b.writeUInt32LE(type, at + 24);
+      b.writeUInt32LE(batchIndex, at + 28);
+    }
+    const end = at + HEADER + (payload === undefined ? 0 : len);
+    if (this.#ownChecksum) {
+      if (typeof payload === 'string') b.write(payload, at + HEADER, len, 'utf8');
+      else if (payload !== undefined) b.set(payload, at + HEADER);
+      b.writeUInt32LE(this.recordChecksum(b, at, payload === undefined ? 0 : len, this.#salt), at);
+      if (persist) this.region.persist(at, end - at);
+      else this.region.flush(at, end - at);
+    } else if (typeof payload === 'string') {
+      b.write(payload, at + HEADER, len, 'utf8');
+      sealRecord(this.region, at, end, this.#salt, persist);
+    } else {
+      // Header bytes 4..31 and the payload are contiguous: the checksum
+      // covers both, and the payload is copied as it is checksummed.
+      sealRecord(this.region, at, end, this.#salt, persist, payload);
+    }
   }
 
   /**

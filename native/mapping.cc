@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "args.h"
+#include "crc32c.h"
 #include "errors.h"
 
 namespace pmem {
@@ -336,6 +337,104 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// sealRecord(crcAt, end, seed, persist, src?) -> crc: finishes a
+// checksummed record in [crcAt, end) in one call. src, if given, is copied to
+// the record's tail [end - src.length, end) first. The crc32c of
+// [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
+// is flushed, and with persist it is drained. It computes what
+// sealRecord() in lib/region.ts does through bytes, flush and drain,
+// reading src once: the copy, the checksum and, on pmem, streaming stores
+// for the whole lines are one pass.
+napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 5;
+  napi_value argv[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  if (argc < 4) {
+    napi_throw_type_error(env, nullptr, "crcAt, end, seed and persist are required");
+    return nullptr;
+  }
+  try {
+    if (!s->mapped()) ThrowClosed(Napi::Env(env), s);
+    if (s->readOnly) {
+      throw MakePmemError(Napi::Env(env), "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only",
+                          0, nullptr, &s->path);
+    }
+    uint64_t crcAt, end, seed;
+    if (!RawIndex(env, argv[0], "crcAt", &crcAt) || !RawIndex(env, argv[1], "end", &end) ||
+        !RawIndex(env, argv[2], "seed", &seed)) {
+      return nullptr;
+    }
+    if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
+    bool persist;
+    if (napi_get_value_bool(env, argv[3], &persist) != napi_ok) {
+      throw Napi::TypeError::New(env, "persist must be a boolean");
+    }
+    CheckRange(Napi::Env(env), crcAt, end < crcAt ? 0 : end - crcAt, s->length);
+    if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
+    const char* src = nullptr;
+    size_t n = 0;
+    napi_valuetype t = napi_undefined;
+    if (argc >= 5) napi_typeof(env, argv[4], &t);
+    if (t != napi_undefined) {
+      bool isTyped = false;
+      napi_typedarray_type type;
+      void* base = nullptr;
+      napi_is_typedarray(env, argv[4], &isTyped);
+      if (isTyped) napi_get_typedarray_info(env, argv[4], &type, &n, &base, nullptr, nullptr);
+      if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
+      src = static_cast<const char*>(base);
+      if (n > end - crcAt - 4) {
+        throw Napi::RangeError::New(env, "a " + std::to_string(n) + "-byte src does not fit the record's " +
+                                             std::to_string(end - crcAt - 4) + " bytes after the checksum");
+      }
+    }
+    char* rec = s->addr + crcAt;
+    char* dst = s->addr + end - n;
+    uint32_t reg = Crc32cRaw(rec + 4, static_cast<size_t>(dst - rec - 4), ~static_cast<uint32_t>(seed));
+    Span streamed;
+    if (src != nullptr && src < dst + n && dst < src + n) {
+      // src is (part of) this record: copy as memmove, then checksum in place.
+      std::memmove(dst, src, n);
+      reg = Crc32cRaw(dst, n, reg);
+    } else if (n > 0) {
+      // On pmem, whole lines go out with streaming stores: no flush needed,
+      // and the fence below (or the caller's drain) orders them like flushed lines.
+      reg = CopyCrc32cRaw(dst, src, n, reg, s->isPmem, &streamed);
+    } else {
+      reg = Crc32cRaw(dst, 0, reg);
+    }
+    uint32_t crc = ~reg;
+    // The checksum is stored last; it only validates the bytes it covers,
+    // and they are all in place. Nothing here orders it before them: a
+    // crash before the fence may leave any subset, which the checksum rejects.
+    std::memcpy(rec, &crc, 4);
+    if (s->isPmem) {
+      // CLWB of every line written with ordinary stores: the header and
+      // whatever of the payload was not streamed.
+      if (streamed.begin == streamed.end) {
+        pmem_flush(rec, end - crcAt);
+      } else {
+        pmem_flush(rec, streamed.begin - reinterpret_cast<uintptr_t>(rec));
+        pmem_flush(reinterpret_cast<char*>(streamed.end), reinterpret_cast<uintptr_t>(s->addr + end) - streamed.end);
+      }
+      // With persist, the SFENCE: the whole record is durable on return.
+      // Without it the caller's drain is the ordering point.
+      if (persist) pmem_drain();
+    } else if (pmem_msync(rec, end - crcAt) != 0) {
+      // Not pmem: msync writes the pages back and is durable at once.
+      ThrowMsync(Napi::Env(env), s);
+    }
+    napi_value r;
+    napi_create_uint32(env, crc, &r);
+    return r;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
 void ViewFinalizer(napi_env /*env*/, void* /*data*/, void* hint) {
   delete static_cast<StatePtr*>(hint);
 }
@@ -446,7 +545,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     const char* name;
     napi_callback fn;
   };
-  const RawEntry raw[] = {{"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}};
+  const RawEntry raw[] = {
+      {"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}, {"sealRecord", RawSealRecord}};
   for (const RawEntry& e : raw) {
     auto* data = new StatePtr(state);
     napi_value fn;

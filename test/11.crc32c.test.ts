@@ -1,5 +1,6 @@
 import { binding } from '../lib/binding';
 import { crc32c } from '../lib';
+import { seededRandom } from '../lib/testing';
 import { expectThrowName } from './helpers';
 
 // Reference: bitwise CRC-32C, written independently of native/crc32c.cc.
@@ -44,4 +45,38 @@ test('bad arguments are TypeError or RangeError, in TS and in native code', () =
   expectThrowName(() => binding.crc32c(buf, 10, 7, 0), 'RangeError');
   expectThrowName(() => binding.crc32c(buf, 0, 1, 2 ** 32), 'RangeError');
   expectThrowName(() => binding.crc32c({} as never, 0, 0, 0), 'TypeError');
+});
+
+test('long inputs (the folding path) match the reference at every alignment, and chain', () => {
+  const rnd = seededRandom(11);
+  const data = Buffer.alloc(70_000);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(rnd() * 256);
+  // Around each block size the fold uses (64, 256), past it, and long.
+  const lengths = [191, 192, 193, 255, 256, 257, 319, 320, 511, 512, 513, 1000, 4096, 4097, 65536, 69_000];
+  for (const len of lengths) {
+    for (const off of [0, 1, 7, 8, 63]) {
+      const want = reference(data.subarray(off, off + len));
+      expect(crc32c(data, off, len)).toBe(want);
+      expect(binding.crc32cSoft(data, off, len, 0)).toBe(want);
+      // Chaining through a split anywhere gives the same checksum.
+      const cut = Math.floor(rnd() * len);
+      expect(crc32c(data, off + cut, len - cut, crc32c(data, off, cut))).toBe(want);
+    }
+  }
+  // Random lengths and seeds against the table form.
+  for (let i = 0; i < 400; i++) {
+    const len = Math.floor(rnd() * rnd() * 66_000);
+    const off = Math.floor(rnd() * 64);
+    const seed = Math.floor(rnd() * 0x100000000);
+    expect(crc32c(data, off, len, seed)).toBe(binding.crc32cSoft(data, off, len, seed));
+  }
+});
+
+test('the table form checks its arguments like the fast one', () => {
+  expectThrowName(() => binding.crc32cSoft('x' as never, 0, 0, 0), 'TypeError');
+  expectThrowName(() => binding.crc32cSoft(Buffer.alloc(4), 2, 3, 0), 'RangeError');
+  expectThrowName(() => binding.crc32cSoft(Buffer.alloc(4), 0, 4, 2 ** 32), 'RangeError');
+  expectThrowName(() => binding.crc32c(Buffer.alloc(4), -1, 1, 0), 'RangeError');
+  expectThrowName(() => binding.crc32c(Buffer.alloc(4), 0, '1' as never, 0), 'TypeError');
+  expect(typeof binding.crc32cFolds).toBe('boolean');
 });

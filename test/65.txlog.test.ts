@@ -101,3 +101,18 @@ test('a log two transactions ahead of its commit word is ERR_PMEM_CORRUPT', () =
   expectPmemError(() => TxLog.open(m, LOG), 'ERR_PMEM_CORRUPT');
   m.close();
 });
+
+test('transactions do not nest, and an undo update waits for the running one', () => {
+  const { m, log } = setup('tx-nest');
+  expect(() => log.run(() => log.run(() => undefined))).toThrow(/do not nest/);
+  expect(() => log.run(() => log.undoUpdate(8192, Buffer.from('x')))).toThrow(/running/);
+  expect(m.buffer[8192]).toBe(0);
+  // The log is usable afterwards, and a write caught inside fn leaves the others.
+  log.run((tx) => {
+    tx.write(8192, Buffer.from('kept'));
+    expect(() => tx.write(8192, Buffer.alloc(log.capacity))).toThrow(/log/);
+  });
+  expect(m.buffer.toString('utf8', 8192, 8196)).toBe('kept');
+  expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 1 });
+  m.close();
+});

@@ -1,0 +1,144 @@
+// sealRecord (a Mapping's one-pass form against the generic one), store64
+// and words32: the primitives the logs build their records with.
+import { crc32c, openMapping, sealRecord, store64, type Region } from '../lib';
+import { words32 } from '../lib/region';
+import { CrashSim, seededRandom } from '../lib/testing';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+/** A Region over a plain Buffer that records its flushes and drains. */
+function plainRegion(size: number): Region & { calls: string[] } {
+  const bytes = Buffer.alloc(size);
+  const calls: string[] = [];
+  return {
+    bytes,
+    length: size,
+    granularity: 'cache-line',
+    calls,
+    flush: (o, l) => void calls.push(`flush ${o} ${l}`),
+    drain: () => void calls.push('drain'),
+    persist: (o, l) => void calls.push(`persist ${o} ${l}`),
+  };
+}
+
+test('a mapping seals exactly what the generic form writes, at every size and alignment', () => {
+  const size = 1 << 20;
+  const m = openMapping(tmpFile('seal'), { size, create: true });
+  const plain = plainRegion(size);
+  const rnd = seededRandom(14);
+  const src = Buffer.alloc(140_000);
+  for (let i = 0; i < src.length; i++) src[i] = Math.floor(rnd() * 256);
+  const cases: Array<[number, number]> = [];
+  for (const len of [0, 1, 63, 64, 100, 191, 192, 255, 256, 257, 1000, 4096, 4100, 65_536, 70_001]) {
+    for (const crcAt of [0, 8, 60, 64 * 7 + 24]) cases.push([crcAt, len]);
+  }
+  for (let i = 0; i < 200; i++) cases.push([Math.floor(rnd() * 4096), Math.floor(rnd() * rnd() * 80_000)]);
+  for (const [crcAt, len] of cases) {
+    const header = 4 + Math.floor(rnd() * 60);
+    const end = crcAt + header + len;
+    const payload = src.subarray(Math.floor(rnd() * 64), Math.floor(rnd() * 64) + len).subarray(0, len);
+    const seed = Math.floor(rnd() * 0x100000000);
+    for (const r of [m.bytes, plain.bytes]) {
+      r.fill(0xee, crcAt, end + 64);
+      for (let k = 4; k < header; k++) r[crcAt + k] = k;
+    }
+    const persist = rnd() < 0.5;
+    const withSrc = rnd() < 0.8;
+    if (!withSrc) {
+      payload.copy(m.bytes, end - len);
+      payload.copy(plain.bytes, end - len);
+    }
+    const a = m.sealRecord(crcAt, end, seed, persist, withSrc ? payload : undefined);
+    const b = sealRecord(plain, crcAt, end, seed, persist, withSrc ? payload : undefined);
+    expect(a).toBe(b);
+    expect(a).toBe(crc32c(m.bytes, crcAt + 4, end - crcAt - 4, seed));
+    expect(m.bytes.readUInt32LE(crcAt)).toBe(a);
+    expect(Buffer.compare(m.bytes.subarray(crcAt, end + 64), plain.bytes.subarray(crcAt, end + 64))).toBe(0);
+  }
+  m.drain();
+  m.close();
+});
+
+test('the generic form flushes the whole record and drains only when asked', () => {
+  const r = plainRegion(4096);
+  sealRecord(r, 64, 200, 7, false, Buffer.from('payload'));
+  sealRecord(r, 256, 300, 7, true);
+  expect(r.calls).toEqual(['flush 64 136', 'persist 256 44']);
+  expect(r.bytes.toString('latin1', 193, 200)).toBe('payload');
+  expect(r.bytes.readUInt32LE(64)).toBe(crc32c(r.bytes, 68, 132, 7));
+});
+
+test('the crash simulator sees a sealed record as stores, a flush and a fence', () => {
+  const sim = new CrashSim(4096, { mode: 'adr' });
+  sealRecord(sim, 128, 128 + 100, 1, false, Buffer.alloc(90, 3));
+  // Flushed, not fenced: the persisted image does not hold it yet.
+  expect(sim.persisted().readUInt32LE(128)).toBe(0);
+  sim.drain();
+  expect(sim.persisted().subarray(128, 228)).toEqual(sim.bytes.subarray(128, 228));
+  sealRecord(sim, 512, 512 + 40, 1, true);
+  expect(sim.persisted().readUInt32LE(512)).toBe(crc32c(sim.bytes, 516, 36, 1));
+});
+
+test('a source inside the record itself is moved, not torn', () => {
+  const m = openMapping(tmpFile('seal-overlap'), { size: 65536, create: true });
+  for (let i = 0; i < 4096; i++) m.bytes[1000 + i] = i & 0xff;
+  const want = Buffer.from(m.bytes.subarray(1000, 1000 + 3000));
+  // src overlaps the destination [1200, 4200): memmove semantics.
+  m.sealRecord(1000 - 8, 4200, 0, true, m.bytes.subarray(1000, 4000));
+  expect(Buffer.compare(m.bytes.subarray(1200, 4200), want)).toBe(0);
+  expect(m.bytes.readUInt32LE(992)).toBe(crc32c(m.bytes, 996, 4200 - 996));
+  m.close();
+});
+
+test('bad arguments to sealRecord', () => {
+  const path = tmpFile('seal-bad');
+  const m = openMapping(path, { size: 4096, create: true });
+  expectThrowName(() => m.sealRecord(4000, 4100, 0, true), 'RangeError');
+  expectThrowName(() => m.sealRecord(100, 102, 0, true), 'RangeError');
+  expectThrowName(() => m.sealRecord(200, 100, 0, true), 'RangeError');
+  expectThrowName(() => m.sealRecord(0, 64, 0, true, Buffer.alloc(61)), 'RangeError');
+  expectThrowName(() => m.sealRecord(0, 64, 2 ** 32, true), 'RangeError');
+  expectThrowName(() => m.sealRecord(-1, 64, 0, true), 'RangeError');
+  expectThrowName(() => m.sealRecord(0.5, 64, 0, true), 'RangeError');
+  expectThrowName(() => m.sealRecord('0' as never, 64, 0, true), 'TypeError');
+  expectThrowName(() => m.sealRecord(0, 64, 0, 1 as never), 'TypeError');
+  expectThrowName(() => m.sealRecord(0, 64, 0, true, new Uint16Array(4) as never), 'TypeError');
+  expectThrowName(() => m.sealRecord(0, 64, 0, true, 'text' as never), 'TypeError');
+  expectThrowName(() => (m.sealRecord as (...a: unknown[]) => number)(0, 64), 'TypeError');
+  expect(m.sealRecord(0, 64, 0, true, Buffer.alloc(60))).toBe(crc32c(Buffer.alloc(60)));
+  m.close();
+  expectPmemError(() => m.sealRecord(0, 64, 0, true), 'ERR_PMEM_CLOSED');
+  const ro = openMapping(path, { readOnly: true });
+  expectPmemError(() => ro.sealRecord(0, 64, 0, true), 'ERR_PMEM_READONLY');
+  ro.close();
+
+  const r = plainRegion(256);
+  expect(() => sealRecord(r, 200, 300, 0, true)).toThrow(RangeError);
+  expect(() => sealRecord(r, 10, 12, 0, true)).toThrow(RangeError);
+  expect(() => sealRecord(r, 0, 64, 0, true, Buffer.alloc(61))).toThrow(RangeError);
+  expect(() => sealRecord(r, 0, 64, 0, true, 'text' as never)).toThrow(TypeError);
+  expect(r.calls).toEqual([]);
+});
+
+test('store64 is one aligned 8-byte store, and refuses a misaligned address', () => {
+  const sim = new CrashSim(256, { mode: 'adr' });
+  store64(sim.bytes, 8, 2 ** 53 - 1);
+  expect(sim.bytes.readBigUInt64LE(8)).toBe(2n ** 53n - 1n);
+  store64(sim.bytes, 16, 0xfedcba9876543210n);
+  expect(sim.bytes.readBigUInt64LE(16)).toBe(0xfedcba9876543210n);
+  const view = sim.bytes.subarray(8);
+  store64(view, 16, 5);
+  expect(sim.bytes.readBigUInt64LE(24)).toBe(5n);
+  expect(() => store64(sim.bytes, 4, 1)).toThrow(/aligned/);
+  expect(() => store64(sim.bytes.subarray(4), 0, 1)).toThrow(/aligned/);
+  expect(() => store64(sim.bytes, 252, 1)).toThrow(RangeError);
+  expect(() => store64(sim.bytes, -8, 1)).toThrow(RangeError);
+});
+
+test('words32 addresses the whole buffer behind a view', () => {
+  const b = Buffer.alloc(64);
+  const view = b.subarray(8, 40);
+  const w = words32(view);
+  expect(w).toBe(words32(b));
+  w[(view.byteOffset + 4) / 4] = 0xdeadbeef;
+  expect(b.readUInt32LE(12)).toBe(0xdeadbeef);
+});
