@@ -34,11 +34,14 @@ test('data persisted before SIGKILL is there on reopen', async () => {
 test('misuse in a worker throws there, and the process survives the worker exit', async () => {
   const file = tmpFile('worker');
   const worker = new Worker(path.join(fixtures, 'worker-misuse.js'), { workerData: { path: file } });
+  // Listen for the exit at once: a worker that exits before this thread
+  // reads its message delivers 'message' and 'exit' in the same tick.
+  const exited = new Promise((resolve) => worker.once('exit', resolve));
   const results = await new Promise<Record<string, string>>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
   });
-  const code = await new Promise((resolve) => worker.once('exit', resolve));
+  const code = await exited;
   expect(code).toBe(0);
   expect(results).toEqual({
     outOfRange: 'RangeError',
