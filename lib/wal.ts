@@ -19,6 +19,12 @@ const MAX_PAYLOAD = 0x7fffffff;
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
+/** What writing a record does after its checksum: nothing (a batch flushes its runs), flush, or flush and fence. */
+const SEAL_NONE = 0;
+const SEAL_FLUSH = 1;
+const SEAL_PERSIST = 2;
+type Seal = typeof SEAL_NONE | typeof SEAL_FLUSH | typeof SEAL_PERSIST;
+
 export interface WalRecord {
   lsn: number;
   data: Buffer;
@@ -228,12 +234,23 @@ export class Wal {
 
     const lsns = new Array<number>(n);
     let lsn = this.#nextLsn;
-    // Each record is flushed as it is sealed; none is fenced yet.
+    // The batch occupies one run of the ring, or two when it wraps: flush
+    // each run once, not each record (a store to a line whose flush is in
+    // flight waits for it, and neighbours share lines). Flush only: the
+    // single drain below orders them all.
+    let runStart = this.#tailPos;
     for (let i = 0; i < n; i++) {
-      if (pads[i] >= HEADER) this.#writePad(pads[i], lsn, i);
-      this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], false);
+      const pad = pads[i];
+      if (pad > 0) {
+        if (pad >= HEADER) this.#writePad(pad, lsn, i, SEAL_NONE);
+        if (this.#dataSize > runStart) this.region.flush(this.#dataStart + runStart, this.#dataSize - runStart);
+        runStart = 0;
+      }
+      this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], SEAL_NONE);
       lsns[i] = lsn++;
     }
+    const runEnd = at[n - 1] + HEADER + lengths[n - 1];
+    if (runEnd > runStart) this.region.flush(this.#dataStart + runStart, runEnd - runStart);
     // The one ordering point: every record of the batch is durable after it.
     // A crash before it leaves any subset of the batch's lines; recovery
     // keeps the valid prefix, and checksums reject torn records.
@@ -257,10 +274,10 @@ export class Wal {
     }
     if (this.#used + pad + size > this.#dataSize) throw this.#noSpace();
     const lsn = this.#nextLsn;
-    if (pad >= HEADER) this.#writePad(pad, lsn, 0);
+    if (pad >= HEADER) this.#writePad(pad, lsn, 0, SEAL_FLUSH);
     // The one ordering point: sealing with persist fences the record, and
     // the pad record flushed before it, so the append is durable on return.
-    this.#writeRecord(pos, lsn, TYPE_DATA, 0, len, record, true);
+    this.#writeRecord(pos, lsn, TYPE_DATA, 0, len, record, SEAL_PERSIST);
     this.#nextLsn = lsn + 1;
     this.#tailPos = pos + size === this.#dataSize ? 0 : pos + size;
     this.#used += pad + size;
@@ -281,11 +298,11 @@ export class Wal {
 
   /**
    * A pad record fills the `pad` bytes at the end of the ring and tells
-   * recovery to continue at its start. Flushed, not fenced: the fence of the
+   * recovery to continue at its start. Never fenced here: the fence of the
    * append that wraps orders it.
    */
-  #writePad(pad: number, lsn: number, batchIndex: number): void {
-    this.#writeRecord(this.#dataSize - pad, lsn, TYPE_PAD, batchIndex, pad - HEADER, undefined, false);
+  #writePad(pad: number, lsn: number, batchIndex: number, seal: Seal): void {
+    this.#writeRecord(this.#dataSize - pad, lsn, TYPE_PAD, batchIndex, pad - HEADER, undefined, seal);
   }
 
   /** Records from `fromLsn` (default: the head) to the tail, as copies. */
@@ -445,11 +462,11 @@ export class Wal {
   }
 
   /**
-   * Writes the header and payload of one record and seals it: checksum,
-   * flush, and with `persist` the fence. A pad record's checksum covers its
-   * header only.
+   * Writes the header and payload of one record and its checksum; `seal`
+   * says whether it is also flushed, or flushed and fenced. A pad record's
+   * checksum covers its header only.
    */
-  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload: Uint8Array | string | undefined, persist: boolean): void {
+  #writeRecord(pos: number, lsn: number, type: number, batchIndex: number, len: number, payload: Uint8Array | string | undefined, seal: Seal): void {
     const b = this.region.bytes;
     const at = this.#dataStart + pos;
     // Records start 8-byte aligned in the region: with the region's bytes
@@ -475,19 +492,19 @@ export class Wal {
       b.writeUInt32LE(batchIndex, at + 28);
     }
     const end = at + HEADER + (payload === undefined ? 0 : len);
-    if (this.#ownChecksum) {
+    if (this.#ownChecksum || seal === SEAL_NONE) {
       if (typeof payload === 'string') b.write(payload, at + HEADER, len, 'utf8');
       else if (payload !== undefined) b.set(payload, at + HEADER);
       b.writeUInt32LE(this.recordChecksum(b, at, payload === undefined ? 0 : len, this.#salt), at);
-      if (persist) this.region.persist(at, end - at);
-      else this.region.flush(at, end - at);
+      if (seal === SEAL_PERSIST) this.region.persist(at, end - at);
+      else if (seal === SEAL_FLUSH) this.region.flush(at, end - at);
     } else if (typeof payload === 'string') {
       b.write(payload, at + HEADER, len, 'utf8');
-      sealRecord(this.region, at, end, this.#salt, persist);
+      sealRecord(this.region, at, end, this.#salt, seal === SEAL_PERSIST);
     } else {
       // Header bytes 4..31 and the payload are contiguous: the checksum
       // covers both, and the payload is copied as it is checksummed.
-      sealRecord(this.region, at, end, this.#salt, persist, payload);
+      sealRecord(this.region, at, end, this.#salt, seal === SEAL_PERSIST, payload);
     }
   }
 
