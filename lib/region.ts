@@ -67,21 +67,35 @@ export function sealRecord(region: Region, crcAt: number, end: number, seed: num
   return crc;
 }
 
-const words = new WeakMap<ArrayBufferLike, BigUint64Array>();
-const halves = new WeakMap<ArrayBufferLike, Uint32Array>();
+/** Word views of the memory behind one Buffer; see `wordsOf`. */
+export interface Words {
+  /** u32 elements over the whole ArrayBuffer: index `(base + at) / 4`. */
+  readonly u32: Uint32Array;
+  /** u64 elements over the whole ArrayBuffer: index `(base + at) / 8`. */
+  readonly u64: BigUint64Array;
+  /** The Buffer's byteOffset in its ArrayBuffer. */
+  readonly base: number;
+}
+
+const wordCache = new WeakMap<Uint8Array, Words>();
 
 /**
- * A Uint32Array over the whole ArrayBuffer behind `bytes` (cached), for
- * header fields: element `(bytes.byteOffset + at) / 4` is the u32 at `at`
- * when that address is 4-byte aligned. One store per field, where Buffer's
+ * Word views of the memory behind `bytes`, cached per Buffer (reading
+ * `.buffer` and `.byteOffset` costs more than a header store). For header
+ * fields and publishing stores: one store per field, where Buffer's
  * `writeUInt32LE` checks and stores byte by byte. Little-endian hosts only,
  * like the package.
  */
-export function words32(bytes: Uint8Array): Uint32Array {
-  let w = halves.get(bytes.buffer);
+export function wordsOf(bytes: Uint8Array): Words {
+  let w = wordCache.get(bytes);
   if (w === undefined) {
-    w = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 4));
-    halves.set(bytes.buffer, w);
+    const ab = bytes.buffer;
+    w = {
+      u32: new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4)),
+      u64: new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8)),
+      base: bytes.byteOffset,
+    };
+    wordCache.set(bytes, w);
   }
   return w;
 }
@@ -96,12 +110,7 @@ export function words32(bytes: Uint8Array): Uint32Array {
  */
 export function store64(bytes: Uint8Array, offset: number, value: number | bigint): void {
   checkRange(offset, 8, bytes.length);
-  const at = bytes.byteOffset + offset;
-  if (at % 8 !== 0) throw new RangeError(`an 8-byte store needs an 8-byte aligned address, got offset ${offset}`);
-  let w = words.get(bytes.buffer);
-  if (w === undefined) {
-    w = new BigUint64Array(bytes.buffer, 0, Math.floor(bytes.buffer.byteLength / 8));
-    words.set(bytes.buffer, w);
-  }
-  w[at / 8] = BigInt(value);
+  const w = wordsOf(bytes);
+  if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte store needs an 8-byte aligned address, got offset ${offset}`);
+  w.u64[(w.base + offset) / 8] = BigInt(value);
 }

@@ -1,7 +1,7 @@
 import { checkBytes, checkIndex, checkRange } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
-import { type Region, sealRecord, store64, words32 } from './region';
+import { type Region, sealRecord, store64, wordsOf } from './region';
 
 const LINE = 64;
 const LOG_HEADER = 32;
@@ -280,10 +280,11 @@ export class TxLog {
   /** Four u32 fields at `at` (8-byte aligned in the region). */
   #put32(at: number, a: number, b: number, c: number, d: number): void {
     const bytes = this.region.bytes;
-    if ((bytes.byteOffset + at) % 4 === 0) {
+    const words = wordsOf(bytes);
+    if ((words.base + at) % 4 === 0) {
       // One store per field where the region's bytes are aligned.
-      const w = words32(bytes);
-      const i = (bytes.byteOffset + at) / 4;
+      const w = words.u32;
+      const i = (words.base + at) / 4;
       w[i] = a;
       w[i + 1] = b;
       w[i + 2] = c;

@@ -4,7 +4,7 @@ import { checkBytes, checkIndex } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import { openMapping, type Mapping } from './mapping';
-import { sealRecord, type Region, words32 } from './region';
+import { sealRecord, type Region, wordsOf } from './region';
 import { Superblock } from './superblock';
 
 const MAGIC = 0x4c415750; // "PWAL"
@@ -471,9 +471,10 @@ export class Wal {
     const at = this.#dataStart + pos;
     // Records start 8-byte aligned in the region: with the region's bytes
     // aligned too, each field is one u32 store.
-    if ((b.byteOffset + at) % 4 === 0) {
-      const w = words32(b);
-      const i = (b.byteOffset + at) / 4;
+    const words = wordsOf(b);
+    if ((words.base + at) % 4 === 0) {
+      const w = words.u32;
+      const i = (words.base + at) / 4;
       w[i + 1] = len;
       // u64 LSN and epoch as two u32 halves (both below 2^53).
       w[i + 2] = lsn >>> 0;

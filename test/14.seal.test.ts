@@ -1,7 +1,7 @@
 // sealRecord (a Mapping's one-pass form against the generic one), store64
-// and words32: the primitives the logs build their records with.
+// and wordsOf: the primitives the logs build their records with.
 import { crc32c, openMapping, sealRecord, store64, type Region } from '../lib';
-import { words32 } from '../lib/region';
+import { wordsOf } from '../lib/region';
 import { CrashSim, seededRandom } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -134,11 +134,14 @@ test('store64 is one aligned 8-byte store, and refuses a misaligned address', ()
   expect(() => store64(sim.bytes, -8, 1)).toThrow(RangeError);
 });
 
-test('words32 addresses the whole buffer behind a view', () => {
+test('wordsOf addresses the whole buffer behind a view', () => {
   const b = Buffer.alloc(64);
   const view = b.subarray(8, 40);
-  const w = words32(view);
-  expect(w).toBe(words32(b));
-  w[(view.byteOffset + 4) / 4] = 0xdeadbeef;
+  const w = wordsOf(view);
+  expect(w).toBe(wordsOf(view));
+  expect(w.base).toBe(view.byteOffset);
+  w.u32[(w.base + 4) / 4] = 0xdeadbeef;
   expect(b.readUInt32LE(12)).toBe(0xdeadbeef);
+  w.u64[(w.base + 8) / 8] = 0x0102030405060708n;
+  expect(b.readBigUInt64LE(16)).toBe(0x0102030405060708n);
 });
