@@ -73,6 +73,8 @@ export interface Words {
   readonly u32: Uint32Array;
   /** u64 elements over the whole ArrayBuffer: index `(base + at) / 8`. */
   readonly u64: BigUint64Array;
+  /** The same 8-byte elements as doubles, for stores of a bit pattern. */
+  readonly f64: Float64Array;
   /** The Buffer's byteOffset in its ArrayBuffer. */
   readonly base: number;
 }
@@ -93,6 +95,7 @@ export function wordsOf(bytes: Uint8Array): Words {
     w = {
       u32: new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4)),
       u64: new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8)),
+      f64: new Float64Array(ab, 0, Math.floor(ab.byteLength / 8)),
       base: bytes.byteOffset,
     };
     wordCache.set(bytes, w);
@@ -112,5 +115,17 @@ export function store64(bytes: Uint8Array, offset: number, value: number | bigin
   checkRange(offset, 8, bytes.length);
   const w = wordsOf(bytes);
   if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte store needs an 8-byte aligned address, got offset ${offset}`);
-  w.u64[(w.base + offset) / 8] = BigInt(value);
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+    // The u64's bit pattern, moved as one double: no BigInt to allocate.
+    // Below 2^53 its exponent field is at most 1, so it is never a NaN and
+    // no load or store can alter it.
+    patternU32[0] = value >>> 0;
+    patternU32[1] = Math.floor(value / 0x100000000);
+    w.f64[(w.base + offset) / 8] = pattern[0];
+  } else {
+    w.u64[(w.base + offset) / 8] = BigInt.asUintN(64, BigInt(value));
+  }
 }
+
+const pattern = new Float64Array(1);
+const patternU32 = new Uint32Array(pattern.buffer);
