@@ -12,6 +12,8 @@ SUITES=(
   test/80.dax-facts.dax.test.ts   # mount is dax, is_pmem without force, cache-line, MAP_SYNC
   test/10.mapping.test.ts         # the mapping suite
   test/12.process.test.ts
+  test/11.crc32c.test.ts          # checksums on the guest's CPU (folding only where it has VPCLMULQDQ)
+  test/14.seal.test.ts            # sealRecord on is_pmem without force: streaming stores
   test/30.superblock.test.ts      # Region-level structures on DAX files
   test/40.append-list.test.ts
   test/60.wal.test.ts
