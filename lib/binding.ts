@@ -58,6 +58,7 @@ export interface Binding {
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
+  kvSeal(bytes: Uint8Array, at: number, len: number, seed: number): void;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
   Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }

@@ -50,8 +50,11 @@ export class KvIndex {
   #size = 0;
   #gone = 0;
 
-  /** Keys in byte order (null: rebuild from the table); may hold keys deleted since. */
-  #sorted: string[] | null = [];
+  /**
+   * Keys in byte order (null: build from the table on the first scan); may
+   * hold keys deleted since. Until a scan asks for it, no key string is kept.
+   */
+  #sorted: string[] | null = null;
   /** Keys added since `#sorted` was built, in no order. */
   #added: string[] = [];
   #deletedSinceSort = 0;

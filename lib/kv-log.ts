@@ -285,7 +285,7 @@ export class KvLog {
       p += e.vlen;
     }
     for (; p < at + size; p++) b[p] = 0;
-    u32(b, at, binding.crc32c(b, at + 4, REC_HEADER - 4 + len, this.#seed[s]));
+    binding.kvSeal(b, at, len, this.#seed[s]); // the checksum, stored at `at`
     // The one ordering point of the call. After it the record (and the
     // header of a segment #place just opened, flushed there) is durable, so
     // the call may return. A crash before it leaves a record whose checksum
