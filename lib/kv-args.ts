@@ -16,7 +16,8 @@ export function keyOf(key: unknown, name = 'key'): string {
     k = key.length <= MAX_KEY && ASCII.test(key) ? key : Buffer.from(key, 'utf8').toString('latin1');
   } else if (key instanceof Uint8Array) {
     if (key.length > MAX_KEY) throw new RangeError(`${name} is ${key.length} bytes; the limit is ${MAX_KEY}`);
-    k = Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+    // A Buffer decodes itself; a plain Uint8Array needs a Buffer over it first.
+    k = key instanceof Buffer ? key.toString('latin1') : Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
   } else {
     throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${key === null ? 'null' : typeof key}`);
   }
