@@ -368,31 +368,9 @@ export class KVStore {
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
 }
-/**
- * Values of 4 to 8 KiB are copied out into a shared 64 KiB slab, as Node
- * copies smaller Buffers into its 8 KiB pool: a Buffer of its own costs an
- * ArrayBuffer each (≈1 µs, and work for the GC), several times the copy. As
- * with Node's pool, a slab is freed once no value in it is reachable.
- */
-const SLAB = 64 * 1024;
-const SLAB_MIN = 4096;
-const SLAB_MAX = 8192;
-let slab = Buffer.allocUnsafeSlow(SLAB);
-let slabUsed = 0;
-
 /** A copy of b[start, start + len). */
 function copyOut(b: Buffer, start: number, len: number): Buffer {
-  let out: Buffer;
-  if (len < SLAB_MIN || len > SLAB_MAX) {
-    out = Buffer.allocUnsafe(len); // Node's pool below 4 KiB
-  } else {
-    if (slabUsed + len > SLAB) {
-      slab = Buffer.allocUnsafeSlow(SLAB);
-      slabUsed = 0;
-    }
-    out = Buffer.from(slab.buffer, slab.byteOffset + slabUsed, len);
-    slabUsed = (slabUsed + len + 7) & ~7; // 8-aligned, as Node aligns its pool
-  }
+  const out = Buffer.allocUnsafe(len);
   out.set(b.subarray(start, start + len));
   return out;
 }

@@ -52,12 +52,12 @@ describe.each(backends)('KVStore on a $name', (backend) => {
   });
 
   test('values of every size come out whole, each copy independent of the others', () => {
-    // Around the sizes copied into a shared slab (4 to 8 KiB) and past them.
+    // Around 4 KiB, where Node stops copying Buffers into its shared pool.
     const sizes = [1, 100, 4095, 4096, 5000, 8191, 8192, 8193, 12000];
     const fill = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
     sizes.forEach((n, i) => store.put(`v${i}`, fill(n, i)));
     const copies: Buffer[] = [];
-    // Enough gets that the slab is replaced several times over.
+    // Enough gets that Node's pool is replaced several times over.
     for (let round = 0; round < 12; round++) sizes.forEach((_, i) => copies.push(store.get(`v${i}`)!));
     copies.forEach((c, j) => expect(c.equals(fill(sizes[j % sizes.length], j % sizes.length))).toBe(true));
     copies[3].fill(0); // writing into one copy leaves the others, and the store, alone
