@@ -25,17 +25,15 @@ for (let i = N - 1; i > 0; i--) {
   const j = seed % (i + 1);
   [order[i], order[j]] = [order[j], order[i]];
 }
-// The keys of each phase, made beforehand as flat strings laid out in the
-// order the phase uses them, so that fetching the next key is a sequential
-// read, as db_bench's key generation into a buffer is. Looking a key up at
-// random in one array of (concatenated, hence cons) strings costs two or
-// three dependent cache misses of the benchmark's own, 0.5-0.7 us on a VM,
-// which the C floor, keyed by position, never pays.
+// The keys of a phase, made just before it (untimed) as flat strings laid
+// out in the order the phase uses them, so that fetching the next key is a
+// sequential read, as db_bench's key generation into a buffer is. Looking a
+// key up at random in one array of (concatenated, hence cons) strings costs
+// two or three dependent cache misses of the benchmark's own, 0.5-0.7 us on
+// a VM, which the C floor, keyed by position, never pays. Only the arrays a
+// phase needs stay alive: every full GC marks them all.
 const flat = (s) => Buffer.from(s, 'latin1').toString('latin1');
-const keys = order.map((_, i) => flat(key(i))); // 0, 1, ... N - 1
-const randomKeys = order.map((i) => flat(key(i)));
-const overwriteKeys = order.map((_, i) => flat(key(order[N - 1 - i])));
-const missingKeys = order.map((i) => flat(`m${String(i).padStart(15, '0')}`));
+const keysIn = (index) => order.map((_, i) => flat(key(index(i))));
 
 /** Runs fn(i) for i < n; returns the median per-op ns of chunks of 1000 and ops/s overall. */
 function timed(n, fn) {
@@ -78,15 +76,22 @@ function main() {
   const c = floor();
   let store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
   try {
+    let keys = keysIn((i) => i);
     const fillseq = row('fillseq', timed(N, (i) => store.put(keys[i], VALUE)));
+    keys = null;
     const tablePerKey = store.stats().indexBytes / N;
     store.close();
     fs.rmSync(file);
     store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
+    const randomKeys = keysIn((i) => order[i]); // also for the reads, scans and deletes below
     const fillrandom = row('fillrandom', timed(N, (i) => store.put(randomKeys[i], VALUE)));
+    let overwriteKeys = keysIn((i) => order[N - 1 - i]);
     const overwrite = row('overwrite', timed(N, (i) => store.put(overwriteKeys[i], VALUE)));
+    overwriteKeys = null;
     const readrandom = row('readrandom', timed(N, (i) => store.get(randomKeys[i])));
+    let missingKeys = order.map((i) => flat(`m${String(i).padStart(15, '0')}`));
     row('readmissing', timed(N, (i) => store.get(missingKeys[i])));
+    missingKeys = null;
     for (const label of ['first, sorts', 'again']) {
       let scanned = 0;
       const scanT0 = process.hrtime.bigint();
