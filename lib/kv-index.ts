@@ -28,6 +28,10 @@ function fmix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32.
+// native/kvscan.cc (KeyHash) computes it too, for the reopen; test/70
+// checks that the three agree.
+
 /** FNV-1a over a one-byte string's char codes (its bytes), finalized. */
 function hashString(k: string): number {
   let h = 0x811c9dc5;

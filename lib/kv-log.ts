@@ -323,23 +323,12 @@ export class KvLog {
     // size it far beyond its keys, and the table grows as needed instead.
     this.index.reserve(Math.min(total, 12_000_000));
     const off = new Uint32Array(total);
-    const hash = new Uint32Array(total);
+    const hash = new Uint32Array(total); // index.hashEntry() of each entry
     const meta = new Uint32Array(total); // entry size (< 2^27), and 2^31 for a delete
     const klen = new Uint16Array(total);
-    let k = 0;
-    for (let i = 0; i < records; i++) {
-      const at = found[i];
-      const count = b.readUInt32LE(at + 8);
-      let p = at + REC_HEADER;
-      for (let j = 0; j < count; j++, k++) {
-        const size = entrySize(b, p);
-        off[k] = p;
-        hash[k] = this.index.hashEntry(p);
-        meta[k] = (size | (b[p] === ENTRY_PUT ? 0 : 0x80000000)) >>> 0;
-        klen[k] = b[p + 2] | (b[p + 3] << 8);
-        p += size;
-      }
-    }
+    // One native pass over the entries: hashing every key in JavaScript took
+    // about half of a 10M-key reopen.
+    binding.kvEntries(b, found, records, off, hash, meta, klen);
     const mask = this.index.slotMask;
     const bits = Math.log2(mask + 1);
     const shift = Math.max(0, bits - 12);
