@@ -63,6 +63,7 @@ export function isSegmentSize(n: number): boolean {
 export class KvLog {
   #region: Region;
   #b: Buffer;
+  #view: Uint8Array; // a plain Uint8Array over #b: its subarray() skips Buffer's constructor
   #readOnly: boolean;
   #maxSize: number;
   #remap: Remap | null;
@@ -101,6 +102,7 @@ export class KvLog {
     this.#path = o.path;
     this.#region = region;
     this.#b = region.bytes;
+    this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.index = new KvIndex(this.#b);
     this.#readOnly = o.readOnly;
     this.#maxSize = maxSize;
@@ -117,6 +119,11 @@ export class KvLog {
   /** The region's bytes (replaced when the file grows: read it per call). */
   get bytes(): Buffer {
     return this.#b;
+  }
+
+  /** The same bytes as a plain Uint8Array, to slice values out of (replaced with them). */
+  get view(): Uint8Array {
+    return this.#view;
   }
 
   get recovery(): LogRecovery {
@@ -448,6 +455,7 @@ export class KvLog {
     if (region === null) return false;
     this.#region = region;
     this.#b = region.bytes;
+    this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.index.bytes = this.#b;
     this.#resize(Math.floor((region.length - DATA_START) / this.#segSize));
     return true;
