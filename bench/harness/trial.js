@@ -89,11 +89,11 @@ async function runAll(config, spec, dir, data) {
     // Reads change nothing, so they get an untimed pass first: the caches
     // settle on this store's data.
     if (name === 'readrandom') await fn(handle, ctx);
-    // No garbage collection owed to the setup lands inside the timing: a
-    // store that maps its file through an ArrayBuffer (pmem's KVStore)
-    // reports the mapping to V8 as external memory, and V8 answers a fresh
-    // 64 MiB mapping with a full collection a few ms later, in the middle of
-    // fillrandom. The phase's own garbage is still collected, and timed.
+    // No garbage collection owed to the setup lands inside the timing: with
+    // pmem's KVStore, which sees its file through one 64 MiB ArrayBuffer, V8
+    // began a full collection at each open and finished it a few ms later,
+    // inside fillrandom (--trace-gc). The phase's own garbage is still
+    // collected, and timed.
     gc();
     const t0 = process.hrtime.bigint();
     const result = await fn(handle, ctx);
