@@ -9,7 +9,8 @@
 // a scratch store of its own, with other keys (see warmUp).
 //
 //   node bench/harness/trial.js '<json spec>'
-//   spec: { config, dir, records, keyBytes, valueBytes, seed, workloads }
+//   spec: { config, dir, records, keyBytes, valueBytes, seed, workloads,
+//           warm: { records, ms } (default 30000 records, 1500 ms) }
 
 const fs = require('node:fs');
 const v8 = require('node:v8');
@@ -113,13 +114,12 @@ async function runAll(config, spec, dir, data) {
   return ns;
 }
 
-/** Warm-up: passes until this many records were written, or this long. */
-const WARM_RECORDS = 30000;
-const WARM_MS = 1500;
+/** Warm-up, unless the spec says otherwise: passes until this many records were written, or this long. */
+const WARM = { records: 30000, ms: 1500 };
 
 /**
  * The same workloads, untimed, on scratch stores with other keys and values
- * (other seeds), pass after pass until WARM_RECORDS records or WARM_MS have
+ * (other seeds), pass after pass until warm.records records or warm.ms have
  * gone by (at least one pass), so that the timed run sees every library's
  * steady state rather than V8 compiling its JavaScript. Timed cold, a store
  * whose put is mostly JavaScript (pmem's KVStore) paid 5-10 us per put for
@@ -128,8 +128,9 @@ const WARM_MS = 1500;
  * same warm-up; a slow one (fsync per put) stops at the time limit.
  */
 async function warmUp(config, spec) {
+  const warm = spec.warm || WARM;
   const t0 = performance.now();
-  for (let pass = 1, written = 0; pass === 1 || (written < WARM_RECORDS && performance.now() - t0 < WARM_MS); pass++) {
+  for (let pass = 1, written = 0; pass === 1 || (written < warm.records && performance.now() - t0 < warm.ms); pass++) {
     const scratch = { ...spec, seed: spec.seed + 7919 * pass };
     await runAll(config, scratch, `${spec.dir}-warmup`, dataset(scratch));
     written += spec.records;
