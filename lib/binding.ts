@@ -63,6 +63,11 @@ export interface Binding {
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
+  kvSeal(bytes: Uint8Array, at: number, len: number, seed: number): void;
+  kvEntries(
+    bytes: Uint8Array, records: Uint32Array, n: number,
+    off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
+  ): number;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
   Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }

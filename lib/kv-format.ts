@@ -112,6 +112,18 @@ export function validRecord(b: Buffer, at: number, end: number, seed: number): n
 }
 
 /** Bytes an entry occupies: header, key, value. */
-export function entrySize(b: Buffer, at: number): number {
-  return ENTRY_HEADER + b.readUInt16LE(at + 2) + b.readUInt32LE(at + 4);
+export function entrySize(b: Uint8Array, at: number): number {
+  return ENTRY_HEADER + keyLength(b, at) + valueLength(b, at);
+}
+
+// The lengths in the header of the entry at `at`, read byte by byte: the
+// hot paths' offsets come from the index or the log, and Buffer's
+// readUInt*LE would check them again on every call.
+
+export function keyLength(b: Uint8Array, at: number): number {
+  return b[at + 2] | (b[at + 3] << 8);
+}
+
+export function valueLength(b: Uint8Array, at: number): number {
+  return (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16)) + b[at + 7] * 0x1000000;
 }

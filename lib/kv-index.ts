@@ -28,6 +28,10 @@ function fmix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32.
+// native/kvscan.cc (KeyHash) computes it too, for the reopen; test/70
+// checks that the three agree.
+
 /** FNV-1a over a one-byte string's char codes (its bytes), finalized. */
 function hashString(k: string): number {
   let h = 0x811c9dc5;
@@ -50,8 +54,11 @@ export class KvIndex {
   #size = 0;
   #gone = 0;
 
-  /** Keys in byte order (null: rebuild from the table); may hold keys deleted since. */
-  #sorted: string[] | null = [];
+  /**
+   * Keys in byte order (null: build from the table on the first scan); may
+   * hold keys deleted since. Until a scan asks for it, no key string is kept.
+   */
+  #sorted: string[] | null = null;
   /** Keys added since `#sorted` was built, in no order. */
   #added: string[] = [];
   #deletedSinceSort = 0;

@@ -4,7 +4,9 @@ import { checkIndex } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
-import { DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT } from './kv-format';
+import {
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
+} from './kv-format';
 import { isSegmentSize, KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './kv-log';
 import { openMapping, type Mapping } from './mapping';
 import type { Region } from './region';
@@ -178,12 +180,8 @@ export class KVStore {
     this.#live_();
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
-    const b = this.#log.bytes;
-    const start = off + ENTRY_HEADER + b.readUInt16LE(off + 2);
-    const len = b.readUInt32LE(off + 4);
-    const out = Buffer.allocUnsafe(len);
-    out.set(b.subarray(start, start + len));
-    return out;
+    const b = this.#log.view;
+    return copyOut(b, off + ENTRY_HEADER + keyLength(b, off), valueLength(b, off));
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
@@ -192,8 +190,8 @@ export class KVStore {
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
-    const start = off + ENTRY_HEADER + b.readUInt16LE(off + 2);
-    return b.toString('utf8', start, start + b.readUInt32LE(off + 4));
+    const start = off + ENTRY_HEADER + keyLength(b, off);
+    return b.toString('utf8', start, start + valueLength(b, off));
   }
 
   has(key: KVData): boolean {
@@ -308,7 +306,7 @@ export class KVStore {
       const end = start + b.readUInt32LE(off + 4);
       n++;
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
-      else yield [Buffer.from(k, 'latin1'), Buffer.from(b.subarray(start, end))];
+      else yield [Buffer.from(k, 'latin1'), copyOut(this.#log.view, start, end - start)];
     }
   }
 
@@ -371,6 +369,14 @@ export class KVStore {
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
 }
+
+/** A copy of b[start, start + len). */
+function copyOut(b: Uint8Array, start: number, len: number): Buffer {
+  const out = Buffer.allocUnsafe(len);
+  out.set(b.subarray(start, start + len));
+  return out;
+}
+
 function checkSegmentSize(n: unknown): number {
   const v = checkIndex(n, 'segmentSize');
   if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);

@@ -1,7 +1,9 @@
 #include "kvscan.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 #include "args.h"
 #include "crc32c.h"
@@ -83,10 +85,153 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
+// FNV-1a over a key's bytes, finalized with murmur3's fmix32: the hash the
+// index (lib/kv-index.ts, hashBytes and hashString) files a key under. The
+// two must agree bit for bit; test/70 checks them against each other.
+uint32_t KeyHash(const uint8_t* p, uint64_t n) {
+  uint32_t h = 0x811c9dc5u;
+  for (uint64_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x01000193u;
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+Napi::Uint32Array U32Arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a Uint32Array");
+  }
+  return info[i].As<Napi::Uint32Array>();
+}
+
+// kvEntries(bytes, records: Uint32Array, n, off: Uint32Array, hash:
+// Uint32Array, meta: Uint32Array, klen: Uint16Array) -> entries. For every
+// entry of the records at records[0..n) (offsets kvScan found valid), in
+// log order: its offset, its key's index hash, its size (| 2^31 for a
+// delete) and its key length. The reopen's second pass in C++, so that
+// hashing 10M keys does not cost a second in JavaScript. The records'
+// shape is checked again (not their checksums): JavaScript is not trusted.
+Napi::Value Entries(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "bytes must be a Buffer");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  Napi::Uint32Array records = U32Arg(info, 1, "records");
+  const uint64_t n = ArgIndex(info, 2, "n");
+  Napi::Uint32Array off = U32Arg(info, 3, "off");
+  Napi::Uint32Array hash = U32Arg(info, 4, "hash");
+  Napi::Uint32Array meta = U32Arg(info, 5, "meta");
+  if (!info[6].IsTypedArray() || info[6].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array) {
+    throw Napi::TypeError::New(env, "klen must be a Uint16Array");
+  }
+  Napi::Uint16Array klen = info[6].As<Napi::Uint16Array>();
+  if (n > records.ElementLength()) throw Napi::RangeError::New(env, "n exceeds records");
+  const uint64_t length = ta.ByteLength();
+  const uint8_t* b = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  size_t cap = off.ElementLength();
+  if (hash.ElementLength() < cap) cap = hash.ElementLength();
+  if (meta.ElementLength() < cap) cap = meta.ElementLength();
+  if (klen.ElementLength() < cap) cap = klen.ElementLength();
+  const auto bad = [&](uint64_t at) {
+    return Napi::RangeError::New(env, "no valid record at " + std::to_string(at));
+  };
+  size_t k = 0;
+  for (uint64_t r = 0; r < n; r++) {
+    const uint64_t at = records[r];
+    if (at > length || length - at < kRecHeader) throw bad(at);
+    const uint64_t len = Rd32(b + at + 4);
+    const uint64_t count = Rd32(b + at + 8);
+    if (len > length - at - kRecHeader) throw bad(at);
+    uint64_t p = at + kRecHeader;
+    const uint64_t stop = p + len;
+    for (uint64_t i = 0; i < count; i++) {
+      if (stop - p < kEntryHeader) throw bad(at);
+      const uint64_t kl = Rd16(b + p + 2);
+      const uint64_t vl = Rd32(b + p + 4);
+      if (kl > kMaxKey || vl > kMaxValue || kEntryHeader + kl + vl > stop - p) throw bad(at);
+      if (k >= cap) throw Napi::RangeError::New(env, "the output arrays are too short");
+      const uint64_t size = kEntryHeader + kl + vl;  // < 2^27
+      off[k] = static_cast<uint32_t>(p);
+      hash[k] = KeyHash(b + p + kEntryHeader, kl);
+      meta[k] = static_cast<uint32_t>(size) | (b[p] == 1 ? 0u : 0x80000000u);
+      klen[k] = static_cast<uint16_t>(kl);
+      k++;
+      p += size;
+    }
+  }
+  return Napi::Number::New(env, static_cast<double>(k));
+}
+
+// --- the put path's checksum, in plain N-API ------------------------------
+//
+// kvSeal runs once per durable write, so it skips node-addon-api's wrappers
+// (which cost a put as much again as the checksum): one napi_get_cb_info,
+// one napi_get_typedarray_info, one napi_get_value_double per number. The
+// checks are those of args.h.
+
+bool RawNumber(napi_env env, napi_value v, const char* name, uint64_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
+    return false;
+  }
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
+// kvSeal(bytes, at, len, seed) -> undefined. Stores at `at` the checksum of
+// the record whose entries are `len` bytes: crc32c of bytes at+4 ..
+// at+16+len, seeded with `seed` (lib/kv-format.ts, "Record").
+napi_value Seal(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 4;
+  napi_value argv[4] = {nullptr, nullptr, nullptr, nullptr};
+  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
+  if (argc < 4) {
+    napi_throw_type_error(env, nullptr, "bytes, at, len and seed are required");
+    return nullptr;
+  }
+  bool isTa = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, argv[0], &isTa) != napi_ok || !isTa ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    napi_throw_type_error(env, nullptr, "bytes must be a Buffer");
+    return nullptr;
+  }
+  uint64_t at, len, seed;
+  if (!RawNumber(env, argv[1], "at", &at) || !RawNumber(env, argv[2], "len", &len) ||
+      !RawNumber(env, argv[3], "seed", &seed)) {
+    return nullptr;
+  }
+  if (seed > 0xffffffffu) {
+    napi_throw_range_error(env, nullptr, "seed must be a uint32");
+    return nullptr;
+  }
+  // Written so that nothing overflows: at + 16 + len <= length.
+  if (at > length || length - at < kRecHeader || len > length - at - kRecHeader) {
+    napi_throw_range_error(env, nullptr, "the record lies outside bytes");
+    return nullptr;
+  }
+  uint8_t* b = static_cast<uint8_t*>(data);
+  const uint32_t crc = Crc32c(b + at + 4, kRecHeader - 4 + len, static_cast<uint32_t>(seed));
+  std::memcpy(b + at, &crc, 4);  // x86: little-endian
+  return nullptr;
+}
+
 }  // namespace
 
 void InitKvScan(Napi::Env env, Napi::Object exports) {
   exports.Set("kvScan", Napi::Function::New(env, Scan, "kvScan"));
+  exports.Set("kvEntries", Napi::Function::New(env, Entries, "kvEntries"));
+  napi_value seal;
+  napi_create_function(env, "kvSeal", NAPI_AUTO_LENGTH, Seal, nullptr, &seal);
+  exports.Set("kvSeal", Napi::Value(env, seal));
 }
 
 }  // namespace pmem

@@ -189,6 +189,121 @@ test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is drop
   u.close();
 });
 
+test('kvSeal stores the checksum validRecord expects, and checks its arguments again', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { validRecord } = require('../lib/kv-format') as typeof import('../lib/kv-format');
+  const b = Buffer.alloc(256);
+  const at = 64;
+  // One put entry: key "ab", value "xyz" (8 + 2 + 3 = 13 bytes), padded to 32.
+  b.writeUInt32LE(13, at + 4);
+  b.writeUInt32LE(1, at + 8);
+  b[at + 16] = 1;
+  b.writeUInt16LE(2, at + 18);
+  b.writeUInt32LE(3, at + 20);
+  b.write('abxyz', at + 24, 'latin1');
+  expect(validRecord(b, at, b.length, 7)).toBe(0);
+  binding.kvSeal(b, at, 13, 7);
+  expect(b.readUInt32LE(at)).toBe(binding.crc32c(b, at + 4, 12 + 13, 7));
+  expect(validRecord(b, at, b.length, 7)).toBe(32);
+  expect(validRecord(b, at, b.length, 8)).toBe(0); // another seed: another checksum
+  // The record [at, at + 16 + len) must lie inside the buffer.
+  expectThrowName(() => binding.kvSeal(b, 241, 0, 0), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, 64, 177, 0), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, 2 ** 53, 0, 0), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, -1, 0, 0), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, 0.5, 0, 0), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, 0, 0, 2 ** 32), 'RangeError');
+  expectThrowName(() => binding.kvSeal(b, '0' as never, 0, 0), 'TypeError');
+  expectThrowName(() => binding.kvSeal('x' as never, 0, 0, 0), 'TypeError');
+  expectThrowName(() => binding.kvSeal(new Uint32Array(64) as never, 0, 0, 0), 'TypeError');
+  expectThrowName(() => (binding.kvSeal as (...a: unknown[]) => void)(b, 0, 0), 'TypeError');
+  binding.kvSeal(b, 240, 0, 0); // the last place a header fits
+  expect(b.readUInt32LE(240)).toBe(binding.crc32c(b, 244, 12, 0));
+});
+
+test('kvEntries lists every entry with the hash the index files its key under, and checks its arguments again', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { KvIndex } = require('../lib/kv-index') as typeof import('../lib/kv-index');
+  const b = Buffer.alloc(64 * 1024);
+  type E = { type: number; key: Buffer; value: Buffer };
+  // Writes one sealed record at `at`; returns the offset after it.
+  const record = (at: number, entries: E[]): number => {
+    let p = at + 16;
+    for (const e of entries) {
+      b[p] = e.type;
+      b.writeUInt16LE(e.key.length, p + 2);
+      b.writeUInt32LE(e.value.length, p + 4);
+      e.key.copy(b, p + 8);
+      e.value.copy(b, p + 8 + e.key.length);
+      p += 8 + e.key.length + e.value.length;
+    }
+    b.writeUInt32LE(p - at - 16, at + 4);
+    b.writeUInt32LE(entries.length, at + 8);
+    binding.kvSeal(b, at, p - at - 16, 0);
+    return (p + 7) & ~7;
+  };
+  const put = (key: Buffer, value = Buffer.from('v')): E => ({ type: 1, key, value });
+  const del = (key: Buffer): E => ({ type: 2, key, value: Buffer.alloc(0) });
+  let at = 64;
+  at = record(at, [put(Buffer.from('k000000000012345'), Buffer.alloc(100, 1))]);
+  at = record(at, [put(Buffer.alloc(0)), put(Buffer.from([0xff, 0x00, 0x80])), del(Buffer.from('gone'))]);
+  at = record(at, [put(Buffer.alloc(4096, 0xab), Buffer.alloc(3))]);
+  at = record(at, [put(Buffer.from('é', 'utf8'))]);
+  const recs = new Uint32Array(8);
+  const n = binding.kvScan(b, 64, b.length, 0, recs);
+  expect(n).toBe(4);
+  const total = 6;
+  const off = new Uint32Array(total);
+  const hash = new Uint32Array(total);
+  const meta = new Uint32Array(total);
+  const klen = new Uint16Array(total);
+  expect(binding.kvEntries(b, recs, n, off, hash, meta, klen)).toBe(total);
+  // The same walk in JavaScript, and the index's own hash (of bytes and of the key string).
+  const index = new KvIndex(b);
+  let k = 0;
+  for (let r = 0; r < n; r++) {
+    let p = recs[r] + 16;
+    for (let i = 0; i < b.readUInt32LE(recs[r] + 8); i++, k++) {
+      const kl = b.readUInt16LE(p + 2);
+      const size = 8 + kl + b.readUInt32LE(p + 4);
+      expect([off[k], hash[k], meta[k], klen[k]]).toEqual([p, index.hashEntry(p), (size | (b[p] === 1 ? 0 : 0x80000000)) >>> 0, kl]);
+      // Filed under the native hash, the key is found by its string (hashString).
+      const byNative = new KvIndex(b);
+      byNative.setEntry(p, hash[k], kl);
+      expect(byNative.get(b.toString('latin1', p + 8, p + 8 + kl))).toBe(p);
+      p += size;
+    }
+  }
+  expect(k).toBe(total);
+  // Arguments: types, n, short outputs, and offsets that hold no well-formed record.
+  expectThrowName(() => binding.kvEntries('x' as never, recs, n, off, hash, meta, klen), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, new Int32Array(8) as never, n, off, hash, meta, klen), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, new Uint32Array(total) as never), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, new Uint16Array(total) as never, meta, klen), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, 9, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, -1, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, new Uint32Array(5), klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(b.length - 8), 1, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(2 ** 32 - 1), 1, off, hash, meta, klen), 'RangeError');
+  const bad = Buffer.alloc(256);
+  bad.writeUInt32LE(100, 4); // 100 entry bytes, 1 entry, whose value runs past them
+  bad.writeUInt32LE(1, 8);
+  bad[16] = 1;
+  bad.writeUInt32LE(200, 20);
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
+  bad.writeUInt32LE(1000, 4); // entry bytes past the buffer
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
+  bad.writeUInt32LE(100, 4);
+  bad.writeUInt32LE(2, 8); // a second entry with no room for its header
+  bad.writeUInt32LE(92, 20);
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
+  expect(binding.kvEntries(b, recs, 0, off, hash, meta, klen)).toBe(0);
+});
+
 test('the native scan and lock check their arguments again', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { binding } = require('../lib/binding') as typeof import('../lib/binding');

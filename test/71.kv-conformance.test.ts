@@ -51,6 +51,40 @@ describe.each(backends)('KVStore on a $name', (backend) => {
     expect(v.toString()).toBe('abc');
   });
 
+  test('values of every size come out whole, each copy independent of the others', () => {
+    // Around 4 KiB, where Node stops copying Buffers into its shared pool.
+    const sizes = [1, 100, 4095, 4096, 5000, 8191, 8192, 8193, 12000];
+    const fill = (n: number, seed: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+    sizes.forEach((n, i) => store.put(`v${i}`, fill(n, i)));
+    const copies: Buffer[] = [];
+    // Enough gets that Node's pool is replaced several times over.
+    for (let round = 0; round < 12; round++) sizes.forEach((_, i) => copies.push(store.get(`v${i}`)!));
+    copies.forEach((c, j) => expect(c.equals(fill(sizes[j % sizes.length], j % sizes.length))).toBe(true));
+    copies[3].fill(0); // writing into one copy leaves the others, and the store, alone
+    expect(copies[3 + sizes.length].equals(fill(4096, 3))).toBe(true);
+    expect(store.get('v3')!.equals(fill(4096, 3))).toBe(true);
+    const scanned = [...store.range({ prefix: 'v' })].map(([, v]) => v as Buffer);
+    store.put('v3', 'changed');
+    store.compact();
+    expect(scanned.map((v) => v.length).sort((a, b) => a - b)).toEqual(sizes);
+    expect(scanned[3].equals(fill(4096, 3))).toBe(true);
+    expect(copies[4].equals(fill(5000, 4))).toBe(true);
+  });
+
+  test('keys given as a Buffer slice, a Uint8Array or a string are the same key', () => {
+    const backing = Buffer.from('xxkeyxx');
+    store.put(backing.subarray(2, 5), 'v');
+    expect(store.getString('key')).toBe('v');
+    expect(store.getString(new Uint8Array(backing.buffer, backing.byteOffset + 2, 3))).toBe('v');
+    expect(store.has(Buffer.from('key'))).toBe(true);
+    // Strings that are not ASCII are their UTF-8 bytes, a lone surrogate U+FFFD's.
+    for (const k of ['\u00e9t\u00e9', '\u{1f600}', '\ud800', 'a\u0080']) {
+      store.put(k, k);
+      expect(store.getString(Buffer.from(k, 'utf8'))).toBe(Buffer.from(k, 'utf8').toString());
+    }
+    expect(store.getString(Buffer.from([0xef, 0xbf, 0xbd]))).toBe('\ufffd');
+  });
+
   test('empty values and empty keys are allowed', () => {
     store.put('e', '');
     store.put('', 'empty key');

@@ -62,6 +62,8 @@ const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ?
 function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
   records = records || (quick ? 1000 : 10000);
   rounds = rounds || (quick ? 3 : 5);
+  // Each trial's untimed warm-up (harness/trial.js): records to write, or milliseconds.
+  const warm = quick ? { records: 10000, ms: 300 } : { records: 30000, ms: 1500 };
   const { run, skipped } = cells();
   for (const s of skipped) log(`skipping ${s.label}: ${s.note}`);
   for (const place of PLACES) freshDir(place.dir);
@@ -77,7 +79,7 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
         const cellId = `${cell.config.id}|${cell.place.id}`;
         done++;
         if (failed.has(cellId)) continue;
-        const spec = { records, valueBytes, seed: 1000 + r, workloads };
+        const spec = { records, valueBytes, seed: 1000 + r, workloads, warm };
         let res;
         try {
           res = trial(cell, spec);

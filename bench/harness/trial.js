@@ -5,16 +5,24 @@
 // operation of each as one JSON line. A workload that was not asked for
 // still runs when a later one needs its data (readrandom needs fillrandom),
 // but is not reported. readrandom reads every key twice and times the second
-// pass.
+// pass. Before any of it, every configuration does the same work untimed on
+// a scratch store of its own, with other keys (see warmUp).
 //
 //   node bench/harness/trial.js '<json spec>'
-//   spec: { config, dir, records, keyBytes, valueBytes, seed, workloads }
+//   spec: { config, dir, records, keyBytes, valueBytes, seed, workloads,
+//           warm: { records, ms } (default 30000 records, 1500 ms) }
 
 const fs = require('node:fs');
+const v8 = require('node:v8');
+const vm = require('node:vm');
 const { config: configOf } = require('./drivers');
 const { seededRandom } = require('../../dist/testing');
 
 const WORKLOADS = ['fillrandom', 'overwrite', 'readrandom'];
+
+v8.setFlagsFromString('--expose-gc');
+/** A full garbage collection, run before each timed phase (see runAll). */
+const gc = vm.runInNewContext('gc');
 
 function shuffled(n, rnd) {
   const a = Array.from({ length: n }, (_, i) => i);
@@ -62,14 +70,14 @@ function dataset({ records, keyBytes, valueBytes, seed }) {
   };
 }
 
-async function main() {
-  const spec = JSON.parse(process.argv[2]);
-  const config = configOf(spec.config);
-  const data = dataset(spec);
-  fs.rmSync(spec.dir, { recursive: true, force: true });
-  fs.mkdirSync(spec.dir, { recursive: true });
-  const handle = await config.open(spec.dir, spec);
-
+/**
+ * Runs the workloads of `spec` in order on a fresh store in `dir`, and
+ * returns the ns per operation of each one asked for.
+ */
+async function runAll(config, spec, dir, data) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const handle = await config.open(dir, spec);
   const last = Math.max(...spec.workloads.map((w) => WORKLOADS.indexOf(w)));
   const ns = {};
   let current = data.fill;
@@ -79,10 +87,15 @@ async function main() {
     const fn = require(`../${name}`)[config.competitor];
     if (name === 'overwrite') current = data.over;
     const ctx = { config, keys: data.keys, values: current, order: data.orders[w] };
-    // Reads change nothing, so they get an untimed pass first: the JIT and
-    // the caches settle. Writes are timed cold; runs with more records
-    // amortise the warm-up.
+    // Reads change nothing, so they get an untimed pass first: the caches
+    // settle on this store's data.
     if (name === 'readrandom') await fn(handle, ctx);
+    // No garbage collection owed to the setup lands inside the timing: with
+    // pmem's KVStore, which sees its file through one 64 MiB ArrayBuffer, V8
+    // began a full collection at each open and finished it a few ms later,
+    // inside fillrandom (--trace-gc). The phase's own garbage is still
+    // collected, and timed.
+    gc();
     const t0 = process.hrtime.bigint();
     const result = await fn(handle, ctx);
     const elapsed = Number(process.hrtime.bigint() - t0);
@@ -97,7 +110,38 @@ async function main() {
     if (spec.workloads.includes(name)) ns[name] = elapsed / spec.records;
   }
   await config.close(handle);
-  fs.rmSync(spec.dir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
+  return ns;
+}
+
+/** Warm-up, unless the spec says otherwise: passes until this many records were written, or this long. */
+const WARM = { records: 30000, ms: 1500 };
+
+/**
+ * The same workloads, untimed, on scratch stores with other keys and values
+ * (other seeds), pass after pass until warm.records records or warm.ms have
+ * gone by (at least one pass), so that the timed run sees every library's
+ * steady state rather than V8 compiling its JavaScript. Timed cold, a store
+ * whose put is mostly JavaScript (pmem's KVStore) paid 5-10 us per put for
+ * its first few thousand puts, and still about 3x its steady cost after one
+ * pass of 10000; a thin binding pays far less. Every configuration gets the
+ * same warm-up; a slow one (fsync per put) stops at the time limit.
+ */
+async function warmUp(config, spec) {
+  const warm = spec.warm || WARM;
+  const t0 = performance.now();
+  for (let pass = 1, written = 0; pass === 1 || (written < warm.records && performance.now() - t0 < warm.ms); pass++) {
+    const scratch = { ...spec, seed: spec.seed + 7919 * pass };
+    await runAll(config, scratch, `${spec.dir}-warmup`, dataset(scratch));
+    written += spec.records;
+  }
+}
+
+async function main() {
+  const spec = JSON.parse(process.argv[2]);
+  const config = configOf(spec.config);
+  await warmUp(config, spec);
+  const ns = await runAll(config, spec, spec.dir, dataset(spec));
   process.stdout.write(JSON.stringify({ ns }) + '\n');
 }
 
