@@ -63,7 +63,6 @@ export interface Binding {
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
-  kvSeal(bytes: Uint8Array, at: number, len: number, seed: number): void;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,
     off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,

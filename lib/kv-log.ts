@@ -10,7 +10,7 @@ import {
   readSegmentHeader, REC_HEADER, SB_PAYLOAD, SEG_HEADER, segmentSeed, validRecord, writeSegmentHeader,
 } from './kv-format';
 import { KvIndex } from './kv-index';
-import type { Region } from './region';
+import { type Region, sealRecord, store64 } from './region';
 import { Superblock } from './superblock';
 
 /** One entry of a record to append. */
@@ -276,7 +276,11 @@ export class KvLog {
     u32(b, at + 8, entries.length);
     u32(b, at + 12, 0);
     let p = at + REC_HEADER;
-    for (const e of entries) {
+    // The last entry's value, when it is a Buffer, is copied by sealRecord
+    // as it is checksummed: it ends the record.
+    let tail: Uint8Array | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
       const klen = e.key.length;
       b[p] = e.type;
       b[p + 1] = 0;
@@ -288,16 +292,20 @@ export class KvLog {
       p += klen;
       if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
       else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
-      else if (e.value !== null) b.set(e.value, p);
+      else if (e.value !== null) {
+        if (i === entries.length - 1) tail = e.value;
+        else b.set(e.value, p);
+      }
       p += e.vlen;
     }
-    for (; p < at + size; p++) b[p] = 0;
-    binding.kvSeal(b, at, len, this.#seed[s]); // the checksum, stored at `at`
-    // The one ordering point of the call. After it the record (and the
-    // header of a segment #place just opened, flushed there) is durable, so
-    // the call may return. A crash before it leaves a record whose checksum
-    // fails or holds: the write is then either absent or whole, never torn.
-    this.#region.persist(at, size);
+    // Padding: outside the checksum, and skipped by recovery.
+    for (let q = at + REC_HEADER + len; q < at + size; q++) b[q] = 0;
+    // Checksum, flush and fence in one step: the one ordering point of the
+    // call. After it the record (and the header of a segment #place just
+    // opened, flushed there) is durable, so the call may return. A crash
+    // before it leaves a record whose checksum fails or holds: the write is
+    // then either absent or whole, never torn.
+    sealRecord(this.#region, at, at + REC_HEADER + len, this.#seed[s], true, tail);
     // Publish to the index only now: a reader never sees a value that a
     // crash could still take away.
     this.#used[s] = at + size - this.#start(s);
@@ -504,7 +512,7 @@ export class KvLog {
         // fails from then on). It must be durable before any newer segment
         // is cleaned: were s to come back after a tombstone of a newer
         // segment is dropped, its dead entries would come back to life.
-        this.#b.writeBigUInt64LE(0n, start + 8);
+        store64(this.#b, start + 8, 0);
         this.#region.persist(start + 8, 8);
         for (let j = s; j < s + this.#span[s]; j++) this.#head[j] = -1;
         this.#free += this.#span[s];

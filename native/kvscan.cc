@@ -162,76 +162,11 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(k));
 }
 
-// --- the put path's checksum, in plain N-API ------------------------------
-//
-// kvSeal runs once per durable write, so it skips node-addon-api's wrappers
-// (which cost a put as much again as the checksum): one napi_get_cb_info,
-// one napi_get_typedarray_info, one napi_get_value_double per number. The
-// checks are those of args.h.
-
-bool RawNumber(napi_env env, napi_value v, const char* name, uint64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) {
-    napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
-    return false;
-  }
-  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
-    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
-    return false;
-  }
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
-
-// kvSeal(bytes, at, len, seed) -> undefined. Stores at `at` the checksum of
-// the record whose entries are `len` bytes: crc32c of bytes at+4 ..
-// at+16+len, seeded with `seed` (lib/kv-format.ts, "Record").
-napi_value Seal(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 4;
-  napi_value argv[4] = {nullptr, nullptr, nullptr, nullptr};
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, nullptr);
-  if (argc < 4) {
-    napi_throw_type_error(env, nullptr, "bytes, at, len and seed are required");
-    return nullptr;
-  }
-  bool isTa = false;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* data = nullptr;
-  if (napi_is_typedarray(env, argv[0], &isTa) != napi_ok || !isTa ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array) {
-    napi_throw_type_error(env, nullptr, "bytes must be a Buffer");
-    return nullptr;
-  }
-  uint64_t at, len, seed;
-  if (!RawNumber(env, argv[1], "at", &at) || !RawNumber(env, argv[2], "len", &len) ||
-      !RawNumber(env, argv[3], "seed", &seed)) {
-    return nullptr;
-  }
-  if (seed > 0xffffffffu) {
-    napi_throw_range_error(env, nullptr, "seed must be a uint32");
-    return nullptr;
-  }
-  // Written so that nothing overflows: at + 16 + len <= length.
-  if (at > length || length - at < kRecHeader || len > length - at - kRecHeader) {
-    napi_throw_range_error(env, nullptr, "the record lies outside bytes");
-    return nullptr;
-  }
-  uint8_t* b = static_cast<uint8_t*>(data);
-  const uint32_t crc = Crc32c(b + at + 4, kRecHeader - 4 + len, static_cast<uint32_t>(seed));
-  std::memcpy(b + at, &crc, 4);  // x86: little-endian
-  return nullptr;
-}
-
 }  // namespace
 
 void InitKvScan(Napi::Env env, Napi::Object exports) {
   exports.Set("kvScan", Napi::Function::New(env, Scan, "kvScan"));
   exports.Set("kvEntries", Napi::Function::New(env, Entries, "kvEntries"));
-  napi_value seal;
-  napi_create_function(env, "kvSeal", NAPI_AUTO_LENGTH, Seal, nullptr, &seal);
-  exports.Set("kvSeal", Napi::Value(env, seal));
 }
 
 }  // namespace pmem

@@ -1,11 +1,11 @@
 // The hot loops of KVStore over its records, in native code: the reopen
 // scan (kvScan validates a segment's records in one call; kvEntries lists
-// their entries with each key's index hash) and kvSeal, which checksums the
-// record a write appends. The record format and its checks are those of
+// their entries with each key's index hash). A write seals its record with
+// sealRecord (lib/region.ts). The record format and its checks are those of
 // lib/kv-format.ts (validRecord), and the hash that of lib/kv-index.ts,
 // which stay the reference; these are the same loops in C++ so that
 // reopening a large store does not pay one N-API call per record nor hash
-// 10M keys in JavaScript, and kvSeal is one plain N-API call per write.
+// 10M keys in JavaScript.
 #pragma once
 
 #include <napi.h>
