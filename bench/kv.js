@@ -71,14 +71,12 @@ function floor() {
 
 /**
  * Builds a store of REOPEN_N keys (untimed, one put each: one record per
- * key) and times three reopens, each in a fresh process, as a program
- * opening its store at start does.
+ * key, in a child process) and times three reopens, each in a fresh
+ * process, as a program opening its store at start does.
  */
 function reopenAtScale(file) {
   const size = Math.ceil((REOPEN_N * RECORD * 1.25) / 2 ** 20) * 2 ** 20 + (64 << 20);
-  let store = KVStore.open(file, { create: true, size });
-  for (let i = 0; i < REOPEN_N; i++) store.put(key(i), VALUE);
-  store.close();
+  execFileSync(process.execPath, [__filename, '--build', file, String(size)], { stdio: 'inherit' });
   const ms = [];
   let records = 0;
   for (let r = 0; r < 3; r++) {
@@ -159,7 +157,11 @@ function main() {
   }
 }
 
-if (process.argv[2] === '--reopen') {
+if (process.argv[2] === '--build') {
+  const store = KVStore.open(process.argv[3], { create: true, size: Number(process.argv[4]) });
+  for (let i = 0; i < REOPEN_N; i++) store.put(key(i), VALUE);
+  store.close();
+} else if (process.argv[2] === '--reopen') {
   const t0 = process.hrtime.bigint();
   const store = KVStore.open(process.argv[3]);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;

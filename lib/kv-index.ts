@@ -131,16 +131,40 @@ export class KvIndex {
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
   setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
-    const i = this.#findBytes(offset, n, h);
-    if (i >= 0) {
-      const prev = this.#slots[2 * i];
-      this.#slots[2 * i] = offset;
-      return prev;
+    // One probe sequence both looks the key up and finds where a new key
+    // goes (the first deleted slot on the way, else the empty one that ends
+    // it): a reopen inserts millions of keys this way.
+    if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
+    const b = this.bytes;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let free = -1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const o = slots[2 * i];
+      if (o === EMPTY) {
+        if (free >= 0) this.#gone--;
+        else free = i;
+        slots[2 * free] = offset;
+        slots[2 * free + 1] = h;
+        this.#size++;
+        if (this.#sorted !== null || this.#added.length > 0) {
+          this.#sorted = null;
+          this.#added = [];
+        }
+        return undefined;
+      }
+      if (o === GONE) {
+        if (free < 0) free = i;
+        continue;
+      }
+      if (slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      let j = 0;
+      if (o !== offset) while (j < n && b[o + ENTRY_KEY + j] === b[offset + ENTRY_KEY + j]) j++;
+      if (o === offset || j === n) {
+        slots[2 * i] = offset;
+        return o;
+      }
     }
-    this.#sorted = null;
-    this.#added = [];
-    this.#insert(h, offset);
-    return undefined;
   }
 
   /** delete() for the key of the entry at `offset`. */
