@@ -107,8 +107,9 @@ export class Mapping implements Region {
 
   /**
    * Finishes a checksummed record; see `sealRecord` in region.ts. Copies
-   * `src`, computes the checksum and, on pmem, writes whole lines with
-   * streaming stores, in one pass. The offsets are checked in native code.
+   * `src` and computes the checksum in one pass, writing whole lines with
+   * streaming stores (on pmem always; before an msync from 4 KiB). The
+   * offsets are checked in native code.
    */
   sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
     return this.#live().sealRecord(crcAt, end, seed, persist, src);

@@ -45,7 +45,7 @@ export interface Region {
  * when it returns. Returns the checksum.
  *
  * Uses the Region's own `sealRecord` when it has one (a `Mapping` copies,
- * checksums and, on pmem, streams whole lines in one pass), otherwise
+ * checksums and streams whole lines in one pass), otherwise
  * `bytes`, `flush` and `drain`, which the crash simulator sees one by one.
  */
 export function sealRecord(region: Region, crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {

@@ -452,7 +452,7 @@ export class Wal {
   }
 
   /**
-   * The record checksum: header bytes 4..23 (length, LSN, type, batch
+   * The record checksum: header bytes 4..31 (length, LSN, epoch, type, batch
    * index) and the payload, seeded with the salt.
    */
   protected recordChecksum(b: Buffer, at: number, length: number, salt: number): number {

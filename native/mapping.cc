@@ -347,8 +347,8 @@ constexpr size_t kMsyncStreamMin = 4096;
 // [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
 // is flushed, and with persist it is drained. It computes what
 // sealRecord() in lib/region.ts does through bytes, flush and drain,
-// reading src once: the copy, the checksum and, on pmem, streaming stores
-// for the whole lines are one pass.
+// reading src once: the copy, the checksum and the streaming stores for the
+// whole lines (on pmem always, before an msync from 4 KiB) are one pass.
 napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 5;
   napi_value argv[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
@@ -398,7 +398,8 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     char* dst = s->addr + end - n;
     uint32_t reg = Crc32cRaw(rec + 4, static_cast<size_t>(dst - rec - 4), ~static_cast<uint32_t>(seed));
     Span streamed;
-    if (src != nullptr && src < dst + n && dst < src + n) {
+    const uintptr_t srcAddr = reinterpret_cast<uintptr_t>(src), dstAddr = reinterpret_cast<uintptr_t>(dst);
+    if (src != nullptr && srcAddr < dstAddr + n && dstAddr < srcAddr + n) {
       // src is (part of) this record: copy as memmove, then checksum in place.
       std::memmove(dst, src, n);
       reg = Crc32cRaw(dst, n, reg);
