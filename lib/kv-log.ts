@@ -298,7 +298,8 @@ export class KvLog {
       }
       p += e.vlen;
     }
-    // Padding: outside the checksum, and skipped by recovery.
+    // Padding: outside the checksum (and so outside the seal's flush), and
+    // skipped by recovery: it need not be durable.
     for (let q = at + REC_HEADER + len; q < at + size; q++) b[q] = 0;
     // Checksum, flush and fence in one step: the one ordering point of the
     // call. After it the record (and the header of a segment #place just
