@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace pmem {
 
@@ -22,6 +23,23 @@ inline uint64_t ArgIndex(const Napi::CallbackInfo& info, size_t i, const char* n
                                 std::string(name) + " must be a non-negative safe integer");
   }
   return static_cast<uint64_t>(d);
+}
+
+// ArgIndex for the hot paths written in plain N-API (no node-addon-api
+// wrappers): the same checks, reported as a pending exception. False when
+// one is pending.
+inline bool RawIndex(napi_env env, napi_value v, const char* name, uint64_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) {
+    napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
+    return false;
+  }
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
 }
 
 // Throws RangeError unless [off, off + len) lies inside [0, length).

@@ -166,7 +166,8 @@ constexpr size_t kStreamMin = 256;
 
 // Reads (data, offset, length, seed) for crc32c and crc32cSoft, in plain
 // N-API: these run once per record, and node-addon-api's wrappers cost more
-// than a short checksum. Same checks as args.h. False with an exception set.
+// than a short checksum. Same checks as args.h (RawIndex). False with an
+// exception set.
 bool CrcArgs(napi_env env, napi_callback_info cbinfo, const uint8_t** data, size_t* len, uint32_t* seed) {
   size_t argc = 4;
   napi_value argv[4] = {nullptr, nullptr, nullptr, nullptr};
@@ -185,31 +186,23 @@ bool CrcArgs(napi_env env, napi_callback_info cbinfo, const uint8_t** data, size
                              : type == napi_float64_array || type == napi_bigint64_array ||
                                      type == napi_biguint64_array                                                  ? 8
                                                                                                                    : 4);
-  const char* names[3] = {"offset", "length", "seed"};
-  double v[3];
-  for (int i = 0; i < 3; i++) {
-    if (napi_get_value_double(env, argv[i + 1], &v[i]) != napi_ok) {
-      napi_throw_type_error(env, nullptr, (std::string(names[i]) + " must be a number").c_str());
-      return false;
-    }
-    if (!(v[i] >= 0) || v[i] > 9007199254740991.0 || v[i] != static_cast<double>(static_cast<uint64_t>(v[i]))) {
-      napi_throw_range_error(env, nullptr, (std::string(names[i]) + " must be a non-negative safe integer").c_str());
-      return false;
-    }
+  uint64_t off, n, seed64;
+  if (!RawIndex(env, argv[1], "offset", &off) || !RawIndex(env, argv[2], "length", &n) ||
+      !RawIndex(env, argv[3], "seed", &seed64)) {
+    return false;
   }
-  uint64_t off = static_cast<uint64_t>(v[0]), n = static_cast<uint64_t>(v[1]);
   if (off > bytes || n > bytes - off) {
     napi_throw_range_error(env, nullptr, ("range [" + std::to_string(off) + ", +" + std::to_string(n) +
                                           ") is outside [0, " + std::to_string(bytes) + ")").c_str());
     return false;
   }
-  if (v[2] > 4294967295.0) {
+  if (seed64 > 0xffffffffu) {
     napi_throw_range_error(env, nullptr, "seed must be a uint32");
     return false;
   }
   *data = static_cast<const uint8_t*>(base) + off;
   *len = static_cast<size_t>(n);
-  *seed = static_cast<uint32_t>(v[2]);
+  *seed = static_cast<uint32_t>(seed64);
   return true;
 }
 

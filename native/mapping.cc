@@ -110,12 +110,18 @@ State* Live(const Napi::CallbackInfo& info) {
   return s;
 }
 
-State* Writable(const Napi::CallbackInfo& info) {
-  State* s = Live(info);
+// Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
+void CheckWritable(Napi::Env env, const State* s) {
+  if (!s->mapped()) ThrowClosed(env, s);
   if (s->readOnly) {
-    throw MakePmemError(info.Env(), "ERR_PMEM_READONLY",
-                        "mapping of '" + s->path + "' is read-only", 0, nullptr, &s->path);
+    throw MakePmemError(env, "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only", 0, nullptr,
+                        &s->path);
   }
+}
+
+State* Writable(const Napi::CallbackInfo& info) {
+  State* s = StateOf(info);
+  CheckWritable(info.Env(), s);
   return s;
 }
 
@@ -288,22 +294,8 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
 // --- flush and persist: the hot path, in plain N-API ----------------------
 //
 // These two run once per durable store, so they skip node-addon-api's
-// wrappers: one napi_get_cb_info and one napi_get_value_double per argument.
-// The checks are the same as everywhere else (args.h semantics).
-
-bool RawIndex(napi_env env, napi_value v, const char* name, uint64_t* out) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok) {
-    napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
-    return false;
-  }
-  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
-    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
-    return false;
-  }
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
+// wrappers: one napi_get_cb_info and one napi_get_value_double per argument
+// (RawIndex, args.h). The checks are the same as everywhere else.
 
 template <bool kPersist>
 napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
@@ -318,11 +310,7 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
     return nullptr;
   }
   try {
-    if (!s->mapped()) ThrowClosed(Napi::Env(env), s);
-    if (s->readOnly) {
-      throw MakePmemError(Napi::Env(env), "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only",
-                          0, nullptr, &s->path);
-    }
+    CheckWritable(Napi::Env(env), s);
     if (!RawIndex(env, argv[0], "offset", &off) || !RawIndex(env, argv[1], "length", &len)) return nullptr;
     CheckRange(Napi::Env(env), off, len, s->length);
     if (s->isPmem) {
@@ -360,11 +348,7 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     return nullptr;
   }
   try {
-    if (!s->mapped()) ThrowClosed(Napi::Env(env), s);
-    if (s->readOnly) {
-      throw MakePmemError(Napi::Env(env), "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only",
-                          0, nullptr, &s->path);
-    }
+    CheckWritable(Napi::Env(env), s);
     uint64_t crcAt, end, seed;
     if (!RawIndex(env, argv[0], "crcAt", &crcAt) || !RawIndex(env, argv[1], "end", &end) ||
         !RawIndex(env, argv[2], "seed", &seed)) {

@@ -81,6 +81,8 @@ test('bad ranges, a full log and a corrupt commit word', () => {
   expect(() => log.run((tx) => tx.write(8192, 'str' as never))).toThrow(TypeError);
   expect(() => log.run((tx) => tx.write(8192, Buffer.alloc(log.capacity)))).toThrow(/log/);
   expect(() => log.undoUpdate(-1, Buffer.alloc(1))).toThrow(RangeError);
+  expect(() => log.undoUpdate(8192, Buffer.alloc(log.capacity + 8))).toThrow(/needs \d+ bytes of log/);
+  expect(m.buffer[8192]).toBe(0);
   expect(() => log.run(null as never)).toThrow(TypeError);
   expect(() => TxLog.format(m, { offset: 10, size: 4096 })).toThrow(RangeError);
   expect(() => TxLog.format(m, { offset: 0, size: 64 })).toThrow(RangeError);
