@@ -17,6 +17,7 @@
         "native/kvscan.cc",
         "native/sim.cc",
         "native/mapping.cc",
+        "native/hotpath.cc",
         "native/objpool.cc",
         "native/objtx.cc"
       ],

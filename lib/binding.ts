@@ -11,9 +11,15 @@ export interface NativeMapping {
   readonly isPmem: boolean;
   readonly dax: boolean;
   readonly granularity: 'byte' | 'cache-line' | 'page';
-  flush(offset: number, length: number): void;
-  persist(offset: number, length: number): void;
-  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
+  /**
+   * The call block (4 doubles): flush and persist read [offset, length]
+   * from it, sealRecord [crcAt, end, seed, persist (0 or 1)]. Written just
+   * before each call; see native/hotpath.cc.
+   */
+  readonly call: ArrayBuffer;
+  flush(): void;
+  persist(): void;
+  sealRecord(src?: Uint8Array): number;
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;

@@ -45,12 +45,15 @@ export class Mapping implements Region {
   readonly readOnly: boolean;
 
   #native: NativeMapping | null;
+  /** The native call block: the numeric arguments of flush, persist and sealRecord. */
+  readonly #call: Float64Array;
   readonly #views: Windows;
 
   /** @internal Use `openMapping`. */
   constructor(path: string, native: NativeMapping, readOnly: boolean) {
     this.path = path;
     this.#native = native;
+    this.#call = new Float64Array(native.call);
     this.length = native.length;
     this.isPmem = native.isPmem;
     this.granularity = native.granularity;
@@ -90,7 +93,10 @@ export class Mapping implements Region {
   /** Starts write-back of a range (msync on non-pmem, which is already durable). */
   flush(offset: number, length: number): void {
     checkRange(offset, length, this.length);
-    this.#live().flush(offset, length);
+    const native = this.#live();
+    this.#call[0] = offset;
+    this.#call[1] = length;
+    native.flush();
   }
 
   /** Waits for earlier flushes (SFENCE). A no-op when the mapping is not pmem. */
@@ -102,17 +108,30 @@ export class Mapping implements Region {
   /** Makes a range durable before returning: `pmem_persist` or `pmem_msync`. */
   persist(offset: number, length: number): void {
     checkRange(offset, length, this.length);
-    this.#live().persist(offset, length);
+    const native = this.#live();
+    this.#call[0] = offset;
+    this.#call[1] = length;
+    native.persist();
   }
 
   /**
    * Finishes a checksummed record; see `sealRecord` in region.ts. Copies
    * `src` and computes the checksum in one pass, writing whole lines with
    * streaming stores (on pmem always; before an msync from 4 KiB). The
-   * offsets are checked in native code.
+   * values are checked in native code.
    */
   sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
-    return this.#live().sealRecord(crcAt, end, seed, persist, src);
+    const native = this.#live();
+    if (typeof crcAt !== 'number') throw new TypeError('crcAt must be a number');
+    if (typeof end !== 'number') throw new TypeError('end must be a number');
+    if (typeof seed !== 'number') throw new TypeError('seed must be a number');
+    if (typeof persist !== 'boolean') throw new TypeError('persist must be a boolean');
+    const call = this.#call;
+    call[0] = crcAt;
+    call[1] = end;
+    call[2] = seed;
+    call[3] = persist ? 1 : 0;
+    return native.sealRecord(src);
   }
 
   /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */

@@ -7,8 +7,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <immintrin.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -18,8 +16,8 @@
 #include <vector>
 
 #include "args.h"
-#include "crc32c.h"
 #include "errors.h"
+#include "mapping-state.h"
 
 namespace pmem {
 namespace {
@@ -30,8 +28,6 @@ constexpr uint32_t kExclusive = 2;
 constexpr uint32_t kSparse = 4;
 constexpr uint32_t kReadOnly = 8;
 
-enum Granularity { kByte, kCacheLine, kPage };
-
 const char* GranularityName(Granularity g) {
   switch (g) {
     case kByte: return "byte";
@@ -40,56 +36,6 @@ const char* GranularityName(Granularity g) {
   }
 }
 
-// The mapped range and everything that may still point into it.
-//
-// Lifetime: shared by the handle's functions and by every ArrayBuffer view.
-// The range is unmapped by close() (after every view is detached), by the
-// environment's cleanup hook (worker exit, process exit), or when the last
-// owner is collected, whichever comes first. A view therefore never outlives
-// the memory it points to: either it is detached, or it keeps the state alive.
-struct State {
-  napi_env env = nullptr;
-  std::string path;
-  char* addr = nullptr;
-  size_t length = 0;
-  bool isPmem = false;
-  bool readOnly = false;
-  bool privateMap = false;  // read-only mappings are MAP_PRIVATE (see Open)
-  Granularity granularity = kPage;
-  bool hookActive = false;
-  std::vector<napi_ref> views;  // weak references, detached on close
-
-  ~State() {
-    if (hookActive) {
-      napi_remove_env_cleanup_hook(env, CleanupHook, this);
-      for (napi_ref ref : views) napi_delete_reference(env, ref);
-    }
-    Unmap();
-  }
-
-  bool mapped() const { return addr != nullptr; }
-
-  void Unmap() {
-    if (addr == nullptr) return;
-    if (privateMap) {
-      munmap(addr, length);
-    } else {
-      pmem_unmap(addr, length);
-    }
-    addr = nullptr;
-  }
-
-  static void CleanupHook(void* arg) {
-    // The environment is going away: JavaScript will not run again, so the
-    // views need no detaching; only the address range must be released.
-    State* self = static_cast<State*>(arg);
-    self->hookActive = false;
-    self->views.clear();
-    self->Unmap();
-  }
-};
-
-using StatePtr = std::shared_ptr<State>;
 
 State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
@@ -110,15 +56,6 @@ State* Live(const Napi::CallbackInfo& info) {
   return s;
 }
 
-// Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
-void CheckWritable(Napi::Env env, const State* s) {
-  if (!s->mapped()) ThrowClosed(env, s);
-  if (s->readOnly) {
-    throw MakePmemError(env, "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only", 0, nullptr,
-                        &s->path);
-  }
-}
-
 State* Writable(const Napi::CallbackInfo& info) {
   State* s = StateOf(info);
   CheckWritable(info.Env(), s);
@@ -134,9 +71,6 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
   CheckRange(info.Env(), *off, *len, s->length);
 }
 
-[[noreturn]] void ThrowMsync(Napi::Env env, const State* s) {
-  ThrowErrno(env, errno, "pmem_msync", s->path, pmem_errormsg());
-}
 
 // Asks libpmem2 what a store to this file needs to become persistent. It
 // maps one alignment unit read-only, reads the granularity and unmaps it.
@@ -291,143 +225,6 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// --- flush and persist: the hot path, in plain N-API ----------------------
-//
-// These two run once per durable store, so they skip node-addon-api's
-// wrappers: one napi_get_cb_info and one napi_get_value_double per argument
-// (RawIndex, args.h). The checks are the same as everywhere else.
-
-template <bool kPersist>
-napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 2;
-  napi_value argv[2] = {nullptr, nullptr};
-  void* data = nullptr;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  State* s = static_cast<StatePtr*>(data)->get();
-  uint64_t off, len;
-  if (argc < 2) {
-    napi_throw_type_error(env, nullptr, "offset and length are required");
-    return nullptr;
-  }
-  try {
-    CheckWritable(Napi::Env(env), s);
-    if (!RawIndex(env, argv[0], "offset", &off) || !RawIndex(env, argv[1], "length", &len)) return nullptr;
-    CheckRange(Napi::Env(env), off, len, s->length);
-    if (s->isPmem) {
-      // CLWB of every line in the range; persist adds the SFENCE.
-      if (kPersist) pmem_persist(s->addr + off, len); else pmem_flush(s->addr + off, len);
-    } else if (len > 0 && pmem_msync(s->addr + off, len) != 0) {
-      // Not pmem: msync is the flush and is durable at once.
-      ThrowMsync(Napi::Env(env), s);
-    }
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  return nullptr;
-}
-
-constexpr size_t kMsyncStreamMin = 4096;
-
-// sealRecord(crcAt, end, seed, persist, src?) -> crc: finishes a
-// checksummed record in [crcAt, end) in one call. src, if given, is copied to
-// the record's tail [end - src.length, end) first. The crc32c of
-// [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
-// is flushed, and with persist it is drained. It computes what
-// sealRecord() in lib/region.ts does through bytes, flush and drain,
-// reading src once: the copy, the checksum and the streaming stores for the
-// whole lines (on pmem always, before an msync from 4 KiB) are one pass.
-napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
-  size_t argc = 5;
-  napi_value argv[5] = {nullptr, nullptr, nullptr, nullptr, nullptr};
-  void* data = nullptr;
-  napi_get_cb_info(env, cbinfo, &argc, argv, nullptr, &data);
-  State* s = static_cast<StatePtr*>(data)->get();
-  if (argc < 4) {
-    napi_throw_type_error(env, nullptr, "crcAt, end, seed and persist are required");
-    return nullptr;
-  }
-  try {
-    CheckWritable(Napi::Env(env), s);
-    uint64_t crcAt, end, seed;
-    if (!RawIndex(env, argv[0], "crcAt", &crcAt) || !RawIndex(env, argv[1], "end", &end) ||
-        !RawIndex(env, argv[2], "seed", &seed)) {
-      return nullptr;
-    }
-    if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
-    bool persist;
-    if (napi_get_value_bool(env, argv[3], &persist) != napi_ok) {
-      throw Napi::TypeError::New(env, "persist must be a boolean");
-    }
-    CheckRange(Napi::Env(env), crcAt, end < crcAt ? 0 : end - crcAt, s->length);
-    if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
-    const char* src = nullptr;
-    size_t n = 0;
-    napi_valuetype t = napi_undefined;
-    if (argc >= 5) napi_typeof(env, argv[4], &t);
-    if (t != napi_undefined) {
-      bool isTyped = false;
-      napi_typedarray_type type;
-      void* base = nullptr;
-      napi_is_typedarray(env, argv[4], &isTyped);
-      if (isTyped) napi_get_typedarray_info(env, argv[4], &type, &n, &base, nullptr, nullptr);
-      if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
-      src = static_cast<const char*>(base);
-      if (n > end - crcAt - 4) {
-        throw Napi::RangeError::New(env, "a " + std::to_string(n) + "-byte src does not fit the record's " +
-                                             std::to_string(end - crcAt - 4) + " bytes after the checksum");
-      }
-    }
-    char* rec = s->addr + crcAt;
-    char* dst = s->addr + end - n;
-    uint32_t reg = Crc32cRaw(rec + 4, static_cast<size_t>(dst - rec - 4), ~static_cast<uint32_t>(seed));
-    Span streamed;
-    const uintptr_t srcAddr = reinterpret_cast<uintptr_t>(src), dstAddr = reinterpret_cast<uintptr_t>(dst);
-    if (src != nullptr && srcAddr < dstAddr + n && dstAddr < srcAddr + n) {
-      // src is (part of) this record: copy as memmove, then checksum in place.
-      std::memmove(dst, src, n);
-      reg = Crc32cRaw(dst, n, reg);
-    } else if (n > 0) {
-      // Whole lines go out with streaming stores, which skip reading the
-      // lines first. On pmem they need no flush, and the fence below (or
-      // the caller's drain) orders them like flushed lines. Before an msync
-      // they pay off only for long copies (measured: slower at 1 KiB).
-      reg = CopyCrc32cRaw(dst, src, n, reg, s->isPmem || n >= kMsyncStreamMin, &streamed);
-    } else {
-      reg = Crc32cRaw(dst, 0, reg);
-    }
-    uint32_t crc = ~reg;
-    // The checksum is stored last; it only validates the bytes it covers,
-    // and they are all in place. Nothing here orders it before them: a
-    // crash before the fence may leave any subset, which the checksum rejects.
-    std::memcpy(rec, &crc, 4);
-    if (s->isPmem) {
-      // CLWB of every line written with ordinary stores: the header and
-      // whatever of the payload was not streamed.
-      if (streamed.begin == streamed.end) {
-        pmem_flush(rec, end - crcAt);
-      } else {
-        pmem_flush(rec, streamed.begin - reinterpret_cast<uintptr_t>(rec));
-        pmem_flush(reinterpret_cast<char*>(streamed.end), reinterpret_cast<uintptr_t>(s->addr + end) - streamed.end);
-      }
-      // With persist, the SFENCE: the whole record is durable on return.
-      // Without it the caller's drain is the ordering point.
-      if (persist) pmem_drain();
-    } else {
-      // Not pmem: msync writes the pages back and is durable at once. The
-      // streaming stores must be globally visible first: SFENCE.
-      if (streamed.begin != streamed.end) _mm_sfence();
-      if (pmem_msync(rec, end - crcAt) != 0) ThrowMsync(Napi::Env(env), s);
-    }
-    napi_value r;
-    napi_create_uint32(env, crc, &r);
-    return r;
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return nullptr;
-  }
-}
-
 void ViewFinalizer(napi_env /*env*/, void* /*data*/, void* hint) {
   delete static_cast<StatePtr*>(hint);
 }
@@ -534,19 +331,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     napi_add_finalizer(env, fn, data, DeleteStatePtr, nullptr, nullptr);
     h.Set(e.name, fn);
   }
-  struct RawEntry {
-    const char* name;
-    napi_callback fn;
-  };
-  const RawEntry raw[] = {
-      {"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}, {"sealRecord", RawSealRecord}};
-  for (const RawEntry& e : raw) {
-    auto* data = new StatePtr(state);
-    napi_value fn;
-    NAPI_THROW_IF_FAILED(env, napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, data, &fn), Napi::Value());
-    napi_add_finalizer(env, fn, data, DeleteStatePtr, nullptr, nullptr);
-    h.Set(e.name, fn);
-  }
+  AddHotPath(env, state, h);
   return h;
 }
 
@@ -565,4 +350,17 @@ void InitMapping(Napi::Env env, Napi::Object exports) {
   }());
 }
 
+
+// Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
+void CheckWritable(Napi::Env env, const State* s) {
+  if (!s->mapped()) ThrowClosed(env, s);
+  if (s->readOnly) {
+    throw MakePmemError(env, "ERR_PMEM_READONLY", "mapping of '" + s->path + "' is read-only", 0, nullptr,
+                        &s->path);
+  }
+}
+
+[[noreturn]] void ThrowMsync(Napi::Env env, const State* s) {
+  ThrowErrno(env, errno, "pmem_msync", s->path, pmem_errormsg());
+}
 }  // namespace pmem

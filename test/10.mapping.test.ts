@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 
 import { binding } from '../lib/binding';
-import { Mapping, openMapping, PmemError } from '../lib';
+import { crc32c, Mapping, openMapping, PmemError } from '../lib';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
@@ -202,9 +202,24 @@ describe('Mapping methods', () => {
   test('native code checks ranges again when called directly', () => {
     const path = tmpFile('native');
     const h = binding.mapOpen(path, 4096, binding.mapFlags.create);
-    expectThrowName(() => h.persist(-1, 1), 'RangeError');
-    expectThrowName(() => h.persist(4096, 1), 'RangeError');
-    expectThrowName(() => h.flush(1, 2 ** 53), 'RangeError');
+    // flush, persist and sealRecord read their numbers from the call block.
+    const call = new Float64Array(h.call);
+    const withCall = (values: number[], fn: () => unknown) => () => {
+      call.set(values);
+      return fn();
+    };
+    expectThrowName(withCall([-1, 1], () => h.persist()), 'RangeError');
+    expectThrowName(withCall([4096, 1], () => h.persist()), 'RangeError');
+    expectThrowName(withCall([1, 2 ** 53], () => h.flush()), 'RangeError');
+    expectThrowName(withCall([NaN, 1], () => h.flush()), 'RangeError');
+    expectThrowName(withCall([0.5, 1], () => h.persist()), 'RangeError');
+    expectThrowName(withCall([0, 64, 2 ** 32, 1], () => h.sealRecord()), 'RangeError');
+    expectThrowName(withCall([4000, 4100, 0, 1], () => h.sealRecord()), 'RangeError');
+    expectThrowName(withCall([64, 0, 0, 1], () => h.sealRecord()), 'RangeError');
+    expectThrowName(withCall([0, 64, 0, 1], () => h.sealRecord(Buffer.alloc(61))), 'RangeError');
+    expectThrowName(withCall([0, 64, 0, 1], () => h.sealRecord(new Uint16Array(2) as never)), 'TypeError');
+    call.set([0, 64, 0, 1]);
+    expect(h.sealRecord(Buffer.alloc(60, 1))).toBe(crc32c(Buffer.alloc(60, 1), 0, 60, 0));
     expectThrowName(() => h.deepFlush(0.5, 1), 'RangeError');
     expectThrowName(() => h.fill(0, 300, 1), 'RangeError');
     expectThrowName(() => h.fill(4000, 0, 97), 'RangeError');
@@ -212,11 +227,12 @@ describe('Mapping methods', () => {
     expectThrowName(() => h.copy(0, {} as never), 'TypeError');
     expectThrowName(() => h.view(0, 0), 'RangeError');
     expectThrowName(() => h.view(1, 4096), 'RangeError');
-    expectThrowName(() => h.persist('x' as never, 1), 'TypeError');
     expectThrowName(() => binding.mapOpen(path, -5, 0), 'RangeError');
     expectThrowName(() => binding.mapOpen(7 as never, 0, 0), 'TypeError');
     h.close();
-    expectPmemError(() => h.persist(0, 1), 'ERR_PMEM_CLOSED');
+    call.set([0, 1]);
+    expectPmemError(() => h.persist(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => h.sealRecord(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => h.view(0, 1), 'ERR_PMEM_CLOSED');
   });
 });
