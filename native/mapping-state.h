@@ -68,6 +68,15 @@ struct State {
 
 using StatePtr = std::shared_ptr<State>;
 
+// Finalizers that drop one owner of a State: held as a function's data, or
+// as the hint of an external ArrayBuffer (a view, the call block).
+inline void DeleteStatePtrData(napi_env /*env*/, void* data, void* /*hint*/) {
+  delete static_cast<StatePtr*>(data);
+}
+inline void DeleteStatePtrHint(napi_env /*env*/, void* /*data*/, void* hint) {
+  delete static_cast<StatePtr*>(hint);
+}
+
 // Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
 void CheckWritable(Napi::Env env, const State* s);
 

@@ -41,10 +41,6 @@ State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
 }
 
-void DeleteStatePtr(napi_env /*env*/, void* data, void* /*hint*/) {
-  delete static_cast<StatePtr*>(data);
-}
-
 [[noreturn]] void ThrowClosed(Napi::Env env, const State* s) {
   throw MakePmemError(env, "ERR_PMEM_CLOSED", "mapping of '" + s->path + "' is closed", 0,
                       nullptr, &s->path);
@@ -160,10 +156,7 @@ void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
 
 // --- functions bound to one mapping (data = StatePtr*) -----------------
 
-// flush(off, len): start writing back [off, off+len); persist(off, len):
-// flush and fence. On memory that is not pmem there is no cache-line
-// write-back that reaches the media, so both are an msync, which is already
-// durable; drain then has nothing left to wait for. (RawFlushOrPersist.)
+// flush, persist and sealRecord are in hotpath.cc (AddHotPath).
 
 // deepFlush: persist, and also drain the memory controller's write-pending
 // queues (the region's deep_flush); on non-pmem it is an msync.
@@ -225,10 +218,6 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void ViewFinalizer(napi_env /*env*/, void* /*data*/, void* hint) {
-  delete static_cast<StatePtr*>(hint);
-}
-
 // view(off, len) -> ArrayBuffer over [off, off+len). lib/mapping.ts creates
 // each window once and slices it; one ArrayBuffer per address keeps V8's
 // backing-store bookkeeping simple. The view keeps the state alive and is
@@ -243,7 +232,7 @@ Napi::Value View(const Napi::CallbackInfo& info) {
   }
   auto* hint = new StatePtr(*static_cast<StatePtr*>(info.Data()));
   napi_value ab;
-  napi_status st = napi_create_external_arraybuffer(env, s->addr + off, len, ViewFinalizer,
+  napi_status st = napi_create_external_arraybuffer(env, s->addr + off, len, DeleteStatePtrHint,
                                                     hint, &ab);
   if (st != napi_ok) {
     delete hint;
@@ -328,7 +317,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     Napi::Function fn = Napi::Function::New(env, e.fn, e.name, data);
-    napi_add_finalizer(env, fn, data, DeleteStatePtr, nullptr, nullptr);
+    napi_add_finalizer(env, fn, data, DeleteStatePtrData, nullptr, nullptr);
     h.Set(e.name, fn);
   }
   AddHotPath(env, state, h);
@@ -350,7 +339,6 @@ void InitMapping(Napi::Env env, Napi::Object exports) {
   }());
 }
 
-
 // Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
 void CheckWritable(Napi::Env env, const State* s) {
   if (!s->mapped()) ThrowClosed(env, s);
@@ -363,4 +351,5 @@ void CheckWritable(Napi::Env env, const State* s) {
 [[noreturn]] void ThrowMsync(Napi::Env env, const State* s) {
   ThrowErrno(env, errno, "pmem_msync", s->path, pmem_errormsg());
 }
+
 }  // namespace pmem
