@@ -290,6 +290,7 @@ describe('read-only mappings', () => {
     expectPmemError(() => r.deepFlush(0, 8), 'ERR_PMEM_READONLY');
     expectPmemError(() => r.copy(0, Buffer.from('x')), 'ERR_PMEM_READONLY');
     expectPmemError(() => r.fill(0, 1, 1), 'ERR_PMEM_READONLY');
+    expectPmemError(() => r.sealRecord(0, 64, 0, true), 'ERR_PMEM_READONLY');
     r.close();
     expect(fs.readFileSync(path).toString('utf8', 0, 8)).toBe('original');
   });
