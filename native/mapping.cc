@@ -36,7 +36,6 @@ const char* GranularityName(Granularity g) {
   }
 }
 
-
 State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
 }
@@ -66,7 +65,6 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
   *len = ArgIndex(info, i + 1, "length");
   CheckRange(info.Env(), *off, *len, s->length);
 }
-
 
 // Asks libpmem2 what a store to this file needs to become persistent. It
 // maps one alignment unit read-only, reads the granularity and unmaps it.

@@ -46,6 +46,35 @@ test('wraps around many times, truncating as it goes; LSNs stay monotonic', () =
   m.close();
 });
 
+test('batches of long and short records, Buffers and strings, wrap and read back', () => {
+  const m = openMapping(tmpFile('wal-mixed'), { size: 65536, create: true });
+  let w = Wal.format(m);
+  const live: string[] = [];
+  for (let round = 0; round < 40; round++) {
+    const batch = [0, 1, 2, 3, 4].map((j) => {
+      const n = [40, 5000, 2048, 100, 9000][(round + j) % 5];
+      const text = `${round}.${j}:${String.fromCharCode(97 + ((round + j) % 26)).repeat(n)}`;
+      return j % 2 === 0 ? text : Buffer.from(text);
+    });
+    let lsns: number[];
+    try {
+      lsns = w.appendBatch(batch);
+    } catch (e) {
+      expect((e as { code: string }).code).toBe('ERR_PMEM_NO_SPACE');
+      w.truncate(w.nextLsn);
+      live.length = 0;
+      lsns = w.appendBatch(batch);
+    }
+    lsns.forEach((lsn, i) => live.push(`${lsn}:${batch[i].toString()}`));
+    expect(records(w)).toEqual(live);
+    if (round % 7 === 6) {
+      w = Wal.open(m);
+      expect(records(w)).toEqual(live);
+    }
+  }
+  m.close();
+});
+
 test('checkpoint frees everything durably', () => {
   const m = openMapping(tmpFile('wal-cp'), { size: 8192, create: true });
   const w = Wal.format(m);

@@ -3,6 +3,7 @@
 // acknowledged record; truncation is all-or-nothing.
 import { crc32c, Wal } from '../lib';
 import { crashTest, type CrashReport, type CrashTestOptions } from '../lib/testing';
+import { faulty, type Faults } from './faults';
 
 interface Model {
   /** Every record that may be in the log, by LSN. */
@@ -36,6 +37,8 @@ function walTest(
     prepare(wal: Wal, model: Model): void;
     act(wal: Wal, model: Model, ack: (v: unknown) => void): void;
     walClass?: typeof Wal;
+    /** Broken persistence for the operation (test/faults.ts). */
+    faults?: Faults;
   },
 ): CrashReport {
   const cls = opts.walClass ?? Wal;
@@ -51,7 +54,7 @@ function walTest(
       return model;
     },
     operation(region, before, ctx) {
-      const wal = cls.open(region);
+      const wal = cls.open(opts.faults ? faulty(region, opts.faults) : region);
       const model: Model = { records: new Map(before.records), head: before.head };
       opts.act(wal, model, (v) => ctx.ack(v));
       return model;
@@ -68,6 +71,35 @@ function appendAll(wal: Wal, model: Model, values: string[]): number[] {
   lsns.forEach((lsn, i) => model.records.set(lsn, values[i]));
   return lsns;
 }
+
+/** The ring offset where the next record goes: the live records' bytes after the head's. */
+function tailOf(wal: Wal, model: Model): number {
+  let pos = 0;
+  for (let lsn = 1; lsn < wal.nextLsn; lsn++) pos += (32 + Buffer.byteLength(model.records.get(lsn)!) + 7) & ~7;
+  return pos % wal.stats.dataSize;
+}
+
+const long = (lsn: number, n: number): string => `L${lsn}-${'#'.repeat(n)}`;
+
+/** Two batches of short and long records (a long one is sealed on its own), the second wrapping. */
+const mixedBatches = {
+  size: 20480,
+  randomImages: 20000,
+  prepare: (wal: Wal, m: Model) => {
+    // Leave about 5 KiB before the ring's end, so the batches wrap.
+    for (let lsn = 1; wal.stats.used + 1000 < wal.stats.dataSize - 5000; lsn++) appendAll(wal, m, [rec(lsn)]);
+    wal.truncate(wal.nextLsn - 2);
+    m.head = wal.headLsn;
+  },
+  act: (wal: Wal, m: Model, ack: (v: unknown) => void) => {
+    const room = wal.stats.dataSize - tailOf(wal, m);
+    expect(room).toBeLessThan(2 * (3000 + 2100));
+    for (let b = 0; b < 2; b++) {
+      const l = wal.nextLsn;
+      appendAll(wal, m, [rec(l, 's'), long(l + 1, 3000), rec(l + 2, 's'), long(l + 3, 2100), rec(l + 4, 's')]).forEach(ack);
+    }
+  },
+};
 
 /** Appends until the tail is near the ring's end, then truncates all but two records, so the next appends wrap. */
 function nearlyWrapped(wal: Wal, model: Model): void {
@@ -127,6 +159,29 @@ describe('correct WAL: 0 violations', () => {
     counts.push(r.images);
   });
 
+  test.each([1, 2])('batches mixing long records (sealed one by one) with short ones, wrapping (seed %i)', (seed) => {
+    const r = walTest({ ...mixedBatches, seed });
+    expect(r.violations).toEqual([]);
+    counts.push(r.images);
+  });
+
+  test('a batch whose record ends exactly at the ring end, the next at its start', () => {
+    const r = walTest({
+      randomImages: 20000,
+      prepare: nearlyWrapped,
+      act: (wal, m, ack) => {
+        // Fill the ring from the tail exactly to its end (records are
+        // 8-byte aligned, with a 32-byte header), then one at offset 0.
+        const room = wal.stats.dataSize - tailOf(wal, m);
+        const lsns = appendAll(wal, m, [`e${'='.repeat(room - 32 - 1)}`, rec(wal.nextLsn + 1, 'z')]);
+        lsns.forEach(ack);
+        expect(tailOf(wal, m)).toBeLessThan(wal.stats.dataSize / 2);
+      },
+    });
+    expect(r.violations).toEqual([]);
+    counts.push(r.images);
+  });
+
   test('truncate', () => {
     const r = walTest({
       randomImages: 20000,
@@ -152,6 +207,11 @@ test('the correct WAL was checked over at least 500,000 crash images', () => {
   const total = counts.reduce((a, b) => a + b, 0);
   console.log(`WAL crash images: ${total}`);
   expect(total).toBeGreaterThanOrEqual(500_000);
+});
+
+test('broken: a long record of a batch flushed only in its first line is caught', () => {
+  const r = walTest({ ...mixedBatches, randomImages: 2000, faults: { flush: (o, l) => (l > 2000 ? [o, 64] : [o, l]) } });
+  expect(r.violations.length).toBeGreaterThan(0);
 });
 
 test('broken: a checksum without the generation lets a stale record validate after wrap-around', () => {
