@@ -24,13 +24,16 @@ const SEAL_NONE = 0;
 const SEAL_FLUSH = 1;
 const SEAL_PERSIST = 2;
 type Seal = typeof SEAL_NONE | typeof SEAL_FLUSH | typeof SEAL_PERSIST;
-// On a Region whose flushes are cache-line write-backs, records of a batch
-// from this length on are sealed one by one (see appendBatch); shorter ones,
-// and all of them where a flush is an msync, are written and flushed as one
-// run. Measured per record, 16 and 256 per batch: forced mode, 4 KiB 632/617
-// ns sealed one by one against 1008/988 ns in a run, 2 KiB 531/491 against
-// 656/626, 1 KiB about even; msync mode, 4 KiB 909/946 against 719/733.
+// Records of a batch from this length on are sealed one by one (see
+// appendBatch); shorter ones are written and flushed as one run. Measured
+// per record, 16 and 256 per batch: where a flush is a cache-line
+// write-back, 4 KiB 632/617 ns sealed one by one against 1008/988 ns in a
+// run, 2 KiB 531/491 against 656/626, 1 KiB about even; where a flush is an
+// msync (one per sealed record, one per run), 4 KiB 909/946 against
+// 719/733, 8 KiB even, 16 KiB 2213/2282 against 3861/2805, 64 KiB 4181/6822
+// against 8969/9458.
 const SEAL_ALONE_MIN = 2048;
+const SEAL_ALONE_MIN_MSYNC = 16384;
 
 export interface WalRecord {
   lsn: number;
@@ -247,7 +250,7 @@ export class Wal {
     // neighbours share lines). A long record ends a run and seals itself.
     // Flush only: the single drain below orders them all.
     let runStart = this.#tailPos;
-    const sealAlone = this.region.granularity === 'page' ? Infinity : SEAL_ALONE_MIN;
+    const sealAlone = this.region.granularity === 'page' ? SEAL_ALONE_MIN_MSYNC : SEAL_ALONE_MIN;
     for (let i = 0; i < n; i++) {
       const pad = pads[i];
       // The ring wraps before record i: after a pad, or with none when the

@@ -47,12 +47,12 @@ test('wraps around many times, truncating as it goes; LSNs stay monotonic', () =
 });
 
 test('batches of long and short records, Buffers and strings, wrap and read back', () => {
-  const m = openMapping(tmpFile('wal-mixed'), { size: 65536, create: true });
+  const m = openMapping(tmpFile('wal-mixed'), { size: 131072, create: true });
   let w = Wal.format(m);
   const live: string[] = [];
   for (let round = 0; round < 40; round++) {
     const batch = [0, 1, 2, 3, 4].map((j) => {
-      const n = [40, 5000, 2048, 100, 9000][(round + j) % 5];
+      const n = [40, 5000, 2048, 100, 17000][(round + j) % 5];
       const text = `${round}.${j}:${String.fromCharCode(97 + ((round + j) % 26)).repeat(n)}`;
       return j % 2 === 0 ? text : Buffer.from(text);
     });
