@@ -72,7 +72,7 @@ function appendAll(wal: Wal, model: Model, values: string[]): number[] {
   return lsns;
 }
 
-/** The ring offset where the next record goes: the live records' bytes after the head's. */
+/** The ring offset where the next record goes, while no pad record was written: every record's bytes so far. */
 function tailOf(wal: Wal, model: Model): number {
   let pos = 0;
   for (let lsn = 1; lsn < wal.nextLsn; lsn++) pos += (32 + Buffer.byteLength(model.records.get(lsn)!) + 7) & ~7;
