@@ -25,6 +25,18 @@ inline uint64_t ArgIndex(const Napi::CallbackInfo& info, size_t i, const char* n
   return static_cast<uint64_t>(d);
 }
 
+// ArgIndex's range check for a number already read (from an argument or a
+// call block, native/hotpath.cc; NaN stands for anything that was not a
+// number), reported as a pending RangeError. False when one is pending.
+inline bool SafeIndex(napi_env env, double d, const char* name, uint64_t* out) {
+  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
 // ArgIndex for the hot paths written in plain N-API (no node-addon-api
 // wrappers): the same checks, reported as a pending exception. False when
 // one is pending.
@@ -34,12 +46,7 @@ inline bool RawIndex(napi_env env, napi_value v, const char* name, uint64_t* out
     napi_throw_type_error(env, nullptr, (std::string(name) + " must be a number").c_str());
     return false;
   }
-  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
-    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
-    return false;
-  }
-  *out = static_cast<uint64_t>(d);
-  return true;
+  return SafeIndex(env, d, name, out);
 }
 
 // Throws RangeError unless [off, off + len) lies inside [0, length).

@@ -10,7 +10,6 @@
 
 #include <immintrin.h>
 
-#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -20,17 +19,6 @@
 
 namespace pmem {
 namespace {
-
-// A call-block value that must be a non-negative safe integer (NaN stands
-// for a value that was not a number). False with a RangeError pending.
-bool BlockIndex(napi_env env, double d, const char* name, uint64_t* out) {
-  if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
-    napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());
-    return false;
-  }
-  *out = static_cast<uint64_t>(d);
-  return true;
-}
 
 // flush(), call = [offset, length]: start writing back [offset, +length).
 // persist(): the same, then the fence. On memory that is not pmem there is
@@ -45,7 +33,7 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
   try {
     CheckWritable(Napi::Env(env), s);
     uint64_t off, len;
-    if (!BlockIndex(env, s->call[0], "offset", &off) || !BlockIndex(env, s->call[1], "length", &len)) return nullptr;
+    if (!SafeIndex(env, s->call[0], "offset", &off) || !SafeIndex(env, s->call[1], "length", &len)) return nullptr;
     CheckRange(Napi::Env(env), off, len, s->length);
     if (s->isPmem) {
       // CLWB of every line in the range; persist adds the SFENCE.
@@ -80,8 +68,8 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
   try {
     CheckWritable(Napi::Env(env), s);
     uint64_t crcAt, end, seed;
-    if (!BlockIndex(env, s->call[0], "crcAt", &crcAt) || !BlockIndex(env, s->call[1], "end", &end) ||
-        !BlockIndex(env, s->call[2], "seed", &seed)) {
+    if (!SafeIndex(env, s->call[0], "crcAt", &crcAt) || !SafeIndex(env, s->call[1], "end", &end) ||
+        !SafeIndex(env, s->call[2], "seed", &seed)) {
       return nullptr;
     }
     if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
