@@ -148,6 +148,21 @@ describe('Mapping methods', () => {
     m.close();
   });
 
+  test('copy accepts bytes over a SharedArrayBuffer, and any typed array or ArrayBuffer natively', () => {
+    const m = create(4096);
+    const shared = new Uint8Array(new SharedArrayBuffer(16), 4, 8);
+    shared.set([1, 2, 3, 4, 5, 6, 7, 8]);
+    m.copy(10, shared);
+    expect([...m.buffer.subarray(10, 18)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(m.sealRecord(64, 128, 0, true, shared)).toBe(crc32c(m.buffer, 68, 60, 0));
+    const h = binding.mapOpen(tmpFile('typed'), 4096, binding.mapFlags.create);
+    h.copy(0, new Uint16Array(new SharedArrayBuffer(4)).fill(0x0102) as never);
+    h.copy(4, new Uint8Array([9, 9]).buffer as never);
+    expect([...new Uint8Array(h.view(0, 6))]).toEqual([2, 1, 2, 1, 9, 9]);
+    h.close();
+    m.close();
+  });
+
   test('zero-length operations at the end are allowed', () => {
     const m = create(4096);
     m.persist(4096, 0);
@@ -248,19 +263,24 @@ describe('close', () => {
     expect(slice.byteLength).toBe(0);
     expect(whole[0]).toBeUndefined();
     expectThrowName(() => slice.readUInt32LE(0), 'RangeError');
-    for (const call of [
-      () => m.buffer,
-      () => m.bytes,
-      () => m.view(0, 1),
-      () => m.flush(0, 1),
-      () => m.drain(),
-      () => m.persist(0, 1),
-      () => m.deepFlush(0, 1),
-      () => m.copy(0, Buffer.alloc(1)),
-      () => m.fill(0, 0, 1),
-    ]) {
-      expectPmemError(call, 'ERR_PMEM_CLOSED');
-    }
+    const calls: Record<string, () => unknown> = {
+      buffer: () => m.buffer,
+      bytes: () => m.bytes,
+      view: () => m.view(0, 1),
+      flush: () => m.flush(0, 1),
+      drain: () => m.drain(),
+      persist: () => m.persist(0, 1),
+      sealRecord: () => m.sealRecord(0, 64, 0, true),
+      deepFlush: () => m.deepFlush(0, 1),
+      copy: () => m.copy(0, Buffer.alloc(1)),
+      fill: () => m.fill(0, 0, 1),
+      fileSize: () => m.fileSize(),
+    };
+    for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
+    // Every method and getter of Mapping is in the list (close and closed
+    // are the two that work after close).
+    const members = Object.getOwnPropertyNames(Mapping.prototype).filter((n) => !['constructor', 'close', 'closed'].includes(n));
+    expect(Object.keys(calls).sort()).toEqual(members.sort());
     m.close();
   });
 
