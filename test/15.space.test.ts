@@ -174,6 +174,33 @@ describe('a full filesystem', () => {
   });
 });
 
+describe('a file-size limit', () => {
+  test('EFBIG is ERR_PMEM_NO_SPACE: no file left behind, an existing one unchanged', () => {
+    const dir = process.env.PMEM_TEST_DIR ?? os.tmpdir();
+    const fresh = path.join(dir, `${process.pid}-limit-new`);
+    const existing = path.join(dir, `${process.pid}-limit-old`);
+    fs.rmSync(fresh, { force: true });
+    const m = openMapping(existing, { size: 65536, create: true });
+    m.close();
+    const before = fs.statSync(existing);
+    // ulimit -f counts 1 KiB blocks: 1 MiB. SIGXFSZ ignored, so growing
+    // past it fails with EFBIG instead of killing the child.
+    const r = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 1024; exec "$0" "$@"`, process.execPath, child, 'limit', fresh, existing], {
+      encoding: 'utf8',
+    });
+    expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      create: 'ERR_PMEM_NO_SPACE',
+      freshLeft: false,
+      grow: 'ERR_PMEM_NO_SPACE',
+      size: 65536,
+      blocks: before.blocks,
+      mtimeMs: before.mtimeMs,
+    });
+    fs.rmSync(existing);
+  });
+});
+
 describe('a file truncated under a live mapping', () => {
   test('KVStore growth is ERR_PMEM_CORRUPT and does not grow the file back', () => {
     const dir = process.env.PMEM_TEST_DIR ?? os.tmpdir();
