@@ -107,6 +107,9 @@ std::vector<Span64> PageHoles(int fd, uint64_t size, uint64_t page) {
     off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
     if (hole < 0 || static_cast<uint64_t>(hole) >= size) break;
     off_t data = lseek(fd, hole, SEEK_DATA);
+    // ENXIO: no data after the hole. Any other failure: stop, since a range
+    // taken for a hole would be read as zeros.
+    if (data < 0 && errno != ENXIO) break;
     uint64_t end = data < 0 ? size : static_cast<uint64_t>(data);
     if (end > size) end = size;
     // Whole pages only: a page that is partly data must come from the file.

@@ -318,6 +318,33 @@ describe('read-only mappings', () => {
   test('a missing file is ERR_PMEM_NOT_FOUND', () => {
     expectPmemError(() => openMapping(tmpFile('ro-missing'), { readOnly: true }), 'ERR_PMEM_NOT_FOUND');
   });
+
+  test('a file with holes reads its data and zeros; a writable open reserves the holes, sparse keeps them', () => {
+    const path = tmpFile('ro-holes');
+    const fd = fs.openSync(path, 'w');
+    fs.writeSync(fd, 'head', 0);
+    fs.writeSync(fd, 'middle', 300000);
+    fs.writeSync(fd, 'tail', 1048576 + 100);
+    fs.closeSync(fd);
+    const size = 1048576 + 104;
+    expect(fs.statSync(path).blocks * 512).toBeLessThan(size);
+    const r = openMapping(path, { readOnly: true });
+    expect(r.length).toBe(size);
+    const b = r.buffer;
+    expect([b.toString('latin1', 0, 4), b.toString('latin1', 300000, 300006), b.toString('latin1', size - 4, size)]).toEqual([
+      'head', 'middle', 'tail',
+    ]);
+    let nonZero = 0;
+    for (let i = 0; i < size; i++) if (b[i] !== 0) nonZero++;
+    expect(nonZero).toBe(14);
+    r.close();
+    openMapping(path, { sparse: true }).close();
+    expect(fs.statSync(path).blocks * 512).toBeLessThan(size);
+    const w = openMapping(path);
+    expect(w.buffer.toString('latin1', 300000, 300006)).toBe('middle');
+    w.close();
+    expect(fs.statSync(path).blocks * 512).toBeGreaterThanOrEqual(size);
+  });
 });
 
 describe('mappings larger than 4 GiB', () => {
