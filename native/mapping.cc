@@ -193,6 +193,7 @@ void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
   };
   if (regular) {
     if (want == 0) {
+      if (created) unlink(s->path.c_str());
       close(fd);
       throw MakePmemError(env, "ERR_PMEM_INVALID", "cannot map '" + s->path + "': the file is empty", 0,
                           "mmap", &s->path);

@@ -244,6 +244,10 @@ describe('Mapping methods', () => {
     expectThrowName(() => h.view(1, 4096), 'RangeError');
     expectThrowName(() => binding.mapOpen(path, -5, 0), 'RangeError');
     expectThrowName(() => binding.mapOpen(7 as never, 0, 0), 'TypeError');
+    // Create with no size: nothing to map, and no empty file left behind.
+    const none = tmpFile('no-size');
+    expectPmemError(() => binding.mapOpen(none, 0, binding.mapFlags.create), 'ERR_PMEM_INVALID');
+    expect(fs.existsSync(none)).toBe(false);
     h.close();
     call.set([0, 1]);
     expectPmemError(() => h.persist(), 'ERR_PMEM_CLOSED');
