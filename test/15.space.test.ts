@@ -12,18 +12,23 @@ import { expectPmemError } from './helpers';
 
 const child = path.join(__dirname, 'fixtures', 'space', 'full.js');
 
-/** Mounts a tmpfs of `mb` MiB on a new directory, or says why it cannot. */
-function mountTmpfs(mb: number): string | null {
+/** Mounts a filesystem of `type` on a new directory, or says why it cannot. */
+function mountFs(type: string, options: string[], what: string): string | null {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-space-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
+    execFileSync('mount', ['-t', type, ...options, type, dir], { stdio: 'pipe' });
     return dir;
   } catch (e) {
     fs.rmdirSync(dir);
-    console.warn(`15.space: cannot mount a ${mb} MiB tmpfs (${(e as Error).message.split('\n')[0]}); ` +
-      'the full-filesystem and read-only-filesystem tests are skipped (they need root)');
+    console.warn(`15.space: cannot mount ${type} (${(e as Error).message.split('\n')[0]}); ` +
+      `the tests on ${what} are skipped (they need root)`);
     return null;
   }
+}
+
+/** A tmpfs of `mb` MiB. */
+function mountTmpfs(mb: number, what: string): string | null {
+  return mountFs('tmpfs', ['-o', `size=${mb}m`], what);
 }
 
 function unmount(dir: string | null): void {
@@ -59,7 +64,20 @@ function run(scenario: string, ...args: string[]): Record<string, unknown> {
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-const full = mountTmpfs(8);
+/**
+ * Runs the 'limit' scenario under a 1 MiB file-size limit (ulimit -f
+ * counts 1 KiB blocks), with SIGXFSZ ignored so that growing past it fails
+ * with EFBIG instead of killing the child.
+ */
+function runLimited(fresh: string, existing: string): Record<string, unknown> {
+  const r = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 1024; exec "$0" "$@"`, process.execPath, child, 'limit', fresh, existing], {
+    encoding: 'utf8',
+  });
+  expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+const full = mountTmpfs(8, 'a full filesystem');
 const onFull = full === null ? test.skip : test;
 
 afterAll(() => unmount(full));
@@ -183,13 +201,7 @@ describe('a file-size limit', () => {
     const m = openMapping(existing, { size: 65536, create: true });
     m.close();
     const before = fs.statSync(existing);
-    // ulimit -f counts 1 KiB blocks: 1 MiB. SIGXFSZ ignored, so growing
-    // past it fails with EFBIG instead of killing the child.
-    const r = spawnSync('sh', ['-c', `trap '' XFSZ; ulimit -f 1024; exec "$0" "$@"`, process.execPath, child, 'limit', fresh, existing], {
-      encoding: 'utf8',
-    });
-    expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
-    expect(JSON.parse(r.stdout)).toEqual({
+    expect(runLimited(fresh, existing)).toEqual({
       create: 'ERR_PMEM_NO_SPACE',
       freshLeft: false,
       grow: 'ERR_PMEM_NO_SPACE',
@@ -225,7 +237,7 @@ describe('a file truncated under a live mapping', () => {
   });
 });
 
-const ro = mountTmpfs(16);
+const ro = mountTmpfs(16, 'a read-only filesystem');
 const onRo = ro === null ? test.skip : test;
 afterAll(() => unmount(ro));
 
@@ -247,5 +259,40 @@ describe('a read-only filesystem', () => {
     } finally {
       execFileSync('mount', ['-o', 'remount,rw', ro!]);
     }
+  });
+});
+
+const ramfs = mountFs('ramfs', [], 'a filesystem without fallocate');
+const onRamfs = ramfs === null ? test.skip : test;
+afterAll(() => unmount(ramfs));
+
+describe('a filesystem without fallocate (ramfs: EOPNOTSUPP)', () => {
+  onRamfs('create and growth set the size first and fill it with posix_fallocate', () => {
+    const file = path.join(ramfs!, 'map');
+    const m = openMapping(file, { size: 8192, create: true });
+    m.copy(8000, Buffer.from('kept'));
+    m.close();
+    const grown = openMapping(file, { size: 65536, create: true });
+    expect(grown.length).toBe(65536);
+    expect(grown.buffer.toString('latin1', 8000, 8004)).toBe('kept');
+    grown.copy(65530, Buffer.from('end'));
+    grown.close();
+    expect(fs.statSync(file).size).toBe(65536);
+    expect(fs.readFileSync(file).toString('latin1', 65530, 65533)).toBe('end');
+  });
+
+  onRamfs('a failure after the size was set puts the size back, or removes the new file', () => {
+    const fresh = path.join(ramfs!, 'limit-new');
+    const existing = path.join(ramfs!, 'limit-old');
+    openMapping(existing, { size: 65536, create: true }).close();
+    const before = fs.statSync(existing);
+    expect(runLimited(fresh, existing)).toEqual({
+      create: 'ERR_PMEM_NO_SPACE',
+      freshLeft: false,
+      grow: 'ERR_PMEM_NO_SPACE',
+      size: 65536,
+      blocks: before.blocks,
+      mtimeMs: before.mtimeMs,
+    });
   });
 });
