@@ -13,10 +13,11 @@
         "native/addon.cc",
         "native/crc32c.cc",
         "native/errors.cc",
-        "native/kvlock.cc",
+        "native/filelock.cc",
         "native/kvscan.cc",
         "native/sim.cc",
         "native/mapping.cc",
+        "native/space.cc",
         "native/hotpath.cc",
         "native/objpool.cc",
         "native/objtx.cc"

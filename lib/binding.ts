@@ -24,6 +24,8 @@ export interface NativeMapping {
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;
   view(offset: number, length: number): ArrayBuffer;
+  /** fstat of the file's descriptor: its size now. */
+  fileSize(): number;
   close(): void;
 }
 
@@ -53,6 +55,15 @@ export interface NativeObjPool {
   txAbort(): void;
 }
 
+/**
+ * A held flock(2) lock; see native/filelock.cc. Released by release(), by
+ * the handle's finalizer, and when the worker that took it exits.
+ */
+export interface NativeLock {
+  /** Drops the lock. Releasing twice does nothing. */
+  release(): void;
+}
+
 export interface Binding {
   setErrorClass(cls: Function): void;
   mapOpen(path: string, size: number, flags: number): NativeMapping;
@@ -66,6 +77,9 @@ export interface Binding {
   objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
   objCheck(path: string, layout: string | null): boolean;
   objConstants: { minPool: number; maxAlloc: number; maxLayout: number };
+  /** LOCK_EX (exclusive) or LOCK_SH, without waiting: ERR_PMEM_LOCKED when held elsewhere. */
+  lockFile(path: string, exclusive: boolean, create: boolean): NativeLock;
+  /** The bare descriptor form of lockFile: released only by kvUnlock or process exit. */
   kvLock(path: string, exclusive: boolean, create: boolean): number;
   kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;

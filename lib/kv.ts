@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 
 import { checkIndex } from './args';
-import { binding } from './binding';
+import { binding, type NativeLock } from './binding';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
 import {
@@ -86,7 +86,7 @@ export class KVStore {
   #log: KvLog;
   #mapping: Mapping | null = null;
   #path: string | undefined;
-  #lockFd = -1;
+  #lock: NativeLock | null = null;
   #readOnly: boolean;
   #closed = false;
 
@@ -111,20 +111,21 @@ export class KVStore {
     }
     let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
     if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
-    // flock: exclusive for a writer, shared for read-only opens. The kernel
-    // releases it with the descriptor, also when the process is killed.
-    const fd = binding.kvLock(path, !readOnly, create);
+    // flock: exclusive for a writer, shared for read-only opens. Released by
+    // close(), by the lock handle's finalizer, when a worker exits, and by
+    // the kernel when the process dies.
+    const lock = binding.lockFile(path, !readOnly, create);
     let mapping: Mapping | undefined;
     try {
       mapping = create ? openMapping(path, { size, create: true }) : openMapping(path, { readOnly });
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
       const store = new KVStore(mapping, { create, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
-      store.#lockFd = fd;
+      store.#lock = lock;
       return store;
     } catch (e) {
       mapping?.close();
-      binding.kvUnlock(fd);
+      lock.release();
       if (e instanceof PmemError && e.code === 'ERR_PMEM_INVALID' && !create) {
         throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is not a KV store: ${e.message}`, { path });
       }
@@ -345,13 +346,24 @@ export class KVStore {
     this.#closed = true;
     this.#mapping?.close();
     this.#mapping = null;
-    if (this.#lockFd >= 0) binding.kvUnlock(this.#lockFd);
-    this.#lockFd = -1;
+    this.#lock?.release();
+    this.#lock = null;
   }
 
-  /** Maps the file again, grown to `bytes`; the old mapping goes after the new one is in place. */
+  /**
+   * Maps the file again, grown to `bytes`; the old mapping goes after the new
+   * one is in place. A failure (ERR_PMEM_NO_SPACE) leaves the file and the
+   * old mapping as they were, so the store goes on at its present size.
+   * @throws PmemError ERR_PMEM_CORRUPT when something outside the store
+   *   truncated the file: growing it back would replace records with zeros.
+   */
   #remap(bytes: number): Region | null {
     if (this.#mapping === null || this.#path === undefined) return null;
+    const now = this.#mapping.fileSize();
+    if (now < this.#mapping.length) {
+      throw new PmemError('ERR_PMEM_CORRUPT',
+        `'${this.#path}' was truncated to ${now} bytes under a live ${this.#mapping.length}-byte mapping`, { path: this.#path });
+    }
     const m = openMapping(this.#path, { size: bytes, create: true });
     this.#mapping.close();
     this.#mapping = m;

@@ -20,7 +20,13 @@ export interface MapOptions {
   create?: boolean;
   /** With `create`: fail with ERR_PMEM_EXISTS if the file exists. */
   exclusive?: boolean;
-  /** With `create`: do not allocate blocks up front (a sparse file). */
+  /**
+   * Do not reserve blocks: with `create` the new range stays a hole (a
+   * sparse file); on any writable open, existing holes are left as they are.
+   * Without it every hole is reserved before the file is mapped. A store
+   * into a hole on a full filesystem is a SIGBUS: use it only where the
+   * filesystem cannot fill up.
+   */
   sparse?: boolean;
   /** Map privately: stores stay in this process and nothing can be persisted. */
   readOnly?: boolean;
@@ -156,6 +162,16 @@ export class Mapping implements Region {
     this.#live().fill(offset, byte, length);
   }
 
+  /**
+   * The file's size now (an fstat of the descriptor the mapping keeps). It
+   * is smaller than `length` only when something outside this mapping
+   * truncated the file; then any access past its end faults.
+   * @throws PmemError ERR_PMEM_CLOSED, ERR_PMEM_IO
+   */
+  fileSize(): number {
+    return this.#live().fileSize();
+  }
+
   /** Unmaps and detaches every view. Closing twice does nothing. */
   close(): void {
     if (this.#native === null) return;
@@ -175,7 +191,12 @@ export class Mapping implements Region {
 }
 
 /**
- * Maps a file with `pmem_map_file`.
+ * Maps a file with `pmem_map_file`. A writable open reserves blocks for the
+ * whole file first (reserve before extend: the new range of a created or
+ * grown file, and every hole), unless `sparse`; when they cannot be had it
+ * throws ERR_PMEM_NO_SPACE and the file keeps its size, bytes and times (a
+ * file this call created is removed). A read-only open maps the pages of
+ * holes as zeros from anonymous memory, so reading them never allocates.
  * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_EXISTS, ERR_PMEM_ACCESS,
  *   ERR_PMEM_NO_SPACE, ERR_PMEM_INVALID, ERR_PMEM_IO
  */
@@ -198,9 +219,10 @@ export function openMapping(path: string, options: MapOptions = {}): Mapping {
   if (create) {
     if (readOnly) throw new TypeError('create and readOnly cannot be combined');
     if (size === 0) throw new RangeError('create needs a size greater than 0');
-  } else if (exclusive || sparse) {
-    throw new TypeError('exclusive and sparse apply only with create');
+  } else if (exclusive) {
+    throw new TypeError('exclusive applies only with create');
   }
+  if (sparse && readOnly) throw new TypeError('sparse and readOnly cannot be combined');
   const f = binding.mapFlags;
   const flags =
     (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0);

@@ -3,7 +3,7 @@
 
 #include "crc32c.h"
 #include "errors.h"
-#include "kvlock.h"
+#include "filelock.h"
 #include "kvscan.h"
 #include "mapping.h"
 #include "sim.h"
@@ -19,7 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitCrc32c(env, exports);
   pmem::InitSim(env, exports);
   pmem::InitObjPool(env, exports);
-  pmem::InitKvLock(env, exports);
+  pmem::InitFileLock(env, exports);
   pmem::InitKvScan(env, exports);
   return exports;
 }

@@ -5,6 +5,7 @@
 #include <libpmem.h>
 #include <napi.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -17,7 +18,7 @@ enum Granularity { kByte, kCacheLine, kPage };
 // The mapped range and everything that may still point into it.
 //
 // Lifetime: shared by the handle's functions and by every ArrayBuffer view.
-// The range is unmapped by close() (after every view is detached), by the
+// The range is unmapped, and the descriptor closed, by close() (after every view is detached), by the
 // environment's cleanup hook (worker exit, process exit), or when the last
 // owner is collected, whichever comes first. A view therefore never outlives
 // the memory it points to: either it is detached, or it keeps the state alive.
@@ -29,6 +30,9 @@ struct State {
   bool isPmem = false;
   bool readOnly = false;
   bool privateMap = false;  // read-only mappings are MAP_PRIVATE (see Open)
+  // The descriptor the file was opened with, kept for fstat (fileSize):
+  // closed with the mapping.
+  int fd = -1;
   Granularity granularity = kPage;
   bool hookActive = false;
   std::vector<napi_ref> views;  // weak references, detached on close
@@ -54,6 +58,8 @@ struct State {
       pmem_unmap(addr, length);
     }
     addr = nullptr;
+    if (fd >= 0) close(fd);
+    fd = -1;
   }
 
   static void CleanupHook(void* arg) {

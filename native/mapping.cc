@@ -18,6 +18,7 @@
 #include "args.h"
 #include "errors.h"
 #include "mapping-state.h"
+#include "space.h"
 
 namespace pmem {
 namespace {
@@ -102,6 +103,11 @@ bool ProbeGranularity(const std::string& path, Granularity* out) {
 // Read-only mappings are private and writable in the process: a store from
 // JavaScript into a read-only view then changes only this process's copy and
 // can never fault. Nothing is ever written back to the file.
+//
+// Holes are not mapped from the file: on tmpfs even a read fault of a hole
+// allocates a page, which is a SIGBUS on a full filesystem. A read-only open
+// cannot reserve blocks, so each whole page of a hole is mapped from
+// anonymous memory instead; it reads as zeros, as the hole does.
 void OpenReadOnly(Napi::Env env, State* s) {
   int fd = open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ThrowErrno(env, errno, "open", s->path, nullptr);
@@ -117,39 +123,99 @@ void OpenReadOnly(Napi::Env env, State* s) {
                         "cannot map '" + s->path + "' read-only: not a non-empty regular file",
                         0, "mmap", &s->path);
   }
-  void* addr = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE, fd, 0);
-  int err = errno;
-  close(fd);
-  if (addr == MAP_FAILED) ThrowErrno(env, err, "mmap", s->path, nullptr);
-  s->addr = static_cast<char*>(addr);
-  s->length = static_cast<size_t>(st.st_size);
-  s->privateMap = true;
-}
-
-void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
-  int pmemFlags = 0;
-  size_t len = 0;
-  if (flags & kCreate) {
-    struct stat st;
-    bool exists = stat(s->path.c_str(), &st) == 0;
-    // An existing file is never truncated: create only makes a missing file,
-    // or grows a smaller one to `size`.
-    if (!exists || (flags & kExclusive) ||
-        (S_ISREG(st.st_mode) && size > static_cast<uint64_t>(st.st_size))) {
-      pmemFlags = PMEM_FILE_CREATE;
-      if (flags & kExclusive) pmemFlags |= PMEM_FILE_EXCL;
-      if (flags & kSparse) pmemFlags |= PMEM_FILE_SPARSE;
-      len = static_cast<size_t>(size);
+  const size_t len = static_cast<size_t>(st.st_size);
+  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "mmap", s->path, nullptr);
+  }
+  char* base = static_cast<char*>(addr);
+  for (const Span64& h : PageHoles(fd, len, static_cast<uint64_t>(sysconf(_SC_PAGESIZE)))) {
+    if (mmap(base + h.begin, h.end - h.begin, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+      int err = errno;  // ENOMEM: more holes than the process may have mappings
+      munmap(addr, len);
+      close(fd);
+      ThrowErrno(env, err, "mmap", s->path, nullptr);
     }
   }
+  s->addr = base;
+  s->length = len;
+  s->privateMap = true;
+  s->fd = fd;
+}
+
+// Opens the file for writing. With kCreate a missing file is created with
+// O_EXCL, so that this call knows it made the file and may remove it again.
+int OpenReadWrite(Napi::Env env, const std::string& path, uint32_t flags, bool* created) {
+  const bool create = (flags & kCreate) != 0;
+  const bool exclusive = create && (flags & kExclusive) != 0;
+  *created = false;
+  for (;;) {
+    if (!exclusive) {
+      int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+      if (fd >= 0) return fd;
+      if (errno != ENOENT || !create) ThrowErrno(env, errno, "open", path, nullptr);
+    }
+    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_CREAT | O_EXCL, 0666);
+    if (fd >= 0) {
+      *created = true;
+      return fd;
+    }
+    // EEXIST without exclusive: another process created it just now; open that.
+    if (errno != EEXIST || exclusive) ThrowErrno(env, errno, "open", path, nullptr);
+  }
+}
+
+// Reserve before extend: blocks for the new range (unless kSparse) and for
+// every hole are reserved before the size is set and before anything is
+// mapped, so that no mapped page of a regular file is without blocks. On
+// any failure the file is put back as it was (or removed, when this call
+// created it) and nothing is mapped.
+void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
+  bool created = false;
+  int fd = OpenReadWrite(env, s->path, flags, &created);
+  struct stat before;
+  if (fstat(fd, &before) != 0) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, err, "fstat", s->path, nullptr);
+  }
+  const bool regular = S_ISREG(before.st_mode);
+  uint64_t want = regular ? static_cast<uint64_t>(before.st_size) : 0;
+  if ((flags & kCreate) && size > want) want = size;
+  auto fail = [&](int err, const char* call, const char* lib) {
+    if (regular) Restore(fd, before, want);
+    if (created) unlink(s->path.c_str());
+    close(fd);
+    ThrowErrno(env, err, call, s->path, lib);
+  };
+  if (regular) {
+    if (want == 0) {
+      if (created) unlink(s->path.c_str());
+      close(fd);
+      throw MakePmemError(env, "ERR_PMEM_INVALID", "cannot map '" + s->path + "': the file is empty", 0,
+                          "mmap", &s->path);
+    }
+    const char* call = "fallocate";
+    int err = ExtendReserved(fd, before, want, (flags & kSparse) != 0, &call);
+    // A file created sparse, or opened with kSparse, keeps its holes: the
+    // caller accepts that a store there may fault on a full filesystem.
+    if (err == 0 && !(flags & kSparse)) err = ReserveHoles(fd, before, want, &call);
+    if (err != 0) fail(err, call, nullptr);
+  }
+  // pmem_map_file on the prepared file (no PMEM_FILE_CREATE: it would
+  // extend the file before reserving it). It maps the whole file, Device
+  // DAX included, and decides is_pmem (MAP_SYNC, PMEM_IS_PMEM_FORCE).
   size_t mappedLen = 0;
   int isPmem = 0;
-  void* addr = pmem_map_file(s->path.c_str(), len, pmemFlags, 0666, &mappedLen, &isPmem);
-  if (addr == nullptr) ThrowErrno(env, errno, "pmem_map_file", s->path, pmem_errormsg());
+  void* addr = pmem_map_file(s->path.c_str(), 0, 0, 0, &mappedLen, &isPmem);
+  if (addr == nullptr) fail(errno, "pmem_map_file", pmem_errormsg());
   s->addr = static_cast<char*>(addr);
   s->length = mappedLen;
   s->isPmem = isPmem != 0;
+  s->fd = fd;
 }
 
 // --- functions bound to one mapping (data = StatePtr*) -----------------
@@ -169,33 +235,41 @@ Napi::Value DeepFlush(const Napi::CallbackInfo& info) {
 }
 
 // copy(off, src): the bytes are durable when it returns. Uses memmove
-// semantics, since src may itself be a view of this mapping.
+// semantics, since src may itself be a view of this mapping. src may be
+// any typed array, or an ArrayBuffer, over an ArrayBuffer or a
+// SharedArrayBuffer (napi_get_typedarray_info gives the data pointer of
+// either; node-addon-api's ArrayBuffer().Data() refuses a shared one).
 Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   State* s = Writable(info);
   uint64_t off = ArgIndex(info, 0, "offset");
-  if (!info[1].IsTypedArray() && !info[1].IsArrayBuffer()) {
-    throw Napi::TypeError::New(info.Env(), "source must be a Buffer or Uint8Array");
-  }
-  const char* src;
-  size_t len;
-  if (info[1].IsArrayBuffer()) {
+  const char* src = nullptr;
+  size_t len = 0;
+  if (info[1].IsTypedArray()) {
+    napi_typedarray_type type;
+    size_t count = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env, info[1], &type, &count, &data, nullptr, nullptr) != napi_ok) {
+      throw Napi::TypeError::New(env, "source must be a Buffer or Uint8Array");
+    }
+    src = static_cast<const char*>(data);
+    len = info[1].As<Napi::TypedArray>().ByteLength();
+  } else if (info[1].IsArrayBuffer()) {
     Napi::ArrayBuffer ab = info[1].As<Napi::ArrayBuffer>();
     src = static_cast<const char*>(ab.Data());
     len = ab.ByteLength();
   } else {
-    Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-    src = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-    len = ta.ByteLength();
+    throw Napi::TypeError::New(env, "source must be a Buffer or Uint8Array");
   }
-  CheckRange(info.Env(), off, len, s->length);
-  if (len == 0) return info.Env().Undefined();
+  CheckRange(env, off, len, s->length);
+  if (len == 0) return env.Undefined();
   if (s->isPmem) {
     pmem_memmove_persist(s->addr + off, src, len);
   } else {
     std::memmove(s->addr + off, src, len);
-    if (pmem_msync(s->addr + off, len) != 0) ThrowMsync(info.Env(), s);
+    if (pmem_msync(s->addr + off, len) != 0) ThrowMsync(env, s);
   }
-  return info.Env().Undefined();
+  return env.Undefined();
 }
 
 // fill(off, byte, len): durable when it returns.
@@ -258,6 +332,16 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fileSize() -> the file's size now (fstat). A file that another process
+// truncated under the mapping is smaller than `length`: any access past its
+// end faults, so callers check before they trust or grow the mapping.
+Napi::Value FileSize(const Napi::CallbackInfo& info) {
+  State* s = Live(info);
+  struct stat st;
+  if (fstat(s->fd, &st) != 0) ThrowErrno(info.Env(), errno, "fstat", s->path, nullptr);
+  return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
+}
+
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   pmem_drain();
   return info.Env().Undefined();
@@ -311,7 +395,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
     Napi::Function::Callback fn;
   };
   const Entry entries[] = {{"deepFlush", DeepFlush}, {"copy", Copy}, {"fill", Fill},
-                           {"view", View},           {"close", Close}};
+                           {"view", View},           {"close", Close},
+                           {"fileSize", FileSize}};
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     Napi::Function fn = Napi::Function::New(env, e.fn, e.name, data);

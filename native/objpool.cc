@@ -48,9 +48,12 @@ bool LooksLikeObjPool(const std::string& path) { return HasSignature(path, "PMEM
 //   unsafe shutdown while open   ?       'an ADR failure was detected, ...' (likewise)
 //   allocation too large/no room ENOMEM  'out of memory', 'requested size too large'
 // The messages are not a stable interface, so apart from the layout and
-// unsafe-shutdown cases the code is decided from the file itself: a failed
-// open of a file that starts with a libpmemobj signature is a damaged pool
-// (ERR_PMEM_CORRUPT), of any other file is not a pool (ERR_PMEM_NOT_POOL).
+// unsafe-shutdown cases the code of a format failure (EINVAL or no errno)
+// is decided from the file itself: a failed open of a file that starts with
+// a libpmemobj signature is a damaged pool (ERR_PMEM_CORRUPT), of any other
+// file is not a pool (ERR_PMEM_NOT_POOL). Any other errno is the system's
+// and is mapped by CodeForErrno (native/errors.cc): a read-only filesystem
+// (EROFS) is ERR_PMEM_ACCESS, not a damaged pool.
 void ThrowObjError(Napi::Env env, Op op, const char* call, const std::string& path, int err) {
   const char* raw = pmemobj_errormsg();
   std::string lib = raw != nullptr ? raw : "";
@@ -74,8 +77,10 @@ void ThrowObjError(Napi::Env env, Op op, const char* call, const std::string& pa
     // The pool was open during an unsafe shutdown: data may be lost.
     code = "ERR_PMEM_CORRUPT";
     hint = " (an unsafe shutdown happened while the pool was open; check it with pmempool)";
-  } else if ((op == Op::kOpen || op == Op::kCheck) && err != EAGAIN && err != EACCES &&
-             err != EPERM && err != ENOMEM) {
+  } else if ((op == Op::kOpen || op == Op::kCheck) && (err <= 0 || err == EINVAL)) {
+    // A format failure (EINVAL, or no errno at all): decided from the file.
+    // Every other errno is the system's (EROFS, EACCES, EAGAIN, ENOSPC,
+    // ENOMEM, EIO, ...) and goes through the one errno table below.
     code = LooksLikeObjPool(path) ? "ERR_PMEM_CORRUPT" : "ERR_PMEM_NOT_POOL";
   } else if ((op == Op::kAlloc || op == Op::kTx) && err == ENOMEM) {
     code = "ERR_PMEM_NO_SPACE";

@@ -83,7 +83,7 @@ describe('openMapping', () => {
     expect(err).toBeInstanceOf(PmemError);
     expect(err!.code).toBe('ERR_PMEM_NOT_FOUND');
     expect(err!.errno).toBe(2);
-    expect(err!.syscall).toBe('pmem_map_file');
+    expect(err!.syscall).toBe('open');
     expect(err!.path).toBe(path);
     expect(err!.message).toContain(path);
   });
@@ -115,7 +115,7 @@ describe('openMapping', () => {
     expect(() => openMapping(path, { create: true, size: '4096' as never })).toThrow(TypeError);
     expect(() => openMapping(path, { create: true, size: 4096, readOnly: true })).toThrow(TypeError);
     expect(() => openMapping(path, { exclusive: true })).toThrow(TypeError);
-    expect(() => openMapping(path, { sparse: true })).toThrow(TypeError);
+    expect(() => openMapping(path, { sparse: true, readOnly: true })).toThrow(TypeError);
     expect(fs.existsSync(path)).toBe(false);
   });
 });
@@ -145,6 +145,21 @@ describe('Mapping methods', () => {
     m.buffer.write('abcdef', 0);
     m.copy(2, m.view(0, 6));
     expect(m.buffer.toString('utf8', 0, 8)).toBe('ababcdef');
+    m.close();
+  });
+
+  test('copy accepts bytes over a SharedArrayBuffer, and any typed array or ArrayBuffer natively', () => {
+    const m = create(4096);
+    const shared = new Uint8Array(new SharedArrayBuffer(16), 4, 8);
+    shared.set([1, 2, 3, 4, 5, 6, 7, 8]);
+    m.copy(10, shared);
+    expect([...m.buffer.subarray(10, 18)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(m.sealRecord(64, 128, 0, true, shared)).toBe(crc32c(m.buffer, 68, 60, 0));
+    const h = binding.mapOpen(tmpFile('typed'), 4096, binding.mapFlags.create);
+    h.copy(0, new Uint16Array(new SharedArrayBuffer(4)).fill(0x0102) as never);
+    h.copy(4, new Uint8Array([9, 9]).buffer as never);
+    expect([...new Uint8Array(h.view(0, 6))]).toEqual([2, 1, 2, 1, 9, 9]);
+    h.close();
     m.close();
   });
 
@@ -229,6 +244,10 @@ describe('Mapping methods', () => {
     expectThrowName(() => h.view(1, 4096), 'RangeError');
     expectThrowName(() => binding.mapOpen(path, -5, 0), 'RangeError');
     expectThrowName(() => binding.mapOpen(7 as never, 0, 0), 'TypeError');
+    // Create with no size: nothing to map, and no empty file left behind.
+    const none = tmpFile('no-size');
+    expectPmemError(() => binding.mapOpen(none, 0, binding.mapFlags.create), 'ERR_PMEM_INVALID');
+    expect(fs.existsSync(none)).toBe(false);
     h.close();
     call.set([0, 1]);
     expectPmemError(() => h.persist(), 'ERR_PMEM_CLOSED');
@@ -248,19 +267,24 @@ describe('close', () => {
     expect(slice.byteLength).toBe(0);
     expect(whole[0]).toBeUndefined();
     expectThrowName(() => slice.readUInt32LE(0), 'RangeError');
-    for (const call of [
-      () => m.buffer,
-      () => m.bytes,
-      () => m.view(0, 1),
-      () => m.flush(0, 1),
-      () => m.drain(),
-      () => m.persist(0, 1),
-      () => m.deepFlush(0, 1),
-      () => m.copy(0, Buffer.alloc(1)),
-      () => m.fill(0, 0, 1),
-    ]) {
-      expectPmemError(call, 'ERR_PMEM_CLOSED');
-    }
+    const calls: Record<string, () => unknown> = {
+      buffer: () => m.buffer,
+      bytes: () => m.bytes,
+      view: () => m.view(0, 1),
+      flush: () => m.flush(0, 1),
+      drain: () => m.drain(),
+      persist: () => m.persist(0, 1),
+      sealRecord: () => m.sealRecord(0, 64, 0, true),
+      deepFlush: () => m.deepFlush(0, 1),
+      copy: () => m.copy(0, Buffer.alloc(1)),
+      fill: () => m.fill(0, 0, 1),
+      fileSize: () => m.fileSize(),
+    };
+    for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
+    // Every method and getter of Mapping is in the list (close and closed
+    // are the two that work after close).
+    const members = Object.getOwnPropertyNames(Mapping.prototype).filter((n) => !['constructor', 'close', 'closed'].includes(n));
+    expect(Object.keys(calls).sort()).toEqual(members.sort());
     m.close();
   });
 
@@ -298,6 +322,33 @@ describe('read-only mappings', () => {
   test('a missing file is ERR_PMEM_NOT_FOUND', () => {
     expectPmemError(() => openMapping(tmpFile('ro-missing'), { readOnly: true }), 'ERR_PMEM_NOT_FOUND');
   });
+
+  test('a file with holes reads its data and zeros; a writable open reserves the holes, sparse keeps them', () => {
+    const path = tmpFile('ro-holes');
+    const fd = fs.openSync(path, 'w');
+    fs.writeSync(fd, 'head', 0);
+    fs.writeSync(fd, 'middle', 300000);
+    fs.writeSync(fd, 'tail', 1048576 + 100);
+    fs.closeSync(fd);
+    const size = 1048576 + 104;
+    expect(fs.statSync(path).blocks * 512).toBeLessThan(size);
+    const r = openMapping(path, { readOnly: true });
+    expect(r.length).toBe(size);
+    const b = r.buffer;
+    expect([b.toString('latin1', 0, 4), b.toString('latin1', 300000, 300006), b.toString('latin1', size - 4, size)]).toEqual([
+      'head', 'middle', 'tail',
+    ]);
+    let nonZero = 0;
+    for (let i = 0; i < size; i++) if (b[i] !== 0) nonZero++;
+    expect(nonZero).toBe(14);
+    r.close();
+    openMapping(path, { sparse: true }).close();
+    expect(fs.statSync(path).blocks * 512).toBeLessThan(size);
+    const w = openMapping(path);
+    expect(w.buffer.toString('latin1', 300000, 300006)).toBe('middle');
+    w.close();
+    expect(fs.statSync(path).blocks * 512).toBeGreaterThanOrEqual(size);
+  });
 });
 
 describe('mappings larger than 4 GiB', () => {
@@ -321,7 +372,8 @@ describe('mappings larger than 4 GiB', () => {
     m.view(size - 1, 1)[0] = 9;
     m.persist(size - 1, 1);
     m.close();
-    const again = openMapping(path);
+    // sparse: keep the holes (without it the open reserves all 6 GiB).
+    const again = openMapping(path, { sparse: true });
     expect(again.view(far, 5).toString()).toBe('hello');
     expect(again.view(edge, 6).toString()).toBe('across');
     expect(again.view(size - 1, 1)[0]).toBe(9);

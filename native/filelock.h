@@ -1,0 +1,21 @@
+// Advisory whole-file locks (flock(2)): one writer, or any number of
+// read-only opens. KVStore takes one per open file.
+//
+// lockFile(path, exclusive, create) -> { release() }: the lock is a handle
+// that is released by release(), by its finalizer when the handle is
+// collected, and by the environment's cleanup hook when a worker exits,
+// whichever comes first. The kernel also drops it when the process dies, so
+// a SIGKILLed holder never leaves a stale lock behind.
+//
+// kvLock(path, exclusive, create) -> fd and kvUnlock(fd) are the bare
+// descriptor form: nothing releases it but kvUnlock or the end of the
+// process. Prefer lockFile.
+#pragma once
+
+#include <napi.h>
+
+namespace pmem {
+
+void InitFileLock(Napi::Env env, Napi::Object exports);
+
+}  // namespace pmem

@@ -1,0 +1,87 @@
+// File locks (native/filelock.cc): a lock is a handle released by
+// release(), by its finalizer, and when the worker that took it exits.
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { KVStore } from '../lib';
+import { binding } from '../lib/binding';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+const dist = path.join(__dirname, '..', 'dist');
+
+function makeStore(name: string): string {
+  const file = tmpFile(name);
+  KVStore.open(file, { create: true, size: 256 * 1024, segmentSize: 16384 }).close();
+  return file;
+}
+
+describe('lockFile', () => {
+  test('one writer or many readers; release drops it; releasing twice does nothing', () => {
+    const file = tmpFile('lock');
+    const w = binding.lockFile(file, true, true);
+    expectPmemError(() => binding.lockFile(file, true, false), 'ERR_PMEM_LOCKED');
+    expectPmemError(() => binding.lockFile(file, false, false), 'ERR_PMEM_LOCKED');
+    w.release();
+    w.release();
+    const r1 = binding.lockFile(file, false, false);
+    const r2 = binding.lockFile(file, false, false);
+    expectPmemError(() => binding.lockFile(file, true, false), 'ERR_PMEM_LOCKED');
+    r1.release();
+    expectPmemError(() => binding.lockFile(file, true, false), 'ERR_PMEM_LOCKED');
+    r2.release();
+    binding.lockFile(file, true, false).release();
+  });
+
+  test('bad arguments are TypeError; a missing file without create is ERR_PMEM_NOT_FOUND', () => {
+    expectThrowName(() => binding.lockFile(1 as never, true, false), 'TypeError');
+    expectThrowName(() => binding.lockFile('x', 1 as never, false), 'TypeError');
+    expectPmemError(() => binding.lockFile(tmpFile('no-lock'), true, false), 'ERR_PMEM_NOT_FOUND');
+  });
+
+  test('the descriptor form (kvLock) and the handle exclude each other', () => {
+    const file = tmpFile('lock-both');
+    const fd = binding.kvLock(file, true, true);
+    expectPmemError(() => binding.lockFile(file, false, false), 'ERR_PMEM_LOCKED');
+    binding.kvUnlock(fd);
+    const h = binding.lockFile(file, true, false);
+    expectPmemError(() => binding.kvLock(file, true, false), 'ERR_PMEM_LOCKED');
+    h.release();
+  });
+});
+
+describe('KVStore locks', () => {
+  test('a worker that opens a store and exits without close() leaves it unlocked', async () => {
+    const file = makeStore('worker-kv');
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { KVStore } = require(workerData.dist);
+       const store = KVStore.open(workerData.file);
+       store.put('from', 'worker');
+       parentPort.postMessage('open');
+       parentPort.once('message', () => parentPort.close());`,
+      { eval: true, workerData: { file, dist } },
+    );
+    const exited = once(worker, 'exit');
+    await once(worker, 'message');
+    // The worker holds the store now.
+    expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
+    worker.postMessage('exit');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    const store = KVStore.open(file);
+    expect(store.getString('from')).toBe('worker');
+    store.close();
+  });
+
+  test('a store collected without close() releases its lock', () => {
+    const file = tmpFile('gc-kv');
+    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'lock', 'gc-lock.js'), file], {
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ whileHeld: 'ERR_PMEM_LOCKED', afterGc: 'ok' });
+  });
+});
