@@ -349,6 +349,11 @@ export class KVStore {
     this.#lockFd = -1;
   }
 
+  /** Calls `close()`, so that `using db = KVStore.open(...)` closes the store at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** Maps the file again, grown to `bytes`; the old mapping goes after the new one is in place. */
   #remap(bytes: number): Region | null {
     if (this.#mapping === null || this.#path === undefined) return null;
