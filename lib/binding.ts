@@ -113,4 +113,11 @@ export function loadBinding(dir: string, load: (dir: string) => unknown = requir
   }
 }
 
+// Node 20 defines Symbol.dispose, as Symbol.for('nodejs.dispose'), in its
+// main context only; a vm context (jest's test environment) lacks it, and
+// the `[Symbol.dispose]()` methods of Mapping, KVStore, Wal and ObjPool
+// would be named 'undefined' there. Every module with such a class imports
+// this one first. Where the engine has Symbol.dispose this does nothing.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+
 export const binding = loadBinding(path.join(__dirname, '..'));
