@@ -98,6 +98,63 @@ describe("npm's install step (scripts/install.sh)", () => {
   });
 });
 
+describe('the pack scripts refuse to go on without what the package ships', () => {
+  /**
+   * Runs scripts/`script` from a scratch tree whose scripts/setup.sh and
+   * scripts/prebuild.sh (unless it is the one run) are `stub`, with `npx` on
+   * the PATH running `npxStub`.
+   */
+  function run(script: string, stub: string, npxStub = 'exit 0'): SpawnSyncReturns<string> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-scripts-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'scripts'));
+      fs.mkdirSync(path.join(dir, 'bin'));
+      fs.copyFileSync(path.join(root, 'scripts', script), path.join(dir, 'scripts', script));
+      for (const f of ['setup.sh', 'prebuild.sh']) {
+        if (f !== script) fs.writeFileSync(path.join(dir, 'scripts', f), stub);
+      }
+      fs.writeFileSync(path.join(dir, 'bin/npx'), `#!/bin/sh\n${npxStub}\n`, { mode: 0o755 });
+      return spawnSync('bash', [path.join(dir, 'scripts', script)], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}` },
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const DIST = 'mkdir -p dist/testing && touch dist/index.js dist/index.d.ts dist/testing/index.js dist/testing/index.d.ts';
+  const PREBUILD = 'mkdir -p prebuilds/linux-x64 && touch prebuilds/linux-x64/pmem.glibc.node';
+
+  test('prepack passes when the build leaves dist/ and the prebuild', () => {
+    const r = run('prepack.sh', `${DIST}\n${PREBUILD}\n`);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test('prepack fails when the build leaves no prebuild', () => {
+    const r = run('prepack.sh', `${DIST}\n`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('prepack: prebuilds/linux-x64/pmem.glibc.node is missing after the build');
+  });
+
+  test('prepack fails when the build leaves no dist/', () => {
+    const r = run('prepack.sh', `${PREBUILD}\n`);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('prepack: dist/index.js is missing after the build');
+  });
+
+  test('prepack fails when the build fails', () => {
+    const r = run('prepack.sh', 'exit 3\n');
+    expect(r.status).not.toBe(0);
+  });
+
+  test('prebuild fails when prebuildify writes no glibc-tagged addon', () => {
+    const r = run('prebuild.sh', 'exit 0\n', 'mkdir -p prebuilds/linux-x64 && touch prebuilds/linux-x64/pmem.node');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('prebuild: prebuildify wrote no prebuilds/linux-x64/pmem.glibc.node');
+  });
+});
+
 describe('npm pack, installed into a fresh project', () => {
   let tmp = '';
   let tarball = '';
