@@ -11,7 +11,7 @@ import { openMapping } from './mapping';
 import { Progress } from './progress';
 
 const DEMO_KEYS = 100_000;
-/** Calls of each operation made, untimed, before its timed ones: a cold start (JIT, caches, page faults) runs 2-4 times slower. */
+/** Untimed calls of each operation before its timed ones: cold (JIT, caches, page faults), medians came out 2-4 times slower here. */
 const WARMUP = 2000;
 const SAMPLES = 2000;
 
