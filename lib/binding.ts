@@ -1,9 +1,7 @@
-// Loads the addon once: a prebuild from prebuilds/ when one matches, else
-// build/Release. Only lib/ modules import this; the native surface is not API.
+// Loads the addon once: build/Release when it exists, else a prebuild from
+// prebuilds/ that matches. Only lib/ modules import this; the native surface
+// is not API.
 import * as path from 'node:path';
-
-// eslint-disable-next-line @typescript-eslint/no-var-requires
-const load = require('node-gyp-build') as (dir: string) => unknown;
 
 /** Handle returned by the native mapOpen; see native/mapping.cc. */
 export interface NativeMapping {
@@ -91,4 +89,49 @@ export interface Binding {
   Sim: new (size: number, mode: number, tracked: boolean) => import('./testing/sim').NativeSim;
 }
 
-export const binding = load(path.join(__dirname, '..')) as Binding;
+/** Debian's packages of the shared libraries the addon loads at run time. */
+export const RUNTIME_PACKAGES = ['libndctl6', 'libdaxctl1'] as const;
+
+/**
+ * What to throw when loading the addon failed with `e`: a message that
+ * names what to install, with the loader's own message and `e` as cause.
+ * An error that is neither a missing library nor a missing build is
+ * returned as it is.
+ */
+export function loadError(e: unknown): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (/\blib(ndctl|daxctl)\.so/.test(message)) {
+    return new Error(
+      'pmem: the native addon needs the shared libraries libndctl and libdaxctl, which are not installed or do not load. ' +
+        `On Debian or Ubuntu: apt-get install ${RUNTIME_PACKAGES.join(' ')}. (${message})`,
+      { cause: e },
+    );
+  }
+  if (message.startsWith('No native build was found')) {
+    return new Error(
+      'pmem: no prebuilt addon matches this platform (prebuilds are for Linux x64 with glibc) and none was compiled. ' +
+        'Reinstall to compile it from source; see "Install" in the README for what that needs. ' +
+        `(${message.trim()})`,
+      { cause: e },
+    );
+  }
+  return e;
+}
+
+/** Loads the addon from the package at `dir` with node-gyp-build. */
+export function loadBinding(dir: string, load: (dir: string) => unknown = require('node-gyp-build')): Binding {
+  try {
+    return load(dir) as Binding;
+  } catch (e) {
+    throw loadError(e);
+  }
+}
+
+// Node 20 defines Symbol.dispose, as Symbol.for('nodejs.dispose'), in its
+// main context only; a vm context (jest's test environment) lacks it, and
+// the `[Symbol.dispose]()` methods of Mapping, KVStore, Wal and ObjPool
+// would be named 'undefined' there. Every module with such a class imports
+// this one first. Where the engine has Symbol.dispose this does nothing.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+
+export const binding = loadBinding(path.join(__dirname, '..'));

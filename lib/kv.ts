@@ -274,8 +274,12 @@ export class KVStore {
   /**
    * Entries in key byte order, as [key, value] copies. The keys are those
    * present when iteration starts (a key deleted meanwhile is skipped); each
-   * value is the one current when it is yielded.
+   * value is the one current when it is yielded. With `encoding: 'utf8'`
+   * both are strings, else Buffers.
    */
+  range(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  range(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
+  range(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
   *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
     this.#live_();
     const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
@@ -311,12 +315,18 @@ export class KVStore {
     }
   }
 
-  /** Every key, in byte order. */
-  *keys(options: Omit<KVRangeOptions, 'encoding'> & { encoding?: 'buffer' | 'utf8' } = {}): IterableIterator<Buffer | string> {
+  /** Every key, in byte order: strings with `encoding: 'utf8'`, else Buffers. */
+  keys(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<Buffer>;
+  keys(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<string>;
+  keys(options?: KVRangeOptions): IterableIterator<Buffer | string>;
+  *keys(options: KVRangeOptions = {}): IterableIterator<Buffer | string> {
     for (const [k] of this.range(options)) yield k;
   }
 
-  /** Every [key, value], in key byte order. */
+  /** Every [key, value], in key byte order: strings with `encoding: 'utf8'`, else Buffers. */
+  entries(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  entries(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
+  entries(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
   entries(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
     return this.range(options);
   }
@@ -348,6 +358,11 @@ export class KVStore {
     this.#mapping = null;
     this.#lock?.release();
     this.#lock = null;
+  }
+
+  /** Calls `close()`, so that `using db = KVStore.open(...)` closes the store at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   /**

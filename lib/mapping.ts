@@ -55,7 +55,7 @@ export class Mapping implements Region {
   readonly #call: Float64Array;
   readonly #views: Windows;
 
-  /** @internal Use `openMapping`. */
+  /** Use `openMapping`: the constructor takes the native handle. */
   constructor(path: string, native: NativeMapping, readOnly: boolean) {
     this.path = path;
     this.#native = native;
@@ -178,6 +178,11 @@ export class Mapping implements Region {
     this.#native.close();
     this.#native = null;
     this.#views.clear();
+  }
+
+  /** Calls `close()`, so that `using m = openMapping(...)` unmaps at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   #live(): NativeMapping {

@@ -271,6 +271,15 @@ export class ObjPool {
     this.#views.clear();
   }
 
+  /**
+   * Calls `close()`, so that `using pool = ObjPool.open(...)` closes the pool
+   * at the end of the block.
+   * @throws PmemError ERR_PMEM_INVALID (inside this pool's transaction)
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   #live(): NativeObjPool {
     if (this.#native === null) {
       throw new PmemError('ERR_PMEM_CLOSED', `pool '${this.path}' is closed`, { path: this.path });

@@ -40,7 +40,7 @@ export class ObjTx {
   #state: TxState = 'open';
   /** @internal */ cause: unknown = undefined;
 
-  /** @internal Created by pool.transaction(). */
+  /** Created by pool.transaction(): the constructor takes the native handle. */
   constructor(native: NativeObjPool, size: number, path: string) {
     this.#native = native;
     this.#size = size;

@@ -476,6 +476,11 @@ export class Wal {
     this.#mapping = null;
   }
 
+  /** Calls `close()`, so that `using wal = Wal.open(...)` closes the log at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /**
    * The record checksum: header bytes 4..31 (length, LSN, epoch, type, batch
    * index) and the payload, seeded with the salt.

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Builds prebuilds/linux-x64/pmem.node with prebuildify (N-API, stripped).
+# Builds prebuilds/linux-x64/pmem.glibc.node with prebuildify (N-API,
+# stripped, tagged glibc so that node-gyp-build never loads it on musl).
 # PMDK is linked statically (binding.gyp), so the prebuild needs only
 # Debian's libndctl6 and libdaxctl1 at run time; the check below fails the
 # build if any other PMDK library would be needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-npx --no-install prebuildify --napi --strip --target "$(node -p process.versions.node)"
-out=$(ls prebuilds/linux-x64/*.node)
+rm -rf prebuilds
+npx --no-install prebuildify --napi --strip --tag-libc --target "$(node -p process.versions.node)"
+out=prebuilds/linux-x64/pmem.glibc.node
+[ -f "$out" ] || { echo "prebuild: prebuildify wrote no $out" >&2; ls -R prebuilds >&2 || true; exit 1; }
 if ldd "$out" | grep -E 'libpmem(obj|2)?\.so' >/dev/null; then
   echo "prebuild: $out links PMDK dynamically" >&2; exit 1
 fi
+# prebuildify moves its build out of build/Release; put the same binary back
+# so that the tree stays built (node-gyp-build prefers build/Release).
+mkdir -p build/Release
+cp "$out" build/Release/pmem.node
 echo "prebuild: $out"
 ldd "$out" | awk '{print "  needs " $1}' | grep -E 'ndctl|daxctl'
