@@ -14,6 +14,7 @@ export type PmemErrorCode =
   | 'ERR_PMEM_CORRUPT'
   | 'ERR_PMEM_LAYOUT'
   | 'ERR_PMEM_NOT_POOL'
+  | 'ERR_PMEM_NOT_A_STORE'
   | 'ERR_PMEM_IO'
   | 'ERR_PMEM_SDS'
   | 'ERR_PMEM_TX_ENDED';

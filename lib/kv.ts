@@ -1,13 +1,11 @@
-import { statSync } from 'node:fs';
-
 import { checkIndex } from './args';
-import { binding } from './binding';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
 } from './kv-format';
 import { isSegmentSize, KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './kv-log';
+import { openStoreFile, unlockFile } from './identify';
 import { openMapping, type Mapping } from './mapping';
 import type { Region } from './region';
 
@@ -93,9 +91,13 @@ export class KVStore {
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
    * runs `recover()`.
+   * With `create`, only a missing or empty file is made (see
+   * docs/formats.md, "Creating a file"); any other file must be a store.
+   * A failed open leaves the file as it was: nothing is resized or written.
    * @throws PmemError ERR_PMEM_LOCKED (open for writing elsewhere, or a
    *   read-only open while a writer holds it), ERR_PMEM_NOT_FOUND,
-   *   ERR_PMEM_CORRUPT (not a store, or damaged); TypeError, RangeError
+   *   ERR_PMEM_NOT_A_STORE (the file holds something else: the message
+   *   says what), ERR_PMEM_CORRUPT (a store, damaged); TypeError, RangeError
    */
   static open(path: string, options: KVOpenOptions = {}): KVStore {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
@@ -106,28 +108,23 @@ export class KVStore {
     const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
     const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
     if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
-    if (create && size < DATA_START + 2 * segmentSize && fileSize(path) === 0) {
-      throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
-    }
     let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
     if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
-    // flock: exclusive for a writer, shared for read-only opens. The kernel
-    // releases it with the descriptor, also when the process is killed.
-    const fd = binding.kvLock(path, !readOnly, create);
-    let mapping: Mapping | undefined;
+    // The lock, then the signature, then the mapping: a file that is not a
+    // store is refused before anything maps, grows or writes it.
+    const { fd, mapping } = openStoreFile(path, {
+      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE,
+      format: (m) => new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length),
+    });
     try {
-      mapping = create ? openMapping(path, { size, create: true }) : openMapping(path, { readOnly });
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
-      const store = new KVStore(mapping, { create, readOnly, segmentSize }, maxSize, path);
+      const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
       store.#lockFd = fd;
       return store;
     } catch (e) {
-      mapping?.close();
-      binding.kvUnlock(fd);
-      if (e instanceof PmemError && e.code === 'ERR_PMEM_INVALID' && !create) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is not a KV store: ${e.message}`, { path });
-      }
+      mapping.close();
+      unlockFile(fd);
       throw e;
     }
   }
@@ -345,7 +342,7 @@ export class KVStore {
     this.#closed = true;
     this.#mapping?.close();
     this.#mapping = null;
-    if (this.#lockFd >= 0) binding.kvUnlock(this.#lockFd);
+    if (this.#lockFd >= 0) unlockFile(this.#lockFd);
     this.#lockFd = -1;
   }
 
@@ -382,12 +379,3 @@ function checkSegmentSize(n: unknown): number {
   if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
   return v;
 }
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-

@@ -3,7 +3,8 @@ import { randomInt } from 'node:crypto';
 import { checkBytes, checkIndex } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
-import { openMapping, type Mapping } from './mapping';
+import { openStoreFile, unlockFile } from './identify';
+import type { Mapping } from './mapping';
 import { sealRecord, type Region, wordsOf } from './region';
 import { Superblock } from './superblock';
 
@@ -16,6 +17,8 @@ const TYPE_DATA = 1;
 const TYPE_PAD = 2;
 /** Records carry a u32 length; a record also never exceeds half the ring. */
 const MAX_PAYLOAD = 0x7fffffff;
+/** Largest log file: one Buffer must see the whole mapping. */
+const MAX_FILE = 2 ** 32;
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
@@ -92,6 +95,7 @@ export class Wal {
   readonly offset: number;
   readonly #sb: Superblock;
   #mapping: Mapping | null = null;
+  #lockFd = -1;
   #closed = false;
   #readOnly = false;
 
@@ -143,29 +147,40 @@ export class Wal {
    *   in the middle of the log, with its LSN, unless `truncateOnCorruption`)
    */
   static open(target: Region | string, options: WalOpenOptions = {}): Wal {
+    const o = checkWalOptions(options);
     if (typeof target === 'string') {
-      const existed = fileExists(target);
-      if (!existed && !options.create) {
-        throw new PmemError('ERR_PMEM_NOT_FOUND', `no log at '${target}'`, { path: target });
-      }
-      const m = openMapping(target, options.create ? { size: options.size, create: true } : { readOnly: options.readOnly === true });
+      if (target.length === 0) throw new TypeError('path must be a non-empty string');
+      if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
+      const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
+      if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
+      const offset = checkIndex(options.offset ?? 0, 'offset');
+      // One writer at a time (ERR_PMEM_LOCKED), across processes and
+      // threads; the signature is checked through the lock before anything
+      // maps, grows or writes the file.
+      const { fd, mapping } = openStoreFile(target, {
+        kind: 'wal', name: 'a write-ahead log', create: o.create, readOnly: o.readOnly, size, offset, maxFile: MAX_FILE,
+        format: (m) => { Wal.format(m, { offset }); },
+      });
       try {
-        const wal = existed ? Wal.open(m, { ...options, size: undefined, create: undefined }) : Wal.format(m, options);
-        wal.#mapping = m;
+        const wal = Wal.open(mapping, { offset, truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
+        wal.#mapping = mapping;
+        wal.#lockFd = fd;
         return wal;
       } catch (e) {
-        m.close();
+        mapping.close();
+        unlockFile(fd);
         throw e;
       }
     }
+    if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
     const offset = checkIndex(options.offset ?? 0, 'offset');
     if (target.length < offset + Superblock.size(SB_CAPACITY) + 4 * HEADER) {
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
     }
     const sb = Superblock.open(target, { offset, capacity: SB_CAPACITY });
     const wal = new this(target, offset, sb);
-    wal.#readOnly = options.readOnly === true;
-    wal.recover({ truncateOnCorruption: options.truncateOnCorruption === true, readOnly: options.readOnly === true });
+    wal.#readOnly = o.readOnly;
+    wal.recover({ truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
     return wal;
   }
 
@@ -474,6 +489,8 @@ export class Wal {
     this.#closed = true;
     this.#mapping?.close();
     this.#mapping = null;
+    if (this.#lockFd >= 0) unlockFile(this.#lockFd);
+    this.#lockFd = -1;
   }
 
   /**
@@ -626,10 +643,17 @@ export class Wal {
   }
 }
 
-function fileExists(path: string): boolean {
-  try {
-    return require('node:fs').statSync(path).size > 0;
-  } catch {
-    return false;
-  }
+const OPEN_OPTIONS = new Set(['size', 'create', 'offset', 'truncateOnCorruption', 'readOnly']);
+
+/** The boolean options of Wal.open, checked: unknown options and non-booleans are TypeErrors. */
+function checkWalOptions(options: unknown): { create: boolean; readOnly: boolean; truncateOnCorruption: boolean } {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  for (const key of Object.keys(options)) if (!OPEN_OPTIONS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  const o = options as WalOpenOptions;
+  const flag = (v: unknown, name: string): boolean => {
+    if (v === undefined) return false;
+    if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+    return v;
+  };
+  return { create: flag(o.create, 'create'), readOnly: flag(o.readOnly, 'readOnly'), truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption') };
 }
