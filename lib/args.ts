@@ -20,6 +20,15 @@ export function checkRange(offset: unknown, length: unknown, size: number): void
   }
 }
 
+/**
+ * `n` rounded up to a multiple of 8. Arithmetic, not `(n + 7) & ~7`: bit
+ * operators truncate to 32 bits, and a byte count of 2^31 or more would
+ * come out negative.
+ */
+export function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
 export function checkBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(`${name} must be a Buffer or Uint8Array`);

@@ -1,4 +1,4 @@
-import { checkBytes, checkIndex, checkRange } from './args';
+import { align8, checkBytes, checkIndex, checkRange } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
 import { type Region, sealRecord, store64, wordsOf } from './region';
@@ -9,7 +9,6 @@ const ENTRY_HEADER = 16;
 const MODE_REDO = 1;
 const MODE_UNDO = 2;
 
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Stages writes inside `TxLog.run`. */
 export interface TxWriter {
@@ -267,14 +266,14 @@ export class TxLog {
 
   /** Entry header: target offset (u64), length (u32), zero (u32). */
   #writeEntryHeader(at: number, offset: number, len: number): void {
-    this.#put32(at, offset >>> 0, Math.floor(offset / 0x100000000), len, 0);
+    this.#put32(at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
   }
 
   /** The log header, all but its checksum (sealRecord stores that). */
   #writeHeader(seq: number, mode: number, count: number, bytes: number): void {
     const start = this.offset + LINE;
     this.#put32(start, 0, count, seq >>> 0, Math.floor(seq / 0x100000000)); // the checksum slot first
-    this.#put32(start + 16, bytes >>> 0, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
+    this.#put32(start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
   }
 
   /** Four u32 fields at `at` (8-byte aligned in the region). */

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 
-import { checkBytes, checkIndex } from './args';
+import { align8, checkBytes, checkIndex } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import { openStoreFile, unlockFile } from './identify';
@@ -20,7 +20,6 @@ const MAX_PAYLOAD = 0x7fffffff;
 /** Largest log file: one Buffer must see the whole mapping. */
 const MAX_FILE = 2 ** 32;
 
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** What writing a record does after its checksum: nothing (a batch flushes its runs), flush, or flush and fence. */
 const SEAL_NONE = 0;
@@ -124,7 +123,7 @@ export class Wal {
   static format(region: Region, options: { offset?: number } = {}): Wal {
     const offset = checkIndex(options.offset ?? 0, 'offset');
     const sb = Superblock.format(region, { offset, capacity: SB_CAPACITY });
-    const dataSize = (region.length - offset - Superblock.size(SB_CAPACITY)) & ~7;
+    const dataSize = Math.floor((region.length - offset - Superblock.size(SB_CAPACITY)) / 8) * 8;
     if (dataSize < 4 * HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
     const wal = new this(region, offset, sb);
     wal.#salt = randomInt(1, 0xffffffff);
