@@ -1,4 +1,4 @@
-import { checkIndex } from './args';
+import { checkIndex, snapshotBytes } from './args';
 import { PmemError } from './errors';
 import { type Region, store64 } from './region';
 
@@ -65,8 +65,8 @@ export class AppendList {
    * @throws PmemError ERR_PMEM_NO_SPACE when the region is full
    */
   append(value: Uint8Array | string): void {
-    const data = typeof value === 'string' ? Buffer.from(value) : value;
-    if (!(data instanceof Uint8Array)) throw new TypeError('value must be a Buffer, Uint8Array or string');
+    // Read once: the length checked is the length written.
+    const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
     const size = NODE_HEADER + data.length;
     const node = this.#free;
     if (size > this.region.length - node) {

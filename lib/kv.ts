@@ -1,4 +1,4 @@
-import { checkIndex } from './args';
+import { checkIndex, unchanged } from './args';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
 import {
@@ -223,7 +223,9 @@ export class KVStore {
     const entries: Entry[] = [];
     const present = new Map<string, boolean>();
     let puts = false;
-    for (let i = 0; i < ops.length; i++) {
+    // Each op, and each of its fields, is read once; values are snapshots.
+    const n = ops.length;
+    for (let i = 0; i < n; i++) {
       const op = ops[i] as unknown;
       if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
       const { type } = op as { type: unknown };
@@ -242,6 +244,11 @@ export class KVStore {
       } else {
         throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
       }
+    }
+    // A getter of a later op may have detached the buffer of an earlier
+    // value: checked after the last user code ran, before anything is written.
+    for (const e of entries) {
+      if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
     }
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }

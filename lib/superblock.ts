@@ -1,4 +1,4 @@
-import { checkBytes, checkIndex } from './args';
+import { checkIndex, snapshotBytes } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
 import { type Region, store64 } from './region';
@@ -105,7 +105,7 @@ export class Superblock {
    * @throws RangeError if the payload is larger than the capacity
    */
   write(payload: Uint8Array): void {
-    checkBytes(payload, 'payload');
+    payload = snapshotBytes(payload, 'payload'); // read once: the length checked is the length written
     if (payload.length > this.capacity) {
       throw new RangeError(`payload of ${payload.length} bytes exceeds the capacity of ${this.capacity}`);
     }

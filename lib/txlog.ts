@@ -1,4 +1,4 @@
-import { align8, checkBytes, checkIndex, checkRange } from './args';
+import { align8, checkIndex, checkRange, snapshotBytes } from './args';
 import { crc32c } from './crc32c';
 import { PmemError } from './errors';
 import { type Region, sealRecord, store64, wordsOf } from './region';
@@ -159,7 +159,7 @@ export class TxLog {
   /** One staged write: its entry, old bytes and new bytes, at the log's end. */
   #stage(token: number, offset: number, data: Uint8Array): void {
     if (token !== this.#staging) throw new TypeError('this transaction has ended');
-    checkBytes(data, 'data');
+    data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     const len = data.length;
     const at = this.#end;
@@ -182,7 +182,7 @@ export class TxLog {
    *   does not fit the log
    */
   undoUpdate(offset: number, data: Uint8Array): void {
-    checkBytes(data, 'data');
+    data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 
-import { align8, checkBytes, checkIndex } from './args';
+import { align8, checkIndex, snapshotBytes, unchanged } from './args';
 import { binding } from './binding';
 import { PmemError } from './errors';
 import { openStoreFile, unlockFile } from './identify';
@@ -218,7 +218,7 @@ export class Wal {
    */
   append(record: Uint8Array | string): number {
     this.#writable();
-    return this.#appendOne(record, 'record');
+    return this.#appendOne(typeof record === 'string' ? record : snapshotBytes(record, 'record'));
   }
 
   /**
@@ -231,11 +231,23 @@ export class Wal {
   appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
     this.#writable();
     if (!Array.isArray(records)) throw new TypeError('records must be an array');
+    // Each element is read once, and its bytes snapshotted (snapshotBytes):
+    // the length planned is the length written.
     const n = records.length;
     if (n === 0) return [];
-    if (n === 1) return [this.#appendOne(records[0], 'records[0]')];
+    const items = new Array<Uint8Array | string>(n);
     const lengths = new Array<number>(n);
-    for (let i = 0; i < n; i++) lengths[i] = this.#recordLength(records[i], `records[${i}]`);
+    for (let i = 0; i < n; i++) {
+      const r = records[i];
+      items[i] = typeof r === 'string' ? r : snapshotBytes(r, `records[${i}]`);
+      lengths[i] = this.#recordLength(items[i]);
+    }
+    // A later element's getter may have detached an earlier one's buffer.
+    for (let i = 0; i < n; i++) {
+      const r = items[i];
+      if (typeof r !== 'string' && !unchanged(r, lengths[i])) throw new TypeError(`records[${i}] changed while the batch was read`);
+    }
+    if (n === 1) return [this.#appendOne(items[0])];
     // Plan positions first, so a batch that does not fit writes nothing.
     let pos = this.#tailPos;
     let used = this.#used;
@@ -281,10 +293,10 @@ export class Wal {
         // flushed. The run before it is flushed first and starts again
         // after it; the drain below orders it with the rest.
         if (at[i] > runStart) this.region.flush(this.#dataStart + runStart, at[i] - runStart);
-        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], SEAL_FLUSH);
+        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_FLUSH);
         runStart = at[i] + HEADER + lengths[i];
       } else {
-        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], SEAL_NONE);
+        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_NONE);
       }
       lsns[i] = lsn++;
     }
@@ -302,8 +314,8 @@ export class Wal {
   }
 
   /** One record: the same plan as a batch of one, with no arrays. */
-  #appendOne(record: Uint8Array | string, name: string): number {
-    const len = this.#recordLength(record, name);
+  #appendOne(record: Uint8Array | string): number {
+    const len = this.#recordLength(record);
     const size = align8(HEADER + len);
     let pos = this.#tailPos;
     let pad = 0;
@@ -323,8 +335,9 @@ export class Wal {
     return lsn;
   }
 
-  #recordLength(record: Uint8Array | string, name: string): number {
-    const len = typeof record === 'string' ? Buffer.byteLength(record) : checkBytes(record, name).length;
+  /** Bytes of a string, or of a snapshot (snapshotBytes), checked against maxRecordSize. */
+  #recordLength(record: Uint8Array | string): number {
+    const len = typeof record === 'string' ? Buffer.byteLength(record) : record.length;
     if (len > this.maxRecordSize) {
       throw new RangeError(`a ${len}-byte record exceeds the maximum of ${this.maxRecordSize}`);
     }
