@@ -47,4 +47,13 @@ export class PmemError extends Error {
   }
 }
 
+/**
+ * Throws ERR_PMEM_CLOSED when `region` is closed (a Mapping unmapped under
+ * the structure): its views are detached, and reading them would answer
+ * as if empty.
+ */
+export function checkOpen(region: { readonly closed?: boolean }, what: string): void {
+  if (region.closed === true) throw new PmemError('ERR_PMEM_CLOSED', `the region under the ${what} is closed`);
+}
+
 binding.setErrorClass(PmemError);

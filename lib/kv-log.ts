@@ -115,6 +115,11 @@ export class KvLog {
     this.recover(sb);
   }
 
+  /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
+  get regionClosed(): boolean {
+    return this.#region.closed === true;
+  }
+
   /** The region's bytes (replaced when the file grows: read it per call). */
   get bytes(): Buffer {
     return this.#b;

@@ -366,6 +366,9 @@ export class KVStore {
     if (this.#closed) {
       throw new PmemError('ERR_PMEM_CLOSED', 'the KV store is closed', this.#path === undefined ? {} : { path: this.#path });
     }
+    // A store over a Region the caller owns: closing that region leaves
+    // detached views, which would read as empty.
+    if (this.#log.regionClosed) throw new PmemError('ERR_PMEM_CLOSED', 'the region under the KV store is closed');
   }
 
   #writable(): void {

@@ -1,6 +1,6 @@
 import { align8, checkIndex, checkRange, snapshotBytes } from './args';
 import { crc32c } from './crc32c';
-import { PmemError } from './errors';
+import { checkOpen, PmemError } from './errors';
 import { type Region, sealRecord, store64, wordsOf } from './region';
 
 const LINE = 64;
@@ -96,6 +96,7 @@ export class TxLog {
    *   or the writes do not fit the log
    */
   run(fn: (tx: TxWriter) => void): void {
+    checkOpen(this.region, 'transaction log');
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
     // Writes are staged straight into the log area: the log holds no
@@ -116,6 +117,7 @@ export class TxLog {
       this.#staging = 0;
     }
     if (this.#count === 0) return;
+    checkOpen(this.region, 'transaction log'); // fn may have closed it
     const seq = this.#seq + 1;
     const b = this.region.bytes;
     const start = this.offset + LINE;
@@ -159,6 +161,7 @@ export class TxLog {
   /** One staged write: its entry, old bytes and new bytes, at the log's end. */
   #stage(token: number, offset: number, data: Uint8Array): void {
     if (token !== this.#staging) throw new TypeError('this transaction has ended');
+    checkOpen(this.region, 'transaction log');
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     const len = data.length;
@@ -216,6 +219,7 @@ export class TxLog {
    * @throws PmemError ERR_PMEM_CORRUPT if the commit word is ahead of the log
    */
   recover(): TxRecovery {
+    checkOpen(this.region, 'transaction log');
     const b = this.region.bytes;
     const commit = Number(b.readBigUInt64LE(this.offset));
     const committedSeq = Math.floor(commit / 2);
@@ -254,6 +258,7 @@ export class TxLog {
 
   /** Payload bytes one transaction's writes may total. */
   get capacity(): number {
+    checkOpen(this.region, 'transaction log');
     return this.size - LINE - LOG_HEADER - ENTRY_HEADER;
   }
 

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 
 import { align8, checkIndex, snapshotBytes, unchanged } from './args';
 import { binding } from './binding';
-import { PmemError } from './errors';
+import { checkOpen, PmemError } from './errors';
 import { openStoreFile, unlockFile } from './identify';
 import type { Mapping } from './mapping';
 import { sealRecord, type Region, wordsOf } from './region';
@@ -193,20 +193,24 @@ export class Wal {
 
   /** Largest payload one record may carry: half the ring, less a header. */
   get maxRecordSize(): number {
+    this.#live();
     return Math.min(MAX_PAYLOAD, Math.floor(this.#dataSize / 2) - HEADER);
   }
 
   /** LSN of the oldest record still in the log (== nextLsn when empty). */
   get headLsn(): number {
+    this.#live();
     return this.#headLsn;
   }
 
   /** LSN the next append gets. */
   get nextLsn(): number {
+    this.#live();
     return this.#nextLsn;
   }
 
   get stats(): { dataSize: number; used: number; records: number; lastRecovery?: WalRecovery } {
+    this.#live();
     return { dataSize: this.#dataSize, used: this.#used, records: this.#nextLsn - this.#headLsn, lastRecovery: this.#lastRecovery };
   }
 
@@ -364,6 +368,7 @@ export class Wal {
     const b = this.region.bytes;
     let pos = this.#headPos;
     for (let lsn = this.#headLsn; lsn < this.#nextLsn; ) {
+      this.#live(); // closed between two records: ERR_PMEM_CLOSED, not a read of unmapped bytes
       if (this.#dataSize - pos < HEADER) pos = 0;
       const type = b[this.#dataStart + pos + 24];
       const len = b.readUInt32LE(this.#dataStart + pos + 4);
@@ -437,6 +442,7 @@ export class Wal {
    * with its LSN, or with `truncateOnCorruption` cuts the log there.
    */
   recover(options: { truncateOnCorruption?: boolean; readOnly?: boolean } = {}): WalRecovery {
+    this.#live();
     const t0 = performance.now();
     this.#readHeader();
     const b = this.region.bytes;
@@ -647,6 +653,7 @@ export class Wal {
 
   #live(): void {
     if (this.#closed) throw new PmemError('ERR_PMEM_CLOSED', 'log is closed');
+    checkOpen(this.region, 'log');
   }
 
   #writable(): void {
