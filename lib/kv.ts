@@ -12,7 +12,7 @@ import type { Region } from './region';
 export type { KVData } from './kv-args';
 
 export interface KVOpenOptions {
-  /** With `create`: bytes of a new file (default 64 MiB). */
+  /** With `create`: bytes of a new file (default 64 MiB); an existing file keeps its size. */
   size?: number;
   /** Create and format the file if it is missing or empty. */
   create?: boolean;

@@ -485,7 +485,7 @@ export class Wal {
     this.#nextLsn = lsn;
     this.#tailPos = pos;
     this.#used = used;
-    if (!options.readOnly) {
+    if (!options.readOnly && !this.#readOnly) {
       // Raise the epoch durably before any append: records past the tail
       // that this recovery did not take can never rejoin the log.
       this.#epoch++;

@@ -91,7 +91,16 @@ describe('foreign files are refused untouched, with what they look like', () => 
     refusedUntouched(pool, () => walCreate(pool), /libpmemobj pool/);
   });
 
-  test('ObjPool.open refuses a KV store and text as not a pool, untouched', () => {
+  test('ObjPool.open refuses a KV store and text as not a pool, untouched; ObjPool.create never takes an existing file', () => {
+    const text = writeFile('pool-text', 'some notes\n');
+    const t0 = snapshot(text);
+    expectPmemError(() => ObjPool.open(text), 'ERR_PMEM_NOT_POOL');
+    expectPmemError(() => ObjPool.check(text), 'ERR_PMEM_NOT_POOL');
+    expectPmemError(() => ObjPool.create(text, { size: 8 << 20 }), 'ERR_PMEM_EXISTS');
+    const t1 = snapshot(text);
+    expect(t1.bytes.equals(t0.bytes)).toBe(true);
+    expect(t1.size).toBe(t0.size);
+    expect(t1.mtimeMs).toBe(t0.mtimeMs);
     const kv = tmpFile('kv-for-pool');
     KVStore.open(kv, { create: true, size: 16 << 20 }).close();
     const before = snapshot(kv);
