@@ -1,5 +1,5 @@
-import { checkIndex } from './args';
-import { PmemError } from './errors';
+import { checkIndex, snapshotBytes } from './args';
+import { checkOpen, PmemError } from './errors';
 import { type Region, store64 } from './region';
 
 const MAGIC = 0x4c505041; // "APPL"
@@ -55,6 +55,7 @@ export class AppendList {
   }
 
   get length(): number {
+    checkOpen(this.region, 'list');
     return this.#length;
   }
 
@@ -65,8 +66,9 @@ export class AppendList {
    * @throws PmemError ERR_PMEM_NO_SPACE when the region is full
    */
   append(value: Uint8Array | string): void {
-    const data = typeof value === 'string' ? Buffer.from(value) : value;
-    if (!(data instanceof Uint8Array)) throw new TypeError('value must be a Buffer, Uint8Array or string');
+    checkOpen(this.region, 'list');
+    // Read once: the length checked is the length written.
+    const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
     const size = NODE_HEADER + data.length;
     const node = this.#free;
     if (size > this.region.length - node) {
@@ -95,8 +97,10 @@ export class AppendList {
 
   /** Values from head to tail, as copies. */
   *[Symbol.iterator](): IterableIterator<Buffer> {
+    checkOpen(this.region, 'list');
     const b = this.region.bytes;
     for (let p = this.#head(); p !== 0; p = Number(b.readBigUInt64LE(p))) {
+      checkOpen(this.region, 'list');
       const len = b.readUInt32LE(p + 8);
       yield Buffer.from(b.subarray(p + NODE_HEADER, p + NODE_HEADER + len));
     }
@@ -114,6 +118,7 @@ export class AppendList {
    *   region or behind its predecessor, or a length past the region's end.
    */
   recover(): { length: number } {
+    checkOpen(this.region, 'list');
     const b = this.region.bytes;
     if (b.readUInt32LE(this.offset) !== MAGIC) {
       throw new PmemError('ERR_PMEM_CORRUPT', `no list at offset ${this.offset}: bad magic`);

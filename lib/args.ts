@@ -1,5 +1,6 @@
 // Argument checks for the public API: TypeError for a wrong type, RangeError
 // for a bad value. Native code checks again and never relies on these.
+import { types } from 'node:util';
 
 export function checkIndex(value: unknown, name: string): number {
   if (typeof value !== 'number') {
@@ -20,9 +21,52 @@ export function checkRange(offset: unknown, length: unknown, size: number): void
   }
 }
 
+/**
+ * `n` rounded up to a multiple of 8. Arithmetic, not `(n + 7) & ~7`: bit
+ * operators truncate to 32 bits, and a byte count of 2^31 or more would
+ * come out negative.
+ */
+export function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
 export function checkBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(`${name} must be a Buffer or Uint8Array`);
   }
   return value;
+}
+
+// Intrinsic accessors, read through the internal slots: no getter, Proxy
+// trap or own property of the argument runs.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const lengthOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
+const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
+
+/**
+ * Bytes from the user, read once: a Uint8Array whose length and contents
+ * no later user code can change before they are written. A Buffer or
+ * Uint8Array over a plain fixed-length ArrayBuffer is returned as it is;
+ * one over a SharedArrayBuffer (another thread may write or grow it) or a
+ * resizable ArrayBuffer, a subclass or an instance with its own `length`,
+ * is copied, length and bytes in one step. A Proxy is not a Uint8Array.
+ * Callers that run user code after this (reading the next element of a
+ * batch) check `unchanged` before they write.
+ * @throws TypeError
+ */
+export function snapshotBytes(value: unknown, name: string): Uint8Array {
+  if (!types.isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
+  const u8 = value as Uint8Array;
+  const proto = Object.getPrototypeOf(u8) as unknown;
+  const buffer = bufferOfView.call(u8);
+  const stable = (proto === Buffer.prototype || proto === Uint8Array.prototype) &&
+    !Object.prototype.hasOwnProperty.call(u8, 'length') &&
+    !types.isSharedArrayBuffer(buffer) && !(isResizable !== undefined && isResizable.call(buffer as ArrayBuffer));
+  return stable ? u8 : new Uint8Array(u8);
+}
+
+/** Whether a snapshot of `length` bytes still has them (a later getter may have detached its buffer). */
+export function unchanged(bytes: Uint8Array, length: number): boolean {
+  return lengthOfView.call(bytes) === length;
 }

@@ -58,6 +58,8 @@ export interface NativeObjPool {
  * the handle's finalizer, and when the worker that took it exits.
  */
 export interface NativeLock {
+  /** The locked descriptor, for reading the file through the lock; closed by release(). */
+  readonly fd: number;
   /** Drops the lock. Releasing twice does nothing. */
   release(): void;
 }
@@ -77,9 +79,6 @@ export interface Binding {
   objConstants: { minPool: number; maxAlloc: number; maxLayout: number };
   /** LOCK_EX (exclusive) or LOCK_SH, without waiting: ERR_PMEM_LOCKED when held elsewhere. */
   lockFile(path: string, exclusive: boolean, create: boolean): NativeLock;
-  /** The bare descriptor form of lockFile: released only by kvUnlock or process exit. */
-  kvLock(path: string, exclusive: boolean, create: boolean): number;
-  kvUnlock(fd: number): void;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,

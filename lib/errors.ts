@@ -14,6 +14,7 @@ export type PmemErrorCode =
   | 'ERR_PMEM_CORRUPT'
   | 'ERR_PMEM_LAYOUT'
   | 'ERR_PMEM_NOT_POOL'
+  | 'ERR_PMEM_NOT_A_STORE'
   | 'ERR_PMEM_IO'
   | 'ERR_PMEM_SDS'
   | 'ERR_PMEM_TX_ENDED';
@@ -44,6 +45,15 @@ export class PmemError extends Error {
     if (details.syscall !== undefined) this.syscall = details.syscall;
     if (details.path !== undefined) this.path = details.path;
   }
+}
+
+/**
+ * Throws ERR_PMEM_CLOSED when `region` is closed (a Mapping unmapped under
+ * the structure): its views are detached, and reading them would answer
+ * as if empty.
+ */
+export function checkOpen(region: { readonly closed?: boolean }, what: string): void {
+  if (region.closed === true) throw new PmemError('ERR_PMEM_CLOSED', `the region under the ${what} is closed`);
 }
 
 binding.setErrorClass(PmemError);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { isDaxMount, mountEntries, type MountEntry } from './location';
-import { Superblock } from './superblock';
+import { identifyPath, isDevDax } from './identify';
 
 export type FileKind = 'kv' | 'wal' | 'objpool' | 'mapping' | 'devdax' | 'missing' | 'not a file';
 
@@ -20,11 +20,6 @@ export interface FileInfo {
   durability?: 'dax' | 'msync' | 'msync (tmpfs: DRAM, lost at power failure)';
 }
 
-const PAYLOAD_KINDS: Record<number, [FileKind, string]> = {
-  0x31564b50: ['kv', 'PKV1'],
-  0x4c415750: ['wal', 'PWAL'],
-};
-
 export function inspect(file: string, mounts: MountEntry[] = mountEntries()): FileInfo {
   let st: fs.Stats;
   try {
@@ -32,32 +27,14 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   } catch {
     return { file, kind: 'missing' };
   }
-  if (st.isCharacterDevice()) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
+  if (isDevDax(st)) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
   if (!st.isFile()) return { file, kind: 'not a file', ...mountOf(file, mounts) };
-  const head = Buffer.alloc(4096);
-  const fd = fs.openSync(file, 'r');
-  let n = 0;
-  try {
-    n = fs.readSync(fd, head, 0, head.length, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
   const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mountOf(file, mounts) };
-  if (n >= 12 && head.toString('latin1', 0, 8) === 'PMEMOBJ\0') {
-    info.kind = 'objpool';
-    info.format = `PMEMOBJ v${head.readUInt32LE(8)}`;
-    return info;
-  }
-  // KV stores and WALs start with a superblock whose two replicas (payload
-  // capacity up to 64) begin at 0 and 128; the payload starts 64 bytes in.
-  for (const replica of [0, 128]) {
-    if (n < replica + 72 || head.readUInt32LE(replica) !== Superblock.MAGIC) continue;
-    const kind = PAYLOAD_KINDS[head.readUInt32LE(replica + 64)];
-    if (kind !== undefined) {
-      info.kind = kind[0];
-      info.format = `${kind[1]} v${head.readUInt32LE(replica + 68)}`;
-      break;
-    }
+  // The classifier the open paths use (lib/identify.ts).
+  const id = identifyPath(file);
+  if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool')) {
+    info.kind = id.kind;
+    if (id.format !== undefined) info.format = id.format;
   }
   return info;
 }

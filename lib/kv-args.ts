@@ -1,6 +1,9 @@
 // Argument checks and conversions of the KVStore API. Keys become one-byte
 // ("latin1") strings of their bytes: the index's key, and the form whose
 // string order is byte order.
+import { types } from 'node:util';
+
+import { snapshotBytes } from './args';
 import { MAX_KEY, MAX_VALUE } from './kv-format';
 
 /** A key or value: bytes, or a string stored as UTF-8. */
@@ -14,10 +17,12 @@ export function keyOf(key: unknown, name = 'key'): string {
     // ASCII exactly when its UTF-8 form is as long as it is (every other
     // char takes 2 to 4 bytes): a native count, faster than a regex test.
     k = Buffer.byteLength(key, 'utf8') === key.length ? key : Buffer.from(key, 'utf8').toString('latin1');
-  } else if (key instanceof Uint8Array) {
-    if (key.length > MAX_KEY) throw new RangeError(`${name} is ${key.length} bytes; the limit is ${MAX_KEY}`);
+  } else if (types.isUint8Array(key)) {
+    // Read once: the key string is the snapshot.
+    const u8 = snapshotBytes(key, name);
+    if (u8.length > MAX_KEY) throw new RangeError(`${name} is ${u8.length} bytes; the limit is ${MAX_KEY}`);
     // A Buffer decodes itself; a plain Uint8Array needs a Buffer over it first.
-    k = key instanceof Buffer ? key.toString('latin1') : Buffer.from(key.buffer, key.byteOffset, key.length).toString('latin1');
+    k = u8 instanceof Buffer ? u8.toString('latin1') : Buffer.from(u8.buffer, u8.byteOffset, u8.length).toString('latin1');
   } else {
     throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${key === null ? 'null' : typeof key}`);
   }
@@ -25,14 +30,19 @@ export function keyOf(key: unknown, name = 'key'): string {
   return k;
 }
 
-/** A value as bytes or string, with its length in bytes. @throws TypeError, RangeError */
+/**
+ * A value as bytes or string, with its length in bytes, read once (see
+ * snapshotBytes). @throws TypeError, RangeError
+ */
 export function valueOf(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
   let len: number;
   if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
-  else if (value instanceof Uint8Array) len = value.length;
-  else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
+  else if (types.isUint8Array(value)) {
+    value = snapshotBytes(value, name);
+    len = (value as Uint8Array).length;
+  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
   if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
-  return { v: value, len };
+  return { v: value as Uint8Array | string, len };
 }
 
 export function checkBoolean(value: unknown, name: string): boolean {

@@ -1,6 +1,7 @@
 // The on-media format of KVStore: constants, segment headers and records.
 // The layout is described in docs/formats.md (## KVStore); lib/kv.ts owns
 // the protocol (when each piece is written, flushed and fenced).
+import { align8 } from './args';
 import { binding } from './binding';
 
 // Every offset and length passed here is computed by this module and lies
@@ -35,7 +36,7 @@ export const DEFAULT_SEGMENT = 4 * 1024 * 1024;
 /** Largest store: one Buffer must see the whole mapping. */
 export const MAX_FILE = 2 ** 32;
 
-export const align8 = (n: number): number => (n + 7) & ~7;
+export { align8 };
 
 const seqBytes = Buffer.alloc(8);
 

@@ -74,7 +74,7 @@ export class KvIndex {
   /** Bytes of DRAM the index holds (the table, and the key order once built). */
   get memoryBytes(): number {
     let n = this.#slots.byteLength;
-    if (this.#sorted !== null) for (const k of this.#sorted) n += 8 + 16 + ((k.length + 7) & ~7);
+    if (this.#sorted !== null) for (const k of this.#sorted) n += 8 + 16 + Math.ceil(k.length / 8) * 8;
     return n;
   }
 

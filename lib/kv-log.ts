@@ -57,7 +57,7 @@ const scanOut = new Uint32Array(16384);
 export type Remap = (bytes: number) => Region | null;
 
 export function isSegmentSize(n: number): boolean {
-  return n >= MIN_SEGMENT && n <= MAX_SEGMENT && (n & (n - 1)) === 0;
+  return n >= MIN_SEGMENT && n <= MAX_SEGMENT && Number.isInteger(Math.log2(n));
 }
 
 export class KvLog {
@@ -72,7 +72,6 @@ export class KvLog {
 
   #salt = 0;
   #segSize = 0;
-  #segShift = 0; // log2 of #segSize
   #nseg = 0;
   #maxSeq = 0;
   #seq: number[] = []; // per head segment: sequence number; 0 when not a head
@@ -114,6 +113,11 @@ export class KvLog {
     const sb = Superblock.open(region, { offset: 0, capacity: SB_PAYLOAD });
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     this.recover(sb);
+  }
+
+  /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
+  get regionClosed(): boolean {
+    return this.#region.closed === true;
   }
 
   /** The region's bytes (replaced when the file grows: read it per call). */
@@ -181,7 +185,6 @@ export class KvLog {
     this.#salt = payload.readUInt32LE(8);
     this.#segSize = payload.readUInt32LE(12);
     if (!isSegmentSize(this.#segSize)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${this.#segSize}`);
-    this.#segShift = Math.log2(this.#segSize);
     this.#resize(Math.floor((this.#region.length - DATA_START) / this.#segSize));
     if (this.#nseg < 1) throw new PmemError('ERR_PMEM_CORRUPT', 'the region is too short for one segment');
 
@@ -269,6 +272,12 @@ export class KvLog {
     let len = 0;
     for (const e of entries) len += ENTRY_HEADER + e.key.length + e.vlen;
     const size = align8(REC_HEADER + len);
+    // A record larger than the store can ever hold (its run of segments
+    // inside maxSize) is refused before anything is written or compacted.
+    if (size + SEG_HEADER > this.#maxSize - DATA_START) {
+      throw new PmemError('ERR_PMEM_NO_SPACE',
+        `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
+    }
     const at = this.#place(size, reserve);
     const s = this.#head[this.#segOf(at)];
     const b = this.#b;
@@ -284,8 +293,8 @@ export class KvLog {
       const klen = e.key.length;
       b[p] = e.type;
       b[p + 1] = 0;
-      b[p + 2] = klen & 0xff;
-      b[p + 3] = klen >>> 8;
+      b[p + 2] = klen % 256;
+      b[p + 3] = Math.floor(klen / 256);
       u32(b, p + 4, e.vlen);
       p += ENTRY_HEADER;
       writeKey(b, e.key, p);
@@ -571,8 +580,7 @@ export class KvLog {
   }
 
   #segOf(offset: number): number {
-    // Offsets are below MAX_FILE (2^32), so an unsigned shift is exact.
-    return (offset - DATA_START) >>> this.#segShift;
+    return Math.floor((offset - DATA_START) / this.#segSize);
   }
 
   /**
@@ -592,10 +600,10 @@ export class KvLog {
 
 /** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
 function u32(b: Buffer, at: number, v: number): void {
-  b[at] = v & 0xff;
-  b[at + 1] = (v >>> 8) & 0xff;
-  b[at + 2] = (v >>> 16) & 0xff;
-  b[at + 3] = v >>> 24;
+  b[at] = v % 256;
+  b[at + 1] = Math.floor(v / 256) % 256;
+  b[at + 2] = Math.floor(v / 65536) % 256;
+  b[at + 3] = Math.floor(v / 16777216) % 256;
 }
 
 /** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */

@@ -1,20 +1,19 @@
-import { statSync } from 'node:fs';
-
-import { checkIndex } from './args';
-import { binding, type NativeLock } from './binding';
+import { checkIndex, unchanged } from './args';
+import type { NativeLock } from './binding';
 import { PmemError } from './errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './kv-args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
 } from './kv-format';
 import { isSegmentSize, KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './kv-log';
+import { openStoreFile } from './identify';
 import { openMapping, type Mapping } from './mapping';
 import type { Region } from './region';
 
 export type { KVData } from './kv-args';
 
 export interface KVOpenOptions {
-  /** With `create`: bytes of a new file (default 64 MiB). */
+  /** With `create`: bytes of a new file (default 64 MiB); an existing file keeps its size. */
   size?: number;
   /** Create and format the file if it is missing or empty. */
   create?: boolean;
@@ -93,9 +92,13 @@ export class KVStore {
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
    * runs `recover()`.
+   * With `create`, only a missing or empty file is made (see
+   * docs/formats.md, "Creating a file"); any other file must be a store.
+   * A failed open leaves the file as it was: nothing is resized or written.
    * @throws PmemError ERR_PMEM_LOCKED (open for writing elsewhere, or a
    *   read-only open while a writer holds it), ERR_PMEM_NOT_FOUND,
-   *   ERR_PMEM_CORRUPT (not a store, or damaged); TypeError, RangeError
+   *   ERR_PMEM_NOT_A_STORE (the file holds something else: the message
+   *   says what), ERR_PMEM_CORRUPT (a store, damaged); TypeError, RangeError
    */
   static open(path: string, options: KVOpenOptions = {}): KVStore {
     if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
@@ -106,29 +109,23 @@ export class KVStore {
     const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
     const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
     if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
-    if (create && size < DATA_START + 2 * segmentSize && fileSize(path) === 0) {
-      throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
-    }
     let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
     if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
-    // flock: exclusive for a writer, shared for read-only opens. Released by
-    // close(), by the lock handle's finalizer, when a worker exits, and by
-    // the kernel when the process dies.
-    const lock = binding.lockFile(path, !readOnly, create);
-    let mapping: Mapping | undefined;
+    // The lock, then the signature, then the mapping: a file that is not a
+    // store is refused before anything maps, grows or writes it.
+    const { lock, mapping } = openStoreFile(path, {
+      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE,
+      format: (m) => new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length),
+    });
     try {
-      mapping = create ? openMapping(path, { size, create: true }) : openMapping(path, { readOnly });
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
-      const store = new KVStore(mapping, { create, readOnly, segmentSize }, maxSize, path);
+      const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
       store.#lock = lock;
       return store;
     } catch (e) {
-      mapping?.close();
+      mapping.close();
       lock.release();
-      if (e instanceof PmemError && e.code === 'ERR_PMEM_INVALID' && !create) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is not a KV store: ${e.message}`, { path });
-      }
       throw e;
     }
   }
@@ -227,7 +224,9 @@ export class KVStore {
     const entries: Entry[] = [];
     const present = new Map<string, boolean>();
     let puts = false;
-    for (let i = 0; i < ops.length; i++) {
+    // Each op, and each of its fields, is read once; values are snapshots.
+    const n = ops.length;
+    for (let i = 0; i < n; i++) {
       const op = ops[i] as unknown;
       if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
       const { type } = op as { type: unknown };
@@ -246,6 +245,11 @@ export class KVStore {
       } else {
         throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
       }
+    }
+    // A getter of a later op may have detached the buffer of an earlier
+    // value: checked after the last user code ran, before anything is written.
+    for (const e of entries) {
+      if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
     }
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }
@@ -389,6 +393,9 @@ export class KVStore {
     if (this.#closed) {
       throw new PmemError('ERR_PMEM_CLOSED', 'the KV store is closed', this.#path === undefined ? {} : { path: this.#path });
     }
+    // A store over a Region the caller owns: closing that region leaves
+    // detached views, which would read as empty.
+    if (this.#log.regionClosed) throw new PmemError('ERR_PMEM_CLOSED', 'the region under the KV store is closed');
   }
 
   #writable(): void {
@@ -409,12 +416,3 @@ function checkSegmentSize(n: unknown): number {
   if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
   return v;
 }
-
-function fileSize(path: string): number {
-  try {
-    return statSync(path).size;
-  } catch {
-    return 0;
-  }
-}
-

@@ -1,6 +1,7 @@
 import { checkBytes, checkIndex, checkRange } from './args';
 import { binding, NativeObjPool } from './binding';
 import { PmemError } from './errors';
+import { identifyPath } from './identify';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './objtx';
 import { Windows } from './windows';
 
@@ -69,6 +70,18 @@ function checkLayout(layout: unknown): string {
   return layout;
 }
 
+/**
+ * Refuses a file without the pool signature before libpmemobj maps it:
+ * ERR_PMEM_NOT_POOL, saying what the file holds. A missing or unreadable
+ * file, and a pool set file, are left to libpmemobj, which reports why.
+ */
+function notAPool(path: string): void {
+  const id = identifyPath(path);
+  if (id !== undefined && id.kind !== 'objpool' && id.kind !== 'poolset') {
+    throw new PmemError('ERR_PMEM_NOT_POOL', `'${path}' is not a libpmemobj pool: it holds ${id.description}`, { path });
+  }
+}
+
 function checkPath(path: unknown): string {
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
   return path;
@@ -128,6 +141,7 @@ export class ObjPool {
     checkKeys(options, ['layout', 'stats']);
     const layout = options.layout == null ? null : checkLayout(options.layout);
     const stats = checkBool(options.stats ?? true, 'stats');
+    notAPool(path);
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
 
@@ -139,6 +153,7 @@ export class ObjPool {
    */
   static check(path: string, layout?: string | null): boolean {
     checkPath(path);
+    notAPool(path);
     return binding.objCheck(path, layout == null ? null : checkLayout(layout));
   }
 

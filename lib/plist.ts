@@ -42,6 +42,12 @@ function readU64(b: Buffer, at: number): number {
   return hi * TWO32 + b.readUInt32LE(at);
 }
 
+/** A pointer field of an object that may not be a node: -1 when it cannot be a pointer (2^53 or more). */
+function ptrAt(b: Buffer, at: number): number {
+  const hi = b.readUInt32LE(at + 4);
+  return hi >= 0x200000 ? -1 : hi * TWO32 + b.readUInt32LE(at);
+}
+
 function writeU64(b: Buffer, at: number, v: number): void {
   b.writeUInt32LE(v % TWO32, at);
   b.writeUInt32LE(Math.floor(v / TWO32), at + 4);
@@ -288,12 +294,17 @@ export class PersistentList {
     checkIndex(node, 'node');
     const notMine = () => new RangeError(`${node} is not a node of the list at ${this.head}`);
     if (node === 0 || this.pool.usableSize(node) < NODE_HEADER) throw notMine();
+    // `node` may be any live object: its fields are read as what they would
+    // be, and anything that is not a pointer back to it is "not mine".
     const nh = this.pool.view(node, NODE_HEADER);
-    const next = readU64(nh, 0);
-    const prev = readU64(nh, 8);
+    const next = ptrAt(nh, 0);
+    const prev = ptrAt(nh, 8);
+    if (next < 0 || prev < 0) throw notMine();
     const h = this.#head();
-    const before = prev === 0 ? readU64(h, 0) : this.pool.usableSize(prev) >= NODE_HEADER ? this.next(prev) : -1;
-    const after = next === 0 ? readU64(h, 8) : this.pool.usableSize(next) >= NODE_HEADER ? this.prev(next) : -1;
+    const linked = (p: Ptr, at: number): number =>
+      this.pool.usableSize(p) >= NODE_HEADER ? ptrAt(this.pool.view(p, NODE_HEADER), at) : -1;
+    const before = prev === 0 ? readU64(h, 0) : linked(prev, 0);
+    const after = next === 0 ? readU64(h, 8) : linked(next, 8);
     if (before !== node || after !== node) throw notMine();
     return { next, prev };
   }

@@ -22,6 +22,8 @@ export interface Region {
   readonly bytes: Buffer;
   readonly length: number;
   readonly granularity: Granularity;
+  /** Optional: true once the region is unmapped; the structures over it then throw ERR_PMEM_CLOSED. */
+  readonly closed?: boolean;
   /** Starts write-back of [offset, offset + length); not yet ordered. */
   flush(offset: number, length: number): void;
   /** Waits until every earlier flush has reached the persistence domain. */

@@ -1,6 +1,6 @@
-import { checkBytes, checkIndex } from './args';
+import { checkIndex, snapshotBytes } from './args';
 import { crc32c } from './crc32c';
-import { PmemError } from './errors';
+import { checkOpen, PmemError } from './errors';
 import { type Region, store64 } from './region';
 
 /**
@@ -88,11 +88,13 @@ export class Superblock {
 
   /** Version of the current payload; 0 when nothing was ever written. */
   get version(): number {
+    checkOpen(this.region, 'superblock');
     return this.#version;
   }
 
   /** A copy of the current payload, or undefined when nothing was ever written. */
   read(): Buffer | undefined {
+    checkOpen(this.region, 'superblock');
     if (this.#active < 0) return undefined;
     const base = this.#base(this.#active);
     const len = this.region.bytes.readUInt32LE(base + 4);
@@ -105,7 +107,8 @@ export class Superblock {
    * @throws RangeError if the payload is larger than the capacity
    */
   write(payload: Uint8Array): void {
-    checkBytes(payload, 'payload');
+    checkOpen(this.region, 'superblock');
+    payload = snapshotBytes(payload, 'payload'); // read once: the length checked is the length written
     if (payload.length > this.capacity) {
       throw new RangeError(`payload of ${payload.length} bytes exceeds the capacity of ${this.capacity}`);
     }
@@ -155,6 +158,7 @@ export class Superblock {
    *   committed replica is valid (the media was damaged).
    */
   recover(): { version: number; replica: number } {
+    checkOpen(this.region, 'superblock');
     let best = -1;
     let bestVersion = 0;
     let committed = 0;

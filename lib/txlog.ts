@@ -1,6 +1,6 @@
-import { checkBytes, checkIndex, checkRange } from './args';
+import { align8, checkIndex, checkRange, snapshotBytes } from './args';
 import { crc32c } from './crc32c';
-import { PmemError } from './errors';
+import { checkOpen, PmemError } from './errors';
 import { type Region, sealRecord, store64, wordsOf } from './region';
 
 const LINE = 64;
@@ -9,7 +9,6 @@ const ENTRY_HEADER = 16;
 const MODE_REDO = 1;
 const MODE_UNDO = 2;
 
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** Stages writes inside `TxLog.run`. */
 export interface TxWriter {
@@ -97,6 +96,7 @@ export class TxLog {
    *   or the writes do not fit the log
    */
   run(fn: (tx: TxWriter) => void): void {
+    checkOpen(this.region, 'transaction log');
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
     // Writes are staged straight into the log area: the log holds no
@@ -117,6 +117,7 @@ export class TxLog {
       this.#staging = 0;
     }
     if (this.#count === 0) return;
+    checkOpen(this.region, 'transaction log'); // fn may have closed it
     const seq = this.#seq + 1;
     const b = this.region.bytes;
     const start = this.offset + LINE;
@@ -160,7 +161,8 @@ export class TxLog {
   /** One staged write: its entry, old bytes and new bytes, at the log's end. */
   #stage(token: number, offset: number, data: Uint8Array): void {
     if (token !== this.#staging) throw new TypeError('this transaction has ended');
-    checkBytes(data, 'data');
+    checkOpen(this.region, 'transaction log');
+    data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     const len = data.length;
     const at = this.#end;
@@ -183,7 +185,7 @@ export class TxLog {
    *   does not fit the log
    */
   undoUpdate(offset: number, data: Uint8Array): void {
-    checkBytes(data, 'data');
+    data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;
@@ -217,6 +219,7 @@ export class TxLog {
    * @throws PmemError ERR_PMEM_CORRUPT if the commit word is ahead of the log
    */
   recover(): TxRecovery {
+    checkOpen(this.region, 'transaction log');
     const b = this.region.bytes;
     const commit = Number(b.readBigUInt64LE(this.offset));
     const committedSeq = Math.floor(commit / 2);
@@ -255,6 +258,7 @@ export class TxLog {
 
   /** Payload bytes one transaction's writes may total. */
   get capacity(): number {
+    checkOpen(this.region, 'transaction log');
     return this.size - LINE - LOG_HEADER - ENTRY_HEADER;
   }
 
@@ -267,14 +271,14 @@ export class TxLog {
 
   /** Entry header: target offset (u64), length (u32), zero (u32). */
   #writeEntryHeader(at: number, offset: number, len: number): void {
-    this.#put32(at, offset >>> 0, Math.floor(offset / 0x100000000), len, 0);
+    this.#put32(at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
   }
 
   /** The log header, all but its checksum (sealRecord stores that). */
   #writeHeader(seq: number, mode: number, count: number, bytes: number): void {
     const start = this.offset + LINE;
     this.#put32(start, 0, count, seq >>> 0, Math.floor(seq / 0x100000000)); // the checksum slot first
-    this.#put32(start + 16, bytes >>> 0, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
+    this.#put32(start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
   }
 
   /** Four u32 fields at `at` (8-byte aligned in the region). */

@@ -1,9 +1,10 @@
 import { randomInt } from 'node:crypto';
 
-import { checkBytes, checkIndex } from './args';
-import { binding } from './binding';
-import { PmemError } from './errors';
-import { openMapping, type Mapping } from './mapping';
+import { align8, checkIndex, snapshotBytes, unchanged } from './args';
+import { binding, type NativeLock } from './binding';
+import { checkOpen, PmemError } from './errors';
+import { openStoreFile } from './identify';
+import type { Mapping } from './mapping';
 import { sealRecord, type Region, wordsOf } from './region';
 import { Superblock } from './superblock';
 
@@ -16,8 +17,9 @@ const TYPE_DATA = 1;
 const TYPE_PAD = 2;
 /** Records carry a u32 length; a record also never exceeds half the ring. */
 const MAX_PAYLOAD = 0x7fffffff;
+/** Largest log file: one Buffer must see the whole mapping. */
+const MAX_FILE = 2 ** 32;
 
-const align8 = (n: number): number => (n + 7) & ~7;
 
 /** What writing a record does after its checksum: nothing (a batch flushes its runs), flush, or flush and fence. */
 const SEAL_NONE = 0;
@@ -92,6 +94,7 @@ export class Wal {
   readonly offset: number;
   readonly #sb: Superblock;
   #mapping: Mapping | null = null;
+  #lock: NativeLock | null = null;
   #closed = false;
   #readOnly = false;
 
@@ -120,7 +123,7 @@ export class Wal {
   static format(region: Region, options: { offset?: number } = {}): Wal {
     const offset = checkIndex(options.offset ?? 0, 'offset');
     const sb = Superblock.format(region, { offset, capacity: SB_CAPACITY });
-    const dataSize = (region.length - offset - Superblock.size(SB_CAPACITY)) & ~7;
+    const dataSize = Math.floor((region.length - offset - Superblock.size(SB_CAPACITY)) / 8) * 8;
     if (dataSize < 4 * HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
     const wal = new this(region, offset, sb);
     wal.#salt = randomInt(1, 0xffffffff);
@@ -143,29 +146,40 @@ export class Wal {
    *   in the middle of the log, with its LSN, unless `truncateOnCorruption`)
    */
   static open(target: Region | string, options: WalOpenOptions = {}): Wal {
+    const o = checkWalOptions(options);
     if (typeof target === 'string') {
-      const existed = fileExists(target);
-      if (!existed && !options.create) {
-        throw new PmemError('ERR_PMEM_NOT_FOUND', `no log at '${target}'`, { path: target });
-      }
-      const m = openMapping(target, options.create ? { size: options.size, create: true } : { readOnly: options.readOnly === true });
+      if (target.length === 0) throw new TypeError('path must be a non-empty string');
+      if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
+      const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
+      if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
+      const offset = checkIndex(options.offset ?? 0, 'offset');
+      // One writer at a time (ERR_PMEM_LOCKED), across processes and
+      // threads; the signature is checked through the lock before anything
+      // maps, grows or writes the file.
+      const { lock, mapping } = openStoreFile(target, {
+        kind: 'wal', name: 'a write-ahead log', create: o.create, readOnly: o.readOnly, size, offset, maxFile: MAX_FILE,
+        format: (m) => { Wal.format(m, { offset }); },
+      });
       try {
-        const wal = existed ? Wal.open(m, { ...options, size: undefined, create: undefined }) : Wal.format(m, options);
-        wal.#mapping = m;
+        const wal = Wal.open(mapping, { offset, truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
+        wal.#mapping = mapping;
+        wal.#lock = lock;
         return wal;
       } catch (e) {
-        m.close();
+        mapping.close();
+        lock.release();
         throw e;
       }
     }
+    if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
     const offset = checkIndex(options.offset ?? 0, 'offset');
     if (target.length < offset + Superblock.size(SB_CAPACITY) + 4 * HEADER) {
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
     }
     const sb = Superblock.open(target, { offset, capacity: SB_CAPACITY });
     const wal = new this(target, offset, sb);
-    wal.#readOnly = options.readOnly === true;
-    wal.recover({ truncateOnCorruption: options.truncateOnCorruption === true, readOnly: options.readOnly === true });
+    wal.#readOnly = o.readOnly;
+    wal.recover({ truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
     return wal;
   }
 
@@ -179,20 +193,24 @@ export class Wal {
 
   /** Largest payload one record may carry: half the ring, less a header. */
   get maxRecordSize(): number {
+    this.#live();
     return Math.min(MAX_PAYLOAD, Math.floor(this.#dataSize / 2) - HEADER);
   }
 
   /** LSN of the oldest record still in the log (== nextLsn when empty). */
   get headLsn(): number {
+    this.#live();
     return this.#headLsn;
   }
 
   /** LSN the next append gets. */
   get nextLsn(): number {
+    this.#live();
     return this.#nextLsn;
   }
 
   get stats(): { dataSize: number; used: number; records: number; lastRecovery?: WalRecovery } {
+    this.#live();
     return { dataSize: this.#dataSize, used: this.#used, records: this.#nextLsn - this.#headLsn, lastRecovery: this.#lastRecovery };
   }
 
@@ -204,7 +222,7 @@ export class Wal {
    */
   append(record: Uint8Array | string): number {
     this.#writable();
-    return this.#appendOne(record, 'record');
+    return this.#appendOne(typeof record === 'string' ? record : snapshotBytes(record, 'record'));
   }
 
   /**
@@ -217,11 +235,23 @@ export class Wal {
   appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
     this.#writable();
     if (!Array.isArray(records)) throw new TypeError('records must be an array');
+    // Each element is read once, and its bytes snapshotted (snapshotBytes):
+    // the length planned is the length written.
     const n = records.length;
     if (n === 0) return [];
-    if (n === 1) return [this.#appendOne(records[0], 'records[0]')];
+    const items = new Array<Uint8Array | string>(n);
     const lengths = new Array<number>(n);
-    for (let i = 0; i < n; i++) lengths[i] = this.#recordLength(records[i], `records[${i}]`);
+    for (let i = 0; i < n; i++) {
+      const r = records[i];
+      items[i] = typeof r === 'string' ? r : snapshotBytes(r, `records[${i}]`);
+      lengths[i] = this.#recordLength(items[i]);
+    }
+    // A later element's getter may have detached an earlier one's buffer.
+    for (let i = 0; i < n; i++) {
+      const r = items[i];
+      if (typeof r !== 'string' && !unchanged(r, lengths[i])) throw new TypeError(`records[${i}] changed while the batch was read`);
+    }
+    if (n === 1) return [this.#appendOne(items[0])];
     // Plan positions first, so a batch that does not fit writes nothing.
     let pos = this.#tailPos;
     let used = this.#used;
@@ -267,10 +297,10 @@ export class Wal {
         // flushed. The run before it is flushed first and starts again
         // after it; the drain below orders it with the rest.
         if (at[i] > runStart) this.region.flush(this.#dataStart + runStart, at[i] - runStart);
-        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], SEAL_FLUSH);
+        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_FLUSH);
         runStart = at[i] + HEADER + lengths[i];
       } else {
-        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], records[i], SEAL_NONE);
+        this.#writeRecord(at[i], lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_NONE);
       }
       lsns[i] = lsn++;
     }
@@ -288,8 +318,8 @@ export class Wal {
   }
 
   /** One record: the same plan as a batch of one, with no arrays. */
-  #appendOne(record: Uint8Array | string, name: string): number {
-    const len = this.#recordLength(record, name);
+  #appendOne(record: Uint8Array | string): number {
+    const len = this.#recordLength(record);
     const size = align8(HEADER + len);
     let pos = this.#tailPos;
     let pad = 0;
@@ -309,8 +339,9 @@ export class Wal {
     return lsn;
   }
 
-  #recordLength(record: Uint8Array | string, name: string): number {
-    const len = typeof record === 'string' ? Buffer.byteLength(record) : checkBytes(record, name).length;
+  /** Bytes of a string, or of a snapshot (snapshotBytes), checked against maxRecordSize. */
+  #recordLength(record: Uint8Array | string): number {
+    const len = typeof record === 'string' ? Buffer.byteLength(record) : record.length;
     if (len > this.maxRecordSize) {
       throw new RangeError(`a ${len}-byte record exceeds the maximum of ${this.maxRecordSize}`);
     }
@@ -337,6 +368,7 @@ export class Wal {
     const b = this.region.bytes;
     let pos = this.#headPos;
     for (let lsn = this.#headLsn; lsn < this.#nextLsn; ) {
+      this.#live(); // closed between two records: ERR_PMEM_CLOSED, not a read of unmapped bytes
       if (this.#dataSize - pos < HEADER) pos = 0;
       const type = b[this.#dataStart + pos + 24];
       const len = b.readUInt32LE(this.#dataStart + pos + 4);
@@ -410,6 +442,7 @@ export class Wal {
    * with its LSN, or with `truncateOnCorruption` cuts the log there.
    */
   recover(options: { truncateOnCorruption?: boolean; readOnly?: boolean } = {}): WalRecovery {
+    this.#live();
     const t0 = performance.now();
     this.#readHeader();
     const b = this.region.bytes;
@@ -452,7 +485,7 @@ export class Wal {
     this.#nextLsn = lsn;
     this.#tailPos = pos;
     this.#used = used;
-    if (!options.readOnly) {
+    if (!options.readOnly && !this.#readOnly) {
       // Raise the epoch durably before any append: records past the tail
       // that this recovery did not take can never rejoin the log.
       this.#epoch++;
@@ -474,6 +507,8 @@ export class Wal {
     this.#closed = true;
     this.#mapping?.close();
     this.#mapping = null;
+    this.#lock?.release();
+    this.#lock = null;
   }
 
   /** Calls `close()`, so that `using wal = Wal.open(...)` closes the log at the end of the block. */
@@ -623,6 +658,7 @@ export class Wal {
 
   #live(): void {
     if (this.#closed) throw new PmemError('ERR_PMEM_CLOSED', 'log is closed');
+    checkOpen(this.region, 'log');
   }
 
   #writable(): void {
@@ -631,10 +667,17 @@ export class Wal {
   }
 }
 
-function fileExists(path: string): boolean {
-  try {
-    return require('node:fs').statSync(path).size > 0;
-  } catch {
-    return false;
-  }
+const OPEN_OPTIONS = new Set(['size', 'create', 'offset', 'truncateOnCorruption', 'readOnly']);
+
+/** The boolean options of Wal.open, checked: unknown options and non-booleans are TypeErrors. */
+function checkWalOptions(options: unknown): { create: boolean; readOnly: boolean; truncateOnCorruption: boolean } {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  for (const key of Object.keys(options)) if (!OPEN_OPTIONS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  const o = options as WalOpenOptions;
+  const flag = (v: unknown, name: string): boolean => {
+    if (v === undefined) return false;
+    if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+    return v;
+  };
+  return { create: flag(o.create, 'create'), readOnly: flag(o.readOnly, 'readOnly'), truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption') };
 }

@@ -6,8 +6,6 @@
 
 #include <cerrno>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 
 #include "args.h"
@@ -83,7 +81,7 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// lockFile(path, exclusive, create) -> { release() }
+// lockFile(path, exclusive, create) -> { fd, release() }
 Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -99,45 +97,17 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   Napi::Function release = Napi::Function::New(env, Release, "release", forRelease);
   napi_add_finalizer(env, release, forRelease, DeleteLockPtr, nullptr, nullptr);
   h.Set("release", release);
+  // The descriptor, read-only, so that JavaScript reads the file through the
+  // lock it holds. It is valid until release(); nothing else closes it while
+  // the handle is reachable.
+  h.DefineProperty(Napi::PropertyDescriptor::Value("fd", Napi::Number::New(env, lock->fd), napi_enumerable));
   return h;
-}
-
-// The descriptors kvLock handed out: kvUnlock closes only these, so no
-// number from JavaScript can close a descriptor this addon did not open.
-// Descriptors are process-wide, so the set is too.
-std::mutex lockedMutex;
-std::set<int> lockedFds;
-
-// kvLock(path, exclusive, create) -> fd: the bare descriptor form.
-Napi::Value KvLock(const Napi::CallbackInfo& info) {
-  std::string path;
-  int fd = OpenLocked(info, "kvLock", &path);
-  {
-    std::lock_guard<std::mutex> guard(lockedMutex);
-    lockedFds.insert(fd);
-  }
-  return Napi::Number::New(info.Env(), fd);
-}
-
-// kvUnlock(fd): closing the descriptor releases the lock.
-Napi::Value KvUnlock(const Napi::CallbackInfo& info) {
-  uint64_t fd = ArgIndex(info, 0, "fd");
-  {
-    std::lock_guard<std::mutex> guard(lockedMutex);
-    if (fd > 0x7fffffff || lockedFds.erase(static_cast<int>(fd)) == 0) {
-      throw Napi::RangeError::New(info.Env(), "not a descriptor kvLock returned");
-    }
-  }
-  close(static_cast<int>(fd));
-  return info.Env().Undefined();
 }
 
 }  // namespace
 
 void InitFileLock(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
-  exports.Set("kvLock", Napi::Function::New(env, KvLock, "kvLock"));
-  exports.Set("kvUnlock", Napi::Function::New(env, KvUnlock, "kvUnlock"));
 }
 
 }  // namespace pmem

@@ -5,11 +5,9 @@
 // that is released by release(), by its finalizer when the handle is
 // collected, and by the environment's cleanup hook when a worker exits,
 // whichever comes first. The kernel also drops it when the process dies, so
-// a SIGKILLed holder never leaves a stale lock behind.
-//
-// kvLock(path, exclusive, create) -> fd and kvUnlock(fd) are the bare
-// descriptor form: nothing releases it but kvUnlock or the end of the
-// process. Prefer lockFile.
+// a SIGKILLed holder never leaves a stale lock behind. `fd` is the locked
+// descriptor (read-only), through which the opener reads the file's
+// signature before anything maps it; release() closes it.
 #pragma once
 
 #include <napi.h>

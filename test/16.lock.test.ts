@@ -2,6 +2,7 @@
 // release(), by its finalizer, and when the worker that took it exits.
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -40,14 +41,17 @@ describe('lockFile', () => {
     expectPmemError(() => binding.lockFile(tmpFile('no-lock'), true, false), 'ERR_PMEM_NOT_FOUND');
   });
 
-  test('the descriptor form (kvLock) and the handle exclude each other', () => {
-    const file = tmpFile('lock-both');
-    const fd = binding.kvLock(file, true, true);
-    expectPmemError(() => binding.lockFile(file, false, false), 'ERR_PMEM_LOCKED');
-    binding.kvUnlock(fd);
+  test('fd is the locked descriptor, read-only, and closed by release()', () => {
+    const file = tmpFile('lock-fd');
+    fs.writeFileSync(file, 'locked bytes');
     const h = binding.lockFile(file, true, false);
-    expectPmemError(() => binding.kvLock(file, true, false), 'ERR_PMEM_LOCKED');
+    expect(Number.isInteger(h.fd)).toBe(true);
+    const b = Buffer.alloc(12);
+    expect(fs.readSync(h.fd, b, 0, 12, 0)).toBe(12);
+    expect(b.toString()).toBe('locked bytes');
+    expectThrowName(() => { (h as { fd: number }).fd = 0; }, 'TypeError');
     h.release();
+    binding.lockFile(file, true, false).release();
   });
 });
 

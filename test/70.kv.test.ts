@@ -137,27 +137,28 @@ test('values of 16 MiB and more, up to the 64 MiB limit', () => {
   t.close();
 });
 
-test('a file that is not a store is ERR_PMEM_CORRUPT', () => {
+test('a file that is not a store is ERR_PMEM_NOT_A_STORE', () => {
   const garbage = tmpFile('kv-garbage');
   fs.writeFileSync(garbage, Buffer.alloc(1 << 16, 0x5a));
-  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_CORRUPT');
-  expectPmemError(() => KVStore.open(garbage, { create: true, size: 1 << 16, segmentSize: 4096 }), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_NOT_A_STORE');
+  expectPmemError(() => KVStore.open(garbage, { create: true, size: 1 << 16, segmentSize: 4096 }), 'ERR_PMEM_NOT_A_STORE');
   const zeros = tmpFile('kv-zeros');
   fs.writeFileSync(zeros, Buffer.alloc(1 << 16));
-  expectPmemError(() => KVStore.open(zeros), 'ERR_PMEM_CORRUPT');
-  expectPmemError(() => KVStore.open(zeros, { readOnly: true }), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => KVStore.open(zeros), 'ERR_PMEM_NOT_A_STORE');
+  expectPmemError(() => KVStore.open(zeros, { readOnly: true }), 'ERR_PMEM_NOT_A_STORE');
   const tiny = tmpFile('kv-tiny');
   fs.writeFileSync(tiny, Buffer.alloc(100));
-  expectPmemError(() => KVStore.open(tiny), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => KVStore.open(tiny), 'ERR_PMEM_NOT_A_STORE');
   const empty = tmpFile('kv-empty');
   fs.writeFileSync(empty, '');
-  expectPmemError(() => KVStore.open(empty), 'ERR_PMEM_CORRUPT');
-  // An empty (or all-zero) file is formatted by create.
+  expectPmemError(() => KVStore.open(empty), 'ERR_PMEM_NOT_A_STORE');
+  // An empty file is formatted by create; an all-zero one is not.
+  expectPmemError(() => KVStore.open(zeros, { create: true, size: 1 << 16, segmentSize: 4096 }), 'ERR_PMEM_NOT_A_STORE');
   const s = KVStore.open(empty, { create: true, size: 1 << 16, segmentSize: 4096 });
   s.put('ok', '1');
   s.close();
-  // Every failed open released its lock: a failure is CORRUPT, never LOCKED.
-  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_CORRUPT');
+  // Every failed open released its lock: a failure is NOT_A_STORE, never LOCKED.
+  expectPmemError(() => KVStore.open(garbage), 'ERR_PMEM_NOT_A_STORE');
 });
 
 test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is dropped', () => {
@@ -305,11 +306,5 @@ test('the native scan and lock check their arguments again', () => {
   expectThrowName(() => binding.kvScan('x' as never, 0, 64, 0, out), 'TypeError');
   expectThrowName(() => binding.kvScan(b, 0, 64, 0, new Float64Array(4) as never), 'TypeError');
   expect(binding.kvScan(b, 0, 4096, 0, out)).toBe(0);
-  expectThrowName(() => binding.kvLock(1 as never, true, false), 'TypeError');
-  expectThrowName(() => binding.kvUnlock(-1), 'RangeError');
-  // Only descriptors kvLock returned: never stdout, never one twice.
-  expectThrowName(() => binding.kvUnlock(1), 'RangeError');
-  const fd = binding.kvLock(tmpFile('lockfd'), true, true);
-  binding.kvUnlock(fd);
-  expectThrowName(() => binding.kvUnlock(fd), 'RangeError');
+  expectThrowName(() => binding.lockFile(1 as never, true, false), 'TypeError');
 });

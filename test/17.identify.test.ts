@@ -1,0 +1,206 @@
+// Whether a file is ours: the one classifier, and the open paths that use
+// it. A file that is not a store is refused before anything is written.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { KVStore, ObjPool, Wal } from '../lib';
+import { identify } from '../lib/identify';
+import { inspect } from '../lib/inspect';
+import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
+
+interface Snapshot {
+  bytes: Buffer;
+  size: number;
+  mtimeMs: number;
+}
+
+function snapshot(file: string): Snapshot {
+  const st = fs.statSync(file);
+  return { bytes: fs.readFileSync(file), size: st.size, mtimeMs: st.mtimeMs };
+}
+
+/** `fn` throws ERR_PMEM_NOT_A_STORE naming `what`, and the file keeps its bytes, size and mtime. */
+function refusedUntouched(file: string, fn: () => unknown, what: RegExp): void {
+  const before = snapshot(file);
+  let thrown: { code?: string; message?: string } | undefined;
+  try {
+    fn();
+  } catch (e) {
+    thrown = e as typeof thrown;
+  }
+  expect(thrown?.code).toBe('ERR_PMEM_NOT_A_STORE');
+  expect(thrown?.message).toMatch(what);
+  const after = snapshot(file);
+  expect(after.size).toBe(before.size);
+  expect(after.mtimeMs).toBe(before.mtimeMs);
+  expect(after.bytes.equals(before.bytes)).toBe(true);
+}
+
+function writeFile(name: string, data: string | Buffer): string {
+  const f = tmpFile(name);
+  fs.writeFileSync(f, data);
+  // An mtime in the past, so that a write within the same clock tick shows.
+  fs.utimesSync(f, new Date(2000, 0, 1), new Date(2000, 0, 1));
+  return f;
+}
+
+const kvCreate = (f: string) => KVStore.open(f, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+const walCreate = (f: string) => Wal.open(f, { create: true, size: 1 << 16 });
+
+describe('foreign files are refused untouched, with what they look like', () => {
+  test('a short text file, with and without create', () => {
+    const f = writeFile('notes.txt', 'nineteen bytes .. \n');
+    refusedUntouched(f, () => KVStore.open(f), /text/);
+    refusedUntouched(f, () => kvCreate(f), /text/);
+    refusedUntouched(f, () => KVStore.open(f, { readOnly: true }), /text/);
+    refusedUntouched(f, () => Wal.open(f), /text/);
+    refusedUntouched(f, () => walCreate(f), /text/);
+  });
+
+  test('4 KiB of zeros and then text: both commit words read zero, still not a store', () => {
+    const f = writeFile('zeros-text', Buffer.concat([Buffer.alloc(4096), Buffer.from('hello, world\n'.repeat(100))]));
+    refusedUntouched(f, () => kvCreate(f), /zeros/);
+    refusedUntouched(f, () => walCreate(f), /zeros/);
+  });
+
+  test('a README-sized file opened with create is not grown', () => {
+    const f = writeFile('README.md', '# A project\n\nSome text, ' + 'more text. '.repeat(300));
+    refusedUntouched(f, () => KVStore.open(f, { create: true }), /text/);
+    refusedUntouched(f, () => Wal.open(f, { create: true, size: 1 << 20 }), /text/);
+  });
+
+  test('binary data is unknown', () => {
+    const f = writeFile('random', Buffer.from(Array.from({ length: 8192 }, (_, i) => (i * 7919 + 13) % 256)));
+    refusedUntouched(f, () => kvCreate(f), /unknown/);
+  });
+
+  test('another pmem structure is named: a WAL for KVStore, a KV store for Wal, a libpmemobj pool for both', () => {
+    const wal = tmpFile('a-wal');
+    walCreate(wal).close();
+    fs.utimesSync(wal, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    refusedUntouched(wal, () => kvCreate(wal), /write-ahead log/);
+    const kv = tmpFile('a-kv');
+    kvCreate(kv).close();
+    fs.utimesSync(kv, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    refusedUntouched(kv, () => walCreate(kv), /KV store/);
+    refusedUntouched(kv, () => Wal.open(kv, { readOnly: true }), /KV store/);
+    const pool = tmpFile('a-pool');
+    ObjPool.create(pool, { size: 8 << 20 }).close();
+    fs.utimesSync(pool, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    refusedUntouched(pool, () => kvCreate(pool), /libpmemobj pool/);
+    refusedUntouched(pool, () => walCreate(pool), /libpmemobj pool/);
+  });
+
+  test('ObjPool.open refuses a KV store and text as not a pool, untouched; ObjPool.create never takes an existing file', () => {
+    const text = writeFile('pool-text', 'some notes\n');
+    const t0 = snapshot(text);
+    expectPmemError(() => ObjPool.open(text), 'ERR_PMEM_NOT_POOL');
+    expectPmemError(() => ObjPool.check(text), 'ERR_PMEM_NOT_POOL');
+    expectPmemError(() => ObjPool.create(text, { size: 8 << 20 }), 'ERR_PMEM_EXISTS');
+    const t1 = snapshot(text);
+    expect(t1.bytes.equals(t0.bytes)).toBe(true);
+    expect(t1.size).toBe(t0.size);
+    expect(t1.mtimeMs).toBe(t0.mtimeMs);
+    const kv = tmpFile('kv-for-pool');
+    KVStore.open(kv, { create: true, size: 16 << 20 }).close();
+    const before = snapshot(kv);
+    expectPmemError(() => ObjPool.open(kv), 'ERR_PMEM_NOT_POOL');
+    const after = snapshot(kv);
+    expect(after.bytes.equals(before.bytes)).toBe(true);
+    expect(after.mtimeMs).toBe(before.mtimeMs);
+  });
+
+  test('an empty file: refused without create (NOT_A_STORE), formatted with it', () => {
+    const f = writeFile('empty', '');
+    refusedUntouched(f, () => KVStore.open(f), /empty/);
+    refusedUntouched(f, () => Wal.open(f), /empty/);
+    refusedUntouched(f, () => Wal.open(f, { readOnly: true }), /empty/);
+    const w = walCreate(f);
+    w.append('x');
+    w.close();
+    expect([...Wal.open(f, { readOnly: true }).read()].map((r) => r.data.toString())).toEqual(['x']);
+  });
+
+  test('/dev/null is not a store; a symlink loop is ERR_PMEM_INVALID; a missing file ERR_PMEM_NOT_FOUND', () => {
+    expectPmemError(() => Wal.open('/dev/null'), 'ERR_PMEM_NOT_A_STORE');
+    expectPmemError(() => KVStore.open('/dev/null', { readOnly: true }), 'ERR_PMEM_NOT_A_STORE');
+    const loop = tmpFile('loop');
+    fs.symlinkSync(path.basename(loop), loop);
+    expectPmemError(() => Wal.open(loop), 'ERR_PMEM_INVALID');
+    expectPmemError(() => KVStore.open(loop, { create: true }), 'ERR_PMEM_INVALID');
+    expectPmemError(() => Wal.open(tmpFile('none')), 'ERR_PMEM_NOT_FOUND');
+    expectPmemError(() => KVStore.open(path.join(tmpFile('no-dir'), 'x'), { create: true }), 'ERR_PMEM_NOT_FOUND');
+  });
+});
+
+describe('creating a file', () => {
+  test('a create is published whole: no temporary file stays, and the new file is a store', () => {
+    const f = tmpFile('made');
+    const s = kvCreate(f);
+    s.put('a', '1');
+    s.close();
+    const left = fs.readdirSync(testDir()).filter((n) => n.startsWith(`.${path.basename(f)}.`));
+    expect(left).toEqual([]);
+    expect(identify(fs.readFileSync(f), 4096).kind).toBe('kv');
+  });
+
+  test('the lock is held from the moment the file appears, also over an empty file replaced', () => {
+    const f = writeFile('empty-locked', '');
+    const s = kvCreate(f);
+    expectPmemError(() => KVStore.open(f), 'ERR_PMEM_LOCKED');
+    expectPmemError(() => kvCreate(f), 'ERR_PMEM_LOCKED');
+    s.close();
+    const w = tmpFile('wal-made');
+    const log = walCreate(w);
+    expectPmemError(() => Wal.open(w), 'ERR_PMEM_LOCKED');
+    log.close();
+  });
+
+  test('what a crashed create leaves beside the file is never taken for it', () => {
+    const f = tmpFile('crashed');
+    // A create interrupted before its link: the temporary file, half made.
+    const leftover = path.join(path.dirname(f), `.${path.basename(f)}.0123456789ab.creating`);
+    fs.writeFileSync(leftover, Buffer.alloc(1 << 16));
+    expectPmemError(() => KVStore.open(f), 'ERR_PMEM_NOT_FOUND');
+    const s = kvCreate(f);
+    s.put('k', 'v');
+    s.close();
+    expect(KVStore.open(f, { readOnly: true }).getString('k')).toBe('v');
+  });
+});
+
+describe('the classifier', () => {
+  test('kinds from first bytes', () => {
+    expect(identify(Buffer.alloc(0), 0).kind).toBe('empty');
+    expect(identify(Buffer.alloc(64), 64).kind).toBe('zeros');
+    expect(identify(Buffer.from('plain text\n'), 11).kind).toBe('text');
+    expect(identify(Buffer.from([0xff, 0, 1, 2]), 4).kind).toBe('unknown');
+    const pool = Buffer.alloc(64);
+    pool.write('PMEMOBJ\0', 0, 'latin1');
+    expect(identify(pool, 64)).toMatchObject({ kind: 'objpool', description: 'a libpmemobj pool' });
+    const list = Buffer.alloc(64);
+    list.writeUInt32LE(0x4c505041, 0);
+    expect(identify(list, 64).kind).toBe('append-list');
+    const sb = Buffer.alloc(256);
+    sb.writeUInt32LE(0x31425350, 0);
+    expect(identify(sb, 256).kind).toBe('superblock');
+  });
+
+  test('inspect uses it, and a character device is devdax only when sysfs says so', () => {
+    expect(inspect('/dev/null').kind).toBe('not a file');
+    const text = writeFile('inspect-text', 'text\n');
+    expect(inspect(text).kind).toBe('mapping');
+  });
+});
+
+describe('Wal.open options', () => {
+  test('readOnly: 1 and unknown options are TypeErrors; size and create need a path', () => {
+    const f = tmpFile('wal-opts');
+    walCreate(f).close();
+    expectThrowName(() => Wal.open(f, { readOnly: 1 } as never), 'TypeError');
+    expectThrowName(() => Wal.open(f, { create: 'yes' } as never), 'TypeError');
+    expectThrowName(() => Wal.open(f, { bogus: true } as never), 'TypeError');
+    expectThrowName(() => Wal.open(f, { create: true, readOnly: true }), 'TypeError');
+    expectThrowName(() => Wal.open(tmpFile('wal-nosize'), { create: true }), 'RangeError');
+  });
+});

@@ -1,0 +1,181 @@
+// Every user input is read once: an element, its length and its bytes in
+// one step, then checked, then written. Getters, Proxies, resizable and
+// shared buffers cannot make a structure write other bytes than it planned.
+import * as fs from 'node:fs';
+
+import { AppendList, KVStore, Superblock, TxLog, Wal } from '../lib';
+import { CrashSim } from '../lib/testing';
+import { expectThrowName, tmpFile } from './helpers';
+
+type Resizable = ArrayBuffer & { resize(n: number): void };
+/** A resizable ArrayBuffer (Node 20; the project's TypeScript lib predates its types). */
+function resizable(n: number, max: number): Resizable {
+  return new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(n, { maxByteLength: max });
+}
+
+function walFile(): string {
+  const f = tmpFile('wal-inputs');
+  Wal.open(f, { create: true, size: 1 << 20 }).close();
+  return f;
+}
+
+function records(f: string): string[] {
+  const w = Wal.open(f, { readOnly: true });
+  try {
+    return [...w.read()].map((r) => `${r.lsn}:${r.data.length}`);
+  } finally {
+    w.close();
+  }
+}
+
+describe('Wal.appendBatch', () => {
+  test('an element getter that answers 10 bytes and then 20,000: the first answer is written, and reopens', () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    let calls = 0;
+    const batch = ['first'] as Array<Uint8Array | string>;
+    Object.defineProperty(batch, 1, { get: () => (calls++ === 0 ? Buffer.alloc(10, 1) : Buffer.alloc(20000, 2)), enumerable: true });
+    expect(w.appendBatch(batch)).toEqual([1, 2]);
+    expect(calls).toBe(1);
+    w.append('after');
+    w.close();
+    expect(records(f)).toEqual(['1:5', '2:10', '3:5']);
+  });
+
+  test('a Proxy is not a Uint8Array; a Proxy of the array is read once per element', () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    expectThrowName(() => w.appendBatch([Buffer.from('a'), new Proxy(Buffer.alloc(8), {}) as Buffer]), 'TypeError');
+    expectThrowName(() => w.append(new Proxy(Buffer.alloc(8), {}) as Buffer), 'TypeError');
+    let reads = 0;
+    const arr = new Proxy([Buffer.alloc(4), Buffer.alloc(6)], {
+      get(t, k, r) {
+        if (k === '0' || k === '1') reads++;
+        return Reflect.get(t, k, r);
+      },
+    });
+    expect(w.appendBatch(arr)).toEqual([1, 2]);
+    expect(reads).toBe(2);
+    w.close();
+    expect(records(f)).toEqual(['1:4', '2:6']);
+  });
+
+  test('a resizable buffer grown, or a buffer detached, by a later element\'s getter', () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    const rab = resizable(64, 4096);
+    new Uint8Array(rab).fill(3);
+    const tracking = new Uint8Array(rab); // its length follows the buffer's
+    const batch: Array<Uint8Array | string> = [tracking];
+    Object.defineProperty(batch, 1, { get: () => { rab.resize(4096); new Uint8Array(rab).fill(3); return 'x'; }, enumerable: true });
+    expect(w.appendBatch(batch)).toEqual([1, 2]);
+    // A fixed-length buffer detached by a later getter: refused, nothing written.
+    const fixed = new Uint8Array(new ArrayBuffer(32));
+    const detach: Array<Uint8Array | string> = [fixed];
+    let detached = false;
+    Object.defineProperty(detach, 1, {
+      get: () => {
+        if (!detached) structuredClone(fixed.buffer, { transfer: [fixed.buffer] });
+        detached = true;
+        return 'y';
+      },
+      enumerable: true,
+    });
+    expectThrowName(() => w.appendBatch(detach), 'TypeError');
+    // Refused before anything was written: the ring after the first two records is still zero.
+    expect(fs.readFileSync(f).subarray(256 + 136, 256 + 8192).every((x) => x === 0)).toBe(true);
+    w.append('last');
+    w.close();
+    expect(records(f)).toEqual(['1:64', '2:1', '3:4']);
+    // Nothing was written past the three records (32 + 64, 32 + 1 → 40, 32 + 4 → 40 bytes): the ring starts after
+    // the 256-byte superblock, and the bytes after its tail are still zero.
+    const bytes = fs.readFileSync(f);
+    expect(bytes.subarray(256 + 176, 256 + 8192).every((x) => x === 0)).toBe(true);
+  });
+
+  test('a SharedArrayBuffer-backed record is copied once', () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    const sab = new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(16, { maxByteLength: 1024 });
+    const u8 = new Uint8Array(sab);
+    u8.fill(9);
+    expect(w.appendBatch([u8, 'z'])).toEqual([1, 2]);
+    w.close();
+    const r = Wal.open(f, { readOnly: true });
+    expect([...r.read()][0].data.equals(Buffer.alloc(16, 9))).toBe(true);
+    r.close();
+  });
+});
+
+describe('KVStore.batch', () => {
+  function store(): { s: KVStore; file: string } {
+    const file = tmpFile('kv-inputs');
+    return { s: KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 }), file };
+  }
+
+  test('a resizable ArrayBuffer grown after the ops were read: the length read first is written, every key reopens', () => {
+    const { s, file } = store();
+    const rab = resizable(8, 65536);
+    const v = new Uint8Array(rab); // length-tracking
+    v.fill(1);
+    const ops: Array<{ type: 'put'; key: string; value: Uint8Array | string }> = [];
+    for (let i = 0; i < 17; i++) ops.push({ type: 'put', key: `k${i}`, value: `v${i}` });
+    ops.push({ type: 'put', key: 'grown', value: v });
+    // The array's length, read again after the last op, grows the value.
+    let lengthReads = 0;
+    const proxy = new Proxy(ops, {
+      get(t, k, r) {
+        if (k === 'length' && ++lengthReads > 1) rab.resize(65536);
+        return Reflect.get(t, k, r);
+      },
+    });
+    s.batch(proxy);
+    s.close();
+    const t = KVStore.open(file);
+    expect(t.count).toBe(18);
+    expect(t.get('grown')!.equals(Buffer.alloc(8, 1))).toBe(true);
+    for (let i = 0; i < 17; i++) expect(t.getString(`k${i}`)).toBe(`v${i}`);
+    t.close();
+  });
+
+  test('getters of op fields are read once; a Proxy value is a TypeError; a detached value is refused before writing', () => {
+    const { s } = store();
+    let reads = 0;
+    const op = { type: 'put' as const, key: 'g', get value(): Buffer { reads++; return reads === 1 ? Buffer.alloc(4, 1) : Buffer.alloc(40000, 2); } };
+    s.batch([op]);
+    expect(reads).toBe(1);
+    expect(s.get('g')!.length).toBe(4);
+    expectThrowName(() => s.batch([{ type: 'put', key: 'p', value: new Proxy(Buffer.alloc(4), {}) as Buffer }]), 'TypeError');
+    expectThrowName(() => s.put('p', new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+    const fixed = new Uint8Array(new ArrayBuffer(32));
+    const detach = { type: 'put' as const, key: 'd2', get value(): string { structuredClone(fixed.buffer, { transfer: [fixed.buffer] }); return 'x'; } };
+    expectThrowName(() => s.batch([{ type: 'put', key: 'd1', value: fixed }, detach]), 'TypeError');
+    expect(s.has('d1')).toBe(false);
+    const u8 = new Uint8Array(new SharedArrayBuffer(8));
+    u8.fill(5);
+    s.batch([{ type: 'put', key: 'shared', value: u8 }]);
+    expect(s.get('shared')!.equals(Buffer.alloc(8, 5))).toBe(true);
+    s.close();
+  });
+});
+
+describe('TxLog, Superblock and AppendList take snapshots too', () => {
+  test('a resizable or shared buffer is copied; a Proxy is a TypeError', () => {
+    const sim = new CrashSim(1 << 16);
+    const sb = Superblock.format(sim, { offset: 0, capacity: 64 });
+    const rab = resizable(8, 256);
+    new Uint8Array(rab).fill(7);
+    sb.write(new Uint8Array(rab));
+    expect(sb.read()!.equals(Buffer.alloc(8, 7))).toBe(true);
+    expectThrowName(() => sb.write(new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+    const list = AppendList.format(sim, 1024);
+    list.append(new Uint8Array(new SharedArrayBuffer(4)));
+    expectThrowName(() => list.append(new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+    expect(list.length).toBe(1);
+    const log = TxLog.format(sim, { offset: 8192, size: 4096 });
+    log.run((tx) => tx.write(16384, new Uint8Array(rab)));
+    expect(sim.bytes.subarray(16384, 16392).equals(Buffer.alloc(8, 7))).toBe(true);
+    expectThrowName(() => log.run((tx) => tx.write(16384, new Proxy(Buffer.alloc(4), {}) as Buffer)), 'TypeError');
+    expectThrowName(() => log.undoUpdate(16384, new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+  });
+});
