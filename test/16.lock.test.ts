@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { KVStore } from '../lib';
+import { KVStore, Wal } from '../lib';
 import { binding } from '../lib/binding';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -77,6 +77,29 @@ describe('KVStore locks', () => {
     const store = KVStore.open(file);
     expect(store.getString('from')).toBe('worker');
     store.close();
+  });
+
+  test('a Wal opened in a worker that exits without close() is unlocked', async () => {
+    const file = tmpFile('worker-wal');
+    Wal.open(file, { create: true, size: 256 * 1024 }).close();
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const { Wal } = require(workerData.dist);
+       const wal = Wal.open(workerData.file);
+       wal.append('from worker');
+       parentPort.postMessage('open');
+       parentPort.once('message', () => parentPort.close());`,
+      { eval: true, workerData: { file, dist } },
+    );
+    const exited = once(worker, 'exit');
+    await once(worker, 'message');
+    expectPmemError(() => Wal.open(file), 'ERR_PMEM_LOCKED');
+    worker.postMessage('exit');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    const wal = Wal.open(file);
+    expect([...wal.read()].map((r) => r.data.toString())).toEqual(['from worker']);
+    wal.close();
   });
 
   test('a store collected without close() releases its lock', () => {
