@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .test-results
-rm -f .test-results/msync.json .test-results/forced.json
+rm -f .test-results/msync.json .test-results/forced.json .test-results/kills-msync.jsonl .test-results/kills-forced.jsonl
 export PMEM_TEST_DIR="${PMEM_TEST_DIR:-/dev/shm/pmem-test-$$}"
 mkdir -p "$PMEM_TEST_DIR"
 trap 'rm -rf "$PMEM_TEST_DIR"' EXIT

@@ -2,8 +2,9 @@
 // many SIGKILLs in both crash modes, and a broken one is caught.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openMapping } from '../lib';
+import { crc32c, openMapping } from '../lib';
 import { killTest, KillTestOptions } from '../lib/testing';
+import { expectKillsLanded } from './fixtures/kill-report';
 import { testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -11,9 +12,21 @@ const table = require('./fixtures/sim/kill-table.js') as {
   recover(bytes: Buffer, variant?: string): { versions: bigint[]; damaged: number[] };
   file(dir: string): string;
   SIZE: number;
+  OPS: number;
+};
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const seal = require('./fixtures/sim/kill-seal.js') as {
+  file(dir: string): string;
+  SIZE: number;
+  SLOTS: number;
+  RECORD: number;
+  SALT: number;
 };
 const CHILD = path.resolve(__dirname, 'fixtures/sim/kill-table.js');
 const KILLS = Number(process.env.PMEM_KILLS ?? 30);
+// 'random': the kill comes 0..500 us after the run's Nth ack, N in 1..2000,
+// well inside the table's OPS updates.
+const MAX_ACKS = 2000;
 
 let n = 0;
 function options(variant: string, crashAt: 'random' | 'persist'): KillTestOptions {
@@ -21,6 +34,7 @@ function options(variant: string, crashAt: 'random' | 'persist'): KillTestOption
     child: CHILD,
     kills: KILLS,
     crashAt,
+    ...(crashAt === 'random' ? { maxAcks: MAX_ACKS, maxDelayUs: 500 } : {}),
     dir: path.join(testDir(), `kill-${process.pid}-${n++}`),
     env: { PMEM_KILL_VARIANT: variant },
     prepare(dir) {
@@ -42,19 +56,99 @@ function options(variant: string, crashAt: 'random' | 'persist'): KillTestOption
   };
 }
 
-function summary(name: string, r: { runs: number; kills: number; acked: number; seconds: number }): void {
-  // eslint-disable-next-line no-console
-  console.log(`${name}: ${r.kills} kills in ${r.runs} runs, ${r.acked} acks checked, ${r.seconds.toFixed(1)} s`);
-}
-
 describe('killTest', () => {
   test.each(['random', 'persist'] as const)('a correct workload loses no acknowledged write (%s)', async (crashAt) => {
     const report = await killTest(options('correct', crashAt));
-    summary(`correct, ${crashAt}`, report);
     expect(report.violations).toEqual([]);
     expect(report.kills).toBe(KILLS);
     expect(report.acked).toBeGreaterThan(KILLS);
+    expectKillsLanded(`22 kill-table, ${crashAt}`, report);
   });
+
+  test('the kill clock starts at the first ack, not at process start: a slow start-up is not what gets killed', async () => {
+    // The workload waits 300 ms before it opens the table; kills 0..2 ms
+    // after the first ack still land in its updates.
+    const report = await killTest({
+      ...options('correct', 'random'),
+      maxAcks: undefined,
+      maxDelayUs: undefined,
+      maxDelayMs: 2,
+      kills: 5,
+      env: { PMEM_KILL_VARIANT: 'correct', PMEM_KILL_STARTUP_MS: '300' },
+    });
+    expect(report.violations).toEqual([]);
+    expect(report.kills).toBe(5);
+    expect(report.acked).toBeGreaterThan(0);
+    expect(report.killsDuringWork).toBe(5);
+  });
+
+  test('a run that finishes its work before the kill is reported as completed, not as a kill during the work', async () => {
+    // kill-seal.js makes 2000 records; N is drawn from 1..1,000,000.
+    const report = await killTest({
+      child: path.resolve(__dirname, 'fixtures/sim/kill-seal.js'),
+      kills: 1,
+      maxAcks: 1_000_000,
+      maxDelayUs: 0,
+      dir: path.join(testDir(), `kill-complete-${process.pid}`),
+      prepare(dir) {
+        openMapping(seal.file(dir), { create: true, size: seal.SIZE }).close();
+      },
+      verify() {},
+    });
+    expect(report.violations).toEqual([]);
+    expect(report.completed).toBeGreaterThan(0);
+    expect(report.runs).toBe(report.kills + report.completed);
+    expect(report.killsDuringWork).toBe(report.kills);
+  });
+
+  test.each(['random', 'persist'] as const)(
+    "ctx.region forwards the Mapping's native sealRecord; each persisting seal is one ordering point (%s)",
+    async (crashAt) => {
+      let seen = 0;
+      let runsChecked = 0;
+      const report = await killTest({
+        child: path.resolve(__dirname, 'fixtures/sim/kill-seal.js'),
+        kills: 10,
+        crashAt,
+        ...(crashAt === 'random' ? { maxAcks: 500, maxDelayUs: 200 } : { maxCrashAt: 500 }),
+        dir: path.join(testDir(), `kill-seal-${process.pid}-${crashAt}`),
+        prepare(dir) {
+          openMapping(seal.file(dir), { create: true, size: seal.SIZE }).close();
+        },
+        verify(dir, acked) {
+          const fresh = acked.slice(seen) as { n: number; native: number; crashAt: number }[];
+          seen = acked.length;
+          fresh.forEach((a, i) => {
+            if (a.n !== i) throw new Error(`ack ${i} is for record ${a.n}`);
+            if (a.native !== i + 1) throw new Error(`after ${i + 1} seals the Mapping's own sealRecord ran ${a.native} times`);
+          });
+          if (fresh.length === 0) return;
+          // Killed just before the Nth ordering point, with one seal per record.
+          if (fresh[0].crashAt > 0 && fresh.length !== fresh[0].crashAt - 1) {
+            throw new Error(`killed before ordering point ${fresh[0].crashAt}, but ${fresh.length} seals were acknowledged`);
+          }
+          const m = openMapping(seal.file(dir), { readOnly: true });
+          try {
+            const last = fresh.length - 1;
+            for (let n = Math.max(0, last - seal.SLOTS + 2); n <= last; n++) {
+              const at = (n % seal.SLOTS) * seal.RECORD;
+              if (m.bytes.readBigUInt64LE(at + 8) !== BigInt(n + 1)) throw new Error(`record ${n} lost`);
+              if (crc32c(m.bytes, at + 4, seal.RECORD - 4, seal.SALT) !== m.bytes.readUInt32LE(at)) {
+                throw new Error(`record ${n}: checksum does not match`);
+              }
+            }
+          } finally {
+            m.close();
+          }
+          runsChecked++;
+        },
+      });
+      expect(report.violations).toEqual([]);
+      expect(report.kills).toBe(10);
+      expect(runsChecked).toBeGreaterThan(0);
+      expectKillsLanded(`22 kill-seal, ${crashAt}`, report);
+    },
+  );
 
   test('a record written in two persisted halves, recovered unchecked, is caught (persist)', async () => {
     const report = await killTest({ ...options('one-slot', 'persist'), kills: 10 });
@@ -111,7 +205,13 @@ describe('killTest', () => {
     await expect(bad({ kills: '3' })).rejects.toThrow(TypeError);
     await expect(bad({ seed: -1 })).rejects.toThrow(RangeError);
     await expect(bad({ maxCrashAt: 0 })).rejects.toThrow(RangeError);
-    await expect(bad({ maxDelayMs: 1.5 })).rejects.toThrow(RangeError);
+    await expect(bad({ maxDelayMs: 1.5, maxDelayUs: undefined })).rejects.toThrow(RangeError);
+    await expect(bad({ maxAcks: 0 })).rejects.toThrow(RangeError);
+    await expect(bad({ maxAcks: '9' })).rejects.toThrow(TypeError);
+    await expect(bad({ maxDelayUs: -1 })).rejects.toThrow(RangeError);
+    await expect(bad({ maxDelayMs: 5 })).rejects.toThrow(TypeError); // with maxDelayUs
+    await expect(bad({ crashAt: 'persist', maxDelayUs: undefined })).rejects.toThrow(RangeError); // maxAcks
+    await expect(bad({ crashAt: 'persist', maxAcks: undefined })).rejects.toThrow(RangeError); // maxDelayUs
     await expect(bad({ timeoutMs: -1 })).rejects.toThrow(RangeError);
     await expect(bad({ env: 'x' })).rejects.toThrow(TypeError);
     await expect(bad({ dir: 3 })).rejects.toThrow(TypeError);

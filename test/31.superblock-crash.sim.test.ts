@@ -2,6 +2,7 @@
 // payload or the new one. Each broken variant must be caught.
 import { Superblock, type Region } from '../lib';
 import { crashTest, type CrashReport } from '../lib/testing';
+import { Scenarios } from './fixtures/crash-scenarios';
 import { faulty, type Faults } from './faults';
 
 const SIZE = 16384;
@@ -68,25 +69,25 @@ function run(s: Scenario): CrashReport {
   });
 }
 
-const counts: number[] = [];
+const ROWS = [
+  ['a full payload', false, CAPACITY],
+  ['a short payload', false, 100],
+  ['over a replica left committed', true, CAPACITY],
+] as const;
+
+const correct = new Scenarios();
+for (const [name, bothCommitted, length] of ROWS) {
+  for (const seed of [1, 2, 3]) correct.add(`${name}, seed ${seed}`, () => run({ bothCommitted, length, seed, randomImages: 80000 }));
+}
+const TORN = correct.add('torn', () => run({ bothCommitted: true, length: CAPACITY, torn: true, randomImages: 4000 }));
 
 describe('correct superblock', () => {
-  test.each([
-    ['a full payload', false, CAPACITY],
-    ['a short payload', false, 100],
-    ['over a replica left committed', true, CAPACITY],
-  ])('%s: 0 violations', (_n, bothCommitted, length) => {
-    for (const seed of [1, 2, 3]) {
-      const r = run({ bothCommitted, length, seed, randomImages: 80000 });
-      expect(r.violations).toEqual([]);
-      counts.push(r.images);
-    }
+  test.each(ROWS)('%s: 0 violations', (name) => {
+    for (const seed of [1, 2, 3]) expect(correct.report(`${name}, seed ${seed}`).violations).toEqual([]);
   });
 
   test('torn 8-byte words over a replica left committed: 0 violations', () => {
-    const r = run({ bothCommitted: true, length: CAPACITY, torn: true, randomImages: 4000 });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    expect(correct.report(TORN).violations).toEqual([]);
   });
 });
 
@@ -125,7 +126,7 @@ describe('broken superblocks are caught', () => {
 });
 
 test('the correct superblock was checked over at least 500,000 crash images', () => {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = correct.images();
   console.log(`superblock crash images: ${total}`);
   expect(total).toBeGreaterThanOrEqual(500_000);
 });

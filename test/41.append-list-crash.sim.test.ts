@@ -3,6 +3,7 @@
 // acknowledged append. Publishing before persisting the node must be caught.
 import { AppendList, type Region } from '../lib';
 import { crashTest, type CrashReport } from '../lib/testing';
+import { Scenarios } from './fixtures/crash-scenarios';
 import { faulty, type Faults } from './faults';
 
 const value = (i: number): string => `value-${i}-${'#'.repeat((i * 397) % 2000)}`;
@@ -43,18 +44,17 @@ function run(opts: { appends: number; faults?: Faults; seed?: number; randomImag
   });
 }
 
-const counts: number[] = [];
+const SEEDS = [1, 2, 3, 4];
+const correct = new Scenarios();
+for (const seed of SEEDS) correct.add(`seed ${seed}`, () => run({ appends: 5, seed, randomImages: 30000 }));
+const TORN = correct.add('torn', () => run({ appends: 5, torn: true, randomImages: 3000 }));
 
-test.each([1, 2, 3, 4])('correct list, 5 appends, seed %i: 0 violations', (seed) => {
-  const r = run({ appends: 5, seed, randomImages: 30000 });
-  expect(r.violations).toEqual([]);
-  counts.push(r.images);
+test.each(SEEDS)('correct list, 5 appends, seed %i: 0 violations', (seed) => {
+  expect(correct.report(`seed ${seed}`).violations).toEqual([]);
 });
 
 test('correct list with torn words: 0 violations', () => {
-  const r = run({ appends: 5, torn: true, randomImages: 3000 });
-  expect(r.violations).toEqual([]);
-  counts.push(r.images);
+  expect(correct.report(TORN).violations).toEqual([]);
 });
 
 test('broken: the pointer is published before the node is persisted', () => {
@@ -70,7 +70,7 @@ test('broken: the publishing pointer is never persisted', () => {
 });
 
 test('the correct list was checked over at least 500,000 crash images', () => {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = correct.images();
   console.log(`append-list crash images: ${total}`);
   expect(total).toBeGreaterThanOrEqual(500_000);
 });

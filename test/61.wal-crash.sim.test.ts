@@ -3,6 +3,7 @@
 // acknowledged record; truncation is all-or-nothing.
 import { crc32c, Wal } from '../lib';
 import { crashTest, type CrashReport, type CrashTestOptions } from '../lib/testing';
+import { Scenarios } from './fixtures/crash-scenarios';
 import { faulty, type Faults } from './faults';
 
 interface Model {
@@ -110,24 +111,35 @@ function nearlyWrapped(wal: Wal, model: Model): void {
 
 const wrapRec = (lsn: number): string => `w${lsn}-${'~'.repeat(280)}`;
 
-const counts: number[] = [];
-
-describe('correct WAL: 0 violations', () => {
-  test.each([1, 2, 3])('single appends (seed %i)', (seed) => {
-    const r = walTest({
+const correct = new Scenarios();
+for (const seed of [1, 2, 3]) {
+  correct.add(`single ${seed}`, () =>
+    walTest({
       seed,
       randomImages: 20000,
       prepare: (wal, m) => appendAll(wal, m, [rec(1), rec(2)]),
       act: (wal, m, ack) => {
         for (let i = 0; i < 4; i++) ack(appendAll(wal, m, [rec(wal.nextLsn, 'n')])[0]);
       },
-    });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
-  });
-
-  test.each([1, 2])('batch appends of 16 (seed %i)', (seed) => {
-    const r = walTest({
+    }),
+  );
+  correct.add(`wrap ${seed}`, () =>
+    walTest({
+      seed,
+      torn: true,
+      randomImages: 20000,
+      prepare: nearlyWrapped,
+      act: (wal, m, ack) => {
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn), wrapRec(wal.nextLsn + 1)])[1]);
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
+        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
+      },
+    }),
+  );
+}
+for (const seed of [1, 2]) {
+  correct.add(`batch ${seed}`, () =>
+    walTest({
       size: 16384,
       seed,
       randomImages: 20000,
@@ -138,61 +150,58 @@ describe('correct WAL: 0 violations', () => {
           appendAll(wal, m, values).forEach(ack);
         }
       },
-    });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    }),
+  );
+  correct.add(`mixed ${seed}`, () => walTest({ ...mixedBatches, seed }));
+}
+const RING_END = correct.add('ring end', () =>
+  walTest({
+    randomImages: 20000,
+    prepare: nearlyWrapped,
+    act: (wal, m, ack) => {
+      // Fill the ring from the tail exactly to its end (records are
+      // 8-byte aligned, with a 32-byte header), then one at offset 0.
+      const room = wal.stats.dataSize - tailOf(wal, m);
+      const lsns = appendAll(wal, m, [`e${'='.repeat(room - 32 - 1)}`, rec(wal.nextLsn + 1, 'z')]);
+      lsns.forEach(ack);
+      expect(tailOf(wal, m)).toBeLessThan(wal.stats.dataSize / 2);
+    },
+  }),
+);
+const TRUNCATE = correct.add('truncate', () =>
+  walTest({
+    randomImages: 20000,
+    prepare: (wal, m) => appendAll(wal, m, [1, 2, 3, 4, 5].map((l) => rec(l))),
+    act: (wal, m) => {
+      wal.truncate(3);
+      m.head = 4;
+    },
+  }),
+);
+
+describe('correct WAL: 0 violations', () => {
+  test.each([1, 2, 3])('single appends (seed %i)', (seed) => {
+    expect(correct.report(`single ${seed}`).violations).toEqual([]);
+  });
+
+  test.each([1, 2])('batch appends of 16 (seed %i)', (seed) => {
+    expect(correct.report(`batch ${seed}`).violations).toEqual([]);
   });
 
   test.each([1, 2, 3])('appends that wrap around the ring, torn words (seed %i)', (seed) => {
-    const r = walTest({
-      seed,
-      torn: true,
-      randomImages: 20000,
-      prepare: nearlyWrapped,
-      act: (wal, m, ack) => {
-        ack(appendAll(wal, m, [wrapRec(wal.nextLsn), wrapRec(wal.nextLsn + 1)])[1]);
-        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
-        ack(appendAll(wal, m, [wrapRec(wal.nextLsn)])[0]);
-      },
-    });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    expect(correct.report(`wrap ${seed}`).violations).toEqual([]);
   });
 
   test.each([1, 2])('batches mixing long records (sealed one by one) with short ones, wrapping (seed %i)', (seed) => {
-    const r = walTest({ ...mixedBatches, seed });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    expect(correct.report(`mixed ${seed}`).violations).toEqual([]);
   });
 
   test('a batch whose record ends exactly at the ring end, the next at its start', () => {
-    const r = walTest({
-      randomImages: 20000,
-      prepare: nearlyWrapped,
-      act: (wal, m, ack) => {
-        // Fill the ring from the tail exactly to its end (records are
-        // 8-byte aligned, with a 32-byte header), then one at offset 0.
-        const room = wal.stats.dataSize - tailOf(wal, m);
-        const lsns = appendAll(wal, m, [`e${'='.repeat(room - 32 - 1)}`, rec(wal.nextLsn + 1, 'z')]);
-        lsns.forEach(ack);
-        expect(tailOf(wal, m)).toBeLessThan(wal.stats.dataSize / 2);
-      },
-    });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    expect(correct.report(RING_END).violations).toEqual([]);
   });
 
   test('truncate', () => {
-    const r = walTest({
-      randomImages: 20000,
-      prepare: (wal, m) => appendAll(wal, m, [1, 2, 3, 4, 5].map((l) => rec(l))),
-      act: (wal, m) => {
-        wal.truncate(3);
-        m.head = 4;
-      },
-    });
-    expect(r.violations).toEqual([]);
-    counts.push(r.images);
+    expect(correct.report(TRUNCATE).violations).toEqual([]);
   });
 });
 
@@ -204,7 +213,7 @@ class NoGenerationWal extends Wal {
 }
 
 test('the correct WAL was checked over at least 500,000 crash images', () => {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = correct.images();
   console.log(`WAL crash images: ${total}`);
   expect(total).toBeGreaterThanOrEqual(500_000);
 });

@@ -2,6 +2,7 @@
 // all-or-nothing. A commit persisted before the data must be caught.
 import { TxLog, type Region } from '../lib';
 import { crashTest, type CrashReport } from '../lib/testing';
+import { Scenarios } from './fixtures/crash-scenarios';
 import { faulty, type Faults } from './faults';
 
 const LOG = { offset: 0, size: 8192 };
@@ -56,17 +57,17 @@ function run(kind: 'redo' | 'undo', opts: { faults?: Faults; seed?: number; torn
   });
 }
 
-const counts: number[] = [];
-
-test.each([
+const ROWS = [
   ['redo', 1],
   ['redo', 2],
   ['undo', 1],
   ['undo', 2],
-] as const)('%s, seed %i: 0 violations', (kind, seed) => {
-  const r = run(kind, { seed, torn: seed === 2, randomImages: 60000 });
-  expect(r.violations).toEqual([]);
-  counts.push(r.images);
+] as const;
+const correct = new Scenarios();
+for (const [kind, seed] of ROWS) correct.add(`${kind} ${seed}`, () => run(kind, { seed, torn: seed === 2, randomImages: 60000 }));
+
+test.each(ROWS)('%s, seed %i: 0 violations', (kind, seed) => {
+  expect(correct.report(`${kind} ${seed}`).violations).toEqual([]);
 });
 
 test('broken redo: the commit and the writes can persist before the log', () => {
@@ -86,7 +87,7 @@ test('broken undo: the in-place update can persist before the undo log', () => {
 });
 
 test('TxLog was checked over at least 500,000 crash images', () => {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = correct.images();
   console.log(`TxLog crash images: ${total}`);
   expect(total).toBeGreaterThanOrEqual(500_000);
 });

@@ -1,10 +1,12 @@
 // The child side of the kill harness (kill.ts): loads a workload module and
 // runs it with a KillContext. Started as `node kill-child.js <workload>`.
 //
-// Acknowledgements go to the parent over file descriptor 3 with a
-// synchronous write: when ctx.ack() returns, the message is in the kernel's
-// socket buffer and reaches the parent even if this process is killed on
-// the next instruction.
+// Messages go to the parent over file descriptor 3 with a synchronous
+// write: when ctx.ack() returns, the message is in the kernel's socket
+// buffer and reaches the parent even if this process is killed on the next
+// instruction. When the parent reads slower than the workload acknowledges,
+// the buffer fills and ack() waits, so the workload can run ahead of the
+// parent's kill clock by at most one socket buffer of messages.
 import * as fs from 'node:fs';
 import type { Granularity, Region } from '../region';
 
@@ -18,12 +20,33 @@ export interface KillContext {
   readonly run: number;
   /** A seed for this run's own choices. */
   readonly seed: number;
-  /** Sends `value` (JSON) to the parent. Call it only once the write it acknowledges is durable. */
+  /**
+   * Sends `value` (JSON) to the parent. Call it only once the write it
+   * acknowledges is durable. The first ack of a run starts the parent's kill
+   * clock unless `started()` did; a kill after it counts in
+   * `KillReport.killsDuringWork`.
+   */
   ack(value: unknown): void;
   /**
+   * Sends `value` (JSON) to the parent, in order with the acknowledgements:
+   * `verify` receives it among them, but it acknowledges no write. It neither
+   * starts the kill clock nor counts in `KillReport.acked` (a record of the
+   * state a run starts from, say).
+   */
+  note(value: unknown): void;
+  /**
+   * Marks where the work under test begins (before the workload opens its
+   * files, say, when the open and its recovery are to be killed too). With
+   * `crashAt: 'random'` and no `maxAcks`, the kill clock starts here; a kill
+   * after it counts in `KillReport.killsAfterStart`. Only the first call
+   * counts. Workloads that do not call it start the clock with their first ack.
+   */
+  started(): void;
+  /**
    * Wraps a Region (a Mapping, say) so that each drain and persist counts as
-   * an ordering point; with PMEM_CRASH_AT=N the process SIGKILLs itself
-   * just before the Nth one.
+   * an ordering point (a `sealRecord` that persists counts as one too); with
+   * PMEM_CRASH_AT=N the process SIGKILLs itself just before the Nth one.
+   * The wrapper has the inner Region's own `sealRecord` when it has one.
    */
   region<T extends Region>(inner: T): Region;
   /** Counts an ordering point of a workload that persists by other means (libpmemobj, say). */
@@ -53,9 +76,22 @@ function point(): void {
 /** A Region whose ordering points may be the last thing this process does. */
 class KillRegion implements Region {
   readonly #inner: Region;
+  declare sealRecord?: (crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array) => number;
 
   constructor(inner: Region) {
     this.#inner = inner;
+    // Forwarded only when the inner Region has its own: sealRecord() in
+    // region.ts takes the generic path for a Region without one, and that
+    // path reaches the ordering point through persist() below.
+    const own = inner.sealRecord;
+    if (typeof own === 'function') {
+      this.sealRecord = (crcAt, end, seed, persist, src) => {
+        // A sealRecord that persists ends in a drain: the same ordering point
+        // as the generic form's persist(), so PMEM_CRASH_AT=N stops at the same place.
+        if (persist) point();
+        return own.call(inner, crcAt, end, seed, persist, src);
+      };
+    }
   }
 
   get bytes(): Buffer {
@@ -87,18 +123,27 @@ class KillRegion implements Region {
 
 async function main(): Promise<void> {
   const workload = process.argv[2];
+  // The workload module loads its own dependencies (the addon, say) at its
+  // top, here, before it can signal anything: start-up is never under the
+  // kill clock.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const mod = require(workload) as { run?: (ctx: KillContext) => unknown };
   if (typeof mod.run !== 'function') throw new TypeError(`${workload} does not export run(ctx)`);
+  let started = false;
   const ctx: KillContext = {
     dir: process.env.PMEM_KILL_DIR ?? '',
     run: Number(process.env.PMEM_KILL_RUN ?? 0),
     seed: Number(process.env.PMEM_KILL_SEED ?? 0),
     ack: (value) => send({ ack: value }),
+    note: (value) => send({ note: value }),
+    started: () => {
+      if (started) return;
+      started = true;
+      send({ started: true });
+    },
     region: (inner) => new KillRegion(inner),
     point,
   };
-  send({ ready: true });
   await mod.run(ctx);
   send({ done: points });
 }

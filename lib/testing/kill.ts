@@ -22,13 +22,26 @@ export interface KillTestOptions {
   seed?: number;
   /**
    * 'random' (default): SIGKILL from the parent, a random delay after the
-   * workload starts. 'persist': the child kills itself just before its Nth
-   * drain or persist through ctx.region() (or ctx.point()), N random in
-   * 1..maxCrashAt.
+   * kill clock starts: at the run's Nth acknowledgement with `maxAcks`, else
+   * at `ctx.started()` or the first acknowledgement, whichever comes first;
+   * never at process start. 'persist': the child kills itself just before
+   * its Nth drain or persist through ctx.region() (or ctx.point()), N random
+   * in 1..maxCrashAt.
    */
   crashAt?: 'random' | 'persist';
-  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds. Default 20. */
+  /**
+   * 'random': the kill clock starts at the run's Nth acknowledgement, N
+   * drawn from 1..maxAcks. A count of acknowledgements keeps the kill inside
+   * the work on a fast machine and a slow one alike; give the workload more
+   * operations than maxAcks plus what one socket buffer of acknowledgements
+   * holds (see kill-child.ts), and a run that finishes first is reported in
+   * `completed`.
+   */
+  maxAcks?: number;
+  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds. Default 20, unless maxDelayUs is given. */
   maxDelayMs?: number;
+  /** 'random': the delay is drawn from 0..maxDelayUs microseconds (the parent waits for it busy), instead of maxDelayMs. */
+  maxDelayUs?: number;
   /** 'persist': N is drawn from 1..maxCrashAt. Default 200. */
   maxCrashAt?: number;
   /** Where the workload keeps its files. Default: a new directory on /dev/shm, removed afterwards. */
@@ -41,16 +54,18 @@ export interface KillTestOptions {
   prepare?(dir: string): void | Promise<void>;
   /**
    * Called after every run: reopen, recover, check, and confirm that every
-   * acknowledged value (from every run so far, in order) is still there.
-   * Throw to report a violation.
+   * acknowledged value (from every run so far, in order, with the values
+   * sent by ctx.note() among them) is still there. Throw to report a violation.
    */
   verify(dir: string, acked: unknown[]): void | Promise<void>;
 }
 
 export interface KillViolation {
   run: number;
-  /** 'persist': the N the child died at; 'random': the delay in ms. */
+  /** 'persist': the N the child died at; 'random': the delay, in ms or (with maxDelayUs) in µs. */
   at: number;
+  /** 'random' with maxAcks: the acknowledgement the kill clock started at. */
+  afterAcks?: number;
   message: string;
 }
 
@@ -58,16 +73,25 @@ export interface KillReport {
   runs: number;
   /** Runs that ended in SIGKILL. */
   kills: number;
+  /**
+   * Kills that landed during the work: after the run's first
+   * acknowledgement and before its workload returned. A kill test should
+   * assert that most of its kills did.
+   */
+  killsDuringWork: number;
+  /** Kills that landed after the run's `ctx.started()` (or its first acknowledgement) and before its workload returned. */
+  killsAfterStart: number;
   /** Runs whose workload returned before it was killed. */
   completed: number;
-  /** Acknowledgements received, over all runs. */
+  /** Acknowledgements received, over all runs (ctx.note() values not counted). */
   acked: number;
   violations: KillViolation[];
   seconds: number;
 }
 
 const OPTION_KEYS = new Set([
-  'child', 'kills', 'seed', 'crashAt', 'maxDelayMs', 'maxCrashAt', 'dir', 'env', 'timeoutMs', 'prepare', 'verify',
+  'child', 'kills', 'seed', 'crashAt', 'maxAcks', 'maxDelayMs', 'maxDelayUs', 'maxCrashAt', 'dir', 'env', 'timeoutMs',
+  'prepare', 'verify',
 ]);
 
 /** The compiled child runner: beside this file in dist/, or in dist/ when this file runs as TypeScript. */
@@ -82,48 +106,84 @@ function runnerPath(): string {
 interface RunResult {
   killed: boolean;
   code: number | null;
-  acked: unknown[];
+  /** The run's acknowledgements and notes, in order. */
+  records: unknown[];
+  acks: number;
+  started: boolean;
+  done: boolean;
   stderr: string;
   timedOut: boolean;
 }
 
+/** When the parent kills a 'random' run: `delay` after the kill clock starts (at ack `afterAcks`, or at the start). */
+interface KillPlan {
+  afterAcks: number | null;
+  delay: number;
+  unit: 'ms' | 'us';
+}
+
 function runOnce(
-  args: { runner: string; child: string; env: NodeJS.ProcessEnv; delayMs: number | null; timeoutMs: number },
+  args: { runner: string; child: string; env: NodeJS.ProcessEnv; plan: KillPlan | null; timeoutMs: number },
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [args.runner, args.child], {
       env: args.env,
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
-    const acked: unknown[] = [];
-    let stderr = '';
+    const result: RunResult = {
+      killed: false, code: null, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
+    };
     let pending = '';
-    let timedOut = false;
+    let fired = false;
     const timers: NodeJS.Timeout[] = [];
     timers.push(setTimeout(() => {
-      timedOut = true;
+      result.timedOut = true;
       proc.kill('SIGKILL');
     }, args.timeoutMs));
+    const fire = (plan: KillPlan): void => {
+      fired = true;
+      if (plan.unit === 'ms') {
+        timers.push(setTimeout(() => proc.kill('SIGKILL'), plan.delay));
+        return;
+      }
+      // Microseconds are below the timers' resolution: wait for them busy.
+      const until = performance.now() + plan.delay / 1000;
+      while (performance.now() < until) {
+        // spin
+      }
+      proc.kill('SIGKILL');
+    };
     proc.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
+      result.stderr = (result.stderr + d.toString()).slice(-4000);
     });
     const channel = proc.stdio[3] as NodeJS.ReadableStream;
     channel.on('data', (d: Buffer) => {
       pending += d.toString();
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(pending.slice(0, nl)) as { ack?: unknown; ready?: boolean };
+        const msg = JSON.parse(pending.slice(0, nl)) as { ack?: unknown; note?: unknown; started?: boolean; done?: number };
         pending = pending.slice(nl + 1);
-        if ('ack' in msg) acked.push(msg.ack);
-        if (msg.ready && args.delayMs !== null) {
-          timers.push(setTimeout(() => proc.kill('SIGKILL'), args.delayMs));
+        if ('ack' in msg) {
+          result.records.push(msg.ack);
+          result.acks++;
+        } else if ('note' in msg) {
+          result.records.push(msg.note);
+        } else if (msg.started) {
+          result.started = true;
+        } else if ('done' in msg) {
+          result.done = true;
         }
+        const plan = args.plan;
+        if (plan === null || fired || result.done) continue;
+        if (plan.afterAcks !== null ? result.acks >= plan.afterAcks : result.started || result.acks > 0) fire(plan);
       }
     });
     proc.on('error', reject);
     proc.on('close', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      resolve({ killed: signal === 'SIGKILL' && !timedOut, code, acked, stderr, timedOut });
+      result.killed = signal === 'SIGKILL' && !result.timedOut;
+      result.code = code;
+      resolve(result);
     });
   });
 }
@@ -132,7 +192,9 @@ function runOnce(
  * Runs the workload `child` again and again on the same directory, killing
  * it with SIGKILL, until `kills` runs have been killed (at most 3 * kills + 10
  * runs). After each run, `verify` reopens the files and checks them against
- * every value acknowledged so far. See docs/durability.md.
+ * every value acknowledged so far. The report says how many kills landed
+ * during the work (`killsDuringWork`): a kill test asserts that most did.
+ * See docs/durability.md.
  * @throws TypeError, RangeError for bad options.
  */
 export async function killTest(options: KillTestOptions): Promise<KillReport> {
@@ -149,7 +211,16 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   const kills = checkIndex(options.kills, 'kills');
   if (kills === 0) throw new RangeError('kills must be at least 1');
   const seed = checkIndex(options.seed ?? 1, 'seed');
-  const maxDelayMs = checkIndex(options.maxDelayMs ?? 20, 'maxDelayMs');
+  if (options.maxDelayMs !== undefined && options.maxDelayUs !== undefined) {
+    throw new TypeError('give maxDelayMs or maxDelayUs, not both');
+  }
+  const unit = options.maxDelayUs !== undefined ? 'us' : 'ms';
+  const maxDelay = unit === 'us' ? checkIndex(options.maxDelayUs, 'maxDelayUs') : checkIndex(options.maxDelayMs ?? 20, 'maxDelayMs');
+  const maxAcks = options.maxAcks === undefined ? null : checkIndex(options.maxAcks, 'maxAcks');
+  if (maxAcks === 0) throw new RangeError('maxAcks must be at least 1');
+  if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined)) {
+    throw new RangeError(`maxAcks and maxDelayUs apply to crashAt 'random'`);
+  }
   const maxCrashAt = checkIndex(options.maxCrashAt ?? 200, 'maxCrashAt');
   if (maxCrashAt === 0) throw new RangeError('maxCrashAt must be at least 1');
   const timeoutMs = checkIndex(options.timeoutMs ?? 30000, 'timeoutMs');
@@ -163,13 +234,16 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   const dir = options.dir ?? fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'pmem-kill-'));
   fs.mkdirSync(dir, { recursive: true });
   const random = seededRandom(seed);
-  const report: KillReport = { runs: 0, kills: 0, completed: 0, acked: 0, violations: [], seconds: 0 };
+  const report: KillReport = {
+    runs: 0, kills: 0, killsDuringWork: 0, killsAfterStart: 0, completed: 0, acked: 0, violations: [], seconds: 0,
+  };
   const acked: unknown[] = [];
   try {
     if (prepare) await prepare(dir);
     const maxRuns = 3 * kills + 10;
     for (let run = 0; report.kills < kills && run < maxRuns; run++) {
-      const at = crashAt === 'persist' ? 1 + Math.floor(random() * maxCrashAt) : Math.floor(random() * (maxDelayMs + 1));
+      const afterAcks = crashAt === 'random' && maxAcks !== null ? 1 + Math.floor(random() * maxAcks) : null;
+      const at = crashAt === 'persist' ? 1 + Math.floor(random() * maxCrashAt) : Math.floor(random() * (maxDelay + 1));
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         ...options.env,
@@ -180,13 +254,21 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
       };
       if (crashAt === 'persist') env.PMEM_CRASH_AT = String(at);
       else delete env.PMEM_CRASH_AT;
-      const result = await runOnce({ runner, child, env, delayMs: crashAt === 'random' ? at : null, timeoutMs });
+      const plan = crashAt === 'random' ? { afterAcks, delay: at, unit } as const : null;
+      const result = await runOnce({ runner, child, env, plan, timeoutMs });
       report.runs++;
-      acked.push(...result.acked);
-      report.acked += result.acked.length;
-      const violate = (message: string) => report.violations.push({ run, at, message });
-      if (result.killed) report.kills++;
-      else if (result.timedOut) violate(`the workload ran past ${timeoutMs} ms`);
+      acked.push(...result.records);
+      report.acked += result.acks;
+      const violate = (message: string) =>
+        report.violations.push(afterAcks === null ? { run, at, message } : { run, at, afterAcks, message });
+      if (result.killed) {
+        report.kills++;
+        // The child's messages all reached the parent before 'close': an ack
+        // counted here was sent before the kill, and a missing `done` means
+        // the workload had not returned.
+        if (!result.done && result.acks > 0) report.killsDuringWork++;
+        if (!result.done && (result.started || result.acks > 0)) report.killsAfterStart++;
+      } else if (result.timedOut) violate(`the workload ran past ${timeoutMs} ms`);
       else if (result.code === 0) report.completed++;
       else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
       try {
