@@ -56,4 +56,15 @@ export function checkOpen(region: { readonly closed?: boolean }, what: string): 
   if (region.closed === true) throw new PmemError('ERR_PMEM_CLOSED', `the region under the ${what} is closed`);
 }
 
+/**
+ * Whether `e` is a PmemError (with `code`, if given). Decided by shape, not
+ * by `instanceof`: an error made by another copy of this package, or in
+ * another realm, is one too.
+ */
+export function isPmemError(e: unknown, code?: PmemErrorCode): e is PmemError {
+  if (typeof e !== 'object' || e === null) return false;
+  const { name, code: got } = e as { name?: unknown; code?: unknown };
+  return name === 'PmemError' && typeof got === 'string' && (code === undefined || got === code);
+}
+
 binding.setErrorClass(PmemError);

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { binding, type NativeLock } from './binding';
-import { PmemError } from './errors';
+import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
 
 /** What a file's first bytes look like. */
@@ -303,13 +303,13 @@ function dirExists(file: string): boolean {
   }
 }
 
-function isCode(e: unknown, code: string): boolean {
-  return e instanceof PmemError && e.code === code;
+function isCode(e: unknown, code: PmemErrorCode): boolean {
+  return isPmemError(e, code);
 }
 
 /** ELOOP (a symlink loop) is a file that cannot be a store, not a missing one. */
 function refine(file: string, e: unknown): unknown {
-  if (e instanceof PmemError && e.errno === 40 /* ELOOP */) {
+  if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
     return new PmemError('ERR_PMEM_INVALID', `'${file}' is a symbolic link loop`, { path: file, errno: e.errno, syscall: e.syscall });
   }
   return e;

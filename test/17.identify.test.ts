@@ -204,3 +204,38 @@ describe('Wal.open options', () => {
     expectThrowName(() => Wal.open(tmpFile('wal-nosize'), { create: true }), 'RangeError');
   });
 });
+
+describe('two copies of the package in one process', () => {
+  test('create works when the native errors come from the other copy', () => {
+    // Loading the built copy makes the addon throw its PmemError class, not
+    // the one of the copy under test: the open path must still see that the
+    // file is missing and create it.
+    const dist = require('../dist') as typeof import('../lib');
+    const file = tmpFile('two-copies.kv');
+    try {
+      const db = KVStore.open(file, { create: true, size: 256 * 1024, segmentSize: 16384 });
+      db.put('a', 'b');
+      db.close();
+      const w = Wal.open(tmpFile('two-copies.wal'), { create: true, size: 256 * 1024 });
+      w.close();
+    } finally {
+      // Hand the error class back to the copy under test.
+      const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+      const { PmemError } = require('../lib/errors') as typeof import('../lib/errors');
+      binding.setErrorClass(PmemError);
+      void dist;
+    }
+  });
+
+  test('isPmemError goes by shape, across copies and realms', () => {
+    const { isPmemError } = require('../lib/errors') as typeof import('../lib/errors');
+    const vm = require('node:vm') as typeof import('node:vm');
+    const foreign = vm.runInNewContext(`const e = new Error('x'); e.name = 'PmemError'; e.code = 'ERR_PMEM_NOT_FOUND'; e`);
+    expect(isPmemError(foreign)).toBe(true);
+    expect(isPmemError(foreign, 'ERR_PMEM_NOT_FOUND')).toBe(true);
+    expect(isPmemError(foreign, 'ERR_PMEM_LOCKED')).toBe(false);
+    expect(isPmemError(new Error('x'))).toBe(false);
+    expect(isPmemError(null)).toBe(false);
+    expect(isPmemError({ name: 'PmemError' })).toBe(false);
+  });
+});
