@@ -1,5 +1,7 @@
 // `pmem kv <file> import`: JSON lines from a file, a pipe or stdin, streamed.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tty from 'node:tty';
 import type { Readable } from 'node:stream';
 
 import { cannotUse, exitCodeOf, Fail, messageOf, usage } from './cli-exit';
@@ -45,18 +47,20 @@ export function openInput(source: string): Input {
   }
   const regular = st.isFile();
   let first: number | undefined = fd;
-  return {
-    name: source,
-    regular,
-    size: st.size,
-    open: () => {
-      // The descriptor opened above serves the first read; a second pass
-      // (regular files only) opens the path again.
-      const stream = fs.createReadStream(source, { fd: first, highWaterMark: 1024 * 1024 });
-      first = undefined;
-      return stream;
-    },
+  const open = (): Readable => {
+    // The descriptor opened above serves the first read; a second pass
+    // (regular files only) opens the path again.
+    const at = first;
+    first = undefined;
+    // A pipe is read through the event loop (libuv makes it non-blocking),
+    // not by a blocking read() in the thread pool: such a read, waiting on
+    // a writer that keeps the pipe open, would keep the process from
+    // exiting after a bad line. The open above has waited for a writer.
+    if (at !== undefined && (st.isFIFO() || st.isSocket())) return new net.Socket({ fd: at, readable: true, writable: false });
+    if (at !== undefined && tty.isatty(at)) return new tty.ReadStream(at);
+    return fs.createReadStream(source, { fd: at, highWaterMark: 1024 * 1024 });
   };
+  return { name: source, regular, size: st.size, open };
 }
 
 function reason(e: unknown): string {

@@ -75,13 +75,14 @@ export function run(argv: string[]): void {
   // process with an uncaught exception.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
+  // The process exits when the command is done, also while a read of the
+  // import's pipe is still pending (a bad line before the writer closed it).
+  // Nothing is lost: stdout and stderr are written synchronously on Linux.
   main(argv).then(
-    (code) => {
-      process.exitCode = code;
-    },
+    (code) => process.exit(code),
     (e) => {
       process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-      process.exitCode = EXIT.INTERNAL;
+      process.exit(EXIT.INTERNAL);
     },
   );
 }

@@ -5,8 +5,7 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { EXIT } from '../lib/cli';
-import { exitCodeOf, Fail, OutputError } from '../lib/cli-exit';
+import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli-exit';
 import { KVStore, ObjPool, openMapping, PmemError, Wal } from '../lib';
 import { Progress } from '../lib/progress';
 import { tmpFile } from './helpers';
@@ -176,6 +175,13 @@ describe('pmem kv', () => {
 });
 
 describe('pmem kv import', () => {
+  // Ends a child and a pipe that a failed (timed out) test left open.
+  let cleanup: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = null;
+  });
+
   test('JSON lines with text and base64 values; export round-trips', () => {
     const f = tmpFile('cli-import.kv');
     const src = tmpFile('in.jsonl');
@@ -234,17 +240,24 @@ describe('pmem kv import', () => {
   });
 
   test('streams: a bad line is reported while the pipe is still open', async () => {
-    // A command that read its input whole would wait for the end of input
-    // here, which never comes before it exits.
+    // A named pipe whose writer stays open: a command that read its input
+    // whole would wait here for an end of input that never comes.
     const f = tmpFile('cli-stream.kv');
-    const child = spawn(BIN, ['kv', f, 'import', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const fifo = tmpFile('cli-stream.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const child = spawn(BIN, ['kv', f, 'import', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
-    child.stdin.write(`${jsonl(2000)}not json\n`);
+    const writer = await fs.promises.open(fifo, 'w'); // waits for the command to open it
+    cleanup = () => {
+      child.kill('SIGKILL');
+      return writer.close();
+    };
+    await writer.write(`${jsonl(2000)}not json\n`);
     const [code] = await once(child, 'exit');
-    child.stdin.destroy();
     expect(code).toBe(EXIT.USAGE);
-    expect(err).toContain('stdin line 2001: not JSON; 2000 records were imported before it');
+    expect(err).toBe(`pmem: ${fifo} line 2001: not JSON; 2000 records were imported before it\n`);
+    expect(pmem(['kv', f, 'count']).out).toEqual(['2000']);
   });
 
   test('memory does not grow with the input: 46 MB imported in a 24 MB heap', () => {
@@ -433,16 +446,16 @@ describe('stdout and stderr', () => {
   test('progress bars are drawn only on a terminal, and a failed draw is ignored', () => {
     const writes: string[] = [];
     const pipe = { isTTY: false, write: (s: string) => writes.push(s) > 0 };
-    const bar = new Progress('work', 8, pipe);
+    const bar = new Progress('work', 8, pipe as unknown as NodeJS.WriteStream);
     for (let i = 0; i < 8; i++) bar.tick();
     bar.finish();
     expect(writes).toEqual([]);
     const tty = { isTTY: true, write: (s: string) => writes.push(s) > 0 };
-    const drawn = new Progress('work', 8, tty);
+    const drawn = new Progress('work', 8, tty as unknown as NodeJS.WriteStream);
     drawn.tick(8);
     drawn.finish();
     expect(writes[writes.length - 1]).toBe(`\rwork [${'#'.repeat(30)}] 100% 8/8\n`);
-    const gone = new Progress('work', 8, { isTTY: true, write: () => { throw new Error('EIO'); } });
+    const gone = new Progress('work', 8, { isTTY: true, write: () => { throw new Error('EIO'); } } as unknown as NodeJS.WriteStream);
     expect(() => { gone.tick(4); gone.finish(); }).not.toThrow();
   });
 });
