@@ -72,9 +72,10 @@ export function exitCodeOf(e: unknown): number {
   const { name, code } = (e ?? {}) as { name?: unknown; code?: unknown };
   if (name === 'PmemError' && typeof code === 'string') return CODE_EXIT[code] ?? EXIT.INTERNAL;
   // The library's own range checks on what the user typed: a key over
-  // 4 KiB, a store size below its minimum. (The command passes only strings,
-  // so a TypeError would be its own defect.)
-  if (e instanceof RangeError) return EXIT.USAGE;
+  // 4 KiB, a store size below its minimum. Node's own RangeErrors carry a
+  // code (ERR_OUT_OF_RANGE) and, like a TypeError (the command passes only
+  // strings), would be a defect.
+  if (e instanceof RangeError && code === undefined) return EXIT.USAGE;
   if (e instanceof Error && typeof code === 'string' && ERRNO_CANNOT_USE.has(code)) return EXIT.CANNOT_USE;
   return EXIT.INTERNAL;
 }

@@ -126,11 +126,12 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   if (p.size !== undefined && !creates) throw usage('--size applies to put and import');
   if (p.maxSize !== undefined && !WRITES.has(op)) throw usage('--max-size applies to put, del, import and compact');
   if ((p.prefix !== undefined || p.limit !== undefined) && op !== 'scan' && op !== 'export') throw usage('--prefix and --limit apply to scan and export');
-  // The input is checked before the store is created (import).
-  const input = op === 'import' ? openInput(args[0]) : undefined;
   const i = classify(file);
   const empty = i.kind === 'mapping' && i.size === 0;
   if (!(i.kind === 'kv' || (creates && (i.kind === 'missing' || empty)))) throw notA('a KV store', i);
+  // The input is checked before the store is created (import); opening a
+  // named pipe waits for its writer, so this comes after the cheap check above.
+  const input = op === 'import' ? openInput(args[0]) : undefined;
   // Only a missing or empty file is created (and sized); an existing store
   // keeps its size, which `size` with `create` would otherwise extend.
   const creating = creates && i.kind !== 'kv';

@@ -468,7 +468,10 @@ test('one function maps errors to exit codes, by code string', () => {
   }
   expect(exitCodeOf(new PmemError('ERR_PMEM_CORRUPT', 'x'))).toBe(EXIT.CORRUPT);
   expect(exitCodeOf(new PmemError('ERR_PMEM_CLOSED', 'x'))).toBe(EXIT.INTERNAL);
-  expect(exitCodeOf(Object.assign(new Error('x'), { code: 'ENOSPC' }))).toBe(EXIT.CANNOT_USE);
+  for (const errno of ['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EISDIR']) {
+    expect([errno, exitCodeOf(Object.assign(new Error('x'), { code: errno }))]).toEqual([errno, EXIT.CANNOT_USE]);
+  }
+  expect(exitCodeOf(Object.assign(new RangeError('x'), { code: 'ERR_OUT_OF_RANGE' }))).toBe(EXIT.INTERNAL);
   expect(exitCodeOf(new OutputError(Object.assign(new Error('x'), { code: 'EPIPE' })))).toBe(EXIT.OK);
   expect(exitCodeOf(new OutputError(Object.assign(new Error('x'), { code: 'ENOSPC' })))).toBe(EXIT.CANNOT_USE);
   expect(exitCodeOf(new Fail(EXIT.NOT_FOUND, 'x'))).toBe(EXIT.NOT_FOUND);
