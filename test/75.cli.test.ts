@@ -239,6 +239,13 @@ describe('pmem kv import', () => {
     expect(fs.existsSync(f)).toBe(false);
   });
 
+  test('a line longer than the longest record is refused, without reading on', () => {
+    // /dev/zero never ends a line: the import stops at the limit (a 64 MiB
+    // value in base64) instead of buffering without end.
+    const f = tmpFile('cli-zero.kv');
+    fails(pmem(['kv', f, 'import', '/dev/zero']), EXIT.USAGE, '/dev/zero line 1: longer than 89544024 bytes; 0 records were imported before it');
+  });
+
   test('streams: a bad line is reported while the pipe is still open', async () => {
     // A named pipe whose writer stays open: a command that read its input
     // whole would wait here for an end of input that never comes.
