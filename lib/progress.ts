@@ -1,40 +1,33 @@
 /**
  * A progress bar on stderr for long work (import, compact, check, the demo's
- * load). On a terminal it redraws one line; otherwise it prints a line at
- * every quarter, so logs stay readable.
+ * load). It draws only on a terminal, redrawing one line; a log file or a
+ * pipe gets nothing, so output captured by scripts holds only results.
+ * Writes to a closed terminal are dropped: drawing never fails the work.
  */
 export class Progress {
   readonly #label: string;
   readonly #total: number;
-  readonly #tty: boolean;
-  readonly #out: NodeJS.WriteStream;
+  readonly #out: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
+  readonly #draw: boolean;
   #done = 0;
   #lastDraw = 0;
-  #lastQuarter = -1;
   #finished = false;
 
-  constructor(label: string, total: number, out: NodeJS.WriteStream = process.stderr) {
+  constructor(label: string, total: number, out: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr) {
     this.#label = label;
     this.#total = Math.max(0, total);
     this.#out = out;
-    this.#tty = out.isTTY === true;
+    this.#draw = out.isTTY === true;
   }
 
   /** Adds `n` units of work done. */
   tick(n = 1): void {
     this.#done = Math.min(this.#total, this.#done + n);
+    if (!this.#draw) return;
     const now = Date.now();
-    if (this.#tty) {
-      if (now - this.#lastDraw >= 100 || this.#done === this.#total) {
-        this.#lastDraw = now;
-        this.#out.write(`\r${this.#line()}`);
-      }
-    } else {
-      const quarter = this.#total === 0 ? 4 : Math.floor((this.#done / this.#total) * 4);
-      if (quarter > this.#lastQuarter) {
-        this.#lastQuarter = quarter;
-        this.#out.write(`${this.#line()}\n`);
-      }
+    if (now - this.#lastDraw >= 100 || this.#done === this.#total) {
+      this.#lastDraw = now;
+      this.#write(`\r${this.#line()}`);
     }
   }
 
@@ -43,8 +36,15 @@ export class Progress {
     if (this.#finished) return;
     this.#finished = true;
     this.#done = this.#total;
-    if (this.#tty) this.#out.write(`\r${this.#line()}\n`);
-    else if (this.#lastQuarter < 4) this.#out.write(`${this.#line()}\n`);
+    if (this.#draw) this.#write(`\r${this.#line()}\n`);
+  }
+
+  #write(s: string): void {
+    try {
+      this.#out.write(s);
+    } catch {
+      // A terminal that went away: the bar is decoration, the work goes on.
+    }
   }
 
   #line(): string {

@@ -1,159 +1,487 @@
-import { spawnSync } from 'node:child_process';
+// The `pmem` command, run as the installed bin/pmem in child processes (it
+// loads dist/: scripts/setup.sh, or `npm run build:ts` after a change).
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { main, EXIT } from '../lib/cli';
-import { KVStore, ObjPool, openMapping, Wal } from '../lib';
+import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli-exit';
+import { KVStore, ObjPool, openMapping, PmemError, Wal } from '../lib';
+import { Progress } from '../lib/progress';
 import { tmpFile } from './helpers';
 
-function run(...argv: string[]): { code: number; out: string[]; err: string[] } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = main(argv, { out: (s) => out.push(s), err: (s) => err.push(s) });
-  return { code, out, err };
+const ROOT = path.join(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'pmem');
+
+beforeAll(() => {
+  // A stale dist/ would test old code: its JavaScript must be newer than the sources.
+  for (const f of ['cli', 'cli-args', 'cli-exit', 'cli-import', 'progress']) {
+    const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
+    const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
+    if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
+  }
+});
+
+interface Result {
+  code: number | null;
+  out: string[];
+  err: string[];
+}
+
+const lines = (s: string | null | undefined): string[] => (s ? s.replace(/\n$/, '').split('\n') : []);
+
+function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', ...opts });
+  return { code: r.status, out: lines(r.stdout as string), err: lines(r.stderr as string) };
+}
+
+/** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
+function fails(r: Result, code: number, text?: string): void {
+  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
+  expect(r.err[0]).toMatch(/^pmem: /);
+  if (text !== undefined) expect(r.err[0]).toContain(text);
+}
+
+/**
+ * Runs the command with stdout or stderr a pipe whose reader is already
+ * closed: `sh` waits for a line on stdin, sent only after the test closed
+ * its end of the pipe, and then becomes pmem. Resolves to the exit code.
+ */
+async function withClosed(stream: 'stdout' | 'stderr', args: string[]): Promise<number | null> {
+  const child = spawn('sh', ['-c', 'read go; exec "$0" "$@"', BIN, ...args], {
+    stdio: ['pipe', stream === 'stdout' ? 'pipe' : 'ignore', stream === 'stderr' ? 'pipe' : 'ignore'],
+  });
+  child[stream]!.destroy();
+  child.stdin!.end('go\n');
+  const [code] = await once(child, 'exit');
+  return code as number | null;
+}
+
+function jsonl(n: number, value = (i: number) => `v${i}`): string {
+  return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${i}`, value: value(i) })).join('\n') + '\n';
+}
+
+function store(name: string, n = 3): string {
+  const f = tmpFile(name);
+  const src = tmpFile(`${name}.jsonl`);
+  fs.writeFileSync(src, jsonl(n));
+  expect(pmem(['kv', f, 'import', src]).code).toBe(0);
+  return f;
 }
 
 describe('pmem kv', () => {
-  test('put, get, has, del, count, scan, export, stats', () => {
+  test('put, get, has, del, count, scan, export, stats, compact', () => {
     const f = tmpFile('cli.kv');
-    expect(run('kv', f, 'put', 'user:1', 'ada')).toMatchObject({ code: 0, out: ['ok'] });
-    run('kv', f, 'put', 'user:2', 'grace');
-    run('kv', f, 'put', 'other', 'x');
-    expect(run('kv', f, 'get', 'user:1').out).toEqual(['ada']);
-    expect(run('kv', f, 'get', 'user:1', '--json').out).toEqual([JSON.stringify({ key: 'user:1', found: true, value: 'ada' })]);
-    expect(run('kv', f, 'has', 'user:2').out).toEqual(['true']);
-    expect(run('kv', f, 'count', '--json').out).toEqual(['{"count":3}']);
-    expect(run('kv', f, 'scan', '--prefix', 'user:').out).toEqual(['user:1\tada', 'user:2\tgrace']);
-    expect(run('kv', f, 'scan', '--limit', '1', '--json').out).toEqual(['{"key":"other","value":"x"}']);
-    expect(run('kv', f, 'export').out).toHaveLength(3);
-    expect(run('kv', f, 'del', 'other').out).toEqual(['true']);
-    expect(run('kv', f, 'del', 'other').out).toEqual(['false']);
-    const stats = JSON.parse(run('kv', f, 'stats', '--json').out[0]);
-    expect(stats.count).toBe(2);
-    expect(run('kv', f, 'stats').out.some((l) => l.startsWith('count: 2'))).toBe(true);
-    expect(run('kv', f, 'compact', '--json').code).toBe(EXIT.OK);
+    expect(pmem(['kv', f, 'put', 'user:1', 'ada'])).toMatchObject({ code: 0, out: ['ok'], err: [] });
+    pmem(['kv', f, 'put', 'user:2', 'grace']);
+    pmem(['kv', f, 'put', 'other', 'x']);
+    expect(pmem(['kv', f, 'get', 'user:1'])).toMatchObject({ code: 0, out: ['ada'] });
+    expect(pmem(['kv', f, 'get', 'user:1', '--json']).out).toEqual([JSON.stringify({ key: 'user:1', found: true, value: 'ada' })]);
+    expect(pmem(['kv', f, 'has', 'user:2'])).toMatchObject({ code: 0, out: ['true'] });
+    expect(pmem(['kv', f, 'count', '--json'])).toMatchObject({ code: 0, out: ['{"count":3}'] });
+    expect(pmem(['kv', f, 'scan', '--prefix', 'user:'])).toMatchObject({ code: 0, out: ['user:1\tada', 'user:2\tgrace'] });
+    expect(pmem(['kv', f, 'scan', '--limit', '1', '--json']).out).toEqual(['{"key":"other","value":"x"}']);
+    expect(pmem(['kv', f, 'scan', '--limit=1']).out).toEqual(['other\tx']);
+    expect(pmem(['kv', f, 'export'])).toMatchObject({ code: 0 });
+    expect(pmem(['kv', f, 'export']).out).toHaveLength(3);
+    expect(pmem(['kv', f, 'del', 'other'])).toMatchObject({ code: 0, out: ['true'] });
+    const stats = pmem(['kv', f, 'stats', '--json']);
+    expect(stats.code).toBe(0);
+    expect(JSON.parse(stats.out[0]).count).toBe(2);
+    expect(pmem(['kv', f, 'stats']).out.some((l) => l.startsWith('count: 2'))).toBe(true);
+    expect(pmem(['kv', f, 'compact', '--json'])).toMatchObject({ code: EXIT.OK, err: [] });
   });
 
-  test('a missing key exits 1', () => {
+  test('export honours --limit and --prefix', () => {
+    const f = store('cli-export.kv', 20);
+    expect(pmem(['kv', f, 'export', '--limit', '2']).out).toEqual(['{"key":"k0","value":"v0"}', '{"key":"k1","value":"v1"}']);
+    expect(pmem(['kv', f, 'export', '--prefix', 'k1', '--limit', '3']).out.map((l) => JSON.parse(l).key)).toEqual(['k1', 'k10', 'k11']);
+    expect(pmem(['kv', f, 'export', '--limit', '0']).out).toEqual([]);
+  });
+
+  test('a missing key exits 1 for get, has and del, and only that', () => {
     const f = tmpFile('cli-miss.kv');
-    run('kv', f, 'put', 'a', '1');
-    const r = run('kv', f, 'get', 'b');
-    expect(r.code).toBe(EXIT.NOT_FOUND_OR_CORRUPT);
-    expect(r.err[0]).toContain("no key 'b'");
-    expect(run('kv', f, 'get', 'b', '--json').out).toEqual(['{"key":"b","found":false}']);
+    pmem(['kv', f, 'put', 'a', '1']);
+    fails(pmem(['kv', f, 'get', 'b']), EXIT.NOT_FOUND, "no key 'b'");
+    expect(pmem(['kv', f, 'get', 'b', '--json'])).toMatchObject({ code: 1, out: ['{"key":"b","found":false}'] });
+    expect(pmem(['kv', f, 'has', 'b'])).toMatchObject({ code: 1, out: ['false'], err: [] });
+    expect(pmem(['kv', f, 'del', 'b', '--json'])).toMatchObject({ code: 1, out: ['{"deleted":false}'], err: [] });
+    expect(pmem(['kv', f, 'get', 'a']).code).toBe(0);
   });
 
-  test('import JSON lines with text and base64 values; export round-trips', () => {
+  test('-- ends the options: keys and values that start with -', () => {
+    const f = tmpFile('cli-dashdash.kv');
+    expect(pmem(['kv', f, 'put', '--', '--json', '-h']).code).toBe(0);
+    expect(pmem(['kv', f, 'get', '--', '--json'])).toMatchObject({ code: 0, out: ['-h'] });
+    expect(pmem(['kv', f, 'get', '--json', '--', '--json']).out).toEqual(['{"key":"--json","found":true,"value":"-h"}']);
+    fails(pmem(['kv', f, 'get', '--json']), EXIT.USAGE, 'takes 1 argument');
+  });
+
+  test('--size and --max-size: a new store of that size, growing up to the maximum', () => {
+    const f = tmpFile('cli-size.kv');
+    expect(pmem(['kv', f, 'put', 'a', '1', '--size', '16M']).code).toBe(0);
+    expect(fs.statSync(f).size).toBe(16 * 1024 * 1024);
+    const src = tmpFile('cli-size.jsonl');
+    fs.writeFileSync(src, jsonl(100, () => 'x'.repeat(200 * 1024))); // 20 MiB of values
+    const full = pmem(['kv', f, 'import', src]);
+    fails(full, EXIT.CANNOT_USE, 'ERR_PMEM_NO_SPACE');
+    expect(full.err[0]).toMatch(/\d+ records were imported before it/);
+    expect(fs.statSync(f).size).toBe(16 * 1024 * 1024);
+    expect(pmem(['kv', f, 'import', src, '--max-size=64M'])).toMatchObject({ code: 0, out: ['imported 100 records'] });
+    expect(fs.statSync(f).size).toBeGreaterThan(16 * 1024 * 1024);
+    expect(fs.statSync(f).size).toBeLessThanOrEqual(64 * 1024 * 1024);
+    expect(pmem(['kv', f, 'count']).out).toEqual(['101']);
+    for (const bad of ['0', '-1', '1.5G', '12X', '5G', '']) fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', bad]), EXIT.USAGE, '--size');
+    fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--max-size', '8G']), EXIT.USAGE, '--max-size must be at most 4G');
+    fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', '4K']), EXIT.USAGE, 'needs a size of at least');
+    fails(pmem(['kv', f, 'get', 'a', '--size', '1G']), EXIT.USAGE, '--size applies to put and import');
+    fails(pmem(['kv', f, 'count', '--max-size', '1G']), EXIT.USAGE, '--max-size applies to');
+    fails(pmem(['kv', f, 'get', 'a', '--limit', '1']), EXIT.USAGE, '--limit apply to scan and export');
+  });
+
+  test('usage errors exit 2 for every command, with one line', () => {
+    const f = store('cli-usage.kv');
+    const bare = pmem([]);
+    expect(bare.code).toBe(EXIT.USAGE);
+    expect(bare.err.join('\n')).toContain('exit codes:');
+    for (const args of [
+      ['frobnicate', f], ['kv'], ['info'], ['check'], ['kv', f], ['kv', f, 'twiddle'],
+      ['kv', f, 'put', 'only-key'], ['kv', f, 'get'], ['kv', f, 'get', 'a', 'b'], ['kv', f, 'del'], ['kv', f, 'has'],
+      ['kv', f, 'import'], ['kv', f, 'count', 'x'], ['kv', f, 'stats', 'x'], ['kv', f, 'compact', 'x'],
+      ['kv', f, 'scan', 'x'], ['kv', f, 'export', 'x'], ['info', f, 'x'], ['check', f, 'x'],
+      ['kv', f, 'scan', '--limit', 'many'], ['kv', f, 'scan', '--limit', '-1'], ['kv', f, 'scan', '--limit'],
+      ['kv', f, 'scan', '--verbose'], ['kv', f, 'count', '--json=yes'], ['help', 'nope'],
+    ]) {
+      fails(pmem(args), EXIT.USAGE);
+    }
+  });
+
+  test('--version, --help and pmem help', () => {
+    const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    expect(pmem(['--version'])).toEqual({ code: 0, out: [version], err: [] });
+    const help = pmem(['--help']);
+    expect(help.code).toBe(0);
+    for (const c of ['0 ', '1 ', '2 ', '3 ', '4 ']) expect(help.out.some((l) => l.startsWith(`  ${c}`))).toBe(true);
+    expect(pmem(['help'])).toEqual(help);
+    expect(pmem(['-h']).out).toEqual(help.out);
+    const imp = pmem(['help', 'import']);
+    expect(imp.code).toBe(0);
+    expect(imp.out[0]).toMatch(/^pmem kv <file> import/);
+    expect(imp.out.join(' ').replace(/\s+/g, ' ')).toContain('every record before the bad line is imported and durable');
+    expect(pmem(['kv', 'f.kv', 'put', '--help']).out[0]).toMatch(/^pmem kv <file> put/);
+    expect(pmem(['help', 'kv']).out.join('\n')).toContain('pmem kv <file> compact');
+    expect(pmem(['help', 'check']).out[0]).toMatch(/^pmem check/);
+  });
+});
+
+describe('pmem kv import', () => {
+  // Ends a child and a pipe that a failed (timed out) test left open.
+  let cleanup: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await cleanup?.();
+    cleanup = null;
+  });
+
+  test('JSON lines with text and base64 values; export round-trips', () => {
     const f = tmpFile('cli-import.kv');
     const src = tmpFile('in.jsonl');
-    const lines = Array.from({ length: 2500 }, (_, i) => JSON.stringify({ key: `k${i}`, value: `v${i}` }));
-    lines.push(JSON.stringify({ key: 'bin', valueBase64: Buffer.from([0xff, 0xfe]).toString('base64') }));
-    fs.writeFileSync(src, lines.join('\n') + '\n');
-    expect(run('kv', f, 'import', src)).toMatchObject({ code: 0, out: ['imported 2501 records'] });
-    const store = KVStore.open(f, { readOnly: true });
-    expect(store.count).toBe(2501);
-    expect(store.get('bin')).toEqual(Buffer.from([0xff, 0xfe]));
-    store.close();
-    const exported = run('kv', f, 'export').out.map((l) => JSON.parse(l));
-    expect(exported.find((r) => r.key === 'bin')).toEqual({ key: 'bin', valueBase64: '//4=' });
+    const input = Array.from({ length: 2500 }, (_, i) => JSON.stringify({ key: `k${i}`, value: `v${i}` }));
+    input.push('', '   ', JSON.stringify({ key: 'bin', valueBase64: Buffer.from([0xff, 0xfe]).toString('base64') }));
+    fs.writeFileSync(src, input.join('\n')); // no newline at the end
+    expect(pmem(['kv', f, 'import', src])).toEqual({ code: 0, out: ['imported 2501 records'], err: [] });
+    const s = KVStore.open(f, { readOnly: true });
+    expect(s.count).toBe(2501);
+    expect(s.get('bin')).toEqual(Buffer.from([0xff, 0xfe]));
+    s.close();
+    const exported = pmem(['kv', f, 'export']).out;
+    expect(exported.map((l) => JSON.parse(l)).find((r) => r.key === 'bin')).toEqual({ key: 'bin', valueBase64: '//4=' });
+    const again = tmpFile('cli-import2.kv');
+    expect(pmem(['kv', again, 'import', '-', '--json'], { input: exported.join('\n') })).toMatchObject({ code: 0, out: ['{"imported":2501}'] });
+    expect(pmem(['kv', again, 'export']).out).toEqual(exported);
   });
 
-  test('bad imports are usage errors and write nothing from the bad batch', () => {
+  test('a bad line in a regular file: named by number, exit 2, nothing written, no store created', () => {
     const f = tmpFile('cli-badimport.kv');
     const src = tmpFile('bad.jsonl');
-    fs.writeFileSync(src, '{"key":"a","value":"1"}\nnot json\n');
-    expect(run('kv', f, 'import', src).code).toBe(EXIT.USAGE);
-    fs.writeFileSync(src, '{"key":1,"value":"1"}\n');
-    expect(run('kv', f, 'import', src).err[0]).toContain('"key" must be a string');
-    fs.writeFileSync(src, '{"key":"a"}\n');
-    expect(run('kv', f, 'import', src).err[0]).toContain('needs "value"');
-    expect(run('kv', f, 'count').out).toEqual(['0']);
-  });
-
-  test('usage errors exit 2', () => {
-    const f = tmpFile('cli-usage.kv');
-    expect(run().code).toBe(EXIT.USAGE);
-    expect(run('--help').code).toBe(EXIT.OK);
-    expect(run('frobnicate', f).code).toBe(EXIT.USAGE);
-    expect(run('kv').code).toBe(EXIT.USAGE);
-    expect(run('kv', f, 'put', 'only-key').code).toBe(EXIT.USAGE);
-    expect(run('kv', f, 'twiddle').code).toBe(EXIT.USAGE);
-    expect(run('kv', f, 'scan', '--limit', 'many').code).toBe(EXIT.USAGE);
-    expect(run('kv', f, 'scan', '--limit').code).toBe(EXIT.USAGE);
-    expect(run('kv', f, 'scan', '--verbose').code).toBe(EXIT.USAGE);
-  });
-
-  test('a missing store for a read, and a store locked by a writer, exit 3', () => {
-    expect(run('kv', tmpFile('nope.kv'), 'get', 'a').code).toBe(EXIT.CANNOT_OPEN);
-    const f = tmpFile('cli-locked.kv');
-    const store = KVStore.open(f, { create: true, size: 16 << 20 });
-    try {
-      const r = run('kv', f, 'put', 'a', '1');
-      expect(r.code).toBe(EXIT.CANNOT_OPEN);
-      expect(r.err[0]).toContain('ERR_PMEM_LOCKED');
-    } finally {
-      store.close();
+    const cases: Array<[string, string]> = [
+      ['{"key":"a","value":"1"}\nnot json\n', 'line 2: not JSON'],
+      ['{"key":1,"value":"1"}\n', 'line 1: "key" must be a string'],
+      ['\n{"key":"a"}\n', 'line 2: needs "value"'],
+      ['{"key":"a","valueBase64":"!!"}\n', 'line 1: needs "value"'],
+      ['[1]\n', 'line 1: not a JSON object'],
+      [`${jsonl(1500)}{"key":"${'k'.repeat(5000)}","value":"1"}\n`, 'line 1501: key is 5000 bytes'],
+    ];
+    for (const [text, msg] of cases) {
+      fs.writeFileSync(src, text);
+      fails(pmem(['kv', f, 'import', src]), EXIT.USAGE, msg);
+      expect(fs.existsSync(f)).toBe(false);
     }
+    // Into an existing store: it is left as it was.
+    pmem(['kv', f, 'put', 'z', '1']);
+    fs.writeFileSync(src, `${jsonl(1500)}not json\n`);
+    const r = pmem(['kv', f, 'import', src]);
+    fails(r, EXIT.USAGE, 'line 1501: not JSON; nothing was imported');
+    expect(pmem(['kv', f, 'count']).out).toEqual(['1']);
+  });
+
+  test('a bad line from a pipe: every record before it is imported and durable', () => {
+    const f = tmpFile('cli-badpipe.kv');
+    const r = pmem(['kv', f, 'import', '-'], { input: `${jsonl(1500)}\nnot json\n${jsonl(3)}` });
+    fails(r, EXIT.USAGE, 'stdin line 1502: not JSON; 1500 records were imported before it');
+    expect(pmem(['kv', f, 'count']).out).toEqual(['1500']);
+    expect(pmem(['kv', f, 'get', 'k1499']).out).toEqual(['v1499']);
+  });
+
+  test('the input is checked before the store is created: missing, a directory', () => {
+    const f = tmpFile('cli-noinput.kv');
+    fails(pmem(['kv', f, 'import', tmpFile('none.jsonl')]), EXIT.CANNOT_USE, 'no such file');
+    fails(pmem(['kv', f, 'import', path.dirname(f)]), EXIT.CANNOT_USE, 'a directory');
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('a line longer than the longest record is refused, without reading on', () => {
+    // /dev/zero never ends a line: the import stops at the limit (a 64 MiB
+    // value in base64) instead of buffering without end.
+    const f = tmpFile('cli-zero.kv');
+    fails(pmem(['kv', f, 'import', '/dev/zero']), EXIT.USAGE, '/dev/zero line 1: longer than 89544024 bytes; 0 records were imported before it');
+  });
+
+  test('streams: a bad line is reported while the pipe is still open', async () => {
+    // A named pipe whose writer stays open: a command that read its input
+    // whole would wait here for an end of input that never comes.
+    const f = tmpFile('cli-stream.kv');
+    const fifo = tmpFile('cli-stream.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const child = spawn(BIN, ['kv', f, 'import', fifo], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const writer = await fs.promises.open(fifo, 'w'); // waits for the command to open it
+    cleanup = () => {
+      child.kill('SIGKILL');
+      return writer.close();
+    };
+    await writer.write(`${jsonl(2000)}not json\n`);
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(EXIT.USAGE);
+    expect(err).toBe(`pmem: ${fifo} line 2001: not JSON; 2000 records were imported before it\n`);
+    expect(pmem(['kv', f, 'count']).out).toEqual(['2000']);
+  });
+
+  test('memory does not grow with the input: 46 MB imported in a 24 MB heap', () => {
+    const src = tmpFile('big.jsonl');
+    const fd = fs.openSync(src, 'w');
+    const v = 'x'.repeat(200);
+    for (let i = 0; i < 200; i++) {
+      let chunk = '';
+      for (let j = 0; j < 1000; j++) chunk += JSON.stringify({ key: `k${String(i * 1000 + j).padStart(7, '0')}`, value: v }) + '\n';
+      fs.writeSync(fd, chunk);
+    }
+    fs.closeSync(fd);
+    expect(fs.statSync(src).size).toBe(46_000_000);
+    const f = tmpFile('big.kv');
+    const r = spawnSync(process.execPath, ['--max-old-space-size=24', BIN, 'kv', f, 'import', src, '--size', '128M'], { encoding: 'utf8' });
+    fs.rmSync(src);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout).toBe('imported 200000 records\n');
+    fs.rmSync(f);
+  });
+});
+
+describe('files a command cannot use exit 3, and are left as they are', () => {
+  test('a missing store: every reading and writing command but put and import', () => {
+    const f = tmpFile('nope.kv');
+    for (const op of [['get', 'a'], ['has', 'a'], ['del', 'a'], ['scan'], ['export'], ['count'], ['stats'], ['compact']]) {
+      fails(pmem(['kv', f, ...op]), EXIT.CANNOT_USE, 'no such file');
+    }
+    fails(pmem(['check', f]), EXIT.CANNOT_USE);
+    expect(pmem(['info', f]).code).toBe(EXIT.CANNOT_USE);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('a text file, an empty file, a directory, a WAL', () => {
+    const text = tmpFile('README.md');
+    fs.writeFileSync(text, '# not a store\n'.repeat(400));
+    const before = fs.readFileSync(text);
+    for (const op of [['get', 'a'], ['put', 'a', '1'], ['del', 'a'], ['scan'], ['count'], ['compact'], ['import', text]]) {
+      fails(pmem(['kv', text, ...op]), EXIT.CANNOT_USE, `${text} is not a KV store (no known format)`);
+    }
+    fails(pmem(['check', text]), EXIT.CANNOT_USE, `${text} is not a KV store, a WAL or a libpmemobj pool`);
+    expect(fs.readFileSync(text).equals(before)).toBe(true);
+    expect(pmem(['info', text, '--json'])).toMatchObject({ code: 0 });
+
+    const empty = tmpFile('empty.kv');
+    fs.writeFileSync(empty, '');
+    fails(pmem(['kv', empty, 'get', 'a']), EXIT.CANNOT_USE, 'an empty file');
+    fails(pmem(['check', empty]), EXIT.CANNOT_USE, 'an empty file');
+    expect(pmem(['kv', empty, 'put', 'a', '1']).code).toBe(0); // an empty file is formatted, as KVStore.open does
+
+    const dir = path.dirname(text);
+    fails(pmem(['kv', dir, 'get', 'a']), EXIT.CANNOT_USE, 'not a regular file');
+    fails(pmem(['kv', dir, 'put', 'a', '1']), EXIT.CANNOT_USE, 'not a regular file');
+    fails(pmem(['check', dir]), EXIT.CANNOT_USE);
+    expect(pmem(['info', dir]).code).toBe(EXIT.CANNOT_USE);
+
+    const wal = tmpFile('x.wal');
+    Wal.open(wal, { size: 65536, create: true }).close();
+    fails(pmem(['kv', wal, 'put', 'a', '1']), EXIT.CANNOT_USE, 'is not a KV store (a WAL)');
+  });
+
+  test('a store locked by a writer in another process', () => {
+    const f = store('cli-locked.kv');
+    const writer = KVStore.open(f);
+    try {
+      for (const op of [['put', 'a', '1'], ['get', 'k0'], ['scan'], ['import', '-']]) {
+        fails(pmem(['kv', f, ...op], { input: '' }), EXIT.CANNOT_USE, 'ERR_PMEM_LOCKED');
+      }
+      fails(pmem(['check', f]), EXIT.CANNOT_USE, 'ERR_PMEM_LOCKED');
+    } finally {
+      writer.close();
+    }
+    expect(pmem(['kv', f, 'get', 'k0']).out).toEqual(['v0']);
   });
 });
 
 describe('pmem info', () => {
   test('tells KV stores, WALs, pools, plain files, directories and missing files apart', () => {
     const kv = tmpFile('info.kv');
-    run('kv', kv, 'put', 'a', '1');
+    pmem(['kv', kv, 'put', 'a', '1']);
     const wal = tmpFile('info.wal');
     Wal.open(wal, { size: 65536, create: true }).close();
     const pool = tmpFile('info.pool');
     ObjPool.create(pool, { layout: 'x' }).close();
     const plain = tmpFile('info.bin');
     openMapping(plain, { size: 4096, create: true }).close();
-    const info = (f: string) => JSON.parse(run('info', f, '--json').out[0]);
+    const info = (f: string) => JSON.parse(pmem(['info', f, '--json']).out[0]);
     expect(info(kv)).toMatchObject({ kind: 'kv', format: 'PKV1 v1', fsType: 'tmpfs' });
     expect(info(wal)).toMatchObject({ kind: 'wal', format: 'PWAL v1' });
     expect(info(pool)).toMatchObject({ kind: 'objpool' });
     expect(info(pool).format).toMatch(/^PMEMOBJ v\d+$/);
     expect(info(plain)).toMatchObject({ kind: 'mapping', size: 4096 });
     expect(info(plain).durability).toMatch(/^msync/);
-    expect(run('info', path.dirname(plain)).code).toBe(EXIT.CANNOT_OPEN);
-    expect(run('info', tmpFile('none')).code).toBe(EXIT.CANNOT_OPEN);
-    expect(run('info', kv).out).toContain('kind: kv');
+    expect(pmem(['info', path.dirname(plain)]).code).toBe(EXIT.CANNOT_USE);
+    fails(pmem(['info', tmpFile('none'), '--json']), EXIT.CANNOT_USE, 'no such file');
+    expect(pmem(['info', kv])).toMatchObject({ code: 0 });
+    expect(pmem(['info', kv]).out).toContain('kind: kv');
   });
 });
 
 describe('pmem check', () => {
-  test('an intact store and log pass; damage exits 1; other files exit 3', () => {
-    const kv = tmpFile('check.kv');
-    for (let i = 0; i < 100; i++) run('kv', kv, 'put', `k${i}`, `value ${i}`);
-    expect(run('check', kv)).toMatchObject({ code: 0, out: [`${kv}: ok (kv, 100 keys)`] });
+  test('an intact store, log and pool pass; damage exits 4; other files exit 3', () => {
+    const kv = store('check.kv', 100);
+    expect(pmem(['check', kv])).toEqual({ code: 0, out: [`${kv}: ok (kv, 100 keys)`], err: [] });
     const wal = tmpFile('check.wal');
     const w = Wal.open(wal, { size: 65536, create: true });
     for (const r of ['a', 'b', 'c']) w.append(r); // three appends: damage to the second is mid-log
     w.close();
-    expect(JSON.parse(run('check', wal, '--json').out[0])).toMatchObject({ ok: true, kind: 'wal', records: 3 });
+    expect(JSON.parse(pmem(['check', wal, '--json']).out[0])).toMatchObject({ ok: true, kind: 'wal', records: 3 });
     // Damage the WAL's second record: an acknowledged record with intact ones after it.
     const bytes = fs.readFileSync(wal);
     bytes[256 + 40 + 32] ^= 0xff; // the payload byte of record 2
     fs.writeFileSync(wal, bytes);
-    const r = run('check', wal);
-    expect(r.code).toBe(EXIT.NOT_FOUND_OR_CORRUPT);
-    expect(r.err[0]).toContain('ERR_PMEM_CORRUPT');
-    expect(run('check', tmpFile('none')).code).toBe(EXIT.CANNOT_OPEN);
+    fails(pmem(['check', wal]), EXIT.CORRUPT, 'ERR_PMEM_CORRUPT');
+    fails(pmem(['check', tmpFile('none')]), EXIT.CANNOT_USE);
     const plain = tmpFile('check.bin');
     fs.writeFileSync(plain, 'just bytes');
-    expect(run('check', plain).code).toBe(EXIT.CANNOT_OPEN);
+    fails(pmem(['check', plain]), EXIT.CANNOT_USE);
+  });
+
+  test('a damaged KV record or superblock exits 4 for check and for every kv command', () => {
+    const kv = tmpFile('damage.kv');
+    const s = KVStore.open(kv, { create: true, size: 16 * 1024 * 1024 });
+    for (let i = 0; i < 3; i++) s.put(`k${i}`, `v${i}`); // three records
+    s.close();
+    const good = fs.readFileSync(kv);
+    const record = Buffer.from(good);
+    record[record.indexOf('v0')] ^= 0xff; // the first record's value; two intact records follow
+    const superblock = Buffer.from(good);
+    for (const at of [0, 128]) for (let i = 8; i < 60; i++) superblock[at + i] ^= 0xff; // both replicas, magic kept
+    for (const [what, image] of [['record', record], ['superblock', superblock]] as const) {
+      fs.writeFileSync(kv, image);
+      fails(pmem(['check', kv]), EXIT.CORRUPT, 'ERR_PMEM_CORRUPT');
+      for (const op of [['get', 'k1'], ['put', 'a', '1'], ['scan'], ['count']]) fails(pmem(['kv', kv, ...op]), EXIT.CORRUPT, what === 'record' ? 'damaged' : 'superblock');
+      expect(fs.readFileSync(kv).equals(image)).toBe(true); // toEqual would walk 16M indices
+    }
+  });
+
+  test('a libpmemobj pool: pmemobj_check passes, or the pool is damaged (exit 4)', () => {
+    const pool = tmpFile('check.pool');
+    const p = ObjPool.create(pool, { layout: 'app', size: 16 * 1024 * 1024 });
+    p.root(64);
+    p.close();
+    expect(pmem(['check', pool])).toEqual({ code: 0, out: [`${pool}: ok (objpool, pmemobj_check passed)`], err: [] });
+    expect(JSON.parse(pmem(['check', pool, '--json']).out[0])).toEqual({ file: pool, kind: 'objpool', ok: true });
+    const bytes = fs.readFileSync(pool);
+    fs.writeFileSync(pool, bytes.subarray(0, 9 * 1024 * 1024)); // past the minimum, short of its size
+    fails(pmem(['check', pool]), EXIT.CORRUPT, 'pmemobj_check');
+    fs.writeFileSync(pool, bytes.subarray(0, 4 * 1024 * 1024)); // shorter than any pool
+    fails(pmem(['check', pool]), EXIT.CORRUPT, 'ERR_PMEM_CORRUPT');
   });
 });
 
-test('the installed command: exit codes, and a closed pipe is not an error', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
-  const f = tmpFile('bin.kv');
-  const src = tmpFile('bin.jsonl');
-  fs.writeFileSync(src, Array.from({ length: 20000 }, (_, i) => JSON.stringify({ key: `k${i}`, value: 'v'.repeat(100) })).join('\n'));
-  expect(spawnSync(bin, ['kv', f, 'import', src]).status).toBe(0);
-  const put = spawnSync(bin, ['kv', f, 'put', 'x', 'y'], { encoding: 'utf8' });
-  expect(put.status).toBe(0);
-  expect(spawnSync(bin, ['kv', f, 'get', 'zzz'], { encoding: 'utf8' }).status).toBe(1);
-  const piped = spawnSync('sh', ['-c', `"${bin}" kv "${f}" export | head -1`], { encoding: 'utf8' });
-  expect(piped.status).toBe(0);
-  expect(piped.stderr).toBe('');
+describe('stdout and stderr', () => {
+  test('a closed stdout pipe ends quietly with the code the command would have had', async () => {
+    const f = store('bin.kv', 20000);
+    const piped = spawnSync('sh', ['-c', `"${BIN}" kv "${f}" export | head -1`], { encoding: 'utf8' });
+    expect(piped.status).toBe(0);
+    expect(piped.stderr).toBe('');
+    expect(await withClosed('stdout', ['kv', f, 'export'])).toBe(EXIT.OK);
+    expect(await withClosed('stdout', ['kv', f, 'has', 'nope'])).toBe(EXIT.NOT_FOUND);
+    expect(await withClosed('stdout', ['kv', f, 'get', 'k1'])).toBe(EXIT.OK);
+  });
+
+  test('a closed stderr changes no exit code', async () => {
+    const f = store('closed-stderr.kv', 5000);
+    expect(await withClosed('stderr', ['check', f])).toBe(EXIT.OK);
+    expect(await withClosed('stderr', ['kv', f, 'import', '-'])).toBe(EXIT.OK);
+    expect(await withClosed('stderr', ['kv', tmpFile('none.kv'), 'get', 'a'])).toBe(EXIT.CANNOT_USE);
+    expect(await withClosed('stderr', ['kv', f, 'get', 'nope'])).toBe(EXIT.NOT_FOUND);
+    expect(await withClosed('stderr', ['kv', f, 'frob'])).toBe(EXIT.USAGE);
+  });
+
+  test('stdout on a full device: exit 3 with one line, for output of any size', () => {
+    const f = store('full.kv', 5000);
+    const full = fs.openSync('/dev/full', 'w');
+    try {
+      for (const args of [['kv', f, 'scan'], ['kv', f, 'export'], ['kv', f, 'get', 'k1'], ['check', f], ['--version']]) {
+        fails(pmem(args, { stdio: ['ignore', full, 'pipe'] }), EXIT.CANNOT_USE, 'cannot write to stdout: ENOSPC');
+      }
+    } finally {
+      fs.closeSync(full);
+    }
+  });
+
+  test('progress bars are drawn only on a terminal, and a failed draw is ignored', () => {
+    const writes: string[] = [];
+    const pipe = { isTTY: false, write: (s: string) => writes.push(s) > 0 };
+    const bar = new Progress('work', 8, pipe as unknown as NodeJS.WriteStream);
+    for (let i = 0; i < 8; i++) bar.tick();
+    bar.finish();
+    expect(writes).toEqual([]);
+    const tty = { isTTY: true, write: (s: string) => writes.push(s) > 0 };
+    const drawn = new Progress('work', 8, tty as unknown as NodeJS.WriteStream);
+    drawn.tick(8);
+    drawn.finish();
+    expect(writes[writes.length - 1]).toBe(`\rwork [${'#'.repeat(30)}] 100% 8/8\n`);
+    const gone = new Progress('work', 8, { isTTY: true, write: () => { throw new Error('EIO'); } } as unknown as NodeJS.WriteStream);
+    expect(() => { gone.tick(4); gone.finish(); }).not.toThrow();
+  });
+});
+
+test('one function maps errors to exit codes, by code string', () => {
+  const pe = (code: string): unknown => Object.assign(new Error('x'), { name: 'PmemError', code });
+  expect(exitCodeOf(pe('ERR_PMEM_NOT_A_STORE'))).toBe(EXIT.CANNOT_USE);
+  for (const c of ['ERR_PMEM_NOT_FOUND', 'ERR_PMEM_LOCKED', 'ERR_PMEM_ACCESS', 'ERR_PMEM_NO_SPACE', 'ERR_PMEM_INVALID', 'ERR_PMEM_NOT_POOL', 'ERR_PMEM_LAYOUT']) {
+    expect([c, exitCodeOf(pe(c))]).toEqual([c, EXIT.CANNOT_USE]);
+  }
+  expect(exitCodeOf(new PmemError('ERR_PMEM_CORRUPT', 'x'))).toBe(EXIT.CORRUPT);
+  expect(exitCodeOf(new PmemError('ERR_PMEM_CLOSED', 'x'))).toBe(EXIT.INTERNAL);
+  for (const errno of ['ENOSPC', 'EACCES', 'EPERM', 'EROFS', 'ENOENT', 'EISDIR']) {
+    expect([errno, exitCodeOf(Object.assign(new Error('x'), { code: errno }))]).toEqual([errno, EXIT.CANNOT_USE]);
+  }
+  expect(exitCodeOf(Object.assign(new RangeError('x'), { code: 'ERR_OUT_OF_RANGE' }))).toBe(EXIT.INTERNAL);
+  expect(exitCodeOf(new OutputError(Object.assign(new Error('x'), { code: 'EPIPE' })))).toBe(EXIT.OK);
+  expect(exitCodeOf(new OutputError(Object.assign(new Error('x'), { code: 'ENOSPC' })))).toBe(EXIT.CANNOT_USE);
+  expect(exitCodeOf(new Fail(EXIT.NOT_FOUND, 'x'))).toBe(EXIT.NOT_FOUND);
+  expect(exitCodeOf(new RangeError('key is 5000 bytes'))).toBe(EXIT.USAGE);
+  expect(exitCodeOf(new TypeError('undefined is not a function'))).toBe(EXIT.INTERNAL);
 });

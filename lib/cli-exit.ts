@@ -1,0 +1,121 @@
+// Exit codes of the `pmem` command, the one function that maps an error to
+// one, and stdout with its write errors. See `pmem help` and docs/api.md.
+
+/** Exit codes; documented in `pmem --help` and docs/api.md. */
+export const EXIT = {
+  OK: 0,
+  /** The key was not found (`get`, `has`, `del`); nothing else. */
+  NOT_FOUND: 1,
+  /** A bad command, option or argument, or a bad import line. */
+  USAGE: 2,
+  /**
+   * The file is not what the command needs: missing, a directory, not a KV
+   * store, locked by another process, no permission, no space (also when
+   * stdout cannot be written).
+   */
+  CANNOT_USE: 3,
+  /** The file is damaged. */
+  CORRUPT: 4,
+  /** A defect in pmem itself (sysexits' EX_SOFTWARE); printed with its stack. */
+  INTERNAL: 70,
+} as const;
+
+/** A failure the command reports as one line `pmem: <message>` and exits with `exit`. */
+export class Fail extends Error {
+  constructor(readonly exit: number, message: string) {
+    super(message);
+    this.name = 'Fail';
+  }
+}
+
+export const usage = (message: string): Fail => new Fail(EXIT.USAGE, message);
+export const cannotUse = (message: string): Fail => new Fail(EXIT.CANNOT_USE, message);
+
+/** Writing stdout failed (a closed pipe, a full disk): the command stops. */
+export class OutputError extends Error {
+  constructor(readonly error: NodeJS.ErrnoException) {
+    super(`cannot write to stdout: ${error.message}`);
+    this.name = 'OutputError';
+  }
+}
+
+// By code string, so that a code this build does not define yet still maps.
+const CODE_EXIT: Record<string, number> = {
+  ERR_PMEM_NOT_FOUND: EXIT.CANNOT_USE,
+  ERR_PMEM_EXISTS: EXIT.CANNOT_USE,
+  ERR_PMEM_ACCESS: EXIT.CANNOT_USE,
+  ERR_PMEM_NO_SPACE: EXIT.CANNOT_USE,
+  ERR_PMEM_NO_MEMORY: EXIT.CANNOT_USE,
+  ERR_PMEM_LOCKED: EXIT.CANNOT_USE,
+  ERR_PMEM_INVALID: EXIT.CANNOT_USE,
+  ERR_PMEM_LAYOUT: EXIT.CANNOT_USE,
+  ERR_PMEM_NOT_POOL: EXIT.CANNOT_USE,
+  ERR_PMEM_NOT_A_STORE: EXIT.CANNOT_USE,
+  ERR_PMEM_IO: EXIT.CANNOT_USE,
+  ERR_PMEM_CORRUPT: EXIT.CORRUPT,
+  ERR_PMEM_SDS: EXIT.CORRUPT,
+};
+
+// System errors a user's file or environment causes (Node's own fs errors).
+const ERRNO_CANNOT_USE = new Set([
+  'ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EFBIG', 'ELOOP', 'ENAMETOOLONG',
+  'EBUSY', 'ETXTBSY', 'EAGAIN', 'EWOULDBLOCK', 'EMFILE', 'ENFILE', 'ENOMEM', 'EIO', 'ENXIO', 'ENODEV', 'EPIPE',
+]);
+
+/**
+ * The exit code for an error a command threw. Everything a user or the
+ * system can cause maps to 2, 3 or 4; anything else is a defect (70).
+ */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof Fail) return e.exit;
+  if (e instanceof OutputError) return e.error.code === 'EPIPE' ? EXIT.OK : EXIT.CANNOT_USE;
+  const { name, code } = (e ?? {}) as { name?: unknown; code?: unknown };
+  if (name === 'PmemError' && typeof code === 'string') return CODE_EXIT[code] ?? EXIT.INTERNAL;
+  // The library's own range checks on what the user typed: a key over
+  // 4 KiB, a store size below its minimum. Node's own RangeErrors carry a
+  // code (ERR_OUT_OF_RANGE) and, like a TypeError (the command passes only
+  // strings), would be a defect.
+  if (e instanceof RangeError && code === undefined) return EXIT.USAGE;
+  if (e instanceof Error && typeof code === 'string' && ERRNO_CANNOT_USE.has(code)) return EXIT.CANNOT_USE;
+  return EXIT.INTERNAL;
+}
+
+/** The one line that reports `e` (without the "pmem: " prefix); `file` names the command's file. */
+export function messageOf(e: unknown, file?: string): string {
+  const err = e as { name?: unknown; code?: unknown; message?: unknown };
+  let msg = String(err?.message ?? e);
+  if (err?.name === 'PmemError') {
+    msg = `${err.code}: ${msg}`;
+    if (file !== undefined && !msg.includes(file)) msg = `${file}: ${msg}`;
+  }
+  return msg.replace(/\s*\n\s*/g, ' ');
+}
+
+type Sink = Pick<NodeJS.WriteStream, 'write'> & { errored?: Error | null };
+
+/**
+ * Lines for stdout, written in chunks of up to 64 KiB. Node writes stdout
+ * synchronously on Linux when it is a file, a pipe or a terminal, and a
+ * failed write leaves the error in `stream.errored` at once: each flush
+ * checks it and throws an OutputError, so a long scan stops at the first
+ * failed write instead of running on into a closed pipe or a full disk.
+ */
+export class Out {
+  #buf = '';
+  constructor(private readonly stream: Sink = process.stdout) {}
+
+  line(s: string): void {
+    this.#buf += s + '\n';
+    if (this.#buf.length >= 65536) this.flush();
+  }
+
+  flush(): void {
+    if (this.#buf !== '') {
+      const b = this.#buf;
+      this.#buf = '';
+      this.stream.write(b);
+    }
+    const e = this.stream.errored;
+    if (e) throw new OutputError(e as NodeJS.ErrnoException);
+  }
+}
