@@ -115,7 +115,13 @@ export class KVStore {
     // store is refused before anything maps, grows or writes it.
     const { lock, mapping } = openStoreFile(path, {
       kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE,
-      format: (m) => new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length),
+      format: (m) => {
+        // Checked only when a file is made: an existing store keeps its size.
+        if (m.length < DATA_START + 2 * segmentSize) {
+          throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
+        }
+        new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
+      },
     });
     try {
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
