@@ -39,7 +39,7 @@ PMEM_DAX_MOUNT=/mnt/pmem node_modules/.bin/jest --ci --cacheDirectory="$out/jest
   --testNamePattern='^a test name that no test has$' --silent "${SUITES[@]}" >/dev/null 2>&1 || true
 
 start=$(date +%s)
-bash scripts/dax-vm.sh "$@" -- sh -c "
+DAX_VM_TIMEOUT=${DAX_VM_TIMEOUT:-1500} bash scripts/dax-vm.sh "$@" -- sh -c "
   export PMEM_TEST_DIR=/mnt/pmem/tests
   exec node_modules/.bin/jest --ci --cacheDirectory='$out/jest-cache' --runInBand \
     --json --outputFile='$out/dax.json' ${SUITES[*]}
