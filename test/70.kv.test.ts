@@ -193,7 +193,7 @@ test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is drop
 
 test('sealRecord stores the checksum validRecord expects', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { validRecord } = require('../lib/kv-format') as typeof import('../lib/kv-format');
+  const { validRecord } = require('../lib/kv/format') as typeof import('../lib/kv/format');
   const sim = new CrashSim(256);
   const b = sim.bytes;
   const at = 64;
@@ -215,9 +215,9 @@ test('sealRecord stores the checksum validRecord expects', () => {
 
 test('kvEntries lists every entry with the hash the index files its key under, and checks its arguments again', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { KvIndex } = require('../lib/kv-index') as typeof import('../lib/kv-index');
+  const { KvIndex } = require('../lib/kv/hash-index') as typeof import('../lib/kv/hash-index');
   const b = Buffer.alloc(64 * 1024);
   type E = { type: number; key: Buffer; value: Buffer };
   // Writes one sealed record at `at`; returns the offset after it.
@@ -296,7 +296,7 @@ test('kvEntries lists every entry with the hash the index files its key under, a
 
 test('the native scan and lock check their arguments again', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
   const b = Buffer.alloc(4096);
   const out = new Uint32Array(4);
   expectThrowName(() => binding.kvScan(b, 0, 5000, 0, out), 'RangeError');

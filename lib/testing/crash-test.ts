@@ -1,5 +1,5 @@
-import { checkIndex } from '../args';
-import type { Region } from '../region';
+import { checkIndex } from '../core/args';
+import type { Region } from '../core/region';
 import {
   CrashSim,
   IMAGE_KINDS,

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkIndex } from '../args';
+import { checkIndex } from '../core/args';
 import { seededRandom } from './random';
 
 export interface KillTestOptions {
