@@ -11,7 +11,7 @@ import { openMapping } from '../core/mapping';
 import { Progress } from './progress';
 
 const DEMO_KEYS = 100_000;
-/** Untimed calls of each operation before its timed ones: cold (JIT, caches, page faults), medians came out 2-4 times slower here. */
+/** Untimed calls of each operation before its timed ones: cold calls (JIT, caches, page faults) must not count in the medians. */
 const WARMUP = 2000;
 const SAMPLES = 2000;
 

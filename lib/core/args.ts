@@ -70,3 +70,38 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
 export function unchanged(bytes: Uint8Array, length: number): boolean {
   return lengthOfView.call(bytes) === length;
 }
+
+/**
+ * `options` as a record whose keys are all in `allowed`.
+ * @throws TypeError when it is not an object, or has a key not allowed
+ */
+export function checkOptions(options: unknown, allowed: readonly string[] | ReadonlySet<string>): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const known = Array.isArray(allowed) ? (k: string) => allowed.includes(k) : (k: string) => (allowed as ReadonlySet<string>).has(k);
+  for (const key of Object.keys(options)) {
+    if (!known(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  return options as Record<string, unknown>;
+}
+
+/** @throws TypeError unless `value` is a boolean */
+export function checkBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+/** @throws TypeError unless `path` is a non-empty string */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+  return path;
+}
+
+/**
+ * Whether `value` is a promise or any other thenable. Transactions and
+ * crash tests are synchronous and refuse one: its work would run after
+ * they ended, and its throws would be lost.
+ */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function';
+}

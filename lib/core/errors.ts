@@ -48,12 +48,20 @@ export class PmemError extends Error {
 }
 
 /**
+ * The one ERR_PMEM_CLOSED error: `${what} is closed`, with `path` when
+ * there is one. Native code words its two (mapping, pool) the same way.
+ */
+export function closedError(what: string, path?: string): PmemError {
+  return new PmemError('ERR_PMEM_CLOSED', `${what} is closed`, path === undefined ? {} : { path });
+}
+
+/**
  * Throws ERR_PMEM_CLOSED when `region` is closed (a Mapping unmapped under
  * the structure): its views are detached, and reading them would answer
  * as if empty.
  */
 export function checkOpen(region: { readonly closed?: boolean }, what: string): void {
-  if (region.closed === true) throw new PmemError('ERR_PMEM_CLOSED', `the region under the ${what} is closed`);
+  if (region.closed === true) throw closedError(`the region under the ${what}`);
 }
 
 /**

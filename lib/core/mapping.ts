@@ -1,6 +1,6 @@
-import { checkBytes, checkIndex, checkRange } from './args';
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
 import { binding, NativeMapping } from './binding';
-import { PmemError } from './errors';
+import { closedError } from './errors';
 import type { Granularity, Region } from './region';
 import { Windows } from './windows';
 
@@ -187,9 +187,7 @@ export class Mapping implements Region {
 
   #live(): NativeMapping {
     if (this.#native === null) {
-      throw new PmemError('ERR_PMEM_CLOSED', `mapping of '${this.path}' is closed`, {
-        path: this.path,
-      });
+      throw closedError(`mapping of '${this.path}'`, this.path);
     }
     return this.#native;
   }
@@ -206,18 +204,11 @@ export class Mapping implements Region {
  *   ERR_PMEM_NO_SPACE, ERR_PMEM_INVALID, ERR_PMEM_IO
  */
 export function openMapping(path: string, options: MapOptions = {}): Mapping {
-  if (typeof path !== 'string' || path.length === 0) {
-    throw new TypeError('path must be a non-empty string');
-  }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError('options must be an object');
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
-  }
+  checkPath(path);
+  checkOptions(options, OPTION_KEYS);
   const { create = false, exclusive = false, sparse = false, readOnly = false } = options;
   for (const [name, v] of [['create', create], ['exclusive', exclusive], ['sparse', sparse], ['readOnly', readOnly]] as const) {
-    if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+    checkBoolean(v, name);
   }
   let size = 0;
   if (options.size !== undefined) size = checkIndex(options.size, 'size');

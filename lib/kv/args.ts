@@ -45,15 +45,4 @@ export function valueOf(value: unknown, name = 'value'): { v: Uint8Array | strin
   return { v: value as Uint8Array | string, len };
 }
 
-export function checkBoolean(value: unknown, name: string): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
-  return value;
-}
-
-export function checkOptions(options: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) throw new TypeError(`unknown option '${key}'`);
-  }
-  return options as Record<string, unknown>;
-}
+export { checkBoolean, checkOptions } from '../core/args';

@@ -1,6 +1,6 @@
-import { checkIndex, unchanged } from '../core/args';
+import { checkIndex, checkPath, unchanged } from '../core/args';
 import type { NativeLock } from '../core/binding';
-import { PmemError } from '../core/errors';
+import { closedError, PmemError } from '../core/errors';
 import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
@@ -101,7 +101,7 @@ export class KVStore {
    *   says what), ERR_PMEM_CORRUPT (a store, damaged); TypeError, RangeError
    */
   static open(path: string, options: KVOpenOptions = {}): KVStore {
-    if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+    checkPath(path);
     const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
     const create = checkBoolean(o.create ?? false, 'create');
     const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
@@ -397,11 +397,11 @@ export class KVStore {
 
   #live_(): void {
     if (this.#closed) {
-      throw new PmemError('ERR_PMEM_CLOSED', 'the KV store is closed', this.#path === undefined ? {} : { path: this.#path });
+      throw closedError('the KV store', this.#path);
     }
     // A store over a Region the caller owns: closing that region leaves
     // detached views, which would read as empty.
-    if (this.#log.regionClosed) throw new PmemError('ERR_PMEM_CLOSED', 'the region under the KV store is closed');
+    if (this.#log.regionClosed) throw closedError('the region under the KV store');
   }
 
   #writable(): void {

@@ -1,4 +1,4 @@
-import { align8, checkIndex, checkRange, snapshotBytes } from '../core/args';
+import { align8, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, sealRecord, store64, wordsOf } from '../core/region';
@@ -110,7 +110,7 @@ export class TxLog {
     const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
     try {
       const result: unknown = fn(writer);
-      if (result !== null && typeof result === 'object' && typeof (result as { then?: unknown }).then === 'function') {
+      if (isThenable(result)) {
         throw new TypeError('transaction functions must be synchronous; a promise was returned and nothing was written');
       }
     } finally {

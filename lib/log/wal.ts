@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 
-import { align8, checkIndex, snapshotBytes, unchanged } from '../core/args';
+import { align8, checkBoolean, checkIndex, checkOptions, checkPath, snapshotBytes, unchanged } from '../core/args';
 import { binding, type NativeLock } from '../core/binding';
-import { checkOpen, PmemError } from '../core/errors';
+import { checkOpen, closedError, PmemError } from '../core/errors';
 import { openStoreFile } from '../core/identify';
 import type { Mapping } from '../core/mapping';
 import { sealRecord, type Region, wordsOf } from '../core/region';
@@ -148,7 +148,7 @@ export class Wal {
   static open(target: Region | string, options: WalOpenOptions = {}): Wal {
     const o = checkWalOptions(options);
     if (typeof target === 'string') {
-      if (target.length === 0) throw new TypeError('path must be a non-empty string');
+      checkPath(target);
       if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
       const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
       if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
@@ -657,7 +657,7 @@ export class Wal {
   }
 
   #live(): void {
-    if (this.#closed) throw new PmemError('ERR_PMEM_CLOSED', 'log is closed');
+    if (this.#closed) throw closedError('log');
     checkOpen(this.region, 'log');
   }
 
@@ -671,13 +671,11 @@ const OPEN_OPTIONS = new Set(['size', 'create', 'offset', 'truncateOnCorruption'
 
 /** The boolean options of Wal.open, checked: unknown options and non-booleans are TypeErrors. */
 function checkWalOptions(options: unknown): { create: boolean; readOnly: boolean; truncateOnCorruption: boolean } {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  for (const key of Object.keys(options)) if (!OPEN_OPTIONS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  checkOptions(options, OPEN_OPTIONS);
   const o = options as WalOpenOptions;
   const flag = (v: unknown, name: string): boolean => {
     if (v === undefined) return false;
-    if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
-    return v;
+    return checkBoolean(v, name);
   };
   return { create: flag(o.create, 'create'), readOnly: flag(o.readOnly, 'readOnly'), truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption') };
 }

@@ -1,6 +1,6 @@
-import { checkBytes, checkIndex, checkRange } from '../core/args';
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
-import { PmemError } from '../core/errors';
+import { closedError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
 import { Windows } from '../core/windows';
@@ -52,16 +52,6 @@ export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
 
 /** Largest ArrayBuffer Node 20 can hold; windows as in lib/core/mapping.ts. */
 
-function checkKeys(options: object, keys: string[]): void {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  for (const k of Object.keys(options)) if (!keys.includes(k)) throw new TypeError(`unknown option '${k}'`);
-}
-
-function checkBool(v: unknown, name: string): boolean {
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
-  return v;
-}
-
 function checkLayout(layout: unknown): string {
   if (typeof layout !== 'string') throw new TypeError('layout must be a string');
   if (Buffer.byteLength(layout) >= binding.objConstants.maxLayout) {
@@ -80,11 +70,6 @@ function notAPool(path: string): void {
   if (id !== undefined && id.kind !== 'objpool' && id.kind !== 'poolset') {
     throw new PmemError('ERR_PMEM_NOT_POOL', `'${path}' is not a libpmemobj pool: it holds ${id.description}`, { path });
   }
-}
-
-function checkPath(path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
-  return path;
 }
 
 /**
@@ -118,14 +103,14 @@ export class ObjPool {
    */
   static create(path: string, options: ObjPoolCreateOptions = {}): ObjPool {
     checkPath(path);
-    checkKeys(options, ['layout', 'size', 'mode', 'sds', 'stats']);
+    checkOptions(options, ['layout', 'size', 'mode', 'sds', 'stats']);
     const layout = checkLayout(options.layout ?? '');
     const size = checkIndex(options.size ?? OBJ_MIN_POOL, 'size');
     if (size < OBJ_MIN_POOL) throw new RangeError(`size must be at least ${OBJ_MIN_POOL} (8 MiB), got ${size}`);
     const mode = checkIndex(options.mode ?? 0o666, 'mode');
     if (mode > 0o7777) throw new RangeError('mode must be 0..0o7777');
-    const sds = checkBool(options.sds ?? true, 'sds');
-    const stats = checkBool(options.stats ?? true, 'stats');
+    const sds = checkBoolean(options.sds ?? true, 'sds');
+    const stats = checkBoolean(options.stats ?? true, 'stats');
     return new ObjPool(path, binding.objCreate(path, layout, size, mode, sds, stats));
   }
 
@@ -138,9 +123,9 @@ export class ObjPool {
    */
   static open(path: string, options: ObjPoolOpenOptions = {}): ObjPool {
     checkPath(path);
-    checkKeys(options, ['layout', 'stats']);
+    checkOptions(options, ['layout', 'stats']);
     const layout = options.layout == null ? null : checkLayout(options.layout);
-    const stats = checkBool(options.stats ?? true, 'stats');
+    const stats = checkBoolean(options.stats ?? true, 'stats');
     notAPool(path);
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
@@ -213,7 +198,7 @@ export class ObjPool {
   alloc(size: number, options: AllocOptions = {}): Ptr {
     checkIndex(size, 'size');
     if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
-    const zero = checkBool(options.zero ?? false, 'zero');
+    const zero = checkBoolean(options.zero ?? false, 'zero');
     return this.#live().alloc(size, zero);
   }
 
@@ -297,7 +282,7 @@ export class ObjPool {
 
   #live(): NativeObjPool {
     if (this.#native === null) {
-      throw new PmemError('ERR_PMEM_CLOSED', `pool '${this.path}' is closed`, { path: this.path });
+      throw closedError(`pool '${this.path}'`, this.path);
     }
     return this.#native;
   }

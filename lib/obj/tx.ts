@@ -1,7 +1,7 @@
 // The transaction handle of an ObjPool, and the JavaScript half of
 // pool.transaction(): synchronous, flattened when nested, always ended
 // (committed or aborted, then pmemobj_tx_end) before it returns or throws.
-import { checkBytes, checkIndex, checkRange } from '../core/args';
+import { checkBoolean, checkBytes, checkIndex, checkRange, isThenable } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
 import { PmemError } from '../core/errors';
 
@@ -83,8 +83,7 @@ export class ObjTx {
     this.#live();
     checkIndex(size, 'size');
     if (size === 0 || size > MAX_ALLOC) throw new RangeError(`size must be 1..${MAX_ALLOC}, got ${size}`);
-    const zero = options.zero ?? false;
-    if (typeof zero !== 'boolean') throw new TypeError('zero must be a boolean');
+    const zero = checkBoolean(options.zero ?? false, 'zero');
     return this.#native.txAlloc(size, zero);
   }
 
@@ -149,14 +148,6 @@ export class ObjTx {
 // Two variables rather than one object: no allocation per transaction.
 let currentOwner: object | null = null;
 let currentTx: ObjTx | null = null;
-
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return (
-    v !== null &&
-    (typeof v === 'object' || typeof v === 'function') &&
-    typeof (v as { then?: unknown }).then === 'function'
-  );
-}
 
 function refusePromise(tx: ObjTx, result: PromiseLike<unknown>): never {
   const err = new TypeError('a transaction function must not return a promise: transactions are synchronous');

@@ -1,4 +1,4 @@
-import { checkIndex, checkRange } from '../core/args';
+import { checkIndex, checkOptions, checkRange } from '../core/args';
 import { binding, type NativeSim } from '../core/binding';
 import type { Granularity, Region } from '../core/region';
 
@@ -76,10 +76,7 @@ export class CrashSim implements Region {
 
   constructor(size: number, options: CrashSimOptions = {}) {
     this.length = checkSize(size);
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    for (const key of Object.keys(options)) {
-      if (key !== 'mode') throw new TypeError(`unknown option '${key}'`);
-    }
+    checkOptions(options, ['mode']);
     this.mode = checkMode(options.mode ?? 'adr');
     this.granularity = MODES[this.mode].granularity;
     const native = new binding.Sim(size, MODES[this.mode].code, !untracked);
