@@ -151,7 +151,7 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
   auto* hint = new StatePtr(state);
   napi_value block;
   napi_status st =
-      napi_create_external_arraybuffer(env, state->call, sizeof(state->call), DeleteStatePtrHint, hint, &block);
+      napi_create_external_arraybuffer(env, state->call, sizeof(state->call), DeleteSharedHint<State>, hint, &block);
   if (st != napi_ok) {
     delete hint;
     throw Napi::Error::New(env, "cannot create the mapping's call block");
@@ -170,7 +170,7 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
       delete data;
       throw Napi::Error::New(env, std::string("cannot create ") + e.name);
     }
-    napi_add_finalizer(env, fn, data, DeleteStatePtrData, nullptr, nullptr);
+    napi_add_finalizer(env, fn, data, DeleteSharedData<State>, nullptr, nullptr);
     handle.Set(e.name, Napi::Value(env, fn));
   }
 }

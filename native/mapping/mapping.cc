@@ -23,7 +23,8 @@
 namespace pmem {
 namespace {
 
-// Flags from lib/core/mapping.ts; keep in step with MapFlags there.
+// The flags of mapOpen. This is their only definition: they are exported as
+// mapFlags, and lib/core/mapping.ts builds its flags from that object.
 constexpr uint32_t kCreate = 1;
 constexpr uint32_t kExclusive = 2;
 constexpr uint32_t kSparse = 4;
@@ -290,46 +291,16 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// view(off, len) -> ArrayBuffer over [off, off+len). lib/core/mapping.ts creates
-// each window once and slices it; one ArrayBuffer per address keeps V8's
-// backing-store bookkeeping simple. The view keeps the state alive and is
-// detached on close.
+// view(off, len) -> ArrayBuffer over [off, off+len) (MappedRange::NewView).
 Napi::Value View(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   State* s = Live(info);
-  uint64_t off, len;
-  RangeArgs(info, s, 0, &off, &len);
-  if (len == 0 || len > (uint64_t{1} << 32)) {
-    throw Napi::RangeError::New(env, "a view must be 1 byte to 4 GiB long");
-  }
-  auto* hint = new StatePtr(*static_cast<StatePtr*>(info.Data()));
-  napi_value ab;
-  napi_status st = napi_create_external_arraybuffer(env, s->addr + off, len, DeleteStatePtrHint,
-                                                    hint, &ab);
-  if (st != napi_ok) {
-    delete hint;
-    throw Napi::Error::New(env, "cannot create a view of the mapping");
-  }
-  napi_ref ref;
-  if (napi_create_reference(env, ab, 0, &ref) == napi_ok) s->views.push_back(ref);
-  return Napi::Value(env, ab);
+  return MappedRange::NewView(info, *static_cast<StatePtr*>(info.Data()), s->addr, s->length, "mapping");
 }
 
 // close(): detach every view, then unmap. Closing twice does nothing.
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  State* s = StateOf(info);
-  if (!s->mapped()) return env.Undefined();
-  for (napi_ref ref : s->views) {
-    napi_value v;
-    if (napi_get_reference_value(env, ref, &v) == napi_ok && v != nullptr) {
-      napi_detach_arraybuffer(env, v);
-    }
-    napi_delete_reference(env, ref);
-  }
-  s->views.clear();
-  s->Unmap();
-  return env.Undefined();
+  StateOf(info)->DetachAndRelease(info.Env());
+  return info.Env().Undefined();
 }
 
 // fileSize() -> the file's size now (fstat). A file that another process
@@ -356,7 +327,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 
   auto state = std::make_shared<State>();
   State* s = state.get();
-  s->env = env;
   s->path = info[0].As<Napi::String>().Utf8Value();
   s->readOnly = (flags & kReadOnly) != 0;
 
@@ -365,8 +335,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   } else {
     OpenWritable(env, s, size, flags);
   }
-  napi_add_env_cleanup_hook(env, State::CleanupHook, s);
-  s->hookActive = true;
+  s->AddCleanupHook(env);
 
   Granularity probed = kPage;
   bool known = ProbeGranularity(s->path, &probed);
@@ -397,12 +366,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   const Entry entries[] = {{"deepFlush", DeepFlush}, {"copy", Copy}, {"fill", Fill},
                            {"view", View},           {"close", Close},
                            {"fileSize", FileSize}};
-  for (const Entry& e : entries) {
-    auto* data = new StatePtr(state);
-    Napi::Function fn = Napi::Function::New(env, e.fn, e.name, data);
-    napi_add_finalizer(env, fn, data, DeleteStatePtrData, nullptr, nullptr);
-    h.Set(e.name, fn);
-  }
+  for (const Entry& e : entries) BindMethod(env, h, e.name, e.fn, state);
   AddHotPath(env, state, h);
   return h;
 }
