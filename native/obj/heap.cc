@@ -27,6 +27,8 @@ char* InObject(const Pool* p, uint64_t off, uint64_t len) {
   return nullptr;
 }
 
+namespace {
+
 void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_t* len) {
   if (!info[i].IsTypedArray()) {
     throw Napi::TypeError::New(info.Env(), "data must be a Buffer or Uint8Array");
@@ -42,6 +44,14 @@ void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_
   }
   *data = static_cast<const char*>(base);
   *len = length;
+}
+
+}  // namespace
+
+char* WriteArgs(const Napi::CallbackInfo& info, const Pool* p, const char** data, size_t* len) {
+  uint64_t off = ArgIndex(info, 0, "offset");
+  BytesArg(info, 1, data, len);
+  return InObject(p, off, *len);
 }
 
 PMEMoid Oid(const Pool* p, uint64_t off) {
@@ -143,11 +153,9 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 // atomic beyond 8 aligned bytes; use a transaction for that.
 Napi::Value Write(const Napi::CallbackInfo& info) {
   Pool* p = Live(info);
-  uint64_t off = ArgIndex(info, 0, "offset");
   const char* data;
   size_t len;
-  BytesArg(info, 1, &data, &len);
-  char* dst = InObject(p, off, len);
+  char* dst = WriteArgs(info, p, &data, &len);
   if (dst == nullptr) return Napi::Boolean::New(info.Env(), false);
   // Copy, flush and fence in one call: the bytes are durable before this
   // returns, so the caller may publish a pointer to them next.

@@ -77,8 +77,10 @@ char* InObject(const Pool* p, uint64_t off, uint64_t len);
 // The PMEMoid of the object at `off` in this pool.
 PMEMoid Oid(const Pool* p, uint64_t off);
 
-// The data of a Buffer/Uint8Array argument.
-void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_t* len);
+// The arguments (offset, data) of write and txWrite: the data (a
+// Buffer/Uint8Array), and the address of [offset, offset + its length) when
+// that lies inside one live object, else nullptr (see InObject).
+char* WriteArgs(const Napi::CallbackInfo& info, const Pool* p, const char** data, size_t* len);
 
 // Adds the allocator's functions (native/obj/heap.cc) to a pool's handle.
 void InitObjHeap(Napi::Env env, Napi::Object handle, const PoolPtr& pool);

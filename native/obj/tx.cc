@@ -71,11 +71,9 @@ Napi::Value TxAdd(const Napi::CallbackInfo& info) {
 Napi::Value TxWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pool* p = Live(info);
-  uint64_t off = ArgIndex(info, 0, "offset");
   const char* data;
   size_t len;
-  BytesArg(info, 1, &data, &len);
-  char* dst = InObject(p, off, len);
+  char* dst = WriteArgs(info, p, &data, &len);
   if (dst == nullptr) return Napi::Boolean::New(env, false);
   Begin(env, p);
   AddRange(env, p, dst, len);
