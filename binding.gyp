@@ -16,6 +16,8 @@
         "native/core/filelock.cc",
         "native/core/views.cc",
         "native/kv/scan.cc",
+        "native/sim/model.cc",
+        "native/sim/loader.cc",
         "native/sim/sim.cc",
         "native/mapping/mapping.cc",
         "native/mapping/space.cc",
