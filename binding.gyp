@@ -21,6 +21,7 @@
         "native/sim/sim.cc",
         "native/mapping/mapping.cc",
         "native/mapping/space.cc",
+        "native/mapping/granularity.cc",
         "native/mapping/hotpath.cc",
         "native/obj/pool.cc",
         "native/obj/heap.cc",

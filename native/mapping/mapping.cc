@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <libpmem.h>
-#include <libpmem2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,8 +16,9 @@
 
 #include "core/args.h"
 #include "core/errors.h"
-#include "mapping/state.h"
+#include "mapping/granularity.h"
 #include "mapping/space.h"
+#include "mapping/state.h"
 
 namespace pmem {
 namespace {
@@ -29,14 +29,6 @@ constexpr uint32_t kCreate = 1;
 constexpr uint32_t kExclusive = 2;
 constexpr uint32_t kSparse = 4;
 constexpr uint32_t kReadOnly = 8;
-
-const char* GranularityName(Granularity g) {
-  switch (g) {
-    case kByte: return "byte";
-    case kCacheLine: return "cache-line";
-    default: return "page";
-  }
-}
 
 State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
@@ -66,39 +58,6 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
   *off = ArgIndex(info, i, "offset");
   *len = ArgIndex(info, i + 1, "length");
   CheckRange(info.Env(), *off, *len, s->length);
-}
-
-// Asks libpmem2 what a store to this file needs to become persistent. It
-// maps one alignment unit read-only, reads the granularity and unmaps it.
-// Returns false when libpmem2 cannot tell (a file smaller than its
-// alignment, say); the caller then falls back to libpmem's is_pmem.
-bool ProbeGranularity(const std::string& path, Granularity* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = false;
-  pmem2_source* src = nullptr;
-  pmem2_config* cfg = nullptr;
-  pmem2_map* map = nullptr;
-  size_t align = 0, size = 0;
-  if (pmem2_source_from_fd(&src, fd) == 0 && pmem2_source_alignment(src, &align) == 0 &&
-      pmem2_source_size(src, &size) == 0 && align > 0 && size >= align &&
-      pmem2_config_new(&cfg) == 0 &&
-      pmem2_config_set_required_store_granularity(cfg, PMEM2_GRANULARITY_PAGE) == 0 &&
-      pmem2_config_set_length(cfg, align) == 0 &&
-      pmem2_config_set_protection(cfg, PMEM2_PROT_READ) == 0 &&
-      pmem2_map_new(&map, cfg, src) == 0) {
-    switch (pmem2_map_get_store_granularity(map)) {
-      case PMEM2_GRANULARITY_BYTE: *out = kByte; break;
-      case PMEM2_GRANULARITY_CACHE_LINE: *out = kCacheLine; break;
-      default: *out = kPage; break;
-    }
-    pmem2_map_delete(&map);
-    ok = true;
-  }
-  if (cfg != nullptr) pmem2_config_delete(&cfg);
-  if (src != nullptr) pmem2_source_delete(&src);
-  close(fd);
-  return ok;
 }
 
 // Read-only mappings are private and writable in the process: a store from
@@ -229,6 +188,9 @@ Napi::Value DeepFlush(const Napi::CallbackInfo& info) {
   State* s = Writable(info);
   uint64_t off, len;
   RangeArgs(info, s, 0, &off, &len);
+  // Flush, fence, then the deep flush: the range has left the memory
+  // controller's write-pending queues when this returns, so it survives even
+  // a failure of ADR, on which pmem_persist alone relies.
   if (len > 0 && pmem_deep_persist(s->addr + off, len) != 0) {
     ThrowErrno(info.Env(), errno, "pmem_deep_persist", s->path, pmem_errormsg());
   }
@@ -264,6 +226,8 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   }
   CheckRange(env, off, len, s->length);
   if (len == 0) return env.Undefined();
+  // Copy, flush and fence (on memory that is not pmem, copy and msync): the
+  // bytes are durable before copy() returns, so the caller may publish them.
   if (s->isPmem) {
     pmem_memmove_persist(s->addr + off, src, len);
   } else {
@@ -282,6 +246,7 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   if (byte > 255) throw Napi::RangeError::New(info.Env(), "byte must be 0..255");
   CheckRange(info.Env(), off, len, s->length);
   if (len == 0) return info.Env().Undefined();
+  // As copy(): the range is durable before fill() returns.
   if (s->isPmem) {
     pmem_memset_persist(s->addr + off, static_cast<int>(byte), len);
   } else {
@@ -313,6 +278,9 @@ Napi::Value FileSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 
+// drain(): the SFENCE that makes every earlier flush of this thread durable
+// before any later store; lib/core/mapping.ts calls it only on pmem (an
+// msync is durable at once).
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   pmem_drain();
   return info.Env().Undefined();

@@ -11,10 +11,9 @@
 #include <string>
 
 #include "core/views.h"
+#include "mapping/granularity.h"
 
 namespace pmem {
-
-enum Granularity { kByte, kCacheLine, kPage };
 
 // The mapped range of one file. Its lifetime, views and cleanup hook are
 // MappedRange's (native/core/views.h).
