@@ -163,31 +163,45 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   return MakeHandle(env, pop, path, stats);
 }
 
+// The (path, layout|null) arguments of objOpen and objCheck, read and
+// checked before libpmemobj sees the file.
+struct ExistingPool {
+  std::string path;
+  bool anyLayout;
+  std::string layout;
+
+  explicit ExistingPool(const Napi::CallbackInfo& info)
+      : path(StringArg(info, 0, "path")),
+        anyLayout(info[1].IsNull() || info[1].IsUndefined()),
+        layout(anyLayout ? "" : StringArg(info, 1, "layout")) {}
+
+  // Refuses what libpmemobj must not see (RefusePoolSet, RefuseShortFile).
+  void Check(Napi::Env env) const {
+    RefusePoolSet(env, path);
+    RefuseShortFile(env, path);
+  }
+  const char* Layout() const { return anyLayout ? nullptr : layout.c_str(); }
+};
+
 // objOpen(path, layout|null, stats) -> handle
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = StringArg(info, 0, "path");
-  bool anyLayout = info[1].IsNull() || info[1].IsUndefined();
-  std::string layout = anyLayout ? "" : StringArg(info, 1, "layout");
+  ExistingPool a(info);
   bool stats = info[2].ToBoolean().Value();
-  RefusePoolSet(env, path);
-  RefuseShortFile(env, path);
-  PMEMobjpool* pop = pmemobj_open(path.c_str(), anyLayout ? nullptr : layout.c_str());
-  if (pop == nullptr) ThrowObjError(env, ObjOp::kOpen, "pmemobj_open", path, errno);
-  return MakeHandle(env, pop, path, stats);
+  a.Check(env);
+  PMEMobjpool* pop = pmemobj_open(a.path.c_str(), a.Layout());
+  if (pop == nullptr) ThrowObjError(env, ObjOp::kOpen, "pmemobj_open", a.path, errno);
+  return MakeHandle(env, pop, a.path, stats);
 }
 
 // objCheck(path, layout|null) -> boolean (pmemobj_check: 1 consistent,
 // 0 not consistent, -1 could not be checked, which is thrown).
 Napi::Value CheckPool(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string path = StringArg(info, 0, "path");
-  bool anyLayout = info[1].IsNull() || info[1].IsUndefined();
-  std::string layout = anyLayout ? "" : StringArg(info, 1, "layout");
-  RefusePoolSet(env, path);
-  RefuseShortFile(env, path);
-  int r = pmemobj_check(path.c_str(), anyLayout ? nullptr : layout.c_str());
-  if (r < 0) ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", path, errno);
+  ExistingPool a(info);
+  a.Check(env);
+  int r = pmemobj_check(a.path.c_str(), a.Layout());
+  if (r < 0) ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", a.path, errno);
   return Napi::Boolean::New(env, r == 1);
 }
 
