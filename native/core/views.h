@@ -12,6 +12,7 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
