@@ -14,12 +14,17 @@
         "native/core/crc32c.cc",
         "native/core/errors.cc",
         "native/core/filelock.cc",
+        "native/core/views.cc",
         "native/kv/scan.cc",
+        "native/sim/model.cc",
+        "native/sim/loader.cc",
         "native/sim/sim.cc",
         "native/mapping/mapping.cc",
         "native/mapping/space.cc",
+        "native/mapping/granularity.cc",
         "native/mapping/hotpath.cc",
         "native/obj/pool.cc",
+        "native/obj/heap.cc",
         "native/obj/tx.cc"
       ],
       "include_dirs": [

@@ -260,7 +260,8 @@ uint32_t CopyCrc32cRaw(void* dst, const void* src, size_t len, uint32_t reg, boo
     return ShortCrc(p, len, reg);
   }
   // Ordinary stores up to the first line boundary, streaming stores for the
-  // whole lines, ordinary stores for the rest.
+  // whole lines, ordinary stores for the rest. No fence here: the caller's
+  // SFENCE orders the streamed lines (see Span in crc32c.h).
   size_t head = (64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63;
   std::memcpy(d, p, head);
   reg = ShortCrc(p, head, reg);

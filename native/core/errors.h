@@ -28,8 +28,22 @@ Napi::Error MakePmemError(Napi::Env env, const char* code, const std::string& me
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall,
                              const std::string& path, const char* libraryMessage);
 
-// Stable code for an errno.
+// Stable code for an errno: the one errno table.
 const char* CodeForErrno(int err);
+
+// Whether the file at `path` starts with `sig` (a header's signature).
+bool HasSignature(const std::string& path, const char* sig, size_t n);
+
+// The code of a file that libpmemobj refuses as malformed: ERR_PMEM_CORRUPT
+// when it starts with a libpmemobj signature (a damaged pool), else
+// ERR_PMEM_NOT_POOL.
+const char* ObjFormatCode(const std::string& path);
+
+// The one place where libpmemobj failures become PmemErrors (the table is
+// in errors.cc). `op` is what was being done; `err` the errno after `call`.
+enum class ObjOp { kOpen, kCreate, kCheck, kAlloc, kTx, kOther };
+[[noreturn]] void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path,
+                                int err);
 
 void InitErrors(Napi::Env env, Napi::Object exports);
 

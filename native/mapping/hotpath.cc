@@ -1,9 +1,9 @@
 // The hot path: flush, persist and sealRecord, which run once per durable
 // store or record. They are plain N-API (no node-addon-api wrappers) and
 // take their numeric arguments from the mapping's call block (State::call,
-// a Float64Array in lib/core/mapping.ts) instead of as JavaScript arguments: an
-// empty function reading four numbers and a Buffer through N-API costs ~60 ns
-// here, one reading the Buffer alone ~26 ns.
+// a Float64Array in lib/core/mapping.ts) instead of as JavaScript arguments:
+// reading numbers through N-API costs more than the rest of a short call
+// (docs/bench.md, "Measurements behind design choices").
 // lib/core/mapping.ts writes the block and calls at once, on the one thread that
 // uses the mapping; the values are checked here as args.h checks arguments.
 #include <libpmem.h>
@@ -106,7 +106,7 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
       // Whole lines go out with streaming stores, which skip reading the
       // lines first. On pmem they need no flush, and the fence below (or
       // the caller's drain) orders them like flushed lines. Before an msync
-      // they pay off only for long copies (measured: slower at 1 KiB).
+      // they pay off only for long copies, from kMsyncStreamMin (docs/bench.md).
       reg = CopyCrc32cRaw(dst, src, n, reg, s->isPmem || n >= kMsyncStreamMin, &streamed);
     } else {
       reg = Crc32cRaw(dst, 0, reg);
@@ -151,7 +151,7 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
   auto* hint = new StatePtr(state);
   napi_value block;
   napi_status st =
-      napi_create_external_arraybuffer(env, state->call, sizeof(state->call), DeleteStatePtrHint, hint, &block);
+      napi_create_external_arraybuffer(env, state->call, sizeof(state->call), DeleteSharedHint<State>, hint, &block);
   if (st != napi_ok) {
     delete hint;
     throw Napi::Error::New(env, "cannot create the mapping's call block");
@@ -170,7 +170,7 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
       delete data;
       throw Napi::Error::New(env, std::string("cannot create ") + e.name);
     }
-    napi_add_finalizer(env, fn, data, DeleteStatePtrData, nullptr, nullptr);
+    napi_add_finalizer(env, fn, data, DeleteSharedData<State>, nullptr, nullptr);
     handle.Set(e.name, Napi::Value(env, fn));
   }
 }

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <libpmem.h>
-#include <libpmem2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,25 +16,19 @@
 
 #include "core/args.h"
 #include "core/errors.h"
-#include "mapping/state.h"
+#include "mapping/granularity.h"
 #include "mapping/space.h"
+#include "mapping/state.h"
 
 namespace pmem {
 namespace {
 
-// Flags from lib/core/mapping.ts; keep in step with MapFlags there.
+// The flags of mapOpen. This is their only definition: they are exported as
+// mapFlags, and lib/core/mapping.ts builds its flags from that object.
 constexpr uint32_t kCreate = 1;
 constexpr uint32_t kExclusive = 2;
 constexpr uint32_t kSparse = 4;
 constexpr uint32_t kReadOnly = 8;
-
-const char* GranularityName(Granularity g) {
-  switch (g) {
-    case kByte: return "byte";
-    case kCacheLine: return "cache-line";
-    default: return "page";
-  }
-}
 
 State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
@@ -65,39 +58,6 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
   *off = ArgIndex(info, i, "offset");
   *len = ArgIndex(info, i + 1, "length");
   CheckRange(info.Env(), *off, *len, s->length);
-}
-
-// Asks libpmem2 what a store to this file needs to become persistent. It
-// maps one alignment unit read-only, reads the granularity and unmaps it.
-// Returns false when libpmem2 cannot tell (a file smaller than its
-// alignment, say); the caller then falls back to libpmem's is_pmem.
-bool ProbeGranularity(const std::string& path, Granularity* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool ok = false;
-  pmem2_source* src = nullptr;
-  pmem2_config* cfg = nullptr;
-  pmem2_map* map = nullptr;
-  size_t align = 0, size = 0;
-  if (pmem2_source_from_fd(&src, fd) == 0 && pmem2_source_alignment(src, &align) == 0 &&
-      pmem2_source_size(src, &size) == 0 && align > 0 && size >= align &&
-      pmem2_config_new(&cfg) == 0 &&
-      pmem2_config_set_required_store_granularity(cfg, PMEM2_GRANULARITY_PAGE) == 0 &&
-      pmem2_config_set_length(cfg, align) == 0 &&
-      pmem2_config_set_protection(cfg, PMEM2_PROT_READ) == 0 &&
-      pmem2_map_new(&map, cfg, src) == 0) {
-    switch (pmem2_map_get_store_granularity(map)) {
-      case PMEM2_GRANULARITY_BYTE: *out = kByte; break;
-      case PMEM2_GRANULARITY_CACHE_LINE: *out = kCacheLine; break;
-      default: *out = kPage; break;
-    }
-    pmem2_map_delete(&map);
-    ok = true;
-  }
-  if (cfg != nullptr) pmem2_config_delete(&cfg);
-  if (src != nullptr) pmem2_source_delete(&src);
-  close(fd);
-  return ok;
 }
 
 // Read-only mappings are private and writable in the process: a store from
@@ -228,6 +188,9 @@ Napi::Value DeepFlush(const Napi::CallbackInfo& info) {
   State* s = Writable(info);
   uint64_t off, len;
   RangeArgs(info, s, 0, &off, &len);
+  // Flush, fence, then the deep flush: the range has left the memory
+  // controller's write-pending queues when this returns, so it survives even
+  // a failure of ADR, on which pmem_persist alone relies.
   if (len > 0 && pmem_deep_persist(s->addr + off, len) != 0) {
     ThrowErrno(info.Env(), errno, "pmem_deep_persist", s->path, pmem_errormsg());
   }
@@ -263,6 +226,8 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   }
   CheckRange(env, off, len, s->length);
   if (len == 0) return env.Undefined();
+  // Copy, flush and fence (on memory that is not pmem, copy and msync): the
+  // bytes are durable before copy() returns, so the caller may publish them.
   if (s->isPmem) {
     pmem_memmove_persist(s->addr + off, src, len);
   } else {
@@ -281,6 +246,7 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   if (byte > 255) throw Napi::RangeError::New(info.Env(), "byte must be 0..255");
   CheckRange(info.Env(), off, len, s->length);
   if (len == 0) return info.Env().Undefined();
+  // As copy(): the range is durable before fill() returns.
   if (s->isPmem) {
     pmem_memset_persist(s->addr + off, static_cast<int>(byte), len);
   } else {
@@ -290,46 +256,16 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// view(off, len) -> ArrayBuffer over [off, off+len). lib/core/mapping.ts creates
-// each window once and slices it; one ArrayBuffer per address keeps V8's
-// backing-store bookkeeping simple. The view keeps the state alive and is
-// detached on close.
+// view(off, len) -> ArrayBuffer over [off, off+len) (MappedRange::NewView).
 Napi::Value View(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
   State* s = Live(info);
-  uint64_t off, len;
-  RangeArgs(info, s, 0, &off, &len);
-  if (len == 0 || len > (uint64_t{1} << 32)) {
-    throw Napi::RangeError::New(env, "a view must be 1 byte to 4 GiB long");
-  }
-  auto* hint = new StatePtr(*static_cast<StatePtr*>(info.Data()));
-  napi_value ab;
-  napi_status st = napi_create_external_arraybuffer(env, s->addr + off, len, DeleteStatePtrHint,
-                                                    hint, &ab);
-  if (st != napi_ok) {
-    delete hint;
-    throw Napi::Error::New(env, "cannot create a view of the mapping");
-  }
-  napi_ref ref;
-  if (napi_create_reference(env, ab, 0, &ref) == napi_ok) s->views.push_back(ref);
-  return Napi::Value(env, ab);
+  return MappedRange::NewView(info, *static_cast<StatePtr*>(info.Data()), s->addr, s->length, "mapping");
 }
 
 // close(): detach every view, then unmap. Closing twice does nothing.
 Napi::Value Close(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  State* s = StateOf(info);
-  if (!s->mapped()) return env.Undefined();
-  for (napi_ref ref : s->views) {
-    napi_value v;
-    if (napi_get_reference_value(env, ref, &v) == napi_ok && v != nullptr) {
-      napi_detach_arraybuffer(env, v);
-    }
-    napi_delete_reference(env, ref);
-  }
-  s->views.clear();
-  s->Unmap();
-  return env.Undefined();
+  StateOf(info)->DetachAndRelease(info.Env());
+  return info.Env().Undefined();
 }
 
 // fileSize() -> the file's size now (fstat). A file that another process
@@ -342,6 +278,9 @@ Napi::Value FileSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 
+// drain(): the SFENCE that makes every earlier flush of this thread durable
+// before any later store; lib/core/mapping.ts calls it only on pmem (an
+// msync is durable at once).
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   pmem_drain();
   return info.Env().Undefined();
@@ -356,7 +295,6 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 
   auto state = std::make_shared<State>();
   State* s = state.get();
-  s->env = env;
   s->path = info[0].As<Napi::String>().Utf8Value();
   s->readOnly = (flags & kReadOnly) != 0;
 
@@ -365,8 +303,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   } else {
     OpenWritable(env, s, size, flags);
   }
-  napi_add_env_cleanup_hook(env, State::CleanupHook, s);
-  s->hookActive = true;
+  s->AddCleanupHook(env);
 
   Granularity probed = kPage;
   bool known = ProbeGranularity(s->path, &probed);
@@ -397,12 +334,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   const Entry entries[] = {{"deepFlush", DeepFlush}, {"copy", Copy}, {"fill", Fill},
                            {"view", View},           {"close", Close},
                            {"fileSize", FileSize}};
-  for (const Entry& e : entries) {
-    auto* data = new StatePtr(state);
-    Napi::Function fn = Napi::Function::New(env, e.fn, e.name, data);
-    napi_add_finalizer(env, fn, data, DeleteStatePtrData, nullptr, nullptr);
-    h.Set(e.name, fn);
-  }
+  for (const Entry& e : entries) BindMethod(env, h, e.name, e.fn, state);
   AddHotPath(env, state, h);
   return h;
 }

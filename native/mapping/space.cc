@@ -38,6 +38,36 @@ int ReserveInside(int fd, uint64_t off, uint64_t len, const char** call) {
   return posix_fallocate(fd, static_cast<off_t>(off), static_cast<off_t>(len));
 }
 
+// The holes of [0, size) of a file, in order, from SEEK_HOLE/SEEK_DATA. A
+// filesystem that cannot tell reports none (SEEK_HOLE finds only the
+// implicit hole at the end of the file).
+class Holes {
+ public:
+  Holes(int fd, uint64_t size) : fd_(fd), size_(size) {}
+
+  // The next hole, clipped to [0, size); false when there is none left.
+  // *endKnown is false when SEEK_DATA failed for another reason than ENXIO
+  // (no data after the hole): the hole is then reported to `size`, and the
+  // caller decides whether the rest may be taken for a hole.
+  bool Next(Span64* hole, bool* endKnown) {
+    if (pos_ >= size_) return false;
+    off_t begin = lseek(fd_, static_cast<off_t>(pos_), SEEK_HOLE);
+    if (begin < 0 || static_cast<uint64_t>(begin) >= size_) return false;
+    off_t data = lseek(fd_, begin, SEEK_DATA);
+    *endKnown = data >= 0 || errno == ENXIO;
+    uint64_t end = data < 0 ? size_ : static_cast<uint64_t>(data);
+    if (end > size_) end = size_;
+    *hole = {static_cast<uint64_t>(begin), end};
+    pos_ = end;
+    return true;
+  }
+
+ private:
+  int fd_;
+  uint64_t size_;
+  uint64_t pos_ = 0;
+};
+
 }  // namespace
 
 int ExtendReserved(int fd, const struct stat& before, uint64_t size, bool sparse, const char** call) {
@@ -75,15 +105,13 @@ int ExtendReserved(int fd, const struct stat& before, uint64_t size, bool sparse
 
 int ReserveHoles(int fd, const struct stat& before, uint64_t size, const char** call) {
   std::vector<Span64> filled;
-  uint64_t pos = 0;
-  while (pos < size) {
-    off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
-    // A filesystem that cannot tell reports no hole (the end of the file).
-    if (hole < 0 || static_cast<uint64_t>(hole) >= size) break;
-    off_t data = lseek(fd, hole, SEEK_DATA);
-    uint64_t end = data < 0 ? size : static_cast<uint64_t>(data);  // ENXIO: a hole to the end
-    if (end > size) end = size;
-    int err = ReserveInside(fd, static_cast<uint64_t>(hole), end - static_cast<uint64_t>(hole), call);
+  Holes holes(fd, size);
+  Span64 h;
+  bool endKnown;
+  // A hole whose end is unknown is reserved to `size`: reserving blocks
+  // under data changes no byte.
+  while (holes.Next(&h, &endKnown)) {
+    int err = ReserveInside(fd, h.begin, h.end - h.begin, call);
     if (err != 0) {
       // The filled ranges were holes (zeros) a moment ago; punching them
       // again changes no byte and gives the space back.
@@ -94,29 +122,24 @@ int ReserveHoles(int fd, const struct stat& before, uint64_t size, const char** 
       Restore(fd, before, size);
       return err;
     }
-    filled.push_back({static_cast<uint64_t>(hole), end});
-    pos = end;
+    filled.push_back(h);
   }
   return 0;
 }
 
 std::vector<Span64> PageHoles(int fd, uint64_t size, uint64_t page) {
   std::vector<Span64> holes;
-  uint64_t pos = 0;
-  while (pos < size) {
-    off_t hole = lseek(fd, static_cast<off_t>(pos), SEEK_HOLE);
-    if (hole < 0 || static_cast<uint64_t>(hole) >= size) break;
-    off_t data = lseek(fd, hole, SEEK_DATA);
-    // ENXIO: no data after the hole. Any other failure: stop, since a range
-    // taken for a hole would be read as zeros.
-    if (data < 0 && errno != ENXIO) break;
-    uint64_t end = data < 0 ? size : static_cast<uint64_t>(data);
-    if (end > size) end = size;
+  Holes walk(fd, size);
+  Span64 h;
+  bool endKnown;
+  while (walk.Next(&h, &endKnown)) {
+    // A hole whose end is unknown ends the walk, since a range taken for a
+    // hole would be read as zeros.
+    if (!endKnown) break;
     // Whole pages only: a page that is partly data must come from the file.
-    uint64_t b = (static_cast<uint64_t>(hole) + page - 1) / page * page;
-    uint64_t e = end == size ? (size + page - 1) / page * page : end / page * page;
+    uint64_t b = (h.begin + page - 1) / page * page;
+    uint64_t e = h.end == size ? (size + page - 1) / page * page : h.end / page * page;
     if (e > b) holes.push_back({b, e});
-    pos = end;
   }
   return holes;
 }

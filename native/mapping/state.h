@@ -9,21 +9,15 @@
 
 #include <memory>
 #include <string>
-#include <vector>
+
+#include "core/views.h"
+#include "mapping/granularity.h"
 
 namespace pmem {
 
-enum Granularity { kByte, kCacheLine, kPage };
-
-// The mapped range and everything that may still point into it.
-//
-// Lifetime: shared by the handle's functions and by every ArrayBuffer view.
-// The range is unmapped, and the descriptor closed, by close() (after every view is detached), by the
-// environment's cleanup hook (worker exit, process exit), or when the last
-// owner is collected, whichever comes first. A view therefore never outlives
-// the memory it points to: either it is detached, or it keeps the state alive.
-struct State {
-  napi_env env = nullptr;
+// The mapped range of one file. Its lifetime, views and cleanup hook are
+// MappedRange's (native/core/views.h).
+struct State : MappedRange {
   std::string path;
   char* addr = nullptr;
   size_t length = 0;
@@ -34,19 +28,11 @@ struct State {
   // closed with the mapping.
   int fd = -1;
   Granularity granularity = kPage;
-  bool hookActive = false;
-  std::vector<napi_ref> views;  // weak references, detached on close
   // The call block: the numeric arguments of the hot-path calls
   // (native/mapping/hotpath.cc), written by lib/core/mapping.ts before each call.
   double call[4] = {0, 0, 0, 0};
 
-  ~State() {
-    if (hookActive) {
-      napi_remove_env_cleanup_hook(env, CleanupHook, this);
-      for (napi_ref ref : views) napi_delete_reference(env, ref);
-    }
-    Unmap();
-  }
+  ~State() override { Unmap(); }
 
   bool mapped() const { return addr != nullptr; }
 
@@ -62,26 +48,12 @@ struct State {
     fd = -1;
   }
 
-  static void CleanupHook(void* arg) {
-    // The environment is going away: JavaScript will not run again, so the
-    // views need no detaching; only the address range must be released.
-    State* self = static_cast<State*>(arg);
-    self->hookActive = false;
-    self->views.clear();
-    self->Unmap();
-  }
+ protected:
+  bool Held() const override { return mapped(); }
+  void Release() override { Unmap(); }
 };
 
 using StatePtr = std::shared_ptr<State>;
-
-// Finalizers that drop one owner of a State: held as a function's data, or
-// as the hint of an external ArrayBuffer (a view, the call block).
-inline void DeleteStatePtrData(napi_env /*env*/, void* data, void* /*hint*/) {
-  delete static_cast<StatePtr*>(data);
-}
-inline void DeleteStatePtrHint(napi_env /*env*/, void* /*data*/, void* hint) {
-  delete static_cast<StatePtr*>(hint);
-}
 
 // Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
 void CheckWritable(Napi::Env env, const State* s);

@@ -1,5 +1,6 @@
-// A libpmemobj pool (pmemobj_create/open), its atomic allocator, and its
-// transactions (native/obj/tx.cc). JavaScript sees it only through
+// A libpmemobj pool (pmemobj_create/open/check/close, native/obj/pool.cc),
+// its atomic allocator (native/obj/heap.cc), and its transactions
+// (native/obj/tx.cc). JavaScript sees it only through
 // lib/obj/pool.ts and lib/obj/tx.ts.
 //
 // Pointers cross the boundary as pool offsets (PMEMoid.off), never as
@@ -21,18 +22,21 @@
 #include <utility>
 #include <vector>
 
+#include "core/errors.h"
+#include "core/views.h"
+
 namespace pmem {
 namespace obj {
 
-struct Pool {
-  napi_env env = nullptr;
+// One open pool. Its lifetime, views and cleanup hook are MappedRange's
+// (native/core/views.h); releasing it rolls back an open transaction (on a
+// terminated worker's own thread, from the cleanup hook) and closes the pool.
+struct Pool : MappedRange {
   std::string path;
   PMEMobjpool* pop = nullptr;
   size_t size = 0;  // the pool's mapped length; offsets are checked against it
   std::map<uint64_t, uint64_t> objects;  // live object start -> usable size
   uint64_t rootOff = 0;                  // 0 while the pool has no root
-  bool hookActive = false;
-  std::vector<napi_ref> views;  // weak references, detached on close
 
   // The transaction this pool has begun on this thread, if any, and the
   // object-table changes to undo if it aborts.
@@ -40,13 +44,16 @@ struct Pool {
   std::vector<uint64_t> txAdded;
   std::vector<std::pair<uint64_t, uint64_t>> txRemoved;
 
-  ~Pool();
+  ~Pool() override { Close(); }
   bool open() const { return pop != nullptr; }
   char* base() const { return reinterpret_cast<char*>(pop); }
   void Close();
   // Ends this pool's open transaction, if any, by aborting it.
   void AbortOpenTx();
-  static void CleanupHook(void* arg);
+
+ protected:
+  bool Held() const override { return open(); }
+  void Release() override { Close(); }
 };
 
 using PoolPtr = std::shared_ptr<Pool>;
@@ -67,18 +74,18 @@ uint64_t ObjectAt(const Pool* p, uint64_t off);
 // class (a vm context, such as a test runner's, has its own).
 char* InObject(const Pool* p, uint64_t off, uint64_t len);
 
-// The one place where libpmemobj failures become PmemErrors; see objpool.cc.
-enum class Op { kOpen, kCreate, kCheck, kAlloc, kTx, kOther };
-[[noreturn]] void ThrowObjError(Napi::Env env, Op op, const char* call, const std::string& path,
-                                int err);
+// The PMEMoid of the object at `off` in this pool.
+PMEMoid Oid(const Pool* p, uint64_t off);
 
-// The data of a Buffer/Uint8Array argument.
-void BytesArg(const Napi::CallbackInfo& info, size_t i, const char** data, size_t* len);
+// The arguments (offset, data) of write and txWrite: the data (a
+// Buffer/Uint8Array), and the address of [offset, offset + its length) when
+// that lies inside one live object, else nullptr (see InObject).
+char* WriteArgs(const Napi::CallbackInfo& info, const Pool* p, const char** data, size_t* len);
 
-// Sets handle[name] to a function bound to the pool (it keeps the pool alive).
-void BindMethod(Napi::Env env, Napi::Object handle, const char* name, Napi::Function::Callback fn,
-                const PoolPtr& pool);
+// Adds the allocator's functions (native/obj/heap.cc) to a pool's handle.
+void InitObjHeap(Napi::Env env, Napi::Object handle, const PoolPtr& pool);
 
+// Adds the transaction functions (native/obj/tx.cc) to a pool's handle.
 void InitObjTx(Napi::Env env, Napi::Object handle, const PoolPtr& pool);
 
 }  // namespace obj

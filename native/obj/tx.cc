@@ -32,7 +32,7 @@ void Begin(Napi::Env env, Pool* p) {
   if (pmemobj_tx_begin(p->pop, nullptr, TX_PARAM_NONE) != 0) {
     int err = errno;
     if (pmemobj_tx_stage() != TX_STAGE_NONE) pmemobj_tx_end();
-    ThrowObjError(env, Op::kTx, "pmemobj_tx_begin", p->path, err);
+    ThrowObjError(env, ObjOp::kTx, "pmemobj_tx_begin", p->path, err);
   }
   // Failures inside this transaction return an error to the caller instead
   // of aborting it; lib/obj/tx.ts then aborts when the error leaves the
@@ -47,7 +47,7 @@ void Begin(Napi::Env env, Pool* p) {
 void AddRange(Napi::Env env, Pool* p, char* dst, uint64_t len) {
   if (len == 0) return;
   if (pmemobj_tx_xadd_range_direct(dst, len, POBJ_XADD_NO_ABORT) != 0) {
-    ThrowObjError(env, Op::kTx, "pmemobj_tx_add_range", p->path, errno);
+    ThrowObjError(env, ObjOp::kTx, "pmemobj_tx_add_range", p->path, errno);
   }
 }
 
@@ -71,11 +71,9 @@ Napi::Value TxAdd(const Napi::CallbackInfo& info) {
 Napi::Value TxWrite(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Pool* p = Live(info);
-  uint64_t off = ArgIndex(info, 0, "offset");
   const char* data;
   size_t len;
-  BytesArg(info, 1, &data, &len);
-  char* dst = InObject(p, off, len);
+  char* dst = WriteArgs(info, p, &data, &len);
   if (dst == nullptr) return Napi::Boolean::New(env, false);
   Begin(env, p);
   AddRange(env, p, dst, len);
@@ -96,7 +94,7 @@ Napi::Value TxAlloc(const Napi::CallbackInfo& info) {
   Begin(env, p);
   uint64_t flags = POBJ_XALLOC_NO_ABORT | (zero ? POBJ_XALLOC_ZERO : 0);
   PMEMoid oid = pmemobj_tx_xalloc(size, 0, flags);
-  if (OID_IS_NULL(oid)) ThrowObjError(env, Op::kTx, "pmemobj_tx_alloc", p->path, errno);
+  if (OID_IS_NULL(oid)) ThrowObjError(env, ObjOp::kTx, "pmemobj_tx_alloc", p->path, errno);
   p->objects[oid.off] = pmemobj_alloc_usable_size(oid);
   p->txAdded.push_back(oid.off);
   return Napi::Number::New(env, static_cast<double>(oid.off));
@@ -113,10 +111,8 @@ Napi::Value TxFree(const Napi::CallbackInfo& info) {
   uint64_t usable = ObjectAt(p, off);
   if (usable == 0 || off == p->rootOff) return Napi::Boolean::New(env, false);
   Begin(env, p);
-  PMEMoid oid = pmemobj_oid(p->pop);
-  oid.off = off;
-  if (pmemobj_tx_xfree(oid, POBJ_XFREE_NO_ABORT) != 0) {
-    ThrowObjError(env, Op::kTx, "pmemobj_tx_free", p->path, errno);
+  if (pmemobj_tx_xfree(Oid(p, off), POBJ_XFREE_NO_ABORT) != 0) {
+    ThrowObjError(env, ObjOp::kTx, "pmemobj_tx_free", p->path, errno);
   }
   p->objects.erase(off);
   p->txRemoved.emplace_back(off, usable);
@@ -144,7 +140,7 @@ Napi::Value TxCommit(const Napi::CallbackInfo& info) {
   p->inTx = false;
   p->txAdded.clear();
   p->txRemoved.clear();
-  if (err != 0) ThrowObjError(env, Op::kTx, "pmemobj_tx_end", p->path, err);
+  if (err != 0) ThrowObjError(env, ObjOp::kTx, "pmemobj_tx_end", p->path, err);
   return env.Undefined();
 }
 
