@@ -187,9 +187,10 @@ export class TxLog {
    * Writes `data` at `offset` in place, atomically across a crash, with an
    * undo log. Durable when it returns.
    * @throws RangeError if the range falls outside the region, on the log, or
-   *   does not fit the log
+   *   does not fit the log; PmemError ERR_PMEM_CLOSED when the region is closed
    */
   undoUpdate(offset: number, data: Uint8Array): void {
+    checkOpen(this.region, 'transaction log');
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
