@@ -2,9 +2,12 @@ import { checkIndex, snapshotBytes } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 
-const MAGIC = 0x4c505041; // "APPL"
-const HEADER = 64; // magic u32 at 0, head pointer u64 at 8
-const NODE_HEADER = 16; // next pointer u64 at 0, value length u32 at 8
+const LIST_MAGIC = 0x4c505041; // "APPL"
+/** The list's header, a line of its own: magic u32 at 0, head pointer u64 at 8. */
+const LIST_HEADER = 64;
+/** A node's header: next pointer u64 at 0, value length u32 at 8, zero u32. */
+const LIST_NODE_HEADER = 16;
+/** A cache line: the list's offset and every node start on one. */
 const LINE = 64;
 
 /**
@@ -30,11 +33,11 @@ export class AppendList {
   static format(region: Region, offset = 0): AppendList {
     const list = new AppendList(region, offset);
     const b = region.bytes;
-    b.fill(0, list.offset, list.offset + HEADER);
-    b.writeUInt32LE(MAGIC, list.offset);
+    b.fill(0, list.offset, list.offset + LIST_HEADER);
+    b.writeUInt32LE(LIST_MAGIC, list.offset);
     // The empty list (magic, null head) is durable before format returns:
     // an open after a crash then finds a list, never stale bytes.
-    region.persist(list.offset, HEADER);
+    region.persist(list.offset, LIST_HEADER);
     list.recover();
     return list;
   }
@@ -49,7 +52,7 @@ export class AppendList {
   private constructor(region: Region, offset: number) {
     checkIndex(offset, 'offset');
     if (offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
-    if (offset + HEADER > region.length) throw new RangeError('the region is too small for a list');
+    if (offset + LIST_HEADER > region.length) throw new RangeError('the region is too small for a list');
     this.region = region;
     this.offset = offset;
   }
@@ -69,16 +72,20 @@ export class AppendList {
     checkOpen(this.region, 'list');
     // Read once: the length checked is the length written.
     const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
-    const size = NODE_HEADER + data.length;
+    const size = LIST_NODE_HEADER + data.length;
     const node = this.#free;
     if (size > this.region.length - node) {
       throw new PmemError('ERR_PMEM_NO_SPACE', `no room for a ${data.length}-byte value`);
     }
     const b = this.region.bytes;
+    // The new node's next pointer is 0, made durable with the node below
+    // before anything publishes it: free space may hold a stale pointer
+    // from an append that crashed unpublished, and recovery follows the
+    // next pointer of the tail node.
     b.writeBigUInt64LE(0n, node);
     b.writeUInt32LE(data.length, node + 8);
     b.writeUInt32LE(0, node + 12);
-    b.set(data, node + NODE_HEADER);
+    b.set(data, node + LIST_NODE_HEADER);
     // The node must be durable before anything points at it: otherwise a
     // crash could persist the pointer but not the node, and recovery would
     // follow it into stale bytes.
@@ -102,7 +109,7 @@ export class AppendList {
     for (let p = this.#head(); p !== 0; p = Number(b.readBigUInt64LE(p))) {
       checkOpen(this.region, 'list');
       const len = b.readUInt32LE(p + 8);
-      yield Buffer.from(b.subarray(p + NODE_HEADER, p + NODE_HEADER + len));
+      yield Buffer.from(b.subarray(p + LIST_NODE_HEADER, p + LIST_NODE_HEADER + len));
     }
   }
 
@@ -120,25 +127,25 @@ export class AppendList {
   recover(): { length: number } {
     checkOpen(this.region, 'list');
     const b = this.region.bytes;
-    if (b.readUInt32LE(this.offset) !== MAGIC) {
+    if (b.readUInt32LE(this.offset) !== LIST_MAGIC) {
       throw new PmemError('ERR_PMEM_CORRUPT', `no list at offset ${this.offset}: bad magic`);
     }
-    let free = this.offset + HEADER;
+    let free = this.offset + LIST_HEADER;
     let tail = 0;
     let length = 0;
     for (let p = this.#head(); p !== 0; ) {
       // Nodes are appended at increasing offsets, so a pointer must point
       // forward: this also rules out cycles.
-      if (p < free || p % LINE !== 0 || p + NODE_HEADER > this.region.length) {
+      if (p < free || p % LINE !== 0 || p + LIST_NODE_HEADER > this.region.length) {
         throw new PmemError('ERR_PMEM_CORRUPT', `list node pointer ${p} is invalid`);
       }
       const len = b.readUInt32LE(p + 8);
-      if (len > this.region.length - p - NODE_HEADER) {
+      if (len > this.region.length - p - LIST_NODE_HEADER) {
         throw new PmemError('ERR_PMEM_CORRUPT', `list node at ${p} has length ${len} past the region's end`);
       }
       tail = p;
       length++;
-      free = p + Math.ceil((NODE_HEADER + len) / LINE) * LINE;
+      free = p + Math.ceil((LIST_NODE_HEADER + len) / LINE) * LINE;
       p = Number(b.readBigUInt64LE(p));
     }
     this.#tail = tail;

@@ -1,13 +1,10 @@
+// The transaction log's protocol: redo transactions and undo updates, and
+// the recovery that completes or rolls back the one in flight. Its layout
+// and the reading of a log from the media are in txlog-format.ts.
 import { align8, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
-import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, sealRecord, store64, wordsOf } from '../core/region';
-
-const LINE = 64;
-const LOG_HEADER = 32;
-const ENTRY_HEADER = 16;
-const MODE_REDO = 1;
-const MODE_UNDO = 2;
+import { COMMIT_LINE, MODE_REDO, MODE_UNDO, readTxLog, TX_ENTRY_HEADER, TX_LOG_HEADER } from './txlog-format';
 
 
 /** Stages writes inside `TxLog.run`. */
@@ -61,11 +58,11 @@ export class TxLog {
   static format(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new TxLog(region, options);
     const b = region.bytes;
-    b.fill(0, log.offset, log.offset + LINE + LOG_HEADER);
+    b.fill(0, log.offset, log.offset + COMMIT_LINE + TX_LOG_HEADER);
     store64(b, log.offset, 1); // seq 0, resolved
     // Commit word 1 and a zeroed log header, durable: recovery finds no
     // transaction, whatever these bytes held before.
-    region.persist(log.offset, LINE + LOG_HEADER);
+    region.persist(log.offset, COMMIT_LINE + TX_LOG_HEADER);
     log.#seq = 0;
     return log;
   }
@@ -80,8 +77,8 @@ export class TxLog {
   private constructor(region: Region, options: { offset: number; size: number }) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     checkRange(options.offset, options.size, region.length);
-    if (options.offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
-    if (options.size < LINE + LOG_HEADER + ENTRY_HEADER + 16) throw new RangeError(`a log needs at least ${LINE + LOG_HEADER + ENTRY_HEADER + 16} bytes`);
+    if (options.offset % COMMIT_LINE !== 0) throw new RangeError(`offset must be a multiple of ${COMMIT_LINE}`);
+    if (options.size < COMMIT_LINE + TX_LOG_HEADER + TX_ENTRY_HEADER + 16) throw new RangeError(`a log needs at least ${COMMIT_LINE + TX_LOG_HEADER + TX_ENTRY_HEADER + 16} bytes`);
     this.region = region;
     this.offset = options.offset;
     this.size = options.size;
@@ -106,7 +103,7 @@ export class TxLog {
     const token = ++this.#runs;
     this.#staging = token;
     this.#count = 0;
-    this.#end = this.offset + LINE + LOG_HEADER;
+    this.#end = this.offset + COMMIT_LINE + TX_LOG_HEADER;
     const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
     try {
       const result: unknown = fn(writer);
@@ -120,9 +117,9 @@ export class TxLog {
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const seq = this.#seq + 1;
     const b = this.region.bytes;
-    const start = this.offset + LINE;
+    const start = this.offset + COMMIT_LINE;
     const end = this.#end;
-    this.#writeHeader(seq, MODE_REDO, this.#count, end - start - LOG_HEADER);
+    this.#writeHeader(seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The log (old and new bytes) must be durable before the commit word or
     // any in-place write can reach the media: recovery needs it to redo or
     // to undo them. Sealing checksums and flushes it, then the one fence.
@@ -132,14 +129,22 @@ export class TxLog {
     // from here on may persist any subset of these lines: with the commit
     // word recovery redoes from the log, without it recovery undoes.
     store64(b, this.offset, 2 * seq);
+    // Flushed, not fenced: the second fence below makes the commit word
+    // durable with the in-place writes. Before it, a crash may keep the word
+    // or not, and recovery is right either way (redo with it, undo without).
     this.region.flush(this.offset, 8);
     let last = -1;
     let lastLen = 0;
-    for (let at = start + LOG_HEADER; at < end; ) {
+    for (let at = start + TX_LOG_HEADER; at < end; ) {
       const target = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
       const len = b.readUInt32LE(at + 8);
-      const newAt = at + ENTRY_HEADER + align8(len);
+      const newAt = at + TX_ENTRY_HEADER + align8(len);
       b.copyWithin(target, newAt, newAt + len);
+      // The redo target before this one, flushed once it is written: the
+      // second fence orders only flushed lines, so every target must be
+      // flushed before it for the transaction to be durable on return (the
+      // last target is flushed by that persist). Not fenced here: until the
+      // fence, the commit word and the log let recovery redo them all.
       if (last >= 0) this.region.flush(last, lastLen);
       last = target;
       lastLen = len;
@@ -166,14 +171,14 @@ export class TxLog {
     this.#checkTarget(offset, data.length);
     const len = data.length;
     const at = this.#end;
-    const next = at + ENTRY_HEADER + 2 * align8(len);
+    const next = at + TX_ENTRY_HEADER + 2 * align8(len);
     if (next > this.offset + this.size) {
-      throw new RangeError(`the writes need ${next - this.offset - LINE - LOG_HEADER} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+      throw new RangeError(`the writes need ${next - this.offset - COMMIT_LINE - TX_LOG_HEADER} bytes of log; it holds ${this.size - COMMIT_LINE - TX_LOG_HEADER}`);
     }
     const b = this.region.bytes;
     this.#writeEntryHeader(at, offset, len);
-    b.copyWithin(at + ENTRY_HEADER, offset, offset + len); // the old bytes
-    b.set(data, at + ENTRY_HEADER + align8(len));
+    b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
+    b.set(data, at + TX_ENTRY_HEADER + align8(len));
     this.#end = next;
     this.#count++;
   }
@@ -182,23 +187,24 @@ export class TxLog {
    * Writes `data` at `offset` in place, atomically across a crash, with an
    * undo log. Durable when it returns.
    * @throws RangeError if the range falls outside the region, on the log, or
-   *   does not fit the log
+   *   does not fit the log; PmemError ERR_PMEM_CLOSED when the region is closed
    */
   undoUpdate(offset: number, data: Uint8Array): void {
+    checkOpen(this.region, 'transaction log');
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;
-    const start = this.offset + LINE;
-    const at = start + LOG_HEADER;
-    const end = at + ENTRY_HEADER + align8(len);
+    const start = this.offset + COMMIT_LINE;
+    const at = start + TX_LOG_HEADER;
+    const end = at + TX_ENTRY_HEADER + align8(len);
     if (end > this.offset + this.size) {
-      throw new RangeError(`the update needs ${end - start - LOG_HEADER} bytes of log; it holds ${this.size - LINE - LOG_HEADER}`);
+      throw new RangeError(`the update needs ${end - start - TX_LOG_HEADER} bytes of log; it holds ${this.size - COMMIT_LINE - TX_LOG_HEADER}`);
     }
     const seq = this.#seq + 1;
     const b = this.region.bytes;
     this.#writeEntryHeader(at, offset, len);
-    b.copyWithin(at + ENTRY_HEADER, offset, offset + len); // the old bytes
+    b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
     this.#writeHeader(seq, MODE_UNDO, 1, end - at);
     // 1. The old bytes are durable before the first in-place store can be.
     sealRecord(this.region, start, end, 0, true);
@@ -224,7 +230,7 @@ export class TxLog {
     const commit = Number(b.readBigUInt64LE(this.offset));
     const committedSeq = Math.floor(commit / 2);
     const resolved = commit % 2 === 1;
-    const log = this.#readLog();
+    const log = readTxLog(this.region, this.offset, this.size);
     this.#seq = Math.max(committedSeq, log?.seq ?? 0);
     if (log === undefined || log.seq < committedSeq || (log.seq === committedSeq && resolved)) {
       return { action: 'none', seq: this.#seq };
@@ -245,6 +251,8 @@ export class TxLog {
     }
     for (const e of log.entries) {
       b.set(redo ? e.newBytes! : e.oldBytes, e.offset);
+      // Flushed for the one drain below; a crash before it leaves the log
+      // as it was, and the next recovery does the same again.
       this.region.flush(e.offset, e.oldBytes.length);
     }
     // The data is durable before the log is marked resolved.
@@ -259,7 +267,7 @@ export class TxLog {
   /** Payload bytes one transaction's writes may total. */
   get capacity(): number {
     checkOpen(this.region, 'transaction log');
-    return this.size - LINE - LOG_HEADER - ENTRY_HEADER;
+    return this.size - COMMIT_LINE - TX_LOG_HEADER - TX_ENTRY_HEADER;
   }
 
   #checkTarget(offset: number, length: number): void {
@@ -276,7 +284,7 @@ export class TxLog {
 
   /** The log header, all but its checksum (sealRecord stores that). */
   #writeHeader(seq: number, mode: number, count: number, bytes: number): void {
-    const start = this.offset + LINE;
+    const start = this.offset + COMMIT_LINE;
     this.#put32(start, 0, count, seq >>> 0, Math.floor(seq / 0x100000000)); // the checksum slot first
     this.#put32(start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
   }
@@ -299,41 +307,5 @@ export class TxLog {
       bytes.writeUInt32LE(c, at + 8);
       bytes.writeUInt32LE(d, at + 12);
     }
-  }
-
-  #readLog():
-    | { seq: number; mode: number; entries: Array<{ offset: number; oldBytes: Buffer; newBytes?: Buffer }> }
-    | undefined {
-    const b = this.region.bytes;
-    const start = this.offset + LINE;
-    const count = b.readUInt32LE(start + 4);
-    const seq = Number(b.readBigUInt64LE(start + 8));
-    const bytes = Number(b.readBigUInt64LE(start + 16));
-    const mode = b[start + 24];
-    if (seq === 0 || (mode !== MODE_REDO && mode !== MODE_UNDO) || bytes > this.size - LINE - LOG_HEADER) return undefined;
-    if (b.readUInt32LE(start) !== this.#checksum(start, bytes)) return undefined;
-    const entries = [];
-    let at = start + LOG_HEADER;
-    const end = at + bytes;
-    for (let i = 0; i < count; i++) {
-      if (at + ENTRY_HEADER > end) return undefined;
-      const offset = Number(b.readBigUInt64LE(at));
-      const len = b.readUInt32LE(at + 8);
-      at += ENTRY_HEADER;
-      const span = align8(len) * (mode === MODE_REDO ? 2 : 1);
-      if (span > end - at || offset + len > this.region.length ||
-          (offset < this.offset + this.size && offset + len > this.offset)) return undefined;
-      const oldBytes = Buffer.from(b.subarray(at, at + len));
-      const newBytes = mode === MODE_REDO ? Buffer.from(b.subarray(at + align8(len), at + align8(len) + len)) : undefined;
-      entries.push({ offset, oldBytes, newBytes });
-      at += span;
-    }
-    return { seq, mode, entries };
-  }
-
-  /** crc32c of header bytes 4..31 and the entries. */
-  #checksum(start: number, bytes: number): number {
-    const b = this.region.bytes;
-    return crc32c(b, start + LOG_HEADER, bytes, crc32c(b, start + 4, LOG_HEADER - 4));
   }
 }
