@@ -3,7 +3,7 @@ import type { NativeLock } from '../core/binding';
 import { PmemError } from '../core/errors';
 import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
