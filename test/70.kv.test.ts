@@ -191,6 +191,30 @@ test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is drop
   u.close();
 });
 
+test('native/kv/scan.cc uses the record format of lib/kv/format.ts, or format.ts refuses to load', () => {
+  /* eslint-disable @typescript-eslint/no-var-requires */
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
+  const format = require('../lib/kv/format') as unknown as Record<string, number>;
+  const names = ['RECORD_HEADER_BYTES', 'ENTRY_HEADER_BYTES', 'MAX_KEY', 'MAX_VALUE', 'ENTRY_PUT', 'ENTRY_DEL'];
+  expect(Object.keys(binding.kvConstants).sort()).toEqual([...names].sort());
+  for (const name of names) expect(binding.kvConstants[name]).toBe(format[name]);
+  // An addon built from other constants (or one without them): the module throws at load.
+  for (const [constants, message] of [
+    [{ ...binding.kvConstants, ENTRY_HEADER_BYTES: 9 }, 'ENTRY_HEADER_BYTES is 8, but native/kv/scan.cc has 9'],
+    [undefined, 'RECORD_HEADER_BYTES is 16, but native/kv/scan.cc has undefined'],
+  ] as const) {
+    jest.isolateModules(() => {
+      jest.doMock('../lib/core/binding', () => {
+        const real = jest.requireActual('../lib/core/binding') as typeof import('../lib/core/binding');
+        return { ...real, binding: { ...real.binding, kvConstants: constants } };
+      });
+      expect(() => require('../lib/kv/format')).toThrow(message);
+      jest.dontMock('../lib/core/binding');
+    });
+  }
+  /* eslint-enable @typescript-eslint/no-var-requires */
+});
+
 test('sealRecord stores the checksum validRecord expects', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { validRecord } = require('../lib/kv/format') as typeof import('../lib/kv/format');

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 
 import { cannotUse, exitCodeOf, Fail, messageOf, usage } from './exit';
 import type { KVStore } from '../kv/store';
-import { keyOf, valueOf } from '../kv/args';
+import { keyOf, valueArg } from '../kv/args';
 import { MAX_VALUE } from '../kv/format';
 import { Progress } from './progress';
 
@@ -120,7 +120,7 @@ function parseLine(line: Buffer, where: string): Rec | null {
   else throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
   let bytes: number;
   try {
-    bytes = keyOf(r.key).length + valueOf(value).len;
+    bytes = keyOf(r.key).length + valueArg(value).len;
   } catch (e) {
     throw usage(`${where}: ${(e as Error).message}`);
   }

@@ -100,6 +100,8 @@ export interface Binding {
     bytes: Uint8Array, records: Uint32Array, n: number,
     off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
   ): number;
+  /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
+  kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
   Sim: new (size: number, mode: number, tracked: boolean) => NativeSim;
 }

@@ -3,8 +3,11 @@
 // string order is byte order.
 import { types } from 'node:util';
 
-import { snapshotBytes } from '../core/args';
-import { MAX_KEY, MAX_VALUE } from './format';
+import { checkBoolean, checkIndex, checkOptions, snapshotBytes } from '../core/args';
+import { MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import type { IndexRange } from './hash-index';
+import { isSegmentSize } from './segments';
+import type { KVRangeOptions } from './types';
 
 /** A key or value: bytes, or a string stored as UTF-8. */
 export type KVData = Buffer | Uint8Array | string;
@@ -34,7 +37,7 @@ export function keyOf(key: unknown, name = 'key'): string {
  * A value as bytes or string, with its length in bytes, read once (see
  * snapshotBytes). @throws TypeError, RangeError
  */
-export function valueOf(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
   let len: number;
   if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
   else if (types.isUint8Array(value)) {
@@ -45,4 +48,34 @@ export function valueOf(value: unknown, name = 'value'): { v: Uint8Array | strin
   return { v: value as Uint8Array | string, len };
 }
 
-export { checkBoolean, checkOptions } from '../core/args';
+export { checkBoolean, checkOptions };
+
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
+
+/** The checked options of KVStore.range(). @throws TypeError, RangeError */
+export function rangeArgs(options: unknown): { range: IndexRange; limit: number; encoding: 'buffer' | 'utf8' } {
+  const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
+  const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
+  if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
+  if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
+  const reverse = checkBoolean(o.reverse ?? false, 'reverse');
+  const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
+  const encoding = o.encoding ?? 'buffer';
+  if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
+  const range: IndexRange = {
+    lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
+    lowerInclusive: o.gt === undefined,
+    upper: bound(o.lt ?? o.lte, o.lt !== undefined ? 'lt' : 'lte'),
+    upperInclusive: o.lt === undefined,
+    prefix: bound(o.prefix, 'prefix'),
+    reverse,
+  };
+  return { range, limit, encoding };
+}
+
+/** A segment size option, checked. @throws TypeError, RangeError */
+export function checkSegmentSize(n: unknown): number {
+  const v = checkIndex(n, 'segmentSize');
+  if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
+  return v;
+}

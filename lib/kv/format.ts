@@ -1,6 +1,7 @@
 // The on-media format of KVStore: constants, segment headers and records.
-// The layout is described in docs/formats.md (## KVStore); lib/kv/store.ts owns
-// the protocol (when each piece is written, flushed and fenced).
+// The layout is described in docs/formats.md (## KVStore); log.ts (append),
+// compact.ts and recover.ts own the protocol (when each piece is written,
+// flushed and fenced, and how it is read back).
 import { align8 } from '../core/args';
 import { binding } from '../core/binding';
 
@@ -12,17 +13,19 @@ const crc32c = binding.crc32c;
 /** Superblock payload magic, "PKV1". */
 export const KV_MAGIC = 0x31564b50;
 export const KV_FORMAT_VERSION = 1;
-/** Bytes of the superblock payload (and its capacity). */
-export const SB_PAYLOAD = 32;
+/** Bytes of the superblock payload (and its capacity): magic, version, salt, segment size. */
+export const SUPERBLOCK_PAYLOAD_BYTES = 32;
 /** Segments start here; the dual-copy superblock sits below. */
 export const DATA_START = 4096;
 
 /** Segment header magic, "KVSG". */
-export const SEG_MAGIC = 0x4753564b;
+export const SEGMENT_MAGIC = 0x4753564b;
 /** A segment header fills one 64-byte line; records follow it. */
-export const SEG_HEADER = 64;
-export const REC_HEADER = 16;
-export const ENTRY_HEADER = 8;
+export const SEGMENT_HEADER_BYTES = 64;
+/** A record's header: checksum, entry bytes, entry count, zero. */
+export const RECORD_HEADER_BYTES = 16;
+/** An entry's header: type, zero, key length, value length; the key follows. */
+export const ENTRY_HEADER_BYTES = 8;
 export const ENTRY_PUT = 1;
 export const ENTRY_DEL = 2;
 
@@ -37,6 +40,19 @@ export const DEFAULT_SEGMENT = 4 * 1024 * 1024;
 export const MAX_FILE = 2 ** 32;
 
 export { align8 };
+
+// native/kv/scan.cc restates the record format for its hot loops and
+// exports what it uses as kvConstants: a build in which one differs would
+// read every store wrongly, so it is refused here, at load.
+{
+  const ours: Record<string, number> = { RECORD_HEADER_BYTES, ENTRY_HEADER_BYTES, MAX_KEY, MAX_VALUE, ENTRY_PUT, ENTRY_DEL };
+  const native = binding.kvConstants as Record<string, number> | undefined;
+  for (const name of Object.keys(ours)) {
+    if (native?.[name] !== ours[name]) {
+      throw new Error(`lib/kv/format.ts: ${name} is ${ours[name]}, but native/kv/scan.cc has ${native?.[name]}; rebuild the addon from the same source`);
+    }
+  }
+}
 
 const seqBytes = Buffer.alloc(8);
 
@@ -56,10 +72,20 @@ export function segmentSeed(seq: number, salt: number): number {
  * 8..31 seeded with the salt, sequence number u64 (> 0; zero marks the
  * segment free), span u32 (segments the header covers), zero u32, zero
  * u64 ×5.
+ *
+ * Writes only; it neither flushes nor fences (log.ts #place flushes, and
+ * the fence of the segment's first record makes it durable). The invariant
+ * that lets its stores land in any order: a header validates only when
+ * its sequence number, span and checksum all reached the media. The
+ * checksum, seeded with the store's salt, covers the first two, and what
+ * the header overwrites fails on its own: a freed segment's header has
+ * sequence number zero (compact.ts), new file space is zero, and an
+ * earlier store's header has another salt. A torn header leaves the
+ * segment free, never with a wrong span or sequence number.
  */
 export function writeSegmentHeader(b: Buffer, at: number, seq: number, span: number, salt: number): void {
-  b.fill(0, at, at + SEG_HEADER);
-  b.writeUInt32LE(SEG_MAGIC, at);
+  b.fill(0, at, at + SEGMENT_HEADER_BYTES);
+  b.writeUInt32LE(SEGMENT_MAGIC, at);
   b.writeBigUInt64LE(BigInt(seq), at + 8);
   b.writeUInt32LE(span, at + 16);
   b.writeUInt32LE(crc32c(b, at + 8, 24, salt), at + 4);
@@ -67,7 +93,7 @@ export function writeSegmentHeader(b: Buffer, at: number, seq: number, span: num
 
 /** The sequence number and span of a valid header at `at`, or undefined. */
 export function readSegmentHeader(b: Buffer, at: number, salt: number): { seq: number; span: number } | undefined {
-  if (b.readUInt32LE(at) !== SEG_MAGIC) return undefined;
+  if (b.readUInt32LE(at) !== SEGMENT_MAGIC) return undefined;
   const seq = b.readBigUInt64LE(at + 8);
   if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
   if (b.readUInt32LE(at + 4) !== crc32c(b, at + 8, 24, salt)) return undefined;
@@ -87,26 +113,26 @@ export function readSegmentHeader(b: Buffer, at: number, salt: number): { seq: n
  * [at, end).
  */
 export function validRecord(b: Buffer, at: number, end: number, seed: number): number {
-  if (end - at < REC_HEADER) return 0;
+  if (end - at < RECORD_HEADER_BYTES) return 0;
   const len = b.readUInt32LE(at + 4);
   const count = b.readUInt32LE(at + 8);
-  if (count === 0 || len < count * ENTRY_HEADER || len > end - at - REC_HEADER) return 0;
+  if (count === 0 || len < count * ENTRY_HEADER_BYTES || len > end - at - RECORD_HEADER_BYTES) return 0;
   if (b.readUInt32LE(at + 12) !== 0) return 0;
-  const size = align8(REC_HEADER + len);
+  const size = align8(RECORD_HEADER_BYTES + len);
   if (size > end - at) return 0;
-  if (b.readUInt32LE(at) !== crc32c(b, at + 4, REC_HEADER - 4 + len, seed)) return 0;
+  if (b.readUInt32LE(at) !== crc32c(b, at + 4, RECORD_HEADER_BYTES - 4 + len, seed)) return 0;
   // The checksum holds; check the entries' shape too, so that no damaged
   // record that happens to checksum can send a reader out of bounds.
-  let p = at + REC_HEADER;
+  let p = at + RECORD_HEADER_BYTES;
   const stop = p + len;
   for (let i = 0; i < count; i++) {
-    if (stop - p < ENTRY_HEADER) return 0;
+    if (stop - p < ENTRY_HEADER_BYTES) return 0;
     const type = b[p];
     const klen = b.readUInt16LE(p + 2);
     const vlen = b.readUInt32LE(p + 4);
     if ((type !== ENTRY_PUT && type !== ENTRY_DEL) || b[p + 1] !== 0 || klen > MAX_KEY) return 0;
     if (vlen > MAX_VALUE || (type === ENTRY_DEL && vlen !== 0)) return 0;
-    p += ENTRY_HEADER + klen + vlen;
+    p += ENTRY_HEADER_BYTES + klen + vlen;
     if (p > stop) return 0;
   }
   return p === stop ? size : 0;
@@ -114,7 +140,7 @@ export function validRecord(b: Buffer, at: number, end: number, seed: number): n
 
 /** Bytes an entry occupies: header, key, value. */
 export function entrySize(b: Uint8Array, at: number): number {
-  return ENTRY_HEADER + keyLength(b, at) + valueLength(b, at);
+  return ENTRY_HEADER_BYTES + keyLength(b, at) + valueLength(b, at);
 }
 
 // The lengths in the header of the entry at `at`, read byte by byte: the

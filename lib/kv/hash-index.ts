@@ -4,6 +4,7 @@
 // and a key order for range scans that is built lazily. Keys are handled as
 // one-byte ("latin1") strings of their bytes, whose string order is byte
 // order.
+import { ENTRY_HEADER_BYTES } from './format';
 
 /** Bounds of a range scan, as one-byte key strings. */
 export interface IndexRange {
@@ -18,7 +19,7 @@ export interface IndexRange {
 const EMPTY = 0;
 /** A deleted slot; no entry lives at offset 1 (the superblock is there). */
 const GONE = 1;
-const ENTRY_KEY = 8; // key bytes start 8 bytes into an entry; its length is the u16 at +2
+const ENTRY_KEY = ENTRY_HEADER_BYTES; // key bytes follow the entry header; its length is the u16 at +2
 
 function fmix(h: number): number {
   h ^= h >>> 16;

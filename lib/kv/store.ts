@@ -1,78 +1,18 @@
 import { checkIndex, checkPath, unchanged } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { checkBoolean, checkOptions, keyOf, valueOf, type KVData } from './args';
+import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER, ENTRY_PUT, keyLength, MAX_FILE, MAX_SEGMENT, MIN_SEGMENT, valueLength,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
-import { isSegmentSize, KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
+import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
+import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
 import { openMapping, type Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 
-export type { KVData } from './args';
-
-export interface KVOpenOptions {
-  /** With `create`: bytes of a new file (default 64 MiB); an existing file keeps its size. */
-  size?: number;
-  /** Create and format the file if it is missing or empty. */
-  create?: boolean;
-  /** Map privately and refuse every write; shares the file with other read-only opens only. */
-  readOnly?: boolean;
-  /** The file grows online up to this many bytes (default: its size; at most 4 GiB). */
-  maxSize?: number;
-  /** With `create`: bytes per segment, a power of two from 1 KiB to 64 MiB (default 4 MiB). */
-  segmentSize?: number;
-}
-
-export interface KVRegionOptions {
-  /** Format the region if it holds no store. */
-  create?: boolean;
-  readOnly?: boolean;
-  segmentSize?: number;
-}
-
-export type KVBatchOp = { type: 'put'; key: KVData; value: KVData } | { type: 'del'; key: KVData };
-
-export interface KVRangeOptions {
-  gt?: KVData;
-  gte?: KVData;
-  lt?: KVData;
-  lte?: KVData;
-  /** Only keys that start with these bytes. */
-  prefix?: KVData;
-  reverse?: boolean;
-  limit?: number;
-  /** 'utf8' yields keys and values as strings (default 'buffer'). */
-  encoding?: 'buffer' | 'utf8';
-}
-
-export interface KVRecovery {
-  /** Milliseconds the last open's recovery took. */
-  ms: number;
-  segments: number;
-  records: number;
-  /** Bytes after the last valid record of each segment that were not all zero. */
-  discardedBytes: number;
-}
-
-export interface KVStats {
-  count: number;
-  /** Bytes of current entries (entry header, key, value). */
-  liveBytes: number;
-  /** Bytes written to used segments that are not live: overwritten and deleted entries, tombstones, headers. */
-  deadBytes: number;
-  fileBytes: number;
-  segmentSize: number;
-  segments: { total: number; used: number; free: number };
-  /** An estimate of the DRAM index: Map entries, key strings, the sorted key array. */
-  indexBytes: number;
-  recovery: KVRecovery;
-}
-
 const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
-const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 const DEFAULT_SIZE = 64 * 1024 * 1024;
 
 /**
@@ -157,7 +97,7 @@ export class KVStore {
 
   /** Keys in the store. */
   get count(): number {
-    this.#live_();
+    this.#assertOpen();
     return this.#log.index.size;
   }
 
@@ -175,31 +115,31 @@ export class KVStore {
   put(key: KVData, value: KVData): void {
     this.#writable();
     const k = keyOf(key);
-    const { v, len } = valueOf(value);
+    const { v, len } = valueArg(value);
     this.#log.append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], RESERVE_PUT);
   }
 
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
-    this.#live_();
+    this.#assertOpen();
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.view;
-    return copyOut(b, off + ENTRY_HEADER + keyLength(b, off), valueLength(b, off));
+    return copyOut(b, off + ENTRY_HEADER_BYTES + keyLength(b, off), valueLength(b, off));
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
-    this.#live_();
+    this.#assertOpen();
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
-    const start = off + ENTRY_HEADER + keyLength(b, off);
+    const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
     return b.toString('utf8', start, start + valueLength(b, off));
   }
 
   has(key: KVData): boolean {
-    this.#live_();
+    this.#assertOpen();
     return this.#log.index.get(keyOf(key)) !== undefined;
   }
 
@@ -238,7 +178,7 @@ export class KVStore {
       const { type } = op as { type: unknown };
       const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
       if (type === 'put') {
-        const { v, len } = valueOf((op as { value: unknown }).value, `ops[${i}].value`);
+        const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
         entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
         present.set(k, true);
         puts = true;
@@ -291,33 +231,19 @@ export class KVStore {
   range(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
   range(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
   *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
-    this.#live_();
-    const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
-    const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
-    if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
-    if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
-    const reverse = checkBoolean(o.reverse ?? false, 'reverse');
-    const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
-    const encoding = o.encoding ?? 'buffer';
-    if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
-    const keys = this.#log.index.range({
-      lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
-      lowerInclusive: o.gt === undefined,
-      upper: bound(o.lt ?? o.lte, o.lt !== undefined ? 'lt' : 'lte'),
-      upperInclusive: o.lt === undefined,
-      prefix: bound(o.prefix, 'prefix'),
-      reverse,
-    });
+    this.#assertOpen();
+    const { range, limit, encoding } = rangeArgs(options);
+    const keys = this.#log.index.range(range);
     let n = 0;
     for (;;) {
-      this.#live_();
+      this.#assertOpen();
       const next = keys.next();
       if (next.done || n >= limit) return;
       const k = next.value;
       const off = this.#log.index.get(k);
       if (off === undefined) continue;
       const b = this.#log.bytes;
-      const start = off + ENTRY_HEADER + k.length;
+      const start = off + ENTRY_HEADER_BYTES + k.length;
       const end = start + b.readUInt32LE(off + 4);
       n++;
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
@@ -342,7 +268,7 @@ export class KVStore {
   }
 
   stats(): KVStats {
-    this.#live_();
+    this.#assertOpen();
     const index = this.#log.index;
     return { count: index.size, ...this.#log.stats(), indexBytes: index.memoryBytes, recovery: this.#log.recovery };
   }
@@ -395,7 +321,7 @@ export class KVStore {
     return m;
   }
 
-  #live_(): void {
+  #assertOpen(): void {
     if (this.#closed) {
       throw closedError('the KV store', this.#path);
     }
@@ -405,7 +331,7 @@ export class KVStore {
   }
 
   #writable(): void {
-    this.#live_();
+    this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
 }
@@ -415,10 +341,4 @@ function copyOut(b: Uint8Array, start: number, len: number): Buffer {
   const out = Buffer.allocUnsafe(len);
   out.set(b.subarray(start, start + len));
   return out;
-}
-
-function checkSegmentSize(n: unknown): number {
-  const v = checkIndex(n, 'segmentSize');
-  if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
-  return v;
 }

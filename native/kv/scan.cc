@@ -11,11 +11,15 @@
 namespace pmem {
 namespace {
 
-// Must match lib/kv/format.ts.
-constexpr uint64_t kRecHeader = 16;
-constexpr uint64_t kEntryHeader = 8;
+// The record format of lib/kv/format.ts, restated for these loops. They
+// are exported as kvConstants under format.ts's names, and format.ts
+// refuses to load when one differs from its own.
+constexpr uint64_t kRecordHeaderBytes = 16;
+constexpr uint64_t kEntryHeaderBytes = 8;
 constexpr uint64_t kMaxKey = 4096;
 constexpr uint64_t kMaxValue = 64u * 1024 * 1024;
+constexpr uint8_t kEntryPut = 1;
+constexpr uint8_t kEntryDel = 2;
 
 inline uint32_t Rd32(const uint8_t* p) {
   uint32_t v;
@@ -31,24 +35,24 @@ inline uint16_t Rd16(const uint8_t* p) {
 
 // Size of the valid record at `at`, or 0 (lib/kv/format.ts validRecord).
 uint64_t ValidRecord(const uint8_t* b, uint64_t at, uint64_t end, uint32_t seed) {
-  if (end - at < kRecHeader) return 0;
+  if (end - at < kRecordHeaderBytes) return 0;
   const uint64_t len = Rd32(b + at + 4);
   const uint64_t count = Rd32(b + at + 8);
-  if (count == 0 || len < count * kEntryHeader || len > end - at - kRecHeader) return 0;
+  if (count == 0 || len < count * kEntryHeaderBytes || len > end - at - kRecordHeaderBytes) return 0;
   if (Rd32(b + at + 12) != 0) return 0;
-  const uint64_t size = (kRecHeader + len + 7) & ~uint64_t{7};
+  const uint64_t size = (kRecordHeaderBytes + len + 7) & ~uint64_t{7};
   if (size > end - at) return 0;
-  if (Rd32(b + at) != Crc32c(b + at + 4, kRecHeader - 4 + len, seed)) return 0;
-  uint64_t p = at + kRecHeader;
+  if (Rd32(b + at) != Crc32c(b + at + 4, kRecordHeaderBytes - 4 + len, seed)) return 0;
+  uint64_t p = at + kRecordHeaderBytes;
   const uint64_t stop = p + len;
   for (uint64_t i = 0; i < count; i++) {
-    if (stop - p < kEntryHeader) return 0;
+    if (stop - p < kEntryHeaderBytes) return 0;
     const uint8_t type = b[p];
     const uint64_t klen = Rd16(b + p + 2);
     const uint64_t vlen = Rd32(b + p + 4);
-    if ((type != 1 && type != 2) || b[p + 1] != 0 || klen > kMaxKey) return 0;
-    if (vlen > kMaxValue || (type == 2 && vlen != 0)) return 0;
-    p += kEntryHeader + klen + vlen;
+    if ((type != kEntryPut && type != kEntryDel) || b[p + 1] != 0 || klen > kMaxKey) return 0;
+    if (vlen > kMaxValue || (type == kEntryDel && vlen != 0)) return 0;
+    p += kEntryHeaderBytes + klen + vlen;
     if (p > stop) return 0;
   }
   return p == stop ? size : 0;
@@ -109,9 +113,10 @@ Napi::Uint32Array U32Arg(const Napi::CallbackInfo& info, size_t i, const char* n
 // Uint32Array, meta: Uint32Array, klen: Uint16Array) -> entries. For every
 // entry of the records at records[0..n) (offsets kvScan found valid), in
 // log order: its offset, its key's index hash, its size (| 2^31 for a
-// delete) and its key length. The reopen's second pass in C++, so that
-// hashing 10M keys does not cost a second in JavaScript. The records'
-// shape is checked again (not their checksums): JavaScript is not trusted.
+// delete) and its key length. The reopen's second pass in C++, so that a
+// reopen does not hash every key in JavaScript (docs/bench.md, "KVStore").
+// The records' shape is checked again (not their checksums): JavaScript is
+// not trusted.
 Napi::Value Entries(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "bytes must be a Buffer");
@@ -138,22 +143,22 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
   size_t k = 0;
   for (uint64_t r = 0; r < n; r++) {
     const uint64_t at = records[r];
-    if (at > length || length - at < kRecHeader) throw bad(at);
+    if (at > length || length - at < kRecordHeaderBytes) throw bad(at);
     const uint64_t len = Rd32(b + at + 4);
     const uint64_t count = Rd32(b + at + 8);
-    if (len > length - at - kRecHeader) throw bad(at);
-    uint64_t p = at + kRecHeader;
+    if (len > length - at - kRecordHeaderBytes) throw bad(at);
+    uint64_t p = at + kRecordHeaderBytes;
     const uint64_t stop = p + len;
     for (uint64_t i = 0; i < count; i++) {
-      if (stop - p < kEntryHeader) throw bad(at);
+      if (stop - p < kEntryHeaderBytes) throw bad(at);
       const uint64_t kl = Rd16(b + p + 2);
       const uint64_t vl = Rd32(b + p + 4);
-      if (kl > kMaxKey || vl > kMaxValue || kEntryHeader + kl + vl > stop - p) throw bad(at);
+      if (kl > kMaxKey || vl > kMaxValue || kEntryHeaderBytes + kl + vl > stop - p) throw bad(at);
       if (k >= cap) throw Napi::RangeError::New(env, "the output arrays are too short");
-      const uint64_t size = kEntryHeader + kl + vl;  // < 2^27
+      const uint64_t size = kEntryHeaderBytes + kl + vl;  // < 2^27
       off[k] = static_cast<uint32_t>(p);
-      hash[k] = KeyHash(b + p + kEntryHeader, kl);
-      meta[k] = static_cast<uint32_t>(size) | (b[p] == 1 ? 0u : 0x80000000u);
+      hash[k] = KeyHash(b + p + kEntryHeaderBytes, kl);
+      meta[k] = static_cast<uint32_t>(size) | (b[p] == kEntryPut ? 0u : 0x80000000u);
       klen[k] = static_cast<uint16_t>(kl);
       k++;
       p += size;
@@ -167,6 +172,14 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
 void InitKvScan(Napi::Env env, Napi::Object exports) {
   exports.Set("kvScan", Napi::Function::New(env, Scan, "kvScan"));
   exports.Set("kvEntries", Napi::Function::New(env, Entries, "kvEntries"));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("RECORD_HEADER_BYTES", Napi::Number::New(env, static_cast<double>(kRecordHeaderBytes)));
+  constants.Set("ENTRY_HEADER_BYTES", Napi::Number::New(env, static_cast<double>(kEntryHeaderBytes)));
+  constants.Set("MAX_KEY", Napi::Number::New(env, static_cast<double>(kMaxKey)));
+  constants.Set("MAX_VALUE", Napi::Number::New(env, static_cast<double>(kMaxValue)));
+  constants.Set("ENTRY_PUT", Napi::Number::New(env, kEntryPut));
+  constants.Set("ENTRY_DEL", Napi::Number::New(env, kEntryDel));
+  exports.Set("kvConstants", constants);
 }
 
 }  // namespace pmem

@@ -5,7 +5,7 @@
 // lib/kv/format.ts (validRecord), and the hash that of lib/kv/hash-index.ts,
 // which stay the reference; these are the same loops in C++ so that
 // reopening a large store does not pay one N-API call per record nor hash
-// 10M keys in JavaScript.
+// every key in JavaScript.
 #pragma once
 
 #include <napi.h>
