@@ -11,18 +11,24 @@
       "target_name": "pmem",
       "sources": [
         "native/addon.cc",
-        "native/crc32c.cc",
-        "native/errors.cc",
-        "native/filelock.cc",
-        "native/kvscan.cc",
-        "native/sim.cc",
-        "native/mapping.cc",
-        "native/space.cc",
-        "native/hotpath.cc",
-        "native/objpool.cc",
-        "native/objtx.cc"
+        "native/core/crc32c.cc",
+        "native/core/errors.cc",
+        "native/core/filelock.cc",
+        "native/core/views.cc",
+        "native/kv/scan.cc",
+        "native/sim/model.cc",
+        "native/sim/loader.cc",
+        "native/sim/sim.cc",
+        "native/mapping/mapping.cc",
+        "native/mapping/space.cc",
+        "native/mapping/granularity.cc",
+        "native/mapping/hotpath.cc",
+        "native/obj/pool.cc",
+        "native/obj/heap.cc",
+        "native/obj/tx.cc"
       ],
       "include_dirs": [
+        "native",
         "<!(node -p \"require('node-addon-api').include_dir\")"
       ],
       "defines": [

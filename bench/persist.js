@@ -32,7 +32,7 @@ const strideOf = (size) => Math.ceil(size / LINE) * LINE;
  */
 function child(file, iterations) {
   const pmem = require('../dist');
-  const { binding } = require('../dist/binding');
+  const { binding } = require('../dist/core/binding');
   const m = pmem.openMapping(file, { size: MAP_BYTES, create: true });
   const buf = m.buffer;
   const src = Buffer.alloc(4096);

@@ -1,13 +1,13 @@
 // Registers each native concept; nothing else lives here.
 #include <napi.h>
 
-#include "crc32c.h"
-#include "errors.h"
-#include "filelock.h"
-#include "kvscan.h"
-#include "mapping.h"
-#include "sim.h"
-#include "objpool.h"
+#include "core/crc32c.h"
+#include "core/errors.h"
+#include "core/filelock.h"
+#include "kv/scan.h"
+#include "mapping/mapping.h"
+#include "sim/sim.h"
+#include "obj/pool.h"
 
 namespace {
 

@@ -17,6 +17,7 @@ SUITES=(
   test/30.superblock.test.ts      # Region-level structures on DAX files
   test/40.append-list.test.ts
   test/60.wal.test.ts
+  test/64.log-conformance.test.ts  # Superblock, AppendList, Wal, TxLog: the conformance suite
   test/65.txlog.test.ts
   test/50.objpool.test.ts         # libpmemobj on DAX
 )

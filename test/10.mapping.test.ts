@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 
-import { binding } from '../lib/binding';
+import { binding } from '../lib/core/binding';
 import { crc32c, Mapping, openMapping, PmemError } from '../lib';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 

@@ -1,4 +1,4 @@
-import { binding } from '../lib/binding';
+import { binding } from '../lib/core/binding';
 import { crc32c } from '../lib';
 import { seededRandom } from '../lib/testing';
 import { expectThrowName } from './helpers';

@@ -1,7 +1,7 @@
 // sealRecord (a Mapping's one-pass form against the generic one), store64
 // and wordsOf: the primitives the logs build their records with.
 import { crc32c, openMapping, sealRecord, store64, type Region } from '../lib';
-import { wordsOf } from '../lib/region';
+import { wordsOf } from '../lib/core/region';
 import { CrashSim, seededRandom } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 

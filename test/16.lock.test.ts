@@ -1,4 +1,4 @@
-// File locks (native/filelock.cc): a lock is a handle released by
+// File locks (native/core/filelock.cc): a lock is a handle released by
 // release(), by its finalizer, and when the worker that took it exits.
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { KVStore, Wal } from '../lib';
-import { binding } from '../lib/binding';
+import { binding } from '../lib/core/binding';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { KVStore, ObjPool, Wal } from '../lib';
-import { identify } from '../lib/identify';
-import { inspect } from '../lib/inspect';
+import { identify } from '../lib/core/identify';
+import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
 
 interface Snapshot {
@@ -220,15 +220,15 @@ describe('two copies of the package in one process', () => {
       w.close();
     } finally {
       // Hand the error class back to the copy under test.
-      const { binding } = require('../lib/binding') as typeof import('../lib/binding');
-      const { PmemError } = require('../lib/errors') as typeof import('../lib/errors');
+      const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
+      const { PmemError } = require('../lib/core/errors') as typeof import('../lib/core/errors');
       binding.setErrorClass(PmemError);
       void dist;
     }
   });
 
   test('isPmemError goes by shape, across copies and realms', () => {
-    const { isPmemError } = require('../lib/errors') as typeof import('../lib/errors');
+    const { isPmemError } = require('../lib/core/errors') as typeof import('../lib/core/errors');
     const vm = require('node:vm') as typeof import('node:vm');
     const foreign = vm.runInNewContext(`const e = new Error('x'); e.name = 'PmemError'; e.code = 'ERR_PMEM_NOT_FOUND'; e`);
     expect(isPmemError(foreign)).toBe(true);

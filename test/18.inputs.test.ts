@@ -3,9 +3,9 @@
 // shared buffers cannot make a structure write other bytes than it planned.
 import * as fs from 'node:fs';
 
-import { AppendList, KVStore, Superblock, TxLog, Wal } from '../lib';
-import { CrashSim } from '../lib/testing';
-import { expectThrowName, tmpFile } from './helpers';
+import { AppendList, KVStore, ObjPool, openMapping, Superblock, TxLog, Wal } from '../lib';
+import { CrashSim, crashTest, killTest } from '../lib/testing';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 type Resizable = ArrayBuffer & { resize(n: number): void };
 /** A resizable ArrayBuffer (Node 20; the project's TypeScript lib predates its types). */
@@ -177,5 +177,104 @@ describe('TxLog, Superblock and AppendList take snapshots too', () => {
     expect(sim.bytes.subarray(16384, 16392).equals(Buffer.alloc(8, 7))).toBe(true);
     expectThrowName(() => log.run((tx) => tx.write(16384, new Proxy(Buffer.alloc(4), {}) as Buffer)), 'TypeError');
     expectThrowName(() => log.undoUpdate(16384, new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+  });
+});
+
+// The option, path, boolean, promise and closed checks are written once
+// (lib/core/args.ts, closedError in lib/core/errors.ts); every entry point
+// answers with the same words.
+describe('one check, one wording, at every entry point', () => {
+  const opens: [string, (options: unknown) => unknown][] = [
+    ['openMapping', (o) => openMapping(tmpFile('m'), o as never)],
+    ['Wal.open', (o) => Wal.open(tmpFile('w'), o as never)],
+    ['KVStore.open', (o) => KVStore.open(tmpFile('kv'), o as never)],
+    ['KVStore.openRegion', (o) => KVStore.openRegion(new CrashSim(1 << 20), o as never)],
+    ['ObjPool.create', (o) => ObjPool.create(tmpFile('pool'), o as never)],
+    ['ObjPool.open', (o) => ObjPool.open(tmpFile('pool'), o as never)],
+    ['new CrashSim', (o) => new CrashSim(4096, o as never)],
+    ['crashTest', (o) => crashTest(o as never)],
+  ];
+
+  test.each(opens)('%s: options not an object, and an unknown option', (_name, open) => {
+    expect(() => open(null)).toThrow(new TypeError('options must be an object'));
+    expect(() => open({ nosuch: 1 })).toThrow(new TypeError("unknown option 'nosuch'"));
+  });
+
+  test('killTest: the same, as a rejection', async () => {
+    await expect(killTest(null as never)).rejects.toThrow(new TypeError('options must be an object'));
+    await expect(killTest({ nosuch: 1 } as never)).rejects.toThrow(new TypeError("unknown option 'nosuch'"));
+  });
+
+  test.each([
+    ['openMapping', () => openMapping(tmpFile('m'), { create: 1 } as never), 'create'],
+    ['Wal.open', () => Wal.open(tmpFile('w'), { readOnly: 1 } as never), 'readOnly'],
+    ['KVStore.open', () => KVStore.open(tmpFile('kv'), { create: 'yes' } as never), 'create'],
+    ['ObjPool.create', () => ObjPool.create(tmpFile('pool'), { sds: 0 } as never), 'sds'],
+    ['crashTest', () => crashTest({ size: 4096, torn: 1, setup() {}, operation() {}, recover() {}, check() {} } as never), 'torn'],
+  ])('%s: a non-boolean flag', (_name, open, flag) => {
+    expect(open).toThrow(new TypeError(`${flag} must be a boolean`));
+  });
+
+  test.each([
+    ['openMapping', (p: unknown) => openMapping(p as string)],
+    ['Wal.open', (p: unknown) => Wal.open(p as string)],
+    ['KVStore.open', (p: unknown) => KVStore.open(p as string)],
+    ['ObjPool.open', (p: unknown) => ObjPool.open(p as string)],
+  ])('%s: an empty or missing path', (_name, open) => {
+    expect(() => open('')).toThrow(new TypeError('path must be a non-empty string'));
+    if (_name !== 'Wal.open') expect(() => open(undefined)).toThrow(new TypeError('path must be a non-empty string'));
+  });
+
+  test('a thenable, an object or a function, is refused by TxLog.run as a promise is', () => {
+    const sim = new CrashSim(1 << 16);
+    const log = TxLog.open(sim, { offset: 0, size: 4096 });
+    const asFunction = Object.assign(() => undefined, { then: () => undefined });
+    for (const result of [Promise.resolve(), { then: () => undefined }, asFunction]) {
+      expect(() => log.run(() => result as never)).toThrow(
+        new TypeError('transaction functions must be synchronous; a promise was returned and nothing was written'),
+      );
+    }
+  });
+
+  function closedMessage(fn: () => unknown): string {
+    expectPmemError(fn, 'ERR_PMEM_CLOSED');
+    try {
+      fn();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  }
+
+  test('ERR_PMEM_CLOSED says "<what> is closed" everywhere, with the path where there is one', () => {
+    const mf = tmpFile('m');
+    const m = openMapping(mf, { create: true, size: 4096 });
+    m.close();
+    expect(closedMessage(() => m.flush(0, 1))).toBe(`mapping of '${mf}' is closed`);
+
+    const wf = walFile();
+    const w = Wal.open(wf);
+    w.close();
+    expect(closedMessage(() => w.append('x'))).toBe('log is closed');
+
+    const kf = tmpFile('kv');
+    const kv = KVStore.open(kf, { create: true, size: 16 << 20 });
+    kv.close();
+    expect(closedMessage(() => kv.get('k'))).toBe('the KV store is closed');
+    expect((() => { try { kv.get('k'); } catch (e) { return (e as { path?: string }).path; } })()).toBe(kf);
+
+    const kvRegion = openMapping(tmpFile('region'), { create: true, size: 16 << 20 });
+    const rkv = KVStore.openRegion(kvRegion, { create: true });
+    kvRegion.close();
+    const walRegion = openMapping(tmpFile('region'), { create: true, size: 1 << 20 });
+    const rw = Wal.format(walRegion);
+    walRegion.close();
+    expect(closedMessage(() => rkv.get('k'))).toBe('the region under the KV store is closed');
+    expect(closedMessage(() => rw.append('x'))).toBe('the region under the log is closed');
+
+    const pf = tmpFile('pool');
+    const pool = ObjPool.create(pf);
+    pool.close();
+    expect(closedMessage(() => pool.alloc(8))).toBe(`pool '${pf}' is closed`);
   });
 });

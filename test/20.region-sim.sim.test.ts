@@ -1,6 +1,6 @@
 // CrashSim as a Region: what a flush, a fence and a store do to the
 // persisted image in each mode, and argument checking in TS and native code.
-import { binding } from '../lib/binding';
+import { binding } from '../lib/core/binding';
 import { CrashSim } from '../lib/testing';
 
 

@@ -191,9 +191,33 @@ test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is drop
   u.close();
 });
 
+test('native/kv/scan.cc uses the record format of lib/kv/format.ts, or format.ts refuses to load', () => {
+  /* eslint-disable @typescript-eslint/no-var-requires */
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
+  const format = require('../lib/kv/format') as unknown as Record<string, number>;
+  const names = ['RECORD_HEADER_BYTES', 'ENTRY_HEADER_BYTES', 'MAX_KEY', 'MAX_VALUE', 'ENTRY_PUT', 'ENTRY_DEL'];
+  expect(Object.keys(binding.kvConstants).sort()).toEqual([...names].sort());
+  for (const name of names) expect(binding.kvConstants[name]).toBe(format[name]);
+  // An addon built from other constants (or one without them): the module throws at load.
+  for (const [constants, message] of [
+    [{ ...binding.kvConstants, ENTRY_HEADER_BYTES: 9 }, 'ENTRY_HEADER_BYTES is 8, but native/kv/scan.cc has 9'],
+    [undefined, 'RECORD_HEADER_BYTES is 16, but native/kv/scan.cc has undefined'],
+  ] as const) {
+    jest.isolateModules(() => {
+      jest.doMock('../lib/core/binding', () => {
+        const real = jest.requireActual('../lib/core/binding') as typeof import('../lib/core/binding');
+        return { ...real, binding: { ...real.binding, kvConstants: constants } };
+      });
+      expect(() => require('../lib/kv/format')).toThrow(message);
+      jest.dontMock('../lib/core/binding');
+    });
+  }
+  /* eslint-enable @typescript-eslint/no-var-requires */
+});
+
 test('sealRecord stores the checksum validRecord expects', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { validRecord } = require('../lib/kv-format') as typeof import('../lib/kv-format');
+  const { validRecord } = require('../lib/kv/format') as typeof import('../lib/kv/format');
   const sim = new CrashSim(256);
   const b = sim.bytes;
   const at = 64;
@@ -215,9 +239,9 @@ test('sealRecord stores the checksum validRecord expects', () => {
 
 test('kvEntries lists every entry with the hash the index files its key under, and checks its arguments again', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { KvIndex } = require('../lib/kv-index') as typeof import('../lib/kv-index');
+  const { KvIndex } = require('../lib/kv/hash-index') as typeof import('../lib/kv/hash-index');
   const b = Buffer.alloc(64 * 1024);
   type E = { type: number; key: Buffer; value: Buffer };
   // Writes one sealed record at `at`; returns the offset after it.
@@ -296,7 +320,7 @@ test('kvEntries lists every entry with the hash the index files its key under, a
 
 test('the native scan and lock check their arguments again', () => {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { binding } = require('../lib/binding') as typeof import('../lib/binding');
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
   const b = Buffer.alloc(4096);
   const out = new Uint32Array(4);
   expectThrowName(() => binding.kvScan(b, 0, 5000, 0, out), 'RangeError');

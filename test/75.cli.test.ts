@@ -5,9 +5,9 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli-exit';
+import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
 import { KVStore, ObjPool, openMapping, PmemError, Wal } from '../lib';
-import { Progress } from '../lib/progress';
+import { Progress } from '../lib/cli/progress';
 import { tmpFile } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
@@ -15,7 +15,7 @@ const BIN = path.join(ROOT, 'bin', 'pmem');
 
 beforeAll(() => {
   // A stale dist/ would test old code: its JavaScript must be newer than the sources.
-  for (const f of ['cli', 'cli-args', 'cli-exit', 'cli-import', 'progress']) {
+  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/progress']) {
     const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
     const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
     if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);

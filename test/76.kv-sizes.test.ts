@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 
 import { KVStore, Wal } from '../lib';
-import { align8 } from '../lib/args';
+import { align8 } from '../lib/core/args';
 import { expectPmemError, tmpFile } from './helpers';
 
 test('align8 is exact past 2^31 and 2^32', () => {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadBinding, loadError, RUNTIME_PACKAGES } from '../lib/binding';
+import { loadBinding, loadError, RUNTIME_PACKAGES } from '../lib/core/binding';
 import { tmpFile } from './helpers';
 
 const root = path.join(__dirname, '..');

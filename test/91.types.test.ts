@@ -83,8 +83,8 @@ describe('the declarations, compiled by a consumer', () => {
     expect(all.length).toBeGreaterThan(10);
     for (const f of all) expect(dts(f)).not.toMatch(/@internal/);
     expect(dts('testing/sim.d.ts')).not.toMatch(/setPointSink|replayTarget|nativeOf/);
-    expect(dts('objtx.d.ts')).not.toMatch(/runTransaction|inTransaction|commit\(\)|fail\(/);
-    expect(dts('mapping.d.ts')).toMatch(/constructor\(path: string, native: NativeMapping, readOnly: boolean\)/);
+    expect(dts('obj/tx.d.ts')).not.toMatch(/runTransaction|inTransaction|commit\(\)|fail\(/);
+    expect(dts('core/mapping.d.ts')).toMatch(/constructor\(path: string, native: NativeMapping, readOnly: boolean\)/);
   });
 });
 

@@ -43,7 +43,7 @@ function levelOpen(sync) {
   };
 }
 
-/** pmem's KVStore, when this build has one (lib/kv.ts). */
+/** pmem's KVStore, when this build has one (lib/kv/store.ts). */
 function kvStore() {
   try {
     return require('../../dist').KVStore;

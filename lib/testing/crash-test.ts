@@ -1,5 +1,5 @@
-import { checkIndex } from '../args';
-import type { Region } from '../region';
+import { checkBoolean, checkIndex, checkOptions, isThenable } from '../core/args';
+import type { Region } from '../core/region';
 import {
   CrashSim,
   IMAGE_KINDS,
@@ -105,11 +105,8 @@ const OPTION_KEYS = new Set([
 ]);
 const MAX_COUNT = 2 ** 30;
 
-function checkOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
-  if (opts === null || typeof opts !== 'object') throw new TypeError('options must be an object');
-  for (const key of Object.keys(opts)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
-  }
+function checkTestOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
+  checkOptions(opts, OPTION_KEYS);
   for (const name of ['setup', 'operation', 'recover', 'check'] as const) {
     if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
   }
@@ -118,8 +115,7 @@ function checkOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
     if (v > MAX_COUNT) throw new RangeError(`${name} must be at most ${MAX_COUNT}, got ${v}`);
     return v;
   };
-  const torn = opts.torn ?? false;
-  if (typeof torn !== 'boolean') throw new TypeError('torn must be a boolean');
+  const torn = checkBoolean(opts.torn ?? false, 'torn');
   return {
     ...opts,
     size: checkSize(opts.size),
@@ -134,8 +130,7 @@ function checkOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
 
 /** Crash tests are synchronous, like the structures they test: a promise would hide every throw. */
 function refuseThenable(value: unknown, name: string): void {
-  if (value !== null && (typeof value === 'object' || typeof value === 'function') &&
-      typeof (value as { then?: unknown }).then === 'function') {
+  if (isThenable(value)) {
     throw new TypeError(`${name} returned a promise; crash tests are synchronous`);
   }
 }
@@ -201,7 +196,7 @@ function checkContext<M>(rec: Recording<M>, p: number): CheckContext<M> {
  *   whatever setup or operation throws.
  */
 export function crashTest<M, R>(opts: CrashTestOptions<M, R>): CrashReport {
-  const o = checkOptions(opts);
+  const o = checkTestOptions(opts);
   const t0 = performance.now();
   const rec = record(o);
   const native = nativeOf(rec.sim);
@@ -261,7 +256,7 @@ export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): Re
   const m = /^(\d+):(\d+):(\d+)$/.exec(key);
   if (m === null) throw new RangeError(`key must be "seed:point:image", got '${key}'`);
   const [seed, p, i] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const o = checkOptions({ ...opts, seed });
+  const o = checkTestOptions({ ...opts, seed });
   const rec = record(o);
   const native = nativeOf(rec.sim);
   if (p >= rec.points.length) throw new RangeError(`no crash point ${p}: the operation has ${rec.points.length}`);

@@ -8,7 +8,7 @@
 // the buffer fills and ack() waits, so the workload can run ahead of the
 // parent's kill clock by at most one socket buffer of messages.
 import * as fs from 'node:fs';
-import type { Granularity, Region } from '../region';
+import type { Granularity, Region } from '../core/region';
 
 const ACK_FD = 3;
 

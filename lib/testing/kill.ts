@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkIndex } from '../args';
+import { checkIndex, checkOptions } from '../core/args';
 import { seededRandom } from './random';
 
 export interface KillTestOptions {
@@ -198,10 +198,7 @@ function runOnce(
  * @throws TypeError, RangeError for bad options.
  */
 export async function killTest(options: KillTestOptions): Promise<KillReport> {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
-  }
+  checkOptions(options, OPTION_KEYS);
   const { child, crashAt = 'random', prepare, verify } = options;
   if (typeof child !== 'string' || !path.isAbsolute(child)) throw new TypeError('child must be an absolute path');
   if (!fs.existsSync(child)) throw new RangeError(`child '${child}' does not exist`);

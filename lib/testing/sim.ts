@@ -1,6 +1,8 @@
-import { checkIndex, checkRange } from '../args';
-import { binding } from '../binding';
-import type { Granularity, Region } from '../region';
+import { checkIndex, checkOptions, checkRange } from '../core/args';
+import { binding, type NativeSim } from '../core/binding';
+import type { Granularity, Region } from '../core/region';
+
+export type { NativeSim } from '../core/binding';
 
 /**
  * What the simulated machine keeps across a power failure:
@@ -19,21 +21,7 @@ export interface CrashSimOptions {
   mode?: SimMode;
 }
 
-/** The native half of a CrashSim (native/sim.cc). Not API. */
-export interface NativeSim {
-  readonly buffer: ArrayBuffer;
-  flush(offset: number, length: number): void;
-  drain(): void;
-  dirty(): number;
-  persisted(): Buffer;
-  startRecording(): void;
-  stopRecording(): void;
-  point(): number;
-  pointCount(): number;
-  schedule(seed: number, randomImages: number, torn: boolean, exhaustiveLimit: number, pairLimit: number): void;
-  imageCount(point: number): number;
-  loadImage(point: number, index: number, target: ArrayBuffer): number;
-}
+/** The native half of a CrashSim (native/sim/sim.cc). Not API. */
 
 /** The kinds of crash image, indexed by the native ImageKind. */
 export const IMAGE_KINDS = ['exhaustive', 'persisted', 'full', 'single', 'pair', 'random', 'view'] as const;
@@ -88,10 +76,7 @@ export class CrashSim implements Region {
 
   constructor(size: number, options: CrashSimOptions = {}) {
     this.length = checkSize(size);
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    for (const key of Object.keys(options)) {
-      if (key !== 'mode') throw new TypeError(`unknown option '${key}'`);
-    }
+    checkOptions(options, ['mode']);
     this.mode = checkMode(options.mode ?? 'adr');
     this.granularity = MODES[this.mode].granularity;
     const native = new binding.Sim(size, MODES[this.mode].code, !untracked);

@@ -1,0 +1,191 @@
+// `pmem kv <file> import`: JSON lines from a file, a pipe or stdin, streamed.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as tty from 'node:tty';
+import type { Readable } from 'node:stream';
+
+import { cannotUse, exitCodeOf, Fail, messageOf, usage } from './exit';
+import type { KVStore } from '../kv/store';
+import { keyOf, valueArg } from '../kv/args';
+import { MAX_VALUE } from '../kv/format';
+import { Progress } from './progress';
+
+/** The longest line read: a 64 MiB value in base64, with room for its key. */
+const MAX_LINE = Math.ceil(MAX_VALUE / 3) * 4 + 64 * 1024;
+/** A batch is written when it holds this many records or bytes. */
+const BATCH_RECORDS = 1000;
+const BATCH_BYTES = 1024 * 1024;
+
+export interface Input {
+  /** How messages name it: its path, or "stdin". */
+  name: string;
+  /** A regular file can be read twice: checked whole, then imported. */
+  regular: boolean;
+  size: number;
+  open(): Readable;
+}
+
+/**
+ * Checks the import source before anything is created: it exists, is
+ * readable, and is a regular file, a pipe, a socket or a terminal; `-` is
+ * stdin. Fails with exit 3.
+ */
+export function openInput(source: string): Input {
+  if (source === '-') {
+    return { name: 'stdin', regular: false, size: 0, open: () => process.stdin };
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(source, 'r');
+  } catch (e) {
+    throw cannotUse(`cannot read ${source}: ${reason(e)}`);
+  }
+  const st = fs.fstatSync(fd);
+  if (st.isDirectory() || !(st.isFile() || st.isFIFO() || st.isSocket() || st.isCharacterDevice())) {
+    fs.closeSync(fd);
+    throw cannotUse(`cannot read ${source}: ${st.isDirectory() ? 'a directory' : 'not a file or a pipe'}`);
+  }
+  const regular = st.isFile();
+  let first: number | undefined = fd;
+  const open = (): Readable => {
+    // The descriptor opened above serves the first read; a second pass
+    // (regular files only) opens the path again.
+    const at = first;
+    first = undefined;
+    // A pipe is read through the event loop (libuv makes it non-blocking),
+    // not by a blocking read() in the thread pool: such a read, waiting on
+    // a writer that keeps the pipe open, would keep the process from
+    // exiting after a bad line. The open above has waited for a writer.
+    if (at !== undefined && (st.isFIFO() || st.isSocket())) return new net.Socket({ fd: at, readable: true, writable: false });
+    if (at !== undefined && tty.isatty(at)) return new tty.ReadStream(at);
+    return fs.createReadStream(source, { fd: at, highWaterMark: 1024 * 1024 });
+  };
+  return { name: source, regular, size: st.size, open };
+}
+
+function reason(e: unknown): string {
+  const { code, message } = e as { code?: string; message?: string };
+  const text: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'a directory' };
+  return code !== undefined && text[code] !== undefined ? `${text[code]} (${code})` : String(message);
+}
+
+/** Lines of `stream` as bytes, without their "\n"; at most MAX_LINE bytes each. */
+async function* linesOf(stream: Readable): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let partLen = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      if (partLen + piece.length > MAX_LINE) throw new LineTooLong();
+      yield partLen === 0 ? piece : Buffer.concat([...parts, piece]);
+      parts = [];
+      partLen = 0;
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      parts.push(chunk.subarray(start));
+      partLen += chunk.length - start;
+      if (partLen > MAX_LINE) throw new LineTooLong();
+    }
+  }
+  if (partLen > 0) yield Buffer.concat(parts);
+}
+
+class LineTooLong extends Error {}
+
+interface Rec {
+  key: string;
+  value: string | Buffer;
+  bytes: number;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** One line as a record, or null for a blank line; a bad line is a usage error naming it. */
+function parseLine(line: Buffer, where: string): Rec | null {
+  const text = line.toString('utf8');
+  if (text.trim() === '') return null;
+  let r: { key?: unknown; value?: unknown; valueBase64?: unknown };
+  try {
+    r = JSON.parse(text);
+  } catch {
+    throw usage(`${where}: not JSON`);
+  }
+  if (r === null || typeof r !== 'object' || Array.isArray(r)) throw usage(`${where}: not a JSON object`);
+  if (typeof r.key !== 'string') throw usage(`${where}: "key" must be a string`);
+  let value: string | Buffer;
+  if (typeof r.value === 'string') value = r.value;
+  else if (typeof r.valueBase64 === 'string' && BASE64.test(r.valueBase64)) value = Buffer.from(r.valueBase64, 'base64');
+  else throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
+  let bytes: number;
+  try {
+    bytes = keyOf(r.key).length + valueArg(value).len;
+  } catch (e) {
+    throw usage(`${where}: ${(e as Error).message}`);
+  }
+  return { key: r.key, value, bytes };
+}
+
+/** Reads every line of `input`, handing records on in batches; `write` null only checks. */
+async function pass(input: Input, write: ((batch: Rec[]) => void) | null, bar: Progress | null): Promise<number> {
+  let lineNo = 0;
+  let records = 0;
+  let batch: Rec[] = [];
+  let batchBytes = 0;
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    write?.(batch);
+    records += batch.length;
+    batch = [];
+    batchBytes = 0;
+  };
+  try {
+    for await (const line of linesOf(input.open())) {
+      lineNo++;
+      bar?.tick(line.length + 1);
+      const rec = parseLine(line, `${input.name} line ${lineNo}`);
+      if (rec === null) continue;
+      batch.push(rec);
+      batchBytes += rec.bytes;
+      if (batch.length >= BATCH_RECORDS || batchBytes >= BATCH_BYTES) flush();
+    }
+    flush();
+  } catch (thrown) {
+    const e = thrown instanceof LineTooLong ? usage(`${input.name} line ${lineNo + 1}: longer than ${MAX_LINE} bytes`) : thrown;
+    if (write === null) throw e instanceof Fail ? new Fail(e.exit, `${e.message}; nothing was imported`) : e;
+    // Importing: every batch before this one is durable. A bad line: write
+    // the records of this batch before it, then say so. A failed write:
+    // this batch is not written (batch() is all or nothing).
+    let failure = e;
+    if (e instanceof Fail) {
+      try {
+        flush();
+      } catch (f) {
+        failure = f;
+      }
+    }
+    throw new Fail(exitCodeOf(failure), `${messageOf(failure)}; ${records} records were imported before it`);
+  }
+  return records;
+}
+
+/**
+ * Imports `input` into the store `open()` returns. A regular file is checked
+ * whole first, so a bad line leaves no trace; a pipe is imported as it is
+ * read (see `pmem help import`). Returns the number of records imported.
+ */
+export async function importLines(input: Input, open: () => KVStore): Promise<number> {
+  if (input.regular) await pass(input, null, null);
+  const store = open();
+  try {
+    const bar = input.regular ? new Progress('import', input.size) : null;
+    // Each batch is one store record: all or nothing across a crash, and
+    // durable when batch() returns.
+    const n = await pass(input, (batch) => store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value }))), bar);
+    bar?.finish();
+    return n;
+  } finally {
+    store.close();
+  }
+}

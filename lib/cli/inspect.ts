@@ -1,0 +1,61 @@
+// What a file is, for `pmem info` and `pmem check`: read from its first
+// bytes, without mapping or recovering it, plus the durability of its mount.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
+import { identifyPath, isDevDax } from '../core/identify';
+
+export type FileKind = 'kv' | 'wal' | 'objpool' | 'mapping' | 'devdax' | 'missing' | 'not a file';
+
+export interface FileInfo {
+  file: string;
+  kind: FileKind;
+  /** Format magic and version, e.g. "PKV1 v1"; absent for plain mappings. */
+  format?: string;
+  size?: number;
+  mount?: string;
+  fsType?: string;
+  /** How stores to the file become durable on its mount. */
+  durability?: 'dax' | 'msync' | 'msync (tmpfs: DRAM, lost at power failure)';
+}
+
+export function inspect(file: string, mounts: MountEntry[] = mountEntries()): FileInfo {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return { file, kind: 'missing' };
+  }
+  if (isDevDax(st)) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
+  if (!st.isFile()) return { file, kind: 'not a file', ...mountOf(file, mounts) };
+  const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mountOf(file, mounts) };
+  // The classifier the open paths use (lib/core/identify.ts).
+  const id = identifyPath(file);
+  if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool')) {
+    info.kind = id.kind;
+    if (id.format !== undefined) info.format = id.format;
+  }
+  return info;
+}
+
+/** The mount holding `file`: the longest mount point that prefixes its real path. */
+function mountOf(file: string, mounts: MountEntry[]): Pick<FileInfo, 'mount' | 'fsType' | 'durability'> {
+  let real = path.resolve(file);
+  try {
+    real = fs.realpathSync(file);
+  } catch {
+    /* keep the resolved path */
+  }
+  let best: MountEntry | undefined;
+  for (const m of mounts) {
+    const inside = m.point === '/' || real === m.point || real.startsWith(m.point + '/');
+    if (inside && (best === undefined || m.point.length >= best.point.length)) best = m;
+  }
+  if (best === undefined) return {};
+  return {
+    mount: best.point,
+    fsType: best.fsType,
+    durability: isDaxMount(best) ? 'dax' : best.fsType === 'tmpfs' ? 'msync (tmpfs: DRAM, lost at power failure)' : 'msync',
+  };
+}

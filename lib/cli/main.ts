@@ -1,0 +1,275 @@
+// The `pmem` command. See `pmem help` and docs/api.md ("The pmem command").
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { helpFor, parse, USAGE, type Parsed } from './args';
+import { cannotUse, EXIT, exitCodeOf, Fail, messageOf, Out, OutputError, usage } from './exit';
+import { importLines, openInput } from './import';
+import { PmemError } from '../core/errors';
+import { inspect, type FileInfo } from './inspect';
+import { KVStore } from '../kv/store';
+import { ObjPool } from '../obj/pool';
+import { Progress } from './progress';
+import { Wal } from '../log/wal';
+
+export { EXIT } from './exit';
+
+const err = (s: string): void => {
+  // A closed or full stderr is ignored (run() listens for its 'error'):
+  // the exit code stays the command's own.
+  process.stderr.write(`pmem: ${s}\n`);
+};
+
+/** Runs the command; resolves to its exit code. */
+export async function main(argv: string[], out: Out = new Out()): Promise<number> {
+  let file: string | undefined;
+  try {
+    const p = parse(argv);
+    if (p.version) {
+      out.line(version());
+      out.flush();
+      return EXIT.OK;
+    }
+    const [cmd, ...rest] = p.args;
+    if (cmd === 'help' || p.help || cmd === undefined) {
+      const topic = cmd === 'help' ? rest[0] : cmd === 'kv' ? rest[1] ?? cmd : cmd;
+      const text = helpFor(topic);
+      if (text === undefined) throw usage(`no help for '${topic}'`);
+      if (cmd === undefined && !p.help) {
+        // A bare `pmem` is a usage error: the help goes to stderr.
+        process.stderr.write(`${USAGE}\n`);
+        return EXIT.USAGE;
+      }
+      out.line(text);
+      out.flush();
+      return EXIT.OK;
+    }
+    file = rest[0];
+    if (!['kv', 'info', 'check'].includes(cmd)) throw usage(`unknown command '${cmd}'`);
+    if (file === undefined) throw usage(`${cmd} needs a file`);
+    const code = cmd === 'kv' ? await kv(file, rest.slice(1), p, out) : cmd === 'info' ? info(file, rest.slice(1), p, out) : check(file, rest.slice(1), p, out);
+    try {
+      out.flush();
+    } catch (e) {
+      // The reader went away after the work was done: the work's code stands.
+      if (e instanceof OutputError && exitCodeOf(e) === EXIT.OK) return code;
+      throw e;
+    }
+    return code;
+  } catch (e) {
+    const code = exitCodeOf(e);
+    if (e instanceof OutputError && code === EXIT.OK) return EXIT.OK; // `pmem ... | head`: the reader has what it wanted
+    if (code === EXIT.INTERNAL) {
+      process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    } else {
+      err(messageOf(e, file));
+    }
+    return code;
+  }
+}
+
+/** Runs the command in this process: the entry point of bin/pmem. */
+export function run(argv: string[]): void {
+  // Write errors on stdout are read from stdout.errored (see Out); the
+  // 'error' events that follow them, and any on stderr, must not end the
+  // process with an uncaught exception.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  // The process exits when the command is done, also while a read of the
+  // import's pipe is still pending (a bad line before the writer closed it).
+  // Nothing is lost: stdout and stderr are written synchronously on Linux.
+  main(argv).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(EXIT.INTERNAL);
+    },
+  );
+}
+
+function version(): string {
+  return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')).version;
+}
+
+/** What `file` is: the one classification info, check and kv use. */
+function classify(file: string): FileInfo {
+  return inspect(file);
+}
+
+const KIND_TEXT: Record<string, string> = {
+  kv: 'a KV store',
+  wal: 'a WAL',
+  objpool: 'a libpmemobj pool',
+  mapping: 'no known format',
+  devdax: 'a device-DAX device',
+  'not a file': 'not a regular file',
+};
+
+/** The file as the reason it cannot be used, e.g. "README.md is not a KV store (no known format)". */
+function notA(what: string, i: FileInfo): Fail {
+  if (i.kind === 'missing') return cannotUse(`${i.file}: no such file`);
+  if (i.kind === 'not a file') return cannotUse(`${i.file} is not a regular file`);
+  const kind = i.size === 0 && i.kind === 'mapping' ? 'an empty file' : KIND_TEXT[i.kind as string] ?? String(i.kind);
+  return cannotUse(`${i.file} is not ${what} (${kind})`);
+}
+
+const READS = new Set(['get', 'has', 'scan', 'count', 'stats', 'export']);
+const WRITES = new Set(['put', 'del', 'compact', 'import']);
+const ARGS: Record<string, number> = { put: 2, get: 1, del: 1, has: 1, import: 1 };
+
+async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<number> {
+  const [op, ...args] = rest;
+  if (!READS.has(op) && !WRITES.has(op)) throw usage(`unknown kv command '${op ?? ''}'`);
+  const need = ARGS[op] ?? 0;
+  if (args.length !== need) throw usage(`kv ${op} takes ${need} argument${need === 1 ? '' : 's'}`);
+  const creates = op === 'put' || op === 'import';
+  if (p.size !== undefined && !creates) throw usage('--size applies to put and import');
+  if (p.maxSize !== undefined && !WRITES.has(op)) throw usage('--max-size applies to put, del, import and compact');
+  if ((p.prefix !== undefined || p.limit !== undefined) && op !== 'scan' && op !== 'export') throw usage('--prefix and --limit apply to scan and export');
+  const i = classify(file);
+  const empty = i.kind === 'mapping' && i.size === 0;
+  if (!(i.kind === 'kv' || (creates && (i.kind === 'missing' || empty)))) throw notA('a KV store', i);
+  // The input is checked before the store is created (import); opening a
+  // named pipe waits for its writer, so this comes after the cheap check above.
+  const input = op === 'import' ? openInput(args[0]) : undefined;
+  // Only a missing or empty file is created (and sized); an existing store
+  // keeps its size, which `size` with `create` would otherwise extend.
+  const creating = creates && i.kind !== 'kv';
+  const open = (): KVStore => KVStore.open(file, creating ? { create: true, size: p.size, maxSize: p.maxSize }
+    : READS.has(op) ? { readOnly: true } : { maxSize: p.maxSize });
+  if (input !== undefined) {
+    const n = await importLines(input, open);
+    out.line(p.json ? JSON.stringify({ imported: n }) : `imported ${n} records`);
+    return EXIT.OK;
+  }
+  const store = open();
+  try {
+    return kvOp(store, op, args, p, out);
+  } finally {
+    store.close();
+  }
+}
+
+function kvOp(store: KVStore, op: string, args: string[], p: Parsed, out: Out): number {
+  switch (op) {
+    case 'put':
+      store.put(args[0], args[1]);
+      out.line(p.json ? JSON.stringify({ ok: true }) : 'ok');
+      return EXIT.OK;
+    case 'get': {
+      const v = store.get(args[0]);
+      if (p.json) out.line(JSON.stringify(v === undefined ? { key: args[0], found: false } : { key: args[0], found: true, ...jsonValue(v) }));
+      else if (v !== undefined) out.line(v.toString('utf8'));
+      else err(`no key '${args[0]}'`);
+      return v === undefined ? EXIT.NOT_FOUND : EXIT.OK;
+    }
+    case 'del': {
+      const deleted = store.delete(args[0]);
+      out.line(p.json ? JSON.stringify({ deleted }) : String(deleted));
+      return deleted ? EXIT.OK : EXIT.NOT_FOUND;
+    }
+    case 'has': {
+      const has = store.has(args[0]);
+      out.line(p.json ? JSON.stringify({ has }) : String(has));
+      return has ? EXIT.OK : EXIT.NOT_FOUND;
+    }
+    case 'scan':
+    case 'export':
+      for (const [k, v] of store.entries({ prefix: p.prefix, limit: p.limit }) as Iterable<[Buffer, Buffer]>) {
+        if (op === 'export' || p.json) out.line(JSON.stringify({ key: k.toString('utf8'), ...jsonValue(v) }));
+        else out.line(`${k.toString('utf8')}\t${v.toString('utf8')}`);
+      }
+      return EXIT.OK;
+    case 'count':
+      out.line(p.json ? JSON.stringify({ count: store.count }) : String(store.count));
+      return EXIT.OK;
+    case 'stats': {
+      const s = store.stats();
+      if (p.json) out.line(JSON.stringify(s));
+      else for (const [k, v] of Object.entries(s)) out.line(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      return EXIT.OK;
+    }
+    default: {
+      const before = store.stats().deadBytes;
+      const bar = new Progress('compact', 1);
+      const freed = store.compact();
+      bar.finish();
+      const after = store.stats().deadBytes;
+      out.line(p.json ? JSON.stringify({ segmentsFreed: freed, deadBytesBefore: before, deadBytesAfter: after })
+        : `freed ${freed} segments; dead bytes ${before} -> ${after}`);
+      return EXIT.OK;
+    }
+  }
+}
+
+/** A value as JSON: a string when it is valid UTF-8, else base64. */
+function jsonValue(b: Buffer): { value: string } | { valueBase64: string } {
+  const s = b.toString('utf8');
+  return Buffer.from(s, 'utf8').equals(b) ? { value: s } : { valueBase64: b.toString('base64') };
+}
+
+function info(file: string, rest: string[], p: Parsed, out: Out): number {
+  if (rest.length > 0) throw usage('info takes one file');
+  const i = classify(file);
+  if (p.json) out.line(JSON.stringify(i));
+  else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${v}`);
+  if (i.kind === 'missing' || i.kind === 'not a file') throw notA('a file', i);
+  return EXIT.OK;
+}
+
+function check(file: string, rest: string[], p: Parsed, out: Out): number {
+  if (rest.length > 0) throw usage('check takes one file');
+  const i = classify(file);
+  const { kind } = i;
+  const report: Record<string, unknown> = { file, kind };
+  let summary: string;
+  if (kind === 'kv') {
+    const store = KVStore.open(file, { readOnly: true });
+    try {
+      const bar = new Progress('check', store.count);
+      let n = 0;
+      for (const [, v] of store.entries() as Iterable<[Buffer, Buffer]>) {
+        if (!(v instanceof Buffer)) throw new PmemError('ERR_PMEM_CORRUPT', 'unreadable value');
+        n++;
+        if (n % 1024 === 0) bar.tick(1024);
+      }
+      bar.finish();
+      if (n !== store.count) throw new PmemError('ERR_PMEM_CORRUPT', `the index holds ${store.count} keys, a scan ${n}`);
+      Object.assign(report, { keys: n, recovery: store.stats().recovery });
+      summary = `${n} keys`;
+    } finally {
+      store.close();
+    }
+  } else if (kind === 'wal') {
+    const wal = Wal.open(file, { readOnly: true });
+    try {
+      const bar = new Progress('check', wal.stats.records);
+      let n = 0;
+      for (const _ of wal.read()) {
+        n++;
+        bar.tick();
+      }
+      bar.finish();
+      Object.assign(report, { records: n, headLsn: wal.headLsn, nextLsn: wal.nextLsn, recovery: wal.stats.lastRecovery });
+      summary = `${n} records`;
+    } finally {
+      wal.close();
+    }
+  } else if (kind === 'objpool') {
+    // pmemobj_check on the closed pool; any layout is accepted.
+    if (!ObjPool.check(file)) throw new Fail(EXIT.CORRUPT, `${file}: damaged (pmemobj_check found the pool inconsistent)`);
+    summary = 'pmemobj_check passed';
+  } else {
+    throw notA('a KV store, a WAL or a libpmemobj pool', i);
+  }
+  report.ok = true;
+  if (p.json) out.line(JSON.stringify(report));
+  else {
+    out.line(`${file}: ok (${kind}, ${summary})`);
+    const rec = report.recovery as { discardedTail?: boolean; discardedBytes?: number } | undefined;
+    if (rec?.discardedTail || (rec?.discardedBytes ?? 0) > 0) {
+      out.line('  note: recovery discarded a torn tail (an interrupted write, or damage after the last intact record)');
+    }
+  }
+  return EXIT.OK;
+}

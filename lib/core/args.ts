@@ -1,0 +1,107 @@
+// Argument checks for the public API: TypeError for a wrong type, RangeError
+// for a bad value. Native code checks again and never relies on these.
+import { types } from 'node:util';
+
+export function checkIndex(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Checks that [offset, offset + length) lies inside [0, size). */
+export function checkRange(offset: unknown, length: unknown, size: number): void {
+  const off = checkIndex(offset, 'offset');
+  const len = checkIndex(length, 'length');
+  if (off > size || len > size - off) {
+    throw new RangeError(`range [${off}, +${len}) is outside [0, ${size})`);
+  }
+}
+
+/**
+ * `n` rounded up to a multiple of 8. Arithmetic, not `(n + 7) & ~7`: bit
+ * operators truncate to 32 bits, and a byte count of 2^31 or more would
+ * come out negative.
+ */
+export function align8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
+export function checkBytes(value: unknown, name: string): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new TypeError(`${name} must be a Buffer or Uint8Array`);
+  }
+  return value;
+}
+
+// Intrinsic accessors, read through the internal slots: no getter, Proxy
+// trap or own property of the argument runs.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const lengthOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
+const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
+
+/**
+ * Bytes from the user, read once: a Uint8Array whose length and contents
+ * no later user code can change before they are written. A Buffer or
+ * Uint8Array over a plain fixed-length ArrayBuffer is returned as it is;
+ * one over a SharedArrayBuffer (another thread may write or grow it) or a
+ * resizable ArrayBuffer, a subclass or an instance with its own `length`,
+ * is copied, length and bytes in one step. A Proxy is not a Uint8Array.
+ * Callers that run user code after this (reading the next element of a
+ * batch) check `unchanged` before they write.
+ * @throws TypeError
+ */
+export function snapshotBytes(value: unknown, name: string): Uint8Array {
+  if (!types.isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
+  const u8 = value as Uint8Array;
+  const proto = Object.getPrototypeOf(u8) as unknown;
+  const buffer = bufferOfView.call(u8);
+  const stable = (proto === Buffer.prototype || proto === Uint8Array.prototype) &&
+    !Object.prototype.hasOwnProperty.call(u8, 'length') &&
+    !types.isSharedArrayBuffer(buffer) && !(isResizable !== undefined && isResizable.call(buffer as ArrayBuffer));
+  return stable ? u8 : new Uint8Array(u8);
+}
+
+/** Whether a snapshot of `length` bytes still has them (a later getter may have detached its buffer). */
+export function unchanged(bytes: Uint8Array, length: number): boolean {
+  return lengthOfView.call(bytes) === length;
+}
+
+/**
+ * `options` as a record whose keys are all in `allowed`.
+ * @throws TypeError when it is not an object, or has a key not allowed
+ */
+export function checkOptions(options: unknown, allowed: readonly string[] | ReadonlySet<string>): Record<string, unknown> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const known = Array.isArray(allowed) ? (k: string) => allowed.includes(k) : (k: string) => (allowed as ReadonlySet<string>).has(k);
+  for (const key of Object.keys(options)) {
+    if (!known(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  return options as Record<string, unknown>;
+}
+
+/** @throws TypeError unless `value` is a boolean */
+export function checkBoolean(value: unknown, name: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return value;
+}
+
+/** @throws TypeError unless `path` is a non-empty string */
+export function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+  return path;
+}
+
+/**
+ * Whether `value` is a promise or any other thenable. Transactions and
+ * crash tests are synchronous and refuse one: its work would run after
+ * they ended, and its throws would be lost.
+ */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function';
+}

@@ -1,0 +1,154 @@
+// Loads the addon once: build/Release when it exists, else a prebuild from
+// prebuilds/ that matches. Only lib/ modules import this; the native surface
+// is not API.
+import * as path from 'node:path';
+
+/** Handle returned by the native mapOpen; see native/mapping.cc. */
+export interface NativeMapping {
+  readonly length: number;
+  readonly isPmem: boolean;
+  readonly dax: boolean;
+  readonly granularity: 'byte' | 'cache-line' | 'page';
+  /**
+   * The call block (4 doubles): flush and persist read [offset, length]
+   * from it, sealRecord [crcAt, end, seed, persist (0 or 1)]. Written just
+   * before each call; see native/hotpath.cc.
+   */
+  readonly call: ArrayBuffer;
+  flush(): void;
+  persist(): void;
+  sealRecord(src?: Uint8Array): number;
+  deepFlush(offset: number, length: number): void;
+  copy(offset: number, src: Uint8Array): void;
+  fill(offset: number, byte: number, length: number): void;
+  view(offset: number, length: number): ArrayBuffer;
+  /** fstat of the file's descriptor: its size now. */
+  fileSize(): number;
+  close(): void;
+}
+
+/**
+ * Handle returned by the native objCreate/objOpen; see native/obj/pool.cc and
+ * objtx.cc. Methods returning boolean return false when a pointer is not
+ * inside (or, for free, not the start of) a live object.
+ */
+export interface NativeObjPool {
+  readonly size: number;
+  view(offset: number, length: number): ArrayBuffer;
+  check(offset: number, length: number): boolean;
+  usableSize(offset: number): number;
+  root(size: number): number;
+  rootSize(): number;
+  alloc(size: number, zero: boolean): number;
+  free(offset: number): boolean;
+  write(offset: number, data: Uint8Array): boolean;
+  persist(offset: number, length: number): boolean;
+  stats(): { currAllocated: number; runAllocated: number; runActive: number };
+  close(): void;
+  txAdd(offset: number, length: number): boolean;
+  txWrite(offset: number, data: Uint8Array): boolean;
+  txAlloc(size: number, zero: boolean): number;
+  txFree(offset: number): boolean;
+  txCommit(): void;
+  txAbort(): void;
+}
+
+/**
+ * A held flock(2) lock; see native/filelock.cc. Released by release(), by
+ * the handle's finalizer, and when the worker that took it exits.
+ */
+export interface NativeLock {
+  /** The locked descriptor, for reading the file through the lock; closed by release(). */
+  readonly fd: number;
+  /** Drops the lock. Releasing twice does nothing. */
+  release(): void;
+}
+
+/** The crash simulator's native state (native/sim/); lib/testing/sim.ts wraps it. */
+export interface NativeSim {
+  readonly buffer: ArrayBuffer;
+  flush(offset: number, length: number): void;
+  drain(): void;
+  dirty(): number;
+  persisted(): Buffer;
+  startRecording(): void;
+  stopRecording(): void;
+  point(): number;
+  pointCount(): number;
+  schedule(seed: number, randomImages: number, torn: boolean, exhaustiveLimit: number, pairLimit: number): void;
+  imageCount(point: number): number;
+  loadImage(point: number, index: number, target: ArrayBuffer): number;
+}
+
+export interface Binding {
+  setErrorClass(cls: Function): void;
+  mapOpen(path: string, size: number, flags: number): NativeMapping;
+  drain(): void;
+  crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** The table form, for tests of the fast forms. */
+  crc32cSoft(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** Whether long checksums fold with VPCLMULQDQ on this CPU. */
+  crc32cFolds: boolean;
+  objCreate(path: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
+  objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
+  objCheck(path: string, layout: string | null): boolean;
+  objConstants: { minPool: number; maxAlloc: number; maxLayout: number };
+  /** LOCK_EX (exclusive) or LOCK_SH, without waiting: ERR_PMEM_LOCKED when held elsewhere. */
+  lockFile(path: string, exclusive: boolean, create: boolean): NativeLock;
+  kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
+  kvEntries(
+    bytes: Uint8Array, records: Uint32Array, n: number,
+    off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
+  ): number;
+  /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
+  kvConstants: Record<string, number>;
+  mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
+  Sim: new (size: number, mode: number, tracked: boolean) => NativeSim;
+}
+
+/** Debian's packages of the shared libraries the addon loads at run time. */
+export const RUNTIME_PACKAGES = ['libndctl6', 'libdaxctl1'] as const;
+
+/**
+ * What to throw when loading the addon failed with `e`: a message that
+ * names what to install, with the loader's own message and `e` as cause.
+ * An error that is neither a missing library nor a missing build is
+ * returned as it is.
+ */
+export function loadError(e: unknown): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (/\blib(ndctl|daxctl)\.so/.test(message)) {
+    return new Error(
+      'pmem: the native addon needs the shared libraries libndctl and libdaxctl, which are not installed or do not load. ' +
+        `On Debian or Ubuntu: apt-get install ${RUNTIME_PACKAGES.join(' ')}. (${message})`,
+      { cause: e },
+    );
+  }
+  if (message.startsWith('No native build was found')) {
+    return new Error(
+      'pmem: no prebuilt addon matches this platform (prebuilds are for Linux x64 with glibc) and none was compiled. ' +
+        'Reinstall to compile it from source; see "Install" in the README for what that needs. ' +
+        `(${message.trim()})`,
+      { cause: e },
+    );
+  }
+  return e;
+}
+
+/** Loads the addon from the package at `dir` with node-gyp-build. */
+export function loadBinding(dir: string, load: (dir: string) => unknown = require('node-gyp-build')): Binding {
+  try {
+    return load(dir) as Binding;
+  } catch (e) {
+    throw loadError(e);
+  }
+}
+
+// Node 20 defines Symbol.dispose, as Symbol.for('nodejs.dispose'), in its
+// main context only; a vm context (jest's test environment) lacks it, and
+// the `[Symbol.dispose]()` methods of Mapping, KVStore, Wal and ObjPool
+// would be named 'undefined' there. Every module with such a class imports
+// this one first. Where the engine has Symbol.dispose this does nothing.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for('nodejs.dispose');
+
+export const binding = loadBinding(path.join(__dirname, '..', '..'));

@@ -1,0 +1,316 @@
+// Whether a file is ours: what its first bytes say it is, and the one way
+// the path-opening structures (KVStore, Wal) open, create and lock a file.
+// A user's file is not ours until it proves it: nothing is resized,
+// truncated or written before its signature is checked, and `create` makes
+// only a missing or empty file, under a temporary name that is published
+// whole (docs/formats.md, "Creating a file").
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { binding, type NativeLock } from './binding';
+import { isPmemError, PmemError, type PmemErrorCode } from './errors';
+import { openMapping, type Mapping } from './mapping';
+
+/** What a file's first bytes look like. */
+export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'empty' | 'zeros' | 'text' | 'unknown';
+
+export interface Identity {
+  kind: ContentKind;
+  /** Format magic and version, e.g. "PKV1 v1", for the kinds that have one. */
+  format?: string;
+  /** What the file looks like, for messages: "a KV store", "text", … */
+  description: string;
+}
+
+/** Bytes read from the start of a file to identify it. */
+export const HEAD_BYTES = 4096;
+
+const SUPERBLOCK_MAGIC = 0x31425350; // "PSB1", see lib/log/superblock.ts
+const APPEND_LIST_MAGIC = 0x4c505041; // "APPL", see lib/log/append-list.ts
+const PAYLOADS: Record<number, [ContentKind, string, string]> = {
+  0x31564b50: ['kv', 'PKV1', 'a KV store'],
+  0x4c415750: ['wal', 'PWAL', 'a write-ahead log (Wal)'],
+};
+
+/**
+ * Identifies the first `n` bytes of a file (`head`, up to HEAD_BYTES).
+ * KV stores and WALs start with a superblock whose two replicas (payload
+ * capacity up to 64) begin at 0 and 128; the payload starts 64 bytes in.
+ */
+export function identify(head: Uint8Array, n: number): Identity {
+  const b = Buffer.from(head.buffer, head.byteOffset, Math.min(n, head.length));
+  if (b.length === 0) return { kind: 'empty', description: 'an empty file' };
+  if (b.length >= 12 && b.toString('latin1', 0, 8) === 'PMEMOBJ\0') {
+    return { kind: 'objpool', format: `PMEMOBJ v${b.readUInt32LE(8)}`, description: 'a libpmemobj pool' };
+  }
+  if (b.length >= 11 && b.toString('latin1', 0, 11) === 'PMEMPOOLSET') {
+    return { kind: 'poolset', description: 'a libpmemobj pool set file' };
+  }
+  for (const replica of [0, 128]) {
+    if (b.length < replica + 72 || b.readUInt32LE(replica) !== SUPERBLOCK_MAGIC) continue;
+    const p = PAYLOADS[b.readUInt32LE(replica + 64)];
+    if (p !== undefined) return { kind: p[0], format: `${p[1]} v${b.readUInt32LE(replica + 68)}`, description: p[2] };
+  }
+  if (b.length >= 4 && b.readUInt32LE(0) === SUPERBLOCK_MAGIC) {
+    return { kind: 'superblock', description: 'a pmem superblock of another structure' };
+  }
+  if (b.length >= 4 && b.readUInt32LE(0) === APPEND_LIST_MAGIC) return { kind: 'append-list', description: 'a pmem AppendList' };
+  let zeros = true;
+  let text = true;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c !== 0) zeros = false;
+    // Printable ASCII, tab, newline, carriage return, and UTF-8 bytes.
+    if (c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f) text = false;
+  }
+  if (zeros) return { kind: 'zeros', description: `zeros (no signature in its first ${b.length} bytes)` };
+  if (text) return { kind: 'text', description: 'text' };
+  return { kind: 'unknown', description: 'unknown data (no signature of this package)' };
+}
+
+/** Identifies the file open as `fd` from its bytes at `offset`; reads only. */
+export function identifyFd(fd: number, size: number, offset = 0): Identity {
+  const head = Buffer.alloc(Math.max(0, Math.min(HEAD_BYTES, size - offset)));
+  let n = 0;
+  while (n < head.length) {
+    const got = fs.readSync(fd, head, n, head.length - n, offset + n);
+    if (got === 0) break;
+    n += got;
+  }
+  return identify(head, n);
+}
+
+/**
+ * Identifies the file at `file` by reading its first bytes (never writing);
+ * undefined when it cannot be opened for reading (the caller's open then
+ * reports why). A non-regular file is 'unknown', described by its type.
+ */
+export function identifyPath(file: string): Identity | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return { kind: 'unknown', description: `${fileType(st)}, not a regular file` };
+    return identifyFd(fd, st.size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The refusal of a file that is not the structure asked for. */
+export function notAStore(file: string, expected: string, id: Identity): PmemError {
+  return new PmemError('ERR_PMEM_NOT_A_STORE', `'${file}' is not ${expected}: it holds ${id.description}; nothing was written to it`, { path: file });
+}
+
+// The file lock: exclusive for a writer, shared for read-only opens, taken
+// without waiting (ERR_PMEM_LOCKED). Released by release(), by the handle's
+// finalizer, when the worker that took it exits, and by the kernel when the
+// process dies (native/core/filelock.cc).
+
+/** Opens `file` and locks it; `create` makes a missing file (empty). */
+export function lockFile(file: string, exclusive: boolean, create = false): NativeLock {
+  return binding.lockFile(file, exclusive, create);
+}
+
+export interface StoreFileOptions {
+  /** The kind the file must hold. */
+  kind: ContentKind;
+  /** Its name in messages, e.g. "a KV store". */
+  name: string;
+  create: boolean;
+  readOnly: boolean;
+  /** With `create`: bytes of a new file. */
+  size: number;
+  /** Where in the file the structure starts (default 0). */
+  offset?: number;
+  /** Largest file the structure can map as one Buffer. */
+  maxFile: number;
+  /** Writes an empty structure over a new file's mapping; durable when it returns. */
+  format(m: Mapping): void;
+}
+
+/**
+ * Opens `file` for a structure of kind `o.kind` and returns its lock
+ * descriptor and mapping, both the caller's to release. The lock is taken
+ * first and the signature is read through it; a file that is not of that
+ * kind is refused with ERR_PMEM_NOT_A_STORE before anything maps, grows or
+ * writes it. With `create`, a missing or empty file is made by
+ * `createFile`.
+ * @throws PmemError ERR_PMEM_NOT_A_STORE, ERR_PMEM_NOT_FOUND,
+ *   ERR_PMEM_LOCKED, ERR_PMEM_CORRUPT (over `maxFile`), ERR_PMEM_INVALID
+ *   (a symlink loop), ERR_PMEM_ACCESS
+ */
+export function openStoreFile(file: string, o: StoreFileOptions): { lock: NativeLock; mapping: Mapping } {
+  // Two rounds at most: a create that loses the race to another creator
+  // opens what that one published.
+  for (let round = 0; ; round++) {
+    let lock: NativeLock;
+    try {
+      lock = lockFile(file, !o.readOnly);
+    } catch (e) {
+      if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
+        const made = createFile(file, o, -1);
+        if (made !== null) return made;
+        continue;
+      }
+      throw refine(file, e);
+    }
+    let keep = false; // the lock is the store's from here on
+    const fd = lock.fd;
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.isCharacterDevice() && isDevDax(st)) {
+        const mapping = openDevice(file, o);
+        keep = true;
+        return { lock, mapping };
+      }
+      if (!st.isFile()) throw notAStore(file, o.name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });
+      if (st.size === 0 && o.create && round === 0) {
+        // An empty file is formatted too: replaced whole by a new one, while
+        // this lock on it keeps any other creator out. Its lock goes with it.
+        const made = createFile(file, o, fd);
+        if (made !== null) return made;
+        continue;
+      }
+      const id = st.size === 0 ? identify(Buffer.alloc(0), 0) : identifyFd(fd, st.size, o.offset ?? 0);
+      if (id.kind !== o.kind) throw notAStore(file, o.name, id);
+      if (st.size > o.maxFile) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `'${file}' is ${st.size} bytes; ${o.name} is at most ${o.maxFile}`, { path: file });
+      }
+      const mapping = openMapping(file, { readOnly: o.readOnly });
+      keep = true;
+      return { lock, mapping };
+    } finally {
+      if (!keep) lock.release();
+    }
+  }
+}
+
+/**
+ * A devdax device: it has no name to publish and its contents cannot be
+ * read() (only mapped), so it is mapped and identified from the mapping;
+ * with `create`, a device whose first bytes are all zero is formatted in
+ * place.
+ */
+function openDevice(file: string, o: StoreFileOptions): Mapping {
+  const mapping = openMapping(file, { readOnly: o.readOnly });
+  try {
+    const at = o.offset ?? 0;
+    const id = identify(mapping.bytes.subarray(at, at + HEAD_BYTES), HEAD_BYTES);
+    if (id.kind === 'zeros' && o.create) o.format(mapping);
+    else if (id.kind !== o.kind) throw notAStore(file, o.name, id);
+    return mapping;
+  } catch (e) {
+    mapping.close();
+    throw e;
+  }
+}
+
+/**
+ * Whether a character device is a devdax device: its
+ * /sys/dev/char/MAJ:MIN/subsystem is the dax class or bus. /dev/null and
+ * other character devices are not.
+ */
+export function isDevDax(st: fs.Stats): boolean {
+  if (!st.isCharacterDevice()) return false;
+  // Linux dev_t: minor in bits 0..7 and 20..31, major in bits 8..19 (arithmetic, not bit operators: st.rdev may pass 2^32).
+  const major = Math.floor(st.rdev / 256) % 4096;
+  const minor = (st.rdev % 256) + (Math.floor(st.rdev / 1048576) % 4096) * 256;
+  try {
+    const sub = fs.realpathSync(`/sys/dev/char/${major}:${minor}/subsystem`);
+    return sub === '/sys/class/dax' || sub === '/sys/bus/dax';
+  } catch {
+    return false;
+  }
+}
+
+function fileType(st: fs.Stats): string {
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/**
+ * Makes a new file at `file`: formats it under a temporary name in the same
+ * directory, makes it durable, then publishes it with link() (for a missing
+ * file: fails if another creator published first) or rename() over the
+ * empty file whose lock `emptyFd` holds (the caller releases it). A crash at
+ * any point leaves `file` missing (or empty) or whole, never a
+ * half-formatted file under its name. The lock is taken on the new inode
+ * before it has a name, so it is held from the moment the file appears.
+ * Returns null when another creator won.
+ */
+function createFile(file: string, o: StoreFileOptions, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.creating`);
+  const lock = lockFile(tmp, true, true);
+  const fd = lock.fd;
+  let mapping: Mapping | undefined;
+  let published = false;
+  try {
+    mapping = openMapping(tmp, { size: o.size, create: true });
+    o.format(mapping);
+    // The file's size and blocks durable before the name that publishes it.
+    fs.fsyncSync(fd);
+    if (emptyFd < 0) {
+      try {
+        fs.linkSync(tmp, file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return null;
+        throw e;
+      }
+    } else {
+      // The empty file under the lock must still be the one at `file`.
+      const now = fs.statSync(file);
+      const locked = fs.fstatSync(emptyFd);
+      if (now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
+      fs.renameSync(tmp, file);
+    }
+    published = true;
+    syncDir(file);
+    return { lock, mapping };
+  } finally {
+    if (!published) {
+      mapping?.close();
+      lock.release();
+    }
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Makes the directory entry of `file` durable. */
+function syncDir(file: string): void {
+  const d = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(d);
+  } finally {
+    fs.closeSync(d);
+  }
+}
+
+function dirExists(file: string): boolean {
+  try {
+    return fs.statSync(path.dirname(file)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isCode(e: unknown, code: PmemErrorCode): boolean {
+  return isPmemError(e, code);
+}
+
+/** ELOOP (a symlink loop) is a file that cannot be a store, not a missing one. */
+function refine(file: string, e: unknown): unknown {
+  if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
+    return new PmemError('ERR_PMEM_INVALID', `'${file}' is a symbolic link loop`, { path: file, errno: e.errno, syscall: e.syscall });
+  }
+  return e;
+}

@@ -1,0 +1,226 @@
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
+import { binding, NativeMapping } from './binding';
+import { closedError } from './errors';
+import type { Granularity, Region } from './region';
+import { Windows } from './windows';
+
+/** How stores to a mapping become durable. */
+export type DurabilityMode =
+  /** A DAX file: CLWB/SFENCE (or nothing, on eADR) reach persistent media. */
+  | 'dax'
+  /** PMEM_IS_PMEM_FORCE=1 on a non-DAX file: CLWB/SFENCE on DRAM; not power-fail safe. */
+  | 'forced'
+  /** A non-DAX file: msync to the page cache's backing store. */
+  | 'msync';
+
+export interface MapOptions {
+  /** Size in bytes of a file to create, or to grow a smaller existing file to. */
+  size?: number;
+  /** Create the file if missing (needs `size`). An existing file is never truncated. */
+  create?: boolean;
+  /** With `create`: fail with ERR_PMEM_EXISTS if the file exists. */
+  exclusive?: boolean;
+  /**
+   * Do not reserve blocks: with `create` the new range stays a hole (a
+   * sparse file); on any writable open, existing holes are left as they are.
+   * Without it every hole is reserved before the file is mapped. A store
+   * into a hole on a full filesystem is a SIGBUS: use it only where the
+   * filesystem cannot fill up.
+   */
+  sparse?: boolean;
+  /** Map privately: stores stay in this process and nothing can be persisted. */
+  readOnly?: boolean;
+}
+
+const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly']);
+
+/**
+ * A file mapped into memory with libpmem. Implements `Region`.
+ *
+ * Every offset and length is checked here and again in native code; a bad one
+ * is a RangeError. After `close()` every view is detached and every method
+ * throws `PmemError` `ERR_PMEM_CLOSED`.
+ */
+export class Mapping implements Region {
+  readonly path: string;
+  readonly length: number;
+  /** libpmem's is_pmem: flushes are CLWB/SFENCE rather than msync. */
+  readonly isPmem: boolean;
+  readonly granularity: Granularity;
+  readonly mode: DurabilityMode;
+  readonly readOnly: boolean;
+
+  #native: NativeMapping | null;
+  /** The native call block: the numeric arguments of flush, persist and sealRecord. */
+  readonly #call: Float64Array;
+  readonly #views: Windows;
+
+  /** Use `openMapping`: the constructor takes the native handle. */
+  constructor(path: string, native: NativeMapping, readOnly: boolean) {
+    this.path = path;
+    this.#native = native;
+    this.#call = new Float64Array(native.call);
+    this.length = native.length;
+    this.isPmem = native.isPmem;
+    this.granularity = native.granularity;
+    this.mode = native.isPmem ? (native.dax ? 'dax' : 'forced') : 'msync';
+    this.readOnly = readOnly;
+    this.#views = new Windows(this.length, 'mapping', (start, span) => this.#live().view(start, span));
+  }
+
+  get closed(): boolean {
+    return this.#native === null;
+  }
+
+  /**
+   * The whole mapping as one Buffer, created once. Mappings over 4 GiB have
+   * no single buffer: use `view()`.
+   */
+  get buffer(): Buffer {
+    this.#live();
+    return this.#views.whole();
+  }
+
+  /** Region's name for `buffer`. */
+  get bytes(): Buffer {
+    return this.buffer;
+  }
+
+  /**
+   * A Buffer over [offset, offset + length), sliced from a cached window.
+   * On mappings over 4 GiB a view may be at most 1 GiB long.
+   */
+  view(offset: number, length: number): Buffer {
+    this.#live();
+    checkRange(offset, length, this.length);
+    return this.#views.view(offset, length);
+  }
+
+  /** Starts write-back of a range (msync on non-pmem, which is already durable). */
+  flush(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    const native = this.#live();
+    this.#call[0] = offset;
+    this.#call[1] = length;
+    native.flush();
+  }
+
+  /** Waits for earlier flushes (SFENCE). A no-op when the mapping is not pmem. */
+  drain(): void {
+    this.#live();
+    if (this.isPmem) binding.drain();
+  }
+
+  /** Makes a range durable before returning: `pmem_persist` or `pmem_msync`. */
+  persist(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    const native = this.#live();
+    this.#call[0] = offset;
+    this.#call[1] = length;
+    native.persist();
+  }
+
+  /**
+   * Finishes a checksummed record; see `sealRecord` in region.ts. Copies
+   * `src` and computes the checksum in one pass, writing whole lines with
+   * streaming stores (on pmem always; before an msync from 4 KiB). The
+   * values are checked in native code.
+   */
+  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
+    const native = this.#live();
+    if (typeof crcAt !== 'number') throw new TypeError('crcAt must be a number');
+    if (typeof end !== 'number') throw new TypeError('end must be a number');
+    if (typeof seed !== 'number') throw new TypeError('seed must be a number');
+    if (typeof persist !== 'boolean') throw new TypeError('persist must be a boolean');
+    const call = this.#call;
+    call[0] = crcAt;
+    call[1] = end;
+    call[2] = seed;
+    call[3] = persist ? 1 : 0;
+    return native.sealRecord(src);
+  }
+
+  /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */
+  deepFlush(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().deepFlush(offset, length);
+  }
+
+  /** Copies `src` to `offset`; durable when it returns (`pmem_memmove_persist`). */
+  copy(offset: number, src: Uint8Array): void {
+    checkIndex(offset, 'offset');
+    checkBytes(src, 'src');
+    checkRange(offset, src.length, this.length);
+    this.#live().copy(offset, src);
+  }
+
+  /** Sets `length` bytes at `offset` to `byte`; durable when it returns. */
+  fill(offset: number, byte: number, length: number): void {
+    checkIndex(byte, 'byte');
+    if (byte > 255) throw new RangeError(`byte must be 0..255, got ${byte}`);
+    checkRange(offset, length, this.length);
+    this.#live().fill(offset, byte, length);
+  }
+
+  /**
+   * The file's size now (an fstat of the descriptor the mapping keeps). It
+   * is smaller than `length` only when something outside this mapping
+   * truncated the file; then any access past its end faults.
+   * @throws PmemError ERR_PMEM_CLOSED, ERR_PMEM_IO
+   */
+  fileSize(): number {
+    return this.#live().fileSize();
+  }
+
+  /** Unmaps and detaches every view. Closing twice does nothing. */
+  close(): void {
+    if (this.#native === null) return;
+    this.#native.close();
+    this.#native = null;
+    this.#views.clear();
+  }
+
+  /** Calls `close()`, so that `using m = openMapping(...)` unmaps at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(): NativeMapping {
+    if (this.#native === null) {
+      throw closedError(`mapping of '${this.path}'`, this.path);
+    }
+    return this.#native;
+  }
+}
+
+/**
+ * Maps a file with `pmem_map_file`. A writable open reserves blocks for the
+ * whole file first (reserve before extend: the new range of a created or
+ * grown file, and every hole), unless `sparse`; when they cannot be had it
+ * throws ERR_PMEM_NO_SPACE and the file keeps its size, bytes and times (a
+ * file this call created is removed). A read-only open maps the pages of
+ * holes as zeros from anonymous memory, so reading them never allocates.
+ * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_EXISTS, ERR_PMEM_ACCESS,
+ *   ERR_PMEM_NO_SPACE, ERR_PMEM_INVALID, ERR_PMEM_IO
+ */
+export function openMapping(path: string, options: MapOptions = {}): Mapping {
+  checkPath(path);
+  checkOptions(options, OPTION_KEYS);
+  const { create = false, exclusive = false, sparse = false, readOnly = false } = options;
+  for (const [name, v] of [['create', create], ['exclusive', exclusive], ['sparse', sparse], ['readOnly', readOnly]] as const) {
+    checkBoolean(v, name);
+  }
+  let size = 0;
+  if (options.size !== undefined) size = checkIndex(options.size, 'size');
+  if (create) {
+    if (readOnly) throw new TypeError('create and readOnly cannot be combined');
+    if (size === 0) throw new RangeError('create needs a size greater than 0');
+  } else if (exclusive) {
+    throw new TypeError('exclusive applies only with create');
+  }
+  if (sparse && readOnly) throw new TypeError('sparse and readOnly cannot be combined');
+  const f = binding.mapFlags;
+  const flags =
+    (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0);
+  return new Mapping(path, binding.mapOpen(path, size, flags), readOnly);
+}

@@ -1,0 +1,81 @@
+// Argument checks and conversions of the KVStore API. Keys become one-byte
+// ("latin1") strings of their bytes: the index's key, and the form whose
+// string order is byte order.
+import { types } from 'node:util';
+
+import { checkBoolean, checkIndex, checkOptions, snapshotBytes } from '../core/args';
+import { MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import type { IndexRange } from './hash-index';
+import { isSegmentSize } from './segments';
+import type { KVRangeOptions } from './types';
+
+/** A key or value: bytes, or a string stored as UTF-8. */
+export type KVData = Buffer | Uint8Array | string;
+
+/** The one-byte string of a key's bytes. @throws TypeError, RangeError */
+export function keyOf(key: unknown, name = 'key'): string {
+  let k: string;
+  if (typeof key === 'string') {
+    // ASCII strings already are their own UTF-8 bytes, and a string is
+    // ASCII exactly when its UTF-8 form is as long as it is (every other
+    // char takes 2 to 4 bytes): a native count, faster than a regex test.
+    k = Buffer.byteLength(key, 'utf8') === key.length ? key : Buffer.from(key, 'utf8').toString('latin1');
+  } else if (types.isUint8Array(key)) {
+    // Read once: the key string is the snapshot.
+    const u8 = snapshotBytes(key, name);
+    if (u8.length > MAX_KEY) throw new RangeError(`${name} is ${u8.length} bytes; the limit is ${MAX_KEY}`);
+    // A Buffer decodes itself; a plain Uint8Array needs a Buffer over it first.
+    k = u8 instanceof Buffer ? u8.toString('latin1') : Buffer.from(u8.buffer, u8.byteOffset, u8.length).toString('latin1');
+  } else {
+    throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${key === null ? 'null' : typeof key}`);
+  }
+  if (k.length > MAX_KEY) throw new RangeError(`${name} is ${k.length} bytes; the limit is ${MAX_KEY}`);
+  return k;
+}
+
+/**
+ * A value as bytes or string, with its length in bytes, read once (see
+ * snapshotBytes). @throws TypeError, RangeError
+ */
+export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+  let len: number;
+  if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
+  else if (types.isUint8Array(value)) {
+    value = snapshotBytes(value, name);
+    len = (value as Uint8Array).length;
+  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
+  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
+  return { v: value as Uint8Array | string, len };
+}
+
+export { checkBoolean, checkOptions };
+
+const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
+
+/** The checked options of KVStore.range(). @throws TypeError, RangeError */
+export function rangeArgs(options: unknown): { range: IndexRange; limit: number; encoding: 'buffer' | 'utf8' } {
+  const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
+  const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
+  if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
+  if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
+  const reverse = checkBoolean(o.reverse ?? false, 'reverse');
+  const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
+  const encoding = o.encoding ?? 'buffer';
+  if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
+  const range: IndexRange = {
+    lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
+    lowerInclusive: o.gt === undefined,
+    upper: bound(o.lt ?? o.lte, o.lt !== undefined ? 'lt' : 'lte'),
+    upperInclusive: o.lt === undefined,
+    prefix: bound(o.prefix, 'prefix'),
+    reverse,
+  };
+  return { range, limit, encoding };
+}
+
+/** A segment size option, checked. @throws TypeError, RangeError */
+export function checkSegmentSize(n: unknown): number {
+  const v = checkIndex(n, 'segmentSize');
+  if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
+  return v;
+}

@@ -1,0 +1,156 @@
+// The on-media format of KVStore: constants, segment headers and records.
+// The layout is described in docs/formats.md (## KVStore); log.ts (append),
+// compact.ts and recover.ts own the protocol (when each piece is written,
+// flushed and fenced, and how it is read back).
+import { align8 } from '../core/args';
+import { binding } from '../core/binding';
+
+// Every offset and length passed here is computed by this module and lies
+// inside the buffer; the native function checks them again, so the hot
+// paths skip lib/crc32c's argument checks.
+const crc32c = binding.crc32c;
+
+/** Superblock payload magic, "PKV1". */
+export const KV_MAGIC = 0x31564b50;
+export const KV_FORMAT_VERSION = 1;
+/** Bytes of the superblock payload (and its capacity): magic, version, salt, segment size. */
+export const SUPERBLOCK_PAYLOAD_BYTES = 32;
+/** Segments start here; the dual-copy superblock sits below. */
+export const DATA_START = 4096;
+
+/** Segment header magic, "KVSG". */
+export const SEGMENT_MAGIC = 0x4753564b;
+/** A segment header fills one 64-byte line; records follow it. */
+export const SEGMENT_HEADER_BYTES = 64;
+/** A record's header: checksum, entry bytes, entry count, zero. */
+export const RECORD_HEADER_BYTES = 16;
+/** An entry's header: type, zero, key length, value length; the key follows. */
+export const ENTRY_HEADER_BYTES = 8;
+export const ENTRY_PUT = 1;
+export const ENTRY_DEL = 2;
+
+/** Longest key, in bytes. */
+export const MAX_KEY = 4096;
+/** Longest value, in bytes (64 MiB). */
+export const MAX_VALUE = 64 * 1024 * 1024;
+export const MIN_SEGMENT = 1024;
+export const MAX_SEGMENT = 64 * 1024 * 1024;
+export const DEFAULT_SEGMENT = 4 * 1024 * 1024;
+/** Largest store: one Buffer must see the whole mapping. */
+export const MAX_FILE = 2 ** 32;
+
+export { align8 };
+
+// native/kv/scan.cc restates the record format for its hot loops and
+// exports what it uses as kvConstants: a build in which one differs would
+// read every store wrongly, so it is refused here, at load.
+{
+  const ours: Record<string, number> = { RECORD_HEADER_BYTES, ENTRY_HEADER_BYTES, MAX_KEY, MAX_VALUE, ENTRY_PUT, ENTRY_DEL };
+  const native = binding.kvConstants as Record<string, number> | undefined;
+  for (const name of Object.keys(ours)) {
+    if (native?.[name] !== ours[name]) {
+      throw new Error(`lib/kv/format.ts: ${name} is ${ours[name]}, but native/kv/scan.cc has ${native?.[name]}; rebuild the addon from the same source`);
+    }
+  }
+}
+
+const seqBytes = Buffer.alloc(8);
+
+/**
+ * Seed of the record checksums in a segment: the segment's sequence number
+ * chained onto the store's salt. A record left over from an earlier use of
+ * the same bytes (another sequence number) or from another store (another
+ * salt) therefore never validates.
+ */
+export function segmentSeed(seq: number, salt: number): number {
+  seqBytes.writeBigUInt64LE(BigInt(seq), 0);
+  return crc32c(seqBytes, 0, 8, salt);
+}
+
+/**
+ * Segment header (64 bytes, little-endian): magic u32, crc32c u32 of bytes
+ * 8..31 seeded with the salt, sequence number u64 (> 0; zero marks the
+ * segment free), span u32 (segments the header covers), zero u32, zero
+ * u64 ×5.
+ *
+ * Writes only; it neither flushes nor fences (log.ts #place flushes, and
+ * the fence of the segment's first record makes it durable). The invariant
+ * that lets its stores land in any order: a header validates only when
+ * its sequence number, span and checksum all reached the media. The
+ * checksum, seeded with the store's salt, covers the first two, and what
+ * the header overwrites fails on its own: a freed segment's header has
+ * sequence number zero (compact.ts), new file space is zero, and an
+ * earlier store's header has another salt. A torn header leaves the
+ * segment free, never with a wrong span or sequence number.
+ */
+export function writeSegmentHeader(b: Buffer, at: number, seq: number, span: number, salt: number): void {
+  b.fill(0, at, at + SEGMENT_HEADER_BYTES);
+  b.writeUInt32LE(SEGMENT_MAGIC, at);
+  b.writeBigUInt64LE(BigInt(seq), at + 8);
+  b.writeUInt32LE(span, at + 16);
+  b.writeUInt32LE(crc32c(b, at + 8, 24, salt), at + 4);
+}
+
+/** The sequence number and span of a valid header at `at`, or undefined. */
+export function readSegmentHeader(b: Buffer, at: number, salt: number): { seq: number; span: number } | undefined {
+  if (b.readUInt32LE(at) !== SEGMENT_MAGIC) return undefined;
+  const seq = b.readBigUInt64LE(at + 8);
+  if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+  if (b.readUInt32LE(at + 4) !== crc32c(b, at + 8, 24, salt)) return undefined;
+  const span = b.readUInt32LE(at + 16);
+  if (span === 0 || b.readUInt32LE(at + 20) !== 0) return undefined;
+  return { seq: Number(seq), span };
+}
+
+/**
+ * Record: crc32c u32 of bytes 4..(16 + length) seeded with the segment
+ * seed, entry bytes u32, entry count u32, zero u32, then the entries, then
+ * zero padding to 8 bytes. Entry: type u8 (1 put, 2 delete), zero u8, key
+ * length u16, value length u32, key, value.
+ *
+ * Returns the record's size on media (header, entries, padding) when the
+ * record at `at` is whole and well formed, else 0. Never reads outside
+ * [at, end).
+ */
+export function validRecord(b: Buffer, at: number, end: number, seed: number): number {
+  if (end - at < RECORD_HEADER_BYTES) return 0;
+  const len = b.readUInt32LE(at + 4);
+  const count = b.readUInt32LE(at + 8);
+  if (count === 0 || len < count * ENTRY_HEADER_BYTES || len > end - at - RECORD_HEADER_BYTES) return 0;
+  if (b.readUInt32LE(at + 12) !== 0) return 0;
+  const size = align8(RECORD_HEADER_BYTES + len);
+  if (size > end - at) return 0;
+  if (b.readUInt32LE(at) !== crc32c(b, at + 4, RECORD_HEADER_BYTES - 4 + len, seed)) return 0;
+  // The checksum holds; check the entries' shape too, so that no damaged
+  // record that happens to checksum can send a reader out of bounds.
+  let p = at + RECORD_HEADER_BYTES;
+  const stop = p + len;
+  for (let i = 0; i < count; i++) {
+    if (stop - p < ENTRY_HEADER_BYTES) return 0;
+    const type = b[p];
+    const klen = b.readUInt16LE(p + 2);
+    const vlen = b.readUInt32LE(p + 4);
+    if ((type !== ENTRY_PUT && type !== ENTRY_DEL) || b[p + 1] !== 0 || klen > MAX_KEY) return 0;
+    if (vlen > MAX_VALUE || (type === ENTRY_DEL && vlen !== 0)) return 0;
+    p += ENTRY_HEADER_BYTES + klen + vlen;
+    if (p > stop) return 0;
+  }
+  return p === stop ? size : 0;
+}
+
+/** Bytes an entry occupies: header, key, value. */
+export function entrySize(b: Uint8Array, at: number): number {
+  return ENTRY_HEADER_BYTES + keyLength(b, at) + valueLength(b, at);
+}
+
+// The lengths in the header of the entry at `at`, read byte by byte: the
+// hot paths' offsets come from the index or the log, and Buffer's
+// readUInt*LE would check them again on every call.
+
+export function keyLength(b: Uint8Array, at: number): number {
+  return b[at + 2] | (b[at + 3] << 8);
+}
+
+export function valueLength(b: Uint8Array, at: number): number {
+  return (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16)) + b[at + 7] * 0x1000000;
+}

@@ -1,0 +1,354 @@
+// The DRAM index of KVStore: an open-addressing hash table in typed arrays
+// that maps a key to the region offset of its entry, comparing keys against
+// the entry's bytes in the region (so no key is copied into the JS heap),
+// and a key order for range scans that is built lazily. Keys are handled as
+// one-byte ("latin1") strings of their bytes, whose string order is byte
+// order.
+import { ENTRY_HEADER_BYTES } from './format';
+
+/** Bounds of a range scan, as one-byte key strings. */
+export interface IndexRange {
+  lower?: string;
+  lowerInclusive: boolean;
+  upper?: string;
+  upperInclusive: boolean;
+  prefix?: string;
+  reverse: boolean;
+}
+
+const EMPTY = 0;
+/** A deleted slot; no entry lives at offset 1 (the superblock is there). */
+const GONE = 1;
+const ENTRY_KEY = ENTRY_HEADER_BYTES; // key bytes follow the entry header; its length is the u16 at +2
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32.
+// native/kv/scan.cc (KeyHash) computes it too, for the reopen; test/70
+// checks that the three agree.
+
+/** FNV-1a over a one-byte string's char codes (its bytes), finalized. */
+function hashString(k: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
+  return fmix(h);
+}
+
+function hashBytes(b: Buffer, at: number, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
+  return fmix(h);
+}
+
+export class KvIndex {
+  /** The region's bytes, where every key is compared; replaced when the region is remapped. */
+  bytes: Buffer;
+  /** Slot i: [2i] the entry offset (or EMPTY, GONE), [2i + 1] the key's hash; one cache line holds 8 slots. */
+  #slots = new Uint32Array(2048);
+  #mask = 1023;
+  #size = 0;
+  #gone = 0;
+
+  /**
+   * Keys in byte order (null: build from the table on the first scan); may
+   * hold keys deleted since. Until a scan asks for it, no key string is kept.
+   */
+  #sorted: string[] | null = null;
+  /** Keys added since `#sorted` was built, in no order. */
+  #added: string[] = [];
+  #deletedSinceSort = 0;
+
+  constructor(bytes: Buffer) {
+    this.bytes = bytes;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Bytes of DRAM the index holds (the table, and the key order once built). */
+  get memoryBytes(): number {
+    let n = this.#slots.byteLength;
+    if (this.#sorted !== null) for (const k of this.#sorted) n += 8 + 16 + Math.ceil(k.length / 8) * 8;
+    return n;
+  }
+
+  /** Sizes the table for `n` keys at once, instead of growing it step by step. */
+  reserve(n: number): void {
+    // The smallest table that holds them at a load of at most 3/4: a bigger
+    // one would only cost more cache and TLB misses.
+    const keys = this.#size + n;
+    let cap = this.#mask + 1;
+    if (keys * 4 <= cap * 3) return;
+    while (keys * 4 > cap * 3) cap *= 2;
+    this.#rehash(cap / 2);
+  }
+
+  /** Offset of the entry of `key`, or undefined. */
+  get(key: string): number | undefined {
+    const i = this.#find(key, hashString(key));
+    return i < 0 ? undefined : this.#slots[2 * i];
+  }
+
+  /** Points `key` at `offset`; returns the offset it pointed at before. */
+  set(key: string, offset: number): number | undefined {
+    const h = hashString(key);
+    const i = this.#find(key, h);
+    if (i >= 0) {
+      const prev = this.#slots[2 * i];
+      this.#slots[2 * i] = offset;
+      return prev;
+    }
+    if (this.#sorted !== null) this.#added.push(key);
+    this.#insert(h, offset);
+    return undefined;
+  }
+
+  /** Removes `key`; returns the offset it pointed at. */
+  delete(key: string): number | undefined {
+    const i = this.#find(key, hashString(key));
+    return i < 0 ? undefined : this.#remove(i);
+  }
+
+  /** Slots minus one: a hash's home slot is `hash & slotMask`. */
+  get slotMask(): number {
+    return this.#mask;
+  }
+
+  /** The hash of the key of the entry at `offset`. */
+  hashEntry(offset: number): number {
+    const b = this.bytes;
+    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8));
+  }
+
+  /**
+   * set() for the key of the entry at `offset` (recovery: no key string is
+   * made); `h` is its hashEntry() and `n` its key length, when known.
+   */
+  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+    // One probe sequence both looks the key up and finds where a new key
+    // goes (the first deleted slot on the way, else the empty one that ends
+    // it): a reopen inserts millions of keys this way.
+    if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
+    const b = this.bytes;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    let free = -1;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const o = slots[2 * i];
+      if (o === EMPTY) {
+        if (free >= 0) this.#gone--;
+        else free = i;
+        slots[2 * free] = offset;
+        slots[2 * free + 1] = h;
+        this.#size++;
+        if (this.#sorted !== null || this.#added.length > 0) {
+          this.#sorted = null;
+          this.#added = [];
+        }
+        return undefined;
+      }
+      if (o === GONE) {
+        if (free < 0) free = i;
+        continue;
+      }
+      if (slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      let j = 0;
+      if (o !== offset) while (j < n && b[o + ENTRY_KEY + j] === b[offset + ENTRY_KEY + j]) j++;
+      if (o === offset || j === n) {
+        slots[2 * i] = offset;
+        return o;
+      }
+    }
+  }
+
+  /** delete() for the key of the entry at `offset`. */
+  deleteEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+    const i = this.#findBytes(offset, n, h);
+    return i < 0 ? undefined : this.#remove(i);
+  }
+
+  /** Offset the index holds for the key of the entry at `offset`. */
+  getEntry(offset: number): number | undefined {
+    const b = this.bytes;
+    const n = b[offset + 2] | (b[offset + 3] << 8);
+    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
+    return i < 0 ? undefined : this.#slots[2 * i];
+  }
+
+  /**
+   * Every key, in byte order. Merges the keys added since the last call
+   * into the sorted array (O(n + a log a)) and drops deleted ones; after a
+   * recovery, builds it from the table. The returned array is never mutated
+   * afterwards, so iterators may hold it.
+   */
+  sorted(): string[] {
+    if (this.#sorted === null) {
+      const b = this.bytes;
+      const keys: string[] = [];
+      for (let i = 0; i <= this.#mask; i++) {
+        const o = this.#slots[2 * i];
+        if (o > GONE) keys.push(b.toString('latin1', o + ENTRY_KEY, o + ENTRY_KEY + (b[o + 2] | (b[o + 3] << 8))));
+      }
+      this.#sorted = keys.sort();
+      this.#added = [];
+      this.#deletedSinceSort = 0;
+      return this.#sorted;
+    }
+    if (this.#added.length === 0 && this.#deletedSinceSort === 0) return this.#sorted;
+    const added = this.#added.filter((k) => this.get(k) !== undefined).sort();
+    const old = this.#sorted;
+    const out: string[] = new Array(this.#size);
+    let i = 0;
+    let j = 0;
+    let n = 0;
+    let last: string | undefined;
+    while (i < old.length || j < added.length) {
+      let k: string;
+      if (j >= added.length || (i < old.length && old[i] <= added[j])) k = old[i++];
+      else k = added[j++];
+      if (k === last || this.get(k) === undefined) continue;
+      out[n++] = k;
+      last = k;
+    }
+    out.length = n;
+    this.#sorted = out;
+    this.#added = [];
+    this.#deletedSinceSort = 0;
+    return out;
+  }
+
+  /** Keys inside the range, in order (reverse order with `reverse`). */
+  *range(r: IndexRange): IterableIterator<string> {
+    const keys = this.sorted();
+    let lo = 0;
+    let hi = keys.length; // exclusive
+    let lower = r.lower;
+    let lowerInclusive = r.lowerInclusive;
+    if (r.prefix !== undefined && (lower === undefined || lower < r.prefix)) {
+      lower = r.prefix;
+      lowerInclusive = true;
+    }
+    if (lower !== undefined) lo = lowerInclusive ? lowerBound(keys, lower) : upperBound(keys, lower);
+    if (r.upper !== undefined) hi = r.upperInclusive ? upperBound(keys, r.upper) : lowerBound(keys, r.upper);
+    if (r.prefix !== undefined) hi = Math.min(hi, prefixEnd(keys, r.prefix, lo));
+    if (r.reverse) {
+      for (let i = hi - 1; i >= lo; i--) if (this.get(keys[i]) !== undefined) yield keys[i];
+    } else {
+      for (let i = lo; i < hi; i++) if (this.get(keys[i]) !== undefined) yield keys[i];
+    }
+  }
+
+  #keyLength(offset: number): number {
+    return this.bytes[offset + 2] | (this.bytes[offset + 3] << 8);
+  }
+
+  /** Slot of `key`, or -1. */
+  #find(key: string, h: number): number {
+    const b = this.bytes;
+    const n = key.length;
+    for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
+      const o = this.#slots[2 * i];
+      if (o === EMPTY) return -1;
+      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      let j = 0;
+      const k = o + ENTRY_KEY;
+      while (j < n && b[k + j] === key.charCodeAt(j)) j++;
+      if (j === n) return i;
+    }
+  }
+
+  /** Slot holding the key of the entry at `at` (n key bytes), or -1. */
+  #findBytes(at: number, n: number, h: number): number {
+    const b = this.bytes;
+    for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
+      const o = this.#slots[2 * i];
+      if (o === EMPTY) return -1;
+      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if (o === at) return i;
+      let j = 0;
+      while (j < n && b[o + ENTRY_KEY + j] === b[at + ENTRY_KEY + j]) j++;
+      if (j === n) return i;
+    }
+  }
+
+  #insert(h: number, offset: number): void {
+    if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
+    let i = h & this.#mask;
+    while (this.#slots[2 * i] > GONE) i = (i + 1) & this.#mask;
+    if (this.#slots[2 * i] === GONE) this.#gone--;
+    this.#slots[2 * i] = offset;
+    this.#slots[2 * i + 1] = h;
+    this.#size++;
+  }
+
+  #remove(i: number): number {
+    const prev = this.#slots[2 * i];
+    this.#slots[2 * i] = GONE;
+    this.#size--;
+    this.#gone++;
+    this.#deletedSinceSort++;
+    return prev;
+  }
+
+  /** Rebuilds the table for twice `keys` slots (at least), dropping deleted slots. */
+  #rehash(keys = this.#size + 1): void {
+    let cap = this.#mask + 1;
+    while (keys * 2 > cap) cap *= 2;
+    const old = this.#slots;
+    const slots = new Uint32Array(2 * cap);
+    const mask = cap - 1;
+    for (let i = 0; i < old.length; i += 2) {
+      if (old[i] <= GONE) continue;
+      let j = old[i + 1] & mask;
+      while (slots[2 * j] !== EMPTY) j = (j + 1) & mask;
+      slots[2 * j] = old[i];
+      slots[2 * j + 1] = old[i + 1];
+    }
+    this.#slots = slots;
+    this.#mask = mask;
+    this.#gone = 0;
+  }
+}
+
+/** First index whose key is >= k. */
+function lowerBound(keys: string[], k: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose key is > k. */
+function upperBound(keys: string[], k: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] <= k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index at or after `from` whose key does not start with `prefix`. */
+function prefixEnd(keys: string[], prefix: string, from: number): number {
+  let lo = from;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid].startsWith(prefix)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

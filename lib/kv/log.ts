@@ -1,0 +1,311 @@
+// The log of KVStore: records appended to segments on the region with one
+// fence each, and the growth of the file. lib/kv/store.ts is the API over
+// it; segments.ts keeps the segment table, recover.ts rebuilds it and the
+// DRAM index on open, compact.ts reclaims dead space. The design is in
+// docs/ARCHITECTURE.md ("KVStore").
+import { randomInt } from 'node:crypto';
+
+import { PmemError } from '../core/errors';
+import {
+  align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+  SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
+} from './format';
+import { compact } from './compact';
+import { KvIndex } from './hash-index';
+import { type LogRecovery, recover } from './recover';
+import { type Region, sealRecord } from '../core/region';
+import { SegmentTable } from './segments';
+import { Superblock } from '../log/superblock';
+
+export type { LogRecovery } from './recover';
+
+/** One entry of a record to append. */
+export interface Entry {
+  type: number;
+  /** The key as a one-byte string of its bytes. */
+  key: string;
+  value: Uint8Array | string | null;
+  vlen: number;
+  /** Region offset of a value to copy (compaction), else -1. */
+  src: number;
+}
+
+export interface LogStats {
+  liveBytes: number;
+  deadBytes: number;
+  fileBytes: number;
+  segmentSize: number;
+  segments: { total: number; used: number; free: number };
+}
+
+/**
+ * Free segments a write that adds data must leave. Deletes may take one of
+ * them (so that a full store still takes deletes), and compaction the last:
+ * cleaning a segment needs at most one segment to copy its live entries to,
+ * so compaction can always make progress.
+ */
+export const RESERVE_PUT = 2;
+export const RESERVE_DEL = 1;
+
+/**
+ * Called when no segment is free: returns the region remapped to at least
+ * `bytes` (and at most the caller's limit), or null when it cannot grow.
+ */
+export type Remap = (bytes: number) => Region | null;
+
+export class KvLog {
+  #region: Region;
+  #b: Buffer;
+  #view: Uint8Array; // a plain Uint8Array over #b: its subarray() skips Buffer's constructor
+  #readOnly: boolean;
+  #maxSize: number;
+  #remap: Remap | null;
+  #path: string | undefined;
+  #compacting = false;
+  readonly #t = new SegmentTable();
+  #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
+  readonly index: KvIndex;
+
+  /**
+   * Opens the log on `region` (formatting it first with `create` when it
+   * holds no store) and runs `recover()`. `maxSize` and `remap` let it grow;
+   * `path` names the file in errors.
+   */
+  constructor(
+    region: Region,
+    o: { create: boolean; readOnly: boolean; segmentSize: number; path?: string },
+    maxSize: number,
+    remap: Remap | null,
+  ) {
+    this.#path = o.path;
+    this.#region = region;
+    this.#b = region.bytes;
+    this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.index = new KvIndex(this.#b);
+    this.#readOnly = o.readOnly;
+    this.#maxSize = maxSize;
+    this.#remap = remap;
+    if (region.length < DATA_START + MIN_SEGMENT) {
+      if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
+      throw new PmemError('ERR_PMEM_CORRUPT', `a ${region.length}-byte region cannot hold a store`);
+    }
+    const sb = Superblock.open(region, { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES });
+    if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
+    this.recover(sb);
+  }
+
+  /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
+  get regionClosed(): boolean {
+    return this.#region.closed === true;
+  }
+
+  /** The region's bytes (replaced when the file grows: read it per call). */
+  get bytes(): Buffer {
+    return this.#b;
+  }
+
+  /** The same bytes as a plain Uint8Array, to slice values out of (replaced with them). */
+  get view(): Uint8Array {
+    return this.#view;
+  }
+
+  /** The region under the log (replaced when the file grows: read it per call). */
+  get region(): Region {
+    return this.#region;
+  }
+
+  get recovery(): LogRecovery {
+    return { ...this.#recovery };
+  }
+
+  stats(): LogStats {
+    const t = this.#t;
+    let live = 0;
+    let used = 0;
+    let usedSegs = 0;
+    for (let s = 0; s < t.count; s++) {
+      if (t.seq[s] === 0) continue;
+      live += t.liveBytes[s];
+      used += t.used[s];
+      usedSegs += t.span[s];
+    }
+    return {
+      liveBytes: live,
+      deadBytes: used - live,
+      fileBytes: this.#region.length,
+      segmentSize: t.size,
+      segments: { total: t.count, used: usedSegs, free: t.free },
+    };
+  }
+
+  /** Cleans every segment with dead entries (compact.ts). @returns segments freed */
+  compact(): number {
+    return this.#compact();
+  }
+
+  /** Rebuilds the segment table and the index from the log (recover.ts); runs on open. */
+  recover(sb: Superblock): void {
+    this.#recovery = recover(sb, this.#region, this.#t, this.index);
+  }
+
+  #format(sb: Superblock, segmentSize: number): void {
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+    if (this.#region.length < DATA_START + 2 * segmentSize) {
+      throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
+    }
+    const p = Buffer.alloc(SUPERBLOCK_PAYLOAD_BYTES);
+    p.writeUInt32LE(KV_MAGIC, 0);
+    p.writeUInt32LE(KV_FORMAT_VERSION, 4);
+    // A new salt: every segment header an earlier store left in these bytes
+    // fails its checksum now, so nothing needs zeroing.
+    p.writeUInt32LE(randomInt(1, 0xffffffff), 8);
+    p.writeUInt32LE(segmentSize, 12);
+    sb.write(p); // durable when it returns: the store exists from here on
+  }
+
+  /**
+   * Writes `entries` as one record at the log's end and makes it durable
+   * with one fence, then points the index at it. `reserve` free segments
+   * are kept back: see RESERVE_PUT.
+   */
+  append(entries: Entry[], reserve: number): void {
+    let len = 0;
+    for (const e of entries) len += ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+    const size = align8(RECORD_HEADER_BYTES + len);
+    // A record larger than the store can ever hold (its run of segments
+    // inside maxSize) is refused before anything is written or compacted.
+    if (size + SEGMENT_HEADER_BYTES > this.#maxSize - DATA_START) {
+      throw new PmemError('ERR_PMEM_NO_SPACE',
+        `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
+    }
+    const at = this.#place(size, reserve);
+    const t = this.#t;
+    const s = t.head[t.segOf(at)];
+    const b = this.#b;
+    u32(b, at + 4, len);
+    u32(b, at + 8, entries.length);
+    u32(b, at + 12, 0);
+    let p = at + RECORD_HEADER_BYTES;
+    // The last entry's value, when it is a Buffer, is copied by sealRecord
+    // as it is checksummed: it ends the record.
+    let tail: Uint8Array | undefined;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      const klen = e.key.length;
+      b[p] = e.type;
+      b[p + 1] = 0;
+      b[p + 2] = klen % 256;
+      b[p + 3] = Math.floor(klen / 256);
+      u32(b, p + 4, e.vlen);
+      p += ENTRY_HEADER_BYTES;
+      writeKey(b, e.key, p);
+      p += klen;
+      if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
+      else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
+      else if (e.value !== null) {
+        if (i === entries.length - 1) tail = e.value;
+        else b.set(e.value, p);
+      }
+      p += e.vlen;
+    }
+    // Padding: outside the checksum (and so outside the seal's flush), and
+    // skipped by recovery: it need not be durable.
+    for (let q = at + RECORD_HEADER_BYTES + len; q < at + size; q++) b[q] = 0;
+    // Checksum, flush and fence in one step: the one ordering point of the
+    // call. After it the record (and the header of a segment #place just
+    // opened, flushed there) is durable, so the call may return. A crash
+    // before it leaves a record whose checksum fails or holds: the write is
+    // then either absent or whole, never torn.
+    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], true, tail);
+    // Publish to the index only now: a reader never sees a value that a
+    // crash could still take away.
+    t.used[s] = at + size - t.start(s);
+    if (s === t.active) t.tail = at + size;
+    p = at + RECORD_HEADER_BYTES;
+    for (const e of entries) {
+      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
+      p += esize;
+    }
+  }
+
+  /**
+   * Region offset where a record of `size` bytes goes: the active segment's
+   * tail, or a newly opened segment (or run of segments, for a record larger
+   * than one). Grows the file, or compacts, when no segment is free.
+   */
+  #place(size: number, reserve: number): number {
+    const t = this.#t;
+    if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+    const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
+    let s = t.findFree(need, reserve);
+    if (s < 0 && this.#grow(need + reserve)) s = t.findFree(need, reserve);
+    if (s < 0 && !this.#compacting && t.hasDead()) {
+      this.#compact();
+      if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+      s = t.findFree(need, reserve);
+    }
+    if (s < 0) {
+      throw new PmemError('ERR_PMEM_NO_SPACE',
+        `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
+        `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
+    }
+    const seq = ++t.maxSeq;
+    const start = t.start(s);
+    writeSegmentHeader(this.#b, start, seq, need, t.salt);
+    // Flush without a fence: the fence that makes the segment's first record
+    // durable (append) makes this header durable too. Until then a crash
+    // leaves the segment free (old header, zeroed when it was freed) or empty.
+    this.#region.flush(start, SEGMENT_HEADER_BYTES);
+    t.open(s, seq, need);
+    return start + SEGMENT_HEADER_BYTES;
+  }
+
+  #compact(): number {
+    this.#compacting = true;
+    try {
+      return compact(this.#t, this);
+    } finally {
+      this.#compacting = false;
+    }
+  }
+
+  /**
+   * Grows the file so that at least `segments` more segments exist, up to
+   * maxSize. The index keeps offsets, not views, so it survives the remap.
+   */
+  #grow(segments: number): boolean {
+    const t = this.#t;
+    if (this.#remap === null) return false;
+    const len = this.#region.length;
+    const cap = DATA_START + Math.floor((this.#maxSize - DATA_START) / t.size) * t.size;
+    const want = Math.min(cap, DATA_START + (Math.max(t.count * 2, t.count + segments)) * t.size);
+    if (want < DATA_START + (t.count + segments) * t.size || want <= len) return false;
+    // The new bytes are zero: free segments. A crash after the file grew and
+    // before anything was written there loses nothing. Offsets, not views,
+    // live in the index, so it survives the remap.
+    const region = this.#remap(want);
+    if (region === null) return false;
+    this.#region = region;
+    this.#b = region.bytes;
+    this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.index.bytes = this.#b;
+    t.resize(Math.floor((region.length - DATA_START) / t.size));
+    return true;
+  }
+}
+
+/** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
+function u32(b: Buffer, at: number, v: number): void {
+  b[at] = v % 256;
+  b[at + 1] = Math.floor(v / 256) % 256;
+  b[at + 2] = Math.floor(v / 65536) % 256;
+  b[at + 3] = Math.floor(v / 16777216) % 256;
+}
+
+/** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
+function writeKey(b: Buffer, key: string, at: number): void {
+  const n = key.length;
+  if (n > 32) b.write(key, at, n, 'latin1');
+  else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);
+}

@@ -1,0 +1,181 @@
+// The recovery of KVStore's log: on every open, the scan of the segments
+// and the rebuild of the DRAM index and the segment table from the records.
+import { binding } from '../core/binding';
+import { PmemError } from '../core/errors';
+import {
+  align8, DATA_START, ENTRY_DEL, ENTRY_PUT, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+  segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
+} from './format';
+import type { KvIndex } from './hash-index';
+import type { Region } from '../core/region';
+import { isSegmentSize, type SegmentTable } from './segments';
+import type { Superblock } from '../log/superblock';
+
+export interface LogRecovery {
+  ms: number;
+  segments: number;
+  records: number;
+  discardedBytes: number;
+}
+
+/** Record offsets one kvScan call returns at most. */
+const scanOut = new Uint32Array(16384);
+
+/**
+ * Rebuilds the index from the log. Runs on open, and only reads: a store
+ * opened read-only after a crash recovers the same way. It completes every
+ * interrupted state by how it reads the log:
+ * - a torn last record (its checksum fails) is not part of the log, and
+ *   the next append overwrites it;
+ * - a segment whose header reached the media before its first record is
+ *   an empty segment;
+ * - an interrupted compaction leaves a live entry in both the old segment
+ *   and a newer one: segments are replayed in sequence order, the newer
+ *   copy wins, and the old segment is cleaned again by the next compaction.
+ * @throws PmemError ERR_PMEM_CORRUPT when the superblock is missing or
+ *   damaged, segment headers overlap, or a record is damaged while a later
+ *   record of its segment is intact.
+ */
+export function recover(sb: Superblock, region: Region, t: SegmentTable, index: KvIndex): LogRecovery {
+  const t0 = performance.now();
+  const payload = sb.read();
+  if (payload === undefined || payload.length !== SUPERBLOCK_PAYLOAD_BYTES || payload.readUInt32LE(0) !== KV_MAGIC) {
+    throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+  }
+  if (payload.readUInt32LE(4) !== KV_FORMAT_VERSION) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${payload.readUInt32LE(4)}`);
+  }
+  t.salt = payload.readUInt32LE(8);
+  t.size = payload.readUInt32LE(12);
+  if (!isSegmentSize(t.size)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${t.size}`);
+  t.resize(Math.floor((region.length - DATA_START) / t.size));
+  if (t.count < 1) throw new PmemError('ERR_PMEM_CORRUPT', 'the region is too short for one segment');
+
+  const b = region.bytes;
+  const heads: number[] = [];
+  for (let i = 0; i < t.count; i++) {
+    const h = readSegmentHeader(b, t.start(i), t.salt);
+    if (h === undefined || h.span > t.count - i) continue;
+    t.seq[i] = h.seq;
+    t.span[i] = h.span;
+    heads.push(i);
+  }
+  heads.sort((x, y) => t.seq[x] - t.seq[y]);
+  let records = 0;
+  let found = new Uint32Array(1024);
+  let discarded = 0;
+  for (let n = 0; n < heads.length; n++) {
+    const s = heads[n];
+    if (n > 0 && t.seq[heads[n - 1]] === t.seq[s]) throw new PmemError('ERR_PMEM_CORRUPT', `two segments carry sequence number ${t.seq[s]}`);
+    for (let j = s; j < s + t.span[s]; j++) {
+      if (t.head[j] !== -1) throw new PmemError('ERR_PMEM_CORRUPT', `segments ${t.head[j]} and ${s} overlap`);
+      t.head[j] = s;
+    }
+    t.free -= t.span[s];
+    t.seed[s] = segmentSeed(t.seq[s], t.salt);
+    const start = t.start(s);
+    const end = start + t.span[s] * t.size;
+    // The valid records, up to 16384 per native call (the same checks as
+    // validRecord); the index comes after, once their number is known.
+    let at = start + SEGMENT_HEADER_BYTES;
+    for (;;) {
+      const n = binding.kvScan(b, at, end, t.seed[s], scanOut);
+      if (records + n > found.length) {
+        const bigger = new Uint32Array(Math.max(2 * found.length, records + n));
+        bigger.set(found.subarray(0, records));
+        found = bigger;
+      }
+      found.set(scanOut.subarray(0, n), records);
+      records += n;
+      if (n === 0) break;
+      const last = scanOut[n - 1];
+      at = last + align8(RECORD_HEADER_BYTES + b.readUInt32LE(last + 4));
+      if (n < scanOut.length) break;
+    }
+    if (at < end) {
+      if (damagedBeforeIntact(b, at, end, t.seed[s])) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `segment ${s}: the record at ${at} is damaged and a later one is intact`);
+      }
+      discarded += nonZero(b, at, Math.min(end, at + 4096));
+    }
+    t.used[s] = at - start;
+    t.maxSeq = t.seq[s];
+  }
+  replay(b, t, index, found, records);
+  // Appends continue in the newest segment, never an older one: the log's
+  // order is sequence order, then position.
+  const newest = heads.length > 0 ? heads[heads.length - 1] : -1;
+  t.active = newest >= 0 && t.span[newest] === 1 ? newest : -1;
+  if (t.active >= 0) t.tail = t.start(newest) + t.used[newest];
+  return { ms: performance.now() - t0, segments: heads.length, records, discardedBytes: discarded };
+}
+
+/**
+ * Points the index at every entry of the valid records `found[0..records)`
+ * (offsets, in log order), as if applying them in log order, but filling
+ * the table window by window rather than at random: the entries are
+ * ordered by a stable counting sort on the top bits of their home slot.
+ * The entries of one key share a hash, so they keep their log order, and
+ * different keys do not interact: the result is that of the log-order
+ * replay, with far fewer cache and TLB misses on a large table, and the
+ * second pass does not touch the log. Holds 28 bytes per entry while it
+ * runs.
+ */
+function replay(b: Buffer, t: SegmentTable, index: KvIndex, found: Uint32Array, records: number): void {
+  let total = 0;
+  for (let i = 0; i < records; i++) total += b.readUInt32LE(found[i] + 8);
+  // A table sized once for the entries found (an upper bound on the keys),
+  // up to 2^24 slots (128 MiB): past that a log of many overwrites would
+  // size it far beyond its keys, and the table grows as needed instead.
+  index.reserve(Math.min(total, 12_000_000));
+  const off = new Uint32Array(total);
+  const hash = new Uint32Array(total); // index.hashEntry() of each entry
+  const meta = new Uint32Array(total); // entry size (< 2^27), and 2^31 for a delete
+  const klen = new Uint16Array(total);
+  // One native pass over the entries: hashing every key in JavaScript is a
+  // large share of a reopen (docs/bench.md, "KVStore").
+  binding.kvEntries(b, found, records, off, hash, meta, klen);
+  const mask = index.slotMask;
+  const bits = Math.log2(mask + 1);
+  const shift = Math.max(0, bits - 12);
+  const starts = new Uint32Array((1 << Math.min(bits, 12)) + 1);
+  for (let i = 0; i < total; i++) starts[((hash[i] & mask) >>> shift) + 1]++;
+  for (let i = 1; i < starts.length; i++) starts[i] += starts[i - 1];
+  // Scatter the entries themselves (not an index into them), so that the
+  // last pass reads every array in order.
+  const sOff = new Uint32Array(total);
+  const sHash = new Uint32Array(total);
+  const sMeta = new Uint32Array(total);
+  const sKlen = new Uint16Array(total);
+  for (let i = 0; i < total; i++) {
+    const d = starts[(hash[i] & mask) >>> shift]++;
+    sOff[d] = off[i];
+    sHash[d] = hash[i];
+    sMeta[d] = meta[i];
+    sKlen[d] = klen[i];
+  }
+  for (let i = 0; i < total; i++) {
+    const p = sOff[i];
+    const m = sMeta[i];
+    t.applyEntry(index, b, t.head[t.segOf(p)], p, null, m >= 0x80000000 ? ENTRY_DEL : ENTRY_PUT, m & 0x7fffffff, sHash[i], sKlen[i]);
+  }
+}
+
+/**
+ * True when the invalid record at `at` has a plausible length and the
+ * position after it holds a valid record: appends are sequential and each
+ * ends with a fence, so that later record was written after this one was
+ * durable, and this one was damaged afterwards.
+ */
+function damagedBeforeIntact(b: Buffer, at: number, end: number, seed: number): boolean {
+  if (end - at < RECORD_HEADER_BYTES) return false;
+  const len = b.readUInt32LE(at + 4);
+  if (len === 0 || len > end - at - RECORD_HEADER_BYTES) return false;
+  const next = at + align8(RECORD_HEADER_BYTES + len);
+  return validRecord(b, next, end, seed) > 0;
+}
+
+function nonZero(b: Buffer, from: number, to: number): number {
+  for (let i = to - 1; i >= from; i--) if (b[i] !== 0) return i + 1 - from;
+  return 0;
+}

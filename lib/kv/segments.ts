@@ -1,0 +1,134 @@
+// The segment table of KVStore's log: what the log keeps in DRAM per
+// segment (its state, sequence number, span, fill, live and dead counts,
+// checksum seed), the free count, and the segment appends go to. Nothing
+// here is stored: recover.ts rebuilds it from the segment headers and
+// records on every open. The protocol that writes the headers is in
+// log.ts (#place) and compact.ts.
+import { DATA_START, ENTRY_PUT, entrySize, MAX_SEGMENT, MIN_SEGMENT, SEGMENT_HEADER_BYTES, segmentSeed } from './format';
+import type { KvIndex } from './hash-index';
+
+export function isSegmentSize(n: number): boolean {
+  return n >= MIN_SEGMENT && n <= MAX_SEGMENT && Number.isInteger(Math.log2(n));
+}
+
+/**
+ * The segments of one log. A segment is free (head -1), or part of a run
+ * of `span` segments that starts at its head segment; the per-head arrays
+ * hold meaningful values only at head segments in use (seq > 0).
+ */
+export class SegmentTable {
+  /** The store's salt (from its superblock), chained into every seed. */
+  salt = 0;
+  /** Bytes per segment. */
+  size = 0;
+  /** Segments in the region. */
+  count = 0;
+  /** The highest sequence number in use: the next segment opened gets the one after. */
+  maxSeq = 0;
+  readonly seq: number[] = []; // per head segment: sequence number; 0 when not a head
+  readonly head: number[] = []; // per segment: its head segment, -1 when free
+  readonly span: number[] = []; // per head: segments of its run
+  readonly used: number[] = []; // per head: bytes from its start to the end of its last record
+  readonly liveBytes: number[] = []; // per head: bytes of live entries
+  readonly deadEntries: number[] = []; // per head: dead entries (overwritten, deleted, tombstones)
+  readonly seed: number[] = []; // per head: the seed of its record checksums (segmentSeed)
+  /** Segments with head -1. */
+  free = 0;
+  /** The head segment appends go to, -1 when none. */
+  active = -1;
+  /** Region offset of the next append in `active`. */
+  tail = 0;
+
+  /** Region offset of segment s. */
+  start(s: number): number {
+    return DATA_START + s * this.size;
+  }
+
+  /** The segment that holds region offset `offset`. */
+  segOf(offset: number): number {
+    return Math.floor((offset - DATA_START) / this.size);
+  }
+
+  /** Grows the per-segment arrays to `nseg` segments (the new ones free). */
+  resize(nseg: number): void {
+    for (let i = this.count; i < nseg; i++) {
+      this.seq.push(0);
+      this.head.push(-1);
+      this.span.push(0);
+      this.used.push(0);
+      this.liveBytes.push(0);
+      this.deadEntries.push(0);
+      this.seed.push(0);
+    }
+    this.free += Math.max(0, nseg - this.count);
+    this.count = Math.max(nseg, this.count);
+  }
+
+  /** First run of `need` free segments that leaves `reserve` free, or -1. */
+  findFree(need: number, reserve: number): number {
+    if (this.free < need + reserve) return -1;
+    let run = 0;
+    for (let i = 0; i < this.count; i++) {
+      run = this.head[i] === -1 ? run + 1 : 0;
+      if (run === need) return i - need + 1;
+    }
+    return -1;
+  }
+
+  hasDead(): boolean {
+    for (let s = 0; s < this.count; s++) if (this.seq[s] !== 0 && this.deadEntries[s] > 0) return true;
+    return false;
+  }
+
+  /**
+   * Takes the run of `need` free segments at s as a new head with sequence
+   * number `seq`, empty; it becomes the active segment when it is a single
+   * segment. The caller has written its header.
+   */
+  open(s: number, seq: number, need: number): void {
+    this.seq[s] = seq;
+    this.span[s] = need;
+    this.used[s] = SEGMENT_HEADER_BYTES;
+    this.liveBytes[s] = 0;
+    this.deadEntries[s] = 0;
+    this.seed[s] = segmentSeed(seq, this.salt);
+    for (let j = s; j < s + need; j++) this.head[j] = s;
+    this.free -= need;
+    // A run holds one record and is never appended to again; appending to
+    // the previous segment after it would put later writes before it in
+    // sequence order.
+    this.active = need === 1 ? s : -1;
+    this.tail = this.start(s) + SEGMENT_HEADER_BYTES;
+  }
+
+  /** Marks the run headed by s free. The caller has published the free on media. @returns segments freed */
+  release(s: number): number {
+    for (let j = s; j < s + this.span[s]; j++) this.head[j] = -1;
+    this.free += this.span[s];
+    const freed = this.span[s];
+    this.seq[s] = 0;
+    this.liveBytes[s] = 0;
+    this.deadEntries[s] = 0;
+    return freed;
+  }
+
+  /**
+   * Points `index` at one entry (at `p`, in head segment `s`, of `b`) and
+   * keeps the live and dead counts.
+   */
+  applyEntry(index: KvIndex, b: Buffer, s: number, p: number, key: string | null, type: number, size: number, h?: number, klen?: number): void {
+    let prev: number | undefined;
+    if (type === ENTRY_PUT) {
+      prev = key === null ? index.setEntry(p, h, klen) : index.set(key, p);
+      this.liveBytes[s] += size;
+    } else {
+      prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
+      this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+    }
+    if (prev !== undefined) {
+      const ps = this.head[this.segOf(prev)];
+      this.liveBytes[ps] -= entrySize(b, prev);
+      this.deadEntries[ps]++;
+    }
+  }
+}

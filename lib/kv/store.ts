@@ -1,0 +1,344 @@
+import { checkIndex, checkPath, unchanged } from '../core/args';
+import type { NativeLock } from '../core/binding';
+import { closedError, PmemError } from '../core/errors';
+import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
+import {
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
+} from './format';
+import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
+import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
+import { openStoreFile } from '../core/identify';
+import { openMapping, type Mapping } from '../core/mapping';
+import type { Region } from '../core/region';
+
+const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
+const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
+const DEFAULT_SIZE = 64 * 1024 * 1024;
+
+/**
+ * A persistent key-value store: records in a log of segments on the region,
+ * an index in DRAM. Every mutating call is durable when it returns, with one
+ * ordering point (one fence) per call. See docs/api.md (KVStore) and the design in
+ * docs/ARCHITECTURE.md ("KVStore").
+ */
+export class KVStore {
+  #log: KvLog;
+  #mapping: Mapping | null = null;
+  #path: string | undefined;
+  #lock: NativeLock | null = null;
+  #readOnly: boolean;
+  #closed = false;
+
+  /**
+   * Opens (and with `create`, creates) a store file, takes its lock and
+   * runs `recover()`.
+   * With `create`, only a missing or empty file is made (see
+   * docs/formats.md, "Creating a file"); any other file must be a store.
+   * A failed open leaves the file as it was: nothing is resized or written.
+   * @throws PmemError ERR_PMEM_LOCKED (open for writing elsewhere, or a
+   *   read-only open while a writer holds it), ERR_PMEM_NOT_FOUND,
+   *   ERR_PMEM_NOT_A_STORE (the file holds something else: the message
+   *   says what), ERR_PMEM_CORRUPT (a store, damaged); TypeError, RangeError
+   */
+  static open(path: string, options: KVOpenOptions = {}): KVStore {
+    checkPath(path);
+    const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
+    const create = checkBoolean(o.create ?? false, 'create');
+    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+    if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
+    const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
+    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+    if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
+    let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
+    if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+    // The lock, then the signature, then the mapping: a file that is not a
+    // store is refused before anything maps, grows or writes it.
+    const { lock, mapping } = openStoreFile(path, {
+      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE,
+      format: (m) => {
+        // Checked only when a file is made: an existing store keeps its size.
+        if (m.length < DATA_START + 2 * segmentSize) {
+          throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
+        }
+        new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
+      },
+    });
+    try {
+      if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
+      const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
+      store.#mapping = mapping;
+      store.#lock = lock;
+      return store;
+    } catch (e) {
+      mapping.close();
+      lock.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens a store on a Region (a CrashSim, or a Mapping the caller owns)
+   * and runs `recover()`. No lock is taken and the store cannot grow.
+   * @throws PmemError ERR_PMEM_CORRUPT
+   */
+  static openRegion(region: Region, options: KVRegionOptions = {}): KVStore {
+    const o = checkOptions(options, REGION_OPTIONS) as KVRegionOptions;
+    const create = checkBoolean(o.create ?? false, 'create');
+    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+    return new KVStore(region, { create, readOnly, segmentSize }, region.length);
+  }
+
+  private constructor(region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number, path?: string) {
+    this.#readOnly = o.readOnly;
+    this.#path = path;
+    this.#log = new KvLog(region, { ...o, path }, maxSize, path === undefined ? null : (bytes) => this.#remap(bytes));
+  }
+
+  /** Keys in the store. */
+  get count(): number {
+    this.#assertOpen();
+    return this.#log.index.size;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Stores `value` under `key`. Durable when it returns: after a crash the
+   * key holds this value (or a later one).
+   * @throws PmemError ERR_PMEM_NO_SPACE (full at maxSize: nothing is
+   *   written), ERR_PMEM_READONLY, ERR_PMEM_CLOSED; TypeError; RangeError
+   *   (key over 4096 bytes, value over 64 MiB)
+   */
+  put(key: KVData, value: KVData): void {
+    this.#writable();
+    const k = keyOf(key);
+    const { v, len } = valueArg(value);
+    this.#log.append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], RESERVE_PUT);
+  }
+
+  /** The value of `key` (a copy), or undefined. */
+  get(key: KVData): Buffer | undefined {
+    this.#assertOpen();
+    const off = this.#log.index.get(keyOf(key));
+    if (off === undefined) return undefined;
+    const b = this.#log.view;
+    return copyOut(b, off + ENTRY_HEADER_BYTES + keyLength(b, off), valueLength(b, off));
+  }
+
+  /** The value of `key` decoded as UTF-8, or undefined. */
+  getString(key: KVData): string | undefined {
+    this.#assertOpen();
+    const off = this.#log.index.get(keyOf(key));
+    if (off === undefined) return undefined;
+    const b = this.#log.bytes;
+    const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+    return b.toString('utf8', start, start + valueLength(b, off));
+  }
+
+  has(key: KVData): boolean {
+    this.#assertOpen();
+    return this.#log.index.get(keyOf(key)) !== undefined;
+  }
+
+  /**
+   * Removes `key`. Durable when it returns. Writes nothing when the key is
+   * absent. A delete may take one of the two segments that puts leave free.
+   * @returns whether the key was there
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
+   */
+  delete(key: KVData): boolean {
+    this.#writable();
+    const k = keyOf(key);
+    if (this.#log.index.get(k) === undefined) return false;
+    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], RESERVE_DEL);
+    return true;
+  }
+
+  /**
+   * Applies puts and deletes, in order, as one record: all or nothing, also
+   * across a crash. Durable when it returns. Every op is checked before
+   * anything is written.
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED;
+   *   TypeError, RangeError for a bad op (nothing is written)
+   */
+  batch(ops: readonly KVBatchOp[]): void {
+    this.#writable();
+    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
+    const entries: Entry[] = [];
+    const present = new Map<string, boolean>();
+    let puts = false;
+    // Each op, and each of its fields, is read once; values are snapshots.
+    const n = ops.length;
+    for (let i = 0; i < n; i++) {
+      const op = ops[i] as unknown;
+      if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
+      const { type } = op as { type: unknown };
+      const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
+      if (type === 'put') {
+        const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
+        entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
+        present.set(k, true);
+        puts = true;
+      } else if (type === 'del') {
+        // A tombstone only for a key that is there at this point of the batch.
+        if (present.get(k) ?? this.#log.index.get(k) !== undefined) {
+          entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
+        }
+        present.set(k, false);
+      } else {
+        throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
+      }
+    }
+    // A getter of a later op may have detached the buffer of an earlier
+    // value: checked after the last user code ran, before anything is written.
+    for (const e of entries) {
+      if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
+    }
+    if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
+  }
+
+  /**
+   * Moves the value of `from` to `to` (replacing what `to` held) as one
+   * record: after a crash exactly one of the two names holds the value.
+   * Durable when it returns.
+   * @returns false when `from` is absent (nothing is written)
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
+   */
+  rename(from: KVData, to: KVData): boolean {
+    this.#writable();
+    const f = keyOf(from, 'from');
+    const t = keyOf(to, 'to');
+    const value = this.get(Buffer.from(f, 'latin1'));
+    if (value === undefined) return false;
+    if (f === t) return true;
+    this.#log.append([
+      { type: ENTRY_PUT, key: t, value, vlen: value.length, src: -1 },
+      { type: ENTRY_DEL, key: f, value: null, vlen: 0, src: -1 },
+    ], RESERVE_PUT);
+    return true;
+  }
+
+  /**
+   * Entries in key byte order, as [key, value] copies. The keys are those
+   * present when iteration starts (a key deleted meanwhile is skipped); each
+   * value is the one current when it is yielded. With `encoding: 'utf8'`
+   * both are strings, else Buffers.
+   */
+  range(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  range(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
+  range(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
+  *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    this.#assertOpen();
+    const { range, limit, encoding } = rangeArgs(options);
+    const keys = this.#log.index.range(range);
+    let n = 0;
+    for (;;) {
+      this.#assertOpen();
+      const next = keys.next();
+      if (next.done || n >= limit) return;
+      const k = next.value;
+      const off = this.#log.index.get(k);
+      if (off === undefined) continue;
+      const b = this.#log.bytes;
+      const start = off + ENTRY_HEADER_BYTES + k.length;
+      const end = start + b.readUInt32LE(off + 4);
+      n++;
+      if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
+      else yield [Buffer.from(k, 'latin1'), copyOut(this.#log.view, start, end - start)];
+    }
+  }
+
+  /** Every key, in byte order: strings with `encoding: 'utf8'`, else Buffers. */
+  keys(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<Buffer>;
+  keys(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<string>;
+  keys(options?: KVRangeOptions): IterableIterator<Buffer | string>;
+  *keys(options: KVRangeOptions = {}): IterableIterator<Buffer | string> {
+    for (const [k] of this.range(options)) yield k;
+  }
+
+  /** Every [key, value], in key byte order: strings with `encoding: 'utf8'`, else Buffers. */
+  entries(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  entries(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
+  entries(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
+  entries(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    return this.range(options);
+  }
+
+  stats(): KVStats {
+    this.#assertOpen();
+    const index = this.#log.index;
+    return { count: index.size, ...this.#log.stats(), indexBytes: index.memoryBytes, recovery: this.#log.recovery };
+  }
+
+  /**
+   * Reclaims dead space online: cleans the used segments oldest first,
+   * copying their live entries to the log's end and then freeing them.
+   * Crash-safe at every step. Durable when it returns.
+   * @returns segments freed
+   * @throws PmemError ERR_PMEM_NO_SPACE when a live entry cannot be copied
+   *   for lack of free space (what was cleaned so far stays cleaned)
+   */
+  compact(): number {
+    this.#writable();
+    return this.#log.compact();
+  }
+
+  /** Unmaps the file and releases the lock. Closing twice does nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mapping?.close();
+    this.#mapping = null;
+    this.#lock?.release();
+    this.#lock = null;
+  }
+
+  /** Calls `close()`, so that `using db = KVStore.open(...)` closes the store at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Maps the file again, grown to `bytes`; the old mapping goes after the new
+   * one is in place. A failure (ERR_PMEM_NO_SPACE) leaves the file and the
+   * old mapping as they were, so the store goes on at its present size.
+   * @throws PmemError ERR_PMEM_CORRUPT when something outside the store
+   *   truncated the file: growing it back would replace records with zeros.
+   */
+  #remap(bytes: number): Region | null {
+    if (this.#mapping === null || this.#path === undefined) return null;
+    const now = this.#mapping.fileSize();
+    if (now < this.#mapping.length) {
+      throw new PmemError('ERR_PMEM_CORRUPT',
+        `'${this.#path}' was truncated to ${now} bytes under a live ${this.#mapping.length}-byte mapping`, { path: this.#path });
+    }
+    const m = openMapping(this.#path, { size: bytes, create: true });
+    this.#mapping.close();
+    this.#mapping = m;
+    return m;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw closedError('the KV store', this.#path);
+    }
+    // A store over a Region the caller owns: closing that region leaves
+    // detached views, which would read as empty.
+    if (this.#log.regionClosed) throw closedError('the region under the KV store');
+  }
+
+  #writable(): void {
+    this.#assertOpen();
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
+  }
+}
+
+/** A copy of b[start, start + len). */
+function copyOut(b: Uint8Array, start: number, len: number): Buffer {
+  const out = Buffer.allocUnsafe(len);
+  out.set(b.subarray(start, start + len));
+  return out;
+}

@@ -1,0 +1,63 @@
+// What Wal.open takes, checked once, and the opening of a log file: the
+// lock, the signature check and the mapping, before wal.ts recovers the log
+// in it. Kept apart from the API class so that each file stays one concept.
+import { checkBoolean, checkIndex, checkOptions, checkPath } from '../core/args';
+import type { NativeLock } from '../core/binding';
+import { openStoreFile } from '../core/identify';
+import type { Mapping } from '../core/mapping';
+
+/** Largest log file: one Buffer must see the whole mapping. */
+const MAX_FILE = 2 ** 32;
+
+export interface WalOpenOptions {
+  /** With a path: size of a file to create. */
+  size?: number;
+  /** With a path: create and format the file if missing. */
+  create?: boolean;
+  /** Offset of the log inside the region (a multiple of 64). */
+  offset?: number;
+  /** Cut the log at a corrupt record instead of failing (point-in-time recovery). */
+  truncateOnCorruption?: boolean;
+  /** Recover without writing (for inspection); the log must not be appended to. */
+  readOnly?: boolean;
+}
+
+export interface WalFlags {
+  create: boolean;
+  readOnly: boolean;
+  truncateOnCorruption: boolean;
+}
+
+const OPEN_OPTIONS = new Set(['size', 'create', 'offset', 'truncateOnCorruption', 'readOnly']);
+
+/** The boolean options of Wal.open, checked: unknown options and non-booleans are TypeErrors. */
+export function checkWalOptions(options: unknown): WalFlags {
+  checkOptions(options, OPEN_OPTIONS);
+  const o = options as WalOpenOptions;
+  const flag = (v: unknown, name: string): boolean => (v === undefined ? false : checkBoolean(v, name));
+  return { create: flag(o.create, 'create'), readOnly: flag(o.readOnly, 'readOnly'), truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption') };
+}
+
+/**
+ * Locks and maps the log file at `path` (`create` makes a missing one of
+ * `size` bytes and formats it with `format`), for Wal.open to recover.
+ * @throws PmemError ERR_PMEM_LOCKED, and what openStoreFile throws for a
+ *   file that is not a log
+ */
+export function openWalFile(
+  path: string, options: WalOpenOptions, o: WalFlags, format: (m: Mapping, offset: number) => void,
+): { lock: NativeLock; mapping: Mapping; offset: number } {
+  checkPath(path);
+  if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
+  const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
+  if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
+  const offset = checkIndex(options.offset ?? 0, 'offset');
+  // One writer at a time (ERR_PMEM_LOCKED), across processes and
+  // threads; the signature is checked through the lock before anything
+  // maps, grows or writes the file.
+  const { lock, mapping } = openStoreFile(path, {
+    kind: 'wal', name: 'a write-ahead log', create: o.create, readOnly: o.readOnly, size, offset, maxFile: MAX_FILE,
+    format: (m) => { format(m, offset); },
+  });
+  return { lock, mapping, offset };
+}

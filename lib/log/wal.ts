@@ -1,0 +1,367 @@
+// The write-ahead log's API: open and format, the checks on what callers
+// pass, read, truncate, and the state that appends and recovery update.
+// The log is split by concept, each file under 15 KB: the byte layout is
+// wal-record.ts, the ring arithmetic every walk shares wal-ring.ts, the
+// append path and its ordering points wal-append.ts, the recovery scan
+// wal-recover.ts, the options and the opening of a file wal-open.ts.
+import { randomInt } from 'node:crypto';
+
+import { checkIndex, snapshotBytes, unchanged } from '../core/args';
+import type { NativeLock } from '../core/binding';
+import { checkOpen, closedError, PmemError } from '../core/errors';
+import type { Mapping } from '../core/mapping';
+import type { Region } from '../core/region';
+import { Superblock } from './superblock';
+import { appendRecord, appendRecords, type Tail } from './wal-append';
+import { checkWalOptions, openWalFile, type WalOpenOptions } from './wal-open';
+import {
+  decodeMeta, encodeMeta, MAX_PAYLOAD, META_CAPACITY, RECORD_HEADER, recordChecksum, recordLength, type RecordSeal,
+  recordType, TYPE_DATA, TYPE_PAD,
+} from './wal-record';
+import { scanLog } from './wal-recover';
+import { Ring } from './wal-ring';
+
+export type { WalOpenOptions } from './wal-open';
+
+export interface WalRecord {
+  lsn: number;
+  data: Buffer;
+}
+
+export interface WalRecovery {
+  /** Records between the head and the durable tail. */
+  records: number;
+  /** LSN the next append gets. */
+  nextLsn: number;
+  /** True when a torn or corrupt record after the tail was discarded. */
+  discardedTail: boolean;
+  /** Set when `truncateOnCorruption` cut the log at a corrupt record. */
+  truncatedAt?: number;
+  /** Milliseconds recovery took. */
+  ms: number;
+}
+
+/**
+ * A write-ahead log over a Region: durable appends with one ordering point
+ * per append or per batch, a circular data area, checkpoints that free space
+ * durably, and a recovery that finds the durable tail. The on-media format is
+ * in docs/formats.md; records, their checksums (salted, with the LSN as
+ * generation) and the epoch that keeps discarded records out are described
+ * in wal-record.ts.
+ */
+export class Wal {
+  readonly region: Region;
+  readonly offset: number;
+  readonly #sb: Superblock;
+  #mapping: Mapping | null = null;
+  #lock: NativeLock | null = null;
+  #closed = false;
+  #readOnly = false;
+
+  /** The ring, once its size is known (format, or the header read by recover). */
+  #ring: Ring;
+  /** The salt and epoch records are written with. */
+  readonly #seal: RecordSeal;
+  #headLsn = 1;
+  #headPos = 0;
+  /** Where the next append goes; appends move it (wal-append.ts). */
+  readonly #tail: Tail = { pos: 0, used: 0, nextLsn: 1 };
+  #lastRecovery: WalRecovery | undefined;
+
+  /** Bytes of region a WAL needs for a ring of `dataSize` bytes. */
+  static regionSize(dataSize: number): number {
+    return Superblock.size(META_CAPACITY) + dataSize;
+  }
+
+  /**
+   * Formats a new, empty log over `[offset, region.length)`. Durable when it
+   * returns.
+   */
+  static format(region: Region, options: { offset?: number } = {}): Wal {
+    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const sb = Superblock.format(region, { offset, capacity: META_CAPACITY });
+    const dataSize = Math.floor((region.length - offset - Superblock.size(META_CAPACITY)) / 8) * 8;
+    if (dataSize < 4 * RECORD_HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
+    const wal = new this(region, offset, sb);
+    wal.#seal.salt = randomInt(1, 0xffffffff);
+    wal.#ring = new Ring(wal.#ring.start, dataSize);
+    wal.#headLsn = 1;
+    wal.#headPos = 0;
+    wal.#seal.epoch = 1;
+    wal.#writeHeader();
+    wal.#tail.nextLsn = 1;
+    wal.#tail.pos = 0;
+    wal.#tail.used = 0;
+    return wal;
+  }
+
+  /**
+   * Opens a log and runs `recover()`. Given a path, maps the file
+   * (`create` makes and formats a missing one of `size` bytes) and closes
+   * the mapping on `close()`.
+   * @throws PmemError ERR_PMEM_CORRUPT (header damaged, or a corrupt record
+   *   in the middle of the log, with its LSN, unless `truncateOnCorruption`)
+   */
+  static open(target: Region | string, options: WalOpenOptions = {}): Wal {
+    const o = checkWalOptions(options);
+    if (typeof target === 'string') {
+      const { lock, mapping, offset } = openWalFile(target, options, o, (m, at) => { Wal.format(m, { offset: at }); });
+      try {
+        const wal = Wal.open(mapping, { offset, truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
+        wal.#mapping = mapping;
+        wal.#lock = lock;
+        return wal;
+      } catch (e) {
+        mapping.close();
+        lock.release();
+        throw e;
+      }
+    }
+    if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
+    const offset = checkIndex(options.offset ?? 0, 'offset');
+    if (target.length < offset + Superblock.size(META_CAPACITY) + 4 * RECORD_HEADER) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
+    }
+    const sb = Superblock.open(target, { offset, capacity: META_CAPACITY });
+    const wal = new this(target, offset, sb);
+    wal.#readOnly = o.readOnly;
+    wal.recover({ truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
+    return wal;
+  }
+
+  protected constructor(region: Region, offset: number, sb: Superblock) {
+    this.region = region;
+    this.offset = offset;
+    this.#sb = sb;
+    this.#ring = new Ring(offset + Superblock.size(META_CAPACITY), 0);
+    // A subclass that computes the checksum itself has its records sealed in JS.
+    const own = this.recordChecksum !== Wal.prototype.recordChecksum;
+    this.#seal = { salt: 0, epoch: 0, ownChecksum: own ? (b, at, len, salt) => this.recordChecksum(b, at, len, salt) : undefined };
+  }
+
+  /** Largest payload one record may carry: half the ring, less a header. */
+  get maxRecordSize(): number {
+    this.#live();
+    return Math.min(MAX_PAYLOAD, Math.floor(this.#ring.size / 2) - RECORD_HEADER);
+  }
+
+  /** LSN of the oldest record still in the log (== nextLsn when empty). */
+  get headLsn(): number {
+    this.#live();
+    return this.#headLsn;
+  }
+
+  /** LSN the next append gets. */
+  get nextLsn(): number {
+    this.#live();
+    return this.#tail.nextLsn;
+  }
+
+  get stats(): { dataSize: number; used: number; records: number; lastRecovery?: WalRecovery } {
+    this.#live();
+    return { dataSize: this.#ring.size, used: this.#tail.used, records: this.#tail.nextLsn - this.#headLsn, lastRecovery: this.#lastRecovery };
+  }
+
+  /**
+   * Appends one record. Durable when it returns.
+   * @returns its LSN
+   * @throws PmemError ERR_PMEM_NO_SPACE when the log is full (nothing is
+   *   written; truncate and retry); RangeError over `maxRecordSize`
+   */
+  append(record: Uint8Array | string): number {
+    this.#writable();
+    const r = typeof record === 'string' ? record : snapshotBytes(record, 'record');
+    return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, this.#recordLength(r));
+  }
+
+  /**
+   * Appends records as one group commit: one ordering point for the whole
+   * batch. Durable when it returns. After a crash during the call, recovery
+   * finds a prefix of the batch (possibly empty).
+   * @throws PmemError ERR_PMEM_NO_SPACE when the batch does not fit (nothing
+   *   is written)
+   */
+  appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
+    this.#writable();
+    if (!Array.isArray(records)) throw new TypeError('records must be an array');
+    // Each element is read once, and its bytes snapshotted (snapshotBytes):
+    // the length planned is the length written.
+    const n = records.length;
+    if (n === 0) return [];
+    const items = new Array<Uint8Array | string>(n);
+    const lengths = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const r = records[i];
+      items[i] = typeof r === 'string' ? r : snapshotBytes(r, `records[${i}]`);
+      lengths[i] = this.#recordLength(items[i]);
+    }
+    // A later element's getter may have detached an earlier one's buffer.
+    for (let i = 0; i < n; i++) {
+      const r = items[i];
+      if (typeof r !== 'string' && !unchanged(r, lengths[i])) throw new TypeError(`records[${i}] changed while the batch was read`);
+    }
+    if (n === 1) return [appendRecord(this.region, this.#ring, this.#seal, this.#tail, items[0], lengths[0])];
+    return appendRecords(this.region, this.#ring, this.#seal, this.#tail, items, lengths);
+  }
+
+  /** Bytes of a string, or of a snapshot (snapshotBytes), checked against maxRecordSize. */
+  #recordLength(record: Uint8Array | string): number {
+    const len = typeof record === 'string' ? Buffer.byteLength(record) : record.length;
+    if (len > this.maxRecordSize) {
+      throw new RangeError(`a ${len}-byte record exceeds the maximum of ${this.maxRecordSize}`);
+    }
+    return len;
+  }
+
+  /** Records from `fromLsn` (default: the head) to the tail, as copies. */
+  *read(fromLsn = this.#headLsn): IterableIterator<WalRecord> {
+    this.#live();
+    checkIndex(fromLsn, 'fromLsn');
+    const b = this.region.bytes;
+    const ring = this.#ring;
+    let pos = this.#headPos;
+    for (let lsn = this.#headLsn; lsn < this.#tail.nextLsn; ) {
+      this.#live(); // closed between two records: ERR_PMEM_CLOSED, not a read of unmapped bytes
+      pos = ring.next(pos, ring.gap(pos));
+      const at = ring.start + pos;
+      const type = recordType(b, at);
+      const len = recordLength(b, at);
+      if (type !== TYPE_PAD) {
+        if (lsn >= fromLsn) yield { lsn, data: Buffer.from(b.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len)) };
+        lsn++;
+      }
+      pos = ring.next(pos, ring.extent(pos, type === TYPE_PAD, len));
+    }
+  }
+
+  /**
+   * Frees every record with an LSN ≤ `uptoLsn`, durably: the new head is
+   * written through the superblock, so after a crash the log starts either
+   * at the old head or at the new one.
+   */
+  truncate(uptoLsn: number): void {
+    this.#writable();
+    checkIndex(uptoLsn, 'uptoLsn');
+    const upto = Math.min(uptoLsn, this.#tail.nextLsn - 1);
+    if (upto < this.#headLsn) return;
+    const b = this.region.bytes;
+    const ring = this.#ring;
+    let pos = this.#headPos;
+    let used = this.#tail.used;
+    for (let lsn = this.#headLsn; lsn <= upto; ) {
+      const gap = ring.gap(pos);
+      used -= gap;
+      pos = ring.next(pos, gap);
+      const type = recordType(b, ring.start + pos);
+      const bytes = ring.extent(pos, type === TYPE_PAD, recordLength(b, ring.start + pos));
+      used -= bytes;
+      pos = ring.next(pos, bytes);
+      if (type === TYPE_DATA) lsn++;
+    }
+    // Skip a pad (or tail gap) that now leads the log.
+    if (used > 0 && (ring.gap(pos) > 0 || recordType(b, ring.start + pos) === TYPE_PAD)) {
+      used -= ring.size - pos;
+      pos = 0;
+    }
+    if (used === 0) {
+      // Empty: start the ring over at the tail, which is where it is.
+      pos = this.#tail.pos;
+    }
+    this.#headLsn = upto + 1;
+    this.#headPos = pos;
+    this.#tail.used = used;
+    this.#writeHeader();
+  }
+
+  /** Frees every record appended so far (truncate to the last LSN). */
+  checkpoint(): void {
+    this.truncate(this.#tail.nextLsn - 1);
+  }
+
+  /**
+   * Finds the durable tail by walking from the head (wal-recover.ts): a
+   * record belongs to the log if its checksum holds and it carries the next
+   * LSN. Runs on open.
+   *
+   * The first record that fails ends the log, and is reported as a
+   * discarded tail, unless the record after it is valid and belongs to a
+   * later append (its batch started after the failed record): then an
+   * acknowledged record is damaged, and recovery throws ERR_PMEM_CORRUPT
+   * with its LSN, or with `truncateOnCorruption` cuts the log there.
+   */
+  recover(options: { truncateOnCorruption?: boolean; readOnly?: boolean } = {}): WalRecovery {
+    this.#live();
+    const t0 = performance.now();
+    this.#readHeader();
+    const own = this.#seal.ownChecksum;
+    const found = scanLog({
+      bytes: this.region.bytes, ring: this.#ring, salt: this.#seal.salt, epoch: this.#seal.epoch,
+      maxRecordSize: this.maxRecordSize, checksum: own ?? recordChecksum,
+    }, this.#headPos, this.#headLsn, options.truncateOnCorruption === true);
+    this.#tail.nextLsn = found.nextLsn;
+    this.#tail.pos = found.tailPos;
+    this.#tail.used = found.used;
+    if (!options.readOnly && !this.#readOnly) {
+      // Raise the epoch durably before any append: records past the tail
+      // that this recovery did not take can never rejoin the log.
+      this.#seal.epoch++;
+      this.#writeHeader();
+    }
+    this.#lastRecovery = {
+      records: found.nextLsn - this.#headLsn,
+      nextLsn: found.nextLsn,
+      discardedTail: found.discardedTail,
+      ...(found.truncatedAt !== undefined ? { truncatedAt: found.truncatedAt } : {}),
+      ms: performance.now() - t0,
+    };
+    return this.#lastRecovery;
+  }
+
+  /** Closes the log, and its mapping when `open` mapped a path. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#mapping?.close();
+    this.#mapping = null;
+    this.#lock?.release();
+    this.#lock = null;
+  }
+
+  /** Calls `close()`, so that `using wal = Wal.open(...)` closes the log at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * The record checksum: header bytes 4..31 (length, LSN, epoch, type, batch
+   * index) and the payload, seeded with the salt.
+   */
+  protected recordChecksum(b: Buffer, at: number, length: number, salt: number): number {
+    return recordChecksum(b, at, length, salt);
+  }
+
+  #writeHeader(): void {
+    const s = this.#seal;
+    const meta = encodeMeta({ salt: s.salt, dataSize: this.#ring.size, headLsn: this.#headLsn, headPos: this.#headPos, epoch: s.epoch });
+    this.#sb.write(meta); // durable when it returns
+  }
+
+  #readHeader(): void {
+    const m = decodeMeta(this.#sb.read(), this.region.length - this.#ring.start);
+    this.#seal.salt = m.salt;
+    this.#ring = new Ring(this.#ring.start, m.dataSize);
+    this.#headLsn = m.headLsn;
+    this.#headPos = m.headPos;
+    this.#seal.epoch = m.epoch;
+  }
+
+  #live(): void {
+    if (this.#closed) throw closedError('log');
+    checkOpen(this.region, 'log');
+  }
+
+  #writable(): void {
+    this.#live();
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'log was opened read-only');
+  }
+}

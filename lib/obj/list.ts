@@ -1,0 +1,320 @@
+// A doubly linked list of Buffers or strings in an ObjPool.
+//
+// Layout (little-endian; shared with C, see test/fixtures/obj/interop.h):
+//   head, 24 bytes, 8-aligned, inside any allocated object (or the root):
+//     u64 first    Ptr of the first node, 0 when empty
+//     u64 last     Ptr of the last node, 0 when empty
+//     u64 length   number of nodes
+//   node, one libpmemobj object per value:
+//     u64 next     0 at the tail
+//     u64 prev     0 at the head
+//     u32 size     bytes of data
+//     u32 kind     0 = bytes, 1 = UTF-8 string
+//     u8  data[size]
+//
+// Durability: every mutation is one libpmemobj transaction (nested into the
+// caller's, if one is open). The new node is allocated (pmemobj_tx_alloc)
+// and written inside the transaction; every pointer and the length it
+// changes is snapshotted first (pmemobj_tx_add_range, via tx.write). The
+// commit (pmemobj_tx_commit) flushes the node's bytes and the changed
+// pointers, publishes the allocation, and only then discards the undo log:
+// a crash at any point leaves the list as it was before the mutation or as
+// it is after it, never a node linked but unwritten. A removed node is
+// freed with pmemobj_tx_free in the same transaction that unlinks it, so a
+// crash can neither leak it nor leave it linked but freed. Each pointer is
+// an aligned 8-byte store, though the undo log does not rely on that.
+import { checkIndex } from '../core/args';
+import { PmemError } from '../core/errors';
+import type { ObjPool, Ptr } from './pool';
+import type { ObjTx } from './tx';
+
+export type ListValue = Buffer | Uint8Array | string;
+
+const HEAD_SIZE = 24;
+const NODE_HEADER = 24;
+const KIND_BYTES = 0;
+const KIND_STRING = 1;
+const TWO32 = 2 ** 32;
+
+function readU64(b: Buffer, at: number): number {
+  const hi = b.readUInt32LE(at + 4);
+  if (hi >= 0x200000) throw new PmemError('ERR_PMEM_CORRUPT', 'list pointer is beyond 2^53');
+  return hi * TWO32 + b.readUInt32LE(at);
+}
+
+/** A pointer field of an object that may not be a node: -1 when it cannot be a pointer (2^53 or more). */
+function ptrAt(b: Buffer, at: number): number {
+  const hi = b.readUInt32LE(at + 4);
+  return hi >= 0x200000 ? -1 : hi * TWO32 + b.readUInt32LE(at);
+}
+
+function writeU64(b: Buffer, at: number, v: number): void {
+  b.writeUInt32LE(v % TWO32, at);
+  b.writeUInt32LE(Math.floor(v / TWO32), at + 4);
+}
+
+function u64(v: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  writeU64(b, 0, v);
+  return b;
+}
+
+function u64x2(a: number, c: number): Buffer {
+  const b = Buffer.allocUnsafe(16);
+  writeU64(b, 0, a);
+  writeU64(b, 8, c);
+  return b;
+}
+
+/**
+ * A persistent doubly linked list whose 24-byte head lives at a Ptr inside
+ * an allocated object of `pool` (a zeroed head is an empty list). Each
+ * mutation is atomic across a crash and durable when it returns (or, inside
+ * an open `pool.transaction`, when that commits).
+ */
+export class PersistentList {
+  /** Bytes a head takes. */
+  static readonly HEAD_SIZE = HEAD_SIZE;
+  /** Bytes of each node before its data. */
+  static readonly NODE_HEADER = NODE_HEADER;
+
+  readonly pool: ObjPool;
+  readonly head: Ptr;
+
+  /**
+   * A list whose head is at `head`: 24 bytes, 8-aligned, inside a live object.
+   * @throws TypeError, RangeError
+   */
+  constructor(pool: ObjPool, head: Ptr) {
+    checkIndex(head, 'head');
+    if (head % 8 !== 0) throw new RangeError(`head must be 8-byte aligned, got ${head}`);
+    pool.view(head, HEAD_SIZE); // throws unless the head lies inside an object
+    this.pool = pool;
+    this.head = head;
+  }
+
+  /**
+   * The list whose head is at `offset` in the pool's root, growing the root
+   * to hold it (a new root is zeroed: an empty list). Growing the root later
+   * may move it, after which this list's head is stale (a RangeError on
+   * use): size the root once, before making lists in it.
+   */
+  static inRoot(pool: ObjPool, offset = 0): PersistentList {
+    checkIndex(offset, 'offset');
+    const root = pool.root(offset + HEAD_SIZE);
+    return new PersistentList(pool, root + offset);
+  }
+
+  get length(): number {
+    return readU64(this.#head(), 16);
+  }
+
+  /** Ptr of the first node, or 0. */
+  get first(): Ptr {
+    return readU64(this.#head(), 0);
+  }
+
+  /** Ptr of the last node, or 0. */
+  get last(): Ptr {
+    return readU64(this.#head(), 8);
+  }
+
+  /** The node after `node`, or 0. */
+  next(node: Ptr): Ptr {
+    return readU64(this.pool.view(node, NODE_HEADER), 0);
+  }
+
+  /** The node before `node`, or 0. */
+  prev(node: Ptr): Ptr {
+    return readU64(this.pool.view(node, NODE_HEADER), 8);
+  }
+
+  /** A copy of the value stored in `node`. */
+  value(node: Ptr): Buffer | string {
+    const h = this.pool.view(node, NODE_HEADER);
+    const size = h.readUInt32LE(16);
+    const kind = h.readUInt32LE(20);
+    const data = this.pool.view(node + NODE_HEADER, size);
+    return kind === KIND_STRING ? data.toString('utf8') : Buffer.from(data);
+  }
+
+  /** Appends a value; returns its node. Durable and atomic. */
+  push(value: ListValue): Ptr {
+    const data = encode(value);
+    return this.pool.transaction((tx) => {
+      const h = this.#head();
+      const last = readU64(h, 8);
+      const node = this.#newNode(tx, data, 0, last);
+      // Link it: the old tail's next (or the head's first), then last and
+      // length. Each tx.write snapshots the 8 or 16 bytes before the store.
+      if (last === 0) tx.write(this.head, u64(node));
+      else tx.write(last, u64(node));
+      tx.write(this.head + 8, u64x2(node, readU64(h, 16) + 1));
+      return node;
+    });
+  }
+
+  /** Prepends a value; returns its node. Durable and atomic. */
+  unshift(value: ListValue): Ptr {
+    const data = encode(value);
+    return this.pool.transaction((tx) => {
+      const h = this.#head();
+      const first = readU64(h, 0);
+      const node = this.#newNode(tx, data, first, 0);
+      // Snapshotted 8-byte link stores (pmemobj_tx_add_range + store); the
+      // commit flushes them with the node, then drops the undo log.
+      if (first === 0) tx.write(this.head + 8, u64(node));
+      else tx.write(first + 8, u64(node));
+      tx.write(this.head, u64(node));
+      tx.write(this.head + 16, u64(readU64(h, 16) + 1));
+      return node;
+    });
+  }
+
+  /**
+   * Inserts a value after `node` (a node of this list); returns the new node.
+   * @throws RangeError if `node` is not in this list
+   */
+  insertAfter(node: Ptr, value: ListValue): Ptr {
+    const data = encode(value);
+    return this.pool.transaction((tx) => {
+      const next = this.#checkNode(node).next;
+      const h = this.#head();
+      const n = this.#newNode(tx, data, next, node);
+      // node.next, then next.prev (or the head's last), then the length:
+      // each snapshotted first, all made durable together by the commit.
+      tx.write(node, u64(n));
+      if (next === 0) tx.write(this.head + 8, u64(n));
+      else tx.write(next + 8, u64(n));
+      tx.write(this.head + 16, u64(readU64(h, 16) + 1));
+      return n;
+    });
+  }
+
+  /**
+   * Unlinks `node` and frees it, in one transaction. Durable and atomic.
+   * @throws RangeError if `node` is not in this list
+   */
+  remove(node: Ptr): void {
+    this.pool.transaction((tx) => {
+      const { next, prev } = this.#checkNode(node);
+      const h = this.#head();
+      // Unlink with snapshotted 8-byte stores: prev.next (or first), then
+      // next.prev (or last), then the length. Until the commit's final step
+      // a crash rolls all of them back, so the node stays linked and allocated.
+      if (prev === 0) tx.write(this.head, u64(next));
+      else tx.write(prev, u64(next));
+      if (next === 0) tx.write(this.head + 8, u64(prev));
+      else tx.write(next + 8, u64(prev));
+      tx.write(this.head + 16, u64(readU64(h, 16) - 1));
+      // Freed by the same commit that unlinks it: no leak, no dangling link.
+      tx.free(node);
+    });
+  }
+
+  /** Removes the first value and returns it, or undefined when empty. */
+  shift(): Buffer | string | undefined {
+    return this.#take(this.first);
+  }
+
+  /** Removes the last value and returns it, or undefined when empty. */
+  pop(): Buffer | string | undefined {
+    return this.#take(this.last);
+  }
+
+  /** Node Ptrs from first to last. */
+  *nodes(): IterableIterator<Ptr> {
+    yield* this.#walk(0);
+  }
+
+  /** Node Ptrs from last to first. */
+  *nodesReversed(): IterableIterator<Ptr> {
+    yield* this.#walk(8);
+  }
+
+  /** Values from first to last. */
+  *[Symbol.iterator](): IterableIterator<Buffer | string> {
+    for (const n of this.#walk(0)) yield this.value(n);
+  }
+
+  /** Values from last to first. */
+  *reversed(): IterableIterator<Buffer | string> {
+    for (const n of this.#walk(8)) yield this.value(n);
+  }
+
+  toArray(): (Buffer | string)[] {
+    return [...this];
+  }
+
+  #take(node: Ptr): Buffer | string | undefined {
+    if (node === 0) return undefined;
+    return this.pool.transaction(() => {
+      const v = this.value(node);
+      this.remove(node);
+      return v;
+    });
+  }
+
+  // Follows next (at 0) or prev (at 8) pointers, refusing a cycle: more
+  // steps than the stored length means the list is damaged.
+  *#walk(link: 0 | 8): IterableIterator<Ptr> {
+    const length = this.length;
+    let n = readU64(this.#head(), link === 0 ? 0 : 8);
+    let steps = 0;
+    while (n !== 0) {
+      if (++steps > length) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `list at ${this.head} has more nodes than its length ${length}`);
+      }
+      const next = readU64(this.pool.view(n, NODE_HEADER), link);
+      yield n;
+      n = next;
+    }
+  }
+
+  #head(): Buffer {
+    return this.pool.view(this.head, HEAD_SIZE);
+  }
+
+  // The new node's bytes are written whole inside the transaction; the
+  // commit flushes them before it publishes the pointers that reach them.
+  #newNode(tx: ObjTx, data: { bytes: Buffer; kind: number }, next: Ptr, prev: Ptr): Ptr {
+    const node = tx.alloc(NODE_HEADER + data.bytes.length);
+    const b = Buffer.allocUnsafe(NODE_HEADER + data.bytes.length);
+    writeU64(b, 0, next);
+    writeU64(b, 8, prev);
+    b.writeUInt32LE(data.bytes.length, 16);
+    b.writeUInt32LE(data.kind, 20);
+    data.bytes.copy(b, NODE_HEADER);
+    tx.write(node, b);
+    return node;
+  }
+
+  // A node of this list: a live object whose neighbours point back at it.
+  #checkNode(node: Ptr): { next: Ptr; prev: Ptr } {
+    checkIndex(node, 'node');
+    const notMine = () => new RangeError(`${node} is not a node of the list at ${this.head}`);
+    if (node === 0 || this.pool.usableSize(node) < NODE_HEADER) throw notMine();
+    // `node` may be any live object: its fields are read as what they would
+    // be, and anything that is not a pointer back to it is "not mine".
+    const nh = this.pool.view(node, NODE_HEADER);
+    const next = ptrAt(nh, 0);
+    const prev = ptrAt(nh, 8);
+    if (next < 0 || prev < 0) throw notMine();
+    const h = this.#head();
+    const linked = (p: Ptr, at: number): number =>
+      this.pool.usableSize(p) >= NODE_HEADER ? ptrAt(this.pool.view(p, NODE_HEADER), at) : -1;
+    const before = prev === 0 ? readU64(h, 0) : linked(prev, 0);
+    const after = next === 0 ? readU64(h, 8) : linked(next, 8);
+    if (before !== node || after !== node) throw notMine();
+    return { next, prev };
+  }
+}
+
+function encode(value: ListValue): { bytes: Buffer; kind: number } {
+  if (typeof value === 'string') return { bytes: Buffer.from(value, 'utf8'), kind: KIND_STRING };
+  if (value instanceof Uint8Array) {
+    const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return { bytes, kind: KIND_BYTES };
+  }
+  throw new TypeError('a list value must be a Buffer, Uint8Array or string');
+}

@@ -1,0 +1,291 @@
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
+import { binding, NativeObjPool } from '../core/binding';
+import { closedError, PmemError } from '../core/errors';
+import { identifyPath } from '../core/identify';
+import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
+import { Windows } from '../core/windows';
+
+export type { Ptr } from './tx';
+
+export interface ObjPoolCreateOptions {
+  /** The layout name stored in the pool; open checks it. Default ''. At most 1023 bytes. */
+  layout?: string;
+  /** Pool size in bytes, at least 8 MiB (PMEMOBJ_MIN_POOL). Default 8 MiB. */
+  size?: number;
+  /** File mode of the new file. Default 0o666 (minus the umask). */
+  mode?: number;
+  /**
+   * Record and check the unsafe-shutdown state (libpmemobj's ctl
+   * `sds.at_create`). Default true. Emulated persistent memory may not
+   * report an unsafe-shutdown count, and create/open then fail with
+   * ERR_PMEM_SDS; `sds: false` creates a pool that never reads it.
+   */
+  sds?: boolean;
+  /** Enable libpmemobj's statistics (ctl `stats.enabled`), read by `stats()`. Default true. */
+  stats?: boolean;
+}
+
+export interface ObjPoolOpenOptions {
+  /** The expected layout name; omitted (or null): any layout is accepted. */
+  layout?: string | null;
+  /** Enable libpmemobj's statistics, read by `stats()`. Default true. */
+  stats?: boolean;
+}
+
+export interface AllocOptions {
+  /** Zero the object (pmemobj_zalloc). Default false. */
+  zero?: boolean;
+}
+
+export interface ObjPoolStats {
+  /** Bytes currently allocated, headers included (stats.heap.curr_allocated). */
+  currAllocated: number;
+  /** Bytes allocated in runs, for small objects (stats.heap.run_allocated). */
+  runAllocated: number;
+  /** Bytes in active runs (stats.heap.run_active). */
+  runActive: number;
+}
+
+/** libpmemobj's limits. */
+export const OBJ_MIN_POOL: number = binding.objConstants.minPool;
+export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
+
+/** Largest ArrayBuffer Node 20 can hold; windows as in lib/core/mapping.ts. */
+
+function checkLayout(layout: unknown): string {
+  if (typeof layout !== 'string') throw new TypeError('layout must be a string');
+  if (Buffer.byteLength(layout) >= binding.objConstants.maxLayout) {
+    throw new RangeError(`layout must be shorter than ${binding.objConstants.maxLayout} bytes`);
+  }
+  return layout;
+}
+
+/**
+ * Refuses a file without the pool signature before libpmemobj maps it:
+ * ERR_PMEM_NOT_POOL, saying what the file holds. A missing or unreadable
+ * file, and a pool set file, are left to libpmemobj, which reports why.
+ */
+function notAPool(path: string): void {
+  const id = identifyPath(path);
+  if (id !== undefined && id.kind !== 'objpool' && id.kind !== 'poolset') {
+    throw new PmemError('ERR_PMEM_NOT_POOL', `'${path}' is not a libpmemobj pool: it holds ${id.description}`, { path });
+  }
+}
+
+/**
+ * A libpmemobj pool. Pointers are `Ptr` numbers: offsets from the start of
+ * the pool, never addresses; 0 is null. Every pointer is checked on use:
+ * it must lie inside the pool and, for views, writes and frees, inside a
+ * live object (a table of live objects is built at open and kept in step
+ * with every allocation and free). A bad one is a RangeError.
+ *
+ * A pool belongs to the thread that opened it; libpmemobj allows one open
+ * per pool file per process (a second gives ERR_PMEM_LOCKED).
+ */
+export class ObjPool {
+  readonly path: string;
+  /** The pool's length in bytes; every Ptr is below it. */
+  readonly size: number;
+  #native: NativeObjPool | null;
+  readonly #views: Windows;
+
+  private constructor(path: string, native: NativeObjPool) {
+    this.path = path;
+    this.#native = native;
+    this.size = native.size;
+    this.#views = new Windows(this.size, 'pool', (start, span) => this.#live().view(start, span));
+  }
+
+  /**
+   * Creates a pool file (pmemobj_create). The file must not exist.
+   * @throws PmemError ERR_PMEM_EXISTS, ERR_PMEM_NOT_FOUND (no such directory),
+   *   ERR_PMEM_ACCESS, ERR_PMEM_NO_SPACE, ERR_PMEM_SDS, ERR_PMEM_INVALID
+   */
+  static create(path: string, options: ObjPoolCreateOptions = {}): ObjPool {
+    checkPath(path);
+    checkOptions(options, ['layout', 'size', 'mode', 'sds', 'stats']);
+    const layout = checkLayout(options.layout ?? '');
+    const size = checkIndex(options.size ?? OBJ_MIN_POOL, 'size');
+    if (size < OBJ_MIN_POOL) throw new RangeError(`size must be at least ${OBJ_MIN_POOL} (8 MiB), got ${size}`);
+    const mode = checkIndex(options.mode ?? 0o666, 'mode');
+    if (mode > 0o7777) throw new RangeError('mode must be 0..0o7777');
+    const sds = checkBoolean(options.sds ?? true, 'sds');
+    const stats = checkBoolean(options.stats ?? true, 'stats');
+    return new ObjPool(path, binding.objCreate(path, layout, size, mode, sds, stats));
+  }
+
+  /**
+   * Opens a pool (pmemobj_open). libpmemobj recovers an interrupted
+   * transaction here: its undo log is applied, so the pool is as it was
+   * before that transaction began.
+   * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_POOL, ERR_PMEM_LAYOUT,
+   *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED, ERR_PMEM_ACCESS, ERR_PMEM_SDS
+   */
+  static open(path: string, options: ObjPoolOpenOptions = {}): ObjPool {
+    checkPath(path);
+    checkOptions(options, ['layout', 'stats']);
+    const layout = options.layout == null ? null : checkLayout(options.layout);
+    const stats = checkBoolean(options.stats ?? true, 'stats');
+    notAPool(path);
+    return new ObjPool(path, binding.objOpen(path, layout, stats));
+  }
+
+  /**
+   * Checks a closed pool's consistency (pmemobj_check): true if consistent,
+   * false if not. A pool that cannot be checked at all throws.
+   * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_POOL, ERR_PMEM_LAYOUT,
+   *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED (the pool is open)
+   */
+  static check(path: string, layout?: string | null): boolean {
+    checkPath(path);
+    notAPool(path);
+    return binding.objCheck(path, layout == null ? null : checkLayout(layout));
+  }
+
+  get closed(): boolean {
+    return this.#native === null;
+  }
+
+  /**
+   * The root object, grown to at least `size` bytes (pmemobj_root; atomic,
+   * new bytes zeroed). Growing may move it: use the returned Ptr. With no
+   * size (or 0), the current root, or 0 if there is none.
+   * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED, ERR_PMEM_INVALID (inside a transaction)
+   */
+  root(size = 0): Ptr {
+    checkIndex(size, 'size');
+    return this.#live().root(size);
+  }
+
+  /** The root's size in bytes (0 if there is none). */
+  get rootSize(): number {
+    return this.#live().rootSize();
+  }
+
+  /**
+   * A Buffer over `[ptr, ptr + length)`, sliced from one buffer over the
+   * pool that is created once. The range must lie inside one live object.
+   * Stores through it are not durable until `persist()`, or until the
+   * transaction that added the range commits. Detached on close. On pools
+   * over 4 GiB a view may be at most 1 GiB long.
+   * @throws RangeError, PmemError ERR_PMEM_CLOSED
+   */
+  view(ptr: Ptr, length: number): Buffer {
+    const native = this.#live();
+    checkRange(ptr, length, this.size);
+    if (!native.check(ptr, length)) throw notInObject(ptr, length);
+    return this.#views.view(ptr, length);
+  }
+
+  /**
+   * The usable size of the live object that starts at `ptr`
+   * (pmemobj_alloc_usable_size, at least the size asked for), or 0 when no
+   * live object starts there.
+   */
+  usableSize(ptr: Ptr): number {
+    checkIndex(ptr, 'ptr');
+    return this.#live().usableSize(ptr);
+  }
+
+  /**
+   * Allocates an object atomically (pmemobj_alloc, or pmemobj_zalloc with
+   * `zero`): after a crash it is either allocated or not. Outside a
+   * transaction only; inside one use `tx.alloc`. Nothing points to it yet:
+   * keep its Ptr somewhere durable, or use a transaction.
+   * @throws RangeError for size 0 or above OBJ_MAX_ALLOC; PmemError
+   *   ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED, ERR_PMEM_INVALID (inside a transaction)
+   */
+  alloc(size: number, options: AllocOptions = {}): Ptr {
+    checkIndex(size, 'size');
+    if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
+    const zero = checkBoolean(options.zero ?? false, 'zero');
+    return this.#live().alloc(size, zero);
+  }
+
+  /**
+   * Frees an object atomically (pmemobj_free). `ptr` must be the start of a
+   * live object other than the root.
+   * @throws RangeError otherwise; PmemError ERR_PMEM_CLOSED, ERR_PMEM_INVALID (inside a transaction)
+   */
+  free(ptr: Ptr): void {
+    checkIndex(ptr, 'ptr');
+    if (!this.#live().free(ptr)) throw notObjectStart(ptr);
+  }
+
+  /**
+   * Copies `data` to `ptr` and persists it (pmemobj_memcpy_persist): durable
+   * when it returns, but atomic only for an aligned 8-byte store. Use a
+   * transaction for anything larger.
+   */
+  write(ptr: Ptr, data: Uint8Array): void {
+    checkIndex(ptr, 'ptr');
+    checkBytes(data, 'data');
+    if (!this.#live().write(ptr, data)) throw notInObject(ptr, data.length);
+  }
+
+  /** Makes `[ptr, ptr + length)` durable (pmemobj_persist) after stores through a view. */
+  persist(ptr: Ptr, length: number): void {
+    checkRange(ptr, length, this.size);
+    if (!this.#live().persist(ptr, length)) throw notInObject(ptr, length);
+  }
+
+  /** libpmemobj's heap statistics (pmemobj_ctl_get `stats.heap.*`); zeros unless stats are on. */
+  stats(): ObjPoolStats {
+    return this.#live().stats();
+  }
+
+  /**
+   * Runs `fn` in a libpmemobj transaction on the calling thread and returns
+   * its result. Returning normally commits: when `transaction` returns, all
+   * of it is durable. Throwing aborts: every added range and every
+   * allocation is rolled back, then the error is rethrown. A function that
+   * returns a promise is refused with a TypeError, its work rolled back.
+   * Nested calls flatten into the outer transaction; an error leaving a
+   * nested function aborts the outer one too. `tx` is unusable once the
+   * transaction ends (PmemError ERR_PMEM_TX_ENDED).
+   *
+   * Isolation: none beyond libpmemobj's, which has none between threads. A
+   * pool is only reachable from the thread that opened it, so in practice
+   * no other code runs during a transaction; another process must not map
+   * the pool (libpmemobj's flock prevents a second open).
+   * @throws whatever `fn` throws; TypeError; PmemError ERR_PMEM_TX_ENDED,
+   *   ERR_PMEM_INVALID (a transaction on another pool is open), ERR_PMEM_CLOSED
+   */
+  transaction<T>(fn: (tx: ObjTx) => T): T {
+    const native = this.#live();
+    return runTransaction(this, native, this.size, this.path, fn);
+  }
+
+  /**
+   * Closes the pool and detaches every view. Refused inside this pool's
+   * transaction. Closing twice does nothing.
+   * @throws PmemError ERR_PMEM_INVALID (inside a transaction)
+   */
+  close(): void {
+    if (this.#native === null) return;
+    if (inTransaction(this)) {
+      throw new PmemError('ERR_PMEM_INVALID', 'cannot close a pool inside its own transaction', { path: this.path });
+    }
+    this.#native.close();
+    this.#native = null;
+    this.#views.clear();
+  }
+
+  /**
+   * Calls `close()`, so that `using pool = ObjPool.open(...)` closes the pool
+   * at the end of the block.
+   * @throws PmemError ERR_PMEM_INVALID (inside this pool's transaction)
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #live(): NativeObjPool {
+    if (this.#native === null) {
+      throw closedError(`pool '${this.path}'`, this.path);
+    }
+    return this.#native;
+  }
+}
+
+export { ObjTx };

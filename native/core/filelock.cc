@@ -1,0 +1,113 @@
+#include "core/filelock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+
+#include "core/args.h"
+#include "core/errors.h"
+
+namespace pmem {
+namespace {
+
+// Reads (path, exclusive, create), opens the file (creating an empty one
+// with `create`) and takes LOCK_EX or LOCK_SH without waiting. Returns the
+// locked descriptor.
+int OpenLocked(const Napi::CallbackInfo& info, const char* usage, std::string* path) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsBoolean() || !info[2].IsBoolean()) {
+    throw Napi::TypeError::New(env, std::string(usage) + "(path: string, exclusive: boolean, create: boolean)");
+  }
+  *path = info[0].As<Napi::String>().Utf8Value();
+  const bool exclusive = info[1].As<Napi::Boolean>().Value();
+  const bool create = info[2].As<Napi::Boolean>().Value();
+  int flags = (exclusive ? O_RDWR : O_RDONLY) | O_CLOEXEC | (create ? O_CREAT : 0);
+  int fd = open(path->c_str(), flags, 0644);
+  if (fd < 0) ThrowErrno(env, errno, "open", *path, nullptr);
+  if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      throw MakePmemError(env, "ERR_PMEM_LOCKED",
+                          std::string("'") + *path + "' is open " +
+                              (exclusive ? "in another process or handle" : "for writing elsewhere"),
+                          err, "flock", path);
+    }
+    ThrowErrno(env, err, "flock", *path, nullptr);
+  }
+  return fd;
+}
+
+// One held lock. Shared by the handle object and its release function;
+// whichever of release(), the last finalizer and the cleanup hook comes
+// first closes the descriptor, which drops the lock.
+struct Lock {
+  napi_env env = nullptr;
+  int fd = -1;
+  bool hookActive = false;
+
+  ~Lock() { Release(); }
+
+  void Release() {
+    if (hookActive) {
+      napi_remove_env_cleanup_hook(env, CleanupHook, this);
+      hookActive = false;
+    }
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+
+  static void CleanupHook(void* arg) {
+    // The environment (a worker, say) is going away: drop the lock now, or
+    // the descriptor and its lock would live until the process exits.
+    Lock* self = static_cast<Lock*>(arg);
+    self->hookActive = false;
+    if (self->fd >= 0) close(self->fd);
+    self->fd = -1;
+  }
+};
+
+using LockPtr = std::shared_ptr<Lock>;
+
+void DeleteLockPtr(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<LockPtr*>(data); }
+
+// release(): drops the lock. Releasing twice does nothing.
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  static_cast<LockPtr*>(info.Data())->get()->Release();
+  return info.Env().Undefined();
+}
+
+// lockFile(path, exclusive, create) -> { fd, release() }
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  auto lock = std::make_shared<Lock>();
+  lock->env = env;
+  lock->fd = OpenLocked(info, "lockFile", &path);
+  napi_add_env_cleanup_hook(env, Lock::CleanupHook, lock.get());
+  lock->hookActive = true;
+  Napi::Object h = Napi::Object::New(env);
+  auto* forObject = new LockPtr(lock);
+  napi_add_finalizer(env, h, forObject, DeleteLockPtr, nullptr, nullptr);
+  auto* forRelease = new LockPtr(lock);
+  Napi::Function release = Napi::Function::New(env, Release, "release", forRelease);
+  napi_add_finalizer(env, release, forRelease, DeleteLockPtr, nullptr, nullptr);
+  h.Set("release", release);
+  // The descriptor, read-only, so that JavaScript reads the file through the
+  // lock it holds. It is valid until release(); nothing else closes it while
+  // the handle is reachable.
+  h.DefineProperty(Napi::PropertyDescriptor::Value("fd", Napi::Number::New(env, lock->fd), napi_enumerable));
+  return h;
+}
+
+}  // namespace
+
+void InitFileLock(Napi::Env env, Napi::Object exports) {
+  exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
+}
+
+}  // namespace pmem

@@ -1,0 +1,178 @@
+// The hot path: flush, persist and sealRecord, which run once per durable
+// store or record. They are plain N-API (no node-addon-api wrappers) and
+// take their numeric arguments from the mapping's call block (State::call,
+// a Float64Array in lib/core/mapping.ts) instead of as JavaScript arguments:
+// reading numbers through N-API costs more than the rest of a short call
+// (docs/bench.md, "Measurements behind design choices").
+// lib/core/mapping.ts writes the block and calls at once, on the one thread that
+// uses the mapping; the values are checked here as args.h checks arguments.
+#include <libpmem.h>
+
+#include <immintrin.h>
+
+#include <cstring>
+#include <string>
+
+#include "core/args.h"
+#include "core/crc32c.h"
+#include "mapping/state.h"
+
+namespace pmem {
+namespace {
+
+// flush(), call = [offset, length]: start writing back [offset, +length).
+// persist(): the same, then the fence. On memory that is not pmem there is
+// no cache-line write-back that reaches the media, so both are an msync,
+// which is already durable; drain then has nothing left to wait for.
+template <bool kPersist>
+napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, nullptr, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  try {
+    CheckWritable(Napi::Env(env), s);
+    uint64_t off, len;
+    if (!SafeIndex(env, s->call[0], "offset", &off) || !SafeIndex(env, s->call[1], "length", &len)) return nullptr;
+    CheckRange(Napi::Env(env), off, len, s->length);
+    if (s->isPmem) {
+      // CLWB of every line in the range; persist adds the SFENCE.
+      if (kPersist) pmem_persist(s->addr + off, len); else pmem_flush(s->addr + off, len);
+    } else if (len > 0 && pmem_msync(s->addr + off, len) != 0) {
+      // Not pmem: msync is the flush and is durable at once.
+      ThrowMsync(Napi::Env(env), s);
+    }
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return nullptr;
+}
+
+constexpr size_t kMsyncStreamMin = 4096;
+
+// sealRecord(src?) -> crc, with call = [crcAt, end, seed, persist]:
+// finishes a checksummed record in [crcAt, end) in one call. src, if given,
+// is copied to the record's tail [end - src.length, end) first. The crc32c of
+// [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
+// is flushed, and with persist it is drained. It computes what
+// sealRecord() in lib/core/region.ts does through bytes, flush and drain,
+// reading src once: the copy, the checksum and the streaming stores for the
+// whole lines (on pmem always, before an msync from 4 KiB) are one pass.
+napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value srcArg = nullptr;
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, &srcArg, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  try {
+    CheckWritable(Napi::Env(env), s);
+    uint64_t crcAt, end, seed;
+    if (!SafeIndex(env, s->call[0], "crcAt", &crcAt) || !SafeIndex(env, s->call[1], "end", &end) ||
+        !SafeIndex(env, s->call[2], "seed", &seed)) {
+      return nullptr;
+    }
+    if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
+    const bool persist = s->call[3] != 0;
+    CheckRange(Napi::Env(env), crcAt, end < crcAt ? 0 : end - crcAt, s->length);
+    if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
+    const char* src = nullptr;
+    size_t n = 0;
+    napi_valuetype t = napi_undefined;
+    if (argc >= 1) napi_typeof(env, srcArg, &t);
+    if (t != napi_undefined) {
+      bool isTyped = false;
+      napi_typedarray_type type;
+      void* base = nullptr;
+      napi_is_typedarray(env, srcArg, &isTyped);
+      if (isTyped) napi_get_typedarray_info(env, srcArg, &type, &n, &base, nullptr, nullptr);
+      if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
+      src = static_cast<const char*>(base);
+      if (n > end - crcAt - 4) {
+        throw Napi::RangeError::New(env, "a " + std::to_string(n) + "-byte src does not fit the record's " +
+                                             std::to_string(end - crcAt - 4) + " bytes after the checksum");
+      }
+    }
+    char* rec = s->addr + crcAt;
+    char* dst = s->addr + end - n;
+    uint32_t reg = Crc32cRaw(rec + 4, static_cast<size_t>(dst - rec - 4), ~static_cast<uint32_t>(seed));
+    Span streamed;
+    const uintptr_t srcAddr = reinterpret_cast<uintptr_t>(src), dstAddr = reinterpret_cast<uintptr_t>(dst);
+    if (src != nullptr && srcAddr < dstAddr + n && dstAddr < srcAddr + n) {
+      // src is (part of) this record: copy as memmove, then checksum in place.
+      std::memmove(dst, src, n);
+      reg = Crc32cRaw(dst, n, reg);
+    } else if (n > 0) {
+      // Whole lines go out with streaming stores, which skip reading the
+      // lines first. On pmem they need no flush, and the fence below (or
+      // the caller's drain) orders them like flushed lines. Before an msync
+      // they pay off only for long copies, from kMsyncStreamMin (docs/bench.md).
+      reg = CopyCrc32cRaw(dst, src, n, reg, s->isPmem || n >= kMsyncStreamMin, &streamed);
+    } else {
+      reg = Crc32cRaw(dst, 0, reg);
+    }
+    uint32_t crc = ~reg;
+    // The checksum is stored last; it only validates the bytes it covers,
+    // and they are all in place. Nothing here orders it before them: a
+    // crash before the fence may leave any subset, which the checksum rejects.
+    std::memcpy(rec, &crc, 4);
+    if (s->isPmem) {
+      // CLWB of every line written with ordinary stores: the header and
+      // whatever of the payload was not streamed.
+      if (streamed.begin == streamed.end) {
+        pmem_flush(rec, end - crcAt);
+      } else {
+        pmem_flush(rec, streamed.begin - reinterpret_cast<uintptr_t>(rec));
+        pmem_flush(reinterpret_cast<char*>(streamed.end), reinterpret_cast<uintptr_t>(s->addr + end) - streamed.end);
+      }
+      // With persist, the SFENCE: the whole record is durable on return.
+      // Without it the caller's drain is the ordering point.
+      if (persist) pmem_drain();
+    } else {
+      // Not pmem: msync writes the pages back and is durable at once. The
+      // streaming stores must be globally visible first: SFENCE.
+      if (streamed.begin != streamed.end) _mm_sfence();
+      if (pmem_msync(rec, end - crcAt) != 0) ThrowMsync(Napi::Env(env), s);
+    }
+    napi_value r;
+    napi_create_uint32(env, crc, &r);
+    return r;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
+  // The block lives in the State; the ArrayBuffer over it keeps the State
+  // alive. close() leaves it attached: the calls then throw ERR_PMEM_CLOSED.
+  auto* hint = new StatePtr(state);
+  napi_value block;
+  napi_status st =
+      napi_create_external_arraybuffer(env, state->call, sizeof(state->call), DeleteSharedHint<State>, hint, &block);
+  if (st != napi_ok) {
+    delete hint;
+    throw Napi::Error::New(env, "cannot create the mapping's call block");
+  }
+  handle.Set("call", Napi::Value(env, block));
+  struct Entry {
+    const char* name;
+    napi_callback fn;
+  };
+  const Entry entries[] = {
+      {"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}, {"sealRecord", RawSealRecord}};
+  for (const Entry& e : entries) {
+    auto* data = new StatePtr(state);
+    napi_value fn;
+    if (napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, data, &fn) != napi_ok) {
+      delete data;
+      throw Napi::Error::New(env, std::string("cannot create ") + e.name);
+    }
+    napi_add_finalizer(env, fn, data, DeleteSharedData<State>, nullptr, nullptr);
+    handle.Set(e.name, Napi::Value(env, fn));
+  }
+}
+
+}  // namespace pmem

@@ -1,0 +1,222 @@
+#include "obj/pool.h"
+
+#include <fcntl.h>
+#include <libpmem2.h>
+#include <libpmemobj.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "core/args.h"
+#include "core/errors.h"
+
+namespace pmem {
+namespace obj {
+
+void Pool::AbortOpenTx() {
+  if (!inTx) return;
+  // Every path out of a transaction ends it with pmemobj_tx_end, so no
+  // transaction outlives the JavaScript call that began it.
+  if (pmemobj_tx_stage() == TX_STAGE_WORK) pmemobj_tx_abort(ECANCELED);
+  pmemobj_tx_end();
+  inTx = false;
+  for (auto& r : txRemoved) objects[r.first] = r.second;
+  for (uint64_t off : txAdded) objects.erase(off);
+  txAdded.clear();
+  txRemoved.clear();
+}
+
+void Pool::Close() {
+  if (pop == nullptr) return;
+  AbortOpenTx();
+  pmemobj_close(pop);
+  pop = nullptr;
+  objects.clear();
+}
+
+Pool* Live(const Napi::CallbackInfo& info) {
+  Pool* p = PoolOf(info);
+  if (!p->open()) {
+    throw MakePmemError(info.Env(), "ERR_PMEM_CLOSED", "pool '" + p->path + "' is closed", 0,
+                        nullptr, &p->path);
+  }
+  return p;
+}
+
+namespace {
+
+// --- functions bound to one pool (data = PoolPtr*) ---------------------
+
+// view(off, len) -> ArrayBuffer over [off, off+len) of the pool
+// (MappedRange::NewView).
+Napi::Value View(const Napi::CallbackInfo& info) {
+  Pool* p = Live(info);
+  return MappedRange::NewView(info, *static_cast<PoolPtr*>(info.Data()), p->base(), p->size, "pool");
+}
+
+// close(): roll back an open transaction, detach every view, close the pool.
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  PoolOf(info)->DetachAndRelease(info.Env());
+  return info.Env().Undefined();
+}
+
+// The pool's mapped length: the file's (or device's) size, from libpmem2.
+bool SourceSize(const std::string& path, size_t* size) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  pmem2_source* src = nullptr;
+  bool ok = pmem2_source_from_fd(&src, fd) == 0 && pmem2_source_size(src, size) == 0;
+  if (src != nullptr) pmem2_source_delete(&src);
+  close(fd);
+  return ok;
+}
+
+Napi::Object MakeHandle(Napi::Env env, PMEMobjpool* pop, const std::string& path, bool stats) {
+  auto pool = std::make_shared<Pool>();
+  Pool* p = pool.get();
+  p->path = path;
+  p->pop = pop;
+  if (!SourceSize(path, &p->size)) {
+    pmemobj_close(pop);
+    p->pop = nullptr;
+    throw MakePmemError(env, "ERR_PMEM_IO", "cannot read the size of pool '" + path + "'", 0,
+                        nullptr, &path);
+  }
+  // libpmemobj 1.12 counts transient statistics by default; `stats`
+  // chooses between all of them and none.
+  int enabled = stats ? POBJ_STATS_ENABLED_BOTH : POBJ_STATS_DISABLED;
+  pmemobj_ctl_set(pop, "stats.enabled", &enabled);
+  // The object table: every live object, then the root (pmemobj_first and
+  // pmemobj_next skip it).
+  for (PMEMoid oid = pmemobj_first(pop); !OID_IS_NULL(oid); oid = pmemobj_next(oid)) {
+    p->objects[oid.off] = pmemobj_alloc_usable_size(oid);
+  }
+  size_t rootSize = pmemobj_root_size(pop);
+  if (rootSize > 0) {
+    PMEMoid root = pmemobj_root(pop, rootSize);
+    p->rootOff = root.off;
+    p->objects[root.off] = rootSize;
+  }
+  p->AddCleanupHook(env);
+
+  Napi::Object h = Napi::Object::New(env);
+  h.Set("size", Napi::Number::New(env, static_cast<double>(p->size)));
+  BindMethod(env, h, "view", View, pool);
+  InitObjHeap(env, h, pool);
+  BindMethod(env, h, "close", Close, pool);
+  InitObjTx(env, h, pool);
+  return h;
+}
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+void RefusePoolSet(Napi::Env env, const std::string& path) {
+  if (HasSignature(path, "PMEMPOOLSET", 11)) {
+    throw MakePmemError(env, "ERR_PMEM_INVALID", "'" + path + "' is a pool set; only single-file "
+                        "pools are supported", 0, nullptr, &path);
+  }
+}
+
+// Refuses a regular file smaller than any pool libpmemobj makes before
+// libpmemobj sees it: pmemobj_open and pmemobj_check fault with SIGBUS on an
+// empty file (PMDK 1.12.1), and a shorter file cannot be a whole pool.
+void RefuseShortFile(Napi::Env env, const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;  // libpmemobj reports these
+  if (static_cast<uint64_t>(st.st_size) < PMEMOBJ_MIN_POOL) {
+    const char* code = ObjFormatCode(path);
+    throw MakePmemError(env, code, "'" + path + "' is " + std::to_string(st.st_size) +
+                        " bytes, smaller than any pool (" + std::to_string(PMEMOBJ_MIN_POOL) + ")",
+                        0, nullptr, &path);
+  }
+}
+
+// objCreate(path, layout, size, mode, sds, stats) -> handle
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = StringArg(info, 0, "path");
+  std::string layout = StringArg(info, 1, "layout");
+  uint64_t size = ArgIndex(info, 2, "size");
+  uint64_t mode = ArgIndex(info, 3, "mode");
+  bool sds = info[4].ToBoolean().Value();
+  bool stats = info[5].ToBoolean().Value();
+  if (size < PMEMOBJ_MIN_POOL) throw Napi::RangeError::New(env, "size is below PMEMOBJ_MIN_POOL");
+  if (mode > 07777) throw Napi::RangeError::New(env, "mode must be 0..0o7777");
+  // sds.at_create is process-wide: set it around this one create and put
+  // the old value back. Pools created without SDS never read the
+  // unsafe-shutdown count, at create or at any later open.
+  int oldSds = 1;
+  if (!sds) {
+    pmemobj_ctl_get(nullptr, "sds.at_create", &oldSds);
+    int off = 0;
+    pmemobj_ctl_set(nullptr, "sds.at_create", &off);
+  }
+  PMEMobjpool* pop = pmemobj_create(path.c_str(), layout.c_str(), size, static_cast<mode_t>(mode));
+  int err = errno;
+  if (!sds) pmemobj_ctl_set(nullptr, "sds.at_create", &oldSds);
+  if (pop == nullptr) ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", path, err);
+  return MakeHandle(env, pop, path, stats);
+}
+
+// The (path, layout|null) arguments of objOpen and objCheck, read and
+// checked before libpmemobj sees the file.
+struct ExistingPool {
+  std::string path;
+  bool anyLayout;
+  std::string layout;
+
+  explicit ExistingPool(const Napi::CallbackInfo& info)
+      : path(StringArg(info, 0, "path")),
+        anyLayout(info[1].IsNull() || info[1].IsUndefined()),
+        layout(anyLayout ? "" : StringArg(info, 1, "layout")) {}
+
+  // Refuses what libpmemobj must not see (RefusePoolSet, RefuseShortFile).
+  void Check(Napi::Env env) const {
+    RefusePoolSet(env, path);
+    RefuseShortFile(env, path);
+  }
+  const char* Layout() const { return anyLayout ? nullptr : layout.c_str(); }
+};
+
+// objOpen(path, layout|null, stats) -> handle
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExistingPool a(info);
+  bool stats = info[2].ToBoolean().Value();
+  a.Check(env);
+  PMEMobjpool* pop = pmemobj_open(a.path.c_str(), a.Layout());
+  if (pop == nullptr) ThrowObjError(env, ObjOp::kOpen, "pmemobj_open", a.path, errno);
+  return MakeHandle(env, pop, a.path, stats);
+}
+
+// objCheck(path, layout|null) -> boolean (pmemobj_check: 1 consistent,
+// 0 not consistent, -1 could not be checked, which is thrown).
+Napi::Value CheckPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ExistingPool a(info);
+  a.Check(env);
+  int r = pmemobj_check(a.path.c_str(), a.Layout());
+  if (r < 0) ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", a.path, errno);
+  return Napi::Boolean::New(env, r == 1);
+}
+
+}  // namespace
+}  // namespace obj
+
+void InitObjPool(Napi::Env env, Napi::Object exports) {
+  exports.Set("objCreate", Napi::Function::New(env, obj::Create, "objCreate"));
+  exports.Set("objOpen", Napi::Function::New(env, obj::Open, "objOpen"));
+  exports.Set("objCheck", Napi::Function::New(env, obj::CheckPool, "objCheck"));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("minPool", Napi::Number::New(env, static_cast<double>(PMEMOBJ_MIN_POOL)));
+  c.Set("maxAlloc", Napi::Number::New(env, static_cast<double>(PMEMOBJ_MAX_ALLOC_SIZE)));
+  c.Set("maxLayout", Napi::Number::New(env, static_cast<double>(PMEMOBJ_MAX_LAYOUT)));
+  exports.Set("objConstants", c);
+}
+
+}  // namespace pmem

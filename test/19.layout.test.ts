@@ -1,0 +1,184 @@
+// The layout rules of docs/ARCHITECTURE.md ("Folders and who may import
+// whom"), read from the sources: every import, export-from, require and
+// import() (type-only ones too) of every lib/**/*.ts, resolved to a folder
+// of lib/; index files that only re-export; and binding.gyp listing exactly
+// the native sources there are.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ts from 'typescript';
+
+const root = path.join(__dirname, '..');
+const lib = path.join(root, 'lib');
+
+/** Which folders of lib/ each folder may import from ('*': any). */
+const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
+  core: ['core'],
+  testing: ['core', 'testing'],
+  log: ['core', 'log'],
+  kv: ['core', 'log', 'kv'],
+  obj: ['core', 'obj'],
+  cli: '*',
+};
+
+function filesUnder(dir: string, ext: string): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p, ext));
+    else if (e.name.endsWith(ext)) out.push(p);
+  }
+  return out.sort();
+}
+
+function parse(file: string): ts.SourceFile {
+  return ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true);
+}
+
+/** Every module specifier `source` names, static, dynamic, type-only or required. */
+function specifiers(source: ts.SourceFile): string[] {
+  const out: string[] = [];
+  const literal = (n: ts.Node | undefined): void => {
+    if (n !== undefined && ts.isStringLiteralLike(n)) out.push(n.text);
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) literal(node.moduleSpecifier);
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
+      literal(node.moduleReference.expression);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) literal(node.argument.literal);
+    else if (ts.isCallExpression(node)) {
+      const callee = node.expression;
+      if (callee.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(callee) && callee.text === 'require')) {
+        literal(node.arguments[0]);
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return out;
+}
+
+/**
+ * The folder of lib/ a specifier in `file` names: 'index' for lib/index.ts,
+ * null for a package or node: builtin, 'outside' for a path out of lib/.
+ */
+function target(file: string, spec: string): string | null {
+  if (!spec.startsWith('.')) return null;
+  const rel = path.relative(lib, path.resolve(path.dirname(file), spec));
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return 'outside';
+  const parts = rel.split(path.sep);
+  return parts.length === 1 ? 'index' : parts[0]!;
+}
+
+/** The rule broken by each import of `file` (as `file: spec`), none when it keeps them all. */
+function violations(file: string, source: ts.SourceFile, dependencies: readonly string[]): string[] {
+  const rel = path.relative(lib, file);
+  const folder = rel.split(path.sep).length === 1 ? 'index' : rel.split(path.sep)[0]!;
+  const allowed = folder === 'index' ? '*' : MAY_IMPORT[folder];
+  const out: string[] = [];
+  for (const spec of specifiers(source)) {
+    const to = target(file, spec);
+    if (to === null) {
+      if (!spec.startsWith('node:') && !dependencies.includes(spec)) out.push(`${rel}: '${spec}' is neither node: nor a dependency`);
+    } else if (to === 'outside') out.push(`${rel}: '${spec}' is outside lib/`);
+    else if (allowed === undefined) out.push(`${rel}: lib/${folder}/ is not a known folder`);
+    else if (allowed !== '*' && !allowed.includes(to)) out.push(`${rel}: '${spec}' (lib/${to}) is not allowed from lib/${folder}`);
+  }
+  return out;
+}
+
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+const dependencies = Object.keys(pkg.dependencies ?? {});
+
+describe('lib/ folders and who may import whom', () => {
+  const files = filesUnder(lib, '.ts');
+
+  test('there are sources in every folder the rules name, and none in an unnamed one', () => {
+    const folders = new Set(files.map((f) => path.relative(lib, f).split(path.sep)).filter((p) => p.length > 1).map((p) => p[0]!));
+    expect([...folders].sort()).toEqual(Object.keys(MAY_IMPORT).sort());
+  });
+
+  test('no .ts file stands directly in lib/ but index.ts', () => {
+    const direct = fs.readdirSync(lib).filter((n) => n.endsWith('.ts'));
+    expect(direct).toEqual(['index.ts']);
+  });
+
+  test('every import of every lib/**/*.ts keeps the rules', () => {
+    let seen = 0;
+    const broken: string[] = [];
+    for (const f of files) {
+      const source = parse(f);
+      seen += specifiers(source).length;
+      broken.push(...violations(f, source, dependencies));
+    }
+    expect(broken).toEqual([]);
+    expect(seen).toBeGreaterThan(100); // the parser found the imports
+  });
+
+  test.each(['index.ts', 'testing/index.ts'])('lib/%s only re-exports', (name) => {
+    const source = parse(path.join(lib, name));
+    expect(source.statements.length).toBeGreaterThan(0);
+    for (const s of source.statements) {
+      expect(ts.isExportDeclaration(s) && s.moduleSpecifier !== undefined ? 'export … from' : s.getText()).toBe('export … from');
+    }
+  });
+
+  // The checker itself: each kind of specifier is found, and a forbidden
+  // import is reported, so that the test above can fail.
+  test('finds every form of specifier and reports a forbidden one', () => {
+    const text = [
+      "import { a } from '../log/wal';",
+      "import type { B } from '../kv/store';",
+      "export { c } from './args';",
+      "export * from '../obj/pool';",
+      "import '../cli/main';",
+      "const d = require('../testing/sim');",
+      "const e = import('../log/txlog');",
+      "type F = import('../kv/log').KvLog;",
+      "import g = require('node:fs');",
+      "import h from 'left-pad';",
+      "import i from '../../bench/x';",
+      '// import { j } from "../kv/args";',
+    ].join('\n');
+    const file = path.join(lib, 'core', 'example.ts');
+    const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+    expect(specifiers(source)).toEqual([
+      '../log/wal', '../kv/store', './args', '../obj/pool', '../cli/main', '../testing/sim', '../log/txlog', '../kv/log', 'node:fs',
+      'left-pad', '../../bench/x',
+    ]);
+    expect(violations(file, source, dependencies)).toEqual([
+      "core/example.ts: '../log/wal' (lib/log) is not allowed from lib/core",
+      "core/example.ts: '../kv/store' (lib/kv) is not allowed from lib/core",
+      "core/example.ts: '../obj/pool' (lib/obj) is not allowed from lib/core",
+      "core/example.ts: '../cli/main' (lib/cli) is not allowed from lib/core",
+      "core/example.ts: '../testing/sim' (lib/testing) is not allowed from lib/core",
+      "core/example.ts: '../log/txlog' (lib/log) is not allowed from lib/core",
+      "core/example.ts: '../kv/log' (lib/kv) is not allowed from lib/core",
+      "core/example.ts: 'left-pad' is neither node: nor a dependency",
+      "core/example.ts: '../../bench/x' is outside lib/",
+    ]);
+    const cli = path.join(lib, 'cli', 'example.ts');
+    expect(violations(cli, ts.createSourceFile(cli, text, ts.ScriptTarget.Latest, true), dependencies)).toEqual([
+      "cli/example.ts: 'left-pad' is neither node: nor a dependency",
+      "cli/example.ts: '../../bench/x' is outside lib/",
+    ]);
+  });
+});
+
+describe('native/ sources and binding.gyp', () => {
+  // binding.gyp is a Python literal: '#' comments, otherwise JSON here.
+  const gyp = JSON.parse(
+    fs.readFileSync(path.join(root, 'binding.gyp'), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n'),
+  ) as { targets: { sources?: string[] }[] };
+  const listed = gyp.targets.flatMap((t) => t.sources ?? []);
+
+  test('every native/**/*.cc is listed in binding.gyp', () => {
+    const onDisk = filesUnder(path.join(root, 'native'), '.cc').map((f) => path.relative(root, f).split(path.sep).join('/'));
+    expect(onDisk.length).toBeGreaterThan(0);
+    expect(onDisk.filter((f) => !listed.includes(f))).toEqual([]);
+  });
+
+  test('every source binding.gyp lists exists', () => {
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.filter((f) => !fs.existsSync(path.join(root, f)))).toEqual([]);
+  });
+});
