@@ -1,7 +1,7 @@
 export { PmemError } from './core/errors';
 export type { PmemErrorCode, PmemErrorDetails } from './core/errors';
 export type { Granularity, Region } from './core/region';
-export { sealRecord, store64 } from './core/region';
+export { atomicStore64, compareExchange64, fetchAdd64, load64, sealRecord, store64 } from './core/region';
 export { Mapping, openMapping } from './core/mapping';
 export type { DurabilityMode, MapOptions } from './core/mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './core/location';
