@@ -9,6 +9,7 @@ export type { DefaultLocation } from './core/location';
 export { crc32c } from './core/crc32c';
 export { Superblock } from './log/superblock';
 export { AppendList } from './log/append-list';
+export { SharedAppendList } from './log/append-list-mp';
 export { Wal } from './log/wal';
 export type { WalOpenOptions, WalRecord, WalRecovery } from './log/wal';
 export { TxLog } from './log/txlog';
