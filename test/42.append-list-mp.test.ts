@@ -84,6 +84,7 @@ test('damaged lists are ERR_PMEM_CORRUPT', () => {
   const second = Number(m.buffer.readBigUInt64LE(first));
   m.buffer.writeBigUInt64LE(BigInt(first), second); // a cycle: the second node points back at the first
   expectPmemError(() => SharedAppendList.open(m), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => list.append('c'), 'ERR_PMEM_CORRUPT'); // an append looking for the end, too
   m.buffer.writeBigUInt64LE(BigInt(second), second); // a node pointing at itself
   expectPmemError(() => SharedAppendList.open(m), 'ERR_PMEM_CORRUPT');
   m.buffer.writeBigUInt64LE(1n << 40n, second); // outside the region

@@ -148,9 +148,10 @@ export class SharedAppendList {
     // node there: step over it and try at its next link.
     let link = this.#tail;
     const dirty = BigInt(node) + DIRTY;
-    for (;;) {
+    for (let passed = 0; ; passed++) {
       const seen = compareExchange64(region, link, 0n, dirty);
       if (seen === 0n) break;
+      if (passed > this.#maxNodes()) throw new PmemError('ERR_PMEM_CORRUPT', 'the list has a cycle');
       link = this.#follow(link, seen);
       yield 'passed';
     }
@@ -233,13 +234,17 @@ export class SharedAppendList {
     return node;
   }
 
+  /** Nodes are disjoint lines after the header: a walk of more steps than this is in a cycle. */
+  #maxNodes(): number {
+    return Math.floor((this.region.length - this.offset - LIST_HEADER) / LINE);
+  }
+
   /** Calls `visit(node, valueLength)` for each node from the head, validating each. */
   #walk(visit: (node: number, length: number) => void): void {
     checkOpen(this.region, 'list');
     const region = this.region;
     const b = region.bytes;
-    // Nodes are disjoint lines after the header: more steps than that is a cycle.
-    const maxNodes = Math.floor((region.length - this.offset - LIST_HEADER) / LINE);
+    const maxNodes = this.#maxNodes();
     let n = 0;
     for (let link = this.offset + HEAD; ; ) {
       const v = load64(region, link);
