@@ -56,6 +56,8 @@ export class Mapping implements Region {
   readonly #views: Windows;
   /** u64 views for the atomics: one per window, made on first use. */
   #words: BigUint64Array[] = [];
+  /** The view `#word` found, read right after it by the caller. */
+  #current: BigUint64Array = new BigUint64Array(0);
 
   /** Use `openMapping`: the constructor takes the native handle. */
   constructor(path: string, native: NativeMapping, readOnly: boolean) {
@@ -148,8 +150,8 @@ export class Mapping implements Region {
    * @throws TypeError, RangeError (unaligned or out of range); PmemError ERR_PMEM_CLOSED
    */
   load64(offset: number): bigint {
-    const [u64, i] = this.#word(offset);
-    return Atomics.load(u64, i);
+    const i = this.#word(offset);
+    return Atomics.load(this.#current, i);
   }
 
   /**
@@ -160,8 +162,8 @@ export class Mapping implements Region {
    * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
    */
   store64(offset: number, value: number | bigint): void {
-    const [u64, i] = this.#word(offset, true);
-    Atomics.store(u64, i, checkU64(value, 'value'));
+    const i = this.#word(offset, true);
+    Atomics.store(this.#current, i, checkU64(value, 'value'));
   }
 
   /**
@@ -172,8 +174,8 @@ export class Mapping implements Region {
    * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
    */
   compareExchange64(offset: number, expected: number | bigint, replacement: number | bigint): bigint {
-    const [u64, i] = this.#word(offset, true);
-    return Atomics.compareExchange(u64, i, checkU64(expected, 'expected'), checkU64(replacement, 'replacement'));
+    const i = this.#word(offset, true);
+    return Atomics.compareExchange(this.#current, i, checkU64(expected, 'expected'), checkU64(replacement, 'replacement'));
   }
 
   /**
@@ -183,8 +185,8 @@ export class Mapping implements Region {
    * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
    */
   fetchAdd64(offset: number, delta: number | bigint): bigint {
-    const [u64, i] = this.#word(offset, true);
-    return Atomics.add(u64, i, checkU64(delta, 'delta', true));
+    const i = this.#word(offset, true);
+    return Atomics.add(this.#current, i, checkU64(delta, 'delta', true));
   }
 
   /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */
@@ -226,6 +228,7 @@ export class Mapping implements Region {
     this.#native = null;
     this.#views.clear();
     this.#words = [];
+    this.#current = new BigUint64Array(0);
   }
 
   /** Calls `close()`, so that `using m = openMapping(...)` unmaps at the end of the block. */
@@ -234,15 +237,19 @@ export class Mapping implements Region {
   }
 
   /**
-   * The u64 view and element index of the aligned word at `offset`, for the
-   * atomics; `write` refuses a read-only mapping, whose stores would stay in
+   * The element index of the aligned word at `offset` in the u64 view it
+   * leaves in `#current`, for the atomics (no pair to allocate per call);
+   * `write` refuses a read-only mapping, whose stores would stay in
    * this process (it is mapped privately).
    */
-  #word(offset: number, write = false): [BigUint64Array, number] {
+  #word(offset: number, write = false): number {
     this.#live();
-    checkRange(offset, 8, this.length);
+    // One comparison chain for the common case; the checks below say what is wrong.
     // The mapping starts on a page, so the offset's alignment is the address's.
-    if (offset % 8 !== 0) throw new RangeError(`an 8-byte atomic needs an 8-byte aligned offset, got ${offset}`);
+    if (!(typeof offset === 'number' && offset >= 0 && offset <= this.length - 8 && offset % 8 === 0)) {
+      checkRange(offset, 8, this.length);
+      throw new RangeError(`an 8-byte atomic needs an 8-byte aligned offset, got ${offset}`);
+    }
     if (write && this.readOnly) {
       throw new PmemError('ERR_PMEM_READONLY', `mapping of '${this.path}' is read-only`, { path: this.path });
     }
@@ -253,7 +260,8 @@ export class Mapping implements Region {
       u64 = new BigUint64Array(w.buffer, 0, Math.floor(w.buffer.byteLength / 8));
       this.#words[k] = u64;
     }
-    return [u64, (offset - k * WINDOW_STRIDE) / 8];
+    this.#current = u64;
+    return (offset - k * WINDOW_STRIDE) / 8;
   }
 
   #live(): NativeMapping {

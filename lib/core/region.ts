@@ -142,7 +142,8 @@ export function store64(bytes: Uint8Array, offset: number, value: number | bigin
 const pattern = new Float64Array(1);
 const patternU32 = new Uint32Array(pattern.buffer);
 
-const U64_LIMIT = 2n ** 64n;
+const U64_MAX = 2n ** 64n - 1n;
+const I64_MIN = -(2n ** 63n);
 
 /**
  * A u64 operand of the atomics: a bigint in [0, 2^64), or a number that is a
@@ -152,10 +153,9 @@ const U64_LIMIT = 2n ** 64n;
  */
 export function checkU64(value: unknown, name: string, signed = false): bigint {
   if (typeof value === 'bigint') {
-    if (value >= U64_LIMIT || value < (signed ? -(2n ** 63n) : 0n)) {
-      throw new RangeError(`${name} must be ${signed ? 'in [-2^63, 2^64)' : 'a u64'}, got ${value}`);
-    }
-    return BigInt.asUintN(64, value);
+    if (value >= 0n && value <= U64_MAX) return value;
+    if (signed && value < 0n && value >= I64_MIN) return BigInt.asUintN(64, value);
+    throw new RangeError(`${name} must be ${signed ? 'in [-2^63, 2^64)' : 'a u64'}, got ${value}`);
   }
   if (typeof value !== 'number') throw new TypeError(`${name} must be a bigint or a number, got ${typeof value}`);
   if (!Number.isSafeInteger(value) || (!signed && value < 0)) {
