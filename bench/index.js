@@ -5,7 +5,7 @@
 //   node bench/index.js [--quick] [--only <workload>] [--out <dir>]
 //
 // Workloads: persist (bench/persist.js), fillrandom, overwrite, readrandom
-// (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js) and wal
+// (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js), wal
 // (bench/wal.js) and atomics (bench/atomics.js), which run as child scripts.
 // Writes <out>/bench-<date>-<time>.{md,json,svg}; progress goes to stderr.
 
