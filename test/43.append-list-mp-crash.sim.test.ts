@@ -33,6 +33,7 @@ interface Run {
   seed?: number;
   randomImages?: number;
   torn?: boolean;
+  mode?: 'adr' | 'eadr' | 'page';
 }
 
 function randomSchedule(seed: number): () => Scheduler {
@@ -45,6 +46,7 @@ function randomSchedule(seed: number): () => Scheduler {
 function run(o: Run): CrashReport {
   return crashTest<null, Map<string, number>>({
     size: 65536,
+    mode: o.mode ?? 'adr',
     seed: o.seed ?? 1,
     torn: o.torn ?? false,
     randomImages: o.randomImages ?? 64,
@@ -100,6 +102,9 @@ for (const seed of SEEDS) {
   correct.add(`2 producers, schedule ${seed}`, () => run({ producers: 2, appends: 4, schedule: randomSchedule(seed), randomImages: 2000 }));
   correct.add(`3 producers, schedule ${seed}`, () => run({ producers: 3, appends: 3, schedule: randomSchedule(100 + seed), randomImages: 2000 }));
 }
+for (const mode of ['page', 'eadr'] as const) {
+  correct.add(mode, () => run({ producers: 3, appends: 3, schedule: randomSchedule(200), mode, randomImages: 2000 }));
+}
 const TORN = correct.add('torn', () => run({ producers: 3, appends: 2, schedule: randomSchedule(7), torn: true, randomImages: 2000 }));
 
 /**
@@ -124,6 +129,10 @@ test.each(SEEDS)('correct list, 2 and 3 producers interleaved (schedule %i): 0 v
     expect([name, r.violations]).toEqual([name, []]);
     expect(r.points).toBeGreaterThan(8);
   }
+});
+
+test.each(['page', 'eadr'])("correct list in '%s' mode: 0 violations", (mode) => {
+  expect(correct.report(mode).violations).toEqual([]);
 });
 
 test('correct list with torn words: 0 violations', () => {
