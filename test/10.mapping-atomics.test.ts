@@ -195,7 +195,7 @@ interface PartyResult {
   id: number;
   interleaved: number;
 }
-type Mode = 'fetchAdd' | 'cas' | 'forced-plain';
+type Mode = 'fetchAdd' | 'cas' | 'region' | 'forced-plain';
 
 function runParties(kind: 'process' | 'worker', parties: number, mode: Mode, turns: number, n: number): Promise<{ file: string; results: PartyResult[] }> {
   const file = tmpFile(`counter-${kind}`);
@@ -238,14 +238,14 @@ describe('atomic across parties, counted exactly', () => {
   const TURNS = 100;
   const N = 100_000;
 
-  test.each(['fetchAdd', 'cas'] as const)('3 processes, %s: every increment counted once, and the parties alternated', async (mode) => {
+  test.each(['fetchAdd', 'cas', 'region'] as const)('3 processes, %s: every increment counted once, and the parties alternated', async (mode) => {
     const { file, results } = await runParties('process', 3, mode, TURNS, N);
     checkCount(file, 3 * (TURNS + N));
     console.log(`${mode}, 3 processes: ${results.map((r) => r.interleaved).join(', ')} runs of the free part interleaved`);
     fs.rmSync(file);
   });
 
-  test.each(['fetchAdd', 'cas'] as const)('2 worker_threads with their own mappings, %s', async (mode) => {
+  test.each(['fetchAdd', 'cas', 'region'] as const)('2 worker_threads with their own mappings, %s', async (mode) => {
     const { file, results } = await runParties('worker', 2, mode, TURNS, N);
     checkCount(file, 2 * (TURNS + N));
     console.log(`${mode}, 2 workers: ${results.map((r) => r.interleaved).join(', ')} runs of the free part interleaved`);
