@@ -3,6 +3,7 @@
 // siblings, which die with it), kills them during their appends, and then
 // checks that every acknowledged append of every run is in the list once,
 // each producer's values in order, and nothing from stale bytes.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { openMapping, SharedAppendList } from '../lib';
@@ -42,6 +43,12 @@ function verifyList(dir: string, acked: unknown[]): { producers: number; runsWit
   }
 }
 
+afterAll(() => {
+  for (const name of [`mp-kill-${process.pid}`, `mp-kill-plain-${process.pid}`]) {
+    fs.rmSync(path.join(testDir(), name), { recursive: true, force: true });
+  }
+});
+
 function prepare(dir: string): void {
   const m = openMapping(mp.file(dir), { create: true, size: mp.SIZE });
   SharedAppendList.format(m, mp.LIST_AT);
@@ -58,7 +65,7 @@ test('several writer processes killed mid-append lose no acknowledged append', a
     // any of its producers), N in 1..1500: inside the 3 x KILL_OPS appends.
     maxAcks: 1500,
     maxDelayUs: 300,
-    dir: path.join(testDir(), `mp-kill-${process.pid}`),
+    dir: path.join(testDir(), `mp-kill-${process.pid}`), // removed in afterAll: a 24 MiB list
     prepare,
     verify(dir, acked) {
       ({ producers: producersSeen, runsWithEveryProducer } = verifyList(dir, acked));
@@ -79,7 +86,7 @@ test('broken: a link CAS that is a load and a store loses acknowledged appends',
     kills: 3,
     maxAcks: 1500,
     maxDelayUs: 300,
-    dir: path.join(testDir(), `mp-kill-plain-${process.pid}`),
+    dir: path.join(testDir(), `mp-kill-plain-${process.pid}`), // removed in afterAll
     env: { PMEM_MP_VARIANT: 'plain-cas' },
     prepare,
     verify: (dir, acked) => void verifyList(dir, acked),
