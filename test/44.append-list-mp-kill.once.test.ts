@@ -84,7 +84,7 @@ test('broken: a link CAS that is a load and a store loses acknowledged appends',
   const report = await killTest({
     child: CHILD,
     kills: 3,
-    maxAcks: 1500,
+    maxAcks: 300,
     maxDelayUs: 300,
     dir: path.join(testDir(), `mp-kill-plain-${process.pid}`), // removed in afterAll
     env: { PMEM_MP_VARIANT: 'plain-cas' },
