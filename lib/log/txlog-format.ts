@@ -1,36 +1,76 @@
-// The transaction log's layout, and the reading of a log from the media
-// for recovery: what txlog.ts writes and what its recover() trusts, kept
-// apart from the protocol that orders the writes.
+// The transaction log's layout, and the reading of a log record from the
+// media for recovery: what txlog.ts writes and what its recover() trusts,
+// kept apart from the protocol that orders the writes.
+//
+// Layout at the log's offset: the first 64-byte line holds the retire word
+// (u64: every transaction up to this sequence number is finished) and the
+// log's magic and layout version; then two slots of equal size, each a
+// whole number of lines. Transaction `seq` is logged in slot `seq % 2`.
 import { align8 } from '../core/args';
 import { crc32c } from '../core/crc32c';
 import type { Region } from '../core/region';
 
-/** The commit word's 64-byte line, which it has to itself; the log starts after it. */
-export const COMMIT_LINE = 64;
-/** The log's header: crc32c, entry count, sequence number, entry bytes, mode. */
+/** The line of the retire word, the magic and the version; the slots start after it. */
+export const RETIRE_LINE = 64;
+/** "PTXL" at byte 8 of the retire line. */
+export const TXLOG_MAGIC = 0x4c585450;
+/** At byte 12: the layout with two slots and new bytes only in a redo entry. */
+export const TXLOG_VERSION = 2;
+/** A record's header: crc32c, entry count, sequence number, entry bytes, mode. */
 export const TX_LOG_HEADER = 32;
 /** An entry's header: target offset, length, zero. */
 export const TX_ENTRY_HEADER = 16;
+/** Redo: each entry holds the new bytes. Undo: each entry holds the old bytes. */
 export const MODE_REDO = 1;
 export const MODE_UNDO = 2;
+/** The smallest slot: a header, one entry header and 16 bytes. */
+export const MIN_SLOT = 64;
+
+/** Bytes in each of the two slots of a log of `size` bytes: a whole number of lines. */
+export function slotBytes(size: number): number {
+  return Math.floor((size - RETIRE_LINE) / 2 / RETIRE_LINE) * RETIRE_LINE;
+}
+
+/** Region offset of the slot that transaction `seq` is logged in. */
+export function slotOf(logOffset: number, size: number, seq: number): number {
+  return logOffset + RETIRE_LINE + (seq % 2) * slotBytes(size);
+}
+
+export interface TxLogEntry {
+  /** Region offset of the target. */
+  offset: number;
+  /** The new bytes (redo) or the old bytes (undo). */
+  bytes: Buffer;
+}
+
+export interface TxLogRecord {
+  seq: number;
+  mode: number;
+  entries: TxLogEntry[];
+}
 
 /**
- * The log of the TxLog at `logOffset` (`logSize` bytes) as the media holds
- * it, or undefined when its checksum fails or it is not a log (then it was
- * never made durable: no in-place write of its transaction had started).
+ * The record in the slot at region offset `start` (`slot` bytes) of the log
+ * at `logOffset` (`logSize` bytes) as the media holds it, or undefined when
+ * it is not a whole record of slot `index`: its checksum fails (it was never
+ * made durable, or a later record was being written over it), its sequence
+ * number belongs to the other slot, or its entries do not parse.
  */
-export function readTxLog(region: Region, logOffset: number, logSize: number):
-  | { seq: number; mode: number; entries: Array<{ offset: number; oldBytes: Buffer; newBytes?: Buffer }> }
-  | undefined {
+export function readTxLog(
+  region: Region, start: number, slot: number, index: number, logOffset: number, logSize: number,
+  checksum: (b: Buffer, start: number, bytes: number) => number,
+): TxLogRecord | undefined {
   const b = region.bytes;
-  const start = logOffset + COMMIT_LINE;
   const count = b.readUInt32LE(start + 4);
   const seq = Number(b.readBigUInt64LE(start + 8));
   const bytes = Number(b.readBigUInt64LE(start + 16));
   const mode = b[start + 24];
-  if (seq === 0 || (mode !== MODE_REDO && mode !== MODE_UNDO) || bytes > logSize - COMMIT_LINE - TX_LOG_HEADER) return undefined;
-  if (b.readUInt32LE(start) !== txLogChecksum(b, start, bytes)) return undefined;
-  const entries = [];
+  if (seq === 0 || !Number.isSafeInteger(seq) || seq % 2 !== index || (mode !== MODE_REDO && mode !== MODE_UNDO) ||
+      bytes > slot - TX_LOG_HEADER) {
+    return undefined;
+  }
+  if (b.readUInt32LE(start) !== checksum(b, start, bytes)) return undefined;
+  const entries: TxLogEntry[] = [];
   let at = start + TX_LOG_HEADER;
   const end = at + bytes;
   for (let i = 0; i < count; i++) {
@@ -38,18 +78,20 @@ export function readTxLog(region: Region, logOffset: number, logSize: number):
     const offset = Number(b.readBigUInt64LE(at));
     const len = b.readUInt32LE(at + 8);
     at += TX_ENTRY_HEADER;
-    const span = align8(len) * (mode === MODE_REDO ? 2 : 1);
-    if (span > end - at || offset + len > region.length ||
+    if (align8(len) > end - at || offset + len > region.length ||
         (offset < logOffset + logSize && offset + len > logOffset)) return undefined;
-    const oldBytes = Buffer.from(b.subarray(at, at + len));
-    const newBytes = mode === MODE_REDO ? Buffer.from(b.subarray(at + align8(len), at + align8(len) + len)) : undefined;
-    entries.push({ offset, oldBytes, newBytes });
-    at += span;
+    entries.push({ offset, bytes: Buffer.from(b.subarray(at, at + len)) });
+    at += align8(len);
   }
-  return { seq, mode, entries };
+  return at === end ? { seq, mode, entries } : undefined;
 }
 
-/** crc32c of header bytes 4..31 and the entries of the log whose header is at `start`. */
+/**
+ * crc32c of header bytes 4..31 and the entries of the record whose header is
+ * at `start`. The header holds the sequence number, so the checksum carries
+ * the record's generation: a record of transaction `seq - 2` left in the
+ * slot never passes for transaction `seq`, whole or torn.
+ */
 export function txLogChecksum(b: Buffer, start: number, bytes: number): number {
   return crc32c(b, start + TX_LOG_HEADER, bytes, crc32c(b, start + 4, TX_LOG_HEADER - 4));
 }
