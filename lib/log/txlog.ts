@@ -1,26 +1,23 @@
 // The transaction log's protocol: one-fence redo transactions, undo
-// updates, the retire that lets the bytes they wrote be written directly,
-// and the recovery that completes what a crash interrupted. The layout and
-// the reading of a record from the media are in txlog-format.ts; the
-// protocol's argument is in docs/durability.md.
+// updates, and the retire that lets the bytes they wrote be written
+// directly. The layout and the reading and writing of records are in
+// txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
+// argument is in docs/durability.md.
 import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
-import { checkOpen, PmemError } from '../core/errors';
-import { type Region, sealRecord, store64, wordsOf } from '../core/region';
+import { checkOpen } from '../core/errors';
+import { type Region, sealRecord, store64 } from '../core/region';
 import {
-  MIN_SLOT, MODE_REDO, MODE_UNDO, readTxLog, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_MAGIC,
-  TXLOG_VERSION, txLogChecksum, type TxLogRecord,
+  flushTargets, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_MAGIC,
+  TXLOG_VERSION, txLogChecksum, writeEntryHeader, writeRecordHeader,
 } from './txlog-format';
+import { recoverTxLog, type TxRecovery } from './txlog-recover';
+
+export type { TxRecovery } from './txlog-recover';
 
 /** Stages writes inside `TxLog.run`. */
 export interface TxWriter {
   /** Stages `data` for `offset`; applied at commit. Reads in the function see the old bytes. */
   write(offset: number, data: Uint8Array): void;
-}
-
-export interface TxRecovery {
-  /** What recovery did to the newest transaction it found in the log. */
-  action: 'none' | 'redo' | 'undo';
-  seq: number;
 }
 
 /**
@@ -142,7 +139,7 @@ export class TxLog {
     if (this.#count === 0) return;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const end = this.#end;
-    this.#writeHeader(start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
+    writeRecordHeader(this.region, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The commit: the record, checksummed over its sequence number and
     // entries, flushed and fenced. This is the transaction's one fence.
     // Before it completes, no in-place write has been made (a crash finds
@@ -163,7 +160,7 @@ export class TxLog {
     // Flushed, not fenced: the next fence on this region (the next run's
     // commit, a checkpoint, an undo update, any persist) makes them
     // durable. Until then the record redoes them. Each line once.
-    this.#flushTargets(start + TX_LOG_HEADER, end, this.#count);
+    flushTargets(this.region, start + TX_LOG_HEADER, end, this.#count, this.#lo, this.#hi);
     this.#seq = seq;
   }
 
@@ -179,7 +176,7 @@ export class TxLog {
     if (next > this.#limit) {
       throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
-    this.#writeEntryHeader(at, offset, len);
+    writeEntryHeader(this.region, at, offset, len);
     this.region.bytes.set(data, at + TX_ENTRY_HEADER);
     this.#end = next;
     this.#count++;
@@ -206,9 +203,9 @@ export class TxLog {
       throw new RangeError(`the update needs ${end - at} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
     const b = this.region.bytes;
-    this.#writeEntryHeader(at, offset, len);
+    writeEntryHeader(this.region, at, offset, len);
     b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
-    this.#writeHeader(start, seq, MODE_UNDO, 1, end - at);
+    writeRecordHeader(this.region, start, seq, MODE_UNDO, 1, end - at);
     // 1. The old bytes are durable before the first in-place store can be
     //    (and so are the last run's in-place writes).
     this.#seal(start, end);
@@ -254,56 +251,19 @@ export class TxLog {
   }
 
   /**
-   * Completes what a crash interrupted: redoes the committed transactions
-   * whose in-place writes may not be durable, rolls back an undo update
-   * that was not retired, and retires the log. Runs on open. Idempotent: a
-   * crash during it leaves the log as it was.
+   * Completes what a crash interrupted (txlog-recover.ts): redoes the
+   * committed transactions whose in-place writes may not be durable, rolls
+   * back an undo update that was not retired, and retires the log. Runs on
+   * open. Idempotent: a crash during it leaves the log as it was.
    * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
    *   layout, or an undo update that was never retired precedes a later record
    */
   recover(): TxRecovery {
     checkOpen(this.region, 'transaction log');
-    const b = this.region.bytes;
-    if (b.readUInt32LE(this.offset + 8) !== TXLOG_MAGIC || b.readUInt32LE(this.offset + 12) !== TXLOG_VERSION) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `no transaction log of layout ${TXLOG_VERSION} at offset ${this.offset}`);
-    }
-    const retired = Number(b.readBigUInt64LE(this.offset));
-    const records: Array<TxLogRecord | undefined> = [0, 1].map((i) =>
-      readTxLog(this.region, this.offset + RETIRE_LINE + i * this.#slot, this.#slot, i, this.offset, this.size,
-        (bytes, start, n) => this.logChecksum(bytes, start, n)));
-    // The newest whole record. Its run started after the run before it had
-    // fenced, so only that one, in the other slot, may also have in-place
-    // writes that are not durable; every earlier one's are.
-    const last = (records[0]?.seq ?? 0) > (records[1]?.seq ?? 0) ? records[0] : records[1];
-    this.#seq = Math.max(retired, last?.seq ?? 0);
-    this.#retired = this.#seq;
-    if (last === undefined || last.seq <= retired) return { action: 'none', seq: this.#seq };
-    const other = records[(last.seq + 1) % 2];
-    const prev = other !== undefined && other.seq === last.seq - 1 && other.seq > retired ? other : undefined;
-    if (prev !== undefined && prev.mode === MODE_UNDO) {
-      // An undo update retires itself (durably) before it returns, and the
-      // next record is written only after that.
-      throw new PmemError('ERR_PMEM_CORRUPT', `undo update ${prev.seq} was not retired, yet record ${last.seq} follows it`);
-    }
-    // Redo the one before, then redo or undo the newest: in sequence order,
-    // so where their targets overlap the newest wins, as it did when they ran.
-    const apply = (r: TxLogRecord): void => {
-      for (const e of r.entries) {
-        b.set(e.bytes, e.offset);
-        // Flushed for the one drain below; a crash before it leaves the log
-        // as it was, and the next recovery does the same again.
-        this.region.flush(e.offset, e.bytes.length);
-      }
-    };
-    if (prev !== undefined) apply(prev);
-    apply(last);
-    // The data is durable before the retire word can be.
-    this.region.drain();
-    // Retire (aligned 8-byte store), durably: after open, nothing is left
-    // for a later recovery to redo over writes made after it.
-    store64(b, this.offset, last.seq);
-    this.region.persist(this.offset, 8);
-    return { action: last.mode === MODE_REDO ? 'redo' : 'undo', seq: last.seq };
+    const r = recoverTxLog(this.region, this.offset, this.size, (b, start, n) => this.logChecksum(b, start, n));
+    this.#seq = r.seq;
+    this.#retired = r.seq;
+    return r;
   }
 
   /** Payload bytes one transaction's writes may total (less 16 per write after the first). */
@@ -332,81 +292,10 @@ export class TxLog {
     this.region.persist(start, end - start);
   }
 
-  /**
-   * Flushes the targets of the `count` entries in [at, end), each line (each
-   * page, where a flush is an msync) once: targets that share or touch a
-   * line are flushed as one range.
-   */
-  #flushTargets(at: number, end: number, count: number): void {
-    const b = this.region.bytes;
-    if (count === 1) {
-      this.region.flush(b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000, b.readUInt32LE(at + 8));
-      return;
-    }
-    const unit = this.region.granularity === 'page' ? 4096 : 64;
-    const lo = this.#lo;
-    const hi = this.#hi;
-    lo.length = 0;
-    hi.length = 0;
-    while (at < end) {
-      const target = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
-      const len = b.readUInt32LE(at + 8);
-      if (len > 0) {
-        lo.push(Math.floor(target / unit) * unit);
-        hi.push(Math.min(Math.ceil((target + len) / unit) * unit, this.region.length));
-      }
-      at += TX_ENTRY_HEADER + align8(len);
-    }
-    const order = lo.map((_, i) => i).sort((x, y) => lo[x] - lo[y]);
-    let from = -1;
-    let to = -1;
-    for (const i of order) {
-      if (from >= 0 && lo[i] <= to) {
-        to = Math.max(to, hi[i]);
-        continue;
-      }
-      if (from >= 0) this.region.flush(from, to - from);
-      from = lo[i];
-      to = hi[i];
-    }
-    if (from >= 0) this.region.flush(from, to - from);
-  }
-
   #checkTarget(offset: number, length: number): void {
     checkRange(offset, length, this.region.length);
     if (offset < this.offset + this.size && offset + length > this.offset) {
       throw new RangeError(`range [${offset}, +${length}) overlaps the transaction log`);
-    }
-  }
-
-  /** Entry header: target offset (u64), length (u32), zero (u32). */
-  #writeEntryHeader(at: number, offset: number, len: number): void {
-    this.#put32(at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
-  }
-
-  /** The record header at `start`, all but its checksum (sealing stores that). */
-  #writeHeader(start: number, seq: number, mode: number, count: number, bytes: number): void {
-    this.#put32(start, 0, count, seq % 0x100000000, Math.floor(seq / 0x100000000)); // the checksum slot first
-    this.#put32(start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
-  }
-
-  /** Four u32 fields at `at` (8-byte aligned in the region). */
-  #put32(at: number, a: number, b: number, c: number, d: number): void {
-    const bytes = this.region.bytes;
-    const words = wordsOf(bytes);
-    if ((words.base + at) % 4 === 0) {
-      // One store per field where the region's bytes are aligned.
-      const w = words.u32;
-      const i = (words.base + at) / 4;
-      w[i] = a;
-      w[i + 1] = b;
-      w[i + 2] = c;
-      w[i + 3] = d;
-    } else {
-      bytes.writeUInt32LE(a, at);
-      bytes.writeUInt32LE(b, at + 4);
-      bytes.writeUInt32LE(c, at + 8);
-      bytes.writeUInt32LE(d, at + 12);
     }
   }
 }
