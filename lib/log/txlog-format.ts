@@ -9,7 +9,7 @@
 // whole number of lines. Transaction `seq` is logged in slot `seq % 2`.
 import { align8 } from '../core/args';
 import { crc32c } from '../core/crc32c';
-import { type Region, wordsOf } from '../core/region';
+import { type Region, type Words, wordsOf } from '../core/region';
 
 /** The line of the retire word, the magic and the version; the slots start after it. */
 export const RETIRE_LINE = 64;
@@ -97,34 +97,26 @@ export function txLogChecksum(b: Buffer, start: number, bytes: number): number {
   return crc32c(b, start + TX_LOG_HEADER, bytes, crc32c(b, start + 4, TX_LOG_HEADER - 4));
 }
 
-/** The target offset of the entry at region offset `at`. */
-function entryTarget(b: Buffer, at: number): number {
-  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
-}
-
 /**
- * Flushes the targets of the `count` entries in [at, end), each unit of
+ * Flushes `count` targets (region offsets and lengths), each unit of
  * write-back (a line, or a page where a flush is an msync) once: targets
  * that share or touch a unit are flushed as one range. `lo` and `hi` are
  * scratch arrays the caller keeps from call to call.
  */
-export function flushTargets(region: Region, at: number, end: number, count: number, lo: number[], hi: number[]): void {
-  const b = region.bytes;
+export function flushTargets(
+  region: Region, targets: readonly number[], lens: readonly number[], count: number, lo: number[], hi: number[],
+): void {
   if (count === 1) {
-    region.flush(entryTarget(b, at), b.readUInt32LE(at + 8));
+    region.flush(targets[0], lens[0]);
     return;
   }
   const unit = region.granularity === 'page' ? 4096 : 64;
   lo.length = 0;
   hi.length = 0;
-  while (at < end) {
-    const target = entryTarget(b, at);
-    const len = b.readUInt32LE(at + 8);
-    if (len > 0) {
-      lo.push(Math.floor(target / unit) * unit);
-      hi.push(Math.min(Math.ceil((target + len) / unit) * unit, region.length));
-    }
-    at += TX_ENTRY_HEADER + align8(len);
+  for (let i = 0; i < count; i++) {
+    if (lens[i] === 0) continue;
+    lo.push(Math.floor(targets[i] / unit) * unit);
+    hi.push(Math.min(Math.ceil((targets[i] + lens[i]) / unit) * unit, region.length));
   }
   const order = lo.map((_, i) => i).sort((x, y) => lo[x] - lo[y]);
   let from = -1;
@@ -141,32 +133,45 @@ export function flushTargets(region: Region, at: number, end: number, count: num
   if (from >= 0) region.flush(from, to - from);
 }
 
-/** Entry header at `at`: target offset (u64), length (u32), zero (u32). */
-export function writeEntryHeader(region: Region, at: number, offset: number, len: number): void {
-  put32(region.bytes, at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
-}
+/**
+ * The words of a region's bytes, looked up once per Buffer rather than per
+ * header (`wordsOf` is a WeakMap lookup, several times the cost of a store).
+ */
+export class HeaderWriter {
+  #bytes: Buffer | undefined;
+  #words: Words | undefined;
 
-/** The record header at `start`, all but its checksum (sealing stores that). */
-export function writeRecordHeader(region: Region, start: number, seq: number, mode: number, count: number, bytes: number): void {
-  put32(region.bytes, start, 0, count, seq % 0x100000000, Math.floor(seq / 0x100000000)); // the checksum slot first
-  put32(region.bytes, start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
-}
+  /** Entry header at `at`: target offset (u64), length (u32), zero (u32). */
+  entry(bytes: Buffer, at: number, offset: number, len: number): void {
+    this.#put32(bytes, at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
+  }
 
-/** Four u32 fields at `at` (8-byte aligned in the region). */
-function put32(bytes: Buffer, at: number, a: number, b: number, c: number, d: number): void {
-  const words = wordsOf(bytes);
-  if ((words.base + at) % 4 === 0) {
-    // One store per field where the region's bytes are aligned.
-    const w = words.u32;
-    const i = (words.base + at) / 4;
-    w[i] = a;
-    w[i + 1] = b;
-    w[i + 2] = c;
-    w[i + 3] = d;
-  } else {
-    bytes.writeUInt32LE(a, at);
-    bytes.writeUInt32LE(b, at + 4);
-    bytes.writeUInt32LE(c, at + 8);
-    bytes.writeUInt32LE(d, at + 12);
+  /** The record header at `start`, all but its checksum (sealing stores that). */
+  record(bytes: Buffer, start: number, seq: number, mode: number, count: number, n: number): void {
+    this.#put32(bytes, start, 0, count, seq % 0x100000000, Math.floor(seq / 0x100000000)); // the checksum slot first
+    this.#put32(bytes, start + 16, n % 0x100000000, Math.floor(n / 0x100000000), mode, 0); // mode (u8) and zero
+  }
+
+  /** Four u32 fields at `at` (8-byte aligned in the region). */
+  #put32(bytes: Buffer, at: number, a: number, b: number, c: number, d: number): void {
+    if (bytes !== this.#bytes) {
+      this.#bytes = bytes;
+      this.#words = wordsOf(bytes);
+    }
+    const words = this.#words!;
+    if ((words.base + at) % 4 === 0) {
+      // One store per field where the region's bytes are aligned.
+      const w = words.u32;
+      const i = (words.base + at) / 4;
+      w[i] = a;
+      w[i + 1] = b;
+      w[i + 2] = c;
+      w[i + 3] = d;
+    } else {
+      bytes.writeUInt32LE(a, at);
+      bytes.writeUInt32LE(b, at + 4);
+      bytes.writeUInt32LE(c, at + 8);
+      bytes.writeUInt32LE(d, at + 12);
+    }
   }
 }

@@ -8,7 +8,7 @@ import { checkOpen } from '../core/errors';
 import { type Region, sealRecord, store64 } from '../core/region';
 import {
   flushTargets, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_MAGIC,
-  TXLOG_VERSION, txLogChecksum, writeEntryHeader, writeRecordHeader,
+  TXLOG_VERSION, txLogChecksum, HeaderWriter,
 } from './txlog-format';
 import { recoverTxLog, type TxRecovery } from './txlog-recover';
 
@@ -57,9 +57,15 @@ export class TxLog {
   #limit = 0; // region offset where the slot being staged ends
   /** Set when a subclass computes the checksum itself: records are then sealed in JS. */
   readonly #ownChecksum: boolean;
-  // Line ranges of the targets of a run, reused from run to run.
+  // The staged entries (target, length, where the new bytes are in the
+  // record), kept beside the record so that applying and flushing them do
+  // not read it back; and line ranges for flushTargets. Reused run to run.
+  readonly #targets: number[] = [];
+  readonly #lens: number[] = [];
+  readonly #srcs: number[] = [];
   readonly #lo: number[] = [];
   readonly #hi: number[] = [];
+  readonly #headers = new HeaderWriter();
 
   /** Writes an empty log and persists it. */
   static format(region: Region, options: { offset: number; size: number }): TxLog {
@@ -139,7 +145,7 @@ export class TxLog {
     if (this.#count === 0) return;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const end = this.#end;
-    writeRecordHeader(this.region, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
+    this.#headers.record(this.region.bytes, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The commit: the record, checksummed over its sequence number and
     // entries, flushed and fenced. This is the transaction's one fence.
     // Before it completes, no in-place write has been made (a crash finds
@@ -151,16 +157,15 @@ export class TxLog {
     // Apply in place, after the fence: a crash from here on may persist any
     // subset of these lines, and recovery redoes them all from the record.
     const b = this.region.bytes;
-    for (let at = start + TX_LOG_HEADER; at < end; ) {
-      const target = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
-      const len = b.readUInt32LE(at + 8);
-      b.copyWithin(target, at + TX_ENTRY_HEADER, at + TX_ENTRY_HEADER + len);
-      at += TX_ENTRY_HEADER + align8(len);
-    }
+    const count = this.#count;
+    const targets = this.#targets;
+    const lens = this.#lens;
+    const srcs = this.#srcs;
+    for (let i = 0; i < count; i++) b.copyWithin(targets[i], srcs[i], srcs[i] + lens[i]);
     // Flushed, not fenced: the next fence on this region (the next run's
     // commit, a checkpoint, an undo update, any persist) makes them
     // durable. Until then the record redoes them. Each line once.
-    flushTargets(this.region, start + TX_LOG_HEADER, end, this.#count, this.#lo, this.#hi);
+    flushTargets(this.region, targets, lens, count, this.#lo, this.#hi);
     this.#seq = seq;
   }
 
@@ -176,10 +181,15 @@ export class TxLog {
     if (next > this.#limit) {
       throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
-    writeEntryHeader(this.region, at, offset, len);
-    this.region.bytes.set(data, at + TX_ENTRY_HEADER);
+    const b = this.region.bytes;
+    this.#headers.entry(b, at, offset, len);
+    b.set(data, at + TX_ENTRY_HEADER);
+    const i = this.#count;
+    this.#targets[i] = offset;
+    this.#lens[i] = len;
+    this.#srcs[i] = at + TX_ENTRY_HEADER;
     this.#end = next;
-    this.#count++;
+    this.#count = i + 1;
   }
 
   /**
@@ -203,9 +213,9 @@ export class TxLog {
       throw new RangeError(`the update needs ${end - at} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
     const b = this.region.bytes;
-    writeEntryHeader(this.region, at, offset, len);
+    this.#headers.entry(b, at, offset, len);
     b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
-    writeRecordHeader(this.region, start, seq, MODE_UNDO, 1, end - at);
+    this.#headers.record(b, start, seq, MODE_UNDO, 1, end - at);
     // 1. The old bytes are durable before the first in-place store can be
     //    (and so are the last run's in-place writes).
     this.#seal(start, end);
