@@ -7,8 +7,8 @@ import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
 import { type Region, sealRecord, store64 } from '../core/region';
 import {
-  flushTargets, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_MAGIC,
-  TXLOG_VERSION, txLogChecksum, HeaderWriter,
+  flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
+  TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
 } from './txlog-format';
 import { recoverTxLog, type TxRecovery } from './txlog-recover';
 
