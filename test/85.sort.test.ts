@@ -294,3 +294,69 @@ test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched 
     fs.rmdirSync(mnt);
   }
 });
+
+describe('pmem sort', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  const pmem = (args: string[]): { code: number | null; out: string; err: string } => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  let input = '';
+  beforeAll(() => {
+    input = file('cli.txt');
+    fs.writeFileSync(input, mixedText(21, 5000));
+  });
+
+  test.each([
+    [['-k2,2', '-n'], ['-k2,2', '-n']],
+    [['-nr', '-t:'], ['-nr', '-t:']],
+    [['-t', ':', '-k', '2', '-u'], ['-t', ':', '-k', '2', '-u']],
+    [['-s', '-k1.2,1.3', '-r'], ['-s', '-k1.2,1.3', '-r']],
+  ])('%j gives GNU sort\'s output, with counters in --json', (args, flags) => {
+    const out = file('cli.out');
+    const r = pmem(['sort', ...args, input, '-o', out, '-S', '64K', '--json']);
+    expect(r.code).toBe(0);
+    const counters = JSON.parse(r.out) as { records: number; runs: number; mergePasses: number; tempBytesWritten: number; peakRss: number };
+    expect(counters.records).toBe(5000);
+    expect(counters.runs).toBeGreaterThan(1);
+    expect(counters.mergePasses).toBe(1);
+    expect(counters.peakRss).toBeGreaterThan(0);
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  });
+
+  test('--verbose, binary records, --resume', () => {
+    const bin100 = file('cli.bin');
+    generate('binary', 100 * 5000, bin100, 12);
+    const out = file('cli-bin.out');
+    let n = 0;
+    expect(() => externalSort(bin100, out, { recordSize: 100, memory: MEMORY, checkpointBytes: 50000, onCheckpoint: () => {
+      if (++n === 5) throw new Error('stop');
+    } })).toThrow('stop');
+    const again = pmem(['sort', '--record-size', '100', '--key-length=10', '-S', '128K', bin100, '-o', out]);
+    expect(again.code).toBe(3);
+    expect(again.err).toMatch(/ERR_PMEM_EXISTS/);
+    const r = pmem(['sort', '--record-size', '100', '--key-length=10', '-S', '128K', '--resume', '--verbose', bin100, '-o', out]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/runs, 1 merge pass\(es\).*resumed from a checkpoint/);
+    const data = fs.readFileSync(bin100);
+    const recs = Array.from({ length: 5000 }, (_, i) => data.subarray(i * 100, i * 100 + 100));
+    recs.sort((a, b) => Buffer.compare(a.subarray(0, 10), b.subarray(0, 10)) || Buffer.compare(a, b));
+    expect(fs.readFileSync(out).equals(Buffer.concat(recs))).toBe(true);
+  });
+
+  test('usage errors exit 2, inputs it cannot use 3, and help names every option', () => {
+    for (const args of [['sort', input], ['sort', '-o', file('x')], ['sort', '-q', input, '-o', file('x')], ['sort', '-k', 'x', input, '-o', file('x')],
+      ['sort', '--merge-buffers', 'disk', input, '-o', file('x')], ['sort', '-S', '10Q', input, '-o', file('x')], ['sort', '-S', '1K', input, '-o', file('x')],
+      ['sort', '-o']]) {
+      const r = pmem(args);
+      expect([args, r.code]).toEqual([args, 2]);
+    }
+    expect(pmem(['sort', input, '-o', input]).code).toBe(3);
+    expect(pmem(['sort', file('missing'), '-o', file('x')]).code).toBe(3);
+    const help = pmem(['help', 'sort']).out;
+    for (const o of ['-o', '-k', '-t', '-n', '-r', '-u', '-s', '--memory', '--pmem', '--resume', '--record-size', '--merge-buffers', '--verbose', '--json']) {
+      expect(help).toContain(o);
+    }
+    expect(pmem(['help']).out).toContain('pmem sort');
+  });
+});

@@ -300,7 +300,9 @@ function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: numbe
 /** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
 function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void): void {
   const total = state.runs.reduce((n, r) => n + r.length, 0);
-  const sink = new FileSink(job.partial, state.outputBytes, SINK_BUFFER);
+  // A buffer of at most a quarter of a checkpoint's bytes: between two
+  // checkpoints the file grows past the last one, which resume cuts back.
+  const sink = new FileSink(job.partial, state.outputBytes, Math.max(4096, Math.min(SINK_BUFFER, Math.floor(job.o.checkpointBytes / 4))));
   let sources: RunSource[] = [];
   try {
     let last: Buffer | undefined;
