@@ -71,7 +71,7 @@ function generate(kind, bytes, file, seed = 1) {
   try {
     if (kind === 'ascii' || kind === 'binary') {
       const records = Math.floor(bytes / RECORD);
-      const perChunk = chunk.length / RECORD;
+      const perChunk = Math.floor(chunk.length / RECORD);
       for (let row = 0; row < records; row += perChunk) {
         const n = Math.min(perChunk, records - row);
         for (let i = 0; i < n; i++) record(chunk, i * RECORD, row + i, next, kind === 'binary');
