@@ -162,6 +162,7 @@ export function merge(sources: RunSource[], sink: FileSink, order: RecordOrder, 
     if (x.done) return false;
     if (y.done) return true;
     if (x.prefix !== y.prefix) return x.prefix < y.prefix;
+    if (x.prefix2 !== y.prefix2) return x.prefix2 < y.prefix2;
     const d = order.compare(x.buf, x.start, x.end, y.buf, y.start, y.end);
     // Ties go to the lower index, the earlier run in input order: the merge is stable.
     return d < 0 || (d === 0 && a < b);

@@ -58,18 +58,24 @@ export class RecordOrder {
     this.#lastResort = !format.stable && !format.unique;
   }
 
-  /** The key's prefix: its first 4 bytes big-endian, or for `numeric` its value as an ordered float32. */
-  prefix(buf: Uint8Array, start: number, end: number): number {
+  /**
+   * The key's prefix: its bytes [4·depth, 4·depth + 4) big-endian (zeros
+   * past its end), or for `numeric` its value as an ordered float32 (and 0
+   * at any depth past 0). Records whose prefixes at depths 0..d-1 are equal
+   * are ordered by their prefixes at depth d, when those differ.
+   */
+  prefix(buf: Uint8Array, start: number, end: number, depth = 0): number {
     const f = this.format;
     let p: number;
     if (f.recordSize > 0) {
-      const s = start + f.keyOffset;
-      p = bytesPrefix(buf, s, s + f.keyLength);
+      const s = start + f.keyOffset + 4 * depth;
+      p = bytesPrefix(buf, s, start + f.keyOffset + f.keyLength);
     } else {
       const k = f.keys.length > 0 ? this.#key(buf, start, end, f.keys[0]) : null;
       const s = k === null ? start : this.#ks;
       const e = k === null ? end : this.#ke;
-      p = f.numeric ? this.#numberPrefix(parseNumber(buf, s, e)) : bytesPrefix(buf, s, e);
+      if (f.numeric) p = depth === 0 ? this.#numberPrefix(parseNumber(buf, s, e)) : 0;
+      else p = bytesPrefix(buf, s + 4 * depth, e);
     }
     return f.reverse ? PREFIX_RANGE - 1 - p : p;
   }
@@ -152,17 +158,18 @@ export function compareBytes(a: Uint8Array, as: number, ae: number, b: Uint8Arra
   const la = ae - as;
   const lb = be - bs;
   const n = Math.min(la, lb);
-  if (n > 16) {
-    const d = Buffer.compare(a.subarray(as, as + n), b.subarray(bs, bs + n));
-    if (d !== 0) return d;
-  } else {
-    for (let i = 0; i < n; i++) {
-      const d = a[as + i] - b[bs + i];
-      if (d !== 0) return d < 0 ? -1 : 1;
-    }
+  if (n > 12) {
+    // Ranges of both, compared natively without a view of either.
+    return bufferCompare.call(a, b, bs, be, as, ae);
+  }
+  for (let i = 0; i < n; i++) {
+    const d = a[as + i] - b[bs + i];
+    if (d !== 0) return d < 0 ? -1 : 1;
   }
   return la < lb ? -1 : la > lb ? 1 : 0;
 }
+
+const bufferCompare = Buffer.prototype.compare as (this: Uint8Array, target: Uint8Array, ts: number, te: number, ss: number, se: number) => number;
 
 function bytesPrefix(buf: Uint8Array, s: number, e: number): number {
   const n = e - s;

@@ -143,11 +143,15 @@ export function writeRun(path: string, length: number, fill: (region: Region) =>
   }
 }
 
+/** Prefix depths (4 key bytes each) sorted without a comparison callback before records are compared in full. */
+const DEPTHS = 4;
+
 /**
- * The record indexes in order. Each record's 32-bit prefix and its index
- * go into one double, and a typed-array sort (no callback) orders them;
- * only records with equal prefixes are then compared in full, with ties
- * in input order.
+ * The record indexes in order. Each record's 32-bit key prefix and its
+ * index go into one double, and a typed-array sort (no callback) orders
+ * them; records with equal prefixes are ordered the same way by the next
+ * 4 key bytes, down to DEPTHS levels, and only then compared in full, with
+ * ties in input order.
  */
 function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): Uint32Array {
   const { input, starts, ends } = bufs;
@@ -157,26 +161,43 @@ function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): Uint3
   // The sorted indexes overwrite the words' own memory, as u32s: index i is
   // written after word i was read, and u32 i lies inside double i/2.
   const out = new Uint32Array(bufs.words.buffer, bufs.words.byteOffset, count);
-  const group: number[] = [];
-  let groupPrefix = -1;
   const byRecord = (a: number, b: number): number => order.compare(input, starts[a], ends[a], input, starts[b], ends[b]) || a - b;
   let o = 0;
-  const flushGroup = (): void => {
-    if (group.length > 1) group.sort(byRecord);
-    for (const r of group) out[o++] = r;
-    group.length = 0;
+  /** Orders records `group` (equal prefixes down to depth-1) into out. */
+  const place = (group: number[], depth: number): void => {
+    if (group.length === 1) {
+      out[o++] = group[0];
+      return;
+    }
+    if (depth >= DEPTHS) {
+      group.sort(byRecord);
+      for (const r of group) out[o++] = r;
+      return;
+    }
+    const w = new Float64Array(group.length);
+    for (let i = 0; i < group.length; i++) w[i] = order.prefix(input, starts[group[i]], ends[group[i]], depth) * MAX_RUN_RECORDS + group[i];
+    w.sort();
+    splitGroups(w, (sub) => place(sub, depth + 1));
   };
-  for (let i = 0; i < count; i++) {
+  splitGroups(words, (sub) => place(sub, 1));
+  return out;
+}
+
+/** Calls `each` with the record indexes of each run of equal prefixes in sorted words, in order. */
+function splitGroups(words: Float64Array, each: (group: number[]) => void): void {
+  let group: number[] = [];
+  let groupPrefix = -1;
+  for (let i = 0; i < words.length; i++) {
     const w = words[i];
     const prefix = Math.floor(w / MAX_RUN_RECORDS);
-    if (prefix !== groupPrefix) {
-      flushGroup();
-      groupPrefix = prefix;
+    if (prefix !== groupPrefix && group.length > 0) {
+      each(group);
+      group = [];
     }
+    groupPrefix = prefix;
     group.push(w - prefix * MAX_RUN_RECORDS);
   }
-  flushGroup();
-  return out;
+  if (group.length > 0) each(group);
 }
 
 /** Keeps the first record of each run of equal keys; returns how many are kept. */

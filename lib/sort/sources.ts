@@ -15,8 +15,9 @@ export interface RunSource {
   buf: Buffer;
   start: number;
   end: number;
-  /** The current record's prefix (see RecordOrder.prefix). */
+  /** The current record's prefixes at depths 0 and 1 (see RecordOrder.prefix). */
   prefix: number;
+  prefix2: number;
   /** True once the run has no record left. */
   done: boolean;
   /** Moves to the next record. */
@@ -37,6 +38,7 @@ export class PmemSource implements RunSource {
   start = 0;
   end = 0;
   prefix = 0;
+  prefix2 = 0;
   done = false;
   readonly #path: string;
   readonly #length: number;
@@ -86,6 +88,7 @@ export class PmemSource implements RunSource {
     this.start = pos;
     this.end = rs > 0 ? pos + rs : this.buf.indexOf(NL, pos);
     this.prefix = this.#order.prefix(this.buf, this.start, this.end);
+    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
   }
 }
 
@@ -95,6 +98,7 @@ export class DramSource implements RunSource {
   start = 0;
   end = 0;
   prefix = 0;
+  prefix2 = 0;
   done = false;
   #fd: number;
   readonly #length: number;
@@ -139,6 +143,7 @@ export class DramSource implements RunSource {
         this.start = this.#pos;
         this.end = end;
         this.prefix = this.#order.prefix(this.buf, this.start, this.end);
+    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
         return;
       }
       this.#refill();
