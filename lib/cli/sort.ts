@@ -33,7 +33,7 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
                      to temporary space, peak RSS
   --json             the counters on stdout, as one JSON object
   Exits 3 for an input or output it cannot use (missing, the output is the
-  input, a line longer than half of --memory, no space, an unfinished sort
+  input, a line longer than 40% of --memory, no space, an unfinished sort
   in DIR without --resume), 4 for a damaged checkpoint.`;
 
 const FLAGS: Record<string, keyof SortOptions> = { '-n': 'numeric', '-r': 'reverse', '-u': 'unique', '-s': 'stable', '--resume': 'resume' };

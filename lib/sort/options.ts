@@ -82,7 +82,7 @@ export interface Checked {
 }
 
 export const MIN_MEMORY = 64 * 1024;
-/** Runs are read into a DRAM half of the budget, sliced as a Buffer: at most 2 GiB each. */
+/** A run's input chunk (40% of the budget) is one Buffer: at most 2 GiB. */
 export const MAX_MEMORY = 4 * 1024 ** 3;
 const KEYS = ['memory', 'pmem', 'keys', 'separator', 'numeric', 'reverse', 'unique', 'stable', 'recordSize', 'keyOffset',
   'keyLength', 'mergeBuffers', 'resume', 'checkpointBytes', 'onProgress', 'onCheckpoint'];

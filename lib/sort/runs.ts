@@ -14,9 +14,18 @@ export const MAX_RUN_RECORDS = 2 ** 21;
 const PER_RECORD = 16;
 const NL = 10;
 
+/**
+ * How a run formation spends the budget: 40% on the input chunk, 15% on the
+ * record tables, and the run file's mapping, as large as the chunk, while it
+ * is written (its touched pages count in the process's RSS).
+ */
+export function runInputBytes(memory: number): number {
+  return Math.floor(memory * 0.4);
+}
+
 /** Records per run under a `memory` budget. */
 export function maxRunRecords(memory: number): number {
-  return Math.max(1, Math.min(MAX_RUN_RECORDS, Math.floor(Math.floor(memory / 2) / PER_RECORD)));
+  return Math.max(1, Math.min(MAX_RUN_RECORDS, Math.floor((memory * 0.15) / PER_RECORD)));
 }
 
 /** The DRAM a run formation holds: the input chunk and its record tables. */
@@ -27,10 +36,10 @@ export class RunBuffers {
   readonly words: Float64Array;
   readonly maxRecords: number;
 
-  /** Splits `memory` bytes: half for input, the rest for tables. */
+  /** Takes its share of `memory` (see runInputBytes). */
   constructor(memory: number) {
     this.maxRecords = maxRunRecords(memory);
-    this.input = Buffer.allocUnsafe(Math.floor(memory / 2));
+    this.input = Buffer.allocUnsafe(runInputBytes(memory));
     this.starts = new Uint32Array(this.maxRecords);
     this.ends = new Uint32Array(this.maxRecords);
     this.words = new Float64Array(this.maxRecords);
@@ -62,7 +71,7 @@ function readFull(fd: number, buf: Buffer, length: number, position: number): nu
  * it, and writes it to a new file `runPath` through a mapping: durable when
  * it returns. Returns null at the end of the input.
  * @throws PmemError ERR_PMEM_NO_MEMORY for a text line longer than the input
- *   half of the budget; ERR_PMEM_NO_SPACE when the run file cannot be had
+ *   input chunk (40% of the budget); ERR_PMEM_NO_SPACE when the run file cannot be had
  */
 export function formRun(fd: number, inputSize: number, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): FormedRun | null {
   if (offset >= inputSize) return null;
@@ -101,7 +110,7 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
     }
     consumed = p;
     if (count === 0) {
-      throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, half the memory budget`);
+      throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
     }
   }
   const sorted = sortRecords(bufs, count, order);

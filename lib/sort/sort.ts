@@ -11,7 +11,7 @@ import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
-import { formRun, maxRunRecords, RunBuffers } from './runs';
+import { formRun, maxRunRecords, RunBuffers, runInputBytes } from './runs';
 import { DramSource, PmemSource, type RunSource } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -45,7 +45,7 @@ interface Job {
  *   output is the input, a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
- *   ERR_PMEM_NO_MEMORY (a line longer than half the budget),
+ *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
  *   ERR_PMEM_CORRUPT (a damaged checkpoint)
  */
@@ -149,15 +149,15 @@ function describe(job: Job): string {
 }
 
 /**
- * The most runs a sort can have: a text run holds at least half the input
+ * The most runs a sort can have: a text run holds at least the input
  * buffer over two runs (a run cut short before a long line is followed by
  * one that holds it), or maxRecords records of at least one byte.
  */
 function maxRunsOf(job: Job): number {
-  const half = Math.floor(job.o.memory / 2);
+  const chunk = runInputBytes(job.o.memory);
   const perRecord = Math.max(1, job.o.format.recordSize);
   const maxRecords = maxRunRecords(job.o.memory);
-  const perRun = Math.min(half, maxRecords * perRecord);
+  const perRun = Math.min(chunk, maxRecords * perRecord);
   return 2 * Math.ceil(job.inputSize / perRun) + 2;
 }
 
