@@ -1,7 +1,7 @@
 // Compiled by test/91.types.test.ts against the built declarations, as a
 // consumer's code importing 'pmem' and 'pmem/testing'. Every
 // `@ts-expect-error` line must fail to compile: tsc reports one that does not.
-import { KVStore, Mapping, ObjPool, ObjTx, openMapping, PmemError, Wal, type KVRangeOptions, type Region } from 'pmem';
+import { externalSort, KVStore, Mapping, ObjPool, ObjTx, openMapping, parseKey, PmemError, Wal, type KVRangeOptions, type Region, type SortResult } from 'pmem';
 import { CrashSim, crashTest, killTest, seededRandom, type CrashSimOptions } from 'pmem/testing';
 
 declare const db: KVStore;
@@ -60,3 +60,9 @@ console.log(sim.length, typeof crashTest, typeof killTest, seededRandom(1));
 new CrashSim(4096, { mode: 'fast' });
 const e: PmemError = new PmemError('ERR_PMEM_CLOSED', 'closed');
 console.log(e.code);
+
+// externalSort: options and counters.
+const sorted: SortResult = externalSort('in.txt', 'out.txt', { memory: 1 << 20, keys: [parseKey('2,2')], numeric: true, onProgress: (p) => console.log(p.phase, p.done) });
+console.log(sorted.mergePasses, sorted.peakRss);
+// @ts-expect-error mergeBuffers is 'pmem' or 'dram'
+externalSort('in.txt', 'out.txt', { mergeBuffers: 'disk' });
