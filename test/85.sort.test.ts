@@ -360,3 +360,20 @@ describe('pmem sort', () => {
     expect(pmem(['help']).out).toContain('pmem sort');
   });
 });
+
+test('the progress bar in bytes shows MiB and an ETA on a terminal, nothing elsewhere', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { Progress } = require('../lib/cli/progress') as typeof import('../lib/cli/progress');
+  const drawn: string[] = [];
+  const tty = { isTTY: true, write: (s: string) => drawn.push(s) };
+  const bar = new Progress('sort: runs ', 64 * 2 ** 20, tty as unknown as NodeJS.WriteStream, true);
+  bar.tick(16 * 2 ** 20);
+  bar.finish();
+  expect(drawn[0]).toMatch(/^\rsort: runs  \[#+-+\]  25% 16\.0\/64\.0 MiB, ETA \d+s$/);
+  expect(drawn[drawn.length - 1]).toMatch(/100% 64\.0\/64\.0 MiB\n$/);
+  const none: string[] = [];
+  const pipe = new Progress('sort: runs ', 10, { isTTY: false, write: (s: string) => none.push(s) } as unknown as NodeJS.WriteStream, true);
+  pipe.tick(5);
+  pipe.finish();
+  expect(none).toEqual([]);
+});
