@@ -34,6 +34,7 @@ test(`${KILLS} kills of an external sort, in run formation and merge, lose no ch
   let resumedSorts = 0;
   let checkpointsChecked = 0;
   const killedIn = { runs: 0, merge: 0, done: 0, start: 0 };
+  const dir = path.join(testDir(), `sort-kill-${process.pid}`);
   const report = await killTest({
     child: path.resolve(__dirname, 'fixtures/sort/kill-child.js'),
     kills: KILLS,
@@ -41,7 +42,7 @@ test(`${KILLS} kills of an external sort, in run formation and merge, lose no ch
     crashAt: 'random',
     maxAcks: MAX_ACKS,
     maxDelayUs: 1500,
-    dir: path.join(testDir(), `sort-kill-${process.pid}`),
+    dir,
     prepare(dir) {
       const input = child.input(dir);
       generate('text', 1536 * 1024, input, 3);
@@ -92,7 +93,7 @@ test(`${KILLS} kills of an external sort, in run formation and merge, lose no ch
         m.close();
       }
     },
-  });
+  }).finally(() => fs.rmSync(dir, { recursive: true, force: true }));
   console.log(`87 sort kills by phase: ${JSON.stringify(killedIn)}; ${completedSorts} sorts completed (${resumedSorts} of them resumed), ` +
     `${checkpointsChecked} checkpoints checked after a kill`);
   expect(report.violations).toEqual([]);

@@ -158,55 +158,50 @@ const DEPTHS = 4;
 /**
  * The record indexes in order. Each record's 32-bit key prefix and its
  * index go into one double, and a typed-array sort (no callback) orders
- * them; records with equal prefixes are ordered the same way by the next
- * 4 key bytes, down to DEPTHS levels, and only then compared in full, with
- * ties in input order.
+ * them; a run of equal prefixes is given the next 4 key bytes in place and
+ * sorted again, down to DEPTHS levels, and only then are records compared
+ * in full, with ties in input order. Nothing is allocated but the last
+ * level's groups.
  */
 function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): Uint32Array {
   const { input, starts, ends } = bufs;
   const words = bufs.words.subarray(0, count);
   for (let i = 0; i < count; i++) words[i] = order.prefix(input, starts[i], ends[i]) * MAX_RUN_RECORDS + i;
   words.sort();
-  // The sorted indexes overwrite the words' own memory, as u32s: index i is
-  // written after word i was read, and u32 i lies inside double i/2.
+  // The sorted indexes overwrite the words' own memory, as u32s. Groups are
+  // placed in order, so when a word at position i is read, at most i
+  // indexes were written, and u32 k lies inside double floor(k / 2) <= k:
+  // no word is overwritten before it is read.
   const out = new Uint32Array(bufs.words.buffer, bufs.words.byteOffset, count);
   const byRecord = (a: number, b: number): number => order.compare(input, starts[a], ends[a], input, starts[b], ends[b]) || a - b;
   let o = 0;
-  /** Orders records `group` (equal prefixes down to depth-1) into out. */
-  const place = (group: number[], depth: number): void => {
-    if (group.length === 1) {
-      out[o++] = group[0];
-      return;
+  /** Places words[a, b), sorted by their prefixes at depth - 1. */
+  const place = (a: number, b: number, depth: number): void => {
+    let i = a;
+    while (i < b) {
+      const p = Math.floor(words[i] / MAX_RUN_RECORDS);
+      let j = i + 1;
+      while (j < b && Math.floor(words[j] / MAX_RUN_RECORDS) === p) j++;
+      if (j - i === 1) {
+        out[o++] = words[i] - p * MAX_RUN_RECORDS;
+      } else if (depth >= DEPTHS) {
+        const group: number[] = [];
+        for (let k = i; k < j; k++) group.push(words[k] - p * MAX_RUN_RECORDS);
+        group.sort(byRecord);
+        for (const r of group) out[o++] = r;
+      } else {
+        for (let k = i; k < j; k++) {
+          const r = words[k] - p * MAX_RUN_RECORDS;
+          words[k] = order.prefix(input, starts[r], ends[r], depth) * MAX_RUN_RECORDS + r;
+        }
+        words.subarray(i, j).sort();
+        place(i, j, depth + 1);
+      }
+      i = j;
     }
-    if (depth >= DEPTHS) {
-      group.sort(byRecord);
-      for (const r of group) out[o++] = r;
-      return;
-    }
-    const w = new Float64Array(group.length);
-    for (let i = 0; i < group.length; i++) w[i] = order.prefix(input, starts[group[i]], ends[group[i]], depth) * MAX_RUN_RECORDS + group[i];
-    w.sort();
-    splitGroups(w, (sub) => place(sub, depth + 1));
   };
-  splitGroups(words, (sub) => place(sub, 1));
+  place(0, count, 1);
   return out;
-}
-
-/** Calls `each` with the record indexes of each run of equal prefixes in sorted words, in order. */
-function splitGroups(words: Float64Array, each: (group: number[]) => void): void {
-  let group: number[] = [];
-  let groupPrefix = -1;
-  for (let i = 0; i < words.length; i++) {
-    const w = words[i];
-    const prefix = Math.floor(w / MAX_RUN_RECORDS);
-    if (prefix !== groupPrefix && group.length > 0) {
-      each(group);
-      group = [];
-    }
-    groupPrefix = prefix;
-    group.push(w - prefix * MAX_RUN_RECORDS);
-  }
-  if (group.length > 0) each(group);
 }
 
 /** Keeps the first record of each run of equal keys; returns how many are kept. */
