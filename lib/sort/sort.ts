@@ -235,6 +235,11 @@ function mergeRuns(job: Job, state: SortState, publish: () => void): void {
   const dramBuffer = Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(job.o.memory / 16)));
   const fanIn = job.o.mergeBuffers === 'dram' ? Math.max(2, Math.floor(job.o.memory / dramBuffer)) : Infinity;
   while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, dramBuffer, publish);
+  // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
+  if (state.passDone > 0) {
+    state.passes++;
+    state.passDone = 0;
+  }
   finalMerge(job, state, dramBuffer, publish);
 }
 
