@@ -21,3 +21,7 @@ export { PersistentList } from './obj/list';
 export type { ListValue } from './obj/list';
 export { KVStore } from './kv/store';
 export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
+export { externalSort } from './sort/sort';
+export { parseKey } from './sort/options';
+export type { SortCheckpointInfo, SortOptions, SortProgress, SortResult } from './sort/options';
+export type { SortKey } from './sort/records';

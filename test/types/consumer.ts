@@ -2,8 +2,8 @@
 // consumer's code importing 'pmem' and 'pmem/testing'. Every
 // `@ts-expect-error` line must fail to compile: tsc reports one that does not.
 import {
-  compareExchange64, fetchAdd64, KVStore, load64, Mapping, ObjPool, ObjTx, openMapping, PmemError, SharedAppendList, Wal,
-  type KVRangeOptions, type Region,
+  compareExchange64, externalSort, fetchAdd64, KVStore, load64, Mapping, ObjPool, ObjTx, openMapping, parseKey, PmemError,
+  SharedAppendList, Wal, type KVRangeOptions, type Region, type SortResult,
 } from 'pmem';
 import { CrashSim, crashTest, killTest, seededRandom, type CrashSimOptions } from 'pmem/testing';
 
@@ -75,3 +75,8 @@ const shared = SharedAppendList.open(sim);
 shared.append('event');
 // @ts-expect-error appendSteps is internal: it interleaves producers in tests
 shared.appendSteps('x');
+// externalSort: options and counters.
+const sorted: SortResult = externalSort('in.txt', 'out.txt', { memory: 1 << 20, keys: [parseKey('2,2')], numeric: true, onProgress: (p) => console.log(p.phase, p.done) });
+console.log(sorted.mergePasses, sorted.peakRss);
+// @ts-expect-error mergeBuffers is 'pmem' or 'dram'
+externalSort('in.txt', 'out.txt', { mergeBuffers: 'disk' });
