@@ -19,4 +19,4 @@ export type { TxAllocOptions } from './obj/tx';
 export { PersistentList } from './obj/list';
 export type { ListValue } from './obj/list';
 export { KVStore } from './kv/store';
-export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
+export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVReaderStats, KVRecovery, KVRegionOptions, KVStats } from './kv/types';

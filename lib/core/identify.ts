@@ -132,6 +132,14 @@ export interface StoreFileOptions {
   maxFile: number;
   /** Writes an empty structure over a new file's mapping; durable when it returns. */
   format(m: Mapping): void;
+  /**
+   * With `readOnly`: open beside a writer that holds the lock, reading the
+   * signature through a plain descriptor (a KVStore reader follows the
+   * writer's log). The handle returned is then that descriptor, or the
+   * shared lock when no writer held the file; either way the caller may
+   * release it as soon as the file is mapped.
+   */
+  besideWriter?: boolean;
 }
 
 /**
@@ -153,12 +161,15 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
     try {
       lock = lockFile(file, !o.readOnly);
     } catch (e) {
-      if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
+      if (isCode(e, 'ERR_PMEM_LOCKED') && o.readOnly && o.besideWriter === true) {
+        lock = unlockedHandle(file);
+      } else if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
         if (made !== null) return made;
         continue;
+      } else {
+        throw refine(file, e);
       }
-      throw refine(file, e);
     }
     let keep = false; // the lock is the store's from here on
     const fd = lock.fd;
@@ -189,6 +200,26 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (!keep) lock.release();
     }
   }
+}
+
+/** A plain read-only descriptor in a lock's shape: releasing closes it. */
+function unlockedHandle(file: string): NativeLock {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const code = err.code === 'ENOENT' ? 'ERR_PMEM_NOT_FOUND' : err.code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_IO';
+    throw new PmemError(code, `cannot open '${file}': ${err.message}`, { path: file, errno: -(err.errno ?? 0), syscall: 'open' });
+  }
+  let open = true;
+  return {
+    fd,
+    release() {
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 /**

@@ -59,4 +59,19 @@ export interface KVStats {
   /** Bytes of DRAM the index holds: its hash table, and the sorted key array once a range scan built it. */
   indexBytes: number;
   recovery: KVRecovery;
+  /** A read-only store opened by path: how it has followed the writer's log. */
+  reader?: KVReaderStats;
+}
+
+export interface KVReaderStats {
+  /** Calls that found the published tail moved and replayed records. */
+  catchUps: number;
+  /** Records replayed since open. */
+  replayed: number;
+  /** Reads done again because a segment was freed while they ran. */
+  retries: number;
+  /** Index rebuilds: the reader fell behind a compaction that freed a segment it had not read yet. */
+  resyncs: number;
+  /** Mappings of the file after the writer grew it. */
+  remaps: number;
 }

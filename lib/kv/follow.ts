@@ -1,0 +1,263 @@
+// A read-only KVStore beside a live writer (in another process, a worker,
+// or the same thread): it keeps its own index and follows the writer's log.
+// The writer publishes its tail after each record's fence (published.ts);
+// a reader loads it at the start of every call and, when it moved, replays
+// the new records into its index. The protocol, and why a reader never
+// returns a torn, uncommitted or freed-and-reused value, is in
+// docs/durability.md ("Readers beside the writer").
+import { isPmemError } from '../core/errors';
+import { lockFile } from '../core/identify';
+import { openMapping, type Mapping } from '../core/mapping';
+import {
+  DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  segmentSeed, validRecord,
+} from './format';
+import { KvLog } from './log';
+import { decodeTail, PublishedWords, readWord } from './published';
+import type { RecoverStop } from './recover';
+import type { KVReaderStats } from './types';
+
+const TWO_32 = 0x100000000;
+
+
+export class KvFollower {
+  readonly #path: string;
+  #mapping: Mapping;
+  #words: PublishedWords;
+  #log!: KvLog;
+  /** The last tail word followed. */
+  #w = 0n;
+  /** The low half of the freed-segment count, loaded before `#w`. */
+  #frees = 0;
+  /** The head segment the reader has read up to, its sequence number, and the region offset reached in it. */
+  #cur = -1;
+  #curSeq = 0;
+  #pos = 0;
+  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, remaps: 0 };
+
+  /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
+  constructor(path: string, mapping: Mapping) {
+    this.#path = path;
+    this.#mapping = mapping;
+    this.#words = new PublishedWords(mapping.bytes);
+    this.#rebuild();
+  }
+
+  /** The reader's log: its index and segment table (replaced by a resync: read it per call). */
+  get log(): KvLog {
+    return this.#log;
+  }
+
+  close(): void {
+    this.#mapping.close();
+  }
+
+  /**
+   * Runs `read` on the log, caught up with everything the writer had
+   * published when the call began, and runs it again if a segment was
+   * freed meanwhile: its bytes may then be reused under the read. `read`
+   * copies what it returns out of the mapping.
+   */
+  read<T>(read: (log: KvLog) => T): T {
+    for (;;) {
+      this.catchUp();
+      const frees = this.#frees;
+      let out: T;
+      try {
+        out = read(this.#log);
+      } catch (e) {
+        // Lengths read from reused bytes can be anything.
+        if (this.#words.frees() === frees) throw e;
+        this.stats.retries++;
+        continue;
+      }
+      // No free since the count was loaded, before the tail this index
+      // follows: every byte read belongs to a segment still in use, and
+      // every segment freed before holds nothing the index points at.
+      if (this.#words.frees() === frees) return out;
+      this.stats.retries++;
+    }
+  }
+
+  /** Replays what the writer published since the last call: one load when nothing changed. */
+  catchUp(): void {
+    if (this.#words.tail() === this.#w) return;
+    // The free count before the tail: see read().
+    const frees = this.#words.frees();
+    const w = this.#words.tail();
+    if (!this.#follow(w)) {
+      this.stats.resyncs++;
+      this.#rebuild();
+      return;
+    }
+    this.#w = w;
+    this.#frees = frees;
+  }
+
+  /** Whether a writer holds the file now (its exclusive lock). */
+  #writerLive(): boolean {
+    try {
+      lockFile(this.#path, false).release();
+      return false;
+    } catch (e) {
+      if (isPmemError(e, 'ERR_PMEM_LOCKED')) return true;
+      throw e;
+    }
+  }
+
+  /**
+   * Builds the index from the log: up to the published tail when a writer
+   * is live (what lies past it is not yet durable, or not yet written),
+   * else the whole log. Done again when a segment was freed during the
+   * scan, or a writer arrived.
+   */
+  #rebuild(): void {
+    for (;;) {
+      this.#growMapping();
+      const frees = this.#words.frees();
+      const live = this.#writerLive();
+      const w = this.#words.tail();
+      const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
+      let log: KvLog;
+      try {
+        log = new KvLog(this.#mapping, { create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop }, this.#mapping.length, null);
+      } catch (e) {
+        if (this.#words.frees() !== frees) continue;
+        throw e;
+      }
+      if (this.#words.frees() !== frees) continue;
+      // A writer that came during an unbounded scan may have had a record
+      // sealed but not yet fenced: scan again, bounded by its tail.
+      if (!live && this.#writerLive()) continue;
+      this.#log = log;
+      const t = log.table;
+      let newest = -1;
+      for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && (newest < 0 || t.seq[s] > t.seq[newest])) newest = s;
+      this.#cur = newest;
+      this.#curSeq = newest >= 0 ? t.seq[newest] : Math.max(readWord(this.#mapping.bytes, SEQ_FLOOR_AT), stop?.seq ?? 0);
+      this.#pos = newest >= 0 ? t.start(newest) + t.used[newest] : 0;
+      this.#w = w;
+      this.#frees = frees;
+      return;
+    }
+  }
+
+  /** The full sequence number and end a tail word names (the word holds the number mod 2^32). */
+  #stopAt(w: bigint): RecoverStop {
+    const { seqLow, used } = decodeTail(w);
+    const floor = readWord(this.#mapping.bytes, SEQ_FLOOR_AT);
+    return { seq: floor - (((floor - seqLow) % TWO_32) + TWO_32) % TWO_32, used };
+  }
+
+  /**
+   * Replays the log from the reader's position to the tail word `w`:
+   * segments in sequence order, each one's records until the first invalid
+   * one, and in the tail's segment exactly up to the tail.
+   * @returns false when the reader cannot follow: a segment it needs was
+   *   freed (or reused) before it read it, so its index must be rebuilt
+   */
+  #follow(w: bigint): boolean {
+    const { seqLow, used } = decodeTail(w);
+    const target = this.#curSeq + ((((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32);
+    this.stats.catchUps++;
+    for (;;) {
+      const t = this.#log.table;
+      if (this.#cur >= 0 && this.#curSeq === target) {
+        const end = t.start(this.#cur) + used;
+        // A tail behind the reader: published again by a writer that
+        // recovered no further (the reader may have read the whole log).
+        if (end <= this.#pos) return true;
+        if (end > this.#mapping.length) this.#growMapping();
+        return this.#replay(end, true);
+      }
+      if (this.#cur >= 0 && !this.#replay(t.start(this.#cur) + t.span[this.#cur] * t.size, false)) return false;
+      const next = this.#find(this.#curSeq + 1);
+      // Sequence numbers are handed out one by one: a missing one is a
+      // segment freed before the reader read it.
+      if (next < 0) return false;
+      this.#cur = next;
+      this.#curSeq++;
+      this.#pos = t.start(next) + SEGMENT_HEADER_BYTES;
+    }
+  }
+
+  /**
+   * Applies the records of the current segment from the reader's position
+   * up to `end` (`exact`: they must reach it; else up to the first invalid
+   * one), then checks that the segment still carries its sequence number:
+   * a reused segment gets a new one (one 8-byte store) before anything
+   * else in it changes, and a freed one gets zero.
+   */
+  #replay(end: number, exact: boolean): boolean {
+    const log = this.#log;
+    const t = log.table;
+    const s = this.#cur;
+    const b = log.bytes;
+    const seed = t.seed[s];
+    let at = this.#pos;
+    while (at < end) {
+      const size = validRecord(b, at, end, seed);
+      if (size === 0) break;
+      const count = b.readUInt32LE(at + 8);
+      let p = at + RECORD_HEADER_BYTES;
+      for (let i = 0; i < count; i++) {
+        const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+        t.applyEntry(log.index, b, s, p, null, b[p], esize);
+        p += esize;
+      }
+      this.stats.replayed++;
+      at += size;
+    }
+    this.#pos = at;
+    if (at > t.start(s) + t.used[s]) t.used[s] = at - t.start(s);
+    if (readWord(b, t.start(s) + 8) !== this.#curSeq) return false;
+    return !exact || at === end;
+  }
+
+  /** The head segment whose header carries sequence number `seq`, entered into the table; -1 when none does. */
+  #find(seq: number): number {
+    for (let round = 0; round < 2; round++) {
+      const t = this.#log.table;
+      const b = this.#log.bytes;
+      for (let s = 0; s < t.count; s++) {
+        if (readWord(b, t.start(s) + 8) !== seq) continue;
+        const h = readSegmentHeader(b, t.start(s), t.salt);
+        if (h === undefined || h.seq !== seq || h.span > t.count - s) continue;
+        for (let j = s; j < s + h.span; j++) {
+          if (t.head[j] === -1) t.free--;
+          t.head[j] = s;
+        }
+        t.seq[s] = seq;
+        t.span[s] = h.span;
+        t.used[s] = SEGMENT_HEADER_BYTES;
+        t.liveBytes[s] = 0;
+        t.deadEntries[s] = 0;
+        t.seed[s] = segmentSeed(seq, t.salt);
+        return s;
+      }
+      // The writer may have grown the file into segments this mapping lacks.
+      if (!this.#growMapping()) return -1;
+    }
+    return -1;
+  }
+
+  /** Maps the file again when the writer has grown it. @returns whether it did */
+  #growMapping(): boolean {
+    if (this.#mapping.fileSize() <= this.#mapping.length) return false;
+    const m = openMapping(this.#path, { readOnly: true });
+    const old = this.#mapping;
+    this.#mapping = m;
+    this.#words = new PublishedWords(m.bytes);
+    this.#log?.adopt(m);
+    old.close();
+    this.stats.remaps++;
+    return true;
+  }
+}
+
+/** An entry's value bytes [start, end) for the index's offset `off`, or undefined for a put that is not there. */
+export function valueRange(b: Uint8Array, off: number): [number, number] | undefined {
+  if (b[off] !== ENTRY_PUT) return undefined;
+  const start = off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
+  return [start, start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000];
+}
