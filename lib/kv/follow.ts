@@ -19,6 +19,10 @@ import type { KVReaderStats } from './types';
 
 const TWO_32 = 0x100000000;
 
+/** How #follow got to the tail: reading every record, or past segments freed before the reader read them. */
+const FOLLOWED = 0;
+const SKIPPED = 1;
+
 
 export class KvFollower {
   readonly #path: string;
@@ -33,7 +37,7 @@ export class KvFollower {
   #cur = -1;
   #curSeq = 0;
   #pos = 0;
-  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, remaps: 0 };
+  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, dropped: 0, remaps: 0 };
 
   /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
   constructor(path: string, mapping: Mapping) {
@@ -59,8 +63,8 @@ export class KvFollower {
    * copies what it returns out of the mapping.
    */
   read<T>(read: (log: KvLog) => T): T {
+    this.catchUp();
     for (;;) {
-      this.catchUp();
       const frees = this.#frees;
       let out: T;
       try {
@@ -69,6 +73,7 @@ export class KvFollower {
         // Lengths read from reused bytes can be anything.
         if (this.#words.frees() === frees) throw e;
         this.stats.retries++;
+        this.#refresh();
         continue;
       }
       // No free since the count was loaded, before the tail this index
@@ -76,22 +81,60 @@ export class KvFollower {
       // every segment freed before holds nothing the index points at.
       if (this.#words.frees() === frees) return out;
       this.stats.retries++;
+      this.#refresh();
     }
   }
 
   /** Replays what the writer published since the last call: one load when nothing changed. */
   catchUp(): void {
-    if (this.#words.tail() === this.#w) return;
+    if (this.#words.tail() !== this.#w) this.#refresh();
+  }
+
+  /**
+   * Loads the free count, then the tail, and follows the log to it. Also
+   * when the tail has not moved: compaction may free segments without
+   * writing a record (every entry in them dead), and a read that saw the
+   * count move starts again from a count loaded afresh.
+   */
+  #refresh(): void {
     // The free count before the tail: see read().
-    const frees = this.#words.frees();
-    const w = this.#words.tail();
-    if (!this.#follow(w)) {
+    let frees = this.#words.frees();
+    let w = this.#words.tail();
+    if (w === this.#w) {
+      this.#frees = frees;
+      return;
+    }
+    let r = this.#follow(w);
+    let skips = 0;
+    while (r === SKIPPED && skips++ < 8) {
+      // Compaction freed the segment the reader was in before it had read
+      // all of it. Every live entry of that segment, and of every older
+      // segment freed with it (compaction goes oldest first), was copied
+      // to the log's end before the free: follow on to a tail loaded after
+      // the free was seen, which includes those copies. What the skipped
+      // records deleted lives only in freed segments: those entries go.
+      frees = this.#words.frees();
+      w = this.#words.tail();
+      r = this.#follow(w);
+      if (r === FOLLOWED) this.#dropFreed();
+    }
+
+    if (r !== FOLLOWED) {
+      // Compaction kept freeing segments ahead of the reader.
       this.stats.resyncs++;
       this.#rebuild();
       return;
     }
     this.#w = w;
     this.#frees = frees;
+  }
+
+  /** Removes the index's entries in segments that no longer carry the sequence number the reader read them under. */
+  #dropFreed(): void {
+    const log = this.#log;
+    const t = log.table;
+    const b = log.bytes;
+    for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && readWord(b, t.start(s) + 8) !== t.seq[s]) this.#forget(s);
   }
 
   /** Whether a writer holds the file now (its exclusive lock). */
@@ -153,30 +196,47 @@ export class KvFollower {
    * Replays the log from the reader's position to the tail word `w`:
    * segments in sequence order, each one's records until the first invalid
    * one, and in the tail's segment exactly up to the tail.
-   * @returns false when the reader cannot follow: a segment it needs was
-   *   freed (or reused) before it read it, so its index must be rebuilt
+   * @returns SKIPPED when a segment was freed (or reused) before the
+   *   reader had read all of it, else FOLLOWED
    */
-  #follow(w: bigint): boolean {
+  #follow(w: bigint): number {
     const { seqLow, used } = decodeTail(w);
     const target = this.#curSeq + ((((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32);
     this.stats.catchUps++;
+    let skipped = false;
     for (;;) {
       const t = this.#log.table;
+      // The tail's segment was freed (below): nothing more to read there.
+      if (this.#cur < 0 && this.#curSeq === target) return skipped ? SKIPPED : FOLLOWED;
       if (this.#cur >= 0 && this.#curSeq === target) {
         const end = t.start(this.#cur) + used;
         // A tail behind the reader: published again by a writer that
         // recovered no further (the reader may have read the whole log).
-        if (end <= this.#pos) return true;
+        if (end <= this.#pos) return skipped ? SKIPPED : FOLLOWED;
         if (end > this.#mapping.length) this.#growMapping();
-        return this.#replay(end, true);
+        if (this.#replay(end, true)) return skipped ? SKIPPED : FOLLOWED;
+        // Freed under the reader: a skip, like any other (see catchUp).
+        this.#cur = -1;
+        return SKIPPED;
       }
-      if (this.#cur >= 0 && !this.#replay(t.start(this.#cur) + t.span[this.#cur] * t.size, false)) return false;
-      const next = this.#find(this.#curSeq + 1);
+      // A segment the writer left is complete; freed before the reader
+      // finished it, its records may be gone (see catchUp).
+      if (this.#cur >= 0 && !this.#replay(t.start(this.#cur) + t.span[this.#cur] * t.size, false)) skipped = true;
       // Sequence numbers are handed out one by one: a missing one is a
-      // segment freed before the reader read it.
-      if (next < 0) return false;
+      // segment compaction freed before the reader read any of it (or one
+      // a crash left with nothing committed), handled as a skip.
+      const next = this.#findNext(this.#curSeq, target);
+      if (next < 0) {
+        // Every segment up to the tail's was freed before the reader got
+        // there: a skip to the tail.
+        this.#cur = -1;
+        this.#curSeq = target;
+        return SKIPPED;
+      }
+      const seq = this.#log.table.seq[next];
+      if (seq !== this.#curSeq + 1) skipped = true;
       this.#cur = next;
-      this.#curSeq++;
+      this.#curSeq = seq;
       this.#pos = t.start(next) + SEGMENT_HEADER_BYTES;
     }
   }
@@ -214,21 +274,34 @@ export class KvFollower {
     return !exact || at === end;
   }
 
-  /** The head segment whose header carries sequence number `seq`, entered into the table; -1 when none does. */
-  #find(seq: number): number {
+  /**
+   * The head segment with the lowest sequence number in (after, upTo],
+   * entered into the table; -1 when there is none.
+   */
+  #findNext(after: number, upTo: number): number {
     for (let round = 0; round < 2; round++) {
       const t = this.#log.table;
       const b = this.#log.bytes;
-      for (let s = 0; s < t.count; s++) {
-        if (readWord(b, t.start(s) + 8) !== seq) continue;
-        const h = readSegmentHeader(b, t.start(s), t.salt);
-        if (h === undefined || h.seq !== seq || h.span > t.count - s) continue;
-        for (let j = s; j < s + h.span; j++) {
-          if (t.head[j] === -1) t.free--;
-          t.head[j] = s;
-        }
+      let s = -1;
+      let seq = Infinity;
+      let span = 0;
+      for (let i = 0; i < t.count; i++) {
+        const n = readWord(b, t.start(i) + 8);
+        if (n <= after || n > upTo || n >= seq) continue;
+        const h = readSegmentHeader(b, t.start(i), t.salt);
+        if (h === undefined || h.seq !== n || h.span > t.count - i) continue;
+        s = i;
+        seq = n;
+        span = h.span;
+      }
+      if (s >= 0) {
+        // Segments the reader knew under another number were freed and
+        // reused: what the index holds in them goes (see catchUp).
+        for (let j = s; j < s + span; j++) if (t.head[j] !== -1) this.#forget(t.head[j]);
+        for (let j = s; j < s + span; j++) t.head[j] = s;
+        t.free -= span;
         t.seq[s] = seq;
-        t.span[s] = h.span;
+        t.span[s] = span;
         t.used[s] = SEGMENT_HEADER_BYTES;
         t.liveBytes[s] = 0;
         t.deadEntries[s] = 0;
@@ -239,6 +312,14 @@ export class KvFollower {
       if (!this.#growMapping()) return -1;
     }
     return -1;
+  }
+
+  /** Drops the index's entries in the run headed by `s` and marks it free in the reader's table. */
+  #forget(s: number): void {
+    const log = this.#log;
+    const t = log.table;
+    this.stats.dropped += log.index.dropWhere((o) => t.head[t.segOf(o)] === s);
+    t.release(s);
   }
 
   /** Maps the file again when the writer has grown it. @returns whether it did */
