@@ -19,6 +19,9 @@ import type { KVReaderStats } from './types';
 
 const TWO_32 = 0x100000000;
 
+/** A segment was reused while the reader replayed it: the index must be rebuilt. */
+class Reused extends Error {}
+
 /** How #follow got to the tail: reading every record, or past segments freed before the reader read them. */
 const FOLLOWED = 0;
 const SKIPPED = 1;
@@ -104,23 +107,28 @@ export class KvFollower {
       this.#frees = frees;
       return;
     }
-    let r = this.#follow(w);
-    let skips = 0;
-    while (r === SKIPPED && skips++ < 8) {
-      // Compaction freed the segment the reader was in before it had read
-      // all of it. Every live entry of that segment, and of every older
-      // segment freed with it (compaction goes oldest first), was copied
-      // to the log's end before the free: follow on to a tail loaded after
-      // the free was seen, which includes those copies. What the skipped
-      // records deleted lives only in freed segments: those entries go.
-      frees = this.#words.frees();
-      w = this.#words.tail();
-      r = this.#follow(w);
-      if (r === FOLLOWED) this.#dropFreed();
-    }
-
-    if (r !== FOLLOWED) {
-      // Compaction kept freeing segments ahead of the reader.
+    // Compaction may have freed the segment the reader was in before it
+    // had read all of it. Every live entry of that segment, and of every
+    // older segment freed with it (compaction goes oldest first), was
+    // copied to the log's end before the free: follow on to a tail loaded
+    // after the free was seen, which includes those copies. What the
+    // skipped records deleted lives only in freed segments: those entries
+    // go (#dropFreed). Entries of a segment freed after that tail was
+    // loaded go too, and their copies may lie past it: when the tail has
+    // moved since, follow and drop again.
+    try {
+      let again = this.#follow(w) === SKIPPED;
+      for (let rounds = 0; again; rounds++) {
+        // Compaction kept freeing segments ahead of the reader.
+        if (rounds === 8) throw new Reused();
+        frees = this.#words.frees();
+        w = this.#words.tail();
+        if (this.#follow(w) === SKIPPED) continue;
+        this.#dropFreed();
+        again = this.#words.tail() !== w;
+      }
+    } catch (e) {
+      if (!(e instanceof Reused)) throw e;
       this.stats.resyncs++;
       this.#rebuild();
       return;
@@ -254,24 +262,36 @@ export class KvFollower {
     const s = this.#cur;
     const b = log.bytes;
     const seed = t.seed[s];
+    const frees = this.#words.frees();
     let at = this.#pos;
-    while (at < end) {
-      const size = validRecord(b, at, end, seed);
-      if (size === 0) break;
-      const count = b.readUInt32LE(at + 8);
-      let p = at + RECORD_HEADER_BYTES;
-      for (let i = 0; i < count; i++) {
-        const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
-        t.applyEntry(log.index, b, s, p, null, b[p], esize);
-        p += esize;
+    let threw = false;
+    try {
+      while (at < end) {
+        const size = validRecord(b, at, end, seed);
+        if (size === 0) break;
+        const count = b.readUInt32LE(at + 8);
+        let p = at + RECORD_HEADER_BYTES;
+        for (let i = 0; i < count; i++) {
+          const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+          t.applyEntry(log.index, b, s, p, null, b[p], esize);
+          p += esize;
+        }
+        this.stats.replayed++;
+        at += size;
       }
-      this.stats.replayed++;
-      at += size;
+    } catch {
+      threw = true; // lengths read from reused bytes
     }
     this.#pos = at;
     if (at > t.start(s) + t.used[s]) t.used[s] = at - t.start(s);
-    if (readWord(b, t.start(s) + 8) !== this.#curSeq) return false;
-    return !exact || at === end;
+    const seq = readWord(b, t.start(s) + 8);
+    if (seq === this.#curSeq && !threw) return !exact || at === end;
+    // Freed before these reads and not reused during them (a reuse gives
+    // the segment a new number first, and only a free takes it back to
+    // zero): every record applied was whole, and the reader skips the rest.
+    if (seq === 0 && !threw && this.#words.frees() === frees) return false;
+    // Reused while the reader read it: what it applied may be anything.
+    throw new Reused();
   }
 
   /**
@@ -279,7 +299,9 @@ export class KvFollower {
    * entered into the table; -1 when there is none.
    */
   #findNext(after: number, upTo: number): number {
-    for (let round = 0; round < 2; round++) {
+    // The writer may have grown the file: the segment may lie past this mapping.
+    this.#growMapping();
+    {
       const t = this.#log.table;
       const b = this.#log.bytes;
       let s = -1;
@@ -308,8 +330,6 @@ export class KvFollower {
         t.seed[s] = segmentSeed(seq, t.salt);
         return s;
       }
-      // The writer may have grown the file into segments this mapping lacks.
-      if (!this.#growMapping()) return -1;
     }
     return -1;
   }
