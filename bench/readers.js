@@ -65,7 +65,11 @@ function openStore(system, dir, role) {
   return open({ path: path.join(dir, 'lmdb'), keyEncoding: 'binary', encoding: 'binary', mapSize: 2 ** 32, readOnly: role !== 'writer' });
 }
 
-/** Lag slots in a side file mapped by the writer and the poller: [t returned, seq] per slot. */
+/**
+ * A side file every role maps: word 0 counts the roles that have opened
+ * their store (each waits for all of them, so no open overlaps the
+ * measurement); then the lag slots, [t returned, seq] each, from slot 1.
+ */
 const SLOTS = 4096;
 function lagSlots(dir, create) {
   const { openMapping } = require(DIST);
@@ -74,31 +78,37 @@ function lagSlots(dir, create) {
   return { m, f64: new Float64Array(b.buffer, b.byteOffset, SLOTS * 2), i32: new Int32Array(b.buffer, b.byteOffset, SLOTS * 4) };
 }
 
-function waitUntil(t) {
-  while (Date.now() < t) {
-    // spin: the start is shared by every role
+/** Counts this role as open, waits for all `cfg.roles`, and returns when the measurement ends. */
+function barrier(cfg) {
+  const c = lagSlots(cfg.dir, false);
+  Atomics.add(c.i32, 0, 1);
+  while (Atomics.load(c.i32, 0) < cfg.roles) {
+    // spin: every role starts together
   }
+  c.m.close();
+  return Date.now() + cfg.seconds * 1000;
 }
+const slotOf = (seq) => 1 + (seq % (SLOTS - 1));
 
-/** The roles, each in its own process or worker; `cfg.start`/`cfg.end` are Date.now() times. */
+/** The roles, each in its own process or worker; each measures for `cfg.seconds` once all `cfg.roles` are open. */
 const ROLES = {
   writer(cfg) {
     const db = openStore(cfg.system, cfg.dir, 'writer');
     const lag = cfg.lag ? lagSlots(cfg.dir, false) : null;
     const rand = rng(7);
     const put = cfg.system === 'pmem' ? (k, v) => db.put(k, v) : (k, v) => db.putSync(k, v);
-    waitUntil(cfg.start);
+    const end = barrier(cfg);
     let n = 0;
     let marks = 0;
     const t0 = now();
-    while (Date.now() < cfg.end) {
+    while (Date.now() < end) {
       for (let i = 0; i < 64; i++) {
         n++;
         if (lag !== null && n % 16 === 0) {
           marks++;
           put(LAG_KEY, valueOf(marks));
           const t = now();
-          const slot = marks % SLOTS;
+          const slot = slotOf(marks);
           lag.f64[2 * slot] = t;
           Atomics.store(lag.i32, 4 * slot + 2, marks);
         } else {
@@ -116,11 +126,11 @@ const ROLES = {
     const keys = [];
     for (let i = 0; i < 65536; i++) keys.push(key(Math.floor(rand() * cfg.records)));
     const lmdb = cfg.system === 'lmdb';
-    waitUntil(cfg.start);
+    const end = barrier(cfg);
     let n = 0;
     let bytes = 0;
     const t0 = now();
-    while (Date.now() < cfg.end) {
+    while (Date.now() < end) {
       for (let i = 0; i < 1000; i++) {
         const v = db.get(keys[(n + i) & 65535]);
         bytes += v.length;
@@ -139,8 +149,8 @@ const ROLES = {
     const lmdb = cfg.system === 'lmdb';
     const lags = [];
     let last = -1;
-    waitUntil(cfg.start);
-    while (Date.now() < cfg.end) {
+    const end = barrier(cfg);
+    while (Date.now() < end) {
       if (lmdb) db.resetReadTxn();
       const v = db.get(LAG_KEY);
       if (v === undefined) continue;
@@ -148,7 +158,7 @@ const ROLES = {
       if (seq === last || seq === 0) continue; // 0: the marker the fill wrote
       const seen = now();
       last = seq;
-      const slot = seq % SLOTS;
+      const slot = slotOf(seq);
       // The writer stores when the put returned just after it returned.
       const until = Date.now() + 100;
       while (Atomics.load(lag.i32, 4 * slot + 2) !== seq && Date.now() < until) {
@@ -234,15 +244,15 @@ async function runSystem(system, dir, records, seconds) {
   fill(system, dir, records);
   const base = { system, dir, records };
   // load
-  let start = Date.now() + 1500;
-  let cfg = { ...base, start, end: start + seconds * 1000 };
+  lagSlots(dir, true).m.close();
+  let cfg = { ...base, seconds, roles: 3 };
   const [writer, rWorker, rProcess] = await Promise.all([
     runChild('writer', cfg), runWorker('reader', { ...cfg, seed: 11 }), runChild('reader', { ...cfg, seed: 12 }),
   ]);
   // lag
+  fs.rmSync(path.join(dir, 'lag'));
   lagSlots(dir, true).m.close();
-  start = Date.now() + 1500;
-  cfg = { ...base, start, end: start + seconds * 1000, lag: true };
+  cfg = { ...base, seconds, roles: 2, lag: true };
   const [lagWriter, lag] = await Promise.all([runChild('writer', cfg), runChild('poller', cfg)]);
   const catchUp = system === 'pmem' ? catchUpCost(dir, records, 5) : null;
   const size = spawnSync('du', ['-sb', dir], { encoding: 'utf8' }).stdout.split('\t')[0];

@@ -133,11 +133,10 @@ export interface StoreFileOptions {
   /** Writes an empty structure over a new file's mapping; durable when it returns. */
   format(m: Mapping): void;
   /**
-   * With `readOnly`: open beside a writer that holds the lock, reading the
-   * signature through a plain descriptor (a KVStore reader follows the
-   * writer's log). The handle returned is then that descriptor, or the
-   * shared lock when no writer held the file; either way the caller may
-   * release it as soon as the file is mapped.
+   * With `readOnly`: take no lock, and read the signature through a plain
+   * descriptor (a KVStore reader follows a writer's log beside it). The
+   * handle returned is that descriptor; the caller may release it as soon
+   * as the file is mapped.
    */
   besideWriter?: boolean;
 }
@@ -159,11 +158,11 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
   for (let round = 0; ; round++) {
     let lock: NativeLock;
     try {
-      lock = lockFile(file, !o.readOnly);
+      // A reader beside a writer takes no lock, not even for a moment: a
+      // writer opening then would find the file locked.
+      lock = o.readOnly && o.besideWriter === true ? unlockedHandle(file) : lockFile(file, !o.readOnly);
     } catch (e) {
-      if (isCode(e, 'ERR_PMEM_LOCKED') && o.readOnly && o.besideWriter === true) {
-        lock = unlockedHandle(file);
-      } else if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
+      if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
         if (made !== null) return made;
         continue;
