@@ -5,17 +5,17 @@
 // the new records into its index. The protocol, and why a reader never
 // returns a torn, uncommitted or freed-and-reused value, is in
 // docs/durability.md ("Readers beside the writer").
-import * as fs from 'node:fs';
-
 import { openMapping, type Mapping } from '../core/mapping';
 import {
   DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, validRecord,
 } from './format';
+import { writerHolds } from './live-writer';
 import { KvLog } from './log';
 import { decodeTail, PublishedWords, readWord } from './published';
 import type { RecoverStop } from './recover';
-import type { KVReaderStats } from './types';
+import type { IndexRange } from './hash-index';
+import type { KVReaderStats, KVStats } from './types';
 
 const TWO_32 = 0x100000000;
 
@@ -88,6 +88,32 @@ export class KvFollower {
     }
   }
 
+  /**
+   * KVStore.range on a reader: the keys as of the start (copied out as
+   * strings), each value as of when it is yielded. `assertOpen` runs before
+   * each step.
+   */
+  *range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8', assertOpen: () => void): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    const keys = this.read((log) => [...log.index.range(range)]);
+    let n = 0;
+    for (const k of keys) {
+      assertOpen();
+      if (n >= limit) return;
+      const v = this.read(valueOf(k));
+      if (v === undefined) continue;
+      n++;
+      if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), v.toString('utf8')];
+      else yield [Buffer.from(k, 'latin1'), v];
+    }
+  }
+
+  /** KVStore.stats on a reader. */
+  storeStats(): KVStats {
+    return this.read((log) => ({
+      count: log.index.size, ...log.stats(), indexBytes: log.index.memoryBytes, recovery: log.recovery, reader: { ...this.stats },
+    }));
+  }
+
   /** Replays what the writer published since the last call: one load when nothing changed. */
   catchUp(): void {
     if (this.#words.tail() !== this.#w) this.#refresh();
@@ -145,11 +171,6 @@ export class KvFollower {
     for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && readWord(b, t.start(s) + 8) !== t.seq[s]) this.#forget(s);
   }
 
-  /** Whether a writer holds the file now (its exclusive lock). */
-  #writerLive(): boolean {
-    return writerHolds(this.#path);
-  }
-
   /**
    * Builds the index from the log: up to the published tail when a writer
    * is live (what lies past it is not yet durable, or not yet written),
@@ -160,7 +181,7 @@ export class KvFollower {
     for (;;) {
       this.#growMapping();
       const frees = this.#words.frees();
-      const live = this.#writerLive();
+      const live = writerHolds(this.#path);
       const w = this.#words.tail();
       const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
       let log: KvLog;
@@ -173,7 +194,7 @@ export class KvFollower {
       if (this.#words.frees() !== frees) continue;
       // A writer that came during an unbounded scan may have had a record
       // sealed but not yet fenced: scan again, bounded by its tail.
-      if (!live && this.#writerLive()) continue;
+      if (!live && writerHolds(this.#path)) continue;
       this.#log = log;
       const t = log.table;
       let newest = -1;
@@ -350,39 +371,19 @@ export class KvFollower {
   }
 }
 
-/**
- * Whether a process holds an exclusive flock on the file at `path` (a
- * writer's lock), read from /proc/locks. Trying the lock would collide with
- * a writer opening at that moment, which would then fail; reading the
- * kernel's list takes nothing. When the list cannot be read, a writer is
- * assumed: the reader then stops at the published tail.
- */
-export function writerHolds(path: string): boolean {
-  let st: fs.BigIntStats;
-  let text: string;
-  try {
-    st = fs.statSync(path, { bigint: true });
-    text = fs.readFileSync('/proc/locks', 'latin1');
-  } catch {
-    return true;
-  }
-  // Linux dev_t: minor in bits 0..7 and 20..31, major in bits 8..19.
-  const major = (st.dev >> 8n) & 0xfffn;
-  const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & 0xfff00n);
-  for (const line of text.split('\n')) {
-    // "1: FLOCK  ADVISORY  WRITE 8558 00:1b:30558 0 EOF"; a waiter's line has "->" after the number.
-    const f = line.trim().split(/\s+/);
-    if (f[1] !== 'FLOCK' || f[3] !== 'WRITE' || f.length < 6) continue;
-    const id = f[5].split(':');
-    if (id.length !== 3) continue;
-    if (BigInt(`0x${id[0]}`) === major && BigInt(`0x${id[1]}`) === minor && BigInt(id[2]) === st.ino) return true;
-  }
-  return false;
-}
-
-/** An entry's value bytes [start, end) for the index's offset `off`, or undefined for a put that is not there. */
-export function valueRange(b: Uint8Array, off: number): [number, number] | undefined {
-  if (b[off] !== ENTRY_PUT) return undefined;
-  const start = off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
-  return [start, start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000];
+/** A reader's get: a function that copies the value of `key` out of a log, or returns undefined. */
+export function valueOf(key: string): (log: KvLog) => Buffer | undefined {
+  return (log) => {
+    const off = log.index.get(key);
+    if (off === undefined) return undefined;
+    const b = log.view;
+    // Read from bytes a free may have reused: checked before anything is allocated.
+    if (b[off] !== ENTRY_PUT) throw new RangeError('an entry changed under the read');
+    const start = off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
+    const end = start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000;
+    if (end > b.length) throw new RangeError('an entry changed under the read');
+    const out = Buffer.allocUnsafe(end - start);
+    out.set(b.subarray(start, end));
+    return out;
+  };
 }

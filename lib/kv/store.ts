@@ -5,7 +5,7 @@ import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueAr
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
-import { KvFollower, valueRange } from './follow';
+import { KvFollower, valueOf } from './follow';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
@@ -28,17 +28,14 @@ export class KVStore {
   #path: string | undefined;
   #lock: NativeLock | null = null;
   #readOnly: boolean;
-  /** A read-only store opened by path: follows a writer's log (follow.ts). */
-  #follow: KvFollower | null = null;
+  /** A read-only store opened by path (follow.ts). */
+  #follow: KvFollower | null;
   #closed = false;
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
-   * runs `recover()`. With `readOnly`, the store may be open for writing
-   * elsewhere at the same time (another process, a worker, this thread):
-   * the reader follows the writer's log, and every call sees what every
-   * write call that returned before it began wrote (docs/api.md, "Readers
-   * beside the writer").
+   * runs `recover()`. With `readOnly`: no lock; it follows a writer's log
+   * beside it (docs/api.md, "Readers beside the writer").
    * With `create`, only a missing or empty file is made (see
    * docs/formats.md, "Creating a file"); any other file must be a store.
    * A failed open leaves the file as it was: nothing is resized or written.
@@ -70,17 +67,9 @@ export class KVStore {
         new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
       },
     });
-    if (readOnly) {
-      // A reader holds no lock: writers come and go beside it.
-      lock.release();
-      try {
-        return new KVStore(mapping, { create: false, readOnly, segmentSize }, mapping.length, path, new KvFollower(path, mapping));
-      } catch (e) {
-        mapping.close();
-        throw e;
-      }
-    }
+    if (readOnly) lock.release(); // a reader holds no lock: writers come and go beside it
     try {
+      if (readOnly) return new KVStore(mapping, { create: false, readOnly, segmentSize }, 0, path, new KvFollower(path, mapping));
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
       const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
@@ -111,12 +100,8 @@ export class KVStore {
   ) {
     this.#readOnly = o.readOnly;
     this.#path = path;
-    if (follow !== undefined) {
-      this.#follow = follow;
-      this.#log = follow.log;
-    } else {
-      this.#log = new KvLog(region, { ...o, path }, maxSize, path === undefined ? null : (bytes) => this.#remap(bytes));
-    }
+    this.#follow = follow ?? null;
+    this.#log = follow?.log ?? new KvLog(region, { ...o, path }, maxSize, path === undefined ? null : (bytes) => this.#remap(bytes));
   }
 
   /** Keys in the store. */
@@ -147,7 +132,7 @@ export class KVStore {
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
     this.#assertOpen();
-    if (this.#follow !== null) return this.#follow.read(copyValue(keyOf(key)));
+    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)));
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.view;
@@ -157,7 +142,7 @@ export class KVStore {
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
     this.#assertOpen();
-    if (this.#follow !== null) return this.#follow.read(copyValue(keyOf(key)))?.toString('utf8');
+    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)))?.toString('utf8');
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
@@ -264,24 +249,17 @@ export class KVStore {
   *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
     this.#assertOpen();
     const { range, limit, encoding } = rangeArgs(options);
-    const follow = this.#follow;
-    // A reader takes the key order as of the start (the keys are strings,
-    // copied out), and reads each value as of when it is yielded.
-    const keys = follow !== null ? follow.read((log) => [...log.index.range(range)]).values() : this.#log.index.range(range);
+    if (this.#follow !== null) {
+      yield* this.#follow.range(range, limit, encoding, () => this.#assertOpen());
+      return;
+    }
+    const keys = this.#log.index.range(range);
     let n = 0;
     for (;;) {
       this.#assertOpen();
       const next = keys.next();
       if (next.done || n >= limit) return;
       const k = next.value;
-      if (follow !== null) {
-        const v = follow.read(copyValue(k));
-        if (v === undefined) continue;
-        n++;
-        if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), v.toString('utf8')];
-        else yield [Buffer.from(k, 'latin1'), v];
-        continue;
-      }
       const off = this.#log.index.get(k);
       if (off === undefined) continue;
       const b = this.#log.bytes;
@@ -311,12 +289,7 @@ export class KVStore {
 
   stats(): KVStats {
     this.#assertOpen();
-    if (this.#follow !== null) {
-      const follow = this.#follow;
-      return follow.read((log) => ({
-        count: log.index.size, ...log.stats(), indexBytes: log.index.memoryBytes, recovery: log.recovery, reader: { ...follow.stats },
-      }));
-    }
+    if (this.#follow !== null) return this.#follow.storeStats();
     const index = this.#log.index;
     return { count: index.size, ...this.#log.stats(), indexBytes: index.memoryBytes, recovery: this.#log.recovery };
   }
@@ -383,17 +356,6 @@ export class KVStore {
     this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
-}
-
-/** A reader's get: a copy of the value of `key` in `log`, or undefined. */
-function copyValue(key: string): (log: KvLog) => Buffer | undefined {
-  return (log) => {
-    const off = log.index.get(key);
-    if (off === undefined) return undefined;
-    const r = valueRange(log.view, off);
-    if (r === undefined || r[1] > log.view.length) throw new RangeError('an entry changed under the read');
-    return copyOut(log.view, r[0], r[1] - r[0]);
-  };
 }
 
 /** A copy of b[start, start + len). */
