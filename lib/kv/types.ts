@@ -8,7 +8,7 @@ export interface KVOpenOptions {
   size?: number;
   /** Create and format the file if it is missing or empty. */
   create?: boolean;
-  /** Map privately and refuse every write; shares the file with other read-only opens only. */
+  /** Refuse every write; take no lock, and follow a writer's log beside it (in any process or thread). */
   readOnly?: boolean;
   /** The file grows online up to this many bytes (default: its size; at most 4 GiB). */
   maxSize?: number;
