@@ -224,7 +224,11 @@ export class KvFollower {
    */
   #follow(w: bigint): number {
     const { seqLow, used } = decodeTail(w);
-    const target = this.#curSeq + ((((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32);
+    const ahead = (((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32;
+    // A tail in a segment older than the reader's: a writer of a version
+    // that published no floor. Nothing new to follow.
+    if (ahead >= TWO_32 / 2) return FOLLOWED;
+    const target = this.#curSeq + ahead;
     this.stats.catchUps++;
     let skipped = false;
     for (;;) {

@@ -101,11 +101,20 @@ export class KvLog {
       // segment opened just before a crash) are not handed out again: a
       // reader that knew such a segment, or a stale record left in it, must
       // never match a new one (docs/durability.md, "Readers beside the writer").
-      t.maxSeq = Math.max(t.maxSeq, readWord(this.#b, SEQ_FLOOR_AT));
-      // Readers opened before this writer follow from here on.
+      const floor = readWord(this.#b, SEQ_FLOOR_AT);
       let newest = -1;
       for (let i = 0; i < t.count; i++) if (t.seq[i] !== 0 && (newest < 0 || t.seq[i] > t.seq[newest])) newest = i;
-      if (newest >= 0) publishTail(this.#b, t.seq[newest], t.used[newest]);
+      if (newest >= 0 && t.seq[newest] < floor) {
+        // The newest segment ever opened is gone (compaction freed it, or a
+        // crash came before its first record). Appends go to a new one, so
+        // that the log only grows in the order readers have followed, and
+        // the tail they saw stays published until then.
+        t.active = -1;
+      } else if (newest >= 0) {
+        // Readers opened before this writer follow from here on.
+        publishTail(this.#b, t.seq[newest], t.used[newest]);
+      }
+      t.maxSeq = Math.max(t.maxSeq, floor);
     }
   }
 
