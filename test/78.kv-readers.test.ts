@@ -155,6 +155,28 @@ describe('a reader in the writer\'s own thread', () => {
     r.close();
   });
 
+  test('a writer that reopens after compaction freed the newest segment: readers follow it', () => {
+    const file = tmpFile('follow-restart.kv');
+    let w = KVStore.open(file, { create: true, ...SMALL });
+    // Segment 1 full of live entries (compaction skips it), segment 2 only dead ones.
+    for (let i = 0; i < 7; i++) w.put(`a${i}`, 'a'.repeat(1000));
+    for (let i = 0; i < 5; i++) w.put(`x${i}`, 'x'.repeat(1000));
+    for (let i = 0; i < 5; i++) w.delete(`x${i}`);
+    const r = KVStore.open(file, { readOnly: true });
+    expect(r.count).toBe(7);
+    expect(w.compact()).toBeGreaterThan(0);
+    expect(r.count).toBe(7);
+    w.close();
+    w = KVStore.open(file);
+    w.put('third', '3');
+    expect(r.getString('third')).toBe('3');
+    w.delete('a0');
+    expect(r.has('a0')).toBe(false);
+    expect(r.count).toBe(7);
+    w.close();
+    r.close();
+  });
+
   test('write calls on a reader are ERR_PMEM_READONLY; a second writer is ERR_PMEM_LOCKED; a closed reader is closed', () => {
     const file = tmpFile('follow-errors.kv');
     const w = KVStore.open(file, { create: true, ...SMALL });
