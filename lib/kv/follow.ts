@@ -26,7 +26,6 @@ class Reused extends Error {}
 const FOLLOWED = 0;
 const SKIPPED = 1;
 
-
 export class KvFollower {
   readonly #path: string;
   #mapping: Mapping;
