@@ -20,7 +20,7 @@ export type { TxAllocOptions } from './obj/tx';
 export { PersistentList } from './obj/list';
 export type { ListValue } from './obj/list';
 export { KVStore } from './kv/store';
-export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
+export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVReaderStats, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
 export { externalSort } from './sort/sort';
 export { parseKey } from './sort/options';
 export type { SortCheckpointInfo, SortOptions, SortProgress, SortResult } from './sort/options';

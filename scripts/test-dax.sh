@@ -24,6 +24,7 @@ SUITES=(
   test/50.objpool.test.ts         # libpmemobj on DAX
 )
 [ -f test/70.kv.test.ts ] && SUITES+=(test/70.kv.test.ts test/71.kv-conformance.test.ts)
+SUITES+=(test/78.kv-readers.test.ts test/79.kv-readers-kill.once.test.ts)  # readers beside a live writer
 
 bash scripts/setup.sh || exit 1
 mkdir -p .test-results .vm/out
@@ -44,6 +45,7 @@ PMEM_DAX_MOUNT=/mnt/pmem node_modules/.bin/jest --ci --cacheDirectory="$out/jest
 start=$(date +%s)
 DAX_VM_TIMEOUT=${DAX_VM_TIMEOUT:-1500} bash scripts/dax-vm.sh "$@" -- sh -c "
   export PMEM_TEST_DIR=/mnt/pmem/tests
+  export PMEM_READERS_KILLS=\${PMEM_READERS_KILLS:-5}  # test/79 under TCG: fewer kills, each still checked
   exec node_modules/.bin/jest --ci --cacheDirectory='$out/jest-cache' --runInBand \
     --json --outputFile='$out/dax.json' ${SUITES[*]}
 "

@@ -46,7 +46,10 @@ test('a second writer is refused with ERR_PMEM_LOCKED, in this process and in an
   const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
   s.put('k', 'v');
   expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
-  expectPmemError(() => KVStore.open(file, { readOnly: true }), 'ERR_PMEM_LOCKED');
+  // A reader opens beside the writer (test/78 covers readers in full).
+  const reader = KVStore.open(file, { readOnly: true });
+  expect(reader.getString('k')).toBe('v');
+  reader.close();
   const child = spawnSync(process.execPath, ['-e', `
     const { KVStore } = require(${JSON.stringify(dist)});
     try { KVStore.open(${JSON.stringify(file)}); console.log('opened'); }
@@ -59,7 +62,7 @@ test('a second writer is refused with ERR_PMEM_LOCKED, in this process and in an
   t.close();
 });
 
-test('read-only opens share the file with each other, not with a writer', () => {
+test('read-only opens share the file with each other and with a writer', () => {
   const file = tmpFile('kv-ro');
   const w = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
   w.put('k', 'v');
@@ -67,11 +70,15 @@ test('read-only opens share the file with each other, not with a writer', () => 
   const r1 = KVStore.open(file, { readOnly: true });
   const r2 = KVStore.open(file, { readOnly: true });
   expect(r2.getString('k')).toBe('v');
-  expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
+  // Readers hold no lock: a writer opens beside them, and they see its writes.
+  const w2 = KVStore.open(file);
+  w2.put('k2', 'v2');
+  expect(r1.getString('k2')).toBe('v2');
+  w2.close();
   for (const f of [() => r1.put('a', 'b'), () => r1.delete('k'), () => r1.batch([]), () => r1.rename('k', 'x'), () => r1.compact()]) {
     expectPmemError(f, 'ERR_PMEM_READONLY');
   }
-  expect([...r1.keys({ encoding: 'utf8' })]).toEqual(['k']);
+  expect([...r1.keys({ encoding: 'utf8' })]).toEqual(['k', 'k2']);
   r1.close();
   r2.close();
   KVStore.open(file).close();

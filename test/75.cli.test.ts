@@ -326,14 +326,25 @@ describe('files a command cannot use exit 3, and are left as they are', () => {
     fails(pmem(['kv', wal, 'put', 'a', '1']), EXIT.CANNOT_USE, 'is not a KV store (a WAL)');
   });
 
-  test('a store locked by a writer in another process', () => {
+  test('a store held by a writer: writes are refused, reads see what the writer wrote', () => {
     const f = store('cli-locked.kv');
     const writer = KVStore.open(f);
     try {
-      for (const op of [['put', 'a', '1'], ['get', 'k0'], ['scan'], ['import', '-']]) {
+      for (const op of [['put', 'a', '1'], ['del', 'k0'], ['compact'], ['import', '-']]) {
         fails(pmem(['kv', f, ...op], { input: '' }), EXIT.CANNOT_USE, 'ERR_PMEM_LOCKED');
       }
-      fails(pmem(['check', f]), EXIT.CANNOT_USE, 'ERR_PMEM_LOCKED');
+      writer.put('live', 'yes');
+      writer.delete('k1');
+      const count = writer.count;
+      expect(pmem(['kv', f, 'get', 'live']).out).toEqual(['yes']);
+      expect(pmem(['kv', f, 'get', 'k1']).code).toBe(EXIT.NOT_FOUND);
+      expect(pmem(['kv', f, 'count']).out).toEqual([String(count)]);
+      const scan = pmem(['kv', f, 'scan', '--prefix', 'live']);
+      expect(scan).toMatchObject({ code: 0, out: ['live\tyes'] });
+      const info = pmem(['info', f]);
+      expect(info.code).toBe(0);
+      expect(info.out.join('\n')).toContain('kv');
+      expect(pmem(['check', f]).code).toBe(0);
     } finally {
       writer.close();
     }

@@ -162,6 +162,13 @@ describe('read-only', () => {
     const r = KVStore.open(kv, { readOnly: true });
     expectAll(kvWrites(r), 'ERR_PMEM_READONLY');
     expect(r.getString('k')).toBe('v');
+    // The same beside a live writer, whose writes it sees; a second writer is ERR_PMEM_LOCKED.
+    const live = KVStore.open(kv);
+    live.put('k', 'v2');
+    expectAll(kvWrites(r), 'ERR_PMEM_READONLY');
+    expectAll({ secondWriter: () => KVStore.open(kv) }, 'ERR_PMEM_LOCKED');
+    expect(r.getString('k')).toBe('v2');
+    live.close();
     r.close();
     const wal = tmpFile('t-wal-ro');
     const w = Wal.open(wal, { create: true, size: 1 << 16 });

@@ -132,6 +132,13 @@ export interface StoreFileOptions {
   maxFile: number;
   /** Writes an empty structure over a new file's mapping; durable when it returns. */
   format(m: Mapping): void;
+  /**
+   * With `readOnly`: take no lock, and read the signature through a plain
+   * descriptor (a KVStore reader follows a writer's log beside it). The
+   * handle returned is that descriptor; the caller may release it as soon
+   * as the file is mapped.
+   */
+  besideWriter?: boolean;
 }
 
 /**
@@ -151,14 +158,17 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
   for (let round = 0; ; round++) {
     let lock: NativeLock;
     try {
-      lock = lockFile(file, !o.readOnly);
+      // A reader beside a writer takes no lock, not even for a moment: a
+      // writer opening then would find the file locked.
+      lock = o.readOnly && o.besideWriter === true ? unlockedHandle(file) : lockFile(file, !o.readOnly);
     } catch (e) {
       if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
         if (made !== null) return made;
         continue;
+      } else {
+        throw refine(file, e);
       }
-      throw refine(file, e);
     }
     let keep = false; // the lock is the store's from here on
     const fd = lock.fd;
@@ -189,6 +199,26 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (!keep) lock.release();
     }
   }
+}
+
+/** A plain read-only descriptor in a lock's shape: releasing closes it. */
+function unlockedHandle(file: string): NativeLock {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const code = err.code === 'ENOENT' ? 'ERR_PMEM_NOT_FOUND' : err.code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_IO';
+    throw new PmemError(code, `cannot open '${file}': ${err.message}`, { path: file, errno: -(err.errno ?? 0), syscall: 'open' });
+  }
+  let open = true;
+  return {
+    fd,
+    release() {
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
 }
 
 /**

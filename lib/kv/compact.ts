@@ -3,6 +3,7 @@
 import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
 import type { Entry } from './log';
+import { countFree } from './published';
 import { type Region, store64 } from '../core/region';
 import type { SegmentTable } from './segments';
 
@@ -41,6 +42,10 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
     // fails from then on). It must be durable before any newer segment
     // is cleaned: were s to come back after a tombstone of a newer
     // segment is dropped, its dead entries would come back to life.
+    // Readers beside the writer (follow.ts) learn of the free from the
+    // count first: one that reads this segment's bytes after they are
+    // reused sees the count move, and reads again.
+    countFree(log.bytes);
     store64(log.bytes, start + 8, 0);
     log.region.persist(start + 8, 8);
     freed += t.release(s);

@@ -4,6 +4,7 @@
 // flushed and fenced, and how it is read back).
 import { align8 } from '../core/args';
 import { binding } from '../core/binding';
+import { store64 } from '../core/region';
 
 // Every offset and length passed here is computed by this module and lies
 // inside the buffer; the native function checks them again, so the hot
@@ -17,6 +18,24 @@ export const KV_FORMAT_VERSION = 1;
 export const SUPERBLOCK_PAYLOAD_BYTES = 32;
 /** Segments start here; the dual-copy superblock sits below. */
 export const DATA_START = 4096;
+
+/**
+ * Words in the superblock's block (below DATA_START, after both superblock
+ * replicas) that a writer keeps for readers in other threads and processes
+ * (docs/formats.md, "Readers beside the writer"). Each is one aligned
+ * 8-byte word, written with one store.
+ * - TAIL_AT: the published tail, (segment sequence number mod 2^32) * 2^32
+ *   + the end of the last durable record, counted from its segment's start.
+ *   Stored after that record's fence; never flushed (recovery does not read it).
+ * - FREES_AT: how many segments compaction has freed. Incremented before
+ *   each free; never flushed.
+ * - SEQ_FLOOR_AT: the highest sequence number a segment was ever opened
+ *   with. Flushed with that segment's header, so that a writer opening the
+ *   store later never hands out a sequence number twice.
+ */
+export const TAIL_AT = 2048;
+export const FREES_AT = 2056;
+export const SEQ_FLOOR_AT = 2064;
 
 /** Segment header magic, "KVSG". */
 export const SEGMENT_MAGIC = 0x4753564b;
@@ -86,7 +105,9 @@ export function segmentSeed(seq: number, salt: number): number {
 export function writeSegmentHeader(b: Buffer, at: number, seq: number, span: number, salt: number): void {
   b.fill(0, at, at + SEGMENT_HEADER_BYTES);
   b.writeUInt32LE(SEGMENT_MAGIC, at);
-  b.writeBigUInt64LE(BigInt(seq), at + 8);
+  // One 8-byte store: a reader comparing the sequence number with the one it
+  // knew never sees a mix of the old and the new bytes.
+  store64(b, at + 8, seq);
   b.writeUInt32LE(span, at + 16);
   b.writeUInt32LE(crc32c(b, at + 8, 24, salt), at + 4);
 }

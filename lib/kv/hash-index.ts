@@ -278,6 +278,22 @@ export class KvIndex {
     }
   }
 
+  /**
+   * Removes every key whose entry offset `drop` selects (a reader's entries
+   * in segments the writer has freed, lib/kv/follow.ts). @returns keys removed
+   */
+  dropWhere(drop: (offset: number) => boolean): number {
+    let n = 0;
+    for (let i = 0; i <= this.#mask; i++) {
+      const o = this.#slots[2 * i];
+      if (o > GONE && drop(o)) {
+        this.#remove(i);
+        n++;
+      }
+    }
+    return n;
+  }
+
   #insert(h: number, offset: number): void {
     if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
     let i = h & this.#mask;

@@ -8,12 +8,13 @@ import { randomInt } from 'node:crypto';
 import { PmemError } from '../core/errors';
 import {
   align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
+  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
 } from './format';
 import { compact } from './compact';
 import { KvIndex } from './hash-index';
-import { type LogRecovery, recover } from './recover';
-import { type Region, sealRecord } from '../core/region';
+import { type LogRecovery, recover, type RecoverStop } from './recover';
+import { publishTail, readWord } from './published';
+import { type Region, sealRecord, store64 } from '../core/region';
 import { SegmentTable } from './segments';
 import { Superblock } from '../log/superblock';
 
@@ -69,11 +70,13 @@ export class KvLog {
   /**
    * Opens the log on `region` (formatting it first with `create` when it
    * holds no store) and runs `recover()`. `maxSize` and `remap` let it grow;
-   * `path` names the file in errors.
+   * `path` names the file in errors. `stop` bounds the recovery at a
+   * writer's published tail (a reader beside a live writer, lib/kv/follow.ts).
+   * A writable log publishes its tail for readers once it has recovered.
    */
   constructor(
     region: Region,
-    o: { create: boolean; readOnly: boolean; segmentSize: number; path?: string },
+    o: { create: boolean; readOnly: boolean; segmentSize: number; path?: string; stop?: RecoverStop },
     maxSize: number,
     remap: Remap | null,
   ) {
@@ -91,7 +94,33 @@ export class KvLog {
     }
     const sb = Superblock.open(region, { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES });
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
-    this.recover(sb);
+    this.#recovery = recover(sb, this.#region, this.#t, this.index, o.stop);
+    if (!o.readOnly) {
+      const t = this.#t;
+      // Sequence numbers of segments freed at the top of the log (and of a
+      // segment opened just before a crash) are not handed out again: a
+      // reader that knew such a segment, or a stale record left in it, must
+      // never match a new one (docs/durability.md, "Readers beside the writer").
+      const floor = readWord(this.#b, SEQ_FLOOR_AT);
+      let newest = -1;
+      for (let i = 0; i < t.count; i++) if (t.seq[i] !== 0 && (newest < 0 || t.seq[i] > t.seq[newest])) newest = i;
+      if (newest >= 0 && t.seq[newest] < floor) {
+        // The newest segment ever opened is gone (compaction freed it, or a
+        // crash came before its first record). Appends go to a new one, so
+        // that the log only grows in the order readers have followed, and
+        // the tail they saw stays published until then.
+        t.active = -1;
+      } else if (newest >= 0) {
+        // Readers opened before this writer follow from here on.
+        publishTail(this.#b, t.seq[newest], t.used[newest]);
+      }
+      t.maxSeq = Math.max(t.maxSeq, floor);
+    }
+  }
+
+  /** The segment table (read by a reader following the log, lib/kv/follow.ts). */
+  get table(): SegmentTable {
+    return this.#t;
   }
 
   /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
@@ -141,11 +170,6 @@ export class KvLog {
   /** Cleans every segment with dead entries (compact.ts). @returns segments freed */
   compact(): number {
     return this.#compact();
-  }
-
-  /** Rebuilds the segment table and the index from the log (recover.ts); runs on open. */
-  recover(sb: Superblock): void {
-    this.#recovery = recover(sb, this.#region, this.#t, this.index);
   }
 
   #format(sb: Superblock, segmentSize: number): void {
@@ -221,6 +245,10 @@ export class KvLog {
     // crash could still take away.
     t.used[s] = at + size - t.start(s);
     if (s === t.active) t.tail = at + size;
+    // The record is durable: readers may replay up to its end now. One
+    // aligned 8-byte store, not flushed: only live readers read it, and
+    // recovery finds the log's end from the records themselves.
+    publishTail(b, t.seq[s], t.used[s]);
     p = at + RECORD_HEADER_BYTES;
     for (const e of entries) {
       const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
@@ -257,6 +285,12 @@ export class KvLog {
     // durable (append) makes this header durable too. Until then a crash
     // leaves the segment free (old header, zeroed when it was freed) or empty.
     this.#region.flush(start, SEGMENT_HEADER_BYTES);
+    // The floor of sequence numbers, flushed likewise: once the segment's
+    // first record is durable, so is the floor, and no later writer gives
+    // `seq` to another segment. A crash before that fence loses a segment
+    // that held nothing acknowledged, so reusing its number then is safe.
+    store64(this.#b, SEQ_FLOOR_AT, seq);
+    this.#region.flush(SEQ_FLOOR_AT, 8);
     t.open(s, seq, need);
     return start + SEGMENT_HEADER_BYTES;
   }
@@ -286,12 +320,20 @@ export class KvLog {
     // live in the index, so it survives the remap.
     const region = this.#remap(want);
     if (region === null) return false;
+    this.adopt(region);
+    return true;
+  }
+
+  /**
+   * Goes on over `region`, the same file mapped again (larger): the index
+   * holds offsets, not views, so it stays valid.
+   */
+  adopt(region: Region): void {
     this.#region = region;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.index.bytes = this.#b;
-    t.resize(Math.floor((region.length - DATA_START) / t.size));
-    return true;
+    this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
 }
 

@@ -18,6 +18,16 @@ export interface LogRecovery {
   discardedBytes: number;
 }
 
+/**
+ * Where a reader beside a live writer stops: the segment with sequence
+ * number `seq` ends `used` bytes after its start, and newer segments are
+ * left out (their records were not published when the reader looked).
+ */
+export interface RecoverStop {
+  seq: number;
+  used: number;
+}
+
 /** Record offsets one kvScan call returns at most. */
 const scanOut = new Uint32Array(16384);
 
@@ -36,7 +46,7 @@ const scanOut = new Uint32Array(16384);
  *   damaged, segment headers overlap, or a record is damaged while a later
  *   record of its segment is intact.
  */
-export function recover(sb: Superblock, region: Region, t: SegmentTable, index: KvIndex): LogRecovery {
+export function recover(sb: Superblock, region: Region, t: SegmentTable, index: KvIndex, stop?: RecoverStop): LogRecovery {
   const t0 = performance.now();
   const payload = sb.read();
   if (payload === undefined || payload.length !== SUPERBLOCK_PAYLOAD_BYTES || payload.readUInt32LE(0) !== KV_MAGIC) {
@@ -61,6 +71,14 @@ export function recover(sb: Superblock, region: Region, t: SegmentTable, index: 
     heads.push(i);
   }
   heads.sort((x, y) => t.seq[x] - t.seq[y]);
+  if (stop !== undefined) {
+    // Segments opened after the published tail hold nothing published yet.
+    while (heads.length > 0 && t.seq[heads[heads.length - 1]] > stop.seq) {
+      const s = heads.pop() as number;
+      t.seq[s] = 0;
+      t.span[s] = 0;
+    }
+  }
   let records = 0;
   let found = new Uint32Array(1024);
   let discarded = 0;
@@ -74,7 +92,7 @@ export function recover(sb: Superblock, region: Region, t: SegmentTable, index: 
     t.free -= t.span[s];
     t.seed[s] = segmentSeed(t.seq[s], t.salt);
     const start = t.start(s);
-    const end = start + t.span[s] * t.size;
+    const end = start + (stop !== undefined && t.seq[s] === stop.seq ? Math.min(stop.used, t.span[s] * t.size) : t.span[s] * t.size);
     // The valid records, up to 16384 per native call (the same checks as
     // validRecord); the index comes after, once their number is known.
     let at = start + SEGMENT_HEADER_BYTES;

@@ -5,6 +5,7 @@ import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueAr
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
+import { KvFollower, valueOf } from './follow';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
@@ -27,16 +28,19 @@ export class KVStore {
   #path: string | undefined;
   #lock: NativeLock | null = null;
   #readOnly: boolean;
+  /** A read-only store opened by path (follow.ts). */
+  #follow: KvFollower | null;
   #closed = false;
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
-   * runs `recover()`.
+   * runs `recover()`. With `readOnly`: no lock; it follows a writer's log
+   * beside it (docs/api.md, "Readers beside the writer").
    * With `create`, only a missing or empty file is made (see
    * docs/formats.md, "Creating a file"); any other file must be a store.
    * A failed open leaves the file as it was: nothing is resized or written.
-   * @throws PmemError ERR_PMEM_LOCKED (open for writing elsewhere, or a
-   *   read-only open while a writer holds it), ERR_PMEM_NOT_FOUND,
+   * @throws PmemError ERR_PMEM_LOCKED (a writable open while another writer
+   *   holds the store), ERR_PMEM_NOT_FOUND,
    *   ERR_PMEM_NOT_A_STORE (the file holds something else: the message
    *   says what), ERR_PMEM_CORRUPT (a store, damaged); TypeError, RangeError
    */
@@ -54,7 +58,7 @@ export class KVStore {
     // The lock, then the signature, then the mapping: a file that is not a
     // store is refused before anything maps, grows or writes it.
     const { lock, mapping } = openStoreFile(path, {
-      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE,
+      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE, besideWriter: true,
       format: (m) => {
         // Checked only when a file is made: an existing store keeps its size.
         if (m.length < DATA_START + 2 * segmentSize) {
@@ -63,7 +67,9 @@ export class KVStore {
         new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
       },
     });
+    if (readOnly) lock.release(); // a reader holds no lock: writers come and go beside it
     try {
+      if (readOnly) return new KVStore(mapping, { create: false, readOnly, segmentSize }, 0, path, new KvFollower(path, mapping));
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
       const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
@@ -89,15 +95,19 @@ export class KVStore {
     return new KVStore(region, { create, readOnly, segmentSize }, region.length);
   }
 
-  private constructor(region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number, path?: string) {
+  private constructor(
+    region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number, path?: string, follow?: KvFollower,
+  ) {
     this.#readOnly = o.readOnly;
     this.#path = path;
-    this.#log = new KvLog(region, { ...o, path }, maxSize, path === undefined ? null : (bytes) => this.#remap(bytes));
+    this.#follow = follow ?? null;
+    this.#log = follow?.log ?? new KvLog(region, { ...o, path }, maxSize, path === undefined ? null : (bytes) => this.#remap(bytes));
   }
 
   /** Keys in the store. */
   get count(): number {
     this.#assertOpen();
+    if (this.#follow !== null) return this.#follow.read((log) => log.index.size);
     return this.#log.index.size;
   }
 
@@ -122,6 +132,7 @@ export class KVStore {
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
     this.#assertOpen();
+    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)));
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.view;
@@ -131,6 +142,7 @@ export class KVStore {
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
     this.#assertOpen();
+    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)))?.toString('utf8');
     const off = this.#log.index.get(keyOf(key));
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
@@ -140,6 +152,10 @@ export class KVStore {
 
   has(key: KVData): boolean {
     this.#assertOpen();
+    if (this.#follow !== null) {
+      const k = keyOf(key);
+      return this.#follow.read((log) => log.index.get(k) !== undefined);
+    }
     return this.#log.index.get(keyOf(key)) !== undefined;
   }
 
@@ -233,6 +249,10 @@ export class KVStore {
   *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
     this.#assertOpen();
     const { range, limit, encoding } = rangeArgs(options);
+    if (this.#follow !== null) {
+      yield* this.#follow.range(range, limit, encoding, () => this.#assertOpen());
+      return;
+    }
     const keys = this.#log.index.range(range);
     let n = 0;
     for (;;) {
@@ -269,6 +289,7 @@ export class KVStore {
 
   stats(): KVStats {
     this.#assertOpen();
+    if (this.#follow !== null) return this.#follow.storeStats();
     const index = this.#log.index;
     return { count: index.size, ...this.#log.stats(), indexBytes: index.memoryBytes, recovery: this.#log.recovery };
   }
@@ -290,6 +311,7 @@ export class KVStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#follow?.close();
     this.#mapping?.close();
     this.#mapping = null;
     this.#lock?.release();
@@ -327,7 +349,7 @@ export class KVStore {
     }
     // A store over a Region the caller owns: closing that region leaves
     // detached views, which would read as empty.
-    if (this.#log.regionClosed) throw closedError('the region under the KV store');
+    if (this.#follow === null && this.#log.regionClosed) throw closedError('the region under the KV store');
   }
 
   #writable(): void {

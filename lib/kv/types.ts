@@ -8,7 +8,7 @@ export interface KVOpenOptions {
   size?: number;
   /** Create and format the file if it is missing or empty. */
   create?: boolean;
-  /** Map privately and refuse every write; shares the file with other read-only opens only. */
+  /** Refuse every write; take no lock, and follow a writer's log beside it (in any process or thread). */
   readOnly?: boolean;
   /** The file grows online up to this many bytes (default: its size; at most 4 GiB). */
   maxSize?: number;
@@ -59,4 +59,21 @@ export interface KVStats {
   /** Bytes of DRAM the index holds: its hash table, and the sorted key array once a range scan built it. */
   indexBytes: number;
   recovery: KVRecovery;
+  /** A read-only store opened by path: how it has followed the writer's log. */
+  reader?: KVReaderStats;
+}
+
+export interface KVReaderStats {
+  /** Calls that found the published tail moved and replayed records. */
+  catchUps: number;
+  /** Records replayed since open. */
+  replayed: number;
+  /** Reads done again because a segment was freed while they ran. */
+  retries: number;
+  /** Index rebuilds: the reader fell behind a compaction that freed a segment it had not read yet. */
+  resyncs: number;
+  /** Keys removed because compaction freed the segment that held their deletion before the reader read it. */
+  dropped: number;
+  /** Mappings of the file after the writer grew it. */
+  remaps: number;
 }

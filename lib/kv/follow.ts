@@ -1,0 +1,392 @@
+// A read-only KVStore beside a live writer (in another process, a worker,
+// or the same thread): it keeps its own index and follows the writer's log.
+// The writer publishes its tail after each record's fence (published.ts);
+// a reader loads it at the start of every call and, when it moved, replays
+// the new records into its index. The protocol, and why a reader never
+// returns a torn, uncommitted or freed-and-reused value, is in
+// docs/durability.md ("Readers beside the writer").
+import { openMapping, type Mapping } from '../core/mapping';
+import {
+  DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  segmentSeed, validRecord,
+} from './format';
+import { writerHolds } from './live-writer';
+import { KvLog } from './log';
+import { decodeTail, PublishedWords, readWord } from './published';
+import type { RecoverStop } from './recover';
+import type { IndexRange } from './hash-index';
+import type { KVReaderStats, KVStats } from './types';
+
+const TWO_32 = 0x100000000;
+
+/** A segment was reused while the reader replayed it: the index must be rebuilt. */
+class Reused extends Error {}
+
+/** How #follow got to the tail: reading every record, or past segments freed before the reader read them. */
+const FOLLOWED = 0;
+const SKIPPED = 1;
+
+export class KvFollower {
+  readonly #path: string;
+  #mapping: Mapping;
+  #words: PublishedWords;
+  #log!: KvLog;
+  /** The last tail word followed. */
+  #w = 0n;
+  /** The low half of the freed-segment count, loaded before `#w`. */
+  #frees = 0;
+  /** The head segment the reader has read up to, its sequence number, and the region offset reached in it. */
+  #cur = -1;
+  #curSeq = 0;
+  #pos = 0;
+  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, dropped: 0, remaps: 0 };
+
+  /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
+  constructor(path: string, mapping: Mapping) {
+    this.#path = path;
+    this.#mapping = mapping;
+    this.#words = new PublishedWords(mapping.bytes);
+    this.#rebuild();
+  }
+
+  /** The reader's log: its index and segment table (replaced by a resync: read it per call). */
+  get log(): KvLog {
+    return this.#log;
+  }
+
+  close(): void {
+    this.#mapping.close();
+  }
+
+  /**
+   * Runs `read` on the log, caught up with everything the writer had
+   * published when the call began, and runs it again if a segment was
+   * freed meanwhile: its bytes may then be reused under the read. `read`
+   * copies what it returns out of the mapping.
+   */
+  read<T>(read: (log: KvLog) => T): T {
+    this.catchUp();
+    for (;;) {
+      const frees = this.#frees;
+      let out: T;
+      try {
+        out = read(this.#log);
+      } catch (e) {
+        // Lengths read from reused bytes can be anything.
+        if (this.#words.frees() === frees) throw e;
+        this.stats.retries++;
+        this.#refresh();
+        continue;
+      }
+      // No free since the count was loaded, before the tail this index
+      // follows: every byte read belongs to a segment still in use, and
+      // every segment freed before holds nothing the index points at.
+      if (this.#words.frees() === frees) return out;
+      this.stats.retries++;
+      this.#refresh();
+    }
+  }
+
+  /**
+   * KVStore.range on a reader: the keys as of the start (copied out as
+   * strings), each value as of when it is yielded. `assertOpen` runs before
+   * each step.
+   */
+  *range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8', assertOpen: () => void): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    const keys = this.read((log) => [...log.index.range(range)]);
+    let n = 0;
+    for (const k of keys) {
+      assertOpen();
+      if (n >= limit) return;
+      const v = this.read(valueOf(k));
+      if (v === undefined) continue;
+      n++;
+      if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), v.toString('utf8')];
+      else yield [Buffer.from(k, 'latin1'), v];
+    }
+  }
+
+  /** KVStore.stats on a reader. */
+  storeStats(): KVStats {
+    return this.read((log) => ({
+      count: log.index.size, ...log.stats(), indexBytes: log.index.memoryBytes, recovery: log.recovery, reader: { ...this.stats },
+    }));
+  }
+
+  /** Replays what the writer published since the last call: one load when nothing changed. */
+  catchUp(): void {
+    if (this.#words.tail() !== this.#w) this.#refresh();
+  }
+
+  /**
+   * Loads the free count, then the tail, and follows the log to it. Also
+   * when the tail has not moved: compaction may free segments without
+   * writing a record (every entry in them dead), and a read that saw the
+   * count move starts again from a count loaded afresh.
+   */
+  #refresh(): void {
+    // The free count before the tail: see read().
+    let frees = this.#words.frees();
+    let w = this.#words.tail();
+    if (w === this.#w) {
+      this.#frees = frees;
+      return;
+    }
+    // Compaction may have freed the segment the reader was in before it
+    // had read all of it. Every live entry of that segment, and of every
+    // older segment freed with it (compaction goes oldest first), was
+    // copied to the log's end before the free: follow on to a tail loaded
+    // after the free was seen, which includes those copies. What the
+    // skipped records deleted lives only in freed segments: those entries
+    // go (#dropFreed). Entries of a segment freed after that tail was
+    // loaded go too, and their copies may lie past it: when the tail has
+    // moved since, follow and drop again.
+    try {
+      let again = this.#follow(w) === SKIPPED;
+      for (let rounds = 0; again; rounds++) {
+        // Compaction kept freeing segments ahead of the reader.
+        if (rounds === 8) throw new Reused();
+        frees = this.#words.frees();
+        w = this.#words.tail();
+        if (this.#follow(w) === SKIPPED) continue;
+        this.#dropFreed();
+        again = this.#words.tail() !== w;
+      }
+    } catch (e) {
+      if (!(e instanceof Reused)) throw e;
+      this.stats.resyncs++;
+      this.#rebuild();
+      return;
+    }
+    this.#w = w;
+    this.#frees = frees;
+  }
+
+  /** Removes the index's entries in segments that no longer carry the sequence number the reader read them under. */
+  #dropFreed(): void {
+    const log = this.#log;
+    const t = log.table;
+    const b = log.bytes;
+    for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && readWord(b, t.start(s) + 8) !== t.seq[s]) this.#forget(s);
+  }
+
+  /**
+   * Builds the index from the log: up to the published tail when a writer
+   * is live (what lies past it is not yet durable, or not yet written),
+   * else the whole log. Done again when a segment was freed during the
+   * scan, or a writer arrived.
+   */
+  #rebuild(): void {
+    for (;;) {
+      this.#growMapping();
+      const frees = this.#words.frees();
+      const live = writerHolds(this.#path);
+      const w = this.#words.tail();
+      const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
+      let log: KvLog;
+      try {
+        log = new KvLog(this.#mapping, { create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop }, this.#mapping.length, null);
+      } catch (e) {
+        if (this.#words.frees() !== frees) continue;
+        throw e;
+      }
+      if (this.#words.frees() !== frees) continue;
+      // A writer that came during an unbounded scan may have had a record
+      // sealed but not yet fenced: scan again, bounded by its tail.
+      if (!live && writerHolds(this.#path)) continue;
+      this.#log = log;
+      const t = log.table;
+      let newest = -1;
+      for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && (newest < 0 || t.seq[s] > t.seq[newest])) newest = s;
+      this.#cur = newest;
+      this.#curSeq = newest >= 0 ? t.seq[newest] : Math.max(readWord(this.#mapping.bytes, SEQ_FLOOR_AT), stop?.seq ?? 0);
+      this.#pos = newest >= 0 ? t.start(newest) + t.used[newest] : 0;
+      this.#w = w;
+      this.#frees = frees;
+      return;
+    }
+  }
+
+  /** The full sequence number and end a tail word names (the word holds the number mod 2^32). */
+  #stopAt(w: bigint): RecoverStop {
+    const { seqLow, used } = decodeTail(w);
+    const floor = readWord(this.#mapping.bytes, SEQ_FLOOR_AT);
+    return { seq: floor - (((floor - seqLow) % TWO_32) + TWO_32) % TWO_32, used };
+  }
+
+  /**
+   * Replays the log from the reader's position to the tail word `w`:
+   * segments in sequence order, each one's records until the first invalid
+   * one, and in the tail's segment exactly up to the tail.
+   * @returns SKIPPED when a segment was freed (or reused) before the
+   *   reader had read all of it, else FOLLOWED
+   */
+  #follow(w: bigint): number {
+    const { seqLow, used } = decodeTail(w);
+    const ahead = (((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32;
+    // A tail in a segment older than the reader's: a writer of a version
+    // that published no floor. Nothing new to follow.
+    if (ahead >= TWO_32 / 2) return FOLLOWED;
+    const target = this.#curSeq + ahead;
+    this.stats.catchUps++;
+    let skipped = false;
+    for (;;) {
+      const t = this.#log.table;
+      // The tail's segment was freed (below): nothing more to read there.
+      if (this.#cur < 0 && this.#curSeq === target) return skipped ? SKIPPED : FOLLOWED;
+      if (this.#cur >= 0 && this.#curSeq === target) {
+        const end = t.start(this.#cur) + used;
+        // A tail behind the reader: published again by a writer that
+        // recovered no further (the reader may have read the whole log).
+        if (end <= this.#pos) return skipped ? SKIPPED : FOLLOWED;
+        if (end > this.#mapping.length) this.#growMapping();
+        if (this.#replay(end, true)) return skipped ? SKIPPED : FOLLOWED;
+        // Freed under the reader: a skip, like any other (see catchUp).
+        this.#cur = -1;
+        return SKIPPED;
+      }
+      // A segment the writer left is complete; freed before the reader
+      // finished it, its records may be gone (see catchUp).
+      if (this.#cur >= 0 && !this.#replay(t.start(this.#cur) + t.span[this.#cur] * t.size, false)) skipped = true;
+      // Sequence numbers are handed out one by one: a missing one is a
+      // segment compaction freed before the reader read any of it (or one
+      // a crash left with nothing committed), handled as a skip.
+      const next = this.#findNext(this.#curSeq, target);
+      if (next < 0) {
+        // Every segment up to the tail's was freed before the reader got
+        // there: a skip to the tail.
+        this.#cur = -1;
+        this.#curSeq = target;
+        return SKIPPED;
+      }
+      const seq = this.#log.table.seq[next];
+      if (seq !== this.#curSeq + 1) skipped = true;
+      this.#cur = next;
+      this.#curSeq = seq;
+      this.#pos = t.start(next) + SEGMENT_HEADER_BYTES;
+    }
+  }
+
+  /**
+   * Applies the records of the current segment from the reader's position
+   * up to `end` (`exact`: they must reach it; else up to the first invalid
+   * one), then checks that the segment still carries its sequence number:
+   * a reused segment gets a new one (one 8-byte store) before anything
+   * else in it changes, and a freed one gets zero.
+   */
+  #replay(end: number, exact: boolean): boolean {
+    const log = this.#log;
+    const t = log.table;
+    const s = this.#cur;
+    const b = log.bytes;
+    const seed = t.seed[s];
+    const frees = this.#words.frees();
+    let at = this.#pos;
+    let threw = false;
+    try {
+      while (at < end) {
+        const size = validRecord(b, at, end, seed);
+        if (size === 0) break;
+        const count = b.readUInt32LE(at + 8);
+        let p = at + RECORD_HEADER_BYTES;
+        for (let i = 0; i < count; i++) {
+          const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+          t.applyEntry(log.index, b, s, p, null, b[p], esize);
+          p += esize;
+        }
+        this.stats.replayed++;
+        at += size;
+      }
+    } catch {
+      threw = true; // lengths read from reused bytes
+    }
+    this.#pos = at;
+    if (at > t.start(s) + t.used[s]) t.used[s] = at - t.start(s);
+    const seq = readWord(b, t.start(s) + 8);
+    if (seq === this.#curSeq && !threw) return !exact || at === end;
+    // Freed before these reads and not reused during them (a reuse gives
+    // the segment a new number first, and only a free takes it back to
+    // zero): every record applied was whole, and the reader skips the rest.
+    if (seq === 0 && !threw && this.#words.frees() === frees) return false;
+    // Reused while the reader read it: what it applied may be anything.
+    throw new Reused();
+  }
+
+  /**
+   * The head segment with the lowest sequence number in (after, upTo],
+   * entered into the table; -1 when there is none.
+   */
+  #findNext(after: number, upTo: number): number {
+    // The writer may have grown the file: the segment may lie past this mapping.
+    this.#growMapping();
+    {
+      const t = this.#log.table;
+      const b = this.#log.bytes;
+      let s = -1;
+      let seq = Infinity;
+      let span = 0;
+      for (let i = 0; i < t.count; i++) {
+        const n = readWord(b, t.start(i) + 8);
+        if (n <= after || n > upTo || n >= seq) continue;
+        const h = readSegmentHeader(b, t.start(i), t.salt);
+        if (h === undefined || h.seq !== n || h.span > t.count - i) continue;
+        s = i;
+        seq = n;
+        span = h.span;
+      }
+      if (s >= 0) {
+        // Segments the reader knew under another number were freed and
+        // reused: what the index holds in them goes (see catchUp).
+        for (let j = s; j < s + span; j++) if (t.head[j] !== -1) this.#forget(t.head[j]);
+        for (let j = s; j < s + span; j++) t.head[j] = s;
+        t.free -= span;
+        t.seq[s] = seq;
+        t.span[s] = span;
+        t.used[s] = SEGMENT_HEADER_BYTES;
+        t.liveBytes[s] = 0;
+        t.deadEntries[s] = 0;
+        t.seed[s] = segmentSeed(seq, t.salt);
+        return s;
+      }
+    }
+    return -1;
+  }
+
+  /** Drops the index's entries in the run headed by `s` and marks it free in the reader's table. */
+  #forget(s: number): void {
+    const log = this.#log;
+    const t = log.table;
+    this.stats.dropped += log.index.dropWhere((o) => t.head[t.segOf(o)] === s);
+    t.release(s);
+  }
+
+  /** Maps the file again when the writer has grown it. @returns whether it did */
+  #growMapping(): boolean {
+    if (this.#mapping.fileSize() <= this.#mapping.length) return false;
+    const m = openMapping(this.#path, { readOnly: true });
+    const old = this.#mapping;
+    this.#mapping = m;
+    this.#words = new PublishedWords(m.bytes);
+    this.#log?.adopt(m);
+    old.close();
+    this.stats.remaps++;
+    return true;
+  }
+}
+
+/** A reader's get: a function that copies the value of `key` out of a log, or returns undefined. */
+export function valueOf(key: string): (log: KvLog) => Buffer | undefined {
+  return (log) => {
+    const off = log.index.get(key);
+    if (off === undefined) return undefined;
+    const b = log.view;
+    // Read from bytes a free may have reused: checked before anything is allocated.
+    if (b[off] !== ENTRY_PUT) throw new RangeError('an entry changed under the read');
+    const start = off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
+    const end = start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000;
+    if (end > b.length) throw new RangeError('an entry changed under the read');
+    const out = Buffer.allocUnsafe(end - start);
+    out.set(b.subarray(start, end));
+    return out;
+  };
+}

@@ -1,0 +1,35 @@
+// Whether a live writer holds a KVStore file, asked without taking any
+// lock (lib/kv/follow.ts: a reader bounds its recovery by the published
+// tail only when a writer is live).
+import * as fs from 'node:fs';
+
+/**
+ * Whether a process holds an exclusive flock on the file at `path` (a
+ * writer's lock), read from /proc/locks. Trying the lock would collide with
+ * a writer opening at that moment, which would then fail; reading the
+ * kernel's list takes nothing. When the list cannot be read, a writer is
+ * assumed: the reader then stops at the published tail.
+ */
+export function writerHolds(path: string): boolean {
+  let st: fs.BigIntStats;
+  let text: string;
+  try {
+    st = fs.statSync(path, { bigint: true });
+    text = fs.readFileSync('/proc/locks', 'latin1');
+  } catch {
+    return true;
+  }
+  // Linux dev_t: minor in bits 0..7 and 20..31, major in bits 8..19.
+  const major = (st.dev >> 8n) & 0xfffn;
+  const minor = (st.dev & 0xffn) | ((st.dev >> 12n) & 0xfff00n);
+  for (const line of text.split('\n')) {
+    // "1: FLOCK  ADVISORY  WRITE 8558 00:1b:30558 0 EOF"; a waiter's line has "->" after the number.
+    const f = line.trim().split(/\s+/);
+    if (f[1] !== 'FLOCK' || f[3] !== 'WRITE' || f.length < 6) continue;
+    const id = f[5].split(':');
+    if (id.length !== 3) continue;
+    if (BigInt(`0x${id[0]}`) === major && BigInt(`0x${id[1]}`) === minor && BigInt(id[2]) === st.ino) return true;
+  }
+  return false;
+}
+

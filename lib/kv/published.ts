@@ -1,0 +1,81 @@
+// The words a KVStore writer publishes for readers in other threads and
+// processes (lib/kv/follow.ts): the log's tail, and the count of freed
+// segments. Both live below DATA_START (format.ts: TAIL_AT, FREES_AT) and
+// are written with one aligned 8-byte store each; the protocol is in
+// docs/durability.md ("Readers beside the writer").
+import { FREES_AT, TAIL_AT } from './format';
+import { store64, wordsOf } from '../core/region';
+
+const TWO_32 = 0x100000000;
+
+/** The tail word for the record end `used` bytes into the segment with sequence number `seq`. */
+export function tailWord(seq: number, used: number): bigint {
+  return (BigInt(seq % TWO_32) << 32n) + BigInt(used);
+}
+
+/**
+ * Publishes the log's tail: the segment with sequence number `seq` ends,
+ * for readers, `used` bytes after its start. The caller has fenced every
+ * record up to there. A plain number below 2^53 is stored without
+ * allocating a BigInt.
+ */
+export function publishTail(b: Uint8Array, seq: number, used: number): void {
+  const hi = seq % TWO_32;
+  if (hi < 0x200000) store64(b, TAIL_AT, hi * TWO_32 + used);
+  else store64(b, TAIL_AT, tailWord(seq, used));
+}
+
+/**
+ * Counts one more freed segment. Stored before the free itself, so that a
+ * reader that sees a freed (or reused) segment's bytes also sees the count
+ * move. Not flushed: only live readers read it.
+ */
+export function countFree(b: Uint8Array): void {
+  const w = wordsOf(b);
+  const i = (w.base + FREES_AT) / 8;
+  store64(b, FREES_AT, w.u64[i] + 1n);
+}
+
+/** A u64 word below 2^53, as a number (0 above it). */
+export function readWord(b: Uint8Array, at: number): number {
+  const v = wordsOf(b).u64[(b.byteOffset + at) / 8];
+  return v < 2n ** 53n ? Number(v) : 0;
+}
+
+/** Atomic loads of the published words, over one mapping's bytes. */
+export class PublishedWords {
+  readonly #u64: BigUint64Array;
+  readonly #u32: Uint32Array;
+  readonly #tail: number;
+  readonly #frees: number;
+
+  constructor(b: Uint8Array) {
+    // The mapping starts on a page: its words are aligned.
+    this.#u64 = new BigUint64Array(b.buffer, b.byteOffset, 4096 / 8);
+    this.#u32 = new Uint32Array(b.buffer, b.byteOffset, 4096 / 4);
+    this.#tail = TAIL_AT / 8;
+    this.#frees = FREES_AT / 4;
+  }
+
+  /**
+   * The published tail, one 8-byte atomic load. (Mapping.load64 does the
+   * same on any mapping.)
+   */
+  tail(): bigint {
+    return Atomics.load(this.#u64, this.#tail);
+  }
+
+  /**
+   * The low half of the count of freed segments. A reader compares it
+   * before and after a read; it would have to move by 2^32 frees during
+   * one read to come back to the same value.
+   */
+  frees(): number {
+    return Atomics.load(this.#u32, this.#frees);
+  }
+}
+
+/** The segment sequence number (mod 2^32) and the end offset a tail word names. */
+export function decodeTail(w: bigint): { seqLow: number; used: number } {
+  return { seqLow: Number(w >> 32n), used: Number(w & 0xffffffffn) };
+}

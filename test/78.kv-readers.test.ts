@@ -1,0 +1,302 @@
+// KVStore.open(path, { readOnly: true }) beside a live writer: in the same
+// thread, in a worker_thread and in another process. A read that starts
+// after a write call returned sees it; no read returns a torn, uncommitted
+// or stale value, nor half a batch; compaction and growth go on while
+// readers read. The full counts (10M reads) run in
+// scripts/kv-readers-stress.js; the same checks run here on fewer.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+
+import { openMapping } from '../lib/core/mapping';
+import { ENTRY_HEADER_BYTES } from '../lib/kv/format';
+import { KvFollower } from '../lib/kv/follow';
+import type { KvLog } from '../lib/kv/log';
+import { KVStore } from '../lib/kv/store';
+import { expectPmemError, testDir, tmpFile } from './helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const stress = require('./fixtures/kv/readers-stress.js') as {
+  run(o: { dir: string; calls: number; reads: number; compactEvery?: number; seed?: number; broken?: string }): Promise<StressReport>;
+};
+const dist = path.join(__dirname, '..', 'dist');
+
+interface ReaderReport {
+  reads: number;
+  readsDuringWrites: number;
+  torn: number;
+  stale: number;
+  uncommitted: number;
+  halfBatch: number;
+  errors: number;
+  firstError: string;
+  catchUps: number;
+  retries: number;
+  resyncs: number;
+  dropped: number;
+  remaps: number;
+}
+interface StressReport {
+  writer: { compactions: number; fileBytes: number; count: number; calls: number };
+  readers: ReaderReport[];
+  seconds: number;
+}
+
+const SMALL = { size: 128 * 1024, maxSize: 16 << 20, segmentSize: 8 * 1024 };
+
+function contents(s: KVStore): [string, string][] {
+  return [...s.entries({ encoding: 'utf8' })];
+}
+
+describe('a reader in the writer\'s own thread', () => {
+  test('sees every put, delete, batch and rename once it returned, through compaction and growth', () => {
+    const file = tmpFile('follow-same.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    w.put('before', 'open');
+    const early = KVStore.open(file, { readOnly: true });
+    const model = new Map<string, string>([['before', 'open']]);
+    let late: KVStore | undefined;
+    let freed = 0;
+    const check = (key: string): void => {
+      for (const r of late === undefined ? [early] : [early, late]) {
+        expect(r.getString(key)).toBe(model.get(key));
+        expect(r.has(key)).toBe(model.has(key));
+      }
+    };
+    for (let i = 0; i < 6000; i++) {
+      const k = `k${(i * 7919) % 700}`;
+      const v = `v${i}-${'x'.repeat(i % 5 === 0 ? 1500 : 40)}`;
+      switch (i % 10) {
+        case 0: case 1: case 2: case 3: case 4:
+          w.put(k, v);
+          model.set(k, v);
+          check(k);
+          break;
+        case 5:
+          w.delete(k);
+          model.delete(k);
+          check(k);
+          break;
+        case 6: {
+          const k2 = `k${(i * 31) % 700}`;
+          w.batch([{ type: 'put', key: k, value: v }, { type: 'del', key: k2 }, { type: 'put', key: `b${i % 50}`, value: v }]);
+          model.set(k, v);
+          model.delete(k2);
+          model.set(`b${i % 50}`, v);
+          check(k);
+          check(k2);
+          break;
+        }
+        case 7: {
+          const to = `r${i % 40}`;
+          if (w.rename(k, to)) {
+            model.set(to, model.get(k) as string);
+            model.delete(k);
+          }
+          check(k);
+          check(to);
+          break;
+        }
+        case 8:
+          if (i % 500 === 8) freed += w.compact();
+          break;
+        default:
+          if (i === 3009) late = KVStore.open(file, { readOnly: true });
+      }
+      if (i % 1000 === 999) {
+        const want = [...model.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        expect(contents(early)).toEqual(want);
+        expect(early.count).toBe(model.size);
+        expect(late === undefined ? model.size : late.count).toBe(model.size);
+      }
+    }
+    // The writer compacted and grew the file while the readers read.
+    expect(freed).toBeGreaterThan(0);
+    expect(w.stats().fileBytes).toBeGreaterThan(SMALL.size);
+    const s = early.stats().reader!;
+    expect(s.remaps).toBeGreaterThan(0);
+    expect(s.catchUps).toBeGreaterThan(1000);
+    expect(early.stats().fileBytes).toBe(w.stats().fileBytes);
+    // The writer goes; the readers keep what it wrote, and follow the next one.
+    w.close();
+    expect(early.count).toBe(model.size);
+    const w2 = KVStore.open(file);
+    w2.put('next', 'writer');
+    expect(early.getString('next')).toBe('writer');
+    expect(late!.getString('next')).toBe('writer');
+    w2.close();
+    early.close();
+    late!.close();
+  });
+
+  test('a reader opened with no writer follows one that opens later', () => {
+    const file = tmpFile('follow-later.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    for (let i = 0; i < 100; i++) w.put(`k${i}`, `v${i}`);
+    w.close();
+    const r = KVStore.open(file, { readOnly: true });
+    expect(r.count).toBe(100);
+    const w2 = KVStore.open(file);
+    w2.delete('k0');
+    w2.put('k100', 'v100');
+    expect(r.has('k0')).toBe(false);
+    expect(r.getString('k100')).toBe('v100');
+    expect(r.count).toBe(100);
+    // Compaction of a store with dead entries only at the end: the tail
+    // word stays, segments are freed, and the reader goes on.
+    for (let i = 0; i < 100; i++) w2.delete(`k${i + 1}`);
+    w2.compact();
+    expect(r.count).toBe(0);
+    expect(r.getString('k5')).toBeUndefined();
+    w2.put('again', '1');
+    expect(contents(r)).toEqual([['again', '1']]);
+    w2.close();
+    r.close();
+  });
+
+  test('a writer that reopens after compaction freed the newest segment: readers follow it', () => {
+    const file = tmpFile('follow-restart.kv');
+    let w = KVStore.open(file, { create: true, ...SMALL });
+    // Segment 1 full of live entries (compaction skips it), segment 2 only dead ones.
+    for (let i = 0; i < 7; i++) w.put(`a${i}`, 'a'.repeat(1000));
+    for (let i = 0; i < 5; i++) w.put(`x${i}`, 'x'.repeat(1000));
+    for (let i = 0; i < 5; i++) w.delete(`x${i}`);
+    const r = KVStore.open(file, { readOnly: true });
+    expect(r.count).toBe(7);
+    expect(w.compact()).toBeGreaterThan(0);
+    expect(r.count).toBe(7);
+    w.close();
+    w = KVStore.open(file);
+    w.put('third', '3');
+    expect(r.getString('third')).toBe('3');
+    w.delete('a0');
+    expect(r.has('a0')).toBe(false);
+    expect(r.count).toBe(7);
+    w.close();
+    r.close();
+  });
+
+  test('write calls on a reader are ERR_PMEM_READONLY; a second writer is ERR_PMEM_LOCKED; a closed reader is closed', () => {
+    const file = tmpFile('follow-errors.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    w.put('k', 'v');
+    const r = KVStore.open(file, { readOnly: true });
+    for (const f of [() => r.put('a', 'b'), () => r.delete('k'), () => r.batch([]), () => r.rename('k', 'x'), () => r.compact()]) {
+      expectPmemError(f, 'ERR_PMEM_READONLY');
+    }
+    expectPmemError(() => KVStore.open(file), 'ERR_PMEM_LOCKED');
+    expect(r.getString('k')).toBe('v');
+    r.close();
+    expectPmemError(() => r.get('k'), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => r.count, 'ERR_PMEM_CLOSED');
+    expectPmemError(() => KVStore.open(tmpFile('missing.kv'), { readOnly: true }), 'ERR_PMEM_NOT_FOUND');
+    w.close();
+  });
+});
+
+test('a reader in a worker_thread sees each put once the main thread\'s put returned', async () => {
+  const file = tmpFile('follow-worker.kv');
+  const w = KVStore.open(file, { create: true, ...SMALL });
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const { KVStore } = require(workerData.dist);
+     const r = KVStore.open(workerData.file, { readOnly: true });
+     parentPort.on('message', (m) => {
+       if (m === 'end') { parentPort.postMessage(r.stats().reader); r.close(); parentPort.close(); return; }
+       parentPort.postMessage(r.getString(m.key) === m.value);
+     });
+     parentPort.postMessage('open');`,
+    { eval: true, workerData: { file, dist } },
+  );
+  const next = (): Promise<unknown> => once(worker, 'message').then(([m]) => m);
+  expect(await next()).toBe('open');
+  let seen = 0;
+  for (let i = 0; i < 3000; i++) {
+    const key = `k${i % 300}`;
+    const value = `${i}`.repeat(1 + (i % 40));
+    w.put(key, value);
+    if (i % 10 === 0) {
+      worker.postMessage({ key, value });
+      if ((await next()) === true) seen++;
+    }
+    if (i % 1000 === 999) w.compact();
+  }
+  worker.postMessage('end');
+  const stats = (await next()) as ReaderReport;
+  await once(worker, 'exit');
+  w.close();
+  expect(seen).toBe(300);
+  expect(stats.catchUps).toBeGreaterThan(0);
+});
+
+describe('a writer process, a reader worker and a reader process', () => {
+  const dir = path.join(testDir(), `readers-${process.pid}`);
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('no torn, stale, uncommitted or half-batch read, through compaction and growth', async () => {
+    const r = await stress.run({ dir, calls: 20000, reads: 30000, compactEvery: 1000 });
+    // eslint-disable-next-line no-console
+    console.log(`readers beside a writer: ${r.writer.calls} calls, ${r.writer.compactions} compactions, ` +
+      `${r.readers.map((x) => `${x.reads} reads (${x.readsDuringWrites} during writes, ${x.catchUps} catch-ups, ` +
+        `${x.retries} retries, ${x.resyncs} rebuilds, ${x.remaps} remaps)`).join('; ')} in ${r.seconds.toFixed(1)} s`);
+    for (const x of r.readers) {
+      expect({ torn: x.torn, stale: x.stale, uncommitted: x.uncommitted, halfBatch: x.halfBatch, errors: x.errors, first: x.firstError })
+        .toEqual({ torn: 0, stale: 0, uncommitted: 0, halfBatch: 0, errors: 0, first: '' });
+      expect(x.reads).toBeGreaterThanOrEqual(30000);
+      // The reads overlapped the writer's calls, and the readers followed it.
+      expect(x.readsDuringWrites).toBeGreaterThan(0);
+      expect(x.catchUps).toBeGreaterThan(0);
+      expect(x.remaps).toBeGreaterThan(0);
+    }
+    expect(r.writer.calls).toBe(20000);
+    expect(r.writer.compactions).toBeGreaterThan(0);
+    expect(r.writer.fileBytes).toBeGreaterThan(256 * 1024);
+  });
+
+  // The checks above must catch a reader that does not follow the writer.
+  test('a reader that does not follow the writer is caught', async () => {
+    const r = await stress.run({ dir, calls: 20000, reads: 20000, compactEvery: 500, broken: 'no-catch-up' });
+    expect(r.readers.reduce((n, x) => n + x.stale, 0)).toBeGreaterThan(0);
+  });
+});
+
+test('a read during which its segment is freed and reused is read again, not returned', () => {
+  const file = tmpFile('follow-reuse.kv');
+  const w = KVStore.open(file, { create: true, size: 64 * 1024, segmentSize: 8 * 1024 });
+  const want = 'A'.repeat(100);
+  w.put('a', want);
+  for (let i = 0; i < 20; i++) w.put(`dead${i}`, 'x'.repeat(100));
+  for (let i = 0; i < 20; i++) w.delete(`dead${i}`);
+  const f = new KvFollower(file, openMapping(file, { readOnly: true }));
+  // What a read does between finding the entry and copying it out: here
+  // the writer compacts (the segment of 'a' is freed) and writes on until
+  // that segment is reused.
+  const readAcrossReuse = (once: { done: boolean }) => (log: KvLog): string => {
+    const off = log.index.get('a') as number;
+    if (!once.done) {
+      once.done = true;
+      // Until the segment of 'a' holds other bytes where its value was.
+      const seg = 4096 + Math.floor((off - 4096) / 8192) * 8192;
+      const seq = log.bytes.readBigUInt64LE(seg + 8);
+      w.compact();
+      for (let i = 0; i < 5000 && (log.bytes.readBigUInt64LE(seg + 8) === seq || log.bytes.toString('latin1', off + 9, off + 109) === want); i++) {
+        w.put(`new${i % 30}`, 'z'.repeat(100));
+      }
+    }
+    // A copy of the 100 bytes after the key, with no check afterwards.
+    const start = off + ENTRY_HEADER_BYTES + 1;
+    return Buffer.from(log.view.subarray(start, start + 100)).toString('latin1');
+  };
+  expect(f.read(readAcrossReuse({ done: false }))).toBe(want);
+  expect(f.stats.retries).toBe(1);
+  // The same read without the check afterwards returns what the reused
+  // segment holds now: the check is what keeps it out.
+  const g = new KvFollower(file, openMapping(file, { readOnly: true }));
+  g.catchUp();
+  const torn = readAcrossReuse({ done: false })(g.log);
+  expect(torn).not.toBe(want);
+  f.close();
+  g.close();
+  w.close();
+});
