@@ -13,7 +13,7 @@ import {
 import { compact } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover } from './recover';
-import { type Region, sealRecord } from '../core/region';
+import { populate, type Region, sealRecord } from '../core/region';
 import { SegmentTable } from './segments';
 import { Superblock } from '../log/superblock';
 
@@ -63,6 +63,11 @@ export class KvLog {
   #path: string | undefined;
   #compacting = false;
   readonly #t = new SegmentTable();
+  /**
+   * Per segment: 1 once its pages were faulted in, or queued to be, in the
+   * present mapping (a remap starts them all cold again).
+   */
+  #warm = new Uint8Array(0);
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -92,6 +97,10 @@ export class KvLog {
     const sb = Superblock.open(region, { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES });
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     this.recover(sb);
+    // The rest of the active segment is faulted in now, before the first
+    // put reaches it; later segments are faulted in ahead of the tail (#place).
+    const t = this.#t;
+    if (t.active >= 0) this.#fault(t.active, t.tail - t.start(t.active), false);
   }
 
   /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
@@ -250,6 +259,9 @@ export class KvLog {
         `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
         `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
     }
+    // Its pages in (at once, unless the prefault of an earlier #place
+    // already queued them), so that the puts filling it take no page fault.
+    this.#fault(s, 0, false, need);
     const seq = ++t.maxSeq;
     const start = t.start(s);
     writeSegmentHeader(this.#b, start, seq, need, t.salt);
@@ -258,7 +270,31 @@ export class KvLog {
     // leaves the segment free (old header, zeroed when it was freed) or empty.
     this.#region.flush(start, SEGMENT_HEADER_BYTES);
     t.open(s, seq, need);
+    // The segment the next #place takes (the first free one, as findFree
+    // picks it), faulted in on the region's own thread while this one fills.
+    const next = t.findFree(1, 0);
+    if (next >= 0) this.#fault(next, 0, true);
     return start + SEGMENT_HEADER_BYTES;
+  }
+
+  /**
+   * Faults segments [s, s + count) in from `from` bytes into s (Region.populate,
+   * or with `background` Region.prefault), unless they are warm already. A
+   * hint to the region: it stores nothing, so it needs no ordering.
+   */
+  #fault(s: number, from: number, background: boolean, count = 1): void {
+    if (this.#readOnly) return;
+    const t = this.#t;
+    if (this.#warm.length < t.count) {
+      const w = new Uint8Array(t.count);
+      w.set(this.#warm);
+      this.#warm = w;
+    }
+    let cold = false;
+    for (let j = s; j < s + count; j++) if (this.#warm[j] === 0) cold = true;
+    if (!cold) return;
+    populate(this.#region, t.start(s) + from, count * t.size - from, background);
+    this.#warm.fill(1, s, s + count);
   }
 
   #compact(): number {
@@ -290,6 +326,7 @@ export class KvLog {
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.index.bytes = this.#b;
+    this.#warm = new Uint8Array(0); // a new mapping: no page of it is faulted in yet
     t.resize(Math.floor((region.length - DATA_START) / t.size));
     return true;
   }
