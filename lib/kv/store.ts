@@ -1,3 +1,5 @@
+import { types } from 'node:util';
+
 import { checkIndex, checkPath, unchanged } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
@@ -122,16 +124,35 @@ export class KVStore {
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
     this.#assertOpen();
-    const off = this.#log.index.get(keyOf(key));
+    const off = this.#lookup(key);
     if (off === undefined) return undefined;
     const b = this.#log.view;
     return copyOut(b, off + ENTRY_HEADER_BYTES + keyLength(b, off), valueLength(b, off));
   }
 
+  /**
+   * Copies the value of `key` to the start of `target`, allocating nothing.
+   * @returns the value's length, or -1 when the key is absent
+   * @throws RangeError when `target` is shorter than the value (nothing is
+   *   written), or for a key over 4096 bytes; TypeError; PmemError ERR_PMEM_CLOSED
+   */
+  getInto(key: KVData, target: Uint8Array): number {
+    this.#assertOpen();
+    if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
+    const off = this.#lookup(key);
+    if (off === undefined) return -1;
+    const b = this.#log.view;
+    const len = valueLength(b, off);
+    if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
+    const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+    target.set(b.subarray(start, start + len));
+    return len;
+  }
+
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
     this.#assertOpen();
-    const off = this.#log.index.get(keyOf(key));
+    const off = this.#lookup(key);
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
     const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
@@ -140,7 +161,7 @@ export class KVStore {
 
   has(key: KVData): boolean {
     this.#assertOpen();
-    return this.#log.index.get(keyOf(key)) !== undefined;
+    return this.#lookup(key) !== undefined;
   }
 
   /**
@@ -319,6 +340,11 @@ export class KVStore {
     this.#mapping.close();
     this.#mapping = m;
     return m;
+  }
+
+  /** The offset of the entry of `key`, or undefined; a key given as bytes is looked up by them. */
+  #lookup(key: KVData): number | undefined {
+    return key instanceof Uint8Array ? this.#log.index.getBytes(key) : this.#log.index.get(keyOf(key));
   }
 
   #assertOpen(): void {
