@@ -279,6 +279,9 @@ describe('close', () => {
       copy: () => m.copy(0, Buffer.alloc(1)),
       fill: () => m.fill(0, 0, 1),
       fileSize: () => m.fileSize(),
+      populate: () => m.populate(0, 1),
+      prefault: () => m.prefault(0, 1),
+      prefaultWait: () => m.prefaultWait(),
     };
     for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
     // Every method and getter of Mapping is in the list (close and closed

@@ -6,6 +6,7 @@
 // fail. Faults are the minor faults of this thread (/proc/thread-self/stat);
 // the prefault thread's own are not in it.
 import * as fs from 'node:fs';
+import { basename } from 'node:path';
 
 import { KVStore, openMapping, type Mapping, type Region } from '../lib/index';
 import { tmpFile } from './helpers';
@@ -96,5 +97,22 @@ describe('KVStore prefaults its log', () => {
     kv.close();
     expect(segments.used).toBe(1);
     expect(Math.min(...faults)).toBeLessThanOrEqual(PAGES / 8);
+  });
+
+  test('a new store faults in at open the segment its first put opens', () => {
+    // Resident pages of the store's mapping, from /proc/self/smaps: a
+    // store's first put would populate the segment anyway; what open does
+    // shows only as pages mapped before any put.
+    const path = tmpFile('kv-new');
+    const segment = 4 * SEGMENT;
+    const kv = KVStore.open(path, { create: true, size: 4 * segment, segmentSize: segment });
+    // A new store is made under a temporary name and renamed: the mapping's
+    // line in smaps names the file it was mapped as, which holds the basename.
+    const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
+    const at = smaps.indexOf(basename(path));
+    expect(at).toBeGreaterThan(0);
+    const rssKiB = Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]);
+    kv.close();
+    expect(rssKiB * 1024).toBeGreaterThanOrEqual(segment);
   });
 });

@@ -100,7 +100,9 @@ function markdown(res) {
     out.push('', 'Guarantees: "durable on return" means the put survives a power failure once the call returns (on a medium that does); "durable after flush" only once the awaited `flushed` resolves (its time is included); "not durable" may lose recent puts at a power failure, not at a process crash.', '');
     for (const s of kv.skipped) out.push(`> ${s.label}: skipped, ${s.note}.`, '');
     for (const f of kv.failed || []) out.push(`> ${f.label} on ${f.place}: FAILED, left out: ${f.message}`, '');
-    out.push('Medians, ns per operation (the tables below give min, max and ratios; for readrandom the C floor is a memcpy of the value):', '');
+    out.push('Medians, ns per operation (the tables below give min, max and ratios). The C floor of a put writes into memory it faulted in beforehand; ' +
+      'a store that takes a page fault on fresh pages pays that on top (KVStore faults its log in ahead of the tail). ' +
+      'For readrandom the C floor is a get through a DRAM hash index of KVStore\'s shape and a memcpy of the value (bench/c/kv-index.h).', '');
     out.push(...summaryTable(kv), '');
     for (const w of kv.workloads) {
       for (const v of kv.valueSizes) {

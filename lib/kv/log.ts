@@ -97,10 +97,12 @@ export class KvLog {
     const sb = Superblock.open(region, { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES });
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     this.recover(sb);
-    // The rest of the active segment is faulted in now, before the first
-    // put reaches it; later segments are faulted in ahead of the tail (#place).
+    // The rest of the active segment (or, with none, the segment the first
+    // put will open) is faulted in now, before the first put reaches it;
+    // later segments are faulted in ahead of the tail (#place).
     const t = this.#t;
     if (t.active >= 0) this.#fault(t.active, t.tail - t.start(t.active), false);
+    else if (t.findFree(1, 0) >= 0) this.#fault(t.findFree(1, 0), 0, false);
   }
 
   /** Whether the region under the log was closed (a Mapping unmapped by its owner). */
