@@ -4,7 +4,7 @@
 // own do not count into.
 import * as fs from 'node:fs';
 
-import { openMapping } from '../lib/index';
+import { openMapping, TxLog, Wal } from '../lib/index';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 const PAGE = 4096;
@@ -106,5 +106,31 @@ describe('Mapping.populate and prefault', () => {
     expectPmemError(() => m.populate(0, 1), 'ERR_PMEM_CLOSED');
     expectPmemError(() => m.prefault(0, 1), 'ERR_PMEM_CLOSED');
     expectPmemError(() => m.prefaultWait(), 'ERR_PMEM_CLOSED');
+  });
+
+  test('Wal.open and TxLog.open fault their area in', () => {
+    /** Resident bytes of the mappings of `file` (smaps). */
+    const resident = (file: string): number => {
+      const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
+      let n = 0;
+      for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
+        n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
+      }
+      return n;
+    };
+    const walFile = tmpFile('wal');
+    Wal.open(walFile, { size: HALF, create: true }).close();
+    const w = Wal.open(walFile);
+    expect(resident(walFile)).toBeGreaterThanOrEqual(HALF - PAGE);
+    w.close();
+    const txFile = tmpFile('txlog');
+    const m = openMapping(txFile, { create: true, size: 2 * HALF });
+    TxLog.format(m, { offset: HALF, size: HALF });
+    m.close();
+    const again = openMapping(txFile);
+    expect(resident(txFile)).toBeLessThan(HALF / 8);
+    TxLog.open(again, { offset: HALF, size: HALF });
+    expect(resident(txFile)).toBeGreaterThanOrEqual(HALF);
+    again.close();
   });
 });

@@ -3,7 +3,7 @@
 // and the reading of a log from the media are in txlog-format.ts.
 import { align8, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
-import { type Region, sealRecord, store64, wordsOf } from '../core/region';
+import { populate, type Region, sealRecord, store64, wordsOf } from '../core/region';
 import { COMMIT_LINE, MODE_REDO, MODE_UNDO, readTxLog, TX_ENTRY_HEADER, TX_LOG_HEADER } from './txlog-format';
 
 
@@ -71,6 +71,7 @@ export class TxLog {
   static open(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new TxLog(region, options);
     log.recover();
+    populate(region, log.offset, log.size); // the log faulted in once: no transaction faults on a fresh page
     return log;
   }
 
