@@ -12,10 +12,13 @@ const { ROOT, log, summarize, pmemEnv, runJson, runNode, buildC, freshDir } = re
 const KEY_BYTES = 16;
 const VALUE_SIZES = [100, 4096];
 
+/** The tmpfs directory of the stores: under PMEM_BENCH_DIR (as bench/kv.js, tx.js and wal.js use it), else /dev/shm. */
+const SHM = path.join(process.env.PMEM_BENCH_DIR || '/dev/shm', 'pmem-bench');
+
 /** Where the stores live. Only libpmem reads PMEM_IS_PMEM_FORCE, so only pmem configurations run forced. */
 const PLACES = [
-  { id: 'shm', label: '/dev/shm', dir: '/dev/shm/pmem-bench', force: false },
-  { id: 'shm-forced', label: '/dev/shm, PMEM_IS_PMEM_FORCE=1', dir: '/dev/shm/pmem-bench', force: true, pmemOnly: true },
+  { id: 'shm', label: '/dev/shm', dir: SHM, force: false },
+  { id: 'shm-forced', label: '/dev/shm, PMEM_IS_PMEM_FORCE=1', dir: SHM, force: true, pmemOnly: true },
   { id: 'disk', label: 'disk', dir: path.join(ROOT, 'bench', 'results', '.data'), force: false },
 ];
 

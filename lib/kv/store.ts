@@ -30,6 +30,7 @@ export class KVStore {
   #lock: NativeLock | null = null;
   #readOnly: boolean;
   #closed = false;
+  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 }];
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -118,7 +119,16 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     const { v, len } = valueArg(value);
-    this.#log.append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], RESERVE_PUT);
+    // One entry array for every put: nothing to allocate and collect per call.
+    const e = this.#put[0];
+    e.key = k;
+    e.value = v;
+    e.vlen = len;
+    try {
+      this.#log.append(this.#put, RESERVE_PUT);
+    } finally {
+      e.value = null; // holds no caller's buffer past the call
+    }
   }
 
   /** The value of `key` (a copy), or undefined. */
