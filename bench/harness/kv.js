@@ -22,11 +22,15 @@ const PLACES = [
   { id: 'disk', label: 'disk', dir: path.join(ROOT, 'bench', 'results', '.data'), force: false },
 ];
 
-/** The (configuration, place) pairs to run, and the notes for those skipped. */
-function cells() {
+/**
+ * The (configuration, place) pairs to run, and the notes for those skipped;
+ * `configs` and `places`, when given, list the ids to keep.
+ */
+function cells(configs, places) {
   const run = [];
   const skipped = [];
   for (const config of CONFIGS) {
+    if (configs && !configs.includes(config.id)) continue;
     const ok = config.available ? config.available() : true;
     if (ok !== true) {
       skipped.push({ config: config.id, label: config.label, note: ok });
@@ -34,6 +38,7 @@ function cells() {
     }
     for (const place of PLACES) {
       if (place.pmemOnly && !config.pmem) continue;
+      if (places && !places.includes(place.id)) continue;
       run.push({ config, place });
     }
   }
@@ -62,12 +67,12 @@ const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ?
  * first or last. Returns rows of medians with min and max, and each row's
  * ratio to the C floor at the same place.
  */
-function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
+function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs, places } = {}) {
   records = records || (quick ? 1000 : 10000);
   rounds = rounds || (quick ? 3 : 5);
   // Each trial's untimed warm-up (harness/trial.js): records to write, or milliseconds.
   const warm = quick ? { records: 10000, ms: 300 } : { records: 30000, ms: 1500 };
-  const { run, skipped } = cells();
+  const { run, skipped } = cells(configs, places);
   for (const s of skipped) log(`skipping ${s.label}: ${s.note}`);
   for (const place of PLACES) freshDir(place.dir);
 
@@ -133,3 +138,29 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
 }
 
 module.exports = { runKv, VALUE_SIZES, KEY_BYTES, PLACES };
+
+// node bench/harness/kv.js [--quick] [--configs id,id] [--places id,id] [--out dir]:
+// the key-value workloads alone, for some configurations and places (ids
+// in drivers.js and PLACES above), written as bench/index.js writes a run.
+if (require.main === module) {
+  const report = require('./report');
+  const { machine, parseArgs } = require('./util');
+  const o = parseArgs(process.argv.slice(2), {
+    quick: { type: 'boolean', default: false },
+    configs: { type: 'string' },
+    places: { type: 'string' },
+    out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+  });
+  const started = new Date();
+  const only = [o.configs && `configurations ${o.configs}`, o.places && `places ${o.places}`].filter(Boolean).join('; ');
+  const res = { date: started.toISOString().slice(0, 10), started: started.toISOString(), quick: o.quick, only: only || 'key-value workloads', machine: machine() };
+  res.kv = runKv({ quick: o.quick, configs: o.configs?.split(','), places: o.places?.split(',') });
+  res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
+  fs.mkdirSync(o.out, { recursive: true });
+  const base = path.join(o.out, `bench-kv-${started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))}`);
+  const md = report.markdown(res);
+  fs.writeFileSync(`${base}.md`, md + '\n');
+  fs.writeFileSync(`${base}.json`, JSON.stringify(res, null, 2) + '\n');
+  process.stdout.write(md + '\n');
+  log(`done in ${res.seconds} s; wrote ${base}.{md,json}`);
+}
