@@ -1,9 +1,9 @@
 import { types } from 'node:util';
 
-import { checkIndex, checkPath, unchanged } from '../core/args';
+import { checkIndex, checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
+import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
@@ -197,37 +197,7 @@ export class KVStore {
    */
   batch(ops: readonly KVBatchOp[]): void {
     this.#writable();
-    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
-    const entries: Entry[] = [];
-    const present = new Map<string, boolean>();
-    let puts = false;
-    // Each op, and each of its fields, is read once; values are snapshots.
-    const n = ops.length;
-    for (let i = 0; i < n; i++) {
-      const op = ops[i] as unknown;
-      if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
-      const { type } = op as { type: unknown };
-      const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
-      if (type === 'put') {
-        const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-        entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
-        present.set(k, true);
-        puts = true;
-      } else if (type === 'del') {
-        // A tombstone only for a key that is there at this point of the batch.
-        if (present.get(k) ?? this.#log.index.get(k) !== undefined) {
-          entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
-        }
-        present.set(k, false);
-      } else {
-        throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
-      }
-    }
-    // A getter of a later op may have detached the buffer of an earlier
-    // value: checked after the last user code ran, before anything is written.
-    for (const e of entries) {
-      if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
-    }
+    const { entries, puts } = batchEntries(ops, (k) => this.#log.index.get(k) !== undefined);
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }
 
