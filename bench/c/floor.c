@@ -14,8 +14,11 @@
  * order), overwrite (each slot again, in another random order), readrandom
  * (a get of each key through the index, built untimed after overwrite, in a
  * third order, after an untimed pass). Keys are distinct: random bytes with
- * the record's number in the first four. Prints one JSON line:
- * {"isPmem":0|1,"ns":{"fillrandom":..,"overwrite":..,"readrandom":..}}.
+ * the record's number in the first four. Each phase is timed whole and in
+ * chunks of 1000 operations. Prints one JSON line: {"isPmem":0|1,
+ * "ns":{"fillrandom":..,"overwrite":..,"readrandom":..}, "chunkNs":{...}}:
+ * ns per operation over the phase, and the median of the chunks' ns per
+ * operation.
  */
 #include <libpmem.h>
 #include <stdint.h>
@@ -33,6 +36,20 @@ static uint64_t now_ns(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Operations per timed chunk, as bench/harness/trial.js and bench/kv.js time them. */
+#define CHUNK 1000
+
+static int cmp_double(const void *a, const void *b) {
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The median of n values (sorts them). */
+static double median(double *v, uint32_t n) {
+	qsort(v, n, sizeof *v, cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t rng_state;
@@ -114,12 +131,21 @@ int main(int argc, char **argv) {
 	/* Untimed: fault every page in, as a store that preallocates would. */
 	for (size_t off = 0; off < maplen; off += 4096) map[off] = 0;
 
-	double ns[3];
+	double ns[3], chunk_ns[3];
+	uint32_t chunks = (n + CHUNK - 1) / CHUNK;
+	double *per_chunk = malloc(sizeof *per_chunk * chunks);
+	if (!per_chunk) return 1;
 	for (int phase = 0; phase < 2; phase++) {
 		shuffle(order, n);
 		uint64_t t0 = now_ns();
-		if (put_all(base, stride, is_pmem, order, n, key, klen, value, vlen) != 0) return 1;
+		for (uint32_t c = 0; c < chunks; c++) {
+			uint32_t from = c * CHUNK, count = n - from < CHUNK ? n - from : CHUNK;
+			uint64_t c0 = now_ns();
+			if (put_all(base, stride, is_pmem, order + from, count, key, klen, value, vlen) != 0) return 1;
+			per_chunk[c] = (double)(now_ns() - c0) / count;
+		}
 		ns[phase] = (double)(now_ns() - t0) / n;
+		chunk_ns[phase] = median(per_chunk, chunks);
 	}
 	struct kv_index index;
 	if (kv_index_init(&index, (const unsigned char *)map) != 0) return 1;
@@ -133,18 +159,27 @@ int main(int argc, char **argv) {
 	uint64_t sum = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		uint64_t t0 = now_ns();
-		for (uint32_t i = 0; i < n; i++) {
-			long len = kv_index_get(&index, (const unsigned char *)keys + (size_t)i * klen, klen, (unsigned char *)out);
-			if (len != (long)vlen) {
-				fprintf(stderr, "floor: get of record %u returned %ld\n", order[i], len);
-				return 1;
+		for (uint32_t c = 0; c < chunks; c++) {
+			uint32_t from = c * CHUNK, to = n - from < CHUNK ? n : from + CHUNK;
+			uint64_t c0 = now_ns();
+			for (uint32_t i = from; i < to; i++) {
+				long len = kv_index_get(&index, (const unsigned char *)keys + (size_t)i * klen, klen,
+							(unsigned char *)out);
+				if (len != (long)vlen) {
+					fprintf(stderr, "floor: get of record %u returned %ld\n", order[i], len);
+					return 1;
+				}
+				sum += (unsigned char)out[len - 1];
 			}
-			sum += (unsigned char)out[len - 1];
+			per_chunk[c] = (double)(now_ns() - c0) / (to - from);
 		}
-		ns[2] = (double)(now_ns() - t0) / n; /* the second pass: the first is untimed */
+		/* The second pass: the first is untimed. */
+		ns[2] = (double)(now_ns() - t0) / n;
+		chunk_ns[2] = median(per_chunk, chunks);
 	}
-	printf("{\"isPmem\":%d,\"check\":%llu,\"ns\":{\"fillrandom\":%.2f,\"overwrite\":%.2f,\"readrandom\":%.2f}}\n",
-	       is_pmem, (unsigned long long)sum, ns[0], ns[1], ns[2]);
+	printf("{\"isPmem\":%d,\"check\":%llu,\"ns\":{\"fillrandom\":%.2f,\"overwrite\":%.2f,\"readrandom\":%.2f},"
+	       "\"chunkNs\":{\"fillrandom\":%.2f,\"overwrite\":%.2f,\"readrandom\":%.2f}}\n",
+	       is_pmem, (unsigned long long)sum, ns[0], ns[1], ns[2], chunk_ns[0], chunk_ns[1], chunk_ns[2]);
 	pmem_unmap(map, maplen);
 	return 0;
 }

@@ -53,7 +53,8 @@ function trial(cell, spec) {
     const bin = buildC('floor');
     const r = runJson(bin, [path.join(dir, 'floor.dat'), String(spec.records), String(KEY_BYTES), String(spec.valueBytes), String(spec.seed)], { env });
     fs.rmSync(dir, { recursive: true, force: true });
-    return { ns: Object.fromEntries(spec.workloads.map((w) => [w, r.ns[w]])), isPmem: Boolean(r.isPmem) };
+    const pick = (o) => Object.fromEntries(spec.workloads.map((w) => [w, o[w]]));
+    return { ns: pick(r.ns), chunkNs: pick(r.chunkNs), isPmem: Boolean(r.isPmem) };
   }
   const json = JSON.stringify({ ...spec, config: cell.config.id, dir, keyBytes: KEY_BYTES });
   return runNode(path.join('harness', 'trial.js'), [json], { env });
@@ -77,6 +78,7 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
   for (const place of PLACES) freshDir(place.dir);
 
   const samples = new Map(); // `${config}|${place}|${valueBytes}|${workload}` -> ns[]
+  const chunkSamples = new Map(); // the same keys -> each trial's median of 1000-operation chunks
   const failed = new Map(); // `${config}|${place}` -> what went wrong
   const total = rounds * VALUE_SIZES.length * run.length;
   let done = 0;
@@ -103,6 +105,8 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
           const key = `${cell.config.id}|${cell.place.id}|${valueBytes}|${w}`;
           if (!samples.has(key)) samples.set(key, []);
           samples.get(key).push(res.ns[w]);
+          if (!chunkSamples.has(key)) chunkSamples.set(key, []);
+          chunkSamples.get(key).push(res.chunkNs[w]);
           parts.push(`${w} ${us(res.ns[w])}`);
         }
         log(`[${done}/${total}] round ${r + 1}/${rounds}, ${valueBytes} B values, ${cell.config.id} on ${cell.place.label}: ${parts.join(', ')}`);
@@ -118,6 +122,10 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
         if (failed.has(`${config.id}|${place.id}`)) continue;
         const s = summarize(samples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
         const floor = failed.has(`c-floor|${place.id}`) ? null : samples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
+        // The same, of the trials' median chunks: a trial the scheduler
+        // interrupted moves the whole-phase time, not the median chunk.
+        const chunk = summarize(chunkSamples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
+        const chunkFloor = failed.has(`c-floor|${place.id}`) ? null : chunkSamples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
         rows.push({
           workload: w,
           valueBytes,
@@ -130,6 +138,8 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
           durability: w === 'readrandom' ? null : config.durability,
           ...s,
           floorRatio: floor ? s.median / summarize(floor).median : null,
+          chunkMedian: chunk.median,
+          chunkFloorRatio: chunkFloor ? chunk.median / summarize(chunkFloor).median : null,
         });
       }
     }

@@ -44,12 +44,15 @@ function kvTable(kv, workload, valueBytes) {
   const rows = kv.rows.filter((r) => r.workload === workload && r.valueBytes === valueBytes).sort((a, b) => a.median - b.median);
   const out = [];
   const reads = workload === 'readrandom';
-  out.push(`| configuration | where | ${reads ? '' : 'guarantee | '}ns/op median (min–max) | ops/s | × C floor, same place |`);
-  out.push(`|---|---|${reads ? '' : '---|'}---:|---:|---:|`);
+  out.push(`| configuration | where | ${reads ? '' : 'guarantee | '}ns/op median (min–max) | ops/s | × C floor, same place | median 1000-op chunk | × C floor |`);
+  out.push(`|---|---|${reads ? '' : '---|'}---:|---:|---:|---:|---:|`);
   for (const r of rows) {
     const ratio = r.floorRatio === null ? '–' : fmtRatio(r.floorRatio);
     const label = reads && r.readLabel ? r.readLabel : r.label;
-    out.push(`| ${label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} |`);
+    // Runs recorded before chunks were timed have no chunk columns.
+    const chunk = r.chunkMedian === undefined ? '–' : fmtNs(r.chunkMedian);
+    const chunkRatio = r.chunkFloorRatio === undefined || r.chunkFloorRatio === null ? '–' : fmtRatio(r.chunkFloorRatio);
+    out.push(`| ${label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} | ${chunk} | ${chunkRatio} |`);
   }
   return out;
 }
