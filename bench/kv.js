@@ -1,7 +1,10 @@
 // KVStore benchmark: fillseq, fillrandom, overwrite, readrandom,
 // readmissing, range scan, delete and reopen, at 16-byte keys and 100-byte
-// values, against the C floor of a durable put (bench/c/kv-floor.c: memcpy
-// + pmem_persist of the same record), compiled here with gcc.
+// values, against two C floors compiled here with gcc: a durable put of the
+// same record (bench/c/kv-floor.c: memcpy + pmem_persist into pages faulted
+// in beforehand) and a get through a DRAM hash index of KVStore's shape
+// (bench/c/kv-get-floor.c). Put latency percentiles come from separate runs
+// that time every put, with the log's prefault and without it.
 // Env: KV_BENCH_KEYS (default 1000000), KV_BENCH_REOPEN_KEYS (the store
 // reopened at scale, default 10000000; 0 skips it), PMEM_BENCH_DIR (default
 // /dev/shm).
@@ -10,7 +13,8 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { KVStore } = require('../dist');
+const { KVStore, openMapping } = require('../dist');
+const { buildC } = require('./harness/util');
 
 const N = Number(process.env.KV_BENCH_KEYS || 1e6);
 // The reopen target is for a store of 10M keys: built untimed.
@@ -54,18 +58,70 @@ function timed(n, fn) {
   return { medianNs: chunks[chunks.length >> 1], opsPerSec: n / (total / 1e9) };
 }
 
-function floor() {
-  const src = path.join(__dirname, 'c', 'kv-floor.c');
-  const exe = path.join(os.tmpdir(), `kv-floor-${process.pid}`);
-  execFileSync('gcc', ['-O2', '-o', exe, src, '-lpmem']);
-  const file = path.join(DIR, `kv-floor-${process.pid}`);
+/**
+ * Times each of n calls of fn(i) on its own, with one performance.now()
+ * before each (its own cost, measured by timerNs(), is in every sample).
+ * Returns the sorted per-call ns.
+ */
+function eachTimed(n, fn) {
+  const t = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    t[i] = performance.now();
+    fn(i);
+  }
+  t[n] = performance.now();
+  const d = new Float64Array(n);
+  for (let i = 0; i < n; i++) d[i] = (t[i + 1] - t[i]) * 1e6;
+  return d.sort();
+}
+
+/** The median ns between two consecutive performance.now() of eachTimed around nothing. */
+function timerNs() {
+  const d = eachTimed(100000, () => {});
+  return d[d.length >> 1];
+}
+
+const pct = (d, p) => d[Math.min(d.length - 1, Math.floor(d.length * p))];
+
+/** The C program bench/c/<name>.c, run on a file of its own; its JSON line. */
+function runC(name, args) {
+  const exe = buildC(name);
+  const file = path.join(DIR, `${name}-${process.pid}`);
   try {
-    const out = execFileSync(exe, [file, String(N), String(RECORD)], { encoding: 'utf8' });
-    const [, median, , mean, , isPmem, , readMedian] = out.trim().split(/\s+/);
-    return { medianNs: Number(median), meanNs: Number(mean), isPmem: isPmem === '1', readNs: Number(readMedian) };
+    return JSON.parse(execFileSync(exe, [file, ...args.map(String)], { encoding: 'utf8' }).trim().split('\n').pop());
   } finally {
     fs.rmSync(file, { force: true });
-    fs.rmSync(exe, { force: true });
+  }
+}
+
+/** The mapping as a Region without populate and prefault: the log cannot fault its segments in ahead. */
+function withoutPrefault(m) {
+  return {
+    get bytes() { return m.bytes; },
+    length: m.length,
+    granularity: m.granularity,
+    flush: (o, l) => m.flush(o, l),
+    drain: () => m.drain(),
+    persist: (o, l) => m.persist(o, l),
+    sealRecord: (c, e, sd, p, src) => m.sealRecord(c, e, sd, p, src),
+  };
+}
+
+/**
+ * fillrandom then overwrite on a fresh store of `size` bytes over a mapping
+ * (with the log's prefault, or over a Region without it), every put timed
+ * on its own. Returns the sorted per-put ns of each phase.
+ */
+function putLatencies(file, size, prefault, randomKeys, overwriteKeys) {
+  const m = openMapping(file, { create: true, size });
+  try {
+    const store = KVStore.openRegion(prefault ? m : withoutPrefault(m), { create: true });
+    const fill = eachTimed(N, (i) => store.put(randomKeys[i], VALUE));
+    const over = eachTimed(N, (i) => store.put(overwriteKeys[i], VALUE));
+    return { fill, over };
+  } finally {
+    m.close();
+    fs.rmSync(file, { force: true });
   }
 }
 
@@ -94,14 +150,20 @@ function reopenAtScale(file) {
 
 function main() {
   const file = path.join(DIR, `kv-bench-${process.pid}`);
-  const size = Math.max(64 << 20, N * RECORD * 3);
+  // Room for 1.5 times the live records: overwrite writes a second copy of
+  // every key, so the log runs out of free segments and compacts as it
+  // goes. The store never grows (maxSize = size): the puts timed are those
+  // of a store at its steady size.
+  const size = Math.max(64 << 20, Math.ceil((N * RECORD * 1.5) / (4 << 20)) * (4 << 20) + 4096 + (8 << 20));
   const rows = [];
   const row = (name, r, extra = '') => {
     rows.push(`${name.padEnd(12)} ${(r.opsPerSec / 1e6).toFixed(2).padStart(7)} M ops/s  median ${r.medianNs.toFixed(0).padStart(6)} ns/op ${extra}`);
     return r;
   };
-  const c = floor();
-  let store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
+  const c = runC('kv-floor', [N, RECORD]);
+  const g = runC('kv-get-floor', [N, 100]);
+  let store = KVStore.open(file, { create: true, size, maxSize: size });
+  const compacted = 2 * N * RECORD > size;
   try {
     let keys = keysIn((i) => i);
     const fillseq = row('fillseq', timed(N, (i) => store.put(keys[i], VALUE)));
@@ -109,15 +171,17 @@ function main() {
     const tablePerKey = store.stats().indexBytes / N;
     store.close();
     fs.rmSync(file);
-    store = KVStore.open(file, { create: true, size, maxSize: size * 2 });
+    store = KVStore.open(file, { create: true, size, maxSize: size });
     const randomKeys = keysIn((i) => order[i]); // also for the reads, scans and deletes below
     const fillrandom = row('fillrandom', timed(N, (i) => store.put(randomKeys[i], VALUE)));
     let overwriteKeys = keysIn((i) => order[N - 1 - i]);
-    const overwrite = row('overwrite', timed(N, (i) => store.put(overwriteKeys[i], VALUE)));
-    overwriteKeys = null;
-    const readrandom = row('readrandom', timed(N, (i) => store.get(randomKeys[i])));
+    const overwrite = row('overwrite', timed(N, (i) => store.put(overwriteKeys[i], VALUE)),
+      compacted ? `(the log compacts as it goes: ${N} keys written twice into ${(size / 2 ** 20).toFixed(0)} MiB)` : '');
+    const readrandom = row('readrandom', timed(N, (i) => store.get(randomKeys[i])), '(get: a new Buffer per value)');
+    const target = Buffer.alloc(4096);
+    const readInto = row('readrandom', timed(N, (i) => store.getInto(randomKeys[i], target)), '(getInto: into one Buffer)');
     let missingKeys = order.map((i) => flat(`m${String(i).padStart(15, '0')}`));
-    row('readmissing', timed(N, (i) => store.get(missingKeys[i])));
+    const readmissing = row('readmissing', timed(N, (i) => store.get(missingKeys[i])));
     missingKeys = null;
     for (const label of ['first, sorts', 'again']) {
       let scanned = 0;
@@ -139,16 +203,41 @@ function main() {
     row('delete', timed(N, (i) => store.delete(randomKeys[i])));
     store.close();
     fs.rmSync(file, { force: true });
+
+    // Put latency, every put timed on its own: with the log's prefault
+    // (as KVStore.open runs) and over a Region without it, in turn.
+    const timer = timerNs();
+    const lat = [];
+    for (const prefault of [true, false]) {
+      const r = putLatencies(file, size, prefault, randomKeys, overwriteKeys);
+      for (const [phase, d] of [['fillrandom', r.fill], ['overwrite', r.over]]) {
+        lat.push({ prefault, phase, p50: pct(d, 0.5), p99: pct(d, 0.99), p999: pct(d, 0.999), max: d[d.length - 1] });
+      }
+    }
+    overwriteKeys = null;
     if (REOPEN_N > 0) rows.push(reopenAtScale(file));
-    console.log(`KVStore, ${N} keys, 16-byte keys, 100-byte values, ${RECORD}-byte records`);
-    console.log(`${os.cpus()[0].model}, ${os.cpus().length} cpus, node ${process.version}, ${DIR}, ` +
-      `mode ${c.isPmem ? (process.env.PMEM_IS_PMEM_FORCE === '1' ? 'forced (CLWB+SFENCE on DRAM)' : 'dax') : 'msync'}`);
+
+    const mode = c.isPmem ? (process.env.PMEM_IS_PMEM_FORCE === '1' ? 'forced (CLWB+SFENCE on DRAM)' : 'dax') : 'msync';
+    console.log(`KVStore, ${N} keys, 16-byte keys, 100-byte values, ${RECORD}-byte records, ${(size / 2 ** 20).toFixed(0)} MiB store`);
+    console.log(`${os.cpus()[0].model}, ${os.cpus().length} cpus, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}, ` +
+      `node ${process.version}, ${DIR}, mode ${mode}`);
     console.log(rows.join('\n'));
-    console.log(`C floor (memcpy + pmem_persist of one record): median ${c.medianNs.toFixed(0)} ns; ` +
-      `median durable put / floor = ${(fillseq.medianNs / c.medianNs).toFixed(2)} (fillseq), ${(fillrandom.medianNs / c.medianNs).toFixed(2)} (fillrandom), ` +
-      `${(overwrite.medianNs / c.medianNs).toFixed(2)} (overwrite)`);
-    console.log(`C floor of a random get (memcpy of a random record's value, no index): median ${c.readNs.toFixed(0)} ns ` +
-      `= ${(1e3 / c.readNs).toFixed(2)} M ops/s; readrandom / floor = ${(readrandom.medianNs / c.readNs).toFixed(2)}`);
+    const f = c.putNs;
+    console.log(`C floor of a put (memcpy + persist of one record into pages faulted in beforehand): median ${f.toFixed(0)} ns ` +
+      `(the same into fresh pages, a fault every ${Math.floor(4096 / RECORD)} records: ${c.putFirstTouchNs.toFixed(0)} ns)`);
+    console.log(`median durable put / floor = ${(fillseq.medianNs / f).toFixed(2)} (fillseq), ${(fillrandom.medianNs / f).toFixed(2)} (fillrandom), ` +
+      `${(overwrite.medianNs / f).toFixed(2)} (overwrite${compacted ? ', compacting' : ''}); target <= 2.0`);
+    console.log(`put latency, every put timed on its own (performance.now(), ${timer.toFixed(0)} ns of it in each sample):`);
+    for (const l of lat) {
+      console.log(`  ${(l.prefault ? 'prefault' : 'no prefault').padEnd(12)} ${l.phase.padEnd(11)} p50 ${l.p50.toFixed(0).padStart(6)}  ` +
+        `p99 ${l.p99.toFixed(0).padStart(6)}  p99.9 ${l.p999.toFixed(0).padStart(7)}  max ${(l.max / 1e6).toFixed(1).padStart(6)} ms; ` +
+        `p99 / floor median = ${(l.p99 / f).toFixed(2)} (less the timer: ${((l.p99 - timer) / f).toFixed(2)}); target <= 4`);
+    }
+    console.log(`C floor of a get through a DRAM hash index of KVStore's shape (bench/c/kv-get-floor.c, ${g.slots} slots): ` +
+      `median ${g.getNs.toFixed(0)} ns, missing key ${g.getMissNs.toFixed(0)} ns`);
+    console.log(`readrandom / get floor = ${(readrandom.medianNs / g.getNs).toFixed(2)} (get), ${(readInto.medianNs / g.getNs).toFixed(2)} (getInto); ` +
+      `readmissing / floor = ${(readmissing.medianNs / g.getMissNs).toFixed(2)}; target <= 3.0`);
+    console.log(`C memcpy of a random record's value, no index: median ${c.readNs.toFixed(0)} ns`);
     console.log(`index memory per key: hash table ${tablePerKey.toFixed(1)} B (stats().indexBytes), ` +
       `${(st.indexBytes / st.count).toFixed(1)} B once a range scan has built the key order`);
   } finally {

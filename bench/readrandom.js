@@ -5,7 +5,7 @@
 // against the data it wrote, so no read can be skipped or return the wrong
 // value unnoticed.
 
-exports.description = 'get of existing keys in random order (the floor: memcpy of the value, no index)';
+exports.description = 'get of existing keys in random order (the floor: a get through a DRAM hash index of KVStore\'s shape)';
 
 function reader(get) {
   return (h, { keys, order }) => {

@@ -3,7 +3,7 @@ export type { PmemErrorCode, PmemErrorDetails } from './core/errors';
 export type { Granularity, Region } from './core/region';
 export { atomicStore64, compareExchange64, fetchAdd64, load64, sealRecord, store64 } from './core/region';
 export { Mapping, openMapping } from './core/mapping';
-export type { DurabilityMode, MapOptions } from './core/mapping';
+export type { DurabilityMode, MapOptions, PrefaultStats } from './core/mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './core/location';
 export type { DefaultLocation } from './core/location';
 export { crc32c } from './core/crc32c';

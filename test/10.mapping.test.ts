@@ -283,6 +283,9 @@ describe('close', () => {
       store64: () => m.store64(0, 1n),
       compareExchange64: () => m.compareExchange64(0, 0n, 1n),
       fetchAdd64: () => m.fetchAdd64(0, 1n),
+      populate: () => m.populate(0, 1),
+      prefault: () => m.prefault(0, 1),
+      prefaultWait: () => m.prefaultWait(),
     };
     for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
     // Every method and getter of Mapping is in the list (close and closed

@@ -127,8 +127,8 @@ const CONFIGS = [
   {
     id: 'c-floor',
     competitor: 'c-floor',
-    label: 'C floor: memcpy + persist of the record',
-    readLabel: 'C floor: memcpy of the value',
+    label: 'C floor: memcpy + persist of the record, into pre-faulted memory',
+    readLabel: 'C floor: get through a DRAM hash index (KVStore\'s shape) + memcpy of the value',
     durability: DURABLE,
     pmem: true,
     floor: true,

@@ -12,18 +12,25 @@ const { ROOT, log, summarize, pmemEnv, runJson, runNode, buildC, freshDir } = re
 const KEY_BYTES = 16;
 const VALUE_SIZES = [100, 4096];
 
+/** The tmpfs directory of the stores: under PMEM_BENCH_DIR (as bench/kv.js, tx.js and wal.js use it), else /dev/shm. */
+const SHM = path.join(process.env.PMEM_BENCH_DIR || '/dev/shm', 'pmem-bench');
+
 /** Where the stores live. Only libpmem reads PMEM_IS_PMEM_FORCE, so only pmem configurations run forced. */
 const PLACES = [
-  { id: 'shm', label: '/dev/shm', dir: '/dev/shm/pmem-bench', force: false },
-  { id: 'shm-forced', label: '/dev/shm, PMEM_IS_PMEM_FORCE=1', dir: '/dev/shm/pmem-bench', force: true, pmemOnly: true },
+  { id: 'shm', label: '/dev/shm', dir: SHM, force: false },
+  { id: 'shm-forced', label: '/dev/shm, PMEM_IS_PMEM_FORCE=1', dir: SHM, force: true, pmemOnly: true },
   { id: 'disk', label: 'disk', dir: path.join(ROOT, 'bench', 'results', '.data'), force: false },
 ];
 
-/** The (configuration, place) pairs to run, and the notes for those skipped. */
-function cells() {
+/**
+ * The (configuration, place) pairs to run, and the notes for those skipped;
+ * `configs` and `places`, when given, list the ids to keep.
+ */
+function cells(configs, places) {
   const run = [];
   const skipped = [];
   for (const config of CONFIGS) {
+    if (configs && !configs.includes(config.id)) continue;
     const ok = config.available ? config.available() : true;
     if (ok !== true) {
       skipped.push({ config: config.id, label: config.label, note: ok });
@@ -31,6 +38,7 @@ function cells() {
     }
     for (const place of PLACES) {
       if (place.pmemOnly && !config.pmem) continue;
+      if (places && !places.includes(place.id)) continue;
       run.push({ config, place });
     }
   }
@@ -45,7 +53,8 @@ function trial(cell, spec) {
     const bin = buildC('floor');
     const r = runJson(bin, [path.join(dir, 'floor.dat'), String(spec.records), String(KEY_BYTES), String(spec.valueBytes), String(spec.seed)], { env });
     fs.rmSync(dir, { recursive: true, force: true });
-    return { ns: Object.fromEntries(spec.workloads.map((w) => [w, r.ns[w]])), isPmem: Boolean(r.isPmem) };
+    const pick = (o) => Object.fromEntries(spec.workloads.map((w) => [w, o[w]]));
+    return { ns: pick(r.ns), chunkNs: pick(r.chunkNs), isPmem: Boolean(r.isPmem) };
   }
   const json = JSON.stringify({ ...spec, config: cell.config.id, dir, keyBytes: KEY_BYTES });
   return runNode(path.join('harness', 'trial.js'), [json], { env });
@@ -59,16 +68,17 @@ const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ?
  * first or last. Returns rows of medians with min and max, and each row's
  * ratio to the C floor at the same place.
  */
-function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
+function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs, places } = {}) {
   records = records || (quick ? 1000 : 10000);
   rounds = rounds || (quick ? 3 : 5);
   // Each trial's untimed warm-up (harness/trial.js): records to write, or milliseconds.
   const warm = quick ? { records: 10000, ms: 300 } : { records: 30000, ms: 1500 };
-  const { run, skipped } = cells();
+  const { run, skipped } = cells(configs, places);
   for (const s of skipped) log(`skipping ${s.label}: ${s.note}`);
   for (const place of PLACES) freshDir(place.dir);
 
   const samples = new Map(); // `${config}|${place}|${valueBytes}|${workload}` -> ns[]
+  const chunkSamples = new Map(); // the same keys -> each trial's median of 1000-operation chunks
   const failed = new Map(); // `${config}|${place}` -> what went wrong
   const total = rounds * VALUE_SIZES.length * run.length;
   let done = 0;
@@ -95,6 +105,8 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
           const key = `${cell.config.id}|${cell.place.id}|${valueBytes}|${w}`;
           if (!samples.has(key)) samples.set(key, []);
           samples.get(key).push(res.ns[w]);
+          if (!chunkSamples.has(key)) chunkSamples.set(key, []);
+          chunkSamples.get(key).push(res.chunkNs[w]);
           parts.push(`${w} ${us(res.ns[w])}`);
         }
         log(`[${done}/${total}] round ${r + 1}/${rounds}, ${valueBytes} B values, ${cell.config.id} on ${cell.place.label}: ${parts.join(', ')}`);
@@ -110,6 +122,10 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
         if (failed.has(`${config.id}|${place.id}`)) continue;
         const s = summarize(samples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
         const floor = failed.has(`c-floor|${place.id}`) ? null : samples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
+        // The same, of the trials' median chunks: a trial the scheduler
+        // interrupted moves the whole-phase time, not the median chunk.
+        const chunk = summarize(chunkSamples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
+        const chunkFloor = failed.has(`c-floor|${place.id}`) ? null : chunkSamples.get(`c-floor|${place.id}|${valueBytes}|${w}`);
         rows.push({
           workload: w,
           valueBytes,
@@ -122,6 +138,8 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
           durability: w === 'readrandom' ? null : config.durability,
           ...s,
           floorRatio: floor ? s.median / summarize(floor).median : null,
+          chunkMedian: chunk.median,
+          chunkFloorRatio: chunkFloor ? chunk.median / summarize(chunkFloor).median : null,
         });
       }
     }
@@ -130,3 +148,29 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds } = {}) {
 }
 
 module.exports = { runKv, VALUE_SIZES, KEY_BYTES, PLACES };
+
+// node bench/harness/kv.js [--quick] [--configs id,id] [--places id,id] [--out dir]:
+// the key-value workloads alone, for some configurations and places (ids
+// in drivers.js and PLACES above), written as bench/index.js writes a run.
+if (require.main === module) {
+  const report = require('./report');
+  const { machine, parseArgs } = require('./util');
+  const o = parseArgs(process.argv.slice(2), {
+    quick: { type: 'boolean', default: false },
+    configs: { type: 'string' },
+    places: { type: 'string' },
+    out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+  });
+  const started = new Date();
+  const only = [o.configs && `configurations ${o.configs}`, o.places && `places ${o.places}`].filter(Boolean).join('; ');
+  const res = { date: started.toISOString().slice(0, 10), started: started.toISOString(), quick: o.quick, only: only || 'key-value workloads', machine: machine() };
+  res.kv = runKv({ quick: o.quick, configs: o.configs?.split(','), places: o.places?.split(',') });
+  res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
+  fs.mkdirSync(o.out, { recursive: true });
+  const base = path.join(o.out, `bench-kv-${started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))}`);
+  const md = report.markdown(res);
+  fs.writeFileSync(`${base}.md`, md + '\n');
+  fs.writeFileSync(`${base}.json`, JSON.stringify(res, null, 2) + '\n');
+  process.stdout.write(md + '\n');
+  log(`done in ${res.seconds} s; wrote ${base}.{md,json}`);
+}

@@ -44,12 +44,15 @@ function kvTable(kv, workload, valueBytes) {
   const rows = kv.rows.filter((r) => r.workload === workload && r.valueBytes === valueBytes).sort((a, b) => a.median - b.median);
   const out = [];
   const reads = workload === 'readrandom';
-  out.push(`| configuration | where | ${reads ? '' : 'guarantee | '}ns/op median (min–max) | ops/s | × C floor, same place |`);
-  out.push(`|---|---|${reads ? '' : '---|'}---:|---:|---:|`);
+  out.push(`| configuration | where | ${reads ? '' : 'guarantee | '}ns/op median (min–max) | ops/s | × C floor, same place | median 1000-op chunk | × C floor |`);
+  out.push(`|---|---|${reads ? '' : '---|'}---:|---:|---:|---:|---:|`);
   for (const r of rows) {
     const ratio = r.floorRatio === null ? '–' : fmtRatio(r.floorRatio);
     const label = reads && r.readLabel ? r.readLabel : r.label;
-    out.push(`| ${label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} |`);
+    // Runs recorded before chunks were timed have no chunk columns.
+    const chunk = r.chunkMedian === undefined ? '–' : fmtNs(r.chunkMedian);
+    const chunkRatio = r.chunkFloorRatio === undefined || r.chunkFloorRatio === null ? '–' : fmtRatio(r.chunkFloorRatio);
+    out.push(`| ${label} | ${r.placeLabel} | ${reads ? '' : r.durability + ' | '}${fmtNs(r.median)} (${fmtNs(r.min)}–${fmtNs(r.max)}) | ${fmtRate(r.median)} | ${ratio} | ${chunk} | ${chunkRatio} |`);
   }
   return out;
 }
@@ -100,7 +103,9 @@ function markdown(res) {
     out.push('', 'Guarantees: "durable on return" means the put survives a power failure once the call returns (on a medium that does); "durable after flush" only once the awaited `flushed` resolves (its time is included); "not durable" may lose recent puts at a power failure, not at a process crash.', '');
     for (const s of kv.skipped) out.push(`> ${s.label}: skipped, ${s.note}.`, '');
     for (const f of kv.failed || []) out.push(`> ${f.label} on ${f.place}: FAILED, left out: ${f.message}`, '');
-    out.push('Medians, ns per operation (the tables below give min, max and ratios; for readrandom the C floor is a memcpy of the value):', '');
+    out.push('Medians, ns per operation (the tables below give min, max and ratios). The C floor of a put writes into memory it faulted in beforehand; ' +
+      'a store that takes a page fault on fresh pages pays that on top (KVStore faults its log in ahead of the tail). ' +
+      'For readrandom the C floor is a get through a DRAM hash index of KVStore\'s shape and a memcpy of the value (bench/c/kv-index.h).', '');
     out.push(...summaryTable(kv), '');
     for (const w of kv.workloads) {
       for (const v of kv.valueSizes) {

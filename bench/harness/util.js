@@ -108,13 +108,17 @@ function runNode(script, args, options) {
 
 /**
  * Compiles bench/c/<name>.c with gcc -O2 against the system libpmem (or the
- * pkg-config packages given), unless
- * the binary is newer than its source. Returns the binary's path.
+ * pkg-config packages given), unless the binary is newer than its source
+ * and every header in bench/c/. Returns the binary's path.
  */
 function buildC(name, packages = ['libpmem']) {
   const src = path.join(ROOT, 'bench', 'c', `${name}.c`);
   const bin = path.join(BIN_DIR, name);
-  if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= fs.statSync(src).mtimeMs) return bin;
+  // The source and the headers beside it (bench/c/kv-index.h).
+  const dir = path.dirname(src);
+  const newest = Math.max(fs.statSync(src).mtimeMs,
+    ...fs.readdirSync(dir).filter((f) => f.endsWith('.h')).map((f) => fs.statSync(path.join(dir, f)).mtimeMs));
+  if (fs.existsSync(bin) && fs.statSync(bin).mtimeMs >= newest) return bin;
   fs.mkdirSync(BIN_DIR, { recursive: true });
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', ...packages], { encoding: 'utf8' })
     .trim()

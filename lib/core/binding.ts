@@ -24,6 +24,12 @@ export interface NativeMapping {
   view(offset: number, length: number): ArrayBuffer;
   /** fstat of the file's descriptor: its size now. */
   fileSize(): number;
+  /** Faults the range in (MADV_POPULATE_WRITE); see native/mapping/populate.cc. */
+  populate(offset: number, length: number): void;
+  /** Queues the range for the mapping's prefault thread and returns. */
+  prefault(offset: number, length: number): void;
+  /** Waits until the prefault thread is idle. */
+  prefaultWait(): { done: number; failed: number; lastError: number };
   close(): void;
 }
 

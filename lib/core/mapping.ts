@@ -32,6 +32,16 @@ export interface MapOptions {
   readOnly?: boolean;
 }
 
+/** What `Mapping.prefaultWait` returns. */
+export interface PrefaultStats {
+  /** Ranges the prefault thread finished (a replaced range is not counted). */
+  done: number;
+  /** Of those, the ones that ended with an error. */
+  failed: number;
+  /** errno of the last failure, 0 when none. */
+  lastError: number;
+}
+
 const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly']);
 
 /**
@@ -219,6 +229,39 @@ export class Mapping implements Region {
    */
   fileSize(): number {
     return this.#live().fileSize();
+  }
+
+  /**
+   * Faults [offset, offset + length) into the page tables, writable
+   * (`MADV_POPULATE_WRITE`; on kernels before 5.14 by reading a byte per
+   * page), so that stores there take no page fault. Changes no byte; safe
+   * while other code writes the range.
+   * @throws PmemError ERR_PMEM_CLOSED, ERR_PMEM_IO (the range lies past the
+   *   file's end, which something truncated), ERR_PMEM_NO_MEMORY; RangeError
+   */
+  populate(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().populate(offset, length);
+  }
+
+  /**
+   * `populate` on the mapping's own thread (started at the first call):
+   * returns at once. A range replaces one queued before that has not
+   * started. Failures are counted, not thrown (`prefaultWait`).
+   * @throws PmemError ERR_PMEM_CLOSED; RangeError
+   */
+  prefault(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().prefault(offset, length);
+  }
+
+  /**
+   * Waits until the prefault thread has nothing queued or running.
+   * @returns the requests it finished, those that failed, and the errno of the last failure
+   * @throws PmemError ERR_PMEM_CLOSED
+   */
+  prefaultWait(): PrefaultStats {
+    return this.#live().prefaultWait();
   }
 
   /** Unmaps and detaches every view. Closing twice does nothing. */

@@ -47,6 +47,32 @@ export interface Region {
   store64?(offset: number, value: number | bigint): void;
   compareExchange64?(offset: number, expected: number | bigint, replacement: number | bigint): bigint;
   fetchAdd64?(offset: number, delta: number | bigint): bigint;
+  /**
+   * Optional: faults the pages of [offset, offset + length) in, so that
+   * stores to them do not fault. Changes no byte and orders nothing.
+   */
+  populate?(offset: number, length: number): void;
+  /** Optional: `populate` on a thread of the region's own; returns at once. */
+  prefault?(offset: number, length: number): void;
+}
+
+/**
+ * Faults [offset, offset + length) of `region` in ahead of the stores that
+ * would fault it (`Region.populate`), or with `background` queues it for the
+ * region's own thread (`Region.prefault`). A hint: a Region without the
+ * method (the crash simulator) is left alone, and a failure is not thrown,
+ * since the stores that follow report whatever is wrong with the range.
+ * @returns whether the region took the request
+ */
+export function populate(region: Region, offset: number, length: number, background = false): boolean {
+  const fn = background ? region.prefault : region.populate;
+  if (fn === undefined) return false;
+  try {
+    fn.call(region, offset, length);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

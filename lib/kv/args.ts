@@ -3,8 +3,9 @@
 // string order is byte order.
 import { types } from 'node:util';
 
-import { checkBoolean, checkIndex, checkOptions, snapshotBytes } from '../core/args';
-import { MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import { checkBoolean, checkIndex, checkOptions, snapshotBytes, unchanged } from '../core/args';
+import { ENTRY_DEL, ENTRY_PUT, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
 import { isSegmentSize } from './segments';
 import type { KVRangeOptions } from './types';
@@ -78,4 +79,46 @@ export function checkSegmentSize(n: unknown): number {
   const v = checkIndex(n, 'segmentSize');
   if (!isSegmentSize(v)) throw new RangeError(`segmentSize must be a power of two from ${MIN_SEGMENT} to ${MAX_SEGMENT}, got ${v}`);
   return v;
+}
+
+/**
+ * The entries of one batch record, from `ops`: every op checked, each op
+ * and each of its fields read once, values as snapshots. A delete becomes a
+ * tombstone only for a key present at that point of the batch (`has` for
+ * the store, then the batch's own ops). `puts` tells whether any op adds data.
+ * @throws TypeError, RangeError for a bad op
+ */
+export function batchEntries(ops: unknown, has: (key: string) => boolean): { entries: Entry[]; puts: boolean } {
+  if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
+  const entries: Entry[] = [];
+  const present = new Map<string, boolean>();
+  let puts = false;
+  // Each op, and each of its fields, is read once; values are snapshots.
+  const n = ops.length;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i] as unknown;
+    if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
+    const { type } = op as { type: unknown };
+    const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
+    if (type === 'put') {
+      const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
+      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
+      present.set(k, true);
+      puts = true;
+    } else if (type === 'del') {
+      // A tombstone only for a key that is there at this point of the batch.
+      if (present.get(k) ?? has(k)) {
+        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
+      }
+      present.set(k, false);
+    } else {
+      throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
+    }
+  }
+  // A getter of a later op may have detached the buffer of an earlier
+  // value: checked after the last user code ran, before anything is written.
+  for (const e of entries) {
+    if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
+  }
+  return { entries, puts };
 }

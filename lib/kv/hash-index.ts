@@ -4,7 +4,7 @@
 // and a key order for range scans that is built lazily. Keys are handled as
 // one-byte ("latin1") strings of their bytes, whose string order is byte
 // order.
-import { ENTRY_HEADER_BYTES } from './format';
+import { ENTRY_HEADER_BYTES, MAX_KEY } from './format';
 
 /** Bounds of a range scan, as one-byte key strings. */
 export interface IndexRange {
@@ -40,7 +40,7 @@ function hashString(k: string): number {
   return fmix(h);
 }
 
-function hashBytes(b: Buffer, at: number, n: number): number {
+function hashBytes(b: Uint8Array, at: number, n: number): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
   return fmix(h);
@@ -94,6 +94,31 @@ export class KvIndex {
   get(key: string): number | undefined {
     const i = this.#find(key, hashString(key));
     return i < 0 ? undefined : this.#slots[2 * i];
+  }
+
+  /**
+   * get() for a key given as its bytes: no key string is made. Each slot's
+   * tag (the key's hash) and the entry's key length are compared before
+   * the entry's key bytes are read. Reading the key twice (hash, compare)
+   * is safe here: a lookup writes nothing.
+   * @throws RangeError for a key over MAX_KEY bytes
+   */
+  getBytes(key: Uint8Array): number | undefined {
+    const n = key.length;
+    if (n > MAX_KEY) throw new RangeError(`key is ${n} bytes; the limit is ${MAX_KEY}`);
+    const h = hashBytes(key, 0, n);
+    const b = this.bytes;
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const o = slots[2 * i];
+      if (o === EMPTY) return undefined;
+      if (o === GONE || slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      let j = 0;
+      const k = o + ENTRY_KEY;
+      while (j < n && b[k + j] === key[j]) j++;
+      if (j === n) return o;
+    }
   }
 
   /** Points `key` at `offset`; returns the offset it pointed at before. */

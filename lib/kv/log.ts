@@ -14,7 +14,7 @@ import { compact } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
 import { publishTail, readWord } from './published';
-import { type Region, sealRecord, store64 } from '../core/region';
+import { populate, type Region, sealRecord, store64 } from '../core/region';
 import { SegmentTable } from './segments';
 import { Superblock } from '../log/superblock';
 
@@ -64,6 +64,11 @@ export class KvLog {
   #path: string | undefined;
   #compacting = false;
   readonly #t = new SegmentTable();
+  /**
+   * Per segment: 1 once its pages were faulted in, or queued to be, in the
+   * present mapping (a remap starts them all cold again).
+   */
+  #warm = new Uint8Array(0);
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -115,6 +120,11 @@ export class KvLog {
         publishTail(this.#b, t.seq[newest], t.used[newest]);
       }
       t.maxSeq = Math.max(t.maxSeq, floor);
+      // The rest of the active segment (or, with none, the segment the first
+      // put will open) is faulted in now, before the first put reaches it;
+      // later segments are faulted in ahead of the tail (#place).
+      if (t.active >= 0) this.#fault(t.active, t.tail - t.start(t.active), false);
+      else if (t.findFree(1, 0) >= 0) this.#fault(t.findFree(1, 0), 0, false);
     }
   }
 
@@ -278,6 +288,9 @@ export class KvLog {
         `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
         `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
     }
+    // Its pages in (at once, unless the prefault of an earlier #place
+    // already queued them), so that the puts filling it take no page fault.
+    this.#fault(s, 0, false, need);
     const seq = ++t.maxSeq;
     const start = t.start(s);
     writeSegmentHeader(this.#b, start, seq, need, t.salt);
@@ -292,7 +305,31 @@ export class KvLog {
     store64(this.#b, SEQ_FLOOR_AT, seq);
     this.#region.flush(SEQ_FLOOR_AT, 8);
     t.open(s, seq, need);
+    // The segment the next #place takes (the first free one, as findFree
+    // picks it), faulted in on the region's own thread while this one fills.
+    const next = t.findFree(1, 0);
+    if (next >= 0) this.#fault(next, 0, true);
     return start + SEGMENT_HEADER_BYTES;
+  }
+
+  /**
+   * Faults segments [s, s + count) in from `from` bytes into s (Region.populate,
+   * or with `background` Region.prefault), unless they are warm already. A
+   * hint to the region: it stores nothing, so it needs no ordering.
+   */
+  #fault(s: number, from: number, background: boolean, count = 1): void {
+    if (this.#readOnly) return;
+    const t = this.#t;
+    if (this.#warm.length < t.count) {
+      const w = new Uint8Array(t.count);
+      w.set(this.#warm);
+      this.#warm = w;
+    }
+    let cold = false;
+    for (let j = s; j < s + count; j++) if (this.#warm[j] === 0) cold = true;
+    if (!cold) return;
+    populate(this.#region, t.start(s) + from, count * t.size - from, background);
+    this.#warm.fill(1, s, s + count);
   }
 
   #compact(): number {
@@ -333,6 +370,7 @@ export class KvLog {
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.index.bytes = this.#b;
+    this.#warm = new Uint8Array(0); // a new mapping: no page of it is faulted in yet
     this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
 }

@@ -1,7 +1,9 @@
-import { checkIndex, checkPath, unchanged } from '../core/args';
+import { types } from 'node:util';
+
+import { checkIndex, checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
+import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
 } from './format';
@@ -31,6 +33,7 @@ export class KVStore {
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
   #closed = false;
+  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 }];
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -126,24 +129,49 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     const { v, len } = valueArg(value);
-    this.#log.append([{ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 }], RESERVE_PUT);
+    // One entry array for every put: nothing to allocate and collect per call.
+    const e = this.#put[0];
+    e.key = k;
+    e.value = v;
+    e.vlen = len;
+    try {
+      this.#log.append(this.#put, RESERVE_PUT);
+    } finally {
+      e.value = null; // holds no caller's buffer past the call
+    }
   }
 
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
     this.#assertOpen();
     if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)));
-    const off = this.#log.index.get(keyOf(key));
+    const off = this.#lookup(key);
     if (off === undefined) return undefined;
     const b = this.#log.view;
     return copyOut(b, off + ENTRY_HEADER_BYTES + keyLength(b, off), valueLength(b, off));
+  }
+
+  /**
+   * Copies the value of `key` to the start of `target`, allocating nothing.
+   * @returns the value's length, or -1 when the key is absent
+   * @throws RangeError when `target` is shorter than the value (nothing is
+   *   written), or for a key over 4096 bytes; TypeError; PmemError ERR_PMEM_CLOSED
+   */
+  getInto(key: KVData, target: Uint8Array): number {
+    this.#assertOpen();
+    if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
+    if (this.#follow !== null) {
+      const k = keyOf(key);
+      return this.#follow.read((log) => copyInto(log, log.index.get(k), target));
+    }
+    return copyInto(this.#log, this.#lookup(key), target);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
     this.#assertOpen();
     if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)))?.toString('utf8');
-    const off = this.#log.index.get(keyOf(key));
+    const off = this.#lookup(key);
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
     const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
@@ -156,7 +184,7 @@ export class KVStore {
       const k = keyOf(key);
       return this.#follow.read((log) => log.index.get(k) !== undefined);
     }
-    return this.#log.index.get(keyOf(key)) !== undefined;
+    return this.#lookup(key) !== undefined;
   }
 
   /**
@@ -182,37 +210,7 @@ export class KVStore {
    */
   batch(ops: readonly KVBatchOp[]): void {
     this.#writable();
-    if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
-    const entries: Entry[] = [];
-    const present = new Map<string, boolean>();
-    let puts = false;
-    // Each op, and each of its fields, is read once; values are snapshots.
-    const n = ops.length;
-    for (let i = 0; i < n; i++) {
-      const op = ops[i] as unknown;
-      if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
-      const { type } = op as { type: unknown };
-      const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
-      if (type === 'put') {
-        const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-        entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
-        present.set(k, true);
-        puts = true;
-      } else if (type === 'del') {
-        // A tombstone only for a key that is there at this point of the batch.
-        if (present.get(k) ?? this.#log.index.get(k) !== undefined) {
-          entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
-        }
-        present.set(k, false);
-      } else {
-        throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
-      }
-    }
-    // A getter of a later op may have detached the buffer of an earlier
-    // value: checked after the last user code ran, before anything is written.
-    for (const e of entries) {
-      if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
-    }
+    const { entries, puts } = batchEntries(ops, (k) => this.#log.index.get(k) !== undefined);
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }
 
@@ -343,6 +341,11 @@ export class KVStore {
     return m;
   }
 
+  /** The offset of the entry of `key`, or undefined; a key given as bytes is looked up by them. */
+  #lookup(key: KVData): number | undefined {
+    return key instanceof Uint8Array ? this.#log.index.getBytes(key) : this.#log.index.get(keyOf(key));
+  }
+
   #assertOpen(): void {
     if (this.#closed) {
       throw closedError('the KV store', this.#path);
@@ -363,4 +366,15 @@ function copyOut(b: Uint8Array, start: number, len: number): Buffer {
   const out = Buffer.allocUnsafe(len);
   out.set(b.subarray(start, start + len));
   return out;
+}
+
+/** getInto's copy of the entry at `off` (or -1 for none) into `target`. */
+function copyInto(log: KvLog, off: number | undefined, target: Uint8Array): number {
+  if (off === undefined) return -1;
+  const b = log.view;
+  const len = valueLength(b, off);
+  if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
+  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+  target.set(b.subarray(start, start + len));
+  return len;
 }

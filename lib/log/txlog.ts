@@ -5,7 +5,7 @@
 // argument is in docs/durability.md.
 import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
-import { type Region, sealRecord, store64 } from '../core/region';
+import { populate, type Region, sealRecord, store64 } from '../core/region';
 import {
   flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
   TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
@@ -92,6 +92,7 @@ export class TxLog {
   static open(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new this(region, options);
     log.recover();
+    populate(region, log.offset, log.size); // the log faulted in once: no transaction faults on a fresh page
     return log;
   }
 

@@ -10,7 +10,7 @@ import { checkIndex, snapshotBytes, unchanged } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
-import type { Region } from '../core/region';
+import { populate, type Region } from '../core/region';
 import { Superblock } from './superblock';
 import { appendRecord, appendRecords, type Tail } from './wal-append';
 import { checkWalOptions, openWalFile, type WalOpenOptions } from './wal-open';
@@ -126,6 +126,7 @@ export class Wal {
     const wal = new this(target, offset, sb);
     wal.#readOnly = o.readOnly;
     wal.recover({ truncateOnCorruption: o.truncateOnCorruption, readOnly: o.readOnly });
+    if (!o.readOnly) populate(target, offset, target.length - offset); // the ring faulted in once: no append faults on a fresh page
     return wal;
   }
 

@@ -15,6 +15,11 @@
 
 namespace pmem {
 
+struct Prefaulter;  // native/mapping/populate.cc
+struct State;
+// Stops and joins a mapping's prefault thread, if it has one.
+void StopPrefault(State* s);
+
 // The mapped range of one file. Its lifetime, views and cleanup hook are
 // MappedRange's (native/core/views.h).
 struct State : MappedRange {
@@ -31,6 +36,8 @@ struct State : MappedRange {
   // The call block: the numeric arguments of the hot-path calls
   // (native/mapping/hotpath.cc), written by lib/core/mapping.ts before each call.
   double call[4] = {0, 0, 0, 0};
+  // The thread of prefault() (native/mapping/populate.cc), once started.
+  Prefaulter* prefaulter = nullptr;
 
   ~State() override { Unmap(); }
 
@@ -38,6 +45,8 @@ struct State : MappedRange {
 
   void Unmap() {
     if (addr == nullptr) return;
+    // The prefault thread reads the range: joined before it goes.
+    StopPrefault(this);
     if (privateMap) {
       munmap(addr, length);
     } else {

@@ -1,0 +1,136 @@
+// Mapping.populate and Mapping.prefault: stores into a populated range take
+// no page fault, and the errors of both. Faults are the minor faults of
+// the calling thread (/proc/thread-self/stat), which the prefault thread's
+// own do not count into.
+import * as fs from 'node:fs';
+
+import { openMapping, TxLog, Wal } from '../lib/index';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+const PAGE = 4096;
+const HALF = 4 * 1024 * 1024;
+const PAGES = HALF / PAGE;
+
+/** Minor faults this thread has taken so far. */
+function minorFaults(): number {
+  const stat = fs.readFileSync('/proc/thread-self/stat', 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+}
+
+/** Faults taken while storing one byte into each page of [from, from + HALF). */
+function faultsStoring(b: Buffer, from: number): number {
+  const before = minorFaults();
+  for (let off = from; off < from + HALF; off += PAGE) b[off] = 1;
+  return minorFaults() - before;
+}
+
+describe('Mapping.populate and prefault', () => {
+  test('stores into a populated range take no page fault; those into the rest do', () => {
+    const m = openMapping(tmpFile('populate'), { create: true, size: 2 * HALF });
+    const b = m.buffer;
+    minorFaults(); // the first read of the stat file, out of the count
+    m.populate(0, HALF);
+    const warm = faultsStoring(b, 0);
+    const cold = faultsStoring(b, HALF);
+    expect(cold).toBeGreaterThanOrEqual(PAGES / 2);
+    expect(warm).toBeLessThanOrEqual(PAGES / 64);
+    m.close();
+  });
+
+  test('prefault populates on the mapping\'s thread; prefaultWait waits for it', () => {
+    const m = openMapping(tmpFile('prefault'), { create: true, size: 2 * HALF });
+    const b = m.buffer;
+    expect(m.prefaultWait()).toEqual({ done: 0, failed: 0, lastError: 0 });
+    minorFaults();
+    m.prefault(HALF, HALF);
+    expect(m.prefaultWait()).toEqual({ done: 1, failed: 0, lastError: 0 });
+    const warm = faultsStoring(b, HALF);
+    const cold = faultsStoring(b, 0);
+    expect(cold).toBeGreaterThanOrEqual(PAGES / 2);
+    expect(warm).toBeLessThanOrEqual(PAGES / 64);
+    m.close();
+  });
+
+  test('populate changes no byte, on a writable and on a read-only mapping', () => {
+    const path = tmpFile('bytes');
+    const m = openMapping(path, { create: true, size: HALF });
+    for (let i = 0; i < HALF; i += 997) m.buffer[i] = i % 251;
+    m.persist(0, HALF);
+    const before = Buffer.from(m.buffer);
+    m.populate(0, HALF);
+    m.prefault(0, HALF);
+    m.prefaultWait();
+    expect(m.buffer.equals(before)).toBe(true);
+    m.close();
+    const r = openMapping(path, { readOnly: true });
+    r.populate(0, HALF);
+    r.prefault(0, HALF);
+    expect(r.prefaultWait().failed).toBe(0);
+    expect(r.buffer.equals(before)).toBe(true);
+    r.close();
+    expect(fs.readFileSync(path).equals(before)).toBe(true);
+  });
+
+  test('a bad range is a RangeError or TypeError; an empty one does nothing', () => {
+    const m = openMapping(tmpFile('range'), { create: true, size: HALF });
+    for (const call of [(o: number, l: number) => m.populate(o, l), (o: number, l: number) => m.prefault(o, l)]) {
+      expectThrowName(() => call(0, HALF + 1), 'RangeError');
+      expectThrowName(() => call(HALF, 1), 'RangeError');
+      expectThrowName(() => call(-1, 1), 'RangeError');
+      expectThrowName(() => call(0.5, 1), 'RangeError');
+      expectThrowName(() => call('0' as unknown as number, 1), 'TypeError');
+      call(HALF, 0);
+    }
+    expect(m.prefaultWait().done).toBe(0); // an empty prefault queues nothing
+    m.close();
+  });
+
+  test('a range past the end of a truncated file: populate throws, prefault counts a failure', () => {
+    const path = tmpFile('truncated');
+    const m = openMapping(path, { create: true, size: 2 * HALF });
+    fs.truncateSync(path, HALF);
+    expectPmemError(() => m.populate(HALF, HALF), 'ERR_PMEM_IO');
+    m.prefault(HALF, HALF);
+    const s = m.prefaultWait();
+    expect(s.done).toBe(1);
+    expect(s.failed).toBe(1);
+    expect(s.lastError).toBe(14); // EFAULT: a store there would be a SIGBUS
+    m.populate(0, HALF); // the part the file still has
+    m.close();
+  });
+
+  test('after close every call is ERR_PMEM_CLOSED; close waits for a running prefault', () => {
+    const m = openMapping(tmpFile('closed'), { create: true, size: 4 * HALF });
+    m.prefault(0, 4 * HALF);
+    m.close();
+    expectPmemError(() => m.populate(0, 1), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => m.prefault(0, 1), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => m.prefaultWait(), 'ERR_PMEM_CLOSED');
+  });
+
+  test('Wal.open and TxLog.open fault their area in', () => {
+    /** Resident bytes of the mappings of `file` (smaps). */
+    const resident = (file: string): number => {
+      const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
+      let n = 0;
+      for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
+        n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
+      }
+      return n;
+    };
+    const walFile = tmpFile('wal');
+    Wal.open(walFile, { size: HALF, create: true }).close();
+    const w = Wal.open(walFile);
+    expect(resident(walFile)).toBeGreaterThanOrEqual(HALF - PAGE);
+    w.close();
+    const txFile = tmpFile('txlog');
+    const m = openMapping(txFile, { create: true, size: 2 * HALF });
+    TxLog.format(m, { offset: HALF, size: HALF });
+    m.close();
+    const again = openMapping(txFile);
+    expect(resident(txFile)).toBeLessThan(HALF / 8);
+    TxLog.open(again, { offset: HALF, size: HALF });
+    expect(resident(txFile)).toBeGreaterThanOrEqual(HALF);
+    again.close();
+  });
+});
