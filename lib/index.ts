@@ -20,3 +20,6 @@ export { PersistentList } from './obj/list';
 export type { ListValue } from './obj/list';
 export { KVStore } from './kv/store';
 export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
+export { TieredCache } from './cache/cache';
+export type { TieredCacheOptions, TieredCacheStats, WriteMode } from './cache/options';
+export type { CacheEncoding } from './cache/encoding';
