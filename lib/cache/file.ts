@@ -28,7 +28,7 @@ export function openCacheFile(path: string, size: number): Mapping {
   } finally {
     fs.closeSync(fd);
   }
-  if (existing < HEADER_BYTES || (head.readUInt32LE(H_MAGIC) !== MAGIC && !PmemTier.formattable(head))) {
+  if (existing < HEADER_BYTES || (head.readUInt32LE(H_MAGIC) !== MAGIC && !PmemTier.formattable(head, true))) {
     throw new PmemError('ERR_PMEM_NOT_A_STORE', `${path} is not a tiered cache file`, { path });
   }
   return openMapping(path);

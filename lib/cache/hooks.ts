@@ -7,7 +7,7 @@
 export interface CacheHooks {
   /** Called as a dirty entry's DRAM copy is freed by demotion. */
   demoted?: (key: string, value: unknown) => void;
-  /** Called as the PMem tier evicts an entry (its slot is freed, not yet fenced). */
+  /** Called as the PMem tier decides to evict an entry, before its slot is freed. */
   evicted?: (key: string) => void;
   /** Broken variant: the DRAM copy is freed before the PMem copy is fenced. */
   freeBeforeFence: boolean;

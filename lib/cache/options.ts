@@ -58,7 +58,7 @@ export interface TieredCacheStats {
   /** Sets not stored because the entry does not fit a slot. */
   tooLarge: number;
   /** The last open's recovery of the PMem tier. */
-  recovery: { entries: number; dropped: number; invalid: number; preloaded: number; ms: number };
+  recovery: { entries: number; dropped: number; preloaded: number; ms: number };
 }
 
 export interface Checked {

@@ -4,14 +4,17 @@
 export const MAGIC = 0x31544350;
 export const VERSION = 1;
 
-/** The header line: magic, version, slot size, salt, slot count, checksum. */
+/**
+ * The header line: magic and version (one 8-byte word, stored last at
+ * format time), slot size, salt, slot count, checksum.
+ */
 export const HEADER_BYTES = 64;
 export const H_MAGIC = 0;
 export const H_VERSION = 4;
 export const H_SLOT_BYTES = 8;
 export const H_SALT = 12;
 export const H_SLOT_COUNT = 16; // u64
-/** crc32c of bytes [H_VERSION, H_CRC). */
+/** crc32c of bytes [H_SLOT_BYTES, H_CRC). */
 export const H_CRC = 24;
 
 /** Slot fields, from the slot's start (a multiple of 64 bytes). */

@@ -19,8 +19,6 @@ export interface PmemTierRecovery {
   entries: number;
   /** Published records dropped: an older copy of a key (a crash mid-update), or expired. */
   dropped: number;
-  /** Slots with a commit word whose record does not match it (a slot reused when a crash came). */
-  invalid: number;
   ms: number;
 }
 
@@ -32,10 +30,11 @@ const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32
 /**
  * Entries on a Region. Writing one (`put`) is: the record (header, key,
  * value, checksum) into a free slot, flushed; a fence; the commit word
- * (the record's sequence number) stored and flushed, and the key's older
- * slot, if any, freed with a zero commit word and flushed; a fence. The
- * entry is durable when `put` returns, and a crash at any point leaves the
- * old entry or the new one, never neither and never a torn one.
+ * (the record's sequence number) stored and flushed; a fence; then the
+ * key's older slot, if any, retired with a zero commit word, flushed, and
+ * reused only after a later fence. The entry is durable when `put`
+ * returns, and a crash at any point leaves the old entry or the new one,
+ * never neither and never a torn one.
  */
 export class PmemTier {
   readonly region: Region;
@@ -51,7 +50,7 @@ export class PmemTier {
   readonly expiry: Float64Array;
   /** Bytes of records held (header, key, value). */
   bytes = 0;
-  recovery: PmemTierRecovery = { entries: 0, dropped: 0, invalid: 0, ms: 0 };
+  recovery: PmemTierRecovery = { entries: 0, dropped: 0, ms: 0 };
   readonly #hot: Hotness;
   /** Used slots, densely, for sampling; #pos[slot] is a slot's place in it. */
   readonly #used: Int32Array;
@@ -59,6 +58,8 @@ export class PmemTier {
   #usedCount = 0;
   readonly #free: Int32Array;
   #freeCount = 0;
+  /** Slots whose zero commit word is flushed but not yet fenced. */
+  readonly #pending: number[] = [];
   #seq = 1;
   #rng = 0x9e3779b9;
   /** Called with a key the tier evicts to make room. */
@@ -76,12 +77,15 @@ export class PmemTier {
     this.#hot = hot;
     const b = region.bytes;
     if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
-      if (!PmemTier.formattable(b)) {
+      if (!PmemTier.formattable(b, false)) {
         throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
       }
       PmemTier.#format(region, slotBytes);
     }
-    if (b.readUInt32LE(H_VERSION) !== VERSION || binding.crc32c(b, H_VERSION, H_CRC - H_VERSION, 0) !== b.readUInt32LE(H_CRC)) {
+    if (b.readUInt32LE(H_VERSION) !== VERSION) {
+      throw new PmemError('ERR_PMEM_INVALID', `tiered cache format version ${b.readUInt32LE(H_VERSION)}, this package reads ${VERSION}`);
+    }
+    if (binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0) !== b.readUInt32LE(H_CRC)) {
       throw new PmemError('ERR_PMEM_CORRUPT', 'the tiered cache header fails its checksum');
     }
     this.slotBytes = b.readUInt32LE(H_SLOT_BYTES);
@@ -103,12 +107,19 @@ export class PmemTier {
     this.recover();
   }
 
-  /** Whether `bytes` holds no tiered cache yet: its header line all zero, or a format a crash cut short. */
-  static formattable(b: Buffer): boolean {
-    if (b.readUInt32LE(H_MAGIC) !== 0) return false;
+  /**
+   * Whether `b` holds no tiered cache yet, so that formatting it destroys
+   * nothing: its magic and version word is zero (a format stores it last),
+   * and, when `strict` (a file the cache did not just create), the rest of
+   * the header line is all zero or the checksummed fields of a format that
+   * a crash cut short.
+   */
+  static formattable(b: Buffer, strict: boolean): boolean {
+    if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
+    if (!strict) return true;
     let zero = true;
     for (let i = 0; i < HEADER_BYTES; i++) if (b[i] !== 0) zero = false;
-    return zero || (b.readUInt32LE(H_VERSION) === VERSION && binding.crc32c(b, H_VERSION, H_CRC - H_VERSION, 0) === b.readUInt32LE(H_CRC));
+    return zero || binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0) === b.readUInt32LE(H_CRC);
   }
 
   static #format(region: Region, slotBytes: number): void {
@@ -117,20 +128,20 @@ export class PmemTier {
     if (count < 1) throw new RangeError(`a ${region.length}-byte region holds no ${slotBytes}-byte slot`);
     // Every commit word zero: the slots of whatever the region held before are free.
     for (let s = 0; s < count; s++) store64(b, HEADER_BYTES + s * slotBytes + S_COMMIT, 0);
-    b.writeUInt32LE(VERSION, H_VERSION);
     b.writeUInt32LE(slotBytes, H_SLOT_BYTES);
     b.writeUInt32LE(randomInt(1, 0xffffffff), H_SALT);
     b.writeUInt32LE(count % 0x100000000, H_SLOT_COUNT);
     b.writeUInt32LE(Math.floor(count / 0x100000000), H_SLOT_COUNT + 4);
-    b.writeUInt32LE(binding.crc32c(b, H_VERSION, H_CRC - H_VERSION, 0), H_CRC);
+    b.writeUInt32LE(binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0), H_CRC);
     // The header fields and the zeroed commit words are durable before the
-    // magic that says they are valid; a crash before it leaves a format
-    // that formattable() accepts again.
+    // magic that says they are valid; a crash before it leaves a zero
+    // magic word, which formattable() accepts again.
     region.persist(0, HEADER_BYTES + count * slotBytes);
-    b.writeUInt32LE(MAGIC, H_MAGIC);
-    // The magic is durable before any entry is written: an entry is never
-    // acknowledged in a region that a reopen would format again.
-    region.persist(H_MAGIC, 4);
+    // The publishing store: magic and version in one aligned 8-byte word,
+    // durable before any entry is written, so that no entry is ever
+    // acknowledged in a region a reopen would format again.
+    store64(b, H_MAGIC, MAGIC + VERSION * 0x100000000);
+    region.persist(H_MAGIC, 8);
   }
 
   /** The bytes a record of this key and value needs in a slot. */
@@ -149,8 +160,9 @@ export class PmemTier {
 
   /**
    * Rebuilds the index from the slots: a slot holds an entry when its
-   * commit word is not zero, equals the record's sequence number and the
-   * record's checksum holds. Completes an update a crash interrupted (two
+   * commit word is not zero; the record must then carry the same sequence
+   * number and a checksum that holds, or the region is damaged
+   * (ERR_PMEM_CORRUPT). Completes an update a crash interrupted (two
    * published copies of one key: the higher sequence number wins, and the
    * other is freed) and drops expired entries. Writes only commit words,
    * fenced once at the end.
@@ -159,7 +171,7 @@ export class PmemTier {
     const t0 = performance.now();
     const b = this.region.bytes;
     const now = Date.now();
-    const rec: PmemTierRecovery = { entries: 0, dropped: 0, invalid: 0, ms: 0 };
+    const rec: PmemTierRecovery = { entries: 0, dropped: 0, ms: 0 };
     const seqOf = new Float64Array(this.slotCount);
     let freed = false;
     const drop = (s: number): void => {
@@ -180,11 +192,10 @@ export class PmemTier {
       if (commit > maxSeq) maxSeq = commit;
       if (!this.fits(klen, vlen) || u64(b, off + S_SEQ) !== commit ||
           binding.crc32c(b, off + S_KEY_LEN, S_KEY - S_KEY_LEN + klen + vlen, this.salt) !== b.readUInt32LE(off + S_CRC)) {
-        // Not a published record: a slot being reused when the crash came
-        // (its old commit word, a new record). Free in DRAM; its commit
-        // word cannot match any later record, so it needs no store.
-        rec.invalid++;
-        continue;
+        // A record is durable before its commit word, and a slot is written
+        // again only once its zero commit word is durable: a crash never
+        // leaves a commit word over a record that does not match it.
+        throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} is published but its record does not match (damaged media?)`);
       }
       const key = b.toString('utf8', off + S_KEY, off + S_KEY + klen);
       const expiry = b.readDoubleLE(off + S_EXPIRY);
@@ -262,8 +273,16 @@ export class PmemTier {
    */
   put(key: string, keyBytes: Buffer, value: Uint8Array, tag: number, expiry: number, score: number): void {
     checkOpen(this.region, 'tiered cache');
-    if (this.#freeCount === 0) this.evict();
     const r = this.region;
+    if (this.#freeCount === 0) {
+      if (this.#pending.length === 0) this.evict();
+      // The victim's zero commit word (or those of the retired copies) is
+      // durable before its slot is written: a crash must never find an old
+      // commit word over a half-written record (recover() refuses that as
+      // damage).
+      r.drain();
+      this.#releasePending();
+    }
     const b = r.bytes;
     const s = this.#free[--this.#freeCount];
     const off = this.offset(s);
@@ -279,31 +298,51 @@ export class PmemTier {
     b.writeDoubleLE(expiry, off + S_EXPIRY);
     keyBytes.copy(b, off + S_KEY);
     // Copies the value, checksums the record and flushes it, with its first
-    // line (the hotness hint, and the slot's commit word, which is zero or a
-    // stale number that cannot equal this record's sequence number).
+    // line (the hotness hint, and the slot's commit word, durably zero).
     sealRecord(r, off + S_CRC, end, this.salt, false, value);
     r.flush(off, 8);
     // The record is durable before the commit word that publishes it: a
-    // crash after the publish finds a whole record behind it.
+    // crash after the publish finds a whole record behind it. This fence
+    // also makes durable the copies retired by earlier puts, whose slots
+    // may be reused from here on.
     r.drain();
+    this.#releasePending();
     if (!cacheHooks.publishBeforeValue) this.#publish(off, seq);
+    // The commit word is durable: the entry survives a crash from here on,
+    // and the caller may free its DRAM copy or acknowledge the write.
+    r.drain();
     const old = this.index.get(key);
     if (old !== undefined) {
-      // Retires the older copy. Not fenced on its own: the fence below
-      // covers it, and a crash before leaves both published, which
-      // recover() settles by sequence number.
+      // Retires the older copy, only now: a zero stored before the new
+      // commit word was durable could persist first and leave neither.
+      // Not fenced: a crash before it is durable leaves both copies
+      // published, which recover() settles by sequence number; the slot
+      // waits in #pending until the next fence before it is reused.
       store64(b, this.offset(old) + S_COMMIT, 0);
       r.flush(this.offset(old) + S_COMMIT, 8);
       this.#release(old);
-      this.#free[this.#freeCount++] = old;
+      this.#pending.push(old);
     }
-    // The commit word (and the older copy's retirement) is durable: the
-    // entry survives a crash from here on, and the caller may free its DRAM
-    // copy or acknowledge the write.
-    r.drain();
     this.#take(s, key, end - off);
     this.expiry[s] = expiry;
     this.score[s] = score;
+  }
+
+  /**
+   * Fences the retirements of older copies that are still pending, before
+   * a removal: were the newest copy's zero durable before an older copy's,
+   * a crash would bring the older value back.
+   */
+  #settle(): void {
+    if (this.#pending.length === 0) return;
+    this.region.drain();
+    this.#releasePending();
+  }
+
+  /** Slots retired before the last fence are free. */
+  #releasePending(): void {
+    for (const s of this.#pending) this.#free[this.#freeCount++] = s;
+    this.#pending.length = 0;
   }
 
   #publish(off: number, seq: number): void {
@@ -317,9 +356,11 @@ export class PmemTier {
     const s = this.index.get(key);
     if (s === undefined) return false;
     checkOpen(this.region, 'tiered cache');
+    this.#settle();
     this.#free1(s);
     // The zero commit word is durable: the entry does not come back after a crash.
     this.region.drain();
+    this.#releasePending();
     return true;
   }
 
@@ -334,9 +375,10 @@ export class PmemTier {
 
   /**
    * Evicts one entry: an expired one among the sampled, else the coldest.
-   * Its zero commit word is flushed and not fenced: the next write's fence
-   * orders it before that write's record, and a crash before leaves the
-   * evicted entry whole, which a cache may keep.
+   * Its zero commit word is flushed, not fenced: put() fences it before it
+   * writes the slot, and a crash before leaves the evicted entry whole,
+   * which a cache may keep. (Its slot goes straight to the free list: only
+   * put() evicts, and it fences first.)
    */
   evict(): void {
     const now = Date.now();
@@ -359,17 +401,19 @@ export class PmemTier {
     }
     if (victim < 0) return;
     const key = this.keys[victim]!;
-    this.#free1(victim);
     if (cacheHooks.evicted !== undefined) cacheHooks.evicted(key);
+    this.#free1(victim);
     this.onEvict(key);
   }
 
   /** Frees every slot, durably when it returns. */
   clear(): void {
     checkOpen(this.region, 'tiered cache');
+    this.#settle();
     while (this.#usedCount > 0) this.#free1(this.#used[this.#usedCount - 1]);
     // Every zero commit word is durable: no entry comes back.
     this.region.drain();
+    this.#releasePending();
   }
 
   /**
