@@ -17,7 +17,7 @@ const SLOT_BYTES = 256;
 const SIZE = 64 + SLOTS * SLOT_BYTES;
 const OPTIONS = { dramEntries: 8, slotBytes: SLOT_BYTES, halfLife: 24, encoding: 'utf8' as const, preload: 0 };
 const CALLS = 1200;
-const IMAGES = Number(process.env.PMEM_CACHE_CRASH_IMAGES ?? 8);
+const IMAGES = Number(process.env.PMEM_CACHE_CRASH_IMAGES ?? 2);
 
 interface Model {
   versions: Map<string, number>;
@@ -51,6 +51,8 @@ function run(seed: number, mode: SimMode, writeMode: 'write-back' | 'write-throu
     seed,
     randomImages: IMAGES,
     torn: mode === 'adr',
+    exhaustiveLimit: 256,
+    pairLimit: 256,
     setup: () => ({ versions: new Map() }),
     operation(region: Region, before, ctx) {
       const versions = new Map(before.versions);
