@@ -64,7 +64,7 @@ export class TieredCache<V = unknown> {
     this.#dram = new DramTier(o.dramEntries, o.dramBytes);
     this.#hot.track(this.#dram.score);
     this.#dram.onGrow = (old, now) => this.#hot.retrack(old, now);
-    this.#sketch = new FrequencySketch(Number.isFinite(o.dramEntries) ? o.dramEntries * 4 : 1 << 16, o.halfLife);
+    this.#sketch = new FrequencySketch(Number.isFinite(o.dramEntries) ? o.dramEntries * 16 : 1 << 18, o.halfLife);
     let region: Region;
     if (o.file !== undefined) {
       this.#mapping = openCacheFile(o.file, o.pmemBytes);
@@ -156,7 +156,7 @@ export class TieredCache<V = unknown> {
     const s = p.index.get(key);
     const w = this.#hot.touch();
     if (s === undefined) {
-      this.#sketch.add(hashKey(key));
+      this.#sketch.add(hashKey(key), this.#hot.clock);
       this.#stats.misses++;
       return undefined;
     }
@@ -301,7 +301,10 @@ export class TieredCache<V = unknown> {
       return this;
     }
     const s = p.index.get(key);
-    const score = (s !== undefined ? p.score[s] : this.#hot.scoreOf(this.#sketch.estimate(hashKey(key)))) + w;
+    // A key the cache does not hold counts the accesses the sketch saw (a
+    // get that missed, typically), or this set if it saw none: one access,
+    // not two, for the usual get-miss-then-set.
+    const score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
     if (through || !this.#admit(score, size)) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
       if (through && this.#admit(score, size)) d.add(key, stored, null, size, score, expiry);
@@ -321,7 +324,7 @@ export class TieredCache<V = unknown> {
     checkKey(key);
     const i = this.#dram.index.get(key);
     if (i !== undefined) {
-      this.#sketch.remember(hashKey(key), this.#hot.countOf(this.#dram.score[i]));
+      this.#sketch.remember(hashKey(key), this.#hot.countOf(this.#dram.score[i]), this.#hot.clock);
       this.#dram.remove(i);
     }
     return this.#pmem.remove(key) || i !== undefined;

@@ -82,17 +82,18 @@ export function hashKey(key: string): number {
 /**
  * Decayed access counts of keys held by neither tier, approximately: a
  * count-min sketch of four rows whose counters are all halved every
- * `halfLife` recorded accesses (TinyLFU's reset, here the same half-life as
- * the scores). It answers "how often was this key asked for lately" for a
- * key the cache does not hold, which is what admission compares with the
- * coldest entries of the DRAM tier; it never overestimates by less than
- * collisions allow, and it costs nothing per key.
+ * `halfLife` accesses of the cache's clock (TinyLFU's reset, on the same
+ * clock and half-life as the scores, so that its counts and the scores'
+ * decayed counts compare). It answers "how often was this key asked for
+ * lately" for a key the cache does not hold, which is what admission
+ * compares with the coldest entries of the DRAM tier; collisions can only
+ * raise an estimate, and it costs nothing per key.
  */
 export class FrequencySketch {
   readonly #table: Float32Array;
   readonly #mask: number;
   readonly #halfLife: number;
-  #recorded = 0;
+  #halvedAt = 0;
 
   /** `width` counters per row, rounded up to a power of two. */
   constructor(width: number, halfLife: number) {
@@ -103,40 +104,42 @@ export class FrequencySketch {
     this.#halfLife = halfLife;
   }
 
-  /** Records one access of the key with hash `h`. */
-  add(h: number): void {
+  /** Halves every counter once per `halfLife` accesses since the last halving. */
+  #decay(clock: number): void {
+    const periods = Math.floor((clock - this.#halvedAt) / this.#halfLife);
+    if (periods <= 0) return;
+    this.#halvedAt += periods * this.#halfLife;
+    const f = 2 ** -Math.min(periods, 64);
     const t = this.#table;
-    const m = this.#mask;
-    const w = m + 1;
+    for (let i = 0; i < t.length; i++) t[i] *= f;
+  }
+
+  #slot(h: number, r: number): number {
     const h2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-    for (let r = 0; r < 4; r++) t[r * w + ((h + r * h2) & m)] += 1;
-    if (++this.#recorded >= this.#halfLife) {
-      this.#recorded = 0;
-      for (let i = 0; i < t.length; i++) t[i] *= 0.5;
-    }
+    return r * (this.#mask + 1) + ((h + r * h2) & this.#mask);
+  }
+
+  /** Records one access of the key with hash `h` at `clock`. */
+  add(h: number, clock: number): void {
+    this.#decay(clock);
+    for (let r = 0; r < 4; r++) this.#table[this.#slot(h, r)] += 1;
   }
 
   /** Raises the key's counters to at least `count` (a key leaving the cache keeps its history). */
-  remember(h: number, count: number): void {
-    const t = this.#table;
-    const m = this.#mask;
-    const w = m + 1;
-    const h2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+  remember(h: number, count: number, clock: number): void {
+    this.#decay(clock);
     for (let r = 0; r < 4; r++) {
-      const i = r * w + ((h + r * h2) & m);
-      if (t[i] < count) t[i] = count;
+      const i = this.#slot(h, r);
+      if (this.#table[i] < count) this.#table[i] = count;
     }
   }
 
-  /** The key's decayed count, at most over-estimated by collisions. */
-  estimate(h: number): number {
-    const t = this.#table;
-    const m = this.#mask;
-    const w = m + 1;
-    const h2 = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
+  /** The key's decayed count at `clock`, at most over-estimated by collisions. */
+  estimate(h: number, clock: number): number {
+    this.#decay(clock);
     let min = Infinity;
     for (let r = 0; r < 4; r++) {
-      const v = t[r * w + ((h + r * h2) & m)];
+      const v = this.#table[this.#slot(h, r)];
       if (v < min) min = v;
     }
     return min;
@@ -144,6 +147,5 @@ export class FrequencySketch {
 
   clear(): void {
     this.#table.fill(0);
-    this.#recorded = 0;
   }
 }

@@ -105,7 +105,7 @@ export function checkCacheOptions(options: unknown): Checked {
   }
   const dramBytes = o.dramBytes === undefined ? Infinity : positive(o.dramBytes, 'dramBytes');
   const dramEntries = o.dramEntries === undefined ? (o.dramBytes === undefined ? 10_000 : Infinity) : positive(o.dramEntries, 'dramEntries');
-  if (dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
+  if (Number.isFinite(dramEntries) && dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
   const slotBytes = checkIndex(o.slotBytes ?? 256, 'slotBytes');
   if (slotBytes < MIN_SLOT_BYTES || slotBytes > MAX_SLOT_BYTES || slotBytes % 64 !== 0) {
     throw new RangeError(`slotBytes must be a multiple of 64 from ${MIN_SLOT_BYTES} to ${MAX_SLOT_BYTES}, got ${slotBytes}`);
