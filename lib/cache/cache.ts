@@ -64,7 +64,6 @@ export class TieredCache<V = unknown> {
     this.#dram = new DramTier(o.dramEntries, o.dramBytes);
     this.#hot.track(this.#dram.score);
     this.#dram.onGrow = (old, now) => this.#hot.retrack(old, now);
-    this.#sketch = new FrequencySketch(Number.isFinite(o.dramEntries) ? o.dramEntries * 16 : 1 << 18, o.halfLife);
     let region: Region;
     if (o.file !== undefined) {
       this.#mapping = openCacheFile(o.file, o.pmemBytes);
@@ -79,6 +78,9 @@ export class TieredCache<V = unknown> {
       throw e;
     }
     this.#pmem.onEvict = (key) => this.#onPmemEvict(key);
+    // Counters for 8 times as many keys as the cache can hold: a scan of
+    // that many new keys raises another key's estimate by about one.
+    this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
     this.#preload(o.preload);
   }
 

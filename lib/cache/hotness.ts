@@ -119,10 +119,20 @@ export class FrequencySketch {
     return r * (this.#mask + 1) + ((h + r * h2) & this.#mask);
   }
 
-  /** Records one access of the key with hash `h` at `clock`. */
+  /**
+   * Records one access of the key with hash `h` at `clock`, by conservative
+   * update: only the counters at the key's current minimum are raised, so a
+   * burst of keys seen once (a scan) inflates other keys' estimates far
+   * less than raising all four would.
+   */
   add(h: number, clock: number): void {
     this.#decay(clock);
-    for (let r = 0; r < 4; r++) this.#table[this.#slot(h, r)] += 1;
+    const t = this.#table;
+    const min = this.estimate(h, clock) + 1;
+    for (let r = 0; r < 4; r++) {
+      const i = this.#slot(h, r);
+      if (t[i] < min) t[i] = min;
+    }
   }
 
   /** Raises the key's counters to at least `count` (a key leaving the cache keeps its history). */

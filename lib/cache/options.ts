@@ -27,7 +27,7 @@ export interface TieredCacheOptions {
   dramBytes?: number;
   /** Bytes of a PMem slot, a multiple of 64 from 128 (default 256); an entry takes one slot. */
   slotBytes?: number;
-  /** Accesses (gets and sets of any key) after which a reference counts half (default 4 × DRAM entries, or 100,000). */
+  /** Accesses (gets and sets of any key) after which a reference counts half (default 64 × DRAM entries, or 1,000,000 with `dramBytes` alone). */
   halfLife?: number;
   /** Default 'write-back'. */
   writeMode?: WriteMode;
@@ -110,7 +110,7 @@ export function checkCacheOptions(options: unknown): Checked {
   if (slotBytes < MIN_SLOT_BYTES || slotBytes > MAX_SLOT_BYTES || slotBytes % 64 !== 0) {
     throw new RangeError(`slotBytes must be a multiple of 64 from ${MIN_SLOT_BYTES} to ${MAX_SLOT_BYTES}, got ${slotBytes}`);
   }
-  let halfLife = Number.isFinite(dramEntries) ? 4 * dramEntries : 100_000;
+  let halfLife = Number.isFinite(dramEntries) ? 64 * dramEntries : 1_000_000;
   if (o.halfLife !== undefined) {
     if (typeof o.halfLife !== 'number') throw new TypeError(`halfLife must be a number, got ${typeof o.halfLife}`);
     if (!(o.halfLife >= 1) || !Number.isFinite(o.halfLife)) throw new RangeError(`halfLife must be a finite number of accesses, at least 1, got ${o.halfLife}`);
