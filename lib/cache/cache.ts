@@ -2,19 +2,15 @@ import { closedError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 import { DramTier } from './dram-tier';
-import { type CacheEncoding, ENCODING_TAG, decodeValue, encodeValue } from './encoding';
+import { type CacheEncoding, ENCODING_TAG, TAG_ENCODING, checkKey, decodeValue, encodeValue } from './encoding';
 import { openCacheFile } from './file';
 import { cacheHooks } from './hooks';
 import { FrequencySketch, Hotness, hashKey } from './hotness';
-import { type TieredCacheOptions, type TieredCacheStats, type WriteMode, checkCacheOptions, checkTtl } from './options';
+import { type TieredCacheOptions, type TieredCacheStats, type WriteMode, checkCacheOptions, setTtl } from './options';
+import { S_KEY } from './pmem-format';
 import { PmemTier } from './pmem-tier';
+import { CacheCounters, statsOf } from './stats';
 
-const TAG_ENCODING: CacheEncoding[] = ['buffer', 'utf8', 'json'];
-
-function checkKey(key: unknown): string {
-  if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
-  return key;
-}
 
 /**
  * A cache with a hot tier in DRAM and a warm tier on persistent memory that
@@ -41,10 +37,7 @@ export class TieredCache<V = unknown> {
   readonly #mapping: Mapping | undefined;
   readonly #tag: number;
   #closed = false;
-  #stats = {
-    dramHits: 0, pmemHits: 0, misses: 0, dirtyDemotions: 0, cleanDemotions: 0, promotions: 0, rejected: 0,
-    evictions: 0, expired: 0, tooLarge: 0, preloaded: 0,
-  };
+  readonly #stats = new CacheCounters();
 
   /**
    * Opens the cache: maps `file` (creating it) or takes `region`, formats a
@@ -106,7 +99,7 @@ export class TieredCache<V = unknown> {
 
   /** Bytes of keys and values the cache can hold: its PMem slots' capacity. */
   get maxSize(): number {
-    return this.#pmem.slotCount * (this.#pmem.slotBytes - 48);
+    return this.#pmem.slotCount * (this.#pmem.slotBytes - S_KEY);
   }
 
   /** Bytes of keys and values held on PMem. */
@@ -275,11 +268,7 @@ export class TieredCache<V = unknown> {
   set(key: string, value: V, options?: { ttl?: number }): this {
     this.#open();
     checkKey(key);
-    let ttl = this.ttl;
-    if (options !== undefined) {
-      if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-      if (options.ttl !== undefined) ttl = checkTtl(options.ttl);
-    }
+    const ttl = setTtl(options, this.ttl);
     const bytes = encodeValue(value, this.encoding);
     const keyBytes = Buffer.from(key);
     if (!this.#pmem.fits(keyBytes.length, bytes.length)) {
@@ -441,23 +430,8 @@ export class TieredCache<V = unknown> {
     for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
   }
 
+  /** What the cache holds and has done since it was opened. */
   stats(): TieredCacheStats {
-    const d = this.#dram;
-    const p = this.#pmem;
-    const s = this.#stats;
-    return {
-      size: this.#closed ? 0 : this.size,
-      dram: { entries: d.count, bytes: d.bytes, dirty: d.dirtyCount, maxEntries: d.maxEntries, maxBytes: d.maxBytes },
-      pmem: { entries: p.count, bytes: p.bytes, slots: p.slotCount, slotBytes: p.slotBytes },
-      hits: { dram: s.dramHits, pmem: s.pmemHits },
-      misses: s.misses,
-      demotions: { dirty: s.dirtyDemotions, clean: s.cleanDemotions },
-      promotions: s.promotions,
-      rejected: s.rejected,
-      evictions: s.evictions,
-      expired: s.expired,
-      tooLarge: s.tooLarge,
-      recovery: { ...p.recovery, preloaded: s.preloaded },
-    };
+    return statsOf(this.#stats, this.#dram, this.#pmem, this.#closed ? 0 : this.size);
   }
 }

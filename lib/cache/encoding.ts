@@ -12,6 +12,14 @@ export const ENCODINGS: readonly CacheEncoding[] = ['buffer', 'utf8', 'json'];
 
 /** The on-media tag of each encoding (formats.md, "Tiered cache"). */
 export const ENCODING_TAG: Record<CacheEncoding, number> = { buffer: 0, utf8: 1, json: 2 };
+/** The encoding of each tag. */
+export const TAG_ENCODING: readonly CacheEncoding[] = ['buffer', 'utf8', 'json'];
+
+/** @throws TypeError unless `key` is a string (the cache's keys are) */
+export function checkKey(key: unknown): string {
+  if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
+  return key;
+}
 
 /**
  * The bytes of `value` in `encoding`, read once: a Buffer is copied, so

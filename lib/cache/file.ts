@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { PmemError } from '../core/errors';
 import { type Mapping, openMapping } from '../core/mapping';
 import { HEADER_BYTES, H_MAGIC, MAGIC } from './pmem-format';
-import { PmemTier } from './pmem-tier';
+import { formattable } from './pmem-header';
 
 /**
  * Maps `path`: a missing or empty file is created with `size` bytes; an
@@ -28,7 +28,7 @@ export function openCacheFile(path: string, size: number): Mapping {
   } finally {
     fs.closeSync(fd);
   }
-  if (existing < HEADER_BYTES || (head.readUInt32LE(H_MAGIC) !== MAGIC && !PmemTier.formattable(head, true))) {
+  if (existing < HEADER_BYTES || (head.readUInt32LE(H_MAGIC) !== MAGIC && !formattable(head, true))) {
     throw new PmemError('ERR_PMEM_NOT_A_STORE', `${path} is not a tiered cache file`, { path });
   }
   return openMapping(path);

@@ -90,6 +90,17 @@ export function checkTtl(v: unknown): number {
   return v;
 }
 
+/**
+ * The ttl of a set: `options.ttl`, else the cache's default.
+ * @throws TypeError, RangeError
+ */
+export function setTtl(options: unknown, dflt: number): number {
+  if (options === undefined) return dflt;
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const ttl = (options as { ttl?: unknown }).ttl;
+  return ttl === undefined ? dflt : checkTtl(ttl);
+}
+
 /** @throws TypeError, RangeError */
 export function checkCacheOptions(options: unknown): Checked {
   const o = checkOptions(options, KEYS) as TieredCacheOptions;

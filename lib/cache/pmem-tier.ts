@@ -1,17 +1,13 @@
 // The PMem tier: fixed-size slots on a Region, one entry per slot, each
 // published by an 8-byte commit word after its record is durable; the index
 // is a Map rebuilt by recover() on every open.
-import { randomInt } from 'node:crypto';
-
 import { binding } from '../core/binding';
 import { PmemError, checkOpen } from '../core/errors';
 import { type Region, sealRecord, store64 } from '../core/region';
 import { cacheHooks } from './hooks';
 import type { Hotness } from './hotness';
-import {
-  HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, S_COMMIT, S_CRC, S_EXPIRY, S_HOT,
-  S_KEY, S_KEY_LEN, S_SEQ, S_TAG, S_VALUE_LEN, VERSION,
-} from './pmem-format';
+import { HEADER_BYTES, S_COMMIT, S_CRC, S_EXPIRY, S_HOT, S_KEY, S_KEY_LEN, S_SEQ, S_TAG, S_VALUE_LEN } from './pmem-format';
+import { openHeader, u64 } from './pmem-header';
 
 /** What the last open's recovery found. */
 export interface PmemTierRecovery {
@@ -24,8 +20,6 @@ export interface PmemTierRecovery {
 
 /** Slots sampled to choose a victim. */
 const SAMPLES = 8;
-
-const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
 
 /**
  * Entries on a Region. Writing one (`put`) is: the record (header, key,
@@ -66,37 +60,19 @@ export class PmemTier {
   onEvict: (key: string) => void = () => {};
 
   /**
-   * Opens the tier on `region`: formats it when it holds nothing (its
-   * header line all zero, or a format a crash cut short), else checks the
-   * header and runs recover().
+   * Opens the tier on `region`: formats it when it holds nothing, else
+   * checks its header (openHeader), then runs recover().
    * @throws PmemError ERR_PMEM_NOT_A_STORE (the region holds something else),
-   *   ERR_PMEM_CORRUPT (a header whose checksum fails), ERR_PMEM_INVALID (slot sizes differ)
+   *   ERR_PMEM_CORRUPT (a damaged header or record), ERR_PMEM_INVALID (another
+   *   slot size or format version)
    */
   constructor(region: Region, slotBytes: number, hot: Hotness) {
     this.region = region;
     this.#hot = hot;
-    const b = region.bytes;
-    if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
-      if (!PmemTier.formattable(b, false)) {
-        throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
-      }
-      PmemTier.#format(region, slotBytes);
-    }
-    if (b.readUInt32LE(H_VERSION) !== VERSION) {
-      throw new PmemError('ERR_PMEM_INVALID', `tiered cache format version ${b.readUInt32LE(H_VERSION)}, this package reads ${VERSION}`);
-    }
-    if (binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0) !== b.readUInt32LE(H_CRC)) {
-      throw new PmemError('ERR_PMEM_CORRUPT', 'the tiered cache header fails its checksum');
-    }
-    this.slotBytes = b.readUInt32LE(H_SLOT_BYTES);
-    if (this.slotBytes !== slotBytes) {
-      throw new PmemError('ERR_PMEM_INVALID', `the cache was made with ${this.slotBytes}-byte slots, not ${slotBytes}`);
-    }
-    this.salt = b.readUInt32LE(H_SALT);
-    this.slotCount = u64(b, H_SLOT_COUNT);
-    if (HEADER_BYTES + this.slotCount * this.slotBytes > region.length) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `the header counts ${this.slotCount} slots, more than the region holds`);
-    }
+    const header = openHeader(region, slotBytes);
+    this.slotBytes = header.slotBytes;
+    this.salt = header.salt;
+    this.slotCount = header.slotCount;
     this.keys = new Array<string | undefined>(this.slotCount).fill(undefined);
     this.score = new Float64Array(this.slotCount);
     hot.track(this.score);
@@ -105,43 +81,6 @@ export class PmemTier {
     this.#pos = new Int32Array(this.slotCount).fill(-1);
     this.#free = new Int32Array(this.slotCount);
     this.recover();
-  }
-
-  /**
-   * Whether `b` holds no tiered cache yet, so that formatting it destroys
-   * nothing: its magic and version word is zero (a format stores it last),
-   * and, when `strict` (a file the cache did not just create), the rest of
-   * the header line is all zero or the checksummed fields of a format that
-   * a crash cut short.
-   */
-  static formattable(b: Buffer, strict: boolean): boolean {
-    if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
-    if (!strict) return true;
-    let zero = true;
-    for (let i = 0; i < HEADER_BYTES; i++) if (b[i] !== 0) zero = false;
-    return zero || binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0) === b.readUInt32LE(H_CRC);
-  }
-
-  static #format(region: Region, slotBytes: number): void {
-    const b = region.bytes;
-    const count = Math.floor((region.length - HEADER_BYTES) / slotBytes);
-    if (count < 1) throw new RangeError(`a ${region.length}-byte region holds no ${slotBytes}-byte slot`);
-    // Every commit word zero: the slots of whatever the region held before are free.
-    for (let s = 0; s < count; s++) store64(b, HEADER_BYTES + s * slotBytes + S_COMMIT, 0);
-    b.writeUInt32LE(slotBytes, H_SLOT_BYTES);
-    b.writeUInt32LE(randomInt(1, 0xffffffff), H_SALT);
-    b.writeUInt32LE(count % 0x100000000, H_SLOT_COUNT);
-    b.writeUInt32LE(Math.floor(count / 0x100000000), H_SLOT_COUNT + 4);
-    b.writeUInt32LE(binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0), H_CRC);
-    // The header fields and the zeroed commit words are durable before the
-    // magic that says they are valid; a crash before it leaves a zero
-    // magic word, which formattable() accepts again.
-    region.persist(0, HEADER_BYTES + count * slotBytes);
-    // The publishing store: magic and version in one aligned 8-byte word,
-    // durable before any entry is written, so that no entry is ever
-    // acknowledged in a region a reopen would format again.
-    store64(b, H_MAGIC, MAGIC + VERSION * 0x100000000);
-    region.persist(H_MAGIC, 8);
   }
 
   /** The bytes a record of this key and value needs in a slot. */
