@@ -202,7 +202,10 @@ export class TieredCache<V = unknown> {
         this.#stats.expired++;
         continue;
       }
-      if (d.score[v] >= score) {
+      // Hotter by at least one access: among entries of equal frequency
+      // (a loop), the more recent one is not preferred, so the resident
+      // ones stay instead of each pushing out the next (LRU's failure).
+      if (d.score[v] + this.#hot.weight() >= score) {
         this.#stats.rejected++;
         return false;
       }
