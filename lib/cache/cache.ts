@@ -11,7 +11,6 @@ import { S_KEY } from './pmem-format';
 import { PmemTier } from './pmem-tier';
 import { CacheCounters, statsOf } from './stats';
 
-
 /**
  * A cache with a hot tier in DRAM and a warm tier on persistent memory that
  * survives a restart. See docs/api.md (TieredCache) and docs/durability.md
@@ -19,8 +18,8 @@ import { CacheCounters, statsOf } from './stats';
  *
  * Hotness is a reference count decayed by half every `halfLife` accesses.
  * DRAM keeps the hottest entries: a candidate for DRAM (a new key, or a hit
- * on PMem) is admitted only when it is hotter than the coldest of a few
- * sampled DRAM entries, so a scan of keys seen once does not flush the hot
+ * on PMem) is admitted only when it is hotter, by at least one access, than
+ * the coldest of a few sampled DRAM entries, so a scan of keys seen once does not flush the hot
  * set. A DRAM entry leaving is demoted: a dirty one is written to PMem and
  * fenced before its DRAM copy is freed; a clean one (PMem holds its value)
  * is dropped.

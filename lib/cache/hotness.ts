@@ -90,16 +90,19 @@ export function hashKey(key: string): number {
  * raise an estimate, and it costs nothing per key.
  */
 export class FrequencySketch {
-  readonly #table: Float32Array;
+  readonly #table: Uint8Array;
   readonly #mask: number;
   readonly #halfLife: number;
   #halvedAt = 0;
 
-  /** `width` counters per row, rounded up to a power of two. */
+  /**
+   * `width` one-byte counters per row (they saturate at 255), rounded up to
+   * a power of two, at most 2^22: 16 MiB for the four rows.
+   */
   constructor(width: number, halfLife: number) {
     let w = 64;
-    while (w < width && w < 2 ** 24) w *= 2;
-    this.#table = new Float32Array(w * 4);
+    while (w < width && w < 2 ** 22) w *= 2;
+    this.#table = new Uint8Array(w * 4);
     this.#mask = w - 1;
     this.#halfLife = halfLife;
   }
@@ -109,8 +112,9 @@ export class FrequencySketch {
     const periods = Math.floor((clock - this.#halvedAt) / this.#halfLife);
     if (periods <= 0) return;
     this.#halvedAt += periods * this.#halfLife;
-    const f = 2 ** -Math.min(periods, 64);
+    const f = 2 ** -Math.min(periods, 8);
     const t = this.#table;
+    // A store into a Uint8Array truncates: halving rounds down.
     for (let i = 0; i < t.length; i++) t[i] *= f;
   }
 
@@ -128,7 +132,7 @@ export class FrequencySketch {
   add(h: number, clock: number): void {
     this.#decay(clock);
     const t = this.#table;
-    const min = this.estimate(h, clock) + 1;
+    const min = Math.min(255, this.estimate(h, clock) + 1);
     for (let r = 0; r < 4; r++) {
       const i = this.#slot(h, r);
       if (t[i] < min) t[i] = min;
@@ -138,9 +142,10 @@ export class FrequencySketch {
   /** Raises the key's counters to at least `count` (a key leaving the cache keeps its history). */
   remember(h: number, count: number, clock: number): void {
     this.#decay(clock);
+    const c = Math.min(255, Math.round(count));
     for (let r = 0; r < 4; r++) {
       const i = this.#slot(h, r);
-      if (this.#table[i] < count) this.#table[i] = count;
+      if (this.#table[i] < c) this.#table[i] = c;
     }
   }
 
