@@ -122,6 +122,8 @@ export class PmemTier {
       rec.dropped++;
     };
     let maxSeq = 0;
+    // The newest published copy of each key; older ones are dropped.
+    const newest = new Map<string, number>();
     for (let s = 0; s < this.slotCount; s++) {
       const off = this.offset(s);
       const commit = u64(b, off + S_COMMIT);
@@ -136,23 +138,26 @@ export class PmemTier {
         // leaves a commit word over a record that does not match it.
         throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} is published but its record does not match (damaged media?)`);
       }
+      seqOf[s] = commit;
       const key = b.toString('utf8', off + S_KEY, off + S_KEY + klen);
+      const other = newest.get(key);
+      if (other === undefined || seqOf[other] < commit) {
+        newest.set(key, s);
+        if (other !== undefined) drop(other);
+      } else {
+        drop(s);
+      }
+    }
+    // Only then expiry: an expired newest copy is dropped, and no older
+    // copy of its key is left to come back in its place.
+    for (const [key, s] of newest) {
+      const off = this.offset(s);
       const expiry = b.readDoubleLE(off + S_EXPIRY);
       if (expiry !== 0 && expiry <= now) {
         drop(s);
         continue;
       }
-      const other = this.index.get(key);
-      if (other !== undefined) {
-        if (seqOf[other] > commit) {
-          drop(s);
-          continue;
-        }
-        this.#release(other);
-        drop(other);
-      }
-      seqOf[s] = commit;
-      this.#take(s, key, S_KEY + klen + vlen);
+      this.#take(s, key, S_KEY + b.readUInt32LE(off + S_KEY_LEN) + b.readUInt32LE(off + S_VALUE_LEN));
       this.expiry[s] = expiry;
       const hot = b.readDoubleLE(off + S_HOT);
       this.score[s] = Number.isFinite(hot) && hot > 0 ? this.#hot.scoreOf(hot) : 0;
