@@ -63,11 +63,3 @@ test(`${KILLS} SIGKILLs just before the Nth drain or persist lose no acknowledge
   expect(report.kills).toBe(KILLS);
   expectKillsLanded('83 TieredCache, before the Nth drain or persist', report);
 }, 600_000);
-
-test('broken: with DRAM copies freed before the fence, kills before a drain lose acknowledged entries', async () => {
-  const { options: o } = options('broken', { crashAt: 'persist', maxCrashAt: 3000 });
-  const report = await killTest({ ...o, kills: 10, env: { PMEM_CACHE_BROKEN: 'freeBeforeFence' } });
-  expect(report.violations.length).toBeGreaterThan(0);
-  // The freed version is missing: the key is gone, or holds an older version.
-  expect(report.violations[0].message).toMatch(/lost|came back/);
-}, 600_000);
