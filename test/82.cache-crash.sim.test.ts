@@ -15,8 +15,10 @@ const KEYS = Array.from({ length: 40 }, (_, i) => `key${i}`);
 const SLOTS = 24;
 const SLOT_BYTES = 256;
 const SIZE = 64 + SLOTS * SLOT_BYTES;
-const OPTIONS = { dramEntries: 8, slotBytes: SLOT_BYTES, halfLife: 24, encoding: 'utf8' as const, preload: 0 };
-const CALLS = 1200;
+// A short half-life: a key set in a burst soon beats the coldest DRAM entry
+// by the admission margin, so bursts of sets keep demoting dirty entries.
+const OPTIONS = { dramEntries: 8, slotBytes: SLOT_BYTES, halfLife: 8, encoding: 'utf8' as const, preload: 0 };
+const CALLS = 900;
 const IMAGES = Number(process.env.PMEM_CACHE_CRASH_IMAGES ?? 2);
 
 interface Model {
@@ -71,13 +73,16 @@ function run(seed: number, mode: SimMode, writeMode: 'write-back' | 'write-throu
         const next = rng(seed);
         for (let c = 0; c < calls; c++) {
           const r = next();
-          // Skewed keys: a hot few and a long tail, so admission both admits and rejects.
-          const key = KEYS[Math.floor(KEYS.length * next() ** 2)];
-          if (r < 0.5) {
-            const n = (versions.get(key) ?? 0) + 1;
-            versions.set(key, n);
-            cache.set(key, valueOf(key, n));
-            if (writeMode === 'write-through') ctx.ack(['d', key, n] satisfies CacheEvent);
+          const key = KEYS[Math.floor(KEYS.length * next())];
+          if (r < 0.7) {
+            // A burst of 1 to 3 sets of one key: its second set is admitted to
+            // DRAM (dirty) and demotes the coldest entry, often a dirty one.
+            for (let burst = 1 + Math.floor(next() * 3); burst > 0; burst--) {
+              const n = (versions.get(key) ?? 0) + 1;
+              versions.set(key, n);
+              cache.set(key, valueOf(key, n));
+              if (writeMode === 'write-through') ctx.ack(['d', key, n] satisfies CacheEvent);
+            }
           } else if (r < 0.9) {
             cache.get(key);
           } else if (r < 0.97) {
