@@ -1,45 +1,42 @@
-// bench/tx.js: a 64-byte transactional update from JavaScript
-// (pool.transaction(tx => tx.write(ptr, buf64))) against the same
-// transaction written in C (bench/c/tx.c, gcc -O2, same libpmemobj 1.12.1),
-// plus PersistentList push and remove throughput.
+// bench/tx.js: transactions against their C floors, in one run.
 //
-// Runs each durability mode on /dev/shm in a child process of its own
-// (libpmem reads PMEM_IS_PMEM_FORCE once, at load): msync (plain) and
-// forced (PMEM_IS_PMEM_FORCE=1). `node bench/tx.js --mode forced` runs one.
-// Prints the machine, medians, min/max and the JS/C ratio (target <= 1.2).
+// - A 64 B redo transaction, TxLog.run (one fence), against a 64 B
+//   libpmemobj transaction of the same write in C (bench/c/tx.c, a
+//   pre-faulted pool). Target: at most 0.5x. Also against the same
+//   one-fence protocol written in C (bench/c/redo.c, pre-faulted): what the
+//   protocol costs on this machine with no JavaScript at all.
+// - A 64 B ObjPool transaction from JavaScript
+//   (pool.transaction(tx => tx.write(ptr, buf64))) against the same
+//   libpmemobj transaction in C (bench/c/tx.c). Target: at most 1.2x.
+// - PersistentList push and shift throughput.
+//
+// Each durability mode runs in a child process (libpmem reads
+// PMEM_IS_PMEM_FORCE once, at load): msync (plain) and forced
+// (PMEM_IS_PMEM_FORCE=1). Inside it, C and JS rounds alternate, so that both
+// see the same machine state; the report gives the ratio of the medians and
+// the median of the per-round ratios, for wall-clock time and for the
+// process's CPU time (which a loaded machine's preemptions do not inflate).
+// `node bench/tx.js [--quick] [--mode msync|forced]`.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const ROUNDS = 9;
-const TX_OPS = 20000;
-const LIST_OPS = 5000;
+const { buildC, summarize } = require('./harness/util');
+
 const DIR = process.env.PMEM_BENCH_DIR || '/dev/shm';
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+function plan(quick) {
+  return { rounds: quick ? 5 : 11, txOps: quick ? 5000 : 20000, listOps: quick ? 1000 : 5000 };
 }
 
-function summary(xs) {
-  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs) };
-}
+// --- one mode, in a child process ----------------------------------------
 
-function buildC() {
-  const exe = path.join(os.tmpdir(), `pmem-bench-tx-${process.pid}`);
-  execFileSync('gcc', ['-O2', '-o', exe, path.join(__dirname, 'c', 'tx.c'), '-lpmemobj']);
-  return exe;
-}
-
-// --- one mode, in this process ------------------------------------------
-
-function timeRounds(ops, fn) {
+function timeRounds(rounds, ops, fn) {
   const out = [];
   fn(Math.min(ops, 2000)); // warm-up
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     const t0 = process.hrtime.bigint();
     fn(ops);
     out.push(Number(process.hrtime.bigint() - t0) / ops);
@@ -47,95 +44,154 @@ function timeRounds(ops, fn) {
   return out;
 }
 
-function runMode(exe) {
-  const { ObjPool, PersistentList } = require('../dist');
-  const file = path.join(DIR, `pmem-bench-tx-${process.pid}.pool`);
-  const cFile = `${file}.c`;
-  fs.rmSync(file, { force: true });
-
-  const pool = ObjPool.create(file, { layout: 'bench-tx', size: 64 * 1024 * 1024 });
-  const ptr = pool.alloc(64, { zero: true });
+function child(quick, txExe, redoExe) {
+  const { ObjPool, PersistentList, openMapping, TxLog } = require('../dist');
+  const p = plan(quick);
+  const base = path.join(DIR, `pmem-bench-tx-${process.pid}`);
   const buf64 = Buffer.alloc(64, 0x5a);
-  const txRound = (n) => {
+
+  // TxLog over a 1 MiB file, every page written once before timing, as the
+  // C floors do: the log's two slots and the 64 KiB of targets.
+  const m = openMapping(`${base}.txlog`, { size: 2 ** 20, create: true });
+  for (let i = 0; i < m.length; i += 4096) m.bytes[i] = 0;
+  const txlog = TxLog.format(m, { offset: 0, size: 8192 });
+  const txlogRound = (n) => {
+    for (let i = 0; i < n; i++) {
+      buf64[0] = i;
+      txlog.run((tx) => tx.write(16384 + (i % 1024) * 64, buf64));
+    }
+  };
+
+  const pool = ObjPool.create(`${base}.pool`, { layout: 'bench-tx', size: 64 * 1024 * 1024 });
+  const ptr = pool.alloc(64, { zero: true });
+  const poolRound = (n) => {
     for (let i = 0; i < n; i++) {
       buf64[0] = i;
       pool.transaction((tx) => tx.write(ptr, buf64));
     }
   };
-  txRound(TX_OPS / 10); // warm-up
-  // C and JS rounds alternate, so that both sides see the same machine
-  // state (this is meant to run on shared, noisy machines too).
-  const c = [];
-  const js = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    c.push(...JSON.parse(execFileSync(exe, [cFile, String(TX_OPS), '1'], { encoding: 'utf8' })).tx64);
+
+  txlogRound(p.txOps / 10); // warm-up
+  poolRound(p.txOps / 10);
+  // Wall-clock and CPU time of each round: on a loaded machine a round's
+  // wall-clock time includes the time it was preempted, its CPU time not.
+  const out = { cTx: [], cRedo: [], txlog: [], pool: [], cpu: { cTx: [], cRedo: [], txlog: [], pool: [] } };
+  const timed = (name, fn) => {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    txRound(TX_OPS);
-    js.push(Number(process.hrtime.bigint() - t0) / TX_OPS);
+    fn(p.txOps);
+    out[name].push(Number(process.hrtime.bigint() - t0) / p.txOps);
+    const c = process.cpuUsage(c0);
+    out.cpu[name].push(((c.user + c.system) * 1000) / p.txOps);
+  };
+  const floor = (name, exe, file, key) => {
+    const r = JSON.parse(execFileSync(exe, [file, String(p.txOps), '1'], { encoding: 'utf8' }));
+    out[name].push(...r[key]);
+    out.cpu[name].push(...r[`${key}cpu`]);
+  };
+  for (let r = 0; r < p.rounds; r++) {
+    floor('cTx', txExe, `${base}.c.pool`, 'tx64');
+    floor('cRedo', redoExe, `${base}.c.redo`, 'redo64');
+    timed('txlog', txlogRound);
+    timed('pool', poolRound);
   }
+  txlog.checkpoint();
+  m.close();
 
   const list = PersistentList.inRoot(pool);
   const value = Buffer.alloc(64, 1);
-  const push = timeRounds(LIST_OPS, (n) => {
+  out.push = timeRounds(p.rounds, p.listOps, (n) => {
     for (let i = 0; i < n; i++) list.push(value);
   });
-  const remove = timeRounds(LIST_OPS, (n) => {
+  out.shift = timeRounds(p.rounds, p.listOps, (n) => {
     for (let i = 0; i < n; i++) {
       if (list.length === 0) list.push(value);
       list.shift();
     }
   });
   pool.close();
-  fs.rmSync(file, { force: true });
-  return { c, js, push, remove };
+  for (const ext of ['txlog', 'pool', 'c.pool', 'c.redo']) fs.rmSync(`${base}.${ext}`, { force: true });
+  return out;
 }
 
-// --- the parent: both modes, printed ------------------------------------
+// --- the parent ------------------------------------------------------------
 
-function fmt(s) {
-  return `median ${s.median.toFixed(0)} ns (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)})`;
+const fmtNs = (ns) => (ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
+const cell = (s) => `${fmtNs(s.median)} (${fmtNs(s.min)}–${fmtNs(s.max)})`;
+const verdict = (ok) => (ok ? 'met' : '**missed**');
+const median = (xs) => summarize(xs).median;
+
+function table(mode, all) {
+  const rows = [];
+  rows.push(`### tx, ${mode}${mode === 'forced' ? ' (PMEM_IS_PMEM_FORCE=1: CLWB/SFENCE on DRAM)' : ' (msync)'}\n`);
+  for (const [clock, res] of [['wall-clock', all], ['CPU time', all.cpu]]) {
+    rows.push(`\n${clock}:\n`);
+    rows.push(...transactionRows(res));
+  }
+  const push = summarize(all.push);
+  const shift = summarize(all.shift);
+  rows.push('\n| PersistentList (wall-clock) | measured | throughput |');
+  rows.push('|---|---:|---:|');
+  rows.push(`| push, 64 B | ${cell(push)} | ${(1e6 / push.median).toFixed(0)} k ops/s |`);
+  rows.push(`| shift | ${cell(shift)} | ${(1e6 / shift.median).toFixed(0)} k ops/s |`);
+  return rows.join('\n');
+}
+
+function transactionRows(res) {
+  const rows = [];
+  rows.push('| operation | measured | against | ratio of medians | median of per-round ratios | target |');
+  rows.push('|---|---:|---:|---:|---:|---|');
+  const row = (name, a, b, target) => {
+    const sa = summarize(a);
+    const sb = summarize(b);
+    const ratio = sa.median / sb.median;
+    const paired = median(a.map((v, i) => v / b[i]));
+    rows.push(`| ${name} | ${cell(sa)} | ${cell(sb)} | ${ratio.toFixed(2)}× | ${paired.toFixed(2)}× | ${target ? target(paired) : ''} |`);
+  };
+  row('64 B TxLog.run vs a libpmemobj transaction of the same write in C (pre-faulted pool)', res.txlog, res.cTx, (r) => `≤ 0.5×: ${verdict(r <= 0.5)}`);
+  row('64 B TxLog.run vs the same one-fence protocol in C (pre-faulted)', res.txlog, res.cRedo);
+  row('the one-fence protocol in C vs the libpmemobj transaction in C', res.cRedo, res.cTx);
+  row('64 B ObjPool transaction (JS) vs the same libpmemobj transaction in C', res.pool, res.cTx, (r) => `≤ 1.2×: ${verdict(r <= 1.2)}`);
+  return rows;
 }
 
 function main() {
   const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
   if (args[0] === '--child') {
-    process.stdout.write(JSON.stringify(runMode(args[1])));
+    process.stdout.write(JSON.stringify(child(quick, args[1], args[2])));
     return;
   }
-  const modes = args[0] === '--mode' ? [args[1]] : ['msync', 'forced'];
-  const exe = buildC();
+  const mi = args.indexOf('--mode');
+  const modes = mi >= 0 ? [args[mi + 1]] : ['msync', 'forced'];
+  const txExe = buildC('tx', ['libpmemobj']);
+  const redoExe = buildC('redo');
   const cpus = os.cpus();
-  console.log(`machine: ${cpus[0] ? cpus[0].model : 'unknown cpu'}, ${cpus.length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-  console.log(`load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (a busy machine widens min/max)`);
-  console.log(`pool dir: ${DIR} (emulated persistent memory unless a DAX mount); ${ROUNDS} rounds each`);
+  const lines = [
+    '## tx: redo transactions (TxLog) and libpmemobj transactions against their C floors\n',
+    `machine: ${cpus[0] ? cpus[0].model : 'unknown cpu'}, ${cpus.length} cores, Node ${process.version}; files on ${DIR}; ` +
+      `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}. Medians (min–max) over ${plan(quick).rounds} rounds ` +
+      `of ${plan(quick).txOps} transactions, C and JS alternating.\n`,
+  ];
   let status = 0;
   for (const mode of modes) {
+    process.stderr.write(`bench tx: mode ${mode}\n`);
     const env = { ...process.env };
     if (mode === 'forced') env.PMEM_IS_PMEM_FORCE = '1';
     else delete env.PMEM_IS_PMEM_FORCE;
-    const r = spawnSync(process.execPath, [__filename, '--child', exe], { env, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [__filename, '--child', txExe, redoExe, ...(quick ? ['--quick'] : [])], {
+      env,
+      encoding: 'utf8',
+      maxBuffer: 64 * 2 ** 20,
+    });
     if (r.status !== 0) {
-      console.error(r.stderr);
+      process.stderr.write(r.stderr);
       status = 1;
       continue;
     }
-    const res = JSON.parse(r.stdout);
-    const c = summary(res.c);
-    const js = summary(res.js);
-    const ratio = js.median / c.median;
-    // Each JS round runs right after a C round: the median of the paired
-    // ratios resists the machine's load drifting during the run.
-    const paired = median(res.js.map((v, i) => v / res.c[i]));
-    console.log(`\n== durability mode: ${mode}${mode === 'forced' ? ' (PMEM_IS_PMEM_FORCE=1: CLWB/SFENCE)' : ' (msync)'}`);
-    console.log(`tx 64 B, C      : ${fmt(c)}`);
-    console.log(`tx 64 B, JS     : ${fmt(js)}`);
-    console.log(`ratio JS / C    : ${ratio.toFixed(2)}x of medians, ${paired.toFixed(2)}x median of paired rounds (target <= 1.20x)`);
-    const push = summary(res.push);
-    const remove = summary(res.remove);
-    console.log(`list push 64 B  : ${fmt(push)}, ${(1e9 / push.median / 1000).toFixed(0)} k ops/s`);
-    console.log(`list shift      : ${fmt(remove)}, ${(1e9 / remove.median / 1000).toFixed(0)} k ops/s`);
+    lines.push(table(mode, JSON.parse(r.stdout)) + '\n');
   }
-  fs.rmSync(exe, { force: true });
+  console.log(lines.join('\n'));
   process.exitCode = status;
 }
 

@@ -1,7 +1,7 @@
 export { PmemError } from './core/errors';
 export type { PmemErrorCode, PmemErrorDetails } from './core/errors';
 export type { Granularity, Region } from './core/region';
-export { sealRecord, store64 } from './core/region';
+export { atomicStore64, compareExchange64, fetchAdd64, load64, sealRecord, store64 } from './core/region';
 export { Mapping, openMapping } from './core/mapping';
 export type { DurabilityMode, MapOptions } from './core/mapping';
 export { defaultLocation, daxMounts, EMULATED_BANNER } from './core/location';
@@ -9,6 +9,7 @@ export type { DefaultLocation } from './core/location';
 export { crc32c } from './core/crc32c';
 export { Superblock } from './log/superblock';
 export { AppendList } from './log/append-list';
+export { SharedAppendList } from './log/append-list-mp';
 export { Wal } from './log/wal';
 export type { WalOpenOptions, WalRecord, WalRecovery } from './log/wal';
 export { TxLog } from './log/txlog';
@@ -23,3 +24,7 @@ export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRe
 export { TieredCache } from './cache/cache';
 export type { TieredCacheOptions, TieredCacheStats, WriteMode } from './cache/options';
 export type { CacheEncoding } from './cache/encoding';
+export { externalSort } from './sort/sort';
+export { parseKey } from './sort/options';
+export type { SortCheckpointInfo, SortOptions, SortProgress, SortResult } from './sort/options';
+export type { SortKey } from './sort/records';

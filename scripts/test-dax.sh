@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 SUITES=(
   test/80.dax-facts.dax.test.ts   # mount is dax, is_pmem without force, cache-line, MAP_SYNC
   test/10.mapping.test.ts         # the mapping suite
+  test/10.mapping-atomics.test.ts  # 8-byte atomics across processes and workers on DAX memory
   test/12.process.test.ts
   test/11.crc32c.test.ts          # checksums on the guest's CPU (folding only where it has VPCLMULQDQ)
   test/14.seal.test.ts            # sealRecord on is_pmem without force: streaming stores
   test/30.superblock.test.ts      # Region-level structures on DAX files
   test/40.append-list.test.ts
+  test/42.append-list-mp.test.ts  # SharedAppendList: producers in processes and workers at once
   test/60.wal.test.ts
   test/64.log-conformance.test.ts  # Superblock, AppendList, Wal, TxLog: the conformance suite
   test/65.txlog.test.ts

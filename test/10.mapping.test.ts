@@ -279,6 +279,10 @@ describe('close', () => {
       copy: () => m.copy(0, Buffer.alloc(1)),
       fill: () => m.fill(0, 0, 1),
       fileSize: () => m.fileSize(),
+      load64: () => m.load64(0),
+      store64: () => m.store64(0, 1n),
+      compareExchange64: () => m.compareExchange64(0, 0n, 1n),
+      fetchAdd64: () => m.fetchAdd64(0, 1n),
     };
     for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
     // Every method and getter of Mapping is in the list (close and closed

@@ -18,6 +18,7 @@ const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
   kv: ['core', 'log', 'kv'],
   obj: ['core', 'obj'],
   cache: ['core', 'cache'],
+  sort: ['core', 'log', 'sort'],
   cli: '*',
 };
 

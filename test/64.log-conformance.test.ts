@@ -294,7 +294,7 @@ describe.each(backends)('TxLog on a $name', (backend) => {
   test('format, run, undoUpdate, reopen: the writes survive and recovery has nothing to do', () => {
     let r = backend.create(SIZE);
     const log = TxLog.format(r, LOG);
-    expect(log.capacity).toBe(4096 - 64 - 32 - 16);
+    expect(log.capacity).toBe(1984 - 32 - 16); // two slots of (4096 - 64) / 2 bytes, rounded down to lines
     log.run((tx) => {
       tx.write(8192, Buffer.from('alpha'));
       tx.write(12000, Buffer.alloc(300, 7));
@@ -325,7 +325,7 @@ describe.each(backends)('TxLog on a $name', (backend) => {
     expectThrowName(() => log.run((tx) => tx.write(100, Buffer.from('on the log'))), 'RangeError');
     expectThrowName(() => log.run((tx) => tx.write(SIZE - 2, Buffer.from('past'))), 'RangeError');
     expectThrowName(() => log.undoUpdate(4000, Buffer.from('on the log')), 'RangeError');
-    expectThrowName(() => log.run((tx) => tx.write(8192, Buffer.alloc(log.capacity))), 'RangeError');
+    expectThrowName(() => log.run((tx) => tx.write(8192, Buffer.alloc(log.capacity + 1))), 'RangeError');
     expect(log.recover()).toEqual({ action: 'none', seq: 0 });
   });
 
@@ -333,8 +333,8 @@ describe.each(backends)('TxLog on a $name', (backend) => {
     const r = backend.create(SIZE);
     const rw = TxLog.format(r, LOG);
     rw.run((tx) => tx.write(8192, Buffer.from('kept')));
-    // A run's retire is flushed, not fenced: until a later fence, recovery
-    // may redo it (a write). The undo update's commit record is fenced.
+    // A run is retired lazily: until a checkpoint, recovery may redo it (a
+    // write). An undo update retires itself and every run before it, fenced.
     rw.undoUpdate(8200, Buffer.from('also'));
     const ro = backend.readOnly(r);
     const log = TxLog.open(ro, LOG);
@@ -344,6 +344,12 @@ describe.each(backends)('TxLog on a $name', (backend) => {
     expectPmemError(() => log.undoUpdate(8192, Buffer.from('gone')), 'ERR_PMEM_READONLY');
   });
 
+  test('read-only: a run that was never retired must be redone on open, which is ERR_PMEM_READONLY', () => {
+    const r = backend.create(SIZE);
+    TxLog.format(r, LOG).run((tx) => tx.write(8192, Buffer.from('kept')));
+    expectPmemError(() => TxLog.open(backend.readOnly(r), LOG), 'ERR_PMEM_READONLY');
+  });
+
   test('closed region: every method and open are ERR_PMEM_CLOSED', () => {
     const r = backend.create(SIZE);
     const log = TxLog.format(r, LOG);
@@ -351,6 +357,7 @@ describe.each(backends)('TxLog on a $name', (backend) => {
     expectPmemError(() => log.run((tx) => tx.write(8192, Buffer.from('x'))), 'ERR_PMEM_CLOSED');
     expectPmemError(() => log.undoUpdate(8192, Buffer.from('x')), 'ERR_PMEM_CLOSED');
     expectPmemError(() => log.recover(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => log.checkpoint(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => log.capacity, 'ERR_PMEM_CLOSED');
     expectPmemError(() => TxLog.open(r, LOG), 'ERR_PMEM_CLOSED');
   });

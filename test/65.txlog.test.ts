@@ -1,4 +1,4 @@
-import { openMapping, TxLog } from '../lib';
+import { crc32c, openMapping, TxLog } from '../lib';
 import { expectPmemError, tmpFile } from './helpers';
 
 const LOG = { offset: 0, size: 4096 };
@@ -39,37 +39,62 @@ test('a throwing function writes nothing and rethrows; a promise is refused', ()
   m.close();
 });
 
-test('recovery redoes a committed transaction that was not applied', () => {
+// A 4096-byte log: the retire line, then two slots of 1984 bytes.
+const SLOT1 = 64 + 1984;
+
+test('recovery redoes the committed transactions that were not retired, in order, and retires them', () => {
   const { m, log } = setup('tx-redo');
   log.run((tx) => tx.write(8192, Buffer.from('old!')));
-  log.run((tx) => tx.write(8192, Buffer.from('new!')));
-  // Roll the data back by hand and mark the commit word committed-not-applied (2·seq).
-  m.buffer.write('old!', 8192);
-  m.buffer.writeBigUInt64LE(4n, 0);
-  expect(TxLog.open(m, LOG) && m.buffer.toString('utf8', 8192, 8196)).toBe('new!');
-  expect(m.buffer.readBigUInt64LE(0)).toBe(5n);
+  log.run((tx) => {
+    tx.write(8192, Buffer.from('new!'));
+    tx.write(8200, Buffer.from('more'));
+  });
+  expect(m.buffer.readBigUInt64LE(0)).toBe(0n); // the retire is lazy
+  // Lose the in-place writes by hand, as a crash before the next fence could.
+  m.buffer.fill(0, 8192, 8204);
+  expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 2 }); // open redid both and retired them
+  expect(m.buffer.toString('utf8', 8192, 8204)).toBe('new!\0\0\0\0more');
+  expect(m.buffer.readBigUInt64LE(0)).toBe(2n);
   m.close();
 });
 
-test('recovery undoes a logged transaction that never committed', () => {
-  const { m, log } = setup('tx-undo');
-  log.run((tx) => tx.write(8192, Buffer.from('old!')));
-  log.run((tx) => tx.write(8192, Buffer.from('new!')));
-  m.buffer.writeBigUInt64LE(3n, 0); // the commit word before transaction 2 committed
+test('a record that fails its checksum is ignored: the run before it is redone', () => {
+  const { m, log } = setup('tx-torn');
+  log.run((tx) => tx.write(8192, Buffer.from('old!'))); // seq 1, slot 1
+  log.run((tx) => tx.write(8192, Buffer.from('new!'))); // seq 2, slot 0
+  m.buffer[64 + 32 + 16] ^= 1; // a byte of seq 2's entry: as if the crash came before its commit fence
+  m.buffer.write('????', 8192);
   const r = TxLog.open(m, LOG);
   expect(m.buffer.toString('utf8', 8192, 8196)).toBe('old!');
-  r.run((tx) => tx.write(8192, Buffer.from('next')));
-  expect(m.buffer.readBigUInt64LE(0)).toBe(7n); // seq 3, resolved
+  expect(m.buffer.readBigUInt64LE(0)).toBe(1n);
+  r.run((tx) => tx.write(8192, Buffer.from('next'))); // seq 2 again
+  expect(r.recover()).toEqual({ action: 'redo', seq: 2 });
+  expect(m.buffer.toString('utf8', 8192, 8196)).toBe('next');
   m.close();
 });
 
-test('undoUpdate writes in place; recovery rolls back an uncommitted one', () => {
+test('checkpoint retires the log: recovery then leaves direct writes alone', () => {
+  const { m, log } = setup('tx-checkpoint');
+  log.run((tx) => tx.write(8192, Buffer.from('txn!')));
+  log.checkpoint();
+  expect(m.buffer.readBigUInt64LE(0)).toBe(1n);
+  log.checkpoint(); // nothing since: no fence, nothing written
+  m.buffer.write('mine', 8192);
+  m.persist(8192, 4);
+  expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 1 });
+  expect(m.buffer.toString('utf8', 8192, 8196)).toBe('mine');
+  expect(() => log.run(() => log.checkpoint())).toThrow(/running/);
+  m.close();
+});
+
+test('undoUpdate writes in place and retires; recovery rolls back one that was not retired', () => {
   const { m, log } = setup('undo');
   log.undoUpdate(8192, Buffer.alloc(200, 1));
   log.undoUpdate(8192, Buffer.alloc(200, 2));
   expect(m.buffer[8391]).toBe(2);
-  m.buffer.writeBigUInt64LE(3n, 0); // commit record of update 2 lost
-  TxLog.open(m, LOG);
+  expect(m.buffer.readBigUInt64LE(0)).toBe(2n);
+  m.buffer.writeBigUInt64LE(1n, 0); // the retire of update 2 lost
+  expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 2 });
   expect(m.buffer.subarray(8192, 8392).every((x) => x === 1)).toBe(true);
   m.close();
 });
@@ -79,7 +104,7 @@ test('bad ranges, a full log and a corrupt commit word', () => {
   expect(() => log.run((tx) => tx.write(100, Buffer.from('on the log')))).toThrow(/overlaps/);
   expect(() => log.run((tx) => tx.write(16380, Buffer.alloc(5)))).toThrow(RangeError);
   expect(() => log.run((tx) => tx.write(8192, 'str' as never))).toThrow(TypeError);
-  expect(() => log.run((tx) => tx.write(8192, Buffer.alloc(log.capacity)))).toThrow(/log/);
+  expect(() => log.run((tx) => tx.write(8192, Buffer.alloc(log.capacity + 1)))).toThrow(/need \d+ bytes of log; a slot holds 1952/);
   expect(() => log.undoUpdate(-1, Buffer.alloc(1))).toThrow(RangeError);
   expect(() => log.undoUpdate(8192, Buffer.alloc(log.capacity + 8))).toThrow(/needs \d+ bytes of log/);
   expect(m.buffer[8192]).toBe(0);
@@ -87,19 +112,27 @@ test('bad ranges, a full log and a corrupt commit word', () => {
   expect(() => TxLog.format(m, { offset: 10, size: 4096 })).toThrow(RangeError);
   expect(() => TxLog.format(m, { offset: 0, size: 64 })).toThrow(RangeError);
   expect(() => TxLog.format(m, { offset: 0, size: 1 << 20 })).toThrow(RangeError);
-  log.run((tx) => tx.write(8192, Buffer.from('x')));
-  m.buffer.writeBigUInt64LE(0n, 0); // commit word far behind the log
-  m.buffer.writeBigUInt64LE(5n, 64 + 8); // and a log seq that no longer matches its checksum
-  expect(TxLog.open(m, LOG).recover().action).toBe('none');
+  log.run((tx) => tx.write(8192, Buffer.from('x'))); // seq 1, slot 1
+  m.buffer.writeBigUInt64LE(3n, SLOT1 + 8); // a sequence number that no longer matches the checksum
+  const again = TxLog.open(m, LOG);
+  expect(again.recover()).toEqual({ action: 'none', seq: 0 });
+  again.run((tx) => tx.write(8192, Buffer.from('y'))); // seq 1 again, slot 1
+  m.buffer.writeBigUInt64LE(2n, SLOT1 + 8); // a whole record in the wrong slot is none either
+  m.buffer.writeUInt32LE(crc32c(m.buffer, SLOT1 + 4, 28 + 24), SLOT1);
+  expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 0 });
   m.close();
 });
 
-test('a log two transactions ahead of its commit word is ERR_PMEM_CORRUPT', () => {
-  const { m, log } = setup('tx-ahead');
-  log.run((tx) => tx.write(8192, Buffer.from('a')));
-  log.run((tx) => tx.write(8192, Buffer.from('b')));
-  log.run((tx) => tx.write(8192, Buffer.from('c')));
-  m.buffer.writeBigUInt64LE(3n, 0); // seq 1 resolved, log holds seq 3
+test('a region without the log, and an undo update not retired before a later record, are ERR_PMEM_CORRUPT', () => {
+  const m = openMapping(tmpFile('tx-corrupt'), { size: 16384, create: true });
+  expectPmemError(() => TxLog.open(m, LOG), 'ERR_PMEM_CORRUPT');
+  const log = TxLog.format(m, LOG);
+  log.undoUpdate(8192, Buffer.from('a')); // seq 1, retired
+  log.run((tx) => tx.write(8192, Buffer.from('b'))); // seq 2
+  m.buffer.writeBigUInt64LE(0n, 0);
+  expectPmemError(() => TxLog.open(m, LOG), 'ERR_PMEM_CORRUPT');
+  m.buffer.writeUInt32LE(1, 12); // the previous layout's version
+  m.buffer.writeBigUInt64LE(2n, 0);
   expectPmemError(() => TxLog.open(m, LOG), 'ERR_PMEM_CORRUPT');
   m.close();
 });

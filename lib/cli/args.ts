@@ -1,6 +1,7 @@
 // The `pmem` command's arguments and help texts.
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
+import { SORT_HELP } from './sort';
 
 export const USAGE = `usage: pmem <command> [options] [--] <arguments>
 
@@ -15,6 +16,8 @@ commands:
   pmem kv <file> count | stats | compact
   pmem info <file>                     what the file is, its format, its mount's durability
   pmem check <file>                    full check of a KV store, a WAL or a libpmemobj pool
+  pmem sort [options] <input> -o <out> sort a file larger than memory, resumably
+                                       (pmem help sort: -k, -t, -n, -r, -u, -s, ...)
   pmem help [command]                  this text, or one command's
 
 options:
@@ -96,6 +99,7 @@ ${Object.values(KV_HELP).join('\n\n')}`,
   Reads every record of a KV store or a WAL, or runs pmemobj_check on a
   libpmemobj pool. Exits 0 if intact (a torn tail left by an interrupted
   write is noted, not an error), 4 if damaged, 3 for any other file.`,
+  sort: SORT_HELP,
   help: `pmem help [command]
   The usage, or one command's: pmem help import.`,
 };

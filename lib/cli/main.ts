@@ -10,6 +10,7 @@ import { inspect, type FileInfo } from './inspect';
 import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
+import { sortCommand } from './sort';
 import { Wal } from '../log/wal';
 
 export { EXIT } from './exit';
@@ -24,6 +25,12 @@ const err = (s: string): void => {
 export async function main(argv: string[], out: Out = new Out()): Promise<number> {
   let file: string | undefined;
   try {
+    if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
+      // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).
+      const code = await sortCommand(argv.slice(1), out);
+      out.flush();
+      return code;
+    }
     const p = parse(argv);
     if (p.version) {
       out.line(version());

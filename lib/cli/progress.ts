@@ -9,12 +9,16 @@ export class Progress {
   readonly #total: number;
   readonly #out: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>;
   readonly #draw: boolean;
+  readonly #bytes: boolean;
+  readonly #start = Date.now();
   #done = 0;
   #lastDraw = 0;
   #finished = false;
 
-  constructor(label: string, total: number, out: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr) {
+  /** With `bytes`, the counts are shown in MiB and followed by an estimate of the time left. */
+  constructor(label: string, total: number, out: Pick<NodeJS.WriteStream, 'write' | 'isTTY'> = process.stderr, bytes = false) {
     this.#label = label;
+    this.#bytes = bytes;
     this.#total = Math.max(0, total);
     this.#out = out;
     this.#draw = out.isTTY === true;
@@ -52,6 +56,11 @@ export class Progress {
     const frac = this.#total === 0 ? 1 : this.#done / this.#total;
     const filled = Math.round(frac * width);
     const pct = String(Math.floor(frac * 100)).padStart(3);
-    return `${this.#label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${pct}% ${this.#done}/${this.#total}`;
+    const bar = `${this.#label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${pct}%`;
+    if (!this.#bytes) return `${bar} ${this.#done}/${this.#total}`;
+    const mib = (n: number): string => (n / 2 ** 20).toFixed(1);
+    const elapsed = (Date.now() - this.#start) / 1000;
+    const eta = frac > 0 && frac < 1 ? `, ETA ${Math.ceil((elapsed * (1 - frac)) / frac)}s` : '';
+    return `${bar} ${mib(this.#done)}/${mib(this.#total)} MiB${eta}`;
   }
 }

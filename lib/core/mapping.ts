@@ -1,8 +1,8 @@
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
 import { binding, NativeMapping } from './binding';
-import { closedError } from './errors';
-import type { Granularity, Region } from './region';
-import { Windows } from './windows';
+import { closedError, PmemError } from './errors';
+import { checkU64, type Granularity, type Region } from './region';
+import { MAX_VIEW, WINDOW_STRIDE, Windows } from './windows';
 
 /** How stores to a mapping become durable. */
 export type DurabilityMode =
@@ -54,6 +54,10 @@ export class Mapping implements Region {
   /** The native call block: the numeric arguments of flush, persist and sealRecord. */
   readonly #call: Float64Array;
   readonly #views: Windows;
+  /** u64 views for the atomics: one per window, made on first use. */
+  #words: BigUint64Array[] = [];
+  /** The view `#word` found, read right after it by the caller. */
+  #current: BigUint64Array = new BigUint64Array(0);
 
   /** Use `openMapping`: the constructor takes the native handle. */
   constructor(path: string, native: NativeMapping, readOnly: boolean) {
@@ -140,6 +144,51 @@ export class Mapping implements Region {
     return native.sealRecord(src);
   }
 
+  /**
+   * Atomically loads the aligned 8 bytes at `offset` (u64, little-endian).
+   * Sees the latest store of any thread or process that maps the file.
+   * @throws TypeError, RangeError (unaligned or out of range); PmemError ERR_PMEM_CLOSED
+   */
+  load64(offset: number): bigint {
+    const i = this.#word(offset);
+    return Atomics.load(this.#current, i);
+  }
+
+  /**
+   * Atomically stores `value` (a bigint in [0, 2^64), or a non-negative safe
+   * integer) at the aligned `offset`, as a release store: every earlier store
+   * of this thread is visible to whoever loads this one. Not durable: persist
+   * it (and whatever it publishes, first) as the structure's protocol says.
+   * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
+   */
+  store64(offset: number, value: number | bigint): void {
+    const i = this.#word(offset, true);
+    Atomics.store(this.#current, i, checkU64(value, 'value'));
+  }
+
+  /**
+   * Compare-and-swap: stores `replacement` at the aligned `offset` if the 8
+   * bytes there hold `expected`, atomically against every thread and process
+   * that maps the file. Returns the value they held: equal to `expected`
+   * exactly when the swap happened. Not durable.
+   * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
+   */
+  compareExchange64(offset: number, expected: number | bigint, replacement: number | bigint): bigint {
+    const i = this.#word(offset, true);
+    return Atomics.compareExchange(this.#current, i, checkU64(expected, 'expected'), checkU64(replacement, 'replacement'));
+  }
+
+  /**
+   * Atomically adds `delta` (a bigint or safe integer, negative allowed; the
+   * sum wraps modulo 2^64) to the u64 at the aligned `offset` and returns the
+   * value it held before. Not durable.
+   * @throws TypeError, RangeError; PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
+   */
+  fetchAdd64(offset: number, delta: number | bigint): bigint {
+    const i = this.#word(offset, true);
+    return Atomics.add(this.#current, i, checkU64(delta, 'delta', true));
+  }
+
   /** Like `persist`, and also flushes the memory controller's queues (`pmem_deep_persist`). */
   deepFlush(offset: number, length: number): void {
     checkRange(offset, length, this.length);
@@ -178,11 +227,41 @@ export class Mapping implements Region {
     this.#native.close();
     this.#native = null;
     this.#views.clear();
+    this.#words = [];
+    this.#current = new BigUint64Array(0);
   }
 
   /** Calls `close()`, so that `using m = openMapping(...)` unmaps at the end of the block. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * The element index of the aligned word at `offset` in the u64 view it
+   * leaves in `#current`, for the atomics (no pair to allocate per call);
+   * `write` refuses a read-only mapping, whose stores would stay in
+   * this process (it is mapped privately).
+   */
+  #word(offset: number, write = false): number {
+    this.#live();
+    // One comparison chain for the common case; the checks below say what is wrong.
+    // The mapping starts on a page, so the offset's alignment is the address's.
+    if (!(typeof offset === 'number' && offset >= 0 && offset <= this.length - 8 && offset % 8 === 0)) {
+      checkRange(offset, 8, this.length);
+      throw new RangeError(`an 8-byte atomic needs an 8-byte aligned offset, got ${offset}`);
+    }
+    if (write && this.readOnly) {
+      throw new PmemError('ERR_PMEM_READONLY', `mapping of '${this.path}' is read-only`, { path: this.path });
+    }
+    const k = this.length <= MAX_VIEW ? 0 : Math.floor(offset / WINDOW_STRIDE);
+    let u64 = this.#words[k];
+    if (u64 === undefined) {
+      const w = this.#views.view(k * WINDOW_STRIDE, 0);
+      u64 = new BigUint64Array(w.buffer, 0, Math.floor(w.buffer.byteLength / 8));
+      this.#words[k] = u64;
+    }
+    this.#current = u64;
+    return (offset - k * WINDOW_STRIDE) / 8;
   }
 
   #live(): NativeMapping {

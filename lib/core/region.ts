@@ -37,6 +37,16 @@ export interface Region {
    * gets the generic form.
    */
   sealRecord?(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
+  /**
+   * Optional aligned 8-byte atomics (`Mapping` has them; see `load64`,
+   * `compareExchange64` and `fetchAdd64` below). A Region without them gets
+   * the same instructions on views of its `bytes`. None of them flushes:
+   * a value they store is visible at once and durable only once persisted.
+   */
+  load64?(offset: number): bigint;
+  store64?(offset: number, value: number | bigint): void;
+  compareExchange64?(offset: number, expected: number | bigint, replacement: number | bigint): bigint;
+  fetchAdd64?(offset: number, delta: number | bigint): bigint;
 }
 
 /**
@@ -131,3 +141,89 @@ export function store64(bytes: Uint8Array, offset: number, value: number | bigin
 
 const pattern = new Float64Array(1);
 const patternU32 = new Uint32Array(pattern.buffer);
+
+const U64_MAX = 2n ** 64n - 1n;
+const I64_MIN = -(2n ** 63n);
+
+/**
+ * A u64 operand of the atomics: a bigint in [0, 2^64), or a number that is a
+ * non-negative safe integer. With `signed`, negatives down to -2^63 too (a
+ * delta), taken modulo 2^64.
+ * @throws TypeError for another type, RangeError for a value out of range
+ */
+export function checkU64(value: unknown, name: string, signed = false): bigint {
+  if (typeof value === 'bigint') {
+    if (value >= 0n && value <= U64_MAX) return value;
+    if (signed && value < 0n && value >= I64_MIN) return BigInt.asUintN(64, value);
+    throw new RangeError(`${name} must be ${signed ? 'in [-2^63, 2^64)' : 'a u64'}, got ${value}`);
+  }
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a bigint or a number, got ${typeof value}`);
+  if (!Number.isSafeInteger(value) || (!signed && value < 0)) {
+    throw new RangeError(`${name} must be a ${signed ? '' : 'non-negative '}safe integer or a bigint, got ${value}`);
+  }
+  return BigInt.asUintN(64, BigInt(value));
+}
+
+/**
+ * The u64 element of `bytes` at `offset`, for the atomics below.
+ * @throws RangeError unless the address is 8-byte aligned and in range
+ */
+function wordAt(bytes: Uint8Array, offset: number): { u64: BigUint64Array; index: number } {
+  checkRange(offset, 8, bytes.length);
+  const w = wordsOf(bytes);
+  if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte atomic needs an 8-byte aligned address, got offset ${offset}`);
+  return { u64: w.u64, index: (w.base + offset) / 8 };
+}
+
+/*
+ * The atomics of any Region. `Atomics` on the BigUint64Array over the
+ * region's memory compiles, in V8 on x86-64, to the instructions a C
+ * compiler emits for the same operations (a locked cmpxchg, a locked xadd,
+ * an xchg for the sequentially consistent store), whether or not the buffer
+ * is a SharedArrayBuffer: they act on the memory, so they are atomic against
+ * every other thread and process that maps the same file (test/10.mapping-atomics
+ * counts it exactly across processes and workers; docs/bench.md has the
+ * measurements). On the crash simulator they are plain stores into its
+ * bytes, which it sees like any other store.
+ */
+
+/** An atomic 8-byte load at an aligned offset. */
+export function load64(region: Region, offset: number): bigint {
+  if (region.load64 !== undefined) return region.load64(offset);
+  const { u64, index } = wordAt(region.bytes, offset);
+  return Atomics.load(u64, index);
+}
+
+/**
+ * An atomic 8-byte store at an aligned offset, ordered after every earlier
+ * store of this thread (it is sequentially consistent, so a release store).
+ * Unlike `store64(bytes, ...)`, it is atomic against other writers of the
+ * word too. Not persisted.
+ */
+export function atomicStore64(region: Region, offset: number, value: number | bigint): void {
+  if (region.store64 !== undefined) return region.store64(offset, value);
+  const v = checkU64(value, 'value');
+  const { u64, index } = wordAt(region.bytes, offset);
+  Atomics.store(u64, index, v);
+}
+
+/**
+ * Compare-and-swap of the aligned 8 bytes at `offset`: stores `replacement`
+ * if they hold `expected`. Returns the value they held (equal to `expected`
+ * exactly when the swap happened). Not persisted.
+ */
+export function compareExchange64(region: Region, offset: number, expected: number | bigint, replacement: number | bigint): bigint {
+  if (region.compareExchange64 !== undefined) return region.compareExchange64(offset, expected, replacement);
+  const e = checkU64(expected, 'expected');
+  const r = checkU64(replacement, 'replacement');
+  const { u64, index } = wordAt(region.bytes, offset);
+  return Atomics.compareExchange(u64, index, e, r);
+}
+
+/** Adds `delta` (modulo 2^64) to the aligned 8 bytes at `offset`; returns their old value. Not persisted. */
+export function fetchAdd64(region: Region, offset: number, delta: number | bigint): bigint {
+  if (region.fetchAdd64 !== undefined) return region.fetchAdd64(offset, delta);
+  const d = checkU64(delta, 'delta', true);
+  const { u64, index } = wordAt(region.bytes, offset);
+  return Atomics.add(u64, index, d);
+}

@@ -1,36 +1,77 @@
-// The transaction log's layout, and the reading of a log from the media
-// for recovery: what txlog.ts writes and what its recover() trusts, kept
-// apart from the protocol that orders the writes.
+// The transaction log's layout: the writing of a record's header and
+// entries, and the reading of a record from the media for recovery; what
+// txlog.ts writes and txlog-recover.ts trusts, kept apart from the protocol
+// that orders the writes.
+//
+// Layout at the log's offset: the first 64-byte line holds the retire word
+// (u64: every transaction up to this sequence number is finished) and the
+// log's magic and layout version; then two slots of equal size, each a
+// whole number of lines. Transaction `seq` is logged in slot `seq % 2`.
 import { align8 } from '../core/args';
 import { crc32c } from '../core/crc32c';
-import type { Region } from '../core/region';
+import { type Region, type Words, wordsOf } from '../core/region';
 
-/** The commit word's 64-byte line, which it has to itself; the log starts after it. */
-export const COMMIT_LINE = 64;
-/** The log's header: crc32c, entry count, sequence number, entry bytes, mode. */
+/** The line of the retire word, the magic and the version; the slots start after it. */
+export const RETIRE_LINE = 64;
+/** "PTXL" at byte 8 of the retire line. */
+export const TXLOG_MAGIC = 0x4c585450;
+/** At byte 12: the layout with two slots and new bytes only in a redo entry. */
+export const TXLOG_VERSION = 2;
+/** A record's header: crc32c, entry count, sequence number, entry bytes, mode. */
 export const TX_LOG_HEADER = 32;
 /** An entry's header: target offset, length, zero. */
 export const TX_ENTRY_HEADER = 16;
+/** Redo: each entry holds the new bytes. Undo: each entry holds the old bytes. */
 export const MODE_REDO = 1;
 export const MODE_UNDO = 2;
+/** The smallest slot: a header, one entry header and 16 bytes. */
+export const MIN_SLOT = 64;
+
+/** Bytes in each of the two slots of a log of `size` bytes: a whole number of lines. */
+export function slotBytes(size: number): number {
+  return Math.floor((size - RETIRE_LINE) / 2 / RETIRE_LINE) * RETIRE_LINE;
+}
+
+/** Region offset of the slot that transaction `seq` is logged in. */
+export function slotOf(logOffset: number, size: number, seq: number): number {
+  return logOffset + RETIRE_LINE + (seq % 2) * slotBytes(size);
+}
+
+export interface TxLogEntry {
+  /** Region offset of the target. */
+  offset: number;
+  /** The new bytes (redo) or the old bytes (undo). */
+  bytes: Buffer;
+}
+
+export interface TxLogRecord {
+  seq: number;
+  mode: number;
+  entries: TxLogEntry[];
+}
 
 /**
- * The log of the TxLog at `logOffset` (`logSize` bytes) as the media holds
- * it, or undefined when its checksum fails or it is not a log (then it was
- * never made durable: no in-place write of its transaction had started).
+ * The record in the slot at region offset `start` (`slot` bytes) of the log
+ * at `logOffset` (`logSize` bytes) as the media holds it, or undefined when
+ * it is not a whole record of slot `index`: its checksum fails (it was never
+ * made durable, or a later record was being written over it), its sequence
+ * number belongs to the other slot, or its entries do not parse.
  */
-export function readTxLog(region: Region, logOffset: number, logSize: number):
-  | { seq: number; mode: number; entries: Array<{ offset: number; oldBytes: Buffer; newBytes?: Buffer }> }
-  | undefined {
+export function readTxLog(
+  region: Region, start: number, slot: number, index: number, logOffset: number, logSize: number,
+  checksum: (b: Buffer, start: number, bytes: number) => number,
+): TxLogRecord | undefined {
   const b = region.bytes;
-  const start = logOffset + COMMIT_LINE;
   const count = b.readUInt32LE(start + 4);
   const seq = Number(b.readBigUInt64LE(start + 8));
   const bytes = Number(b.readBigUInt64LE(start + 16));
   const mode = b[start + 24];
-  if (seq === 0 || (mode !== MODE_REDO && mode !== MODE_UNDO) || bytes > logSize - COMMIT_LINE - TX_LOG_HEADER) return undefined;
-  if (b.readUInt32LE(start) !== txLogChecksum(b, start, bytes)) return undefined;
-  const entries = [];
+  if (seq === 0 || !Number.isSafeInteger(seq) || seq % 2 !== index || (mode !== MODE_REDO && mode !== MODE_UNDO) ||
+      bytes > slot - TX_LOG_HEADER) {
+    return undefined;
+  }
+  if (b.readUInt32LE(start) !== checksum(b, start, bytes)) return undefined;
+  const entries: TxLogEntry[] = [];
   let at = start + TX_LOG_HEADER;
   const end = at + bytes;
   for (let i = 0; i < count; i++) {
@@ -38,18 +79,99 @@ export function readTxLog(region: Region, logOffset: number, logSize: number):
     const offset = Number(b.readBigUInt64LE(at));
     const len = b.readUInt32LE(at + 8);
     at += TX_ENTRY_HEADER;
-    const span = align8(len) * (mode === MODE_REDO ? 2 : 1);
-    if (span > end - at || offset + len > region.length ||
+    if (align8(len) > end - at || offset + len > region.length ||
         (offset < logOffset + logSize && offset + len > logOffset)) return undefined;
-    const oldBytes = Buffer.from(b.subarray(at, at + len));
-    const newBytes = mode === MODE_REDO ? Buffer.from(b.subarray(at + align8(len), at + align8(len) + len)) : undefined;
-    entries.push({ offset, oldBytes, newBytes });
-    at += span;
+    entries.push({ offset, bytes: Buffer.from(b.subarray(at, at + len)) });
+    at += align8(len);
   }
-  return { seq, mode, entries };
+  return at === end ? { seq, mode, entries } : undefined;
 }
 
-/** crc32c of header bytes 4..31 and the entries of the log whose header is at `start`. */
+/**
+ * crc32c of header bytes 4..31 and the entries of the record whose header is
+ * at `start`. The header holds the sequence number, so the checksum carries
+ * the record's generation: a record of transaction `seq - 2` left in the
+ * slot never passes for transaction `seq`, whole or torn.
+ */
 export function txLogChecksum(b: Buffer, start: number, bytes: number): number {
   return crc32c(b, start + TX_LOG_HEADER, bytes, crc32c(b, start + 4, TX_LOG_HEADER - 4));
+}
+
+/**
+ * Flushes `count` targets (region offsets and lengths), each unit of
+ * write-back (a line, or a page where a flush is an msync) once: targets
+ * that share or touch a unit are flushed as one range. `lo` and `hi` are
+ * scratch arrays the caller keeps from call to call.
+ */
+export function flushTargets(
+  region: Region, targets: readonly number[], lens: readonly number[], count: number, lo: number[], hi: number[],
+): void {
+  if (count === 1) {
+    region.flush(targets[0], lens[0]);
+    return;
+  }
+  const unit = region.granularity === 'page' ? 4096 : 64;
+  lo.length = 0;
+  hi.length = 0;
+  for (let i = 0; i < count; i++) {
+    if (lens[i] === 0) continue;
+    lo.push(Math.floor(targets[i] / unit) * unit);
+    hi.push(Math.min(Math.ceil((targets[i] + lens[i]) / unit) * unit, region.length));
+  }
+  const order = lo.map((_, i) => i).sort((x, y) => lo[x] - lo[y]);
+  let from = -1;
+  let to = -1;
+  for (const i of order) {
+    if (from >= 0 && lo[i] <= to) {
+      to = Math.max(to, hi[i]);
+      continue;
+    }
+    if (from >= 0) region.flush(from, to - from);
+    from = lo[i];
+    to = hi[i];
+  }
+  if (from >= 0) region.flush(from, to - from);
+}
+
+/**
+ * The words of a region's bytes, looked up once per Buffer rather than per
+ * header (`wordsOf` is a WeakMap lookup, several times the cost of a store).
+ */
+export class HeaderWriter {
+  #bytes: Buffer | undefined;
+  #words: Words | undefined;
+
+  /** Entry header at `at`: target offset (u64), length (u32), zero (u32). */
+  entry(bytes: Buffer, at: number, offset: number, len: number): void {
+    this.#put32(bytes, at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
+  }
+
+  /** The record header at `start`, all but its checksum (sealing stores that). */
+  record(bytes: Buffer, start: number, seq: number, mode: number, count: number, n: number): void {
+    this.#put32(bytes, start, 0, count, seq % 0x100000000, Math.floor(seq / 0x100000000)); // the checksum slot first
+    this.#put32(bytes, start + 16, n % 0x100000000, Math.floor(n / 0x100000000), mode, 0); // mode (u8) and zero
+  }
+
+  /** Four u32 fields at `at` (8-byte aligned in the region). */
+  #put32(bytes: Buffer, at: number, a: number, b: number, c: number, d: number): void {
+    if (bytes !== this.#bytes) {
+      this.#bytes = bytes;
+      this.#words = wordsOf(bytes);
+    }
+    const words = this.#words!;
+    if ((words.base + at) % 4 === 0) {
+      // One store per field where the region's bytes are aligned.
+      const w = words.u32;
+      const i = (words.base + at) / 4;
+      w[i] = a;
+      w[i + 1] = b;
+      w[i + 2] = c;
+      w[i + 3] = d;
+    } else {
+      bytes.writeUInt32LE(a, at);
+      bytes.writeUInt32LE(b, at + 4);
+      bytes.writeUInt32LE(c, at + 8);
+      bytes.writeUInt32LE(d, at + 12);
+    }
+  }
 }

@@ -1,11 +1,18 @@
-// The transaction log's protocol: redo transactions and undo updates, and
-// the recovery that completes or rolls back the one in flight. Its layout
-// and the reading of a log from the media are in txlog-format.ts.
-import { align8, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
-import { checkOpen, PmemError } from '../core/errors';
-import { type Region, sealRecord, store64, wordsOf } from '../core/region';
-import { COMMIT_LINE, MODE_REDO, MODE_UNDO, readTxLog, TX_ENTRY_HEADER, TX_LOG_HEADER } from './txlog-format';
+// The transaction log's protocol: one-fence redo transactions, undo
+// updates, and the retire that lets the bytes they wrote be written
+// directly. The layout and the reading and writing of records are in
+// txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
+// argument is in docs/durability.md.
+import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
+import { checkOpen } from '../core/errors';
+import { type Region, sealRecord, store64 } from '../core/region';
+import {
+  flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
+  TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
+} from './txlog-format';
+import { recoverTxLog, type TxRecovery } from './txlog-recover';
 
+export type { TxRecovery } from './txlog-recover';
 
 /** Stages writes inside `TxLog.run`. */
 export interface TxWriter {
@@ -13,97 +20,119 @@ export interface TxWriter {
   write(offset: number, data: Uint8Array): void;
 }
 
-export interface TxRecovery {
-  /** What recovery did to the transaction it found in the log. */
-  action: 'none' | 'redo' | 'undo';
-  seq: number;
-}
-
 /**
- * Atomic multi-line updates on a Region, through a small log area:
+ * Atomic multi-line updates on a Region, through a small log area of two
+ * slots (docs/formats.md):
  *
- * - `run(fn)`: a redo transaction, the pm_tx_commit protocol. The staged
- *   writes are logged and the log made durable with one fence; then the
- *   commit word is published with an aligned 8-byte store and the writes are
- *   applied in place; one more flush and fence make both durable.
+ * - `run(fn)`: a redo transaction with one fence. The staged writes (new
+ *   bytes) are logged in slot `seq % 2` under a checksum that covers the
+ *   sequence number, and the record is flushed and fenced: that fence is the
+ *   commit. The writes are then applied in place and flushed, not fenced:
+ *   the next fence makes them durable, and until then the log can redo them.
  * - `undoUpdate(offset, bytes)`: an in-place update with an undo log: the
  *   old bytes are logged and made durable, the update is made in place and
- *   persisted, then a commit record is persisted.
+ *   persisted, then the retire word is persisted.
+ * - `checkpoint()`: the retire. Makes the in-place writes durable and
+ *   stores the last sequence number in the retire word, so that recovery
+ *   redoes nothing from the log: needed before bytes a transaction wrote are
+ *   written directly, not through the log.
  *
- * Layout at `offset` (size bytes): the commit word (u64) alone on the first
- * 64-byte line, then the log: a 32-byte header (crc32c u32 over the rest of
- * the header and the entries, entry count u32, sequence number u64, entry
- * bytes u64, mode u8, zero) and the entries (target offset u64, length u32,
- * zero u32, the old bytes, and in redo mode the new bytes, each padded to 8).
- *
- * The commit word holds 2·seq while transaction `seq` is committed but maybe
- * not applied, and 2·seq + 1 once it is resolved (applied, or rolled back).
- * Recovery, for a log whose checksum holds and whose seq is the newest:
- * committed → redo (write the new bytes again); not committed → undo (write
- * the old bytes back, since the in-place writes may have partly reached the
- * media); resolved → nothing. A log that fails its checksum was never made
- * durable, so no in-place write of its transaction had started.
+ * Transaction `seq` overwrites the record of `seq - 2`, whose in-place writes
+ * were made durable by the fence of `seq - 1`. So the log never loses a
+ * record whose writes may not be durable, and needs no fence of its own to
+ * be reused.
  */
 export class TxLog {
   readonly region: Region;
   readonly offset: number;
   readonly size: number;
+  /** Bytes in each slot. */
+  readonly #slot: number;
   #seq = 0; // last sequence number used
+  #retired = 0; // last sequence number the retire word holds (or will, at the next fence)
   #runs = 0; // run() calls so far: each writer's token
   #staging = 0; // token of the run staging writes, or 0
   #count = 0; // entries staged
   #end = 0; // region offset where the next staged entry goes
+  #limit = 0; // region offset where the slot being staged ends
+  /** Set when a subclass computes the checksum itself: records are then sealed in JS. */
+  readonly #ownChecksum: boolean;
+  // The staged entries (target, length, where the new bytes are in the
+  // record), kept beside the record so that applying and flushing them do
+  // not read it back; and line ranges for flushTargets. Reused run to run.
+  readonly #targets: number[] = [];
+  readonly #lens: number[] = [];
+  readonly #srcs: number[] = [];
+  readonly #lo: number[] = [];
+  readonly #hi: number[] = [];
+  readonly #headers = new HeaderWriter();
 
   /** Writes an empty log and persists it. */
   static format(region: Region, options: { offset: number; size: number }): TxLog {
-    const log = new TxLog(region, options);
+    const log = new this(region, options);
     const b = region.bytes;
-    b.fill(0, log.offset, log.offset + COMMIT_LINE + TX_LOG_HEADER);
-    store64(b, log.offset, 1); // seq 0, resolved
-    // Commit word 1 and a zeroed log header, durable: recovery finds no
-    // transaction, whatever these bytes held before.
-    region.persist(log.offset, COMMIT_LINE + TX_LOG_HEADER);
-    log.#seq = 0;
+    b.fill(0, log.offset, log.offset + RETIRE_LINE);
+    b.writeUInt32LE(TXLOG_MAGIC, log.offset + 8);
+    b.writeUInt32LE(TXLOG_VERSION, log.offset + 12);
+    b.fill(0, log.offset + RETIRE_LINE, log.offset + RETIRE_LINE + TX_LOG_HEADER);
+    b.fill(0, log.offset + RETIRE_LINE + log.#slot, log.offset + RETIRE_LINE + log.#slot + TX_LOG_HEADER);
+    // The retire word 0, the magic, and both slots' headers zeroed, durable:
+    // recovery finds no record, whatever these bytes held before (a record
+    // is read only at a slot's start, and a zero header is none).
+    region.persist(log.offset, RETIRE_LINE + TX_LOG_HEADER);
+    region.persist(log.offset + RETIRE_LINE + log.#slot, TX_LOG_HEADER);
     return log;
   }
 
-  /** Opens a log and runs `recover()`. */
+  /**
+   * Opens a log and runs `recover()`.
+   * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
+   *   layout at `offset`
+   */
   static open(region: Region, options: { offset: number; size: number }): TxLog {
-    const log = new TxLog(region, options);
+    const log = new this(region, options);
     log.recover();
     return log;
   }
 
-  private constructor(region: Region, options: { offset: number; size: number }) {
+  protected constructor(region: Region, options: { offset: number; size: number }) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     checkRange(options.offset, options.size, region.length);
-    if (options.offset % COMMIT_LINE !== 0) throw new RangeError(`offset must be a multiple of ${COMMIT_LINE}`);
-    if (options.size < COMMIT_LINE + TX_LOG_HEADER + TX_ENTRY_HEADER + 16) throw new RangeError(`a log needs at least ${COMMIT_LINE + TX_LOG_HEADER + TX_ENTRY_HEADER + 16} bytes`);
+    if (options.offset % RETIRE_LINE !== 0) throw new RangeError(`offset must be a multiple of ${RETIRE_LINE}`);
+    if (slotBytes(options.size) < MIN_SLOT) throw new RangeError(`a log needs at least ${RETIRE_LINE + 2 * MIN_SLOT} bytes`);
     this.region = region;
     this.offset = options.offset;
     this.size = options.size;
+    this.#slot = slotBytes(options.size);
+    this.#ownChecksum = this.logChecksum !== TxLog.prototype.logChecksum;
   }
 
   /**
-   * Runs `fn` to stage writes, then commits them atomically. Durable when it
-   * returns; after a crash, recovery finds either none of the writes or all
-   * of them. If `fn` throws, nothing is written and the error is rethrown.
+   * Runs `fn` to stage writes, then commits them atomically with one fence.
+   * Durable when it returns; after a crash, recovery finds either none of the
+   * writes or all of them. If `fn` throws, nothing is written and the error
+   * is rethrown. Bytes written here may be written directly (not through
+   * this log) only after `checkpoint()`: until then recovery may redo them.
    * @throws TypeError if `fn` returns a promise (nothing is written)
    * @throws RangeError if a write falls outside the region or on the log,
-   *   or the writes do not fit the log
+   *   or the writes do not fit a slot
    */
   run(fn: (tx: TxWriter) => void): void {
     checkOpen(this.region, 'transaction log');
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
-    // Writes are staged straight into the log area: the log holds no
-    // committed transaction whose data is not already durable (the previous
-    // run's second fence), so it is free to overwrite. Until the log is
-    // sealed its checksum fails, and recovery ignores it.
+    // Writes are staged straight into slot seq % 2. It holds the record of
+    // seq - 2, whose in-place writes the fence of seq - 1 made durable (or
+    // recovery did, or an undo update's fences): it is free to overwrite.
+    // Until the new record is sealed its checksum fails, and recovery
+    // ignores the slot.
+    const seq = this.#seq + 1;
+    const start = slotOf(this.offset, this.size, seq);
     const token = ++this.#runs;
     this.#staging = token;
     this.#count = 0;
-    this.#end = this.offset + COMMIT_LINE + TX_LOG_HEADER;
+    this.#end = start + TX_LOG_HEADER;
+    this.#limit = start + this.#slot;
     const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
     try {
       const result: unknown = fn(writer);
@@ -115,55 +144,32 @@ export class TxLog {
     }
     if (this.#count === 0) return;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
-    const seq = this.#seq + 1;
-    const b = this.region.bytes;
-    const start = this.offset + COMMIT_LINE;
     const end = this.#end;
-    this.#writeHeader(seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
-    // The log (old and new bytes) must be durable before the commit word or
-    // any in-place write can reach the media: recovery needs it to redo or
-    // to undo them. Sealing checksums and flushes it, then the one fence.
-    sealRecord(this.region, start, end, 0, true);
+    this.#headers.record(this.region.bytes, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
+    // The commit: the record, checksummed over its sequence number and
+    // entries, flushed and fenced. This is the transaction's one fence.
+    // Before it completes, no in-place write has been made (a crash finds
+    // the old bytes, and a record that fails its checksum or is whole:
+    // either is right). The fence also makes durable the in-place writes of
+    // the run before, which were flushed when it returned.
+    this.#seal(start, end);
 
-    // Publish the commit (aligned 8-byte store) and apply in place. A crash
-    // from here on may persist any subset of these lines: with the commit
-    // word recovery redoes from the log, without it recovery undoes.
-    store64(b, this.offset, 2 * seq);
-    // Flushed, not fenced: the second fence below makes the commit word
-    // durable with the in-place writes. Before it, a crash may keep the word
-    // or not, and recovery is right either way (redo with it, undo without).
-    this.region.flush(this.offset, 8);
-    let last = -1;
-    let lastLen = 0;
-    for (let at = start + TX_LOG_HEADER; at < end; ) {
-      const target = b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
-      const len = b.readUInt32LE(at + 8);
-      const newAt = at + TX_ENTRY_HEADER + align8(len);
-      b.copyWithin(target, newAt, newAt + len);
-      // The redo target before this one, flushed once it is written: the
-      // second fence orders only flushed lines, so every target must be
-      // flushed before it for the transaction to be durable on return (the
-      // last target is flushed by that persist). Not fenced here: until the
-      // fence, the commit word and the log let recovery redo them all.
-      if (last >= 0) this.region.flush(last, lastLen);
-      last = target;
-      lastLen = len;
-      at = newAt + align8(len);
-    }
-    // Second fence, with the last write's flush: the transaction is durable
-    // when it returns.
-    this.region.persist(last, lastLen);
-
-    // Retire the log: resolved. Flushed but deliberately not fenced: until
-    // a later fence makes it durable, recovery may redo this transaction,
-    // which rewrites the bytes the data already holds. Any later write that
-    // was made durable went through a fence, which also made this durable.
-    store64(b, this.offset, 2 * seq + 1);
-    this.region.flush(this.offset, 8);
+    // Apply in place, after the fence: a crash from here on may persist any
+    // subset of these lines, and recovery redoes them all from the record.
+    const b = this.region.bytes;
+    const count = this.#count;
+    const targets = this.#targets;
+    const lens = this.#lens;
+    const srcs = this.#srcs;
+    for (let i = 0; i < count; i++) b.copyWithin(targets[i], srcs[i], srcs[i] + lens[i]);
+    // Flushed, not fenced: the next fence on this region (the next run's
+    // commit, a checkpoint, an undo update, any persist) makes them
+    // durable. Until then the record redoes them. Each line once.
+    flushTargets(this.region, targets, lens, count, this.#lo, this.#hi);
     this.#seq = seq;
   }
 
-  /** One staged write: its entry, old bytes and new bytes, at the log's end. */
+  /** One staged write: its entry and new bytes, at the record's end. */
   #stage(token: number, offset: number, data: Uint8Array): void {
     if (token !== this.#staging) throw new TypeError('this transaction has ended');
     checkOpen(this.region, 'transaction log');
@@ -171,23 +177,27 @@ export class TxLog {
     this.#checkTarget(offset, data.length);
     const len = data.length;
     const at = this.#end;
-    const next = at + TX_ENTRY_HEADER + 2 * align8(len);
-    if (next > this.offset + this.size) {
-      throw new RangeError(`the writes need ${next - this.offset - COMMIT_LINE - TX_LOG_HEADER} bytes of log; it holds ${this.size - COMMIT_LINE - TX_LOG_HEADER}`);
+    const next = at + TX_ENTRY_HEADER + align8(len);
+    if (next > this.#limit) {
+      throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
     const b = this.region.bytes;
-    this.#writeEntryHeader(at, offset, len);
-    b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
-    b.set(data, at + TX_ENTRY_HEADER + align8(len));
+    this.#headers.entry(b, at, offset, len);
+    b.set(data, at + TX_ENTRY_HEADER);
+    const i = this.#count;
+    this.#targets[i] = offset;
+    this.#lens[i] = len;
+    this.#srcs[i] = at + TX_ENTRY_HEADER;
     this.#end = next;
-    this.#count++;
+    this.#count = i + 1;
   }
 
   /**
    * Writes `data` at `offset` in place, atomically across a crash, with an
-   * undo log. Durable when it returns.
+   * undo log. Durable when it returns, and retired: the bytes may be
+   * written directly afterwards.
    * @throws RangeError if the range falls outside the region, on the log, or
-   *   does not fit the log; PmemError ERR_PMEM_CLOSED when the region is closed
+   *   does not fit a slot; PmemError ERR_PMEM_CLOSED when the region is closed
    */
   undoUpdate(offset: number, data: Uint8Array): void {
     checkOpen(this.region, 'transaction log');
@@ -195,117 +205,107 @@ export class TxLog {
     this.#checkTarget(offset, data.length);
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;
-    const start = this.offset + COMMIT_LINE;
+    const seq = this.#seq + 1;
+    const start = slotOf(this.offset, this.size, seq);
     const at = start + TX_LOG_HEADER;
     const end = at + TX_ENTRY_HEADER + align8(len);
-    if (end > this.offset + this.size) {
-      throw new RangeError(`the update needs ${end - start - TX_LOG_HEADER} bytes of log; it holds ${this.size - COMMIT_LINE - TX_LOG_HEADER}`);
+    if (end > start + this.#slot) {
+      throw new RangeError(`the update needs ${end - at} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
-    const seq = this.#seq + 1;
     const b = this.region.bytes;
-    this.#writeEntryHeader(at, offset, len);
+    this.#headers.entry(b, at, offset, len);
     b.copyWithin(at + TX_ENTRY_HEADER, offset, offset + len); // the old bytes
-    this.#writeHeader(seq, MODE_UNDO, 1, end - at);
-    // 1. The old bytes are durable before the first in-place store can be.
-    sealRecord(this.region, start, end, 0, true);
+    this.#headers.record(b, start, seq, MODE_UNDO, 1, end - at);
+    // 1. The old bytes are durable before the first in-place store can be
+    //    (and so are the last run's in-place writes).
+    this.#seal(start, end);
     // 2. Update in place and persist: the new bytes are durable before the
-    //    commit record says so.
+    //    retire word says so.
     b.set(data, offset);
     this.region.persist(offset, len);
-    // 3. The commit record (aligned 8-byte store): from here on recovery
-    //    leaves the update alone.
-    store64(b, this.offset, 2 * seq + 1);
+    // 3. Retire (aligned 8-byte store): from here on recovery leaves this
+    //    update and every transaction before it alone. Persisted: the call
+    //    returns with nothing left for recovery to do.
+    store64(b, this.offset, seq);
     this.region.persist(this.offset, 8);
     this.#seq = seq;
+    this.#retired = seq;
   }
 
   /**
-   * Completes or rolls back the transaction in the log, if one was in
-   * flight. Runs on open.
-   * @throws PmemError ERR_PMEM_CORRUPT if the commit word is ahead of the log
+   * Retires the log: makes every transaction's in-place writes durable and
+   * stores the last sequence number in the retire word, so that recovery
+   * redoes nothing. Call it before writing directly (not through this log)
+   * to bytes a `run` wrote. Costs one fence, and nothing when no run came
+   * since the last retire.
+   * @throws TypeError inside a transaction's function; PmemError
+   *   ERR_PMEM_CLOSED when the region is closed
+   */
+  checkpoint(): void {
+    checkOpen(this.region, 'transaction log');
+    if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
+    if (this.#retired === this.#seq) return;
+    // The in-place writes of the runs since the last retire were flushed
+    // when each returned: this fence makes them durable before the retire
+    // word can be. A retire that reached the media first would leave a
+    // committed transaction neither applied nor redone.
+    this.region.drain();
+    const seq = this.#seq;
+    store64(this.region.bytes, this.offset, seq);
+    // Flushed, not fenced: a direct write is durable only through a later
+    // fence, which makes this durable first; so no recovery redoes a run
+    // over a direct write that was made durable. Before that fence a crash
+    // may redo the last run, which rewrites the bytes they already hold.
+    this.region.flush(this.offset, 8);
+    this.#retired = seq;
+  }
+
+  /**
+   * Completes what a crash interrupted (txlog-recover.ts): redoes the
+   * committed transactions whose in-place writes may not be durable, rolls
+   * back an undo update that was not retired, and retires the log. Runs on
+   * open. Idempotent: a crash during it leaves the log as it was.
+   * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
+   *   layout, or an undo update that was never retired precedes a later record
    */
   recover(): TxRecovery {
     checkOpen(this.region, 'transaction log');
-    const b = this.region.bytes;
-    const commit = Number(b.readBigUInt64LE(this.offset));
-    const committedSeq = Math.floor(commit / 2);
-    const resolved = commit % 2 === 1;
-    const log = readTxLog(this.region, this.offset, this.size);
-    this.#seq = Math.max(committedSeq, log?.seq ?? 0);
-    if (log === undefined || log.seq < committedSeq || (log.seq === committedSeq && resolved)) {
-      return { action: 'none', seq: this.#seq };
-    }
-    if (log.seq > committedSeq + 1) {
-      // Each transaction's log is written after the previous commit word
-      // was made durable: a log two steps ahead cannot come from this protocol.
-      throw new PmemError('ERR_PMEM_CORRUPT', `transaction log ${log.seq} does not follow commit word ${commit}`);
-    }
-    // log.seq === committedSeq + 1 with the commit word still at 2·(seq-1):
-    // the previous transaction's lazy retire did not reach the media before
-    // this log did. That transaction was already durable (its second fence),
-    // and this one never committed, so undoing it is right: its old bytes
-    // are what the data holds.
-    const redo = log.seq === committedSeq && !resolved;
-    if (redo && log.mode !== MODE_REDO) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `undo log ${log.seq} is marked committed but not resolved`);
-    }
-    for (const e of log.entries) {
-      b.set(redo ? e.newBytes! : e.oldBytes, e.offset);
-      // Flushed for the one drain below; a crash before it leaves the log
-      // as it was, and the next recovery does the same again.
-      this.region.flush(e.offset, e.oldBytes.length);
-    }
-    // The data is durable before the log is marked resolved.
-    this.region.drain();
-    // Mark it resolved (aligned 8-byte store), durably: a second recovery
-    // must not undo a redo it already completed.
-    store64(b, this.offset, 2 * log.seq + 1);
-    this.region.persist(this.offset, 8);
-    return { action: redo ? 'redo' : 'undo', seq: log.seq };
+    const r = recoverTxLog(this.region, this.offset, this.size, (b, start, n) => this.logChecksum(b, start, n));
+    this.#seq = r.seq;
+    this.#retired = r.seq;
+    return r;
   }
 
-  /** Payload bytes one transaction's writes may total. */
+  /** Payload bytes one transaction's writes may total (less 16 per write after the first). */
   get capacity(): number {
     checkOpen(this.region, 'transaction log');
-    return this.size - COMMIT_LINE - TX_LOG_HEADER - TX_ENTRY_HEADER;
+    return this.#slot - TX_LOG_HEADER - TX_ENTRY_HEADER;
+  }
+
+  /**
+   * The record checksum: crc32c of header bytes 4..31 (sequence number
+   * included) and the entries. A subclass may compute its own; its records
+   * are then sealed in JS.
+   */
+  protected logChecksum(b: Buffer, start: number, bytes: number): number {
+    return txLogChecksum(b, start, bytes);
+  }
+
+  /** Checksums the record in [start, end), stores the checksum, flushes the record and fences. */
+  #seal(start: number, end: number): void {
+    if (!this.#ownChecksum) {
+      sealRecord(this.region, start, end, 0, true);
+      return;
+    }
+    const b = this.region.bytes;
+    b.writeUInt32LE(this.logChecksum(b, start, end - start - TX_LOG_HEADER), start);
+    this.region.persist(start, end - start);
   }
 
   #checkTarget(offset: number, length: number): void {
     checkRange(offset, length, this.region.length);
     if (offset < this.offset + this.size && offset + length > this.offset) {
       throw new RangeError(`range [${offset}, +${length}) overlaps the transaction log`);
-    }
-  }
-
-  /** Entry header: target offset (u64), length (u32), zero (u32). */
-  #writeEntryHeader(at: number, offset: number, len: number): void {
-    this.#put32(at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
-  }
-
-  /** The log header, all but its checksum (sealRecord stores that). */
-  #writeHeader(seq: number, mode: number, count: number, bytes: number): void {
-    const start = this.offset + COMMIT_LINE;
-    this.#put32(start, 0, count, seq >>> 0, Math.floor(seq / 0x100000000)); // the checksum slot first
-    this.#put32(start + 16, bytes % 0x100000000, Math.floor(bytes / 0x100000000), mode, 0); // mode (u8) and zero
-  }
-
-  /** Four u32 fields at `at` (8-byte aligned in the region). */
-  #put32(at: number, a: number, b: number, c: number, d: number): void {
-    const bytes = this.region.bytes;
-    const words = wordsOf(bytes);
-    if ((words.base + at) % 4 === 0) {
-      // One store per field where the region's bytes are aligned.
-      const w = words.u32;
-      const i = (words.base + at) / 4;
-      w[i] = a;
-      w[i + 1] = b;
-      w[i + 2] = c;
-      w[i + 3] = d;
-    } else {
-      bytes.writeUInt32LE(a, at);
-      bytes.writeUInt32LE(b, at + 4);
-      bytes.writeUInt32LE(c, at + 8);
-      bytes.writeUInt32LE(d, at + 12);
     }
   }
 }

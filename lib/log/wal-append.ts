@@ -92,24 +92,39 @@ export function appendRecords(
     // The ring wraps before record i: after a pad, or with none when the
     // record before ended exactly at the ring's end.
     if (pad > 0 || (i > 0 && at[i] === 0)) {
-      if (pad >= RECORD_HEADER) writePad(region, ring, seal, pad, lsn, i, SEAL_NONE);
-      // The run before the wrap, up to the ring's end (with the pad
-      // record), is flushed here, before the run starts again at 0: the
-      // drain below orders only what was flushed, so without this flush
-      // the records of the batch before the wrap (acknowledged when it
-      // returns) could be lost to a crash after it.
-      if (ring.size > runStart) region.flush(start + runStart, ring.size - runStart);
+      // The run before the wrap is flushed here, before the run starts
+      // again at 0: the drain below orders only what was flushed, so
+      // without this flush the records of the batch before the wrap
+      // (acknowledged when it returns) could be lost to a crash after it.
+      // It ends at the pad record's header: the pad's body is not written
+      // (its checksum covers the header only), so its lines are not flushed.
+      let runEnd = ring.size - pad;
+      if (pad >= RECORD_HEADER) {
+        writePad(region, ring, seal, pad, lsn, i, SEAL_NONE);
+        runEnd += RECORD_HEADER;
+      }
+      if (runEnd > runStart) region.flush(start + runStart, runEnd - runStart);
       runStart = 0;
     }
     if (lengths[i] >= sealAlone) {
       // A long record is sealed on its own, like a single append but
       // without the fence: its whole lines go out as streaming stores,
       // which need no flush, and its partial first and last lines are
-      // flushed. The run before it is flushed first and starts again
-      // after it; the drain below orders it with the rest.
-      if (at[i] > runStart) region.flush(start + runStart, at[i] - runStart);
+      // flushed. The run before it is flushed first, but not the unit
+      // (line, or page where a flush is an msync) that it shares with the
+      // record's start: the seal flushes that one after the record's
+      // header is stored in it, which covers the run's bytes there too.
+      // The run starts again at the next record; the drain below orders
+      // it with the rest.
+      const runEnd = unitFloor(region, start + at[i]) - start;
+      if (runEnd > runStart) region.flush(start + runStart, runEnd - runStart);
       writeRecord(region, start + at[i], seal, lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_FLUSH);
-      runStart = at[i] + RECORD_HEADER + lengths[i];
+      // The next record's start, not this one's end: the padding between
+      // them is not written, and flushing it alone would flush the line
+      // the seal just flushed. When the next record starts in that line,
+      // the run's flush of it comes after its bytes are stored there, as
+      // it must (a flush does not cover stores made after it).
+      runStart = at[i] + Ring.span(lengths[i]);
     } else {
       writeRecord(region, start + at[i], seal, lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_NONE);
     }
@@ -127,6 +142,12 @@ export function appendRecords(
   tail.pos = pos;
   tail.used = used;
   return lsns;
+}
+
+/** `offset` rounded down to the region's unit of write-back: a page where a flush is an msync, else a line. */
+function unitFloor(region: Region, offset: number): number {
+  const unit = region.granularity === 'page' ? 4096 : 64;
+  return Math.floor(offset / unit) * unit;
 }
 
 function noSpace(tail: Tail, ring: Ring): PmemError {

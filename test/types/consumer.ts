@@ -1,7 +1,10 @@
 // Compiled by test/91.types.test.ts against the built declarations, as a
 // consumer's code importing 'pmem' and 'pmem/testing'. Every
 // `@ts-expect-error` line must fail to compile: tsc reports one that does not.
-import { KVStore, Mapping, ObjPool, ObjTx, openMapping, PmemError, Wal, type KVRangeOptions, type Region } from 'pmem';
+import {
+  compareExchange64, externalSort, fetchAdd64, KVStore, load64, Mapping, ObjPool, ObjTx, openMapping, parseKey, PmemError,
+  SharedAppendList, Wal, type KVRangeOptions, type Region, type SortResult,
+} from 'pmem';
 import { CrashSim, crashTest, killTest, seededRandom, type CrashSimOptions } from 'pmem/testing';
 
 declare const db: KVStore;
@@ -60,3 +63,20 @@ console.log(sim.length, typeof crashTest, typeof killTest, seededRandom(1));
 new CrashSim(4096, { mode: 'fast' });
 const e: PmemError = new PmemError('ERR_PMEM_CLOSED', 'closed');
 console.log(e.code);
+
+// The atomics: bigints back, bigints or numbers in.
+const word: bigint = m.load64(0) + m.compareExchange64(8, 0n, 1) + m.fetchAdd64(16, -1) + load64(sim, 0);
+m.store64(24, word);
+const swapped: bigint = compareExchange64(sim, 0, 0, 1n) + fetchAdd64(sim, 8, 1);
+console.log(swapped);
+// @ts-expect-error an operand is a bigint or a number
+m.store64(0, '1');
+const shared = SharedAppendList.open(sim);
+shared.append('event');
+// @ts-expect-error appendSteps is internal: it interleaves producers in tests
+shared.appendSteps('x');
+// externalSort: options and counters.
+const sorted: SortResult = externalSort('in.txt', 'out.txt', { memory: 1 << 20, keys: [parseKey('2,2')], numeric: true, onProgress: (p) => console.log(p.phase, p.done) });
+console.log(sorted.mergePasses, sorted.peakRss);
+// @ts-expect-error mergeBuffers is 'pmem' or 'dram'
+externalSort('in.txt', 'out.txt', { mergeBuffers: 'disk' });

@@ -1,0 +1,153 @@
+// `pmem sort`: externalSort on the command line, with GNU sort's letters
+// for keys and orderings. See `pmem help sort`.
+import { bytes } from './args';
+import { EXIT, Out, usage } from './exit';
+import { Progress } from './progress';
+import { externalSort } from '../sort/sort';
+import { parseKey, type SortOptions, type SortProgress } from '../sort/options';
+import type { SortKey } from '../sort/records';
+
+export const SORT_HELP = `pmem sort [options] <input> -o <output>
+  Sorts a file far larger than memory: runs are sorted in DRAM within
+  --memory and written to --pmem, then merged all at once, each run read in
+  place from PMem (one merge pass). Lines are compared as bytes (LC_ALL=C);
+  a last line without a newline gets one. The output replaces <output> only
+  when complete. Progress is checkpointed; a sort that was killed continues
+  with --resume and gives the same output. The input is only read.
+  -o FILE            the output (required; not the input)
+  -k F[.C][,F[.C]]   a key field, as GNU sort reads it (repeatable)
+  -t SEP             the field separator (one byte); default: blanks
+  -n                 compare keys as numbers
+  -r                 reverse the order
+  -u                 output only the first of lines with equal keys
+  -s                 stable: lines with equal keys keep their input order
+  -S, --memory SIZE  the DRAM budget (default 64M)
+  --pmem DIR         runs and checkpoint (default <output>.pmem-sort)
+  --resume           continue the sort a checkpoint in DIR describes
+  --record-size N    fixed-size binary records (gensort: 100) instead of lines
+  --key-offset N, --key-length N
+                     binary records: the key's bytes (default 0 and 10)
+  --merge-buffers pmem|dram
+                     dram: read runs through DRAM buffers (more passes)
+  --verbose          counters on stderr: runs, merge passes, bytes written
+                     to temporary space, peak RSS
+  --json             the counters on stdout, as one JSON object
+  Exits 3 for an input or output it cannot use (missing, the output is the
+  input, a line longer than 40% of --memory, no space, an unfinished sort
+  in DIR without --resume), 4 for a damaged checkpoint.`;
+
+const FLAGS: Record<string, keyof SortOptions> = { '-n': 'numeric', '-r': 'reverse', '-u': 'unique', '-s': 'stable', '--resume': 'resume' };
+const VALUES = new Set(['-o', '-k', '-t', '-S', '--memory', '--pmem', '--record-size', '--key-offset', '--key-length', '--merge-buffers']);
+
+/** Runs `pmem sort` with the arguments after "sort"; resolves to its exit code. */
+export async function sortCommand(argv: string[], out: Out): Promise<number> {
+  const options: SortOptions = {};
+  const keys: SortKey[] = [];
+  const files: string[] = [];
+  let output: string | undefined;
+  let verbose = false;
+  let json = false;
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    if (a === '--') {
+      files.push(...argv.slice(i + 1));
+      break;
+    }
+    // Letters run together as GNU sort takes them: -nr, -k2,2, -t:, -o out.
+    if (/^-[nrus]{2,}$/.test(a)) {
+      for (const c of a.slice(1)) options[FLAGS[`-${c}`] as 'numeric'] = true;
+      continue;
+    }
+    let v: string | undefined;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    if (eq > 0) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    } else if (/^-[oktS]./.test(a)) {
+      v = a.slice(2);
+      a = a.slice(0, 2);
+    }
+    if (VALUES.has(a)) {
+      if (v === undefined) {
+        if (++i >= argv.length) throw usage(`${a} needs a value`);
+        v = argv[i];
+      }
+    } else if (v !== undefined) throw usage(`${a} takes no value`);
+    switch (a) {
+      case '-o': output = v; break;
+      case '-k':
+        try {
+          keys.push(parseKey(v as string));
+        } catch (e) {
+          throw usage((e as Error).message);
+        }
+        break;
+      case '-t': options.separator = v; break;
+      case '-S':
+      case '--memory': options.memory = bytes(v as string, a); break;
+      case '--pmem': options.pmem = v; break;
+      case '--record-size': options.recordSize = whole(v as string, a); break;
+      case '--key-offset': options.keyOffset = whole(v as string, a); break;
+      case '--key-length': options.keyLength = whole(v as string, a); break;
+      case '--merge-buffers':
+        if (v !== 'pmem' && v !== 'dram') throw usage(`--merge-buffers takes pmem or dram, got '${v}'`);
+        options.mergeBuffers = v;
+        break;
+      case '--verbose': verbose = true; break;
+      case '--json': json = true; break;
+      default:
+        if (FLAGS[a] !== undefined) options[FLAGS[a] as 'numeric'] = true;
+        else if (a.startsWith('-') && a !== '-') throw usage(`unknown sort option ${a}`);
+        else files.push(a);
+    }
+  }
+  if (files.length !== 1) throw usage('sort takes one input file');
+  if (output === undefined) throw usage('sort needs an output: -o FILE');
+  if (keys.length > 0) options.keys = keys;
+  const bar = new PhaseBar();
+  options.onProgress = (p) => bar.update(p);
+  let result;
+  try {
+    result = externalSort(files[0], output, options);
+  } finally {
+    bar.finish();
+  }
+  const counters = {
+    records: result.records, inputBytes: result.inputBytes, outputBytes: result.outputBytes, runs: result.runs,
+    mergePasses: result.mergePasses, tempBytesWritten: result.tempBytesWritten, peakRss: result.peakRss, resumed: result.resumed,
+  };
+  if (verbose) {
+    process.stderr.write(`pmem sort: ${counters.records} records, ${counters.runs} runs, ${counters.mergePasses} merge pass(es), ` +
+      `${counters.tempBytesWritten} bytes to temporary space (${(counters.tempBytesWritten / Math.max(1, counters.inputBytes)).toFixed(2)}x the input), ` +
+      `peak RSS ${(counters.peakRss / 2 ** 20).toFixed(1)} MiB${counters.resumed ? ', resumed from a checkpoint' : ''}\n`);
+  }
+  if (json) out.line(JSON.stringify(counters));
+  return EXIT.OK;
+}
+
+function whole(s: string, name: string): number {
+  if (!/^\d+$/.test(s)) throw usage(`${name} takes a whole number, got '${s}'`);
+  return Number(s);
+}
+
+/** One progress bar per phase (runs, passes, merge), in bytes with an ETA. */
+class PhaseBar {
+  #bar: Progress | null = null;
+  #phase = '';
+  #done = 0;
+
+  update(p: SortProgress): void {
+    if (p.phase !== this.#phase) {
+      this.#bar?.finish();
+      this.#bar = new Progress(p.phase === 'runs' ? 'sort: runs ' : p.phase === 'pass' ? 'sort: pass ' : 'sort: merge', p.total, process.stderr, p.phase !== 'pass');
+      this.#phase = p.phase;
+      this.#done = 0;
+    }
+    this.#bar!.tick(p.done - this.#done);
+    this.#done = p.done;
+  }
+
+  finish(): void {
+    this.#bar?.finish();
+  }
+}

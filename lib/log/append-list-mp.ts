@@ -1,0 +1,262 @@
+import { checkIndex, snapshotBytes } from '../core/args';
+import { checkOpen, PmemError } from '../core/errors';
+import { compareExchange64, load64, type Region } from '../core/region';
+
+const LIST_MAGIC = 0x4d505041; // "APPM"
+/** The list's header, a line of its own: magic u32 at 0, head link u64 at 8, free u64 at 16. */
+const LIST_HEADER = 64;
+const HEAD = 8;
+const FREE = 16;
+/** A node's header: next link u64 at 0, value length u32 at 8, zero u32. */
+const NODE_HEADER = 16;
+/** A cache line: the list's offset and every node start on one. */
+const LINE = 64;
+/**
+ * The low bit of a link: set by the producer that stored the link, cleared
+ * once the link is durable. Nodes start on a line, so a link's low bits are
+ * otherwise zero.
+ */
+const DIRTY = 1n;
+
+/** Where an append stands when `appendSteps` yields: another producer may run there. @internal */
+export type AppendStep = 'reserved' | 'written' | 'passed' | 'linked';
+
+/**
+ * An append-only singly linked list on a Region that several producers
+ * append to at once: threads, worker_threads, or processes that map the
+ * same file (a `Mapping` of a MAP_SHARED file; each opens its own). Links
+ * are published with compare-and-swap, and no value that a crash could take
+ * away is ever acted on:
+ *
+ * - persist-then-publish: a node is durable before the CAS that links it;
+ * - link-and-persist: the CAS stores the link with its low bit set (dirty);
+ *   its producer persists the link and then clears the bit. Anyone who
+ *   follows a dirty link (another producer linking after it, a reader, the
+ *   recovery) persists it first. So nothing is linked after, read from or
+ *   acknowledged behind a link that is not durable.
+ *
+ * Space is reserved with a CAS on a shared bump pointer (`free`), which is
+ * never persisted: `recover()` raises it past every reachable node. A
+ * producer that dies between its reservation and its link leaves the space
+ * unreachable. Nodes are linked in the order their CASes succeed, which is
+ * not the order of their offsets.
+ *
+ * Layout (little-endian) from `offset`: a 64-byte header (magic u32, head
+ * link u64 at +8, free u64 at +16), then nodes, each on a 64-byte line: the
+ * next link (u64, 0 at the tail, low bit the dirty bit), the value length
+ * (u32), a zero u32, then the value. Links and free are offsets into the
+ * region. The Region must be writable: a reader may have to persist a link.
+ */
+export class SharedAppendList {
+  readonly region: Region;
+  readonly offset: number;
+  /** A link word known to be reachable: the head, or the next link of a node in the list. Appends start looking here. */
+  #tail: number;
+
+  /** Writes an empty list and persists it. Durable when it returns. Not while others use the region. */
+  static format(region: Region, offset = 0): SharedAppendList {
+    const list = new SharedAppendList(region, offset);
+    const b = region.bytes;
+    b.fill(0, list.offset, list.offset + LIST_HEADER);
+    b.writeUInt32LE(LIST_MAGIC, list.offset);
+    b.writeBigUInt64LE(BigInt(list.offset + LIST_HEADER), list.offset + FREE);
+    // The empty list (magic, null head) is durable before format returns:
+    // an open after a crash then finds a list, never stale bytes.
+    region.persist(list.offset, LIST_HEADER);
+    list.recover();
+    return list;
+  }
+
+  /** Opens a list (others may be appending to it) and runs `recover()`. */
+  static open(region: Region, offset = 0): SharedAppendList {
+    const list = new SharedAppendList(region, offset);
+    list.recover();
+    return list;
+  }
+
+  private constructor(region: Region, offset: number) {
+    checkIndex(offset, 'offset');
+    if (offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
+    if (offset + LIST_HEADER > region.length) throw new RangeError('the region is too small for a list');
+    this.region = region;
+    this.offset = offset;
+    this.#tail = offset + HEAD;
+  }
+
+  /** How many values the list holds now: a walk from the head. */
+  get length(): number {
+    let n = 0;
+    this.#walk(() => n++);
+    return n;
+  }
+
+  /**
+   * Appends a value; other producers may append at the same time. Durable
+   * when it returns: after a crash the list holds every value whose append
+   * returned, in the order their links were made, and perhaps values whose
+   * append had not returned.
+   * @throws PmemError ERR_PMEM_NO_SPACE when the region is full, ERR_PMEM_CORRUPT
+   *   for a link outside the region
+   */
+  append(value: Uint8Array | string): void {
+    const steps = this.appendSteps(value);
+    while (!steps.next().done);
+  }
+
+  /**
+   * `append` in steps: it yields where another producer may run, so that a
+   * test can interleave several producers on one thread. `append` runs it
+   * to the end. @internal
+   */
+  *appendSteps(value: Uint8Array | string): Generator<AppendStep, void> {
+    checkOpen(this.region, 'list');
+    // Read once: the length checked is the length written.
+    const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
+    const region = this.region;
+    const size = NODE_HEADER + data.length;
+    const span = Math.ceil(size / LINE) * LINE;
+    let node: number;
+    for (;;) {
+      // Reserve [node, node + span) by moving the shared bump pointer. It is
+      // not persisted: after a crash recover() puts it past every reachable
+      // node, and space reserved but never linked is simply reused.
+      const free = load64(region, this.offset + FREE);
+      node = Number(free);
+      if (node < this.offset + LIST_HEADER || node > region.length) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `the list's free pointer ${node} is outside the region`);
+      }
+      if (span > region.length - node) throw new PmemError('ERR_PMEM_NO_SPACE', `no room for a ${data.length}-byte value`);
+      if (compareExchange64(region, this.offset + FREE, free, free + BigInt(span)) === free) break;
+    }
+    yield 'reserved';
+    // The node is this producer's alone until it is linked: plain stores.
+    // Its next link is 0, made durable with it: the space may hold a stale
+    // link from an append that crashed unlinked.
+    const b = region.bytes;
+    b.writeBigUInt64LE(0n, node);
+    b.writeUInt32LE(data.length, node + 8);
+    b.writeUInt32LE(0, node + 12);
+    b.set(data, node + NODE_HEADER);
+    // Persist-then-publish: the node is durable before any link points at
+    // it. Otherwise a crash could keep the link and not the node, and
+    // recovery would follow it into stale bytes.
+    region.persist(node, size);
+    yield 'written';
+
+    // Link it: CAS the null link at the end of the list into a pointer to
+    // the node, marked dirty. A CAS that fails found another producer's
+    // node there: step over it and try at its next link.
+    let link = this.#tail;
+    const dirty = BigInt(node) + DIRTY;
+    for (let passed = 0; ; passed++) {
+      const seen = compareExchange64(region, link, 0n, dirty);
+      if (seen === 0n) break;
+      if (passed > this.#maxNodes()) throw new PmemError('ERR_PMEM_CORRUPT', 'the list has a cycle');
+      link = this.#follow(link, seen);
+      yield 'passed';
+    }
+    yield 'linked';
+    // Link-and-persist: the link is visible now and becomes durable here;
+    // only then does the append return (is acknowledged).
+    region.persist(link, 8);
+    // Clearing the bit needs no persist: durable with or without it, the
+    // link means the same, and recovery ignores the bit. It only spares
+    // later readers a flush.
+    compareExchange64(region, link, dirty, BigInt(node));
+    this.#tail = node;
+  }
+
+  /** Values from head to tail, as copies. */
+  *[Symbol.iterator](): IterableIterator<Buffer> {
+    const values: Buffer[] = [];
+    this.#walk((p, len) => values.push(Buffer.from(this.region.bytes.subarray(p + NODE_HEADER, p + NODE_HEADER + len))));
+    yield* values;
+  }
+
+  toArray(): Buffer[] {
+    return [...this];
+  }
+
+  /**
+   * Walks the list from the head, validating every link and persisting
+   * every dirty one it follows, and puts the shared free pointer past every
+   * node it reached. Runs on open; safe while other producers append (the
+   * free pointer only ever moves up). After a crash it completes the links
+   * that were visible but may not have been persisted; a node reserved or
+   * written but never linked stays unreachable, and its space is reused.
+   * @throws PmemError ERR_PMEM_CORRUPT for a bad magic, a link outside the
+   *   region or off a line, a cycle, or a length past the region's end.
+   */
+  recover(): { length: number } {
+    checkOpen(this.region, 'list');
+    if (this.region.bytes.readUInt32LE(this.offset) !== LIST_MAGIC) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `no list at offset ${this.offset}: bad magic`);
+    }
+    let end = this.offset + LIST_HEADER;
+    let length = 0;
+    let tail = this.offset + HEAD;
+    this.#walk((p, len) => {
+      end = Math.max(end, p + Math.ceil((NODE_HEADER + len) / LINE) * LINE);
+      tail = p;
+      length++;
+    });
+    // free must lie past every reachable node before anything is appended:
+    // after a crash the free pointer on the media may be any value it had,
+    // since it is never persisted. Raised with CAS, never lowered, so a
+    // producer that reserved meanwhile keeps its space.
+    const at = this.offset + FREE;
+    for (let free = load64(this.region, at); free < BigInt(end); ) {
+      const seen = compareExchange64(this.region, at, free, BigInt(end));
+      if (seen === free) break;
+      free = seen;
+    }
+    this.#tail = tail;
+    return { length };
+  }
+
+  /**
+   * The node a non-null link points at. A dirty link was stored by a
+   * producer that may not have persisted it yet: persist it before acting on
+   * it, so that nothing durable ever depends on it being durable.
+   */
+  #follow(link: number, value: bigint): number {
+    let p = value;
+    if ((value & DIRTY) !== 0n) {
+      this.region.persist(link, 8);
+      // The bit need not be cleared for correctness, nor its clearing persisted.
+      compareExchange64(this.region, link, value, value - DIRTY);
+      p = value - DIRTY;
+    }
+    const node = Number(p);
+    if (node % LINE !== 0 || node < this.offset + LIST_HEADER || node > this.region.length - NODE_HEADER) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `list link ${node} at ${link} is invalid`);
+    }
+    return node;
+  }
+
+  /** Nodes are disjoint lines after the header: a walk of more steps than this is in a cycle. */
+  #maxNodes(): number {
+    return Math.floor((this.region.length - this.offset - LIST_HEADER) / LINE);
+  }
+
+  /** Calls `visit(node, valueLength)` for each node from the head, validating each. */
+  #walk(visit: (node: number, length: number) => void): void {
+    checkOpen(this.region, 'list');
+    const region = this.region;
+    const b = region.bytes;
+    const maxNodes = this.#maxNodes();
+    let n = 0;
+    for (let link = this.offset + HEAD; ; ) {
+      const v = load64(region, link);
+      if (v === 0n) return;
+      const p = this.#follow(link, v);
+      if (++n > maxNodes) throw new PmemError('ERR_PMEM_CORRUPT', 'the list has a cycle');
+      const len = b.readUInt32LE(p + 8);
+      if (len > region.length - p - NODE_HEADER) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `list node at ${p} has length ${len} past the region's end`);
+      }
+      visit(p, len);
+      link = p;
+    }
+  }
+}

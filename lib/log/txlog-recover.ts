@@ -1,0 +1,68 @@
+// The transaction log's recovery: which records a crash may have left
+// unfinished, and how they are finished. What txlog.ts writes, and in which
+// order, is what makes this enough; docs/durability.md gives the argument.
+import { PmemError } from '../core/errors';
+import { type Region, store64 } from '../core/region';
+import { MODE_REDO, MODE_UNDO, readTxLog, RETIRE_LINE, slotBytes, TXLOG_MAGIC, TXLOG_VERSION, type TxLogRecord } from './txlog-format';
+
+export interface TxRecovery {
+  /** What recovery did to the newest transaction it found in the log. */
+  action: 'none' | 'redo' | 'undo';
+  seq: number;
+}
+
+/**
+ * Recovers the log at `offset` (`size` bytes): redoes the committed
+ * transactions whose in-place writes may not be durable, rolls back an undo
+ * update that was not retired, and retires the log durably. Returns what it
+ * did and the last sequence number used, which the log also holds retired
+ * when it returns. A crash during it leaves the log as it was, and the next
+ * recovery does the same again.
+ * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
+ *   layout, or an undo update that was never retired precedes a later record
+ */
+export function recoverTxLog(
+  region: Region, offset: number, size: number, checksum: (b: Buffer, start: number, bytes: number) => number,
+): TxRecovery {
+  const b = region.bytes;
+  if (b.readUInt32LE(offset + 8) !== TXLOG_MAGIC || b.readUInt32LE(offset + 12) !== TXLOG_VERSION) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `no transaction log of layout ${TXLOG_VERSION} at offset ${offset}`);
+  }
+  const retired = Number(b.readBigUInt64LE(offset));
+  const slot = slotBytes(size);
+  const records: Array<TxLogRecord | undefined> = [0, 1].map((i) =>
+    readTxLog(region, offset + RETIRE_LINE + i * slot, slot, i, offset, size, checksum));
+  // The newest whole record. Its transaction started after the one before
+  // it had fenced, so only that one, in the other slot, may also have
+  // in-place writes that are not durable; every earlier one's are.
+  const last = (records[0]?.seq ?? 0) > (records[1]?.seq ?? 0) ? records[0] : records[1];
+  if (last === undefined || last.seq <= retired) return { action: 'none', seq: Math.max(retired, last?.seq ?? 0) };
+  const other = records[(last.seq + 1) % 2];
+  const prev = other !== undefined && other.seq === last.seq - 1 && other.seq > retired ? other : undefined;
+  if (prev !== undefined && prev.mode === MODE_UNDO) {
+    // An undo update retires itself (durably) before it returns, and the
+    // next record is written only after that.
+    throw new PmemError('ERR_PMEM_CORRUPT', `undo update ${prev.seq} was not retired, yet record ${last.seq} follows it`);
+  }
+  // Redo the one before, then redo or undo the newest: in sequence order,
+  // so where their targets overlap the newest wins, as it did when they ran.
+  // An undo record holds the bytes from before the update, which the one
+  // before had already written.
+  const apply = (r: TxLogRecord): void => {
+    for (const e of r.entries) {
+      b.set(e.bytes, e.offset);
+      // Flushed for the one drain below; a crash before it leaves the log
+      // as it was, and the next recovery does the same again.
+      region.flush(e.offset, e.bytes.length);
+    }
+  };
+  if (prev !== undefined) apply(prev);
+  apply(last);
+  // The data is durable before the retire word can be.
+  region.drain();
+  // Retire (aligned 8-byte store), durably: after open, nothing is left for
+  // a later recovery to redo over writes made after it.
+  store64(b, offset, last.seq);
+  region.persist(offset, 8);
+  return { action: last.mode === MODE_REDO ? 'redo' : 'undo', seq: last.seq };
+}

@@ -1,0 +1,168 @@
+// externalSort's options: their types, defaults and checks.
+import { checkBoolean, checkIndex, checkOptions } from '../core/args';
+import type { RecordFormat, SortKey } from './records';
+
+export interface SortProgress {
+  /** 'runs': forming runs (bytes of input); 'pass': an intermediate merge pass; 'merge': the final merge (bytes of output). */
+  phase: 'runs' | 'pass' | 'merge';
+  done: number;
+  total: number;
+}
+
+/** What a published checkpoint says, given to `onCheckpoint` once it is durable. */
+export interface SortCheckpointInfo {
+  phase: 'runs' | 'merge' | 'done';
+  generation: number;
+  runs: number;
+  inputOffset: number;
+  outputBytes: number;
+}
+
+export interface SortOptions {
+  /** The DRAM budget in bytes for runs and merge buffers. Default 64 MiB; at least 64 KiB. */
+  memory?: number;
+  /** The directory for the run files and the checkpoint (on PMem). Default: `<output>.pmem-sort`, removed at the end. */
+  pmem?: string;
+  /** Key fields, as `-k` gives them; text only. Default: the whole line. */
+  keys?: SortKey[];
+  /** The field separator (`-t`): one byte. Default: blanks. */
+  separator?: string;
+  /** Compare keys as numbers (`-n`); text only. */
+  numeric?: boolean;
+  reverse?: boolean;
+  /** Output only the first of records with equal keys. */
+  unique?: boolean;
+  /** Records with equal keys keep their input order. */
+  stable?: boolean;
+  /** Fixed-size binary records of this many bytes (gensort: 100). Default: text lines. */
+  recordSize?: number;
+  /** Binary records: the key's offset in the record. Default 0. */
+  keyOffset?: number;
+  /** Binary records: the key's length. Default 10, or the record size if smaller. */
+  keyLength?: number;
+  /**
+   * 'pmem' (default): the merge reads every run in place from PMem, so one
+   * pass merges them all. 'dram': each run is read through a DRAM buffer,
+   * and at most memory / buffer runs are merged at once (more passes).
+   */
+  mergeBuffers?: 'pmem' | 'dram';
+  /** Continue the sort a checkpoint in `pmem` describes; without one, start. */
+  resume?: boolean;
+  /** Publish a checkpoint after this many bytes of merge output. Default 64 MiB. */
+  checkpointBytes?: number;
+  onProgress?(progress: SortProgress): void;
+  onCheckpoint?(info: SortCheckpointInfo): void;
+}
+
+export interface SortResult {
+  records: number;
+  inputBytes: number;
+  outputBytes: number;
+  /** Runs formed from the input. */
+  runs: number;
+  /** Merge passes (1 when every run was merged at once; 0 for an empty input). */
+  mergePasses: number;
+  /** Bytes written to runs and intermediate merges (not the output). */
+  tempBytesWritten: number;
+  /** The process's peak resident set, in bytes (getrusage). */
+  peakRss: number;
+  /** Whether the sort continued from a checkpoint. */
+  resumed: boolean;
+}
+
+export interface Checked {
+  format: RecordFormat;
+  memory: number;
+  pmem: string | undefined;
+  mergeBuffers: 'pmem' | 'dram';
+  resume: boolean;
+  checkpointBytes: number;
+  onProgress?: (progress: SortProgress) => void;
+  onCheckpoint?: (info: SortCheckpointInfo) => void;
+}
+
+export const MIN_MEMORY = 64 * 1024;
+/** A run's input chunk (40% of the budget) is one Buffer: at most 2 GiB. */
+export const MAX_MEMORY = 4 * 1024 ** 3;
+const KEYS = ['memory', 'pmem', 'keys', 'separator', 'numeric', 'reverse', 'unique', 'stable', 'recordSize', 'keyOffset',
+  'keyLength', 'mergeBuffers', 'resume', 'checkpointBytes', 'onProgress', 'onCheckpoint'];
+const KEY_KEYS = ['field', 'char', 'endField', 'endChar'];
+
+function positive(v: unknown, name: string): number {
+  const n = checkIndex(v, name);
+  if (n === 0) throw new RangeError(`${name} must be at least 1`);
+  return n;
+}
+
+function checkKey(k: unknown, i: number): Required<SortKey> {
+  const o = checkOptions(k, KEY_KEYS);
+  return {
+    field: positive(o.field, `keys[${i}].field`),
+    char: o.char === undefined ? 1 : positive(o.char, `keys[${i}].char`),
+    endField: o.endField === undefined ? 0 : positive(o.endField, `keys[${i}].endField`),
+    endChar: o.endChar === undefined ? 0 : checkIndex(o.endChar, `keys[${i}].endChar`),
+  };
+}
+
+/** @throws TypeError, RangeError */
+export function checkSortOptions(options: unknown): Checked {
+  const o = checkOptions(options, KEYS);
+  const bool = (name: string): boolean => (o[name] === undefined ? false : checkBoolean(o[name], name));
+  const memory = o.memory === undefined ? 64 * 1024 * 1024 : checkIndex(o.memory, 'memory');
+  if (memory < MIN_MEMORY || memory > MAX_MEMORY) throw new RangeError(`memory must be ${MIN_MEMORY}..${MAX_MEMORY} bytes, got ${memory}`);
+  if (o.pmem !== undefined && (typeof o.pmem !== 'string' || o.pmem.length === 0)) throw new TypeError('pmem must be a directory path');
+  if (o.keys !== undefined && !Array.isArray(o.keys)) throw new TypeError('keys must be an array');
+  const keys = ((o.keys ?? []) as unknown[]).map(checkKey);
+  let separator = -1;
+  if (o.separator !== undefined) {
+    if (typeof o.separator !== 'string') throw new TypeError('separator must be a string');
+    const b = Buffer.from(o.separator, 'latin1');
+    if (o.separator.length !== 1 || b[0] === 10 || o.separator.charCodeAt(0) > 255) {
+      throw new RangeError(`separator must be one byte other than a newline, got ${JSON.stringify(o.separator)}`);
+    }
+    separator = b[0];
+  }
+  const recordSize = o.recordSize === undefined ? 0 : positive(o.recordSize, 'recordSize');
+  const keyOffset = o.keyOffset === undefined ? 0 : checkIndex(o.keyOffset, 'keyOffset');
+  const keyLength = o.keyLength === undefined ? Math.min(10, recordSize) : positive(o.keyLength, 'keyLength');
+  const numeric = bool('numeric');
+  if (recordSize > 0) {
+    if (keys.length > 0 || separator >= 0 || numeric) throw new TypeError('keys, separator and numeric apply to text records, not to recordSize');
+    if (keyOffset + keyLength > recordSize) throw new RangeError(`the key [${keyOffset}, +${keyLength}) does not fit a ${recordSize}-byte record`);
+    if (recordSize > memory / 4) throw new RangeError(`a ${recordSize}-byte record does not fit a quarter of the ${memory}-byte memory budget`);
+  } else if (o.keyOffset !== undefined || o.keyLength !== undefined) {
+    throw new TypeError('keyOffset and keyLength apply to binary records (recordSize)');
+  }
+  const mergeBuffers = o.mergeBuffers ?? 'pmem';
+  if (mergeBuffers !== 'pmem' && mergeBuffers !== 'dram') throw new RangeError(`mergeBuffers must be 'pmem' or 'dram', got ${String(mergeBuffers)}`);
+  const checkpointBytes = o.checkpointBytes === undefined ? 64 * 1024 * 1024 : positive(o.checkpointBytes, 'checkpointBytes');
+  for (const name of ['onProgress', 'onCheckpoint']) {
+    if (o[name] !== undefined && typeof o[name] !== 'function') throw new TypeError(`${name} must be a function`);
+  }
+  return {
+    format: { recordSize, keyOffset, keyLength, keys, separator, numeric, reverse: bool('reverse'), stable: bool('stable'), unique: bool('unique') },
+    memory,
+    pmem: o.pmem as string | undefined,
+    mergeBuffers,
+    resume: bool('resume'),
+    checkpointBytes,
+    onProgress: o.onProgress as Checked['onProgress'],
+    onCheckpoint: o.onCheckpoint as Checked['onCheckpoint'],
+  };
+}
+
+/**
+ * A `-k` key as GNU sort writes it: `F[.C][,F[.C]]`. Ordering letters
+ * (`-k2n`) are not accepted: give numeric/reverse for the whole sort.
+ * @throws RangeError
+ */
+export function parseKey(spec: string): SortKey {
+  const m = /^(\d+)(?:\.(\d+))?(?:,(\d+)(?:\.(\d+))?)?$/.exec(spec);
+  if (m === null) throw new RangeError(`a key is F[.C][,F[.C]] (fields and characters from 1), got '${spec}'`);
+  const key: SortKey = { field: Number(m[1]) };
+  if (m[2] !== undefined) key.char = Number(m[2]);
+  if (m[3] !== undefined) key.endField = Number(m[3]);
+  if (m[4] !== undefined) key.endChar = Number(m[4]);
+  if (key.field === 0 || key.char === 0 || key.endField === 0) throw new RangeError(`field and character numbers start at 1, got '${spec}'`);
+  return key;
+}

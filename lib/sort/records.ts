@@ -1,0 +1,215 @@
+// What a record is and how two compare: newline-delimited text in byte
+// order (LC_ALL=C), with `-k`-style key fields, a `-t` separator and `-n`
+// numbers, as GNU sort reads them; or fixed-size binary records with a key
+// range (gensort's: 100-byte records, 10-byte keys).
+
+/** A key field, as `-k F1[.C1][,F2[.C2]]` gives it (fields and characters from 1). */
+export interface SortKey {
+  /** The field the key starts in, from 1. */
+  field: number;
+  /** The character of that field the key starts at, from 1. Default 1. */
+  char?: number;
+  /** The field the key ends in, from 1. Default: the key runs to the end of the line. */
+  endField?: number;
+  /** The last character of `endField` in the key, from 1; 0 (the default) for the whole field. */
+  endChar?: number;
+}
+
+/** How records are read and ordered; made by `recordFormat` from checked options. */
+export interface RecordFormat {
+  /** 0 for text lines, else the size in bytes of each binary record. */
+  readonly recordSize: number;
+  readonly keyOffset: number;
+  readonly keyLength: number;
+  readonly keys: readonly Required<SortKey>[];
+  /** The field separator's byte, or -1: fields start where blanks follow a non-blank. */
+  readonly separator: number;
+  readonly numeric: boolean;
+  readonly reverse: boolean;
+  /** Records with equal keys keep their input order (no whole-record comparison). */
+  readonly stable: boolean;
+  /** Of records with equal keys only the first (in input order) is output. */
+  readonly unique: boolean;
+}
+
+const SPACE = 32;
+const TAB = 9;
+/** Prefixes are 32-bit: 2^32 values. */
+export const PREFIX_RANGE = 2 ** 32;
+
+const isBlank = (c: number): boolean => c === SPACE || c === TAB;
+
+/**
+ * Compares records under one format. `prefix` is an order-preserving 32-bit
+ * summary of a record's first key (reverse applied): when two prefixes
+ * differ they decide, and only equal prefixes need `compare`.
+ */
+export class RecordOrder {
+  readonly format: RecordFormat;
+  /** Whether equal keys fall back to comparing whole records (GNU sort's last resort). */
+  readonly #lastResort: boolean;
+  #ks = 0;
+  #ke = 0;
+  readonly #f32 = new Float32Array(1);
+  readonly #u32 = new Uint32Array(this.#f32.buffer);
+
+  constructor(format: RecordFormat) {
+    this.format = format;
+    this.#lastResort = !format.stable && !format.unique;
+  }
+
+  /**
+   * The key's prefix: its bytes [4·depth, 4·depth + 4) big-endian (zeros
+   * past its end), or for `numeric` its value as an ordered float32 (and 0
+   * at any depth past 0). Records whose prefixes at depths 0..d-1 are equal
+   * are ordered by their prefixes at depth d, when those differ.
+   */
+  prefix(buf: Uint8Array, start: number, end: number, depth = 0): number {
+    const f = this.format;
+    let p: number;
+    if (f.recordSize > 0) {
+      const s = start + f.keyOffset + 4 * depth;
+      p = bytesPrefix(buf, s, start + f.keyOffset + f.keyLength);
+    } else {
+      const k = f.keys.length > 0 ? this.#key(buf, start, end, f.keys[0]) : null;
+      const s = k === null ? start : this.#ks;
+      const e = k === null ? end : this.#ke;
+      if (f.numeric) p = depth === 0 ? this.#numberPrefix(parseNumber(buf, s, e)) : 0;
+      else p = bytesPrefix(buf, s + 4 * depth, e);
+    }
+    return f.reverse ? PREFIX_RANGE - 1 - p : p;
+  }
+
+  /** Compares two records (reverse applied): keys, then, unless stable or unique, whole records. */
+  compare(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+    const f = this.format;
+    let d = this.#compareKeys(a, as, ae, b, bs, be);
+    if (d === 0 && this.#lastResort) d = compareBytes(a, as, ae, b, bs, be);
+    return f.reverse ? -d : d;
+  }
+
+  /** Compares keys only (reverse not applied). */
+  #compareKeys(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+    const f = this.format;
+    if (f.recordSize > 0) {
+      return compareBytes(a, as + f.keyOffset, as + f.keyOffset + f.keyLength, b, bs + f.keyOffset, bs + f.keyOffset + f.keyLength);
+    }
+    if (f.keys.length === 0) {
+      return f.numeric ? numberOrder(parseNumber(a, as, ae), parseNumber(b, bs, be)) : compareBytes(a, as, ae, b, bs, be);
+    }
+    for (const key of f.keys) {
+      this.#key(a, as, ae, key);
+      const aks = this.#ks;
+      const ake = this.#ke;
+      this.#key(b, bs, be, key);
+      const d = f.numeric ? numberOrder(parseNumber(a, aks, ake), parseNumber(b, this.#ks, this.#ke))
+        : compareBytes(a, aks, ake, b, this.#ks, this.#ke);
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
+  /** Sets #ks, #ke to the key's range in the line [s, e), as GNU sort's begfield and limfield find it. */
+  #key(buf: Uint8Array, s: number, e: number, key: Required<SortKey>): true {
+    const sep = this.format.separator;
+    let p = s;
+    for (let n = key.field - 1; p < e && n > 0; n--) {
+      if (sep >= 0) {
+        while (p < e && buf[p] !== sep) p++;
+        if (p < e) p++;
+      } else {
+        while (p < e && isBlank(buf[p])) p++;
+        while (p < e && !isBlank(buf[p])) p++;
+      }
+    }
+    const ks = Math.min(e, p + key.char - 1);
+    let q = e;
+    if (key.endField > 0) {
+      q = s;
+      let n = key.endChar === 0 ? key.endField : key.endField - 1;
+      while (q < e && n-- > 0) {
+        if (sep >= 0) {
+          while (q < e && buf[q] !== sep) q++;
+          if (q < e && (n > 0 || key.endChar !== 0)) q++;
+        } else {
+          while (q < e && isBlank(buf[q])) q++;
+          while (q < e && !isBlank(buf[q])) q++;
+        }
+      }
+      if (key.endChar !== 0) q = Math.min(e, q + key.endChar);
+    }
+    this.#ks = ks;
+    this.#ke = Math.max(ks, q);
+    return true;
+  }
+
+  /** A number's place in the order of float32s, as an unsigned 32-bit value. */
+  #numberPrefix(v: number): number {
+    // Rounding to float32 keeps the order (never reverses it); equal
+    // float32s are told apart by `compare`.
+    this.#f32[0] = v;
+    const bits = this.#u32[0];
+    return bits >= 0x80000000 ? 0xffffffff - bits : bits + 0x80000000;
+  }
+}
+
+/** Byte order, then length: memcmp as LC_ALL=C sort uses it. */
+export function compareBytes(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  const la = ae - as;
+  const lb = be - bs;
+  const n = Math.min(la, lb);
+  if (n > 12) {
+    // Ranges of both, compared natively without a view of either.
+    return bufferCompare.call(a, b, bs, be, as, ae);
+  }
+  for (let i = 0; i < n; i++) {
+    const d = a[as + i] - b[bs + i];
+    if (d !== 0) return d < 0 ? -1 : 1;
+  }
+  return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+const bufferCompare = Buffer.prototype.compare as (this: Uint8Array, target: Uint8Array, ts: number, te: number, ss: number, se: number) => number;
+
+function bytesPrefix(buf: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  return (n > 0 ? buf[s] * 0x1000000 : 0) + (n > 1 ? buf[s + 1] * 0x10000 : 0) + (n > 2 ? buf[s + 2] * 0x100 : 0) + (n > 3 ? buf[s + 3] : 0);
+}
+
+function numberOrder(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The number at the start of [s, e) as `sort -n` reads it in the C locale:
+ * leading blanks, an optional '-', digits, an optional '.' and digits; no
+ * number is 0. Compared as a double: beyond 15 significant digits numbers
+ * that differ may compare equal (and then fall to the last resort).
+ */
+export function parseNumber(buf: Uint8Array, s: number, e: number): number {
+  let p = s;
+  while (p < e && isBlank(buf[p])) p++;
+  let neg = false;
+  if (p < e && buf[p] === 45) {
+    neg = true;
+    p++;
+  }
+  let v = 0;
+  while (p < e && buf[p] >= 48 && buf[p] <= 57) v = v * 10 + (buf[p++] - 48);
+  if (p < e && buf[p] === 46) {
+    p++;
+    let scale = 0.1;
+    let frac = 0;
+    let digits = 0;
+    while (p < e && buf[p] >= 48 && buf[p] <= 57) {
+      if (digits++ < 17) {
+        frac += (buf[p] - 48) * scale;
+        scale /= 10;
+      }
+      p++;
+    }
+    v += frac;
+  }
+  // -0 is 0: the two must tie.
+  return neg && v !== 0 ? -v : v;
+}

@@ -1,0 +1,171 @@
+// The merge's inputs: one run each, read a record at a time. A PMem source
+// reads the run in place from its mapping (the run is its own merge
+// buffer, so the number of runs merged at once costs no DRAM); a DRAM
+// source reads it through a buffer of its own, as a sort without PMem must.
+import * as fs from 'node:fs';
+
+import { PmemError } from '../core/errors';
+import { openMapping, type Mapping } from '../core/mapping';
+import type { RecordOrder } from './records';
+
+const NL = 10;
+
+/** A run being merged: its current record is buf[start, end) (without a text line's newline). */
+export interface RunSource {
+  buf: Buffer;
+  start: number;
+  end: number;
+  /** The current record's prefixes at depths 0 and 1 (see RecordOrder.prefix). */
+  prefix: number;
+  prefix2: number;
+  /** True once the run has no record left. */
+  done: boolean;
+  /** Moves to the next record. */
+  next(): void;
+  /** The run's byte offset of the current record (its length when done): the checkpoint's cursor. */
+  cursor(): number;
+  close(): void;
+}
+
+/**
+ * Reads a run file in place through a read-only mapping. The mapping is
+ * made again every `window` bytes, so that the pages already merged leave
+ * the process (a mapping's touched pages count in its RSS) and all the
+ * sources together hold about the memory budget.
+ */
+export class PmemSource implements RunSource {
+  buf: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
+  prefix = 0;
+  prefix2 = 0;
+  done = false;
+  readonly #path: string;
+  readonly #length: number;
+  readonly #order: RecordOrder;
+  readonly #window: number;
+  #map: Mapping | null = null;
+  #remapAt = 0;
+  #pos: number;
+
+  constructor(path: string, length: number, cursor: number, order: RecordOrder, window: number) {
+    this.#path = path;
+    this.#length = length;
+    this.#order = order;
+    this.#window = window;
+    this.#pos = cursor;
+    this.#load();
+  }
+
+  next(): void {
+    this.#pos = this.#order.format.recordSize > 0 ? this.end : this.end + 1;
+    this.#load();
+  }
+
+  cursor(): number {
+    return this.done ? this.#length : this.start;
+  }
+
+  close(): void {
+    this.#map?.close();
+    this.#map = null;
+  }
+
+  #load(): void {
+    const pos = this.#pos;
+    if (pos >= this.#length) {
+      this.done = true;
+      this.close();
+      return;
+    }
+    if (this.#map === null || pos >= this.#remapAt) {
+      this.close();
+      this.#map = openMapping(this.#path, { readOnly: true });
+      this.buf = this.#map.bytes;
+      this.#remapAt = pos + this.#window;
+    }
+    const rs = this.#order.format.recordSize;
+    this.start = pos;
+    this.end = rs > 0 ? pos + rs : this.buf.indexOf(NL, pos);
+    this.prefix = this.#order.prefix(this.buf, this.start, this.end);
+    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
+  }
+}
+
+/** Reads a run file through a DRAM buffer of `size` bytes (grown for a record that does not fit). */
+export class DramSource implements RunSource {
+  buf: Buffer;
+  start = 0;
+  end = 0;
+  prefix = 0;
+  prefix2 = 0;
+  done = false;
+  #fd: number;
+  readonly #length: number;
+  readonly #order: RecordOrder;
+  /** The run offset of buf[0], and how many bytes of buf hold the run. */
+  #base: number;
+  #filled = 0;
+  #pos = 0;
+
+  constructor(path: string, length: number, cursor: number, order: RecordOrder, size: number) {
+    this.#fd = fs.openSync(path, 'r');
+    this.#length = length;
+    this.#order = order;
+    this.#base = cursor;
+    this.buf = Buffer.allocUnsafe(size);
+    this.#load();
+  }
+
+  next(): void {
+    this.#pos = this.#order.format.recordSize > 0 ? this.end : this.end + 1;
+    this.#load();
+  }
+
+  cursor(): number {
+    return this.done ? this.#length : this.#base + this.start;
+  }
+
+  close(): void {
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+
+  #load(): void {
+    if (this.#base + this.#pos >= this.#length) {
+      this.done = true;
+      return;
+    }
+    const rs = this.#order.format.recordSize;
+    for (;;) {
+      const end = rs > 0 ? (this.#pos + rs <= this.#filled ? this.#pos + rs : -1) : this.buf.indexOf(NL, this.#pos);
+      if (end >= 0 && end < this.#filled + (rs > 0 ? 1 : 0)) {
+        this.start = this.#pos;
+        this.end = end;
+        this.prefix = this.#order.prefix(this.buf, this.start, this.end);
+    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
+        return;
+      }
+      this.#refill();
+    }
+  }
+
+  /** Moves the unread bytes to the buffer's start (growing it when they fill it) and reads more. */
+  #refill(): void {
+    const rest = this.#filled - this.#pos;
+    if (rest === this.buf.length) {
+      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      this.buf.copy(bigger, 0, this.#pos, this.#filled);
+      this.buf = bigger;
+    } else {
+      this.buf.copy(this.buf, 0, this.#pos, this.#filled);
+    }
+    this.#base += this.#pos;
+    this.#pos = 0;
+    this.#filled = rest;
+    const want = Math.min(this.buf.length - rest, this.#length - this.#base - rest);
+    const n = fs.readSync(this.#fd, this.buf, rest, want, this.#base + rest);
+    if (n <= 0) throw new PmemError('ERR_PMEM_CORRUPT', `a run file ended at ${this.#base + rest} of its ${this.#length} bytes`);
+    this.#filled += n;
+  }
+}

@@ -1,0 +1,388 @@
+// externalSort against GNU sort (LC_ALL=C) on generated inputs, with keys,
+// separators, numbers, reverse, unique and stable; binary records; every
+// bad input of its list; resume from a checkpoint in each phase; a full
+// disk. Small budgets, so that every input makes many runs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { externalSort, parseKey, type SortOptions } from '../lib';
+import { seededRandom } from '../lib/testing';
+import { expectPmemError, testDir } from './helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
+
+const MEMORY = 128 * 1024;
+let dir = '';
+beforeAll(() => {
+  dir = path.join(testDir(), `sort-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const file = (name: string): string => path.join(dir, name);
+
+/** GNU sort's output for `input` with `flags`. */
+function gnu(input: string, flags: string[]): Buffer {
+  return execFileSync('sort', [...flags, input], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 28 });
+}
+
+/** Lines that stress keys and numbers: words, numbers (negative, decimal), blanks, tabs, empty fields. */
+function mixedText(seed: number, lines: number): Buffer {
+  const random = seededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const words = ['apple', 'Bob', 'zed', ' lead', 'x\t1', '-3', '10', '2.5', '', '-0', '007', 'a:b', 'b:a', '\u00e9t\u00e9'];
+  const out: string[] = [];
+  for (let i = 0; i < lines; i++) {
+    const n = Math.floor(random() * 5);
+    const parts: string[] = [];
+    for (let j = 0; j < n; j++) parts.push(pick(words) + (random() < 0.5 ? String(Math.floor(random() * 100)) : ''));
+    out.push(parts.join(pick([' ', '  ', ':', '\t'])));
+  }
+  return Buffer.from(out.join('\n') + '\n');
+}
+
+const CASES: [string, SortOptions, string[]][] = [
+  ['bytes', {}, []],
+  ['reverse', { reverse: true }, ['-r']],
+  ['numeric', { numeric: true }, ['-n']],
+  ['numeric reverse stable', { numeric: true, reverse: true, stable: true }, ['-n', '-r', '-s']],
+  ['unique', { unique: true }, ['-u']],
+  ['stable -k2', { stable: true, keys: [parseKey('2')] }, ['-s', '-k2']],
+  ['-k2,2 -n', { keys: [parseKey('2,2')], numeric: true }, ['-k2,2', '-n']],
+  ['-k2.2,3.1', { keys: [parseKey('2.2,3.1')] }, ['-k2.2,3.1']],
+  ['-t: -k2,2 -k1', { separator: ':', keys: [parseKey('2,2'), parseKey('1')] }, ['-t:', '-k2,2', '-k1']],
+  ['-t: -k2 -u -r', { separator: ':', keys: [parseKey('2')], unique: true, reverse: true }, ['-t:', '-k2', '-u', '-r']],
+  ['-k1.3,1.4 -s', { keys: [parseKey('1.3,1.4')], stable: true }, ['-k1.3,1.4', '-s']],
+];
+
+describe('text, as LC_ALL=C sort orders it', () => {
+  let input = '';
+  beforeAll(() => {
+    input = file('mixed.txt');
+    fs.writeFileSync(input, mixedText(5, 20000));
+  });
+
+  for (const mergeBuffers of ['pmem', 'dram'] as const) {
+    test.each(CASES)(`%s (${mergeBuffers} merge buffers)`, (_name, options, flags) => {
+      const out = file('out.txt');
+      const r = externalSort(input, out, { ...options, memory: MEMORY, mergeBuffers, checkpointBytes: 32 * 1024 });
+      expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+      expect(r.runs).toBeGreaterThan(4);
+      expect(r.records).toBe(20000);
+      if (mergeBuffers === 'pmem') {
+        // One pass, and the only temporary writes are the runs.
+        expect(r.mergePasses).toBe(1);
+        expect(r.tempBytesWritten).toBeLessThanOrEqual(fs.statSync(input).size);
+      }
+      expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+    });
+  }
+
+  test('DRAM merge buffers take more than one pass when the runs outnumber the buffers', () => {
+    const big = file('big.txt');
+    generate('text', 3 * 1024 * 1024, big, 2);
+    const out = file('out-big.txt');
+    const r = externalSort(big, out, { memory: MEMORY, mergeBuffers: 'dram' });
+    expect(r.runs).toBeGreaterThan(16);
+    expect(r.mergePasses).toBeGreaterThan(1);
+    expect(r.tempBytesWritten).toBeGreaterThan(fs.statSync(big).size);
+    expect(fs.readFileSync(out).equals(gnu(big, []))).toBe(true);
+    // Under this budget a DRAM buffer is 64 KiB and two runs are merged at
+    // once. Three runs: the first pass merges one group of two, and the two
+    // runs left fit the final merge; both passes count.
+    const mid = file('mid.txt');
+    fs.writeFileSync(mid, fs.readFileSync(big).subarray(0, Math.floor(2.3 * MEMORY * 0.4)));
+    const m = externalSort(mid, out, { memory: MEMORY, mergeBuffers: 'dram' });
+    expect(m.runs).toBe(3);
+    expect(m.mergePasses).toBe(2);
+    expect(fs.readFileSync(out).equals(gnu(mid, []))).toBe(true);
+    const p = externalSort(big, out, { memory: MEMORY });
+    expect(p.mergePasses).toBe(1);
+    expect(p.tempBytesWritten).toBe(fs.statSync(big).size);
+    expect(fs.readFileSync(out).equals(gnu(big, []))).toBe(true);
+  });
+});
+
+describe('binary records', () => {
+  test('gensort records by their 10-byte key, ties in input order', () => {
+    const input = file('gensort.bin');
+    generate('binary', 100 * 30000, input, 9);
+    // Every 7th record repeats an earlier key: ties must keep input order.
+    const data = fs.readFileSync(input);
+    for (let i = 7; i < 30000; i += 7) data.copy(data, i * 100, (i - 5) * 100, (i - 5) * 100 + 10);
+    fs.writeFileSync(input, data);
+    const out = file('gensort.out');
+    const r = externalSort(input, out, { recordSize: 100, keyLength: 10, memory: MEMORY, stable: true });
+    const recs = Array.from({ length: 30000 }, (_, i) => data.subarray(i * 100, i * 100 + 100));
+    const expected = Buffer.concat(recs.map((b, i) => ({ b, i })).sort((x, y) => Buffer.compare(x.b.subarray(0, 10), y.b.subarray(0, 10)) || x.i - y.i).map((x) => x.b));
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(r.mergePasses).toBe(1);
+    expect(r.runs).toBeGreaterThan(40);
+  });
+
+  test('gensort ASCII records sort as GNU sort sorts their lines', () => {
+    const input = file('gensort.txt');
+    generate('ascii', 100 * 20000, input, 4);
+    const out = file('gensort-ascii.out');
+    externalSort(input, out, { recordSize: 100, memory: MEMORY });
+    expect(fs.readFileSync(out).equals(gnu(input, []))).toBe(true);
+  });
+});
+
+describe('bad input', () => {
+  const sortOf = (content: Buffer | string, options: SortOptions = {}, flags: string[] = []): void => {
+    const input = file('bad.txt');
+    fs.writeFileSync(input, content);
+    const out = file('bad.out');
+    externalSort(input, out, { memory: MEMORY, ...options });
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  };
+
+  test('an empty input gives an empty output', () => {
+    sortOf('');
+    expect(fs.statSync(file('bad.out')).size).toBe(0);
+  });
+  test('a last line without a newline gets one, as GNU sort gives it', () => sortOf('b\nc\na'));
+  test('CRLF: the CR is a byte of the line', () => sortOf('b\r\na\r\na\nb\n\r\n'));
+  test('invalid UTF-8 sorts as bytes', () => sortOf(Buffer.from([0xff, 0x0a, 0xc3, 0x28, 0x0a, 0x61, 0x0a, 0x80, 0x0a, 0xc3, 0xa9, 0x0a])));
+  test('NUL bytes and empty lines', () => sortOf(Buffer.from('a\0b\n\n\na\n\0\n')));
+
+  test('a line longer than half the budget is refused with ERR_PMEM_NO_MEMORY', () => {
+    const input = file('long.txt');
+    fs.writeFileSync(input, `short\n${'x'.repeat(MEMORY)}\nshort\n`);
+    expectPmemError(() => externalSort(input, file('long.out'), { memory: MEMORY }), 'ERR_PMEM_NO_MEMORY');
+    expect(fs.existsSync(file('long.out'))).toBe(false);
+  });
+
+  test('a binary input that is not a whole number of records is refused before anything is written', () => {
+    const input = file('odd.bin');
+    fs.writeFileSync(input, Buffer.alloc(250));
+    expectPmemError(() => externalSort(input, file('odd.out'), { recordSize: 100 }), 'ERR_PMEM_INVALID');
+    expect(fs.existsSync(file('odd.out'))).toBe(false);
+    expect(fs.existsSync(file('odd.out.pmem-sort'))).toBe(false);
+  });
+
+  test('an output on the input path (or a link to it) is refused, and the input is untouched', () => {
+    const input = file('same.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    expectPmemError(() => externalSort(input, input), 'ERR_PMEM_INVALID');
+    fs.linkSync(input, file('same-link.txt'));
+    expectPmemError(() => externalSort(input, file('same-link.txt')), 'ERR_PMEM_INVALID');
+    expect(fs.readFileSync(input, 'utf8')).toBe('b\na\n');
+  });
+
+  test('a missing input, or a directory', () => {
+    expectPmemError(() => externalSort(file('missing.txt'), file('x.out')), 'ERR_PMEM_NOT_FOUND');
+    expectPmemError(() => externalSort(dir, file('x.out')), 'ERR_PMEM_INVALID');
+  });
+
+  test('wrong types are TypeErrors, bad values RangeErrors', () => {
+    const input = file('args.txt');
+    fs.writeFileSync(input, 'a\n');
+    const out = file('args.out');
+    expect(() => externalSort(1 as unknown as string, out)).toThrow(TypeError);
+    expect(() => externalSort(input, '')).toThrow(TypeError);
+    expect(() => externalSort(input, out, { bogus: 1 } as SortOptions)).toThrow(TypeError);
+    expect(() => externalSort(input, out, { memory: '1M' as unknown as number })).toThrow(TypeError);
+    expect(() => externalSort(input, out, { memory: 1024 })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { separator: '::' })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { separator: '\n' })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { keys: [{ field: 0 }] })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { keys: 'k2' as unknown as [] })).toThrow(TypeError);
+    expect(() => externalSort(input, out, { recordSize: 100, keyOffset: 95, keyLength: 10 })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { recordSize: 100, numeric: true })).toThrow(TypeError);
+    expect(() => externalSort(input, out, { keyLength: 4 })).toThrow(TypeError);
+    expect(() => externalSort(input, out, { mergeBuffers: 'disk' as 'pmem' })).toThrow(RangeError);
+    expect(() => externalSort(input, out, { onProgress: 1 as unknown as () => void })).toThrow(TypeError);
+    expect(() => externalSort(input, out, { reverse: 'yes' as unknown as boolean })).toThrow(TypeError);
+    expect(() => parseKey('2,x')).toThrow(RangeError);
+    expect(() => parseKey('0')).toThrow(RangeError);
+    expect(parseKey('2.3,4.5')).toEqual({ field: 2, char: 3, endField: 4, endChar: 5 });
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('resume', () => {
+  /** Sorts, stopping (as a crash would) right after the `stopAt`th checkpoint; returns what it had published. */
+  function interrupted(input: string, out: string, options: SortOptions, stopAt: number): string {
+    let n = 0;
+    let phase = '';
+    expect(() => externalSort(input, out, {
+      ...options,
+      onCheckpoint: (info) => {
+        phase = info.phase;
+        if (++n === stopAt) throw new Error('stop');
+      },
+    })).toThrow('stop');
+    return phase;
+  }
+
+  test.each([['pmem'], ['dram']] as const)('a sort stopped after any checkpoint resumes to the same output (%s)', (mergeBuffers) => {
+    const input = file('resume.txt');
+    fs.writeFileSync(input, mixedText(11, 6000));
+    const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, unique: true, keys: [parseKey('1,1')], mergeBuffers };
+    const out = file('resume.out');
+    let total = 0;
+    externalSort(input, out, { ...options, onCheckpoint: () => total++ });
+    const expected = fs.readFileSync(out);
+    expect(expected.equals(gnu(input, ['-u', '-k1,1']))).toBe(true);
+    const phases = new Set<string>();
+    for (let stopAt = 1; stopAt < total; stopAt += 3) {
+      fs.rmSync(out);
+      phases.add(interrupted(input, out, options, stopAt));
+      expect(fs.existsSync(out)).toBe(false);
+      // Without resume, an unfinished sort is not started over.
+      expectPmemError(() => externalSort(input, out, options), 'ERR_PMEM_EXISTS');
+      const r = externalSort(input, out, { ...options, resume: true });
+      expect(r.resumed).toBe(true);
+      expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    }
+    expect([...phases].sort()).toEqual(['merge', 'runs']);
+  });
+
+  test('a checkpoint of another sort, or of an input that changed, is not resumed', () => {
+    const input = file('other.txt');
+    fs.writeFileSync(input, mixedText(3, 3000));
+    const out = file('other.out');
+    interrupted(input, out, { memory: MEMORY }, 3);
+    expectPmemError(() => externalSort(input, out, { memory: MEMORY, reverse: true, resume: true }), 'ERR_PMEM_INVALID');
+    fs.appendFileSync(input, 'more\n');
+    expectPmemError(() => externalSort(input, out, { memory: MEMORY, resume: true }), 'ERR_PMEM_INVALID');
+    fs.rmSync(`${out}.pmem-sort`, { recursive: true });
+  });
+
+  test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
+    const input = file('damaged.txt');
+    fs.writeFileSync(input, mixedText(4, 3000));
+    const out = file('damaged.out');
+    interrupted(input, out, { memory: MEMORY }, 3);
+    const cp = path.join(`${out}.pmem-sort`, 'checkpoint');
+    const b = fs.readFileSync(cp);
+    for (let i = 4096 + 64; i < b.length; i++) b[i] ^= 0x5a;
+    fs.writeFileSync(cp, b);
+    expectPmemError(() => externalSort(input, out, { memory: MEMORY, resume: true }), 'ERR_PMEM_CORRUPT');
+    expect(fs.existsSync(out)).toBe(false);
+    fs.rmSync(`${out}.pmem-sort`, { recursive: true });
+  });
+});
+
+/** A tmpfs of `kb` KiB on a new directory (needs root), or null. */
+function mountTmpfs(kb: number): string | null {
+  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sort-space-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', at]);
+  if (r.status === 0) return at;
+  fs.rmdirSync(at);
+  console.warn('85.sort: cannot mount a tmpfs (needs root); the full-disk test is skipped');
+  return null;
+}
+
+test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched and the checkpoint resumes', () => {
+  const input = file('space.txt');
+  generate('text', 600 * 1024, input, 8);
+  const before = fs.readFileSync(input);
+  const expected = gnu(input, []);
+  // Room for the runs and the checkpoint, not for the output too.
+  const mnt = mountTmpfs(1024);
+  if (mnt === null) return;
+  try {
+    const out = path.join(mnt, 'out.txt');
+    let phase = '';
+    expectPmemError(() => externalSort(input, out, { memory: MEMORY, checkpointBytes: 64 * 1024, onCheckpoint: (i) => { phase = i.phase; } }), 'ERR_PMEM_NO_SPACE');
+    expect(phase).toBe('merge');
+    expect(fs.readFileSync(input).equals(before)).toBe(true);
+    expect(fs.existsSync(out)).toBe(false);
+    execFileSync('mount', ['-o', 'remount,size=4m', mnt]);
+    const r = externalSort(input, out, { memory: MEMORY, checkpointBytes: 64 * 1024, resume: true });
+    expect(r.resumed).toBe(true);
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+  } finally {
+    execFileSync('umount', [mnt]);
+    fs.rmdirSync(mnt);
+  }
+});
+
+describe('pmem sort', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  const pmem = (args: string[]): { code: number | null; out: string; err: string } => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  let input = '';
+  beforeAll(() => {
+    input = file('cli.txt');
+    fs.writeFileSync(input, mixedText(21, 5000));
+  });
+
+  test.each([
+    [['-k2,2', '-n'], ['-k2,2', '-n']],
+    [['-nr', '-t:'], ['-nr', '-t:']],
+    [['-t', ':', '-k', '2', '-u'], ['-t', ':', '-k', '2', '-u']],
+    [['-s', '-k1.2,1.3', '-r'], ['-s', '-k1.2,1.3', '-r']],
+  ])('%j gives GNU sort\'s output, with counters in --json', (args, flags) => {
+    const out = file('cli.out');
+    const r = pmem(['sort', ...args, input, '-o', out, '-S', '64K', '--json']);
+    expect(r.code).toBe(0);
+    const counters = JSON.parse(r.out) as { records: number; runs: number; mergePasses: number; tempBytesWritten: number; peakRss: number };
+    expect(counters.records).toBe(5000);
+    expect(counters.runs).toBeGreaterThan(1);
+    expect(counters.mergePasses).toBe(1);
+    expect(counters.peakRss).toBeGreaterThan(0);
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  });
+
+  test('--verbose, binary records, --resume', () => {
+    const bin100 = file('cli.bin');
+    generate('binary', 100 * 5000, bin100, 12);
+    const out = file('cli-bin.out');
+    let n = 0;
+    expect(() => externalSort(bin100, out, { recordSize: 100, memory: MEMORY, checkpointBytes: 50000, onCheckpoint: () => {
+      if (++n === 5) throw new Error('stop');
+    } })).toThrow('stop');
+    const again = pmem(['sort', '--record-size', '100', '--key-length=10', '-S', '128K', bin100, '-o', out]);
+    expect(again.code).toBe(3);
+    expect(again.err).toMatch(/ERR_PMEM_EXISTS/);
+    const r = pmem(['sort', '--record-size', '100', '--key-length=10', '-S', '128K', '--resume', '--verbose', bin100, '-o', out]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/runs, 1 merge pass\(es\).*resumed from a checkpoint/);
+    const data = fs.readFileSync(bin100);
+    const recs = Array.from({ length: 5000 }, (_, i) => data.subarray(i * 100, i * 100 + 100));
+    recs.sort((a, b) => Buffer.compare(a.subarray(0, 10), b.subarray(0, 10)) || Buffer.compare(a, b));
+    expect(fs.readFileSync(out).equals(Buffer.concat(recs))).toBe(true);
+  });
+
+  test('usage errors exit 2, inputs it cannot use 3, and help names every option', () => {
+    for (const args of [['sort', input], ['sort', '-o', file('x')], ['sort', '-q', input, '-o', file('x')], ['sort', '-k', 'x', input, '-o', file('x')],
+      ['sort', '--merge-buffers', 'disk', input, '-o', file('x')], ['sort', '-S', '10Q', input, '-o', file('x')], ['sort', '-S', '1K', input, '-o', file('x')],
+      ['sort', '-o']]) {
+      const r = pmem(args);
+      expect([args, r.code]).toEqual([args, 2]);
+    }
+    expect(pmem(['sort', input, '-o', input]).code).toBe(3);
+    expect(pmem(['sort', file('missing'), '-o', file('x')]).code).toBe(3);
+    const help = pmem(['help', 'sort']).out;
+    for (const o of ['-o', '-k', '-t', '-n', '-r', '-u', '-s', '--memory', '--pmem', '--resume', '--record-size', '--merge-buffers', '--verbose', '--json']) {
+      expect(help).toContain(o);
+    }
+    expect(pmem(['help']).out).toContain('pmem sort');
+  });
+});
+
+test('the progress bar in bytes shows MiB and an ETA on a terminal, nothing elsewhere', () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { Progress } = require('../lib/cli/progress') as typeof import('../lib/cli/progress');
+  const drawn: string[] = [];
+  const tty = { isTTY: true, write: (s: string) => drawn.push(s) };
+  const bar = new Progress('sort: runs ', 64 * 2 ** 20, tty as unknown as NodeJS.WriteStream, true);
+  bar.tick(16 * 2 ** 20);
+  bar.finish();
+  expect(drawn[0]).toMatch(/^\rsort: runs  \[#+-+\]  25% 16\.0\/64\.0 MiB, ETA \d+s$/);
+  expect(drawn[drawn.length - 1]).toMatch(/100% 64\.0\/64\.0 MiB\n$/);
+  const none: string[] = [];
+  const pipe = new Progress('sort: runs ', 10, { isTTY: false, write: (s: string) => none.push(s) } as unknown as NodeJS.WriteStream, true);
+  pipe.tick(5);
+  pipe.finish();
+  expect(none).toEqual([]);
+});
