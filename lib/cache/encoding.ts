@@ -1,0 +1,60 @@
+// How values are turned into bytes for the PMem tier and back.
+
+/**
+ * - `'buffer'`: values are Buffers or Uint8Arrays; `get` returns a Buffer;
+ * - `'utf8'`: values are strings;
+ * - `'json'`: values are anything `JSON.stringify` takes and gives back a
+ *   string for (not `undefined`, functions or symbols at the top).
+ */
+export type CacheEncoding = 'buffer' | 'utf8' | 'json';
+
+export const ENCODINGS: readonly CacheEncoding[] = ['buffer', 'utf8', 'json'];
+
+/** The on-media tag of each encoding (formats.md, "Tiered cache"). */
+export const ENCODING_TAG: Record<CacheEncoding, number> = { buffer: 0, utf8: 1, json: 2 };
+/** The encoding of each tag. */
+export const TAG_ENCODING: readonly CacheEncoding[] = ['buffer', 'utf8', 'json'];
+
+/** @throws TypeError unless `key` is a string (the cache's keys are) */
+export function checkKey(key: unknown): string {
+  if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
+  return key;
+}
+
+/**
+ * The bytes of `value` in `encoding`, read once: a Buffer is copied, so
+ * that later changes by the caller do not reach the cache.
+ * @throws TypeError for a value the encoding cannot take
+ */
+export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
+  switch (encoding) {
+    case 'buffer':
+      if (!(value instanceof Uint8Array)) throw new TypeError('value must be a Buffer or Uint8Array with the buffer encoding');
+      return Buffer.from(new Uint8Array(value));
+    case 'utf8':
+      if (typeof value !== 'string') throw new TypeError(`value must be a string with the utf8 encoding, got ${typeof value}`);
+      return Buffer.from(value, 'utf8');
+    case 'json': {
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value);
+      } catch (e) {
+        throw new TypeError(`value cannot be stored as JSON: ${(e as Error).message}`);
+      }
+      if (typeof text !== 'string') throw new TypeError('value cannot be stored as JSON');
+      return Buffer.from(text, 'utf8');
+    }
+  }
+}
+
+/** The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep. */
+export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
+  switch (encoding) {
+    case 'buffer':
+      return Buffer.from(bytes);
+    case 'utf8':
+      return bytes.toString('utf8');
+    case 'json':
+      return JSON.parse(bytes.toString('utf8'));
+  }
+}

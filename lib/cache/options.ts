@@ -1,0 +1,151 @@
+// TieredCache's options and its stats type, and the checks of both.
+import { checkIndex, checkOptions, checkPath } from '../core/args';
+import type { Region } from '../core/region';
+import { type CacheEncoding, ENCODINGS } from './encoding';
+import { MAX_SLOT_BYTES, MIN_SLOT_BYTES } from './pmem-format';
+
+/**
+ * - `'write-back'`: `set` keeps a new value in DRAM only (dirty); it is
+ *   durable once its entry is demoted to PMem, or after `flush()` or
+ *   `close()`. A value the admission policy keeps out of DRAM goes to PMem
+ *   and is durable on return.
+ * - `'write-through'`: `set` writes the value to PMem before it returns, so
+ *   it is durable on return; DRAM holds clean copies only.
+ */
+export type WriteMode = 'write-back' | 'write-through';
+
+export interface TieredCacheOptions {
+  /** A file for the PMem tier, created (with `pmemBytes`) when missing. */
+  file?: string;
+  /** Or a Region the caller owns (a Mapping, a CrashSim): formatted when it holds nothing. */
+  region?: Region;
+  /** With `file`: bytes of a new file (default 64 MiB). An existing file keeps its size. */
+  pmemBytes?: number;
+  /** Entries the DRAM tier holds at most (default 10,000, unless `dramBytes` is given). */
+  dramEntries?: number;
+  /** Bytes of keys and encoded values the DRAM tier holds at most. */
+  dramBytes?: number;
+  /** Bytes of a PMem slot, a multiple of 64 from 128 (default 256); an entry takes one slot. */
+  slotBytes?: number;
+  /** Accesses (gets and sets of any key) after which a reference counts half (default 64 × DRAM entries, or 1,000,000 with `dramBytes` alone). */
+  halfLife?: number;
+  /** Default 'write-back'. */
+  writeMode?: WriteMode;
+  /** Default 'buffer'. */
+  encoding?: CacheEncoding;
+  /** Milliseconds an entry lives after its set (default 0: forever); `set(k, v, { ttl })` overrides it. */
+  ttl?: number;
+  /** At open, the hottest entries of the PMem tier copied into DRAM (default: as many as DRAM holds). */
+  preload?: number;
+}
+
+export interface TieredCacheStats {
+  /** Entries in the cache, each key once. */
+  size: number;
+  dram: { entries: number; bytes: number; dirty: number; maxEntries: number; maxBytes: number };
+  pmem: { entries: number; bytes: number; slots: number; slotBytes: number };
+  hits: { dram: number; pmem: number };
+  misses: number;
+  /** Entries moved out of DRAM: dirty ones written to PMem first, clean ones dropped. */
+  demotions: { dirty: number; clean: number };
+  /** PMem hits copied into DRAM. */
+  promotions: number;
+  /** Candidates the admission policy kept out of DRAM (they stay on, or go to, PMem). */
+  rejected: number;
+  /** Entries evicted from the PMem tier (gone from the cache). */
+  evictions: number;
+  expired: number;
+  /** Sets not stored because the entry does not fit a slot. */
+  tooLarge: number;
+  /** The last open's recovery of the PMem tier. */
+  recovery: { entries: number; dropped: number; preloaded: number; ms: number };
+}
+
+export interface Checked {
+  file?: string;
+  region?: Region;
+  pmemBytes: number;
+  dramEntries: number;
+  dramBytes: number;
+  slotBytes: number;
+  halfLife: number;
+  writeMode: WriteMode;
+  encoding: CacheEncoding;
+  ttl: number;
+  preload: number;
+}
+
+const KEYS = ['file', 'region', 'pmemBytes', 'dramEntries', 'dramBytes', 'slotBytes', 'halfLife', 'writeMode', 'encoding', 'ttl', 'preload'];
+
+function positive(v: unknown, name: string): number {
+  const n = checkIndex(v, name);
+  if (n === 0) throw new RangeError(`${name} must be at least 1`);
+  return n;
+}
+
+/** @throws TypeError, RangeError */
+export function checkTtl(v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`ttl must be a number, got ${typeof v}`);
+  if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`ttl must be a finite number of ms, at least 0, got ${v}`);
+  return v;
+}
+
+/**
+ * The ttl of a set: `options.ttl`, else the cache's default.
+ * @throws TypeError, RangeError
+ */
+export function setTtl(options: unknown, dflt: number): number {
+  if (options === undefined) return dflt;
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  const ttl = (options as { ttl?: unknown }).ttl;
+  return ttl === undefined ? dflt : checkTtl(ttl);
+}
+
+/** @throws TypeError, RangeError */
+export function checkCacheOptions(options: unknown): Checked {
+  const o = checkOptions(options, KEYS) as TieredCacheOptions;
+  if ((o.file === undefined) === (o.region === undefined)) throw new TypeError('give one of file and region');
+  if (o.file !== undefined) checkPath(o.file);
+  if (o.region !== undefined) {
+    const r = o.region as Partial<Region> | null;
+    if (r === null || typeof r !== 'object' || !Buffer.isBuffer(r.bytes) || typeof r.flush !== 'function' ||
+        typeof r.drain !== 'function' || typeof r.persist !== 'function') {
+      throw new TypeError('region must be a Region (bytes, flush, drain, persist)');
+    }
+    if (o.pmemBytes !== undefined) throw new TypeError('pmemBytes is for a file; a region has its own length');
+  }
+  const dramBytes = o.dramBytes === undefined ? Infinity : positive(o.dramBytes, 'dramBytes');
+  const dramEntries = o.dramEntries === undefined ? (o.dramBytes === undefined ? 10_000 : Infinity) : positive(o.dramEntries, 'dramEntries');
+  if (Number.isFinite(dramEntries) && dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
+  const slotBytes = checkIndex(o.slotBytes ?? 256, 'slotBytes');
+  if (slotBytes < MIN_SLOT_BYTES || slotBytes > MAX_SLOT_BYTES || slotBytes % 64 !== 0) {
+    throw new RangeError(`slotBytes must be a multiple of 64 from ${MIN_SLOT_BYTES} to ${MAX_SLOT_BYTES}, got ${slotBytes}`);
+  }
+  let halfLife = Number.isFinite(dramEntries) ? 64 * dramEntries : 1_000_000;
+  if (o.halfLife !== undefined) {
+    if (typeof o.halfLife !== 'number') throw new TypeError(`halfLife must be a number, got ${typeof o.halfLife}`);
+    if (!(o.halfLife >= 1) || !Number.isFinite(o.halfLife)) throw new RangeError(`halfLife must be a finite number of accesses, at least 1, got ${o.halfLife}`);
+    halfLife = o.halfLife;
+  }
+  const writeMode = o.writeMode ?? 'write-back';
+  if (typeof writeMode !== 'string') throw new TypeError(`writeMode must be a string, got ${typeof writeMode}`);
+  if (writeMode !== 'write-back' && writeMode !== 'write-through') {
+    throw new RangeError(`writeMode must be 'write-back' or 'write-through', got '${writeMode}'`);
+  }
+  const encoding = o.encoding ?? 'buffer';
+  if (typeof encoding !== 'string') throw new TypeError(`encoding must be a string, got ${typeof encoding}`);
+  if (!ENCODINGS.includes(encoding)) throw new RangeError(`encoding must be one of ${ENCODINGS.join(', ')}, got '${encoding}'`);
+  return {
+    file: o.file,
+    region: o.region,
+    pmemBytes: positive(o.pmemBytes ?? 64 * 2 ** 20, 'pmemBytes'),
+    dramEntries,
+    dramBytes,
+    slotBytes,
+    halfLife,
+    writeMode,
+    encoding,
+    ttl: checkTtl(o.ttl ?? 0),
+    preload: o.preload === undefined ? Infinity : checkIndex(o.preload, 'preload'),
+  };
+}

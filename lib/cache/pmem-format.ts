@@ -1,0 +1,32 @@
+// The PMem tier's on-media layout (docs/formats.md, "Tiered cache").
+
+/** 'PCT1', little-endian. */
+export const MAGIC = 0x31544350;
+export const VERSION = 1;
+
+/**
+ * The header line: magic and version (one 8-byte word, stored last at
+ * format time), slot size, salt, slot count, checksum.
+ */
+export const HEADER_BYTES = 64;
+export const H_MAGIC = 0;
+export const H_VERSION = 4;
+export const H_SLOT_BYTES = 8;
+export const H_SALT = 12;
+export const H_SLOT_COUNT = 16; // u64
+/** crc32c of bytes [H_SLOT_BYTES, H_CRC). */
+export const H_CRC = 24;
+
+/** Slot fields, from the slot's start (a multiple of 64 bytes). */
+export const S_COMMIT = 0; // u64: the record's sequence number once published, 0 when free
+export const S_HOT = 8; // f64: decayed access count when last written back (a hint, not checksummed)
+export const S_CRC = 16; // u32: crc32c of [S_KEY_LEN, end of value), seeded with the salt
+export const S_KEY_LEN = 20; // u32
+export const S_VALUE_LEN = 24; // u32
+export const S_TAG = 28; // u32: the encoding tag
+export const S_SEQ = 32; // u64 as two u32: equals the commit word of a published record
+export const S_EXPIRY = 40; // f64: ms since the epoch, 0 for none
+export const S_KEY = 48;
+
+export const MIN_SLOT_BYTES = 128;
+export const MAX_SLOT_BYTES = 2 ** 24;

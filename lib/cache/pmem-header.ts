@@ -1,0 +1,82 @@
+// The PMem tier's header line: formatting a region that holds nothing,
+// and checking the header of one that holds a tiered cache.
+import { randomInt } from 'node:crypto';
+
+import { binding } from '../core/binding';
+import { PmemError } from '../core/errors';
+import { type Region, store64 } from '../core/region';
+import { HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, S_COMMIT, VERSION } from './pmem-format';
+
+/** A u64 field as a number (sequence numbers and counts stay below 2^53). */
+export const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
+
+export interface Header {
+  slotBytes: number;
+  salt: number;
+  slotCount: number;
+}
+
+const fieldsCrc = (b: Buffer): number => binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0);
+
+/**
+ * Whether `b` holds no tiered cache yet, so that formatting it destroys
+ * nothing: its magic and version word is zero (a format stores it last),
+ * and, when `strict` (a file the cache did not just create), the rest of
+ * the header line is all zero or the checksummed fields of a format that
+ * a crash cut short.
+ */
+export function formattable(b: Buffer, strict: boolean): boolean {
+  if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
+  if (!strict) return true;
+  let zero = true;
+  for (let i = 0; i < HEADER_BYTES; i++) if (b[i] !== 0) zero = false;
+  return zero || fieldsCrc(b) === b.readUInt32LE(H_CRC);
+}
+
+function format(region: Region, slotBytes: number): void {
+  const b = region.bytes;
+  const count = Math.floor((region.length - HEADER_BYTES) / slotBytes);
+  if (count < 1) throw new RangeError(`a ${region.length}-byte region holds no ${slotBytes}-byte slot`);
+  // Every commit word zero: the slots of whatever the region held before are free.
+  for (let s = 0; s < count; s++) store64(b, HEADER_BYTES + s * slotBytes + S_COMMIT, 0);
+  b.writeUInt32LE(slotBytes, H_SLOT_BYTES);
+  b.writeUInt32LE(randomInt(1, 0xffffffff), H_SALT);
+  b.writeUInt32LE(count % 0x100000000, H_SLOT_COUNT);
+  b.writeUInt32LE(Math.floor(count / 0x100000000), H_SLOT_COUNT + 4);
+  b.writeUInt32LE(fieldsCrc(b), H_CRC);
+  // The header fields and the zeroed commit words are durable before the
+  // magic that says they are valid; a crash before it leaves a zero
+  // magic word, which formattable() accepts again.
+  region.persist(0, HEADER_BYTES + count * slotBytes);
+  // The publishing store: magic and version in one aligned 8-byte word,
+  // durable before any entry is written, so that no entry is ever
+  // acknowledged in a region a reopen would format again.
+  store64(b, H_MAGIC, MAGIC + VERSION * 0x100000000);
+  region.persist(H_MAGIC, 8);
+}
+
+/**
+ * Formats `region` when it holds nothing (formattable, not strict), then
+ * reads and checks its header.
+ * @throws RangeError (no slot fits); PmemError ERR_PMEM_NOT_A_STORE,
+ *   ERR_PMEM_INVALID (another version or slot size), ERR_PMEM_CORRUPT
+ */
+export function openHeader(region: Region, slotBytes: number): Header {
+  const b = region.bytes;
+  if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
+    if (!formattable(b, false)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
+    format(region, slotBytes);
+  }
+  if (b.readUInt32LE(H_VERSION) !== VERSION) {
+    throw new PmemError('ERR_PMEM_INVALID', `tiered cache format version ${b.readUInt32LE(H_VERSION)}, this package reads ${VERSION}`);
+  }
+  if (fieldsCrc(b) !== b.readUInt32LE(H_CRC)) throw new PmemError('ERR_PMEM_CORRUPT', 'the tiered cache header fails its checksum');
+  const header = { slotBytes: b.readUInt32LE(H_SLOT_BYTES), salt: b.readUInt32LE(H_SALT), slotCount: u64(b, H_SLOT_COUNT) };
+  if (header.slotBytes !== slotBytes) {
+    throw new PmemError('ERR_PMEM_INVALID', `the cache was made with ${header.slotBytes}-byte slots, not ${slotBytes}`);
+  }
+  if (HEADER_BYTES + header.slotCount * header.slotBytes > region.length) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the header counts ${header.slotCount} slots, more than the region holds`);
+  }
+  return header;
+}
