@@ -4,11 +4,11 @@
 import { types } from 'node:util';
 
 import { checkBoolean, checkIndex, checkOptions, snapshotBytes, unchanged } from '../core/args';
-import { ENTRY_DEL, ENTRY_PUT, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import { DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
 import { isSegmentSize } from './segments';
-import type { KVRangeOptions } from './types';
+import type { KVOpenOptions, KVRangeOptions } from './types';
 
 /** A key or value: bytes, or a string stored as UTF-8. */
 export type KVData = Buffer | Uint8Array | string;
@@ -121,4 +121,24 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
   }
   return { entries, puts };
+}
+
+const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
+const DEFAULT_SIZE = 64 * 1024 * 1024;
+
+/**
+ * KVStore.open's options, checked: `maxSize` is 0 when not given.
+ * @throws TypeError, RangeError
+ */
+export function openArgs(options: unknown): { create: boolean; readOnly: boolean; size: number; segmentSize: number; maxSize: number } {
+  const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
+  const create = checkBoolean(o.create ?? false, 'create');
+  const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+  if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
+  const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
+  const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+  if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
+  const maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
+  if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+  return { create, readOnly, size, segmentSize, maxSize };
 }

@@ -175,3 +175,26 @@ export function keyLength(b: Uint8Array, at: number): number {
 export function valueLength(b: Uint8Array, at: number): number {
   return (b[at + 4] | (b[at + 5] << 8) | (b[at + 6] << 16)) + b[at + 7] * 0x1000000;
 }
+
+/** A copy of the value of the entry at `off`. */
+export function valueCopy(b: Uint8Array, off: number): Buffer {
+  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+  const len = valueLength(b, off);
+  const out = Buffer.allocUnsafe(len);
+  out.set(b.subarray(start, start + len));
+  return out;
+}
+
+/**
+ * Copies the value of the entry at `off` (undefined: none) to the start of
+ * `target` (KVStore.getInto). @returns its length, or -1 for none
+ * @throws RangeError when `target` is shorter than the value; nothing is written
+ */
+export function valueInto(b: Uint8Array, off: number | undefined, target: Uint8Array): number {
+  if (off === undefined) return -1;
+  const len = valueLength(b, off);
+  if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
+  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+  target.set(b.subarray(start, start + len));
+  return len;
+}

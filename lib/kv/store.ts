@@ -1,11 +1,11 @@
 import { types } from 'node:util';
 
-import { checkIndex, checkPath } from '../core/args';
+import { checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, rangeArgs, valueArg, type KVData } from './args';
+import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, rangeArgs, valueArg, type KVData } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueLength,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
 } from './format';
 import { KvFollower, valueOf } from './follow';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
@@ -14,9 +14,7 @@ import { openStoreFile } from '../core/identify';
 import { openMapping, type Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 
-const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
-const DEFAULT_SIZE = 64 * 1024 * 1024;
 
 /**
  * A persistent key-value store: records in a log of segments on the region,
@@ -49,15 +47,9 @@ export class KVStore {
    */
   static open(path: string, options: KVOpenOptions = {}): KVStore {
     checkPath(path);
-    const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
-    const create = checkBoolean(o.create ?? false, 'create');
-    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
-    if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
-    const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
-    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
-    if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
-    let maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
-    if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+    const args = openArgs(options);
+    const { create, readOnly, size, segmentSize } = args;
+    let maxSize = args.maxSize;
     // The lock, then the signature, then the mapping: a file that is not a
     // store is refused before anything maps, grows or writes it.
     const { lock, mapping } = openStoreFile(path, {
@@ -147,8 +139,7 @@ export class KVStore {
     if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)));
     const off = this.#lookup(key);
     if (off === undefined) return undefined;
-    const b = this.#log.view;
-    return copyOut(b, off + ENTRY_HEADER_BYTES + keyLength(b, off), valueLength(b, off));
+    return valueCopy(this.#log.view, off);
   }
 
   /**
@@ -162,9 +153,9 @@ export class KVStore {
     if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
     if (this.#follow !== null) {
       const k = keyOf(key);
-      return this.#follow.read((log) => copyInto(log, log.index.get(k), target));
+      return this.#follow.read((log) => valueInto(log.view, log.index.get(k), target));
     }
-    return copyInto(this.#log, this.#lookup(key), target);
+    return valueInto(this.#log.view, this.#lookup(key), target);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
@@ -265,7 +256,7 @@ export class KVStore {
       const end = start + b.readUInt32LE(off + 4);
       n++;
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
-      else yield [Buffer.from(k, 'latin1'), copyOut(this.#log.view, start, end - start)];
+      else yield [Buffer.from(k, 'latin1'), valueCopy(this.#log.view, off)];
     }
   }
 
@@ -359,22 +350,4 @@ export class KVStore {
     this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
-}
-
-/** A copy of b[start, start + len). */
-function copyOut(b: Uint8Array, start: number, len: number): Buffer {
-  const out = Buffer.allocUnsafe(len);
-  out.set(b.subarray(start, start + len));
-  return out;
-}
-
-/** getInto's copy of the entry at `off` (or -1 for none) into `target`. */
-function copyInto(log: KvLog, off: number | undefined, target: Uint8Array): number {
-  if (off === undefined) return -1;
-  const b = log.view;
-  const len = valueLength(b, off);
-  if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
-  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
-  target.set(b.subarray(start, start + len));
-  return len;
 }
