@@ -181,6 +181,10 @@ describe('the classifier', () => {
     const list = Buffer.alloc(64);
     list.writeUInt32LE(0x4c505041, 0);
     expect(identify(list, 64).kind).toBe('append-list');
+    const cache = Buffer.alloc(64);
+    cache.writeUInt32LE(0x31544350, 0);
+    cache.writeUInt32LE(1, 4);
+    expect(identify(cache, 64)).toEqual({ kind: 'cache', format: 'PCT1 v1', description: 'a tiered cache' });
     const sb = Buffer.alloc(256);
     sb.writeUInt32LE(0x31425350, 0);
     expect(identify(sb, 256).kind).toBe('superblock');

@@ -235,6 +235,8 @@ describe('TieredCache', () => {
     R({ file, ttl: -1 });
     R({ file, ttl: Infinity });
     R({ file, preload: -1 });
+    R({ file, pmemBytes: 0 });
+    R({ file, pmemBytes: 2 ** 32 + 64 });
     R({ region: new CrashSim(100) });
     expect(fs.existsSync(file)).toBe(false);
     const c = new TieredCache<string>({ region: new CrashSim(4096), encoding: 'utf8' });

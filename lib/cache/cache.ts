@@ -1,3 +1,4 @@
+import type { NativeLock } from '../core/binding';
 import { closedError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
@@ -34,17 +35,22 @@ export class TieredCache<V = unknown> {
   readonly #hot: Hotness;
   readonly #sketch: FrequencySketch;
   readonly #mapping: Mapping | undefined;
+  /** The file's lock, held from open to close (its finalizer releases it for a cache never closed). */
+  #lock: NativeLock | null = null;
   readonly #tag: number;
   #closed = false;
   readonly #stats = new CacheCounters();
 
   /**
-   * Opens the cache: maps `file` (creating it) or takes `region`, formats a
-   * PMem tier that holds nothing or recovers the one it holds, and preloads
-   * its hottest entries into DRAM.
-   * @throws TypeError, RangeError for bad options; PmemError ERR_PMEM_NOT_A_STORE
-   *   (the file or region holds something else), ERR_PMEM_CORRUPT, ERR_PMEM_INVALID
-   *   (made with another slotBytes), and openMapping's codes
+   * Opens the cache: locks and maps `file` (a missing or empty one is
+   * created, formatted and published whole) or takes `region` (no lock),
+   * formats a region that holds nothing or recovers the tier it holds, and
+   * preloads its hottest entries into DRAM.
+   * @throws TypeError, RangeError for bad options; PmemError ERR_PMEM_LOCKED
+   *   (another open holds the file, in this process or another),
+   *   ERR_PMEM_NOT_A_STORE (the file or region holds something else; nothing
+   *   is written to it), ERR_PMEM_CORRUPT, ERR_PMEM_INVALID (made with
+   *   another slotBytes), and openStoreFile's codes
    */
   constructor(options: TieredCacheOptions) {
     const o = checkCacheOptions(options);
@@ -58,8 +64,10 @@ export class TieredCache<V = unknown> {
     this.#dram.onGrow = (old, now) => this.#hot.retrack(old, now);
     let region: Region;
     if (o.file !== undefined) {
-      this.#mapping = openCacheFile(o.file, o.pmemBytes);
-      region = this.#mapping;
+      const { lock, mapping } = openCacheFile(o.file, o.pmemBytes, o.slotBytes);
+      this.#lock = lock;
+      this.#mapping = mapping;
+      region = mapping;
     } else {
       region = o.region!;
     }
@@ -67,6 +75,7 @@ export class TieredCache<V = unknown> {
       this.#pmem = new PmemTier(region, o.slotBytes, this.#hot);
     } catch (e) {
       this.#mapping?.close();
+      this.#lock?.release();
       throw e;
     }
     this.#pmem.onEvict = (key) => this.#onPmemEvict(key);
@@ -384,8 +393,8 @@ export class TieredCache<V = unknown> {
 
   /**
    * Flushes (every value durable), writes each entry's hotness for the
-   * next open's preload, and unmaps a file the cache opened. A region the
-   * caller gave stays open. Idempotent.
+   * next open's preload, unmaps a file the cache opened and releases its
+   * lock. A region the caller gave stays open. Idempotent.
    */
   close(): void {
     if (this.#closed) return;
@@ -396,6 +405,9 @@ export class TieredCache<V = unknown> {
     this.#closed = true;
     this.#dram.clear();
     this.#mapping?.close();
+    // Released after the unmap: the next open maps a file no one writes.
+    this.#lock?.release();
+    this.#lock = null;
   }
 
   [Symbol.dispose](): void {

@@ -1,35 +1,35 @@
-// Opening the PMem tier's file: a file that holds something else is
-// refused before anything maps, grows or writes it.
-import * as fs from 'node:fs';
+// Opening the PMem tier's file the way every path-opening structure does
+// (lib/core/identify.ts): locked, identified through the lock, and created
+// whole.
+import type { NativeLock } from '../core/binding';
+import { openStoreFile } from '../core/identify';
+import type { Mapping } from '../core/mapping';
+import { MAX_VIEW } from '../core/windows';
+import { openHeader } from './pmem-header';
 
-import { PmemError } from '../core/errors';
-import { type Mapping, openMapping } from '../core/mapping';
-import { HEADER_BYTES, H_MAGIC, MAGIC } from './pmem-format';
-import { formattable } from './pmem-header';
+/** Largest cache file: the tier reads and writes it through one Buffer. */
+export const MAX_CACHE_FILE = MAX_VIEW;
 
 /**
- * Maps `path`: a missing or empty file is created with `size` bytes; an
- * existing one must hold a tiered cache (or a format a crash cut short) and
- * keeps its size.
- * @throws PmemError ERR_PMEM_NOT_A_STORE, and openMapping's codes
+ * Locks and maps `path`. A missing or empty file is replaced by a new one of
+ * `size` bytes, formatted with `slotBytes`-byte slots under a temporary name
+ * and published whole; an existing one must hold a tiered cache and keeps
+ * its size. The lock and the mapping are the caller's to release.
+ * @throws RangeError (no slot fits in `size`); PmemError ERR_PMEM_LOCKED,
+ *   ERR_PMEM_NOT_A_STORE (the file holds something else: the message says
+ *   what; nothing was written to it), and openStoreFile's codes
  */
-export function openCacheFile(path: string, size: number): Mapping {
-  let existing = 0;
-  try {
-    existing = fs.statSync(path).size;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  if (existing === 0) return openMapping(path, { size, create: true });
-  const head = Buffer.alloc(HEADER_BYTES);
-  const fd = fs.openSync(path, 'r');
-  try {
-    fs.readSync(fd, head, 0, HEADER_BYTES, 0);
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (existing < HEADER_BYTES || (head.readUInt32LE(H_MAGIC) !== MAGIC && !formattable(head, true))) {
-    throw new PmemError('ERR_PMEM_NOT_A_STORE', `${path} is not a tiered cache file`, { path });
-  }
-  return openMapping(path);
+export function openCacheFile(path: string, size: number, slotBytes: number): { lock: NativeLock; mapping: Mapping } {
+  return openStoreFile(path, {
+    kind: 'cache',
+    name: 'a tiered cache',
+    create: true,
+    readOnly: false,
+    size,
+    maxFile: MAX_CACHE_FILE,
+    // Writes the header and zero commit words, durable before the file is
+    // published (openHeader formats a mapping whose magic word is zero, as a
+    // new file's is).
+    format: (m) => void openHeader(m, slotBytes),
+  });
 }

@@ -2,6 +2,7 @@
 import { checkIndex, checkOptions, checkPath } from '../core/args';
 import type { Region } from '../core/region';
 import { type CacheEncoding, ENCODINGS } from './encoding';
+import { MAX_CACHE_FILE } from './file';
 import { MAX_SLOT_BYTES, MIN_SLOT_BYTES } from './pmem-format';
 
 /**
@@ -19,7 +20,7 @@ export interface TieredCacheOptions {
   file?: string;
   /** Or a Region the caller owns (a Mapping, a CrashSim): formatted when it holds nothing. */
   region?: Region;
-  /** With `file`: bytes of a new file (default 64 MiB). An existing file keeps its size. */
+  /** With `file`: bytes of a new file (default 64 MiB, at most 4 GiB). An existing file keeps its size. */
   pmemBytes?: number;
   /** Entries the DRAM tier holds at most (default 10,000, unless `dramBytes` is given). */
   dramEntries?: number;
@@ -114,6 +115,8 @@ export function checkCacheOptions(options: unknown): Checked {
     }
     if (o.pmemBytes !== undefined) throw new TypeError('pmemBytes is for a file; a region has its own length');
   }
+  const pmemBytes = positive(o.pmemBytes ?? 64 * 2 ** 20, 'pmemBytes');
+  if (pmemBytes > MAX_CACHE_FILE) throw new RangeError(`pmemBytes must be at most ${MAX_CACHE_FILE}, got ${pmemBytes}`);
   const dramBytes = o.dramBytes === undefined ? Infinity : positive(o.dramBytes, 'dramBytes');
   const dramEntries = o.dramEntries === undefined ? (o.dramBytes === undefined ? 10_000 : Infinity) : positive(o.dramEntries, 'dramEntries');
   if (Number.isFinite(dramEntries) && dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
@@ -138,7 +141,7 @@ export function checkCacheOptions(options: unknown): Checked {
   return {
     file: o.file,
     region: o.region,
-    pmemBytes: positive(o.pmemBytes ?? 64 * 2 ** 20, 'pmemBytes'),
+    pmemBytes,
     dramEntries,
     dramBytes,
     slotBytes,

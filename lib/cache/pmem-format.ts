@@ -1,7 +1,8 @@
 // The PMem tier's on-media layout (docs/formats.md, "Tiered cache").
+import { CACHE_MAGIC } from '../core/identify';
 
-/** 'PCT1', little-endian. */
-export const MAGIC = 0x31544350;
+/** 'PCT1', little-endian: the magic by which lib/core/identify.ts knows a cache file. */
+export const MAGIC = CACHE_MAGIC;
 export const VERSION = 1;
 
 /**

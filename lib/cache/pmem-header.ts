@@ -20,17 +20,13 @@ const fieldsCrc = (b: Buffer): number => binding.crc32c(b, H_SLOT_BYTES, H_CRC -
 
 /**
  * Whether `b` holds no tiered cache yet, so that formatting it destroys
- * nothing: its magic and version word is zero (a format stores it last),
- * and, when `strict` (a file the cache did not just create), the rest of
- * the header line is all zero or the checksummed fields of a format that
- * a crash cut short.
+ * nothing: its magic and version word is zero. A format stores that word
+ * last, so a region whose format a crash cut short is formatted again. (A
+ * file never needs this: a new file is formatted under a temporary name
+ * and published whole, lib/core/identify.ts.)
  */
-export function formattable(b: Buffer, strict: boolean): boolean {
-  if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
-  if (!strict) return true;
-  let zero = true;
-  for (let i = 0; i < HEADER_BYTES; i++) if (b[i] !== 0) zero = false;
-  return zero || fieldsCrc(b) === b.readUInt32LE(H_CRC);
+function formattable(b: Buffer): boolean {
+  return b.readUInt32LE(H_MAGIC) === 0 && b.readUInt32LE(H_VERSION) === 0;
 }
 
 function format(region: Region, slotBytes: number): void {
@@ -56,17 +52,18 @@ function format(region: Region, slotBytes: number): void {
 }
 
 /**
- * Formats `region` when it holds nothing (formattable, not strict), then
- * reads and checks its header.
+ * Formats `region` when it holds nothing (formattable), then reads and
+ * checks its header.
  * @throws RangeError (no slot fits); PmemError ERR_PMEM_NOT_A_STORE,
  *   ERR_PMEM_INVALID (another version or slot size), ERR_PMEM_CORRUPT
  */
 export function openHeader(region: Region, slotBytes: number): Header {
   const b = region.bytes;
   if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
-    if (!formattable(b, false)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
+    if (!formattable(b)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
     format(region, slotBytes);
   }
+  if (region.length < HEADER_BYTES) throw new PmemError('ERR_PMEM_CORRUPT', `the tiered cache header is cut short at ${region.length} bytes`);
   if (b.readUInt32LE(H_VERSION) !== VERSION) {
     throw new PmemError('ERR_PMEM_INVALID', `tiered cache format version ${b.readUInt32LE(H_VERSION)}, this package reads ${VERSION}`);
   }

@@ -1,5 +1,5 @@
 // Whether a file is ours: what its first bytes say it is, and the one way
-// the path-opening structures (KVStore, Wal) open, create and lock a file.
+// the path-opening structures (KVStore, Wal, TieredCache) open, create and lock a file.
 // A user's file is not ours until it proves it: nothing is resized,
 // truncated or written before its signature is checked, and `create` makes
 // only a missing or empty file, under a temporary name that is published
@@ -13,7 +13,7 @@ import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
 
 /** What a file's first bytes look like. */
-export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'empty' | 'zeros' | 'text' | 'unknown';
+export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'cache' | 'empty' | 'zeros' | 'text' | 'unknown';
 
 export interface Identity {
   kind: ContentKind;
@@ -28,6 +28,8 @@ export const HEAD_BYTES = 4096;
 
 const SUPERBLOCK_MAGIC = 0x31425350; // "PSB1", see lib/log/superblock.ts
 const APPEND_LIST_MAGIC = 0x4c505041; // "APPL", see lib/log/append-list.ts
+/** "PCT1": a tiered cache's PMem tier (lib/cache/pmem-format.ts takes its MAGIC from here). */
+export const CACHE_MAGIC = 0x31544350;
 const PAYLOADS: Record<number, [ContentKind, string, string]> = {
   0x31564b50: ['kv', 'PKV1', 'a KV store'],
   0x4c415750: ['wal', 'PWAL', 'a write-ahead log (Wal)'],
@@ -56,6 +58,9 @@ export function identify(head: Uint8Array, n: number): Identity {
     return { kind: 'superblock', description: 'a pmem superblock of another structure' };
   }
   if (b.length >= 4 && b.readUInt32LE(0) === APPEND_LIST_MAGIC) return { kind: 'append-list', description: 'a pmem AppendList' };
+  if (b.length >= 8 && b.readUInt32LE(0) === CACHE_MAGIC) {
+    return { kind: 'cache', format: `PCT1 v${b.readUInt32LE(4)}`, description: 'a tiered cache' };
+  }
   let zeros = true;
   let text = true;
   for (let i = 0; i < b.length; i++) {
