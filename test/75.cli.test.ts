@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
-import { KVStore, ObjPool, openMapping, PmemError, Wal } from '../lib';
+import { KVStore, ObjPool, openMapping, PmemError, TieredCache, Wal } from '../lib';
 import { Progress } from '../lib/cli/progress';
 import { tmpFile } from './helpers';
 
@@ -362,7 +362,12 @@ describe('pmem info', () => {
     ObjPool.create(pool, { layout: 'x' }).close();
     const plain = tmpFile('info.bin');
     openMapping(plain, { size: 4096, create: true }).close();
+    const cache = tmpFile('info.cache');
+    new TieredCache({ file: cache, dramEntries: 4, pmemBytes: 1 << 20 }).close();
     const info = (f: string) => JSON.parse(pmem(['info', f, '--json']).out[0]);
+    expect(info(cache)).toMatchObject({ kind: 'cache' });
+    expect(info(cache).format).toMatch(/^PCT1 v\d+$/);
+    fails(pmem(['kv', cache, 'get', 'a']), EXIT.CANNOT_USE, 'is not a KV store (a tiered cache)');
     expect(info(kv)).toMatchObject({ kind: 'kv', format: 'PKV1 v1', fsType: 'tmpfs' });
     expect(info(wal)).toMatchObject({ kind: 'wal', format: 'PWAL v1' });
     expect(info(pool)).toMatchObject({ kind: 'objpool' });

@@ -107,6 +107,7 @@ const KIND_TEXT: Record<string, string> = {
   kv: 'a KV store',
   wal: 'a WAL',
   objpool: 'a libpmemobj pool',
+  cache: 'a tiered cache',
   mapping: 'no known format',
   devdax: 'a device-DAX device',
   'not a file': 'not a regular file',
