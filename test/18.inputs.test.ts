@@ -227,7 +227,7 @@ describe('one check, one wording, at every entry point', () => {
 
   test('a thenable, an object or a function, is refused by TxLog.run as a promise is', () => {
     const sim = new CrashSim(1 << 16);
-    const log = TxLog.open(sim, { offset: 0, size: 4096 });
+    const log = TxLog.format(sim, { offset: 0, size: 4096 });
     const asFunction = Object.assign(() => undefined, { then: () => undefined });
     for (const result of [Promise.resolve(), { then: () => undefined }, asFunction]) {
       expect(() => log.run(() => result as never)).toThrow(
