@@ -20,3 +20,5 @@ export { PersistentList } from './obj/list';
 export type { ListValue } from './obj/list';
 export { KVStore } from './kv/store';
 export type { KVBatchOp, KVData, KVOpenOptions, KVRangeOptions, KVRecovery, KVRegionOptions, KVStats } from './kv/types';
+export { createServer, RespServer } from './server/server';
+export type { ServerOptions } from './server/server';
