@@ -146,6 +146,7 @@ export class RespServer {
       if (c.paused && !c.closed) {
         c.paused = false;
         socket.resume();
+        this.#process(c);
       }
     });
     socket.on('error', () => {}); // a reset by the peer ends the client; 'close' follows
@@ -176,7 +177,21 @@ export class RespServer {
       this.kill(c);
       return;
     }
+    this.#process(c);
+  }
+
+  /**
+   * Runs the client's complete requests. A client whose replies pile up
+   * unread is paused: the rest of its requests wait in its parser (and
+   * the kernel's socket buffer) until its replies drain.
+   */
+  #process(c: Client): void {
     for (;;) {
+      if (c.out.bytes + c.socket.writableLength > PAUSE_OUTPUT) {
+        c.paused = true;
+        c.socket.pause();
+        break;
+      }
       let argv: Buffer[] | null;
       try {
         argv = c.parser.next();
@@ -184,7 +199,6 @@ export class RespServer {
         if (!(e instanceof ProtocolError)) throw e;
         c.out.error(`ERR Protocol error: ${e.message}`);
         c.closing = true;
-        this.#queue(c);
         break;
       }
       if (argv === null) break;
@@ -407,5 +421,6 @@ export function createServer(options: ServerOptions): RespServer {
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
   }
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
+  if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
   return new RespServer(options);
 }
