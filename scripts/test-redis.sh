@@ -45,7 +45,7 @@ for unit in "${UNITS[@]}"; do
   node bin/pmem serve --port 0 --file "$work/store.kv" > "$out/$name.server.log" 2>&1 &
   server=$!
   port=""
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 600); do
     port=$(sed -n 's/^address: *127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out/$name.server.log")
     [ -n "$port" ] && break
     sleep 0.1

@@ -17,6 +17,7 @@ const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
   log: ['core', 'log'],
   kv: ['core', 'log', 'kv'],
   obj: ['core', 'obj'],
+  server: ['core', 'log', 'kv', 'server'],
   cli: '*',
 };
 

@@ -1,7 +1,7 @@
 // Compiled by test/91.types.test.ts against the built declarations, as a
 // consumer's code importing 'pmem' and 'pmem/testing'. Every
 // `@ts-expect-error` line must fail to compile: tsc reports one that does not.
-import { KVStore, Mapping, ObjPool, ObjTx, openMapping, PmemError, Wal, type KVRangeOptions, type Region } from 'pmem';
+import { createServer, KVStore, Mapping, ObjPool, ObjTx, openMapping, PmemError, Wal, type KVRangeOptions, type Region, type ServerOptions } from 'pmem';
 import { CrashSim, crashTest, killTest, seededRandom, type CrashSimOptions } from 'pmem/testing';
 
 declare const db: KVStore;
@@ -60,3 +60,10 @@ console.log(sim.length, typeof crashTest, typeof killTest, seededRandom(1));
 new CrashSim(4096, { mode: 'fast' });
 const e: PmemError = new PmemError('ERR_PMEM_CLOSED', 'closed');
 console.log(e.code);
+
+// pmem serve, embedded.
+const serverOptions: ServerOptions = { file: '/dev/shm/x.kv', requirepass: 'pw', databases: 4 };
+const server = createServer(serverOptions);
+void server.listen(0, '127.0.0.1').then((port: number) => console.log(port, server.store.count));
+// @ts-expect-error file is required
+createServer({ port: 6379 });
