@@ -6,7 +6,8 @@
 //
 // Workloads: persist (bench/persist.js), fillrandom, overwrite, readrandom
 // (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js) and wal
-// (bench/wal.js), which run as child scripts.
+// (bench/wal.js) and serve (bench/serve.js: pmem serve against redis-server),
+// which run as child scripts.
 // Writes <out>/bench-<date>-<time>.{md,json,svg}; progress goes to stderr.
 
 const fs = require('node:fs');
@@ -19,7 +20,7 @@ const { WORKLOADS: KV_WORKLOADS } = require('./harness/trial');
 const report = require('./harness/report');
 
 // Workloads that run as a child script of their own and print their report.
-const CHILD_BENCHES = ['tx', 'wal'];
+const CHILD_BENCHES = ['tx', 'wal', 'serve'];
 const ALL = ['persist', ...KV_WORKLOADS, ...CHILD_BENCHES];
 
 /**
