@@ -7,7 +7,8 @@
 //   B  redis-server, appendonly yes, appendfsync no;
 //   C  pmem serve (PMEM_IS_PMEM_FORCE=1 on /dev/shm: CLWB+SFENCE on DRAM).
 // Prints a markdown table (requests/s and SET p99) with C's ratios to A and
-// B. redis-benchmark shares the CPUs with the server it measures.
+// B, after one untimed warm-up pass per server. redis-benchmark shares the
+// CPUs with the server it measures.
 //
 //   node bench/serve.js [--quick]
 
@@ -94,6 +95,9 @@ async function main() {
     for (const [name, , start] of configs) {
       const s = await start();
       try {
+        // One untimed pass for every config alike: the first requests after a
+        // start pay for JIT warm-up and first-touch page faults of a new file.
+        spawnSync('redis-benchmark', ['-p', String(s.port), '-t', TESTS, '-d', '100', '-r', '100000', '-n', '50000', '-c', '50', '-P', '16', '-q'], { stdio: 'ignore' });
         for (const [c, p] of shapes) {
           process.stderr.write(`serve bench: ${name} -c ${c} -P ${p}\n`);
           spawnSync('redis-cli', ['-p', String(s.port), 'flushall']);
