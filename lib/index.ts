@@ -28,3 +28,5 @@ export { externalSort } from './sort/sort';
 export { parseKey } from './sort/options';
 export type { SortCheckpointInfo, SortOptions, SortProgress, SortResult } from './sort/options';
 export type { SortKey } from './sort/records';
+export { createServer, RespServer } from './server/server';
+export type { ServerOptions } from './server/server';

@@ -19,6 +19,7 @@ const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
   obj: ['core', 'obj'],
   cache: ['core', 'cache'],
   sort: ['core', 'log', 'sort'],
+  server: ['core', 'log', 'kv', 'server'],
   cli: '*',
 };
 

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { helpFor, parse, USAGE, type Parsed } from './args';
+import { bytes, helpFor, parse, USAGE, type Parsed } from './args';
 import { cannotUse, EXIT, exitCodeOf, Fail, messageOf, Out, OutputError, usage } from './exit';
 import { importLines, openInput } from './import';
 import { PmemError } from '../core/errors';
@@ -11,6 +11,7 @@ import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
 import { sortCommand } from './sort';
+import { parseServe, serve } from './serve';
 import { Wal } from '../log/wal';
 
 export { EXIT } from './exit';
@@ -25,6 +26,10 @@ const err = (s: string): void => {
 export async function main(argv: string[], out: Out = new Out()): Promise<number> {
   let file: string | undefined;
   try {
+    if (argv[0] === 'serve' && !argv.includes('--help') && !argv.includes('-h')) {
+      // serve has options of its own: they are read by its parser, not the common one.
+      return await serve(parseServe(argv.slice(1), bytes));
+    }
     if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
       // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).
       const code = await sortCommand(argv.slice(1), out);

@@ -2,8 +2,8 @@
 // consumer's code importing 'pmem' and 'pmem/testing'. Every
 // `@ts-expect-error` line must fail to compile: tsc reports one that does not.
 import {
-  compareExchange64, externalSort, fetchAdd64, KVStore, load64, Mapping, ObjPool, ObjTx, openMapping, parseKey, PmemError,
-  SharedAppendList, Wal, type KVRangeOptions, type Region, type SortResult,
+  compareExchange64, createServer, externalSort, fetchAdd64, KVStore, load64, Mapping, ObjPool, ObjTx, openMapping, parseKey, PmemError,
+  SharedAppendList, Wal, type KVRangeOptions, type Region, type ServerOptions, type SortResult,
 } from 'pmem';
 import { CrashSim, crashTest, killTest, seededRandom, type CrashSimOptions } from 'pmem/testing';
 
@@ -80,3 +80,9 @@ const sorted: SortResult = externalSort('in.txt', 'out.txt', { memory: 1 << 20, 
 console.log(sorted.mergePasses, sorted.peakRss);
 // @ts-expect-error mergeBuffers is 'pmem' or 'dram'
 externalSort('in.txt', 'out.txt', { mergeBuffers: 'disk' });
+// pmem serve, embedded.
+const serverOptions: ServerOptions = { file: '/dev/shm/x.kv', requirepass: 'pw', databases: 4 };
+const server = createServer(serverOptions);
+void server.listen(0, '127.0.0.1').then((port: number) => console.log(port, server.store.count));
+// @ts-expect-error file is required
+createServer({ port: 6379 });

@@ -1,0 +1,113 @@
+// `pmem serve`: the RESP server on a KVStore file, in the foreground until
+// SIGTERM, SIGINT or SHUTDOWN.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { defaultLocation, EMULATED_BANNER } from '../core/location';
+import { openMapping } from '../core/mapping';
+import { createServer } from '../server/server';
+import { usage } from './exit';
+
+export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
+           [--databases 16] [--max-size SIZE]
+  A Redis-protocol (RESP2/RESP3) server over a KV store. A write command's
+  reply is sent only after its effects are durable on the store file (one
+  fence per batch of the requests read in one event-loop turn). The store
+  is DIR/serve.kv (default: where npm start puts its files), or FILE;
+  created when missing. SIGTERM, SIGINT and SHUTDOWN close it cleanly.
+  docs/server.md lists the commands.`;
+
+const MODES: Record<string, string> = {
+  dax: 'DAX: CLWB+SFENCE reach persistent media (power-fail safe)',
+  forced: 'forced: CLWB+SFENCE on DRAM (PMEM_IS_PMEM_FORCE=1; not power-fail safe)',
+  msync: 'msync: not pmem, persisted with msync (power-fail safe only on a disk-backed file)',
+};
+
+export interface ServeArgs {
+  port: number;
+  bind: string;
+  dir?: string;
+  file?: string;
+  requirepass?: string;
+  databases: number;
+  maxSize?: number;
+}
+
+const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size']);
+
+/** The options of `pmem serve`. @throws a usage Fail */
+export function parseServe(argv: string[], bytes: (s: string, name: string) => number): ServeArgs {
+  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    if (!TAKES.has(name)) throw usage(`serve: unknown argument '${arg}'`);
+    let v: string;
+    if (eq >= 0) v = arg.slice(eq + 1);
+    else if (++i < argv.length) v = argv[i];
+    else throw usage(`${name} needs a value`);
+    const whole = (lo: number, hi: number): number => {
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!(n >= lo && n <= hi)) throw usage(`${name} takes a whole number from ${lo} to ${hi}, got '${v}'`);
+      return n;
+    };
+    switch (name) {
+      case '--port': a.port = whole(0, 65535); break;
+      case '--bind': a.bind = v; break;
+      case '--dir': a.dir = v; break;
+      case '--file': a.file = v; break;
+      case '--requirepass': a.requirepass = v; break;
+      case '--databases': a.databases = whole(1, 256); break;
+      default: a.maxSize = bytes(v, name);
+    }
+  }
+  if (a.dir !== undefined && a.file !== undefined) throw usage('--dir and --file cannot be combined');
+  return a;
+}
+
+/** Runs the server until it is told to stop. Resolves to the exit code. */
+export async function serve(a: ServeArgs): Promise<number> {
+  let file = a.file;
+  if (file === undefined) {
+    let dir = a.dir;
+    if (dir === undefined) {
+      const where = defaultLocation();
+      if (where.emulated) console.log(EMULATED_BANNER + '\n');
+      dir = where.dir;
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    file = path.join(dir, 'serve.kv');
+  }
+  const server = createServer({
+    file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize,
+    log: (line) => console.log(`pmem serve: ${line}`),
+  });
+  const probe = openMapping(file, { readOnly: true });
+  const mode = process.env.PMEM_IS_PMEM_FORCE === '1' && probe.mode === 'msync' ? 'forced' : probe.mode;
+  probe.close();
+  let port: number;
+  try {
+    port = await server.listen(a.port, a.bind);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  const st = server.store.stats();
+  console.log(`address:     ${a.bind}:${port}`);
+  console.log(`store:       ${path.resolve(file)} (${server.store.count} records, recovered in ${st.recovery.ms.toFixed(1)} ms)`);
+  console.log(`durability:  ${MODES[mode]}; a write's reply is sent after it is durable`);
+  console.log('ready to accept connections');
+  return new Promise((resolve) => {
+    const stop = (why: string): void => {
+      console.log(`pmem serve: ${why}, closing`);
+      void server.close().then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    server.onShutdown = () => {
+      console.log('pmem serve: SHUTDOWN, closed');
+      resolve(0);
+    };
+  });
+}

@@ -1,0 +1,70 @@
+// One connection's state: its parser, its queued replies, its database,
+// its transaction, its subscriptions.
+import type { Socket } from 'node:net';
+
+import { ReplyWriter, RespParser, type RespLimits } from './resp';
+
+/** An error reply: `-<message>`. Commands throw it; the dispatcher writes it. */
+export class ReplyError extends Error {}
+
+export const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
+export const NOT_INTEGER = 'ERR value is not an integer or out of range';
+export const SYNTAX = 'ERR syntax error';
+
+export class Client {
+  readonly parser: RespParser;
+  readonly out = new ReplyWriter();
+  name = '';
+  libName = '';
+  libVersion = '';
+  db = 0;
+  authenticated: boolean;
+  /** Queued commands of MULTI, or null outside one. */
+  multi: Buffer[][] | null = null;
+  /** A queued command was refused: EXEC answers EXECABORT. */
+  multiError = false;
+  /** A WATCHed key changed: EXEC answers nil. */
+  dirty = false;
+  /** WATCHed keys, as `${db}:${key}`, and whether each was already expired when watched. */
+  readonly watched = new Map<string, boolean>();
+  readonly channels = new Set<string>();
+  readonly patterns = new Set<string>();
+  /** CLIENT REPLY: 'on', 'off', or 'skip' (the next command's reply only). */
+  replyMode: 'on' | 'off' | 'skip' = 'on';
+  /** Set by QUIT, a protocol error or a kill: the connection closes once its replies are out. */
+  closing = false;
+  closed = false;
+  readonly created = Date.now();
+  lastActive = Date.now();
+  lastCommand = 'NULL';
+  /** Reading paused while the socket's write buffer drains. */
+  paused = false;
+
+  constructor(readonly id: number, readonly socket: Socket, limits: RespLimits, needsAuth: boolean) {
+    this.parser = new RespParser(limits);
+    this.authenticated = !needsAuth;
+  }
+
+  get addr(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  get laddr(): string {
+    return `${this.socket.localAddress}:${this.socket.localPort}`;
+  }
+
+  get subscriptions(): number {
+    return this.channels.size + this.patterns.size;
+  }
+
+  /** A line of CLIENT LIST / CLIENT INFO. */
+  info(now = Date.now()): string {
+    const flags = `${this.multi !== null ? 'x' : ''}${this.subscriptions > 0 ? 'P' : ''}` || 'N';
+    return `id=${this.id} addr=${this.addr} laddr=${this.laddr} fd=${(this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1} ` +
+      `name=${this.name} age=${Math.floor((now - this.created) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} ` +
+      `flags=${flags} db=${this.db} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 ` +
+      `multi=${this.multi === null ? -1 : this.multi.length} qbuf=${this.parser.buffered} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 ` +
+      `obl=0 oll=0 omem=${this.socket.writableLength + this.out.bytes} tot-mem=0 events=r cmd=${this.lastCommand.toLowerCase()} ` +
+      `user=default redir=-1 resp=${this.out.proto} lib-name=${this.libName} lib-ver=${this.libVersion}`;
+  }
+}

@@ -1,0 +1,395 @@
+// Server commands: INFO, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, CONFIG, COMMAND,
+// TIME, LASTSAVE, SAVE, BGSAVE, BGREWRITEAOF, SHUTDOWN, WAITAOF, WAIT, DEBUG,
+// FUNCTION FLUSH.
+import * as os from 'node:os';
+
+import { ReplyError, type Client } from '../client';
+import { globMatch } from '../glob';
+import type { RespServer } from '../server';
+import { intArg, keyBuf, toI64, word } from './args';
+import type { Command, Def } from './types';
+
+/** Filled by the table, so COMMAND can list every command. */
+export const registry: { commands: Map<string, Command> } = { commands: new Map() };
+
+function info(s: RespServer, c: Client, argv: Buffer[]): void {
+  const want = new Set(argv.slice(1).map((a) => word(a)));
+  const all = want.size === 0 || want.has('all') || want.has('everything') || want.has('default');
+  const mem = process.memoryUsage();
+  const st = s.store.stats();
+  const uptime = Math.floor((Date.now() - s.started) / 1000);
+  const sections: [string, [string, string | number][]][] = [
+    ['Server', [
+      ['redis_version', '7.0.15'], ['redis_mode', 'standalone'], ['server_name', 'pmem'], ['os', `${os.type()} ${os.release()} ${os.arch()}`],
+      ['arch_bits', 64], ['process_id', process.pid], ['tcp_port', s.port], ['uptime_in_seconds', uptime],
+      ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', 10], ['executable', process.argv[1] ?? ''],
+    ]],
+    ['Clients', [
+      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', 0], ['tracking_clients', 0],
+      ['pubsub_clients', [...s.clients.values()].filter((x) => x.subscriptions > 0).length],
+    ]],
+    ['Memory', [
+      ['used_memory', mem.heapUsed + mem.external], ['used_memory_rss', mem.rss], ['used_memory_peak', mem.rss],
+      ['maxmemory', 0], ['maxmemory_policy', 'noeviction'], ['mem_fragmentation_ratio', 1],
+      ['pmem_file_bytes', st.fileBytes], ['pmem_live_bytes', st.liveBytes], ['pmem_index_bytes', st.indexBytes],
+    ]],
+    ['Persistence', [
+      ['loading', 0], ['async_loading', 0], ['rdb_changes_since_last_save', 0], ['rdb_bgsave_in_progress', 0],
+      ['rdb_last_save_time', Math.floor(s.keyspace.lastCommit / 1000)], ['rdb_last_bgsave_status', 'ok'],
+      ['aof_enabled', 0], ['aof_rewrite_in_progress', 0], ['aof_rewrite_scheduled', 0], ['aof_last_bgrewrite_status', 'ok'],
+      ['aof_last_write_status', 'ok'],
+      // What "persisted" means here: every acknowledged write is on the store file when its reply is sent.
+      ['pmem_durability', 'every write is durable before its reply (one fence per batch)'],
+      ['pmem_batches', s.keyspace.commits], ['pmem_batch_entries', s.keyspace.committedEntries],
+      ['pmem_recovery_ms', st.recovery.ms.toFixed(1)],
+    ]],
+    ['Stats', [
+      ['total_connections_received', s.stats.connections], ['total_commands_processed', s.stats.commands],
+      ['expired_keys', s.keyspace.expiredKeys], ['evicted_keys', 0], ['keyspace_hits', s.stats.keyspaceHits],
+      ['keyspace_misses', s.stats.keyspaceMisses], ['pubsub_channels', s.pubsub.channels.size], ['pubsub_patterns', s.pubsub.patterns.size],
+      ['total_forks', 0], ['rejected_connections', 0], ['total_error_replies', [...s.stats.errors.values()].reduce((a, b) => a + b, 0)],
+    ]],
+    ['Replication', [['role', 'master'], ['connected_slaves', 0], ['master_repl_offset', 0]]],
+    ['CPU', [['used_cpu_sys', (process.cpuUsage().system / 1e6).toFixed(6)], ['used_cpu_user', (process.cpuUsage().user / 1e6).toFixed(6)]]],
+    ['Errorstats', [...s.stats.errors].map(([k, v]) => [`errorstat_${k}`, `count=${v}`] as [string, string])],
+    ['Keyspace', s.keyspace.dbs.map((d, i) => [i, d] as const).filter(([, d]) => d.size > 0)
+      .map(([i, d]) => [`db${i}`, `keys=${d.size},expires=${d.expires.size},avg_ttl=0`] as [string, string])],
+  ];
+  let text = '';
+  for (const [name, fields] of sections) {
+    const n = name.toLowerCase();
+    if (!all && !want.has(n)) continue;
+    if (n === 'errorstats' && !all && !want.has(n)) continue;
+    if (text.length > 0) text += '\r\n';
+    text += `# ${name}\r\n`;
+    for (const [k, v] of fields) text += `${k}:${v}\r\n`;
+  }
+  c.out.verbatim(text);
+}
+
+function flushArgs(argv: Buffer[], name: string): void {
+  if (argv.length > 2) throw new ReplyError(`ERR wrong number of arguments for '${name}' command`);
+  if (argv.length === 2 && !['async', 'sync'].includes(word(argv[1]))) throw new ReplyError('ERR syntax error');
+}
+
+function flushdb(s: RespServer, c: Client, argv: Buffer[]): void {
+  flushArgs(argv, 'flushdb');
+  s.keyspace.flush(c.db);
+  c.out.ok();
+}
+
+function flushall(s: RespServer, c: Client, argv: Buffer[]): void {
+  flushArgs(argv, 'flushall');
+  for (let db = 0; db < s.databases; db++) s.keyspace.flush(db);
+  c.out.ok();
+}
+
+/** SWAPDB a b: every key of both databases rewritten under the other's number, in one batch. */
+function swapdb(s: RespServer, c: Client, argv: Buffer[]): void {
+  const a = toI64(argv[1]);
+  const b = toI64(argv[2]);
+  if (a === null || b === null) throw new ReplyError('ERR invalid first DB index');
+  if (a < 0n || b < 0n || a >= BigInt(s.databases) || b >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
+  const x = Number(a);
+  const y = Number(b);
+  if (x !== y) {
+    const ks = s.keyspace;
+    const take = (db: number): [string, number, Buffer, number | null][] =>
+      ks.liveKeys(db).map((k) => {
+        const v = ks.get(db, k) as { type: number; value: Buffer };
+        return [k, v.type, Buffer.from(v.value), ks.expireOf(db, k) ?? null];
+      });
+    const ax = take(x);
+    const by = take(y);
+    ks.flush(x);
+    ks.flush(y);
+    for (const [k, t, v, at] of ax) ks.set(y, k, t, v, at);
+    for (const [k, t, v, at] of by) ks.set(x, k, t, v, at);
+  }
+  c.out.ok();
+}
+
+/** Parameters CONFIG GET answers with a value; unknown ones are remembered as set (tolerant, as clients and harnesses need). */
+function configDefaults(s: RespServer): Record<string, string> {
+  return {
+    port: String(s.port), bind: s.host, databases: String(s.databases), requirepass: s.requirepass ?? '',
+    appendonly: 'no', appendfsync: 'always', save: '', maxmemory: '0', 'maxmemory-policy': 'noeviction',
+    'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
+    'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
+    timeout: '0', hz: '10', 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
+    dir: s.dir, dbfilename: s.file, 'latency-tracking': 'no', 'notify-keyspace-events': '',
+  };
+}
+
+/** Parameters whose values are sizes: CONFIG SET checks them (the others are taken as given). */
+const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit']);
+
+function config(s: RespServer, c: Client, argv: Buffer[]): void {
+  const sub = word(argv[1]);
+  const defaults = configDefaults(s);
+  const value = (k: string): string => s.config.get(k) ?? defaults[k];
+  switch (sub) {
+    case 'get': {
+      if (argv.length < 3) throw new ReplyError("ERR wrong number of arguments for 'config|get' command");
+      const found = new Map<string, string>();
+      const names = new Set([...Object.keys(defaults), ...s.config.keys()]);
+      for (const p of argv.slice(2)) {
+        for (const k of names) if (globMatch(p, Buffer.from(k), true)) found.set(k, value(k));
+      }
+      c.out.map(found.size);
+      for (const [k, v] of found) {
+        c.out.bulk(k);
+        c.out.bulk(v);
+      }
+      return;
+    }
+    case 'set': {
+      if (argv.length < 4 || argv.length % 2 !== 0) throw new ReplyError("ERR wrong number of arguments for 'config|set' command");
+      for (let i = 2; i < argv.length; i += 2) {
+        const k = word(argv[i]);
+        const v = argv[i + 1].toString('latin1');
+        if (MEMORY_PARAMS.has(k) && !/^\d+(k|kb|m|mb|g|gb)?$/i.test(v)) {
+          throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be a memory value`);
+        }
+        if (k === 'requirepass') s.requirepass = v === '' ? undefined : v;
+        else if (k === 'proto-max-bulk-len') {
+          const n = toI64(v);
+          if (n === null || n < 1024n * 1024n || n > 64n * 1024n * 1024n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1mb and 64mb (the store's largest value)`);
+          s.limits.maxBulk = Number(n);
+        } else if (k === 'maxclients') s.maxClients = intArg(argv[i + 1]);
+        s.config.set(k, v);
+      }
+      c.out.ok();
+      return;
+    }
+    case 'resetstat':
+      s.stats.errors.clear();
+      s.stats.commands = 0;
+      s.stats.keyspaceHits = 0;
+      s.stats.keyspaceMisses = 0;
+      c.out.ok();
+      return;
+    case 'rewrite':
+      throw new ReplyError('ERR The server is running without a config file');
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try CONFIG HELP.`);
+  }
+}
+
+function commandInfo(c: Client, cmd: Command): void {
+  c.out.array(10);
+  c.out.bulk(cmd.name);
+  c.out.int(cmd.arity);
+  c.out.set(cmd.flags.length);
+  for (const f of cmd.flags) c.out.status(f);
+  c.out.int(cmd.firstKey);
+  c.out.int(cmd.lastKey);
+  c.out.int(cmd.step);
+  c.out.set(0);
+  c.out.set(0);
+  c.out.set(0);
+  c.out.array(0);
+}
+
+function command(_s: RespServer, c: Client, argv: Buffer[]): void {
+  const all = registry.commands;
+  const sub = word(argv[1]);
+  if (argv.length === 1) {
+    c.out.array(all.size);
+    for (const cmd of all.values()) commandInfo(c, cmd);
+    return;
+  }
+  switch (sub) {
+    case 'count':
+      c.out.int(all.size);
+      return;
+    case 'list':
+      c.out.bulks([...all.keys()]);
+      return;
+    case 'info': {
+      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => word(a));
+      c.out.array(names.length);
+      for (const n of names) {
+        const cmd = all.get(n);
+        if (cmd === undefined) c.out.nilArray();
+        else commandInfo(c, cmd);
+      }
+      return;
+    }
+    case 'docs': {
+      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => word(a)).filter((n) => all.has(n));
+      c.out.map(names.length);
+      for (const n of names) {
+        c.out.bulk(n);
+        c.out.map(2);
+        c.out.bulk('summary');
+        c.out.bulk(`the ${n} command`);
+        c.out.bulk('group');
+        c.out.bulk('pmem');
+      }
+      return;
+    }
+    case 'getkeys': {
+      const cmd = argv.length > 2 ? all.get(word(argv[2])) : undefined;
+      if (cmd === undefined) throw new ReplyError('ERR Invalid command specified');
+      const args = argv.slice(2);
+      if (cmd.firstKey === 0) throw new ReplyError('ERR The command has no key arguments');
+      const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+      const keys: Buffer[] = [];
+      for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.step) keys.push(args[i]);
+      c.out.bulks(keys);
+      return;
+    }
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try COMMAND HELP.`);
+  }
+}
+
+function time(_s: RespServer, c: Client): void {
+  const us = BigInt(Date.now()) * 1000n + BigInt(Number(process.hrtime.bigint() % 1000n));
+  c.out.bulks([String(us / 1000000n), String(us % 1000000n)]);
+}
+
+/** SAVE and BGSAVE: everything acknowledged is already on the store file. */
+function save(s: RespServer, c: Client, argv: Buffer[]): void {
+  s.commitNow();
+  if (word(argv[0]) === 'save') c.out.ok();
+  else c.out.status('Background saving started (pmem: nothing to do, every acknowledged write is already durable)');
+}
+
+/** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and there are no replicas. */
+function waitaof(_s: RespServer, c: Client, argv: Buffer[]): void {
+  const local = toI64(argv[1]);
+  const replicas = toI64(argv[2]);
+  const timeout = toI64(argv[3]);
+  if (local === null || replicas === null || timeout === null || timeout < 0n) throw new ReplyError('ERR value is out of range, must be positive');
+  if (local > 1n) throw new ReplyError('ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.'.replace('appendonly is disabled', 'there is only one local store'));
+  c.out.array(2);
+  c.out.int(1);
+  c.out.int(0);
+}
+
+function debug(s: RespServer, c: Client, argv: Buffer[]): void {
+  const sub = word(argv[1]);
+  switch (sub) {
+    case 'set-active-expire':
+      s.expiry.enabled = argv[2]?.toString() !== '0';
+      c.out.ok();
+      return;
+    case 'sleep': {
+      const ms = Number(argv[2]?.toString() ?? '0') * 1000;
+      const end = Date.now() + ms;
+      while (Date.now() < end) { /* DEBUG SLEEP blocks the server, as Redis's does */ }
+      c.out.ok();
+      return;
+    }
+    case 'reload':
+    case 'loadaof':
+      // The store is the persistence: commit, then rebuild DRAM from it as a restart would.
+      if (!s.commitNow()) throw new ReplyError('ERR commit failed');
+      s.keyspace.load();
+      c.out.ok();
+      return;
+    case 'object': {
+      const v = argv[2] === undefined ? undefined : s.keyspace.get(c.db, argv[2].toString('latin1'));
+      if (v === undefined) throw new ReplyError('ERR no such key');
+      c.out.status(`Value at:0x0 refcount:1 encoding:raw serializedlength:${v.value.length} lru:0 lru_seconds_idle:0`);
+      return;
+    }
+    case 'jmap':
+    case 'quicklist-packed-threshold':
+    case 'stringmatch-len':
+      c.out.ok();
+      return;
+    case 'protocol':
+      debugProtocol(c, word(argv[2]));
+      return;
+    case 'change-repl-id':
+      c.out.ok();
+      return;
+    default:
+      throw new ReplyError(`ERR DEBUG ${argv[1].toString('latin1')} is not supported by pmem serve`);
+  }
+}
+
+function debugProtocol(c: Client, what: string): void {
+  switch (what) {
+    case 'string': c.out.bulk('Hello World'); return;
+    case 'integer': c.out.int(12345); return;
+    case 'double': c.out.double('3.141'); return;
+    case 'bignum':
+      if (c.out.proto === 3) c.out.raw('(1234567999999999999999999999999999999\r\n');
+      else c.out.bulk('1234567999999999999999999999999999999');
+      return;
+    case 'null': c.out.nil(); return;
+    case 'array': c.out.array(3); for (let i = 0; i < 3; i++) c.out.int(i); return;
+    case 'set': c.out.set(3); for (let i = 0; i < 3; i++) c.out.int(i); return;
+    case 'map': c.out.map(3); for (let i = 0; i < 3; i++) { c.out.int(i); c.out.bool(i === 1); } return;
+    case 'attrib':
+      if (c.out.proto === 3) {
+        c.out.raw('|1\r\n');
+        c.out.bulk('key-popularity');
+        c.out.array(2);
+        c.out.bulk('key:123');
+        c.out.int(90);
+      }
+      c.out.bulk('Some real reply following the attribute');
+      return;
+    case 'push':
+      if (c.out.proto !== 3) throw new ReplyError('ERR RESP2 is not supported by this command');
+      c.out.push(2);
+      c.out.bulk('server-cpu-usage');
+      c.out.int(42);
+      c.out.bulk('Some real reply following the push reply');
+      return;
+    case 'true': c.out.bool(true); return;
+    case 'false': c.out.bool(false); return;
+    case 'verbatim': c.out.verbatim('This is a verbatim\nstring'); return;
+    default:
+      throw new ReplyError('ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false');
+  }
+}
+
+function shutdown(s: RespServer, c: Client, argv: Buffer[]): void {
+  for (const a of argv.slice(1)) {
+    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(word(a))) throw new ReplyError('ERR syntax error');
+  }
+  if (argv.slice(1).some((a) => word(a) === 'abort')) throw new ReplyError('ERR No shutdown in progress.');
+  s.log(`SHUTDOWN from client ${c.id}`);
+  c.closing = true;
+  s.shutdown();
+}
+
+function fn(_s: RespServer, c: Client, argv: Buffer[]): void {
+  if (word(argv[1]) === 'flush') {
+    c.out.ok();
+    return;
+  }
+  throw new ReplyError('ERR FUNCTION is not supported by pmem serve (only FUNCTION FLUSH, which has nothing to flush)');
+}
+
+export const ADMIN_COMMANDS: Record<string, Def> = {
+  info: [-1, 'loading stale', 0, 0, 0, info],
+  dbsize: [1, 'readonly fast', 0, 0, 0, (s, c) => c.out.int(s.keyspace.size(c.db))],
+  flushdb: [-1, 'write', 0, 0, 0, flushdb],
+  flushall: [-1, 'write', 0, 0, 0, flushall],
+  swapdb: [3, 'write fast', 0, 0, 0, swapdb],
+  config: [-2, 'admin', 0, 0, 0, config],
+  command: [-1, 'loading stale', 0, 0, 0, command],
+  time: [1, 'fast', 0, 0, 0, time],
+  lastsave: [1, 'fast', 0, 0, 0, (s, c) => c.out.int(Math.floor(s.keyspace.lastCommit / 1000))],
+  save: [1, 'admin nomultiqueue', 0, 0, 0, save],
+  bgsave: [-1, 'admin', 0, 0, 0, save],
+  bgrewriteaof: [1, 'admin', 0, 0, 0, (_s, c) => c.out.status('Background append only file rewriting started (pmem: nothing to rewrite)')],
+  shutdown: [-1, 'admin noauth nomultiqueue', 0, 0, 0, shutdown],
+  waitaof: [4, 'fast', 0, 0, 0, waitaof],
+  wait: [3, 'fast', 0, 0, 0, (_s, c) => c.out.int(0)],
+  debug: [-2, 'admin', 0, 0, 0, debug],
+  function: [-2, 'write', 0, 0, 0, fn],
+  memory: [-2, 'readonly', 0, 0, 0, (s, c, a) => {
+    if (word(a[1]) !== 'usage' || a.length < 3) throw new ReplyError('ERR MEMORY supports only USAGE in pmem serve');
+    const v = s.keyspace.get(c.db, keyBuf(a[2].toString('latin1')).toString('latin1'));
+    if (v === undefined) c.out.nil();
+    else c.out.int(v.value.length + a[2].length + 16);
+  }],
+};

@@ -1,0 +1,110 @@
+// Argument parsing shared by the command groups, with Redis's own error texts.
+import { NOT_INTEGER, ReplyError, SYNTAX } from '../client';
+import { KEY_PREFIX } from '../keyspace';
+
+/** The store's key limit (4096 bytes) less the keyspace's prefix. */
+export const MAX_KEY = 4096 - KEY_PREFIX;
+export const I64_MIN = -(2n ** 63n);
+export const I64_MAX = 2n ** 63n - 1n;
+
+const INT = /^-?(0|[1-9]\d*)$/;
+
+/** A key argument as its latin1 string. @throws ReplyError for a key over the limit */
+export function keyArg(b: Buffer): string {
+  if (b.length > MAX_KEY) throw new ReplyError(`ERR key is ${b.length} bytes; the limit is ${MAX_KEY}`);
+  return b.toString('latin1');
+}
+
+export const keyBuf = (k: string): Buffer => Buffer.from(k, 'latin1');
+
+/** A signed 64-bit integer, as Redis's string2ll reads it, or null. */
+export function toI64(b: Buffer | string): bigint | null {
+  const s = typeof b === 'string' ? b : b.toString('latin1');
+  if (s.length === 0 || s.length > 20 || !INT.test(s) || s === '-0') return null;
+  const n = BigInt(s);
+  return n < I64_MIN || n > I64_MAX ? null : n;
+}
+
+/** A 64-bit integer argument. @throws ReplyError `msg` */
+export function i64Arg(b: Buffer, msg = NOT_INTEGER): bigint {
+  const n = toI64(b);
+  if (n === null) throw new ReplyError(msg);
+  return n;
+}
+
+/** An integer argument as a number (exact below 2^53; callers check ranges). */
+export function intArg(b: Buffer, msg = NOT_INTEGER): number {
+  return Number(i64Arg(b, msg));
+}
+
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const INF = /^[+-]?inf(inity)?$/i;
+
+/** A float as Redis's strtold reads it (no spaces, no NaN), or null. */
+export function toFloat(b: Buffer | string): number | null {
+  const s = typeof b === 'string' ? b : b.toString('latin1');
+  if (FLOAT.test(s)) return Number(s);
+  if (INF.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
+  return null;
+}
+
+const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,4}))?$/;
+
+/** An exact decimal: mant / 10^scale. */
+export interface Decimal {
+  mant: bigint;
+  scale: number;
+}
+
+/** A finite decimal number's exact value, or null (not a number, or inf). */
+export function toDecimal(b: Buffer | string): Decimal | null {
+  const s = typeof b === 'string' ? b : b.toString('latin1');
+  const m = DECIMAL.exec(s);
+  if (m === null || (m[2] === '' && (m[3] ?? '') === '')) return null;
+  const frac = m[3] ?? '';
+  const exp = m[4] === undefined ? 0 : Number(m[4]);
+  let mant = BigInt((m[2] || '0') + frac);
+  let scale = frac.length - exp;
+  if (scale < 0) {
+    mant *= 10n ** BigInt(-scale);
+    scale = 0;
+  }
+  return { mant: m[1] === '-' ? -mant : mant, scale };
+}
+
+/**
+ * a + b, rounded to 17 decimal places, as the text INCRBYFLOAT stores:
+ * no exponent, no trailing zeros, never "-0". Redis adds in long double
+ * and prints "%.17Lf"; exact decimal addition (ties rounded to even) gives the same text wherever
+ * long double is exact enough, without a double's binary noise (1 + 1.1 is "2.1").
+ */
+export function addDecimals(a: Decimal, b: Decimal): string {
+  const scale = Math.max(a.scale, b.scale);
+  let sum = a.mant * 10n ** BigInt(scale - a.scale) + b.mant * 10n ** BigInt(scale - b.scale);
+  let sc = scale;
+  if (sc > 17) {
+    const div = 10n ** BigInt(sc - 17);
+    const neg = sum < 0n;
+    const abs = neg ? -sum : sum;
+    let q = abs / div;
+    const twice = (abs % div) * 2n;
+    // Half to even: a decimal tie is, in long double, a hair off either way;
+    // ties to even is what Redis's output shows (1/41 - 1/41 is "0").
+    if (twice > div || (twice === div && q % 2n === 1n)) q += 1n;
+    sum = neg ? -q : q;
+    sc = 17;
+  }
+  const neg = sum < 0n;
+  let digits = (neg ? -sum : sum).toString().padStart(sc + 1, '0');
+  let text = sc === 0 ? digits : `${digits.slice(0, digits.length - sc)}.${digits.slice(digits.length - sc)}`;
+  if (text.includes('.')) text = text.replace(/0+$/, '').replace(/\.$/, '');
+  digits = text;
+  return digits === '0' || !neg ? digits : `-${digits}`;
+}
+
+/** An option word, lower-cased. */
+export const word = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('latin1').toLowerCase());
+
+export function syntax(): never {
+  throw new ReplyError(SYNTAX);
+}

@@ -1,0 +1,276 @@
+// The keyspace group: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE,
+// RANDOMKEY, the EXPIRE family, TTL, PERSIST, OBJECT, TOUCH.
+import { ReplyError, SYNTAX, type Client } from '../client';
+import { globMatch } from '../glob';
+import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
+import type { RespServer } from '../server';
+import { i64Arg, I64_MAX, intArg, keyArg, keyBuf, syntax, toI64, word } from './args';
+import type { Def } from './types';
+
+function del(s: RespServer, c: Client, argv: Buffer[]): void {
+  let n = 0;
+  for (let i = 1; i < argv.length; i++) if (s.keyspace.delete(c.db, keyArg(argv[i]))) n++;
+  c.out.int(n);
+}
+
+function exists(s: RespServer, c: Client, argv: Buffer[]): void {
+  let n = 0;
+  for (let i = 1; i < argv.length; i++) if (s.keyspace.exists(c.db, keyArg(argv[i]))) n++;
+  c.out.int(n);
+}
+
+function type(s: RespServer, c: Client, argv: Buffer[]): void {
+  const t = s.keyspace.type(c.db, keyArg(argv[1]));
+  c.out.status(t === undefined ? 'none' : TYPE_NAMES[t] ?? 'none');
+}
+
+function keys(s: RespServer, c: Client, argv: Buffer[]): void {
+  const p = argv[1];
+  const all = p.length === 1 && p[0] === 0x2a;
+  const out: Buffer[] = [];
+  for (const k of s.keyspace.liveKeys(c.db)) {
+    const kb = keyBuf(k);
+    if (all || globMatch(p, kb)) out.push(kb);
+  }
+  c.out.bulks(out);
+}
+
+/**
+ * SCAN cursor [MATCH p] [COUNT n] [TYPE t]. The cursor walks the database's
+ * key array from its end down: a delete moves the last key into the hole,
+ * and the last key was either already visited or is visited again, so every
+ * key present for the whole scan is returned (perhaps twice), as Redis
+ * guarantees.
+ */
+function scan(s: RespServer, c: Client, argv: Buffer[]): void {
+  const cur = toI64(argv[1]);
+  if (cur === null || cur < 0n) throw new ReplyError('ERR invalid cursor');
+  let match: Buffer | null = null;
+  let count = 10;
+  let typeName: string | null = null;
+  for (let i = 2; i < argv.length; i++) {
+    const w = word(argv[i]);
+    if (i + 1 >= argv.length) syntax();
+    if (w === 'match') match = argv[++i];
+    else if (w === 'count') {
+      count = intArg(argv[++i]);
+      if (count < 1) syntax();
+    } else if (w === 'type') typeName = word(argv[++i]);
+    else syntax();
+  }
+  const d = s.keyspace.dbs[c.db];
+  let pos = cur === 0n ? d.size - 1 : Math.min(Number(cur) - 1, d.size - 1);
+  const found: string[] = [];
+  for (let n = 0; n < count && pos >= 0; n++, pos--) found.push(d.keys[pos]);
+  const out: Buffer[] = [];
+  for (const k of found) {
+    const t = s.keyspace.type(c.db, k);
+    if (t === undefined) continue;
+    if (typeName !== null && TYPE_NAMES[t] !== typeName) continue;
+    const kb = keyBuf(k);
+    if (match !== null && !globMatch(match, kb)) continue;
+    out.push(kb);
+  }
+  c.out.array(2);
+  c.out.bulk(pos < 0 ? '0' : String(pos + 1));
+  c.out.bulks(out);
+}
+
+function renameLike(nx: boolean) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    const from = keyArg(argv[1]);
+    const to = keyArg(argv[2]);
+    const v = s.keyspace.get(c.db, from);
+    if (v === undefined) throw new ReplyError('ERR no such key');
+    if (from === to) {
+      if (nx) c.out.int(0);
+      else c.out.ok();
+      return;
+    }
+    if (nx && s.keyspace.exists(c.db, to)) {
+      c.out.int(0);
+      return;
+    }
+    const at = s.keyspace.expireOf(c.db, from) ?? null;
+    // Both writes go into one batch: after a crash exactly one name holds the value.
+    s.keyspace.delete(c.db, to);
+    s.keyspace.set(c.db, to, v.type, Buffer.from(v.value), at);
+    s.keyspace.delete(c.db, from);
+    if (nx) c.out.int(1);
+    else c.out.ok();
+  };
+}
+
+/** COPY source destination [DB n] [REPLACE] */
+function copy(s: RespServer, c: Client, argv: Buffer[]): void {
+  const from = keyArg(argv[1]);
+  const to = keyArg(argv[2]);
+  let db = c.db;
+  let replace = false;
+  for (let i = 3; i < argv.length; i++) {
+    const w = word(argv[i]);
+    if (w === 'replace') replace = true;
+    else if (w === 'db' && i + 1 < argv.length) {
+      db = intArg(argv[++i]);
+      if (db < 0 || db >= s.databases) throw new ReplyError('ERR DB index is out of range');
+    } else syntax();
+  }
+  if (from === to && db === c.db) throw new ReplyError('ERR source and destination objects are the same');
+  const v = s.keyspace.get(c.db, from);
+  if (v === undefined) {
+    c.out.int(0);
+    return;
+  }
+  if (s.keyspace.exists(db, to)) {
+    if (!replace) {
+      c.out.int(0);
+      return;
+    }
+    s.keyspace.delete(db, to);
+  }
+  s.keyspace.set(db, to, v.type, Buffer.from(v.value), s.keyspace.expireOf(c.db, from) ?? null);
+  c.out.int(1);
+}
+
+function move(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const db = toI64(argv[2]);
+  if (db === null || db < 0n || db >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
+  if (Number(db) === c.db) throw new ReplyError('ERR source and destination objects are the same');
+  const v = s.keyspace.get(c.db, key);
+  if (v === undefined || s.keyspace.exists(Number(db), key)) {
+    c.out.int(0);
+    return;
+  }
+  s.keyspace.set(Number(db), key, v.type, Buffer.from(v.value), s.keyspace.expireOf(c.db, key) ?? null);
+  s.keyspace.delete(c.db, key);
+  c.out.int(1);
+}
+
+function randomkey(s: RespServer, c: Client): void {
+  const k = s.keyspace.randomKey(c.db);
+  if (k === undefined) c.out.nil();
+  else c.out.bulk(keyBuf(k));
+}
+
+/** EXPIRE key n [NX | XX | GT | LT], and PEXPIRE, EXPIREAT, PEXPIREAT. */
+function expireLike(unitMs: bigint, absolute: boolean, name: string) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    const key = keyArg(argv[1]);
+    const n = i64Arg(argv[2]);
+    let nx = false;
+    let xx = false;
+    let gt = false;
+    let lt = false;
+    for (let i = 3; i < argv.length; i++) {
+      const w = word(argv[i]);
+      if (w === 'nx') nx = true;
+      else if (w === 'xx') xx = true;
+      else if (w === 'gt') gt = true;
+      else if (w === 'lt') lt = true;
+      else throw new ReplyError(`ERR Unsupported option ${argv[i].toString('latin1')}`);
+    }
+    if (nx && (xx || gt || lt)) throw new ReplyError('ERR NX and XX, GT or LT options at the same time are not compatible');
+    if (gt && lt) throw new ReplyError('ERR GT and LT options at the same time are not compatible');
+    const bad = (): never => {
+      throw new ReplyError(`ERR invalid expire time in '${name}' command`);
+    };
+    let ms = n * unitMs;
+    if (ms > I64_MAX || ms < -I64_MAX) bad();
+    if (!absolute) ms += BigInt(s.keyspace.now());
+    if (ms > I64_MAX || ms < -I64_MAX) bad();
+    const cur = s.keyspace.expireOf(c.db, key);
+    if (cur === undefined) {
+      c.out.int(0);
+      return;
+    }
+    const at = Number(ms);
+    if ((nx && cur !== null) || (xx && cur === null) || (gt && (cur === null || at <= cur)) || (lt && cur !== null && at >= cur)) {
+      c.out.int(0);
+      return;
+    }
+    s.keyspace.expire(c.db, key, at);
+    c.out.int(1);
+  };
+}
+
+function ttlLike(ms: boolean, absolute: boolean) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    const at = s.keyspace.expireOf(c.db, keyArg(argv[1]));
+    if (at === undefined) c.out.int(-2);
+    else if (at === null) c.out.int(-1);
+    else {
+      const v = absolute ? at : Math.max(0, at - s.keyspace.now());
+      c.out.int(ms ? Math.floor(v) : Math.floor(absolute ? v / 1000 : (v + 500) / 1000));
+    }
+  };
+}
+
+function persist(s: RespServer, c: Client, argv: Buffer[]): void {
+  c.out.int(s.keyspace.persist(c.db, keyArg(argv[1])) ? 1 : 0);
+}
+
+function touch(s: RespServer, c: Client, argv: Buffer[]): void {
+  exists(s, c, argv);
+}
+
+/** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
+function object(s: RespServer, c: Client, argv: Buffer[]): void {
+  const sub = word(argv[1]);
+  if (sub === 'help') {
+    c.out.bulks(['OBJECT <subcommand>', 'ENCODING <key>', 'FREQ <key>', 'IDLETIME <key>', 'REFCOUNT <key>']);
+    return;
+  }
+  if (argv.length !== 3) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${argv[1].toString('latin1')}'. Try OBJECT HELP.`);
+  const v = s.keyspace.get(c.db, keyArg(argv[2]));
+  if (v === undefined) {
+    c.out.nil();
+    return;
+  }
+  switch (sub) {
+    case 'encoding':
+      if (v.type === TYPE_STRING) {
+        const n = toI64(v.value);
+        c.out.bulk(n !== null ? 'int' : v.value.length <= 44 ? 'embstr' : 'raw');
+      } else c.out.bulk('raw');
+      return;
+    case 'freq':
+      throw new ReplyError('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');
+    case 'idletime':
+      c.out.int(0);
+      return;
+    case 'refcount': {
+      // Redis shares the objects of the integers 0 to 9999 and reports them with INT_MAX.
+      const n = v.type === TYPE_STRING ? toI64(v.value) : null;
+      c.out.int(n !== null && n >= 0n && n < 10000n ? 2147483647 : 1);
+      return;
+    }
+    default:
+      throw new ReplyError(SYNTAX);
+  }
+}
+
+export const KEY_COMMANDS: Record<string, Def> = {
+  del: [-2, 'write', 1, -1, 1, del],
+  unlink: [-2, 'write fast', 1, -1, 1, del],
+  exists: [-2, 'readonly fast', 1, -1, 1, exists],
+  type: [2, 'readonly fast', 1, 1, 1, type],
+  keys: [2, 'readonly', 0, 0, 0, keys],
+  scan: [-2, 'readonly', 0, 0, 0, scan],
+  rename: [3, 'write', 1, 2, 1, renameLike(false)],
+  renamenx: [3, 'write fast', 1, 2, 1, renameLike(true)],
+  copy: [-3, 'write', 1, 2, 1, copy],
+  move: [3, 'write fast', 1, 1, 1, move],
+  randomkey: [1, 'readonly', 0, 0, 0, randomkey],
+  expire: [-3, 'write fast', 1, 1, 1, expireLike(1000n, false, 'expire')],
+  pexpire: [-3, 'write fast', 1, 1, 1, expireLike(1n, false, 'pexpire')],
+  expireat: [-3, 'write fast', 1, 1, 1, expireLike(1000n, true, 'expireat')],
+  pexpireat: [-3, 'write fast', 1, 1, 1, expireLike(1n, true, 'pexpireat')],
+  ttl: [2, 'readonly fast', 1, 1, 1, ttlLike(false, false)],
+  pttl: [2, 'readonly fast', 1, 1, 1, ttlLike(true, false)],
+  expiretime: [2, 'readonly fast', 1, 1, 1, ttlLike(false, true)],
+  pexpiretime: [2, 'readonly fast', 1, 1, 1, ttlLike(true, true)],
+  persist: [2, 'write fast', 1, 1, 1, persist],
+  touch: [-2, 'readonly fast', 1, -1, 1, touch],
+  object: [-2, 'readonly', 2, 2, 1, object],
+};

@@ -1,0 +1,93 @@
+// SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+import { ReplyError, type Client } from '../client';
+import { globMatch } from '../glob';
+import type { RespServer } from '../server';
+import { word } from './args';
+import type { Def } from './types';
+
+/** A (un)subscribe confirmation: a push, written also under CLIENT REPLY OFF. */
+function confirm(c: Client, kind: string, name: Buffer | null): void {
+  c.out.pushing = true;
+  c.out.push(3);
+  c.out.bulk(kind);
+  if (name === null) c.out.nil();
+  else c.out.bulk(name);
+  c.out.int(c.subscriptions);
+  c.out.pushing = false;
+}
+
+function subscribe(pattern: boolean) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    for (const a of argv.slice(1)) {
+      const n = a.toString('latin1');
+      if (pattern) s.pubsub.psubscribe(c, n);
+      else s.pubsub.subscribe(c, n);
+      confirm(c, pattern ? 'psubscribe' : 'subscribe', a);
+    }
+  };
+}
+
+function unsubscribe(pattern: boolean) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    const kind = pattern ? 'punsubscribe' : 'unsubscribe';
+    const names = argv.length > 1 ? argv.slice(1).map((a) => a.toString('latin1')) : [...(pattern ? c.patterns : c.channels)];
+    if (names.length === 0) {
+      confirm(c, kind, null);
+      return;
+    }
+    for (const n of names) {
+      if (pattern) s.pubsub.punsubscribe(c, n);
+      else s.pubsub.unsubscribe(c, n);
+      confirm(c, kind, Buffer.from(n, 'latin1'));
+    }
+  };
+}
+
+function publish(s: RespServer, c: Client, argv: Buffer[]): void {
+  c.out.int(s.pubsub.publish(argv[1], argv[2], (x) => s.deliver(x)));
+}
+
+function pubsub(s: RespServer, c: Client, argv: Buffer[]): void {
+  const sub = word(argv[1]);
+  switch (sub) {
+    case 'channels': {
+      if (argv.length > 3) throw new ReplyError("ERR wrong number of arguments for 'pubsub|channels' command");
+      const p = argv[2];
+      const out = [...s.pubsub.channels.keys()].map((k) => Buffer.from(k, 'latin1')).filter((k) => p === undefined || globMatch(p, k));
+      c.out.bulks(out);
+      return;
+    }
+    case 'numsub':
+      c.out.map(argv.length - 2);
+      for (const a of argv.slice(2)) {
+        c.out.bulk(a);
+        c.out.int(s.pubsub.channels.get(a.toString('latin1'))?.size ?? 0);
+      }
+      return;
+    case 'numpat':
+      if (argv.length !== 2) throw new ReplyError("ERR wrong number of arguments for 'pubsub|numpat' command");
+      c.out.int(s.pubsub.patterns.size);
+      return;
+    case 'shardchannels':
+      c.out.array(0);
+      return;
+    case 'shardnumsub':
+      c.out.map(argv.length - 2);
+      for (const a of argv.slice(2)) {
+        c.out.bulk(a);
+        c.out.int(0);
+      }
+      return;
+    default:
+      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try PUBSUB HELP.`);
+  }
+}
+
+export const PUBSUB_COMMANDS: Record<string, Def> = {
+  subscribe: [-2, 'pubsub', 0, 0, 0, subscribe(false)],
+  unsubscribe: [-1, 'pubsub', 0, 0, 0, unsubscribe(false)],
+  psubscribe: [-2, 'pubsub', 0, 0, 0, subscribe(true)],
+  punsubscribe: [-1, 'pubsub', 0, 0, 0, unsubscribe(true)],
+  publish: [3, 'pubsub fast', 0, 0, 0, publish],
+  pubsub: [-2, 'pubsub', 0, 0, 0, pubsub],
+};

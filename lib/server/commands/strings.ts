@@ -1,0 +1,427 @@
+// The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
+import { NOT_INTEGER, ReplyError, SYNTAX, WRONGTYPE, type Client } from '../client';
+import { TYPE_STRING } from '../keyspace';
+import type { RespServer } from '../server';
+import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, toDecimal, toFloat, toI64, word, type Decimal } from './args';
+import type { Def } from './types';
+
+/** The string value of `key`, or undefined; WRONGTYPE for another type. */
+export function getString(s: RespServer, c: Client, key: string): Buffer | undefined {
+  const v = s.keyspace.get(c.db, key);
+  if (v === undefined) {
+    s.stats.keyspaceMisses++;
+    return undefined;
+  }
+  s.stats.keyspaceHits++;
+  if (v.type !== TYPE_STRING) throw new ReplyError(WRONGTYPE);
+  return v.value;
+}
+
+/** A string's size after a write, checked against the largest bulk. */
+function checkSize(s: RespServer, n: number): void {
+  if (n > s.limits.maxBulk) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+}
+
+/**
+ * An expiry option's time (ms since the epoch) from its unit and argument,
+ * as Redis checks it. @throws ReplyError "invalid expire time in '<cmd>' command"
+ */
+export function expireTime(s: RespServer, unit: 'ex' | 'px' | 'exat' | 'pxat', arg: Buffer, cmd: string): number {
+  const n = i64Arg(arg);
+  const bad = (): never => {
+    throw new ReplyError(`ERR invalid expire time in '${cmd}' command`);
+  };
+  if (n <= 0n) bad();
+  let ms = unit === 'ex' || unit === 'exat' ? n * 1000n : n;
+  if (ms > I64_MAX) bad();
+  if (unit === 'ex' || unit === 'px') ms += BigInt(s.keyspace.now());
+  if (ms > I64_MAX) bad();
+  return Number(ms);
+}
+
+/** SET key value [NX | XX] [GET] [EX s | PX ms | EXAT t | PXAT t | KEEPTTL] */
+function set(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  let nx = false;
+  let xx = false;
+  let get = false;
+  let keepttl = false;
+  let at: number | null = null;
+  let unit: 'ex' | 'px' | 'exat' | 'pxat' | null = null;
+  let unitArg: Buffer | null = null;
+  for (let i = 3; i < argv.length; i++) {
+    const w = word(argv[i]);
+    if (w === 'nx' && !xx) nx = true;
+    else if (w === 'xx' && !nx) xx = true;
+    else if (w === 'get') get = true;
+    else if (w === 'keepttl' && unit === null) keepttl = true;
+    else if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && unit === null && !keepttl && i + 1 < argv.length) {
+      unit = w;
+      unitArg = argv[++i];
+    } else syntax();
+  }
+  if (unit !== null) at = expireTime(s, unit, unitArg as Buffer, 'set');
+  const old = get ? getString(s, c, key) : undefined;
+  if (!get && (nx || xx)) {
+    const exists = s.keyspace.exists(c.db, key);
+    if ((nx && exists) || (xx && !exists)) {
+      c.out.nil();
+      return;
+    }
+  }
+  if (get && (nx || xx)) {
+    const exists = old !== undefined;
+    if ((nx && exists) || (xx && !exists)) {
+      if (old === undefined) c.out.nil();
+      else c.out.bulk(old);
+      return;
+    }
+  }
+  s.keyspace.set(c.db, key, TYPE_STRING, argv[2], keepttl ? 'keep' : at);
+  if (!get) c.out.ok();
+  else if (old === undefined) c.out.nil();
+  else c.out.bulk(old);
+}
+
+function setnx(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  if (s.keyspace.exists(c.db, key)) {
+    c.out.int(0);
+    return;
+  }
+  s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  c.out.int(1);
+}
+
+function setexLike(unit: 'ex' | 'px', cmd: string) {
+  return (s: RespServer, c: Client, argv: Buffer[]): void => {
+    const key = keyArg(argv[1]);
+    const at = expireTime(s, unit, argv[2], cmd);
+    s.keyspace.set(c.db, key, TYPE_STRING, argv[3], at);
+    c.out.ok();
+  };
+}
+
+function get(s: RespServer, c: Client, argv: Buffer[]): void {
+  const v = getString(s, c, keyArg(argv[1]));
+  if (v === undefined) c.out.nil();
+  else c.out.bulk(v);
+}
+
+function getset(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const old = getString(s, c, key);
+  s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  if (old === undefined) c.out.nil();
+  else c.out.bulk(old);
+}
+
+function getdel(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const v = getString(s, c, key);
+  if (v === undefined) {
+    c.out.nil();
+    return;
+  }
+  s.keyspace.delete(c.db, key);
+  c.out.bulk(v);
+}
+
+/** GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] */
+function getex(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  let at: number | null = null;
+  let persist = false;
+  let seen = false;
+  for (let i = 2; i < argv.length; i++) {
+    const w = word(argv[i]);
+    if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && !seen && i + 1 < argv.length) {
+      at = expireTime(s, w, argv[++i], 'getex');
+      seen = true;
+    } else if (w === 'persist' && !seen) {
+      persist = true;
+      seen = true;
+    } else syntax();
+  }
+  const v = getString(s, c, key);
+  if (v === undefined) {
+    c.out.nil();
+    return;
+  }
+  if (at !== null) s.keyspace.expire(c.db, key, at);
+  else if (persist) s.keyspace.persist(c.db, key);
+  c.out.bulk(v);
+}
+
+function mget(s: RespServer, c: Client, argv: Buffer[]): void {
+  c.out.array(argv.length - 1);
+  for (let i = 1; i < argv.length; i++) {
+    const v = s.keyspace.get(c.db, keyArg(argv[i]));
+    if (v === undefined || v.type !== TYPE_STRING) c.out.nil();
+    else c.out.bulk(v.value);
+  }
+}
+
+function msetCheck(argv: Buffer[], name: string): void {
+  if (argv.length % 2 === 0) throw new ReplyError(`ERR wrong number of arguments for '${name}' command`);
+  for (let i = 1; i < argv.length; i += 2) keyArg(argv[i]);
+}
+
+function mset(s: RespServer, c: Client, argv: Buffer[]): void {
+  msetCheck(argv, 'mset');
+  // Every pair goes into the same batch: all of MSET is one record.
+  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  c.out.ok();
+}
+
+function msetnx(s: RespServer, c: Client, argv: Buffer[]): void {
+  msetCheck(argv, 'msetnx');
+  for (let i = 1; i < argv.length; i += 2) {
+    if (s.keyspace.exists(c.db, keyArg(argv[i]))) {
+      c.out.int(0);
+      return;
+    }
+  }
+  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  c.out.int(1);
+}
+
+function append(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const old = getString(s, c, key);
+  const n = (old?.length ?? 0) + argv[2].length;
+  checkSize(s, n);
+  const v = old === undefined ? argv[2] : Buffer.concat([old, argv[2]]);
+  s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  c.out.int(v.length);
+}
+
+function strlen(s: RespServer, c: Client, argv: Buffer[]): void {
+  c.out.int(getString(s, c, keyArg(argv[1]))?.length ?? 0);
+}
+
+function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const off = i64Arg(argv[2]);
+  if (off < 0n) throw new ReplyError('ERR offset is out of range');
+  const old = getString(s, c, key);
+  const val = argv[3];
+  if (val.length === 0) {
+    c.out.int(old?.length ?? 0);
+    return;
+  }
+  const end = off + BigInt(val.length);
+  if (end > BigInt(s.limits.maxBulk)) checkSize(s, Number(end));
+  const len = Math.max(old?.length ?? 0, Number(end));
+  const v = Buffer.alloc(len);
+  old?.copy(v);
+  val.copy(v, Number(off));
+  s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  c.out.int(len);
+}
+
+function getrange(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  let start = intArg(argv[2]);
+  let end = intArg(argv[3]);
+  const v = getString(s, c, key);
+  if (v === undefined) {
+    c.out.bulk('');
+    return;
+  }
+  const n = v.length;
+  if (start < 0 && end < 0 && start > end) {
+    c.out.bulk('');
+    return;
+  }
+  if (start < 0) start = n + start;
+  if (end < 0) end = n + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= n) end = n - 1;
+  if (n === 0 || start > end) c.out.bulk('');
+  else c.out.bulk(v.subarray(start, end + 1));
+}
+
+function incrBy(s: RespServer, c: Client, key: string, by: bigint): void {
+  const old = getString(s, c, key);
+  let n = 0n;
+  if (old !== undefined) {
+    const v = toI64(old);
+    if (v === null) throw new ReplyError(NOT_INTEGER);
+    n = v;
+  }
+  const r = n + by;
+  if (r > I64_MAX || r < I64_MIN) throw new ReplyError('ERR increment or decrement would overflow');
+  s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(r.toString(), 'latin1'), 'keep');
+  c.out.int(r);
+}
+
+function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const f = toFloat(argv[2]);
+  if (f === null) throw new ReplyError('ERR value is not a valid float');
+  if (!Number.isFinite(f)) throw new ReplyError('ERR increment would produce NaN or Infinity');
+  const by = toDecimal(argv[2]) as Decimal;
+  const old = getString(s, c, key);
+  let n: Decimal = { mant: 0n, scale: 0 };
+  if (old !== undefined) {
+    const v = toDecimal(old);
+    if (v === null) throw new ReplyError('ERR value is not a valid float');
+    n = v;
+  }
+  const text = addDecimals(n, by);
+  if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
+  s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
+  c.out.bulk(text);
+}
+
+function getbit(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const off = bitOffset(s, argv[2]);
+  const v = getString(s, c, key);
+  const byte = Math.floor(off / 8);
+  if (v === undefined || byte >= v.length) {
+    c.out.int(0);
+    return;
+  }
+  c.out.int((v[byte] >> (7 - (off % 8))) & 1);
+}
+
+function bitOffset(s: RespServer, b: Buffer): number {
+  const n = toI64(b);
+  if (n === null || n < 0n || n / 8n >= BigInt(s.limits.maxBulk)) throw new ReplyError('ERR bit offset is not an integer or out of range');
+  return Number(n);
+}
+
+function setbit(s: RespServer, c: Client, argv: Buffer[]): void {
+  const key = keyArg(argv[1]);
+  const off = bitOffset(s, argv[2]);
+  const bit = argv[3].toString('latin1');
+  if (bit !== '0' && bit !== '1') throw new ReplyError('ERR bit is not an integer or out of range');
+  const old = getString(s, c, key);
+  const byte = Math.floor(off / 8);
+  checkSize(s, byte + 1);
+  const v = Buffer.alloc(Math.max(old?.length ?? 0, byte + 1));
+  old?.copy(v);
+  const mask = 1 << (7 - (off % 8));
+  const was = (v[byte] & mask) !== 0 ? 1 : 0;
+  v[byte] = bit === '1' ? v[byte] | mask : v[byte] & ~mask;
+  s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  c.out.int(was);
+}
+
+/** LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN] */
+function lcs(s: RespServer, c: Client, argv: Buffer[]): void {
+  let len = false;
+  let idx = false;
+  let withLen = false;
+  let minLen = 0;
+  for (let i = 3; i < argv.length; i++) {
+    const w = word(argv[i]);
+    if (w === 'len') len = true;
+    else if (w === 'idx') idx = true;
+    else if (w === 'withmatchlen') withLen = true;
+    else if (w === 'minmatchlen' && i + 1 < argv.length) {
+      minLen = Math.max(0, intArg(argv[++i]));
+    } else throw new ReplyError(SYNTAX);
+  }
+  const get1 = (k: Buffer): Buffer => {
+    const v = s.keyspace.get(c.db, keyArg(k));
+    if (v === undefined) return Buffer.alloc(0);
+    if (v.type !== TYPE_STRING) throw new ReplyError('ERR The specified keys must contain string values');
+    return v.value;
+  };
+  const a = get1(argv[1]);
+  const b = get1(argv[2]);
+  if (len && idx) throw new ReplyError('ERR If you want both the length and indexes, please just use IDX.');
+  const alen = a.length;
+  const blen = b.length;
+  if ((alen + 1) * (blen + 1) > 64 * 1024 * 1024) throw new ReplyError('ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len');
+  const w = blen + 1;
+  const t = new Uint32Array((alen + 1) * w);
+  for (let i = 1; i <= alen; i++) {
+    for (let j = 1; j <= blen; j++) {
+      t[i * w + j] = a[i - 1] === b[j - 1] ? t[(i - 1) * w + j - 1] + 1 : Math.max(t[(i - 1) * w + j], t[i * w + j - 1]);
+    }
+  }
+  const total = t[alen * w + blen];
+  if (len) {
+    c.out.int(total);
+    return;
+  }
+  // Walk back from the end, as Redis does, collecting the string and the ranges.
+  const out = Buffer.alloc(total);
+  let k = total;
+  let i = alen;
+  let j = blen;
+  const matches: [number, number, number, number][] = [];
+  let cur: [number, number, number, number] | null = null;
+  while (i > 0 && j > 0) {
+    if (a[i - 1] === b[j - 1]) {
+      out[--k] = a[i - 1];
+      if (cur !== null && cur[0] === i && cur[2] === j) {
+        cur[0] = i - 1;
+        cur[2] = j - 1;
+      } else {
+        if (cur !== null) matches.push(cur);
+        cur = [i - 1, i - 1, j - 1, j - 1];
+      }
+      i--;
+      j--;
+    } else if (t[(i - 1) * w + j] > t[i * w + j - 1]) i--;
+    else j--;
+  }
+  if (cur !== null) matches.push(cur);
+  if (!idx) {
+    c.out.bulk(out);
+    return;
+  }
+  const kept = matches.filter((m) => m[1] - m[0] + 1 >= minLen);
+  c.out.map(2);
+  c.out.bulk('matches');
+  c.out.array(kept.length);
+  for (const m of kept) {
+    c.out.array(withLen ? 3 : 2);
+    c.out.array(2);
+    c.out.int(m[0]);
+    c.out.int(m[1]);
+    c.out.array(2);
+    c.out.int(m[2]);
+    c.out.int(m[3]);
+    if (withLen) c.out.int(m[1] - m[0] + 1);
+  }
+  c.out.bulk('len');
+  c.out.int(total);
+}
+
+export const STRING_COMMANDS: Record<string, Def> = {
+  get: [2, 'readonly fast', 1, 1, 1, get],
+  set: [-3, 'write', 1, 1, 1, set],
+  setnx: [3, 'write fast', 1, 1, 1, setnx],
+  setex: [4, 'write', 1, 1, 1, setexLike('ex', 'setex')],
+  psetex: [4, 'write', 1, 1, 1, setexLike('px', 'psetex')],
+  getset: [3, 'write fast', 1, 1, 1, getset],
+  getdel: [2, 'write fast', 1, 1, 1, getdel],
+  getex: [-2, 'write fast', 1, 1, 1, getex],
+  mget: [-2, 'readonly fast', 1, -1, 1, mget],
+  mset: [-3, 'write', 1, -1, 2, mset],
+  msetnx: [-3, 'write', 1, -1, 2, msetnx],
+  append: [3, 'write fast', 1, 1, 1, append],
+  strlen: [2, 'readonly fast', 1, 1, 1, strlen],
+  setrange: [4, 'write', 1, 1, 1, setrange],
+  getrange: [4, 'readonly', 1, 1, 1, getrange],
+  substr: [4, 'readonly', 1, 1, 1, getrange],
+  incr: [2, 'write fast', 1, 1, 1, (s, c, a) => incrBy(s, c, keyArg(a[1]), 1n)],
+  decr: [2, 'write fast', 1, 1, 1, (s, c, a) => incrBy(s, c, keyArg(a[1]), -1n)],
+  incrby: [3, 'write fast', 1, 1, 1, (s, c, a) => incrBy(s, c, keyArg(a[1]), i64Arg(a[2]))],
+  decrby: [3, 'write fast', 1, 1, 1, (s, c, a) => {
+    const by = i64Arg(a[2]);
+    if (by === I64_MIN) throw new ReplyError('ERR decrement would overflow');
+    incrBy(s, c, keyArg(a[1]), -by);
+  }],
+  incrbyfloat: [3, 'write fast', 1, 1, 1, incrbyfloat],
+  getbit: [3, 'readonly fast', 1, 1, 1, getbit],
+  setbit: [4, 'write', 1, 1, 1, setbit],
+  lcs: [-3, 'readonly', 1, 2, 1, lcs],
+};

@@ -1,0 +1,23 @@
+// Every command of the server, by lower-case name.
+import { ADMIN_COMMANDS, registry } from './admin';
+import { CONNECTION_COMMANDS } from './connection';
+import { KEY_COMMANDS } from './keys';
+import { PUBSUB_COMMANDS } from './pubsub';
+import { STRING_COMMANDS } from './strings';
+import { TRANSACTION_COMMANDS } from './transactions';
+import type { Command, Def } from './types';
+
+export type { Command } from './types';
+
+function build(...groups: Record<string, Def>[]): Map<string, Command> {
+  const out = new Map<string, Command>();
+  for (const g of groups) {
+    for (const [name, [arity, flags, firstKey, lastKey, step, run]] of Object.entries(g)) {
+      out.set(name, { name, arity, flags: flags.split(' ').filter((f) => f.length > 0), firstKey, lastKey, step, run });
+    }
+  }
+  return out;
+}
+
+export const COMMANDS = build(CONNECTION_COMMANDS, ADMIN_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS);
+registry.commands = COMMANDS;

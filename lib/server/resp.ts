@@ -1,0 +1,379 @@
+// RESP, the Redis serialization protocol: a request parser with limits, and
+// the reply encoders for RESP2 and RESP3. The parser never holds more than
+// one request's bytes plus one read's worth, and refuses sizes over its
+// limits before it buffers them.
+
+/** What a parser accepts; a request past a limit is a protocol error. */
+export interface RespLimits {
+  /** Largest bulk string of a request, in bytes. */
+  maxBulk: number;
+  /** Most arguments in one request. */
+  maxArgs: number;
+  /** Longest inline (telnet-style) request line, in bytes. */
+  maxInline: number;
+}
+
+export const DEFAULT_LIMITS: RespLimits = { maxBulk: 64 * 1024 * 1024, maxArgs: 1024 * 1024, maxInline: 64 * 1024 };
+
+/** A request that breaks the protocol: its reply is `-ERR Protocol error: <message>`, then the connection closes. */
+export class ProtocolError extends Error {}
+
+const CR = 13;
+const LF = 10;
+/** Bulks at least this long are copied into one buffer of their size as they arrive, not joined at the end. */
+const BIG_BULK = 32 * 1024;
+
+/**
+ * An incremental RESP request parser. `push` a chunk as it arrives, then
+ * call `next()` until it returns null (more bytes needed). Each request is
+ * an array of Buffers. @throws ProtocolError from `next()`
+ */
+export class RespParser {
+  #buf: Buffer = Buffer.alloc(0);
+  #pos = 0;
+  /** Arguments still expected of the request being read (-1: between requests). */
+  #remaining = -1;
+  #args: Buffer[] = [];
+  /** A big bulk being filled: its buffer (length + CRLF) and bytes so far. */
+  #big: Buffer | null = null;
+  #bigFilled = 0;
+  /** The bulk length read from a header whose bytes have not all arrived yet (-1: none). */
+  #bulkLen = -1;
+
+  constructor(readonly limits: RespLimits = DEFAULT_LIMITS) {}
+
+  /** Bytes held for requests not yet complete. */
+  get buffered(): number {
+    return this.#buf.length - this.#pos + this.#bigFilled;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#big !== null) {
+      const take = Math.min(chunk.length, this.#big.length - this.#bigFilled);
+      chunk.copy(this.#big, this.#bigFilled, 0, take);
+      this.#bigFilled += take;
+      chunk = chunk.subarray(take);
+      if (chunk.length === 0) return;
+    }
+    if (this.#pos >= this.#buf.length) {
+      this.#buf = chunk;
+      this.#pos = 0;
+    } else {
+      this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk]);
+      this.#pos = 0;
+    }
+  }
+
+  /** The next complete request, or null. Empty inline lines are skipped. */
+  next(): Buffer[] | null {
+    for (;;) {
+      if (this.#remaining < 0) {
+        if (this.#pos >= this.#buf.length) return null;
+        if (this.#buf[this.#pos] !== 0x2a /* '*' */) {
+          const inline = this.#inline();
+          if (inline === null) return null;
+          if (inline.length === 0) continue;
+          return inline;
+        }
+        const n = this.#header(0x2a);
+        if (n === null) return null;
+        if (n > this.limits.maxArgs) throw new ProtocolError('invalid multibulk length');
+        if (n <= 0) continue; // `*0` and `*-1` are empty requests, skipped as Redis does
+        this.#remaining = n;
+        this.#args = [];
+      }
+      while (this.#remaining > 0) {
+        const arg = this.#bulk();
+        if (arg === null) return null;
+        this.#args.push(arg);
+        this.#remaining--;
+      }
+      this.#remaining = -1;
+      const out = this.#args;
+      this.#args = [];
+      return out;
+    }
+  }
+
+  /** A `<prefix><integer>\r\n` line's integer, or null until the line is complete. */
+  #header(prefix: number): number | null {
+    const b = this.#buf;
+    const end = b.indexOf(LF, this.#pos);
+    if (end < 0) {
+      if (b.length - this.#pos > this.limits.maxInline) throw new ProtocolError('too big mbulk count string');
+      return null;
+    }
+    if (b[this.#pos] !== prefix) {
+      throw new ProtocolError(`expected '${String.fromCharCode(prefix)}', got '${String.fromCharCode(b[this.#pos])}'`);
+    }
+    const text = b.toString('latin1', this.#pos + 1, end > 0 && b[end - 1] === CR ? end - 1 : end);
+    this.#pos = end + 1;
+    if (!/^-?\d{1,19}$/.test(text)) throw new ProtocolError(prefix === 0x2a ? 'invalid multibulk length' : 'invalid bulk length');
+    return Number(text);
+  }
+
+  /** The next bulk argument, or null until it is complete. */
+  #bulk(): Buffer | null {
+    if (this.#big !== null) {
+      if (this.#bigFilled < this.#big.length) return null;
+      const big = this.#big;
+      this.#big = null;
+      this.#bigFilled = 0;
+      if (big[big.length - 2] !== CR || big[big.length - 1] !== LF) throw new ProtocolError('bulk not terminated by CRLF');
+      return big.subarray(0, big.length - 2);
+    }
+    let len = this.#bulkLen;
+    if (len < 0) {
+      if (this.#pos >= this.#buf.length) return null;
+      const n = this.#header(0x24 /* '$' */);
+      if (n === null) return null;
+      if (n < 0 || n > this.limits.maxBulk) throw new ProtocolError('invalid bulk length');
+      len = n;
+      if (len >= BIG_BULK) {
+        // Allocated once at its size: a bulk arriving in many reads is copied once.
+        const big = Buffer.allocUnsafe(len + 2);
+        const have = Math.min(this.#buf.length - this.#pos, big.length);
+        this.#buf.copy(big, 0, this.#pos, this.#pos + have);
+        this.#pos += have;
+        this.#big = big;
+        this.#bigFilled = have;
+        return this.#bulk();
+      }
+    }
+    if (this.#buf.length - this.#pos < len + 2) {
+      this.#bulkLen = len;
+      return null;
+    }
+    this.#bulkLen = -1;
+    const b = this.#buf;
+    if (b[this.#pos + len] !== CR || b[this.#pos + len + 1] !== LF) throw new ProtocolError('bulk not terminated by CRLF');
+    const arg = b.subarray(this.#pos, this.#pos + len);
+    this.#pos += len + 2;
+    return arg;
+  }
+
+  /** An inline request: a line split into arguments as redis-cli and telnet send them. */
+  #inline(): Buffer[] | null {
+    const b = this.#buf;
+    const end = b.indexOf(LF, this.#pos);
+    if (end < 0) {
+      if (b.length - this.#pos > this.limits.maxInline) throw new ProtocolError('too big inline request');
+      return null;
+    }
+    if (end - this.#pos > this.limits.maxInline) throw new ProtocolError('too big inline request');
+    const line = b.subarray(this.#pos, end > this.#pos && b[end - 1] === CR ? end - 1 : end);
+    this.#pos = end + 1;
+    const args = splitArgs(line);
+    if (args === null) throw new ProtocolError('unbalanced quotes in request');
+    return args;
+  }
+}
+
+const HEX = /^[0-9a-fA-F]{2}$/;
+
+/** A line split as Redis's sdssplitargs does: spaces, "double quotes" with escapes, 'single quotes'. Null when unbalanced. */
+export function splitArgs(line: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  let i = 0;
+  const n = line.length;
+  const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
+  while (i < n) {
+    while (i < n && isSpace(line[i])) i++;
+    if (i >= n) break;
+    const cur: number[] = [];
+    let inDq = false;
+    let inSq = false;
+    for (;;) {
+      if (inDq) {
+        if (i >= n) return null;
+        const c = line[i];
+        if (c === 0x5c && i + 3 < n && line[i + 1] === 0x78 && HEX.test(line.toString('latin1', i + 2, i + 4))) {
+          cur.push(parseInt(line.toString('latin1', i + 2, i + 4), 16));
+          i += 3;
+        } else if (c === 0x5c && i + 1 < n) {
+          i++;
+          const e = line[i];
+          cur.push(e === 0x6e ? 10 : e === 0x72 ? 13 : e === 0x74 ? 9 : e === 0x62 ? 8 : e === 0x61 ? 7 : e);
+        } else if (c === 0x22) {
+          if (i + 1 < n && !isSpace(line[i + 1])) return null;
+          inDq = false;
+          i++;
+          break;
+        } else cur.push(c);
+        i++;
+      } else if (inSq) {
+        if (i >= n) return null;
+        const c = line[i];
+        if (c === 0x5c && i + 1 < n && line[i + 1] === 0x27) {
+          cur.push(0x27);
+          i += 2;
+          continue;
+        }
+        if (c === 0x27) {
+          if (i + 1 < n && !isSpace(line[i + 1])) return null;
+          inSq = false;
+          i++;
+          break;
+        }
+        cur.push(c);
+        i++;
+      } else {
+        if (i >= n || isSpace(line[i])) break;
+        const c = line[i];
+        if (c === 0x22) inDq = true;
+        else if (c === 0x27) inSq = true;
+        else cur.push(c);
+        i++;
+      }
+    }
+    out.push(Buffer.from(cur));
+  }
+  return out;
+}
+
+/** A reply under construction: pieces joined and written once the batch they depend on is durable. */
+export class ReplyWriter {
+  /** 2 or 3. */
+  proto = 2;
+  #parts: (string | Buffer)[] = [];
+  #text = '';
+  #bytes = 0;
+
+  /** Bytes queued. */
+  get bytes(): number {
+    return this.#bytes + this.#text.length;
+  }
+
+  get empty(): boolean {
+    return this.#parts.length === 0 && this.#text.length === 0;
+  }
+
+  /** Everything queued, and a fresh start. */
+  take(): (string | Buffer)[] {
+    if (this.#text.length > 0) this.#parts.push(this.#text);
+    const out = this.#parts;
+    this.#parts = [];
+    this.#text = '';
+    this.#bytes = 0;
+    return out;
+  }
+
+  /** Queues parts that `take()` returned. */
+  restore(parts: (string | Buffer)[]): void {
+    for (const p of parts) {
+      if (typeof p === 'string') this.#add(p);
+      else this.#buffer(p);
+    }
+  }
+
+  raw(s: string): void {
+    this.#add(s);
+  }
+
+  /**
+   * CLIENT REPLY OFF/SKIP: replies are dropped while muted, except
+   * out-of-band pushes (pub/sub), which are written while `pushing`.
+   */
+  muted = false;
+  pushing = false;
+
+  #add(s: string): void {
+    if (this.muted && !this.pushing) return;
+    this.#text += s;
+  }
+
+  #buffer(b: Buffer): void {
+    if (this.muted && !this.pushing) return;
+    if (b.length < 1024) {
+      this.#add(b.toString('latin1'));
+      return;
+    }
+    if (this.#text.length > 0) {
+      this.#parts.push(this.#text);
+      this.#bytes += Buffer.byteLength(this.#text, 'latin1');
+      this.#text = '';
+    }
+    this.#parts.push(b);
+    this.#bytes += b.length;
+  }
+
+  ok(): void {
+    this.#add('+OK\r\n');
+  }
+
+  status(s: string): void {
+    this.#add(`+${s}\r\n`);
+  }
+
+  error(s: string): void {
+    // One line: an error message never carries a newline onto the wire.
+    this.#add(`-${s.replace(/[\r\n]+/g, ' ')}\r\n`);
+  }
+
+  int(n: number | bigint): void {
+    this.#add(`:${n}\r\n`);
+  }
+
+  /** A bulk string; a JS string is sent as UTF-8. */
+  bulk(v: Buffer | string): void {
+    if (typeof v === 'string') v = Buffer.from(v, 'utf8');
+    this.#add(`$${v.length}\r\n`);
+    this.#buffer(v);
+    this.#add('\r\n');
+  }
+
+  /** RESP2 `$-1`, RESP3 `_`. */
+  nil(): void {
+    this.#add(this.proto === 3 ? '_\r\n' : '$-1\r\n');
+  }
+
+  /** The null of an array reply: RESP2 `*-1`, RESP3 `_`. */
+  nilArray(): void {
+    this.#add(this.proto === 3 ? '_\r\n' : '*-1\r\n');
+  }
+
+  array(n: number): void {
+    this.#add(`*${n}\r\n`);
+  }
+
+  /** A map of n pairs: RESP3 `%`, RESP2 a flat array of 2n. */
+  map(n: number): void {
+    this.#add(this.proto === 3 ? `%${n}\r\n` : `*${2 * n}\r\n`);
+  }
+
+  /** A set: RESP3 `~`, RESP2 an array. */
+  set(n: number): void {
+    this.#add(this.proto === 3 ? `~${n}\r\n` : `*${n}\r\n`);
+  }
+
+  /** An out-of-band message (pub/sub): RESP3 `>`, RESP2 an array. */
+  push(n: number): void {
+    this.#add(this.proto === 3 ? `>${n}\r\n` : `*${n}\r\n`);
+  }
+
+  /** A double: RESP3 `,`, RESP2 a bulk string. */
+  double(text: string): void {
+    if (this.proto === 3) this.#add(`,${text}\r\n`);
+    else this.bulk(text);
+  }
+
+  /** A boolean: RESP3 `#t`/`#f`, RESP2 :1/:0. */
+  bool(b: boolean): void {
+    this.#add(this.proto === 3 ? (b ? '#t\r\n' : '#f\r\n') : b ? ':1\r\n' : ':0\r\n');
+  }
+
+  /** A verbatim string (INFO, CLIENT INFO): RESP3 `=`, RESP2 a bulk string. */
+  verbatim(s: string): void {
+    if (this.proto === 3) {
+      const b = Buffer.from(s, 'utf8');
+      this.#add(`=${b.length + 4}\r\ntxt:`);
+      this.#buffer(b);
+      this.#add('\r\n');
+    } else this.bulk(s);
+  }
+
+  bulks(items: (Buffer | string)[]): void {
+    this.array(items.length);
+    for (const v of items) this.bulk(v);
+  }
+}

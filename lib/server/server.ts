@@ -1,0 +1,426 @@
+// The RESP server: Node's `net`, one Client per connection, and group
+// commit. Requests read in one event-loop turn, from every connection, are
+// executed as they are parsed; their writes collect in the keyspace's
+// pending batch, and their replies in each client's queue. At the end of
+// the turn (setImmediate) the batch is committed with one fence, and only
+// then are the replies written. See docs/durability.md ("pmem serve").
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { PmemError } from '../core/errors';
+import { KVStore } from '../kv/store';
+import { Client, ReplyError } from './client';
+import { COMMANDS, type Command } from './commands/table';
+import { ActiveExpiry } from './expiry';
+import { Keyspace } from './keyspace';
+import { PubSub } from './pubsub';
+import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
+
+export interface ServerOptions {
+  /** The store file; created when missing (with `size`), grown up to `maxSize`. */
+  file: string;
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  requirepass?: string;
+  databases?: number;
+  /** Bytes of a new store file (default 64 MiB). */
+  size?: number;
+  /** The store grows online up to this (default 1 GiB). */
+  maxSize?: number;
+  /** Largest request bulk (default 64 MiB, the store's largest value). */
+  maxBulk?: number;
+  /** A client whose unsent replies pass this many bytes is disconnected (default 256 MiB). */
+  maxOutput?: number;
+  /** Most connections at once (default 10000). */
+  maxClients?: number;
+  /** Called with a line for the log (default: nothing). */
+  log?: (line: string) => void;
+}
+
+/** Writes that pile up past this are committed before the turn ends (outside EXEC): a batch stays a modest record. */
+const COMMIT_BYTES = 4 * 1024 * 1024;
+/** Reading from a client pauses while this much of its replies waits in the socket. */
+const PAUSE_OUTPUT = 4 * 1024 * 1024;
+/** Request bytes all clients may hold at once before the largest holder is disconnected. */
+const MAX_INPUT_TOTAL = 512 * 1024 * 1024;
+
+export class RespServer {
+  readonly store: KVStore;
+  readonly keyspace: Keyspace;
+  readonly pubsub = new PubSub();
+  readonly clients = new Map<number, Client>();
+  readonly config = new Map<string, string>();
+  readonly limits: RespLimits;
+  readonly started = Date.now();
+  readonly databases: number;
+  requirepass: string | undefined;
+  maxOutput: number;
+  maxClients: number;
+  /** WATCHed keys (`${db}:${key}`) and who watches them. */
+  readonly watchers = new Map<string, Set<Client>>();
+  stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
+  #net: net.Server;
+  #nextId = 1;
+  #flushScheduled = false;
+  /** Clients with replies queued this turn. */
+  #ready = new Set<Client>();
+  readonly expiry: ActiveExpiry;
+  readonly file: string;
+  readonly dir: string;
+  port = 0;
+  host = '127.0.0.1';
+  #closed = false;
+  #log: (line: string) => void;
+  onShutdown: () => void = () => {};
+
+  constructor(options: ServerOptions) {
+    this.databases = options.databases ?? 16;
+    this.requirepass = options.requirepass === undefined || options.requirepass === '' ? undefined : options.requirepass;
+    this.limits = { ...DEFAULT_LIMITS, maxBulk: options.maxBulk ?? DEFAULT_LIMITS.maxBulk };
+    this.maxOutput = options.maxOutput ?? 256 * 1024 * 1024;
+    this.maxClients = options.maxClients ?? 10000;
+    this.#log = options.log ?? (() => {});
+    this.file = path.resolve(options.file);
+    this.dir = path.dirname(this.file);
+    this.store = KVStore.open(options.file, { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 });
+    try {
+      this.keyspace = new Keyspace(this.store, this.databases);
+    } catch (e) {
+      this.store.close();
+      throw e;
+    }
+    this.keyspace.onTouch = (db, key) => this.#touch(db, key);
+    this.expiry = new ActiveExpiry(this);
+    this.#net = net.createServer({ noDelay: true }, (s) => this.#accept(s));
+  }
+
+  /** Starts listening. Resolves to the port. */
+  listen(port = 6379, host = '127.0.0.1'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#net.once('error', reject);
+      this.#net.listen(port, host, () => {
+        this.#net.off('error', reject);
+        this.host = host;
+        this.port = (this.#net.address() as net.AddressInfo).port;
+        this.expiry.start();
+        resolve((this.#net.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Stops accepting, commits what is pending, disconnects every client, closes the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.expiry.stop();
+    this.#flush();
+    const closing = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    for (const c of this.clients.values()) c.socket.destroy();
+    await closing;
+    this.store.close();
+  }
+
+  log(line: string): void {
+    this.#log(line);
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    if (this.clients.size >= this.maxClients) {
+      socket.end('-ERR max number of clients reached\r\n');
+      return;
+    }
+    const c = new Client(this.#nextId++, socket, this.limits, this.requirepass !== undefined);
+    this.clients.set(c.id, c);
+    this.stats.connections++;
+    socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
+    socket.on('drain', () => {
+      if (c.paused && !c.closed) {
+        c.paused = false;
+        socket.resume();
+        this.#process(c);
+      }
+    });
+    socket.on('error', () => {}); // a reset by the peer ends the client; 'close' follows
+    socket.on('close', () => this.#dropClient(c));
+  }
+
+  #dropClient(c: Client): void {
+    if (c.closed) return;
+    c.closed = true;
+    this.clients.delete(c.id);
+    this.#ready.delete(c);
+    this.unwatchAll(c);
+    this.pubsub.drop(c);
+  }
+
+  /** Closes `c` now, without its pending replies. */
+  kill(c: Client): void {
+    this.#dropClient(c);
+    c.socket.destroy();
+  }
+
+  #onData(c: Client, chunk: Buffer): void {
+    if (c.closed || c.closing) return;
+    c.lastActive = Date.now();
+    c.parser.push(chunk);
+    if (c.parser.buffered > MAX_INPUT_TOTAL / 4 && this.#inputTotal() > MAX_INPUT_TOTAL) {
+      this.log(`client ${c.id} (${c.addr}) closed: requests of all clients over ${MAX_INPUT_TOTAL} bytes`);
+      this.kill(c);
+      return;
+    }
+    this.#process(c);
+  }
+
+  /**
+   * Runs the client's complete requests. A client whose replies pile up
+   * unread is paused: the rest of its requests wait in its parser (and
+   * the kernel's socket buffer) until its replies drain.
+   */
+  #process(c: Client): void {
+    for (;;) {
+      if (c.out.bytes + c.socket.writableLength > PAUSE_OUTPUT) {
+        c.paused = true;
+        c.socket.pause();
+        break;
+      }
+      let argv: Buffer[] | null;
+      try {
+        argv = c.parser.next();
+      } catch (e) {
+        if (!(e instanceof ProtocolError)) throw e;
+        c.out.error(`ERR Protocol error: ${e.message}`);
+        c.closing = true;
+        break;
+      }
+      if (argv === null) break;
+      this.execute(c, argv);
+      if (c.closing || c.closed) break;
+      if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) this.#commit();
+    }
+    this.#queue(c);
+  }
+
+  /** Marks `c` as having replies to send at the end of this turn. */
+  #queue(c: Client): void {
+    if (c.out.empty && !c.closing) return;
+    this.#ready.add(c);
+    this.scheduleFlush();
+  }
+
+  /** Commits and sends at the end of this event-loop turn. */
+  scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  /**
+   * The batch's commit: one KVStore batch, one fence. A failure (the store
+   * full, say) drops the batch, brings DRAM back to the store's state, and
+   * disconnects every client with replies queued in this turn: none of them
+   * is acknowledged, and none may see state that was not made durable.
+   */
+  #commit(): boolean {
+    if (!this.keyspace.hasPending) return true;
+    try {
+      const n = this.keyspace.commit();
+      this.stats.batches++;
+      if (n > this.stats.maxBatch) this.stats.maxBatch = n;
+      return true;
+    } catch (e) {
+      this.log(`commit failed, the batch is dropped: ${(e as Error).message}`);
+      this.keyspace.rollback();
+      for (const c of this.#ready) {
+        c.out.take();
+        this.kill(c);
+      }
+      this.#ready.clear();
+      for (const c of this.clients.values()) c.dirty = true;
+      return false;
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#commit();
+    // Only now, with the batch durable, do replies go out.
+    for (const c of this.#ready) this.#send(c);
+    this.#ready.clear();
+  }
+
+  #send(c: Client): void {
+    if (c.closed) return;
+    const parts = c.out.take();
+    const s = c.socket;
+    for (const p of parts) {
+      if (typeof p === 'string') s.write(p, 'latin1');
+      else s.write(p);
+    }
+    if (c.closing) {
+      // The replies go out, then the connection closes in both directions:
+      // a client that keeps sending after a protocol error sees its writes fail.
+      this.#dropClient(c);
+      s.end(() => s.destroy());
+      return;
+    }
+    if (s.writableLength > this.maxOutput) {
+      this.log(`client ${c.id} (${c.addr}) closed: ${s.writableLength} bytes of replies unread (limit ${this.maxOutput})`);
+      this.kill(c);
+      return;
+    }
+    if (s.writableLength > PAUSE_OUTPUT && !c.paused) {
+      // A client that sends without reading: stop reading its requests until it reads.
+      c.paused = true;
+      s.pause();
+    }
+  }
+
+  /** Queues output for `c` outside a request (a published message). */
+  deliver(c: Client): void {
+    this.#queue(c);
+  }
+
+  #inputTotal(): number {
+    let n = 0;
+    for (const c of this.clients.values()) n += c.parser.buffered;
+    return n;
+  }
+
+  /** Runs one request, or queues it inside MULTI. */
+  execute(c: Client, argv: Buffer[]): void {
+    if (argv.length === 0) return;
+    const name = argv[0].toString('latin1').toLowerCase();
+    const cmd = COMMANDS.get(name);
+    const before = c.replyMode;
+    c.out.muted = before !== 'on';
+    try {
+      this.#run(c, cmd, name, argv);
+    } catch (e) {
+      if (e instanceof ReplyError) this.#error(c, e.message);
+      else if (e instanceof PmemError || e instanceof RangeError || e instanceof TypeError) this.#error(c, `ERR ${e.message}`);
+      else throw e;
+    } finally {
+      c.out.muted = false;
+    }
+    // CLIENT REPLY SKIP drops the reply of the one command after it.
+    if (before === 'skip' && c.replyMode === 'skip' && c.lastCommand !== 'client|reply') c.replyMode = 'on';
+  }
+
+  #error(c: Client, msg: string): void {
+    const code = msg.split(' ', 1)[0];
+    this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
+    c.out.error(msg);
+  }
+
+  #run(c: Client, cmd: Command | undefined, name: string, argv: Buffer[]): void {
+    if (cmd === undefined) {
+      this.stats.rejected++;
+      if (c.multi !== null) c.multiError = true;
+      const args = argv.slice(1, 30).map((a) => `'${a.toString('latin1')}'`).join(' ');
+      throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1')}', with args beginning with: ${args}${args.length > 0 ? ' ' : ''}`.trimEnd());
+    }
+    if (!c.authenticated && !cmd.flags.includes('noauth')) {
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError('NOAUTH Authentication required.');
+    }
+    if ((cmd.arity > 0 && argv.length !== cmd.arity) || argv.length < -cmd.arity) {
+      this.stats.rejected++;
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError(`ERR wrong number of arguments for '${cmd.fullName ?? name}' command`);
+    }
+    if (c.subscriptions > 0 && c.out.proto === 2 && !cmd.flags.includes('pubsub')) {
+      throw new ReplyError(`ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+    }
+    if (c.multi !== null && !cmd.flags.includes('nomulti')) {
+      if (cmd.flags.includes('nomultiqueue')) {
+        c.multiError = true;
+        throw new ReplyError(`ERR Command not allowed inside a transaction`);
+      }
+      c.multi.push(argv);
+      c.out.status('QUEUED');
+      return;
+    }
+    this.stats.commands++;
+    c.lastCommand = name;
+    cmd.run(this, c, argv);
+  }
+
+  #touch(db: number, key: string): void {
+    const id = `${db}:${key}`;
+    const set = this.watchers.get(id);
+    if (set === undefined) return;
+    const gone = this.keyspace.dbs[db].type(key) === undefined;
+    for (const c of set) {
+      // A key already expired when watched, now deleted: logically no change (as Redis 7.0).
+      // It is watched as an absent key from now on.
+      if (c.watched.get(id) === true && gone) c.watched.set(id, false);
+      else c.dirty = true;
+    }
+  }
+
+  watch(c: Client, db: number, key: string): void {
+    const id = `${db}:${key}`;
+    if (c.watched.has(id)) return;
+    // Whether the key was already past its time (a stale key): such a key expiring later does not fail EXEC.
+    const at = this.keyspace.dbs[db].expires.get(key);
+    c.watched.set(id, at !== undefined && at <= this.keyspace.now());
+    let set = this.watchers.get(id);
+    if (set === undefined) this.watchers.set(id, (set = new Set()));
+    set.add(c);
+  }
+
+  /** Whether a key `c` watched while it was live has expired since (EXEC then fails). */
+  watchExpired(c: Client, id: string): boolean {
+    if (c.watched.get(id) !== false) return false;
+    const colon = id.indexOf(':');
+    const at = this.keyspace.dbs[Number(id.slice(0, colon))].expires.get(id.slice(colon + 1));
+    return at !== undefined && at <= this.keyspace.now();
+  }
+
+  unwatchAll(c: Client): void {
+    for (const id of c.watched.keys()) {
+      const set = this.watchers.get(id);
+      set?.delete(c);
+      if (set?.size === 0) this.watchers.delete(id);
+    }
+    c.watched.clear();
+    c.dirty = false;
+  }
+
+  /** Commits now (EXEC's batch, SAVE): durable when it returns. */
+  commitNow(): boolean {
+    return this.#commit();
+  }
+
+  /** SHUTDOWN: commit, close, and tell the owner. */
+  shutdown(): void {
+    void this.close().then(() => this.onShutdown());
+  }
+}
+
+/**
+ * Opens (creating) the store at `options.file` and returns a server over it,
+ * not yet listening: call `listen(port, host)`. Every write command's reply
+ * is sent only after its effects are durable.
+ * @throws PmemError from KVStore.open (ERR_PMEM_LOCKED, ERR_PMEM_NOT_A_STORE, ...); TypeError, RangeError
+ */
+export function createServer(options: ServerOptions): RespServer {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
+  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxClients'] as const) {
+    const v = options[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
+  }
+  if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
+  if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
+  return new RespServer(options);
+}

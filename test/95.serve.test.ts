@@ -1,0 +1,412 @@
+// pmem serve: the RESP parser's limits, bad input over TCP (each bad client
+// gets a protocol error or a disconnect, the others go on being served,
+// memory stays bounded), AUTH, and the durability contract: no reply
+// before the batch is durable, EXEC as one batch, expiry that survives a
+// restart.
+import * as fs from 'node:fs';
+
+import { createServer, KVStore, type RespServer } from '../lib';
+import { Keyspace } from '../lib/server/keyspace';
+import { ProtocolError, RespParser, splitArgs } from '../lib/server/resp';
+import { seededRandom } from '../lib/testing/random';
+import { frame, RawClient, text } from './fixtures/serve/raw';
+import { tmpFile } from './helpers';
+
+const MB = 1024 * 1024;
+
+/** Lets pending I/O callbacks and immediates run. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+function parseAll(input: Buffer | string, parser = new RespParser()): (Buffer[] | Error)[] {
+  parser.push(Buffer.from(input as string, 'latin1'));
+  const out: (Buffer[] | Error)[] = [];
+  for (;;) {
+    try {
+      const r = parser.next();
+      if (r === null) return out;
+      out.push(r);
+    } catch (e) {
+      out.push(e as Error);
+      return out;
+    }
+  }
+}
+
+describe('RESP parser', () => {
+  test('a pipeline split at every byte arrives whole, in order', () => {
+    const wire = Buffer.concat([frame('SET', 'k', 'v\r\nwith crlf'), Buffer.from('PING\r\n'), frame('GET', 'k')]);
+    for (let cut = 1; cut < wire.length; cut++) {
+      const p = new RespParser();
+      const got: string[][] = [];
+      for (const part of [wire.subarray(0, cut), wire.subarray(cut)]) {
+        p.push(part);
+        for (let r = p.next(); r !== null; r = p.next()) got.push(r.map((b) => b.toString()));
+      }
+      expect(got).toEqual([['SET', 'k', 'v\r\nwith crlf'], ['PING'], ['GET', 'k']]);
+    }
+  });
+
+  test('a truncated frame waits for more; a big bulk is copied into one buffer as it arrives', () => {
+    const p = new RespParser();
+    p.push(Buffer.from('*2\r\n$3\r\nSET\r\n$100000\r\nabc'));
+    expect(p.next()).toBeNull();
+    p.push(Buffer.alloc(100000 - 3, 0x61));
+    expect(p.next()).toBeNull();
+    p.push(Buffer.from('\r\n'));
+    const r = p.next() as Buffer[];
+    expect(r[1].length).toBe(100000);
+    expect(p.buffered).toBe(0);
+  });
+
+  test.each([
+    ['*abc\r\n', 'invalid multibulk length'],
+    ['*3000000000\r\n', 'invalid multibulk length'],
+    ['*1\r\n$-10\r\n', 'invalid bulk length'],
+    ['*1\r\n$blabla\r\n', 'invalid bulk length'],
+    ['*1\r\n$2000000000\r\n', 'invalid bulk length'],
+    ['*1\r\nfoo\r\n', "expected '$', got 'f'"],
+    ['*1\r\n$3\r\nfooXY', 'bulk not terminated by CRLF'],
+    ['set """k""" v\r\n', 'unbalanced quotes in request'],
+  ])('%j is a protocol error', (input, message) => {
+    const r = parseAll(input);
+    expect(r[r.length - 1]).toBeInstanceOf(ProtocolError);
+    expect((r[r.length - 1] as Error).message).toBe(message);
+  });
+
+  test('a 512 MB bulk is refused from its header, before any of it is buffered', () => {
+    const p = new RespParser();
+    p.push(Buffer.from(`*2\r\n$3\r\nSET\r\n$${512 * MB}\r\n`));
+    expect(() => p.next()).toThrow(ProtocolError);
+    expect(p.buffered).toBeLessThan(64);
+  });
+
+  test('a 1 MB inline request is refused once 64 KB are buffered without a newline', () => {
+    const p = new RespParser();
+    p.push(Buffer.alloc(70 * 1024, 0x61));
+    expect(() => p.next()).toThrow('too big inline request');
+    const q = new RespParser();
+    q.push(Buffer.concat([Buffer.alloc(MB, 0x61), Buffer.from('\r\n')]));
+    expect(() => q.next()).toThrow('too big inline request');
+  });
+
+  test('binary garbage: a request, a wait or a ProtocolError, never another exception', () => {
+    const rnd = seededRandom(5);
+    for (let i = 0; i < 2000; i++) {
+      const b = Buffer.alloc(1 + Math.floor(rnd() * 200));
+      for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
+      if (rnd() < 0.5) b[0] = 0x2a;
+      for (const r of parseAll(b)) if (r instanceof Error) expect(r).toBeInstanceOf(ProtocolError);
+    }
+  });
+
+  test('inline arguments split as redis-cli sends them', () => {
+    const s = (l: string): string[] | null => splitArgs(Buffer.from(l))?.map((b) => b.toString('latin1')) ?? null;
+    expect(s('set  "a b" \'c d\' "\\x41\\n"')).toEqual(['set', 'a b', 'c d', 'A\n']);
+    expect(s('"unterminated')).toBeNull();
+    expect(s('"a"b')).toBeNull();
+  });
+});
+
+describe('pmem serve', () => {
+  let file: string;
+  let server: RespServer;
+  let port: number;
+
+  beforeAll(async () => {
+    file = tmpFile('serve.kv');
+    server = createServer({ file, maxOutput: 2 * MB });
+    port = await server.listen(0);
+  });
+
+  afterAll(async () => {
+    await server.close();
+    fs.rmSync(file, { force: true });
+  });
+
+  async function client(): Promise<RawClient> {
+    const c = new RawClient(port);
+    await c.ready;
+    return c;
+  }
+
+  test('createServer checks its options', () => {
+    expect(() => createServer(null as never)).toThrow(TypeError);
+    expect(() => createServer({} as never)).toThrow(TypeError);
+    expect(() => createServer({ file, port: -1 })).toThrow(RangeError);
+    expect(() => createServer({ file, requirepass: 5 as never })).toThrow(TypeError);
+    expect(() => createServer({ file, databases: 0 })).toThrow(RangeError);
+  });
+
+  test('a second server on the same store file is refused: the store is locked', () => {
+    expect(() => createServer({ file })).toThrow(expect.objectContaining({ code: 'ERR_PMEM_LOCKED' }));
+  });
+
+  test('strings, expiry and keys over the wire', async () => {
+    const c = await client();
+    expect(text(await c.call('SET', 'k', 'v', 'EX', '100'))).toBe('OK');
+    expect(text(await c.call('GET', 'k'))).toBe('v');
+    expect(await c.call('TTL', 'k')).toBe(100);
+    expect(await c.call('INCR', 'n')).toBe(1);
+    expect(text(await c.call('INCRBYFLOAT', 'f', '1.1'))).toBe('1.1');
+    expect(text(await c.call('MGET', 'k', 'nope', 'n'))).toEqual(['v', null, '1']);
+    expect(text(await c.call('WAITAOF', '1', '0', '0'))).toEqual([1, 0]);
+    expect(text(await c.call('INFO', 'persistence'))).toMatch(/loading:0[\s\S]*pmem_durability:every write is durable before its reply/);
+    expect(text(await c.call('SELECT', '99'))).toBe('-ERR DB index is out of range');
+    expect(text(await c.call('SET', Buffer.alloc(5000, 0x61), 'v'))).toMatch(/^-ERR key is 5000 bytes/);
+    c.close();
+  });
+
+  const BAD: [string, string | Buffer][] = [
+    ['a bad multibulk length', '*x\r\n'],
+    ['a negative bulk size', '*1\r\n$-5\r\n'],
+    ['a huge bulk size', '*1\r\n$99999999999\r\n'],
+    ['a 512 MB bulk declared', `*2\r\n$3\r\nSET\r\n$${512 * MB}\r\n`],
+    ['a bulk without its CRLF', '*1\r\n$4\r\nPINGxx'],
+    ['binary garbage', Buffer.from([0x2a, 0x01, 0xff, 0x00, 0x0d, 0x0a])],
+    ['an inline request of 1 MB', Buffer.concat([Buffer.alloc(MB, 0x61), Buffer.from('\r\n')])],
+  ];
+
+  test.each(BAD)('%s: a protocol error and a disconnect of that client only', async (_name, input) => {
+    const other = await client();
+    const bad = await client();
+    bad.send(input);
+    const r = text(await bad.read()) as string;
+    expect(r).toMatch(/^-ERR Protocol error: /);
+    await bad.closedByServer();
+    expect(text(await other.call('PING'))).toBe('PONG');
+    other.close();
+  });
+
+  test('a truncated frame, then a disconnect: nothing is executed, the server goes on', async () => {
+    const c = await client();
+    c.send(frame('SET', 'half', 'value').subarray(0, 20));
+    await turn();
+    c.close();
+    const d = await client();
+    expect(await d.call('EXISTS', 'half')).toBe(0);
+    d.close();
+  });
+
+  test('10,000 fuzzed frames: each answered or refused, the server keeps serving, memory bounded', async () => {
+    const rnd = seededRandom(11);
+    const base = [frame('SET', 'fz', 'value'), frame('GET', 'fz'), frame('PING'), frame('INCR', 'fzn'), frame('ECHO', 'x'.repeat(50)), Buffer.from('PING\r\n')];
+    const control = await client();
+    const rss0 = process.memoryUsage().rss;
+    let refused = 0;
+    let answered = 0;
+    const one = async (): Promise<void> => {
+      const b = Buffer.from(base[Math.floor(rnd() * base.length)]);
+      const edits = 1 + Math.floor(rnd() * 4);
+      for (let e = 0; e < edits; e++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const cut = rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+      const c = new RawClient(port);
+      await c.ready;
+      c.send(cut);
+      c.socket.end(); // the server closes once it has answered what it read
+      for (;;) {
+        const r = await c.read();
+        if (r === null) break;
+        const t = text(r);
+        if (typeof t === 'string' && t.startsWith('-ERR Protocol error')) refused++;
+        else answered++;
+      }
+    };
+    for (let i = 0; i < 10000; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, one));
+      if (i % 1000 === 0) expect(text(await control.call('PING'))).toBe('PONG');
+    }
+    expect(refused).toBeGreaterThan(1000);
+    expect(answered).toBeGreaterThan(1000);
+    await until(() => server.clients.size === 1);
+    expect(text(await control.call('PING'))).toBe('PONG');
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(256 * MB);
+    control.close();
+  });
+
+  test('a client that sends without reading is paused; the others are served; memory bounded', async () => {
+    const c = await client();
+    expect(text(await c.call('SET', 'big', Buffer.alloc(MB, 0x62)))).toBe('OK');
+    const id = (await c.call('CLIENT', 'ID')) as number;
+    c.socket.pause(); // reads nothing from now on
+    const rss0 = process.memoryUsage().rss;
+    const get = frame('GET', 'big');
+    const requests = Buffer.concat(Array.from({ length: 400 }, () => get)); // 400 MB of replies
+    c.send(requests);
+    const sc = server.clients.get(id);
+    await until(() => sc?.paused === true);
+    const other = await client();
+    expect(text(await other.call('PING'))).toBe('PONG');
+    expect(sc?.socket.writableLength).toBeLessThan(16 * MB);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(200 * MB);
+    c.close();
+    other.close();
+  });
+
+  test('a subscriber that does not read is disconnected past the output limit; the publisher goes on', async () => {
+    const sub = await client();
+    expect(text(await sub.call('SUBSCRIBE', 'flood'))).toEqual(['subscribe', 'flood', 1]);
+    const id = [...server.clients.values()].find((x) => x.channels.has('flood'))?.id as number;
+    sub.socket.pause();
+    const pub = await client();
+    const msg = Buffer.alloc(64 * 1024, 0x6d);
+    let sent = 0;
+    while (server.clients.has(id)) {
+      expect(sent).toBeLessThan(5000); // 320 MB: the limit is 2 MB plus what the kernel's socket buffers hold
+      await pub.call('PUBLISH', 'flood', msg);
+      sent++;
+    }
+    expect(text(await pub.call('PING'))).toBe('PONG');
+    sub.close();
+    pub.close();
+  });
+
+  test('1,000 idle connections: the server still answers, and lets them go', async () => {
+    const idle = await Promise.all(Array.from({ length: 1000 }, () => client()));
+    const c = await client();
+    expect(text(await c.call('PING'))).toBe('PONG');
+    await until(() => server.clients.size >= 1001);
+    for (const x of idle) x.close();
+    await until(() => server.clients.size === 1);
+    c.close();
+  });
+
+  test('a write reply is sent only after its batch is durable: a failed commit acknowledges nothing', async () => {
+    const c = await client();
+    expect(text(await c.call('SET', 'acked', 'old'))).toBe('OK');
+    const store = server.store as unknown as { batch: KVStore['batch'] };
+    const real = store.batch;
+    store.batch = () => {
+      store.batch = real;
+      throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
+    };
+    const w = await client();
+    w.send(frame('SET', 'acked', 'new'));
+    expect(await w.read()).toBeNull(); // no +OK: the connection closes instead
+    expect(text(await c.call('GET', 'acked'))).toBe('old');
+    c.close();
+  });
+
+  test('EXEC is one batch: one KVStore.batch call holds all of it', async () => {
+    const c = await client();
+    const store = server.store as unknown as { batch: KVStore['batch'] };
+    const real = store.batch.bind(server.store);
+    const calls: number[] = [];
+    store.batch = (ops) => {
+      calls.push(ops.length);
+      real(ops);
+    };
+    try {
+      const keys = Array.from({ length: 50 }, (_, i) => `tx:${i}`);
+      c.send(Buffer.concat([frame('MULTI'), ...keys.map((k) => frame('SET', k, k)), frame('EXEC')]));
+      for (let i = 0; i < 51; i++) await c.read();
+      const exec = text(await c.read()) as string[];
+      expect(exec).toHaveLength(50);
+      expect(calls).toEqual([50]);
+    } finally {
+      store.batch = real as never;
+    }
+    c.close();
+  });
+
+  test('AUTH with requirepass: nothing but AUTH, HELLO and QUIT before it; wrong passwords refused', async () => {
+    const f = tmpFile('auth.kv');
+    const s = createServer({ file: f, requirepass: 'sekret' });
+    const p = await s.listen(0);
+    try {
+      const c = new RawClient(p);
+      await c.ready;
+      expect(text(await c.call('GET', 'x'))).toBe('-NOAUTH Authentication required.');
+      expect(text(await c.call('SET', 'x', '1'))).toBe('-NOAUTH Authentication required.');
+      expect(text(await c.call('AUTH', 'wrong'))).toMatch(/^-WRONGPASS/);
+      expect(text(await c.call('AUTH', 'someone', 'sekret'))).toMatch(/^-WRONGPASS/);
+      expect(text(await c.call('HELLO', '3', 'AUTH', 'default', 'nope'))).toMatch(/^-WRONGPASS/);
+      expect(text(await c.call('HELLO', '3'))).toMatch(/^-NOAUTH/);
+      expect(text(await c.call('GET', 'x'))).toBe('-NOAUTH Authentication required.');
+      expect(text(await c.call('AUTH', 'sekret'))).toBe('OK');
+      expect(text(await c.call('SET', 'x', '1'))).toBe('OK');
+      const h = new RawClient(p);
+      await h.ready;
+      const hello = text(await h.call('HELLO', '3', 'AUTH', 'default', 'sekret')) as Map<string, unknown>;
+      expect(hello.get('proto')).toBe(3);
+      expect(text(await h.call('GET', 'x'))).toBe('1');
+      const q = new RawClient(p);
+      await q.ready;
+      expect(text(await q.call('QUIT'))).toBe('OK');
+      await q.closedByServer();
+      c.close();
+      h.close();
+    } finally {
+      await s.close();
+      fs.rmSync(f, { force: true });
+    }
+  });
+});
+
+describe('pmem serve: durable expiry', () => {
+  test('an expired key never comes back after a restart, and its records are deleted on the store', async () => {
+    const file = tmpFile('expiry.kv');
+    let s = createServer({ file });
+    let port = await s.listen(0);
+    let c = new RawClient(port);
+    await c.ready;
+    await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'); // only the restart may remove it
+    const soon = Date.now() + 50;
+    expect(text(await c.call('SET', 'short', 'v', 'PXAT', String(soon)))).toBe('OK');
+    expect(text(await c.call('SET', 'long', 'v', 'EX', '1000'))).toBe('OK');
+    expect(text(await c.call('SET', 'plain', 'v'))).toBe('OK');
+    c.close();
+    await s.close();
+    while (Date.now() <= soon) await new Promise((resolve) => setTimeout(resolve, 10));
+    const storeKeys = (): string[] => {
+      const st = KVStore.open(file);
+      try {
+        return [...st.keys()].map((k) => k.toString('latin1').slice(2));
+      } finally {
+        st.close();
+      }
+    };
+    expect(storeKeys()).toContain('short'); // on the store until something deletes it
+    // Opening the keyspace (what a restart does first) deletes it durably, before any command could see it.
+    const st = KVStore.open(file);
+    const ks = new Keyspace(st, 16);
+    expect(ks.size(0)).toBe(2);
+    st.close();
+    expect(storeKeys()).not.toContain('short');
+    expect(storeKeys()).toContain('long');
+    s = createServer({ file });
+    port = await s.listen(0);
+    c = new RawClient(port);
+    await c.ready;
+    expect(await c.call('EXISTS', 'short')).toBe(0);
+    expect(await c.call('EXISTS', 'long', 'plain')).toBe(2);
+    expect(await c.call('TTL', 'long')).toBeGreaterThan(990);
+    c.close();
+    await s.close();
+    fs.rmSync(file, { force: true });
+  });
+
+  test('active expiry deletes keys in the background, durably', async () => {
+    const file = tmpFile('active.kv');
+    const s = createServer({ file });
+    const port = await s.listen(0);
+    const c = new RawClient(port);
+    await c.ready;
+    for (let i = 0; i < 20; i++) await c.call('SET', `e${i}`, 'v', 'PX', '30');
+    await c.call('SET', 'stays', 'v');
+    // Nothing reads the keys: only the background cycle can delete them.
+    while (((await c.call('DBSIZE')) as number) > 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    c.close();
+    await s.close();
+    const store = KVStore.open(file);
+    try {
+      expect([...store.keys()].map((k) => k.toString('latin1').slice(2))).toEqual(['stays']);
+    } finally {
+      store.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
