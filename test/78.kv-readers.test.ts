@@ -177,6 +177,42 @@ describe('a reader in the writer\'s own thread', () => {
     r.close();
   });
 
+  test('a reader\'s get, getInto, getString and has answer as the writer\'s, for keys given as strings, Buffers and Uint8Arrays', () => {
+    const file = tmpFile('follow-keys.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    // Keys that share a hash slot's neighbours, differ only in length, or
+    // are not ASCII (a string key is looked up by its UTF-8 bytes).
+    const keys = ['a', 'ab', 'abc', 'ключ', 'ké', '\u{1F600}', 'x'.repeat(4096), '', 'k\u0000z'];
+    for (const [i, k] of keys.entries()) w.put(k, `value ${i} ${k.slice(0, 20)}`);
+    w.put(Buffer.from([0xff, 0xfe, 0x00]), 'raw bytes');
+    const r = KVStore.open(file, { readOnly: true });
+    const asked: (string | Buffer | Uint8Array)[] = [Buffer.from([0xff, 0xfe, 0x00]), new Uint8Array([0xff, 0xfe, 0x00]), 'missing', Buffer.from('abcd')];
+    for (const k of keys) asked.push(k, Buffer.from(k, 'utf8'), new Uint8Array(Buffer.from(k, 'utf8')));
+    const into = Buffer.alloc(64);
+    for (const k of asked) {
+      const want = w.get(k);
+      expect(r.get(k)).toEqual(want);
+      expect(r.getString(k)).toBe(w.getString(k));
+      expect(r.has(k)).toBe(want !== undefined);
+      expect(r.getInto(k, into)).toBe(want === undefined ? -1 : want.length);
+      if (want !== undefined) expect(into.subarray(0, want.length)).toEqual(want);
+    }
+    expect(r.count).toBe(keys.length + 1);
+    // The writer's errors, before anything is read.
+    for (const f of [(s: KVStore) => s.get(Buffer.alloc(4097)), (s: KVStore) => s.has('y'.repeat(4097)), (s: KVStore) => s.getString(new Uint8Array(4097))]) {
+      expect(() => f(w)).toThrow(RangeError);
+      expect(() => f(r)).toThrow(RangeError);
+    }
+    for (const f of [(s: KVStore) => s.get(7 as unknown as string), (s: KVStore) => s.has(null as unknown as string)]) {
+      expect(() => f(w)).toThrow(TypeError);
+      expect(() => f(r)).toThrow(TypeError);
+    }
+    expect(() => r.getInto('ab', Buffer.alloc(3))).toThrow(/target is 3 bytes; the value is 10/);
+    expect(r.stats().reader?.retries).toBe(0);
+    r.close();
+    w.close();
+  });
+
   test('write calls on a reader are ERR_PMEM_READONLY; a second writer is ERR_PMEM_LOCKED; a closed reader is closed', () => {
     const file = tmpFile('follow-errors.kv');
     const w = KVStore.open(file, { create: true, ...SMALL });
