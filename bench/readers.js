@@ -21,7 +21,8 @@
 // lmdb-js readers reset their read transaction every 1000 gets (load) and
 // before each poll (lag), else they would read one snapshot forever.
 //
-// `node bench/readers.js [--quick] [--mode msync|forced]`. Files go to
+// `node bench/readers.js [--quick] [--catch-up] [--mode msync|forced]`
+// (--catch-up: the catch-up measure alone, 25 rounds). Files go to
 // $PMEM_BENCH_DIR or /dev/shm and are removed at the end.
 'use strict';
 const fs = require('node:fs');
@@ -265,6 +266,7 @@ async function runSystem(system, dir, records, seconds) {
 async function main() {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
+  const catchUpOnly = args.includes('--catch-up');
   const mode = args.includes('--mode') ? args[args.indexOf('--mode') + 1] : null;
   if (mode === null) {
     // Each durability mode in a child: libpmem reads PMEM_IS_PMEM_FORCE once.
@@ -273,7 +275,7 @@ async function main() {
       const env = { ...process.env };
       if (m === 'forced') env.PMEM_IS_PMEM_FORCE = '1';
       else delete env.PMEM_IS_PMEM_FORCE;
-      const r = spawnSync(process.execPath, [__filename, ...(quick ? ['--quick'] : []), '--mode', m], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+      const r = spawnSync(process.execPath, [__filename, ...(quick ? ['--quick'] : []), ...(catchUpOnly ? ['--catch-up'] : []), '--mode', m], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
       if (r.status !== 0) throw new Error(`mode ${m} exited with ${r.status}`);
       out.push(JSON.parse(r.stdout));
     }
@@ -285,6 +287,14 @@ async function main() {
   const seconds = quick ? 1 : 3;
   const dir = fs.mkdtempSync(path.join(BASE, 'pmem-bench-readers-'));
   try {
+    if (catchUpOnly) {
+      const d = path.join(dir, 'pmem');
+      fs.mkdirSync(d);
+      fill('pmem', d, records);
+      const catchUp = catchUpCost(d, records, 25);
+      process.stdout.write(JSON.stringify({ mode, records, seconds: 0, machine: machine(), catchUpOnly, pmem: { catchUp } }));
+      return;
+    }
     const pmem = await runSystem('pmem', path.join(dir, 'pmem'), records, seconds);
     const lmdb = await runSystem('lmdb', path.join(dir, 'lmdb'), records, seconds);
     process.stdout.write(JSON.stringify({ mode, records, seconds, machine: machine(), pmem, lmdb }));
@@ -308,6 +318,10 @@ function markdown(results, quick) {
   for (const r of results) {
     const p = r.pmem;
     const l = r.lmdb;
+    if (r.catchUpOnly) {
+      lines.push(`| ${r.mode} | catch-up, nothing changed: ns per get over the writer's own get | ${f(p.catchUp.diffNs, 1)} (${f(p.catchUp.readerNs, 0)} vs ${f(p.catchUp.ownNs, 0)}) | | | ≤ 20 ns |`);
+      continue;
+    }
     const rows = [
       ['reader worker gets/s', p.readerWorker.perSecond, l.readerWorker.perSecond, '≥ 1.0×'],
       ['reader process gets/s', p.readerProcess.perSecond, l.readerProcess.perSecond, '≥ 1.0×'],
