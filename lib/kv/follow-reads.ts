@@ -6,7 +6,7 @@
 // before anything is allocated or copied, and what they return is a copy.
 import type { KVData } from './args';
 import { keyOf } from './args';
-import { ENTRY_HEADER_BYTES, ENTRY_PUT, MAX_KEY } from './format';
+import { ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_KEY, valueInto, valueLength } from './format';
 import type { KvLog } from './log';
 
 /** A key as the reader's lookups take it: its bytes as given, or the one-byte string of its UTF-8 bytes. */
@@ -30,23 +30,17 @@ function offsetOf(log: KvLog, key: ReaderKey): number | undefined {
 }
 
 /**
- * Where the value of the entry at `off` starts, checked before anything
- * is allocated: the bytes there may have been reused.
- * @throws RangeError when they are no longer a put
+ * The length of the value of the entry at `off`, checked before anything is
+ * allocated for it: the bytes there may have been reused.
+ * @throws RangeError when they are no longer a put, or the value would end
+ *   past the mapping
  */
-function valueStart(b: Uint8Array, off: number): number {
-  if (b[off] !== ENTRY_PUT) throw new RangeError('an entry changed under the read');
-  return off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
-}
-
-/**
- * Where the value of the entry at `off`, starting at `start`, ends.
- * @throws RangeError when that is past the mapping (reused bytes)
- */
-function valueEnd(b: Uint8Array, off: number, start: number): number {
-  const end = start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000;
-  if (end > b.length) throw new RangeError('an entry changed under the read');
-  return end;
+function checkedLength(b: Uint8Array, off: number): number {
+  const len = valueLength(b, off);
+  if (b[off] !== ENTRY_PUT || off + ENTRY_HEADER_BYTES + keyLength(b, off) + len > b.length) {
+    throw new RangeError('an entry changed under the read');
+  }
+  return len;
 }
 
 /** KVStore.get: a copy of the value of `key`, or undefined. */
@@ -54,10 +48,10 @@ export function readValue(log: KvLog, key: ReaderKey): Buffer | undefined {
   const off = offsetOf(log, key);
   if (off === undefined) return undefined;
   const b = log.view;
-  const start = valueStart(b, off);
-  const end = valueEnd(b, off, start);
-  const out = Buffer.allocUnsafe(end - start);
-  out.set(b.subarray(start, end));
+  const len = checkedLength(b, off);
+  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+  const out = Buffer.allocUnsafe(len);
+  out.set(b.subarray(start, start + len));
   return out;
 }
 
@@ -66,24 +60,18 @@ export function readString(log: KvLog, key: ReaderKey): string | undefined {
   const off = offsetOf(log, key);
   if (off === undefined) return undefined;
   const b = log.bytes;
-  const start = valueStart(b, off);
-  return b.toString('utf8', start, valueEnd(b, off, start));
+  const len = checkedLength(b, off);
+  const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
+  return b.toString('utf8', start, start + len);
 }
 
 /**
- * KVStore.getInto: copies the value of `key` to the start of `target`.
- * @returns its length, or -1 when the key is absent
- * @throws RangeError when `target` is shorter (nothing is written)
+ * KVStore.getInto, the writer's copy (format.ts): it allocates nothing, so
+ * a length read from reused bytes can only throw or copy bytes of the
+ * mapping, which the check after the read then discards.
  */
 export function readInto(log: KvLog, key: ReaderKey, target: Uint8Array): number {
-  const off = offsetOf(log, key);
-  if (off === undefined) return -1;
-  const b = log.view;
-  const start = valueStart(b, off);
-  const end = valueEnd(b, off, start);
-  if (end - start > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${end - start}`);
-  target.set(b.subarray(start, end));
-  return end - start;
+  return valueInto(log.view, offsetOf(log, key), target);
 }
 
 /** KVStore.has. */
