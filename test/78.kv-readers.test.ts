@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 import { openMapping } from '../lib/core/mapping';
-import { ENTRY_HEADER_BYTES } from '../lib/kv/format';
+import { ENTRY_HEADER_BYTES, RECORD_HEADER_BYTES, TAIL_AT } from '../lib/kv/format';
 import { KvFollower } from '../lib/kv/follow';
 import type { KvLog } from '../lib/kv/log';
 import { KVStore } from '../lib/kv/store';
@@ -175,6 +175,78 @@ describe('a reader in the writer\'s own thread', () => {
     expect(r.count).toBe(7);
     w.close();
     r.close();
+  });
+
+  test('a reader\'s get, getInto, getString and has answer as the writer\'s, for keys given as strings, Buffers and Uint8Arrays', () => {
+    const file = tmpFile('follow-keys.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    // Keys that share a hash slot's neighbours, differ only in length, or
+    // are not ASCII (a string key is looked up by its UTF-8 bytes).
+    const keys = ['a', 'ab', 'abc', 'ключ', 'ké', '\u{1F600}', 'x'.repeat(4096), '', 'k\u0000z'];
+    for (const [i, k] of keys.entries()) w.put(k, `value ${i} ${k.slice(0, 20)}`);
+    w.put(Buffer.from([0xff, 0xfe, 0x00]), 'raw bytes');
+    const r = KVStore.open(file, { readOnly: true });
+    const asked: (string | Buffer | Uint8Array)[] = [Buffer.from([0xff, 0xfe, 0x00]), new Uint8Array([0xff, 0xfe, 0x00]), 'missing', Buffer.from('abcd')];
+    for (const k of keys) asked.push(k, Buffer.from(k, 'utf8'), new Uint8Array(Buffer.from(k, 'utf8')));
+    const into = Buffer.alloc(64);
+    for (const k of asked) {
+      const want = w.get(k);
+      expect(r.get(k)).toEqual(want);
+      expect(r.getString(k)).toBe(w.getString(k));
+      expect(r.has(k)).toBe(want !== undefined);
+      expect(r.getInto(k, into)).toBe(want === undefined ? -1 : want.length);
+      if (want !== undefined) expect(into.subarray(0, want.length)).toEqual(want);
+    }
+    expect(r.count).toBe(keys.length + 1);
+    // The writer's errors, before anything is read.
+    for (const f of [(s: KVStore) => s.get(Buffer.alloc(4097)), (s: KVStore) => s.has('y'.repeat(4097)), (s: KVStore) => s.getString(new Uint8Array(4097))]) {
+      expect(() => f(w)).toThrow(RangeError);
+      expect(() => f(r)).toThrow(RangeError);
+    }
+    for (const f of [(s: KVStore) => s.get(7 as unknown as string), (s: KVStore) => s.has(null as unknown as string)]) {
+      expect(() => f(w)).toThrow(TypeError);
+      expect(() => f(r)).toThrow(TypeError);
+    }
+    expect(() => r.getInto('ab', Buffer.alloc(3))).toThrow(/target is 3 bytes; the value is 10/);
+    expect(r.stats().reader?.retries).toBe(0);
+    r.close();
+    w.close();
+  });
+
+  test('a tail in a new segment that ends at the same offset as the one the reader followed is caught up with', () => {
+    const file = tmpFile('follow-same-end.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    const m = openMapping(file, { readOnly: true });
+    const tail = (): { seq: number; used: number } => {
+      const word = m.load64(TAIL_AT);
+      return { seq: Number(word >> 32n), used: Number(word & 0xffffffffn) };
+    };
+    // A put is one record of align8(header + entry header + key + value) bytes.
+    const putSize = (key: string, vlen: number): number => Math.ceil((RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES + key.length + vlen) / 8) * 8;
+    for (let i = 0; i < 10; i++) w.put(`a${i}`, 'a'.repeat(300));
+    const r = KVStore.open(file, { readOnly: true });
+    expect(r.getString('probe')).toBeUndefined();
+    const seen = tail();
+    // Fill the segment, and in the next one write up to 400 bytes before
+    // the same end, then the probe's record, sized to end exactly there.
+    let t = tail();
+    for (let i = 0; t.seq === seen.seq || t.used + 400 < seen.used; i++) {
+      w.put(`f${i}`, 'f'.repeat(t.seq === seen.seq ? 1000 : Math.min(1000, seen.used - 400 - t.used)));
+      t = tail();
+    }
+    const vlen = seen.used - t.used - putSize('probe', 0);
+    expect(putSize('probe', vlen)).toBe(seen.used - t.used);
+    w.put('probe', 'p'.repeat(vlen));
+    t = tail();
+    expect(t.seq).toBeGreaterThan(seen.seq);
+    expect(t.used).toBe(seen.used);
+    // The same end offset, in another segment, and nothing freed: only the
+    // sequence number in the tail word shows that the log moved.
+    expect(r.getString('probe')).toBe('p'.repeat(vlen));
+    expect(r.stats().reader?.catchUps).toBeGreaterThan(0);
+    m.close();
+    r.close();
+    w.close();
   });
 
   test('write calls on a reader are ERR_PMEM_READONLY; a second writer is ERR_PMEM_LOCKED; a closed reader is closed', () => {

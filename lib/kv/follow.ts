@@ -7,11 +7,12 @@
 // docs/durability.md ("Readers beside the writer").
 import { openMapping, type Mapping } from '../core/mapping';
 import {
-  DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, validRecord,
 } from './format';
 import { writerHolds } from './live-writer';
 import { KvLog } from './log';
+import { readKeys, readValue } from './follow-reads';
 import { decodeTail, PublishedWords, readWord } from './published';
 import type { RecoverStop } from './recover';
 import type { IndexRange } from './hash-index';
@@ -59,18 +60,20 @@ export class KvFollower {
   }
 
   /**
-   * Runs `read` on the log, caught up with everything the writer had
-   * published when the call began, and runs it again if a segment was
-   * freed meanwhile: its bytes may then be reused under the read. `read`
-   * copies what it returns out of the mapping.
+   * Runs `read` on the log with `a` and `b`, caught up with everything the
+   * writer had published when the call began, and runs it again if a
+   * segment was freed meanwhile: its bytes may then be reused under the
+   * read. `read` copies what it returns out of the mapping. A plain
+   * function and its arguments, not a closure per call: a get allocates
+   * nothing here (follow-reads.ts).
    */
-  read<T>(read: (log: KvLog) => T): T {
+  read<T, A = undefined, B = undefined>(read: (log: KvLog, a: A, b: B) => T, a?: A, b?: B): T {
     this.catchUp();
     for (;;) {
       const frees = this.#frees;
       let out: T;
       try {
-        out = read(this.#log);
+        out = read(this.#log, a as A, b as B);
       } catch (e) {
         // Lengths read from reused bytes can be anything.
         if (this.#words.frees() === frees) throw e;
@@ -93,12 +96,12 @@ export class KvFollower {
    * each step.
    */
   *range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8', assertOpen: () => void): IterableIterator<[Buffer, Buffer] | [string, string]> {
-    const keys = this.read((log) => [...log.index.range(range)]);
+    const keys = this.read(readKeys, range);
     let n = 0;
     for (const k of keys) {
       assertOpen();
       if (n >= limit) return;
-      const v = this.read(valueOf(k));
+      const v = this.read(readValue, k);
       if (v === undefined) continue;
       n++;
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), v.toString('utf8')];
@@ -372,21 +375,4 @@ export class KvFollower {
     this.stats.remaps++;
     return true;
   }
-}
-
-/** A reader's get: a function that copies the value of `key` out of a log, or returns undefined. */
-export function valueOf(key: string): (log: KvLog) => Buffer | undefined {
-  return (log) => {
-    const off = log.index.get(key);
-    if (off === undefined) return undefined;
-    const b = log.view;
-    // Read from bytes a free may have reused: checked before anything is allocated.
-    if (b[off] !== ENTRY_PUT) throw new RangeError('an entry changed under the read');
-    const start = off + ENTRY_HEADER_BYTES + (b[off + 2] | (b[off + 3] << 8));
-    const end = start + (b[off + 4] | (b[off + 5] << 8) | (b[off + 6] << 16)) + b[off + 7] * 0x1000000;
-    if (end > b.length) throw new RangeError('an entry changed under the read');
-    const out = Buffer.allocUnsafe(end - start);
-    out.set(b.subarray(start, end));
-    return out;
-  };
 }

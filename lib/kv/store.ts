@@ -7,7 +7,8 @@ import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, open
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
 } from './format';
-import { KvFollower, valueOf } from './follow';
+import { KvFollower } from './follow';
+import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
@@ -102,7 +103,7 @@ export class KVStore {
   /** Keys in the store. */
   get count(): number {
     this.#assertOpen();
-    if (this.#follow !== null) return this.#follow.read((log) => log.index.size);
+    if (this.#follow !== null) return this.#follow.read(readCount);
     return this.#log.index.size;
   }
 
@@ -136,7 +137,7 @@ export class KVStore {
   /** The value of `key` (a copy), or undefined. */
   get(key: KVData): Buffer | undefined {
     this.#assertOpen();
-    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)));
+    if (this.#follow !== null) return this.#follow.read(readValue, readerKey(key));
     const off = this.#lookup(key);
     if (off === undefined) return undefined;
     return valueCopy(this.#log.view, off);
@@ -151,17 +152,14 @@ export class KVStore {
   getInto(key: KVData, target: Uint8Array): number {
     this.#assertOpen();
     if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
-    if (this.#follow !== null) {
-      const k = keyOf(key);
-      return this.#follow.read((log) => valueInto(log.view, log.index.get(k), target));
-    }
+    if (this.#follow !== null) return this.#follow.read(readInto, readerKey(key), target);
     return valueInto(this.#log.view, this.#lookup(key), target);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
   getString(key: KVData): string | undefined {
     this.#assertOpen();
-    if (this.#follow !== null) return this.#follow.read(valueOf(keyOf(key)))?.toString('utf8');
+    if (this.#follow !== null) return this.#follow.read(readString, readerKey(key));
     const off = this.#lookup(key);
     if (off === undefined) return undefined;
     const b = this.#log.bytes;
@@ -171,10 +169,7 @@ export class KVStore {
 
   has(key: KVData): boolean {
     this.#assertOpen();
-    if (this.#follow !== null) {
-      const k = keyOf(key);
-      return this.#follow.read((log) => log.index.get(k) !== undefined);
-    }
+    if (this.#follow !== null) return this.#follow.read(readHas, readerKey(key));
     return this.#lookup(key) !== undefined;
   }
 
