@@ -1,13 +1,16 @@
 // A KVStore reader on a file with holes (a copy made with `cp --sparse=always`
 // or `rsync -S`, whose free zeroed segments are holes): a writer that opens
 // the copy later writes into those ranges, and the reader must see it there.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { openMapping } from '../lib/core/mapping';
 import { KVStore } from '../lib/kv/store';
 import { expectPmemError, tmpFile } from './helpers';
 
+const dist = path.join(__dirname, '..', 'dist');
 const SMALL = { size: 256 * 1024, maxSize: 1 << 20, segmentSize: 8 * 1024 };
 
 /** The holes of `file` as [begin, end) pairs (SEEK_HOLE/SEEK_DATA, which node does not expose). */
@@ -108,5 +111,77 @@ describe('a reader on a sparse copy of a store', () => {
       m.close();
       fs.rmSync(file);
     }
+  });
+});
+
+/** A tmpfs of `mb` MiB on a new directory (as root), or null when it cannot be mounted. */
+function mountTmpfs(mb: number): string | null {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sparse-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
+    return dir;
+  } catch (e) {
+    fs.rmdirSync(dir);
+    console.warn(`78.kv-readers-sparse: cannot mount tmpfs (${(e as Error).message.split('\n')[0]}); ` +
+      'the full-filesystem test is skipped (it needs root)');
+    return null;
+  }
+}
+
+const full = mountTmpfs(4);
+afterAll(() => {
+  if (full === null) return;
+  execFileSync('umount', [full]);
+  fs.rmdirSync(full);
+});
+const onFull = full === null ? test.skip : test;
+
+describe('a writer on a sparse copy of a store', () => {
+  onFull('reserves the holes at open: ERR_PMEM_NO_SPACE on a full filesystem, the file unchanged', () => {
+    const file = path.join(full!, 'store.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    w.put('k', 'v');
+    w.close();
+    const copy = path.join(full!, 'copy.kv');
+    execFileSync('cp', ['--sparse=always', file, copy]);
+    fs.rmSync(file);
+    expect(holes(copy).length).toBeGreaterThan(0);
+    // Takes every free block with plain writes.
+    const filler = path.join(full!, 'filler');
+    const fd = fs.openSync(filler, 'a');
+    for (const size of [1024 * 1024, 65536, 4096]) {
+      const chunk = Buffer.alloc(size, 1);
+      for (;;) {
+        try {
+          fs.writeSync(fd, chunk);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+          break;
+        }
+      }
+    }
+    fs.closeSync(fd);
+    const bytes = fs.readFileSync(copy);
+    const before = holes(copy);
+    // In a child process: without the reservation the open would succeed,
+    // and its first store into a hole would be a SIGBUS.
+    const script = [
+      `const { KVStore } = require(${JSON.stringify(path.join(dist, 'kv', 'store'))});`,
+      'let s;',
+      'try { s = KVStore.open(process.argv[1]); } catch (e) { console.log(e.code); process.exit(0); }',
+      "for (let i = 0; i < 400; i++) s.put('key-' + i, 'x'.repeat(300));",
+      "s.close(); console.log('opened');",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script, copy], { encoding: 'utf8' });
+    expect({ signal: r.signal, status: r.status, stdout: r.stdout.trim() }).toEqual({ signal: null, status: 0, stdout: 'ERR_PMEM_NO_SPACE' });
+    expect(fs.readFileSync(copy).equals(bytes)).toBe(true);
+    expect(holes(copy)).toEqual(before);
+    // With space again it opens, and its puts go into the former holes.
+    fs.rmSync(filler);
+    const again = KVStore.open(copy);
+    for (let i = 0; i < 400; i++) again.put(`key-${i}`, 'x'.repeat(300));
+    expect(writtenIntoHoles(copy, before)).toBe(true);
+    again.close();
+    fs.rmSync(copy);
   });
 });
