@@ -118,7 +118,9 @@ describe('foreign files are refused untouched, with what they look like', () => 
     const w = walCreate(f);
     w.append('x');
     w.close();
-    expect([...Wal.open(f, { readOnly: true }).read()].map((r) => r.data.toString())).toEqual(['x']);
+    const r = Wal.open(f, { readOnly: true });
+    expect([...r.read()].map((rec) => rec.data.toString())).toEqual(['x']);
+    r.close();
   });
 
   test('/dev/null is not a store; a symlink loop is ERR_PMEM_INVALID; a missing file ERR_PMEM_NOT_FOUND', () => {
@@ -165,7 +167,9 @@ describe('creating a file', () => {
     const s = kvCreate(f);
     s.put('k', 'v');
     s.close();
-    expect(KVStore.open(f, { readOnly: true }).getString('k')).toBe('v');
+    const r = KVStore.open(f, { readOnly: true });
+    expect(r.getString('k')).toBe('v');
+    r.close();
   });
 });
 

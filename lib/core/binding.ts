@@ -108,7 +108,7 @@ export interface Binding {
   ): number;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
-  mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number };
+  mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };
   Sim: new (size: number, mode: number, tracked: boolean) => NativeSim;
 }
 

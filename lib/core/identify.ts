@@ -197,7 +197,9 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (st.size > o.maxFile) {
         throw new PmemError('ERR_PMEM_CORRUPT', `'${file}' is ${st.size} bytes; ${o.name} is at most ${o.maxFile}`, { path: file });
       }
-      const mapping = openMapping(file, { readOnly: o.readOnly });
+      // A reader beside a writer maps the file shared: it sees every store
+      // the writer makes, also into a range that was a hole at this open.
+      const mapping = openMapping(file, { readOnly: o.readOnly, shared: o.readOnly && o.besideWriter === true });
       keep = true;
       return { lock, mapping };
     } finally {

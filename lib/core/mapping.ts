@@ -30,6 +30,16 @@ export interface MapOptions {
   sparse?: boolean;
   /** Map privately: stores stay in this process and nothing can be persisted. */
   readOnly?: boolean;
+  /**
+   * With `readOnly`: map the file shared and PROT_READ, holes included, so
+   * that the mapping sees every later store of a writer in another process
+   * (also into a former hole) and is not charged to commit. A store into
+   * one of its views kills the process (SIGSEGV), and on tmpfs a read of a
+   * hole allocates a page (SIGBUS when the filesystem is full): only for
+   * code that never writes its views, as a KVStore reader.
+   * @internal
+   */
+  shared?: boolean;
 }
 
 /** What `Mapping.prefaultWait` returns. */
@@ -42,7 +52,7 @@ export interface PrefaultStats {
   lastError: number;
 }
 
-const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly']);
+const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly', 'shared']);
 
 /**
  * A file mapped into memory with libpmem. Implements `Region`.
@@ -321,15 +331,16 @@ export class Mapping implements Region {
  * grown file, and every hole), unless `sparse`; when they cannot be had it
  * throws ERR_PMEM_NO_SPACE and the file keeps its size, bytes and times (a
  * file this call created is removed). A read-only open maps the pages of
- * holes as zeros from anonymous memory, so reading them never allocates.
+ * holes as zeros from anonymous memory, so reading them never allocates
+ * (but the mapping does not see what a writer later writes there).
  * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_EXISTS, ERR_PMEM_ACCESS,
  *   ERR_PMEM_NO_SPACE, ERR_PMEM_INVALID, ERR_PMEM_IO
  */
 export function openMapping(path: string, options: MapOptions = {}): Mapping {
   checkPath(path);
   checkOptions(options, OPTION_KEYS);
-  const { create = false, exclusive = false, sparse = false, readOnly = false } = options;
-  for (const [name, v] of [['create', create], ['exclusive', exclusive], ['sparse', sparse], ['readOnly', readOnly]] as const) {
+  const { create = false, exclusive = false, sparse = false, readOnly = false, shared = false } = options;
+  for (const [name, v] of [['create', create], ['exclusive', exclusive], ['sparse', sparse], ['readOnly', readOnly], ['shared', shared]] as const) {
     checkBoolean(v, name);
   }
   let size = 0;
@@ -341,8 +352,10 @@ export function openMapping(path: string, options: MapOptions = {}): Mapping {
     throw new TypeError('exclusive applies only with create');
   }
   if (sparse && readOnly) throw new TypeError('sparse and readOnly cannot be combined');
+  if (shared && !readOnly) throw new TypeError('shared applies only with readOnly');
   const f = binding.mapFlags;
   const flags =
-    (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0);
+    (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0) |
+    (shared ? f.shared : 0);
   return new Mapping(path, binding.mapOpen(path, size, flags), readOnly);
 }

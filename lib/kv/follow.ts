@@ -366,7 +366,7 @@ export class KvFollower {
   /** Maps the file again when the writer has grown it. @returns whether it did */
   #growMapping(): boolean {
     if (this.#mapping.fileSize() <= this.#mapping.length) return false;
-    const m = openMapping(this.#path, { readOnly: true });
+    const m = openMapping(this.#path, { readOnly: true, shared: true });
     const old = this.#mapping;
     this.#mapping = m;
     this.#words = new PublishedWords(m.bytes);

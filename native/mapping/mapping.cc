@@ -30,6 +30,8 @@ constexpr uint32_t kCreate = 1;
 constexpr uint32_t kExclusive = 2;
 constexpr uint32_t kSparse = 4;
 constexpr uint32_t kReadOnly = 8;
+// With kReadOnly: map the file MAP_SHARED and PROT_READ (see OpenReadOnly).
+constexpr uint32_t kShared = 16;
 
 State* StateOf(const Napi::CallbackInfo& info) {
   return static_cast<StatePtr*>(info.Data())->get();
@@ -61,15 +63,22 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
   CheckRange(info.Env(), *off, *len, s->length);
 }
 
-// Read-only mappings are private and writable in the process: a store from
-// JavaScript into a read-only view then changes only this process's copy and
-// can never fault. Nothing is ever written back to the file.
+// A read-only mapping is private by default, and writable in the process: a
+// store from JavaScript into a read-only view then changes only this
+// process's copy and can never fault. Nothing is ever written back to the
+// file. Its holes are not mapped from the file: on tmpfs even a read fault of
+// a hole allocates a page, which is a SIGBUS on a full filesystem. A
+// read-only open cannot reserve blocks, so each whole page of a hole is
+// mapped from anonymous memory instead; it reads as zeros, as the hole does.
 //
-// Holes are not mapped from the file: on tmpfs even a read fault of a hole
-// allocates a page, which is a SIGBUS on a full filesystem. A read-only open
-// cannot reserve blocks, so each whole page of a hole is mapped from
-// anonymous memory instead; it reads as zeros, as the hole does.
-void OpenReadOnly(Napi::Env env, State* s) {
+// With kShared the file is mapped MAP_SHARED and PROT_READ, holes included:
+// the mapping is the page cache (or DAX media) itself, so it sees every store
+// another process makes to the file, also into a range that was a hole when
+// this mapping was made, and it is not charged to commit. A store into it
+// from JavaScript is a SIGSEGV: it is for code that never writes its views
+// (a KVStore reader following a writer). A read fault of a hole allocates a
+// page on tmpfs (a SIGBUS when it is full) and maps the zero page on fs-dax.
+void OpenReadOnly(Napi::Env env, State* s, bool shared) {
   int fd = open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ThrowErrno(env, errno, "open", s->path, nullptr);
   struct stat st;
@@ -85,25 +94,28 @@ void OpenReadOnly(Napi::Env env, State* s) {
                         0, "mmap", &s->path);
   }
   const size_t len = static_cast<size_t>(st.st_size);
-  void* addr = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  void* addr = shared ? mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0)
+                      : mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (addr == MAP_FAILED) {
     int err = errno;
     close(fd);
     ThrowErrno(env, err, "mmap", s->path, nullptr);
   }
   char* base = static_cast<char*>(addr);
-  for (const Span64& h : PageHoles(fd, len, static_cast<uint64_t>(sysconf(_SC_PAGESIZE)))) {
-    if (mmap(base + h.begin, h.end - h.begin, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
-      int err = errno;  // ENOMEM: more holes than the process may have mappings
-      munmap(addr, len);
-      close(fd);
-      ThrowErrno(env, err, "mmap", s->path, nullptr);
+  if (!shared) {
+    for (const Span64& h : PageHoles(fd, len, static_cast<uint64_t>(sysconf(_SC_PAGESIZE)))) {
+      if (mmap(base + h.begin, h.end - h.begin, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        int err = errno;  // ENOMEM: more holes than the process may have mappings
+        munmap(addr, len);
+        close(fd);
+        ThrowErrno(env, err, "mmap", s->path, nullptr);
+      }
     }
   }
   s->addr = base;
   s->length = len;
-  s->privateMap = true;
+  s->mmapped = true;
   s->fd = fd;
 }
 
@@ -299,8 +311,11 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   s->path = info[0].As<Napi::String>().Utf8Value();
   s->readOnly = (flags & kReadOnly) != 0;
 
+  if ((flags & kShared) != 0 && !s->readOnly) {
+    throw Napi::TypeError::New(env, "shared applies only with readOnly");
+  }
   if (s->readOnly) {
-    OpenReadOnly(env, s);
+    OpenReadOnly(env, s, (flags & kShared) != 0);
   } else {
     OpenWritable(env, s, size, flags);
   }
@@ -352,6 +367,7 @@ void InitMapping(Napi::Env env, Napi::Object exports) {
     f.Set("exclusive", kExclusive);
     f.Set("sparse", kSparse);
     f.Set("readOnly", kReadOnly);
+    f.Set("shared", kShared);
     return f;
   }());
 }

@@ -68,8 +68,8 @@ uint64_t PageSize() {
 }
 
 // Faults [addr + off, addr + off + len) in (rounded out to whole pages):
-// writable, or readable for a private (read-only) mapping, where a write
-// populate would copy every page. Returns 0 or an errno.
+// writable, or readable for a read-only mapping, where a write populate
+// would copy every page (private) or fail (shared, PROT_READ). Returns 0 or an errno.
 int PopulateRange(const State* s, uint64_t off, uint64_t len) {
   if (len == 0) return 0;
   const uint64_t page = PageSize();
@@ -77,7 +77,7 @@ int PopulateRange(const State* s, uint64_t off, uint64_t len) {
   const uint64_t end = std::min<uint64_t>((off + len + page - 1) / page * page, s->length);
   char* at = s->addr + begin;
   const size_t n = static_cast<size_t>(end - begin);
-  const int advice = s->privateMap ? MADV_POPULATE_READ : MADV_POPULATE_WRITE;
+  const int advice = s->readOnly ? MADV_POPULATE_READ : MADV_POPULATE_WRITE;
   for (;;) {
     if (madvise(at, n, advice) == 0) return 0;
     if (errno == EINTR || errno == EAGAIN) continue;

@@ -28,7 +28,9 @@ struct State : MappedRange {
   size_t length = 0;
   bool isPmem = false;
   bool readOnly = false;
-  bool privateMap = false;  // read-only mappings are MAP_PRIVATE (see Open)
+  // Mapped by mmap in OpenReadOnly (private, or shared and PROT_READ), not
+  // by pmem_map_file.
+  bool mmapped = false;
   // The descriptor the file was opened with, kept for fstat (fileSize):
   // closed with the mapping.
   int fd = -1;
@@ -47,7 +49,7 @@ struct State : MappedRange {
     if (addr == nullptr) return;
     // The prefault thread reads the range: joined before it goes.
     StopPrefault(this);
-    if (privateMap) {
+    if (mmapped) {
       munmap(addr, length);
     } else {
       pmem_unmap(addr, length);
