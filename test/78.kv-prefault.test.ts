@@ -74,7 +74,9 @@ describe('KVStore prefaults its log', () => {
     for (const f of cold) expect(f).toBeGreaterThanOrEqual(PAGES / 2);
     // The fewest: a garbage collection that grows V8's heap in a burst
     // faults too (seen with another test file running beside this one).
-    expect(Math.min(...warm)).toBeLessThanOrEqual(PAGES / 8);
+    // Measured against the same bursts without prefault, in the same
+    // process: faults of the JS engine's own count into both.
+    expect(Math.min(...warm)).toBeLessThanOrEqual(Math.min(...cold) / 4);
   });
 
   test('a reopened store faults in the rest of its active segment at open', () => {
