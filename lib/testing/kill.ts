@@ -6,7 +6,7 @@
 // with it, and lost acknowledged writes. What it misses: a missing flush or
 // fence. A killed process's stores stay in the page cache, so they all
 // "persist"; only the simulator (crashTest) or a power cut tests flushes.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -122,14 +122,44 @@ interface KillPlan {
   unit: 'ms' | 'us';
 }
 
-function runOnce(
+/**
+ * Starts the child. A fork the kernel refuses for want of memory or
+ * processes (ENOMEM, EAGAIN) is tried again, a few times, 250 ms apart:
+ * another job on the machine may hold that memory for a moment. The last
+ * refusal says what this process held then.
+ */
+async function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return spawn(process.execPath, [args.runner, args.child], { env: args.env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOMEM' && code !== 'EAGAIN') || attempt === 8) {
+        if (code === 'ENOMEM' || code === 'EAGAIN') (e as Error).message += ` (after ${attempt} tries; ${processMemory()})`;
+        throw e;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** This process's mappings and size, and the machine's available memory, for a refused fork's message. */
+function processMemory(): string {
+  try {
+    const maps = fs.readFileSync('/proc/self/maps', 'latin1').split('\n').length - 1;
+    const size = /VmSize:\s*(\d+ kB)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '?';
+    const avail = /MemAvailable:\s*(\d+ kB)/.exec(fs.readFileSync('/proc/meminfo', 'latin1'))?.[1] ?? '?';
+    return `${maps} mappings, VmSize ${size}, MemAvailable ${avail}`;
+  } catch {
+    return 'no /proc';
+  }
+}
+
+async function runOnce(
   args: { runner: string; child: string; env: NodeJS.ProcessEnv; plan: KillPlan | null; timeoutMs: number },
 ): Promise<RunResult> {
+  const proc = await spawnChild(args);
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [args.runner, args.child], {
-      env: args.env,
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    });
     const result: RunResult = {
       killed: false, code: null, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
     };
