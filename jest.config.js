@@ -17,6 +17,8 @@ module.exports = {
     '/node_modules/',
     ...(forced ? ['\\.(sim|once)\\.test\\.ts$'] : []),
     ...(dax ? [] : ['\\.dax\\.test\\.ts$']),
+    // scripts/test.sh runs one suite in a jest of its own (see there).
+    ...(process.env.PMEM_TEST_EXCLUDE ? [process.env.PMEM_TEST_EXCLUDE] : []),
   ],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
   globalSetup: '<rootDir>/test/global-setup.js',
