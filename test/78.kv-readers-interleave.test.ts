@@ -7,6 +7,8 @@
 // frequent compaction free the segments the reader is in or about to read.
 // Every read must return a value the key held at some moment between the
 // read's start and its end.
+import * as fs from 'node:fs';
+
 import { Mapping, openMapping } from '../lib/core/mapping';
 import { KvFollower } from '../lib/kv/follow';
 import { readValue } from '../lib/kv/follow-reads';
@@ -155,6 +157,7 @@ function run(seed: number, calls: number): Run {
     Object.assign(index, origIndex);
     r.close();
     w.close();
+    fs.rmSync(file, { force: true });
   }
   return out;
 }
@@ -221,4 +224,5 @@ test('records the reader replays from its segment after it dropped that segment 
   expect(f.log.index.size).toBe(w.count);
   f.close();
   w.close();
+  fs.rmSync(file, { force: true });
 });
