@@ -235,6 +235,17 @@ export class KvFollower {
     let skipped = false;
     for (;;) {
       const t = this.#log.table;
+      // The reader dropped its own segment as freed (#dropFreed, after it
+      // had read to the tail there; the writer may have appended more
+      // before the free): the rest of it is skipped like any freed
+      // segment's. Records applied from it now would stay in the index
+      // for good, since nothing drops entries of a segment the table no
+      // longer holds, among them a put whose delete lies in a segment the
+      // reader skips.
+      if (this.#cur >= 0 && t.seq[this.#cur] !== this.#curSeq) {
+        this.#cur = -1;
+        skipped = true;
+      }
       // The tail's segment was freed (below): nothing more to read there.
       if (this.#cur < 0 && this.#curSeq === target) return skipped ? SKIPPED : FOLLOWED;
       if (this.#cur >= 0 && this.#curSeq === target) {
