@@ -16,19 +16,10 @@ import { KvIndex } from '../lib/kv/hash-index';
 import { PublishedWords } from '../lib/kv/published';
 import { KVStore } from '../lib/kv/store';
 import { tmpFile } from './helpers';
+import { seededRandom } from '../lib/testing/random';
 
 const KEYS = 40;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Run {
   reads: number;
@@ -39,7 +30,7 @@ interface Run {
 
 /** One seeded run: `calls` writer calls, each followed by reads of the reader. */
 function run(seed: number, calls: number): Run {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const file = tmpFile(`interleave-${seed}.kv`);
   const w = KVStore.open(file, { create: true, size: 64 * 1024, maxSize: 1 << 20, segmentSize: 1024 });
   const r = KVStore.open(file, { readOnly: true });

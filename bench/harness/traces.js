@@ -2,17 +2,8 @@
 // Seeded request traces for bench/cache.js, generated here (no downloads):
 // key ids in an Int32Array, one per request.
 
-/** mulberry32: a small seeded generator of doubles in [0, 1). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, the generator pmem/testing uses for crash images and kills.
+const { seededRandom: rng } = require('../../dist/testing');
 
 /** A seeded permutation of 0..n-1: which key id has popularity rank r. */
 function permutation(n, seed) {
