@@ -28,7 +28,7 @@ SUITES+=(test/78.kv-readers.test.ts test/79.kv-readers-kill.once.test.ts)  # rea
 
 bash scripts/setup.sh || exit 1
 mkdir -p .test-results .vm/out
-rm -f .test-results/dax.json .vm/out/dax.json
+rm -f .test-results/dax.json .vm/out/dax.json .test-results/kills-dax.jsonl .vm/out/kills-dax.jsonl
 
 # The project is read-only in the guest: jest's cache and the JSON result go
 # to .vm/out, which is writable there at the same path.
@@ -45,12 +45,14 @@ PMEM_DAX_MOUNT=/mnt/pmem node_modules/.bin/jest --ci --cacheDirectory="$out/jest
 start=$(date +%s)
 DAX_VM_TIMEOUT=${DAX_VM_TIMEOUT:-1500} bash scripts/dax-vm.sh "$@" -- sh -c "
   export PMEM_TEST_DIR=/mnt/pmem/tests
+  export PMEM_TEST_RESULTS='$out' PMEM_KILL_MODE=dax  # kill reports: the guest's tree is read-only
   export PMEM_READERS_KILLS=\${PMEM_READERS_KILLS:-5}  # test/79 under TCG: fewer kills, each still checked
   exec node_modules/.bin/jest --ci --cacheDirectory='$out/jest-cache' --runInBand \
     --json --outputFile='$out/dax.json' ${SUITES[*]}
 "
 status=$?
 echo "test:dax: guest run took $(( $(date +%s) - start )) s, exit $status"
+[ -f .vm/out/kills-dax.jsonl ] && cp .vm/out/kills-dax.jsonl .test-results/kills-dax.jsonl
 if [ -f .vm/out/dax.json ]; then
   cp .vm/out/dax.json .test-results/dax.json
 else
