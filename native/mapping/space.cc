@@ -111,6 +111,9 @@ int ReserveHoles(int fd, const struct stat& before, uint64_t size, const char** 
   // A hole whose end is unknown is reserved to `size`: reserving blocks
   // under data changes no byte.
   while (holes.Next(&h, &endKnown)) {
+    // A reader's shared mapping may fault a hole in (tmpfs allocates a page on
+    // a read) while this walks: a span that came out empty reserves nothing.
+    if (h.end <= h.begin) continue;
     int err = ReserveInside(fd, h.begin, h.end - h.begin, call);
     if (err != 0) {
       // The filled ranges were holes (zeros) a moment ago; punching them
