@@ -9,7 +9,9 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # 1. Debian packages: PMDK's headers and static libraries, and pkg-config.
 #    libndctl6/libdaxctl1 are what a prebuilt addon needs at run time.
-DEBS=(libpmem-dev libpmem2-dev libpmemobj-dev libndctl6 libdaxctl1 pkg-config)
+#    iproute2 (`ip`): the replication fault harness puts a backup in a
+#    network namespace behind a veth pair (test/89.replicate-faults).
+DEBS=(libpmem-dev libpmem2-dev libpmemobj-dev libndctl6 libdaxctl1 pkg-config iproute2)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
