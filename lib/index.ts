@@ -30,3 +30,10 @@ export type { SortCheckpointInfo, SortOptions, SortProgress, SortResult } from '
 export type { SortKey } from './sort/records';
 export { createServer, RespServer } from './server/server';
 export type { ServerOptions } from './server/server';
+export { ReplicatedWal } from './replicate/primary';
+export type { ReplicatedWalStats, ReplicaLinkStats } from './replicate/primary';
+export { startReplica, promoteReplicaFile } from './replicate/replica';
+export type { ReplicaHandle, ReplicaServerStats } from './replicate/replica';
+export type { AckLevel, ReplicatedWalOptions, ReplicaOptions } from './replicate/options';
+export { readJournal } from './replicate/journal';
+export type { JournalContents } from './replicate/journal';

@@ -20,6 +20,7 @@ const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
   cache: ['core', 'cache'],
   sort: ['core', 'log', 'sort'],
   server: ['core', 'log', 'kv', 'server'],
+  replicate: ['core', 'log', 'replicate'],
   cli: '*',
 };
 

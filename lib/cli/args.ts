@@ -2,6 +2,7 @@
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
 import { SORT_HELP } from './sort';
+import { REPLICA_HELP } from './replica';
 import { SERVE_HELP } from './serve';
 
 export const USAGE = `usage: pmem <command> [options] [--] <arguments>
@@ -16,6 +17,8 @@ commands:
   pmem kv <file> import <jsonl | ->    lines as export writes them; creates the store if missing
   pmem kv <file> count | stats | compact
   pmem serve [options]                 a Redis-protocol server (pmem help serve)
+  pmem replica --listen PORT --file F  a backup of a replicated journal (pmem help replica)
+  pmem replica promote --file F        make a stopped backup's journal a primary's
   pmem info <file>                     what the file is, its format, its mount's durability
   pmem check <file>                    full check of a KV store, a WAL or a libpmemobj pool
   pmem sort [options] <input> -o <out> sort a file larger than memory, resumably
@@ -103,6 +106,7 @@ ${Object.values(KV_HELP).join('\n\n')}`,
   write is noted, not an error), 4 if damaged, 3 for any other file.`,
   sort: SORT_HELP,
   serve: SERVE_HELP,
+  replica: REPLICA_HELP,
   help: `pmem help [command]
   The usage, or one command's: pmem help import.`,
 };

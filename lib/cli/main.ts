@@ -11,6 +11,7 @@ import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
 import { sortCommand } from './sort';
+import { parseReplica, replica } from './replica';
 import { parseServe, serve } from './serve';
 import { Wal } from '../log/wal';
 
@@ -29,6 +30,9 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     if (argv[0] === 'serve' && !argv.includes('--help') && !argv.includes('-h')) {
       // serve has options of its own: they are read by its parser, not the common one.
       return await serve(parseServe(argv.slice(1), bytes));
+    }
+    if (argv[0] === 'replica' && !argv.includes('--help') && !argv.includes('-h')) {
+      return await replica(parseReplica(argv.slice(1), bytes));
     }
     if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
       // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).

@@ -17,7 +17,13 @@ export type PmemErrorCode =
   | 'ERR_PMEM_NOT_A_STORE'
   | 'ERR_PMEM_IO'
   | 'ERR_PMEM_SDS'
-  | 'ERR_PMEM_TX_ENDED';
+  | 'ERR_PMEM_TX_ENDED'
+  | 'ERR_PMEM_REPLICA_TIMEOUT'
+  | 'ERR_PMEM_REPLICA_BEHIND'
+  | 'ERR_PMEM_REPLICA_FENCED'
+  | 'ERR_PMEM_REPLICA_DIVERGED'
+  | 'ERR_PMEM_REPLICA_PROTOCOL'
+  | 'ERR_PMEM_REPLICA_ROLE';
 
 export interface PmemErrorDetails {
   errno?: number;

@@ -1,0 +1,78 @@
+// `pmem replica`: a backup of a replicated journal, in the foreground until
+// SIGTERM or SIGINT; and `pmem replica promote`, which makes a stopped
+// backup's file a primary's under a new epoch.
+import * as path from 'node:path';
+
+import { promoteReplicaFile, startReplica } from '../replicate/replica';
+import { usage } from './exit';
+
+export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE]
+pmem replica promote --file FILE
+  A backup of a replicated journal (ReplicatedWal): it appends a primary's
+  records to FILE under the same LSNs and acknowledges them only once they
+  are durable there. --create makes a missing FILE of SIZE bytes (default
+  64M). It prints its address when ready; SIGTERM and SIGINT close it
+  cleanly. 'promote' raises the epoch of a stopped backup's FILE and makes
+  it a primary's: the old primary can no longer commit on it; open FILE
+  with ReplicatedWal.open. Deciding when to promote is left to the operator.`;
+
+export interface ReplicaArgs {
+  promote: boolean;
+  file: string;
+  port: number;
+  bind: string;
+  create: boolean;
+  size: number;
+}
+
+/** The options of `pmem replica`. @throws a usage Fail */
+export function parseReplica(argv: string[], bytes: (s: string, name: string) => number): ReplicaArgs {
+  const promote = argv[0] === 'promote';
+  const a: Partial<ReplicaArgs> = { promote, bind: '127.0.0.1', create: false, size: 64 * 1024 * 1024 };
+  for (let i = promote ? 1 : 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg : arg.slice(0, eq);
+    if (name === '--create' && eq < 0 && !promote) {
+      a.create = true;
+      continue;
+    }
+    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size'];
+    if (!takes.includes(name)) throw usage(`replica${promote ? ' promote' : ''}: unknown argument '${arg}'`);
+    let v: string;
+    if (eq >= 0) v = arg.slice(eq + 1);
+    else if (++i < argv.length) v = argv[i];
+    else throw usage(`${name} needs a value`);
+    if (name === '--listen') {
+      const n = /^\d+$/.test(v) ? Number(v) : NaN;
+      if (!(n >= 0 && n <= 65535)) throw usage(`--listen takes a port from 0 to 65535, got '${v}'`);
+      a.port = n;
+    } else if (name === '--file') a.file = v;
+    else if (name === '--bind') a.bind = v;
+    else a.size = bytes(v, name);
+  }
+  if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
+  if (!promote && a.port === undefined) throw usage('replica needs --listen PORT');
+  return a as ReplicaArgs;
+}
+
+/** Runs the backup until it is told to stop, or promotes a file. Resolves to the exit code. */
+export async function replica(a: ReplicaArgs): Promise<number> {
+  if (a.promote) {
+    const epoch = promoteReplicaFile(a.file);
+    console.log(`promoted:    ${path.resolve(a.file)} is a primary's journal at epoch ${epoch}`);
+    return 0;
+  }
+  const r = await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size });
+  console.log(`address:     ${a.bind}:${r.port}`);
+  console.log(`journal:     ${path.resolve(a.file)} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
+  console.log('ready to accept a primary');
+  return new Promise((resolve) => {
+    const stop = (why: string): void => {
+      console.log(`pmem replica: ${why}, closing`);
+      void r.close().then(() => resolve(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,136 @@
+// The backup's side of the protocol on its journal, without the network:
+// the handshake (fencing by epoch, the divergence check, the durable
+// adoption of the primary's id and epochs), the acceptance of records (in
+// LSN order, the same LSNs as the primary's, persisted before the
+// 'persisted' ack) and promotion. replica.ts puts it on a TCP server; the
+// crash tests drive it directly over a simulated Region.
+import { PmemError } from '../core/errors';
+import { ACK_PERSISTED, ACK_RECEIVED, type Data, type Hello, protocolError, WANT_RECEIVED } from './frames';
+import { replicateHooks as hooks } from './hooks';
+import type { Journal } from './journal';
+import { divergence } from './state';
+
+/** What to do when the backup is too far behind or has diverged: the same words everywhere. */
+export const RESEED = 'delete the replica\'s file and start it again with create, so that it copies the journal from the start';
+
+export class BackupLog {
+  readonly journal: Journal;
+  /** The highest commit point a primary has told this backup (DRAM only): records up to it are on every replica. */
+  #committedSeen = 0;
+
+  constructor(journal: Journal) {
+    this.journal = journal;
+  }
+
+  /** The LSN of the last record this backup holds durably. */
+  get lastLsn(): number {
+    return this.journal.wal.nextLsn - 1;
+  }
+
+  get epoch(): number {
+    return this.journal.state.epoch;
+  }
+
+  /**
+   * A primary's HELLO. Returns what the WELCOME says (this backup's epoch
+   * and last durable LSN) once the primary's journal id and epochs are
+   * durable here; nothing of a primary is accepted before that.
+   * @throws PmemError ERR_PMEM_REPLICA_FENCED (the primary's epoch is older
+   *   than one this backup has seen, or this backup was promoted),
+   *   ERR_PMEM_REPLICA_DIVERGED (another journal, or records the primary
+   *   does not have)
+   */
+  hello(h: Hello): { epoch: number; lastLsn: number } {
+    const { state } = this.journal;
+    const last = h.history[h.history.length - 1];
+    if (last.epoch !== h.epoch) throw protocolError(`a HELLO of epoch ${h.epoch} whose history ends at epoch ${last.epoch}`);
+    if (!hooks.noEpochCheck) {
+      if (state.role === 'primary') {
+        throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica was promoted to epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);
+      }
+      if (h.epoch < state.epoch) {
+        throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica has seen epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);
+      }
+    }
+    if (state.journalId !== 0 && state.journalId !== h.journalId) {
+      throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal; ${RESEED}`);
+    }
+    if (!hooks.noEpochCheck) {
+      const why = divergence(state.history, this.lastLsn, h.history);
+      if (why !== undefined) throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: ${why}; ${RESEED}`);
+    }
+    // Durable before the WELCOME, so before any record of the primary is
+    // accepted: its id, then each epoch this backup had not seen.
+    if (state.journalId === 0) state.setJournalId(h.journalId);
+    for (const e of h.history) if (e.epoch > state.epoch) state.addEpoch(e.epoch, e.startLsn);
+    this.#committedSeen = Math.max(this.#committedSeen, Math.min(h.committedLsn, this.lastLsn));
+    return { epoch: state.epoch, lastLsn: this.lastLsn };
+  }
+
+  /**
+   * A DATA frame's records (checksums already checked by decodeData): the
+   * new ones, which must start at this backup's next LSN and follow one
+   * another, are appended with the same LSNs in one batch (one fence),
+   * then acknowledged 'persisted'. Records it holds already are skipped.
+   * @throws PmemError ERR_PMEM_REPLICA_FENCED (an older epoch),
+   *   ERR_PMEM_REPLICA_PROTOCOL (a gap or reorder, an epoch not agreed in the
+   *   handshake), ERR_PMEM_NO_SPACE
+   */
+  accept(d: Data, ack: (level: number, lsn: number) => void): void {
+    const { wal, state } = this.journal;
+    if (!hooks.noEpochCheck && d.epoch < state.epoch) {
+      throw new PmemError('ERR_PMEM_REPLICA_FENCED', `records of epoch ${d.epoch}; the replica has seen epoch ${state.epoch}`);
+    }
+    if (d.epoch > state.epoch) throw protocolError(`records of epoch ${d.epoch} before a handshake of that epoch`);
+    const next = wal.nextLsn;
+    let first = -1;
+    for (let i = 0; i < d.records.length; i++) {
+      const lsn = d.records[i].lsn;
+      if (i > 0 && lsn !== d.records[i - 1].lsn + 1) throw protocolError(`LSN ${lsn} after LSN ${d.records[i - 1].lsn}: records out of order`);
+      if (first < 0 && lsn >= next) {
+        if (lsn !== next) throw protocolError(`a gap: LSN ${lsn} where the replica expects LSN ${next}`);
+        first = i;
+      }
+    }
+    const fresh = first < 0 ? [] : d.records.slice(first);
+    const upto = fresh.length > 0 ? fresh[fresh.length - 1].lsn : next - 1;
+    this.#committedSeen = Math.max(this.#committedSeen, Math.min(d.committedLsn, upto));
+    if ((d.flags & WANT_RECEIVED) !== 0) ack(ACK_RECEIVED, upto);
+    if (hooks.ackOnReceipt) ack(ACK_PERSISTED, upto); // the broken variant: acked before the fence below
+    if (fresh.length > 0) {
+      this.#makeRoom();
+      // The one ordering point: the batch is fenced when appendBatch
+      // returns, and only then is it acknowledged 'persisted'.
+      const lsns = wal.appendBatch(fresh.map((r) => r.data));
+      if (lsns[0] !== fresh[0].lsn) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${lsns[0]} to the primary's LSN ${fresh[0].lsn}`);
+    }
+    if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
+  }
+
+  /**
+   * Frees records up to the commit point a primary announced once the log
+   * is over half full: those are on every replica, and a backup promoted
+   * later still holds every record past it.
+   */
+  #makeRoom(): void {
+    const { wal } = this.journal;
+    const s = wal.stats;
+    if (s.used > s.dataSize / 2 && this.#committedSeen >= wal.headLsn) wal.truncate(this.#committedSeen);
+  }
+
+  /**
+   * Promotes this backup: raises its epoch durably (a new history entry
+   * from its next LSN), then marks it a primary. From the epoch's persist
+   * on, it refuses every record and handshake of the old primary.
+   * @returns the new epoch
+   */
+  promote(): number {
+    const { wal, state } = this.journal;
+    const epoch = state.epoch + 1;
+    // The fencing token first: a crash after it leaves a backup that
+    // refuses the old primary and can be promoted again.
+    state.addEpoch(epoch, wal.nextLsn);
+    state.setRole('primary');
+    return epoch;
+  }
+}

@@ -1,0 +1,118 @@
+// The options of ReplicatedWal.open, startReplica and an append, checked
+// once: TypeError for a wrong type or an unknown option, RangeError for a
+// bad number.
+import { checkBoolean, checkIndex, checkOptions, checkPath } from '../core/args';
+
+export type AckLevel = 'local' | 'received' | 'persisted';
+const LEVELS: readonly AckLevel[] = ['local', 'received', 'persisted'];
+
+export interface ReplicatedWalOptions {
+  /** The backups, as 'host:port' (an IPv6 host in brackets: '[::1]:7000'). Every one must acknowledge. */
+  replicas: string[];
+  /** Create and format the file if missing (with `size`). */
+  create?: boolean;
+  /** With `create`: bytes of the file. */
+  size?: number;
+  /** When an append's promise resolves (default 'persisted'). */
+  ack?: AckLevel;
+  /** How long a round trip may wait for every replica before the journal stops (default 5000 ms). */
+  timeoutMs?: number;
+  /** Bytes of committed records the log keeps for catch-up before freeing the oldest (default: half the log). */
+  resendBytes?: number;
+}
+
+export interface ReplicaAddress {
+  host: string;
+  port: number;
+  address: string;
+}
+
+export interface PrimaryFlags {
+  path: string;
+  replicas: ReplicaAddress[];
+  create: boolean;
+  size?: number;
+  ack: AckLevel;
+  timeoutMs: number;
+  resendBytes?: number;
+}
+
+const OPEN_KEYS = ['replicas', 'create', 'size', 'ack', 'timeoutMs', 'resendBytes'];
+/** The longest timeout: what a Node timer takes. */
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** @throws TypeError, RangeError */
+export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFlags {
+  checkPath(path);
+  const o = checkOptions(options, OPEN_KEYS) as Partial<ReplicatedWalOptions>;
+  if (!Array.isArray(o.replicas)) throw new TypeError('replicas must be an array of \'host:port\' strings');
+  if (o.replicas.length === 0) throw new RangeError('replicas must name at least one backup');
+  const replicas = o.replicas.map((r, i) => parseAddress(r, `replicas[${i}]`));
+  const seen = new Set<string>();
+  for (const r of replicas) {
+    if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
+    seen.add(r.address);
+  }
+  const timeoutMs = checkIndex(o.timeoutMs ?? 5000, 'timeoutMs');
+  if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT) throw new RangeError(`timeoutMs must be 1..${MAX_TIMEOUT}, got ${timeoutMs}`);
+  return {
+    path: path as string,
+    replicas,
+    create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
+    size: o.size === undefined ? undefined : checkIndex(o.size, 'size'),
+    ack: o.ack === undefined ? 'persisted' : checkAck(o.ack),
+    timeoutMs,
+    resendBytes: o.resendBytes === undefined ? undefined : checkIndex(o.resendBytes, 'resendBytes'),
+  };
+}
+
+/** @throws TypeError unless `v` is an ack level */
+export function checkAck(v: unknown, name = 'ack'): AckLevel {
+  if (typeof v !== 'string' || !LEVELS.includes(v as AckLevel)) throw new TypeError(`${name} must be one of ${LEVELS.join(', ')}`);
+  return v as AckLevel;
+}
+
+/** The options of one append: `{ ack }` or nothing. */
+export function checkAppendOptions(options: unknown, dflt: AckLevel): AckLevel {
+  if (options === undefined) return dflt;
+  const o = checkOptions(options, ['ack']) as { ack?: unknown };
+  return o.ack === undefined ? dflt : checkAck(o.ack);
+}
+
+/** 'host:port' → its parts. @throws TypeError for anything else, RangeError for a port out of range */
+export function parseAddress(v: unknown, name: string): ReplicaAddress {
+  if (typeof v !== 'string') throw new TypeError(`${name} must be a 'host:port' string`);
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+  if (m === null) throw new TypeError(`${name} must be 'host:port', got '${v}'`);
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new RangeError(`${name}: port ${port} is outside 1..65535`);
+  return { host: m[1] ?? m[2], port, address: v };
+}
+
+export interface ReplicaOptions {
+  /** The journal file of this backup. */
+  file: string;
+  /** Port to listen on (0: any free one; the handle says which). */
+  port: number;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Create and format the file if missing (with `size`). */
+  create?: boolean;
+  size?: number;
+}
+
+/** @throws TypeError, RangeError */
+export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOptions, 'size'>> & { size?: number } {
+  const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size']) as Partial<ReplicaOptions>;
+  checkPath(o.file);
+  const port = checkIndex(o.port, 'port');
+  if (port > 65535) throw new RangeError(`port must be 0..65535, got ${port}`);
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host.length === 0)) throw new TypeError('host must be a non-empty string');
+  return {
+    file: o.file as string,
+    port,
+    host: o.host ?? '127.0.0.1',
+    create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
+    size: o.size === undefined ? undefined : checkIndex(o.size, 'size'),
+  };
+}

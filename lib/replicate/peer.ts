@@ -1,0 +1,138 @@
+// The primary's connection to one backup: connect (and connect again after
+// a loss), the handshake, frames in and out. What the frames mean for the
+// journal (catch-up, acks, refusals) is the primary's (primary.ts).
+import * as net from 'node:net';
+
+import { isPmemError } from '../core/errors';
+import {
+  decodeAck, decodeRefuse, decodeWelcome, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, FrameReader, protocolError,
+} from './frames';
+import type { ReplicaAddress } from './options';
+
+/** Wait before connecting again after a connection is lost or refused. */
+export const RECONNECT_MS = 50;
+
+export interface PeerOwner {
+  /** The HELLO frame to open a connection with. */
+  hello(): Buffer;
+  welcomed(peer: Peer, epoch: number, lastLsn: number): void;
+  acked(peer: Peer, level: number, epoch: number, lsn: number): void;
+  refused(peer: Peer, code: string, message: string): void;
+  /** The connection was lost (or reset after a protocol error); a new one follows. */
+  lost(peer: Peer, why: string): void;
+}
+
+export class Peer {
+  readonly address: ReplicaAddress;
+  /** The last LSN the backup said it holds durably (kept across connections: it never loses them). */
+  persistedLsn = 0;
+  /** The last LSN the backup said it received. */
+  receivedLsn = 0;
+  /** The last LSN sent on the present connection; -1 before the handshake. */
+  sentLsn = -1;
+  /** Connections made, and lost. */
+  connects = 0;
+  resets = 0;
+  readonly #owner: PeerOwner;
+  #socket: net.Socket | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(address: ReplicaAddress, owner: PeerOwner) {
+    this.address = address;
+    this.#owner = owner;
+  }
+
+  /** Whether the handshake is done on the present connection. */
+  get ready(): boolean {
+    return this.sentLsn >= 0 && this.#socket !== null;
+  }
+
+  connect(): void {
+    if (this.#closed || this.#socket !== null) return;
+    const reader = new FrameReader();
+    const s = net.connect({ host: this.address.host, port: this.address.port });
+    this.#socket = s;
+    s.setNoDelay(true);
+    s.on('connect', () => {
+      this.connects++;
+      s.write(this.#owner.hello());
+    });
+    s.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of reader.push(chunk)) {
+          if (this.#socket !== s) return;
+          this.#frame(f.type, f.body);
+        }
+      } catch (e) {
+        this.reset(isPmemError(e) ? e.message : String(e));
+      }
+    });
+    s.on('error', () => { /* 'close' follows */ });
+    s.on('close', () => {
+      if (this.#socket !== s) return;
+      this.#socket = null;
+      this.sentLsn = -1;
+      this.#owner.lost(this, 'connection closed');
+      this.#later();
+    });
+  }
+
+  #frame(type: number, body: Buffer): void {
+    switch (type) {
+      case FRAME_WELCOME: {
+        const w = decodeWelcome(body);
+        this.#owner.welcomed(this, w.epoch, w.lastLsn);
+        break;
+      }
+      case FRAME_ACK: {
+        const a = decodeAck(body);
+        this.#owner.acked(this, a.level, a.epoch, a.lsn);
+        break;
+      }
+      case FRAME_REFUSE: {
+        const r = decodeRefuse(body);
+        this.#owner.refused(this, r.code, r.message);
+        break;
+      }
+      default:
+        throw protocolError(`a backup sent a frame of type ${type}`);
+    }
+  }
+
+  /** Sends a frame on the present connection (after the handshake). */
+  send(frame: Buffer): void {
+    this.#socket?.write(frame);
+  }
+
+  /** Drops the present connection (a protocol error); a new one follows. */
+  reset(why: string): void {
+    const s = this.#socket;
+    if (s === null) return;
+    this.resets++;
+    this.#socket = null;
+    this.sentLsn = -1;
+    s.destroy();
+    this.#owner.lost(this, why);
+    this.#later();
+  }
+
+  #later(): void {
+    if (this.#closed || this.#timer !== null) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.connect();
+    }, RECONNECT_MS);
+  }
+
+  /** Closes the connection for good. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    const s = this.#socket;
+    this.#socket = null;
+    this.sentLsn = -1;
+    s?.destroy();
+  }
+}

@@ -1,0 +1,427 @@
+// ReplicatedWal: the primary of a replicated journal. An append's promise
+// resolves only once its level is reached on every replica: its record is
+// durable in the primary's own log (the intent), sent, persisted by every
+// backup (their acks), and covered by the primary's durable commit point.
+// Appends made while a round trip is in flight wait and go together in the
+// next one (group commit). The protocol, step by step, is in
+// docs/durability.md ("Replicated journal").
+import { snapshotBytes } from '../core/args';
+import { closedError, isPmemError, PmemError, type PmemErrorCode } from '../core/errors';
+import type { WalRecord } from '../log/wal';
+import { RESEED } from './backup-log';
+import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, recordCrc, WANT_RECEIVED } from './frames';
+import { type JournalFile, openJournalFile } from './journal';
+import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
+import { Peer, type PeerOwner } from './peer';
+
+/** Largest catch-up frame: records are resent in frames of about this many bytes. */
+const CATCH_UP_FRAME = 1024 * 1024;
+
+export interface ReplicaLinkStats {
+  address: string;
+  /** Whether the handshake is done on a live connection. */
+  connected: boolean;
+  persistedLsn: number;
+  receivedLsn: number;
+  connects: number;
+  resets: number;
+}
+
+export interface ReplicatedWalStats {
+  /** Round trips: record batches sent to the replicas (each a durable intent, then one DATA frame per replica). */
+  roundTrips: number;
+  /** Records those round trips carried. */
+  records: number;
+  recordsPerRoundTrip: number;
+  /** Records resent to a replica after a (re)connect. */
+  resent: number;
+  replicas: ReplicaLinkStats[];
+}
+
+interface Pending {
+  records: Buffer[];
+  level: AckLevel;
+  /** LSNs once the intent is durable. */
+  lsns?: number[];
+  resolve(lsns: number[]): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * A write-ahead log replicated to backups over TCP (`startReplica` runs
+ * one). Every append is acknowledged at its level by every replica; the
+ * journal's state after a failure is described in docs/durability.md.
+ */
+export class ReplicatedWal {
+  readonly path: string;
+  readonly #o: PrimaryFlags;
+  readonly #file: JournalFile;
+  readonly #peers: Peer[];
+  /** Appends not yet written as an intent. */
+  #queue: Pending[] = [];
+  /** Appends written and sent, not yet resolved, in LSN order. */
+  #waiting: Pending[] = [];
+  /** The round trip in flight: its last LSN and its timer. */
+  #inFlight: { last: number; timer: NodeJS.Timeout } | null = null;
+  #scheduled = false;
+  #failure: PmemError | null = null;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #drained: (() => void) | null = null;
+  readonly #stats = { roundTrips: 0, records: 0, resent: 0 };
+
+  /**
+   * Opens (with `create`, makes) the journal file at `path` as the primary
+   * and starts connecting to its replicas. Resolves once the file is open;
+   * the connections follow, and appends wait for them.
+   * @throws TypeError, RangeError (options); PmemError ERR_PMEM_REPLICA_ROLE
+   *   (the file is a backup's: promote it first), ERR_PMEM_LOCKED, and what
+   *   opening a Wal file throws
+   */
+  static async open(path: string, options: ReplicatedWalOptions): Promise<ReplicatedWal> {
+    const o = checkPrimaryOptions(path, options);
+    const file = openJournalFile(o.path, { create: o.create, size: o.size, role: 'primary' });
+    if (file.state.role !== 'primary') {
+      file.close();
+      throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${o.path}' is a backup's journal (epoch ${file.state.epoch}); promote it before opening it as the primary`, { path: o.path });
+    }
+    return new ReplicatedWal(o, file);
+  }
+
+  private constructor(o: PrimaryFlags, file: JournalFile) {
+    this.path = o.path;
+    this.#o = o;
+    this.#file = file;
+    const owner: PeerOwner = {
+      hello: () => encodeHello({ journalId: this.#state.journalId, epoch: this.#state.epoch, committedLsn: this.#state.committedLsn, history: this.#state.history }),
+      welcomed: (p, epoch, lastLsn) => { this.#welcomed(p, epoch, lastLsn); },
+      acked: (p, level, epoch, lsn) => { this.#acked(p, level, epoch, lsn); },
+      refused: (p, code, message) => { this.#refused(p, code, message); },
+      lost: () => { /* the peer reconnects; the round trip's timer bounds the wait */ },
+    };
+    this.#peers = o.replicas.map((r) => new Peer(r, owner));
+    for (const p of this.#peers) p.connect();
+  }
+
+  get #state(): JournalFile['state'] {
+    return this.#file.state;
+  }
+
+  /** The journal's epoch (its fencing token). */
+  get epoch(): number {
+    this.#live();
+    return this.#state.epoch;
+  }
+
+  /** The durable commit point: every record up to it is persisted on every replica. */
+  get committedLsn(): number {
+    this.#live();
+    return this.#state.committedLsn;
+  }
+
+  /** The LSN the next intent gets. */
+  get nextLsn(): number {
+    this.#live();
+    return this.#file.wal.nextLsn;
+  }
+
+  get stats(): ReplicatedWalStats {
+    this.#live();
+    const s = this.#stats;
+    return {
+      ...s,
+      recordsPerRoundTrip: s.roundTrips === 0 ? 0 : s.records / s.roundTrips,
+      replicas: this.#peers.map((p) => ({
+        address: p.address.address, connected: p.ready, persistedLsn: p.persistedLsn, receivedLsn: p.receivedLsn, connects: p.connects, resets: p.resets,
+      })),
+    };
+  }
+
+  /**
+   * Appends one record. Resolves to its LSN once `ack` is reached: 'local'
+   * (durable in this log), 'received' (and received by every replica) or
+   * 'persisted' (fenced by every replica and covered by the durable commit
+   * point; the default).
+   * @throws (rejects) TypeError, RangeError over the log's largest record;
+   *   PmemError ERR_PMEM_REPLICA_TIMEOUT, ERR_PMEM_REPLICA_FENCED,
+   *   ERR_PMEM_REPLICA_DIVERGED, ERR_PMEM_REPLICA_BEHIND (the journal
+   *   stopped: the record is not acknowledged), ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED
+   */
+  async append(record: Uint8Array | string, options?: { ack?: AckLevel }): Promise<number> {
+    const lsns = await this.appendBatch([record], options);
+    return lsns[0];
+  }
+
+  /**
+   * Appends records as one batch: consecutive LSNs, in one round trip.
+   * Resolves to their LSNs at the batch's `ack` level.
+   * @throws (rejects) as `append`
+   */
+  appendBatch(records: ReadonlyArray<Uint8Array | string>, options?: { ack?: AckLevel }): Promise<number[]> {
+    try {
+      if (this.#closed || this.#closing !== null) throw closedError('replicated journal', this.path);
+      const level = checkAppendOptions(options, this.#o.ack);
+      if (!Array.isArray(records)) throw new TypeError('records must be an array');
+      const max = this.#file.wal.maxRecordSize;
+      // Each record copied now: the caller may reuse its buffer once the call returns.
+      const copies = records.map((r, i) => {
+        const b = typeof r === 'string' ? Buffer.from(r) : Buffer.from(snapshotBytes(r, `records[${i}]`));
+        if (b.length > max) throw new RangeError(`a ${b.length}-byte record exceeds the maximum of ${max}`);
+        return b;
+      });
+      if (this.#failure !== null) throw this.#failure;
+      if (copies.length === 0) return Promise.resolve([]);
+      return new Promise<number[]>((resolve, reject) => {
+        this.#queue.push({ records: copies, level, resolve, reject });
+        this.#schedule();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Records from `fromLsn` on, from this log (committed or not: compare with committedLsn). */
+  read(fromLsn?: number): IterableIterator<WalRecord> {
+    this.#live();
+    return this.#file.wal.read(fromLsn);
+  }
+
+  /**
+   * Waits for the appends already made to settle, then closes the
+   * connections and the file. Later appends reject with ERR_PMEM_CLOSED.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    this.#closing = new Promise<void>((resolve) => {
+      const finish = (): void => {
+        this.#closed = true;
+        for (const p of this.#peers) p.close();
+        this.#file.close();
+        resolve();
+      };
+      if (this.#queue.length === 0 && this.#waiting.length === 0) finish();
+      else this.#drained = finish;
+    });
+    return this.#closing;
+  }
+
+  #live(): void {
+    if (this.#closed) throw closedError('replicated journal', this.path);
+  }
+
+  /** Starts a round trip at the end of this turn, so that the turn's appends share it. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#pump();
+    });
+  }
+
+  /**
+   * One round trip, when none is in flight: every queued append written to
+   * the log as one batch (the durable intent: one fence), then sent to each
+   * replica in one DATA frame.
+   */
+  #pump(): void {
+    if (this.#inFlight !== null || this.#queue.length === 0 || this.#failure !== null || this.#closed) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    const all: Buffer[] = [];
+    for (const p of batch) all.push(...p.records);
+    let lsns: number[];
+    try {
+      lsns = this.#intend(all);
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+      this.#settled();
+      return;
+    }
+    let i = 0;
+    let wantReceived = false;
+    for (const p of batch) {
+      p.lsns = lsns.slice(i, i + p.records.length);
+      i += p.records.length;
+      if (p.level === 'local') p.resolve(p.lsns); // durable here: the intent's fence is behind us
+      else {
+        this.#waiting.push(p);
+        if (p.level === 'received') wantReceived = true;
+      }
+    }
+    const last = lsns[lsns.length - 1];
+    this.#stats.roundTrips++;
+    this.#stats.records += all.length;
+    const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
+    this.#inFlight = { last, timer };
+    const records = all.map((data, k) => ({ lsn: lsns[k], data }));
+    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, wantReceived ? WANT_RECEIVED : 0, records, records.map((r) => recordCrc(r.lsn, r.data)));
+    for (const p of this.#peers) {
+      if (!p.ready) continue; // it gets the records in its catch-up after the handshake
+      if (p.sentLsn === lsns[0] - 1) {
+        p.send(frame);
+        p.sentLsn = last;
+      } else this.#resend(p, p.sentLsn + 1);
+    }
+    this.#progress();
+  }
+
+  /**
+   * The durable intent: the records in this log, fenced (one appendBatch),
+   * before any of them is sent. A full log first frees committed records
+   * (on every replica already) beyond the ones kept for catch-up.
+   */
+  #intend(records: Buffer[]): number[] {
+    const wal = this.#file.wal;
+    const keep = this.#o.resendBytes ?? wal.stats.dataSize / 2;
+    const free = (): void => {
+      const upto = this.#state.committedLsn;
+      if (upto >= wal.headLsn) wal.truncate(upto);
+    };
+    if (wal.stats.used > keep) free();
+    try {
+      return wal.appendBatch(records);
+    } catch (e) {
+      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+      free();
+      return wal.appendBatch(records);
+    }
+  }
+
+  /** Resends this log's records from `fromLsn` to the intent's end on `p`'s connection, in frames of about CATCH_UP_FRAME bytes. */
+  #resend(p: Peer, fromLsn: number): void {
+    const epoch = this.#state.epoch;
+    const end = this.#file.wal.nextLsn - 1;
+    let batch: { lsn: number; data: Buffer }[] = [];
+    let bytes = 0;
+    const flush = (): void => {
+      if (batch.length === 0) return;
+      p.send(encodeData(epoch, this.#state.committedLsn, 0, batch, batch.map((r) => recordCrc(r.lsn, r.data))));
+      this.#stats.resent += batch.length;
+      p.sentLsn = batch[batch.length - 1].lsn;
+      batch = [];
+      bytes = 0;
+    };
+    if (fromLsn <= end) {
+      for (const r of this.#file.wal.read(fromLsn)) {
+        batch.push(r);
+        bytes += r.data.length + 16;
+        if (bytes >= CATCH_UP_FRAME) flush();
+      }
+    }
+    flush();
+    if (p.sentLsn < end) p.sentLsn = end;
+  }
+
+  /** A backup's WELCOME: its last durable LSN decides the catch-up, or why it cannot follow this journal. */
+  #welcomed(p: Peer, epoch: number, lastLsn: number): void {
+    const wal = this.#file.wal;
+    if (epoch > this.#state.epoch) {
+      this.#fail('ERR_PMEM_REPLICA_FENCED', `replica ${p.address.address} has seen epoch ${epoch}; this primary's epoch ${this.#state.epoch} is stale and cannot commit`);
+      return;
+    }
+    if (lastLsn > wal.nextLsn - 1) {
+      this.#fail('ERR_PMEM_REPLICA_DIVERGED', `replica ${p.address.address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${RESEED}`);
+      return;
+    }
+    if (lastLsn + 1 < wal.headLsn) {
+      this.#fail('ERR_PMEM_REPLICA_BEHIND', `replica ${p.address.address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${RESEED}`);
+      return;
+    }
+    p.persistedLsn = lastLsn;
+    p.receivedLsn = lastLsn;
+    p.sentLsn = lastLsn;
+    this.#resend(p, lastLsn + 1);
+    this.#progress();
+  }
+
+  #acked(p: Peer, level: number, epoch: number, lsn: number): void {
+    if (epoch > this.#state.epoch) {
+      this.#fail('ERR_PMEM_REPLICA_FENCED', `replica ${p.address.address} acknowledged in epoch ${epoch}; this primary's epoch ${this.#state.epoch} is stale`);
+      return;
+    }
+    if (lsn > p.sentLsn) {
+      p.reset(`replica ${p.address.address} acknowledged LSN ${lsn}, which was not sent`);
+      return;
+    }
+    if (level === ACK_PERSISTED) p.persistedLsn = Math.max(p.persistedLsn, lsn);
+    if (level === ACK_RECEIVED || level === ACK_PERSISTED) p.receivedLsn = Math.max(p.receivedLsn, lsn);
+    this.#progress();
+  }
+
+  #refused(p: Peer, code: string, message: string): void {
+    if (code === 'ERR_PMEM_REPLICA_FENCED' || code === 'ERR_PMEM_REPLICA_DIVERGED' || code === 'ERR_PMEM_REPLICA_BEHIND') {
+      this.#fail(code, `replica ${p.address.address}: ${message}`);
+    } else {
+      // A frame the backup could not take (a gap, a checksum): a new
+      // connection and a catch-up from what it holds.
+      p.reset(`replica ${p.address.address} refused: ${message}`);
+    }
+  }
+
+  /**
+   * After any ack: the commit point moves to what every replica has
+   * persisted, durably, before any append it covers is resolved; 'received'
+   * appends resolve once every replica has received them.
+   */
+  #progress(): void {
+    if (this.#failure !== null || this.#closed) return;
+    let persisted = Infinity;
+    let received = Infinity;
+    for (const p of this.#peers) {
+      persisted = Math.min(persisted, p.persistedLsn);
+      received = Math.min(received, Math.max(p.receivedLsn, p.persistedLsn));
+    }
+    // The durable commit record: persisted (an 8-byte store and its fence,
+    // state.ts) before the callers it covers are answered below.
+    this.#state.setCommitted(persisted);
+    const committed = this.#state.committedLsn;
+    this.#waiting = this.#waiting.filter((w) => {
+      const last = w.lsns![w.lsns!.length - 1];
+      if ((w.level === 'persisted' && last <= committed) || (w.level === 'received' && last <= received)) {
+        w.resolve(w.lsns!);
+        return false;
+      }
+      return true;
+    });
+    const f = this.#inFlight;
+    if (f !== null && committed >= f.last) {
+      clearTimeout(f.timer);
+      this.#inFlight = null;
+      this.#pump();
+    }
+    this.#settled();
+  }
+
+  #timedOut(last: number): void {
+    const slow = this.#peers.filter((p) => p.persistedLsn < last).map((p) => `${p.address.address} (${p.ready ? `persisted up to LSN ${p.persistedLsn}` : 'not connected'})`);
+    this.#fail('ERR_PMEM_REPLICA_TIMEOUT', `no acknowledgement of LSN ${last} within ${this.#o.timeoutMs} ms from ${slow.join(', ')}; the journal stopped: records after LSN ${this.#state.committedLsn} are not acknowledged (reopen to resend them)`);
+  }
+
+  /**
+   * Stops the journal: every append not yet acknowledged, and every later
+   * one, rejects with this error. The commit point stays where it is; the
+   * records past it stay in this log, unacknowledged, until a reopen resends them.
+   */
+  #fail(code: PmemErrorCode, message: string): void {
+    if (this.#failure !== null) return;
+    const e = new PmemError(code, message, { path: this.path });
+    this.#failure = e;
+    if (this.#inFlight !== null) clearTimeout(this.#inFlight.timer);
+    this.#inFlight = null;
+    for (const p of this.#peers) p.close();
+    const pending = [...this.#waiting, ...this.#queue];
+    this.#waiting = [];
+    this.#queue = [];
+    for (const p of pending) p.reject(e);
+    this.#settled();
+  }
+
+  #settled(): void {
+    if (this.#drained !== null && this.#queue.length === 0 && this.#waiting.length === 0) {
+      const d = this.#drained;
+      this.#drained = null;
+      d();
+    }
+  }
+}

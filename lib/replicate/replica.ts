@@ -1,0 +1,188 @@
+// A backup on a TCP server: startReplica. Each connection's frames go to
+// the backup's journal (backup-log.ts) one at a time; a frame it cannot
+// take is answered with a REFUSE naming the error code, and the connection
+// is closed (the primary connects again and catches up from what this
+// backup holds).
+import * as net from 'node:net';
+
+import { closedError, isPmemError, PmemError } from '../core/errors';
+import type { WalRecord } from '../log/wal';
+import { BackupLog } from './backup-log';
+import { decodeData, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, protocolError } from './frames';
+import { type JournalFile, openJournalFile } from './journal';
+import { checkReplicaOptions, type ReplicaOptions } from './options';
+
+export interface ReplicaServerStats {
+  /** Connections accepted, and those closed after a refusal. */
+  connections: number;
+  refusals: number;
+  /** The last refusal's code and message. */
+  lastRefusal?: { code: string; message: string };
+  /** Records persisted and DATA frames taken. */
+  records: number;
+  frames: number;
+}
+
+export interface ReplicaHandle {
+  /** The port it listens on (the one chosen, with port 0). */
+  readonly port: number;
+  /** The LSN of the last record it holds durably. */
+  readonly lastDurableLsn: number;
+  /** The newest epoch it has seen. */
+  readonly epoch: number;
+  readonly stats: ReplicaServerStats;
+  /**
+   * Raises this backup's epoch durably and makes its file a primary's:
+   * from then on it refuses the old primary (whose appends can no longer
+   * commit). Close it, then open the file with ReplicatedWal.open.
+   * @returns the new epoch
+   */
+  promote(): number;
+  /** Records from `fromLsn` on. */
+  read(fromLsn?: number): IterableIterator<WalRecord>;
+  /** Stops listening, closes the connections and the file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a backup: opens (with `create`, makes) its journal file and
+ * listens on `host:port`. A primary's records are appended with the same
+ * LSNs, fenced, and only then acknowledged 'persisted'.
+ * @throws (rejects) TypeError, RangeError (options); PmemError ERR_PMEM_LOCKED
+ *   and what opening a journal file throws; the listen error (EADDRINUSE, ...)
+ */
+export async function startReplica(options: ReplicaOptions): Promise<ReplicaHandle> {
+  const o = checkReplicaOptions(options);
+  const file = openJournalFile(o.file, { create: o.create, size: o.size, role: 'backup' });
+  try {
+    // A former primary's file serves as a backup from here on; what it
+    // holds past the new primary's history is refused at the handshake.
+    if (file.state.role === 'primary') file.state.setRole('backup');
+    return await listen(file, o.host, o.port);
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+async function listen(file: JournalFile, host: string, port: number): Promise<ReplicaHandle> {
+  const backup = new BackupLog(file);
+  const sockets = new Set<net.Socket>();
+  const stats: ReplicaServerStats = { connections: 0, refusals: 0, records: 0, frames: 0 };
+  let closed = false;
+  const server = net.createServer((s) => {
+    if (closed) {
+      s.destroy();
+      return;
+    }
+    stats.connections++;
+    sockets.add(s);
+    s.setNoDelay(true);
+    const reader = new FrameReader();
+    let hello = false;
+    const refuse = (e: unknown): void => {
+      const code = isPmemError(e) ? e.code : 'ERR_PMEM_REPLICA_PROTOCOL';
+      const message = e instanceof Error ? e.message : String(e);
+      stats.refusals++;
+      stats.lastRefusal = { code, message };
+      s.end(encodeRefuse(code, message));
+      s.destroySoon();
+      sockets.delete(s);
+    };
+    s.on('data', (chunk: Buffer) => {
+      if (!sockets.has(s)) return;
+      try {
+        for (const f of reader.push(chunk)) {
+          if (f.type === FRAME_HELLO) {
+            const w = backup.hello(decodeHello(f.body));
+            hello = true;
+            // The newest primary connection wins: an older one of the same
+            // primary is stale, and another primary's was fenced above.
+            for (const other of sockets) if (other !== s) { other.destroy(); sockets.delete(other); }
+            s.write(encodeWelcome(w.epoch, w.lastLsn));
+          } else if (f.type === FRAME_DATA) {
+            if (!hello) throw protocolError('records before a handshake');
+            const d = decodeData(f.body);
+            stats.frames++;
+            const before = backup.lastLsn;
+            backup.accept(d, (level, lsn) => { s.write(encodeAck(level, backup.epoch, lsn)); });
+            stats.records += backup.lastLsn - before;
+          } else {
+            throw protocolError(`a primary sent a frame of type ${f.type}`);
+          }
+        }
+      } catch (e) {
+        refuse(e);
+      }
+    });
+    s.on('error', () => { /* 'close' follows */ });
+    s.on('close', () => { sockets.delete(s); });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const live = (): void => {
+    if (closed) throw closedError('replica', file.mapping.path);
+  };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get lastDurableLsn() {
+      live();
+      return backup.lastLsn;
+    },
+    get epoch() {
+      live();
+      return backup.epoch;
+    },
+    get stats() {
+      return { ...stats };
+    },
+    promote() {
+      live();
+      const epoch = backup.promote();
+      // The old primary's connections go: it connects again and is refused.
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      return epoch;
+    },
+    read(fromLsn?: number) {
+      live();
+      return file.wal.read(fromLsn);
+    },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      return new Promise<void>((resolve) => {
+        server.close(() => {
+          file.close();
+          resolve();
+        });
+      });
+    },
+  };
+}
+
+/**
+ * Promotes the backup whose journal file is `file`, offline (no replica
+ * running on it): raises its epoch durably and makes it a primary's.
+ * @returns the new epoch
+ * @throws PmemError ERR_PMEM_LOCKED (a replica or primary has it open),
+ *   ERR_PMEM_REPLICA_ROLE (it is a primary already), and what opening a journal file throws
+ */
+export function promoteReplicaFile(file: string): number {
+  const j = openJournalFile(file, { create: false, role: 'backup' });
+  try {
+    if (j.state.role === 'primary') {
+      throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${file}' is a primary's journal already (epoch ${j.state.epoch})`, { path: file });
+    }
+    return new BackupLog(j).promote();
+  } finally {
+    j.close();
+  }
+}

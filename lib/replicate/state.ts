@@ -1,0 +1,191 @@
+// The replication control block at the start of a replicated journal's
+// file: which journal it belongs to, its role, the primary's durable commit
+// point, and the epoch history (the fencing tokens). Every field is an
+// aligned 8-byte word published with store64 and persisted before anything
+// that depends on it; the layout is in docs/formats.md ("Replicated
+// journal").
+import { PmemError } from '../core/errors';
+import { load64, type Region, store64 } from '../core/region';
+
+/** "PRJ1". */
+export const STATE_MAGIC = 0x314a5250;
+export const STATE_VERSION = 1;
+/** Bytes the control block takes; the journal's Wal starts here. */
+export const STATE_BYTES = 4096;
+
+const AT_MAGIC = 0; // u32 magic, u32 version
+const AT_JOURNAL = 8;
+const AT_ROLE = 16;
+const AT_COMMITTED = 24;
+const AT_COUNT = 32;
+const AT_ENTRIES = 64;
+const ENTRY = 16; // u64 epoch, u64 first LSN
+/** Epoch history entries the block holds. */
+export const MAX_EPOCHS = (STATE_BYTES - AT_ENTRIES) / ENTRY;
+
+export type Role = 'primary' | 'backup';
+const ROLE_CODE: Record<Role, number> = { primary: 1, backup: 2 };
+
+/** One epoch of the history: records from `startLsn` on were written by that epoch's primary. */
+export interface EpochEntry {
+  epoch: number;
+  startLsn: number;
+}
+
+/**
+ * The control block over `[offset, offset + STATE_BYTES)` of a Region.
+ * Reads are of the Region's bytes; each update is durable when it returns.
+ */
+export class ReplState {
+  readonly region: Region;
+  readonly offset: number;
+  #history: EpochEntry[] = [];
+
+  /**
+   * Writes a fresh block: `journalId` (0 for a backup that has not met its
+   * primary yet), `role`, commit point 0, and the history [(1, 1)]. Durable
+   * when it returns.
+   */
+  static format(region: Region, offset: number, journalId: number, role: Role): ReplState {
+    const b = region.bytes;
+    b.fill(0, offset, offset + STATE_BYTES);
+    b.writeUInt32LE(STATE_MAGIC, offset + AT_MAGIC);
+    b.writeUInt32LE(STATE_VERSION, offset + AT_MAGIC + 4);
+    store64(b, offset + AT_JOURNAL, journalId);
+    store64(b, offset + AT_ROLE, ROLE_CODE[role]);
+    store64(b, offset + AT_ENTRIES, 1);
+    store64(b, offset + AT_ENTRIES + 8, 1);
+    store64(b, offset + AT_COUNT, 1);
+    // The whole block durable at once: a new file is published only after
+    // its format (core/identify.ts's createFile), so no order inside it matters.
+    region.persist(offset, STATE_BYTES);
+    return new ReplState(region, offset);
+  }
+
+  /**
+   * Reads the block at `offset`.
+   * @throws PmemError ERR_PMEM_CORRUPT when the magic, version or history is not valid
+   */
+  static open(region: Region, offset: number): ReplState {
+    return new ReplState(region, offset);
+  }
+
+  private constructor(region: Region, offset: number) {
+    this.region = region;
+    this.offset = offset;
+    const b = region.bytes;
+    if (region.length < offset + STATE_BYTES || b.readUInt32LE(offset + AT_MAGIC) !== STATE_MAGIC) {
+      throw new PmemError('ERR_PMEM_CORRUPT', 'no replicated journal control block (magic PRJ1) at the start of the file');
+    }
+    const version = b.readUInt32LE(offset + AT_MAGIC + 4);
+    if (version !== STATE_VERSION) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal version ${version}; this build reads ${STATE_VERSION}`);
+    const count = this.#word(AT_COUNT);
+    if (count < 1 || count > MAX_EPOCHS) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history of ${count} entries`);
+    for (let i = 0; i < count; i++) {
+      const e = { epoch: this.#word(AT_ENTRIES + i * ENTRY), startLsn: this.#word(AT_ENTRIES + i * ENTRY + 8) };
+      const prev = this.#history[i - 1];
+      if (e.epoch < 1 || e.startLsn < 1 || (prev !== undefined && (e.epoch <= prev.epoch || e.startLsn < prev.startLsn))) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history entry ${i} (${e.epoch}, ${e.startLsn}) is out of order`);
+      }
+      this.#history.push(e);
+    }
+    const role = this.#word(AT_ROLE);
+    if (role !== ROLE_CODE.primary && role !== ROLE_CODE.backup) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal role ${role}`);
+  }
+
+  #word(at: number): number {
+    return Number(load64(this.region, this.offset + at));
+  }
+
+  /** Publishes one word: an aligned 8-byte store, persisted before it returns. */
+  #publish(at: number, value: number): void {
+    store64(this.region.bytes, this.offset + at, value);
+    this.region.persist(this.offset + at, 8);
+  }
+
+  /** The journal's random id; 0 until a fresh backup has met its primary. */
+  get journalId(): number {
+    return this.#word(AT_JOURNAL);
+  }
+
+  get role(): Role {
+    return this.#word(AT_ROLE) === ROLE_CODE.primary ? 'primary' : 'backup';
+  }
+
+  /** The primary's durable commit point: every record up to it is persisted on every replica. */
+  get committedLsn(): number {
+    return this.#word(AT_COMMITTED);
+  }
+
+  /** The newest epoch this journal has seen (the last history entry's). */
+  get epoch(): number {
+    return this.#history[this.#history.length - 1].epoch;
+  }
+
+  /** The epoch history, oldest first (a copy). */
+  get history(): EpochEntry[] {
+    return this.#history.map((e) => ({ ...e }));
+  }
+
+  /** Adopts a primary's journal id. Durable when it returns, before any of its records is accepted. */
+  setJournalId(id: number): void {
+    // Published alone and persisted: a backup that crashes after this holds
+    // no record of the journal yet, and meets the same primary again.
+    this.#publish(AT_JOURNAL, id);
+  }
+
+  /** Sets the role. Durable when it returns. */
+  setRole(role: Role): void {
+    this.#publish(AT_ROLE, ROLE_CODE[role]);
+  }
+
+  /**
+   * Moves the commit point to `lsn` (never back). The primary's durable
+   * commit record: persisted before any caller waiting on `lsn` is answered.
+   */
+  setCommitted(lsn: number): void {
+    if (lsn <= this.committedLsn) return;
+    this.#publish(AT_COMMITTED, lsn);
+  }
+
+  /**
+   * Appends `(epoch, startLsn)` to the history. Durable when it returns:
+   * the entry is persisted before the count that publishes it, so a crash
+   * leaves the history with or without the whole entry.
+   * @throws PmemError ERR_PMEM_NO_SPACE when the history is full
+   */
+  addEpoch(epoch: number, startLsn: number): void {
+    const n = this.#history.length;
+    const last = this.#history[n - 1];
+    if (epoch <= last.epoch || startLsn < last.startLsn) throw new RangeError(`epoch ${epoch} from LSN ${startLsn} does not follow (${last.epoch}, ${last.startLsn})`);
+    if (n >= MAX_EPOCHS) throw new PmemError('ERR_PMEM_NO_SPACE', `the epoch history holds ${MAX_EPOCHS} epochs; start a new journal`);
+    const at = this.offset + AT_ENTRIES + n * ENTRY;
+    store64(this.region.bytes, at, epoch);
+    store64(this.region.bytes, at + 8, startLsn);
+    // The entry durable before the count that makes it part of the history.
+    this.region.persist(at, ENTRY);
+    this.#publish(AT_COUNT, n + 1);
+    this.#history.push({ epoch, startLsn });
+  }
+}
+
+/**
+ * Whether a replica whose history is `mine` and whose last durable record
+ * is `lastLsn` holds only records of the journal whose history is
+ * `theirs`: its history must be a prefix of theirs, and its records must
+ * stop before the next epoch of theirs began (records past that point were
+ * written by a primary that lost its place). Returns a reason when not.
+ */
+export function divergence(mine: readonly EpochEntry[], lastLsn: number, theirs: readonly EpochEntry[]): string | undefined {
+  if (mine.length > theirs.length) return `it has seen epoch ${mine[mine.length - 1].epoch}, which the primary's history does not hold`;
+  for (let i = 0; i < mine.length; i++) {
+    if (mine[i].epoch !== theirs[i].epoch || mine[i].startLsn !== theirs[i].startLsn) {
+      return `its epoch history differs from the primary's at epoch ${mine[i].epoch} (from LSN ${mine[i].startLsn})`;
+    }
+  }
+  const next = theirs[mine.length];
+  if (next !== undefined && lastLsn >= next.startLsn) {
+    return `it holds records up to LSN ${lastLsn} of epoch ${mine[mine.length - 1].epoch}, which ended at LSN ${next.startLsn - 1}`;
+  }
+  return undefined;
+}
