@@ -22,7 +22,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
 const { log, machine } = require('./harness/util');
-const { openLink } = require('../test/fixtures/replicate/net');
+const { openLink } = require('../test/fixtures/replicate-faults/net');
 
 const ROOT = path.join(__dirname, '..');
 const { Wal, ReplicatedWal } = require(path.join(ROOT, 'dist'));
