@@ -133,7 +133,7 @@ function localMany(dir, n) {
 
 async function withBackup(link, dir, fn) {
   const cfg = { file: path.join(dir, 'backup.wal'), port: 0, host: link.backupHost, size: JOURNAL };
-  const script = path.join(ROOT, 'test', 'fixtures', 'replicate', 'backup.js');
+  const script = path.join(ROOT, 'test', 'fixtures', 'replicate-faults', 'backup.js');
   const { child, line } = await startIn(link, link.exec([process.execPath, script, JSON.stringify(cfg)]), 'listening');
   try {
     return await fn(`${link.backupHost}:${line.split(' ')[1]}`);
@@ -179,8 +179,11 @@ async function replicatedMany(dir, replica, n, ack) {
     const t0 = process.hrtime.bigint();
     await Promise.all(Array.from({ length: WRITERS }, writer));
     const rate = n / (Number(process.hrtime.bigint() - t0) / 1e9);
+    // 'local' appends resolve before their round trip ends: one 'persisted'
+    // append waits for those round trips, so that none is left in flight at close.
+    if (ack === 'local') await wal.append(RECORD, { ack: 'persisted' });
     const st = wal.stats;
-    return { rate, perRoundTrip: st && st.roundTrips ? n / st.roundTrips : null };
+    return { rate, perRoundTrip: st.recordsPerRoundTrip };
   } finally {
     await wal.close();
     fs.rmSync(file, { force: true });
@@ -221,7 +224,7 @@ async function redisReference(link, dir, n, manyN) {
   const argv = (host, port, name, extra) => {
     const d = path.join(dir, name);
     fs.mkdirSync(d, { recursive: true });
-    return ['redis-server', '--port', String(port), '--bind', host, '--dir', d, '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...extra];
+    return ['redis-server', '--port', String(port), '--bind', host, '--dir', d, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', ...extra];
   };
   const master = spawn('redis-server', argv(link.primaryHost, masterPort, 'master', []).slice(1), { stdio: 'ignore' });
   // The replica runs where the backup does: in the backup's namespace over the veth pair.
@@ -269,6 +272,8 @@ async function main() {
   const dir = fs.mkdtempSync('/dev/shm/pmem-bench-replicate-');
   const links = [['loopback', { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} }]];
   const veth = openLink('rb');
+  // The namespace and the veth pair go with this process, also when it fails.
+  process.on('exit', () => veth.close());
   if (veth.kind === 'netns') links.push(['veth', veth]);
   else log(`replicate: no veth pair (${veth.reason}); loopback only`);
   const results = { mode, machine: machine(), links: {} };
@@ -281,14 +286,13 @@ async function main() {
       const r = {};
       log(`replicate: ${name}: round trip`);
       r.rtt = await roundTrip(link, link.backupHost, ONE);
-      await withBackup(link, dir, async (replica) => {
-        log(`replicate: ${name}: one writer, persisted`);
-        r.one = await replicatedOne(dir, replica, ONE);
-        log(`replicate: ${name}: ${WRITERS} writers, persisted`);
-        r.many = await replicatedMany(dir, replica, MANY, 'persisted');
-        log(`replicate: ${name}: ${WRITERS} writers, local`);
-        r.manyLocal = await replicatedMany(dir, replica, MANY, 'local');
-      });
+      // A fresh backup for each journal: a backup follows one journal.
+      log(`replicate: ${name}: one writer, persisted`);
+      r.one = await withBackup(link, dir, (replica) => replicatedOne(dir, replica, ONE));
+      log(`replicate: ${name}: ${WRITERS} writers, persisted`);
+      r.many = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'persisted'));
+      log(`replicate: ${name}: ${WRITERS} writers, local`);
+      r.manyLocal = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'local'));
       log(`replicate: ${name}: redis-server with a replica, WAIT 1 0`);
       try {
         r.redis = await redisReference(link, dir, ONE, MANY / 4);
