@@ -7,8 +7,9 @@
 // Workloads: persist (bench/persist.js), fillrandom, overwrite, readrandom
 // (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js), wal
 // (bench/wal.js), atomics (bench/atomics.js), sort (bench/sort.js) and
-// readers (bench/readers.js), cache (bench/cache.js) and serve (bench/serve.js: pmem
-// serve against redis-server), which run as child scripts.
+// readers (bench/readers.js), cache (bench/cache.js), serve (bench/serve.js: pmem
+// serve against redis-server) and replicate (bench/replicate.js: the replicated
+// journal against local commits), which run as child scripts.
 // Writes <out>/bench-<date>-<time>.{md,json,svg}; progress goes to stderr.
 
 const fs = require('node:fs');
@@ -21,7 +22,7 @@ const { WORKLOADS: KV_WORKLOADS } = require('./harness/trial');
 const report = require('./harness/report');
 
 // Workloads that run as a child script of their own and print their report.
-const CHILD_BENCHES = ['tx', 'wal', 'atomics', 'sort', 'readers', 'cache', 'serve'];
+const CHILD_BENCHES = ['tx', 'wal', 'atomics', 'sort', 'readers', 'cache', 'serve', 'replicate'];
 const ALL = ['persist', ...KV_WORKLOADS, ...CHILD_BENCHES];
 
 /**
