@@ -37,3 +37,8 @@ export type { ReplicaHandle, ReplicaServerStats } from './replicate/replica';
 export type { AckLevel, ReplicatedWalOptions, ReplicaOptions } from './replicate/options';
 export { readJournal } from './replicate/journal';
 export type { JournalContents } from './replicate/journal';
+export { ReplicatedStore } from './replicated/store';
+export type { ReplicatedStoreOptions } from './replicated/store';
+export type { StoreJournalStats } from './replicated/committer';
+export { startStoreReplica } from './replicated/follower';
+export type { StoreReplicaHandle, StoreReplicaOptions } from './replicated/follower';

@@ -19,8 +19,9 @@ const MAY_IMPORT: Record<string, readonly string[] | '*'> = {
   obj: ['core', 'obj'],
   cache: ['core', 'cache'],
   sort: ['core', 'log', 'sort'],
-  server: ['core', 'log', 'kv', 'server'],
+  server: ['core', 'log', 'kv', 'replicate', 'replicated', 'server'],
   replicate: ['core', 'log', 'replicate'],
+  replicated: ['core', 'log', 'kv', 'replicate', 'replicated'],
   cli: '*',
 };
 

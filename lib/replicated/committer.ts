@@ -1,0 +1,167 @@
+// A KVStore written through a replicated journal (the primary's side):
+// each write is first a journal record, acknowledged 'persisted' by every
+// backup, and only then applied to the store, together with its LSN
+// (applied.ts). The protocol and what a failure at each step leaves are in
+// docs/durability.md ("Replicated KVStore").
+//
+// Rounds: writes made while a round is in flight wait, and the next round
+// sends them together (one journal batch, one round trip) and applies them
+// together (one KVStore batch, one fence). A round is sent only after the
+// previous one is applied: the journal frees committed records when it
+// writes a new intent, and a record freed before the store applied it
+// would be lost to the store after a crash.
+import { isPmemError, PmemError } from '../core/errors';
+import type { KVStore } from '../kv/store';
+import { ReplicatedWal } from '../replicate/primary';
+import type { ReplicatedWalOptions } from '../replicate/options';
+import { applyRecords, readApplied, readRecords } from './applied';
+import { type CopiedOps, encodeOps } from './ops';
+
+interface Write {
+  ops: CopiedOps;
+  resolve(lsn: number): void;
+  reject(e: unknown): void;
+}
+
+export interface StoreJournalStats {
+  /** Rounds sent and applied: one journal round trip and one store batch each. */
+  rounds: number;
+  writes: number;
+  /** Journal records applied at an open (or a reopen) that the store did not hold yet. */
+  replayed: number;
+  /** Times the journal stopped (a replica timed out, say) and was opened again. */
+  reopens: number;
+}
+
+export class StoreJournal {
+  readonly store: KVStore;
+  readonly path: string;
+  readonly #options: ReplicatedWalOptions;
+  #wal: ReplicatedWal | null;
+  #applied: number;
+  #queue: Write[] = [];
+  #busy = false;
+  #closed = false;
+  #idle: (() => void) | null = null;
+  readonly stats: StoreJournalStats = { rounds: 0, writes: 0, replayed: 0, reopens: 0 };
+
+  /**
+   * Opens the journal at `path` for `store` and brings the store up to it:
+   * a tail past the journal's commit point is first committed (one
+   * record, acknowledged by every backup, after it), then every record the
+   * store lacks is applied.
+   * @throws (rejects) what ReplicatedWal.open and its appends throw;
+   *   PmemError ERR_PMEM_CORRUPT when store and journal do not belong together
+   */
+  static async open(store: KVStore, path: string, options: ReplicatedWalOptions): Promise<StoreJournal> {
+    const wal = await ReplicatedWal.open(path, options);
+    const j = new StoreJournal(store, path, options, wal);
+    try {
+      await j.#catchUp(wal);
+    } catch (e) {
+      await wal.close().catch(() => {});
+      throw e;
+    }
+    return j;
+  }
+
+  private constructor(store: KVStore, path: string, options: ReplicatedWalOptions, wal: ReplicatedWal) {
+    this.store = store;
+    this.path = path;
+    this.#options = { ...options, create: false };
+    this.#wal = wal;
+    this.#applied = readApplied(store);
+  }
+
+  /** The last journal record the store holds. */
+  get appliedLsn(): number {
+    return this.#applied;
+  }
+
+  get epoch(): number {
+    return this.#wal?.epoch ?? 0;
+  }
+
+  /**
+   * Commits `ops` (copied by copyOps): resolves to the record's LSN once
+   * every backup persisted it and the store applied it.
+   * @throws (rejects) PmemError ERR_PMEM_REPLICA_* (the record is not
+   *   acknowledged; it stays in the journal and is committed when the
+   *   journal is opened again, so its outcome is unknown), ERR_PMEM_CLOSED
+   */
+  commit(ops: CopiedOps): Promise<number> {
+    if (this.#closed) return Promise.reject(new PmemError('ERR_PMEM_CLOSED', `the replicated store of journal '${this.path}' is closed`));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject });
+      if (!this.#busy) {
+        this.#busy = true;
+        queueMicrotask(() => { void this.#rounds(); });
+      }
+    });
+  }
+
+  /** Waits for the writes made so far, then closes the journal (not the store). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#busy) await new Promise<void>((resolve) => { this.#idle = resolve; });
+    await this.#wal?.close();
+    this.#wal = null;
+  }
+
+  async #rounds(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const round = this.#queue;
+      this.#queue = [];
+      try {
+        const wal = this.#wal ?? (await this.#reopen());
+        const lsns = await wal.appendBatch(round.map((w) => encodeOps(w.ops)));
+        // The round's records with their LSN (applyRecords: ops and LSN in
+        // one batch); a crash before it leaves them to #catchUp.
+        applyRecords(this.store, round.map((w, i) => ({ lsn: lsns[i], ops: w.ops })));
+        this.#applied = lsns[lsns.length - 1];
+        this.stats.rounds++;
+        this.stats.writes += round.length;
+        round.forEach((w, i) => w.resolve(lsns[i]));
+      } catch (e) {
+        for (const w of round) w.reject(e);
+        if (isPmemError(e) && e.code.startsWith('ERR_PMEM_REPLICA') && this.#wal !== null) {
+          // The journal stopped; the next round opens it again, which resends its tail.
+          const wal = this.#wal;
+          this.#wal = null;
+          await wal.close().catch(() => {});
+        }
+      }
+    }
+    this.#busy = false;
+    if (this.#idle !== null) this.#idle();
+  }
+
+  async #reopen(): Promise<ReplicatedWal> {
+    const wal = await ReplicatedWal.open(this.path, this.#options);
+    try {
+      await this.#catchUp(wal);
+    } catch (e) {
+      await wal.close().catch(() => {});
+      throw e;
+    }
+    this.stats.reopens++;
+    this.#wal = wal;
+    return wal;
+  }
+
+  /** Commits the journal's tail (a record with no ops, acknowledged after it) and applies what the store lacks. */
+  async #catchUp(wal: ReplicatedWal): Promise<void> {
+    const applied = readApplied(this.store);
+    let last = wal.nextLsn - 1;
+    if (last < applied) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `the store has applied journal records up to LSN ${applied}, but the journal '${this.path}' ends at LSN ${last}: they do not belong together`);
+    }
+    if (last === applied) return;
+    if (wal.committedLsn < last) last = await wal.append(encodeOps([]));
+    const records = readRecords(wal.read(applied + 1), applied, last, this.path);
+    applyRecords(this.store, records);
+    this.stats.replayed += records.length;
+    this.#applied = last;
+  }
+}

@@ -1,0 +1,127 @@
+// A replicated store's backup: startReplica on the journal, and a store of
+// its own that follows it. Every `pollMs` the records the backup has
+// persisted since the last look are applied to the store, with their LSN
+// (applied.ts), so that the store is at most a poll behind the journal and
+// a promotion finds it complete once the last records are applied.
+import { checkIndex, checkOptions, checkPath } from '../core/args';
+import { isPmemError, PmemError } from '../core/errors';
+import { KVStore } from '../kv/store';
+import { checkReplicaOptions } from '../replicate/options';
+import { type ReplicaHandle, startReplica } from '../replicate/replica';
+import { applyRecords, readApplied, readRecords } from './applied';
+
+export interface StoreReplicaOptions {
+  /** The backup's store file. */
+  store: string;
+  /** The backup's journal file (default: the store's path and '.journal'). */
+  journal?: string;
+  port: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Create the store and the journal if they are missing. */
+  create?: boolean;
+  /** With `create`: bytes of a new store file (default 64 MiB). */
+  size?: number;
+  maxSize?: number;
+  /** With `create`: bytes per store segment (KVStore's segmentSize). */
+  segmentSize?: number;
+  /** With `create`: bytes of a new journal file (default 64 MiB). */
+  journalSize?: number;
+  /** Milliseconds between two looks at the journal (default 5). */
+  pollMs?: number;
+}
+
+export interface StoreReplicaHandle {
+  readonly port: number;
+  /** The journal's: the last record this backup holds durably. */
+  readonly lastDurableLsn: number;
+  /** The last record its store holds. */
+  readonly appliedLsn: number;
+  readonly epoch: number;
+  /** The store, for reads (its writes come from the journal only). */
+  readonly store: KVStore;
+  /** Set when the store could not follow the journal; promote() throws it. */
+  readonly error: PmemError | null;
+  /**
+   * Applies what the journal holds, then promotes the journal (its epoch
+   * raised durably): close the handle, then open the store with
+   * ReplicatedStore.open and new backups.
+   * @returns the new epoch
+   * @throws PmemError ERR_PMEM_CORRUPT when the store could not follow
+   */
+  promote(): number;
+  /** Applies what the journal holds, stops, closes the journal and the store. */
+  close(): Promise<void>;
+}
+
+const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs'];
+const DEFAULT_JOURNAL = 64 * 1024 * 1024;
+
+/**
+ * Starts a replicated store's backup.
+ * @throws (rejects) TypeError, RangeError; what KVStore.open and
+ *   startReplica throw; PmemError ERR_PMEM_CORRUPT (store and journal do not
+ *   belong together)
+ */
+export async function startStoreReplica(options: StoreReplicaOptions): Promise<StoreReplicaHandle> {
+  const o = checkOptions(options, OPTIONS) as Partial<StoreReplicaOptions>;
+  checkPath(o.store);
+  if (o.journal !== undefined && (typeof o.journal !== 'string' || o.journal.length === 0)) throw new TypeError('journal must be a non-empty string');
+  const journal = o.journal ?? `${o.store}.journal`;
+  const pollMs = checkIndex(o.pollMs ?? 5, 'pollMs');
+  if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
+  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize });
+  const store = KVStore.open(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+  let replica: ReplicaHandle;
+  try {
+    replica = await startReplica({ file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  let applied = readApplied(store);
+  let error: PmemError | null = null;
+  const follow = (): void => {
+    if (error !== null) return;
+    const last = replica.lastDurableLsn;
+    if (last <= applied) return;
+    try {
+      applyRecords(store, readRecords(replica.read(applied + 1), applied, last, journal));
+      applied = last;
+    } catch (e) {
+      error = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
+    }
+  };
+  if (replica.lastDurableLsn < applied) {
+    await replica.close();
+    store.close();
+    throw new PmemError('ERR_PMEM_CORRUPT', `the store '${o.store}' has applied journal records up to LSN ${applied}, past the journal's last (${replica.lastDurableLsn})`);
+  }
+  follow();
+  const timer = setInterval(follow, pollMs);
+  let closing: Promise<void> | null = null;
+  return {
+    port: replica.port,
+    get lastDurableLsn() { return replica.lastDurableLsn; },
+    get appliedLsn() { return applied; },
+    get epoch() { return replica.epoch; },
+    store,
+    get error() { return error; },
+    promote() {
+      follow();
+      if (error !== null) throw error;
+      return replica.promote();
+    },
+    close() {
+      if (closing === null) {
+        closing = (async () => {
+          clearInterval(timer);
+          follow();
+          await replica.close();
+          store.close();
+        })();
+      }
+      return closing;
+    },
+  };
+}

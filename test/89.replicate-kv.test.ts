@@ -1,0 +1,196 @@
+// ReplicatedStore and startStoreReplica, over TCP on 127.0.0.1: a write is
+// acknowledged only once the backup persisted its journal record, and only
+// then applied to the primary's store; the backup's store follows the
+// journal; a reopen commits and applies the journal's unacknowledged tail;
+// a crash between the commit and the apply is repaired from the journal;
+// failover opens the promoted backup's store as the new primary, and the
+// old primary is fenced off; every argument error.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+
+import { KVStore, ReplicatedStore, ReplicatedWal, startStoreReplica, type StoreReplicaHandle } from '../lib';
+import { APPLIED_KEY } from '../lib/replicated/applied';
+import { encodeOps } from '../lib/replicated/ops';
+import { tmpFile } from './helpers';
+
+const SMALL = { size: 1 << 20, segmentSize: 64 * 1024, journalSize: 1 << 20 };
+
+async function rejection(p: Promise<unknown>): Promise<{ name: string; code?: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { name: string; code?: string; message: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A server that takes connections and never answers: a backup that never acknowledges. */
+async function silentServer(port = 0): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume();
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+
+function backupFiles(): { store: string; journal: string } {
+  const store = tmpFile('backup.kv');
+  return { store, journal: `${store}.journal` };
+}
+
+const cleanup: string[] = [];
+afterAll(() => {
+  for (const f of cleanup) for (const p of [f, `${f}.journal`]) fs.rmSync(p, { force: true });
+});
+function file(name: string): string {
+  const f = tmpFile(name);
+  cleanup.push(f);
+  return f;
+}
+
+async function startBackup(port = 0): Promise<{ handle: StoreReplicaHandle; store: string; journal: string }> {
+  const b = backupFiles();
+  cleanup.push(b.store);
+  const handle = await startStoreReplica({ store: b.store, port, create: true, ...SMALL });
+  return { handle, ...b };
+}
+
+test('writes are acknowledged once the backup persisted them, applied here, and applied to the backup store', async () => {
+  const b = await startBackup();
+  const db = await ReplicatedStore.open(file('primary.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, ...SMALL });
+  const l1 = await db.put('a', '1');
+  const l2 = await db.batch([{ type: 'put', key: 'b', value: Buffer.from('2') }, { type: 'put', key: 'c', value: '3' }, { type: 'del', key: 'a' }]);
+  // Many writes in flight share rounds (one journal round trip, one store batch each).
+  const lsns = await Promise.all(Array.from({ length: 50 }, (_, i) => db.put(`k${i}`, `v${i}`)));
+  expect(l2).toBe(l1 + 1);
+  expect(lsns).toEqual(Array.from({ length: 50 }, (_, i) => l2 + 1 + i));
+  expect(db.stats.rounds).toBeLessThan(db.stats.writes);
+  // Every acknowledged write is on the backup's journal already.
+  expect(b.handle.lastDurableLsn).toBeGreaterThanOrEqual(lsns[49]);
+  expect(db.get('a')).toBeUndefined();
+  expect(db.getString('b')).toBe('2');
+  expect(db.has('c')).toBe(true);
+  expect(db.count).toBe(52);
+  expect(db.appliedLsn).toBe(lsns[49]);
+  // The applied LSN's key is the store's, never a user's.
+  expect(db.has(APPLIED_KEY)).toBe(false);
+  expect([...db.range()].map(([k]) => String(k))).not.toContain(APPLIED_KEY);
+  expect([...db.range({ encoding: 'utf8' })].length).toBe(52);
+  await db.close();
+  await b.handle.close();
+  const copy = KVStore.open(b.store);
+  try {
+    expect(copy.getString('b')).toBe('2');
+    expect(copy.get('a')).toBeUndefined();
+    expect(copy.getString('k49')).toBe('v49');
+  } finally {
+    copy.close();
+  }
+});
+
+test('a write the backup never acknowledges is rejected and not applied; a reopen commits it once a backup takes it', async () => {
+  const silent = await silentServer();
+  const port = silent.port;
+  const path = file('unacked.kv');
+  const db = await ReplicatedStore.open(path, { replicas: [`127.0.0.1:${port}`], create: true, timeoutMs: 200, ...SMALL });
+  const e = await rejection(db.put('x', 'lost?'));
+  expect(e.code).toBe('ERR_PMEM_REPLICA_TIMEOUT');
+  expect(db.get('x')).toBeUndefined();
+  expect(db.count).toBe(0);
+  await db.close();
+  await silent.close();
+  // The record stays in the journal, unacknowledged; a backup on that
+  // address and a reopen commit it (it goes to the backup first) and apply it.
+  const b = await startBackup(port);
+  const again = await ReplicatedStore.open(path, { replicas: [`127.0.0.1:${port}`], timeoutMs: 5000 });
+  expect(again.stats.replayed).toBeGreaterThanOrEqual(1);
+  expect(again.getString('x')).toBe('lost?');
+  expect(b.handle.lastDurableLsn).toBeGreaterThanOrEqual(again.appliedLsn);
+  await again.close();
+  await b.handle.close();
+});
+
+test('a write committed to the journal but not applied to the store (a crash between the two) is applied at open', async () => {
+  const b = await startBackup();
+  const replicas = [`127.0.0.1:${b.handle.port}`];
+  const path = file('crash-between.kv');
+  const db = await ReplicatedStore.open(path, { replicas, create: true, ...SMALL });
+  await db.put('before', '1');
+  await db.close();
+  // What a crash after the journal's commit and before the store's batch leaves.
+  const wal = await ReplicatedWal.open(`${path}.journal`, { replicas });
+  await wal.append(encodeOps([{ type: 'put', key: Buffer.from('after'), value: Buffer.from('2') }]));
+  await wal.close();
+  const again = await ReplicatedStore.open(path, { replicas });
+  expect(again.stats.replayed).toBe(1);
+  expect(again.getString('before')).toBe('1');
+  expect(again.getString('after')).toBe('2');
+  await again.close();
+  await b.handle.close();
+});
+
+test('failover: the promoted backup store holds every acknowledged write and serves as the primary; the old primary is fenced off', async () => {
+  const b = await startBackup();
+  const old = await ReplicatedStore.open(file('old.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, timeoutMs: 2000, ...SMALL });
+  const acked = await Promise.all(Array.from({ length: 40 }, (_, i) => old.put(`k${i}`, `v${i}`)));
+  expect(acked.length).toBe(40);
+  const epoch = b.handle.promote();
+  expect(epoch).toBe(2);
+  const fenced = await rejection(old.put('late', 'x'));
+  expect(fenced.code).toBe('ERR_PMEM_REPLICA_FENCED');
+  expect(old.get('late')).toBeUndefined();
+  await old.close();
+  await b.handle.close();
+  const b2 = await startBackup();
+  const next = await ReplicatedStore.open(b.store, { replicas: [`127.0.0.1:${b2.handle.port}`] });
+  expect(next.epoch).toBe(2);
+  for (let i = 0; i < 40; i++) expect(next.getString(`k${i}`)).toBe(`v${i}`);
+  expect(next.get('late')).toBeUndefined();
+  await next.put('new', 'y');
+  expect(next.getString('new')).toBe('y');
+  await next.close();
+  await b2.handle.close();
+});
+
+test('argument errors, the reserved key, a closed store, and a store that does not belong to its journal', async () => {
+  await expect(ReplicatedStore.open(123 as unknown as string, { replicas: ['127.0.0.1:1'] })).rejects.toThrow(TypeError);
+  await expect(ReplicatedStore.open(file('e.kv'), { replicas: ['127.0.0.1:1'], bogus: 1 } as never)).rejects.toThrow(TypeError);
+  await expect(ReplicatedStore.open(file('e.kv'), { replicas: ['127.0.0.1:1'], journal: '' })).rejects.toThrow(TypeError);
+  await expect(ReplicatedStore.open(file('e.kv'), {} as never)).rejects.toThrow(TypeError);
+  await expect(ReplicatedStore.open(file('e.kv'), { replicas: ['127.0.0.1:1'], journalSize: -1 })).rejects.toThrow(RangeError);
+  await expect(startStoreReplica({} as never)).rejects.toThrow(TypeError);
+  await expect(startStoreReplica({ store: file('e.kv'), port: 0, pollMs: 0 })).rejects.toThrow(RangeError);
+  await expect(startStoreReplica({ store: file('e.kv'), port: 0, unknown: 1 } as never)).rejects.toThrow(TypeError);
+
+  const b = await startBackup();
+  const path = file('args.kv');
+  const db = await ReplicatedStore.open(path, { replicas: [`127.0.0.1:${b.handle.port}`], create: true, ...SMALL });
+  expect((await rejection(db.put(123 as never, 'v'))).name).toBe('TypeError');
+  expect((await rejection(db.put(APPLIED_KEY, 'v'))).name).toBe('RangeError');
+  expect((await rejection(db.batch('x' as never))).name).toBe('TypeError');
+  expect((await rejection(db.batch([{ type: 'nope', key: 'k' } as never]))).name).toBe('TypeError');
+  expect(() => db.get(5 as never)).toThrow(TypeError);
+  await db.put('k', 'v');
+  await db.close();
+  await db.close();
+  expect(() => db.get('k')).toThrow(expect.objectContaining({ code: 'ERR_PMEM_CLOSED' }));
+  expect((await rejection(db.put('k', 'w'))).code).toBe('ERR_PMEM_CLOSED');
+  await b.handle.close();
+
+  // The store has applied records of another journal: refused, and the store is left closed.
+  const b2 = await startBackup();
+  const e = await rejection(ReplicatedStore.open(path, { replicas: [`127.0.0.1:${b2.handle.port}`], journal: file('other.journal'), create: true, ...SMALL }));
+  expect(e.code).toBe('ERR_PMEM_CORRUPT');
+  const reopened = KVStore.open(path); // not locked: the failed open closed it
+  reopened.close();
+  await b2.handle.close();
+});
