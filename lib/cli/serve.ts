@@ -5,17 +5,21 @@ import * as path from 'node:path';
 
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
-import { createServer } from '../server/server';
+import { openServer } from '../server/open';
 import { usage } from './exit';
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
+           [--replica HOST:PORT ...] [--journal FILE] [--replica-timeout MS]
   A Redis-protocol (RESP2/RESP3) server over a KV store. A write command's
   reply is sent only after its effects are durable on the store file (one
   fence per batch of the requests read in one event-loop turn). The store
   is DIR/serve.kv (default: where npm start puts its files), or FILE;
   created when missing. SIGTERM, SIGINT and SHUTDOWN close it cleanly.
-  docs/server.md lists the commands.`;
+  With --replica (repeatable), every write goes first to a journal (FILE, or
+  the store's path and '.journal') that each backup persists, and a write
+  command's reply waits until every backup did; a backup is run with
+  startStoreReplica (docs/api.md). docs/server.md lists the commands.`;
 
 const MODES: Record<string, string> = {
   dax: 'DAX: CLWB+SFENCE reach persistent media (power-fail safe)',
@@ -31,13 +35,16 @@ export interface ServeArgs {
   requirepass?: string;
   databases: number;
   maxSize?: number;
+  replicas: string[];
+  journal?: string;
+  replicaTimeoutMs?: number;
 }
 
-const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size']);
+const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size', '--replica', '--journal', '--replica-timeout']);
 
 /** The options of `pmem serve`. @throws a usage Fail */
 export function parseServe(argv: string[], bytes: (s: string, name: string) => number): ServeArgs {
-  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16 };
+  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -59,10 +66,14 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
       case '--file': a.file = v; break;
       case '--requirepass': a.requirepass = v; break;
       case '--databases': a.databases = whole(1, 256); break;
+      case '--replica': a.replicas.push(v); break;
+      case '--journal': a.journal = v; break;
+      case '--replica-timeout': a.replicaTimeoutMs = whole(1, 2 ** 31 - 1); break;
       default: a.maxSize = bytes(v, name);
     }
   }
   if (a.dir !== undefined && a.file !== undefined) throw usage('--dir and --file cannot be combined');
+  if (a.replicas.length === 0 && (a.journal !== undefined || a.replicaTimeoutMs !== undefined)) throw usage('--journal and --replica-timeout need --replica');
   return a;
 }
 
@@ -79,9 +90,11 @@ export async function serve(a: ServeArgs): Promise<number> {
     fs.mkdirSync(dir, { recursive: true });
     file = path.join(dir, 'serve.kv');
   }
-  const server = createServer({
+  const replicated = a.replicas.length > 0;
+  const server = await openServer({
     file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize,
     log: (line) => console.log(`pmem serve: ${line}`),
+    ...(replicated ? { replicas: a.replicas, journal: a.journal, replicaTimeoutMs: a.replicaTimeoutMs } : {}),
   });
   const probe = openMapping(file, { readOnly: true });
   const mode = process.env.PMEM_IS_PMEM_FORCE === '1' && probe.mode === 'msync' ? 'forced' : probe.mode;
@@ -97,6 +110,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   console.log(`address:     ${a.bind}:${port}`);
   console.log(`store:       ${path.resolve(file)} (${server.store.count} records, recovered in ${st.recovery.ms.toFixed(1)} ms)`);
   console.log(`durability:  ${MODES[mode]}; a write's reply is sent after it is durable`);
+  if (replicated) console.log(`replicas:    ${a.replicas.join(', ')}; a write's reply waits until every one persisted it (epoch ${server.replication!.journal.epoch})`);
   console.log('ready to accept connections');
   return new Promise((resolve) => {
     const stop = (why: string): void => {

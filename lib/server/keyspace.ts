@@ -91,7 +91,20 @@ export class Keyspace {
   /** The clock expiry is measured against; a test may replace it. */
   now: () => number = Date.now;
 
-  constructor(readonly store: KVStore, readonly databases: number) {
+  /**
+   * Rounds sent to a replicated journal and not yet in the store (with
+   * `replicated`), oldest first: reads look through them after the
+   * pending writes, until the store has applied them.
+   */
+  #inflight: Array<{ id: number; writes: Map<string, Buffer | null> }> = [];
+  #rounds = 0;
+
+  /**
+   * With `replicated`, every write, the expired keys deleted at load too,
+   * goes through takePending() (to the journal first), never straight to
+   * the store.
+   */
+  constructor(readonly store: KVStore, readonly databases: number, readonly replicated = false) {
     if (!Number.isInteger(databases) || databases < 1 || databases > 256) throw new RangeError(`databases must be 1 to 256, got ${databases}`);
     this.load();
   }
@@ -128,8 +141,13 @@ export class Keyspace {
         this.expiredKeys++;
       } else d.expires.set(key, at);
     }
-    // One batch: the expired keys go together, durably, before any client connects.
-    if (stale.length > 0) this.store.batch(stale);
+    if (this.replicated) {
+      // Through the journal with the first round: the backups delete them too.
+      for (const op of stale) this.#write((op.key as Buffer).toString('latin1'), null);
+    } else if (stale.length > 0) {
+      // One batch: the expired keys go together, durably, before any client connects.
+      this.store.batch(stale);
+    }
   }
 
   get pendingBytes(): number {
@@ -163,6 +181,32 @@ export class Keyspace {
     return ops.length;
   }
 
+  /**
+   * The pending changes as one round of a replicated store (`replicated`):
+   * the ops to commit through the journal. They stay readable here until
+   * appliedThrough(id) says the store holds them.
+   */
+  takePending(): { id: number; ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> } {
+    const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
+    for (const [k, v] of this.#pending) {
+      const key = Buffer.from(k, 'latin1');
+      ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });
+    }
+    const id = ++this.#rounds;
+    this.#inflight.push({ id, writes: this.#pending });
+    this.#pending = new Map();
+    this.#pendingBytes = 0;
+    this.commits++;
+    this.committedEntries += ops.length;
+    this.lastCommit = Date.now();
+    return { id, ops };
+  }
+
+  /** The store has applied every round up to `id`: reads of them go to the store again. */
+  appliedThrough(id: number): void {
+    while (this.#inflight.length > 0 && this.#inflight[0].id <= id) this.#inflight.shift();
+  }
+
   /** Drops the pending changes and rebuilds DRAM from the store: the state of the last commit. */
   rollback(): void {
     this.load();
@@ -176,6 +220,10 @@ export class Keyspace {
   #read(sk: string): Buffer | undefined {
     const p = this.#pending.get(sk);
     if (p !== undefined) return p === null ? undefined : p;
+    for (let i = this.#inflight.length - 1; i >= 0; i--) {
+      const f = this.#inflight[i].writes.get(sk);
+      if (f !== undefined) return f === null ? undefined : f;
+    }
     return this.store.get(Buffer.from(sk, 'latin1'));
   }
 

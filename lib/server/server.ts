@@ -9,11 +9,14 @@ import * as path from 'node:path';
 
 import { PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
+import type { StoreJournal } from '../replicated/committer';
 import { Client, ReplyError } from './client';
 import { COMMANDS, type Command } from './commands/table';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
+import { openServerStore } from './open';
 import { PubSub } from './pubsub';
+import { ReplicatedCommit } from './replication';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
 
 export interface ServerOptions {
@@ -36,6 +39,18 @@ export interface ServerOptions {
   maxClients?: number;
   /** Called with a line for the log (default: nothing). */
   log?: (line: string) => void;
+  /**
+   * Backups ('host:port', each a startStoreReplica or `pmem replica
+   * --store`): a write's reply then waits until every backup persisted it
+   * (openServer only).
+   */
+  replicas?: string[];
+  /** With `replicas`: the journal file (default: the store's path and '.journal'). */
+  journal?: string;
+  /** With `replicas`: how long a round may wait for the backups (default 5000 ms). */
+  replicaTimeoutMs?: number;
+  /** With `replicas`: bytes of a new journal file (default 64 MiB). */
+  journalSize?: number;
 }
 
 /** Writes that pile up past this are committed before the turn ends (outside EXEC): a batch stays a modest record. */
@@ -74,7 +89,10 @@ export class RespServer {
   #log: (line: string) => void;
   onShutdown: () => void = () => {};
 
-  constructor(options: ServerOptions) {
+  /** With `replicas`: the group commit through the replicated journal. */
+  readonly replication: ReplicatedCommit | null = null;
+
+  constructor(options: ServerOptions, replicated?: { store: KVStore; journal: StoreJournal }) {
     this.databases = options.databases ?? 16;
     this.requirepass = options.requirepass === undefined || options.requirepass === '' ? undefined : options.requirepass;
     this.limits = { ...DEFAULT_LIMITS, maxBulk: options.maxBulk ?? DEFAULT_LIMITS.maxBulk };
@@ -83,12 +101,17 @@ export class RespServer {
     this.#log = options.log ?? (() => {});
     this.file = path.resolve(options.file);
     this.dir = path.dirname(this.file);
-    this.store = KVStore.open(options.file, { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 });
+    this.store = replicated?.store ?? openServerStore(options);
     try {
-      this.keyspace = new Keyspace(this.store, this.databases);
+      this.keyspace = new Keyspace(this.store, this.databases, replicated !== undefined);
     } catch (e) {
       this.store.close();
       throw e;
+    }
+    if (replicated !== undefined) {
+      this.replication = new ReplicatedCommit(replicated.journal, this.keyspace, {
+        send: (c, parts) => this.#send(c, parts), kill: (c) => this.kill(c), log: (line) => this.log(line),
+      });
     }
     this.keyspace.onTouch = (db, key) => this.#touch(db, key);
     this.expiry = new ActiveExpiry(this);
@@ -120,6 +143,7 @@ export class RespServer {
     this.expiry.stop();
     this.#flush();
     const closing = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    if (this.replication !== null) await this.replication.close();
     for (const c of this.clients.values()) c.socket.destroy();
     await closing;
     this.store.close();
@@ -231,6 +255,12 @@ export class RespServer {
    */
   #commit(): boolean {
     if (!this.keyspace.hasPending) return true;
+    if (this.replication !== null) {
+      // A round to the backups; the replies wait for it in the outbox.
+      this.replication.commit();
+      this.stats.batches++;
+      return true;
+    }
     try {
       const n = this.keyspace.commit();
       this.stats.batches++;
@@ -252,14 +282,21 @@ export class RespServer {
   #flush(): void {
     this.#flushScheduled = false;
     this.#commit();
+    if (this.replication !== null) {
+      // The turn's replies go out once its round (and every one before it) is applied.
+      const sends: Array<[Client, (string | Buffer)[]]> = [];
+      for (const c of this.#ready) sends.push([c, c.out.take()]);
+      this.#ready.clear();
+      this.replication.deliver(sends);
+      return;
+    }
     // Only now, with the batch durable, do replies go out.
     for (const c of this.#ready) this.#send(c);
     this.#ready.clear();
   }
 
-  #send(c: Client): void {
+  #send(c: Client, parts = c.out.take()): void {
     if (c.closed) return;
-    const parts = c.out.take();
     const s = c.socket;
     for (const p of parts) {
       if (typeof p === 'string') s.write(p, 'latin1');
@@ -405,22 +442,4 @@ export class RespServer {
   shutdown(): void {
     void this.close().then(() => this.onShutdown());
   }
-}
-
-/**
- * Opens (creating) the store at `options.file` and returns a server over it,
- * not yet listening: call `listen(port, host)`. Every write command's reply
- * is sent only after its effects are durable.
- * @throws PmemError from KVStore.open (ERR_PMEM_LOCKED, ERR_PMEM_NOT_A_STORE, ...); TypeError, RangeError
- */
-export function createServer(options: ServerOptions): RespServer {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
-  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxClients'] as const) {
-    const v = options[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
-  }
-  if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
-  if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
-  return new RespServer(options);
 }

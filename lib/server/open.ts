@@ -1,0 +1,57 @@
+// Making a server: the checks of its options, its store, and with
+// `replicas` the store's replicated journal, opened (and caught up) before
+// the keyspace is loaded from the store.
+import { KVStore } from '../kv/store';
+import { StoreJournal } from '../replicated/committer';
+import { RespServer, type ServerOptions } from './server';
+
+/**
+ * Opens (creating) the store at `options.file` and returns a server over it,
+ * not yet listening: call `listen(port, host)`. Every write command's reply
+ * is sent only after its effects are durable.
+ * @throws PmemError from KVStore.open (ERR_PMEM_LOCKED, ERR_PMEM_NOT_A_STORE, ...); TypeError, RangeError
+ */
+export function createServer(options: ServerOptions): RespServer {
+  createServerChecks(options);
+  if (options.replicas !== undefined) throw new TypeError('options.replicas needs openServer (the journal opens asynchronously)');
+  return new RespServer(options);
+}
+
+function createServerChecks(options: ServerOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
+  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxClients'] as const) {
+    const v = options[k];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
+  }
+  if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
+  if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
+}
+
+/**
+ * As createServer, and with `replicas` a replicated server: the store and
+ * its journal are opened, the journal's unacknowledged tail is committed
+ * and applied (which waits for the backups), then the keyspace is loaded.
+ * @throws (rejects) what createServer throws; PmemError ERR_PMEM_REPLICA_*
+ *   and what ReplicatedStore.open throws
+ */
+export async function openServer(options: ServerOptions): Promise<RespServer> {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  if (options.replicas === undefined) return createServer(options);
+  const { replicas, journal, replicaTimeoutMs, journalSize, ...rest } = options;
+  createServerChecks(rest);
+  if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
+  const store = openServerStore(options);
+  try {
+    const j = await StoreJournal.open(store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize ?? 64 * 1024 * 1024, timeoutMs: replicaTimeoutMs });
+    return new RespServer(options, { store, journal: j });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+}
+
+/** The store a server opens: created when missing. */
+export function openServerStore(options: ServerOptions): KVStore {
+  return KVStore.open(options.file, { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 });
+}

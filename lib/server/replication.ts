@@ -1,0 +1,80 @@
+// pmem serve with `replicas`: the group commit goes through a replicated
+// journal. Each turn's pending writes become one round of the store's
+// journal (lib/replicated: sent to every backup, persisted there, then
+// applied to the store), and the turn's replies wait in an outbox until
+// that round, and every round before it, is acknowledged. Replies leave in
+// the order their turns ran, so a read's reply never overtakes an earlier
+// write's. A round that fails (a backup timed out) is not acknowledged:
+// its clients, and those whose replies wait behind it, are disconnected,
+// and its writes stay in the journal, to be committed when the journal is
+// reopened by the next round (they stay readable here until then).
+import type { StoreJournal } from '../replicated/committer';
+import type { Client } from './client';
+import type { Keyspace } from './keyspace';
+
+type Parts = (string | Buffer)[];
+
+interface Entry {
+  sends: Array<[Client, Parts]>;
+  /** null until the rounds it waits for settled. */
+  ok: boolean | null;
+}
+
+export interface ReplicationSink {
+  send(c: Client, parts: Parts): void;
+  kill(c: Client): void;
+  log(line: string): void;
+}
+
+export class ReplicatedCommit {
+  /** The outcome of the newest round: true once the store applied it. */
+  #last: Promise<boolean> = Promise.resolve(true);
+  #outbox: Entry[] = [];
+  readonly stats = { rounds: 0, failedRounds: 0 };
+
+  constructor(readonly journal: StoreJournal, readonly keyspace: Keyspace, readonly sink: ReplicationSink) {}
+
+  /** Sends the pending writes as one round, if there are any. */
+  commit(): void {
+    if (!this.keyspace.hasPending) return;
+    const { id, ops } = this.keyspace.takePending();
+    this.stats.rounds++;
+    this.#last = this.journal.commit(ops).then(
+      () => {
+        this.keyspace.appliedThrough(id);
+        return true;
+      },
+      (e: Error) => {
+        this.stats.failedRounds++;
+        this.sink.log(`replication failed, the round's clients are disconnected unacknowledged: ${e.message}`);
+        return false;
+      },
+    );
+  }
+
+  /** Queues a turn's replies behind the rounds sent so far. */
+  deliver(sends: Array<[Client, Parts]>): void {
+    const entry: Entry = { sends, ok: null };
+    this.#outbox.push(entry);
+    void this.#last.then((ok) => {
+      entry.ok = ok;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    while (this.#outbox.length > 0 && this.#outbox[0].ok !== null) {
+      const e = this.#outbox.shift()!;
+      for (const [c, parts] of e.sends) {
+        if (e.ok) this.sink.send(c, parts);
+        else this.sink.kill(c);
+      }
+    }
+  }
+
+  /** Waits for the rounds sent so far, then closes the journal. */
+  async close(): Promise<void> {
+    await this.#last;
+    await this.journal.close();
+  }
+}

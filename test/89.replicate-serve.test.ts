@@ -1,0 +1,117 @@
+// pmem serve with replicas (openServer, `pmem serve --replica`): a write
+// command's reply waits until the backup persisted the turn's writes, and
+// replies keep their order behind it; a backup that never acknowledges
+// gets the writing client disconnected without a reply, and the write is
+// not in the store; failover opens the promoted backup's store as a
+// server with every acknowledged write; the option errors.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+
+import { createServer, KVStore, openServer, startStoreReplica, type RespServer, type StoreReplicaHandle } from '../lib';
+import { parseServe } from '../lib/cli/serve';
+import { frame, RawClient, text } from './fixtures/serve/raw';
+import { tmpFile } from './helpers';
+
+const SMALL = { size: 1 << 20, segmentSize: 64 * 1024, journalSize: 1 << 20 };
+const files: string[] = [];
+afterAll(() => {
+  for (const f of files) for (const p of [f, `${f}.journal`]) fs.rmSync(p, { force: true });
+});
+function file(name: string): string {
+  const f = tmpFile(name);
+  files.push(f);
+  return f;
+}
+
+async function backup(): Promise<{ handle: StoreReplicaHandle; store: string }> {
+  const store = file('backup.kv');
+  return { handle: await startStoreReplica({ store, port: 0, create: true, ...SMALL }), store };
+}
+
+async function serve(path: string, replicas: string[], timeoutMs = 5000): Promise<{ server: RespServer; port: number }> {
+  const server = await openServer({ file: path, size: 9 << 20, replicas, replicaTimeoutMs: timeoutMs, journalSize: 1 << 20 });
+  const port = await server.listen(0, '127.0.0.1');
+  return { server, port };
+}
+
+test('a write reply waits for the backup; replies keep their order; the backup store follows', async () => {
+  const b = await backup();
+  const { server, port } = await serve(file('serve.kv'), [`127.0.0.1:${b.handle.port}`]);
+  const c = new RawClient(port);
+  await c.ready;
+  expect(text(await c.call('SET', 'a', '1'))).toBe('OK');
+  // Once SET is answered the backup holds its record.
+  expect(b.handle.lastDurableLsn).toBeGreaterThanOrEqual(1);
+  // A pipeline: writes and reads, replies in order, reads see the writes.
+  c.send(Buffer.concat([frame('SET', 'b', '2'), frame('GET', 'b'), frame('INCR', 'n'), frame('INCR', 'n'), frame('DEL', 'a'), frame('GET', 'a'), frame('MULTI'), frame('SET', 'c', '3'), frame('GET', 'c'), frame('EXEC')]));
+  const replies = [];
+  for (let i = 0; i < 10; i++) replies.push(text(await c.read()));
+  expect(replies).toEqual(['OK', '2', 1, 2, 1, null, 'OK', 'QUEUED', 'QUEUED', ['OK', '3']]);
+  expect(server.replication!.stats.rounds).toBeGreaterThanOrEqual(2);
+  expect(server.replication!.stats.failedRounds).toBe(0);
+  c.close();
+  await server.close();
+  await b.handle.close();
+  // The backup's store holds the same keys in the server's namespace.
+  const copy = KVStore.open(b.store);
+  const keys = [...copy.keys()].map((k) => (k as Buffer).toString('latin1').slice(2)).sort();
+  copy.close();
+  expect(keys).toEqual(expect.arrayContaining(['b', 'c', 'n']));
+  expect(keys).not.toContain('a');
+});
+
+test('a backup that never acknowledges: the writer is disconnected unanswered and the write is not in the store', async () => {
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); s.resume(); });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const bport = (silent.address() as net.AddressInfo).port;
+  const path = file('silent.kv');
+  const { server, port } = await serve(path, [`127.0.0.1:${bport}`], 200);
+  const c = new RawClient(port);
+  await c.ready;
+  c.send(frame('SET', 'x', 'never'));
+  expect(await c.read()).toBeNull(); // closed by the server, no reply
+  expect(server.replication!.stats.failedRounds).toBe(1);
+  await server.close();
+  for (const s of sockets) s.destroy();
+  await new Promise<void>((r) => silent.close(() => r()));
+  const store = KVStore.open(path);
+  const keys = [...store.keys()].map((k) => (k as Buffer).toString('latin1'));
+  store.close();
+  expect(keys.filter((k) => k.endsWith('x'))).toEqual([]);
+});
+
+test('failover: the promoted backup store serves every acknowledged write', async () => {
+  const b = await backup();
+  const { server, port } = await serve(file('old.kv'), [`127.0.0.1:${b.handle.port}`]);
+  const c = new RawClient(port);
+  await c.ready;
+  for (let i = 0; i < 30; i++) c.send(frame('SET', `k${i}`, `v${i}`));
+  for (let i = 0; i < 30; i++) expect(text(await c.read())).toBe('OK');
+  c.close();
+  b.handle.promote();
+  await server.close();
+  await b.handle.close();
+  const b2 = await backup();
+  const next = await serve(b.store, [`127.0.0.1:${b2.handle.port}`]);
+  const d = new RawClient(next.port);
+  await d.ready;
+  for (let i = 0; i < 30; i++) expect(text(await d.call('GET', `k${i}`))).toBe(`v${i}`);
+  expect(text(await d.call('SET', 'after', 'failover'))).toBe('OK');
+  d.close();
+  await next.server.close();
+  await b2.handle.close();
+});
+
+test('option errors', async () => {
+  expect(() => createServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'] })).toThrow(TypeError);
+  await expect(openServer({ file: file('e.kv'), replicas: 'x' as never })).rejects.toThrow(TypeError);
+  await expect(openServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'], journal: '' })).rejects.toThrow(TypeError);
+  await expect(openServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'], replicaTimeoutMs: 0 })).rejects.toThrow(RangeError);
+  const bytes = (v: string): number => Number(v);
+  expect(parseServe(['--replica', 'h:1', '--replica', 'h:2', '--journal', 'j', '--replica-timeout', '300'], bytes)).toMatchObject({
+    replicas: ['h:1', 'h:2'], journal: 'j', replicaTimeoutMs: 300,
+  });
+  expect(() => parseServe(['--journal', 'j'], bytes)).toThrow(/need --replica/);
+  expect(() => parseServe(['--replica-timeout', '0', '--replica', 'h:1'], bytes)).toThrow(/whole number/);
+});
