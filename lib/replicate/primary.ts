@@ -64,6 +64,10 @@ export class ReplicatedWal {
   /** The round trip in flight: its last LSN and its timer. */
   #inFlight: { last: number; timer: NodeJS.Timeout } | null = null;
   #scheduled = false;
+  /** Records intended but not yet sent in a round trip (one is in flight). */
+  #unsent: Array<{ lsn: number; data: Buffer }> = [];
+  /** Whether an append among #unsent waits for 'received'. */
+  #wantReceived = false;
   #failure: PmemError | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -105,6 +109,12 @@ export class ReplicatedWal {
 
   get #state(): JournalFile['state'] {
     return this.#file.state;
+  }
+
+  /** The journal's random id, which its backups adopt at their first handshake. */
+  get journalId(): number {
+    this.#live();
+    return this.#state.journalId;
   }
 
   /** The journal's epoch (its fencing token). */
@@ -209,23 +219,25 @@ export class ReplicatedWal {
     if (this.#closed) throw closedError('replicated journal', this.path);
   }
 
-  /** Starts a round trip at the end of this turn, so that the turn's appends share it. */
+  /** Writes the turn's appends as one intent at the end of this turn, and starts a round trip if none is in flight. */
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
-      this.#pump();
+      this.#intendQueued();
+      this.#send();
     });
   }
 
   /**
-   * One round trip, when none is in flight: every queued append written to
-   * the log as one batch (the durable intent: one fence), then sent to each
-   * replica in one DATA frame.
+   * Every queued append written to the log as one batch (the durable
+   * intent: one fence), whether or not a round trip is in flight: a
+   * 'local' append resolves here, and the records wait in #unsent for the
+   * next round trip.
    */
-  #pump(): void {
-    if (this.#inFlight !== null || this.#queue.length === 0 || this.#failure !== null || this.#closed) return;
+  #intendQueued(): void {
+    if (this.#queue.length === 0 || this.#failure !== null || this.#closed) return;
     const batch = this.#queue;
     this.#queue = [];
     const all: Buffer[] = [];
@@ -239,26 +251,38 @@ export class ReplicatedWal {
       return;
     }
     let i = 0;
-    let wantReceived = false;
     for (const p of batch) {
       p.lsns = lsns.slice(i, i + p.records.length);
       i += p.records.length;
       if (p.level === 'local') p.resolve(p.lsns); // durable here: the intent's fence is behind us
       else {
         this.#waiting.push(p);
-        if (p.level === 'received') wantReceived = true;
+        if (p.level === 'received') this.#wantReceived = true;
       }
     }
-    const last = lsns[lsns.length - 1];
+    all.forEach((data, k) => { this.#unsent.push({ lsn: lsns[k], data }); });
+  }
+
+  /**
+   * One round trip, when none is in flight: every record intended since the
+   * last one, in one DATA frame to each replica.
+   */
+  #send(): void {
+    if (this.#inFlight !== null || this.#unsent.length === 0 || this.#failure !== null || this.#closed) return;
+    const records = this.#unsent;
+    this.#unsent = [];
+    const flags = this.#wantReceived ? WANT_RECEIVED : 0;
+    this.#wantReceived = false;
+    const first = records[0].lsn;
+    const last = records[records.length - 1].lsn;
     this.#stats.roundTrips++;
-    this.#stats.records += all.length;
+    this.#stats.records += records.length;
     const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
     this.#inFlight = { last, timer };
-    const records = all.map((data, k) => ({ lsn: lsns[k], data }));
-    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, wantReceived ? WANT_RECEIVED : 0, records, records.map((r) => recordCrc(r.lsn, r.data)));
+    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, records, records.map((r) => recordCrc(r.lsn, r.data)));
     for (const p of this.#peers) {
       if (!p.ready) continue; // it gets the records in its catch-up after the handshake
-      if (p.sentLsn === lsns[0] - 1) {
+      if (p.sentLsn === first - 1) {
         p.send(frame);
         p.sentLsn = last;
       } else this.#resend(p, p.sentLsn + 1);
@@ -388,7 +412,7 @@ export class ReplicatedWal {
     if (f !== null && committed >= f.last) {
       clearTimeout(f.timer);
       this.#inFlight = null;
-      this.#pump();
+      this.#send();
     }
     this.#settled();
   }
@@ -413,6 +437,7 @@ export class ReplicatedWal {
     const pending = [...this.#waiting, ...this.#queue];
     this.#waiting = [];
     this.#queue = [];
+    this.#unsent = [];
     for (const p of pending) p.reject(e);
     this.#settled();
   }

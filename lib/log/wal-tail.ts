@@ -1,0 +1,36 @@
+// Dropping the log's newest records (Wal.truncateTail): a replicated
+// journal's backup drops the records an old primary wrote past the point
+// where a new one took over. Kept apart from the API (wal.ts) as its own
+// ordering argument.
+import { type Region, store64 } from '../core/region';
+import { recordLength, recordType, TYPE_PAD } from './wal-record';
+import type { Ring } from './wal-ring';
+
+/**
+ * Makes the data records from `fromLsn` up to `nextLsn - 1` invalid: each
+ * one's LSN word is stored as 0 (an aligned 8-byte store) and persisted,
+ * newest first. Recovery ends the log at the first record whose LSN is not
+ * the next one, and a record with an intact LSN after it is never taken
+ * for damage (a record with LSN 0 has no intact header), so a crash at any
+ * point leaves the log ending between `fromLsn - 1` and its old tail.
+ */
+export function dropTail(region: Region, ring: Ring, headPos: number, headLsn: number, nextLsn: number, fromLsn: number): void {
+  const b = region.bytes;
+  const at: number[] = [];
+  let pos = headPos;
+  for (let lsn = headLsn; lsn < nextLsn; ) {
+    pos = ring.next(pos, ring.gap(pos));
+    const type = recordType(b, ring.start + pos);
+    if (type !== TYPE_PAD) {
+      if (lsn >= fromLsn) at.push(ring.start + pos);
+      lsn++;
+    }
+    pos = ring.next(pos, ring.extent(pos, type === TYPE_PAD, recordLength(b, ring.start + pos)));
+  }
+  for (let i = at.length - 1; i >= 0; i--) {
+    // One record at a time, newest first, each durable before the next
+    // older one is touched: the dropped records are always a suffix.
+    store64(b, at[i] + 8, 0);
+    region.persist(at[i] + 8, 8);
+  }
+}
