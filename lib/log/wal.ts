@@ -277,7 +277,7 @@ export class Wal {
 
   /**
    * Drops the records from `fromLsn` to the tail, durably: the next append
-   * gets `fromLsn`. Each record's LSN word is zeroed and persisted, newest
+   * gets `fromLsn`. Each record's header is zeroed and persisted, newest
    * first (wal-tail.ts), so after a crash the log ends anywhere between
    * its old tail and `fromLsn - 1`; then the log is recovered again.
    * @throws RangeError when `fromLsn` is before the head

@@ -6,37 +6,17 @@
 // next one (group commit). The protocol, step by step, is in
 // docs/durability.md ("Replicated journal").
 import { snapshotBytes } from '../core/args';
-import { closedError, isPmemError, PmemError, type PmemErrorCode } from '../core/errors';
+import { closedError, PmemError, type PmemErrorCode } from '../core/errors';
 import type { WalRecord } from '../log/wal';
-import { RESEED } from './backup-log';
+import { cannotFollow, resend } from './catch-up';
 import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, recordCrc, WANT_RECEIVED } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
+import { commit, intend } from './primary-log';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { Peer, type PeerOwner } from './peer';
+import type { ReplicatedWalStats } from './stats';
 
-/** Largest catch-up frame: records are resent in frames of about this many bytes. */
-const CATCH_UP_FRAME = 1024 * 1024;
-
-export interface ReplicaLinkStats {
-  address: string;
-  /** Whether the handshake is done on a live connection. */
-  connected: boolean;
-  persistedLsn: number;
-  receivedLsn: number;
-  connects: number;
-  resets: number;
-}
-
-export interface ReplicatedWalStats {
-  /** Round trips: record batches sent to the replicas (each a durable intent, then one DATA frame per replica). */
-  roundTrips: number;
-  /** Records those round trips carried. */
-  records: number;
-  recordsPerRoundTrip: number;
-  /** Records resent to a replica after a (re)connect. */
-  resent: number;
-  replicas: ReplicaLinkStats[];
-}
+export type { ReplicaLinkStats, ReplicatedWalStats } from './stats';
 
 interface Pending {
   records: Buffer[];
@@ -290,66 +270,21 @@ export class ReplicatedWal {
     this.#progress();
   }
 
-  /**
-   * The durable intent: the records in this log, fenced (one appendBatch),
-   * before any of them is sent. A full log first frees committed records
-   * (on every replica already) beyond the ones kept for catch-up.
-   */
+  /** The durable intent (primary-log.ts), keeping `resendBytes` (default: half the log) for catch-up. */
   #intend(records: Buffer[]): number[] {
-    const wal = this.#file.wal;
-    const keep = this.#o.resendBytes ?? wal.stats.dataSize / 2;
-    const free = (): void => {
-      const upto = this.#state.committedLsn;
-      if (upto >= wal.headLsn) wal.truncate(upto);
-    };
-    if (wal.stats.used > keep) free();
-    try {
-      return wal.appendBatch(records);
-    } catch (e) {
-      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
-      free();
-      return wal.appendBatch(records);
-    }
+    return intend(this.#file, records, this.#o.resendBytes ?? this.#file.wal.stats.dataSize / 2);
   }
 
-  /** Resends this log's records from `fromLsn` to the intent's end on `p`'s connection, in frames of about CATCH_UP_FRAME bytes. */
+  /** Resends this log's records from `fromLsn` on `p`'s connection (catch-up.ts). */
   #resend(p: Peer, fromLsn: number): void {
-    const epoch = this.#state.epoch;
-    const end = this.#file.wal.nextLsn - 1;
-    let batch: { lsn: number; data: Buffer }[] = [];
-    let bytes = 0;
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      p.send(encodeData(epoch, this.#state.committedLsn, 0, batch, batch.map((r) => recordCrc(r.lsn, r.data))));
-      this.#stats.resent += batch.length;
-      p.sentLsn = batch[batch.length - 1].lsn;
-      batch = [];
-      bytes = 0;
-    };
-    if (fromLsn <= end) {
-      for (const r of this.#file.wal.read(fromLsn)) {
-        batch.push(r);
-        bytes += r.data.length + 16;
-        if (bytes >= CATCH_UP_FRAME) flush();
-      }
-    }
-    flush();
-    if (p.sentLsn < end) p.sentLsn = end;
+    this.#stats.resent += resend(this.#file, p, fromLsn);
   }
 
   /** A backup's WELCOME: its last durable LSN decides the catch-up, or why it cannot follow this journal. */
   #welcomed(p: Peer, epoch: number, lastLsn: number): void {
-    const wal = this.#file.wal;
-    if (epoch > this.#state.epoch) {
-      this.#fail('ERR_PMEM_REPLICA_FENCED', `replica ${p.address.address} has seen epoch ${epoch}; this primary's epoch ${this.#state.epoch} is stale and cannot commit`);
-      return;
-    }
-    if (lastLsn > wal.nextLsn - 1) {
-      this.#fail('ERR_PMEM_REPLICA_DIVERGED', `replica ${p.address.address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${RESEED}`);
-      return;
-    }
-    if (lastLsn + 1 < wal.headLsn) {
-      this.#fail('ERR_PMEM_REPLICA_BEHIND', `replica ${p.address.address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${RESEED}`);
+    const no = cannotFollow(this.#file, p.address.address, epoch, lastLsn);
+    if (no !== undefined) {
+      this.#fail(no.code, no.message);
       return;
     }
     p.persistedLsn = lastLsn;
@@ -398,7 +333,7 @@ export class ReplicatedWal {
     }
     // The durable commit record: persisted (an 8-byte store and its fence,
     // state.ts) before the callers it covers are answered below.
-    this.#state.setCommitted(persisted);
+    commit(this.#file, persisted);
     const committed = this.#state.committedLsn;
     this.#waiting = this.#waiting.filter((w) => {
       const last = w.lsns![w.lsns!.length - 1];
