@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 
 import { promoteReplicaFile, ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
 import { parseReplica, replica as replicaCommand } from '../lib/cli/replica';
-import { encodeData, encodeHello, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, recordCrc, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
+import { encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, recordCrc, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
+import { MAX_EPOCHS } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
 import { describeFrame, FakeBackup, RawPrimary } from './fixtures/replicate/fake';
 import { tmpFile } from './helpers';
@@ -499,4 +500,125 @@ describe('argument errors', () => {
 // Frame types used only through describeFrame; named here so a change of their numbers fails this file.
 test('frame type numbers', () => {
   expect([FRAME_WELCOME, FRAME_REFUSE, FRAME_ACK]).toEqual([2, 3, 5]);
+});
+
+describe('more refusals', () => {
+  const E1 = { epoch: 1, startLsn: 1, tag: 0 };
+  const hello = (epoch: number, history = [E1], journalId = 77): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
+  const data = (epoch: number, recs: Array<[number, string]>): Buffer => {
+    const rs = recs.map(([lsn, x]) => ({ lsn, data: Buffer.from(x) }));
+    return encodeData(epoch, 0, 0, rs, rs.map((r) => recordCrc(r.lsn, r.data)));
+  };
+  async function exchange(port: number, frames: Buffer[]): Promise<string[]> {
+    const c = new RawPrimary(port);
+    for (const f of frames) c.write(f);
+    await c.closedByPeer();
+    return c.frames.map(describeFrame);
+  }
+
+  test('a backup refuses records of an older epoch than its handshake, of an epoch it was not told, and a HELLO that contradicts itself', async () => {
+    const b = await backup('epochs-raw');
+    const h2 = [E1, { epoch: 2, startLsn: 1, tag: 5 }];
+    expect(await exchange(b.port, [hello(2, h2), data(1, [[1, 'a']])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_FENCED']);
+    expect(await exchange(b.port, [hello(2, h2), data(3, [[1, 'a']])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(await exchange(b.port, [hello(3, h2)])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(await exchange(b.port, [hello(1)])).toEqual(['REFUSE ERR_PMEM_REPLICA_FENCED']);
+    const badVersion = hello(2, h2);
+    badVersion.writeUInt32LE(9, 5);
+    expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    const short = data(2, [[1, 'abc']]);
+    short.writeUInt32LE(short.length - 5 - 2, 0); // the body ends inside the record
+    expect(await exchange(b.port, [hello(2, h2), short.subarray(0, short.length - 2)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    // A primary may not send what only a backup sends.
+    expect(await exchange(b.port, [hello(2, h2), encodeAck(2, 2, 0)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(b.lastDurableLsn).toBe(0);
+    expect(b.epoch).toBe(2);
+    await b.close();
+  });
+
+  test('a second connection of the primary replaces the first', async () => {
+    const b = await backup('two-conns');
+    const c1 = new RawPrimary(b.port);
+    c1.write(hello(1));
+    await c1.next(1);
+    const c2 = new RawPrimary(b.port);
+    c2.write(hello(1));
+    await c2.next(1);
+    await c1.closedByPeer();
+    c2.write(data(1, [[1, 'x']]));
+    expect((await c2.next(2)).map(describeFrame)).toEqual(['WELCOME 1 0', 'ACK 2 1']);
+    c2.destroy();
+    await b.close();
+  });
+
+  test('a primary stops on a backup ahead of it, or of a newer epoch', async () => {
+    for (const [opts, expected] of [[{ welcomeLsn: 5 }, 'ERR_PMEM_REPLICA_DIVERGED'], [{ welcomeEpoch: 9 }, 'ERR_PMEM_REPLICA_FENCED']] as const) {
+      const fake = new FakeBackup({ welcome: true, received: false, ...opts });
+      await fake.listen();
+      const p = await ReplicatedWal.open(file('ahead'), { replicas: [addr(fake)], create: true, size: SIZE });
+      expect(await code(p.append('x'))).toBe(expected);
+      await p.close();
+      await fake.close();
+    }
+  });
+
+  test('a primary stops on an ack of a newer epoch', async () => {
+    const fake = new FakeBackup({ welcome: true, received: false });
+    await fake.listen();
+    const p = await ReplicatedWal.open(file('ack-epoch'), { replicas: [addr(fake)], create: true, size: SIZE });
+    const a = p.append('x');
+    while (fake.frames.length < 1) await new Promise((r) => setTimeout(r, 5));
+    fake.send(encodeAck(2, 3, 1));
+    expect(await code(a)).toBe('ERR_PMEM_REPLICA_FENCED');
+    await p.close();
+    await fake.close();
+  });
+
+  test('a primary resets the connection on an ack of an LSN it did not send, a refused frame or a frame it does not expect, and catches up', async () => {
+    for (const bad of [encodeAck(2, 1, 99), encodeRefuse('ERR_PMEM_REPLICA_PROTOCOL', 'a gap'), encodeHello({ journalId: 1, epoch: 1, committedLsn: 0, history: [E1] })]) {
+      const fake = new FakeBackup({ welcome: true, received: false });
+      await fake.listen();
+      const p = await ReplicatedWal.open(file('bad-ack'), { replicas: [addr(fake)], create: true, size: SIZE });
+      const a = p.append('x');
+      while (fake.frames.length < 1) await new Promise((r) => setTimeout(r, 5));
+      fake.send(bad);
+      // The primary connects again, and resends LSN 1 after the new handshake.
+      while (fake.frames.length < 2) await new Promise((r) => setTimeout(r, 5));
+      expect(fake.frames[1].records.map((r) => r.lsn)).toEqual([1]);
+      fake.release();
+      expect(await a).toBe(1);
+      expect(p.stats.replicas[0]).toMatchObject({ resets: 1, connects: 2 });
+      // Sent twice, both times by catch-up: the append came before the first handshake.
+      expect(p.stats.resent).toBe(2);
+      await p.close();
+      await fake.close();
+    }
+  });
+
+  test('a damaged control block is ERR_PMEM_CORRUPT; an open journal is ERR_PMEM_LOCKED to readJournal and promoteReplicaFile', async () => {
+    const f = file('corrupt');
+    const b = await startReplica({ file: f, port: 0, create: true, size: 64 * 1024 });
+    expect(await errorName(() => readJournal(f))).toBe('ERR_PMEM_LOCKED');
+    expect(await errorName(() => promoteReplicaFile(f))).toBe('ERR_PMEM_LOCKED');
+    await b.close();
+    const good = fs.readFileSync(f);
+    for (const [at, value] of [[0, 0x12345678], [4, 2], [16, 7], [32, 0], [32, MAX_EPOCHS + 1], [64, 0]]) {
+      const bad = Buffer.from(good);
+      bad.writeUInt32LE(value, at);
+      fs.writeFileSync(f, bad);
+      expect([at, await errorName(startReplica({ file: f, port: 0 }))]).toEqual([at, 'ERR_PMEM_CORRUPT']);
+      expect([at, await errorName(ReplicatedWal.open(f, { replicas: ['127.0.0.1:9'] }))]).toEqual([at, 'ERR_PMEM_CORRUPT']);
+    }
+    fs.writeFileSync(f, good);
+    expect(readJournal(f)).toMatchObject({ role: 'backup', epoch: 1, journalId: 0, records: [] });
+  });
+
+  test('the epoch history holds MAX_EPOCHS epochs; one more promotion is ERR_PMEM_NO_SPACE', async () => {
+    const f = file('epochs');
+    const b = await startReplica({ file: f, port: 0, create: true, size: 64 * 1024 });
+    for (let e = 2; e <= MAX_EPOCHS; e++) expect(b.promote()).toBe(e);
+    expect(await errorName(() => b.promote())).toBe('ERR_PMEM_NO_SPACE');
+    await b.close();
+    expect(readJournal(f).epoch).toBe(MAX_EPOCHS);
+  });
 });
