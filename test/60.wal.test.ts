@@ -179,3 +179,34 @@ test('bad headers, missing files, closed and read-only logs', () => {
   fs.writeFileSync(file, bytes.subarray(0, 1024)); // truncated file
   expectPmemError(() => Wal.open(file), 'ERR_PMEM_CORRUPT');
 });
+
+test('truncateTail drops the newest records: the next append reuses the LSN, a reopen agrees, across the ring\'s end', () => {
+  const m = openMapping(tmpFile('wal-tail'), { size: 4096, create: true });
+  const w = Wal.format(m);
+  for (let i = 0; w.stats.used + 400 < w.stats.dataSize - 200; i++) w.append(`r${i}-${'x'.repeat(300)}`);
+  w.truncate(w.nextLsn - 2);
+  const head = w.headLsn;
+  w.appendBatch(['a', 'b', 'c'.repeat(300), 'd']); // the long one wraps past the ring's end
+  const next = w.nextLsn;
+  w.truncateTail(next - 3);
+  expect(w.nextLsn).toBe(next - 3);
+  expect(w.append('new')).toBe(next - 3);
+  const expected = records(w);
+  expect(expected.slice(-2)).toEqual([`${next - 4}:a`, `${next - 3}:new`]);
+  const again = Wal.open(m);
+  expect(records(again)).toEqual(expected);
+  expect(again.headLsn).toBe(head);
+  // Past the tail: nothing to do; before the head: RangeError; all of it: an empty log.
+  again.truncateTail(again.nextLsn);
+  expect(records(again)).toEqual(expected);
+  expect(() => again.truncateTail(head - 1)).toThrow(RangeError);
+  expect(() => again.truncateTail('1' as never)).toThrow(TypeError);
+  again.truncateTail(head);
+  expect(records(again)).toEqual([]);
+  expect(again.append('first again')).toBe(head);
+  expect(records(Wal.open(m))).toEqual([`${head}:first again`]);
+  const ro = Wal.open(m, { readOnly: true });
+  expectPmemError(() => ro.truncateTail(head), 'ERR_PMEM_READONLY');
+  m.close();
+  expectPmemError(() => again.truncateTail(head), 'ERR_PMEM_CLOSED');
+});

@@ -19,6 +19,7 @@ import {
   recordType, TYPE_DATA, TYPE_PAD,
 } from './wal-record';
 import { scanLog } from './wal-recover';
+import { dropTail } from './wal-tail';
 import { Ring } from './wal-ring';
 
 export type { WalOpenOptions } from './wal-open';
@@ -272,6 +273,22 @@ export class Wal {
     this.#headPos = pos;
     this.#tail.used = used;
     this.#writeHeader();
+  }
+
+  /**
+   * Drops the records from `fromLsn` to the tail, durably: the next append
+   * gets `fromLsn`. Each record's header is zeroed and persisted, newest
+   * first (wal-tail.ts), so after a crash the log ends anywhere between
+   * its old tail and `fromLsn - 1`; then the log is recovered again.
+   * @throws RangeError when `fromLsn` is before the head
+   */
+  truncateTail(fromLsn: number): void {
+    this.#writable();
+    checkIndex(fromLsn, 'fromLsn');
+    if (fromLsn >= this.#tail.nextLsn) return;
+    if (fromLsn < this.#headLsn) throw new RangeError(`LSN ${fromLsn} is before the head (${this.#headLsn})`);
+    dropTail(this.region, this.#ring, this.#headPos, this.#headLsn, this.#tail.nextLsn, fromLsn);
+    this.recover();
   }
 
   /** Frees every record appended so far (truncate to the last LSN). */

@@ -7,8 +7,8 @@
 import { PmemError } from '../core/errors';
 import { ACK_PERSISTED, ACK_RECEIVED, type Data, type Hello, protocolError, WANT_RECEIVED } from './frames';
 import { replicateHooks as hooks } from './hooks';
-import type { Journal } from './journal';
-import { divergence } from './state';
+import { type Journal, newJournalId } from './journal';
+import { reconcile } from './state';
 
 /** What to do when the backup is too far behind or has diverged: the same words everywhere. */
 export const RESEED = 'delete the replica\'s file and start it again with create, so that it copies the journal from the start';
@@ -35,10 +35,12 @@ export class BackupLog {
    * A primary's HELLO. Returns what the WELCOME says (this backup's epoch
    * and last durable LSN) once the primary's journal id and epochs are
    * durable here; nothing of a primary is accepted before that.
+   * Records an old primary wrote past the start of a newer epoch (never
+   * committed) are dropped first.
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (the primary's epoch is older
    *   than one this backup has seen, or this backup was promoted),
-   *   ERR_PMEM_REPLICA_DIVERGED (another journal, or records the primary
-   *   does not have)
+   *   ERR_PMEM_REPLICA_DIVERGED (another journal, an epoch the primary's
+   *   history lacks, or a divergent tail it can no longer cut)
    */
   hello(h: Hello): { epoch: number; lastLsn: number } {
     const { state } = this.journal;
@@ -56,15 +58,34 @@ export class BackupLog {
       throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal; ${RESEED}`);
     }
     if (!hooks.noEpochCheck) {
-      const why = divergence(state.history, this.lastLsn, h.history);
-      if (why !== undefined) throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: ${why}; ${RESEED}`);
+      const r = reconcile(state.history, this.lastLsn, h.history);
+      if (r.diverged !== undefined) throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: ${r.diverged}; ${RESEED}`);
+      if (r.cutFrom !== undefined) {
+        if (r.cutFrom < this.journal.wal.headLsn) {
+          throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica holds records of epoch ${state.epoch} past LSN ${r.cutFrom - 1}, where epoch ${h.history[state.history.length].epoch} began, and no longer holds LSN ${r.cutFrom - 1}; ${RESEED}`);
+        }
+        // The old epoch's uncommitted tail goes first, durably: were the new
+        // epoch adopted before it, a crash between the two would leave those
+        // records looking like the new epoch's.
+        if (!hooks.adoptBeforeCut) this.journal.wal.truncateTail(r.cutFrom);
+      }
+      this.#adopt(h);
+      if (hooks.adoptBeforeCut && r.cutFrom !== undefined) this.journal.wal.truncateTail(r.cutFrom);
+    } else {
+      this.#adopt(h);
     }
-    // Durable before the WELCOME, so before any record of the primary is
-    // accepted: its id, then each epoch this backup had not seen.
-    if (state.journalId === 0) state.setJournalId(h.journalId);
-    for (const e of h.history) if (e.epoch > state.epoch) state.addEpoch(e.epoch, e.startLsn);
     this.#committedSeen = Math.max(this.#committedSeen, Math.min(h.committedLsn, this.lastLsn));
     return { epoch: state.epoch, lastLsn: this.lastLsn };
+  }
+
+  /**
+   * Durable before the WELCOME, so before any record of the primary is
+   * accepted: its journal id, then each epoch this backup had not seen.
+   */
+  #adopt(h: Hello): void {
+    const { state } = this.journal;
+    if (state.journalId === 0) state.setJournalId(h.journalId);
+    for (const e of h.history) if (e.epoch > state.epoch) state.addEpoch(e.epoch, e.startLsn, e.tag);
   }
 
   /**
@@ -120,7 +141,7 @@ export class BackupLog {
 
   /**
    * Promotes this backup: raises its epoch durably (a new history entry
-   * from its next LSN), then marks it a primary. From the epoch's persist
+   * from its next LSN, with a random tag), then marks it a primary. From the epoch's persist
    * on, it refuses every record and handshake of the old primary.
    * @returns the new epoch
    */
@@ -129,7 +150,7 @@ export class BackupLog {
     const epoch = state.epoch + 1;
     // The fencing token first: a crash after it leaves a backup that
     // refuses the old primary and can be promoted again.
-    state.addEpoch(epoch, wal.nextLsn);
+    state.addEpoch(epoch, wal.nextLsn, newJournalId());
     state.setRole('primary');
     return epoch;
   }

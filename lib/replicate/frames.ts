@@ -61,13 +61,17 @@ const u64 = (b: Buffer, at: number): number => Number(b.readBigUInt64LE(at));
 const put64 = (b: Buffer, at: number, v: number): void => { b.writeBigUInt64LE(BigInt(v), at); };
 
 export function encodeHello(h: Hello): Buffer {
-  const body = Buffer.alloc(32 + 16 * h.history.length);
+  const body = Buffer.alloc(32 + 24 * h.history.length);
   body.writeUInt32LE(PROTOCOL_VERSION, 0);
   body.writeUInt32LE(h.history.length, 4);
   put64(body, 8, h.journalId);
   put64(body, 16, h.epoch);
   put64(body, 24, h.committedLsn);
-  h.history.forEach((e, i) => { put64(body, 32 + 16 * i, e.epoch); put64(body, 40 + 16 * i, e.startLsn); });
+  h.history.forEach((e, i) => {
+    put64(body, 32 + 24 * i, e.epoch);
+    put64(body, 40 + 24 * i, e.startLsn);
+    put64(body, 48 + 24 * i, e.tag);
+  });
   return frame(FRAME_HELLO, body);
 }
 
@@ -75,9 +79,9 @@ export function decodeHello(body: Buffer): Hello {
   need(body, 32, 'HELLO');
   if (body.readUInt32LE(0) !== PROTOCOL_VERSION) throw protocolError(`protocol version ${body.readUInt32LE(0)}; this build speaks ${PROTOCOL_VERSION}`);
   const n = body.readUInt32LE(4);
-  if (n < 1 || body.length !== 32 + 16 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
+  if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
   const history: EpochEntry[] = [];
-  for (let i = 0; i < n; i++) history.push({ epoch: u64(body, 32 + 16 * i), startLsn: u64(body, 40 + 16 * i) });
+  for (let i = 0; i < n; i++) history.push({ epoch: u64(body, 32 + 24 * i), startLsn: u64(body, 40 + 24 * i), tag: u64(body, 48 + 24 * i) });
   return { journalId: u64(body, 8), epoch: u64(body, 16), committedLsn: u64(body, 24), history };
 }
 

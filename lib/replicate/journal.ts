@@ -17,7 +17,7 @@ export interface Journal {
   state: ReplState;
 }
 
-/** A new journal id: random, never 0 (0 marks a backup that has not met its primary). */
+/** A new journal id or epoch tag: random, never 0 (0 marks a backup that has not met its primary). */
 export function newJournalId(): number {
   return randomInt(1, 2 ** 47);
 }

@@ -6,37 +6,17 @@
 // next one (group commit). The protocol, step by step, is in
 // docs/durability.md ("Replicated journal").
 import { snapshotBytes } from '../core/args';
-import { closedError, isPmemError, PmemError, type PmemErrorCode } from '../core/errors';
+import { closedError, PmemError, type PmemErrorCode } from '../core/errors';
 import type { WalRecord } from '../log/wal';
-import { RESEED } from './backup-log';
+import { cannotFollow, resend } from './catch-up';
 import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, recordCrc, WANT_RECEIVED } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
+import { commit, intend } from './primary-log';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { Peer, type PeerOwner } from './peer';
+import type { ReplicatedWalStats } from './stats';
 
-/** Largest catch-up frame: records are resent in frames of about this many bytes. */
-const CATCH_UP_FRAME = 1024 * 1024;
-
-export interface ReplicaLinkStats {
-  address: string;
-  /** Whether the handshake is done on a live connection. */
-  connected: boolean;
-  persistedLsn: number;
-  receivedLsn: number;
-  connects: number;
-  resets: number;
-}
-
-export interface ReplicatedWalStats {
-  /** Round trips: record batches sent to the replicas (each a durable intent, then one DATA frame per replica). */
-  roundTrips: number;
-  /** Records those round trips carried. */
-  records: number;
-  recordsPerRoundTrip: number;
-  /** Records resent to a replica after a (re)connect. */
-  resent: number;
-  replicas: ReplicaLinkStats[];
-}
+export type { ReplicaLinkStats, ReplicatedWalStats } from './stats';
 
 interface Pending {
   records: Buffer[];
@@ -64,6 +44,10 @@ export class ReplicatedWal {
   /** The round trip in flight: its last LSN and its timer. */
   #inFlight: { last: number; timer: NodeJS.Timeout } | null = null;
   #scheduled = false;
+  /** Records intended but not yet sent in a round trip (one is in flight). */
+  #unsent: Array<{ lsn: number; data: Buffer }> = [];
+  /** Whether an append among #unsent waits for 'received'. */
+  #wantReceived = false;
   #failure: PmemError | null = null;
   #closed = false;
   #closing: Promise<void> | null = null;
@@ -105,6 +89,12 @@ export class ReplicatedWal {
 
   get #state(): JournalFile['state'] {
     return this.#file.state;
+  }
+
+  /** The journal's random id, which its backups adopt at their first handshake. */
+  get journalId(): number {
+    this.#live();
+    return this.#state.journalId;
   }
 
   /** The journal's epoch (its fencing token). */
@@ -209,23 +199,25 @@ export class ReplicatedWal {
     if (this.#closed) throw closedError('replicated journal', this.path);
   }
 
-  /** Starts a round trip at the end of this turn, so that the turn's appends share it. */
+  /** Writes the turn's appends as one intent at the end of this turn, and starts a round trip if none is in flight. */
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     queueMicrotask(() => {
       this.#scheduled = false;
-      this.#pump();
+      this.#intendQueued();
+      this.#send();
     });
   }
 
   /**
-   * One round trip, when none is in flight: every queued append written to
-   * the log as one batch (the durable intent: one fence), then sent to each
-   * replica in one DATA frame.
+   * Every queued append written to the log as one batch (the durable
+   * intent: one fence), whether or not a round trip is in flight: a
+   * 'local' append resolves here, and the records wait in #unsent for the
+   * next round trip.
    */
-  #pump(): void {
-    if (this.#inFlight !== null || this.#queue.length === 0 || this.#failure !== null || this.#closed) return;
+  #intendQueued(): void {
+    if (this.#queue.length === 0 || this.#failure !== null || this.#closed) return;
     const batch = this.#queue;
     this.#queue = [];
     const all: Buffer[] = [];
@@ -239,26 +231,38 @@ export class ReplicatedWal {
       return;
     }
     let i = 0;
-    let wantReceived = false;
     for (const p of batch) {
       p.lsns = lsns.slice(i, i + p.records.length);
       i += p.records.length;
       if (p.level === 'local') p.resolve(p.lsns); // durable here: the intent's fence is behind us
       else {
         this.#waiting.push(p);
-        if (p.level === 'received') wantReceived = true;
+        if (p.level === 'received') this.#wantReceived = true;
       }
     }
-    const last = lsns[lsns.length - 1];
+    all.forEach((data, k) => { this.#unsent.push({ lsn: lsns[k], data }); });
+  }
+
+  /**
+   * One round trip, when none is in flight: every record intended since the
+   * last one, in one DATA frame to each replica.
+   */
+  #send(): void {
+    if (this.#inFlight !== null || this.#unsent.length === 0 || this.#failure !== null || this.#closed) return;
+    const records = this.#unsent;
+    this.#unsent = [];
+    const flags = this.#wantReceived ? WANT_RECEIVED : 0;
+    this.#wantReceived = false;
+    const first = records[0].lsn;
+    const last = records[records.length - 1].lsn;
     this.#stats.roundTrips++;
-    this.#stats.records += all.length;
+    this.#stats.records += records.length;
     const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
     this.#inFlight = { last, timer };
-    const records = all.map((data, k) => ({ lsn: lsns[k], data }));
-    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, wantReceived ? WANT_RECEIVED : 0, records, records.map((r) => recordCrc(r.lsn, r.data)));
+    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, records, records.map((r) => recordCrc(r.lsn, r.data)));
     for (const p of this.#peers) {
       if (!p.ready) continue; // it gets the records in its catch-up after the handshake
-      if (p.sentLsn === lsns[0] - 1) {
+      if (p.sentLsn === first - 1) {
         p.send(frame);
         p.sentLsn = last;
       } else this.#resend(p, p.sentLsn + 1);
@@ -266,66 +270,21 @@ export class ReplicatedWal {
     this.#progress();
   }
 
-  /**
-   * The durable intent: the records in this log, fenced (one appendBatch),
-   * before any of them is sent. A full log first frees committed records
-   * (on every replica already) beyond the ones kept for catch-up.
-   */
+  /** The durable intent (primary-log.ts), keeping `resendBytes` (default: half the log) for catch-up. */
   #intend(records: Buffer[]): number[] {
-    const wal = this.#file.wal;
-    const keep = this.#o.resendBytes ?? wal.stats.dataSize / 2;
-    const free = (): void => {
-      const upto = this.#state.committedLsn;
-      if (upto >= wal.headLsn) wal.truncate(upto);
-    };
-    if (wal.stats.used > keep) free();
-    try {
-      return wal.appendBatch(records);
-    } catch (e) {
-      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
-      free();
-      return wal.appendBatch(records);
-    }
+    return intend(this.#file, records, this.#o.resendBytes ?? this.#file.wal.stats.dataSize / 2);
   }
 
-  /** Resends this log's records from `fromLsn` to the intent's end on `p`'s connection, in frames of about CATCH_UP_FRAME bytes. */
+  /** Resends this log's records from `fromLsn` on `p`'s connection (catch-up.ts). */
   #resend(p: Peer, fromLsn: number): void {
-    const epoch = this.#state.epoch;
-    const end = this.#file.wal.nextLsn - 1;
-    let batch: { lsn: number; data: Buffer }[] = [];
-    let bytes = 0;
-    const flush = (): void => {
-      if (batch.length === 0) return;
-      p.send(encodeData(epoch, this.#state.committedLsn, 0, batch, batch.map((r) => recordCrc(r.lsn, r.data))));
-      this.#stats.resent += batch.length;
-      p.sentLsn = batch[batch.length - 1].lsn;
-      batch = [];
-      bytes = 0;
-    };
-    if (fromLsn <= end) {
-      for (const r of this.#file.wal.read(fromLsn)) {
-        batch.push(r);
-        bytes += r.data.length + 16;
-        if (bytes >= CATCH_UP_FRAME) flush();
-      }
-    }
-    flush();
-    if (p.sentLsn < end) p.sentLsn = end;
+    this.#stats.resent += resend(this.#file, p, fromLsn);
   }
 
   /** A backup's WELCOME: its last durable LSN decides the catch-up, or why it cannot follow this journal. */
   #welcomed(p: Peer, epoch: number, lastLsn: number): void {
-    const wal = this.#file.wal;
-    if (epoch > this.#state.epoch) {
-      this.#fail('ERR_PMEM_REPLICA_FENCED', `replica ${p.address.address} has seen epoch ${epoch}; this primary's epoch ${this.#state.epoch} is stale and cannot commit`);
-      return;
-    }
-    if (lastLsn > wal.nextLsn - 1) {
-      this.#fail('ERR_PMEM_REPLICA_DIVERGED', `replica ${p.address.address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${RESEED}`);
-      return;
-    }
-    if (lastLsn + 1 < wal.headLsn) {
-      this.#fail('ERR_PMEM_REPLICA_BEHIND', `replica ${p.address.address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${RESEED}`);
+    const no = cannotFollow(this.#file, p.address.address, epoch, lastLsn);
+    if (no !== undefined) {
+      this.#fail(no.code, no.message);
       return;
     }
     p.persistedLsn = lastLsn;
@@ -374,7 +333,7 @@ export class ReplicatedWal {
     }
     // The durable commit record: persisted (an 8-byte store and its fence,
     // state.ts) before the callers it covers are answered below.
-    this.#state.setCommitted(persisted);
+    commit(this.#file, persisted);
     const committed = this.#state.committedLsn;
     this.#waiting = this.#waiting.filter((w) => {
       const last = w.lsns![w.lsns!.length - 1];
@@ -388,7 +347,7 @@ export class ReplicatedWal {
     if (f !== null && committed >= f.last) {
       clearTimeout(f.timer);
       this.#inFlight = null;
-      this.#pump();
+      this.#send();
     }
     this.#settled();
   }
@@ -413,6 +372,7 @@ export class ReplicatedWal {
     const pending = [...this.#waiting, ...this.#queue];
     this.#waiting = [];
     this.#queue = [];
+    this.#unsent = [];
     for (const p of pending) p.reject(e);
     this.#settled();
   }

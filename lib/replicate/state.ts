@@ -19,17 +19,23 @@ const AT_ROLE = 16;
 const AT_COMMITTED = 24;
 const AT_COUNT = 32;
 const AT_ENTRIES = 64;
-const ENTRY = 16; // u64 epoch, u64 first LSN
+const ENTRY = 24; // u64 epoch, u64 first LSN, u64 tag
 /** Epoch history entries the block holds. */
-export const MAX_EPOCHS = (STATE_BYTES - AT_ENTRIES) / ENTRY;
+export const MAX_EPOCHS = Math.floor((STATE_BYTES - AT_ENTRIES) / ENTRY);
 
 export type Role = 'primary' | 'backup';
 const ROLE_CODE: Record<Role, number> = { primary: 1, backup: 2 };
 
-/** One epoch of the history: records from `startLsn` on were written by that epoch's primary. */
+/**
+ * One epoch of the history: records from `startLsn` on were written by
+ * that epoch's primary. `tag` is drawn at random by the promotion that
+ * began the epoch (0 for epoch 1, which began with the journal), so two
+ * backups promoted to the same epoch at the same LSN still differ.
+ */
 export interface EpochEntry {
   epoch: number;
   startLsn: number;
+  tag: number;
 }
 
 /**
@@ -43,7 +49,7 @@ export class ReplState {
 
   /**
    * Writes a fresh block: `journalId` (0 for a backup that has not met its
-   * primary yet), `role`, commit point 0, and the history [(1, 1)]. Durable
+   * primary yet), `role`, commit point 0, and the history [(1, 1, 0)]. Durable
    * when it returns.
    */
   static format(region: Region, offset: number, journalId: number, role: Role): ReplState {
@@ -82,7 +88,8 @@ export class ReplState {
     const count = this.#word(AT_COUNT);
     if (count < 1 || count > MAX_EPOCHS) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history of ${count} entries`);
     for (let i = 0; i < count; i++) {
-      const e = { epoch: this.#word(AT_ENTRIES + i * ENTRY), startLsn: this.#word(AT_ENTRIES + i * ENTRY + 8) };
+      const at = AT_ENTRIES + i * ENTRY;
+      const e = { epoch: this.#word(at), startLsn: this.#word(at + 8), tag: this.#word(at + 16) };
       const prev = this.#history[i - 1];
       if (e.epoch < 1 || e.startLsn < 1 || (prev !== undefined && (e.epoch <= prev.epoch || e.startLsn < prev.startLsn))) {
         throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history entry ${i} (${e.epoch}, ${e.startLsn}) is out of order`);
@@ -149,12 +156,12 @@ export class ReplState {
   }
 
   /**
-   * Appends `(epoch, startLsn)` to the history. Durable when it returns:
+   * Appends `(epoch, startLsn, tag)` to the history. Durable when it returns:
    * the entry is persisted before the count that publishes it, so a crash
    * leaves the history with or without the whole entry.
    * @throws PmemError ERR_PMEM_NO_SPACE when the history is full
    */
-  addEpoch(epoch: number, startLsn: number): void {
+  addEpoch(epoch: number, startLsn: number, tag: number): void {
     const n = this.#history.length;
     const last = this.#history[n - 1];
     if (epoch <= last.epoch || startLsn < last.startLsn) throw new RangeError(`epoch ${epoch} from LSN ${startLsn} does not follow (${last.epoch}, ${last.startLsn})`);
@@ -162,30 +169,30 @@ export class ReplState {
     const at = this.offset + AT_ENTRIES + n * ENTRY;
     store64(this.region.bytes, at, epoch);
     store64(this.region.bytes, at + 8, startLsn);
+    store64(this.region.bytes, at + 16, tag);
     // The entry durable before the count that makes it part of the history.
     this.region.persist(at, ENTRY);
     this.#publish(AT_COUNT, n + 1);
-    this.#history.push({ epoch, startLsn });
+    this.#history.push({ epoch, startLsn, tag });
   }
 }
 
 /**
- * Whether a replica whose history is `mine` and whose last durable record
- * is `lastLsn` holds only records of the journal whose history is
- * `theirs`: its history must be a prefix of theirs, and its records must
- * stop before the next epoch of theirs began (records past that point were
- * written by a primary that lost its place). Returns a reason when not.
+ * How a replica whose history is `mine` and whose last durable record is
+ * `lastLsn` stands against the journal whose history is `theirs`. Its
+ * history must be a prefix of theirs, else it has `diverged` (it saw an
+ * epoch the journal does not hold). Records it holds past the start of the
+ * journal's next epoch were written by a primary that had been replaced
+ * and were never committed (the new primary did not have them): they are
+ * to be dropped from `cutFrom` on.
  */
-export function divergence(mine: readonly EpochEntry[], lastLsn: number, theirs: readonly EpochEntry[]): string | undefined {
-  if (mine.length > theirs.length) return `it has seen epoch ${mine[mine.length - 1].epoch}, which the primary's history does not hold`;
+export function reconcile(mine: readonly EpochEntry[], lastLsn: number, theirs: readonly EpochEntry[]): { diverged?: string; cutFrom?: number } {
+  if (mine.length > theirs.length) return { diverged: `it has seen epoch ${mine[mine.length - 1].epoch}, which the primary's history does not hold` };
   for (let i = 0; i < mine.length; i++) {
-    if (mine[i].epoch !== theirs[i].epoch || mine[i].startLsn !== theirs[i].startLsn) {
-      return `its epoch history differs from the primary's at epoch ${mine[i].epoch} (from LSN ${mine[i].startLsn})`;
+    if (mine[i].epoch !== theirs[i].epoch || mine[i].startLsn !== theirs[i].startLsn || mine[i].tag !== theirs[i].tag) {
+      return { diverged: `its epoch history differs from the primary's at epoch ${mine[i].epoch} (from LSN ${mine[i].startLsn})` };
     }
   }
   const next = theirs[mine.length];
-  if (next !== undefined && lastLsn >= next.startLsn) {
-    return `it holds records up to LSN ${lastLsn} of epoch ${mine[mine.length - 1].epoch}, which ended at LSN ${next.startLsn - 1}`;
-  }
-  return undefined;
+  return next !== undefined && lastLsn >= next.startLsn ? { cutFrom: next.startLsn } : {};
 }

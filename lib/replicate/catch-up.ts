@@ -1,0 +1,58 @@
+// Catching a backup up after its handshake: whether it can follow this
+// primary at all (its epoch, its last durable LSN against what this log
+// still holds), and the resending of the records it lacks from the log,
+// which is the ring of recent records.
+import type { PmemErrorCode } from '../core/errors';
+import { RESEED } from './backup-log';
+import { encodeData, recordCrc } from './frames';
+import type { Journal } from './journal';
+import type { Peer } from './peer';
+
+/** Largest catch-up frame: records are resent in frames of about this many bytes. */
+const CATCH_UP_FRAME = 1024 * 1024;
+
+/** Why a backup that says it has seen `epoch` and holds records up to `lastLsn` cannot follow this journal, if it cannot. */
+export function cannotFollow(j: Journal, address: string, epoch: number, lastLsn: number): { code: PmemErrorCode; message: string } | undefined {
+  const { wal, state } = j;
+  if (epoch > state.epoch) {
+    return { code: 'ERR_PMEM_REPLICA_FENCED', message: `replica ${address} has seen epoch ${epoch}; this primary's epoch ${state.epoch} is stale and cannot commit` };
+  }
+  if (lastLsn > wal.nextLsn - 1) {
+    return { code: 'ERR_PMEM_REPLICA_DIVERGED', message: `replica ${address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${RESEED}` };
+  }
+  if (lastLsn + 1 < wal.headLsn) {
+    return { code: 'ERR_PMEM_REPLICA_BEHIND', message: `replica ${address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${RESEED}` };
+  }
+  return undefined;
+}
+
+/**
+ * Sends `p` the log's records from `fromLsn` to its end, in frames of about
+ * CATCH_UP_FRAME bytes, and moves its sentLsn to the end.
+ * @returns how many records were sent
+ */
+export function resend(j: Journal, p: Peer, fromLsn: number): number {
+  const { wal, state } = j;
+  const end = wal.nextLsn - 1;
+  let batch: { lsn: number; data: Buffer }[] = [];
+  let bytes = 0;
+  let sent = 0;
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    p.send(encodeData(state.epoch, state.committedLsn, 0, batch, batch.map((r) => recordCrc(r.lsn, r.data))));
+    sent += batch.length;
+    p.sentLsn = batch[batch.length - 1].lsn;
+    batch = [];
+    bytes = 0;
+  };
+  if (fromLsn <= end) {
+    for (const r of wal.read(fromLsn)) {
+      batch.push(r);
+      bytes += r.data.length + 16;
+      if (bytes >= CATCH_UP_FRAME) flush();
+    }
+  }
+  flush();
+  if (p.sentLsn < end) p.sentLsn = end;
+  return sent;
+}
