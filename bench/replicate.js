@@ -41,8 +41,17 @@ function percentiles(ns) {
 }
 
 /** A process in `link`'s namespace (or beside this one), started with `argv`, resolved when it prints a line starting with `ready`. */
+/** Every process this bench started: killed when it exits, also on a signal or an error. */
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
+
 function startIn(link, argv, ready) {
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (s) => {
@@ -227,9 +236,11 @@ async function redisReference(link, dir, n, manyN) {
     return ['redis-server', '--port', String(port), '--bind', host, '--dir', d, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no', ...extra];
   };
   const master = spawn('redis-server', argv(link.primaryHost, masterPort, 'master', []).slice(1), { stdio: 'ignore' });
+  children.add(master);
   // The replica runs where the backup does: in the backup's namespace over the veth pair.
   const r = link.exec(argv(link.backupHost, replicaPort, 'replica', ['--replicaof', link.primaryHost, String(masterPort)]));
   const replica = spawn(r[0], r.slice(1), { stdio: 'ignore' });
+  children.add(replica);
   try {
     for (let i = 0; ; i++) {
       const info = spawnSync('redis-cli', ['-h', link.primaryHost, '-p', String(masterPort), 'info', 'replication'], { encoding: 'utf8' }).stdout || '';
@@ -270,6 +281,7 @@ async function redisReference(link, dir, n, manyN) {
 async function main() {
   const mode = process.env.PMEM_IS_PMEM_FORCE === '1' ? 'forced' : 'msync';
   const dir = fs.mkdtempSync('/dev/shm/pmem-bench-replicate-');
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   const links = [['loopback', { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} }]];
   const veth = openLink('rb');
   // The namespace and the veth pair go with this process, also when it fails.
