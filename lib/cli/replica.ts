@@ -4,9 +4,10 @@
 import * as path from 'node:path';
 
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
+import { startStoreReplica } from '../replicated/follower';
 import { usage } from './exit';
 
-export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE]
+export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
 pmem replica promote --file FILE
   A backup of a replicated journal (ReplicatedWal): it appends a primary's
   records to FILE under the same LSNs and acknowledges them only once they
@@ -14,7 +15,11 @@ pmem replica promote --file FILE
   64M). It prints its address when ready; SIGTERM and SIGINT close it
   cleanly. 'promote' raises the epoch of a stopped backup's FILE and makes
   it a primary's: the old primary can no longer commit on it; open FILE
-  with ReplicatedWal.open. Deciding when to promote is left to the operator.`;
+  with ReplicatedWal.open. Deciding when to promote is left to the operator.
+  --store STORE makes it the backup of a replicated store (ReplicatedStore,
+  pmem serve --replica): FILE is its journal, and the journal's records are
+  applied to the KV store STORE as they are persisted; after a promotion,
+  serve STORE (pmem serve --file STORE --journal FILE --replica ...).`;
 
 export interface ReplicaArgs {
   promote: boolean;
@@ -23,6 +28,7 @@ export interface ReplicaArgs {
   bind: string;
   create: boolean;
   size: number;
+  store?: string;
 }
 
 /** The options of `pmem replica`. @throws a usage Fail */
@@ -37,7 +43,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
       a.create = true;
       continue;
     }
-    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size'];
+    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store'];
     if (!takes.includes(name)) throw usage(`replica${promote ? ' promote' : ''}: unknown argument '${arg}'`);
     let v: string;
     if (eq >= 0) v = arg.slice(eq + 1);
@@ -49,6 +55,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
       a.port = n;
     } else if (name === '--file') a.file = v;
     else if (name === '--bind') a.bind = v;
+    else if (name === '--store') a.store = v;
     else a.size = bytes(v, name);
   }
   if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
@@ -63,9 +70,12 @@ export async function replica(a: ReplicaArgs): Promise<number> {
     console.log(`promoted:    ${path.resolve(a.file)} is a primary's journal at epoch ${epoch}`);
     return 0;
   }
-  const r = await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size });
+  const r = a.store === undefined
+    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size })
+    : await startStoreReplica({ store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size });
   console.log(`address:     ${a.bind}:${r.port}`);
   console.log(`journal:     ${path.resolve(a.file)} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
+  if (a.store !== undefined) console.log(`store:       ${path.resolve(a.store)} (follows the journal)`);
   console.log('ready to accept a primary');
   return new Promise((resolve) => {
     const stop = (why: string): void => {
