@@ -57,10 +57,10 @@ function file(name: string): string {
   return f;
 }
 
-async function startBackup(port = 0): Promise<{ handle: StoreReplicaHandle; store: string; journal: string }> {
+async function startBackup(port = 0, journalSize = SMALL.journalSize): Promise<{ handle: StoreReplicaHandle; store: string; journal: string }> {
   const b = backupFiles();
   cleanup.push(b.store);
-  const handle = await startStoreReplica({ store: b.store, port, create: true, ...SMALL });
+  const handle = await startStoreReplica({ store: b.store, port, create: true, ...SMALL, journalSize });
   return { handle, ...b };
 }
 
@@ -193,4 +193,24 @@ test('argument errors, the reserved key, a closed store, and a store that does n
   const reopened = KVStore.open(path); // not locked: the failed open closed it
   reopened.close();
   await b2.handle.close();
+});
+
+test('a committed write the store cannot apply is never skipped: later writes wait behind it', async () => {
+  const b = await startBackup(0, 8 << 20);
+  const path = file('full.kv');
+  const db = await ReplicatedStore.open(path, { replicas: [`127.0.0.1:${b.handle.port}`], create: true, ...SMALL, journalSize: 8 << 20 });
+  await db.put('small', '1');
+  // Larger than this 1 MiB store: committed to the journal (and the backup's), refused by the store.
+  const big = await rejection(db.put('big', Buffer.alloc(2 << 20, 1)));
+  expect(big.code).toBe('ERR_PMEM_NO_SPACE');
+  expect(b.handle.lastDurableLsn).toBeGreaterThan(db.appliedLsn); // on the backup: committed
+  const applied = db.appliedLsn;
+  // The next write first applies the journal's committed record, which fails again: it is not skipped.
+  const next = await rejection(db.put('after', '2'));
+  expect(next.code).toBe(big.code);
+  expect(db.appliedLsn).toBe(applied);
+  expect(db.get('after')).toBeUndefined();
+  expect(db.getString('small')).toBe('1');
+  await db.close();
+  await b.handle.close();
 });

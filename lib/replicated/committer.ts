@@ -10,7 +10,7 @@
 // previous one is applied: the journal frees committed records when it
 // writes a new intent, and a record freed before the store applied it
 // would be lost to the store after a crash.
-import { isPmemError, PmemError } from '../core/errors';
+import { PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
 import { ReplicatedWal } from '../replicate/primary';
 import type { ReplicatedWalOptions } from '../replicate/options';
@@ -125,8 +125,11 @@ export class StoreJournal {
         round.forEach((w, i) => w.resolve(lsns[i]));
       } catch (e) {
         for (const w of round) w.reject(e);
-        if (isPmemError(e) && e.code.startsWith('ERR_PMEM_REPLICA') && this.#wal !== null) {
-          // The journal stopped; the next round opens it again, which resends its tail.
+        if (this.#wal !== null) {
+          // The journal stopped (a backup timed out, say), or the store
+          // could not apply a committed round (ERR_PMEM_NO_SPACE): either
+          // way the next round opens the journal again, which resends its
+          // tail and applies what the store lacks before anything new.
           const wal = this.#wal;
           this.#wal = null;
           await wal.close().catch(() => {});
