@@ -25,7 +25,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
       ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', 10], ['executable', process.argv[1] ?? ''],
     ]],
     ['Clients', [
-      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', 0], ['tracking_clients', 0],
+      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', s.blocking.blockedClients], ['tracking_clients', 0],
       ['pubsub_clients', [...s.clients.values()].filter((x) => x.subscriptions > 0).length],
     ]],
     ['Memory', [
