@@ -14,6 +14,7 @@ import { Client, ReplyError } from './client';
 import { COMMANDS, type Command } from './commands/table';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
+import { LazyFree } from './lazyfree';
 import { PubSub } from './pubsub';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
 
@@ -69,6 +70,7 @@ export class RespServer {
   /** Clients with replies queued this turn. */
   #ready = new Set<Client>();
   readonly expiry: ActiveExpiry;
+  readonly lazyfree = new LazyFree(this);
   readonly file: string;
   readonly dir: string;
   port = 0;
@@ -116,6 +118,7 @@ export class RespServer {
         this.host = host;
         this.port = (this.#net.address() as net.AddressInfo).port;
         this.expiry.start();
+        this.lazyfree.kick(); // orphaned elements found at open
         resolve((this.#net.address() as net.AddressInfo).port);
       });
     });
@@ -272,6 +275,7 @@ export class RespServer {
     // Only now, with the batch durable, do replies go out.
     for (const c of this.#ready) this.#send(c);
     this.#ready.clear();
+    this.lazyfree.kick();
   }
 
   #send(c: Client): void {
