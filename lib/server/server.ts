@@ -98,6 +98,8 @@ export class RespServer {
       throw e;
     }
     this.keyspace.onTouch = (db, key) => this.#touch(db, key);
+    // A key that gets elements (a push, a RENAME onto it, an EXEC's writes) may serve its blocked clients.
+    this.keyspace.addWriteListener((db, key) => this.blocking.signal(db, key));
     // An unblocked client's reply goes out with the batch that served it; its next requests run in a later turn.
     this.blocking.onUnblock = (c) => {
       this.#queue(c);

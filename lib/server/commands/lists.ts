@@ -38,7 +38,6 @@ function pushValues(s: RespServer, db: number, key: string, end: End, values: Bu
     const p = end === HEAD ? l.pushFront(v) : l.pushBack(v);
     writeAt(s, db, key, p, v);
   }
-  s.blocking.signal(db, key);
   return l.length;
 }
 
@@ -162,7 +161,6 @@ function linsert(s: RespServer, c: Client, argv: Buffer[]): void {
     writeAt(s, c.db, key, m.to, m.value);
   }
   writeAt(s, c.db, key, pos, v);
-  s.blocking.signal(c.db, key);
   c.out.int(l.length);
 }
 
