@@ -10,6 +10,7 @@
 import type { KVStore } from '../kv/store';
 import type { KVBatchOp } from '../kv/types';
 import { checkType, COLLECTION_NAMES, COLLECTION_TYPES, type Collection, elementKey, Garbage, META_BYTES, metaPayload, readGen, scanElements, typeOf } from './collections';
+import { Dict } from './dict';
 
 /** The first byte of every store key: what kind of record it is. */
 export const NS_KEY = 0x6b; // 'k': a key and its value: [type byte][payload]
@@ -21,62 +22,6 @@ export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string', ...
 
 /** Bytes of a store key before the user's key: namespace and database. */
 export const KEY_PREFIX = 2;
-
-/** One database's keys (latin1 strings of their bytes) with their types, and O(1) random picks. */
-class Dict {
-  readonly slots = new Map<string, number>();
-  readonly keys: string[] = [];
-  readonly types: number[] = [];
-  /** Expiry times (ms since the epoch) of the keys that have one. */
-  readonly expires = new Map<string, number>();
-  /** The collections among the keys. */
-  readonly colls = new Map<string, Collection>();
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  type(k: string): number | undefined {
-    const i = this.slots.get(k);
-    return i === undefined ? undefined : this.types[i];
-  }
-
-  add(k: string, type: number): void {
-    const i = this.slots.get(k);
-    if (i !== undefined) {
-      this.types[i] = type;
-      return;
-    }
-    this.slots.set(k, this.keys.length);
-    this.keys.push(k);
-    this.types.push(type);
-  }
-
-  remove(k: string): boolean {
-    const i = this.slots.get(k);
-    if (i === undefined) return false;
-    const last = this.keys.length - 1;
-    if (i !== last) {
-      this.keys[i] = this.keys[last];
-      this.types[i] = this.types[last];
-      this.slots.set(this.keys[i], i);
-    }
-    this.keys.pop();
-    this.types.pop();
-    this.slots.delete(k);
-    this.expires.delete(k);
-    this.colls.delete(k);
-    return true;
-  }
-
-  clear(): void {
-    this.slots.clear();
-    this.keys.length = 0;
-    this.types.length = 0;
-    this.expires.clear();
-    this.colls.clear();
-  }
-}
 
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
 export type TouchListener = (db: number, key: string) => void;
@@ -322,64 +267,6 @@ export class Keyspace {
   }
 
   /**
-   * Moves a live key (with its expiry) to `to` in `toDb`, replacing what
-   * was there: one META or value written under the new name and the old
-   * deleted, in the same batch. A collection keeps its generation, so its
-   * elements stay where they are (O(1)).
-   * @returns false when `from` is absent
-   */
-  rename(db: number, from: string, toDb: number, to: string): boolean {
-    const type = this.type(db, from);
-    if (type === undefined) return false;
-    if (db === toDb && from === to) return true;
-    const v = this.#read(storeKey(NS_KEY, db, from));
-    if (v === undefined) return false;
-    const d = this.dbs[db];
-    const at = d.expires.get(from) ?? null;
-    const c = d.colls.get(from);
-    d.colls.delete(from); // moved, not dead
-    this.#delete(db, from);
-    this.#delete(toDb, to);
-    this.set(toDb, to, type, v.subarray(1), at);
-    if (c !== undefined) {
-      c.db = toDb;
-      c.key = to;
-      this.dbs[toDb].colls.set(to, c);
-      this.#written(toDb, to);
-    }
-    return true;
-  }
-
-  /**
-   * Copies a live key (with its expiry) to `to` in `toDb`, replacing what
-   * was there. A collection's copy is a new generation with every element
-   * written again (O(n)), all in the current batch.
-   * @returns false when `from` is absent
-   */
-  copy(db: number, from: string, toDb: number, to: string): boolean {
-    const type = this.type(db, from);
-    if (type === undefined) return false;
-    const v = this.#read(storeKey(NS_KEY, db, from));
-    if (v === undefined) return false;
-    const at = this.dbs[db].expires.get(from) ?? null;
-    const src = this.dbs[db].colls.get(from);
-    this.#delete(toDb, to);
-    if (src === undefined) {
-      this.set(toDb, to, type, Buffer.from(v.subarray(1)), at);
-      return true;
-    }
-    const t = typeOf(type);
-    const c = this.createCollection(toDb, to, type);
-    for (const [id, payload] of t.elements(src.data)) {
-      t.load(c.data, id, payload);
-      this.#write(elementKey(c.gen, id), payload);
-    }
-    if (at !== null) this.#setExpire(toDb, to, at);
-    this.#written(toDb, to);
-    return true;
-  }
-
-  /**
    * The live collection at `key`, or undefined when the key is absent.
    * @throws ReplyError WRONGTYPE when the key holds another type
    */
@@ -427,6 +314,11 @@ export class Keyspace {
   /** Calls `fn(db, key)` whenever a key gets elements (an element written, or a collection renamed, moved or copied there). */
   addWriteListener(fn: TouchListener): void {
     this.#writeListeners.push(fn);
+  }
+
+  /** Tells the write listeners that `key` got elements (a collection moved or copied there). */
+  written(db: number, key: string): void {
+    this.#written(db, key);
   }
 
   #written(db: number, key: string): void {

@@ -4,6 +4,7 @@ import { ReplyError, SYNTAX, type Client } from '../client';
 import { typeOf } from '../collections';
 import { globMatch } from '../glob';
 import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
+import { copyKey, renameKey } from '../moves';
 import type { RespServer } from '../server';
 import { i64Arg, I64_MAX, intArg, keyArg, keyBuf, syntax, toI64, word } from './args';
 import type { Def } from './types';
@@ -93,7 +94,7 @@ function renameLike(nx: boolean) {
       return;
     }
     // Both writes go into one batch: after a crash exactly one name holds the value (a collection: its META).
-    s.keyspace.rename(c.db, from, c.db, to);
+    renameKey(s.keyspace, c.db, from, c.db, to);
     if (nx) c.out.int(1);
     else c.out.ok();
   };
@@ -122,7 +123,7 @@ function copy(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.int(0);
     return;
   }
-  s.keyspace.copy(c.db, from, db, to);
+  copyKey(s.keyspace, c.db, from, db, to);
   c.out.int(1);
 }
 
@@ -135,7 +136,7 @@ function move(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.int(0);
     return;
   }
-  s.keyspace.rename(c.db, key, Number(db), key);
+  renameKey(s.keyspace, c.db, key, Number(db), key);
   c.out.int(1);
 }
 

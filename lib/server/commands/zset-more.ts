@@ -3,7 +3,9 @@
 // blocking BZPOPMIN, BZPOPMAX, BZMPOP), ZRANDMEMBER and ZSCAN.
 import { blockOrServe } from '../blocking';
 import { NOT_INTEGER, ReplyError, SYNTAX, type Client } from '../client';
+import { TYPE_SET, type Collection } from '../collections';
 import { globMatch } from '../glob';
+import type { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
@@ -21,8 +23,12 @@ function combine(agg: Aggregate, a: number, b: number): number {
   return Number.isNaN(r) ? 0 : r;
 }
 
-/** The members and scores of an input key: a zset, or nothing. @throws ReplyError WRONGTYPE for other types */
+/** The members and scores of an input key: a zset, a set (every score 1), or nothing. @throws ReplyError WRONGTYPE for other types */
 function input(s: RespServer, db: number, key: string): Map<string, number> {
+  if (s.keyspace.type(db, key) === TYPE_SET) {
+    const set = s.keyspace.collection<Members<true>>(db, key, TYPE_SET) as Collection<Members<true>>;
+    return new Map(set.data.ids.map((m) => [m, 1]));
+  }
   return zsetOf(s, db, key)?.scores ?? new Map();
 }
 

@@ -4,7 +4,7 @@
 // payload is the score, a little-endian float64 (docs/formats.md, "pmem
 // serve sorted sets").
 import { ReplyError, type Client } from '../client';
-import { registerType, TYPE_ZSET, type Collection } from '../collections';
+import { ELEMENT_PREFIX, registerType, TYPE_ZSET, type Collection } from '../collections';
 import type { RespServer } from '../server';
 import { ZSetValue, type LexRange, type ScoreRange } from '../zset';
 
@@ -50,6 +50,15 @@ export function isZSet(s: RespServer, db: number, key: string): boolean {
 /** The zset at `key`, created empty when absent. @throws ReplyError WRONGTYPE */
 export function zsetFor(s: RespServer, db: number, key: string): Collection<ZSetValue> {
   return s.keyspace.createCollection<ZSetValue>(db, key, TYPE_ZSET);
+}
+
+/** A member is an element id: the store's key limit less the element prefix. */
+export const MAX_MEMBER = 4096 - ELEMENT_PREFIX;
+
+/** A member argument. @throws ReplyError for a member over the limit */
+export function memberArg(b: Buffer): string {
+  if (b.length > MAX_MEMBER) throw new ReplyError(`ERR member is ${b.length} bytes; the limit is ${MAX_MEMBER}`);
+  return b.toString('latin1');
 }
 
 /** Sets `member`'s score in DRAM and its record in the batch. @returns whether it was new */

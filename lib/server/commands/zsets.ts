@@ -6,7 +6,7 @@ import { NOT_INTEGER, ReplyError, SYNTAX, type Client } from '../client';
 import type { RespServer } from '../server';
 import type { LexRange, ScoreRange, ZSetValue } from '../zset';
 import { i64Arg, keyArg, word } from './args';
-import { lexRange, replyEntries, replyScore, scoreArg, scoreRange, zcoll, zdel, zdone, zput, zsetFor, zsetOf, zstore } from './zset-store';
+import { lexRange, memberArg, replyEntries, replyScore, scoreArg, scoreRange, zcoll, zdel, zdone, zput, zsetFor, zsetOf, zstore } from './zset-store';
 import { ZSET_MORE_COMMANDS } from './zset-more';
 import type { Def } from './types';
 
@@ -41,6 +41,8 @@ function zaddLike(incrOnly: boolean) {
     if (incr && n > 2) throw new ReplyError('ERR INCR option supports a single increment-element pair');
     const scores: number[] = [];
     for (let j = at; j < argv.length; j += 2) scores.push(scoreArg(argv[j]));
+    const members: string[] = [];
+    for (let j = at + 1; j < argv.length; j += 2) members.push(memberArg(argv[j]));
     const key = keyArg(argv[1]);
     const have = zsetOf(s, c.db, key);
     if (have === undefined && xx) {
@@ -53,7 +55,7 @@ function zaddLike(incrOnly: boolean) {
     let updated = 0;
     let result: number | null = null;
     for (let j = 0; j < scores.length; j++) {
-      const m = member(argv[at + 2 * j + 1]);
+      const m = members[j];
       let score = scores[j];
       const cur = z.data.scores.get(m);
       if (cur !== undefined) {
