@@ -61,9 +61,9 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
         agg = a;
       } else if (!store && !card && w === 'withscores') withScores = true;
       else if (card && w === 'limit' && left >= 1) {
+        // getPositiveLongFromObjectOrReply: one message for both a non-integer and a negative.
         const n = toI64(argv[++j]);
-        if (n === null) throw new ReplyError(NOT_INTEGER);
-        if (n < 0n) throw new ReplyError("ERR LIMIT can't be negative");
+        if (n === null || n < 0n) throw new ReplyError("ERR LIMIT can't be negative");
         limit = Number(n);
       } else throw new ReplyError(SYNTAX);
     }
