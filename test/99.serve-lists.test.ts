@@ -153,6 +153,7 @@ describe('list commands', () => {
     expect(await err(r.call('LPOS', 'l:e', 'a', 'COUNT', '-1'))).toBe("ERR COUNT can't be negative");
     expect(await err(r.call('LPOS', 'l:e', 'a', 'MAXLEN', '-1'))).toBe("ERR MAXLEN can't be negative");
     expect(await err(r.call('LPOP', 'l:e', '-1'))).toBe('ERR value is out of range, must be positive');
+    expect(await err(r.call('LPOP', 'l:e', 'x'))).toBe('ERR value is out of range, must be positive');
     expect(await err(r.call('LPOP', 'l:e', '1', '2'))).toBe("ERR wrong number of arguments for 'lpop' command");
     expect(await err(r.call('LMOVE', 'l:e', 'l:f', 'UP', 'LEFT'))).toBe('ERR syntax error');
     expect(await err(r.call('LMPOP', '0', 'l:e', 'LEFT'))).toBe('ERR numkeys should be greater than 0');

@@ -156,6 +156,9 @@ describe('sorted-set commands', () => {
     expect(await r.zinterstore('z:is', 2, 'z:u1', 'z:u2')).toBe(2);
     expect(await r.zdiffstore('z:ds', 2, 'z:u2', 'z:u1')).toBe(1);
     expect(await r.zrange('z:ds', 0, -1)).toEqual(['d']);
+    await r.sadd('z:set', 'a', 'd', 'e');
+    expect(await r.call('ZUNION', '2', 'z:u1', 'z:set', 'WEIGHTS', '1', '5', 'WITHSCORES')).toEqual(['b', '2', 'c', '3', 'd', '5', 'e', '5', 'a', '6']);
+    expect(await r.call('ZINTER', '2', 'z:set', 'z:u2')).toEqual(['d']);
     expect(await r.call('ZINTERCARD', '2', 'z:u1', 'z:u2')).toBe(2);
     expect(await r.call('ZINTERCARD', '2', 'z:u1', 'z:u2', 'LIMIT', '1')).toBe(1);
     expect(await err(r.call('ZUNION', '0', 'z:u1'))).toBe("ERR at least 1 input key is needed for 'zunion' command");
@@ -201,6 +204,9 @@ describe('sorted-set commands', () => {
     expect(await err(r.call('ZADD', 'z:w', 'GT', 'LT', '1', 'a'))).toBe('ERR GT, LT, and/or NX options at the same time are not compatible');
     expect(await err(r.call('ZADD', 'z:w', 'INCR', '1', 'a', '2', 'b'))).toBe('ERR INCR option supports a single increment-element pair');
     expect(await err(r.call('ZADD', 'z:w', 'NX', '1'))).toBe('ERR syntax error');
+    expect(await err(r.call('ZADD', 'z:w', '5', 'ok', '6', 'm'.repeat(4088)))).toBe('ERR member is 4088 bytes; the limit is 4087');
+    expect(await r.zcard('z:w')).toBe(1); // the long member came before any write
+    expect(await err(r.call('ZPOPMIN', 'z:w', 'x'))).toBe('ERR value is out of range, must be positive');
   });
 
   test('BZPOPMIN and BZMPOP serve clients in the order they blocked; a restart recovers every member and score', async () => {

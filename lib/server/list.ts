@@ -1,5 +1,5 @@
 // A list's DRAM image: its values in order, each with the position its
-// element record is stored under (see docs/formats.md, "pmem serve lists").
+// element record is stored under (see docs/formats.md, "Collections").
 // A ring buffer, so both ends push and pop in O(1) and any index reads in
 // O(1). Positions only grow towards the tail; a push takes the head's
 // position less one or the tail's plus one, and an insert between two

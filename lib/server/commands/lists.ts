@@ -1,9 +1,9 @@
 // The list group (Redis 7.0's): pushes, pops, ranges, LINSERT, LREM, LTRIM,
 // LPOS, LMOVE, LMPOP, and the blocking BLPOP, BRPOP, BLMOVE, BRPOPLPUSH,
 // BLMPOP. Each element is its own store record under its position (see
-// docs/formats.md, "pmem serve lists"); a command's record writes go into
+// docs/formats.md, "Collections"); a command's record writes go into
 // the pending batch, so the whole command is one atomic durable write.
-import { NOT_INTEGER, ReplyError, SYNTAX, type Client } from '../client';
+import { ReplyError, SYNTAX, type Client } from '../client';
 import { blockOrServe } from '../blocking';
 import type { ListValue } from '../list';
 import type { RespServer } from '../server';
@@ -22,14 +22,15 @@ function endArg(b: Buffer): End {
   throw new ReplyError(SYNTAX);
 }
 
-/** getRangeLongFromObjectOrReply: an integer from `min` to `max`, else `msg` (or Redis's default texts). */
-function rangeArg(b: Buffer, min: number, max: number, msg?: string): number {
-  const n = Number(i64Arg(b, msg ?? NOT_INTEGER));
-  if (n < min || n > max) throw new ReplyError(msg ?? (min === 0 ? 'ERR value is out of range, must be positive' : `ERR value is out of range, value must between ${min} and ${max}`));
+/** getRangeLongFromObjectOrReply with a message: an integer from `min` to `max`, else `msg`. */
+function rangeArg(b: Buffer, min: number, max: number, msg: string): number {
+  const n = Number(i64Arg(b, msg));
+  if (n < min || n > max) throw new ReplyError(msg);
   return n;
 }
 
-const positive = (b: Buffer, msg?: string): number => rangeArg(b, 0, Number.MAX_SAFE_INTEGER, msg === undefined ? undefined : `ERR ${msg}`);
+/** getPositiveLongFromObjectOrReply: one message for a non-integer and a negative. */
+export const positive = (b: Buffer, msg = 'value is out of range, must be positive'): number => rangeArg(b, 0, Number.MAX_SAFE_INTEGER, `ERR ${msg}`);
 
 /** Pushes `values` at `end` of the list at `key` (created when absent). @returns the new length */
 function pushValues(s: RespServer, db: number, key: string, end: End, values: Buffer[]): number {

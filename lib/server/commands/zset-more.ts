@@ -10,6 +10,7 @@ import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
 import { formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zsetOf, zstore } from './zset-store';
+import { positive } from './lists';
 import type { Def } from './types';
 
 type Aggregate = 'sum' | 'min' | 'max';
@@ -144,8 +145,7 @@ function zpop(max: boolean) {
     if (argv.length > 3) throw new ReplyError(SYNTAX);
     let count = -1;
     if (argv.length === 3) {
-      count = Number(i64Arg(argv[2]));
-      if (count < 0) throw new ReplyError('ERR value is out of range, must be positive');
+      count = positive(argv[2]);
     }
     const key = keyArg(argv[1]);
     if (zsetOf(s, c.db, key) === undefined || count === 0) {

@@ -1,8 +1,8 @@
 // Sorted sets in the keyspace: the collection type's registration (a zset is
 // rebuilt from its element records at open), the record writes of the zset
 // commands, and Redis's score texts. An element's id is its member; its
-// payload is the score, a little-endian float64 (docs/formats.md, "pmem
-// serve sorted sets").
+// payload is the score, a little-endian float64 (docs/formats.md,
+// "Collections").
 import { ReplyError, type Client } from '../client';
 import { ELEMENT_PREFIX, registerType, TYPE_ZSET, type Collection } from '../collections';
 import type { RespServer } from '../server';
