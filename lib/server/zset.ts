@@ -1,8 +1,12 @@
 // A sorted set's DRAM image: a skiplist ordered by (score, member) whose
 // links carry spans, so rank lookups are O(log n) (Redis's zskiplist), and
-// a Map from member to score. Members are latin1 strings of their bytes,
+// the members with their scores in a slot array (members.ts: O(1) lookups,
+// random picks, and the SCAN cursor of hashes and sets). Members are latin1
+// strings of their bytes,
 // so `<` on them is Redis's byte order (memcmp). The element records are
 // written by the commands; this structure only orders.
+
+import { Members } from './members';
 
 const MAX_LEVEL = 32;
 const P = 0.25;
@@ -57,13 +61,14 @@ export function lexBelowMax(r: LexRange, m: string): boolean {
 }
 
 export class ZSetValue {
-  readonly scores = new Map<string, number>();
+  /** Member → score, in slots. */
+  readonly members = new Members<number>();
   #head = new Node('', 0, MAX_LEVEL);
   #tail: Node | null = null;
   #level = 1;
 
   get size(): number {
-    return this.scores.size;
+    return this.members.size;
   }
 
   #randomLevel(): number {
@@ -74,21 +79,21 @@ export class ZSetValue {
 
   /** Adds or moves `member` to `score`. @returns whether it was new */
   set(member: string, score: number): boolean {
-    const old = this.scores.get(member);
+    const old = this.members.get(member);
     if (old !== undefined) {
       if (old === score) return false;
       this.#unlink(member, old);
     }
-    this.scores.set(member, score);
+    this.members.set(member, score);
     this.#insert(member, score);
     return old === undefined;
   }
 
   /** Removes `member`. @returns whether it was there */
   delete(member: string): boolean {
-    const s = this.scores.get(member);
+    const s = this.members.get(member);
     if (s === undefined) return false;
-    this.scores.delete(member);
+    this.members.delete(member);
     this.#unlink(member, s);
     return true;
   }
@@ -148,7 +153,7 @@ export class ZSetValue {
 
   /** The 0-based rank of `member` (ascending), or undefined. */
   rank(member: string): number | undefined {
-    const score = this.scores.get(member);
+    const score = this.members.get(member);
     if (score === undefined) return undefined;
     let r = 0;
     let x = this.#head;

@@ -2,14 +2,14 @@
 // STORE forms), ZINTERCARD, the pops (ZPOPMIN, ZPOPMAX, ZMPOP and the
 // blocking BZPOPMIN, BZPOPMAX, BZMPOP), ZRANDMEMBER and ZSCAN.
 import { blockOrServe } from '../blocking';
-import { NOT_INTEGER, ReplyError, SYNTAX, type Client } from '../client';
+import { ReplyError, SYNTAX, type Client } from '../client';
 import { TYPE_SET, type Collection } from '../collections';
-import { globMatch } from '../glob';
-import type { Members } from '../members';
+import { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
-import { formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zsetOf, zstore } from './zset-store';
+import { randomCount, randomSlots, scanMembers } from './elements';
+import { encodingOf, formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
 
@@ -24,13 +24,24 @@ function combine(agg: Aggregate, a: number, b: number): number {
   return Number.isNaN(r) ? 0 : r;
 }
 
-/** The members and scores of an input key: a zset, a set (every score 1), or nothing. @throws ReplyError WRONGTYPE for other types */
-function input(s: RespServer, db: number, key: string): Map<string, number> {
-  if (s.keyspace.type(db, key) === TYPE_SET) {
-    const set = s.keyspace.collection<Members<true>>(db, key, TYPE_SET) as Collection<Members<true>>;
-    return new Map(set.data.ids.map((m) => [m, 1]));
-  }
-  return zsetOf(s, db, key)?.scores ?? new Map();
+/** An input of ZUNION, ZINTER, ZDIFF: members with their scores. */
+type Input = Members<number> | Members<true>;
+
+const NONE = new Members<number>();
+
+/** The input at `key`: a zset, a set (every score 1), or nothing. @throws ReplyError WRONGTYPE for other types */
+function input(s: RespServer, db: number, key: string): Input {
+  if (s.keyspace.type(db, key) === TYPE_SET) return (s.keyspace.collection<Members<true>>(db, key, TYPE_SET) as Collection<Members<true>>).data;
+  return zsetOf(s, db, key)?.members ?? NONE;
+}
+
+/** The score of slot `i` of an input. */
+const scoreAt = (m: Input, i: number): number => (m.vals[i] === true ? 1 : (m.vals[i] as number));
+
+/** The score of `member` in an input, or undefined. */
+function scoreOf(m: Input, member: string): number | undefined {
+  const v = m.get(member);
+  return v === undefined ? undefined : v === true ? 1 : v;
 }
 
 /**
@@ -76,8 +87,9 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
     };
     if (op === 'union') {
       sets.forEach((set, i) => {
-        for (const [m, sc] of set) {
-          const v = weighted(sc, i);
+        for (let k = 0; k < set.size; k++) {
+          const m = set.ids[k];
+          const v = weighted(scoreAt(set, k), i);
           const cur = out.get(m);
           out.set(m, cur === undefined ? v : combine(agg, cur, v));
         }
@@ -88,11 +100,11 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
       sets.forEach((set, i) => {
         if (set.size < sets[small].size) small = i;
       });
-      for (const [m] of sets[small]) {
+      for (const m of sets[small].ids) {
         let v = 0;
         let every = true;
         for (let i = 0; i < sets.length && every; i++) {
-          const sc = sets[i].get(m);
+          const sc = scoreOf(sets[i], m);
           if (sc === undefined) every = false;
           else v = i === 0 ? weighted(sc, i) : combine(agg, v, weighted(sc, i));
         }
@@ -101,7 +113,11 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
         if (card && limit > 0 && out.size >= limit) break;
       }
     } else {
-      for (const [m, sc] of sets[0]) if (!sets.some((set, i) => i > 0 && set.has(m))) out.set(m, sc);
+      const first = sets[0];
+      for (let k = 0; k < first.size; k++) {
+        const m = first.ids[k];
+        if (!sets.some((set, i) => i > 0 && set.has(m))) out.set(m, scoreAt(first, k));
+      }
     }
     if (card) {
       c.out.int(out.size);
@@ -217,81 +233,38 @@ function bzmpop(s: RespServer, c: Client, argv: Buffer[]): void {
 /** ZRANDMEMBER key [count [WITHSCORES]] */
 function zrandmember(s: RespServer, c: Client, argv: Buffer[]): void {
   let count: number | null = null;
-  let withScores = false;
   if (argv.length >= 3) {
-    const n = toI64(argv[2]);
-    if (n === null) throw new ReplyError(NOT_INTEGER);
-    if (n < -(2n ** 63n - 1n)) throw new ReplyError('ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807');
+    count = randomCount(argv[2]);
     if (argv.length > 4 || (argv.length === 4 && word(argv[3]) !== 'withscores')) throw new ReplyError(SYNTAX);
-    if (argv.length === 4) {
-      withScores = true;
-      if (n < -(2n ** 62n) || n > 2n ** 62n) throw new ReplyError('ERR value is out of range');
-    }
-    count = Number(n);
+    if (argv.length === 4 && (count < -(2 ** 62) || count > 2 ** 62)) throw new ReplyError('ERR value is out of range');
   }
   const z = zsetOf(s, c.db, keyArg(argv[1]));
   if (count === null) {
     if (z === undefined) c.out.nil();
-    else {
-      const r = Math.floor(Math.random() * z.size);
-      c.out.bulk(Buffer.from(z.range(r, r, false)[0][0], 'latin1'));
-    }
+    else c.out.bulk(Buffer.from(z.members.ids[z.members.randomSlot()], 'latin1'));
     return;
   }
   if (z === undefined || count === 0) {
     c.out.array(0);
     return;
   }
-  const got: [string, number][] = [];
-  if (count < 0) {
-    // Repeats allowed: |count| independent picks.
-    const all = z.entries();
-    for (let i = 0; i < -count; i++) got.push(all[Math.floor(Math.random() * all.length)]);
-  } else {
-    const all = z.entries();
-    // A partial Fisher-Yates shuffle: `count` distinct members (all of them when count >= size).
-    const n = Math.min(count, all.length);
-    for (let i = 0; i < n; i++) {
-      const j = i + Math.floor(Math.random() * (all.length - i));
-      [all[i], all[j]] = [all[j], all[i]];
-      got.push(all[i]);
-    }
-  }
-  replyEntries(c, got, withScores);
+  const m = z.members;
+  replyEntries(c, randomSlots(m.size, count).map((i) => [m.ids[i], m.vals[i]]), argv.length === 4);
 }
 
 /**
- * ZSCAN key cursor [MATCH pattern] [COUNT count]. The cursor is a rank:
- * each call returns the members of ranks [cursor, cursor + count).
+ * ZSCAN key cursor [MATCH pattern] [COUNT count]: the slot array's scan
+ * (elements.ts), as HSCAN's; a zset small enough for Redis's listpack comes
+ * whole in one call.
  */
 function zscan(s: RespServer, c: Client, argv: Buffer[]): void {
-  const cur = toI64(argv[2]);
-  if (cur === null || cur < 0n) throw new ReplyError('ERR invalid cursor');
-  let match: Buffer | null = null;
-  let count = 10;
-  for (let i = 3; i < argv.length; i++) {
-    const w = word(argv[i]);
-    if (i + 1 >= argv.length) throw new ReplyError(SYNTAX);
-    if (w === 'match') match = argv[++i];
-    else if (w === 'count') {
-      count = Number(i64Arg(argv[++i]));
-      if (count < 1) throw new ReplyError(SYNTAX);
-    } else throw new ReplyError(SYNTAX);
-  }
   const z = zsetOf(s, c.db, keyArg(argv[1]));
-  const from = Number(cur);
-  const size = z?.size ?? 0;
-  const got = z === undefined || from >= size ? [] : z.range(from, Math.min(from + count, size) - 1, false);
-  const next = from + count >= size ? 0 : from + count;
-  const out: (Buffer | string)[] = [];
-  for (const [m, sc] of got) {
-    const mb = Buffer.from(m, 'latin1');
-    if (match !== null && !globMatch(match, mb)) continue;
-    out.push(mb, formatScore(sc));
-  }
-  c.out.array(2);
-  c.out.bulk(String(next));
-  c.out.bulks(out);
+  const small = z !== undefined && encodingOf(z) === 'listpack';
+  scanMembers(c, argv, z?.members, small, 2, (i) => {
+    const m = (z as ZSetValue).members;
+    c.out.bulk(Buffer.from(m.ids[i], 'latin1'));
+    c.out.bulk(formatScore(m.vals[i]));
+  });
 }
 
 export const ZSET_MORE_COMMANDS: Record<string, Def> = {

@@ -18,6 +18,13 @@ function scoreBytes(score: number): Buffer {
   return b;
 }
 
+/** OBJECT ENCODING's answer: what Redis 7.0 would use for a zset of this size and these members. */
+export function encodingOf(z: ZSetValue): string {
+  if (z.size > LISTPACK_ENTRIES) return 'skiplist';
+  for (const m of z.members.ids) if (m.length > LISTPACK_VALUE) return 'skiplist';
+  return 'listpack';
+}
+
 registerType<ZSetValue>({
   type: TYPE_ZSET,
   name: 'zset',
@@ -26,15 +33,11 @@ registerType<ZSetValue>({
     if (payload.length === 8) z.set(member, payload.readDoubleLE(0));
   },
   size: (z) => z.size,
-  encoding: (z) => {
-    if (z.size > LISTPACK_ENTRIES) return 'skiplist';
-    for (const m of z.scores.keys()) if (m.length > LISTPACK_VALUE) return 'skiplist';
-    return 'listpack';
-  },
+  encoding: (z) => encodingOf(z),
   *elements(z) {
-    for (const [m, s] of z.scores) yield [m, scoreBytes(s)];
+    for (let i = 0; i < z.size; i++) yield [z.members.ids[i], scoreBytes(z.members.vals[i])];
   },
-  ids: (z) => z.scores.keys(),
+  ids: (z) => z.members.ids.values(),
 });
 
 /** The zset at `key`, or undefined when absent. @throws ReplyError WRONGTYPE */

@@ -57,7 +57,7 @@ function zaddLike(incrOnly: boolean) {
     for (let j = 0; j < scores.length; j++) {
       const m = members[j];
       let score = scores[j];
-      const cur = z.data.scores.get(m);
+      const cur = z.data.members.get(m);
       if (cur !== undefined) {
         if (nx) continue;
         if (incr) {
@@ -106,7 +106,7 @@ function zcard(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function zscore(s: RespServer, c: Client, argv: Buffer[]): void {
-  const sc = zsetOf(s, c.db, keyArg(argv[1]))?.scores.get(member(argv[2]));
+  const sc = zsetOf(s, c.db, keyArg(argv[1]))?.members.get(member(argv[2]));
   if (sc === undefined) c.out.nil();
   else replyScore(c, sc);
 }
@@ -115,7 +115,7 @@ function zmscore(s: RespServer, c: Client, argv: Buffer[]): void {
   const z = zsetOf(s, c.db, keyArg(argv[1]));
   c.out.array(argv.length - 2);
   for (let i = 2; i < argv.length; i++) {
-    const sc = z?.scores.get(member(argv[i]));
+    const sc = z?.members.get(member(argv[i]));
     if (sc === undefined) c.out.nil();
     else replyScore(c, sc);
   }
