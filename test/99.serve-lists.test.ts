@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 import Redis from 'ioredis';
 
 import { createServer, type KVStore, type RespServer } from '../lib';
+import { Blocking, timeoutMs } from '../lib/server/blocking';
+import type { Client } from '../lib/server/client';
 import { ListValue } from '../lib/server/list';
 import { frame, RawClient } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
@@ -81,6 +83,54 @@ describe('the DRAM list', () => {
     expect(all[0]).toBe('f38');
     expect(all[all.length - 1]).toBe('t39');
     for (let i = 1; i < l.length; i++) expect(l.posAt(i)).toBeGreaterThan(l.posAt(i - 1));
+  });
+});
+
+describe('the blocked-client queues', () => {
+  afterEach(() => jest.useRealTimers());
+
+  test('a wait past setTimeout\'s 2^31 - 1 ms limit re-arms instead of firing early; timeouts parse as Redis does', () => {
+    jest.useFakeTimers();
+    const b = new Blocking();
+    const events: string[] = [];
+    const c = {} as Client;
+    b.onUnblock = () => events.push('unblocked');
+    b.block({ client: c, db: 0, keys: ['k'], serve: () => true, timedOut: () => events.push('timeout') }, 2 ** 31 + 5000);
+    jest.advanceTimersByTime(2 ** 31 - 1);
+    expect(events).toEqual([]);
+    expect(b.isBlocked(c)).toBe(true);
+    jest.advanceTimersByTime(6000);
+    expect(events).toEqual(['timeout', 'unblocked']);
+    expect(b.isBlocked(c)).toBe(false);
+    expect([timeoutMs('0'), timeoutMs('0.0011'), timeoutMs('1e3'), timeoutMs('inf'), timeoutMs('-0.5'), timeoutMs('1s'), timeoutMs('nan')])
+      .toEqual([0, 2, 1000000, 'ERR timeout is out of range', 'ERR timeout is negative', 'ERR timeout is not a float or out of range', 'ERR timeout is not a float or out of range']);
+  });
+
+  test('a key signalled with several waiters serves them first blocked first; a waiter whose command does not apply stays blocked', () => {
+    const b = new Blocking();
+    const [x, y, z] = [{} as Client, {} as Client, {} as Client];
+    const served: string[] = [];
+    let items = 2;
+    const take = (name: string) => () => {
+      if (items === 0) return false;
+      items--;
+      served.push(name);
+      return true;
+    };
+    b.block({ client: x, db: 0, keys: ['k', 'other'], serve: take('x'), timedOut: () => {} }, 0);
+    b.block({ client: y, db: 0, keys: ['k'], serve: () => false, timedOut: () => {} }, 0);
+    b.block({ client: z, db: 0, keys: ['k'], serve: take('z'), timedOut: () => {} }, 0);
+    b.signal(1, 'k'); // another database: nobody waits there
+    b.serveReady();
+    expect(served).toEqual([]);
+    b.signal(0, 'k');
+    b.serveReady();
+    expect(served).toEqual(['x', 'z']);
+    expect([b.isBlocked(x), b.isBlocked(y), b.isBlocked(z)]).toEqual([false, true, false]);
+    expect(b.blockingKeys).toBe(1); // 'other' went with x
+    b.drop(y);
+    expect(b.blockedClients).toBe(0);
+    expect(b.blockingKeys).toBe(0);
   });
 });
 
@@ -161,6 +211,8 @@ describe('list commands', () => {
     expect(await err(r.call('BLPOP', 'l:e', 'x'))).toBe('ERR timeout is not a float or out of range');
     expect(await err(r.call('BLPOP', 'l:e', '-1'))).toBe('ERR timeout is negative');
     expect(await err(r.call('LINDEX', 'l:e', 'x'))).toBe('ERR value is not an integer or out of range');
+    expect(await err(r.call('BLPOP', 'l:e', 'inf'))).toBe('ERR timeout is out of range');
+    expect(await err(r.call('CLIENT', 'UNBLOCK', '1', 'LATER'))).toBe('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
   });
 
   test('inserts in the middle renumber records, and a restart recovers every list in order', async () => {

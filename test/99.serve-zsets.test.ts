@@ -203,6 +203,15 @@ describe('sorted-set commands', () => {
     for (let i = 3; i < 300; i++) expect(seen.has(`s${i}`)).toBe(true);
     expect(await err(r.call('ZPOPMIN', 'z:rand', '-1'))).toBe('ERR value is out of range, must be positive');
     expect(await err(r.call('ZMPOP', '1', 'z:rand', 'MIDDLE'))).toBe('ERR syntax error');
+    expect(await err(r.call('ZMPOP', '0', 'z:rand', 'MIN'))).toBe('ERR numkeys should be greater than 0');
+    expect(await err(r.call('ZMPOP', '1', 'z:rand', 'MIN', 'COUNT', '0'))).toBe('ERR count should be greater than 0');
+    expect(await err(r.call('ZRANDMEMBER', 'z:rand', String(2 ** 62 + 2 ** 20), 'WITHSCORES'))).toBe('ERR value is out of range');
+    expect(await err(r.call('ZRANDMEMBER', 'z:rand', '1', 'WITHVALUES'))).toBe('ERR syntax error');
+    expect(await err(r.call('ZSCAN', 'z:rand', 'x'))).toBe('ERR invalid cursor');
+    expect(await err(r.call('BZPOPMIN', 'z:rand', '-1'))).toBe('ERR timeout is negative');
+    expect(await err(r.call('ZUNIONSTORE', 'z:d', '1', 'z:rand', 'AGGREGATE', 'AVG'))).toBe('ERR syntax error');
+    expect(await err(r.call('ZUNIONSTORE', 'z:d', '1', 'z:rand', 'WITHSCORES'))).toBe('ERR syntax error');
+    expect(await r.exists('z:d')).toBe(0);
   });
 
   test('WRONGTYPE, and errors before any write', async () => {
