@@ -163,8 +163,9 @@ export function timeoutMs(text: string): number | string {
 /**
  * Serves now or blocks: `attempt(key)` runs the command on one key and
  * returns true when it replied; once blocked, a key is tried only when
- * `applies` (it holds the command's type). Inside MULTI (EXEC), a command that would
- * block answers as a timeout at once.
+ * `applies` (it holds the command's type). Inside EXEC a command that
+ * would block answers as a timeout at once. A reply error of a served
+ * attempt (BLMOVE onto a key of another type) ends the wait with it.
  */
 export function blockOrServe(
   s: RespServer,
