@@ -48,8 +48,18 @@ export interface CollectionType<T> {
   name: string;
   /** An empty structure. */
   create(): T;
-  /** Adds one element read from the store; at open, the elements of a collection arrive in id byte order. */
+  /**
+   * Adds one element read from the store. At open, the elements of a
+   * collection arrive in id byte order, unless `ordered` is false.
+   */
   load(data: T, id: string, payload: Buffer): void;
+  /**
+   * load() with the payload as a one-byte string of its bytes; when present,
+   * the open calls it instead of load() (no Buffer is made per element).
+   */
+  loadLatin1?(data: T, id: string, payload: string): void;
+  /** False when the elements may be loaded in any order (hashes, sets): the open then sorts nothing. Default true. */
+  ordered?: boolean;
   size(data: T): number;
   /** OBJECT ENCODING's reply, as Redis would report it for this size. */
   encoding(data: T): string;
@@ -100,9 +110,11 @@ function u32Chars(n: number): string {
   return String.fromCharCode(Math.floor(n / 0x1000000) % 256, Math.floor(n / 0x10000) % 256, Math.floor(n / 0x100) % 256, n % 256);
 }
 
-/** Reads an 8-byte big-endian u64 (below 2^53) at `off`. */
-export function readGen(b: Buffer, off: number): number {
-  return b.readUInt32BE(off) * TWO32 + b.readUInt32BE(off + 4);
+/** Reads an 8-byte big-endian u64 (below 2^53) from the one-byte string `s` at `off`. */
+export function genOfChars(s: string, off: number): number {
+  let n = 0;
+  for (let i = 0; i < 8; i++) n = n * 256 + s.charCodeAt(off + i);
+  return n;
 }
 
 /** The store key (latin1) of element `id` of generation `gen`. */
@@ -132,33 +144,53 @@ export function idPosition(id: string): number {
 }
 
 /**
- * The open's one pass over the element records (in key order, so a
- * collection's elements come together, in id order): each goes to its live
- * collection of `byGen`, or, when its generation has no live META, to the
- * orphans.
+ * The open's one pass over the element records, in no particular order
+ * (KVStore.unordered: no sort of every key): each goes to the live
+ * collection of its generation in `byGen`, or, when its generation has no
+ * live META, to the orphans. Elements of an ordered type are gathered and
+ * given to it sorted by id, collection by collection.
  */
 export function scanElements(store: KVStore, byGen: ReadonlyMap<number, Collection>): { orphans: string[]; maxGen: number } {
   const orphans: string[] = [];
+  const gathered = new Map<Collection, [string, string][]>();
   let maxGen = 0;
   let gen = -1;
   let cur: Collection | undefined;
   let type: CollectionType<unknown> | undefined;
-  for (const [k, v] of store.range({ prefix: Buffer.from([NS_ELEMENT]) })) {
+  let list: [string, string][] | undefined;
+  for (const [k, v] of store.unordered(Buffer.from([NS_ELEMENT]), { encoding: 'latin1' })) {
     if (k.length < ELEMENT_PREFIX) {
-      orphans.push(k.toString('latin1'));
+      orphans.push(k);
       continue;
     }
-    const g = readGen(k, 1);
+    const g = genOfChars(k, 1);
     if (g !== gen) {
       gen = g;
       cur = byGen.get(g);
       type = cur === undefined ? undefined : typeOf(cur.type);
+      list = undefined;
+      if (cur !== undefined && type?.ordered !== false) {
+        list = gathered.get(cur);
+        if (list === undefined) gathered.set(cur, (list = []));
+      }
       if (g > maxGen) maxGen = g;
     }
-    if (cur === undefined || type === undefined) orphans.push(k.toString('latin1'));
-    else type.load(cur.data, k.toString('latin1', ELEMENT_PREFIX), v);
+    if (cur === undefined || type === undefined) orphans.push(k);
+    else if (list !== undefined) list.push([k.slice(ELEMENT_PREFIX), v]);
+    else loadOne(type, cur.data, k.slice(ELEMENT_PREFIX), v);
+  }
+  for (const [c, els] of gathered) {
+    const t = typeOf(c.type);
+    // One-byte strings compare as their bytes do.
+    els.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [id, payload] of els) loadOne(t, c.data, id, payload);
   }
   return { orphans, maxGen };
+}
+
+function loadOne(t: CollectionType<unknown>, data: unknown, id: string, payload: string): void {
+  if (t.loadLatin1 !== undefined) t.loadLatin1(data, id, payload);
+  else t.load(data, id, Buffer.from(payload, 'latin1'));
 }
 
 /**

@@ -9,7 +9,7 @@
 // client ever saw a value a crash could take away.
 import type { KVStore } from '../kv/store';
 import type { KVBatchOp } from '../kv/types';
-import { checkType, COLLECTION_NAMES, COLLECTION_TYPES, type Collection, elementKey, Garbage, META_BYTES, metaPayload, readGen, scanElements, typeOf } from './collections';
+import { checkType, COLLECTION_NAMES, COLLECTION_TYPES, type Collection, elementKey, Garbage, genOfChars, META_BYTES, metaPayload, scanElements, typeOf } from './collections';
 import { Dict } from './dict';
 
 /** The first byte of every store key: what kind of record it is. */
@@ -67,21 +67,22 @@ export class Keyspace {
     for (let i = 0; i < this.databases; i++) this.dbs.push(new Dict());
     const byGen = new Map<number, Collection>();
     let maxGen = 0;
-    for (const [k, v] of this.store.range({ prefix: Buffer.from([NS_KEY]) }) as Iterable<[Buffer, Buffer]>) {
-      const db = k[1];
+    for (const [k, v] of this.store.unordered(Buffer.from([NS_KEY]), { encoding: 'latin1' })) {
+      const db = k.charCodeAt(1);
       if (db >= this.databases || v.length < 1) continue;
-      const key = k.toString('latin1', KEY_PREFIX);
-      this.dbs[db].add(key, v[0]);
-      if (!COLLECTION_TYPES.has(v[0]) || v.length !== META_BYTES) continue;
-      const gen = readGen(v, 1);
-      const c: Collection = { db, key, type: v[0], gen, data: typeOf(v[0]).create() };
+      const key = k.slice(KEY_PREFIX);
+      const type = v.charCodeAt(0);
+      this.dbs[db].add(key, type);
+      if (!COLLECTION_TYPES.has(type) || v.length !== META_BYTES) continue;
+      const gen = genOfChars(v, 1);
+      const c: Collection = { db, key, type, gen, data: typeOf(type).create() };
       this.dbs[db].colls.set(key, c);
       byGen.set(gen, c);
       if (gen > maxGen) maxGen = gen;
     }
     const stale: KVBatchOp[] = [];
     const now = this.now();
-    for (const [k, v] of this.store.range({ prefix: Buffer.from([NS_EXPIRE]) }) as Iterable<[Buffer, Buffer]>) {
+    for (const [k, v] of this.store.unordered(Buffer.from([NS_EXPIRE]))) {
       const db = k[1];
       const key = k.toString('latin1', KEY_PREFIX);
       const d = this.dbs[db];
@@ -292,7 +293,7 @@ export class Keyspace {
     return c as Collection<T>;
   }
 
-  /** Writes element `id` of `c` into the batch (the caller updates `c.data`). */
+  /** Writes element `id` of `c` into the batch (the caller updates `c.data`); `payload` is held, unchanged, until the commit. */
   putElement(c: Collection, id: string, payload: Buffer): void {
     this.#write(elementKey(c.gen, id), payload);
     this.onTouch(c.db, c.key);

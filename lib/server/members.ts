@@ -35,6 +35,13 @@ export class Members<V> {
     return true;
   }
 
+  /** Adds an `id` known to be absent (the open: element records are unique), with one map operation. */
+  append(id: string, v: V): void {
+    this.slots.set(id, this.ids.length);
+    this.ids.push(id);
+    this.vals.push(v);
+  }
+
   /** Removes `id`; the last element takes its slot. @returns whether it was there */
   delete(id: string): boolean {
     const i = this.slots.get(id);

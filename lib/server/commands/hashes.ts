@@ -10,7 +10,8 @@ import { addDecimals, type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal,
 import { randomCount, randomSlots, scanMembers } from './elements';
 import type { Def } from './types';
 
-type Hash = Members<Buffer>;
+/** Field → value, both one-byte strings of their bytes (lighter than a Buffer per value). */
+type Hash = Members<string>;
 
 /** Redis's hash-max-listpack-entries and hash-max-listpack-value defaults: the small encoding's limits. */
 const SMALL_ENTRIES = 512;
@@ -18,22 +19,30 @@ const SMALL_VALUE = 64;
 /** The longest field: the store's key limit less the element prefix. */
 const MAX_FIELD = 4096 - 9;
 
-function put(h: Hash, field: string, value: Buffer): boolean {
+function put(h: Hash, field: string, value: string): boolean {
   if (field.length > SMALL_VALUE || value.length > SMALL_VALUE || h.size >= SMALL_ENTRIES) h.big = true;
   return h.set(field, value);
 }
 
+/** A field read at open (each is read once). */
+function loadField(h: Hash, field: string, value: string): void {
+  if (field.length > SMALL_VALUE || value.length > SMALL_VALUE || h.size >= SMALL_ENTRIES) h.big = true;
+  h.append(field, value);
+}
+
 registerType<Hash>({
   type: TYPE_HASH,
+  ordered: false,
   name: 'hash',
-  create: () => new Members<Buffer>(),
+  create: () => new Members<string>(),
   load: (h, id, payload) => {
-    put(h, id, payload);
+    loadField(h, id, payload.toString('latin1'));
   },
+  loadLatin1: loadField,
   size: (h) => h.size,
   encoding: (h) => (h.big ? 'hashtable' : 'listpack'),
   elements: function* elements(h) {
-    for (let i = 0; i < h.size; i++) yield [h.ids[i], h.vals[i]];
+    for (let i = 0; i < h.size; i++) yield [h.ids[i], Buffer.from(h.vals[i], 'latin1')];
   },
   ids: (h) => h.ids.values(),
 });
@@ -49,7 +58,7 @@ function read(s: RespServer, c: Client, key: Buffer): Collection<Hash> | undefin
 
 /** Sets a field, in DRAM and in the batch. @returns whether it is new */
 function setField(s: RespServer, h: Collection<Hash>, field: string, value: Buffer): boolean {
-  const isNew = put(h.data, field, value);
+  const isNew = put(h.data, field, value.toString('latin1'));
   s.keyspace.putElement(h, field, value);
   return isNew;
 }
@@ -61,7 +70,7 @@ function hset(s: RespServer, c: Client, argv: Buffer[]): void {
   // Every field and value of the command goes into the one batch: after a crash all are there or none.
   const h = s.keyspace.createCollection<Hash>(c.db, keyArg(argv[1]), TYPE_HASH);
   let created = 0;
-  for (let i = 0; i < fields.length; i++) if (setField(s, h, fields[i], Buffer.from(argv[3 + 2 * i]))) created++;
+  for (let i = 0; i < fields.length; i++) if (setField(s, h, fields[i], argv[3 + 2 * i])) created++;
   if (word(argv[0]) === 'hmset') c.out.ok();
   else c.out.int(created);
 }
@@ -73,14 +82,14 @@ function hsetnx(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.int(0);
     return;
   }
-  setField(s, h, field, Buffer.from(argv[3]));
+  setField(s, h, field, argv[3]);
   c.out.int(1);
 }
 
 function hget(s: RespServer, c: Client, argv: Buffer[]): void {
   const v = read(s, c, argv[1])?.data.get(argv[2].toString('latin1'));
   if (v === undefined) c.out.nil();
-  else c.out.bulk(v);
+  else c.out.bulkLatin1(v);
 }
 
 function hmget(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -89,7 +98,7 @@ function hmget(s: RespServer, c: Client, argv: Buffer[]): void {
   for (let i = 2; i < argv.length; i++) {
     const v = h?.data.get(argv[i].toString('latin1'));
     if (v === undefined) c.out.nil();
-    else c.out.bulk(v);
+    else c.out.bulkLatin1(v);
   }
 }
 
@@ -99,7 +108,7 @@ function hgetall(s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.map(n);
   for (let i = 0; i < n; i++) {
     c.out.bulkLatin1((h as Hash).ids[i]);
-    c.out.bulk((h as Hash).vals[i]);
+    c.out.bulkLatin1((h as Hash).vals[i]);
   }
 }
 
@@ -112,7 +121,7 @@ function hkeys(s: RespServer, c: Client, argv: Buffer[]): void {
 function hvals(s: RespServer, c: Client, argv: Buffer[]): void {
   const h = read(s, c, argv[1])?.data;
   c.out.array(h?.size ?? 0);
-  if (h !== undefined) for (const v of h.vals) c.out.bulk(v);
+  if (h !== undefined) for (const v of h.vals) c.out.bulkLatin1(v);
 }
 
 function hlen(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -204,7 +213,7 @@ function hrandfield(s: RespServer, c: Client, argv: Buffer[]): void {
   for (const i of slots) {
     if (nested) c.out.array(2);
     c.out.bulkLatin1(h.ids[i]);
-    if (withValues) c.out.bulk(h.vals[i]);
+    if (withValues) c.out.bulkLatin1(h.vals[i]);
   }
 }
 
@@ -213,7 +222,7 @@ function hscan(s: RespServer, c: Client, argv: Buffer[]): void {
   const small = h !== undefined && !h.big;
   scanMembers(c, argv, h, small, 2, (i) => {
     c.out.bulkLatin1((h as Hash).ids[i]);
-    c.out.bulk((h as Hash).vals[i]);
+    c.out.bulkLatin1((h as Hash).vals[i]);
   });
 }
 

@@ -24,10 +24,13 @@ function add(m: SetData, id: string): boolean {
 
 registerType<SetData>({
   type: TYPE_SET,
+  ordered: false,
   name: 'set',
   create: () => new Members<true>(),
   load: (m, id) => {
-    add(m, id);
+    // Each member is read once at open.
+    if (!m.big && (m.size >= SMALL_ENTRIES || toI64(id) === null)) m.big = true;
+    m.append(id, true);
   },
   size: (m) => m.size,
   encoding: (m) => (m.big ? 'hashtable' : 'intset'),
