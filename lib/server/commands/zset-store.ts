@@ -29,6 +29,8 @@ registerType<ZSetValue>({
   type: TYPE_ZSET,
   name: 'zset',
   create: () => new ZSetValue(),
+  // The skiplist orders members itself: open need not sort the records.
+  ordered: false,
   load: (z, member, payload) => {
     if (payload.length === 8) z.set(member, payload.readDoubleLE(0));
   },
