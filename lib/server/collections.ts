@@ -63,7 +63,7 @@ export interface CollectionType<T> {
   size(data: T): number;
   /** OBJECT ENCODING's reply, as Redis would report it for this size. */
   encoding(data: T): string;
-  /** Every element as its store record would hold it (COPY). */
+  /** Every element as its store record would hold it, in id order for an ordered type: COPY writes these and load()s its copy with them. */
   elements(data: T): Iterable<[string, Buffer]>;
   /** Every element id (lazy free walks the ids of a dead collection). */
   ids(data: T): Iterable<string>;
