@@ -11,7 +11,7 @@
 # Extra arguments: the units to run (default: all of UNITS).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth)
+UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/scan unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth)
 [ $# -gt 0 ] && UNITS=("$@")
 
 suite=$(bash scripts/redis-suite.sh) || exit 1
