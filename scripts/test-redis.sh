@@ -12,7 +12,7 @@
 # moves the suite's own ports (two runs on one machine need different ones).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth
+UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/scan unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth
   unit/type/list unit/type/list-2 unit/type/list-3 unit/type/zset)
 [ $# -gt 0 ] && UNITS=("$@")
 

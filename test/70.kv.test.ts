@@ -376,6 +376,15 @@ test('unordered(): every entry of a prefix, in no order, without building a key 
     expect(seen.has(rest[0])).toBe(false);
     expect(seen.get(rest[1]) ?? 'during').toBe('during');
     expect(seen.size).toBeGreaterThan(90);
+    // A reader beside the writer walks the same entries (in key order, through its log follower).
+    const reader = KVStore.open(file, { readOnly: true });
+    try {
+      const mine = new Map([...store.unordered('a:', { encoding: 'latin1' })]);
+      expect(new Map([...reader.unordered('a:', { encoding: 'latin1' })])).toEqual(mine);
+      expect([...reader.unordered('a:')].map(([k]) => k.toString('latin1')).sort()).toEqual([...mine.keys()].sort());
+    } finally {
+      reader.close();
+    }
     expectThrowName(() => store.unordered(42 as never).next(), 'TypeError');
     expectThrowName(() => store.unordered('a', { encoding: 'utf8' } as never).next(), 'TypeError');
     expectThrowName(() => store.unordered('a', { bogus: 1 } as never).next(), 'TypeError');

@@ -192,6 +192,33 @@ describe('sets', () => {
   });
 });
 
+test('a negative count past the output limit disconnects that client, not the server', async () => {
+  const f = tmpFile('limit.kv');
+  const small = createServer({ file: f, maxOutput: 1024 * 1024 });
+  const p = await small.listen(0);
+  const a = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const b = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
+  try {
+    await a.sadd('s', 'x', 'y');
+    await a.hset('h', 'f', 'v');
+    expect(((await a.srandmember('s', -1000)) as string[]).length).toBe(1000);
+    await expect(a.srandmember('s', -100_000_000)).rejects.toThrow('Connection is closed');
+    await expect(b.call('hrandfield', 'h', '-100000000', 'WITHVALUES')).rejects.toThrow('Connection is closed');
+    const c = new Redis({ port: p, host: '127.0.0.1' });
+    try {
+      expect(await c.ping()).toBe('PONG');
+      expect(await c.scard('s')).toBe(2);
+    } finally {
+      c.disconnect();
+    }
+  } finally {
+    a.disconnect();
+    b.disconnect();
+    await small.close();
+    fs.rmSync(f, { force: true });
+  }
+});
+
 describe('types meet', () => {
   test('WRONGTYPE both ways, checked before any write', async () => {
     await r.set('str', 'v');

@@ -10,7 +10,7 @@ import {
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
-import { unorderedEntries } from './unordered';
+import { latin1If, unorderedArgs, unorderedEntries } from './unordered';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
 import { openMapping, type Mapping } from '../core/mapping';
@@ -24,8 +24,6 @@ const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
  * ordering point (one fence) per call. See docs/api.md (KVStore) and the design in
  * docs/ARCHITECTURE.md ("KVStore").
  */
-const UNORDERED_OPTIONS = ['encoding'];
-
 export class KVStore {
   #log: KvLog;
   #mapping: Mapping | null = null;
@@ -259,28 +257,19 @@ export class KVStore {
   }
 
   /**
-   * Every entry whose key starts with `prefix` (default: every entry), as
-   * [key, value] copies, in no particular order: Buffers, or with
-   * `encoding: 'latin1'` one-byte strings of their bytes (no Buffer made).
-   * Unlike range(), it builds no key order: a scan of millions of keys costs
-   * no sort. The keys are those present when iteration starts; one written
-   * meanwhile may be skipped, or yielded with its new value.
-   * @throws PmemError ERR_PMEM_CLOSED; TypeError, RangeError for a bad prefix or encoding
+   * Entries with keys starting with `prefix`, as copies (one-byte strings
+   * with `encoding: 'latin1'`), in file order: no key order is built. Keys
+   * present at the start; one rewritten meanwhile may be skipped.
+   * @throws PmemError ERR_PMEM_CLOSED; TypeError, RangeError
    */
   unordered(prefix?: KVData, options?: { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
   unordered(prefix: KVData | undefined, options: { encoding: 'latin1' }): IterableIterator<[string, string]>;
   *unordered(prefix?: KVData, options: { encoding?: 'buffer' | 'latin1' } = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
     this.#assertOpen();
-    const p = prefix === undefined ? '' : keyOf(prefix, 'prefix');
-    const enc = (checkOptions(options, UNORDERED_OPTIONS) as { encoding?: unknown }).encoding ?? 'buffer';
-    if (enc !== 'buffer' && enc !== 'latin1') throw new TypeError(`options.encoding must be 'buffer' or 'latin1', got ${String(enc)}`);
-    if (this.#follow !== null) {
-      for (const [k, v] of this.range(p === '' ? {} : { prefix: Buffer.from(p, 'latin1') })) {
-        yield enc === 'latin1' ? [k.toString('latin1'), v.toString('latin1')] : [k, v];
-      }
-      return;
-    }
-    yield* unorderedEntries(this.#log, p, enc === 'latin1', () => this.#assertOpen());
+    const a = unorderedArgs(prefix, options);
+    // A reader follows the writer's log through range(): key order.
+    if (this.#follow !== null) yield* latin1If(a.latin1, this.range(a.prefix === '' ? {} : { prefix: Buffer.from(a.prefix, 'latin1') }));
+    else yield* unorderedEntries(this.#log, a.prefix, a.latin1, () => this.#assertOpen());
   }
 
   /** Every key, in byte order: strings with `encoding: 'utf8'`, else Buffers. */

@@ -10,6 +10,14 @@
 // and DEL writes only the META's delete. The elements of a generation with
 // no live META are garbage, deleted later in bounded batches (lazy free).
 // See docs/formats.md, "pmem serve keyspace".
+//
+// A type plugs in with registerType() when its command module loads (before
+// any store opens). Its commands use the Keyspace: collection() (WRONGTYPE
+// checked) or createCollection() before any write, then change the DRAM
+// structure and write each changed element with putElement() or
+// deleteElement() (all in the command's batch), and end with
+// deleteIfEmpty(). addWriteListener() tells when a key gets elements
+// (blocking commands wake on it).
 import type { KVStore } from '../kv/store';
 import { ReplyError, WRONGTYPE } from './client';
 
@@ -63,7 +71,7 @@ export interface CollectionType<T> {
   size(data: T): number;
   /** OBJECT ENCODING's reply, as Redis would report it for this size. */
   encoding(data: T): string;
-  /** Every element as its store record would hold it (COPY). */
+  /** Every element as its store record would hold it, in id order for an ordered type: COPY writes these and load()s its copy with them. */
   elements(data: T): Iterable<[string, Buffer]>;
   /** Every element id (lazy free walks the ids of a dead collection). */
   ids(data: T): Iterable<string>;

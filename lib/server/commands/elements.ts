@@ -2,6 +2,7 @@
 // elements (HSCAN, SSCAN) and random picks with a count (HRANDFIELD,
 // SRANDMEMBER).
 import { ReplyError, type Client } from '../client';
+import type { RespServer } from '../server';
 import { globMatch } from '../glob';
 import type { Members } from '../members';
 import { intArg, syntax, toI64, word } from './args';
@@ -58,15 +59,34 @@ export function randomCount(b: Buffer): number {
 }
 
 /**
- * Slots of `count` random picks out of `size`: distinct ones (at most
- * `size`) for a positive count, repeats allowed for a negative one.
+ * Replies to HRANDFIELD / SRANDMEMBER with `count` random picks out of
+ * `size` slots: distinct ones (at most `size`) for a positive count,
+ * repeats allowed for a negative one. `emit` writes one pick. A negative
+ * count is not bounded by the size: its picks are written as they are
+ * drawn, and a client whose reply passes the output limit is disconnected
+ * instead of the server holding it all (Redis stops the same way).
  */
+export function replyRandom(s: RespServer, c: Client, size: number, count: number, perPick: number, emit: (slot: number) => void): void {
+  if (count >= 0) {
+    const slots = randomSlots(size, count);
+    c.out.array(slots.length * perPick);
+    for (const i of slots) emit(i);
+    return;
+  }
+  c.out.array(-count * perPick);
+  for (let n = 0; n < -count; n++) {
+    if (n % 1024 === 1023 && c.out.bytes > s.maxOutput) {
+      s.log(`client ${c.id} (${c.addr}) closed: a random-pick reply over ${s.maxOutput} bytes`);
+      s.kill(c);
+      return;
+    }
+    emit(Math.floor(Math.random() * size));
+  }
+}
+
+/** Slots of `count` distinct random picks out of `size` (all of them when count ≥ size). */
 export function randomSlots(size: number, count: number): number[] {
   const out: number[] = [];
-  if (count < 0) {
-    for (let i = 0; i < -count; i++) out.push(Math.floor(Math.random() * size));
-    return out;
-  }
   if (count >= size) {
     for (let i = 0; i < size; i++) out.push(i);
     return out;

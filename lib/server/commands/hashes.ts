@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import type { RespServer } from '../server';
 import { addDecimals, type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
-import { randomCount, randomSlots, scanMembers } from './elements';
+import { randomCount, replyRandom, scanMembers } from './elements';
 import type { Def } from './types';
 
 /** Field → value, both one-byte strings of their bytes (lighter than a Buffer per value). */
@@ -207,14 +207,12 @@ function hrandfield(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.array(0);
     return;
   }
-  const slots = randomSlots(h.size, count);
   const nested = withValues && c.out.proto === 3;
-  c.out.array(withValues && !nested ? slots.length * 2 : slots.length);
-  for (const i of slots) {
+  replyRandom(s, c, h.size, count, withValues && !nested ? 2 : 1, (i) => {
     if (nested) c.out.array(2);
     c.out.bulkLatin1(h.ids[i]);
     if (withValues) c.out.bulkLatin1(h.vals[i]);
-  }
+  });
 }
 
 function hscan(s: RespServer, c: Client, argv: Buffer[]): void {

@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_SET } from '../collections';
 import { Members } from '../members';
 import type { RespServer } from '../server';
 import { keyArg, toI64, word } from './args';
-import { randomCount, randomSlots, scanMembers } from './elements';
+import { randomCount, randomSlots, replyRandom, scanMembers } from './elements';
 import type { Def } from './types';
 
 type SetData = Members<true>;
@@ -175,9 +175,7 @@ function srandmember(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.array(0);
     return;
   }
-  const slots = randomSlots(m.size, count);
-  c.out.array(slots.length);
-  for (const i of slots) c.out.bulkLatin1(m.ids[i]);
+  replyRandom(s, c, m.size, count, 1, (i) => c.out.bulkLatin1(m.ids[i]));
 }
 
 /** The sets at `keys` (undefined for a missing key); WRONGTYPE for any key of another type, before anything else. */
