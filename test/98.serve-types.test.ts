@@ -204,12 +204,20 @@ test('a negative count past the output limit disconnects that client, not the se
     expect(((await a.srandmember('s', -1000)) as string[]).length).toBe(1000);
     await expect(a.srandmember('s', -100_000_000)).rejects.toThrow('Connection is closed');
     await expect(b.call('hrandfield', 'h', '-100000000', 'WITHVALUES')).rejects.toThrow('Connection is closed');
-    const c = new Redis({ port: p, host: '127.0.0.1' });
+    const c = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
-      expect(await c.ping()).toBe('PONG');
-      expect(await c.scard('s')).toBe(2);
+      await c.zadd('z', 1, 'a', 2, 'b');
+      expect(((await c.zrandmember('z', -1000, 'WITHSCORES')) as string[]).length).toBe(2000);
+      await expect(c.call('zrandmember', 'z', '-100000000', 'WITHSCORES')).rejects.toThrow('Connection is closed');
     } finally {
       c.disconnect();
+    }
+    const d = new Redis({ port: p, host: '127.0.0.1' });
+    try {
+      expect(await d.ping()).toBe('PONG');
+      expect(await d.scard('s')).toBe(2);
+    } finally {
+      d.disconnect();
     }
   } finally {
     a.disconnect();

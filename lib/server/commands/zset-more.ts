@@ -8,7 +8,7 @@ import { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
-import { randomCount, randomSlots, scanMembers } from './elements';
+import { randomCount, replyRandom, scanMembers } from './elements';
 import { encodingOf, formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
@@ -249,7 +249,15 @@ function zrandmember(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   const m = z.members;
-  replyEntries(c, randomSlots(m.size, count).map((i) => [m.ids[i], m.vals[i]]), argv.length === 4);
+  const withScores = argv.length === 4;
+  const nested = withScores && c.out.proto === 3;
+  // As HRANDFIELD: a negative count's picks (repeats allowed, not bounded
+  // by the size) are written as they are drawn.
+  replyRandom(s, c, m.size, count, withScores && !nested ? 2 : 1, (i) => {
+    if (nested) c.out.array(2);
+    c.out.bulkLatin1(m.ids[i]);
+    if (withScores) replyScore(c, m.vals[i]);
+  });
 }
 
 /**
