@@ -65,9 +65,9 @@ async function startPmem(dir) {
 }
 
 /** redis-benchmark's CSV: test -> { rps, p99 (ms) }. */
-function bench(port, clients, pipeline) {
+function bench(port, clients, pipeline, tests = TESTS) {
   const n = quick ? 5000 : clients === 1 && pipeline === 1 ? 10000 : 50000;
-  const r = spawnSync('redis-benchmark', ['-p', String(port), '-t', TESTS, '-d', '100', '-r', '100000', '-n', String(n),
+  const r = spawnSync('redis-benchmark', ['-p', String(port), '-t', tests, '-d', '100', '-r', '100000', '-n', String(n),
     '-c', String(clients), '-P', String(pipeline), '--csv'], { encoding: 'utf8', maxBuffer: 16 * 2 ** 20 });
   if (r.status !== 0) throw new Error(`redis-benchmark failed: ${r.stderr}`);
   const out = {};
@@ -130,7 +130,12 @@ async function main() {
   process.stdout.write(`${JSON.stringify({ markdown: md, results })}\n`);
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e.stack}\n`);
-  process.exit(1);
-});
+// bench/serve-collections.js measures other commands with the same servers.
+module.exports = { need, startRedis, startPmem, bench };
+
+if (require.main === module) {
+  main().catch((e) => {
+    process.stderr.write(`${e.stack}\n`);
+    process.exit(1);
+  });
+}

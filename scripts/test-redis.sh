@@ -8,10 +8,12 @@
 # (external:skip, and --tags -needs:repl -needs:config-maxmemory: no
 # replication, no eviction); the others that are left out are listed with
 # their reasons in scripts/redis-suite-skips.tsv. Every test that runs must pass.
-# Extra arguments: the units to run (default: all of UNITS).
+# Extra arguments: the units to run (default: all of UNITS). REDIS_SUITE_BASEPORT
+# moves the suite's own ports (two runs on one machine need different ones).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-UNITS=(unit/type/string unit/type/incr unit/keyspace unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth)
+UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/scan unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth
+  unit/type/list unit/type/list-2 unit/type/list-3 unit/type/zset)
 [ $# -gt 0 ] && UNITS=("$@")
 
 suite=$(bash scripts/redis-suite.sh) || exit 1
@@ -52,7 +54,7 @@ for unit in "${UNITS[@]}"; do
   done
   if [ -z "$port" ]; then echo "$unit: the server did not start"; cat "$out/$name.server.log"; status=1; stop_server; continue; fi
   (cd "$suite" && ./runtest --host 127.0.0.1 --port "$port" --singledb --ignore-encoding --ignore-digest \
-      --tags -needs:repl --tags -needs:config-maxmemory --skipfile "$work/skipfile" --timeout 600 --single "$unit") \
+      --tags -needs:repl --tags -needs:config-maxmemory --skipfile "$work/skipfile" --timeout 600 ${REDIS_SUITE_BASEPORT:+--baseport "$REDIS_SUITE_BASEPORT"} --single "$unit") \
     > "$out/$name.log" 2>&1
   rc=$?
   stop_server

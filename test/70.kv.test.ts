@@ -339,3 +339,59 @@ test('the native scan and lock check their arguments again', () => {
   expect(binding.kvScan(b, 0, 4096, 0, out)).toBe(0);
   expectThrowName(() => binding.lockFile(1 as never, true, false), 'TypeError');
 });
+
+test('unordered(): every entry of a prefix, in no order, without building a key order', () => {
+  const file = tmpFile('unordered.kv');
+  const store = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 4096 });
+  try {
+    const want = new Map<string, string>();
+    for (let i = 0; i < 300; i++) {
+      const k = `${i % 3 === 0 ? 'a' : 'b'}:${i}`;
+      store.put(k, `v${i}`);
+      want.set(k, `v${i}`);
+    }
+    store.put('a:0', 'rewritten');
+    want.set('a:0', 'rewritten');
+    store.delete('b:1');
+    want.delete('b:1');
+    store.compact(); // entries move: the walk reads the live ones wherever they are
+    const all = new Map([...store.unordered()].map(([k, v]) => [k.toString(), v.toString()]));
+    expect(all).toEqual(want);
+    const onlyA = [...store.unordered('a:', { encoding: 'latin1' })];
+    expect(onlyA.length).toBe([...want.keys()].filter((k) => k.startsWith('a:')).length);
+    for (const [k, v] of onlyA) expect(want.get(k)).toBe(v);
+    expect([...store.unordered(Buffer.from([0xff]))]).toEqual([]);
+    // latin1 strings are the bytes, whatever they are.
+    store.put(Buffer.from([0xc3, 0x00, 0xff]), Buffer.from([0x80, 0x81]));
+    const [[bk, bv]] = [...store.unordered(Buffer.from([0xc3]), { encoding: 'latin1' })];
+    expect(Buffer.from(bk, 'latin1')).toEqual(Buffer.from([0xc3, 0x00, 0xff]));
+    expect(Buffer.from(bv, 'latin1')).toEqual(Buffer.from([0x80, 0x81]));
+    // An entry deleted during the walk is skipped; one rewritten is skipped or read as it is now, never as it was.
+    const it = store.unordered('a:');
+    const first = it.next().value as [Buffer, Buffer];
+    const rest = [...want.keys()].filter((k) => k.startsWith('a:') && k !== first[0].toString());
+    store.delete(rest[0]);
+    store.put(rest[1], 'during');
+    const seen = new Map([...it].map(([k, v]) => [k.toString(), v.toString()]));
+    expect(seen.has(rest[0])).toBe(false);
+    expect(seen.get(rest[1]) ?? 'during').toBe('during');
+    expect(seen.size).toBeGreaterThan(90);
+    // A reader beside the writer walks the same entries (in key order, through its log follower).
+    const reader = KVStore.open(file, { readOnly: true });
+    try {
+      const mine = new Map([...store.unordered('a:', { encoding: 'latin1' })]);
+      expect(new Map([...reader.unordered('a:', { encoding: 'latin1' })])).toEqual(mine);
+      expect([...reader.unordered('a:')].map(([k]) => k.toString('latin1')).sort()).toEqual([...mine.keys()].sort());
+    } finally {
+      reader.close();
+    }
+    expectThrowName(() => store.unordered(42 as never).next(), 'TypeError');
+    expectThrowName(() => store.unordered('a', { encoding: 'utf8' } as never).next(), 'TypeError');
+    expectThrowName(() => store.unordered('a', { bogus: 1 } as never).next(), 'TypeError');
+    expectThrowName(() => store.unordered('k'.repeat(5000)).next(), 'RangeError');
+  } finally {
+    store.close();
+  }
+  expectPmemError(() => store.unordered().next(), 'ERR_PMEM_CLOSED');
+  fs.rmSync(file, { force: true });
+});

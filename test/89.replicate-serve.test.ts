@@ -1,6 +1,6 @@
 // pmem serve with replicas (openServer, `pmem serve --replica`): a write
 // command's reply waits until the backup persisted the turn's writes, and
-// replies keep their order behind it; a backup that never acknowledges
+// replies keep their order behind it (strings and collections alike); a backup that never acknowledges
 // gets the writing client disconnected without a reply, and the write is
 // not in the store; failover opens the promoted backup's store as a
 // server with every acknowledged write; the option errors.
@@ -88,6 +88,10 @@ test('failover: the promoted backup store serves every acknowledged write', asyn
   await c.ready;
   for (let i = 0; i < 30; i++) c.send(frame('SET', `k${i}`, `v${i}`));
   for (let i = 0; i < 30; i++) expect(text(await c.read())).toBe('OK');
+  // Collections: their element records go through the journal too.
+  expect(text(await c.call('HSET', 'h', 'f1', 'a', 'f2', 'b'))).toBe(2);
+  expect(text(await c.call('RPUSH', 'l', 'x', 'y', 'z'))).toBe(3);
+  expect(text(await c.call('ZADD', 'z', '1', 'one', '2', 'two'))).toBe(2);
   c.close();
   b.handle.promote();
   await server.close();
@@ -97,6 +101,9 @@ test('failover: the promoted backup store serves every acknowledged write', asyn
   const d = new RawClient(next.port);
   await d.ready;
   for (let i = 0; i < 30; i++) expect(text(await d.call('GET', `k${i}`))).toBe(`v${i}`);
+  expect(text(await d.call('HGET', 'h', 'f2'))).toBe('b');
+  expect(text(await d.call('LRANGE', 'l', '0', '-1'))).toEqual(['x', 'y', 'z']);
+  expect(text(await d.call('ZRANGE', 'z', '0', '-1'))).toEqual(['one', 'two']);
   expect(text(await d.call('SET', 'after', 'failover'))).toBe('OK');
   d.close();
   await next.server.close();

@@ -249,6 +249,21 @@ export class KvIndex {
     return out;
   }
 
+  /**
+   * The entry offsets of every key, ascending (so a walk reads the region
+   * in address order, and what was written together comes together): a
+   * snapshot, with no key string made.
+   */
+  offsets(): Uint32Array {
+    const out = new Uint32Array(this.#size);
+    let n = 0;
+    for (let i = 0; i <= this.#mask; i++) {
+      const o = this.#slots[2 * i];
+      if (o > GONE) out[n++] = o;
+    }
+    return (n === out.length ? out : out.subarray(0, n)).sort();
+  }
+
   /** Keys inside the range, in order (reverse order with `reverse`). */
   *range(r: IndexRange): IterableIterator<string> {
     const keys = this.sorted();

@@ -10,6 +10,7 @@ import {
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
 import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
+import { latin1If, unorderedArgs, unorderedEntries } from './unordered';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';
 import { openMapping, type Mapping } from '../core/mapping';
@@ -253,6 +254,22 @@ export class KVStore {
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
       else yield [Buffer.from(k, 'latin1'), valueCopy(this.#log.view, off)];
     }
+  }
+
+  /**
+   * Entries with keys starting with `prefix`, as copies (one-byte strings
+   * with `encoding: 'latin1'`), in file order: no key order is built. Keys
+   * present at the start; one rewritten meanwhile may be skipped.
+   * @throws PmemError ERR_PMEM_CLOSED; TypeError, RangeError
+   */
+  unordered(prefix?: KVData, options?: { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  unordered(prefix: KVData | undefined, options: { encoding: 'latin1' }): IterableIterator<[string, string]>;
+  *unordered(prefix?: KVData, options: { encoding?: 'buffer' | 'latin1' } = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    this.#assertOpen();
+    const a = unorderedArgs(prefix, options);
+    // A reader follows the writer's log through range(): key order.
+    if (this.#follow !== null) yield* latin1If(a.latin1, this.range(a.prefix === '' ? {} : { prefix: Buffer.from(a.prefix, 'latin1') }));
+    else yield* unorderedEntries(this.#log, a.prefix, a.latin1, () => this.#assertOpen());
   }
 
   /** Every key, in byte order: strings with `encoding: 'utf8'`, else Buffers. */

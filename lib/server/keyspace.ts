@@ -9,6 +9,8 @@
 // client ever saw a value a crash could take away.
 import type { KVStore } from '../kv/store';
 import type { KVBatchOp } from '../kv/types';
+import { checkType, COLLECTION_NAMES, COLLECTION_TYPES, type Collection, elementKey, Garbage, genOfChars, META_BYTES, metaPayload, scanElements, typeOf } from './collections';
+import { Dict } from './dict';
 
 /** The first byte of every store key: what kind of record it is. */
 export const NS_KEY = 0x6b; // 'k': a key and its value: [type byte][payload]
@@ -16,65 +18,16 @@ export const NS_EXPIRE = 0x78; // 'x': a key's expiry time: 8 bytes, ms since th
 
 /** A value's type byte; the values of TYPE. Other types add their byte and records here. */
 export const TYPE_STRING = 0x73; // 's'
-export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string' };
+export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string', ...COLLECTION_NAMES };
 
 /** Bytes of a store key before the user's key: namespace and database. */
 export const KEY_PREFIX = 2;
 
-/** One database's keys (latin1 strings of their bytes) with their types, and O(1) random picks. */
-class Dict {
-  readonly slots = new Map<string, number>();
-  readonly keys: string[] = [];
-  readonly types: number[] = [];
-  /** Expiry times (ms since the epoch) of the keys that have one. */
-  readonly expires = new Map<string, number>();
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  type(k: string): number | undefined {
-    const i = this.slots.get(k);
-    return i === undefined ? undefined : this.types[i];
-  }
-
-  add(k: string, type: number): void {
-    const i = this.slots.get(k);
-    if (i !== undefined) {
-      this.types[i] = type;
-      return;
-    }
-    this.slots.set(k, this.keys.length);
-    this.keys.push(k);
-    this.types.push(type);
-  }
-
-  remove(k: string): boolean {
-    const i = this.slots.get(k);
-    if (i === undefined) return false;
-    const last = this.keys.length - 1;
-    if (i !== last) {
-      this.keys[i] = this.keys[last];
-      this.types[i] = this.types[last];
-      this.slots.set(this.keys[i], i);
-    }
-    this.keys.pop();
-    this.types.pop();
-    this.slots.delete(k);
-    this.expires.delete(k);
-    return true;
-  }
-
-  clear(): void {
-    this.slots.clear();
-    this.keys.length = 0;
-    this.types.length = 0;
-    this.expires.clear();
-  }
-}
-
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
 export type TouchListener = (db: number, key: string) => void;
+
+/** Elements deleted per lazy-free step. */
+const FREE_STEP = 1000;
 
 export class Keyspace {
   readonly dbs: Dict[] = [];
@@ -90,6 +43,11 @@ export class Keyspace {
   onTouch: TouchListener = () => {};
   /** The clock expiry is measured against; a test may replace it. */
   now: () => number = Date.now;
+  /** Element records of dead collections, waiting to be deleted. */
+  readonly garbage = new Garbage();
+  /** The next collection generation: one more than any in the store. */
+  #nextGen = 1;
+  #writeListeners: TouchListener[] = [];
 
   /**
    * Rounds sent to a replicated journal and not yet in the store (with
@@ -118,15 +76,26 @@ export class Keyspace {
     this.#pending.clear();
     this.#pendingBytes = 0;
     this.dbs.length = 0;
+    this.garbage.clear();
     for (let i = 0; i < this.databases; i++) this.dbs.push(new Dict());
-    for (const [k, v] of this.store.range({ prefix: Buffer.from([NS_KEY]) }) as Iterable<[Buffer, Buffer]>) {
-      const db = k[1];
+    const byGen = new Map<number, Collection>();
+    let maxGen = 0;
+    for (const [k, v] of this.store.unordered(Buffer.from([NS_KEY]), { encoding: 'latin1' })) {
+      const db = k.charCodeAt(1);
       if (db >= this.databases || v.length < 1) continue;
-      this.dbs[db].add(k.toString('latin1', KEY_PREFIX), v[0]);
+      const key = k.slice(KEY_PREFIX);
+      const type = v.charCodeAt(0);
+      this.dbs[db].add(key, type);
+      if (!COLLECTION_TYPES.has(type) || v.length !== META_BYTES) continue;
+      const gen = genOfChars(v, 1);
+      const c: Collection = { db, key, type, gen, data: typeOf(type).create() };
+      this.dbs[db].colls.set(key, c);
+      byGen.set(gen, c);
+      if (gen > maxGen) maxGen = gen;
     }
     const stale: KVBatchOp[] = [];
     const now = this.now();
-    for (const [k, v] of this.store.range({ prefix: Buffer.from([NS_EXPIRE]) }) as Iterable<[Buffer, Buffer]>) {
+    for (const [k, v] of this.store.unordered(Buffer.from([NS_EXPIRE]))) {
       const db = k[1];
       const key = k.toString('latin1', KEY_PREFIX);
       const d = this.dbs[db];
@@ -137,9 +106,21 @@ export class Keyspace {
       const at = v.readDoubleLE(0);
       if (at <= now) {
         stale.push({ type: 'del', key: k }, { type: 'del', key: storeKey(NS_KEY, db, key) });
+        const c = d.colls.get(key);
+        if (c !== undefined) byGen.delete(c.gen); // its elements are garbage now
         d.remove(key);
         this.expiredKeys++;
       } else d.expires.set(key, at);
+    }
+    const scan = scanElements(this.store, byGen);
+    this.garbage.addKeys(scan.orphans);
+    this.#nextGen = Math.max(maxGen, scan.maxGen) + 1;
+    // A META without elements (none is ever committed so) would be an empty collection, which Redis never shows: it goes.
+    for (const c of byGen.values()) {
+      if (typeOf(c.type).size(c.data) > 0) continue;
+      stale.push({ type: 'del', key: storeKey(NS_KEY, c.db, c.key) });
+      if (this.dbs[c.db].expires.has(c.key)) stale.push({ type: 'del', key: storeKey(NS_EXPIRE, c.db, c.key) });
+      this.dbs[c.db].remove(c.key);
     }
     if (this.replicated) {
       // Through the journal with the first round: the backups delete them too.
@@ -267,6 +248,7 @@ export class Keyspace {
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;
     payload.copy(v, 1);
+    this.#dropCollection(d, key); // the new value's META or string overwrites the old one's in the same batch
     d.add(key, type);
     this.#write(storeKey(NS_KEY, db, key), v);
     if (expireAt === null) {
@@ -282,9 +264,18 @@ export class Keyspace {
     this.#write(storeKey(NS_EXPIRE, db, key), b);
   }
 
+  /** A collection at `key` dies: its elements go to the lazy-free queue (only its META's delete or overwrite is in the batch). */
+  #dropCollection(d: Dict, key: string): void {
+    const c = d.colls.get(key);
+    if (c === undefined) return;
+    d.colls.delete(key);
+    this.garbage.add(c);
+  }
+
   #delete(db: number, key: string): boolean {
     const d = this.dbs[db];
     const hadExpire = d.expires.has(key);
+    this.#dropCollection(d, key);
     if (!d.remove(key)) return false;
     this.#write(storeKey(NS_KEY, db, key), null);
     if (hadExpire) this.#write(storeKey(NS_EXPIRE, db, key), null);
@@ -324,6 +315,77 @@ export class Keyspace {
     return true;
   }
 
+  /**
+   * The live collection at `key`, or undefined when the key is absent.
+   * @throws ReplyError WRONGTYPE when the key holds another type
+   */
+  collection<T>(db: number, key: string, type: number): Collection<T> | undefined {
+    const t = this.type(db, key);
+    checkType(t, type);
+    return t === undefined ? undefined : (this.dbs[db].colls.get(key) as Collection<T>);
+  }
+
+  /**
+   * The live collection at `key`, created empty (a new generation, its META
+   * in the batch) when absent. A command that leaves it empty calls
+   * `deleteIfEmpty`.
+   * @throws ReplyError WRONGTYPE when the key holds another type
+   */
+  createCollection<T>(db: number, key: string, type: number): Collection<T> {
+    const have = this.collection<T>(db, key, type);
+    if (have !== undefined) return have;
+    const gen = this.#nextGen++;
+    this.set(db, key, type, metaPayload(gen), null);
+    const c: Collection = { db, key, type, gen, data: typeOf(type).create() };
+    this.dbs[db].colls.set(key, c);
+    return c as Collection<T>;
+  }
+
+  /** Writes element `id` of `c` into the batch (the caller updates `c.data`); `payload` is held, unchanged, until the commit. */
+  putElement(c: Collection, id: string, payload: Buffer): void {
+    this.#write(elementKey(c.gen, id), payload);
+    this.onTouch(c.db, c.key);
+    this.#written(c.db, c.key);
+  }
+
+  /** Deletes element `id` of `c` in the batch (the caller updates `c.data`). */
+  deleteElement(c: Collection, id: string): void {
+    this.#write(elementKey(c.gen, id), null);
+    this.onTouch(c.db, c.key);
+  }
+
+  /** Deletes `c`'s key when it has no elements left, as Redis does. @returns whether it did */
+  deleteIfEmpty(c: Collection): boolean {
+    if (typeOf(c.type).size(c.data) > 0 || this.dbs[c.db].colls.get(c.key) !== c) return false;
+    return this.#delete(c.db, c.key);
+  }
+
+  /** Calls `fn(db, key)` whenever a key gets elements (an element written, or a collection renamed, moved or copied there). */
+  addWriteListener(fn: TouchListener): void {
+    this.#writeListeners.push(fn);
+  }
+
+  /** Tells the write listeners that `key` got elements (a collection moved or copied there). */
+  written(db: number, key: string): void {
+    this.#written(db, key);
+  }
+
+  #written(db: number, key: string): void {
+    for (const fn of this.#writeListeners) fn(db, key);
+  }
+
+  /**
+   * Deletes, in the batch, up to FREE_STEP element records of dead
+   * collections. Garbage needs no particular batch: a crash before its
+   * deletes leaves records that the next open finds orphaned again.
+   * @returns records deleted
+   */
+  freeStep(): number {
+    const keys = this.garbage.take(FREE_STEP);
+    for (const k of keys) this.#write(k, null);
+    return keys.length;
+  }
+
   size(db: number): number {
     return this.dbs[db].size;
   }
@@ -352,6 +414,7 @@ export class Keyspace {
   flush(db: number): void {
     const d = this.dbs[db];
     const keys = d.keys.slice();
+    for (const c of d.colls.values()) this.garbage.add(c);
     for (const k of keys) this.#write(storeKey(NS_KEY, db, k), null);
     for (const k of d.expires.keys()) this.#write(storeKey(NS_EXPIRE, db, k), null);
     d.clear();

@@ -322,6 +322,13 @@ export class ReplyWriter {
     this.#add('\r\n');
   }
 
+  /** A bulk string of a latin1 string's bytes (a key or element id as the keyspace holds it). */
+  bulkLatin1(s: string): void {
+    this.#add(`$${s.length}\r\n`);
+    this.#add(s);
+    this.#add('\r\n');
+  }
+
   /** RESP2 `$-1`, RESP3 `_`. */
   nil(): void {
     this.#add(this.proto === 3 ? '_\r\n' : '$-1\r\n');

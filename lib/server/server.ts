@@ -10,10 +10,12 @@ import * as path from 'node:path';
 import { PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
+import { Blocking } from './blocking';
 import { Client, ReplyError } from './client';
 import { COMMANDS, type Command } from './commands/table';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
+import { LazyFree } from './lazyfree';
 import { openServerStore } from './open';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
@@ -74,6 +76,8 @@ export class RespServer {
   maxClients: number;
   /** WATCHed keys (`${db}:${key}`) and who watches them. */
   readonly watchers = new Map<string, Set<Client>>();
+  /** Clients blocked on keys (BLPOP, BZPOPMIN, ...). */
+  readonly blocking = new Blocking();
   stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
   #net: net.Server;
   #nextId = 1;
@@ -81,11 +85,14 @@ export class RespServer {
   /** Clients with replies queued this turn. */
   #ready = new Set<Client>();
   readonly expiry: ActiveExpiry;
+  readonly lazyfree = new LazyFree(this);
   readonly file: string;
   readonly dir: string;
   port = 0;
   host = '127.0.0.1';
   #closed = false;
+  /** Commands running: 1 for a client's request, 2 inside its EXEC. */
+  #depth = 0;
   #log: (line: string) => void;
   onShutdown: () => void = () => {};
 
@@ -114,6 +121,15 @@ export class RespServer {
       });
     }
     this.keyspace.onTouch = (db, key) => this.#touch(db, key);
+    // A key that gets elements (a push, a RENAME onto it, an EXEC's writes) may serve its blocked clients.
+    this.keyspace.addWriteListener((db, key) => this.blocking.signal(db, key));
+    // An unblocked client's reply goes out with the batch that served it; its next requests run in a later turn.
+    this.blocking.onUnblock = (c) => {
+      this.#queue(c);
+      setImmediate(() => {
+        if (!c.closed) this.#process(c);
+      });
+    };
     this.expiry = new ActiveExpiry(this);
     this.#net = net.createServer({ noDelay: true }, (s) => this.#accept(s));
   }
@@ -127,6 +143,7 @@ export class RespServer {
         this.host = host;
         this.port = (this.#net.address() as net.AddressInfo).port;
         this.expiry.start();
+        this.lazyfree.kick(); // orphaned elements found at open
         resolve((this.#net.address() as net.AddressInfo).port);
       });
     });
@@ -184,6 +201,7 @@ export class RespServer {
     this.#ready.delete(c);
     this.unwatchAll(c);
     this.pubsub.drop(c);
+    this.blocking.drop(c);
   }
 
   /** Closes `c` now, without its pending replies. */
@@ -211,6 +229,8 @@ export class RespServer {
    */
   #process(c: Client): void {
     for (;;) {
+      // A blocked client's requests wait in its parser until it is served or times out.
+      if (this.blocking.isBlocked(c)) break;
       if (c.out.bytes + c.socket.writableLength > PAUSE_OUTPUT) {
         c.paused = true;
         c.socket.pause();
@@ -227,6 +247,8 @@ export class RespServer {
       }
       if (argv === null) break;
       this.execute(c, argv);
+      // Keys the command gave elements to serve their blocked clients now, in the same batch.
+      this.blocking.serveReady();
       if (c.closing || c.closed) break;
       if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) this.#commit();
     }
@@ -288,11 +310,13 @@ export class RespServer {
       for (const c of this.#ready) sends.push([c, c.out.take()]);
       this.#ready.clear();
       this.replication.deliver(sends);
+      this.lazyfree.kick();
       return;
     }
     // Only now, with the batch durable, do replies go out.
     for (const c of this.#ready) this.#send(c);
     this.#ready.clear();
+    this.lazyfree.kick();
   }
 
   #send(c: Client, parts = c.out.take()): void {
@@ -339,6 +363,7 @@ export class RespServer {
     const cmd = COMMANDS.get(name);
     const before = c.replyMode;
     c.out.muted = before !== 'on';
+    this.#depth++;
     try {
       this.#run(c, cmd, name, argv);
     } catch (e) {
@@ -346,6 +371,7 @@ export class RespServer {
       else if (e instanceof PmemError || e instanceof RangeError || e instanceof TypeError) this.#error(c, `ERR ${e.message}`);
       else throw e;
     } finally {
+      this.#depth--;
       c.out.muted = false;
     }
     // CLIENT REPLY SKIP drops the reply of the one command after it.
@@ -431,6 +457,11 @@ export class RespServer {
     }
     c.watched.clear();
     c.dirty = false;
+  }
+
+  /** Whether the running command is inside EXEC (a blocking command then answers as a timeout at once). */
+  get inExec(): boolean {
+    return this.#depth > 1;
   }
 
   /** Commits now (EXEC's batch, SAVE): durable when it returns. */

@@ -19,6 +19,10 @@ for (const k of db.keys({ encoding: 'utf8' })) console.log(k.toUpperCase());
 for (const k of db.keys()) console.log(k.readUInt8(0));
 for (const [k, v] of db.entries({ encoding: 'utf8' })) console.log(k.toUpperCase(), v.toUpperCase());
 for (const [k, v] of db.entries()) console.log(k.readUInt8(0), v.byteLength);
+for (const [k, v] of db.unordered('user:')) console.log(k.readUInt8(0), v.byteLength);
+for (const [k, v] of db.unordered(undefined, { encoding: 'latin1' })) console.log(k.toUpperCase(), v.toUpperCase());
+// @ts-expect-error a value from a Buffer-encoded unordered walk is not a string
+for (const [, v] of db.unordered()) console.log(v.toUpperCase());
 const someKey: Buffer | string | undefined = [...db.keys({ encoding })][0];
 const someEntry: [Buffer, Buffer] | [string, string] | undefined = [...db.range(options)][0];
 console.log(someKey, someEntry);

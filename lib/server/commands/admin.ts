@@ -4,7 +4,9 @@
 import * as os from 'node:os';
 
 import { ReplyError, type Client } from '../client';
+import { typeOf } from '../collections';
 import { globMatch } from '../glob';
+import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
 import { intArg, keyBuf, toI64, word } from './args';
 import type { Command, Def } from './types';
@@ -25,12 +27,13 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
       ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', 10], ['executable', process.argv[1] ?? ''],
     ]],
     ['Clients', [
-      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', 0], ['tracking_clients', 0],
+      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', s.blocking.blockedClients], ['tracking_clients', 0],
       ['pubsub_clients', [...s.clients.values()].filter((x) => x.subscriptions > 0).length],
     ]],
     ['Memory', [
       ['used_memory', mem.heapUsed + mem.external], ['used_memory_rss', mem.rss], ['used_memory_peak', mem.rss],
       ['maxmemory', 0], ['maxmemory_policy', 'noeviction'], ['mem_fragmentation_ratio', 1],
+      ['lazyfree_pending_objects', s.keyspace.garbage.pending], ['lazyfreed_objects', s.keyspace.garbage.freed],
       ['pmem_file_bytes', st.fileBytes], ['pmem_live_bytes', st.liveBytes], ['pmem_index_bytes', st.indexBytes],
     ]],
     ['Persistence', [
@@ -92,20 +95,7 @@ function swapdb(s: RespServer, c: Client, argv: Buffer[]): void {
   if (a < 0n || b < 0n || a >= BigInt(s.databases) || b >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
   const x = Number(a);
   const y = Number(b);
-  if (x !== y) {
-    const ks = s.keyspace;
-    const take = (db: number): [string, number, Buffer, number | null][] =>
-      ks.liveKeys(db).map((k) => {
-        const v = ks.get(db, k) as { type: number; value: Buffer };
-        return [k, v.type, Buffer.from(v.value), ks.expireOf(db, k) ?? null];
-      });
-    const ax = take(x);
-    const by = take(y);
-    ks.flush(x);
-    ks.flush(y);
-    for (const [k, t, v, at] of ax) ks.set(y, k, t, v, at);
-    for (const [k, t, v, at] of by) ks.set(x, k, t, v, at);
-  }
+  if (x !== y) swapDbs(s.keyspace, x, y);
   c.out.ok();
 }
 
@@ -293,7 +283,9 @@ function debug(s: RespServer, c: Client, argv: Buffer[]): void {
     case 'object': {
       const v = argv[2] === undefined ? undefined : s.keyspace.get(c.db, argv[2].toString('latin1'));
       if (v === undefined) throw new ReplyError('ERR no such key');
-      c.out.status(`Value at:0x0 refcount:1 encoding:raw serializedlength:${v.value.length} lru:0 lru_seconds_idle:0`);
+      const coll = s.keyspace.dbs[c.db].colls.get(argv[2].toString('latin1'));
+      const encoding = coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data);
+      c.out.status(`Value at:0x0 refcount:1 encoding:${encoding} serializedlength:${v.value.length} lru:0 lru_seconds_idle:0`);
       return;
     }
     case 'jmap':

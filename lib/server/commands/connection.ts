@@ -189,6 +189,19 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       c.out.int(n);
       return;
     }
+    case 'unblock': {
+      // CLIENT UNBLOCK id [TIMEOUT | ERROR]
+      if (argv.length !== 3 && argv.length !== 4) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.`);
+      let error = false;
+      if (argv.length === 4) {
+        const how = word(argv[3]);
+        if (how === 'error') error = true;
+        else if (how !== 'timeout') throw new ReplyError('ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR');
+      }
+      const x = s.clients.get(intArg(argv[2]));
+      c.out.int(x !== undefined && s.blocking.unblock(x, error ? 'UNBLOCKED client unblocked via CLIENT UNBLOCK' : null) ? 1 : 0);
+      return;
+    }
     case 'help':
       c.out.bulks(['CLIENT <subcommand>', 'ID', 'INFO', 'LIST', 'GETNAME', 'SETNAME <name>', 'SETINFO <attr> <value>', 'KILL', 'NO-EVICT', 'REPLY ON|OFF|SKIP']);
       return;

@@ -1,8 +1,10 @@
 // The keyspace group: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE,
 // RANDOMKEY, the EXPIRE family, TTL, PERSIST, OBJECT, TOUCH.
 import { ReplyError, SYNTAX, type Client } from '../client';
+import { typeOf } from '../collections';
 import { globMatch } from '../glob';
 import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
+import { copyKey, renameKey } from '../moves';
 import type { RespServer } from '../server';
 import { i64Arg, I64_MAX, intArg, keyArg, keyBuf, syntax, toI64, word } from './args';
 import type { Def } from './types';
@@ -91,11 +93,8 @@ function renameLike(nx: boolean) {
       c.out.int(0);
       return;
     }
-    const at = s.keyspace.expireOf(c.db, from) ?? null;
-    // Both writes go into one batch: after a crash exactly one name holds the value.
-    s.keyspace.delete(c.db, to);
-    s.keyspace.set(c.db, to, v.type, Buffer.from(v.value), at);
-    s.keyspace.delete(c.db, from);
+    // Both writes go into one batch: after a crash exactly one name holds the value (a collection: its META).
+    renameKey(s.keyspace, c.db, from, c.db, to);
     if (nx) c.out.int(1);
     else c.out.ok();
   };
@@ -116,19 +115,15 @@ function copy(s: RespServer, c: Client, argv: Buffer[]): void {
     } else syntax();
   }
   if (from === to && db === c.db) throw new ReplyError('ERR source and destination objects are the same');
-  const v = s.keyspace.get(c.db, from);
-  if (v === undefined) {
+  if (!s.keyspace.exists(c.db, from)) {
     c.out.int(0);
     return;
   }
-  if (s.keyspace.exists(db, to)) {
-    if (!replace) {
-      c.out.int(0);
-      return;
-    }
-    s.keyspace.delete(db, to);
+  if (!replace && s.keyspace.exists(db, to)) {
+    c.out.int(0);
+    return;
   }
-  s.keyspace.set(db, to, v.type, Buffer.from(v.value), s.keyspace.expireOf(c.db, from) ?? null);
+  copyKey(s.keyspace, c.db, from, db, to);
   c.out.int(1);
 }
 
@@ -137,13 +132,11 @@ function move(s: RespServer, c: Client, argv: Buffer[]): void {
   const db = toI64(argv[2]);
   if (db === null || db < 0n || db >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
   if (Number(db) === c.db) throw new ReplyError('ERR source and destination objects are the same');
-  const v = s.keyspace.get(c.db, key);
-  if (v === undefined || s.keyspace.exists(Number(db), key)) {
+  if (!s.keyspace.exists(c.db, key) || s.keyspace.exists(Number(db), key)) {
     c.out.int(0);
     return;
   }
-  s.keyspace.set(Number(db), key, v.type, Buffer.from(v.value), s.keyspace.expireOf(c.db, key) ?? null);
-  s.keyspace.delete(c.db, key);
+  renameKey(s.keyspace, c.db, key, Number(db), key);
   c.out.int(1);
 }
 
@@ -232,7 +225,10 @@ function object(s: RespServer, c: Client, argv: Buffer[]): void {
       if (v.type === TYPE_STRING) {
         const n = toI64(v.value);
         c.out.bulk(n !== null ? 'int' : v.value.length <= 44 ? 'embstr' : 'raw');
-      } else c.out.bulk('raw');
+      } else {
+        const coll = s.keyspace.dbs[c.db].colls.get(keyArg(argv[2]));
+        c.out.bulk(coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data));
+      }
       return;
     case 'freq':
       throw new ReplyError('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');

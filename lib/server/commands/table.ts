@@ -1,11 +1,15 @@
 // Every command of the server, by lower-case name.
 import { ADMIN_COMMANDS, registry } from './admin';
 import { CONNECTION_COMMANDS } from './connection';
+import { HASH_COMMANDS } from './hashes';
 import { KEY_COMMANDS } from './keys';
+import { LIST_COMMANDS } from './lists';
 import { PUBSUB_COMMANDS } from './pubsub';
+import { SET_COMMANDS } from './sets';
 import { STRING_COMMANDS } from './strings';
 import { TRANSACTION_COMMANDS } from './transactions';
 import type { Command, Def } from './types';
+import { ZSET_COMMANDS } from './zsets';
 
 export type { Command } from './types';
 
@@ -19,5 +23,8 @@ function build(...groups: Record<string, Def>[]): Map<string, Command> {
   return out;
 }
 
-export const COMMANDS = build(CONNECTION_COMMANDS, ADMIN_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS);
+export const COMMANDS = build(
+  CONNECTION_COMMANDS, ADMIN_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS,
+  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS,
+);
 registry.commands = COMMANDS;

@@ -1,0 +1,204 @@
+// Sorted sets in the keyspace: the collection type's registration (a zset is
+// rebuilt from its element records at open), the record writes of the zset
+// commands, and Redis's score texts. An element's id is its member; its
+// payload is the score, a little-endian float64 (docs/formats.md,
+// "Collections").
+import { ReplyError, type Client } from '../client';
+import { ELEMENT_PREFIX, registerType, TYPE_ZSET, type Collection } from '../collections';
+import type { RespServer } from '../server';
+import { ZSetValue, type LexRange, type ScoreRange } from '../zset';
+
+/** Redis 7.0's zset-max-listpack-entries and -value defaults: OBJECT ENCODING's threshold. */
+const LISTPACK_ENTRIES = 128;
+const LISTPACK_VALUE = 64;
+
+function scoreBytes(score: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeDoubleLE(score, 0);
+  return b;
+}
+
+/** OBJECT ENCODING's answer: what Redis 7.0 would use for a zset of this size and these members. */
+export function encodingOf(z: ZSetValue): string {
+  if (z.size > LISTPACK_ENTRIES) return 'skiplist';
+  for (const m of z.members.ids) if (m.length > LISTPACK_VALUE) return 'skiplist';
+  return 'listpack';
+}
+
+registerType<ZSetValue>({
+  type: TYPE_ZSET,
+  name: 'zset',
+  create: () => new ZSetValue(),
+  // The skiplist orders members itself: open need not sort the records.
+  ordered: false,
+  load: (z, member, payload) => {
+    if (payload.length === 8) z.set(member, payload.readDoubleLE(0));
+  },
+  size: (z) => z.size,
+  encoding: (z) => encodingOf(z),
+  *elements(z) {
+    for (let i = 0; i < z.size; i++) yield [z.members.ids[i], scoreBytes(z.members.vals[i])];
+  },
+  ids: (z) => z.members.ids.values(),
+});
+
+/** The zset at `key`, or undefined when absent. @throws ReplyError WRONGTYPE */
+export function zsetOf(s: RespServer, db: number, key: string): ZSetValue | undefined {
+  return s.keyspace.collection<ZSetValue>(db, key, TYPE_ZSET)?.data;
+}
+
+/** Whether `key` holds a sorted set (no error for another type). */
+export function isZSet(s: RespServer, db: number, key: string): boolean {
+  return s.keyspace.type(db, key) === TYPE_ZSET;
+}
+
+/** The zset at `key`, created empty when absent. @throws ReplyError WRONGTYPE */
+export function zsetFor(s: RespServer, db: number, key: string): Collection<ZSetValue> {
+  return s.keyspace.createCollection<ZSetValue>(db, key, TYPE_ZSET);
+}
+
+/** A member is an element id: the store's key limit less the element prefix. */
+export const MAX_MEMBER = 4096 - ELEMENT_PREFIX;
+
+/** A member argument. @throws ReplyError for a member over the limit */
+export function memberArg(b: Buffer): string {
+  if (b.length > MAX_MEMBER) throw new ReplyError(`ERR member is ${b.length} bytes; the limit is ${MAX_MEMBER}`);
+  return b.toString('latin1');
+}
+
+/** Sets `member`'s score in DRAM and its record in the batch. @returns whether it was new */
+export function zput(s: RespServer, c: Collection<ZSetValue>, member: string, score: number): boolean {
+  const added = c.data.set(member, score);
+  s.keyspace.putElement(c, member, scoreBytes(score));
+  return added;
+}
+
+/** Removes `member` from DRAM and its record in the batch (the caller then calls `zdone`). */
+export function zdel(s: RespServer, c: Collection<ZSetValue>, member: string): boolean {
+  if (!c.data.delete(member)) return false;
+  s.keyspace.deleteElement(c, member);
+  return true;
+}
+
+/** The collection of a live zset (after `zsetOf` found it). */
+export function zcoll(s: RespServer, db: number, key: string): Collection<ZSetValue> {
+  return s.keyspace.collection<ZSetValue>(db, key, TYPE_ZSET) as Collection<ZSetValue>;
+}
+
+/** Deletes the key of a zset left empty. */
+export function zdone(s: RespServer, c: Collection<ZSetValue>): void {
+  s.keyspace.deleteIfEmpty(c);
+}
+
+/** Writes a whole new zset at `key` (replacing whatever is there), or deletes `key` when `entries` is empty. */
+export function zstore(s: RespServer, db: number, key: string, entries: Iterable<[string, number]>): number {
+  s.keyspace.delete(db, key);
+  let c: Collection<ZSetValue> | null = null;
+  for (const [m, sc] of entries) {
+    c ??= zsetFor(s, db, key);
+    zput(s, c, m, sc);
+  }
+  return c === null ? 0 : c.data.size;
+}
+
+const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const INF = /^[+-]?inf(inity)?$/i;
+
+/** A double as strtod reads it (no spaces, no NaN), or null. */
+export function parseDouble(t: string): number | null {
+  if (FLOAT.test(t)) return Number(t);
+  if (INF.test(t)) return t.startsWith('-') ? -Infinity : Infinity;
+  return null;
+}
+
+/** A score argument. @throws ReplyError "value is not a valid float" */
+export function scoreArg(b: Buffer): number {
+  const n = parseDouble(b.toString('latin1'));
+  if (n === null) throw new ReplyError('ERR value is not a valid float');
+  return n;
+}
+
+/** A double as C's "%.17g" prints it (Redis's score replies); inf as "inf". */
+export function formatScore(d: number): string {
+  if (d === Infinity) return 'inf';
+  if (d === -Infinity) return '-inf';
+  if (d === 0) return Object.is(d, -0) ? '-0' : '0';
+  const [mant, expText] = d.toExponential(16).split('e');
+  const exp = Number(expText);
+  if (exp < -4 || exp >= 17) {
+    const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+    const e = Math.abs(exp);
+    return `${m}e${exp < 0 ? '-' : '+'}${e < 10 ? '0' : ''}${e}`;
+  }
+  const fixed = d.toFixed(16 - exp);
+  return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
+}
+
+/** A score in a reply: RESP3 a double, RESP2 a bulk string. */
+export function replyScore(c: Client, d: number): void {
+  c.out.double(formatScore(d));
+}
+
+/** zslParseRange: "(" makes a bound exclusive. @throws ReplyError "min or max is not a float" */
+export function scoreRange(min: Buffer, max: Buffer): ScoreRange {
+  const one = (b: Buffer): [number, boolean] => {
+    const t = b.toString('latin1');
+    const ex = t.startsWith('(');
+    const n = parseDouble(ex ? t.slice(1) : t);
+    if (n === null) throw new ReplyError('ERR min or max is not a float');
+    return [n, ex];
+  };
+  const [lo, minEx] = one(min);
+  const [hi, maxEx] = one(max);
+  return { min: lo, max: hi, minEx, maxEx };
+}
+
+/** zslParseLexRange: "-", "+", "(x" or "[x". @throws ReplyError "min or max not valid string range item" */
+export function lexRange(min: Buffer, max: Buffer): LexRange {
+  const r: LexRange = { min: null, max: null, minEx: false, maxEx: false };
+  const bad = (): never => {
+    throw new ReplyError('ERR min or max not valid string range item');
+  };
+  const one = (b: Buffer, isMin: boolean): void => {
+    const t = b.toString('latin1');
+    if (t === '+') {
+      if (isMin) r.minPlus = true;
+    } else if (t === '-') {
+      if (!isMin) r.maxMinus = true;
+    } else if (t.startsWith('(') || t.startsWith('[')) {
+      if (isMin) {
+        r.min = t.slice(1);
+        r.minEx = t[0] === '(';
+      } else {
+        r.max = t.slice(1);
+        r.maxEx = t[0] === '(';
+      }
+    } else bad();
+  };
+  one(min, true);
+  one(max, false);
+  return r;
+}
+
+/** Replies members (with scores): RESP2 a flat array, RESP3 [member, score] pairs. */
+export function replyEntries(c: Client, entries: [string, number][], withScores: boolean): void {
+  if (!withScores) {
+    c.out.array(entries.length);
+    for (const [m] of entries) c.out.bulk(Buffer.from(m, 'latin1'));
+    return;
+  }
+  if (c.out.proto === 3) {
+    c.out.array(entries.length);
+    for (const [m, sc] of entries) {
+      c.out.array(2);
+      c.out.bulk(Buffer.from(m, 'latin1'));
+      replyScore(c, sc);
+    }
+    return;
+  }
+  c.out.array(entries.length * 2);
+  for (const [m, sc] of entries) {
+    c.out.bulk(Buffer.from(m, 'latin1'));
+    replyScore(c, sc);
+  }
+}

@@ -1,0 +1,65 @@
+// The DRAM structure of hashes and sets: ids (latin1 strings) with values,
+// in an array for O(1) random picks (HRANDFIELD, SRANDMEMBER, SPOP) and a
+// reverse-walking scan cursor, and a map from id to slot.
+
+export class Members<V> {
+  readonly slots = new Map<string, number>();
+  readonly ids: string[] = [];
+  readonly vals: V[] = [];
+  /** Set once an element grew past the small encoding's limits (as Redis, never reset while the key lives). */
+  big = false;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  has(id: string): boolean {
+    return this.slots.has(id);
+  }
+
+  get(id: string): V | undefined {
+    const i = this.slots.get(id);
+    return i === undefined ? undefined : this.vals[i];
+  }
+
+  /** @returns whether `id` is new */
+  set(id: string, v: V): boolean {
+    const i = this.slots.get(id);
+    if (i !== undefined) {
+      this.vals[i] = v;
+      return false;
+    }
+    this.slots.set(id, this.ids.length);
+    this.ids.push(id);
+    this.vals.push(v);
+    return true;
+  }
+
+  /** Adds an `id` known to be absent (the open: element records are unique), with one map operation. */
+  append(id: string, v: V): void {
+    this.slots.set(id, this.ids.length);
+    this.ids.push(id);
+    this.vals.push(v);
+  }
+
+  /** Removes `id`; the last element takes its slot. @returns whether it was there */
+  delete(id: string): boolean {
+    const i = this.slots.get(id);
+    if (i === undefined) return false;
+    const last = this.ids.length - 1;
+    if (i !== last) {
+      this.ids[i] = this.ids[last];
+      this.vals[i] = this.vals[last];
+      this.slots.set(this.ids[i], i);
+    }
+    this.ids.pop();
+    this.vals.pop();
+    this.slots.delete(id);
+    return true;
+  }
+
+  /** A random slot (the structure is not empty). */
+  randomSlot(): number {
+    return Math.floor(Math.random() * this.ids.length);
+  }
+}

@@ -1,0 +1,89 @@
+// Keys that change name or database: RENAME, MOVE, COPY, SWAPDB, for every
+// type. A collection that moves keeps its generation, so only its META is
+// written under the new name (O(1)); a copy is a new generation with every
+// element written again (O(n)). Every write is in the current batch.
+import { type Collection, typeOf } from './collections';
+import type { Keyspace } from './keyspace';
+
+/**
+ * Moves a live key (with its expiry) to `to` in `toDb`, replacing what was
+ * there: its value or META written under the new name and the old deleted,
+ * in the same batch, so after a crash exactly one name holds it.
+ * @returns false when `from` is absent
+ */
+export function renameKey(ks: Keyspace, db: number, from: string, toDb: number, to: string): boolean {
+  const v = ks.get(db, from);
+  if (v === undefined) return false;
+  if (db === toDb && from === to) return true;
+  const at = ks.expireOf(db, from) ?? null;
+  const payload = Buffer.from(v.value);
+  const c = detach(ks, db, from);
+  ks.delete(db, from);
+  ks.delete(toDb, to);
+  ks.set(toDb, to, v.type, payload, at);
+  if (c !== undefined) attach(ks, c, toDb, to);
+  return true;
+}
+
+/**
+ * Copies a live key (with its expiry) to `to` in `toDb`, replacing what was
+ * there.
+ * @returns false when `from` is absent
+ */
+export function copyKey(ks: Keyspace, db: number, from: string, toDb: number, to: string): boolean {
+  const v = ks.get(db, from);
+  if (v === undefined) return false;
+  const at = ks.expireOf(db, from) ?? null;
+  const src = ks.dbs[db].colls.get(from);
+  const payload = Buffer.from(v.value);
+  ks.delete(toDb, to);
+  if (src === undefined) {
+    ks.set(toDb, to, v.type, payload, at);
+    return true;
+  }
+  const t = typeOf(v.type);
+  const c = ks.createCollection(toDb, to, v.type);
+  // Payload Buffers are never changed in place, so the copy may share them.
+  for (const [id, p] of t.elements(src.data)) {
+    t.load(c.data, id, p);
+    ks.putElement(c, id, p);
+  }
+  if (at !== null) ks.expire(toDb, to, at);
+  return true;
+}
+
+/** SWAPDB: every live key of `x` moves to `y` and back, with its expiry. */
+export function swapDbs(ks: Keyspace, x: number, y: number): void {
+  const take = (db: number): [string, number, Buffer, number | null, Collection | undefined][] =>
+    ks.liveKeys(db).map((k) => {
+      const v = ks.get(db, k) as { type: number; value: Buffer };
+      return [k, v.type, Buffer.from(v.value), ks.expireOf(db, k) ?? null, detach(ks, db, k)];
+    });
+  const ax = take(x);
+  const by = take(y);
+  ks.flush(x);
+  ks.flush(y);
+  const put = (db: number, entries: typeof ax): void => {
+    for (const [k, t, v, at, c] of entries) {
+      ks.set(db, k, t, v, at);
+      if (c !== undefined) attach(ks, c, db, k);
+    }
+  };
+  put(y, ax);
+  put(x, by);
+}
+
+/** Takes a collection out of its database's map: moved, not dead, so deleting its key does not free its elements. */
+function detach(ks: Keyspace, db: number, key: string): Collection | undefined {
+  const d = ks.dbs[db];
+  const c = d.colls.get(key);
+  d.colls.delete(key);
+  return c;
+}
+
+function attach(ks: Keyspace, c: Collection, db: number, key: string): void {
+  c.db = db;
+  c.key = key;
+  ks.dbs[db].colls.set(key, c);
+  ks.written(db, key);
+}
