@@ -117,6 +117,28 @@ describe('ack levels and group commit', () => {
     await p.close();
     await fake.close();
   });
+
+  test('close with the round trip of a local append still in flight stops its timer: nothing fires on a closed journal', async () => {
+    const fake = new FakeBackup({ welcome: true, received: false });
+    await fake.listen();
+    const timeoutMs = 200;
+    const p = await ReplicatedWal.open(file('close-in-flight'), { replicas: [addr(fake)], create: true, size: SIZE, timeoutMs });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => { uncaught.push(e); };
+    process.on('uncaughtException', onUncaught);
+    try {
+      expect(await p.append('a', { ack: 'local' })).toBe(1);
+      while (fake.frames.length < 1) await new Promise((r) => setTimeout(r, 5));
+      await p.close(); // the round trip is still in flight: the fake never acks
+      // Timers fire in the order of their deadlines: this one, set after the
+      // journal's with a later deadline, fires after it would have.
+      await new Promise((r) => setTimeout(r, timeoutMs + 50));
+      expect(uncaught).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await fake.close();
+    }
+  });
 });
 
 describe('catch-up', () => {

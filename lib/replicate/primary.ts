@@ -185,6 +185,11 @@ export class ReplicatedWal {
     this.#closing = new Promise<void>((resolve) => {
       const finish = (): void => {
         this.#closed = true;
+        // A round trip of 'local' appends may still be in flight: nobody
+        // waits for it, and its records stay past the commit point, to be
+        // resent by the next open. Its timer must not fire on a closed file.
+        if (this.#inFlight !== null) clearTimeout(this.#inFlight.timer);
+        this.#inFlight = null;
         for (const p of this.#peers) p.close();
         this.#file.close();
         resolve();
