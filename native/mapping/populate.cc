@@ -14,8 +14,6 @@
 // so it is never used.
 #include "mapping/populate.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,15 +95,6 @@ int PopulateRange(const State* s, uint64_t off, uint64_t len) {
 }
 
 void Run(const State* s, Prefaulter* w) {
-  // Work ahead of the caller, worth doing only with a CPU to spare: under
-  // SCHED_IDLE it never preempts a thread of the normal policy (the
-  // JavaScript thread, a reader in another process). On a machine whose
-  // CPUs are all busy it runs little, and the caller faults the pages in
-  // itself, as without a prefault. It still gets a small share, so a stop
-  // (a join, below) waits at most for one chunk at that share. A failure
-  // leaves the default policy: the prefault is a hint either way.
-  sched_param idle{};
-  (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
   std::unique_lock<std::mutex> lock(w->mu);
   for (;;) {
     w->wake.wait(lock, [w] { return w->stop.load() || w->pending; });
