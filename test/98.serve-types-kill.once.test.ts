@@ -10,27 +10,19 @@
 // collections: no kill left elements of a dead collection behind. The kill
 // must land while requests are in flight. PMEM_SERVE_KILLS sets the count
 // (default 20).
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { KVStore } from '../lib';
-import { NS_ELEMENT, typeOf } from '../lib/server/collections';
-import '../lib/server/commands/table';
-import { Keyspace } from '../lib/server/keyspace';
 import { seededRandom } from '../lib/testing/random';
-import { expectKillsLanded } from './fixtures/kill-report';
+import { runCollectionKills, type Op } from './fixtures/serve/collection-kill';
 import { frame, RawClient, text } from './fixtures/serve/raw';
 import { testDir } from './helpers';
 
 const KILLS = Number(process.env.PMEM_SERVE_KILLS ?? 20);
 const WINDOW = 32;
 const KEYS = 30;
-const BIN = path.join(__dirname, '..', 'bin', 'pmem');
 
 type Hash = Map<string, string>;
 type Model = Map<string, Hash | Set<string>>;
-type Op = { cmd: string[] } | { exec: string[][] };
 
 const HASHES = Array.from({ length: KEYS }, (_, i) => `h:${i}`);
 const SETS = Array.from({ length: KEYS }, (_, i) => `s:${i}`);
@@ -134,25 +126,6 @@ function makeOp(rnd: () => number, n: number): Op {
   return { cmd: makeCmd(rnd, n) };
 }
 
-async function startServer(file: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--file', file], {
-    env: { ...process.env, PMEM_IS_PMEM_FORCE: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /address: +127\.0\.0\.1:(\d+)[\s\S]*ready to accept connections/.exec(out);
-      if (m !== null) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`pmem serve exited (${code}) before it was ready: ${out}${err}`)));
-  });
-  return { child, port };
-}
-
 /** A canonical text of every collection: key, then its sorted elements. */
 function canon(m: Model): string {
   const lines: string[] = [];
@@ -186,101 +159,19 @@ async function snapshot(port: number): Promise<string> {
 }
 
 test(`pmem serve: ${KILLS} kill -9 of hashes and sets under load; every acknowledged write after each restart, no element leaked`, async () => {
-  const dir = path.join(testDir(), `serve-types-kill-${process.pid}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'serve.kv');
-  const rnd = seededRandom(98);
-  const model: Model = new Map();
-  let n = 0;
-  const report = { runs: 0, kills: 0, killsDuringWork: 0, killsAfterStart: 0, completed: 0, acked: 0, seconds: 0 };
-  let inFlightApplied = 0;
-  const started = Date.now();
-  try {
-    let inFlight: Op[] = [];
-    for (let run = 0; run <= KILLS; run++) {
-      const { child, port } = await startServer(file);
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      // The state now must be the model plus a prefix of what was in flight at the kill.
-      const got = await snapshot(port);
-      const candidate: Model = new Map([...model].map(([k, v]) => [k, v instanceof Map ? new Map(v) : new Set(v)]));
-      let matched = canon(candidate) === got ? 0 : -1;
-      for (let i = 0; matched < 0 && i < inFlight.length; i++) {
-        apply(candidate, inFlight[i]);
-        if (canon(candidate) === got) matched = i + 1;
-      }
-      if (matched < 0) {
-        child.kill('SIGKILL');
-        throw new Error(`run ${run}: the store matches no prefix of the in-flight requests:\n${got}\nexpected at least:\n${canon(model)}`);
-      }
-      for (let i = 0; i < matched; i++) apply(model, inFlight[i]);
-      inFlightApplied += matched;
-      inFlight = [];
-      if (run === KILLS) {
-        child.kill('SIGTERM');
-        await exited;
-        break;
-      }
-      report.runs++;
-      const killAt = 20 + Math.floor(rnd() * 300);
-      const c = new RawClient(port);
-      await c.ready;
-      const sent: { op: Op; replies: number }[] = [];
-      let acks = 0;
-      const fill = (): void => {
-        while (sent.length < WINDOW) {
-          const op = makeOp(rnd, n++);
-          const w = wire(op);
-          c.send(w.bytes);
-          sent.push({ op, replies: w.replies });
-        }
-      };
-      fill();
-      for (;;) {
-        const head = sent[0];
-        let last: unknown = null;
-        for (let i = 0; i < head.replies; i++) last = text(await c.read());
-        if (last === null) throw new Error(`run ${run}: the connection closed before the kill`);
-        if (typeof last === 'string' && last.startsWith('-')) throw new Error(`run ${run}: ${last}`);
-        sent.shift();
-        apply(model, head.op); // acknowledged: logged
-        acks++;
-        report.acked++;
-        if (acks === killAt) break;
-        fill();
-      }
-      // Requests are in flight (the window is refilled before every read): the kill lands during the work.
-      const during = sent.length > 0;
-      child.kill('SIGKILL');
-      await exited;
-      report.kills++;
-      if (during) {
-        report.killsDuringWork++;
-        report.killsAfterStart++;
-      }
-      inFlight = sent.map((s) => s.op);
-      c.close();
-    }
-    report.seconds = (Date.now() - started) / 1000;
-    // No element record outlives its collection: free what is queued, then count.
-    const store = KVStore.open(file);
-    let records = 0;
-    let elements = 0;
-    try {
-      const ks = new Keyspace(store, 16);
-      while (ks.freeStep() > 0) ks.commit();
-      ks.commit();
-      for (const _ of store.keys({ prefix: Buffer.from([NS_ELEMENT]) })) records++;
-      for (const d of ks.dbs) for (const col of d.colls.values()) elements += typeOf(col.type).size(col.data);
-    } finally {
-      store.close();
-    }
-    // eslint-disable-next-line no-console
-    console.log(`serve-types-kill: ${inFlightApplied} in-flight requests found applied; ${elements} elements live, ${model.size} keys`);
-    expect(records).toBe(elements);
-    expect(elements).toBeGreaterThan(0);
-    expectKillsLanded('serve-types-kill', report);
-    expect(report.kills).toBe(KILLS);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  await runCollectionKills<Model>({
+    name: 'serve-types-kill',
+    dir: path.join(testDir(), `serve-types-kill-${process.pid}`),
+    kills: KILLS,
+    window: WINDOW,
+    rnd: seededRandom(98),
+    model: new Map(),
+    copy: (m) => new Map([...m].map(([k, v]) => [k, v instanceof Map ? new Map(v) : new Set(v)])),
+    apply,
+    canon,
+    snapshot,
+    makeOp,
+    wire,
+    size: (m) => m.size,
+  });
 }, 600_000);

@@ -12,27 +12,19 @@
 // completion, must hold exactly the element records of the live
 // collections. The kill must land while requests are in flight.
 // PMEM_SERVE_KILLS sets the count (default 20).
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { KVStore } from '../lib';
-import { NS_ELEMENT, typeOf } from '../lib/server/collections';
-import '../lib/server/commands/table';
-import { Keyspace } from '../lib/server/keyspace';
 import { seededRandom } from '../lib/testing/random';
-import { expectKillsLanded } from './fixtures/kill-report';
-import { frame, RawClient, text, type Reply } from './fixtures/serve/raw';
+import { runCollectionKills, type Op } from './fixtures/serve/collection-kill';
+import { frame, RawClient, text } from './fixtures/serve/raw';
 import { testDir } from './helpers';
 
 const KILLS = Number(process.env.PMEM_SERVE_KILLS ?? 20);
 const WINDOW = 32;
 const KEYS = 12;
-const BIN = path.join(__dirname, '..', 'bin', 'pmem');
 
 type ZSet = Map<string, number>;
 type Model = Map<string, string[] | ZSet>;
-type Op = { cmd: string[] } | { exec: string[][] };
 
 const LISTS = Array.from({ length: KEYS }, (_, i) => `l:${i}`);
 const ZSETS = Array.from({ length: KEYS }, (_, i) => `z:${i}`);
@@ -252,32 +244,9 @@ function makeOp(rnd: () => number, n: number): Op {
   return { cmd: makeCmd(rnd, n) };
 }
 
-function isError(r: Reply | null): r is { error: string } {
-  return typeof r === 'object' && r !== null && 'error' in r;
-}
-
 /** The only error replies the workload can draw: LSET past either end, or of no list. */
 function expectedError(op: Op, error: string): boolean {
   return 'cmd' in op && op.cmd[0] === 'LSET' && /^ERR (no such key|index out of range)/.test(error);
-}
-
-async function startServer(file: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--file', file], {
-    env: { ...process.env, PMEM_IS_PMEM_FORCE: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /address: +127\.0\.0\.1:(\d+)[\s\S]*ready to accept connections/.exec(out);
-      if (m !== null) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`pmem serve exited (${code}) before it was ready: ${out}${err}`)));
-  });
-  return { child, port };
 }
 
 /** A canonical text of every collection: lists in order, sorted sets in Redis's order with scores. */
@@ -318,102 +287,20 @@ function copy(m: Model): Model {
 }
 
 test(`pmem serve: ${KILLS} kill -9 of lists and sorted sets under load; every acknowledged write after each restart, no element leaked`, async () => {
-  const dir = path.join(testDir(), `serve-lists-zsets-kill-${process.pid}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'serve.kv');
-  const rnd = seededRandom(99);
-  const model: Model = new Map();
-  let n = 0;
-  const report = { runs: 0, kills: 0, killsDuringWork: 0, killsAfterStart: 0, completed: 0, acked: 0, seconds: 0 };
-  let inFlightApplied = 0;
-  const started = Date.now();
-  try {
-    let inFlight: Op[] = [];
-    for (let run = 0; run <= KILLS; run++) {
-      const { child, port } = await startServer(file);
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      // The state now must be the model plus a prefix of what was in flight at the kill.
-      const got = await snapshot(port);
-      const candidate = copy(model);
-      let matched = canon(candidate) === got ? 0 : -1;
-      for (let i = 0; matched < 0 && i < inFlight.length; i++) {
-        apply(candidate, inFlight[i]);
-        if (canon(candidate) === got) matched = i + 1;
-      }
-      if (matched < 0) {
-        child.kill('SIGKILL');
-        throw new Error(`run ${run}: the store matches no prefix of the in-flight requests:\n${got}\nexpected at least:\n${canon(model)}`);
-      }
-      for (let i = 0; i < matched; i++) apply(model, inFlight[i]);
-      inFlightApplied += matched;
-      inFlight = [];
-      if (run === KILLS) {
-        child.kill('SIGTERM');
-        await exited;
-        break;
-      }
-      report.runs++;
-      const killAt = 20 + Math.floor(rnd() * 300);
-      const c = new RawClient(port);
-      await c.ready;
-      const sent: { op: Op; replies: number }[] = [];
-      let acks = 0;
-      const fill = (): void => {
-        while (sent.length < WINDOW) {
-          const op = makeOp(rnd, n++);
-          const w = wire(op);
-          c.send(w.bytes);
-          sent.push({ op, replies: w.replies });
-        }
-      };
-      fill();
-      for (;;) {
-        const head = sent[0];
-        let last: Reply | null = null;
-        for (let i = 0; i < head.replies; i++) last = await c.read();
-        // A nil reply (LPOP of no list, ZADD INCR refused) is a reply; a closed connection is not.
-        if (last === null && c.closed) throw new Error(`run ${run}: the connection closed before the kill`);
-        if (isError(last) && !expectedError(head.op, last.error)) throw new Error(`run ${run}: ${last.error}`);
-        sent.shift();
-        apply(model, head.op); // acknowledged: logged
-        acks++;
-        report.acked++;
-        if (acks === killAt) break;
-        fill();
-      }
-      // Requests are in flight (the window is refilled before every read): the kill lands during the work.
-      const during = sent.length > 0;
-      child.kill('SIGKILL');
-      await exited;
-      report.kills++;
-      if (during) {
-        report.killsDuringWork++;
-        report.killsAfterStart++;
-      }
-      inFlight = sent.map((s) => s.op);
-      c.close();
-    }
-    report.seconds = (Date.now() - started) / 1000;
-    // No element record outlives its collection: free what is queued, then count.
-    const store = KVStore.open(file);
-    let records = 0;
-    let elements = 0;
-    try {
-      const ks = new Keyspace(store, 16);
-      while (ks.freeStep() > 0) ks.commit();
-      ks.commit();
-      for (const _ of store.keys({ prefix: Buffer.from([NS_ELEMENT]) })) records++;
-      for (const d of ks.dbs) for (const col of d.colls.values()) elements += typeOf(col.type).size(col.data);
-    } finally {
-      store.close();
-    }
-    // eslint-disable-next-line no-console
-    console.log(`serve-lists-zsets-kill: ${inFlightApplied} in-flight requests found applied; ${elements} elements live, ${model.size} keys`);
-    expect(records).toBe(elements);
-    expect(elements).toBeGreaterThan(0);
-    expectKillsLanded('serve-lists-zsets-kill', report);
-    expect(report.kills).toBe(KILLS);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  await runCollectionKills<Model>({
+    name: 'serve-lists-zsets-kill',
+    dir: path.join(testDir(), `serve-lists-zsets-kill-${process.pid}`),
+    kills: KILLS,
+    window: WINDOW,
+    rnd: seededRandom(99),
+    model: new Map(),
+    copy,
+    apply,
+    canon,
+    snapshot,
+    makeOp,
+    wire,
+    expectedError,
+    size: (m) => m.size,
+  });
 }, 600_000);
