@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
-import { KVStore, ObjPool, openMapping, PmemError, TieredCache, Wal } from '../lib';
+import { KVStore, ObjPool, openMapping, PmemError, startReplica, TieredCache, Wal } from '../lib';
 import { Progress } from '../lib/cli/progress';
 import { tmpFile } from './helpers';
 
@@ -378,6 +378,15 @@ describe('pmem info', () => {
     fails(pmem(['info', tmpFile('none'), '--json']), EXIT.CANNOT_USE, 'no such file');
     expect(pmem(['info', kv])).toMatchObject({ code: 0 });
     expect(pmem(['info', kv]).out).toContain('kind: kv');
+  });
+
+  test('tells a replicated journal apart, and other commands refuse it by name', async () => {
+    const journal = tmpFile('info.journal');
+    await (await startReplica({ file: journal, port: 0, create: true, size: 1 << 20 })).close();
+    expect(JSON.parse(pmem(['info', journal, '--json']).out[0])).toMatchObject({ kind: 'journal', format: 'PRJ1 v1' });
+    fails(pmem(['kv', journal, 'get', 'a']), EXIT.CANNOT_USE, 'is not a KV store (a replicated journal)');
+    fails(pmem(['check', journal]), EXIT.CANNOT_USE, '(a replicated journal)');
+    expect(() => KVStore.open(journal)).toThrow(/holds a replicated journal; nothing was written to it/);
   });
 });
 

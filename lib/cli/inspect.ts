@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
 import { identifyPath, isDevDax } from '../core/identify';
 
-export type FileKind = 'kv' | 'wal' | 'objpool' | 'cache' | 'mapping' | 'devdax' | 'missing' | 'not a file';
+export type FileKind = 'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file';
 
 export interface FileInfo {
   file: string;
@@ -32,7 +32,7 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mountOf(file, mounts) };
   // The classifier the open paths use (lib/core/identify.ts).
   const id = identifyPath(file);
-  if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache')) {
+  if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal')) {
     info.kind = id.kind;
     if (id.format !== undefined) info.format = id.format;
   }

@@ -117,6 +117,7 @@ const KIND_TEXT: Record<string, string> = {
   wal: 'a WAL',
   objpool: 'a libpmemobj pool',
   cache: 'a tiered cache',
+  journal: 'a replicated journal',
   mapping: 'no known format',
   devdax: 'a device-DAX device',
   'not a file': 'not a regular file',

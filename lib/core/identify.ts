@@ -13,7 +13,7 @@ import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
 
 /** What a file's first bytes look like. */
-export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'cache' | 'empty' | 'zeros' | 'text' | 'unknown';
+export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'cache' | 'journal' | 'empty' | 'zeros' | 'text' | 'unknown';
 
 export interface Identity {
   kind: ContentKind;
@@ -30,6 +30,8 @@ const SUPERBLOCK_MAGIC = 0x31425350; // "PSB1", see lib/log/superblock.ts
 const APPEND_LIST_MAGIC = 0x4c505041; // "APPL", see lib/log/append-list.ts
 /** "PCT1": a tiered cache's PMem tier (lib/cache/pmem-format.ts takes its MAGIC from here). */
 export const CACHE_MAGIC = 0x31544350;
+/** "PRJ1": a replicated journal's control block (lib/replicate/state.ts takes its STATE_MAGIC from here). */
+export const JOURNAL_MAGIC = 0x314a5250;
 const PAYLOADS: Record<number, [ContentKind, string, string]> = {
   0x31564b50: ['kv', 'PKV1', 'a KV store'],
   0x4c415750: ['wal', 'PWAL', 'a write-ahead log (Wal)'],
@@ -60,6 +62,9 @@ export function identify(head: Uint8Array, n: number): Identity {
   if (b.length >= 4 && b.readUInt32LE(0) === APPEND_LIST_MAGIC) return { kind: 'append-list', description: 'a pmem AppendList' };
   if (b.length >= 8 && b.readUInt32LE(0) === CACHE_MAGIC) {
     return { kind: 'cache', format: `PCT1 v${b.readUInt32LE(4)}`, description: 'a tiered cache' };
+  }
+  if (b.length >= 8 && b.readUInt32LE(0) === JOURNAL_MAGIC) {
+    return { kind: 'journal', format: `PRJ1 v${b.readUInt32LE(4)}`, description: 'a replicated journal' };
   }
   let zeros = true;
   let text = true;

@@ -5,10 +5,11 @@
 // that depends on it; the layout is in docs/formats.md ("Replicated
 // journal").
 import { PmemError } from '../core/errors';
+import { JOURNAL_MAGIC } from '../core/identify';
 import { load64, type Region, store64 } from '../core/region';
 
 /** "PRJ1". */
-export const STATE_MAGIC = 0x314a5250;
+export const STATE_MAGIC = JOURNAL_MAGIC;
 export const STATE_VERSION = 1;
 /** Bytes the control block takes; the journal's Wal starts here. */
 export const STATE_BYTES = 4096;
