@@ -55,6 +55,8 @@ export class TxLog {
   #count = 0; // entries staged
   #end = 0; // region offset where the next staged entry goes
   #limit = 0; // region offset where the slot being staged ends
+  /** The region's bytes, read once per run for its staged writes. */
+  #bytes: Buffer | undefined;
   /** Set when a subclass computes the checksum itself: records are then sealed in JS. */
   readonly #ownChecksum: boolean;
   // The staged entries (target, length, where the new bytes are in the
@@ -129,6 +131,8 @@ export class TxLog {
     // ignores the slot.
     const seq = this.#seq + 1;
     const start = slotOf(this.offset, this.size, seq);
+    const b = this.region.bytes;
+    this.#bytes = b;
     const token = ++this.#runs;
     this.#staging = token;
     this.#count = 0;
@@ -146,7 +150,7 @@ export class TxLog {
     if (this.#count === 0) return;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const end = this.#end;
-    this.#headers.record(this.region.bytes, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
+    this.#headers.record(b, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The commit: the record, checksummed over its sequence number and
     // entries, flushed and fenced. This is the transaction's one fence.
     // Before it completes, no in-place write has been made (a crash finds
@@ -157,7 +161,6 @@ export class TxLog {
 
     // Apply in place, after the fence: a crash from here on may persist any
     // subset of these lines, and recovery redoes them all from the record.
-    const b = this.region.bytes;
     const count = this.#count;
     const targets = this.#targets;
     const lens = this.#lens;
@@ -182,7 +185,7 @@ export class TxLog {
     if (next > this.#limit) {
       throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
-    const b = this.region.bytes;
+    const b = this.#bytes!;
     this.#headers.entry(b, at, offset, len);
     b.set(data, at + TX_ENTRY_HEADER);
     const i = this.#count;
