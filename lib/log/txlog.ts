@@ -20,6 +20,21 @@ export interface TxWriter {
   write(offset: number, data: Uint8Array): void;
 }
 
+/** `TxLog`'s staging of one write, for `RunWriter` (set in TxLog's static block). */
+let stageWrite: (log: TxLog, token: number, offset: number, data: Uint8Array) => void;
+
+/**
+ * The `tx` of one run: the log and the run's token, one small object per
+ * run (no closure), whose writes the log refuses once the run has ended.
+ */
+class RunWriter implements TxWriter {
+  constructor(readonly log: TxLog, readonly token: number) {}
+
+  write(offset: number, data: Uint8Array): void {
+    stageWrite(this.log, this.token, offset, data);
+  }
+}
+
 /**
  * Atomic multi-line updates on a Region, through a small log area of two
  * slots (docs/formats.md):
@@ -68,6 +83,10 @@ export class TxLog {
   readonly #lo: number[] = [];
   readonly #hi: number[] = [];
   readonly #headers = new HeaderWriter();
+
+  static {
+    stageWrite = (log, token, offset, data) => log.#stage(token, offset, data);
+  }
 
   /** Writes an empty log and persists it. */
   static format(region: Region, options: { offset: number; size: number }): TxLog {
@@ -138,7 +157,7 @@ export class TxLog {
     this.#count = 0;
     this.#end = start + TX_LOG_HEADER;
     this.#limit = start + this.#slot;
-    const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
+    const writer: TxWriter = new RunWriter(this, token);
     try {
       const result: unknown = fn(writer);
       if (isThenable(result)) {
