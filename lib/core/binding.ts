@@ -11,13 +11,15 @@ export interface NativeMapping {
   readonly granularity: 'byte' | 'cache-line' | 'page';
   /**
    * The call block (4 doubles): flush and persist read [offset, length]
-   * from it, sealRecord [crcAt, end, seed, persist (0 or 1)]. Written just
-   * before each call; see native/hotpath.cc.
+   * from it, sealRecord [crcAt, end, seed, persist (0 or 1)] and leaves the
+   * checksum in its first element. Written just before each call; see
+   * native/mapping/hotpath.cc.
    */
   readonly call: ArrayBuffer;
   flush(): void;
   persist(): void;
-  sealRecord(src?: Uint8Array): number;
+  /** Leaves the checksum in the call block's first element. */
+  sealRecord(src?: Uint8Array): void;
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;

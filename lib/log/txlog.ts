@@ -20,6 +20,21 @@ export interface TxWriter {
   write(offset: number, data: Uint8Array): void;
 }
 
+/** `TxLog`'s staging of one write, for `RunWriter` (set in TxLog's static block). */
+let stageWrite: (log: TxLog, token: number, offset: number, data: Uint8Array) => void;
+
+/**
+ * The `tx` of one run: the log and the run's token, one small object per
+ * run (no closure), whose writes the log refuses once the run has ended.
+ */
+class RunWriter implements TxWriter {
+  constructor(readonly log: TxLog, readonly token: number) {}
+
+  write(offset: number, data: Uint8Array): void {
+    stageWrite(this.log, this.token, offset, data);
+  }
+}
+
 /**
  * Atomic multi-line updates on a Region, through a small log area of two
  * slots (docs/formats.md):
@@ -55,6 +70,8 @@ export class TxLog {
   #count = 0; // entries staged
   #end = 0; // region offset where the next staged entry goes
   #limit = 0; // region offset where the slot being staged ends
+  /** The region's bytes, read once per run for its staged writes. */
+  #bytes: Buffer | undefined;
   /** Set when a subclass computes the checksum itself: records are then sealed in JS. */
   readonly #ownChecksum: boolean;
   // The staged entries (target, length, where the new bytes are in the
@@ -66,6 +83,10 @@ export class TxLog {
   readonly #lo: number[] = [];
   readonly #hi: number[] = [];
   readonly #headers = new HeaderWriter();
+
+  static {
+    stageWrite = (log, token, offset, data) => log.#stage(token, offset, data);
+  }
 
   /** Writes an empty log and persists it. */
   static format(region: Region, options: { offset: number; size: number }): TxLog {
@@ -129,12 +150,14 @@ export class TxLog {
     // ignores the slot.
     const seq = this.#seq + 1;
     const start = slotOf(this.offset, this.size, seq);
+    const b = this.region.bytes;
+    this.#bytes = b;
     const token = ++this.#runs;
     this.#staging = token;
     this.#count = 0;
     this.#end = start + TX_LOG_HEADER;
     this.#limit = start + this.#slot;
-    const writer: TxWriter = { write: (offset: number, data: Uint8Array) => this.#stage(token, offset, data) };
+    const writer: TxWriter = new RunWriter(this, token);
     try {
       const result: unknown = fn(writer);
       if (isThenable(result)) {
@@ -146,7 +169,7 @@ export class TxLog {
     if (this.#count === 0) return;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const end = this.#end;
-    this.#headers.record(this.region.bytes, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
+    this.#headers.record(b, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The commit: the record, checksummed over its sequence number and
     // entries, flushed and fenced. This is the transaction's one fence.
     // Before it completes, no in-place write has been made (a crash finds
@@ -157,7 +180,6 @@ export class TxLog {
 
     // Apply in place, after the fence: a crash from here on may persist any
     // subset of these lines, and recovery redoes them all from the record.
-    const b = this.region.bytes;
     const count = this.#count;
     const targets = this.#targets;
     const lens = this.#lens;
@@ -182,7 +204,7 @@ export class TxLog {
     if (next > this.#limit) {
       throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
     }
-    const b = this.region.bytes;
+    const b = this.#bytes!;
     this.#headers.entry(b, at, offset, len);
     b.set(data, at + TX_ENTRY_HEADER);
     const i = this.#count;

@@ -21,7 +21,7 @@
 // predecessor's does not belong to the log.
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
-import { sealRecord, type Region, wordsOf } from '../core/region';
+import { sealRecord, type Region, type Words, wordsOf } from '../core/region';
 
 export const LOG_MAGIC = 0x4c415750; // "PWAL"
 export const FORMAT_VERSION = 1;
@@ -69,6 +69,13 @@ export interface RecordSeal {
   epoch: number;
   /** Set when the checksum is computed in JS (a subclass's), not by sealRecord. */
   ownChecksum: RecordChecksum | undefined;
+  /**
+   * The region's bytes the header stores last went to, and their word
+   * views: looked up once, not per record (`wordsOf` is a WeakMap lookup,
+   * several times the cost of a header store).
+   */
+  bytes: Buffer | undefined;
+  words: Words | undefined;
 }
 
 /**
@@ -83,7 +90,11 @@ export function writeRecord(
   const b = region.bytes;
   // Records start 8-byte aligned in the region: with the region's bytes
   // aligned too, each field is one u32 store.
-  const words = wordsOf(b);
+  if (b !== s.bytes) {
+    s.bytes = b;
+    s.words = wordsOf(b);
+  }
+  const words = s.words!;
   if ((words.base + at) % 4 === 0) {
     const w = words.u32;
     const i = (words.base + at) / 4;

@@ -4,7 +4,7 @@
 // record. A wrong step in one copy of this arithmetic is a record written
 // where recovery does not look, so there is only this one.
 import { align8 } from '../core/args';
-import { RECORD_HEADER } from './wal-record';
+import { MAX_PAYLOAD, RECORD_HEADER } from './wal-record';
 
 /**
  * The ring: `size` bytes from region offset `start`. Positions are ring
@@ -16,7 +16,12 @@ import { RECORD_HEADER } from './wal-record';
  * end leaves the next position at 0.
  */
 export class Ring {
-  constructor(readonly start: number, readonly size: number) {}
+  /** Largest payload one record may carry: half the ring, less a header. */
+  readonly maxRecord: number;
+
+  constructor(readonly start: number, readonly size: number) {
+    this.maxRecord = Math.min(MAX_PAYLOAD, Math.floor(size / 2) - RECORD_HEADER);
+  }
 
   /** Bytes a record with a `len`-byte payload occupies: header and payload, 8-aligned. */
   static span(len: number): number {

@@ -15,7 +15,7 @@ import { Superblock } from './superblock';
 import { appendRecord, appendRecords, type Tail } from './wal-append';
 import { checkWalOptions, openWalFile, type WalOpenOptions } from './wal-open';
 import {
-  decodeMeta, encodeMeta, MAX_PAYLOAD, META_CAPACITY, RECORD_HEADER, recordChecksum, recordLength, type RecordSeal,
+  decodeMeta, encodeMeta, META_CAPACITY, RECORD_HEADER, recordChecksum, recordLength, type RecordSeal,
   recordType, TYPE_DATA, TYPE_PAD,
 } from './wal-record';
 import { scanLog } from './wal-recover';
@@ -138,13 +138,16 @@ export class Wal {
     this.#ring = new Ring(offset + Superblock.size(META_CAPACITY), 0);
     // A subclass that computes the checksum itself has its records sealed in JS.
     const own = this.recordChecksum !== Wal.prototype.recordChecksum;
-    this.#seal = { salt: 0, epoch: 0, ownChecksum: own ? (b, at, len, salt) => this.recordChecksum(b, at, len, salt) : undefined };
+    this.#seal = {
+      salt: 0, epoch: 0, ownChecksum: own ? (b, at, len, salt) => this.recordChecksum(b, at, len, salt) : undefined,
+      bytes: undefined, words: undefined,
+    };
   }
 
   /** Largest payload one record may carry: half the ring, less a header. */
   get maxRecordSize(): number {
     this.#live();
-    return Math.min(MAX_PAYLOAD, Math.floor(this.#ring.size / 2) - RECORD_HEADER);
+    return this.#ring.maxRecord;
   }
 
   /** LSN of the oldest record still in the log (== nextLsn when empty). */
@@ -209,8 +212,9 @@ export class Wal {
   /** Bytes of a string, or of a snapshot (snapshotBytes), checked against maxRecordSize. */
   #recordLength(record: Uint8Array | string): number {
     const len = typeof record === 'string' ? Buffer.byteLength(record) : record.length;
-    if (len > this.maxRecordSize) {
-      throw new RangeError(`a ${len}-byte record exceeds the maximum of ${this.maxRecordSize}`);
+    const max = this.#ring.maxRecord;
+    if (len > max) {
+      throw new RangeError(`a ${len}-byte record exceeds the maximum of ${max}`);
     }
     return len;
   }

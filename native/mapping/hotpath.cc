@@ -51,7 +51,8 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
 
 constexpr size_t kMsyncStreamMin = 4096;
 
-// sealRecord(src?) -> crc, with call = [crcAt, end, seed, persist]:
+// sealRecord(src?), with call = [crcAt, end, seed, persist], leaving the
+// checksum in call[0]:
 // finishes a checksummed record in [crcAt, end) in one call. src, if given,
 // is copied to the record's tail [end - src.length, end) first. The crc32c of
 // [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
@@ -134,9 +135,11 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
       if (streamed.begin != streamed.end) _mm_sfence();
       if (pmem_msync(rec, end - crcAt) != 0) ThrowMsync(Napi::Env(env), s);
     }
-    napi_value r;
-    napi_create_uint32(env, crc, &r);
-    return r;
+    // The checksum goes back through the call block, not as a return value:
+    // a crc of 2^31 or more is no small integer to V8, and returning it
+    // would allocate a heap number on every other seal (docs/bench.md).
+    s->call[0] = crc;
+    return nullptr;
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
     return nullptr;
