@@ -10,7 +10,7 @@ import {
   align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
 } from './format';
-import { compact } from './compact';
+import { Cleaner, compact } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
 import { publishTail, readWord } from './published';
@@ -49,6 +49,24 @@ export const RESERVE_PUT = 2;
 export const RESERVE_DEL = 1;
 
 /**
+ * Incremental compaction (compact.ts, Cleaner): while no more than
+ * `lowWater` segments are free, writes pay for cleaning as they go. Each
+ * written byte adds the bytes cleaning must copy to reclaim one (the
+ * victim's live bytes per dead byte, times 1.25 to gain ground) to a debt,
+ * and a write that brings the debt to a step's budget runs one step: at
+ * most `stepBytes` of live entries copied, whole records at a time. So no
+ * write pays for more than one bounded step, and a few writes in hundreds
+ * pay for one at all.
+ */
+function lowWater(segments: number): number {
+  return RESERVE_PUT + Math.max(2, Math.ceil(segments / 16));
+}
+function stepBytes(segmentSize: number): number {
+  return Math.min(64 * 1024, segmentSize / 8);
+}
+const CLEAN_AHEAD = 1.25;
+
+/**
  * Called when no segment is free: returns the region remapped to at least
  * `bytes` (and at most the caller's limit), or null when it cannot grow.
  */
@@ -64,6 +82,9 @@ export class KvLog {
   #path: string | undefined;
   #compacting = false;
   readonly #t = new SegmentTable();
+  readonly #cleaner = new Cleaner();
+  /** Bytes of live entries the writes so far owe to cleaning (see lowWater). */
+  #owed = 0;
   /**
    * Per segment: 1 once its pages were faulted in, or queued to be, in the
    * present mapping (a remap starts them all cold again).
@@ -212,6 +233,9 @@ export class KvLog {
       throw new PmemError('ERR_PMEM_NO_SPACE',
         `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
     }
+    // A write (not compaction's own appends) pays its share of cleaning
+    // first, so that #place finds a free segment when it needs one.
+    if (reserve > 0 && !this.#compacting) this.#pace(size);
     const at = this.#place(size, reserve);
     const t = this.#t;
     const s = t.head[t.segOf(at)];
@@ -278,10 +302,20 @@ export class KvLog {
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
     let s = t.findFree(need, reserve);
     if (s < 0 && this.#grow(need + reserve)) s = t.findFree(need, reserve);
-    if (s < 0 && !this.#compacting && t.hasDead()) {
-      this.#compact();
-      if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
-      s = t.findFree(need, reserve);
+    if (s < 0 && !this.#compacting) {
+      // The pacing fell behind (the store is nearly full of live entries,
+      // or the writes outran it): clean whole victims until a run of
+      // segments is free, then, when that is not enough, everything,
+      // active segment included.
+      while (s < 0 && this.#step(Infinity)) {
+        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        s = t.findFree(need, reserve);
+      }
+      if (s < 0 && t.hasDead()) {
+        this.#compact();
+        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        s = t.findFree(need, reserve);
+      }
     }
     if (s < 0) {
       throw new PmemError('ERR_PMEM_NO_SPACE',
@@ -338,7 +372,47 @@ export class KvLog {
       return compact(this.#t, this);
     } finally {
       this.#compacting = false;
+      this.#cleaner.reset(); // its victim is cleaned and freed, or left with nothing dead
+      this.#owed = 0;
     }
+  }
+
+  /** Adds a write of `size` bytes to the cleaning owed, and runs one step when a step's worth is owed. */
+  #pace(size: number): void {
+    const t = this.#t;
+    // A store that may still grow grows when it runs out (#place), as
+    // before: cleaning starts once it is at its largest.
+    if (t.free > lowWater(t.count) || this.#growable()) {
+      this.#owed = 0;
+      return;
+    }
+    this.#owed += size * Math.max(1, CLEAN_AHEAD * this.#cleaner.cost);
+    const budget = stepBytes(t.size);
+    if (this.#owed < budget) return;
+    this.#owed = 0;
+    try {
+      this.#step(budget);
+    } catch (e) {
+      // No room even for the step's copies: what it copied is durable and
+      // indexed, the victim stays whole, and the write's own #place decides
+      // (it cleans further, or fails with the store full).
+      if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_NO_SPACE') throw e;
+    }
+  }
+
+  /** One step of the Cleaner (compact.ts) with `budget` bytes. @returns whether it did anything */
+  #step(budget: number): boolean {
+    this.#compacting = true;
+    try {
+      return this.#cleaner.step(this.#t, this, budget);
+    } finally {
+      this.#compacting = false;
+    }
+  }
+
+  /** Whether #grow could add a segment. */
+  #growable(): boolean {
+    return this.#remap !== null && this.#region.length + this.#t.size <= this.#maxSize;
   }
 
   /**
