@@ -281,7 +281,7 @@ describe('every crash image recovers to the state before or after the call', () 
   });
 
   test('a put into a full store compacts on its own', () => {
-    ok('put compacts when full', kvCrash({ randomImages: 32, prepare: (s, st) => {
+    ok('put compacts when full', kvCrash({ randomImages: 240, prepare: (s, st) => {
       try {
         for (let i = 0; ; i++) put(s, st, `k${i}`, `${i}:${'f'.repeat(150)}`);
       } catch (e) {
@@ -289,7 +289,7 @@ describe('every crash image recovers to the state before or after the call', () 
       }
       for (let i = 0; i < 60; i += 2) del(s, st, `k${i}`);
     }, act: (s, st, done) => {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 12; i++) {
         put(s, st, `n${i}`, `after full ${i} ${'a'.repeat(150)}`);
         done(st);
       }

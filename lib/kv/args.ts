@@ -17,10 +17,7 @@ export type KVData = Buffer | Uint8Array | string;
 export function keyOf(key: unknown, name = 'key'): string {
   let k: string;
   if (typeof key === 'string') {
-    // ASCII strings already are their own UTF-8 bytes, and a string is
-    // ASCII exactly when its UTF-8 form is as long as it is (every other
-    // char takes 2 to 4 bytes): a native count, faster than a regex test.
-    k = Buffer.byteLength(key, 'utf8') === key.length ? key : Buffer.from(key, 'utf8').toString('latin1');
+    k = isAscii(key) ? key : Buffer.from(key, 'utf8').toString('latin1');
   } else if (types.isUint8Array(key)) {
     // Read once: the key string is the snapshot.
     const u8 = snapshotBytes(key, name);
@@ -32,6 +29,37 @@ export function keyOf(key: unknown, name = 'key'): string {
   }
   if (k.length > MAX_KEY) throw new RangeError(`${name} is ${k.length} bytes; the limit is ${MAX_KEY}`);
   return k;
+}
+
+/**
+ * Whether a string is ASCII. ASCII strings already are their own UTF-8
+ * bytes, and a string is ASCII exactly when its UTF-8 form is as long as it
+ * is (every other char takes 2 to 4 bytes): for a long string a native
+ * count, faster than a regex test; for a short one (a typical key) a loop
+ * over its chars, faster than the call.
+ */
+function isAscii(s: string): boolean {
+  const n = s.length;
+  if (n > 32) return Buffer.byteLength(s, 'utf8') === n;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * Sets `e.value` and `e.vlen` to a value as bytes or string and its length
+ * in bytes, read once (see snapshotBytes): valueArg() without an object
+ * per call. @throws TypeError, RangeError
+ */
+export function setValue(e: Entry, value: unknown, name = 'value'): void {
+  let len: number;
+  if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
+  else if (types.isUint8Array(value)) {
+    value = snapshotBytes(value, name);
+    len = (value as Uint8Array).length;
+  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
+  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
+  e.value = value as Uint8Array | string;
+  e.vlen = len;
 }
 
 /**

@@ -4,7 +4,6 @@
 // step at a time, between writes (paced by log.ts).
 import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
-import type { Entry } from './log';
 import { countFree } from './published';
 import { type Region, store64 } from '../core/region';
 import type { SegmentTable } from './segments';
@@ -14,7 +13,7 @@ export interface CompactTarget {
   readonly bytes: Buffer;
   readonly region: Region;
   readonly index: KvIndex;
-  append(entries: Entry[], reserve: number): void;
+  appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
 }
 
 /**
@@ -152,43 +151,41 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
 function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number): number {
   const b = log.bytes;
   const end = t.start(s) + t.used[s];
-  const live: Entry[] = [];
+  // Per live entry: its offset, size and index slot (valid until the index
+  // next inserts or deletes a key: appendCopies does neither).
+  const src: number[] = [];
+  const sizes: number[] = [];
+  const slots: number[] = [];
   let bytes = 0;
   let at = from;
   while (at < end && bytes < budget && at - from < 4 * budget) {
     const count = b.readUInt32LE(at + 8);
     let p = at + RECORD_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
-      const klen = b.readUInt16LE(p + 2);
-      const vlen = b.readUInt32LE(p + 4);
-      if (b[p] === ENTRY_PUT && log.index.getEntry(p) === p) {
-        const key = b.toString('latin1', p + ENTRY_HEADER_BYTES, p + ENTRY_HEADER_BYTES + klen);
-        live.push({ type: ENTRY_PUT, key, value: null, vlen, src: p + ENTRY_HEADER_BYTES + klen });
-        bytes += ENTRY_HEADER_BYTES + klen + vlen;
+      const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+      const slot = b[p] === ENTRY_PUT ? log.index.liveSlot(p) : -1;
+      if (slot >= 0) {
+        src.push(p);
+        sizes.push(esize);
+        slots.push(slot);
+        bytes += esize;
       }
-      p += ENTRY_HEADER_BYTES + klen + vlen;
+      p += esize;
     }
     at += align8(RECORD_HEADER_BYTES + b.readUInt32LE(at + 4));
   }
   let i = 0;
-  while (i < live.length) {
+  while (i < src.length) {
     // As many entries as fit the room left in the active segment (or a
     // fresh one); an entry too large for one segment goes alone.
     const room = t.active >= 0 ? t.start(t.active) + t.size - t.tail : 0;
-    const max = fits(live[i], room) ? room : t.size - SEGMENT_HEADER_BYTES;
+    const max = align8(RECORD_HEADER_BYTES + sizes[i]) <= room ? room : t.size - SEGMENT_HEADER_BYTES;
     let n = RECORD_HEADER_BYTES;
     let j = i;
-    while (j < live.length && align8(n + ENTRY_HEADER_BYTES + live[j].key.length + live[j].vlen) <= max) {
-      n += ENTRY_HEADER_BYTES + live[j].key.length + live[j].vlen;
-      j++;
-    }
+    while (j < src.length && align8(n + sizes[j]) <= max) n += sizes[j++];
     if (j === i) j = i + 1;
-    log.append(live.slice(i, j), 0); // compaction may use the last free segments
+    log.appendCopies(src, sizes, slots, i, j);
     i = j;
   }
   return at;
-}
-
-function fits(e: Entry, room: number): boolean {
-  return align8(RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES + e.key.length + e.vlen) <= room;
 }

@@ -13,8 +13,8 @@ import {
 import { Cleaner, compact } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { publishTail, readWord } from './published';
-import { populate, type Region, sealRecord, store64 } from '../core/region';
+import { publishTail, publishTailIn, readWord } from './published';
+import { populate, type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
 import { SegmentTable } from './segments';
 import { Superblock } from '../log/superblock';
 
@@ -76,6 +76,7 @@ export class KvLog {
   #region: Region;
   #b: Buffer;
   #view: Uint8Array; // a plain Uint8Array over #b: its subarray() skips Buffer's constructor
+  #words: Words; // wordsOf(#b), for the tail word every record publishes
   #readOnly: boolean;
   #maxSize: number;
   #remap: Remap | null;
@@ -110,6 +111,7 @@ export class KvLog {
     this.#region = region;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.#words = wordsOf(this.#b);
     this.index = new KvIndex(this.#b);
     this.#readOnly = o.readOnly;
     this.#maxSize = maxSize;
@@ -227,22 +229,13 @@ export class KvLog {
     let len = 0;
     for (const e of entries) len += ENTRY_HEADER_BYTES + e.key.length + e.vlen;
     const size = align8(RECORD_HEADER_BYTES + len);
-    // A record larger than the store can ever hold (its run of segments
-    // inside maxSize) is refused before anything is written or compacted.
-    if (size + SEGMENT_HEADER_BYTES > this.#maxSize - DATA_START) {
-      throw new PmemError('ERR_PMEM_NO_SPACE',
-        `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
-    }
+    this.#fits(size);
     // A write (not compaction's own appends) pays its share of cleaning
     // first, so that #place finds a free segment when it needs one.
     if (reserve > 0 && !this.#compacting) this.#pace(size);
     const at = this.#place(size, reserve);
-    const t = this.#t;
-    const s = t.head[t.segOf(at)];
     const b = this.#b;
-    u32(b, at + 4, len);
-    u32(b, at + 8, entries.length);
-    u32(b, at + 12, 0);
+    writeRecordHeader(b, at, len, entries.length);
     let p = at + RECORD_HEADER_BYTES;
     // The last entry's value, when it is a Buffer, is copied by sealRecord
     // as it is checksummed: it ends the record.
@@ -266,6 +259,67 @@ export class KvLog {
       }
       p += e.vlen;
     }
+    const s = this.#seal(at, len, size, tail);
+    p = at + RECORD_HEADER_BYTES;
+    const t = this.#t;
+    for (const e of entries) {
+      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
+      p += esize;
+    }
+  }
+
+  /**
+   * Compaction's append: copies of the whole entries at region offsets
+   * `src[i..j)` (`sizes` bytes each) as one record at the log's end, made
+   * durable with one fence as append() does; then points index slot
+   * `slots[k]` (KvIndex.liveSlot of the entry at `src[k]`) at its copy.
+   * No key is hashed or looked up again. Takes from the last free segments.
+   */
+  appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void {
+    let len = 0;
+    for (let k = i; k < j; k++) len += sizes[k];
+    const size = align8(RECORD_HEADER_BYTES + len);
+    this.#fits(size);
+    const at = this.#place(size, 0);
+    const b = this.#b; // after #place, which may have grown the file
+    writeRecordHeader(b, at, len, j - i);
+    let p = at + RECORD_HEADER_BYTES;
+    for (let k = i; k < j; k++) {
+      b.copy(b, p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were
+      p += sizes[k];
+    }
+    const s = this.#seal(at, len, size, undefined);
+    // The copies are durable: the index may point at them now, and the
+    // entries they copy are dead.
+    p = at + RECORD_HEADER_BYTES;
+    for (let k = i; k < j; k++) {
+      this.index.moveSlot(slots[k], p);
+      this.#t.moveEntry(s, src[k], sizes[k]);
+      p += sizes[k];
+    }
+  }
+
+  /**
+   * Refuses a record larger than the store can ever hold (its run of
+   * segments inside maxSize), before anything is written or compacted.
+   */
+  #fits(size: number): void {
+    if (size + SEGMENT_HEADER_BYTES > this.#maxSize - DATA_START) {
+      throw new PmemError('ERR_PMEM_NO_SPACE',
+        `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
+    }
+  }
+
+  /**
+   * Seals the record of `len` entry bytes (`size` with padding) written at
+   * `at` by #place's caller, with `tail` copied as its last bytes, and
+   * publishes its end. @returns its head segment
+   */
+  #seal(at: number, len: number, size: number, tail: Uint8Array | undefined): number {
+    const t = this.#t;
+    const s = t.head[t.segOf(at)];
+    const b = this.#b;
     // Padding: outside the checksum (and so outside the seal's flush), and
     // skipped by recovery: it need not be durable.
     for (let q = at + RECORD_HEADER_BYTES + len; q < at + size; q++) b[q] = 0;
@@ -275,20 +329,15 @@ export class KvLog {
     // before it leaves a record whose checksum fails or holds: the write is
     // then either absent or whole, never torn.
     sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], true, tail);
-    // Publish to the index only now: a reader never sees a value that a
-    // crash could still take away.
+    // Publish to the index only after it (the caller): a reader never sees
+    // a value that a crash could still take away.
     t.used[s] = at + size - t.start(s);
     if (s === t.active) t.tail = at + size;
     // The record is durable: readers may replay up to its end now. One
     // aligned 8-byte store, not flushed: only live readers read it, and
     // recovery finds the log's end from the records themselves.
-    publishTail(b, t.seq[s], t.used[s]);
-    p = at + RECORD_HEADER_BYTES;
-    for (const e of entries) {
-      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
-      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
-      p += esize;
-    }
+    publishTailIn(this.#words, t.seq[s], t.used[s]);
+    return s;
   }
 
   /**
@@ -443,10 +492,18 @@ export class KvLog {
     this.#region = region;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.#words = wordsOf(this.#b);
     this.index.bytes = this.#b;
     this.#warm = new Uint8Array(0); // a new mapping: no page of it is faulted in yet
     this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
+}
+
+/** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */
+function writeRecordHeader(b: Buffer, at: number, len: number, count: number): void {
+  u32(b, at + 4, len);
+  u32(b, at + 8, count);
+  u32(b, at + 12, 0);
 }
 
 /** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */

@@ -112,6 +112,14 @@ export class SegmentTable {
     return freed;
   }
 
+  /** Counts an entry of `size` bytes copied from region offset `from` into head segment s (compaction). */
+  moveEntry(s: number, from: number, size: number): void {
+    this.liveBytes[s] += size;
+    const ps = this.head[this.segOf(from)];
+    this.liveBytes[ps] -= size;
+    this.deadEntries[ps]++;
+  }
+
   /**
    * Points `index` at one entry (at `p`, in head segment `s`, of `b`) and
    * keeps the live and dead counts.
