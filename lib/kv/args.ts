@@ -67,14 +67,9 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
  * snapshotBytes). @throws TypeError, RangeError
  */
 export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  let len: number;
-  if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
-  else if (types.isUint8Array(value)) {
-    value = snapshotBytes(value, name);
-    len = (value as Uint8Array).length;
-  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
-  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
-  return { v: value as Uint8Array | string, len };
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 };
+  setValue(e, value, name);
+  return { v: e.value as Uint8Array | string, len: e.vlen };
 }
 
 export { checkBoolean, checkOptions };
