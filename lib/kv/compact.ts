@@ -6,7 +6,34 @@ import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEA
 import type { KvIndex } from './hash-index';
 import { countFree } from './published';
 import { type Region, store64 } from '../core/region';
-import type { SegmentTable } from './segments';
+import { type SegmentTable } from './segments';
+
+/**
+ * Free segments a write that adds data must leave. Deletes may take one of
+ * them (so that a full store still takes deletes), and compaction the last:
+ * cleaning a segment needs at most one segment to copy its live entries to,
+ * so compaction can always make progress.
+ */
+export const RESERVE_PUT = 2;
+export const RESERVE_DEL = 1;
+
+/**
+ * Incremental compaction (Cleaner, paced by log.ts): while no more than
+ * `lowWater` segments are free, writes pay for cleaning as they go. Each
+ * written byte adds the bytes cleaning must copy to reclaim one (the
+ * victim's live bytes per dead byte, times 1.25 to gain ground) to a debt,
+ * and a write that brings the debt to a step's budget runs one step: at
+ * most `stepBytes` of live entries copied, whole records at a time. So no
+ * write pays for more than one bounded step, and a few writes in hundreds
+ * pay for one at all.
+ */
+function lowWater(segments: number): number {
+  return RESERVE_PUT + Math.max(2, Math.ceil(segments / 16));
+}
+function stepBytes(segmentSize: number): number {
+  return Math.min(64 * 1024, segmentSize / 8);
+}
+const CLEAN_AHEAD = 1.25;
 
 /** The log a compaction works on; `bytes` and `region` are read per use (an append may grow the file). */
 export interface CompactTarget {
@@ -64,15 +91,30 @@ export class Cleaner {
   #at = 0;
   /** Bytes the log writes per byte it gains by cleaning the victim (live / dead), as last picked. */
   #cost = 2;
+  /** Bytes of live entries the writes so far owe to cleaning (see lowWater). */
+  #owed = 0;
 
-  /** Forgets the victim (compact() cleaned everything, or the table was rebuilt). */
+  /** Forgets the victim and the debt (compact() cleaned everything). */
   reset(): void {
     this.#seg = -1;
+    this.#owed = 0;
   }
 
-  /** Live bytes the last victim had per dead byte when it was picked: what a written byte costs to reclaim. */
-  get cost(): number {
-    return this.#cost;
+  /**
+   * Adds a write of `size` bytes to the debt, while few segments are free
+   * and the store cannot grow (`growable`: it grows instead). @returns the
+   * budget of the step the write must run now, or 0
+   */
+  owe(t: SegmentTable, size: number, growable: boolean): number {
+    if (t.free > lowWater(t.count) || growable) {
+      this.#owed = 0;
+      return 0;
+    }
+    this.#owed += size * Math.max(1, CLEAN_AHEAD * this.#cost);
+    const budget = stepBytes(t.size);
+    if (this.#owed < budget) return 0;
+    this.#owed = 0;
+    return budget;
   }
 
   /**

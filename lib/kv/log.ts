@@ -8,63 +8,23 @@ import { randomInt } from 'node:crypto';
 import { PmemError } from '../core/errors';
 import {
   align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
+  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, type Entry, writeEntries, writeRecordHeader, writeSegmentHeader,
 } from './format';
-import { Cleaner, compact } from './compact';
+import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
 import { publishTail, publishTailIn, readWord } from './published';
-import { populate, type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
-import { SegmentTable } from './segments';
+import { type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
+import { type LogStats, SegmentTable } from './segments';
+import { WarmSegments } from './prefault';
 import { Superblock } from '../log/superblock';
 
 export type { LogRecovery } from './recover';
+export type { Entry } from './format';
+export type { LogStats } from './segments';
+export { RESERVE_DEL, RESERVE_PUT };
 
-/** One entry of a record to append. */
-export interface Entry {
-  type: number;
-  /** The key as a one-byte string of its bytes. */
-  key: string;
-  value: Uint8Array | string | null;
-  vlen: number;
-  /** Region offset of a value to copy (compaction), else -1. */
-  src: number;
-}
 
-export interface LogStats {
-  liveBytes: number;
-  deadBytes: number;
-  fileBytes: number;
-  segmentSize: number;
-  segments: { total: number; used: number; free: number };
-}
-
-/**
- * Free segments a write that adds data must leave. Deletes may take one of
- * them (so that a full store still takes deletes), and compaction the last:
- * cleaning a segment needs at most one segment to copy its live entries to,
- * so compaction can always make progress.
- */
-export const RESERVE_PUT = 2;
-export const RESERVE_DEL = 1;
-
-/**
- * Incremental compaction (compact.ts, Cleaner): while no more than
- * `lowWater` segments are free, writes pay for cleaning as they go. Each
- * written byte adds the bytes cleaning must copy to reclaim one (the
- * victim's live bytes per dead byte, times 1.25 to gain ground) to a debt,
- * and a write that brings the debt to a step's budget runs one step: at
- * most `stepBytes` of live entries copied, whole records at a time. So no
- * write pays for more than one bounded step, and a few writes in hundreds
- * pay for one at all.
- */
-function lowWater(segments: number): number {
-  return RESERVE_PUT + Math.max(2, Math.ceil(segments / 16));
-}
-function stepBytes(segmentSize: number): number {
-  return Math.min(64 * 1024, segmentSize / 8);
-}
-const CLEAN_AHEAD = 1.25;
 
 /**
  * Called when no segment is free: returns the region remapped to at least
@@ -84,13 +44,7 @@ export class KvLog {
   #compacting = false;
   readonly #t = new SegmentTable();
   readonly #cleaner = new Cleaner();
-  /** Bytes of live entries the writes so far owe to cleaning (see lowWater). */
-  #owed = 0;
-  /**
-   * Per segment: 1 once its pages were faulted in, or queued to be, in the
-   * present mapping (a remap starts them all cold again).
-   */
-  #warm = new Uint8Array(0);
+  readonly #warm = new WarmSegments();
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -181,23 +135,7 @@ export class KvLog {
   }
 
   stats(): LogStats {
-    const t = this.#t;
-    let live = 0;
-    let used = 0;
-    let usedSegs = 0;
-    for (let s = 0; s < t.count; s++) {
-      if (t.seq[s] === 0) continue;
-      live += t.liveBytes[s];
-      used += t.used[s];
-      usedSegs += t.span[s];
-    }
-    return {
-      liveBytes: live,
-      deadBytes: used - live,
-      fileBytes: this.#region.length,
-      segmentSize: t.size,
-      segments: { total: t.count, used: usedSegs, free: t.free },
-    };
+    return this.#t.stats(this.#region.length);
   }
 
   /** Cleans every segment with dead entries (compact.ts). @returns segments freed */
@@ -236,31 +174,11 @@ export class KvLog {
     const at = this.#place(size, reserve);
     const b = this.#b;
     writeRecordHeader(b, at, len, entries.length);
-    let p = at + RECORD_HEADER_BYTES;
-    // The last entry's value, when it is a Buffer, is copied by sealRecord
-    // as it is checksummed: it ends the record.
-    let tail: Uint8Array | undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const klen = e.key.length;
-      b[p] = e.type;
-      b[p + 1] = 0;
-      b[p + 2] = klen % 256;
-      b[p + 3] = Math.floor(klen / 256);
-      u32(b, p + 4, e.vlen);
-      p += ENTRY_HEADER_BYTES;
-      writeKey(b, e.key, p);
-      p += klen;
-      if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
-      else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
-      else if (e.value !== null) {
-        if (i === entries.length - 1) tail = e.value;
-        else b.set(e.value, p);
-      }
-      p += e.vlen;
-    }
+    // The last entry's value, when it is a Buffer, is left for sealRecord
+    // to copy as it checksums it: it ends the record.
+    const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
     const s = this.#seal(at, len, size, tail);
-    p = at + RECORD_HEADER_BYTES;
+    let p = at + RECORD_HEADER_BYTES;
     const t = this.#t;
     for (const e of entries) {
       const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
@@ -395,24 +313,9 @@ export class KvLog {
     return start + SEGMENT_HEADER_BYTES;
   }
 
-  /**
-   * Faults segments [s, s + count) in from `from` bytes into s (Region.populate,
-   * or with `background` Region.prefault), unless they are warm already. A
-   * hint to the region: it stores nothing, so it needs no ordering.
-   */
+  /** Faults segments [s, s + count) in from `from` bytes into s, unless they are warm (prefault.ts). */
   #fault(s: number, from: number, background: boolean, count = 1): void {
-    if (this.#readOnly) return;
-    const t = this.#t;
-    if (this.#warm.length < t.count) {
-      const w = new Uint8Array(t.count);
-      w.set(this.#warm);
-      this.#warm = w;
-    }
-    let cold = false;
-    for (let j = s; j < s + count; j++) if (this.#warm[j] === 0) cold = true;
-    if (!cold) return;
-    populate(this.#region, t.start(s) + from, count * t.size - from, background);
-    this.#warm.fill(1, s, s + count);
+    if (!this.#readOnly) this.#warm.fault(this.#region, this.#t, s, from, background, count);
   }
 
   #compact(): number {
@@ -422,23 +325,15 @@ export class KvLog {
     } finally {
       this.#compacting = false;
       this.#cleaner.reset(); // its victim is cleaned and freed, or left with nothing dead
-      this.#owed = 0;
     }
   }
 
-  /** Adds a write of `size` bytes to the cleaning owed, and runs one step when a step's worth is owed. */
+  /** Adds a write of `size` bytes to the cleaning owed (Cleaner.owe), and runs one step when a step's worth is owed. */
   #pace(size: number): void {
-    const t = this.#t;
     // A store that may still grow grows when it runs out (#place), as
     // before: cleaning starts once it is at its largest.
-    if (t.free > lowWater(t.count) || this.#growable()) {
-      this.#owed = 0;
-      return;
-    }
-    this.#owed += size * Math.max(1, CLEAN_AHEAD * this.#cleaner.cost);
-    const budget = stepBytes(t.size);
-    if (this.#owed < budget) return;
-    this.#owed = 0;
+    const budget = this.#cleaner.owe(this.#t, size, this.#growable());
+    if (budget === 0) return;
     try {
       this.#step(budget);
     } catch (e) {
@@ -494,29 +389,7 @@ export class KvLog {
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.#words = wordsOf(this.#b);
     this.index.bytes = this.#b;
-    this.#warm = new Uint8Array(0); // a new mapping: no page of it is faulted in yet
+    this.#warm.reset(); // a new mapping: no page of it is faulted in yet
     this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
-}
-
-/** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */
-function writeRecordHeader(b: Buffer, at: number, len: number, count: number): void {
-  u32(b, at + 4, len);
-  u32(b, at + 8, count);
-  u32(b, at + 12, 0);
-}
-
-/** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
-function u32(b: Buffer, at: number, v: number): void {
-  b[at] = v % 256;
-  b[at + 1] = Math.floor(v / 256) % 256;
-  b[at + 2] = Math.floor(v / 65536) % 256;
-  b[at + 3] = Math.floor(v / 16777216) % 256;
-}
-
-/** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
-function writeKey(b: Buffer, key: string, at: number): void {
-  const n = key.length;
-  if (n > 32) b.write(key, at, n, 'latin1');
-  else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);
 }

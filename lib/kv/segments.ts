@@ -11,6 +11,14 @@ export function isSegmentSize(n: number): boolean {
   return n >= MIN_SEGMENT && n <= MAX_SEGMENT && Number.isInteger(Math.log2(n));
 }
 
+export interface LogStats {
+  liveBytes: number;
+  deadBytes: number;
+  fileBytes: number;
+  segmentSize: number;
+  segments: { total: number; used: number; free: number };
+}
+
 /**
  * The segments of one log. A segment is free (head -1), or part of a run
  * of `span` segments that starts at its head segment; the per-head arrays
@@ -99,6 +107,26 @@ export class SegmentTable {
     // sequence order.
     this.active = need === 1 ? s : -1;
     this.tail = this.start(s) + SEGMENT_HEADER_BYTES;
+  }
+
+  /** Live and dead bytes and segment counts, for a file of `fileBytes`. */
+  stats(fileBytes: number): LogStats {
+    let live = 0;
+    let used = 0;
+    let usedSegs = 0;
+    for (let s = 0; s < this.count; s++) {
+      if (this.seq[s] === 0) continue;
+      live += this.liveBytes[s];
+      used += this.used[s];
+      usedSegs += this.span[s];
+    }
+    return {
+      liveBytes: live,
+      deadBytes: used - live,
+      fileBytes,
+      segmentSize: this.size,
+      segments: { total: this.count, used: usedSegs, free: this.free },
+    };
   }
 
   /** Marks the run headed by s free. The caller has published the free on media. @returns segments freed */
