@@ -25,7 +25,6 @@ export type { LogStats } from './segments';
 export { RESERVE_DEL, RESERVE_PUT };
 
 
-
 /**
  * Called when no segment is free: returns the region remapped to at least
  * `bytes` (and at most the caller's limit), or null when it cannot grow.
