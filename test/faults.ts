@@ -7,8 +7,8 @@ import type { Region } from '../lib';
 export interface Faults {
   /** Drains (numbered from 1 in call order) to skip. persist() counts as flush + drain. */
   skipDrain?: (n: number) => boolean;
-  /** Rewrites a flush: return the range to flush instead, or null to skip it. */
-  flush?: (offset: number, length: number) => [number, number] | null;
+  /** Rewrites a flush: return the range to flush instead, or null to skip it. `bytes` are the region's. */
+  flush?: (offset: number, length: number, bytes: Buffer) => [number, number] | null;
 }
 
 export function faulty(inner: Region, faults: Faults): Region {
@@ -20,7 +20,7 @@ export function faulty(inner: Region, faults: Faults): Region {
     length: inner.length,
     granularity: inner.granularity,
     flush(offset: number, length: number) {
-      const range = faults.flush ? faults.flush(offset, length) : [offset, length];
+      const range = faults.flush ? faults.flush(offset, length, inner.bytes) : [offset, length];
       if (range !== null) inner.flush(range[0], range[1]);
     },
     drain() {

@@ -17,10 +17,7 @@ export type KVData = Buffer | Uint8Array | string;
 export function keyOf(key: unknown, name = 'key'): string {
   let k: string;
   if (typeof key === 'string') {
-    // ASCII strings already are their own UTF-8 bytes, and a string is
-    // ASCII exactly when its UTF-8 form is as long as it is (every other
-    // char takes 2 to 4 bytes): a native count, faster than a regex test.
-    k = Buffer.byteLength(key, 'utf8') === key.length ? key : Buffer.from(key, 'utf8').toString('latin1');
+    k = isAscii(key) ? key : Buffer.from(key, 'utf8').toString('latin1');
   } else if (types.isUint8Array(key)) {
     // Read once: the key string is the snapshot.
     const u8 = snapshotBytes(key, name);
@@ -35,10 +32,25 @@ export function keyOf(key: unknown, name = 'key'): string {
 }
 
 /**
- * A value as bytes or string, with its length in bytes, read once (see
- * snapshotBytes). @throws TypeError, RangeError
+ * Whether a string is ASCII. ASCII strings already are their own UTF-8
+ * bytes, and a string is ASCII exactly when its UTF-8 form is as long as it
+ * is (every other char takes 2 to 4 bytes): for a long string a native
+ * count, faster than a regex test; for a short one (a typical key) a loop
+ * over its chars, faster than the call.
  */
-export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+function isAscii(s: string): boolean {
+  const n = s.length;
+  if (n > 32) return Buffer.byteLength(s, 'utf8') === n;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * Sets `e.value` and `e.vlen` to a value as bytes or string and its length
+ * in bytes, read once (see snapshotBytes): valueArg() without an object
+ * per call. @throws TypeError, RangeError
+ */
+export function setValue(e: Entry, value: unknown, name = 'value'): void {
   let len: number;
   if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
   else if (types.isUint8Array(value)) {
@@ -46,7 +58,18 @@ export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | stri
     len = (value as Uint8Array).length;
   } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
   if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
-  return { v: value as Uint8Array | string, len };
+  e.value = value as Uint8Array | string;
+  e.vlen = len;
+}
+
+/**
+ * A value as bytes or string, with its length in bytes, read once (see
+ * snapshotBytes). @throws TypeError, RangeError
+ */
+export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 };
+  setValue(e, value, name);
+  return { v: e.value as Uint8Array | string, len: e.vlen };
 }
 
 export { checkBoolean, checkOptions };

@@ -1,18 +1,46 @@
 // The compaction of KVStore's log: live entries copied out of old segments
-// to the log's end, then the old segments freed.
+// to the log's end, then the old segments freed. `compact()` cleans every
+// segment with dead entries at once; `Cleaner` cleans one segment a bounded
+// step at a time, between writes (paced by log.ts).
 import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
-import type { Entry } from './log';
 import { countFree } from './published';
 import { type Region, store64 } from '../core/region';
-import type { SegmentTable } from './segments';
+import { type SegmentTable } from './segments';
+
+/**
+ * Free segments a write that adds data must leave. Deletes may take one of
+ * them (so that a full store still takes deletes), and compaction the last:
+ * cleaning a segment needs at most one segment to copy its live entries to,
+ * so compaction can always make progress.
+ */
+export const RESERVE_PUT = 2;
+export const RESERVE_DEL = 1;
+
+/**
+ * Incremental compaction (Cleaner, paced by log.ts): while no more than
+ * `lowWater` segments are free, writes pay for cleaning as they go. Each
+ * written byte adds the bytes cleaning must copy to reclaim one (the
+ * victim's live bytes per dead byte, times 1.25 to gain ground) to a debt,
+ * and a write that brings the debt to a step's budget runs one step: at
+ * most `stepBytes` of live entries copied, whole records at a time. So no
+ * write pays for more than one bounded step, and a few writes in hundreds
+ * pay for one at all.
+ */
+function lowWater(segments: number): number {
+  return RESERVE_PUT + Math.max(2, Math.ceil(segments / 16));
+}
+function stepBytes(segmentSize: number): number {
+  return Math.min(64 * 1024, segmentSize / 8);
+}
+const CLEAN_AHEAD = 1.25;
 
 /** The log a compaction works on; `bytes` and `region` are read per use (an append may grow the file). */
 export interface CompactTarget {
   readonly bytes: Buffer;
   readonly region: Region;
   readonly index: KvIndex;
-  append(entries: Entry[], reserve: number): void;
+  appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
 }
 
 /**
@@ -32,65 +60,174 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
   for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0) order.push(s);
   order.sort((x, y) => t.seq[x] - t.seq[y]);
   for (const s of order) {
-    if (t.deadEntries[s] === 0 && t.liveBytes[s] > 0) continue;
-    moveLive(t, log, s);
-    const start = t.start(s);
-    // Free s only now: every live entry copied out of it is durable
-    // (each append fenced). A crash before this store leaves both
-    // copies, and recovery takes the newer. The aligned 8-byte store of
-    // a zero sequence number publishes the free (the header checksum
-    // fails from then on). It must be durable before any newer segment
-    // is cleaned: were s to come back after a tombstone of a newer
-    // segment is dropped, its dead entries would come back to life.
-    // Readers beside the writer (follow.ts) learn of the free from the
-    // count first: one that reads this segment's bytes after they are
-    // reused sees the count move, and reads again.
-    countFree(log.bytes);
-    store64(log.bytes, start + 8, 0);
-    log.region.persist(start + 8, 8);
-    freed += t.release(s);
+    if (!worthCleaning(t, s)) continue;
+    moveLive(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity);
+    freed += free(t, log, s);
   }
   return freed;
 }
 
-/** Copies the live entries of segment s to the log's end, packed into few records. */
-function moveLive(t: SegmentTable, log: CompactTarget, s: number): void {
+/**
+ * One segment cleaned in bounded steps, with the log's writes in between.
+ * The segment (the victim) is the oldest used one with dead entries, as
+ * compact() would clean first, and it is never the active segment: every
+ * older segment holds only live entries when it is picked, so no older
+ * entry of a key it deletes exists and its tombstones may go when it is
+ * freed. Writes between the steps do not change that: an older entry they
+ * kill is of a key they write, and the victim's tombstones are older than
+ * that entry's death (docs/durability.md, "KVStore: incremental compaction").
+ * A step copies the live entries of the next records (up to a byte budget)
+ * to the log's end, each record fenced by its append; the last step frees
+ * the victim, as compact() does. Nothing of this is stored: a crash
+ * between steps leaves the copies made so far and the victim whole, and
+ * recovery takes the newer copy of each entry.
+ */
+export class Cleaner {
+  /** The victim, -1 when none is picked. */
+  #seg = -1;
+  /** Its sequence number when picked: a compact() in between may free it and a new segment take its place. */
+  #seq = 0;
+  /** Region offset of the victim's next record to look at. */
+  #at = 0;
+  /** Bytes the log writes per byte it gains by cleaning the victim (live / dead), as last picked. */
+  #cost = 2;
+  /** Bytes of live entries the writes so far owe to cleaning (see lowWater). */
+  #owed = 0;
+
+  /** Forgets the victim and the debt (compact() cleaned everything). */
+  reset(): void {
+    this.#seg = -1;
+    this.#owed = 0;
+  }
+
+  /**
+   * Adds a write of `size` bytes to the debt, while few segments are free
+   * and the store cannot grow (`growable`: it grows instead). @returns the
+   * budget of the step the write must run now, or 0
+   */
+  owe(t: SegmentTable, size: number, growable: boolean): number {
+    if (t.free > lowWater(t.count) || growable) {
+      this.#owed = 0;
+      return 0;
+    }
+    this.#owed += size * Math.max(1, CLEAN_AHEAD * this.#cost);
+    const budget = stepBytes(t.size);
+    if (this.#owed < budget) return 0;
+    this.#owed = 0;
+    return budget;
+  }
+
+  /**
+   * Copies live entries of the victim's next records to the log's end,
+   * until `budget` bytes of them are copied (at least one record's worth),
+   * and frees the victim when its end is reached.
+   * @returns whether anything was done (false: no segment is worth cleaning)
+   */
+  step(t: SegmentTable, log: CompactTarget, budget: number): boolean {
+    if (this.#seg < 0 || t.seq[this.#seg] !== this.#seq) {
+      const s = victim(t);
+      if (s < 0) {
+        this.#seg = -1;
+        return false;
+      }
+      this.#seg = s;
+      this.#seq = t.seq[s];
+      this.#at = t.start(s) + SEGMENT_HEADER_BYTES;
+      const dead = t.used[s] - SEGMENT_HEADER_BYTES - t.liveBytes[s];
+      this.#cost = t.liveBytes[s] / Math.max(dead, 1);
+    }
+    const s = this.#seg;
+    this.#at = moveLive(t, log, s, this.#at, budget);
+    if (this.#at >= t.start(s) + t.used[s]) {
+      free(t, log, s);
+      this.#seg = -1;
+    }
+    return true;
+  }
+}
+
+/** Whether segment s (a used head) has anything to reclaim: a dead entry, or no live one. */
+function worthCleaning(t: SegmentTable, s: number): boolean {
+  return t.deadEntries[s] > 0 || t.liveBytes[s] === 0;
+}
+
+/** The oldest used head worth cleaning, unless that is the active segment; else -1. */
+function victim(t: SegmentTable): number {
+  let best = -1;
+  for (let s = 0; s < t.count; s++) {
+    if (t.seq[s] !== 0 && worthCleaning(t, s) && (best < 0 || t.seq[s] < t.seq[best])) best = s;
+  }
+  // Every other segment older than the active one holds only live entries:
+  // nothing to clean before the active segment fills.
+  return best === t.active ? -1 : best;
+}
+
+/**
+ * Frees head segment s, whose live entries are all copied out (each copy
+ * fenced by its append). @returns segments freed
+ */
+function free(t: SegmentTable, log: CompactTarget, s: number): number {
+  // Free s only now: every live entry copied out of it is durable
+  // (each append fenced). A crash before this store leaves both
+  // copies, and recovery takes the newer. The aligned 8-byte store of
+  // a zero sequence number publishes the free (the header checksum
+  // fails from then on). It must be durable before any newer segment
+  // is cleaned: were s to come back after a tombstone of a newer
+  // segment is dropped, its dead entries would come back to life.
+  // Readers beside the writer (follow.ts) learn of the free from the
+  // count first: one that reads this segment's bytes after they are
+  // reused sees the count move, and reads again.
+  countFree(log.bytes);
+  store64(log.bytes, t.start(s) + 8, 0);
+  log.region.persist(t.start(s) + 8, 8);
+  return t.release(s);
+}
+
+/**
+ * Copies the live entries of segment s's records from region offset `from`
+ * to the log's end, packed into few records, until `budget` bytes of live
+ * entries are copied (whole records at a time, at least one) or at most
+ * four times that many bytes are read. @returns the offset of the first
+ * record not looked at
+ */
+function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number): number {
   const b = log.bytes;
-  const start = t.start(s);
-  const end = start + t.used[s];
-  const live: Entry[] = [];
-  for (let at = start + SEGMENT_HEADER_BYTES; at < end; ) {
+  const end = t.start(s) + t.used[s];
+  // Per live entry: its offset, size and index slot (valid until the index
+  // next inserts or deletes a key: appendCopies does neither).
+  const src: number[] = [];
+  const sizes: number[] = [];
+  const slots: number[] = [];
+  let bytes = 0;
+  let at = from;
+  while (at < end && bytes < budget && at - from < 4 * budget) {
     const count = b.readUInt32LE(at + 8);
     let p = at + RECORD_HEADER_BYTES;
     for (let i = 0; i < count; i++) {
-      const klen = b.readUInt16LE(p + 2);
-      const vlen = b.readUInt32LE(p + 4);
-      if (b[p] === ENTRY_PUT && log.index.getEntry(p) === p) {
-        const key = b.toString('latin1', p + ENTRY_HEADER_BYTES, p + ENTRY_HEADER_BYTES + klen);
-        live.push({ type: ENTRY_PUT, key, value: null, vlen, src: p + ENTRY_HEADER_BYTES + klen });
+      const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+      const slot = b[p] === ENTRY_PUT ? log.index.liveSlot(p) : -1;
+      if (slot >= 0) {
+        src.push(p);
+        sizes.push(esize);
+        slots.push(slot);
+        bytes += esize;
       }
-      p += ENTRY_HEADER_BYTES + klen + vlen;
+      p += esize;
     }
     at += align8(RECORD_HEADER_BYTES + b.readUInt32LE(at + 4));
   }
   let i = 0;
-  while (i < live.length) {
+  while (i < src.length) {
     // As many entries as fit the room left in the active segment (or a
     // fresh one); an entry too large for one segment goes alone.
     const room = t.active >= 0 ? t.start(t.active) + t.size - t.tail : 0;
-    const max = fits(live[i], room) ? room : t.size - SEGMENT_HEADER_BYTES;
-    let bytes = RECORD_HEADER_BYTES;
+    const max = align8(RECORD_HEADER_BYTES + sizes[i]) <= room ? room : t.size - SEGMENT_HEADER_BYTES;
+    let n = RECORD_HEADER_BYTES;
     let j = i;
-    while (j < live.length && align8(bytes + ENTRY_HEADER_BYTES + live[j].key.length + live[j].vlen) <= max) {
-      bytes += ENTRY_HEADER_BYTES + live[j].key.length + live[j].vlen;
-      j++;
-    }
+    while (j < src.length && align8(n + sizes[j]) <= max) n += sizes[j++];
     if (j === i) j = i + 1;
-    log.append(live.slice(i, j), 0); // compaction may use the last free segments
+    log.appendCopies(src, sizes, slots, i, j);
     i = j;
   }
-}
-
-function fits(e: Entry, room: number): boolean {
-  return align8(RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES + e.key.length + e.vlen) <= room;
+  return at;
 }

@@ -198,3 +198,65 @@ export function valueInto(b: Uint8Array, off: number | undefined, target: Uint8A
   target.set(b.subarray(start, start + len));
   return len;
 }
+
+/** One entry of a record to append. */
+export interface Entry {
+  type: number;
+  /** The key as a one-byte string of its bytes. */
+  key: string;
+  value: Uint8Array | string | null;
+  vlen: number;
+  /** Region offset of a value to copy (compaction), else -1. */
+  src: number;
+}
+
+/**
+ * Writes `entries` from region offset `p` on: each entry's header, key and
+ * value, but the last entry's value when it is bytes, which is returned
+ * for sealRecord to copy as it checksums it (it ends the record).
+ */
+export function writeEntries(b: Buffer, p: number, entries: Entry[]): Uint8Array | undefined {
+  let tail: Uint8Array | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    const klen = e.key.length;
+    b[p] = e.type;
+    b[p + 1] = 0;
+    b[p + 2] = klen % 256;
+    b[p + 3] = Math.floor(klen / 256);
+    u32(b, p + 4, e.vlen);
+    p += ENTRY_HEADER_BYTES;
+    writeKey(b, e.key, p);
+    p += klen;
+    if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
+    else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
+    else if (e.value !== null) {
+      if (i === entries.length - 1) tail = e.value;
+      else b.set(e.value, p);
+    }
+    p += e.vlen;
+  }
+  return tail;
+}
+
+/** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */
+export function writeRecordHeader(b: Buffer, at: number, len: number, count: number): void {
+  u32(b, at + 4, len);
+  u32(b, at + 8, count);
+  u32(b, at + 12, 0);
+}
+
+/** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
+function u32(b: Buffer, at: number, v: number): void {
+  b[at] = v % 256;
+  b[at + 1] = Math.floor(v / 256) % 256;
+  b[at + 2] = Math.floor(v / 65536) % 256;
+  b[at + 3] = Math.floor(v / 16777216) % 256;
+}
+
+/** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
+function writeKey(b: Buffer, key: string, at: number): void {
+  const n = key.length;
+  if (n > 32) b.write(key, at, n, 'latin1');
+  else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);
+}

@@ -208,6 +208,23 @@ export class KvIndex {
   }
 
   /**
+   * The slot that points at the entry at `offset`, or -1 when its key's
+   * slot points elsewhere (the entry is dead) or nowhere. Valid for
+   * moveSlot() until the next insert, delete or rehash.
+   */
+  liveSlot(offset: number): number {
+    const b = this.bytes;
+    const n = b[offset + 2] | (b[offset + 3] << 8);
+    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
+    return i >= 0 && this.#slots[2 * i] === offset ? i : -1;
+  }
+
+  /** Points slot `i` (from liveSlot) at `offset`, a copy of the entry it pointed at. */
+  moveSlot(i: number, offset: number): void {
+    this.#slots[2 * i] = offset;
+  }
+
+  /**
    * Every key, in byte order. Merges the keys added since the last call
    * into the sorted array (O(n + a log a)) and drops deleted ones; after a
    * recovery, builds it from the table. The returned array is never mutated

@@ -8,45 +8,22 @@ import { randomInt } from 'node:crypto';
 import { PmemError } from '../core/errors';
 import {
   align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
+  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, type Entry, writeEntries, writeRecordHeader, writeSegmentHeader,
 } from './format';
-import { compact } from './compact';
+import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { publishTail, readWord } from './published';
-import { populate, type Region, sealRecord, store64 } from '../core/region';
-import { SegmentTable } from './segments';
+import { publishTail, publishTailIn, readWord } from './published';
+import { type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
+import { type LogStats, SegmentTable } from './segments';
+import { WarmSegments } from './prefault';
 import { Superblock } from '../log/superblock';
 
 export type { LogRecovery } from './recover';
+export type { Entry } from './format';
+export type { LogStats } from './segments';
+export { RESERVE_DEL, RESERVE_PUT };
 
-/** One entry of a record to append. */
-export interface Entry {
-  type: number;
-  /** The key as a one-byte string of its bytes. */
-  key: string;
-  value: Uint8Array | string | null;
-  vlen: number;
-  /** Region offset of a value to copy (compaction), else -1. */
-  src: number;
-}
-
-export interface LogStats {
-  liveBytes: number;
-  deadBytes: number;
-  fileBytes: number;
-  segmentSize: number;
-  segments: { total: number; used: number; free: number };
-}
-
-/**
- * Free segments a write that adds data must leave. Deletes may take one of
- * them (so that a full store still takes deletes), and compaction the last:
- * cleaning a segment needs at most one segment to copy its live entries to,
- * so compaction can always make progress.
- */
-export const RESERVE_PUT = 2;
-export const RESERVE_DEL = 1;
 
 /**
  * Called when no segment is free: returns the region remapped to at least
@@ -58,17 +35,15 @@ export class KvLog {
   #region: Region;
   #b: Buffer;
   #view: Uint8Array; // a plain Uint8Array over #b: its subarray() skips Buffer's constructor
+  #words: Words; // wordsOf(#b), for the tail word every record publishes
   #readOnly: boolean;
   #maxSize: number;
   #remap: Remap | null;
   #path: string | undefined;
   #compacting = false;
   readonly #t = new SegmentTable();
-  /**
-   * Per segment: 1 once its pages were faulted in, or queued to be, in the
-   * present mapping (a remap starts them all cold again).
-   */
-  #warm = new Uint8Array(0);
+  readonly #cleaner = new Cleaner();
+  readonly #warm = new WarmSegments();
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -89,6 +64,7 @@ export class KvLog {
     this.#region = region;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.#words = wordsOf(this.#b);
     this.index = new KvIndex(this.#b);
     this.#readOnly = o.readOnly;
     this.#maxSize = maxSize;
@@ -158,23 +134,7 @@ export class KvLog {
   }
 
   stats(): LogStats {
-    const t = this.#t;
-    let live = 0;
-    let used = 0;
-    let usedSegs = 0;
-    for (let s = 0; s < t.count; s++) {
-      if (t.seq[s] === 0) continue;
-      live += t.liveBytes[s];
-      used += t.used[s];
-      usedSegs += t.span[s];
-    }
-    return {
-      liveBytes: live,
-      deadBytes: used - live,
-      fileBytes: this.#region.length,
-      segmentSize: t.size,
-      segments: { total: t.count, used: usedSegs, free: t.free },
-    };
+    return this.#t.stats(this.#region.length);
   }
 
   /** Cleans every segment with dead entries (compact.ts). @returns segments freed */
@@ -206,42 +166,77 @@ export class KvLog {
     let len = 0;
     for (const e of entries) len += ENTRY_HEADER_BYTES + e.key.length + e.vlen;
     const size = align8(RECORD_HEADER_BYTES + len);
-    // A record larger than the store can ever hold (its run of segments
-    // inside maxSize) is refused before anything is written or compacted.
+    this.#fits(size);
+    // A write (not compaction's own appends) pays its share of cleaning
+    // first, so that #place finds a free segment when it needs one.
+    if (reserve > 0 && !this.#compacting) this.#pace(size);
+    const at = this.#place(size, reserve);
+    const b = this.#b;
+    writeRecordHeader(b, at, len, entries.length);
+    // The last entry's value, when it is a Buffer, is left for sealRecord
+    // to copy as it checksums it: it ends the record.
+    const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
+    const s = this.#seal(at, len, size, tail);
+    let p = at + RECORD_HEADER_BYTES;
+    const t = this.#t;
+    for (const e of entries) {
+      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
+      p += esize;
+    }
+  }
+
+  /**
+   * Compaction's append: copies of the whole entries at region offsets
+   * `src[i..j)` (`sizes` bytes each) as one record at the log's end, made
+   * durable with one fence as append() does; then points index slot
+   * `slots[k]` (KvIndex.liveSlot of the entry at `src[k]`) at its copy.
+   * No key is hashed or looked up again. Takes from the last free segments.
+   */
+  appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void {
+    let len = 0;
+    for (let k = i; k < j; k++) len += sizes[k];
+    const size = align8(RECORD_HEADER_BYTES + len);
+    this.#fits(size);
+    const at = this.#place(size, 0);
+    const b = this.#b; // after #place, which may have grown the file
+    writeRecordHeader(b, at, len, j - i);
+    let p = at + RECORD_HEADER_BYTES;
+    for (let k = i; k < j; k++) {
+      b.copy(b, p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were
+      p += sizes[k];
+    }
+    const s = this.#seal(at, len, size, undefined);
+    // The copies are durable: the index may point at them now, and the
+    // entries they copy are dead.
+    p = at + RECORD_HEADER_BYTES;
+    for (let k = i; k < j; k++) {
+      this.index.moveSlot(slots[k], p);
+      this.#t.moveEntry(s, src[k], sizes[k]);
+      p += sizes[k];
+    }
+  }
+
+  /**
+   * Refuses a record larger than the store can ever hold (its run of
+   * segments inside maxSize), before anything is written or compacted.
+   */
+  #fits(size: number): void {
     if (size + SEGMENT_HEADER_BYTES > this.#maxSize - DATA_START) {
       throw new PmemError('ERR_PMEM_NO_SPACE',
         `a ${size}-byte record does not fit a store of at most ${this.#maxSize} bytes`, this.#path === undefined ? {} : { path: this.#path });
     }
-    const at = this.#place(size, reserve);
+  }
+
+  /**
+   * Seals the record of `len` entry bytes (`size` with padding) written at
+   * `at` by #place's caller, with `tail` copied as its last bytes, and
+   * publishes its end. @returns its head segment
+   */
+  #seal(at: number, len: number, size: number, tail: Uint8Array | undefined): number {
     const t = this.#t;
     const s = t.head[t.segOf(at)];
     const b = this.#b;
-    u32(b, at + 4, len);
-    u32(b, at + 8, entries.length);
-    u32(b, at + 12, 0);
-    let p = at + RECORD_HEADER_BYTES;
-    // The last entry's value, when it is a Buffer, is copied by sealRecord
-    // as it is checksummed: it ends the record.
-    let tail: Uint8Array | undefined;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i];
-      const klen = e.key.length;
-      b[p] = e.type;
-      b[p + 1] = 0;
-      b[p + 2] = klen % 256;
-      b[p + 3] = Math.floor(klen / 256);
-      u32(b, p + 4, e.vlen);
-      p += ENTRY_HEADER_BYTES;
-      writeKey(b, e.key, p);
-      p += klen;
-      if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
-      else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
-      else if (e.value !== null) {
-        if (i === entries.length - 1) tail = e.value;
-        else b.set(e.value, p);
-      }
-      p += e.vlen;
-    }
     // Padding: outside the checksum (and so outside the seal's flush), and
     // skipped by recovery: it need not be durable.
     for (let q = at + RECORD_HEADER_BYTES + len; q < at + size; q++) b[q] = 0;
@@ -251,20 +246,15 @@ export class KvLog {
     // before it leaves a record whose checksum fails or holds: the write is
     // then either absent or whole, never torn.
     sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], true, tail);
-    // Publish to the index only now: a reader never sees a value that a
-    // crash could still take away.
+    // Publish to the index only after it (the caller): a reader never sees
+    // a value that a crash could still take away.
     t.used[s] = at + size - t.start(s);
     if (s === t.active) t.tail = at + size;
     // The record is durable: readers may replay up to its end now. One
     // aligned 8-byte store, not flushed: only live readers read it, and
     // recovery finds the log's end from the records themselves.
-    publishTail(b, t.seq[s], t.used[s]);
-    p = at + RECORD_HEADER_BYTES;
-    for (const e of entries) {
-      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
-      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
-      p += esize;
-    }
+    publishTailIn(this.#words, t.seq[s], t.used[s]);
+    return s;
   }
 
   /**
@@ -278,10 +268,20 @@ export class KvLog {
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
     let s = t.findFree(need, reserve);
     if (s < 0 && this.#grow(need + reserve)) s = t.findFree(need, reserve);
-    if (s < 0 && !this.#compacting && t.hasDead()) {
-      this.#compact();
-      if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
-      s = t.findFree(need, reserve);
+    if (s < 0 && !this.#compacting) {
+      // The pacing fell behind (the store is nearly full of live entries,
+      // or the writes outran it): clean whole victims until a run of
+      // segments is free, then, when that is not enough, everything,
+      // active segment included.
+      while (s < 0 && this.#step(Infinity)) {
+        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        s = t.findFree(need, reserve);
+      }
+      if (s < 0 && t.hasDead()) {
+        this.#compact();
+        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        s = t.findFree(need, reserve);
+      }
     }
     if (s < 0) {
       throw new PmemError('ERR_PMEM_NO_SPACE',
@@ -312,24 +312,9 @@ export class KvLog {
     return start + SEGMENT_HEADER_BYTES;
   }
 
-  /**
-   * Faults segments [s, s + count) in from `from` bytes into s (Region.populate,
-   * or with `background` Region.prefault), unless they are warm already. A
-   * hint to the region: it stores nothing, so it needs no ordering.
-   */
+  /** Faults segments [s, s + count) in from `from` bytes into s, unless they are warm (prefault.ts). */
   #fault(s: number, from: number, background: boolean, count = 1): void {
-    if (this.#readOnly) return;
-    const t = this.#t;
-    if (this.#warm.length < t.count) {
-      const w = new Uint8Array(t.count);
-      w.set(this.#warm);
-      this.#warm = w;
-    }
-    let cold = false;
-    for (let j = s; j < s + count; j++) if (this.#warm[j] === 0) cold = true;
-    if (!cold) return;
-    populate(this.#region, t.start(s) + from, count * t.size - from, background);
-    this.#warm.fill(1, s, s + count);
+    if (!this.#readOnly) this.#warm.fault(this.#region, this.#t, s, from, background, count);
   }
 
   #compact(): number {
@@ -338,7 +323,39 @@ export class KvLog {
       return compact(this.#t, this);
     } finally {
       this.#compacting = false;
+      this.#cleaner.reset(); // its victim is cleaned and freed, or left with nothing dead
     }
+  }
+
+  /** Adds a write of `size` bytes to the cleaning owed (Cleaner.owe), and runs one step when a step's worth is owed. */
+  #pace(size: number): void {
+    // A store that may still grow grows when it runs out (#place), as
+    // before: cleaning starts once it is at its largest.
+    const budget = this.#cleaner.owe(this.#t, size, this.#growable());
+    if (budget === 0) return;
+    try {
+      this.#step(budget);
+    } catch (e) {
+      // No room even for the step's copies: what it copied is durable and
+      // indexed, the victim stays whole, and the write's own #place decides
+      // (it cleans further, or fails with the store full).
+      if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_NO_SPACE') throw e;
+    }
+  }
+
+  /** One step of the Cleaner (compact.ts) with `budget` bytes. @returns whether it did anything */
+  #step(budget: number): boolean {
+    this.#compacting = true;
+    try {
+      return this.#cleaner.step(this.#t, this, budget);
+    } finally {
+      this.#compacting = false;
+    }
+  }
+
+  /** Whether #grow could add a segment. */
+  #growable(): boolean {
+    return this.#remap !== null && this.#region.length + this.#t.size <= this.#maxSize;
   }
 
   /**
@@ -369,23 +386,9 @@ export class KvLog {
     this.#region = region;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
+    this.#words = wordsOf(this.#b);
     this.index.bytes = this.#b;
-    this.#warm = new Uint8Array(0); // a new mapping: no page of it is faulted in yet
+    this.#warm.reset(); // a new mapping: no page of it is faulted in yet
     this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
-}
-
-/** Little-endian u32 store, without Buffer's argument checks (the hot path's offsets are computed here). */
-function u32(b: Buffer, at: number, v: number): void {
-  b[at] = v % 256;
-  b[at + 1] = Math.floor(v / 256) % 256;
-  b[at + 2] = Math.floor(v / 65536) % 256;
-  b[at + 3] = Math.floor(v / 16777216) % 256;
-}
-
-/** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
-function writeKey(b: Buffer, key: string, at: number): void {
-  const n = key.length;
-  if (n > 32) b.write(key, at, n, 'latin1');
-  else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);
 }

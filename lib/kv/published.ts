@@ -4,7 +4,7 @@
 // are written with one aligned 8-byte store each; the protocol is in
 // docs/durability.md ("Readers beside the writer").
 import { FREES_AT, TAIL_AT } from './format';
-import { store64, wordsOf } from '../core/region';
+import { store64, type Words, wordsOf } from '../core/region';
 
 const TWO_32 = 0x100000000;
 
@@ -23,6 +23,31 @@ export function publishTail(b: Uint8Array, seq: number, used: number): void {
   const hi = seq % TWO_32;
   if (hi < 0x200000) store64(b, TAIL_AT, hi * TWO_32 + used);
   else store64(b, TAIL_AT, tailWord(seq, used));
+}
+
+// The tail word's bit pattern, moved as one double (as store64 does).
+const pattern = new Float64Array(1);
+const patternU32 = new Uint32Array(pattern.buffer);
+
+/**
+ * publishTail() through `w`, the words of the log's bytes (wordsOf, looked
+ * up once per mapping by the writer), for the store every record makes:
+ * the same one aligned 8-byte store, without store64's lookup and checks.
+ * Those checks ran on the same bytes before any record reaches here: a
+ * writer's open publishes its tail with store64 (publishTail), and opening
+ * a segment stores the sequence floor with it, both 8-byte aligned like
+ * TAIL_AT, so bytes that do not start 8-byte aligned fail there; a file
+ * that grew is mapped again, and a mapping starts on a page.
+ */
+export function publishTailIn(w: Words, seq: number, used: number): void {
+  const hi = seq % TWO_32;
+  if (hi < 0x200000) {
+    // Below 2^53: the double's exponent field is at most 1, so it is never
+    // a NaN and no load or store can alter it.
+    patternU32[0] = used;
+    patternU32[1] = hi;
+    w.f64[(w.base + TAIL_AT) / 8] = pattern[0];
+  } else w.u64[(w.base + TAIL_AT) / 8] = tailWord(seq, used);
 }
 
 /**

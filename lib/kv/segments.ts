@@ -11,6 +11,14 @@ export function isSegmentSize(n: number): boolean {
   return n >= MIN_SEGMENT && n <= MAX_SEGMENT && Number.isInteger(Math.log2(n));
 }
 
+export interface LogStats {
+  liveBytes: number;
+  deadBytes: number;
+  fileBytes: number;
+  segmentSize: number;
+  segments: { total: number; used: number; free: number };
+}
+
 /**
  * The segments of one log. A segment is free (head -1), or part of a run
  * of `span` segments that starts at its head segment; the per-head arrays
@@ -101,6 +109,26 @@ export class SegmentTable {
     this.tail = this.start(s) + SEGMENT_HEADER_BYTES;
   }
 
+  /** Live and dead bytes and segment counts, for a file of `fileBytes`. */
+  stats(fileBytes: number): LogStats {
+    let live = 0;
+    let used = 0;
+    let usedSegs = 0;
+    for (let s = 0; s < this.count; s++) {
+      if (this.seq[s] === 0) continue;
+      live += this.liveBytes[s];
+      used += this.used[s];
+      usedSegs += this.span[s];
+    }
+    return {
+      liveBytes: live,
+      deadBytes: used - live,
+      fileBytes,
+      segmentSize: this.size,
+      segments: { total: this.count, used: usedSegs, free: this.free },
+    };
+  }
+
   /** Marks the run headed by s free. The caller has published the free on media. @returns segments freed */
   release(s: number): number {
     for (let j = s; j < s + this.span[s]; j++) this.head[j] = -1;
@@ -110,6 +138,14 @@ export class SegmentTable {
     this.liveBytes[s] = 0;
     this.deadEntries[s] = 0;
     return freed;
+  }
+
+  /** Counts an entry of `size` bytes copied from region offset `from` into head segment s (compaction). */
+  moveEntry(s: number, from: number, size: number): void {
+    this.liveBytes[s] += size;
+    const ps = this.head[this.segOf(from)];
+    this.liveBytes[ps] -= size;
+    this.deadEntries[ps]++;
   }
 
   /**

@@ -3,7 +3,7 @@ import { types } from 'node:util';
 import { checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, rangeArgs, valueArg, type KVData } from './args';
+import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, rangeArgs, setValue, type KVData } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
 } from './format';
@@ -122,12 +122,10 @@ export class KVStore {
   put(key: KVData, value: KVData): void {
     this.#writable();
     const k = keyOf(key);
-    const { v, len } = valueArg(value);
     // One entry array for every put: nothing to allocate and collect per call.
     const e = this.#put[0];
+    setValue(e, value);
     e.key = k;
-    e.value = v;
-    e.vlen = len;
     try {
       this.#log.append(this.#put, RESERVE_PUT);
     } finally {
