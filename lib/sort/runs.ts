@@ -14,6 +14,8 @@ export const MAX_RUN_RECORDS = 2 ** 21;
 const PER_RECORD = 16;
 /** Words per record in RunBuffers.records. */
 const W = 4;
+/** Buckets of the first distribution of a run: a prefix's top 16 bits. */
+const BUCKETS = 2 ** 16;
 const NL = 10;
 
 /**
@@ -41,6 +43,9 @@ export class RunBuffers {
    * four words together, so that every pass reads the table in order.
    */
   readonly records: Uint32Array;
+  /** distribute's buckets: their starts (and the end), and where each fills next. */
+  readonly heads = new Uint32Array(BUCKETS + 1);
+  readonly next = new Uint32Array(BUCKETS);
   readonly maxRecords: number;
 
   /** Takes its share of `memory` (see runInputBytes). */
@@ -163,6 +168,8 @@ export function writeRun(path: string, length: number, fill: (region: Region) =>
 const DEPTHS = 8;
 /** Ranges this short are sorted by insertion. */
 const SHORT = 16;
+/** Ranges this long are distributed into buckets first (see distribute). */
+const DISTRIBUTE = 4096;
 
 /**
  * Sorts the record table in place. Each record's first 8 key bytes are two
@@ -183,7 +190,8 @@ function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void 
     order.compare(input, t[x + 2], t[x + 3], input, t[y + 2], t[y + 3]) || t[x + 2] - t[y + 2];
   /** Sorts records [a, b) by their prefixes at `depth`, then each group of equal prefixes deeper. */
   const sortDepth = (a: number, b: number, depth: number): void => {
-    sortByPrefix(t, a, b);
+    if (b - a >= DISTRIBUTE) distribute(bufs, a, b);
+    else sortByPrefix(t, a, b);
     const known = 8 * (depth + 1);
     let i = a;
     while (i < b) {
@@ -210,6 +218,35 @@ function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void 
     }
   };
   sortDepth(0, count, 0);
+}
+
+/**
+ * Sorts records [a, b) by (prefix, start): first distributed in place by
+ * the prefix's top 16 bits into buckets (one pass to count, one to move
+ * each record to its bucket), then each bucket by sortByPrefix: the
+ * quicksorts' levels above the buckets are saved.
+ */
+function distribute(bufs: RunBuffers, a: number, b: number): void {
+  const t = bufs.records;
+  const { heads, next } = bufs;
+  heads.fill(0);
+  // The bucket of a record is its prefix's top 16 bits (a key word, not an offset).
+  for (let i = a; i < b; i++) heads[(t[W * i] >>> 16) + 1]++;
+  heads[0] = a;
+  for (let d = 1; d <= BUCKETS; d++) heads[d] += heads[d - 1];
+  next.set(heads.subarray(0, BUCKETS));
+  for (let d = 0; d < BUCKETS; d++) {
+    const end = heads[d + 1];
+    while (next[d] < end) {
+      const i = next[d];
+      const home = t[W * i] >>> 16;
+      if (home === d) next[d]++;
+      else swap(t, i, next[home]++);
+    }
+  }
+  for (let d = 0; d < BUCKETS; d++) {
+    if (heads[d + 1] - heads[d] > 1) sortByPrefix(t, heads[d], heads[d + 1]);
+  }
 }
 
 /** Whether the record at word x comes before the one at word y by (prefix, start). */
