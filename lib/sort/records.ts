@@ -247,9 +247,10 @@ export function copyBytes(src: Uint8Array, sv: DataView, s: number, e: number, d
   if (n > 256) return bufferCopy.call(src, dst, at, s, e);
   let i = s;
   let o = at;
+  // Little-endian on both sides: the bytes move as they are, unswapped.
   for (; i + 8 <= e; i += 8, o += 8) {
-    dv.setUint32(o, sv.getUint32(i));
-    dv.setUint32(o + 4, sv.getUint32(i + 4));
+    dv.setUint32(o, sv.getUint32(i, true), true);
+    dv.setUint32(o + 4, sv.getUint32(i + 4, true), true);
   }
   for (; i < e; i++) dst[o++] = src[i];
   return n;
