@@ -106,6 +106,52 @@ describe('text, as LC_ALL=C sort orders it', () => {
   });
 });
 
+describe('lines that share long prefixes, as LC_ALL=C sort orders them', () => {
+  // Runs are sorted by 8-byte prefixes, refined 8 bytes at a time down to
+  // 64, then compared in full: prefixes around those lengths, NUL bytes
+  // against shorter lines (equal prefixes, different lines), and groups of
+  // equal lines larger than an insertion sort's.
+  let input = '';
+  beforeAll(() => {
+    const random = seededRandom(11);
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 6000; i++) {
+      const head = 'k'.repeat([0, 7, 8, 9, 15, 16, 63, 64, 65, 100][Math.floor(random() * 10)]);
+      const tail = Buffer.from(Array.from({ length: Math.floor(random() * 3) }, () => [0, 0x20, 0x61, 0x62, 0xff][Math.floor(random() * 5)]));
+      const field = random() < 0.5 ? '' : ` ${Math.floor(random() * 3)}`;
+      lines.push(Buffer.concat([Buffer.from(head, 'latin1'), tail, Buffer.from(field), Buffer.from('\n')]));
+    }
+    input = file('prefixes.txt');
+    fs.writeFileSync(input, Buffer.concat(lines));
+  });
+
+  test.each([
+    ['bytes', {}, []],
+    ['reverse', { reverse: true }, ['-r']],
+    ['unique', { unique: true }, ['-u']],
+    ['stable -k2', { stable: true, keys: [parseKey('2')] }, ['-s', '-k2']],
+  ] as [string, SortOptions, string[]][])('%s', (_name, options, flags) => {
+    const out = file('out-prefixes.txt');
+    const r = externalSort(input, out, { ...options, memory: MEMORY });
+    expect(r.runs).toBeGreaterThan(4);
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  });
+});
+
+test('runs of many records are distributed by their first two key bytes before they are sorted', () => {
+  // A 2 MiB budget holds 19660 records per run: past the 4096 from which a
+  // run is distributed into buckets first.
+  const input = file('text-2m.txt');
+  generate('text', 3 * 1024 * 1024, input, 3);
+  const out = file('out-text-2m.txt');
+  for (const [options, flags] of [[{}, []], [{ reverse: true }, ['-r']]] as [SortOptions, string[]][]) {
+    const r = externalSort(input, out, { ...options, memory: 2 * 1024 * 1024 });
+    expect(r.runs).toBeGreaterThan(1);
+    expect(r.records / r.runs).toBeGreaterThan(4096);
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  }
+});
+
 describe('binary records', () => {
   test('gensort records by their 10-byte key, ties in input order', () => {
     const input = file('gensort.bin');

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
-import type { RecordOrder } from './records';
+import { copyBytes, viewOf, type RecordOrder } from './records';
 import type { RunSource } from './sources';
 
 /**
@@ -58,6 +58,7 @@ export class FileSink {
   readonly path: string;
   readonly #fd: number;
   readonly #buf: Buffer;
+  readonly #view: DataView;
   #used = 0;
   /** Bytes written to the file (not counting the buffer). */
   #written: number;
@@ -76,6 +77,7 @@ export class FileSink {
     }
     this.#written = from;
     this.#buf = Buffer.allocUnsafe(bufferSize);
+    this.#view = viewOf(this.#buf);
   }
 
   /** Bytes accepted so far (written or buffered). */
@@ -83,8 +85,8 @@ export class FileSink {
     return this.#written + this.#used;
   }
 
-  /** The record buf[start, end) plus `newline` (0 or 1 '\n'). */
-  put(buf: Uint8Array, start: number, end: number, newline: boolean): void {
+  /** The record buf[start, end) plus `newline` (0 or 1 '\n'); `view` is a view of `buf` (viewOf). */
+  put(buf: Uint8Array, view: DataView, start: number, end: number, newline: boolean): void {
     const n = end - start + (newline ? 1 : 0);
     if (this.#used + n > this.#buf.length) {
       this.#drainBuffer();
@@ -94,7 +96,7 @@ export class FileSink {
         return;
       }
     }
-    this.#used += Buffer.prototype.copy.call(buf, this.#buf, this.#used, start, end);
+    this.#used += copyBytes(buf, view, start, end, this.#buf, this.#view, this.#used);
     if (newline) this.#buf[this.#used++] = 10;
   }
 
@@ -163,6 +165,8 @@ export function merge(sources: RunSource[], sink: FileSink, order: RecordOrder, 
     if (y.done) return true;
     if (x.prefix !== y.prefix) return x.prefix < y.prefix;
     if (x.prefix2 !== y.prefix2) return x.prefix2 < y.prefix2;
+    if (x.prefix3 !== y.prefix3) return x.prefix3 < y.prefix3;
+    if (x.prefix4 !== y.prefix4) return x.prefix4 < y.prefix4;
     const d = order.compare(x.buf, x.start, x.end, y.buf, y.start, y.end);
     // Ties go to the lower index, the earlier run in input order: the merge is stable.
     return d < 0 || (d === 0 && a < b);
@@ -180,7 +184,7 @@ export function merge(sources: RunSource[], sink: FileSink, order: RecordOrder, 
     if (s.done) break;
     const n = s.end - s.start;
     if (!(f.unique && last !== null && order.compare(last, 0, last.length, s.buf, s.start, s.end) === 0)) {
-      sink.put(s.buf, s.start, s.end, text);
+      sink.put(s.buf, s.view, s.start, s.end, text);
       lastLength = n + (text ? 1 : 0);
       if (f.unique) {
         if (lastBuf.length < n) lastBuf = Buffer.allocUnsafe(n * 2);

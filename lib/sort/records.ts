@@ -80,6 +80,20 @@ export class RecordOrder {
     return f.reverse ? PREFIX_RANGE - 1 - p : p;
   }
 
+  /**
+   * How many bytes of the first key its prefixes tell apart: records whose
+   * prefixes are equal to this length are told apart only by `compare`.
+   */
+  prefixLength(buf: Uint8Array, start: number, end: number): number {
+    const f = this.format;
+    if (f.recordSize > 0) return f.keyLength;
+    // A number's prefix is its float32, at depth 0 only.
+    if (f.numeric) return 4;
+    if (f.keys.length === 0) return end - start;
+    this.#key(buf, start, end, f.keys[0]);
+    return this.#ke - this.#ks;
+  }
+
   /** Compares two records (reverse applied): keys, then, unless stable or unique, whole records. */
   compare(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
     const f = this.format;
@@ -158,7 +172,10 @@ export function compareBytes(a: Uint8Array, as: number, ae: number, b: Uint8Arra
   const la = ae - as;
   const lb = be - bs;
   const n = Math.min(la, lb);
-  if (n > 12) {
+  // A native compare costs about as much as a JavaScript loop over 100
+  // bytes (its arguments are checked in JavaScript first); keys differ
+  // early, so only long ranges go to it.
+  if (n > 128) {
     // Ranges of both, compared natively without a view of either.
     return bufferCompare.call(a, b, bs, be, as, ae);
   }
@@ -213,3 +230,30 @@ export function parseNumber(buf: Uint8Array, s: number, e: number): number {
   // -0 is 0: the two must tie.
   return neg && v !== 0 ? -v : v;
 }
+
+/** A DataView over exactly the bytes of `b`. */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * Copies src[s, e) to dst[at, ...) and returns e - s. `sv` and `dv` are
+ * views of `src` and `dst` (viewOf). Short ranges go 8 bytes at a time
+ * through the views: a Buffer copy per record costs about 100 ns of
+ * argument checks, several times the copy of a 40-byte line.
+ */
+export function copyBytes(src: Uint8Array, sv: DataView, s: number, e: number, dst: Uint8Array, dv: DataView, at: number): number {
+  const n = e - s;
+  if (n > 256) return bufferCopy.call(src, dst, at, s, e);
+  let i = s;
+  let o = at;
+  // Little-endian on both sides: the bytes move as they are, unswapped.
+  for (; i + 8 <= e; i += 8, o += 8) {
+    dv.setUint32(o, sv.getUint32(i, true), true);
+    dv.setUint32(o + 4, sv.getUint32(i + 4, true), true);
+  }
+  for (; i < e; i++) dst[o++] = src[i];
+  return n;
+}
+
+const bufferCopy = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, at: number, s: number, e: number) => number;

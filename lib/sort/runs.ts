@@ -6,12 +6,16 @@ import * as fs from 'node:fs';
 import { PmemError } from '../core/errors';
 import { openMapping } from '../core/mapping';
 import type { Region } from '../core/region';
-import type { RecordOrder } from './records';
+import { copyBytes, viewOf, type RecordOrder } from './records';
 
-/** Records per run at most: a record's input index takes 21 bits beside its 32-bit prefix in a double. */
+/** Records per run at most. */
 export const MAX_RUN_RECORDS = 2 ** 21;
-/** DRAM per record for the run's tables (start, end, sort word). */
+/** DRAM per record for the run's table: its prefix (two words), start and end. */
 const PER_RECORD = 16;
+/** Words per record in RunBuffers.records. */
+const W = 4;
+/** Buckets of the first distribution of a run: a prefix's top 16 bits. */
+const BUCKETS = 2 ** 16;
 const NL = 10;
 
 /**
@@ -28,21 +32,28 @@ export function maxRunRecords(memory: number): number {
   return Math.max(1, Math.min(MAX_RUN_RECORDS, Math.floor((memory * 0.15) / PER_RECORD)));
 }
 
-/** The DRAM a run formation holds: the input chunk and its record tables. */
+/** The DRAM a run formation holds: the input chunk and its record table. */
 export class RunBuffers {
   readonly input: Buffer;
-  readonly starts: Uint32Array;
-  readonly ends: Uint32Array;
-  readonly words: Float64Array;
+  readonly inputView: DataView;
+  /**
+   * Record i is records[4i, 4i + 4): its key prefix at the depth being
+   * sorted, 8 bytes as two words (see RecordOrder.prefix), then its start
+   * and end in `input` (a text line's newline left out). Sorting moves the
+   * four words together, so that every pass reads the table in order.
+   */
+  readonly records: Uint32Array;
+  /** distribute's buckets: their starts (and the end), and where each fills next. */
+  readonly heads = new Uint32Array(BUCKETS + 1);
+  readonly next = new Uint32Array(BUCKETS);
   readonly maxRecords: number;
 
   /** Takes its share of `memory` (see runInputBytes). */
   constructor(memory: number) {
     this.maxRecords = maxRunRecords(memory);
     this.input = Buffer.allocUnsafe(runInputBytes(memory));
-    this.starts = new Uint32Array(this.maxRecords);
-    this.ends = new Uint32Array(this.maxRecords);
-    this.words = new Float64Array(this.maxRecords);
+    this.inputView = viewOf(this.input);
+    this.records = new Uint32Array(W * this.maxRecords);
   }
 }
 
@@ -80,14 +91,14 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
   const n = readFull(fd, bufs.input, want, offset);
   if (n < want) throw new PmemError('ERR_PMEM_INVALID', `the input shrank while it was sorted (${offset + n} of ${inputSize} bytes)`);
   const atEnd = offset + n === inputSize;
-  const { input, starts, ends } = bufs;
+  const { input, records: t } = bufs;
   let count = 0;
   let consumed = 0;
   if (f.recordSize > 0) {
     count = Math.min(bufs.maxRecords, Math.floor(n / f.recordSize));
     for (let i = 0; i < count; i++) {
-      starts[i] = i * f.recordSize;
-      ends[i] = starts[i] + f.recordSize;
+      t[W * i + 2] = i * f.recordSize;
+      t[W * i + 3] = (i + 1) * f.recordSize;
     }
     consumed = count * f.recordSize;
   } else {
@@ -98,14 +109,14 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
         // No newline after p: the input's last line, or a line that does
         // not fit the buffer (when nothing came before it).
         if (atEnd) {
-          starts[count] = p;
-          ends[count++] = n;
+          t[W * count + 2] = p;
+          t[W * count++ + 3] = n;
           p = n;
         }
         break;
       }
-      starts[count] = p;
-      ends[count++] = nl;
+      t[W * count + 2] = p;
+      t[W * count++ + 3] = nl;
       p = nl + 1;
     }
     consumed = p;
@@ -113,17 +124,18 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
       throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
     }
   }
-  const sorted = sortRecords(bufs, count, order);
-  const kept = f.unique ? dropDuplicates(bufs, sorted, count, order) : count;
+  sortRecords(bufs, count, order);
+  const kept = f.unique ? dropDuplicates(bufs, count, order) : count;
+  const newline = f.recordSize > 0 ? 0 : 1;
   let length = 0;
-  for (let i = 0; i < kept; i++) length += ends[sorted[i]] - starts[sorted[i]] + (f.recordSize > 0 ? 0 : 1);
+  for (let i = 0; i < kept; i++) length += t[W * i + 3] - t[W * i + 2] + newline;
   writeRun(runPath, length, (region) => {
     const out = region.bytes;
+    const view = viewOf(out);
     let at = 0;
     for (let i = 0; i < kept; i++) {
-      const r = sorted[i];
-      at += input.copy(out, at, starts[r], ends[r]);
-      if (f.recordSize === 0) out[at++] = NL;
+      at += copyBytes(input, bufs.inputView, t[W * i + 2], t[W * i + 3], out, view, at);
+      if (newline > 0) out[at++] = NL;
     }
   });
   return { consumed, records: count, length };
@@ -152,69 +164,170 @@ export function writeRun(path: string, length: number, fill: (region: Region) =>
   }
 }
 
-/** Prefix depths (4 key bytes each) sorted without a comparison callback before records are compared in full. */
-const DEPTHS = 4;
+/** Prefix depths (8 key bytes each) sorted by number before records are compared in full. */
+const DEPTHS = 8;
+/** Ranges this short are sorted by insertion. */
+const SHORT = 16;
+/** Ranges this long are distributed into buckets first (see distribute). */
+const DISTRIBUTE = 4096;
 
 /**
- * The record indexes in order. Each record's 32-bit key prefix and its
- * index go into one double, and a typed-array sort (no callback) orders
- * them; a run of equal prefixes is given the next 4 key bytes in place and
- * sorted again, down to DEPTHS levels, and only then are records compared
- * in full, with ties in input order. Nothing is allocated but the last
- * level's groups.
+ * Sorts the record table in place. Each record's first 8 key bytes are two
+ * words that sort as the bytes do; the table is sorted by (prefix, start)
+ * with no callback and no per-record object (a record's start is its input
+ * order). A group of records with equal prefixes is given the next 8 key
+ * bytes and sorted again, down to DEPTHS levels or the end of the longest
+ * key in the group, and only then are records compared in full
+ * (RecordOrder.compare), ties in input order.
  */
-function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): Uint32Array {
-  const { input, starts, ends } = bufs;
-  const words = bufs.words.subarray(0, count);
-  for (let i = 0; i < count; i++) words[i] = order.prefix(input, starts[i], ends[i]) * MAX_RUN_RECORDS + i;
-  words.sort();
-  // The sorted indexes overwrite the words' own memory, as u32s. Groups are
-  // placed in order, so when a word at position i is read, at most i
-  // indexes were written, and u32 k lies inside double floor(k / 2) <= k:
-  // no word is overwritten before it is read.
-  const out = new Uint32Array(bufs.words.buffer, bufs.words.byteOffset, count);
-  const byRecord = (a: number, b: number): number => order.compare(input, starts[a], ends[a], input, starts[b], ends[b]) || a - b;
-  let o = 0;
-  /** Places words[a, b), sorted by their prefixes at depth - 1. */
-  const place = (a: number, b: number, depth: number): void => {
+function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void {
+  const { input, records: t } = bufs;
+  for (let i = 0; i < W * count; i += W) {
+    t[i] = order.prefix(input, t[i + 2], t[i + 3], 0);
+    t[i + 1] = order.prefix(input, t[i + 2], t[i + 3], 1);
+  }
+  const byRecord = (x: number, y: number): number =>
+    order.compare(input, t[x + 2], t[x + 3], input, t[y + 2], t[y + 3]) || t[x + 2] - t[y + 2];
+  /** Sorts records [a, b) by their prefixes at `depth`, then each group of equal prefixes deeper. */
+  const sortDepth = (a: number, b: number, depth: number): void => {
+    if (b - a >= DISTRIBUTE) distribute(bufs, a, b);
+    else sortByPrefix(t, a, b);
+    const known = 8 * (depth + 1);
     let i = a;
     while (i < b) {
-      const p = Math.floor(words[i] / MAX_RUN_RECORDS);
+      const h = t[W * i];
+      const l = t[W * i + 1];
       let j = i + 1;
-      while (j < b && Math.floor(words[j] / MAX_RUN_RECORDS) === p) j++;
-      if (j - i === 1) {
-        out[o++] = words[i] - p * MAX_RUN_RECORDS;
-      } else if (depth >= DEPTHS) {
-        const group: number[] = [];
-        for (let k = i; k < j; k++) group.push(words[k] - p * MAX_RUN_RECORDS);
-        group.sort(byRecord);
-        for (const r of group) out[o++] = r;
-      } else {
-        for (let k = i; k < j; k++) {
-          const r = words[k] - p * MAX_RUN_RECORDS;
-          words[k] = order.prefix(input, starts[r], ends[r], depth) * MAX_RUN_RECORDS + r;
+      while (j < b && t[W * j] === h && t[W * j + 1] === l) j++;
+      if (j - i > 1) {
+        let longer = false;
+        for (let k = W * i; k < W * j && !longer && depth + 1 < DEPTHS; k += W) {
+          longer = order.prefixLength(input, t[k + 2], t[k + 3]) > known;
         }
-        words.subarray(i, j).sort();
-        place(i, j, depth + 1);
+        if (longer) {
+          for (let k = W * i; k < W * j; k += W) {
+            t[k] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 2);
+            t[k + 1] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 3);
+          }
+          sortDepth(i, j, depth + 1);
+        } else {
+          sortByRecord(t, i, j, byRecord);
+        }
       }
       i = j;
     }
   };
-  place(0, count, 1);
-  return out;
+  sortDepth(0, count, 0);
 }
 
-/** Keeps the first record of each run of equal keys; returns how many are kept. */
-function dropDuplicates(bufs: RunBuffers, sorted: Uint32Array, count: number, order: RecordOrder): number {
-  const { input, starts, ends } = bufs;
+/**
+ * Sorts records [a, b) by (prefix, start): first distributed in place by
+ * the prefix's top 16 bits into buckets (one pass to count, one to move
+ * each record to its bucket), then each bucket by sortByPrefix: the
+ * quicksorts' levels above the buckets are saved.
+ */
+function distribute(bufs: RunBuffers, a: number, b: number): void {
+  const t = bufs.records;
+  const { heads, next } = bufs;
+  heads.fill(0);
+  // The bucket of a record is its prefix's top 16 bits (a key word, not an offset).
+  for (let i = a; i < b; i++) heads[(t[W * i] >>> 16) + 1]++;
+  heads[0] = a;
+  for (let d = 1; d <= BUCKETS; d++) heads[d] += heads[d - 1];
+  next.set(heads.subarray(0, BUCKETS));
+  for (let d = 0; d < BUCKETS; d++) {
+    const end = heads[d + 1];
+    while (next[d] < end) {
+      const i = next[d];
+      const home = t[W * i] >>> 16;
+      if (home === d) next[d]++;
+      else swap(t, i, next[home]++);
+    }
+  }
+  for (let d = 0; d < BUCKETS; d++) {
+    if (heads[d + 1] - heads[d] > 1) sortByPrefix(t, heads[d], heads[d + 1]);
+  }
+}
+
+/** Whether the record at word x comes before the one at word y by (prefix, start). */
+function before(t: Uint32Array, x: number, y: number): boolean {
+  if (t[x] !== t[y]) return t[x] < t[y];
+  if (t[x + 1] !== t[y + 1]) return t[x + 1] < t[y + 1];
+  return t[x + 2] < t[y + 2];
+}
+
+function swap(t: Uint32Array, i: number, j: number): void {
+  const x = W * i;
+  const y = W * j;
+  for (let k = 0; k < W; k++) {
+    const v = t[x + k];
+    t[x + k] = t[y + k];
+    t[y + k] = v;
+  }
+}
+
+/** Sorts records [a, b) by (prefix, start): a quicksort, insertion below SHORT. */
+function sortByPrefix(t: Uint32Array, a: number, b: number): void {
+  while (b - a > SHORT) {
+    // The median of three as the pivot, moved to a.
+    const m = a + Math.floor((b - a) / 2);
+    if (before(t, W * m, W * a)) swap(t, m, a);
+    if (before(t, W * (b - 1), W * m)) {
+      swap(t, b - 1, m);
+      if (before(t, W * m, W * a)) swap(t, m, a);
+    }
+    swap(t, a, m);
+    // Records are distinct by start: i stops at b - 1 at the latest, j at a.
+    let i = a + 1;
+    let j = b - 1;
+    for (;;) {
+      while (before(t, W * i, W * a)) i++;
+      while (before(t, W * a, W * j)) j--;
+      if (i >= j) break;
+      swap(t, i++, j--);
+    }
+    swap(t, a, j);
+    // The shorter side by recursion, the longer by the loop.
+    if (j - a < b - j - 1) {
+      sortByPrefix(t, a, j);
+      a = j + 1;
+    } else {
+      sortByPrefix(t, j + 1, b);
+      b = j;
+    }
+  }
+  for (let i = a + 1; i < b; i++) {
+    for (let k = i; k > a && before(t, W * k, W * (k - 1)); k--) swap(t, k, k - 1);
+  }
+}
+
+/** Sorts records [a, b) by `cmp` on their word offsets (records whose prefixes say nothing more). */
+function sortByRecord(t: Uint32Array, a: number, b: number, cmp: (x: number, y: number) => number): void {
+  if (b - a <= SHORT) {
+    for (let i = a + 1; i < b; i++) {
+      for (let k = i; k > a && cmp(W * k, W * (k - 1)) < 0; k--) swap(t, k, k - 1);
+    }
+    return;
+  }
+  const at: number[] = [];
+  for (let i = a; i < b; i++) at.push(W * i);
+  at.sort(cmp);
+  const copy = t.slice(W * a, W * b);
+  for (let i = 0; i < at.length; i++) t.set(copy.subarray(at[i] - W * a, at[i] - W * a + W), W * (a + i));
+}
+
+/** Keeps the first record of each run of equal keys, moved to the front; returns how many are kept. */
+function dropDuplicates(bufs: RunBuffers, count: number, order: RecordOrder): number {
+  const { input, records: t } = bufs;
   let kept = 0;
   for (let i = 0; i < count; i++) {
-    const r = sorted[i];
+    const x = W * i;
     if (kept > 0) {
-      const p = sorted[kept - 1];
-      if (order.compare(input, starts[p], ends[p], input, starts[r], ends[r]) === 0) continue;
+      const p = W * (kept - 1);
+      if (order.compare(input, t[p + 2], t[p + 3], input, t[x + 2], t[x + 3]) === 0) continue;
     }
-    sorted[kept++] = r;
+    if (kept !== i) t.copyWithin(W * kept, x, x + W);
+    kept++;
   }
   return kept;
 }

@@ -6,18 +6,22 @@ import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
-import type { RecordOrder } from './records';
+import { viewOf, type RecordOrder } from './records';
 
 const NL = 10;
 
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
 export interface RunSource {
   buf: Buffer;
+  /** A view of `buf` (for copyBytes). */
+  view: DataView;
   start: number;
   end: number;
-  /** The current record's prefixes at depths 0 and 1 (see RecordOrder.prefix). */
+  /** The current record's prefixes at depths 0 to 3, its first 16 key bytes (see RecordOrder.prefix). */
   prefix: number;
   prefix2: number;
+  prefix3: number;
+  prefix4: number;
   /** True once the run has no record left. */
   done: boolean;
   /** Moves to the next record. */
@@ -35,10 +39,13 @@ export interface RunSource {
  */
 export class PmemSource implements RunSource {
   buf: Buffer = Buffer.alloc(0);
+  view = viewOf(this.buf);
   start = 0;
   end = 0;
   prefix = 0;
   prefix2 = 0;
+  prefix3 = 0;
+  prefix4 = 0;
   done = false;
   readonly #path: string;
   readonly #length: number;
@@ -82,23 +89,34 @@ export class PmemSource implements RunSource {
       this.close();
       this.#map = openMapping(this.#path, { readOnly: true });
       this.buf = this.#map.bytes;
+      this.view = viewOf(this.buf);
       this.#remapAt = pos + this.#window;
     }
     const rs = this.#order.format.recordSize;
     this.start = pos;
     this.end = rs > 0 ? pos + rs : this.buf.indexOf(NL, pos);
-    this.prefix = this.#order.prefix(this.buf, this.start, this.end);
-    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
+    this.#prefixes();
+  }
+
+  #prefixes(): void {
+    const o = this.#order;
+    this.prefix = o.prefix(this.buf, this.start, this.end);
+    this.prefix2 = o.prefix(this.buf, this.start, this.end, 1);
+    this.prefix3 = o.prefix(this.buf, this.start, this.end, 2);
+    this.prefix4 = o.prefix(this.buf, this.start, this.end, 3);
   }
 }
 
 /** Reads a run file through a DRAM buffer of `size` bytes (grown for a record that does not fit). */
 export class DramSource implements RunSource {
   buf: Buffer;
+  view: DataView;
   start = 0;
   end = 0;
   prefix = 0;
   prefix2 = 0;
+  prefix3 = 0;
+  prefix4 = 0;
   done = false;
   #fd: number;
   readonly #length: number;
@@ -114,6 +132,7 @@ export class DramSource implements RunSource {
     this.#order = order;
     this.#base = cursor;
     this.buf = Buffer.allocUnsafe(size);
+    this.view = viewOf(this.buf);
     this.#load();
   }
 
@@ -142,8 +161,11 @@ export class DramSource implements RunSource {
       if (end >= 0 && end < this.#filled + (rs > 0 ? 1 : 0)) {
         this.start = this.#pos;
         this.end = end;
-        this.prefix = this.#order.prefix(this.buf, this.start, this.end);
-    this.prefix2 = this.#order.prefix(this.buf, this.start, this.end, 1);
+        const o = this.#order;
+        this.prefix = o.prefix(this.buf, this.start, this.end);
+        this.prefix2 = o.prefix(this.buf, this.start, this.end, 1);
+        this.prefix3 = o.prefix(this.buf, this.start, this.end, 2);
+        this.prefix4 = o.prefix(this.buf, this.start, this.end, 3);
         return;
       }
       this.#refill();
@@ -157,6 +179,7 @@ export class DramSource implements RunSource {
       const bigger = Buffer.allocUnsafe(this.buf.length * 2);
       this.buf.copy(bigger, 0, this.#pos, this.#filled);
       this.buf = bigger;
+      this.view = viewOf(bigger);
     } else {
       this.buf.copy(this.buf, 0, this.#pos, this.#filled);
     }
