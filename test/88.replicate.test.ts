@@ -259,6 +259,9 @@ describe('a backup refuses bad frames', () => {
     d.write(hello());
     d.write(data(2, ['b', 'c']));
     expect((await d.next(2)).map(describeFrame)).toEqual(['WELCOME 1 2', 'ACK 2 3']);
+    // A frame of records it holds, every one: nothing appended, its last durable LSN acked.
+    d.write(data(1, ['a', 'b']));
+    expect((await d.next(3)).map(describeFrame)).toEqual(['WELCOME 1 2', 'ACK 2 3', 'ACK 2 3']);
     d.destroy();
     expect(records(b)).toEqual(['1:a', '2:b', '3:c']);
     await b.close();

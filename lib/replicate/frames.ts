@@ -181,12 +181,15 @@ export function decodeData(body: Buffer): Data {
   return { epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, records };
 }
 
+/** An ACK frame, written in place: one per DATA frame, or two when 'received' was asked for. */
 export function encodeAck(level: number, epoch: number, lsn: number): Buffer {
-  const body = Buffer.alloc(24);
-  body.writeUInt8(level, 0);
-  put64(body, 8, epoch);
-  put64(body, 16, lsn);
-  return frame(FRAME_ACK, body);
+  const f = Buffer.alloc(FRAME_HEADER + 24);
+  f.writeUInt32LE(24, 0);
+  f[4] = FRAME_ACK;
+  f[FRAME_HEADER] = level;
+  put64(f, FRAME_HEADER + 8, epoch);
+  put64(f, FRAME_HEADER + 16, lsn);
+  return f;
 }
 
 export function decodeAck(body: Buffer): { level: number; epoch: number; lsn: number } {
