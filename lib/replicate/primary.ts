@@ -5,7 +5,6 @@
 // Appends made while a round trip is in flight wait and go together in the
 // next one (group commit). The protocol, step by step, is in
 // docs/durability.md ("Replicated journal").
-import { snapshotBytes } from '../core/args';
 import { closedError, PmemError, type PmemErrorCode } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { cannotFollow, resend } from './catch-up';
@@ -14,42 +13,10 @@ import { type JournalFile, openJournalFile } from './journal';
 import { commit, intend } from './primary-log';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { Peer, type PeerOwner } from './peer';
+import { copyRecord, type Pending, settle, settleReached } from './pending';
 import type { ReplicatedWalStats } from './stats';
 
 export type { ReplicaLinkStats, ReplicatedWalStats } from './stats';
-
-/** An append or appendBatch waiting for its level. One object per call, whatever its records. */
-interface Pending {
-  /** An append's one record (appendBatch: null), until it is intended. */
-  record: Buffer | null;
-  /** An appendBatch's records (append: null), until they are intended. */
-  records: Buffer[] | null;
-  /** Whether the promise resolves to one LSN (append) or an array (appendBatch). */
-  one: boolean;
-  level: AckLevel;
-  /** Its first and last LSN, once the intent is durable. */
-  first: number;
-  last: number;
-  resolve(v: number | number[]): void;
-  reject(e: unknown): void;
-}
-
-/** Answers an append or appendBatch whose level was reached. */
-function settle(p: Pending): void {
-  if (p.one) p.resolve(p.first);
-  else {
-    const lsns = new Array<number>(p.last - p.first + 1);
-    for (let i = 0; i < lsns.length; i++) lsns[i] = p.first + i;
-    p.resolve(lsns);
-  }
-}
-
-/** A caller's record, copied now: the caller may reuse its buffer once the call returns. */
-function copyRecord(r: Uint8Array | string, name: string, max: number): Buffer {
-  const b = typeof r === 'string' ? Buffer.from(r) : Buffer.from(snapshotBytes(r, name));
-  if (b.length > max) throw new RangeError(`a ${b.length}-byte record exceeds the maximum of ${max}`);
-  return b;
-}
 
 /**
  * A write-ahead log replicated to backups over TCP (`startReplica` runs
@@ -376,15 +343,7 @@ export class ReplicatedWal {
     // state.ts) before the callers it covers are answered below.
     commit(this.#file, persisted);
     const committed = this.#state.committedLsn;
-    // Answered in LSN order; the rest kept in place, in the same order.
-    const w = this.#waiting;
-    let kept = 0;
-    for (let i = 0; i < w.length; i++) {
-      const p = w[i];
-      if ((p.level === 'persisted' && p.last <= committed) || (p.level === 'received' && p.last <= received)) settle(p);
-      else w[kept++] = p;
-    }
-    w.length = kept;
+    settleReached(this.#waiting, committed, received);
     const f = this.#inFlight;
     if (f !== null && committed >= f.last) {
       clearTimeout(f.timer);
