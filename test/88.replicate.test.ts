@@ -568,6 +568,9 @@ describe('more refusals', () => {
     long.writeUInt32LE(long.length - 5, 0); // two bytes after the last record
     expect(await exchange(b.port, [hello(2, h2), resealData(long)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(b.stats.lastRefusal!.message).toMatch(/2 bytes after the last record/);
+    // Records from LSN 0, which no record has.
+    expect(await exchange(b.port, [hello(2, h2), dataFrame(2, 0, ['x'])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(b.stats.lastRefusal!.message).toBe('a DATA frame from LSN 0');
     // A primary may not send what only a backup sends.
     expect(await exchange(b.port, [hello(2, h2), encodeAck(2, 2, 0)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(b.lastDurableLsn).toBe(0);
