@@ -13,6 +13,12 @@
 // ≥ 0.5× local throughput. The backup runs in a process of its own.
 //
 //   node bench/replicate.js [--quick]
+//   node --cpu-prof --cpu-prof-dir=DIR bench/replicate.js --profile-many
+//
+// --profile-many runs only the 64 writers' 'persisted' case over loopback
+// and prints its rate; the backup process is started with this process's
+// node flags, so DIR gets a CPU profile of the primary (this process) and
+// one of the backup.
 //
 // The durability mode is the environment's (PMEM_IS_PMEM_FORCE=1: forced,
 // else msync), for the primary and the backup alike.
@@ -28,6 +34,7 @@ const ROOT = path.join(__dirname, '..');
 const { Wal, ReplicatedWal } = require(path.join(ROOT, 'dist'));
 
 const quick = process.argv.includes('--quick');
+const profileMany = process.argv.includes('--profile-many');
 const ONE = quick ? 2000 : 20000;
 const MANY = quick ? 20000 : 200000;
 const WRITERS = 64;
@@ -143,7 +150,8 @@ function localMany(dir, n) {
 async function withBackup(link, dir, fn) {
   const cfg = { file: path.join(dir, 'backup.wal'), port: 0, host: link.backupHost, size: JOURNAL };
   const script = path.join(ROOT, 'test', 'fixtures', 'replicate-faults', 'backup.js');
-  const { child, line } = await startIn(link, link.exec([process.execPath, script, JSON.stringify(cfg)]), 'listening');
+  const flags = profileMany ? process.execArgv : [];
+  const { child, line } = await startIn(link, link.exec([process.execPath, ...flags, script, JSON.stringify(cfg)]), 'listening');
   try {
     return await fn(`${link.backupHost}:${line.split(' ')[1]}`);
   } finally {
@@ -282,6 +290,12 @@ async function main() {
   const mode = process.env.PMEM_IS_PMEM_FORCE === '1' ? 'forced' : 'msync';
   const dir = fs.mkdtempSync('/dev/shm/pmem-bench-replicate-');
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (profileMany) {
+    const link = { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} };
+    const r = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'persisted'));
+    process.stdout.write(`${mode}, loopback, ${WRITERS} writers, persisted: ${Math.round(r.rate)} appends/s, ${r.perRoundTrip.toFixed(1)} records per round trip\n`);
+    return;
+  }
   const links = [['loopback', { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} }]];
   const veth = openLink('rb');
   // The namespace and the veth pair go with this process, also when it fails.

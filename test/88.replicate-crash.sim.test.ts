@@ -9,7 +9,7 @@
 // Each property has a broken variant the simulator must catch.
 import { crashTest, type CrashReport } from '../lib/testing';
 import { BackupLog } from '../lib/replicate/backup-log';
-import { type Data, type Hello, recordCrc } from '../lib/replicate/frames';
+import { type Data, decodeData, encodeData, type Hello } from '../lib/replicate/frames';
 import { replicateHooks } from '../lib/replicate/hooks';
 import { formatJournal, openJournal } from '../lib/replicate/journal';
 import { commit, intend } from '../lib/replicate/primary-log';
@@ -22,9 +22,11 @@ const E1 = { epoch: 1, startLsn: 1, tag: 0 };
 
 const rec = (lsn: number, tag = ''): string => `r${lsn}${tag}-${'.'.repeat((lsn * 37) % 200)}`;
 
-const data = (epoch: number, recs: Array<[number, string]>, committedLsn = 0): Data => ({
-  epoch, committedLsn, flags: 0, records: recs.map(([lsn, s]) => ({ lsn, data: Buffer.from(s) })),
-});
+/** A DATA frame's records, `recs` with consecutive LSNs. */
+const data = (epoch: number, recs: Array<[number, string]>, committedLsn = 0): Data => {
+  recs.forEach(([lsn], i) => { if (lsn !== recs[0][0] + i) throw new Error(`LSN ${lsn} at ${i}: a frame's LSNs are consecutive`); });
+  return { epoch, committedLsn, flags: 0, firstLsn: recs[0][0], records: recs.map(([, s]) => Buffer.from(s)) };
+};
 
 const hello = (epoch: number, history = [E1], committedLsn = 0): Hello => ({ journalId: JOURNAL, epoch, committedLsn, history });
 
@@ -307,6 +309,9 @@ describe('the backup: a new epoch and the old primary', () => {
   });
 });
 
-test('the record checksum covers the LSN', () => {
-  expect(recordCrc(1, Buffer.from('a'))).not.toBe(recordCrc(2, Buffer.from('a')));
+test('a DATA frame\'s checksum covers its first LSN', () => {
+  const f = encodeData(1, 0, 0, 1, [Buffer.from('a')]);
+  expect(decodeData(f.subarray(5))).toMatchObject({ firstLsn: 1, records: [Buffer.from('a')] });
+  f[5 + 32] = 2; // the first LSN
+  expect(() => decodeData(f.subarray(5))).toThrow(/checksum of the DATA frame from LSN 2 does not hold/);
 });

@@ -8,10 +8,10 @@ import * as fs from 'node:fs';
 
 import { promoteReplicaFile, ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
 import { parseReplica, replica as replicaCommand } from '../lib/cli/replica';
-import { encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, recordCrc, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
+import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_EPOCHS } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
-import { describeFrame, FakeBackup, RawPrimary } from './fixtures/replicate/fake';
+import { dataFrame, describeFrame, FakeBackup, lsnsOf, RawPrimary, resealData } from './fixtures/replicate/fake';
 import { tmpFile } from './helpers';
 
 const SIZE = 1024 * 1024;
@@ -86,7 +86,7 @@ describe('ack levels and group commit', () => {
     // Received, not persisted: the commit point stays at LSN 1 until the ack.
     expect(p.committedLsn).toBe(1);
     // Only the round trip that carried the 'received' append asked for a receipt.
-    expect(fake.frames.map((f) => [f.records.map((r) => r.lsn), f.flags & WANT_RECEIVED])).toEqual([[[1], 0], [[2, 3], WANT_RECEIVED]]);
+    expect(fake.frames.map((f) => [lsnsOf(f), f.flags & WANT_RECEIVED])).toEqual([[[1], 0], [[2, 3], WANT_RECEIVED]]);
     fake.release();
     const q = p.append('q');
     while (fake.frames.length < 3) await new Promise((r) => setTimeout(r, 5));
@@ -110,7 +110,7 @@ describe('ack levels and group commit', () => {
     fake.release();
     expect(await first).toBe(1);
     while (fake.frames.length < 2) await new Promise((r) => setTimeout(r, 5));
-    expect(fake.frames[1].records.map((r) => r.data.toString())).toEqual(['b', 'c', 'd', 'e']);
+    expect(fake.frames[1].records.map((r) => Buffer.from(r).toString())).toEqual(['b', 'c', 'd', 'e']);
     fake.release();
     expect(await Promise.all(more)).toEqual([2, 3, [4, 5]]);
     expect(p.stats).toMatchObject({ roundTrips: 2, records: 5, recordsPerRoundTrip: 2.5 });
@@ -209,10 +209,13 @@ describe('catch-up', () => {
 
 describe('a backup refuses bad frames', () => {
   const hello = (journalId = 77, epoch = 1, history = [{ epoch: 1, startLsn: 1, tag: 0 }]): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
-  const data = (recs: Array<[number, string]>, opts: { epoch?: number; crc?: (lsn: number, crc: number) => number } = {}): Buffer => {
-    const rs = recs.map(([lsn, s]) => ({ lsn, data: Buffer.from(s) }));
-    return encodeData(opts.epoch ?? 1, 0, 0, rs, rs.map((r) => (opts.crc ?? ((_l, c) => c))(r.lsn, recordCrc(r.lsn, r.data))));
+  const data = (first: number, recs: string[]): Buffer => dataFrame(1, first, recs);
+  /** `frame` with byte `at` changed and its checksum not stored again. */
+  const flipped = (frame: Buffer, at: number): Buffer => {
+    frame[at] ^= 1;
+    return frame;
   };
+  const FIRST_LSN_AT = 5 + 32; // frame header, then the DATA body's first LSN
 
   async function refusedWith(b: ReplicaHandle, frames: Buffer[]): Promise<string> {
     const c = new RawPrimary(b.port);
@@ -226,16 +229,20 @@ describe('a backup refuses bad frames', () => {
     const b = await backup('raw');
     const c = new RawPrimary(b.port);
     c.write(hello());
-    c.write(data([[1, 'a'], [2, 'b']]));
+    c.write(data(1, ['a', 'b']));
     const frames = await c.next(2);
     expect(frames.map(describeFrame)).toEqual(['WELCOME 1 0', 'ACK 2 2']);
     c.destroy();
     expect(records(b)).toEqual(['1:a', '2:b']);
 
-    expect(await refusedWith(b, [hello(), data([[3, 'c']], { crc: (_l, crc) => (crc ^ 1) >>> 0 })])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
-    expect(await refusedWith(b, [hello(), data([[4, 'gap']])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
-    expect(await refusedWith(b, [hello(), data([[3, 'c'], [5, 'e'], [4, 'd']])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
-    expect(await refusedWith(b, [data([[3, 'c']])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    // The frame's checksum covers its payloads and its first LSN (a frame replayed at another LSN fails).
+    const good = data(3, ['c']);
+    expect(await refusedWith(b, [hello(), flipped(Buffer.from(good), good.length - 1)])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    expect(await refusedWith(b, [hello(), flipped(Buffer.from(good), FIRST_LSN_AT)])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    expect(await refusedWith(b, [hello(), data(4, ['gap'])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    // Frames out of order: the first to arrive leaves a gap.
+    expect(await refusedWith(b, [hello(), data(4, ['d']), data(3, ['c'])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    expect(await refusedWith(b, [data(3, ['c'])])).toBe('ERR_PMEM_REPLICA_PROTOCOL');
     // A frame header claiming more than the largest frame, and an unknown type.
     const huge = Buffer.alloc(5);
     huge.writeUInt32LE(0xffffffff, 0);
@@ -245,13 +252,16 @@ describe('a backup refuses bad frames', () => {
     // Another journal's primary.
     expect(await refusedWith(b, [hello(78)])).toBe('ERR_PMEM_REPLICA_DIVERGED');
     expect(records(b)).toEqual(['1:a', '2:b']);
-    expect(b.stats.refusals).toBe(7);
+    expect(b.stats.refusals).toBe(8);
 
     // Records it holds already are skipped (dedup by LSN), the rest appended.
     const d = new RawPrimary(b.port);
     d.write(hello());
-    d.write(data([[2, 'b'], [3, 'c']]));
+    d.write(data(2, ['b', 'c']));
     expect((await d.next(2)).map(describeFrame)).toEqual(['WELCOME 1 2', 'ACK 2 3']);
+    // A frame of records it holds, every one: nothing appended, its last durable LSN acked.
+    d.write(data(1, ['a', 'b']));
+    expect((await d.next(3)).map(describeFrame)).toEqual(['WELCOME 1 2', 'ACK 2 3', 'ACK 2 3']);
     d.destroy();
     expect(records(b)).toEqual(['1:a', '2:b', '3:c']);
     await b.close();
@@ -263,7 +273,7 @@ describe('a backup refuses bad frames', () => {
     expect(await p.append('a')).toBe(1);
     // Someone else's frame, refused by the backup, does not disturb the primary's own connection.
     const c = new RawPrimary(b.port);
-    c.write(data([[2, 'x']]));
+    c.write(data(2, ['x']));
     await c.closedByPeer();
     expect(await p.append('b')).toBe(2);
     expect(records(b)).toEqual(['1:a', '2:b']);
@@ -527,10 +537,7 @@ test('frame type numbers', () => {
 describe('more refusals', () => {
   const E1 = { epoch: 1, startLsn: 1, tag: 0 };
   const hello = (epoch: number, history = [E1], journalId = 77): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
-  const data = (epoch: number, recs: Array<[number, string]>): Buffer => {
-    const rs = recs.map(([lsn, x]) => ({ lsn, data: Buffer.from(x) }));
-    return encodeData(epoch, 0, 0, rs, rs.map((r) => recordCrc(r.lsn, r.data)));
-  };
+  const data = (epoch: number, recs: Array<[number, string]>): Buffer => dataFrame(epoch, recs[0][0], recs.map(([, x]) => x));
   async function exchange(port: number, frames: Buffer[]): Promise<string[]> {
     const c = new RawPrimary(port);
     for (const f of frames) c.write(f);
@@ -545,12 +552,25 @@ describe('more refusals', () => {
     expect(await exchange(b.port, [hello(2, h2), data(3, [[1, 'a']])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(await exchange(b.port, [hello(3, h2)])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(await exchange(b.port, [hello(1)])).toEqual(['REFUSE ERR_PMEM_REPLICA_FENCED']);
-    const badVersion = hello(2, h2);
-    badVersion.writeUInt32LE(9, 5);
-    expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    // Protocol 1 (a checksum per record) and an unknown version.
+    for (const version of [1, 9]) {
+      const badVersion = hello(2, h2);
+      badVersion.writeUInt32LE(version, 5);
+      expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+      expect(b.stats.lastRefusal!.message).toBe(`protocol version ${version}; this build speaks 2`);
+    }
+    // Malformed bodies whose checksum holds: what a primary that built them would send.
     const short = data(2, [[1, 'abc']]);
     short.writeUInt32LE(short.length - 5 - 2, 0); // the body ends inside the record
-    expect(await exchange(b.port, [hello(2, h2), short.subarray(0, short.length - 2)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(await exchange(b.port, [hello(2, h2), resealData(short.subarray(0, short.length - 2))])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(b.stats.lastRefusal!.message).toMatch(/ends inside record 0/);
+    const long = Buffer.concat([data(2, [[1, 'abc']]), Buffer.from('xy')]);
+    long.writeUInt32LE(long.length - 5, 0); // two bytes after the last record
+    expect(await exchange(b.port, [hello(2, h2), resealData(long)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(b.stats.lastRefusal!.message).toMatch(/2 bytes after the last record/);
+    // Records from LSN 0, which no record has.
+    expect(await exchange(b.port, [hello(2, h2), dataFrame(2, 0, ['x'])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    expect(b.stats.lastRefusal!.message).toBe('a DATA frame from LSN 0');
     // A primary may not send what only a backup sends.
     expect(await exchange(b.port, [hello(2, h2), encodeAck(2, 2, 0)])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(b.lastDurableLsn).toBe(0);
@@ -606,7 +626,7 @@ describe('more refusals', () => {
       fake.send(bad);
       // The primary connects again, and resends LSN 1 after the new handshake.
       while (fake.frames.length < 2) await new Promise((r) => setTimeout(r, 5));
-      expect(fake.frames[1].records.map((r) => r.lsn)).toEqual([1]);
+      expect(lsnsOf(fake.frames[1])).toEqual([1]);
       fake.release();
       expect(await a).toBe(1);
       expect(p.stats.replicas[0]).toMatchObject({ resets: 1, connects: 2 });

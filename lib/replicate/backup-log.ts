@@ -89,13 +89,13 @@ export class BackupLog {
   }
 
   /**
-   * A DATA frame's records (checksums already checked by decodeData): the
-   * new ones, which must start at this backup's next LSN and follow one
-   * another, are appended with the same LSNs in one batch (one fence),
-   * then acknowledged 'persisted'. Records it holds already are skipped.
+   * A DATA frame's records (its checksum already checked by decodeData):
+   * the new ones, which must start at this backup's next LSN, are appended
+   * with the same LSNs in one batch (one fence), then acknowledged
+   * 'persisted'. Records it holds already are skipped.
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (an older epoch),
-   *   ERR_PMEM_REPLICA_PROTOCOL (a gap or reorder, an epoch not agreed in the
-   *   handshake), ERR_PMEM_NO_SPACE
+   *   ERR_PMEM_REPLICA_PROTOCOL (a gap, which is also how a reorder of
+   *   frames shows; an epoch not agreed in the handshake), ERR_PMEM_NO_SPACE
    */
   accept(d: Data, ack: (level: number, lsn: number) => void): void {
     const { wal, state } = this.journal;
@@ -104,17 +104,12 @@ export class BackupLog {
     }
     if (d.epoch > state.epoch) throw protocolError(`records of epoch ${d.epoch} before a handshake of that epoch`);
     const next = wal.nextLsn;
-    let first = -1;
-    for (let i = 0; i < d.records.length; i++) {
-      const lsn = d.records[i].lsn;
-      if (i > 0 && lsn !== d.records[i - 1].lsn + 1) throw protocolError(`LSN ${lsn} after LSN ${d.records[i - 1].lsn}: records out of order`);
-      if (first < 0 && lsn >= next) {
-        if (lsn !== next) throw protocolError(`a gap: LSN ${lsn} where the replica expects LSN ${next}`);
-        first = i;
-      }
-    }
-    const fresh = first < 0 ? [] : d.records.slice(first);
-    const upto = fresh.length > 0 ? fresh[fresh.length - 1].lsn : next - 1;
+    const n = d.records.length;
+    const end = d.firstLsn + n; // the LSN after the frame's last record
+    if (n > 0 && d.firstLsn > next) throw protocolError(`a gap: LSN ${d.firstLsn} where the replica expects LSN ${next}`);
+    // The frame's records from `next` on are new; those before it are held already.
+    const fresh = end <= next ? [] : d.firstLsn === next ? d.records : d.records.slice(next - d.firstLsn);
+    const upto = fresh.length > 0 ? end - 1 : next - 1;
     this.#committedSeen = Math.max(this.#committedSeen, Math.min(d.committedLsn, upto));
     if ((d.flags & WANT_RECEIVED) !== 0) ack(ACK_RECEIVED, upto);
     if (hooks.ackOnReceipt) ack(ACK_PERSISTED, upto); // the broken variant: acked before the fence below
@@ -122,8 +117,8 @@ export class BackupLog {
       this.#makeRoom();
       // The one ordering point: the batch is fenced when appendBatch
       // returns, and only then is it acknowledged 'persisted'.
-      const lsns = wal.appendBatch(fresh.map((r) => r.data));
-      if (lsns[0] !== fresh[0].lsn) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${lsns[0]} to the primary's LSN ${fresh[0].lsn}`);
+      const first = wal.appendBatch(fresh)[0];
+      if (first !== next) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${first} to the primary's LSN ${next}`);
     }
     if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
   }

@@ -4,7 +4,7 @@
 // which is the ring of recent records.
 import type { PmemErrorCode } from '../core/errors';
 import { RESEED } from './backup-log';
-import { encodeData, recordCrc } from './frames';
+import { encodeData } from './frames';
 import type { Journal } from './journal';
 import type { Peer } from './peer';
 
@@ -34,21 +34,24 @@ export function cannotFollow(j: Journal, address: string, epoch: number, lastLsn
 export function resend(j: Journal, p: Peer, fromLsn: number): number {
   const { wal, state } = j;
   const end = wal.nextLsn - 1;
-  let batch: { lsn: number; data: Buffer }[] = [];
+  let batch: Buffer[] = [];
+  let first = fromLsn;
   let bytes = 0;
   let sent = 0;
   const flush = (): void => {
     if (batch.length === 0) return;
-    p.send(encodeData(state.epoch, state.committedLsn, 0, batch, batch.map((r) => recordCrc(r.lsn, r.data))));
+    p.send(encodeData(state.epoch, state.committedLsn, 0, first, batch));
     sent += batch.length;
-    p.sentLsn = batch[batch.length - 1].lsn;
+    p.sentLsn = first + batch.length - 1;
+    first += batch.length;
     batch = [];
     bytes = 0;
   };
   if (fromLsn <= end) {
     for (const r of wal.read(fromLsn)) {
-      batch.push(r);
-      bytes += r.data.length + 16;
+      if (batch.length === 0) first = r.lsn;
+      batch.push(r.data);
+      bytes += r.data.length + 4;
       if (bytes >= CATCH_UP_FRAME) flush();
     }
   }

@@ -1,8 +1,10 @@
 // The replication wire format: length-prefixed frames on one TCP
 // connection, and a reader that cuts a byte stream into them with a bound
-// on a frame's size. Every record carries a CRC-32C over its LSN, length
-// and payload, computed by the primary and checked by the backup before
-// it persists anything. Layout in docs/formats.md ("Replication frames").
+// on a frame's size. A DATA frame carries one CRC-32C over everything after
+// it (epoch, commit point, first LSN, every record's length and payload),
+// computed by the primary in one call once the round's records are in the
+// frame, and checked by the backup in one call before it persists
+// anything. Layout in docs/formats.md ("Replication frames").
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
 import type { EpochEntry } from './state';
@@ -13,15 +15,19 @@ export const FRAME_REFUSE = 3;
 export const FRAME_DATA = 4;
 export const FRAME_ACK = 5;
 
-export const PROTOCOL_VERSION = 1;
+/** 2: one checksum per DATA frame, records numbered from the frame's first LSN (1 had one per record). */
+export const PROTOCOL_VERSION = 2;
 /** DATA flag: the primary asks for a 'received' ack before the records are persisted. */
 export const WANT_RECEIVED = 1;
 export const ACK_RECEIVED = 1;
 export const ACK_PERSISTED = 2;
 
 const FRAME_HEADER = 5; // u32 body length, u8 type
-const DATA_HEADER = 24; // u64 epoch, u64 committedLsn, u32 count, u32 flags
-const RECORD_HEADER = 16; // u64 lsn, u32 length, u32 crc
+// DATA body: u32 crc, u32 count, u32 flags, u32 zero, u64 epoch, u64
+// committedLsn, u64 first LSN; then per record u32 length and the payload.
+// The crc covers the body from byte 4 to its end.
+const DATA_HEADER = 40;
+const RECORD_HEADER = 4; // u32 length
 /** Largest frame body a peer accepts. */
 export const MAX_FRAME = 64 * 1024 * 1024;
 
@@ -32,16 +38,13 @@ export interface Hello {
   history: EpochEntry[];
 }
 
-export interface DataRecord {
-  lsn: number;
-  data: Uint8Array;
-}
-
+/** A DATA frame: records with consecutive LSNs from `firstLsn`. */
 export interface Data {
   epoch: number;
   committedLsn: number;
   flags: number;
-  records: DataRecord[];
+  firstLsn: number;
+  records: Uint8Array[];
 }
 
 export interface Frame {
@@ -57,8 +60,13 @@ function frame(type: number, body: Buffer): Buffer {
   return f;
 }
 
-const u64 = (b: Buffer, at: number): number => Number(b.readBigUInt64LE(at));
-const put64 = (b: Buffer, at: number, v: number): void => { b.writeBigUInt64LE(BigInt(v), at); };
+// u64 fields as two u32 halves: no BigInt per field. Every value here is an
+// LSN, an epoch, a journal id or a tag, all below 2^53.
+const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
+const put64 = (b: Buffer, at: number, v: number): void => {
+  b.writeUInt32LE(v % 0x100000000, at);
+  b.writeUInt32LE(Math.floor(v / 0x100000000), at + 4);
+};
 
 export function encodeHello(h: Hello): Buffer {
   const body = Buffer.alloc(32 + 24 * h.history.length);
@@ -115,66 +123,73 @@ export function decodeRefuse(body: Buffer): { code: string; message: string } {
   return { code: body.toString('latin1', 1, 1 + n), message: body.toString('utf8', 1 + n) };
 }
 
-/** The checksum of one record: its LSN and length, then its payload (so a record replayed at another LSN fails). */
-export function recordCrc(lsn: number, data: Uint8Array): number {
-  const h = Buffer.alloc(12);
-  put64(h, 0, lsn);
-  h.writeUInt32LE(data.length, 8);
-  return binding.crc32c(data, 0, data.length, binding.crc32c(h, 0, 12, 0));
-}
-
-/** A DATA frame; `crcs[i]` is records[i]'s recordCrc, computed once when the record was taken from its caller. */
-export function encodeData(epoch: number, committedLsn: number, flags: number, records: readonly DataRecord[], crcs: readonly number[]): Buffer {
-  let size = FRAME_HEADER + DATA_HEADER;
-  for (const r of records) size += RECORD_HEADER + r.data.length;
+/**
+ * A DATA frame of `records` with consecutive LSNs from `firstLsn`: written
+ * into one buffer, then checksummed in one call.
+ */
+export function encodeData(epoch: number, committedLsn: number, flags: number, firstLsn: number, records: readonly Uint8Array[]): Buffer {
+  const n = records.length;
+  let size = FRAME_HEADER + DATA_HEADER + RECORD_HEADER * n;
+  for (let i = 0; i < n; i++) size += records[i].length;
   const f = Buffer.allocUnsafe(size);
   f.writeUInt32LE(size - FRAME_HEADER, 0);
-  f.writeUInt8(FRAME_DATA, 4);
-  put64(f, 5, epoch);
-  put64(f, 13, committedLsn);
-  f.writeUInt32LE(records.length, 21);
-  f.writeUInt32LE(flags, 25);
-  let at = FRAME_HEADER + DATA_HEADER;
-  records.forEach((r, i) => {
-    put64(f, at, r.lsn);
-    f.writeUInt32LE(r.data.length, at + 8);
-    f.writeUInt32LE(crcs[i], at + 12);
-    f.set(r.data, at + RECORD_HEADER);
-    at += RECORD_HEADER + r.data.length;
-  });
+  f[4] = FRAME_DATA;
+  const body = FRAME_HEADER;
+  f.writeUInt32LE(n, body + 4);
+  f.writeUInt32LE(flags, body + 8);
+  f.writeUInt32LE(0, body + 12);
+  put64(f, body + 16, epoch);
+  put64(f, body + 24, committedLsn);
+  put64(f, body + 32, firstLsn);
+  let at = body + DATA_HEADER;
+  for (let i = 0; i < n; i++) {
+    const r = records[i];
+    f.writeUInt32LE(r.length, at);
+    f.set(r, at + RECORD_HEADER);
+    at += RECORD_HEADER + r.length;
+  }
+  f.writeUInt32LE(dataCrc(f, body, size), body);
   return f;
 }
 
+/** The checksum of the DATA body at `body..end` of `b`: everything after its own field. */
+function dataCrc(b: Buffer, body: number, end: number): number {
+  return binding.crc32c(b, body + 4, end - body - 4, 0);
+}
+
 /**
- * A DATA frame's records, each checked against its checksum.
- * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a malformed frame or a record whose checksum fails
+ * A DATA frame's records, once its checksum holds. The records are views
+ * of `body`, not copies.
+ * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a malformed frame or one whose checksum fails
  */
 export function decodeData(body: Buffer): Data {
   need(body, DATA_HEADER, 'DATA');
-  const count = body.readUInt32LE(16);
-  const records: DataRecord[] = [];
+  const firstLsn = u64(body, 32);
+  if (dataCrc(body, 0, body.length) !== body.readUInt32LE(0)) throw protocolError(`the checksum of the DATA frame from LSN ${firstLsn} does not hold`);
+  const count = body.readUInt32LE(4);
+  const records = new Array<Uint8Array>(count);
   let at = DATA_HEADER;
   for (let i = 0; i < count; i++) {
     if (body.length < at + RECORD_HEADER) throw protocolError(`a DATA frame ends inside record ${i} of ${count}`);
-    const lsn = u64(body, at);
-    const len = body.readUInt32LE(at + 8);
-    const crc = body.readUInt32LE(at + 12);
-    if (body.length < at + RECORD_HEADER + len) throw protocolError(`a DATA frame ends inside record ${i} (LSN ${lsn})`);
-    const data = body.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len);
-    if (recordCrc(lsn, data) !== crc) throw protocolError(`the checksum of the record at LSN ${lsn} does not hold`);
-    records.push({ lsn, data });
+    const len = body.readUInt32LE(at);
+    if (body.length < at + RECORD_HEADER + len) throw protocolError(`a DATA frame ends inside record ${i} (LSN ${firstLsn + i})`);
+    records[i] = body.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len);
     at += RECORD_HEADER + len;
   }
   if (at !== body.length) throw protocolError(`${body.length - at} bytes after the last record of a DATA frame`);
-  return { epoch: u64(body, 0), committedLsn: u64(body, 8), flags: body.readUInt32LE(20), records };
+  if (count > 0 && firstLsn < 1) throw protocolError(`a DATA frame from LSN ${firstLsn}`);
+  return { epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, records };
 }
 
+/** An ACK frame, written in place: one per DATA frame, or two when 'received' was asked for. */
 export function encodeAck(level: number, epoch: number, lsn: number): Buffer {
-  const body = Buffer.alloc(24);
-  body.writeUInt8(level, 0);
-  put64(body, 8, epoch);
-  put64(body, 16, lsn);
-  return frame(FRAME_ACK, body);
+  const f = Buffer.alloc(FRAME_HEADER + 24);
+  f.writeUInt32LE(24, 0);
+  f[4] = FRAME_ACK;
+  f[FRAME_HEADER] = level;
+  put64(f, FRAME_HEADER + 8, epoch);
+  put64(f, FRAME_HEADER + 16, lsn);
+  return f;
 }
 
 export function decodeAck(body: Buffer): { level: number; epoch: number; lsn: number } {

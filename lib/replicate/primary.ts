@@ -5,27 +5,18 @@
 // Appends made while a round trip is in flight wait and go together in the
 // next one (group commit). The protocol, step by step, is in
 // docs/durability.md ("Replicated journal").
-import { snapshotBytes } from '../core/args';
 import { closedError, PmemError, type PmemErrorCode } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { cannotFollow, resend } from './catch-up';
-import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, recordCrc, WANT_RECEIVED } from './frames';
+import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, WANT_RECEIVED } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { commit, intend } from './primary-log';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { Peer, type PeerOwner } from './peer';
+import { copyRecord, type Pending, settle, settleReached } from './pending';
 import type { ReplicatedWalStats } from './stats';
 
 export type { ReplicaLinkStats, ReplicatedWalStats } from './stats';
-
-interface Pending {
-  records: Buffer[];
-  level: AckLevel;
-  /** LSNs once the intent is durable. */
-  lsns?: number[];
-  resolve(lsns: number[]): void;
-  reject(e: unknown): void;
-}
 
 /**
  * A write-ahead log replicated to backups over TCP (`startReplica` runs
@@ -44,8 +35,9 @@ export class ReplicatedWal {
   /** The round trip in flight: its last LSN and its timer. */
   #inFlight: { last: number; timer: NodeJS.Timeout } | null = null;
   #scheduled = false;
-  /** Records intended but not yet sent in a round trip (one is in flight). */
-  #unsent: Array<{ lsn: number; data: Buffer }> = [];
+  /** Records intended but not yet sent in a round trip (one is in flight), with consecutive LSNs from #unsentFirst. */
+  #unsent: Buffer[] = [];
+  #unsentFirst = 0;
   /** Whether an append among #unsent waits for 'received'. */
   #wantReceived = false;
   #failure: PmemError | null = null;
@@ -137,9 +129,19 @@ export class ReplicatedWal {
    *   ERR_PMEM_REPLICA_DIVERGED, ERR_PMEM_REPLICA_BEHIND (the journal
    *   stopped: the record is not acknowledged), ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED
    */
-  async append(record: Uint8Array | string, options?: { ack?: AckLevel }): Promise<number> {
-    const lsns = await this.appendBatch([record], options);
-    return lsns[0];
+  append(record: Uint8Array | string, options?: { ack?: AckLevel }): Promise<number> {
+    try {
+      if (this.#closed || this.#closing !== null) throw closedError('replicated journal', this.path);
+      const level = checkAppendOptions(options, this.#o.ack);
+      const copy = copyRecord(record, 'record', this.#file.wal.maxRecordSize);
+      if (this.#failure !== null) throw this.#failure;
+      return new Promise<number>((resolve, reject) => {
+        this.#queue.push({ record: copy, records: null, one: true, level, first: 0, last: 0, resolve: resolve as (v: number | number[]) => void, reject });
+        this.#schedule();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -153,16 +155,11 @@ export class ReplicatedWal {
       const level = checkAppendOptions(options, this.#o.ack);
       if (!Array.isArray(records)) throw new TypeError('records must be an array');
       const max = this.#file.wal.maxRecordSize;
-      // Each record copied now: the caller may reuse its buffer once the call returns.
-      const copies = records.map((r, i) => {
-        const b = typeof r === 'string' ? Buffer.from(r) : Buffer.from(snapshotBytes(r, `records[${i}]`));
-        if (b.length > max) throw new RangeError(`a ${b.length}-byte record exceeds the maximum of ${max}`);
-        return b;
-      });
+      const copies = records.map((r, i) => copyRecord(r, `records[${i}]`, max));
       if (this.#failure !== null) throw this.#failure;
       if (copies.length === 0) return Promise.resolve([]);
       return new Promise<number[]>((resolve, reject) => {
-        this.#queue.push({ records: copies, level, resolve, reject });
+        this.#queue.push({ record: null, records: copies, one: false, level, first: 0, last: 0, resolve: resolve as (v: number | number[]) => void, reject });
         this.#schedule();
       });
     } catch (e) {
@@ -226,31 +223,37 @@ export class ReplicatedWal {
     const batch = this.#queue;
     this.#queue = [];
     const all: Buffer[] = [];
-    for (const p of batch) all.push(...p.records);
-    let lsns: number[];
+    for (const p of batch) {
+      if (p.record !== null) all.push(p.record);
+      else for (const r of p.records!) all.push(r);
+    }
+    let lsn: number;
     try {
-      lsns = this.#intend(all);
+      lsn = this.#intend(all);
     } catch (e) {
       for (const p of batch) p.reject(e);
       this.#settled();
       return;
     }
-    let i = 0;
+    if (this.#unsent.length === 0) this.#unsentFirst = lsn;
     for (const p of batch) {
-      p.lsns = lsns.slice(i, i + p.records.length);
-      i += p.records.length;
-      if (p.level === 'local') p.resolve(p.lsns); // durable here: the intent's fence is behind us
+      p.first = lsn;
+      lsn += p.record !== null ? 1 : p.records!.length;
+      p.last = lsn - 1;
+      p.record = null; // the bytes wait in #unsent now
+      p.records = null;
+      if (p.level === 'local') settle(p); // durable here: the intent's fence is behind us
       else {
         this.#waiting.push(p);
         if (p.level === 'received') this.#wantReceived = true;
       }
     }
-    all.forEach((data, k) => { this.#unsent.push({ lsn: lsns[k], data }); });
+    for (const r of all) this.#unsent.push(r);
   }
 
   /**
    * One round trip, when none is in flight: every record intended since the
-   * last one, in one DATA frame to each replica.
+   * last one, in one DATA frame (encoded and checksummed once) to each replica.
    */
   #send(): void {
     if (this.#inFlight !== null || this.#unsent.length === 0 || this.#failure !== null || this.#closed) return;
@@ -258,13 +261,13 @@ export class ReplicatedWal {
     this.#unsent = [];
     const flags = this.#wantReceived ? WANT_RECEIVED : 0;
     this.#wantReceived = false;
-    const first = records[0].lsn;
-    const last = records[records.length - 1].lsn;
+    const first = this.#unsentFirst;
+    const last = first + records.length - 1;
     this.#stats.roundTrips++;
     this.#stats.records += records.length;
     const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
     this.#inFlight = { last, timer };
-    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, records, records.map((r) => recordCrc(r.lsn, r.data)));
+    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, first, records);
     for (const p of this.#peers) {
       if (!p.ready) continue; // it gets the records in its catch-up after the handshake
       if (p.sentLsn === first - 1) {
@@ -275,9 +278,9 @@ export class ReplicatedWal {
     this.#progress();
   }
 
-  /** The durable intent (primary-log.ts), keeping `resendBytes` (default: half the log) for catch-up. */
-  #intend(records: Buffer[]): number[] {
-    return intend(this.#file, records, this.#o.resendBytes ?? this.#file.wal.stats.dataSize / 2);
+  /** The durable intent (primary-log.ts), keeping `resendBytes` (default: half the log) for catch-up. @returns the first record's LSN */
+  #intend(records: Buffer[]): number {
+    return intend(this.#file, records, this.#o.resendBytes ?? this.#file.wal.stats.dataSize / 2)[0];
   }
 
   /** Resends this log's records from `fromLsn` on `p`'s connection (catch-up.ts). */
@@ -340,14 +343,7 @@ export class ReplicatedWal {
     // state.ts) before the callers it covers are answered below.
     commit(this.#file, persisted);
     const committed = this.#state.committedLsn;
-    this.#waiting = this.#waiting.filter((w) => {
-      const last = w.lsns![w.lsns!.length - 1];
-      if ((w.level === 'persisted' && last <= committed) || (w.level === 'received' && last <= received)) {
-        w.resolve(w.lsns!);
-        return false;
-      }
-      return true;
-    });
+    settleReached(this.#waiting, committed, received);
     const f = this.#inFlight;
     if (f !== null && committed >= f.last) {
       clearTimeout(f.timer);
