@@ -2,7 +2,8 @@
 // as RESP spells them, in order, never overwritten once handed to the
 // socket), length headers parsed digit by digit, and over TCP a pipeline
 // whose middle command fails, replies in order across a commit inside one
-// turn, and replies bigger than the socket's buffer.
+// turn, replies bigger than the socket's buffer, and keys of any bytes
+// written to and read from the store under the same bytes.
 import * as fs from 'node:fs';
 
 import { createServer, type KVStore, type RespServer } from '../lib';
@@ -250,5 +251,31 @@ describe('pmem serve: pipelines', () => {
     expect(text(await c.read())).toBe('PONG');
     expect((await c.read() as Buffer).equals(big)).toBe(true);
     c.close();
+  });
+});
+
+describe('pmem serve: store keys', () => {
+  test('keys of any bytes (ASCII, latin1, invalid UTF-8) are the same keys after a restart', async () => {
+    const file = tmpFile('serve-keys.kv');
+    const keys = [Buffer.from('plain'), Buffer.from([0x80, 0xff, 0x00, 0x41]), Buffer.from('é€'), Buffer.from([0xc3])];
+    let server = createServer({ file, size: 32 * MB });
+    let c = new RawClient(await server.listen(0));
+    await c.ready;
+    for (const [i, k] of keys.entries()) expect(text(await c.call('SET', k, `v${i}`))).toBe('OK');
+    for (const [i, k] of keys.entries()) expect(text(await c.call('GET', k))).toBe(`v${i}`);
+    c.close();
+    await server.close();
+    server = createServer({ file, size: 32 * MB });
+    c = new RawClient(await server.listen(0));
+    await c.ready;
+    try {
+      for (const [i, k] of keys.entries()) expect(text(await c.call('GET', k))).toBe(`v${i}`);
+      const all = (await c.call('KEYS', '*')) as Buffer[];
+      expect(all.map((k) => k.toString('hex')).sort()).toEqual(keys.map((k) => k.toString('hex')).sort());
+    } finally {
+      c.close();
+      await server.close();
+      fs.rmSync(file, { force: true });
+    }
   });
 });
