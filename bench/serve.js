@@ -164,18 +164,18 @@ function svgChart(results, configs, shapes) {
   const plot = width - left - 110;
   const bar = 14;
   const group = configs.length * (bar + 3) + 16;
-  const top = 64;
+  const top = 48 + Math.ceil(configs.length / 2) * 16 + 12;
   const height = top + shapes.length * group + 30;
   const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="22" font-size="16" font-weight="bold">SET requests/s: pmem serve (C) against redis-server (A, A', B)</text>`,
     `<text x="10" y="40" font-size="11" fill="#57606a">${esc(`redis-benchmark -t set -d 100 -r 100000; ${os.cpus().length} CPUs (${os.cpus()[0].model}), shared and loaded: provisional. Log scale.`)}</text>`];
-  let lx = 10;
-  for (const [n, label] of configs) {
-    out.push(`<rect x="${lx}" y="48" width="10" height="10" fill="${COLORS[n]}"/><text x="${lx + 14}" y="57" font-size="11">${esc(`${n}: ${label}`)}</text>`);
-    lx += 14 + 7 * (n.length + label.length + 2) + 16;
-  }
+  configs.forEach(([n, label], j) => {
+    const lx = 10 + (j % 2) * 440;
+    const ly = 48 + Math.floor(j / 2) * 16;
+    out.push(`<rect x="${lx}" y="${ly}" width="10" height="10" fill="${COLORS[n]}"/><text x="${lx + 14}" y="${ly + 9}" font-size="11">${esc(`${n}: ${label}`)}</text>`);
+  });
   for (let d = 2; d <= 6; d++) {
     const x = left + plot * logPos(10 ** d);
     out.push(`<line x1="${x}" x2="${x}" y1="${top - 4}" y2="${height - 26}" stroke="#d0d7de"/><text x="${x}" y="${height - 12}" font-size="10" text-anchor="middle" fill="#57606a">${10 ** d >= 1000 ? `${10 ** d / 1000}k` : 10 ** d}</text>`);
