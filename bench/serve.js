@@ -7,8 +7,10 @@
 //   B  redis-server, appendonly yes, appendfsync no;
 //   C  pmem serve (PMEM_IS_PMEM_FORCE=1 on /dev/shm: CLWB+SFENCE on DRAM).
 // Prints a markdown table (requests/s and SET p99) with C's ratios to A and
-// B, after one untimed warm-up pass per server. redis-benchmark shares the
-// CPUs with the server it measures.
+// B, and SET's rates as a text bar chart, after one untimed warm-up pass per
+// server; writes the same, with an SVG chart, to bench/results/serve-DATE.*
+// (not with --quick). redis-benchmark shares the CPUs with the server it
+// measures.
 //
 //   node bench/serve.js [--quick]
 
@@ -121,13 +123,75 @@ async function main() {
       md += `| ${name} | ${c} | ${p} | ${k(r.set.rps)} | ${k(r.get.rps)} | ${k(r.incr.rps)} | ${k(r.mset.rps)} | ${r.set.p99} |\n`;
     }
   }
-  md += '\nC\'s SET rate as a ratio (target: ≥ 5× A at -c 1, ≥ 1.5× A at -c 50, ≥ 0.7× B; p99 ≤ A\'s):\n\n| -c | -P | C/A | C/A\' | C/B | C p99 / A\' p99 |\n|---|---|---|---|---|---|\n';
+  md += '\nC\'s SET rate as a ratio (target: ≥ 5× A at -c 1, ≥ 1.5× A at -c 50, ≥ 0.7× B; p99 ≤ A\' p99):\n\n| -c | -P | C/A | C/A\' | C/B | C p99 / A\' p99 |\n|---|---|---|---|---|---|\n';
   for (const [c, p] of shapes) {
     const g = (n) => results[`${n} ${c} ${p}`].set;
     md += `| ${c} | ${p} | ${(g('C').rps / g('A').rps).toFixed(2)} | ${(g('C').rps / g("A'").rps).toFixed(2)} | ${(g('C').rps / g('B').rps).toFixed(2)} | ${(g('C').p99 / g("A'").p99).toFixed(2)} |\n`;
   }
+  md += `\nSET requests/s (log scale):\n\n\`\`\`\n${textChart(results, configs.map(([n]) => n), shapes)}\`\`\`\n`;
   process.stdout.write(`${md}\n`);
   process.stdout.write(`${JSON.stringify({ markdown: md, results })}\n`);
+  if (!quick) {
+    const stem = path.join(__dirname, 'results', `serve-${new Date().toISOString().slice(0, 10)}`);
+    fs.writeFileSync(`${stem}.md`, md);
+    fs.writeFileSync(`${stem}.json`, `${JSON.stringify({ machine: `${os.cpus().length} CPUs (${os.cpus()[0].model})`, loadAverage: os.loadavg(), results }, null, 1)}\n`);
+    fs.writeFileSync(`${stem}.svg`, svgChart(results, configs, shapes));
+    process.stderr.write(`serve bench: wrote ${stem}.md, .json and .svg\n`);
+  }
+}
+
+const COLORS = { A: '#9aa4ae', "A'": '#d4a72c', B: '#1f6feb', C: '#2da44e' };
+/** Where a rate lands on the charts' log scale, from 0 to 1 (100/s to 1M/s). */
+const logPos = (v) => Math.min(1, Math.max(0, Math.log10(Math.max(v, 100) / 100) / 4));
+
+/** SET requests/s per shape and config as bars of text on a log scale. */
+function textChart(results, names, shapes) {
+  let out = '';
+  for (const [c, p] of shapes) {
+    out += `-c ${c} -P ${p}\n`;
+    for (const n of names) {
+      const v = results[`${n} ${c} ${p}`].set.rps;
+      out += `  ${n.padEnd(2)} ${'█'.repeat(Math.max(1, Math.round(logPos(v) * 50))).padEnd(50)} ${Math.round(v)}\n`;
+    }
+  }
+  return out;
+}
+
+/** The same chart as an SVG: one group of bars per shape, one bar per config. */
+function svgChart(results, configs, shapes) {
+  const left = 90;
+  const width = 900;
+  const plot = width - left - 110;
+  const bar = 14;
+  const group = configs.length * (bar + 3) + 16;
+  const top = 48 + Math.ceil(configs.length / 2) * 16 + 12;
+  const height = top + shapes.length * group + 30;
+  const esc = (t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+    `<rect width="${width}" height="${height}" fill="#fff"/>`,
+    `<text x="10" y="22" font-size="16" font-weight="bold">SET requests/s: pmem serve (C) against redis-server (A, A', B)</text>`,
+    `<text x="10" y="40" font-size="11" fill="#57606a">${esc(`redis-benchmark -t set -d 100 -r 100000; ${os.cpus().length} CPUs (${os.cpus()[0].model}), shared and loaded: provisional. Log scale.`)}</text>`];
+  configs.forEach(([n, label], j) => {
+    const lx = 10 + (j % 2) * 440;
+    const ly = 48 + Math.floor(j / 2) * 16;
+    out.push(`<rect x="${lx}" y="${ly}" width="10" height="10" fill="${COLORS[n]}"/><text x="${lx + 14}" y="${ly + 9}" font-size="11">${esc(`${n}: ${label}`)}</text>`);
+  });
+  for (let d = 2; d <= 6; d++) {
+    const x = left + plot * logPos(10 ** d);
+    out.push(`<line x1="${x}" x2="${x}" y1="${top - 4}" y2="${height - 26}" stroke="#d0d7de"/><text x="${x}" y="${height - 12}" font-size="10" text-anchor="middle" fill="#57606a">${10 ** d >= 1000 ? `${10 ** d / 1000}k` : 10 ** d}</text>`);
+  }
+  shapes.forEach(([c, p], i) => {
+    const y0 = top + i * group;
+    out.push(`<text x="10" y="${y0 + group / 2}" font-size="12">-c ${c} -P ${p}</text>`);
+    configs.forEach(([n], j) => {
+      const v = results[`${n} ${c} ${p}`].set.rps;
+      const y = y0 + j * (bar + 3);
+      const w = Math.max(1, plot * logPos(v));
+      out.push(`<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${bar}" fill="${COLORS[n]}"/><text x="${(left + w + 4).toFixed(1)}" y="${y + bar - 3}" font-size="10">${esc(`${n} ${Math.round(v)}`)}</text>`);
+    });
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
 }
 
 // bench/serve-collections.js measures other commands with the same servers.

@@ -13,7 +13,7 @@ import { Garbage, NS_ELEMENT, TYPE_HASH, TYPE_SET, typeOf } from '../lib/server/
 import { COMMANDS } from '../lib/server/commands/table';
 import { Keyspace } from '../lib/server/keyspace';
 import type { Members } from '../lib/server/members';
-import { ReplyWriter } from '../lib/server/resp';
+import { ReplyWriter } from '../lib/server/reply';
 import type { RespServer } from '../lib/server/server';
 import type { KVBatchOp } from '../lib/kv/types';
 import { crashTest, type CrashReport } from '../lib/testing';

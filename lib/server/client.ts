@@ -2,7 +2,8 @@
 // its transaction, its subscriptions.
 import type { Socket } from 'node:net';
 
-import { ReplyWriter, RespParser, type RespLimits } from './resp';
+import { ReplyWriter } from './reply';
+import { RespParser, type RespLimits } from './resp';
 
 /** An error reply: `-<message>`. Commands throw it; the dispatcher writes it. */
 export class ReplyError extends Error {}

@@ -150,7 +150,7 @@ export class Keyspace {
     if (this.#pending.size === 0) return 0;
     const ops: KVBatchOp[] = [];
     for (const [k, v] of this.#pending) {
-      const key = Buffer.from(k, 'latin1');
+      const key = storeArg(k);
       ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });
     }
     this.#pending.clear();
@@ -205,7 +205,7 @@ export class Keyspace {
       const f = this.#inflight[i].writes.get(sk);
       if (f !== undefined) return f === null ? undefined : f;
     }
-    return this.store.get(Buffer.from(sk, 'latin1'));
+    return this.store.get(storeArg(sk));
   }
 
   /** Whether `key` has expired; if so it is deleted (in the pending batch). */
@@ -459,6 +459,15 @@ export class Keyspace {
     for (const d of this.dbs) n += d.expires.size;
     return n;
   }
+}
+
+/**
+ * A store key (latin1) as KVStore takes it: an ASCII string is its own
+ * bytes and goes as it is; any other is passed as its bytes (KVStore
+ * would read a string as UTF-8).
+ */
+function storeArg(sk: string): string | Buffer {
+  return Buffer.byteLength(sk, 'utf8') === sk.length ? sk : Buffer.from(sk, 'latin1');
 }
 
 /** The store key of `key` in namespace `ns` of database `db`. */

@@ -12,7 +12,7 @@ import type { StoreJournal } from '../replicated/committer';
 import type { Client } from './client';
 import type { Keyspace } from './keyspace';
 
-type Parts = (string | Buffer)[];
+type Parts = Buffer[];
 
 interface Entry {
   sends: Array<[Client, Parts]>;

@@ -1,7 +1,7 @@
-// RESP, the Redis serialization protocol: a request parser with limits, and
-// the reply encoders for RESP2 and RESP3. The parser never holds more than
-// one request's bytes plus one read's worth, and refuses sizes over its
-// limits before it buffers them.
+// RESP, the Redis serialization protocol: a request parser with limits (the
+// replies are reply.ts's). The parser never holds more than one request's
+// bytes plus one read's worth, and refuses sizes over its limits before it
+// buffers them.
 
 /** What a parser accepts; a request past a limit is a protocol error. */
 export interface RespLimits {
@@ -98,18 +98,38 @@ export class RespParser {
   /** A `<prefix><integer>\r\n` line's integer, or null until the line is complete. */
   #header(prefix: number): number | null {
     const b = this.#buf;
-    const end = b.indexOf(LF, this.#pos);
+    const pos = this.#pos;
+    // A header is a few bytes: looked for here before asking indexOf to search the whole buffer.
+    let end = -1;
+    for (let j = pos, stop = Math.min(b.length, pos + 24); j < stop; j++) {
+      if (b[j] === LF) {
+        end = j;
+        break;
+      }
+    }
+    if (end < 0) end = b.indexOf(LF, pos);
     if (end < 0) {
-      if (b.length - this.#pos > this.limits.maxInline) throw new ProtocolError('too big mbulk count string');
+      if (b.length - pos > this.limits.maxInline) throw new ProtocolError('too big mbulk count string');
       return null;
     }
-    if (b[this.#pos] !== prefix) {
-      throw new ProtocolError(`expected '${String.fromCharCode(prefix)}', got '${String.fromCharCode(b[this.#pos])}'`);
+    if (b[pos] !== prefix) {
+      throw new ProtocolError(`expected '${String.fromCharCode(prefix)}', got '${String.fromCharCode(b[pos])}'`);
     }
-    const text = b.toString('latin1', this.#pos + 1, end > 0 && b[end - 1] === CR ? end - 1 : end);
     this.#pos = end + 1;
-    if (!/^-?\d{1,19}$/.test(text)) throw new ProtocolError(prefix === 0x2a ? 'invalid multibulk length' : 'invalid bulk length');
-    return Number(text);
+    // -?[0-9]{1,19}, then an optional CR before the LF.
+    const stop = end > 0 && b[end - 1] === CR ? end - 1 : end;
+    let i = pos + 1;
+    const negative = i < stop && b[i] === 0x2d;
+    if (negative) i++;
+    let n = 0;
+    let ok = stop - i >= 1 && stop - i <= 19;
+    for (; ok && i < stop; i++) {
+      const d = b[i] - 0x30;
+      if (d < 0 || d > 9) ok = false;
+      else n = n * 10 + d;
+    }
+    if (!ok) throw new ProtocolError(prefix === 0x2a ? 'invalid multibulk length' : 'invalid bulk length');
+    return negative ? -n : n;
   }
 
   /** The next bulk argument, or null until it is complete. */
@@ -229,158 +249,4 @@ export function splitArgs(line: Buffer): Buffer[] | null {
     out.push(Buffer.from(cur));
   }
   return out;
-}
-
-/** A reply under construction: pieces joined and written once the batch they depend on is durable. */
-export class ReplyWriter {
-  /** 2 or 3. */
-  proto = 2;
-  #parts: (string | Buffer)[] = [];
-  #text = '';
-  #bytes = 0;
-
-  /** Bytes queued. */
-  get bytes(): number {
-    return this.#bytes + this.#text.length;
-  }
-
-  get empty(): boolean {
-    return this.#parts.length === 0 && this.#text.length === 0;
-  }
-
-  /** Everything queued, and a fresh start. */
-  take(): (string | Buffer)[] {
-    if (this.#text.length > 0) this.#parts.push(this.#text);
-    const out = this.#parts;
-    this.#parts = [];
-    this.#text = '';
-    this.#bytes = 0;
-    return out;
-  }
-
-  /** Queues parts that `take()` returned. */
-  restore(parts: (string | Buffer)[]): void {
-    for (const p of parts) {
-      if (typeof p === 'string') this.#add(p);
-      else this.#buffer(p);
-    }
-  }
-
-  raw(s: string): void {
-    this.#add(s);
-  }
-
-  /**
-   * CLIENT REPLY OFF/SKIP: replies are dropped while muted, except
-   * out-of-band pushes (pub/sub), which are written while `pushing`.
-   */
-  muted = false;
-  pushing = false;
-
-  #add(s: string): void {
-    if (this.muted && !this.pushing) return;
-    this.#text += s;
-  }
-
-  #buffer(b: Buffer): void {
-    if (this.muted && !this.pushing) return;
-    if (b.length < 1024) {
-      this.#add(b.toString('latin1'));
-      return;
-    }
-    if (this.#text.length > 0) {
-      this.#parts.push(this.#text);
-      this.#bytes += Buffer.byteLength(this.#text, 'latin1');
-      this.#text = '';
-    }
-    this.#parts.push(b);
-    this.#bytes += b.length;
-  }
-
-  ok(): void {
-    this.#add('+OK\r\n');
-  }
-
-  status(s: string): void {
-    this.#add(`+${s}\r\n`);
-  }
-
-  error(s: string): void {
-    // One line: an error message never carries a newline onto the wire.
-    this.#add(`-${s.replace(/[\r\n]+/g, ' ')}\r\n`);
-  }
-
-  int(n: number | bigint): void {
-    this.#add(`:${n}\r\n`);
-  }
-
-  /** A bulk string; a JS string is sent as UTF-8. */
-  bulk(v: Buffer | string): void {
-    if (typeof v === 'string') v = Buffer.from(v, 'utf8');
-    this.#add(`$${v.length}\r\n`);
-    this.#buffer(v);
-    this.#add('\r\n');
-  }
-
-  /** A bulk string of a latin1 string's bytes (a key or element id as the keyspace holds it). */
-  bulkLatin1(s: string): void {
-    this.#add(`$${s.length}\r\n`);
-    this.#add(s);
-    this.#add('\r\n');
-  }
-
-  /** RESP2 `$-1`, RESP3 `_`. */
-  nil(): void {
-    this.#add(this.proto === 3 ? '_\r\n' : '$-1\r\n');
-  }
-
-  /** The null of an array reply: RESP2 `*-1`, RESP3 `_`. */
-  nilArray(): void {
-    this.#add(this.proto === 3 ? '_\r\n' : '*-1\r\n');
-  }
-
-  array(n: number): void {
-    this.#add(`*${n}\r\n`);
-  }
-
-  /** A map of n pairs: RESP3 `%`, RESP2 a flat array of 2n. */
-  map(n: number): void {
-    this.#add(this.proto === 3 ? `%${n}\r\n` : `*${2 * n}\r\n`);
-  }
-
-  /** A set: RESP3 `~`, RESP2 an array. */
-  set(n: number): void {
-    this.#add(this.proto === 3 ? `~${n}\r\n` : `*${n}\r\n`);
-  }
-
-  /** An out-of-band message (pub/sub): RESP3 `>`, RESP2 an array. */
-  push(n: number): void {
-    this.#add(this.proto === 3 ? `>${n}\r\n` : `*${n}\r\n`);
-  }
-
-  /** A double: RESP3 `,`, RESP2 a bulk string. */
-  double(text: string): void {
-    if (this.proto === 3) this.#add(`,${text}\r\n`);
-    else this.bulk(text);
-  }
-
-  /** A boolean: RESP3 `#t`/`#f`, RESP2 :1/:0. */
-  bool(b: boolean): void {
-    this.#add(this.proto === 3 ? (b ? '#t\r\n' : '#f\r\n') : b ? ':1\r\n' : ':0\r\n');
-  }
-
-  /** A verbatim string (INFO, CLIENT INFO): RESP3 `=`, RESP2 a bulk string. */
-  verbatim(s: string): void {
-    if (this.proto === 3) {
-      const b = Buffer.from(s, 'utf8');
-      this.#add(`=${b.length + 4}\r\ntxt:`);
-      this.#buffer(b);
-      this.#add('\r\n');
-    } else this.bulk(s);
-  }
-
-  bulks(items: (Buffer | string)[]): void {
-    this.array(items.length);
-    for (const v of items) this.bulk(v);
-  }
 }

@@ -306,7 +306,7 @@ export class RespServer {
     this.#commit();
     if (this.replication !== null) {
       // The turn's replies go out once its round (and every one before it) is applied.
-      const sends: Array<[Client, (string | Buffer)[]]> = [];
+      const sends: Array<[Client, Buffer[]]> = [];
       for (const c of this.#ready) sends.push([c, c.out.take()]);
       this.#ready.clear();
       this.replication.deliver(sends);
@@ -322,9 +322,12 @@ export class RespServer {
   #send(c: Client, parts = c.out.take()): void {
     if (c.closed) return;
     const s = c.socket;
-    for (const p of parts) {
-      if (typeof p === 'string') s.write(p, 'latin1');
-      else s.write(p);
+    // One write per client and turn: several pieces (filled chunks, big values) go out corked, as one writev.
+    if (parts.length === 1) s.write(parts[0]);
+    else if (parts.length > 1) {
+      s.cork();
+      for (const p of parts) s.write(p);
+      s.uncork();
     }
     if (c.closing) {
       // The replies go out, then the connection closes in both directions:
@@ -418,6 +421,7 @@ export class RespServer {
   }
 
   #touch(db: number, key: string): void {
+    if (this.watchers.size === 0) return; // nobody WATCHes: every write skips building the key's id
     const id = `${db}:${key}`;
     const set = this.watchers.get(id);
     if (set === undefined) return;

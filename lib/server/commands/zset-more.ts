@@ -150,7 +150,7 @@ function firstZSet(s: RespServer, db: number, keys: string[]): string | undefine
 function replyPairs(c: Client, got: [string, number][], nested: boolean): void {
   for (const [m, sc] of got) {
     if (nested) c.out.array(2);
-    c.out.bulk(Buffer.from(m, 'latin1'));
+    c.out.bulkLatin1(m);
     replyScore(c, sc);
   }
 }
@@ -270,8 +270,8 @@ function zscan(s: RespServer, c: Client, argv: Buffer[]): void {
   const small = z !== undefined && encodingOf(z) === 'listpack';
   scanMembers(c, argv, z?.members, small, 2, (i) => {
     const m = (z as ZSetValue).members;
-    c.out.bulk(Buffer.from(m.ids[i], 'latin1'));
-    c.out.bulk(formatScore(m.vals[i]));
+    c.out.bulkLatin1(m.ids[i]);
+    c.out.bulkLatin1(formatScore(m.vals[i]));
   });
 }
 

@@ -123,15 +123,32 @@ export function formatScore(d: number): string {
   if (d === Infinity) return 'inf';
   if (d === -Infinity) return '-inf';
   if (d === 0) return Object.is(d, -0) ? '-0' : '0';
+  // Integers up to 2^53 print as JavaScript prints them (all their digits, at most 16).
+  if (Number.isInteger(d) && Math.abs(d) <= 2 ** 53) return String(d);
+  const a = Math.abs(d);
+  if (a >= 1e-4 && a < 1e17) {
+    // The 17 significant digits in fixed notation, as %.17g prints this range; trailing zeros go.
+    // A value that rounds up to 1e17 comes back in exponent form: the general path below prints it.
+    const t = d.toPrecision(17);
+    if (!t.includes('e')) return t.includes('.') ? trimZeros(t) : t;
+  }
   const [mant, expText] = d.toExponential(16).split('e');
   const exp = Number(expText);
   if (exp < -4 || exp >= 17) {
-    const m = mant.includes('.') ? mant.replace(/0+$/, '').replace(/\.$/, '') : mant;
+    const m = mant.includes('.') ? trimZeros(mant) : mant;
     const e = Math.abs(exp);
     return `${m}e${exp < 0 ? '-' : '+'}${e < 10 ? '0' : ''}${e}`;
   }
   const fixed = d.toFixed(16 - exp);
-  return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed;
+  return fixed.includes('.') ? trimZeros(fixed) : fixed;
+}
+
+/** A decimal fraction without its trailing zeros (and without its point when nothing follows it). */
+function trimZeros(t: string): string {
+  let end = t.length;
+  while (t.charCodeAt(end - 1) === 0x30) end--;
+  if (t.charCodeAt(end - 1) === 0x2e) end--;
+  return t.slice(0, end);
 }
 
 /** A score in a reply: RESP3 a double, RESP2 a bulk string. */
@@ -184,21 +201,21 @@ export function lexRange(min: Buffer, max: Buffer): LexRange {
 export function replyEntries(c: Client, entries: [string, number][], withScores: boolean): void {
   if (!withScores) {
     c.out.array(entries.length);
-    for (const [m] of entries) c.out.bulk(Buffer.from(m, 'latin1'));
+    for (const [m] of entries) c.out.bulkLatin1(m);
     return;
   }
   if (c.out.proto === 3) {
     c.out.array(entries.length);
     for (const [m, sc] of entries) {
       c.out.array(2);
-      c.out.bulk(Buffer.from(m, 'latin1'));
+      c.out.bulkLatin1(m);
       replyScore(c, sc);
     }
     return;
   }
   c.out.array(entries.length * 2);
   for (const [m, sc] of entries) {
-    c.out.bulk(Buffer.from(m, 'latin1'));
+    c.out.bulkLatin1(m);
     replyScore(c, sc);
   }
 }
