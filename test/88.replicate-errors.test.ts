@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { KVStore, ReplicatedWal, readJournal, startReplica, Wal, type ReplicaHandle } from '../lib';
+import { KVStore, ReplicatedStore, ReplicatedWal, readJournal, startReplica, Wal, type ReplicaHandle } from '../lib';
 import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_DATA, FRAME_HELLO, PROTOCOL_VERSION } from '../lib/replicate/frames';
 import { MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../lib/replicate/options';
 import { seededRandom } from '../lib/testing/random';
@@ -223,6 +223,25 @@ describe('options of every wrong kind', () => {
     for (const bad of [5, null, '', ['h']]) replica.push([{ file: f, port: 0, host: bad }, 'TypeError']);
     for (const bad of [5, null, '']) replica.push([{ file: bad, port: 0 }, 'TypeError']);
     for (const [o, expected] of replica) expect([o, await nameOf(startReplica(o as never))]).toEqual([o, expected]);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('ReplicatedStore.open: the journal\'s size and timeout, null included', async () => {
+    const f = file('store-opts');
+    const ok = { replicas: ['127.0.0.1:9'], create: true, size: 9 * SIZE };
+    const cases: Array<[unknown, string, RegExp]> = [
+      [{ ...ok, journalSize: null }, 'TypeError', /journalSize/],
+      [{ ...ok, journalSize: 100 }, 'RangeError', /journalSize must be/],
+      [{ ...ok, journalSize: MAX_JOURNAL_SIZE + 1 }, 'RangeError', /journalSize must be/],
+      [{ ...ok, journalSize: NaN }, 'RangeError', /journalSize/],
+      [{ ...ok, timeoutMs: null }, 'TypeError', /timeoutMs/],
+      [{ ...ok, timeoutMs: -1 }, 'RangeError', /timeoutMs/],
+    ];
+    for (const [o, name, message] of cases) {
+      const e = await rejection(ReplicatedStore.open(f, o as never));
+      expect([o, e.name]).toEqual([o, name]);
+      expect(e.message).toMatch(message);
+    }
     expect(fs.existsSync(f)).toBe(false);
   });
 
