@@ -166,6 +166,24 @@ export class Mapping implements Region {
   }
 
   /**
+   * Finishes `count` checksummed records; see `sealRecords` in region.ts. One
+   * native call: each record copied and checksummed in one pass, each line
+   * flushed once after its last store, one fence with `persist`. The table
+   * and the sources are checked in native code.
+   */
+  sealRecords(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void {
+    const native = this.#live();
+    if (typeof count !== 'number') throw new TypeError('count must be a number');
+    if (typeof seed !== 'number') throw new TypeError('seed must be a number');
+    if (typeof persist !== 'boolean') throw new TypeError('persist must be a boolean');
+    const call = this.#call;
+    call[0] = count;
+    call[1] = seed;
+    call[2] = persist ? 1 : 0;
+    native.sealRecords(table, srcs);
+  }
+
+  /**
    * Atomically loads the aligned 8 bytes at `offset` (u64, little-endian).
    * Sees the latest store of any thread or process that maps the file.
    * @throws TypeError, RangeError (unaligned or out of range); PmemError ERR_PMEM_CLOSED
