@@ -1,8 +1,8 @@
-// sealRecord and sealRecords (a Mapping's one-pass forms against the generic
-// ones), store64
+// sealRecord, sealRecords and sealAndApply (a Mapping's one-call forms
+// against the generic ones), store64
 // and wordsOf: the primitives the logs build their records with.
 import { crc32c, openMapping, sealRecord, store64, type Region } from '../lib';
-import { flushRecords, sealRecords, wordsOf } from '../lib/core/region';
+import { flushRecords, sealAndApply, sealRecords, wordsOf } from '../lib/core/region';
 import { CrashSim, seededRandom } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -255,6 +255,82 @@ describe('sealRecords', () => {
     expectPmemError(() => m.sealRecords(new Float64Array(ok), 1, 0, true, []), 'ERR_PMEM_CLOSED');
     const ro = openMapping(path, { readOnly: true });
     expectPmemError(() => ro.sealRecords(new Float64Array(ok), 1, 0, true, []), 'ERR_PMEM_READONLY');
+    ro.close();
+  });
+});
+
+describe('sealAndApply', () => {
+  test('a mapping writes exactly what the generic form writes', () => {
+    const size = 1 << 16;
+    const m = openMapping(tmpFile('seal-apply'), { size, create: true });
+    const plain = plainRegion(size);
+    const rnd = seededRandom(16);
+    for (let round = 0; round < 200; round++) {
+      const len = Math.floor(rnd() * rnd() * 3000);
+      const crcAt = Math.floor(rnd() * 8000);
+      const end = crcAt + 48 + len + Math.floor(rnd() * 16);
+      const from = crcAt + 48;
+      const target = 16384 + Math.floor(rnd() * 40000);
+      const seed = Math.floor(rnd() * 0x100000000);
+      for (const r of [m.bytes, plain.bytes]) {
+        for (let k = crcAt; k < end; k++) r[k] = (k * 31 + round) & 0xff;
+        r.fill(round & 0xff, target - 64, target + len + 64);
+      }
+      m.sealAndApply(crcAt, end, seed, target, from, len);
+      sealAndApply(plain, crcAt, end, seed, target, from, len);
+      expect(m.bytes.readUInt32LE(crcAt)).toBe(crc32c(m.bytes, crcAt + 4, end - crcAt - 4, seed));
+      expect(Buffer.compare(m.bytes.subarray(crcAt, end), plain.bytes.subarray(crcAt, end))).toBe(0);
+      expect(Buffer.compare(m.bytes.subarray(target - 64, target + len + 64), plain.bytes.subarray(target - 64, target + len + 64))).toBe(0);
+      expect(Buffer.compare(m.bytes.subarray(target, target + len), m.bytes.subarray(from, from + len))).toBe(0);
+    }
+    m.drain();
+    m.close();
+  });
+
+  test('the generic form: the record persisted, then the bytes copied and flushed, not fenced', () => {
+    const r = plainRegion(4096);
+    r.bytes.write('new bytes', 112, 'latin1');
+    sealAndApply(r, 64, 128, 3, 2048, 112, 9);
+    expect(r.calls).toEqual(['persist 64 64', 'flush 2048 9']);
+    expect(r.bytes.toString('latin1', 2048, 2057)).toBe('new bytes');
+    expect(r.bytes.readUInt32LE(64)).toBe(crc32c(r.bytes, 68, 60, 3));
+    // The simulator: the record durable at return, the applied bytes only flushed.
+    const sim = new CrashSim(4096, { mode: 'adr' });
+    sim.bytes.write('new bytes', 112, 'latin1');
+    sealAndApply(sim, 64, 128, 3, 2048, 112, 9);
+    expect(sim.persisted().subarray(64, 128)).toEqual(sim.bytes.subarray(64, 128));
+    expect(sim.persisted().toString('latin1', 2048, 2057)).not.toBe('new bytes');
+    sim.drain();
+    expect(sim.persisted().toString('latin1', 2048, 2057)).toBe('new bytes');
+  });
+
+  test('bad arguments: refused before anything is written, on a mapping and in the generic form', () => {
+    const path = tmpFile('seal-apply-bad');
+    const m = openMapping(path, { size: 4096, create: true });
+    const r = plainRegion(4096);
+    const bad: Array<[number[], 'TypeError' | 'RangeError']> = [
+      [[0, 64, 0, 4090, 40, 8], 'RangeError'], // target past the end
+      [[0, 64, 0, 1024, 4090, 8], 'RangeError'], // from past the end
+      [[4000, 4100, 0, 1024, 40, 8], 'RangeError'], // record past the end
+      [[0, 2, 0, 1024, 40, 8], 'RangeError'], // a record of 2 bytes
+      [[0, 64, 0, -1, 40, 8], 'RangeError'],
+      [[0, 64, 0, 1024, 40, 0.5], 'RangeError'],
+    ];
+    for (const [args, name] of bad) {
+      const [a, b, c, d, e, f] = args;
+      expectThrowName(() => m.sealAndApply(a, b, c, d, e, f), name);
+      expectThrowName(() => sealAndApply(r, a, b, c, d, e, f), name);
+      expect(m.bytes.readUInt32LE(0)).toBe(0);
+      expect(r.bytes.readUInt32LE(0)).toBe(0);
+    }
+    expect(r.calls).toEqual([]);
+    expectThrowName(() => m.sealAndApply(0, 64, 2 ** 32, 1024, 40, 8), 'RangeError');
+    expectThrowName(() => m.sealAndApply(0, 64, 0, '1024' as never, 40, 8), 'TypeError');
+    expectThrowName(() => m.sealAndApply(0, 64, 0, 1024, 40, NaN), 'RangeError');
+    m.close();
+    expectPmemError(() => m.sealAndApply(0, 64, 0, 1024, 40, 8), 'ERR_PMEM_CLOSED');
+    const ro = openMapping(path, { readOnly: true });
+    expectPmemError(() => ro.sealAndApply(0, 64, 0, 1024, 40, 8), 'ERR_PMEM_READONLY');
     ro.close();
   });
 });

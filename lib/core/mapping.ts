@@ -166,6 +166,26 @@ export class Mapping implements Region {
   }
 
   /**
+   * A redo record's commit and its one write; see `sealAndApply` in
+   * region.ts. One native call. The values are checked in native code.
+   */
+  sealAndApply(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void {
+    const native = this.#live();
+    if (typeof crcAt !== 'number' || typeof end !== 'number' || typeof seed !== 'number' || typeof target !== 'number' ||
+        typeof from !== 'number' || typeof length !== 'number') {
+      throw new TypeError('sealAndApply takes numbers');
+    }
+    const call = this.#call;
+    call[0] = crcAt;
+    call[1] = end;
+    call[2] = seed;
+    call[3] = target;
+    call[4] = from;
+    call[5] = length;
+    native.sealAndApply();
+  }
+
+  /**
    * Finishes `count` checksummed records; see `sealRecords` in region.ts. One
    * native call: each record copied and checksummed in one pass, each line
    * flushed once after its last store, one fence with `persist`. The table

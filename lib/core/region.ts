@@ -44,6 +44,12 @@ export interface Region {
    */
   sealRecords?(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void;
   /**
+   * Optional: `sealAndApply(region, ...)` below in one step, with the same
+   * bytes and the same ordering (the record persisted, then the copy, then
+   * its flush, not fenced).
+   */
+  sealAndApply?(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void;
+  /**
    * Optional aligned 8-byte atomics (`Mapping` has them; see `load64`,
    * `compareExchange64` and `fetchAdd64` below). A Region without them gets
    * the same instructions on views of its `bytes`. None of them flushes:
@@ -178,6 +184,29 @@ export function flushRecords(region: Region, table: Float64Array, count: number)
     to = table[3 * i + 1];
   }
   if (from >= 0) region.flush(from, to - from);
+}
+
+/**
+ * A redo record's commit and its one write: seals the record in
+ * `[crcAt, end)` with `persist` (its checksum, flush and fence: the commit),
+ * then copies the `length` bytes at `from` (inside the record) to `target`
+ * and flushes them, without a fence: the next fence makes them durable, and
+ * until then the record can redo them. Every range is checked first.
+ *
+ * Uses the Region's own `sealAndApply` when it has one (a `Mapping` does it
+ * in one native call), otherwise `sealRecord`, `bytes` and `flush`, which
+ * the crash simulator sees one by one.
+ */
+export function sealAndApply(region: Region, crcAt: number, end: number, seed: number, target: number, from: number, length: number): void {
+  if (region.sealAndApply !== undefined) {
+    region.sealAndApply(crcAt, end, seed, target, from, length);
+    return;
+  }
+  checkRange(target, length, region.length);
+  checkRange(from, length, region.length);
+  sealRecord(region, crcAt, end, seed, true);
+  region.bytes.copyWithin(target, from, from + length);
+  region.flush(target, length);
 }
 
 /** Word views of the memory behind one Buffer; see `wordsOf`. */

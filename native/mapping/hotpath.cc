@@ -1,4 +1,5 @@
-// The hot path: flush, persist, sealRecord and sealRecords, which run once per durable
+// The hot path: flush, persist, sealRecord, sealRecords and sealAndApply,
+// which run once per durable
 // store or record. They are plain N-API (no node-addon-api wrappers) and
 // take their numeric arguments from the mapping's call block (State::call,
 // a Float64Array in lib/core/mapping.ts) instead of as JavaScript arguments:
@@ -140,6 +141,59 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     // a crc of 2^31 or more is no small integer to V8, and returning it
     // would allocate a heap number on every other seal (docs/bench.md).
     s->call[0] = crc;
+    return nullptr;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+// sealAndApply(), with call = [crcAt, end, seed, target, from, length]: a
+// redo record's commit and its one write in one call. The record in
+// [crcAt, end) is checksummed (as sealRecord, no src), flushed and fenced:
+// that fence is the commit. Only then are the `length` bytes at `from` (the
+// entry's new bytes, inside the record) copied to `target` and flushed, not
+// fenced: the next fence makes them durable, and until then the record can
+// redo them. Every number is checked before anything is written.
+napi_value RawSealAndApply(napi_env env, napi_callback_info cbinfo) {
+  void* data = nullptr;
+  size_t argc = 0;
+  napi_get_cb_info(env, cbinfo, &argc, nullptr, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  try {
+    CheckWritable(Napi::Env(env), s);
+    uint64_t crcAt, end, seed, target, from, len;
+    if (!SafeIndex(env, s->call[0], "crcAt", &crcAt) || !SafeIndex(env, s->call[1], "end", &end) ||
+        !SafeIndex(env, s->call[2], "seed", &seed) || !SafeIndex(env, s->call[3], "target", &target) ||
+        !SafeIndex(env, s->call[4], "from", &from) || !SafeIndex(env, s->call[5], "length", &len)) {
+      return nullptr;
+    }
+    if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
+    CheckRange(Napi::Env(env), crcAt, end < crcAt ? 0 : end - crcAt, s->length);
+    if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
+    CheckRange(Napi::Env(env), target, len, s->length);
+    CheckRange(Napi::Env(env), from, len, s->length);
+    char* rec = s->addr + crcAt;
+    const uint32_t crc = ~Crc32cRaw(rec + 4, end - crcAt - 4, ~static_cast<uint32_t>(seed));
+    std::memcpy(rec, &crc, 4);
+    // The commit: the record durable before any byte of the target changes
+    // (a crash before it finds the old bytes, and a record whole or failing
+    // its checksum).
+    if (s->isPmem) {
+      pmem_persist(rec, end - crcAt);
+    } else if (pmem_msync(rec, end - crcAt) != 0) {
+      ThrowMsync(Napi::Env(env), s);
+    }
+    // Applied after the fence, flushed and not fenced: a crash from here on
+    // may persist any subset of the target's lines, and the record redoes them.
+    std::memmove(s->addr + target, s->addr + from, len);
+    if (len > 0) {
+      if (s->isPmem) {
+        pmem_flush(s->addr + target, len);
+      } else if (pmem_msync(s->addr + target, len) != 0) {
+        ThrowMsync(Napi::Env(env), s);
+      }
+    }
     return nullptr;
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
@@ -304,7 +358,8 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
       {"flush", RawFlushOrPersist<false>},
       {"persist", RawFlushOrPersist<true>},
       {"sealRecord", RawSealRecord},
-      {"sealRecords", RawSealRecords}};
+      {"sealRecords", RawSealRecords},
+      {"sealAndApply", RawSealAndApply}};
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     napi_value fn;
