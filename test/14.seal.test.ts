@@ -2,7 +2,8 @@
 // against the generic ones), store64
 // and wordsOf: the primitives the logs build their records with.
 import { crc32c, openMapping, sealRecord, store64, type Region } from '../lib';
-import { flushRecords, sealAndApply, sealRecords, wordsOf } from '../lib/core/region';
+import { flushRecords, sealAndApply, sealRecords } from '../lib/core/records';
+import { wordsOf } from '../lib/core/region';
 import { CrashSim, seededRandom } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 

@@ -165,41 +165,26 @@ export class Mapping implements Region {
     return call[0]; // the checksum: see native/mapping/hotpath.cc
   }
 
-  /**
-   * A redo record's commit and its one write; see `sealAndApply` in
-   * region.ts. One native call. The values are checked in native code.
-   */
+  /** `sealAndApply` (records.ts) in one native call, which checks the values. */
   sealAndApply(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void {
     const native = this.#live();
-    if (typeof crcAt !== 'number' || typeof end !== 'number' || typeof seed !== 'number' || typeof target !== 'number' ||
-        typeof from !== 'number' || typeof length !== 'number') {
-      throw new TypeError('sealAndApply takes numbers');
-    }
     const call = this.#call;
-    call[0] = crcAt;
-    call[1] = end;
-    call[2] = seed;
-    call[3] = target;
-    call[4] = from;
-    call[5] = length;
+    call[0] = num(crcAt, 'crcAt');
+    call[1] = num(end, 'end');
+    call[2] = num(seed, 'seed');
+    call[3] = num(target, 'target');
+    call[4] = num(from, 'from');
+    call[5] = num(length, 'length');
     native.sealAndApply();
   }
 
-  /**
-   * Finishes `count` checksummed records; see `sealRecords` in region.ts. One
-   * native call: each record copied and checksummed in one pass, each line
-   * flushed once after its last store, one fence with `persist`. The table
-   * and the sources are checked in native code.
-   */
+  /** `sealRecords` (records.ts) in one native call, which checks the table and the sources. */
   sealRecords(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void {
     const native = this.#live();
-    if (typeof count !== 'number') throw new TypeError('count must be a number');
-    if (typeof seed !== 'number') throw new TypeError('seed must be a number');
-    if (typeof persist !== 'boolean') throw new TypeError('persist must be a boolean');
     const call = this.#call;
-    call[0] = count;
-    call[1] = seed;
-    call[2] = persist ? 1 : 0;
+    call[0] = num(count, 'count');
+    call[1] = num(seed, 'seed');
+    call[2] = checkBoolean(persist, 'persist') ? 1 : 0;
     native.sealRecords(table, srcs);
   }
 
@@ -362,6 +347,12 @@ export class Mapping implements Region {
     }
     return this.#native;
   }
+}
+
+/** `value` if it is a number (native code checks its range). @throws TypeError */
+function num(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
+  return value;
 }
 
 /**

@@ -5,7 +5,8 @@
 // argument is in docs/durability.md.
 import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
-import { populate, type Region, sealAndApply, sealRecord, store64 } from '../core/region';
+import { sealAndApply } from '../core/records';
+import { populate, type Region, sealRecord, store64 } from '../core/region';
 import {
   flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
   TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
@@ -178,9 +179,7 @@ export class TxLog {
     // the run before, which were flushed when it returned.
     const count = this.#count;
     if (count === 1 && !this.#ownChecksum) {
-      // The common shape, one write: the seal, the fence, the write applied
-      // and its lines flushed in one step (one native call on a Mapping),
-      // in the order below.
+      // One write: the steps below in one call (sealAndApply, records.ts).
       sealAndApply(this.region, start, end, 0, this.#targets[0], this.#srcs[0], this.#lens[0]);
       this.#seq = seq;
       return;

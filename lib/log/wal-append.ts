@@ -5,7 +5,8 @@
 // API's checks (wal.ts); placement is the ring's (wal-ring.ts), the bytes
 // the record format's (wal-record.ts).
 import { PmemError } from '../core/errors';
-import { flushRecords, type Region, sealRecords } from '../core/region';
+import { flushRecords, sealRecords } from '../core/records';
+import type { Region } from '../core/region';
 import { RECORD_HEADER, type RecordSeal, SEAL_FLUSH, SEAL_PERSIST, type Seal, TYPE_DATA, TYPE_PAD, writeHeader, writeRecord } from './wal-record';
 import { Ring } from './wal-ring';
 
