@@ -23,6 +23,7 @@
         "native/mapping/space.cc",
         "native/mapping/granularity.cc",
         "native/mapping/hotpath.cc",
+        "native/mapping/records.cc",
         "native/mapping/populate.cc",
         "native/obj/pool.cc",
         "native/obj/heap.cc",
