@@ -67,7 +67,7 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
  * snapshotBytes). @throws TypeError, RangeError
  */
 export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 };
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
   setValue(e, value, name);
   return { v: e.value as Uint8Array | string, len: e.vlen };
 }
@@ -125,13 +125,13 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
       const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
+      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len });
       present.set(k, true);
       puts = true;
     } else if (type === 'del') {
       // A tombstone only for a key that is there at this point of the batch.
       if (present.get(k) ?? has(k)) {
-        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
+        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0 });
       }
       present.set(k, false);
     } else {

@@ -206,8 +206,6 @@ export interface Entry {
   key: string;
   value: Uint8Array | string | null;
   vlen: number;
-  /** Region offset of a value to copy (compaction), else -1. */
-  src: number;
 }
 
 /**
@@ -228,8 +226,7 @@ export function writeEntries(b: Buffer, p: number, entries: Entry[]): Uint8Array
     p += ENTRY_HEADER_BYTES;
     writeKey(b, e.key, p);
     p += klen;
-    if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
-    else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
+    if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
     else if (e.value !== null) {
       if (i === entries.length - 1) tail = e.value;
       else b.set(e.value, p);

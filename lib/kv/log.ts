@@ -3,18 +3,17 @@
 // it; segments.ts keeps the segment table, recover.ts rebuilds it and the
 // DRAM index on open, compact.ts reclaims dead space. The design is in
 // docs/ARCHITECTURE.md ("KVStore").
-import { randomInt } from 'node:crypto';
-
 import { PmemError } from '../core/errors';
 import {
-  align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, type Entry, writeEntries, writeRecordHeader, writeSegmentHeader,
+  align8, DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
+  type Entry, writeEntries, writeRecordHeader,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { publishTail, publishTailIn, readWord } from './published';
-import { type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
+import { formatLog, openSegment, resumeWriter } from './log-open';
+import { publishTailIn } from './published';
+import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
 import { WarmSegments } from './prefault';
 import { Superblock } from '../log/superblock';
@@ -77,30 +76,11 @@ export class KvLog {
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     this.#recovery = recover(sb, this.#region, this.#t, this.index, o.stop);
     if (!o.readOnly) {
-      const t = this.#t;
-      // Sequence numbers of segments freed at the top of the log (and of a
-      // segment opened just before a crash) are not handed out again: a
-      // reader that knew such a segment, or a stale record left in it, must
-      // never match a new one (docs/durability.md, "Readers beside the writer").
-      const floor = readWord(this.#b, SEQ_FLOOR_AT);
-      let newest = -1;
-      for (let i = 0; i < t.count; i++) if (t.seq[i] !== 0 && (newest < 0 || t.seq[i] > t.seq[newest])) newest = i;
-      if (newest >= 0 && t.seq[newest] < floor) {
-        // The newest segment ever opened is gone (compaction freed it, or a
-        // crash came before its first record). Appends go to a new one, so
-        // that the log only grows in the order readers have followed, and
-        // the tail they saw stays published until then.
-        t.active = -1;
-      } else if (newest >= 0) {
-        // Readers opened before this writer follow from here on.
-        publishTail(this.#b, t.seq[newest], t.used[newest]);
-      }
-      t.maxSeq = Math.max(t.maxSeq, floor);
       // The rest of the active segment (or, with none, the segment the first
       // put will open) is faulted in now, before the first put reaches it;
       // later segments are faulted in ahead of the tail (#place).
-      if (t.active >= 0) this.#fault(t.active, t.tail - t.start(t.active), false);
-      else if (t.findFree(1, 0) >= 0) this.#fault(t.findFree(1, 0), 0, false);
+      const s = resumeWriter(this.#b, this.#t);
+      if (s >= 0) this.#fault(s, s === this.#t.active ? this.#t.tail - this.#t.start(s) : 0, false);
     }
   }
 
@@ -147,14 +127,7 @@ export class KvLog {
     if (this.#region.length < DATA_START + 2 * segmentSize) {
       throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
     }
-    const p = Buffer.alloc(SUPERBLOCK_PAYLOAD_BYTES);
-    p.writeUInt32LE(KV_MAGIC, 0);
-    p.writeUInt32LE(KV_FORMAT_VERSION, 4);
-    // A new salt: every segment header an earlier store left in these bytes
-    // fails its checksum now, so nothing needs zeroing.
-    p.writeUInt32LE(randomInt(1, 0xffffffff), 8);
-    p.writeUInt32LE(segmentSize, 12);
-    sb.write(p); // durable when it returns: the store exists from here on
+    formatLog(sb, segmentSize);
   }
 
   /**
@@ -291,25 +264,12 @@ export class KvLog {
     // Its pages in (at once, unless the prefault of an earlier #place
     // already queued them), so that the puts filling it take no page fault.
     this.#fault(s, 0, false, need);
-    const seq = ++t.maxSeq;
-    const start = t.start(s);
-    writeSegmentHeader(this.#b, start, seq, need, t.salt);
-    // Flush without a fence: the fence that makes the segment's first record
-    // durable (append) makes this header durable too. Until then a crash
-    // leaves the segment free (old header, zeroed when it was freed) or empty.
-    this.#region.flush(start, SEGMENT_HEADER_BYTES);
-    // The floor of sequence numbers, flushed likewise: once the segment's
-    // first record is durable, so is the floor, and no later writer gives
-    // `seq` to another segment. A crash before that fence loses a segment
-    // that held nothing acknowledged, so reusing its number then is safe.
-    store64(this.#b, SEQ_FLOOR_AT, seq);
-    this.#region.flush(SEQ_FLOOR_AT, 8);
-    t.open(s, seq, need);
+    const at = openSegment(this.#region, t, s, need);
     // The segment the next #place takes (the first free one, as findFree
     // picks it), faulted in on the region's own thread while this one fills.
     const next = t.findFree(1, 0);
     if (next >= 0) this.#fault(next, 0, true);
-    return start + SEGMENT_HEADER_BYTES;
+    return at;
   }
 
   /** Faults segments [s, s + count) in from `from` bytes into s, unless they are warm (prefault.ts). */

@@ -33,7 +33,7 @@ export class KVStore {
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
   #closed = false;
-  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 }];
+  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0 }];
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -182,7 +182,7 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     if (this.#log.index.get(k) === undefined) return false;
-    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], RESERVE_DEL);
+    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0 }], RESERVE_DEL);
     return true;
   }
 
@@ -214,8 +214,8 @@ export class KVStore {
     if (value === undefined) return false;
     if (f === t) return true;
     this.#log.append([
-      { type: ENTRY_PUT, key: t, value, vlen: value.length, src: -1 },
-      { type: ENTRY_DEL, key: f, value: null, vlen: 0, src: -1 },
+      { type: ENTRY_PUT, key: t, value, vlen: value.length },
+      { type: ENTRY_DEL, key: f, value: null, vlen: 0 },
     ], RESERVE_PUT);
     return true;
   }
