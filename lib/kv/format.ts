@@ -236,6 +236,15 @@ export function writeEntries(b: Buffer, p: number, entries: Entry[]): Uint8Array
   return tail;
 }
 
+/**
+ * Zeroes the padding of the record of `len` entry bytes at `at`: outside
+ * the checksum (and so outside the seal's flush), and skipped by recovery,
+ * so it need not be durable.
+ */
+export function zeroPadding(b: Buffer, at: number, len: number): void {
+  for (let q = at + RECORD_HEADER_BYTES + len; q < at + align8(RECORD_HEADER_BYTES + len); q++) b[q] = 0;
+}
+
 /** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */
 export function writeRecordHeader(b: Buffer, at: number, len: number, count: number): void {
   u32(b, at + 4, len);
@@ -252,7 +261,7 @@ function u32(b: Buffer, at: number, v: number): void {
 }
 
 /** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
-function writeKey(b: Buffer, key: string, at: number): void {
+export function writeKey(b: Buffer, key: string, at: number): void {
   const n = key.length;
   if (n > 32) b.write(key, at, n, 'latin1');
   else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);

@@ -6,7 +6,7 @@
 import { PmemError } from '../core/errors';
 import {
   align8, DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
-  type Entry, writeEntries, writeRecordHeader,
+  ENTRY_PUT, type Entry, writeEntries, writeKey, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
@@ -145,11 +145,12 @@ export class KvLog {
     if (reserve > 0 && !this.#compacting) this.#pace(size);
     const at = this.#place(size, reserve);
     const b = this.#b;
+    zeroPadding(b, at, len);
     writeRecordHeader(b, at, len, entries.length);
     // The last entry's value, when it is a Buffer, is left for sealRecord
     // to copy as it checksums it: it ends the record.
     const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
-    const s = this.#seal(at, len, size, tail);
+    const s = this.#seal(at, len, tail);
     let p = at + RECORD_HEADER_BYTES;
     const t = this.#t;
     for (const e of entries) {
@@ -157,6 +158,45 @@ export class KvLog {
       t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
       p += esize;
     }
+  }
+
+  /**
+   * append() of one put of `key` and `value` (`vlen` bytes): the same
+   * record, its headers written as words. The put's path.
+   */
+  appendPut(key: string, value: Uint8Array | string, vlen: number): void {
+    const klen = key.length;
+    const len = ENTRY_HEADER_BYTES + klen + vlen;
+    const size = align8(RECORD_HEADER_BYTES + len);
+    this.#fits(size);
+    if (!this.#compacting) this.#pace(size);
+    const at = this.#place(size, RESERVE_PUT);
+    const b = this.#b;
+    // Records start 8-byte aligned in memory: `at` is a multiple of 8 from
+    // the region's start, and the region's bytes start 8-byte aligned (see
+    // publishTailIn), so these indexes are whole.
+    const u32 = this.#words.u32;
+    const w = (this.#words.base + at) / 4;
+    // The padding first (the record's last word): the header, key and
+    // value written next replace whatever of it is not padding.
+    u32[w + size / 4 - 2] = 0;
+    u32[w + size / 4 - 1] = 0;
+    // The record's header but its checksum (the seal stores that): entry
+    // bytes, one entry, zero; then the entry's: type, zero, key length,
+    // value length.
+    u32[w + 1] = len;
+    u32[w + 2] = 1;
+    u32[w + 3] = 0;
+    u32[w + 4] = ENTRY_PUT + klen * 65536;
+    u32[w + 5] = vlen;
+    const p = at + RECORD_HEADER_BYTES;
+    writeKey(b, key, p + ENTRY_HEADER_BYTES);
+    // A value given as bytes is copied by the seal as it checksums it.
+    let tail: Uint8Array | undefined;
+    if (typeof value === 'string') b.write(value, p + ENTRY_HEADER_BYTES + klen, vlen, 'utf8');
+    else tail = value;
+    const s = this.#seal(at, len, tail);
+    this.#t.applyEntry(this.index, b, s, p, key, ENTRY_PUT, len);
   }
 
   /**
@@ -173,13 +213,14 @@ export class KvLog {
     this.#fits(size);
     const at = this.#place(size, 0);
     const b = this.#b; // after #place, which may have grown the file
+    zeroPadding(b, at, len);
     writeRecordHeader(b, at, len, j - i);
     let p = at + RECORD_HEADER_BYTES;
     for (let k = i; k < j; k++) {
       b.copy(b, p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were
       p += sizes[k];
     }
-    const s = this.#seal(at, len, size, undefined);
+    const s = this.#seal(at, len, undefined);
     // The copies are durable: the index may point at them now, and the
     // entries they copy are dead.
     p = at + RECORD_HEADER_BYTES;
@@ -202,17 +243,14 @@ export class KvLog {
   }
 
   /**
-   * Seals the record of `len` entry bytes (`size` with padding) written at
-   * `at` by #place's caller, with `tail` copied as its last bytes, and
-   * publishes its end. @returns its head segment
+   * Seals the record of `len` entry bytes written at `at` by #place's
+   * caller (its padding zeroed: see zeroPadding), with `tail` copied as its
+   * last bytes, and publishes its end. @returns its head segment
    */
-  #seal(at: number, len: number, size: number, tail: Uint8Array | undefined): number {
+  #seal(at: number, len: number, tail: Uint8Array | undefined): number {
     const t = this.#t;
     const s = t.head[t.segOf(at)];
-    const b = this.#b;
-    // Padding: outside the checksum (and so outside the seal's flush), and
-    // skipped by recovery: it need not be durable.
-    for (let q = at + RECORD_HEADER_BYTES + len; q < at + size; q++) b[q] = 0;
+    const size = align8(RECORD_HEADER_BYTES + len);
     // Checksum, flush and fence in one step: the one ordering point of the
     // call. After it the record (and the header of a segment #place just
     // opened, flushed there) is durable, so the call may return. A crash

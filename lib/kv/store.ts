@@ -33,7 +33,8 @@ export class KVStore {
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
   #closed = false;
-  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0 }];
+  /** The value of the put in progress, read once (setValue): one object for every put. */
+  readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -122,12 +123,10 @@ export class KVStore {
   put(key: KVData, value: KVData): void {
     this.#writable();
     const k = keyOf(key);
-    // One entry array for every put: nothing to allocate and collect per call.
-    const e = this.#put[0];
+    const e = this.#put;
     setValue(e, value);
-    e.key = k;
     try {
-      this.#log.append(this.#put, RESERVE_PUT);
+      this.#log.appendPut(k, e.value as Uint8Array | string, e.vlen);
     } finally {
       e.value = null; // holds no caller's buffer past the call
     }
