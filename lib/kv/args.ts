@@ -32,6 +32,18 @@ export function keyOf(key: unknown, name = 'key'): string {
 }
 
 /**
+ * A put's key: a key given as bytes as a snapshot of them (see
+ * snapshotBytes), which the put copies into its record; a string as
+ * keyOf() has it. @throws TypeError, RangeError
+ */
+export function putKeyOf(key: unknown): string | Uint8Array {
+  if (!types.isUint8Array(key)) return keyOf(key);
+  const u8 = snapshotBytes(key, 'key');
+  if (u8.length > MAX_KEY) throw new RangeError(`key is ${u8.length} bytes; the limit is ${MAX_KEY}`);
+  return u8;
+}
+
+/**
  * Whether a string is ASCII. ASCII strings already are their own UTF-8
  * bytes, and a string is ASCII exactly when its UTF-8 form is as long as it
  * is (every other char takes 2 to 4 bytes): for a long string a native

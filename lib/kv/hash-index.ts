@@ -160,7 +160,7 @@ export class KvIndex {
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
-  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset), keepOrder = false): number | undefined {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
@@ -177,7 +177,13 @@ export class KvIndex {
         slots[2 * free] = offset;
         slots[2 * free + 1] = h;
         this.#size++;
-        if (this.#sorted !== null || this.#added.length > 0) {
+        if (keepOrder) {
+          // A put's new key joins the key order like set()'s: its string is
+          // made only when the order is kept.
+          if (this.#sorted !== null) this.#added.push(b.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + n));
+        } else if (this.#sorted !== null || this.#added.length > 0) {
+          // Recovery and a reader's replay insert many keys: the order is
+          // built again from the table when a scan asks for it.
           this.#sorted = null;
           this.#added = [];
         }
@@ -195,6 +201,16 @@ export class KvIndex {
         return o;
       }
     }
+  }
+
+  /**
+   * set() for the key of the entry just written at `offset` (a put of a key
+   * given as bytes): hashed and compared from the region, so no key string
+   * is made, unless a key order is kept (then one for a new key).
+   */
+  putEntry(offset: number): number | undefined {
+    const n = this.#keyLength(offset);
+    return this.setEntry(offset, hashBytes(this.bytes, offset + ENTRY_KEY, n), n, true);
   }
 
   /** delete() for the key of the entry at `offset`. */

@@ -161,10 +161,12 @@ export class KvLog {
   }
 
   /**
-   * append() of one put of `key` and `value` (`vlen` bytes): the same
-   * record, its headers written as words. The put's path.
+   * append() of one put of `key` (a one-byte string, or its bytes) and
+   * `value` (`vlen` bytes): the same record, its headers written as words.
+   * A key given as bytes is copied into the record, then hashed and
+   * compared from there: no key string is made. The put's path.
    */
-  appendPut(key: string, value: Uint8Array | string, vlen: number): void {
+  appendPut(key: string | Uint8Array, value: Uint8Array | string, vlen: number): void {
     const klen = key.length;
     const len = ENTRY_HEADER_BYTES + klen + vlen;
     const size = align8(RECORD_HEADER_BYTES + len);
@@ -190,13 +192,15 @@ export class KvLog {
     u32[w + 4] = ENTRY_PUT + klen * 65536;
     u32[w + 5] = vlen;
     const p = at + RECORD_HEADER_BYTES;
-    writeKey(b, key, p + ENTRY_HEADER_BYTES);
+    if (typeof key === 'string') writeKey(b, key, p + ENTRY_HEADER_BYTES);
+    else if (klen > 32) b.set(key, p + ENTRY_HEADER_BYTES);
+    else for (let i = 0; i < klen; i++) b[p + ENTRY_HEADER_BYTES + i] = key[i];
     // A value given as bytes is copied by the seal as it checksums it.
     let tail: Uint8Array | undefined;
     if (typeof value === 'string') b.write(value, p + ENTRY_HEADER_BYTES + klen, vlen, 'utf8');
     else tail = value;
     const s = this.#seal(at, len, tail);
-    this.#t.applyEntry(this.index, b, s, p, key, ENTRY_PUT, len);
+    this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
   }
 
   /**

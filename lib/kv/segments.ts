@@ -153,18 +153,24 @@ export class SegmentTable {
    * keeps the live and dead counts.
    */
   applyEntry(index: KvIndex, b: Buffer, s: number, p: number, key: string | null, type: number, size: number, h?: number, klen?: number): void {
-    let prev: number | undefined;
     if (type === ENTRY_PUT) {
-      prev = key === null ? index.setEntry(p, h, klen) : index.set(key, p);
-      this.liveBytes[s] += size;
-    } else {
-      prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
-      this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+      this.putApplied(b, s, size, key === null ? index.setEntry(p, h, klen) : index.set(key, p));
+      return;
     }
-    if (prev !== undefined) {
-      const ps = this.head[this.segOf(prev)];
-      this.liveBytes[ps] -= entrySize(b, prev);
-      this.deadEntries[ps]++;
-    }
+    const prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
+    this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+    if (prev !== undefined) this.#died(b, prev);
+  }
+
+  /** Counts a put's entry of `size` bytes in head segment s, and the entry at `prev` it replaced (undefined: none) as dead. */
+  putApplied(b: Buffer, s: number, size: number, prev: number | undefined): void {
+    this.liveBytes[s] += size;
+    if (prev !== undefined) this.#died(b, prev);
+  }
+
+  #died(b: Buffer, at: number): void {
+    const ps = this.head[this.segOf(at)];
+    this.liveBytes[ps] -= entrySize(b, at);
+    this.deadEntries[ps]++;
   }
 }

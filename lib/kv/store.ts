@@ -3,7 +3,9 @@ import { types } from 'node:util';
 import { checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, rangeArgs, setValue, type KVData } from './args';
+import {
+  batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
+} from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
 } from './format';
@@ -122,7 +124,7 @@ export class KVStore {
    */
   put(key: KVData, value: KVData): void {
     this.#writable();
-    const k = keyOf(key);
+    const k = putKeyOf(key);
     const e = this.#put;
     setValue(e, value);
     try {
