@@ -4,7 +4,7 @@
 // flushed and fenced, and how it is read back).
 import { align8 } from '../core/args';
 import { binding } from '../core/binding';
-import { store64 } from '../core/region';
+import { store64, type Words } from '../core/region';
 
 // Every offset and length passed here is computed by this module and lies
 // inside the buffer; the native function checks them again, so the hot
@@ -245,6 +245,41 @@ export function zeroPadding(b: Buffer, at: number, len: number): void {
   for (let q = at + RECORD_HEADER_BYTES + len; q < at + align8(RECORD_HEADER_BYTES + len); q++) b[q] = 0;
 }
 
+/**
+ * Writes the record of one put at `at` (as writeRecordHeader and
+ * writeEntries do for one entry) but its checksum: headers, key, and a
+ * value given as a string; a value given as bytes is returned for
+ * sealRecord to copy as it checksums it. `w` is wordsOf(b).
+ */
+export function writePutRecord(b: Buffer, w: Words, at: number, key: string | Uint8Array, value: Uint8Array | string, vlen: number): Uint8Array | undefined {
+  const klen = key.length;
+  const len = ENTRY_HEADER_BYTES + klen + vlen;
+  const size = align8(RECORD_HEADER_BYTES + len);
+  // Records start 8-byte aligned in memory: `at` is a multiple of 8 from
+  // the region's start, and the region's bytes start 8-byte aligned (see
+  // publishTailIn), so these indexes are whole.
+  const u32 = w.u32;
+  const i = (w.base + at) / 4;
+  // The padding first (the record's last word): the header, key and
+  // value written next replace whatever of it is not padding.
+  u32[i + size / 4 - 2] = 0;
+  u32[i + size / 4 - 1] = 0;
+  // The record's header but its checksum: entry bytes, one entry, zero;
+  // then the entry's: type, zero, key length, value length.
+  u32[i + 1] = len;
+  u32[i + 2] = 1;
+  u32[i + 3] = 0;
+  u32[i + 4] = ENTRY_PUT + klen * 65536;
+  u32[i + 5] = vlen;
+  const k = at + RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES;
+  if (typeof key === 'string') writeKey(b, key, k);
+  else if (klen > 32) b.set(key, k);
+  else for (let j = 0; j < klen; j++) b[k + j] = key[j];
+  if (typeof value !== 'string') return value;
+  b.write(value, k + klen, vlen, 'utf8');
+  return undefined;
+}
+
 /** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */
 export function writeRecordHeader(b: Buffer, at: number, len: number, count: number): void {
   u32(b, at + 4, len);
@@ -261,7 +296,7 @@ function u32(b: Buffer, at: number, v: number): void {
 }
 
 /** Writes a one-byte key string's bytes; short keys byte by byte, which beats Buffer.write's call overhead. */
-export function writeKey(b: Buffer, key: string, at: number): void {
+function writeKey(b: Buffer, key: string, at: number): void {
   const n = key.length;
   if (n > 32) b.write(key, at, n, 'latin1');
   else for (let i = 0; i < n; i++) b[at + i] = key.charCodeAt(i);

@@ -6,7 +6,7 @@
 import { PmemError } from '../core/errors';
 import {
   align8, DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
-  ENTRY_PUT, type Entry, writeEntries, writeKey, writeRecordHeader, zeroPadding,
+  type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
@@ -43,6 +43,7 @@ export class KvLog {
   readonly #t = new SegmentTable();
   readonly #cleaner = new Cleaner();
   readonly #warm = new WarmSegments();
+  readonly #stepper = (budget: number): boolean => this.#step(budget);
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -174,31 +175,8 @@ export class KvLog {
     if (!this.#compacting) this.#pace(size);
     const at = this.#place(size, RESERVE_PUT);
     const b = this.#b;
-    // Records start 8-byte aligned in memory: `at` is a multiple of 8 from
-    // the region's start, and the region's bytes start 8-byte aligned (see
-    // publishTailIn), so these indexes are whole.
-    const u32 = this.#words.u32;
-    const w = (this.#words.base + at) / 4;
-    // The padding first (the record's last word): the header, key and
-    // value written next replace whatever of it is not padding.
-    u32[w + size / 4 - 2] = 0;
-    u32[w + size / 4 - 1] = 0;
-    // The record's header but its checksum (the seal stores that): entry
-    // bytes, one entry, zero; then the entry's: type, zero, key length,
-    // value length.
-    u32[w + 1] = len;
-    u32[w + 2] = 1;
-    u32[w + 3] = 0;
-    u32[w + 4] = ENTRY_PUT + klen * 65536;
-    u32[w + 5] = vlen;
+    const tail = writePutRecord(b, this.#words, at, key, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
-    if (typeof key === 'string') writeKey(b, key, p + ENTRY_HEADER_BYTES);
-    else if (klen > 32) b.set(key, p + ENTRY_HEADER_BYTES);
-    else for (let i = 0; i < klen; i++) b[p + ENTRY_HEADER_BYTES + i] = key[i];
-    // A value given as bytes is copied by the seal as it checksums it.
-    let tail: Uint8Array | undefined;
-    if (typeof value === 'string') b.write(value, p + ENTRY_HEADER_BYTES + klen, vlen, 'utf8');
-    else tail = value;
     const s = this.#seal(at, len, tail);
     this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
   }
@@ -329,20 +307,11 @@ export class KvLog {
     }
   }
 
-  /** Adds a write of `size` bytes to the cleaning owed (Cleaner.owe), and runs one step when a step's worth is owed. */
+  /** Adds a write of `size` bytes to the cleaning owed, and runs a step when one is due (Cleaner.pace). */
   #pace(size: number): void {
     // A store that may still grow grows when it runs out (#place), as
     // before: cleaning starts once it is at its largest.
-    const budget = this.#cleaner.owe(this.#t, size, this.#growable());
-    if (budget === 0) return;
-    try {
-      this.#step(budget);
-    } catch (e) {
-      // No room even for the step's copies: what it copied is durable and
-      // indexed, the victim stays whole, and the write's own #place decides
-      // (it cleans further, or fails with the store full).
-      if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_NO_SPACE') throw e;
-    }
+    this.#cleaner.pace(this.#t, size, this.#growable(), this.#stepper);
   }
 
   /** One step of the Cleaner (compact.ts) with `budget` bytes. @returns whether it did anything */
@@ -367,10 +336,8 @@ export class KvLog {
   #grow(segments: number): boolean {
     const t = this.#t;
     if (this.#remap === null) return false;
-    const len = this.#region.length;
-    const cap = DATA_START + Math.floor((this.#maxSize - DATA_START) / t.size) * t.size;
-    const want = Math.min(cap, DATA_START + (Math.max(t.count * 2, t.count + segments)) * t.size);
-    if (want < DATA_START + (t.count + segments) * t.size || want <= len) return false;
+    const want = t.growTarget(this.#region.length, this.#maxSize, segments);
+    if (want === 0) return false;
     // The new bytes are zero: free segments. A crash after the file grew and
     // before anything was written there loses nothing. Offsets, not views,
     // live in the index, so it survives the remap.

@@ -57,6 +57,17 @@ export class SegmentTable {
     return Math.floor((offset - DATA_START) / this.size);
   }
 
+  /**
+   * The size to grow a region of `length` bytes to, up to `maxSize`, so that
+   * it holds at least `segments` more segments (twice as many as now, where
+   * that fits), or 0 when it cannot.
+   */
+  growTarget(length: number, maxSize: number, segments: number): number {
+    const cap = DATA_START + Math.floor((maxSize - DATA_START) / this.size) * this.size;
+    const want = Math.min(cap, DATA_START + Math.max(this.count * 2, this.count + segments) * this.size);
+    return want < DATA_START + (this.count + segments) * this.size || want <= length ? 0 : want;
+  }
+
   /** Grows the per-segment arrays to `nseg` segments (the new ones free). */
   resize(nseg: number): void {
     for (let i = this.count; i < nseg; i++) {
