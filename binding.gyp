@@ -16,6 +16,7 @@
         "native/core/filelock.cc",
         "native/core/views.cc",
         "native/kv/scan.cc",
+        "native/kv/table.cc",
         "native/sim/model.cc",
         "native/sim/loader.cc",
         "native/sim/sim.cc",

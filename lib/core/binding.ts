@@ -113,6 +113,8 @@ export interface Binding {
     bytes: Uint8Array, records: Uint32Array, n: number,
     off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
   ): number;
+  /** madvise(MADV_HUGEPAGE) over the whole 2 MiB pages of a table's memory (native/kv/table.cc); false when none. */
+  kvTableHuge(table: ArrayBufferView): boolean;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };
