@@ -83,5 +83,13 @@ export class PendingWrites {
  * would read a string as UTF-8).
  */
 export function storeArg(sk: string): string | Buffer {
-  return Buffer.byteLength(sk, 'utf8') === sk.length ? sk : Buffer.from(sk, 'latin1');
+  return isAscii(sk) ? sk : Buffer.from(sk, 'latin1');
+}
+
+/** Whether every char of `s` is below 0x80; short strings by a loop (no call into C++ per key). */
+function isAscii(s: string): boolean {
+  const n = s.length;
+  if (n > 64) return Buffer.byteLength(s, 'utf8') === n;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }

@@ -20,7 +20,6 @@ const LARGEST_CHUNK = 1024 * 1024;
 const SHORT = 32;
 
 const EMPTY = Buffer.alloc(0);
-const CRLF = 0x0d0a;
 /** A chunk with less room than this is not worth keeping. */
 const MIN_ROOM = 1024;
 /** The pool holds at most this many chunks (and only chunks up to 4 × FIRST_CHUNK): 1 MiB at most. */
@@ -164,7 +163,7 @@ export class ReplyWriter {
     if (n >= BY_REFERENCE) this.#piece(v);
     else {
       this.#room(n + 2);
-      v.copy(this.#buf, this.#pos);
+      this.#buf.set(v, this.#pos); // TypedArray set: no call into C++ for a short value, as Buffer's copy makes
       this.#pos += n;
     }
     this.#crlf();
@@ -264,26 +263,39 @@ export class ReplyWriter {
       b[p++] = 0x2d;
       n = -n;
     }
+    // Arithmetic, not bit operations: n may pass 2^31. Up to three digits (element counts, short values) without a loop.
     if (n < 10) b[p++] = 0x30 + n;
-    else {
+    else if (n < 100) {
+      const t = Math.floor(n / 10);
+      b[p++] = 0x30 + t;
+      b[p++] = 0x30 + (n - t * 10);
+    } else if (n < 1000) {
+      const h = Math.floor(n / 100);
+      const t = Math.floor((n - h * 100) / 10);
+      b[p++] = 0x30 + h;
+      b[p++] = 0x30 + t;
+      b[p++] = 0x30 + (n - h * 100 - t * 10);
+    } else {
       let digits = 1;
       for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
       p += digits;
-      // Arithmetic, not bit operations: n may pass 2^31.
       for (let i = 1, t = n; i <= digits; i++) {
         const q = Math.floor(t / 10);
         b[p - i] = 0x30 + (t - q * 10);
         t = q;
       }
     }
-    b.writeUInt16BE(CRLF, p);
+    b[p] = 0x0d;
+    b[p + 1] = 0x0a;
     this.#pos = p + 2;
   }
 
   #crlf(): void {
     this.#room(2);
-    this.#buf.writeUInt16BE(CRLF, this.#pos);
-    this.#pos += 2;
+    const p = this.#pos;
+    this.#buf[p] = 0x0d;
+    this.#buf[p + 1] = 0x0a;
+    this.#pos = p + 2;
   }
 
   #byte(v: number): void {
