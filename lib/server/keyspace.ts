@@ -172,7 +172,7 @@ export class Keyspace {
     const d = this.dbs[db];
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;
-    payload.copy(v, 1);
+    v.set(payload, 1);
     this.#dropCollection(d, key); // the new value's META or string overwrites the old one's in the same batch
     d.add(key, type);
     this.#write(storeKey(NS_KEY, db, key), v);
