@@ -53,7 +53,11 @@ export function sealRecords(
     }
     b.writeUInt32LE(binding.crc32c(b, crcAt + 4, end - crcAt - 4, seed), crcAt);
   }
+  // Every record's bytes, checksum included, are stored: flush them, so
+  // that the drain below (or the caller's) makes each whole or leaves its
+  // checksum failing.
   flushRecords(region, table, count);
+  // The batch's one fence: every record durable before the caller acks.
   if (persist) region.drain();
 }
 
@@ -68,12 +72,15 @@ export function flushRecords(region: Region, table: Float64Array, count: number)
   for (let i = 0; i < count; i++) {
     const crcAt = table[3 * i];
     if (from >= 0 && (crcAt < to || crcAt - to >= 64)) {
+      // The run so far is complete (the next record is elsewhere): each of
+      // its lines is flushed once, after its last store.
       region.flush(from, to - from);
       from = -1;
     }
     if (from < 0) from = crcAt;
     to = table[3 * i + 1];
   }
+  // The last run, stored in full.
   if (from >= 0) region.flush(from, to - from);
 }
 
@@ -95,7 +102,11 @@ export function sealAndApply(region: Region, crcAt: number, end: number, seed: n
   }
   checkRange(target, length, region.length);
   checkRange(from, length, region.length);
+  // The commit: the record persisted (flushed and fenced) before any byte
+  // of the target changes, so a crash finds the old bytes or a whole record.
   sealRecord(region, crcAt, end, seed, true);
   region.bytes.copyWithin(target, from, from + length);
+  // Flushed, not fenced: the next fence makes the write durable, and until
+  // then the record redoes it.
   region.flush(target, length);
 }
