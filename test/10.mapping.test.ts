@@ -290,8 +290,10 @@ describe('close', () => {
       populate: () => m.populate(0, 1),
       prefault: () => m.prefault(0, 1),
       prefaultWait: () => m.prefaultWait(),
+      renamed: () => m.renamed('/elsewhere'),
     };
     for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');
+    expect(m.path).not.toBe('/elsewhere');
     // Every method and getter of Mapping is in the list (close and closed
     // are the two that work after close).
     const members = Object.getOwnPropertyNames(Mapping.prototype).filter((n) => !['constructor', 'close', 'closed'].includes(n));

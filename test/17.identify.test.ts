@@ -1,10 +1,11 @@
 // Whether a file is ours: the one classifier, and the open paths that use
 // it. A file that is not a store is refused before anything is written.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { KVStore, ObjPool, Wal } from '../lib';
-import { identify } from '../lib/core/identify';
+import { identify, openStoreFile } from '../lib/core/identify';
 import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
 
@@ -156,6 +157,93 @@ describe('creating a file', () => {
     const log = walCreate(w);
     expectPmemError(() => Wal.open(w), 'ERR_PMEM_LOCKED');
     log.close();
+  });
+
+  test('a create that fails names the user\'s path, never its temporary file, and leaves nothing behind', () => {
+    // A filesystem too small for the file: the fallocate of the new file fails.
+    const dir = path.join(testDir(), `small-${process.pid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=262144', 'tmpfs', dir], { encoding: 'utf8' });
+    if (mount.status !== 0) {
+      console.log(`17.identify: SKIPPED the full-filesystem create (mount -t tmpfs: ${(mount.stderr || '').trim() || mount.error})`);
+      return;
+    }
+    try {
+      for (const [name, create] of [
+        ['kv', kvCreate],
+        ['wal', (f: string) => Wal.open(f, { create: true, size: 1 << 20 })],
+      ] as const) {
+        const missing = path.join(dir, `${name}-missing`);
+        const empty = path.join(dir, `${name}-empty`);
+        fs.writeFileSync(empty, '');
+        // A missing file is linked into place; an empty one is renamed over.
+        for (const f of [missing, empty]) {
+          let e: { code?: string; path?: string; message?: string; stack?: string } = {};
+          try {
+            create(f).close();
+          } catch (thrown) {
+            e = thrown as typeof e;
+          }
+          expect(e.code).toBe('ERR_PMEM_NO_SPACE');
+          expect(e.path).toBe(f);
+          expect(e.message).toContain(`'${f}'`);
+          expect(e.message).not.toMatch(/creating/);
+          expect(e.stack).not.toMatch(/creating/);
+        }
+        expect(fs.readdirSync(dir).sort()).toEqual([`${name}-empty`]);
+        expect(fs.statSync(empty).size).toBe(0);
+        fs.rmSync(empty);
+      }
+    } finally {
+      spawnSync('umount', [dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a new file\'s mapping names the file, not its temporary name, in its errors from then on', () => {
+    const f = tmpFile('renamed');
+    const { lock, mapping } = openStoreFile(f, {
+      kind: 'unknown',
+      name: 'a test file',
+      create: true,
+      readOnly: false,
+      size: 1 << 16,
+      maxFile: 1 << 20,
+      format: (m) => m.buffer.fill(7),
+    });
+    expect(mapping.path).toBe(f);
+    mapping.close();
+    lock.release();
+    let e: { code?: string; message?: string; path?: string } = {};
+    try {
+      mapping.persist(0, 8);
+    } catch (thrown) {
+      e = thrown as typeof e;
+    }
+    expect(e.code).toBe('ERR_PMEM_CLOSED');
+    expect(e.message).toContain(`'${f}'`);
+    expect(e.path).toBe(f);
+    expect(fs.readFileSync(f)[0]).toBe(7);
+  });
+
+  test('a name as long as a name may be (255 bytes) is created: its temporary name is cut to fit', () => {
+    const dir = path.join(testDir(), `long-${process.pid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    // 255 ASCII bytes; 127 two-byte characters (254 bytes), which are cut whole.
+    for (const name of ['x'.repeat(255), '\u00e9'.repeat(127)]) {
+      const f = path.join(dir, name);
+      const s = kvCreate(f);
+      s.put('k', 'v');
+      s.close();
+      const r = KVStore.open(f, { readOnly: true });
+      expect(r.getString('k')).toBe('v');
+      r.close();
+      const log = Wal.open(`${f.slice(0, -1)}w`, { create: true, size: 1 << 16 });
+      log.close();
+    }
+    expect(fs.readdirSync(dir).filter((n) => n.endsWith('.creating'))).toEqual([]);
+    expect(fs.readdirSync(dir)).toHaveLength(4);
+    fs.rmSync(dir, { recursive: true });
   });
 
   test('what a crashed create leaves beside the file is never taken for it', () => {

@@ -31,6 +31,8 @@ export interface NativeMapping {
   view(offset: number, length: number): ArrayBuffer;
   /** fstat of the file's descriptor: its size now. */
   fileSize(): number;
+  /** The path that errors name from now on. */
+  rename(path: string): void;
   /** Faults the range in (MADV_POPULATE_WRITE); see native/mapping/populate.cc. */
   populate(offset: number, length: number): void;
   /** Queues the range for the mapping's prefault thread and returns. */

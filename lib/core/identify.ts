@@ -291,11 +291,16 @@ function fileType(st: fs.Stats): string {
  * Returns null when another creator won.
  */
 function createFile(file: string, o: StoreFileOptions, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.creating`);
-  const lock = lockFile(tmp, true, true);
+  const tmp = path.join(path.dirname(file), `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`);
+  let lock: NativeLock;
+  try {
+    lock = lockFile(tmp, true, true);
+  } catch (e) {
+    throw namingFile(e, tmp, file);
+  }
   const fd = lock.fd;
   let mapping: Mapping | undefined;
-  let published = false;
+  let kept = false; // the lock and mapping are the caller's once returned
   try {
     mapping = openMapping(tmp, { size: o.size, create: true });
     o.format(mapping);
@@ -315,16 +320,65 @@ function createFile(file: string, o: StoreFileOptions, emptyFd: number): { lock:
       if (now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
       fs.renameSync(tmp, file);
     }
-    published = true;
+    mapping.renamed(file);
     syncDir(file);
+    kept = true;
     return { lock, mapping };
+  } catch (e) {
+    throw namingFile(e, tmp, file);
   } finally {
-    if (!published) {
+    if (!kept) {
       mapping?.close();
       lock.release();
     }
     fs.rmSync(tmp, { force: true });
   }
+}
+
+/**
+ * An error raised while a new file is made names its temporary file, which
+ * is removed before the caller sees the error: it names the caller's path
+ * instead, in its message, its stack and its `path`. A system call's error
+ * from node:fs becomes a PmemError too.
+ */
+function namingFile(e: unknown, tmp: string, file: string): unknown {
+  if (!isPmemError(e)) {
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err?.code !== 'string' || typeof err.errno !== 'number') return e;
+    const code: PmemErrorCode =
+      err.code === 'ENOSPC' || err.code === 'EDQUOT'
+        ? 'ERR_PMEM_NO_SPACE'
+        : err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
+          ? 'ERR_PMEM_ACCESS'
+          : 'ERR_PMEM_IO';
+    return new PmemError(code, `cannot create '${file}': ${err.syscall ?? 'a system call'} failed: ${err.code}`, {
+      path: file,
+      errno: Math.abs(err.errno),
+      syscall: err.syscall,
+    });
+  }
+  const message = e.message.split(tmp).join(file);
+  if (message !== e.message) {
+    if (e.stack !== undefined) e.stack = e.stack.split(e.message).join(message);
+    e.message = message;
+  }
+  if (e.path === tmp) e.path = file;
+  return e;
+}
+
+/**
+ * The part of a temporary name taken from the file's: the name itself, or
+ * for a name too long to bear the 22 bytes added around it (a name is at
+ * most 255 bytes), its first 200 bytes' worth of whole characters.
+ */
+function tmpStem(name: string): string {
+  if (Buffer.byteLength(name) <= 255 - 23) return name;
+  let stem = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(stem + ch) > 200) break;
+    stem += ch;
+  }
+  return stem;
 }
 
 /** Makes the directory entry of `file` durable. */

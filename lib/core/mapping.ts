@@ -298,6 +298,16 @@ export class Mapping implements Region {
     return this.#live().prefaultWait();
   }
 
+  /**
+   * The path this mapping's errors name from now on: a new file is mapped
+   * under a temporary name and published under its own (core/identify.ts).
+   * @internal
+   */
+  renamed(path: string): void {
+    this.#live().rename(path);
+    (this as { path: string }).path = path;
+  }
+
   /** Unmaps and detaches every view. Closing twice does nothing. */
   close(): void {
     if (this.#native === null) return;

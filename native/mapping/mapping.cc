@@ -291,6 +291,15 @@ Napi::Value FileSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(st.st_size));
 }
 
+// rename(path): the name errors give from now on. A new file is mapped
+// under a temporary name and then published under its own; the mapping
+// and its descriptor stay the same.
+Napi::Value Rename(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), "path must be a string");
+  StateOf(info)->path = info[0].As<Napi::String>().Utf8Value();
+  return info.Env().Undefined();
+}
+
 // drain(): the SFENCE that makes every earlier flush of this thread durable
 // before any later store; lib/core/mapping.ts calls it only on pmem (an
 // msync is durable at once).
@@ -349,7 +358,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   };
   const Entry entries[] = {{"deepFlush", DeepFlush}, {"copy", Copy}, {"fill", Fill},
                            {"view", View},           {"close", Close},
-                           {"fileSize", FileSize}};
+                           {"fileSize", FileSize}, {"rename", Rename}};
   for (const Entry& e : entries) BindMethod(env, h, e.name, e.fn, state);
   AddHotPath(env, state, h);
   AddPopulate(env, state, h);
