@@ -26,6 +26,9 @@ if [ $# -eq 0 ]; then
 else
   env -u PMEM_IS_PMEM_FORCE npx --no-install jest --json --outputFile=.test-results/msync.json "$@" || status=1
 fi
+# The first pass's files are RAM on /dev/shm: freed before the second.
+echo "== $(du -sh "$PMEM_TEST_DIR" | cut -f1) of test files left by the msync pass, removed"
+rm -rf "${PMEM_TEST_DIR:?}" && mkdir -p "$PMEM_TEST_DIR"
 echo "== pmem tests, mode forced (/dev/shm, PMEM_IS_PMEM_FORCE=1)"
 PMEM_IS_PMEM_FORCE=1 npx --no-install jest --json --outputFile=.test-results/forced.json "$@" || status=1
 results=(.test-results/msync.json .test-results/forced.json)
