@@ -1,0 +1,129 @@
+// Making a new file for a structure: formatted under a temporary name beside
+// it and published whole, so that a crash never leaves a half-formatted file
+// under the user's name (docs/formats.md, "Identifying and creating a file").
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { binding, type NativeLock } from './binding';
+import { isPmemError, PmemError, type PmemErrorCode } from './errors';
+import { openMapping, type Mapping } from './mapping';
+
+/** What a new file needs: its size, and how to write an empty structure over it. */
+export interface NewFile {
+  /** Bytes of the new file. */
+  size: number;
+  /** Writes an empty structure over the new file's mapping; durable when it returns. */
+  format(m: Mapping): void;
+}
+
+/**
+ * Makes a new file at `file`: formats it under a temporary name in the same
+ * directory, makes it durable, then publishes it with link() (for a missing
+ * file: fails if another creator published first) or rename() over the
+ * empty file whose lock `emptyFd` holds (the caller releases it). A crash at
+ * any point leaves `file` missing (or empty) or whole, never a
+ * half-formatted file under its name. The lock is taken on the new inode
+ * before it has a name, so it is held from the moment the file appears.
+ * Returns null when another creator won.
+ */
+export function createFile(file: string, o: NewFile, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
+  const tmp = path.join(path.dirname(file), `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`);
+  let lock: NativeLock;
+  try {
+    lock = binding.lockFile(tmp, true, true);
+  } catch (e) {
+    throw namingFile(e, tmp, file);
+  }
+  const fd = lock.fd;
+  let mapping: Mapping | undefined;
+  let kept = false; // the lock and mapping are the caller's once returned
+  try {
+    mapping = openMapping(tmp, { size: o.size, create: true });
+    o.format(mapping);
+    // The file's size and blocks durable before the name that publishes it.
+    fs.fsyncSync(fd);
+    if (emptyFd < 0) {
+      try {
+        fs.linkSync(tmp, file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return null;
+        throw e;
+      }
+    } else {
+      // The empty file under the lock must still be the one at `file`.
+      const now = fs.statSync(file);
+      const locked = fs.fstatSync(emptyFd);
+      if (now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
+      fs.renameSync(tmp, file);
+    }
+    mapping.renamed(file);
+    syncDir(file);
+    kept = true;
+    return { lock, mapping };
+  } catch (e) {
+    throw namingFile(e, tmp, file);
+  } finally {
+    if (!kept) {
+      mapping?.close();
+      lock.release();
+    }
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * An error raised while a new file is made names its temporary file, which
+ * is removed before the caller sees the error: it names the caller's path
+ * instead, in its message, its stack and its `path`. A system call's error
+ * from node:fs becomes a PmemError too.
+ */
+function namingFile(e: unknown, tmp: string, file: string): unknown {
+  if (!isPmemError(e)) {
+    const err = e as NodeJS.ErrnoException;
+    if (typeof err?.code !== 'string' || typeof err.errno !== 'number') return e;
+    const code: PmemErrorCode =
+      err.code === 'ENOSPC' || err.code === 'EDQUOT'
+        ? 'ERR_PMEM_NO_SPACE'
+        : err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
+          ? 'ERR_PMEM_ACCESS'
+          : 'ERR_PMEM_IO';
+    return new PmemError(code, `cannot create '${file}': ${err.syscall ?? 'a system call'} failed: ${err.code}`, {
+      path: file,
+      errno: Math.abs(err.errno),
+      syscall: err.syscall,
+    });
+  }
+  const message = e.message.split(tmp).join(file);
+  if (message !== e.message) {
+    if (e.stack !== undefined) e.stack = e.stack.split(e.message).join(message);
+    e.message = message;
+  }
+  if (e.path === tmp) e.path = file;
+  return e;
+}
+
+/**
+ * The part of a temporary name taken from the file's: the name itself, or
+ * for a name too long to bear the 22 bytes added around it (a name is at
+ * most 255 bytes), its first 200 bytes' worth of whole characters.
+ */
+function tmpStem(name: string): string {
+  if (Buffer.byteLength(name) <= 255 - 23) return name;
+  let stem = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(stem + ch) > 200) break;
+    stem += ch;
+  }
+  return stem;
+}
+
+/** Makes the directory entry of `file` durable. */
+function syncDir(file: string): void {
+  const d = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(d);
+  } finally {
+    fs.closeSync(d);
+  }
+}
