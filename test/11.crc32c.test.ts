@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { binding } from '../lib/core/binding';
 import { crc32c } from '../lib';
 import { seededRandom } from '../lib/testing';
-import { expectThrowName } from './helpers';
+import { expectThrowName, tmpFile } from './helpers';
 
 // Reference: bitwise CRC-32C, written independently of native/crc32c.cc.
 function reference(data: Uint8Array): number {
@@ -79,4 +83,32 @@ test('the table form checks its arguments like the fast one', () => {
   expectThrowName(() => binding.crc32c(Buffer.alloc(4), -1, 1, 0), 'RangeError');
   expectThrowName(() => binding.crc32c(Buffer.alloc(4), 0, '1' as never, 0), 'TypeError');
   expect(typeof binding.crc32cFolds).toBe('boolean');
+});
+
+test('every folding form matches the table form, alone and in the copy a record\'s seal makes', () => {
+  // The form a CPU takes follows its flags; PMEM_CRC32C_FOLD takes a smaller one.
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));
+  const has128 = flags.has('sse4_2') && flags.has('pclmulqdq');
+  const has512 = has128 && flags.has('avx512f') && flags.has('avx512bw') && flags.has('vpclmulqdq');
+  const cases: Array<[string | undefined, string]> = [
+    [undefined, has512 ? '512' : has128 ? '128' : 'none'],
+    ['128', has128 ? '128' : 'none'],
+    ['none', 'none'],
+  ];
+  expect(binding.crc32cFold).toBe(cases[0][1]);
+  for (const [want, form] of cases) {
+    for (const forced of [false, true]) {
+      const file = tmpFile(`forms-${want ?? 'cpu'}-${forced ? 'forced' : 'msync'}`);
+      const env: NodeJS.ProcessEnv = { ...process.env };
+      delete env.PMEM_CRC32C_FOLD;
+      delete env.PMEM_IS_PMEM_FORCE;
+      if (want !== undefined) env.PMEM_CRC32C_FOLD = want;
+      if (forced) env.PMEM_IS_PMEM_FORCE = '1';
+      const r = spawnSync(process.execPath, [path.join(__dirname, 'fixtures', 'crc', 'forms.js'), file], { encoding: 'utf8', env });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ form, compared: 294, mismatches: 0, records: 30, readBack: true });
+      fs.rmSync(file, { force: true });
+    }
+  }
 });

@@ -104,6 +104,8 @@ export interface Binding {
   crc32cSoft(data: Uint8Array, offset: number, length: number, seed: number): number;
   /** Whether long checksums fold with VPCLMULQDQ on this CPU. */
   crc32cFolds: boolean;
+  /** The folding form long checksums take here: see native/core/crc32c.cc. */
+  crc32cFold: '512' | '128' | 'none';
   objCreate(path: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
   objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
   objCheck(path: string, layout: string | null): boolean;

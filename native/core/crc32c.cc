@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -45,8 +46,29 @@ __attribute__((target("sse4.2"))) uint32_t HardCrc(const uint8_t* p, size_t len,
 }
 
 const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
-const bool kHaveFold = kHaveSse42 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("vpclmulqdq");
+
+// Which folding form long inputs take: 64-byte registers (AVX-512
+// VPCLMULQDQ), 16-byte ones (PCLMULQDQ, every x86-64 CPU since 2010), or
+// none (the crc32 instruction or the table alone). PMEM_CRC32C_FOLD=128 or
+// =none in the environment at load takes a smaller form than the CPU has,
+// so that each form can be tested and measured on any machine.
+enum class FoldForm { kNone, k128, k512 };
+
+FoldForm DetectFold() {
+  FoldForm f = FoldForm::kNone;
+  if (kHaveSse42 && __builtin_cpu_supports("pclmul")) f = FoldForm::k128;
+  if (f == FoldForm::k128 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("vpclmulqdq")) {
+    f = FoldForm::k512;
+  }
+  const char* want = std::getenv("PMEM_CRC32C_FOLD");
+  if (want != nullptr && std::strcmp(want, "none") == 0) f = FoldForm::kNone;
+  if (want != nullptr && std::strcmp(want, "128") == 0 && f == FoldForm::k512) f = FoldForm::k128;
+  return f;
+}
+
+const FoldForm kFoldForm = DetectFold();
+const bool kHaveFold = kFoldForm != FoldForm::kNone;
 
 uint32_t ShortCrc(const uint8_t* p, size_t len, uint32_t reg) {
   return kHaveSse42 ? HardCrc(p, len, reg) : SoftCrc(p, len, reg);
@@ -159,6 +181,62 @@ PMEM_FOLD_TARGET uint32_t FoldBlocks(const uint8_t*& p, uint8_t*& d, size_t& len
   return static_cast<uint32_t>(c);
 }
 
+// --- the same fold on 16-byte registers (PCLMULQDQ) ------------------------
+//
+// Four registers hold one 64-byte block, as the lanes of FoldBlocks' one
+// register do, and each moves 512 bits forward per block with the same
+// constants; the 64 bytes left at the end go through the crc32 instruction
+// in the same way.
+
+#define PMEM_CLMUL_TARGET __attribute__((target("pclmul,sse4.2")))
+
+PMEM_CLMUL_TARGET inline __m128i Fold128(__m128i acc, __m128i k, __m128i next) {
+  __m128i lo = _mm_clmulepi64_si128(acc, k, 0x00);
+  __m128i hi = _mm_clmulepi64_si128(acc, k, 0x11);
+  return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
+}
+
+template <Store kStore>
+PMEM_CLMUL_TARGET inline void Put128(uint8_t* d, __m128i v) {
+  if (kStore == kCached) _mm_storeu_si128(reinterpret_cast<__m128i*>(d), v);
+  if (kStore == kStreaming) _mm_stream_si128(reinterpret_cast<__m128i*>(d), v);
+}
+
+PMEM_CLMUL_TARGET inline __m128i Load128(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
+
+// FoldBlocks' contract, on 16-byte registers. kStreaming needs d 16-byte
+// aligned (the caller gives 64).
+template <Store kStore>
+PMEM_CLMUL_TARGET uint32_t FoldBlocks128(const uint8_t*& p, uint8_t*& d, size_t& len, uint32_t reg) {
+  const __m128i k64 = _mm_set_epi64x(static_cast<long long>(kFold.k64[1]), static_cast<long long>(kFold.k64[0]));
+  __m128i x0 = Load128(p), x1 = Load128(p + 16), x2 = Load128(p + 32), x3 = Load128(p + 48);
+  Put128<kStore>(d, x0), Put128<kStore>(d + 16, x1), Put128<kStore>(d + 32, x2), Put128<kStore>(d + 48, x3);
+  x0 = _mm_xor_si128(x0, _mm_cvtsi32_si128(static_cast<int>(reg)));  // bytes 0..3
+  p += 64, d += 64, len -= 64;
+  while (len >= 64) {
+    __m128i y0 = Load128(p), y1 = Load128(p + 16), y2 = Load128(p + 32), y3 = Load128(p + 48);
+    Put128<kStore>(d, y0), Put128<kStore>(d + 16, y1), Put128<kStore>(d + 32, y2), Put128<kStore>(d + 48, y3);
+    x0 = Fold128(x0, k64, y0), x1 = Fold128(x1, k64, y1), x2 = Fold128(x2, k64, y2), x3 = Fold128(x3, k64, y3);
+    p += 64, d += 64, len -= 64;
+  }
+  alignas(16) uint64_t lanes[8];
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes), x0);
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes + 2), x1);
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes + 4), x2);
+  _mm_store_si128(reinterpret_cast<__m128i*>(lanes + 6), x3);
+  uint64_t c = 0;
+  for (uint64_t q : lanes) c = _mm_crc32_u64(c, q);
+  return static_cast<uint32_t>(c);
+}
+
+// The fold of the form this CPU takes (kHaveFold: there is one).
+template <Store kStore>
+uint32_t FoldAny(const uint8_t*& p, uint8_t*& d, size_t& len, uint32_t reg) {
+  return kFoldForm == FoldForm::k512 ? FoldBlocks<kStore>(p, d, len, reg) : FoldBlocks128<kStore>(p, d, len, reg);
+}
+
 // Below this, the crc32 instruction alone is faster than setting up a fold.
 constexpr size_t kFoldMin = 192;
 // Streaming stores pay off from here (libpmem's own threshold).
@@ -237,7 +315,7 @@ uint32_t Crc32cRaw(const void* data, size_t len, uint32_t reg) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   if (kHaveFold && len >= kFoldMin) {
     uint8_t* none = nullptr;
-    reg = FoldBlocks<kNoStore>(p, none, len, reg);
+    reg = FoldAny<kNoStore>(p, none, len, reg);
   }
   return ShortCrc(p, len, reg);
 }
@@ -255,7 +333,7 @@ uint32_t CopyCrc32cRaw(void* dst, const void* src, size_t len, uint32_t reg, boo
     return ShortCrc(p, len, reg);
   }
   if (!streaming) {
-    reg = FoldBlocks<kCached>(p, d, len, reg);
+    reg = FoldAny<kCached>(p, d, len, reg);
     std::memcpy(d, p, len);
     return ShortCrc(p, len, reg);
   }
@@ -267,7 +345,7 @@ uint32_t CopyCrc32cRaw(void* dst, const void* src, size_t len, uint32_t reg, boo
   reg = ShortCrc(p, head, reg);
   p += head, d += head, len -= head;
   streamed->begin = reinterpret_cast<uintptr_t>(d);
-  reg = FoldBlocks<kStreaming>(p, d, len, reg);
+  reg = FoldAny<kStreaming>(p, d, len, reg);
   streamed->end = reinterpret_cast<uintptr_t>(d);
   std::memcpy(d, p, len);
   return ShortCrc(p, len, reg);
@@ -280,6 +358,9 @@ void InitCrc32c(Napi::Env env, Napi::Object exports) {
     exports.Set(name, Napi::Value(env, f));
   }
   exports.Set("crc32cFolds", Napi::Boolean::New(env, kHaveFold));
+  exports.Set("crc32cFold", Napi::String::New(env, kFoldForm == FoldForm::k512   ? "512"
+                                                   : kFoldForm == FoldForm::k128 ? "128"
+                                                                                 : "none"));
 }
 
 }  // namespace pmem

@@ -1,5 +1,5 @@
 // CRC-32C (Castagnoli): SSE4.2's crc32 instruction for short inputs, and
-// carry-less multiplication folding (AVX-512 VPCLMULQDQ) for long ones where
+// carry-less multiplication folding (AVX-512 VPCLMULQDQ, else PCLMULQDQ) for long ones where
 // the CPU has them; a table otherwise. Used by every on-media checksum in lib/.
 #pragma once
 
