@@ -11,7 +11,7 @@ import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
-import { formRun, maxRunRecords, RunBuffers, runInputBytes } from './runs';
+import { formRuns, maxRunsFor, threadsFor } from './formation';
 import { DramSource, PmemSource, type RunSource } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -78,7 +78,8 @@ export function externalSort(input: string, output: string, options: SortOptions
         phase: 'runs', inputOffset: 0, records: 0, nextRunId: 0, runs: [], passes: 0, passDone: 0,
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
       };
-      const maxRuns = maxRunsOf(job);
+      const f = o.format;
+      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, threadsFor(o.memory, o.parallel, f.recordSize));
       region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true, exclusive: true });
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
@@ -87,7 +88,13 @@ export function externalSort(input: string, output: string, options: SortOptions
       cp.publish(state);
       o.onCheckpoint?.({ phase: state.phase, generation: cp.generation, runs: state.runs.length, inputOffset: state.inputOffset, outputBytes: state.outputBytes });
     };
-    if (state.phase === 'runs') formRuns(job, state, publish);
+    if (state.phase === 'runs') {
+      const threads = threadsOf(job, state, cp.maxRuns);
+      formRuns({
+        input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory, threads,
+        runPath: (id) => runPath(job, id), onProgress: o.onProgress,
+      }, state, publish);
+    }
     if (state.phase === 'merge') mergeRuns(job, state, publish);
   } finally {
     region?.close();
@@ -149,16 +156,16 @@ function describe(job: Job): string {
 }
 
 /**
- * The most runs a sort can have: a text run holds at least the input
- * buffer over two runs (a run cut short before a long line is followed by
- * one that holds it), or maxRecords records of at least one byte.
+ * The threads that form the rest of the runs: as many as asked for whose
+ * runs the checkpoint has room for (it was sized for the threads of the
+ * sort's start, which may have been fewer: its runs are larger).
  */
-function maxRunsOf(job: Job): number {
-  const chunk = runInputBytes(job.o.memory);
-  const perRecord = Math.max(1, job.o.format.recordSize);
-  const maxRecords = maxRunRecords(job.o.memory);
-  const perRun = Math.min(chunk, maxRecords * perRecord);
-  return 2 * Math.ceil(job.inputSize / perRun) + 2;
+function threadsOf(job: Job, state: SortState, maxRuns: number): number {
+  const f = job.o.format;
+  for (let t = threadsFor(job.o.memory, job.o.parallel, f.recordSize); t > 1; t--) {
+    if (state.runs.length + maxRunsFor(job.inputSize - state.inputOffset, job.o.memory, f.recordSize, t) <= maxRuns) return t;
+  }
+  return 1;
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
@@ -203,32 +210,6 @@ function syncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** Forms runs from the checkpoint's input offset to the end; publishes each, then the merge phase. */
-function formRuns(job: Job, state: SortState, publish: () => void): void {
-  const bufs = new RunBuffers(job.o.memory);
-  const fd = fs.openSync(job.input, 'r');
-  try {
-    for (;;) {
-      const id = state.nextRunId;
-      const run = formRun(fd, job.inputSize, state.inputOffset, bufs, job.order, runPath(job, id));
-      if (run === null) break;
-      state.runs.push({ id, length: run.length, cursor: 0 });
-      state.nextRunId = id + 1;
-      state.inputOffset += run.consumed;
-      state.records += run.records;
-      state.tempBytes += run.length;
-      state.formedRuns++;
-      // The run file is durable (formRun persisted it): naming it is safe.
-      publish();
-      job.o.onProgress?.({ phase: 'runs', done: state.inputOffset, total: job.inputSize });
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  state.phase = 'merge';
-  publish();
 }
 
 function mergeRuns(job: Job, state: SortState, publish: () => void): void {

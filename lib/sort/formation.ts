@@ -1,0 +1,133 @@
+// Run formation's loop: the input, from the checkpoint's offset, into runs
+// published in input order. With more than one thread, the budget's run
+// buffers are split into one part per thread: the main thread reads and
+// splits each run into a part, hands it to that part's worker (or sorts
+// its own part itself), and goes on to the next while the others sort and
+// write theirs.
+import * as fs from 'node:fs';
+
+import type { SortState } from './checkpoint';
+import type { RecordOrder } from './records';
+import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
+import { RunThread } from './run-thread';
+import { MAX_THREADS, type SortProgress } from './options';
+
+/** The least budget per thread: below it, fewer threads. */
+export const MIN_THREAD_MEMORY = 32 * 1024;
+
+export interface Formation {
+  input: string;
+  inputSize: number;
+  order: RecordOrder;
+  memory: number;
+  /** Threads asked for (1..MAX_THREADS). */
+  threads: number;
+  runPath(id: number): string;
+  onProgress?(progress: SortProgress): void;
+}
+
+/** Threads a sort of `memory` uses when `asked` for: at least MIN_THREAD_MEMORY and one binary record's input each. */
+export function threadsFor(memory: number, asked: number, recordSize: number): number {
+  const byRecords = Math.floor(runInputBytes(memory) / Math.max(1, recordSize));
+  return Math.max(1, Math.min(asked, MAX_THREADS, Math.floor(memory / MIN_THREAD_MEMORY), byRecords));
+}
+
+/**
+ * The most runs that `bytes` of input can make with `threads` threads: a
+ * pair of consecutive runs holds at least a part's input chunk, or its
+ * records of at least one byte each (a run cut short before a line too
+ * long for it is followed by one that holds the line).
+ */
+export function maxRunsFor(bytes: number, memory: number, recordSize: number, threads: number): number {
+  const chunk = Math.floor(runInputBytes(memory) / threads);
+  const records = Math.max(1, Math.floor(maxRunRecords(memory) / threads));
+  const pair = Math.max(1, Math.min(chunk, records * Math.max(1, recordSize)));
+  return 2 * Math.ceil(bytes / pair) + 2;
+}
+
+interface Pending {
+  id: number;
+  offset: number;
+  split: SplitRun;
+  /** The run file's length once it is durable; -1 before. */
+  length: number;
+}
+
+/** Forms runs from the checkpoint's input offset to the end; publishes each, then the merge phase. */
+export function formRuns(f: Formation, state: SortState, publish: () => void): void {
+  const threads = threadsFor(f.memory, f.threads, f.order.format.recordSize);
+  const whole = RunBuffers.of(f.memory, threads > 1);
+  const parts = threads > 1 ? Array.from({ length: threads }, (_, i) => whole.part(i, threads)) : [whole];
+  const workers: RunThread[] = [];
+  const fd = fs.openSync(f.input, 'r');
+  /** Runs split and not yet published, in input order. */
+  const queue: Pending[] = [];
+  const slots: (Pending | null)[] = new Array(threads).fill(null);
+  /** Publishes the runs at the head of the queue whose files are durable: always in input order. */
+  const publishReady = (): void => {
+    while (queue.length > 0 && queue[0].length >= 0) {
+      const run = queue.shift() as Pending;
+      state.runs.push({ id: run.id, length: run.length, cursor: 0 });
+      state.nextRunId = run.id + 1;
+      state.inputOffset += run.split.consumed;
+      state.records += run.split.records;
+      state.tempBytes += run.length;
+      state.formedRuns++;
+      // The run file is durable (sortRun persisted it) and so is every run
+      // before it in input order: naming it is safe. A run finished out of
+      // order waits for the ones before it, and a crash meanwhile leaves it
+      // a file no checkpoint names, which resume replaces.
+      publish();
+      f.onProgress?.({ phase: 'runs', done: state.inputOffset, total: f.inputSize });
+    }
+  };
+  const settle = (slot: number): void => {
+    const run = slots[slot];
+    if (run === null) return;
+    run.length = workers[slot].wait();
+    slots[slot] = null;
+  };
+  try {
+    // Part threads - 1 is the main thread's; the others each have a worker.
+    for (let i = 0; i + 1 < threads; i++) workers.push(new RunThread(whole, i, threads, f.order.format));
+    let offset = state.inputOffset;
+    let id = state.nextRunId;
+    for (let slot = 0; ; slot = (slot + 1) % threads) {
+      const own = slot === threads - 1;
+      if (!own) {
+        settle(slot);
+        publishReady();
+      }
+      const split = splitRun(fd, f.inputSize, offset, parts[slot], f.order);
+      if (split === null) break;
+      const run: Pending = { id: id++, offset, split, length: -1 };
+      queue.push(run);
+      offset += split.consumed;
+      if (split.records === 0 && threads > 1) {
+        // A line too long for a part: every thread stops, and the run is
+        // formed in the whole budget's buffers, as one thread would form it
+        // (and refused as one thread would refuse it).
+        for (let s = 0; s < workers.length; s++) settle(s);
+        // Not null: the run's offset is before the input's end.
+        const formed = formRun(fd, f.inputSize, run.offset, whole, f.order, f.runPath(run.id)) as FormedRun;
+        offset = run.offset + formed.consumed;
+        run.split = { consumed: formed.consumed, records: formed.records };
+        run.length = formed.length;
+      } else if (own) {
+        run.length = sortRun(split, run.offset, parts[slot], f.order, f.runPath(run.id));
+      } else {
+        slots[slot] = run;
+        workers[slot].start({ offset: run.offset, consumed: split.consumed, records: split.records, runPath: f.runPath(run.id) });
+      }
+      publishReady();
+    }
+    for (let s = 0; s < workers.length; s++) settle(s);
+    publishReady();
+  } finally {
+    // On an error too: the workers finish (or fail) the run they hold and stop.
+    for (const w of workers) w.close();
+    fs.closeSync(fd);
+  }
+  state.phase = 'merge';
+  publish();
+}

@@ -1,0 +1,144 @@
+// One worker thread of parallel run formation, driven synchronously from
+// the main thread (externalSort blocks its caller): a job goes out through
+// a MessagePort, and the main thread sleeps on a shared counter
+// (Atomics.wait) until the worker has put its answer in the port's queue.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+import { PmemError, type PmemErrorCode } from '../core/errors';
+import type { RecordFormat } from './records';
+import type { RunBuffers } from './runs';
+
+/** What a worker is started with. */
+export interface RunThreadData {
+  /** The whole budget's run buffers (shared), and which of `parts` parts is the worker's. */
+  input: SharedArrayBuffer;
+  records: SharedArrayBuffer;
+  part: number;
+  parts: number;
+  format: RecordFormat;
+  port: MessagePort;
+  /** A counter the worker adds 1 to after each answer. */
+  done: SharedArrayBuffer;
+}
+
+/** A run split into the worker's part of the buffers: sort it and write it to `runPath`. */
+export interface RunJob {
+  offset: number;
+  consumed: number;
+  records: number;
+  runPath: string;
+}
+
+/** An error as it crosses threads: enough to throw it again as the same class with the same code. */
+export interface ThreadError {
+  name: string;
+  message: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+export function errorOf(e: unknown): ThreadError {
+  const x = e as Partial<ThreadError> & Error;
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
+  const out: ThreadError = { name: x.name, message: x.message };
+  for (const k of ['code', 'errno', 'syscall', 'path'] as const) {
+    if (x[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = x[k];
+  }
+  return out;
+}
+
+/** The error a worker reported, as the main thread would have thrown it: a PmemError stays one, with its code. */
+function rethrown(t: ThreadError): Error {
+  if (t.name === 'PmemError' && t.code !== undefined) {
+    return new PmemError(t.code as PmemErrorCode, t.message, { errno: t.errno, syscall: t.syscall, path: t.path });
+  }
+  const E = t.name === 'TypeError' ? TypeError : t.name === 'RangeError' ? RangeError : Error;
+  const e = new E(t.message) as Error & Partial<ThreadError>;
+  for (const k of ['code', 'errno', 'syscall', 'path'] as const) {
+    if (t[k] !== undefined) (e as unknown as Record<string, unknown>)[k] = t[k];
+  }
+  return e;
+}
+
+/** The compiled worker: beside this file in dist/, or in dist/ when this file runs as TypeScript. */
+function workerPath(): string {
+  const beside = path.join(__dirname, 'run-worker.js');
+  if (fs.existsSync(beside)) return beside;
+  const built = path.resolve(__dirname, '..', '..', 'dist', 'sort', 'run-worker.js');
+  if (fs.existsSync(built)) return built;
+  throw new Error('cannot find run-worker.js; build the package first (bash scripts/setup.sh)');
+}
+
+export class RunThread {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #done: Int32Array;
+  /** Answers read so far. */
+  #answers = 0;
+  #busy = false;
+
+  /** Starts a worker that sorts runs in part `part` of `parts` of `whole` (buffers over shared memory). */
+  constructor(whole: RunBuffers, part: number, parts: number, format: RecordFormat) {
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const done = new SharedArrayBuffer(4);
+    this.#done = new Int32Array(done);
+    const data: RunThreadData = {
+      input: whole.input.buffer as SharedArrayBuffer,
+      records: whole.records.buffer as SharedArrayBuffer,
+      part, parts, format, port: port2, done,
+    };
+    this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2] });
+    // The sort waits for its workers synchronously: they must not keep the
+    // process alive after it, nor be waited for by the event loop.
+    this.#worker.unref();
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Hands the worker a run split into its part; `wait` gives its length. */
+  start(job: RunJob): void {
+    this.#port.postMessage(job);
+    this.#busy = true;
+  }
+
+  /**
+   * Blocks until the worker answers the job it was given, and returns the
+   * run file's length (the run is durable).
+   * @throws what sorting or writing the run threw in the worker, as the
+   *   same class with the same code
+   */
+  wait(): number {
+    for (;;) {
+      const m = receiveMessageOnPort(this.#port);
+      if (m !== undefined) {
+        this.#answers++;
+        this.#busy = false;
+        const a = m.message as { length?: number; error?: ThreadError };
+        if (a.error !== undefined) throw rethrown(a.error);
+        return a.length as number;
+      }
+      // Sleeps until the worker's counter passes the answers read.
+      Atomics.wait(this.#done, 0, this.#answers);
+    }
+  }
+
+  /** Stops the worker (after waiting for a job it holds, whose error is dropped: another error is on its way). */
+  close(): void {
+    if (this.#busy) {
+      try {
+        this.wait();
+      } catch {
+        // Already failing: the first error is the one thrown.
+      }
+    }
+    this.#port.close();
+    void this.#worker.terminate();
+  }
+}
