@@ -117,7 +117,7 @@ export function formRuns(f: Formation, state: SortState, publish: () => void): v
         run.length = sortRun(split, run.offset, parts[slot], f.order, f.runPath(run.id));
       } else {
         slots[slot] = run;
-        workers[slot].start({ offset: run.offset, consumed: split.consumed, records: split.records, runPath: f.runPath(run.id) });
+        workers[slot].start({ kind: 'run', offset: run.offset, consumed: split.consumed, records: split.records, runPath: f.runPath(run.id) });
       }
       publishReady();
     }

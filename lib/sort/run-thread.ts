@@ -1,4 +1,5 @@
-// One worker thread of parallel run formation, driven synchronously from
+// One worker thread of a parallel sort (run formation, or the final
+// merge's key ranges), driven synchronously from
 // the main thread (externalSort blocks its caller): a job goes out through
 // a MessagePort, and the main thread sleeps on a shared counter
 // (Atomics.wait) until the worker has put its answer in the port's queue.
@@ -7,14 +8,15 @@ import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 
 import { PmemError, type PmemErrorCode } from '../core/errors';
+import type { RangeJob } from './range-merge';
 import type { RecordFormat } from './records';
 import type { RunBuffers } from './runs';
 
 /** What a worker is started with. */
 export interface RunThreadData {
-  /** The whole budget's run buffers (shared), and which of `parts` parts is the worker's. */
-  input: SharedArrayBuffer;
-  records: SharedArrayBuffer;
+  /** The whole budget's run buffers (shared), and which of `parts` parts is the worker's; null for merging only. */
+  input: SharedArrayBuffer | null;
+  records: SharedArrayBuffer | null;
   part: number;
   parts: number;
   format: RecordFormat;
@@ -25,6 +27,7 @@ export interface RunThreadData {
 
 /** A run split into the worker's part of the buffers: sort it and write it to `runPath`. */
 export interface RunJob {
+  kind: 'run';
   offset: number;
   consumed: number;
   records: number;
@@ -81,15 +84,18 @@ export class RunThread {
   #answers = 0;
   #busy = false;
 
-  /** Starts a worker that sorts runs in part `part` of `parts` of `whole` (buffers over shared memory). */
-  constructor(whole: RunBuffers, part: number, parts: number, format: RecordFormat) {
+  /**
+   * Starts a worker that sorts runs in part `part` of `parts` of `whole`
+   * (buffers over shared memory), or, without buffers, merges ranges.
+   */
+  constructor(whole: RunBuffers | null, part: number, parts: number, format: RecordFormat) {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const done = new SharedArrayBuffer(4);
     this.#done = new Int32Array(done);
     const data: RunThreadData = {
-      input: whole.input.buffer as SharedArrayBuffer,
-      records: whole.records.buffer as SharedArrayBuffer,
+      input: whole === null ? null : whole.input.buffer as SharedArrayBuffer,
+      records: whole === null ? null : whole.records.buffer as SharedArrayBuffer,
       part, parts, format, port: port2, done,
     };
     this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2] });
@@ -102,31 +108,37 @@ export class RunThread {
     return this.#busy;
   }
 
-  /** Hands the worker a run split into its part; `wait` gives its length. */
-  start(job: RunJob): void {
+  /** Hands the worker a run split into its part, or a merge range; `wait` gives its answer. */
+  start(job: RunJob | ({ kind: 'range' } & RangeJob)): void {
     this.#port.postMessage(job);
     this.#busy = true;
   }
 
   /**
    * Blocks until the worker answers the job it was given, and returns the
-   * run file's length (the run is durable).
+   * run file's length (the run is durable), or the length of a merge
+   * range's last record (its bytes are written).
    * @throws what sorting or writing the run threw in the worker, as the
    *   same class with the same code
    */
   wait(): number {
     for (;;) {
-      const m = receiveMessageOnPort(this.#port);
-      if (m !== undefined) {
-        this.#answers++;
-        this.#busy = false;
-        const a = m.message as { length?: number; error?: ThreadError };
-        if (a.error !== undefined) throw rethrown(a.error);
-        return a.length as number;
-      }
+      const a = this.poll();
+      if (a !== undefined) return a;
       // Sleeps until the worker's counter passes the answers read.
       Atomics.wait(this.#done, 0, this.#answers);
     }
+  }
+
+  /** The answer to the job the worker holds when it has answered (as `wait`), else undefined. */
+  poll(): number | undefined {
+    const m = receiveMessageOnPort(this.#port);
+    if (m === undefined) return undefined;
+    this.#answers++;
+    this.#busy = false;
+    const a = m.message as { value?: number; error?: ThreadError };
+    if (a.error !== undefined) throw rethrown(a.error);
+    return a.value as number;
   }
 
   /** Stops the worker (after waiting for a job it holds, whose error is dropped: another error is on its way). */

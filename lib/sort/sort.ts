@@ -12,6 +12,7 @@ import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { formRuns, maxRunsFor, threadsFor } from './formation';
+import { mergeInRanges } from './parallel-merge';
 import { DramSource, PmemSource, type RunSource } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -285,6 +286,27 @@ function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: numbe
 
 /** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
 function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void): void {
+  const o = job.o;
+  const threads = threadsFor(o.memory, o.parallel, o.format.recordSize);
+  if (threads > 1 && !o.format.unique && state.runs.length > 1) {
+    try {
+      mergeInRanges({
+        partial: job.partial, order: job.order, threads, memory: o.memory, mergeBuffers: o.mergeBuffers, dramBuffer,
+        checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
+      }, state, publish);
+      const sink = new FileSink(job.partial, state.outputBytes, 4096);
+      try {
+        // The whole output durable before the checkpoint says so.
+        sink.sync();
+      } finally {
+        sink.close();
+      }
+    } catch (e) {
+      throw noSpace(e, job.partial);
+    }
+    finishMerge(state, publish);
+    return;
+  }
   const total = state.runs.reduce((n, r) => n + r.length, 0);
   // A buffer of at most a quarter of a checkpoint's bytes: between two
   // checkpoints the file grows past the last one, which resume cuts back.
@@ -325,9 +347,14 @@ function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () 
     for (const s of sources) s.close();
     sink.close();
   }
+  finishMerge(state, publish);
+}
+
+/** The 'done' checkpoint, once the whole output is durable. */
+function finishMerge(state: SortState, publish: () => void): void {
   for (const r of state.runs) r.cursor = r.length;
   if (state.runs.length > 0) state.passes++;
   state.phase = 'done';
-  // The whole output durable (sink.sync) before the checkpoint says so.
+  // The whole output durable (the caller synced it) before the checkpoint says so.
   publish();
 }

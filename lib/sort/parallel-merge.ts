@@ -1,0 +1,129 @@
+// The final merge on several threads: what is left of the runs cut into
+// key ranges (partition.ts), each merged by one thread into its own bytes
+// of the output (range-merge.ts). Still one pass: every record is read
+// from its run once and written to the output once. The checkpoint is the
+// one merge's: it counts the ranges done from the first on, with each
+// run's cursor at the next range's start, so resume needs nothing new.
+import * as fs from 'node:fs';
+
+import type { SortState } from './checkpoint';
+import { FileSink } from './merge';
+import { partitionRuns } from './partition';
+import { mergeRange, type RangeJob } from './range-merge';
+import type { RecordOrder } from './records';
+import { RunThread } from './run-thread';
+import type { SortProgress } from './options';
+
+/** Ranges per thread at least (so that threads finish close together). */
+const RANGES_PER_THREAD = 4;
+const MAX_RANGES = 4096;
+
+export interface RangeMerge {
+  partial: string;
+  order: RecordOrder;
+  threads: number;
+  memory: number;
+  mergeBuffers: 'pmem' | 'dram';
+  /** One thread's DRAM buffer per run, with DRAM merge buffers. */
+  dramBuffer: number;
+  checkpointBytes: number;
+  runPath(id: number): string;
+  onProgress?(progress: SortProgress): void;
+}
+
+/**
+ * Merges every run from its cursor into the partial output, from the
+ * checkpoint's output length on; publishes a checkpoint whenever the
+ * ranges done from the first on reach further. When it returns, every
+ * byte is written, not yet durable, and `state` counts them all (the
+ * caller syncs and publishes 'done'). Not for `unique` (a range's output
+ * length must be known before it is merged).
+ */
+export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void): void {
+  const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
+  const total = state.outputBytes + remaining;
+  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * m.threads, Math.ceil(remaining / m.checkpointBytes)));
+  const spans = state.runs.map((r) => ({ path: m.runPath(r.id), start: r.cursor, end: r.length }));
+  const ranges = partitionRuns(spans, m.order, count, state.outputBytes);
+  // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
+  new FileSink(m.partial, state.outputBytes, 4096).close();
+  const job = (j: number): RangeJob => ({
+    ...ranges[j],
+    partial: m.partial,
+    mergeBuffers: m.mergeBuffers,
+    // The threads' sources together keep what one thread's would.
+    sourceBytes: m.mergeBuffers === 'pmem'
+      ? Math.max(256 * 1024, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / m.threads))
+      : Math.max(4096, Math.floor(m.dramBuffer / m.threads)),
+    sinkBytes: Math.max(4096, Math.min(1024 * 1024, Math.floor(m.checkpointBytes / 4))),
+  });
+  /** Each range's last record's length once merged; -1 before. */
+  const lastLengths = new Array<number>(ranges.length).fill(-1);
+  let published = 0;
+  const fd = fs.openSync(m.partial, 'r+');
+  const workers: RunThread[] = [];
+  /** The range each worker holds, or -1. */
+  const held: number[] = [];
+  /** Counts the ranges done from `published` on; checkpoints them unless they are all. */
+  const advance = (): void => {
+    let p = published;
+    while (p < ranges.length && lastLengths[p] >= 0) p++;
+    if (p === published) return;
+    for (let j = p - 1; j >= published; j--) {
+      if (ranges[j].bytes > 0) {
+        state.lastLength = lastLengths[j];
+        break;
+      }
+    }
+    published = p;
+    const at = p < ranges.length ? ranges[p] : null;
+    state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.spans[i].start; });
+    state.outputBytes = at === null ? total : at.outputOffset;
+    if (at === null) return;
+    // The ranges' bytes, written by whichever thread, durable before the
+    // checkpoint counts them (one fdatasync of the file covers every
+    // thread's writes). Bytes of later ranges already written are past
+    // the checkpoint's length, and resume cuts them off.
+    fs.fdatasyncSync(fd);
+    publish();
+    m.onProgress?.({ phase: 'merge', done: state.outputBytes, total });
+  };
+  try {
+    for (let i = 0; i + 1 < m.threads; i++) {
+      workers.push(new RunThread(null, i, m.threads, m.order.format));
+      held.push(-1);
+    }
+    let next = 0;
+    while (published < ranges.length) {
+      for (let w = 0; w < workers.length; w++) {
+        if (held[w] >= 0) {
+          const last = workers[w].poll();
+          if (last === undefined) continue;
+          lastLengths[held[w]] = last;
+          held[w] = -1;
+        }
+        if (next < ranges.length) {
+          held[w] = next;
+          workers[w].start({ kind: 'range', ...job(next++) });
+        }
+      }
+      if (next < ranges.length) {
+        const j = next++;
+        lastLengths[j] = mergeRange(job(j), m.order);
+      } else {
+        // Nothing left to hand out: wait for the worker with the first range still open.
+        let w = -1;
+        for (let k = 0; k < workers.length; k++) if (held[k] >= 0 && (w < 0 || held[k] < held[w])) w = k;
+        if (w >= 0) {
+          lastLengths[held[w]] = workers[w].wait();
+          held[w] = -1;
+        }
+      }
+      advance();
+    }
+  } finally {
+    // On an error too: the workers finish (or fail) the range they hold and stop.
+    for (const w of workers) w.close();
+    fs.closeSync(fd);
+  }
+}
