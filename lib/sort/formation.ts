@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import type { SortState } from './checkpoint';
 import type { RecordOrder } from './records';
 import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
-import { RunThread } from './run-thread';
+import type { SortThreads } from './run-thread';
 import { MAX_THREADS, type SortProgress } from './options';
 
 /** The least budget per thread: below it, fewer threads. */
@@ -20,16 +20,39 @@ export interface Formation {
   inputSize: number;
   order: RecordOrder;
   memory: number;
-  /** Threads asked for (1..MAX_THREADS). */
-  threads: number;
   runPath(id: number): string;
   onProgress?(progress: SortProgress): void;
 }
 
-/** Threads a sort of `memory` uses when `asked` for: at least MIN_THREAD_MEMORY and one binary record's input each. */
+/**
+ * What a worker thread costs the process besides the buffers it is given
+ * (its heap and its copy of the modules: about 15 MiB measured), charged
+ * to the budget; at most a quarter of it.
+ */
+const WORKER_BYTES = 16 * 1024 * 1024;
+
+function workerCharge(memory: number): number {
+  return Math.min(WORKER_BYTES, Math.floor(memory / 4));
+}
+
+/** The budget left for run buffers (and merge sources) with `threads` threads: each worker's cost taken out. */
+export function bufferMemory(memory: number, threads: number): number {
+  return memory - (threads - 1) * workerCharge(memory);
+}
+
+/**
+ * Threads a sort of `memory` uses when `asked` for: their charges take at
+ * most half the budget, and each gets at least MIN_THREAD_MEMORY and one
+ * binary record's input.
+ */
 export function threadsFor(memory: number, asked: number, recordSize: number): number {
-  const byRecords = Math.floor(runInputBytes(memory) / Math.max(1, recordSize));
-  return Math.max(1, Math.min(asked, MAX_THREADS, Math.floor(memory / MIN_THREAD_MEMORY), byRecords));
+  let t = Math.max(1, Math.min(asked, MAX_THREADS));
+  while (t > 1 && (
+    (t - 1) * workerCharge(memory) > memory / 2 ||
+    bufferMemory(memory, t) / t < MIN_THREAD_MEMORY ||
+    runInputBytes(bufferMemory(memory, t)) / t < recordSize
+  )) t--;
+  return t;
 }
 
 /**
@@ -38,7 +61,8 @@ export function threadsFor(memory: number, asked: number, recordSize: number): n
  * records of at least one byte each (a run cut short before a line too
  * long for it is followed by one that holds the line).
  */
-export function maxRunsFor(bytes: number, memory: number, recordSize: number, threads: number): number {
+export function maxRunsFor(bytes: number, budget: number, recordSize: number, threads: number): number {
+  const memory = bufferMemory(budget, threads);
   const chunk = Math.floor(runInputBytes(memory) / threads);
   const records = Math.max(1, Math.floor(maxRunRecords(memory) / threads));
   const pair = Math.max(1, Math.min(chunk, records * Math.max(1, recordSize)));
@@ -54,11 +78,11 @@ interface Pending {
 }
 
 /** Forms runs from the checkpoint's input offset to the end; publishes each, then the merge phase. */
-export function formRuns(f: Formation, state: SortState, publish: () => void): void {
-  const threads = threadsFor(f.memory, f.threads, f.order.format.recordSize);
-  const whole = RunBuffers.of(f.memory, threads > 1);
+export function formRuns(f: Formation, state: SortState, publish: () => void, pool: SortThreads | null): void {
+  const threads = pool?.threads ?? 1;
+  const whole = pool?.buffers ?? RunBuffers.of(f.memory);
   const parts = threads > 1 ? Array.from({ length: threads }, (_, i) => whole.part(i, threads)) : [whole];
-  const workers: RunThread[] = [];
+  const workers = pool?.workers ?? [];
   const fd = fs.openSync(f.input, 'r');
   /** Runs split and not yet published, in input order. */
   const queue: Pending[] = [];
@@ -89,7 +113,6 @@ export function formRuns(f: Formation, state: SortState, publish: () => void): v
   };
   try {
     // Part threads - 1 is the main thread's; the others each have a worker.
-    for (let i = 0; i + 1 < threads; i++) workers.push(new RunThread(whole, i, threads, f.order.format));
     let offset = state.inputOffset;
     let id = state.nextRunId;
     for (let slot = 0; ; slot = (slot + 1) % threads) {
@@ -123,9 +146,11 @@ export function formRuns(f: Formation, state: SortState, publish: () => void): v
     }
     for (let s = 0; s < workers.length; s++) settle(s);
     publishReady();
+  } catch (e) {
+    // The workers finish (or fail) the run they hold before the error goes on.
+    pool?.settle();
+    throw e;
   } finally {
-    // On an error too: the workers finish (or fail) the run they hold and stop.
-    for (const w of workers) w.close();
     fs.closeSync(fd);
   }
   state.phase = 'merge';

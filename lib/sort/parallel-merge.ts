@@ -11,7 +11,7 @@ import { FileSink } from './merge';
 import { partitionRuns } from './partition';
 import { mergeRange, type RangeJob } from './range-merge';
 import type { RecordOrder } from './records';
-import { RunThread } from './run-thread';
+import type { SortThreads } from './run-thread';
 import type { SortProgress } from './options';
 
 /** Ranges per thread at least (so that threads finish close together). */
@@ -21,7 +21,6 @@ const MAX_RANGES = 4096;
 export interface RangeMerge {
   partial: string;
   order: RecordOrder;
-  threads: number;
   memory: number;
   mergeBuffers: 'pmem' | 'dram';
   /** One thread's DRAM buffer per run, with DRAM merge buffers. */
@@ -39,10 +38,12 @@ export interface RangeMerge {
  * caller syncs and publishes 'done'). Not for `unique` (a range's output
  * length must be known before it is merged).
  */
-export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void): void {
+export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads): void {
+  const threads = pool.threads;
+  const workers = pool.workers;
   const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
   const total = state.outputBytes + remaining;
-  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * m.threads, Math.ceil(remaining / m.checkpointBytes)));
+  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * threads, Math.ceil(remaining / m.checkpointBytes)));
   const spans = state.runs.map((r) => ({ path: m.runPath(r.id), start: r.cursor, end: r.length }));
   const ranges = partitionRuns(spans, m.order, count, state.outputBytes);
   // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
@@ -51,19 +52,20 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
-    // The threads' sources together keep what one thread's would.
+    // The threads' sources together keep an eighth of the budget mapped
+    // (one thread's keep half): the run buffers are still held, and each
+    // worker has a heap of its own.
     sourceBytes: m.mergeBuffers === 'pmem'
-      ? Math.max(256 * 1024, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / m.threads))
-      : Math.max(4096, Math.floor(m.dramBuffer / m.threads)),
+      ? Math.max(64 * 1024, Math.floor(m.memory / 8 / Math.max(1, state.runs.length) / threads))
+      : Math.max(4096, Math.floor(m.dramBuffer / threads)),
     sinkBytes: Math.max(4096, Math.min(1024 * 1024, Math.floor(m.checkpointBytes / 4))),
   });
   /** Each range's last record's length once merged; -1 before. */
   const lastLengths = new Array<number>(ranges.length).fill(-1);
   let published = 0;
   const fd = fs.openSync(m.partial, 'r+');
-  const workers: RunThread[] = [];
   /** The range each worker holds, or -1. */
-  const held: number[] = [];
+  const held = workers.map(() => -1);
   /** Counts the ranges done from `published` on; checkpoints them unless they are all. */
   const advance = (): void => {
     let p = published;
@@ -89,10 +91,6 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     m.onProgress?.({ phase: 'merge', done: state.outputBytes, total });
   };
   try {
-    for (let i = 0; i + 1 < m.threads; i++) {
-      workers.push(new RunThread(null, i, m.threads, m.order.format));
-      held.push(-1);
-    }
     let next = 0;
     while (published < ranges.length) {
       for (let w = 0; w < workers.length; w++) {
@@ -121,9 +119,11 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
       }
       advance();
     }
+  } catch (e) {
+    // The workers finish (or fail) the range they hold before the error goes on.
+    pool.settle();
+    throw e;
   } finally {
-    // On an error too: the workers finish (or fail) the range they hold and stop.
-    for (const w of workers) w.close();
     fs.closeSync(fd);
   }
 }

@@ -3,7 +3,7 @@
 // by binary search, and so each range's part of every run and its byte
 // offset in the output. Records the merge's order calls equal fall in one
 // range, so the ranges' merges laid end to end are the one merge's output.
-import { openMapping, type Mapping } from '../core/mapping';
+import { openMapping } from '../core/mapping';
 import type { RecordOrder } from './records';
 
 const NL = 10;
@@ -50,51 +50,56 @@ function lowerBound(buf: Uint8Array, lo: number, hi: number, key: Buffer, order:
   return lo;
 }
 
+/** Calls `use` with run i's bytes, mapped for the call only. */
+function withRun<T>(run: RunSpan, use: (buf: Buffer) => T): T {
+  const m = openMapping(run.path, { readOnly: true });
+  try {
+    return use(m.bytes as Buffer);
+  } finally {
+    m.close();
+  }
+}
+
 /**
  * Cuts what is left of `runs` (each from its cursor) into at most `count`
  * key ranges, the first at output offset `outputOffset`. Ranges may be
- * empty; every record is in exactly one.
+ * empty; every record is in exactly one. Each run is mapped in turn (a
+ * read fault maps the pages around it too: all runs mapped at once would
+ * hold them all in the process's RSS).
  */
 export function partitionRuns(runs: RunSpan[], order: RecordOrder, count: number, outputOffset: number): Partition[] {
   const rs = order.format.recordSize;
-  const maps: (Mapping | null)[] = [];
-  try {
-    for (const r of runs) maps.push(r.end > r.start ? openMapping(r.path, { readOnly: true }) : null);
-    const samples: { run: number; start: number; end: number }[] = [];
-    runs.forEach((r, i) => {
-      const m = maps[i];
-      if (m === null) return;
+  const samples: Buffer[] = [];
+  for (const r of runs) {
+    if (r.end <= r.start) continue;
+    withRun(r, (buf) => {
       const n = count * OVERSAMPLE;
       for (let k = 1; k <= n; k++) {
-        const start = recordAt(m.bytes, r.start, r.start + Math.floor(((r.end - r.start) * k) / (n + 1)), rs);
-        samples.push({ run: i, start, end: recordEnd(m.bytes, start, rs) });
+        const start = recordAt(buf, r.start, r.start + Math.floor(((r.end - r.start) * k) / (n + 1)), rs);
+        samples.push(Buffer.from(buf.subarray(start, recordEnd(buf, start, rs))));
       }
     });
-    const bytesOf = (i: number): Buffer => (maps[i] as Mapping).bytes as Buffer;
-    samples.sort((a, b) => order.compare(bytesOf(a.run), a.start, a.end, bytesOf(b.run), b.start, b.end));
-    // Splitters copied out: the maps go before the merge.
-    const splitters: Buffer[] = [];
-    for (let k = 1; k < count && samples.length > 0; k++) {
-      const s = samples[Math.floor((k * samples.length) / count)];
-      splitters.push(Buffer.from(bytesOf(s.run).subarray(s.start, s.end)));
-    }
-    /** cuts[j][i]: where range j starts in run i (ranges' starts only move forward). */
-    const cuts: number[][] = [runs.map((r) => r.start)];
-    for (const key of splitters) {
-      const before = cuts[cuts.length - 1];
-      cuts.push(runs.map((r, i) => (maps[i] === null ? r.end : lowerBound(bytesOf(i), before[i], r.end, key, order))));
-    }
-    cuts.push(runs.map((r) => r.end));
-    const out: Partition[] = [];
-    let at = outputOffset;
-    for (let j = 0; j + 1 < cuts.length; j++) {
-      const spans = runs.map((r, i) => ({ path: r.path, start: cuts[j][i], end: cuts[j + 1][i] }));
-      const bytes = spans.reduce((n, s) => n + s.end - s.start, 0);
-      out.push({ spans, outputOffset: at, bytes });
-      at += bytes;
-    }
-    return out;
-  } finally {
-    for (const m of maps) m?.close();
   }
+  samples.sort((a, b) => order.compare(a, 0, a.length, b, 0, b.length));
+  const splitters: Buffer[] = [];
+  for (let k = 1; k < count && samples.length > 0; k++) splitters.push(samples[Math.floor((k * samples.length) / count)]);
+  /** cuts[i][j]: where range j starts in run i, and cuts[i][count] its end (starts only move forward). */
+  const cuts = runs.map((r) => {
+    if (r.end <= r.start) return [r.start, ...splitters.map(() => r.end), r.end];
+    return withRun(r, (buf) => {
+      const at = [r.start];
+      for (const key of splitters) at.push(lowerBound(buf, at[at.length - 1], r.end, key, order));
+      at.push(r.end);
+      return at;
+    });
+  });
+  const out: Partition[] = [];
+  let at = outputOffset;
+  for (let j = 0; j <= splitters.length; j++) {
+    const spans = runs.map((r, i) => ({ path: r.path, start: cuts[i][j], end: cuts[i][j + 1] }));
+    const bytes = spans.reduce((n, x) => n + x.end - x.start, 0);
+    out.push({ spans, outputOffset: at, bytes });
+    at += bytes;
+  }
+  return out;
 }

@@ -98,7 +98,9 @@ export class RunThread {
       records: whole === null ? null : whole.records.buffer as SharedArrayBuffer,
       part, parts, format, port: port2, done,
     };
-    this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2] });
+    // A small young generation: the worker makes little garbage, and its
+    // heap counts in the process RSS the budget bounds.
+    this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     // The sort waits for its workers synchronously: they must not keep the
     // process alive after it, nor be waited for by the event loop.
     this.#worker.unref();
@@ -141,16 +143,55 @@ export class RunThread {
     return a.value as number;
   }
 
-  /** Stops the worker (after waiting for a job it holds, whose error is dropped: another error is on its way). */
-  close(): void {
-    if (this.#busy) {
-      try {
-        this.wait();
-      } catch {
-        // Already failing: the first error is the one thrown.
-      }
+  /** Waits for the job the worker holds, if any, and drops its answer (the caller is already failing). */
+  settle(): void {
+    if (!this.#busy) return;
+    try {
+      this.wait();
+    } catch {
+      // Already failing: the first error is the one thrown.
     }
+  }
+
+  /** Stops the worker, after the job it holds. */
+  close(): void {
+    this.settle();
     this.#port.close();
     void this.#worker.terminate();
+  }
+}
+
+/**
+ * The worker threads of one sort, besides the main thread: started once,
+ * for its run formation and its final merge, and stopped when it ends.
+ * With run buffers (for run formation), worker i sorts in part i of
+ * `threads`, and the main thread in the last part.
+ */
+export class SortThreads {
+  readonly workers: RunThread[] = [];
+  readonly buffers: RunBuffers | null;
+
+  constructor(buffers: RunBuffers | null, threads: number, format: RecordFormat) {
+    this.buffers = buffers;
+    try {
+      for (let i = 0; i + 1 < threads; i++) this.workers.push(new RunThread(buffers, i, threads, format));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** The threads, the main one included. */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** After an error: waits for every job still held, dropping their answers. */
+  settle(): void {
+    for (const w of this.workers) w.settle();
+  }
+
+  close(): void {
+    for (const w of this.workers) w.close();
   }
 }

@@ -11,8 +11,10 @@ import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
-import { formRuns, maxRunsFor, threadsFor } from './formation';
+import { bufferMemory, formRuns, maxRunsFor, threadsFor } from './formation';
 import { mergeInRanges } from './parallel-merge';
+import { SortThreads } from './run-thread';
+import { RunBuffers } from './runs';
 import { DramSource, PmemSource, type RunSource } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -59,6 +61,7 @@ export function externalSort(input: string, output: string, options: SortOptions
   const cpPath = path.join(job.dir, CHECKPOINT_FILE);
   const description = describe(job);
   let region: Mapping | null = null;
+  let pool: SortThreads | null = null;
   let state: SortState;
   let cp: Checkpoint;
   let resumed = false;
@@ -89,15 +92,19 @@ export function externalSort(input: string, output: string, options: SortOptions
       cp.publish(state);
       o.onCheckpoint?.({ phase: state.phase, generation: cp.generation, runs: state.runs.length, inputOffset: state.inputOffset, outputBytes: state.outputBytes });
     };
-    if (state.phase === 'runs') {
-      const threads = threadsOf(job, state, cp.maxRuns);
+    const forming = state.phase === 'runs';
+    const threads = forming ? threadsOf(job, state, cp.maxRuns) : threadsFor(o.memory, o.parallel, o.format.recordSize);
+    if (threads > 1 && state.phase !== 'done') pool = new SortThreads(forming ? RunBuffers.of(bufferMemory(o.memory, threads), true) : null, threads, o.format);
+    if (forming) {
       formRuns({
-        input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory, threads,
+        input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory,
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
-      }, state, publish);
+      }, state, publish, pool);
     }
-    if (state.phase === 'merge') mergeRuns(job, state, publish);
+    if (state.phase === 'merge') mergeRuns(job, state, publish, pool);
   } finally {
+    // Every worker stopped, on an error too (it already waited for their jobs).
+    pool?.close();
     region?.close();
   }
   // Done and durable: the output takes its name, then the work goes.
@@ -213,7 +220,7 @@ function syncDir(dir: string): void {
   }
 }
 
-function mergeRuns(job: Job, state: SortState, publish: () => void): void {
+function mergeRuns(job: Job, state: SortState, publish: () => void, pool: SortThreads | null): void {
   const dramBuffer = Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(job.o.memory / 16)));
   const fanIn = job.o.mergeBuffers === 'dram' ? Math.max(2, Math.floor(job.o.memory / dramBuffer)) : Infinity;
   while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, dramBuffer, publish);
@@ -222,7 +229,7 @@ function mergeRuns(job: Job, state: SortState, publish: () => void): void {
     state.passes++;
     state.passDone = 0;
   }
-  finalMerge(job, state, dramBuffer, publish);
+  finalMerge(job, state, dramBuffer, publish, pool);
 }
 
 /** Opens the runs as merge sources at their cursors. */
@@ -285,15 +292,14 @@ function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: numbe
 }
 
 /** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
-function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void): void {
+function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void, pool: SortThreads | null): void {
   const o = job.o;
-  const threads = threadsFor(o.memory, o.parallel, o.format.recordSize);
-  if (threads > 1 && !o.format.unique && state.runs.length > 1) {
+  if (pool !== null && !o.format.unique && state.runs.length > 1) {
     try {
       mergeInRanges({
-        partial: job.partial, order: job.order, threads, memory: o.memory, mergeBuffers: o.mergeBuffers, dramBuffer,
+        partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, dramBuffer,
         checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
-      }, state, publish);
+      }, state, publish, pool);
       const sink = new FileSink(job.partial, state.outputBytes, 4096);
       try {
         // The whole output durable before the checkpoint says so.
