@@ -13,7 +13,7 @@ import type { SortThreads } from './run-thread';
 import { MAX_THREADS, type SortProgress } from './options';
 
 /** The least budget per thread: below it, fewer threads. */
-export const MIN_THREAD_MEMORY = 32 * 1024;
+export const MIN_THREAD_MEMORY = 16 * 1024;
 
 export interface Formation {
   input: string;
@@ -105,11 +105,14 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
       f.onProgress?.({ phase: 'runs', done: state.inputOffset, total: f.inputSize });
     }
   };
+  /** The run the main thread is at (splitting, sorting, or waiting for): the one an error is about. */
+  let current = Infinity;
   const settle = (slot: number): void => {
     const run = slots[slot];
     if (run === null) return;
-    run.length = workers[slot].wait();
     slots[slot] = null;
+    current = run.id;
+    run.length = workers[slot].wait();
   };
   try {
     // Part threads - 1 is the main thread's; the others each have a worker.
@@ -121,6 +124,7 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
         settle(slot);
         publishReady();
       }
+      current = id;
       const split = splitRun(fd, f.inputSize, offset, parts[slot], f.order);
       if (split === null) break;
       const run: Pending = { id: id++, offset, split, length: -1 };
@@ -137,6 +141,7 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
         run.split = { consumed: formed.consumed, records: formed.records };
         run.length = formed.length;
       } else if (own) {
+        current = run.id;
         run.length = sortRun(split, run.offset, parts[slot], f.order, f.runPath(run.id));
       } else {
         slots[slot] = run;
@@ -147,9 +152,21 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
     for (let s = 0; s < workers.length; s++) settle(s);
     publishReady();
   } catch (e) {
-    // The workers finish (or fail) the run they hold before the error goes on.
-    pool?.settle();
-    throw e;
+    // The workers finish (or fail) the run they hold before the error goes
+    // on; of the errors, the one of the earliest run in input order, which
+    // one thread forming the runs in order would have met first.
+    let first = { id: current, error: e };
+    for (let s = 0; s < workers.length; s++) {
+      const run = slots[s];
+      if (run === null) continue;
+      slots[s] = null;
+      try {
+        workers[s].wait();
+      } catch (w) {
+        if (run.id < first.id) first = { id: run.id, error: w };
+      }
+    }
+    throw first.error;
   } finally {
     fs.closeSync(fd);
   }

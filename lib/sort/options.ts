@@ -77,6 +77,10 @@ export interface SortResult {
   peakRss: number;
   /** Whether the sort continued from a checkpoint. */
   resumed: boolean;
+  /** Threads the sort ran on, the calling one included (see `parallel`). */
+  threads: number;
+  /** Key ranges this call's final merge was cut into, one per thread at a time (1: merged on one thread; 0: no final merge in this call). */
+  mergeRanges: number;
 }
 
 export interface Checked {

@@ -17,6 +17,8 @@ import type { SortProgress } from './options';
 /** Ranges per thread at least (so that threads finish close together). */
 const RANGES_PER_THREAD = 4;
 const MAX_RANGES = 4096;
+/** Ranges handed out past the first not done, per thread. */
+const LOOKAHEAD = 2;
 
 export interface RangeMerge {
   partial: string;
@@ -35,10 +37,10 @@ export interface RangeMerge {
  * checkpoint's output length on; publishes a checkpoint whenever the
  * ranges done from the first on reach further. When it returns, every
  * byte is written, not yet durable, and `state` counts them all (the
- * caller syncs and publishes 'done'). Not for `unique` (a range's output
+ * caller syncs and publishes 'done'). Returns the number of ranges. Not for `unique` (a range's output
  * length must be known before it is merged).
  */
-export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads): void {
+export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads): number {
   const threads = pool.threads;
   const workers = pool.workers;
   const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
@@ -93,6 +95,9 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   try {
     let next = 0;
     while (published < ranges.length) {
+      // Ranges are handed out at most LOOKAHEAD·threads past the first not
+      // done: the output written past the last checkpoint stays bounded.
+      const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * threads;
       for (let w = 0; w < workers.length; w++) {
         if (held[w] >= 0) {
           const last = workers[w].poll();
@@ -100,16 +105,16 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
           lastLengths[held[w]] = last;
           held[w] = -1;
         }
-        if (next < ranges.length) {
+        if (open()) {
           held[w] = next;
           workers[w].start({ kind: 'range', ...job(next++) });
         }
       }
-      if (next < ranges.length) {
+      if (open()) {
         const j = next++;
         lastLengths[j] = mergeRange(job(j), m.order);
       } else {
-        // Nothing left to hand out: wait for the worker with the first range still open.
+        // Nothing to hand out: wait for the worker with the first range still open.
         let w = -1;
         for (let k = 0; k < workers.length; k++) if (held[k] >= 0 && (w < 0 || held[k] < held[w])) w = k;
         if (w >= 0) {
@@ -126,4 +131,5 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   } finally {
     fs.closeSync(fd);
   }
+  return ranges.length;
 }

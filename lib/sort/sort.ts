@@ -8,21 +8,17 @@ import * as path from 'node:path';
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
-import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formRuns, maxRunsFor, threadsFor } from './formation';
-import { mergeInRanges } from './parallel-merge';
+import { mergeRuns, runPath } from './merge-phase';
 import { SortThreads } from './run-thread';
 import { RunBuffers } from './runs';
-import { DramSource, PmemSource, type RunSource } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
 const RUN_NAME = /^run-(\d+)$/;
-/** The output buffer of every merge. */
-const SINK_BUFFER = 1024 * 1024;
 
-interface Job {
+export interface Job {
   o: Checked;
   input: string;
   output: string;
@@ -65,6 +61,7 @@ export function externalSort(input: string, output: string, options: SortOptions
   let state: SortState;
   let cp: Checkpoint;
   let resumed = false;
+  let mergeRanges = 0;
   try {
     const found = fs.existsSync(cpPath) ? openCheckpoint(cpPath) : null;
     if (found !== null) {
@@ -101,7 +98,7 @@ export function externalSort(input: string, output: string, options: SortOptions
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool);
     }
-    if (state.phase === 'merge') mergeRuns(job, state, publish, pool);
+    if (state.phase === 'merge') mergeRanges = mergeRuns(job, state, publish, pool);
   } finally {
     // Every worker stopped, on an error too (it already waited for their jobs).
     pool?.close();
@@ -120,6 +117,8 @@ export function externalSort(input: string, output: string, options: SortOptions
     tempBytesWritten: state.tempBytes,
     peakRss: process.resourceUsage().maxRSS * 1024,
     resumed,
+    threads: pool?.threads ?? 1,
+    mergeRanges,
   };
 }
 
@@ -191,7 +190,6 @@ function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoi
   return null;
 }
 
-const runPath = (job: Job, id: number): string => path.join(job.dir, `run-${id}`);
 
 /** Removes run files no checkpoint names (left by a run or merge that was cut short). */
 function removeStrayRuns(job: Job, state: SortState): void {
@@ -218,149 +216,4 @@ function syncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function mergeRuns(job: Job, state: SortState, publish: () => void, pool: SortThreads | null): void {
-  const dramBuffer = Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(job.o.memory / 16)));
-  const fanIn = job.o.mergeBuffers === 'dram' ? Math.max(2, Math.floor(job.o.memory / dramBuffer)) : Infinity;
-  while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, dramBuffer, publish);
-  // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
-  if (state.passDone > 0) {
-    state.passes++;
-    state.passDone = 0;
-  }
-  finalMerge(job, state, dramBuffer, publish, pool);
-}
-
-/** Opens the runs as merge sources at their cursors. */
-function openSources(job: Job, state: SortState, runs: SortState['runs'], dramBuffer: number): RunSource[] {
-  const sources: RunSource[] = [];
-  try {
-    // PMem sources together keep about half the budget mapped (see PmemSource).
-    const window = Math.max(256 * 1024, Math.floor(job.o.memory / 2 / Math.max(1, runs.length)));
-    for (const r of runs) {
-      sources.push(job.o.mergeBuffers === 'pmem'
-        ? new PmemSource(runPath(job, r.id), r.length, r.cursor, job.order, window)
-        : new DramSource(runPath(job, r.id), r.length, r.cursor, job.order, dramBuffer));
-    }
-  } catch (e) {
-    for (const s of sources) s.close();
-    throw e;
-  }
-  return sources;
-}
-
-/**
- * One step of an intermediate pass (DRAM merge buffers only): merges the
- * next `fanIn` runs of the pass into a new run, and publishes the run list
- * with the new run in their place. A crash redoes the step.
- */
-function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: number, publish: () => void): void {
-  const group = state.runs.slice(state.passDone, state.passDone + fanIn);
-  if (group.length <= 1) {
-    // The pass ends: a lone run left over goes on to the next pass as it is.
-    state.passes++;
-    state.passDone = 0;
-    publish();
-    return;
-  }
-  const id = state.nextRunId;
-  const target = runPath(job, id);
-  fs.rmSync(target, { force: true });
-  const sink = new FileSink(target, 0, SINK_BUFFER);
-  const sources = openSources(job, state, group.map((r) => ({ ...r, cursor: 0 })), dramBuffer);
-  try {
-    merge(sources, sink, job.order, { every: Infinity, checkpoint: () => {} });
-    // The new run durable before the checkpoint names it in place of its inputs.
-    sink.sync();
-  } finally {
-    for (const s of sources) s.close();
-    sink.close();
-  }
-  state.runs.splice(state.passDone, group.length, { id, length: sink.length, cursor: 0 });
-  state.nextRunId = id + 1;
-  state.passDone++;
-  state.tempBytes += sink.length;
-  if (state.passDone >= state.runs.length) {
-    state.passes++;
-    state.passDone = 0;
-  }
-  publish();
-  // The merged runs are no longer named by the durable checkpoint: they may go.
-  for (const r of group) fs.rmSync(runPath(job, r.id), { force: true });
-  job.o.onProgress?.({ phase: 'pass', done: state.passDone, total: state.runs.length });
-}
-
-/** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
-function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void, pool: SortThreads | null): void {
-  const o = job.o;
-  if (pool !== null && !o.format.unique && state.runs.length > 1) {
-    try {
-      mergeInRanges({
-        partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, dramBuffer,
-        checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
-      }, state, publish, pool);
-      const sink = new FileSink(job.partial, state.outputBytes, 4096);
-      try {
-        // The whole output durable before the checkpoint says so.
-        sink.sync();
-      } finally {
-        sink.close();
-      }
-    } catch (e) {
-      throw noSpace(e, job.partial);
-    }
-    finishMerge(state, publish);
-    return;
-  }
-  const total = state.runs.reduce((n, r) => n + r.length, 0);
-  // A buffer of at most a quarter of a checkpoint's bytes: between two
-  // checkpoints the file grows past the last one, which resume cuts back.
-  const sink = new FileSink(job.partial, state.outputBytes, Math.max(4096, Math.min(SINK_BUFFER, Math.floor(job.o.checkpointBytes / 4))));
-  let sources: RunSource[] = [];
-  try {
-    let last: Buffer | undefined;
-    if (job.o.format.unique && state.lastLength > 0) {
-      const text = job.o.format.recordSize === 0;
-      last = Buffer.alloc(state.lastLength - (text ? 1 : 0));
-      const fd = fs.openSync(job.partial, 'r');
-      try {
-        fs.readSync(fd, last, 0, last.length, state.outputBytes - state.lastLength);
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-    sources = openSources(job, state, state.runs, dramBuffer);
-    const lastLength = merge(sources, sink, job.order, {
-      last,
-      every: job.o.checkpointBytes,
-      checkpoint: (lastLength) => {
-        sink.sync();
-        for (let i = 0; i < sources.length; i++) state.runs[i].cursor = sources[i].cursor();
-        state.outputBytes = sink.length;
-        state.lastLength = lastLength;
-        // The output's bytes are durable (sink.sync) before the checkpoint counts them.
-        publish();
-      },
-      progress: (bytes) => job.o.onProgress?.({ phase: 'merge', done: bytes, total }),
-    });
-    sink.sync();
-    state.outputBytes = sink.length;
-    state.lastLength = lastLength;
-  } catch (e) {
-    throw noSpace(e, job.partial);
-  } finally {
-    for (const s of sources) s.close();
-    sink.close();
-  }
-  finishMerge(state, publish);
-}
-
-/** The 'done' checkpoint, once the whole output is durable. */
-function finishMerge(state: SortState, publish: () => void): void {
-  for (const r of state.runs) r.cursor = r.length;
-  if (state.runs.length > 0) state.passes++;
-  state.phase = 'done';
-  // The whole output durable (the caller synced it) before the checkpoint says so.
-  publish();
 }

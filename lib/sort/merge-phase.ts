@@ -1,0 +1,169 @@
+// The merge phase of externalSort: intermediate passes (DRAM merge
+// buffers only), then the final merge of every run into the partial
+// output, on one thread or in key ranges on several.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { SortState } from './checkpoint';
+import { FileSink, merge, noSpace } from './merge';
+import { mergeInRanges } from './parallel-merge';
+import type { SortThreads } from './run-thread';
+import type { Job } from './sort';
+import { DramSource, PmemSource, type RunSource } from './sources';
+
+/** The output buffer of every merge. */
+const SINK_BUFFER = 1024 * 1024;
+
+export const runPath = (job: Job, id: number): string => path.join(job.dir, `run-${id}`);
+
+/**
+ * Merges the runs into the partial output and publishes the 'done'
+ * checkpoint. Returns the key ranges the final merge was cut into (1 on
+ * one thread).
+ */
+export function mergeRuns(job: Job, state: SortState, publish: () => void, pool: SortThreads | null): number {
+  const dramBuffer = Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(job.o.memory / 16)));
+  const fanIn = job.o.mergeBuffers === 'dram' ? Math.max(2, Math.floor(job.o.memory / dramBuffer)) : Infinity;
+  while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, dramBuffer, publish);
+  // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
+  if (state.passDone > 0) {
+    state.passes++;
+    state.passDone = 0;
+  }
+  return finalMerge(job, state, dramBuffer, publish, pool);
+}
+
+/** Opens the runs as merge sources at their cursors. */
+function openSources(job: Job, state: SortState, runs: SortState['runs'], dramBuffer: number): RunSource[] {
+  const sources: RunSource[] = [];
+  try {
+    // PMem sources together keep about half the budget mapped (see PmemSource).
+    const window = Math.max(256 * 1024, Math.floor(job.o.memory / 2 / Math.max(1, runs.length)));
+    for (const r of runs) {
+      sources.push(job.o.mergeBuffers === 'pmem'
+        ? new PmemSource(runPath(job, r.id), r.length, r.cursor, job.order, window)
+        : new DramSource(runPath(job, r.id), r.length, r.cursor, job.order, dramBuffer));
+    }
+  } catch (e) {
+    for (const s of sources) s.close();
+    throw e;
+  }
+  return sources;
+}
+
+/**
+ * One step of an intermediate pass (DRAM merge buffers only): merges the
+ * next `fanIn` runs of the pass into a new run, and publishes the run list
+ * with the new run in their place. A crash redoes the step.
+ */
+function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: number, publish: () => void): void {
+  const group = state.runs.slice(state.passDone, state.passDone + fanIn);
+  if (group.length <= 1) {
+    // The pass ends: a lone run left over goes on to the next pass as it is.
+    state.passes++;
+    state.passDone = 0;
+    publish();
+    return;
+  }
+  const id = state.nextRunId;
+  const target = runPath(job, id);
+  fs.rmSync(target, { force: true });
+  const sink = new FileSink(target, 0, SINK_BUFFER);
+  const sources = openSources(job, state, group.map((r) => ({ ...r, cursor: 0 })), dramBuffer);
+  try {
+    merge(sources, sink, job.order, { every: Infinity, checkpoint: () => {} });
+    // The new run durable before the checkpoint names it in place of its inputs.
+    sink.sync();
+  } finally {
+    for (const s of sources) s.close();
+    sink.close();
+  }
+  state.runs.splice(state.passDone, group.length, { id, length: sink.length, cursor: 0 });
+  state.nextRunId = id + 1;
+  state.passDone++;
+  state.tempBytes += sink.length;
+  if (state.passDone >= state.runs.length) {
+    state.passes++;
+    state.passDone = 0;
+  }
+  publish();
+  // The merged runs are no longer named by the durable checkpoint: they may go.
+  for (const r of group) fs.rmSync(runPath(job, r.id), { force: true });
+  job.o.onProgress?.({ phase: 'pass', done: state.passDone, total: state.runs.length });
+}
+
+/** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
+function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void, pool: SortThreads | null): number {
+  const o = job.o;
+  if (pool !== null && !o.format.unique && state.runs.length > 1) {
+    let ranges: number;
+    try {
+      ranges = mergeInRanges({
+        partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, dramBuffer,
+        checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
+      }, state, publish, pool);
+      const sink = new FileSink(job.partial, state.outputBytes, 4096);
+      try {
+        // The whole output durable before the checkpoint says so.
+        sink.sync();
+      } finally {
+        sink.close();
+      }
+    } catch (e) {
+      throw noSpace(e, job.partial);
+    }
+    finishMerge(state, publish);
+    return ranges;
+  }
+  const total = state.runs.reduce((n, r) => n + r.length, 0);
+  // A buffer of at most a quarter of a checkpoint's bytes: between two
+  // checkpoints the file grows past the last one, which resume cuts back.
+  const sink = new FileSink(job.partial, state.outputBytes, Math.max(4096, Math.min(SINK_BUFFER, Math.floor(job.o.checkpointBytes / 4))));
+  let sources: RunSource[] = [];
+  try {
+    let last: Buffer | undefined;
+    if (job.o.format.unique && state.lastLength > 0) {
+      const text = job.o.format.recordSize === 0;
+      last = Buffer.alloc(state.lastLength - (text ? 1 : 0));
+      const fd = fs.openSync(job.partial, 'r');
+      try {
+        fs.readSync(fd, last, 0, last.length, state.outputBytes - state.lastLength);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+    sources = openSources(job, state, state.runs, dramBuffer);
+    const lastLength = merge(sources, sink, job.order, {
+      last,
+      every: job.o.checkpointBytes,
+      checkpoint: (lastLength) => {
+        sink.sync();
+        for (let i = 0; i < sources.length; i++) state.runs[i].cursor = sources[i].cursor();
+        state.outputBytes = sink.length;
+        state.lastLength = lastLength;
+        // The output's bytes are durable (sink.sync) before the checkpoint counts them.
+        publish();
+      },
+      progress: (bytes) => job.o.onProgress?.({ phase: 'merge', done: bytes, total }),
+    });
+    sink.sync();
+    state.outputBytes = sink.length;
+    state.lastLength = lastLength;
+  } catch (e) {
+    throw noSpace(e, job.partial);
+  } finally {
+    for (const s of sources) s.close();
+    sink.close();
+  }
+  finishMerge(state, publish);
+  return 1;
+}
+
+/** The 'done' checkpoint, once the whole output is durable. */
+function finishMerge(state: SortState, publish: () => void): void {
+  for (const r of state.runs) r.cursor = r.length;
+  if (state.runs.length > 0) state.passes++;
+  state.phase = 'done';
+  // The whole output durable (the caller synced it) before the checkpoint says so.
+  publish();
+}
