@@ -190,7 +190,6 @@ function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoi
   return null;
 }
 
-
 /** Removes run files no checkpoint names (left by a run or merge that was cut short). */
 function removeStrayRuns(job: Job, state: SortState): void {
   const named = new Set(state.runs.map((r) => r.id));
