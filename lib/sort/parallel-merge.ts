@@ -54,13 +54,16 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
-    // The threads' sources together keep an eighth of the budget mapped
+    // The threads' sources together keep a quarter of the budget mapped
     // (one thread's keep half): the run buffers are still held, and each
-    // worker has a heap of its own.
+    // worker has a heap of its own. Not less: each window is a new mapping,
+    // whose objects are garbage once it moves on (thousands of small
+    // windows grew the heap by more than they saved).
     sourceBytes: m.mergeBuffers === 'pmem'
-      ? Math.max(64 * 1024, Math.floor(m.memory / 8 / Math.max(1, state.runs.length) / threads))
+      ? Math.max(64 * 1024, Math.floor(m.memory / 4 / Math.max(1, state.runs.length) / threads))
       : Math.max(4096, Math.floor(m.dramBuffer / threads)),
-    sinkBytes: Math.max(4096, Math.min(1024 * 1024, Math.floor(m.checkpointBytes / 4))),
+    // Each range allocates its own: small, so that the garbage they leave stays small.
+    sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.checkpointBytes / 4))),
   });
   /** Each range's last record's length once merged; -1 before. */
   const lastLengths = new Array<number>(ranges.length).fill(-1);
