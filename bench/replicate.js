@@ -13,8 +13,12 @@
 // ≥ 0.5× local throughput. The backup runs in a process of its own.
 //
 //   node bench/replicate.js [--quick]
+//   node bench/replicate.js --many
 //   node --cpu-prof --cpu-prof-dir=DIR bench/replicate.js --profile-many
 //
+// --many runs only the 64 writers over loopback, 'persisted' and then
+// 'local', and prints both rates and their ratio: one line, for runs of
+// two builds alternated in the same hour.
 // --profile-many runs only the 64 writers' 'persisted' case over loopback
 // and prints its rate; the backup process is started with this process's
 // node flags, so DIR gets a CPU profile of the primary (this process) and
@@ -35,6 +39,7 @@ const { Wal, ReplicatedWal } = require(path.join(ROOT, 'dist'));
 
 const quick = process.argv.includes('--quick');
 const profileMany = process.argv.includes('--profile-many');
+const manyOnly = process.argv.includes('--many');
 const ONE = quick ? 2000 : 20000;
 const MANY = quick ? 20000 : 200000;
 const WRITERS = 64;
@@ -294,6 +299,15 @@ async function main() {
     const link = { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} };
     const r = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'persisted'));
     process.stdout.write(`${mode}, loopback, ${WRITERS} writers, persisted: ${Math.round(r.rate)} appends/s, ${r.perRoundTrip.toFixed(1)} records per round trip\n`);
+    return;
+  }
+  if (manyOnly) {
+    const link = { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} };
+    const persisted = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'persisted'));
+    const local = await withBackup(link, dir, (replica) => replicatedMany(dir, replica, MANY, 'local'));
+    const k = (r) => `${Math.round(r.rate / 1000)}k/s`;
+    process.stdout.write(`${mode}, loopback, ${WRITERS} writers: persisted ${k(persisted)}, local ${k(local)}, ratio ${(persisted.rate / local.rate).toFixed(2)}, `
+      + `${persisted.perRoundTrip.toFixed(1)} records per round trip\n`);
     return;
   }
   const links = [['loopback', { kind: 'loopback', primaryHost: '127.0.0.1', backupHost: '127.0.0.1', exec: (a) => a, close() {} }]];

@@ -43,6 +43,7 @@ async function main() {
   need('redis-server');
   need('redis-benchmark');
   const shmDir = fs.mkdtempSync(path.join('/dev/shm', 'pmem-bench-collections-'));
+  fs.mkdirSync(path.join(__dirname, '..', '.cache'), { recursive: true }); // A's data on disk, under the checkout (absent in a fresh one)
   const diskDir = fs.mkdtempSync(path.join(__dirname, '..', '.cache', 'bench-collections-'));
   const configs = [
     ['A', () => startRedis(path.join(diskDir, 'a'), 'always')],

@@ -83,6 +83,7 @@ function bench(port, clients, pipeline, tests = TESTS) {
 async function main() {
   need('redis-server');
   need('redis-benchmark');
+  fs.mkdirSync(path.join(ROOT, '.cache'), { recursive: true }); // A's data on disk, under the checkout (absent in a fresh one)
   const diskDir = fs.mkdtempSync(path.join(ROOT, '.cache', 'bench-serve-'));
   const shmDir = fs.mkdtempSync(path.join('/dev/shm', 'pmem-bench-serve-'));
   const configs = [

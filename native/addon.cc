@@ -5,6 +5,7 @@
 #include "core/errors.h"
 #include "core/filelock.h"
 #include "kv/scan.h"
+#include "kv/table.h"
 #include "mapping/mapping.h"
 #include "sim/sim.h"
 #include "obj/pool.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitObjPool(env, exports);
   pmem::InitFileLock(env, exports);
   pmem::InitKvScan(env, exports);
+  pmem::InitKvTable(env, exports);
   return exports;
 }
 

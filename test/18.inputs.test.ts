@@ -2,8 +2,10 @@
 // one step, then checked, then written. Getters, Proxies, resizable and
 // shared buffers cannot make a structure write other bytes than it planned.
 import * as fs from 'node:fs';
+import * as vm from 'node:vm';
 
 import { AppendList, KVStore, ObjPool, openMapping, Superblock, TxLog, Wal } from '../lib';
+import { snapshotBytes } from '../lib/core/args';
 import { CrashSim, crashTest, killTest } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -177,6 +179,72 @@ describe('TxLog, Superblock and AppendList take snapshots too', () => {
     expect(sim.bytes.subarray(16384, 16392).equals(Buffer.alloc(8, 7))).toBe(true);
     expectThrowName(() => log.run((tx) => tx.write(16384, new Proxy(Buffer.alloc(4), {}) as Buffer)), 'TypeError');
     expectThrowName(() => log.undoUpdate(16384, new Proxy(Buffer.alloc(4), {}) as Buffer), 'TypeError');
+  });
+});
+
+// snapshotBytes keeps a view only when nothing but this thread can change
+// its length or bytes, and decides without running user code: every other
+// view is copied, and the same view always gets the same answer.
+describe('snapshotBytes: which views are kept and which copied', () => {
+  const kept = (v: unknown): boolean => snapshotBytes(v, 'v') === v;
+
+  test('a Buffer, a pooled Buffer, a Uint8Array and a detached one are kept', () => {
+    expect(kept(Buffer.alloc(64))).toBe(true);
+    expect(kept(Buffer.from('pooled'))).toBe(true);
+    expect(kept(new Uint8Array(8))).toBe(true);
+    const gone = new Uint8Array(8);
+    structuredClone(gone.buffer, { transfer: [gone.buffer] });
+    expect(kept(gone)).toBe(true);
+    expect(snapshotBytes(gone, 'v').length).toBe(0);
+  });
+
+  test('a view of another realm, a subclass, and an instance with its own length are copied', () => {
+    const foreign = vm.runInNewContext('new Uint8Array([1, 2, 3])') as Uint8Array;
+    expect(kept(foreign)).toBe(false);
+    expect([...snapshotBytes(foreign, 'v')]).toEqual([1, 2, 3]);
+    class Sub extends Uint8Array {}
+    expect(kept(new Sub(4))).toBe(false);
+    // A Buffer whose prototype is a subclass's (class syntax over Buffer
+    // returns a plain Buffer, since Buffer's constructor returns its own object).
+    expect(kept(Object.setPrototypeOf(Buffer.alloc(4), Object.create(Buffer.prototype)))).toBe(false);
+    const own = new Uint8Array(4);
+    Object.defineProperty(own, 'length', { value: 1000 });
+    const copy = snapshotBytes(own, 'v');
+    expect(copy).not.toBe(own);
+    expect(copy.length).toBe(4);
+  });
+
+  test('views over shared or resizable memory are copied, of this realm or another', () => {
+    expect(kept(new Uint8Array(new SharedArrayBuffer(8)))).toBe(false);
+    expect(kept(new Uint8Array(vm.runInNewContext('new SharedArrayBuffer(8)') as SharedArrayBuffer))).toBe(false);
+    const growable = new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(8, { maxByteLength: 64 });
+    expect(kept(new Uint8Array(growable))).toBe(false);
+    expect(kept(new Uint8Array(resizable(8, 64)))).toBe(false);
+    expect(kept(new Uint8Array(resizable(8, 64), 0, 4))).toBe(false);
+  });
+
+  test('no trap or getter of the view runs, and the answer does not change once the call is optimized', () => {
+    const traps: string[] = [];
+    const trapped = new Uint8Array(4);
+    Object.setPrototypeOf(trapped, new Proxy(Uint8Array.prototype, {
+      get(t, k, r) { traps.push(String(k)); return Reflect.get(t, k, r) as unknown; },
+      has(t, k) { traps.push(String(k)); return Reflect.has(t, k); },
+      getOwnPropertyDescriptor(t, k) { traps.push(String(k)); return Reflect.getOwnPropertyDescriptor(t, k); },
+    }));
+    expect(kept(trapped)).toBe(false);
+    expect(traps).toEqual([]);
+    // Many calls with one shape, then the others: an optimized build of the
+    // check answers as the first calls did.
+    const plain = Buffer.alloc(16);
+    for (let i = 0; i < 20000; i++) expect(kept(plain)).toBe(true);
+    expect(kept(new Uint8Array(new SharedArrayBuffer(8)))).toBe(false);
+    expect(kept(Object.setPrototypeOf(Buffer.alloc(4), Uint8Array.prototype))).toBe(true);
+    expect(kept(Object.setPrototypeOf(Buffer.alloc(4), Object.create(Buffer.prototype)))).toBe(false);
+    expect(kept(trapped)).toBe(false);
+    expect(traps).toEqual([]);
+    expectThrowName(() => snapshotBytes(new Proxy(Buffer.alloc(4), {}), 'v'), 'TypeError');
+    expectThrowName(() => snapshotBytes(new Uint16Array(4), 'v'), 'TypeError');
+    expectThrowName(() => snapshotBytes('bytes', 'v'), 'TypeError');
   });
 });
 

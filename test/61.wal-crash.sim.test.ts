@@ -154,20 +154,20 @@ for (const seed of [1, 2]) {
   );
   correct.add(`mixed ${seed}`, () => walTest({ ...mixedBatches, seed }));
 }
-const RING_END = correct.add('ring end', () =>
-  walTest({
-    randomImages: 20000,
-    prepare: nearlyWrapped,
-    act: (wal, m, ack) => {
-      // Fill the ring from the tail exactly to its end (records are
-      // 8-byte aligned, with a 32-byte header), then one at offset 0.
-      const room = wal.stats.dataSize - tailOf(wal, m);
-      const lsns = appendAll(wal, m, [`e${'='.repeat(room - 32 - 1)}`, rec(wal.nextLsn + 1, 'z')]);
-      lsns.forEach(ack);
-      expect(tailOf(wal, m)).toBeLessThan(wal.stats.dataSize / 2);
-    },
-  }),
-);
+/** A batch whose first record ends exactly at the ring's end (the region's end), the next at offset 0. */
+const ringEnd = {
+  randomImages: 20000,
+  prepare: nearlyWrapped,
+  act: (wal: Wal, m: Model, ack: (v: unknown) => void) => {
+    // Fill the ring from the tail exactly to its end (records are
+    // 8-byte aligned, with a 32-byte header), then one at offset 0.
+    const room = wal.stats.dataSize - tailOf(wal, m);
+    const lsns = appendAll(wal, m, [`e${'='.repeat(room - 32 - 1)}`, rec(wal.nextLsn + 1, 'z')]);
+    lsns.forEach(ack);
+    expect(tailOf(wal, m)).toBeLessThan(wal.stats.dataSize / 2);
+  },
+};
+const RING_END = correct.add('ring end', () => walTest(ringEnd));
 const TRUNCATE = correct.add('truncate', () =>
   walTest({
     randomImages: 20000,
@@ -221,6 +221,13 @@ test('the correct WAL was checked over at least 500,000 crash images', () => {
 test('broken: a long record of a batch flushed only in its first line is caught', () => {
   const r = walTest({ ...mixedBatches, randomImages: 2000, faults: { flush: (o, l) => (l > 2000 ? [o, 64] : [o, l]) } });
   expect(r.violations.length).toBeGreaterThan(0);
+});
+
+test('broken: a batch that wraps, its records before the wrap not flushed, is caught', () => {
+  // The region is 4096 bytes and the ring ends with it: the batch's first
+  // run of records is the one flush that ends there.
+  const r = walTest({ ...ringEnd, randomImages: 2000, faults: { flush: (o, l) => (o + l === 4096 ? null : [o, l]) } });
+  expect(r.violations.map((v) => v.message).join('\n')).toMatch(/acknowledged LSN \d+ is missing/);
 });
 
 test('broken: a checksum without the generation lets a stale record validate after wrap-around', () => {

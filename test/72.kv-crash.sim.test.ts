@@ -192,6 +192,17 @@ describe('every crash image recovers to the state before or after the call', () 
     }
   });
 
+  test('puts of keys given as bytes: a new key, then an overwrite', () => {
+    ok('put bytes key', kvCrash({ writeAfter: true, prepare: (s, st) => fill(s, st, 10), act: (s, st, done) => {
+      s.put(Buffer.from('new'), Buffer.from('fresh value'.repeat(3)));
+      st.set('new', 'fresh value'.repeat(3));
+      done(st);
+      s.put(new Uint8Array(Buffer.from('key3')), Buffer.from('replaced'));
+      st.set('key3', 'replaced');
+      done(st);
+    } }));
+  });
+
   test('overwrite, and a put that opens a new segment', () => {
     ok('overwrite', kvCrash({ writeAfter: true, prepare: (s, st) => fill(s, st, 10), act: (s, st, done) => {
       put(s, st, 'key3', 'replaced');
@@ -395,6 +406,17 @@ describe('broken variants are caught', () => {
 
   test('acknowledging a put before its fence', () => {
     const r = kvCrash({ randomImages: 4, prepare: (s, st) => fill(s, st, 4), faults: { skipDrain: () => true }, act: putNew });
+    expect(r.violationCount).toBeGreaterThan(0);
+  });
+
+  test('acknowledging a put of a key given as bytes before its fence', () => {
+    const r = kvCrash({ randomImages: 4, prepare: (s, st) => fill(s, st, 4), faults: { skipDrain: () => true }, act: (s, st, done) => {
+      for (let i = 0; i < 12; i++) {
+        s.put(Buffer.from(`n${i}`), Buffer.alloc(100, 0x77));
+        st.set(`n${i}`, 'w'.repeat(100));
+        done(st);
+      }
+    } });
     expect(r.violationCount).toBeGreaterThan(0);
   });
 

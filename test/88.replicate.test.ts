@@ -492,8 +492,11 @@ describe('argument errors', () => {
     ];
     for (const [o, expected] of cases) expect([o, await errorName(startReplica(o as never))]).toEqual([o, expected]);
     const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
-    // Its port taken: the listen error, and the file is left closed (it can be opened again).
-    expect(await errorName(startReplica({ file: file('other'), port: b.port, create: true, size: SIZE }))).toBe('EADDRINUSE');
+    // Its port taken: ERR_PMEM_IO naming the listen error, and the file is left closed (it can be opened again).
+    const taken = file('other');
+    const inUse = (await startReplica({ file: taken, port: b.port, create: true, size: SIZE }).catch((e: unknown) => e)) as Error & { code: string; syscall: string };
+    expect(inUse).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO', syscall: 'listen', path: taken });
+    expect(inUse.message).toMatch(/EADDRINUSE/);
     await b.close();
     expect(await errorName(() => b.lastDurableLsn)).toBe('ERR_PMEM_CLOSED');
     expect(await errorName(() => b.promote())).toBe('ERR_PMEM_CLOSED');
@@ -557,7 +560,7 @@ describe('more refusals', () => {
       const badVersion = hello(2, h2);
       badVersion.writeUInt32LE(version, 5);
       expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
-      expect(b.stats.lastRefusal!.message).toBe(`protocol version ${version}; this build speaks 2`);
+      expect(b.stats.lastRefusal!.message).toBe(`the primary speaks protocol version ${version}; this replica speaks version 2`);
     }
     // Malformed bodies whose checksum holds: what a primary that built them would send.
     const short = data(2, [[1, 'abc']]);

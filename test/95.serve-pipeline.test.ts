@@ -64,7 +64,7 @@ function randomCall(rand: () => number): Call {
   const bytes = Buffer.alloc(size);
   const seed = Math.floor(rand() * 256);
   for (let i = 0; i < size; i++) bytes[i] = (seed + i * 31) % 256;
-  const n = [0, 7, 9, 10, 99, 65535, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1][Math.floor(rand() * 10)] * (rand() < 0.3 ? -1 : 1);
+  const n = [0, 7, 9, 10, 99, 100, 387, 999, 1000, 65535, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1][Math.floor(rand() * 14)] * (rand() < 0.3 ? -1 : 1);
   switch (pick) {
     case 0: return (w) => w.int(n);
     case 1: return (w) => w.bulk(bytes);

@@ -85,6 +85,25 @@ describe('the DRAM sorted set', () => {
     expect([1, 1.5, 0.1, -2.5, 1e20, 1e-5, 123456789012345680000, Infinity, -Infinity, 0.0001].map(formatScore))
       .toEqual(['1', '1.5', '0.10000000000000001', '-2.5', '1e+20', '1.0000000000000001e-05', '1.2345678901234568e+20', 'inf', '-inf', '0.0001']);
   });
+
+  test('a score with a short binary fraction (the fast path) prints as "%.17g", and so do decimal fractions next to it', () => {
+    // In [1e-4, 1e17), "%.17g" is the 17 significant digits without trailing zeros: toPrecision(17), trimmed.
+    const reference = (d: number): string => {
+      const t = d.toPrecision(17);
+      return t.includes('.') ? t.replace(/0+$/, '').replace(/\.$/, '') : t;
+    };
+    const rand = seededRandom(1024);
+    let checked = 0;
+    for (let i = 0; i < 20000; i++) {
+      const whole = Math.floor(rand() * 2e5) - 1e5 + (i % 3 === 0 ? Math.floor(rand() * 1e12) : 0);
+      const denominator = [2, 4, 1024, 10, 100, 3, 1000][i % 7];
+      const d = (whole + Math.floor(rand() * denominator) / denominator) * (rand() < 0.5 ? 1 : 1 / 8);
+      if (Number.isInteger(d) || Math.abs(d) < 1e-4) continue;
+      expect(formatScore(d)).toBe(reference(d));
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(15000);
+  });
 });
 
 describe('sorted-set commands', () => {

@@ -10,9 +10,10 @@ export interface NativeMapping {
   readonly dax: boolean;
   readonly granularity: 'byte' | 'cache-line' | 'page';
   /**
-   * The call block (4 doubles): flush and persist read [offset, length]
+   * The call block (8 doubles): flush and persist read [offset, length]
    * from it, sealRecord [crcAt, end, seed, persist (0 or 1)] and leaves the
-   * checksum in its first element. Written just before each call; see
+   * checksum in its first element, sealRecords [count, seed, persist], sealAndApply [crcAt, end, seed,
+   * target, from, length]. Written just before each call; see
    * native/mapping/hotpath.cc.
    */
   readonly call: ArrayBuffer;
@@ -20,6 +21,10 @@ export interface NativeMapping {
   persist(): void;
   /** Leaves the checksum in the call block's first element. */
   sealRecord(src?: Uint8Array): void;
+  /** `table` holds [crcAt, end, srcIndex] per record; see native/mapping/hotpath.cc. */
+  sealRecords(table: Float64Array, srcs: ReadonlyArray<unknown>): void;
+  /** Reads [crcAt, end, seed, target, from, length] from the call block. */
+  sealAndApply(): void;
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;
@@ -108,6 +113,8 @@ export interface Binding {
     bytes: Uint8Array, records: Uint32Array, n: number,
     off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
   ): number;
+  /** madvise(MADV_HUGEPAGE) over the whole 2 MiB pages of a table's memory (native/kv/table.cc); false when none. */
+  kvTableHuge(table: ArrayBufferView): boolean;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };

@@ -165,6 +165,29 @@ export class Mapping implements Region {
     return call[0]; // the checksum: see native/mapping/hotpath.cc
   }
 
+  /** `sealAndApply` (records.ts) in one native call, which checks the values. */
+  sealAndApply(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void {
+    const native = this.#live();
+    const call = this.#call;
+    call[0] = num(crcAt, 'crcAt');
+    call[1] = num(end, 'end');
+    call[2] = num(seed, 'seed');
+    call[3] = num(target, 'target');
+    call[4] = num(from, 'from');
+    call[5] = num(length, 'length');
+    native.sealAndApply();
+  }
+
+  /** `sealRecords` (records.ts) in one native call, which checks the table and the sources. */
+  sealRecords(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void {
+    const native = this.#live();
+    const call = this.#call;
+    call[0] = num(count, 'count');
+    call[1] = num(seed, 'seed');
+    call[2] = checkBoolean(persist, 'persist') ? 1 : 0;
+    native.sealRecords(table, srcs);
+  }
+
   /**
    * Atomically loads the aligned 8 bytes at `offset` (u64, little-endian).
    * Sees the latest store of any thread or process that maps the file.
@@ -324,6 +347,12 @@ export class Mapping implements Region {
     }
     return this.#native;
   }
+}
+
+/** `value` if it is a number (native code checks its range). @throws TypeError */
+function num(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
+  return value;
 }
 
 /**

@@ -38,6 +38,18 @@ export interface Region {
    */
   sealRecord?(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
   /**
+   * Optional: `sealRecords(region, ...)` (records.ts) in one step, with the same
+   * bytes and the same ordering (every byte of every record flushed,
+   * drained once and only with `persist`).
+   */
+  sealRecords?(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void;
+  /**
+   * Optional: `sealAndApply(region, ...)` (records.ts) in one step, with the same
+   * bytes and the same ordering (the record persisted, then the copy, then
+   * its flush, not fenced).
+   */
+  sealAndApply?(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void;
+  /**
    * Optional aligned 8-byte atomics (`Mapping` has them; see `load64`,
    * `compareExchange64` and `fetchAdd64` below). A Region without them gets
    * the same instructions on views of its `bytes`. None of them flushes:

@@ -32,6 +32,18 @@ export function keyOf(key: unknown, name = 'key'): string {
 }
 
 /**
+ * A put's key: a key given as bytes as a snapshot of them (see
+ * snapshotBytes), which the put copies into its record; a string as
+ * keyOf() has it. @throws TypeError, RangeError
+ */
+export function putKeyOf(key: unknown): string | Uint8Array {
+  if (!types.isUint8Array(key)) return keyOf(key);
+  const u8 = snapshotBytes(key, 'key');
+  if (u8.length > MAX_KEY) throw new RangeError(`key is ${u8.length} bytes; the limit is ${MAX_KEY}`);
+  return u8;
+}
+
+/**
  * Whether a string is ASCII. ASCII strings already are their own UTF-8
  * bytes, and a string is ASCII exactly when its UTF-8 form is as long as it
  * is (every other char takes 2 to 4 bytes): for a long string a native
@@ -67,7 +79,7 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
  * snapshotBytes). @throws TypeError, RangeError
  */
 export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 };
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
   setValue(e, value, name);
   return { v: e.value as Uint8Array | string, len: e.vlen };
 }
@@ -125,13 +137,13 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
       const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len, src: -1 });
+      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len });
       present.set(k, true);
       puts = true;
     } else if (type === 'del') {
       // A tombstone only for a key that is there at this point of the batch.
       if (present.get(k) ?? has(k)) {
-        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 });
+        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0 });
       }
       present.set(k, false);
     } else {

@@ -2,6 +2,7 @@
 // to the log's end, then the old segments freed. `compact()` cleans every
 // segment with dead entries at once; `Cleaner` cleans one segment a bounded
 // step at a time, between writes (paced by log.ts).
+import { PmemError } from '../core/errors';
 import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
 import { countFree } from './published';
@@ -115,6 +116,23 @@ export class Cleaner {
     if (this.#owed < budget) return 0;
     this.#owed = 0;
     return budget;
+  }
+
+  /**
+   * owe() for a write of `size` bytes, then `step(budget)` when a step is
+   * due. A step that finds no room even for its copies is not an error of
+   * the write: what it copied is durable and indexed, the victim stays
+   * whole, and the write's own placement decides (it cleans further, or
+   * fails with the store full).
+   */
+  pace(t: SegmentTable, size: number, growable: boolean, step: (budget: number) => boolean): void {
+    const budget = this.owe(t, size, growable);
+    if (budget === 0) return;
+    try {
+      step(budget);
+    } catch (e) {
+      if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_NO_SPACE') throw e;
+    }
   }
 
   /**

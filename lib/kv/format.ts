@@ -4,7 +4,7 @@
 // flushed and fenced, and how it is read back).
 import { align8 } from '../core/args';
 import { binding } from '../core/binding';
-import { store64 } from '../core/region';
+import { store64, type Words } from '../core/region';
 
 // Every offset and length passed here is computed by this module and lies
 // inside the buffer; the native function checks them again, so the hot
@@ -206,8 +206,6 @@ export interface Entry {
   key: string;
   value: Uint8Array | string | null;
   vlen: number;
-  /** Region offset of a value to copy (compaction), else -1. */
-  src: number;
 }
 
 /**
@@ -228,8 +226,7 @@ export function writeEntries(b: Buffer, p: number, entries: Entry[]): Uint8Array
     p += ENTRY_HEADER_BYTES;
     writeKey(b, e.key, p);
     p += klen;
-    if (e.src >= 0) b.copy(b, p, e.src, e.src + e.vlen);
-    else if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
+    if (typeof e.value === 'string') b.write(e.value, p, e.vlen, 'utf8');
     else if (e.value !== null) {
       if (i === entries.length - 1) tail = e.value;
       else b.set(e.value, p);
@@ -237,6 +234,50 @@ export function writeEntries(b: Buffer, p: number, entries: Entry[]): Uint8Array
     p += e.vlen;
   }
   return tail;
+}
+
+/**
+ * Zeroes the padding of the record of `len` entry bytes at `at`: outside
+ * the checksum (and so outside the seal's flush), and skipped by recovery,
+ * so it need not be durable.
+ */
+export function zeroPadding(b: Buffer, at: number, len: number): void {
+  for (let q = at + RECORD_HEADER_BYTES + len; q < at + align8(RECORD_HEADER_BYTES + len); q++) b[q] = 0;
+}
+
+/**
+ * Writes the record of one put at `at` (as writeRecordHeader and
+ * writeEntries do for one entry) but its checksum: headers, key, and a
+ * value given as a string; a value given as bytes is returned for
+ * sealRecord to copy as it checksums it. `w` is wordsOf(b).
+ */
+export function writePutRecord(b: Buffer, w: Words, at: number, key: string | Uint8Array, value: Uint8Array | string, vlen: number): Uint8Array | undefined {
+  const klen = key.length;
+  const len = ENTRY_HEADER_BYTES + klen + vlen;
+  const size = align8(RECORD_HEADER_BYTES + len);
+  // Records start 8-byte aligned in memory: `at` is a multiple of 8 from
+  // the region's start, and the region's bytes start 8-byte aligned (see
+  // publishTailIn), so these indexes are whole.
+  const u32 = w.u32;
+  const i = (w.base + at) / 4;
+  // The padding first (the record's last word): the header, key and
+  // value written next replace whatever of it is not padding.
+  u32[i + size / 4 - 2] = 0;
+  u32[i + size / 4 - 1] = 0;
+  // The record's header but its checksum: entry bytes, one entry, zero;
+  // then the entry's: type, zero, key length, value length.
+  u32[i + 1] = len;
+  u32[i + 2] = 1;
+  u32[i + 3] = 0;
+  u32[i + 4] = ENTRY_PUT + klen * 65536;
+  u32[i + 5] = vlen;
+  const k = at + RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES;
+  if (typeof key === 'string') writeKey(b, key, k);
+  else if (klen > 32) b.set(key, k);
+  else for (let j = 0; j < klen; j++) b[k + j] = key[j];
+  if (typeof value !== 'string') return value;
+  b.write(value, k + klen, vlen, 'utf8');
+  return undefined;
 }
 
 /** A record's header but its checksum (sealRecord stores that): entry bytes, entry count, zero. */

@@ -4,6 +4,7 @@
 // and a key order for range scans that is built lazily. Keys are handled as
 // one-byte ("latin1") strings of their bytes, whose string order is byte
 // order.
+import { binding } from '../core/binding';
 import { ENTRY_HEADER_BYTES, MAX_KEY } from './format';
 
 /** Bounds of a range scan, as one-byte key strings. */
@@ -15,6 +16,9 @@ export interface IndexRange {
   prefix?: string;
   reverse: boolean;
 }
+
+/** Tables from this size (in bytes) ask for huge pages: at least two 2 MiB pages. */
+const HUGE_TABLE = 4 * 1024 * 1024;
 
 const EMPTY = 0;
 /** A deleted slot; no entry lives at offset 1 (the superblock is there). */
@@ -156,7 +160,7 @@ export class KvIndex {
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
-  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset), keepOrder = false): number | undefined {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
@@ -173,7 +177,13 @@ export class KvIndex {
         slots[2 * free] = offset;
         slots[2 * free + 1] = h;
         this.#size++;
-        if (this.#sorted !== null || this.#added.length > 0) {
+        if (keepOrder) {
+          // A put's new key joins the key order like set()'s: its string is
+          // made only when the order is kept.
+          if (this.#sorted !== null) this.#added.push(b.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + n));
+        } else if (this.#sorted !== null || this.#added.length > 0) {
+          // Recovery and a reader's replay insert many keys: the order is
+          // built again from the table when a scan asks for it.
           this.#sorted = null;
           this.#added = [];
         }
@@ -191,6 +201,16 @@ export class KvIndex {
         return o;
       }
     }
+  }
+
+  /**
+   * set() for the key of the entry just written at `offset` (a put of a key
+   * given as bytes): hashed and compared from the region, so no key string
+   * is made, unless a key order is kept (then one for a new key).
+   */
+  putEntry(offset: number): number | undefined {
+    const n = this.#keyLength(offset);
+    return this.setEntry(offset, hashBytes(this.bytes, offset + ENTRY_KEY, n), n, true);
   }
 
   /** delete() for the key of the entry at `offset`. */
@@ -376,6 +396,9 @@ export class KvIndex {
     while (keys * 2 > cap) cap *= 2;
     const old = this.#slots;
     const slots = new Uint32Array(2 * cap);
+    // A large table in huge pages, asked for before its first store: a
+    // probe then costs a cache miss, without a TLB miss on top (docs/bench.md).
+    if (slots.byteLength >= HUGE_TABLE) binding.kvTableHuge(slots);
     const mask = cap - 1;
     for (let i = 0; i < old.length; i += 2) {
       if (old[i] <= GONE) continue;

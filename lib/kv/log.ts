@@ -3,18 +3,17 @@
 // it; segments.ts keeps the segment table, recover.ts rebuilds it and the
 // DRAM index on open, compact.ts reclaims dead space. The design is in
 // docs/ARCHITECTURE.md ("KVStore").
-import { randomInt } from 'node:crypto';
-
 import { PmemError } from '../core/errors';
 import {
-  align8, DATA_START, ENTRY_HEADER_BYTES, KV_FORMAT_VERSION, KV_MAGIC, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, type Entry, writeEntries, writeRecordHeader, writeSegmentHeader,
+  align8, DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
+  type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { publishTail, publishTailIn, readWord } from './published';
-import { type Region, sealRecord, store64, type Words, wordsOf } from '../core/region';
+import { formatLog, openSegment, resumeWriter } from './log-open';
+import { publishTailIn } from './published';
+import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
 import { WarmSegments } from './prefault';
 import { Superblock } from '../log/superblock';
@@ -44,6 +43,7 @@ export class KvLog {
   readonly #t = new SegmentTable();
   readonly #cleaner = new Cleaner();
   readonly #warm = new WarmSegments();
+  readonly #stepper = (budget: number): boolean => this.#step(budget);
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -77,30 +77,11 @@ export class KvLog {
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     this.#recovery = recover(sb, this.#region, this.#t, this.index, o.stop);
     if (!o.readOnly) {
-      const t = this.#t;
-      // Sequence numbers of segments freed at the top of the log (and of a
-      // segment opened just before a crash) are not handed out again: a
-      // reader that knew such a segment, or a stale record left in it, must
-      // never match a new one (docs/durability.md, "Readers beside the writer").
-      const floor = readWord(this.#b, SEQ_FLOOR_AT);
-      let newest = -1;
-      for (let i = 0; i < t.count; i++) if (t.seq[i] !== 0 && (newest < 0 || t.seq[i] > t.seq[newest])) newest = i;
-      if (newest >= 0 && t.seq[newest] < floor) {
-        // The newest segment ever opened is gone (compaction freed it, or a
-        // crash came before its first record). Appends go to a new one, so
-        // that the log only grows in the order readers have followed, and
-        // the tail they saw stays published until then.
-        t.active = -1;
-      } else if (newest >= 0) {
-        // Readers opened before this writer follow from here on.
-        publishTail(this.#b, t.seq[newest], t.used[newest]);
-      }
-      t.maxSeq = Math.max(t.maxSeq, floor);
       // The rest of the active segment (or, with none, the segment the first
       // put will open) is faulted in now, before the first put reaches it;
       // later segments are faulted in ahead of the tail (#place).
-      if (t.active >= 0) this.#fault(t.active, t.tail - t.start(t.active), false);
-      else if (t.findFree(1, 0) >= 0) this.#fault(t.findFree(1, 0), 0, false);
+      const s = resumeWriter(this.#b, this.#t);
+      if (s >= 0) this.#fault(s, s === this.#t.active ? this.#t.tail - this.#t.start(s) : 0, false);
     }
   }
 
@@ -147,14 +128,7 @@ export class KvLog {
     if (this.#region.length < DATA_START + 2 * segmentSize) {
       throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
     }
-    const p = Buffer.alloc(SUPERBLOCK_PAYLOAD_BYTES);
-    p.writeUInt32LE(KV_MAGIC, 0);
-    p.writeUInt32LE(KV_FORMAT_VERSION, 4);
-    // A new salt: every segment header an earlier store left in these bytes
-    // fails its checksum now, so nothing needs zeroing.
-    p.writeUInt32LE(randomInt(1, 0xffffffff), 8);
-    p.writeUInt32LE(segmentSize, 12);
-    sb.write(p); // durable when it returns: the store exists from here on
+    formatLog(sb, segmentSize);
   }
 
   /**
@@ -172,11 +146,12 @@ export class KvLog {
     if (reserve > 0 && !this.#compacting) this.#pace(size);
     const at = this.#place(size, reserve);
     const b = this.#b;
+    zeroPadding(b, at, len);
     writeRecordHeader(b, at, len, entries.length);
     // The last entry's value, when it is a Buffer, is left for sealRecord
     // to copy as it checksums it: it ends the record.
     const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
-    const s = this.#seal(at, len, size, tail);
+    const s = this.#seal(at, len, tail);
     let p = at + RECORD_HEADER_BYTES;
     const t = this.#t;
     for (const e of entries) {
@@ -184,6 +159,26 @@ export class KvLog {
       t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
       p += esize;
     }
+  }
+
+  /**
+   * append() of one put of `key` (a one-byte string, or its bytes) and
+   * `value` (`vlen` bytes): the same record, its headers written as words.
+   * A key given as bytes is copied into the record, then hashed and
+   * compared from there: no key string is made. The put's path.
+   */
+  appendPut(key: string | Uint8Array, value: Uint8Array | string, vlen: number): void {
+    const klen = key.length;
+    const len = ENTRY_HEADER_BYTES + klen + vlen;
+    const size = align8(RECORD_HEADER_BYTES + len);
+    this.#fits(size);
+    if (!this.#compacting) this.#pace(size);
+    const at = this.#place(size, RESERVE_PUT);
+    const b = this.#b;
+    const tail = writePutRecord(b, this.#words, at, key, value, vlen);
+    const p = at + RECORD_HEADER_BYTES;
+    const s = this.#seal(at, len, tail);
+    this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
   }
 
   /**
@@ -200,13 +195,14 @@ export class KvLog {
     this.#fits(size);
     const at = this.#place(size, 0);
     const b = this.#b; // after #place, which may have grown the file
+    zeroPadding(b, at, len);
     writeRecordHeader(b, at, len, j - i);
     let p = at + RECORD_HEADER_BYTES;
     for (let k = i; k < j; k++) {
       b.copy(b, p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were
       p += sizes[k];
     }
-    const s = this.#seal(at, len, size, undefined);
+    const s = this.#seal(at, len, undefined);
     // The copies are durable: the index may point at them now, and the
     // entries they copy are dead.
     p = at + RECORD_HEADER_BYTES;
@@ -229,17 +225,14 @@ export class KvLog {
   }
 
   /**
-   * Seals the record of `len` entry bytes (`size` with padding) written at
-   * `at` by #place's caller, with `tail` copied as its last bytes, and
-   * publishes its end. @returns its head segment
+   * Seals the record of `len` entry bytes written at `at` by #place's
+   * caller (its padding zeroed: see zeroPadding), with `tail` copied as its
+   * last bytes, and publishes its end. @returns its head segment
    */
-  #seal(at: number, len: number, size: number, tail: Uint8Array | undefined): number {
+  #seal(at: number, len: number, tail: Uint8Array | undefined): number {
     const t = this.#t;
     const s = t.head[t.segOf(at)];
-    const b = this.#b;
-    // Padding: outside the checksum (and so outside the seal's flush), and
-    // skipped by recovery: it need not be durable.
-    for (let q = at + RECORD_HEADER_BYTES + len; q < at + size; q++) b[q] = 0;
+    const size = align8(RECORD_HEADER_BYTES + len);
     // Checksum, flush and fence in one step: the one ordering point of the
     // call. After it the record (and the header of a segment #place just
     // opened, flushed there) is durable, so the call may return. A crash
@@ -291,25 +284,12 @@ export class KvLog {
     // Its pages in (at once, unless the prefault of an earlier #place
     // already queued them), so that the puts filling it take no page fault.
     this.#fault(s, 0, false, need);
-    const seq = ++t.maxSeq;
-    const start = t.start(s);
-    writeSegmentHeader(this.#b, start, seq, need, t.salt);
-    // Flush without a fence: the fence that makes the segment's first record
-    // durable (append) makes this header durable too. Until then a crash
-    // leaves the segment free (old header, zeroed when it was freed) or empty.
-    this.#region.flush(start, SEGMENT_HEADER_BYTES);
-    // The floor of sequence numbers, flushed likewise: once the segment's
-    // first record is durable, so is the floor, and no later writer gives
-    // `seq` to another segment. A crash before that fence loses a segment
-    // that held nothing acknowledged, so reusing its number then is safe.
-    store64(this.#b, SEQ_FLOOR_AT, seq);
-    this.#region.flush(SEQ_FLOOR_AT, 8);
-    t.open(s, seq, need);
+    const at = openSegment(this.#region, t, s, need);
     // The segment the next #place takes (the first free one, as findFree
     // picks it), faulted in on the region's own thread while this one fills.
     const next = t.findFree(1, 0);
     if (next >= 0) this.#fault(next, 0, true);
-    return start + SEGMENT_HEADER_BYTES;
+    return at;
   }
 
   /** Faults segments [s, s + count) in from `from` bytes into s, unless they are warm (prefault.ts). */
@@ -327,20 +307,11 @@ export class KvLog {
     }
   }
 
-  /** Adds a write of `size` bytes to the cleaning owed (Cleaner.owe), and runs one step when a step's worth is owed. */
+  /** Adds a write of `size` bytes to the cleaning owed, and runs a step when one is due (Cleaner.pace). */
   #pace(size: number): void {
     // A store that may still grow grows when it runs out (#place), as
     // before: cleaning starts once it is at its largest.
-    const budget = this.#cleaner.owe(this.#t, size, this.#growable());
-    if (budget === 0) return;
-    try {
-      this.#step(budget);
-    } catch (e) {
-      // No room even for the step's copies: what it copied is durable and
-      // indexed, the victim stays whole, and the write's own #place decides
-      // (it cleans further, or fails with the store full).
-      if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_NO_SPACE') throw e;
-    }
+    this.#cleaner.pace(this.#t, size, this.#growable(), this.#stepper);
   }
 
   /** One step of the Cleaner (compact.ts) with `budget` bytes. @returns whether it did anything */
@@ -365,10 +336,8 @@ export class KvLog {
   #grow(segments: number): boolean {
     const t = this.#t;
     if (this.#remap === null) return false;
-    const len = this.#region.length;
-    const cap = DATA_START + Math.floor((this.#maxSize - DATA_START) / t.size) * t.size;
-    const want = Math.min(cap, DATA_START + (Math.max(t.count * 2, t.count + segments)) * t.size);
-    if (want < DATA_START + (t.count + segments) * t.size || want <= len) return false;
+    const want = t.growTarget(this.#region.length, this.#maxSize, segments);
+    if (want === 0) return false;
     // The new bytes are zero: free segments. A crash after the file grew and
     // before anything was written there loses nothing. Offsets, not views,
     // live in the index, so it survives the remap.

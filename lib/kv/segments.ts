@@ -57,6 +57,17 @@ export class SegmentTable {
     return Math.floor((offset - DATA_START) / this.size);
   }
 
+  /**
+   * The size to grow a region of `length` bytes to, up to `maxSize`, so that
+   * it holds at least `segments` more segments (twice as many as now, where
+   * that fits), or 0 when it cannot.
+   */
+  growTarget(length: number, maxSize: number, segments: number): number {
+    const cap = DATA_START + Math.floor((maxSize - DATA_START) / this.size) * this.size;
+    const want = Math.min(cap, DATA_START + Math.max(this.count * 2, this.count + segments) * this.size);
+    return want < DATA_START + (this.count + segments) * this.size || want <= length ? 0 : want;
+  }
+
   /** Grows the per-segment arrays to `nseg` segments (the new ones free). */
   resize(nseg: number): void {
     for (let i = this.count; i < nseg; i++) {
@@ -153,18 +164,24 @@ export class SegmentTable {
    * keeps the live and dead counts.
    */
   applyEntry(index: KvIndex, b: Buffer, s: number, p: number, key: string | null, type: number, size: number, h?: number, klen?: number): void {
-    let prev: number | undefined;
     if (type === ENTRY_PUT) {
-      prev = key === null ? index.setEntry(p, h, klen) : index.set(key, p);
-      this.liveBytes[s] += size;
-    } else {
-      prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
-      this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+      this.putApplied(b, s, size, key === null ? index.setEntry(p, h, klen) : index.set(key, p));
+      return;
     }
-    if (prev !== undefined) {
-      const ps = this.head[this.segOf(prev)];
-      this.liveBytes[ps] -= entrySize(b, prev);
-      this.deadEntries[ps]++;
-    }
+    const prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
+    this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+    if (prev !== undefined) this.#died(b, prev);
+  }
+
+  /** Counts a put's entry of `size` bytes in head segment s, and the entry at `prev` it replaced (undefined: none) as dead. */
+  putApplied(b: Buffer, s: number, size: number, prev: number | undefined): void {
+    this.liveBytes[s] += size;
+    if (prev !== undefined) this.#died(b, prev);
+  }
+
+  #died(b: Buffer, at: number): void {
+    const ps = this.head[this.segOf(at)];
+    this.liveBytes[ps] -= entrySize(b, at);
+    this.deadEntries[ps]++;
   }
 }

@@ -3,7 +3,9 @@ import { types } from 'node:util';
 import { checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
-import { batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, rangeArgs, setValue, type KVData } from './args';
+import {
+  batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
+} from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
 } from './format';
@@ -33,7 +35,8 @@ export class KVStore {
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
   #closed = false;
-  readonly #put: [Entry] = [{ type: ENTRY_PUT, key: '', value: null, vlen: 0, src: -1 }];
+  /** The value of the put in progress, read once (setValue): one object for every put. */
+  readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -121,13 +124,11 @@ export class KVStore {
    */
   put(key: KVData, value: KVData): void {
     this.#writable();
-    const k = keyOf(key);
-    // One entry array for every put: nothing to allocate and collect per call.
-    const e = this.#put[0];
+    const k = putKeyOf(key);
+    const e = this.#put;
     setValue(e, value);
-    e.key = k;
     try {
-      this.#log.append(this.#put, RESERVE_PUT);
+      this.#log.appendPut(k, e.value as Uint8Array | string, e.vlen);
     } finally {
       e.value = null; // holds no caller's buffer past the call
     }
@@ -182,7 +183,7 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     if (this.#log.index.get(k) === undefined) return false;
-    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0, src: -1 }], RESERVE_DEL);
+    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0 }], RESERVE_DEL);
     return true;
   }
 
@@ -214,8 +215,8 @@ export class KVStore {
     if (value === undefined) return false;
     if (f === t) return true;
     this.#log.append([
-      { type: ENTRY_PUT, key: t, value, vlen: value.length, src: -1 },
-      { type: ENTRY_DEL, key: f, value: null, vlen: 0, src: -1 },
+      { type: ENTRY_PUT, key: t, value, vlen: value.length },
+      { type: ENTRY_DEL, key: f, value: null, vlen: 0 },
     ], RESERVE_PUT);
     return true;
   }

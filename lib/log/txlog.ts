@@ -5,6 +5,7 @@
 // argument is in docs/durability.md.
 import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
+import { sealAndApply } from '../core/records';
 import { populate, type Region, sealRecord, store64 } from '../core/region';
 import {
   flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
@@ -176,11 +177,17 @@ export class TxLog {
     // the old bytes, and a record that fails its checksum or is whole:
     // either is right). The fence also makes durable the in-place writes of
     // the run before, which were flushed when it returned.
+    const count = this.#count;
+    if (count === 1 && !this.#ownChecksum) {
+      // One write: the steps below in one call (sealAndApply, records.ts).
+      sealAndApply(this.region, start, end, 0, this.#targets[0], this.#srcs[0], this.#lens[0]);
+      this.#seq = seq;
+      return;
+    }
     this.#seal(start, end);
 
     // Apply in place, after the fence: a crash from here on may persist any
     // subset of these lines, and recovery redoes them all from the record.
-    const count = this.#count;
     const targets = this.#targets;
     const lens = this.#lens;
     const srcs = this.#srcs;

@@ -5,19 +5,10 @@
 // API's checks (wal.ts); placement is the ring's (wal-ring.ts), the bytes
 // the record format's (wal-record.ts).
 import { PmemError } from '../core/errors';
+import { flushRecords, sealRecords } from '../core/records';
 import type { Region } from '../core/region';
-import { RECORD_HEADER, type RecordSeal, SEAL_FLUSH, SEAL_NONE, SEAL_PERSIST, type Seal, TYPE_DATA, TYPE_PAD, writeRecord } from './wal-record';
+import { RECORD_HEADER, type RecordSeal, SEAL_FLUSH, SEAL_PERSIST, type Seal, TYPE_DATA, TYPE_PAD, writeHeader, writeRecord } from './wal-record';
 import { Ring } from './wal-ring';
-
-// Records of a batch from this length on are sealed one by one (see
-// appendRecords); shorter ones are written and flushed as one run. Where a
-// flush is a cache-line write-back, sealing alone wins from 2 KiB (its
-// whole lines go out as streaming stores, unflushed); where a flush is an
-// msync, one msync per sealed record costs more than the run's one until
-// 16 KiB. The measurements are in docs/bench.md, "Measurements behind
-// design choices".
-const SEAL_ALONE_MIN = 2048;
-const SEAL_ALONE_MIN_MSYNC = 16384;
 
 /** The log's tail: where the next record goes, the ring bytes in use, the LSN the next append gets. */
 export interface Tail {
@@ -77,77 +68,63 @@ export function appendRecords(
     pos = ring.next(pos, span);
   }
 
+  // Each record's header is stored here, a string's payload too; then
+  // one sealRecords call copies the other payloads, stores every checksum
+  // and flushes every record, each line once after its last store (records
+  // that follow each other share their lines' flushes; the run before a
+  // wrap is flushed before the records at the ring's start), and fences
+  // once. A crash before the fence leaves any subset of the batch's lines;
+  // recovery keeps the valid prefix, and checksums reject torn records.
+  const start = ring.start;
+  const b = region.bytes;
+  let table = seal.table;
+  if (table.length < 3 * (n + 1)) table = seal.table = new Float64Array(3 * (n + 1) * 2); // at most one pad: the batch fits the ring
   const lsns = new Array<number>(n);
   let lsn = tail.nextLsn;
-  // Short records are flushed as runs: the batch occupies one stretch of
-  // the ring, or two when it wraps, and each is flushed once, not each
-  // record (a store to a line whose flush is in flight waits for it, and
-  // neighbours share lines). A long record ends a run and seals itself.
-  // Flush only: the single drain below orders them all.
-  const start = ring.start;
-  let runStart = tail.pos;
-  const sealAlone = region.granularity === 'page' ? SEAL_ALONE_MIN_MSYNC : SEAL_ALONE_MIN;
+  let k = 0;
   for (let i = 0; i < n; i++) {
     const pad = pads[i];
-    // The ring wraps before record i: after a pad, or with none when the
-    // record before ended exactly at the ring's end.
-    if (pad > 0 || (i > 0 && at[i] === 0)) {
-      // The run before the wrap is flushed here, before the run starts
-      // again at 0: the drain below orders only what was flushed, so
-      // without this flush the records of the batch before the wrap
-      // (acknowledged when it returns) could be lost to a crash after it.
-      // It ends at the pad record's header: the pad's body is not written
-      // (its checksum covers the header only), so its lines are not flushed.
-      let runEnd = ring.size - pad;
-      if (pad >= RECORD_HEADER) {
-        writePad(region, ring, seal, pad, lsn, i, SEAL_NONE);
-        runEnd += RECORD_HEADER;
-      }
-      if (runEnd > runStart) region.flush(start + runStart, runEnd - runStart);
-      runStart = 0;
+    if (pad >= RECORD_HEADER) {
+      // The pad record: its checksum covers its header only, and its body
+      // is not written, so only its header is flushed.
+      const padAt = start + ring.size - pad;
+      writeHeader(b, padAt, seal, lsn, TYPE_PAD, i, pad - RECORD_HEADER);
+      table[3 * k] = padAt;
+      table[3 * k + 1] = padAt + RECORD_HEADER;
+      table[3 * k + 2] = -1;
+      k++;
     }
-    if (lengths[i] >= sealAlone) {
-      // A long record is sealed on its own, like a single append but
-      // without the fence: its whole lines go out as streaming stores,
-      // which need no flush, and its partial first and last lines are
-      // flushed. The run before it is flushed first, but not the unit
-      // (line, or page where a flush is an msync) that it shares with the
-      // record's start: the seal flushes that one after the record's
-      // header is stored in it, which covers the run's bytes there too.
-      // The run starts again at the next record; the drain below orders
-      // it with the rest.
-      const runEnd = unitFloor(region, start + at[i]) - start;
-      if (runEnd > runStart) region.flush(start + runStart, runEnd - runStart);
-      writeRecord(region, start + at[i], seal, lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_FLUSH);
-      // The next record's start, not this one's end: the padding between
-      // them is not written, and flushing it alone would flush the line
-      // the seal just flushed. When the next record starts in that line,
-      // the run's flush of it comes after its bytes are stored there, as
-      // it must (a flush does not cover stores made after it).
-      runStart = at[i] + Ring.span(lengths[i]);
-    } else {
-      writeRecord(region, start + at[i], seal, lsn, TYPE_DATA, i, lengths[i], items[i], SEAL_NONE);
-    }
+    const rec = start + at[i];
+    const len = lengths[i];
+    const item = items[i];
+    writeHeader(b, rec, seal, lsn, TYPE_DATA, i, len);
+    if (typeof item === 'string') b.write(item, rec + RECORD_HEADER, len, 'utf8');
+    table[3 * k] = rec;
+    table[3 * k + 1] = rec + RECORD_HEADER + len;
+    table[3 * k + 2] = typeof item === 'string' ? -1 : i;
+    k++;
     lsns[i] = lsn++;
   }
-  // The last run, up to the last record's end: flushed for the drain below.
-  const runEnd = at[n - 1] + RECORD_HEADER + lengths[n - 1];
-  if (runEnd > runStart) region.flush(start + runStart, runEnd - runStart);
-  // The one ordering point: every record of the batch is durable after it.
-  // A crash before it leaves any subset of the batch's lines; recovery
-  // keeps the valid prefix, and checksums reject torn records.
-  region.drain();
+  if (seal.ownChecksum === undefined) {
+    // The one ordering point: every record of the batch is durable after it.
+    sealRecords(region, table, k, seal.salt, true, items);
+  } else {
+    // A subclass's checksum, computed here: the same stores, flushes and fence.
+    const own = seal.ownChecksum;
+    for (let j = 0; j < k; j++) {
+      const rec = table[3 * j];
+      const i = table[3 * j + 2];
+      if (i !== -1) b.set(items[i] as Uint8Array, rec + RECORD_HEADER);
+      b.writeUInt32LE(own(b, rec, table[3 * j + 1] - rec - RECORD_HEADER, seal.salt), rec);
+    }
+    flushRecords(region, table, k);
+    region.drain();
+  }
 
   tail.nextLsn = lsn;
   tail.pos = pos;
   tail.used = used;
   return lsns;
-}
-
-/** `offset` rounded down to the region's unit of write-back: a page where a flush is an msync, else a line. */
-function unitFloor(region: Region, offset: number): number {
-  const unit = region.granularity === 'page' ? 4096 : 64;
-  return Math.floor(offset / unit) * unit;
 }
 
 function noSpace(tail: Tail, ring: Ring): PmemError {

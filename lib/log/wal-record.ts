@@ -76,18 +76,15 @@ export interface RecordSeal {
    */
   bytes: Buffer | undefined;
   words: Words | undefined;
+  /** A batch's records for `sealRecords`, [at, end, item index or -1] each; grown, never shrunk. */
+  table: Float64Array;
 }
 
 /**
- * Writes the header and payload of one record at region offset `at` and
- * its checksum; `seal` says whether it is also flushed, or flushed and
- * fenced. A pad record (no payload) has a checksum over its header only.
+ * Stores the header of one record at region offset `at`, all but its
+ * checksum (sealing stores that, after the payload).
  */
-export function writeRecord(
-  region: Region, at: number, s: RecordSeal, lsn: number, type: number, batchIndex: number, len: number,
-  payload: Uint8Array | string | undefined, seal: Seal,
-): void {
-  const b = region.bytes;
+export function writeHeader(b: Buffer, at: number, s: RecordSeal, lsn: number, type: number, batchIndex: number, len: number): void {
   // Records start 8-byte aligned in the region: with the region's bytes
   // aligned too, each field is one u32 store.
   if (b !== s.bytes) {
@@ -115,6 +112,19 @@ export function writeRecord(
     b.writeUInt32LE(type, at + 24);
     b.writeUInt32LE(batchIndex, at + 28);
   }
+}
+
+/**
+ * Writes the header and payload of one record at region offset `at` and
+ * its checksum; `seal` says whether it is also flushed, or flushed and
+ * fenced. A pad record (no payload) has a checksum over its header only.
+ */
+export function writeRecord(
+  region: Region, at: number, s: RecordSeal, lsn: number, type: number, batchIndex: number, len: number,
+  payload: Uint8Array | string | undefined, seal: Seal,
+): void {
+  const b = region.bytes;
+  writeHeader(b, at, s, lsn, type, batchIndex, len);
   const end = at + RECORD_HEADER + (payload === undefined ? 0 : len);
   const own = s.ownChecksum;
   if (own !== undefined || seal === SEAL_NONE) {

@@ -140,7 +140,7 @@ export class Wal {
     const own = this.recordChecksum !== Wal.prototype.recordChecksum;
     this.#seal = {
       salt: 0, epoch: 0, ownChecksum: own ? (b, at, len, salt) => this.recordChecksum(b, at, len, salt) : undefined,
-      bytes: undefined, words: undefined,
+      bytes: undefined, words: undefined, table: new Float64Array(3 * 17),
     };
   }
 

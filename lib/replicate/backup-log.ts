@@ -4,7 +4,7 @@
 // LSN order, the same LSNs as the primary's, persisted before the
 // 'persisted' ack) and promotion. replica.ts puts it on a TCP server; the
 // crash tests drive it directly over a simulated Region.
-import { PmemError } from '../core/errors';
+import { isPmemError, PmemError } from '../core/errors';
 import { ACK_PERSISTED, ACK_RECEIVED, type Data, type Hello, protocolError, WANT_RECEIVED } from './frames';
 import { replicateHooks as hooks } from './hooks';
 import { type Journal, newJournalId } from './journal';
@@ -117,10 +117,40 @@ export class BackupLog {
       this.#makeRoom();
       // The one ordering point: the batch is fenced when appendBatch
       // returns, and only then is it acknowledged 'persisted'.
-      const first = wal.appendBatch(fresh)[0];
+      const first = this.#append(fresh, next);
       if (first !== next) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${first} to the primary's LSN ${next}`);
     }
     if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
+  }
+
+  /**
+   * Appends `records` (LSNs from `next`) as one batch; a log too full for
+   * them frees what is committed and tries once more. Nothing of a batch
+   * that does not fit is written, nor acknowledged.
+   * @returns the first record's LSN
+   * @throws PmemError ERR_PMEM_NO_SPACE naming the records and what the log holds
+   */
+  #append(records: Uint8Array[], next: number): number {
+    const { wal } = this.journal;
+    try {
+      return wal.appendBatch(records)[0];
+    } catch (e) {
+      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+    }
+    // Records up to the announced commit point are on every replica: freed
+    // durably through the Wal's superblock (after a crash the head is the
+    // old one or this), before the batch that needs their room is written.
+    if (this.#committedSeen >= wal.headLsn) wal.truncate(this.#committedSeen);
+    try {
+      return wal.appendBatch(records)[0];
+    } catch (e) {
+      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+      let bytes = 0;
+      for (const r of records) bytes += r.length;
+      const s = wal.stats;
+      throw new PmemError('ERR_PMEM_NO_SPACE', `the replica's log has no room for ${records.length} records of ${bytes} bytes from LSN ${next}: `
+        + `it holds LSN ${wal.headLsn}..${next - 1} (${s.used} of ${s.dataSize} bytes), none of which it may free before the primary commits them`);
+    }
   }
 
   /**

@@ -85,7 +85,8 @@ export function encodeHello(h: Hello): Buffer {
 
 export function decodeHello(body: Buffer): Hello {
   need(body, 32, 'HELLO');
-  if (body.readUInt32LE(0) !== PROTOCOL_VERSION) throw protocolError(`protocol version ${body.readUInt32LE(0)}; this build speaks ${PROTOCOL_VERSION}`);
+  const version = body.readUInt32LE(0);
+  if (version !== PROTOCOL_VERSION) throw protocolError(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
   const n = body.readUInt32LE(4);
   if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
   const history: EpochEntry[] = [];

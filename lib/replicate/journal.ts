@@ -3,9 +3,12 @@
 // crash simulator sees both) or from a path, locked and identified the
 // way every Wal file is (log/wal-open.ts, core/identify.ts).
 import { randomInt } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as nodePath from 'node:path';
 
 import type { NativeLock } from '../core/binding';
-import { PmemError } from '../core/errors';
+import { identifyPath } from '../core/identify';
+import { isPmemError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 import { Wal } from '../log/wal';
@@ -37,7 +40,18 @@ export function openJournal(region: Region): Journal {
 }
 
 export interface JournalFile extends Journal {
+  /** The caller's path (a created file's mapping names the temporary file it was formatted under). */
+  path: string;
   mapping: Mapping;
+  /**
+   * Throws unless the file under the mapping is still whole and still the
+   * one at its path: run before each write, so that a file cut short under
+   * the mapping is an error instead of a SIGBUS at the next store, and a
+   * file replaced under its name stops the journal instead of taking
+   * records that no later open would find.
+   * @throws PmemError ERR_PMEM_IO (cut short), ERR_PMEM_INVALID (replaced or removed)
+   */
+  check(): void;
   close(): void;
 }
 
@@ -49,15 +63,26 @@ export interface JournalFile extends Journal {
  */
 export function openJournalFile(path: string, o: { create: boolean; size?: number; role: Role }): JournalFile {
   const flags = { create: o.create, readOnly: false, truncateOnCorruption: false };
-  const { lock, mapping } = openWalFile(path, { create: o.create, size: o.size, offset: STATE_BYTES }, flags, (m) => {
-    formatJournal(m, o.role);
-  }) as { lock: NativeLock; mapping: Mapping };
+  let opened: { lock: NativeLock; mapping: Mapping };
+  try {
+    opened = openWalFile(path, { create: o.create, size: o.size, offset: STATE_BYTES }, flags, (m) => {
+      formatJournal(m, o.role);
+    }) as { lock: NativeLock; mapping: Mapping };
+  } catch (e) {
+    throw notAJournal(namingUserPath(e, path), path);
+  }
+  const { lock, mapping } = opened;
   try {
     const j = openJournal(mapping);
+    const regular = isRegularFile(lock.fd);
     let closed = false;
     return {
       ...j,
+      path,
       mapping,
+      check() {
+        if (regular) checkSameFile(path, lock.fd, mapping.length);
+      },
       close() {
         if (closed) return;
         closed = true;
@@ -70,8 +95,67 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
     mapping.close();
     lock.release();
     if (e instanceof PmemError && e.path === undefined) e.path = path;
-    throw e;
+    throw namingUserPath(e, path);
   }
+}
+
+/**
+ * A new file is formatted under a temporary name beside `path` and
+ * published by a link (core/identify.ts): an error while it is made names
+ * that temporary file, which is gone by the time the caller sees it. The
+ * error names the caller's path instead.
+ */
+export function namingUserPath(e: unknown, path: string): unknown {
+  if (!isPmemError(e)) return e;
+  const prefix = escapeRegExp(nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.`));
+  const tmp = `${prefix}[0-9a-f]+\\.creating`;
+  const message = e.message.replace(new RegExp(tmp, 'g'), path);
+  if (message !== e.message) {
+    if (e.stack !== undefined) e.stack = e.stack.replace(e.message, message);
+    e.message = message;
+  }
+  if (e.path !== undefined && new RegExp(`^${tmp}$`).test(e.path)) e.path = path;
+  return e;
+}
+
+/**
+ * A journal is identified by the Wal after its control block, so a file of
+ * another kind is first refused as "not a write-ahead log" with what that
+ * offset holds. The error says what the file is instead, from its start.
+ */
+function notAJournal(e: unknown, path: string): unknown {
+  if (!isPmemError(e, 'ERR_PMEM_NOT_A_STORE')) return e;
+  const id = identifyPath(path);
+  if (id === undefined || id.kind === 'journal') return e;
+  const message = `'${path}' is not a replicated journal: it holds ${id.description}; nothing was written to it`;
+  if (e.stack !== undefined) e.stack = e.stack.replace(e.message, message);
+  e.message = message;
+  return e;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Whether the descriptor is a regular file's (a devdax device cannot be cut or renamed over). */
+function isRegularFile(fd: number): boolean {
+  return fs.fstatSync(fd).isFile();
+}
+
+/**
+ * One fstat (about a microsecond): the size against the mapping, and the
+ * link count, which falls to 0 when the name is removed or another file
+ * is renamed over it. Only then is the path looked at, to say which.
+ */
+function checkSameFile(path: string, fd: number, length: number): void {
+  const st = fs.fstatSync(fd);
+  if (st.size < length) {
+    throw new PmemError('ERR_PMEM_IO', `'${path}' was cut to ${st.size} bytes while open (it was ${length}): the journal stopped before writing past its end`, { path });
+  }
+  if (st.nlink > 0) return;
+  const now = fs.statSync(path, { throwIfNoEntry: false });
+  const how = now === undefined ? 'removed' : 'replaced';
+  throw new PmemError('ERR_PMEM_INVALID', `'${path}' is no longer this journal's file (it was ${how} while open): the journal stopped`, { path });
 }
 
 export interface JournalContents {

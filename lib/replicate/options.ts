@@ -2,6 +2,8 @@
 // once: TypeError for a wrong type or an unknown option, RangeError for a
 // bad number.
 import { checkBoolean, checkIndex, checkOptions, checkPath } from '../core/args';
+import { Wal } from '../log/wal';
+import { STATE_BYTES } from './state';
 
 export type AckLevel = 'local' | 'received' | 'persisted';
 const LEVELS: readonly AckLevel[] = ['local', 'received', 'persisted'];
@@ -38,6 +40,10 @@ export interface PrimaryFlags {
 }
 
 const OPEN_KEYS = ['replicas', 'create', 'size', 'ack', 'timeoutMs', 'resendBytes'];
+/** The smallest journal file: its control block and a log with room for a few records. */
+export const MIN_JOURNAL_SIZE = STATE_BYTES + Wal.regionSize(4096);
+/** The largest: what one Buffer over a log file's mapping sees (log/wal-open.ts). */
+export const MAX_JOURNAL_SIZE = 2 ** 32;
 /** The longest timeout: what a Node timer takes. */
 const MAX_TIMEOUT = 2 ** 31 - 1;
 
@@ -53,17 +59,25 @@ export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFla
     if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
     seen.add(r.address);
   }
-  const timeoutMs = checkIndex(o.timeoutMs ?? 5000, 'timeoutMs');
+  const timeoutMs = o.timeoutMs === undefined ? 5000 : checkIndex(o.timeoutMs, 'timeoutMs');
   if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT) throw new RangeError(`timeoutMs must be 1..${MAX_TIMEOUT}, got ${timeoutMs}`);
   return {
     path: path as string,
     replicas,
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
-    size: o.size === undefined ? undefined : checkIndex(o.size, 'size'),
+    size: checkSize(o.size),
     ack: o.ack === undefined ? 'persisted' : checkAck(o.ack),
     timeoutMs,
     resendBytes: o.resendBytes === undefined ? undefined : checkIndex(o.resendBytes, 'resendBytes'),
   };
+}
+
+/** The `size` of a journal file to create. @throws TypeError, RangeError */
+function checkSize(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const size = checkIndex(v, 'size');
+  if (size < MIN_JOURNAL_SIZE || size > MAX_JOURNAL_SIZE) throw new RangeError(`size must be ${MIN_JOURNAL_SIZE}..${MAX_JOURNAL_SIZE} bytes, got ${size}`);
+  return size;
 }
 
 /** @throws TypeError unless `v` is an ack level */
@@ -113,6 +127,6 @@ export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOpti
     port,
     host: o.host ?? '127.0.0.1',
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
-    size: o.size === undefined ? undefined : checkIndex(o.size, 'size'),
+    size: checkSize(o.size),
   };
 }

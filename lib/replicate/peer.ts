@@ -18,6 +18,8 @@ export interface PeerOwner {
   welcomed(peer: Peer, epoch: number, lastLsn: number): void;
   acked(peer: Peer, level: number, epoch: number, lsn: number): void;
   refused(peer: Peer, code: string, message: string): void;
+  /** Bytes that are not a frame of this protocol, or a frame the replica must not send. */
+  garbled(peer: Peer, why: string): void;
   /** The connection was lost (or reset after a protocol error); a new one follows. */
   lost(peer: Peer, why: string): void;
 }
@@ -33,6 +35,8 @@ export class Peer {
   /** Connections made, and lost. */
   connects = 0;
   resets = 0;
+  /** Why the last connection ended or could not be made (a timeout names it); null while none has. */
+  lastError: string | null = null;
   readonly #owner: PeerOwner;
   #socket: net.Socket | null = null;
   #timer: NodeJS.Timeout | null = null;
@@ -65,15 +69,17 @@ export class Peer {
           this.#frame(f.type, f.body);
         }
       } catch (e) {
-        this.reset(isPmemError(e) ? e.message : String(e));
+        this.#owner.garbled(this, isPmemError(e) ? e.message : String(e));
       }
     });
-    s.on('error', () => { /* 'close' follows */ });
+    let error: string | null = null;
+    s.on('error', (e) => { error = e.message; /* 'close' follows */ });
     s.on('close', () => {
       if (this.#socket !== s) return;
       this.#socket = null;
       this.sentLsn = -1;
-      this.#owner.lost(this, 'connection closed');
+      this.lastError = error ?? 'the replica closed the connection';
+      this.#owner.lost(this, this.lastError);
       this.#later();
     });
   }
@@ -96,7 +102,7 @@ export class Peer {
         break;
       }
       default:
-        throw protocolError(`a backup sent a frame of type ${type}`);
+        throw protocolError(`a frame of type ${type}, which a replica does not send`);
     }
   }
 
@@ -110,6 +116,7 @@ export class Peer {
     const s = this.#socket;
     if (s === null) return;
     this.resets++;
+    this.lastError = why;
     this.#socket = null;
     this.sentLsn = -1;
     s.destroy();

@@ -9,7 +9,7 @@ import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
 import { decodeData, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, protocolError } from './frames';
-import { type JournalFile, openJournalFile } from './journal';
+import { type JournalFile, namingUserPath, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
 export interface ReplicaServerStats {
@@ -49,7 +49,8 @@ export interface ReplicaHandle {
  * listens on `host:port`. A primary's records are appended with the same
  * LSNs, fenced, and only then acknowledged 'persisted'.
  * @throws (rejects) TypeError, RangeError (options); PmemError ERR_PMEM_LOCKED
- *   and what opening a journal file throws; the listen error (EADDRINUSE, ...)
+ *   and what opening a journal file throws; ERR_PMEM_IO when it cannot
+ *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...)
  */
 export async function startReplica(options: ReplicaOptions): Promise<ReplicaHandle> {
   const o = checkReplicaOptions(options);
@@ -80,7 +81,8 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
     s.setNoDelay(true);
     const reader = new FrameReader();
     let hello = false;
-    const refuse = (e: unknown): void => {
+    const refuse = (err: unknown): void => {
+      const e = namingUserPath(err, file.path);
       const code = isPmemError(e) ? e.code : 'ERR_PMEM_REPLICA_PROTOCOL';
       const message = e instanceof Error ? e.message : String(e);
       stats.refusals++;
@@ -93,6 +95,8 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
       if (!sockets.has(s)) return;
       try {
         for (const f of reader.push(chunk)) {
+          // The file whole and still at its path before anything is written to it.
+          file.check();
           if (f.type === FRAME_HELLO) {
             const w = backup.hello(decodeHello(f.body));
             hello = true;
@@ -119,14 +123,19 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
     s.on('close', () => { sockets.delete(s); });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: NodeJS.ErrnoException): void => {
+      reject(new PmemError('ERR_PMEM_IO', `the replica of '${file.path}' cannot listen on ${host}:${port}: ${e.message}`, {
+        errno: typeof e.errno === 'number' ? e.errno : undefined, syscall: e.syscall ?? 'listen', path: file.path,
+      }));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
   const live = (): void => {
-    if (closed) throw closedError('replica', file.mapping.path);
+    if (closed) throw closedError('replica', file.path);
   };
   return {
     port: (server.address() as net.AddressInfo).port,

@@ -9,6 +9,8 @@ export interface ReplicaLinkStats {
   receivedLsn: number;
   connects: number;
   resets: number;
+  /** Why its last connection ended or could not be made; null while none has. */
+  lastError: string | null;
 }
 
 export interface ReplicatedWalStats {

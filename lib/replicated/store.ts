@@ -7,7 +7,7 @@ import { checkIndex, checkOptions, checkPath } from '../core/args';
 import { closedError } from '../core/errors';
 import { keyOf } from '../kv/args';
 import { KVStore } from '../kv/store';
-import { checkPrimaryOptions } from '../replicate/options';
+import { checkPrimaryOptions, MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../replicate/options';
 import type { KVBatchOp, KVData, KVRangeOptions } from '../kv/types';
 import { APPLIED_KEY, isAppliedKey } from './applied';
 import { type StoreJournalStats, StoreJournal } from './committer';
@@ -60,7 +60,10 @@ export class ReplicatedStore {
     const o = checkOptions(options, OPTIONS) as Partial<ReplicatedStoreOptions>;
     if (o.journal !== undefined && (typeof o.journal !== 'string' || o.journal.length === 0)) throw new TypeError('journal must be a non-empty string');
     const journal = o.journal ?? `${path}.journal`;
-    const journalSize = checkIndex(o.journalSize ?? DEFAULT_JOURNAL, 'journalSize');
+    const journalSize = o.journalSize === undefined ? DEFAULT_JOURNAL : checkIndex(o.journalSize, 'journalSize');
+    if (journalSize < MIN_JOURNAL_SIZE || journalSize > MAX_JOURNAL_SIZE) {
+      throw new RangeError(`journalSize must be ${MIN_JOURNAL_SIZE}..${MAX_JOURNAL_SIZE} bytes, got ${journalSize}`);
+    }
     // The journal's options are checked before the store is opened: a bad one leaves both files untouched.
     checkPrimaryOptions(journal, { replicas: o.replicas, create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
     const store = KVStore.open(path, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });

@@ -179,7 +179,7 @@ export function blockOrServe(
   const ms = timeoutMs(timeoutArg.toString('latin1'));
   if (typeof ms === 'string') throw new ReplyError(ms);
   for (const key of keys) if (attempt(key)) return;
-  if (s.inExec) {
+  if (s.dispatch.inExec) {
     timedOut();
     return;
   }

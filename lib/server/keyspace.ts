@@ -8,20 +8,13 @@
 // `commit()` returned, so every acknowledged write is durable, and no
 // client ever saw a value a crash could take away.
 import type { KVStore } from '../kv/store';
-import type { KVBatchOp } from '../kv/types';
-import { checkType, COLLECTION_NAMES, COLLECTION_TYPES, type Collection, elementKey, Garbage, genOfChars, META_BYTES, metaPayload, scanElements, typeOf } from './collections';
-import { Dict } from './dict';
+import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
+import type { Dict } from './dict';
+import { loadKeyspace } from './keyspace-load';
+import { PendingWrites, storeArg } from './pending';
+import { NS_EXPIRE, NS_KEY, storeKey } from './records';
 
-/** The first byte of every store key: what kind of record it is. */
-export const NS_KEY = 0x6b; // 'k': a key and its value: [type byte][payload]
-export const NS_EXPIRE = 0x78; // 'x': a key's expiry time: 8 bytes, ms since the epoch (float64 LE)
-
-/** A value's type byte; the values of TYPE. Other types add their byte and records here. */
-export const TYPE_STRING = 0x73; // 's'
-export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string', ...COLLECTION_NAMES };
-
-/** Bytes of a store key before the user's key: namespace and database. */
-export const KEY_PREFIX = 2;
+export { KEY_PREFIX, NS_EXPIRE, NS_KEY, storeKey, TYPE_NAMES, TYPE_STRING } from './records';
 
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
 export type TouchListener = (db: number, key: string) => void;
@@ -31,9 +24,8 @@ const FREE_STEP = 1000;
 
 export class Keyspace {
   readonly dbs: Dict[] = [];
-  /** Writes not yet in the store, by store key (latin1): the value, or null for a delete. */
-  #pending = new Map<string, Buffer | null>();
-  #pendingBytes = 0;
+  /** The turn's writes, and the replicated rounds in flight: what reads see before the store's. */
+  readonly #pending = new PendingWrites();
   /** Keys expired (lazily or actively) and deleted since start. */
   expiredKeys = 0;
   /** Batches committed and entries in them, since start. */
@@ -50,14 +42,6 @@ export class Keyspace {
   #writeListeners: TouchListener[] = [];
 
   /**
-   * Rounds sent to a replicated journal and not yet in the store (with
-   * `replicated`), oldest first: reads look through them after the
-   * pending writes, until the store has applied them.
-   */
-  #inflight: Array<{ id: number; writes: Map<string, Buffer | null> }> = [];
-  #rounds = 0;
-
-  /**
    * With `replicated`, every write, the expired keys deleted at load too,
    * goes through takePending() (to the journal first), never straight to
    * the store.
@@ -68,71 +52,31 @@ export class Keyspace {
   }
 
   /**
-   * Rebuilds the DRAM dictionaries from the store, and deletes, durably,
-   * every key whose time has passed (so an expired key never comes back
-   * after a restart), and every expiry record whose key is gone.
+   * Rebuilds the DRAM dictionaries from the store (keyspace-load.ts), and
+   * deletes, durably, every key whose time has passed (so an expired key
+   * never comes back after a restart), every expiry record whose key is
+   * gone, and every collection META without elements.
    */
   load(): void {
     this.#pending.clear();
-    this.#pendingBytes = 0;
-    this.dbs.length = 0;
     this.garbage.clear();
-    for (let i = 0; i < this.databases; i++) this.dbs.push(new Dict());
-    const byGen = new Map<number, Collection>();
-    let maxGen = 0;
-    for (const [k, v] of this.store.unordered(Buffer.from([NS_KEY]), { encoding: 'latin1' })) {
-      const db = k.charCodeAt(1);
-      if (db >= this.databases || v.length < 1) continue;
-      const key = k.slice(KEY_PREFIX);
-      const type = v.charCodeAt(0);
-      this.dbs[db].add(key, type);
-      if (!COLLECTION_TYPES.has(type) || v.length !== META_BYTES) continue;
-      const gen = genOfChars(v, 1);
-      const c: Collection = { db, key, type, gen, data: typeOf(type).create() };
-      this.dbs[db].colls.set(key, c);
-      byGen.set(gen, c);
-      if (gen > maxGen) maxGen = gen;
-    }
-    const stale: KVBatchOp[] = [];
-    const now = this.now();
-    for (const [k, v] of this.store.unordered(Buffer.from([NS_EXPIRE]))) {
-      const db = k[1];
-      const key = k.toString('latin1', KEY_PREFIX);
-      const d = this.dbs[db];
-      if (d === undefined || d.type(key) === undefined || v.length !== 8) {
-        stale.push({ type: 'del', key: k });
-        continue;
-      }
-      const at = v.readDoubleLE(0);
-      if (at <= now) {
-        stale.push({ type: 'del', key: k }, { type: 'del', key: storeKey(NS_KEY, db, key) });
-        const c = d.colls.get(key);
-        if (c !== undefined) byGen.delete(c.gen); // its elements are garbage now
-        d.remove(key);
-        this.expiredKeys++;
-      } else d.expires.set(key, at);
-    }
-    const scan = scanElements(this.store, byGen);
-    this.garbage.addKeys(scan.orphans);
-    this.#nextGen = Math.max(maxGen, scan.maxGen) + 1;
-    // A META without elements (none is ever committed so) would be an empty collection, which Redis never shows: it goes.
-    for (const c of byGen.values()) {
-      if (typeOf(c.type).size(c.data) > 0) continue;
-      stale.push({ type: 'del', key: storeKey(NS_KEY, c.db, c.key) });
-      if (this.dbs[c.db].expires.has(c.key)) stale.push({ type: 'del', key: storeKey(NS_EXPIRE, c.db, c.key) });
-      this.dbs[c.db].remove(c.key);
-    }
+    const loaded = loadKeyspace(this.store, this.databases, this.now());
+    this.dbs.length = 0;
+    this.dbs.push(...loaded.dbs);
+    this.garbage.addKeys(loaded.orphans);
+    this.#nextGen = loaded.nextGen;
+    this.expiredKeys += loaded.expired;
     if (this.replicated) {
       // Through the journal with the first round: the backups delete them too.
-      for (const op of stale) this.#write((op.key as Buffer).toString('latin1'), null);
-    } else if (stale.length > 0) {
+      for (const op of loaded.stale) this.#write((op.key as Buffer).toString('latin1'), null);
+    } else if (loaded.stale.length > 0) {
       // One batch: the expired keys go together, durably, before any client connects.
-      this.store.batch(stale);
+      this.store.batch(loaded.stale);
     }
   }
 
   get pendingBytes(): number {
-    return this.#pendingBytes;
+    return this.#pending.bytes;
   }
 
   get hasPending(): boolean {
@@ -148,13 +92,7 @@ export class Keyspace {
    */
   commit(): number {
     if (this.#pending.size === 0) return 0;
-    const ops: KVBatchOp[] = [];
-    for (const [k, v] of this.#pending) {
-      const key = storeArg(k);
-      ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });
-    }
-    this.#pending.clear();
-    this.#pendingBytes = 0;
+    const ops = this.#pending.take();
     this.store.batch(ops); // the batch's one fence: after it every write of the batch is durable
     this.commits++;
     this.committedEntries += ops.length;
@@ -167,25 +105,17 @@ export class Keyspace {
    * the ops to commit through the journal. They stay readable here until
    * appliedThrough(id) says the store holds them.
    */
-  takePending(): { id: number; ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> } {
-    const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
-    for (const [k, v] of this.#pending) {
-      const key = Buffer.from(k, 'latin1');
-      ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });
-    }
-    const id = ++this.#rounds;
-    this.#inflight.push({ id, writes: this.#pending });
-    this.#pending = new Map();
-    this.#pendingBytes = 0;
+  takePending(): ReturnType<PendingWrites['takeRound']> {
+    const round = this.#pending.takeRound();
     this.commits++;
-    this.committedEntries += ops.length;
+    this.committedEntries += round.ops.length;
     this.lastCommit = Date.now();
-    return { id, ops };
+    return round;
   }
 
   /** The store has applied every round up to `id`: reads of them go to the store again. */
   appliedThrough(id: number): void {
-    while (this.#inflight.length > 0 && this.#inflight[0].id <= id) this.#inflight.shift();
+    this.#pending.appliedThrough(id);
   }
 
   /** Drops the pending changes and rebuilds DRAM from the store: the state of the last commit. */
@@ -194,17 +124,12 @@ export class Keyspace {
   }
 
   #write(sk: string, v: Buffer | null): void {
-    this.#pending.set(sk, v);
-    this.#pendingBytes += sk.length + (v === null ? 0 : v.length);
+    this.#pending.write(sk, v);
   }
 
   #read(sk: string): Buffer | undefined {
-    const p = this.#pending.get(sk);
+    const p = this.#pending.read(sk);
     if (p !== undefined) return p === null ? undefined : p;
-    for (let i = this.#inflight.length - 1; i >= 0; i--) {
-      const f = this.#inflight[i].writes.get(sk);
-      if (f !== undefined) return f === null ? undefined : f;
-    }
     return this.store.get(storeArg(sk));
   }
 
@@ -247,7 +172,7 @@ export class Keyspace {
     const d = this.dbs[db];
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;
-    payload.copy(v, 1);
+    v.set(payload, 1);
     this.#dropCollection(d, key); // the new value's META or string overwrites the old one's in the same batch
     d.add(key, type);
     this.#write(storeKey(NS_KEY, db, key), v);
@@ -459,18 +384,4 @@ export class Keyspace {
     for (const d of this.dbs) n += d.expires.size;
     return n;
   }
-}
-
-/**
- * A store key (latin1) as KVStore takes it: an ASCII string is its own
- * bytes and goes as it is; any other is passed as its bytes (KVStore
- * would read a string as UTF-8).
- */
-function storeArg(sk: string): string | Buffer {
-  return Buffer.byteLength(sk, 'utf8') === sk.length ? sk : Buffer.from(sk, 'latin1');
-}
-
-/** The store key of `key` in namespace `ns` of database `db`. */
-export function storeKey(ns: number, db: number, key: string): string {
-  return String.fromCharCode(ns, db) + key;
 }

@@ -5,6 +5,11 @@
 // out are never written again). A chunk that fills is followed by a bigger
 // one, so a long reply (LRANGE, ZRANGE) costs a few chunks per turn, not a
 // copy per element; the socket gets them in one writev.
+//
+// A connection holds no chunk between turns: `take()` gives the chunk's
+// unused room to a pool that the next writer needing room continues in, so
+// a thousand idle connections hold no reply memory, and busy ones do not
+// allocate a chunk per turn.
 
 /** A value at least this long is queued by reference instead of copied. */
 const BY_REFERENCE = 16 * 1024;
@@ -15,7 +20,43 @@ const LARGEST_CHUNK = 1024 * 1024;
 const SHORT = 32;
 
 const EMPTY = Buffer.alloc(0);
-const CRLF = 0x0d0a;
+/** A chunk with less room than this is not worth keeping. */
+const MIN_ROOM = 1024;
+/** The pool holds at most this many chunks (and only chunks up to 4 × FIRST_CHUNK): 1 MiB at most. */
+const POOL_CHUNKS = 64;
+
+/**
+ * Chunks with room left, handed back by writers at the end of their turn:
+ * the bytes before `start` may still be waiting in a socket and are never
+ * written again; the room after it is free.
+ */
+export class ChunkPool {
+  readonly #bufs: Buffer[] = [];
+  readonly #starts: number[] = [];
+
+  /** Chunks held. */
+  get size(): number {
+    return this.#bufs.length;
+  }
+
+  /** Keeps `buf`'s room from `start` on, when it is worth keeping and the pool has space. */
+  give(buf: Buffer, start: number): void {
+    if (buf.length - start < MIN_ROOM || buf.length > 4 * FIRST_CHUNK || this.#bufs.length >= POOL_CHUNKS) return;
+    this.#bufs.push(buf);
+    this.#starts.push(start);
+  }
+
+  /** A chunk with at least `n` bytes of room (the most recently given), or undefined. */
+  take(n: number): { buf: Buffer; start: number } | undefined {
+    const last = this.#bufs.length - 1;
+    if (last < 0 || this.#bufs[last].length - this.#starts[last] < n) return undefined;
+    const buf = this.#bufs.pop() as Buffer;
+    return { buf, start: this.#starts.pop() as number };
+  }
+}
+
+/** The pool every writer of the process shares (one event loop: no two writers run at once). */
+export const CHUNKS = new ChunkPool();
 
 /** A reply under construction: bytes written at once, and sent once the batch they depend on is durable. */
 export class ReplyWriter {
@@ -46,15 +87,26 @@ export class ReplyWriter {
     return this.#parts.length === 0 && this.#pos === this.#start;
   }
 
-  /** Everything queued, in order, and a fresh start. The returned buffers are never written again. */
+  /** Bytes of the chunk this writer holds (0 between turns). */
+  get held(): number {
+    return this.#buf.length;
+  }
+
+  /**
+   * Everything queued, in order, and a fresh start. The returned buffers
+   * are never written again. The writer keeps no chunk: its room goes to
+   * the pool, for whichever writer next needs room.
+   */
   take(): Buffer[] {
     this.#close();
     const out = this.#parts;
     this.#parts = [];
     this.#partBytes = 0;
     this.#next = FIRST_CHUNK;
-    // A chunk with little room left, or a big one, is let go; a small one serves the next turns.
-    if (this.#buf.length - this.#pos < 1024 || this.#buf.length > 4 * FIRST_CHUNK) this.#drop();
+    if (this.#buf !== EMPTY) CHUNKS.give(this.#buf, this.#pos);
+    this.#buf = EMPTY;
+    this.#start = 0;
+    this.#pos = 0;
     return out;
   }
 
@@ -111,7 +163,7 @@ export class ReplyWriter {
     if (n >= BY_REFERENCE) this.#piece(v);
     else {
       this.#room(n + 2);
-      v.copy(this.#buf, this.#pos);
+      this.#buf.set(v, this.#pos); // TypedArray set: no call into C++ for a short value, as Buffer's copy makes
       this.#pos += n;
     }
     this.#crlf();
@@ -211,26 +263,39 @@ export class ReplyWriter {
       b[p++] = 0x2d;
       n = -n;
     }
+    // Arithmetic, not bit operations: n may pass 2^31. Up to three digits (element counts, short values) without a loop.
     if (n < 10) b[p++] = 0x30 + n;
-    else {
+    else if (n < 100) {
+      const t = Math.floor(n / 10);
+      b[p++] = 0x30 + t;
+      b[p++] = 0x30 + (n - t * 10);
+    } else if (n < 1000) {
+      const h = Math.floor(n / 100);
+      const t = Math.floor((n - h * 100) / 10);
+      b[p++] = 0x30 + h;
+      b[p++] = 0x30 + t;
+      b[p++] = 0x30 + (n - h * 100 - t * 10);
+    } else {
       let digits = 1;
       for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
       p += digits;
-      // Arithmetic, not bit operations: n may pass 2^31.
       for (let i = 1, t = n; i <= digits; i++) {
         const q = Math.floor(t / 10);
         b[p - i] = 0x30 + (t - q * 10);
         t = q;
       }
     }
-    b.writeUInt16BE(CRLF, p);
+    b[p] = 0x0d;
+    b[p + 1] = 0x0a;
     this.#pos = p + 2;
   }
 
   #crlf(): void {
     this.#room(2);
-    this.#buf.writeUInt16BE(CRLF, this.#pos);
-    this.#pos += 2;
+    const p = this.#pos;
+    this.#buf[p] = 0x0d;
+    this.#buf[p + 1] = 0x0a;
+    this.#pos = p + 2;
   }
 
   #byte(v: number): void {
@@ -254,6 +319,15 @@ export class ReplyWriter {
   #room(n: number): void {
     if (this.#buf.length - this.#pos >= n) return;
     this.#close();
+    if (this.#buf === EMPTY) {
+      // The first room of a turn: the rest of a chunk some writer handed back.
+      const pooled = CHUNKS.take(n);
+      if (pooled !== undefined) {
+        this.#buf = pooled.buf;
+        this.#start = this.#pos = pooled.start;
+        return;
+      }
+    } else CHUNKS.give(this.#buf, this.#pos); // filled for this reply, maybe not for a shorter one of another writer
     const size = Math.max(n, this.#next);
     this.#next = Math.min(this.#next * 2, LARGEST_CHUNK);
     this.#buf = Buffer.allocUnsafe(size);
@@ -274,11 +348,5 @@ export class ReplyWriter {
     this.#close();
     this.#parts.push(b);
     this.#partBytes += b.length;
-  }
-
-  #drop(): void {
-    this.#buf = EMPTY;
-    this.#start = 0;
-    this.#pos = 0;
   }
 }

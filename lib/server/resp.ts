@@ -33,7 +33,9 @@ export class RespParser {
   #pos = 0;
   /** Arguments still expected of the request being read (-1: between requests). */
   #remaining = -1;
+  /** The request's arguments, allocated at its header's count, and how many are read. */
   #args: Buffer[] = [];
+  #filled = 0;
   /** A big bulk being filled: its buffer (length + CRLF) and bytes so far. */
   #big: Buffer | null = null;
   #bigFilled = 0;
@@ -80,12 +82,14 @@ export class RespParser {
         if (n > this.limits.maxArgs) throw new ProtocolError('invalid multibulk length');
         if (n <= 0) continue; // `*0` and `*-1` are empty requests, skipped as Redis does
         this.#remaining = n;
-        this.#args = [];
+        // Sized at once for a usual request; a huge count is grown as its arguments arrive, not trusted up front.
+        this.#args = n <= 64 ? new Array<Buffer>(n) : [];
+        this.#filled = 0;
       }
       while (this.#remaining > 0) {
         const arg = this.#bulk();
         if (arg === null) return null;
-        this.#args.push(arg);
+        this.#args[this.#filled++] = arg;
         this.#remaining--;
       }
       this.#remaining = -1;

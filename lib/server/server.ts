@@ -7,12 +7,11 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
 import { Blocking } from './blocking';
-import { Client, ReplyError } from './client';
-import { COMMANDS, type Command } from './commands/table';
+import { Client } from './client';
+import { Dispatcher } from './dispatch';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
 import { LazyFree } from './lazyfree';
@@ -20,6 +19,7 @@ import { openServerStore } from './open';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
+import { Watches } from './watch';
 
 export interface ServerOptions {
   /** The store file; created when missing (with `size`), grown up to `maxSize`. */
@@ -74,8 +74,8 @@ export class RespServer {
   requirepass: string | undefined;
   maxOutput: number;
   maxClients: number;
-  /** WATCHed keys (`${db}:${key}`) and who watches them. */
-  readonly watchers = new Map<string, Set<Client>>();
+  readonly watches: Watches;
+  readonly dispatch = new Dispatcher(this);
   /** Clients blocked on keys (BLPOP, BZPOPMIN, ...). */
   readonly blocking = new Blocking();
   stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
@@ -91,8 +91,6 @@ export class RespServer {
   port = 0;
   host = '127.0.0.1';
   #closed = false;
-  /** Commands running: 1 for a client's request, 2 inside its EXEC. */
-  #depth = 0;
   #log: (line: string) => void;
   onShutdown: () => void = () => {};
 
@@ -120,7 +118,8 @@ export class RespServer {
         send: (c, parts) => this.#send(c, parts), kill: (c) => this.kill(c), log: (line) => this.log(line),
       });
     }
-    this.keyspace.onTouch = (db, key) => this.#touch(db, key);
+    this.watches = new Watches(this.keyspace);
+    this.keyspace.onTouch = (db, key) => this.watches.touch(db, key);
     // A key that gets elements (a push, a RENAME onto it, an EXEC's writes) may serve its blocked clients.
     this.keyspace.addWriteListener((db, key) => this.blocking.signal(db, key));
     // An unblocked client's reply goes out with the batch that served it; its next requests run in a later turn.
@@ -199,7 +198,7 @@ export class RespServer {
     c.closed = true;
     this.clients.delete(c.id);
     this.#ready.delete(c);
-    this.unwatchAll(c);
+    this.watches.unwatchAll(c);
     this.pubsub.drop(c);
     this.blocking.drop(c);
   }
@@ -246,7 +245,7 @@ export class RespServer {
         break;
       }
       if (argv === null) break;
-      this.execute(c, argv);
+      this.dispatch.execute(c, argv);
       // Keys the command gave elements to serve their blocked clients now, in the same batch.
       this.blocking.serveReady();
       if (c.closing || c.closed) break;
@@ -357,115 +356,6 @@ export class RespServer {
     let n = 0;
     for (const c of this.clients.values()) n += c.parser.buffered;
     return n;
-  }
-
-  /** Runs one request, or queues it inside MULTI. */
-  execute(c: Client, argv: Buffer[]): void {
-    if (argv.length === 0) return;
-    const name = argv[0].toString('latin1').toLowerCase();
-    const cmd = COMMANDS.get(name);
-    const before = c.replyMode;
-    c.out.muted = before !== 'on';
-    this.#depth++;
-    try {
-      this.#run(c, cmd, name, argv);
-    } catch (e) {
-      if (e instanceof ReplyError) this.#error(c, e.message);
-      else if (e instanceof PmemError || e instanceof RangeError || e instanceof TypeError) this.#error(c, `ERR ${e.message}`);
-      else throw e;
-    } finally {
-      this.#depth--;
-      c.out.muted = false;
-    }
-    // CLIENT REPLY SKIP drops the reply of the one command after it.
-    if (before === 'skip' && c.replyMode === 'skip' && c.lastCommand !== 'client|reply') c.replyMode = 'on';
-  }
-
-  #error(c: Client, msg: string): void {
-    const code = msg.split(' ', 1)[0];
-    this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
-    c.out.error(msg);
-  }
-
-  #run(c: Client, cmd: Command | undefined, name: string, argv: Buffer[]): void {
-    if (cmd === undefined) {
-      this.stats.rejected++;
-      if (c.multi !== null) c.multiError = true;
-      const args = argv.slice(1, 30).map((a) => `'${a.toString('latin1')}'`).join(' ');
-      throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1')}', with args beginning with: ${args}${args.length > 0 ? ' ' : ''}`.trimEnd());
-    }
-    if (!c.authenticated && !cmd.flags.includes('noauth')) {
-      if (c.multi !== null) c.multiError = true;
-      throw new ReplyError('NOAUTH Authentication required.');
-    }
-    if ((cmd.arity > 0 && argv.length !== cmd.arity) || argv.length < -cmd.arity) {
-      this.stats.rejected++;
-      if (c.multi !== null) c.multiError = true;
-      throw new ReplyError(`ERR wrong number of arguments for '${cmd.fullName ?? name}' command`);
-    }
-    if (c.subscriptions > 0 && c.out.proto === 2 && !cmd.flags.includes('pubsub')) {
-      throw new ReplyError(`ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
-    }
-    if (c.multi !== null && !cmd.flags.includes('nomulti')) {
-      if (cmd.flags.includes('nomultiqueue')) {
-        c.multiError = true;
-        throw new ReplyError(`ERR Command not allowed inside a transaction`);
-      }
-      c.multi.push(argv);
-      c.out.status('QUEUED');
-      return;
-    }
-    this.stats.commands++;
-    c.lastCommand = name;
-    cmd.run(this, c, argv);
-  }
-
-  #touch(db: number, key: string): void {
-    if (this.watchers.size === 0) return; // nobody WATCHes: every write skips building the key's id
-    const id = `${db}:${key}`;
-    const set = this.watchers.get(id);
-    if (set === undefined) return;
-    const gone = this.keyspace.dbs[db].type(key) === undefined;
-    for (const c of set) {
-      // A key already expired when watched, now deleted: logically no change (as Redis 7.0).
-      // It is watched as an absent key from now on.
-      if (c.watched.get(id) === true && gone) c.watched.set(id, false);
-      else c.dirty = true;
-    }
-  }
-
-  watch(c: Client, db: number, key: string): void {
-    const id = `${db}:${key}`;
-    if (c.watched.has(id)) return;
-    // Whether the key was already past its time (a stale key): such a key expiring later does not fail EXEC.
-    const at = this.keyspace.dbs[db].expires.get(key);
-    c.watched.set(id, at !== undefined && at <= this.keyspace.now());
-    let set = this.watchers.get(id);
-    if (set === undefined) this.watchers.set(id, (set = new Set()));
-    set.add(c);
-  }
-
-  /** Whether a key `c` watched while it was live has expired since (EXEC then fails). */
-  watchExpired(c: Client, id: string): boolean {
-    if (c.watched.get(id) !== false) return false;
-    const colon = id.indexOf(':');
-    const at = this.keyspace.dbs[Number(id.slice(0, colon))].expires.get(id.slice(colon + 1));
-    return at !== undefined && at <= this.keyspace.now();
-  }
-
-  unwatchAll(c: Client): void {
-    for (const id of c.watched.keys()) {
-      const set = this.watchers.get(id);
-      set?.delete(c);
-      if (set?.size === 0) this.watchers.delete(id);
-    }
-    c.watched.clear();
-    c.dirty = false;
-  }
-
-  /** Whether the running command is inside EXEC (a blocking command then answers as a timeout at once). */
-  get inExec(): boolean {
-    return this.#depth > 1;
   }
 
   /** Commits now (EXEC's batch, SAVE): durable when it returns. */

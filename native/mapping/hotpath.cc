@@ -1,4 +1,5 @@
-// The hot path: flush, persist and sealRecord, which run once per durable
+// The hot path: flush, persist and sealRecord (sealRecords and sealAndApply
+// are in native/mapping/records.cc), which run once per durable
 // store or record. They are plain N-API (no node-addon-api wrappers) and
 // take their numeric arguments from the mapping's call block (State::call,
 // a Float64Array in lib/core/mapping.ts) instead of as JavaScript arguments:
@@ -15,6 +16,7 @@
 
 #include "core/args.h"
 #include "core/crc32c.h"
+#include "mapping/records.h"
 #include "mapping/state.h"
 
 namespace pmem {
@@ -49,7 +51,6 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
-constexpr size_t kMsyncStreamMin = 4096;
 
 // sealRecord(src?), with call = [crcAt, end, seed, persist], leaving the
 // checksum in call[0]:
@@ -165,7 +166,11 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
     napi_callback fn;
   };
   const Entry entries[] = {
-      {"flush", RawFlushOrPersist<false>}, {"persist", RawFlushOrPersist<true>}, {"sealRecord", RawSealRecord}};
+      {"flush", RawFlushOrPersist<false>},
+      {"persist", RawFlushOrPersist<true>},
+      {"sealRecord", RawSealRecord},
+      {"sealRecords", RawSealRecords},
+      {"sealAndApply", RawSealAndApply}};
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     napi_value fn;

@@ -37,7 +37,7 @@ struct State : MappedRange {
   Granularity granularity = kPage;
   // The call block: the numeric arguments of the hot-path calls
   // (native/mapping/hotpath.cc), written by lib/core/mapping.ts before each call.
-  double call[4] = {0, 0, 0, 0};
+  double call[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   // The thread of prefault() (native/mapping/populate.cc), once started.
   Prefaulter* prefaulter = nullptr;
 

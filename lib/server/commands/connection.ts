@@ -226,7 +226,7 @@ function quit(_s: RespServer, c: Client): void {
 function reset(s: RespServer, c: Client): void {
   c.multi = null;
   c.multiError = false;
-  s.unwatchAll(c);
+  s.watches.unwatchAll(c);
   s.pubsub.drop(c);
   c.db = 0;
   c.out.proto = 2;

@@ -19,36 +19,36 @@ function exec(s: RespServer, c: Client): void {
   c.multi = null;
   if (c.multiError) {
     c.multiError = false;
-    s.unwatchAll(c);
+    s.watches.unwatchAll(c);
     throw new ReplyError('EXECABORT Transaction discarded because of previous errors.');
   }
   // A watched key that expired since WATCH counts as changed only if it was live then; Redis 7.0 checks at EXEC.
-  if (c.dirty || [...c.watched.keys()].some((id) => s.watchExpired(c, id))) {
-    s.unwatchAll(c);
+  if (c.dirty || [...c.watched.keys()].some((id) => s.watches.expired(c, id))) {
+    s.watches.unwatchAll(c);
     c.out.nilArray();
     return;
   }
-  s.unwatchAll(c);
+  s.watches.unwatchAll(c);
   c.out.array(queued.length);
-  for (const argv of queued) s.execute(c, argv);
+  for (const argv of queued) s.dispatch.execute(c, argv);
 }
 
 function discard(s: RespServer, c: Client): void {
   if (c.multi === null) throw new ReplyError('ERR DISCARD without MULTI');
   c.multi = null;
   c.multiError = false;
-  s.unwatchAll(c);
+  s.watches.unwatchAll(c);
   c.out.ok();
 }
 
 function watch(s: RespServer, c: Client, argv: Buffer[]): void {
   if (c.multi !== null) throw new ReplyError('ERR WATCH inside MULTI is not allowed');
-  for (let i = 1; i < argv.length; i++) s.watch(c, c.db, keyArg(argv[i]));
+  for (let i = 1; i < argv.length; i++) s.watches.watch(c, c.db, keyArg(argv[i]));
   c.out.ok();
 }
 
 function unwatch(s: RespServer, c: Client): void {
-  s.unwatchAll(c);
+  s.watches.unwatchAll(c);
   c.out.ok();
 }
 

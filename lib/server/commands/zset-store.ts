@@ -126,6 +126,9 @@ export function formatScore(d: number): string {
   // Integers up to 2^53 print as JavaScript prints them (all their digits, at most 16).
   if (Number.isInteger(d) && Math.abs(d) <= 2 ** 53) return String(d);
   const a = Math.abs(d);
+  // A multiple of 1/1024 below 1e5 is exactly a decimal of at most 15 significant digits: %.17g prints
+  // that decimal, and so does JavaScript's shortest form (no other decimal that short is the same double).
+  if (a < 1e5 && Number.isInteger(d * 1024)) return String(d);
   if (a >= 1e-4 && a < 1e17) {
     // The 17 significant digits in fixed notation, as %.17g prints this range; trailing zeros go.
     // A value that rounds up to 1e17 comes back in exponent form: the general path below prints it.

@@ -1,0 +1,137 @@
+// A request's way to its command: the name matched against the table as
+// bytes (no string is made of it), the checks every command gets (AUTH,
+// arity, a RESP2 subscriber, MULTI's queue), and the error replies.
+import { PmemError } from '../core/errors';
+import { type Client, ReplyError } from './client';
+import { COMMANDS, type Command } from './commands/table';
+import type { RespServer } from './server';
+
+/** A command as the dispatcher finds it: its lower-case name's bytes and its flags, looked up once. */
+interface Entry {
+  cmd: Command;
+  name: Buffer;
+  noauth: boolean;
+  pubsub: boolean;
+  nomulti: boolean;
+  nomultiqueue: boolean;
+}
+
+/** ASCII upper case to lower case; every other byte as it is. */
+const LOWER = new Uint8Array(256).map((_, i) => (i >= 0x41 && i <= 0x5a ? i + 0x20 : i));
+
+/** The names by length, first and last byte (lower case): a request's name is compared with one or two candidates. */
+function slot(n: number, first: number, last: number): number {
+  return n * 65536 + first * 256 + last;
+}
+
+export class CommandIndex {
+  readonly #slots = new Map<number, Entry[]>();
+
+  constructor(commands: ReadonlyMap<string, Command>) {
+    for (const [name, cmd] of commands) {
+      const b = Buffer.from(name, 'latin1');
+      const e: Entry = {
+        cmd, name: b, noauth: cmd.flags.includes('noauth'), pubsub: cmd.flags.includes('pubsub'),
+        nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'),
+      };
+      const k = slot(b.length, b[0], b[b.length - 1]);
+      const list = this.#slots.get(k);
+      if (list === undefined) this.#slots.set(k, [e]);
+      else list.push(e);
+    }
+  }
+
+  /** The command named by `b`, in any case, or undefined. */
+  find(b: Buffer): Entry | undefined {
+    const n = b.length;
+    if (n === 0) return undefined;
+    const list = this.#slots.get(slot(n, LOWER[b[0]], LOWER[b[n - 1]]));
+    if (list === undefined) return undefined;
+    for (const e of list) {
+      const name = e.name;
+      let i = 1;
+      while (i < n - 1 && LOWER[b[i]] === name[i]) i++;
+      if (i >= n - 1) return e;
+    }
+    return undefined;
+  }
+}
+
+const INDEX = new CommandIndex(COMMANDS);
+
+export class Dispatcher {
+  /** Commands running: 1 for a client's request, 2 inside its EXEC. */
+  #depth = 0;
+
+  constructor(readonly server: RespServer) {}
+
+  /** Whether the running command is inside EXEC (a blocking command then answers as a timeout at once). */
+  get inExec(): boolean {
+    return this.#depth > 1;
+  }
+
+  /** Runs one request, or queues it inside MULTI. */
+  execute(c: Client, argv: Buffer[]): void {
+    if (argv.length === 0) return;
+    const e = INDEX.find(argv[0]);
+    const before = c.replyMode;
+    c.out.muted = before !== 'on';
+    this.#depth++;
+    try {
+      if (e === undefined) this.#unknown(c, argv);
+      else this.#run(c, e, argv);
+    } catch (err) {
+      if (err instanceof ReplyError) this.#error(c, err.message);
+      else if (err instanceof PmemError || err instanceof RangeError || err instanceof TypeError) this.#error(c, `ERR ${err.message}`);
+      else throw err;
+    } finally {
+      this.#depth--;
+      c.out.muted = false;
+    }
+    // CLIENT REPLY SKIP drops the reply of the one command after it.
+    if (before === 'skip' && c.replyMode === 'skip' && c.lastCommand !== 'client|reply') c.replyMode = 'on';
+  }
+
+  #error(c: Client, msg: string): void {
+    const code = msg.split(' ', 1)[0];
+    const errors = this.server.stats.errors;
+    errors.set(code, (errors.get(code) ?? 0) + 1);
+    c.out.error(msg);
+  }
+
+  #unknown(c: Client, argv: Buffer[]): never {
+    this.server.stats.rejected++;
+    if (c.multi !== null) c.multiError = true;
+    const args = argv.slice(1, 30).map((a) => `'${a.toString('latin1')}'`).join(' ');
+    throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1')}', with args beginning with: ${args}${args.length > 0 ? ' ' : ''}`.trimEnd());
+  }
+
+  #run(c: Client, e: Entry, argv: Buffer[]): void {
+    const s = this.server;
+    const cmd = e.cmd;
+    if (!c.authenticated && !e.noauth) {
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError('NOAUTH Authentication required.');
+    }
+    if ((cmd.arity > 0 && argv.length !== cmd.arity) || argv.length < -cmd.arity) {
+      s.stats.rejected++;
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError(`ERR wrong number of arguments for '${cmd.fullName ?? cmd.name}' command`);
+    }
+    if (c.out.proto === 2 && c.subscriptions > 0 && !e.pubsub) {
+      throw new ReplyError(`ERR Can't execute '${cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+    }
+    if (c.multi !== null && !e.nomulti) {
+      if (e.nomultiqueue) {
+        c.multiError = true;
+        throw new ReplyError(`ERR Command not allowed inside a transaction`);
+      }
+      c.multi.push(argv);
+      c.out.status('QUEUED');
+      return;
+    }
+    s.stats.commands++;
+    c.lastCommand = cmd.name;
+    cmd.run(s, c, argv);
+  }
+}

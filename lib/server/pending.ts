@@ -1,0 +1,95 @@
+// The keyspace's writes that the store has not seen yet: the current
+// batch (the turn's writes, by store key), and with a replicated store the
+// rounds sent to the journal and not yet applied. Reads look through both,
+// newest first, before they read the store.
+import type { KVBatchOp } from '../kv/types';
+
+/** A write of the batch: the value, or null for a delete. */
+type Writes = Map<string, Buffer | null>;
+
+export class PendingWrites {
+  /** Writes not yet in the store, by store key (latin1). */
+  #batch: Writes = new Map();
+  #bytes = 0;
+  /** Rounds sent to a replicated journal and not yet in the store, oldest first. */
+  #inflight: Array<{ id: number; writes: Writes }> = [];
+  #rounds = 0;
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get size(): number {
+    return this.#batch.size;
+  }
+
+  write(sk: string, v: Buffer | null): void {
+    this.#batch.set(sk, v);
+    this.#bytes += sk.length + (v === null ? 0 : v.length);
+  }
+
+  /** The pending value of `sk`: a Buffer, null when deleted, undefined when the store's is current. */
+  read(sk: string): Buffer | null | undefined {
+    const p = this.#batch.get(sk);
+    if (p !== undefined) return p;
+    for (let i = this.#inflight.length - 1; i >= 0; i--) {
+      const f = this.#inflight[i].writes.get(sk);
+      if (f !== undefined) return f;
+    }
+    return undefined;
+  }
+
+  /** The batch as KVStore ops, and a new empty batch. */
+  take(): KVBatchOp[] {
+    const ops: KVBatchOp[] = new Array(this.#batch.size);
+    let i = 0;
+    for (const [k, v] of this.#batch) {
+      const key = storeArg(k);
+      ops[i++] = v === null ? { type: 'del', key } : { type: 'put', key, value: v };
+    }
+    this.clear();
+    return ops;
+  }
+
+  /** The batch as one round of a replicated store; it stays readable until `appliedThrough(id)`. */
+  takeRound(): { id: number; ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> } {
+    const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
+    for (const [k, v] of this.#batch) {
+      const key = Buffer.from(k, 'latin1');
+      ops.push(v === null ? { type: 'del', key } : { type: 'put', key, value: v });
+    }
+    const id = ++this.#rounds;
+    this.#inflight.push({ id, writes: this.#batch });
+    this.#batch = new Map();
+    this.#bytes = 0;
+    return { id, ops };
+  }
+
+  /** The store has applied every round up to `id`: reads of them go to the store again. */
+  appliedThrough(id: number): void {
+    while (this.#inflight.length > 0 && this.#inflight[0].id <= id) this.#inflight.shift();
+  }
+
+  /** Drops the batch (not the rounds in flight). */
+  clear(): void {
+    this.#batch.clear();
+    this.#bytes = 0;
+  }
+}
+
+/**
+ * A store key (latin1) as KVStore takes it: an ASCII string is its own
+ * bytes and goes as it is; any other is passed as its bytes (KVStore
+ * would read a string as UTF-8).
+ */
+export function storeArg(sk: string): string | Buffer {
+  return isAscii(sk) ? sk : Buffer.from(sk, 'latin1');
+}
+
+/** Whether every char of `s` is below 0x80; short strings by a loop (no call into C++ per key). */
+function isAscii(s: string): boolean {
+  const n = s.length;
+  if (n > 64) return Buffer.byteLength(s, 'utf8') === n;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}

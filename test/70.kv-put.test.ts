@@ -1,0 +1,139 @@
+// KVStore.put's record and index update: keys given as strings, Buffers and
+// Uint8Arrays are the same keys; every key and value length lays out a
+// record that reads back, before and after a reopen; a key given as bytes
+// is copied once; a put's new key joins a key order a scan built; the
+// index's table asks for huge pages.
+import { binding } from '../lib/core/binding';
+import { KVStore } from '../lib';
+import { expectThrowName, tmpFile } from './helpers';
+
+const open = (file: string, create = false): KVStore =>
+  KVStore.open(file, { create, size: 1 << 20, segmentSize: 64 * 1024 });
+
+describe('KVStore.put', () => {
+  test('every key length up to 40 and value length up to 17, as bytes and as strings, reads back before and after a reopen', () => {
+    const file = tmpFile('kv-put-lengths');
+    let db = open(file, true);
+    const want = new Map<string, Buffer>();
+    for (let k = 0; k <= 40; k++) {
+      for (let v = 0; v <= 17; v++) {
+        // The key's last byte differs from the padding's zero, so a key
+        // overwritten by the padding no longer matches.
+        const key = Buffer.alloc(k, 0x61 + (v % 26));
+        if (k > 0) key[k - 1] = 0x30 + (k % 10);
+        const value = Buffer.alloc(v, 0x41 + (k % 26));
+        const asString = (k + v) % 2 === 0;
+        db.put(asString ? key.toString('latin1') : key, asString ? value.toString('latin1') : value);
+        want.set(key.toString('latin1'), value);
+      }
+    }
+    const check = (s: KVStore): void => {
+      expect(s.count).toBe(want.size);
+      for (const [k, v] of want) {
+        expect(s.get(k)?.equals(v)).toBe(true);
+        expect(s.get(Buffer.from(k, 'latin1'))?.equals(v)).toBe(true);
+      }
+    };
+    check(db);
+    db.close();
+    db = open(file);
+    check(db);
+    db.close();
+  });
+
+  test('a key given as a Buffer, a Uint8Array at an offset, or a string is one key', () => {
+    const db = open(tmpFile('kv-put-forms'), true);
+    const backing = new Uint8Array(64);
+    const u8 = backing.subarray(3, 3 + 5);
+    u8.set(Buffer.from('hello'));
+    db.put(u8, 'a');
+    expect(db.get('hello')?.toString()).toBe('a');
+    db.put(Buffer.from('hello'), 'b');
+    db.put('hello', 'c');
+    expect(db.count).toBe(1);
+    expect(db.getString(u8)).toBe('c');
+    // A string that is not ASCII is its UTF-8 bytes.
+    db.put(Buffer.from('cl\u00e9', 'utf8'), 'd');
+    expect(db.getString('cl\u00e9')).toBe('d');
+    db.put('cl\u00e9', 'e');
+    expect(db.count).toBe(2);
+    expect(db.getString(Buffer.from('cl\u00e9', 'utf8'))).toBe('e');
+    db.close();
+  });
+
+  test('a key given as bytes is copied: changing them after the put changes nothing', () => {
+    const db = open(tmpFile('kv-put-copy'), true);
+    const key = Buffer.from('mutable');
+    db.put(key, 'v');
+    key.fill(0x7a);
+    expect(db.getString('mutable')).toBe('v');
+    expect(db.has(key)).toBe(false);
+    db.close();
+  });
+
+  test('overwrites by bytes and by string count the old entry dead, and a reopen sees the last', () => {
+    const file = tmpFile('kv-put-overwrite');
+    let db = open(file, true);
+    for (let round = 0; round < 30; round++) {
+      for (let i = 0; i < 50; i++) {
+        const k = `key${i}`;
+        db.put(round % 2 === 0 ? Buffer.from(k) : k, `r${round} ${i}`);
+      }
+    }
+    expect(db.count).toBe(50);
+    db.compact();
+    db.close();
+    db = open(file);
+    for (let i = 0; i < 50; i++) expect(db.getString(`key${i}`)).toBe(`r29 ${i}`);
+    db.close();
+  });
+
+  test("a put's new key given as bytes joins the key order a scan built", () => {
+    const db = open(tmpFile('kv-put-order'), true);
+    db.put('b', '1');
+    db.put('d', '2');
+    expect([...db.keys({ encoding: 'utf8' })]).toEqual(['b', 'd']);
+    db.put(Buffer.from('c'), '3');
+    db.put(new Uint8Array([0x61]), '4');
+    db.put(Buffer.from('d'), '5'); // an overwrite adds no key
+    expect([...db.keys({ encoding: 'utf8' })]).toEqual(['a', 'b', 'c', 'd']);
+    expect([...db.range({ encoding: 'utf8' })].map(([, v]) => v)).toEqual(['4', '1', '3', '5']);
+    db.close();
+  });
+
+  test('a bad key is refused before anything is written', () => {
+    const db = open(tmpFile('kv-put-bad'), true);
+    db.put('x', 'y');
+    const before = db.stats().liveBytes + db.stats().deadBytes;
+    expectThrowName(() => db.put(Buffer.alloc(4097), 'v'), 'RangeError');
+    expectThrowName(() => db.put(new Uint8Array(5000), 'v'), 'RangeError');
+    expectThrowName(() => db.put(42 as never, 'v'), 'TypeError');
+    expectThrowName(() => db.put(Buffer.from('k'), 42 as never), 'TypeError');
+    expect(db.stats().liveBytes + db.stats().deadBytes).toBe(before);
+    expect(db.count).toBe(1);
+    db.put(Buffer.alloc(4096, 1), 'longest');
+    expect(db.getString(Buffer.alloc(4096, 1))).toBe('longest');
+    db.close();
+  });
+});
+
+describe("the index's table", () => {
+  test('asks for huge pages over the whole 2 MiB pages inside it, and only then', () => {
+    expect(binding.kvTableHuge(new Uint32Array(1024))).toBe(false);
+    // 8 MiB holds at least three whole 2 MiB pages, wherever it starts.
+    expect(typeof binding.kvTableHuge(new Uint32Array(2 * 1024 * 1024))).toBe('boolean');
+    expectThrowName(() => binding.kvTableHuge({} as never), 'TypeError');
+  });
+
+  test('a store of enough keys to reach a huge table still finds every key', () => {
+    const file = tmpFile('kv-put-big-table');
+    const db = KVStore.open(file, { create: true, size: 64 << 20, segmentSize: 1 << 20 });
+    // 400,000 keys: the table grows to 2^20 slots (8 MiB).
+    const v = Buffer.alloc(8, 1);
+    for (let i = 0; i < 400_000; i++) db.put(`k${i}`, v);
+    expect(db.count).toBe(400_000);
+    expect(db.stats().indexBytes).toBeGreaterThanOrEqual(8 << 20);
+    for (let i = 0; i < 400_000; i += 997) expect(db.has(`k${i}`)).toBe(true);
+    db.close();
+  });
+});
