@@ -77,10 +77,13 @@ interface Pending {
   length: number;
 }
 
-/** Forms runs from the checkpoint's input offset to the end; publishes each, then the merge phase. */
-export function formRuns(f: Formation, state: SortState, publish: () => void, pool: SortThreads | null): void {
+/**
+ * Forms runs from the checkpoint's input offset to the end; publishes each,
+ * then the merge phase. `whole` is the budget's run buffers (the pool's,
+ * over shared memory, with more than one thread).
+ */
+export function formRuns(f: Formation, state: SortState, publish: () => void, pool: SortThreads | null, whole: RunBuffers): void {
   const threads = pool?.threads ?? 1;
-  const whole = pool?.buffers ?? RunBuffers.of(f.memory);
   const parts = threads > 1 ? Array.from({ length: threads }, (_, i) => whole.part(i, threads)) : [whole];
   const workers = pool?.workers ?? [];
   const fd = fs.openSync(f.input, 'r');

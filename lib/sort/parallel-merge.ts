@@ -12,6 +12,7 @@ import { partitionRuns } from './partition';
 import { mergeRange, type RangeJob } from './range-merge';
 import type { RecordOrder } from './records';
 import type { SortThreads } from './run-thread';
+import type { RunBuffers } from './runs';
 import type { SortProgress } from './options';
 
 /** Ranges per thread at least (so that threads finish close together). */
@@ -25,8 +26,8 @@ export interface RangeMerge {
   order: RecordOrder;
   memory: number;
   mergeBuffers: 'pmem' | 'dram';
-  /** One thread's DRAM buffer per run, with DRAM merge buffers. */
-  dramBuffer: number;
+  /** With DRAM merge buffers: the run buffers, whose parts' input chunks are the threads' arenas (merge-phase.ts, dramFanIn). */
+  buffers: RunBuffers | null;
   checkpointBytes: number;
   runPath(id: number): string;
   onProgress?(progress: SortProgress): void;
@@ -50,6 +51,9 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   const ranges = partitionRuns(spans, m.order, count, state.outputBytes);
   // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
   new FileSink(m.partial, state.outputBytes, 4096).close();
+  // With DRAM merge buffers, each thread's sources share its part's input
+  // chunk (the part it formed runs in), one window per run.
+  const dramWindow = m.buffers === null ? 0 : Math.floor(m.buffers.part(threads - 1, threads).input.length / Math.max(1, state.runs.length));
   const job = (j: number): RangeJob => ({
     ...ranges[j],
     partial: m.partial,
@@ -61,13 +65,16 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     // windows grew the heap by more than they saved).
     sourceBytes: m.mergeBuffers === 'pmem'
       ? Math.max(64 * 1024, Math.floor(m.memory / 4 / Math.max(1, state.runs.length) / threads))
-      : Math.max(4096, Math.floor(m.dramBuffer / threads)),
-    // Each range allocates its own: small, so that the garbage they leave stays small.
-    sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.checkpointBytes / 4))),
+      : dramWindow,
+    // Each range allocates its own: small, so that the garbage they leave
+    // stays small (and at most a sixty-fourth of the budget).
+    sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),
   });
   /** Each range's last record's length once merged; -1 before. */
   const lastLengths = new Array<number>(ranges.length).fill(-1);
   let published = 0;
+  /** The main thread's arena: the last part's input chunk. */
+  const own = m.buffers === null ? null : m.buffers.part(threads - 1, threads).input;
   const fd = fs.openSync(m.partial, 'r+');
   /** The range each worker holds, or -1. */
   const held = workers.map(() => -1);
@@ -115,7 +122,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
       }
       if (open()) {
         const j = next++;
-        lastLengths[j] = mergeRange(job(j), m.order);
+        lastLengths[j] = mergeRange(job(j), m.order, own);
       } else {
         // Nothing to hand out: wait for the worker with the first range still open.
         let w = -1;

@@ -11,7 +11,7 @@ export interface RangeJob extends Partition {
   /** The output file the ranges are written into. */
   partial: string;
   mergeBuffers: 'pmem' | 'dram';
-  /** A PMem source's mapping window, or a DRAM source's buffer. */
+  /** A PMem source's mapping window, or a DRAM source's window in the thread's arena. */
   sourceBytes: number;
   sinkBytes: number;
 }
@@ -19,11 +19,14 @@ export interface RangeJob extends Partition {
 /**
  * Merges the range into its bytes of the output file (written, not yet
  * durable: the caller syncs the file before a checkpoint counts them).
- * Returns the length of its last record (0 when it has none).
+ * Returns the length of its last record (0 when it has none). With DRAM
+ * merge buffers, the sources' windows are cut from `arena`, the thread's
+ * part of the run buffers' input chunk.
  * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_CORRUPT (the range's output
  *   is not the size of its records)
  */
-export function mergeRange(job: RangeJob, order: RecordOrder): number {
+export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | null): number {
+  if (job.mergeBuffers === 'dram' && arena === null) throw new Error('a DRAM merge range on a thread without run buffers');
   const sources: RunSource[] = [];
   const sink = new FileSink(job.partial, job.outputOffset, job.sinkBytes, false);
   try {
@@ -32,7 +35,7 @@ export function mergeRange(job: RangeJob, order: RecordOrder): number {
       // A source whose length is the span's end stops there.
       sources.push(job.mergeBuffers === 'pmem'
         ? new PmemSource(s.path, s.end, s.start, order, job.sourceBytes)
-        : new DramSource(s.path, s.end, s.start, order, job.sourceBytes));
+        : new DramSource(s.path, s.end, s.start, order, (arena as Buffer).subarray(sources.length * job.sourceBytes, (sources.length + 1) * job.sourceBytes)));
     }
     const lastLength = merge(sources, sink, order, { every: Infinity, checkpoint: () => {} });
     sink.flush();

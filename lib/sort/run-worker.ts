@@ -26,7 +26,7 @@ function serve(data: RunThreadData): void {
   port.on('message', (job: RunJob | ({ kind: 'range' } & RangeJob)) => {
     try {
       if (job.kind === 'range') {
-        answer({ value: mergeRange(job, order) });
+        answer({ value: mergeRange(job, order, bufs === null ? null : bufs.input) });
         return;
       }
       if (bufs === null) throw new Error('a run for a thread without run buffers');

@@ -91,14 +91,18 @@ export function externalSort(input: string, output: string, options: SortOptions
     };
     const forming = state.phase === 'runs';
     const threads = forming ? threadsOf(job, state, cp.maxRuns) : threadsFor(o.memory, o.parallel, o.format.recordSize);
-    if (threads > 1 && state.phase !== 'done') pool = new SortThreads(forming ? RunBuffers.of(bufferMemory(o.memory, threads), true) : null, threads, o.format);
+    // The run buffers, for run formation and then as DRAM merge buffers'
+    // arena (merge-phase.ts, dramFanIn): allocated once, and held to the end.
+    const buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
+      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
+    if (threads > 1 && state.phase !== 'done') pool = new SortThreads(buffers, threads, o.format);
     if (forming) {
       formRuns({
         input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory,
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
-      }, state, publish, pool);
+      }, state, publish, pool, buffers as RunBuffers);
     }
-    if (state.phase === 'merge') mergeRanges = mergeRuns(job, state, publish, pool);
+    if (state.phase === 'merge') mergeRanges = mergeRuns(job, state, publish, pool, buffers);
   } finally {
     // Every worker stopped, on an error too (it already waited for their jobs).
     pool?.close();
