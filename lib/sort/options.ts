@@ -44,8 +44,9 @@ export interface SortOptions {
   keyLength?: number;
   /**
    * 'pmem' (default): the merge reads every run in place from PMem, so one
-   * pass merges them all. 'dram': each run is read through a DRAM buffer,
-   * and at most memory / buffer runs are merged at once (more passes).
+   * pass merges them all. 'dram': each run is read through a DRAM window
+   * cut from the run buffers' input chunk (40% of the budget), and at most
+   * as many runs as it holds windows are merged at once (more passes).
    */
   mergeBuffers?: 'pmem' | 'dram';
   /**

@@ -58,13 +58,13 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
-    // The threads' sources together keep a quarter of the budget mapped
-    // (one thread's keep half): the run buffers are still held, and each
-    // worker has a heap of its own. Not less: each window is a new mapping,
-    // whose objects are garbage once it moves on (thousands of small
-    // windows grew the heap by more than they saved).
+    // The threads' sources together keep half the budget mapped, as one
+    // thread's do (the run buffers were let go before the merge). Not less:
+    // each window is a new mapping, whose objects are garbage once it moves
+    // on (thousands of small windows grew the heap by more than they
+    // saved), and each costs a map and an unmap.
     sourceBytes: m.mergeBuffers === 'pmem'
-      ? Math.max(64 * 1024, Math.floor(m.memory / 4 / Math.max(1, state.runs.length) / threads))
+      ? Math.max(64 * 1024, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
       : dramWindow,
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).

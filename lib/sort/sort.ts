@@ -62,6 +62,8 @@ export function externalSort(input: string, output: string, options: SortOptions
   let cp: Checkpoint;
   let resumed = false;
   let mergeRanges = 0;
+  /** Threads the sort ran on. */
+  let ran = 1;
   try {
     const found = fs.existsSync(cpPath) ? openCheckpoint(cpPath) : null;
     if (found !== null) {
@@ -92,15 +94,28 @@ export function externalSort(input: string, output: string, options: SortOptions
     const forming = state.phase === 'runs';
     const threads = forming ? threadsOf(job, state, cp.maxRuns) : threadsFor(o.memory, o.parallel, o.format.recordSize);
     // The run buffers, for run formation and then as DRAM merge buffers'
-    // arena (merge-phase.ts, dramFanIn): allocated once, and held to the end.
-    const buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
+    // arena (merge-phase.ts, dramFanIn): allocated once.
+    let buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
       ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
     if (threads > 1 && state.phase !== 'done') pool = new SortThreads(buffers, threads, o.format);
+    ran = pool?.threads ?? 1;
     if (forming) {
       formRuns({
         input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory,
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool, buffers as RunBuffers);
+      if (o.mergeBuffers === 'pmem') {
+        // The merge reads the runs in place and needs no run buffers: they
+        // are let go, with the workers that shared them (fresh ones merge
+        // key ranges, when the merge is cut into them), so that the merge's
+        // windows take their place in the budget.
+        buffers = null;
+        if (pool !== null) {
+          pool.close();
+          pool = null;
+          if (!o.format.unique && state.runs.length > 1) pool = new SortThreads(null, threads, o.format);
+        }
+      }
     }
     if (state.phase === 'merge') mergeRanges = mergeRuns(job, state, publish, pool, buffers);
   } finally {
@@ -121,7 +136,7 @@ export function externalSort(input: string, output: string, options: SortOptions
     tempBytesWritten: state.tempBytes,
     peakRss: process.resourceUsage().maxRSS * 1024,
     resumed,
-    threads: pool?.threads ?? 1,
+    threads: ran,
     mergeRanges,
   };
 }
