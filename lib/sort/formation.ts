@@ -19,7 +19,6 @@ export interface Formation {
   input: string;
   inputSize: number;
   order: RecordOrder;
-  memory: number;
   runPath(id: number): string;
   onProgress?(progress: SortProgress): void;
 }

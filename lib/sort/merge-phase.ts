@@ -18,6 +18,7 @@ const SINK_BUFFER = 1024 * 1024;
 function sinkBytes(memory: number): number {
   return Math.max(4096, Math.min(SINK_BUFFER, Math.floor(memory / 16)));
 }
+
 /** A DRAM merge source's window, at most and at least (see dramFanIn). */
 const DRAM_WINDOW = 1024 * 1024;
 const MIN_DRAM_WINDOW = 4096;

@@ -101,7 +101,7 @@ export function externalSort(input: string, output: string, options: SortOptions
     ran = pool?.threads ?? 1;
     if (forming) {
       formRuns({
-        input: job.input, inputSize: job.inputSize, order: job.order, memory: o.memory,
+        input: job.input, inputSize: job.inputSize, order: job.order,
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool, buffers as RunBuffers);
       if (o.mergeBuffers === 'pmem') {
