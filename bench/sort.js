@@ -30,9 +30,11 @@ const MiB = 2 ** 20;
 async function child(which, input, output, memory, tmp, kind) {
   const t0 = process.hrtime.bigint();
   let counters = null;
-  if (which === 'pmem' || which === 'pmem-dram') {
+  if (which === 'pmem' || which === 'pmem-1' || which === 'pmem-dram') {
     const { externalSort } = require('../dist');
-    const options = { memory, pmem: path.join(tmp, 'pmem-work'), mergeBuffers: which === 'pmem' ? 'pmem' : 'dram' };
+    const options = { memory, pmem: path.join(tmp, 'pmem-work'), mergeBuffers: which === 'pmem-dram' ? 'dram' : 'pmem' };
+    // pmem-1: one thread (--parallel 1), as the sort ran before it used several.
+    if (which === 'pmem-1') options.parallel = 1;
     if (kind === 'gensort') Object.assign(options, { recordSize: 100, keyLength: 10 });
     counters = externalSort(input, output, options);
   } else if (which === 'ems') {
@@ -67,7 +69,10 @@ async function child(which, input, output, memory, tmp, kind) {
     await store.dispose();
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  process.stdout.write(JSON.stringify({ seconds, peakRss: process.resourceUsage().maxRSS * 1024, counters }) + '\n');
+  const cpu = process.cpuUsage();
+  // CPU seconds of every thread of the process (user and system).
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(JSON.stringify({ seconds, cpuSeconds, peakRss: process.resourceUsage().maxRSS * 1024, counters }) + '\n');
 }
 
 // ---- the parent.
@@ -89,12 +94,12 @@ function runGnu(input, output, memory, tmp) {
   const timed = fs.existsSync('/usr/bin/time');
   const t0 = process.hrtime.bigint();
   const r = timed
-    ? spawnSync('/usr/bin/time', ['-f', '%M', 'sort', ...args], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8' })
+    ? spawnSync('/usr/bin/time', ['-f', '%M %U %S', 'sort', ...args], { env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8' })
     : spawnSync('sort', args, { env: { ...process.env, LC_ALL: 'C' }, encoding: 'utf8' });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`GNU sort failed: ${r.stderr}`);
-  const kb = timed ? Number(r.stderr.trim().split('\n').pop()) : NaN;
-  return { seconds, peakRss: Number.isFinite(kb) ? kb * 1024 : null, counters: null };
+  const [kb, user, sys] = timed ? r.stderr.trim().split('\n').pop().split(' ').map(Number) : [NaN, NaN, NaN];
+  return { seconds, cpuSeconds: Number.isFinite(user) ? user + sys : null, peakRss: Number.isFinite(kb) ? kb * 1024 : null, counters: null };
 }
 
 function same(a, b) {
@@ -117,6 +122,7 @@ function benchOne(kind, o, dir) {
   const competitors = [
     ['GNU sort -S 64M (baseline)', () => runGnu(input, gnuOut, o.memory, tmp)],
     ['pmem, PMem merge buffers (msync)', (out) => runChild('pmem', input, out, o.memory, tmp, kind, {})],
+    ['pmem, PMem merge buffers, one thread (msync)', (out) => runChild('pmem-1', input, out, o.memory, tmp, kind, {})],
     ['pmem, PMem merge buffers (forced)', (out) => runChild('pmem', input, out, o.memory, tmp, kind, { PMEM_IS_PMEM_FORCE: '1' })],
     ['pmem, DRAM merge buffers (msync)', (out) => runChild('pmem-dram', input, out, o.memory, tmp, kind, {})],
     ...(o.skipEms ? [] : [['external-merge-sort', (out) => runChild('ems', input, out, o.memory, tmp, kind, {})]]),
@@ -136,7 +142,7 @@ function benchOne(kind, o, dir) {
       if (c.tempBytesWritten > 1.05 * size) checks.push(`temporary bytes ${(c.tempBytesWritten / size).toFixed(2)}x the input`);
     }
     if (checks.length > 0) failed = true;
-    rows.push({ name, seconds: r.seconds, peakRss: r.peakRss, counters: c, identical, checks });
+    rows.push({ name, seconds: r.seconds, cpuSeconds: r.cpuSeconds, load: os.loadavg()[0], peakRss: r.peakRss, counters: c, identical, checks });
     fs.rmSync(path.join(tmp), { recursive: true, force: true });
     fs.mkdirSync(tmp, { recursive: true });
   }
@@ -148,12 +154,13 @@ function benchOne(kind, o, dir) {
   const lines = [
     `### ${kind === 'gensort' ? 'gensort records (ASCII, 100 B, sorted as binary records with 10-byte keys)' : 'text corpus (lines of words and numbers)'}: ${(size / MiB).toFixed(0)} MiB, ${(o.memory / MiB).toFixed(0)} MiB budget`,
     '',
-    '| sort | wall s | × GNU | × external-merge-sort | runs | passes | temp bytes / input | peak RSS MiB | RSS − budget MiB | cmp | checks |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| sort | wall s | CPU s | load (1 min) | × GNU | × external-merge-sort | threads | runs | passes | temp bytes / input | peak RSS MiB | RSS − budget MiB | cmp | checks |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const c = r.counters;
-    lines.push(`| ${r.name} | ${fmt(r.seconds, 1)} | ${fmt(r.seconds / base)} | ${ems ? fmt(r.seconds / ems.seconds) : 'n/a'} | ${c ? c.runs : ''} | ${c ? c.mergePasses : ''} | ` +
+    lines.push(`| ${r.name} | ${fmt(r.seconds, 1)} | ${r.cpuSeconds == null ? 'n/a' : fmt(r.cpuSeconds, 1)} | ${fmt(r.load, 1)} | ${fmt(r.seconds / base)} | ` +
+      `${ems ? fmt(r.seconds / ems.seconds) : 'n/a'} | ${c ? c.threads : ''} | ${c ? c.runs : ''} | ${c ? c.mergePasses : ''} | ` +
       `${c ? fmt(c.tempBytesWritten / size) : ''} | ${r.peakRss === null ? 'n/a' : fmt(r.peakRss / MiB, 0)} | ` +
       `${r.peakRss === null ? 'n/a' : fmt((r.peakRss - o.memory) / MiB, 0)} | ${r.identical ? 'same' : 'DIFFERS'} | ${r.checks.join('; ') || 'ok'} |`);
   }

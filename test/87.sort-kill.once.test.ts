@@ -25,7 +25,19 @@ const { generate } = require('../bench/gensort.js') as { generate(kind: string, 
 const KILLS = Number(process.env.PMEM_SORT_KILLS ?? 30);
 const MAX_ACKS = 40;
 
-test(`${KILLS} kills of an external sort, in run formation and merge, lose no checkpoint and change no output`, async () => {
+/**
+ * The variants: unique on two threads (runs formed by a worker and the main
+ * thread, a merge on one), and a stable sort by a key on two threads (its
+ * final merge in key ranges, each range written by its thread), each with
+ * GNU sort's flags for the same output. The budget gives about as many
+ * runs on two threads as 64 KiB gave on one.
+ */
+const VARIANTS: [string, Record<string, unknown>, string[]][] = [
+  ['unique, runs on two threads', { memory: 128 * 1024, parallel: 2, unique: true }, ['-u']],
+  ['stable -k2, runs and merge ranges on two threads', { memory: 256 * 1024, checkpointBytes: 8 * 1024, parallel: 2, unique: false, stable: true, keys: [{ field: 2 }] }, ['-s', '-k2']],
+];
+
+test.each(VARIANTS)(`${KILLS} kills of an external sort (%s), in run formation and merge, lose no checkpoint and change no output`, async (name, options, flags) => {
   let expected: Buffer = Buffer.alloc(0);
   /** Acknowledgements that belong to sorts already completed and checked. */
   let base = 0;
@@ -43,13 +55,14 @@ test(`${KILLS} kills of an external sort, in run formation and merge, lose no ch
     maxAcks: MAX_ACKS,
     maxDelayUs: 1500,
     dir,
+    env: { PMEM_SORT_KILL_OPTIONS: JSON.stringify(options) },
     prepare(dir) {
       const input = child.input(dir);
       generate('text', 1536 * 1024, input, 3);
       // Repeated lines, for unique across runs and across resumes.
       fs.appendFileSync(input, fs.readFileSync(input).subarray(0, 256 * 1024));
       fs.appendFileSync(input, 'no newline at the end');
-      expected = execFileSync('sort', ['-u', input], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 26 });
+      expected = execFileSync('sort', [...flags, input], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 26 });
     },
     verify(dir, acked) {
       const fresh = acked.slice(seen) as { phase?: string; finished?: boolean; resumed?: boolean }[];
@@ -94,11 +107,11 @@ test(`${KILLS} kills of an external sort, in run formation and merge, lose no ch
       }
     },
   }).finally(() => fs.rmSync(dir, { recursive: true, force: true }));
-  console.log(`87 sort kills by phase: ${JSON.stringify(killedIn)}; ${completedSorts} sorts completed (${resumedSorts} of them resumed), ` +
+  console.log(`87 sort kills (${name}) by phase: ${JSON.stringify(killedIn)}; ${completedSorts} sorts completed (${resumedSorts} of them resumed), ` +
     `${checkpointsChecked} checkpoints checked after a kill`);
   expect(report.violations).toEqual([]);
   expect(report.kills).toBe(KILLS);
-  expectKillsLanded('87 external sort', report);
+  expectKillsLanded(`87 external sort (${name})`, report);
   // Kills landed in both phases, and sorts completed across kills.
   expect(killedIn.runs).toBeGreaterThanOrEqual(Math.ceil(KILLS / 5));
   expect(killedIn.merge).toBeGreaterThanOrEqual(Math.ceil(KILLS / 5));

@@ -27,6 +27,8 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
   --record-size N    fixed-size binary records (gensort: 100) instead of lines
   --key-offset N, --key-length N
                      binary records: the key's bytes (default 0 and 10)
+  --parallel N       threads that form runs, the budget split between them
+                     (default: the CPUs, at most 8); the output is the same
   --merge-buffers pmem|dram
                      dram: read runs through DRAM buffers (more passes)
   --verbose          counters on stderr: runs, merge passes, bytes written
@@ -37,7 +39,7 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
   in DIR without --resume), 4 for a damaged checkpoint.`;
 
 const FLAGS: Record<string, keyof SortOptions> = { '-n': 'numeric', '-r': 'reverse', '-u': 'unique', '-s': 'stable', '--resume': 'resume' };
-const VALUES = new Set(['-o', '-k', '-t', '-S', '--memory', '--pmem', '--record-size', '--key-offset', '--key-length', '--merge-buffers']);
+const VALUES = new Set(['-o', '-k', '-t', '-S', '--memory', '--pmem', '--record-size', '--key-offset', '--key-length', '--merge-buffers', '--parallel']);
 
 /** Runs `pmem sort` with the arguments after "sort"; resolves to its exit code. */
 export async function sortCommand(argv: string[], out: Out): Promise<number> {
@@ -89,6 +91,7 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
       case '--record-size': options.recordSize = whole(v as string, a); break;
       case '--key-offset': options.keyOffset = whole(v as string, a); break;
       case '--key-length': options.keyLength = whole(v as string, a); break;
+      case '--parallel': options.parallel = whole(v as string, a); break;
       case '--merge-buffers':
         if (v !== 'pmem' && v !== 'dram') throw usage(`--merge-buffers takes pmem or dram, got '${v}'`);
         options.mergeBuffers = v;
@@ -115,11 +118,13 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   const counters = {
     records: result.records, inputBytes: result.inputBytes, outputBytes: result.outputBytes, runs: result.runs,
     mergePasses: result.mergePasses, tempBytesWritten: result.tempBytesWritten, peakRss: result.peakRss, resumed: result.resumed,
+    threads: result.threads, mergeRanges: result.mergeRanges,
   };
   if (verbose) {
     process.stderr.write(`pmem sort: ${counters.records} records, ${counters.runs} runs, ${counters.mergePasses} merge pass(es), ` +
       `${counters.tempBytesWritten} bytes to temporary space (${(counters.tempBytesWritten / Math.max(1, counters.inputBytes)).toFixed(2)}x the input), ` +
-      `peak RSS ${(counters.peakRss / 2 ** 20).toFixed(1)} MiB${counters.resumed ? ', resumed from a checkpoint' : ''}\n`);
+      `peak RSS ${(counters.peakRss / 2 ** 20).toFixed(1)} MiB, ${counters.threads} thread(s), ` +
+      `final merge in ${counters.mergeRanges} key range(s)${counters.resumed ? ', resumed from a checkpoint' : ''}\n`);
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;

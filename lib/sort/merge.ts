@@ -63,14 +63,18 @@ export class FileSink {
   /** Bytes written to the file (not counting the buffer). */
   #written: number;
 
-  /** Opens `path` (creating it) and cuts it to `from` bytes, which it keeps. */
-  constructor(path: string, from: number, bufferSize: number) {
+  /**
+   * Opens `path` (creating it) and cuts it to `from` bytes, which it keeps;
+   * or, when not `cut`, only writes from `from` on (one range of a merge
+   * that several threads write, each its own range).
+   */
+  constructor(path: string, from: number, bufferSize: number, cut = true) {
     this.path = path;
     this.#fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
       const size = fs.fstatSync(this.#fd).size;
-      if (size < from) throw new PmemError('ERR_PMEM_CORRUPT', `${path} holds ${size} bytes, the checkpoint says ${from} were written`, { path });
-      fs.ftruncateSync(this.#fd, from);
+      if (cut && size < from) throw new PmemError('ERR_PMEM_CORRUPT', `${path} holds ${size} bytes, the checkpoint says ${from} were written`, { path });
+      if (cut) fs.ftruncateSync(this.#fd, from);
     } catch (e) {
       fs.closeSync(this.#fd);
       throw e;
@@ -98,6 +102,11 @@ export class FileSink {
     }
     this.#used += copyBytes(buf, view, start, end, this.#buf, this.#view, this.#used);
     if (newline) this.#buf[this.#used++] = 10;
+  }
+
+  /** Writes the buffer to the file (not durable yet: see sync). */
+  flush(): void {
+    this.#drainBuffer();
   }
 
   /** Writes the buffer and makes the file's bytes durable (fdatasync). */

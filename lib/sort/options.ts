@@ -1,4 +1,6 @@
 // externalSort's options: their types, defaults and checks.
+import * as os from 'node:os';
+
 import { checkBoolean, checkIndex, checkOptions } from '../core/args';
 import type { RecordFormat, SortKey } from './records';
 
@@ -42,10 +44,18 @@ export interface SortOptions {
   keyLength?: number;
   /**
    * 'pmem' (default): the merge reads every run in place from PMem, so one
-   * pass merges them all. 'dram': each run is read through a DRAM buffer,
-   * and at most memory / buffer runs are merged at once (more passes).
+   * pass merges them all. 'dram': each run is read through a DRAM window
+   * cut from the run buffers' input chunk (40% of the budget), and at most
+   * as many runs as it holds windows are merged at once (more passes).
    */
   mergeBuffers?: 'pmem' | 'dram';
+  /**
+   * Threads that form runs (GNU sort's `--parallel`), the budget split
+   * between them: 1..8. Default: the CPUs (os.availableParallelism), at
+   * most 8. Fewer are used when the budget gives a thread less than
+   * 32 KiB. The output is the same for any number.
+   */
+  parallel?: number;
   /** Continue the sort a checkpoint in `pmem` describes; without one, start. */
   resume?: boolean;
   /** Publish a checkpoint after this many bytes of merge output. Default 64 MiB. */
@@ -68,6 +78,10 @@ export interface SortResult {
   peakRss: number;
   /** Whether the sort continued from a checkpoint. */
   resumed: boolean;
+  /** Threads the sort ran on, the calling one included (see `parallel`). */
+  threads: number;
+  /** Key ranges this call's final merge was cut into, one per thread at a time (1: merged on one thread; 0: no final merge in this call). */
+  mergeRanges: number;
 }
 
 export interface Checked {
@@ -75,6 +89,7 @@ export interface Checked {
   memory: number;
   pmem: string | undefined;
   mergeBuffers: 'pmem' | 'dram';
+  parallel: number;
   resume: boolean;
   checkpointBytes: number;
   onProgress?: (progress: SortProgress) => void;
@@ -82,10 +97,12 @@ export interface Checked {
 }
 
 export const MIN_MEMORY = 64 * 1024;
+/** The most threads a sort uses (GNU sort's limit too). */
+export const MAX_THREADS = 8;
 /** A run's input chunk (40% of the budget) is one Buffer: at most 2 GiB. */
 export const MAX_MEMORY = 4 * 1024 ** 3;
 const KEYS = ['memory', 'pmem', 'keys', 'separator', 'numeric', 'reverse', 'unique', 'stable', 'recordSize', 'keyOffset',
-  'keyLength', 'mergeBuffers', 'resume', 'checkpointBytes', 'onProgress', 'onCheckpoint'];
+  'keyLength', 'mergeBuffers', 'parallel', 'resume', 'checkpointBytes', 'onProgress', 'onCheckpoint'];
 const KEY_KEYS = ['field', 'char', 'endField', 'endChar'];
 
 function positive(v: unknown, name: string): number {
@@ -135,6 +152,8 @@ export function checkSortOptions(options: unknown): Checked {
   }
   const mergeBuffers = o.mergeBuffers ?? 'pmem';
   if (mergeBuffers !== 'pmem' && mergeBuffers !== 'dram') throw new RangeError(`mergeBuffers must be 'pmem' or 'dram', got ${String(mergeBuffers)}`);
+  const parallel = o.parallel === undefined ? Math.min(MAX_THREADS, os.availableParallelism()) : positive(o.parallel, 'parallel');
+  if (parallel > MAX_THREADS) throw new RangeError(`parallel must be 1..${MAX_THREADS}, got ${parallel}`);
   const checkpointBytes = o.checkpointBytes === undefined ? 64 * 1024 * 1024 : positive(o.checkpointBytes, 'checkpointBytes');
   for (const name of ['onProgress', 'onCheckpoint']) {
     if (o[name] !== undefined && typeof o[name] !== 'function') throw new TypeError(`${name} must be a function`);
@@ -144,6 +163,7 @@ export function checkSortOptions(options: unknown): Checked {
     memory,
     pmem: o.pmem as string | undefined,
     mergeBuffers,
+    parallel,
     resume: bool('resume'),
     checkpointBytes,
     onProgress: o.onProgress as Checked['onProgress'],

@@ -32,7 +32,12 @@ export function maxRunRecords(memory: number): number {
   return Math.max(1, Math.min(MAX_RUN_RECORDS, Math.floor((memory * 0.15) / PER_RECORD)));
 }
 
-/** The DRAM a run formation holds: the input chunk and its record table. */
+/**
+ * The DRAM a run formation holds: the input chunk and its record table.
+ * Parallel run formation splits one budget's buffers into parts (see
+ * `part`), one per thread, over shared memory: the threads together hold
+ * what one would.
+ */
 export class RunBuffers {
   readonly input: Buffer;
   readonly inputView: DataView;
@@ -48,12 +53,26 @@ export class RunBuffers {
   readonly next = new Uint32Array(BUCKETS);
   readonly maxRecords: number;
 
-  /** Takes its share of `memory` (see runInputBytes). */
-  constructor(memory: number) {
-    this.maxRecords = maxRunRecords(memory);
-    this.input = Buffer.allocUnsafe(runInputBytes(memory));
-    this.inputView = viewOf(this.input);
-    this.records = new Uint32Array(W * this.maxRecords);
+  constructor(input: Buffer, records: Uint32Array) {
+    this.input = input;
+    this.inputView = viewOf(input);
+    this.records = records;
+    this.maxRecords = Math.floor(records.length / W);
+  }
+
+  /** The buffers of a `memory` budget (see runInputBytes); in memory threads share when `shared`. */
+  static of(memory: number, shared = false): RunBuffers {
+    const inputBytes = runInputBytes(memory);
+    const tableBytes = 4 * W * maxRunRecords(memory);
+    if (!shared) return new RunBuffers(Buffer.allocUnsafe(inputBytes), new Uint32Array(tableBytes / 4));
+    return new RunBuffers(Buffer.from(new SharedArrayBuffer(inputBytes)), new Uint32Array(new SharedArrayBuffer(tableBytes)));
+  }
+
+  /** Part `i` of `n` equal parts of these buffers, as buffers of their own (over the same memory). */
+  part(i: number, n: number): RunBuffers {
+    const bytes = Math.floor(this.input.length / n);
+    const records = Math.floor(this.maxRecords / n);
+    return new RunBuffers(this.input.subarray(i * bytes, (i + 1) * bytes), this.records.subarray(W * i * records, W * (i + 1) * records));
   }
 }
 
@@ -77,14 +96,22 @@ function readFull(fd: number, buf: Buffer, length: number, position: number): nu
   return n;
 }
 
+/** A chunk of input in a RunBuffers, split into records: what `sortRun` sorts and writes. */
+export interface SplitRun {
+  /** Input bytes the run holds. */
+  consumed: number;
+  /** Records in the table. */
+  records: number;
+}
+
 /**
- * Reads the input from `offset` (of `inputSize` bytes) into `bufs`, sorts
- * it, and writes it to a new file `runPath` through a mapping: durable when
- * it returns. Returns null at the end of the input.
- * @throws PmemError ERR_PMEM_NO_MEMORY for a text line longer than the input
- *   input chunk (40% of the budget); ERR_PMEM_NO_SPACE when the run file cannot be had
+ * Reads the input from `offset` (of `inputSize` bytes) into `bufs` and
+ * splits it into records (the table's starts and ends). Returns null at the
+ * end of the input. A text line that does not fit `bufs` gives a run of no
+ * records (`sortRun` refuses it; parallel formation retries it in the whole
+ * budget's buffers first).
  */
-export function formRun(fd: number, inputSize: number, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): FormedRun | null {
+export function splitRun(fd: number, inputSize: number, offset: number, bufs: RunBuffers, order: RecordOrder): SplitRun | null {
   if (offset >= inputSize) return null;
   const f = order.format;
   const want = Math.min(bufs.input.length, inputSize - offset);
@@ -120,10 +147,24 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
       p = nl + 1;
     }
     consumed = p;
-    if (count === 0) {
-      throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
-    }
   }
+  return { consumed, records: count };
+}
+
+/**
+ * Sorts the `split` records in `bufs` and writes them to a new file
+ * `runPath` through a mapping: durable when it returns. Returns the run
+ * file's length. `offset` is the run's input offset (for the error).
+ * @throws PmemError ERR_PMEM_NO_MEMORY for a run of no records (a text line
+ *   longer than the buffer); ERR_PMEM_NO_SPACE when the run file cannot be had
+ */
+export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): number {
+  const count = split.records;
+  if (count === 0) {
+    throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
+  }
+  const f = order.format;
+  const { input, records: t } = bufs;
   sortRecords(bufs, count, order);
   const kept = f.unique ? dropDuplicates(bufs, count, order) : count;
   const newline = f.recordSize > 0 ? 0 : 1;
@@ -138,7 +179,21 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
       if (newline > 0) out[at++] = NL;
     }
   });
-  return { consumed, records: count, length };
+  return length;
+}
+
+/**
+ * Reads the input from `offset` into `bufs`, sorts it, and writes it to
+ * `runPath` (splitRun, then sortRun): durable when it returns. Returns
+ * null at the end of the input.
+ * @throws PmemError ERR_PMEM_NO_MEMORY for a text line longer than the input
+ *   chunk (40% of the budget); ERR_PMEM_NO_SPACE when the run file cannot be had
+ */
+export function formRun(fd: number, inputSize: number, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): FormedRun | null {
+  const split = splitRun(fd, inputSize, offset, bufs, order);
+  if (split === null) return null;
+  const length = sortRun(split, offset, bufs, order, runPath);
+  return { consumed: split.consumed, records: split.records, length };
 }
 
 /**

@@ -8,18 +8,17 @@ import * as path from 'node:path';
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
-import { FileSink, merge, noSpace } from './merge';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
-import { formRun, maxRunRecords, RunBuffers, runInputBytes } from './runs';
-import { DramSource, PmemSource, type RunSource } from './sources';
+import { bufferMemory, formRuns, maxRunsFor, threadsFor } from './formation';
+import { mergeRuns, runPath } from './merge-phase';
+import { SortThreads } from './run-thread';
+import { RunBuffers } from './runs';
 
 const CHECKPOINT_FILE = 'checkpoint';
 const RUN_NAME = /^run-(\d+)$/;
-/** The output buffer of every merge. */
-const SINK_BUFFER = 1024 * 1024;
 
-interface Job {
+export interface Job {
   o: Checked;
   input: string;
   output: string;
@@ -58,9 +57,13 @@ export function externalSort(input: string, output: string, options: SortOptions
   const cpPath = path.join(job.dir, CHECKPOINT_FILE);
   const description = describe(job);
   let region: Mapping | null = null;
+  let pool: SortThreads | null = null;
   let state: SortState;
   let cp: Checkpoint;
   let resumed = false;
+  let mergeRanges = 0;
+  /** Threads the sort ran on. */
+  let ran = 1;
   try {
     const found = fs.existsSync(cpPath) ? openCheckpoint(cpPath) : null;
     if (found !== null) {
@@ -78,7 +81,8 @@ export function externalSort(input: string, output: string, options: SortOptions
         phase: 'runs', inputOffset: 0, records: 0, nextRunId: 0, runs: [], passes: 0, passDone: 0,
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
       };
-      const maxRuns = maxRunsOf(job);
+      const f = o.format;
+      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, threadsFor(o.memory, o.parallel, f.recordSize));
       region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true, exclusive: true });
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
@@ -87,9 +91,36 @@ export function externalSort(input: string, output: string, options: SortOptions
       cp.publish(state);
       o.onCheckpoint?.({ phase: state.phase, generation: cp.generation, runs: state.runs.length, inputOffset: state.inputOffset, outputBytes: state.outputBytes });
     };
-    if (state.phase === 'runs') formRuns(job, state, publish);
-    if (state.phase === 'merge') mergeRuns(job, state, publish);
+    const forming = state.phase === 'runs';
+    const threads = forming ? threadsOf(job, state, cp.maxRuns) : threadsFor(o.memory, o.parallel, o.format.recordSize);
+    // The run buffers, for run formation and then as DRAM merge buffers'
+    // arena (merge-phase.ts, dramFanIn): allocated once.
+    let buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
+      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
+    if (threads > 1 && state.phase !== 'done') pool = new SortThreads(buffers, threads, o.format);
+    ran = pool?.threads ?? 1;
+    if (forming) {
+      formRuns({
+        input: job.input, inputSize: job.inputSize, order: job.order,
+        runPath: (id) => runPath(job, id), onProgress: o.onProgress,
+      }, state, publish, pool, buffers as RunBuffers);
+      if (o.mergeBuffers === 'pmem') {
+        // The merge reads the runs in place and needs no run buffers: they
+        // are let go, with the workers that shared them (fresh ones merge
+        // key ranges, when the merge is cut into them), so that the merge's
+        // windows take their place in the budget.
+        buffers = null;
+        if (pool !== null) {
+          pool.close();
+          pool = null;
+          if (!o.format.unique && state.runs.length > 1) pool = new SortThreads(null, threads, o.format);
+        }
+      }
+    }
+    if (state.phase === 'merge') mergeRanges = mergeRuns(job, state, publish, pool, buffers);
   } finally {
+    // Every worker stopped, on an error too (it already waited for their jobs).
+    pool?.close();
     region?.close();
   }
   // Done and durable: the output takes its name, then the work goes.
@@ -105,6 +136,8 @@ export function externalSort(input: string, output: string, options: SortOptions
     tempBytesWritten: state.tempBytes,
     peakRss: process.resourceUsage().maxRSS * 1024,
     resumed,
+    threads: ran,
+    mergeRanges,
   };
 }
 
@@ -149,16 +182,16 @@ function describe(job: Job): string {
 }
 
 /**
- * The most runs a sort can have: a text run holds at least the input
- * buffer over two runs (a run cut short before a long line is followed by
- * one that holds it), or maxRecords records of at least one byte.
+ * The threads that form the rest of the runs: as many as asked for whose
+ * runs the checkpoint has room for (it was sized for the threads of the
+ * sort's start, which may have been fewer: its runs are larger).
  */
-function maxRunsOf(job: Job): number {
-  const chunk = runInputBytes(job.o.memory);
-  const perRecord = Math.max(1, job.o.format.recordSize);
-  const maxRecords = maxRunRecords(job.o.memory);
-  const perRun = Math.min(chunk, maxRecords * perRecord);
-  return 2 * Math.ceil(job.inputSize / perRun) + 2;
+function threadsOf(job: Job, state: SortState, maxRuns: number): number {
+  const f = job.o.format;
+  for (let t = threadsFor(job.o.memory, job.o.parallel, f.recordSize); t > 1; t--) {
+    if (state.runs.length + maxRunsFor(job.inputSize - state.inputOffset, job.o.memory, f.recordSize, t) <= maxRuns) return t;
+  }
+  return 1;
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
@@ -175,8 +208,6 @@ function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoi
   fs.rmSync(cpPath);
   return null;
 }
-
-const runPath = (job: Job, id: number): string => path.join(job.dir, `run-${id}`);
 
 /** Removes run files no checkpoint names (left by a run or merge that was cut short). */
 function removeStrayRuns(job: Job, state: SortState): void {
@@ -203,150 +234,4 @@ function syncDir(dir: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** Forms runs from the checkpoint's input offset to the end; publishes each, then the merge phase. */
-function formRuns(job: Job, state: SortState, publish: () => void): void {
-  const bufs = new RunBuffers(job.o.memory);
-  const fd = fs.openSync(job.input, 'r');
-  try {
-    for (;;) {
-      const id = state.nextRunId;
-      const run = formRun(fd, job.inputSize, state.inputOffset, bufs, job.order, runPath(job, id));
-      if (run === null) break;
-      state.runs.push({ id, length: run.length, cursor: 0 });
-      state.nextRunId = id + 1;
-      state.inputOffset += run.consumed;
-      state.records += run.records;
-      state.tempBytes += run.length;
-      state.formedRuns++;
-      // The run file is durable (formRun persisted it): naming it is safe.
-      publish();
-      job.o.onProgress?.({ phase: 'runs', done: state.inputOffset, total: job.inputSize });
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  state.phase = 'merge';
-  publish();
-}
-
-function mergeRuns(job: Job, state: SortState, publish: () => void): void {
-  const dramBuffer = Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(job.o.memory / 16)));
-  const fanIn = job.o.mergeBuffers === 'dram' ? Math.max(2, Math.floor(job.o.memory / dramBuffer)) : Infinity;
-  while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, dramBuffer, publish);
-  // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
-  if (state.passDone > 0) {
-    state.passes++;
-    state.passDone = 0;
-  }
-  finalMerge(job, state, dramBuffer, publish);
-}
-
-/** Opens the runs as merge sources at their cursors. */
-function openSources(job: Job, state: SortState, runs: SortState['runs'], dramBuffer: number): RunSource[] {
-  const sources: RunSource[] = [];
-  try {
-    // PMem sources together keep about half the budget mapped (see PmemSource).
-    const window = Math.max(256 * 1024, Math.floor(job.o.memory / 2 / Math.max(1, runs.length)));
-    for (const r of runs) {
-      sources.push(job.o.mergeBuffers === 'pmem'
-        ? new PmemSource(runPath(job, r.id), r.length, r.cursor, job.order, window)
-        : new DramSource(runPath(job, r.id), r.length, r.cursor, job.order, dramBuffer));
-    }
-  } catch (e) {
-    for (const s of sources) s.close();
-    throw e;
-  }
-  return sources;
-}
-
-/**
- * One step of an intermediate pass (DRAM merge buffers only): merges the
- * next `fanIn` runs of the pass into a new run, and publishes the run list
- * with the new run in their place. A crash redoes the step.
- */
-function mergeGroup(job: Job, state: SortState, fanIn: number, dramBuffer: number, publish: () => void): void {
-  const group = state.runs.slice(state.passDone, state.passDone + fanIn);
-  if (group.length <= 1) {
-    // The pass ends: a lone run left over goes on to the next pass as it is.
-    state.passes++;
-    state.passDone = 0;
-    publish();
-    return;
-  }
-  const id = state.nextRunId;
-  const target = runPath(job, id);
-  fs.rmSync(target, { force: true });
-  const sink = new FileSink(target, 0, SINK_BUFFER);
-  const sources = openSources(job, state, group.map((r) => ({ ...r, cursor: 0 })), dramBuffer);
-  try {
-    merge(sources, sink, job.order, { every: Infinity, checkpoint: () => {} });
-    // The new run durable before the checkpoint names it in place of its inputs.
-    sink.sync();
-  } finally {
-    for (const s of sources) s.close();
-    sink.close();
-  }
-  state.runs.splice(state.passDone, group.length, { id, length: sink.length, cursor: 0 });
-  state.nextRunId = id + 1;
-  state.passDone++;
-  state.tempBytes += sink.length;
-  if (state.passDone >= state.runs.length) {
-    state.passes++;
-    state.passDone = 0;
-  }
-  publish();
-  // The merged runs are no longer named by the durable checkpoint: they may go.
-  for (const r of group) fs.rmSync(runPath(job, r.id), { force: true });
-  job.o.onProgress?.({ phase: 'pass', done: state.passDone, total: state.runs.length });
-}
-
-/** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
-function finalMerge(job: Job, state: SortState, dramBuffer: number, publish: () => void): void {
-  const total = state.runs.reduce((n, r) => n + r.length, 0);
-  // A buffer of at most a quarter of a checkpoint's bytes: between two
-  // checkpoints the file grows past the last one, which resume cuts back.
-  const sink = new FileSink(job.partial, state.outputBytes, Math.max(4096, Math.min(SINK_BUFFER, Math.floor(job.o.checkpointBytes / 4))));
-  let sources: RunSource[] = [];
-  try {
-    let last: Buffer | undefined;
-    if (job.o.format.unique && state.lastLength > 0) {
-      const text = job.o.format.recordSize === 0;
-      last = Buffer.alloc(state.lastLength - (text ? 1 : 0));
-      const fd = fs.openSync(job.partial, 'r');
-      try {
-        fs.readSync(fd, last, 0, last.length, state.outputBytes - state.lastLength);
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
-    sources = openSources(job, state, state.runs, dramBuffer);
-    const lastLength = merge(sources, sink, job.order, {
-      last,
-      every: job.o.checkpointBytes,
-      checkpoint: (lastLength) => {
-        sink.sync();
-        for (let i = 0; i < sources.length; i++) state.runs[i].cursor = sources[i].cursor();
-        state.outputBytes = sink.length;
-        state.lastLength = lastLength;
-        // The output's bytes are durable (sink.sync) before the checkpoint counts them.
-        publish();
-      },
-      progress: (bytes) => job.o.onProgress?.({ phase: 'merge', done: bytes, total }),
-    });
-    sink.sync();
-    state.outputBytes = sink.length;
-    state.lastLength = lastLength;
-  } catch (e) {
-    throw noSpace(e, job.partial);
-  } finally {
-    for (const s of sources) s.close();
-    sink.close();
-  }
-  for (const r of state.runs) r.cursor = r.length;
-  if (state.runs.length > 0) state.passes++;
-  state.phase = 'done';
-  // The whole output durable (sink.sync) before the checkpoint says so.
-  publish();
 }

@@ -107,7 +107,13 @@ export class PmemSource implements RunSource {
   }
 }
 
-/** Reads a run file through a DRAM buffer of `size` bytes (grown for a record that does not fit). */
+/**
+ * Reads a run file through a DRAM window: `window`, a slice of the merge's
+ * arena (see merge-phase.ts, dramFanIn), never a buffer of its own, so
+ * that every source of every thread together holds the arena and no more.
+ * A record longer than the window is read into a buffer of its own, as
+ * large as the record needs.
+ */
 export class DramSource implements RunSource {
   buf: Buffer;
   view: DataView;
@@ -126,12 +132,12 @@ export class DramSource implements RunSource {
   #filled = 0;
   #pos = 0;
 
-  constructor(path: string, length: number, cursor: number, order: RecordOrder, size: number) {
+  constructor(path: string, length: number, cursor: number, order: RecordOrder, window: Buffer) {
     this.#fd = fs.openSync(path, 'r');
     this.#length = length;
     this.#order = order;
     this.#base = cursor;
-    this.buf = Buffer.allocUnsafe(size);
+    this.buf = window;
     this.view = viewOf(this.buf);
     this.#load();
   }
@@ -176,7 +182,7 @@ export class DramSource implements RunSource {
   #refill(): void {
     const rest = this.#filled - this.#pos;
     if (rest === this.buf.length) {
-      const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+      const bigger = Buffer.allocUnsafe(Math.max(4096, this.buf.length * 2));
       this.buf.copy(bigger, 0, this.#pos, this.#filled);
       this.buf = bigger;
       this.view = viewOf(bigger);

@@ -1,0 +1,177 @@
+// Run formation's loop: the input, from the checkpoint's offset, into runs
+// published in input order. With more than one thread, the budget's run
+// buffers are split into one part per thread: the main thread reads and
+// splits each run into a part, hands it to that part's worker (or sorts
+// its own part itself), and goes on to the next while the others sort and
+// write theirs.
+import * as fs from 'node:fs';
+
+import type { SortState } from './checkpoint';
+import type { RecordOrder } from './records';
+import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
+import type { SortThreads } from './run-thread';
+import { MAX_THREADS, type SortProgress } from './options';
+
+/** The least budget per thread: below it, fewer threads. */
+export const MIN_THREAD_MEMORY = 16 * 1024;
+
+export interface Formation {
+  input: string;
+  inputSize: number;
+  order: RecordOrder;
+  runPath(id: number): string;
+  onProgress?(progress: SortProgress): void;
+}
+
+/**
+ * What a worker thread costs the process besides the buffers it is given
+ * (its heap and its copy of the modules: about 15 MiB measured), charged
+ * to the budget; at most a quarter of it.
+ */
+const WORKER_BYTES = 16 * 1024 * 1024;
+
+function workerCharge(memory: number): number {
+  return Math.min(WORKER_BYTES, Math.floor(memory / 4));
+}
+
+/** The budget left for run buffers (and merge sources) with `threads` threads: each worker's cost taken out. */
+export function bufferMemory(memory: number, threads: number): number {
+  return memory - (threads - 1) * workerCharge(memory);
+}
+
+/**
+ * Threads a sort of `memory` uses when `asked` for: their charges take at
+ * most half the budget, and each gets at least MIN_THREAD_MEMORY and one
+ * binary record's input.
+ */
+export function threadsFor(memory: number, asked: number, recordSize: number): number {
+  let t = Math.max(1, Math.min(asked, MAX_THREADS));
+  while (t > 1 && (
+    (t - 1) * workerCharge(memory) > memory / 2 ||
+    bufferMemory(memory, t) / t < MIN_THREAD_MEMORY ||
+    runInputBytes(bufferMemory(memory, t)) / t < recordSize
+  )) t--;
+  return t;
+}
+
+/**
+ * The most runs that `bytes` of input can make with `threads` threads: a
+ * pair of consecutive runs holds at least a part's input chunk, or its
+ * records of at least one byte each (a run cut short before a line too
+ * long for it is followed by one that holds the line).
+ */
+export function maxRunsFor(bytes: number, budget: number, recordSize: number, threads: number): number {
+  const memory = bufferMemory(budget, threads);
+  const chunk = Math.floor(runInputBytes(memory) / threads);
+  const records = Math.max(1, Math.floor(maxRunRecords(memory) / threads));
+  const pair = Math.max(1, Math.min(chunk, records * Math.max(1, recordSize)));
+  return 2 * Math.ceil(bytes / pair) + 2;
+}
+
+interface Pending {
+  id: number;
+  offset: number;
+  split: SplitRun;
+  /** The run file's length once it is durable; -1 before. */
+  length: number;
+}
+
+/**
+ * Forms runs from the checkpoint's input offset to the end; publishes each,
+ * then the merge phase. `whole` is the budget's run buffers (the pool's,
+ * over shared memory, with more than one thread).
+ */
+export function formRuns(f: Formation, state: SortState, publish: () => void, pool: SortThreads | null, whole: RunBuffers): void {
+  const threads = pool?.threads ?? 1;
+  const parts = threads > 1 ? Array.from({ length: threads }, (_, i) => whole.part(i, threads)) : [whole];
+  const workers = pool?.workers ?? [];
+  const fd = fs.openSync(f.input, 'r');
+  /** Runs split and not yet published, in input order. */
+  const queue: Pending[] = [];
+  const slots: (Pending | null)[] = new Array(threads).fill(null);
+  /** Publishes the runs at the head of the queue whose files are durable: always in input order. */
+  const publishReady = (): void => {
+    while (queue.length > 0 && queue[0].length >= 0) {
+      const run = queue.shift() as Pending;
+      state.runs.push({ id: run.id, length: run.length, cursor: 0 });
+      state.nextRunId = run.id + 1;
+      state.inputOffset += run.split.consumed;
+      state.records += run.split.records;
+      state.tempBytes += run.length;
+      state.formedRuns++;
+      // The run file is durable (sortRun persisted it) and so is every run
+      // before it in input order: naming it is safe. A run finished out of
+      // order waits for the ones before it, and a crash meanwhile leaves it
+      // a file no checkpoint names, which resume replaces.
+      publish();
+      f.onProgress?.({ phase: 'runs', done: state.inputOffset, total: f.inputSize });
+    }
+  };
+  /** The run the main thread is at (splitting, sorting, or waiting for): the one an error is about. */
+  let current = Infinity;
+  const settle = (slot: number): void => {
+    const run = slots[slot];
+    if (run === null) return;
+    slots[slot] = null;
+    current = run.id;
+    run.length = workers[slot].wait();
+  };
+  try {
+    // Part threads - 1 is the main thread's; the others each have a worker.
+    let offset = state.inputOffset;
+    let id = state.nextRunId;
+    for (let slot = 0; ; slot = (slot + 1) % threads) {
+      const own = slot === threads - 1;
+      if (!own) {
+        settle(slot);
+        publishReady();
+      }
+      current = id;
+      const split = splitRun(fd, f.inputSize, offset, parts[slot], f.order);
+      if (split === null) break;
+      const run: Pending = { id: id++, offset, split, length: -1 };
+      queue.push(run);
+      offset += split.consumed;
+      if (split.records === 0 && threads > 1) {
+        // A line too long for a part: every thread stops, and the run is
+        // formed in the whole budget's buffers, as one thread would form it
+        // (and refused as one thread would refuse it).
+        for (let s = 0; s < workers.length; s++) settle(s);
+        // Not null: the run's offset is before the input's end.
+        const formed = formRun(fd, f.inputSize, run.offset, whole, f.order, f.runPath(run.id)) as FormedRun;
+        offset = run.offset + formed.consumed;
+        run.split = { consumed: formed.consumed, records: formed.records };
+        run.length = formed.length;
+      } else if (own) {
+        current = run.id;
+        run.length = sortRun(split, run.offset, parts[slot], f.order, f.runPath(run.id));
+      } else {
+        slots[slot] = run;
+        workers[slot].start({ kind: 'run', offset: run.offset, consumed: split.consumed, records: split.records, runPath: f.runPath(run.id) });
+      }
+      publishReady();
+    }
+    for (let s = 0; s < workers.length; s++) settle(s);
+    publishReady();
+  } catch (e) {
+    // The workers finish (or fail) the run they hold before the error goes
+    // on; of the errors, the one of the earliest run in input order, which
+    // one thread forming the runs in order would have met first.
+    let first = { id: current, error: e };
+    for (let s = 0; s < workers.length; s++) {
+      const run = slots[s];
+      if (run === null) continue;
+      slots[s] = null;
+      try {
+        workers[s].wait();
+      } catch (w) {
+        if (run.id < first.id) first = { id: run.id, error: w };
+      }
+    }
+    throw first.error;
+  } finally {
+    fs.closeSync(fd);
+  }
+  state.phase = 'merge';
+  publish();
+}

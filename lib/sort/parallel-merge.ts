@@ -1,0 +1,145 @@
+// The final merge on several threads: what is left of the runs cut into
+// key ranges (partition.ts), each merged by one thread into its own bytes
+// of the output (range-merge.ts). Still one pass: every record is read
+// from its run once and written to the output once. The checkpoint is the
+// one merge's: it counts the ranges done from the first on, with each
+// run's cursor at the next range's start, so resume needs nothing new.
+import * as fs from 'node:fs';
+
+import type { SortState } from './checkpoint';
+import { FileSink } from './merge';
+import { partitionRuns } from './partition';
+import { mergeRange, type RangeJob } from './range-merge';
+import type { RecordOrder } from './records';
+import type { SortThreads } from './run-thread';
+import type { RunBuffers } from './runs';
+import type { SortProgress } from './options';
+
+/** Ranges per thread at least (so that threads finish close together). */
+const RANGES_PER_THREAD = 4;
+const MAX_RANGES = 4096;
+/** Ranges handed out past the first not done, per thread. */
+const LOOKAHEAD = 2;
+
+export interface RangeMerge {
+  partial: string;
+  order: RecordOrder;
+  memory: number;
+  mergeBuffers: 'pmem' | 'dram';
+  /** With DRAM merge buffers: the run buffers, whose parts' input chunks are the threads' arenas (merge-phase.ts, dramFanIn). */
+  buffers: RunBuffers | null;
+  checkpointBytes: number;
+  runPath(id: number): string;
+  onProgress?(progress: SortProgress): void;
+}
+
+/**
+ * Merges every run from its cursor into the partial output, from the
+ * checkpoint's output length on; publishes a checkpoint whenever the
+ * ranges done from the first on reach further. When it returns, every
+ * byte is written, not yet durable, and `state` counts them all (the
+ * caller syncs and publishes 'done'). Returns the number of ranges. Not for `unique` (a range's output
+ * length must be known before it is merged).
+ */
+export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads): number {
+  const threads = pool.threads;
+  const workers = pool.workers;
+  const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
+  const total = state.outputBytes + remaining;
+  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * threads, Math.ceil(remaining / m.checkpointBytes)));
+  const spans = state.runs.map((r) => ({ path: m.runPath(r.id), start: r.cursor, end: r.length }));
+  const ranges = partitionRuns(spans, m.order, count, state.outputBytes);
+  // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
+  new FileSink(m.partial, state.outputBytes, 4096).close();
+  // With DRAM merge buffers, each thread's sources share its part's input
+  // chunk (the part it formed runs in), one window per run.
+  const dramWindow = m.buffers === null ? 0 : Math.floor(m.buffers.part(threads - 1, threads).input.length / Math.max(1, state.runs.length));
+  const job = (j: number): RangeJob => ({
+    ...ranges[j],
+    partial: m.partial,
+    mergeBuffers: m.mergeBuffers,
+    // The threads' sources together keep half the budget mapped, as one
+    // thread's do (the run buffers were let go before the merge). Not less:
+    // each window is a new mapping, whose objects are garbage once it moves
+    // on (thousands of small windows grew the heap by more than they
+    // saved), and each costs a map and an unmap.
+    sourceBytes: m.mergeBuffers === 'pmem'
+      ? Math.max(64 * 1024, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
+      : dramWindow,
+    // Each range allocates its own: small, so that the garbage they leave
+    // stays small (and at most a sixty-fourth of the budget).
+    sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),
+  });
+  /** Each range's last record's length once merged; -1 before. */
+  const lastLengths = new Array<number>(ranges.length).fill(-1);
+  let published = 0;
+  /** The main thread's arena: the last part's input chunk. */
+  const own = m.buffers === null ? null : m.buffers.part(threads - 1, threads).input;
+  const fd = fs.openSync(m.partial, 'r+');
+  /** The range each worker holds, or -1. */
+  const held = workers.map(() => -1);
+  /** Counts the ranges done from `published` on; checkpoints them unless they are all. */
+  const advance = (): void => {
+    let p = published;
+    while (p < ranges.length && lastLengths[p] >= 0) p++;
+    if (p === published) return;
+    for (let j = p - 1; j >= published; j--) {
+      if (ranges[j].bytes > 0) {
+        state.lastLength = lastLengths[j];
+        break;
+      }
+    }
+    published = p;
+    const at = p < ranges.length ? ranges[p] : null;
+    state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.spans[i].start; });
+    state.outputBytes = at === null ? total : at.outputOffset;
+    if (at === null) return;
+    // The ranges' bytes, written by whichever thread, durable before the
+    // checkpoint counts them (one fdatasync of the file covers every
+    // thread's writes). Bytes of later ranges already written are past
+    // the checkpoint's length, and resume cuts them off.
+    fs.fdatasyncSync(fd);
+    publish();
+    m.onProgress?.({ phase: 'merge', done: state.outputBytes, total });
+  };
+  try {
+    let next = 0;
+    while (published < ranges.length) {
+      // Ranges are handed out at most LOOKAHEAD·threads past the first not
+      // done: the output written past the last checkpoint stays bounded.
+      const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * threads;
+      for (let w = 0; w < workers.length; w++) {
+        if (held[w] >= 0) {
+          const last = workers[w].poll();
+          if (last === undefined) continue;
+          lastLengths[held[w]] = last;
+          held[w] = -1;
+        }
+        if (open()) {
+          held[w] = next;
+          workers[w].start({ kind: 'range', ...job(next++) });
+        }
+      }
+      if (open()) {
+        const j = next++;
+        lastLengths[j] = mergeRange(job(j), m.order, own);
+      } else {
+        // Nothing to hand out: wait for the worker with the first range still open.
+        let w = -1;
+        for (let k = 0; k < workers.length; k++) if (held[k] >= 0 && (w < 0 || held[k] < held[w])) w = k;
+        if (w >= 0) {
+          lastLengths[held[w]] = workers[w].wait();
+          held[w] = -1;
+        }
+      }
+      advance();
+    }
+  } catch (e) {
+    // The workers finish (or fail) the range they hold before the error goes on.
+    pool.settle();
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return ranges.length;
+}

@@ -1,0 +1,197 @@
+// One worker thread of a parallel sort (run formation, or the final
+// merge's key ranges), driven synchronously from
+// the main thread (externalSort blocks its caller): a job goes out through
+// a MessagePort, and the main thread sleeps on a shared counter
+// (Atomics.wait) until the worker has put its answer in the port's queue.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+import { PmemError, type PmemErrorCode } from '../core/errors';
+import type { RangeJob } from './range-merge';
+import type { RecordFormat } from './records';
+import type { RunBuffers } from './runs';
+
+/** What a worker is started with. */
+export interface RunThreadData {
+  /** The whole budget's run buffers (shared), and which of `parts` parts is the worker's; null for merging only. */
+  input: SharedArrayBuffer | null;
+  records: SharedArrayBuffer | null;
+  part: number;
+  parts: number;
+  format: RecordFormat;
+  port: MessagePort;
+  /** A counter the worker adds 1 to after each answer. */
+  done: SharedArrayBuffer;
+}
+
+/** A run split into the worker's part of the buffers: sort it and write it to `runPath`. */
+export interface RunJob {
+  kind: 'run';
+  offset: number;
+  consumed: number;
+  records: number;
+  runPath: string;
+}
+
+/** An error as it crosses threads: enough to throw it again as the same class with the same code. */
+export interface ThreadError {
+  name: string;
+  message: string;
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+}
+
+export function errorOf(e: unknown): ThreadError {
+  const x = e as Partial<ThreadError> & Error;
+  if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
+  const out: ThreadError = { name: x.name, message: x.message };
+  for (const k of ['code', 'errno', 'syscall', 'path'] as const) {
+    if (x[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = x[k];
+  }
+  return out;
+}
+
+/** The error a worker reported, as the main thread would have thrown it: a PmemError stays one, with its code. */
+function rethrown(t: ThreadError): Error {
+  if (t.name === 'PmemError' && t.code !== undefined) {
+    return new PmemError(t.code as PmemErrorCode, t.message, { errno: t.errno, syscall: t.syscall, path: t.path });
+  }
+  const E = t.name === 'TypeError' ? TypeError : t.name === 'RangeError' ? RangeError : Error;
+  const e = new E(t.message) as Error & Partial<ThreadError>;
+  for (const k of ['code', 'errno', 'syscall', 'path'] as const) {
+    if (t[k] !== undefined) (e as unknown as Record<string, unknown>)[k] = t[k];
+  }
+  return e;
+}
+
+/** The compiled worker: beside this file in dist/, or in dist/ when this file runs as TypeScript. */
+function workerPath(): string {
+  const beside = path.join(__dirname, 'run-worker.js');
+  if (fs.existsSync(beside)) return beside;
+  const built = path.resolve(__dirname, '..', '..', 'dist', 'sort', 'run-worker.js');
+  if (fs.existsSync(built)) return built;
+  throw new Error('cannot find run-worker.js; build the package first (bash scripts/setup.sh)');
+}
+
+export class RunThread {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #done: Int32Array;
+  /** Answers read so far. */
+  #answers = 0;
+  #busy = false;
+
+  /**
+   * Starts a worker that sorts runs in part `part` of `parts` of `whole`
+   * (buffers over shared memory), or, without buffers, merges ranges.
+   */
+  constructor(whole: RunBuffers | null, part: number, parts: number, format: RecordFormat) {
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const done = new SharedArrayBuffer(4);
+    this.#done = new Int32Array(done);
+    const data: RunThreadData = {
+      input: whole === null ? null : whole.input.buffer as SharedArrayBuffer,
+      records: whole === null ? null : whole.records.buffer as SharedArrayBuffer,
+      part, parts, format, port: port2, done,
+    };
+    // A small young generation: the worker makes little garbage, and its
+    // heap counts in the process RSS the budget bounds.
+    this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    // The sort waits for its workers synchronously: they must not keep the
+    // process alive after it, nor be waited for by the event loop.
+    this.#worker.unref();
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  /** Hands the worker a run split into its part, or a merge range; `wait` gives its answer. */
+  start(job: RunJob | ({ kind: 'range' } & RangeJob)): void {
+    this.#port.postMessage(job);
+    this.#busy = true;
+  }
+
+  /**
+   * Blocks until the worker answers the job it was given, and returns the
+   * run file's length (the run is durable), or the length of a merge
+   * range's last record (its bytes are written).
+   * @throws what sorting or writing the run threw in the worker, as the
+   *   same class with the same code
+   */
+  wait(): number {
+    for (;;) {
+      const a = this.poll();
+      if (a !== undefined) return a;
+      // Sleeps until the worker's counter passes the answers read.
+      Atomics.wait(this.#done, 0, this.#answers);
+    }
+  }
+
+  /** The answer to the job the worker holds when it has answered (as `wait`), else undefined. */
+  poll(): number | undefined {
+    const m = receiveMessageOnPort(this.#port);
+    if (m === undefined) return undefined;
+    this.#answers++;
+    this.#busy = false;
+    const a = m.message as { value?: number; error?: ThreadError };
+    if (a.error !== undefined) throw rethrown(a.error);
+    return a.value as number;
+  }
+
+  /** Waits for the job the worker holds, if any, and drops its answer (the caller is already failing). */
+  settle(): void {
+    if (!this.#busy) return;
+    try {
+      this.wait();
+    } catch {
+      // Already failing: the first error is the one thrown.
+    }
+  }
+
+  /** Stops the worker, after the job it holds. */
+  close(): void {
+    this.settle();
+    this.#port.close();
+    void this.#worker.terminate();
+  }
+}
+
+/**
+ * The worker threads of one sort, besides the main thread: started once,
+ * for its run formation and its final merge, and stopped when it ends.
+ * With run buffers (for run formation), worker i sorts in part i of
+ * `threads`, and the main thread in the last part.
+ */
+export class SortThreads {
+  readonly workers: RunThread[] = [];
+  readonly buffers: RunBuffers | null;
+
+  constructor(buffers: RunBuffers | null, threads: number, format: RecordFormat) {
+    this.buffers = buffers;
+    try {
+      for (let i = 0; i + 1 < threads; i++) this.workers.push(new RunThread(buffers, i, threads, format));
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+  }
+
+  /** The threads, the main one included. */
+  get threads(): number {
+    return this.workers.length + 1;
+  }
+
+  /** After an error: waits for every job still held, dropping their answers. */
+  settle(): void {
+    for (const w of this.workers) w.settle();
+  }
+
+  close(): void {
+    for (const w of this.workers) w.close();
+  }
+}

@@ -1,0 +1,204 @@
+// externalSort on several threads (runs formed by workers, the final merge
+// cut into key ranges) against one thread and GNU sort: the same bytes for
+// every option; an error in a worker is the error one thread would raise;
+// a sort stopped at any checkpoint of a parallel phase resumes, on any
+// number of threads, to the same output.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
+import { expectPmemError, testDir } from './helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
+
+const MEMORY = 128 * 1024;
+let dir = '';
+beforeAll(() => {
+  dir = path.join(testDir(), `sort-parallel-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const file = (name: string): string => path.join(dir, name);
+
+function gnu(input: string, flags: string[]): Buffer {
+  return execFileSync('sort', [...flags, input], { env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 28 });
+}
+
+/** Sorts with `options` on `threads` threads. */
+function sortOn(input: string, out: string, options: SortOptions, threads: number): SortResult & { bytes: Buffer } {
+  const r = externalSort(input, out, { ...options, parallel: threads });
+  return { ...r, bytes: fs.readFileSync(out) };
+}
+
+const CASES: [string, SortOptions, string[]][] = [
+  ['bytes', {}, []],
+  ['reverse', { reverse: true }, ['-r']],
+  ['numeric', { numeric: true }, ['-n']],
+  ['numeric reverse stable', { numeric: true, reverse: true, stable: true }, ['-n', '-r', '-s']],
+  ['unique', { unique: true }, ['-u']],
+  ['stable -k2', { stable: true, keys: [parseKey('2')] }, ['-s', '-k2']],
+  ['-k2,2 -n', { keys: [parseKey('2,2')], numeric: true }, ['-k2,2', '-n']],
+  ['-t: -k2 -u -r', { separator: ' ', keys: [parseKey('2')], unique: true, reverse: true }, ['-t', ' ', '-k2', '-u', '-r']],
+  ['-k1.3,1.4 -s', { keys: [parseKey('1.3,1.4')], stable: true }, ['-k1.3,1.4', '-s']],
+];
+
+describe('two threads and one give the same bytes', () => {
+  let input = '';
+  beforeAll(() => {
+    input = file('in.txt');
+    generate('text', 700 * 1024, input, 5);
+    // Repeated lines and equal keys across runs (unique, stable), and no newline at the end.
+    fs.appendFileSync(input, fs.readFileSync(input).subarray(0, 200 * 1024));
+    fs.appendFileSync(input, 'no newline');
+  });
+
+  for (const mergeBuffers of ['pmem', 'dram'] as const) {
+    test.each(CASES)(`%s (${mergeBuffers} merge buffers)`, (_name, options, flags) => {
+      const o = { ...options, memory: MEMORY, mergeBuffers, checkpointBytes: 2 ** 40 };
+      const one = sortOn(input, file('one.txt'), o, 1);
+      const two = sortOn(input, file('two.txt'), o, 2);
+      expect(two.bytes.equals(one.bytes)).toBe(true);
+      expect(one.bytes.equals(gnu(input, flags))).toBe(true);
+      // Two threads formed the runs (each in part of the buffers: more runs),
+      // and merged them in key ranges (unique merges on one thread).
+      expect([one.threads, two.threads]).toEqual([1, 2]);
+      expect(two.runs).toBeGreaterThan(one.runs);
+      expect(one.mergeRanges).toBe(1);
+      expect(two.mergeRanges).toBe(options.unique === true ? 1 : 8);
+    });
+  }
+
+  test('gensort records, binary with 10-byte keys, ties in input order', () => {
+    const bin = file('in.bin');
+    generate('binary', 4000 * 100, bin, 6);
+    fs.appendFileSync(bin, fs.readFileSync(bin).subarray(0, 500 * 100));
+    const o: SortOptions = { memory: MEMORY, recordSize: 100, checkpointBytes: 2 ** 40 };
+    const one = sortOn(bin, file('one.bin'), o, 1);
+    const two = sortOn(bin, file('two.bin'), o, 2);
+    expect(two.bytes.equals(one.bytes)).toBe(true);
+    expect(two.runs).toBeGreaterThan(one.runs);
+    expect(two.mergeRanges).toBe(8);
+  });
+
+  test('a line too long for a thread\'s part of the buffers is sorted as one thread sorts it', () => {
+    const long = file('long.txt');
+    const line = Buffer.alloc(Math.floor(MEMORY * 0.25), 0x6d);
+    fs.writeFileSync(long, Buffer.concat([fs.readFileSync(input).subarray(0, 60 * 1024), line, Buffer.from('\n'), fs.readFileSync(input).subarray(0, 30 * 1024)]));
+    const one = sortOn(long, file('one.txt'), { memory: MEMORY }, 1);
+    const two = sortOn(long, file('two.txt'), { memory: MEMORY }, 2);
+    expect(two.bytes.equals(one.bytes)).toBe(true);
+    expect(one.bytes.equals(gnu(long, []))).toBe(true);
+  });
+
+  test('pmem sort --parallel 1 and 2 give the same bytes; a bad count is a usage error', () => {
+    const bin = path.resolve(__dirname, '..', 'bin', 'pmem');
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
+    for (const n of ['1', '2']) {
+      const r = run(['-S', String(MEMORY), '--parallel', n, '-k2,2', '-n', input, '-o', file(`cli-${n}.txt`)]);
+      expect(r.status).toBe(0);
+    }
+    expect(fs.readFileSync(file('cli-1.txt')).equals(fs.readFileSync(file('cli-2.txt')))).toBe(true);
+    for (const bad of ['0', '9', 'x']) expect(run(['--parallel', bad, input, '-o', file('bad.txt')]).status).toBe(2);
+    expect(() => externalSort(input, file('bad.txt'), { parallel: 0 })).toThrow(RangeError);
+    expect(() => externalSort(input, file('bad.txt'), { parallel: 9 })).toThrow(RangeError);
+    expect(() => externalSort(input, file('bad.txt'), { parallel: '2' as unknown as number })).toThrow(TypeError);
+  });
+});
+
+test('a sort stopped after any checkpoint of a parallel phase resumes, on one thread or two, to the same output', () => {
+  const input = file('resume.txt');
+  generate('text', 300 * 1024, input, 9);
+  const options: SortOptions = { memory: MEMORY, checkpointBytes: 16 * 1024, keys: [parseKey('2')], stable: true };
+  const out = file('resume.out');
+  const phases: string[] = [];
+  externalSort(input, out, { ...options, parallel: 2, onCheckpoint: (i) => phases.push(i.phase) });
+  const expected = fs.readFileSync(out);
+  expect(expected.equals(gnu(input, ['-s', '-k2']))).toBe(true);
+  const work = `${out}.pmem-sort`;
+  let stops = 0;
+  for (let stopAt = 1; stopAt < phases.length; stopAt += 2) {
+    fs.rmSync(out, { force: true });
+    let seen = 0;
+    expect(() => externalSort(input, out, { ...options, parallel: 2, onCheckpoint: () => {
+      if (++seen === stopAt) throw new Error('stopped');
+    } })).toThrow('stopped');
+    expect(fs.existsSync(out)).toBe(false);
+    stops++;
+    const r = externalSort(input, out, { ...options, resume: true, parallel: stopAt % 4 === 1 ? 2 : 1 });
+    expect(r.resumed).toBe(true);
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(fs.existsSync(work)).toBe(false);
+  }
+  // Stops in both phases: in run formation, and between the merge's ranges.
+  expect(phases.filter((p) => p === 'runs').length).toBeGreaterThan(4);
+  expect(phases.filter((p) => p === 'merge').length).toBeGreaterThan(3);
+  expect(stops).toBeGreaterThan(8);
+});
+
+function mountTmpfs(kb: number): string | null {
+  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sortpar-space-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', at]);
+  if (r.status === 0) return at;
+  fs.rmdirSync(at);
+  console.warn('85.sort-parallel: cannot mount a tmpfs (needs root); the worker error test is skipped');
+  return null;
+}
+
+/** Fills the filesystem of `dir` (a file of all its free space), so that the next file written there fails. */
+function fill(dir: string): void {
+  const fd = fs.openSync(path.join(dir, 'filler'), 'w');
+  const chunk = Buffer.alloc(4096, 1);
+  try {
+    for (;;) fs.writeSync(fd, chunk);
+  } catch (e) {
+    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+test('a worker\'s error is the PmemError one thread would raise, the workers stop, and the sort resumes', () => {
+  const input = file('space.txt');
+  generate('text', 400 * 1024, input, 8);
+  const expected = gnu(input, []);
+  const mnt = mountTmpfs(4096);
+  if (mnt === null) return;
+  try {
+    const errors: PmemError[] = [];
+    for (const threads of [1, 2]) {
+      const work = path.join(mnt, `work-${threads}`);
+      // The disk fills once two runs are named: the third run, run-2, is the
+      // first not written. On two threads a worker forms it (runs go to the
+      // worker and the main thread in turn), while the main thread forms
+      // run-3, which fails too, later in input order.
+      let runs = 0;
+      let error: unknown;
+      try {
+        externalSort(input, path.join(mnt, `out-${threads}.txt`), {
+          memory: MEMORY, pmem: work, parallel: threads,
+          onCheckpoint: (i) => { if (i.phase === 'runs' && ++runs === 2) fill(mnt); },
+        });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(PmemError);
+      errors.push(error as PmemError);
+      fs.rmSync(path.join(mnt, 'filler'));
+      const r = externalSort(input, path.join(mnt, `out-${threads}.txt`), { memory: MEMORY, pmem: work, parallel: 2, resume: true });
+      expect(r.resumed).toBe(true);
+      expect(fs.readFileSync(path.join(mnt, `out-${threads}.txt`)).equals(expected)).toBe(true);
+      fs.rmSync(path.join(mnt, `out-${threads}.txt`));
+    }
+    expect(errors[1].code).toBe('ERR_PMEM_NO_SPACE');
+    expect(errors[1].code).toBe(errors[0].code);
+    expect(errors[1].message.replace('work-2', 'work-1')).toBe(errors[0].message);
+    expect(errors[1].message).toContain('run-2');
+  } finally {
+    execFileSync('umount', [mnt]);
+    fs.rmdirSync(mnt);
+  }
+});
