@@ -32,9 +32,8 @@ export class KvFollower {
   #mapping: Mapping;
   #words: PublishedWords;
   #log!: KvLog;
-  /** The last tail word followed. */
+  /** The last tail word followed, and its halves (PublishedWords.sameTail). */
   #w = 0n;
-  /** `#w`'s halves as numbers, for the test every call makes (PublishedWords.sameTail). */
   #wSeqLow = 0;
   #wUsed = 0;
   /** The low half of the freed-segment count, loaded before `#w`. */
