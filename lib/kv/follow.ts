@@ -13,7 +13,7 @@ import {
 import { writerHolds } from './live-writer';
 import { KvLog } from './log';
 import { readKeys, readValue } from './follow-reads';
-import { decodeTail, PublishedWords, readWord } from './published';
+import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
 import type { RecoverStop } from './recover';
 import type { IndexRange } from './hash-index';
 import type { KVReaderStats, KVStats } from './types';
@@ -32,8 +32,10 @@ export class KvFollower {
   #mapping: Mapping;
   #words: PublishedWords;
   #log!: KvLog;
-  /** The last tail word followed. */
+  /** The last tail word followed, and its halves (PublishedWords.sameTail). */
   #w = 0n;
+  #wSeqLow = 0;
+  #wUsed = 0;
   /** The low half of the freed-segment count, loaded before `#w`. */
   #frees = 0;
   /** The head segment the reader has read up to, its sequence number, and the region offset reached in it. */
@@ -118,7 +120,7 @@ export class KvFollower {
 
   /** Replays what the writer published since the last call: one load when nothing changed. */
   catchUp(): void {
-    if (this.#words.tail() !== this.#w) this.#refresh();
+    if (!this.#words.sameTail(this.#wSeqLow, this.#wUsed)) this.#refresh();
   }
 
   /**
@@ -161,8 +163,15 @@ export class KvFollower {
       this.#rebuild();
       return;
     }
-    this.#w = w;
+    this.#followed(w);
     this.#frees = frees;
+  }
+
+  /** Records `w` as the tail word followed. */
+  #followed(w: bigint): void {
+    this.#w = w;
+    this.#wSeqLow = tailSeqLow(w);
+    this.#wUsed = tailEnd(w);
   }
 
   /** Removes the index's entries in segments that no longer carry the sequence number the reader read them under. */
@@ -204,7 +213,7 @@ export class KvFollower {
       this.#cur = newest;
       this.#curSeq = newest >= 0 ? t.seq[newest] : Math.max(readWord(this.#mapping.bytes, SEQ_FLOOR_AT), stop?.seq ?? 0);
       this.#pos = newest >= 0 ? t.start(newest) + t.used[newest] : 0;
-      this.#w = w;
+      this.#followed(w);
       this.#frees = frees;
       return;
     }
@@ -212,7 +221,8 @@ export class KvFollower {
 
   /** The full sequence number and end a tail word names (the word holds the number mod 2^32). */
   #stopAt(w: bigint): RecoverStop {
-    const { seqLow, used } = decodeTail(w);
+    const seqLow = tailSeqLow(w);
+    const used = tailEnd(w);
     const floor = readWord(this.#mapping.bytes, SEQ_FLOOR_AT);
     return { seq: floor - (((floor - seqLow) % TWO_32) + TWO_32) % TWO_32, used };
   }
@@ -225,7 +235,8 @@ export class KvFollower {
    *   reader had read all of it, else FOLLOWED
    */
   #follow(w: bigint): number {
-    const { seqLow, used } = decodeTail(w);
+    const seqLow = tailSeqLow(w);
+    const used = tailEnd(w);
     const ahead = (((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32;
     // A tail in a segment older than the reader's: a writer of a version
     // that published no floor. Nothing new to follow.

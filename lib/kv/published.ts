@@ -61,10 +61,21 @@ export function countFree(b: Uint8Array): void {
   store64(b, FREES_AT, w.u64[i] + 1n);
 }
 
-/** A u64 word below 2^53, as a number (0 above it). */
+// A word's bit pattern, moved as one double (as store64 does): read
+// without making a BigInt.
+const word = new Float64Array(1);
+const wordU32 = new Uint32Array(word.buffer);
+
+/**
+ * A u64 word below 2^53, as a number (0 above it): one 8-byte load, as
+ * before, and no BigInt. A word below 2^53 is never a NaN pattern, so no
+ * load or store alters it; one above may be, and any NaN keeps its high
+ * half at or above 2^21, which gives 0 either way.
+ */
 export function readWord(b: Uint8Array, at: number): number {
-  const v = wordsOf(b).u64[(b.byteOffset + at) / 8];
-  return v < 2n ** 53n ? Number(v) : 0;
+  word[0] = wordsOf(b).f64[(b.byteOffset + at) / 8];
+  const hi = wordU32[1];
+  return hi < 0x200000 ? hi * TWO_32 + wordU32[0] : 0;
 }
 
 /** Atomic loads of the published words, over one mapping's bytes. */
@@ -72,6 +83,7 @@ export class PublishedWords {
   readonly #u64: BigUint64Array;
   readonly #u32: Uint32Array;
   readonly #tail: number;
+  readonly #tailLow: number;
   readonly #frees: number;
 
   constructor(b: Uint8Array) {
@@ -79,6 +91,7 @@ export class PublishedWords {
     this.#u64 = new BigUint64Array(b.buffer, b.byteOffset, 4096 / 8);
     this.#u32 = new Uint32Array(b.buffer, b.byteOffset, 4096 / 4);
     this.#tail = TAIL_AT / 8;
+    this.#tailLow = TAIL_AT / 4; // little-endian: the end offset, then the sequence number
     this.#frees = FREES_AT / 4;
   }
 
@@ -91,6 +104,26 @@ export class PublishedWords {
   }
 
   /**
+   * Whether the tail word still names the end `used` in the segment with
+   * sequence number `seqLow` (mod 2^32), with two 4-byte atomic loads and
+   * no BigInt: the reader's test on every call, so a get that finds
+   * nothing new allocates nothing for it. The low half (the end) is loaded
+   * first, then the high half (the sequence number). The two loads are
+   * not one atomic read, but the word only moves forward: each publish
+   * names a later segment, or a later end in the same one. A word that
+   * moved before the first load and still showed the old end there and
+   * the old number at the second load would have to be in the old
+   * segment at the second load (numbers only grow) and so past the old
+   * end at the first (ends only grow within a segment): no such word. A
+   * writer's open publishes the tail it recovered, never one behind the
+   * last a writer published (docs/durability.md, "Readers beside the
+   * writer").
+   */
+  sameTail(seqLow: number, used: number): boolean {
+    return Atomics.load(this.#u32, this.#tailLow) === used && Atomics.load(this.#u32, this.#tailLow + 1) === seqLow;
+  }
+
+  /**
    * The low half of the count of freed segments. A reader compares it
    * before and after a read; it would have to move by 2^32 frees during
    * one read to come back to the same value.
@@ -100,7 +133,18 @@ export class PublishedWords {
   }
 }
 
-/** The segment sequence number (mod 2^32) and the end offset a tail word names. */
-export function decodeTail(w: bigint): { seqLow: number; used: number } {
-  return { seqLow: Number(w >> 32n), used: Number(w & 0xffffffffn) };
+// A tail word below 2^53 (a sequence number below 2^21, as publishTail
+// stores it without a BigInt) is split as a number: a catch-up makes no
+// BigInt beyond the one its atomic load returns.
+
+/** The segment sequence number (mod 2^32) a tail word names. */
+export function tailSeqLow(w: bigint): number {
+  const x = Number(w);
+  return x < 2 ** 53 ? Math.floor(x / TWO_32) : Number(w >> 32n);
+}
+
+/** The end offset a tail word names. */
+export function tailEnd(w: bigint): number {
+  const x = Number(w);
+  return x < 2 ** 53 ? x % TWO_32 : Number(w & 0xffffffffn);
 }
