@@ -10,7 +10,7 @@
 import { PmemError, type PmemErrorCode } from '../core/errors';
 import { cannotFollow, resend } from './catch-up';
 import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, PROTOCOL_VERSION, WANT_RECEIVED } from './frames';
-import { type JournalFile, namingUserPath } from './journal';
+import type { JournalFile } from './journal';
 import { commit, intend } from './primary-log';
 import type { PrimaryFlags } from './options';
 import { Peer, type PeerOwner } from './peer';
@@ -131,8 +131,7 @@ export class GroupCommit {
     let lsn: number;
     try {
       lsn = this.#intend(all);
-    } catch (err) {
-      const e = namingUserPath(err, this.#file.path);
+    } catch (e) {
       for (const p of batch) p.reject(e);
       this.#settled();
       return;

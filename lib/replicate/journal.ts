@@ -4,7 +4,6 @@
 // way every Wal file is (log/wal-open.ts, core/identify.ts).
 import { randomInt } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as nodePath from 'node:path';
 
 import type { NativeLock } from '../core/binding';
 import { identifyPath } from '../core/identify';
@@ -69,7 +68,7 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
       formatJournal(m, o.role);
     }) as { lock: NativeLock; mapping: Mapping };
   } catch (e) {
-    throw notAJournal(namingUserPath(e, path), path);
+    throw notAJournal(e, path);
   }
   const { lock, mapping } = opened;
   try {
@@ -95,27 +94,8 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
     mapping.close();
     lock.release();
     if (e instanceof PmemError && e.path === undefined) e.path = path;
-    throw namingUserPath(e, path);
+    throw e;
   }
-}
-
-/**
- * A new file is formatted under a temporary name beside `path` and
- * published by a link (core/identify.ts): an error while it is made names
- * that temporary file, which is gone by the time the caller sees it. The
- * error names the caller's path instead.
- */
-export function namingUserPath(e: unknown, path: string): unknown {
-  if (!isPmemError(e)) return e;
-  const prefix = escapeRegExp(nodePath.join(nodePath.dirname(path), `.${nodePath.basename(path)}.`));
-  const tmp = `${prefix}[0-9a-f]+\\.creating`;
-  const message = e.message.replace(new RegExp(tmp, 'g'), path);
-  if (message !== e.message) {
-    if (e.stack !== undefined) e.stack = e.stack.replace(e.message, message);
-    e.message = message;
-  }
-  if (e.path !== undefined && new RegExp(`^${tmp}$`).test(e.path)) e.path = path;
-  return e;
 }
 
 /**
@@ -131,10 +111,6 @@ function notAJournal(e: unknown, path: string): unknown {
   if (e.stack !== undefined) e.stack = e.stack.replace(e.message, message);
   e.message = message;
   return e;
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Whether the descriptor is a regular file's (a devdax device cannot be cut or renamed over). */

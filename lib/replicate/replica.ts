@@ -9,7 +9,7 @@ import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
 import { decodeData, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, protocolError } from './frames';
-import { type JournalFile, namingUserPath, openJournalFile } from './journal';
+import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
 export interface ReplicaServerStats {
@@ -81,8 +81,7 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
     s.setNoDelay(true);
     const reader = new FrameReader();
     let hello = false;
-    const refuse = (err: unknown): void => {
-      const e = namingUserPath(err, file.path);
+    const refuse = (e: unknown): void => {
       const code = isPmemError(e) ? e.code : 'ERR_PMEM_REPLICA_PROTOCOL';
       const message = e instanceof Error ? e.message : String(e);
       stats.refusals++;
