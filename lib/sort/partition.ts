@@ -3,8 +3,9 @@
 // by binary search, and so each range's part of every run and its byte
 // offset in the output. Records the merge's order calls equal fall in one
 // range, so the ranges' merges laid end to end are the one merge's output.
+import { PmemError } from '../core/errors';
 import { openMapping } from '../core/mapping';
-import type { RecordOrder } from './records';
+import { indexOfByte, lastIndexOfByte, type RecordOrder } from './records';
 
 const NL = 10;
 /** Samples per range per run. */
@@ -30,11 +31,17 @@ export interface Partition {
 function recordAt(buf: Uint8Array, lo: number, pos: number, recordSize: number): number {
   if (recordSize > 0) return lo + Math.floor((pos - lo) / recordSize) * recordSize;
   if (pos <= lo) return lo;
-  return Math.max(lo, (buf as Buffer).lastIndexOf(NL, pos - 1) + 1);
+  // Searched back no further than lo.
+  return lo + lastIndexOfByte((buf as Buffer).subarray(lo, pos), NL, pos - lo - 1) + 1;
 }
 
 function recordEnd(buf: Uint8Array, start: number, recordSize: number): number {
-  return recordSize > 0 ? start + recordSize : (buf as Buffer).indexOf(NL, start);
+  if (recordSize > 0) return start + recordSize;
+  const e = indexOfByte(buf, NL, start);
+  // Every line of a run ends with a newline; without one the search below
+  // could not move forward.
+  if (e < start) throw new PmemError('ERR_PMEM_CORRUPT', `a run has no newline after its byte ${start}`);
+  return e;
 }
 
 /** The first record in [lo, hi) (record starts) not before `key` in the merge's order; hi when none. */

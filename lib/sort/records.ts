@@ -231,6 +231,35 @@ export function parseNumber(buf: Uint8Array, s: number, e: number): number {
   return neg && v !== 0 ? -v : v;
 }
 
+/** Bytes searched at a time in a buffer over 2 GiB (see indexOfByte). */
+const SEARCH_SPAN = 2 ** 30;
+
+/**
+ * The first `byte` of `buf` at or after `from`, or -1. Buffer.indexOf
+ * clamps its start to 2^31 - 1 and returns its result as an int32, so a
+ * buffer over 2 GiB (a long run) is searched through views of at most 1
+ * GiB from `from` on.
+ */
+export function indexOfByte(buf: Uint8Array, byte: number, from: number): number {
+  if (buf.length <= 0x7fffffff) return (buf as Buffer).indexOf(byte, from);
+  for (let lo = from; lo < buf.length; lo += SEARCH_SPAN) {
+    const i = (buf as Buffer).subarray(lo, Math.min(buf.length, lo + SEARCH_SPAN)).indexOf(byte);
+    if (i >= 0) return lo + i;
+  }
+  return -1;
+}
+
+/** The last `byte` of `buf` at or before `from`, or -1, in views as indexOfByte searches. */
+export function lastIndexOfByte(buf: Uint8Array, byte: number, from: number): number {
+  if (buf.length <= 0x7fffffff) return (buf as Buffer).lastIndexOf(byte, from);
+  for (let hi = Math.min(from + 1, buf.length); hi > 0; hi -= SEARCH_SPAN) {
+    const lo = Math.max(0, hi - SEARCH_SPAN);
+    const i = (buf as Buffer).subarray(lo, hi).lastIndexOf(byte);
+    if (i >= 0) return lo + i;
+  }
+  return -1;
+}
+
 /** A DataView over exactly the bytes of `b`. */
 export function viewOf(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
-import { viewOf, type RecordOrder } from './records';
+import { indexOfByte, viewOf, type RecordOrder } from './records';
 
 const NL = 10;
 
@@ -94,7 +94,9 @@ export class PmemSource implements RunSource {
     }
     const rs = this.#order.format.recordSize;
     this.start = pos;
-    this.end = rs > 0 ? pos + rs : this.buf.indexOf(NL, pos);
+    this.end = rs > 0 ? pos + rs : indexOfByte(this.buf, NL, pos);
+    // Every line of a run ends with a newline; without one the next record would not start after this one.
+    if (this.end < pos) throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' has no newline after its byte ${pos}`, { path: this.#path });
     this.#prefixes();
   }
 
