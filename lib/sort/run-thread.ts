@@ -3,6 +3,9 @@
 // the main thread (externalSort blocks its caller): a job goes out through
 // a MessagePort, and the main thread sleeps on a shared counter
 // (Atomics.wait) until the worker has put its answer in the port's queue.
+// A worker that stops without answering (its heap limit, say) cannot tell
+// the main thread, whose event loop is blocked: the main thread wakes now
+// and then to look for the worker's thread in /proc/self/task.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
@@ -21,8 +24,33 @@ export interface RunThreadData {
   parts: number;
   format: RecordFormat;
   port: MessagePort;
-  /** A counter the worker adds 1 to after each answer. */
+  /**
+   * Two words: [0] a counter the worker adds 1 to after each answer; [1]
+   * the worker's thread id, stored when it starts (-1 when /proc cannot tell).
+   */
   done: SharedArrayBuffer;
+}
+
+/** How long the main thread sleeps before it looks whether a silent worker's thread is still there. */
+const LIVENESS_MS = 1000;
+
+/** The thread ids of this process, or null where /proc cannot tell them. */
+function taskIds(): Set<number> | null {
+  try {
+    return new Set(fs.readdirSync('/proc/self/task').map(Number));
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a thread of this process is there: true when /proc cannot tell. */
+function taskAlive(tid: number): boolean {
+  try {
+    fs.statSync(`/proc/self/task/${tid}`);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
 }
 
 /** A run split into the worker's part of the buffers: sort it and write it to `runPath`. */
@@ -83,6 +111,8 @@ export class RunThread {
   /** Answers read so far. */
   #answers = 0;
   #busy = false;
+  /** Threads that appeared while the worker was started: its own, until it stores its id. */
+  readonly #started: number[] | null;
 
   /**
    * Starts a worker that sorts runs in part `part` of `parts` of `whole`
@@ -91,7 +121,7 @@ export class RunThread {
   constructor(whole: RunBuffers | null, part: number, parts: number, format: RecordFormat) {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    const done = new SharedArrayBuffer(4);
+    const done = new SharedArrayBuffer(8);
     this.#done = new Int32Array(done);
     const data: RunThreadData = {
       input: whole === null ? null : whole.input.buffer as SharedArrayBuffer,
@@ -100,7 +130,15 @@ export class RunThread {
     };
     // A small young generation: the worker makes little garbage, and its
     // heap counts in the process RSS the budget bounds.
+    // `new Worker` starts the worker's thread before it returns: the
+    // threads that appear across it are the worker's (and rarely another's).
+    const before = taskIds();
     this.#worker = new Worker(workerPath(), { workerData: data, transferList: [port2], resourceLimits: { maxYoungGenerationSizeMb: 2 } });
+    const after = taskIds();
+    this.#started = before === null || after === null ? null : [...after].filter((t) => !before.has(t));
+    // A worker that stops emits 'error' on the event loop, once the sort
+    // has given it back; `wait` has already thrown for it then.
+    this.#worker.on('error', () => {});
     // The sort waits for its workers synchronously: they must not keep the
     // process alive after it, nor be waited for by the event loop.
     this.#worker.unref();
@@ -122,14 +160,47 @@ export class RunThread {
    * range's last record (its bytes are written).
    * @throws what sorting or writing the run threw in the worker, as the
    *   same class with the same code
+   * @throws PmemError ERR_PMEM_NO_MEMORY when the worker's thread stopped
+   *   without answering
    */
   wait(): number {
     for (;;) {
       const a = this.poll();
       if (a !== undefined) return a;
-      // Sleeps until the worker's counter passes the answers read.
-      Atomics.wait(this.#done, 0, this.#answers);
+      // Sleeps until the worker's counter passes the answers read, or for
+      // LIVENESS_MS: the time only sets how often a silent worker is looked
+      // for, never whether its answer is waited for.
+      if (Atomics.wait(this.#done, 0, this.#answers, LIVENESS_MS) === 'timed-out' && !this.alive()) {
+        // An answer sent just before the thread ended is still in the queue.
+        const last = this.poll();
+        if (last !== undefined) return last;
+        this.#busy = false;
+        throw new PmemError('ERR_PMEM_NO_MEMORY',
+          'a sort worker thread stopped without answering (a worker thread stops so when it reaches its heap limit)');
+      }
     }
+  }
+
+  /**
+   * Whether the worker's thread is still there: true while it runs, and
+   * whenever /proc cannot tell (the sort then waits as long as it takes).
+   */
+  alive(): boolean {
+    const tid = this.threadId();
+    if (tid > 0) return taskAlive(tid);
+    if (tid < 0 || this.#started === null || this.#started.length === 0) return true;
+    // Not started yet, or stopped before it could say which thread it is.
+    return this.#started.some(taskAlive);
+  }
+
+  /** The worker's thread id once it has stored it: 0 before, -1 where /proc cannot tell. */
+  threadId(): number {
+    return Atomics.load(this.#done, 1);
+  }
+
+  /** Stops the worker at once: the answer to a job it holds is lost, and `wait` throws. */
+  terminate(): void {
+    void this.#worker.terminate();
   }
 
   /** The answer to the job the worker holds when it has answered (as `wait`), else undefined. */

@@ -2,6 +2,7 @@
 // the runs the main thread read and split into this thread's part of the
 // shared run buffers, or merges key ranges of the final merge, one job at
 // a time, and answers each with its result or the error that stopped it.
+import * as fs from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 
 import { mergeRange, type RangeJob } from './range-merge';
@@ -9,7 +10,19 @@ import { RecordOrder, type RecordFormat } from './records';
 import { RunBuffers, sortRun, type SplitRun } from './runs';
 import { errorOf, type RunJob, type RunThreadData } from './run-thread';
 
+/** This thread's id ("<pid>/task/<tid>"), or -1 where /proc cannot tell it. */
+function threadId(): number {
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : -1;
+  } catch {
+    return -1;
+  }
+}
+
 function serve(data: RunThreadData): void {
+  // First: the main thread looks for this thread by its id while it waits.
+  Atomics.store(new Int32Array(data.done), 1, threadId());
   const bufs = data.input === null || data.records === null ? null
     : new RunBuffers(Buffer.from(data.input), new Uint32Array(data.records)).part(data.part, data.parts);
   const order = new RecordOrder(data.format as RecordFormat);

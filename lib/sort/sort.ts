@@ -44,7 +44,8 @@ export interface Job {
  *   output is the input, a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
- *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget),
+ *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
+ *   thread that stopped without answering: the checkpoint is resumable),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
  *   ERR_PMEM_CORRUPT (a damaged checkpoint)
  */
