@@ -184,11 +184,28 @@ describe('killTest', () => {
     expect(r2.runs).toBe(13); // gives up after 3 * kills + 10 runs
   });
 
-  test('a workload that outlives the timeout is reported', async () => {
+  test('a workload that sends nothing for the timeout is reported as hung', async () => {
     const slow = path.join(testDir(), `slow-${process.pid}.js`);
     fs.writeFileSync(slow, 'exports.run = () => new Promise((r) => setTimeout(r, 5000));\n');
     const report = await killTest({ ...options('correct', 'persist'), child: slow, kills: 1, timeoutMs: 200 });
-    expect(report.violations[0].message).toMatch(/ran past 200 ms/);
+    expect(report.violations[0].message).toMatch(/sent nothing for 200 ms/);
+  });
+
+  test('a workload slower than the timeout in all, but acknowledging along the way, is not: the clock restarts at each message', async () => {
+    // 6 acks 100 ms apart: 600 ms a run, against a timeout of 300 ms. It
+    // has no ordering point, so no run is killed: every run completes.
+    const steady = path.join(testDir(), `steady-${process.pid}.js`);
+    fs.writeFileSync(steady, [
+      'exports.run = async (ctx) => {',
+      '  for (let i = 0; i < 6; i++) { await new Promise((r) => setTimeout(r, 100)); ctx.ack(i); }',
+      '};',
+      '',
+    ].join('\n'));
+    const report = await killTest({ ...options('correct', 'persist'), child: steady, kills: 1, timeoutMs: 300, prepare: undefined, verify: () => {} });
+    expect(report.violations).toEqual([]);
+    expect(report.completed).toBe(13);
+    expect(report.acked).toBe(6 * 13);
+    expect(report.seconds).toBeGreaterThan(13 * 0.6);
   });
 
   test('argument errors', async () => {

@@ -48,7 +48,7 @@ export interface KillTestOptions {
   dir?: string;
   /** Extra environment for the child (PMEM_IS_PMEM_FORCE=1 is always set). */
   env?: Record<string, string>;
-  /** A run still alive after this long is killed and reported. Default 30000. */
+  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. Default 30000. */
   timeoutMs?: number;
   /** Called once, before the first run. */
   prepare?(dir: string): void | Promise<void>;
@@ -166,10 +166,13 @@ async function runOnce(
     let pending = '';
     let fired = false;
     const timers: NodeJS.Timeout[] = [];
-    timers.push(setTimeout(() => {
+    // A hung workload, not a slow one: the clock restarts at every message
+    // the child sends, so a slower machine only sends them further apart.
+    const silence = setTimeout(() => {
       result.timedOut = true;
       proc.kill('SIGKILL');
-    }, args.timeoutMs));
+    }, args.timeoutMs);
+    timers.push(silence);
     const fire = (plan: KillPlan): void => {
       fired = true;
       if (plan.unit === 'ms') {
@@ -188,6 +191,7 @@ async function runOnce(
     });
     const channel = proc.stdio[3] as NodeJS.ReadableStream;
     channel.on('data', (d: Buffer) => {
+      if (!result.timedOut) silence.refresh();
       pending += d.toString();
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
@@ -295,7 +299,7 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
         // the workload had not returned.
         if (!result.done && result.acks > 0) report.killsDuringWork++;
         if (!result.done && (result.started || result.acks > 0)) report.killsAfterStart++;
-      } else if (result.timedOut) violate(`the workload ran past ${timeoutMs} ms`);
+      } else if (result.timedOut) violate(`the workload sent nothing for ${timeoutMs} ms`);
       else if (result.code === 0) report.completed++;
       else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
       try {
