@@ -1,6 +1,7 @@
 // The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
 import { NOT_INTEGER, ReplyError, SYNTAX, WRONGTYPE, type Client } from '../client';
 import { TYPE_STRING } from '../keyspace';
+import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
 import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, toDecimal, toFloat, toI64, word, type Decimal } from './args';
 import type { Def } from './types';
@@ -10,6 +11,7 @@ export function getString(s: RespServer, c: Client, key: string): Buffer | undef
   const v = s.keyspace.get(c.db, key);
   if (v === undefined) {
     s.stats.keyspaceMisses++;
+    s.keyspace.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
     return undefined;
   }
   s.stats.keyspaceHits++;
@@ -78,9 +80,16 @@ function set(s: RespServer, c: Client, argv: Buffer[]): void {
     }
   }
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], keepttl ? 'keep' : at);
+  setEvents(s, c.db, key, at);
   if (!get) c.out.ok();
   else if (old === undefined) c.out.nil();
   else c.out.bulk(old);
+}
+
+/** SET's events (setGenericCommand): 'set', and 'expire' when it set an expiry. */
+function setEvents(s: RespServer, db: number, key: string, at: number | null): void {
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', db, key);
+  if (at !== null) s.keyspace.notify.raise(NOTIFY_GENERIC, 'expire', db, key);
 }
 
 function setnx(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -90,6 +99,7 @@ function setnx(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  setEvents(s, c.db, key, null);
   c.out.int(1);
 }
 
@@ -98,6 +108,7 @@ function setexLike(unit: 'ex' | 'px', cmd: string) {
     const key = keyArg(argv[1]);
     const at = expireTime(s, unit, argv[2], cmd);
     s.keyspace.set(c.db, key, TYPE_STRING, argv[3], at);
+    setEvents(s, c.db, key, at);
     c.out.ok();
   };
 }
@@ -112,6 +123,7 @@ function getset(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
   const old = getString(s, c, key);
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', c.db, key);
   if (old === undefined) c.out.nil();
   else c.out.bulk(old);
 }
@@ -124,6 +136,7 @@ function getdel(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   s.keyspace.delete(c.db, key);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, key);
   c.out.bulk(v);
 }
 
@@ -148,8 +161,8 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
     c.out.nil();
     return;
   }
-  if (at !== null) s.keyspace.expire(c.db, key, at);
-  else if (persist) s.keyspace.persist(c.db, key);
+  if (at !== null) s.keyspace.notify.raise(NOTIFY_GENERIC, s.keyspace.expire(c.db, key, at) ? 'del' : 'expire', c.db, key);
+  else if (persist && s.keyspace.persist(c.db, key)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'persist', c.db, key);
   c.out.bulk(v);
 }
 
@@ -167,10 +180,15 @@ function msetCheck(argv: Buffer[], name: string): void {
   for (let i = 1; i < argv.length; i += 2) keyArg(argv[i]);
 }
 
+function msetOne(s: RespServer, db: number, key: string, v: Buffer): void {
+  s.keyspace.set(db, key, TYPE_STRING, v, null);
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', db, key);
+}
+
 function mset(s: RespServer, c: Client, argv: Buffer[]): void {
   msetCheck(argv, 'mset');
   // Every pair goes into the same batch: all of MSET is one record.
-  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  for (let i = 1; i < argv.length; i += 2) msetOne(s, c.db, keyArg(argv[i]), argv[i + 1]);
   c.out.ok();
 }
 
@@ -182,7 +200,7 @@ function msetnx(s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
   }
-  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  for (let i = 1; i < argv.length; i += 2) msetOne(s, c.db, keyArg(argv[i]), argv[i + 1]);
   c.out.int(1);
 }
 
@@ -193,6 +211,7 @@ function append(s: RespServer, c: Client, argv: Buffer[]): void {
   checkSize(s, n);
   const v = old === undefined ? argv[2] : Buffer.concat([old, argv[2]]);
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'append', c.db, key);
   c.out.int(v.length);
 }
 
@@ -217,6 +236,7 @@ function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
   old?.copy(v);
   val.copy(v, Number(off));
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'setrange', c.db, key);
   c.out.int(len);
 }
 
@@ -254,6 +274,7 @@ function incrBy(s: RespServer, c: Client, key: string, by: bigint): void {
   const r = n + by;
   if (r > I64_MAX || r < I64_MIN) throw new ReplyError('ERR increment or decrement would overflow');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(r.toString(), 'latin1'), 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'incrby', c.db, key);
   c.out.int(r);
 }
 
@@ -273,6 +294,7 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   const text = addDecimals(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'incrbyfloat', c.db, key);
   c.out.bulk(text);
 }
 
@@ -308,6 +330,7 @@ function setbit(s: RespServer, c: Client, argv: Buffer[]): void {
   const was = (v[byte] & mask) !== 0 ? 1 : 0;
   v[byte] = bit === '1' ? v[byte] | mask : v[byte] & ~mask;
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'setbit', c.db, key);
   c.out.int(was);
 }
 
