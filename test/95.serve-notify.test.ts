@@ -195,6 +195,26 @@ describe('pmem serve keyspace notifications', () => {
     await config(c, '');
   });
 
+  test('keymiss: a read of an absent key, as in Redis (lookupKeyRead), not a write command\'s lookup', async () => {
+    const c = await client();
+    const s = await subscriber();
+    await c.call('DEL', 'm1', 'm2', 'present');
+    await c.call('SET', 'present', '1');
+    await config(c, 'Em');
+    await c.call('GET', 'm1');
+    await c.call('MGET', 'm1', 'present', 'm2');
+    await c.call('EXISTS', 'present', 'm2');
+    await c.call('HGET', 'm1', 'f');
+    await c.call('LRANGE', 'm2', '0', '-1');
+    await c.call('OBJECT', 'ENCODING', 'm1'); // looked up without the event
+    await c.call('INCR', 'm1'); // a write's lookup: no event
+    await c.call('GETSET', 'm2', 'x'); // GETSET reads the old value: an event
+    await c.call('GETSET', 'm2', 'y');
+    expect(await drain(c, s)).toEqual(['m1', 'm1', 'm2', 'm2', 'm1', 'm2', 'm2'].map((k) => `__keyevent@0__:keymiss ${k}`));
+    await c.call('DEL', 'm1', 'm2', 'present');
+    await config(c, '');
+  });
+
   test('the events of strings and generic commands, in command order', async () => {
     const c = await client();
     const s = await subscriber();

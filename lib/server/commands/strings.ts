@@ -6,12 +6,17 @@ import type { RespServer } from '../server';
 import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, toDecimal, toFloat, toI64, word, type Decimal } from './args';
 import type { Def } from './types';
 
-/** The string value of `key`, or undefined; WRONGTYPE for another type. */
-export function getString(s: RespServer, c: Client, key: string): Buffer | undefined {
+/**
+ * The string value of `key`, or undefined; WRONGTYPE for another type.
+ * `read`: a write command's read of the old value (GETSET, GETDEL, GETEX,
+ * SET GET), whose miss raises 'keymiss' as Redis's lookupKeyRead does (a
+ * read-only command's misses are raised by the dispatcher).
+ */
+export function getString(s: RespServer, c: Client, key: string, read = false): Buffer | undefined {
   const v = s.keyspace.get(c.db, key);
   if (v === undefined) {
     s.stats.keyspaceMisses++;
-    s.keyspace.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
+    if (read) s.keyspace.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
     return undefined;
   }
   s.stats.keyspaceHits++;
@@ -63,7 +68,7 @@ function set(s: RespServer, c: Client, argv: Buffer[]): void {
     } else syntax();
   }
   if (unit !== null) at = expireTime(s, unit, unitArg as Buffer, 'set');
-  const old = get ? getString(s, c, key) : undefined;
+  const old = get ? getString(s, c, key, true) : undefined;
   if (!get && (nx || xx)) {
     const exists = s.keyspace.exists(c.db, key);
     if ((nx && exists) || (xx && !exists)) {
@@ -121,7 +126,7 @@ function get(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function getset(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const old = getString(s, c, key);
+  const old = getString(s, c, key, true);
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
   s.keyspace.notify.raise(NOTIFY_STRING, 'set', c.db, key);
   if (old === undefined) c.out.nil();
@@ -130,7 +135,7 @@ function getset(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function getdel(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const v = getString(s, c, key);
+  const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();
     return;
@@ -156,7 +161,7 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
       seen = true;
     } else syntax();
   }
-  const v = getString(s, c, key);
+  const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();
     return;
