@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { createServer, type KVStore, type RespServer } from '../lib';
 import type { Client } from '../lib/server/client';
 import { formatNotifyFlags, Notifier, NOTIFY_ALL, NOTIFY_KEY_MISS, NOTIFY_KEYEVENT, NOTIFY_KEYSPACE, NOTIFY_STRING, parseNotifyFlags } from '../lib/server/notify';
-import { RawClient, text } from './fixtures/serve/raw';
+import { frame, RawClient, text } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
 
 describe('notify-keyspace-events flags', () => {
@@ -344,6 +344,21 @@ describe('pmem serve keyspace notifications', () => {
     await config(c, '');
   });
 
+  test('a PUBLISH after a write in the same turn reaches subscribers after the write\'s events, with its count', async () => {
+    const c = await client();
+    const s = await subscriber();
+    await config(c, 'E$');
+    // One send: both commands run in one turn, the event waits for the commit, the message behind it.
+    const batches = server.stats.batches;
+    c.send(Buffer.concat([frame('SET', 'ordered', '1'), frame('PUBLISH', 'chan', 'after-set'), frame('DEL', 'ordered')]));
+    expect(text(await c.read())).toBe('OK');
+    expect(text(await c.read())).toBe(1);
+    expect(text(await c.read())).toBe(1);
+    expect(server.stats.batches - batches).toBe(1); // the three ran in one turn: one commit
+    expect(await drain(c, s)).toEqual(['__keyevent@0__:set ordered', 'chan after-set']);
+    await config(c, '');
+  });
+
   test('an event is published only after its batch is durable', async () => {
     const c = await client();
     const s = await subscriber();
@@ -383,11 +398,12 @@ describe('pmem serve keyspace notifications', () => {
       throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
     };
     const w = await client();
-    w.send('*3\r\n$3\r\nSET\r\n$4\r\nlost\r\n$1\r\n1\r\n');
+    // The PUBLISH waits behind the SET's event; it depends on no write, so the failed commit does not take it.
+    w.send(Buffer.concat([frame('SET', 'lost', '1'), frame('PUBLISH', 'chan', 'published')]));
     expect(await w.read()).toBeNull(); // the writer is disconnected, unacknowledged
     expect(failed).toBe(1);
     await c.call('SET', 'kept', '1');
-    expect(await drain(c, s)).toEqual(['__keyevent@0__:set kept']);
+    expect(await drain(c, s)).toEqual(['chan published', '__keyevent@0__:set kept']);
     expect(s.closed).toBe(false);
     expect(text(await c.call('EXISTS', 'lost'))).toBe(0);
     await c.call('DEL', 'kept');

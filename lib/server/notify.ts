@@ -9,6 +9,9 @@
 // them. A batch that fails to commit drops its events (`drop()`), so no
 // subscriber ever hears of a write a crash could take away.
 //
+// A PUBLISH while events wait joins the queue behind them (`enqueueMessage`),
+// so that a subscriber receives messages in the order the commands ran.
+//
 // With the flags 0 (the default) `raise` is one integer test: nothing is
 // built or queued.
 import type { Client } from './client';
@@ -68,11 +71,17 @@ export function formatNotifyFlags(flags: number): string {
 /** CONFIG SET's message for a bad class string (Redis's). */
 export const NOTIFY_FLAGS_ERROR = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
 
+/** A queue entry that is a PUBLISH, not an event (no flags are negative). */
+const MESSAGE = -1;
+
 export class Notifier {
   /** The enabled classes and channels; 0: notifications off. */
   flags = 0;
-  /** Raised events, in order, as (flags at raise time, event, db, key) runs of four. */
-  #queue: Array<number | string> = [];
+  /**
+   * Raised events, in order, as (flags at raise time, event, db, key) runs
+   * of four; a queued PUBLISH is (MESSAGE, channel, message, 0).
+   */
+  #queue: Array<number | string | Buffer> = [];
   /** How many entries of #queue belong to committed batches (or to no write at all). */
   #durable = 0;
 
@@ -98,8 +107,17 @@ export class Notifier {
     }
   }
 
+  /** Entries waiting: events, and messages queued behind them. */
   get queued(): number {
     return this.#queue.length / 4;
+  }
+
+  /**
+   * Queues a PUBLISH behind the waiting events (call it only when `queued`
+   * > 0). It depends on no write, so a failed commit keeps it.
+   */
+  enqueueMessage(channel: Buffer, message: Buffer): void {
+    this.#queue.push(MESSAGE, channel, message, 0);
   }
 
   /** The batch that holds every write so far is durable: its events may go out. */
@@ -107,9 +125,17 @@ export class Notifier {
     this.#durable = this.#queue.length;
   }
 
-  /** The pending batch was dropped: so are its events. */
+  /** The pending batch was dropped: so are its events (queued messages stay, and may go out). */
   drop(): void {
-    this.#queue.length = this.#durable;
+    const q = this.#queue;
+    let w = this.#durable;
+    for (let i = this.#durable; i < q.length; i += 4) {
+      if (q[i] !== MESSAGE) continue;
+      for (let j = 0; j < 4; j++) q[w + j] = q[i + j];
+      w += 4;
+    }
+    q.length = w;
+    this.#durable = w;
   }
 
   /**
@@ -123,6 +149,10 @@ export class Notifier {
     const q = this.#queue;
     for (let i = 0; i < n; i += 4) {
       const flags = q[i] as number;
+      if (flags === MESSAGE) {
+        pubsub.publish(q[i + 1] as Buffer, q[i + 2] as Buffer, deliver);
+        continue;
+      }
       const event = q[i + 1] as string;
       const db = q[i + 2] as number;
       const key = q[i + 3] as string;
