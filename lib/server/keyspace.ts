@@ -283,7 +283,7 @@ export class Keyspace {
    * 'new' only when it was absent.
    */
   replaceCollection<T>(db: number, key: string, type: number): Collection<T> {
-    if (!this.delete(db, key)) return this.createCollection<T>(db, key, type);
+    if (!this.delete(db, key) || this.notify.flags === 0) return this.createCollection<T>(db, key, type);
     return this.notify.muted(() => this.createCollection<T>(db, key, type));
   }
 

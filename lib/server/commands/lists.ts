@@ -280,7 +280,7 @@ function lpos(s: RespServer, c: Client, argv: Buffer[]): void {
  * lists (checked by the caller). @returns the element
  */
 function moveOne(s: RespServer, db: number, src: string, l: ListValue, dst: string, from: End, to: End): Buffer {
-  if (src === dst) {
+  if (src === dst && s.keyspace.notify.flags !== 0) {
     // The list is emptied and made again here, but not in Redis: its events are a push and a pop, no 'new' or 'del'.
     let v: Buffer | undefined;
     s.keyspace.notify.muted(() => {
