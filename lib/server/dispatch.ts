@@ -4,6 +4,7 @@
 import { PmemError } from '../core/errors';
 import { type Client, ReplyError } from './client';
 import { COMMANDS, type Command } from './commands/table';
+import { NOTIFY_KEY_MISS } from './notify';
 import type { RespServer } from './server';
 
 /** A command as the dispatcher finds it: its lower-case name's bytes and its flags, looked up once. */
@@ -14,6 +15,8 @@ interface Entry {
   pubsub: boolean;
   nomulti: boolean;
   nomultiqueue: boolean;
+  /** A read-only command with keys: each key it finds absent raises 'keymiss' (Redis's lookupKeyRead). */
+  readsKeys: boolean;
 }
 
 /** ASCII upper case to lower case; every other byte as it is. */
@@ -33,6 +36,8 @@ export class CommandIndex {
       const e: Entry = {
         cmd, name: b, noauth: cmd.flags.includes('noauth'), pubsub: cmd.flags.includes('pubsub'),
         nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'),
+        // OBJECT looks its key up without the event, as in Redis.
+        readsKeys: cmd.flags.includes('readonly') && cmd.firstKey > 0 && name !== 'object',
       };
       const k = slot(b.length, b[0], b[b.length - 1]);
       const list = this.#slots.get(k);
@@ -132,6 +137,17 @@ export class Dispatcher {
     }
     s.stats.commands++;
     c.lastCommand = cmd.name;
+    if (e.readsKeys && s.keyspace.notify.wants(NOTIFY_KEY_MISS)) this.#keyMisses(c, cmd, argv);
     cmd.run(s, c, argv);
+  }
+
+  /** 'keymiss' for each of a read-only command's keys that is absent (an expired one is deleted first, as Redis's lookup does). */
+  #keyMisses(c: Client, cmd: Command, argv: Buffer[]): void {
+    const ks = this.server.keyspace;
+    const last = cmd.lastKey < 0 ? argv.length + cmd.lastKey : cmd.lastKey;
+    for (let i = cmd.firstKey; i <= last && i < argv.length; i += cmd.step) {
+      const key = argv[i].toString('latin1');
+      if (!ks.exists(c.db, key)) ks.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
+    }
   }
 }

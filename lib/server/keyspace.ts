@@ -11,6 +11,7 @@ import type { KVStore } from '../kv/store';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
 import type { Dict } from './dict';
 import { loadKeyspace } from './keyspace-load';
+import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
 import { NS_EXPIRE, NS_KEY, storeKey } from './records';
 
@@ -40,6 +41,8 @@ export class Keyspace {
   /** The next collection generation: one more than any in the store. */
   #nextGen = 1;
   #writeListeners: TouchListener[] = [];
+  /** Keyspace notifications: raised by the keyspace (new, expired) and the commands, published after their batch's commit. */
+  readonly notify = new Notifier();
 
   /**
    * With `replicated`, every write, the expired keys deleted at load too,
@@ -94,6 +97,7 @@ export class Keyspace {
     if (this.#pending.size === 0) return 0;
     const ops = this.#pending.take();
     this.store.batch(ops); // the batch's one fence: after it every write of the batch is durable
+    this.notify.committed();
     this.commits++;
     this.committedEntries += ops.length;
     this.lastCommit = Date.now();
@@ -107,6 +111,8 @@ export class Keyspace {
    */
   takePending(): ReturnType<PendingWrites['takeRound']> {
     const round = this.#pending.takeRound();
+    // The round's events go out with its replies, which wait for the backups (ReplicatedCommit.deliver).
+    this.notify.committed();
     this.commits++;
     this.committedEntries += round.ops.length;
     this.lastCommit = Date.now();
@@ -120,6 +126,7 @@ export class Keyspace {
 
   /** Drops the pending changes and rebuilds DRAM from the store: the state of the last commit. */
   rollback(): void {
+    this.notify.drop();
     this.load();
   }
 
@@ -140,6 +147,7 @@ export class Keyspace {
     if (at === undefined || at > this.now()) return false;
     this.#delete(db, key);
     this.expiredKeys++;
+    this.notify.raise(NOTIFY_EXPIRED, 'expired', db, key);
     return true;
   }
 
@@ -174,6 +182,8 @@ export class Keyspace {
     v[0] = type;
     v.set(payload, 1);
     this.#dropCollection(d, key); // the new value's META or string overwrites the old one's in the same batch
+    // Redis's dbAdd: a key that was not there is 'new' (raised before the command's own event).
+    if (this.notify.flags !== 0 && d.type(key) === undefined) this.notify.raise(NOTIFY_NEW, 'new', db, key);
     d.add(key, type);
     this.#write(storeKey(NS_KEY, db, key), v);
     if (expireAt === null) {
@@ -220,15 +230,16 @@ export class Keyspace {
     return this.dbs[db].expires.get(key) ?? null;
   }
 
-  /** Sets a live key's expiry; a time already past deletes the key. */
-  expire(db: number, key: string, at: number): void {
+  /** Sets a live key's expiry; a time already past deletes the key. @returns whether it deleted the key */
+  expire(db: number, key: string, at: number): boolean {
     if (at <= this.now()) {
       this.#delete(db, key);
       this.expiredKeys++;
-      return;
+      return true;
     }
     this.#setExpire(db, key, at);
     this.onTouch(db, key);
+    return false;
   }
 
   /** Removes a live key's expiry. @returns whether it had one */
@@ -264,6 +275,16 @@ export class Keyspace {
     const c: Collection = { db, key, type, gen, data: typeOf(type).create() };
     this.dbs[db].colls.set(key, c);
     return c as Collection<T>;
+  }
+
+  /**
+   * A new empty collection at `key`, replacing whatever the key held (a
+   * STORE command's destination). As Redis overwrites in place, the key is
+   * 'new' only when it was absent.
+   */
+  replaceCollection<T>(db: number, key: string, type: number): Collection<T> {
+    if (!this.delete(db, key) || this.notify.flags === 0) return this.createCollection<T>(db, key, type);
+    return this.notify.muted(() => this.createCollection<T>(db, key, type));
   }
 
   /** Writes element `id` of `c` into the batch (the caller updates `c.data`); `payload` is held, unchanged, until the commit. */
@@ -373,6 +394,7 @@ export class Keyspace {
       if (this.#delete(db, k)) {
         n++;
         this.expiredKeys++;
+        this.notify.raise(NOTIFY_EXPIRED, 'expired', db, k);
       }
     }
     return n;

@@ -54,6 +54,11 @@ export function copyKey(ks: Keyspace, db: number, from: string, toDb: number, to
 
 /** SWAPDB: every live key of `x` moves to `y` and back, with its expiry. */
 export function swapDbs(ks: Keyspace, x: number, y: number): void {
+  // Redis's SWAPDB raises no keyspace event: the keys written again here are not 'new'.
+  ks.notify.muted(() => swapKeys(ks, x, y));
+}
+
+function swapKeys(ks: Keyspace, x: number, y: number): void {
   const take = (db: number): [string, number, Buffer, number | null, Collection | undefined][] =>
     ks.liveKeys(db).map((k) => {
       const v = ks.get(db, k) as { type: number; value: Buffer };

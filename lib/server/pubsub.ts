@@ -42,6 +42,13 @@ export class PubSub {
     for (const p of [...c.patterns]) this.punsubscribe(c, p);
   }
 
+  /** How many subscribers a message on `channel` reaches now (channel and pattern subscriptions). */
+  receivers(channel: Buffer): number {
+    let n = this.channels.get(channel.toString('latin1'))?.size ?? 0;
+    for (const [p, set] of this.patterns) if (globMatch(Buffer.from(p, 'latin1'), channel)) n += set.size;
+    return n;
+  }
+
   /**
    * Queues `message` on `channel` to every subscriber; `deliver` is told
    * which clients got output. @returns receivers

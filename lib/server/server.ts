@@ -275,7 +275,11 @@ export class RespServer {
    * is acknowledged, and none may see state that was not made durable.
    */
   #commit(): boolean {
-    if (!this.keyspace.hasPending) return true;
+    if (!this.keyspace.hasPending) {
+      // Events of commands that wrote nothing (keymiss, say) wait for no commit.
+      this.keyspace.notify.committed();
+      return true;
+    }
     if (this.replication !== null) {
       // A round to the backups; the replies wait for it in the outbox.
       this.replication.commit();
@@ -303,6 +307,10 @@ export class RespServer {
   #flush(): void {
     this.#flushScheduled = false;
     this.#commit();
+    // Keyspace events of the committed batches join their subscribers' output, sent with the batch's replies below.
+    this.keyspace.notify.publish(this.pubsub, (c) => {
+      if (!c.closed) this.#ready.add(c);
+    });
     if (this.replication !== null) {
       // The turn's replies go out once its round (and every one before it) is applied.
       const sends: Array<[Client, Buffer[]]> = [];

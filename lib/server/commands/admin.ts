@@ -7,6 +7,7 @@ import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
 import { globMatch } from '../glob';
 import { swapDbs } from '../moves';
+import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
 import { intArg, keyBuf, toI64, word } from './args';
 import type { Command, Def } from './types';
@@ -107,7 +108,7 @@ function configDefaults(s: RespServer): Record<string, string> {
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
     'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
     timeout: '0', hz: '10', 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
-    dir: s.dir, dbfilename: s.file, 'latency-tracking': 'no', 'notify-keyspace-events': '',
+    dir: s.dir, dbfilename: s.file, 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
   };
 }
 
@@ -140,6 +141,12 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
         const v = argv[i + 1].toString('latin1');
         if (MEMORY_PARAMS.has(k) && !/^\d+(k|kb|m|mb|g|gb)?$/i.test(v)) {
           throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be a memory value`);
+        }
+        if (k === 'notify-keyspace-events') {
+          const flags = parseNotifyFlags(v);
+          if (flags === -1) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - ${NOTIFY_FLAGS_ERROR}`);
+          s.keyspace.notify.flags = flags;
+          continue; // CONFIG GET prints the flags, as Redis does (not the string given)
         }
         if (k === 'requirepass') s.requirepass = v === '' ? undefined : v;
         else if (k === 'proto-max-bulk-len') {

@@ -5,6 +5,7 @@
 import { ReplyError, type Client } from '../client';
 import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
+import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
 import { addDecimals, type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
 import { randomCount, replyRandom, scanMembers } from './elements';
@@ -71,6 +72,7 @@ function hset(s: RespServer, c: Client, argv: Buffer[]): void {
   const h = s.keyspace.createCollection<Hash>(c.db, keyArg(argv[1]), TYPE_HASH);
   let created = 0;
   for (let i = 0; i < fields.length; i++) if (setField(s, h, fields[i], argv[3 + 2 * i])) created++;
+  s.keyspace.notify.raise(NOTIFY_HASH, 'hset', c.db, h.key);
   if (word(argv[0]) === 'hmset') c.out.ok();
   else c.out.int(created);
 }
@@ -83,6 +85,7 @@ function hsetnx(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   setField(s, h, field, argv[3]);
+  s.keyspace.notify.raise(NOTIFY_HASH, 'hset', c.db, h.key);
   c.out.int(1);
 }
 
@@ -147,7 +150,11 @@ function hdel(s: RespServer, c: Client, argv: Buffer[]): void {
       n++;
     }
     // The last field's delete and the key's delete are in the same batch.
-    s.keyspace.deleteIfEmpty(h);
+    const deleted = s.keyspace.deleteIfEmpty(h);
+    if (n > 0) {
+      s.keyspace.notify.raise(NOTIFY_HASH, 'hdel', c.db, h.key);
+      if (deleted) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, h.key);
+    }
   }
   c.out.int(n);
 }
@@ -166,6 +173,7 @@ function hincrby(s: RespServer, c: Client, argv: Buffer[]): void {
   const r = n + by;
   if (r > I64_MAX || r < I64_MIN) throw new ReplyError('ERR increment or decrement would overflow');
   setField(s, s.keyspace.createCollection<Hash>(c.db, key, TYPE_HASH), field, Buffer.from(r.toString(), 'latin1'));
+  s.keyspace.notify.raise(NOTIFY_HASH, 'hincrby', c.db, key);
   c.out.int(r);
 }
 
@@ -187,6 +195,7 @@ function hincrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   const h = s.keyspace.createCollection<Hash>(c.db, key, TYPE_HASH);
   setField(s, h, field, Buffer.from(text, 'latin1'));
+  s.keyspace.notify.raise(NOTIFY_HASH, 'hincrbyfloat', c.db, key);
   c.out.bulk(text);
 }
 

@@ -5,13 +5,19 @@ import { typeOf } from '../collections';
 import { globMatch } from '../glob';
 import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
 import { copyKey, renameKey } from '../moves';
+import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';
 import { i64Arg, I64_MAX, intArg, keyArg, keyBuf, syntax, toI64, word } from './args';
 import type { Def } from './types';
 
 function del(s: RespServer, c: Client, argv: Buffer[]): void {
   let n = 0;
-  for (let i = 1; i < argv.length; i++) if (s.keyspace.delete(c.db, keyArg(argv[i]))) n++;
+  for (let i = 1; i < argv.length; i++) {
+    const key = keyArg(argv[i]);
+    if (!s.keyspace.delete(c.db, key)) continue;
+    s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, key);
+    n++;
+  }
   c.out.int(n);
 }
 
@@ -95,6 +101,8 @@ function renameLike(nx: boolean) {
     }
     // Both writes go into one batch: after a crash exactly one name holds the value (a collection: its META).
     renameKey(s.keyspace, c.db, from, c.db, to);
+    s.keyspace.notify.raise(NOTIFY_GENERIC, 'rename_from', c.db, from);
+    s.keyspace.notify.raise(NOTIFY_GENERIC, 'rename_to', c.db, to);
     if (nx) c.out.int(1);
     else c.out.ok();
   };
@@ -124,6 +132,7 @@ function copy(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   copyKey(s.keyspace, c.db, from, db, to);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'copy_to', db, to);
   c.out.int(1);
 }
 
@@ -137,6 +146,8 @@ function move(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   renameKey(s.keyspace, c.db, key, Number(db), key);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'move_from', c.db, key);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'move_to', Number(db), key);
   c.out.int(1);
 }
 
@@ -182,7 +193,8 @@ function expireLike(unitMs: bigint, absolute: boolean, name: string) {
       c.out.int(0);
       return;
     }
-    s.keyspace.expire(c.db, key, at);
+    // A time already past deletes the key: Redis calls that 'del', not 'expired'.
+    s.keyspace.notify.raise(NOTIFY_GENERIC, s.keyspace.expire(c.db, key, at) ? 'del' : 'expire', c.db, key);
     c.out.int(1);
   };
 }
@@ -200,7 +212,10 @@ function ttlLike(ms: boolean, absolute: boolean) {
 }
 
 function persist(s: RespServer, c: Client, argv: Buffer[]): void {
-  c.out.int(s.keyspace.persist(c.db, keyArg(argv[1])) ? 1 : 0);
+  const key = keyArg(argv[1]);
+  const done = s.keyspace.persist(c.db, key);
+  if (done) s.keyspace.notify.raise(NOTIFY_GENERIC, 'persist', c.db, key);
+  c.out.int(done ? 1 : 0);
 }
 
 function touch(s: RespServer, c: Client, argv: Buffer[]): void {

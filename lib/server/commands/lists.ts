@@ -6,6 +6,7 @@
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { blockOrServe } from '../blocking';
 import type { ListValue } from '../list';
+import { NOTIFY_GENERIC, NOTIFY_LIST } from '../notify';
 import type { RespServer } from '../server';
 import { i64Arg, keyArg, keyBuf, word } from './args';
 import { deleteList, isList, listFor, listOf, writeAt } from './list-store';
@@ -32,17 +33,18 @@ function rangeArg(b: Buffer, min: number, max: number, msg: string): number {
 /** getPositiveLongFromObjectOrReply: one message for a non-integer and a negative. */
 export const positive = (b: Buffer, msg = 'value is out of range, must be positive'): number => rangeArg(b, 0, Number.MAX_SAFE_INTEGER, `ERR ${msg}`);
 
-/** Pushes `values` at `end` of the list at `key` (created when absent). @returns the new length */
+/** Pushes `values` at `end` of the list at `key` (created when absent), and raises lpush/rpush. @returns the new length */
 function pushValues(s: RespServer, db: number, key: string, end: End, values: Buffer[]): number {
   const l = listFor(s, db, key);
   for (const v of values) {
     const p = end === HEAD ? l.pushFront(v) : l.pushBack(v);
     writeAt(s, db, key, p, v);
   }
+  s.keyspace.notify.raise(NOTIFY_LIST, end === HEAD ? 'lpush' : 'rpush', db, key);
   return l.length;
 }
 
-/** Pops one element from `end`; deletes the key when it empties. */
+/** Pops one element from `end`; deletes the key when it empties. The caller raises popEvents. */
 function popOne(s: RespServer, db: number, key: string, l: ListValue, end: End): Buffer {
   const [p, v] = end === HEAD ? l.popFront() : l.popBack();
   writeAt(s, db, key, p, null);
@@ -50,6 +52,13 @@ function popOne(s: RespServer, db: number, key: string, l: ListValue, end: End):
   return v;
 }
 
+/** A pop's events (Redis's listElementsRemoved): lpop/rpop, and 'del' when the list emptied. */
+function popEvents(s: RespServer, db: number, key: string, l: ListValue, end: End): void {
+  s.keyspace.notify.raise(NOTIFY_LIST, end === HEAD ? 'lpop' : 'rpop', db, key);
+  if (l.length === 0) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', db, key);
+}
+
+/** Pops up to `count` elements from `end`, with their events. */
 function popMany(s: RespServer, db: number, key: string, l: ListValue, end: End, count: number): Buffer[] {
   const out: Buffer[] = [];
   const n = Math.min(count, l.length);
@@ -59,6 +68,7 @@ function popMany(s: RespServer, db: number, key: string, l: ListValue, end: End,
     out.push(v);
   }
   if (l.length === 0) deleteList(s, db, key);
+  popEvents(s, db, key, l, end);
   return out;
 }
 
@@ -86,8 +96,10 @@ function pop(end: End) {
       else c.out.nil();
       return;
     }
-    if (!hasCount) c.out.bulk(popOne(s, c.db, key, l, end));
-    else if (count === 0) c.out.array(0);
+    if (!hasCount) {
+      c.out.bulk(popOne(s, c.db, key, l, end));
+      popEvents(s, c.db, key, l, end);
+    } else if (count === 0) c.out.array(0);
     else c.out.bulks(popMany(s, c.db, key, l, end, count));
   };
 }
@@ -135,6 +147,7 @@ function lset(s: RespServer, c: Client, argv: Buffer[]): void {
   if (at < 0 || at >= l.length) throw new ReplyError('ERR index out of range');
   const v = argv[3];
   writeAt(s, c.db, key, l.set(at, v), v);
+  s.keyspace.notify.raise(NOTIFY_LIST, 'lset', c.db, key);
   c.out.ok();
 }
 
@@ -162,6 +175,7 @@ function linsert(s: RespServer, c: Client, argv: Buffer[]): void {
     writeAt(s, c.db, key, m.to, m.value);
   }
   writeAt(s, c.db, key, pos, v);
+  s.keyspace.notify.raise(NOTIFY_LIST, 'linsert', c.db, key);
   c.out.int(l.length);
 }
 
@@ -192,6 +206,10 @@ function lrem(s: RespServer, c: Client, argv: Buffer[]): void {
     }
   }
   if (l.length === 0) deleteList(s, c.db, key);
+  if (n > 0) {
+    s.keyspace.notify.raise(NOTIFY_LIST, 'lrem', c.db, key);
+    if (l.length === 0) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, key);
+  }
   c.out.int(n);
 }
 
@@ -210,6 +228,8 @@ function ltrim(s: RespServer, c: Client, argv: Buffer[]): void {
   for (let i = 0; i < keepFrom; i++) writeAt(s, c.db, key, l.popFront()[0], null);
   for (let i = 0; i < fromTail && l.length > 0; i++) writeAt(s, c.db, key, l.popBack()[0], null);
   if (l.length === 0) deleteList(s, c.db, key);
+  s.keyspace.notify.raise(NOTIFY_LIST, 'ltrim', c.db, key);
+  if (l.length === 0) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, key);
   c.out.ok();
 }
 
@@ -260,8 +280,20 @@ function lpos(s: RespServer, c: Client, argv: Buffer[]): void {
  * lists (checked by the caller). @returns the element
  */
 function moveOne(s: RespServer, db: number, src: string, l: ListValue, dst: string, from: End, to: End): Buffer {
+  if (src === dst && s.keyspace.notify.flags !== 0) {
+    // The list is emptied and made again here, but not in Redis: its events are a push and a pop, no 'new' or 'del'.
+    let v: Buffer | undefined;
+    s.keyspace.notify.muted(() => {
+      v = popOne(s, db, src, l, from);
+      pushValues(s, db, dst, to, [v]);
+    });
+    s.keyspace.notify.raise(NOTIFY_LIST, to === HEAD ? 'lpush' : 'rpush', db, dst);
+    s.keyspace.notify.raise(NOTIFY_LIST, from === HEAD ? 'lpop' : 'rpop', db, src);
+    return v as Buffer;
+  }
   const v = popOne(s, db, src, l, from);
   pushValues(s, db, dst, to, [v]);
+  popEvents(s, db, src, l, from); // after the push's, as Redis raises them
   return v;
 }
 
@@ -321,6 +353,7 @@ function bpop(end: End) {
       const l = listOf(s, c.db, key);
       if (l === undefined) return false;
       const v = popOne(s, c.db, key, l, end);
+      popEvents(s, c.db, key, l, end);
       c.out.array(2);
       c.out.bulk(keyBuf(key));
       c.out.bulk(v);

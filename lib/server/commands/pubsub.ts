@@ -44,7 +44,14 @@ function unsubscribe(pattern: boolean) {
 }
 
 function publish(s: RespServer, c: Client, argv: Buffer[]): void {
-  c.out.int(s.pubsub.publish(argv[1], argv[2], (x) => s.deliver(x)));
+  const notify = s.keyspace.notify;
+  if (notify.queued === 0) {
+    c.out.int(s.pubsub.publish(argv[1], argv[2], (x) => s.deliver(x)));
+    return;
+  }
+  // Keyspace events of this turn wait for their commit: the message goes out behind them, in command order.
+  notify.enqueueMessage(argv[1], argv[2]);
+  c.out.int(s.pubsub.receivers(argv[1]));
 }
 
 function pubsub(s: RespServer, c: Client, argv: Buffer[]): void {

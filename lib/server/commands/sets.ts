@@ -5,6 +5,7 @@
 import { ReplyError, type Client } from '../client';
 import { type Collection, registerType, TYPE_SET } from '../collections';
 import { Members } from '../members';
+import { NOTIFY_GENERIC, NOTIFY_SET } from '../notify';
 import type { RespServer } from '../server';
 import { keyArg, toI64, word } from './args';
 import { randomCount, randomSlots, replyRandom, scanMembers } from './elements';
@@ -68,6 +69,7 @@ function sadd(s: RespServer, c: Client, argv: Buffer[]): void {
   const set = s.keyspace.createCollection<SetData>(c.db, keyArg(argv[1]), TYPE_SET);
   let n = 0;
   for (const id of ids) if (addMember(s, set, id)) n++;
+  if (n > 0) s.keyspace.notify.raise(NOTIFY_SET, 'sadd', c.db, set.key);
   c.out.int(n);
 }
 
@@ -77,9 +79,16 @@ function srem(s: RespServer, c: Client, argv: Buffer[]): void {
   if (set !== undefined) {
     for (let i = 2; i < argv.length; i++) if (removeMember(s, set, argv[i].toString('latin1'))) n++;
     // The last member's delete and the key's delete are in the same batch.
-    s.keyspace.deleteIfEmpty(set);
+    const deleted = s.keyspace.deleteIfEmpty(set);
+    if (n > 0) removedEvents(s, set, 'srem', deleted);
   }
   c.out.int(n);
+}
+
+/** A removal's events: `event`, and 'del' when the set was deleted. */
+function removedEvents(s: RespServer, set: Collection<SetData>, event: string, deleted: boolean): void {
+  s.keyspace.notify.raise(NOTIFY_SET, event, set.db, set.key);
+  if (deleted) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', set.db, set.key);
 }
 
 function scard(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -125,8 +134,8 @@ function smove(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   // The member's delete, its put, and the source's delete when emptied: one batch.
-  s.keyspace.deleteIfEmpty(src);
-  addMember(s, s.keyspace.createCollection<SetData>(c.db, to, TYPE_SET), id);
+  removedEvents(s, src, 'srem', s.keyspace.deleteIfEmpty(src));
+  if (addMember(s, s.keyspace.createCollection<SetData>(c.db, to, TYPE_SET), id)) s.keyspace.notify.raise(NOTIFY_SET, 'sadd', c.db, to);
   c.out.int(1);
 }
 
@@ -150,13 +159,14 @@ function spop(s: RespServer, c: Client, argv: Buffer[]): void {
   if (count < 0) {
     const id = m.ids[m.randomSlot()];
     removeMember(s, set, id);
-    s.keyspace.deleteIfEmpty(set);
+    removedEvents(s, set, 'spop', s.keyspace.deleteIfEmpty(set));
     c.out.bulkLatin1(id);
     return;
   }
   const ids = randomSlots(m.size, Math.min(count, m.size)).map((i) => m.ids[i]);
   for (const id of ids) removeMember(s, set, id);
-  s.keyspace.deleteIfEmpty(set);
+  const deleted = s.keyspace.deleteIfEmpty(set);
+  if (count > 0) removedEvents(s, set, 'spop', deleted);
   replySet(c, ids);
 }
 
@@ -224,15 +234,15 @@ function readOp(op: SetOp) {
  * it when empty. The old destination's META delete and the new one's META
  * and members are one batch.
  */
-function storeOp(op: SetOp) {
+function storeOp(op: SetOp, event: string) {
   return (s: RespServer, c: Client, argv: Buffer[]): void => {
     const dst = keyArg(argv[1]);
     const ids = op(sets(s, c, argv.slice(2)));
-    s.keyspace.delete(c.db, dst);
     if (ids.length > 0) {
-      const set = s.keyspace.createCollection<SetData>(c.db, dst, TYPE_SET);
+      const set = s.keyspace.replaceCollection<SetData>(c.db, dst, TYPE_SET);
       for (const id of ids) addMember(s, set, id);
-    }
+      s.keyspace.notify.raise(NOTIFY_SET, event, c.db, dst);
+    } else if (s.keyspace.delete(c.db, dst)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, dst);
     c.out.int(ids.length);
   };
 }
@@ -271,10 +281,10 @@ export const SET_COMMANDS: Record<string, Def> = {
   srandmember: [-2, 'readonly', 1, 1, 1, srandmember],
   sinter: [-2, 'readonly', 1, -1, 1, readOp((all) => inter(all, 0))],
   sintercard: [-3, 'readonly', 0, 0, 0, sintercard],
-  sinterstore: [-3, 'write', 1, -1, 1, storeOp((all) => inter(all, 0))],
+  sinterstore: [-3, 'write', 1, -1, 1, storeOp((all) => inter(all, 0), 'sinterstore')],
   sunion: [-2, 'readonly', 1, -1, 1, readOp(union)],
-  sunionstore: [-3, 'write', 1, -1, 1, storeOp(union)],
+  sunionstore: [-3, 'write', 1, -1, 1, storeOp(union, 'sunionstore')],
   sdiff: [-2, 'readonly', 1, -1, 1, readOp(diff)],
-  sdiffstore: [-3, 'write', 1, -1, 1, storeOp(diff)],
+  sdiffstore: [-3, 'write', 1, -1, 1, storeOp(diff, 'sdiffstore')],
   sscan: [-3, 'readonly', 1, 1, 1, sscan],
 };

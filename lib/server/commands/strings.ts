@@ -1,15 +1,23 @@
 // The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
-import { NOT_INTEGER, ReplyError, SYNTAX, WRONGTYPE, type Client } from '../client';
+import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
 import { TYPE_STRING } from '../keyspace';
+import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
 import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, toDecimal, toFloat, toI64, word, type Decimal } from './args';
+import { lcs } from './lcs';
 import type { Def } from './types';
 
-/** The string value of `key`, or undefined; WRONGTYPE for another type. */
-export function getString(s: RespServer, c: Client, key: string): Buffer | undefined {
+/**
+ * The string value of `key`, or undefined; WRONGTYPE for another type.
+ * `read`: a write command's read of the old value (GETSET, GETDEL, GETEX,
+ * SET GET), whose miss raises 'keymiss' as Redis's lookupKeyRead does (a
+ * read-only command's misses are raised by the dispatcher).
+ */
+export function getString(s: RespServer, c: Client, key: string, read = false): Buffer | undefined {
   const v = s.keyspace.get(c.db, key);
   if (v === undefined) {
     s.stats.keyspaceMisses++;
+    if (read) s.keyspace.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
     return undefined;
   }
   s.stats.keyspaceHits++;
@@ -61,7 +69,7 @@ function set(s: RespServer, c: Client, argv: Buffer[]): void {
     } else syntax();
   }
   if (unit !== null) at = expireTime(s, unit, unitArg as Buffer, 'set');
-  const old = get ? getString(s, c, key) : undefined;
+  const old = get ? getString(s, c, key, true) : undefined;
   if (!get && (nx || xx)) {
     const exists = s.keyspace.exists(c.db, key);
     if ((nx && exists) || (xx && !exists)) {
@@ -78,9 +86,16 @@ function set(s: RespServer, c: Client, argv: Buffer[]): void {
     }
   }
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], keepttl ? 'keep' : at);
+  setEvents(s, c.db, key, at);
   if (!get) c.out.ok();
   else if (old === undefined) c.out.nil();
   else c.out.bulk(old);
+}
+
+/** SET's events (setGenericCommand): 'set', and 'expire' when it set an expiry. */
+function setEvents(s: RespServer, db: number, key: string, at: number | null): void {
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', db, key);
+  if (at !== null) s.keyspace.notify.raise(NOTIFY_GENERIC, 'expire', db, key);
 }
 
 function setnx(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -90,6 +105,7 @@ function setnx(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  setEvents(s, c.db, key, null);
   c.out.int(1);
 }
 
@@ -98,6 +114,7 @@ function setexLike(unit: 'ex' | 'px', cmd: string) {
     const key = keyArg(argv[1]);
     const at = expireTime(s, unit, argv[2], cmd);
     s.keyspace.set(c.db, key, TYPE_STRING, argv[3], at);
+    setEvents(s, c.db, key, at);
     c.out.ok();
   };
 }
@@ -110,20 +127,22 @@ function get(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function getset(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const old = getString(s, c, key);
+  const old = getString(s, c, key, true);
   s.keyspace.set(c.db, key, TYPE_STRING, argv[2], null);
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', c.db, key);
   if (old === undefined) c.out.nil();
   else c.out.bulk(old);
 }
 
 function getdel(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const v = getString(s, c, key);
+  const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();
     return;
   }
   s.keyspace.delete(c.db, key);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, key);
   c.out.bulk(v);
 }
 
@@ -143,13 +162,13 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
       seen = true;
     } else syntax();
   }
-  const v = getString(s, c, key);
+  const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();
     return;
   }
-  if (at !== null) s.keyspace.expire(c.db, key, at);
-  else if (persist) s.keyspace.persist(c.db, key);
+  if (at !== null) s.keyspace.notify.raise(NOTIFY_GENERIC, s.keyspace.expire(c.db, key, at) ? 'del' : 'expire', c.db, key);
+  else if (persist && s.keyspace.persist(c.db, key)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'persist', c.db, key);
   c.out.bulk(v);
 }
 
@@ -167,10 +186,15 @@ function msetCheck(argv: Buffer[], name: string): void {
   for (let i = 1; i < argv.length; i += 2) keyArg(argv[i]);
 }
 
+function msetOne(s: RespServer, db: number, key: string, v: Buffer): void {
+  s.keyspace.set(db, key, TYPE_STRING, v, null);
+  s.keyspace.notify.raise(NOTIFY_STRING, 'set', db, key);
+}
+
 function mset(s: RespServer, c: Client, argv: Buffer[]): void {
   msetCheck(argv, 'mset');
   // Every pair goes into the same batch: all of MSET is one record.
-  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  for (let i = 1; i < argv.length; i += 2) msetOne(s, c.db, keyArg(argv[i]), argv[i + 1]);
   c.out.ok();
 }
 
@@ -182,7 +206,7 @@ function msetnx(s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
   }
-  for (let i = 1; i < argv.length; i += 2) s.keyspace.set(c.db, keyArg(argv[i]), TYPE_STRING, argv[i + 1], null);
+  for (let i = 1; i < argv.length; i += 2) msetOne(s, c.db, keyArg(argv[i]), argv[i + 1]);
   c.out.int(1);
 }
 
@@ -193,6 +217,7 @@ function append(s: RespServer, c: Client, argv: Buffer[]): void {
   checkSize(s, n);
   const v = old === undefined ? argv[2] : Buffer.concat([old, argv[2]]);
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'append', c.db, key);
   c.out.int(v.length);
 }
 
@@ -217,6 +242,7 @@ function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
   old?.copy(v);
   val.copy(v, Number(off));
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'setrange', c.db, key);
   c.out.int(len);
 }
 
@@ -254,6 +280,7 @@ function incrBy(s: RespServer, c: Client, key: string, by: bigint): void {
   const r = n + by;
   if (r > I64_MAX || r < I64_MIN) throw new ReplyError('ERR increment or decrement would overflow');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(r.toString(), 'latin1'), 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'incrby', c.db, key);
   c.out.int(r);
 }
 
@@ -273,6 +300,7 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   const text = addDecimals(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'incrbyfloat', c.db, key);
   c.out.bulk(text);
 }
 
@@ -308,91 +336,8 @@ function setbit(s: RespServer, c: Client, argv: Buffer[]): void {
   const was = (v[byte] & mask) !== 0 ? 1 : 0;
   v[byte] = bit === '1' ? v[byte] | mask : v[byte] & ~mask;
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.notify.raise(NOTIFY_STRING, 'setbit', c.db, key);
   c.out.int(was);
-}
-
-/** LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN] */
-function lcs(s: RespServer, c: Client, argv: Buffer[]): void {
-  let len = false;
-  let idx = false;
-  let withLen = false;
-  let minLen = 0;
-  for (let i = 3; i < argv.length; i++) {
-    const w = word(argv[i]);
-    if (w === 'len') len = true;
-    else if (w === 'idx') idx = true;
-    else if (w === 'withmatchlen') withLen = true;
-    else if (w === 'minmatchlen' && i + 1 < argv.length) {
-      minLen = Math.max(0, intArg(argv[++i]));
-    } else throw new ReplyError(SYNTAX);
-  }
-  const get1 = (k: Buffer): Buffer => {
-    const v = s.keyspace.get(c.db, keyArg(k));
-    if (v === undefined) return Buffer.alloc(0);
-    if (v.type !== TYPE_STRING) throw new ReplyError('ERR The specified keys must contain string values');
-    return v.value;
-  };
-  const a = get1(argv[1]);
-  const b = get1(argv[2]);
-  if (len && idx) throw new ReplyError('ERR If you want both the length and indexes, please just use IDX.');
-  const alen = a.length;
-  const blen = b.length;
-  if ((alen + 1) * (blen + 1) > 64 * 1024 * 1024) throw new ReplyError('ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len');
-  const w = blen + 1;
-  const t = new Uint32Array((alen + 1) * w);
-  for (let i = 1; i <= alen; i++) {
-    for (let j = 1; j <= blen; j++) {
-      t[i * w + j] = a[i - 1] === b[j - 1] ? t[(i - 1) * w + j - 1] + 1 : Math.max(t[(i - 1) * w + j], t[i * w + j - 1]);
-    }
-  }
-  const total = t[alen * w + blen];
-  if (len) {
-    c.out.int(total);
-    return;
-  }
-  // Walk back from the end, as Redis does, collecting the string and the ranges.
-  const out = Buffer.alloc(total);
-  let k = total;
-  let i = alen;
-  let j = blen;
-  const matches: [number, number, number, number][] = [];
-  let cur: [number, number, number, number] | null = null;
-  while (i > 0 && j > 0) {
-    if (a[i - 1] === b[j - 1]) {
-      out[--k] = a[i - 1];
-      if (cur !== null && cur[0] === i && cur[2] === j) {
-        cur[0] = i - 1;
-        cur[2] = j - 1;
-      } else {
-        if (cur !== null) matches.push(cur);
-        cur = [i - 1, i - 1, j - 1, j - 1];
-      }
-      i--;
-      j--;
-    } else if (t[(i - 1) * w + j] > t[i * w + j - 1]) i--;
-    else j--;
-  }
-  if (cur !== null) matches.push(cur);
-  if (!idx) {
-    c.out.bulk(out);
-    return;
-  }
-  const kept = matches.filter((m) => m[1] - m[0] + 1 >= minLen);
-  c.out.map(2);
-  c.out.bulk('matches');
-  c.out.array(kept.length);
-  for (const m of kept) {
-    c.out.array(withLen ? 3 : 2);
-    c.out.array(2);
-    c.out.int(m[0]);
-    c.out.int(m[1]);
-    c.out.array(2);
-    c.out.int(m[2]);
-    c.out.int(m[3]);
-    if (withLen) c.out.int(m[1] - m[0] + 1);
-  }
-  c.out.bulk('len');
-  c.out.int(total);
 }
 
 export const STRING_COMMANDS: Record<string, Def> = {

@@ -9,7 +9,7 @@ import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
 import { randomCount, replyRandom, scanMembers } from './elements';
-import { encodingOf, formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zsetOf, zstore } from './zset-store';
+import { encodingOf, formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
 
@@ -125,7 +125,7 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
     }
     const sorted = new ZSetValue();
     for (const [m, sc] of out) sorted.set(m, sc);
-    if (store) c.out.int(zstore(s, c.db, keyArg(argv[1]), sorted.entries()));
+    if (store) c.out.int(zstore(s, c.db, keyArg(argv[1]), sorted.entries(), `z${op}store`));
     else replyEntries(c, sorted.entries(), withScores);
   };
 }
@@ -137,7 +137,7 @@ function popEnds(s: RespServer, db: number, key: string, max: boolean, count: nu
   const n = Math.min(count, z.size);
   const got = max ? z.range(0, n - 1, true) : z.range(0, n - 1, false);
   for (const [m] of got) zdel(s, coll, m);
-  zdone(s, coll);
+  zremoved(s, coll, max ? 'zpopmax' : 'zpopmin', got.length, zdone(s, coll));
   return got;
 }
 

@@ -5,6 +5,7 @@
 // "Collections").
 import { ReplyError, type Client } from '../client';
 import { ELEMENT_PREFIX, registerType, TYPE_ZSET, type Collection } from '../collections';
+import { NOTIFY_GENERIC, NOTIFY_ZSET } from '../notify';
 import type { RespServer } from '../server';
 import { ZSetValue, type LexRange, type ScoreRange } from '../zset';
 
@@ -85,20 +86,34 @@ export function zcoll(s: RespServer, db: number, key: string): Collection<ZSetVa
   return s.keyspace.collection<ZSetValue>(db, key, TYPE_ZSET) as Collection<ZSetValue>;
 }
 
-/** Deletes the key of a zset left empty. */
-export function zdone(s: RespServer, c: Collection<ZSetValue>): void {
-  s.keyspace.deleteIfEmpty(c);
+/** Deletes the key of a zset left empty. @returns whether it did */
+export function zdone(s: RespServer, c: Collection<ZSetValue>): boolean {
+  return s.keyspace.deleteIfEmpty(c);
 }
 
-/** Writes a whole new zset at `key` (replacing whatever is there), or deletes `key` when `entries` is empty. */
-export function zstore(s: RespServer, db: number, key: string, entries: Iterable<[string, number]>): number {
-  s.keyspace.delete(db, key);
+/** A removal's events, when `n` members went: `event`, and 'del' when the key was deleted. */
+export function zremoved(s: RespServer, c: Collection<ZSetValue>, event: string, n: number, deleted: boolean): void {
+  if (n === 0) return;
+  s.keyspace.notify.raise(NOTIFY_ZSET, event, c.db, c.key);
+  if (deleted) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', c.db, c.key);
+}
+
+/**
+ * Writes a whole new zset at `key` (replacing whatever is there), or
+ * deletes `key` when `entries` is empty; raises `event` (or 'del').
+ */
+export function zstore(s: RespServer, db: number, key: string, entries: Iterable<[string, number]>, event: string): number {
   let c: Collection<ZSetValue> | null = null;
   for (const [m, sc] of entries) {
-    c ??= zsetFor(s, db, key);
+    c ??= s.keyspace.replaceCollection<ZSetValue>(db, key, TYPE_ZSET);
     zput(s, c, m, sc);
   }
-  return c === null ? 0 : c.data.size;
+  if (c === null) {
+    if (s.keyspace.delete(db, key)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', db, key);
+    return 0;
+  }
+  s.keyspace.notify.raise(NOTIFY_ZSET, event, db, key);
+  return c.data.size;
 }
 
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

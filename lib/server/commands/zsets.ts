@@ -3,10 +3,11 @@
 // and the ZREMRANGEBY* commands. Each member is its own store record
 // (zset-store.ts); a command's writes are one atomic durable batch.
 import { NOT_INTEGER, ReplyError, SYNTAX, type Client } from '../client';
+import { NOTIFY_ZSET } from '../notify';
 import type { RespServer } from '../server';
 import type { LexRange, ScoreRange, ZSetValue } from '../zset';
 import { i64Arg, keyArg, word } from './args';
-import { lexRange, memberArg, replyEntries, replyScore, scoreArg, scoreRange, zcoll, zdel, zdone, zput, zsetFor, zsetOf, zstore } from './zset-store';
+import { lexRange, memberArg, replyEntries, replyScore, scoreArg, scoreRange, zcoll, zdel, zdone, zput, zremoved, zsetFor, zsetOf, zstore } from './zset-store';
 import { ZSET_MORE_COMMANDS } from './zset-more';
 import type { Def } from './types';
 
@@ -81,6 +82,7 @@ function zaddLike(incrOnly: boolean) {
       }
     }
     zdone(s, z); // a ZADD that added nothing to a new key leaves no key
+    if (added > 0 || updated > 0) s.keyspace.notify.raise(NOTIFY_ZSET, incr ? 'zincr' : 'zadd', c.db, key);
     if (incr) {
       if (result === null) c.out.nil();
       else replyScore(c, result);
@@ -97,7 +99,7 @@ function zrem(s: RespServer, c: Client, argv: Buffer[]): void {
   const z = zcoll(s, c.db, key);
   let n = 0;
   for (let i = 2; i < argv.length; i++) if (zdel(s, z, member(argv[i]))) n++;
-  zdone(s, z);
+  zremoved(s, z, 'zrem', n, zdone(s, z));
   c.out.int(n);
 }
 
@@ -226,7 +228,7 @@ function zrangestore(s: RespServer, c: Client, argv: Buffer[]): void {
   const q = parseRange(argv, 3, true, null, null);
   const dst = keyArg(argv[1]);
   const z = zsetOf(s, c.db, keyArg(argv[2]));
-  c.out.int(zstore(s, c.db, dst, z === undefined ? [] : select(z, q)));
+  c.out.int(zstore(s, c.db, dst, z === undefined ? [] : select(z, q), 'zrangestore'));
 }
 
 function zremrange(kind: RangeKind) {
@@ -246,7 +248,7 @@ function zremrange(kind: RangeKind) {
     const coll = zcoll(s, c.db, key);
     const gone = select(z, q);
     for (const [m] of gone) zdel(s, coll, m);
-    zdone(s, coll);
+    zremoved(s, coll, `zremrangeby${kind}`, gone.length, zdone(s, coll));
     c.out.int(gone.length);
   };
 }
