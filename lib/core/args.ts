@@ -43,6 +43,11 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const lengthOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
 const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
 const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
+// The two prototypes a view is taken as it is with, read once: Node's global
+// `Buffer` is an accessor (internal/bootstrap/node.js), so every `Buffer` in
+// a function is a getter call that the optimizing compiler does not fold.
+const bufferPrototype = Buffer.prototype as object;
+const uint8ArrayPrototype = Uint8Array.prototype as object;
 
 /**
  * Bytes from the user, read once: a Uint8Array whose length and contents
@@ -65,7 +70,7 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
   // the runtime (docs/bench.md, "Log structures").
   void u8[0];
   const proto = Object.getPrototypeOf(u8) as unknown;
-  if ((proto !== Buffer.prototype && proto !== Uint8Array.prototype) || Object.prototype.hasOwnProperty.call(u8, 'length')) {
+  if ((proto !== bufferPrototype && proto !== uint8ArrayPrototype) || Object.prototype.hasOwnProperty.call(u8, 'length')) {
     return new Uint8Array(u8);
   }
   // The `resizable` getter is false for a fixed-length ArrayBuffer and
