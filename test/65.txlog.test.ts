@@ -1,4 +1,5 @@
 import { crc32c, openMapping, TxLog } from '../lib';
+import { HeaderWriter, MODE_REDO, TX_LOG_HEADER } from '../lib/log/txlog-format';
 import { expectPmemError, tmpFile } from './helpers';
 
 const LOG = { offset: 0, size: 4096 };
@@ -150,4 +151,25 @@ test('transactions do not nest, and an undo update waits for the running one', (
   expect(m.buffer.toString('utf8', 8192, 8196)).toBe('kept');
   expect(TxLog.open(m, LOG).recover()).toEqual({ action: 'none', seq: 1 });
   m.close();
+});
+
+test('record and entry headers hold the low and high words of values past 2^32, on aligned and unaligned bytes', () => {
+  // Unaligned bytes take writeUInt32LE, aligned ones u32 stores: the same bytes.
+  const aligned = Buffer.alloc(64);
+  const unaligned = Buffer.alloc(65).subarray(1);
+  const seq = 2 ** 33 + 3;
+  const offset = 2 ** 40 + 12345;
+  const n = 2 ** 32 + 16;
+  for (const b of [aligned, unaligned]) {
+    const h = new HeaderWriter();
+    h.record(b, 0, seq, MODE_REDO, 2, n);
+    h.entry(b, TX_LOG_HEADER, offset, 300);
+    expect(b.readUInt32LE(4)).toBe(2); // count
+    expect(b.readBigUInt64LE(8)).toBe(BigInt(seq));
+    expect(b.readBigUInt64LE(16)).toBe(BigInt(n));
+    expect(b.readUInt32LE(24)).toBe(MODE_REDO);
+    expect(b.readBigUInt64LE(TX_LOG_HEADER)).toBe(BigInt(offset));
+    expect(b.readUInt32LE(TX_LOG_HEADER + 8)).toBe(300);
+  }
+  expect(unaligned.equals(aligned)).toBe(true);
 });

@@ -43,6 +43,14 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const lengthOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
 const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
 const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
+// Read once: the `node:util` module object is in dictionary mode, so a
+// `types.isUint8Array` in a function is a property lookup on every call.
+const { isUint8Array, isSharedArrayBuffer } = types;
+// The two prototypes a view is taken as it is with, read once: Node's global
+// `Buffer` is an accessor (internal/bootstrap/node.js), so every `Buffer` in
+// a function is a getter call that the optimizing compiler does not fold.
+const bufferPrototype = Buffer.prototype as object;
+const uint8ArrayPrototype = Uint8Array.prototype as object;
 
 /**
  * Bytes from the user, read once: a Uint8Array whose length and contents
@@ -56,7 +64,7 @@ const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resi
  * @throws TypeError
  */
 export function snapshotBytes(value: unknown, name: string): Uint8Array {
-  if (!types.isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
+  if (!isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
   const u8 = value as Uint8Array;
   // An element load runs no user code (a typed array's indexes never reach
   // its prototype, even past its end), and it leaves V8 a map check on
@@ -65,7 +73,7 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
   // the runtime (docs/bench.md, "Log structures").
   void u8[0];
   const proto = Object.getPrototypeOf(u8) as unknown;
-  if ((proto !== Buffer.prototype && proto !== Uint8Array.prototype) || Object.prototype.hasOwnProperty.call(u8, 'length')) {
+  if ((proto !== bufferPrototype && proto !== uint8ArrayPrototype) || Object.prototype.hasOwnProperty.call(u8, 'length')) {
     return new Uint8Array(u8);
   }
   // The `resizable` getter is false for a fixed-length ArrayBuffer and
@@ -73,7 +81,7 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
   let fixed: boolean;
   try {
     const buffer = bufferOfView.call(u8);
-    fixed = isResizable !== undefined ? !isResizable.call(buffer as ArrayBuffer) : !types.isSharedArrayBuffer(buffer);
+    fixed = isResizable !== undefined ? !isResizable.call(buffer as ArrayBuffer) : !isSharedArrayBuffer(buffer);
   } catch {
     fixed = false;
   }

@@ -73,6 +73,13 @@ export class Mapping implements Region {
   #native: NativeMapping | null;
   /** The native call block: the numeric arguments of flush, persist and sealRecord. */
   readonly #call: Float64Array;
+  /**
+   * The hot-path functions of the native handle, read once: the handle is
+   * in dictionary mode (its methods are set one by one in native code), so
+   * each `native.sealRecord` would be a dictionary lookup per call. They
+   * ignore their receiver; `#live()` still decides whether they may run.
+   */
+  readonly #hot: Pick<NativeMapping, 'flush' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply'>;
   readonly #views: Windows;
   /** u64 views for the atomics: one per window, made on first use. */
   #words: BigUint64Array[] = [];
@@ -84,6 +91,8 @@ export class Mapping implements Region {
     this.path = path;
     this.#native = native;
     this.#call = new Float64Array(native.call);
+    const { flush, persist, sealRecord, sealRecords, sealAndApply } = native;
+    this.#hot = { flush, persist, sealRecord, sealRecords, sealAndApply };
     this.length = native.length;
     this.isPmem = native.isPmem;
     this.granularity = native.granularity;
@@ -123,10 +132,10 @@ export class Mapping implements Region {
   /** Starts write-back of a range (msync on non-pmem, which is already durable). */
   flush(offset: number, length: number): void {
     checkRange(offset, length, this.length);
-    const native = this.#live();
+    this.#live();
     this.#call[0] = offset;
     this.#call[1] = length;
-    native.flush();
+    this.#hot.flush();
   }
 
   /** Waits for earlier flushes (SFENCE). A no-op when the mapping is not pmem. */
@@ -138,10 +147,10 @@ export class Mapping implements Region {
   /** Makes a range durable before returning: `pmem_persist` or `pmem_msync`. */
   persist(offset: number, length: number): void {
     checkRange(offset, length, this.length);
-    const native = this.#live();
+    this.#live();
     this.#call[0] = offset;
     this.#call[1] = length;
-    native.persist();
+    this.#hot.persist();
   }
 
   /**
@@ -151,7 +160,7 @@ export class Mapping implements Region {
    * values are checked in native code.
    */
   sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
-    const native = this.#live();
+    this.#live();
     if (typeof crcAt !== 'number') throw new TypeError('crcAt must be a number');
     if (typeof end !== 'number') throw new TypeError('end must be a number');
     if (typeof seed !== 'number') throw new TypeError('seed must be a number');
@@ -161,13 +170,13 @@ export class Mapping implements Region {
     call[1] = end;
     call[2] = seed;
     call[3] = persist ? 1 : 0;
-    native.sealRecord(src);
+    this.#hot.sealRecord(src);
     return call[0]; // the checksum: see native/mapping/hotpath.cc
   }
 
   /** `sealAndApply` (records.ts) in one native call, which checks the values. */
   sealAndApply(crcAt: number, end: number, seed: number, target: number, from: number, length: number): void {
-    const native = this.#live();
+    this.#live();
     const call = this.#call;
     call[0] = num(crcAt, 'crcAt');
     call[1] = num(end, 'end');
@@ -175,17 +184,17 @@ export class Mapping implements Region {
     call[3] = num(target, 'target');
     call[4] = num(from, 'from');
     call[5] = num(length, 'length');
-    native.sealAndApply();
+    this.#hot.sealAndApply();
   }
 
   /** `sealRecords` (records.ts) in one native call, which checks the table and the sources. */
   sealRecords(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void {
-    const native = this.#live();
+    this.#live();
     const call = this.#call;
     call[0] = num(count, 'count');
     call[1] = num(seed, 'seed');
     call[2] = checkBoolean(persist, 'persist') ? 1 : 0;
-    native.sealRecords(table, srcs);
+    this.#hot.sealRecords(table, srcs);
   }
 
   /**

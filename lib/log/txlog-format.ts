@@ -143,16 +143,22 @@ export class HeaderWriter {
 
   /** Entry header at `at`: target offset (u64), length (u32), zero (u32). */
   entry(bytes: Buffer, at: number, offset: number, len: number): void {
-    this.#put32(bytes, at, offset % 0x100000000, Math.floor(offset / 0x100000000), len, 0);
+    this.#put32(bytes, at, offset, Math.floor(offset / 0x100000000), len, 0);
   }
 
   /** The record header at `start`, all but its checksum (sealing stores that). */
   record(bytes: Buffer, start: number, seq: number, mode: number, count: number, n: number): void {
-    this.#put32(bytes, start, 0, count, seq % 0x100000000, Math.floor(seq / 0x100000000)); // the checksum slot first
-    this.#put32(bytes, start + 16, n % 0x100000000, Math.floor(n / 0x100000000), mode, 0); // mode (u8) and zero
+    this.#put32(bytes, start, 0, count, seq, Math.floor(seq / 0x100000000)); // the checksum slot first
+    this.#put32(bytes, start + 16, n, Math.floor(n / 0x100000000), mode, 0); // mode (u8) and zero
   }
 
-  /** Four u32 fields at `at` (8-byte aligned in the region). */
+  /**
+   * Four u32 fields at `at` (8-byte aligned in the region), each the low 32
+   * bits of its value (below 2^53). A Uint32Array store keeps just those
+   * bits by itself (ToUint32), so the aligned path stores the values as
+   * they are: a `% 0x100000000` on each would be a floating-point modulo,
+   * a call out of the optimized code, three per transaction.
+   */
   #put32(bytes: Buffer, at: number, a: number, b: number, c: number, d: number): void {
     if (bytes !== this.#bytes) {
       this.#bytes = bytes;
@@ -168,10 +174,10 @@ export class HeaderWriter {
       w[i + 2] = c;
       w[i + 3] = d;
     } else {
-      bytes.writeUInt32LE(a, at);
-      bytes.writeUInt32LE(b, at + 4);
-      bytes.writeUInt32LE(c, at + 8);
-      bytes.writeUInt32LE(d, at + 12);
+      bytes.writeUInt32LE(a % 0x100000000, at);
+      bytes.writeUInt32LE(b % 0x100000000, at + 4);
+      bytes.writeUInt32LE(c % 0x100000000, at + 8);
+      bytes.writeUInt32LE(d % 0x100000000, at + 12);
     }
   }
 }
