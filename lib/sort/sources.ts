@@ -91,6 +91,9 @@ export class PmemSource implements RunSource {
       this.buf = this.#map.bytes;
       this.view = viewOf(this.buf);
       this.#remapAt = pos + this.#window;
+      // The window is read through from its start: faulted in by one call
+      // instead of one read fault per page.
+      this.#map.populate(pos, Math.min(this.#length, this.#remapAt) - pos);
     }
     const rs = this.#order.format.recordSize;
     this.start = pos;
