@@ -343,6 +343,30 @@ describe('resume', () => {
     fs.rmSync(`${out}.pmem-sort`, { recursive: true });
   });
 
+  test.each([['text', 'pmem'], ['text', 'dram'], ['binary', 'pmem'], ['binary', 'dram']] as const)(
+    'a run file cut short is ERR_PMEM_CORRUPT on resume, not a wrong output (%s, %s)', (kind, mergeBuffers) => {
+      const input = file(`cut-${kind}.in`);
+      if (kind === 'text') fs.writeFileSync(input, mixedText(6, 6000));
+      else generate('binary', 100 * 6000, input, 6);
+      const out = file(`cut-${kind}-${mergeBuffers}.out`);
+      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
+      // Stopped at its first checkpoint of the merge: every run is still to be read.
+      let n = 0;
+      expect(() => externalSort(input, out, {
+        ...options,
+        onCheckpoint: (info) => {
+          if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
+        },
+      })).toThrow('stop');
+      const work = `${out}.pmem-sort`;
+      const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint');
+      expect(runs.length).toBeGreaterThan(1);
+      for (const f of runs) fs.truncateSync(path.join(work, f), Math.max(0, fs.statSync(path.join(work, f)).size - 150));
+      expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+      expect(fs.existsSync(out)).toBe(false);
+      fs.rmSync(work, { recursive: true });
+    });
+
   test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
     const input = file('damaged.txt');
     fs.writeFileSync(input, mixedText(4, 3000));
