@@ -191,8 +191,8 @@ export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order
  * in the sorted order, reading the input in order. Record i of the input
  * starts at i·size (splitRun), so its place is known from the table, and
  * the writes go out of order instead of the reads: stores do not wait for
- * each other as loads from random places do (about a third less CPU per
- * run than reading in sorted order; docs/bench.md).
+ * each other as loads from random places do (a run's formation took about
+ * a third less CPU than with reads in sorted order; docs/bench.md).
  */
 function scatterRecords(bufs: RunBuffers, count: number, size: number, out: Uint8Array, view: DataView): void {
   const { input, inputView, records: t } = bufs;
@@ -231,7 +231,8 @@ export function writeRun(path: string, length: number, fill: (region: Region) =>
   try {
     // Every page is written by `fill`: faulted in by one call up front
     // instead of one fault per page as the stores reach it (the faults
-    // cost about a fifth of a run's formation; docs/bench.md).
+    // cost about 15% of a run's formation with 100-byte records;
+    // docs/bench.md).
     m.populate(0, length);
     fill(m);
     // Every byte of the run durable before the checkpoint that names it is
