@@ -197,14 +197,14 @@ describe('binary records', () => {
   });
 
   test('records of an odd size with a key inside them, ties by the whole record', () => {
-    const input = file('odd.bin');
+    const input = file('rec13.bin');
     const random = seededRandom(5);
-    // 13-byte records (no run's records 4-byte aligned), keys of 5 bytes at
+    // 13-byte records (most of them not 4-byte aligned), keys of 5 bytes at
     // offset 3 from a small alphabet: many ties, decided by whole records.
     const data = Buffer.alloc(13 * 30000);
     for (let i = 0; i < data.length; i++) data[i] = i % 13 >= 3 && i % 13 < 8 ? 97 + Math.floor(random() * 3) : Math.floor(random() * 256);
     fs.writeFileSync(input, data);
-    const out = file('odd.out');
+    const out = file('rec13.out');
     const r = externalSort(input, out, { recordSize: 13, keyOffset: 3, keyLength: 5, memory: MEMORY });
     const recs = Array.from({ length: 30000 }, (_, i) => data.subarray(i * 13, i * 13 + 13));
     const expected = Buffer.concat(recs.sort((x, y) => Buffer.compare(x.subarray(3, 8), y.subarray(3, 8)) || Buffer.compare(x, y)));
