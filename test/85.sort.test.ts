@@ -171,6 +171,47 @@ describe('binary records', () => {
     expect(r.runs).toBeGreaterThan(40);
   });
 
+  // A run's records are scattered to their sorted places when every record
+  // is kept, and gathered in sorted order when `unique` drops some.
+  test('unique binary records keep the first of each key, in runs that dropped records and runs that did not', () => {
+    const input = file('unique.bin');
+    generate('binary', 100 * 20000, input, 11);
+    // Keys repeat only in the first half: the runs of the second half drop nothing.
+    const data = fs.readFileSync(input);
+    for (let i = 3; i < 10000; i += 3) data.copy(data, i * 100, (i - 2) * 100, (i - 2) * 100 + 10);
+    fs.writeFileSync(input, data);
+    const out = file('unique.out');
+    const r = externalSort(input, out, { recordSize: 100, keyLength: 10, memory: MEMORY, unique: true });
+    const seen = new Set<string>();
+    const firsts: Buffer[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const rec = data.subarray(i * 100, i * 100 + 100);
+      const key = rec.subarray(0, 10).toString('hex');
+      if (!seen.has(key)) firsts.push(rec);
+      seen.add(key);
+    }
+    expect(firsts.length).toBeLessThan(20000 - 3000);
+    const expected = Buffer.concat(firsts.sort((x, y) => Buffer.compare(x.subarray(0, 10), y.subarray(0, 10))));
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(r.runs).toBeGreaterThan(20);
+  });
+
+  test('records of an odd size with a key inside them, ties by the whole record', () => {
+    const input = file('rec13.bin');
+    const random = seededRandom(5);
+    // 13-byte records (most of them not 4-byte aligned), keys of 5 bytes at
+    // offset 3 from a small alphabet: many ties, decided by whole records.
+    const data = Buffer.alloc(13 * 30000);
+    for (let i = 0; i < data.length; i++) data[i] = i % 13 >= 3 && i % 13 < 8 ? 97 + Math.floor(random() * 3) : Math.floor(random() * 256);
+    fs.writeFileSync(input, data);
+    const out = file('rec13.out');
+    const r = externalSort(input, out, { recordSize: 13, keyOffset: 3, keyLength: 5, memory: MEMORY });
+    const recs = Array.from({ length: 30000 }, (_, i) => data.subarray(i * 13, i * 13 + 13));
+    const expected = Buffer.concat(recs.sort((x, y) => Buffer.compare(x.subarray(3, 8), y.subarray(3, 8)) || Buffer.compare(x, y)));
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(r.runs).toBeGreaterThan(10);
+  });
+
   test('gensort ASCII records sort as GNU sort sorts their lines', () => {
     const input = file('gensort.txt');
     generate('ascii', 100 * 20000, input, 4);
@@ -301,6 +342,30 @@ describe('resume', () => {
     expectPmemError(() => externalSort(input, out, { memory: MEMORY, resume: true }), 'ERR_PMEM_INVALID');
     fs.rmSync(`${out}.pmem-sort`, { recursive: true });
   });
+
+  test.each([['text', 'pmem'], ['text', 'dram'], ['binary', 'pmem'], ['binary', 'dram']] as const)(
+    'a run file cut short is ERR_PMEM_CORRUPT on resume, not a wrong output (%s, %s)', (kind, mergeBuffers) => {
+      const input = file(`cut-${kind}.in`);
+      if (kind === 'text') fs.writeFileSync(input, mixedText(6, 6000));
+      else generate('binary', 100 * 6000, input, 6);
+      const out = file(`cut-${kind}-${mergeBuffers}.out`);
+      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
+      // Stopped at its first checkpoint of the merge: every run is still to be read.
+      let n = 0;
+      expect(() => externalSort(input, out, {
+        ...options,
+        onCheckpoint: (info) => {
+          if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
+        },
+      })).toThrow('stop');
+      const work = `${out}.pmem-sort`;
+      const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint');
+      expect(runs.length).toBeGreaterThan(1);
+      for (const f of runs) fs.truncateSync(path.join(work, f), Math.max(0, fs.statSync(path.join(work, f)).size - 150));
+      expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+      expect(fs.existsSync(out)).toBe(false);
+      fs.rmSync(work, { recursive: true });
+    });
 
   test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
     const input = file('damaged.txt');

@@ -47,7 +47,7 @@ export interface Job {
  *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
  *   thread that stopped without answering: the checkpoint is resumable),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
- *   ERR_PMEM_CORRUPT (a damaged checkpoint)
+ *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file shorter than it says)
  */
 export function externalSort(input: string, output: string, options: SortOptions = {}): SortResult {
   if (typeof input !== 'string' || input.length === 0) throw new TypeError('input must be a non-empty path');

@@ -87,10 +87,21 @@ export class PmemSource implements RunSource {
     }
     if (this.#map === null || pos >= this.#remapAt) {
       this.close();
-      this.#map = openMapping(this.#path, { readOnly: true });
-      this.buf = this.#map.bytes;
+      const m = openMapping(this.#path, { readOnly: true });
+      // A run file cut short (by something else: runs are durable at their
+      // full length before a checkpoint names them) is refused before the
+      // window past its end is populated or read.
+      if (m.length < this.#length) {
+        m.close();
+        throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' holds ${m.length} bytes, the checkpoint says ${this.#length}`, { path: this.#path });
+      }
+      this.#map = m;
+      this.buf = m.bytes;
       this.view = viewOf(this.buf);
       this.#remapAt = pos + this.#window;
+      // The window is read through from its start: faulted in by one call
+      // instead of one read fault per page.
+      this.#map.populate(pos, Math.min(this.#length, this.#remapAt) - pos);
     }
     const rs = this.#order.format.recordSize;
     this.start = pos;
