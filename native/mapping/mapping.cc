@@ -95,7 +95,10 @@ void OpenReadOnly(Napi::Env env, State* s, bool shared) {
   }
   const size_t len = static_cast<size_t>(st.st_size);
   void* addr = shared ? mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0)
-                      : mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+                      // MAP_NORESERVE: a private copy of the whole file is
+                      // not charged against overcommit up front, or a reader
+                      // of a large store would make the process's fork refused.
+                      : mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   if (addr == MAP_FAILED) {
     int err = errno;
     close(fd);
@@ -105,7 +108,7 @@ void OpenReadOnly(Napi::Env env, State* s, bool shared) {
   if (!shared) {
     for (const Span64& h : PageHoles(fd, len, static_cast<uint64_t>(sysconf(_SC_PAGESIZE)))) {
       if (mmap(base + h.begin, h.end - h.begin, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
         int err = errno;  // ENOMEM: more holes than the process may have mappings
         munmap(addr, len);
         close(fd);
