@@ -143,13 +143,40 @@ async function spawnChild(args: { runner: string; child: string; env: NodeJS.Pro
   }
 }
 
-/** This process's mappings and size, and the machine's available memory, for a refused fork's message. */
+/**
+ * This process's mappings and size, the machine's available memory and
+ * overcommit mode, and the largest mappings the kernel charges against
+ * overcommit (VmFlags "ac": a fork must charge each of them again), for a
+ * refused fork's message.
+ */
 function processMemory(): string {
   try {
-    const maps = fs.readFileSync('/proc/self/maps', 'latin1').split('\n').length - 1;
-    const size = /VmSize:\s*(\d+ kB)/.exec(fs.readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '?';
-    const avail = /MemAvailable:\s*(\d+ kB)/.exec(fs.readFileSync('/proc/meminfo', 'latin1'))?.[1] ?? '?';
-    return `${maps} mappings, VmSize ${size}, MemAvailable ${avail}`;
+    const smaps = fs.readFileSync('/proc/self/smaps', 'latin1').split('\n');
+    const status = fs.readFileSync('/proc/self/status', 'latin1');
+    const meminfo = fs.readFileSync('/proc/meminfo', 'latin1');
+    const field = (text: string, name: string): string => new RegExp(`${name}:\\s*(\\d+ kB)`).exec(text)?.[1] ?? '?';
+    const all: { size: number; what: string; charged: boolean }[] = [];
+    for (const line of smaps) {
+      const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        all.push({ size: (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024, what: `${head[3]} ${head[4] || '[anon]'}`, charged: false });
+      } else if (line.startsWith('VmFlags:') && all.length > 0) {
+        all[all.length - 1].charged = line.split(' ').includes('ac');
+      }
+    }
+    const charged = all.filter((m) => m.charged);
+    const largest = (list: typeof all): string =>
+      [...list].sort((a, b) => b.size - a.size).slice(0, 3).map((m) => `${m.size} kB ${m.what}`).join(', ');
+    let mode = '?';
+    try {
+      mode = fs.readFileSync('/proc/sys/vm/overcommit_memory', 'latin1').trim();
+    } catch {
+      // not readable: left as '?'
+    }
+    return `${all.length} mappings, VmSize ${field(status, 'VmSize')}, largest: ${largest(all)}; ` +
+      `charged ${charged.reduce((n, m) => n + m.size, 0)} kB, largest charged: ${largest(charged)}; ` +
+      `MemAvailable ${field(meminfo, 'MemAvailable')}, Committed_AS ${field(meminfo, 'Committed_AS')}, ` +
+      `CommitLimit ${field(meminfo, 'CommitLimit')}, overcommit_memory ${mode}`;
   } catch {
     return 'no /proc';
   }
