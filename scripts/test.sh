@@ -15,14 +15,15 @@ trap 'rm -rf "$PMEM_TEST_DIR"' EXIT
 status=0
 echo "== pmem tests, mode msync (/dev/shm, is_pmem=0)"
 if [ $# -eq 0 ]; then
-  # The reader kill test runs in a jest of its own: in a worker that has run
-  # other suites before it, its forks have been refused (spawn ENOMEM) on a
-  # machine with memory to spare; killTest's message then says what that
-  # process held.
-  env -u PMEM_IS_PMEM_FORCE PMEM_TEST_EXCLUDE='79\.kv-readers-kill\.' npx --no-install jest --json \
-    --outputFile=.test-results/msync.json || status=1
+  # The reader kill test runs in a jest of its own, first: in a process that
+  # had run other suites, or that started just after them, its forks have
+  # been refused (spawn ENOMEM) on a machine with memory to spare. Its forks
+  # are tried again for a while (spawnRetrying), and a last refusal says what
+  # the process held.
   env -u PMEM_IS_PMEM_FORCE npx --no-install jest --json --outputFile=.test-results/msync-own.json \
     'test/79\.kv-readers-kill\.' || status=1
+  env -u PMEM_IS_PMEM_FORCE PMEM_TEST_EXCLUDE='79\.kv-readers-kill\.' npx --no-install jest --json \
+    --outputFile=.test-results/msync.json || status=1
 else
   env -u PMEM_IS_PMEM_FORCE npx --no-install jest --json --outputFile=.test-results/msync.json "$@" || status=1
 fi

@@ -15,3 +15,5 @@ export { killTest } from './kill';
 export type { KillReport, KillTestOptions, KillViolation } from './kill';
 export type { KillContext } from './kill-child';
 export { seededRandom } from './random';
+export { spawnRetrying, SPAWN_PATIENCE_MS } from './spawn';
+export type { SpawnRetryingOptions } from './spawn';

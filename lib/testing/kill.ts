@@ -6,12 +6,13 @@
 // with it, and lost acknowledged writes. What it misses: a missing flush or
 // fence. A killed process's stores stay in the page cache, so they all
 // "persist"; only the simulator (crashTest) or a power cut tests flushes.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkIndex, checkOptions } from '../core/args';
 import { seededRandom } from './random';
+import { spawnRetrying } from './spawn';
 
 export interface KillTestOptions {
   /** Absolute path of a JavaScript module that exports `run(ctx: KillContext)`. */
@@ -122,64 +123,9 @@ interface KillPlan {
   unit: 'ms' | 'us';
 }
 
-/**
- * Starts the child. A fork the kernel refuses for want of memory or
- * processes (ENOMEM, EAGAIN) is tried again, a few times, 250 ms apart:
- * another job on the machine may hold that memory for a moment. The last
- * refusal says what this process held then.
- */
-async function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return spawn(process.execPath, [args.runner, args.child], { env: args.env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOMEM' && code !== 'EAGAIN') || attempt === 8) {
-        if (code === 'ENOMEM' || code === 'EAGAIN') (e as Error).message += ` (after ${attempt} tries; ${processMemory()})`;
-        throw e;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
-  }
-}
-
-/**
- * This process's mappings and size, the machine's available memory and
- * overcommit mode, and the largest mappings the kernel charges against
- * overcommit (VmFlags "ac": a fork must charge each of them again), for a
- * refused fork's message.
- */
-function processMemory(): string {
-  try {
-    const smaps = fs.readFileSync('/proc/self/smaps', 'latin1').split('\n');
-    const status = fs.readFileSync('/proc/self/status', 'latin1');
-    const meminfo = fs.readFileSync('/proc/meminfo', 'latin1');
-    const field = (text: string, name: string): string => new RegExp(`${name}:\\s*(\\d+ kB)`).exec(text)?.[1] ?? '?';
-    const all: { size: number; what: string; charged: boolean }[] = [];
-    for (const line of smaps) {
-      const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
-      if (head) {
-        all.push({ size: (parseInt(head[2], 16) - parseInt(head[1], 16)) / 1024, what: `${head[3]} ${head[4] || '[anon]'}`, charged: false });
-      } else if (line.startsWith('VmFlags:') && all.length > 0) {
-        all[all.length - 1].charged = line.split(' ').includes('ac');
-      }
-    }
-    const charged = all.filter((m) => m.charged);
-    const largest = (list: typeof all): string =>
-      [...list].sort((a, b) => b.size - a.size).slice(0, 3).map((m) => `${m.size} kB ${m.what}`).join(', ');
-    let mode = '?';
-    try {
-      mode = fs.readFileSync('/proc/sys/vm/overcommit_memory', 'latin1').trim();
-    } catch {
-      // not readable: left as '?'
-    }
-    return `${all.length} mappings, VmSize ${field(status, 'VmSize')}, largest: ${largest(all)}; ` +
-      `charged ${charged.reduce((n, m) => n + m.size, 0)} kB, largest charged: ${largest(charged)}; ` +
-      `MemAvailable ${field(meminfo, 'MemAvailable')}, Committed_AS ${field(meminfo, 'Committed_AS')}, ` +
-      `CommitLimit ${field(meminfo, 'CommitLimit')}, overcommit_memory ${mode}`;
-  } catch {
-    return 'no /proc';
-  }
+/** Starts the child (a refused fork is tried again: see spawnRetrying). */
+function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
+  return spawnRetrying(process.execPath, [args.runner, args.child], { env: args.env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
 }
 
 async function runOnce(

@@ -1,0 +1,67 @@
+// spawnRetrying (lib/testing/spawn.ts): the kill harness's forks, tried
+// again while the kernel refuses them (ENOMEM, EAGAIN), and no other error.
+import { type ChildProcess, spawn } from 'node:child_process';
+
+import { spawnRetrying } from '../lib/testing';
+
+/** A spawn that throws `codes` in turn, then forks for real. */
+function refusing(codes: string[]): { fn: typeof spawn; calls: () => number } {
+  let calls = 0;
+  const fn = ((command: string, args: readonly string[], options: object) => {
+    const code = codes[calls++];
+    if (code !== undefined) throw Object.assign(new Error(`spawn ${code}`), { code, syscall: 'spawn' });
+    return spawn(command, args, options);
+  }) as typeof spawn;
+  return { fn, calls: () => calls };
+}
+
+function exitCode(cp: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => cp.once('exit', resolve));
+}
+
+test('a fork refused for ENOMEM, then EAGAIN, is tried again and the child runs', async () => {
+  const r = refusing(['ENOMEM', 'EAGAIN', 'ENOMEM']);
+  const cp = await spawnRetrying(process.execPath, ['-e', 'process.exit(7)'], { stdio: 'ignore' }, { spawn: r.fn });
+  expect(r.calls()).toBe(4);
+  expect(await exitCode(cp)).toBe(7);
+});
+
+test('a fork refused past the patience is thrown, with the tries and what the process held', async () => {
+  const r = refusing(Array(1000).fill('ENOMEM'));
+  const err = await spawnRetrying(process.execPath, ['-e', '0'], {}, { spawn: r.fn, patienceMs: 350 }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(Error);
+  expect((err as NodeJS.ErrnoException).code).toBe('ENOMEM');
+  // The first pause (100 ms) fits the patience, so at least two tries.
+  expect(r.calls()).toBeGreaterThanOrEqual(2);
+  const message = (err as Error).message;
+  expect(message).toContain(`after ${r.calls()} tries in `);
+  expect(message).toMatch(/\d+ mappings, VmSize \d+ kB, threads \d+; largest: \d+ kB /);
+  expect(message).toMatch(/charged \d+ kB/);
+  expect(message).toMatch(/stack limit \S+\/\S+, address space limit \S+\/\S+/);
+  expect(message).toMatch(/MemAvailable \d+ kB, Committed_AS \d+ kB, CommitLimit \d+ kB, overcommit_memory [0-2]/);
+});
+
+test('any other error is thrown at once, untouched', async () => {
+  const r = refusing(['EPERM', 'ENOMEM']);
+  const err = await spawnRetrying(process.execPath, ['-e', '0'], {}, { spawn: r.fn }).catch((e: unknown) => e);
+  expect((err as NodeJS.ErrnoException).code).toBe('EPERM');
+  expect((err as Error).message).toBe('spawn EPERM');
+  expect(r.calls()).toBe(1);
+});
+
+test('the default spawn is node:child_process', async () => {
+  const cp = await spawnRetrying(process.execPath, ['-e', 'process.exit(3)'], { stdio: 'ignore' });
+  expect(await exitCode(cp)).toBe(3);
+});
+
+test('bad retrying options are refused before any fork', async () => {
+  const r = refusing([]);
+  const call = (o: unknown) => spawnRetrying(process.execPath, ['-e', '0'], {}, o as object);
+  await expect(call({ patienceMs: -1, spawn: r.fn })).rejects.toThrow(RangeError);
+  await expect(call({ patienceMs: 1.5, spawn: r.fn })).rejects.toThrow(RangeError);
+  await expect(call({ patienceMs: '10', spawn: r.fn })).rejects.toThrow(TypeError);
+  await expect(call({ spawn: 'fork' })).rejects.toThrow('spawn must be a function');
+  await expect(call({ patience: 10, spawn: r.fn })).rejects.toThrow("unknown option 'patience'");
+  await expect(call(null)).rejects.toThrow('options must be an object');
+  expect(r.calls()).toBe(0);
+});
