@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { binding } from '../lib/core/binding';
@@ -392,5 +393,49 @@ describe('mappings larger than 4 GiB', () => {
     expect(again.view(size - 1, 1)[0]).toBe(9);
     again.close();
     fs.rmSync(path);
+  });
+
+  test('a sparse file larger than memory and swap opens read-only, and the process still forks', () => {
+    // A private writable copy of the whole file, charged in full, would be
+    // refused by the kernel's overcommit check at this size (mmap ENOMEM),
+    // and so would a fork of a process holding one; the private mapping and
+    // its hole fills are MAP_NORESERVE. Under overcommit_memory 2 the
+    // kernel ignores MAP_NORESERVE, and the open is refused instead.
+    const meminfo = fs.readFileSync('/proc/meminfo', 'latin1');
+    const kb = (name: string) => Number(new RegExp(`${name}:\\s*(\\d+) kB`).exec(meminfo)![1]);
+    const big = Math.ceil(((kb('MemTotal') + kb('SwapTotal')) * 1024) / 2 ** 30 + 1) * 2 ** 30;
+    const path = tmpFile('ro-larger-than-memory');
+    const fd = fs.openSync(path, 'w');
+    fs.writeSync(fd, 'head', 0);
+    fs.writeSync(fd, 'tail', big - 4);
+    fs.closeSync(fd);
+    try {
+      if (fs.readFileSync('/proc/sys/vm/overcommit_memory', 'latin1').trim() === '2') {
+        expectPmemError(() => openMapping(path, { readOnly: true }), 'ERR_PMEM_NO_MEMORY');
+        return;
+      }
+      const r = openMapping(path, { readOnly: true });
+      try {
+        expect(r.length).toBe(big);
+        expect([r.view(0, 4).toString('latin1'), r.view(big - 4, 4).toString('latin1')]).toEqual(['head', 'tail']);
+        expect(r.view(big / 2, 8)).toEqual(Buffer.alloc(8));
+        // The private copy takes stores (to this process only).
+        r.view(big / 2, 4).write('priv');
+        expect(r.view(big / 2, 4).toString('latin1')).toBe('priv');
+        const child = spawnSync(process.execPath, ['-e', 'process.exit(5)']);
+        expect(child.error).toBeUndefined();
+        expect(child.status).toBe(5);
+      } finally {
+        r.close();
+      }
+      // Nothing reached the file.
+      const back = Buffer.alloc(4, 1);
+      const rfd = fs.openSync(path, 'r');
+      fs.readSync(rfd, back, 0, 4, big / 2);
+      fs.closeSync(rfd);
+      expect(back).toEqual(Buffer.alloc(4));
+    } finally {
+      fs.rmSync(path);
+    }
   });
 });

@@ -66,7 +66,9 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
 // A read-only mapping is private by default, and writable in the process: a
 // store from JavaScript into a read-only view then changes only this
 // process's copy and can never fault. Nothing is ever written back to the
-// file. Its holes are not mapped from the file: on tmpfs even a read fault of
+// file. Its pages are not reserved up front (MAP_NORESERVE): a store takes
+// a page of memory when it is made, as any allocation does, so a file larger
+// than memory and swap opens, and the process can still fork. Its holes are not mapped from the file: on tmpfs even a read fault of
 // a hole allocates a page, which is a SIGBUS on a full filesystem. A
 // read-only open cannot reserve blocks, so each whole page of a hole is
 // mapped from anonymous memory instead; it reads as zeros, as the hole does.
@@ -95,9 +97,8 @@ void OpenReadOnly(Napi::Env env, State* s, bool shared) {
   }
   const size_t len = static_cast<size_t>(st.st_size);
   void* addr = shared ? mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0)
-                      // MAP_NORESERVE: a private copy of the whole file is
-                      // not charged against overcommit up front, or a reader
-                      // of a large store would make the process's fork refused.
+                      // MAP_NORESERVE: see above (test/10.mapping, "larger
+                      // than memory and swap").
                       : mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
   if (addr == MAP_FAILED) {
     int err = errno;
