@@ -68,10 +68,12 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
 // process's copy and can never fault. Nothing is ever written back to the
 // file. Its pages are not reserved up front (MAP_NORESERVE): a store takes
 // a page of memory when it is made, as any allocation does, so a file larger
-// than memory and swap opens, and the process can still fork. Its holes are not mapped from the file: on tmpfs even a read fault of
-// a hole allocates a page, which is a SIGBUS on a full filesystem. A
-// read-only open cannot reserve blocks, so each whole page of a hole is
-// mapped from anonymous memory instead; it reads as zeros, as the hole does.
+// than memory and swap opens, and the process can still fork.
+//
+// Its holes are not mapped from the file: on tmpfs even a read fault of a
+// hole allocates a page, which is a SIGBUS on a full filesystem. A read-only
+// open cannot reserve blocks, so each whole page of a hole is mapped from
+// anonymous memory instead; it reads as zeros, as the hole does.
 //
 // With kShared the file is mapped MAP_SHARED and PROT_READ, holes included:
 // the mapping is the page cache (or DAX media) itself, so it sees every store
