@@ -36,6 +36,19 @@ describe('pmem serve keyspace events by command', () => {
     await config(c, '');
   });
 
+  test('keymiss: none for a read refused for its arguments (Redis parses them before the lookup)', async () => {
+    const c = await client();
+    const s = await subscriber();
+    await c.call('DEL', 'm1', 'm2');
+    await config(c, 'Em');
+    expect(text(await c.call('LRANGE', 'm1', 'zero', '-1'))).toMatch(/^-ERR value is not an integer/);
+    expect(text(await c.call('GETRANGE', 'm1', '0', 'end'))).toMatch(/^-ERR value is not an integer/);
+    expect(text(await c.call('ZRANGE', 'm1', '0', '1', 'BYSCORE', 'LIMIT', '0'))).toMatch(/^-ERR syntax error/);
+    await c.call('GET', 'm2');
+    expect(await drain(c, s)).toEqual(['__keyevent@0__:keymiss m2']);
+    await config(c, '');
+  });
+
   test('the events of strings and generic commands, in command order', async () => {
     const c = await client();
     const s = await subscriber();

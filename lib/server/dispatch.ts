@@ -137,17 +137,23 @@ export class Dispatcher {
     }
     s.stats.commands++;
     c.lastCommand = cmd.name;
-    if (e.readsKeys && s.keyspace.notify.wants(NOTIFY_KEY_MISS)) this.#keyMisses(c, cmd, argv);
+    const misses = e.readsKeys && s.keyspace.notify.wants(NOTIFY_KEY_MISS) ? this.#absentKeys(c, cmd, argv) : null;
     cmd.run(s, c, argv);
+    // 'keymiss' only once the command has run: Redis parses a command's
+    // arguments before its lookup, so a command refused for them (a thrown
+    // ReplyError skips this) raises none.
+    if (misses !== null) for (const key of misses) s.keyspace.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
   }
 
-  /** 'keymiss' for each of a read-only command's keys that is absent (an expired one is deleted first, as Redis's lookup does). */
-  #keyMisses(c: Client, cmd: Command, argv: Buffer[]): void {
+  /** A read-only command's keys that are absent (an expired one is deleted first, as Redis's lookup does). */
+  #absentKeys(c: Client, cmd: Command, argv: Buffer[]): string[] {
     const ks = this.server.keyspace;
+    const absent: string[] = [];
     const last = cmd.lastKey < 0 ? argv.length + cmd.lastKey : cmd.lastKey;
     for (let i = cmd.firstKey; i <= last && i < argv.length; i += cmd.step) {
       const key = argv[i].toString('latin1');
-      if (!ks.exists(c.db, key)) ks.notify.raise(NOTIFY_KEY_MISS, 'keymiss', c.db, key);
+      if (!ks.exists(c.db, key)) absent.push(key);
     }
+    return absent;
   }
 }
