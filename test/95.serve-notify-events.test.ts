@@ -1,20 +1,12 @@
 // pmem serve: the keyspace events of each command group, with the names,
 // classes and order Redis 7.0 raises them (its src/t_*.c, db.c, expire.c),
 // the 'new' and 'keymiss' events, and expiry's 'expired', lazy and active.
-import { RawClient, text } from './fixtures/serve/raw';
+import { text } from './fixtures/serve/raw';
 import { NotifyHarness } from './fixtures/serve/notify';
 
 describe('pmem serve keyspace events by command', () => {
-  const h = new NotifyHarness();
-  const client = (): Promise<RawClient> => h.client();
-  const subscriber = (...channels: string[]): Promise<RawClient> => h.subscriber(...channels);
-  const messages = (s: RawClient, n: number): Promise<string[]> => h.messages(s, n);
-  const drain = (c: RawClient, s: RawClient): Promise<string[]> => h.drain(c, s);
-  const config = (c: RawClient, flags: string): Promise<void> => h.config(c, flags);
-
-  beforeAll(() => h.start());
-  afterAll(() => h.stop());
-  afterEach(() => h.reset());
+  const h = NotifyHarness.install();
+  const { client, subscriber, messages, drain, config } = h;
 
   test('keymiss: a read of an absent key, as in Redis (lookupKeyRead), not a write command\'s lookup', async () => {
     const c = await client();

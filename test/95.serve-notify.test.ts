@@ -4,10 +4,10 @@
 // durability rule: an event reaches a subscriber only after its write's
 // batch is durable, and never for a batch that failed to commit. Each
 // command group's events: 95.serve-notify-events.
-import type { KVStore } from '../lib';
 import type { Client } from '../lib/server/client';
 import { formatNotifyFlags, Notifier, NOTIFY_ALL, NOTIFY_KEY_MISS, NOTIFY_KEYEVENT, NOTIFY_KEYSPACE, NOTIFY_STRING, parseNotifyFlags } from '../lib/server/notify';
-import { frame, RawClient, text } from './fixtures/serve/raw';
+import { failNextBatch, watchBatches } from './fixtures/serve/batch';
+import { frame, text } from './fixtures/serve/raw';
 import { NotifyHarness } from './fixtures/serve/notify';
 
 describe('notify-keyspace-events flags', () => {
@@ -46,16 +46,8 @@ describe('notify-keyspace-events flags', () => {
 });
 
 describe('pmem serve keyspace notifications', () => {
-  const h = new NotifyHarness();
-  const client = (): Promise<RawClient> => h.client();
-  const subscriber = (...channels: string[]): Promise<RawClient> => h.subscriber(...channels);
-  const messages = (s: RawClient, n: number): Promise<string[]> => h.messages(s, n);
-  const drain = (c: RawClient, s: RawClient): Promise<string[]> => h.drain(c, s);
-  const config = (c: RawClient, flags: string): Promise<void> => h.config(c, flags);
-
-  beforeAll(() => h.start());
-  afterAll(() => h.stop());
-  afterEach(() => h.reset());
+  const h = NotifyHarness.install();
+  const { client, subscriber, messages, drain, config } = h;
 
   test('CONFIG SET and GET round trip; the default is off; invalid flags are refused and change nothing', async () => {
     const c = await client();
@@ -172,18 +164,13 @@ describe('pmem serve keyspace notifications', () => {
     await config(c, 'KEA');
     const sub = [...h.server.clients.values()].filter((x) => x.patterns.has('*')).pop() as Client; // the newest
     const written = sub.socket.bytesWritten;
-    const store = h.server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch.bind(h.server.store);
     const seen: Array<{ queued: boolean; bytes: number }> = [];
-    store.batch = (ops) => {
-      // At the commit nothing of the batch's events is in the subscriber's output or on its socket.
-      seen.push({ queued: !sub.out.empty, bytes: sub.socket.bytesWritten - written });
-      real(ops);
-    };
+    // At the commit nothing of the batch's events is in the subscriber's output or on its socket.
+    const restore = watchBatches(h.server, () => seen.push({ queued: !sub.out.empty, bytes: sub.socket.bytesWritten - written }));
     try {
       await c.call('SET', 'durable', '1');
     } finally {
-      store.batch = real as never;
+      restore();
     }
     expect(seen).toEqual([{ queued: false, bytes: 0 }]);
     expect(await messages(s, 2)).toEqual(['__keyspace@0__:durable set', '__keyevent@0__:set durable']);
@@ -196,19 +183,12 @@ describe('pmem serve keyspace notifications', () => {
     const c = await client();
     const s = await subscriber();
     await config(c, 'E$g');
-    const store = h.server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch;
-    let failed = 0;
-    store.batch = () => {
-      store.batch = real;
-      failed++;
-      throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
-    };
+    const failed = failNextBatch(h.server);
     const w = await client();
     // The PUBLISH waits behind the SET's event; it depends on no write, so the failed commit does not take it.
     w.send(Buffer.concat([frame('SET', 'lost', '1'), frame('PUBLISH', 'chan', 'published')]));
     expect(await w.read()).toBeNull(); // the writer is disconnected, unacknowledged
-    expect(failed).toBe(1);
+    expect(failed()).toBe(1);
     await c.call('SET', 'kept', '1');
     expect(await drain(c, s)).toEqual(['chan published', '__keyevent@0__:set kept']);
     expect(s.closed).toBe(false);

@@ -9,6 +9,7 @@ import { createServer, KVStore, type RespServer } from '../lib';
 import { Keyspace } from '../lib/server/keyspace';
 import { ProtocolError, RespParser, splitArgs } from '../lib/server/resp';
 import { seededRandom } from '../lib/testing/random';
+import { failNextBatch, watchBatches } from './fixtures/serve/batch';
 import { frame, RawClient, text } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
 
@@ -284,28 +285,19 @@ describe('pmem serve', () => {
   test('a write reply is sent only after its batch is durable: a failed commit acknowledges nothing', async () => {
     const c = await client();
     expect(text(await c.call('SET', 'acked', 'old'))).toBe('OK');
-    const store = server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch;
-    store.batch = () => {
-      store.batch = real;
-      throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
-    };
+    const failed = failNextBatch(server);
     const w = await client();
     w.send(frame('SET', 'acked', 'new'));
     expect(await w.read()).toBeNull(); // no +OK: the connection closes instead
+    expect(failed()).toBe(1);
     expect(text(await c.call('GET', 'acked'))).toBe('old');
     c.close();
   });
 
   test('EXEC is one batch: one KVStore.batch call holds all of it', async () => {
     const c = await client();
-    const store = server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch.bind(server.store);
     const calls: number[] = [];
-    store.batch = (ops) => {
-      calls.push(ops.length);
-      real(ops);
-    };
+    const restore = watchBatches(server, (ops) => calls.push(ops.length));
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `tx:${i}`);
       c.send(Buffer.concat([frame('MULTI'), ...keys.map((k) => frame('SET', k, k)), frame('EXEC')]));
@@ -314,7 +306,7 @@ describe('pmem serve', () => {
       expect(exec).toHaveLength(50);
       expect(calls).toEqual([50]);
     } finally {
-      store.batch = real as never;
+      restore();
     }
     c.close();
   });

@@ -11,10 +11,11 @@ import * as fs from 'node:fs';
 
 import Redis from 'ioredis';
 
-import { createServer, type KVStore, type RespServer } from '../lib';
+import { createServer, type RespServer } from '../lib';
 import { Blocking, timeoutMs } from '../lib/server/blocking';
 import type { Client } from '../lib/server/client';
 import { ListValue } from '../lib/server/list';
+import { failNextBatch } from './fixtures/serve/batch';
 import { frame, RawClient } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
 
@@ -327,19 +328,12 @@ describe('blocking commands', () => {
     await Promise.all([a.ready, p.ready]);
     a.send(frame('BLPOP', 'b:d', '0'));
     await blocked(1);
-    const store = server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch;
-    let failed = 0;
-    store.batch = () => {
-      store.batch = real;
-      failed++;
-      throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
-    };
+    const failed = failNextBatch(server);
     p.send(frame('RPUSH', 'b:d', 'never'));
     // The push and the blocked pop were one batch; it failed, so neither connection gets a reply: both close.
     expect(await p.read()).toBeNull();
     expect(await a.read()).toBeNull();
-    expect(failed).toBe(1);
+    expect(failed()).toBe(1);
     expect(await conn().exists('b:d')).toBe(0);
   });
 });
