@@ -397,10 +397,10 @@ describe('mappings larger than 4 GiB', () => {
 
   test('a sparse file larger than memory and swap opens read-only, and the process still forks', () => {
     // A private writable copy of the whole file, charged in full, would be
-    // refused by the kernel's overcommit check at this size (mmap ENOMEM),
-    // and so would a fork of a process holding one; the private mapping and
-    // its hole fills are MAP_NORESERVE. Under overcommit_memory 2 the
-    // kernel ignores MAP_NORESERVE, and the open is refused instead.
+    // refused by the kernel's overcommit check at this size (mmap ENOMEM);
+    // the private mapping and its hole fills are MAP_NORESERVE. Under
+    // overcommit_memory 2 the kernel ignores MAP_NORESERVE, and the open is
+    // refused instead.
     const meminfo = fs.readFileSync('/proc/meminfo', 'latin1');
     const kb = (name: string) => Number(new RegExp(`${name}:\\s*(\\d+) kB`).exec(meminfo)![1]);
     const big = Math.ceil(((kb('MemTotal') + kb('SwapTotal')) * 1024) / 2 ** 30 + 1) * 2 ** 30;

@@ -62,7 +62,7 @@ export async function spawnRetrying(
  * space limits (a thread's stack is as large as RLIMIT_STACK), and the
  * machine's available and committed memory and overcommit mode.
  */
-export function processMemory(): string {
+function processMemory(): string {
   try {
     const all: { kb: number; what: string; charged: boolean }[] = [];
     for (const line of fs.readFileSync('/proc/self/smaps', 'latin1').split('\n')) {
