@@ -200,6 +200,7 @@ describe('Mapping methods', () => {
     expect(() => m.deepFlush(off, len)).toThrow(RangeError);
     expect(() => m.fill(off, 0, len)).toThrow(RangeError);
     expect(() => m.view(off, len)).toThrow(RangeError);
+    expect(() => m.readInto(off, len, Buffer.alloc(8192))).toThrow(RangeError);
     m.close();
   });
 
@@ -212,7 +213,39 @@ describe('Mapping methods', () => {
     expect(() => m.fill(0, 256, 1)).toThrow(RangeError);
     expect(() => m.fill(0, '1' as never, 1)).toThrow(TypeError);
     expect(() => m.copy(4090, Buffer.alloc(7))).toThrow(RangeError);
+    expect(() => m.readInto('0' as never, 1, Buffer.alloc(1))).toThrow(TypeError);
+    for (const bad of [undefined, 'text', [1, 2], new ArrayBuffer(4), new Uint16Array(4), new DataView(new ArrayBuffer(4))]) {
+      expectThrowName(() => m.readInto(0, 1, bad as never), 'TypeError');
+    }
+    // A target shorter than the range: nothing is written.
+    const short = Buffer.alloc(3, 0xee);
+    expectThrowName(() => m.readInto(0, 4, short), 'RangeError');
+    expect(short.equals(Buffer.alloc(3, 0xee))).toBe(true);
     m.close();
+  });
+
+  test('readInto copies a range to the start of a target, also from a read-only mapping and into a view of the same mapping', () => {
+    const path = tmpFile('read-into');
+    const m = openMapping(path, { size: 8192, create: true });
+    m.buffer.write('0123456789', 100);
+    const t = Buffer.alloc(8, 0xee);
+    m.readInto(102, 5, t);
+    expect(t.toString('latin1')).toBe('23456\xee\xee\xee');
+    const u = new Uint8Array(new SharedArrayBuffer(16), 3, 5);
+    m.readInto(100, 5, u);
+    expect(Buffer.from(u).toString()).toBe('01234');
+    // Overlapping ranges of the same mapping, both ways.
+    m.readInto(100, 10, m.view(103, 10));
+    expect(m.buffer.toString('latin1', 100, 113)).toBe('0120123456789');
+    m.readInto(103, 10, m.view(100, 10));
+    expect(m.buffer.toString('latin1', 100, 110)).toBe('0123456789');
+    m.readInto(8192, 0, Buffer.alloc(0));
+    m.close();
+    const ro = openMapping(path, { readOnly: true });
+    const r = Buffer.alloc(10);
+    ro.readInto(100, 10, r);
+    expect(r.toString()).toBe('0123456789');
+    ro.close();
   });
 
   test('native code checks ranges again when called directly', () => {
@@ -243,6 +276,13 @@ describe('Mapping methods', () => {
     expectThrowName(() => h.fill(4000, 0, 97), 'RangeError');
     expectThrowName(() => h.copy(4095, Buffer.alloc(2)), 'RangeError');
     expectThrowName(() => h.copy(0, {} as never), 'TypeError');
+    // readInto reads its range from the call block too.
+    expectThrowName(withCall([4090, 7], () => h.readInto(Buffer.alloc(8))), 'RangeError');
+    expectThrowName(withCall([-1, 1], () => h.readInto(Buffer.alloc(8))), 'RangeError');
+    expectThrowName(withCall([0, NaN], () => h.readInto(Buffer.alloc(8))), 'RangeError');
+    expectThrowName(withCall([0, 9], () => h.readInto(Buffer.alloc(8))), 'RangeError');
+    expectThrowName(withCall([0, 1], () => h.readInto(new Uint16Array(4) as never)), 'TypeError');
+    expectThrowName(withCall([0, 1], () => (h.readInto as () => void)()), 'TypeError');
     expectThrowName(() => h.view(0, 0), 'RangeError');
     expectThrowName(() => h.view(1, 4096), 'RangeError');
     expectThrowName(() => binding.mapOpen(path, -5, 0), 'RangeError');
@@ -256,6 +296,7 @@ describe('Mapping methods', () => {
     expectPmemError(() => h.persist(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => h.sealRecord(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => h.view(0, 1), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => h.readInto(Buffer.alloc(1)), 'ERR_PMEM_CLOSED');
   });
 });
 
@@ -282,6 +323,7 @@ describe('close', () => {
       sealAndApply: () => m.sealAndApply(0, 64, 0, 128, 8, 8),
       deepFlush: () => m.deepFlush(0, 1),
       copy: () => m.copy(0, Buffer.alloc(1)),
+      readInto: () => m.readInto(0, 1, Buffer.alloc(1)),
       fill: () => m.fill(0, 0, 1),
       fileSize: () => m.fileSize(),
       load64: () => m.load64(0),

@@ -25,6 +25,8 @@ export interface NativeMapping {
   sealRecords(table: Float64Array, srcs: ReadonlyArray<unknown>): void;
   /** Reads [crcAt, end, seed, target, from, length] from the call block. */
   sealAndApply(): void;
+  /** Copies [offset, length] of the call block to the start of target. */
+  readInto(target: Uint8Array): void;
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;

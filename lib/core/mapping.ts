@@ -79,7 +79,7 @@ export class Mapping implements Region {
    * each `native.sealRecord` would be a dictionary lookup per call. They
    * ignore their receiver; `#live()` still decides whether they may run.
    */
-  readonly #hot: Pick<NativeMapping, 'flush' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply'>;
+  readonly #hot: Pick<NativeMapping, 'flush' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply' | 'readInto'>;
   readonly #views: Windows;
   /** u64 views for the atomics: one per window, made on first use. */
   #words: BigUint64Array[] = [];
@@ -91,8 +91,8 @@ export class Mapping implements Region {
     this.path = path;
     this.#native = native;
     this.#call = new Float64Array(native.call);
-    const { flush, persist, sealRecord, sealRecords, sealAndApply } = native;
-    this.#hot = { flush, persist, sealRecord, sealRecords, sealAndApply };
+    const { flush, persist, sealRecord, sealRecords, sealAndApply, readInto } = native;
+    this.#hot = { flush, persist, sealRecord, sealRecords, sealAndApply, readInto };
     this.length = native.length;
     this.isPmem = native.isPmem;
     this.granularity = native.granularity;
@@ -127,6 +127,20 @@ export class Mapping implements Region {
     this.#live();
     checkRange(offset, length, this.length);
     return this.#views.view(offset, length);
+  }
+
+  /**
+   * Copies [offset, offset + length) to the start of `target`, making no
+   * JavaScript object (a copy through `view` makes the view). A read-only
+   * mapping can be read this way too. `target` is checked in native code.
+   * @throws RangeError (the range, or a target shorter than it), TypeError, PmemError ERR_PMEM_CLOSED
+   */
+  readInto(offset: number, length: number, target: Uint8Array): void {
+    checkRange(offset, length, this.length);
+    this.#live();
+    this.#call[0] = offset;
+    this.#call[1] = length;
+    this.#hot.readInto(target);
   }
 
   /** Starts write-back of a range (msync on non-pmem, which is already durable). */

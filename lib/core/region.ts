@@ -66,6 +66,12 @@ export interface Region {
   populate?(offset: number, length: number): void;
   /** Optional: `populate` on a thread of the region's own; returns at once. */
   prefault?(offset: number, length: number): void;
+  /**
+   * Optional: copies [offset, offset + length) to the start of `target`
+   * without making a JavaScript object (a Region without it is read through
+   * a view of `bytes`, which makes one). A plain read: it orders nothing.
+   */
+  readInto?(offset: number, length: number, target: Uint8Array): void;
 }
 
 /**

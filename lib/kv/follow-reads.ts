@@ -71,7 +71,7 @@ export function readString(log: KvLog, key: ReaderKey): string | undefined {
  * mapping, which the check after the read then discards.
  */
 export function readInto(log: KvLog, key: ReaderKey, target: Uint8Array): number {
-  return valueInto(log.view, offsetOf(log, key), target);
+  return valueInto(log, offsetOf(log, key), target);
 }
 
 /** KVStore.has. */

@@ -4,7 +4,7 @@
 // flushed and fenced, and how it is read back).
 import { align8 } from '../core/args';
 import { binding } from '../core/binding';
-import { store64, type Words } from '../core/region';
+import { type Region, store64, type Words } from '../core/region';
 
 // Every offset and length passed here is computed by this module and lies
 // inside the buffer; the native function checks them again, so the hot
@@ -186,16 +186,21 @@ export function valueCopy(b: Uint8Array, off: number): Buffer {
 }
 
 /**
- * Copies the value of the entry at `off` (undefined: none) to the start of
- * `target` (KVStore.getInto). @returns its length, or -1 for none
+ * Copies the value of the entry at `off` (undefined: none) of `log` to the
+ * start of `target` (KVStore.getInto), through the Region's `readInto`
+ * where it has one: no view is made, so nothing is allocated.
+ * @returns its length, or -1 for none
  * @throws RangeError when `target` is shorter than the value; nothing is written
  */
-export function valueInto(b: Uint8Array, off: number | undefined, target: Uint8Array): number {
+export function valueInto(log: { readonly view: Uint8Array; readonly region: Region }, off: number | undefined, target: Uint8Array): number {
   if (off === undefined) return -1;
+  const b = log.view;
   const len = valueLength(b, off);
   if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
   const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
-  target.set(b.subarray(start, start + len));
+  const { region } = log;
+  if (region.readInto !== undefined) region.readInto(start, len, target);
+  else target.set(b.subarray(start, start + len));
   return len;
 }
 

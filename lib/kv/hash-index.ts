@@ -30,10 +30,15 @@ function fmix(h: number): number {
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  // An int32, not the uint32 it stands for: a uint32 of 2^31 or more is no
+  // small integer to V8, and passing one to a call it is not inlined into
+  // allocates a heap number (half of all lookups did). The slots hold the
+  // same 32 bits; they are compared as int32 (`| 0`).
+  return h ^ (h >>> 16);
 }
 
-// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32.
+// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32
+// (as an int32 here; as the uint32 of the same bits in hashEntry and native code).
 // native/kv/scan.cc (KeyHash) computes it too, for the reopen; test/70
 // checks that the three agree.
 
@@ -117,7 +122,7 @@ export class KvIndex {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const o = slots[2 * i];
       if (o === EMPTY) return undefined;
-      if (o === GONE || slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if (o === GONE || (slots[2 * i + 1] | 0) !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
       let j = 0;
       const k = o + ENTRY_KEY;
       while (j < n && b[k + j] === key[j]) j++;
@@ -150,10 +155,10 @@ export class KvIndex {
     return this.#mask;
   }
 
-  /** The hash of the key of the entry at `offset`. */
+  /** The hash of the key of the entry at `offset`, as a uint32 (native/kv/scan.cc's). */
   hashEntry(offset: number): number {
     const b = this.bytes;
-    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8));
+    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8)) >>> 0;
   }
 
   /**
@@ -164,6 +169,7 @@ export class KvIndex {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
+    h |= 0; // compared as int32 (fmix)
     if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
     const b = this.bytes;
     const slots = this.#slots;
@@ -193,7 +199,7 @@ export class KvIndex {
         if (free < 0) free = i;
         continue;
       }
-      if (slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if ((slots[2 * i + 1] | 0) !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
       let j = 0;
       if (o !== offset) while (j < n && b[o + ENTRY_KEY + j] === b[offset + ENTRY_KEY + j]) j++;
       if (o === offset || j === n) {
@@ -215,7 +221,7 @@ export class KvIndex {
 
   /** delete() for the key of the entry at `offset`. */
   deleteEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
-    const i = this.#findBytes(offset, n, h);
+    const i = this.#findBytes(offset, n, h | 0); // compared as int32 (fmix)
     return i < 0 ? undefined : this.#remove(i);
   }
 
@@ -333,7 +339,7 @@ export class KvIndex {
     for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
       const o = this.#slots[2 * i];
       if (o === EMPTY) return -1;
-      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if (o === GONE || (this.#slots[2 * i + 1] | 0) !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
       let j = 0;
       const k = o + ENTRY_KEY;
       while (j < n && b[k + j] === key.charCodeAt(j)) j++;
@@ -347,7 +353,7 @@ export class KvIndex {
     for (let i = h & this.#mask; ; i = (i + 1) & this.#mask) {
       const o = this.#slots[2 * i];
       if (o === EMPTY) return -1;
-      if (o === GONE || this.#slots[2 * i + 1] !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
+      if (o === GONE || (this.#slots[2 * i + 1] | 0) !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
       if (o === at) return i;
       let j = 0;
       while (j < n && b[o + ENTRY_KEY + j] === b[at + ENTRY_KEY + j]) j++;

@@ -153,7 +153,7 @@ export class KVStore {
     this.#assertOpen();
     if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
     if (this.#follow !== null) return this.#follow.read(readInto, readerKey(key), target);
-    return valueInto(this.#log.view, this.#lookup(key), target);
+    return valueInto(this.#log, this.#lookup(key), target);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */

@@ -147,6 +147,41 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
   }
 }
 
+// readInto(target), with call = [offset, length]: copies [offset, +length)
+// of the mapping to the start of target (a Uint8Array of at least length
+// bytes). A plain read: nothing is flushed or fenced. It makes no JavaScript
+// object, where a copy through a view would make the view
+// (KVStore.getInto's promise: docs/api.md).
+napi_value RawReadInto(napi_env env, napi_callback_info cbinfo) {
+  size_t argc = 1;
+  napi_value targetArg = nullptr;
+  void* data = nullptr;
+  napi_get_cb_info(env, cbinfo, &argc, &targetArg, nullptr, &data);
+  State* s = static_cast<StatePtr*>(data)->get();
+  try {
+    CheckMapped(Napi::Env(env), s);
+    uint64_t off, len;
+    if (!SafeIndex(env, s->call[0], "offset", &off) || !SafeIndex(env, s->call[1], "length", &len)) return nullptr;
+    CheckRange(Napi::Env(env), off, len, s->length);
+    bool isTyped = false;
+    napi_typedarray_type type;
+    size_t n = 0;
+    void* base = nullptr;
+    if (argc >= 1) napi_is_typedarray(env, targetArg, &isTyped);
+    if (isTyped) napi_get_typedarray_info(env, targetArg, &type, &n, &base, nullptr, nullptr);
+    if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "target must be a Buffer or Uint8Array");
+    if (len > n) {
+      throw Napi::RangeError::New(env, "target is " + std::to_string(n) + " bytes; the range is " + std::to_string(len));
+    }
+    // memmove: target may be a view of this same mapping.
+    if (len > 0) std::memmove(base, s->addr + off, len);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
@@ -170,7 +205,8 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
       {"persist", RawFlushOrPersist<true>},
       {"sealRecord", RawSealRecord},
       {"sealRecords", RawSealRecords},
-      {"sealAndApply", RawSealAndApply}};
+      {"sealAndApply", RawSealAndApply},
+      {"readInto", RawReadInto}};
   for (const Entry& e : entries) {
     auto* data = new StatePtr(state);
     napi_value fn;

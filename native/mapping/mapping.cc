@@ -388,6 +388,10 @@ void InitMapping(Napi::Env env, Napi::Object exports) {
 }
 
 // Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
+void CheckMapped(Napi::Env env, const State* s) {
+  if (!s->mapped()) ThrowClosed(env, s);
+}
+
 void CheckWritable(Napi::Env env, const State* s) {
   if (!s->mapped()) ThrowClosed(env, s);
   if (s->readOnly) {

@@ -66,6 +66,9 @@ struct State : MappedRange {
 
 using StatePtr = std::shared_ptr<State>;
 
+// Throws ERR_PMEM_CLOSED unless s is mapped.
+void CheckMapped(Napi::Env env, const State* s);
+
 // Throws ERR_PMEM_CLOSED or ERR_PMEM_READONLY unless s can be written.
 void CheckWritable(Napi::Env env, const State* s);
 
