@@ -154,4 +154,26 @@ describe('pmem serve keyspace events by command', () => {
     expect(await drain(c, s)).toEqual(['__keyevent@0__:expired xa']);
     await config(c, '');
   });
+
+  test('SET with EXAT or PXAT in the past: \'set\' and \'expire\', then \'expired\' at the next read; GETEX with one: \'del\'', async () => {
+    // Redis 7.0's setGenericCommand sets the key and its expiry whatever the
+    // time, and raises both events; the key is then expired like any other.
+    // getexCommand deletes at once when an absolute time has passed. The
+    // same commands against redis-server 7.0.15 raise the same events.
+    const c = await client();
+    const s = await subscriber();
+    await c.call('DEL', 'pa', 'pb', 'pc');
+    await config(c, 'Egx$');
+    expect(text(await c.call('SET', 'pa', '1', 'EXAT', '1'))).toBe('OK');
+    expect(text(await c.call('SET', 'pb', '1', 'PXAT', String(Date.now() - 1000)))).toBe('OK');
+    expect(text(await c.call('GET', 'pa'))).toBeNull();
+    expect(text(await c.call('EXISTS', 'pb'))).toBe(0);
+    await c.call('SET', 'pc', '1');
+    expect(text(await c.call('GETEX', 'pc', 'EXAT', '1'))).toBe('1');
+    expect(text(await c.call('EXISTS', 'pc'))).toBe(0);
+    expect(await drain(c, s)).toEqual([
+      'set pa', 'expire pa', 'set pb', 'expire pb', 'expired pa', 'expired pb', 'set pc', 'del pc',
+    ].map((e) => `__keyevent@0__:${e}`));
+    await config(c, '');
+  });
 });
