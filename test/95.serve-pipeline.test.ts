@@ -178,11 +178,11 @@ describe('pmem serve: pipelines', () => {
     file = tmpFile('serve-pipeline.kv');
     server = createServer({ file, size: 32 * MB, maxSize: 256 * MB });
     port = await server.listen(0);
-    const store = server.store as unknown as { batch: KVStore['batch'] };
-    const real = store.batch.bind(server.store);
-    store.batch = (ops) => {
-      batches.push(ops.length);
-      real(ops);
+    const store = server.store as unknown as { writeDistinct: KVStore['writeDistinct'] };
+    const real = store.writeDistinct.bind(server.store);
+    store.writeDistinct = (writes) => {
+      batches.push(writes.size);
+      return real(writes);
     };
   });
 

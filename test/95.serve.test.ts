@@ -294,10 +294,10 @@ describe('pmem serve', () => {
     c.close();
   });
 
-  test('EXEC is one batch: one KVStore.batch call holds all of it', async () => {
+  test('EXEC is one batch: one KVStore.writeDistinct call holds all of it', async () => {
     const c = await client();
     const calls: number[] = [];
-    const restore = watchBatches(server, (ops) => calls.push(ops.length));
+    const restore = watchBatches(server, (writes) => calls.push(writes.size));
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `tx:${i}`);
       c.send(Buffer.concat([frame('MULTI'), ...keys.map((k) => frame('SET', k, k)), frame('EXEC')]));

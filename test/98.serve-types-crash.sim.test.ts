@@ -15,7 +15,6 @@ import { Keyspace } from '../lib/server/keyspace';
 import type { Members } from '../lib/server/members';
 import { ReplyWriter } from '../lib/server/reply';
 import type { RespServer } from '../lib/server/server';
-import type { KVBatchOp } from '../lib/kv/types';
 import { crashTest, type CrashReport } from '../lib/testing';
 
 const SIZE = 64 * 1024;
@@ -29,15 +28,17 @@ function brokenStore(store: KVStore, how: Broken): KVStore {
   if (how === 'none') return store;
   return new Proxy(store, {
     get(target, prop) {
-      if (prop === 'batch') {
-        return (ops: readonly KVBatchOp[]) => {
+      // A commit is one writeDistinct call (store keys as one-byte strings).
+      if (prop === 'writeDistinct') {
+        return (writes: ReadonlyMap<string, Buffer | null>) => {
+          const all = [...writes];
           if (how === 'per-op') {
-            for (const op of ops) target.batch([op]);
+            for (const w of all) target.writeDistinct(new Map([w]));
             return;
           }
-          const isElement = (op: KVBatchOp): boolean => Buffer.from(op.key as Buffer)[0] === NS_ELEMENT;
-          target.batch(ops.filter((op) => !isElement(op)));
-          target.batch(ops.filter(isElement));
+          const isElement = ([k]: [string, Buffer | null]): boolean => k.charCodeAt(0) === NS_ELEMENT;
+          target.writeDistinct(new Map(all.filter((w) => !isElement(w))));
+          target.writeDistinct(new Map(all.filter(isElement)));
         };
       }
       const v = Reflect.get(target, prop, target) as unknown;

@@ -201,6 +201,9 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
   return t.release(s);
 }
 
+/** moveLive's arrays, reused: moveLive runs to its end before it can run again. */
+const moved = { src: [] as number[], sizes: [] as number[], slots: [] as number[] };
+
 /**
  * Copies the live entries of segment s's records from region offset `from`
  * to the log's end, packed into few records, until `budget` bytes of live
@@ -212,10 +215,11 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
   const b = log.bytes;
   const end = t.start(s) + t.used[s];
   // Per live entry: its offset, size and index slot (valid until the index
-  // next inserts or deletes a key: appendCopies does neither).
-  const src: number[] = [];
-  const sizes: number[] = [];
-  const slots: number[] = [];
+  // next inserts or deletes a key: appendCopies does neither). The arrays
+  // are kept from step to step (a step runs inside a put, and new arrays
+  // each time were garbage on the put path); only the first `live` count.
+  const { src, sizes, slots } = moved;
+  let live = 0;
   let bytes = 0;
   let at = from;
   while (at < end && bytes < budget && at - from < 4 * budget) {
@@ -225,9 +229,10 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
       const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
       const slot = b[p] === ENTRY_PUT ? log.index.liveSlot(p) : -1;
       if (slot >= 0) {
-        src.push(p);
-        sizes.push(esize);
-        slots.push(slot);
+        src[live] = p;
+        sizes[live] = esize;
+        slots[live] = slot;
+        live++;
         bytes += esize;
       }
       p += esize;
@@ -235,14 +240,14 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
     at += align8(RECORD_HEADER_BYTES + b.readUInt32LE(at + 4));
   }
   let i = 0;
-  while (i < src.length) {
+  while (i < live) {
     // As many entries as fit the room left in the active segment (or a
     // fresh one); an entry too large for one segment goes alone.
     const room = t.active >= 0 ? t.start(t.active) + t.size - t.tail : 0;
     const max = align8(RECORD_HEADER_BYTES + sizes[i]) <= room ? room : t.size - SEGMENT_HEADER_BYTES;
     let n = RECORD_HEADER_BYTES;
     let j = i;
-    while (j < src.length && align8(n + sizes[j]) <= max) n += sizes[j++];
+    while (j < live && align8(n + sizes[j]) <= max) n += sizes[j++];
     if (j === i) j = i + 1;
     log.appendCopies(src, sizes, slots, i, j);
     i = j;

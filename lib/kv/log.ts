@@ -199,7 +199,7 @@ export class KvLog {
     writeRecordHeader(b, at, len, j - i);
     let p = at + RECORD_HEADER_BYTES;
     for (let k = i; k < j; k++) {
-      b.copy(b, p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were
+      b.copyWithin(p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were (copyWithin: no view made)
       p += sizes[k];
     }
     const s = this.#seal(at, len, undefined);

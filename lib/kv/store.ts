@@ -7,7 +7,7 @@ import {
   batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
 } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, valueCopy, valueInto, valueLength,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
 } from './format';
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
@@ -198,6 +198,35 @@ export class KVStore {
     this.#writable();
     const { entries, puts } = batchEntries(ops, (k) => this.#log.index.get(k) !== undefined);
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
+  }
+
+  /**
+   * @internal batch() for writes already held as the index holds keys
+   * (pmem serve's pending writes): `writes` maps distinct one-byte key
+   * strings (each char one byte of the key) to a value, or to null for a
+   * delete. One record, one fence, all or nothing, as batch(); but no op
+   * object is read and no key or value converted, so the caller must not
+   * change a value during the call. A delete of an absent key writes
+   * nothing. @returns the entries written
+   * @throws RangeError (a key or value too long; nothing is written),
+   *   PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_READONLY, ERR_PMEM_CLOSED
+   */
+  writeDistinct(writes: ReadonlyMap<string, Uint8Array | null>): number {
+    this.#writable();
+    const entries: Entry[] = [];
+    let puts = false;
+    for (const [key, value] of writes) {
+      if (key.length > MAX_KEY) throw new RangeError(`a key of ${key.length} bytes; the limit is ${MAX_KEY}`);
+      if (value === null) {
+        if (this.#log.index.get(key) !== undefined) entries.push({ type: ENTRY_DEL, key, value: null, vlen: 0 });
+      } else {
+        if (value.length > MAX_VALUE) throw new RangeError(`a value of ${value.length} bytes; the limit is ${MAX_VALUE}`);
+        entries.push({ type: ENTRY_PUT, key, value, vlen: value.length });
+        puts = true;
+      }
+    }
+    if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
+    return entries.length;
   }
 
   /**

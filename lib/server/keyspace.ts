@@ -94,14 +94,21 @@ export class Keyspace {
    * @throws what KVStore.batch throws (ERR_PMEM_NO_SPACE): nothing of the batch is written
    */
   commit(): number {
-    if (this.#pending.size === 0) return 0;
-    const ops = this.#pending.take();
-    this.store.batch(ops); // the batch's one fence: after it every write of the batch is durable
+    const n = this.#pending.size;
+    if (n === 0) return 0;
+    try {
+      // One record of the batch's writes, straight from the pending map (its
+      // keys are distinct store keys): the batch's one fence, after which
+      // every write of the batch is durable.
+      this.store.writeDistinct(this.#pending.writes);
+    } finally {
+      this.#pending.clear(); // written or refused whole: nothing of it stays pending
+    }
     this.notify.committed();
     this.commits++;
-    this.committedEntries += ops.length;
+    this.committedEntries += n;
     this.lastCommit = Date.now();
-    return ops.length;
+    return n;
   }
 
   /**

@@ -2,7 +2,6 @@
 // batch (the turn's writes, by store key), and with a replicated store the
 // rounds sent to the journal and not yet applied. Reads look through both,
 // newest first, before they read the store.
-import type { KVBatchOp } from '../kv/types';
 
 /** A write of the batch: the value, or null for a delete. */
 type Writes = Map<string, Buffer | null>;
@@ -39,16 +38,9 @@ export class PendingWrites {
     return undefined;
   }
 
-  /** The batch as KVStore ops, and a new empty batch. */
-  take(): KVBatchOp[] {
-    const ops: KVBatchOp[] = new Array(this.#batch.size);
-    let i = 0;
-    for (const [k, v] of this.#batch) {
-      const key = storeArg(k);
-      ops[i++] = v === null ? { type: 'del', key } : { type: 'put', key, value: v };
-    }
-    this.clear();
-    return ops;
+  /** The batch, by store key (KVStore.writeDistinct's form); clear() empties it. */
+  get writes(): ReadonlyMap<string, Buffer | null> {
+    return this.#batch;
   }
 
   /** The batch as one round of a replicated store; it stays readable until `appliedThrough(id)`. */

@@ -1,0 +1,73 @@
+// KVStore.writeDistinct (internal; pmem serve's commit): a map of distinct
+// one-byte key strings to values or deletes, written as one record the way
+// batch() writes it, and refused whole on a key or value too long.
+import { KVStore } from '../lib';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+
+function store(name: string): { db: KVStore; file: string } {
+  const file = tmpFile(name);
+  return { db: KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 }), file };
+}
+
+describe('KVStore.writeDistinct', () => {
+  test('puts and deletes as one record; a delete of an absent key writes nothing; a reopen sees the same', () => {
+    const { db, file } = store('kv-write-distinct');
+    db.put('old', 'gone soon');
+    db.put('kept', 'kept');
+    const before = db.stats().liveBytes + db.stats().deadBytes;
+    // A key as its bytes, one char per byte: 0xff and 0x00 included.
+    const binary = Buffer.from([0xff, 0x00, 0x41]).toString('latin1');
+    const writes = new Map<string, Buffer | null>([
+      ['new', Buffer.from('fresh')],
+      ['old', null],
+      ['never-there', null],
+      [binary, Buffer.from('binary key')],
+      ['empty', Buffer.alloc(0)],
+    ]);
+    expect(db.writeDistinct(writes)).toBe(4);
+    expect(db.get('new')?.toString()).toBe('fresh');
+    expect(db.has('old')).toBe(false);
+    expect(db.get(Buffer.from([0xff, 0x00, 0x41]))?.toString()).toBe('binary key');
+    expect(db.get('empty')?.length).toBe(0);
+    expect(db.count).toBe(4);
+    // Nothing written at all for deletes of absent keys alone.
+    const grown = db.stats().liveBytes + db.stats().deadBytes;
+    expect(grown).toBeGreaterThan(before);
+    expect(db.writeDistinct(new Map([['never-there', null]]))).toBe(0);
+    expect(db.writeDistinct(new Map())).toBe(0);
+    expect(db.stats().liveBytes + db.stats().deadBytes).toBe(grown);
+    db.close();
+    const again = KVStore.open(file);
+    expect(again.get('new')?.toString()).toBe('fresh');
+    expect(again.has('old')).toBe(false);
+    expect(again.get(Buffer.from([0xff, 0x00, 0x41]))?.toString()).toBe('binary key');
+    expect(again.get('kept')?.toString()).toBe('kept');
+    again.close();
+  });
+
+  test('a key or value too long is a RangeError, and nothing of the map is written', () => {
+    const { db } = store('kv-write-distinct-limits');
+    for (const bad of [
+      new Map<string, Buffer | null>([['a', Buffer.from('1')], ['k'.repeat(4097), Buffer.from('v')]]),
+      new Map<string, Buffer | null>([['a', Buffer.from('1')], ['k'.repeat(4097), null]]),
+      new Map<string, Buffer | null>([['a', Buffer.from('1')], ['b', Buffer.alloc(2 ** 26 + 1)]]),
+    ]) {
+      expectThrowName(() => db.writeDistinct(bad), 'RangeError');
+      expect(db.has('a')).toBe(false);
+    }
+    expect(db.writeDistinct(new Map([['k'.repeat(4096), Buffer.from('v')]]))).toBe(1);
+    expect(db.get('k'.repeat(4096))?.toString()).toBe('v');
+    db.close();
+  });
+
+  test('read-only and closed stores refuse it', () => {
+    const { db, file } = store('kv-write-distinct-refused');
+    db.put('a', '1');
+    db.close();
+    expectPmemError(() => db.writeDistinct(new Map([['a', null]])), 'ERR_PMEM_CLOSED');
+    const ro = KVStore.open(file, { readOnly: true });
+    expectPmemError(() => ro.writeDistinct(new Map([['a', null]])), 'ERR_PMEM_READONLY');
+    expect(ro.get('a')?.toString()).toBe('1');
+    ro.close();
+  });
+});
