@@ -159,3 +159,50 @@ test('the command line: pmem replica --store as the backup of pmem serve --repli
   copy.close();
   expect(keys).toContain('cli');
 });
+
+test('keyspace events with replicas: a subscriber hears of a write once the backup holds it, and never of one the backup did not acknowledge', async () => {
+  // A backup that persists: the event arrives, after the backup holds the write.
+  const b = await backup();
+  const ok = await serve(file('events.kv'), [`127.0.0.1:${b.handle.port}`]);
+  const sub = new RawClient(ok.port);
+  const w = new RawClient(ok.port);
+  try {
+    await Promise.all([sub.ready, w.ready]);
+    expect(text(await sub.call('SUBSCRIBE', '__keyevent@0__:set'))).toEqual(['subscribe', '__keyevent@0__:set', 1]);
+    expect(text(await w.call('CONFIG', 'SET', 'notify-keyspace-events', 'E$'))).toBe('OK');
+    const before = b.handle.lastDurableLsn;
+    expect(text(await w.call('SET', 'seen', '1'))).toBe('OK');
+    expect(text(await sub.read())).toEqual(['message', '__keyevent@0__:set', 'seen']);
+    expect(b.handle.lastDurableLsn).toBeGreaterThan(before);
+  } finally {
+    sub.close();
+    w.close();
+    await ok.server.close();
+    await b.handle.close();
+  }
+
+  // A backup that never acknowledges: the round fails, and its event, queued
+  // with the round's replies, never reaches the subscriber, which is
+  // disconnected with the writer (its output waited behind the round).
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); s.resume(); });
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const failing = await serve(file('events-silent.kv'), [`127.0.0.1:${(silent.address() as net.AddressInfo).port}`], 200);
+  const s2 = new RawClient(failing.port);
+  const w2 = new RawClient(failing.port);
+  try {
+    await Promise.all([s2.ready, w2.ready]);
+    expect(text(await s2.call('SUBSCRIBE', '__keyevent@0__:set'))).toEqual(['subscribe', '__keyevent@0__:set', 1]);
+    expect(text(await w2.call('CONFIG', 'SET', 'notify-keyspace-events', 'E$'))).toBe('OK');
+    w2.send(frame('SET', 'unseen', '1'));
+    expect(await w2.read()).toBeNull();
+    expect(await s2.read()).toBeNull(); // closed, with no message before it
+    expect(failing.server.replication!.stats.failedRounds).toBe(1);
+  } finally {
+    s2.close();
+    w2.close();
+    await failing.server.close();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  }
+});
