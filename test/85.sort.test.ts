@@ -499,3 +499,48 @@ test('the progress bar in bytes shows MiB and an ETA on a terminal, nothing else
   pipe.finish();
   expect(none).toEqual([]);
 });
+
+test('a populate the kernel refuses (no memory) stops the sort with its error; the input is untouched and a resume completes', () => {
+  // Mapping.populate faults a run's pages in before it is written, and a
+  // merge source's window before it is read; either may fail with ENOMEM
+  // (ERR_PMEM_NO_MEMORY). One thread, so that every populate is this
+  // thread's and the spy sees it.
+  const { Mapping } = require('../lib/core/mapping') as typeof import('../lib/core/mapping');
+  const { PmemError } = require('../lib/core/errors') as typeof import('../lib/core/errors');
+  const input = file('populate.txt');
+  generate('text', 400 * 1024, input, 11);
+  const before = fs.readFileSync(input);
+  const expected = gnu(input, []);
+  for (const [phase, nth] of [['runs', 2], ['merge', 0]] as const) {
+    const out = file(`populate-${phase}.txt`);
+    let calls = 0;
+    let refused = 0;
+    let failedIn = '';
+    let current = '';
+    const real = Mapping.prototype.populate;
+    const spy = jest.spyOn(Mapping.prototype, 'populate').mockImplementation(function (this: InstanceType<typeof Mapping>, offset: number, length: number) {
+      // A run is written by a writable mapping, a merge source read through a read-only one.
+      const kind = this.readOnly ? 'merge' : 'runs';
+      if (kind === phase && calls++ === nth) {
+        refused++;
+        failedIn = current;
+        throw new PmemError('ERR_PMEM_NO_MEMORY', `madvise: Cannot allocate memory (simulated, ${kind})`, { path: this.path });
+      }
+      return real.call(this, offset, length);
+    });
+    try {
+      expectPmemError(() => externalSort(input, out, {
+        memory: MEMORY, parallel: 1, checkpointBytes: 64 * 1024, onCheckpoint: (i) => { current = i.phase; },
+      }), 'ERR_PMEM_NO_MEMORY');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(refused).toBe(1);
+    if (phase === 'merge') expect(failedIn).toBe('merge');
+    expect(fs.readFileSync(input).equals(before)).toBe(true);
+    expect(fs.existsSync(out)).toBe(false);
+    const r = externalSort(input, out, { memory: MEMORY, parallel: 1, checkpointBytes: 64 * 1024, resume: true });
+    if (phase === 'merge') expect(r.resumed).toBe(true);
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+  }
+});

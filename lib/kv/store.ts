@@ -37,6 +37,8 @@ export class KVStore {
   #closed = false;
   /** The value of the put in progress, read once (setValue): one object for every put. */
   readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  /** delete()'s record of one tombstone, reused (its key is set for the call). */
+  readonly #del: Entry[] = [{ type: ENTRY_DEL, key: '', value: null, vlen: 0 }];
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -183,7 +185,13 @@ export class KVStore {
     this.#writable();
     const k = keyOf(key);
     if (this.#log.index.get(k) === undefined) return false;
-    this.#log.append([{ type: ENTRY_DEL, key: k, value: null, vlen: 0 }], RESERVE_DEL);
+    const del = this.#del;
+    del[0].key = k;
+    try {
+      this.#log.append(del, RESERVE_DEL);
+    } finally {
+      del[0].key = ''; // holds no key past the call
+    }
     return true;
   }
 
