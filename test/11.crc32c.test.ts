@@ -85,6 +85,25 @@ test('the table form checks its arguments like the fast one', () => {
   expect(typeof binding.crc32cFolds).toBe('boolean');
 });
 
+test('the int32 form gives the same 32 bits, signed, and checks its arguments like the others', () => {
+  const random = seededRandom(11);
+  let negative = 0;
+  for (let i = 0; i < 200; i++) {
+    const data = Buffer.from(Array.from({ length: 1 + Math.floor(random() * 600) }, () => Math.floor(random() * 256)));
+    const seed = Math.floor(random() * 2 ** 32);
+    const off = Math.floor(random() * data.length);
+    const want = crc32c(data, off, data.length - off, seed);
+    const got = binding.crc32cInt32(data, off, data.length - off, seed);
+    expect(got).toBe(want | 0);
+    expect(got >>> 0).toBe(want);
+    if (got < 0) negative++;
+  }
+  expect(negative).toBeGreaterThan(50); // both halves of the range were seen
+  expectThrowName(() => binding.crc32cInt32('x' as never, 0, 0, 0), 'TypeError');
+  expectThrowName(() => binding.crc32cInt32(Buffer.alloc(4), 2, 3, 0), 'RangeError');
+  expectThrowName(() => binding.crc32cInt32(Buffer.alloc(4), 0, 4, 2 ** 32), 'RangeError');
+});
+
 test('every folding form matches the table form, alone and in the copy a record\'s seal makes', () => {
   // The form a CPU takes follows its flags; PMEM_CRC32C_FOLD takes a smaller one.
   const flags = new Set((/^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').trim().split(/\s+/));

@@ -102,6 +102,8 @@ export interface Binding {
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** crc32c's 32 bits as an int32 (no heap number): see native/core/crc32c.cc. */
+  crc32cInt32(data: Uint8Array, offset: number, length: number, seed: number): number;
   /** The table form, for tests of the fast forms. */
   crc32cSoft(data: Uint8Array, offset: number, length: number, seed: number): number;
   /** Whether long checksums fold with VPCLMULQDQ on this CPU. */

@@ -141,7 +141,8 @@ export function validRecord(b: Buffer, at: number, end: number, seed: number): n
   if (b.readUInt32LE(at + 12) !== 0) return 0;
   const size = align8(RECORD_HEADER_BYTES + len);
   if (size > end - at) return 0;
-  if (b.readUInt32LE(at) !== crc32c(b, at + 4, RECORD_HEADER_BYTES - 4 + len, seed)) return 0;
+  // Compared as int32s: a uint32 checksum of 2^31 or more would be a heap number per record.
+  if (b.readInt32LE(at) !== binding.crc32cInt32(b, at + 4, RECORD_HEADER_BYTES - 4 + len, seed)) return 0;
   // The checksum holds; check the entries' shape too, so that no damaged
   // record that happens to checksum can send a reader out of bounds.
   let p = at + RECORD_HEADER_BYTES;

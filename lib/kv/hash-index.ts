@@ -157,15 +157,20 @@ export class KvIndex {
 
   /** The hash of the key of the entry at `offset`, as a uint32 (native/kv/scan.cc's). */
   hashEntry(offset: number): number {
+    return this.#hashAt(offset) >>> 0;
+  }
+
+  /** hashEntry() as the int32 the slots are compared with (fmix): no heap number. */
+  #hashAt(offset: number): number {
     const b = this.bytes;
-    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8)) >>> 0;
+    return hashBytes(b, offset + ENTRY_KEY, b[offset + 2] | (b[offset + 3] << 8));
   }
 
   /**
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
-  setEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset), keepOrder = false): number | undefined {
+  setEntry(offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false): number | undefined {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
@@ -220,7 +225,7 @@ export class KvIndex {
   }
 
   /** delete() for the key of the entry at `offset`. */
-  deleteEntry(offset: number, h = this.hashEntry(offset), n = this.#keyLength(offset)): number | undefined {
+  deleteEntry(offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset)): number | undefined {
     const i = this.#findBytes(offset, n, h | 0); // compared as int32 (fmix)
     return i < 0 ? undefined : this.#remove(i);
   }
