@@ -60,6 +60,23 @@ describe('KVStore.writeDistinct', () => {
     db.close();
   });
 
+  test('a full store refuses it with ERR_PMEM_NO_SPACE, and nothing of the map is written', () => {
+    const file = tmpFile('kv-write-distinct-full');
+    const db = KVStore.open(file, { create: true, size: 256 * 1024, segmentSize: 64 * 1024 });
+    const value = Buffer.alloc(1000, 1);
+    let n = 0;
+    expectPmemError(() => {
+      for (;;) db.put(`fill${n++}`, value);
+    }, 'ERR_PMEM_NO_SPACE');
+    const filled = db.count;
+    expect(filled).toBeGreaterThan(0);
+    expectPmemError(() => db.writeDistinct(new Map([['new-a', value], ['new-b', value], ['fill0', null]])), 'ERR_PMEM_NO_SPACE');
+    expect(db.has('new-a') || db.has('new-b')).toBe(false);
+    expect(db.has('fill0')).toBe(true);
+    expect(db.count).toBe(filled);
+    db.close();
+  });
+
   test('read-only and closed stores refuse it', () => {
     const { db, file } = store('kv-write-distinct-refused');
     db.put('a', '1');

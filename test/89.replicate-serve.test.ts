@@ -160,16 +160,22 @@ test('the command line: pmem replica --store as the backup of pmem serve --repli
   expect(keys).toContain('cli');
 });
 
+/** A subscriber to `set` events and a writer that enabled them, on `port`. */
+async function subscribedPair(port: number): Promise<{ sub: RawClient; writer: RawClient }> {
+  const sub = new RawClient(port);
+  const writer = new RawClient(port);
+  await Promise.all([sub.ready, writer.ready]);
+  expect(text(await sub.call('SUBSCRIBE', '__keyevent@0__:set'))).toEqual(['subscribe', '__keyevent@0__:set', 1]);
+  expect(text(await writer.call('CONFIG', 'SET', 'notify-keyspace-events', 'E$'))).toBe('OK');
+  return { sub, writer };
+}
+
 test('keyspace events with replicas: a subscriber hears of a write once the backup holds it, and never of one the backup did not acknowledge', async () => {
   // A backup that persists: the event arrives, after the backup holds the write.
   const b = await backup();
   const ok = await serve(file('events.kv'), [`127.0.0.1:${b.handle.port}`]);
-  const sub = new RawClient(ok.port);
-  const w = new RawClient(ok.port);
+  const { sub, writer: w } = await subscribedPair(ok.port);
   try {
-    await Promise.all([sub.ready, w.ready]);
-    expect(text(await sub.call('SUBSCRIBE', '__keyevent@0__:set'))).toEqual(['subscribe', '__keyevent@0__:set', 1]);
-    expect(text(await w.call('CONFIG', 'SET', 'notify-keyspace-events', 'E$'))).toBe('OK');
     const before = b.handle.lastDurableLsn;
     expect(text(await w.call('SET', 'seen', '1'))).toBe('OK');
     expect(text(await sub.read())).toEqual(['message', '__keyevent@0__:set', 'seen']);
@@ -188,12 +194,8 @@ test('keyspace events with replicas: a subscriber hears of a write once the back
   const silent = net.createServer((s) => { sockets.add(s); s.on('error', () => {}); s.resume(); });
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   const failing = await serve(file('events-silent.kv'), [`127.0.0.1:${(silent.address() as net.AddressInfo).port}`], 200);
-  const s2 = new RawClient(failing.port);
-  const w2 = new RawClient(failing.port);
+  const { sub: s2, writer: w2 } = await subscribedPair(failing.port);
   try {
-    await Promise.all([s2.ready, w2.ready]);
-    expect(text(await s2.call('SUBSCRIBE', '__keyevent@0__:set'))).toEqual(['subscribe', '__keyevent@0__:set', 1]);
-    expect(text(await w2.call('CONFIG', 'SET', 'notify-keyspace-events', 'E$'))).toBe('OK');
     w2.send(frame('SET', 'unseen', '1'));
     expect(await w2.read()).toBeNull();
     expect(await s2.read()).toBeNull(); // closed, with no message before it
