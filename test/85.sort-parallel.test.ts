@@ -115,8 +115,14 @@ test('a sort stopped after any checkpoint of a parallel phase resumes, on one th
   const options: SortOptions = { memory: MEMORY, checkpointBytes: 16 * 1024, keys: [parseKey('2')], stable: true };
   const out = file('resume.out');
   const phases: string[] = [];
-  externalSort(input, out, { ...options, parallel: 2, onCheckpoint: (i) => phases.push(i.phase) });
+  const first = externalSort(input, out, { ...options, parallel: 2, onCheckpoint: (i) => phases.push(i.phase) });
   const expected = fs.readFileSync(out);
+  // One checkpoint per run, and per range of the merge (the first range's
+  // is the one that ends run formation; the last's is 'done'), whichever
+  // thread finishes first: every stop below is reached.
+  expect(first.mergeRanges).toBeGreaterThan(1);
+  expect(phases.filter((p) => p === 'runs').length).toBe(first.runs);
+  expect(phases.filter((p) => p === 'merge').length).toBe(first.mergeRanges);
   expect(expected.equals(gnu(input, ['-s', '-k2']))).toBe(true);
   const work = `${out}.pmem-sort`;
   let stops = 0;

@@ -78,29 +78,30 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   const fd = fs.openSync(m.partial, 'r+');
   /** The range each worker holds, or -1. */
   const held = workers.map(() => -1);
-  /** Counts the ranges done from `published` on; checkpoints them unless they are all. */
+  /**
+   * Counts the ranges done from `published` on, one checkpoint each (so a
+   * sort publishes as many checkpoints whichever thread finishes first),
+   * except after the last: the caller publishes 'done'.
+   */
   const advance = (): void => {
     let p = published;
     while (p < ranges.length && lastLengths[p] >= 0) p++;
     if (p === published) return;
-    for (let j = p - 1; j >= published; j--) {
-      if (ranges[j].bytes > 0) {
-        state.lastLength = lastLengths[j];
-        break;
-      }
-    }
-    published = p;
-    const at = p < ranges.length ? ranges[p] : null;
-    state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.spans[i].start; });
-    state.outputBytes = at === null ? total : at.outputOffset;
-    if (at === null) return;
-    // The ranges' bytes, written by whichever thread, durable before the
+    // The ranges' bytes, written by whichever thread, durable before a
     // checkpoint counts them (one fdatasync of the file covers every
     // thread's writes). Bytes of later ranges already written are past
     // the checkpoint's length, and resume cuts them off.
-    fs.fdatasyncSync(fd);
-    publish();
-    m.onProgress?.({ phase: 'merge', done: state.outputBytes, total });
+    if (p < ranges.length || p - published > 1) fs.fdatasyncSync(fd);
+    while (published < p) {
+      const j = published++;
+      if (ranges[j].bytes > 0) state.lastLength = lastLengths[j];
+      const at = published < ranges.length ? ranges[published] : null;
+      state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.spans[i].start; });
+      state.outputBytes = at === null ? total : at.outputOffset;
+      if (at === null) return;
+      publish();
+      m.onProgress?.({ phase: 'merge', done: state.outputBytes, total });
+    }
   };
   try {
     let next = 0;
