@@ -192,25 +192,25 @@ describe('killTest', () => {
   });
 
   test('a workload slower than the timeout in all, but acknowledging along the way, is not: the clock restarts at each message', async () => {
-    // 200 acks 20 ms apart, then an ordering point, where PMEM_CRASH_AT=1
-    // kills it: a run of 4 s or more, against a timeout of 2 s (which also
-    // covers Node's start-up, before the first ack).
+    // 300 acks 20 ms apart, then an ordering point, where PMEM_CRASH_AT=1
+    // kills it: a run of 6 s or more, against a timeout of 4 s (which also
+    // covers Node's start-up before the first ack, on a slow machine too).
     const steady = path.join(testDir(), `steady-${process.pid}.js`);
     fs.writeFileSync(steady, [
       'exports.run = async (ctx) => {',
-      '  for (let i = 0; i < 200; i++) { await new Promise((r) => setTimeout(r, 20)); ctx.ack(i); }',
+      '  for (let i = 0; i < 300; i++) { await new Promise((r) => setTimeout(r, 20)); ctx.ack(i); }',
       '  ctx.point();',
       '};',
       '',
     ].join('\n'));
     const report = await killTest({
-      ...options('correct', 'persist'), child: steady, kills: 1, maxCrashAt: 1, timeoutMs: 2000, prepare: undefined, verify: () => {},
+      ...options('correct', 'persist'), child: steady, kills: 1, maxCrashAt: 1, timeoutMs: 4000, prepare: undefined, verify: () => {},
     });
     expect(report.violations).toEqual([]);
     expect(report.runs).toBe(1);
     expect(report.kills).toBe(1);
-    expect(report.acked).toBe(200);
-    expect(report.seconds).toBeGreaterThan(4);
+    expect(report.acked).toBe(300);
+    expect(report.seconds).toBeGreaterThan(6);
   });
 
   test('argument errors', async () => {

@@ -34,7 +34,7 @@ const MAX_ACKS = 40;
  */
 const VARIANTS: [string, Record<string, unknown>, string[]][] = [
   ['unique, runs on two threads', { memory: 128 * 1024, parallel: 2, unique: true }, ['-u']],
-  ['stable -k2, runs and merge ranges on two threads', { memory: 256 * 1024, checkpointBytes: 8 * 1024, parallel: 2, unique: false, stable: true, keys: [{ field: 2 }] }, ['-s', '-k2']],
+  ['stable -k2, runs and merge ranges on two threads', { memory: 256 * 1024, checkpointBytes: 32 * 1024, parallel: 2, unique: false, stable: true, keys: [{ field: 2 }] }, ['-s', '-k2']],
 ];
 
 test.each(VARIANTS)(`${KILLS} kills of an external sort (%s), in run formation and merge, lose no checkpoint and change no output`, async (name, options, flags) => {

@@ -249,6 +249,9 @@ describe('options of every wrong kind', () => {
     const gone = await server(() => {});
     await gone.close();
     const p = await primary('refused-p', [addr(gone)], 200);
+    // The refusal is in before the append, so that its 200 ms timeout finds
+    // it however late a loaded machine delivers it.
+    while (p.stats.replicas[0].lastError === null) await new Promise((r) => setTimeout(r, 5));
     const e = await rejection(p.append('x'));
     expect(e.code).toBe('ERR_PMEM_REPLICA_TIMEOUT');
     expect(e.message).toMatch(new RegExp(`${addr(gone)} \\(not connected: connect ECONNREFUSED`));

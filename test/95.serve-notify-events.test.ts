@@ -138,8 +138,10 @@ describe('pmem serve keyspace events by command', () => {
     const s = await subscriber();
     await c.call('DEL', 'xa', 'xb');
     await config(c, 'Ex');
-    await c.call('PSETEX', 'xa', '100', '1');
-    await c.call('PSETEX', 'xb', '100', '1');
+    // Ten seconds: the server's own 100 ms expiry cycle cannot take them
+    // before the cycle below, however slow the round trips.
+    await c.call('PSETEX', 'xa', '10000', '1');
+    await c.call('PSETEX', 'xb', '10000', '1');
     const later = Date.now() + 60_000;
     h.server.keyspace.now = () => later;
     // Active expiry: the cycle deletes xa and xb without any command touching them.
@@ -148,7 +150,7 @@ describe('pmem serve keyspace events by command', () => {
     expect((await messages(s, 2)).sort()).toEqual(['__keyevent@0__:expired xa', '__keyevent@0__:expired xb']);
     // Lazy expiry: GET finds it expired.
     h.server.keyspace.now = Date.now;
-    await c.call('PSETEX', 'xa', '100', '1');
+    await c.call('PSETEX', 'xa', '10000', '1');
     h.server.keyspace.now = () => later;
     expect(text(await c.call('GET', 'xa'))).toBeNull();
     expect(await drain(c, s)).toEqual(['__keyevent@0__:expired xa']);
@@ -164,6 +166,9 @@ describe('pmem serve keyspace events by command', () => {
     const s = await subscriber();
     await c.call('DEL', 'pa', 'pb', 'pc');
     await config(c, 'Egx$');
+    // The reads below raise 'expired', not the server's 100 ms expiry cycle
+    // between two round trips.
+    expect(text(await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'))).toBe('OK');
     expect(text(await c.call('SET', 'pa', '1', 'EXAT', '1'))).toBe('OK');
     expect(text(await c.call('SET', 'pb', '1', 'PXAT', String(Date.now() - 1000)))).toBe('OK');
     expect(text(await c.call('GET', 'pa'))).toBeNull();
@@ -174,6 +179,7 @@ describe('pmem serve keyspace events by command', () => {
     expect(await drain(c, s)).toEqual([
       'set pa', 'expire pa', 'set pb', 'expire pb', 'expired pa', 'expired pb', 'set pc', 'del pc',
     ].map((e) => `__keyevent@0__:${e}`));
+    await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1');
     await config(c, '');
   });
 });
