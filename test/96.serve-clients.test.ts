@@ -9,6 +9,7 @@ import Redis from 'ioredis';
 import { createClient } from 'redis';
 
 import { createServer, type RespServer } from '../lib';
+import { relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -18,7 +19,7 @@ let port: number;
 async function restart(): Promise<void> {
   await server.close();
   server = createServer({ file });
-  await server.listen(port);
+  await relisten(server, port);
 }
 
 beforeAll(async () => {

@@ -9,6 +9,7 @@ import Redis from 'ioredis';
 
 import { createServer, type RespServer } from '../lib';
 import { NS_ELEMENT } from '../lib/server/collections';
+import { relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -26,7 +27,7 @@ const freed = (): boolean => server.keyspace.garbage.pending === 0 && !server.ke
 async function restart(): Promise<void> {
   await server.close();
   server = createServer({ file });
-  await server.listen(port);
+  await relisten(server, port);
 }
 
 /** Element records in the store. */

@@ -17,6 +17,7 @@ import type { Client } from '../lib/server/client';
 import { ListValue } from '../lib/server/list';
 import { failNextBatch } from './fixtures/serve/batch';
 import { frame, RawClient } from './fixtures/serve/raw';
+import { relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -40,7 +41,7 @@ const blocked = (n: number): Promise<void> => until(() => server.blocking.blocke
 async function restart(): Promise<void> {
   await server.close();
   server = createServer({ file });
-  await server.listen(port);
+  await relisten(server, port);
 }
 
 beforeAll(async () => {

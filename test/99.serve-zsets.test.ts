@@ -12,6 +12,7 @@ import { createServer, type RespServer } from '../lib';
 import { formatScore } from '../lib/server/commands/zset-store';
 import { seededRandom } from '../lib/testing/random';
 import { ZSetValue } from '../lib/server/zset';
+import { relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -274,7 +275,7 @@ describe('sorted-set commands', () => {
     const before = await p.zrange('z:big', 0, -1, 'WITHSCORES');
     await server.close();
     server = createServer({ file });
-    await server.listen(port);
+    await relisten(server, port);
     const r2 = conn();
     expect(await r2.zrange('z:big', 0, -1, 'WITHSCORES')).toEqual(before);
     expect(await r2.zrange('z:b', 0, -1, 'WITHSCORES')).toEqual(['two', '2']);
