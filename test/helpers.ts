@@ -45,3 +45,25 @@ export function expectThrowName(fn: () => unknown, name: 'TypeError' | 'RangeErr
   expect(thrown).toBeDefined();
   expect((thrown as { name?: string }).name).toBe(name);
 }
+
+/**
+ * Whether `file`, mapped by this process, is mapped with 2 MiB pages (a
+ * tmpfs mounted with huge=, shmem_enabled=force, a DAX mount's PMD faults).
+ * A page fault then brings in 512 pages, and a test counting faults per
+ * 4 KiB page has nothing to count: it says so and checks nothing of it.
+ * Read while the file is mapped and touched.
+ */
+export function hugePagesMapped(file: string): boolean {
+  const smaps = fs.readFileSync('/proc/self/smaps', 'latin1').split('\n');
+  const real = fs.realpathSync(file);
+  let mine = false;
+  let huge = false;
+  for (const line of smaps) {
+    // A mapping's header: "start-end perms offset dev inode path".
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) mine = line.endsWith(` ${real}`);
+    else if (mine && /^(ShmemPmdMapped|FilePmdMapped):\s+[1-9]/.test(line)) huge = true;
+  }
+  // eslint-disable-next-line no-console
+  if (huge) console.warn(`${file} is mapped with huge pages; faults per 4 KiB page not checked`);
+  return huge;
+}
