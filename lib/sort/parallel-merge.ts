@@ -35,8 +35,8 @@ export interface RangeMerge {
 
 /**
  * Merges every run from its cursor into the partial output, from the
- * checkpoint's output length on; publishes a checkpoint whenever the
- * ranges done from the first on reach further. When it returns, every
+ * checkpoint's output length on; publishes a checkpoint for each range
+ * once it and every range before it are done. When it returns, every
  * byte is written, not yet durable, and `state` counts them all (the
  * caller syncs and publishes 'done'). Returns the number of ranges. Not for `unique` (a range's output
  * length must be known before it is merged).
