@@ -4,6 +4,7 @@
 // before the batch is durable, EXEC as one batch, expiry that survives a
 // restart.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 
 import { createServer, KVStore, type RespServer } from '../lib';
 import { Keyspace } from '../lib/server/keyspace';
@@ -140,6 +141,29 @@ describe('pmem serve', () => {
     expect(() => createServer({ file, port: -1 })).toThrow(RangeError);
     expect(() => createServer({ file, requirepass: 5 as never })).toThrow(TypeError);
     expect(() => createServer({ file, databases: 0 })).toThrow(RangeError);
+  });
+
+  test('a listen refused (a port in use, a bad port) can be tried again; after close, listen is ERR_PMEM_CLOSED', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const inUse = (taken.address() as net.AddressInfo).port;
+    const s = createServer({ file: tmpFile('listen.kv') });
+    try {
+      await expect(s.listen(inUse)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      await expect(s.listen(70000)).rejects.toMatchObject({ code: 'ERR_SOCKET_BAD_PORT' });
+      expect(s.port).toBe(0);
+      const p = await s.listen(0);
+      expect(s.port).toBe(p);
+      const c = new RawClient(p);
+      await c.ready;
+      expect(text(await c.call('PING'))).toBe('PONG');
+      c.close();
+    } finally {
+      await s.close();
+      await new Promise((r) => taken.close(r));
+    }
+    // A closed server's store is closed: it does not listen again.
+    await expect(s.listen(0)).rejects.toMatchObject({ code: 'ERR_PMEM_CLOSED' });
   });
 
   test('a second server on the same store file is refused: the store is locked', () => {

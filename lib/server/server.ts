@@ -7,6 +7,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import { PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
 import { Blocking } from './blocking';
@@ -133,18 +134,36 @@ export class RespServer {
     this.#net = net.createServer({ noDelay: true }, (s) => this.#accept(s));
   }
 
-  /** Starts listening. Resolves to the port. */
+  /**
+   * Starts listening. Resolves to the port. A refused listen (EADDRINUSE,
+   * say) rejects and leaves nothing behind: listen may be called again.
+   * @throws PmemError ERR_PMEM_CLOSED after close()
+   */
   listen(port = 6379, host = '127.0.0.1'): Promise<number> {
+    if (this.#closed) return Promise.reject(new PmemError('ERR_PMEM_CLOSED', 'the server is closed'));
     return new Promise((resolve, reject) => {
-      this.#net.once('error', reject);
-      this.#net.listen(port, host, () => {
-        this.#net.off('error', reject);
+      const refused = (e: Error): void => {
+        this.#net.off('listening', listening);
+        reject(e);
+      };
+      const listening = (): void => {
+        this.#net.off('error', refused);
         this.host = host;
         this.port = (this.#net.address() as net.AddressInfo).port;
         this.expiry.start();
         this.lazyfree.kick(); // orphaned elements found at open
-        resolve((this.#net.address() as net.AddressInfo).port);
-      });
+        resolve(this.port);
+      };
+      this.#net.once('error', refused);
+      this.#net.once('listening', listening);
+      try {
+        this.#net.listen(port, host);
+      } catch (e) {
+        // A bad port or a second listen: thrown at once, before any event.
+        this.#net.off('error', refused);
+        this.#net.off('listening', listening);
+        throw e;
+      }
     });
   }
 
