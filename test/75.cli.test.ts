@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
@@ -15,7 +16,7 @@ const BIN = path.join(ROOT, 'bin', 'pmem');
 
 beforeAll(() => {
   // A stale dist/ would test old code: its JavaScript must be newer than the sources.
-  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/progress']) {
+  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/progress', 'cli/serve']) {
     const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
     const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
     if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
@@ -349,6 +350,26 @@ describe('files a command cannot use exit 3, and are left as they are', () => {
       writer.close();
     }
     expect(pmem(['kv', f, 'get', 'k0']).out).toEqual(['v0']);
+  });
+});
+
+describe('pmem serve', () => {
+  test('a port in use exits 3 with one line, and leaves the store closed and whole', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const f = tmpFile('serve-in-use.kv');
+    let r: Result;
+    try {
+      r = pmem(['serve', '--port', String(port), '--file', f], { timeout: 60_000 });
+    } finally {
+      await new Promise((done) => taken.close(done));
+    }
+    fails(r, EXIT.CANNOT_USE, `cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE)`);
+    expect(r.out).toEqual([]);
+    const s = KVStore.open(f);
+    expect(s.count).toBe(0);
+    s.close();
   });
 });
 

@@ -6,7 +6,16 @@ import * as path from 'node:path';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { openServer } from '../server/open';
-import { usage } from './exit';
+import { cannotUse, usage } from './exit';
+
+/** What listen meets on a host, said in one line (exit 3). */
+const LISTEN_ERRORS = new Map([
+  ['EADDRINUSE', 'the port is in use'],
+  ['EADDRNOTAVAIL', 'this host has no such address'],
+  ['EACCES', 'permission denied (a port below 1024 needs privileges)'],
+  ['ENOTFOUND', 'the host name does not resolve'],
+  ['EAI_AGAIN', 'the host name does not resolve now'],
+]);
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
@@ -104,6 +113,10 @@ export async function serve(a: ServeArgs): Promise<number> {
     port = await server.listen(a.port, a.bind);
   } catch (e) {
     await server.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    // The address, not the store: a port in use, an address this host does not have.
+    const why = code === undefined ? undefined : LISTEN_ERRORS.get(code);
+    if (why !== undefined) throw cannotUse(`cannot listen on ${a.bind}:${a.port}: ${why} (${code})`);
     throw e;
   }
   const st = server.store.stats();
