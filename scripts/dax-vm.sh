@@ -18,6 +18,7 @@ PROJECT=$(cd "$SCRIPT_DIR/.." && pwd)
 TIMEOUT=${DAX_VM_TIMEOUT:-900}
 VERBOSE=${DAX_VM_VERBOSE:-0}
 MEM=${DAX_VM_MEM:-2G}
+CPUS=${DAX_VM_CPUS:-2}
 PMEM_SIZE=1G # size of the NVDIMM images and of the memmap range
 PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static ndctl e2fsprogs cpio kmod)
 
@@ -53,6 +54,7 @@ parse_args() {
 	case "$VARIANT" in nvdimm | memmap | devdax) ;; *) die "unknown variant $VARIANT" ;; esac
 	[ $# -gt 0 ] || usage
 	case "$TIMEOUT" in '' | *[!0-9]*) die "DAX_VM_TIMEOUT must be a number of seconds" ;; esac
+	case "$CPUS" in '' | *[!0-9]* | 0*) die "DAX_VM_CPUS must be a number of CPUs, 1 or more" ;; esac
 	CMD_ARGS=("$@")
 }
 
@@ -211,7 +213,7 @@ qemu_args() {
 	# The console goes to .vm/console.log, not to the user: "quiet" keeps
 	# the boot fast and the log short but still records errors and panics.
 	append="console=ttyS0 quiet panic=-1 rdinit=/init"
-	QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp 2
+	QEMU=(qemu-system-x86_64 -accel tcg -cpu max -smp "$CPUS"
 		-nodefaults -display none -no-reboot
 		-kernel "/boot/vmlinuz-$kver" -initrd "$INITRAMFS"
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04

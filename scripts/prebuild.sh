@@ -6,8 +6,10 @@
 # build if any other PMDK library would be needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# Everything but the addon, which prebuildify builds here (in parallel: JOBS).
+bash scripts/setup.sh --no-addon
 rm -rf prebuilds
+export JOBS="${JOBS:-max}"
 npx --no-install prebuildify --napi --strip --tag-libc --target "$(node -p process.versions.node)"
 out=prebuilds/linux-x64/pmem.glibc.node
 [ -f "$out" ] || { echo "prebuild: prebuildify wrote no $out" >&2; ls -R prebuilds >&2 || true; exit 1; }

@@ -2,10 +2,23 @@
 # Brings a fresh Debian 12 machine to a built tree, and does nothing that is
 # already done: Debian's PMDK packages, npm dependencies, the addon, the
 # TypeScript. `npm start`, `npm test` and `npm run bench` run it first.
+# With --no-addon the addon is left to the caller (scripts/prebuild.sh,
+# which builds it with prebuildify).
+# The addon's sources compile in parallel, one job per CPU (node-gyp reads
+# JOBS), unless JOBS says otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
+
+build_addon=1
+for arg in "$@"; do
+  case "$arg" in
+  --no-addon) build_addon=0 ;;
+  *) log "unknown argument '$arg' (the only one is --no-addon)"; exit 2 ;;
+  esac
+done
+export JOBS="${JOBS:-max}"
 
 # 1. Debian packages: PMDK's headers and static libraries, and pkg-config.
 #    libndctl6/libdaxctl1 are what a prebuilt addon needs at run time.
@@ -37,7 +50,7 @@ fi
 # 3. The addon, when any native source is newer than it. (npm ci builds it
 #    through node-gyp-build unless a prebuild loads.)
 addon=build/Release/pmem.node
-if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; then
+if [ "$build_addon" = 1 ] && { [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" 2>/dev/null | head -1)" ]; }; then
   if ! ls prebuilds/linux-x64/*.node >/dev/null 2>&1 || [ -f "$addon" ]; then
     log "building the addon"
     npx --no-install node-gyp rebuild >/tmp/pmem-node-gyp.log 2>&1 || { cat /tmp/pmem-node-gyp.log >&2; exit 1; }

@@ -371,6 +371,18 @@ describe('pmem serve', () => {
     expect(s.count).toBe(0);
     s.close();
   });
+
+  test('--dir: a missing directory is made, its missing parent is not; a file is refused', () => {
+    const base = tmpFile('serve-dirs');
+    fs.mkdirSync(base);
+    const deep = path.join(base, 'missing', 'data');
+    fails(pmem(['serve', '--port', '0', '--dir', deep]), EXIT.CANNOT_USE, `--dir ${deep}: its parent ${path.join(base, 'missing')} does not exist`);
+    expect(fs.readdirSync(base)).toEqual([]);
+    const plain = path.join(base, 'plain');
+    fs.writeFileSync(plain, 'x');
+    fails(pmem(['serve', '--port', '0', '--dir', plain]), EXIT.CANNOT_USE, `--dir ${plain}: not a directory`);
+    expect(fs.readFileSync(plain, 'utf8')).toBe('x');
+  });
 });
 
 describe('pmem info', () => {

@@ -86,6 +86,23 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
   return a;
 }
 
+/**
+ * The user's --dir, made when it is missing; its parents are not, so that
+ * a mistyped path makes no tree of directories.
+ * @throws Fail (exit 3) when its parent is missing or it is not a directory
+ */
+function makeDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && fs.statSync(dir).isDirectory()) return;
+    if (code === 'EEXIST') throw cannotUse(`--dir ${dir}: not a directory`);
+    if (code === 'ENOENT') throw cannotUse(`--dir ${dir}: its parent ${path.dirname(path.resolve(dir))} does not exist`);
+    throw e;
+  }
+}
+
 /** Runs the server until it is told to stop. Resolves to the exit code. */
 export async function serve(a: ServeArgs): Promise<number> {
   let file = a.file;
@@ -95,8 +112,10 @@ export async function serve(a: ServeArgs): Promise<number> {
       const where = defaultLocation();
       if (where.emulated) console.log(EMULATED_BANNER + '\n');
       dir = where.dir;
+      fs.mkdirSync(dir, { recursive: true });
+    } else {
+      makeDir(dir);
     }
-    fs.mkdirSync(dir, { recursive: true });
     file = path.join(dir, 'serve.kv');
   }
   const replicated = a.replicas.length > 0;

@@ -314,6 +314,15 @@ export class KvIndex {
 
   /** Keys inside the range, in order (reverse order with `reverse`). */
   *range(r: IndexRange): IterableIterator<string> {
+    for (const k of this.rangeCandidates(r)) if (this.get(k) !== undefined) yield k;
+  }
+
+  /**
+   * range() without its lookups: the keys of the key order inside the
+   * range, some of which may have been deleted since it was built. For a
+   * caller that looks each key up anyway.
+   */
+  *rangeCandidates(r: IndexRange): IterableIterator<string> {
     const keys = this.sorted();
     let lo = 0;
     let hi = keys.length; // exclusive
@@ -327,9 +336,9 @@ export class KvIndex {
     if (r.upper !== undefined) hi = r.upperInclusive ? upperBound(keys, r.upper) : lowerBound(keys, r.upper);
     if (r.prefix !== undefined) hi = Math.min(hi, prefixEnd(keys, r.prefix, lo));
     if (r.reverse) {
-      for (let i = hi - 1; i >= lo; i--) if (this.get(keys[i]) !== undefined) yield keys[i];
+      for (let i = hi - 1; i >= lo; i--) yield keys[i];
     } else {
-      for (let i = lo; i < hi; i++) if (this.get(keys[i]) !== undefined) yield keys[i];
+      for (let i = lo; i < hi; i++) yield keys[i];
     }
   }
 

@@ -274,7 +274,8 @@ export class KVStore {
       yield* this.#follow.range(range, limit, encoding, () => this.#assertOpen());
       return;
     }
-    const keys = this.#log.index.range(range);
+    // Each key is looked up below, which also skips one deleted since.
+    const keys = this.#log.index.rangeCandidates(range);
     let n = 0;
     for (;;) {
       this.#assertOpen();
