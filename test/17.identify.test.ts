@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { KVStore, ObjPool, Wal } from '../lib';
+import { KVStore, ObjPool, PmemError, Wal } from '../lib';
 import { identify, openStoreFile } from '../lib/core/identify';
 import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
@@ -133,6 +133,26 @@ describe('foreign files are refused untouched, with what they look like', () => 
     expectPmemError(() => KVStore.open(loop, { create: true }), 'ERR_PMEM_INVALID');
     expectPmemError(() => Wal.open(tmpFile('none')), 'ERR_PMEM_NOT_FOUND');
     expectPmemError(() => KVStore.open(path.join(tmpFile('no-dir'), 'x'), { create: true }), 'ERR_PMEM_NOT_FOUND');
+  });
+
+  test('a /proc file, empty to stat, opened with create: the error says its directory takes no new file', () => {
+    // comm: writable by its owner, so the open gets as far as the create.
+    const before = fs.readdirSync('/proc/self');
+    const comm = fs.readFileSync('/proc/self/comm', 'utf8');
+    let err: unknown;
+    try {
+      KVStore.open('/proc/self/comm', { create: true, size: 1 << 20 }).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(PmemError);
+    const e = err as PmemError;
+    expect(e.code).toBe('ERR_PMEM_NOT_FOUND');
+    expect(e.message).toBe("cannot create '/proc/self/comm': no new file can be made in '/proc/self': No such file or directory");
+    expect(e.path).toBe('/proc/self/comm');
+    expect(e.stack).not.toMatch(/creating/);
+    expect(fs.readdirSync('/proc/self')).toEqual(before);
+    expect(fs.readFileSync('/proc/self/comm', 'utf8')).toBe(comm);
   });
 });
 

@@ -33,7 +33,7 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
   try {
     lock = binding.lockFile(tmp, true, true);
   } catch (e) {
-    throw namingFile(e, tmp, file);
+    throw refusedInDirectory(e, tmp, file);
   }
   const fd = lock.fd;
   let mapping: Mapping | undefined;
@@ -101,6 +101,22 @@ function namingFile(e: unknown, tmp: string, file: string): unknown {
   }
   if (e.path === tmp) e.path = file;
   return e;
+}
+
+/**
+ * The temporary file could not be made: the error says that the directory
+ * refused a new file (a missing directory, or one like /proc that holds no
+ * new files), not that `file` itself failed to open, which may exist.
+ */
+function refusedInDirectory(e: unknown, tmp: string, file: string): unknown {
+  if (!isPmemError(e) || e.path !== tmp) return namingFile(e, tmp, file);
+  const colon = e.message.lastIndexOf(': ');
+  const reason = colon < 0 ? e.message : e.message.slice(colon + 2);
+  return new PmemError(e.code, `cannot create '${file}': no new file can be made in '${path.dirname(file)}': ${reason}`, {
+    path: file,
+    ...(e.errno === undefined ? {} : { errno: e.errno }),
+    ...(e.syscall === undefined ? {} : { syscall: e.syscall }),
+  });
 }
 
 /**
