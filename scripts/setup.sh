@@ -3,7 +3,9 @@
 # already done: Debian's PMDK packages, npm dependencies, the addon, the
 # TypeScript. `npm start`, `npm test` and `npm run bench` run it first.
 # With --no-addon the addon is left to the caller (scripts/prebuild.sh,
-# which builds it with prebuildify).
+# which builds it with prebuildify). With --bench it also installs the
+# baselines bench/ measures against (bench/package.json: lmdb,
+# better-sqlite3, ...), which the tests do not need.
 # The addon's sources compile in parallel, one job per CPU (node-gyp reads
 # JOBS), unless JOBS says otherwise.
 set -euo pipefail
@@ -12,10 +14,12 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 build_addon=1
+bench=0
 for arg in "$@"; do
   case "$arg" in
   --no-addon) build_addon=0 ;;
-  *) log "unknown argument '$arg' (the only one is --no-addon)"; exit 2 ;;
+  --bench) bench=1 ;;
+  *) log "unknown argument '$arg' (they are --no-addon and --bench)"; exit 2 ;;
   esac
 done
 export JOBS="${JOBS:-max}"
@@ -45,6 +49,16 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   log "npm ci"
   npm ci --no-audit --no-fund --loglevel=error >&2
   touch "$stamp"
+fi
+
+# 2b. With --bench, bench/'s own dependencies, the same way.
+if [ "$bench" = 1 ]; then
+  stamp=bench/node_modules/.package-lock.json
+  if [ ! -f "$stamp" ] || [ bench/package-lock.json -nt "$stamp" ] || [ bench/package.json -nt "$stamp" ]; then
+    log "npm ci in bench/"
+    npm ci --prefix bench --no-audit --no-fund --loglevel=error >&2
+    touch "$stamp"
+  fi
 fi
 
 # 3. The addon, when any native source is newer than it. (npm ci builds it
