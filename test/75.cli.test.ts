@@ -376,11 +376,13 @@ describe('pmem serve', () => {
     const base = tmpFile('serve-dirs');
     fs.mkdirSync(base);
     const deep = path.join(base, 'missing', 'data');
-    fails(pmem(['serve', '--port', '0', '--dir', deep]), EXIT.CANNOT_USE, `--dir ${deep}: its parent ${path.join(base, 'missing')} does not exist`);
+    // A timeout: a server that did start would never exit on its own.
+    const opts = { timeout: 60_000 };
+    fails(pmem(['serve', '--port', '0', '--dir', deep], opts), EXIT.CANNOT_USE, `--dir ${deep}: its parent ${path.join(base, 'missing')} does not exist`);
     expect(fs.readdirSync(base)).toEqual([]);
     const plain = path.join(base, 'plain');
     fs.writeFileSync(plain, 'x');
-    fails(pmem(['serve', '--port', '0', '--dir', plain]), EXIT.CANNOT_USE, `--dir ${plain}: not a directory`);
+    fails(pmem(['serve', '--port', '0', '--dir', plain], opts), EXIT.CANNOT_USE, `--dir ${plain}: not a directory`);
     expect(fs.readFileSync(plain, 'utf8')).toBe('x');
   });
 });
