@@ -34,8 +34,8 @@ rm -f .test-results/dax.json .vm/out/dax.json .test-results/kills-dax.jsonl .vm/
 # to .vm/out, which is writable there at the same path.
 out="$PWD/.vm/out"
 
-# Under TCG a test takes many times its time on the host, and more again on
-# one vCPU (.ci/run): jest's per-test limit is 600 s here, not the 120 s of
+# Under TCG a test takes many times its time on the host (and more again
+# with DAX_VM_CPUS=1): jest's per-test limit is 600 s here, not the 120 s of
 # jest.config.js. A test that sets its own limit keeps it.
 
 # TypeScript is compiled on the host first: run the same suites with the same
