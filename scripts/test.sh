@@ -13,6 +13,11 @@ mkdir -p "$PMEM_TEST_DIR"
 trap 'rm -rf "$PMEM_TEST_DIR"' EXIT
 
 status=0
+# Jest compiles each file on its own, without types (isolatedModules in
+# tsconfig.json: ts-jest only transpiles). The types of the library, the
+# tests and the benches are checked here, once, as one program.
+echo "== type check (tsc -p tsconfig.json)"
+npx --no-install tsc -p tsconfig.json --noEmit || status=1
 echo "== pmem tests, mode msync (/dev/shm, is_pmem=0)"
 if [ $# -eq 0 ]; then
   # The reader kill test runs in a jest of its own, first: in a process that
