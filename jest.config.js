@@ -26,6 +26,8 @@ module.exports = {
     ...(process.env.PMEM_TEST_EXCLUDE ? [process.env.PMEM_TEST_EXCLUDE] : []),
   ],
   moduleFileExtensions: ['ts', 'js', 'json', 'node'],
+  // Kill tests and crash-simulator suites first on a fresh machine (see there).
+  testSequencer: '<rootDir>/test/sequencer.js',
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
   testTimeout: 120000,
