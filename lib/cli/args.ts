@@ -1,9 +1,7 @@
 // The `pmem` command's arguments and help texts.
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
-import { SORT_HELP } from './sort';
-import { REPLICA_HELP } from './replica';
-import { SERVE_HELP } from './serve';
+import { REPLICA_HELP, SERVE_HELP, SORT_HELP } from './help';
 
 export const USAGE = `usage: pmem <command> [options] [--] <arguments>
 

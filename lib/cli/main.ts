@@ -10,9 +10,6 @@ import { inspect, type FileInfo } from './inspect';
 import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
-import { sortCommand } from './sort';
-import { parseReplica, replica } from './replica';
-import { parseServe, serve } from './serve';
 import { Wal } from '../log/wal';
 
 export { EXIT } from './exit';
@@ -27,15 +24,21 @@ const err = (s: string): void => {
 export async function main(argv: string[], out: Out = new Out()): Promise<number> {
   let file: string | undefined;
   try {
+    // serve, replica and sort load the server, the replication and the sort
+    // (most of the library) only when they run: the other commands start
+    // without them.
     if (argv[0] === 'serve' && !argv.includes('--help') && !argv.includes('-h')) {
       // serve has options of its own: they are read by its parser, not the common one.
+      const { parseServe, serve } = await import('./serve');
       return await serve(parseServe(argv.slice(1), bytes));
     }
     if (argv[0] === 'replica' && !argv.includes('--help') && !argv.includes('-h')) {
+      const { parseReplica, replica } = await import('./replica');
       return await replica(parseReplica(argv.slice(1), bytes));
     }
     if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
       // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).
+      const { sortCommand } = await import('./sort');
       const code = await sortCommand(argv.slice(1), out);
       out.flush();
       return code;

@@ -7,20 +7,6 @@ import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
 import { usage } from './exit';
 
-export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
-pmem replica promote --file FILE
-  A backup of a replicated journal (ReplicatedWal): it appends a primary's
-  records to FILE under the same LSNs and acknowledges them only once they
-  are durable there. --create makes a missing FILE of SIZE bytes (default
-  64M). It prints its address when ready; SIGTERM and SIGINT close it
-  cleanly. 'promote' raises the epoch of a stopped backup's FILE and makes
-  it a primary's: the old primary can no longer commit on it; open FILE
-  with ReplicatedWal.open. Deciding when to promote is left to the operator.
-  --store STORE makes it the backup of a replicated store (ReplicatedStore,
-  pmem serve --replica): FILE is its journal, and the journal's records are
-  applied to the KV store STORE as they are persisted; after a promotion,
-  serve STORE (pmem serve --file STORE --journal FILE --replica ...).`;
-
 export interface ReplicaArgs {
   promote: boolean;
   file: string;

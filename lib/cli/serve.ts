@@ -17,19 +17,6 @@ const LISTEN_ERRORS = new Map([
   ['EAI_AGAIN', 'the host name does not resolve now'],
 ]);
 
-export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
-           [--databases 16] [--max-size SIZE]
-           [--replica HOST:PORT ...] [--journal FILE] [--replica-timeout MS]
-  A Redis-protocol (RESP2/RESP3) server over a KV store. A write command's
-  reply is sent only after its effects are durable on the store file (one
-  fence per batch of the requests read in one event-loop turn). The store
-  is DIR/serve.kv (default: where npm start puts its files), or FILE;
-  created when missing. SIGTERM, SIGINT and SHUTDOWN close it cleanly.
-  With --replica (repeatable), every write goes first to a journal (FILE, or
-  the store's path and '.journal') that each backup persists, and a write
-  command's reply waits until every backup did; a backup is run with
-  startStoreReplica (docs/api.md). docs/server.md lists the commands.`;
-
 const MODES: Record<string, string> = {
   dax: 'DAX: CLWB+SFENCE reach persistent media (power-fail safe)',
   forced: 'forced: CLWB+SFENCE on DRAM (PMEM_IS_PMEM_FORCE=1; not power-fail safe)',

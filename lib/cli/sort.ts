@@ -7,37 +7,6 @@ import { externalSort } from '../sort/sort';
 import { parseKey, type SortOptions, type SortProgress } from '../sort/options';
 import type { SortKey } from '../sort/records';
 
-export const SORT_HELP = `pmem sort [options] <input> -o <output>
-  Sorts a file far larger than memory: runs are sorted in DRAM within
-  --memory and written to --pmem, then merged all at once, each run read in
-  place from PMem (one merge pass). Lines are compared as bytes (LC_ALL=C);
-  a last line without a newline gets one. The output replaces <output> only
-  when complete. Progress is checkpointed; a sort that was killed continues
-  with --resume and gives the same output. The input is only read.
-  -o FILE            the output (required; not the input)
-  -k F[.C][,F[.C]]   a key field, as GNU sort reads it (repeatable)
-  -t SEP             the field separator (one byte); default: blanks
-  -n                 compare keys as numbers
-  -r                 reverse the order
-  -u                 output only the first of lines with equal keys
-  -s                 stable: lines with equal keys keep their input order
-  -S, --memory SIZE  the DRAM budget (default 64M)
-  --pmem DIR         runs and checkpoint (default <output>.pmem-sort)
-  --resume           continue the sort a checkpoint in DIR describes
-  --record-size N    fixed-size binary records (gensort: 100) instead of lines
-  --key-offset N, --key-length N
-                     binary records: the key's bytes (default 0 and 10)
-  --parallel N       threads that form runs, the budget split between them
-                     (default: the CPUs, at most 8); the output is the same
-  --merge-buffers pmem|dram
-                     dram: read runs through DRAM buffers (more passes)
-  --verbose          counters on stderr: runs, merge passes, bytes written
-                     to temporary space, peak RSS
-  --json             the counters on stdout, as one JSON object
-  Exits 3 for an input or output it cannot use (missing, the output is the
-  input, a line longer than 40% of --memory, no space, an unfinished sort
-  in DIR without --resume), 4 for a damaged checkpoint.`;
-
 const FLAGS: Record<string, keyof SortOptions> = { '-n': 'numeric', '-r': 'reverse', '-u': 'unique', '-s': 'stable', '--resume': 'resume' };
 const VALUES = new Set(['-o', '-k', '-t', '-S', '--memory', '--pmem', '--record-size', '--key-offset', '--key-length', '--merge-buffers', '--parallel']);
 
