@@ -415,6 +415,15 @@ describe('pmem info', () => {
     expect(pmem(['info', kv]).out).toContain('kind: kv');
   });
 
+  test('a file of /proc is no storage: info, check and kv exit 3 and say so', () => {
+    // /proc/self/status reads as text but stats as size 0; it has no blocks to map.
+    const said = "is on proc, which holds the kernel's views, not storage";
+    for (const args of [['info', '/proc/self/status'], ['info', '/proc/self/status', '--json'], ['check', '/proc/self/status'],
+      ['kv', '/proc/self/status', 'get', 'a'], ['kv', '/proc/self/comm', 'put', 'a', '1']]) {
+      fails(pmem(args), EXIT.CANNOT_USE, said);
+    }
+  });
+
   test('tells a replicated journal apart, and other commands refuse it by name', async () => {
     const journal = tmpFile('info.journal');
     await (await startReplica({ file: journal, port: 0, create: true, size: 1 << 20 })).close();

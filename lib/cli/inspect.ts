@@ -6,7 +6,17 @@ import * as path from 'node:path';
 import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
 import { identifyPath, isDevDax } from '../core/identify';
 
-export type FileKind = 'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file';
+export type FileKind =
+  'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file' | 'not storage';
+
+/**
+ * Filesystems whose files are the kernel's views, not storage (/proc,
+ * /sys, ...): such a file has no blocks to map or persist, whatever its size.
+ */
+const NOT_STORAGE = new Set([
+  'proc', 'sysfs', 'debugfs', 'tracefs', 'securityfs', 'cgroup', 'cgroup2', 'configfs', 'efivarfs', 'pstore', 'bpf',
+  'fusectl', 'devpts', 'mqueue', 'binfmt_misc', 'nsfs', 'rpc_pipefs', 'autofs',
+]);
 
 export interface FileInfo {
   file: string;
@@ -29,7 +39,11 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   }
   if (isDevDax(st)) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
   if (!st.isFile()) return { file, kind: 'not a file', ...mountOf(file, mounts) };
-  const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mountOf(file, mounts) };
+  const mount = mountOf(file, mounts);
+  if (mount.fsType !== undefined && NOT_STORAGE.has(mount.fsType)) {
+    return { file, kind: 'not storage', size: st.size, mount: mount.mount, fsType: mount.fsType };
+  }
+  const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mount };
   // The classifier the open paths use (lib/core/identify.ts).
   const id = identifyPath(file);
   if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal')) {

@@ -130,6 +130,7 @@ const KIND_TEXT: Record<string, string> = {
 function notA(what: string, i: FileInfo): Fail {
   if (i.kind === 'missing') return cannotUse(`${i.file}: no such file`);
   if (i.kind === 'not a file') return cannotUse(`${i.file} is not a regular file`);
+  if (i.kind === 'not storage') return cannotUse(`${i.file} is on ${i.fsType}, which holds the kernel's views, not storage`);
   const kind = i.size === 0 && i.kind === 'mapping' ? 'an empty file' : KIND_TEXT[i.kind as string] ?? String(i.kind);
   return cannotUse(`${i.file} is not ${what} (${kind})`);
 }
@@ -234,7 +235,7 @@ function info(file: string, rest: string[], p: Parsed, out: Out): number {
   const i = classify(file);
   if (p.json) out.line(JSON.stringify(i));
   else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${v}`);
-  if (i.kind === 'missing' || i.kind === 'not a file') throw notA('a file', i);
+  if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage') throw notA('a file', i);
   return EXIT.OK;
 }
 
