@@ -372,6 +372,27 @@ describe('pmem serve', () => {
     s.close();
   });
 
+  // With net.ipv4.ip_nonlocal_bind set, the kernel binds any address: a server would start.
+  const nonlocalBind = (() => {
+    try {
+      return fs.readFileSync('/proc/sys/net/ipv4/ip_nonlocal_bind', 'utf8').trim() !== '0';
+    } catch {
+      return false;
+    }
+  })();
+  (nonlocalBind ? test.skip : test)('an address the host does not have exits 3 with one line', () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a host's own address.
+    const r = pmem(['serve', '--port', '0', '--bind', '192.0.2.1', '--file', tmpFile('serve-no-addr.kv')], { timeout: 60_000 });
+    fails(r, EXIT.CANNOT_USE, 'cannot listen on 192.0.2.1:0: this host has no such address (EADDRNOTAVAIL)');
+  });
+
+  test('a host name that does not resolve exits 3 with one line', () => {
+    // .invalid never resolves (RFC 6761); without a resolver at hand the lookup fails with EAI_AGAIN instead.
+    const r = pmem(['serve', '--port', '0', '--bind', 'no-such-host.invalid', '--file', tmpFile('serve-no-name.kv')], { timeout: 60_000 });
+    fails(r, EXIT.CANNOT_USE, 'cannot listen on no-such-host.invalid:0: the host name does not resolve');
+    expect(r.err[0]).toMatch(/\((ENOTFOUND|EAI_AGAIN)\)$/);
+  });
+
   test('--dir: a missing directory is made, its missing parent is not; a file is refused', () => {
     const base = tmpFile('serve-dirs');
     fs.mkdirSync(base);
