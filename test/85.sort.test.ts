@@ -268,6 +268,17 @@ describe('bad input', () => {
     expectPmemError(() => externalSort(dir, file('x.out')), 'ERR_PMEM_INVALID');
   });
 
+  test('an input that holds more than its size says (a file of /proc) is refused, not sorted in part', () => {
+    // /proc/self/status has size 0 and some 50 lines: reading its size would sort none of them.
+    expect(fs.statSync('/proc/self/status').size).toBe(0);
+    expect(() => externalSort('/proc/self/status', file('proc.out'))).toThrow(
+      /\/proc\/self\/status holds more than its size \(0 bytes\) says/,
+    );
+    expectPmemError(() => externalSort('/proc/self/status', file('proc.out')), 'ERR_PMEM_INVALID');
+    expect(fs.existsSync(file('proc.out'))).toBe(false);
+    expect(fs.existsSync(file('proc.out.pmem-sort'))).toBe(false);
+  });
+
   test('wrong types are TypeErrors, bad values RangeErrors', () => {
     const input = file('args.txt');
     fs.writeFileSync(input, 'a\n');

@@ -151,6 +151,12 @@ function prepare(input: string, output: string, o: Checked): Job {
     throw new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${input}: ${code}`, { path: input });
   }
   if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
+  // The sort reads the size the input has now. A file that holds more than
+  // its size says (one of /proc, whose size is 0, or one still being written)
+  // would be sorted in part, and the output would say nothing of the rest.
+  if (readsPast(input, st.size)) {
+    throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${st.size} bytes) says: a file of /proc, or one still being written`, { path: input });
+  }
   const absIn = fs.realpathSync(input);
   const absOut = path.resolve(output);
   let outSt: fs.Stats | undefined;
@@ -171,6 +177,22 @@ function prepare(input: string, output: string, o: Checked): Job {
     o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
+}
+
+/** Whether a read of `file` at `size` returns data. */
+function readsPast(file: string, size: number): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+  }
+  try {
+    return fs.readSync(fd, Buffer.alloc(1), 0, 1, size) > 0;
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** What a checkpoint must match to be resumed: the input as it was, the output, and every option that shapes the runs. */
