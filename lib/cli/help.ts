@@ -29,9 +29,9 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
   --verbose          counters on stderr: runs, merge passes, bytes written
                      to temporary space, peak RSS
   --json             the counters on stdout, as one JSON object
-  Exits 3 for an input or output it cannot use (missing, the output is the
-  input, a line longer than 40% of --memory, no space, an unfinished sort
-  in DIR without --resume), 4 for a damaged checkpoint.`;
+  Exits 3 for an input or output it cannot use (missing, a file of /proc,
+  the output is the input, a line longer than 40% of --memory, no space, an
+  unfinished sort in DIR without --resume), 4 for a damaged checkpoint.`;
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
