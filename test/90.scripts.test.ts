@@ -21,7 +21,7 @@ test('setup.sh: an unknown argument exits 2 and names the ones it takes', () => 
     code: 2,
     err: ["setup: unknown argument '--bogus' (they are --no-addon and --bench)"],
   });
-  // Checked before anything is installed or built: a known one before it changes nothing.
+  // Every argument is checked before anything is installed or built: known ones before a bad one start nothing.
   expect(run('setup.sh', ['--no-addon', '--bench', 'x']).code).toBe(2);
 });
 

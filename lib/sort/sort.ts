@@ -147,8 +147,7 @@ function prepare(input: string, output: string, o: Checked): Job {
   try {
     st = fs.statSync(input);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${input}: ${code}`, { path: input });
+    throw cannotRead(input, e);
   }
   if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
   // The sort reads the size the input has now. A file that holds more than
@@ -179,14 +178,19 @@ function prepare(input: string, output: string, o: Checked): Job {
   };
 }
 
-/** Whether a read of `file` at `size` returns data. */
+/** The input's stat or open failed: no permission, or no such file. */
+function cannotRead(file: string, e: unknown): PmemError {
+  const code = (e as NodeJS.ErrnoException).code;
+  return new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+}
+
+/** Whether a read of `file` (a regular file: a FIFO's open would wait) at `size` returns data. */
 function readsPast(file: string, size: number): boolean {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+    throw cannotRead(file, e);
   }
   try {
     return fs.readSync(fd, Buffer.alloc(1), 0, 1, size) > 0;
