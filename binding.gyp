@@ -26,6 +26,7 @@
         "native/mapping/hotpath.cc",
         "native/mapping/records.cc",
         "native/mapping/populate.cc",
+        "native/mapping/gather.cc",
         "native/obj/pool.cc",
         "native/obj/heap.cc",
         "native/obj/tx.cc"

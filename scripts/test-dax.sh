@@ -12,6 +12,7 @@ SUITES=(
   test/80.dax-facts.dax.test.ts   # mount is dax, is_pmem without force, cache-line, MAP_SYNC
   test/10.mapping.test.ts         # the mapping suite
   test/10.mapping-atomics.test.ts  # 8-byte atomics across processes and workers on DAX memory
+  test/10.mapping-copy-ranges.test.ts  # copyRanges: streaming stores on is_pmem without force
   test/12.process.test.ts
   test/11.crc32c.test.ts          # checksums on the guest's CPU (folding only where it has VPCLMULQDQ)
   test/14.seal.test.ts            # sealRecord on is_pmem without force: streaming stores

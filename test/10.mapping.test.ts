@@ -323,6 +323,7 @@ describe('close', () => {
       sealAndApply: () => m.sealAndApply(0, 64, 0, 128, 8, 8),
       deepFlush: () => m.deepFlush(0, 1),
       copy: () => m.copy(0, Buffer.alloc(1)),
+      copyRanges: () => m.copyRanges(0, Buffer.alloc(1), new Uint32Array(2), 1, 2, -1),
       readInto: () => m.readInto(0, 1, Buffer.alloc(1)),
       fill: () => m.fill(0, 0, 1),
       fileSize: () => m.fileSize(),

@@ -30,6 +30,8 @@ export interface NativeMapping {
   deepFlush(offset: number, length: number): void;
   copy(offset: number, src: Uint8Array): void;
   fill(offset: number, byte: number, length: number): void;
+  /** Ranges of src in table order, streamed to offset and made durable; see native/mapping/gather.cc. */
+  copyRanges(offset: number, src: Uint8Array, table: Uint32Array, count: number, stride: number, terminator: number): number;
   view(offset: number, length: number): ArrayBuffer;
   /** fstat of the file's descriptor: its size now. */
   fileSize(): number;

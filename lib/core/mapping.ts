@@ -270,6 +270,32 @@ export class Mapping implements Region {
     this.#live().copy(offset, src);
   }
 
+  /**
+   * Writes ranges of `src` one after another from `offset`, in table
+   * order, each followed by the byte `terminator` unless it is -1; durable
+   * when it returns. Entry i is `src[table[stride·i], table[stride·i + 1])`.
+   * The mapping's lines are written with streaming stores, so they are
+   * not read into the cache first (native/mapping/gather.cc). Every entry
+   * is checked, and the whole must fit the mapping, before anything is
+   * written. Returns the bytes written.
+   * @throws RangeError for an entry outside `src`, a table shorter than
+   *   `count` entries, a result past the mapping's end, or a `src` that
+   *   overlaps the range written
+   */
+  copyRanges(offset: number, src: Uint8Array, table: Uint32Array, count: number, stride: number, terminator: number): number {
+    checkIndex(offset, 'offset');
+    checkBytes(src, 'src');
+    if (!(table instanceof Uint32Array)) throw new TypeError('table must be a Uint32Array');
+    checkIndex(count, 'count');
+    checkIndex(stride, 'stride');
+    if (stride < 2) throw new RangeError(`stride must be at least 2, got ${stride}`);
+    if (terminator !== -1) {
+      checkIndex(terminator, 'terminator');
+      if (terminator > 255) throw new RangeError(`terminator must be a byte (0..255), or -1 for none, got ${terminator}`);
+    }
+    return this.#live().copyRanges(offset, src, table, count, stride, terminator);
+  }
+
   /** Sets `length` bytes at `offset` to `byte`; durable when it returns. */
   fill(offset: number, byte: number, length: number): void {
     checkIndex(byte, 'byte');

@@ -4,9 +4,8 @@
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
-import { openMapping } from '../core/mapping';
-import type { Region } from '../core/region';
-import { copyBytes, viewOf, type RecordOrder } from './records';
+import { openMapping, type Mapping } from '../core/mapping';
+import { viewOf, type RecordOrder } from './records';
 
 /** Records per run at most. */
 export const MAX_RUN_RECORDS = 2 ** 21;
@@ -170,36 +169,13 @@ export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order
   const newline = f.recordSize > 0 ? 0 : 1;
   let length = 0;
   for (let i = 0; i < kept; i++) length += t[W * i + 3] - t[W * i + 2] + newline;
-  writeRun(runPath, length, (region) => {
-    const out = region.bytes;
-    const view = viewOf(out);
-    if (f.recordSize > 0 && kept === count) {
-      scatterRecords(bufs, count, f.recordSize, out, view);
-      return;
-    }
-    let at = 0;
-    for (let i = 0; i < kept; i++) {
-      at += copyBytes(input, bufs.inputView, t[W * i + 2], t[W * i + 3], out, view, at);
-      if (newline > 0) out[at++] = NL;
-    }
+  writeRun(runPath, length, (m) => {
+    // The records in sorted order, each line with its newline, streamed to
+    // the run file and durable when copyRanges returns.
+    const written = m.copyRanges(0, input, t.subarray(2), kept, W, newline > 0 ? NL : -1);
+    if (written !== length) throw new Error(`a run wrote ${written} bytes, not the ${length} it was sized for`);
   });
   return length;
-}
-
-/**
- * Writes the sorted table's fixed-size records to `out`, each to its place
- * in the sorted order, reading the input in order. Record i of the input
- * starts at i·size (splitRun), so its place is known from the table, and
- * the writes go out of order instead of the reads: stores do not wait for
- * each other as loads from random places do (a run's formation took about
- * a third less CPU than with reads in sorted order; docs/bench.md).
- */
-function scatterRecords(bufs: RunBuffers, count: number, size: number, out: Uint8Array, view: DataView): void {
-  const { input, inputView, records: t } = bufs;
-  // Word 0 of entry i (a prefix, no longer needed once the table is
-  // sorted) becomes input record i's place; the starts (words 2) stay.
-  for (let j = 0; j < count; j++) t[W * (t[W * j + 2] / size)] = j;
-  for (let i = 0; i < count; i++) copyBytes(input, inputView, i * size, (i + 1) * size, out, view, t[W * i] * size);
 }
 
 /**
@@ -218,10 +194,11 @@ export function formRun(fd: number, inputSize: number, offset: number, bufs: Run
 
 /**
  * Creates the run file at `path` (`length` bytes, reserved before it is
- * mapped), lets `fill` write it and persists it: durable when it returns.
- * A file left at `path` by an interrupted run is replaced.
+ * mapped) and lets `fill` write it: `fill` makes its bytes durable
+ * (Mapping.copyRanges does). A file left at `path` by an interrupted run is
+ * replaced.
  */
-export function writeRun(path: string, length: number, fill: (region: Region) => void): void {
+export function writeRun(path: string, length: number, fill: (m: Mapping) => void): void {
   fs.rmSync(path, { force: true });
   if (length === 0) {
     fs.closeSync(fs.openSync(path, 'w'));
@@ -234,11 +211,10 @@ export function writeRun(path: string, length: number, fill: (region: Region) =>
     // cost about 15% of a run's formation with 100-byte records;
     // docs/bench.md).
     m.populate(0, length);
-    fill(m);
     // Every byte of the run durable before the checkpoint that names it is
-    // published; a crash before then leaves a file no checkpoint names,
-    // which resume replaces.
-    m.persist(0, length);
+    // published (fill's copyRanges persists what it writes); a crash before
+    // then leaves a file no checkpoint names, which resume replaces.
+    fill(m);
   } finally {
     m.close();
   }

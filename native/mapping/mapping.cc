@@ -17,6 +17,7 @@
 #include "core/args.h"
 #include "core/errors.h"
 #include "mapping/granularity.h"
+#include "mapping/gather.h"
 #include "mapping/populate.h"
 #include "mapping/space.h"
 #include "mapping/state.h"
@@ -368,6 +369,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   for (const Entry& e : entries) BindMethod(env, h, e.name, e.fn, state);
   AddHotPath(env, state, h);
   AddPopulate(env, state, h);
+  AddGather(env, state, h);
   return h;
 }
 
