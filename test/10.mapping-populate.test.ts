@@ -3,6 +3,8 @@
 // the calling thread (/proc/thread-self/stat), which the prefault thread's
 // own do not count into.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { openMapping, TxLog, Wal } from '../lib/index';
 import { expectPmemError, expectThrowName, hugePagesMapped, tmpFile } from './helpers';
@@ -75,6 +77,45 @@ describe('Mapping.populate and prefault', () => {
     expect(r.buffer.equals(before)).toBe(true);
     r.close();
     expect(fs.readFileSync(path).equals(before)).toBe(true);
+  });
+
+  test('populate on a live mapping loses no store another thread makes to the same bytes meanwhile', async () => {
+    // populate accesses the first byte of each page after the madvise (see
+    // native/mapping/populate.cc): with an atomic add of 0, which a store
+    // of another thread to that byte cannot be lost under, as it could
+    // under a plain read and write back.
+    const file = tmpFile('live');
+    const m = openMapping(file, { create: true, size: HALF });
+    const b = m.buffer;
+    const times = 20;
+    const flags = new Int32Array(new SharedArrayBuffer(8));
+    const worker = new Worker(path.join(__dirname, 'fixtures', 'mapping', 'populate-loop.js'), {
+      workerData: { file, size: HALF, times, flags: flags.buffer },
+    });
+    const exited = new Promise<number>((resolve, reject) => {
+      worker.on('error', reject);
+      worker.on('exit', resolve);
+    });
+    // Every populate of the worker starts after the first store of this
+    // loop and ends before its last round: they all run while it stores.
+    // The deadline only ends a loop whose worker died (the test then fails).
+    const deadline = Date.now() + 60_000;
+    let rounds = 0;
+    let value = 0;
+    Atomics.store(flags, 0, 1);
+    while (Atomics.load(flags, 1) < times && Date.now() < deadline) {
+      value = (rounds++ % 255) + 1;
+      for (let off = 0; off < HALF; off += PAGE) b[off] = value;
+    }
+    // Each round stored every page after the one before: each page holds the last round's value unless a populate undid a store.
+    const during = Atomics.load(flags, 1);
+    expect(await exited).toBe(0);
+    expect(during).toBe(times);
+    expect(rounds).toBeGreaterThan(0);
+    const stale: number[] = [];
+    for (let off = 0; off < HALF; off += PAGE) if (b[off] !== value) stale.push(off);
+    expect(stale).toEqual([]);
+    m.close();
   });
 
   test('a bad range is a RangeError or TypeError; an empty one does nothing', () => {
