@@ -5,7 +5,7 @@
 // npm package external-merge-sort, and this sort with DRAM-hosted merge
 // buffers (which needs more passes).
 //
-//   node bench/sort.js [--size BYTES] [--memory BYTES] [--dir DIR] [--quick] [--skip-ems]
+//   node bench/sort.js [--size BYTES] [--memory BYTES] [--dir DIR] [--quick] [--skip-ems] [--rounds N]
 //
 // --size defaults to 4 GiB per input (--quick: 64 MiB). DIR (default
 // /dev/shm/pmem-bench-sort) holds the input, the temporary files and the
@@ -15,6 +15,10 @@
 // Checked, from the counters: one merge pass, temporary bytes <= 1.05x the
 // input, and outputs identical to GNU sort's (cmp); the exit code is 1 when
 // one of these fails. Speed and RSS targets are reported, not asserted.
+// With --rounds N every sort runs N times, the competitors taking turns
+// within each round: a row's "× GNU" is the median of its per-round ratios
+// to GNU sort's time in the same round (min–max beside it), so that a
+// change of the machine's speed between two rows moves it less.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -102,6 +106,11 @@ function runGnu(input, output, memory, tmp) {
   return { seconds, cpuSeconds: Number.isFinite(user) ? user + sys : null, peakRss: Number.isFinite(kb) ? kb * 1024 : null, counters: null };
 }
 
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 function same(a, b) {
   return spawnSync('cmp', ['-s', a, b]).status === 0;
 }
@@ -128,29 +137,53 @@ function benchOne(kind, o, dir) {
     ...(o.skipEms ? [] : [['external-merge-sort', (out) => runChild('ems', input, out, o.memory, tmp, kind, {})]]),
   ];
   let failed = false;
-  for (const [name, run] of competitors) {
-    log(`${kind}: ${name}`);
-    const out = name.startsWith('GNU') ? gnuOut : path.join(dir, `out-${kind}.out`);
-    const r = run(out);
-    const identical = name.startsWith('GNU') ? true : same(out, gnuOut);
-    if (!name.startsWith('GNU')) fs.rmSync(out, { force: true });
-    const c = r.counters;
-    const checks = [];
-    if (!identical) checks.push('output differs from GNU sort');
-    if (name.includes('PMem')) {
-      if (c.mergePasses !== 1) checks.push(`${c.mergePasses} merge passes`);
-      if (c.tempBytesWritten > 1.05 * size) checks.push(`temporary bytes ${(c.tempBytesWritten / size).toFixed(2)}x the input`);
+  /** Each competitor's runs, one per round. */
+  const runs = competitors.map(() => []);
+  for (let round = 0; round < o.rounds; round++) {
+    for (let k = 0; k < competitors.length; k++) {
+      const [name, run] = competitors[k];
+      log(`${kind}: ${name}${o.rounds > 1 ? ` (round ${round + 1} of ${o.rounds})` : ''}`);
+      const out = name.startsWith('GNU') ? gnuOut : path.join(dir, `out-${kind}.out`);
+      const r = run(out);
+      const identical = name.startsWith('GNU') ? true : same(out, gnuOut);
+      if (!name.startsWith('GNU')) fs.rmSync(out, { force: true });
+      const c = r.counters;
+      const checks = [];
+      if (!identical) checks.push('output differs from GNU sort');
+      if (name.includes('PMem')) {
+        if (c.mergePasses !== 1) checks.push(`${c.mergePasses} merge passes`);
+        if (c.tempBytesWritten > 1.05 * size) checks.push(`temporary bytes ${(c.tempBytesWritten / size).toFixed(2)}x the input`);
+      }
+      if (checks.length > 0) failed = true;
+      runs[k].push({ seconds: r.seconds, cpuSeconds: r.cpuSeconds, load: os.loadavg()[0], peakRss: r.peakRss, counters: c, identical, checks });
+      fs.rmSync(path.join(tmp), { recursive: true, force: true });
+      fs.mkdirSync(tmp, { recursive: true });
     }
-    if (checks.length > 0) failed = true;
-    rows.push({ name, seconds: r.seconds, cpuSeconds: r.cpuSeconds, load: os.loadavg()[0], peakRss: r.peakRss, counters: c, identical, checks });
-    fs.rmSync(path.join(tmp), { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
   }
   fs.rmSync(input, { force: true });
   fs.rmSync(gnuOut, { force: true });
   fs.rmSync(tmp, { recursive: true, force: true });
-  const base = rows[0].seconds;
-  const ems = rows.find((r) => r.name === 'external-merge-sort');
+  const emsAt = competitors.findIndex(([name]) => name === 'external-merge-sort');
+  /** Per round, this competitor's time over competitor j's in the same round. */
+  const ratios = (k, j) => runs[k].map((r, i) => r.seconds / runs[j][i].seconds);
+  for (let k = 0; k < competitors.length; k++) {
+    const rs = runs[k];
+    const toGnu = ratios(k, 0);
+    rows.push({
+      name: competitors[k][0],
+      seconds: median(rs.map((r) => r.seconds)),
+      cpuSeconds: rs.some((r) => r.cpuSeconds == null) ? null : median(rs.map((r) => r.cpuSeconds)),
+      load: median(rs.map((r) => r.load)),
+      peakRss: rs.some((r) => r.peakRss === null) ? null : Math.max(...rs.map((r) => r.peakRss)),
+      counters: rs[rs.length - 1].counters,
+      identical: rs.every((r) => r.identical),
+      checks: [...new Set(rs.flatMap((r) => r.checks))],
+      toGnu: median(toGnu),
+      toGnuRange: [Math.min(...toGnu), Math.max(...toGnu)],
+      toEms: emsAt < 0 ? null : median(ratios(k, emsAt)),
+      rounds: rs.map((r) => r.seconds),
+    });
+  }
   const lines = [
     `### ${kind === 'gensort' ? 'gensort records (ASCII, 100 B, sorted as binary records with 10-byte keys)' : 'text corpus (lines of words and numbers)'}: ${(size / MiB).toFixed(0)} MiB, ${(o.memory / MiB).toFixed(0)} MiB budget`,
     '',
@@ -159,8 +192,9 @@ function benchOne(kind, o, dir) {
   ];
   for (const r of rows) {
     const c = r.counters;
-    lines.push(`| ${r.name} | ${fmt(r.seconds, 1)} | ${r.cpuSeconds == null ? 'n/a' : fmt(r.cpuSeconds, 1)} | ${fmt(r.load, 1)} | ${fmt(r.seconds / base)} | ` +
-      `${ems ? fmt(r.seconds / ems.seconds) : 'n/a'} | ${c ? c.threads : ''} | ${c ? c.runs : ''} | ${c ? c.mergePasses : ''} | ` +
+    const range = o.rounds > 1 ? ` (${fmt(r.toGnuRange[0])}–${fmt(r.toGnuRange[1])})` : '';
+    lines.push(`| ${r.name} | ${fmt(r.seconds, 1)} | ${r.cpuSeconds == null ? 'n/a' : fmt(r.cpuSeconds, 1)} | ${fmt(r.load, 1)} | ${fmt(r.toGnu)}${range} | ` +
+      `${r.toEms === null ? 'n/a' : fmt(r.toEms)} | ${c ? c.threads : ''} | ${c ? c.runs : ''} | ${c ? c.mergePasses : ''} | ` +
       `${c ? fmt(c.tempBytesWritten / size) : ''} | ${r.peakRss === null ? 'n/a' : fmt(r.peakRss / MiB, 0)} | ` +
       `${r.peakRss === null ? 'n/a' : fmt((r.peakRss - o.memory) / MiB, 0)} | ${r.identical ? 'same' : 'DIFFERS'} | ${r.checks.join('; ') || 'ok'} |`);
   }
@@ -173,19 +207,20 @@ function main() {
     const [, which, input, output, memory, tmp, kind] = argv;
     return child(which, input, output, Number(memory), tmp, kind);
   }
-  const o = { size: 4 * GiB, memory: 64 * MiB, dir: '/dev/shm/pmem-bench-sort', quick: false, skipEms: false };
+  const o = { size: 4 * GiB, memory: 64 * MiB, dir: '/dev/shm/pmem-bench-sort', quick: false, skipEms: false, rounds: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--skip-ems') o.skipEms = true;
-    else if (['--size', '--memory', '--dir'].includes(a) && i + 1 < argv.length) o[a.slice(2)] = a === '--dir' ? argv[++i] : Number(argv[++i]);
+    else if (['--size', '--memory', '--dir', '--rounds'].includes(a) && i + 1 < argv.length) o[a.slice(2)] = a === '--dir' ? argv[++i] : Number(argv[++i]);
     else {
-      process.stderr.write('usage: node bench/sort.js [--size BYTES] [--memory BYTES] [--dir DIR] [--quick] [--skip-ems]\n');
+      process.stderr.write('usage: node bench/sort.js [--size BYTES] [--memory BYTES] [--dir DIR] [--quick] [--skip-ems] [--rounds N]\n');
       process.exit(2);
     }
   }
   if (o.quick && !argv.includes('--size')) o.size = 64 * MiB;
   if (!(o.size > 0) || !(o.memory >= 64 * 1024)) throw new Error('--size must be > 0 and --memory at least 64 KiB');
+  if (!Number.isInteger(o.rounds) || o.rounds < 1) throw new Error('--rounds must be a whole number from 1');
   fs.mkdirSync(o.dir, { recursive: true });
   // Input, GNU's output, one more output and the temporary files, at once.
   const need = 4 * o.size + 256 * MiB;
@@ -207,7 +242,8 @@ function main() {
   const md = [
     `## sort: ${(o.size / MiB).toFixed(0)} MiB inputs, ${(o.memory / MiB).toFixed(0)} MiB budget`,
     '',
-    `${m.cpu}, ${m.cores} cores, load average ${m.load.join(' ')} at the start. Files on ${o.dir}; msync: a plain file there; forced: PMEM_IS_PMEM_FORCE=1.`,
+    `${m.cpu}, ${m.cores} cores, load average ${m.load.join(' ')} at the start. Files on ${o.dir}; msync: a plain file there; forced: PMEM_IS_PMEM_FORCE=1.` +
+      (o.rounds > 1 ? ` ${o.rounds} rounds, the sorts taking turns in each: wall s, CPU s and load are medians, × GNU the median (min–max) of the per-round ratios, peak RSS the largest.` : ''),
     '',
     ...results.map((r) => r.markdown + '\n'),
   ].join('\n');
