@@ -436,13 +436,19 @@ describe('pmem info', () => {
     expect(pmem(['info', kv]).out).toContain('kind: kv');
   });
 
-  test('a file of /proc is no storage: info, check and kv exit 3 and say so', () => {
+  test('a file of /proc is no storage: info, check, kv, serve and replica exit 3 and say so', () => {
     // /proc/self/status reads as text but stats as size 0; it has no blocks to map.
     const said = "is on proc, which holds the kernel's views, not storage";
+    const journal = tmpFile('proc-store.journal');
     for (const args of [['info', '/proc/self/status'], ['info', '/proc/self/status', '--json'], ['check', '/proc/self/status'],
-      ['kv', '/proc/self/status', 'get', 'a'], ['kv', '/proc/self/comm', 'put', 'a', '1']]) {
-      fails(pmem(args), EXIT.CANNOT_USE, said);
+      ['kv', '/proc/self/status', 'get', 'a'], ['kv', '/proc/self/comm', 'put', 'a', '1'],
+      ['serve', '--port', '0', '--file', '/proc/self/status'],
+      ['replica', '--listen', '0', '--file', '/proc/self/status'], ['replica', 'promote', '--file', '/proc/self/status'],
+      ['replica', '--listen', '0', '--file', journal, '--store', '/proc/self/status']]) {
+      fails(pmem(args, { timeout: 60_000 }), EXIT.CANNOT_USE, said);
     }
+    // Refused before anything was made.
+    expect(fs.existsSync(journal)).toBe(false);
   });
 
   test('tells a replicated journal apart, and other commands refuse it by name', async () => {

@@ -53,6 +53,24 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   return info;
 }
 
+/** Why a file of the kernel's views (kind 'not storage') cannot be used. */
+export function notStorage(i: FileInfo): string {
+  return `${i.file} is on ${i.fsType}, which holds the kernel's views, not storage`;
+}
+
+/**
+ * The files a command is given, refused when one is of the kernel's views
+ * (/proc, /sys, ...): opened as a store, such a file would be taken for an
+ * empty one and the error would be about making a new file beside it.
+ */
+export function refuseKernelViews(files: ReadonlyArray<string | undefined>, refuse: (why: string) => Error): void {
+  for (const file of files) {
+    if (file === undefined) continue;
+    const i = inspect(file);
+    if (i.kind === 'not storage') throw refuse(notStorage(i));
+  }
+}
+
 /** The mount holding `file`: the longest mount point that prefixes its real path. */
 function mountOf(file: string, mounts: MountEntry[]): Pick<FileInfo, 'mount' | 'fsType' | 'durability'> {
   let real = path.resolve(file);

@@ -6,7 +6,7 @@ import { bytes, helpFor, parse, USAGE, type Parsed } from './args';
 import { cannotUse, EXIT, exitCodeOf, Fail, messageOf, Out, OutputError, usage } from './exit';
 import { importLines, openInput } from './import';
 import { PmemError } from '../core/errors';
-import { inspect, type FileInfo } from './inspect';
+import { inspect, notStorage, type FileInfo } from './inspect';
 import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
@@ -130,7 +130,7 @@ const KIND_TEXT: Record<string, string> = {
 function notA(what: string, i: FileInfo): Fail {
   if (i.kind === 'missing') return cannotUse(`${i.file}: no such file`);
   if (i.kind === 'not a file') return cannotUse(`${i.file} is not a regular file`);
-  if (i.kind === 'not storage') return cannotUse(`${i.file} is on ${i.fsType}, which holds the kernel's views, not storage`);
+  if (i.kind === 'not storage') return cannotUse(notStorage(i));
   const kind = i.size === 0 && i.kind === 'mapping' ? 'an empty file' : KIND_TEXT[i.kind as string] ?? String(i.kind);
   return cannotUse(`${i.file} is not ${what} (${kind})`);
 }

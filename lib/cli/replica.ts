@@ -5,7 +5,8 @@ import * as path from 'node:path';
 
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
-import { usage } from './exit';
+import { cannotUse, usage } from './exit';
+import { refuseKernelViews } from './inspect';
 
 export interface ReplicaArgs {
   promote: boolean;
@@ -51,6 +52,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
 
 /** Runs the backup until it is told to stop, or promotes a file. Resolves to the exit code. */
 export async function replica(a: ReplicaArgs): Promise<number> {
+  refuseKernelViews([a.file, a.store], cannotUse);
   if (a.promote) {
     const epoch = promoteReplicaFile(a.file);
     console.log(`promoted:    ${path.resolve(a.file)} is a primary's journal at epoch ${epoch}`);

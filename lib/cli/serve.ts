@@ -7,6 +7,7 @@ import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { openServer } from '../server/open';
 import { cannotUse, usage } from './exit';
+import { refuseKernelViews } from './inspect';
 
 /** What listen meets on a host, said in one line (exit 3). */
 const LISTEN_ERRORS = new Map([
@@ -92,6 +93,7 @@ function makeDir(dir: string): void {
 
 /** Runs the server until it is told to stop. Resolves to the exit code. */
 export async function serve(a: ServeArgs): Promise<number> {
+  refuseKernelViews([a.file], cannotUse);
   let file = a.file;
   if (file === undefined) {
     let dir = a.dir;
