@@ -118,6 +118,49 @@ describe('Mapping.populate and prefault', () => {
     m.close();
   });
 
+  test('release drops whole pages from the process and changes no byte', () => {
+    /** Resident bytes of this process's mappings of `file` (smaps). */
+    const resident = (file: string): number => {
+      const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
+      let n = 0;
+      for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
+        n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
+      }
+      return n;
+    };
+    const file = tmpFile('release');
+    const w = openMapping(file, { create: true, size: HALF });
+    for (let i = 0; i < HALF; i += 997) w.buffer[i] = i % 251;
+    w.persist(0, HALF);
+    const before = Buffer.from(w.buffer);
+    // Writable: the pages go, and their bytes stay the file's.
+    w.populate(0, HALF);
+    w.release(0, HALF);
+    expect(resident(file)).toBeLessThan(HALF / 8);
+    expect(w.buffer.equals(before)).toBe(true);
+    w.close();
+    const r = openMapping(file, { readOnly: true });
+    r.populate(0, HALF);
+    expect(resident(file)).toBeGreaterThanOrEqual(HALF - PAGE);
+    // Only whole pages inside the range: one byte short of a page at each end keeps those two.
+    r.release(1, HALF - 2);
+    const left = resident(file);
+    expect(left).toBeGreaterThanOrEqual(2 * PAGE);
+    expect(left).toBeLessThan(HALF / 8);
+    r.release(PAGE + 1, PAGE - 2); // no whole page inside: nothing to drop
+    expect(r.buffer.equals(before)).toBe(true);
+    // A store through a read-only (private) mapping is not the file's: released, it is gone.
+    r.buffer[3 * PAGE] = 0xab;
+    r.release(3 * PAGE, PAGE);
+    expect(r.buffer[3 * PAGE]).toBe(before[3 * PAGE]);
+    expectThrowName(() => r.release(0, HALF + 1), 'RangeError');
+    expectThrowName(() => r.release(-1, 1), 'RangeError');
+    expectThrowName(() => r.release('0' as unknown as number, 1), 'TypeError');
+    r.close();
+    expectPmemError(() => r.release(0, PAGE), 'ERR_PMEM_CLOSED');
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+  });
+
   test('a bad range is a RangeError or TypeError; an empty one does nothing', () => {
     const m = openMapping(tmpFile('range'), { create: true, size: HALF });
     for (const call of [(o: number, l: number) => m.populate(o, l), (o: number, l: number) => m.prefault(o, l)]) {

@@ -334,6 +334,7 @@ describe('close', () => {
       populate: () => m.populate(0, 1),
       prefault: () => m.prefault(0, 1),
       prefaultWait: () => m.prefaultWait(),
+      release: () => m.release(0, 4096),
       renamed: () => m.renamed('/elsewhere'),
     };
     for (const call of Object.values(calls)) expectPmemError(call, 'ERR_PMEM_CLOSED');

@@ -39,6 +39,8 @@ export interface NativeMapping {
   rename(path: string): void;
   /** Faults the range in (MADV_POPULATE_WRITE); see native/mapping/populate.cc. */
   populate(offset: number, length: number): void;
+  /** Drops the whole pages of the range from the page tables (MADV_DONTNEED); see native/mapping/populate.cc. */
+  release(offset: number, length: number): void;
   /** Queues the range for the mapping's prefault thread and returns. */
   prefault(offset: number, length: number): void;
   /** Waits until the prefault thread is idle. */

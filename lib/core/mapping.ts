@@ -328,6 +328,21 @@ export class Mapping implements Region {
   }
 
   /**
+   * Drops the whole pages inside [offset, offset + length) from this
+   * process's page tables (`MADV_DONTNEED`), so that they no longer count in
+   * its RSS; a later access maps them in again from the file. Changes no
+   * byte of the file: a writable mapping's stores are already in the file's
+   * pages. On a read-only mapping, a store made through a view of those
+   * pages (private, never the file's) is lost. Pages the range shares with
+   * bytes outside it are kept.
+   * @throws PmemError ERR_PMEM_CLOSED, ERR_PMEM_IO; RangeError
+   */
+  release(offset: number, length: number): void {
+    checkRange(offset, length, this.length);
+    this.#live().release(offset, length);
+  }
+
+  /**
    * `populate` on the mapping's own thread (started at the first call):
    * returns at once. A range replaces one queued before that has not
    * started. Failures are counted, not thrown (`prefaultWait`).

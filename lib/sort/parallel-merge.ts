@@ -13,7 +13,11 @@ import { mergeRange, type RangeJob } from './range-merge';
 import type { RecordOrder } from './records';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
+import { RunMaps } from './sources';
 import type { SortProgress } from './options';
+
+/** A PMem source's window at least: each window costs a release and a populate. */
+const MIN_PMEM_WINDOW = 64 * 1024;
 
 /** Ranges per thread at least (so that threads finish close together). */
 const RANGES_PER_THREAD = 4;
@@ -64,7 +68,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     // on (thousands of small windows grew the heap by more than they
     // saved), and each costs a map and an unmap.
     sourceBytes: m.mergeBuffers === 'pmem'
-      ? Math.max(64 * 1024, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
+      ? Math.max(MIN_PMEM_WINDOW, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
       : dramWindow,
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).
@@ -76,6 +80,8 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   /** The main thread's arena: the last part's input chunk. */
   const own = m.buffers === null ? null : m.buffers.part(threads - 1, threads).input;
   const fd = fs.openSync(m.partial, 'r+');
+  /** The main thread's mappings of the runs, for all its ranges (each worker has its own). */
+  const maps = new RunMaps();
   /** The range each worker holds, or -1. */
   const held = workers.map(() => -1);
   /**
@@ -123,7 +129,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
       }
       if (open()) {
         const j = next++;
-        lastLengths[j] = mergeRange(job(j), m.order, own);
+        lastLengths[j] = mergeRange(job(j), m.order, own, maps);
       } else {
         // Nothing to hand out: wait for the worker with the first range still open.
         let w = -1;
@@ -140,6 +146,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     pool.settle();
     throw e;
   } finally {
+    maps.close();
     fs.closeSync(fd);
   }
   return ranges.length;

@@ -5,7 +5,7 @@ import { PmemError } from '../core/errors';
 import { FileSink, merge, noSpace } from './merge';
 import type { Partition } from './partition';
 import type { RecordOrder } from './records';
-import { DramSource, PmemSource, type RunSource } from './sources';
+import { DramSource, PmemSource, type RunMaps, type RunSource } from './sources';
 
 export interface RangeJob extends Partition {
   /** The output file the ranges are written into. */
@@ -21,11 +21,12 @@ export interface RangeJob extends Partition {
  * durable: the caller syncs the file before a checkpoint counts them).
  * Returns the length of its last record (0 when it has none). With DRAM
  * merge buffers, the sources' windows are cut from `arena`, the thread's
- * part of the run buffers' input chunk.
+ * part of the run buffers' input chunk; with PMem merge buffers, the runs
+ * are read through `maps`, the thread's mappings of them.
  * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_CORRUPT (the range's output
  *   is not the size of its records)
  */
-export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | null): number {
+export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | null, maps: RunMaps): number {
   if (job.mergeBuffers === 'dram' && arena === null) throw new Error('a DRAM merge range on a thread without run buffers');
   const sources: RunSource[] = [];
   const sink = new FileSink(job.partial, job.outputOffset, job.sinkBytes, false);
@@ -34,7 +35,7 @@ export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | nu
       if (s.end <= s.start) continue;
       // A source whose length is the span's end stops there.
       sources.push(job.mergeBuffers === 'pmem'
-        ? new PmemSource(s.path, s.end, s.start, order, job.sourceBytes)
+        ? new PmemSource(s.path, s.end, s.start, order, job.sourceBytes, maps)
         : new DramSource(s.path, s.end, s.start, order, (arena as Buffer).subarray(sources.length * job.sourceBytes, (sources.length + 1) * job.sourceBytes)));
     }
     const lastLength = merge(sources, sink, order, { every: Infinity, checkpoint: () => {} });

@@ -149,7 +149,7 @@ export class RunThread {
   }
 
   /** Hands the worker a run split into its part, or a merge range; `wait` gives its answer. */
-  start(job: RunJob | ({ kind: 'range' } & RangeJob)): void {
+  start(job: RunJob | ({ kind: 'range' } & RangeJob) | { kind: 'close' }): void {
     this.#port.postMessage(job);
     this.#busy = true;
   }
@@ -224,9 +224,17 @@ export class RunThread {
     }
   }
 
-  /** Stops the worker, after the job it holds. */
+  /** Stops the worker, after the job it holds; the runs it mapped are unmapped first. */
   close(): void {
     this.settle();
+    try {
+      // Unmapped before close returns (terminate is not waited for): the
+      // sort removes the run files next, and a file still mapped keeps its space.
+      this.start({ kind: 'close' });
+      this.wait();
+    } catch {
+      // A worker that stopped (wait threw) has unmapped everything with its thread.
+    }
     this.#port.close();
     void this.#worker.terminate();
   }

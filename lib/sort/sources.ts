@@ -9,6 +9,13 @@ import { openMapping, type Mapping } from '../core/mapping';
 import { indexOfByte, viewOf, type RecordOrder } from './records';
 
 const NL = 10;
+/**
+ * How far behind and ahead of the bytes a source read its releases reach:
+ * a read fault maps the pages around it too (the kernel's fault_around_bytes,
+ * 64 KiB), and a release drops only whole pages inside its range, so a
+ * release of exactly the bytes read would leave those pages in the process.
+ */
+const AROUND = 64 * 1024;
 
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
 export interface RunSource {
@@ -32,10 +39,47 @@ export interface RunSource {
 }
 
 /**
- * Reads a run file in place through a read-only mapping. The mapping is
- * made again every `window` bytes, so that the pages already merged leave
- * the process (a mapping's touched pages count in its RSS) and all the
- * sources together hold about the memory budget.
+ * The run files one thread's merges read, each mapped once (read-only) for
+ * all the sources and key ranges that read it, until `close`: a mapping
+ * made and closed costs native memory that is only given back when the
+ * event loop turns, which a sort, blocking its thread, never lets it do.
+ */
+export class RunMaps {
+  readonly #maps = new Map<string, Mapping>();
+
+  /**
+   * The run file at `path`, mapped; it must hold `length` bytes.
+   * @throws PmemError ERR_PMEM_CORRUPT for a run file cut short
+   */
+  get(path: string, length: number): Mapping {
+    let m = this.#maps.get(path);
+    if (m === undefined) {
+      m = openMapping(path, { readOnly: true });
+      this.#maps.set(path, m);
+    }
+    // A run file cut short (by something else: runs are durable at their
+    // full length before a checkpoint names them) is refused before the
+    // window past its end is populated or read.
+    if (m.length < length) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `run '${path}' holds ${m.length} bytes, the checkpoint says ${length}`, { path });
+    }
+    return m;
+  }
+
+  close(): void {
+    for (const m of this.#maps.values()) m.close();
+    this.#maps.clear();
+  }
+}
+
+/**
+ * Reads a run file in place through a read-only mapping, one window of
+ * `window` bytes at a time: each window is faulted in as the source reaches
+ * it, and the pages of the windows already merged are released, so that
+ * they leave the process (a mapping's touched pages count in its RSS) and
+ * all the sources together hold about the memory budget. The mapping is
+ * the source's own, or one of `maps`, shared with the thread's other
+ * sources of the same run.
  */
 export class PmemSource implements RunSource {
   buf: Buffer = Buffer.alloc(0);
@@ -51,15 +95,19 @@ export class PmemSource implements RunSource {
   readonly #length: number;
   readonly #order: RecordOrder;
   readonly #window: number;
+  readonly #maps: RunMaps | null;
   #map: Mapping | null = null;
+  /** Where the window being read starts, and the next one. */
+  #windowAt = 0;
   #remapAt = 0;
   #pos: number;
 
-  constructor(path: string, length: number, cursor: number, order: RecordOrder, window: number) {
+  constructor(path: string, length: number, cursor: number, order: RecordOrder, window: number, maps: RunMaps | null = null) {
     this.#path = path;
     this.#length = length;
     this.#order = order;
     this.#window = window;
+    this.#maps = maps;
     this.#pos = cursor;
     this.#load();
   }
@@ -74,8 +122,16 @@ export class PmemSource implements RunSource {
   }
 
   close(): void {
-    this.#map?.close();
+    const m = this.#map;
+    if (m === null) return;
     this.#map = null;
+    if (this.#maps === null) {
+      m.close();
+    } else if (!m.closed) {
+      // The run stays mapped for the thread's other sources: only this one's pages go.
+      const from = Math.max(0, this.#windowAt - AROUND);
+      m.release(from, Math.min(m.length, this.#remapAt + AROUND) - from);
+    }
   }
 
   #load(): void {
@@ -85,23 +141,25 @@ export class PmemSource implements RunSource {
       this.close();
       return;
     }
-    if (this.#map === null || pos >= this.#remapAt) {
-      this.close();
-      const m = openMapping(this.#path, { readOnly: true });
-      // A run file cut short (by something else: runs are durable at their
-      // full length before a checkpoint names them) is refused before the
-      // window past its end is populated or read.
-      if (m.length < this.#length) {
-        m.close();
-        throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' holds ${m.length} bytes, the checkpoint says ${this.#length}`, { path: this.#path });
+    if (this.#map === null) {
+      const maps = this.#maps ?? new RunMaps();
+      let m: Mapping;
+      try {
+        m = maps.get(this.#path, this.#length);
+      } catch (e) {
+        // A mapping of the source's own is closed with the error; a shared one with its RunMaps.
+        if (this.#maps === null) maps.close();
+        throw e;
       }
       this.#map = m;
       this.buf = m.bytes;
       this.view = viewOf(this.buf);
-      this.#remapAt = pos + this.#window;
-      // The window is read through from its start: faulted in by one call
-      // instead of one read fault per page.
-      this.#map.populate(pos, Math.min(this.#length, this.#remapAt) - pos);
+      this.#startWindow(pos);
+    } else if (pos >= this.#remapAt) {
+      // The windows before this record are merged: their pages leave the process.
+      const from = Math.max(0, this.#windowAt - AROUND);
+      this.#map.release(from, pos - from);
+      this.#startWindow(pos);
     }
     const rs = this.#order.format.recordSize;
     this.start = pos;
@@ -109,6 +167,13 @@ export class PmemSource implements RunSource {
     // Every line of a run ends with a newline; without one the next record would not start after this one.
     if (this.end < pos) throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' has no newline after its byte ${pos}`, { path: this.#path });
     this.#prefixes();
+  }
+
+  /** Starts the window at `pos`: read through from its start, so faulted in by one call instead of one read fault per page. */
+  #startWindow(pos: number): void {
+    this.#windowAt = pos;
+    this.#remapAt = pos + this.#window;
+    (this.#map as Mapping).populate(pos, Math.min(this.#length, this.#remapAt) - pos);
   }
 
   #prefixes(): void {

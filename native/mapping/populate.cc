@@ -1,5 +1,6 @@
 // Page-table population of a mapping, so that the stores of a hot path do
-// not take a page fault each time they reach a fresh page (on /dev/shm and
+// not take a page fault each time they reach a fresh page, and its
+// inverse, release, for pages a reader is done with (on /dev/shm and
 // on fs-dax a fault costs microseconds, about a hundred small records'
 // worth of persists).
 //
@@ -203,6 +204,28 @@ Napi::Value Prefault(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// release(off, len): the whole pages inside the range leave this process's
+// page tables (MADV_DONTNEED), so that they no longer count in its RSS; a
+// later access maps them in again from the file. No byte of the file
+// changes: a writable mapping is shared, and its stores are in the file's
+// pages (or, on fs-dax, in the medium and the CPU caches, which a later
+// flush by address still reaches); a store through a read-only (private)
+// mapping was never the file's, and is dropped. Pages the range shares with
+// bytes outside it are kept.
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  State* s = LiveState(info);
+  uint64_t off, len;
+  RangeOf(info, s, &off, &len);
+  const uint64_t page = PageSize();
+  const uint64_t begin = (off + page - 1) / page * page;
+  const uint64_t end = (off + len) / page * page;
+  if (end <= begin) return info.Env().Undefined();
+  if (madvise(s->addr + begin, static_cast<size_t>(end - begin), MADV_DONTNEED) != 0) {
+    ThrowErrno(info.Env(), errno, "madvise", s->path, nullptr);
+  }
+  return info.Env().Undefined();
+}
+
 // prefaultWait() -> { done, failed, lastError }: waits until the thread has
 // nothing pending or running.
 Napi::Value PrefaultWait(const Napi::CallbackInfo& info) {
@@ -245,6 +268,7 @@ void AddPopulate(napi_env env, const StatePtr& state, Napi::Object handle) {
   BindMethod(e, handle, "populate", Populate, state);
   BindMethod(e, handle, "prefault", Prefault, state);
   BindMethod(e, handle, "prefaultWait", PrefaultWait, state);
+  BindMethod(e, handle, "release", Release, state);
 }
 
 }  // namespace pmem

@@ -8,8 +8,8 @@
 
 namespace pmem {
 
-// Adds populate(off, len), prefault(off, len) and prefaultWait() to a
-// mapping's handle.
+// Adds populate(off, len), prefault(off, len), prefaultWait() and
+// release(off, len) to a mapping's handle.
 void AddPopulate(napi_env env, const StatePtr& state, Napi::Object handle);
 
 }  // namespace pmem
