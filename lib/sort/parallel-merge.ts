@@ -63,10 +63,9 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
     // The threads' sources together keep half the budget mapped, as one
-    // thread's do (the run buffers were let go before the merge). Not less:
-    // each window is a new mapping, whose objects are garbage once it moves
-    // on (thousands of small windows grew the heap by more than they
-    // saved), and each costs a map and an unmap.
+    // thread's do (the run buffers were let go before the merge), with
+    // windows of MIN_PMEM_WINDOW at least: each window costs a release and a
+    // populate (two system calls).
     sourceBytes: m.mergeBuffers === 'pmem'
       ? Math.max(MIN_PMEM_WINDOW, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
       : dramWindow,
