@@ -19,6 +19,16 @@ function minorFaults(): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
 }
 
+/** Resident bytes of this process's mappings of `file` (smaps). */
+function resident(file: string): number {
+  const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
+  let n = 0;
+  for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
+    n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
+  }
+  return n;
+}
+
 /** Faults taken while storing one byte into each page of [from, from + HALF). */
 function faultsStoring(b: Buffer, from: number): number {
   const before = minorFaults();
@@ -119,15 +129,6 @@ describe('Mapping.populate and prefault', () => {
   });
 
   test('release drops whole pages from the process and changes no byte', () => {
-    /** Resident bytes of this process's mappings of `file` (smaps). */
-    const resident = (file: string): number => {
-      const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
-      let n = 0;
-      for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
-        n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
-      }
-      return n;
-    };
     const file = tmpFile('release');
     const w = openMapping(file, { create: true, size: HALF });
     for (let i = 0; i < HALF; i += 997) w.buffer[i] = i % 251;
@@ -199,15 +200,6 @@ describe('Mapping.populate and prefault', () => {
   });
 
   test('Wal.open and TxLog.open fault their area in', () => {
-    /** Resident bytes of the mappings of `file` (smaps). */
-    const resident = (file: string): number => {
-      const smaps = fs.readFileSync('/proc/self/smaps', 'latin1');
-      let n = 0;
-      for (let at = smaps.indexOf(file); at >= 0; at = smaps.indexOf(file, at + 1)) {
-        n += Number(/Rss:\s+(\d+) kB/.exec(smaps.slice(at))?.[1]) * 1024;
-      }
-      return n;
-    };
     const walFile = tmpFile('wal');
     Wal.open(walFile, { size: HALF, create: true }).close();
     const w = Wal.open(walFile);

@@ -279,8 +279,10 @@ export class Mapping implements Region {
    * is checked, and the whole must fit the mapping, before anything is
    * written. Returns the bytes written.
    * @throws RangeError for an entry outside `src`, a table shorter than
-   *   `count` entries, a result past the mapping's end, or a `src` that
-   *   overlaps the range written
+   *   `count` entries, a stride below 2, a terminator that is not a byte or
+   *   -1, a result past the mapping's end, or a `src` that overlaps the
+   *   range written; TypeError for a `src` or `table` of the wrong type;
+   *   PmemError ERR_PMEM_CLOSED, ERR_PMEM_READONLY
    */
   copyRanges(offset: number, src: Uint8Array, table: Uint32Array, count: number, stride: number, terminator: number): number {
     checkIndex(offset, 'offset');
