@@ -9,12 +9,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
+import { formingThreadsFor, mergeThreadsFor } from '../lib/sort/formation';
+import { pmemWindow } from '../lib/sort/sources';
 import { expectPmemError, testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
 
 const MEMORY = 128 * 1024;
+/** A budget whose two threads each give the runs below a window of 256 KiB (formation.ts, mergeThreadsFor). */
+const BIG_MEMORY = 8 * 1024 * 1024;
 let dir = '';
 beforeAll(() => {
   dir = path.join(testDir(), `sort-parallel-${process.pid}`);
@@ -63,20 +67,43 @@ describe('two threads and one give the same bytes', () => {
       const two = sortOn(input, file('two.txt'), o, 2);
       expect(two.bytes.equals(one.bytes)).toBe(true);
       expect(one.bytes.equals(gnu(input, flags))).toBe(true);
-      // Two threads formed the runs (each in part of the buffers: more runs),
-      // and merged them in key ranges (unique merges on one thread).
+      // Two threads formed the runs (each in part of the buffers: more runs).
+      // With DRAM merge buffers they merged them in key ranges (unique merges
+      // on one thread); with PMem ones this budget gives no run a window of
+      // 256 KiB on two threads, so one thread merged (the test below has a
+      // budget where two do).
       expect([one.threads, two.threads]).toEqual([1, 2]);
       expect(two.runs).toBeGreaterThan(one.runs);
       expect(one.mergeRanges).toBe(1);
-      expect(two.mergeRanges).toBe(options.unique === true ? 1 : 8);
+      expect(two.mergeRanges).toBe(options.unique === true || mergeBuffers === 'pmem' ? 1 : 8);
     });
   }
 
+  describe('with PMem merge buffers and a budget that gives two threads their windows', () => {
+    let big = '';
+    beforeAll(() => {
+      big = file('big.txt');
+      generate('text', 7 * 1024 * 1024, big, 15);
+      fs.appendFileSync(big, fs.readFileSync(big).subarray(0, 512 * 1024));
+    });
+
+    test.each(CASES)('%s', (_name, options, flags) => {
+      const o = { ...options, memory: BIG_MEMORY, checkpointBytes: 2 ** 40 };
+      const one = sortOn(big, file('one.txt'), o, 1);
+      const two = sortOn(big, file('two.txt'), o, 2);
+      expect(two.bytes.equals(one.bytes)).toBe(true);
+      expect(one.bytes.equals(gnu(big, flags))).toBe(true);
+      expect([one.threads, two.threads]).toEqual([1, 2]);
+      expect(two.runs).toBeGreaterThan(one.runs);
+      expect(two.mergeRanges).toBe(options.unique === true ? 1 : 8);
+    });
+  });
+
   test('gensort records, binary with 10-byte keys, ties in input order', () => {
     const bin = file('in.bin');
-    generate('binary', 4000 * 100, bin, 6);
-    fs.appendFileSync(bin, fs.readFileSync(bin).subarray(0, 500 * 100));
-    const o: SortOptions = { memory: MEMORY, recordSize: 100, checkpointBytes: 2 ** 40 };
+    generate('binary', 70000 * 100, bin, 6);
+    fs.appendFileSync(bin, fs.readFileSync(bin).subarray(0, 5000 * 100));
+    const o: SortOptions = { memory: BIG_MEMORY, recordSize: 100, checkpointBytes: 2 ** 40 };
     const one = sortOn(bin, file('one.bin'), o, 1);
     const two = sortOn(bin, file('two.bin'), o, 2);
     expect(two.bytes.equals(one.bytes)).toBe(true);
@@ -109,10 +136,58 @@ describe('two threads and one give the same bytes', () => {
   });
 });
 
+describe('how many threads form and merge the runs', () => {
+  const M = 64 * 1024 * 1024;
+
+  test('the merge takes as many threads as give every run a window of 256 KiB in the budget they leave', () => {
+    // Two threads leave 48 MiB (a worker is charged 16): 64 runs each read
+    // twice through 256 KiB and the 128 KiB mapped around it fit, 65 do not.
+    expect(mergeThreadsFor(M, 64, 2)).toBe(2);
+    expect(mergeThreadsFor(M, 65, 2)).toBe(1);
+    expect(mergeThreadsFor(M, 34, 8)).toBe(2);
+    // Four threads leave 16 MiB: 10 runs each read 4 times, 15 MiB.
+    expect(mergeThreadsFor(M, 10, 8)).toBe(4);
+    // However many runs, one thread merges them.
+    expect(mergeThreadsFor(M, 100000, 2)).toBe(1);
+    expect(mergeThreadsFor(128 * 1024, 2, 2)).toBe(1);
+  });
+
+  test('a PMem source\'s window is its share of the budget less what is mapped around it, 64 KiB at least', () => {
+    expect(pmemWindow(M, 161)).toBe(Math.floor(M / 161) - 128 * 1024);
+    expect(pmemWindow(M, 427)).toBe(64 * 1024);
+    expect(pmemWindow(M, 0)).toBe(M - 128 * 1024);
+  });
+
+  test('a sort not told how many threads forms runs on fewer when more would make runs one thread cannot merge well', () => {
+    // 4 GiB of 100-byte records in 64 MiB: 161 runs of 25.6 MB on one
+    // thread (fit), 427 of 9.6 MB on two (do not).
+    expect(formingThreadsFor(M, 2, 100, 0, 4 * 1024 ** 3)).toBe(1);
+    expect(formingThreadsFor(M, 2, 100, 0, 256 * 1024 ** 2)).toBe(2);
+    // Runs already formed count (a resumed sort).
+    expect(formingThreadsFor(M, 2, 100, 150, 256 * 1024 ** 2)).toBe(1);
+    expect(formingThreadsFor(M, 2, 0, 0, 1024 ** 3)).toBe(2);
+    expect(formingThreadsFor(M, 8, 0, 0, 0)).toBe(8);
+  });
+
+  test('parallel not given: fewer threads when the runs would be too many; given: as many, and the merge on one', () => {
+    const input = file('many-runs.txt');
+    generate('text', 900 * 1024, input, 12);
+    const expected = gnu(input, []);
+    // 128 KiB cannot give two threads' runs (about 45) windows of 256 KiB.
+    const auto = externalSort(input, file('auto.txt'), { memory: MEMORY });
+    expect(auto.threads).toBe(1);
+    const dram = externalSort(input, file('dram.txt'), { memory: MEMORY, mergeBuffers: 'dram' });
+    expect(dram.threads).toBe(Math.min(8, os.availableParallelism()));
+    const asked = externalSort(input, file('asked.txt'), { memory: MEMORY, parallel: 2 });
+    expect([asked.threads, asked.mergeRanges]).toEqual([2, 1]);
+    for (const name of ['auto.txt', 'dram.txt', 'asked.txt']) expect(fs.readFileSync(file(name)).equals(expected)).toBe(true);
+  });
+});
+
 test('a sort stopped after any checkpoint of a parallel phase resumes, on one thread or two, to the same output', () => {
   const input = file('resume.txt');
-  generate('text', 300 * 1024, input, 9);
-  const options: SortOptions = { memory: MEMORY, checkpointBytes: 16 * 1024, keys: [parseKey('2')], stable: true };
+  generate('text', 7 * 1024 * 1024, input, 9);
+  const options: SortOptions = { memory: BIG_MEMORY, checkpointBytes: 512 * 1024, keys: [parseKey('2')], stable: true };
   const out = file('resume.out');
   const phases: string[] = [];
   const first = externalSort(input, out, { ...options, parallel: 2, onCheckpoint: (i) => phases.push(i.phase) });

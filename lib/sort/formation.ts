@@ -11,6 +11,7 @@ import type { RecordOrder } from './records';
 import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
 import type { SortThreads } from './run-thread';
 import { MAX_THREADS, type SortProgress } from './options';
+import { pmemWindowsFit } from './sources';
 
 /** The least budget per thread: below it, fewer threads. */
 export const MIN_THREAD_MEMORY = 16 * 1024;
@@ -55,17 +56,63 @@ export function threadsFor(memory: number, asked: number, recordSize: number): n
 }
 
 /**
- * The most runs that `bytes` of input can make with `threads` threads: a
- * pair of consecutive runs holds at least a part's input chunk, or its
- * records of at least one byte each (a run cut short before a line too
- * long for it is followed by one that holds the line).
+ * The input a run holds with `threads` threads, when it is not cut short:
+ * a part's input chunk, or its records, of `recordSize` bytes each (text
+ * lines of at least one byte, for a bound; of `line`, for an estimate).
  */
-export function maxRunsFor(bytes: number, budget: number, recordSize: number, threads: number): number {
+function runBytes(budget: number, recordSize: number, threads: number, line = 1): number {
   const memory = bufferMemory(budget, threads);
   const chunk = Math.floor(runInputBytes(memory) / threads);
   const records = Math.max(1, Math.floor(maxRunRecords(memory) / threads));
-  const pair = Math.max(1, Math.min(chunk, records * Math.max(1, recordSize)));
-  return 2 * Math.ceil(bytes / pair) + 2;
+  return Math.max(1, Math.min(chunk, records * (recordSize > 0 ? recordSize : line)));
+}
+
+/** Text lines as long as this fill a run's input chunk before its record table (see runs.ts). */
+const CHUNK_LINE = 48;
+
+/**
+ * The most runs that `bytes` of input can make with `threads` threads: a
+ * pair of consecutive runs holds at least runBytes (a run cut short before
+ * a line too long for it is followed by one that holds the line).
+ */
+export function maxRunsFor(bytes: number, budget: number, recordSize: number, threads: number): number {
+  return 2 * Math.ceil(bytes / runBytes(budget, recordSize, threads)) + 2;
+}
+
+/**
+ * The window a merge source reads through at least, where the budget
+ * allows, for its releases and populates to cost little per byte: a
+ * release of fewer than 34 pages flushes the TLB one page at a time
+ * (Linux's tlb_single_page_flush_ceiling on x86), and under a hypervisor a
+ * release of 64 KiB cost 3× one of 256 KiB (docs/bench.md).
+ */
+export const MERGE_WINDOW = 256 * 1024;
+
+/**
+ * The threads, of `threads`, of a final merge of `runs` runs read in place
+ * (PMem merge buffers): each thread reads every run through a window of its
+ * own, so as many as give every window MERGE_WINDOW within the budget the
+ * threads leave (bufferMemory). At least one.
+ */
+export function mergeThreadsFor(memory: number, runs: number, threads: number): number {
+  let t = Math.max(1, threads);
+  while (t > 1 && !pmemWindowsFit(bufferMemory(memory, t), runs * t, MERGE_WINDOW)) t--;
+  return t;
+}
+
+/**
+ * The threads, of `threads`, that a sort not told how many (SortOptions.parallel)
+ * forms the rest of its runs on, with PMem merge buffers: more threads form
+ * smaller runs, and more of them (each has part of the budget), so as many
+ * as leave `runs` runs formed and those of the `bytes` left few enough for
+ * one thread to merge through windows of MERGE_WINDOW. At least one.
+ */
+export function formingThreadsFor(memory: number, threads: number, recordSize: number, runs: number, bytes: number): number {
+  let t = Math.max(1, threads);
+  // Text lines are taken to be as long as fill the chunk: shorter ones make
+  // more runs than this counts, and the merge then takes fewer threads.
+  while (t > 1 && !pmemWindowsFit(memory, runs + Math.ceil(bytes / runBytes(memory, recordSize, t, CHUNK_LINE)), MERGE_WINDOW)) t--;
+  return t;
 }
 
 interface Pending {

@@ -10,7 +10,7 @@ import { mergeInRanges } from './parallel-merge';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
 import type { Job } from './sort';
-import { DramSource, PmemSource, type RunSource } from './sources';
+import { DramSource, PmemSource, pmemWindow, type RunSource } from './sources';
 
 /** The output buffer of every merge: 1 MiB, or a sixteenth of the budget when that is less (4 KiB at least). */
 const SINK_BUFFER = 1024 * 1024;
@@ -64,8 +64,9 @@ export function mergeRuns(job: Job, state: SortState, publish: () => void, pool:
 function openSources(job: Job, runs: SortState['runs'], arena: Buffer | null): RunSource[] {
   const sources: RunSource[] = [];
   try {
-    // PMem sources together keep about half the budget mapped (see PmemSource).
-    const window = Math.max(256 * 1024, Math.floor(job.o.memory / 2 / Math.max(1, runs.length)));
+    // PMem sources together keep about the budget mapped (see PmemSource):
+    // the merge holds no run buffers.
+    const window = pmemWindow(job.o.memory, runs.length);
     const share = arena === null ? 0 : Math.floor(arena.length / Math.max(1, runs.length));
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i];

@@ -52,8 +52,11 @@ export interface SortOptions {
   /**
    * Threads that form runs (GNU sort's `--parallel`), the budget split
    * between them: 1..8. Default: the CPUs (os.availableParallelism), at
-   * most 8. Fewer are used when the budget gives a thread less than
-   * 32 KiB. The output is the same for any number.
+   * most 8, and with PMem merge buffers fewer when more threads would form
+   * more runs (smaller ones) than one thread can merge through windows of
+   * 256 KiB within the budget. Fewer are used when the budget gives a
+   * thread less than 32 KiB. The final merge runs on as many of them as
+   * give each run such a window. The output is the same for any number.
    */
   parallel?: number;
   /** Continue the sort a checkpoint in `pmem` describes; without one, start. */
@@ -90,6 +93,8 @@ export interface Checked {
   pmem: string | undefined;
   mergeBuffers: 'pmem' | 'dram';
   parallel: number;
+  /** `parallel` was not given: the sort may form runs on fewer threads (see SortOptions.parallel). */
+  autoParallel: boolean;
   resume: boolean;
   checkpointBytes: number;
   onProgress?: (progress: SortProgress) => void;
@@ -164,6 +169,7 @@ export function checkSortOptions(options: unknown): Checked {
     pmem: o.pmem as string | undefined,
     mergeBuffers,
     parallel,
+    autoParallel: o.parallel === undefined,
     resume: bool('resume'),
     checkpointBytes,
     onProgress: o.onProgress as Checked['onProgress'],

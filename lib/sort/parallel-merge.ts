@@ -7,17 +7,15 @@
 import * as fs from 'node:fs';
 
 import type { SortState } from './checkpoint';
+import { bufferMemory } from './formation';
 import { FileSink } from './merge';
 import { partitionRuns } from './partition';
 import { mergeRange, type RangeJob } from './range-merge';
 import type { RecordOrder } from './records';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
-import { RunMaps } from './sources';
+import { pmemWindow, RunMaps } from './sources';
 import type { SortProgress } from './options';
-
-/** A PMem source's window at least: each window costs a release and a populate. */
-const MIN_PMEM_WINDOW = 64 * 1024;
 
 /** Ranges per thread at least (so that threads finish close together). */
 const RANGES_PER_THREAD = 4;
@@ -62,13 +60,10 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
-    // The threads' sources together keep half the budget mapped, as one
-    // thread's do (the run buffers were let go before the merge), with
-    // windows of MIN_PMEM_WINDOW at least: each window costs a release and a
-    // populate (two system calls).
-    sourceBytes: m.mergeBuffers === 'pmem'
-      ? Math.max(MIN_PMEM_WINDOW, Math.floor(m.memory / 2 / Math.max(1, state.runs.length) / threads))
-      : dramWindow,
+    // The threads' sources share the budget the threads leave (the run
+    // buffers were let go before the merge; the threads were chosen so that
+    // every window gets MERGE_WINDOW at least: formation.ts, mergeThreadsFor).
+    sourceBytes: m.mergeBuffers === 'pmem' ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads) : dramWindow,
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).
     sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),

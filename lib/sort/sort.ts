@@ -10,7 +10,7 @@ import { openMapping, type Mapping } from '../core/mapping';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
-import { bufferMemory, formRuns, maxRunsFor, threadsFor } from './formation';
+import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
 import { mergeRuns, runPath } from './merge-phase';
 import { SortThreads } from './run-thread';
 import { RunBuffers } from './runs';
@@ -83,7 +83,7 @@ export function externalSort(input: string, output: string, options: SortOptions
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
       };
       const f = o.format;
-      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, threadsFor(o.memory, o.parallel, f.recordSize));
+      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, formingThreads(job, 0, job.inputSize));
       region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true, exclusive: true });
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
@@ -98,7 +98,9 @@ export function externalSort(input: string, output: string, options: SortOptions
     // arena (merge-phase.ts, dramFanIn): allocated once.
     let buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
       ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
-    if (threads > 1 && state.phase !== 'done') pool = new SortThreads(buffers, threads, o.format);
+    // A sort resumed in its merge with PMem merge buffers starts the merge's threads only.
+    const starting = !forming && o.mergeBuffers === 'pmem' ? mergeThreads(job, state, threads) : threads;
+    if (starting > 1 && state.phase !== 'done') pool = new SortThreads(buffers, starting, o.format);
     ran = pool?.threads ?? 1;
     if (forming) {
       formRuns({
@@ -114,7 +116,8 @@ export function externalSort(input: string, output: string, options: SortOptions
         if (pool !== null) {
           pool.close();
           pool = null;
-          if (!o.format.unique && state.runs.length > 1) pool = new SortThreads(null, threads, o.format);
+          const merging = mergeThreads(job, state, threads);
+          if (merging > 1) pool = new SortThreads(null, merging, o.format);
         }
       }
     }
@@ -215,10 +218,34 @@ function describe(job: Job): string {
  */
 function threadsOf(job: Job, state: SortState, maxRuns: number): number {
   const f = job.o.format;
-  for (let t = threadsFor(job.o.memory, job.o.parallel, f.recordSize); t > 1; t--) {
+  for (let t = formingThreads(job, state.runs.length, job.inputSize - state.inputOffset); t > 1; t--) {
     if (state.runs.length + maxRunsFor(job.inputSize - state.inputOffset, job.o.memory, f.recordSize, t) <= maxRuns) return t;
   }
   return 1;
+}
+
+/**
+ * The threads asked for (threadsFor); with PMem merge buffers and no
+ * `parallel` given, fewer when more would form more runs, with `runs`
+ * formed and `bytes` of input left, than one thread merges well
+ * (formingThreadsFor).
+ */
+function formingThreads(job: Job, runs: number, bytes: number): number {
+  const o = job.o;
+  const t = threadsFor(o.memory, o.parallel, o.format.recordSize);
+  return o.autoParallel && o.mergeBuffers === 'pmem' ? formingThreadsFor(o.memory, t, o.format.recordSize, runs, bytes) : t;
+}
+
+/**
+ * The threads of a final merge with PMem merge buffers: one for `unique`
+ * (its ranges' lengths are not known before they are merged) or a single
+ * run, else as many of `threads` as give every run a window of
+ * MERGE_WINDOW in each (mergeThreadsFor): with many runs, every thread
+ * more maps each of them again.
+ */
+function mergeThreads(job: Job, state: SortState, threads: number): number {
+  if (job.o.format.unique || state.runs.length <= 1) return 1;
+  return mergeThreadsFor(job.o.memory, state.runs.length, threads);
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {

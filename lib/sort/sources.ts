@@ -17,6 +17,31 @@ const NL = 10;
  */
 const AROUND = 64 * 1024;
 
+/**
+ * What one PMem source holds mapped, at most, besides its window: the
+ * pages a read fault maps around the window's first and last bytes (and
+ * around the bytes of a record that reaches past its end).
+ */
+const SOURCE_SLACK = 2 * AROUND;
+
+/**
+ * The window of each of `sources` PMem sources that share `memory` (the
+ * budget left by the merge's threads: the run buffers were let go, see
+ * sort.ts), each with what it maps around its window (SOURCE_SLACK) taken
+ * out; AROUND at least, since each window costs a release and a populate.
+ */
+export function pmemWindow(memory: number, sources: number): number {
+  return Math.max(AROUND, Math.floor(memory / Math.max(1, sources)) - SOURCE_SLACK);
+}
+
+/**
+ * Whether `sources` PMem sources, each with a window of `window` bytes and
+ * what it maps around it, fit `memory`.
+ */
+export function pmemWindowsFit(memory: number, sources: number, window: number): boolean {
+  return sources * (window + SOURCE_SLACK) <= memory;
+}
+
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
 export interface RunSource {
   buf: Buffer;
