@@ -18,7 +18,7 @@ const { generate } = require('../bench/gensort.js') as { generate(kind: string, 
 
 const MEMORY = 128 * 1024;
 /** A budget whose two threads each give the runs below a window of 256 KiB (formation.ts, mergeThreadsFor). */
-const BIG_MEMORY = 8 * 1024 * 1024;
+const BIG_MEMORY = 12 * 1024 * 1024;
 let dir = '';
 beforeAll(() => {
   dir = path.join(testDir(), `sort-parallel-${process.pid}`);
@@ -83,7 +83,7 @@ describe('two threads and one give the same bytes', () => {
     let big = '';
     beforeAll(() => {
       big = file('big.txt');
-      generate('text', 7 * 1024 * 1024, big, 15);
+      generate('text', 5 * 1024 * 1024, big, 15);
       fs.appendFileSync(big, fs.readFileSync(big).subarray(0, 512 * 1024));
     });
 
@@ -140,22 +140,25 @@ describe('how many threads form and merge the runs', () => {
   const M = 64 * 1024 * 1024;
 
   test('the merge takes as many threads as give every run a window of 256 KiB in the budget they leave', () => {
-    // Two threads leave 48 MiB (a worker is charged 16): 64 runs each read
-    // twice through 256 KiB and the 128 KiB mapped around it fit, 65 do not.
-    expect(mergeThreadsFor(M, 64, 2)).toBe(2);
-    expect(mergeThreadsFor(M, 65, 2)).toBe(1);
+    // Two threads leave 48 MiB (a worker is charged 16), three quarters of
+    // it for the sources: 48 runs each read twice through 256 KiB and the
+    // 128 KiB mapped around it fit, 49 do not.
+    expect(mergeThreadsFor(M, 48, 2)).toBe(2);
+    expect(mergeThreadsFor(M, 49, 2)).toBe(1);
     expect(mergeThreadsFor(M, 34, 8)).toBe(2);
-    // Four threads leave 16 MiB: 10 runs each read 4 times, 15 MiB.
-    expect(mergeThreadsFor(M, 10, 8)).toBe(4);
+    // Four threads leave 16 MiB (12 for sources): 10 runs each read 4 times
+    // take 15 MiB; three leave 32 (24), and take 11.25.
+    expect(mergeThreadsFor(M, 10, 8)).toBe(3);
     // However many runs, one thread merges them.
     expect(mergeThreadsFor(M, 100000, 2)).toBe(1);
     expect(mergeThreadsFor(128 * 1024, 2, 2)).toBe(1);
   });
 
-  test('a PMem source\'s window is its share of the budget less what is mapped around it, 64 KiB at least', () => {
-    expect(pmemWindow(M, 161)).toBe(Math.floor(M / 161) - 128 * 1024);
+  test('a PMem source\'s window is its share of the budget less what is mapped around it, 64 KiB to 1 MiB', () => {
+    expect(pmemWindow(M, 161)).toBe(Math.floor((M * 0.75) / 161) - 128 * 1024);
     expect(pmemWindow(M, 427)).toBe(64 * 1024);
-    expect(pmemWindow(M, 0)).toBe(M - 128 * 1024);
+    expect(pmemWindow(M, 13)).toBe(1024 * 1024);
+    expect(pmemWindow(M, 0)).toBe(1024 * 1024);
   });
 
   test('a sort not told how many threads forms runs on fewer when more would make runs one thread cannot merge well', () => {
@@ -186,7 +189,7 @@ describe('how many threads form and merge the runs', () => {
 
 test('a sort stopped after any checkpoint of a parallel phase resumes, on one thread or two, to the same output', () => {
   const input = file('resume.txt');
-  generate('text', 7 * 1024 * 1024, input, 9);
+  generate('text', 10 * 1024 * 1024, input, 9);
   const options: SortOptions = { memory: BIG_MEMORY, checkpointBytes: 512 * 1024, keys: [parseKey('2')], stable: true };
   const out = file('resume.out');
   const phases: string[] = [];

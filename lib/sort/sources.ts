@@ -25,21 +25,36 @@ const AROUND = 64 * 1024;
 const SOURCE_SLACK = 2 * AROUND;
 
 /**
- * The window of each of `sources` PMem sources that share `memory` (the
- * budget left by the merge's threads: the run buffers were let go, see
- * sort.ts), each with what it maps around its window (SOURCE_SLACK) taken
- * out; AROUND at least, since each window costs a release and a populate.
+ * A PMem source's window at most: a larger one saves little (a release of
+ * 1 MiB cost about twice one of 256 KiB, for four times the pages; see
+ * Mapping.release in docs/api.md) and maps more of the budget.
+ */
+const MAX_WINDOW = 1024 * 1024;
+
+/**
+ * What PMem sources share of the budget the merge's threads leave (the run
+ * buffers were let go, see sort.ts): three quarters. The rest is for the
+ * merge's output buffers, the workers' heaps as they grow, and run buffers
+ * not yet collected.
+ */
+const sourcesShare = (memory: number): number => Math.floor(memory * 0.75);
+
+/**
+ * The window of each of `sources` PMem sources under `memory` (see
+ * sourcesShare), with what each maps around its window (SOURCE_SLACK)
+ * taken out; AROUND at least, since each window costs a release and a
+ * populate, and MAX_WINDOW at most.
  */
 export function pmemWindow(memory: number, sources: number): number {
-  return Math.max(AROUND, Math.floor(memory / Math.max(1, sources)) - SOURCE_SLACK);
+  return Math.min(MAX_WINDOW, Math.max(AROUND, Math.floor(sourcesShare(memory) / Math.max(1, sources)) - SOURCE_SLACK));
 }
 
 /**
  * Whether `sources` PMem sources, each with a window of `window` bytes and
- * what it maps around it, fit `memory`.
+ * what it maps around it, fit `memory` (see sourcesShare).
  */
 export function pmemWindowsFit(memory: number, sources: number, window: number): boolean {
-  return sources * (window + SOURCE_SLACK) <= memory;
+  return sources * (window + SOURCE_SLACK) <= sourcesShare(memory);
 }
 
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
