@@ -403,6 +403,38 @@ function mountTmpfs(kb: number): string | null {
   return null;
 }
 
+test('the merge gives the runs\' space back behind each checkpoint, and a sort stopped after that resumes to the same output', () => {
+  const input = file('give-back.txt');
+  generate('text', 4 * 1024 * 1024, input, 21);
+  const expected = gnu(input, []);
+  const work = file('give-back.work');
+  // Runs of about 400 KiB on one thread, 16 checkpoints in the merge.
+  const options: SortOptions = { memory: 1024 * 1024, parallel: 1, pmem: work, checkpointBytes: 256 * 1024 };
+  /** The bytes the run files hold on the filesystem (st_blocks), at each merge checkpoint. */
+  const held: number[] = [];
+  const runBytes = (): number => fs.readdirSync(work).filter((n) => n.startsWith('run-'))
+    .reduce((sum, n) => sum + fs.statSync(path.join(work, n)).blocks * 512, 0);
+  const r = externalSort(input, file('give-back.out'), { ...options, onCheckpoint: (i) => { if (i.phase === 'merge') held.push(runBytes()); } });
+  expect(fs.readFileSync(file('give-back.out')).equals(expected)).toBe(true);
+  expect(r.runs).toBeGreaterThan(5);
+  expect(held.length).toBeGreaterThan(8);
+  // Before the first range was merged the runs held the whole input; by the
+  // last checkpoint all but the last granule of each run and the bytes
+  // left to merge (less than one checkpoint's) were given back.
+  expect(held[0]).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+  for (let i = 1; i < held.length; i++) expect(held[i]).toBeLessThanOrEqual(held[i - 1]);
+  expect(held[held.length - 1]).toBeLessThan(r.runs * 64 * 1024 + 256 * 1024 + 64 * 1024);
+  // Stopped at a checkpoint in the middle of the merge, with space given back: the resume reads only what is left.
+  let merges = 0;
+  expect(() => externalSort(input, file('give-back.out2'), {
+    ...options, onCheckpoint: (i) => { if (i.phase === 'merge' && ++merges === Math.floor(held.length / 2)) throw new Error('stop'); },
+  })).toThrow('stop');
+  expect(runBytes()).toBeLessThan(held[0]);
+  const resumed = externalSort(input, file('give-back.out2'), { ...options, resume: true });
+  expect(resumed.resumed).toBe(true);
+  expect(fs.readFileSync(file('give-back.out2')).equals(expected)).toBe(true);
+});
+
 test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched and the checkpoint resumes', () => {
   const input = file('space.txt');
   generate('text', 600 * 1024, input, 8);

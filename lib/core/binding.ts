@@ -105,6 +105,8 @@ export interface Binding {
   setErrorClass(cls: Function): void;
   mapOpen(path: string, size: number, flags: number): NativeMapping;
   drain(): void;
+  /** FALLOC_FL_PUNCH_HOLE over the range, the size kept; false where the filesystem cannot (native/mapping/space.cc). */
+  punchHole(path: string, offset: number, length: number): boolean;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
   /** crc32c's 32 bits as an int32 (no heap number): see native/core/crc32c.cc. */
   crc32cInt32(data: Uint8Array, offset: number, length: number, seed: number): number;

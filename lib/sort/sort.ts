@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
+import { punchHole } from '../core/space';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
@@ -88,8 +89,12 @@ export function externalSort(input: string, output: string, options: SortOptions
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
     removeStrayRuns(job, state);
+    const merged = new MergedSpace(job);
     const publish = (): void => {
       cp.publish(state);
+      // The checkpoint is durable: a resume starts every run at its cursor
+      // or later, so the bytes before the cursors are never read again.
+      if (state.phase === 'merge') merged.giveBack(state.runs);
       o.onCheckpoint?.({ phase: state.phase, generation: cp.generation, runs: state.runs.length, inputOffset: state.inputOffset, outputBytes: state.outputBytes });
     };
     const forming = state.phase === 'runs';
@@ -222,6 +227,39 @@ function threadsOf(job: Job, state: SortState, maxRuns: number): number {
     if (state.runs.length + maxRunsFor(job.inputSize - state.inputOffset, job.o.memory, f.recordSize, t) <= maxRuns) return t;
   }
   return 1;
+}
+
+/** The granule of the run space given back: whole pages on any page size up to 64 KiB. */
+const GIVE_BACK = 64 * 1024;
+
+/**
+ * The space of the runs' merged bytes, given back as the merge goes: after
+ * each durable checkpoint, each run's bytes before its cursor are punched
+ * out of its file (whole granules only), so that a sort needs temporary
+ * space for what is left to merge and not for every run until the end,
+ * and the output's new pages can be the ones just freed.
+ */
+class MergedSpace {
+  readonly #job: Job;
+  /** Per run id, the bytes given back from its start. */
+  readonly #done = new Map<number, number>();
+  /** False once the filesystem said it cannot punch holes. */
+  #can = true;
+
+  constructor(job: Job) {
+    this.#job = job;
+  }
+
+  giveBack(runs: SortState['runs']): void {
+    for (const r of runs) {
+      if (!this.#can) return;
+      const from = this.#done.get(r.id) ?? 0;
+      const to = r.cursor - (r.cursor % GIVE_BACK);
+      if (to <= from) continue;
+      this.#can = punchHole(runPath(this.#job, r.id), from, to - from);
+      this.#done.set(r.id, to);
+    }
+  }
 }
 
 /**

@@ -378,6 +378,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 void InitMapping(Napi::Env env, Napi::Object exports) {
   exports.Set("mapOpen", Napi::Function::New(env, Open, "mapOpen"));
   exports.Set("drain", Napi::Function::New(env, Drain, "drain"));
+  exports.Set("punchHole", Napi::Function::New(env, PunchHole, "punchHole"));
   exports.Set("mapFlags", [&] {
     Napi::Object f = Napi::Object::New(env);
     f.Set("create", kCreate);

@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
+
+#include "core/args.h"
+#include "core/errors.h"
 
 namespace pmem {
 
@@ -145,6 +149,31 @@ std::vector<Span64> PageHoles(int fd, uint64_t size, uint64_t page) {
     if (e > b) holes.push_back({b, e});
   }
   return holes;
+}
+
+Napi::Value PunchHole(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString()) {
+    throw Napi::TypeError::New(env, "punchHole(path: string, offset: number, length: number)");
+  }
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const uint64_t off = ArgIndex(info, 1, "offset");
+  const uint64_t len = ArgIndex(info, 2, "length");
+  // off_t is signed: both ends must fit it.
+  const uint64_t maxOff = static_cast<uint64_t>(INT64_MAX);
+  if (off > maxOff || len > maxOff - off) throw Napi::RangeError::New(env, "offset + length must fit a file offset");
+  if (len == 0) return Napi::Boolean::New(env, true);
+  // O_WRONLY: fallocate needs a descriptor open for writing.
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open", path, nullptr);
+  int err = 0;
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off), static_cast<off_t>(len)) != 0) {
+    err = errno;
+  }
+  close(fd);
+  if (err == 0) return Napi::Boolean::New(env, true);
+  if (Unsupported(err)) return Napi::Boolean::New(env, false);
+  ThrowErrno(env, err, "fallocate", path, nullptr);
 }
 
 }  // namespace pmem

@@ -4,6 +4,7 @@
 // that into an errno at open time instead.
 #pragma once
 
+#include <napi.h>
 #include <sys/stat.h>
 
 #include <cstdint>
@@ -33,6 +34,14 @@ int ExtendReserved(int fd, const struct stat& before, uint64_t size, bool sparse
 // size. On failure the holes it filled are punched again, the timestamps of
 // `before` restored, and the errno returned (*call names the failed call).
 int ReserveHoles(int fd, const struct stat& before, uint64_t size, const char** call);
+
+// punchHole(path, offset, length): gives back the storage of [offset,
+// offset + length) of the file at `path` (FALLOC_FL_PUNCH_HOLE, the size
+// kept): the range reads as zeros from then on, and its blocks (on tmpfs,
+// its pages) are free for any file. Whole pages are freed; bytes of a page
+// the range only partly covers are zeroed. True when done; false when the
+// filesystem cannot punch holes (nothing changed).
+Napi::Value PunchHole(const Napi::CallbackInfo& info);
 
 // The holes of [0, size), shrunk inward to whole pages of `page` bytes.
 // Empty when the file has none or the filesystem cannot tell.
