@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { externalSort, parseKey, type SortOptions } from '../lib';
+import * as space from '../lib/core/space';
 import { seededRandom } from '../lib/testing';
 import { expectPmemError, testDir } from './helpers';
 
@@ -433,6 +434,44 @@ test('the merge gives the runs\' space back behind each checkpoint, and a sort s
   const resumed = externalSort(input, file('give-back.out2'), { ...options, resume: true });
   expect(resumed.resumed).toBe(true);
   expect(fs.readFileSync(file('give-back.out2')).equals(expected)).toBe(true);
+});
+
+describe('a stop right after run space is given back', () => {
+  /**
+   * Sorts with a punchHole that throws (as a crash would stop the sort)
+   * right after its `stopAt`th hole; `ahead` punches that hole one granule
+   * further than asked, as giving space back before the checkpoint that
+   * moves the cursor is durable would. Then resumes. Returns the output.
+   */
+  function stoppedAndResumed(ahead: boolean, stopAt: number): Buffer {
+    const input = file('punch-stop.txt');
+    const work = file(`punch-stop-${ahead}.work`);
+    const out = file(`punch-stop-${ahead}.out`);
+    const options: SortOptions = { memory: 1024 * 1024, parallel: 1, pmem: work, checkpointBytes: 256 * 1024 };
+    const real = space.punchHole;
+    let calls = 0;
+    const spy = jest.spyOn(space, 'punchHole').mockImplementation((p, offset, length) => {
+      const done = real(p, offset, length + (ahead ? 64 * 1024 : 0));
+      if (++calls === stopAt) throw new Error('stop');
+      return done;
+    });
+    try {
+      expect(() => externalSort(input, out, options)).toThrow('stop');
+    } finally {
+      spy.mockRestore();
+    }
+    externalSort(input, out, { ...options, resume: true });
+    return fs.readFileSync(out);
+  }
+
+  test('resumes to the same output; space given back ahead of the durable cursor is caught', () => {
+    generate('text', 4 * 1024 * 1024, file('punch-stop.txt'), 22);
+    const expected = gnu(file('punch-stop.txt'), []);
+    expect(stoppedAndResumed(false, 5).equals(expected)).toBe(true);
+    // The broken order: the resume reads zeros where the last durable
+    // checkpoint's records were.
+    expect(stoppedAndResumed(true, 5).equals(expected)).toBe(false);
+  });
 });
 
 test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched and the checkpoint resumes', () => {
