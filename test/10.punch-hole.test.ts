@@ -1,6 +1,7 @@
 // punchHole: the range's storage is freed and reads as zeros, nothing
 // outside it changes, the size stays; a filesystem that cannot punch
 // holes answers false; bad arguments and files are errors.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { punchHole } from '../lib/core/space';
@@ -56,6 +57,10 @@ test('bad arguments and files that are not regular files are errors', () => {
   expectPmemError(() => punchHole(`${file}-missing`, 0, 4096), 'ERR_PMEM_NOT_FOUND');
   expectPmemError(() => punchHole(testDir(), 0, 4096), 'ERR_PMEM_INVALID');
   expectPmemError(() => punchHole('/dev/null', 0, 4096), 'ERR_PMEM_INVALID');
+  // A FIFO with no reader: the open fails (ENXIO) instead of waiting for one.
+  const fifo = tmpFile('punch-fifo');
+  execFileSync('mkfifo', [fifo]);
+  expectPmemError(() => punchHole(fifo, 0, 4096), 'ERR_PMEM_IO');
   // Nothing of the file changed.
   expect(fs.readFileSync(file)[0]).toBe(1);
 });

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
-import { formingThreadsFor, mergeThreadsFor } from '../lib/sort/formation';
+import { formingThreadsFor, mergeThreadsFor, threadsFor } from '../lib/sort/formation';
 import { pmemWindow } from '../lib/sort/sources';
 import { expectPmemError, testDir } from './helpers';
 
@@ -179,8 +179,9 @@ describe('how many threads form and merge the runs', () => {
     // 128 KiB cannot give two threads' runs (about 45) windows of 256 KiB.
     const auto = externalSort(input, file('auto.txt'), { memory: MEMORY });
     expect(auto.threads).toBe(1);
+    // DRAM merge buffers: as many threads as the budget allows (threadsFor) for the CPUs.
     const dram = externalSort(input, file('dram.txt'), { memory: MEMORY, mergeBuffers: 'dram' });
-    expect(dram.threads).toBe(Math.min(8, os.availableParallelism()));
+    expect(dram.threads).toBe(threadsFor(MEMORY, Math.min(8, os.availableParallelism()), 0));
     const asked = externalSort(input, file('asked.txt'), { memory: MEMORY, parallel: 2 });
     expect([asked.threads, asked.mergeRanges]).toEqual([2, 1]);
     for (const name of ['auto.txt', 'dram.txt', 'asked.txt']) expect(fs.readFileSync(file(name)).equals(expected)).toBe(true);

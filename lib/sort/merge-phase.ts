@@ -64,8 +64,8 @@ export function mergeRuns(job: Job, state: SortState, publish: () => void, pool:
 function openSources(job: Job, runs: SortState['runs'], arena: Buffer | null): RunSource[] {
   const sources: RunSource[] = [];
   try {
-    // PMem sources together keep about the budget mapped (see PmemSource):
-    // the merge holds no run buffers.
+    // PMem sources together keep about three quarters of the budget mapped
+    // (pmemWindow): the merge holds no run buffers.
     const window = pmemWindow(job.o.memory, runs.length);
     const share = arena === null ? 0 : Math.floor(arena.length / Math.max(1, runs.length));
     for (let i = 0; i < runs.length; i++) {

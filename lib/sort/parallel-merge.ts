@@ -60,9 +60,10 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
-    // The threads' sources share the budget the threads leave (the run
-    // buffers were let go before the merge; the threads were chosen so that
-    // every window gets MERGE_WINDOW at least: formation.ts, mergeThreadsFor).
+    // The threads' sources share three quarters of the budget the threads
+    // leave (the run buffers were let go before the merge; the threads were
+    // chosen so that every window gets MERGE_WINDOW at least: formation.ts,
+    // mergeThreadsFor).
     sourceBytes: m.mergeBuffers === 'pmem' ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads) : dramWindow,
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).

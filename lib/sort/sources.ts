@@ -117,9 +117,9 @@ export class RunMaps {
  * `window` bytes at a time: each window is faulted in as the source reaches
  * it, and the pages of the windows already merged are released, so that
  * they leave the process (a mapping's touched pages count in its RSS) and
- * all the sources together hold about the memory budget. The mapping is
- * the source's own, or one of `maps`, shared with the thread's other
- * sources of the same run.
+ * all the sources together hold about their share of the budget
+ * (pmemWindow). The mapping is the source's own, or one of `maps`, shared
+ * with the thread's other sources of the same run.
  */
 export class PmemSource implements RunSource {
   buf: Buffer = Buffer.alloc(0);

@@ -163,8 +163,9 @@ Napi::Value PunchHole(const Napi::CallbackInfo& info) {
   const uint64_t maxOff = static_cast<uint64_t>(INT64_MAX);
   if (off > maxOff || len > maxOff - off) throw Napi::RangeError::New(env, "offset + length must fit a file offset");
   if (len == 0) return Napi::Boolean::New(env, true);
-  // O_WRONLY: fallocate needs a descriptor open for writing.
-  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  // O_WRONLY: fallocate needs a descriptor open for writing. O_NONBLOCK:
+  // a FIFO without a reader fails (ENXIO) instead of blocking the open.
+  const int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) ThrowErrno(env, errno, "open", path, nullptr);
   int err = 0;
   if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off), static_cast<off_t>(len)) != 0) {
