@@ -38,6 +38,22 @@ function sortOn(input: string, out: string, options: SortOptions, threads: numbe
   return { ...r, bytes: fs.readFileSync(out) };
 }
 
+/**
+ * Sorts `input` on one thread and on two: the same bytes as GNU sort with
+ * `flags`; two threads formed more runs (each in part of the buffers), and
+ * merged them in `ranges` key ranges (one thread in one).
+ */
+function oneAndTwo(input: string, options: SortOptions, flags: string[], ranges: number): void {
+  const o = { ...options, checkpointBytes: 2 ** 40 };
+  const one = sortOn(input, `${input}.one`, o, 1);
+  const two = sortOn(input, `${input}.two`, o, 2);
+  expect(two.bytes.equals(one.bytes)).toBe(true);
+  expect(one.bytes.equals(gnu(input, flags))).toBe(true);
+  expect([one.threads, two.threads]).toEqual([1, 2]);
+  expect(two.runs).toBeGreaterThan(one.runs);
+  expect([one.mergeRanges, two.mergeRanges]).toEqual([1, ranges]);
+}
+
 const CASES: [string, SortOptions, string[]][] = [
   ['bytes', {}, []],
   ['reverse', { reverse: true }, ['-r']],
@@ -62,20 +78,11 @@ describe('two threads and one give the same bytes', () => {
 
   for (const mergeBuffers of ['pmem', 'dram'] as const) {
     test.each(CASES)(`%s (${mergeBuffers} merge buffers)`, (_name, options, flags) => {
-      const o = { ...options, memory: MEMORY, mergeBuffers, checkpointBytes: 2 ** 40 };
-      const one = sortOn(input, file('one.txt'), o, 1);
-      const two = sortOn(input, file('two.txt'), o, 2);
-      expect(two.bytes.equals(one.bytes)).toBe(true);
-      expect(one.bytes.equals(gnu(input, flags))).toBe(true);
-      // Two threads formed the runs (each in part of the buffers: more runs).
-      // With DRAM merge buffers they merged them in key ranges (unique merges
-      // on one thread); with PMem ones this budget gives no run a window of
-      // 256 KiB on two threads, so one thread merged (the test below has a
-      // budget where two do).
-      expect([one.threads, two.threads]).toEqual([1, 2]);
-      expect(two.runs).toBeGreaterThan(one.runs);
-      expect(one.mergeRanges).toBe(1);
-      expect(two.mergeRanges).toBe(options.unique === true || mergeBuffers === 'pmem' ? 1 : 8);
+      // With DRAM merge buffers two threads merge in key ranges (unique
+      // merges on one thread); with PMem ones this budget gives no run a
+      // window of 256 KiB on two threads, so one thread merges (the test
+      // below has a budget where two do).
+      oneAndTwo(input, { ...options, memory: MEMORY, mergeBuffers }, flags, options.unique === true || mergeBuffers === 'pmem' ? 1 : 8);
     });
   }
 
@@ -88,14 +95,7 @@ describe('two threads and one give the same bytes', () => {
     });
 
     test.each(CASES)('%s', (_name, options, flags) => {
-      const o = { ...options, memory: BIG_MEMORY, checkpointBytes: 2 ** 40 };
-      const one = sortOn(big, file('one.txt'), o, 1);
-      const two = sortOn(big, file('two.txt'), o, 2);
-      expect(two.bytes.equals(one.bytes)).toBe(true);
-      expect(one.bytes.equals(gnu(big, flags))).toBe(true);
-      expect([one.threads, two.threads]).toEqual([1, 2]);
-      expect(two.runs).toBeGreaterThan(one.runs);
-      expect(two.mergeRanges).toBe(options.unique === true ? 1 : 8);
+      oneAndTwo(big, { ...options, memory: BIG_MEMORY }, flags, options.unique === true ? 1 : 8);
     });
   });
 

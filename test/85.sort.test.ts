@@ -464,6 +464,20 @@ describe('a stop right after run space is given back', () => {
     return fs.readFileSync(out);
   }
 
+  test('on a filesystem that cannot punch holes, the sort asks once and keeps the runs whole', () => {
+    const input = file('no-punch.txt');
+    generate('text', 4 * 1024 * 1024, input, 23);
+    let calls = 0;
+    const spy = jest.spyOn(space, 'punchHole').mockImplementation(() => { calls++; return false; });
+    try {
+      externalSort(input, file('no-punch.out'), { memory: 1024 * 1024, parallel: 1, pmem: file('no-punch.work'), checkpointBytes: 256 * 1024 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(1);
+    expect(fs.readFileSync(file('no-punch.out')).equals(gnu(input, []))).toBe(true);
+  });
+
   test('resumes to the same output; space given back ahead of the durable cursor is caught', () => {
     generate('text', 4 * 1024 * 1024, file('punch-stop.txt'), 22);
     const expected = gnu(file('punch-stop.txt'), []);
