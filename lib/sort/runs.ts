@@ -13,8 +13,10 @@ export const MAX_RUN_RECORDS = 2 ** 21;
 const PER_RECORD = 16;
 /** Words per record in RunBuffers.records. */
 const W = 4;
-/** Buckets of the first distribution of a run: a prefix's top 16 bits. */
-const BUCKETS = 2 ** 16;
+/** Buckets of a radix pass: one key byte. */
+const BUCKETS = 256;
+/** Key bytes in a prefix pair (two words): radix passes at most. */
+const PREFIX_BYTES = 8;
 const NL = 10;
 
 /**
@@ -47,9 +49,14 @@ export class RunBuffers {
    * four words together, so that every pass reads the table in order.
    */
   readonly records: Uint32Array;
-  /** distribute's buckets: their starts (and the end), and where each fills next. */
-  readonly heads = new Uint32Array(BUCKETS + 1);
-  readonly next = new Uint32Array(BUCKETS);
+  /**
+   * The radix passes' buckets, one set per prefix byte (a pass's buckets
+   * stay in use while the passes under it run): their starts (and the
+   * end) at [(BUCKETS + 1)·byte, ...), and where each fills next at
+   * [BUCKETS·byte, ...).
+   */
+  readonly heads = new Uint32Array((BUCKETS + 1) * PREFIX_BYTES);
+  readonly next = new Uint32Array(BUCKETS * PREFIX_BYTES);
   readonly maxRecords: number;
 
   constructor(input: Buffer, records: Uint32Array) {
@@ -224,17 +231,17 @@ export function writeRun(path: string, length: number, fill: (m: Mapping) => voi
 const DEPTHS = 8;
 /** Ranges this short are sorted by insertion. */
 const SHORT = 16;
-/** Ranges this long are distributed into buckets first (see distribute). */
-const DISTRIBUTE = 4096;
+/** Ranges this long are distributed by a key byte (see radixSort); shorter ones are compared. */
+const RADIX = 64;
 
 /**
  * Sorts the record table in place. Each record's first 8 key bytes are two
- * words that sort as the bytes do; the table is sorted by (prefix, start)
- * with no callback and no per-record object (a record's start is its input
- * order). A group of records with equal prefixes is given the next 8 key
- * bytes and sorted again, down to DEPTHS levels or the end of the longest
- * key in the group, and only then are records compared in full
- * (RecordOrder.compare), ties in input order.
+ * words that sort as the bytes do; the table is sorted by them with no
+ * callback and no per-record object. A group of records with equal
+ * prefixes is given the next 8 key bytes and sorted again, down to DEPTHS
+ * levels or the end of the longest key in the group, and only then are
+ * records compared in full (RecordOrder.compare), ties in input order (a
+ * record's start is its input order).
  */
 function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void {
   const { input, records: t } = bufs;
@@ -244,65 +251,88 @@ function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void 
   }
   const byRecord = (x: number, y: number): number =>
     order.compare(input, t[x + 2], t[x + 3], input, t[y + 2], t[y + 3]) || t[x + 2] - t[y + 2];
-  /** Sorts records [a, b) by their prefixes at `depth`, then each group of equal prefixes deeper. */
-  const sortDepth = (a: number, b: number, depth: number): void => {
-    if (b - a >= DISTRIBUTE) distribute(bufs, a, b);
-    else sortByPrefix(t, a, b);
-    const known = 8 * (depth + 1);
-    let i = a;
-    while (i < b) {
-      const h = t[W * i];
-      const l = t[W * i + 1];
-      let j = i + 1;
-      while (j < b && t[W * j] === h && t[W * j + 1] === l) j++;
-      if (j - i > 1) {
-        let longer = false;
-        for (let k = W * i; k < W * j && !longer && depth + 1 < DEPTHS; k += W) {
-          longer = order.prefixLength(input, t[k + 2], t[k + 3]) > known;
-        }
-        if (longer) {
-          for (let k = W * i; k < W * j; k += W) {
-            t[k] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 2);
-            t[k + 1] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 3);
-          }
-          sortDepth(i, j, depth + 1);
-        } else {
-          sortByRecord(t, i, j, byRecord);
-        }
-      }
-      i = j;
-    }
-  };
-  sortDepth(0, count, 0);
+  sortDepth(bufs, order, byRecord, 0, count, 0);
 }
 
 /**
- * Sorts records [a, b) by (prefix, start): first distributed in place by
- * the prefix's top 16 bits into buckets (one pass to count, one to move
- * each record to its bucket), then each bucket by sortByPrefix: the
- * quicksorts' levels above the buckets are saved.
+ * Sorts records [a, b) by their prefixes at `depth`, then each group of
+ * equal prefixes deeper, or in full. A function of its own, not a closure
+ * made per run: its compiled code then serves every run.
  */
-function distribute(bufs: RunBuffers, a: number, b: number): void {
-  const t = bufs.records;
-  const { heads, next } = bufs;
-  heads.fill(0);
-  // The bucket of a record is its prefix's top 16 bits (a key word, not an offset).
-  for (let i = a; i < b; i++) heads[(t[W * i] >>> 16) + 1]++;
-  heads[0] = a;
-  for (let d = 1; d <= BUCKETS; d++) heads[d] += heads[d - 1];
-  next.set(heads.subarray(0, BUCKETS));
-  for (let d = 0; d < BUCKETS; d++) {
-    const end = heads[d + 1];
-    while (next[d] < end) {
-      const i = next[d];
-      const home = t[W * i] >>> 16;
-      if (home === d) next[d]++;
-      else swap(t, i, next[home]++);
+function sortDepth(bufs: RunBuffers, order: RecordOrder, byRecord: (x: number, y: number) => number, a: number, b: number, depth: number): void {
+  const { input, records: t } = bufs;
+  radixSort(bufs, a, b, 0);
+  const known = 8 * (depth + 1);
+  let i = a;
+  while (i < b) {
+    const h = t[W * i];
+    const l = t[W * i + 1];
+    let j = i + 1;
+    while (j < b && t[W * j] === h && t[W * j + 1] === l) j++;
+    if (j - i > 1) {
+      // The group's order so far is any: radixSort leaves equal prefixes
+      // as they fall, and both ways on sort them again, ties by start.
+      let longer = false;
+      for (let k = W * i; k < W * j && !longer && depth + 1 < DEPTHS; k += W) {
+        longer = order.prefixLength(input, t[k + 2], t[k + 3]) > known;
+      }
+      if (longer) {
+        for (let k = W * i; k < W * j; k += W) {
+          t[k] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 2);
+          t[k + 1] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 3);
+        }
+        sortDepth(bufs, order, byRecord, i, j, depth + 1);
+      } else {
+        sortByRecord(t, i, j, byRecord);
+      }
     }
+    i = j;
   }
-  for (let d = 0; d < BUCKETS; d++) {
-    if (heads[d + 1] - heads[d] > 1) sortByPrefix(t, heads[d], heads[d + 1]);
+}
+
+/**
+ * Sorts records [a, b), whose prefixes agree in their bytes before
+ * `byte`, by their prefixes (two words, eight bytes, big-endian): a most
+ * significant byte first radix sort in place. Each pass counts the
+ * records' values of one byte, then moves each record into its bucket;
+ * a byte all the records share costs the count only. A bucket shorter
+ * than RADIX is sorted by comparison (sortByPrefix). Records with equal
+ * prefixes end in any order (sortDepth sorts them again).
+ */
+function radixSort(bufs: RunBuffers, a: number, b: number, byte: number): void {
+  const t = bufs.records;
+  while (b - a >= RADIX && byte < PREFIX_BYTES) {
+    const word = byte < 4 ? 0 : 1;
+    const shift = 24 - 8 * (byte % 4);
+    const h = (BUCKETS + 1) * byte;
+    const n = BUCKETS * byte;
+    const { heads, next } = bufs;
+    heads.fill(0, h, h + BUCKETS + 1);
+    for (let i = a; i < b; i++) heads[h + ((t[W * i + word] >>> shift) & 0xff) + 1]++;
+    let shared = false;
+    for (let d = 1; d <= BUCKETS && !shared; d++) shared = heads[h + d] === b - a;
+    if (shared) {
+      byte++;
+      continue;
+    }
+    heads[h] = a;
+    for (let d = 1; d <= BUCKETS; d++) heads[h + d] += heads[h + d - 1];
+    next.set(heads.subarray(h, h + BUCKETS), n);
+    for (let d = 0; d < BUCKETS; d++) {
+      const end = heads[h + d + 1];
+      while (next[n + d] < end) {
+        const i = next[n + d];
+        const home = (t[W * i + word] >>> shift) & 0xff;
+        if (home === d) next[n + d]++;
+        else swap(t, i, next[n + home]++);
+      }
+    }
+    for (let d = 0; d < BUCKETS; d++) {
+      if (heads[h + d + 1] - heads[h + d] > 1) radixSort(bufs, heads[h + d], heads[h + d + 1], byte + 1);
+    }
+    return;
   }
+  if (byte < PREFIX_BYTES && b - a > 1) sortByPrefix(t, a, b);
 }
 
 /** Whether the record at word x comes before the one at word y by (prefix, start). */
