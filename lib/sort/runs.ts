@@ -270,8 +270,8 @@ function sortDepth(bufs: RunBuffers, order: RecordOrder, byRecord: (x: number, y
     let j = i + 1;
     while (j < b && t[W * j] === h && t[W * j + 1] === l) j++;
     if (j - i > 1) {
-      // The group's order so far is any: radixSort leaves equal prefixes
-      // as they fall, and both ways on sort them again, ties by start.
+      // The group's order so far is any (radixSort leaves equal prefixes
+      // as they fall): both branches below sort it again, ties by start.
       let longer = false;
       for (let k = W * i; k < W * j && !longer && depth + 1 < DEPTHS; k += W) {
         longer = order.prefixLength(input, t[k + 2], t[k + 3]) > known;
