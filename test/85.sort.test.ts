@@ -164,8 +164,9 @@ function radixText(seed: number, lines: number): Buffer {
 }
 
 test('runs of many records are sorted by radix passes over their prefix bytes, as GNU sort orders them', () => {
-  // A 2 MiB budget holds 19660 records per run: radix passes split them
-  // down to buckets of fewer than 64, which are compared.
+  // A 2 MiB budget holds 19660 records per run (more than 4096 is asserted:
+  // several radix passes deep), split down to buckets of fewer than 64,
+  // which are compared.
   const input = file('text-radix.txt');
   fs.writeFileSync(input, radixText(11, 120000));
   const out = file('out-text-radix.txt');
