@@ -13,15 +13,18 @@
 // Each durability mode runs in a child process (libpmem reads
 // PMEM_IS_PMEM_FORCE once, at load): msync (plain) and forced
 // (PMEM_IS_PMEM_FORCE=1). Inside it, C and JS rounds alternate, so that both
-// see the same machine state; the report gives the ratio of the medians and
-// the median of the per-round ratios, for wall-clock time and for the
-// process's CPU time (which a loaded machine's preemptions do not inflate).
+// see the same machine state (each C floor is one process that serves every
+// round, started before the JavaScript warms up: see floorProcess); the
+// report gives the ratio of the medians and the median of the per-round
+// ratios, for wall-clock time and for the process's CPU time (which a loaded
+// machine's preemptions do not inflate).
 // `node bench/tx.js [--quick] [--mode msync|forced]`.
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const readline = require('node:readline');
 
 const { buildC, summarize } = require('./harness/util');
 
@@ -32,6 +35,39 @@ function plan(quick) {
 }
 
 // --- one mode, in a child process ----------------------------------------
+
+/**
+ * A C floor (bench/c/tx.c or redo.c) in one process that serves every
+ * round: `round()` asks it for one timed round of `ops` transactions and
+ * resolves to its `{ ns, cpuNs }`. This process forks once per floor, before
+ * its own warm-up, and not once per round: a fork write-protects this
+ * process's heap pages, and the first store into each page afterwards
+ * faults (a few µs each under a shadow-paging hypervisor), which a round
+ * that allocates as it runs would be charged for.
+ */
+function floorProcess(exe, file, ops) {
+  const proc = spawn(exe, [file, String(ops)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  proc.stdin.on('error', () => {}); // a floor that exited early: its 'close' below reports it
+  const waiting = [];
+  let exited = null;
+  readline.createInterface({ input: proc.stdout }).on('line', (line) => waiting.shift()?.resolve(JSON.parse(line)));
+  const exit = new Promise((resolve) => proc.once('close', (code, signal) => {
+    exited = `${path.basename(exe)} exited with ${code ?? signal}`;
+    for (const w of waiting.splice(0)) w.reject(new Error(exited));
+    resolve();
+  }));
+  return {
+    round: () => new Promise((resolve, reject) => {
+      if (exited !== null) return reject(new Error(exited));
+      waiting.push({ resolve, reject });
+      proc.stdin.write('\n');
+    }),
+    close: () => {
+      proc.stdin.end();
+      return exit;
+    },
+  };
+}
 
 function timeRounds(rounds, ops, fn) {
   const out = [];
@@ -44,11 +80,13 @@ function timeRounds(rounds, ops, fn) {
   return out;
 }
 
-function child(quick, txExe, redoExe) {
+async function child(quick, txExe, redoExe) {
   const { ObjPool, PersistentList, openMapping, TxLog } = require('../dist');
   const p = plan(quick);
   const base = path.join(DIR, `pmem-bench-tx-${process.pid}`);
   const buf64 = Buffer.alloc(64, 0x5a);
+  const cTx = floorProcess(txExe, `${base}.c.pool`, p.txOps);
+  const cRedo = floorProcess(redoExe, `${base}.c.redo`, p.txOps);
 
   // TxLog over a 1 MiB file, every page written once before timing, as the
   // C floors do: the log's two slots and the 64 KiB of targets.
@@ -84,19 +122,20 @@ function child(quick, txExe, redoExe) {
     const c = process.cpuUsage(c0);
     out.cpu[name].push(((c.user + c.system) * 1000) / p.txOps);
   };
-  const floor = (name, exe, file, key) => {
-    const r = JSON.parse(execFileSync(exe, [file, String(p.txOps), '1'], { encoding: 'utf8' }));
-    out[name].push(...r[key]);
-    out.cpu[name].push(...r[`${key}cpu`]);
+  const floor = async (name, proc) => {
+    const r = await proc.round();
+    out[name].push(r.ns);
+    out.cpu[name].push(r.cpuNs);
   };
   for (let r = 0; r < p.rounds; r++) {
-    floor('cTx', txExe, `${base}.c.pool`, 'tx64');
-    floor('cRedo', redoExe, `${base}.c.redo`, 'redo64');
+    await floor('cTx', cTx);
+    await floor('cRedo', cRedo);
     timed('txlog', txlogRound);
     timed('pool', poolRound);
   }
   txlog.checkpoint();
   m.close();
+  await Promise.all([cTx.close(), cRedo.close()]);
 
   const list = PersistentList.inRoot(pool);
   const value = Buffer.alloc(64, 1);
@@ -155,11 +194,11 @@ function transactionRows(res) {
   return rows;
 }
 
-function main() {
+async function main() {
   const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   if (args[0] === '--child') {
-    process.stdout.write(JSON.stringify(child(quick, args[1], args[2])));
+    process.stdout.write(JSON.stringify(await child(quick, args[1], args[2])));
     return;
   }
   const mi = args.indexOf('--mode');
@@ -171,7 +210,7 @@ function main() {
     '## tx: redo transactions (TxLog) and libpmemobj transactions against their C floors\n',
     `machine: ${cpus[0] ? cpus[0].model : 'unknown cpu'}, ${cpus.length} cores, Node ${process.version}; files on ${DIR}; ` +
       `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}. Medians (min–max) over ${plan(quick).rounds} rounds ` +
-      `of ${plan(quick).txOps} transactions, C and JS alternating.\n`,
+      `of ${plan(quick).txOps} transactions, C and JS alternating, each C floor one process for every round.\n`,
   ];
   let status = 0;
   for (const mode of modes) {
@@ -195,4 +234,7 @@ function main() {
   process.exitCode = status;
 }
 
-main();
+main().catch((e) => {
+  process.stderr.write(`${e.stack}\n`);
+  process.exitCode = 1;
+});

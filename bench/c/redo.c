@@ -9,9 +9,14 @@
  * flushed, not fenced (the next transaction's fence makes it durable).
  * What it pays: a crc32c of 108 bytes, three line flushes, one fence; no
  * page faults. Where the mapping is not pmem, the two flushes are msyncs, as
- * a Mapping's are. Prints one JSON line:
- *   {"redo64": [ns/op per round, ...]}
- * usage: redo <file> <ops per round> <rounds>
+ * a Mapping's are.
+ *
+ * usage: redo <file> <ops per round>
+ * After one untimed warm-up round, it runs one timed round for each line
+ * read from stdin and answers each with one JSON line:
+ *   {"ns": wall-clock ns per transaction, "cpuNs": CPU ns per transaction}
+ * and exits at the end of its input (one process for every round, as
+ * bench/c/tx.c explains).
  */
 #include <libpmem.h>
 #include <nmmintrin.h>
@@ -47,12 +52,11 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c(const unsigned char *p,
 
 int main(int argc, char *argv[])
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: redo <file> <ops> <rounds>\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: redo <file> <ops>\n");
 		return 2;
 	}
 	long ops = atol(argv[2]);
-	int rounds = atoi(argv[3]);
 	size_t len;
 	int is_pmem;
 	unsigned char *base = pmem_map_file(argv[1], 1 << 20, PMEM_FILE_CREATE, 0600, &len, &is_pmem);
@@ -67,9 +71,8 @@ int main(int argc, char *argv[])
 	memset(buf, 0x5a, sizeof(buf));
 	uint64_t seq = 0;
 
-	double *cpus = calloc(rounds > 0 ? rounds : 1, sizeof(double));
-	printf("{\"redo64\": [");
-	for (int r = -1; r < rounds; r++) {
+	char line[64];
+	for (int r = -1; r < 0 || fgets(line, sizeof(line), stdin) != NULL; r++) {
 		long n = r < 0 ? ops / 10 + 1 : ops;
 		double t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		for (long i = 0; i < n; i++) {
@@ -103,15 +106,11 @@ int main(int argc, char *argv[])
 		double per = (clock_ns(CLOCK_MONOTONIC) - t0) / n;
 		double cpu = (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / n;
 		if (r >= 0) {
-			printf("%s%.1f", r ? ", " : "", per);
-			cpus[r] = cpu;
+			printf("{\"ns\": %.1f, \"cpuNs\": %.1f}\n", per, cpu);
+			fflush(stdout);
 		}
 	}
 	pmem_drain();
-	printf("], \"redo64cpu\": [");
-	for (int r = 0; r < rounds; r++)
-		printf("%s%.1f", r ? ", " : "", cpus[r]);
-	printf("]}\n");
 	pmem_unmap(base, len);
 	unlink(argv[1]);
 	return 0;

@@ -4,9 +4,16 @@
  * settings as ObjPool (stats on), in a pre-faulted pool: every page of the
  * pool is written (with the byte it holds) before timing, so what it pays
  * is libpmemobj's transaction (undo snapshot, flushes, fences), no page
- * faults. Prints one JSON line:
- *   {"tx64": [ns/op per round, ...]}
- * usage: tx <pool file> <ops per round> <rounds>
+ * faults.
+ *
+ * usage: tx <pool file> <ops per round>
+ * After the pool is made and one untimed warm-up round, it runs one timed
+ * round for each line read from stdin and answers each with one JSON line:
+ *   {"ns": wall-clock ns per transaction, "cpuNs": CPU ns per transaction}
+ * and exits at the end of its input. One process serves every round, so
+ * that bench/tx.js forks once, not once per round: a fork write-protects
+ * the forking process's heap pages, and the first store into each page
+ * afterwards faults, which would be charged to the JavaScript rounds.
  */
 #include <libpmemobj.h>
 #include <stdio.h>
@@ -24,13 +31,12 @@ static double clock_ns(clockid_t clock)
 
 int main(int argc, char *argv[])
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: tx <pool> <ops> <rounds>\n");
+	if (argc != 3) {
+		fprintf(stderr, "usage: tx <pool> <ops>\n");
 		return 2;
 	}
 	const char *path = argv[1];
 	long ops = atol(argv[2]);
-	int rounds = atoi(argv[3]);
 	unlink(path);
 	PMEMobjpool *pop = pmemobj_create(path, "bench-tx", 64 << 20, 0666);
 	if (pop == NULL) {
@@ -52,9 +58,8 @@ int main(int argc, char *argv[])
 	unsigned char buf[64];
 	memset(buf, 0x5a, sizeof(buf));
 
-	double *cpus = calloc(rounds > 0 ? rounds : 1, sizeof(double));
-	printf("{\"tx64\": [");
-	for (int r = -1; r < rounds; r++) {
+	char line[64];
+	for (int r = -1; r < 0 || fgets(line, sizeof(line), stdin) != NULL; r++) {
 		/* Round -1 warms the caches and the lane's logs, untimed. */
 		long n = r < 0 ? ops / 10 + 1 : ops;
 		double t0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
@@ -74,14 +79,10 @@ int main(int argc, char *argv[])
 		double per = (clock_ns(CLOCK_MONOTONIC) - t0) / n;
 		double cpu = (clock_ns(CLOCK_PROCESS_CPUTIME_ID) - c0) / n;
 		if (r >= 0) {
-			printf("%s%.1f", r ? ", " : "", per);
-			cpus[r] = cpu;
+			printf("{\"ns\": %.1f, \"cpuNs\": %.1f}\n", per, cpu);
+			fflush(stdout);
 		}
 	}
-	printf("], \"tx64cpu\": [");
-	for (int r = 0; r < rounds; r++)
-		printf("%s%.1f", r ? ", " : "", cpus[r]);
-	printf("]}\n");
 	pmemobj_close(pop);
 	unlink(path);
 	return 0;
