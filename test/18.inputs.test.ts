@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as vm from 'node:vm';
 
-import { AppendList, KVStore, ObjPool, openMapping, Superblock, TxLog, Wal } from '../lib';
+import { AppendList, crc32c, KVStore, ObjPool, openMapping, sealRecord, store64, Superblock, TxLog, Wal } from '../lib';
+import { sealRecords } from '../lib/core/records';
 import { snapshotBytes } from '../lib/core/args';
 import { CrashSim, crashTest, killTest } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
@@ -158,6 +159,159 @@ describe('KVStore.batch', () => {
     s.batch([{ type: 'put', key: 'shared', value: u8 }]);
     expect(s.get('shared')!.equals(Buffer.alloc(8, 5))).toBe(true);
     s.close();
+  });
+});
+
+describe('a getter that closes the store', () => {
+  test('KVStore.batch: ERR_PMEM_CLOSED, and nothing of the batch is written', () => {
+    const file = tmpFile('kv-inputs');
+    const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+    s.put('a', '1');
+    const closing = { type: 'put' as const, key: 'c', get value(): string { s.close(); return 'x'; } };
+    expectPmemError(() => s.batch([{ type: 'put', key: 'b', value: '2' }, closing]), 'ERR_PMEM_CLOSED');
+    const t = KVStore.open(file);
+    expect([...t.keys()].map(String)).toEqual(['a']);
+    t.close();
+  });
+});
+
+describe('Mapping.sealRecords: JavaScript that runs while its sources are read', () => {
+  // Two 64-byte records at 0 and 64, each with a 32-byte source at its tail.
+  const table = (): Float64Array => new Float64Array([0, 64, 0, 64, 128, 1]);
+  function sealed(b: Buffer, at: number, seed: number): boolean {
+    return b.readUInt32LE(at) === crc32c(b, at + 4, 60, seed);
+  }
+
+  test('a getter that closes the mapping: ERR_PMEM_CLOSED, before anything is written', () => {
+    const m = openMapping(tmpFile('seal-getters'), { size: 4096, create: true });
+    const srcs: unknown[] = [Buffer.alloc(32, 1)];
+    Object.defineProperty(srcs, 1, { get: () => { m.close(); return Buffer.alloc(32, 2); } });
+    expectPmemError(() => m.sealRecords(table(), 2, 7, true, srcs), 'ERR_PMEM_CLOSED');
+  });
+
+  test('a getter that frees an earlier source: that source is sealed as the empty view it has become', () => {
+    const m = openMapping(tmpFile('seal-getters'), { size: 4096, create: true });
+    const first = new Uint8Array(new ArrayBuffer(32)).fill(1);
+    const srcs: unknown[] = [first];
+    Object.defineProperty(srcs, 1, { get: () => { structuredClone(first.buffer, { transfer: [first.buffer] }); return Buffer.alloc(32, 2); } });
+    m.sealRecords(table(), 2, 7, true, srcs);
+    expect(first.length).toBe(0);
+    expect(m.buffer.subarray(32, 64).equals(Buffer.alloc(32))).toBe(true); // nothing copied from the freed bytes
+    expect(m.buffer.subarray(96, 128).equals(Buffer.alloc(32, 2))).toBe(true);
+    expect(sealed(m.buffer, 0, 7) && sealed(m.buffer, 64, 7)).toBe(true);
+    m.close();
+  });
+
+  test('a getter that seals again: both calls seal every record they were given', () => {
+    const m = openMapping(tmpFile('seal-getters'), { size: 16384, create: true });
+    const srcs: unknown[] = [Buffer.alloc(32, 1)];
+    Object.defineProperty(srcs, 1, {
+      get: () => {
+        // 100 records: the inner call needs more room than the outer one.
+        const t = new Float64Array(300);
+        for (let i = 0; i < 100; i++) t.set([1024 + 64 * i, 1088 + 64 * i, 0], 3 * i);
+        m.sealRecords(t, 100, 9, true, [Buffer.alloc(32, 3)]);
+        return Buffer.alloc(32, 2);
+      },
+    });
+    m.sealRecords(table(), 2, 7, true, srcs);
+    expect(m.buffer.subarray(32, 64).equals(Buffer.alloc(32, 1))).toBe(true);
+    expect(m.buffer.subarray(96, 128).equals(Buffer.alloc(32, 2))).toBe(true);
+    expect(sealed(m.buffer, 0, 7) && sealed(m.buffer, 64, 7)).toBe(true);
+    for (let i = 0; i < 100; i++) expect(sealed(m.buffer, 1024 + 64 * i, 9)).toBe(true);
+    m.close();
+  });
+
+  test('a Proxy of the sources claiming 2^32 elements: only the ones the table names are read', () => {
+    const m = openMapping(tmpFile('seal-getters'), { size: 4096, create: true });
+    const read: PropertyKey[] = [];
+    const srcs = new Proxy([Buffer.alloc(32, 1), Buffer.alloc(32, 2)], {
+      get(t, k, r) {
+        if (k === 'length') return 2 ** 32 - 1;
+        read.push(k);
+        return Reflect.get(t, k, r);
+      },
+    });
+    m.sealRecords(table(), 2, 7, true, srcs);
+    expect(read).toEqual(['0', '1']);
+    expect(sealed(m.buffer, 0, 7) && sealed(m.buffer, 64, 7)).toBe(true);
+    m.close();
+  });
+});
+
+describe('sealRecord and sealRecords on a Region without them (the simulator) check as the native forms do', () => {
+  test('a source with its own length property is sealed by its true length, or refused', () => {
+    const sim = new CrashSim(4096);
+    sim.bytes.fill(0xee);
+    const lying = Buffer.alloc(64, 1);
+    Object.defineProperty(lying, 'length', { value: 4 });
+    expectThrowName(() => sealRecord(sim, 0, 16, 0, true, lying), 'RangeError');
+    expectThrowName(() => sealRecords(sim, new Float64Array([0, 16, 0]), 1, 0, true, [lying]), 'RangeError');
+    expect(sim.bytes.equals(Buffer.alloc(4096, 0xee))).toBe(true);
+  });
+
+  test('strings, valueOf objects and other types are TypeErrors, before anything is written', () => {
+    const sim = new CrashSim(4096);
+    sim.bytes.fill(0xee);
+    let reads = 0;
+    const moving = { valueOf: () => (reads++ < 2 ? 16 : 4000) };
+    const bad: Array<[string, () => unknown]> = [
+      ['end as a string', () => sealRecord(sim, 0, '64' as never, 0, true)],
+      ['end as a valueOf object', () => sealRecord(sim, 0, moving as never, 0, true, Buffer.alloc(8))],
+      ['crcAt as a bigint', () => sealRecord(sim, 0n as never, 64, 0, true)],
+      ['persist as a string', () => sealRecord(sim, 0, 64, 0, 'no' as never)],
+      ['seed as a string', () => sealRecord(sim, 0, 64, '1' as never, true)],
+      ['a table of numbers in an array', () => sealRecords(sim, [0, 64, -1] as never, 1, 0, true, [])],
+      ['count as a string', () => sealRecords(sim, new Float64Array([0, 64, -1]), '1' as never, 0, true, [])],
+      ['persist as a number', () => sealRecords(sim, new Float64Array([0, 64, -1]), 1, 0, 1 as never, [])],
+    ];
+    for (const [what, fn] of bad) {
+      try {
+        fn();
+        throw new Error(`${what}: no error`);
+      } catch (e) {
+        expect([what, (e as Error).name]).toEqual([what, 'TypeError']);
+      }
+    }
+    expectThrowName(() => sealRecord(sim, 0, 64, 2 ** 32, true), 'RangeError');
+    expect(sim.bytes.equals(Buffer.alloc(4096, 0xee))).toBe(true);
+  });
+
+  test('a source read by a getter once: the view checked is the view copied', () => {
+    const sim = new CrashSim(4096);
+    let reads = 0;
+    const srcs: unknown[] = [];
+    Object.defineProperty(srcs, 0, { get: () => (reads++ === 0 ? Buffer.alloc(8, 1) : Buffer.alloc(4000, 2)) });
+    sealRecords(sim, new Float64Array([64, 80, 0]), 1, 0, true, srcs);
+    expect(reads).toBe(1);
+    expect(sim.bytes.subarray(72, 80).equals(Buffer.alloc(8, 1))).toBe(true);
+    expect(sim.bytes.subarray(80, 4096).equals(Buffer.alloc(4016))).toBe(true);
+  });
+});
+
+describe('store64(bytes, offset, value)', () => {
+  test('takes a u64 as a bigint or a non-negative safe integer, and nothing else', () => {
+    const b = Buffer.alloc(64);
+    store64(b, 8, 2n ** 64n - 1n);
+    expect(b.readBigUInt64LE(8)).toBe(2n ** 64n - 1n);
+    store64(b, 16, 2 ** 53 - 1);
+    expect(b.readBigUInt64LE(16)).toBe(2n ** 53n - 1n);
+    for (const v of [-1, -1n, 2n ** 64n, 2n ** 70n + 7n, 2 ** 53, 1.5, NaN]) expectThrowName(() => store64(b, 24, v as never), 'RangeError');
+    for (const v of ['5', '0x10', true, [], null, undefined, {}]) expectThrowName(() => store64(b, 24, v as never), 'TypeError');
+    expect(b.readBigUInt64LE(24)).toBe(0n);
+  });
+
+  test('bytes must be a Uint8Array, bounded by its own length', () => {
+    const ab = new ArrayBuffer(64);
+    expectThrowName(() => store64({ length: 64, buffer: ab, byteOffset: 0 } as never, 8, 1), 'TypeError');
+    const view = new Uint8Array(ab, 0, 8);
+    Object.defineProperty(view, 'length', { value: 64 });
+    expectThrowName(() => store64(view, 40, 1), 'RangeError');
+    const offset = new Uint8Array(ab, 8, 16);
+    Object.defineProperty(offset, 'byteOffset', { value: 40 });
+    store64(offset, 8, 5);
+    expect(Buffer.from(ab).readBigUInt64LE(16)).toBe(5n); // at its true offset, not the own property's
+    expect(Buffer.from(ab).readBigUInt64LE(48)).toBe(0n);
   });
 });
 

@@ -42,6 +42,7 @@ export function checkBytes(value: unknown, name: string): Uint8Array {
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const lengthOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
 const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const offsetOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffset')?.get as (this: Uint8Array) => number;
 const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
 // Read once: the `node:util` module object is in dictionary mode, so a
 // `types.isUint8Array` in a function is a property lookup on every call.
@@ -86,6 +87,21 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
     fixed = false;
   }
   return fixed ? u8 : new Uint8Array(u8);
+}
+
+/**
+ * The length of `value`, a Buffer or Uint8Array, read through its internal
+ * slot: an own `length` property or a subclass's getter cannot change it.
+ * @throws TypeError for anything else
+ */
+export function viewLength(value: unknown, name: string): number {
+  if (!isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
+  return lengthOfView.call(value as Uint8Array);
+}
+
+/** The ArrayBuffer and byte offset of a Uint8Array, read through its internal slots. */
+export function viewPlace(bytes: Uint8Array): { buffer: ArrayBufferLike; byteOffset: number } {
+  return { buffer: bufferOfView.call(bytes), byteOffset: offsetOfView.call(bytes) };
 }
 
 /** Whether a snapshot of `length` bytes still has them (a later getter may have detached its buffer). */

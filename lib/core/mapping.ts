@@ -1,8 +1,13 @@
+import { types } from 'node:util';
+
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
 import { binding, NativeMapping } from './binding';
 import { closedError, PmemError } from './errors';
 import { checkU64, type Granularity, type Region } from './region';
 import { MAX_VIEW, WINDOW_STRIDE, Windows } from './windows';
+
+// Read once: the module object is in dictionary mode (docs/bench.md).
+const { isFloat64Array } = types;
 
 /** How stores to a mapping become durable. */
 export type DurabilityMode =
@@ -203,12 +208,17 @@ export class Mapping implements Region {
 
   /** `sealRecords` (records.ts) in one native call, which checks the table and the sources. */
   sealRecords(table: Float64Array, count: number, seed: number, persist: boolean, srcs: ReadonlyArray<unknown>): void {
+    // The sources the table names are read here, into an array of this
+    // call's own, before the mapping is checked: a getter or a Proxy trap on
+    // `srcs` may close the mapping, free a source's memory or seal again,
+    // and the native call then runs no JavaScript.
+    const own = ownSources(table, count, srcs);
     this.#live();
     const call = this.#call;
     call[0] = num(count, 'count');
     call[1] = num(seed, 'seed');
     call[2] = checkBoolean(persist, 'persist') ? 1 : 0;
-    this.#hot.sealRecords(table, srcs);
+    this.#hot.sealRecords(table, own);
   }
 
   /**
@@ -426,6 +436,27 @@ export class Mapping implements Region {
 }
 
 /** `value` if it is a number (native code checks its range). @throws TypeError */
+/**
+ * The elements of `srcs` that the first `count` records of `table` name,
+ * each read once, in a new array as long as `srcs`: reading them runs any
+ * getter or Proxy trap now, not inside the native call, which reads only
+ * the indices a record names. With arguments the native call refuses, an
+ * empty array (it refuses them all the same).
+ */
+function ownSources(table: unknown, count: unknown, srcs: unknown): unknown[] {
+  const own: unknown[] = [];
+  if (!Array.isArray(srcs) || !isFloat64Array(table) || !Number.isSafeInteger(count) || (count as number) < 0) return own;
+  const length: unknown = srcs.length; // a Proxy's may be anything
+  const n = typeof length === 'number' && Number.isInteger(length) && length >= 0 && length <= 0xffffffff ? length : 0;
+  const records = Math.min(count as number, Math.floor(table.length / 3));
+  for (let i = 0; i < records; i++) {
+    const k = table[3 * i + 2];
+    if (Number.isInteger(k) && k >= 0 && k < n) own[k] = srcs[k];
+  }
+  own.length = n;
+  return own;
+}
+
 function num(value: unknown, name: string): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
   return value;

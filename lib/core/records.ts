@@ -4,9 +4,14 @@
 // single native call, native/mapping/records.cc), otherwise the generic form
 // here, built from bytes, flush and drain, which the crash simulator sees
 // one by one.
-import { checkBytes, checkIndex, checkRange } from './args';
+import { types } from 'node:util';
+
+import { checkBoolean, checkIndex, checkRange, snapshotBytes } from './args';
 import { binding } from './binding';
 import { type Region, sealRecord } from './region';
+
+// Read once: the module object is in dictionary mode (docs/bench.md).
+const { isFloat64Array } = types;
 
 /**
  * `sealRecord` for `count` records at once: `table` holds three numbers per
@@ -29,28 +34,38 @@ export function sealRecords(
     region.sealRecords(table, count, seed, persist, srcs);
     return;
   }
+  // The checks the native form makes, on values read once: the table is a
+  // Float64Array (its elements are numbers and run no code), and each
+  // source named is read once, its true length checked, and that same view
+  // copied below.
+  if (!isFloat64Array(table)) throw new TypeError('table must be a Float64Array');
   checkIndex(count, 'count');
+  checkIndex(seed, 'seed');
+  if (seed > 0xffffffff) throw new RangeError('seed must be a uint32');
+  checkBoolean(persist, 'persist');
   if (count * 3 > table.length) throw new RangeError('the table holds fewer records than count');
+  if (!Array.isArray(srcs) && count > 0) srcs = [];
+  const length: unknown = srcs.length; // a Proxy's may be anything
+  const sources = new Array<Uint8Array | null>(count);
   for (let i = 0; i < count; i++) {
     const crcAt = table[3 * i];
     const end = table[3 * i + 1];
     checkRange(crcAt, end - crcAt, region.length);
     if (end - crcAt < 4) throw new RangeError('a record needs 4 bytes for its checksum');
     const k = table[3 * i + 2];
+    sources[i] = null;
     if (k === -1) continue;
-    if (!Number.isInteger(k) || k < 0 || k >= srcs.length) throw new RangeError("a record's source index is not an index of srcs");
-    const src = checkBytes(srcs[k], 'srcs[]');
+    if (!Number.isInteger(k) || k < 0 || typeof length !== 'number' || !(k < length)) throw new RangeError("a record's source index is not an index of srcs");
+    const src = snapshotBytes(srcs[k], 'srcs[]');
     if (src.length > end - crcAt - 4) throw new RangeError('a source does not fit its record');
+    sources[i] = src;
   }
   const b = region.bytes;
   for (let i = 0; i < count; i++) {
     const crcAt = table[3 * i];
     const end = table[3 * i + 1];
-    const k = table[3 * i + 2];
-    if (k !== -1) {
-      const src = srcs[k] as Uint8Array;
-      b.set(src, end - src.length);
-    }
+    const src = sources[i];
+    if (src !== null) b.set(src, end - src.length);
     b.writeUInt32LE(binding.crc32c(b, crcAt + 4, end - crcAt - 4, seed), crcAt);
   }
   // Every record's bytes, checksum included, are stored: flush them, so

@@ -1,4 +1,4 @@
-import { checkBytes, checkRange } from './args';
+import { checkBoolean, checkIndex, checkRange, snapshotBytes, viewLength, viewPlace } from './args';
 import { binding } from './binding';
 
 /**
@@ -93,6 +93,13 @@ export function populate(region: Region, offset: number, length: number, backgro
   }
 }
 
+/** @throws TypeError unless a number, RangeError unless an integer in [0, 2^32) */
+function checkU32(value: unknown, name: string): number {
+  const v = checkIndex(value, name);
+  if (v > 0xffffffff) throw new RangeError(`${name} must be a uint32, got ${v}`);
+  return v;
+}
+
 /**
  * Finishes a checksummed record in `[crcAt, end)`: copies `src`, if given,
  * to the record's tail `[end - src.length, end)`; stores the crc32c of
@@ -106,10 +113,17 @@ export function populate(region: Region, offset: number, length: number, backgro
  */
 export function sealRecord(region: Region, crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
   if (region.sealRecord !== undefined) return region.sealRecord(crcAt, end, seed, persist, src);
+  // Each argument is checked for its type first and read once, as the
+  // native form does: a string or an object's valueOf would otherwise pass
+  // one check and be read differently by the next.
+  checkIndex(crcAt, 'crcAt');
+  checkIndex(end, 'end');
+  checkU32(seed, 'seed');
+  checkBoolean(persist, 'persist');
   checkRange(crcAt, end - crcAt, region.length);
   if (end - crcAt < 4) throw new RangeError('a record needs 4 bytes for its checksum');
   if (src !== undefined) {
-    checkBytes(src, 'src');
+    src = snapshotBytes(src, 'src'); // its true length, copied as checked
     if (src.length > end - crcAt - 4) throw new RangeError(`a ${src.length}-byte src does not fit the record`);
   }
   const b = region.bytes;
@@ -147,12 +161,14 @@ const wordCache = new WeakMap<Uint8Array, Words>();
 export function wordsOf(bytes: Uint8Array): Words {
   let w = wordCache.get(bytes);
   if (w === undefined) {
-    const ab = bytes.buffer;
+    // Through the internal slots: an own `buffer` or `byteOffset` property
+    // on the view cannot move the words elsewhere.
+    const { buffer: ab, byteOffset } = viewPlace(bytes);
     w = {
       u32: new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4)),
       u64: new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8)),
       f64: new Float64Array(ab, 0, Math.floor(ab.byteLength / 8)),
-      base: bytes.byteOffset,
+      base: byteOffset,
     };
     wordCache.set(bytes, w);
   }
@@ -168,10 +184,11 @@ export function wordsOf(bytes: Uint8Array): Words {
  * @throws RangeError unless the address is 8-byte aligned and in range
  */
 export function store64(bytes: Uint8Array, offset: number, value: number | bigint): void {
-  checkRange(offset, 8, bytes.length);
+  checkRange(offset, 8, viewLength(bytes, 'bytes'));
+  if (!(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0)) value = checkU64(value, 'value');
   const w = wordsOf(bytes);
   if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte store needs an 8-byte aligned address, got offset ${offset}`);
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) {
+  if (typeof value === 'number') {
     // The u64's bit pattern, moved as one double: no BigInt to allocate.
     // Below 2^53 its exponent field is at most 1, so it is never a NaN and
     // no load or store can alter it.
@@ -179,7 +196,7 @@ export function store64(bytes: Uint8Array, offset: number, value: number | bigin
     patternU32[1] = Math.floor(value / 0x100000000);
     w.f64[(w.base + offset) / 8] = pattern[0];
   } else {
-    w.u64[(w.base + offset) / 8] = BigInt.asUintN(64, BigInt(value));
+    w.u64[(w.base + offset) / 8] = value;
   }
 }
 
@@ -213,7 +230,7 @@ export function checkU64(value: unknown, name: string, signed = false): bigint {
  * @throws RangeError unless the address is 8-byte aligned and in range
  */
 function wordAt(bytes: Uint8Array, offset: number): { u64: BigUint64Array; index: number } {
-  checkRange(offset, 8, bytes.length);
+  checkRange(offset, 8, viewLength(bytes, 'bytes'));
   const w = wordsOf(bytes);
   if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte atomic needs an 8-byte aligned address, got offset ${offset}`);
   return { u64: w.u64, index: (w.base + offset) / 8 };
