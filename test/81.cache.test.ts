@@ -260,6 +260,14 @@ describe('TieredCache', () => {
     expectPmemError(() => c.flush(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => c.clear(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => [...c.keys()], 'ERR_PMEM_CLOSED');
+    // The iterators throw when asked for, not at their first next().
+    expectPmemError(() => c.keys(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => c.values(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => c.entries(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => c[Symbol.iterator](), 'ERR_PMEM_CLOSED');
+    for (const p of ['size', 'max', 'maxSize', 'calculatedSize'] as const) expectPmemError(() => c[p], 'ERR_PMEM_CLOSED');
+    expect(c.closed).toBe(true);
+    expect(c.stats().size).toBe(0);
   });
 
   test('a file that is not a cache is refused and left byte-identical', () => {

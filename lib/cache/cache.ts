@@ -99,6 +99,7 @@ export class TieredCache<V = unknown> {
 
   /** Entries in the cache, each key once (expired ones until they are found expired). */
   get size(): number {
+    this.#open();
     let n = this.#pmem.count;
     const d = this.#dram;
     for (let i = 0; i < d.count; i++) if (d.dirty[i] !== null && !this.#pmem.index.has(d.keys[i])) n++;
@@ -107,16 +108,19 @@ export class TieredCache<V = unknown> {
 
   /** Bytes of keys and values the cache can hold: its PMem slots' capacity. */
   get maxSize(): number {
+    this.#open();
     return this.#pmem.slotCount * (this.#pmem.slotBytes - S_KEY);
   }
 
   /** Bytes of keys and values held on PMem. */
   get calculatedSize(): number {
+    this.#open();
     return this.#pmem.bytes;
   }
 
   /** Entries the PMem tier holds at most (one per slot). */
   get max(): number {
+    this.#open();
     return this.#pmem.slotCount;
   }
 
@@ -414,21 +418,39 @@ export class TieredCache<V = unknown> {
     this.close();
   }
 
-  /** Keys of unexpired entries: DRAM's first, then those only on PMem. A snapshot. */
-  *keys(): IterableIterator<string> {
+  /**
+   * Keys of unexpired entries: DRAM's first, then those only on PMem. A
+   * snapshot, taken at the first `next()`; a closed cache throws here, when
+   * this is called.
+   */
+  keys(): IterableIterator<string> {
     this.#open();
+    return this.#keys();
+  }
+
+  *#keys(): IterableIterator<string> {
     const d = this.#dram;
     const out = d.keys.slice(0, d.count);
     for (const s of this.#pmem.slots()) if (!d.index.has(this.#pmem.keys[s]!)) out.push(this.#pmem.keys[s]!);
     for (const k of out) if (this.has(k)) yield k;
   }
 
-  *values(): IterableIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+  values(): IterableIterator<V> {
+    this.#open();
+    return this.#values();
   }
 
-  *entries(): IterableIterator<[string, V]> {
-    for (const k of this.keys()) {
+  *#values(): IterableIterator<V> {
+    for (const [, v] of this.#entries()) yield v;
+  }
+
+  entries(): IterableIterator<[string, V]> {
+    this.#open();
+    return this.#entries();
+  }
+
+  *#entries(): IterableIterator<[string, V]> {
+    for (const k of this.#keys()) {
       const v = this.peek(k);
       if (v !== undefined) yield [k, v];
     }

@@ -205,6 +205,7 @@ export class KVStore {
   batch(ops: readonly KVBatchOp[]): void {
     this.#writable();
     const { entries, puts } = batchEntries(ops, (k) => this.#log.index.get(k) !== undefined);
+    this.#writable(); // reading the ops ran their getters, which may have closed the store
     if (entries.length > 0) this.#log.append(entries, puts ? RESERVE_PUT : RESERVE_DEL);
   }
 
