@@ -88,6 +88,11 @@ describe('the DRAM list', () => {
   });
 });
 
+/** A client as Blocking sees one: connected, its socket open. */
+function connected(): Client {
+  return { closed: false, socket: { readableEnded: false, destroyed: false } } as unknown as Client;
+}
+
 describe('the blocked-client queues', () => {
   afterEach(() => jest.useRealTimers());
 
@@ -95,7 +100,7 @@ describe('the blocked-client queues', () => {
     jest.useFakeTimers();
     const b = new Blocking();
     const events: string[] = [];
-    const c = {} as Client;
+    const c = connected();
     b.onUnblock = () => events.push('unblocked');
     b.block({ client: c, db: 0, keys: ['k'], serve: () => true, timedOut: () => events.push('timeout') }, 2 ** 31 + 5000);
     jest.advanceTimersByTime(2 ** 31 - 1);
@@ -110,7 +115,7 @@ describe('the blocked-client queues', () => {
 
   test('a key signalled with several waiters serves them first blocked first; a waiter whose command does not apply stays blocked', () => {
     const b = new Blocking();
-    const [x, y, z] = [{} as Client, {} as Client, {} as Client];
+    const [x, y, z] = [connected(), connected(), connected()];
     const served: string[] = [];
     let items = 2;
     const take = (name: string) => () => {

@@ -27,6 +27,11 @@ interface Blocked {
 
 const id = (db: number, key: string): string => `${db}:${key}`;
 
+/** Whether `c` has disconnected: its socket ended (the peer's FIN read), was destroyed, or the server dropped it. */
+function gone(c: Client): boolean {
+  return c.closed || c.socket.readableEnded || c.socket.destroyed;
+}
+
 export class Blocking {
   #byKey = new Map<string, Waiter[]>();
   #byClient = new Map<Client, Blocked>();
@@ -99,6 +104,13 @@ export class Blocking {
       // does not apply (the key holds another type, or ran dry) stays blocked.
       for (const w of q.slice()) {
         if (this.#byClient.get(w.client)?.waiter !== w) continue;
+        // A client whose end of the connection has been read is gone, even
+        // before its socket's 'close' (which waits for this side's end to be
+        // sent): an element popped for it would be lost with its reply.
+        if (gone(w.client)) {
+          this.#remove(w.client);
+          continue;
+        }
         if (!w.serve(key)) continue;
         this.#remove(w.client);
         this.onUnblock(w.client);

@@ -20,12 +20,13 @@ export function createServer(options: ServerOptions): RespServer {
 function createServerChecks(options: ServerOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
-  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxClients'] as const) {
+  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) {
     const v = options[k];
     if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
   }
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
+  if (options.maxClients !== undefined && options.maxClients < 1) throw new RangeError(`options.maxClients must be at least 1, got ${options.maxClients}`);
 }
 
 /**

@@ -44,9 +44,12 @@ export class RespParser {
 
   constructor(readonly limits: RespLimits = DEFAULT_LIMITS) {}
 
-  /** Bytes held for requests not yet complete. */
+  /** Bytes of the arguments already read of the request not yet complete. */
+  #argBytes = 0;
+
+  /** Bytes held for requests not yet complete: unparsed bytes, and the arguments read of an incomplete request. */
   get buffered(): number {
-    return this.#buf.length - this.#pos + this.#bigFilled;
+    return this.#buf.length - this.#pos + this.#bigFilled + this.#argBytes;
   }
 
   push(chunk: Buffer): void {
@@ -90,9 +93,11 @@ export class RespParser {
         const arg = this.#bulk();
         if (arg === null) return null;
         this.#args[this.#filled++] = arg;
+        this.#argBytes += arg.length;
         this.#remaining--;
       }
       this.#remaining = -1;
+      this.#argBytes = 0;
       const out = this.#args;
       this.#args = [];
       return out;

@@ -38,6 +38,8 @@ export interface ServerOptions {
   maxBulk?: number;
   /** A client whose unsent replies pass this many bytes is disconnected (default 256 MiB). */
   maxOutput?: number;
+  /** Bytes of incomplete requests all clients may hold together; past it the client holding the most is disconnected (default 512 MiB). */
+  maxInput?: number;
   /** Most connections at once (default 10000). */
   maxClients?: number;
   /** Called with a line for the log (default: nothing). */
@@ -60,8 +62,10 @@ export interface ServerOptions {
 const COMMIT_BYTES = 4 * 1024 * 1024;
 /** Reading from a client pauses while this much of its replies waits in the socket. */
 const PAUSE_OUTPUT = 4 * 1024 * 1024;
-/** Request bytes all clients may hold at once before the largest holder is disconnected. */
+/** Request bytes all clients may hold at once before the largest holder is disconnected (the default of maxInput). */
 const MAX_INPUT_TOTAL = 512 * 1024 * 1024;
+/** A client's incomplete requests from this size (or maxInput, if less) on have the total checked as they grow. */
+const CHECK_INPUT_FROM = 1024 * 1024;
 
 export class RespServer {
   readonly store: KVStore;
@@ -74,6 +78,7 @@ export class RespServer {
   readonly databases: number;
   requirepass: string | undefined;
   maxOutput: number;
+  maxInput: number;
   maxClients: number;
   readonly watches: Watches;
   readonly dispatch = new Dispatcher(this);
@@ -103,6 +108,7 @@ export class RespServer {
     this.requirepass = options.requirepass === undefined || options.requirepass === '' ? undefined : options.requirepass;
     this.limits = { ...DEFAULT_LIMITS, maxBulk: options.maxBulk ?? DEFAULT_LIMITS.maxBulk };
     this.maxOutput = options.maxOutput ?? 256 * 1024 * 1024;
+    this.maxInput = options.maxInput ?? MAX_INPUT_TOTAL;
     this.maxClients = options.maxClients ?? 10000;
     this.#log = options.log ?? (() => {});
     this.file = path.resolve(options.file);
@@ -209,6 +215,9 @@ export class RespServer {
       }
     });
     socket.on('error', () => {}); // a reset by the peer ends the client; 'close' follows
+    // The peer's end read: it waits for nothing any more (Blocking.serveReady
+    // skips it too). 'close' follows once this side's end is sent.
+    socket.on('end', () => this.blocking.drop(c));
     socket.on('close', () => this.#dropClient(c));
   }
 
@@ -232,10 +241,15 @@ export class RespServer {
     if (c.closed || c.closing) return;
     c.lastActive = Date.now();
     c.parser.push(chunk);
-    if (c.parser.buffered > MAX_INPUT_TOTAL / 4 && this.#inputTotal() > MAX_INPUT_TOTAL) {
-      this.log(`client ${c.id} (${c.addr}) closed: requests of all clients over ${MAX_INPUT_TOTAL} bytes`);
-      this.kill(c);
-      return;
+    // Only a client holding a sizeable incomplete request can take the total
+    // over: the others are not counted on every read.
+    if (c.parser.buffered >= Math.min(CHECK_INPUT_FROM, this.maxInput)) {
+      while (this.#inputTotal() > this.maxInput) {
+        const top = this.#largestInput();
+        this.log(`client ${top.id} (${top.addr}) closed: incomplete requests of all clients over ${this.maxInput} bytes, ${top.parser.buffered} of them its own`);
+        this.kill(top);
+      }
+      if (c.closed) return;
     }
     this.#process(c);
   }
@@ -383,6 +397,13 @@ export class RespServer {
     let n = 0;
     for (const c of this.clients.values()) n += c.parser.buffered;
     return n;
+  }
+
+  /** The client holding the most bytes of incomplete requests. */
+  #largestInput(): Client {
+    let top: Client | null = null;
+    for (const c of this.clients.values()) if (top === null || c.parser.buffered > top.parser.buffered) top = c;
+    return top!;
   }
 
   /** Commits now (EXEC's batch, SAVE): durable when it returns. */

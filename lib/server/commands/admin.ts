@@ -153,7 +153,12 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
           const n = toI64(v);
           if (n === null || n < 1024n * 1024n || n > 64n * 1024n * 1024n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1mb and 64mb (the store's largest value)`);
           s.limits.maxBulk = Number(n);
-        } else if (k === 'maxclients') s.maxClients = intArg(argv[i + 1]);
+        } else if (k === 'maxclients') {
+          // At least 1: a limit of 0 would refuse every connection, the one that could raise it again too.
+          const n = toI64(v);
+          if (n === null || n < 1n || n > 4294967295n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive`);
+          s.maxClients = Number(n);
+        }
         s.config.set(k, v);
       }
       c.out.ok();
