@@ -359,6 +359,88 @@ describe('bad input', () => {
   });
 });
 
+describe('files the sort did not make are left as they are', () => {
+  const input = (): string => {
+    const f = file('own.txt');
+    fs.writeFileSync(f, 'b\na\nc\n');
+    return f;
+  };
+
+  test('an output that is a FIFO, a directory or a dangling link is refused; a link to a file keeps the link and replaces the file', () => {
+    const fifo = file('own.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expectPmemError(() => externalSort(input(), fifo, { memory: MEMORY }), 'ERR_PMEM_INVALID');
+    expect(fs.lstatSync(fifo).isFIFO()).toBe(true);
+    const d = file('own.dir');
+    fs.mkdirSync(d, { recursive: true });
+    expectPmemError(() => externalSort(input(), d, { memory: MEMORY }), 'ERR_PMEM_INVALID');
+    expect(fs.lstatSync(d).isDirectory()).toBe(true);
+    const dangling = file('own.dangling');
+    fs.symlinkSync(file('own.nothing'), dangling);
+    expectPmemError(() => externalSort(input(), dangling, { memory: MEMORY }), 'ERR_PMEM_INVALID');
+    expect(fs.existsSync(file('own.nothing'))).toBe(false);
+    const target = file('own.target');
+    fs.writeFileSync(target, 'old');
+    const link = file('own.link');
+    fs.symlinkSync(target, link);
+    externalSort(input(), link, { memory: MEMORY });
+    expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(target, 'latin1')).toBe('a\nb\nc\n');
+  });
+
+  test('a pmem directory holding run-N files and no checkpoint: ERR_PMEM_EXISTS, nothing removed', () => {
+    const work = file('own.work');
+    fs.mkdirSync(work, { recursive: true });
+    fs.writeFileSync(path.join(work, 'run-1'), 'a log of mine');
+    fs.writeFileSync(path.join(work, 'other'), 'keep');
+    expectPmemError(() => externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work }), 'ERR_PMEM_EXISTS');
+    expect(fs.readdirSync(work).sort()).toEqual(['other', 'run-1']);
+    expect(fs.readFileSync(path.join(work, 'run-1'), 'latin1')).toBe('a log of mine');
+  });
+
+  test('a file named checkpoint that is not one, damaged or truncated: ERR_PMEM_CORRUPT, with or without resume, and left as it is', () => {
+    const work = file('own.cp');
+    fs.mkdirSync(work, { recursive: true });
+    const cp = path.join(work, 'checkpoint');
+    const random = seededRandom(5);
+    const foreign = Buffer.from(Array.from({ length: 9000 }, () => Math.floor(random() * 256)));
+    for (const bytes of [Buffer.from('my notes\n'), foreign, Buffer.concat([Buffer.from('PMEMSORT'), Buffer.alloc(40)])]) {
+      fs.writeFileSync(cp, bytes);
+      for (const resume of [false, true]) {
+        expectPmemError(() => externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work, resume }), 'ERR_PMEM_CORRUPT');
+        expect(fs.readFileSync(cp).equals(bytes)).toBe(true);
+      }
+    }
+    // A sort's own checkpoint, damaged over its magic or cut short, the same.
+    fs.rmSync(cp);
+    const big = file('own.big');
+    fs.writeFileSync(big, mixedText(3, 3000));
+    expect(() => externalSort(big, file('own.out'), {
+      memory: MEMORY, pmem: work, checkpointBytes: 8 * 1024, onCheckpoint: () => { throw new Error('stop'); },
+    })).toThrow('stop');
+    const good = fs.readFileSync(cp);
+    const damaged = Buffer.from(good);
+    damaged.fill(0x5a, 0, 64);
+    fs.writeFileSync(cp, damaged);
+    expectPmemError(() => externalSort(big, file('own.out'), { memory: MEMORY, pmem: work, resume: true }), 'ERR_PMEM_CORRUPT');
+    expect(fs.readFileSync(cp).equals(damaged)).toBe(true);
+    fs.writeFileSync(cp, good.subarray(0, 100));
+    expectPmemError(() => externalSort(big, file('own.out'), { memory: MEMORY, pmem: work, resume: true }), 'ERR_PMEM_CORRUPT');
+    expect(fs.statSync(cp).size).toBe(100);
+    // Whole again, it resumes.
+    fs.writeFileSync(cp, good);
+    expect(externalSort(big, file('own.out'), { memory: MEMORY, pmem: work, resume: true }).resumed).toBe(true);
+    expect(fs.readFileSync(file('own.out')).equals(gnu(big, []))).toBe(true);
+  });
+
+  test('a pmem path that is a regular file: ERR_PMEM_INVALID, the file unchanged', () => {
+    const f = file('own.notdir');
+    fs.writeFileSync(f, 'mine');
+    expectPmemError(() => externalSort(input(), file('own.out'), { memory: MEMORY, pmem: f }), 'ERR_PMEM_INVALID');
+    expect(fs.readFileSync(f, 'latin1')).toBe('mine');
+  });
+});
+
 describe('resume', () => {
   /** Sorts, stopping (as a crash would) right after the `stopAt`th checkpoint; returns what it had published. */
   function interrupted(input: string, out: string, options: SortOptions, stopAt: number): string {

@@ -126,6 +126,23 @@ export class Checkpoint {
   }
 
   /**
+   * Whether `region` is a checkpoint that a crash left before its first
+   * publish: long enough for the slots, its current word 0, and its header
+   * either this format's or still all zero (a new file is zero-filled, and
+   * the magic, an aligned 8-byte store, is all there or not at all). Such a
+   * file named nothing; anything else that `recover()` finds no state in is
+   * not one the sort may remove.
+   */
+  static unpublished(region: Region): boolean {
+    checkOpen(region, 'sort checkpoint');
+    const b = region.bytes;
+    if (region.length < SLOTS_AT || get64(b, CURRENT_AT) !== 0) return false;
+    if (b.toString('latin1', 0, 8) === MAGIC) return true;
+    for (let i = 0; i < HEADER; i++) if (b[i] !== 0) return false;
+    return true;
+  }
+
+  /**
    * `recover()`: reads the last published state. Returns null for a region
    * that holds no published checkpoint (never formatted, or a crash before
    * the first publish completed). Writes nothing.

@@ -55,7 +55,7 @@ export function externalSort(input: string, output: string, options: SortOptions
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
-  fs.mkdirSync(job.dir, { recursive: true });
+  makeWorkDir(job.dir);
   const cpPath = path.join(job.dir, CHECKPOINT_FILE);
   const description = describe(job);
   let region: Mapping | null = null;
@@ -78,7 +78,8 @@ export function externalSort(input: string, output: string, options: SortOptions
       state = found.state;
       resumed = true;
     } else {
-      removeWork(job, false);
+      refuseForeignRuns(job);
+      fs.rmSync(job.partial, { force: true });
       state = {
         phase: 'runs', inputOffset: 0, records: 0, nextRunId: 0, runs: [], passes: 0, passDone: 0,
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
@@ -135,7 +136,7 @@ export function externalSort(input: string, output: string, options: SortOptions
   // Done and durable: the output takes its name, then the work goes.
   if (fs.existsSync(job.partial)) fs.renameSync(job.partial, job.output);
   syncDir(path.dirname(job.output));
-  removeWork(job, true);
+  removeWork(job);
   return {
     records: state.records,
     inputBytes: job.inputSize,
@@ -165,7 +166,7 @@ function prepare(input: string, output: string, o: Checked): Job {
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${st.size} bytes) says: a file of /proc, or one still being written`, { path: input });
   }
   const absIn = fs.realpathSync(input);
-  const absOut = path.resolve(output);
+  const absOut = outputPath(output);
   let outSt: fs.Stats | undefined;
   try {
     outSt = fs.statSync(absOut);
@@ -184,6 +185,56 @@ function prepare(input: string, output: string, o: Checked): Job {
     o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
+}
+
+/**
+ * The path the sorted output is renamed to, absolute. The output is a
+ * regular file: one that exists is replaced whole when the sort is done. A
+ * symbolic link is followed, so that the file it names is replaced and the
+ * link stays; a device, FIFO, socket or directory is refused (renaming over
+ * one would replace it, /dev/null for every program).
+ * @throws PmemError ERR_PMEM_INVALID
+ */
+function outputPath(output: string): string {
+  let at = path.resolve(output);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(at);
+  } catch {
+    return at; // a new file (a missing directory fails when the sort writes)
+  }
+  if (st.isSymbolicLink()) {
+    try {
+      at = fs.realpathSync(at);
+      st = fs.statSync(at);
+    } catch {
+      throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is a symbolic link to nothing: give the file it should name`, { path: output });
+    }
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is ${kind}: the sort writes a regular file and renames it into place`, { path: output });
+  }
+  return at;
+}
+
+/** Makes the directory for runs and the checkpoint (and its parents), or finds it. */
+function makeWorkDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new PmemError('ERR_PMEM_ACCESS', `cannot make ${dir}: ${code}`, { path: dir });
+    if (code === 'ENOSPC') throw new PmemError('ERR_PMEM_NO_SPACE', `cannot make ${dir}: no space`, { path: dir });
+    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+  }
+  let directory = false;
+  try {
+    directory = fs.statSync(dir).isDirectory();
+  } catch {
+    directory = false;
+  }
+  if (!directory) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is not a directory`, { path: dir });
 }
 
 /** The input's stat or open failed: no permission, or no such file. */
@@ -295,10 +346,28 @@ function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoi
     region.close();
     throw e;
   }
-  // Never published: a crash while the sort started. Nothing was acknowledged.
+  // Never published: a crash while the sort started. Nothing was
+  // acknowledged, and the file is the sort's own: it goes. Any other file
+  // of that name (damaged, truncated, or not a checkpoint) stays as it is.
+  const unpublished = Checkpoint.unpublished(region);
   region.close();
+  if (!unpublished) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `${cpPath} is not a sort checkpoint, or is damaged: it is left as it is; remove it, or choose another pmem directory`, { path: cpPath });
+  }
   fs.rmSync(cpPath);
   return null;
+}
+
+/**
+ * A sort that starts afresh finds no run files in its directory: with no
+ * checkpoint to name them, they are not its own (it writes runs only once
+ * its checkpoint exists), and it removes nothing it did not make.
+ */
+function refuseForeignRuns(job: Job): void {
+  const found = fs.readdirSync(job.dir).filter((name) => RUN_NAME.test(name));
+  if (found.length > 0) {
+    throw new PmemError('ERR_PMEM_EXISTS', `${job.dir} holds files named as the sort's run files (${found.slice(0, 3).join(', ')}) and no checkpoint: remove them, or choose another pmem directory`, { path: job.dir });
+  }
 }
 
 /** Removes run files no checkpoint names (left by a run or merge that was cut short). */
@@ -310,13 +379,12 @@ function removeStrayRuns(job: Job, state: SortState): void {
   }
 }
 
-/** Removes the sort's own files: runs, the partial output, and (when `all`) the checkpoint and a directory it made. */
-function removeWork(job: Job, all: boolean): void {
+/** Removes the sort's own files once it is done: its runs, its checkpoint, and a directory it made. */
+function removeWork(job: Job): void {
   for (const name of fs.readdirSync(job.dir)) {
-    if (RUN_NAME.test(name) || (all && name === CHECKPOINT_FILE)) fs.rmSync(path.join(job.dir, name), { force: true });
+    if (RUN_NAME.test(name) || name === CHECKPOINT_FILE) fs.rmSync(path.join(job.dir, name), { force: true });
   }
-  if (!all) fs.rmSync(job.partial, { force: true });
-  if (all && job.ownDir) fs.rmdirSync(job.dir);
+  if (job.ownDir) fs.rmdirSync(job.dir);
 }
 
 function syncDir(dir: string): void {
