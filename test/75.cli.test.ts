@@ -461,7 +461,31 @@ describe('pmem info', () => {
   });
 });
 
+describe('empty strings for files, and a multi-byte -t', () => {
+  test('a usage error (exit 2) with one line, no stack, and nothing made', () => {
+    const input = tmpFile('empty-args.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    for (const args of [['kv', '', 'put', 'k', 'v'], ['kv', '', 'get', 'k'], ['check', ''], ['info', ''],
+      ['sort', '', '-o', tmpFile('e.out')], ['sort', input, '-o', ''], ['sort', input, '-o', tmpFile('e.out'), '--pmem', '']]) {
+      fails(pmem(args), EXIT.USAGE);
+    }
+    fails(pmem(['sort', '-t', '\u00e9', '-k', '2', input, '-o', tmpFile('e.out')]), EXIT.USAGE, 'multi-character tab');
+    expect(fs.existsSync(tmpFile('e.out'))).toBe(false);
+  });
+});
+
 describe('pmem check', () => {
+  test('a store cut to less than a page: exit 4 with the store\'s own message, for check and for the reading commands', () => {
+    for (const size of [4095, 100]) {
+      const kv = store(`cut-${size}.kv`, 10);
+      fs.truncateSync(kv, size);
+      for (const args of [['check', kv], ['kv', kv, 'get', 'k1'], ['kv', kv, 'count']]) {
+        fails(pmem(args), EXIT.CORRUPT, `a ${size}-byte region cannot hold a store`);
+      }
+      expect(fs.statSync(kv).size).toBe(size);
+    }
+  });
+
   test('an intact store, log and pool pass; damage exits 4; other files exit 3', () => {
     const kv = store('check.kv', 100);
     expect(pmem(['check', kv])).toEqual({ code: 0, out: [`${kv}: ok (kv, 100 keys)`], err: [] });

@@ -66,6 +66,7 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     file = rest[0];
     if (!['kv', 'info', 'check'].includes(cmd)) throw usage(`unknown command '${cmd}'`);
     if (file === undefined) throw usage(`${cmd} needs a file`);
+    if (file === '') throw usage(`${cmd}: the file is an empty string`);
     const code = cmd === 'kv' ? await kv(file, rest.slice(1), p, out) : cmd === 'info' ? info(file, rest.slice(1), p, out) : check(file, rest.slice(1), p, out);
     try {
       out.flush();

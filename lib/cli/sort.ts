@@ -53,7 +53,13 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
           throw usage((e as Error).message);
         }
         break;
-      case '-t': options.separator = v; break;
+      case '-t':
+        // The command line arrives decoded from UTF-8: a character past ASCII
+        // was two or more bytes there, and GNU sort refuses it as a
+        // multi-character tab. (The API takes it as the one latin1 byte.)
+        if (v !== undefined && v.length === 1 && v.charCodeAt(0) >= 0x80) throw usage(`-t takes one byte; '${v}' is ${Buffer.byteLength(v)} bytes (a multi-character tab)`);
+        options.separator = v;
+        break;
       case '-S':
       case '--memory': options.memory = bytes(v as string, a); break;
       case '--pmem': options.pmem = v; break;
@@ -74,7 +80,10 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
     }
   }
   if (files.length !== 1) throw usage('sort takes one input file');
+  if (files[0] === '') throw usage('the input file is an empty string');
   if (output === undefined) throw usage('sort needs an output: -o FILE');
+  if (output === '') throw usage('the output (-o) is an empty string');
+  if (options.pmem === '') throw usage('--pmem is an empty string');
   if (keys.length > 0) options.keys = keys;
   const bar = new PhaseBar();
   options.onProgress = (p) => bar.update(p);

@@ -6,8 +6,9 @@
 // returns a torn, uncommitted or freed-and-reused value, is in
 // docs/durability.md ("Readers beside the writer").
 import { openMapping, type Mapping } from '../core/mapping';
+import { PmemError } from '../core/errors';
 import {
-  DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, validRecord,
 } from './format';
 import { writerHolds } from './live-writer';
@@ -48,6 +49,10 @@ export class KvFollower {
   constructor(path: string, mapping: Mapping) {
     this.#path = path;
     this.#mapping = mapping;
+    // As KvLog checks a writer's region: the published words need the page below DATA_START.
+    if (mapping.length < DATA_START + MIN_SEGMENT) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `a ${mapping.length}-byte region cannot hold a store`, { path });
+    }
     this.#words = new PublishedWords(mapping.bytes);
     this.#rebuild();
   }
