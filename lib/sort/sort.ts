@@ -379,11 +379,17 @@ function removeStrayRuns(job: Job, state: SortState): void {
   }
 }
 
-/** Removes the sort's own files once it is done: its runs, its checkpoint, and a directory it made. */
+/**
+ * Removes the sort's own files once it is done: its runs, then its
+ * checkpoint (a crash between leaves the checkpoint, which names the runs
+ * still there; never runs without it, which a new sort would refuse), and
+ * a directory it made.
+ */
 function removeWork(job: Job): void {
   for (const name of fs.readdirSync(job.dir)) {
-    if (RUN_NAME.test(name) || name === CHECKPOINT_FILE) fs.rmSync(path.join(job.dir, name), { force: true });
+    if (RUN_NAME.test(name)) fs.rmSync(path.join(job.dir, name), { force: true });
   }
+  fs.rmSync(path.join(job.dir, CHECKPOINT_FILE), { force: true });
   if (job.ownDir) fs.rmdirSync(job.dir);
 }
 
