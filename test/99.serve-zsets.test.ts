@@ -246,6 +246,15 @@ describe('sorted-set commands', () => {
     await r.zadd('z:w', 1, 'a');
     expect(await err(r.call('ZADD', 'z:w', '2', 'b', 'x', 'c'))).toBe('ERR value is not a valid float');
     expect(await r.zcard('z:w')).toBe(1); // the bad score came before any write
+    // Out of a double's range, as strtod's ERANGE: refused, not taken as inf or 0.
+    for (const score of ['1e309', '-1e309', '1e-400', '0.1e-330']) {
+      expect(await err(r.call('ZADD', 'z:w', score, 'd'))).toBe('ERR value is not a valid float');
+      expect(await err(r.call('ZINCRBY', 'z:w', score, 'a'))).toBe('ERR value is not a valid float');
+    }
+    expect(await r.call('ZADD', 'z:w', 'inf', 'i', '-inf', 'j', '0e5', 'k', '1e-310', 'l')).toBe(4);
+    expect(await r.zscore('z:w', 'i')).toBe('inf');
+    expect(await r.zcard('z:w')).toBe(5);
+    await r.zrem('z:w', 'i', 'j', 'k', 'l');
     expect(await err(r.call('ZADD', 'z:w', 'NX', 'XX', '1', 'a'))).toBe('ERR XX and NX options at the same time are not compatible');
     expect(await err(r.call('ZADD', 'z:w', 'GT', 'LT', '1', 'a'))).toBe('ERR GT, LT, and/or NX options at the same time are not compatible');
     expect(await err(r.call('ZADD', 'z:w', 'INCR', '1', 'a', '2', 'b'))).toBe('ERR INCR option supports a single increment-element pair');

@@ -126,10 +126,18 @@ export function parseDouble(t: string): number | null {
   return null;
 }
 
-/** A score argument. @throws ReplyError "value is not a valid float" */
+/**
+ * A score argument. As Redis reads one (strtod, then ERANGE refused): a
+ * number too large for a double is not taken as infinity, nor one too small
+ * as zero; `inf` spelled out is a score.
+ * @throws ReplyError "value is not a valid float"
+ */
 export function scoreArg(b: Buffer): number {
-  const n = parseDouble(b.toString('latin1'));
-  if (n === null) throw new ReplyError('ERR value is not a valid float');
+  const t = b.toString('latin1');
+  const n = parseDouble(t);
+  if (n === null || (!Number.isFinite(n) && !INF.test(t)) || (n === 0 && /^[^eE]*[1-9]/.test(t))) {
+    throw new ReplyError('ERR value is not a valid float');
+  }
   return n;
 }
 
