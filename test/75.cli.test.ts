@@ -351,6 +351,46 @@ describe('files a command cannot use exit 3, and are left as they are', () => {
     }
     expect(pmem(['kv', f, 'get', 'k0']).out).toEqual(['v0']);
   });
+
+  test('check beside a writer that writes throughout: exit 0, saying when the count could not be compared', async () => {
+    const f = store('cli-live.kv', 20000);
+    const writer = KVStore.open(f);
+    let writing = true;
+    let i = 0;
+    // Puts and deletes between this process's event-loop turns, while the
+    // check runs in its own process.
+    const loop = (): void => {
+      if (!writing) return;
+      for (let k = 0; k < 20; k++, i++) {
+        writer.put(`w${i % 5000}`, 'x'.repeat(100));
+        if (i % 3 === 0) writer.delete(`k${i % 20000}`);
+      }
+      setImmediate(loop);
+    };
+    loop();
+    const check = async (): Promise<{ code: number | null; out: string }> => {
+      const child = spawn(BIN, ['check', f, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const [code] = (await once(child, 'close')) as [number | null];
+      return { code, out };
+    };
+    try {
+      let changed = 0;
+      // Until one check has seen the writer write during its scan (the
+      // case this tests), each of them exiting 0.
+      for (let t = 0; t < 20 && changed === 0; t++) {
+        const r = await check();
+        expect(r.code).toBe(0);
+        if ((JSON.parse(r.out) as { changedDuringCheck?: boolean }).changedDuringCheck === true) changed++;
+      }
+      expect(changed).toBe(1);
+    } finally {
+      writing = false;
+      writer.close();
+    }
+    expect(i).toBeGreaterThan(0);
+  });
 });
 
 describe('pmem serve', () => {
