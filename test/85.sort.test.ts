@@ -514,6 +514,27 @@ describe('resume', () => {
       fs.rmSync(work, { recursive: true });
     });
 
+  test.each([['pmem', 1], ['pmem', 2], ['dram', 1]] as const)('a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads)', (mergeBuffers, parallel) => {
+    const input = file('gone.in');
+    fs.writeFileSync(input, mixedText(8, 6000));
+    const out = file(`gone-${mergeBuffers}-${parallel}.out`);
+    const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel };
+    let n = 0;
+    expect(() => externalSort(input, out, {
+      ...options,
+      onCheckpoint: (info) => {
+        if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
+      },
+    })).toThrow('stop');
+    const work = `${out}.pmem-sort`;
+    const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint').sort();
+    expect(runs.length).toBeGreaterThan(1);
+    fs.rmSync(path.join(work, runs[runs.length - 1]));
+    expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+    expect(fs.existsSync(out)).toBe(false);
+    fs.rmSync(work, { recursive: true });
+  });
+
   test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
     const input = file('damaged.txt');
     fs.writeFileSync(input, mixedText(4, 3000));

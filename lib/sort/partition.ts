@@ -4,7 +4,7 @@
 // offset in the output. Records the merge's order calls equal fall in one
 // range, so the ranges' merges laid end to end are the one merge's output.
 import { PmemError } from '../core/errors';
-import { openMapping } from '../core/mapping';
+import { openRun } from './sources';
 import { indexOfByte, lastIndexOfByte, type RecordOrder } from './records';
 
 const NL = 10;
@@ -59,7 +59,7 @@ function lowerBound(buf: Uint8Array, lo: number, hi: number, key: Buffer, order:
 
 /** Calls `use` with run i's bytes, mapped for the call only. */
 function withRun<T>(run: RunSpan, use: (buf: Buffer) => T): T {
-  const m = openMapping(run.path, { readOnly: true });
+  const m = openRun(run.path);
   try {
     return use(m.bytes as Buffer);
   } finally {

@@ -89,12 +89,12 @@ export class RunMaps {
 
   /**
    * The run file at `path`, mapped; it must hold `length` bytes.
-   * @throws PmemError ERR_PMEM_CORRUPT for a run file cut short
+   * @throws PmemError ERR_PMEM_CORRUPT for a run file cut short or missing
    */
   get(path: string, length: number): Mapping {
     let m = this.#maps.get(path);
     if (m === undefined) {
-      m = openMapping(path, { readOnly: true });
+      m = openRun(path);
       this.#maps.set(path, m);
     }
     // A run file cut short (by something else: runs are durable at their
@@ -251,7 +251,12 @@ export class DramSource implements RunSource {
   #pos = 0;
 
   constructor(path: string, length: number, cursor: number, order: RecordOrder, window: Buffer) {
-    this.#fd = fs.openSync(path, 'r');
+    try {
+      this.#fd = fs.openSync(path, 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(path);
+      throw e;
+    }
     this.#length = length;
     this.#order = order;
     this.#base = cursor;
@@ -314,5 +319,20 @@ export class DramSource implements RunSource {
     const n = fs.readSync(this.#fd, this.buf, rest, want, this.#base + rest);
     if (n <= 0) throw new PmemError('ERR_PMEM_CORRUPT', `a run file ended at ${this.#base + rest} of its ${this.#length} bytes`);
     this.#filled += n;
+  }
+}
+
+/** The checkpoint names only runs durable in full: one gone is damage to the sort's files. */
+export function missingRun(path: string): PmemError {
+  return new PmemError('ERR_PMEM_CORRUPT', `run '${path}', which the checkpoint names, is missing`, { path });
+}
+
+/** A run file the checkpoint names, mapped read-only. @throws PmemError ERR_PMEM_CORRUPT when it is missing */
+export function openRun(path: string): Mapping {
+  try {
+    return openMapping(path, { readOnly: true });
+  } catch (e) {
+    if (e instanceof PmemError && e.code === 'ERR_PMEM_NOT_FOUND') throw missingRun(path);
+    throw e;
   }
 }
