@@ -501,6 +501,22 @@ describe('pmem info', () => {
   });
 });
 
+describe('arguments that are not UTF-8', () => {
+  test('a key or value of bytes that are not UTF-8 is refused (they would become U+FFFD); U+FFFD typed as UTF-8 is a key', () => {
+    const f = store('bytes.kv');
+    const sh = (cmd: string): Result => {
+      const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+      return { code: r.status, out: lines(r.stdout), err: lines(r.stderr) };
+    };
+    fails(sh(`"${BIN}" kv "${f}" put "$(printf '\\377')" A`), EXIT.USAGE, 'not valid UTF-8');
+    fails(sh(`"${BIN}" kv "${f}" put k "$(printf 'x\\376')"`), EXIT.USAGE, 'not valid UTF-8');
+    fails(sh(`"${BIN}" kv "${f}" get "$(printf '\\376')"`), EXIT.USAGE, 'not valid UTF-8');
+    expect(sh(`"${BIN}" kv "${f}" put "$(printf '\\357\\277\\275')" B`)).toEqual({ code: 0, out: ['ok'], err: [] });
+    expect(pmem(['kv', f, 'get', '\uFFFD']).out).toEqual(['B']);
+    expect(pmem(['kv', f, 'count']).out).toEqual(['4']);
+  });
+});
+
 describe('empty strings for files, and a multi-byte -t', () => {
   test('a usage error (exit 2) with one line, no stack, and nothing made', () => {
     const input = tmpFile('empty-args.txt');

@@ -145,6 +145,7 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   if (!READS.has(op) && !WRITES.has(op)) throw usage(`unknown kv command '${op ?? ''}'`);
   const need = ARGS[op] ?? 0;
   if (args.length !== need) throw usage(`kv ${op} takes ${need} argument${need === 1 ? '' : 's'}`);
+  if (op !== 'import') refuseLostBytes(op, args);
   const creates = op === 'put' || op === 'import';
   if (p.size !== undefined && !creates) throw usage('--size applies to put and import');
   if (p.maxSize !== undefined && !WRITES.has(op)) throw usage('--max-size applies to put, del, import and compact');
@@ -170,6 +171,32 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
     return kvOp(store, op, args, p, out);
   } finally {
     store.close();
+  }
+}
+
+/**
+ * Node decodes the command line as UTF-8, and bytes that are not UTF-8
+ * become U+FFFD: two different keys would name one. A key or value that
+ * holds U+FFFD and was not UTF-8 as typed (its raw bytes, from
+ * /proc/self/cmdline, where Linux has it) is refused before the store opens.
+ */
+function refuseLostBytes(op: string, args: string[]): void {
+  if (!args.some((a) => a.includes('\uFFFD'))) return;
+  let lost: Set<string> | null = null;
+  try {
+    lost = new Set();
+    for (const raw of fs.readFileSync('/proc/self/cmdline').toString('latin1').split('\0')) {
+      const bytes = Buffer.from(raw, 'latin1');
+      const text = bytes.toString('utf8');
+      if (!Buffer.from(text, 'utf8').equals(bytes)) lost.add(text);
+    }
+  } catch {
+    lost = null; // no /proc: any U+FFFD may have been bytes
+  }
+  for (const a of args) {
+    if (a.includes('\uFFFD') && (lost === null || lost.has(a))) {
+      throw usage(`kv ${op}: an argument is not valid UTF-8, and the command line cannot carry its bytes (they would become U+FFFD); import takes values in base64`);
+    }
   }
 }
 
