@@ -135,6 +135,19 @@ describe('pmem kv', () => {
     for (const bad of ['0', '-1', '1.5G', '12X', '5G', '']) fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', bad]), EXIT.USAGE, '--size');
     fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--max-size', '8G']), EXIT.USAGE, '--max-size must be at most 4G');
     fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', '4K']), EXIT.USAGE, 'needs a size of at least');
+    // The least size a put accepts makes a store that takes a put (one
+    // segment besides the two a put keeps free); one less is refused.
+    const least = 4096 + 3 * 4 * 1024 * 1024;
+    fails(pmem(['kv', tmpFile('least.kv'), 'put', 'a', '1', '--size', String(least - 1)]), EXIT.USAGE, `needs a size of at least ${least}`);
+    expect(fs.existsSync(tmpFile('least.kv'))).toBe(false);
+    expect(pmem(['kv', tmpFile('least.kv'), 'put', 'a', '1', '--size', String(least)]).code).toBe(0);
+    // A first put that fails leaves the file as it was: missing, or empty.
+    const made = tmpFile('failed-first.kv');
+    fails(pmem(['kv', made, 'put', 'k'.repeat(5000), 'v']), EXIT.USAGE, 'the limit is 4096');
+    expect(fs.existsSync(made)).toBe(false);
+    fs.writeFileSync(made, '');
+    fails(pmem(['kv', made, 'put', 'k'.repeat(5000), 'v']), EXIT.USAGE, 'the limit is 4096');
+    expect(fs.statSync(made).size).toBe(0);
     fails(pmem(['kv', f, 'get', 'a', '--size', '1G']), EXIT.USAGE, '--size applies to put and import');
     fails(pmem(['kv', f, 'count', '--max-size', '1G']), EXIT.USAGE, '--max-size applies to');
     fails(pmem(['kv', f, 'get', 'a', '--limit', '1']), EXIT.USAGE, '--limit apply to scan and export');

@@ -167,10 +167,19 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
     return EXIT.OK;
   }
   const store = open();
+  let failed = true;
   try {
-    return kvOp(store, op, args, p, out);
+    const code = kvOp(store, op, args, p, out);
+    failed = false;
+    return code;
   } finally {
     store.close();
+    // A put that made the store and failed (a value the new store cannot
+    // hold) leaves the file as it found it: missing, or empty.
+    if (failed && creating && op === 'put') {
+      if (i.kind === 'missing') fs.rmSync(file, { force: true });
+      else fs.truncateSync(file, 0);
+    }
   }
 }
 
