@@ -435,7 +435,6 @@ export class Mapping implements Region {
   }
 }
 
-/** `value` if it is a number (native code checks its range). @throws TypeError */
 /**
  * The elements of `srcs` that the first `count` records of `table` name,
  * each read once, in a new array as long as `srcs`: reading them runs any
@@ -457,6 +456,7 @@ function ownSources(table: unknown, count: unknown, srcs: unknown): unknown[] {
   return own;
 }
 
+/** `value` if it is a number (native code checks its range). @throws TypeError */
 function num(value: unknown, name: string): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
   return value;
