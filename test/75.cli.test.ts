@@ -138,7 +138,7 @@ describe('pmem kv', () => {
     // The least size a put accepts makes a store that takes a put (one
     // segment besides the two a put keeps free); one less is refused.
     const least = 4096 + 3 * 4 * 1024 * 1024;
-    fails(pmem(['kv', tmpFile('least.kv'), 'put', 'a', '1', '--size', String(least - 1)]), EXIT.USAGE, `needs a size of at least ${least}`);
+    fails(pmem(['kv', tmpFile('least.kv'), 'put', 'a', '1', '--size', String(least - 1)]), EXIT.USAGE, `of at least ${least}`);
     expect(fs.existsSync(tmpFile('least.kv'))).toBe(false);
     expect(pmem(['kv', tmpFile('least.kv'), 'put', 'a', '1', '--size', String(least)]).code).toBe(0);
     // A first put that fails leaves the file as it was: missing, or empty.

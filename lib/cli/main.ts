@@ -159,6 +159,12 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   // Only a missing or empty file is created (and sized); an existing store
   // keeps its size, which `size` with `create` would otherwise extend.
   const creating = creates && i.kind !== 'kv';
+  // A put keeps two of the 4 MiB segments free, so a new store of fewer
+  // than three would take none: refused before a file is made.
+  const least = 4096 + 3 * 4 * 1024 * 1024;
+  if (creating && p.size !== undefined && p.size < least) {
+    throw usage(`a store of ${p.size} bytes needs a size of at least ${least} to take a put (a put keeps two 4 MiB segments free)`);
+  }
   const open = (): KVStore => KVStore.open(file, creating ? { create: true, size: p.size, maxSize: p.maxSize }
     : READS.has(op) ? { readOnly: true } : { maxSize: p.maxSize });
   if (input !== undefined) {

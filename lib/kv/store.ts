@@ -63,11 +63,8 @@ export class KVStore {
       kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE, besideWriter: true,
       format: (m) => {
         // Checked only when a file is made: an existing store keeps its size.
-        // A put keeps RESERVE_PUT segments free for compaction, so the
-        // smallest store that can take one has a segment more.
-        const least = DATA_START + (RESERVE_PUT + 1) * segmentSize;
-        if (m.length < least) {
-          throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${least} (a put keeps ${RESERVE_PUT} segments free), got ${size}`);
+        if (m.length < DATA_START + 2 * segmentSize) {
+          throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
         }
         new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
       },
