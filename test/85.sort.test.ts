@@ -441,6 +441,25 @@ describe('files the sort did not make are left as they are', () => {
   });
 });
 
+/**
+ * Sorts `input`, stopped (as a crash would) at its first checkpoint of the
+ * merge, when every run is still to be read; returns the work directory and
+ * its run files, in name order (at least two).
+ */
+function stoppedInMerge(input: string, out: string, options: SortOptions): { work: string; runs: string[] } {
+  let n = 0;
+  expect(() => externalSort(input, out, {
+    ...options,
+    onCheckpoint: (info) => {
+      if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
+    },
+  })).toThrow('stop');
+  const work = `${out}.pmem-sort`;
+  const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint').sort();
+  expect(runs.length).toBeGreaterThan(1);
+  return { work, runs };
+}
+
 describe('resume', () => {
   /** Sorts, stopping (as a crash would) right after the `stopAt`th checkpoint; returns what it had published. */
   function interrupted(input: string, out: string, options: SortOptions, stopAt: number): string {
@@ -497,17 +516,7 @@ describe('resume', () => {
       else generate('binary', 100 * 6000, input, 6);
       const out = file(`cut-${kind}-${mergeBuffers}.out`);
       const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
-      // Stopped at its first checkpoint of the merge: every run is still to be read.
-      let n = 0;
-      expect(() => externalSort(input, out, {
-        ...options,
-        onCheckpoint: (info) => {
-          if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
-        },
-      })).toThrow('stop');
-      const work = `${out}.pmem-sort`;
-      const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint');
-      expect(runs.length).toBeGreaterThan(1);
+      const { work, runs } = stoppedInMerge(input, out, options);
       for (const f of runs) fs.truncateSync(path.join(work, f), Math.max(0, fs.statSync(path.join(work, f)).size - 150));
       expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
       expect(fs.existsSync(out)).toBe(false);
@@ -519,16 +528,7 @@ describe('resume', () => {
     fs.writeFileSync(input, mixedText(8, 6000));
     const out = file(`gone-${mergeBuffers}-${parallel}.out`);
     const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel };
-    let n = 0;
-    expect(() => externalSort(input, out, {
-      ...options,
-      onCheckpoint: (info) => {
-        if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
-      },
-    })).toThrow('stop');
-    const work = `${out}.pmem-sort`;
-    const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint').sort();
-    expect(runs.length).toBeGreaterThan(1);
+    const { work, runs } = stoppedInMerge(input, out, options);
     fs.rmSync(path.join(work, runs[runs.length - 1]));
     expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
     expect(fs.existsSync(out)).toBe(false);
