@@ -145,8 +145,8 @@ describe('lines that share long prefixes, as LC_ALL=C sort orders them', () => {
  * Lines for the radix passes over the prefix bytes: a shared first byte
  * (a pass that splits nothing), bytes above 0x7f (the words' top bits),
  * lines shorter than a prefix and empty ones, many lines equal in their
- * first 8 or 16 bytes, and repeats. No 0x80 next to digits: GNU sort -n on
- * x86 reads it as a thousands separator (docs/api.md, `numeric`).
+ * first 8 or 16 bytes, and repeats; 0x80, which GNU sort -n on x86-64
+ * reads as a thousands separator (docs/api.md, `numeric`), among them.
  */
 function radixText(seed: number, lines: number): Buffer {
   const random = seededRandom(seed);
@@ -155,7 +155,7 @@ function radixText(seed: number, lines: number): Buffer {
   for (let i = 0; i < lines; i++) {
     const tail = Buffer.from(Array.from({ length: Math.floor(random() * 12) }, () => {
       const r = random();
-      return r < 0.6 ? 97 + Math.floor(random() * 4) : r < 0.8 ? 48 + Math.floor(random() * 10) : 129 + Math.floor(random() * 127);
+      return r < 0.6 ? 97 + Math.floor(random() * 4) : r < 0.8 ? 48 + Math.floor(random() * 10) : 128 + Math.floor(random() * 128);
     }));
     out.push(Buffer.concat([Buffer.from(heads[Math.floor(random() * heads.length)], 'latin1'), tail, Buffer.from('\n')]));
     if (random() < 0.05) out.push(out[out.length - 1]);
@@ -183,6 +183,58 @@ test('runs of many records are sorted by radix passes over their prefix bytes, a
   generate('text', 3 * 1024 * 1024, input, 3);
   for (const [options, flags] of cases.slice(0, 2)) {
     externalSort(input, out, { ...options, memory: 2 * 1024 * 1024 });
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  }
+});
+
+/**
+ * Numbers as `sort -n` reads them, made to meet at every step of its
+ * comparison: long integers and fractions that a double cannot tell apart,
+ * leading zeros, -0 and -.0, '-' and '.' with no digits, blanks before,
+ * junk after, 0x80 (a thousands separator to GNU sort 9.1 on x86-64)
+ * inside and before digits, and integer parts past 2^15 digits, where
+ * the prefix's exponent saturates.
+ */
+function numberText(seed: number, lines: number): Buffer {
+  const random = seededRandom(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+  const digits = (n: number): string => Array.from({ length: n }, () => pick(['0', '1', '9', String(Math.floor(random() * 10))])).join('');
+  const stems = ['12345678901234567890', '9007199254740993', '0.1000000000000000000', '99999999999999', '1000000000000'];
+  const out: Buffer[] = [];
+  for (let i = 0; i < lines; i++) {
+    let s = pick(['', '', ' ', '\t', '  ']) + pick(['', '', '', '-']) + pick(['', '', '0', '000', '\x80', '0\x800']);
+    const r = random();
+    if (r < 0.3) s += pick(stems) + digits(Math.floor(random() * 3));
+    else if (r < 0.55) s += digits(1 + Math.floor(random() * 24));
+    else if (r < 0.65) s += digits(1 + Math.floor(random() * 3)) + '\x80' + digits(Math.floor(random() * 4));
+    if (random() < 0.5) s += '.' + pick(['', '0', '00', '000000000000000000001', '5']) + digits(Math.floor(random() * 22));
+    s += pick(['', '', '', 'x', ' 7', '.5', '-', '\x80']);
+    out.push(Buffer.from(s + '\n', 'latin1'));
+    if (random() < 0.05) out.push(out[out.length - 1]);
+  }
+  // Integer parts of 40,000 and 50,000 digits (their exponents saturate
+  // the prefix), and one past them by a digit deep inside.
+  const long = '7'.repeat(40000);
+  for (const s of [long, '6' + long, long + '1', long.slice(0, 20000) + '8' + long.slice(20001), '-' + long, '-' + long + '1', `0.${'0'.repeat(40000)}3`, `-0.${'0'.repeat(40000)}3`]) {
+    out.push(Buffer.from(s + '\n', 'latin1'));
+  }
+  return Buffer.concat(out);
+}
+
+test('numbers compare exactly as sort -n compares them, past a double\'s precision and a prefix\'s exponent', () => {
+  const input = file('numbers.txt');
+  fs.writeFileSync(input, numberText(13, 40000));
+  const out = file('out-numbers.txt');
+  const cases: [SortOptions, string[]][] = [
+    [{ numeric: true }, ['-n']],
+    [{ numeric: true, unique: true }, ['-n', '-u']],
+    [{ numeric: true, reverse: true }, ['-n', '-r']],
+    [{ numeric: true, stable: true }, ['-n', '-s']],
+    [{ numeric: true, keys: [parseKey('2')] }, ['-n', '-k2']],
+  ];
+  for (const [options, flags] of cases) {
+    const r = externalSort(input, out, { ...options, memory: 1024 * 1024 });
+    expect(r.runs).toBeGreaterThan(1);
     expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
   }
 });

@@ -50,8 +50,6 @@ export class RecordOrder {
   readonly #lastResort: boolean;
   #ks = 0;
   #ke = 0;
-  readonly #f32 = new Float32Array(1);
-  readonly #u32 = new Uint32Array(this.#f32.buffer);
 
   constructor(format: RecordFormat) {
     this.format = format;
@@ -60,8 +58,8 @@ export class RecordOrder {
 
   /**
    * The key's prefix: its bytes [4·depth, 4·depth + 4) big-endian (zeros
-   * past its end), or for `numeric` its value as an ordered float32 (and 0
-   * at any depth past 0). Records whose prefixes at depths 0..d-1 are equal
+   * past its end), or for `numeric` a summary of its value (numberPrefix)
+   * at depths 0 and 1, and 0 past them. Records whose prefixes at depths 0..d-1 are equal
    * are ordered by their prefixes at depth d, when those differ.
    */
   prefix(buf: Uint8Array, start: number, end: number, depth = 0): number {
@@ -74,8 +72,7 @@ export class RecordOrder {
       const k = f.keys.length > 0 ? this.#key(buf, start, end, f.keys[0]) : null;
       const s = k === null ? start : this.#ks;
       const e = k === null ? end : this.#ke;
-      if (f.numeric) p = depth === 0 ? this.#numberPrefix(parseNumber(buf, s, e)) : 0;
-      else p = bytesPrefix(buf, s + 4 * depth, e);
+      p = f.numeric ? numberPrefix(buf, s, e, depth) : bytesPrefix(buf, s + 4 * depth, e);
     }
     return f.reverse ? PREFIX_RANGE - 1 - p : p;
   }
@@ -87,8 +84,8 @@ export class RecordOrder {
   prefixLength(buf: Uint8Array, start: number, end: number): number {
     const f = this.format;
     if (f.recordSize > 0) return f.keyLength;
-    // A number's prefix is its float32, at depth 0 only.
-    if (f.numeric) return 4;
+    // A number's prefixes are its two words at depths 0 and 1.
+    if (f.numeric) return 8;
     if (f.keys.length === 0) return end - start;
     this.#key(buf, start, end, f.keys[0]);
     return this.#ke - this.#ks;
@@ -109,15 +106,14 @@ export class RecordOrder {
       return compareBytes(a, as + f.keyOffset, as + f.keyOffset + f.keyLength, b, bs + f.keyOffset, bs + f.keyOffset + f.keyLength);
     }
     if (f.keys.length === 0) {
-      return f.numeric ? numberOrder(parseNumber(a, as, ae), parseNumber(b, bs, be)) : compareBytes(a, as, ae, b, bs, be);
+      return f.numeric ? compareNumbers(a, as, ae, b, bs, be) : compareBytes(a, as, ae, b, bs, be);
     }
     for (const key of f.keys) {
       this.#key(a, as, ae, key);
       const aks = this.#ks;
       const ake = this.#ke;
       this.#key(b, bs, be, key);
-      const d = f.numeric ? numberOrder(parseNumber(a, aks, ake), parseNumber(b, this.#ks, this.#ke))
-        : compareBytes(a, aks, ake, b, this.#ks, this.#ke);
+      const d = f.numeric ? compareNumbers(a, aks, ake, b, this.#ks, this.#ke) : compareBytes(a, aks, ake, b, this.#ks, this.#ke);
       if (d !== 0) return d;
     }
     return 0;
@@ -156,15 +152,6 @@ export class RecordOrder {
     this.#ke = Math.max(ks, q);
     return true;
   }
-
-  /** A number's place in the order of float32s, as an unsigned 32-bit value. */
-  #numberPrefix(v: number): number {
-    // Rounding to float32 keeps the order (never reverses it); equal
-    // float32s are told apart by `compare`.
-    this.#f32[0] = v;
-    const bits = this.#u32[0];
-    return bits >= 0x80000000 ? 0xffffffff - bits : bits + 0x80000000;
-  }
 }
 
 /** Byte order, then length: memcmp as LC_ALL=C sort uses it. */
@@ -193,42 +180,187 @@ function bytesPrefix(buf: Uint8Array, s: number, e: number): number {
   return (n > 0 ? buf[s] * 0x1000000 : 0) + (n > 1 ? buf[s + 1] * 0x10000 : 0) + (n > 2 ? buf[s + 2] * 0x100 : 0) + (n > 3 ? buf[s + 3] : 0);
 }
 
-function numberOrder(a: number, b: number): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+const MINUS = 45;
+const POINT = 46;
+const ZERO = 48;
+/**
+ * The byte GNU sort 9.1 reads as a thousands separator in the C locale on
+ * x86-64: the locale names none, and sort.c then takes CHAR_MAX + 1 (a
+ * value it means to be no byte at all), which an unsigned byte of 0x80
+ * equals where char is signed.
+ */
+const GROUP = 0x80;
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+
+/** The byte at `p`, or -1 at or past the range's end (where GNU sort's key ends in a NUL). */
+const at = (buf: Uint8Array, p: number, e: number): number => (p < e ? buf[p] : -1);
+
+/**
+ * Compares the numbers at the start of [as, ae) and [bs, be) exactly as
+ * `sort -n` does in the C locale (coreutils' numcompare and fraccompare,
+ * digit by digit, with no limit on length): leading blanks, an optional
+ * '-', digits (GROUP between them is skipped), an optional '.' and
+ * digits. No number is 0, and so is -0.
+ */
+export function compareNumbers(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  let i = as;
+  let j = bs;
+  while (i < ae && isBlank(a[i])) i++;
+  while (j < be && isBlank(b[j])) j++;
+  let x = at(a, i, ae);
+  let y = at(b, j, be);
+  if (x === MINUS) {
+    do x = at(a, ++i, ae); while (x === ZERO || x === GROUP);
+    if (y !== MINUS) {
+      // A negative against a non-negative: less, unless both are 0.
+      if (x === POINT) do x = at(a, ++i, ae); while (x === ZERO);
+      if (isDigit(x)) return -1;
+      while (y === ZERO || y === GROUP) y = at(b, ++j, be);
+      if (y === POINT) do y = at(b, ++j, be); while (y === ZERO);
+      return isDigit(y) ? -1 : 0;
+    }
+    do y = at(b, ++j, be); while (y === ZERO || y === GROUP);
+    // Both negative: the larger magnitude is the smaller number.
+    return -compareMagnitudes(a, i, ae, x, b, j, be, y);
+  }
+  if (y === MINUS) {
+    do y = at(b, ++j, be); while (y === ZERO || y === GROUP);
+    if (y === POINT) do y = at(b, ++j, be); while (y === ZERO);
+    if (isDigit(y)) return 1;
+    while (x === ZERO || x === GROUP) x = at(a, ++i, ae);
+    if (x === POINT) do x = at(a, ++i, ae); while (x === ZERO);
+    return isDigit(x) ? 1 : 0;
+  }
+  while (x === ZERO || x === GROUP) x = at(a, ++i, ae);
+  while (y === ZERO || y === GROUP) y = at(b, ++j, be);
+  return compareMagnitudes(a, i, ae, x, b, j, be, y);
 }
 
 /**
- * The number at the start of [s, e) as `sort -n` reads it in the C locale:
- * leading blanks, an optional '-', digits, an optional '.' and digits; no
- * number is 0. Compared as a double: beyond 15 significant digits numbers
- * that differ may compare equal (and then fall to the last resort).
+ * Compares two unsigned numbers whose leading zeros are skipped: `x` is
+ * a[i] (or -1), `y` is b[j]. The longer integer part is the larger; of
+ * two as long, the first digit that differs decides; then the fractions.
  */
-export function parseNumber(buf: Uint8Array, s: number, e: number): number {
+function compareMagnitudes(a: Uint8Array, i: number, ae: number, x: number, b: Uint8Array, j: number, be: number, y: number): number {
+  while (x === y && isDigit(x)) {
+    do x = at(a, ++i, ae); while (x === GROUP);
+    do y = at(b, ++j, be); while (y === GROUP);
+  }
+  if ((x === POINT && !isDigit(y)) || (y === POINT && !isDigit(x))) return compareFractions(a, i, ae, b, j, be);
+  const first = x - y;
+  let la = 0;
+  while (isDigit(x)) {
+    la++;
+    do x = at(a, ++i, ae); while (x === GROUP);
+  }
+  let lb = 0;
+  while (isDigit(y)) {
+    lb++;
+    do y = at(b, ++j, be); while (y === GROUP);
+  }
+  if (la !== lb) return la < lb ? -1 : 1;
+  if (la === 0) return 0;
+  return first < 0 ? -1 : 1;
+}
+
+/** Compares the fractions at a[i] and b[j] when the integer parts are equal and at least one has a '.'. */
+function compareFractions(a: Uint8Array, i: number, ae: number, b: Uint8Array, j: number, be: number): number {
+  let x = at(a, i, ae);
+  let y = at(b, j, be);
+  if (x === POINT && y === POINT) {
+    for (;;) {
+      x = at(a, ++i, ae);
+      y = at(b, ++j, be);
+      if (x !== y) break;
+      if (!isDigit(x)) return 0;
+    }
+    if (isDigit(x) && isDigit(y)) return x < y ? -1 : 1;
+    if (isDigit(x)) return nonZeroFrom(a, i, ae) ? 1 : 0;
+    if (isDigit(y)) return nonZeroFrom(b, j, be) ? -1 : 0;
+    return 0;
+  }
+  if (x === POINT) return nonZeroFrom(a, i + 1, ae) ? 1 : 0;
+  if (y === POINT) return nonZeroFrom(b, j + 1, be) ? -1 : 0;
+  return 0;
+}
+
+/** Whether the digits from `p` hold one that is not 0. */
+function nonZeroFrom(buf: Uint8Array, p: number, e: number): boolean {
+  while (p < e && buf[p] === ZERO) p++;
+  return isDigit(at(buf, p, e));
+}
+
+/** A positive number's least and greatest decimal exponents in a prefix (biased by EXP_BIAS). */
+const EXP_BIAS = 2 ** 15;
+const EXP_MAX = 2 ** 16 - 1;
+/** The prefix of every number equal to 0; negatives fall below it, positives above. */
+const NUMBER_ZERO = 0x80000000;
+const POSITIVE = 0xc0000000;
+const NEGATIVE = 0x3fffffff;
+/** Significant digits in a number's first prefix word, and in both words. */
+const HIGH_DIGITS = 4;
+const DIGITS = 13;
+
+/**
+ * A number's prefix words (depth 0 and 1; 0 past them), in the order
+ * compareNumbers gives. A non-zero number is ±0.d1d2d3… × 10^exp with d1
+ * not 0: its first word holds its sign, exp (14 bits up) and d1..d4, its
+ * second d5..d13. Every step keeps the order or ties (digits past the
+ * 13th are dropped; an exp beyond 16 bits is clamped with its digits at
+ * their extreme): two numbers whose words differ compare the same way,
+ * and equal words leave them to compareNumbers.
+ */
+function numberPrefix(buf: Uint8Array, s: number, e: number, depth: number): number {
+  if (depth > 1) return 0;
   let p = s;
   while (p < e && isBlank(buf[p])) p++;
-  let neg = false;
-  if (p < e && buf[p] === 45) {
-    neg = true;
+  const negative = p < e && buf[p] === MINUS;
+  if (negative) p++;
+  while (p < e && (buf[p] === ZERO || buf[p] === GROUP)) p++;
+  let exp = 0;
+  let digits = 0;
+  let high = 0;
+  let low = 0;
+  while (p < e && isDigit(buf[p])) {
+    if (digits < HIGH_DIGITS) high = high * 10 + buf[p] - ZERO;
+    else if (digits < DIGITS) low = low * 10 + buf[p] - ZERO;
+    digits++;
+    exp++;
     p++;
+    while (p < e && buf[p] === GROUP) p++;
   }
-  let v = 0;
-  while (p < e && buf[p] >= 48 && buf[p] <= 57) v = v * 10 + (buf[p++] - 48);
-  if (p < e && buf[p] === 46) {
+  if (p < e && buf[p] === POINT) {
     p++;
-    let scale = 0.1;
-    let frac = 0;
-    let digits = 0;
-    while (p < e && buf[p] >= 48 && buf[p] <= 57) {
-      if (digits++ < 17) {
-        frac += (buf[p] - 48) * scale;
-        scale /= 10;
+    if (digits === 0) {
+      while (p < e && buf[p] === ZERO) {
+        exp--;
+        p++;
       }
-      p++;
     }
-    v += frac;
+    for (; p < e && isDigit(buf[p]) && digits < DIGITS; p++, digits++) {
+      if (digits < HIGH_DIGITS) high = high * 10 + buf[p] - ZERO;
+      else low = low * 10 + buf[p] - ZERO;
+    }
   }
-  // -0 is 0: the two must tie.
-  return neg && v !== 0 ? -v : v;
+  if (digits === 0) return depth === 0 ? NUMBER_ZERO : 0;
+  for (; digits < DIGITS; digits++) {
+    if (digits < HIGH_DIGITS) high *= 10;
+    else low *= 10;
+  }
+  let biased = exp + EXP_BIAS;
+  if (biased > EXP_MAX) {
+    biased = EXP_MAX;
+    high = 9999;
+    low = 999999999;
+  } else if (biased < 0) {
+    biased = 0;
+    high = 0;
+    low = 0;
+  }
+  if (depth === 1) return negative ? 999999999 - low : low;
+  const magnitude = biased * 0x4000 + high;
+  return negative ? NEGATIVE - magnitude : POSITIVE + magnitude;
 }
 
 /** Bytes searched at a time in a buffer over 2 GiB (see indexOfByte). */
