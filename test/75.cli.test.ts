@@ -312,6 +312,41 @@ describe('files a command cannot use exit 3, and are left as they are', () => {
     expect(fs.existsSync(f)).toBe(false);
   });
 
+  test('a store that cannot be read, or behind a directory that cannot be searched: said so, with why, by every command', () => {
+    const dir = tmpFile('unreadable');
+    fs.mkdirSync(dir, { mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    const f = path.join(dir, 'store.kv');
+    const readable = path.join(dir, 'readable.kv');
+    for (const file of [f, readable]) expect(pmem(['kv', file, 'put', 'a', '1']).code).toBe(0);
+    fs.chmodSync(readable, 0o644);
+    fs.chmodSync(f, 0o200);
+    // Root reads a file whatever its mode: the commands run as another user then.
+    const as: SpawnSyncOptions = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    // That user reaches the directory: a store it may read is read.
+    expect(pmem(['kv', readable, 'get', 'a'], as)).toMatchObject({ code: 0, out: ['1'] });
+    const before = fs.readFileSync(f);
+    for (const op of [['get', 'a'], ['put', 'a', '2'], ['del', 'a'], ['scan'], ['count'], ['compact'], ['import', readable]]) {
+      fails(pmem(['kv', f, ...op], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+    }
+    fails(pmem(['check', f], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+    fails(pmem(['info', f], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+    // Behind a directory that user cannot search: not "no such file".
+    fs.chmodSync(f, 0o644);
+    fs.chmodSync(dir, 0o700);
+    try {
+      if (process.getuid?.() === 0) {
+        fails(pmem(['kv', f, 'get', 'a'], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+        fails(pmem(['kv', f, 'put', 'b', '1'], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+        fails(pmem(['info', f], as), EXIT.CANNOT_USE, `${f} cannot be read (EACCES)`);
+      }
+    } finally {
+      fs.chmodSync(dir, 0o755);
+    }
+    expect(pmem(['kv', f, 'get', 'a'])).toMatchObject({ code: 0, out: ['1'] });
+  });
+
   test('a text file, an empty file, a directory, a WAL', () => {
     const text = tmpFile('README.md');
     fs.writeFileSync(text, '# not a store\n'.repeat(400));

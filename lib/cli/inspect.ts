@@ -4,10 +4,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
-import { identifyPath, isDevDax } from '../core/identify';
+import { identifyFd, isDevDax, type Identity } from '../core/identify';
 
 export type FileKind =
-  'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file' | 'not storage';
+  'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file' | 'not storage' | 'unreadable';
 
 /**
  * Filesystems whose files are the kernel's views, not storage (/proc,
@@ -21,6 +21,8 @@ const NOT_STORAGE = new Set([
 export interface FileInfo {
   file: string;
   kind: FileKind;
+  /** Why a file of kind 'unreadable' could not be opened for reading: its errno code, e.g. "EACCES". */
+  reason?: string;
   /** Format magic and version, e.g. "PKV1 v1"; absent for plain mappings. */
   format?: string;
   size?: number;
@@ -34,8 +36,12 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
-  } catch {
-    return { file, kind: 'missing' };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // A path through a directory that cannot be searched (EACCES), a link
+    // loop (ELOOP), a name too long: not a missing file.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { file, kind: 'missing' };
+    return { file, kind: 'unreadable', reason: code ?? String(e) };
   }
   if (isDevDax(st)) return { file, kind: 'devdax', ...mountOf(file, mounts), durability: 'dax' };
   if (!st.isFile()) return { file, kind: 'not a file', ...mountOf(file, mounts) };
@@ -44,9 +50,24 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
     return { file, kind: 'not storage', size: st.size, mount: mount.mount, fsType: mount.fsType };
   }
   const info: FileInfo = { file, kind: 'mapping', size: st.size, ...mount };
-  // The classifier the open paths use (lib/core/identify.ts).
-  const id = identifyPath(file);
-  if (id !== undefined && (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal')) {
+  // The classifier the open paths use (lib/core/identify.ts), on bytes
+  // read here: a file that cannot be read is said to be so, not taken
+  // for one of no known format.
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    return { ...info, kind: 'unreadable', reason: (e as NodeJS.ErrnoException).code ?? String(e) };
+  }
+  let id: Identity;
+  try {
+    id = identifyFd(fd, st.size);
+  } catch (e) {
+    return { ...info, kind: 'unreadable', reason: (e as NodeJS.ErrnoException).code ?? String(e) };
+  } finally {
+    fs.closeSync(fd);
+  }
+  if ((id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal')) {
     info.kind = id.kind;
     if (id.format !== undefined) info.format = id.format;
   }

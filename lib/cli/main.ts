@@ -132,6 +132,7 @@ function notA(what: string, i: FileInfo): Fail {
   if (i.kind === 'missing') return cannotUse(`${i.file}: no such file`);
   if (i.kind === 'not a file') return cannotUse(`${i.file} is not a regular file`);
   if (i.kind === 'not storage') return cannotUse(notStorage(i));
+  if (i.kind === 'unreadable') return cannotUse(`${i.file} cannot be read (${i.reason})`);
   const kind = i.size === 0 && i.kind === 'mapping' ? 'an empty file' : KIND_TEXT[i.kind as string] ?? String(i.kind);
   return cannotUse(`${i.file} is not ${what} (${kind})`);
 }
@@ -278,7 +279,7 @@ function info(file: string, rest: string[], p: Parsed, out: Out): number {
   const i = classify(file);
   if (p.json) out.line(JSON.stringify(i));
   else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${v}`);
-  if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage') throw notA('a file', i);
+  if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage' || i.kind === 'unreadable') throw notA('a file', i);
   return EXIT.OK;
 }
 
