@@ -491,6 +491,23 @@ describe('files the sort did not make are left as they are', () => {
     expectPmemError(() => externalSort(input(), file('own.out'), { memory: MEMORY, pmem: f }), 'ERR_PMEM_INVALID');
     expect(fs.readFileSync(f, 'latin1')).toBe('mine');
   });
+
+  test('an output or a pmem directory under a directory that does not exist is refused; no directory is made', () => {
+    const missing = file('own-missing');
+    expectPmemError(() => externalSort(input(), path.join(missing, 'deeper', 'out.txt'), { memory: MEMORY }), 'ERR_PMEM_NOT_FOUND');
+    expectPmemError(() => externalSort(input(), file('own.out'), { memory: MEMORY, pmem: path.join(missing, 'work') }), 'ERR_PMEM_NOT_FOUND');
+    expect(fs.existsSync(missing)).toBe(false);
+    // An output "inside" a regular file.
+    const f = file('own.plain');
+    fs.writeFileSync(f, 'mine');
+    expectPmemError(() => externalSort(input(), path.join(f, 'out.txt'), { memory: MEMORY }), 'ERR_PMEM_INVALID');
+    expect(fs.readFileSync(f, 'latin1')).toBe('mine');
+    // A pmem directory whose parent exists is made, and removed at the end.
+    const work = file('own.made');
+    externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work });
+    expect(fs.readFileSync(file('own.out'), 'latin1')).toBe('a\nb\nc\n');
+    expect(fs.existsSync(work)).toBe(false);
+  });
 });
 
 /**

@@ -26,6 +26,7 @@ export interface Job {
   /** The temporary output, renamed to `output` when complete. */
   partial: string;
   dir: string;
+  /** Whether `dir` is removed at the end (when empty): the default one, or one this call made. */
   ownDir: boolean;
   inputSize: number;
   order: RecordOrder;
@@ -41,7 +42,9 @@ export interface Job {
  * continues from the last one, and produces the same output.
  * The input is only read.
  * @throws TypeError, RangeError for bad arguments
- * @throws PmemError ERR_PMEM_NOT_FOUND (no input), ERR_PMEM_INVALID (the
+ * @throws PmemError ERR_PMEM_NOT_FOUND (no input, no directory for the
+ *   output, no parent for the pmem directory), ERR_PMEM_ACCESS (a path that
+ *   cannot be read or made), ERR_PMEM_INVALID (the
  *   output is the input, a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
@@ -55,7 +58,8 @@ export function externalSort(input: string, output: string, options: SortOptions
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
-  makeWorkDir(job.dir);
+  // A pmem directory the sort makes is its own, removed at the end like the default one.
+  if (makeWorkDir(job.dir)) job.ownDir = true;
   const cpPath = path.join(job.dir, CHECKPOINT_FILE);
   const description = describe(job);
   let region: Mapping | null = null;
@@ -192,16 +196,29 @@ function prepare(input: string, output: string, o: Checked): Job {
  * regular file: one that exists is replaced whole when the sort is done. A
  * symbolic link is followed, so that the file it names is replaced and the
  * link stays; a device, FIFO, socket or directory is refused (renaming over
- * one would replace it, /dev/null for every program).
- * @throws PmemError ERR_PMEM_INVALID
+ * one would replace it, /dev/null for every program). A new output's
+ * directory must exist.
+ * @throws PmemError ERR_PMEM_INVALID, ERR_PMEM_NOT_FOUND, ERR_PMEM_ACCESS
  */
 function outputPath(output: string): string {
   let at = path.resolve(output);
   let st: fs.Stats;
   try {
     st = fs.lstatSync(at);
-  } catch {
-    return at; // a new file (a missing directory fails when the sort writes)
+  } catch (e) {
+    // A new file, in a directory that must be there: a misspelt directory
+    // is refused, not made (the default pmem directory beside the output
+    // would make it, and its parents, and leave them).
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotReach(output, e);
+    const dir = path.dirname(at);
+    let parent: fs.Stats;
+    try {
+      parent = fs.statSync(dir);
+    } catch (e2) {
+      throw cannotReach(output, e2);
+    }
+    if (!parent.isDirectory()) throw new PmemError('ERR_PMEM_INVALID', `the output ${output}: ${dir} is not a directory`, { path: output });
+    return at;
   }
   if (st.isSymbolicLink()) {
     try {
@@ -218,12 +235,26 @@ function outputPath(output: string): string {
   return at;
 }
 
-/** Makes the directory for runs and the checkpoint (and its parents), or finds it. */
-function makeWorkDir(dir: string): void {
+/** Why a path's directory cannot be reached: it is missing, not a directory, or not searchable. */
+function cannotReach(file: string, e: unknown): PmemError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new PmemError('ERR_PMEM_NOT_FOUND', `the directory of ${file} does not exist`, { path: file });
+  if (code === 'EACCES' || code === 'EPERM') return new PmemError('ERR_PMEM_ACCESS', `cannot reach ${file}: ${code}`, { path: file });
+  return new PmemError('ERR_PMEM_INVALID', `cannot reach ${file}: ${code ?? String(e)}`, { path: file });
+}
+
+/**
+ * Makes the directory for runs and the checkpoint, or finds it; whether it
+ * made it. Its parent must be there: a misspelt path is refused, not made
+ * with its parents.
+ */
+function makeWorkDir(dir: string): boolean {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    fs.mkdirSync(dir);
+    return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new PmemError('ERR_PMEM_NOT_FOUND', `the pmem directory ${dir}: its parent ${path.dirname(dir)} does not exist`, { path: dir });
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new PmemError('ERR_PMEM_ACCESS', `cannot make ${dir}: ${code}`, { path: dir });
     if (code === 'ENOSPC') throw new PmemError('ERR_PMEM_NO_SPACE', `cannot make ${dir}: no space`, { path: dir });
     if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
@@ -235,6 +266,7 @@ function makeWorkDir(dir: string): void {
     directory = false;
   }
   if (!directory) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is not a directory`, { path: dir });
+  return false;
 }
 
 /** The input's stat or open failed: no permission, or no such file. */
@@ -383,14 +415,20 @@ function removeStrayRuns(job: Job, state: SortState): void {
  * Removes the sort's own files once it is done: its runs, then its
  * checkpoint (a crash between leaves the checkpoint, which names the runs
  * still there; never runs without it, which a new sort would refuse), and
- * a directory it made.
+ * a directory it made (the default one, or one this call made), if empty.
  */
 function removeWork(job: Job): void {
   for (const name of fs.readdirSync(job.dir)) {
     if (RUN_NAME.test(name)) fs.rmSync(path.join(job.dir, name), { force: true });
   }
   fs.rmSync(path.join(job.dir, CHECKPOINT_FILE), { force: true });
-  if (job.ownDir) fs.rmdirSync(job.dir);
+  if (!job.ownDir) return;
+  try {
+    fs.rmdirSync(job.dir);
+  } catch (e) {
+    // Files of someone else's in it: they stay, and so does the directory.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
+  }
 }
 
 function syncDir(dir: string): void {
