@@ -44,7 +44,7 @@ results="{"
 for unit in "${UNITS[@]}"; do
   name=${unit//\//_}
   rm -f "$work/store.kv"
-  node bin/pmem serve --port 0 --file "$work/store.kv" > "$out/$name.server.log" 2>&1 &
+  node bin/pmem serve --port 0 --file "$work/store.kv" --enable-debug-command yes > "$out/$name.server.log" 2>&1 &
   server=$!
   port=""
   for _ in $(seq 1 600); do

@@ -372,11 +372,11 @@ describe('pmem serve', () => {
 describe('pmem serve: durable expiry', () => {
   test('an expired key never comes back after a restart, and its records are deleted on the store', async () => {
     const file = tmpFile('expiry.kv');
-    let s = createServer({ file });
+    let s = createServer({ file, enableDebugCommand: 'yes' });
     let port = await s.listen(0);
     let c = new RawClient(port);
     await c.ready;
-    await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'); // only the restart may remove it
+    expect(text(await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'))).toBe('OK'); // only the restart may remove it
     // A key that expires soon, stored before it expires: on a loaded
     // machine the SET may run past a short margin, and then the key is
     // gone at once; the margin grows until PTTL finds it stored.

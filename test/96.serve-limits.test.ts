@@ -2,7 +2,9 @@
 // input all clients may hold, the connection limit that CONFIG SET may not
 // make 0, and blocked clients that have gone.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 
+import { parseServe } from '../lib/cli/serve';
 import { createServer, type RespServer } from '../lib';
 import { Blocking, type Waiter } from '../lib/server/blocking';
 import type { Client } from '../lib/server/client';
@@ -129,5 +131,92 @@ describe('blocked clients that have gone', () => {
       await server.close();
       fs.rmSync(file, { force: true });
     }
+  });
+});
+
+describe('DEBUG, refused unless the server allows it', () => {
+  /** A non-loopback IPv4 address of this host, if it has one. */
+  const outside = Object.values(os.networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address;
+  const servers: RespServer[] = [];
+  const clients: RawClient[] = [];
+  afterAll(async () => {
+    for (const c of clients) c.socket.destroy();
+    for (const s of servers) await s.close();
+  });
+
+  async function serverWith(enableDebugCommand: 'no' | 'yes' | 'local' | undefined): Promise<number> {
+    const s = createServer({ file: tmpFile(`debug-${enableDebugCommand}.kv`), ...(enableDebugCommand === undefined ? {} : { enableDebugCommand }) });
+    servers.push(s);
+    return s.listen(0, '0.0.0.0');
+  }
+  async function client(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    const c = new RawClient(port, host);
+    clients.push(c);
+    await c.ready;
+    return c;
+  }
+
+  test('by default (no) DEBUG is refused as Redis 7 refuses it, in MULTI too, and the server goes on', async () => {
+    const port = await serverWith(undefined);
+    const c = await client(port);
+    expect(text(await c.call('DEBUG', 'SLEEP', '0'))).toMatch(/^-ERR DEBUG command not allowed\. If the enable-debug-command option is set to "local"/);
+    expect(text(await c.call('DEBUG', 'RELOAD'))).toMatch(/^-ERR DEBUG command not allowed/);
+    expect(text(await c.call('MULTI'))).toBe('OK');
+    expect(text(await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'))).toMatch(/^-ERR DEBUG command not allowed/);
+    expect(text(await c.call('EXEC'))).toMatch(/^-EXECABORT/);
+    expect(text(await c.call('PING'))).toBe('PONG');
+    expect(() => createServer({ file: tmpFile('debug-bad.kv'), enableDebugCommand: 'always' as never })).toThrow(TypeError);
+    const bytes = (v: string): number => Number(v);
+    expect(parseServe([], bytes).enableDebugCommand).toBe('no');
+    expect(parseServe(['--enable-debug-command', 'local'], bytes).enableDebugCommand).toBe('local');
+    expect(parseServe(['--enable-debug-command=yes'], bytes).enableDebugCommand).toBe('yes');
+    expect(() => parseServe(['--enable-debug-command', 'on'], bytes)).toThrow(/takes no, yes or local/);
+  });
+
+  test('yes allows it from anywhere; local from a loopback address only', async () => {
+    const yes = await serverWith('yes');
+    expect(text(await (await client(yes)).call('DEBUG', 'SET-ACTIVE-EXPIRE', '1'))).toBe('OK');
+    const local = await serverWith('local');
+    expect(text(await (await client(local)).call('DEBUG', 'SET-ACTIVE-EXPIRE', '1'))).toBe('OK');
+    if (outside === undefined) {
+      console.warn('96.serve-limits: no non-loopback IPv4 address here; DEBUG from one is not tried');
+      return;
+    }
+    const far = await client(local, outside);
+    expect(text(await far.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1'))).toMatch(/^-ERR DEBUG command not allowed/);
+    expect(text(await far.call('PING'))).toBe('PONG');
+    expect(text(await (await client(yes, outside)).call('DEBUG', 'SET-ACTIVE-EXPIRE', '1'))).toBe('OK');
+  });
+});
+
+describe('counts up to 2^63 - 1, as Redis takes them (LONG_MAX)', () => {
+  let server: RespServer;
+  let c: RawClient;
+  beforeAll(async () => {
+    server = createServer({ file: tmpFile('counts.kv') });
+    c = new RawClient(await server.listen(0));
+    await c.ready;
+  });
+  afterAll(async () => {
+    c.socket.destroy();
+    await server.close();
+  });
+
+  const MAX = '9223372036854775807';
+  test('LPOP, RPOP, LMPOP, LPOS and ZPOPMIN take a count past 2^53 and stop at the collection\'s end', async () => {
+    await c.call('RPUSH', 'l', 'a', 'b', 'a', 'c');
+    expect(text(await c.call('LPOS', 'l', 'a', 'COUNT', MAX, 'MAXLEN', MAX))).toEqual([0, 2]);
+    expect(text(await c.call('LPOP', 'l', MAX))).toEqual(['a', 'b', 'a', 'c']);
+    await c.call('RPUSH', 'l', 'x', 'y');
+    expect(text(await c.call('RPOP', 'l', '9007199254740993'))).toEqual(['y', 'x']);
+    await c.call('RPUSH', 'm', 'p', 'q');
+    expect(text(await c.call('LMPOP', '1', 'm', 'LEFT', 'COUNT', MAX))).toEqual(['m', ['p', 'q']]);
+    await c.call('ZADD', 'z', '1', 'u', '2', 'v');
+    expect(text(await c.call('ZPOPMIN', 'z', MAX))).toEqual(['u', '1', 'v', '2']);
+    // Past 2^63 - 1 a count is not an integer Redis reads.
+    await c.call('RPUSH', 'l', 'x');
+    expect(text(await c.call('LPOP', 'l', '9223372036854775808'))).toBe('-ERR value is out of range, must be positive');
+    expect(text(await c.call('LPOP', 'l', '-1'))).toBe('-ERR value is out of range, must be positive');
+    expect(text(await c.call('LMPOP', MAX, 'l', 'LEFT'))).toBe('-ERR syntax error');
   });
 });

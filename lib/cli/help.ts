@@ -36,6 +36,7 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
            [--replica HOST:PORT ...] [--journal FILE] [--replica-timeout MS]
+           [--enable-debug-command no|yes|local]
   A Redis-protocol (RESP2/RESP3) server over a KV store. A write command's
   reply is sent only after its effects are durable on the store file (one
   fence per batch of the requests read in one event-loop turn). The store
@@ -44,7 +45,9 @@ export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DI
   With --replica (repeatable), every write goes first to a journal (FILE, or
   the store's path and '.journal') that each backup persists, and a write
   command's reply waits until every backup did; a backup is run with
-  startStoreReplica (docs/api.md). docs/server.md lists the commands.`;
+  startStoreReplica (docs/api.md). DEBUG, which can stall the server (DEBUG
+  SLEEP), is refused unless --enable-debug-command is yes, or local for
+  clients on a loopback address. docs/server.md lists the commands.`;
 
 export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
 pmem replica promote --file FILE

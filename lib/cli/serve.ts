@@ -35,13 +35,15 @@ export interface ServeArgs {
   replicas: string[];
   journal?: string;
   replicaTimeoutMs?: number;
+  enableDebugCommand: 'no' | 'yes' | 'local';
 }
 
-const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size', '--replica', '--journal', '--replica-timeout']);
+const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size', '--replica', '--journal', '--replica-timeout',
+  '--enable-debug-command']);
 
 /** The options of `pmem serve`. @throws a usage Fail */
 export function parseServe(argv: string[], bytes: (s: string, name: string) => number): ServeArgs {
-  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [] };
+  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [], enableDebugCommand: 'no' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -66,6 +68,10 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
       case '--replica': a.replicas.push(v); break;
       case '--journal': a.journal = v; break;
       case '--replica-timeout': a.replicaTimeoutMs = whole(1, 2 ** 31 - 1); break;
+      case '--enable-debug-command':
+        if (v !== 'no' && v !== 'yes' && v !== 'local') throw usage(`--enable-debug-command takes no, yes or local, got '${v}'`);
+        a.enableDebugCommand = v;
+        break;
       default: a.maxSize = bytes(v, name);
     }
   }
@@ -109,7 +115,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   }
   const replicated = a.replicas.length > 0;
   const server = await openServer({
-    file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize,
+    file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize, enableDebugCommand: a.enableDebugCommand,
     log: (line) => console.log(`pmem serve: ${line}`),
     ...(replicated ? { replicas: a.replicas, journal: a.journal, replicaTimeoutMs: a.replicaTimeoutMs } : {}),
   });

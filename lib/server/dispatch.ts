@@ -15,8 +15,20 @@ interface Entry {
   pubsub: boolean;
   nomulti: boolean;
   nomultiqueue: boolean;
+  /** DEBUG: run only as the server's enableDebugCommand allows. */
+  protected: boolean;
   /** A read-only command with keys: each key it finds absent raises 'keymiss' (Redis's lookupKeyRead). */
   readsKeys: boolean;
+}
+
+/** Redis 7's refusal of DEBUG, word for word (pmem serve's option is --enable-debug-command). */
+const DEBUG_NOT_ALLOWED = 'ERR DEBUG command not allowed. If the enable-debug-command option is set to "local", you can run it from a local connection, '
+  + 'otherwise you need to set this option in the configuration file, and then restart the server.';
+
+/** Whether the client is connected from a loopback address (127.0.0.0/8, ::1). */
+function isLocal(c: Client): boolean {
+  const a = c.socket.remoteAddress;
+  return a !== undefined && (a === '::1' || /^(::ffff:)?127\./.test(a));
 }
 
 /** ASCII upper case to lower case; every other byte as it is. */
@@ -35,7 +47,7 @@ export class CommandIndex {
       const b = Buffer.from(name, 'latin1');
       const e: Entry = {
         cmd, name: b, noauth: cmd.flags.includes('noauth'), pubsub: cmd.flags.includes('pubsub'),
-        nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'),
+        nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'), protected: name === 'debug',
         // OBJECT looks its key up without the event, as in Redis.
         readsKeys: cmd.flags.includes('readonly') && cmd.firstKey > 0 && name !== 'object',
       };
@@ -122,6 +134,11 @@ export class Dispatcher {
       s.stats.rejected++;
       if (c.multi !== null) c.multiError = true;
       throw new ReplyError(`ERR wrong number of arguments for '${cmd.fullName ?? cmd.name}' command`);
+    }
+    if (e.protected && !(s.enableDebugCommand === 'yes' || (s.enableDebugCommand === 'local' && isLocal(c)))) {
+      s.stats.rejected++;
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError(DEBUG_NOT_ALLOWED);
     }
     if (c.out.proto === 2 && c.subscriptions > 0 && !e.pubsub) {
       throw new ReplyError(`ERR Can't execute '${cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);

@@ -27,6 +27,10 @@ function createServerChecks(options: ServerOptions): void {
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
   if (options.maxClients !== undefined && options.maxClients < 1) throw new RangeError(`options.maxClients must be at least 1, got ${options.maxClients}`);
+  const debug = options.enableDebugCommand;
+  if (debug !== undefined && debug !== 'no' && debug !== 'yes' && debug !== 'local') {
+    throw new TypeError(`options.enableDebugCommand must be 'no', 'yes' or 'local', got ${String(debug)}`);
+  }
 }
 
 /**

@@ -42,6 +42,13 @@ export interface ServerOptions {
   maxInput?: number;
   /** Most connections at once (default 10000). */
   maxClients?: number;
+  /**
+   * DEBUG, which can stop the server for as long as a client asks (DEBUG
+   * SLEEP) and rebuild its state (DEBUG RELOAD): 'no' (the default, as
+   * Redis 7's enable-debug-command), 'yes', or 'local' (connections from a
+   * loopback address only).
+   */
+  enableDebugCommand?: 'no' | 'yes' | 'local';
   /** Called with a line for the log (default: nothing). */
   log?: (line: string) => void;
   /**
@@ -80,6 +87,7 @@ export class RespServer {
   maxOutput: number;
   maxInput: number;
   maxClients: number;
+  readonly enableDebugCommand: 'no' | 'yes' | 'local';
   readonly watches: Watches;
   readonly dispatch = new Dispatcher(this);
   /** Clients blocked on keys (BLPOP, BZPOPMIN, ...). */
@@ -110,6 +118,7 @@ export class RespServer {
     this.maxOutput = options.maxOutput ?? 256 * 1024 * 1024;
     this.maxInput = options.maxInput ?? MAX_INPUT_TOTAL;
     this.maxClients = options.maxClients ?? 10000;
+    this.enableDebugCommand = options.enableDebugCommand ?? 'no';
     this.#log = options.log ?? (() => {});
     this.file = path.resolve(options.file);
     this.dir = path.dirname(this.file);

@@ -31,7 +31,7 @@ function rangeArg(b: Buffer, min: number, max: number, msg: string): number {
 }
 
 /** getPositiveLongFromObjectOrReply: one message for a non-integer and a negative. */
-export const positive = (b: Buffer, msg = 'value is out of range, must be positive'): number => rangeArg(b, 0, Number.MAX_SAFE_INTEGER, `ERR ${msg}`);
+export const positive = (b: Buffer, msg = 'value is out of range, must be positive'): number => rangeArg(b, 0, Infinity, `ERR ${msg}`);
 
 /** Pushes `values` at `end` of the list at `key` (created when absent), and raises lpush/rpush. @returns the new length */
 function pushValues(s: RespServer, db: number, key: string, end: End, values: Buffer[]): number {
@@ -321,13 +321,13 @@ function replyKeyValues(c: Client, key: string, values: Buffer[]): void {
 
 /** LMPOP/BLMPOP's arguments from `numkeysAt`: keys, end, count (1 unless given). */
 function mpopArgs(argv: Buffer[], numkeysAt: number): { keys: string[]; end: End; count: number } {
-  const numkeys = rangeArg(argv[numkeysAt], 1, Number.MAX_SAFE_INTEGER, 'ERR numkeys should be greater than 0');
+  const numkeys = rangeArg(argv[numkeysAt], 1, Infinity, 'ERR numkeys should be greater than 0');
   const whereAt = numkeysAt + numkeys + 1;
   if (whereAt >= argv.length) throw new ReplyError(SYNTAX);
   const end = endArg(argv[whereAt]);
   let count = -1;
   for (let j = whereAt + 1; j < argv.length; j++) {
-    if (count === -1 && word(argv[j]) === 'count' && j + 1 < argv.length) count = rangeArg(argv[++j], 1, Number.MAX_SAFE_INTEGER, 'ERR count should be greater than 0');
+    if (count === -1 && word(argv[j]) === 'count' && j + 1 < argv.length) count = rangeArg(argv[++j], 1, Infinity, 'ERR count should be greater than 0');
     else throw new ReplyError(SYNTAX);
   }
   const keys = argv.slice(numkeysAt + 1, whereAt).map(keyArg);
