@@ -1,14 +1,16 @@
 // pmem serve's limits on clients (docs/server.md, "Limits on clients"): the
 // input all clients may hold, the connection limit that CONFIG SET may not
 // make 0, and blocked clients that have gone.
+import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 
 import { parseServe } from '../lib/cli/serve';
 import { createServer, type RespServer } from '../lib';
 import { Blocking, type Waiter } from '../lib/server/blocking';
 import type { Client } from '../lib/server/client';
-import { RawClient, text } from './fixtures/serve/raw';
+import { frame, RawClient, text } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -189,14 +191,27 @@ describe('DEBUG, refused unless the server allows it', () => {
   });
 });
 
-describe('counts up to 2^63 - 1, as Redis takes them (LONG_MAX)', () => {
+describe('64-bit arguments: counts up to 2^63 - 1 (LONG_MAX) and expiry times, as Redis takes them', () => {
   let server: RespServer;
   let c: RawClient;
+  let port: number;
   beforeAll(async () => {
     server = createServer({ file: tmpFile('counts.kv') });
-    c = new RawClient(await server.listen(0));
+    port = await server.listen(0);
+    c = new RawClient(port);
     await c.ready;
   });
+
+  /** One command's reply as the bytes the server sent (one line). */
+  async function rawReply(at: number, ...args: string[]): Promise<string> {
+    const sock = net.connect(at, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d) => { got += d.toString('latin1'); });
+    sock.write(frame(...args));
+    while (!got.endsWith('\r\n')) await once(sock, 'data');
+    sock.destroy();
+    return got;
+  }
   afterAll(async () => {
     c.socket.destroy();
     await server.close();
@@ -218,5 +233,27 @@ describe('counts up to 2^63 - 1, as Redis takes them (LONG_MAX)', () => {
     expect(text(await c.call('LPOP', 'l', '9223372036854775808'))).toBe('-ERR value is out of range, must be positive');
     expect(text(await c.call('LPOP', 'l', '-1'))).toBe('-ERR value is out of range, must be positive');
     expect(text(await c.call('LMPOP', MAX, 'l', 'LEFT'))).toBe('-ERR syntax error');
+  });
+
+  test('expiry times as Redis checks them: any negative time deletes, only an overflow is refused, and no reply passes 2^63 - 1', async () => {
+    for (const k of ['j', 'i', 'h']) await c.call('SET', k, 'v');
+    expect(text(await c.call('PEXPIRE', 'j', '-9223372036854775808'))).toBe(1);
+    expect(text(await c.call('EXISTS', 'j'))).toBe(0);
+    expect(text(await c.call('EXPIRE', 'i', '-9223372036854776'))).toBe("-ERR invalid expire time in 'expire' command");
+    expect(text(await c.call('EXPIRE', 'i', '-9223372036854775'))).toBe(1);
+    expect(text(await c.call('EXISTS', 'i'))).toBe(0);
+    expect(text(await c.call('PEXPIRE', 'h', MAX))).toBe("-ERR invalid expire time in 'pexpire' command");
+    expect(text(await c.call('SET', 'h', 'v', 'PX', MAX))).toBe("-ERR invalid expire time in 'set' command");
+    // The latest time there is: its replies are 64-bit integers (a double
+    // of 2^63 - 1 would be 2^63), in the raw protocol.
+    for (const [cmd, at] of [['PEXPIREAT', MAX], ['EXPIREAT', '9223372036854775']]) {
+      expect(text(await c.call(cmd, 'h', at))).toBe(1);
+      for (const ask of ['PEXPIRETIME', 'PTTL']) {
+        const reply = await rawReply(port, ask, 'h');
+        const n = BigInt(/^:(\d+)\r\n$/.exec(reply)?.[1] ?? '-1');
+        expect(n).toBeGreaterThan(2n ** 62n);
+        expect(n).toBeLessThanOrEqual(2n ** 63n - 1n);
+      }
+    }
   });
 });

@@ -7,6 +7,20 @@ export const MAX_KEY = 4096 - KEY_PREFIX;
 export const I64_MIN = -(2n ** 63n);
 export const I64_MAX = 2n ** 63n - 1n;
 
+/** The largest double below 2^63. */
+const LAST_MS = 2 ** 63 - 1024;
+
+/**
+ * An expiry time (ms since the epoch, checked to fit 64 bits) as the
+ * keyspace keeps it: a double. Past 2^53 ms (the year 287,396) it is
+ * rounded, and it is at most LAST_MS, so that PEXPIRETIME's reply stays a
+ * 64-bit integer (2^63 - 1 as a double rounds up to 2^63).
+ */
+export function timeMs(ms: bigint): number {
+  const n = Number(ms);
+  return n > LAST_MS ? LAST_MS : n;
+}
+
 const INT = /^-?(0|[1-9]\d*)$/;
 
 /** A key argument as its latin1 string. @throws ReplyError for a key over the limit */

@@ -7,7 +7,7 @@ import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';
-import { i64Arg, I64_MAX, intArg, keyArg, keyBuf, syntax, toI64, word } from './args';
+import { i64Arg, I64_MAX, I64_MIN, intArg, timeMs, keyArg, keyBuf, syntax, toI64, word } from './args';
 import type { Def } from './types';
 
 function del(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -179,16 +179,20 @@ function expireLike(unitMs: bigint, absolute: boolean, name: string) {
     const bad = (): never => {
       throw new ReplyError(`ERR invalid expire time in '${name}' command`);
     };
+    // As Redis's expireGenericCommand: a time may be negative (the key is
+    // deleted); only an overflow of the unit's conversion or of the
+    // addition of now is refused.
+    if (n > I64_MAX / unitMs || n < I64_MIN / unitMs) bad();
     let ms = n * unitMs;
-    if (ms > I64_MAX || ms < -I64_MAX) bad();
-    if (!absolute) ms += BigInt(s.keyspace.now());
-    if (ms > I64_MAX || ms < -I64_MAX) bad();
+    const base = absolute ? 0n : BigInt(s.keyspace.now());
+    if (ms > I64_MAX - base) bad();
+    ms += base;
     const cur = s.keyspace.expireOf(c.db, key);
     if (cur === undefined) {
       c.out.int(0);
       return;
     }
-    const at = Number(ms);
+    const at = timeMs(ms);
     if ((nx && cur !== null) || (xx && cur === null) || (gt && (cur === null || at <= cur)) || (lt && cur !== null && at >= cur)) {
       c.out.int(0);
       return;

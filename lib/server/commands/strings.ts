@@ -3,7 +3,7 @@ import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
 import { TYPE_STRING } from '../keyspace';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
-import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, toDecimal, toFloat, toI64, word, type Decimal } from './args';
+import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toDecimal, toFloat, toI64, word, type Decimal } from './args';
 import { lcs } from './lcs';
 import type { Def } from './types';
 
@@ -44,7 +44,7 @@ export function expireTime(s: RespServer, unit: 'ex' | 'px' | 'exat' | 'pxat', a
   if (ms > I64_MAX) bad();
   if (unit === 'ex' || unit === 'px') ms += BigInt(s.keyspace.now());
   if (ms > I64_MAX) bad();
-  return Number(ms);
+  return timeMs(ms);
 }
 
 /** SET key value [NX | XX] [GET] [EX s | PX ms | EXAT t | PXAT t | KEEPTTL] */
