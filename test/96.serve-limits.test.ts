@@ -235,6 +235,37 @@ describe('64-bit arguments: counts up to 2^63 - 1 (LONG_MAX) and expiry times, a
     expect(text(await c.call('LMPOP', MAX, 'l', 'LEFT'))).toBe('-ERR syntax error');
   });
 
+  test('database numbers, SPOP and CLIENT KILL ID counts, and SCAN cursors are read as Redis 7.0 reads them, with its texts', async () => {
+    const I32 = '-ERR value is out of range, value must between -2147483648 and 2147483647';
+    await c.call('SET', 'str', 'v');
+    await c.call('SADD', 's', 'm');
+    for (const n of [MAX, '-9223372036854775808', '2147483648', '-2147483649']) {
+      expect(text(await c.call('SELECT', n))).toBe(I32);
+      expect(text(await c.call('MOVE', 'str', n))).toBe(I32);
+      expect(text(await c.call('COPY', 'str', 'dst', 'DB', n))).toBe(I32);
+      expect(text(await c.call('SWAPDB', n, '0'))).toBe('-ERR invalid first DB index');
+      expect(text(await c.call('SWAPDB', '0', n))).toBe('-ERR invalid second DB index');
+    }
+    expect(text(await c.call('SELECT', '9223372036854775808'))).toBe('-ERR value is not an integer or out of range');
+    expect(text(await c.call('SELECT', '2147483647'))).toBe('-ERR DB index is out of range');
+    expect(text(await c.call('SELECT', '0'))).toBe('OK');
+    for (const n of ['9223372036854775808', '-1', 'x']) expect(text(await c.call('SPOP', 's', n))).toBe('-ERR value is out of range, must be positive');
+    for (const n of ['0', '-1', '9223372036854775808', 'x']) {
+      expect(text(await c.call('CLIENT', 'KILL', 'ID', n))).toBe('-ERR client-id should be greater than 0');
+    }
+    // strtoul: any 64-bit cursor, '-' modulo 2^64, '' as 0; a blank, a sign alone or 2^64 is refused.
+    for (const cur of ['-1', '18446744073709551615', '9223372036854775808', '-9223372036854775808', '+0', '']) {
+      const r = text(await c.call('SCAN', cur)) as [string, string[]];
+      expect(r[0]).toBe('0');
+      for (const scan of [['HSCAN', 'noh', cur], ['SSCAN', 's', cur], ['ZSCAN', 'noz', cur]]) expect((text(await c.call(...scan)) as unknown[])[0]).toBe('0');
+    }
+    expect((text(await c.call('SCAN', '')) as [string, string[]])[1]).toEqual(expect.arrayContaining(['s', 'str']));
+    for (const cur of ['18446744073709551616', ' 1', '1 ', '-', '+', '0x1', '1.0']) {
+      expect(text(await c.call('SCAN', cur))).toBe('-ERR invalid cursor');
+      expect(text(await c.call('SSCAN', 's', cur))).toBe('-ERR invalid cursor');
+    }
+  });
+
   test('expiry times as Redis checks them: any negative time deletes, only an overflow is refused, and no reply passes 2^63 - 1', async () => {
     for (const k of ['j', 'i', 'h']) await c.call('SET', k, 'v');
     expect(text(await c.call('PEXPIRE', 'j', '-9223372036854775808'))).toBe(1);

@@ -9,7 +9,7 @@ import { globMatch } from '../glob';
 import { swapDbs } from '../moves';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
-import { intArg, keyBuf, toI64, word } from './args';
+import { i32Arg, intArg, keyBuf, toI64, word } from './args';
 import type { Command, Def } from './types';
 
 /** Filled by the table, so COMMAND can list every command. */
@@ -90,10 +90,9 @@ function flushall(s: RespServer, c: Client, argv: Buffer[]): void {
 
 /** SWAPDB a b: every key of both databases rewritten under the other's number, in one batch. */
 function swapdb(s: RespServer, c: Client, argv: Buffer[]): void {
-  const a = toI64(argv[1]);
-  const b = toI64(argv[2]);
-  if (a === null || b === null) throw new ReplyError('ERR invalid first DB index');
-  if (a < 0n || b < 0n || a >= BigInt(s.databases) || b >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
+  const a = i32Arg(argv[1], 'ERR invalid first DB index');
+  const b = i32Arg(argv[2], 'ERR invalid second DB index');
+  if (a < 0 || b < 0 || a >= s.databases || b >= s.databases) throw new ReplyError('ERR DB index is out of range');
   const x = Number(a);
   const y = Number(b);
   if (x !== y) swapDbs(s.keyspace, x, y);

@@ -46,6 +46,33 @@ export function i64Arg(b: Buffer, msg = NOT_INTEGER): bigint {
   return n;
 }
 
+/**
+ * getIntFromObjectOrReply: a 32-bit integer. @throws ReplyError `msg`, or
+ * Redis's own texts (not an integer; out of the 32-bit range) without one
+ */
+export function i32Arg(b: Buffer, msg?: string): number {
+  const n = toI64(b);
+  if (n === null) throw new ReplyError(msg ?? NOT_INTEGER);
+  if (n < -2147483648n || n > 2147483647n) throw new ReplyError(msg ?? 'ERR value is out of range, value must between -2147483648 and 2147483647');
+  return Number(n);
+}
+
+/**
+ * A SCAN cursor as Redis reads it (strtoul: an unsigned 64-bit number; a
+ * leading '+', or '-' which negates it modulo 2^64; the empty string is 0;
+ * no leading blank, no trailing byte, nothing past 2^64 - 1).
+ * @throws ReplyError "invalid cursor"
+ */
+export function cursorArg(b: Buffer): bigint {
+  const s = b.toString('latin1');
+  const m = /^([+-]?)(\d*)$/.exec(s);
+  // A sign with no digits leaves strtoul's end at the sign: refused.
+  if (m === null || (m[1] !== '' && m[2] === '')) throw new ReplyError('ERR invalid cursor');
+  const n = m[2] === '' ? 0n : BigInt(m[2]);
+  if (n > 2n ** 64n - 1n) throw new ReplyError('ERR invalid cursor');
+  return m[1] === '-' ? (2n ** 64n - n) % 2n ** 64n : n;
+}
+
 /** An integer argument as a number (exact below 2^53; callers check ranges). */
 export function intArg(b: Buffer, msg = NOT_INTEGER): number {
   return Number(i64Arg(b, msg));

@@ -3,7 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 
 import { ReplyError, type Client } from '../client';
 import type { RespServer } from '../server';
-import { intArg, toI64, word } from './args';
+import { i32Arg, intArg, toI64, word } from './args';
 import type { Def } from './types';
 
 function ping(_s: RespServer, c: Client, argv: Buffer[]): void {
@@ -178,8 +178,9 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       for (let i = 2; i + 1 < argv.length; i += 2) {
         const f = word(argv[i]);
         if (f === 'id') {
-          const id = intArg(argv[i + 1]);
-          const x = s.clients.get(id);
+          const id = toI64(argv[i + 1]);
+          if (id === null || id < 1n) throw new ReplyError('ERR client-id should be greater than 0');
+          const x = s.clients.get(Number(id));
           if (x !== undefined) {
             s.kill(x);
             n++;
@@ -211,9 +212,8 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function select(s: RespServer, c: Client, argv: Buffer[]): void {
-  const n = toI64(argv[1]);
-  if (n === null) throw new ReplyError('ERR value is not an integer or out of range');
-  if (n < 0n || n >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
+  const n = i32Arg(argv[1]);
+  if (n < 0 || n >= s.databases) throw new ReplyError('ERR DB index is out of range');
   c.db = Number(n);
   c.out.ok();
 }

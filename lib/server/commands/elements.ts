@@ -5,7 +5,7 @@ import { ReplyError, type Client } from '../client';
 import type { RespServer } from '../server';
 import { globMatch } from '../glob';
 import type { Members } from '../members';
-import { intArg, syntax, toI64, word } from './args';
+import { cursorArg, intArg, syntax, toI64, word } from './args';
 
 /** LONG_MAX as a number: counts are checked against ±LONG_MAX as Redis does. */
 export const LONG_MAX = 2 ** 63 - 1;
@@ -18,8 +18,7 @@ export const LONG_MAX = 2 ** 63 - 1;
  * listpack and intset encodings. `emit` writes one element's reply items.
  */
 export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefined, small: boolean, perElement: number, emit: (i: number) => void): void {
-  const cur = toI64(argv[2]);
-  if (cur === null || cur < 0n) throw new ReplyError('ERR invalid cursor');
+  const cur = cursorArg(argv[2]);
   let match: Buffer | null = null;
   let count = 10;
   for (let i = 3; i < argv.length; i++) {

@@ -7,7 +7,7 @@ import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';
-import { i64Arg, I64_MAX, I64_MIN, intArg, timeMs, keyArg, keyBuf, syntax, toI64, word } from './args';
+import { cursorArg, i32Arg, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, keyBuf, syntax, timeMs, toI64, word } from './args';
 import type { Def } from './types';
 
 function del(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -51,8 +51,7 @@ function keys(s: RespServer, c: Client, argv: Buffer[]): void {
  * guarantees.
  */
 function scan(s: RespServer, c: Client, argv: Buffer[]): void {
-  const cur = toI64(argv[1]);
-  if (cur === null || cur < 0n) throw new ReplyError('ERR invalid cursor');
+  const cur = cursorArg(argv[1]);
   let match: Buffer | null = null;
   let count = 10;
   let typeName: string | null = null;
@@ -118,7 +117,7 @@ function copy(s: RespServer, c: Client, argv: Buffer[]): void {
     const w = word(argv[i]);
     if (w === 'replace') replace = true;
     else if (w === 'db' && i + 1 < argv.length) {
-      db = intArg(argv[++i]);
+      db = i32Arg(argv[++i]);
       if (db < 0 || db >= s.databases) throw new ReplyError('ERR DB index is out of range');
     } else syntax();
   }
@@ -138,8 +137,8 @@ function copy(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function move(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const db = toI64(argv[2]);
-  if (db === null || db < 0n || db >= BigInt(s.databases)) throw new ReplyError('ERR DB index is out of range');
+  const db = i32Arg(argv[2]);
+  if (db < 0 || db >= s.databases) throw new ReplyError('ERR DB index is out of range');
   if (Number(db) === c.db) throw new ReplyError('ERR source and destination objects are the same');
   if (!s.keyspace.exists(c.db, key) || s.keyspace.exists(Number(db), key)) {
     c.out.int(0);

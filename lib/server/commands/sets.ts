@@ -144,9 +144,9 @@ function spop(s: RespServer, c: Client, argv: Buffer[]): void {
   if (argv.length > 3) throw new ReplyError('ERR syntax error');
   let count = -1;
   if (argv.length === 3) {
+    // getPositiveLongFromObjectOrReply: one text for a non-integer and a negative.
     const n = toI64(argv[2]);
-    if (n === null) throw new ReplyError('ERR value is not an integer or out of range');
-    if (n < 0n) throw new ReplyError('ERR value is out of range, must be positive');
+    if (n === null || n < 0n) throw new ReplyError('ERR value is out of range, must be positive');
     count = Number(n);
   }
   const set = read(s, c, argv[1]);
