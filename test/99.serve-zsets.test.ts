@@ -264,6 +264,35 @@ describe('sorted-set commands', () => {
     expect(await err(r.call('ZPOPMIN', 'z:w', 'x'))).toBe('ERR value is out of range, must be positive');
   });
 
+  test('scores, weights and score ranges are read as Redis reads them (strtod): hexadecimal, blanks and the empty bound where Redis takes them', async () => {
+    const r = conn();
+    await r.zadd('z:s', 0, 'c', 1, 'a', 2, 'b');
+    // getDoubleFromObject: the whole argument, no leading blank, hexadecimal
+    // (with a binary exponent) and "infinity" taken; out of range refused.
+    expect(await r.call('ZADD', 'z:s', '0x10', 'x', '0x1.8p1', 'y', '-Infinity', 'n')).toBe(3);
+    expect(await r.zscore('z:s', 'x')).toBe('16');
+    expect(await r.zscore('z:s', 'y')).toBe('3');
+    expect(await r.call('ZINCRBY', 'z:s', '0x.8', 'x')).toBe('16.5');
+    for (const score of [' 1', '1 ', '', '0x', '1e', 'nan', '0x1p99999', '0x1p-99999', 'infinit']) {
+      expect(await err(r.call('ZADD', 'z:s', score, 'd'))).toBe('ERR value is not a valid float');
+    }
+    await r.zrem('z:s', 'x', 'y', 'n');
+    // WEIGHTS: the same reading; past a double's range is "not a float", not inf.
+    expect(await r.call('ZUNION', '1', 'z:s', 'WEIGHTS', '0x2', 'WITHSCORES')).toEqual(['c', '0', 'a', '2', 'b', '4']);
+    for (const w of ['1e309', '-1e309', ' 1', 'nan']) {
+      expect(await err(r.call('ZUNIONSTORE', 'z:d', '1', 'z:s', 'WEIGHTS', w))).toBe('ERR weight value is not a float');
+    }
+    // zslParseRange: strtod to the end, leading blanks skipped, the empty
+    // string (and "(" alone) is 0, 1e309 is inf; NaN and trailing bytes refused.
+    expect(await r.call('ZRANGEBYSCORE', 'z:s', ' 1', '+inf')).toEqual(['a', 'b']);
+    expect(await r.call('ZRANGEBYSCORE', 'z:s', '', '')).toEqual(['c']);
+    expect(await r.call('ZRANGEBYSCORE', 'z:s', '(', '1e309')).toEqual(['a', 'b']);
+    expect(await r.call('ZCOUNT', 'z:s', '0x1', '0x2')).toBe(2);
+    for (const bound of ['1 ', 'nan', '(nan', 'x', '((1']) {
+      expect(await err(r.call('ZCOUNT', 'z:s', bound, '+inf'))).toBe('ERR min or max is not a float');
+    }
+  });
+
   test('BZPOPMIN and BZMPOP serve clients in the order they blocked; a restart recovers every member and score', async () => {
     const [a, b, p] = [conn(), conn(), conn()];
     const wa = a.bzpopmin('z:b', 0);

@@ -9,7 +9,7 @@ import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { i64Arg, keyArg, toI64, word } from './args';
 import { randomCount, replyRandom, scanMembers } from './elements';
-import { encodingOf, formatScore, isZSet, parseDouble, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, zsetOf, zstore } from './zset-store';
+import { encodingOf, formatScore, isZSet, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, strictDouble, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
 
@@ -63,7 +63,7 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
       const left = argv.length - j - 1;
       if (op !== 'diff' && !card && w === 'weights' && left >= numkeys) {
         for (let i = 0; i < numkeys; i++) {
-          const v = parseDouble(argv[++j].toString('latin1'));
+          const v = strictDouble(argv[++j].toString('latin1'));
           if (v === null) throw new ReplyError('ERR weight value is not a float');
           weights[i] = v;
         }
