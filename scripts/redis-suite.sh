@@ -2,7 +2,8 @@
 # Fetches Redis's own test suite from Debian's source package (the same
 # version as Debian's redis-server, 7.0.15 on Debian 12), with what it needs:
 # tcl8.6, and redis-tools/redis-server (redis-cli for the client tests,
-# redis-server and redis-benchmark for bench/serve.js). Idempotent: does
+# redis-server for scripts/redis-diff.js and with redis-benchmark for
+# bench/serve.js). Idempotent: does
 # nothing that is already done. Prints the suite's directory.
 #
 # Debian's apt sources list binary packages only: a deb-src entry for the
@@ -44,7 +45,7 @@ if [ ${#missing[@]} -gt 0 ] || [ $need_update -eq 1 ]; then
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
-  # redis-server is installed for the bench only: it must not run as a service here.
+  # redis-server is run by redis-diff.js and the bench only: it must not run as a service here.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then
     $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true

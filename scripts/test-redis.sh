@@ -8,6 +8,8 @@
 # (external:skip, and --tags -needs:repl -needs:config-maxmemory: no
 # replication, no eviction); the others that are left out are listed with
 # their reasons in scripts/redis-suite-skips.tsv. Every test that runs must pass.
+# Then scripts/redis-diff.js sends the same commands to redis-server and to
+# pmem serve and fails on any reply that differs.
 # Extra arguments: the units to run (default: all of UNITS). REDIS_SUITE_BASEPORT
 # moves the suite's own ports (two runs on one machine need different ones).
 set -uo pipefail
@@ -79,4 +81,7 @@ const r = JSON.parse(require("fs").readFileSync(".test-results/redis.json", "utf
 let p = 0, f = 0;
 for (const u of Object.values(r)) { p += u.passed; f += u.failed; }
 console.log(`redis suite: ${p} passed, ${f} failed`);'
+# The same commands to redis-server and pmem serve, arguments at their edges.
+node scripts/redis-diff.js > "$out/redis-diff.log" 2>&1 || status=1
+tail -n 20 "$out/redis-diff.log"
 exit $status
