@@ -266,6 +266,26 @@ describe('64-bit arguments: counts up to 2^63 - 1 (LONG_MAX) and expiry times, a
     }
   });
 
+  test('OBJECT, WAIT, GETEX and blocking timeouts check their arguments in Redis 7.0\'s order, with its texts', async () => {
+    await c.call('SET', 'str', 'v');
+    expect(text(await c.call('OBJECT', 'NX', 'nokey'))).toBe("-ERR unknown subcommand 'NX'. Try OBJECT HELP.");
+    expect(text(await c.call('OBJECT', 'ENCODING'))).toBe("-ERR wrong number of arguments for 'object|encoding' command");
+    expect(text(await c.call('OBJECT', 'HELP', 'x'))).toBe("-ERR wrong number of arguments for 'object|help' command");
+    expect(text(await c.call('OBJECT', 'encoding', 'str'))).toBe('embstr');
+    expect(text(await c.call('WAIT', '0', '1.5'))).toBe('-ERR timeout is not an integer or out of range');
+    expect(text(await c.call('WAIT', '0', '-1'))).toBe('-ERR timeout is negative');
+    expect(text(await c.call('WAIT', 'x', '0'))).toBe('-ERR value is not an integer or out of range');
+    expect(text(await c.call('WAIT', '0', '0'))).toBe(0);
+    // The options' syntax before the time's value.
+    expect(text(await c.call('GETEX', 'str', 'EX', 'NX', '10'))).toBe('-ERR syntax error');
+    expect(text(await c.call('GETEX', 'str', 'EX', 'NX'))).toBe("-ERR value is not an integer or out of range");
+    // Timeouts as strtold reads them: hexadecimal; one that underflows a double is the least wait, not forever.
+    expect(text(await c.call('BLPOP', 'nol', '0x0.1'))).toBeNull();
+    expect(text(await c.call('BLPOP', 'nol', '1e-400'))).toBeNull();
+    expect(text(await c.call('BLPOP', 'nol', '-1e-400'))).toBe('-ERR timeout is negative');
+    expect(text(await c.call('BLPOP', 'nol', ' 1'))).toBe('-ERR timeout is not a float or out of range');
+  });
+
   test('expiry times as Redis checks them: any negative time deletes, only an overflow is refused, and no reply passes 2^63 - 1', async () => {
     for (const k of ['j', 'i', 'h']) await c.call('SET', k, 'v');
     expect(text(await c.call('PEXPIRE', 'j', '-9223372036854775808'))).toBe(1);

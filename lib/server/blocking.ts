@@ -7,6 +7,7 @@
 // is queued like any other: it goes out only after the group commit has
 // made the pop durable.
 import { ReplyError, type Client } from './client';
+import { strtod } from './commands/args';
 import type { RespServer } from './server';
 
 /** A blocked client's pending command. */
@@ -156,15 +157,17 @@ export class Blocking {
   }
 }
 
-const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
 /**
- * A blocking command's timeout argument in ms: float seconds, 0 forever.
+ * A blocking command's timeout argument in ms: float seconds (read as
+ * getLongDoubleFromObject reads them: strtod's forms, hexadecimal too), 0
+ * forever.
  * @returns the ms, or an error text as Redis words it
  */
 export function timeoutMs(text: string): number | string {
-  if (!FLOAT.test(text) && !/^[+-]?inf(inity)?$/i.test(text)) return 'ERR timeout is not a float or out of range';
-  const secs = /inf/i.test(text) ? (text.startsWith('-') ? -Infinity : Infinity) : Number(text);
+  const d = text.length === 0 || /^[ \t\n\v\f\r]/.test(text) ? null : strtod(text);
+  if (d === null || d.end !== text.length || Number.isNaN(d.value)) return 'ERR timeout is not a float or out of range';
+  // Long double holds what underflows a double: such a timeout is the least wait there is, with its sign.
+  const secs = d.underflow ? (text.startsWith('-') ? -Number.MIN_VALUE : Number.MIN_VALUE) : d.value;
   if (secs < 0) return 'ERR timeout is negative';
   if (!Number.isFinite(secs)) return 'ERR timeout is out of range';
   const ms = Math.ceil(secs * 1000);

@@ -259,6 +259,15 @@ function save(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 /** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and there are no replicas. */
+/** WAIT numreplicas timeout: no replica acknowledges (there are none), once the arguments are checked as Redis checks them. */
+function wait(_s: RespServer, c: Client, argv: Buffer[]): void {
+  const timeout = toI64(argv[2]);
+  if (timeout === null) throw new ReplyError('ERR timeout is not an integer or out of range');
+  if (timeout < 0n) throw new ReplyError('ERR timeout is negative');
+  if (toI64(argv[1]) === null) throw new ReplyError('ERR value is not an integer or out of range');
+  c.out.int(0);
+}
+
 function waitaof(_s: RespServer, c: Client, argv: Buffer[]): void {
   const local = toI64(argv[1]);
   const replicas = toI64(argv[2]);
@@ -386,7 +395,7 @@ export const ADMIN_COMMANDS: Record<string, Def> = {
   bgrewriteaof: [1, 'admin', 0, 0, 0, (_s, c) => c.out.status('Background append only file rewriting started (pmem: nothing to rewrite)')],
   shutdown: [-1, 'admin noauth nomultiqueue', 0, 0, 0, shutdown],
   waitaof: [4, 'fast', 0, 0, 0, waitaof],
-  wait: [3, 'fast', 0, 0, 0, (_s, c) => c.out.int(0)],
+  wait: [3, 'fast', 0, 0, 0, wait],
   debug: [-2, 'admin', 0, 0, 0, debug],
   function: [-2, 'write', 0, 0, 0, fn],
   memory: [-2, 'readonly', 0, 0, 0, (s, c, a) => {

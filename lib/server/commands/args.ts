@@ -149,3 +149,82 @@ export const word = (b: Buffer | undefined): string => (b === undefined ? '' : b
 export function syntax(): never {
   throw new ReplyError(SYNTAX);
 }
+
+const SPACE = /^[ \t\n\v\f\r]*/;
+const INF_TEXT = /^[+-]?(infinity|inf)/i;
+const NAN_TEXT = /^[+-]?nan(\([0-9A-Za-z_]*\))?/i;
+const HEX = /^([+-]?)0[xX](?:([0-9a-fA-F]+)(?:\.([0-9a-fA-F]*))?|\.([0-9a-fA-F]+))(?:[pP]([+-]?\d+))?/;
+const DEC = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?/;
+
+/** What C's strtod reads from the start of `t`: its value, where it stopped (0: nothing read), and its range errors. */
+export interface Strtod {
+  value: number;
+  end: number;
+  /** The number's magnitude is past a double's: the value is ±inf (ERANGE). */
+  overflow: boolean;
+  /** A number not zero came out as zero (ERANGE with a zero result). */
+  underflow: boolean;
+}
+
+/**
+ * C's strtod in the C locale, as glibc reads a string: leading white
+ * space, a sign, then a decimal number, a hexadecimal one ("0x1.8p3"),
+ * "inf", "infinity" or "nan[(chars)]" in any case; the longest prefix that
+ * is one of them.
+ */
+export function strtod(t: string): Strtod {
+  const lead = SPACE.exec(t)?.[0].length ?? 0;
+  const r = t.slice(lead);
+  let m = INF_TEXT.exec(r);
+  if (m !== null) return { value: r.startsWith('-') ? -Infinity : Infinity, end: lead + m[0].length, overflow: false, underflow: false };
+  m = NAN_TEXT.exec(r);
+  if (m !== null) return { value: NaN, end: lead + m[0].length, overflow: false, underflow: false };
+  m = HEX.exec(r);
+  if (m !== null) {
+    const digits = (m[2] ?? '') + (m[3] ?? m[4] ?? '');
+    const fraction = (m[3] ?? m[4] ?? '').length;
+    const mant = BigInt(`0x${digits}`);
+    const exp = Number(m[5] ?? '0') - 4 * fraction;
+    // The mantissa rounds once (to 53 bits); scaling by powers of two is
+    // exact until the value overflows or becomes subnormal.
+    let value = Number(mant);
+    for (let e = exp; e !== 0 && value !== 0 && Number.isFinite(value);) {
+      const k = Math.max(-1000, Math.min(1000, e));
+      value *= 2 ** k;
+      e -= k;
+    }
+    if (m[1] === '-') value = -value;
+    return { value, end: lead + m[0].length, overflow: mant !== 0n && !Number.isFinite(value), underflow: mant !== 0n && value === 0 };
+  }
+  m = DEC.exec(r);
+  if (m !== null) {
+    const value = Number(m[0]);
+    const nonZero = /[1-9]/.test(m[0].replace(/[eE].*$/, ''));
+    return { value, end: lead + m[0].length, overflow: !Number.isFinite(value), underflow: nonZero && value === 0 };
+  }
+  // A "0x" with no hexadecimal digit after it is the number 0, read up to its "0".
+  return { value: 0, end: 0, overflow: false, underflow: false };
+}
+
+/**
+ * getDoubleFromObject: the whole argument is one number, with no leading
+ * space, not NaN, not out of a double's range. Hexadecimal and "inf" are
+ * numbers. Null when it is not.
+ */
+export function strictDouble(t: string): number | null {
+  if (t.length === 0 || /^[ \t\n\v\f\r]/.test(t)) return null;
+  const d = strtod(t);
+  if (d.end !== t.length || Number.isNaN(d.value) || d.overflow || d.underflow) return null;
+  return d.value;
+}
+
+/**
+ * zslParseRange's number: strtod, read to the end, not NaN. Leading space
+ * is skipped, the empty string is 0, and a number past a double's range is
+ * ±inf, as in Redis.
+ */
+export function rangeDouble(t: string): number | null {
+  const d = strtod(t);
+  if (d.end !== t.length || Number.isNaN(d.value)) return null;
+  return d.value;
+}

@@ -225,14 +225,19 @@ function touch(s: RespServer, c: Client, argv: Buffer[]): void {
   exists(s, c, argv);
 }
 
+const OBJECT_ARITY: Record<string, number> = { help: 2, encoding: 3, freq: 3, idletime: 3, refcount: 3 };
+
 /** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
 function object(s: RespServer, c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
+  // Redis 7.0's subcommand table: an unknown name, then each one's arity.
+  const arity = OBJECT_ARITY[sub];
+  if (arity === undefined) throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try OBJECT HELP.`);
+  if (argv.length !== arity) throw new ReplyError(`ERR wrong number of arguments for 'object|${sub}' command`);
   if (sub === 'help') {
     c.out.bulks(['OBJECT <subcommand>', 'ENCODING <key>', 'FREQ <key>', 'IDLETIME <key>', 'REFCOUNT <key>']);
     return;
   }
-  if (argv.length !== 3) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${argv[1].toString('latin1')}'. Try OBJECT HELP.`);
   const v = s.keyspace.get(c.db, keyArg(argv[2]));
   if (v === undefined) {
     c.out.nil();

@@ -149,19 +149,23 @@ function getdel(s: RespServer, c: Client, argv: Buffer[]): void {
 /** GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST] */
 function getex(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  let at: number | null = null;
+  let unit: 'ex' | 'px' | 'exat' | 'pxat' | null = null;
+  let unitArg: Buffer | null = null;
   let persist = false;
   let seen = false;
+  // The options' syntax first, then the time (parseExtendedStringArgumentsOrReply).
   for (let i = 2; i < argv.length; i++) {
     const w = word(argv[i]);
     if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && !seen && i + 1 < argv.length) {
-      at = expireTime(s, w, argv[++i], 'getex');
+      unit = w;
+      unitArg = argv[++i];
       seen = true;
     } else if (w === 'persist' && !seen) {
       persist = true;
       seen = true;
     } else syntax();
   }
+  const at = unit === null ? null : expireTime(s, unit, unitArg as Buffer, 'getex');
   const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();

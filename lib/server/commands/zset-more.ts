@@ -7,9 +7,9 @@ import { TYPE_SET, type Collection } from '../collections';
 import { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
-import { i64Arg, keyArg, toI64, word } from './args';
+import { i64Arg, keyArg, strictDouble, toI64, word } from './args';
 import { randomCount, replyRandom, scanMembers } from './elements';
-import { encodingOf, formatScore, isZSet, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, strictDouble, zsetOf, zstore } from './zset-store';
+import { encodingOf, formatScore, isZSet, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
 
