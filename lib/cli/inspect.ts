@@ -67,7 +67,7 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
   } finally {
     fs.closeSync(fd);
   }
-  if ((id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal')) {
+  if (id.kind === 'kv' || id.kind === 'wal' || id.kind === 'objpool' || id.kind === 'cache' || id.kind === 'journal') {
     info.kind = id.kind;
     if (id.format !== undefined) info.format = id.format;
   }

@@ -201,7 +201,7 @@ const at = (buf: Uint8Array, p: number, e: number): number => (p < e ? buf[p] : 
  * `sort -n` does in the C locale (coreutils' numcompare and fraccompare,
  * digit by digit, with no limit on length): leading blanks, an optional
  * '-', digits (GROUP between them is skipped), an optional '.' and
- * digits. No number is 0, and so is -0.
+ * digits. A key with no number is 0, and so is -0.
  */
 export function compareNumbers(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
   let i = as;

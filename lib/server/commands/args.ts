@@ -68,7 +68,11 @@ export function cursorArg(b: Buffer): bigint {
   const m = /^([+-]?)(\d*)$/.exec(s);
   // A sign with no digits leaves strtoul's end at the sign: refused.
   if (m === null || (m[1] !== '' && m[2] === '')) throw new ReplyError('ERR invalid cursor');
-  const n = m[2] === '' ? 0n : BigInt(m[2]);
+  // Leading zeros go before the digits are counted: a long string of them
+  // is a small cursor, and a long number is refused without being parsed.
+  const digits = m[2].replace(/^0+/, '');
+  if (digits.length > 20) throw new ReplyError('ERR invalid cursor');
+  const n = digits === '' ? 0n : BigInt(digits);
   if (n > 2n ** 64n - 1n) throw new ReplyError('ERR invalid cursor');
   return m[1] === '-' ? (2n ** 64n - n) % 2n ** 64n : n;
 }
