@@ -269,6 +269,10 @@ describe('64-bit arguments: counts up to 2^63 - 1 (LONG_MAX) and expiry times, a
   test('OBJECT, WAIT, GETEX and blocking timeouts check their arguments in Redis 7.0\'s order, with its texts', async () => {
     await c.call('SET', 'str', 'v');
     expect(text(await c.call('OBJECT', 'NX', 'nokey'))).toBe("-ERR unknown subcommand 'NX'. Try OBJECT HELP.");
+    // Names an object has of its own are not subcommands either.
+    for (const sub of ['constructor', '__proto__', 'toString']) {
+      expect(text(await c.call('OBJECT', sub, 'str'))).toBe(`-ERR unknown subcommand '${sub}'. Try OBJECT HELP.`);
+    }
     expect(text(await c.call('OBJECT', 'ENCODING'))).toBe("-ERR wrong number of arguments for 'object|encoding' command");
     expect(text(await c.call('OBJECT', 'HELP', 'x'))).toBe("-ERR wrong number of arguments for 'object|help' command");
     expect(text(await c.call('OBJECT', 'encoding', 'str'))).toBe('embstr');

@@ -9,7 +9,7 @@ import { globMatch } from '../glob';
 import { swapDbs } from '../moves';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
-import { i32Arg, intArg, keyBuf, toI64, word } from './args';
+import { i32Arg, keyBuf, toI64, word } from './args';
 import type { Command, Def } from './types';
 
 /** Filled by the table, so COMMAND can list every command. */
@@ -93,9 +93,7 @@ function swapdb(s: RespServer, c: Client, argv: Buffer[]): void {
   const a = i32Arg(argv[1], 'ERR invalid first DB index');
   const b = i32Arg(argv[2], 'ERR invalid second DB index');
   if (a < 0 || b < 0 || a >= s.databases || b >= s.databases) throw new ReplyError('ERR DB index is out of range');
-  const x = Number(a);
-  const y = Number(b);
-  if (x !== y) swapDbs(s.keyspace, x, y);
+  if (a !== b) swapDbs(s.keyspace, a, b);
   c.out.ok();
 }
 
@@ -258,7 +256,6 @@ function save(s: RespServer, c: Client, argv: Buffer[]): void {
   else c.out.status('Background saving started (pmem: nothing to do, every acknowledged write is already durable)');
 }
 
-/** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and there are no replicas. */
 /** WAIT numreplicas timeout: no replica acknowledges (there are none), once the arguments are checked as Redis checks them. */
 function wait(_s: RespServer, c: Client, argv: Buffer[]): void {
   const timeout = toI64(argv[2]);
@@ -268,6 +265,7 @@ function wait(_s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.int(0);
 }
 
+/** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and there are no replicas. */
 function waitaof(_s: RespServer, c: Client, argv: Buffer[]): void {
   const local = toI64(argv[1]);
   const replicas = toI64(argv[2]);

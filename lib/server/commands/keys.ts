@@ -139,14 +139,14 @@ function move(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
   const db = i32Arg(argv[2]);
   if (db < 0 || db >= s.databases) throw new ReplyError('ERR DB index is out of range');
-  if (Number(db) === c.db) throw new ReplyError('ERR source and destination objects are the same');
-  if (!s.keyspace.exists(c.db, key) || s.keyspace.exists(Number(db), key)) {
+  if (db === c.db) throw new ReplyError('ERR source and destination objects are the same');
+  if (!s.keyspace.exists(c.db, key) || s.keyspace.exists(db, key)) {
     c.out.int(0);
     return;
   }
-  renameKey(s.keyspace, c.db, key, Number(db), key);
+  renameKey(s.keyspace, c.db, key, db, key);
   s.keyspace.notify.raise(NOTIFY_GENERIC, 'move_from', c.db, key);
-  s.keyspace.notify.raise(NOTIFY_GENERIC, 'move_to', Number(db), key);
+  s.keyspace.notify.raise(NOTIFY_GENERIC, 'move_to', db, key);
   c.out.int(1);
 }
 
@@ -225,13 +225,13 @@ function touch(s: RespServer, c: Client, argv: Buffer[]): void {
   exists(s, c, argv);
 }
 
-const OBJECT_ARITY: Record<string, number> = { help: 2, encoding: 3, freq: 3, idletime: 3, refcount: 3 };
+const OBJECT_ARITY = new Map([['help', 2], ['encoding', 3], ['freq', 3], ['idletime', 3], ['refcount', 3]]);
 
 /** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
 function object(s: RespServer, c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
   // Redis 7.0's subcommand table: an unknown name, then each one's arity.
-  const arity = OBJECT_ARITY[sub];
+  const arity = OBJECT_ARITY.get(sub);
   if (arity === undefined) throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try OBJECT HELP.`);
   if (argv.length !== arity) throw new ReplyError(`ERR wrong number of arguments for 'object|${sub}' command`);
   if (sub === 'help') {
