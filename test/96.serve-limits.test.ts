@@ -1,6 +1,8 @@
 // pmem serve's limits on clients (docs/server.md, "Limits on clients"): the
 // input all clients may hold, the connection limit that CONFIG SET may not
-// make 0, and blocked clients that have gone.
+// make 0, blocked clients that have gone, and DEBUG, refused unless allowed;
+// then arguments at their limits, read as Redis 7.0 reads them (64-bit
+// counts, database numbers, cursors, expiry times, timeouts).
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
