@@ -212,8 +212,9 @@ function numberText(seed: number, lines: number): Buffer {
     out.push(Buffer.from(s + '\n', 'latin1'));
     if (random() < 0.05) out.push(out[out.length - 1]);
   }
-  // Integer parts of 40,000 and 50,000 digits (their exponents saturate
-  // the prefix), and one past them by a digit deep inside.
+  // Integer parts of 40,000 digits (their exponents saturate the prefix),
+  // and others that differ from them by a digit at the front, at the end,
+  // or deep inside.
   const long = '7'.repeat(40000);
   for (const s of [long, '6' + long, long + '1', long.slice(0, 20000) + '8' + long.slice(20001), '-' + long, '-' + long + '1', `0.${'0'.repeat(40000)}3`, `-0.${'0'.repeat(40000)}3`]) {
     out.push(Buffer.from(s + '\n', 'latin1'));
@@ -740,8 +741,8 @@ test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched 
 
 describe('pmem sort', () => {
   const bin = path.join(__dirname, '..', 'bin', 'pmem');
-  const pmem = (args: string[]): { code: number | null; out: string; err: string } => {
-    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  const pmem = (args: string[], opts: { uid?: number; gid?: number } = {}): { code: number | null; out: string; err: string } => {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', ...opts });
     return { code: r.status, out: r.stdout, err: r.stderr };
   };
   let input = '';
@@ -785,6 +786,28 @@ describe('pmem sort', () => {
     const recs = Array.from({ length: 5000 }, (_, i) => data.subarray(i * 100, i * 100 + 100));
     recs.sort((a, b) => Buffer.compare(a.subarray(0, 10), b.subarray(0, 10)) || Buffer.compare(a, b));
     expect(fs.readFileSync(out).equals(Buffer.concat(recs))).toBe(true);
+  });
+
+  test('an output or a pmem directory in a directory it may not enter is ERR_PMEM_ACCESS, exit 3; nothing is written', () => {
+    const locked = file('cli-locked');
+    const open = file('cli-open');
+    for (const d of [locked, open]) fs.mkdirSync(d, { recursive: true });
+    fs.chmodSync(open, 0o777);
+    fs.chmodSync(locked, 0o000);
+    // Root enters a directory whatever its mode: the sort runs as another user then.
+    const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    try {
+      const toLocked = pmem(['sort', input, '-o', path.join(locked, 'out.txt')], as);
+      expect(toLocked.code).toBe(3);
+      expect(toLocked.err).toMatch(/ERR_PMEM_ACCESS: cannot reach .*cli-locked\/out\.txt: EACCES/);
+      const workLocked = pmem(['sort', input, '-o', path.join(open, 'out.txt'), '--pmem', path.join(locked, 'work')], as);
+      expect(workLocked.code).toBe(3);
+      expect(workLocked.err).toMatch(/ERR_PMEM_ACCESS: cannot make .*cli-locked\/work: EACCES/);
+      expect(fs.readdirSync(open)).toEqual([]);
+    } finally {
+      fs.chmodSync(locked, 0o755);
+    }
+    expect(fs.readdirSync(locked)).toEqual([]);
   });
 
   test('usage errors exit 2, inputs it cannot use 3, and help names every option', () => {
