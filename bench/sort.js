@@ -187,14 +187,14 @@ function benchOne(kind, o, dir) {
   const lines = [
     `### ${kind === 'gensort' ? 'gensort records (ASCII, 100 B, sorted as binary records with 10-byte keys)' : 'text corpus (lines of words and numbers)'}: ${(size / MiB).toFixed(0)} MiB, ${(o.memory / MiB).toFixed(0)} MiB budget`,
     '',
-    '| sort | wall s | CPU s | load (1 min) | × GNU | × external-merge-sort | threads | runs | passes | temp bytes / input | peak RSS MiB | RSS − budget MiB | cmp | checks |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| sort | wall s | CPU s | load (1 min) | × GNU | × external-merge-sort | threads | runs | runs read | passes | temp bytes / input | peak RSS MiB | RSS − budget MiB | cmp | checks |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const c = r.counters;
     const range = o.rounds > 1 ? ` (${fmt(r.toGnuRange[0])}–${fmt(r.toGnuRange[1])})` : '';
     lines.push(`| ${r.name} | ${fmt(r.seconds, 1)} | ${r.cpuSeconds == null ? 'n/a' : fmt(r.cpuSeconds, 1)} | ${fmt(r.load, 1)} | ${fmt(r.toGnu)}${range} | ` +
-      `${r.toEms === null ? 'n/a' : fmt(r.toEms)} | ${c ? c.threads : ''} | ${c ? c.runs : ''} | ${c ? c.mergePasses : ''} | ` +
+      `${r.toEms === null ? 'n/a' : fmt(r.toEms)} | ${c ? c.threads : ''} | ${c ? c.runs : ''} | ${c ? c.mergeReads : ''} | ${c ? c.mergePasses : ''} | ` +
       `${c ? fmt(c.tempBytesWritten / size) : ''} | ${r.peakRss === null ? 'n/a' : fmt(r.peakRss / MiB, 0)} | ` +
       `${r.peakRss === null ? 'n/a' : fmt((r.peakRss - o.memory) / MiB, 0)} | ${r.identical ? 'same' : 'DIFFERS'} | ${r.checks.join('; ') || 'ok'} |`);
   }

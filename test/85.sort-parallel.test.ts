@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
 import { formingThreadsFor, mergeThreadsFor, threadsFor } from '../lib/sort/formation';
-import { pmemWindow } from '../lib/sort/sources';
+import { pmemWindow, readWindow } from '../lib/sort/sources';
 import { expectPmemError, testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -136,22 +136,65 @@ describe('two threads and one give the same bytes', () => {
   });
 });
 
+test('runs on persistent memory are read in place, elsewhere with pread: the same bytes on one thread and in key ranges on two', () => {
+  const input = file('reads.txt');
+  generate('text', 10 * 1024 * 1024, input, 14);
+  const expected = gnu(input, ['-k2', '-u']);
+  const bin = path.resolve(__dirname, '..', 'bin', 'pmem');
+  const env = { ...process.env };
+  delete env.PMEM_IS_PMEM_FORCE;
+  const seen: string[] = [];
+  for (const forced of [false, true]) {
+    for (const [threads, unique] of [[1, false], [2, false], [2, true]] as const) {
+      const out = file(`reads-${forced}-${threads}-${unique}.txt`);
+      // libpmem reads PMEM_IS_PMEM_FORCE when it loads: a process of its own for each.
+      const r = spawnSync(process.execPath, [bin, 'sort', '-S', String(BIG_MEMORY), '--parallel', String(threads), '-k2', ...(unique ? ['-u'] : []),
+        input, '-o', out, '--json'], { encoding: 'utf8', env: forced ? { ...env, PMEM_IS_PMEM_FORCE: '1' } : env });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const c = JSON.parse(r.stdout) as SortResult;
+      expect(c.mergeReads).toBe(forced ? 'in place' : 'pread');
+      expect([c.threads, c.mergePasses]).toEqual([threads, 1]);
+      // Two threads cut the merge into key ranges, except for unique (one thread merges).
+      if (threads === 1 || unique) expect(c.mergeRanges).toBe(1);
+      else expect(c.mergeRanges).toBeGreaterThan(1);
+      expect(c.runs).toBeGreaterThan(2);
+      const bytes = fs.readFileSync(out);
+      if (unique) expect(bytes.equals(expected)).toBe(true);
+      else expect(bytes.equals(gnu(input, ['-k2']))).toBe(true);
+      seen.push(`${c.mergeReads}/${c.mergeRanges > 1 ? 'ranges' : 'one'}`);
+    }
+  }
+  expect(new Set(seen)).toEqual(new Set(['pread/one', 'pread/ranges', 'in place/one', 'in place/ranges']));
+});
+
 describe('how many threads form and merge the runs', () => {
   const M = 64 * 1024 * 1024;
 
-  test('the merge takes as many threads as give every run a window of 256 KiB in the budget they leave', () => {
+  test('read in place, the merge takes as many threads as give every run a window of 256 KiB in the budget they leave', () => {
     // Two threads leave 48 MiB (a worker is charged 16), three quarters of
     // it for the sources: 48 runs each read twice through 256 KiB and the
     // 128 KiB mapped around it fit, 49 do not.
-    expect(mergeThreadsFor(M, 48, 2)).toBe(2);
-    expect(mergeThreadsFor(M, 49, 2)).toBe(1);
-    expect(mergeThreadsFor(M, 34, 8)).toBe(2);
+    expect(mergeThreadsFor(M, 48, 2, true)).toBe(2);
+    expect(mergeThreadsFor(M, 49, 2, true)).toBe(1);
+    expect(mergeThreadsFor(M, 34, 8, true)).toBe(2);
     // Four threads leave 16 MiB (12 for sources): 10 runs each read 4 times
     // take 15 MiB; three leave 32 (24), and take 11.25.
-    expect(mergeThreadsFor(M, 10, 8)).toBe(3);
+    expect(mergeThreadsFor(M, 10, 8, true)).toBe(3);
     // However many runs, one thread merges them.
-    expect(mergeThreadsFor(M, 100000, 2)).toBe(1);
-    expect(mergeThreadsFor(128 * 1024, 2, 2)).toBe(1);
+    expect(mergeThreadsFor(M, 100000, 2, true)).toBe(1);
+    expect(mergeThreadsFor(128 * 1024, 2, 2, true)).toBe(1);
+  });
+
+  test('read with pread, the merge takes as many threads as give every run a window of 16 KiB in a quarter of the budget they leave', () => {
+    // Two threads leave 48 MiB, a quarter of it 12 MiB: 384 runs each read
+    // twice through 16 KiB fit, 385 do not.
+    expect(mergeThreadsFor(M, 384, 2, false)).toBe(2);
+    expect(mergeThreadsFor(M, 385, 2, false)).toBe(1);
+    // Three threads leave 32 MiB (8 MiB): 170 runs read 3 times fit, 171 do not.
+    expect(mergeThreadsFor(M, 170, 8, false)).toBe(3);
+    expect(mergeThreadsFor(M, 171, 3, false)).toBe(2);
+    expect(mergeThreadsFor(M, 100000, 2, false)).toBe(1);
   });
 
   test('a PMem source\'s window is its share of the budget less what is mapped around it, 64 KiB to 1 MiB', () => {
@@ -161,15 +204,28 @@ describe('how many threads form and merge the runs', () => {
     expect(pmemWindow(M, 0)).toBe(1024 * 1024);
   });
 
+  test('a source reading with pread gets its share of a quarter of the budget, 4 KiB to 1 MiB', () => {
+    expect(readWindow(M, 543)).toBe(Math.floor(M / 4 / 543));
+    expect(readWindow(M, 100000)).toBe(4096);
+    expect(readWindow(M, 13)).toBe(1024 * 1024);
+    expect(readWindow(M, 0)).toBe(1024 * 1024);
+  });
+
   test('a sort not told how many threads forms runs on fewer when more would make runs one thread cannot merge well', () => {
-    // 4 GiB of 100-byte records in 64 MiB: 161 runs of 25.6 MB on one
-    // thread (fit), 427 of 9.6 MB on two (do not).
-    expect(formingThreadsFor(M, 2, 100, 0, 4 * 1024 ** 3)).toBe(1);
-    expect(formingThreadsFor(M, 2, 100, 0, 256 * 1024 ** 2)).toBe(2);
+    // Read in place: 4 GiB of 100-byte records in 64 MiB make 161 runs of
+    // 25.6 MB on one thread (fit), 427 of 9.6 MB on two (do not).
+    expect(formingThreadsFor(M, 2, 100, 0, 4 * 1024 ** 3, true)).toBe(1);
+    expect(formingThreadsFor(M, 2, 100, 0, 256 * 1024 ** 2, true)).toBe(2);
     // Runs already formed count (a resumed sort).
-    expect(formingThreadsFor(M, 2, 100, 150, 256 * 1024 ** 2)).toBe(1);
-    expect(formingThreadsFor(M, 2, 0, 0, 1024 ** 3)).toBe(2);
-    expect(formingThreadsFor(M, 8, 0, 0, 0)).toBe(8);
+    expect(formingThreadsFor(M, 2, 100, 150, 256 * 1024 ** 2, true)).toBe(1);
+    expect(formingThreadsFor(M, 2, 0, 0, 1024 ** 3, true)).toBe(2);
+    expect(formingThreadsFor(M, 8, 0, 0, 0, true)).toBe(8);
+    // Read with pread, 16 KiB windows in 16 MiB take 1024 runs: the 427 of
+    // two threads fit at 4 GiB, their 1,707 at 16 GiB do not (one thread
+    // makes 640); 700 runs already formed and 427 more do not either.
+    expect(formingThreadsFor(M, 2, 100, 0, 4 * 1024 ** 3, false)).toBe(2);
+    expect(formingThreadsFor(M, 2, 100, 0, 16 * 1024 ** 3, false)).toBe(1);
+    expect(formingThreadsFor(M, 2, 100, 700, 4 * 1024 ** 3, false)).toBe(1);
   });
 
   test('parallel not given: fewer threads when the runs would be too many; given: as many, and the merge on one', () => {

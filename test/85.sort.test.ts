@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { externalSort, parseKey, type SortOptions } from '../lib';
+import { externalSort, parseKey, PmemError, type SortOptions } from '../lib';
 import * as space from '../lib/core/space';
 import { seededRandom } from '../lib/testing';
 import { expectPmemError, testDir } from './helpers';
@@ -579,31 +579,62 @@ describe('resume', () => {
     fs.rmSync(`${out}.pmem-sort`, { recursive: true });
   });
 
-  test.each([['text', 'pmem'], ['text', 'dram'], ['binary', 'pmem'], ['binary', 'dram']] as const)(
-    'a run file cut short is ERR_PMEM_CORRUPT on resume, not a wrong output (%s, %s)', (kind, mergeBuffers) => {
-      const input = file(`cut-${kind}.in`);
-      if (kind === 'text') fs.writeFileSync(input, mixedText(6, 6000));
-      else generate('binary', 100 * 6000, input, 6);
-      const out = file(`cut-${kind}-${mergeBuffers}.out`);
-      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
+  /** Runs `f` with the merge reading runs in place as on persistent memory (`reads` 'in place'), or as this directory makes it ('pread'). */
+  function reading<T>(reads: 'in place' | 'pread', f: () => T): T {
+    const sources = require('../lib/sort/sources') as typeof import('../lib/sort/sources');
+    const spy = reads === 'in place' ? jest.spyOn(sources, 'readsInPlace').mockReturnValue(true) : null;
+    try {
+      const r = f();
+      // The sorts asked the spy, so that they read in place.
+      if (spy !== null) expect(spy).toHaveBeenCalled();
+      return r;
+    } finally {
+      spy?.mockRestore();
+    }
+  }
+
+  test.each([
+    ['text', 'pmem', 'pread'], ['text', 'pmem', 'in place'], ['text', 'dram', 'pread'],
+    ['binary', 'pmem', 'pread'], ['binary', 'pmem', 'in place'], ['binary', 'dram', 'pread'],
+  ] as const)('a run file cut short is ERR_PMEM_CORRUPT on resume, not a wrong output (%s, %s, read %s)', (kind, mergeBuffers, reads) => {
+    const input = file(`cut-${kind}.in`);
+    if (kind === 'text') fs.writeFileSync(input, mixedText(6, 6000));
+    else generate('binary', 100 * 6000, input, 6);
+    const out = file(`cut-${kind}-${mergeBuffers}.out`);
+    const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
+    reading(reads, () => {
       const { work, runs } = stoppedInMerge(input, out, options);
       for (const f of runs) fs.truncateSync(path.join(work, f), Math.max(0, fs.statSync(path.join(work, f)).size - 150));
-      expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+      let thrown: unknown;
+      try {
+        externalSort(input, out, { ...options, resume: true });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(PmemError);
+      expect((thrown as PmemError).code).toBe('ERR_PMEM_CORRUPT');
+      // The error names the run file.
+      expect(path.dirname((thrown as PmemError).path as string)).toBe(work);
+      expect(path.basename((thrown as PmemError).path as string)).toMatch(/^run-\d+$/);
       expect(fs.existsSync(out)).toBe(false);
       fs.rmSync(work, { recursive: true });
     });
-
-  test.each([['pmem', 1], ['pmem', 2], ['dram', 1]] as const)('a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads)', (mergeBuffers, parallel) => {
-    const input = file('gone.in');
-    fs.writeFileSync(input, mixedText(8, 6000));
-    const out = file(`gone-${mergeBuffers}-${parallel}.out`);
-    const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel };
-    const { work, runs } = stoppedInMerge(input, out, options);
-    fs.rmSync(path.join(work, runs[runs.length - 1]));
-    expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
-    expect(fs.existsSync(out)).toBe(false);
-    fs.rmSync(work, { recursive: true });
   });
+
+  test.each([['pmem', 1, 'pread'], ['pmem', 2, 'pread'], ['pmem', 1, 'in place'], ['pmem', 2, 'in place'], ['dram', 1, 'pread']] as const)(
+    'a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads, read %s)', (mergeBuffers, parallel, reads) => {
+      const input = file('gone.in');
+      fs.writeFileSync(input, mixedText(8, 6000));
+      const out = file(`gone-${mergeBuffers}-${parallel}.out`);
+      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel };
+      reading(reads, () => {
+        const { work, runs } = stoppedInMerge(input, out, options);
+        fs.rmSync(path.join(work, runs[runs.length - 1]));
+        expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+        expect(fs.existsSync(out)).toBe(false);
+        fs.rmSync(work, { recursive: true });
+      });
+    });
 
   test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
     const input = file('damaged.txt');
@@ -846,11 +877,14 @@ test('the progress bar in bytes shows MiB and an ETA on a terminal, nothing else
 
 test('a populate the kernel refuses (no memory) stops the sort with its error; the input is untouched and a resume completes', () => {
   // Mapping.populate faults a run's pages in before it is written, and a
-  // merge source's window before it is read; either may fail with ENOMEM
-  // (ERR_PMEM_NO_MEMORY). One thread, so that every populate is this
-  // thread's and the spy sees it.
+  // merge source's window before it is read in place; either may fail with
+  // ENOMEM (ERR_PMEM_NO_MEMORY). One thread, so that every populate is this
+  // thread's and the spy sees it. The merge reads in place as it does on
+  // persistent memory (this directory is not: it would read with pread).
   const { Mapping } = require('../lib/core/mapping') as typeof import('../lib/core/mapping');
   const { PmemError } = require('../lib/core/errors') as typeof import('../lib/core/errors');
+  const sources = require('../lib/sort/sources') as typeof import('../lib/sort/sources');
+  const inPlace = jest.spyOn(sources, 'readsInPlace').mockReturnValue(true);
   const input = file('populate.txt');
   generate('text', 400 * 1024, input, 11);
   const before = fs.readFileSync(input);
@@ -885,6 +919,8 @@ test('a populate the kernel refuses (no memory) stops the sort with its error; t
     expect(fs.existsSync(out)).toBe(false);
     const r = externalSort(input, out, { memory: MEMORY, parallel: 1, checkpointBytes: 64 * 1024, resume: true });
     if (phase === 'merge') expect(r.resumed).toBe(true);
+    expect(r.mergeReads).toBe('in place');
     expect(fs.readFileSync(out).equals(expected)).toBe(true);
   }
+  inPlace.mockRestore();
 });

@@ -96,13 +96,13 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   const counters = {
     records: result.records, inputBytes: result.inputBytes, outputBytes: result.outputBytes, runs: result.runs,
     mergePasses: result.mergePasses, tempBytesWritten: result.tempBytesWritten, peakRss: result.peakRss, resumed: result.resumed,
-    threads: result.threads, mergeRanges: result.mergeRanges,
+    threads: result.threads, mergeRanges: result.mergeRanges, mergeReads: result.mergeReads,
   };
   if (verbose) {
     process.stderr.write(`pmem sort: ${counters.records} records, ${counters.runs} runs, ${counters.mergePasses} merge pass(es), ` +
       `${counters.tempBytesWritten} bytes to temporary space (${(counters.tempBytesWritten / Math.max(1, counters.inputBytes)).toFixed(2)}x the input), ` +
       `peak RSS ${(counters.peakRss / 2 ** 20).toFixed(1)} MiB, ${counters.threads} thread(s), ` +
-      `final merge in ${counters.mergeRanges} key range(s)${counters.resumed ? ', resumed from a checkpoint' : ''}\n`);
+      `final merge in ${counters.mergeRanges} key range(s), runs read ${counters.mergeReads}${counters.resumed ? ', resumed from a checkpoint' : ''}\n`);
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;

@@ -11,7 +11,7 @@ import type { RecordOrder } from './records';
 import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
 import type { SortThreads } from './run-thread';
 import { MAX_THREADS, type SortProgress } from './options';
-import { pmemWindowsFit } from './sources';
+import { pmemWindowsFit, readWindowsFit } from './sources';
 
 /** The least budget per thread: below it, fewer threads. */
 export const MIN_THREAD_MEMORY = 16 * 1024;
@@ -80,23 +80,38 @@ export function maxRunsFor(bytes: number, budget: number, recordSize: number, th
 }
 
 /**
- * The window a merge source reads through at least, where the budget
- * allows, for its releases and populates to cost little per byte: a
- * release of fewer than 34 pages flushes the TLB one page at a time
- * (Linux's tlb_single_page_flush_ceiling on x86), and under a hypervisor a
- * release of 64 KiB cost 3× one of 256 KiB (docs/bench.md).
+ * The window a merge source that reads its run in place reads through at
+ * least, where the budget allows, for its releases and populates to cost
+ * little per byte: a release of fewer than 34 pages flushes the TLB one
+ * page at a time (Linux's tlb_single_page_flush_ceiling on x86), and under
+ * a hypervisor a release of 64 KiB cost 3× one of 256 KiB (docs/bench.md).
  */
 export const MERGE_WINDOW = 256 * 1024;
 
 /**
- * The threads, of `threads`, of a final merge of `runs` runs read in place
- * (PMem merge buffers): each thread reads every run through a window of its
- * own, so as many as give every window MERGE_WINDOW within the budget the
- * threads leave (bufferMemory). At least one.
+ * The window a merge source that reads its run with pread(2) reads
+ * through at least, where the budget allows: a read of 16 KiB from the
+ * page cache cost 3.4 µs, 0.2 ns a byte (4 KiB: 0.6 ns a byte; docs/bench.md).
  */
-export function mergeThreadsFor(memory: number, runs: number, threads: number): number {
+export const READ_WINDOW = 16 * 1024;
+
+/**
+ * Whether `sources` merge sources each get their least window (MERGE_WINDOW
+ * in place, READ_WINDOW through pread: see readsInPlace) within `memory`.
+ */
+function windowsFit(memory: number, sources: number, inPlace: boolean): boolean {
+  return inPlace ? pmemWindowsFit(memory, sources, MERGE_WINDOW) : readWindowsFit(memory, sources, READ_WINDOW);
+}
+
+/**
+ * The threads, of `threads`, of a final merge of `runs` runs with PMem
+ * merge buffers: each thread reads every run through a window of its own,
+ * so as many as give every window its least (windowsFit) within the budget
+ * the threads leave (bufferMemory). At least one.
+ */
+export function mergeThreadsFor(memory: number, runs: number, threads: number, inPlace: boolean): number {
   let t = Math.max(1, threads);
-  while (t > 1 && !pmemWindowsFit(bufferMemory(memory, t), runs * t, MERGE_WINDOW)) t--;
+  while (t > 1 && !windowsFit(bufferMemory(memory, t), runs * t, inPlace)) t--;
   return t;
 }
 
@@ -105,13 +120,13 @@ export function mergeThreadsFor(memory: number, runs: number, threads: number): 
  * forms the rest of its runs on, with PMem merge buffers: more threads form
  * smaller runs, and more of them (each has part of the budget), so as many
  * as leave `runs` runs formed and those of the `bytes` left few enough for
- * one thread to merge through windows of MERGE_WINDOW. At least one.
+ * one thread to merge through its least windows (windowsFit). At least one.
  */
-export function formingThreadsFor(memory: number, threads: number, recordSize: number, runs: number, bytes: number): number {
+export function formingThreadsFor(memory: number, threads: number, recordSize: number, runs: number, bytes: number, inPlace: boolean): number {
   let t = Math.max(1, threads);
   // Text lines are taken to be as long as fill the chunk: shorter ones make
   // more runs than this counts, and the merge then takes fewer threads.
-  while (t > 1 && !pmemWindowsFit(memory, runs + Math.ceil(bytes / runBytes(memory, recordSize, t, CHUNK_LINE)), MERGE_WINDOW)) t--;
+  while (t > 1 && !windowsFit(memory, runs + Math.ceil(bytes / runBytes(memory, recordSize, t, CHUNK_LINE)), inPlace)) t--;
   return t;
 }
 

@@ -10,7 +10,7 @@ import { mergeInRanges } from './parallel-merge';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
 import type { Job } from './sort';
-import { DramSource, PmemSource, pmemWindow, type RunSource } from './sources';
+import { DramSource, PmemSource, pmemWindow, readWindow, type RunSource } from './sources';
 
 /** The output buffer of every merge: 1 MiB, or a sixteenth of the budget when that is less (4 KiB at least). */
 const SINK_BUFFER = 1024 * 1024;
@@ -60,19 +60,30 @@ export function mergeRuns(job: Job, state: SortState, publish: () => void, pool:
   return finalMerge(job, state, arena, publish, pool, buffers);
 }
 
-/** Opens the runs as merge sources at their cursors; DRAM sources share `arena` (see dramFanIn). */
+/**
+ * Opens the runs as merge sources at their cursors; DRAM sources share
+ * `arena` (see dramFanIn). With PMem merge buffers, the sources read the
+ * runs in place, or through windows of an arena of their own where the
+ * runs are not on persistent memory (readsInPlace).
+ */
 function openSources(job: Job, runs: SortState['runs'], arena: Buffer | null): RunSource[] {
   const sources: RunSource[] = [];
   try {
     // PMem sources together keep about three quarters of the budget mapped
-    // (pmemWindow): the merge holds no run buffers.
+    // (pmemWindow), or a quarter read into windows (readWindow): the merge
+    // holds no run buffers.
+    let windows = arena;
+    let share = arena === null ? 0 : Math.floor(arena.length / Math.max(1, runs.length));
+    if (arena === null && !job.inPlace) {
+      share = readWindow(job.o.memory, runs.length);
+      windows = Buffer.allocUnsafe(share * runs.length);
+    }
     const window = pmemWindow(job.o.memory, runs.length);
-    const share = arena === null ? 0 : Math.floor(arena.length / Math.max(1, runs.length));
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i];
-      sources.push(arena === null
+      sources.push(windows === null
         ? new PmemSource(runPath(job, r.id), r.length, r.cursor, job.order, window)
-        : new DramSource(runPath(job, r.id), r.length, r.cursor, job.order, arena.subarray(i * share, (i + 1) * share)));
+        : new DramSource(runPath(job, r.id), r.length, r.cursor, job.order, windows.subarray(i * share, (i + 1) * share)));
     }
   } catch (e) {
     for (const s of sources) s.close();
@@ -129,7 +140,7 @@ function finalMerge(job: Job, state: SortState, arena: Buffer | null, publish: (
     let ranges: number;
     try {
       ranges = mergeInRanges({
-        partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, buffers,
+        partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, inPlace: job.inPlace, buffers,
         checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool);
       const sink = new FileSink(job.partial, state.outputBytes, 4096);

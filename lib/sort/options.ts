@@ -43,10 +43,15 @@ export interface SortOptions {
   /** Binary records: the key's length. Default 10, or the record size if smaller. */
   keyLength?: number;
   /**
-   * 'pmem' (default): the merge reads every run in place from PMem, so one
-   * pass merges them all. 'dram': each run is read through a DRAM window
-   * cut from the run buffers' input chunk (40% of the budget), and at most
-   * as many runs as it holds windows are merged at once (more passes).
+   * 'pmem' (default): one pass merges every run, read in place from PMem
+   * (a run is its own merge buffer). Where the `pmem` directory is not
+   * persistent memory (its files live in the page cache), the runs are read
+   * with pread(2) through windows that share a quarter of the budget, still
+   * all at once: mapped page-cache pages would cost the same DRAM, and page
+   * table work besides. 'dram': each run is read through a DRAM window cut
+   * from the run buffers' input chunk (40% of the budget), and at most as
+   * many runs as it holds windows of up to 1 MiB are merged at once (more
+   * passes).
    */
   mergeBuffers?: 'pmem' | 'dram';
   /**
@@ -54,9 +59,10 @@ export interface SortOptions {
    * between them: 1..8. Default: the CPUs (os.availableParallelism), at
    * most 8, and with PMem merge buffers fewer when more threads would form
    * more runs (smaller ones) than one thread can merge through windows of
-   * 256 KiB within the budget. Fewer are used when the budget gives a
-   * thread less than 32 KiB. The final merge runs on as many of them as
-   * give each run such a window. The output is the same for any number.
+   * 256 KiB within the budget (16 KiB in a quarter of it, read with pread:
+   * see `mergeBuffers`). Fewer are used when the budget gives a thread less
+   * than 32 KiB. The final merge runs on as many of them as give each run
+   * such a window. The output is the same for any number.
    */
   parallel?: number;
   /** Continue the sort a checkpoint in `pmem` describes; without one, start. */
@@ -85,6 +91,13 @@ export interface SortResult {
   threads: number;
   /** Key ranges this call's final merge was cut into, one per thread at a time (1: merged on one thread; 0: no final merge in this call). */
   mergeRanges: number;
+  /**
+   * How the merge reads the runs: 'in place' through their mappings (PMem
+   * merge buffers on persistent memory: DAX, or PMEM_IS_PMEM_FORCE), or
+   * 'pread' into DRAM windows (DRAM merge buffers, or runs on a file the
+   * page cache holds; see `mergeBuffers`).
+   */
+  mergeReads: 'in place' | 'pread';
 }
 
 export interface Checked {

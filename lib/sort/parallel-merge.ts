@@ -14,7 +14,7 @@ import { mergeRange, type RangeJob } from './range-merge';
 import type { RecordOrder } from './records';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
-import { pmemWindow, RunMaps } from './sources';
+import { pmemWindow, readWindow, RunMaps } from './sources';
 import type { SortProgress } from './options';
 
 /** Ranges per thread at least (so that threads finish close together). */
@@ -28,6 +28,8 @@ export interface RangeMerge {
   order: RecordOrder;
   memory: number;
   mergeBuffers: 'pmem' | 'dram';
+  /** With PMem merge buffers: whether the runs are read in place (readsInPlace). */
+  inPlace: boolean;
   /** With DRAM merge buffers: the run buffers, whose parts' input chunks are the threads' arenas (merge-phase.ts, dramFanIn). */
   buffers: RunBuffers | null;
   checkpointBytes: number;
@@ -60,11 +62,14 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     ...ranges[j],
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
+    inPlace: m.inPlace,
     // The threads' sources share three quarters of the budget the threads
-    // leave (the run buffers were let go before the merge; the threads were
-    // chosen so that every window gets MERGE_WINDOW at least: formation.ts,
-    // mergeThreadsFor).
-    sourceBytes: m.mergeBuffers === 'pmem' ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads) : dramWindow,
+    // leave mapped, or a quarter read into windows (the run buffers were
+    // let go before the merge; the threads were chosen so that every
+    // window gets its least: formation.ts, mergeThreadsFor).
+    sourceBytes: m.mergeBuffers === 'dram' ? dramWindow
+      : m.inPlace ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads)
+        : readWindow(bufferMemory(m.memory, threads), state.runs.length * threads),
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).
     sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),

@@ -11,7 +11,9 @@ export interface RangeJob extends Partition {
   /** The output file the ranges are written into. */
   partial: string;
   mergeBuffers: 'pmem' | 'dram';
-  /** A PMem source's mapping window, or a DRAM source's window in the thread's arena. */
+  /** With PMem merge buffers: whether the runs are read in place (readsInPlace), or through windows (RunMaps.windows). */
+  inPlace: boolean;
+  /** A PMem source's mapping window, or a source's window in its arena. */
   sourceBytes: number;
   sinkBytes: number;
 }
@@ -22,7 +24,8 @@ export interface RangeJob extends Partition {
  * Returns the length of its last record (0 when it has none). With DRAM
  * merge buffers, the sources' windows are cut from `arena`, the thread's
  * part of the run buffers' input chunk; with PMem merge buffers, the runs
- * are read through `maps`, the thread's mappings of them.
+ * are read in place through `maps`, the thread's mappings of them, or
+ * through windows `maps` keeps for the thread (see readsInPlace).
  * @throws PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_CORRUPT (the range's output
  *   is not the size of its records)
  */
@@ -31,12 +34,15 @@ export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | nu
   const sources: RunSource[] = [];
   const sink = new FileSink(job.partial, job.outputOffset, job.sinkBytes, false);
   try {
+    const mapped = job.mergeBuffers === 'pmem' && job.inPlace;
+    const windows = job.mergeBuffers === 'dram' ? arena as Buffer
+      : mapped ? null : maps.windows(job.sourceBytes * job.spans.filter((s) => s.end > s.start).length);
     for (const s of job.spans) {
       if (s.end <= s.start) continue;
       // A source whose length is the span's end stops there.
-      sources.push(job.mergeBuffers === 'pmem'
+      sources.push(windows === null
         ? new PmemSource(s.path, s.end, s.start, order, job.sourceBytes, maps)
-        : new DramSource(s.path, s.end, s.start, order, (arena as Buffer).subarray(sources.length * job.sourceBytes, (sources.length + 1) * job.sourceBytes)));
+        : new DramSource(s.path, s.end, s.start, order, windows.subarray(sources.length * job.sourceBytes, (sources.length + 1) * job.sourceBytes)));
     }
     const lastLength = merge(sources, sink, order, { every: Infinity, checkpoint: () => {} });
     sink.flush();

@@ -15,6 +15,7 @@ import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor,
 import { mergeRuns, runPath } from './merge-phase';
 import { SortThreads } from './run-thread';
 import { RunBuffers } from './runs';
+import { readsInPlace } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
 const RUN_NAME = /^run-(\d+)$/;
@@ -30,6 +31,12 @@ export interface Job {
   ownDir: boolean;
   inputSize: number;
   order: RecordOrder;
+  /**
+   * Whether the merge reads the runs in place (readsInPlace of the
+   * checkpoint's mapping, which is in the same directory); false until the
+   * checkpoint is open.
+   */
+  inPlace: boolean;
 }
 
 /**
@@ -81,6 +88,7 @@ export function externalSort(input: string, output: string, options: SortOptions
       cp = found.checkpoint;
       state = found.state;
       resumed = true;
+      job.inPlace = readsInPlace(region);
     } else {
       refuseForeignRuns(job);
       fs.rmSync(job.partial, { force: true });
@@ -89,8 +97,12 @@ export function externalSort(input: string, output: string, options: SortOptions
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
       };
       const f = o.format;
-      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, formingThreads(job, 0, job.inputSize));
+      // Room for the runs of the most threads the sort may form them on:
+      // how many it takes depends on how the merge reads them, which the
+      // checkpoint's mapping tells (threadsOf).
+      const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, threadsFor(o.memory, o.parallel, f.recordSize));
       region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true, exclusive: true });
+      job.inPlace = readsInPlace(region);
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
     removeStrayRuns(job, state);
@@ -152,6 +164,7 @@ export function externalSort(input: string, output: string, options: SortOptions
     resumed,
     threads: ran,
     mergeRanges,
+    mergeReads: job.inPlace && o.mergeBuffers === 'pmem' ? 'in place' : 'pread',
   };
 }
 
@@ -186,7 +199,7 @@ function prepare(input: string, output: string, o: Checked): Job {
   }
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
   return {
-    o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined,
+    o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
 }
@@ -354,19 +367,19 @@ class MergedSpace {
 function formingThreads(job: Job, runs: number, bytes: number): number {
   const o = job.o;
   const t = threadsFor(o.memory, o.parallel, o.format.recordSize);
-  return o.autoParallel && o.mergeBuffers === 'pmem' ? formingThreadsFor(o.memory, t, o.format.recordSize, runs, bytes) : t;
+  return o.autoParallel && o.mergeBuffers === 'pmem' ? formingThreadsFor(o.memory, t, o.format.recordSize, runs, bytes, job.inPlace) : t;
 }
 
 /**
  * The threads of a final merge with PMem merge buffers: one for `unique`
  * (its ranges' lengths are not known before they are merged) or a single
- * run, else as many of `threads` as give every run a window of
- * MERGE_WINDOW in each (mergeThreadsFor): with many runs, every thread
- * more maps each of them again.
+ * run, else as many of `threads` as give every run its least window in
+ * each (mergeThreadsFor): with many runs, every thread more reads each of
+ * them through a window of its own.
  */
 function mergeThreads(job: Job, state: SortState, threads: number): number {
   if (job.o.format.unique || state.runs.length <= 1) return 1;
-  return mergeThreadsFor(job.o.memory, state.runs.length, threads);
+  return mergeThreadsFor(job.o.memory, state.runs.length, threads, job.inPlace);
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {

@@ -2,6 +2,9 @@
 // reads the run in place from its mapping (the run is its own merge
 // buffer, so the number of runs merged at once costs no DRAM); a DRAM
 // source reads it through a buffer of its own, as a sort without PMem must.
+// With PMem merge buffers on a file that is not persistent memory (the
+// page cache holds it: /dev/shm, a disk), the runs are read through small
+// windows instead of in place (see readsInPlace): still every run at once.
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
@@ -57,6 +60,46 @@ export function pmemWindowsFit(memory: number, sources: number, window: number):
   return sources * (window + SOURCE_SLACK) <= sourcesShare(memory);
 }
 
+/**
+ * Whether the merge reads runs in place through their mappings: when
+ * `runs`, a mapping in the runs' directory, is persistent memory (DAX, or
+ * PMEM_IS_PMEM_FORCE). Elsewhere the file lives in the page cache, which is
+ * DRAM: a page of it mapped into the process costs the same DRAM as a copy
+ * of it in a window, and costs page-table work a copy does not (mapped and
+ * released again for every window: under a hypervisor with shadow page
+ * tables, a quarter of a 4 GiB sort's time; docs/bench.md). There the
+ * sources read the runs with pread(2) through windows of READ_SHARE of the
+ * budget, which still merges every run in one pass.
+ */
+export function readsInPlace(runs: Mapping): boolean {
+  return runs.isPmem;
+}
+
+/**
+ * What the windows of sources that read their runs with pread(2) share of
+ * the budget the merge's threads leave: a quarter. They need no slack (no
+ * fault maps pages around them), and the merge's peak resident set is then
+ * the process's own, the windows and the output's buffer.
+ */
+const readShare = (memory: number): number => Math.floor(memory / 4);
+
+/** A window at least, for a source that reads its run with pread(2): a record past it grows the source's buffer (DramSource). */
+const MIN_READ_WINDOW = 4096;
+
+/**
+ * The window of each of `sources` sources that read their runs with
+ * pread(2) under `memory` (see readShare): MIN_READ_WINDOW at least, and
+ * MAX_WINDOW at most.
+ */
+export function readWindow(memory: number, sources: number): number {
+  return Math.min(MAX_WINDOW, Math.max(MIN_READ_WINDOW, Math.floor(readShare(memory) / Math.max(1, sources))));
+}
+
+/** Whether `sources` sources reading with pread(2), with a window of `window` bytes each, fit `memory` (see readShare). */
+export function readWindowsFit(memory: number, sources: number, window: number): boolean {
+  return sources * window <= readShare(memory);
+}
+
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
 export interface RunSource {
   buf: Buffer;
@@ -80,12 +123,21 @@ export interface RunSource {
 
 /**
  * The run files one thread's merges read, each mapped once (read-only) for
- * all the sources and key ranges that read it, until `close`: a mapping
+ * all the sources and key ranges that read it, until `close` (and the
+ * windows of sources that read them with pread instead): a mapping
  * made and closed costs native memory that is only given back when the
  * event loop turns, which a sort, blocking its thread, never lets it do.
  */
 export class RunMaps {
   readonly #maps = new Map<string, Mapping>();
+  /** The windows of the thread's sources that read with pread(2), kept for its next range. */
+  #windows: Buffer | null = null;
+
+  /** `bytes` of windows for sources that read their runs with pread(2): the thread's, reused by each of its ranges. */
+  windows(bytes: number): Buffer {
+    if (this.#windows === null || this.#windows.length < bytes) this.#windows = Buffer.allocUnsafe(bytes);
+    return this.#windows.subarray(0, bytes);
+  }
 
   /**
    * The run file at `path`, mapped; it must hold `length` bytes.
@@ -109,6 +161,7 @@ export class RunMaps {
   close(): void {
     for (const m of this.#maps.values()) m.close();
     this.#maps.clear();
+    this.#windows = null;
   }
 }
 
@@ -243,6 +296,7 @@ export class DramSource implements RunSource {
   prefix4 = 0;
   done = false;
   #fd: number;
+  readonly #path: string;
   readonly #length: number;
   readonly #order: RecordOrder;
   /** The run offset of buf[0], and how many bytes of buf hold the run. */
@@ -257,6 +311,7 @@ export class DramSource implements RunSource {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(path);
       throw e;
     }
+    this.#path = path;
     this.#length = length;
     this.#order = order;
     this.#base = cursor;
@@ -317,7 +372,9 @@ export class DramSource implements RunSource {
     this.#filled = rest;
     const want = Math.min(this.buf.length - rest, this.#length - this.#base - rest);
     const n = fs.readSync(this.#fd, this.buf, rest, want, this.#base + rest);
-    if (n <= 0) throw new PmemError('ERR_PMEM_CORRUPT', `a run file ended at ${this.#base + rest} of its ${this.#length} bytes`);
+    if (n <= 0) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' ended at ${this.#base + rest} of the ${this.#length} bytes the checkpoint says`, { path: this.#path });
+    }
     this.#filled += n;
   }
 }
