@@ -579,8 +579,12 @@ describe('resume', () => {
     fs.rmSync(`${out}.pmem-sort`, { recursive: true });
   });
 
-  /** Runs `f` with the merge reading runs in place as on persistent memory (`reads` 'in place'), or as this directory makes it ('pread'). */
-  function reading<T>(reads: 'in place' | 'pread', f: () => T): T {
+  /**
+   * Runs `f` with the merge reading runs in place as on persistent memory
+   * (`reads` 'in place'), or as the test directory makes it ('as the
+   * directory': with pread in the msync pass, in place in the forced one).
+   */
+  function reading<T>(reads: 'in place' | 'as the directory', f: () => T): T {
     const sources = require('../lib/sort/sources') as typeof import('../lib/sort/sources');
     const spy = reads === 'in place' ? jest.spyOn(sources, 'readsInPlace').mockReturnValue(true) : null;
     try {
@@ -594,8 +598,8 @@ describe('resume', () => {
   }
 
   test.each([
-    ['text', 'pmem', 'pread'], ['text', 'pmem', 'in place'], ['text', 'dram', 'pread'],
-    ['binary', 'pmem', 'pread'], ['binary', 'pmem', 'in place'], ['binary', 'dram', 'pread'],
+    ['text', 'pmem', 'as the directory'], ['text', 'pmem', 'in place'], ['text', 'dram', 'as the directory'],
+    ['binary', 'pmem', 'as the directory'], ['binary', 'pmem', 'in place'], ['binary', 'dram', 'as the directory'],
   ] as const)('a run file cut short is ERR_PMEM_CORRUPT on resume, not a wrong output (%s, %s, read %s)', (kind, mergeBuffers, reads) => {
     const input = file(`cut-${kind}.in`);
     if (kind === 'text') fs.writeFileSync(input, mixedText(6, 6000));
@@ -621,7 +625,7 @@ describe('resume', () => {
     });
   });
 
-  test.each([['pmem', 1, 'pread'], ['pmem', 2, 'pread'], ['pmem', 1, 'in place'], ['pmem', 2, 'in place'], ['dram', 1, 'pread']] as const)(
+  test.each([['pmem', 1, 'as the directory'], ['pmem', 2, 'as the directory'], ['pmem', 1, 'in place'], ['pmem', 2, 'in place'], ['dram', 1, 'as the directory']] as const)(
     'a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads, read %s)', (mergeBuffers, parallel, reads) => {
       const input = file('gone.in');
       fs.writeFileSync(input, mixedText(8, 6000));
