@@ -34,9 +34,8 @@ export function mergeRange(job: RangeJob, order: RecordOrder, arena: Buffer | nu
   const sources: RunSource[] = [];
   const sink = new FileSink(job.partial, job.outputOffset, job.sinkBytes, false);
   try {
-    const mapped = job.mergeBuffers === 'pmem' && job.inPlace;
     const windows = job.mergeBuffers === 'dram' ? arena as Buffer
-      : mapped ? null : maps.windows(job.sourceBytes * job.spans.filter((s) => s.end > s.start).length);
+      : job.inPlace ? null : maps.windows(job.sourceBytes * job.spans.filter((s) => s.end > s.start).length);
     for (const s of job.spans) {
       if (s.end <= s.start) continue;
       // A source whose length is the span's end stops there.

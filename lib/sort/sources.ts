@@ -68,8 +68,8 @@ export function pmemWindowsFit(memory: number, sources: number, window: number):
  * of it in a window, and costs page-table work a copy does not (mapped and
  * released again for every window: under a hypervisor with shadow page
  * tables, a quarter of a 4 GiB sort's time; docs/bench.md). There the
- * sources read the runs with pread(2) through windows of READ_SHARE of the
- * budget, which still merges every run in one pass.
+ * sources read the runs with pread(2) through windows that share a quarter
+ * of the budget (readWindow), which still merges every run in one pass.
  */
 export function readsInPlace(runs: Mapping): boolean {
   return runs.isPmem;
