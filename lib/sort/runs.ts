@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
-import { viewOf, type RecordOrder } from './records';
+import { PREFIX_BIAS, viewOf, type RecordOrder } from './records';
 
 /** Records per run at most. */
 export const MAX_RUN_RECORDS = 2 ** 21;
@@ -246,8 +246,8 @@ const RADIX = 64;
 function sortRecords(bufs: RunBuffers, count: number, order: RecordOrder): void {
   const { input, records: t } = bufs;
   for (let i = 0; i < W * count; i += W) {
-    t[i] = order.prefix(input, t[i + 2], t[i + 3], 0);
-    t[i + 1] = order.prefix(input, t[i + 2], t[i + 3], 1);
+    t[i] = order.prefix(input, t[i + 2], t[i + 3], 0) + PREFIX_BIAS;
+    t[i + 1] = order.prefix(input, t[i + 2], t[i + 3], 1) + PREFIX_BIAS;
   }
   const byRecord = (x: number, y: number): number =>
     order.compare(input, t[x + 2], t[x + 3], input, t[y + 2], t[y + 3]) || t[x + 2] - t[y + 2];
@@ -278,8 +278,8 @@ function sortDepth(bufs: RunBuffers, order: RecordOrder, byRecord: (x: number, y
       }
       if (longer) {
         for (let k = W * i; k < W * j; k += W) {
-          t[k] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 2);
-          t[k + 1] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 3);
+          t[k] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 2) + PREFIX_BIAS;
+          t[k + 1] = order.prefix(input, t[k + 2], t[k + 3], 2 * depth + 3) + PREFIX_BIAS;
         }
         sortDepth(bufs, order, byRecord, i, j, depth + 1);
       } else {
