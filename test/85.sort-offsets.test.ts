@@ -49,19 +49,19 @@ describe('a text run read from a cursor past 2 GiB', () => {
 
   test('its key ranges cut it at line starts, in order, and hold every byte', () => {
     const run = { path: file, start: GiB2 + 100, end: GiB2 + 100 + body.length };
-    const parts = partitionRuns([run], order, 4, 0);
+    const parts = partitionRuns([run], order, 4, 0, 64 * 1024 * 1024);
     expect(parts).toHaveLength(4);
     let at = run.start;
     const got: string[] = [];
     for (const p of parts) {
-      expect(p.spans[0].start).toBe(at);
-      at = p.spans[0].end;
-      got.push(...body.subarray(p.spans[0].start - run.start, p.spans[0].end - run.start).toString().split('\n').filter((l) => l !== ''));
+      expect(p.starts[0]).toBe(at);
+      at = p.ends[0];
+      got.push(...body.subarray(p.starts[0] - run.start, p.ends[0] - run.start).toString().split('\n').filter((l) => l !== ''));
     }
     expect(at).toBe(run.end);
     expect(got).toEqual(lines);
     // Each range has a share of the lines, cut where a line starts.
-    for (const p of parts.slice(1)) expect(body[p.spans[0].start - run.start - 1]).toBe(10);
+    for (const p of parts.slice(1)) expect(body[p.starts[0] - run.start - 1]).toBe(10);
     expect(parts.filter((p) => p.bytes > 0).length).toBeGreaterThan(2);
   });
 

@@ -21,7 +21,9 @@ import type { SortProgress } from './options';
 const RANGES_PER_THREAD = 4;
 const MAX_RANGES = 4096;
 /** Ranges handed out past the first not done, per thread. */
-const LOOKAHEAD = 2;
+const LOOKAHEAD = 3;
+/** Ranges a worker holds at most: the one it merges, and the next. */
+const QUEUED = 2;
 
 export interface RangeMerge {
   partial: string;
@@ -51,25 +53,27 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
   const total = state.outputBytes + remaining;
   const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * threads, Math.ceil(remaining / m.checkpointBytes)));
-  const spans = state.runs.map((r) => ({ path: m.runPath(r.id), start: r.cursor, end: r.length }));
-  const ranges = partitionRuns(spans, m.order, count, state.outputBytes);
+  const paths = state.runs.map((r) => m.runPath(r.id));
+  const ranges = partitionRuns(state.runs.map((r, i) => ({ path: paths[i], start: r.cursor, end: r.length })), m.order, count, state.outputBytes, m.memory);
   // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
   new FileSink(m.partial, state.outputBytes, 4096).close();
-  // With DRAM merge buffers, each thread's sources share its part's input
+  // Through DRAM windows, each thread's sources share its part's input
   // chunk (the part it formed runs in), one window per run.
-  const dramWindow = m.buffers === null ? 0 : Math.floor(m.buffers.part(threads - 1, threads).input.length / Math.max(1, state.runs.length));
+  const arena = m.buffers === null ? 0 : m.buffers.part(threads - 1, threads).input.length;
   const job = (j: number): RangeJob => ({
     ...ranges[j],
+    paths,
     partial: m.partial,
     mergeBuffers: m.mergeBuffers,
     inPlace: m.inPlace,
-    // The threads' sources share three quarters of the budget the threads
-    // leave mapped, or a quarter read into windows (the run buffers were
-    // let go before the merge; the threads were chosen so that every
-    // window gets its least: formation.ts, mergeThreadsFor).
-    sourceBytes: m.mergeBuffers === 'dram' ? dramWindow
+    // Read in place, the threads' sources share three quarters of the
+    // budget the threads leave mapped (the run buffers were let go before
+    // the merge); through pread, each thread's part of the run buffers'
+    // input chunk. The threads were chosen so that every window gets its
+    // least: formation.ts, mergeThreadsFor.
+    sourceBytes: m.mergeBuffers === 'dram' ? Math.floor(arena / Math.max(1, state.runs.length))
       : m.inPlace ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads)
-        : readWindow(bufferMemory(m.memory, threads), state.runs.length * threads),
+        : readWindow(arena, state.runs.length),
     // Each range allocates its own: small, so that the garbage they leave
     // stays small (and at most a sixty-fourth of the budget).
     sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),
@@ -82,8 +86,8 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   const fd = fs.openSync(m.partial, 'r+');
   /** The main thread's mappings of the runs, for all its ranges (each worker has its own). */
   const maps = new RunMaps();
-  /** The range each worker holds, or -1. */
-  const held = workers.map(() => -1);
+  /** The ranges each worker holds, in the order it takes them. */
+  const held: number[][] = workers.map(() => []);
   /**
    * Counts the ranges done from `published` on, one checkpoint each (so a
    * sort publishes as many checkpoints whichever thread finishes first),
@@ -102,7 +106,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
       const j = published++;
       if (ranges[j].bytes > 0) state.lastLength = lastLengths[j];
       const at = published < ranges.length ? ranges[published] : null;
-      state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.spans[i].start; });
+      state.runs.forEach((r, i) => { r.cursor = at === null ? r.length : at.starts[i]; });
       state.outputBytes = at === null ? total : at.outputOffset;
       if (at === null) return;
       publish();
@@ -111,19 +115,24 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
   };
   try {
     let next = 0;
+    // Ranges are handed out at most LOOKAHEAD·threads past the first not
+    // done: the output written past the last checkpoint stays bounded.
+    const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * threads;
     while (published < ranges.length) {
-      // Ranges are handed out at most LOOKAHEAD·threads past the first not
-      // done: the output written past the last checkpoint stays bounded.
-      const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * threads;
       for (let w = 0; w < workers.length; w++) {
-        if (held[w] >= 0) {
+        while (held[w].length > 0) {
           const last = workers[w].poll();
-          if (last === undefined) continue;
-          lastLengths[held[w]] = last;
-          held[w] = -1;
+          if (last === undefined) break;
+          lastLengths[held[w].shift() as number] = last;
         }
-        if (open()) {
-          held[w] = next;
+      }
+      advance();
+      // Each worker holds QUEUED ranges where it can: one queued behind the
+      // one it merges, so that it goes on while the main thread, which
+      // looks at it only between its own ranges, merges one.
+      for (let w = 0; w < workers.length; w++) {
+        while (held[w].length < QUEUED && open()) {
+          held[w].push(next);
           workers[w].start({ kind: 'range', ...job(next++) });
         }
       }
@@ -133,16 +142,13 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
       } else {
         // Nothing to hand out: wait for the worker with the first range still open.
         let w = -1;
-        for (let k = 0; k < workers.length; k++) if (held[k] >= 0 && (w < 0 || held[k] < held[w])) w = k;
-        if (w >= 0) {
-          lastLengths[held[w]] = workers[w].wait();
-          held[w] = -1;
-        }
+        for (let k = 0; k < workers.length; k++) if (held[k].length > 0 && (w < 0 || held[k][0] < held[w][0])) w = k;
+        if (w >= 0) lastLengths[held[w].shift() as number] = workers[w].wait();
       }
       advance();
     }
   } catch (e) {
-    // The workers finish (or fail) the range they hold before the error goes on.
+    // The workers finish (or fail) the ranges they hold before the error goes on.
     pool.settle();
     throw e;
   } finally {
