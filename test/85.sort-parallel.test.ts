@@ -10,7 +10,7 @@ import * as path from 'node:path';
 
 import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
 import { formingThreadsFor, mergeThreadsFor, threadsFor } from '../lib/sort/formation';
-import { pmemWindow, readWindow } from '../lib/sort/sources';
+import { pmemWindow, readWindow, readWindows } from '../lib/sort/sources';
 import { expectPmemError, testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -186,14 +186,18 @@ describe('how many threads form and merge the runs', () => {
     expect(mergeThreadsFor(128 * 1024, 2, 2, true)).toBe(1);
   });
 
-  test('read with pread, the merge takes as many threads as give every run a window of 16 KiB in a quarter of the budget they leave', () => {
-    // Two threads leave 48 MiB, a quarter of it 12 MiB: 384 runs each read
-    // twice through 16 KiB fit, 385 do not.
-    expect(mergeThreadsFor(M, 384, 2, false)).toBe(2);
-    expect(mergeThreadsFor(M, 385, 2, false)).toBe(1);
-    // Three threads leave 32 MiB (8 MiB): 170 runs read 3 times fit, 171 do not.
-    expect(mergeThreadsFor(M, 170, 8, false)).toBe(3);
-    expect(mergeThreadsFor(M, 171, 3, false)).toBe(2);
+  test('read with pread, the merge takes as many threads as give every run a window of 16 KiB in their part of the run buffers\' input chunk', () => {
+    // Run buffers for two threads have 48 MiB (a worker is charged 16), 40%
+    // of it the input chunk: 20,132,659 bytes, 10,066,329 a thread's half.
+    // 614 runs read twice through 16 KiB fit, 615 do not.
+    expect(mergeThreadsFor(M, 614, 2, false)).toBe(2);
+    expect(mergeThreadsFor(M, 615, 2, false)).toBe(1);
+    // For three threads, 32 MiB and a chunk of 13,421,772 bytes: a third of
+    // it holds 273 windows, a half 409.
+    expect(mergeThreadsFor(M, 273, 3, false)).toBe(3);
+    expect(mergeThreadsFor(M, 274, 3, false)).toBe(2);
+    expect(mergeThreadsFor(M, 409, 3, false)).toBe(2);
+    expect(mergeThreadsFor(M, 410, 3, false)).toBe(1);
     expect(mergeThreadsFor(M, 100000, 2, false)).toBe(1);
   });
 
@@ -204,11 +208,19 @@ describe('how many threads form and merge the runs', () => {
     expect(pmemWindow(M, 0)).toBe(1024 * 1024);
   });
 
-  test('a source reading with pread gets its share of a quarter of the budget, 4 KiB to 1 MiB', () => {
-    expect(readWindow(M, 543)).toBe(Math.floor(M / 4 / 543));
-    expect(readWindow(M, 100000)).toBe(4096);
-    expect(readWindow(M, 13)).toBe(1024 * 1024);
-    expect(readWindow(M, 0)).toBe(1024 * 1024);
+  test('a source reading with pread gets its share of its thread\'s arena, 4 KiB to 1 MiB; the windows are the arena\'s bytes when they fit it', () => {
+    const A = 10066329;
+    expect(readWindow(A, 543)).toBe(Math.floor(A / 543));
+    expect(readWindow(A, 100000)).toBe(4096);
+    expect(readWindow(A, 9)).toBe(1024 * 1024);
+    expect(readWindow(A, 0)).toBe(1024 * 1024);
+    const arena = Buffer.alloc(64 * 1024);
+    const fits = readWindows(arena, 16 * 4096);
+    expect([fits.buffer, fits.byteOffset, fits.length]).toEqual([arena.buffer, arena.byteOffset, 16 * 4096]);
+    // More runs than the arena holds at 4 KiB each: a buffer of their own.
+    const over = readWindows(arena, 17 * 4096);
+    expect(over.length).toBe(17 * 4096);
+    expect(over.buffer).not.toBe(arena.buffer);
   });
 
   test('a sort not told how many threads forms runs on fewer when more would make runs one thread cannot merge well', () => {
@@ -220,12 +232,14 @@ describe('how many threads form and merge the runs', () => {
     expect(formingThreadsFor(M, 2, 100, 150, 256 * 1024 ** 2, true)).toBe(1);
     expect(formingThreadsFor(M, 2, 0, 0, 1024 ** 3, true)).toBe(2);
     expect(formingThreadsFor(M, 8, 0, 0, 0, true)).toBe(8);
-    // Read with pread, 16 KiB windows in 16 MiB take 1024 runs: the 427 of
-    // two threads fit at 4 GiB, their 1,707 at 16 GiB do not (one thread
-    // makes 640); 700 runs already formed and 427 more do not either.
+    // Read with pread, 16 KiB windows in two threads' input chunk
+    // (20,132,659 bytes) take 1,228 runs: the 427 of two threads fit at
+    // 4 GiB, their 1,707 at 16 GiB do not (one thread makes 640); 802 runs
+    // already formed and 427 more do not either, 801 do.
     expect(formingThreadsFor(M, 2, 100, 0, 4 * 1024 ** 3, false)).toBe(2);
     expect(formingThreadsFor(M, 2, 100, 0, 16 * 1024 ** 3, false)).toBe(1);
-    expect(formingThreadsFor(M, 2, 100, 700, 4 * 1024 ** 3, false)).toBe(1);
+    expect(formingThreadsFor(M, 2, 100, 802, 4 * 1024 ** 3, false)).toBe(1);
+    expect(formingThreadsFor(M, 2, 100, 801, 4 * 1024 ** 3, false)).toBe(2);
   });
 
   test('parallel not given: fewer threads when the runs would be too many; given: as many, and the merge on one', () => {

@@ -96,22 +96,26 @@ export const MERGE_WINDOW = 256 * 1024;
 export const READ_WINDOW = 16 * 1024;
 
 /**
- * Whether `sources` merge sources each get their least window (MERGE_WINDOW
- * in place, READ_WINDOW through pread: see readsInPlace) within `memory`.
+ * Whether `merging` merge threads each read `runs` runs through their
+ * least windows: MERGE_WINDOW in place, in the budget the threads leave
+ * mapped (pmemWindowsFit); READ_WINDOW through pread, in the thread's part
+ * of the input chunk of run buffers made for `threads` threads (see
+ * readsInPlace, readWindows).
  */
-function windowsFit(memory: number, sources: number, inPlace: boolean): boolean {
-  return inPlace ? pmemWindowsFit(memory, sources, MERGE_WINDOW) : readWindowsFit(memory, sources, READ_WINDOW);
+function windowsFit(memory: number, threads: number, merging: number, runs: number, inPlace: boolean): boolean {
+  if (inPlace) return pmemWindowsFit(bufferMemory(memory, merging), runs * merging, MERGE_WINDOW);
+  return readWindowsFit(Math.floor(runInputBytes(bufferMemory(memory, threads)) / merging), runs, READ_WINDOW);
 }
 
 /**
- * The threads, of `threads`, of a final merge of `runs` runs with PMem
- * merge buffers: each thread reads every run through a window of its own,
- * so as many as give every window its least (windowsFit) within the budget
- * the threads leave (bufferMemory). At least one.
+ * The threads, of `threads` (those the run buffers were made for), of a
+ * final merge of `runs` runs with PMem merge buffers: each thread reads
+ * every run through a window of its own, so as many as give every window
+ * its least (windowsFit). At least one.
  */
 export function mergeThreadsFor(memory: number, runs: number, threads: number, inPlace: boolean): number {
   let t = Math.max(1, threads);
-  while (t > 1 && !windowsFit(bufferMemory(memory, t), runs * t, inPlace)) t--;
+  while (t > 1 && !windowsFit(memory, threads, t, runs, inPlace)) t--;
   return t;
 }
 
@@ -126,7 +130,7 @@ export function formingThreadsFor(memory: number, threads: number, recordSize: n
   let t = Math.max(1, threads);
   // Text lines are taken to be as long as fill the chunk: shorter ones make
   // more runs than this counts, and the merge then takes fewer threads.
-  while (t > 1 && !windowsFit(memory, runs + Math.ceil(bytes / runBytes(memory, recordSize, t, CHUNK_LINE)), inPlace)) t--;
+  while (t > 1 && !windowsFit(memory, t, 1, runs + Math.ceil(bytes / runBytes(memory, recordSize, t, CHUNK_LINE)), inPlace)) t--;
   return t;
 }
 

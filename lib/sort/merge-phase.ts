@@ -10,7 +10,7 @@ import { mergeInRanges } from './parallel-merge';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
 import type { Job } from './sort';
-import { DramSource, PmemSource, pmemWindow, readWindow, type RunSource } from './sources';
+import { DramSource, PmemSource, pmemWindow, readWindow, readWindows, type RunSource } from './sources';
 
 /** The output buffer of every merge: 1 MiB, or a sixteenth of the budget when that is less (4 KiB at least). */
 const SINK_BUFFER = 1024 * 1024;
@@ -48,9 +48,9 @@ export const runPath = (job: Job, id: number): string => path.join(job.dir, `run
  */
 export function mergeRuns(job: Job, state: SortState, publish: () => void, pool: SortThreads | null, buffers: RunBuffers | null): number {
   const dram = job.o.mergeBuffers === 'dram';
-  if (dram && buffers === null) throw new Error('DRAM merge buffers without run buffers to cut them from');
-  const arena = dram ? (buffers as RunBuffers).input : null;
-  const fanIn = arena !== null ? dramFanIn(arena.length) : Infinity;
+  if ((dram || !job.inPlace) && buffers === null) throw new Error('a merge through DRAM windows without run buffers to cut them from');
+  const arena = buffers === null ? null : buffers.input;
+  const fanIn = dram ? dramFanIn((arena as Buffer).length) : Infinity;
   while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, arena as Buffer, publish);
   // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
   if (state.passDone > 0) {
@@ -61,23 +61,20 @@ export function mergeRuns(job: Job, state: SortState, publish: () => void, pool:
 }
 
 /**
- * Opens the runs as merge sources at their cursors; DRAM sources share
- * `arena` (see dramFanIn). With PMem merge buffers, the sources read the
- * runs in place, or through windows of an arena of their own where the
- * runs are not on persistent memory (readsInPlace).
+ * Opens the runs as merge sources at their cursors. DRAM merge buffers'
+ * sources share `arena` (see dramFanIn). With PMem merge buffers, the
+ * sources read the runs in place, or, where the runs are not on persistent
+ * memory (readsInPlace), through windows cut from `arena` (readWindows).
  */
 function openSources(job: Job, runs: SortState['runs'], arena: Buffer | null): RunSource[] {
   const sources: RunSource[] = [];
   try {
-    // PMem sources together keep about three quarters of the budget mapped
-    // (pmemWindow), or a quarter read into windows (readWindow): the merge
-    // holds no run buffers.
-    let windows = arena;
-    let share = arena === null ? 0 : Math.floor(arena.length / Math.max(1, runs.length));
-    if (arena === null && !job.inPlace) {
-      share = readWindow(job.o.memory, runs.length);
-      windows = Buffer.allocUnsafe(share * runs.length);
-    }
+    const dram = job.o.mergeBuffers === 'dram';
+    const share = dram ? Math.floor((arena as Buffer).length / Math.max(1, runs.length))
+      : job.inPlace ? 0 : readWindow((arena as Buffer).length, runs.length);
+    const windows = job.inPlace && !dram ? null : readWindows(arena as Buffer, share * runs.length);
+    // PMem sources read in place together keep about three quarters of
+    // the budget mapped (pmemWindow): the merge holds no run buffers then.
     const window = pmemWindow(job.o.memory, runs.length);
     for (let i = 0; i < runs.length; i++) {
       const r = runs[i];

@@ -66,9 +66,11 @@ export class FileSink {
   /**
    * Opens `path` (creating it) and cuts it to `from` bytes, which it keeps;
    * or, when not `cut`, only writes from `from` on (one range of a merge
-   * that several threads write, each its own range).
+   * that several threads write, each its own range). Writes through a
+   * buffer of `buffer` bytes, or through `buffer` itself (one a thread
+   * reuses for each of its ranges).
    */
-  constructor(path: string, from: number, bufferSize: number, cut = true) {
+  constructor(path: string, from: number, buffer: number | Buffer, cut = true) {
     this.path = path;
     this.#fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
     try {
@@ -80,7 +82,7 @@ export class FileSink {
       throw e;
     }
     this.#written = from;
-    this.#buf = Buffer.allocUnsafe(bufferSize);
+    this.#buf = typeof buffer === 'number' ? Buffer.allocUnsafe(buffer) : buffer;
     this.#view = viewOf(this.#buf);
   }
 

@@ -110,7 +110,8 @@ export class RunThread {
   readonly #done: Int32Array;
   /** Answers read so far. */
   #answers = 0;
-  #busy = false;
+  /** Jobs handed to the worker and not yet answered: it takes them in order, one at a time. */
+  #pending = 0;
   /** Threads that appeared while the worker was started: its own, until it stores its id. */
   readonly #started: number[] | null;
 
@@ -144,18 +145,23 @@ export class RunThread {
     this.#worker.unref();
   }
 
-  get busy(): boolean {
-    return this.#busy;
-  }
-
-  /** Hands the worker a run split into its part, or a merge range; `wait` gives its answer. */
-  start(job: RunJob | ({ kind: 'range' } & RangeJob) | { kind: 'close' }): void {
-    this.#port.postMessage(job);
-    this.#busy = true;
+  /** Jobs handed out and not yet answered. */
+  get pending(): number {
+    return this.#pending;
   }
 
   /**
-   * Blocks until the worker answers the job it was given, and returns the
+   * Hands the worker a run split into its part, or a merge range; `wait`
+   * gives its answer. A job handed out while the worker holds another
+   * waits in its queue, and is answered after it.
+   */
+  start(job: RunJob | ({ kind: 'range' } & RangeJob) | { kind: 'close' }): void {
+    this.#port.postMessage(job);
+    this.#pending++;
+  }
+
+  /**
+   * Blocks until the worker answers the first job it holds, and returns the
    * run file's length (the run is durable), or the length of a merge
    * range's last record (its bytes are written).
    * @throws what sorting or writing the run threw in the worker, as the
@@ -174,7 +180,7 @@ export class RunThread {
         // An answer sent just before the thread ended is still in the queue.
         const last = this.poll();
         if (last !== undefined) return last;
-        this.#busy = false;
+        this.#pending = 0;
         throw new PmemError('ERR_PMEM_NO_MEMORY',
           'a sort worker thread stopped without answering (a worker thread stops so when it reaches its heap limit)');
       }
@@ -203,24 +209,25 @@ export class RunThread {
     void this.#worker.terminate();
   }
 
-  /** The answer to the job the worker holds when it has answered (as `wait`), else undefined. */
+  /** The answer to the first job the worker holds when it has answered (as `wait`), else undefined. */
   poll(): number | undefined {
     const m = receiveMessageOnPort(this.#port);
     if (m === undefined) return undefined;
     this.#answers++;
-    this.#busy = false;
+    this.#pending--;
     const a = m.message as { value?: number; error?: ThreadError };
     if (a.error !== undefined) throw rethrown(a.error);
     return a.value as number;
   }
 
-  /** Waits for the job the worker holds, if any, and drops its answer (the caller is already failing). */
+  /** Waits for the jobs the worker holds, if any, and drops their answers (the caller is already failing). */
   settle(): void {
-    if (!this.#busy) return;
-    try {
-      this.wait();
-    } catch {
-      // Already failing: the first error is the one thrown.
+    while (this.#pending > 0) {
+      try {
+        this.wait();
+      } catch {
+        // Already failing: the first error is the one thrown.
+      }
     }
   }
 

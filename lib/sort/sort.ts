@@ -1,5 +1,6 @@
 // externalSort: runs formed in DRAM within the budget and written to PMem,
-// then one merge of every run, read in place from PMem; the progress is
+// then one merge of every run, read in place from PMem (or with pread
+// where the runs' directory is not PMem: sources.ts); the progress is
 // kept in a checkpoint on a Region, so a killed sort resumes. See
 // docs/api.md ("externalSort") and docs/durability.md ("External sort").
 import * as fs from 'node:fs';
@@ -116,9 +117,11 @@ export function externalSort(input: string, output: string, options: SortOptions
     };
     const forming = state.phase === 'runs';
     const threads = forming ? threadsOf(job, state, cp.maxRuns) : threadsFor(o.memory, o.parallel, o.format.recordSize);
-    // The run buffers, for run formation and then as DRAM merge buffers'
-    // arena (merge-phase.ts, dramFanIn): allocated once.
-    let buffers = forming || (o.mergeBuffers === 'dram' && state.phase === 'merge')
+    // The run buffers, for run formation and then as the merge's arena:
+    // DRAM merge buffers' (merge-phase.ts, dramFanIn), or the windows of
+    // runs read with pread (readWindows). Allocated once.
+    const arena = o.mergeBuffers === 'dram' || !job.inPlace;
+    let buffers = forming || (arena && state.phase === 'merge')
       ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
     // A sort resumed in its merge with PMem merge buffers starts the merge's threads only.
     const starting = !forming && o.mergeBuffers === 'pmem' ? mergeThreads(job, state, threads) : threads;
@@ -130,16 +133,21 @@ export function externalSort(input: string, output: string, options: SortOptions
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool, buffers as RunBuffers);
       if (o.mergeBuffers === 'pmem') {
-        // The merge reads the runs in place and needs no run buffers: they
-        // are let go, with the workers that shared them (fresh ones merge
-        // key ranges, when the merge is cut into them), so that the merge's
-        // windows take their place in the budget.
-        buffers = null;
-        if (pool !== null) {
-          pool.close();
+        const merging = mergeThreads(job, state, threads);
+        if (!arena) {
+          // The merge reads the runs in place and needs no run buffers: they
+          // are let go, with the workers that shared them (fresh ones merge
+          // key ranges, when the merge is cut into them), so that the merge's
+          // windows take their place in the budget.
+          buffers = null;
+          pool?.close();
           pool = null;
-          const merging = mergeThreads(job, state, threads);
           if (merging > 1) pool = new SortThreads(null, merging, o.format);
+        } else if (merging !== (pool?.threads ?? 1)) {
+          // Fewer threads merge than formed: the buffers stay, in fewer parts.
+          pool?.close();
+          pool = null;
+          if (merging > 1) pool = new SortThreads(buffers, merging, o.format);
         }
       }
     }

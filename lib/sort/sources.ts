@@ -1,10 +1,11 @@
 // The merge's inputs: one run each, read a record at a time. A PMem source
 // reads the run in place from its mapping (the run is its own merge
 // buffer, so the number of runs merged at once costs no DRAM); a DRAM
-// source reads it through a buffer of its own, as a sort without PMem must.
-// With PMem merge buffers on a file that is not persistent memory (the
-// page cache holds it: /dev/shm, a disk), the runs are read through small
-// windows instead of in place (see readsInPlace): still every run at once.
+// source reads it with pread(2) through a window of DRAM, as a sort
+// without PMem must. With PMem merge buffers on a file that is not
+// persistent memory (the page cache holds it: /dev/shm, a disk), the runs
+// are read through DRAM windows instead of in place, cut from the run
+// buffers (see readsInPlace): still every run at once.
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
@@ -68,36 +69,42 @@ export function pmemWindowsFit(memory: number, sources: number, window: number):
  * of it in a window, and costs page-table work a copy does not (mapped and
  * released again for every window: under a hypervisor with shadow page
  * tables, a quarter of a 4 GiB sort's time; docs/bench.md). There the
- * sources read the runs with pread(2) through windows that share a quarter
- * of the budget (readWindow), which still merges every run in one pass.
+ * sources read the runs with pread(2) through windows cut from the run
+ * buffers' input chunk, which run formation is done with (readWindow):
+ * still every run merged in one pass.
  */
 export function readsInPlace(runs: Mapping): boolean {
   return runs.isPmem;
 }
-
-/**
- * What the windows of sources that read their runs with pread(2) share of
- * the budget the merge's threads leave: a quarter. They need no slack (no
- * fault maps pages around them), and the merge's peak resident set is then
- * the process's own, the windows and the output's buffer.
- */
-const readShare = (memory: number): number => Math.floor(memory / 4);
 
 /** A window at least, for a source that reads its run with pread(2): a record past it grows the source's buffer (DramSource). */
 const MIN_READ_WINDOW = 4096;
 
 /**
  * The window of each of `sources` sources that read their runs with
- * pread(2) under `memory` (see readShare): MIN_READ_WINDOW at least, and
+ * pread(2) from an arena of `arena` bytes (a thread's part of the run
+ * buffers' input chunk): MIN_READ_WINDOW at least (readWindows then
+ * allocates, for a merge of more runs than its arena holds at that), and
  * MAX_WINDOW at most.
  */
-export function readWindow(memory: number, sources: number): number {
-  return Math.min(MAX_WINDOW, Math.max(MIN_READ_WINDOW, Math.floor(readShare(memory) / Math.max(1, sources))));
+export function readWindow(arena: number, sources: number): number {
+  return Math.min(MAX_WINDOW, Math.max(MIN_READ_WINDOW, Math.floor(arena / Math.max(1, sources))));
 }
 
-/** Whether `sources` sources reading with pread(2), with a window of `window` bytes each, fit `memory` (see readShare). */
-export function readWindowsFit(memory: number, sources: number, window: number): boolean {
-  return sources * window <= readShare(memory);
+/** Whether `sources` sources reading with pread(2), with a window of `window` bytes each, fit an arena of `arena` bytes. */
+export function readWindowsFit(arena: number, sources: number, window: number): boolean {
+  return sources * window <= arena;
+}
+
+/**
+ * `bytes` of windows for sources that read their runs with pread(2): the
+ * start of `arena` (the thread's part of the run buffers' input chunk,
+ * which the runs were formed in and the merge does not otherwise use), or
+ * a buffer of their own when the arena is smaller (more runs than it
+ * holds MIN_READ_WINDOW each of).
+ */
+export function readWindows(arena: Buffer, bytes: number): Buffer {
+  return bytes <= arena.length ? arena.subarray(0, bytes) : Buffer.allocUnsafe(bytes);
 }
 
 /** A run being merged: its current record is buf[start, end) (without a text line's newline). */
@@ -123,20 +130,23 @@ export interface RunSource {
 
 /**
  * The run files one thread's merges read, each mapped once (read-only) for
- * all the sources and key ranges that read it, until `close` (and the
- * windows of sources that read them with pread instead): a mapping
+ * all the sources and key ranges that read it, until `close`: a mapping
  * made and closed costs native memory that is only given back when the
  * event loop turns, which a sort, blocking its thread, never lets it do.
  */
 export class RunMaps {
   readonly #maps = new Map<string, Mapping>();
-  /** The windows of the thread's sources that read with pread(2), kept for its next range. */
-  #windows: Buffer | null = null;
+  #sink: Buffer | null = null;
 
-  /** `bytes` of windows for sources that read their runs with pread(2): the thread's, reused by each of its ranges. */
-  windows(bytes: number): Buffer {
-    if (this.#windows === null || this.#windows.length < bytes) this.#windows = Buffer.allocUnsafe(bytes);
-    return this.#windows.subarray(0, bytes);
+  /**
+   * The output buffer of the thread's ranges, `bytes` long: one, reused
+   * by each range. A buffer allocated per range and let go is freed by the
+   * thread's allocator into its own arena, and the arenas of two threads
+   * freeing hundreds of them grew the process by megabytes.
+   */
+  sinkBuffer(bytes: number): Buffer {
+    if (this.#sink === null || this.#sink.length !== bytes) this.#sink = Buffer.allocUnsafe(bytes);
+    return this.#sink;
   }
 
   /**
@@ -161,7 +171,7 @@ export class RunMaps {
   close(): void {
     for (const m of this.#maps.values()) m.close();
     this.#maps.clear();
-    this.#windows = null;
+    this.#sink = null;
   }
 }
 
@@ -279,9 +289,10 @@ export class PmemSource implements RunSource {
 }
 
 /**
- * Reads a run file through a DRAM window: `window`, a slice of the merge's
- * arena (see merge-phase.ts, dramFanIn), never a buffer of its own, so
- * that every source of every thread together holds the arena and no more.
+ * Reads a run file with pread(2) through a DRAM window: `window`, a slice
+ * of the merge's arena (see merge-phase.ts, dramFanIn, and readWindows),
+ * never a buffer of its own, so that every source of every thread
+ * together holds the arena and no more.
  * A record longer than the window is read into a buffer of its own, as
  * large as the record needs.
  */
