@@ -101,7 +101,7 @@ test('runs that hold the same spread of keys are cut into ranges of about equal 
 
 test.each([
   ['lines shorter than the cut window', {}, 20, 60],
-  ['lines longer than a sample and than the cut window', {}, 2000, 90 * 1024],
+  ['lines longer than a sample and than the cut window', {}, 200, 90 * 1024],
   ['a key field of long lines', { keys: [parseKey('2')] }, 1500, 3000],
   ['numbers, reversed', { numeric: true, reverse: true }, 20, 40],
 ] as const)('%s: every record in one range, at line starts, equal keys together', (_name, options, lines, longest) => {
@@ -150,6 +150,37 @@ test('fixed-size records are cut at record boundaries, by their key', () => {
     }
   }
   expect(parts.filter((p) => p.bytes > 0).length).toBeGreaterThan(3);
+});
+
+test('a run of a few very long lines is read about once through, and cut only between them', () => {
+  const order = new RecordOrder(checkSortOptions({}).format);
+  // Four lines of 2 MiB: 32 sample places fall in each.
+  const lines = ['d', 'b', 'c', 'a'].map((c) => Buffer.from(c.repeat(2 * 1024 * 1024)));
+  const runs = [writeRun('long-lines', lines, order)];
+  // The module itself, whose property every importer's binding reads.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const nodeFs = require('node:fs') as typeof fs;
+  const readSync = nodeFs.readSync;
+  let read = 0;
+  const spy = jest.spyOn(nodeFs, 'readSync').mockImplementation(((...args: Parameters<typeof fs.readSync>) => {
+    const n = (readSync as (...a: Parameters<typeof fs.readSync>) => number)(...args);
+    read += n;
+    return n;
+  }) as typeof fs.readSync);
+  let parts: Partition[];
+  try {
+    parts = partitionRuns(runs, order, 2, 0, MEMORY);
+  } finally {
+    spy.mockRestore();
+  }
+  // The samples' places (128) read through once: 8 MiB and a block each.
+  // Searching from each to the end of its line would read 128 MiB; the
+  // one splitter's search reads a few lines more.
+  expect(read).toBeGreaterThan(runs[0].end);
+  expect(read).toBeLessThan(6 * runs[0].end);
+  const byRange = linesByRange(runs, parts);
+  expectOrdered(byRange, order);
+  expect(byRange[0].flat()).toHaveLength(4);
 });
 
 describe('a damaged run is ERR_PMEM_CORRUPT, naming the run', () => {

@@ -233,6 +233,8 @@ function sampleRun(r: RunSpan, reader: RunReader, n: number, phase: number, samp
     } else if (pos === r.start) {
       s = r.start;
     } else {
+      // From the last sample's end at the earliest: each search ends at a
+      // newline past it, so no byte of a long line is searched twice.
       const nl = reader.newline(Math.max(pos - 1, scanned), r.end);
       if (nl < 0 || nl + 1 >= r.end) break;
       s = nl + 1;
