@@ -74,8 +74,8 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     sourceBytes: m.mergeBuffers === 'dram' ? Math.floor(arena / Math.max(1, state.runs.length))
       : m.inPlace ? pmemWindow(bufferMemory(m.memory, threads), state.runs.length * threads)
         : readWindow(arena, state.runs.length),
-    // Each range allocates its own: small, so that the garbage they leave
-    // stays small (and at most a sixty-fourth of the budget).
+    // Each thread's ranges write through one buffer of this size
+    // (RunMaps.sinkBuffer): at most a sixty-fourth of the budget.
     sinkBytes: Math.max(4096, Math.min(256 * 1024, Math.floor(m.memory / 64), Math.floor(m.checkpointBytes / 4))),
   });
   /** Each range's last record's length once merged; -1 before. */

@@ -365,9 +365,10 @@ class Cut {
 
 /**
  * Cuts what is left of `runs` (each from its cursor) into at most `count`
- * key ranges, the first at output offset `outputOffset`, holding at most
- * an eighth of `memory` (the budget) while it does. Ranges may be empty;
- * every record is in exactly one.
+ * key ranges, the first at output offset `outputOffset`, holding about an
+ * eighth of `memory` (the budget) at most while it does: its samples a
+ * sixteenth (and a sample more for each run), a read as much. Ranges may
+ * be empty; every record is in exactly one.
  * @throws PmemError ERR_PMEM_CORRUPT for a run file missing, shorter than
  *   the checkpoint says, or a text run with a line not ended by a newline
  */
