@@ -105,7 +105,7 @@ function generate(kind, bytes, file, seed = 1) {
   }
 }
 
-module.exports = { generate, RECORD };
+module.exports = { generate, bytesFrom, RECORD };
 
 if (require.main === module) {
   const [kind, bytes, file, seed] = process.argv.slice(2);

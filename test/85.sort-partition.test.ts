@@ -13,6 +13,9 @@ import { partitionRuns, type Partition, type RunSpan } from '../lib/sort/partiti
 import { RecordOrder } from '../lib/sort/records';
 import { testDir } from './helpers';
 
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { bytesFrom } = require('../bench/gensort.js') as { bytesFrom(seed: number): () => number };
+
 const MEMORY = 64 * 1024 * 1024;
 let dir = '';
 beforeAll(() => {
@@ -21,17 +24,10 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A seeded generator (xorshift32): the same runs on every machine. */
+/** A seeded generator of numbers in [0, 1): gensort's byte stream, the same on every machine. */
 function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
+  const next = bytesFrom(seed);
+  return () => next() / 2 ** 32;
 }
 
 /** Writes `lines` sorted by `order` as a run file; returns its span. */

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
-import { missingRun } from './sources';
+import { openRunFile } from './sources';
 import type { RecordOrder } from './records';
 
 const NL = 10;
@@ -84,12 +84,7 @@ class RunReader {
    * @throws PmemError ERR_PMEM_CORRUPT for a run file missing, or shorter than `end`
    */
   with<T>(path: string, end: number, use: () => T): T {
-    try {
-      this.#fd = fs.openSync(path, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(path);
-      throw e;
-    }
+    this.#fd = openRunFile(path);
     this.#path = path;
     this.#end = end;
     this.#filled = 0;

@@ -316,12 +316,7 @@ export class DramSource implements RunSource {
   #pos = 0;
 
   constructor(path: string, length: number, cursor: number, order: RecordOrder, window: Buffer) {
-    try {
-      this.#fd = fs.openSync(path, 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(path);
-      throw e;
-    }
+    this.#fd = openRunFile(path);
     this.#path = path;
     this.#length = length;
     this.#order = order;
@@ -393,6 +388,16 @@ export class DramSource implements RunSource {
 /** The checkpoint names only runs durable in full: one gone is damage to the sort's files. */
 export function missingRun(path: string): PmemError {
   return new PmemError('ERR_PMEM_CORRUPT', `run '${path}', which the checkpoint names, is missing`, { path });
+}
+
+/** A run file the checkpoint names, opened to be read with pread(2). @throws PmemError ERR_PMEM_CORRUPT when it is missing */
+export function openRunFile(path: string): number {
+  try {
+    return fs.openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(path);
+    throw e;
+  }
 }
 
 /** A run file the checkpoint names, mapped read-only. @throws PmemError ERR_PMEM_CORRUPT when it is missing */
