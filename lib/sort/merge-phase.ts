@@ -4,6 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { descriptorsLeft, openFilesLimit } from '../core/descriptors';
+import { PmemError } from '../core/errors';
 import type { SortState } from './checkpoint';
 import { FileSink, merge, noSpace } from './merge';
 import { mergeInRanges } from './parallel-merge';
@@ -42,6 +44,32 @@ export function dramFanIn(arena: number): number {
 export const runPath = (job: Job, id: number): string => path.join(job.dir, `run-${id}`);
 
 /**
+ * Descriptors a merge leaves to the rest of the process and to the sort's
+ * other files (its checkpoint, output and directory, a sink and a reader per
+ * thread, a worker's event loop).
+ */
+const DESCRIPTORS_KEPT = 32;
+const EMFILE = 24;
+
+/**
+ * The runs that each of `threads` merging threads may hold open at once
+ * under the process's limit on open files: every source holds its run's
+ * file (a mapping of it, or a descriptor for pread), and each thread opens
+ * every run. Infinity where the limit is not known.
+ */
+export function runsOpenAtOnce(threads: number): number {
+  const left = descriptorsLeft() - DESCRIPTORS_KEPT - 2 * threads;
+  return Math.max(0, Math.floor(left / threads));
+}
+
+/** A merge of `runs` runs that cannot hold even two of them open. */
+function tooFewDescriptors(runs: number): PmemError {
+  return new PmemError('ERR_PMEM_IO', `the merge of ${runs} runs cannot hold two of them open: this process may open ${descriptorsLeft()} `
+    + `more files under its limit of ${openFilesLimit()} (ulimit -n), and the sort leaves ${DESCRIPTORS_KEPT + 2} of them to other files; `
+    + 'raise the limit and resume the sort', { errno: EMFILE, syscall: 'open' });
+}
+
+/**
  * Merges the runs into the partial output and publishes the 'done'
  * checkpoint. Returns the key ranges the final merge was cut into (1 on
  * one thread).
@@ -52,12 +80,26 @@ export function mergeRuns(job: Job, state: SortState, publish: () => void, pool:
   const arena = buffers === null ? null : buffers.input;
   const fanIn = dram ? dramFanIn((arena as Buffer).length) : Infinity;
   while (state.runs.length > fanIn) mergeGroup(job, state, fanIn, arena as Buffer, publish);
+  // More runs than the process may open files at once (its limit on open
+  // files, with every run open in the merge): as many of them are first
+  // merged into one as leave that many, on this thread, whatever the merge
+  // buffers. GNU sort merges in part for the same reason.
+  let open = runsOpenAtOnce(1);
+  if (state.runs.length > open && open < 2) throw tooFewDescriptors(state.runs.length);
+  while (state.runs.length > open) {
+    mergeGroup(job, state, Math.min(open, state.runs.length - open + 1), arena as Buffer, publish);
+    open = runsOpenAtOnce(1);
+    if (state.runs.length > open && open < 2) throw tooFewDescriptors(state.runs.length);
+  }
   // A pass cut short (the runs it left fit one merge) still wrote its groups: it counts.
   if (state.passDone > 0) {
     state.passes++;
     state.passDone = 0;
   }
-  return finalMerge(job, state, arena, publish, pool, buffers);
+  // The final merge's threads each open every run: as many of the pool's as the limit lets.
+  let threads = pool?.threads ?? 1;
+  while (threads > 1 && state.runs.length > runsOpenAtOnce(threads)) threads--;
+  return finalMerge(job, state, arena, publish, threads > 1 ? pool : null, buffers, threads);
 }
 
 /**
@@ -131,7 +173,7 @@ function mergeGroup(job: Job, state: SortState, fanIn: number, arena: Buffer, pu
 }
 
 /** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
-function finalMerge(job: Job, state: SortState, arena: Buffer | null, publish: () => void, pool: SortThreads | null, buffers: RunBuffers | null): number {
+function finalMerge(job: Job, state: SortState, arena: Buffer | null, publish: () => void, pool: SortThreads | null, buffers: RunBuffers | null, threads: number): number {
   const o = job.o;
   if (pool !== null && !o.format.unique && state.runs.length > 1) {
     let ranges: number;
@@ -139,7 +181,7 @@ function finalMerge(job: Job, state: SortState, arena: Buffer | null, publish: (
       ranges = mergeInRanges({
         partial: job.partial, order: job.order, memory: o.memory, mergeBuffers: o.mergeBuffers, inPlace: job.inPlace, buffers,
         checkpointBytes: o.checkpointBytes, runPath: (id) => runPath(job, id), onProgress: o.onProgress,
-      }, state, publish, pool);
+      }, state, publish, pool, threads);
       const sink = new FileSink(job.partial, state.outputBytes, 4096);
       try {
         // The whole output durable before the checkpoint says so.

@@ -47,12 +47,15 @@ export interface RangeMerge {
  * caller syncs and publishes 'done'). Returns the number of ranges. Not for `unique` (a range's output
  * length must be known before it is merged).
  */
-export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads): number {
+export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => void, pool: SortThreads, merging = pool.threads): number {
+  // The run buffers stay cut into the pool's parts; `merging` of its
+  // threads merge (fewer where the limit on open files says so, see
+  // merge-phase.ts, runsOpenAtOnce), each in its own part.
   const threads = pool.threads;
-  const workers = pool.workers;
+  const workers = pool.workers.slice(0, merging - 1);
   const remaining = state.runs.reduce((n, r) => n + r.length - r.cursor, 0);
   const total = state.outputBytes + remaining;
-  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * threads, Math.ceil(remaining / m.checkpointBytes)));
+  const count = Math.min(MAX_RANGES, Math.max(RANGES_PER_THREAD * merging, Math.ceil(remaining / m.checkpointBytes)));
   const paths = state.runs.map((r) => m.runPath(r.id));
   const ranges = partitionRuns(state.runs.map((r, i) => ({ path: paths[i], start: r.cursor, end: r.length })), m.order, count, state.outputBytes, m.memory);
   // The output cut back to the checkpoint's length: bytes past it are from a merge cut short.
@@ -117,7 +120,7 @@ export function mergeInRanges(m: RangeMerge, state: SortState, publish: () => vo
     let next = 0;
     // Ranges are handed out at most LOOKAHEAD·threads past the first not
     // done: the output written past the last checkpoint stays bounded.
-    const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * threads;
+    const open = (): boolean => next < ranges.length && next < published + LOOKAHEAD * merging;
     while (published < ranges.length) {
       for (let w = 0; w < workers.length; w++) {
         while (held[w].length > 0) {

@@ -13,7 +13,7 @@ import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
-import { mergeRuns, runPath } from './merge-phase';
+import { mergeRuns, runPath, runsOpenAtOnce } from './merge-phase';
 import { SortThreads } from './run-thread';
 import { RunBuffers } from './runs';
 import { readsInPlace } from './sources';
@@ -387,7 +387,10 @@ function formingThreads(job: Job, runs: number, bytes: number): number {
  */
 function mergeThreads(job: Job, state: SortState, threads: number): number {
   if (job.o.format.unique || state.runs.length <= 1) return 1;
-  return mergeThreadsFor(job.o.memory, state.runs.length, threads, job.inPlace);
+  let t = mergeThreadsFor(job.o.memory, state.runs.length, threads, job.inPlace);
+  // Each thread holds every run open: no more than the limit on open files lets.
+  while (t > 1 && state.runs.length > runsOpenAtOnce(t)) t--;
+  return t;
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
