@@ -136,3 +136,14 @@ test('a limit that leaves no two runs open: ERR_PMEM_IO (EMFILE) naming the limi
   expect(output().equals(expected)).toBe(true);
   expect(fs.existsSync(path.join(dir, 'out.txt.pmem-sort'))).toBe(false);
 });
+
+test('pmem sort under a limit that leaves no two runs open exits 3, naming the limit', () => {
+  const out = path.join(dir, 'cli.txt');
+  const pmem = path.join(__dirname, '..', 'bin', 'pmem');
+  const r = spawnSync('bash', ['-c', 'ulimit -n 50 && exec "$0" sort -S 128K --parallel 1 -o "$1" "$2"', pmem, out, input], { encoding: 'utf8' });
+  expect(r.status).toBe(3);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/^pmem: .*ERR_PMEM_IO: the merge of \d+ runs cannot hold two of them open.*limit of 50 \(ulimit -n\)/);
+  expect(fs.existsSync(out)).toBe(false);
+  fs.rmSync(`${out}.pmem-sort`, { recursive: true, force: true });
+});

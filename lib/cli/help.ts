@@ -5,7 +5,8 @@
 export const SORT_HELP = `pmem sort [options] <input> -o <output>
   Sorts a file far larger than memory: runs are sorted in DRAM within
   --memory and written to --pmem, then merged all at once, each run read in
-  place from PMem (one merge pass). Lines are compared as bytes (LC_ALL=C);
+  place from PMem (one merge pass; two when there are more runs than the
+  limit on open files lets the merge hold). Lines are compared as bytes (LC_ALL=C);
   a last line without a newline gets one. The output replaces <output> only
   when complete. Progress is checkpointed; a sort that was killed continues
   with --resume and gives the same output. The input is only read.
@@ -31,7 +32,8 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
   --json             the counters on stdout, as one JSON object
   Exits 3 for an input or output it cannot use (missing, a file of /proc,
   the output is the input, a line longer than 40% of --memory, no space, an
-  unfinished sort in DIR without --resume), 4 for a damaged checkpoint.`;
+  unfinished sort in DIR without --resume, a limit on open files that
+  leaves fewer than two runs open), 4 for a damaged checkpoint.`;
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
