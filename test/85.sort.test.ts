@@ -508,6 +508,24 @@ describe('files the sort did not make are left as they are', () => {
     externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work });
     expect(fs.readFileSync(file('own.out'), 'latin1')).toBe('a\nb\nc\n');
     expect(fs.existsSync(work)).toBe(false);
+    // One made by a sort that was stopped is removed by the resume that finishes it.
+    const big = file('own-big.txt');
+    generate('text', 1024 * 1024, big, 4);
+    expect(() => externalSort(big, file('own.out'), {
+      memory: MEMORY, pmem: work, onCheckpoint: () => { throw new Error('stop'); },
+    })).toThrow('stop');
+    expect(fs.existsSync(work)).toBe(true);
+    expect(externalSort(big, file('own.out'), { memory: MEMORY, pmem: work, resume: true }).resumed).toBe(true);
+    expect(fs.readFileSync(file('own.out')).equals(gnu(big, []))).toBe(true);
+    expect(fs.existsSync(work)).toBe(false);
+    // One that was there before stays, with the sort's files gone.
+    fs.mkdirSync(work);
+    expect(() => externalSort(big, file('own.out'), {
+      memory: MEMORY, pmem: work, onCheckpoint: () => { throw new Error('stop'); },
+    })).toThrow('stop');
+    externalSort(big, file('own.out'), { memory: MEMORY, pmem: work, resume: true });
+    expect(fs.readdirSync(work)).toEqual([]);
+    fs.rmdirSync(work);
   });
 });
 

@@ -20,6 +20,12 @@ import { readsInPlace } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
 const RUN_NAME = /^run-(\d+)$/;
+/**
+ * An empty file in a `pmem` directory that a sort made: the sort that
+ * finishes the work, a resume too, removes the directory as it would the
+ * default one.
+ */
+const MADE_FILE = 'made-by-sort';
 
 export interface Job {
   o: Checked;
@@ -66,8 +72,15 @@ export function externalSort(input: string, output: string, options: SortOptions
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
-  // A pmem directory the sort makes is its own, removed at the end like the default one.
-  if (makeWorkDir(job.dir)) job.ownDir = true;
+  // A pmem directory the sort makes is its own, removed at the end like the
+  // default one; so is one an interrupted sort made, for the resume.
+  const made = path.join(job.dir, MADE_FILE);
+  if (makeWorkDir(job.dir)) {
+    job.ownDir = true;
+    if (o.pmem !== undefined) fs.closeSync(fs.openSync(made, 'w'));
+  } else if (o.pmem !== undefined && fs.existsSync(made)) {
+    job.ownDir = true;
+  }
   const cpPath = path.join(job.dir, CHECKPOINT_FILE);
   const description = describe(job);
   let region: Mapping | null = null;
@@ -447,6 +460,7 @@ function removeWork(job: Job): void {
   }
   fs.rmSync(path.join(job.dir, CHECKPOINT_FILE), { force: true });
   if (!job.ownDir) return;
+  fs.rmSync(path.join(job.dir, MADE_FILE), { force: true });
   try {
     fs.rmdirSync(job.dir);
   } catch (e) {
