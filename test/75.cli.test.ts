@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
 import { KVStore, ObjPool, openMapping, PmemError, startReplica, TieredCache, Wal } from '../lib';
 import { Progress } from '../lib/cli/progress';
-import { tmpFile } from './helpers';
+import { readAfterWait, tmpFile } from './helpers';
 
 const ROOT = path.join(__dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'pmem');
@@ -71,6 +71,21 @@ function store(name: string, n = 3): string {
 }
 
 describe('pmem kv', () => {
+  test('a scan larger than a pipe holds, to a reader slower than pmem: every line arrives, then pmem exits', async () => {
+    const f = tmpFile('slow-reader.kv');
+    const s = KVStore.open(f, { create: true, size: 16 << 20 });
+    for (let i = 0; i < 20000; i++) s.put(`key:${String(i).padStart(6, '0')}`, 'v'.repeat(40));
+    s.close();
+    const r = await readAfterWait(BIN, ['kv', f, 'scan']);
+    // pmem was still there, waiting for the reader, when it began to read.
+    expect(r.waited).toBe(true);
+    expect([r.code, r.err]).toEqual([0, '']);
+    const got = r.out.toString('latin1').split('\n');
+    expect(got.length).toBe(20001);
+    expect(got[19999]).toBe(`key:019999\t${'v'.repeat(40)}`);
+    expect(r.out.length).toBe(20000 * 52);
+  });
+
   test('put, get, has, del, count, scan, export, stats, compact', () => {
     const f = tmpFile('cli.kv');
     expect(pmem(['kv', f, 'put', 'user:1', 'ada'])).toMatchObject({ code: 0, out: ['ok'], err: [] });

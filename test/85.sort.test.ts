@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { externalSort, parseKey, PmemError, type SortOptions } from '../lib';
 import * as space from '../lib/core/space';
 import { seededRandom } from '../lib/testing';
-import { expectPmemError, testDir } from './helpers';
+import { expectPmemError, readAfterWait, testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
@@ -821,6 +821,41 @@ describe('pmem sort', () => {
     expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
   });
 
+  test('without -o, or with -o -, the output goes to stdout once whole, through a pipe slower than the sort; nothing is left behind', async () => {
+    const big = file('cli-stdout.txt');
+    generate('text', 1024 * 1024, big, 13);
+    const expected = gnu(big, ['-k2', '-s']);
+    const tmp = file('tmpdir');
+    fs.mkdirSync(tmp);
+    const r = await readAfterWait(bin, ['sort', '-S', '128K', '-k2', '-s', big], { ...process.env, TMPDIR: tmp });
+    // The reader began once pmem waited on the full pipe.
+    expect(r.waited).toBe(true);
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(r.out.equals(expected)).toBe(true);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    // -o -, with --pmem: the sorted file is made beside the pmem directory, and goes with it.
+    const work = path.join(tmp, 'work');
+    const dash = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '-k2', '-s', '--pmem', work, '-o', '-', big], { maxBuffer: 1 << 26 });
+    expect(dash.status).toBe(0);
+    expect(dash.stdout.equals(expected)).toBe(true);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    // A reader that stops early: exit 0, the sort's files removed.
+    const head = spawnSync('bash', ['-c', '"$0" "$1" sort -S 128K "$2" | head -c 10 > /dev/null; echo "${PIPESTATUS[0]}"', process.execPath, bin, big],
+      { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
+    expect(head.stdout.trim()).toBe('0');
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    fs.rmdirSync(tmp);
+  });
+
+  test('stdout output with --json, or with --resume, is a usage error (exit 2)', () => {
+    for (const args of [['--json'], ['--resume'], ['-o', '-', '--json']]) {
+      const r = pmem(['sort', ...args, input]);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err).toMatch(/^pmem: (--json writes the counters to stdout|--resume continues a sort into a file): give .* with -o FILE\n$/);
+    }
+  });
+
   test('--verbose, binary records, --resume', () => {
     const bin100 = file('cli.bin');
     generate('binary', 100 * 5000, bin100, 12);
@@ -864,7 +899,7 @@ describe('pmem sort', () => {
   });
 
   test('usage errors exit 2, inputs it cannot use 3, and help names every option', () => {
-    for (const args of [['sort', input], ['sort', '-o', file('x')], ['sort', '-q', input, '-o', file('x')], ['sort', '-k', 'x', input, '-o', file('x')],
+    for (const args of [['sort'], ['sort', '-o', file('x')], ['sort', '-q', input, '-o', file('x')], ['sort', '-k', 'x', input, '-o', file('x')],
       ['sort', '--merge-buffers', 'disk', input, '-o', file('x')], ['sort', '-S', '10Q', input, '-o', file('x')], ['sort', '-S', '1K', input, '-o', file('x')],
       ['sort', '-o']]) {
       const r = pmem(args);

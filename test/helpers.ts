@@ -67,3 +67,52 @@ export function hugePagesMapped(file: string): boolean {
   if (huge) console.warn(`${file} is mapped with huge pages; faults per 4 KiB page not checked`);
   return huge;
 }
+
+/** A process's state letter and CPU ticks (utime + stime), from /proc; null once it is gone. */
+function procState(pid: number): { state: string; ticks: number } | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: f[0], ticks: Number(f[11]) + Number(f[12]) };
+}
+
+/**
+ * Runs `file` with `args`, its stdout a pipe that is not read until the
+ * process has exited, or sleeps with its CPU time unchanged across five
+ * looks 20 ms apart: waiting for the pipe, which fills (64 KiB and this
+ * side's buffer) and holds the rest. Then reads every byte. `waited` says
+ * the process was still there, waiting, when the reading began: the case
+ * of a reader slower than the writer.
+ */
+export async function readAfterWait(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: Buffer; err: string; waited: boolean }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  child.stdout.pause();
+  const err: Buffer[] = [];
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+  });
+  const closed = new Promise<number | null>((resolve) => child.once('close', (c: number | null) => resolve(c)));
+  let last = -1;
+  let still = 0;
+  while (!exited && still < 5) {
+    await new Promise((r) => setTimeout(r, 20));
+    const s = procState(child.pid as number);
+    if (s === null) break;
+    still = s.state === 'S' && s.ticks === last ? still + 1 : 0;
+    last = s.ticks;
+  }
+  const waited = !exited && procState(child.pid as number) !== null;
+  const out: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stdout.resume();
+  const code = await closed;
+  return { code, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), waited };
+}

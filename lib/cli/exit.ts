@@ -96,10 +96,12 @@ type Sink = Pick<NodeJS.WriteStream, 'write'> & { errored?: Error | null };
 
 /**
  * Lines for stdout, written in chunks of up to 64 KiB. Node writes stdout
- * synchronously on Linux when it is a file, a pipe or a terminal, and a
- * failed write leaves the error in `stream.errored` at once: each flush
- * checks it and throws an OutputError, so a long scan stops at the first
- * failed write instead of running on into a closed pipe or a full disk.
+ * at once on Linux when it is a file or a terminal, and to a pipe what the
+ * pipe takes (the rest is queued in the process: main.ts exits only once
+ * it is written); a failed write leaves the error in `stream.errored` at
+ * once: each flush checks it and throws an OutputError, so a long scan
+ * stops at the first failed write instead of running on into a closed pipe
+ * or a full disk.
  */
 export class Out {
   #buf = '';
@@ -108,6 +110,33 @@ export class Out {
   line(s: string): void {
     this.#buf += s + '\n';
     if (this.#buf.length >= 65536) this.flush();
+  }
+
+  /**
+   * Bytes as they are (after the lines before them). Resolves once the
+   * stream takes more: a pipe whose reader is slower than the writer holds
+   * one write's bytes in this process, no more.
+   */
+  async bytes(b: Buffer): Promise<void> {
+    this.flush();
+    if (!this.stream.write(b)) {
+      const s = process.stdout;
+      if (this.stream === s) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            s.off('drain', done);
+            s.off('close', done);
+            s.off('error', done);
+            resolve();
+          };
+          s.on('drain', done);
+          s.on('close', done);
+          s.on('error', done);
+        });
+      }
+    }
+    const e = this.stream.errored;
+    if (e) throw new OutputError(e as NodeJS.ErrnoException);
   }
 
   flush(): void {

@@ -2,7 +2,7 @@
 // `pmem help serve`, `pmem help replica`), apart from the commands: a help
 // loads none of the sort, the server or the replication.
 
-export const SORT_HELP = `pmem sort [options] <input> -o <output>
+export const SORT_HELP = `pmem sort [options] <input> [-o <output>]
   Sorts a file far larger than memory: runs are sorted in DRAM within
   --memory and written to --pmem, then merged all at once, each run read in
   place from PMem (one merge pass; two when there are more runs than the
@@ -10,7 +10,9 @@ export const SORT_HELP = `pmem sort [options] <input> -o <output>
   a last line without a newline gets one. The output replaces <output> only
   when complete. Progress is checkpointed; a sort that was killed continues
   with --resume and gives the same output. The input is only read.
-  -o FILE            the output (required; not the input)
+  -o FILE            the output (not the input); without it, or with -o -,
+                     stdout, once the sort is whole (written first to a
+                     directory beside --pmem, or in TMPDIR, then removed)
   -k F[.C][,F[.C]]   a key field, as GNU sort reads it (repeatable)
   -t SEP             the field separator (one byte); default: blanks
   -n                 compare keys as numbers

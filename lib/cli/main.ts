@@ -97,14 +97,30 @@ export function run(argv: string[]): void {
   process.stderr.on('error', () => {});
   // The process exits when the command is done, also while a read of the
   // import's pipe is still pending (a bad line before the writer closed it).
-  // Nothing is lost: stdout and stderr are written synchronously on Linux.
   main(argv).then(
-    (code) => process.exit(code),
+    (code) => exitAfterOutput(code),
     (e) => {
       process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
-      process.exit(EXIT.INTERNAL);
+      exitAfterOutput(EXIT.INTERNAL);
     },
   );
+}
+
+/**
+ * Exits once stdout and stderr have written what they hold. Node writes to
+ * a file or a terminal at once, but to a pipe only what its buffer takes
+ * (64 KiB): the rest waits for the reader, and process.exit would drop it.
+ * A reader gone (EPIPE) ends the wait too.
+ */
+function exitAfterOutput(code: number): void {
+  const streams = [process.stdout, process.stderr].filter((s) => s.writableLength > 0 && !s.destroyed);
+  let waiting = streams.length;
+  if (waiting === 0) process.exit(code);
+  for (const s of streams) {
+    s.write('', () => {
+      if (--waiting === 0) process.exit(code);
+    });
+  }
 }
 
 function version(): string {

@@ -1,5 +1,9 @@
 // `pmem sort`: externalSort on the command line, with GNU sort's letters
 // for keys and orderings. See `pmem help sort`.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 import { bytes } from './args';
 import { EXIT, Out, usage } from './exit';
 import { Progress } from './progress';
@@ -81,17 +85,29 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   }
   if (files.length !== 1) throw usage('sort takes one input file');
   if (files[0] === '') throw usage('the input file is an empty string');
-  if (output === undefined) throw usage('sort needs an output: -o FILE');
   if (output === '') throw usage('the output (-o) is an empty string');
   if (options.pmem === '') throw usage('--pmem is an empty string');
+  const toStdout = output === undefined || output === '-';
+  if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
+  if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
   if (keys.length > 0) options.keys = keys;
   const bar = new PhaseBar();
   options.onProgress = (p) => bar.update(p);
+  // To stdout: the sort writes a file in a directory of its own (beside the
+  // --pmem directory, or in the system's temporary one), which is copied
+  // to stdout once whole, then removed with its runs.
+  const tmp = toStdout ? fs.mkdtempSync(path.join(options.pmem === undefined ? os.tmpdir() : path.dirname(path.resolve(options.pmem)), 'pmem-sort-')) : null;
   let result;
   try {
-    result = externalSort(files[0], output, options);
+    const file = tmp === null ? output as string : path.join(tmp, 'sorted');
+    try {
+      result = externalSort(files[0], file, options);
+    } finally {
+      bar.finish();
+    }
+    if (tmp !== null) await copyOut(file, out);
   } finally {
-    bar.finish();
+    if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
   }
   const counters = {
     records: result.records, inputBytes: result.inputBytes, outputBytes: result.outputBytes, runs: result.runs,
@@ -106,6 +122,22 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;
+}
+
+/** The file's bytes to stdout, a MiB at a time, each once stdout took the one before. */
+async function copyOut(file: string, out: Out): Promise<void> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (;;) {
+      // A buffer per write: a write that stdout queues keeps the one it was given.
+      const b = Buffer.allocUnsafe(1024 * 1024);
+      const n = fs.readSync(fd, b, 0, b.length, null);
+      if (n === 0) break;
+      await out.bytes(b.subarray(0, n));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function whole(s: string, name: string): number {
