@@ -87,9 +87,10 @@ function procState(pid: number): { state: string; ticks: number } | null {
  * looks 20 ms apart: waiting for the pipe, which fills (64 KiB and this
  * side's buffer) and holds the rest. Then reads every byte. `waited` says
  * the process was still there, waiting, when the reading began: the case
- * of a reader slower than the writer.
+ * of a reader slower than the writer; `rssAnon`, its anonymous memory then
+ * (-1 when gone).
  */
-export async function readAfterWait(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: Buffer; err: string; waited: boolean }> {
+export async function readAfterWait(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: Buffer; err: string; waited: boolean; rssAnon: number }> {
   const { spawn } = await import('node:child_process');
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   child.stdout.pause();
@@ -110,9 +111,17 @@ export async function readAfterWait(file: string, args: string[], env: NodeJS.Pr
     last = s.ticks;
   }
   const waited = !exited && procState(child.pid as number) !== null;
+  // Its anonymous memory then (its heap and what it queued for the pipe; not the files it maps).
+  let rssAnon = -1;
+  try {
+    const m = /^RssAnon:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${child.pid}/status`, 'latin1'));
+    if (m !== null) rssAnon = Number(m[1]) * 1024;
+  } catch {
+    rssAnon = -1;
+  }
   const out: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => out.push(b));
   child.stdout.resume();
   const code = await closed;
-  return { code, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), waited };
+  return { code, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), waited, rssAnon };
 }

@@ -105,6 +105,8 @@ type Sink = Pick<NodeJS.WriteStream, 'write'> & { errored?: Error | null };
  */
 export class Out {
   #buf = '';
+  /** The stream's last write was queued past its buffer: the reader is behind. */
+  #full = false;
   constructor(private readonly stream: Sink = process.stdout) {}
 
   line(s: string): void {
@@ -112,39 +114,57 @@ export class Out {
     if (this.#buf.length >= 65536) this.flush();
   }
 
-  /**
-   * Bytes as they are (after the lines before them). Resolves once the
-   * stream takes more: a pipe whose reader is slower than the writer holds
-   * one write's bytes in this process, no more.
-   */
-  async bytes(b: Buffer): Promise<void> {
+  /** Whether the reader is behind: a command that writes much waits (drained) before it writes more. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** Bytes as they are (after the lines before them). */
+  bytes(b: Buffer): void {
     this.flush();
-    if (!this.stream.write(b)) {
-      const s = process.stdout;
-      if (this.stream === s) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            s.off('drain', done);
-            s.off('close', done);
-            s.off('error', done);
-            resolve();
-          };
-          s.on('drain', done);
-          s.on('close', done);
-          s.on('error', done);
-        });
-      }
+    this.#write(b);
+  }
+
+  /**
+   * Resolves once the stream has written what it queued (its 'drain'), or
+   * is closed or failed: then it throws the OutputError. A pipe whose reader
+   * is slower than the command holds one chunk of it in this process at a
+   * time, not the whole output.
+   */
+  async drained(): Promise<void> {
+    const s = this.stream as NodeJS.WriteStream;
+    if (this.#full && typeof s.once === 'function') {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          s.off('drain', done);
+          s.off('close', done);
+          s.off('error', done);
+          resolve();
+        };
+        s.on('drain', done);
+        s.on('close', done);
+        s.on('error', done);
+      });
     }
-    const e = this.stream.errored;
-    if (e) throw new OutputError(e as NodeJS.ErrnoException);
+    this.#full = false;
+    this.#check();
   }
 
   flush(): void {
     if (this.#buf !== '') {
       const b = this.#buf;
       this.#buf = '';
-      this.stream.write(b);
+      this.#write(b);
     }
+    this.#check();
+  }
+
+  #write(chunk: string | Buffer): void {
+    if (!this.stream.write(chunk)) this.#full = true;
+    this.#check();
+  }
+
+  #check(): void {
     const e = this.stream.errored;
     if (e) throw new OutputError(e as NodeJS.ErrnoException);
   }

@@ -192,7 +192,7 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   const store = open();
   let failed = true;
   try {
-    const code = kvOp(store, op, args, p, out);
+    const code = op === 'scan' || op === 'export' ? await scan(store, op, p, out) : kvOp(store, op, args, p, out);
     failed = false;
     return code;
   } finally {
@@ -255,13 +255,6 @@ function kvOp(store: KVStore, op: string, args: string[], p: Parsed, out: Out): 
       out.line(p.json ? JSON.stringify({ has }) : String(has));
       return has ? EXIT.OK : EXIT.NOT_FOUND;
     }
-    case 'scan':
-    case 'export':
-      for (const [k, v] of store.entries({ prefix: p.prefix, limit: p.limit }) as Iterable<[Buffer, Buffer]>) {
-        if (op === 'export' || p.json) out.line(JSON.stringify({ key: k.toString('utf8'), ...jsonValue(v) }));
-        else out.line(`${k.toString('utf8')}\t${v.toString('utf8')}`);
-      }
-      return EXIT.OK;
     case 'count':
       out.line(p.json ? JSON.stringify({ count: store.count }) : String(store.count));
       return EXIT.OK;
@@ -282,6 +275,21 @@ function kvOp(store: KVStore, op: string, args: string[], p: Parsed, out: Out): 
       return EXIT.OK;
     }
   }
+}
+
+/**
+ * scan and export: a line per entry, waiting for a reader that is behind
+ * (Out.drained) before the next, so that a store larger than memory goes
+ * to a pipe at the reader's pace. Nothing else in this process uses the
+ * store while it waits.
+ */
+async function scan(store: KVStore, op: string, p: Parsed, out: Out): Promise<number> {
+  for (const [k, v] of store.entries({ prefix: p.prefix, limit: p.limit }) as Iterable<[Buffer, Buffer]>) {
+    if (op === 'export' || p.json) out.line(JSON.stringify({ key: k.toString('utf8'), ...jsonValue(v) }));
+    else out.line(`${k.toString('utf8')}\t${v.toString('utf8')}`);
+    if (out.full) await out.drained();
+  }
+  return EXIT.OK;
 }
 
 /** A value as JSON: a string when it is valid UTF-8, else base64. */

@@ -133,7 +133,8 @@ async function copyOut(file: string, out: Out): Promise<void> {
       const b = Buffer.allocUnsafe(1024 * 1024);
       const n = fs.readSync(fd, b, 0, b.length, null);
       if (n === 0) break;
-      await out.bytes(b.subarray(0, n));
+      out.bytes(b.subarray(0, n));
+      if (out.full) await out.drained();
     }
   } finally {
     fs.closeSync(fd);
