@@ -856,6 +856,35 @@ describe('pmem sort', () => {
     }
   });
 
+  test('an input of - is stdin, to stdout or to a file; nothing is left behind; --resume of stdin is a usage error', () => {
+    const big = file('cli-stdin.txt');
+    generate('text', 512 * 1024, big, 14);
+    const expected = gnu(big, ['-n']);
+    const tmp = file('stdin-tmp');
+    fs.mkdirSync(tmp);
+    const env = { ...process.env, TMPDIR: tmp };
+    const toStdout = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '-n', '-'], { input: fs.readFileSync(big), env, maxBuffer: 1 << 26 });
+    expect([toStdout.status, toStdout.stderr.toString()]).toEqual([0, '']);
+    expect(toStdout.stdout.equals(expected)).toBe(true);
+    // To a file: the copy of stdin is made beside the output, and removed.
+    const outDir = file('stdin-out');
+    fs.mkdirSync(outDir);
+    const out = path.join(outDir, 'sorted.txt');
+    const toFile = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '-n', '-', '-o', out], { input: fs.readFileSync(big), env });
+    expect([toFile.status, toFile.stdout.length]).toEqual([0, 0]);
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(fs.readdirSync(outDir)).toEqual(['sorted.txt']);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    // Empty stdin sorts to nothing.
+    const empty = spawnSync(process.execPath, [bin, 'sort', '-'], { input: '', env });
+    expect([empty.status, empty.stdout.length]).toEqual([0, 0]);
+    const r = pmem(['sort', '--resume', '-', '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('pmem: --resume continues the sort of a file: stdin cannot be read again\n');
+    fs.rmSync(outDir, { recursive: true });
+    fs.rmdirSync(tmp);
+  });
+
   test('--verbose, binary records, --resume', () => {
     const bin100 = file('cli.bin');
     generate('binary', 100 * 5000, bin100, 12);

@@ -2,7 +2,7 @@
 // `pmem help serve`, `pmem help replica`), apart from the commands: a help
 // loads none of the sort, the server or the replication.
 
-export const SORT_HELP = `pmem sort [options] <input> [-o <output>]
+export const SORT_HELP = `pmem sort [options] <input | -> [-o <output>]
   Sorts a file far larger than memory: runs are sorted in DRAM within
   --memory and written to --pmem, then merged all at once, each run read in
   place from PMem (one merge pass; two when there are more runs than the
@@ -13,6 +13,8 @@ export const SORT_HELP = `pmem sort [options] <input> [-o <output>]
   -o FILE            the output (not the input); without it, or with -o -,
                      stdout, once the sort is whole (written first to a
                      directory beside --pmem, or in TMPDIR, then removed)
+  An input of - is stdin, copied to its end into such a directory (beside
+  --pmem, else beside the output) before the sort; --resume needs a file.
   -k F[.C][,F[.C]]   a key field, as GNU sort reads it (repeatable)
   -t SEP             the field separator (one byte); default: blanks
   -n                 compare keys as numbers

@@ -88,24 +88,30 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   if (output === '') throw usage('the output (-o) is an empty string');
   if (options.pmem === '') throw usage('--pmem is an empty string');
   const toStdout = output === undefined || output === '-';
+  const fromStdin = files[0] === '-';
   if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
   if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
+  if (fromStdin && options.resume === true) throw usage('--resume continues the sort of a file: stdin cannot be read again');
   if (keys.length > 0) options.keys = keys;
   const bar = new PhaseBar();
   options.onProgress = (p) => bar.update(p);
-  // To stdout: the sort writes a file in a directory of its own (beside the
-  // --pmem directory, or in the system's temporary one), which is copied
-  // to stdout once whole, then removed with its runs.
-  const tmp = toStdout ? fs.mkdtempSync(path.join(options.pmem === undefined ? os.tmpdir() : path.dirname(path.resolve(options.pmem)), 'pmem-sort-')) : null;
+  // From stdin, or to stdout: the sort reads and writes files in a
+  // directory of its own (beside the --pmem directory, else beside the
+  // output, else in the system's temporary one): stdin copied there first,
+  // the output copied to stdout once whole; then removed with the runs.
+  const near = options.pmem !== undefined ? path.dirname(path.resolve(options.pmem)) : toStdout ? os.tmpdir() : path.dirname(path.resolve(output as string));
+  const tmp = toStdout || fromStdin ? fs.mkdtempSync(path.join(near, 'pmem-sort-')) : null;
   let result;
   try {
-    const file = tmp === null ? output as string : path.join(tmp, 'sorted');
+    const input = fromStdin ? path.join(tmp as string, 'input') : files[0];
+    if (fromStdin) await copyIn(input);
+    const file = toStdout ? path.join(tmp as string, 'sorted') : output as string;
     try {
-      result = externalSort(files[0], file, options);
+      result = externalSort(input, file, options);
     } finally {
       bar.finish();
     }
-    if (tmp !== null) await copyOut(file, out);
+    if (toStdout) await copyOut(file, out);
   } finally {
     if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -122,6 +128,19 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;
+}
+
+/** Stdin, to its end, into a new file at `file`. */
+async function copyIn(file: string): Promise<void> {
+  const fd = fs.openSync(file, 'wx');
+  try {
+    for await (const chunk of process.stdin) {
+      const b = chunk as Buffer;
+      for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The file's bytes to stdout, a MiB at a time, each once stdout took the one before. */
