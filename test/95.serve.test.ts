@@ -190,6 +190,24 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('INCRBYFLOAT and HINCRBYFLOAT refuse a number of 5 KiB or more, as the increment or the value, at once', async () => {
+    const c = await client();
+    // 5119 bytes is a number (Redis's MAX_LONG_DOUBLE_CHARS is 5120); 5120 is not.
+    const digits = (n: number): string => `0.${'1'.repeat(n - 2)}`;
+    expect(text(await c.call('INCRBYFLOAT', 'f5', digits(5119)))).toBe('0.11111111111111111');
+    expect(text(await c.call('INCRBYFLOAT', 'f5', digits(5120)))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('HINCRBYFLOAT', 'h5', 'x', digits(5120)))).toBe('-ERR value is not a valid float');
+    // Megabytes of digits, as the increment or as the value it adds to.
+    const big = digits(8 * MB);
+    expect(text(await c.call('INCRBYFLOAT', 'f5', big))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('SET', 'huge', big))).toBe('OK');
+    expect(text(await c.call('INCRBYFLOAT', 'huge', '1'))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('HSET', 'h5', 'y', big))).toBe(1);
+    expect(text(await c.call('HINCRBYFLOAT', 'h5', 'y', '1'))).toBe('-ERR hash value is not a float');
+    expect(text(await c.call('GET', 'f5'))).toBe('0.11111111111111111');
+    c.close();
+  });
+
   const BAD: [string, string | Buffer][] = [
     ['a bad multibulk length', '*x\r\n'],
     ['a negative bulk size', '*1\r\n$-5\r\n'],

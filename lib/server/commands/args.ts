@@ -84,9 +84,17 @@ export function intArg(b: Buffer, msg = NOT_INTEGER): number {
 
 const FLOAT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INF = /^[+-]?inf(inity)?$/i;
+/**
+ * Redis's string2ld refuses a number of this many bytes or more
+ * (MAX_LONG_DOUBLE_CHARS): INCRBYFLOAT's and HINCRBYFLOAT's increment, and
+ * the value they add to. It also bounds the exact decimal's work here: a
+ * number of megabytes of digits would hold the server for seconds.
+ */
+const MAX_LONG_DOUBLE_CHARS = 5 * 1024;
 
-/** A float as Redis's strtold reads it (no spaces, no NaN), or null. */
+/** A float as Redis's strtold reads it (no spaces, no NaN, shorter than 5 KiB), or null. */
 export function toFloat(b: Buffer | string): number | null {
+  if (b.length >= MAX_LONG_DOUBLE_CHARS) return null;
   const s = typeof b === 'string' ? b : b.toString('latin1');
   if (FLOAT.test(s)) return Number(s);
   if (INF.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
@@ -101,8 +109,9 @@ export interface Decimal {
   scale: number;
 }
 
-/** A finite decimal number's exact value, or null (not a number, or inf). */
+/** A finite decimal number's exact value, or null (not a number, inf, or 5 KiB or longer). */
 export function toDecimal(b: Buffer | string): Decimal | null {
+  if (b.length >= MAX_LONG_DOUBLE_CHARS) return null;
   const s = typeof b === 'string' ? b : b.toString('latin1');
   const m = DECIMAL.exec(s);
   if (m === null || (m[2] === '' && (m[3] ?? '') === '')) return null;
