@@ -71,7 +71,8 @@ test('the limit and the count of open files are read from /proc', () => {
 });
 
 describe.each<[string, NodeJS.ProcessEnv]>([
-  ['runs read with pread', {}],
+  // PMEM_IS_PMEM_FORCE=0: not persistent memory, whatever the pass's mode.
+  ['runs read with pread (PMEM_IS_PMEM_FORCE=0)', { PMEM_IS_PMEM_FORCE: '0' }],
   ['runs read in place (PMEM_IS_PMEM_FORCE=1)', { PMEM_IS_PMEM_FORCE: '1' }],
 ])('%s', (_name, env) => {
   test('more runs than the limit lets open: part of them merged first, and the output is GNU sort\'s', () => {
@@ -105,14 +106,15 @@ test('runs that one thread may hold open and two may not: merged in one pass on 
   // Runs read with pread: under this budget two threads merge 17 runs in
   // key ranges when the limit allows it.
   const options: SortOptions = { memory: 4 * 1024 * 1024, parallel: 2 };
-  const unlimited = sortIn(null, options);
+  const pread = { PMEM_IS_PMEM_FORCE: '0' };
+  const unlimited = sortIn(null, options, pread);
   const free = unlimited.result as SortResult;
   expect(free.mergeReads).toBe('pread');
   expect(free.mergePasses).toBe(1);
   expect(free.mergeRanges).toBeGreaterThan(1);
   // A limit half way between one thread's need and two threads', with the
   // descriptors the sort keeps.
-  const c = sortIn(unlimited.open + KEPT + 4 + Math.round(1.5 * free.runs), options);
+  const c = sortIn(unlimited.open + KEPT + 4 + Math.round(1.5 * free.runs), options, pread);
   const r = c.result as SortResult;
   expect(c.error).toBeUndefined();
   expect(r.runs).toBe(free.runs);
