@@ -885,6 +885,22 @@ describe('pmem sort', () => {
     fs.rmdirSync(tmp);
   });
 
+  test('stdin larger than the filesystem it is copied to: exit 3 (ENOSPC), nothing left there', () => {
+    const mnt = mountTmpfs(512);
+    if (mnt === null) return;
+    try {
+      const r = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '--pmem', path.join(mnt, 'work'), '-o', path.join(mnt, 'out.txt'), '-'],
+        { input: Buffer.alloc(2 * 1024 * 1024, 'line\n'), encoding: 'utf8' });
+      expect(r.status).toBe(3);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^pmem: ENOSPC: no space left on device/);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    } finally {
+      execFileSync('umount', [mnt]);
+      fs.rmdirSync(mnt);
+    }
+  });
+
   test('--verbose, binary records, --resume', () => {
     const bin100 = file('cli.bin');
     generate('binary', 100 * 5000, bin100, 12);
