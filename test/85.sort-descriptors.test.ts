@@ -36,14 +36,16 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 interface Child {
   open: number;
   limit: number | null;
+  /** Descriptors the child opened itself in the sort's onProgress (hogIn). */
+  hogged?: number;
   result?: SortResult;
-  error?: { code: string; errno?: number; syscall?: string; message: string };
+  error?: { name: string; code: string; errno?: number; syscall?: string; path?: string; message: string };
 }
 
 /** One sort in a child under a limit of `limit` open files (none: the machine's). */
-function sortIn(limit: number | null, options: SortOptions, env: NodeJS.ProcessEnv = {}, stopInPass = false): Child {
+function sortIn(limit: number | null, options: SortOptions, env: NodeJS.ProcessEnv = {}, stopInPass = false, hogIn?: string): Child {
   const output = path.join(dir, 'out.txt');
-  const arg = JSON.stringify({ input, output, options: { memory: MEMORY, ...options }, stopInPass });
+  const arg = JSON.stringify({ input, output, options: { memory: MEMORY, ...options }, stopInPass, hogIn });
   const script = limit === null ? 'exec "$0" "$1" "$2"' : `ulimit -n ${limit} && exec "$0" "$1" "$2"`;
   const r = spawnSync('bash', ['-c', script, process.execPath, CHILD, arg], { encoding: 'utf8', env: { ...process.env, ...env } });
   expect(r.stderr).toBe('');
@@ -137,6 +139,27 @@ test('a limit that leaves no two runs open: ERR_PMEM_IO (EMFILE) naming the limi
   expect(r.mergePasses).toBe(1);
   expect(output().equals(expected)).toBe(true);
   expect(fs.existsSync(path.join(dir, 'out.txt.pmem-sort'))).toBe(false);
+});
+
+describe.each<[string, SortOptions]>([
+  ['PMem merge buffers', {}],
+  ['DRAM merge buffers', { mergeBuffers: 'dram' }],
+])('%s', (_name, options) => {
+  test('files the application opens after the sort counted them: ERR_PMEM_IO (EMFILE) for the open that fails, and a resume finishes', () => {
+    fs.rmSync(path.join(dir, 'out.txt'), { force: true });
+    // The first intermediate pass reports its progress; the child then
+    // takes every descriptor left, so the sort's next open fails.
+    const c = sortIn(150, { parallel: 1, ...options }, { PMEM_IS_PMEM_FORCE: '0' }, false, 'pass');
+    expect(c.hogged).toBeGreaterThan(0);
+    expect(c.error).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO', errno: 24, syscall: 'open' });
+    expect(c.error?.path).toContain(path.join(dir, 'out.txt'));
+    expect(c.error?.message).toMatch(/^open failed for '.*': too many open files \(EMFILE\)$/);
+    expect(fs.existsSync(path.join(dir, 'out.txt'))).toBe(false);
+    const r = sortIn(150, { parallel: 1, resume: true, ...options }, { PMEM_IS_PMEM_FORCE: '0' }).result as SortResult;
+    expect(r.resumed).toBe(true);
+    expect(output().equals(expected)).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'out.txt.pmem-sort'))).toBe(false);
+  });
 });
 
 test('pmem sort under a limit that leaves no two runs open exits 3, naming the limit', () => {

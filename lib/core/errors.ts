@@ -81,4 +81,21 @@ export function isPmemError(e: unknown, code?: PmemErrorCode): e is PmemError {
   return name === 'PmemError' && typeof got === 'string' && (code === undefined || got === code);
 }
 
+/**
+ * A Node.js system error (an `fs` call's EMFILE or EIO, say) as a
+ * PmemError: ERR_PMEM_NO_SPACE for ENOSPC and EDQUOT, ERR_PMEM_IO for any
+ * other, with its errno (positive, as the native layer gives it), syscall
+ * and path. Anything else is returned as it is.
+ */
+export function fromSystemError(e: unknown): unknown {
+  if (!(e instanceof Error) || isPmemError(e)) return e;
+  const { code, errno, syscall, path } = e as NodeJS.ErrnoException;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code) || typeof errno !== 'number') return e;
+  // Node words it "EMFILE: too many open files, open '/a/b'".
+  const what = /^E[A-Z0-9]+: ([^,]+)/.exec(e.message)?.[1] ?? code;
+  const message = `${syscall ?? 'a system call'} failed${path === undefined ? '' : ` for '${path}'`}: ${what} (${code})`;
+  const details: PmemErrorDetails = { errno: Math.abs(errno), syscall, path };
+  return new PmemError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ERR_PMEM_NO_SPACE' : 'ERR_PMEM_IO', message, details);
+}
+
 binding.setErrorClass(PmemError);

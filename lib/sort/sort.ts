@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { PmemError } from '../core/errors';
+import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { punchHole } from '../core/space';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
@@ -65,9 +65,21 @@ export interface Job {
  *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
  *   thread that stopped without answering: the checkpoint is resumable),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
- *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file shorter than it says)
+ *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file shorter than it says),
+ *   ERR_PMEM_IO (any other failed system call, with its errno and syscall:
+ *   EMFILE, say; the checkpoint is resumable)
  */
 export function externalSort(input: string, output: string, options: SortOptions = {}): SortResult {
+  try {
+    return sortFile(input, output, options);
+  } catch (e) {
+    // A system call's own error (EMFILE, when the application opened files
+    // while the sort ran; EIO) as this package's: the checkpoint stays.
+    throw fromSystemError(e);
+  }
+}
+
+function sortFile(input: string, output: string, options: SortOptions): SortResult {
   if (typeof input !== 'string' || input.length === 0) throw new TypeError('input must be a non-empty path');
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
