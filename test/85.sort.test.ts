@@ -375,6 +375,21 @@ describe('bad input', () => {
     expectPmemError(() => externalSort(dir, file('x.out')), 'ERR_PMEM_INVALID');
   });
 
+  test('an input that cannot be reached for another reason (a loop of links) is ERR_PMEM_IO with its errno, not a missing file', () => {
+    fs.symlinkSync(file('loop-b'), file('loop-a'));
+    fs.symlinkSync(file('loop-a'), file('loop-b'));
+    let e: unknown;
+    try {
+      externalSort(file('loop-a'), file('x.out'));
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO' });
+    expect(e).toMatchObject({ errno: 40, syscall: 'stat', path: file('loop-a') });
+    expect((e as Error).message).toMatch(/\(ELOOP\)$/);
+    expect(fs.existsSync(file('x.out'))).toBe(false);
+  });
+
   test('an input that holds more than its size says (a file of /proc) is refused, not sorted in part', () => {
     // /proc/self/status has size 0 and some 50 lines: reading its size would sort none of them.
     expect(fs.statSync('/proc/self/status').size).toBe(0);

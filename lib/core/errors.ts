@@ -88,14 +88,15 @@ export function isPmemError(e: unknown, code?: PmemErrorCode): e is PmemError {
  * and path. Anything else is returned as it is.
  */
 export function fromSystemError(e: unknown): unknown {
-  if (!(e instanceof Error) || isPmemError(e)) return e;
-  const { code, errno, syscall, path } = e as NodeJS.ErrnoException;
-  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code) || typeof errno !== 'number') return e;
+  // By shape, as isPmemError: an error of another realm (a vm context) is one too.
+  if (typeof e !== 'object' || e === null || isPmemError(e)) return e;
+  const { code, errno, syscall, path, message } = e as NodeJS.ErrnoException;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code) || typeof errno !== 'number' || typeof message !== 'string') return e;
   // Node words it "EMFILE: too many open files, open '/a/b'".
-  const what = /^E[A-Z0-9]+: ([^,]+)/.exec(e.message)?.[1] ?? code;
-  const message = `${syscall ?? 'a system call'} failed${path === undefined ? '' : ` for '${path}'`}: ${what} (${code})`;
+  const what = /^E[A-Z0-9]+: ([^,]+)/.exec(message)?.[1] ?? code;
+  const text = `${syscall ?? 'a system call'} failed${path === undefined ? '' : ` for '${path}'`}: ${what} (${code})`;
   const details: PmemErrorDetails = { errno: Math.abs(errno), syscall, path };
-  return new PmemError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ERR_PMEM_NO_SPACE' : 'ERR_PMEM_IO', message, details);
+  return new PmemError(code === 'ENOSPC' || code === 'EDQUOT' ? 'ERR_PMEM_NO_SPACE' : 'ERR_PMEM_IO', text, details);
 }
 
 binding.setErrorClass(PmemError);

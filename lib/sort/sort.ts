@@ -315,10 +315,12 @@ function makeWorkDir(dir: string): boolean {
   return false;
 }
 
-/** The input's stat or open failed: no permission, or no such file. */
-function cannotRead(file: string, e: unknown): PmemError {
+/** The input's stat or open failed: no permission, no such file, or another failure (EMFILE, ELOOP, ...: ERR_PMEM_IO). */
+function cannotRead(file: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  return new PmemError(code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+  if (code === 'EACCES' || code === 'EPERM') return new PmemError('ERR_PMEM_ACCESS', `cannot read ${file}: ${code}`, { path: file });
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new PmemError('ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+  return fromSystemError(e);
 }
 
 /** Whether a read of `file` (a regular file: a FIFO's open would wait) at `size` returns data. */
