@@ -120,10 +120,12 @@ function commands() {
     out.push(['ZRANGE', 'z', f, f, 'BYSCORE'], ['ZREMRANGEBYSCORE', 'z', f, f], ['ZRANGEBYLEX', 'z', f, '+'], ['ZLEXCOUNT', 'z', '-', f]);
     out.push(['ZUNIONSTORE', 'd', '1', 'z', 'WEIGHTS', f], ['ZUNION', '2', 'z', 'z', 'WEIGHTS', '1', f, 'WITHSCORES'], ['ZINTER', '1', 'z', 'AGGREGATE', f]);
     out.push(['SET', 'n', f], ['INCR', 'n']);
-    // A timeout past 2^53 ms is refused here as out of range; Redis 7.0.15
-    // overflows converting it and calls it negative (docs/server.md).
-    if (!(Math.abs(Number(f)) >= 2 ** 53 / 1000 || /inf|p99999/i.test(f))) out.push(['BLPOP', 'l', f]);
+    // A timeout of 2^63 ms or more is refused here as out of range; Redis
+    // 7.0.15 overflows converting it and calls it negative (docs/server.md).
+    if (!(Math.abs(Number(f)) >= 2 ** 63 / 1000 || /inf|p99999/i.test(f))) out.push(['BLPOP', 'l', f]);
   }
+  // Timeouts past 2^53 ms that a long long of ms holds: taken by both.
+  for (const t of ['1e15', '9007199254740.993', '9.2e15', '0x1p52']) out.push(['BLPOP', 'l', t], ['BZPOPMIN', 'z', t]);
   // Options of each command, alone, in pairs and out of place: the order
   // in which syntax and values are checked decides which error is replied.
   const OPTIONS = ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR', 'GET', 'KEEPTTL', 'EX', 'PX', 'EXAT', 'PXAT', 'PERSIST', 'LIMIT', 'REV', 'BYSCORE', 'BYLEX',

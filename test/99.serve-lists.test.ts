@@ -111,6 +111,9 @@ describe('the blocked-client queues', () => {
     expect(b.isBlocked(c)).toBe(false);
     expect([timeoutMs('0'), timeoutMs('0.0011'), timeoutMs('1e3'), timeoutMs('inf'), timeoutMs('-0.5'), timeoutMs('1s'), timeoutMs('nan')])
       .toEqual([0, 2, 1000000, 'ERR timeout is out of range', 'ERR timeout is negative', 'ERR timeout is not a float or out of range', 'ERR timeout is not a float or out of range']);
+    // Past 2^53 ms a wait is as long as a double counts; from 2^63 ms (Redis's long long) it is refused.
+    expect([timeoutMs('1e15'), timeoutMs('9.2e15'), timeoutMs('9223372036854776'), timeoutMs('9.3e15'), timeoutMs('1e308')])
+      .toEqual([2 ** 53, 2 ** 53, 'ERR timeout is out of range', 'ERR timeout is out of range', 'ERR timeout is out of range']);
   });
 
   test('a key signalled with several waiters serves them first blocked first; a waiter whose command does not apply stays blocked', () => {

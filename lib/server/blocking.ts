@@ -171,8 +171,10 @@ export function timeoutMs(text: string): number | string {
   if (secs < 0) return 'ERR timeout is negative';
   if (!Number.isFinite(secs)) return 'ERR timeout is out of range';
   const ms = Math.ceil(secs * 1000);
-  if (ms > 2 ** 53) return 'ERR timeout is out of range';
-  return ms;
+  // Redis takes any wait that its long long of ms holds; past 2^53 ms
+  // (285,000 years) it is as long as this process can count.
+  if (ms >= 2 ** 63) return 'ERR timeout is out of range';
+  return Math.min(ms, 2 ** 53);
 }
 
 /**
