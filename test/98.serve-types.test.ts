@@ -155,6 +155,19 @@ describe('sets', () => {
     expect(await r.call('object', 'encoding', 'ints')).toBe('hashtable');
   });
 
+  test('small collections come from the SCAN family whole, in their encoding\'s order: a listpack\'s, an intset\'s ascending, a sorted set\'s by score', async () => {
+    await r.hset('hs', 'c', '1', 'a', '2', 'b', '3');
+    expect(await r.hscan('hs', '7')).toEqual(['0', ['c', '1', 'a', '2', 'b', '3']]);
+    expect(await r.hscan('hs', '0', 'MATCH', '[ab]')).toEqual(['0', ['a', '2', 'b', '3']]);
+    expect(await r.hgetall('hs')).toEqual({ c: '1', a: '2', b: '3' });
+    await r.sadd('is', '10', '-5', '3', '9223372036854775807', '-9223372036854775808');
+    const ascending = ['-9223372036854775808', '-5', '3', '10', '9223372036854775807'];
+    expect(await r.sscan('is', '0', 'COUNT', '1')).toEqual(['0', ascending]);
+    expect(await r.smembers('is')).toEqual(ascending);
+    await r.zadd('zs', '3', 'c', '1', 'b', '1', 'a', '2', 'd');
+    expect(await r.zscan('zs', '0')).toEqual(['0', ['a', '1', 'b', '1', 'd', '2', 'c', '3']]);
+  });
+
   test('SPOP and SRANDMEMBER with counts', async () => {
     const members = Array.from({ length: 50 }, (_, i) => `m${i}`);
     await r.sadd('p', ...members);

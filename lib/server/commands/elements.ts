@@ -15,9 +15,11 @@ export const LONG_MAX = 2 ** 63 - 1;
  * array from its end down, as the keyspace's SCAN does (a delete moves the
  * last element into the hole, already visited or still ahead). A small
  * collection is returned in one call with cursor 0, as Redis does for its
- * listpack and intset encodings. `emit` writes one element's reply items.
+ * listpack and intset encodings, in the order `smallOrder` gives its slots
+ * (that encoding's order: a listpack's, an intset's ascending values).
+ * `emit` writes one element's reply items.
  */
-export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefined, small: boolean, perElement: number, emit: (i: number) => void): void {
+export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefined, smallOrder: (() => readonly number[]) | null, perElement: number, emit: (i: number) => void): void {
   const cur = cursorArg(argv[2]);
   let match: Buffer | null = null;
   let count = 10;
@@ -37,16 +39,33 @@ export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefi
     c.out.array(0);
     return;
   }
-  let pos = small || cur === 0n ? n - 1 : Math.min(Number(cur) - 1, n - 1);
   const found: number[] = [];
-  const limit = small ? n : count;
-  for (let k = 0; k < limit && pos >= 0; k++, pos--) {
-    if (match === null || globMatch(match, Buffer.from(m.ids[pos], 'latin1'))) found.push(pos);
+  const matches = (i: number): boolean => match === null || globMatch(match, Buffer.from(m.ids[i], 'latin1'));
+  if (smallOrder !== null) {
+    for (const i of smallOrder()) if (matches(i)) found.push(i);
+    c.out.array(2);
+    c.out.bulk('0');
+  } else {
+    let pos = cur === 0n ? n - 1 : Math.min(Number(cur) - 1, n - 1);
+    for (let k = 0; k < count && pos >= 0; k++, pos--) if (matches(pos)) found.push(pos);
+    c.out.array(2);
+    c.out.bulk(pos < 0 ? '0' : String(pos + 1));
   }
-  c.out.array(2);
-  c.out.bulk(pos < 0 ? '0' : String(pos + 1));
   c.out.array(found.length * perElement);
   for (const i of found) emit(i);
+}
+
+/** Slots 0..n-1: a listpack's order, where elements are appended and a delete moves the last one into the hole. */
+export function slotOrder(n: number): number[] {
+  const order = new Array<number>(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order;
+}
+
+/** The slots of integer members (an intset's: canonical 64-bit integers), by ascending value, as an intset keeps them. */
+export function intOrder(ids: readonly string[]): number[] {
+  const values = ids.map((id) => BigInt(id));
+  return slotOrder(ids.length).sort((a, b) => (values[a] < values[b] ? -1 : values[a] > values[b] ? 1 : 0));
 }
 
 /** The count argument of HRANDFIELD / SRANDMEMBER: within ±LONG_MAX. */

@@ -8,7 +8,7 @@ import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
 import { addDecimals, type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
-import { randomCount, replyRandom, scanMembers } from './elements';
+import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
 
 /** Field → value, both one-byte strings of their bytes (lighter than a Buffer per value). */
@@ -226,7 +226,8 @@ function hrandfield(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function hscan(s: RespServer, c: Client, argv: Buffer[]): void {
   const h = read(s, c, argv[1])?.data;
-  const small = h !== undefined && !h.big;
+  // A listpack's order, which HGETALL's is too.
+  const small = h !== undefined && !h.big ? () => slotOrder(h.size) : null;
   scanMembers(c, argv, h, small, 2, (i) => {
     c.out.bulkLatin1((h as Hash).ids[i]);
     c.out.bulkLatin1((h as Hash).vals[i]);

@@ -8,7 +8,7 @@ import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_SET } from '../notify';
 import type { RespServer } from '../server';
 import { keyArg, toI64, word } from './args';
-import { randomCount, randomSlots, replyRandom, scanMembers } from './elements';
+import { intOrder, randomCount, randomSlots, replyRandom, scanMembers } from './elements';
 import type { Def } from './types';
 
 type SetData = Members<true>;
@@ -111,7 +111,14 @@ function replySet(c: Client, ids: readonly string[]): void {
 }
 
 function smembers(s: RespServer, c: Client, argv: Buffer[]): void {
-  replySet(c, read(s, c, argv[1])?.data.ids ?? []);
+  const m = read(s, c, argv[1])?.data;
+  if (m === undefined || m.big) {
+    replySet(c, m?.ids ?? []);
+    return;
+  }
+  // An intset's order: ascending values.
+  c.out.set(m.size);
+  for (const i of intOrder(m.ids)) c.out.bulkLatin1(m.ids[i]);
 }
 
 /** SMOVE source destination member */
@@ -266,7 +273,7 @@ function sintercard(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function sscan(s: RespServer, c: Client, argv: Buffer[]): void {
   const m = read(s, c, argv[1])?.data;
-  scanMembers(c, argv, m, m !== undefined && !m.big, 1, (i) => c.out.bulkLatin1((m as SetData).ids[i]));
+  scanMembers(c, argv, m, m !== undefined && !m.big ? () => intOrder(m.ids) : null, 1, (i) => c.out.bulkLatin1((m as SetData).ids[i]));
 }
 
 export const SET_COMMANDS: Record<string, Def> = {

@@ -267,7 +267,8 @@ function zrandmember(s: RespServer, c: Client, argv: Buffer[]): void {
  */
 function zscan(s: RespServer, c: Client, argv: Buffer[]): void {
   const z = zsetOf(s, c.db, keyArg(argv[1]));
-  const small = z !== undefined && encodingOf(z) === 'listpack';
+  // A listpack holds its members in (score, member) order.
+  const small = z !== undefined && encodingOf(z) === 'listpack' ? () => z.range(0, z.size - 1, false).map(([id]) => z.members.slots.get(id) as number) : null;
   scanMembers(c, argv, z?.members, small, 2, (i) => {
     const m = (z as ZSetValue).members;
     c.out.bulkLatin1(m.ids[i]);
