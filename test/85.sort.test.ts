@@ -2,7 +2,7 @@
 // separators, numbers, reverse, unique and stable; binary records; every
 // bad input of its list; resume from a checkpoint in each phase; a full
 // disk. Small budgets, so that every input makes many runs.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -898,6 +898,54 @@ describe('pmem sort', () => {
     expect(r.err).toBe('pmem: --resume continues the sort of a file: stdin cannot be read again\n');
     fs.rmSync(outDir, { recursive: true });
     fs.rmdirSync(tmp);
+  });
+
+  test('the directory a killed sort from stdin left is removed by the next such sort beside it; a live sort\'s, another host\'s and a foreign one stay', async () => {
+    const tmp = file('left-tmp');
+    fs.mkdirSync(tmp);
+    const env = { ...process.env, TMPDIR: tmp };
+    const sortDirs = (): string[] => fs.readdirSync(tmp).filter((n) => /^pmem-sort-\w{6}$/.test(n) && fs.existsSync(path.join(tmp, n, 'owner')));
+    /** A `pmem sort -` that has made its directory and waits for the rest of stdin. */
+    const waiting = async (): Promise<{ child: ChildProcess; dir: string; out: Buffer[] }> => {
+      const before = sortDirs();
+      const child = spawn(process.execPath, [bin, 'sort', '-S', '128K', '-'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+      const out: Buffer[] = [];
+      child.stdout?.on('data', (b: Buffer) => out.push(b));
+      child.stdin?.write('b\nc\n');
+      for (const deadline = Date.now() + 30000; Date.now() < deadline;) {
+        const made = sortDirs().filter((n) => !before.includes(n));
+        if (made.length === 1) return { child, dir: made[0], out };
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error('the sort made no directory');
+    };
+    // The live one first: a sort from stdin removes what a killed one left before it makes its own directory.
+    const live = await waiting();
+    try {
+      const killed = await waiting();
+      const gone = new Promise((r) => killed.child.on('exit', r));
+      killed.child.kill('SIGKILL');
+      await gone;
+      expect(sortDirs().sort()).toEqual([live.dir, killed.dir].sort());
+      // A directory of the same name without an owner file, and one whose owner is on another host.
+      fs.mkdirSync(path.join(tmp, 'pmem-sort-nowner'));
+      fs.mkdirSync(path.join(tmp, 'pmem-sort-elsewh'));
+      fs.writeFileSync(path.join(tmp, 'pmem-sort-elsewh', 'owner'), `not-${os.hostname()} 1 1\n`);
+      const r = spawnSync(process.execPath, [bin, 'sort', '-'], { input: 'z\ny\n', env, encoding: 'utf8' });
+      expect([r.status, r.stdout]).toEqual([0, 'y\nz\n']);
+      expect(r.stderr).toBe(`pmem sort: removed ${path.join(tmp, killed.dir)}, left by a sort that was killed (pid ${killed.child.pid})\n`);
+      expect(fs.readdirSync(tmp).sort()).toEqual([live.dir, 'pmem-sort-elsewh', 'pmem-sort-nowner'].sort());
+      // The live sort goes on to its output, and removes its own directory.
+      const done = new Promise<number | null>((resolve) => live.child.on('exit', resolve));
+      live.child.stdin?.end('a\n');
+      expect(await done).toBe(0);
+      expect(Buffer.concat(live.out).toString()).toBe('a\nb\nc\n');
+      expect(fs.readdirSync(tmp).sort()).toEqual(['pmem-sort-elsewh', 'pmem-sort-nowner']);
+    } finally {
+      // A failure above leaves nothing waiting on stdin.
+      if (live.child.exitCode === null) live.child.kill('SIGKILL');
+    }
+    fs.rmSync(tmp, { recursive: true });
   });
 
   test('stdin larger than the filesystem it is copied to: exit 3 (ENOSPC), nothing left there', () => {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { bytes } from './args';
 import { EXIT, Out, usage } from './exit';
 import { Progress } from './progress';
+import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
 import { parseKey, type SortOptions, type SortProgress } from '../sort/options';
 import type { SortKey } from '../sort/records';
@@ -100,7 +101,13 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   // output, else in the system's temporary one): stdin copied there first,
   // the output copied to stdout once whole; then removed with the runs.
   const near = options.pmem !== undefined ? path.dirname(path.resolve(options.pmem)) : toStdout ? os.tmpdir() : path.dirname(path.resolve(output as string));
-  const tmp = toStdout || fromStdin ? fs.mkdtempSync(path.join(near, 'pmem-sort-')) : null;
+  let tmp: string | null = null;
+  if (toStdout || fromStdin) {
+    for (const left of removeLeftBehind(near)) process.stderr.write(`pmem sort: removed ${left.dir}, left by a sort that was killed (pid ${left.pid})\n`);
+    tmp = fs.mkdtempSync(path.join(near, TEMP_PREFIX));
+    // Named for the next sort beside it: a kill leaves the directory, and its owner gone.
+    fs.writeFileSync(path.join(tmp, OWNER_FILE), ownerLine());
+  }
   let result;
   try {
     const input = fromStdin ? path.join(tmp as string, 'input') : files[0];
@@ -128,6 +135,43 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;
+}
+
+const TEMP_PREFIX = 'pmem-sort-';
+/** The file in a sort's own directory that names the process using it (core/owner.ts). */
+const OWNER_FILE = 'owner';
+
+/**
+ * Removes the directories that sorts from stdin or to stdout made in `near`
+ * and left when they were killed (a synchronous sort cannot clean up on a
+ * signal): those whose owner file names a process of this host that is
+ * gone. A directory without one (just made, or not a sort's), another
+ * user's, or a link is left as it is.
+ */
+function removeLeftBehind(near: string): Array<{ dir: string; pid: string }> {
+  const removed: Array<{ dir: string; pid: string }> = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(near);
+  } catch {
+    return removed; // mkdtemp says why
+  }
+  const uid = process.geteuid?.();
+  for (const name of names) {
+    if (!name.startsWith(TEMP_PREFIX) || name.length !== TEMP_PREFIX.length + 6) continue;
+    const dir = path.join(near, name);
+    try {
+      const st = fs.lstatSync(dir);
+      if (!st.isDirectory() || st.uid !== uid) continue;
+      const owner = fs.readFileSync(path.join(dir, OWNER_FILE), 'latin1');
+      if (!ownerGone(owner)) continue;
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push({ dir, pid: owner.split(' ')[1] });
+    } catch {
+      // Gone already (another sort removed it), or no owner file: not ours to remove.
+    }
+  }
+  return removed;
 }
 
 /** Stdin, to its end, into a new file at `file`. */
