@@ -154,3 +154,29 @@ test('damaged store files, mapped for real, open or fail with ERR_PMEM_CORRUPT',
     fs.rmSync(file);
   }
 });
+
+test('a segment header damaged in front of intact records is ERR_PMEM_CORRUPT, not a segment dropped with the writes it holds', () => {
+  const image = Buffer.alloc(SIZE);
+  const store = KVStore.openRegion(memoryRegion(image), { create: true, segmentSize: SEG });
+  for (let i = 0; i < 40; i++) store.put(`key${i}`, 'x'.repeat(60));
+  store.delete('key0');
+  store.close();
+  const first = 4096;
+  expect(image.toString('latin1', first, first + 4)).toBe('KVSG');
+  // The magic, the checksum, the span, the zero after it: each damaged alone.
+  for (const byte of [0, 3, 4, 7, 16, 20]) {
+    for (let seg = 0; seg < 3; seg++) {
+      const img = Buffer.from(image);
+      img[first + seg * SEG + byte] ^= 0x40;
+      expect(() => KVStore.openRegion(memoryRegion(img), { readOnly: true }))
+        .toThrow(expect.objectContaining({ code: 'ERR_PMEM_CORRUPT', message: expect.stringMatching(new RegExp(`^segment ${seg}: its header is damaged`)) }));
+    }
+  }
+  // A freed segment's header (sequence number zero) in front of its old records is free space.
+  const freed = Buffer.from(image);
+  freed.fill(0, first + 8, first + 16);
+  const s = KVStore.openRegion(memoryRegion(freed), { readOnly: true });
+  expect(s.has('key1')).toBe(false);
+  expect(s.getString('key39')).toBe('x'.repeat(60));
+  s.close();
+});

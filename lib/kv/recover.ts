@@ -119,6 +119,10 @@ export function recover(sb: Superblock, region: Region, t: SegmentTable, index: 
     t.used[s] = at - start;
     t.maxSeq = t.seq[s];
   }
+  // A writer's open (not a reader's, whose view may end at a segment being
+  // opened) refuses a segment whose header is damaged under intact records:
+  // recovery would drop them, and with them acknowledged writes.
+  if (stop === undefined) for (let i = 0; i < t.count; i++) if (t.head[i] === -1) refuseDamagedHeader(b, t, i);
   replay(b, t, index, found, records);
   // Appends continue in the newest segment, never an older one: the log's
   // order is sequence order, then position.
@@ -126,6 +130,28 @@ export function recover(sb: Superblock, region: Region, t: SegmentTable, index: 
   t.active = newest >= 0 && t.span[newest] === 1 ? newest : -1;
   if (t.active >= 0) t.tail = t.start(newest) + t.used[newest];
   return { ms: performance.now() - t0, segments: heads.length, records, discardedBytes: discarded };
+}
+
+/**
+ * Throws ERR_PMEM_CORRUPT when segment `i`, whose header does not validate
+ * (and that no valid header's span covers), holds two valid records under
+ * the sequence number its header still carries. Every append fences its
+ * record, and the first fence in a segment makes its header durable too
+ * (log.ts #place flushes it): a second record is only ever written after
+ * the header was whole on the media. A crash cannot leave a torn header
+ * before it; damage can. A freed segment's header carries sequence number
+ * zero, and new space, or an earlier store's (another salt), validates no
+ * record here.
+ */
+function refuseDamagedHeader(b: Buffer, t: SegmentTable, i: number): void {
+  const start = t.start(i);
+  const seq = b.readBigUInt64LE(start + 8);
+  if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) return;
+  const seed = segmentSeed(Number(seq), t.salt);
+  const end = Math.min(b.length, start + t.size);
+  const first = validRecord(b, start + SEGMENT_HEADER_BYTES, end, seed);
+  if (first === 0 || validRecord(b, start + SEGMENT_HEADER_BYTES + first, end, seed) === 0) return;
+  throw new PmemError('ERR_PMEM_CORRUPT', `segment ${i}: its header is damaged, and records written after it was durable are intact`);
 }
 
 /**
