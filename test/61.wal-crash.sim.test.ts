@@ -306,6 +306,9 @@ describe('truncateTail', () => {
   test('broken: the headers zeroed but not flushed is caught', () => {
     // The only 32-byte flushes inside the ring (past the superblock's 256 bytes) are the cut's.
     const r = tailTest({ flush: (o, l) => (l === 32 && o >= 256 ? null : [o, l]) });
-    expect(r.violations.map((v) => v.message).join('\n')).toMatch(/was cut and is back/);
+    // A cut record is back whole, or an older one is cut under a newer one
+    // that is back, which recovery refuses as damage.
+    expect(r.violations.length).toBeGreaterThan(0);
+    expect(r.violations.map((v) => v.message).join('\n')).toMatch(/was cut and is back|is corrupt and later records are intact/);
   });
 });

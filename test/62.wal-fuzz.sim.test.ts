@@ -1,8 +1,11 @@
 // 10,000+ mutated WAL images: bit flips, truncations and garbage tails.
 // recover() returns consecutive records that were appended with those LSNs,
 // or throws ERR_PMEM_CORRUPT; never anything else.
+import * as fs from 'node:fs';
+
 import { Wal } from '../lib';
 import { CrashSim, seededRandom } from '../lib/testing';
+import { tmpFile } from './helpers';
 
 const SIZE = 8192;
 
@@ -55,4 +58,28 @@ test('fuzzed images recover to a valid prefix or ERR_PMEM_CORRUPT', () => {
   expect(outcomes.prefix + outcomes.corrupt).toBe(iterations);
   expect(outcomes.prefix).toBeGreaterThan(0);
   expect(outcomes.corrupt).toBeGreaterThan(0);
+});
+
+test('records zeroed in the middle of the log (a page, 64 KiB) are ERR_PMEM_CORRUPT, not a torn tail that drops the acknowledged records after them', () => {
+  const file = tmpFile('zeroed.wal');
+  const w = Wal.open(file, { create: true, size: 512 * 1024 });
+  for (let i = 0; i < 1000; i++) w.append(`record ${i} ${' '.repeat(100)}`);
+  w.close();
+  const whole = fs.readFileSync(file);
+  for (const [from, bytes] of [[16384, 4096], [20000, 64 * 1024]]) {
+    const b = Buffer.from(whole);
+    b.fill(0, from, from + bytes);
+    fs.writeFileSync(file, b);
+    expect(() => Wal.open(file, { readOnly: true })).toThrow(expect.objectContaining({ code: 'ERR_PMEM_CORRUPT', message: expect.stringMatching(/is corrupt and later records are intact/) }));
+  }
+  // The same bytes zeroed at the log's end are a torn tail: the records before them stay.
+  const b = Buffer.from(whole);
+  const last = b.lastIndexOf('record 999');
+  // The last record's 32-byte header and its payload.
+  b.fill(0, last - 32, last + 120);
+  fs.writeFileSync(file, b);
+  const r = Wal.open(file, { readOnly: true });
+  expect([...r.read()].length).toBe(999);
+  r.close();
+  fs.rmSync(file);
 });

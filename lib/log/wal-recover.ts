@@ -53,7 +53,7 @@ export function scanLog(c: ScanContext, headPos: number, headLsn: number, trunca
     }
     const rec = validRecord(c, pos, lsn, ring.size - used, epoch);
     if (rec === 'invalid') {
-      if (damagedBeforeLaterAppend(c, pos, lsn, epoch)) {
+      if (damagedBeforeLaterAppend(c, pos, lsn, epoch) || laterAppendAhead(c, pos, lsn, epoch, ring.size - used)) {
         if (!truncateOnCorruption) {
           throw new PmemError('ERR_PMEM_CORRUPT', `log record ${lsn} is corrupt and later records are intact`);
         }
@@ -113,6 +113,45 @@ function damagedBeforeLaterAppend(c: ScanContext, pos: number, lsn: number, minE
   next = ring.next(next, ring.gap(next));
   if (validRecord(c, next, lsn + 1, ring.size, minEpoch) !== TYPE_DATA) return false;
   return recordBatchIndex(b, ring.start + next) === 0;
+}
+
+/**
+ * Bytes past the largest record that the scan searches beyond an invalid
+ * record for a record of a later append: damage that zeroed or garbled a
+ * run of records (a page, say) up to this long is found.
+ */
+const DAMAGE_WINDOW = 1 << 20;
+
+/**
+ * True when a valid record that starts a later append (an LSN past `lsn`,
+ * batch index 0, an epoch from `minEpoch` on) lies within the `free` bytes
+ * of the ring from `pos` (those this lap of the scan has not walked), up to
+ * DAMAGE_WINDOW past the largest record. Such an append began after the
+ * one holding record `lsn` was fenced: `lsn` was durable, and is damaged.
+ * Records ahead of a torn tail are older (a previous lap, lower LSNs) or of
+ * the torn batch itself (batch index past 0), or carry a lower epoch.
+ */
+function laterAppendAhead(c: ScanContext, pos: number, lsn: number, minEpoch: number, free: number): boolean {
+  const b = c.bytes;
+  const ring = c.ring;
+  const limit = Math.min(free, c.maxRecordSize + RECORD_HEADER + DAMAGE_WINDOW);
+  // No more records than headers fit in the ring lie between `lsn` and a later one.
+  const lastLsn = lsn + Math.floor(ring.size / RECORD_HEADER);
+  for (let p = pos, walked = 0; walked + RECORD_HEADER <= limit;) {
+    const gap = ring.gap(p);
+    if (gap > 0) {
+      walked += gap;
+      p = 0;
+      continue;
+    }
+    const at = ring.start + p;
+    // The LSN field (header bytes 8..15) first: most positions are not a header at all.
+    const l = b.readUInt32LE(at + 8) + b.readUInt32LE(at + 12) * 0x100000000;
+    if (l > lsn && l <= lastLsn && validRecord(c, p, l, ring.size, minEpoch) === TYPE_DATA && recordBatchIndex(b, at) === 0) return true;
+    p = ring.next(p, 8);
+    walked += 8;
+  }
+  return false;
 }
 
 function looksWritten(c: ScanContext, pos: number): boolean {
