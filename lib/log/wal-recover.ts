@@ -116,17 +116,18 @@ function damagedBeforeLaterAppend(c: ScanContext, pos: number, lsn: number, minE
 }
 
 /**
- * Bytes past the largest record that the scan searches beyond an invalid
- * record for a record of a later append: damage that zeroed or garbled a
- * run of records (a page, say) up to this long is found.
+ * Bytes the scan searches beyond an invalid record for a record of a later
+ * append: damage that zeroed or garbled a run of records (a page, say)
+ * shorter than this, less the record after it, is found. Bounded, so that
+ * the recovery of a torn tail in a ring of gigabytes costs milliseconds.
  */
-const DAMAGE_WINDOW = 1 << 20;
+const DAMAGE_WINDOW = 2 << 20;
 
 /**
  * True when a valid record that starts a later append (an LSN past `lsn`,
  * batch index 0, an epoch from `minEpoch` on) lies within the `free` bytes
- * of the ring from `pos` (those this lap of the scan has not walked), up to
- * DAMAGE_WINDOW past the largest record. Such an append began after the
+ * of the ring from `pos` (those this lap of the scan has not walked), at
+ * most DAMAGE_WINDOW of them. Such an append began after the
  * one holding record `lsn` was fenced: `lsn` was durable, and is damaged.
  * Records ahead of a torn tail are older (a previous lap, lower LSNs) or of
  * the torn batch itself (batch index past 0), or carry a lower epoch.
@@ -134,7 +135,7 @@ const DAMAGE_WINDOW = 1 << 20;
 function laterAppendAhead(c: ScanContext, pos: number, lsn: number, minEpoch: number, free: number): boolean {
   const b = c.bytes;
   const ring = c.ring;
-  const limit = Math.min(free, c.maxRecordSize + RECORD_HEADER + DAMAGE_WINDOW);
+  const limit = Math.min(free, DAMAGE_WINDOW);
   // No more records than headers fit in the ring lie between `lsn` and a later one.
   const lastLsn = lsn + Math.floor(ring.size / RECORD_HEADER);
   for (let p = pos, walked = 0; walked + RECORD_HEADER <= limit;) {
