@@ -126,6 +126,8 @@ function commands() {
   }
   // Timeouts past 2^53 ms that a long long of ms holds: taken by both.
   for (const t of ['1e15', '9007199254740.993', '9.2e15', '0x1p52']) out.push(['BLPOP', 'l', t], ['BZPOPMIN', 'z', t]);
+  // Unknown commands: Redis's text, its blanks and its cuts at 128 chars.
+  out.push(['NOSUCHCMD'], ['NOSUCHCMD', 'x'], ['NOSUCHCMD', 'a', '', 'b'], ['N'.repeat(200), 'y'.repeat(100), 'z'.repeat(100), 'w']);
   // Small collections come whole from the SCAN family, and an intset's members in ascending order from SMEMBERS too.
   out.push(['HSCAN', 'h', '0', 'MATCH', 'f*'], ['ZSCAN', 'z', '0', 'MATCH', '[a-c]'], ['ZSCAN', 'z', '0', 'COUNT', '1']);
   for (const m of [['3', '-1', '20', '2'], ['9223372036854775807', '-9223372036854775808', '0']]) {

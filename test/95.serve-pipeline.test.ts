@@ -208,7 +208,7 @@ describe('pmem serve: pipelines', () => {
     for (let i = 0; i < 7; i++) got.push(text(await c.read()));
     expect(got).toEqual([
       'OK', '-ERR value is not an integer or out of range',
-      "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with:", 'OK',
+      "-ERR unknown command 'NOSUCHCOMMAND', with args beginning with: ", 'OK',
       '-WRONGTYPE Operation against a key holding the wrong kind of value', 'one', 'two',
     ]);
     expect(batches).toEqual([2]);

@@ -8,6 +8,7 @@
 // Blocking is observed through the server's count of blocked clients,
 // never through timing.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 
 import Redis from 'ioredis';
 
@@ -288,6 +289,30 @@ describe('blocking commands', () => {
     expect(await p.call('CLIENT', 'UNBLOCK', String(id), 'ERROR')).toBe(1);
     expect(await e).toBe('UNBLOCKED client unblocked via CLIENT UNBLOCK');
     expect(await p.call('CLIENT', 'UNBLOCK', String(id))).toBe(0);
+  });
+
+  test('BLMOVE and BRPOPLPUSH answer a wait that timed out with the null of an array (RESP2 *-1), and inside EXEC with a null bulk ($-1), as Redis does', async () => {
+    const p = conn();
+    for (const cmd of [['BLMOVE', 'b:none', 'b:d', 'LEFT', 'RIGHT', '0'], ['BRPOPLPUSH', 'b:none', 'b:d', '0'], ['BLPOP', 'b:none', '0']]) {
+      const raw = net.connect(port, '127.0.0.1');
+      let got = '';
+      raw.on('data', (b: Buffer) => { got += b.toString('latin1'); });
+      raw.write('CLIENT ID\r\n');
+      await until(() => got.endsWith('\r\n'));
+      const id = got.slice(1, -2);
+      got = '';
+      raw.write(frame(...cmd));
+      await blocked(1);
+      // CLIENT UNBLOCK ends the wait as its timeout would.
+      expect(await p.call('CLIENT', 'UNBLOCK', id)).toBe(1);
+      await until(() => got.length > 0);
+      expect(got).toBe('*-1\r\n');
+      got = '';
+      raw.write(Buffer.concat([frame('MULTI'), frame(...cmd), frame('EXEC')]));
+      await until(() => got.endsWith('\r\n') && got.includes('*1'));
+      expect(got).toBe(`+OK\r\n+QUEUED\r\n*1\r\n${cmd[0] === 'BLPOP' ? '*-1' : '$-1'}\r\n`);
+      raw.destroy();
+    }
   });
 
   test('inside MULTI a blocking command does not block; EXEC and RENAME wake blocked clients', async () => {

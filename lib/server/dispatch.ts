@@ -119,8 +119,12 @@ export class Dispatcher {
   #unknown(c: Client, argv: Buffer[]): never {
     this.server.stats.rejected++;
     if (c.multi !== null) c.multiError = true;
-    const args = argv.slice(1, 30).map((a) => `'${a.toString('latin1')}'`).join(' ');
-    throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1')}', with args beginning with: ${args}${args.length > 0 ? ' ' : ''}`.trimEnd());
+    // Redis's text: the name cut at 128 chars, then each argument quoted
+    // and followed by a blank while the list is under 128 chars, the last
+    // one cut to fit.
+    let args = '';
+    for (let i = 1; i < argv.length && args.length < 128; i++) args += `'${argv[i].toString('latin1', 0, 128 - args.length)}' `;
+    throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1', 0, 128)}', with args beginning with: ${args}`);
   }
 
   #run(c: Client, e: Entry, argv: Buffer[]): void {

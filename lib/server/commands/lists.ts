@@ -373,7 +373,9 @@ function blmoveLike(fixed: [End, End] | null) {
       listOf(s, c.db, dst); // WRONGTYPE before any write
       c.out.bulk(moveOne(s, c.db, src, l, dst, from, to));
       return true;
-    }, () => c.out.nil());
+      // As Redis: inside EXEC (where it cannot block) the null of a bulk
+      // reply, after a wait that timed out the null of an array.
+    }, () => (s.dispatch.inExec ? c.out.nil() : c.out.nilArray()));
   };
 }
 
