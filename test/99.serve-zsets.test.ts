@@ -187,6 +187,31 @@ describe('sorted-set commands', () => {
     expect(await err(r.call('ZINTERCARD', '1', 'z:u1', 'LIMIT', '-1'))).toBe("ERR LIMIT can't be negative");
   });
 
+  test('the edges where Redis\'s own steps decide: -0 in a listpack, a NaN product after the first input, the inputs smallest first, LIMIT n -1 by rank', async () => {
+    const r = conn();
+    // A listpack stores -0 as the integer 0; a skiplist keeps the sign.
+    await r.zadd('z:edge:n', '-0', 'm');
+    expect(await r.zscore('z:edge:n', 'm')).toBe('0');
+    expect(await r.zincrby('z:edge:n', '-0', 'n')).toBe('-0');
+    expect(await r.call('ZRANGE', 'z:edge:n', '0', '-1', 'WITHSCORES')).toEqual(['m', '0', 'n', '0']);
+    await r.zadd('z:edge:big', ...Array.from({ length: 130 }, (_, i) => [String(i + 1), `m${i}`]).flat());
+    await r.zadd('z:edge:big', '-0', 'neg');
+    expect(await r.zscore('z:edge:big', 'neg')).toBe('-0');
+    // 0 × inf is NaN: 0 for the first input, left to the aggregate after it (SUM makes it 0, MIN and MAX keep the score so far).
+    await r.zadd('z:edge:inf', 'inf', 'x');
+    expect(await r.call('ZINTER', '2', 'z:edge:inf', 'z:edge:inf', 'WEIGHTS', '1', '0', 'WITHSCORES')).toEqual(['x', '0']);
+    expect(await r.call('ZINTER', '2', 'z:edge:inf', 'z:edge:inf', 'WEIGHTS', '1', '0', 'AGGREGATE', 'MIN', 'WITHSCORES')).toEqual(['x', 'inf']);
+    expect(await r.call('ZINTER', '2', 'z:edge:inf', 'z:edge:inf', 'WEIGHTS', '0', '1', 'AGGREGATE', 'MIN', 'WITHSCORES')).toEqual(['x', '0']);
+    // Sums are added smallest input first: (0.1 + 0.07) + 0.3 differs from (0.3 + 0.07) + 0.1 in the last digit.
+    await r.zadd('z:edge:s3', 1, 'x', 2, 'y', 3, 'z');
+    await r.zadd('z:edge:s2', 0.7, 'x', 0.7, 'y');
+    await r.zadd('z:edge:s1', 0.1, 'x');
+    expect(await r.call('ZINTER', '3', 'z:edge:s3', 'z:edge:s2', 'z:edge:s1', 'WEIGHTS', '0.3', '0.1', '1', 'WITHSCORES')).toEqual(['x', '0.46999999999999997']);
+    // By rank, LIMIT with a count of -1 is taken (its offset unused); any other count is refused.
+    expect(await r.call('ZRANGE', 'z:edge:s3', '0', '-1', 'LIMIT', '1', '-1')).toEqual(['x', 'y', 'z']);
+    await expect(r.call('ZRANGE', 'z:edge:s3', '0', '-1', 'LIMIT', '0', '-2')).rejects.toThrow(/LIMIT is only supported in combination with either BYSCORE or BYLEX/);
+  });
+
   test('ZPOPMIN, ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN', async () => {
     const r = conn();
     await r.zadd('z:p', 1, 'a', 2, 'b', 3, 'c', 4, 'd');

@@ -17,9 +17,10 @@ type Aggregate = 'sum' | 'min' | 'max';
 type SetOp = 'union' | 'inter' | 'diff';
 
 /** `+` that never yields NaN (inf + -inf is 0), as Redis's aggregation. */
+/** zunionInterAggregate: the score so far `a` with the next one `b` (a NaN `b` leaves `a` under MIN and MAX, as in Redis). */
 function combine(agg: Aggregate, a: number, b: number): number {
-  if (agg === 'min') return a < b ? a : b;
-  if (agg === 'max') return a > b ? a : b;
+  if (agg === 'min') return b < a ? b : a;
+  if (agg === 'max') return b > a ? b : a;
   const r = a + b;
   return Number.isNaN(r) ? 0 : r;
 }
@@ -81,32 +82,36 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
     }
     const sets = keys.map((k) => input(s, c.db, k));
     const out = new Map<string, number>();
+    // A member's first weighted score: NaN (0 × inf) counts as 0.
     const weighted = (sc: number, i: number): number => {
       const v = sc * weights[i];
       return Number.isNaN(v) ? 0 : v;
     };
+    // Redis takes the inputs smallest first (a stable sort by size), each
+    // with its weight: the order in which scores are added, which decides
+    // a sum's rounding.
+    const order = sets.map((_, i) => i).sort((a, b) => sets[a].size - sets[b].size);
     if (op === 'union') {
-      sets.forEach((set, i) => {
+      for (const i of order) {
+        const set = sets[i];
         for (let k = 0; k < set.size; k++) {
           const m = set.ids[k];
           const v = weighted(scoreAt(set, k), i);
           const cur = out.get(m);
           out.set(m, cur === undefined ? v : combine(agg, cur, v));
         }
-      });
+      }
     } else if (op === 'inter') {
       // Walk the smallest input; a member must be in every other.
-      let small = 0;
-      sets.forEach((set, i) => {
-        if (set.size < sets[small].size) small = i;
-      });
-      for (const m of sets[small].ids) {
+      for (const m of sets[order[0]].ids) {
         let v = 0;
         let every = true;
-        for (let i = 0; i < sets.length && every; i++) {
+        for (let j = 0; j < order.length && every; j++) {
+          const i = order[j];
           const sc = scoreOf(sets[i], m);
           if (sc === undefined) every = false;
-          else v = i === 0 ? weighted(sc, i) : combine(agg, v, weighted(sc, i));
+          // Only the first score is made 0 when NaN; a later NaN goes to the aggregate, as in Redis.
+          else v = j === 0 ? weighted(sc, i) : combine(agg, v, sc * weights[i]);
         }
         if (!every) continue;
         out.set(m, v);

@@ -20,6 +20,12 @@ function scoreBytes(score: number): Buffer {
   return b;
 }
 
+/** Whether `z` is a listpack once it holds `member` too. */
+function listpackWith(z: ZSetValue, member: string): boolean {
+  const size = z.size + (z.members.has(member) ? 0 : 1);
+  return size <= LISTPACK_ENTRIES && member.length <= LISTPACK_VALUE && encodingOf(z) === 'listpack';
+}
+
 /** OBJECT ENCODING's answer: what Redis 7.0 would use for a zset of this size and these members. */
 export function encodingOf(z: ZSetValue): string {
   if (z.size > LISTPACK_ENTRIES) return 'skiplist';
@@ -68,8 +74,14 @@ export function memberArg(b: Buffer): string {
   return b.toString('latin1');
 }
 
-/** Sets `member`'s score in DRAM and its record in the batch. @returns whether it was new */
-export function zput(s: RespServer, c: Collection<ZSetValue>, member: string, score: number): boolean {
+/**
+ * Sets `member`'s score in DRAM and its record in the batch. A score of -0
+ * is stored as 0 when the zset is a listpack once it holds `member` (or when
+ * `listpack` says so), as Redis stores it there (an integer); a skiplist
+ * keeps the sign. @returns whether it was new
+ */
+export function zput(s: RespServer, c: Collection<ZSetValue>, member: string, score: number, listpack?: boolean): boolean {
+  if (Object.is(score, -0) && (listpack ?? listpackWith(c.data, member))) score = 0;
   const added = c.data.set(member, score);
   s.keyspace.putElement(c, member, scoreBytes(score));
   return added;
@@ -105,9 +117,12 @@ export function zremoved(s: RespServer, c: Collection<ZSetValue>, event: string,
  */
 export function zstore(s: RespServer, db: number, key: string, entries: Iterable<[string, number]>, event: string): number {
   let c: Collection<ZSetValue> | null = null;
-  for (const [m, sc] of entries) {
+  const all = [...entries];
+  // Redis builds the result as a skiplist, then makes a small one a listpack.
+  const listpack = all.length <= LISTPACK_ENTRIES && all.every(([m]) => m.length <= LISTPACK_VALUE);
+  for (const [m, sc] of all) {
     c ??= s.keyspace.replaceCollection<ZSetValue>(db, key, TYPE_ZSET);
-    zput(s, c, m, sc);
+    zput(s, c, m, sc, listpack);
   }
   if (c === null) {
     if (s.keyspace.delete(db, key)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'del', db, key);

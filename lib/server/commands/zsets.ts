@@ -185,7 +185,6 @@ function parseRange(argv: Buffer[], first: number, store: boolean, kind: RangeKi
   let withScores = false;
   let offset = 0;
   let limit = -1;
-  let limitGiven = false;
   let k = kind;
   let r = rev;
   for (let j = first + 2; j < argv.length; j++) {
@@ -195,7 +194,6 @@ function parseRange(argv: Buffer[], first: number, store: boolean, kind: RangeKi
     else if (w === 'limit' && left >= 2) {
       offset = Number(i64Arg(argv[j + 1]));
       limit = Number(i64Arg(argv[j + 2]));
-      limitGiven = true;
       j += 2;
     } else if (r === null && w === 'rev') r = true;
     else if (k === null && w === 'bylex') k = 'lex';
@@ -203,7 +201,8 @@ function parseRange(argv: Buffer[], first: number, store: boolean, kind: RangeKi
     else throw new ReplyError(SYNTAX);
   }
   const q: RangeQuery = { kind: k ?? 'rank', rev: r ?? false, withScores, offset, limit, start: 0, end: 0, score: null, lex: null };
-  if (limitGiven && q.kind === 'rank') throw new ReplyError('ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
+  // Redis checks the count only: `LIMIT n -1` by rank is taken, its offset unused.
+  if (limit !== -1 && q.kind === 'rank') throw new ReplyError('ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX');
   if (withScores && q.kind === 'lex') throw new ReplyError('ERR syntax error, WITHSCORES not supported in combination with BYLEX');
   // By score and by lex, a reversed range is given as max, min.
   const [lo, hi] = q.rev && q.kind !== 'rank' ? [argv[first + 1], argv[first]] : [argv[first], argv[first + 1]];
