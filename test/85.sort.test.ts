@@ -501,6 +501,20 @@ describe('files the sort did not make are left as they are', () => {
     expect(fs.readFileSync(file('own.out')).equals(gnu(big, []))).toBe(true);
   });
 
+  test('an empty checkpoint (a crash after the file was made, before it was sized) named nothing: the sort starts afresh, with or without resume', () => {
+    for (const resume of [false, true]) {
+      const work = file(`own.empty-cp-${resume}`);
+      fs.mkdirSync(work);
+      fs.writeFileSync(path.join(work, 'checkpoint'), '');
+      const r = externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work, resume });
+      expect(r.resumed).toBe(false);
+      expect(fs.readFileSync(file('own.out'), 'latin1')).toBe('a\nb\nc\n');
+      // The directory was there before: it stays, without the sort's files.
+      expect(fs.readdirSync(work)).toEqual([]);
+      fs.rmdirSync(work);
+    }
+  });
+
   test('a pmem path that is a regular file: ERR_PMEM_INVALID, the file unchanged', () => {
     const f = file('own.notdir');
     fs.writeFileSync(f, 'mine');

@@ -421,6 +421,13 @@ function mergeThreads(job: Job, state: SortState, threads: number): number {
 }
 
 function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
+  // Empty: a crash after the file was made and before it was sized (the
+  // mapping reserves its blocks first). It named nothing, as an unpublished
+  // one below names nothing: it goes.
+  if (fs.statSync(cpPath).size === 0) {
+    fs.rmSync(cpPath);
+    return null;
+  }
   const region = openMapping(cpPath);
   try {
     const r = Checkpoint.recover(region);
