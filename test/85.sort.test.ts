@@ -515,6 +515,35 @@ describe('files the sort did not make are left as they are', () => {
     }
   });
 
+  test('a partial output that is a directory or a link is refused with ERR_PMEM_INVALID naming it; nothing is made, and it is left as it is', () => {
+    const out = file('own.partial-out');
+    const partial = `${out}.pmem-sort-partial`;
+    fs.mkdirSync(partial);
+    fs.writeFileSync(path.join(partial, 'mine'), 'keep');
+    const target = file('own.partial-target');
+    fs.writeFileSync(target, 'keep');
+    for (const make of [() => {}, () => {
+      fs.rmSync(partial, { recursive: true });
+      fs.symlinkSync(target, partial);
+    }]) {
+      make();
+      let thrown: unknown;
+      try {
+        externalSort(input(), out, { memory: MEMORY });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(PmemError);
+      expect([(thrown as PmemError).code, (thrown as PmemError).path]).toEqual(['ERR_PMEM_INVALID', partial]);
+      expect((thrown as PmemError).message).toContain(partial);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+    }
+    expect(fs.readlinkSync(partial)).toBe(target);
+    expect(fs.readFileSync(target, 'latin1')).toBe('keep');
+    fs.rmSync(partial);
+  });
+
   test('a pmem path that is a regular file: ERR_PMEM_INVALID, the file unchanged', () => {
     const f = file('own.notdir');
     fs.writeFileSync(f, 'mine');

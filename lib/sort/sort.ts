@@ -230,9 +230,11 @@ function prepare(input: string, output: string, o: Checked): Job {
   if (rs > 0 && st.size % rs !== 0) {
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
+  const partial = `${absOut}.pmem-sort-partial`;
+  refuseOddPartial(partial);
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
   return {
-    o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined, inPlace: false,
+    o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
 }
@@ -279,6 +281,25 @@ function outputPath(output: string): string {
     throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is ${kind}: the sort writes a regular file and renames it into place`, { path: output });
   }
   return at;
+}
+
+/**
+ * The partial output, when there is one, is a regular file: a sort
+ * writes, cuts and renames it. Anything else of that name (a directory, a
+ * symbolic link, a FIFO) is not a sort's, and is refused before anything
+ * is made.
+ * @throws PmemError ERR_PMEM_INVALID
+ */
+function refuseOddPartial(partial: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(partial);
+  } catch {
+    return; // none, or one the sort's own calls say why they cannot reach
+  }
+  if (st.isFile()) return;
+  const kind = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
+  throw new PmemError('ERR_PMEM_INVALID', `${partial} is ${kind}: the sort writes its output there and renames it into place; remove it, or choose another output`, { path: partial });
 }
 
 /** Why a path's directory cannot be reached: it is missing, not a directory, or not searchable. */
