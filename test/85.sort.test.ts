@@ -991,6 +991,27 @@ describe('pmem sort', () => {
     fs.rmSync(tmp, { recursive: true });
   });
 
+  test('a stdin that cannot be read (a directory, a write-only file) fails with exit 3 naming the error; the output is untouched', () => {
+    const outDir = file('stdin-unreadable');
+    fs.mkdirSync(outDir);
+    const out = path.join(outDir, 'precious');
+    fs.writeFileSync(out, '1\n2\n');
+    const writeOnly = file('stdin-write-only');
+    for (const [open, errno] of [[() => fs.openSync(outDir, 'r'), 'EISDIR'], [() => fs.openSync(writeOnly, 'w'), 'EBADF']] as const) {
+      const fd = open();
+      try {
+        const r = spawnSync(process.execPath, [bin, 'sort', '-', '-o', out], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+        expect([r.status, r.stdout, r.stderr]).toEqual([3, '', `pmem: cannot read stdin: ${errno}: ${errno === 'EISDIR' ? 'illegal operation on a directory' : 'bad file descriptor'}, read\n`]);
+      } finally {
+        fs.closeSync(fd);
+      }
+      expect(fs.readFileSync(out, 'latin1')).toBe('1\n2\n');
+      expect(fs.readdirSync(outDir)).toEqual(['precious']);
+    }
+    fs.rmSync(outDir, { recursive: true });
+    fs.rmSync(writeOnly);
+  });
+
   test('stdin larger than the filesystem it is copied to: exit 3 (ENOSPC), nothing left there', () => {
     const mnt = mountTmpfs(512);
     if (mnt === null) return;
