@@ -701,6 +701,31 @@ describe('resume', () => {
     });
   });
 
+  test.each([['pmem', 'as the directory'], ['pmem', 'in place'], ['dram', 'as the directory']] as const)(
+    'a run whose last line lost its newline (its length kept) is ERR_PMEM_CORRUPT naming the byte that line starts at (%s, read %s)', (mergeBuffers, reads) => {
+      const input = file('no-newline.in');
+      fs.writeFileSync(input, mixedText(9, 6000));
+      const out = file(`no-newline-${mergeBuffers}-${reads === 'in place' ? 'mapped' : 'read'}.out`);
+      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel: 1 };
+      reading(reads, () => {
+        const { work, runs } = stoppedInMerge(input, out, options);
+        const run = path.join(work, runs[0]);
+        const b = fs.readFileSync(run);
+        const lastLine = b.lastIndexOf(10, b.length - 2) + 1;
+        b[b.length - 1] = 0x78;
+        fs.writeFileSync(run, b);
+        let thrown: unknown;
+        try {
+          externalSort(input, out, { ...options, resume: true });
+        } catch (e) {
+          thrown = e;
+        }
+        expect(thrown).toBeInstanceOf(PmemError);
+        expect([(thrown as PmemError).code, (thrown as PmemError).message]).toEqual(['ERR_PMEM_CORRUPT', `run '${run}' has no newline after its byte ${lastLine}`]);
+        fs.rmSync(work, { recursive: true });
+      });
+    });
+
   test.each([['pmem', 1, 'as the directory'], ['pmem', 2, 'as the directory'], ['pmem', 1, 'in place'], ['pmem', 2, 'in place'], ['dram', 1, 'as the directory']] as const)(
     'a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads, read %s)', (mergeBuffers, parallel, reads) => {
       const input = file('gone.in');
