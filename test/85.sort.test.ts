@@ -501,6 +501,49 @@ describe('files the sort did not make are left as they are', () => {
     expect(fs.readFileSync(file('own.out')).equals(gnu(big, []))).toBe(true);
   });
 
+  test('an empty checkpoint (a crash after the file was made, before it was sized) named nothing: the sort starts afresh, with or without resume', () => {
+    for (const resume of [false, true]) {
+      const work = file(`own.empty-cp-${resume}`);
+      fs.mkdirSync(work);
+      fs.writeFileSync(path.join(work, 'checkpoint'), '');
+      const r = externalSort(input(), file('own.out'), { memory: MEMORY, pmem: work, resume });
+      expect(r.resumed).toBe(false);
+      expect(fs.readFileSync(file('own.out'), 'latin1')).toBe('a\nb\nc\n');
+      // The directory was there before: it stays, without the sort's files.
+      expect(fs.readdirSync(work)).toEqual([]);
+      fs.rmdirSync(work);
+    }
+  });
+
+  test('a partial output that is a directory or a link is refused with ERR_PMEM_INVALID naming it; nothing is made, and it is left as it is', () => {
+    const out = file('own.partial-out');
+    const partial = `${out}.pmem-sort-partial`;
+    fs.mkdirSync(partial);
+    fs.writeFileSync(path.join(partial, 'mine'), 'keep');
+    const target = file('own.partial-target');
+    fs.writeFileSync(target, 'keep');
+    for (const make of [() => {}, () => {
+      fs.rmSync(partial, { recursive: true });
+      fs.symlinkSync(target, partial);
+    }]) {
+      make();
+      let thrown: unknown;
+      try {
+        externalSort(input(), out, { memory: MEMORY });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(PmemError);
+      expect([(thrown as PmemError).code, (thrown as PmemError).path]).toEqual(['ERR_PMEM_INVALID', partial]);
+      expect((thrown as PmemError).message).toContain(partial);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+    }
+    expect(fs.readlinkSync(partial)).toBe(target);
+    expect(fs.readFileSync(target, 'latin1')).toBe('keep');
+    fs.rmSync(partial);
+  });
+
   test('a pmem path that is a regular file: ERR_PMEM_INVALID, the file unchanged', () => {
     const f = file('own.notdir');
     fs.writeFileSync(f, 'mine');
@@ -657,6 +700,31 @@ describe('resume', () => {
       fs.rmSync(work, { recursive: true });
     });
   });
+
+  test.each([['pmem', 'as the directory'], ['pmem', 'in place'], ['dram', 'as the directory']] as const)(
+    'a run whose last line lost its newline (its length kept) is ERR_PMEM_CORRUPT naming the byte that line starts at (%s, read %s)', (mergeBuffers, reads) => {
+      const input = file('no-newline.in');
+      fs.writeFileSync(input, mixedText(9, 6000));
+      const out = file(`no-newline-${mergeBuffers}-${reads === 'in place' ? 'mapped' : 'read'}.out`);
+      const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, parallel: 1 };
+      reading(reads, () => {
+        const { work, runs } = stoppedInMerge(input, out, options);
+        const run = path.join(work, runs[0]);
+        const b = fs.readFileSync(run);
+        const lastLine = b.lastIndexOf(10, b.length - 2) + 1;
+        b[b.length - 1] = 0x78;
+        fs.writeFileSync(run, b);
+        let thrown: unknown;
+        try {
+          externalSort(input, out, { ...options, resume: true });
+        } catch (e) {
+          thrown = e;
+        }
+        expect(thrown).toBeInstanceOf(PmemError);
+        expect([(thrown as PmemError).code, (thrown as PmemError).message]).toEqual(['ERR_PMEM_CORRUPT', `run '${run}' has no newline after its byte ${lastLine}`]);
+        fs.rmSync(work, { recursive: true });
+      });
+    });
 
   test.each([['pmem', 1, 'as the directory'], ['pmem', 2, 'as the directory'], ['pmem', 1, 'in place'], ['pmem', 2, 'in place'], ['dram', 1, 'as the directory']] as const)(
     'a run file the checkpoint names gone missing is ERR_PMEM_CORRUPT on resume (%s, %d threads, read %s)', (mergeBuffers, parallel, reads) => {
@@ -946,6 +1014,27 @@ describe('pmem sort', () => {
       if (live.child.exitCode === null) live.child.kill('SIGKILL');
     }
     fs.rmSync(tmp, { recursive: true });
+  });
+
+  test('a stdin that cannot be read (a directory, a write-only file) fails with exit 3 naming the error; the output is untouched', () => {
+    const outDir = file('stdin-unreadable');
+    fs.mkdirSync(outDir);
+    const out = path.join(outDir, 'precious');
+    fs.writeFileSync(out, '1\n2\n');
+    const writeOnly = file('stdin-write-only');
+    for (const [open, errno] of [[() => fs.openSync(outDir, 'r'), 'EISDIR'], [() => fs.openSync(writeOnly, 'w'), 'EBADF']] as const) {
+      const fd = open();
+      try {
+        const r = spawnSync(process.execPath, [bin, 'sort', '-', '-o', out], { stdio: [fd, 'pipe', 'pipe'], encoding: 'utf8' });
+        expect([r.status, r.stdout, r.stderr]).toEqual([3, '', `pmem: cannot read stdin: ${errno}: ${errno === 'EISDIR' ? 'illegal operation on a directory' : 'bad file descriptor'}, read\n`]);
+      } finally {
+        fs.closeSync(fd);
+      }
+      expect(fs.readFileSync(out, 'latin1')).toBe('1\n2\n');
+      expect(fs.readdirSync(outDir)).toEqual(['precious']);
+    }
+    fs.rmSync(outDir, { recursive: true });
+    fs.rmSync(writeOnly);
   });
 
   test('stdin larger than the filesystem it is copied to: exit 3 (ENOSPC), nothing left there', () => {

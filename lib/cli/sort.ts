@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { bytes } from './args';
-import { EXIT, Out, usage } from './exit';
+import { cannotUse, EXIT, messageOf, Out, usage } from './exit';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
@@ -174,17 +174,46 @@ function removeLeftBehind(near: string): Array<{ dir: string; pid: string }> {
   return removed;
 }
 
-/** Stdin, to its end, into a new file at `file`. */
+/**
+ * Stdin, to its end, into a new file at `file`. A stdin that cannot be read
+ * fails the command (exit 3), so that it is never sorted as an empty input.
+ */
 async function copyIn(file: string): Promise<void> {
   const fd = fs.openSync(file, 'wx');
   try {
-    for await (const chunk of process.stdin) {
-      const b = chunk as Buffer;
+    const chunks = stdinStream()[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<unknown>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        throw cannotUse(`cannot read stdin: ${messageOf(e)}`);
+      }
+      if (next.done === true) break;
+      const b = next.value as Buffer;
       for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
     }
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Stdin as a stream. Node streams it when it is a file, a character
+ * device, a pipe, a socket or a terminal; of another kind (a directory, a
+ * block device) it gives an empty stream. Such a stdin is read through a
+ * stream of its descriptor instead: read(2) says why a directory cannot be
+ * read (EISDIR), and a block device is read.
+ */
+function stdinStream(): AsyncIterable<unknown> {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(0);
+  } catch (e) {
+    throw cannotUse(`cannot read stdin: ${messageOf(e)}`);
+  }
+  if (st.isDirectory() || st.isBlockDevice()) return fs.createReadStream('', { fd: 0, autoClose: false });
+  return process.stdin;
 }
 
 /** The file's bytes to stdout, a MiB at a time, each once stdout took the one before. */

@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 
 import { PmemError } from '../core/errors';
-import { openRunFile } from './sources';
+import { endedShort, openRunFile } from './sources';
 import type { RecordOrder } from './records';
 
 const NL = 10;
@@ -112,7 +112,8 @@ class RunReader {
     let n = 0;
     while (n < len) {
       const r = fs.readSync(this.#fd, this.buf, n, len - n, from + n);
-      if (r === 0) throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' ended at ${from + n} of the ${this.#end} bytes the checkpoint says`, { path: this.#path });
+      // The reads keep within the run's end, which `with` found in the file: it was cut since.
+      if (r === 0) throw endedShort(this.#path, from + n, this.#end);
       n += r;
     }
     this.#at = from;

@@ -10,6 +10,7 @@ import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { punchHole } from '../core/space';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
+import { lockSortFile, removeIfEmpty, type SortLock } from './lock';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
@@ -54,13 +55,17 @@ export interface Job {
  * While it runs, a checkpoint in the `pmem` directory is durable after
  * every run and every `checkpointBytes` of merge output; `resume: true`
  * continues from the last one, and produces the same output.
- * The input is only read.
+ * The input is only read. One sort at a time uses a pmem directory, and
+ * one writes an output: both are locked from the start to the end.
  * @throws TypeError, RangeError for bad arguments
  * @throws PmemError ERR_PMEM_NOT_FOUND (no input, no directory for the
  *   output, no parent for the pmem directory), ERR_PMEM_ACCESS (a path that
  *   cannot be read or made), ERR_PMEM_INVALID (the
  *   output is the input, a binary input not a whole number of records, an
- *   input changed under a resume, a checkpoint of another sort),
+ *   input changed under a resume, a checkpoint of another sort, a partial
+ *   output or a checkpoint that is not a regular file),
+ *   ERR_PMEM_LOCKED (another sort, in this process or another, uses the
+ *   pmem directory or writes the output: nothing of the other's is changed),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
  *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
  *   thread that stopped without answering: the checkpoint is resumable),
@@ -84,27 +89,90 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
-  // A pmem directory the sort makes is its own, removed at the end like the
-  // default one; so is one an interrupted sort made, for the resume.
-  const made = path.join(job.dir, MADE_FILE);
-  if (makeWorkDir(job.dir)) {
-    job.ownDir = true;
-    if (o.pmem !== undefined) fs.closeSync(fs.openSync(made, 'w'));
-  } else if (o.pmem !== undefined && fs.existsSync(made)) {
-    job.ownDir = true;
+  // The partial output's lock, held until the sort ends (its rename over
+  // `output` included): one sort at a time writes and renames
+  // `<output>.pmem-sort-partial`, whatever its pmem directory. Taken before
+  // anything is made, so that a second sort into the same output fails at
+  // once and touches nothing of the first's.
+  const partial = lockSortFile(job.partial, {
+    use: 'the sort writes its output there and renames it into place',
+    busy: `another sort is writing ${job.output} (it holds ${job.partial})`,
+  });
+  const held: Held = { partial, checkpoint: null, partialOurs: partial.made };
+  let finished = false;
+  try {
+    // A pmem directory the sort makes is its own, removed at the end like the
+    // default one; so is one an interrupted sort made, for the resume.
+    const made = path.join(job.dir, MADE_FILE);
+    if (makeWorkDir(job.dir)) {
+      job.ownDir = true;
+      if (o.pmem !== undefined) fs.closeSync(fs.openSync(made, 'w'));
+    } else if (o.pmem !== undefined && fs.existsSync(made)) {
+      job.ownDir = true;
+    }
+    // The checkpoint's lock, held until the sort ends (the checkpoint's
+    // removal included): one sort at a time in a pmem directory reads and
+    // publishes the checkpoint and makes, merges and removes the run files it
+    // names. A second sort there (a second resume of the same sort, say)
+    // fails at once, before it reads the checkpoint or removes a run.
+    held.checkpoint = lockSortFile(path.join(job.dir, CHECKPOINT_FILE), {
+      use: 'the sort keeps its checkpoint there',
+      busy: `another sort is using the pmem directory ${job.dir} (it holds ${path.join(job.dir, CHECKPOINT_FILE)})`,
+    });
+    const result = sortLocked(job, held);
+    finished = true;
+    return result;
+  } finally {
+    if (!finished) leaveNothingEmpty(held);
+    held.checkpoint?.release();
+    held.partial.release();
   }
-  const cpPath = path.join(job.dir, CHECKPOINT_FILE);
+}
+
+/** The locks a sort holds (see sortFile), and what it may remove on a failure. */
+interface Held {
+  partial: SortLock;
+  /** Null until the pmem directory is there. */
+  checkpoint: SortLock | null;
+  /** Whether this call made or emptied the partial output. */
+  partialOurs: boolean;
+}
+
+/**
+ * On a failure: a checkpoint left empty (never formatted) and a partial
+ * output this call made or emptied and did not write name nothing, and
+ * go. Everything else stays for the resume. The sort's own error is what
+ * the caller sees, whatever this meets.
+ */
+function leaveNothingEmpty(held: Held): void {
+  try {
+    if (held.checkpoint !== null) removeIfEmpty(held.checkpoint);
+    if (held.partialOurs) removeIfEmpty(held.partial);
+  } catch {
+    // Left as it is: a later sort starts afresh over an empty checkpoint, and empties the partial output.
+  }
+}
+
+/** The sort, with both locks held. */
+function sortLocked(job: Job, held: Held): SortResult {
+  const o = job.o;
+  const cpLock = held.checkpoint as SortLock;
+  const cpPath = cpLock.path;
   const description = describe(job);
   let region: Mapping | null = null;
   let pool: SortThreads | null = null;
   let state: SortState;
   let cp: Checkpoint;
   let resumed = false;
+  /** Whether the checkpoint said 'done' when this call found it. */
+  let doneBefore = false;
   let mergeRanges = 0;
   /** Threads the sort ran on. */
   let ran = 1;
   try {
-    const found = fs.existsSync(cpPath) ? openCheckpoint(cpPath) : null;
+    // Empty: made by the lock just now, or by a sort killed before it sized
+    // the file. It named nothing: the sort starts afresh over it.
+    const found = fs.fstatSync(cpLock.fd).size > 0 ? openCheckpoint(cpPath, cpLock.fd) : null;
     if (found !== null) {
       region = found.region;
       if (!o.resume) throw new PmemError('ERR_PMEM_EXISTS', `${job.dir} holds an unfinished sort: resume it, or remove the directory`, { path: job.dir });
@@ -114,10 +182,15 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
       cp = found.checkpoint;
       state = found.state;
       resumed = true;
+      doneBefore = state.phase === 'done';
       job.inPlace = readsInPlace(region);
     } else {
       refuseForeignRuns(job);
-      fs.rmSync(job.partial, { force: true });
+      // Whatever an earlier sort left in the partial output goes: emptied
+      // through the lock, not removed, so that the lock stays on the file
+      // the path names.
+      fs.ftruncateSync(held.partial.fd, 0);
+      held.partialOurs = true;
       state = {
         phase: 'runs', inputOffset: 0, records: 0, nextRunId: 0, runs: [], passes: 0, passDone: 0,
         outputBytes: 0, lastLength: 0, tempBytes: 0, formedRuns: 0,
@@ -127,7 +200,9 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
       // how many it takes depends on how the merge reads them, which the
       // checkpoint's mapping tells (threadsOf).
       const maxRuns = maxRunsFor(job.inputSize, o.memory, f.recordSize, threadsFor(o.memory, o.parallel, f.recordSize));
-      region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true, exclusive: true });
+      // The locked file, empty, sized: a crash before the first publish
+      // leaves it empty or unpublished, and the next sort starts afresh.
+      region = openMapping(cpPath, { size: checkpointSize(maxRuns), create: true });
       job.inPlace = readsInPlace(region);
       cp = Checkpoint.create(region, description, maxRuns, state);
     }
@@ -182,8 +257,13 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
     pool?.close();
     region?.close();
   }
-  // Done and durable: the output takes its name, then the work goes.
-  if (fs.existsSync(job.partial)) fs.renameSync(job.partial, job.output);
+  // Done and durable: the output takes its name, then the work goes, both
+  // under the locks. A sort that was done before this call (a crash after
+  // its 'done' checkpoint) may have renamed its partial output already:
+  // then the lock made the one here, empty, while the checkpoint counts
+  // output bytes, and it goes instead.
+  if (doneBefore && held.partial.made && state.outputBytes > 0) fs.rmSync(job.partial);
+  else fs.renameSync(job.partial, job.output);
   syncDir(path.dirname(job.output));
   removeWork(job);
   return {
@@ -230,9 +310,10 @@ function prepare(input: string, output: string, o: Checked): Job {
   if (rs > 0 && st.size % rs !== 0) {
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
+  const partial = `${absOut}.pmem-sort-partial`;
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
   return {
-    o, input: absIn, output: absOut, partial: `${absOut}.pmem-sort-partial`, dir, ownDir: o.pmem === undefined, inPlace: false,
+    o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
 }
@@ -420,7 +501,11 @@ function mergeThreads(job: Job, state: SortState, threads: number): number {
   return t;
 }
 
-function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
+/**
+ * Opens the checkpoint at `cpPath`, which the lock `fd` holds; null when
+ * it names nothing (emptied, then, for a fresh start over it).
+ */
+function openCheckpoint(cpPath: string, fd: number): { region: Mapping; checkpoint: Checkpoint; state: SortState } | null {
   const region = openMapping(cpPath);
   try {
     const r = Checkpoint.recover(region);
@@ -430,14 +515,15 @@ function openCheckpoint(cpPath: string): { region: Mapping; checkpoint: Checkpoi
     throw e;
   }
   // Never published: a crash while the sort started. Nothing was
-  // acknowledged, and the file is the sort's own: it goes. Any other file
-  // of that name (damaged, truncated, or not a checkpoint) stays as it is.
+  // acknowledged, and the file is the sort's own: it is emptied (not
+  // removed: the lock stays on it). Any other file of that name (damaged,
+  // truncated, or not a checkpoint) stays as it is.
   const unpublished = Checkpoint.unpublished(region);
   region.close();
   if (!unpublished) {
     throw new PmemError('ERR_PMEM_CORRUPT', `${cpPath} is not a sort checkpoint, or is damaged: it is left as it is; remove it, or choose another pmem directory`, { path: cpPath });
   }
-  fs.rmSync(cpPath);
+  fs.ftruncateSync(fd, 0);
   return null;
 }
 

@@ -377,12 +377,23 @@ export class DramSource implements RunSource {
     this.#pos = 0;
     this.#filled = rest;
     const want = Math.min(this.buf.length - rest, this.#length - this.#base - rest);
-    const n = fs.readSync(this.#fd, this.buf, rest, want, this.#base + rest);
-    if (n <= 0) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `run '${this.#path}' ended at ${this.#base + rest} of the ${this.#length} bytes the checkpoint says`, { path: this.#path });
+    if (want === 0) {
+      // The buffer holds every byte up to the run's end, and no record ends
+      // there: the last one is cut (a line without its newline).
+      const rs = this.#order.format.recordSize;
+      throw new PmemError('ERR_PMEM_CORRUPT', rs > 0
+        ? `run '${this.#path}' ends inside the record at its byte ${this.#base}: ${rest} of its ${rs} bytes`
+        : `run '${this.#path}' has no newline after its byte ${this.#base}`, { path: this.#path });
     }
+    const n = fs.readSync(this.#fd, this.buf, rest, want, this.#base + rest);
+    if (n <= 0) throw endedShort(this.#path, this.#base + rest, this.#length);
     this.#filled += n;
   }
+}
+
+/** A read of a run file that found its end at `at`, before the `length` bytes the checkpoint names: cut short while the sort read it. */
+export function endedShort(path: string, at: number, length: number): PmemError {
+  return new PmemError('ERR_PMEM_CORRUPT', `run '${path}' ended at its byte ${at}, short of the ${length} bytes the checkpoint says it holds`, { path });
 }
 
 /** The checkpoint names only runs durable in full: one gone is damage to the sort's files. */
