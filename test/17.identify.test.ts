@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { KVStore, ObjPool, PmemError, Wal } from '../lib';
+import { KVStore, ObjPool, PmemError, TieredCache, Wal } from '../lib';
 import { identify, openStoreFile } from '../lib/core/identify';
 import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
@@ -263,6 +263,57 @@ describe('creating a file', () => {
     }
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.creating'))).toEqual([]);
     expect(fs.readdirSync(dir)).toHaveLength(4);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a create through a symbolic link formats the empty file it names; the link stays, and a link to nothing is refused', () => {
+    const dir = path.join(testDir(), `links-${process.pid}`);
+    const targets = path.join(dir, 'targets');
+    fs.mkdirSync(targets, { recursive: true });
+    const creates = [
+      ['kv', kvCreate, 'kv'],
+      ['wal', walCreate, 'wal'],
+      ['cache', (f: string) => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 }), 'cache'],
+    ] as const;
+    for (const [name, create, kind] of creates) {
+      // A link to a link to an empty file in another directory, relative.
+      const target = path.join(targets, name);
+      fs.writeFileSync(target, '');
+      const inner = path.join(dir, `${name}-inner`);
+      const link = path.join(dir, `${name}-link`);
+      fs.symlinkSync(path.join('targets', name), inner);
+      fs.symlinkSync(path.basename(inner), link);
+      create(link).close();
+      expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(fs.readlinkSync(link)).toBe(path.basename(inner));
+      expect(fs.readlinkSync(inner)).toBe(path.join('targets', name));
+      expect(identify(fs.readFileSync(target), 4096).kind).toBe(kind);
+      // Through the link it is the store from now on.
+      create(link).close();
+    }
+    const s = KVStore.open(path.join(dir, 'kv-link'));
+    s.put('k', 'v');
+    s.close();
+    const r = KVStore.open(path.join(targets, 'kv'), { readOnly: true });
+    expect(r.getString('k')).toBe('v');
+    r.close();
+    // A link to nothing: refused, kept, and nothing made where it points.
+    const dangling = path.join(dir, 'dangling');
+    fs.symlinkSync(path.join('targets', 'none'), dangling);
+    for (const [, create] of creates) {
+      let e: { code?: string; message?: string; path?: string } = {};
+      try {
+        create(dangling).close();
+      } catch (thrown) {
+        e = thrown as typeof e;
+      }
+      expect(e.code).toBe('ERR_PMEM_NOT_FOUND');
+      expect(e.path).toBe(dangling);
+      expect(e.message).toBe(`cannot create '${dangling}': it is a symbolic link to 'targets/none', which does not exist; nothing was created`);
+      expect(fs.readlinkSync(dangling)).toBe(path.join('targets', 'none'));
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(['cache-inner', 'cache-link', 'dangling', 'kv-inner', 'kv-link', 'targets', 'wal-inner', 'wal-link']);
+    expect(fs.readdirSync(targets).sort()).toEqual(['cache', 'kv', 'wal']);
     fs.rmSync(dir, { recursive: true });
   });
 
