@@ -135,6 +135,34 @@ describe('foreign files are refused untouched, with what they look like', () => 
     expectPmemError(() => KVStore.open(path.join(tmpFile('no-dir'), 'x'), { create: true }), 'ERR_PMEM_NOT_FOUND');
   });
 
+  test('a FIFO, or a link to one, is refused at once by every open, read-only ones too (no writer ever opens it)', () => {
+    const fifo = tmpFile('fifo');
+    const made = spawnSync('mkfifo', [fifo]);
+    expect(made.status).toBe(0);
+    const link = tmpFile('fifo-link');
+    fs.symlinkSync(fifo, link);
+    // In a child: an open(2) that waits for a writer never returns, and the
+    // child is then killed at its timeout, which fails the test.
+    const script = [
+      `const { KVStore, ObjPool, Wal } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
+      'const out = [];',
+      'for (const f of process.argv.slice(1)) for (const [name, open] of [',
+      "  ['kv', () => KVStore.open(f)], ['kv readOnly', () => KVStore.open(f, { readOnly: true })],",
+      "  ['wal', () => Wal.open(f)], ['wal readOnly', () => Wal.open(f, { readOnly: true })],",
+      "  ['pool', () => ObjPool.open(f)], ['pool check', () => ObjPool.check(f)],",
+      ']) {',
+      "  try { open(); out.push(name + ' opened'); } catch (e) { out.push(name + ' ' + e.code + (/a FIFO, not a regular file/.test(e.message) ? '' : ': ' + e.message)); }",
+      '}',
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script, fifo, link], { encoding: 'utf8', timeout: 20000 });
+    expect({ error: r.error?.message, status: r.status, stderr: r.stderr }).toEqual({ error: undefined, status: 0, stderr: '' });
+    const each = ['kv ERR_PMEM_NOT_A_STORE', 'kv readOnly ERR_PMEM_NOT_A_STORE', 'wal ERR_PMEM_NOT_A_STORE',
+      'wal readOnly ERR_PMEM_NOT_A_STORE', 'pool ERR_PMEM_NOT_POOL', 'pool check ERR_PMEM_NOT_POOL'];
+    expect(JSON.parse(r.stdout)).toEqual([...each, ...each]);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+  });
+
   test('a /proc file, empty to stat, opened with create: the error says its directory takes no new file', () => {
     // comm: writable by its owner, so the open gets as far as the create.
     const before = fs.readdirSync('/proc/self');

@@ -94,12 +94,13 @@ export function identifyFd(fd: number, size: number, offset = 0): Identity {
 /**
  * Identifies the file at `file` by reading its first bytes (never writing);
  * undefined when it cannot be opened for reading (the caller's open then
- * reports why). A non-regular file is 'unknown', described by its type.
+ * reports why). A non-regular file is 'unknown', described by its type
+ * (a FIFO is opened without waiting for a writer: see unlockedHandle).
  */
 export function identifyPath(file: string): Identity | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
@@ -170,7 +171,12 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
     try {
       // A reader beside a writer takes no lock, not even for a moment: a
       // writer opening then would find the file locked.
-      lock = o.readOnly && o.besideWriter === true ? unlockedHandle(file) : lockFile(file, !o.readOnly);
+      if (o.readOnly && o.besideWriter === true) {
+        lock = unlockedHandle(file);
+      } else {
+        if (o.readOnly) refuseFifo(file, o.name);
+        lock = lockFile(file, !o.readOnly);
+      }
     } catch (e) {
       if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
@@ -213,11 +219,32 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
   }
 }
 
-/** A plain read-only descriptor in a lock's shape: releasing closes it. */
+/**
+ * A read-only open(2) of a FIFO waits until something opens it for writing,
+ * perhaps forever (a writable open returns at once, and the type is refused
+ * after it): a FIFO is refused before the lock's read-only open, which
+ * blocks (lockFile's open has no O_NONBLOCK). A FIFO put in the file's place
+ * between this check and that open is not seen.
+ */
+function refuseFifo(file: string, name: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return; // the open says why
+  }
+  if (st.isFIFO()) throw notAStore(file, name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });
+}
+
+/**
+ * A plain read-only descriptor in a lock's shape: releasing closes it.
+ * O_NONBLOCK: a FIFO is opened at once (to be refused for its type), not
+ * waited on; on a regular file it changes nothing.
+ */
 function unlockedHandle(file: string): NativeLock {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const code = err.code === 'ENOENT' ? 'ERR_PMEM_NOT_FOUND' : err.code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_IO';
