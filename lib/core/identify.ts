@@ -11,6 +11,7 @@ import { binding, type NativeLock } from './binding';
 import { createFile } from './create-file';
 import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
+import { hasHoles } from './space';
 
 /** What a file's first bytes look like. */
 export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'cache' | 'journal' | 'empty' | 'zeros' | 'text' | 'unknown';
@@ -147,7 +148,8 @@ export interface StoreFileOptions {
    * With `readOnly`: take no lock, and read the signature through a plain
    * descriptor (a KVStore reader follows a writer's log beside it). The
    * handle returned is that descriptor; the caller may release it as soon
-   * as the file is mapped.
+   * as the file is mapped. The mapping is shared (`Mapping.shared`) when
+   * the file has no holes.
    */
   besideWriter?: boolean;
 }
@@ -208,9 +210,13 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (st.size > o.maxFile) {
         throw new PmemError('ERR_PMEM_CORRUPT', `'${file}' is ${st.size} bytes; ${o.name} is at most ${o.maxFile}`, { path: file });
       }
-      // A reader beside a writer maps the file shared: it sees every store
-      // the writer makes, also into a range that was a hole at this open.
-      const mapping = openMapping(file, { readOnly: o.readOnly, shared: o.readOnly && o.besideWriter === true });
+      // A reader beside a writer maps the file shared, so that it sees every
+      // store the writer makes, unless the file has holes: a read fault of
+      // one allocates a page on tmpfs (a SIGBUS when it is full), so they
+      // are mapped from anonymous memory, and the reader maps the file
+      // again once a writer has filled them (lib/kv/follow.ts).
+      const shared = o.readOnly && o.besideWriter === true && !hasHoles(st);
+      const mapping = openMapping(file, { readOnly: o.readOnly, shared });
       keep = true;
       return { lock, mapping };
     } finally {
