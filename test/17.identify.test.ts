@@ -135,6 +135,31 @@ describe('foreign files are refused untouched, with what they look like', () => 
     expectPmemError(() => KVStore.open(path.join(tmpFile('no-dir'), 'x'), { create: true }), 'ERR_PMEM_NOT_FOUND');
   });
 
+  test('a directory, or a link to one, is ERR_PMEM_NOT_A_STORE for every open: writable, read-only, with create', () => {
+    const dir = path.join(testDir(), `a-dir-${process.pid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const link = tmpFile('dir-link');
+    fs.symlinkSync(dir, link);
+    for (const f of [dir, link]) {
+      for (const open of [
+        () => KVStore.open(f), () => KVStore.open(f, { readOnly: true }), () => kvCreate(f),
+        () => Wal.open(f), () => Wal.open(f, { readOnly: true }), () => walCreate(f),
+        () => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 }),
+      ]) {
+        let e: { code?: string; message?: string; path?: string } = {};
+        try {
+          (open() as { close(): void }).close();
+        } catch (thrown) {
+          e = thrown as typeof e;
+        }
+        expect({ code: e.code, path: e.path }).toEqual({ code: 'ERR_PMEM_NOT_A_STORE', path: f });
+        expect(e.message).toMatch(/it holds a directory, not a regular file; nothing was written to it$/);
+      }
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('a FIFO, or a link to one, is refused at once by every open, read-only ones too (no writer ever opens it)', () => {
     const fifo = tmpFile('fifo');
     const made = spawnSync('mkfifo', [fifo]);

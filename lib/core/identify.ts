@@ -185,7 +185,7 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
         if (made !== null) return made;
         continue;
       } else {
-        throw refine(file, e);
+        throw refine(file, o.name, e);
       }
     }
     let keep = false; // the lock is the store's from here on
@@ -325,10 +325,17 @@ function isCode(e: unknown, code: PmemErrorCode): boolean {
   return isPmemError(e, code);
 }
 
-/** ELOOP (a symlink loop) is a file that cannot be a store, not a missing one. */
-function refine(file: string, e: unknown): unknown {
+/**
+ * ELOOP (a symbolic link loop) is a file that cannot be a store, not a
+ * missing one. EISDIR (a writable open of a directory) is refused as a
+ * read-only open, which opens it, refuses it for its type.
+ */
+function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
     return new PmemError('ERR_PMEM_INVALID', `'${file}' is a symbolic link loop`, { path: file, errno: e.errno, syscall: e.syscall });
+  }
+  if (isPmemError(e) && e.errno === 21 /* EISDIR */) {
+    return notAStore(file, name, { kind: 'unknown', description: 'a directory, not a regular file' });
   }
   return e;
 }
