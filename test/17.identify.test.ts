@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { KVStore, ObjPool, PmemError, Wal } from '../lib';
+import { KVStore, ObjPool, PmemError, TieredCache, Wal } from '../lib';
 import { identify, openStoreFile } from '../lib/core/identify';
 import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
@@ -135,6 +135,59 @@ describe('foreign files are refused untouched, with what they look like', () => 
     expectPmemError(() => KVStore.open(path.join(tmpFile('no-dir'), 'x'), { create: true }), 'ERR_PMEM_NOT_FOUND');
   });
 
+  test('a directory, or a link to one, is ERR_PMEM_NOT_A_STORE for every open: writable, read-only, with create', () => {
+    const dir = path.join(testDir(), `a-dir-${process.pid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const link = tmpFile('dir-link');
+    fs.symlinkSync(dir, link);
+    for (const f of [dir, link]) {
+      for (const open of [
+        () => KVStore.open(f), () => KVStore.open(f, { readOnly: true }), () => kvCreate(f),
+        () => Wal.open(f), () => Wal.open(f, { readOnly: true }), () => walCreate(f),
+        () => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 }),
+      ]) {
+        let e: { code?: string; message?: string; path?: string } = {};
+        try {
+          (open() as { close(): void }).close();
+        } catch (thrown) {
+          e = thrown as typeof e;
+        }
+        expect({ code: e.code, path: e.path }).toEqual({ code: 'ERR_PMEM_NOT_A_STORE', path: f });
+        expect(e.message).toMatch(/it holds a directory, not a regular file; nothing was written to it$/);
+      }
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a FIFO, or a link to one, is refused at once by every open, read-only ones too (no writer ever opens it)', () => {
+    const fifo = tmpFile('fifo');
+    const made = spawnSync('mkfifo', [fifo]);
+    expect(made.status).toBe(0);
+    const link = tmpFile('fifo-link');
+    fs.symlinkSync(fifo, link);
+    // In a child: an open(2) that waits for a writer never returns, and the
+    // child is then killed at its timeout, which fails the test.
+    const script = [
+      `const { KVStore, ObjPool, Wal } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
+      'const out = [];',
+      'for (const f of process.argv.slice(1)) for (const [name, open] of [',
+      "  ['kv', () => KVStore.open(f)], ['kv readOnly', () => KVStore.open(f, { readOnly: true })],",
+      "  ['wal', () => Wal.open(f)], ['wal readOnly', () => Wal.open(f, { readOnly: true })],",
+      "  ['pool', () => ObjPool.open(f)], ['pool check', () => ObjPool.check(f)],",
+      ']) {',
+      "  try { open(); out.push(name + ' opened'); } catch (e) { out.push(name + ' ' + e.code + (/a FIFO, not a regular file/.test(e.message) ? '' : ': ' + e.message)); }",
+      '}',
+      'console.log(JSON.stringify(out));',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script, fifo, link], { encoding: 'utf8', timeout: 20000 });
+    expect({ error: r.error?.message, status: r.status, stderr: r.stderr }).toEqual({ error: undefined, status: 0, stderr: '' });
+    const each = ['kv ERR_PMEM_NOT_A_STORE', 'kv readOnly ERR_PMEM_NOT_A_STORE', 'wal ERR_PMEM_NOT_A_STORE',
+      'wal readOnly ERR_PMEM_NOT_A_STORE', 'pool ERR_PMEM_NOT_POOL', 'pool check ERR_PMEM_NOT_POOL'];
+    expect(JSON.parse(r.stdout)).toEqual([...each, ...each]);
+    expect(fs.statSync(fifo).isFIFO()).toBe(true);
+  });
+
   test('a /proc file, empty to stat, opened with create: the error says its directory takes no new file', () => {
     // comm: writable by its owner, so the open gets as far as the create.
     const before = fs.readdirSync('/proc/self');
@@ -263,6 +316,57 @@ describe('creating a file', () => {
     }
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.creating'))).toEqual([]);
     expect(fs.readdirSync(dir)).toHaveLength(4);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('a create through a symbolic link formats the empty file it names; the link stays, and a link to nothing is refused', () => {
+    const dir = path.join(testDir(), `links-${process.pid}`);
+    const targets = path.join(dir, 'targets');
+    fs.mkdirSync(targets, { recursive: true });
+    const creates = [
+      ['kv', kvCreate, 'kv'],
+      ['wal', walCreate, 'wal'],
+      ['cache', (f: string) => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 }), 'cache'],
+    ] as const;
+    for (const [name, create, kind] of creates) {
+      // A link to a link to an empty file in another directory, relative.
+      const target = path.join(targets, name);
+      fs.writeFileSync(target, '');
+      const inner = path.join(dir, `${name}-inner`);
+      const link = path.join(dir, `${name}-link`);
+      fs.symlinkSync(path.join('targets', name), inner);
+      fs.symlinkSync(path.basename(inner), link);
+      create(link).close();
+      expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(fs.readlinkSync(link)).toBe(path.basename(inner));
+      expect(fs.readlinkSync(inner)).toBe(path.join('targets', name));
+      expect(identify(fs.readFileSync(target), 4096).kind).toBe(kind);
+      // Through the link it is the store from now on.
+      create(link).close();
+    }
+    const s = KVStore.open(path.join(dir, 'kv-link'));
+    s.put('k', 'v');
+    s.close();
+    const r = KVStore.open(path.join(targets, 'kv'), { readOnly: true });
+    expect(r.getString('k')).toBe('v');
+    r.close();
+    // A link to nothing: refused, kept, and nothing made where it points.
+    const dangling = path.join(dir, 'dangling');
+    fs.symlinkSync(path.join('targets', 'none'), dangling);
+    for (const [, create] of creates) {
+      let e: { code?: string; message?: string; path?: string } = {};
+      try {
+        create(dangling).close();
+      } catch (thrown) {
+        e = thrown as typeof e;
+      }
+      expect(e.code).toBe('ERR_PMEM_NOT_FOUND');
+      expect(e.path).toBe(dangling);
+      expect(e.message).toBe(`cannot create '${dangling}': it is a symbolic link to 'targets/none', which does not exist; nothing was created`);
+      expect(fs.readlinkSync(dangling)).toBe(path.join('targets', 'none'));
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(['cache-inner', 'cache-link', 'dangling', 'kv-inner', 'kv-link', 'targets', 'wal-inner', 'wal-link']);
+    expect(fs.readdirSync(targets).sort()).toEqual(['cache', 'kv', 'wal']);
     fs.rmSync(dir, { recursive: true });
   });
 

@@ -85,6 +85,9 @@ describe('a reader on a sparse copy of a store', () => {
       }
       for (const [k, v] of keys) expect(r.getString(k)).toBe(v);
       expect(r.count).toBe(keys.size);
+      // Its first mapping took the holes from anonymous memory; it mapped
+      // the file again once the writer had filled them.
+      expect(r.stats().reader!.remaps).toBeGreaterThan(0);
     } finally {
       r.close();
       w.close();
@@ -128,6 +131,25 @@ function mountTmpfs(mb: number): string | null {
   }
 }
 
+/** Takes every free block of the filesystem at `dir` with plain writes, in a file it returns. */
+function fillUp(dir: string): string {
+  const filler = path.join(dir, 'filler');
+  const fd = fs.openSync(filler, 'a');
+  for (const size of [1024 * 1024, 65536, 4096]) {
+    const chunk = Buffer.alloc(size, 1);
+    for (;;) {
+      try {
+        fs.writeSync(fd, chunk);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+        break;
+      }
+    }
+  }
+  fs.closeSync(fd);
+  return filler;
+}
+
 const full = mountTmpfs(4);
 afterAll(() => {
   if (full === null) return;
@@ -146,21 +168,7 @@ describe('a writer on a sparse copy of a store', () => {
     execFileSync('cp', ['--sparse=always', file, copy]);
     fs.rmSync(file);
     expect(holes(copy).length).toBeGreaterThan(0);
-    // Takes every free block with plain writes.
-    const filler = path.join(full!, 'filler');
-    const fd = fs.openSync(filler, 'a');
-    for (const size of [1024 * 1024, 65536, 4096]) {
-      const chunk = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          fs.writeSync(fd, chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-          break;
-        }
-      }
-    }
-    fs.closeSync(fd);
+    const filler = fillUp(full!);
     const bytes = fs.readFileSync(copy);
     const before = holes(copy);
     // In a child process: without the reservation the open would succeed,
@@ -183,5 +191,47 @@ describe('a writer on a sparse copy of a store', () => {
     expect(writtenIntoHoles(copy, before)).toBe(true);
     again.close();
     fs.rmSync(copy);
+  });
+});
+
+describe('a reader on a store with holes, on a full filesystem', () => {
+  // `truncate -s` past a store's end, or a sparse copy: reading a hole
+  // through a shared mapping allocates a page on tmpfs, a SIGBUS when it is
+  // full. Each read-only open runs in a child, which such a SIGBUS kills.
+  onFull('reads it all without allocating a block: KVStore.open readOnly, pmem kv and pmem check', () => {
+    const file = path.join(full!, 'holes.kv');
+    const w = KVStore.open(file, { create: true, ...SMALL });
+    for (let i = 0; i < 20; i++) w.put(`key-${i}`, `value-${i}`);
+    w.close();
+    // Holes past the store's data: the segments the grown size adds.
+    fs.truncateSync(file, 16 << 20);
+    const filler = fillUp(full!);
+    const before = fs.statSync(file);
+    expect(before.blocks * 512).toBeLessThan(1 << 20);
+    try {
+      const script = [
+        `const { KVStore } = require(${JSON.stringify(path.join(dist, 'kv', 'store'))});`,
+        'const r = KVStore.open(process.argv[1], { readOnly: true });',
+        "console.log(JSON.stringify([r.count, r.getString('key-7'), [...r.keys({ encoding: 'utf8' })].length]));",
+        'r.close();',
+      ].join('\n');
+      const reader = spawnSync(process.execPath, ['-e', script, file], { encoding: 'utf8' });
+      expect({ signal: reader.signal, status: reader.status, stdout: reader.stdout.trim(), stderr: reader.stderr })
+        .toEqual({ signal: null, status: 0, stdout: '[20,"value-7",20]', stderr: '' });
+      const bin = path.join(__dirname, '..', 'bin', 'pmem');
+      for (const [args, out] of [
+        [['kv', file, 'get', 'key-3'], 'value-3'],
+        [['kv', file, 'count'], '20'],
+      ] as const) {
+        const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+        expect({ args, signal: r.signal, status: r.status, stdout: r.stdout.trim() }).toEqual({ args, signal: null, status: 0, stdout: out });
+      }
+      const check = spawnSync(process.execPath, [bin, 'check', file], { encoding: 'utf8' });
+      expect({ signal: check.signal, status: check.status }).toEqual({ signal: null, status: 0 });
+      expect(fs.statSync(file).blocks).toBe(before.blocks);
+    } finally {
+      fs.rmSync(filler);
+      fs.rmSync(file);
+    }
   });
 });

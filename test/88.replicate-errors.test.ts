@@ -368,7 +368,7 @@ describe('a path that is no journal', () => {
     const text = file('a-text');
     fs.writeFileSync(text, 'hello\n'.repeat(2000));
     const cases: Array<[string, string, RegExp | null]> = [
-      [dir, 'ERR_PMEM_INVALID', null],
+      [dir, 'ERR_PMEM_NOT_A_STORE', /is not a replicated journal: it holds a directory, not a regular file/],
       [wal, 'ERR_PMEM_NOT_A_STORE', /is not a replicated journal: it holds a write-ahead log/],
       [kv, 'ERR_PMEM_NOT_A_STORE', /is not a replicated journal: it holds a KV store/],
       [text, 'ERR_PMEM_NOT_A_STORE', /is not a replicated journal: it holds text/],

@@ -25,10 +25,25 @@ export interface NewFile {
  * any point leaves `file` missing (or empty) or whole, never a
  * half-formatted file under its name. The lock is taken on the new inode
  * before it has a name, so it is held from the moment the file appears.
- * Returns null when another creator won.
+ * A symbolic link stays a link: an empty file it names is replaced at the
+ * link's target, and a link to nothing is refused (ERR_PMEM_NOT_FOUND).
+ * Returns null when another creator won, or the file changed under the lock.
  */
 export function createFile(file: string, o: NewFile, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
-  const tmp = path.join(path.dirname(file), `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`);
+  // The name the new file is published under. rename() replaces a link
+  // itself, not the file it names: over an empty file reached through a
+  // link, the new file goes where the link points, beside its target (a
+  // rename cannot cross filesystems).
+  const at = emptyFd < 0 ? file : linkTarget(file);
+  if (at === null) return null;
+  // link() never follows a link: one to nothing would make it fail as if
+  // another creator had won. It is refused, and never replaced.
+  const to = emptyFd < 0 ? danglingLink(file) : null;
+  if (to !== null) {
+    throw new PmemError('ERR_PMEM_NOT_FOUND',
+      `cannot create '${file}': it is a symbolic link to '${to}', which does not exist; nothing was created`, { path: file });
+  }
+  const tmp = path.join(path.dirname(at), `.${tmpStem(path.basename(at))}.${randomBytes(6).toString('hex')}.creating`);
   let lock: NativeLock;
   try {
     lock = binding.lockFile(tmp, true, true);
@@ -51,14 +66,14 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
         throw e;
       }
     } else {
-      // The empty file under the lock must still be the one at `file`.
-      const now = fs.statSync(file);
+      // The empty file under the lock must still be the one at `at`.
+      const now = fs.lstatSync(at);
       const locked = fs.fstatSync(emptyFd);
-      if (now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
-      fs.renameSync(tmp, file);
+      if (!now.isFile() || now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
+      fs.renameSync(tmp, at);
     }
     mapping.renamed(file);
-    syncDir(file);
+    syncDir(at);
     kept = true;
     return { lock, mapping };
   } catch (e) {
@@ -105,14 +120,15 @@ function namingFile(e: unknown, tmp: string, file: string): unknown {
 
 /**
  * The temporary file could not be made: the error says that the directory
- * refused a new file (a missing directory, or one like /proc that holds no
- * new files), not that `file` itself failed to open, which may exist.
+ * it was made in (the file's, or its link target's) refused a new file (a
+ * missing directory, or one like /proc that holds no new files), not that
+ * `file` itself failed to open, which may exist.
  */
 function refusedInDirectory(e: unknown, tmp: string, file: string): unknown {
   if (!isPmemError(e) || e.path !== tmp) return namingFile(e, tmp, file);
   const colon = e.message.lastIndexOf(': ');
   const reason = colon < 0 ? e.message : e.message.slice(colon + 2);
-  return new PmemError(e.code, `cannot create '${file}': no new file can be made in '${path.dirname(file)}': ${reason}`, {
+  return new PmemError(e.code, `cannot create '${file}': no new file can be made in '${path.dirname(tmp)}': ${reason}`, {
     path: file,
     ...(e.errno === undefined ? {} : { errno: e.errno }),
     ...(e.syscall === undefined ? {} : { syscall: e.syscall }),
@@ -132,6 +148,35 @@ function tmpStem(name: string): string {
     stem += ch;
   }
   return stem;
+}
+
+/**
+ * The file `file` names: itself, or when it is a symbolic link, the path it
+ * resolves to. null when it cannot be resolved now (it changed since it was
+ * opened): the caller opens again.
+ */
+function linkTarget(file: string): string | null {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? fs.realpathSync(file) : file;
+  } catch {
+    return null;
+  }
+}
+
+/** What `file` points to when it is a symbolic link that resolves to nothing, else null. */
+function danglingLink(file: string): string | null {
+  let to: string;
+  try {
+    to = fs.readlinkSync(file);
+  } catch {
+    return null; // not a link (or gone)
+  }
+  try {
+    fs.statSync(file);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? to : null;
+  }
 }
 
 /** Makes the directory entry of `file` durable. */

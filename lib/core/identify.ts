@@ -11,6 +11,7 @@ import { binding, type NativeLock } from './binding';
 import { createFile } from './create-file';
 import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
+import { hasHoles } from './space';
 
 /** What a file's first bytes look like. */
 export type ContentKind = 'kv' | 'wal' | 'objpool' | 'poolset' | 'superblock' | 'append-list' | 'cache' | 'journal' | 'empty' | 'zeros' | 'text' | 'unknown';
@@ -94,12 +95,13 @@ export function identifyFd(fd: number, size: number, offset = 0): Identity {
 /**
  * Identifies the file at `file` by reading its first bytes (never writing);
  * undefined when it cannot be opened for reading (the caller's open then
- * reports why). A non-regular file is 'unknown', described by its type.
+ * reports why). A non-regular file is 'unknown', described by its type
+ * (a FIFO is opened without waiting for a writer: see unlockedHandle).
  */
 export function identifyPath(file: string): Identity | undefined {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
@@ -146,7 +148,8 @@ export interface StoreFileOptions {
    * With `readOnly`: take no lock, and read the signature through a plain
    * descriptor (a KVStore reader follows a writer's log beside it). The
    * handle returned is that descriptor; the caller may release it as soon
-   * as the file is mapped.
+   * as the file is mapped. The mapping is shared (`Mapping.shared`) when
+   * the file has no holes.
    */
   besideWriter?: boolean;
 }
@@ -170,14 +173,19 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
     try {
       // A reader beside a writer takes no lock, not even for a moment: a
       // writer opening then would find the file locked.
-      lock = o.readOnly && o.besideWriter === true ? unlockedHandle(file) : lockFile(file, !o.readOnly);
+      if (o.readOnly && o.besideWriter === true) {
+        lock = unlockedHandle(file);
+      } else {
+        if (o.readOnly) refuseFifo(file, o.name);
+        lock = lockFile(file, !o.readOnly);
+      }
     } catch (e) {
       if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
         if (made !== null) return made;
         continue;
       } else {
-        throw refine(file, e);
+        throw refine(file, o.name, e);
       }
     }
     let keep = false; // the lock is the store's from here on
@@ -202,9 +210,13 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (st.size > o.maxFile) {
         throw new PmemError('ERR_PMEM_CORRUPT', `'${file}' is ${st.size} bytes; ${o.name} is at most ${o.maxFile}`, { path: file });
       }
-      // A reader beside a writer maps the file shared: it sees every store
-      // the writer makes, also into a range that was a hole at this open.
-      const mapping = openMapping(file, { readOnly: o.readOnly, shared: o.readOnly && o.besideWriter === true });
+      // A reader beside a writer maps the file shared, so that it sees every
+      // store the writer makes, unless the file has holes: a read fault of
+      // one allocates a page on tmpfs (a SIGBUS when it is full), so they
+      // are mapped from anonymous memory, and the reader maps the file
+      // again once a writer has filled them (lib/kv/follow.ts).
+      const shared = o.readOnly && o.besideWriter === true && !hasHoles(st);
+      const mapping = openMapping(file, { readOnly: o.readOnly, shared });
       keep = true;
       return { lock, mapping };
     } finally {
@@ -213,11 +225,32 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
   }
 }
 
-/** A plain read-only descriptor in a lock's shape: releasing closes it. */
+/**
+ * A read-only open(2) of a FIFO waits until something opens it for writing,
+ * perhaps forever (a writable open returns at once, and the type is refused
+ * after it): a FIFO is refused before the lock's read-only open, which
+ * blocks (lockFile's open has no O_NONBLOCK). A FIFO put in the file's place
+ * between this check and that open is not seen.
+ */
+function refuseFifo(file: string, name: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    return; // the open says why
+  }
+  if (st.isFIFO()) throw notAStore(file, name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });
+}
+
+/**
+ * A plain read-only descriptor in a lock's shape: releasing closes it.
+ * O_NONBLOCK: a FIFO is opened at once (to be refused for its type), not
+ * waited on; on a regular file it changes nothing.
+ */
 function unlockedHandle(file: string): NativeLock {
   let fd: number;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const code = err.code === 'ENOENT' ? 'ERR_PMEM_NOT_FOUND' : err.code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_IO';
@@ -292,10 +325,17 @@ function isCode(e: unknown, code: PmemErrorCode): boolean {
   return isPmemError(e, code);
 }
 
-/** ELOOP (a symlink loop) is a file that cannot be a store, not a missing one. */
-function refine(file: string, e: unknown): unknown {
+/**
+ * ELOOP (a symbolic link loop) is a file that cannot be a store, not a
+ * missing one. EISDIR (a writable open of a directory) is refused as a
+ * read-only open, which opens it, refuses it for its type.
+ */
+function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
     return new PmemError('ERR_PMEM_INVALID', `'${file}' is a symbolic link loop`, { path: file, errno: e.errno, syscall: e.syscall });
+  }
+  if (isPmemError(e) && e.errno === 21 /* EISDIR */) {
+    return notAStore(file, name, { kind: 'unknown', description: 'a directory, not a regular file' });
   }
   return e;
 }

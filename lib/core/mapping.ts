@@ -41,7 +41,8 @@ export interface MapOptions {
    * (also into a former hole) and is not charged to commit. A store into
    * one of its views kills the process (SIGSEGV), and on tmpfs a read of a
    * hole allocates a page (SIGBUS when the filesystem is full): only for
-   * code that never writes its views, as a KVStore reader.
+   * code that never writes its views, on a file without holes, as a
+   * KVStore reader (lib/kv/follow.ts).
    * @internal
    */
   shared?: boolean;
@@ -74,6 +75,12 @@ export class Mapping implements Region {
   readonly granularity: Granularity;
   readonly mode: DurabilityMode;
   readonly readOnly: boolean;
+  /**
+   * Mapped shared and PROT_READ (`MapOptions.shared`): it sees every store
+   * made to the file, also into a range that was a hole when it was mapped.
+   * @internal
+   */
+  readonly shared: boolean;
 
   #native: NativeMapping | null;
   /** The native call block: the numeric arguments of flush, persist and sealRecord. */
@@ -92,7 +99,7 @@ export class Mapping implements Region {
   #current: BigUint64Array = new BigUint64Array(0);
 
   /** Use `openMapping`: the constructor takes the native handle. */
-  constructor(path: string, native: NativeMapping, readOnly: boolean) {
+  constructor(path: string, native: NativeMapping, readOnly: boolean, shared = false) {
     this.path = path;
     this.#native = native;
     this.#call = new Float64Array(native.call);
@@ -103,6 +110,7 @@ export class Mapping implements Region {
     this.granularity = native.granularity;
     this.mode = native.isPmem ? (native.dax ? 'dax' : 'forced') : 'msync';
     this.readOnly = readOnly;
+    this.shared = shared;
     this.#views = new Windows(this.length, 'mapping', (start, span) => this.#live().view(start, span));
   }
 
@@ -494,5 +502,5 @@ export function openMapping(path: string, options: MapOptions = {}): Mapping {
   const flags =
     (create ? f.create : 0) | (exclusive ? f.exclusive : 0) | (sparse ? f.sparse : 0) | (readOnly ? f.readOnly : 0) |
     (shared ? f.shared : 0);
-  return new Mapping(path, binding.mapOpen(path, size, flags), readOnly);
+  return new Mapping(path, binding.mapOpen(path, size, flags), readOnly, shared);
 }

@@ -22,3 +22,14 @@ export function punchHole(path: string, offset: number, length: number): boolean
   checkIndex(length, 'length');
   return binding.punchHole(path, offset, length);
 }
+
+/**
+ * Whether a file has holes, from its stat: `blocks` counts 512-byte units
+ * of storage, and fewer than its size needs leave part of it unbacked.
+ * Exact on tmpfs, where a read fault of a hole allocates a page. On disk
+ * filesystems the count includes metadata blocks, so a small hole may go
+ * unseen; a read of a hole there allocates nothing.
+ */
+export function hasHoles(st: { size: number; blocks: number }): boolean {
+  return st.blocks * 512 < st.size;
+}

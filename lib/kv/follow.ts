@@ -5,7 +5,10 @@
 // the new records into its index. The protocol, and why a reader never
 // returns a torn, uncommitted or freed-and-reused value, is in
 // docs/durability.md ("Readers beside the writer").
+import * as fs from 'node:fs';
+
 import { openMapping, type Mapping } from '../core/mapping';
+import { hasHoles } from '../core/space';
 import { PmemError } from '../core/errors';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
@@ -31,6 +34,11 @@ const SKIPPED = 1;
 export class KvFollower {
   readonly #path: string;
   #mapping: Mapping;
+  /**
+   * For a mapping made while the file had holes (private, its holes from
+   * anonymous memory, #remap): the file's blocks then. -1 for a shared one.
+   */
+  #blocks = -1;
   #words: PublishedWords;
   #log!: KvLog;
   /** The last tail word followed, and its halves (PublishedWords.sameTail). */
@@ -54,6 +62,10 @@ export class KvFollower {
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${mapping.length}-byte region cannot hold a store`, { path });
     }
     this.#words = new PublishedWords(mapping.bytes);
+    // Counted after the file was mapped: blocks a writer reserved in
+    // between may be counted already, but a writer reserves every hole,
+    // and a file with none is mapped again all the same (#remap).
+    if (!mapping.shared) this.#blocks = blocksOf(path);
     this.#rebuild();
   }
 
@@ -142,6 +154,10 @@ export class KvFollower {
       this.#frees = frees;
       return;
     }
+    // The tail moved: a writer is (or was) open, and it reserved every hole
+    // before its first record. Loaded before the file is looked at here, so
+    // that this sees those blocks.
+    this.#remap();
     // Compaction may have freed the segment the reader was in before it
     // had read all of it. Every live entry of that segment, and of every
     // older segment freed with it (compaction goes oldest first), was
@@ -195,10 +211,12 @@ export class KvFollower {
    */
   #rebuild(): void {
     for (;;) {
-      this.#growMapping();
       const frees = this.#words.frees();
       const live = writerHolds(this.#path);
       const w = this.#words.tail();
+      // After the tail is loaded: the mapping then holds every record up
+      // to it, also in a segment that was a hole (see #refresh).
+      this.#remap();
       const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
       let log: KvLog;
       try {
@@ -269,7 +287,7 @@ export class KvFollower {
         // A tail behind the reader: published again by a writer that
         // recovered no further (the reader may have read the whole log).
         if (end <= this.#pos) return skipped ? SKIPPED : FOLLOWED;
-        if (end > this.#mapping.length) this.#growMapping();
+        if (end > this.#mapping.length) this.#remap();
         if (this.#replay(end, true)) return skipped ? SKIPPED : FOLLOWED;
         // Freed under the reader: a skip, like any other (see catchUp).
         this.#cur = -1;
@@ -348,7 +366,7 @@ export class KvFollower {
    */
   #findNext(after: number, upTo: number): number {
     // The writer may have grown the file: the segment may lie past this mapping.
-    this.#growMapping();
+    this.#remap();
     {
       const t = this.#log.table;
       const b = this.#log.bytes;
@@ -390,10 +408,28 @@ export class KvFollower {
     t.release(s);
   }
 
-  /** Maps the file again when the writer has grown it. @returns whether it did */
-  #growMapping(): boolean {
-    if (this.#mapping.fileSize() <= this.#mapping.length) return false;
-    const m = openMapping(this.#path, { readOnly: true, shared: true });
+  /**
+   * Maps the file again when the writer has grown it, or when this mapping
+   * was made while the file had holes and a writer may have stored into
+   * them since: the file has none now, or other blocks than then. Those
+   * holes are mapped from anonymous memory, which never sees the file's
+   * bytes. The new mapping is shared when the file has no holes; else it
+   * maps them from anonymous memory again, so that reading one never
+   * allocates (tmpfs allocates a page on a read fault of a hole, and
+   * raises SIGBUS when it is full).
+   * @returns whether it did
+   */
+  #remap(): boolean {
+    let st = this.#mapping.shared ? undefined : statOf(this.#path);
+    const grown = this.#mapping.fileSize() > this.#mapping.length;
+    const filled = st !== undefined && (!hasHoles(st) || st.blocks !== this.#blocks);
+    if (!grown && !filled) return false;
+    // Counted before the file is mapped: blocks reserved after this are
+    // seen by the next call.
+    st ??= statOf(this.#path);
+    const holes = st === undefined || hasHoles(st);
+    const m = openMapping(this.#path, { readOnly: true, shared: !holes });
+    this.#blocks = holes ? (st?.blocks ?? -1) : -1;
     const old = this.#mapping;
     this.#mapping = m;
     this.#words = new PublishedWords(m.bytes);
@@ -402,4 +438,18 @@ export class KvFollower {
     this.stats.remaps++;
     return true;
   }
+}
+
+/** The file's stat, or undefined when it cannot be had (the mapping's open then says why). */
+function statOf(path: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file's blocks, or -1 when they cannot be counted. */
+function blocksOf(path: string): number {
+  return statOf(path)?.blocks ?? -1;
 }
