@@ -121,6 +121,24 @@ describe('two threads and one give the same bytes', () => {
     expect(one.bytes.equals(gnu(long, []))).toBe(true);
   });
 
+  test('lines of 64 KiB and more on average merge in one range on two threads: key ranges would probe whole lines', () => {
+    const long = file('longlines.txt');
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 12; i++) lines.push(Buffer.alloc(300 * 1024 + i * 7919, 0x61 + ((i * 5) % 26)), Buffer.from(`${i}\n`));
+    fs.writeFileSync(long, Buffer.concat(lines));
+    const o: SortOptions = { memory: BIG_MEMORY, checkpointBytes: 2 ** 40 };
+    const two = sortOn(long, file('two-long.txt'), o, 2);
+    expect(two.runs).toBeGreaterThan(1);
+    expect(two.mergeRanges).toBe(1);
+    expect(two.bytes.equals(gnu(long, []))).toBe(true);
+    // Just under 64 KiB a line on average: cut into ranges as before.
+    const short = file('shortlines.txt');
+    fs.writeFileSync(short, Buffer.concat(Array.from({ length: 200 }, (_, i) => Buffer.concat([Buffer.alloc(60 * 1024, 0x61 + (i % 26)), Buffer.from(`${i}\n`)]))));
+    const cut = sortOn(short, file('two-short.txt'), o, 2);
+    expect(cut.mergeRanges).toBeGreaterThan(1);
+    expect(cut.bytes.equals(gnu(short, []))).toBe(true);
+  });
+
   test('pmem sort --parallel 1 and 2 give the same bytes; a bad count is a usage error', () => {
     const bin = path.resolve(__dirname, '..', 'bin', 'pmem');
     const run = (args: string[]) => spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });

@@ -50,6 +50,8 @@ export const runPath = (job: Job, id: number): string => path.join(job.dir, `run
  */
 const DESCRIPTORS_KEPT = 32;
 const EMFILE = 24;
+/** Bytes a line has on average from which the final merge is not cut into key ranges. */
+const LONG_LINE = 64 * 1024;
 
 /**
  * The runs that each of `threads` merging threads may hold open at once
@@ -175,7 +177,11 @@ function mergeGroup(job: Job, state: SortState, fanIn: number, arena: Buffer, pu
 /** The last pass: every run into the partial output, with the cursors checkpointed; then the 'done' checkpoint. */
 function finalMerge(job: Job, state: SortState, arena: Buffer | null, publish: () => void, pool: SortThreads | null, buffers: RunBuffers | null, threads: number): number {
   const o = job.o;
-  if (pool !== null && !o.format.unique && state.runs.length > 1) {
+  // Lines that are long on average (a few of megabytes, say) merge on one
+  // thread: cutting their runs into key ranges probes whole lines, which
+  // costs more than the merge, and the merge of few long lines is a copy.
+  const longLines = o.format.recordSize === 0 && job.inputSize > state.records * LONG_LINE;
+  if (pool !== null && !o.format.unique && state.runs.length > 1 && !longLines) {
     let ranges: number;
     try {
       ranges = mergeInRanges({
