@@ -1,4 +1,4 @@
-import { openMapping, Superblock } from '../lib';
+import { crc32c, openMapping, Superblock } from '../lib';
 import { expectPmemError, tmpFile } from './helpers';
 
 const CAPACITY = 3000; // spans 47 cache lines
@@ -49,6 +49,34 @@ test('no valid committed replica is ERR_PMEM_CORRUPT', () => {
   expectPmemError(() => Superblock.open(m, { capacity: 256 }), 'ERR_PMEM_CORRUPT');
   m.buffer[64] ^= 1;
   m.buffer.writeBigUInt64LE(7n, 24); // a flag that is neither 0 nor 1
+  expectPmemError(() => Superblock.open(m, { capacity: 256 }), 'ERR_PMEM_CORRUPT');
+  m.close();
+});
+
+test('a replica whose checksummed version no write reaches (2^53 - 1 and up) is damage: the other one is read, and with none left ERR_PMEM_CORRUPT', () => {
+  const m = openMapping(tmpFile('sb-version'), { size: 65536, create: true });
+  const sb = Superblock.format(m, { capacity: 256 });
+  sb.write(Buffer.from('first'));
+  sb.write(Buffer.from('second')); // replica 1
+  const r1 = Superblock.size(256) / 2;
+  const sign = (base: number, version: bigint): void => {
+    m.buffer.writeBigUInt64LE(version, base + 8);
+    const len = m.buffer.readUInt32LE(base + 4);
+    m.buffer.writeUInt32LE(crc32c(m.buffer, base + 64, len, crc32c(m.buffer, base, 16)), base + 16);
+  };
+  m.buffer.writeBigUInt64LE(1n, 24); // replica 0 committed again, as a crash between a write's steps 2 and 3 leaves it
+  for (const v of [2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]) {
+    sign(r1, v);
+    const s = Superblock.open(m, { capacity: 256 });
+    expect([s.read()?.toString(), s.version]).toEqual(['first', 1]);
+  }
+  // The last version a write may make: open, and no write after it.
+  sign(r1, 2n ** 53n - 2n);
+  const last = Superblock.open(m, { capacity: 256 });
+  expect([last.read()?.toString(), last.version]).toEqual(['second', 2 ** 53 - 2]);
+  expectPmemError(() => last.write(Buffer.from('third')), 'ERR_PMEM_CORRUPT');
+  m.buffer.writeBigUInt64LE(0n, 24);
+  sign(r1, 2n ** 53n);
   expectPmemError(() => Superblock.open(m, { capacity: 256 }), 'ERR_PMEM_CORRUPT');
   m.close();
 });

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 
-import { openMapping, Wal } from '../lib';
+import { crc32c, openMapping, Wal } from '../lib';
 import { expectPmemError, tmpFile } from './helpers';
 
 const records = (w: Wal) => [...w.read()].map((r) => `${r.lsn}:${r.data.toString()}`);
@@ -209,4 +209,24 @@ test('truncateTail drops the newest records: the next append reuses the LSN, a r
   expectPmemError(() => ro.truncateTail(head), 'ERR_PMEM_READONLY');
   m.close();
   expectPmemError(() => again.truncateTail(head), 'ERR_PMEM_CLOSED');
+});
+
+test('a header epoch with no room left to rise (2^53 - 1, checksummed) is ERR_PMEM_CORRUPT at open, before any append is taken', () => {
+  const file = tmpFile('epoch.wal');
+  const w = Wal.open(file, { create: true, size: 64 * 1024 });
+  w.append('old');
+  w.close();
+  const b = fs.readFileSync(file);
+  let signed = 0;
+  for (const o of [0, 128]) {
+    if (b.readBigUInt64LE(o + 24) !== 1n) continue; // the committed replica of the superblock
+    b.writeBigUInt64LE(2n ** 53n - 1n, o + 64 + 40); // the log header's epoch
+    b.writeUInt32LE(crc32c(b, o + 64, b.readUInt32LE(o + 4), crc32c(b, o, 16)), o + 16);
+    signed++;
+  }
+  expect(signed).toBe(1);
+  fs.writeFileSync(file, b);
+  expectPmemError(() => Wal.open(file), 'ERR_PMEM_CORRUPT');
+  expectPmemError(() => Wal.open(file, { readOnly: true }), 'ERR_PMEM_CORRUPT');
+  expect(fs.readFileSync(file).equals(b)).toBe(true);
 });

@@ -395,3 +395,20 @@ test('unordered(): every entry of a prefix, in no order, without building a key 
   expectPmemError(() => store.unordered().next(), 'ERR_PMEM_CLOSED');
   fs.rmSync(file, { force: true });
 });
+
+test('a sequence floor (an unchecksummed word) within 2^32 of 2^53 is ERR_PMEM_CORRUPT when a writer opens, not a RangeError at a later put', () => {
+  const file = tmpFile('floor.kv');
+  const db = KVStore.open(file, { create: true, size: 256 * 1024, segmentSize: 4096 });
+  db.put('k', 'v0');
+  db.close();
+  const fd = fs.openSync(file, 'r+');
+  const w = Buffer.alloc(8);
+  w.writeBigUInt64LE(2n ** 53n - 3n);
+  fs.writeSync(fd, w, 0, 8, 2064);
+  fs.closeSync(fd);
+  expect(() => KVStore.open(file)).toThrow(expect.objectContaining({ code: 'ERR_PMEM_CORRUPT', message: expect.stringMatching(/sequence floor or a segment header is damaged/) }));
+  // A reader does not hand sequence numbers out: it reads the store.
+  const r = KVStore.open(file, { readOnly: true });
+  expect(r.getString('k')).toBe('v0');
+  r.close();
+});

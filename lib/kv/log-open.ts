@@ -7,6 +7,7 @@ import {
   KV_FORMAT_VERSION, KV_MAGIC, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
 } from './format';
 import { publishTail, readWord } from './published';
+import { PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 import type { SegmentTable } from './segments';
 import type { Superblock } from '../log/superblock';
@@ -23,6 +24,9 @@ export function formatLog(sb: Superblock, segmentSize: number): void {
   sb.write(p); // durable when it returns: the store exists from here on
 }
 
+/** The highest segment sequence number a store hands out: 2^32 short of where a double stops counting by one. */
+const MAX_SEQ = Number.MAX_SAFE_INTEGER - 2 ** 32;
+
 /**
  * Prepares a recovered log for a writer: where appends go next, the
  * sequence floor, and the tail published for readers.
@@ -37,6 +41,12 @@ export function resumeWriter(b: Buffer, t: SegmentTable): number {
   const floor = readWord(b, SEQ_FLOOR_AT);
   let newest = -1;
   for (let i = 0; i < t.count; i++) if (t.seq[i] !== 0 && (newest < 0 || t.seq[i] > t.seq[newest])) newest = i;
+  // A store opens a segment at most a few thousand times a second: one whose
+  // numbers come within 2^32 of 2^53, where a double stops counting by
+  // one, was damaged (the floor word has no checksum), not worn out.
+  if (floor > MAX_SEQ || (newest >= 0 && t.seq[newest] > MAX_SEQ)) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `segment sequence number ${Math.max(floor, newest >= 0 ? t.seq[newest] : 0)} is past any a store reaches (${MAX_SEQ}): the sequence floor or a segment header is damaged`);
+  }
   if (newest >= 0 && t.seq[newest] < floor) {
     // The newest segment ever opened is gone (compaction freed it, or a
     // crash came before its first record). Appends go to a new one, so
@@ -58,6 +68,7 @@ export function resumeWriter(b: Buffer, t: SegmentTable): number {
  */
 export function openSegment(region: Region, t: SegmentTable, s: number, need: number): number {
   const b = region.bytes;
+  if (t.maxSeq >= MAX_SEQ) throw new PmemError('ERR_PMEM_CORRUPT', `segment sequence numbers are exhausted at ${t.maxSeq}`);
   const seq = ++t.maxSeq;
   const start = t.start(s);
   writeSegmentHeader(b, start, seq, need, t.salt);

@@ -3,6 +3,9 @@ import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 
+/** The highest version a replica may carry: every version is a write, and a double counts them exactly to here. */
+const MAX_VERSION = Number.MAX_SAFE_INTEGER - 1;
+
 /**
  * A dual-copy versioned superblock: a payload of up to a few KiB, updated
  * atomically across a crash although it spans several cache lines.
@@ -115,6 +118,7 @@ export class Superblock {
     const b = this.region.bytes;
     const target = this.#active === 0 ? 1 : 0;
     const base = this.#base(target);
+    if (this.#version >= MAX_VERSION) throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: version ${this.#version} has no write left after it`);
     const version = this.#version + 1;
 
     // 1. Fill the inactive replica. Its commit flag is normally 0 here (the
@@ -172,7 +176,10 @@ export class Superblock {
       const len = b.readUInt32LE(base + 4);
       if (len > this.capacity) continue;
       if (b.readUInt32LE(base + 16) !== this.checksum(b, base, len)) continue;
+      // A version a double cannot hold exactly, or one with no write left
+      // after it, is not one any write made (2^53 writes): damage.
       const version = Number(b.readBigUInt64LE(base + 8));
+      if (version > MAX_VERSION) continue;
       if (version > bestVersion) {
         best = r;
         bestVersion = version;

@@ -184,7 +184,8 @@ export function decodeMeta(h: Buffer | undefined, room: number): LogMeta {
   const headPos = Number(h.readBigUInt64LE(32));
   const epoch = Number(h.readBigUInt64LE(40));
   if (dataSize < 4 * RECORD_HEADER || dataSize > room || dataSize % 8 !== 0 || headPos >= dataSize || headPos % 8 !== 0 ||
-      headLsn < 1 || !Number.isSafeInteger(headLsn) || epoch < 1 || !Number.isSafeInteger(epoch)) {
+      headLsn < 1 || !Number.isSafeInteger(headLsn) || epoch < 1 || !(epoch < Number.MAX_SAFE_INTEGER)) {
+    // The epoch rises by one at every open: one with no room left to rise is damage, refused before any append.
     throw new PmemError('ERR_PMEM_CORRUPT', 'log header is inconsistent with the region');
   }
   return { salt: h.readUInt32LE(8), dataSize, headLsn, headPos, epoch };
