@@ -140,6 +140,11 @@ function commands() {
   }
   // LIMIT by rank: taken when its count is -1 (the offset unused), refused otherwise.
   out.push(['ZRANGE', 'z', '0', '-1', 'LIMIT', '1', '-1'], ['ZRANGE', 'z', '0', '-1', 'LIMIT', '0', '-2'], ['ZRANGESTORE', 'zd', 'z', '0', '-1', 'LIMIT', '5', '-1']);
+  // INCRBYFLOAT checks the key's type, its value, then the increment; an infinite value is a float whose sum is infinite.
+  out.push([['SET', 'fv', 'abc'], ['INCRBYFLOAT', 'fv', 'inf'], ['INCRBYFLOAT', 'fv', 'x'], ['SET', 'fi', 'inf'], ['INCRBYFLOAT', 'fi', '1'], ['INCRBYFLOAT', 'fi', 'x'],
+    ['SET', 'fn', '-inf'], ['INCRBYFLOAT', 'fn', 'inf'], ['INCRBYFLOAT', 'l', 'x'], ['INCRBYFLOAT', 'l', 'inf'], ['SET', 'fnan', 'nan'], ['INCRBYFLOAT', 'fnan', '1'],
+    ['HSET', 'hf', 'i', 'inf', 'n', 'nan', 'x', 'abc'], ['HINCRBYFLOAT', 'hf', 'i', '1'], ['HINCRBYFLOAT', 'hf', 'n', '1'], ['HINCRBYFLOAT', 'hf', 'x', 'inf'],
+    ['HINCRBYFLOAT', 'hf', 'x', '1'], ['HINCRBYFLOAT', 'l', 'f', 'x'], ['HINCRBYFLOAT', 'l', 'f', '1']]);
   // Unknown commands: Redis's text, its blanks and its cuts at 128 chars.
   out.push(['NOSUCHCMD'], ['NOSUCHCMD', 'x'], ['NOSUCHCMD', 'a', '', 'b'], ['N'.repeat(200), 'y'.repeat(100), 'z'.repeat(100), 'w']);
   // Small collections come whole from the SCAN family, and an intset's members in ascending order from SMEMBERS too.

@@ -190,6 +190,22 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('INCRBYFLOAT checks the key\'s type, its value, then the increment, as Redis does; an infinite value is a float whose sum is infinite', async () => {
+    const c = new RawClient(port);
+    await c.ready;
+    await c.call('SET', 'fo:v', 'abc');
+    await c.call('SET', 'fo:i', 'inf');
+    await c.call('RPUSH', 'fo:l', 'a');
+    await c.call('HSET', 'fo:h', 'i', 'inf');
+    expect(text(await c.call('INCRBYFLOAT', 'fo:v', 'inf'))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('INCRBYFLOAT', 'fo:i', '1'))).toBe('-ERR increment would produce NaN or Infinity');
+    expect(text(await c.call('INCRBYFLOAT', 'fo:i', 'x'))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('INCRBYFLOAT', 'fo:l', 'x'))).toBe('-WRONGTYPE Operation against a key holding the wrong kind of value');
+    expect(text(await c.call('HINCRBYFLOAT', 'fo:h', 'i', '1'))).toBe('-ERR increment would produce NaN or Infinity');
+    expect(text(await c.call('GET', 'fo:i'))).toBe('inf');
+    c.close();
+  });
+
   test('INCRBYFLOAT and HINCRBYFLOAT refuse a number of 5 KiB or more, as the increment or the value, at once', async () => {
     const c = await client();
     // 5119 bytes is a number (Redis's MAX_LONG_DOUBLE_CHARS is 5120); 5120 is not.

@@ -188,7 +188,11 @@ function hincrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   let n: Decimal = { mant: 0n, scale: 0 };
   if (old !== undefined) {
     const v = toDecimal(old);
-    if (v === null) throw new ReplyError('ERR hash value is not a float');
+    if (v === null) {
+      // An infinity is a float to Redis (string2ld), and so is its sum.
+      if (toFloat(old) !== null) throw new ReplyError('ERR increment would produce NaN or Infinity');
+      throw new ReplyError('ERR hash value is not a float');
+    }
     n = v;
   }
   const text = addDecimals(n, by);

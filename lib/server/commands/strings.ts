@@ -290,17 +290,21 @@ function incrBy(s: RespServer, c: Client, key: string, by: bigint): void {
 
 function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  const f = toFloat(argv[2]);
-  if (f === null) throw new ReplyError('ERR value is not a valid float');
-  if (!Number.isFinite(f)) throw new ReplyError('ERR increment would produce NaN or Infinity');
-  const by = toDecimal(argv[2]) as Decimal;
+  // Redis's order: the key's type, its value, then the increment.
   const old = getString(s, c, key);
   let n: Decimal = { mant: 0n, scale: 0 };
+  /** The value is an infinity: a float to Redis (strtold), whose sum is one too. */
+  let infinite = false;
   if (old !== undefined) {
     const v = toDecimal(old);
-    if (v === null) throw new ReplyError('ERR value is not a valid float');
-    n = v;
+    if (v !== null) n = v;
+    else if (toFloat(old) !== null) infinite = true;
+    else throw new ReplyError('ERR value is not a valid float');
   }
+  const f = toFloat(argv[2]);
+  if (f === null) throw new ReplyError('ERR value is not a valid float');
+  if (infinite || !Number.isFinite(f)) throw new ReplyError('ERR increment would produce NaN or Infinity');
+  const by = toDecimal(argv[2]) as Decimal;
   const text = addDecimals(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
