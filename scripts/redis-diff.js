@@ -145,6 +145,8 @@ function commands() {
     ['SET', 'fn', '-inf'], ['INCRBYFLOAT', 'fn', 'inf'], ['INCRBYFLOAT', 'l', 'x'], ['INCRBYFLOAT', 'l', 'inf'], ['SET', 'fnan', 'nan'], ['INCRBYFLOAT', 'fnan', '1'],
     ['HSET', 'hf', 'i', 'inf', 'n', 'nan', 'x', 'abc'], ['HINCRBYFLOAT', 'hf', 'i', '1'], ['HINCRBYFLOAT', 'hf', 'n', '1'], ['HINCRBYFLOAT', 'hf', 'x', 'inf'],
     ['HINCRBYFLOAT', 'hf', 'x', '1'], ['HINCRBYFLOAT', 'l', 'f', 'x'], ['HINCRBYFLOAT', 'l', 'f', '1']]);
+  // EXPIRE's options are read before its time.
+  for (const cmd of ['EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT']) for (const o of [['NX', 'XX'], ['GT', 'LT'], ['foo'], ['NX']]) out.push([cmd, 'str', 'x', ...o]);
   // Unknown commands: Redis's text, its blanks and its cuts at 128 chars.
   out.push(['NOSUCHCMD'], ['NOSUCHCMD', 'x'], ['NOSUCHCMD', 'a', '', 'b'], ['N'.repeat(200), 'y'.repeat(100), 'z'.repeat(100), 'w']);
   // Small collections come whole from the SCAN family, and an intset's members in ascending order from SMEMBERS too.

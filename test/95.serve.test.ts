@@ -206,6 +206,20 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('EXPIRE and its kin read their options before the time, as Redis does: an option error wins over a bad time', async () => {
+    const c = new RawClient(port);
+    await c.ready;
+    await c.call('SET', 'eo:k', 'v');
+    for (const cmd of ['EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT']) {
+      expect(text(await c.call(cmd, 'eo:k', 'x', 'NX', 'XX'))).toBe('-ERR NX and XX, GT or LT options at the same time are not compatible');
+      expect(text(await c.call(cmd, 'eo:k', 'x', 'GT', 'LT'))).toBe('-ERR GT and LT options at the same time are not compatible');
+      expect(text(await c.call(cmd, 'eo:k', 'x', 'foo'))).toBe('-ERR Unsupported option foo');
+      expect(text(await c.call(cmd, 'eo:k', 'x', 'NX'))).toBe('-ERR value is not an integer or out of range');
+    }
+    expect(await c.call('TTL', 'eo:k')).toBe(-1);
+    c.close();
+  });
+
   test('INCRBYFLOAT and HINCRBYFLOAT refuse a number of 5 KiB or more, as the increment or the value, at once', async () => {
     const c = await client();
     // 5119 bytes is a number (Redis's MAX_LONG_DOUBLE_CHARS is 5120); 5120 is not.

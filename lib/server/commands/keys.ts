@@ -160,7 +160,7 @@ function randomkey(s: RespServer, c: Client): void {
 function expireLike(unitMs: bigint, absolute: boolean, name: string) {
   return (s: RespServer, c: Client, argv: Buffer[]): void => {
     const key = keyArg(argv[1]);
-    const n = i64Arg(argv[2]);
+    // Redis's order: the options, then the time.
     let nx = false;
     let xx = false;
     let gt = false;
@@ -175,6 +175,7 @@ function expireLike(unitMs: bigint, absolute: boolean, name: string) {
     }
     if (nx && (xx || gt || lt)) throw new ReplyError('ERR NX and XX, GT or LT options at the same time are not compatible');
     if (gt && lt) throw new ReplyError('ERR GT and LT options at the same time are not compatible');
+    const n = i64Arg(argv[2]);
     const bad = (): never => {
       throw new ReplyError(`ERR invalid expire time in '${name}' command`);
     };
