@@ -145,6 +145,11 @@ function commands() {
     ['SET', 'fn', '-inf'], ['INCRBYFLOAT', 'fn', 'inf'], ['INCRBYFLOAT', 'l', 'x'], ['INCRBYFLOAT', 'l', 'inf'], ['SET', 'fnan', 'nan'], ['INCRBYFLOAT', 'fnan', '1'],
     ['HSET', 'hf', 'i', 'inf', 'n', 'nan', 'x', 'abc'], ['HINCRBYFLOAT', 'hf', 'i', '1'], ['HINCRBYFLOAT', 'hf', 'n', '1'], ['HINCRBYFLOAT', 'hf', 'x', 'inf'],
     ['HINCRBYFLOAT', 'hf', 'x', '1'], ['HINCRBYFLOAT', 'l', 'f', 'x'], ['HINCRBYFLOAT', 'l', 'f', '1']]);
+  // The key before the arguments after it: LINDEX, GETEX; a ZUNION's inputs before its options.
+  out.push(['LINDEX', 'nokey', 'x'], ['LINDEX', 'str', 'x'], ['GETEX', 'nokey', 'EX', 'x'], ['GETEX', 'nokey', 'EX', '0'], ['GETEX', 'l', 'EX', 'x'], ['GETEX', 'str', 'EX', 'x']);
+  for (const cmd of ['ZUNION', 'ZINTER', 'ZDIFF']) out.push([cmd, '1', 'str', 'x'], [cmd, '1', 'str', 'WEIGHTS', 'x'], [cmd, '2', 'z', 'str', 'AGGREGATE', 'x'], [cmd, '1', 'nokey', 'x']);
+  for (const cmd of ['ZUNIONSTORE', 'ZINTERSTORE', 'ZDIFFSTORE']) out.push([cmd, 'd', '1', 'str', 'x'], [cmd, 'd', '1', 'str', 'WEIGHTS', 'x']);
+  out.push(['ZINTERCARD', '1', 'str', 'LIMIT', '-1'], ['ZINTERCARD', '1', 'str', 'x'], ['ZINTERCARD', '1', 'z', 'x']);
   // EXPIRE's options are read before its time.
   for (const cmd of ['EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT']) for (const o of [['NX', 'XX'], ['GT', 'LT'], ['foo'], ['NX']]) out.push([cmd, 'str', 'x', ...o]);
   // Unknown commands: Redis's text, its blanks and its cuts at 128 chars.

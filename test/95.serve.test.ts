@@ -220,6 +220,23 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('the key before the arguments after it, as Redis reads them: LINDEX, GETEX, and the inputs of ZUNION, ZINTER, ZDIFF before their options', async () => {
+    const c = new RawClient(port);
+    await c.ready;
+    await c.call('SET', 'ko:s', 'v');
+    expect(text(await c.call('LINDEX', 'ko:none', 'x'))).toBe(null);
+    expect(text(await c.call('LINDEX', 'ko:s', 'x'))).toBe('-WRONGTYPE Operation against a key holding the wrong kind of value');
+    expect(text(await c.call('GETEX', 'ko:none', 'EX', 'x'))).toBe(null);
+    expect(text(await c.call('GETEX', 'ko:s', 'EX', 'x'))).toBe('-ERR value is not an integer or out of range');
+    expect(text(await c.call('GETEX', 'ko:s', 'EX'))).toBe('-ERR syntax error');
+    for (const cmd of ['ZUNION', 'ZINTER', 'ZDIFF']) {
+      expect(text(await c.call(cmd, '1', 'ko:s', 'x'))).toBe('-WRONGTYPE Operation against a key holding the wrong kind of value');
+    }
+    expect(text(await c.call('ZINTERCARD', '1', 'ko:s', 'LIMIT', '-1'))).toBe('-WRONGTYPE Operation against a key holding the wrong kind of value');
+    expect(text(await c.call('ZUNION', '1', 'ko:none', 'x'))).toBe('-ERR syntax error');
+    c.close();
+  });
+
   test('INCRBYFLOAT and HINCRBYFLOAT refuse a number of 5 KiB or more, as the increment or the value, at once', async () => {
     const c = await client();
     // 5119 bytes is a number (Redis's MAX_LONG_DOUBLE_CHARS is 5120); 5120 is not.

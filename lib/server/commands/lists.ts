@@ -127,12 +127,13 @@ function lrange(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function lindex(s: RespServer, c: Client, argv: Buffer[]): void {
+  // Redis's order: the key (nil when missing, WRONGTYPE), then the index.
   const l = listOf(s, c.db, keyArg(argv[1]));
-  const i = Number(i64Arg(argv[2]));
   if (l === undefined) {
     c.out.nil();
     return;
   }
+  const i = Number(i64Arg(argv[2]));
   const at = i < 0 ? l.length + i : i;
   if (at < 0 || at >= l.length) c.out.nil();
   else c.out.bulk(l.at(at));

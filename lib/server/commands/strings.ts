@@ -153,7 +153,7 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
   let unitArg: Buffer | null = null;
   let persist = false;
   let seen = false;
-  // The options' syntax first, then the time (parseExtendedStringArgumentsOrReply).
+  // The options' syntax first (parseExtendedStringArgumentsOrReply).
   for (let i = 2; i < argv.length; i++) {
     const w = word(argv[i]);
     if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && !seen && i + 1 < argv.length) {
@@ -165,12 +165,13 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
       seen = true;
     } else syntax();
   }
-  const at = unit === null ? null : expireTime(s, unit, unitArg as Buffer, 'getex');
+  // Then, as Redis: the key (nil when missing, WRONGTYPE), then the time.
   const v = getString(s, c, key, true);
   if (v === undefined) {
     c.out.nil();
     return;
   }
+  const at = unit === null ? null : expireTime(s, unit, unitArg as Buffer, 'getex');
   if (at !== null) s.keyspace.notify.raise(NOTIFY_GENERIC, s.keyspace.expire(c.db, key, at) ? 'del' : 'expire', c.db, key);
   else if (persist && s.keyspace.persist(c.db, key)) s.keyspace.notify.raise(NOTIFY_GENERIC, 'persist', c.db, key);
   c.out.bulk(v);

@@ -55,6 +55,8 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
     if (numkeys < 1) throw new ReplyError(`ERR at least 1 input key is needed for '${name}' command`);
     if (numkeys > argv.length - numkeysAt - 1) throw new ReplyError(SYNTAX);
     const keys = argv.slice(numkeysAt + 1, numkeysAt + 1 + numkeys).map(keyArg);
+    // The inputs (WRONGTYPE) before the options, as Redis reads them.
+    const sets = keys.map((k) => input(s, c.db, k));
     const weights = keys.map(() => 1);
     let agg: Aggregate = 'sum';
     let withScores = false;
@@ -80,7 +82,6 @@ function setOp(op: SetOp, numkeysAt: number, store: boolean, card: boolean, name
         limit = Number(n);
       } else throw new ReplyError(SYNTAX);
     }
-    const sets = keys.map((k) => input(s, c.db, k));
     const out = new Map<string, number>();
     // A member's first weighted score: NaN (0 × inf) counts as 0.
     const weighted = (sc: number, i: number): number => {
