@@ -150,6 +150,7 @@ function commands() {
   for (const cmd of ['ZUNION', 'ZINTER', 'ZDIFF']) out.push([cmd, '1', 'str', 'x'], [cmd, '1', 'str', 'WEIGHTS', 'x'], [cmd, '2', 'z', 'str', 'AGGREGATE', 'x'], [cmd, '1', 'nokey', 'x']);
   for (const cmd of ['ZUNIONSTORE', 'ZINTERSTORE', 'ZDIFFSTORE']) out.push([cmd, 'd', '1', 'str', 'x'], [cmd, 'd', '1', 'str', 'WEIGHTS', 'x']);
   out.push(['ZINTERCARD', '1', 'str', 'LIMIT', '-1'], ['ZINTERCARD', '1', 'str', 'x'], ['ZINTERCARD', '1', 'z', 'x']);
+  out.push(['LCS', 'l', 'l', 'MINMATCHLEN', 'x'], ['LCS', 'l', 'str', 'foo'], ['LCS', 'str', 'nokey', 'foo'], ['LCS', 'str', 'str', 'LEN', 'IDX']);
   // EXPIRE's options are read before its time.
   for (const cmd of ['EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT']) for (const o of [['NX', 'XX'], ['GT', 'LT'], ['foo'], ['NX']]) out.push([cmd, 'str', 'x', ...o]);
   // Unknown commands: Redis's text, its blanks and its cuts at 128 chars.

@@ -220,7 +220,7 @@ describe('pmem serve', () => {
     c.close();
   });
 
-  test('the key before the arguments after it, as Redis reads them: LINDEX, GETEX, and the inputs of ZUNION, ZINTER, ZDIFF before their options', async () => {
+  test('the key before the arguments after it, as Redis reads them: LINDEX, GETEX, LCS, and the inputs of ZUNION, ZINTER, ZDIFF before their options', async () => {
     const c = new RawClient(port);
     await c.ready;
     await c.call('SET', 'ko:s', 'v');
@@ -234,6 +234,9 @@ describe('pmem serve', () => {
     }
     expect(text(await c.call('ZINTERCARD', '1', 'ko:s', 'LIMIT', '-1'))).toBe('-WRONGTYPE Operation against a key holding the wrong kind of value');
     expect(text(await c.call('ZUNION', '1', 'ko:none', 'x'))).toBe('-ERR syntax error');
+    await c.call('RPUSH', 'ko:l', 'a');
+    expect(text(await c.call('LCS', 'ko:l', 'ko:s', 'MINMATCHLEN', 'x'))).toBe('-ERR The specified keys must contain string values');
+    expect(text(await c.call('LCS', 'ko:s', 'ko:s', 'MINMATCHLEN', 'x'))).toBe('-ERR value is not an integer or out of range');
     c.close();
   });
 

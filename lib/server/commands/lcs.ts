@@ -7,6 +7,15 @@ import { intArg, keyArg, word } from './args';
 
 /** LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN] */
 export function lcs(s: RespServer, c: Client, argv: Buffer[]): void {
+  // The keys' types before the options, as Redis reads them.
+  const get1 = (k: Buffer): Buffer => {
+    const v = s.keyspace.get(c.db, keyArg(k));
+    if (v === undefined) return Buffer.alloc(0);
+    if (v.type !== TYPE_STRING) throw new ReplyError('ERR The specified keys must contain string values');
+    return v.value;
+  };
+  const a = get1(argv[1]);
+  const b = get1(argv[2]);
   let len = false;
   let idx = false;
   let withLen = false;
@@ -20,14 +29,6 @@ export function lcs(s: RespServer, c: Client, argv: Buffer[]): void {
       minLen = Math.max(0, intArg(argv[++i]));
     } else throw new ReplyError(SYNTAX);
   }
-  const get1 = (k: Buffer): Buffer => {
-    const v = s.keyspace.get(c.db, keyArg(k));
-    if (v === undefined) return Buffer.alloc(0);
-    if (v.type !== TYPE_STRING) throw new ReplyError('ERR The specified keys must contain string values');
-    return v.value;
-  };
-  const a = get1(argv[1]);
-  const b = get1(argv[2]);
   if (len && idx) throw new ReplyError('ERR If you want both the length and indexes, please just use IDX.');
   const alen = a.length;
   const blen = b.length;
