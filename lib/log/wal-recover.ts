@@ -122,6 +122,7 @@ function damagedBeforeLaterAppend(c: ScanContext, pos: number, lsn: number, minE
  * the recovery of a torn tail in a ring of gigabytes costs milliseconds.
  */
 const DAMAGE_WINDOW = 2 << 20;
+const ZERO_PAGE = Buffer.alloc(4096);
 
 /**
  * True when a valid record that starts a later append (an LSN past `lsn`,
@@ -138,6 +139,7 @@ function laterAppendAhead(c: ScanContext, pos: number, lsn: number, minEpoch: nu
   const limit = Math.min(free, DAMAGE_WINDOW);
   // No more records than headers fit in the ring lie between `lsn` and a later one.
   const lastLsn = lsn + Math.floor(ring.size / RECORD_HEADER);
+  const firstLsn = Math.max(1, lsn - Math.floor(ring.size / RECORD_HEADER));
   for (let p = pos, walked = 0; walked + RECORD_HEADER <= limit;) {
     const gap = ring.gap(p);
     if (gap > 0) {
@@ -146,9 +148,20 @@ function laterAppendAhead(c: ScanContext, pos: number, lsn: number, minEpoch: nu
       continue;
     }
     const at = ring.start + p;
+    // A page of zeros (a log that never wrapped this far): no position
+    // whose LSN field lies in it holds a header. Compared natively.
+    if (at % ZERO_PAGE.length === 0 && p + ZERO_PAGE.length <= ring.size && walked + ZERO_PAGE.length <= limit &&
+        b.compare(ZERO_PAGE, 0, ZERO_PAGE.length, at, at + ZERO_PAGE.length) === 0) {
+      p += ZERO_PAGE.length - 8;
+      walked += ZERO_PAGE.length - 8;
+      continue;
+    }
     // The LSN field (header bytes 8..15) first: most positions are not a header at all.
     const l = b.readUInt32LE(at + 8) + b.readUInt32LE(at + 12) * 0x100000000;
     if (l > lsn && l <= lastLsn && validRecord(c, p, l, ring.size, minEpoch) === TYPE_DATA && recordBatchIndex(b, at) === 0) return true;
+    // A record of the previous lap: the records of this one, which come
+    // before it in the ring, are all behind.
+    if (l < lsn && l >= firstLsn && validRecord(c, p, l, ring.size, 0) !== 'invalid') return false;
     p = ring.next(p, 8);
     walked += 8;
   }
