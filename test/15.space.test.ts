@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { openMapping, ObjPool, KVStore, Wal } from '../lib';
-import { expectPmemError } from './helpers';
+import { expectPmemError, fillFilesystem } from './helpers';
 
 const child = path.join(__dirname, 'fixtures', 'space', 'full.js');
 
@@ -35,26 +35,6 @@ function unmount(dir: string | null): void {
   if (dir === null) return;
   execFileSync('umount', [dir]);
   fs.rmdirSync(dir);
-}
-
-/** Takes every free block of the filesystem of `file` (plain writes, nothing mapped). */
-function fill(file: string): void {
-  const fd = fs.openSync(file, 'a');
-  try {
-    for (const size of [1024 * 1024, 65536, 4096]) {
-      const chunk = Buffer.alloc(size, 1);
-      for (;;) {
-        try {
-          fs.writeSync(fd, chunk);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-          break;
-        }
-      }
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Runs a scenario of fixtures/space/full.js; it must exit normally (no SIGBUS). */
@@ -89,7 +69,7 @@ beforeEach(() => {
 
 describe('a full filesystem', () => {
   onFull('openMapping create is ERR_PMEM_NO_SPACE and leaves no file', () => {
-    fill(path.join(full!, 'filler'));
+    fillFilesystem(path.join(full!, 'filler'));
     const file = path.join(full!, 'new');
     expectPmemError(() => openMapping(file, { size: 1024 * 1024, create: true }).close(), 'ERR_PMEM_NO_SPACE');
     expect(fs.existsSync(file)).toBe(false);
@@ -104,7 +84,7 @@ describe('a full filesystem', () => {
     m.close();
     const before = fs.statSync(file);
     const bytes = fs.readFileSync(file);
-    fill(path.join(full!, 'filler'));
+    fillFilesystem(path.join(full!, 'filler'));
     expectPmemError(() => openMapping(file, { size: 4 * 1024 * 1024, create: true }).close(), 'ERR_PMEM_NO_SPACE');
     const after = fs.statSync(file);
     expect([after.size, after.blocks, after.mtimeMs]).toEqual([before.size, before.blocks, before.mtimeMs]);
@@ -117,7 +97,7 @@ describe('a full filesystem', () => {
   });
 
   onFull('a file extended without blocks: a writable open is ERR_PMEM_NO_SPACE, a read-only one reads zeros', () => {
-    fill(path.join(full!, 'filler'));
+    fillFilesystem(path.join(full!, 'filler'));
     // What pmem_map_file's ftruncate-then-posix_fallocate left behind on a
     // full filesystem: a size with no blocks behind it.
     const file = path.join(full!, 'unbacked');
@@ -130,7 +110,7 @@ describe('a full filesystem', () => {
   });
 
   onFull('sparse create reserves nothing; only a sparse open keeps the holes', () => {
-    fill(path.join(full!, 'filler'));
+    fillFilesystem(path.join(full!, 'filler'));
     const file = path.join(full!, 'sparse');
     openMapping(file, { size: 1024 * 1024, create: true, sparse: true }).close();
     expect(fs.statSync(file).blocks).toBe(0);
@@ -165,7 +145,7 @@ describe('a full filesystem', () => {
     openMapping(path.join(full!, 'map'), { size: 65536, create: true }).close();
     KVStore.open(path.join(full!, 'kv'), { create: true, size: 256 * 1024, segmentSize: 16384 }).close();
     Wal.open(path.join(full!, 'wal'), { create: true, size: 256 * 1024 }).close();
-    fill(path.join(full!, 'filler'));
+    fillFilesystem(path.join(full!, 'filler'));
     const out = run('table', full!);
     const ok = (names: string[], prefix: string) => Object.fromEntries(names.map((n) => [`${prefix}.${n}`, 'ok']));
     expect(out.rows).toEqual({

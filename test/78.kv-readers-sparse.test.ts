@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { openMapping } from '../lib/core/mapping';
 import { KVStore } from '../lib/kv/store';
-import { expectPmemError, tmpFile } from './helpers';
+import { expectPmemError, fillFilesystem, tmpFile } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 const SMALL = { size: 256 * 1024, maxSize: 1 << 20, segmentSize: 8 * 1024 };
@@ -131,24 +131,6 @@ function mountTmpfs(mb: number): string | null {
   }
 }
 
-/** Takes every free block of the filesystem at `dir` with plain writes, in a file it returns. */
-function fillUp(dir: string): string {
-  const filler = path.join(dir, 'filler');
-  const fd = fs.openSync(filler, 'a');
-  for (const size of [1024 * 1024, 65536, 4096]) {
-    const chunk = Buffer.alloc(size, 1);
-    for (;;) {
-      try {
-        fs.writeSync(fd, chunk);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
-        break;
-      }
-    }
-  }
-  fs.closeSync(fd);
-  return filler;
-}
 
 const full = mountTmpfs(4);
 afterAll(() => {
@@ -168,7 +150,8 @@ describe('a writer on a sparse copy of a store', () => {
     execFileSync('cp', ['--sparse=always', file, copy]);
     fs.rmSync(file);
     expect(holes(copy).length).toBeGreaterThan(0);
-    const filler = fillUp(full!);
+    const filler = path.join(full!, 'filler');
+    fillFilesystem(filler);
     const bytes = fs.readFileSync(copy);
     const before = holes(copy);
     // In a child process: without the reservation the open would succeed,
@@ -205,7 +188,8 @@ describe('a reader on a store with holes, on a full filesystem', () => {
     w.close();
     // Holes past the store's data: the segments the grown size adds.
     fs.truncateSync(file, 16 << 20);
-    const filler = fillUp(full!);
+    const filler = path.join(full!, 'filler');
+    fillFilesystem(filler);
     const before = fs.statSync(file);
     expect(before.blocks * 512).toBeLessThan(1 << 20);
     try {

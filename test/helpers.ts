@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { procStat } from '../lib/core/owner';
+
 /** A directory on /dev/shm for this test process (scripts/test.sh sets PMEM_TEST_DIR). */
 export function testDir(): string {
   const dir = process.env.PMEM_TEST_DIR ?? `/dev/shm/pmem-test-${process.pid}`;
@@ -70,15 +72,8 @@ export function hugePagesMapped(file: string): boolean {
 
 /** A process's state letter and CPU ticks (utime + stime), from /proc; null once it is gone. */
 function procState(pid: number): { state: string; ticks: number } | null {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
-  }
-  // The fields after the command name, which is in parentheses and may hold spaces.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: f[0], ticks: Number(f[11]) + Number(f[12]) };
+  const f = procStat(pid);
+  return f === null ? null : { state: f[0], ticks: Number(f[11]) + Number(f[12]) };
 }
 
 /**
@@ -124,4 +119,24 @@ export async function readAfterWait(file: string, args: string[], env: NodeJS.Pr
   child.stdout.resume();
   const code = await closed;
   return { code, out: Buffer.concat(out), err: Buffer.concat(err).toString('utf8'), waited, rssAnon };
+}
+
+/** Takes every free block of the filesystem of `file` with plain writes into it (nothing mapped). */
+export function fillFilesystem(file: string): void {
+  const fd = fs.openSync(file, 'a');
+  try {
+    for (const size of [1024 * 1024, 65536, 4096]) {
+      const chunk = Buffer.alloc(size, 1);
+      for (;;) {
+        try {
+          fs.writeSync(fd, chunk);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+          break;
+        }
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }

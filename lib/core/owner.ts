@@ -6,8 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 
-/** The start time of process `pid` (clock ticks since boot), or null when there is no such process. */
-export function processStartTime(pid: number): string | null {
+/**
+ * The fields of /proc/PID/stat after the command name (field 3, the state,
+ * first), or null when there is no such process.
+ */
+export function procStat(pid: number): string[] | null {
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -15,9 +18,13 @@ export function processStartTime(pid: number): string | null {
     return null;
   }
   // The command name, in parentheses, may hold spaces and parentheses: the fields start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** The start time of process `pid` (clock ticks since boot), or null when there is no such process. */
+export function processStartTime(pid: number): string | null {
   // Field 22 of the line is the 20th after the name (fields 3 on).
-  return fields[19] ?? null;
+  return procStat(pid)?.[19] ?? null;
 }
 
 /** This process, as an owner file's one line. */
