@@ -8,7 +8,7 @@ import { isPmemError, PmemError } from '../core/errors';
 import { ACK_PERSISTED, ACK_RECEIVED, type Data, type Hello, protocolError, WANT_RECEIVED } from './frames';
 import { replicateHooks as hooks } from './hooks';
 import { type Journal, newJournalId } from './journal';
-import { reconcile } from './state';
+import { MAX_EPOCHS, outOfOrder, reconcile } from './state';
 
 /** What to do when the backup is too far behind or has diverged: the same words everywhere. */
 export const RESEED = 'delete the replica\'s file and start it again with create, so that it copies the journal from the start';
@@ -36,16 +36,26 @@ export class BackupLog {
    * and last durable LSN) once the primary's journal id and epochs are
    * durable here; nothing of a primary is accepted before that.
    * Records an old primary wrote past the start of a newer epoch (never
-   * committed) are dropped first.
+   * committed) are dropped first. Every check runs before anything is
+   * written: a refused HELLO leaves the file as it was.
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (the primary's epoch is older
    *   than one this backup has seen, or this backup was promoted),
    *   ERR_PMEM_REPLICA_DIVERGED (another journal, an epoch the primary's
-   *   history lacks, or a divergent tail it can no longer cut)
+   *   history lacks, or a divergent tail it can no longer cut),
+   *   ERR_PMEM_REPLICA_PROTOCOL (a history out of order, or longer than
+   *   the control block holds, or not ending at the HELLO's epoch)
    */
   hello(h: Hello): { epoch: number; lastLsn: number } {
     const { state } = this.journal;
     const last = h.history[h.history.length - 1];
     if (last.epoch !== h.epoch) throw protocolError(`a HELLO of epoch ${h.epoch} whose history ends at epoch ${last.epoch}`);
+    const bad = outOfOrder(h.history);
+    if (bad !== undefined) {
+      const e = h.history[bad];
+      throw protocolError(`a HELLO whose epoch history is out of order at entry ${bad}: epoch ${e.epoch} from LSN ${e.startLsn}`
+        + (bad > 0 ? ` after epoch ${h.history[bad - 1].epoch} from LSN ${h.history[bad - 1].startLsn}` : ''));
+    }
+    if (h.history.length > MAX_EPOCHS) throw protocolError(`a HELLO with ${h.history.length} epochs in its history; a journal holds at most ${MAX_EPOCHS}`);
     if (!hooks.noEpochCheck) {
       if (state.role === 'primary') {
         throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica was promoted to epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);

@@ -83,15 +83,34 @@ export function encodeHello(h: Hello): Buffer {
   return frame(FRAME_HELLO, body);
 }
 
+/**
+ * A HELLO's fields. Every u64 must be a safe integer (what the control
+ * block stores): checked here, before the backup writes anything of the
+ * HELLO (the history's order and length are BackupLog.hello's checks).
+ * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL
+ */
 export function decodeHello(body: Buffer): Hello {
   need(body, 32, 'HELLO');
   const version = body.readUInt32LE(0);
   if (version !== PROTOCOL_VERSION) throw protocolError(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
   const n = body.readUInt32LE(4);
   if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
+  const journalId = safe64(body, 8, 'journal id');
+  const epoch = safe64(body, 16, 'epoch');
+  const committedLsn = safe64(body, 24, 'commit point');
   const history: EpochEntry[] = [];
-  for (let i = 0; i < n; i++) history.push({ epoch: u64(body, 32 + 24 * i), startLsn: u64(body, 40 + 24 * i), tag: u64(body, 48 + 24 * i) });
-  return { journalId: u64(body, 8), epoch: u64(body, 16), committedLsn: u64(body, 24), history };
+  for (let i = 0; i < n; i++) {
+    const at = 32 + 24 * i;
+    history.push({ epoch: safe64(body, at, `epoch history entry ${i}'s epoch`), startLsn: safe64(body, at + 8, `epoch history entry ${i}'s first LSN`), tag: safe64(body, at + 16, `epoch history entry ${i}'s tag`) });
+  }
+  return { journalId, epoch, committedLsn, history };
+}
+
+/** A HELLO's u64 field, refused past 2^53 - 1: the control block stores no larger number. */
+function safe64(b: Buffer, at: number, what: string): number {
+  const v = u64(b, at);
+  if (v > Number.MAX_SAFE_INTEGER) throw protocolError(`a HELLO whose ${what} is ${b.readBigUInt64LE(at)}; the most a journal stores is 2^53 - 1`);
+  return v;
 }
 
 export function encodeWelcome(epoch: number, lastLsn: number): Buffer {

@@ -1,0 +1,73 @@
+// A backup (startReplica) against clients that are not its primary: a
+// HELLO it refuses leaves its file byte for byte as it was (the real
+// primary is then taken).
+import * as fs from 'node:fs';
+
+import { ReplicatedWal, startReplica } from '../lib';
+import { encodeHello } from '../lib/replicate/frames';
+import type { EpochEntry } from '../lib/replicate/state';
+import { describeFrame, RawPrimary } from './fixtures/replicate/fake';
+import { tmpFile } from './helpers';
+
+const SIZE = 1024 * 1024;
+const files: string[] = [];
+const file = (name: string): string => {
+  const f = tmpFile(name);
+  files.push(f);
+  return f;
+};
+afterAll(() => {
+  for (const f of files) fs.rmSync(f, { force: true });
+});
+
+const E1: EpochEntry = { epoch: 1, startLsn: 1, tag: 0 };
+const hello = (epoch: number, history: EpochEntry[], journalId = 777): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
+
+/** Sends `frames` on a connection of its own and returns what the backup answered before it closed the connection. */
+async function exchange(port: number, frames: Buffer[]): Promise<string[]> {
+  const c = new RawPrimary(port);
+  for (const f of frames) c.write(f);
+  await c.closedByPeer();
+  return c.frames.map(describeFrame);
+}
+
+describe('a refused HELLO writes nothing', () => {
+  const huge = (): Buffer => {
+    // Epoch 2^64 - 1 in the HELLO and at the end of its history: both words of each all ones.
+    const h = hello(2 ** 40, [E1, { epoch: 9, startLsn: 1, tag: 1 }, { epoch: 2 ** 40, startLsn: 1, tag: 1 }]);
+    for (const at of [5 + 16, 5 + 32 + 48]) h.fill(0xff, at, at + 8);
+    return h;
+  };
+  const many = (): Buffer => {
+    const history = Array.from({ length: 200 }, (_, i): EpochEntry => ({ epoch: i + 1, startLsn: 1, tag: i === 0 ? 0 : i + 1 }));
+    return hello(200, history);
+  };
+  const cases: Array<[string, () => Buffer, RegExp]> = [
+    ['epochs out of order', () => hello(6, [E1, { epoch: 5, startLsn: 10, tag: 0 }, { epoch: 6, startLsn: 5, tag: 0 }]),
+      /^a HELLO whose epoch history is out of order at entry 2: epoch 6 from LSN 5 after epoch 5 from LSN 10$/],
+    ['more epochs than the file holds', many, /^a HELLO with 200 epochs in its history; a journal holds at most 168$/],
+    ['an epoch of 2^64 - 1', huge, /^a HELLO whose epoch is 18446744073709551615; the most a journal stores is 2\^53 - 1$/],
+    ['an epoch of 0', () => hello(0, [{ epoch: 0, startLsn: 1, tag: 0 }]), /out of order at entry 0: epoch 0 from LSN 1$/],
+  ];
+
+  test.each(cases)('%s: ERR_PMEM_REPLICA_PROTOCOL, the file unchanged, the real primary taken after it', async (_name, frame, message) => {
+    const f = file('refused-hello');
+    const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
+    try {
+      const before = fs.readFileSync(f);
+      expect(await exchange(b.port, [frame()])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+      expect(fs.readFileSync(f).equals(before)).toBe(true);
+      expect(b.stats.lastRefusal!.message).toMatch(message);
+      // A primary of a new journal: a file that had taken the refused HELLO's id or epochs would refuse it.
+      const p = await ReplicatedWal.open(file('refused-hello-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE, timeoutMs: 5000 });
+      try {
+        expect(await p.append('x')).toBe(1);
+        expect([b.epoch, b.lastDurableLsn]).toEqual([1, 1]);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
+  });
+});
