@@ -1,10 +1,14 @@
 // A backup (startReplica) against clients that are not its primary: a
 // HELLO it refuses leaves its file byte for byte as it was (the real
-// primary is then taken).
+// primary is then taken); a frame sent a byte per segment costs the reader
+// about its size, not a Buffer per byte.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { ReplicatedWal, startReplica } from '../lib';
-import { encodeHello } from '../lib/replicate/frames';
+import { encodeAck, encodeData, encodeHello, encodeRefuse, FrameReader } from '../lib/replicate/frames';
+import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { describeFrame, RawPrimary } from './fixtures/replicate/fake';
 import { tmpFile } from './helpers';
@@ -69,5 +73,40 @@ describe('a refused HELLO writes nothing', () => {
     } finally {
       await b.close();
     }
+  });
+});
+
+describe('FrameReader', () => {
+  test('frames cut at every kind of boundary come out whole and in order', () => {
+    const frames = [
+      encodeHello({ journalId: 5, epoch: 1, committedLsn: 0, history: [E1] }),
+      encodeData(1, 0, 0, 1, [Buffer.from('a'), Buffer.alloc(3000, 7), Buffer.alloc(0)]),
+      encodeAck(2, 1, 3),
+      encodeRefuse('ERR_PMEM_REPLICA_PROTOCOL', 'why'),
+      encodeData(1, 0, 0, 4, []),
+    ];
+    const stream = Buffer.concat(frames);
+    const random = seededRandom(88);
+    for (const cut of ['bytes', 'random', 'whole'] as const) {
+      const reader = new FrameReader();
+      const got: Buffer[] = [];
+      for (let at = 0; at < stream.length;) {
+        const n = cut === 'bytes' ? 1 : cut === 'whole' ? stream.length : 1 + Math.floor(random() * 700);
+        for (const f of reader.push(stream.subarray(at, at + n))) got.push(Buffer.concat([Buffer.from([0, 0, 0, 0, f.type]), f.body]));
+        at += n;
+      }
+      expect(reader.buffered).toBe(0);
+      expect(got.map((g, i) => g.subarray(4).equals(frames[i].subarray(4)))).toEqual(frames.map(() => true));
+    }
+  });
+
+  test('a frame sent one byte per chunk holds about its bytes, not a Buffer per byte', () => {
+    const n = 1_000_000;
+    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'replicate', 'reader-memory.js'), String(n)], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { growth, right } = JSON.parse(r.stdout) as { growth: number; right: boolean };
+    expect(right).toBe(true);
+    // Its buffer grows by doubling: at most twice the bytes received, with room for the heap's own noise.
+    expect(growth).toBeLessThan(4 * n);
   });
 });

@@ -227,43 +227,78 @@ function need(body: Buffer, n: number, what: string): void {
   if (body.length < n) throw protocolError(`a ${what} frame of ${body.length} bytes; it needs ${n}`);
 }
 
-/** Cuts a byte stream into frames. */
+/**
+ * Cuts a byte stream into frames. A frame that arrives whole in one chunk
+ * is a view of that chunk; the bytes of one that does not are copied into
+ * one buffer of its own, grown by doubling up to the frame's length, so a
+ * frame sent a byte per TCP segment holds at most twice its bytes (not a
+ * Buffer per segment), and is copied O(1) times per byte on average.
+ */
 export class FrameReader {
-  #chunks: Buffer[] = [];
-  #bytes = 0;
+  /** The frame being read: its first #len bytes, its header first. */
+  #buf: Buffer = EMPTY;
+  #len = 0;
+  /** Its whole length (header and body) once its header is in; FRAME_HEADER until then. */
+  #want = FRAME_HEADER;
+
+  /** Bytes held of a frame not yet complete. */
+  get buffered(): number {
+    return this.#len;
+  }
 
   /**
    * Adds `chunk` and returns the frames it completes.
    * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a frame over MAX_FRAME or of an unknown type
    */
   push(chunk: Buffer): Frame[] {
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
     const out: Frame[] = [];
-    while (this.#bytes >= FRAME_HEADER) {
-      const head = this.#peek(FRAME_HEADER);
-      const len = head.readUInt32LE(0);
-      const type = head.readUInt8(4);
-      if (len > MAX_FRAME) throw protocolError(`a frame of ${len} bytes; the most is ${MAX_FRAME}`);
-      if (type < FRAME_HELLO || type > FRAME_ACK) throw protocolError(`a frame of unknown type ${type}`);
-      if (this.#bytes < FRAME_HEADER + len) break;
-      const all = this.#take(FRAME_HEADER + len);
-      out.push({ type, body: all.subarray(FRAME_HEADER) });
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#len === 0 && chunk.length - at >= FRAME_HEADER) {
+        const len = this.#bodyLength(chunk, at);
+        if (chunk.length - at >= FRAME_HEADER + len) {
+          out.push({ type: chunk[at + 4], body: chunk.subarray(at + FRAME_HEADER, at + FRAME_HEADER + len) });
+          at += FRAME_HEADER + len;
+          continue;
+        }
+        this.#want = FRAME_HEADER + len;
+      }
+      const n = Math.min(this.#want - this.#len, chunk.length - at);
+      this.#copy(chunk, at, n);
+      at += n;
+      if (this.#len === FRAME_HEADER && this.#want === FRAME_HEADER) this.#want = FRAME_HEADER + this.#bodyLength(this.#buf, 0);
+      if (this.#len === this.#want) {
+        out.push({ type: this.#buf[4], body: this.#buf.subarray(FRAME_HEADER, this.#len) });
+        // The buffer goes with the frame: the next one gets its own, so no
+        // frame handed out is ever overwritten.
+        this.#buf = EMPTY;
+        this.#len = 0;
+        this.#want = FRAME_HEADER;
+      }
     }
     return out;
   }
 
-  #peek(n: number): Buffer {
-    if (this.#chunks[0].length < n) this.#chunks = [Buffer.concat(this.#chunks)];
-    return this.#chunks[0];
+  /** The body length in the frame header at `at` of `b`, checked. */
+  #bodyLength(b: Buffer, at: number): number {
+    const len = b.readUInt32LE(at);
+    const type = b[at + 4];
+    if (len > MAX_FRAME) throw protocolError(`a frame of ${len} bytes; the most is ${MAX_FRAME}`);
+    if (type < FRAME_HELLO || type > FRAME_ACK) throw protocolError(`a frame of unknown type ${type}`);
+    return len;
   }
 
-  #take(n: number): Buffer {
-    const first = this.#peek(n);
-    const out = first.subarray(0, n);
-    if (first.length === n) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(n);
-    this.#bytes -= n;
-    return out;
+  /** Appends `n` bytes of `src` from `at` to the frame being read, growing its buffer by doubling, never past the frame's length. */
+  #copy(src: Buffer, at: number, n: number): void {
+    const need = this.#len + n;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#want, Math.max(need, 2 * this.#buf.length, 256)));
+      this.#buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
+    }
+    src.copy(this.#buf, this.#len, at, at + n);
+    this.#len = need;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
