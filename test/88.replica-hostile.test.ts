@@ -1,13 +1,16 @@
 // A backup (startReplica) against clients that are not its primary: a
 // HELLO it refuses leaves its file byte for byte as it was (the real
 // primary is then taken); a frame sent a byte per segment costs the reader
-// about its size, not a Buffer per byte.
+// about its size, not a Buffer per byte; a connection without a HELLO holds
+// no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
+// until MAX_PENDING newer ones wait.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ReplicatedWal, startReplica } from '../lib';
-import { encodeAck, encodeData, encodeHello, encodeRefuse, FrameReader } from '../lib/replicate/frames';
+import { ReplicatedWal, startReplica, type ReplicaHandle } from '../lib';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO } from '../lib/replicate/frames';
+import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { describeFrame, RawPrimary } from './fixtures/replicate/fake';
@@ -49,7 +52,8 @@ describe('a refused HELLO writes nothing', () => {
   const cases: Array<[string, () => Buffer, RegExp]> = [
     ['epochs out of order', () => hello(6, [E1, { epoch: 5, startLsn: 10, tag: 0 }, { epoch: 6, startLsn: 5, tag: 0 }]),
       /^a HELLO whose epoch history is out of order at entry 2: epoch 6 from LSN 5 after epoch 5 from LSN 10$/],
-    ['more epochs than the file holds', many, /^a HELLO with 200 epochs in its history; a journal holds at most 168$/],
+    // Refused at its header: a HELLO of more epochs than a journal holds is over the largest first frame.
+    ['more epochs than the file holds', many, /^a first frame of 4832 bytes; the most is 4064 \(a connection opens with a HELLO\)$/],
     ['an epoch of 2^64 - 1', huge, /^a HELLO whose epoch is 18446744073709551615; the most a journal stores is 2\^53 - 1$/],
     ['an epoch of 0', () => hello(0, [{ epoch: 0, startLsn: 1, tag: 0 }]), /out of order at entry 0: epoch 0 from LSN 1$/],
   ];
@@ -108,5 +112,88 @@ describe('FrameReader', () => {
     expect(right).toBe(true);
     // Its buffer grows by doubling: at most twice the bytes received, with room for the heap's own noise.
     expect(growth).toBeLessThan(4 * n);
+  });
+});
+
+describe('connections that have not completed a HELLO', () => {
+  /** Waits until the backup has accepted `n` connections in all. */
+  async function accepted(b: ReplicaHandle, n: number): Promise<void> {
+    while (b.stats.connections < n) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  test('one silent, or part way into its HELLO, is closed after helloTimeoutMs, with no REFUSE; the primary\'s is not', async () => {
+    const b = await startReplica({ file: file('hello-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: 50 });
+    try {
+      const p = await ReplicatedWal.open(file('hello-timeout-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+        const silent = new RawPrimary(b.port);
+        const partial = new RawPrimary(b.port);
+        partial.write(hello(1, [E1]).subarray(0, 20));
+        await silent.closedByPeer();
+        await partial.closedByPeer();
+        expect([silent.frames, partial.frames]).toEqual([[], []]);
+        expect(b.stats).toMatchObject({ connections: 3, dropped: 2, refusals: 0 });
+        // The primary's connection is older than those two and still the one
+        // it had: a HELLO taken stops its clock.
+        expect(await p.append('y')).toBe(2);
+        expect(p.stats.replicas[0].connects).toBe(1);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('helloTimeoutMs is checked as timeoutMs is', async () => {
+    for (const [v, name] of [[0, 'RangeError'], [2 ** 31, 'RangeError'], [1.5, 'RangeError'], ['5', 'TypeError']] as const) {
+      const e = await startReplica({ file: file('bad-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: v as number }).catch((x: Error) => x);
+      expect([v, (e as Error).name]).toEqual([v, name]);
+    }
+  });
+
+  test('a first frame over a HELLO\'s largest is refused at its header', async () => {
+    const b = await startReplica({ file: file('first-frame'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000 });
+    try {
+      for (const len of [MAX_FRAME, MAX_HELLO + 1]) {
+        const c = new RawPrimary(b.port);
+        const head = Buffer.alloc(5);
+        head.writeUInt32LE(len, 0);
+        head[4] = FRAME_HELLO;
+        c.write(head); // and never the body: the refusal cannot wait for it
+        await c.closedByPeer();
+        expect(c.frames.map((f) => decodeRefuse(f.body))).toEqual([{
+          code: 'ERR_PMEM_REPLICA_PROTOCOL', message: `a first frame of ${len} bytes; the most is ${MAX_HELLO} (a connection opens with a HELLO)`,
+        }]);
+      }
+    } finally {
+      await b.close();
+    }
+  });
+
+  test(`past ${MAX_PENDING} of them the oldest is closed; the primary gets in, and the rest are closed by its HELLO`, async () => {
+    const b = await startReplica({ file: file('pending'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000 });
+    try {
+      const idle: RawPrimary[] = [];
+      for (let i = 0; i < MAX_PENDING; i++) idle.push(new RawPrimary(b.port));
+      await accepted(b, MAX_PENDING);
+      expect(b.stats.dropped).toBe(0);
+      idle.push(new RawPrimary(b.port));
+      await idle[0].closedByPeer();
+      expect(b.stats).toMatchObject({ connections: MAX_PENDING + 1, dropped: 1 });
+      const p = await ReplicatedWal.open(file('pending-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+        for (const c of idle) await c.closedByPeer();
+        // The primary's connection was the newest: it closed the oldest idle one, its HELLO all the others.
+        expect(b.stats).toMatchObject({ connections: MAX_PENDING + 2, dropped: 2, refusals: 0 });
+        expect(await p.append('y')).toBe(2);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
   });
 });

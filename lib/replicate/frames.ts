@@ -7,7 +7,7 @@
 // anything. Layout in docs/formats.md ("Replication frames").
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
-import type { EpochEntry } from './state';
+import { type EpochEntry, MAX_EPOCHS } from './state';
 
 export const FRAME_HELLO = 1;
 export const FRAME_WELCOME = 2;
@@ -30,6 +30,8 @@ const DATA_HEADER = 40;
 const RECORD_HEADER = 4; // u32 length
 /** Largest frame body a peer accepts. */
 export const MAX_FRAME = 64 * 1024 * 1024;
+/** Largest HELLO body: one with the most epochs a journal holds (4064 bytes). */
+export const MAX_HELLO = 32 + 24 * MAX_EPOCHS;
 
 export interface Hello {
   journalId: number;
@@ -235,11 +237,21 @@ function need(body: Buffer, n: number, what: string): void {
  * Buffer per segment), and is copied O(1) times per byte on average.
  */
 export class FrameReader {
+  readonly #firstMax: number;
+  #frames = 0;
   /** The frame being read: its first #len bytes, its header first. */
   #buf: Buffer = EMPTY;
   #len = 0;
   /** Its whole length (header and body) once its header is in; FRAME_HEADER until then. */
   #want = FRAME_HEADER;
+
+  /**
+   * @param firstMax the largest body of the stream's first frame (a
+   *   backup's connection opens with a HELLO: MAX_HELLO); later frames' is MAX_FRAME
+   */
+  constructor(firstMax = MAX_FRAME) {
+    this.#firstMax = Math.min(firstMax, MAX_FRAME);
+  }
 
   /** Bytes held of a frame not yet complete. */
   get buffered(): number {
@@ -248,7 +260,8 @@ export class FrameReader {
 
   /**
    * Adds `chunk` and returns the frames it completes.
-   * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a frame over MAX_FRAME or of an unknown type
+   * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a frame over its limit
+   *   (MAX_FRAME; the first one's given to the constructor) or of an unknown type
    */
   push(chunk: Buffer): Frame[] {
     const out: Frame[] = [];
@@ -258,6 +271,7 @@ export class FrameReader {
         const len = this.#bodyLength(chunk, at);
         if (chunk.length - at >= FRAME_HEADER + len) {
           out.push({ type: chunk[at + 4], body: chunk.subarray(at + FRAME_HEADER, at + FRAME_HEADER + len) });
+          this.#frames++;
           at += FRAME_HEADER + len;
           continue;
         }
@@ -269,6 +283,7 @@ export class FrameReader {
       if (this.#len === FRAME_HEADER && this.#want === FRAME_HEADER) this.#want = FRAME_HEADER + this.#bodyLength(this.#buf, 0);
       if (this.#len === this.#want) {
         out.push({ type: this.#buf[4], body: this.#buf.subarray(FRAME_HEADER, this.#len) });
+        this.#frames++;
         // The buffer goes with the frame: the next one gets its own, so no
         // frame handed out is ever overwritten.
         this.#buf = EMPTY;
@@ -283,7 +298,11 @@ export class FrameReader {
   #bodyLength(b: Buffer, at: number): number {
     const len = b.readUInt32LE(at);
     const type = b[at + 4];
-    if (len > MAX_FRAME) throw protocolError(`a frame of ${len} bytes; the most is ${MAX_FRAME}`);
+    const max = this.#frames === 0 ? this.#firstMax : MAX_FRAME;
+    if (len > max) {
+      throw protocolError(max === MAX_FRAME ? `a frame of ${len} bytes; the most is ${MAX_FRAME}`
+        : `a first frame of ${len} bytes; the most is ${max} (a connection opens with a HELLO)`);
+    }
     if (type < FRAME_HELLO || type > FRAME_ACK) throw protocolError(`a frame of unknown type ${type}`);
     return len;
   }
