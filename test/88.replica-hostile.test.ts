@@ -3,8 +3,10 @@
 // primary is then taken); a frame sent a byte per segment costs the reader
 // about its size, not a Buffer per byte; a connection without a HELLO holds
 // no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
-// until MAX_PENDING newer ones wait.
-import { spawnSync } from 'node:child_process';
+// until MAX_PENDING newer ones wait; a DATA frame of more records than the
+// log can hold is refused before they are made into objects.
+import { spawn, spawnSync } from 'node:child_process';
+import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -13,7 +15,7 @@ import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_H
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
-import { describeFrame, RawPrimary } from './fixtures/replicate/fake';
+import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
 import { tmpFile } from './helpers';
 
 const SIZE = 1024 * 1024;
@@ -194,6 +196,56 @@ describe('connections that have not completed a HELLO', () => {
       }
     } finally {
       await b.close();
+    }
+  });
+});
+
+describe('a DATA frame of more records than the log can hold', () => {
+  test('16 MiB of 4M empty records: ERR_PMEM_NO_SPACE from their length fields, at about the frame\'s size in memory', async () => {
+    const f = file('many-records');
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'replicate', 'replica-child.js'), JSON.stringify({ file: f, size: SIZE })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const ask = async (command: string | null, prefix: string): Promise<number> => {
+      if (command !== null) child.stdin!.write(`${command}\n`);
+      const line = (await lines.next()).value as string;
+      expect(line.startsWith(`${prefix} `)).toBe(true);
+      return Number(line.slice(prefix.length + 1));
+    };
+    try {
+      const port = await ask(null, 'port');
+      const n = 4 * 1024 * 1024;
+      // The frame by hand, zero-filled: every record's length is 0 (no array of 4M records here either).
+      const frame = Buffer.alloc(5 + 40 + 4 * n);
+      frame.writeUInt32LE(frame.length - 5, 0);
+      frame[4] = 4; // DATA
+      frame.writeUInt32LE(n, 9); // count
+      frame.writeUInt32LE(1, 5 + 16); // epoch 1
+      frame.writeUInt32LE(1, 5 + 32); // first LSN 1
+      resealData(frame);
+      const c = new RawPrimary(port);
+      c.write(hello(1, [E1]));
+      expect((await c.next(1)).map(describeFrame)).toEqual(['WELCOME 1 0']);
+      const before = await ask('rss', 'rss');
+      c.write(frame);
+      await c.closedByPeer();
+      expect(c.frames.slice(1).map((x) => decodeRefuse(x.body))).toEqual([{
+        code: 'ERR_PMEM_NO_SPACE', message: expect.stringMatching(new RegExp(`^the replica's log has no room for ${n} records of 0 bytes from LSN 1: `)) as string,
+      }]);
+      const grew = (await ask('rss', 'rss')) * 1024 - before * 1024;
+      // The frame (16 MiB) is read into one buffer grown by doubling, from
+      // socket chunks not yet collected; 4M views of it would take 700 MiB more.
+      expect(grew).toBeLessThan(6 * frame.length);
+      // And the backup goes on: the same primary's records are taken.
+      const d = new RawPrimary(port);
+      d.write(hello(1, [E1]));
+      d.write(dataFrame(1, 1, ['a']));
+      expect((await d.next(2)).map(describeFrame)).toEqual(['WELCOME 1 0', 'ACK 2 1']);
+      d.destroy();
+    } finally {
+      child.stdin!.write('exit\n');
+      await new Promise((r) => child.once('exit', r));
     }
   });
 });

@@ -180,27 +180,78 @@ function dataCrc(b: Buffer, body: number, end: number): number {
 }
 
 /**
- * A DATA frame's records, once its checksum holds. The records are views
- * of `body`, not copies.
+ * A DATA frame whose checksum and layout hold, its records not yet made
+ * into objects: a backup first checks that its log has room for them (a
+ * frame of 64 MiB holds up to 16M empty records, which as views would take
+ * gigabytes before a refusal).
+ */
+export interface DataFrame {
+  epoch: number;
+  committedLsn: number;
+  flags: number;
+  firstLsn: number;
+  /** Records in the frame. */
+  count: number;
+  /** Payload bytes of the records from index `from` on, read from their length fields (no objects). */
+  bytes(from: number): number;
+  /** The records from index `from` on: views of the frame's body, not copies. */
+  records(from: number): Uint8Array[];
+}
+
+/**
+ * A DATA frame, once its checksum and layout hold (every record inside the
+ * body, nothing after the last), in one pass that makes no object per record.
  * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a malformed frame or one whose checksum fails
  */
-export function decodeData(body: Buffer): Data {
+export function readData(body: Buffer): DataFrame {
   need(body, DATA_HEADER, 'DATA');
   const firstLsn = u64(body, 32);
   if (dataCrc(body, 0, body.length) !== body.readUInt32LE(0)) throw protocolError(`the checksum of the DATA frame from LSN ${firstLsn} does not hold`);
   const count = body.readUInt32LE(4);
-  const records = new Array<Uint8Array>(count);
+  // Each record takes 4 bytes at least, so a count past the body ends this
+  // loop at the body's end, not after 2^32 turns.
   let at = DATA_HEADER;
   for (let i = 0; i < count; i++) {
     if (body.length < at + RECORD_HEADER) throw protocolError(`a DATA frame ends inside record ${i} of ${count}`);
     const len = body.readUInt32LE(at);
     if (body.length < at + RECORD_HEADER + len) throw protocolError(`a DATA frame ends inside record ${i} (LSN ${firstLsn + i})`);
-    records[i] = body.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len);
     at += RECORD_HEADER + len;
   }
   if (at !== body.length) throw protocolError(`${body.length - at} bytes after the last record of a DATA frame`);
   if (count > 0 && firstLsn < 1) throw protocolError(`a DATA frame from LSN ${firstLsn}`);
-  return { epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, records };
+  /** The offset of record `from`'s length field. */
+  const seek = (from: number): number => {
+    let p = DATA_HEADER;
+    for (let i = 0; i < from; i++) p += RECORD_HEADER + body.readUInt32LE(p);
+    return p;
+  };
+  return {
+    epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, count,
+    bytes(from) {
+      const p = seek(from);
+      return body.length - p - RECORD_HEADER * (count - from);
+    },
+    records(from) {
+      const out = new Array<Uint8Array>(count - from);
+      let p = seek(from);
+      for (let i = 0; i < out.length; i++) {
+        const len = body.readUInt32LE(p);
+        out[i] = body.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
+        p += RECORD_HEADER + len;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * A DATA frame with its records (views of `body`, not copies), once its
+ * checksum and layout hold: what a primary's test peer reads.
+ * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL as readData
+ */
+export function decodeData(body: Buffer): Data {
+  const d = readData(body);
+  return { epoch: d.epoch, committedLsn: d.committedLsn, flags: d.flags, firstLsn: d.firstLsn, records: d.records(0) };
 }
 
 /** An ACK frame, written in place: one per DATA frame, or two when 'received' was asked for. */

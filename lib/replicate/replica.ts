@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
-import { decodeData, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError } from './frames';
+import { decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
@@ -140,7 +140,7 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
             s.write(encodeWelcome(w.epoch, w.lastLsn));
           } else if (f.type === FRAME_DATA) {
             if (!hello) throw protocolError('records before a handshake');
-            const d = decodeData(f.body);
+            const d = readData(f.body);
             stats.frames++;
             const before = backup.lastLsn;
             backup.accept(d, (level, lsn) => { s.write(encodeAck(level, backup.epoch, lsn)); });
