@@ -4,14 +4,16 @@
 // about its size, not a Buffer per byte; a connection without a HELLO holds
 // no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
 // until MAX_PENDING newer ones wait; a DATA frame of more records than the
-// log can hold is refused before they are made into objects.
+// log can hold is refused before they are made into objects. And a
+// primary against a replica's REFUSE of 100 KB: its error quotes 1 KiB.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { ReplicatedWal, startReplica, type ReplicaHandle } from '../lib';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO } from '../lib/replicate/frames';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
@@ -246,6 +248,40 @@ describe('a DATA frame of more records than the log can hold', () => {
     } finally {
       child.stdin!.write('exit\n');
       await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
+
+describe('a replica\'s REFUSE', () => {
+  /** A server that answers every connection's first bytes with one REFUSE of `message`. */
+  async function refuser(message: string): Promise<net.Server> {
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.end(encodeRefuse('ERR_PMEM_REPLICA_PROTOCOL', message)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return server;
+  }
+
+  test.each([['ASCII', 'x'], ['three-byte characters', '\u20ac']])('of 100 KB (%s): the primary\'s error quotes its first KiB and says it was cut', async (_name, unit) => {
+    const text = unit.repeat(Math.ceil(100_000 / Buffer.byteLength(unit)));
+    const server = await refuser(text);
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const p = await ReplicatedWal.open(file('refused-long'), { replicas: [`127.0.0.1:${port}`], create: true, size: SIZE });
+      const e = (await p.append('x').catch((x: unknown) => x)) as Error & { code: string };
+      await p.close();
+      expect(e.code).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+      const quoted = /refused the handshake of this primary \(protocol version 2\): ([^]*?)\.\.\. \(cut: (\d+) more bytes\)/.exec(e.message);
+      expect(quoted).not.toBeNull();
+      const kept = Buffer.byteLength(quoted![1]);
+      expect(kept).toBeLessThanOrEqual(MAX_REFUSAL_TEXT);
+      expect(kept).toBeGreaterThan(MAX_REFUSAL_TEXT - 4);
+      expect(quoted![1]).toBe(unit.repeat(quoted![1].length / unit.length)); // whole characters only
+      expect(kept + Number(quoted![2])).toBe(Buffer.byteLength(text));
+      expect(e.message.length).toBeLessThan(MAX_REFUSAL_TEXT + 400);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 });

@@ -138,11 +138,23 @@ export function encodeRefuse(code: string, message: string): Buffer {
   return frame(FRAME_REFUSE, body);
 }
 
+/** Bytes of a REFUSE's message that are read: the rest is cut, and the message says so. */
+export const MAX_REFUSAL_TEXT = 1024;
+
+/**
+ * A REFUSE's code and message. The message, the peer's text, becomes part
+ * of an error of this side's: past MAX_REFUSAL_TEXT bytes it is cut (at a
+ * UTF-8 character's start) and says how much was left out.
+ */
 export function decodeRefuse(body: Buffer): { code: string; message: string } {
   need(body, 1, 'REFUSE');
   const n = body.readUInt8(0);
   need(body, 1 + n, 'REFUSE');
-  return { code: body.toString('latin1', 1, 1 + n), message: body.toString('utf8', 1 + n) };
+  const start = 1 + n;
+  if (body.length - start <= MAX_REFUSAL_TEXT) return { code: body.toString('latin1', 1, start), message: body.toString('utf8', start) };
+  let end = start + MAX_REFUSAL_TEXT;
+  while (end > start && (body[end] & 0xc0) === 0x80) end--; // not inside a character
+  return { code: body.toString('latin1', 1, start), message: `${body.toString('utf8', start, end)}... (cut: ${body.length - end} more bytes)` };
 }
 
 /**
