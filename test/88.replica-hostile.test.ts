@@ -6,13 +6,14 @@
 // until MAX_PENDING newer ones wait; a DATA frame of more records than the
 // log can hold is refused before they are made into objects. And a
 // primary against a replica's REFUSE of 100 KB: its error quotes 1 KiB.
+// A replica that cannot listen leaves no file it created behind.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, startReplica, type ReplicaHandle } from '../lib';
+import { ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
 import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
@@ -282,6 +283,49 @@ describe('a replica\'s REFUSE', () => {
       expect(e.message.length).toBeLessThan(MAX_REFUSAL_TEXT + 400);
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('a replica that cannot listen', () => {
+  test('startReplica removes a file it created, empties one it formatted, and keeps a journal it opened', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const failure = async (f: string): Promise<string> => {
+        const e = (await startReplica({ file: f, port, create: true, size: SIZE }).catch((x: unknown) => x)) as Error & { code: string };
+        expect(e.message).toMatch(/EADDRINUSE/);
+        return e.code;
+      };
+      const missing = file('listen-missing');
+      expect(await failure(missing)).toBe('ERR_PMEM_IO');
+      expect(fs.existsSync(missing)).toBe(false);
+      const empty = file('listen-empty');
+      fs.writeFileSync(empty, '');
+      expect(await failure(empty)).toBe('ERR_PMEM_IO');
+      expect(fs.statSync(empty).size).toBe(0);
+      const journal = file('listen-journal');
+      await (await startReplica({ file: journal, port: 0, create: true, size: SIZE })).close();
+      const before = readJournal(journal);
+      expect(await failure(journal)).toBe('ERR_PMEM_IO');
+      expect(readJournal(journal)).toEqual(before);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
+  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const f = file('listen-cli');
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), '--file', f, '--create', '--size', '1M'], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([3, expect.stringMatching(/^pmem: .*EADDRINUSE/) as string]);
+      expect(fs.existsSync(f)).toBe(false);
+    } finally {
+      await new Promise((r) => holder.close(r));
     }
   });
 });

@@ -61,7 +61,8 @@ export interface ReplicaHandle {
  * LSNs, fenced, and only then acknowledged 'persisted'.
  * @throws (rejects) TypeError, RangeError (options); PmemError ERR_PMEM_LOCKED
  *   and what opening a journal file throws; ERR_PMEM_IO when it cannot
- *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...)
+ *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...),
+ *   after removing the file if this call created it
  */
 export async function startReplica(options: ReplicaOptions): Promise<ReplicaHandle> {
   const o = checkReplicaOptions(options);
@@ -72,7 +73,9 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaHand
     if (file.state.role === 'primary') file.state.setRole('backup');
     return await listen(file, o.host, o.port, o.helloTimeoutMs);
   } catch (e) {
-    file.close();
+    // A file this call created holds nothing but its format: it goes, so
+    // a replica that cannot listen leaves no new file behind.
+    file.abandon();
     throw e;
   }
 }
