@@ -9,7 +9,7 @@
 // Each property has a broken variant the simulator must catch.
 import { crashTest, type CrashReport } from '../lib/testing';
 import { BackupLog } from '../lib/replicate/backup-log';
-import { type Data, decodeData, encodeData, type Hello } from '../lib/replicate/frames';
+import { type DataFrame, decodeData, encodeData, type Hello, readData } from '../lib/replicate/frames';
 import { replicateHooks } from '../lib/replicate/hooks';
 import { formatJournal, openJournal } from '../lib/replicate/journal';
 import { commit, intend } from '../lib/replicate/primary-log';
@@ -23,9 +23,9 @@ const E1 = { epoch: 1, startLsn: 1, tag: 0 };
 const rec = (lsn: number, tag = ''): string => `r${lsn}${tag}-${'.'.repeat((lsn * 37) % 200)}`;
 
 /** A DATA frame's records, `recs` with consecutive LSNs. */
-const data = (epoch: number, recs: Array<[number, string]>, committedLsn = 0): Data => {
+const data = (epoch: number, recs: Array<[number, string]>, committedLsn = 0): DataFrame => {
   recs.forEach(([lsn], i) => { if (lsn !== recs[0][0] + i) throw new Error(`LSN ${lsn} at ${i}: a frame's LSNs are consecutive`); });
-  return { epoch, committedLsn, flags: 0, firstLsn: recs[0][0], records: recs.map(([, s]) => Buffer.from(s)) };
+  return readData(encodeData(epoch, committedLsn, 0, recs[0][0], recs.map(([, s]) => Buffer.from(s))).subarray(5));
 };
 
 const hello = (epoch: number, history = [E1], committedLsn = 0): Hello => ({ journalId: JOURNAL, epoch, committedLsn, history });

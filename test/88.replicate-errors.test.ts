@@ -173,11 +173,14 @@ describe('errors name the user\'s path', () => {
     }
   });
 
-  test('a replica that cannot listen: ERR_PMEM_IO with the system\'s error; its file is closed again', async () => {
+  test('a replica that cannot listen: ERR_PMEM_IO with the system\'s error; the file it created is removed, one it opened closed again', async () => {
     const f = file('listen');
     const e = await rejection(startReplica({ file: f, port: 0, host: '192.0.2.1', create: true, size: SIZE }));
     expect(e).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO', syscall: 'listen', path: f });
     expect(e.message).toMatch(/EADDRNOTAVAIL/);
+    expect(fs.existsSync(f)).toBe(false);
+    await (await startReplica({ file: f, port: 0, create: true, size: SIZE })).close();
+    expect(await rejection(startReplica({ file: f, port: 0, host: '192.0.2.1' }))).toMatchObject({ code: 'ERR_PMEM_IO', path: f });
     const again = await startReplica({ file: f, port: 0 });
     await again.close();
   });

@@ -5,10 +5,11 @@
 // 'persisted' ack) and promotion. replica.ts puts it on a TCP server; the
 // crash tests drive it directly over a simulated Region.
 import { isPmemError, PmemError } from '../core/errors';
-import { ACK_PERSISTED, ACK_RECEIVED, type Data, type Hello, protocolError, WANT_RECEIVED } from './frames';
+import { RECORD_HEADER as LOG_RECORD_HEADER } from '../log/wal-record';
+import { ACK_PERSISTED, ACK_RECEIVED, type DataFrame, type Hello, protocolError, WANT_RECEIVED } from './frames';
 import { replicateHooks as hooks } from './hooks';
 import { type Journal, newJournalId } from './journal';
-import { reconcile } from './state';
+import { MAX_EPOCHS, outOfOrder, reconcile } from './state';
 
 /** What to do when the backup is too far behind or has diverged: the same words everywhere. */
 export const RESEED = 'delete the replica\'s file and start it again with create, so that it copies the journal from the start';
@@ -36,16 +37,26 @@ export class BackupLog {
    * and last durable LSN) once the primary's journal id and epochs are
    * durable here; nothing of a primary is accepted before that.
    * Records an old primary wrote past the start of a newer epoch (never
-   * committed) are dropped first.
+   * committed) are dropped first. Every check runs before anything is
+   * written: a refused HELLO leaves the file as it was.
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (the primary's epoch is older
    *   than one this backup has seen, or this backup was promoted),
    *   ERR_PMEM_REPLICA_DIVERGED (another journal, an epoch the primary's
-   *   history lacks, or a divergent tail it can no longer cut)
+   *   history lacks, or a divergent tail it can no longer cut),
+   *   ERR_PMEM_REPLICA_PROTOCOL (a history out of order, or longer than
+   *   the control block holds, or not ending at the HELLO's epoch)
    */
   hello(h: Hello): { epoch: number; lastLsn: number } {
     const { state } = this.journal;
     const last = h.history[h.history.length - 1];
     if (last.epoch !== h.epoch) throw protocolError(`a HELLO of epoch ${h.epoch} whose history ends at epoch ${last.epoch}`);
+    const bad = outOfOrder(h.history);
+    if (bad !== undefined) {
+      const e = h.history[bad];
+      throw protocolError(`a HELLO whose epoch history is out of order at entry ${bad}: epoch ${e.epoch} from LSN ${e.startLsn}`
+        + (bad > 0 ? ` after epoch ${h.history[bad - 1].epoch} from LSN ${h.history[bad - 1].startLsn}` : ''));
+    }
+    if (h.history.length > MAX_EPOCHS) throw protocolError(`a HELLO with ${h.history.length} epochs in its history; a journal holds at most ${MAX_EPOCHS}`);
     if (!hooks.noEpochCheck) {
       if (state.role === 'primary') {
         throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica was promoted to epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);
@@ -89,68 +100,82 @@ export class BackupLog {
   }
 
   /**
-   * A DATA frame's records (its checksum already checked by decodeData):
-   * the new ones, which must start at this backup's next LSN, are appended
-   * with the same LSNs in one batch (one fence), then acknowledged
-   * 'persisted'. Records it holds already are skipped.
+   * A DATA frame's records (its checksum and layout already checked by
+   * readData): the new ones, which must start at this backup's next LSN,
+   * are appended with the same LSNs in one batch (one fence), then
+   * acknowledged 'persisted'. Records it holds already are skipped.
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (an older epoch),
    *   ERR_PMEM_REPLICA_PROTOCOL (a gap, which is also how a reorder of
    *   frames shows; an epoch not agreed in the handshake), ERR_PMEM_NO_SPACE
    */
-  accept(d: Data, ack: (level: number, lsn: number) => void): void {
+  accept(d: DataFrame, ack: (level: number, lsn: number) => void): void {
     const { wal, state } = this.journal;
     if (!hooks.noEpochCheck && d.epoch < state.epoch) {
       throw new PmemError('ERR_PMEM_REPLICA_FENCED', `records of epoch ${d.epoch}; the replica has seen epoch ${state.epoch}`);
     }
     if (d.epoch > state.epoch) throw protocolError(`records of epoch ${d.epoch} before a handshake of that epoch`);
     const next = wal.nextLsn;
-    const n = d.records.length;
+    const n = d.count;
     const end = d.firstLsn + n; // the LSN after the frame's last record
     if (n > 0 && d.firstLsn > next) throw protocolError(`a gap: LSN ${d.firstLsn} where the replica expects LSN ${next}`);
     // The frame's records from `next` on are new; those before it are held already.
-    const fresh = end <= next ? [] : d.firstLsn === next ? d.records : d.records.slice(next - d.firstLsn);
-    const upto = fresh.length > 0 ? end - 1 : next - 1;
+    const fresh = Math.max(0, end - Math.max(next, d.firstLsn));
+    const upto = fresh > 0 ? end - 1 : next - 1;
     this.#committedSeen = Math.max(this.#committedSeen, Math.min(d.committedLsn, upto));
     if ((d.flags & WANT_RECEIVED) !== 0) ack(ACK_RECEIVED, upto);
     if (hooks.ackOnReceipt) ack(ACK_PERSISTED, upto); // the broken variant: acked before the fence below
-    if (fresh.length > 0) {
+    if (fresh > 0) {
       this.#makeRoom();
       // The one ordering point: the batch is fenced when appendBatch
       // returns, and only then is it acknowledged 'persisted'.
-      const first = this.#append(fresh, next);
+      const first = this.#append(d, n - fresh, next);
       if (first !== next) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${first} to the primary's LSN ${next}`);
     }
     if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
   }
 
   /**
-   * Appends `records` (LSNs from `next`) as one batch; a log too full for
-   * them frees what is committed and tries once more. Nothing of a batch
-   * that does not fit is written, nor acknowledged.
+   * Appends the frame's records from index `skip` (LSNs from `next`) as one
+   * batch; a log too full for them frees what is committed and tries once
+   * more. Nothing of a batch that does not fit is written, nor acknowledged.
+   * The records become objects (views of the frame) only once the log has
+   * room for their payloads and a record header each, the least they take:
+   * a frame of 16M empty records, which could never fit, is refused from
+   * its length fields instead of as 16M views (gigabytes, seconds of work).
    * @returns the first record's LSN
    * @throws PmemError ERR_PMEM_NO_SPACE naming the records and what the log holds
    */
-  #append(records: Uint8Array[], next: number): number {
+  #append(d: DataFrame, skip: number, next: number): number {
     const { wal } = this.journal;
-    try {
-      return wal.appendBatch(records)[0];
-    } catch (e) {
-      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+    const count = d.count - skip;
+    const bytes = d.bytes(skip);
+    const fits = (): boolean => {
+      const s = wal.stats;
+      return count * LOG_RECORD_HEADER + bytes <= s.dataSize - s.used;
+    };
+    let records: Uint8Array[] | undefined;
+    if (fits()) {
+      records = d.records(skip);
+      try {
+        return wal.appendBatch(records)[0];
+      } catch (e) {
+        if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+      }
     }
     // Records up to the announced commit point are on every replica: freed
     // durably through the Wal's superblock (after a crash the head is the
     // old one or this), before the batch that needs their room is written.
     if (this.#committedSeen >= wal.headLsn) wal.truncate(this.#committedSeen);
-    try {
-      return wal.appendBatch(records)[0];
-    } catch (e) {
-      if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
-      let bytes = 0;
-      for (const r of records) bytes += r.length;
-      const s = wal.stats;
-      throw new PmemError('ERR_PMEM_NO_SPACE', `the replica's log has no room for ${records.length} records of ${bytes} bytes from LSN ${next}: `
-        + `it holds LSN ${wal.headLsn}..${next - 1} (${s.used} of ${s.dataSize} bytes), none of which it may free before the primary commits them`);
+    if (fits()) {
+      try {
+        return wal.appendBatch(records ?? d.records(skip))[0];
+      } catch (e) {
+        if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+      }
     }
+    const s = wal.stats;
+    throw new PmemError('ERR_PMEM_NO_SPACE', `the replica's log has no room for ${count} records of ${bytes} bytes from LSN ${next}: `
+      + `it holds LSN ${wal.headLsn}..${next - 1} (${s.used} of ${s.dataSize} bytes), none of which it may free before the primary commits them`);
   }
 
   /**

@@ -7,7 +7,7 @@
 // anything. Layout in docs/formats.md ("Replication frames").
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
-import type { EpochEntry } from './state';
+import { type EpochEntry, MAX_EPOCHS } from './state';
 
 export const FRAME_HELLO = 1;
 export const FRAME_WELCOME = 2;
@@ -30,6 +30,8 @@ const DATA_HEADER = 40;
 const RECORD_HEADER = 4; // u32 length
 /** Largest frame body a peer accepts. */
 export const MAX_FRAME = 64 * 1024 * 1024;
+/** Largest HELLO body: one with the most epochs a journal holds (4064 bytes). */
+export const MAX_HELLO = 32 + 24 * MAX_EPOCHS;
 
 export interface Hello {
   journalId: number;
@@ -83,15 +85,34 @@ export function encodeHello(h: Hello): Buffer {
   return frame(FRAME_HELLO, body);
 }
 
+/**
+ * A HELLO's fields. Every u64 must be a safe integer (what the control
+ * block stores): checked here, before the backup writes anything of the
+ * HELLO (the history's order and length are BackupLog.hello's checks).
+ * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL
+ */
 export function decodeHello(body: Buffer): Hello {
   need(body, 32, 'HELLO');
   const version = body.readUInt32LE(0);
   if (version !== PROTOCOL_VERSION) throw protocolError(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
   const n = body.readUInt32LE(4);
   if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
+  const journalId = safe64(body, 8, 'journal id');
+  const epoch = safe64(body, 16, 'epoch');
+  const committedLsn = safe64(body, 24, 'commit point');
   const history: EpochEntry[] = [];
-  for (let i = 0; i < n; i++) history.push({ epoch: u64(body, 32 + 24 * i), startLsn: u64(body, 40 + 24 * i), tag: u64(body, 48 + 24 * i) });
-  return { journalId: u64(body, 8), epoch: u64(body, 16), committedLsn: u64(body, 24), history };
+  for (let i = 0; i < n; i++) {
+    const at = 32 + 24 * i;
+    history.push({ epoch: safe64(body, at, `epoch history entry ${i}'s epoch`), startLsn: safe64(body, at + 8, `epoch history entry ${i}'s first LSN`), tag: safe64(body, at + 16, `epoch history entry ${i}'s tag`) });
+  }
+  return { journalId, epoch, committedLsn, history };
+}
+
+/** A HELLO's u64 field, refused past 2^53 - 1: the control block stores no larger number. */
+function safe64(b: Buffer, at: number, what: string): number {
+  const v = u64(b, at);
+  if (v > Number.MAX_SAFE_INTEGER) throw protocolError(`a HELLO whose ${what} is ${b.readBigUInt64LE(at)}; the most a journal stores is 2^53 - 1`);
+  return v;
 }
 
 export function encodeWelcome(epoch: number, lastLsn: number): Buffer {
@@ -117,11 +138,23 @@ export function encodeRefuse(code: string, message: string): Buffer {
   return frame(FRAME_REFUSE, body);
 }
 
+/** Bytes of a REFUSE's message that are read: the rest is cut, and the message says so. */
+export const MAX_REFUSAL_TEXT = 1024;
+
+/**
+ * A REFUSE's code and message. The message, the peer's text, becomes part
+ * of an error of this side's: past MAX_REFUSAL_TEXT bytes it is cut (at a
+ * UTF-8 character's start) and says how much was left out.
+ */
 export function decodeRefuse(body: Buffer): { code: string; message: string } {
   need(body, 1, 'REFUSE');
   const n = body.readUInt8(0);
   need(body, 1 + n, 'REFUSE');
-  return { code: body.toString('latin1', 1, 1 + n), message: body.toString('utf8', 1 + n) };
+  const start = 1 + n;
+  if (body.length - start <= MAX_REFUSAL_TEXT) return { code: body.toString('latin1', 1, start), message: body.toString('utf8', start) };
+  let end = start + MAX_REFUSAL_TEXT;
+  while (end > start && (body[end] & 0xc0) === 0x80) end--; // not inside a character
+  return { code: body.toString('latin1', 1, start), message: `${body.toString('utf8', start, end)}... (cut: ${body.length - end} more bytes)` };
 }
 
 /**
@@ -159,27 +192,78 @@ function dataCrc(b: Buffer, body: number, end: number): number {
 }
 
 /**
- * A DATA frame's records, once its checksum holds. The records are views
- * of `body`, not copies.
+ * A DATA frame whose checksum and layout hold, its records not yet made
+ * into objects: a backup first checks that its log has room for them (a
+ * frame of 64 MiB holds up to 16M empty records, which as views would take
+ * gigabytes before a refusal).
+ */
+export interface DataFrame {
+  epoch: number;
+  committedLsn: number;
+  flags: number;
+  firstLsn: number;
+  /** Records in the frame. */
+  count: number;
+  /** Payload bytes of the records from index `from` on, read from their length fields (no objects). */
+  bytes(from: number): number;
+  /** The records from index `from` on: views of the frame's body, not copies. */
+  records(from: number): Uint8Array[];
+}
+
+/**
+ * A DATA frame, once its checksum and layout hold (every record inside the
+ * body, nothing after the last), in one pass that makes no object per record.
  * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a malformed frame or one whose checksum fails
  */
-export function decodeData(body: Buffer): Data {
+export function readData(body: Buffer): DataFrame {
   need(body, DATA_HEADER, 'DATA');
   const firstLsn = u64(body, 32);
   if (dataCrc(body, 0, body.length) !== body.readUInt32LE(0)) throw protocolError(`the checksum of the DATA frame from LSN ${firstLsn} does not hold`);
   const count = body.readUInt32LE(4);
-  const records = new Array<Uint8Array>(count);
+  // Each record takes 4 bytes at least, so a count past the body ends this
+  // loop at the body's end, not after 2^32 turns.
   let at = DATA_HEADER;
   for (let i = 0; i < count; i++) {
     if (body.length < at + RECORD_HEADER) throw protocolError(`a DATA frame ends inside record ${i} of ${count}`);
     const len = body.readUInt32LE(at);
     if (body.length < at + RECORD_HEADER + len) throw protocolError(`a DATA frame ends inside record ${i} (LSN ${firstLsn + i})`);
-    records[i] = body.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len);
     at += RECORD_HEADER + len;
   }
   if (at !== body.length) throw protocolError(`${body.length - at} bytes after the last record of a DATA frame`);
   if (count > 0 && firstLsn < 1) throw protocolError(`a DATA frame from LSN ${firstLsn}`);
-  return { epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, records };
+  /** The offset of record `from`'s length field. */
+  const seek = (from: number): number => {
+    let p = DATA_HEADER;
+    for (let i = 0; i < from; i++) p += RECORD_HEADER + body.readUInt32LE(p);
+    return p;
+  };
+  return {
+    epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, count,
+    bytes(from) {
+      const p = seek(from);
+      return body.length - p - RECORD_HEADER * (count - from);
+    },
+    records(from) {
+      const out = new Array<Uint8Array>(count - from);
+      let p = seek(from);
+      for (let i = 0; i < out.length; i++) {
+        const len = body.readUInt32LE(p);
+        out[i] = body.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
+        p += RECORD_HEADER + len;
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * A DATA frame with its records (views of `body`, not copies), once its
+ * checksum and layout hold: what a primary's test peer reads.
+ * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL as readData
+ */
+export function decodeData(body: Buffer): Data {
+  const d = readData(body);
+  return { epoch: d.epoch, committedLsn: d.committedLsn, flags: d.flags, firstLsn: d.firstLsn, records: d.records(0) };
 }
 
 /** An ACK frame, written in place: one per DATA frame, or two when 'received' was asked for. */
@@ -208,43 +292,95 @@ function need(body: Buffer, n: number, what: string): void {
   if (body.length < n) throw protocolError(`a ${what} frame of ${body.length} bytes; it needs ${n}`);
 }
 
-/** Cuts a byte stream into frames. */
+/**
+ * Cuts a byte stream into frames. A frame that arrives whole in one chunk
+ * is a view of that chunk; the bytes of one that does not are copied into
+ * one buffer of its own, grown by doubling up to the frame's length, so a
+ * frame sent a byte per TCP segment holds at most twice its bytes (not a
+ * Buffer per segment), and is copied O(1) times per byte on average.
+ */
 export class FrameReader {
-  #chunks: Buffer[] = [];
-  #bytes = 0;
+  readonly #firstMax: number;
+  #frames = 0;
+  /** The frame being read: its first #len bytes, its header first. */
+  #buf: Buffer = EMPTY;
+  #len = 0;
+  /** Its whole length (header and body) once its header is in; FRAME_HEADER until then. */
+  #want = FRAME_HEADER;
+
+  /**
+   * @param firstMax the largest body of the stream's first frame (a
+   *   backup's connection opens with a HELLO: MAX_HELLO); later frames' is MAX_FRAME
+   */
+  constructor(firstMax = MAX_FRAME) {
+    this.#firstMax = Math.min(firstMax, MAX_FRAME);
+  }
+
+  /** Bytes held of a frame not yet complete. */
+  get buffered(): number {
+    return this.#len;
+  }
 
   /**
    * Adds `chunk` and returns the frames it completes.
-   * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a frame over MAX_FRAME or of an unknown type
+   * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL on a frame over its limit
+   *   (MAX_FRAME; the first one's given to the constructor) or of an unknown type
    */
   push(chunk: Buffer): Frame[] {
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
     const out: Frame[] = [];
-    while (this.#bytes >= FRAME_HEADER) {
-      const head = this.#peek(FRAME_HEADER);
-      const len = head.readUInt32LE(0);
-      const type = head.readUInt8(4);
-      if (len > MAX_FRAME) throw protocolError(`a frame of ${len} bytes; the most is ${MAX_FRAME}`);
-      if (type < FRAME_HELLO || type > FRAME_ACK) throw protocolError(`a frame of unknown type ${type}`);
-      if (this.#bytes < FRAME_HEADER + len) break;
-      const all = this.#take(FRAME_HEADER + len);
-      out.push({ type, body: all.subarray(FRAME_HEADER) });
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.#len === 0 && chunk.length - at >= FRAME_HEADER) {
+        const len = this.#bodyLength(chunk, at);
+        if (chunk.length - at >= FRAME_HEADER + len) {
+          out.push({ type: chunk[at + 4], body: chunk.subarray(at + FRAME_HEADER, at + FRAME_HEADER + len) });
+          this.#frames++;
+          at += FRAME_HEADER + len;
+          continue;
+        }
+        this.#want = FRAME_HEADER + len;
+      }
+      const n = Math.min(this.#want - this.#len, chunk.length - at);
+      this.#copy(chunk, at, n);
+      at += n;
+      if (this.#len === FRAME_HEADER && this.#want === FRAME_HEADER) this.#want = FRAME_HEADER + this.#bodyLength(this.#buf, 0);
+      if (this.#len === this.#want) {
+        out.push({ type: this.#buf[4], body: this.#buf.subarray(FRAME_HEADER, this.#len) });
+        this.#frames++;
+        // The buffer goes with the frame: the next one gets its own, so no
+        // frame handed out is ever overwritten.
+        this.#buf = EMPTY;
+        this.#len = 0;
+        this.#want = FRAME_HEADER;
+      }
     }
     return out;
   }
 
-  #peek(n: number): Buffer {
-    if (this.#chunks[0].length < n) this.#chunks = [Buffer.concat(this.#chunks)];
-    return this.#chunks[0];
+  /** The body length in the frame header at `at` of `b`, checked. */
+  #bodyLength(b: Buffer, at: number): number {
+    const len = b.readUInt32LE(at);
+    const type = b[at + 4];
+    const max = this.#frames === 0 ? this.#firstMax : MAX_FRAME;
+    if (len > max) {
+      throw protocolError(max === MAX_FRAME ? `a frame of ${len} bytes; the most is ${MAX_FRAME}`
+        : `a first frame of ${len} bytes; the most is ${max} (a connection opens with a HELLO)`);
+    }
+    if (type < FRAME_HELLO || type > FRAME_ACK) throw protocolError(`a frame of unknown type ${type}`);
+    return len;
   }
 
-  #take(n: number): Buffer {
-    const first = this.#peek(n);
-    const out = first.subarray(0, n);
-    if (first.length === n) this.#chunks.shift();
-    else this.#chunks[0] = first.subarray(n);
-    this.#bytes -= n;
-    return out;
+  /** Appends `n` bytes of `src` from `at` to the frame being read, growing its buffer by doubling, never past the frame's length. */
+  #copy(src: Buffer, at: number, n: number): void {
+    const need = this.#len + n;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#want, Math.max(need, 2 * this.#buf.length, 256)));
+      this.#buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
+    }
+    src.copy(this.#buf, this.#len, at, at + n);
+    this.#len = need;
   }
 }
+
+const EMPTY = Buffer.alloc(0);

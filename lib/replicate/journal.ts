@@ -52,6 +52,14 @@ export interface JournalFile extends Journal {
    */
   check(): void;
   close(): void;
+  /**
+   * Closes the file, and undoes this open's create: a file it made at a
+   * missing path is removed, one it formatted over an empty file is
+   * emptied again, as long as the path still names it. For a caller that
+   * fails before anything is written to the journal (a replica that cannot
+   * listen), so that it leaves the path as it found it.
+   */
+  abandon(): void;
 }
 
 /**
@@ -62,10 +70,14 @@ export interface JournalFile extends Journal {
  */
 export function openJournalFile(path: string, o: { create: boolean; size?: number; role: Role }): JournalFile {
   const flags = { create: o.create, readOnly: false, truncateOnCorruption: false };
+  // What a create found at the path: a file it formats was missing or empty.
+  const missing = o.create && !fs.existsSync(path);
+  let created = false;
   let opened: { lock: NativeLock; mapping: Mapping };
   try {
     opened = openWalFile(path, { create: o.create, size: o.size, offset: STATE_BYTES }, flags, (m) => {
       formatJournal(m, o.role);
+      created = true;
     }) as { lock: NativeLock; mapping: Mapping };
   } catch (e) {
     throw notAJournal(e, path);
@@ -75,6 +87,24 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
     const j = openJournal(mapping);
     const regular = isRegularFile(lock.fd);
     let closed = false;
+    const close = (undo: boolean): void => {
+      if (closed) return;
+      closed = true;
+      j.wal.close();
+      mapping.close();
+      // Under the lock, after the unmap (no store can touch a cut file),
+      // and only while the path still names this file. Done as well as it
+      // can be: the caller's own error is the one to report.
+      try {
+        if (undo && created && regular && sameFile(path, lock.fd)) {
+          if (missing) fs.unlinkSync(fs.realpathSync(path));
+          else fs.ftruncateSync(lock.fd, 0);
+        }
+      } catch {
+        // left as it is
+      }
+      lock.release();
+    };
     return {
       ...j,
       path,
@@ -83,11 +113,10 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
         if (regular) checkSameFile(path, lock.fd, mapping.length);
       },
       close() {
-        if (closed) return;
-        closed = true;
-        j.wal.close();
-        mapping.close();
-        lock.release();
+        close(false);
+      },
+      abandon() {
+        close(true);
       },
     };
   } catch (e) {
@@ -95,6 +124,17 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
     lock.release();
     if (e instanceof PmemError && e.path === undefined) e.path = path;
     throw e;
+  }
+}
+
+/** Whether `path` names the file open at `fd`. */
+function sameFile(path: string, fd: number): boolean {
+  try {
+    const a = fs.statSync(path);
+    const b = fs.fstatSync(fd);
+    return a.ino === b.ino && a.dev === b.dev;
+  } catch {
+    return false;
   }
 }
 

@@ -59,8 +59,7 @@ export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFla
     if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
     seen.add(r.address);
   }
-  const timeoutMs = o.timeoutMs === undefined ? 5000 : checkIndex(o.timeoutMs, 'timeoutMs');
-  if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT) throw new RangeError(`timeoutMs must be 1..${MAX_TIMEOUT}, got ${timeoutMs}`);
+  const timeoutMs = checkTimeout(o.timeoutMs, 'timeoutMs', 5000);
   return {
     path: path as string,
     replicas,
@@ -70,6 +69,14 @@ export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFla
     timeoutMs,
     resendBytes: o.resendBytes === undefined ? undefined : checkIndex(o.resendBytes, 'resendBytes'),
   };
+}
+
+/** A timeout in ms, 1..MAX_TIMEOUT, or `dflt` when undefined. @throws TypeError, RangeError */
+function checkTimeout(v: unknown, name: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const ms = checkIndex(v, name);
+  if (ms < 1 || ms > MAX_TIMEOUT) throw new RangeError(`${name} must be 1..${MAX_TIMEOUT}, got ${ms}`);
+  return ms;
 }
 
 /** The `size` of a journal file to create. @throws TypeError, RangeError */
@@ -113,11 +120,13 @@ export interface ReplicaOptions {
   /** Create and format the file if missing (with `size`). */
   create?: boolean;
   size?: number;
+  /** How long a connection may take to complete its HELLO before it is closed (default 5000 ms). */
+  helloTimeoutMs?: number;
 }
 
 /** @throws TypeError, RangeError */
 export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOptions, 'size'>> & { size?: number } {
-  const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size']) as Partial<ReplicaOptions>;
+  const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size', 'helloTimeoutMs']) as Partial<ReplicaOptions>;
   checkPath(o.file);
   const port = checkIndex(o.port, 'port');
   if (port > 65535) throw new RangeError(`port must be 0..65535, got ${port}`);
@@ -128,5 +137,6 @@ export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOpti
     host: o.host ?? '127.0.0.1',
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
     size: checkSize(o.size),
+    helloTimeoutMs: checkTimeout(o.helloTimeoutMs, 'helloTimeoutMs', 5000),
   };
 }

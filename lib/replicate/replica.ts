@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
-import { decodeData, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, protocolError } from './frames';
+import { decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
@@ -16,12 +16,23 @@ export interface ReplicaServerStats {
   /** Connections accepted, and those closed after a refusal. */
   connections: number;
   refusals: number;
+  /** Connections closed because they had not completed a HELLO: in helloTimeoutMs, or before MAX_PENDING newer ones. */
+  dropped: number;
   /** The last refusal's code and message. */
   lastRefusal?: { code: string; message: string };
   /** Records persisted and DATA frames taken. */
   records: number;
   frames: number;
 }
+
+/**
+ * Connections that have not completed a HELLO, at most: a new one past it
+ * closes the oldest. Each holds at most a HELLO's bytes (MAX_HELLO), so
+ * with the one connection that completed the newest HELLO (a frame of
+ * MAX_FRAME at most) they bound what a backup buffers, and they cannot use
+ * up its descriptors and keep the primary out.
+ */
+export const MAX_PENDING = 64;
 
 export interface ReplicaHandle {
   /** The port it listens on (the one chosen, with port 0). */
@@ -50,7 +61,8 @@ export interface ReplicaHandle {
  * LSNs, fenced, and only then acknowledged 'persisted'.
  * @throws (rejects) TypeError, RangeError (options); PmemError ERR_PMEM_LOCKED
  *   and what opening a journal file throws; ERR_PMEM_IO when it cannot
- *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...)
+ *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...),
+ *   after removing the file if this call created it
  */
 export async function startReplica(options: ReplicaOptions): Promise<ReplicaHandle> {
   const o = checkReplicaOptions(options);
@@ -59,27 +71,47 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaHand
     // A former primary's file serves as a backup from here on; what it
     // holds past the new primary's history is refused at the handshake.
     if (file.state.role === 'primary') file.state.setRole('backup');
-    return await listen(file, o.host, o.port);
+    return await listen(file, o.host, o.port, o.helloTimeoutMs);
   } catch (e) {
-    file.close();
+    // A file this call created holds nothing but its format: it goes, so
+    // a replica that cannot listen leaves no new file behind.
+    file.abandon();
     throw e;
   }
 }
 
-async function listen(file: JournalFile, host: string, port: number): Promise<ReplicaHandle> {
+async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number): Promise<ReplicaHandle> {
   const backup = new BackupLog(file);
   const sockets = new Set<net.Socket>();
-  const stats: ReplicaServerStats = { connections: 0, refusals: 0, records: 0, frames: 0 };
+  // The connections of `sockets` that have not completed a HELLO, oldest first.
+  const pending = new Set<net.Socket>();
+  const stats: ReplicaServerStats = { connections: 0, refusals: 0, dropped: 0, records: 0, frames: 0 };
   let closed = false;
+  // Closed without a REFUSE: a primary whose HELLO was slow connects again,
+  // where a REFUSE before its handshake would stop its journal.
+  const drop = (c: net.Socket): void => {
+    if (!pending.delete(c)) return;
+    stats.dropped++;
+    sockets.delete(c);
+    c.destroy();
+  };
   const server = net.createServer((s) => {
     if (closed) {
       s.destroy();
       return;
     }
     stats.connections++;
+    if (pending.size >= MAX_PENDING) drop(pending.values().next().value as net.Socket);
     sockets.add(s);
+    pending.add(s);
     s.setNoDelay(true);
-    const reader = new FrameReader();
+    const timer = setTimeout(() => {
+      drop(s);
+      s.destroy(); // one refused before its HELLO, and still sending its REFUSE, goes too
+    }, helloTimeoutMs);
+    timer.unref();
+    // The first frame must be a HELLO: until it is taken, a connection holds at most MAX_HELLO bytes.
+    const reader = new FrameReader(MAX_HELLO);
     let hello = false;
     const refuse = (e: unknown): void => {
       const code = isPmemError(e) ? e.code : 'ERR_PMEM_REPLICA_PROTOCOL';
@@ -89,6 +121,7 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
       s.end(encodeRefuse(code, message));
       s.destroySoon();
       sockets.delete(s);
+      pending.delete(s);
     };
     s.on('data', (chunk: Buffer) => {
       if (!sockets.has(s)) return;
@@ -99,13 +132,18 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
           if (f.type === FRAME_HELLO) {
             const w = backup.hello(decodeHello(f.body));
             hello = true;
+            clearTimeout(timer);
             // The newest primary connection wins: an older one of the same
-            // primary is stale, and another primary's was fenced above.
-            for (const other of sockets) if (other !== s) { other.destroy(); sockets.delete(other); }
+            // primary is stale, and another primary's was fenced above. The
+            // connections still without a HELLO go too.
+            for (const other of sockets) if (other !== s) other.destroy();
+            sockets.clear();
+            sockets.add(s);
+            pending.clear();
             s.write(encodeWelcome(w.epoch, w.lastLsn));
           } else if (f.type === FRAME_DATA) {
             if (!hello) throw protocolError('records before a handshake');
-            const d = decodeData(f.body);
+            const d = readData(f.body);
             stats.frames++;
             const before = backup.lastLsn;
             backup.accept(d, (level, lsn) => { s.write(encodeAck(level, backup.epoch, lsn)); });
@@ -119,7 +157,11 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
       }
     });
     s.on('error', () => { /* 'close' follows */ });
-    s.on('close', () => { sockets.delete(s); });
+    s.on('close', () => {
+      clearTimeout(timer);
+      sockets.delete(s);
+      pending.delete(s);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException): void => {
@@ -155,6 +197,7 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
       // The old primary's connections go: it connects again and is refused.
       for (const s of sockets) s.destroy();
       sockets.clear();
+      pending.clear();
       return epoch;
     },
     read(fromLsn?: number) {
@@ -166,6 +209,7 @@ async function listen(file: JournalFile, host: string, port: number): Promise<Re
       closed = true;
       for (const s of sockets) s.destroy();
       sockets.clear();
+      pending.clear();
       return new Promise<void>((resolve) => {
         server.close(() => {
           file.close();

@@ -90,12 +90,12 @@ export class ReplState {
     if (count < 1 || count > MAX_EPOCHS) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history of ${count} entries`);
     for (let i = 0; i < count; i++) {
       const at = AT_ENTRIES + i * ENTRY;
-      const e = { epoch: this.#word(at), startLsn: this.#word(at + 8), tag: this.#word(at + 16) };
-      const prev = this.#history[i - 1];
-      if (e.epoch < 1 || e.startLsn < 1 || (prev !== undefined && (e.epoch <= prev.epoch || e.startLsn < prev.startLsn))) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history entry ${i} (${e.epoch}, ${e.startLsn}) is out of order`);
-      }
-      this.#history.push(e);
+      this.#history.push({ epoch: this.#word(at), startLsn: this.#word(at + 8), tag: this.#word(at + 16) });
+    }
+    const bad = outOfOrder(this.#history);
+    if (bad !== undefined) {
+      const e = this.#history[bad];
+      throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal epoch history entry ${bad} (${e.epoch}, ${e.startLsn}) is out of order`);
     }
     const role = this.#word(AT_ROLE);
     if (role !== ROLE_CODE.primary && role !== ROLE_CODE.backup) throw new PmemError('ERR_PMEM_CORRUPT', `replicated journal role ${role}`);
@@ -176,6 +176,21 @@ export class ReplState {
     this.#publish(AT_COUNT, n + 1);
     this.#history.push({ epoch, startLsn, tag });
   }
+}
+
+/**
+ * The first entry of `history` that breaks its order (an epoch or a first
+ * LSN below 1, an epoch not above the one before, a first LSN below the one
+ * before), or undefined when there is none: what the control block holds,
+ * and what a backup takes from a HELLO.
+ */
+export function outOfOrder(history: readonly EpochEntry[]): number | undefined {
+  for (let i = 0; i < history.length; i++) {
+    const e = history[i];
+    const prev = history[i - 1];
+    if (e.epoch < 1 || e.startLsn < 1 || (prev !== undefined && (e.epoch <= prev.epoch || e.startLsn < prev.startLsn))) return i;
+  }
+  return undefined;
 }
 
 /**

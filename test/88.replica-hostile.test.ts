@@ -1,0 +1,331 @@
+// A backup (startReplica) against clients that are not its primary: a
+// HELLO it refuses leaves its file byte for byte as it was (the real
+// primary is then taken); a frame sent a byte per segment costs the reader
+// about its size, not a Buffer per byte; a connection without a HELLO holds
+// no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
+// until MAX_PENDING newer ones wait; a DATA frame of more records than the
+// log can hold is refused before they are made into objects. And a
+// primary against a replica's REFUSE of 100 KB: its error quotes 1 KiB.
+// A replica that cannot listen leaves no file it created behind.
+import { spawn, spawnSync } from 'node:child_process';
+import * as readline from 'node:readline';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT } from '../lib/replicate/frames';
+import { MAX_PENDING } from '../lib/replicate/replica';
+import { seededRandom } from '../lib/testing/random';
+import type { EpochEntry } from '../lib/replicate/state';
+import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
+import { tmpFile } from './helpers';
+
+const SIZE = 1024 * 1024;
+const files: string[] = [];
+const file = (name: string): string => {
+  const f = tmpFile(name);
+  files.push(f);
+  return f;
+};
+afterAll(() => {
+  for (const f of files) fs.rmSync(f, { force: true });
+});
+
+const E1: EpochEntry = { epoch: 1, startLsn: 1, tag: 0 };
+const hello = (epoch: number, history: EpochEntry[], journalId = 777): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
+
+/** Sends `frames` on a connection of its own and returns what the backup answered before it closed the connection. */
+async function exchange(port: number, frames: Buffer[]): Promise<string[]> {
+  const c = new RawPrimary(port);
+  for (const f of frames) c.write(f);
+  await c.closedByPeer();
+  return c.frames.map(describeFrame);
+}
+
+describe('a refused HELLO writes nothing', () => {
+  const huge = (): Buffer => {
+    // Epoch 2^64 - 1 in the HELLO and at the end of its history: both words of each all ones.
+    const h = hello(2 ** 40, [E1, { epoch: 9, startLsn: 1, tag: 1 }, { epoch: 2 ** 40, startLsn: 1, tag: 1 }]);
+    for (const at of [5 + 16, 5 + 32 + 48]) h.fill(0xff, at, at + 8);
+    return h;
+  };
+  const many = (): Buffer => {
+    const history = Array.from({ length: 200 }, (_, i): EpochEntry => ({ epoch: i + 1, startLsn: 1, tag: i === 0 ? 0 : i + 1 }));
+    return hello(200, history);
+  };
+  const cases: Array<[string, () => Buffer, RegExp]> = [
+    ['epochs out of order', () => hello(6, [E1, { epoch: 5, startLsn: 10, tag: 0 }, { epoch: 6, startLsn: 5, tag: 0 }]),
+      /^a HELLO whose epoch history is out of order at entry 2: epoch 6 from LSN 5 after epoch 5 from LSN 10$/],
+    // Refused at its header: a HELLO of more epochs than a journal holds is over the largest first frame.
+    ['more epochs than the file holds', many, /^a first frame of 4832 bytes; the most is 4064 \(a connection opens with a HELLO\)$/],
+    ['an epoch of 2^64 - 1', huge, /^a HELLO whose epoch is 18446744073709551615; the most a journal stores is 2\^53 - 1$/],
+    ['an epoch of 0', () => hello(0, [{ epoch: 0, startLsn: 1, tag: 0 }]), /out of order at entry 0: epoch 0 from LSN 1$/],
+  ];
+
+  test.each(cases)('%s: ERR_PMEM_REPLICA_PROTOCOL, the file unchanged, the real primary taken after it', async (_name, frame, message) => {
+    const f = file('refused-hello');
+    const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
+    try {
+      const before = fs.readFileSync(f);
+      expect(await exchange(b.port, [frame()])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+      expect(fs.readFileSync(f).equals(before)).toBe(true);
+      expect(b.stats.lastRefusal!.message).toMatch(message);
+      // A primary of a new journal: a file that had taken the refused HELLO's id or epochs would refuse it.
+      const p = await ReplicatedWal.open(file('refused-hello-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE, timeoutMs: 5000 });
+      try {
+        expect(await p.append('x')).toBe(1);
+        expect([b.epoch, b.lastDurableLsn]).toEqual([1, 1]);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('FrameReader', () => {
+  test('frames cut at every kind of boundary come out whole and in order', () => {
+    const frames = [
+      encodeHello({ journalId: 5, epoch: 1, committedLsn: 0, history: [E1] }),
+      encodeData(1, 0, 0, 1, [Buffer.from('a'), Buffer.alloc(3000, 7), Buffer.alloc(0)]),
+      encodeAck(2, 1, 3),
+      encodeRefuse('ERR_PMEM_REPLICA_PROTOCOL', 'why'),
+      encodeData(1, 0, 0, 4, []),
+    ];
+    const stream = Buffer.concat(frames);
+    const random = seededRandom(88);
+    for (const cut of ['bytes', 'random', 'whole'] as const) {
+      const reader = new FrameReader();
+      const got: Buffer[] = [];
+      for (let at = 0; at < stream.length;) {
+        const n = cut === 'bytes' ? 1 : cut === 'whole' ? stream.length : 1 + Math.floor(random() * 700);
+        for (const f of reader.push(stream.subarray(at, at + n))) got.push(Buffer.concat([Buffer.from([0, 0, 0, 0, f.type]), f.body]));
+        at += n;
+      }
+      expect(reader.buffered).toBe(0);
+      expect(got.map((g, i) => g.subarray(4).equals(frames[i].subarray(4)))).toEqual(frames.map(() => true));
+    }
+  });
+
+  test('a frame sent one byte per chunk holds about its bytes, not a Buffer per byte', () => {
+    const n = 1_000_000;
+    const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'replicate', 'reader-memory.js'), String(n)], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const { growth, right } = JSON.parse(r.stdout) as { growth: number; right: boolean };
+    expect(right).toBe(true);
+    // Its buffer grows by doubling: at most twice the bytes received, with room for the heap's own noise.
+    expect(growth).toBeLessThan(4 * n);
+  });
+});
+
+describe('connections that have not completed a HELLO', () => {
+  /** Waits until the backup has accepted `n` connections in all. */
+  async function accepted(b: ReplicaHandle, n: number): Promise<void> {
+    while (b.stats.connections < n) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  test('one silent, or part way into its HELLO, is closed after helloTimeoutMs, with no REFUSE; the primary\'s is not', async () => {
+    const b = await startReplica({ file: file('hello-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: 50 });
+    try {
+      const p = await ReplicatedWal.open(file('hello-timeout-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+        const silent = new RawPrimary(b.port);
+        const partial = new RawPrimary(b.port);
+        partial.write(hello(1, [E1]).subarray(0, 20));
+        await silent.closedByPeer();
+        await partial.closedByPeer();
+        expect([silent.frames, partial.frames]).toEqual([[], []]);
+        expect(b.stats).toMatchObject({ connections: 3, dropped: 2, refusals: 0 });
+        // The primary's connection is older than those two and still the one
+        // it had: a HELLO taken stops its clock.
+        expect(await p.append('y')).toBe(2);
+        expect(p.stats.replicas[0].connects).toBe(1);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('helloTimeoutMs is checked as timeoutMs is', async () => {
+    for (const [v, name] of [[0, 'RangeError'], [2 ** 31, 'RangeError'], [1.5, 'RangeError'], ['5', 'TypeError']] as const) {
+      const e = await startReplica({ file: file('bad-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: v as number }).catch((x: Error) => x);
+      expect([v, (e as Error).name]).toEqual([v, name]);
+    }
+  });
+
+  test('a first frame over a HELLO\'s largest is refused at its header', async () => {
+    const b = await startReplica({ file: file('first-frame'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000 });
+    try {
+      for (const len of [MAX_FRAME, MAX_HELLO + 1]) {
+        const c = new RawPrimary(b.port);
+        const head = Buffer.alloc(5);
+        head.writeUInt32LE(len, 0);
+        head[4] = FRAME_HELLO;
+        c.write(head); // and never the body: the refusal cannot wait for it
+        await c.closedByPeer();
+        expect(c.frames.map((f) => decodeRefuse(f.body))).toEqual([{
+          code: 'ERR_PMEM_REPLICA_PROTOCOL', message: `a first frame of ${len} bytes; the most is ${MAX_HELLO} (a connection opens with a HELLO)`,
+        }]);
+      }
+    } finally {
+      await b.close();
+    }
+  });
+
+  test(`past ${MAX_PENDING} of them the oldest is closed; the primary gets in, and the rest are closed by its HELLO`, async () => {
+    const b = await startReplica({ file: file('pending'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000 });
+    try {
+      const idle: RawPrimary[] = [];
+      for (let i = 0; i < MAX_PENDING; i++) idle.push(new RawPrimary(b.port));
+      await accepted(b, MAX_PENDING);
+      expect(b.stats.dropped).toBe(0);
+      idle.push(new RawPrimary(b.port));
+      await idle[0].closedByPeer();
+      expect(b.stats).toMatchObject({ connections: MAX_PENDING + 1, dropped: 1 });
+      const p = await ReplicatedWal.open(file('pending-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+        for (const c of idle) await c.closedByPeer();
+        // The primary's connection was the newest: it closed the oldest idle one, its HELLO all the others.
+        expect(b.stats).toMatchObject({ connections: MAX_PENDING + 2, dropped: 2, refusals: 0 });
+        expect(await p.append('y')).toBe(2);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('a DATA frame of more records than the log can hold', () => {
+  test('16 MiB of 4M empty records: ERR_PMEM_NO_SPACE from their length fields, at about the frame\'s size in memory', async () => {
+    const f = file('many-records');
+    const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'replicate', 'replica-child.js'), JSON.stringify({ file: f, size: SIZE })], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const ask = async (command: string | null, prefix: string): Promise<number> => {
+      if (command !== null) child.stdin!.write(`${command}\n`);
+      const line = (await lines.next()).value as string;
+      expect(line.startsWith(`${prefix} `)).toBe(true);
+      return Number(line.slice(prefix.length + 1));
+    };
+    try {
+      const port = await ask(null, 'port');
+      const n = 4 * 1024 * 1024;
+      // The frame by hand, zero-filled: every record's length is 0 (no array of 4M records here either).
+      const frame = Buffer.alloc(5 + 40 + 4 * n);
+      frame.writeUInt32LE(frame.length - 5, 0);
+      frame[4] = 4; // DATA
+      frame.writeUInt32LE(n, 9); // count
+      frame.writeUInt32LE(1, 5 + 16); // epoch 1
+      frame.writeUInt32LE(1, 5 + 32); // first LSN 1
+      resealData(frame);
+      const c = new RawPrimary(port);
+      c.write(hello(1, [E1]));
+      expect((await c.next(1)).map(describeFrame)).toEqual(['WELCOME 1 0']);
+      const before = await ask('rss', 'rss');
+      c.write(frame);
+      await c.closedByPeer();
+      expect(c.frames.slice(1).map((x) => decodeRefuse(x.body))).toEqual([{
+        code: 'ERR_PMEM_NO_SPACE', message: expect.stringMatching(new RegExp(`^the replica's log has no room for ${n} records of 0 bytes from LSN 1: `)) as string,
+      }]);
+      const grew = (await ask('rss', 'rss')) * 1024 - before * 1024;
+      // The frame (16 MiB) is read into one buffer grown by doubling, from
+      // socket chunks not yet collected; 4M views of it would take 700 MiB more.
+      expect(grew).toBeLessThan(6 * frame.length);
+      // And the backup goes on: the same primary's records are taken.
+      const d = new RawPrimary(port);
+      d.write(hello(1, [E1]));
+      d.write(dataFrame(1, 1, ['a']));
+      expect((await d.next(2)).map(describeFrame)).toEqual(['WELCOME 1 0', 'ACK 2 1']);
+      d.destroy();
+    } finally {
+      child.stdin!.write('exit\n');
+      await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
+
+describe('a replica\'s REFUSE', () => {
+  /** A server that answers every connection's first bytes with one REFUSE of `message`. */
+  async function refuser(message: string): Promise<net.Server> {
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => s.end(encodeRefuse('ERR_PMEM_REPLICA_PROTOCOL', message)));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return server;
+  }
+
+  test.each([['ASCII', 'x'], ['three-byte characters', '\u20ac']])('of 100 KB (%s): the primary\'s error quotes its first KiB and says it was cut', async (_name, unit) => {
+    const text = unit.repeat(Math.ceil(100_000 / Buffer.byteLength(unit)));
+    const server = await refuser(text);
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const p = await ReplicatedWal.open(file('refused-long'), { replicas: [`127.0.0.1:${port}`], create: true, size: SIZE });
+      const e = (await p.append('x').catch((x: unknown) => x)) as Error & { code: string };
+      await p.close();
+      expect(e.code).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+      const quoted = /refused the handshake of this primary \(protocol version 2\): ([^]*?)\.\.\. \(cut: (\d+) more bytes\)/.exec(e.message);
+      expect(quoted).not.toBeNull();
+      const kept = Buffer.byteLength(quoted![1]);
+      expect(kept).toBeLessThanOrEqual(MAX_REFUSAL_TEXT);
+      expect(kept).toBeGreaterThan(MAX_REFUSAL_TEXT - 4);
+      expect(quoted![1]).toBe(unit.repeat(quoted![1].length / unit.length)); // whole characters only
+      expect(kept + Number(quoted![2])).toBe(Buffer.byteLength(text));
+      expect(e.message.length).toBeLessThan(MAX_REFUSAL_TEXT + 400);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('a replica that cannot listen', () => {
+  test('startReplica removes a file it created, empties one it formatted, and keeps a journal it opened', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const failure = async (f: string): Promise<string> => {
+        const e = (await startReplica({ file: f, port, create: true, size: SIZE }).catch((x: unknown) => x)) as Error & { code: string };
+        expect(e.message).toMatch(/EADDRINUSE/);
+        return e.code;
+      };
+      const missing = file('listen-missing');
+      expect(await failure(missing)).toBe('ERR_PMEM_IO');
+      expect(fs.existsSync(missing)).toBe(false);
+      const empty = file('listen-empty');
+      fs.writeFileSync(empty, '');
+      expect(await failure(empty)).toBe('ERR_PMEM_IO');
+      expect(fs.statSync(empty).size).toBe(0);
+      const journal = file('listen-journal');
+      await (await startReplica({ file: journal, port: 0, create: true, size: SIZE })).close();
+      const before = readJournal(journal);
+      expect(await failure(journal)).toBe('ERR_PMEM_IO');
+      expect(readJournal(journal)).toEqual(before);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
+  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const f = file('listen-cli');
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), '--file', f, '--create', '--size', '1M'], { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([3, expect.stringMatching(/^pmem: .*EADDRINUSE/) as string]);
+      expect(fs.existsSync(f)).toBe(false);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+});
