@@ -131,18 +131,22 @@ describe('connections that have not completed a HELLO', () => {
     try {
       const p = await ReplicatedWal.open(file('hello-timeout-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
       try {
+        // (On a loaded machine its first connection may itself take longer
+        // than 50 ms to send its HELLO, and be made again: counted from here.)
         expect(await p.append('x')).toBe(1);
+        const { connections, dropped } = b.stats;
+        const { connects } = p.stats.replicas[0];
         const silent = new RawPrimary(b.port);
         const partial = new RawPrimary(b.port);
         partial.write(hello(1, [E1]).subarray(0, 20));
         await silent.closedByPeer();
         await partial.closedByPeer();
         expect([silent.frames, partial.frames]).toEqual([[], []]);
-        expect(b.stats).toMatchObject({ connections: 3, dropped: 2, refusals: 0 });
+        expect(b.stats).toMatchObject({ connections: connections + 2, dropped: dropped + 2, refusals: 0 });
         // The primary's connection is older than those two and still the one
         // it had: a HELLO taken stops its clock.
         expect(await p.append('y')).toBe(2);
-        expect(p.stats.replicas[0].connects).toBe(1);
+        expect(p.stats.replicas[0].connects).toBe(connects);
       } finally {
         await p.close();
       }
