@@ -84,7 +84,7 @@ describe('the declarations, compiled by a consumer', () => {
     for (const f of all) expect(dts(f)).not.toMatch(/@internal/);
     expect(dts('testing/sim.d.ts')).not.toMatch(/setPointSink|replayTarget|nativeOf/);
     expect(dts('obj/tx.d.ts')).not.toMatch(/runTransaction|inTransaction|commit\(\)|fail\(/);
-    expect(dts('core/mapping.d.ts')).toMatch(/constructor\(path: string, native: NativeMapping, readOnly: boolean\)/);
+    expect(dts('core/mapping.d.ts')).toMatch(/constructor\(path: string, native: NativeMapping, readOnly: boolean, shared\?: boolean\)/);
   });
 });
 
