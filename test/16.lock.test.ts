@@ -53,6 +53,25 @@ describe('lockFile', () => {
     h.release();
     binding.lockFile(file, true, false).release();
   });
+
+  test('a read-only lock of a FIFO returns at once, without waiting for a writer, and its descriptor says FIFO', () => {
+    // The store opens refuse what the lock's descriptor is not (a FIFO put in
+    // a store's place after any earlier check included), so the lock's own
+    // open must not wait. In a child: an open that waits never returns, and
+    // the child is killed at its timeout, which fails the test.
+    const fifo = tmpFile('lock-fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const script = [
+      `const { binding } = require(${JSON.stringify(path.join(dist, 'core', 'binding'))});`,
+      'const fs = require("node:fs");',
+      'const h = binding.lockFile(process.argv[1], false, false);',
+      'console.log(JSON.stringify({ fifo: fs.fstatSync(h.fd).isFIFO() }));',
+      'h.release();',
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['-e', script, fifo], { encoding: 'utf8', timeout: 20000 });
+    expect({ error: r.error?.message, status: r.status, stderr: r.stderr }).toEqual({ error: undefined, status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({ fifo: true });
+  });
 });
 
 describe('KVStore locks', () => {

@@ -176,7 +176,8 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (o.readOnly && o.besideWriter === true) {
         lock = unlockedHandle(file);
       } else {
-        if (o.readOnly) refuseFifo(file, o.name);
+        // The lock's open does not wait for a FIFO's writer (O_NONBLOCK):
+        // a FIFO is refused below by the type of what was opened.
         lock = lockFile(file, !o.readOnly);
       }
     } catch (e) {
@@ -223,23 +224,6 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (!keep) lock.release();
     }
   }
-}
-
-/**
- * A read-only open(2) of a FIFO waits until something opens it for writing,
- * perhaps forever (a writable open returns at once, and the type is refused
- * after it): a FIFO is refused before the lock's read-only open, which
- * blocks (lockFile's open has no O_NONBLOCK). A FIFO put in the file's place
- * between this check and that open is not seen.
- */
-function refuseFifo(file: string, name: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch {
-    return; // the open says why
-  }
-  if (st.isFIFO()) throw notAStore(file, name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });
 }
 
 /**

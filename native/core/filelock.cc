@@ -25,7 +25,11 @@ int OpenLocked(const Napi::CallbackInfo& info, const char* usage, std::string* p
   *path = info[0].As<Napi::String>().Utf8Value();
   const bool exclusive = info[1].As<Napi::Boolean>().Value();
   const bool create = info[2].As<Napi::Boolean>().Value();
-  int flags = (exclusive ? O_RDWR : O_RDONLY) | O_CLOEXEC | (create ? O_CREAT : 0);
+  // O_NONBLOCK: a read-only open of a FIFO returns at once instead of
+  // waiting, perhaps forever, for a writer to open it; the caller refuses
+  // it by its type (fstat of this descriptor). On a regular file it
+  // changes nothing.
+  int flags = (exclusive ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0);
   int fd = open(path->c_str(), flags, 0644);
   if (fd < 0) ThrowErrno(env, errno, "open", *path, nullptr);
   if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
