@@ -244,6 +244,8 @@ describe('pmem kv import', () => {
       ['{"key":1,"value":"1"}\n', 'line 1: "key" must be a string'],
       ['\n{"key":"a"}\n', 'line 2: needs "value"'],
       ['{"key":"a","valueBase64":"!!"}\n', 'line 1: needs "value"'],
+      ['{"key":"a","value":"x","valueBase64":"eQ=="}\n', 'line 1: has both "value" and "valueBase64"'],
+      ['{"key":"a","value":null,"valueBase64":"eQ=="}\n', 'line 1: has both "value" and "valueBase64"'],
       ['[1]\n', 'line 1: not a JSON object'],
       [`${jsonl(1500)}{"key":"${'k'.repeat(5000)}","value":"1"}\n`, 'line 1501: key is 5000 bytes'],
     ];
@@ -272,6 +274,14 @@ describe('pmem kv import', () => {
     const f = tmpFile('cli-noinput.kv');
     fails(pmem(['kv', f, 'import', tmpFile('none.jsonl')]), EXIT.CANNOT_USE, 'no such file');
     fails(pmem(['kv', f, 'import', path.dirname(f)]), EXIT.CANNOT_USE, 'a directory');
+    // Stdin a directory: Node streams it as empty, which imported nothing and
+    // succeeded, creating the store.
+    const dir = fs.openSync(path.dirname(f), 'r');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [dir, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'cannot read stdin: a directory');
+    } finally {
+      fs.closeSync(dir);
+    }
     expect(fs.existsSync(f)).toBe(false);
   });
 

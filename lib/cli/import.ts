@@ -31,9 +31,7 @@ export interface Input {
  * stdin. Fails with exit 3.
  */
 export function openInput(source: string): Input {
-  if (source === '-') {
-    return { name: 'stdin', regular: false, size: 0, open: () => process.stdin };
-  }
+  if (source === '-') return stdinInput();
   let fd: number;
   try {
     fd = fs.openSync(source, 'r');
@@ -61,6 +59,24 @@ export function openInput(source: string): Input {
     return fs.createReadStream(source, { fd: at, highWaterMark: 1024 * 1024 });
   };
   return { name: source, regular, size: st.size, open };
+}
+
+/**
+ * Stdin, checked like a named source. Node gives an empty stream for a
+ * stdin it does not stream (a directory, a block device), which would
+ * import nothing and succeed: a directory is refused, and a block device is
+ * read through a stream of its descriptor.
+ */
+function stdinInput(): Input {
+  let st: fs.Stats;
+  try {
+    st = fs.fstatSync(0);
+  } catch (e) {
+    throw cannotUse(`cannot read stdin: ${reason(e)}`);
+  }
+  if (st.isDirectory()) throw cannotUse('cannot read stdin: a directory');
+  const open = (): Readable => (st.isBlockDevice() ? fs.createReadStream('', { fd: 0, autoClose: false }) : process.stdin);
+  return { name: 'stdin', regular: false, size: 0, open };
 }
 
 function reason(e: unknown): string {
@@ -115,6 +131,7 @@ function parseLine(line: Buffer, where: string): Rec | null {
   if (r === null || typeof r !== 'object' || Array.isArray(r)) throw usage(`${where}: not a JSON object`);
   if (typeof r.key !== 'string') throw usage(`${where}: "key" must be a string`);
   let value: string | Buffer;
+  if (r.value !== undefined && r.valueBase64 !== undefined) throw usage(`${where}: has both "value" and "valueBase64"; give one`);
   if (typeof r.value === 'string') value = r.value;
   else if (typeof r.valueBase64 === 'string' && BASE64.test(r.valueBase64)) value = Buffer.from(r.valueBase64, 'base64');
   else throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
