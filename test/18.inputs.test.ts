@@ -437,6 +437,30 @@ describe('one check, one wording, at every entry point', () => {
     expect(open).toThrow(new TypeError(`${flag} must be a boolean`));
   });
 
+  // null is a value, not an option left out: refused like any other wrong
+  // type, by every open alike (it was taken as the default by some).
+  test.each([
+    ['openMapping', 'size', (o: object) => openMapping(tmpFile('m'), { create: true, ...o } as never), 'TypeError', 'size must be a number, got null'],
+    ['Wal.open', 'readOnly', (o: object) => Wal.open(tmpFile('w'), o as never), 'TypeError', 'readOnly must be a boolean'],
+    ['KVStore.open', 'size', (o: object) => KVStore.open(tmpFile('kv'), { create: true, ...o } as never), 'TypeError', 'size must be a number, got null'],
+    ['KVStore.open', 'maxSize', (o: object) => KVStore.open(tmpFile('kv'), { create: true, ...o } as never), 'TypeError', 'maxSize must be a number, got null'],
+    ['KVStore.open', 'segmentSize', (o: object) => KVStore.open(tmpFile('kv'), { create: true, ...o } as never), 'TypeError', 'segmentSize must be a number, got null'],
+    ['KVStore.open', 'create', (o: object) => KVStore.open(tmpFile('kv'), o as never), 'TypeError', 'create must be a boolean'],
+    ['KVStore.openRegion', 'readOnly', (o: object) => KVStore.openRegion(new CrashSim(1 << 20), o as never), 'TypeError', 'readOnly must be a boolean'],
+    ['ObjPool.create', 'size', (o: object) => ObjPool.create(tmpFile('pool'), o as never), 'TypeError', 'size must be a number, got null'],
+    ['ObjPool.create', 'sds', (o: object) => ObjPool.create(tmpFile('pool'), o as never), 'TypeError', 'sds must be a boolean'],
+    ['ObjPool.open', 'stats', (o: object) => ObjPool.open(tmpFile('pool'), o as never), 'TypeError', 'stats must be a boolean'],
+  ])('%s: %s given as null is refused', (_name, option, open, type, message) => {
+    let err: unknown;
+    try {
+      (open({ [option]: null }) as { close?: () => void } | undefined)?.close?.();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(type === 'TypeError' ? TypeError : RangeError);
+    expect((err as Error).message).toBe(message);
+  });
+
   test.each([
     ['openMapping', (p: unknown) => openMapping(p as string)],
     ['Wal.open', (p: unknown) => Wal.open(p as string)],

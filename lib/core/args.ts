@@ -4,7 +4,7 @@ import { types } from 'node:util';
 
 export function checkIndex(value: unknown, name: string): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be a number, got ${typeof value}`);
+    throw new TypeError(`${name} must be a number, got ${value === null ? 'null' : typeof value}`);
   }
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);

@@ -94,9 +94,9 @@ export function rangeArgs(options: unknown): { range: IndexRange; limit: number;
   const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
   if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
   if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
-  const reverse = checkBoolean(o.reverse ?? false, 'reverse');
+  const reverse = checkBoolean(o.reverse === undefined ? false : o.reverse, 'reverse');
   const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
-  const encoding = o.encoding ?? 'buffer';
+  const encoding = o.encoding === undefined ? 'buffer' : o.encoding;
   if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
   const range: IndexRange = {
     lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
@@ -167,11 +167,11 @@ const DEFAULT_SIZE = 64 * 1024 * 1024;
  */
 export function openArgs(options: unknown): { create: boolean; readOnly: boolean; size: number; segmentSize: number; maxSize: number } {
   const o = checkOptions(options, OPEN_OPTIONS) as KVOpenOptions;
-  const create = checkBoolean(o.create ?? false, 'create');
-  const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
+  const create = checkBoolean(o.create === undefined ? false : o.create, 'create');
+  const readOnly = checkBoolean(o.readOnly === undefined ? false : o.readOnly, 'readOnly');
   if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
-  const size = checkIndex(o.size ?? DEFAULT_SIZE, 'size');
-  const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+  const size = checkIndex(o.size === undefined ? DEFAULT_SIZE : o.size, 'size');
+  const segmentSize = checkSegmentSize(o.segmentSize === undefined ? DEFAULT_SEGMENT : o.segmentSize);
   if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
   const maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
   if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);

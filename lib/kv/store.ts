@@ -91,9 +91,9 @@ export class KVStore {
    */
   static openRegion(region: Region, options: KVRegionOptions = {}): KVStore {
     const o = checkOptions(options, REGION_OPTIONS) as KVRegionOptions;
-    const create = checkBoolean(o.create ?? false, 'create');
-    const readOnly = checkBoolean(o.readOnly ?? false, 'readOnly');
-    const segmentSize = checkSegmentSize(o.segmentSize ?? DEFAULT_SEGMENT);
+    const create = checkBoolean(o.create === undefined ? false : o.create, 'create');
+    const readOnly = checkBoolean(o.readOnly === undefined ? false : o.readOnly, 'readOnly');
+    const segmentSize = checkSegmentSize(o.segmentSize === undefined ? DEFAULT_SEGMENT : o.segmentSize);
     return new KVStore(region, { create, readOnly, segmentSize }, region.length);
   }
 

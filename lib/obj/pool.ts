@@ -105,12 +105,12 @@ export class ObjPool {
     checkPath(path);
     checkOptions(options, ['layout', 'size', 'mode', 'sds', 'stats']);
     const layout = checkLayout(options.layout ?? '');
-    const size = checkIndex(options.size ?? OBJ_MIN_POOL, 'size');
+    const size = checkIndex(options.size === undefined ? OBJ_MIN_POOL : options.size, 'size');
     if (size < OBJ_MIN_POOL) throw new RangeError(`size must be at least ${OBJ_MIN_POOL} (8 MiB), got ${size}`);
-    const mode = checkIndex(options.mode ?? 0o666, 'mode');
+    const mode = checkIndex(options.mode === undefined ? 0o666 : options.mode, 'mode');
     if (mode > 0o7777) throw new RangeError('mode must be 0..0o7777');
-    const sds = checkBoolean(options.sds ?? true, 'sds');
-    const stats = checkBoolean(options.stats ?? true, 'stats');
+    const sds = checkBoolean(options.sds === undefined ? true : options.sds, 'sds');
+    const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     return new ObjPool(path, binding.objCreate(path, layout, size, mode, sds, stats));
   }
 
@@ -125,7 +125,7 @@ export class ObjPool {
     checkPath(path);
     checkOptions(options, ['layout', 'stats']);
     const layout = options.layout == null ? null : checkLayout(options.layout);
-    const stats = checkBoolean(options.stats ?? true, 'stats');
+    const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     notAPool(path);
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
@@ -198,7 +198,7 @@ export class ObjPool {
   alloc(size: number, options: AllocOptions = {}): Ptr {
     checkIndex(size, 'size');
     if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
-    const zero = checkBoolean(options.zero ?? false, 'zero');
+    const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
     return this.#live().alloc(size, zero);
   }
 

@@ -83,7 +83,7 @@ export class ObjTx {
     this.#live();
     checkIndex(size, 'size');
     if (size === 0 || size > MAX_ALLOC) throw new RangeError(`size must be 1..${MAX_ALLOC}, got ${size}`);
-    const zero = checkBoolean(options.zero ?? false, 'zero');
+    const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
     return this.#native.txAlloc(size, zero);
   }
 

@@ -111,11 +111,11 @@ function checkTestOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
     if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
   }
   const count = (name: 'seed' | 'randomImages' | 'exhaustiveLimit' | 'pairLimit', dflt: number): number => {
-    const v = checkIndex(opts[name] ?? dflt, name);
+    const v = checkIndex(opts[name] === undefined ? dflt : opts[name], name);
     if (v > MAX_COUNT) throw new RangeError(`${name} must be at most ${MAX_COUNT}, got ${v}`);
     return v;
   };
-  const torn = checkBoolean(opts.torn ?? false, 'torn');
+  const torn = checkBoolean(opts.torn === undefined ? false : opts.torn, 'torn');
   return {
     ...opts,
     size: checkSize(opts.size),
