@@ -353,6 +353,27 @@ describe('bad input', () => {
     expect(fs.existsSync(file('long.out'))).toBe(false);
   });
 
+  test('the longest line taken is the input share less its newline, and the refusal says so', () => {
+    const input = file('edge.txt');
+    fs.writeFileSync(input, `short\n${'x'.repeat(MEMORY)}\nshort\n`);
+    let share = 0;
+    try {
+      externalSort(input, file('edge-1.out'), { memory: MEMORY, parallel: 1 });
+    } catch (e) {
+      const m = /does not fit, with its newline, in (\d+) bytes, the input share/.exec((e as Error).message);
+      expect(m).not.toBeNull();
+      share = Number(m?.[1]);
+    }
+    expect(share).toBeGreaterThan(0);
+    // A line of `share` bytes needs share + 1 with its newline: refused.
+    fs.writeFileSync(input, `short\n${'x'.repeat(share)}\nshort\n`);
+    expectPmemError(() => externalSort(input, file('edge-2.out'), { memory: MEMORY, parallel: 1 }), 'ERR_PMEM_NO_MEMORY');
+    // One byte less fits exactly: sorted.
+    fs.writeFileSync(input, `short\n${'x'.repeat(share - 1)}\nshort\n`);
+    externalSort(input, file('edge.out'), { memory: MEMORY, parallel: 1 });
+    expect(fs.readFileSync(file('edge.out'), 'latin1')).toBe(`short\nshort\n${'x'.repeat(share - 1)}\n`);
+  });
+
   test('a binary input that is not a whole number of records is refused before anything is written', () => {
     const input = file('odd.bin');
     fs.writeFileSync(input, Buffer.alloc(250));
@@ -649,9 +670,17 @@ describe('resume', () => {
     fs.writeFileSync(input, mixedText(3, 3000));
     const out = file('other.out');
     interrupted(input, out, { memory: MEMORY }, 3);
-    expectPmemError(() => externalSort(input, out, { memory: MEMORY, reverse: true, resume: true }), 'ERR_PMEM_INVALID');
+    // The error names what differs, not the checkpoint's description whole.
+    expect(() => externalSort(input, out, { memory: MEMORY, reverse: true, resume: true })).toThrow(
+      /^the checkpoint in .* is of another sort: its format options differ \(reverse: false → true\)$/,
+    );
+    expectPmemError(() => externalSort(input, out, { memory: MEMORY * 2, resume: true }), 'ERR_PMEM_INVALID');
+    expect(() => externalSort(input, out, { memory: MEMORY * 2, resume: true })).toThrow(
+      new RegExp(`is of another sort: its memory was ${MEMORY}, now ${MEMORY * 2}$`),
+    );
     fs.appendFileSync(input, 'more\n');
     expectPmemError(() => externalSort(input, out, { memory: MEMORY, resume: true }), 'ERR_PMEM_INVALID');
+    expect(() => externalSort(input, out, { memory: MEMORY, resume: true })).toThrow(/its input size was \d+, now \d+/);
     fs.rmSync(`${out}.pmem-sort`, { recursive: true });
   });
 

@@ -167,7 +167,7 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
 export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): number {
   const count = split.records;
   if (count === 0) {
-    throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} is longer than ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
+    throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} does not fit, with its newline, in ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
   }
   const f = order.format;
   const { input, records: t } = bufs;

@@ -177,7 +177,7 @@ function sortLocked(job: Job, held: Held): SortResult {
       region = found.region;
       if (!o.resume) throw new PmemError('ERR_PMEM_EXISTS', `${job.dir} holds an unfinished sort: resume it, or remove the directory`, { path: job.dir });
       if (found.checkpoint.job !== description) {
-        throw new PmemError('ERR_PMEM_INVALID', `the checkpoint in ${job.dir} is of another sort, or the input changed since (${found.checkpoint.job})`, { path: cpPath });
+        throw new PmemError('ERR_PMEM_INVALID', `the checkpoint in ${job.dir} is of another sort: ${differences(found.checkpoint.job, description)}`, { path: cpPath });
       }
       cp = found.checkpoint;
       state = found.state;
@@ -426,6 +426,35 @@ function describe(job: Job): string {
     input: job.input, size: job.inputSize, mtimeMs: st.mtimeMs, output: job.output,
     format: job.o.format, memory: job.o.memory, mergeBuffers: job.o.mergeBuffers,
   });
+}
+
+/** What differs between two descriptions, named: "its memory was 1048576, now 2097152". */
+function differences(was: string, now: string): string {
+  let a: Record<string, unknown>;
+  try {
+    a = JSON.parse(was) as Record<string, unknown>;
+  } catch {
+    return 'its description cannot be read';
+  }
+  const b = JSON.parse(now) as Record<string, unknown>;
+  const words: Record<string, string> = {
+    input: 'input', size: 'input size', mtimeMs: 'input modification time', output: 'output',
+    format: 'format options', memory: 'memory', mergeBuffers: 'merge buffers',
+  };
+  const said = Object.keys({ ...a, ...b })
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => k === 'format' ? `its ${words[k]} differ (${formatDifferences(a[k], b[k])})` : `its ${words[k] ?? k} was ${JSON.stringify(a[k])}, now ${JSON.stringify(b[k])}`);
+  return said.length > 0 ? said.join('; ') : 'its description differs';
+}
+
+/** The fields of two format descriptions that differ, as "name: was → now". */
+function formatDifferences(was: unknown, now: unknown): string {
+  const a = (was ?? {}) as Record<string, unknown>;
+  const b = (now ?? {}) as Record<string, unknown>;
+  return Object.keys({ ...a, ...b })
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => `${k}: ${JSON.stringify(a[k])} → ${JSON.stringify(b[k])}`)
+    .join(', ');
 }
 
 /**
