@@ -1,10 +1,10 @@
 // The WAL under the crash simulator. Oracle: the recovered records are a
 // prefix of the appended ones (after the head) that contains every
 // acknowledged record; truncation is all-or-nothing.
-import { crc32c, Wal } from '../lib';
-import { crashTest, type CrashReport, type CrashTestOptions } from '../lib/testing';
+import { crc32c, type Region, Wal } from '../lib';
+import { type CheckContext, crashTest, type CrashReport, type CrashTestOptions } from '../lib/testing';
 import { Scenarios } from './fixtures/crash-scenarios';
-import { faulty, type Faults } from './faults';
+import { faulty, type Faults, ViolationKinds } from './faults';
 
 interface Model {
   /** Every record that may be in the log, by LSN. */
@@ -40,9 +40,15 @@ function walTest(
     walClass?: typeof Wal;
     /** Broken persistence for the operation (test/faults.ts). */
     faults?: Faults;
+    /** Counts every violation by kind. */
+    kinds?: ViolationKinds<string>;
   },
 ): CrashReport {
   const cls = opts.walClass ?? Wal;
+  const recover = (region: Region): Array<[number, string]> => [...cls.open(region).read()].map((r) => [r.lsn, r.data.toString()]);
+  const check = (got: Array<[number, string]>, { before, after, acked }: CheckContext<Model>): void => {
+    checkPrefix(got, before, after, acked);
+  };
   return crashTest<Model, Array<[number, string]>>({
     size: opts.size ?? 4096,
     seed: opts.seed ?? 1,
@@ -60,10 +66,8 @@ function walTest(
       opts.act(wal, model, (v) => ctx.ack(v));
       return model;
     },
-    recover: (region) => [...cls.open(region).read()].map((r) => [r.lsn, r.data.toString()]),
-    check(got, { before, after, acked }) {
-      checkPrefix(got, before, after, acked);
-    },
+    recover: opts.kinds?.watch(recover) ?? recover,
+    check: opts.kinds?.watch(check) ?? check,
   });
 }
 
@@ -228,6 +232,49 @@ test('broken: a batch that wraps, its records before the wrap not flushed, is ca
   // run of records is the one flush that ends there.
   const r = walTest({ ...ringEnd, randomImages: 2000, faults: { flush: (o, l) => (o + l === 4096 ? null : [o, l]) } });
   expect(r.violations.map((v) => v.message).join('\n')).toMatch(/acknowledged LSN \d+ is missing/);
+});
+
+test('broken: appends acknowledged before their fence are caught, a later one durable without an earlier one refused as damage', () => {
+  // Single appends of one 64-byte line each (a 32-byte header, 32 bytes of
+  // data; the ring starts on a line). Each append's fence makes its record
+  // durable before the call returns, so a later append's record is never
+  // durable while an earlier one is not, and recovery takes an invalid
+  // record followed by a valid one that began a later append (a higher
+  // LSN, batch index 0) for damage (laterAppendAhead in
+  // lib/log/wal-recover.ts). With the fences of the 1st and 3rd of four
+  // appends skipped, the crash before the 2nd's (or the 4th's) fence may
+  // leave the 2nd record without the 1st: that is refused, and a violation
+  // here; the crash that leaves neither loses the acknowledged 1st. Not
+  // torn: an unwritten record is all zeros, so damagedBeforeLaterAppend,
+  // which needs its header, refuses none of them.
+  const line = (lsn: number): string => `l${lsn}-`.padEnd(32, '.');
+  let unfenced = false;
+  const variant = (faults?: Faults, kinds?: ViolationKinds<string>): CrashReport => walTest({
+    faults,
+    kinds,
+    prepare: (wal, m) => appendAll(wal, m, [line(1), line(2)]),
+    act: (wal, m, ack) => {
+      for (let i = 0; i < 4; i++) {
+        unfenced = i % 2 === 0;
+        ack(appendAll(wal, m, [line(wal.nextLsn)])[0]);
+      }
+      unfenced = false;
+    },
+  });
+  const kinds = new ViolationKinds({
+    refused: /^log record \d+ is corrupt and later records are intact$/,
+    lost: /^acknowledged LSN \d+ is missing$/,
+  });
+  const r = variant({ skipDrain: () => unfenced }, kinds);
+  expect(kinds.counts.refused).toBeGreaterThan(0);
+  expect(kinds.counts.lost).toBeGreaterThan(0);
+  expect(kinds.counts.other).toBe(0);
+  expect(r.violationCount).toBe(kinds.counts.refused + kinds.counts.lost);
+  console.log(`appends not fenced: ${r.images} images, ${kinds.counts.refused} refused, ${kinds.counts.lost} lost acknowledged records`);
+  // Every append fenced: no image is refused, none loses a record.
+  const healthy = variant();
+  expect(healthy.images).toBeGreaterThan(0);
+  expect(healthy.violations).toEqual([]);
 });
 
 test('broken: a checksum without the generation lets a stale record validate after wrap-around', () => {

@@ -34,3 +34,32 @@ export function faulty(inner: Region, faults: Faults): Region {
   };
   return region;
 }
+
+/**
+ * Counts every violation of a crash test by kind, where a report keeps the
+ * messages of only the first MAX_VIOLATIONS: the test's recover and check,
+ * wrapped with watch(), count each throw under the first kind whose pattern
+ * matches its message, or under 'other'.
+ */
+export class ViolationKinds<K extends string> {
+  readonly counts: Record<K | 'other', number>;
+  readonly #kinds: Array<[K, RegExp]>;
+
+  constructor(kinds: Record<K, RegExp>) {
+    this.#kinds = Object.entries(kinds) as Array<[K, RegExp]>;
+    this.counts = Object.fromEntries([...this.#kinds.map(([k]) => [k, 0]), ['other', 0]]) as Record<K | 'other', number>;
+  }
+
+  /** `fn`, counting what it throws (and throwing it on). */
+  watch<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args) => {
+      try {
+        return fn(...args);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        this.counts[this.#kinds.find(([, re]) => re.test(message))?.[0] ?? 'other']++;
+        throw e;
+      }
+    };
+  }
+}
