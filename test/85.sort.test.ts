@@ -422,6 +422,19 @@ describe('bad input', () => {
     expect(fs.existsSync(file('proc.out.pmem-sort'))).toBe(false);
   });
 
+  test('an output in a directory that takes no new file (/proc) says so, not that a path is missing', () => {
+    const input = file('to-proc.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    let e: unknown;
+    try {
+      externalSort(input, '/proc/pmem-sort-out');
+    } catch (err) {
+      e = err;
+    }
+    expect(e).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO', path: '/proc/pmem-sort-out.pmem-sort-partial' });
+    expect((e as Error).message).toBe("cannot create '/proc/pmem-sort-out.pmem-sort-partial': '/proc' takes no new file (ENOENT)");
+  });
+
   test('wrong types are TypeErrors, bad values RangeErrors', () => {
     const input = file('args.txt');
     fs.writeFileSync(input, 'a\n');

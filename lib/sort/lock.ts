@@ -4,9 +4,10 @@
 // release(), and by the kernel when the process dies, so a killed sort
 // leaves no stale lock (native/core/filelock.cc).
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import type { NativeLock } from '../core/binding';
-import { isPmemError, PmemError } from '../core/errors';
+import { fromSystemError, isPmemError, PmemError } from '../core/errors';
 import { lockFile } from '../core/identify';
 
 /** One of a sort's files, locked. */
@@ -54,7 +55,7 @@ export function lockSortFile(file: string, role: SortFileRole): SortLock {
         fd = fs.openSync(file, 'wx', 0o644);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue; // another sort made it just now
-        throw e;
+        throw cannotCreate(file, e);
       }
       try {
         made = fs.fstatSync(fd);
@@ -101,6 +102,25 @@ export function removeIfEmpty(lock: SortLock): void {
   const held = fs.fstatSync(lock.fd);
   const now = lstatOf(lock.path);
   if (held.size === 0 && now !== null && now.ino === held.ino && now.dev === held.dev) fs.rmSync(lock.path);
+}
+
+/**
+ * A failed create of `file`, said as such: its directory exists (the sort
+ * checked), so ENOENT there means one that takes no new file (/proc), not a
+ * missing path.
+ */
+function cannotCreate(file: string, e: unknown): unknown {
+  const err = fromSystemError(e);
+  if (!isPmemError(err)) return err;
+  const errno = (e as NodeJS.ErrnoException).code;
+  const dir = path.dirname(file);
+  const why = errno === 'ENOENT'
+    ? `'${dir}' takes no new file (ENOENT)`
+    : `no new file can be made in '${dir}': ${err.message.slice(err.message.lastIndexOf(': ') + 2)}`;
+  const code = errno === 'EACCES' || errno === 'EPERM' ? 'ERR_PMEM_ACCESS' : err.code;
+  return new PmemError(code, `cannot create '${file}': ${why}`, {
+    path: file, ...(err.errno === undefined ? {} : { errno: err.errno }), syscall: 'open',
+  });
 }
 
 function lstatOf(file: string): fs.Stats | null {
