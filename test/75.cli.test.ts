@@ -608,6 +608,14 @@ describe('empty strings for files, and a multi-byte -t', () => {
     fails(pmem(['sort', '-t', '\u00e9', '-k', '2', input, '-o', tmpFile('e.out')]), EXIT.USAGE, 'multi-character tab');
     expect(fs.existsSync(tmpFile('e.out'))).toBe(false);
   });
+
+  test("-t '\\0' is the NUL byte, as GNU sort takes it", () => {
+    const input = tmpFile('nul-sep.txt');
+    fs.writeFileSync(input, 'b\x002\na\x003\nc\x001\n');
+    const out = tmpFile('nul-sep.out');
+    expect(pmem(['sort', '-t', '\\0', '-k', '2', input, '-o', out]).code).toBe(0);
+    expect(fs.readFileSync(out, 'latin1')).toBe('c\x001\nb\x002\na\x003\n');
+  });
 });
 
 describe('pmem check', () => {

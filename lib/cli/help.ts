@@ -16,7 +16,7 @@ export const SORT_HELP = `pmem sort [options] <input | -> [-o <output>]
   An input of - is stdin, copied to its end into such a directory (beside
   --pmem, else beside the output) before the sort; --resume needs a file.
   -k F[.C][,F[.C]]   a key field, as GNU sort reads it (repeatable)
-  -t SEP             the field separator (one byte); default: blanks
+  -t SEP             the field separator (one byte, or '\\0' for NUL); default: blanks
   -n                 compare keys as numbers
   -r                 reverse the order
   -u                 output only the first of lines with equal keys

@@ -63,7 +63,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         // was two or more bytes there, and GNU sort refuses it as a
         // multi-character tab. (The API takes it as the one latin1 byte.)
         if (v !== undefined && v.length === 1 && v.charCodeAt(0) >= 0x80) throw usage(`-t takes one byte; '${v}' is ${Buffer.byteLength(v)} bytes (a multi-character tab)`);
-        options.separator = v;
+        // `-t '\0'`, as GNU sort takes it: the NUL byte, which no argument
+        // can hold.
+        options.separator = v === '\\0' ? '\0' : v;
         break;
       case '-S':
       case '--memory': options.memory = bytes(v as string, a); break;
