@@ -4,8 +4,10 @@
 // about its size, not a Buffer per byte; a connection without a HELLO holds
 // no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
 // until MAX_PENDING newer ones wait; a DATA frame of more records than the
-// log can hold is refused before they are made into objects. And a
-// primary against a replica's REFUSE of 100 KB: its error quotes 1 KiB.
+// log can hold is refused before they are made into objects; one whose
+// records overlap those the backup holds, with other bytes, is refused as a
+// divergence and changes nothing. And a primary against a replica's REFUSE
+// of 100 KB: its error quotes 1 KiB.
 // A replica that cannot listen leaves no file it created behind.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
@@ -14,7 +16,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT } from '../lib/replicate/frames';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
@@ -253,6 +255,46 @@ describe('a DATA frame of more records than the log can hold', () => {
     } finally {
       child.stdin!.write('exit\n');
       await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
+
+describe('a DATA frame that overlaps the records a backup holds', () => {
+  /** Sends a HELLO and `frame` on a connection of its own; returns the backup's first two answers. */
+  async function answers(port: number, frame: Buffer): Promise<string[]> {
+    const c = new RawPrimary(port);
+    c.write(hello(1, [E1]));
+    c.write(frame);
+    const got = (await c.next(2)).slice(0, 2).map(describeFrame);
+    c.destroy();
+    return got;
+  }
+
+  test('with other bytes under an LSN it holds: ERR_PMEM_REPLICA_DIVERGED, nothing acknowledged, the file unchanged', async () => {
+    const f = file('overlap');
+    const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
+    try {
+      expect(await answers(b.port, dataFrame(1, 1, ['a', 'b', 'c']))).toEqual(['WELCOME 1 0', 'ACK 2 3']);
+      const before = fs.readFileSync(f);
+      const cases: Array<[Buffer, RegExp]> = [
+        // The same length at LSN 2, and new records after it that must not be taken either.
+        [dataFrame(1, 2, ['B', 'c', 'd']), /at LSN 2 \(1 bytes\) than the primary sent \(1 bytes\)/],
+        // Only the last record it holds differs (in length), and the frame asks for a 'received' ack first.
+        [encodeData(1, 0, WANT_RECEIVED, 1, ['a', 'b', 'cc'].map((r) => Buffer.from(r))), /at LSN 3 \(1 bytes\) than the primary sent \(2 bytes\)/],
+        // Every record of the frame held, one differing.
+        [dataFrame(1, 1, ['', 'b']), /at LSN 1 \(1 bytes\) than the primary sent \(0 bytes\)/],
+      ];
+      for (const [frame, message] of cases) {
+        expect(await answers(b.port, frame)).toEqual(['WELCOME 1 3', 'REFUSE ERR_PMEM_REPLICA_DIVERGED']);
+        expect(b.stats.lastRefusal!.message).toMatch(message);
+        expect(fs.readFileSync(f).equals(before)).toBe(true);
+        expect(b.lastDurableLsn).toBe(3);
+      }
+      // The same records with the same bytes are skipped, and the new one after them taken.
+      expect(await answers(b.port, dataFrame(1, 2, ['b', 'c', 'd']))).toEqual(['WELCOME 1 3', 'ACK 2 4']);
+      expect([...b.read()].map((r) => r.data.toString())).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      await b.close();
     }
   });
 });
