@@ -8,14 +8,15 @@
 // records overlap those the backup holds, with other bytes, is refused as a
 // divergence and changes nothing. And a primary against a replica's REFUSE
 // of 100 KB: its error quotes 1 KiB.
-// A replica that cannot listen leaves no file it created behind.
+// A replica that cannot listen leaves no file it created behind (with
+// --store, neither the store nor the journal), and every other as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
+import { ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
 import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
@@ -361,17 +362,40 @@ describe('a replica that cannot listen', () => {
     }
   });
 
-  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+  /** Runs `pmem replica --listen PORT ... --create --size 1M` on a port another server holds; expects exit 3 naming EADDRINUSE. */
+  async function cliOnTakenPort(args: string[]): Promise<void> {
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
     const port = (holder.address() as net.AddressInfo).port;
     try {
-      const f = file('listen-cli');
-      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), '--file', f, '--create', '--size', '1M'], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), ...args, '--create', '--size', '1M'], { encoding: 'utf8' });
       expect([r.status, r.stderr]).toEqual([3, expect.stringMatching(/^pmem: .*EADDRINUSE/) as string]);
-      expect(fs.existsSync(f)).toBe(false);
     } finally {
       await new Promise((r) => holder.close(r));
     }
+  }
+
+  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+    const f = file('listen-cli');
+    await cliOnTakenPort(['--file', f]);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('pmem replica --store --create removes the store and journal it made, and leaves those that were there', async () => {
+    const [journal, store] = [file('listen-cli-journal'), file('listen-cli-store')];
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect([fs.existsSync(journal), fs.existsSync(store)]).toEqual([false, false]);
+    // An empty store file is formatted, then emptied again; the journal it made goes.
+    fs.writeFileSync(store, '');
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect([fs.existsSync(journal), fs.statSync(store).size]).toEqual([false, 0]);
+    // A store and a journal that were there stay: the store byte for byte,
+    // the journal with what it holds (opening a Wal raises its epoch).
+    fs.rmSync(store);
+    await (await startStoreReplica({ store, journal, port: 0, create: true, journalSize: SIZE })).close();
+    const before = { journal: readJournal(journal), store: fs.readFileSync(store) };
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect(readJournal(journal)).toEqual(before.journal);
+    expect(fs.readFileSync(store).equals(before.store)).toBe(true);
   });
 });
