@@ -22,18 +22,10 @@ import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { tmpFile } from './helpers';
+import { testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
-const files: string[] = [];
-const file = (name: string): string => {
-  const f = tmpFile(name);
-  files.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of files) fs.rmSync(f, { force: true });
-});
+const file = testFiles();
 
 const E1: EpochEntry = { epoch: 1, startLsn: 1, tag: 0 };
 const hello = (epoch: number, history: EpochEntry[], journalId = 777): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
