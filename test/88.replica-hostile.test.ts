@@ -22,7 +22,7 @@ import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { testFiles } from './replicate-helpers';
+import { startPmem, stopPmem, testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
 const file = testFiles();
@@ -154,6 +154,30 @@ describe('connections that have not completed a HELLO', () => {
     for (const [v, name] of [[0, 'RangeError'], [2 ** 31, 'RangeError'], [1.5, 'RangeError'], ['5', 'TypeError']] as const) {
       const e = await startReplica({ file: file('bad-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: v as number }).catch((x: Error) => x);
       expect([v, (e as Error).name]).toEqual([v, name]);
+    }
+  });
+
+  test('pmem replica --hello-timeout: a bad value exits 2; a good one closes a silent connection after it, with or without --store', async () => {
+    const pmem = path.join(__dirname, '..', 'bin', 'pmem');
+    for (const v of ['0', '-5', '1.5', '2147483648', '1e3', 'soon', '']) {
+      const f = file('hello-timeout-cli-bad');
+      const r = spawnSync(process.execPath, [pmem, 'replica', '--listen', '0', '--file', f, '--create', `--hello-timeout=${v}`], { encoding: 'utf8' });
+      expect([v, r.status, r.stderr]).toEqual([v, 2, `pmem: --hello-timeout takes a whole number from 1 to 2147483647, got '${v}'\n`]);
+      expect(fs.existsSync(f)).toBe(false);
+    }
+    for (const store of [[], ['--store', file('hello-timeout-cli.kv')]]) {
+      const { child, port } = await startPmem(['replica', '--listen', '0', '--file', file('hello-timeout-cli'), '--create', '--size', '1M', '--hello-timeout', '300', ...store]);
+      try {
+        const silent = new RawPrimary(port);
+        const t0 = Date.now();
+        await silent.closedByPeer();
+        const waited = Date.now() - t0;
+        expect(silent.frames).toEqual([]);
+        // Closed by its timer: not before 300 ms, and long before the default 5000 ms.
+        expect([store.length, waited >= 290, waited < 4000]).toEqual([store.length, true, true]);
+      } finally {
+        expect(await stopPmem(child)).toBe(0);
+      }
     }
   });
 

@@ -508,8 +508,10 @@ describe('argument errors', () => {
     expect(parseReplica(['--listen', '7000', '--file', 'f', '--create', '--size', '10'], bytes)).toEqual({
       promote: false, port: 7000, file: 'f', bind: '127.0.0.1', create: true, size: 10,
     });
+    expect(parseReplica(['--listen', '0', '--file', 'f', '--hello-timeout', '250'], bytes)).toMatchObject({ helloTimeoutMs: 250 });
     expect(parseReplica(['promote', '--file=f'], bytes)).toMatchObject({ promote: true, file: 'f' });
-    for (const argv of [['--file', 'f'], ['--listen', '1'], ['--listen', '70000', '--file', 'f'], ['--listen'], ['promote'], ['promote', '--listen', '1', '--file', 'f'], ['--bogus']]) {
+    for (const argv of [['--file', 'f'], ['--listen', '1'], ['--listen', '70000', '--file', 'f'], ['--listen'], ['promote'], ['promote', '--listen', '1', '--file', 'f'], ['--bogus'],
+      ['promote', '--file', 'f', '--hello-timeout', '5'], ['--listen', '0', '--file', 'f', '--hello-timeout', '0']]) {
       expect([argv, await errorName(() => parseReplica(argv, bytes))]).toEqual([argv, 'Fail']);
     }
     const f = file('cli');

@@ -31,6 +31,8 @@ export interface StoreReplicaOptions {
   journalSize?: number;
   /** Milliseconds between two looks at the journal (default 5). */
   pollMs?: number;
+  /** The journal's startReplica option: how long a connection may take to complete its HELLO (default 5000 ms). */
+  helloTimeoutMs?: number;
 }
 
 export interface StoreReplicaHandle {
@@ -56,7 +58,7 @@ export interface StoreReplicaHandle {
   close(): Promise<void>;
 }
 
-const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs'];
+const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs'];
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
 
 /**
@@ -74,7 +76,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const journal = o.journal ?? `${o.store}.journal`;
   const pollMs = checkIndex(o.pollMs ?? 5, 'pollMs');
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
-  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize });
+  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
   // What a create finds at the store's path: a store made there was missing or empty.
   const found = o.create === true ? foundForCreate(o.store as string) : null;
   const store = KVStore.open(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
@@ -82,7 +84,9 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const made = found === null ? null : fs.statSync(o.store as string);
   let replica: ReplicaHandle;
   try {
-    replica = await startReplica({ file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL });
+    replica = await startReplica({
+      file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL, helloTimeoutMs: o.helloTimeoutMs,
+    });
   } catch (e) {
     // startReplica removed a journal it created; a store this call created
     // holds nothing but its format, and goes the same way (a replica that
