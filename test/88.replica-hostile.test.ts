@@ -4,33 +4,28 @@
 // about its size, not a Buffer per byte; a connection without a HELLO holds
 // no more than a HELLO's bytes, and its slot only until helloTimeoutMs or
 // until MAX_PENDING newer ones wait; a DATA frame of more records than the
-// log can hold is refused before they are made into objects. And a
-// primary against a replica's REFUSE of 100 KB: its error quotes 1 KiB.
-// A replica that cannot listen leaves no file it created behind.
+// log can hold is refused before they are made into objects; one whose
+// records overlap those the backup holds, with other bytes, is refused as a
+// divergence and changes nothing. And a primary against a replica's REFUSE
+// of 100 KB: its error quotes 1 KiB.
+// A replica that cannot listen leaves no file it created behind (with
+// --store, neither the store nor the journal), and every other as it was.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT } from '../lib/replicate/frames';
+import { ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { tmpFile } from './helpers';
+import { startPmem, stopPmem, testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
-const files: string[] = [];
-const file = (name: string): string => {
-  const f = tmpFile(name);
-  files.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of files) fs.rmSync(f, { force: true });
-});
+const file = testFiles();
 
 const E1: EpochEntry = { epoch: 1, startLsn: 1, tag: 0 };
 const hello = (epoch: number, history: EpochEntry[], journalId = 777): Buffer => encodeHello({ journalId, epoch, committedLsn: 0, history });
@@ -162,6 +157,30 @@ describe('connections that have not completed a HELLO', () => {
     }
   });
 
+  test('pmem replica --hello-timeout: a bad value exits 2; a good one closes a silent connection after it, with or without --store', async () => {
+    const pmem = path.join(__dirname, '..', 'bin', 'pmem');
+    for (const v of ['0', '-5', '1.5', '2147483648', '1e3', 'soon', '']) {
+      const f = file('hello-timeout-cli-bad');
+      const r = spawnSync(process.execPath, [pmem, 'replica', '--listen', '0', '--file', f, '--create', `--hello-timeout=${v}`], { encoding: 'utf8' });
+      expect([v, r.status, r.stderr]).toEqual([v, 2, `pmem: --hello-timeout takes a whole number from 1 to 2147483647, got '${v}'\n`]);
+      expect(fs.existsSync(f)).toBe(false);
+    }
+    for (const store of [[], ['--store', file('hello-timeout-cli.kv')]]) {
+      const { child, port } = await startPmem(['replica', '--listen', '0', '--file', file('hello-timeout-cli'), '--create', '--size', '1M', '--hello-timeout', '300', ...store]);
+      try {
+        const silent = new RawPrimary(port);
+        const t0 = Date.now();
+        await silent.closedByPeer();
+        const waited = Date.now() - t0;
+        expect(silent.frames).toEqual([]);
+        // Closed by its timer: not before 300 ms, and long before the default 5000 ms.
+        expect([store.length, waited >= 290, waited < 4000]).toEqual([store.length, true, true]);
+      } finally {
+        expect(await stopPmem(child)).toBe(0);
+      }
+    }
+  });
+
   test('a first frame over a HELLO\'s largest is refused at its header', async () => {
     const b = await startReplica({ file: file('first-frame'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000 });
     try {
@@ -257,6 +276,46 @@ describe('a DATA frame of more records than the log can hold', () => {
   });
 });
 
+describe('a DATA frame that overlaps the records a backup holds', () => {
+  /** Sends a HELLO and `frame` on a connection of its own; returns the backup's first two answers. */
+  async function answers(port: number, frame: Buffer): Promise<string[]> {
+    const c = new RawPrimary(port);
+    c.write(hello(1, [E1]));
+    c.write(frame);
+    const got = (await c.next(2)).slice(0, 2).map(describeFrame);
+    c.destroy();
+    return got;
+  }
+
+  test('with other bytes under an LSN it holds: ERR_PMEM_REPLICA_DIVERGED, nothing acknowledged, the file unchanged', async () => {
+    const f = file('overlap');
+    const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
+    try {
+      expect(await answers(b.port, dataFrame(1, 1, ['a', 'b', 'c']))).toEqual(['WELCOME 1 0', 'ACK 2 3']);
+      const before = fs.readFileSync(f);
+      const cases: Array<[Buffer, RegExp]> = [
+        // The same length at LSN 2, and new records after it that must not be taken either.
+        [dataFrame(1, 2, ['B', 'c', 'd']), /at LSN 2 \(1 bytes\) than the primary sent \(1 bytes\)/],
+        // Only the last record it holds differs (in length), and the frame asks for a 'received' ack first.
+        [encodeData(1, 0, WANT_RECEIVED, 1, ['a', 'b', 'cc'].map((r) => Buffer.from(r))), /at LSN 3 \(1 bytes\) than the primary sent \(2 bytes\)/],
+        // Every record of the frame held, one differing.
+        [dataFrame(1, 1, ['', 'b']), /at LSN 1 \(1 bytes\) than the primary sent \(0 bytes\)/],
+      ];
+      for (const [frame, message] of cases) {
+        expect(await answers(b.port, frame)).toEqual(['WELCOME 1 3', 'REFUSE ERR_PMEM_REPLICA_DIVERGED']);
+        expect(b.stats.lastRefusal!.message).toMatch(message);
+        expect(fs.readFileSync(f).equals(before)).toBe(true);
+        expect(b.lastDurableLsn).toBe(3);
+      }
+      // The same records with the same bytes are skipped, and the new one after them taken.
+      expect(await answers(b.port, dataFrame(1, 2, ['b', 'c', 'd']))).toEqual(['WELCOME 1 3', 'ACK 2 4']);
+      expect([...b.read()].map((r) => r.data.toString())).toEqual(['a', 'b', 'c', 'd']);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('a replica\'s REFUSE', () => {
   /** A server that answers every connection's first bytes with one REFUSE of `message`. */
   async function refuser(message: string): Promise<net.Server> {
@@ -319,17 +378,40 @@ describe('a replica that cannot listen', () => {
     }
   });
 
-  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+  /** Runs `pmem replica --listen PORT ... --create --size 1M` on a port another server holds; expects exit 3 naming EADDRINUSE. */
+  async function cliOnTakenPort(args: string[]): Promise<void> {
     const holder = net.createServer();
     await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
     const port = (holder.address() as net.AddressInfo).port;
     try {
-      const f = file('listen-cli');
-      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), '--file', f, '--create', '--size', '1M'], { encoding: 'utf8' });
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', String(port), ...args, '--create', '--size', '1M'], { encoding: 'utf8' });
       expect([r.status, r.stderr]).toEqual([3, expect.stringMatching(/^pmem: .*EADDRINUSE/) as string]);
-      expect(fs.existsSync(f)).toBe(false);
     } finally {
       await new Promise((r) => holder.close(r));
     }
+  }
+
+  test('pmem replica --create exits 3 naming the error, and leaves no file', async () => {
+    const f = file('listen-cli');
+    await cliOnTakenPort(['--file', f]);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('pmem replica --store --create removes the store and journal it made, and leaves those that were there', async () => {
+    const [journal, store] = [file('listen-cli-journal'), file('listen-cli-store')];
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect([fs.existsSync(journal), fs.existsSync(store)]).toEqual([false, false]);
+    // An empty store file is formatted, then emptied again; the journal it made goes.
+    fs.writeFileSync(store, '');
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect([fs.existsSync(journal), fs.statSync(store).size]).toEqual([false, 0]);
+    // A store and a journal that were there stay: the store byte for byte,
+    // the journal with what it holds (opening a Wal raises its epoch).
+    fs.rmSync(store);
+    await (await startStoreReplica({ store, journal, port: 0, create: true, journalSize: SIZE })).close();
+    const before = { journal: readJournal(journal), store: fs.readFileSync(store) };
+    await cliOnTakenPort(['--file', journal, '--store', store]);
+    expect(readJournal(journal)).toEqual(before.journal);
+    expect(fs.readFileSync(store).equals(before.store)).toBe(true);
   });
 });

@@ -14,6 +14,7 @@ import { replicateHooks } from '../lib/replicate/hooks';
 import { formatJournal, openJournal } from '../lib/replicate/journal';
 import { commit, intend } from '../lib/replicate/primary-log';
 import type { Region } from '../lib';
+import { isPmemError } from '../lib/core/errors';
 import { faulty } from './faults';
 
 const SIZE = 8192; // the control block (4 KiB) and a log of about 3.8 KiB
@@ -242,7 +243,15 @@ describe('the backup: a new epoch and the old primary', () => {
       b.hello(hello(2, [E1, { epoch: 2, startLsn: 3, tag: T2 }], 2));
       ctx.ack('welcome');
       const model = new Map([[1, rec(1)], [2, rec(2)], [3, rec(3, 'e2')], [4, rec(4, 'e2')]]);
-      b.accept(data(2, [[3, rec(3, 'e2')], [4, rec(4, 'e2')]], 2), (level, lsn) => { if (level === 2) ctx.ack(lsn); });
+      try {
+        b.accept(data(2, [[3, rec(3, 'e2')], [4, rec(4, 'e2')]], 2), (level, lsn) => { if (level === 2) ctx.ack(lsn); });
+      } catch (e) {
+        // A backup that adopted epoch 2 without dropping epoch 1's LSNs 3
+        // and 4 (the no-epoch-check variant) holds them still, and refuses
+        // epoch 2's other bytes under them; the check below then finds the
+        // old records under the new epoch. A correct backup never refuses here.
+        if (!isPmemError(e, 'ERR_PMEM_REPLICA_DIVERGED')) throw e;
+      }
       return model;
     },
     recover: recoverBackup,

@@ -16,7 +16,8 @@ import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_DATA, FRAME_HELL
 import { MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../lib/replicate/options';
 import { seededRandom } from '../lib/testing/random';
 import { dataFrame, describeFrame, FakeBackup, forward, RawPrimary, Relay } from './fixtures/replicate/fake';
-import { testDir, tmpFile } from './helpers';
+import { testDir } from './helpers';
+import { testFiles } from './replicate-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { mountSmallTmpfs } = require('./fixtures/replicate-faults/net') as {
@@ -26,15 +27,7 @@ const { mountSmallTmpfs } = require('./fixtures/replicate-faults/net') as {
 const SIZE = 1024 * 1024;
 /** Long enough never to be what ends a test of these: the code under test must stop the journal first, with its own error. */
 const NO_TIMEOUT = 5000;
-const files: string[] = [];
-const file = (name: string): string => {
-  const f = tmpFile(name);
-  files.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of files) fs.rmSync(f, { recursive: true, force: true });
-});
+const file = testFiles();
 
 const addr = (r: { port: number }): string => `127.0.0.1:${r.port}`;
 const backup = (name: string, size = SIZE): Promise<ReplicaHandle> => startReplica({ file: file(name), port: 0, create: true, size });
@@ -437,8 +430,8 @@ describe('the journal file cut short, replaced or removed while open', () => {
   });
 
   test('the backup\'s file replaced: the backup refuses, and the primary stops with ERR_PMEM_INVALID naming it', async () => {
-    const b = await backup('bswap-b');
-    const bfile = files[files.length - 1];
+    const bfile = file('bswap-b');
+    const b = await startReplica({ file: bfile, port: 0, create: true, size: SIZE });
     const p = await primary('bswap-p', [addr(b)]);
     expect(await p.append('a')).toBe(1);
     fs.copyFileSync(bfile, `${bfile}.copy`);

@@ -12,18 +12,10 @@ import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WE
 import { MAX_EPOCHS } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
 import { dataFrame, describeFrame, FakeBackup, lsnsOf, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { tmpFile } from './helpers';
+import { testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
-const files: string[] = [];
-const file = (name: string): string => {
-  const f = tmpFile(name);
-  files.push(f);
-  return f;
-};
-afterAll(() => {
-  for (const f of files) fs.rmSync(f, { force: true });
-});
+const file = testFiles();
 
 const addr = (r: { port: number }): string => `127.0.0.1:${r.port}`;
 const records = (r: { read(from?: number): Iterable<{ lsn: number; data: Buffer }> }): string[] => [...r.read()].map((x) => `${x.lsn}:${x.data.toString()}`);
@@ -52,7 +44,8 @@ const backup = (name: string): Promise<ReplicaHandle> => startReplica({ file: fi
 describe('ack levels and group commit', () => {
   test('persisted: every replica holds the record and the commit point covers it before the promise resolves', async () => {
     const [b1, b2] = [await backup('b1'), await backup('b2')];
-    const p = await ReplicatedWal.open(file('p'), { replicas: [addr(b1), addr(b2)], create: true, size: SIZE });
+    const pfile = file('p');
+    const p = await ReplicatedWal.open(pfile, { replicas: [addr(b1), addr(b2)], create: true, size: SIZE });
     expect(p.epoch).toBe(1);
     const lsn = await p.append('one');
     expect(lsn).toBe(1);
@@ -66,7 +59,7 @@ describe('ack levels and group commit', () => {
     await p.close();
     await b1.close();
     await b2.close();
-    expect(readJournal(files[files.length - 1]).committedLsn).toBe(3);
+    expect(readJournal(pfile).committedLsn).toBe(3);
   });
 
   test('local resolves once the intent is durable, received once every replica has it, persisted only after its ack', async () => {
@@ -515,8 +508,10 @@ describe('argument errors', () => {
     expect(parseReplica(['--listen', '7000', '--file', 'f', '--create', '--size', '10'], bytes)).toEqual({
       promote: false, port: 7000, file: 'f', bind: '127.0.0.1', create: true, size: 10,
     });
+    expect(parseReplica(['--listen', '0', '--file', 'f', '--hello-timeout', '250'], bytes)).toMatchObject({ helloTimeoutMs: 250 });
     expect(parseReplica(['promote', '--file=f'], bytes)).toMatchObject({ promote: true, file: 'f' });
-    for (const argv of [['--file', 'f'], ['--listen', '1'], ['--listen', '70000', '--file', 'f'], ['--listen'], ['promote'], ['promote', '--listen', '1', '--file', 'f'], ['--bogus']]) {
+    for (const argv of [['--file', 'f'], ['--listen', '1'], ['--listen', '70000', '--file', 'f'], ['--listen'], ['promote'], ['promote', '--listen', '1', '--file', 'f'], ['--bogus'],
+      ['promote', '--file', 'f', '--hello-timeout', '5'], ['--listen', '0', '--file', 'f', '--hello-timeout', '0']]) {
       expect([argv, await errorName(() => parseReplica(argv, bytes))]).toEqual([argv, 'Fail']);
     }
     const f = file('cli');

@@ -10,18 +10,10 @@ import * as net from 'node:net';
 import { createServer, KVStore, openServer, startStoreReplica, type RespServer, type StoreReplicaHandle } from '../lib';
 import { parseServe } from '../lib/cli/serve';
 import { frame, RawClient, text } from './fixtures/serve/raw';
-import { tmpFile } from './helpers';
+import { startPmem, stopPmem, testFiles } from './replicate-helpers';
 
 const SMALL = { size: 1 << 20, segmentSize: 64 * 1024, journalSize: 1 << 20 };
-const files: string[] = [];
-afterAll(() => {
-  for (const f of files) for (const p of [f, `${f}.journal`]) fs.rmSync(p, { force: true });
-});
-function file(name: string): string {
-  const f = tmpFile(name);
-  files.push(f);
-  return f;
-}
+const file = testFiles(['.journal']);
 
 async function backup(): Promise<{ handle: StoreReplicaHandle; store: string }> {
   const store = file('backup.kv');
@@ -124,36 +116,16 @@ test('option errors', async () => {
 });
 
 test('the command line: pmem replica --store as the backup of pmem serve --replica', async () => {
-  const bin = require('node:path').join(__dirname, '..', 'bin', 'pmem');
-  const { spawn } = require('node:child_process') as typeof import('node:child_process');
-  const start = (args: string[]): Promise<{ child: import('node:child_process').ChildProcess; port: number }> => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stderr!.on('data', (d) => { err += d; });
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /address:\s+[\d.]+:(\d+)/.exec(out);
-      if (m && /ready/.test(out)) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`pmem ${args[0]} exited with ${code}: ${out} ${err}`)));
-  });
-  const stop = (child: import('node:child_process').ChildProcess): Promise<unknown> => {
-    child.removeAllListeners('exit');
-    const done = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    return done;
-  };
   const store = file('cli-backup.kv');
   const served = file('cli-served.kv');
-  const backupProc = await start(['replica', '--listen', '0', '--file', `${store}.journal`, '--store', store, '--create', '--size', '1M']);
-  const serverProc = await start(['serve', '--port', '0', '--file', served, '--journal', `${served}.journal`, '--replica', `127.0.0.1:${backupProc.port}`]);
+  const backupProc = await startPmem(['replica', '--listen', '0', '--file', `${store}.journal`, '--store', store, '--create', '--size', '1M']);
+  const serverProc = await startPmem(['serve', '--port', '0', '--file', served, '--journal', `${served}.journal`, '--replica', `127.0.0.1:${backupProc.port}`]);
   const c = new RawClient(serverProc.port);
   await c.ready;
   expect(text(await c.call('SET', 'cli', 'yes'))).toBe('OK');
   c.close();
-  await stop(serverProc.child);
-  await stop(backupProc.child);
+  await stopPmem(serverProc.child);
+  await stopPmem(backupProc.child);
   const copy = KVStore.open(store);
   const keys = [...copy.keys()].map((k) => (k as Buffer).toString('latin1').slice(2));
   copy.close();

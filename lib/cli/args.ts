@@ -165,6 +165,13 @@ export function parse(argv: string[]): Parsed {
   return p;
 }
 
+/** A whole number from `lo` to `hi`, as the commands' numeric options take them (ports, counts, milliseconds). @throws a usage Fail */
+export function wholeNumberIn(s: string, name: string, lo: number, hi: number, what = 'a whole number'): number {
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!(n >= lo && n <= hi)) throw usage(`${name} takes ${what} from ${lo} to ${hi}, got '${s}'`);
+  return n;
+}
+
 function wholeNumber(s: string, name: string): number {
   const n = /^\d+$/.test(s) ? Number(s) : NaN;
   if (!Number.isSafeInteger(n)) throw usage(`${name} takes a whole number, got '${s}'`);

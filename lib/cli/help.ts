@@ -57,14 +57,17 @@ export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DI
   clients on a loopback address. docs/server.md lists the commands.`;
 
 export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
+             [--hello-timeout MS]
 pmem replica promote --file FILE
   A backup of a replicated journal (ReplicatedWal): it appends a primary's
   records to FILE under the same LSNs and acknowledges them only once they
   are durable there. --create makes a missing FILE of SIZE bytes (default
   64M). It prints its address when ready; SIGTERM and SIGINT close it
-  cleanly. 'promote' raises the epoch of a stopped backup's FILE and makes
-  it a primary's: the old primary can no longer commit on it; open FILE
-  with ReplicatedWal.open. Deciding when to promote is left to the operator.
+  cleanly. --hello-timeout closes a connection that has not sent its
+  HELLO within MS milliseconds (default 5000; 1 to 2147483647).
+  'promote' raises the epoch of a stopped backup's FILE and makes it a
+  primary's: the old primary can no longer commit on it; open FILE with
+  ReplicatedWal.open. Deciding when to promote is left to the operator.
   --store STORE makes it the backup of a replicated store (ReplicatedStore,
   pmem serve --replica): FILE is its journal, and the journal's records are
   applied to the KV store STORE as they are persisted; after a promotion,

@@ -3,8 +3,10 @@
 // backup's file a primary's under a new epoch.
 import * as path from 'node:path';
 
+import { MAX_TIMEOUT } from '../replicate/options';
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
+import { wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -16,6 +18,7 @@ export interface ReplicaArgs {
   create: boolean;
   size: number;
   store?: string;
+  helloTimeoutMs?: number;
 }
 
 /** The options of `pmem replica`. @throws a usage Fail */
@@ -30,19 +33,17 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
       a.create = true;
       continue;
     }
-    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store'];
+    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store', '--hello-timeout'];
     if (!takes.includes(name)) throw usage(`replica${promote ? ' promote' : ''}: unknown argument '${arg}'`);
     let v: string;
     if (eq >= 0) v = arg.slice(eq + 1);
     else if (++i < argv.length) v = argv[i];
     else throw usage(`${name} needs a value`);
-    if (name === '--listen') {
-      const n = /^\d+$/.test(v) ? Number(v) : NaN;
-      if (!(n >= 0 && n <= 65535)) throw usage(`--listen takes a port from 0 to 65535, got '${v}'`);
-      a.port = n;
-    } else if (name === '--file') a.file = v;
+    if (name === '--listen') a.port = wholeNumberIn(v, name, 0, 65535, 'a port');
+    else if (name === '--file') a.file = v;
     else if (name === '--bind') a.bind = v;
     else if (name === '--store') a.store = v;
+    else if (name === '--hello-timeout') a.helloTimeoutMs = wholeNumberIn(v, name, 1, MAX_TIMEOUT);
     else a.size = bytes(v, name);
   }
   if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
@@ -59,8 +60,10 @@ export async function replica(a: ReplicaArgs): Promise<number> {
     return 0;
   }
   const r = a.store === undefined
-    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size })
-    : await startStoreReplica({ store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size });
+    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs })
+    : await startStoreReplica({
+      store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs,
+    });
   console.log(`address:     ${a.bind}:${r.port}`);
   console.log(`journal:     ${path.resolve(a.file)} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
   if (a.store !== undefined) console.log(`store:       ${path.resolve(a.store)} (follows the journal)`);

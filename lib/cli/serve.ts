@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { openServer } from '../server/open';
+import { wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -53,11 +54,7 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
     if (eq >= 0) v = arg.slice(eq + 1);
     else if (++i < argv.length) v = argv[i];
     else throw usage(`${name} needs a value`);
-    const whole = (lo: number, hi: number): number => {
-      const n = /^\d+$/.test(v) ? Number(v) : NaN;
-      if (!(n >= lo && n <= hi)) throw usage(`${name} takes a whole number from ${lo} to ${hi}, got '${v}'`);
-      return n;
-    };
+    const whole = (lo: number, hi: number): number => wholeNumberIn(v, name, lo, hi);
     switch (name) {
       case '--port': a.port = whole(0, 65535); break;
       case '--bind': a.bind = v; break;

@@ -103,10 +103,13 @@ export class BackupLog {
    * A DATA frame's records (its checksum and layout already checked by
    * readData): the new ones, which must start at this backup's next LSN,
    * are appended with the same LSNs in one batch (one fence), then
-   * acknowledged 'persisted'. Records it holds already are skipped.
+   * acknowledged 'persisted'. Records it holds already are skipped once
+   * their bytes are found equal to its own (#checkHeld).
    * @throws PmemError ERR_PMEM_REPLICA_FENCED (an older epoch),
    *   ERR_PMEM_REPLICA_PROTOCOL (a gap, which is also how a reorder of
-   *   frames shows; an epoch not agreed in the handshake), ERR_PMEM_NO_SPACE
+   *   frames shows; an epoch not agreed in the handshake),
+   *   ERR_PMEM_REPLICA_DIVERGED (a record it holds, sent with other bytes),
+   *   ERR_PMEM_NO_SPACE
    */
   accept(d: DataFrame, ack: (level: number, lsn: number) => void): void {
     const { wal, state } = this.journal;
@@ -118,6 +121,7 @@ export class BackupLog {
     const n = d.count;
     const end = d.firstLsn + n; // the LSN after the frame's last record
     if (n > 0 && d.firstLsn > next) throw protocolError(`a gap: LSN ${d.firstLsn} where the replica expects LSN ${next}`);
+    this.#checkHeld(d, next);
     // The frame's records from `next` on are new; those before it are held already.
     const fresh = Math.max(0, end - Math.max(next, d.firstLsn));
     const upto = fresh > 0 ? end - 1 : next - 1;
@@ -132,6 +136,34 @@ export class BackupLog {
       if (first !== next) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${first} to the primary's LSN ${next}`);
     }
     if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
+  }
+
+  /**
+   * The frame's records that this backup holds already (LSNs below `next`)
+   * must be its own, byte for byte: the same LSN with another payload is
+   * a history that is not this backup's, and keeping its own version while
+   * acknowledging the frame would hide that. The payloads are compared
+   * whole, not through the log's record checksums: those are salted per
+   * file and cover the record's header (its epoch, its place in a batch),
+   * so one would be computed over the frame's bytes anyway. Records freed
+   * already (below the log's head, committed on every replica) are not
+   * compared. Nothing is written or acknowledged before this check.
+   * @throws PmemError ERR_PMEM_REPLICA_DIVERGED naming the first record that differs
+   */
+  #checkHeld(d: DataFrame, next: number): void {
+    const { wal } = this.journal;
+    const from = Math.max(d.firstLsn, wal.headLsn);
+    const to = Math.min(d.firstLsn + d.count, next); // exclusive
+    if (from >= to) return;
+    const sent = d.records(from - d.firstLsn, to - d.firstLsn);
+    for (const held of wal.read(from)) {
+      if (held.lsn >= to) break;
+      const s = sent[held.lsn - from];
+      if (!held.data.equals(s)) {
+        throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: it holds another record at LSN ${held.lsn} `
+          + `(${held.data.length} bytes) than the primary sent (${s.length} bytes); ${RESEED}`);
+      }
+    }
   }
 
   /**

@@ -206,8 +206,8 @@ export interface DataFrame {
   count: number;
   /** Payload bytes of the records from index `from` on, read from their length fields (no objects). */
   bytes(from: number): number;
-  /** The records from index `from` on: views of the frame's body, not copies. */
-  records(from: number): Uint8Array[];
+  /** The records from index `from` up to `to` (exclusive; default: the last one's end): views of the frame's body, not copies. */
+  records(from: number, to?: number): Uint8Array[];
 }
 
 /**
@@ -243,8 +243,8 @@ export function readData(body: Buffer): DataFrame {
       const p = seek(from);
       return body.length - p - RECORD_HEADER * (count - from);
     },
-    records(from) {
-      const out = new Array<Uint8Array>(count - from);
+    records(from, to = count) {
+      const out = new Array<Uint8Array>(to - from);
       let p = seek(from);
       for (let i = 0; i < out.length; i++) {
         const len = body.readUInt32LE(p);

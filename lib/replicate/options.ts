@@ -45,7 +45,7 @@ export const MIN_JOURNAL_SIZE = STATE_BYTES + Wal.regionSize(4096);
 /** The largest: what one Buffer over a log file's mapping sees (log/wal-open.ts). */
 export const MAX_JOURNAL_SIZE = 2 ** 32;
 /** The longest timeout: what a Node timer takes. */
-const MAX_TIMEOUT = 2 ** 31 - 1;
+export const MAX_TIMEOUT = 2 ** 31 - 1;
 
 /** @throws TypeError, RangeError */
 export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFlags {

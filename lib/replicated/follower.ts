@@ -3,6 +3,8 @@
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
 // a promotion finds it complete once the last records are applied.
+import * as fs from 'node:fs';
+
 import { checkIndex, checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
@@ -29,6 +31,8 @@ export interface StoreReplicaOptions {
   journalSize?: number;
   /** Milliseconds between two looks at the journal (default 5). */
   pollMs?: number;
+  /** The journal's startReplica option: how long a connection may take to complete its HELLO (default 5000 ms). */
+  helloTimeoutMs?: number;
 }
 
 export interface StoreReplicaHandle {
@@ -54,14 +58,16 @@ export interface StoreReplicaHandle {
   close(): Promise<void>;
 }
 
-const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs'];
+const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs'];
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
 
 /**
  * Starts a replicated store's backup.
  * @throws (rejects) TypeError, RangeError; what KVStore.open and
- *   startReplica throw; PmemError ERR_PMEM_CORRUPT (store and journal do not
- *   belong together)
+ *   startReplica throw (ERR_PMEM_IO when it cannot listen: after removing
+ *   the journal and the store if this call created them, or emptying them
+ *   again if it formatted empty files); PmemError ERR_PMEM_CORRUPT (store
+ *   and journal do not belong together)
  */
 export async function startStoreReplica(options: StoreReplicaOptions): Promise<StoreReplicaHandle> {
   const o = checkOptions(options, OPTIONS) as Partial<StoreReplicaOptions>;
@@ -70,12 +76,22 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const journal = o.journal ?? `${o.store}.journal`;
   const pollMs = checkIndex(o.pollMs ?? 5, 'pollMs');
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
-  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize });
+  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
+  // What a create finds at the store's path: a store made there was missing or empty.
+  const found = o.create === true ? foundForCreate(o.store as string) : null;
   const store = KVStore.open(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+  // The file it opened, under its lock: the one a failed start may undo.
+  const made = found === null ? null : fs.statSync(o.store as string);
   let replica: ReplicaHandle;
   try {
-    replica = await startReplica({ file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL });
+    replica = await startReplica({
+      file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL, helloTimeoutMs: o.helloTimeoutMs,
+    });
   } catch (e) {
+    // startReplica removed a journal it created; a store this call created
+    // holds nothing but its format, and goes the same way (a replica that
+    // cannot listen leaves the path as it found it).
+    if (found !== null && made !== null) undoCreate(o.store as string, found, made);
     store.close();
     throw e;
   }
@@ -124,4 +140,32 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
       return closing;
     },
   };
+}
+
+/** 'missing' or 'empty' (a regular file of 0 bytes): what a create may make a store of; null for anything else. */
+function foundForCreate(path: string): 'missing' | 'empty' | null {
+  try {
+    const st = fs.statSync(path);
+    return st.isFile() && st.size === 0 ? 'empty' : null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : null;
+  }
+}
+
+/**
+ * Leaves `path` as a create found it (missing: removed; empty: emptied),
+ * while it still names the file `made` (identified when it was opened).
+ * Called before the store is closed, so under its lock; nothing touches
+ * its mapping after this but the unmap. Done as well as it can be: the
+ * caller's own error is the one to report.
+ */
+function undoCreate(path: string, found: 'missing' | 'empty', made: fs.Stats): void {
+  try {
+    const now = fs.statSync(path);
+    if (now.ino !== made.ino || now.dev !== made.dev) return;
+    if (found === 'missing') fs.unlinkSync(fs.realpathSync(path));
+    else fs.truncateSync(path, 0);
+  } catch {
+    // left as it is
+  }
 }
