@@ -2,6 +2,7 @@ import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRan
 import { binding, NativeObjPool } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
+import { poolDamage, refuseDamagedPool } from './media';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
 import { Windows } from '../core/windows';
 
@@ -62,14 +63,17 @@ function checkLayout(layout: unknown): string {
 
 /**
  * Refuses a file without the pool signature before libpmemobj maps it:
- * ERR_PMEM_NOT_POOL, saying what the file holds. A missing or unreadable
- * file, and a pool set file, are left to libpmemobj, which reports why.
+ * ERR_PMEM_NOT_POOL, saying what the file holds. Returns whether the file
+ * has the signature, for the checks of lib/obj/media.ts. A missing or
+ * unreadable file, and a pool set file, are left to libpmemobj, which
+ * reports why.
  */
-function notAPool(path: string): void {
+function notAPool(path: string): boolean {
   const id = identifyPath(path);
   if (id !== undefined && id.kind !== 'objpool' && id.kind !== 'poolset') {
     throw new PmemError('ERR_PMEM_NOT_POOL', `'${path}' is not a libpmemobj pool: it holds ${id.description}`, { path });
   }
+  return id?.kind === 'objpool';
 }
 
 /**
@@ -126,19 +130,21 @@ export class ObjPool {
     checkOptions(options, ['layout', 'stats']);
     const layout = options.layout == null ? null : checkLayout(options.layout);
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
-    notAPool(path);
+    if (notAPool(path)) refuseDamagedPool(path);
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
 
   /**
    * Checks a closed pool's consistency (pmemobj_check): true if consistent,
-   * false if not. A pool that cannot be checked at all throws.
+   * false if not (also for a pool libpmemobj would loop on, which
+   * pmemobj_check is never given). A pool that cannot be checked at all throws.
    * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_POOL, ERR_PMEM_LAYOUT,
    *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED (the pool is open)
    */
   static check(path: string, layout?: string | null): boolean {
     checkPath(path);
-    notAPool(path);
+    // A pool libpmemobj would loop on is not consistent.
+    if (notAPool(path) && poolDamage(path) !== undefined) return false;
     return binding.objCheck(path, layout == null ? null : checkLayout(layout));
   }
 

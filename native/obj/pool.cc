@@ -90,7 +90,23 @@ Napi::Object MakeHandle(Napi::Env env, PMEMobjpool* pop, const std::string& path
   pmemobj_ctl_set(pop, "stats.enabled", &enabled);
   // The object table: every live object, then the root (pmemobj_first and
   // pmemobj_next skip it).
+  //
+  // Invariant: pmemobj_next walks the heap zone by zone, chunk by chunk and
+  // block by block, so on a healthy pool each object starts after the one
+  // before it and inside the pool. A damaged heap (a run's block size or an
+  // object's header) can send it back to an earlier object, and this loop
+  // would never end: a step that does not move forward inside the pool is
+  // refused. Moving forward bounds the walk by the pool's size.
+  uint64_t last = 0;
   for (PMEMoid oid = pmemobj_first(pop); !OID_IS_NULL(oid); oid = pmemobj_next(oid)) {
+    if (oid.off <= last || oid.off >= p->size) {
+      pmemobj_close(pop);
+      p->pop = nullptr;
+      throw MakePmemError(env, "ERR_PMEM_CORRUPT", "'" + path + "' is a damaged pool: its heap "
+                          "walk goes from offset " + std::to_string(last) + " to " +
+                          std::to_string(oid.off), 0, nullptr, &path);
+    }
+    last = oid.off;
     p->objects[oid.off] = pmemobj_alloc_usable_size(oid);
   }
   size_t rootSize = pmemobj_root_size(pop);

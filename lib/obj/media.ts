@@ -1,0 +1,370 @@
+// What libpmemobj walks when it opens a pool, checked first, by reading the
+// file and never writing it.
+//
+// PMDK 1.12.1 trusts the on-media lane logs and chunk headers it walks at
+// pmemobj_open (and pmemobj_check): a damaged one can make it loop forever
+// (ulog_entry_size returns 0 for an unknown entry type, so ulog_base_nbytes
+// never advances; a chunk header of size 0 stops heap_verify_zone's walk; a
+// cycle of ulog `next` links never ends lane_init), or read and write outside
+// the mapping. `refuseDamagedPool` walks the same structures, in the same
+// order and with the same stopping rules, with every step bounded; where
+// libpmemobj would not terminate or would leave the pool, the file is refused
+// with ERR_PMEM_CORRUPT. Every check below is an invariant libpmemobj itself
+// keeps on a healthy pool and across a crash at any point, so no pool that
+// libpmemobj opens is refused.
+//
+// Offsets and sizes read from the file are BigInt until they are known to lie
+// inside the file (whose size is below 2^53).
+import * as fs from 'node:fs';
+
+import { binding } from '../core/binding';
+import { PmemError } from '../core/errors';
+
+// --- PMDK 1.12.1's on-media layout (src/libpmemobj/obj.h, lane.h, ulog.h,
+// heap_layout.h) --------------------------------------------------------
+const POOL_HDR_SIZE = 4096; // struct pool_hdr, one page
+const DESC_LANES_OFFSET = POOL_HDR_SIZE + 1024; // after layout[PMEMOBJ_MAX_LAYOUT]
+const DESC_NLANES = DESC_LANES_OFFSET + 8;
+const DESC_HEAP_OFFSET = DESC_LANES_OFFSET + 16;
+const DESC_ROOT_OFFSET = POOL_HDR_SIZE + 2048; // after the 2 KiB checksummed descriptor
+const DESC_ROOT_SIZE = DESC_ROOT_OFFSET + 16; // after root_offset and run_id
+const LANE_SIZE = 3072; // sizeof(struct lane_layout)
+const CACHELINE = 64;
+const ULOG_HDR = 64; // checksum, next, capacity, gen_num, flags, unused[3]
+// Each lane holds three logs: the internal and external redo logs and the
+// undo log, at these offsets inside struct lane_layout.
+const LANE_LOGS = [
+  { name: 'internal redo', at: 0 },
+  { name: 'external redo', at: 256 },
+  { name: 'undo', at: 960 },
+] as const;
+// ulog entry types: the top 3 bits of an entry's offset word.
+const OP_SET = 0n;
+const OP_AND = 1n;
+const OP_OR = 2n;
+const OP_BUF_SET = 5n;
+const OP_BUF_CPY = 6n;
+const ENTRY_VAL = 16; // struct ulog_entry_val: offset, value
+const ENTRY_BUF = 32; // struct ulog_entry_buf header: offset, checksum, size
+const OFFSET_MASK = (1n << 61n) - 1n;
+
+const HEAP_HEADER = 1024; // struct heap_header
+const ZONE_HEADER_MAGIC = 0xc3f0a2d2;
+const MAX_CHUNK = 65535 - 7;
+const CHUNKSIZE = 256 * 1024;
+const ZONE_HEADER = 64;
+const ZONE_METADATA = ZONE_HEADER + 8 * MAX_CHUNK; // header and chunk_headers[MAX_CHUNK]
+const ZONE_MIN_SIZE = ZONE_METADATA + CHUNKSIZE;
+const ZONE_MAX_SIZE = ZONE_METADATA + CHUNKSIZE * MAX_CHUNK;
+
+/** Reads ranges of a file that must lie wholly inside it. */
+class Reader {
+  constructor(
+    readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  /** Whether [off, off + len) lies inside the file (off and len may be BigInt from the file). */
+  holds(off: bigint | number, len: bigint | number): boolean {
+    const o = BigInt(off);
+    const l = BigInt(len);
+    return o >= 0n && l >= 0n && o + l <= BigInt(this.size);
+  }
+
+  read(off: number, len: number): Buffer {
+    const buf = Buffer.alloc(len);
+    let n = 0;
+    while (n < len) {
+      const got = fs.readSync(this.fd, buf, n, len - n, off + n);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n < len) throw new Error('short read');
+    return buf;
+  }
+}
+
+/** The damage found, as the message of the ERR_PMEM_CORRUPT that refuses the file. */
+class Damage extends Error {}
+
+/**
+ * PMDK's util_checksum_compute (a Fletcher-64 over 32-bit words), with the
+ * 8-byte checksum field at `skip` counted as zero, continued over `seq` as
+ * util_checksum_seq does.
+ */
+function fletcher64(buf: Buffer, skip: number, seq?: Buffer): bigint {
+  let lo = 0;
+  let hi = 0;
+  const add = (b: Buffer, from: number): void => {
+    for (let i = from; i < b.length; i += 4) {
+      lo = (lo + b.readUInt32LE(i)) >>> 0;
+      hi = (hi + lo) >>> 0;
+    }
+  };
+  for (let i = 0; i < buf.length; i += 4) {
+    if (i === skip || i === skip + 4) {
+      hi = (hi + lo) >>> 0;
+      continue;
+    }
+    lo = (lo + buf.readUInt32LE(i)) >>> 0;
+    hi = (hi + lo) >>> 0;
+  }
+  if (seq !== undefined) add(seq, 0);
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+function alignUp(n: bigint, to: bigint): bigint {
+  return ((n + to - 1n) / to) * to;
+}
+
+interface Pool {
+  r: Reader;
+  lanesOffset: number;
+  lanesEnd: number;
+  heapOffset: number;
+}
+
+/** OBJ_OFF_IS_VALID: what a ulog entry may target (heap, lanes, root_offset, root_size). */
+function validTarget(p: Pool, off: bigint): boolean {
+  return (
+    (off >= BigInt(p.heapOffset) && off < BigInt(p.r.size)) ||
+    (off >= BigInt(p.lanesOffset) && off < BigInt(p.lanesEnd)) ||
+    off === BigInt(DESC_ROOT_OFFSET) ||
+    off === BigInt(DESC_ROOT_SIZE)
+  );
+}
+
+interface Ulog {
+  at: number; // the ulog's offset in the file
+  next: bigint;
+  capacity: bigint;
+  genNum: Buffer; // 8 bytes, for the entries' checksums
+}
+
+function readUlog(p: Pool, at: number): Ulog {
+  const h = p.r.read(at, ULOG_HDR);
+  return { at, next: h.readBigUInt64LE(8), capacity: h.readBigUInt64LE(16), genNum: h.subarray(24, 32) };
+}
+
+/**
+ * The ulogs chained from a lane's log through `next`, as ulog_capacity and
+ * ulog_rebuild_next_vec walk them at lane_init, which loops forever on a
+ * cycle. Invariant: every extension is an object that libpmemobj (or the
+ * user, for pmemobj_tx_log_append_buffer) allocated from the heap, linked
+ * once, after it was constructed with next = 0; so each link lies in the
+ * heap, and the chain ends.
+ */
+function chain(p: Pool, head: number, what: string): Ulog[] {
+  const logs = [readUlog(p, head)];
+  const seen = new Set<number>([head]);
+  for (let u = logs[0]; u.next !== 0n; ) {
+    // ulog_by_offset aligns the link up to a cache line.
+    const at = alignUp(u.next, BigInt(CACHELINE));
+    if (at < BigInt(p.heapOffset) || !p.r.holds(at, ULOG_HDR)) {
+      throw new Damage(`the ${what} log links to offset ${u.next}, outside the heap`);
+    }
+    const n = Number(at);
+    if (seen.has(n)) throw new Damage(`the ${what} log's chain of extensions loops at offset ${n}`);
+    seen.add(n);
+    u = readUlog(p, n);
+    logs.push(u);
+  }
+  return logs;
+}
+
+/** How a walk over entries treats one: stop there, or go on (after what it checked). */
+type EntryRule = (target: bigint, length: bigint) => 'stop' | 'go';
+
+/**
+ * Walks the entries of one ulog `u` as ulog_base_nbytes and ulog_foreach_entry
+ * do: from its data while the offset is below its capacity, stopping at the
+ * first entry that is not valid (offset 0, or a buffer entry whose checksum,
+ * salted with the first log's gen_num, does not match). Returns the bytes
+ * walked, and whether the walk stopped at an invalid entry (or `rule`).
+ *
+ * Invariants: libpmemobj writes only the five entry types; an unknown type
+ * has size 0 and the walk would never advance. A buffer entry lies inside the
+ * pool, as it was written there; libpmemobj reads all of it to check its
+ * checksum, and a size near 2^64 wraps its size to 0.
+ */
+function walk(p: Pool, u: Ulog, gen: Buffer, what: string, rule?: EntryRule): { bytes: bigint; stopped: boolean } {
+  let off = 0n;
+  const data = BigInt(u.at + ULOG_HDR);
+  while (off < u.capacity) {
+    const at = data + off;
+    if (!p.r.holds(at, ENTRY_VAL)) throw new Damage(`the ${what} log's entry at ${at} lies outside the pool`);
+    const head = p.r.read(Number(at), ENTRY_VAL);
+    const word = head.readBigUInt64LE(0);
+    if (word === 0n) return { bytes: off, stopped: true };
+    const type = word >> 61n;
+    const target = word & OFFSET_MASK;
+    let size: bigint;
+    let length: bigint;
+    if (type === OP_SET || type === OP_AND || type === OP_OR) {
+      size = BigInt(ENTRY_VAL);
+      length = 8n;
+    } else if (type === OP_BUF_SET || type === OP_BUF_CPY) {
+      if (!p.r.holds(at, ENTRY_BUF)) throw new Damage(`the ${what} log's entry at ${at} lies outside the pool`);
+      length = p.r.read(Number(at) + 16, 8).readBigUInt64LE(0);
+      size = alignUp(BigInt(ENTRY_BUF) + length, BigInt(CACHELINE));
+      if (!p.r.holds(at, size)) {
+        throw new Damage(`the ${what} log's entry at ${at} of ${length} bytes runs past the end of the pool`);
+      }
+      const entry = p.r.read(Number(at), Number(size));
+      if (entry.readBigUInt64LE(8) !== fletcher64(entry, 8, gen)) return { bytes: off, stopped: true };
+    } else {
+      throw new Damage(`the ${what} log's entry at ${at} has an unknown type ${type}`);
+    }
+    if (rule !== undefined && rule(target, length) === 'stop') return { bytes: off, stopped: true };
+    off += size;
+  }
+  return { bytes: off, stopped: false };
+}
+
+/** ulog_foreach_entry: the entries of every ulog in the chain, until the first invalid one. */
+function walkChain(p: Pool, logs: Ulog[], what: string, rule: EntryRule): void {
+  for (const u of logs) {
+    if (walk(p, u, logs[0].genNum, what, rule).stopped) return;
+  }
+}
+
+/**
+ * Recovery applies each entry at its target: a healthy log only targets what
+ * OBJ_OFF_IS_VALID allows, so the write stays inside the pool.
+ */
+function applied(p: Pool, what: string): EntryRule {
+  return (target, length) => {
+    if (!validTarget(p, target) || !p.r.holds(target, length)) {
+      throw new Damage(`the ${what} log would write ${length} bytes at offset ${target}, outside the pool's heap and lanes`);
+    }
+    return 'go';
+  };
+}
+
+/** The lanes, in the order pmemobj_open walks them. */
+function checkLanes(p: Pool, nlanes: number): void {
+  for (let lane = 0; lane < nlanes; lane++) {
+    const base = p.lanesOffset + lane * LANE_SIZE;
+    for (const log of LANE_LOGS) {
+      const what = `lane ${lane} ${log.name}`;
+      const logs = chain(p, base + log.at, what);
+      const head = logs[0];
+      if (log.name === 'internal redo') {
+        // lane_check (obj_check_basic) walks the internal log's entries,
+        // stopping at the first whose target is not OBJ_OFF_IS_VALID.
+        walkChain(p, logs, what, (target) => (validTarget(p, target) ? 'go' : 'stop'));
+      }
+      // ulog_recover (redo) and operation_resume (undo) measure the first
+      // log with ulog_base_nbytes.
+      const nbytes = walk(p, head, head.genNum, what).bytes;
+      if (nbytes === 0n) continue;
+      if (log.name !== 'undo') {
+        // A redo log is applied only when its checksum, over its header and
+        // the bytes measured, matches (ulog_recovery_needed).
+        const n = nbytes < head.capacity ? nbytes : head.capacity;
+        const covered = p.r.read(head.at, ULOG_HDR + Number(n));
+        if (covered.readBigUInt64LE(0) !== fletcher64(covered, 0)) continue;
+      }
+      walkChain(p, logs, what, applied(p, what));
+    }
+  }
+}
+
+/** heap_max_zone: how many zones a heap of this size has. */
+function zoneCount(heapSize: number): number {
+  let zones = 0;
+  for (let left = heapSize - HEAP_HEADER; left >= ZONE_MIN_SIZE; zones++) {
+    left -= Math.min(left, ZONE_MAX_SIZE);
+  }
+  return zones;
+}
+
+/**
+ * The chunk headers of every zone, as heap_verify_zone walks them (and
+ * heap_foreach_object, behind pmemobj_first and pmemobj_next). Invariant: a
+ * zone's chunks lie in the file, and its chunk headers tile it exactly, each
+ * covering at least one chunk (heap_verify_zone refuses a pool whose headers
+ * do not add up, but loops forever on a size of 0 first).
+ */
+function checkHeap(p: Pool): void {
+  const heapSize = p.r.size - p.heapOffset;
+  const zones = zoneCount(heapSize);
+  for (let z = 0; z < zones; z++) {
+    const zoneAt = p.heapOffset + HEAP_HEADER + z * ZONE_MAX_SIZE;
+    const header = p.r.read(zoneAt, ZONE_HEADER);
+    if (header.readUInt32LE(0) !== ZONE_HEADER_MAGIC) continue; // libpmemobj skips or refuses it
+    const chunks = header.readUInt32LE(4);
+    if (chunks > MAX_CHUNK || !p.r.holds(zoneAt + ZONE_METADATA, chunks * CHUNKSIZE)) {
+      throw new Damage(`zone ${z} claims ${chunks} chunks, more than the file holds`);
+    }
+    const headers = p.r.read(zoneAt + ZONE_HEADER, 8 * chunks);
+    for (let c = 0; c < chunks; ) {
+      const size = headers.readUInt32LE(8 * c + 4);
+      if (size === 0 || c + size > chunks) {
+        throw new Damage(`zone ${z} chunk ${c} has size ${size}, which does not fit the zone's ${chunks} chunks`);
+      }
+      c += size;
+    }
+  }
+}
+
+/**
+ * What makes a pool file one on which pmemobj_open or pmemobj_check would
+ * loop forever or leave the pool (see this file's head), or undefined.
+ * Reads the file and never writes it. A file that is not a regular file
+ * (a device DAX) is left to libpmemobj, as is damage libpmemobj refuses
+ * itself (checksums, signatures).
+ */
+export function poolDamage(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY);
+  } catch {
+    return undefined; // libpmemobj reports why it cannot open it
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const r = new Reader(fd, st.size);
+    // A file shorter than any pool is refused natively (RefuseShortFile).
+    if (st.size < binding.objConstants.minPool) return undefined;
+    const desc = r.read(DESC_LANES_OFFSET, 24);
+    const lanesOffset = desc.readBigUInt64LE(0);
+    const nlanes = desc.readBigUInt64LE(8);
+    const heapOffset = desc.readBigUInt64LE(16);
+    // Invariant: the lanes follow the descriptor, and the heap follows the
+    // lanes, inside the file (obj_descr_create).
+    if (
+      lanesOffset < BigInt(DESC_ROOT_SIZE + 8) ||
+      lanesOffset + nlanes * BigInt(LANE_SIZE) > heapOffset ||
+      !r.holds(heapOffset, HEAP_HEADER + ZONE_METADATA)
+    ) {
+      return `its descriptor places the lanes (${lanesOffset}, ${nlanes} of them) and the heap (${heapOffset}) outside the file`;
+    }
+    const p: Pool = {
+      r,
+      lanesOffset: Number(lanesOffset),
+      lanesEnd: Number(lanesOffset + nlanes * BigInt(LANE_SIZE)),
+      heapOffset: Number(heapOffset),
+    };
+    checkHeap(p);
+    checkLanes(p, Number(nlanes));
+    return undefined;
+  } catch (e) {
+    if (e instanceof Damage) return e.message;
+    throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Refuses a pool file with poolDamage's damage.
+ * @throws PmemError ERR_PMEM_CORRUPT
+ */
+export function refuseDamagedPool(path: string): void {
+  const damage = poolDamage(path);
+  if (damage !== undefined) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is a damaged pool: ${damage}`, { path });
+  }
+}

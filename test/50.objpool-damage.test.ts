@@ -1,0 +1,149 @@
+// Damaged pools that libpmemobj (PMDK 1.12.1) loops on forever at
+// pmemobj_open are refused with ERR_PMEM_CORRUPT, and left byte-identical
+// (lib/obj/media.ts). Each open runs in a child process, so that a
+// regression hangs only the child: its time limit is a safety net, far above
+// an open's time, and a pass is decided by the child's answer alone. Healthy
+// pools, and pools left by a kill in the middle of transactions, still open.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ObjPool } from '../lib';
+import { tmpFile } from './helpers';
+
+const MiB = 1024 * 1024;
+const child = path.join(__dirname, 'fixtures', 'obj', 'open-child.js');
+const SAFETY_NET_MS = 60_000;
+
+// PMDK 1.12.1's layout (see lib/obj/media.ts).
+const DESC_LANES_OFFSET = 4096 + 1024;
+const LANE_SIZE = 3072;
+const UNDO_AT = 960; // the undo log inside struct lane_layout
+const ZONE0_CHUNK_HEADERS = 1024 + 64; // heap header, zone header
+
+interface Opened {
+  opened: boolean;
+  code?: string;
+  message?: string;
+  killed: boolean;
+}
+
+function openInChild(file: string): Promise<Opened> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(process.execPath, [child, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => c.kill('SIGKILL'), SAFETY_NET_MS);
+    c.on('error', reject);
+    c.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal !== null || out === '') resolve({ opened: false, killed: true, message: `exit ${code} ${signal}` });
+      else resolve({ ...(JSON.parse(out) as Opened), killed: false });
+    });
+  });
+}
+
+/** A pool with objects in runs and chunks, freed ones, and two transactions, one past the lane's undo log. */
+function healthyPool(name: string): { file: string; lanesOffset: number; heapOffset: number } {
+  const file = tmpFile(name);
+  const pool = ObjPool.create(file, { layout: 'damage', size: 16 * MiB, sds: false });
+  const root = pool.root(256);
+  const ptrs: number[] = [];
+  for (let i = 0; i < 20; i++) ptrs.push(pool.alloc(64 + i * 40));
+  ptrs.push(pool.alloc(300_000));
+  pool.free(ptrs[3]);
+  pool.transaction((tx) => {
+    tx.write(root, Buffer.alloc(256, 7));
+    tx.write(tx.alloc(1000), Buffer.alloc(1000, 1));
+  });
+  pool.transaction((tx) => tx.write(ptrs[20], Buffer.alloc(100_000, 9)));
+  pool.close();
+  const desc = Buffer.alloc(24);
+  const fd = fs.openSync(file, 'r');
+  fs.readSync(fd, desc, 0, 24, DESC_LANES_OFFSET);
+  fs.closeSync(fd);
+  return { file, lanesOffset: Number(desc.readBigUInt64LE(0)), heapOffset: Number(desc.readBigUInt64LE(16)) };
+}
+
+function poke(file: string, at: number, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  fs.writeSync(fd, bytes, 0, bytes.length, at);
+  fs.closeSync(fd);
+}
+
+function u64(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
+}
+
+async function expectRefused(file: string, because: RegExp): Promise<void> {
+  const before = fs.readFileSync(file);
+  const r = await openInChild(file);
+  expect(r.killed).toBe(false);
+  expect(r).toMatchObject({ opened: false, code: 'ERR_PMEM_CORRUPT' });
+  expect(r.message).toMatch(because);
+  expect(fs.readFileSync(file).equals(before)).toBe(true);
+}
+
+describe('damaged pools libpmemobj would loop on are refused', () => {
+  test('an unknown ulog entry type in a lane (ulog_base_nbytes in ulog_recover never advances)', async () => {
+    const { file, lanesOffset } = healthyPool('dmg-entry-type');
+    // Lane 1's internal redo log is empty: its first entry's offset word is
+    // 0. One byte makes its type 0b011, which has no size.
+    poke(file, lanesOffset + LANE_SIZE + 64 + 7, Buffer.from([0x60]));
+    await expectRefused(file, /lane 1 internal redo log's entry .* unknown type 3/);
+  }, SAFETY_NET_MS + 10_000);
+
+  test('a chunk header of size 0 (heap_verify_zone never advances)', async () => {
+    const { file, heapOffset } = healthyPool('dmg-chunk-size');
+    poke(file, heapOffset + ZONE0_CHUNK_HEADERS + 4, Buffer.alloc(4));
+    await expectRefused(file, /zone 0 chunk 0 has size 0/);
+  }, SAFETY_NET_MS + 10_000);
+
+  test('a cycle of undo log extensions (ulog_capacity in lane_init never ends)', async () => {
+    const { file, lanesOffset } = healthyPool('dmg-ulog-cycle');
+    // Lane 1's undo log links to a ulog header in a free chunk at the end of
+    // the pool, which links to itself.
+    const at = fs.statSync(file).size - 4096;
+    poke(file, lanesOffset + LANE_SIZE + UNDO_AT + 8, u64(at));
+    poke(file, at + 8, u64(at));
+    await expectRefused(file, /lane 1 undo log's chain of extensions loops/);
+  }, SAFETY_NET_MS + 10_000);
+});
+
+describe('healthy pools still open', () => {
+  test('a pool with objects, frees and transactions opens, in a child and here', async () => {
+    const { file } = healthyPool('dmg-healthy');
+    expect(await openInChild(file)).toMatchObject({ opened: true, killed: false });
+    const pool = ObjPool.open(file, { layout: 'damage' });
+    expect(pool.rootSize).toBe(256);
+    pool.close();
+    expect(ObjPool.check(file, 'damage')).toBe(true);
+  }, SAFETY_NET_MS + 10_000);
+
+  test('a pool killed inside transactions reopens and is recovered', async () => {
+    const file = tmpFile('dmg-killed');
+    const pool = ObjPool.create(file, { layout: 'damage', size: 16 * MiB, sds: false });
+    const obj = pool.alloc(200_000);
+    pool.close();
+    // A child writes the object in transactions until it is killed.
+    const script = `
+      const { ObjPool } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const pool = ObjPool.open(${JSON.stringify(file)});
+      for (let i = 1; ; i++) {
+        pool.transaction((tx) => { tx.write(${obj}, Buffer.alloc(200000, i & 0xff)); });
+        if (i === 3) process.stdout.write('going\\n');
+      }`;
+    const c = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => c.stdout.once('data', () => resolve()));
+    c.kill('SIGKILL');
+    await new Promise((resolve) => c.once('exit', resolve));
+    expect(await openInChild(file)).toMatchObject({ opened: true, killed: false });
+    const again = ObjPool.open(file);
+    const bytes = again.view(obj, 200_000);
+    // All or nothing: every byte is the same.
+    expect(bytes.every((b) => b === bytes[0])).toBe(true);
+    again.close();
+  }, SAFETY_NET_MS + 10_000);
+});
