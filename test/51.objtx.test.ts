@@ -210,6 +210,7 @@ test('running out of space inside a transaction is ERR_PMEM_NO_SPACE; catching i
   pool.transaction((tx) => {
     tx.write(obj, bytes(8, 1));
     expectPmemError(() => tx.alloc(64 * MiB), 'ERR_PMEM_NO_SPACE');
+    expect(() => tx.alloc(64 * MiB)).toThrow(/^pmemobj_tx_alloc failed for '.*': /);
     expect(tx.active).toBe(true);
     tx.write(obj + 8, bytes(8, 2));
   });

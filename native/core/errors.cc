@@ -96,6 +96,16 @@ const char* ObjFormatCode(const std::string& path) {
 // file is not a pool (ERR_PMEM_NOT_POOL). Any other errno is the system's
 // and is mapped by CodeForErrno (above): a read-only filesystem
 // (EROFS) is ERR_PMEM_ACCESS, not a damaged pool.
+// libpmemobj keeps its last message per thread and never clears it: a
+// success may leave one behind ("Unsafe shutdown count is not supported for
+// this source" after every open on /dev/shm), and a later failure that sets
+// none would be reported with it. The buffer is libpmemobj's own, writable
+// memory (PMDK's out.c hands it out const only to callers).
+void ClearObjErrorMessage() {
+  const char* raw = pmemobj_errormsg();
+  if (raw != nullptr) const_cast<char*>(raw)[0] = '\0';
+}
+
 void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path, int err) {
   const char* raw = pmemobj_errormsg();
   std::string lib = raw != nullptr ? raw : "";
@@ -130,8 +140,17 @@ void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string&
     code = CodeForErrno(err > 0 ? err : EIO);
   }
   std::string message = std::string(call) + " failed for '" + path + "': ";
-  message += !lib.empty() ? lib : std::string(std::strerror(err > 0 ? err : EIO));
+  if ((op == ObjOp::kAlloc || op == ObjOp::kTx) && err == ENOMEM &&
+      lib.find("too large") == std::string::npos) {
+    // libpmemobj's text for a full heap is whatever its last attempt to
+    // grow it said ("extending the pool by appending parts with headers is
+    // not supported!"), which does not tell the caller the pool is full.
+    message += "no free block of that size is left in the pool (ENOMEM)";
+  } else {
+    message += !lib.empty() ? lib : std::string(std::strerror(err > 0 ? err : EIO));
+  }
   message += hint;
+  ClearObjErrorMessage();
   throw MakePmemError(env, code, message, err > 0 ? err : 0, call, &path);
 }
 

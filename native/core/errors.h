@@ -42,6 +42,9 @@ const char* ObjFormatCode(const std::string& path);
 // The one place where libpmemobj failures become PmemErrors (the table is
 // in errors.cc). `op` is what was being done; `err` the errno after `call`.
 enum class ObjOp { kOpen, kCreate, kCheck, kAlloc, kTx, kOther };
+// Empties libpmemobj's per-thread message, so that the next failure's is its own.
+void ClearObjErrorMessage();
+
 [[noreturn]] void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path,
                                 int err);
 

@@ -176,6 +176,7 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   int err = errno;
   if (!sds) pmemobj_ctl_set(nullptr, "sds.at_create", &oldSds);
   if (pop == nullptr) ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", path, err);
+  ClearObjErrorMessage();  // what a success left behind is no later failure's
   return MakeHandle(env, pop, path, stats);
 }
 
@@ -207,6 +208,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   a.Check(env);
   PMEMobjpool* pop = pmemobj_open(a.path.c_str(), a.Layout());
   if (pop == nullptr) ThrowObjError(env, ObjOp::kOpen, "pmemobj_open", a.path, errno);
+  ClearObjErrorMessage();  // "Unsafe shutdown count is not supported ..." on /dev/shm
   return MakeHandle(env, pop, a.path, stats);
 }
 
@@ -218,6 +220,7 @@ Napi::Value CheckPool(const Napi::CallbackInfo& info) {
   a.Check(env);
   int r = pmemobj_check(a.path.c_str(), a.Layout());
   if (r < 0) ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", a.path, errno);
+  ClearObjErrorMessage();
   return Napi::Boolean::New(env, r == 1);
 }
 
