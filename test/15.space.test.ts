@@ -8,34 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { openMapping, ObjPool, KVStore, Wal } from '../lib';
-import { expectPmemError, fillFilesystem } from './helpers';
+import { expectPmemError, fillFilesystem, mountFs, mountTmpfs, unmount } from './helpers';
 
 const child = path.join(__dirname, 'fixtures', 'space', 'full.js');
-
-/** Mounts a filesystem of `type` on a new directory, or says why it cannot. */
-function mountFs(type: string, options: string[], what: string): string | null {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-space-'));
-  try {
-    execFileSync('mount', ['-t', type, ...options, type, dir], { stdio: 'pipe' });
-    return dir;
-  } catch (e) {
-    fs.rmdirSync(dir);
-    console.warn(`15.space: cannot mount ${type} (${(e as Error).message.split('\n')[0]}); ` +
-      `the tests on ${what} are skipped (they need root)`);
-    return null;
-  }
-}
-
-/** A tmpfs of `mb` MiB. */
-function mountTmpfs(mb: number, what: string): string | null {
-  return mountFs('tmpfs', ['-o', `size=${mb}m`], what);
-}
-
-function unmount(dir: string | null): void {
-  if (dir === null) return;
-  execFileSync('umount', [dir]);
-  fs.rmdirSync(dir);
-}
 
 /** Runs a scenario of fixtures/space/full.js; it must exit normally (no SIGBUS). */
 function run(scenario: string, ...args: string[]): Record<string, unknown> {
@@ -57,7 +32,7 @@ function runLimited(fresh: string, existing: string): Record<string, unknown> {
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-const full = mountTmpfs(8, 'a full filesystem');
+const full = mountTmpfs('8m', 'a full filesystem');
 const onFull = full === null ? test.skip : test;
 
 afterAll(() => unmount(full));
@@ -218,7 +193,7 @@ describe('a file truncated under a live mapping', () => {
   });
 });
 
-const ro = mountTmpfs(16, 'a read-only filesystem');
+const ro = mountTmpfs('16m', 'a read-only filesystem');
 const onRo = ro === null ? test.skip : test;
 afterAll(() => unmount(ro));
 

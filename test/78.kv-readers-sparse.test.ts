@@ -3,12 +3,11 @@
 // the copy later writes into those ranges, and the reader must see it there.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { openMapping } from '../lib/core/mapping';
 import { KVStore } from '../lib/kv/store';
-import { expectPmemError, fillFilesystem, tmpFile } from './helpers';
+import { expectPmemError, fillFilesystem, mountTmpfs, tmpFile, unmount } from './helpers';
 
 const dist = path.join(__dirname, '..', 'dist');
 const SMALL = { size: 256 * 1024, maxSize: 1 << 20, segmentSize: 8 * 1024 };
@@ -117,27 +116,8 @@ describe('a reader on a sparse copy of a store', () => {
   });
 });
 
-/** A tmpfs of `mb` MiB on a new directory (as root), or null when it cannot be mounted. */
-function mountTmpfs(mb: number): string | null {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sparse-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', dir], { stdio: 'pipe' });
-    return dir;
-  } catch (e) {
-    fs.rmdirSync(dir);
-    console.warn(`78.kv-readers-sparse: cannot mount tmpfs (${(e as Error).message.split('\n')[0]}); ` +
-      'the full-filesystem test is skipped (it needs root)');
-    return null;
-  }
-}
-
-
-const full = mountTmpfs(4);
-afterAll(() => {
-  if (full === null) return;
-  execFileSync('umount', [full]);
-  fs.rmdirSync(full);
-});
+const full = mountTmpfs('4m', 'a full filesystem');
+afterAll(() => unmount(full));
 const onFull = full === null ? test.skip : test;
 
 describe('a writer on a sparse copy of a store', () => {

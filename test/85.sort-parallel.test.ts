@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
 import { formingThreadsFor, mergeThreadsFor, threadsFor } from '../lib/sort/formation';
 import { pmemWindow, readWindow, readWindows } from '../lib/sort/sources';
-import { expectPmemError, testDir } from './helpers';
+import { expectPmemError, fillFilesystem, mountTmpfs, testDir, unmount } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
@@ -312,33 +312,11 @@ test('a sort stopped after any checkpoint of a parallel phase resumes, on one th
   expect(stops).toBeGreaterThan(8);
 });
 
-function mountTmpfs(kb: number): string | null {
-  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sortpar-space-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', at]);
-  if (r.status === 0) return at;
-  fs.rmdirSync(at);
-  console.warn('85.sort-parallel: cannot mount a tmpfs (needs root); the worker error test is skipped');
-  return null;
-}
-
-/** Fills the filesystem of `dir` (a file of all its free space), so that the next file written there fails. */
-function fill(dir: string): void {
-  const fd = fs.openSync(path.join(dir, 'filler'), 'w');
-  const chunk = Buffer.alloc(4096, 1);
-  try {
-    for (;;) fs.writeSync(fd, chunk);
-  } catch (e) {
-    expect((e as NodeJS.ErrnoException).code).toBe('ENOSPC');
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 test('a worker\'s error is the PmemError one thread would raise, the workers stop, and the sort resumes', () => {
   const input = file('space.txt');
   generate('text', 400 * 1024, input, 8);
   const expected = gnu(input, []);
-  const mnt = mountTmpfs(4096);
+  const mnt = mountTmpfs('4096k', 'a full disk');
   if (mnt === null) return;
   try {
     const errors: PmemError[] = [];
@@ -353,7 +331,7 @@ test('a worker\'s error is the PmemError one thread would raise, the workers sto
       try {
         externalSort(input, path.join(mnt, `out-${threads}.txt`), {
           memory: MEMORY, pmem: work, parallel: threads,
-          onCheckpoint: (i) => { if (i.phase === 'runs' && ++runs === 2) fill(mnt); },
+          onCheckpoint: (i) => { if (i.phase === 'runs' && ++runs === 2) fillFilesystem(path.join(mnt, 'filler')); },
         });
       } catch (e) {
         error = e;
@@ -371,7 +349,6 @@ test('a worker\'s error is the PmemError one thread would raise, the workers sto
     expect(errors[1].message.replace('work-2', 'work-1')).toBe(errors[0].message);
     expect(errors[1].message).toContain('run-2');
   } finally {
-    execFileSync('umount', [mnt]);
-    fs.rmdirSync(mnt);
+    unmount(mnt);
   }
 });

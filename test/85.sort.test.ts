@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { externalSort, parseKey, PmemError, type SortOptions } from '../lib';
 import * as space from '../lib/core/space';
 import { seededRandom } from '../lib/testing';
-import { expectPmemError, readAfterWait, testDir } from './helpers';
+import { expectPmemError, fillFilesystem, mountTmpfs, readAfterWait, testDir, unmount } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { generate } = require('../bench/gensort.js') as { generate(kind: string, bytes: number, file: string, seed?: number): void };
@@ -798,15 +798,6 @@ describe('resume', () => {
   });
 });
 
-/** A tmpfs of `kb` KiB on a new directory (needs root), or null. */
-function mountTmpfs(kb: number): string | null {
-  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-sort-space-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kb}k`, 'tmpfs', at]);
-  if (r.status === 0) return at;
-  fs.rmdirSync(at);
-  console.warn('85.sort: cannot mount a tmpfs (needs root); the full-disk test is skipped');
-  return null;
-}
 
 test('the merge gives the runs\' space back behind each checkpoint, and a sort stopped after that resumes to the same output', () => {
   const input = file('give-back.txt');
@@ -898,7 +889,7 @@ test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched 
   const before = fs.readFileSync(input);
   const expected = gnu(input, []);
   // Room for the runs and the checkpoint, not for the output too.
-  const mnt = mountTmpfs(1024);
+  const mnt = mountTmpfs('1024k', 'a full disk');
   if (mnt === null) return;
   try {
     const out = path.join(mnt, 'out.txt');
@@ -912,8 +903,7 @@ test('a full disk during the merge is ERR_PMEM_NO_SPACE; the input is untouched 
     expect(r.resumed).toBe(true);
     expect(fs.readFileSync(out).equals(expected)).toBe(true);
   } finally {
-    execFileSync('umount', [mnt]);
-    fs.rmdirSync(mnt);
+    unmount(mnt);
   }
 });
 
@@ -1080,18 +1070,25 @@ describe('pmem sort', () => {
   });
 
   test('stdin larger than the filesystem it is copied to: exit 3 (ENOSPC), nothing left there', () => {
-    const mnt = mountTmpfs(512);
+    const mnt = mountTmpfs('512k', 'a full disk');
     if (mnt === null) return;
     try {
       const r = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '--pmem', path.join(mnt, 'work'), '-o', path.join(mnt, 'out.txt'), '-'],
         { input: Buffer.alloc(2 * 1024 * 1024, 'line\n'), encoding: 'utf8' });
       expect(r.status).toBe(3);
       expect(r.stdout).toBe('');
-      expect(r.stderr).toMatch(/^pmem: ENOSPC: no space left on device/);
+      expect(r.stderr).toMatch(new RegExp(`^pmem: cannot copy stdin to ${mnt}/pmem-sort-\\w+/input: no space left on device \\(ENOSPC\\)\n$`));
       expect(fs.readdirSync(mnt)).toEqual([]);
+      // No room even for the directory's owner file: said so, and the
+      // directory made for the sort is removed too.
+      fillFilesystem(path.join(mnt, 'filler'));
+      const full = spawnSync(process.execPath, [bin, 'sort', '-S', '128K', '--pmem', path.join(mnt, 'work'), '-o', path.join(mnt, 'out.txt'), '-'],
+        { input: 'b\na\n', encoding: 'utf8' });
+      expect(full.status).toBe(3);
+      expect(full.stderr).toMatch(new RegExp(`^pmem: cannot write in ${mnt}/pmem-sort-\\w+: no space left on device \\(ENOSPC\\)\n$`));
+      expect(fs.readdirSync(mnt)).toEqual(['filler']);
     } finally {
-      execFileSync('umount', [mnt]);
-      fs.rmdirSync(mnt);
+      unmount(mnt);
     }
   });
 

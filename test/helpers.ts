@@ -1,5 +1,7 @@
 // Shared by the test files: where test files go, and small assertions.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { procStat } from '../lib/core/owner';
@@ -139,4 +141,33 @@ export function fillFilesystem(file: string): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * Mounts a filesystem of `type` on a new directory (needs root), or returns
+ * null after saying which tests are skipped (`what`: the tests on it).
+ */
+export function mountFs(type: string, options: string[], what: string): string | null {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-mount-'));
+  try {
+    execFileSync('mount', ['-t', type, ...options, type, dir], { stdio: 'pipe' });
+    return dir;
+  } catch (e) {
+    fs.rmdirSync(dir);
+    console.warn(`${path.basename(expect.getState().testPath ?? 'test')}: cannot mount ${type} (${(e as Error).message.split('\n')[0]}); ` +
+      `the tests on ${what} are skipped (they need root)`);
+    return null;
+  }
+}
+
+/** A tmpfs of `size` ("8m", "512k"; see mountFs). */
+export function mountTmpfs(size: string, what: string): string | null {
+  return mountFs('tmpfs', ['-o', `size=${size}`], what);
+}
+
+/** Unmounts and removes a directory of mountFs (nothing for null). */
+export function unmount(dir: string | null): void {
+  if (dir === null) return;
+  execFileSync('umount', [dir]);
+  fs.rmdirSync(dir);
 }

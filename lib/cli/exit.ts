@@ -82,6 +82,20 @@ export function exitCodeOf(e: unknown): number {
 }
 
 /** The one line that reports `e` (without the "pmem: " prefix); `file` names the command's file. */
+/**
+ * Why a system call failed, as "no space left on device (ENOSPC)": Node's
+ * text without its call and path, which the caller's message gives. Any
+ * other error as messageOf says it.
+ */
+export function reasonOf(e: unknown): string {
+  const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) && typeof message === 'string') {
+    const what = new RegExp(`^${code}: ([^,]+)`).exec(message)?.[1];
+    if (what !== undefined) return `${what} (${code})`;
+  }
+  return messageOf(e);
+}
+
 export function messageOf(e: unknown, file?: string): string {
   const err = e as { name?: unknown; code?: unknown; message?: unknown };
   let msg = String(err?.message ?? e);

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tty from 'node:tty';
 import type { Readable } from 'node:stream';
 
-import { cannotUse, exitCodeOf, Fail, messageOf, usage } from './exit';
+import { cannotUse, exitCodeOf, Fail, messageOf, reasonOf, usage } from './exit';
 import type { KVStore } from '../kv/store';
 import { keyOf, valueArg } from '../kv/args';
 import { MAX_VALUE } from '../kv/format';
@@ -36,7 +36,7 @@ export function openInput(source: string): Input {
   try {
     fd = fs.openSync(source, 'r');
   } catch (e) {
-    throw cannotUse(`cannot read ${source}: ${reason(e)}`);
+    throw cannotUse(`cannot read ${source}: ${reasonOf(e)}`);
   }
   const st = fs.fstatSync(fd);
   if (st.isDirectory() || !(st.isFile() || st.isFIFO() || st.isSocket() || st.isCharacterDevice())) {
@@ -72,18 +72,13 @@ function stdinInput(): Input {
   try {
     st = fs.fstatSync(0);
   } catch (e) {
-    throw cannotUse(`cannot read stdin: ${reason(e)}`);
+    throw cannotUse(`cannot read stdin: ${reasonOf(e)}`);
   }
   if (st.isDirectory()) throw cannotUse('cannot read stdin: a directory');
   const open = (): Readable => (st.isBlockDevice() ? fs.createReadStream('', { fd: 0, autoClose: false }) : process.stdin);
   return { name: 'stdin', regular: false, size: 0, open };
 }
 
-function reason(e: unknown): string {
-  const { code, message } = e as { code?: string; message?: string };
-  const text: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'a directory' };
-  return code !== undefined && text[code] !== undefined ? `${text[code]} (${code})` : String(message);
-}
 
 /** Lines of `stream` as bytes, without their "\n"; at most MAX_LINE bytes each. */
 async function* linesOf(stream: Readable): AsyncGenerator<Buffer> {

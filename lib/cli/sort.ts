@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { bytes } from './args';
-import { cannotUse, EXIT, messageOf, Out, usage } from './exit';
+import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
@@ -106,12 +106,22 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   let tmp: string | null = null;
   if (toStdout || fromStdin) {
     for (const left of removeLeftBehind(near)) process.stderr.write(`pmem sort: removed ${left.dir}, left by a sort that was killed (pid ${left.pid})\n`);
-    tmp = fs.mkdtempSync(path.join(near, TEMP_PREFIX));
-    // Named for the next sort beside it: a kill leaves the directory, and its owner gone.
-    fs.writeFileSync(path.join(tmp, OWNER_FILE), ownerLine());
+    try {
+      tmp = fs.mkdtempSync(path.join(near, TEMP_PREFIX));
+    } catch (e) {
+      throw cannotUse(`cannot make a directory in ${near} for the sort's files: ${reasonOf(e)}`);
+    }
   }
   let result;
   try {
+    if (tmp !== null) {
+      // Named for the next sort beside it: a kill leaves the directory, and its owner gone.
+      try {
+        fs.writeFileSync(path.join(tmp, OWNER_FILE), ownerLine());
+      } catch (e) {
+        throw cannotUse(`cannot write in ${tmp}: ${reasonOf(e)}`);
+      }
+    }
     const input = fromStdin ? path.join(tmp as string, 'input') : files[0];
     if (fromStdin) await copyIn(input);
     const file = toStdout ? path.join(tmp as string, 'sorted') : output as string;
@@ -193,7 +203,11 @@ async function copyIn(file: string): Promise<void> {
       }
       if (next.done === true) break;
       const b = next.value as Buffer;
-      for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
+      try {
+        for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
+      } catch (e) {
+        throw cannotUse(`cannot copy stdin to ${file}: ${reasonOf(e)}`);
+      }
     }
   } finally {
     fs.closeSync(fd);
