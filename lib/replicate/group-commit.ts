@@ -291,7 +291,7 @@ export class GroupCommit {
   #timedOut(last: number): void {
     const slow = this.peers.filter((p) => p.persistedLsn < last).map((p) => {
       if (p.ready) return `${p.address.address} (persisted up to LSN ${p.persistedLsn})`;
-      return `${p.address.address} (not connected${p.lastError === null ? '' : `: ${p.lastError}`})`;
+      return `${p.address.address} (${p.standing})`;
     });
     this.#fail('ERR_PMEM_REPLICA_TIMEOUT', `no acknowledgement of LSN ${last} within ${this.#o.timeoutMs} ms from ${slow.join(', ')}; ${this.#stopped()}`);
   }

@@ -52,6 +52,18 @@ export class Peer {
     return this.sentLsn >= 0 && this.#socket !== null;
   }
 
+  /**
+   * Where a peer that is not ready stands, for messages: connecting, or
+   * connected and waiting for the replica's answer to its HELLO, or not
+   * connected (with why the last connection ended).
+   */
+  get standing(): string {
+    const s = this.#socket;
+    if (s !== null && s.connecting) return 'connecting';
+    if (s !== null) return 'connected, no answer to its HELLO';
+    return `not connected${this.lastError === null ? '' : `: ${this.lastError}`}`;
+  }
+
   connect(): void {
     if (this.#closed || this.#socket !== null) return;
     const reader = new FrameReader();
