@@ -258,6 +258,32 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('INCRBYFLOAT and HINCRBYFLOAT read hexadecimal as strtold does, and refuse what is past long double\'s range', async () => {
+    const c = await client();
+    const incr = async (by: string): Promise<unknown> => text(await c.call('INCRBYFLOAT', 'fx', by));
+    expect(await incr('0x10')).toBe('16');
+    expect(await incr('0x1.8p3')).toBe('28');
+    expect(await incr('-0x.8')).toBe('27.5');
+    expect(await incr('0x1p-3')).toBe('27.625');
+    expect(text(await c.call('SET', 'fh', '0X1p+4'))).toBe('OK');
+    expect(text(await c.call('INCRBYFLOAT', 'fh', '0.1'))).toBe('16.1');
+    expect(text(await c.call('HINCRBYFLOAT', 'hx', 'f', '0x1.1p-3'))).toBe('0.1328125');
+    // Not numbers: "0x" alone, an exponent without digits.
+    for (const bad of ['0x', '0xp3', '0x1p', '0x1.g']) expect(await incr(bad)).toBe('-ERR value is not a valid float');
+    // Past long double's range, or below its smallest number (strtold's
+    // ERANGE): not a valid float, as in Redis. An exponent of thousands of
+    // digits is read as such, not as a huge number to compute.
+    for (const bad of ['1e99999', '1e-99999', '1e4933', '1e-4952', '0x1p16384', '0x1p-20000', `1e${'9'.repeat(4000)}`, `0x1p-${'9'.repeat(4000)}`]) {
+      expect([bad.slice(0, 12), await incr(bad)]).toEqual([bad.slice(0, 12), '-ERR value is not a valid float']);
+    }
+    // Inside long double's range but below a double's: a number, adding nothing at 17 decimals.
+    expect(await incr('1e-400')).toBe('27.625');
+    expect(await incr('0x1p-1100')).toBe('27.625');
+    expect(await incr('0.0e99999999')).toBe('27.625');
+    expect(text(await c.call('GET', 'fx'))).toBe('27.625');
+    c.close();
+  });
+
   const BAD: [string, string | Buffer][] = [
     ['a bad multibulk length', '*x\r\n'],
     ['a negative bulk size', '*1\r\n$-5\r\n'],

@@ -92,16 +92,44 @@ const INF = /^[+-]?inf(inity)?$/i;
  */
 const MAX_LONG_DOUBLE_CHARS = 5 * 1024;
 
-/** A float as Redis's strtold reads it (no spaces, no NaN, shorter than 5 KiB), or null. */
+/**
+ * A float as Redis's strtold reads it (no spaces, no NaN, shorter than 5
+ * KiB, decimal or hexadecimal), or null. A number past long double's range,
+ * or one not zero that long double takes as zero, is null too (strtold's
+ * ERANGE, which Redis refuses); one inside it but past a double's is
+ * ±Infinity here, and below a double's 0.
+ */
 export function toFloat(b: Buffer | string): number | null {
   if (b.length >= MAX_LONG_DOUBLE_CHARS) return null;
   const s = typeof b === 'string' ? b : b.toString('latin1');
-  if (FLOAT.test(s)) return Number(s);
   if (INF.test(s)) return s.startsWith('-') ? -Infinity : Infinity;
-  return null;
+  const hex = HEX_WHOLE.test(s);
+  if (!hex && !FLOAT.test(s)) return null;
+  if (toDecimal(s) === null) return null;
+  return hex ? strtod(s).value : Number(s);
 }
 
-const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d{1,4}))?$/;
+/** A whole hexadecimal float, as strtold reads one ("0x10", "0x1.8p3"). */
+const HEX_WHOLE = /^[+-]?0[xX](?:[0-9a-fA-F]+(?:\.[0-9a-fA-F]*)?|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?$/;
+const HEX_PARTS = /^([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?$/;
+const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+
+// long double (x87, 64-bit mantissa): its largest finite value is below
+// 2^16384 (about 1.19e4932), its smallest subnormal 2^-16445 (about
+// 3.65e-4951). A number past the first is an overflow to strtold, one below
+// the second an underflow to zero.
+const LD_MAX_EXP2 = 16384;
+const LD_MIN_EXP2 = -16445;
+const LD_MAX_EXP10 = 4932;
+const LD_MIN_EXP10 = -4951;
+
+/** An exponent's text as a number, or ±Infinity past any that matters (it may have thousands of digits). */
+function exponentOf(t: string | undefined): number {
+  if (t === undefined) return 0;
+  const digits = t.replace(/^[+-]?0*/, '');
+  const v = digits.length > 9 ? Infinity : Number(digits || '0');
+  return t.startsWith('-') ? -v : v;
+}
 
 /** An exact decimal: mant / 10^scale. */
 export interface Decimal {
@@ -109,15 +137,44 @@ export interface Decimal {
   scale: number;
 }
 
-/** A finite decimal number's exact value, or null (not a number, inf, or 5 KiB or longer). */
+/**
+ * A finite number's exact value, decimal or hexadecimal, or null: not a
+ * number, an infinity, 5 KiB or longer, or outside long double's range
+ * (see toFloat).
+ */
 export function toDecimal(b: Buffer | string): Decimal | null {
   if (b.length >= MAX_LONG_DOUBLE_CHARS) return null;
   const s = typeof b === 'string' ? b : b.toString('latin1');
-  const m = DECIMAL.exec(s);
+  let m = HEX_PARTS.exec(s);
+  if (m !== null && HEX_WHOLE.test(s)) {
+    // mant * 2^exp, exactly a decimal.
+    const frac = m[3] ?? '';
+    const digits = ((m[2] ?? '') + frac).replace(/^0+/, '');
+    if (digits === '') return { mant: 0n, scale: 0 };
+    const exp = exponentOf(m[4]) - 4 * frac.length;
+    // The leading bit's power of two.
+    const top = 4 * (digits.length - 1) + (32 - Math.clz32(parseInt(digits[0], 16))) - 1 + exp;
+    if (top >= LD_MAX_EXP2 || top < LD_MIN_EXP2) return null;
+    let mant = BigInt(`0x${digits}`);
+    let scale = 0;
+    if (exp >= 0) mant <<= BigInt(exp);
+    else {
+      mant *= 5n ** BigInt(-exp); // mant / 2^k = mant * 5^k / 10^k
+      scale = -exp;
+    }
+    return { mant: m[1] === '-' ? -mant : mant, scale };
+  }
+  m = DECIMAL.exec(s);
   if (m === null || (m[2] === '' && (m[3] ?? '') === '')) return null;
   const frac = m[3] ?? '';
-  const exp = m[4] === undefined ? 0 : Number(m[4]);
-  let mant = BigInt((m[2] || '0') + frac);
+  const all = (m[2] || '') + frac;
+  const lead = all.search(/[1-9]/);
+  if (lead < 0) return { mant: 0n, scale: 0 };
+  const exp = exponentOf(m[4]);
+  // The first significant digit's power of ten.
+  const top = (m[2] || '').length - 1 - lead + exp;
+  if (top > LD_MAX_EXP10 || top < LD_MIN_EXP10) return null;
+  let mant = BigInt(all);
   let scale = frac.length - exp;
   if (scale < 0) {
     mant *= 10n ** BigInt(-scale);
