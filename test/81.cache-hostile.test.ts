@@ -29,3 +29,45 @@ describe('TieredCache, hostile input', () => {
     c.close();
   });
 });
+
+describe('TieredCache options, hostile', () => {
+  test('each option is read once: a getter or Proxy that answers differently the second time cannot lift both DRAM bounds', () => {
+    let reads = 0;
+    const options = {
+      region: new CrashSim(1 << 16),
+      // undefined to the first read, a byte bound to any later one.
+      get dramBytes() {
+        return reads++ === 0 ? undefined : 5;
+      },
+    };
+    const c = new TieredCache(options);
+    expect(reads).toBe(1);
+    expect(c.stats().dram.maxEntries).toBe(10_000);
+    const gets = new Map<PropertyKey, number>();
+    const proxy = new Proxy({ region: new CrashSim(1 << 16), dramEntries: 4, halfLife: 100, file: undefined }, {
+      get(target, key, receiver) {
+        gets.set(key, (gets.get(key) ?? 0) + 1);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    new TieredCache(proxy as never);
+    for (const [key, n] of gets) expect([key, n]).toEqual([key, 1]);
+  });
+
+  test('a region without a length it can hold is refused before anything is written', () => {
+    const sim = new CrashSim(1 << 16);
+    const region = { bytes: sim.bytes, flush: sim.flush.bind(sim), drain: sim.drain.bind(sim), persist: sim.persist.bind(sim) };
+    expectThrowName(() => new TieredCache({ region: region as never }), 'TypeError');
+    expectThrowName(() => new TieredCache({ region: { ...region, length: 1 << 17 } as never }), 'TypeError');
+    expect(sim.bytes.every((b) => b === 0)).toBe(true);
+  });
+
+  test('a huge dramEntries bound allocates as entries come, not up front', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const c = new TieredCache({ region: new CrashSim(1 << 16), dramEntries: 2 ** 27 });
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
+    for (let i = 0; i < 5000; i++) c.set(`k${i}`, Buffer.from('v'));
+    expect(c.stats().dram.entries).toBe(5000);
+    for (let i = 0; i < 5000; i++) expect(c.get(`k${i}`)).toEqual(Buffer.from('v'));
+  });
+});
