@@ -4,6 +4,7 @@
 // they were set, and files whose records pass their checksum but cannot be
 // what the cache wrote.
 import { TieredCache } from '../lib';
+import { cacheHooks } from '../lib/cache/hooks';
 import { CrashSim } from '../lib/testing';
 import { expectThrowName, tmpFile } from './helpers';
 
@@ -69,5 +70,42 @@ describe('TieredCache options, hostile', () => {
     for (let i = 0; i < 5000; i++) c.set(`k${i}`, Buffer.from('v'));
     expect(c.stats().dram.entries).toBe(5000);
     for (let i = 0; i < 5000; i++) expect(c.get(`k${i}`)).toEqual(Buffer.from('v'));
+  });
+});
+
+describe('TieredCache values, hostile', () => {
+  test('a PMem eviction keeps the bytes set encoded: a value changed by its caller afterwards is neither encoded again nor run', () => {
+    const region = new CrashSim(64 + 256 * 4);
+    const c = new TieredCache<unknown>({ region, encoding: 'json', writeMode: 'write-through', dramEntries: 100 });
+    let calls = 0;
+    const value: Record<string, unknown> = {
+      a: 1,
+      toJSON() {
+        calls++;
+        // Runs user code: it must not run inside the PMem tier's put.
+        if (calls > 1) c.set('nested', 1);
+        return { a: 1 };
+      },
+    };
+    c.set('k1', value);
+    expect(calls).toBe(1);
+    // A cycle JSON cannot encode.
+    value.self = value;
+    const evicted: string[] = [];
+    cacheHooks.evicted = (key) => evicted.push(key);
+    try {
+      for (let i = 0; i < 100 && !evicted.includes('k1'); i++) c.set(`x${i}`, i);
+    } finally {
+      cacheHooks.evicted = undefined;
+    }
+    expect(evicted).toContain('k1');
+    expect(calls).toBe(1);
+    expect(c.has('k1')).toBe(true);
+    // Room on PMem for k1's DRAM copy, which close() writes back.
+    for (const key of c.keys()) if (key !== 'k1') c.delete(key);
+    c.close();
+    const again = new TieredCache<unknown>({ region, encoding: 'json' });
+    expect(again.get('k1')).toEqual({ a: 1 });
+    again.close();
   });
 });

@@ -78,7 +78,7 @@ export class TieredCache<V = unknown> {
       this.#lock?.release();
       throw e;
     }
-    this.#pmem.onEvict = (key) => this.#onPmemEvict(key);
+    this.#pmem.onEvict = (key, value) => this.#onPmemEvict(key, value);
     // Counters for 8 times as many keys as the cache can hold: a scan of
     // that many new keys raises another key's estimate by about one.
     this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
@@ -261,12 +261,18 @@ export class TieredCache<V = unknown> {
     this.#stats.dirtyDemotions++;
   }
 
-  /** The PMem tier evicted `key`: a clean DRAM copy of it is now the only one, so it becomes dirty. */
-  #onPmemEvict(key: string): void {
+  /**
+   * The PMem tier evicted `key`: a clean DRAM copy of it is now the only
+   * one, so it becomes dirty, with a copy of the bytes PMem held (those
+   * `set` encoded). Not encoded again from the DRAM value: the caller may
+   * have changed that object since (JSON.stringify would then throw here,
+   * inside an unrelated put, or run a toJSON that calls back into the cache).
+   */
+  #onPmemEvict(key: string, value: Buffer): void {
     this.#stats.evictions++;
     const i = this.#dram.index.get(key);
     if (i !== undefined && this.#dram.dirty[i] === null) {
-      this.#dram.update(i, this.#dram.values[i], encodeValue(this.#dram.values[i], this.encoding), this.#dram.sizes[i], this.#dram.expiry[i]);
+      this.#dram.update(i, this.#dram.values[i], Buffer.from(value), this.#dram.sizes[i], this.#dram.expiry[i]);
     }
   }
 

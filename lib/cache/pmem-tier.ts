@@ -56,8 +56,11 @@ export class PmemTier {
   readonly #pending: number[] = [];
   #seq = 1;
   #rng = 0x9e3779b9;
-  /** Called with a key the tier evicts to make room. */
-  onEvict: (key: string) => void = () => {};
+  /**
+   * Called with a key the tier evicts to make room, and its value's bytes:
+   * a view of the freed slot, valid only during the call.
+   */
+  onEvict: (key: string, value: Buffer) => void = () => {};
 
   /**
    * Opens the tier on `region`: formats it when it holds nothing, else
@@ -346,8 +349,10 @@ export class PmemTier {
     if (victim < 0) return;
     const key = this.keys[victim]!;
     if (cacheHooks.evicted !== undefined) cacheHooks.evicted(key);
+    // The slot's bytes stay as they are until put() writes it after this.
+    const value = this.value(victim);
     this.#free1(victim);
-    this.onEvict(key);
+    this.onEvict(key, value);
   }
 
   /** Frees every slot, durably when it returns. */
