@@ -3,10 +3,12 @@
 // read, bounds that would allocate without limit, values changed after
 // they were set, and files whose records pass their checksum but cannot be
 // what the cache wrote.
-import { TieredCache } from '../lib';
+import * as fs from 'node:fs';
+
+import { TieredCache, crc32c } from '../lib';
 import { cacheHooks } from '../lib/cache/hooks';
 import { CrashSim } from '../lib/testing';
-import { expectThrowName, tmpFile } from './helpers';
+import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 describe('TieredCache, hostile input', () => {
   test('a key or utf8 value with a lone surrogate is refused: its UTF-8 bytes would read back as U+FFFD, another key', () => {
@@ -107,5 +109,55 @@ describe('TieredCache values, hostile', () => {
     const again = new TieredCache<unknown>({ region, encoding: 'json' });
     expect(again.get('k1')).toEqual({ a: 1 });
     again.close();
+  });
+});
+
+describe('TieredCache files, hostile', () => {
+  /** A cache file holding 'k' → `value` (utf8), its record then given `tag` and `bytes` under a checksum that holds. */
+  function forged(name: string, tag: number, bytes?: Buffer): string {
+    const file = tmpFile(name);
+    const c = new TieredCache<string>({ file, pmemBytes: 1 << 16, encoding: 'utf8', writeMode: 'write-through' });
+    c.set('k', 'value');
+    c.close();
+    const b = fs.readFileSync(file);
+    const slot = 64;
+    if (bytes !== undefined) {
+      b.writeUInt32LE(bytes.length, slot + 24);
+      bytes.copy(b, slot + 48 + 1);
+    }
+    b.writeUInt32LE(tag, slot + 28);
+    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
+    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    fs.writeFileSync(file, b);
+    return file;
+  }
+
+  test('a record whose checksum holds but whose encoding tag is unknown is ERR_PMEM_CORRUPT, and the file is left as it was', () => {
+    const file = forged('tag.cache', 7);
+    const before = fs.readFileSync(file);
+    expectPmemError(() => new TieredCache({ file }), 'ERR_PMEM_CORRUPT');
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+  });
+
+  test('a json record that does not parse is ERR_PMEM_CORRUPT, and a failed open releases the file', () => {
+    const file = forged('json.cache', 2, Buffer.from('{no'));
+    expectPmemError(() => new TieredCache({ file, encoding: 'json' }), 'ERR_PMEM_CORRUPT');
+    // Not ERR_PMEM_LOCKED: the failed open let the file go.
+    expectPmemError(() => new TieredCache({ file, encoding: 'json' }), 'ERR_PMEM_CORRUPT');
+    const c = new TieredCache({ file, encoding: 'json', preload: 0 });
+    expectPmemError(() => c.get('k'), 'ERR_PMEM_CORRUPT');
+    expectPmemError(() => c.peek('k'), 'ERR_PMEM_CORRUPT');
+    c.close();
+  });
+
+  test('a header whose checksum holds but that counts no slot is ERR_PMEM_CORRUPT', () => {
+    const file = tmpFile('noslot.cache');
+    new TieredCache({ file, pmemBytes: 1 << 16 }).close();
+    const b = fs.readFileSync(file);
+    b.writeUInt32LE(0, 16);
+    b.writeUInt32LE(crc32c(b, 8, 16, 0), 24);
+    fs.writeFileSync(file, b);
+    expectPmemError(() => new TieredCache({ file }), 'ERR_PMEM_CORRUPT');
+    expectPmemError(() => new TieredCache({ file }), 'ERR_PMEM_CORRUPT');
   });
 });

@@ -73,16 +73,18 @@ export class TieredCache<V = unknown> {
     }
     try {
       this.#pmem = new PmemTier(region, o.slotBytes, this.#hot);
+      this.#pmem.onEvict = (key, value) => this.#onPmemEvict(key, value);
+      // Counters for 8 times as many keys as the cache can hold: a scan of
+      // that many new keys raises another key's estimate by about one.
+      this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
+      // Decodes values: a damaged one throws here, and the open fails whole.
+      this.#preload(o.preload);
     } catch (e) {
       this.#mapping?.close();
       this.#lock?.release();
+      this.#lock = null;
       throw e;
     }
-    this.#pmem.onEvict = (key, value) => this.#onPmemEvict(key, value);
-    // Counters for 8 times as many keys as the cache can hold: a scan of
-    // that many new keys raises another key's estimate by about one.
-    this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
-    this.#preload(o.preload);
   }
 
   #preload(n: number): void {

@@ -1,4 +1,5 @@
 // How values are turned into bytes for the PMem tier and back.
+import { PmemError } from '../core/errors';
 
 /**
  * - `'buffer'`: values are Buffers or Uint8Arrays; `get` returns a Buffer;
@@ -57,7 +58,11 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
   }
 }
 
-/** The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep. */
+/**
+ * The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep.
+ * @throws PmemError ERR_PMEM_CORRUPT for json bytes that do not parse: encodeValue
+ *   never writes such bytes, so their record was damaged under a checksum that holds
+ */
 export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
   switch (encoding) {
     case 'buffer':
@@ -65,6 +70,10 @@ export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
     case 'utf8':
       return bytes.toString('utf8');
     case 'json':
-      return JSON.parse(bytes.toString('utf8'));
+      try {
+        return JSON.parse(bytes.toString('utf8'));
+      } catch (e) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `a json value on PMem does not parse (damaged media?): ${(e as Error).message}`);
+      }
   }
 }
