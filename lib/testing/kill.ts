@@ -114,6 +114,26 @@ interface RunResult {
   done: boolean;
   stderr: string;
   timedOut: boolean;
+  /** What the child wrote on the channel that is not a harness message; the run was killed for it. */
+  garbage?: string;
+}
+
+/** Longest message line: a child that writes more without a newline is not speaking the protocol. */
+const MAX_MESSAGE = 2 ** 24;
+
+type Message = { ack?: unknown; note?: unknown; started?: boolean; done?: number };
+
+/** A line of the channel as a harness message (kill-child.ts send()), or undefined. */
+function parseMessage(line: string): Message | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return undefined;
+  const m = msg as Message;
+  return 'ack' in m || 'note' in m || m.started === true || 'done' in m ? m : undefined;
 }
 
 /** When the parent kills a 'random' run: `delay` after the kill clock starts (at ack `afterAcks`, or at the start). */
@@ -163,12 +183,24 @@ async function runOnce(
       result.stderr = (result.stderr + d.toString()).slice(-4000);
     });
     const channel = proc.stdio[3] as NodeJS.ReadableStream;
-    channel.on('data', (d: Buffer) => {
+    // Decoded as a stream: a character split between two reads is joined,
+    // not turned into two U+FFFD (an acknowledged string would differ).
+    channel.setEncoding('utf8');
+    /** Ends the run for a line that is not a harness message: the child does not speak the protocol. */
+    const refuse = (line: string): void => {
+      result.garbage = line.length > 80 ? `${line.slice(0, 80)}… (${line.length} characters)` : line;
+      pending = '';
+      proc.kill('SIGKILL');
+    };
+    channel.on('data', (d: string) => {
+      if (result.garbage !== undefined) return;
       if (!result.timedOut) silence.refresh();
-      pending += d.toString();
+      pending += d;
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(pending.slice(0, nl)) as { ack?: unknown; note?: unknown; started?: boolean; done?: number };
+        const line = pending.slice(0, nl);
+        const msg = parseMessage(line);
+        if (msg === undefined) return refuse(line);
         pending = pending.slice(nl + 1);
         if ('ack' in msg) {
           result.records.push(msg.ack);
@@ -184,11 +216,12 @@ async function runOnce(
         if (plan === null || fired || result.done) continue;
         if (plan.afterAcks !== null ? result.acks >= plan.afterAcks : result.started || result.acks > 0) fire(plan);
       }
+      if (pending.length > MAX_MESSAGE) refuse(pending);
     });
     proc.on('error', reject);
     proc.on('close', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      result.killed = signal === 'SIGKILL' && !result.timedOut;
+      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined;
       result.code = code;
       resolve(result);
     });
@@ -265,7 +298,9 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
       report.acked += result.acks;
       const violate = (message: string) =>
         report.violations.push(afterAcks === null ? { run, at, message } : { run, at, afterAcks, message });
-      if (result.killed) {
+      if (result.garbage !== undefined) {
+        violate(`the workload wrote a line that is not a harness message on fd 3, and was killed: ${JSON.stringify(result.garbage)}`);
+      } else if (result.killed) {
         report.kills++;
         // The child's messages all reached the parent before 'close': an ack
         // counted here was sent before the kill, and a missing `done` means
@@ -273,7 +308,8 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
         if (!result.done && result.acks > 0) report.killsDuringWork++;
         if (!result.done && (result.started || result.acks > 0)) report.killsAfterStart++;
       } else if (result.timedOut) violate(`the workload sent nothing for ${timeoutMs} ms`);
-      else if (result.code === 0) report.completed++;
+      else if (result.code === 0 && result.done) report.completed++;
+      else if (result.code === 0) violate('the workload exited (code 0) before its run returned');
       else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
       try {
         await verify(dir, acked.slice());
