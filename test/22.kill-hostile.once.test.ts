@@ -63,3 +63,42 @@ describe('killTest, hostile workloads', () => {
     expect(report.violations[0].message).toMatch(/exited \(code 0\) before its run returned/);
   });
 });
+
+describe('killTest, hostile options', () => {
+  const quiet = () => child('quiet', 'exports.run = (ctx) => { ctx.ack(1); };');
+
+  test('a timeout or delay the timers cannot keep (past 2^31 - 1 ms, 0 ms, a busy wait past 1 s) is a RangeError', async () => {
+    const base = { child: quiet(), kills: 1, verify() {} };
+    await expect(killTest({ ...base, timeoutMs: 2 ** 31 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, timeoutMs: 0 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, maxDelayMs: 2 ** 31 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, maxDelayUs: 1_000_001 })).rejects.toThrow(RangeError);
+    const report = await killTest({ ...base, timeoutMs: 2 ** 31 - 1, maxDelayMs: 0 });
+    expect(report.violations).toEqual([]);
+  });
+
+  test('dir is read once: a getter that names a directory and then undefined does not get it removed', async () => {
+    const keep = path.join(testDir(), `${process.pid}-keep`);
+    fs.mkdirSync(keep, { recursive: true });
+    fs.writeFileSync(path.join(keep, 'precious'), 'x');
+    let reads = 0;
+    const options = { child: quiet(), kills: 1, verify() {} };
+    Object.defineProperty(options, 'dir', { enumerable: true, get: () => (reads++ < 3 ? keep : undefined) });
+    await killTest(options as never);
+    expect(fs.existsSync(path.join(keep, 'precious'))).toBe(true);
+  });
+
+  test('a large seed still gives each run its own seed', async () => {
+    const workload = child('seed', 'exports.run = (ctx) => { ctx.note(String(ctx.seed)); };');
+    const seeds: unknown[] = [];
+    await killTest({ child: workload, kills: 1, seed: 1_700_000_000_000, verify(_dir, acked) { seeds.splice(0, seeds.length, ...acked); } });
+    expect(seeds.length).toBeGreaterThan(1);
+    expect(new Set(seeds).size).toBe(seeds.length);
+  });
+
+  test('a verify that throws a value with no string form is a violation', async () => {
+    const report = await killTest({ child: quiet(), kills: 1, verify() { throw Object.create(null); } });
+    expect(report.violations.length).toBe(report.runs);
+    expect(typeof report.violations[0].message).toBe('string');
+  });
+});

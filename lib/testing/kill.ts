@@ -39,9 +39,9 @@ export interface KillTestOptions {
    * `completed`.
    */
   maxAcks?: number;
-  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds. Default 20, unless maxDelayUs is given. */
+  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds (at most 2^31 - 1). Default 20, unless maxDelayUs is given. */
   maxDelayMs?: number;
-  /** 'random': the delay is drawn from 0..maxDelayUs microseconds (the parent waits for it busy), instead of maxDelayMs. */
+  /** 'random': the delay is drawn from 0..maxDelayUs microseconds (the parent waits for it busy; at most 1,000,000), instead of maxDelayMs. */
   maxDelayUs?: number;
   /** 'persist': N is drawn from 1..maxCrashAt. Default 200. */
   maxCrashAt?: number;
@@ -49,7 +49,7 @@ export interface KillTestOptions {
   dir?: string;
   /** Extra environment for the child (PMEM_IS_PMEM_FORCE=1 is always set). */
   env?: Record<string, string>;
-  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. Default 30000. */
+  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. 1..2^31 - 1; default 30000. */
   timeoutMs?: number;
   /** Called once, before the first run. */
   prepare?(dir: string): void | Promise<void>;
@@ -89,6 +89,11 @@ export interface KillReport {
   violations: KillViolation[];
   seconds: number;
 }
+
+/** Longest delay a Node timer keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest delay waited for busy: 1 s. */
+const MAX_BUSY_US = 1_000_000;
 
 const OPTION_KEYS = new Set([
   'child', 'kills', 'seed', 'crashAt', 'maxAcks', 'maxDelayMs', 'maxDelayUs', 'maxCrashAt', 'dir', 'env', 'timeoutMs',
@@ -237,8 +242,13 @@ async function runOnce(
  * See docs/durability.md.
  * @throws TypeError, RangeError for bad options.
  */
-export async function killTest(options: KillTestOptions): Promise<KillReport> {
-  checkOptions(options, OPTION_KEYS);
+export async function killTest(given: KillTestOptions): Promise<KillReport> {
+  checkOptions(given, OPTION_KEYS);
+  // Each option read once, then checked and used: a getter or a Proxy may
+  // answer differently the second time (a `dir` named to the checks and
+  // undefined at the end would be removed as the harness's own).
+  const options = {} as KillTestOptions;
+  for (const key of OPTION_KEYS) (options as unknown as Record<string, unknown>)[key] = (given as unknown as Record<string, unknown>)[key];
   const { child, crashAt = 'random', prepare, verify } = options;
   if (typeof child !== 'string' || !path.isAbsolute(child)) throw new TypeError('child must be an absolute path');
   if (!fs.existsSync(child)) throw new RangeError(`child '${child}' does not exist`);
@@ -253,6 +263,12 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   }
   const unit = options.maxDelayUs !== undefined ? 'us' : 'ms';
   const maxDelay = unit === 'us' ? checkIndex(options.maxDelayUs, 'maxDelayUs') : checkIndex(options.maxDelayMs ?? 20, 'maxDelayMs');
+  // A timer longer than 2^31 - 1 ms fires after 1 ms (Node's TimeoutOverflowWarning);
+  // a delay in µs is waited for busy, the event loop held.
+  if (unit === 'ms' && maxDelay > MAX_TIMER_MS) throw new RangeError(`maxDelayMs must be at most ${MAX_TIMER_MS}, got ${maxDelay}`);
+  if (unit === 'us' && maxDelay > MAX_BUSY_US) {
+    throw new RangeError(`maxDelayUs must be at most ${MAX_BUSY_US} (the parent waits for it busy; use maxDelayMs), got ${maxDelay}`);
+  }
   const maxAcks = options.maxAcks === undefined ? null : checkIndex(options.maxAcks, 'maxAcks');
   if (maxAcks === 0) throw new RangeError('maxAcks must be at least 1');
   if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined)) {
@@ -261,6 +277,7 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   const maxCrashAt = checkIndex(options.maxCrashAt ?? 200, 'maxCrashAt');
   if (maxCrashAt === 0) throw new RangeError('maxCrashAt must be at least 1');
   const timeoutMs = checkIndex(options.timeoutMs ?? 30000, 'timeoutMs');
+  if (timeoutMs === 0 || timeoutMs > MAX_TIMER_MS) throw new RangeError(`timeoutMs must be 1..${MAX_TIMER_MS}, got ${timeoutMs}`);
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
     throw new TypeError('env must be an object');
   }
@@ -287,7 +304,9 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
         PMEM_IS_PMEM_FORCE: '1',
         PMEM_KILL_DIR: dir,
         PMEM_KILL_RUN: String(run),
-        PMEM_KILL_SEED: String(seed * 1_000_003 + run),
+        // In BigInt, then below 2^53: as a double, seed * 1,000,003 past
+        // 2^53 rounds runs to one seed (a seed of Date.now(), 256 runs).
+        PMEM_KILL_SEED: String((BigInt(seed) * 1_000_003n + BigInt(run)) % 2n ** 53n),
       };
       if (crashAt === 'persist') env.PMEM_CRASH_AT = String(at);
       else delete env.PMEM_CRASH_AT;
@@ -314,7 +333,13 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
       try {
         await verify(dir, acked.slice());
       } catch (e) {
-        violate(e instanceof Error ? e.message : String(e));
+        let text: string;
+        try {
+          text = e instanceof Error ? e.message : String(e);
+        } catch {
+          text = `verify threw a ${e === null ? 'null' : typeof e} with no string form`;
+        }
+        violate(text);
       }
     }
   } finally {
