@@ -161,3 +161,14 @@ describe('TieredCache files, hostile', () => {
     expectPmemError(() => new TieredCache({ file }), 'ERR_PMEM_CORRUPT');
   });
 });
+
+describe('TieredCache re-entrancy', () => {
+  test("a value's toJSON that closes the cache: set throws ERR_PMEM_CLOSED and writes nothing to the region", () => {
+    const region = new CrashSim(1 << 16);
+    const c = new TieredCache<unknown>({ region, encoding: 'json', writeMode: 'write-through' });
+    const before = Buffer.from(region.bytes);
+    expectPmemError(() => c.set('k', { toJSON: () => (c.close(), 1) }), 'ERR_PMEM_CLOSED');
+    // close() wrote its hotness hints and nothing else: no slot is published.
+    expect(region.bytes.subarray(64).readBigUInt64LE(0)).toBe(before.subarray(64).readBigUInt64LE(0));
+  });
+});

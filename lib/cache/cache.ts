@@ -293,6 +293,8 @@ export class TieredCache<V = unknown> {
     checkKey(key);
     const ttl = setTtl(options, this.ttl);
     const bytes = encodeValue(value, this.encoding);
+    // Encoding ran the caller's code (a toJSON, a getter), which may have closed the cache.
+    this.#open();
     const keyBytes = Buffer.from(key);
     if (!this.#pmem.fits(keyBytes.length, bytes.length)) {
       this.delete(key);
