@@ -73,16 +73,18 @@ export class TieredCache<V = unknown> {
     }
     try {
       this.#pmem = new PmemTier(region, o.slotBytes, this.#hot);
+      this.#pmem.onEvict = (key, value) => this.#onPmemEvict(key, value);
+      // Counters for 8 times as many keys as the cache can hold: a scan of
+      // that many new keys raises another key's estimate by about one.
+      this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
+      // Decodes values: a damaged one throws here, and the open fails whole.
+      this.#preload(o.preload);
     } catch (e) {
       this.#mapping?.close();
       this.#lock?.release();
+      this.#lock = null;
       throw e;
     }
-    this.#pmem.onEvict = (key) => this.#onPmemEvict(key);
-    // Counters for 8 times as many keys as the cache can hold: a scan of
-    // that many new keys raises another key's estimate by about one.
-    this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
-    this.#preload(o.preload);
   }
 
   #preload(n: number): void {
@@ -261,12 +263,18 @@ export class TieredCache<V = unknown> {
     this.#stats.dirtyDemotions++;
   }
 
-  /** The PMem tier evicted `key`: a clean DRAM copy of it is now the only one, so it becomes dirty. */
-  #onPmemEvict(key: string): void {
+  /**
+   * The PMem tier evicted `key`: a clean DRAM copy of it is now the only
+   * one, so it becomes dirty, with a copy of the bytes PMem held (those
+   * `set` encoded). Not encoded again from the DRAM value: the caller may
+   * have changed that object since (JSON.stringify would then throw here,
+   * inside an unrelated put, or run a toJSON that calls back into the cache).
+   */
+  #onPmemEvict(key: string, value: Buffer): void {
     this.#stats.evictions++;
     const i = this.#dram.index.get(key);
     if (i !== undefined && this.#dram.dirty[i] === null) {
-      this.#dram.update(i, this.#dram.values[i], encodeValue(this.#dram.values[i], this.encoding), this.#dram.sizes[i], this.#dram.expiry[i]);
+      this.#dram.update(i, this.#dram.values[i], Buffer.from(value), this.#dram.sizes[i], this.#dram.expiry[i]);
     }
   }
 
@@ -285,6 +293,8 @@ export class TieredCache<V = unknown> {
     checkKey(key);
     const ttl = setTtl(options, this.ttl);
     const bytes = encodeValue(value, this.encoding);
+    // Encoding ran the caller's code (a toJSON, a getter), which may have closed the cache.
+    this.#open();
     const keyBytes = Buffer.from(key);
     if (!this.#pmem.fits(keyBytes.length, bytes.length)) {
       this.delete(key);

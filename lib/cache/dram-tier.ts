@@ -31,7 +31,9 @@ export class DramTier {
   constructor(maxEntries: number, maxBytes: number) {
     this.maxEntries = maxEntries;
     this.maxBytes = maxBytes;
-    const n = Number.isFinite(maxEntries) ? maxEntries + 1 : 1024;
+    // Grown as entries come (#grow): a bound of 2^27 entries allocated
+    // up front would be 3 GiB of arrays for a cache that may hold a few.
+    const n = Math.min(maxEntries + 1, 1024);
     this.score = new Float64Array(n);
     this.expiry = new Float64Array(n);
     this.sizes = new Float64Array(n);

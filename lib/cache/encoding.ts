@@ -1,8 +1,9 @@
 // How values are turned into bytes for the PMem tier and back.
+import { PmemError } from '../core/errors';
 
 /**
  * - `'buffer'`: values are Buffers or Uint8Arrays; `get` returns a Buffer;
- * - `'utf8'`: values are strings;
+ * - `'utf8'`: values are well-formed strings (no lone surrogate);
  * - `'json'`: values are anything `JSON.stringify` takes and gives back a
  *   string for (not `undefined`, functions or symbols at the top).
  */
@@ -15,9 +16,17 @@ export const ENCODING_TAG: Record<CacheEncoding, number> = { buffer: 0, utf8: 1,
 /** The encoding of each tag. */
 export const TAG_ENCODING: readonly CacheEncoding[] = ['buffer', 'utf8', 'json'];
 
-/** @throws TypeError unless `key` is a string (the cache's keys are) */
+// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
+/**
+ * @throws TypeError unless `key` is a well-formed string (the cache's keys
+ *   are). A lone surrogate has no UTF-8 form: its bytes on PMem would read
+ *   back as U+FFFD, another key, and two such keys as one.
+ */
 export function checkKey(key: unknown): string {
   if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
+  if (!isWellFormed.call(key)) throw new TypeError('key must be a well-formed string: a lone surrogate has no UTF-8 form');
   return key;
 }
 
@@ -33,6 +42,8 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
       return Buffer.from(new Uint8Array(value));
     case 'utf8':
       if (typeof value !== 'string') throw new TypeError(`value must be a string with the utf8 encoding, got ${typeof value}`);
+      // Its bytes would read back with U+FFFD in place of the surrogate.
+      if (!isWellFormed.call(value)) throw new TypeError('value must be a well-formed string with the utf8 encoding: a lone surrogate has no UTF-8 form');
       return Buffer.from(value, 'utf8');
     case 'json': {
       let text: string | undefined;
@@ -47,7 +58,11 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
   }
 }
 
-/** The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep. */
+/**
+ * The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep.
+ * @throws PmemError ERR_PMEM_CORRUPT for json bytes that do not parse: encodeValue
+ *   never writes such bytes, so their record was damaged under a checksum that holds
+ */
 export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
   switch (encoding) {
     case 'buffer':
@@ -55,6 +70,10 @@ export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
     case 'utf8':
       return bytes.toString('utf8');
     case 'json':
-      return JSON.parse(bytes.toString('utf8'));
+      try {
+        return JSON.parse(bytes.toString('utf8'));
+      } catch (e) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `a json value on PMem does not parse (damaged media?): ${(e as Error).message}`);
+      }
   }
 }

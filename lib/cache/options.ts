@@ -104,14 +104,22 @@ export function setTtl(options: unknown, dflt: number): number {
 
 /** @throws TypeError, RangeError */
 export function checkCacheOptions(options: unknown): Checked {
-  const o = checkOptions(options, KEYS) as TieredCacheOptions;
+  const given = checkOptions(options, KEYS);
+  // Each option read once, then checked and used: a getter or a Proxy may
+  // answer differently the second time (dramBytes undefined to the check
+  // of dramEntries' default, then a number, would lift both DRAM bounds).
+  const o: Record<string, unknown> = {};
+  for (const key of KEYS) o[key] = given[key];
   if ((o.file === undefined) === (o.region === undefined)) throw new TypeError('give one of file and region');
   if (o.file !== undefined) checkPath(o.file);
   if (o.region !== undefined) {
     const r = o.region as Partial<Region> | null;
-    if (r === null || typeof r !== 'object' || !Buffer.isBuffer(r.bytes) || typeof r.flush !== 'function' ||
+    const bytes = r?.bytes;
+    const length = r?.length;
+    if (r === null || typeof r !== 'object' || !Buffer.isBuffer(bytes) || !Number.isSafeInteger(length) ||
+        (length as number) < 0 || (length as number) > bytes.length || typeof r.flush !== 'function' ||
         typeof r.drain !== 'function' || typeof r.persist !== 'function') {
-      throw new TypeError('region must be a Region (bytes, flush, drain, persist)');
+      throw new TypeError('region must be a Region (bytes, a length they hold, flush, drain, persist)');
     }
     if (o.pmemBytes !== undefined) throw new TypeError('pmemBytes is for a file; a region has its own length');
   }
@@ -130,17 +138,17 @@ export function checkCacheOptions(options: unknown): Checked {
     if (!(o.halfLife >= 1) || !Number.isFinite(o.halfLife)) throw new RangeError(`halfLife must be a finite number of accesses, at least 1, got ${o.halfLife}`);
     halfLife = o.halfLife;
   }
-  const writeMode = o.writeMode ?? 'write-back';
+  const writeMode = (o.writeMode ?? 'write-back') as WriteMode;
   if (typeof writeMode !== 'string') throw new TypeError(`writeMode must be a string, got ${typeof writeMode}`);
   if (writeMode !== 'write-back' && writeMode !== 'write-through') {
     throw new RangeError(`writeMode must be 'write-back' or 'write-through', got '${writeMode}'`);
   }
-  const encoding = o.encoding ?? 'buffer';
+  const encoding = (o.encoding ?? 'buffer') as CacheEncoding;
   if (typeof encoding !== 'string') throw new TypeError(`encoding must be a string, got ${typeof encoding}`);
   if (!ENCODINGS.includes(encoding)) throw new RangeError(`encoding must be one of ${ENCODINGS.join(', ')}, got '${encoding}'`);
   return {
-    file: o.file,
-    region: o.region,
+    file: o.file as string | undefined,
+    region: o.region as Region | undefined,
     pmemBytes,
     dramEntries,
     dramBytes,

@@ -72,6 +72,7 @@ export function openHeader(region: Region, slotBytes: number): Header {
   if (header.slotBytes !== slotBytes) {
     throw new PmemError('ERR_PMEM_INVALID', `the cache was made with ${header.slotBytes}-byte slots, not ${slotBytes}`);
   }
+  if (header.slotCount === 0) throw new PmemError('ERR_PMEM_CORRUPT', 'the tiered cache header counts no slot (a format makes at least one)');
   if (HEADER_BYTES + header.slotCount * header.slotBytes > region.length) {
     throw new PmemError('ERR_PMEM_CORRUPT', `the header counts ${header.slotCount} slots, more than the region holds`);
   }

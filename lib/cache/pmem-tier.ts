@@ -4,6 +4,7 @@
 import { binding } from '../core/binding';
 import { PmemError, checkOpen } from '../core/errors';
 import { type Region, sealRecord, store64 } from '../core/region';
+import { TAG_ENCODING } from './encoding';
 import { cacheHooks } from './hooks';
 import type { Hotness } from './hotness';
 import { HEADER_BYTES, S_COMMIT, S_CRC, S_EXPIRY, S_HOT, S_KEY, S_KEY_LEN, S_SEQ, S_TAG, S_VALUE_LEN } from './pmem-format';
@@ -56,8 +57,11 @@ export class PmemTier {
   readonly #pending: number[] = [];
   #seq = 1;
   #rng = 0x9e3779b9;
-  /** Called with a key the tier evicts to make room. */
-  onEvict: (key: string) => void = () => {};
+  /**
+   * Called with a key the tier evicts to make room, and its value's bytes:
+   * a view of the freed slot, valid only during the call.
+   */
+  onEvict: (key: string, value: Buffer) => void = () => {};
 
   /**
    * Opens the tier on `region`: formats it when it holds nothing, else
@@ -131,7 +135,7 @@ export class PmemTier {
       const klen = b.readUInt32LE(off + S_KEY_LEN);
       const vlen = b.readUInt32LE(off + S_VALUE_LEN);
       if (commit > maxSeq) maxSeq = commit;
-      if (!this.fits(klen, vlen) || u64(b, off + S_SEQ) !== commit ||
+      if (!this.fits(klen, vlen) || u64(b, off + S_SEQ) !== commit || b.readUInt32LE(off + S_TAG) >= TAG_ENCODING.length ||
           binding.crc32c(b, off + S_KEY_LEN, S_KEY - S_KEY_LEN + klen + vlen, this.salt) !== b.readUInt32LE(off + S_CRC)) {
         // A record is durable before its commit word, and a slot is written
         // again only once its zero commit word is durable: a crash never
@@ -346,8 +350,10 @@ export class PmemTier {
     if (victim < 0) return;
     const key = this.keys[victim]!;
     if (cacheHooks.evicted !== undefined) cacheHooks.evicted(key);
+    // The slot's bytes stay as they are until put() writes it after this.
+    const value = this.value(victim);
     this.#free1(victim);
-    this.onEvict(key);
+    this.onEvict(key, value);
   }
 
   /** Frees every slot, durably when it returns. */

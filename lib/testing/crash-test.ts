@@ -105,8 +105,12 @@ const OPTION_KEYS = new Set([
 ]);
 const MAX_COUNT = 2 ** 30;
 
-function checkTestOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
-  checkOptions(opts, OPTION_KEYS);
+function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
+  checkOptions(given, OPTION_KEYS);
+  // Each option read once, then checked and used: a getter or a Proxy may
+  // answer differently the second time (a function to the check, then not).
+  const opts: Record<string, unknown> = {};
+  for (const key of OPTION_KEYS) opts[key] = (given as unknown as Record<string, unknown>)[key];
   for (const name of ['setup', 'operation', 'recover', 'check'] as const) {
     if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
   }
@@ -117,7 +121,10 @@ function checkTestOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
   };
   const torn = checkBoolean(opts.torn === undefined ? false : opts.torn, 'torn');
   return {
-    ...opts,
+    setup: opts.setup as Checked<M, R>['setup'],
+    operation: opts.operation as Checked<M, R>['operation'],
+    recover: opts.recover as Checked<M, R>['recover'],
+    check: opts.check as Checked<M, R>['check'],
     size: checkSize(opts.size),
     mode: checkMode(opts.mode ?? 'adr'),
     seed: count('seed', 1),
@@ -128,9 +135,17 @@ function checkTestOptions<M, R>(opts: CrashTestOptions<M, R>): Checked<M, R> {
   };
 }
 
-/** Crash tests are synchronous, like the structures they test: a promise would hide every throw. */
+/**
+ * Crash tests are synchronous, like the structures they test: a promise would hide every throw.
+ * The refused promise's rejection is handled here: left unhandled, it would end the process.
+ */
 function refuseThenable(value: unknown, name: string): void {
   if (isThenable(value)) {
+    try {
+      value.then(undefined, () => {});
+    } catch {
+      // A thenable whose then throws has no rejection to leave unhandled.
+    }
     throw new TypeError(`${name} returned a promise; crash tests are synchronous`);
   }
 }
@@ -176,8 +191,17 @@ function record<M, R>(o: Checked<M, R>): Recording<M> {
   return { sim, before, after, points, ackCounts, acked };
 }
 
+/**
+ * What a violation says about a thrown value, whatever it is: a value with
+ * no string form (a null-prototype object, a revoked Proxy, a toString that
+ * throws) is described by its type instead of throwing out of crashTest.
+ */
 function message(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  try {
+    return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  } catch {
+    return `a thrown ${e === null ? 'null' : typeof e} with no string form`;
+  }
 }
 
 function checkContext<M>(rec: Recording<M>, p: number): CheckContext<M> {
@@ -265,11 +289,23 @@ export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): Re
   const target = replayTarget(o.size, o.mode);
   const kind = IMAGE_KINDS[native.loadImage(p, i, nativeOf(target).buffer)];
   const result: ReplayResult<R> = { image: Buffer.from(target.bytes), kind, point: rec.points[p] };
+  let recovered: R;
   try {
-    result.recovered = o.recover(target);
-    o.check(result.recovered, checkContext(rec, p));
+    recovered = o.recover(target);
   } catch (e) {
     result.error = e;
+    return result;
   }
+  // Refused as crashTest refuses them, outside the catch: a bad callback, not the image's error.
+  refuseThenable(recovered, 'recover');
+  result.recovered = recovered;
+  let checked: unknown;
+  try {
+    checked = o.check(recovered, checkContext(rec, p));
+  } catch (e) {
+    result.error = e;
+    return result;
+  }
+  refuseThenable(checked, 'check');
   return result;
 }

@@ -39,9 +39,9 @@ export interface KillTestOptions {
    * `completed`.
    */
   maxAcks?: number;
-  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds. Default 20, unless maxDelayUs is given. */
+  /** 'random': the delay is drawn from 0..maxDelayMs milliseconds (at most 2^31 - 1). Default 20, unless maxDelayUs is given. */
   maxDelayMs?: number;
-  /** 'random': the delay is drawn from 0..maxDelayUs microseconds (the parent waits for it busy), instead of maxDelayMs. */
+  /** 'random': the delay is drawn from 0..maxDelayUs microseconds (the parent waits for it busy; at most 1,000,000), instead of maxDelayMs. */
   maxDelayUs?: number;
   /** 'persist': N is drawn from 1..maxCrashAt. Default 200. */
   maxCrashAt?: number;
@@ -49,7 +49,7 @@ export interface KillTestOptions {
   dir?: string;
   /** Extra environment for the child (PMEM_IS_PMEM_FORCE=1 is always set). */
   env?: Record<string, string>;
-  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. Default 30000. */
+  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. 1..2^31 - 1; default 30000. */
   timeoutMs?: number;
   /** Called once, before the first run. */
   prepare?(dir: string): void | Promise<void>;
@@ -90,6 +90,11 @@ export interface KillReport {
   seconds: number;
 }
 
+/** Longest delay a Node timer keeps (2^31 - 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest delay waited for busy: 1 s. */
+const MAX_BUSY_US = 1_000_000;
+
 const OPTION_KEYS = new Set([
   'child', 'kills', 'seed', 'crashAt', 'maxAcks', 'maxDelayMs', 'maxDelayUs', 'maxCrashAt', 'dir', 'env', 'timeoutMs',
   'prepare', 'verify',
@@ -114,6 +119,26 @@ interface RunResult {
   done: boolean;
   stderr: string;
   timedOut: boolean;
+  /** What the child wrote on the channel that is not a harness message; the run was killed for it. */
+  garbage?: string;
+}
+
+/** Longest message line: a child that writes more without a newline is not speaking the protocol. */
+const MAX_MESSAGE = 2 ** 24;
+
+type Message = { ack?: unknown; note?: unknown; started?: boolean; done?: number };
+
+/** A line of the channel as a harness message (kill-child.ts send()), or undefined. */
+function parseMessage(line: string): Message | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return undefined;
+  const m = msg as Message;
+  return 'ack' in m || 'note' in m || m.started === true || 'done' in m ? m : undefined;
 }
 
 /** When the parent kills a 'random' run: `delay` after the kill clock starts (at ack `afterAcks`, or at the start). */
@@ -163,12 +188,24 @@ async function runOnce(
       result.stderr = (result.stderr + d.toString()).slice(-4000);
     });
     const channel = proc.stdio[3] as NodeJS.ReadableStream;
-    channel.on('data', (d: Buffer) => {
+    // Decoded as a stream: a character split between two reads is joined,
+    // not turned into two U+FFFD (an acknowledged string would differ).
+    channel.setEncoding('utf8');
+    /** Ends the run for a line that is not a harness message: the child does not speak the protocol. */
+    const refuse = (line: string): void => {
+      result.garbage = line.length > 80 ? `${line.slice(0, 80)}… (${line.length} characters)` : line;
+      pending = '';
+      proc.kill('SIGKILL');
+    };
+    channel.on('data', (d: string) => {
+      if (result.garbage !== undefined) return;
       if (!result.timedOut) silence.refresh();
-      pending += d.toString();
+      pending += d;
       let nl: number;
       while ((nl = pending.indexOf('\n')) >= 0) {
-        const msg = JSON.parse(pending.slice(0, nl)) as { ack?: unknown; note?: unknown; started?: boolean; done?: number };
+        const line = pending.slice(0, nl);
+        const msg = parseMessage(line);
+        if (msg === undefined) return refuse(line);
         pending = pending.slice(nl + 1);
         if ('ack' in msg) {
           result.records.push(msg.ack);
@@ -184,11 +221,12 @@ async function runOnce(
         if (plan === null || fired || result.done) continue;
         if (plan.afterAcks !== null ? result.acks >= plan.afterAcks : result.started || result.acks > 0) fire(plan);
       }
+      if (pending.length > MAX_MESSAGE) refuse(pending);
     });
     proc.on('error', reject);
     proc.on('close', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      result.killed = signal === 'SIGKILL' && !result.timedOut;
+      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined;
       result.code = code;
       resolve(result);
     });
@@ -204,8 +242,13 @@ async function runOnce(
  * See docs/durability.md.
  * @throws TypeError, RangeError for bad options.
  */
-export async function killTest(options: KillTestOptions): Promise<KillReport> {
-  checkOptions(options, OPTION_KEYS);
+export async function killTest(given: KillTestOptions): Promise<KillReport> {
+  checkOptions(given, OPTION_KEYS);
+  // Each option read once, then checked and used: a getter or a Proxy may
+  // answer differently the second time (a `dir` named to the checks and
+  // undefined at the end would be removed as the harness's own).
+  const options = {} as KillTestOptions;
+  for (const key of OPTION_KEYS) (options as unknown as Record<string, unknown>)[key] = (given as unknown as Record<string, unknown>)[key];
   const { child, crashAt = 'random', prepare, verify } = options;
   if (typeof child !== 'string' || !path.isAbsolute(child)) throw new TypeError('child must be an absolute path');
   if (!fs.existsSync(child)) throw new RangeError(`child '${child}' does not exist`);
@@ -220,6 +263,12 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   }
   const unit = options.maxDelayUs !== undefined ? 'us' : 'ms';
   const maxDelay = unit === 'us' ? checkIndex(options.maxDelayUs, 'maxDelayUs') : checkIndex(options.maxDelayMs ?? 20, 'maxDelayMs');
+  // A timer longer than 2^31 - 1 ms fires after 1 ms (Node's TimeoutOverflowWarning);
+  // a delay in µs is waited for busy, the event loop held.
+  if (unit === 'ms' && maxDelay > MAX_TIMER_MS) throw new RangeError(`maxDelayMs must be at most ${MAX_TIMER_MS}, got ${maxDelay}`);
+  if (unit === 'us' && maxDelay > MAX_BUSY_US) {
+    throw new RangeError(`maxDelayUs must be at most ${MAX_BUSY_US} (the parent waits for it busy; use maxDelayMs), got ${maxDelay}`);
+  }
   const maxAcks = options.maxAcks === undefined ? null : checkIndex(options.maxAcks, 'maxAcks');
   if (maxAcks === 0) throw new RangeError('maxAcks must be at least 1');
   if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined)) {
@@ -228,6 +277,7 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
   const maxCrashAt = checkIndex(options.maxCrashAt ?? 200, 'maxCrashAt');
   if (maxCrashAt === 0) throw new RangeError('maxCrashAt must be at least 1');
   const timeoutMs = checkIndex(options.timeoutMs ?? 30000, 'timeoutMs');
+  if (timeoutMs === 0 || timeoutMs > MAX_TIMER_MS) throw new RangeError(`timeoutMs must be 1..${MAX_TIMER_MS}, got ${timeoutMs}`);
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
     throw new TypeError('env must be an object');
   }
@@ -254,7 +304,9 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
         PMEM_IS_PMEM_FORCE: '1',
         PMEM_KILL_DIR: dir,
         PMEM_KILL_RUN: String(run),
-        PMEM_KILL_SEED: String(seed * 1_000_003 + run),
+        // In BigInt, then below 2^53: as a double, seed * 1,000,003 past
+        // 2^53 rounds runs to one seed (a seed of Date.now(), 256 runs).
+        PMEM_KILL_SEED: String((BigInt(seed) * 1_000_003n + BigInt(run)) % 2n ** 53n),
       };
       if (crashAt === 'persist') env.PMEM_CRASH_AT = String(at);
       else delete env.PMEM_CRASH_AT;
@@ -265,7 +317,9 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
       report.acked += result.acks;
       const violate = (message: string) =>
         report.violations.push(afterAcks === null ? { run, at, message } : { run, at, afterAcks, message });
-      if (result.killed) {
+      if (result.garbage !== undefined) {
+        violate(`the workload wrote a line that is not a harness message on fd 3, and was killed: ${JSON.stringify(result.garbage)}`);
+      } else if (result.killed) {
         report.kills++;
         // The child's messages all reached the parent before 'close': an ack
         // counted here was sent before the kill, and a missing `done` means
@@ -273,12 +327,19 @@ export async function killTest(options: KillTestOptions): Promise<KillReport> {
         if (!result.done && result.acks > 0) report.killsDuringWork++;
         if (!result.done && (result.started || result.acks > 0)) report.killsAfterStart++;
       } else if (result.timedOut) violate(`the workload sent nothing for ${timeoutMs} ms`);
-      else if (result.code === 0) report.completed++;
+      else if (result.code === 0 && result.done) report.completed++;
+      else if (result.code === 0) violate('the workload exited (code 0) before its run returned');
       else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
       try {
         await verify(dir, acked.slice());
       } catch (e) {
-        violate(e instanceof Error ? e.message : String(e));
+        let text: string;
+        try {
+          text = e instanceof Error ? e.message : String(e);
+        } catch {
+          text = `verify threw a ${e === null ? 'null' : typeof e} with no string form`;
+        }
+        violate(text);
       }
     }
   } finally {

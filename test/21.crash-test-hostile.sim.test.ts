@@ -1,0 +1,82 @@
+// crashTest and replayCrash against hostile callbacks and options: promises
+// (refused, and their rejections handled, so none is left to end the
+// process), throws of values that are not Errors, and options that answer
+// differently the second time they are read.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { type CrashTestOptions, crashTest, replayCrash } from '../lib/testing';
+
+const dist = path.join(__dirname, '..', 'dist', 'testing');
+
+function options(over: Partial<CrashTestOptions<number, number>> = {}): CrashTestOptions<number, number> {
+  return {
+    size: 4096,
+    setup: () => 0,
+    operation: (r, _before, ctx) => {
+      r.bytes[0] = 1;
+      r.persist(0, 1);
+      ctx.ack(1);
+      return 1;
+    },
+    recover: (r) => r.bytes[0],
+    check: () => {},
+    ...over,
+  };
+}
+
+describe('crashTest, hostile callbacks', () => {
+  test.each([
+    ['crashTest', 'setup', 'crashTest'],
+    ['crashTest', 'operation', 'crashTest'],
+    ['crashTest', 'recover', 'crashTest'],
+    ['crashTest', 'check', 'crashTest'],
+    ['replayCrash', 'recover', 'replay'],
+    ['replayCrash', 'check', 'replay'],
+  ])('%s: an async %s that rejects is refused with a TypeError, and its rejection does not end the process', (_fn, name, how) => {
+    const script = `
+      const { crashTest, replayCrash } = require(${JSON.stringify(dist)});
+      const o = {
+        size: 4096, setup: () => 0, operation: (r) => { r.bytes[0] = 1; r.persist(0, 1); return 1; },
+        recover: (r) => r.bytes[0], check: () => {},
+        ${name}: async () => { throw new Error('late'); },
+      };
+      try { ${how === 'replay' ? "replayCrash(o, '1:0:0')" : 'crashTest(o)'}; console.log('returned'); }
+      catch (e) { console.log(e.name + ': ' + e.message); }
+      setTimeout(() => console.log('alive'), 50);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(`TypeError: ${name} returned a promise; crash tests are synchronous\nalive\n`);
+    expect(r.status).toBe(0);
+  });
+
+  test('a check or recover that throws a value without a string form is a violation, not a throw from crashTest', () => {
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const thrown: unknown[] = [Object.create(null), { toString: () => { throw new Error('no'); } }, proxy, Symbol('s'), null];
+    for (const value of thrown) {
+      const report = crashTest(options({ check: () => { throw value; } }));
+      expect(report.violationCount).toBe(report.images);
+      expect(typeof report.violations[0].message).toBe('string');
+      const recovered = crashTest(options({ recover: () => { throw value; } }));
+      expect(recovered.violations[0].message).toMatch(/^recover threw /);
+    }
+  });
+
+  test('each option is read once', () => {
+    const gets = new Map<PropertyKey, number>();
+    const proxy = new Proxy(options(), {
+      get(target, key, receiver) {
+        gets.set(key, (gets.get(key) ?? 0) + 1);
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    expect(crashTest(proxy).images).toBeGreaterThan(0);
+    for (const [key, n] of gets) expect([key, n]).toEqual([key, 1]);
+    let reads = 0;
+    const o = options();
+    Object.defineProperty(o, 'check', { enumerable: true, get: () => (reads++ === 0 ? () => {} : 5) });
+    expect(crashTest(o).violationCount).toBe(0);
+    expect(replayCrash(options(), '1:0:0').error).toBeUndefined();
+  });
+});

@@ -1,0 +1,104 @@
+// killTest against workloads that do not keep to the protocol: a line on
+// the channel that is not a harness message, acknowledgements split across
+// reads in the middle of a character, a child that exits 0 before its run
+// returns, and options its timers cannot keep.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { killTest } from '../lib/testing';
+import { testDir } from './helpers';
+
+/** A workload module written into the test directory. */
+function child(name: string, source: string): string {
+  const file = path.join(testDir(), `${process.pid}-${name}.js`);
+  fs.writeFileSync(file, source);
+  return file;
+}
+
+describe('killTest, hostile workloads', () => {
+  test.each([
+    ['not JSON', "'not json\\n'"],
+    ['JSON null', "'null\\n'"],
+    ['a JSON number', "'5\\n'"],
+    ['a line without end', "'x'.repeat(1 << 20)"],
+  ])('a child that writes %s on the channel is a violation, not an uncaught exception in the parent', async (_what, line) => {
+    const workload = child(`garbage-${line.length}`, `
+      const fs = require('fs');
+      exports.run = async (ctx) => {
+        const line = ${line};
+        for (let i = 0; i < (line.endsWith('\\n') ? 1 : 17); i++) fs.writeSync(3, line);
+        // Would start the kill clock, were the garbage taken for nothing.
+        ctx.ack(1);
+        await new Promise((r) => setTimeout(r, 60000));
+      };`);
+    const report = await killTest({ child: workload, kills: 1, maxDelayMs: 10000, timeoutMs: 20000, verify() {} });
+    expect(report.violations.length).toBeGreaterThan(0);
+    expect(report.violations[0].message).toMatch(/not a harness message/);
+    // A run the harness ended for its garbage is not a kill.
+    expect(report.kills).toBe(0);
+  });
+
+  test('an acknowledgement split across reads inside a character reaches verify whole', async () => {
+    const value = 'é'.repeat(100001);
+    const workload = child('utf8', `exports.run = (ctx) => { for (let i = 0; i < 20; i++) ctx.ack('é'.repeat(100001)); };`);
+    const seen: unknown[] = [];
+    const report = await killTest({
+      child: workload,
+      kills: 1,
+      maxDelayMs: 5000,
+      verify(_dir, acked) {
+        seen.push(...acked);
+      },
+    });
+    expect(report.acked).toBeGreaterThan(0);
+    expect(seen.length).toBeGreaterThan(0);
+    for (const a of seen) expect(a === value).toBe(true);
+  });
+
+  test('a child that exits 0 before its run returns is a violation, not a completed run', async () => {
+    const workload = child('exit0', 'exports.run = () => process.exit(0);');
+    const report = await killTest({ child: workload, kills: 1, maxDelayMs: 1000, verify() {} });
+    expect(report.completed).toBe(0);
+    expect(report.violations.length).toBe(report.runs);
+    expect(report.violations[0].message).toMatch(/exited \(code 0\) before its run returned/);
+  });
+});
+
+describe('killTest, hostile options', () => {
+  const quiet = () => child('quiet', 'exports.run = (ctx) => { ctx.ack(1); };');
+
+  test('a timeout or delay the timers cannot keep (past 2^31 - 1 ms, 0 ms, a busy wait past 1 s) is a RangeError', async () => {
+    const base = { child: quiet(), kills: 1, verify() {} };
+    await expect(killTest({ ...base, timeoutMs: 2 ** 31 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, timeoutMs: 0 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, maxDelayMs: 2 ** 31 })).rejects.toThrow(RangeError);
+    await expect(killTest({ ...base, maxDelayUs: 1_000_001 })).rejects.toThrow(RangeError);
+    const report = await killTest({ ...base, timeoutMs: 2 ** 31 - 1, maxDelayMs: 0 });
+    expect(report.violations).toEqual([]);
+  });
+
+  test('dir is read once: a getter that names a directory and then undefined does not get it removed', async () => {
+    const keep = path.join(testDir(), `${process.pid}-keep`);
+    fs.mkdirSync(keep, { recursive: true });
+    fs.writeFileSync(path.join(keep, 'precious'), 'x');
+    let reads = 0;
+    const options = { child: quiet(), kills: 1, verify() {} };
+    Object.defineProperty(options, 'dir', { enumerable: true, get: () => (reads++ < 3 ? keep : undefined) });
+    await killTest(options as never);
+    expect(fs.existsSync(path.join(keep, 'precious'))).toBe(true);
+  });
+
+  test('a large seed still gives each run its own seed', async () => {
+    const workload = child('seed', 'exports.run = (ctx) => { ctx.note(String(ctx.seed)); };');
+    const seeds: unknown[] = [];
+    await killTest({ child: workload, kills: 1, seed: 1_700_000_000_000, verify(_dir, acked) { seeds.splice(0, seeds.length, ...acked); } });
+    expect(seeds.length).toBeGreaterThan(1);
+    expect(new Set(seeds).size).toBe(seeds.length);
+  });
+
+  test('a verify that throws a value with no string form is a violation', async () => {
+    const report = await killTest({ child: quiet(), kills: 1, verify() { throw Object.create(null); } });
+    expect(report.violations.length).toBe(report.runs);
+    expect(typeof report.violations[0].message).toBe('string');
+  });
+});
