@@ -430,12 +430,14 @@ function describe(job: Job): string {
 
 /** What differs between two descriptions, named: "its memory was 1048576, now 2097152". */
 function differences(was: string, now: string): string {
-  let a: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    a = JSON.parse(was) as Record<string, unknown>;
+    parsed = JSON.parse(was);
   } catch {
     return 'its description cannot be read';
   }
+  if (typeof parsed !== 'object' || parsed === null) return 'its description cannot be read';
+  const a = parsed as Record<string, unknown>;
   const b = JSON.parse(now) as Record<string, unknown>;
   const words: Record<string, string> = {
     input: 'input', size: 'input size', mtimeMs: 'input modification time', output: 'output',
