@@ -20,6 +20,9 @@ const DESC_LANES_OFFSET = 4096 + 1024;
 const LANE_SIZE = 3072;
 const UNDO_AT = 960; // the undo log inside struct lane_layout
 const ZONE0_CHUNK_HEADERS = 1024 + 64; // heap header, zone header
+const ZONE0_CHUNKS = ZONE0_CHUNK_HEADERS + 8 * (65535 - 7); // after the chunk headers
+const CHUNKSIZE = 256 * 1024;
+const COMPACT_HEADER = 16; // the allocation header before a small object
 
 interface Opened {
   opened: boolean;
@@ -43,8 +46,13 @@ function openInChild(file: string): Promise<Opened> {
   });
 }
 
-/** A pool with objects in runs and chunks, freed ones, and two transactions, one past the lane's undo log. */
-function healthyPool(name: string): { file: string; lanesOffset: number; heapOffset: number } {
+/**
+ * A pool with objects in runs and chunks, freed ones, and two transactions,
+ * one past the lane's undo log. `small` is a 64-byte object and `run` the
+ * offset of the run it lies in (a run's first chunk starts with its block
+ * size).
+ */
+function healthyPool(name: string): { file: string; lanesOffset: number; heapOffset: number; small: number; run: number } {
   const file = tmpFile(name);
   const pool = ObjPool.create(file, { layout: 'damage', size: 16 * MiB, sds: false });
   const root = pool.root(256);
@@ -62,7 +70,10 @@ function healthyPool(name: string): { file: string; lanesOffset: number; heapOff
   const fd = fs.openSync(file, 'r');
   fs.readSync(fd, desc, 0, 24, DESC_LANES_OFFSET);
   fs.closeSync(fd);
-  return { file, lanesOffset: Number(desc.readBigUInt64LE(0)), heapOffset: Number(desc.readBigUInt64LE(16)) };
+  const heapOffset = Number(desc.readBigUInt64LE(16));
+  const chunks = heapOffset + ZONE0_CHUNKS;
+  const run = chunks + Math.floor((ptrs[0] - chunks) / CHUNKSIZE) * CHUNKSIZE;
+  return { file, lanesOffset: Number(desc.readBigUInt64LE(0)), heapOffset, small: ptrs[0], run };
 }
 
 function poke(file: string, at: number, bytes: Buffer): void {
@@ -109,6 +120,30 @@ describe('damaged pools libpmemobj would loop on are refused', () => {
     poke(file, lanesOffset + LANE_SIZE + UNDO_AT + 8, u64(at));
     poke(file, at + 8, u64(at));
     await expectRefused(file, /lane 1 undo log's chain of extensions loops/);
+  }, SAFETY_NET_MS + 10_000);
+
+  test("an object's allocation header of size 0 (run_iterate_used under pmemobj_next never advances)", async () => {
+    const { file, small } = healthyPool('dmg-obj-size');
+    poke(file, small - COMPACT_HEADER, u64(0));
+    await expectRefused(file, /has an object at \d+ whose header gives 0 bytes/);
+  }, SAFETY_NET_MS + 10_000);
+
+  test("a run's block size of 0 (memblock_run_bitmap divides by it: SIGFPE)", async () => {
+    const { file, run } = healthyPool('dmg-run-bs0');
+    poke(file, run, u64(0));
+    await expectRefused(file, /is a run of block size 0/);
+  }, SAFETY_NET_MS + 10_000);
+
+  test.each([64, 1])("a run's block size changed to %i (run_iterate_used reads headers inside objects, of size 0)", async (bs) => {
+    const { file, run } = healthyPool(`dmg-run-bs${bs}`);
+    poke(file, run, u64(bs));
+    await expectRefused(file, new RegExp(`has an object at \\d+ whose header gives 0 bytes, not a whole number of its ${bs}-byte blocks`));
+  }, SAFETY_NET_MS + 10_000);
+
+  test('a zone header of a bad magic (pmemobj_open refuses it, but only after writing the pool)', async () => {
+    const { file, heapOffset } = healthyPool('dmg-zone-magic');
+    poke(file, heapOffset + 1024, Buffer.from([0x01]));
+    await expectRefused(file, /zone 0 has a bad magic/);
   }, SAFETY_NET_MS + 10_000);
 });
 

@@ -1,15 +1,16 @@
 // What libpmemobj walks when it opens a pool, checked first, by reading the
 // file and never writing it.
 //
-// PMDK 1.12.1 trusts the on-media lane logs and chunk headers it walks at
+// PMDK 1.12.1 trusts the on-media lane logs and heap it walks at
 // pmemobj_open (and pmemobj_check): a damaged one can make it loop forever
 // (ulog_entry_size returns 0 for an unknown entry type, so ulog_base_nbytes
-// never advances; a chunk header of size 0 stops heap_verify_zone's walk; a
-// cycle of ulog `next` links never ends lane_init), or read and write outside
-// the mapping. `refuseDamagedPool` walks the same structures, in the same
-// order and with the same stopping rules, with every step bounded; where
-// libpmemobj would not terminate or would leave the pool, the file is refused
-// with ERR_PMEM_CORRUPT. Every check below is an invariant libpmemobj itself
+// never advances; a cycle of ulog `next` links never ends lane_init; a chunk
+// header of size 0, or an object's header of size 0 in a run, stops the
+// heap's walks: see media-heap.ts), die (a run's block size of 0 divides by
+// zero), or read and write outside the mapping. `refuseDamagedPool` walks the
+// same structures, in the same order and with the same stopping rules, with
+// every step bounded; where libpmemobj would not terminate, die, or leave the
+// pool, the file is refused with ERR_PMEM_CORRUPT. Every check below is an invariant libpmemobj itself
 // keeps on a healthy pool and across a crash at any point, so no pool that
 // libpmemobj opens is refused.
 //
@@ -19,6 +20,8 @@ import * as fs from 'node:fs';
 
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
+import { checkHeap, HEAP_HEADER, ZONE_METADATA } from './media-heap';
+import { Damage, Reader } from './media-read';
 
 // --- PMDK 1.12.1's on-media layout (src/libpmemobj/obj.h, lane.h, ulog.h,
 // heap_layout.h) --------------------------------------------------------
@@ -47,45 +50,6 @@ const OP_BUF_CPY = 6n;
 const ENTRY_VAL = 16; // struct ulog_entry_val: offset, value
 const ENTRY_BUF = 32; // struct ulog_entry_buf header: offset, checksum, size
 const OFFSET_MASK = (1n << 61n) - 1n;
-
-const HEAP_HEADER = 1024; // struct heap_header
-const ZONE_HEADER_MAGIC = 0xc3f0a2d2;
-const MAX_CHUNK = 65535 - 7;
-const CHUNKSIZE = 256 * 1024;
-const ZONE_HEADER = 64;
-const ZONE_METADATA = ZONE_HEADER + 8 * MAX_CHUNK; // header and chunk_headers[MAX_CHUNK]
-const ZONE_MIN_SIZE = ZONE_METADATA + CHUNKSIZE;
-const ZONE_MAX_SIZE = ZONE_METADATA + CHUNKSIZE * MAX_CHUNK;
-
-/** Reads ranges of a file that must lie wholly inside it. */
-class Reader {
-  constructor(
-    readonly fd: number,
-    readonly size: number,
-  ) {}
-
-  /** Whether [off, off + len) lies inside the file (off and len may be BigInt from the file). */
-  holds(off: bigint | number, len: bigint | number): boolean {
-    const o = BigInt(off);
-    const l = BigInt(len);
-    return o >= 0n && l >= 0n && o + l <= BigInt(this.size);
-  }
-
-  read(off: number, len: number): Buffer {
-    const buf = Buffer.alloc(len);
-    let n = 0;
-    while (n < len) {
-      const got = fs.readSync(this.fd, buf, n, len - n, off + n);
-      if (got === 0) break;
-      n += got;
-    }
-    if (n < len) throw new Error('short read');
-    return buf;
-  }
-}
-
-/** The damage found, as the message of the ERR_PMEM_CORRUPT that refuses the file. */
-class Damage extends Error {}
 
 /**
  * PMDK's util_checksum_compute (a Fletcher-64 over 32-bit words), with the
@@ -270,44 +234,6 @@ function checkLanes(p: Pool, nlanes: number): void {
   }
 }
 
-/** heap_max_zone: how many zones a heap of this size has. */
-function zoneCount(heapSize: number): number {
-  let zones = 0;
-  for (let left = heapSize - HEAP_HEADER; left >= ZONE_MIN_SIZE; zones++) {
-    left -= Math.min(left, ZONE_MAX_SIZE);
-  }
-  return zones;
-}
-
-/**
- * The chunk headers of every zone, as heap_verify_zone walks them (and
- * heap_foreach_object, behind pmemobj_first and pmemobj_next). Invariant: a
- * zone's chunks lie in the file, and its chunk headers tile it exactly, each
- * covering at least one chunk (heap_verify_zone refuses a pool whose headers
- * do not add up, but loops forever on a size of 0 first).
- */
-function checkHeap(p: Pool): void {
-  const heapSize = p.r.size - p.heapOffset;
-  const zones = zoneCount(heapSize);
-  for (let z = 0; z < zones; z++) {
-    const zoneAt = p.heapOffset + HEAP_HEADER + z * ZONE_MAX_SIZE;
-    const header = p.r.read(zoneAt, ZONE_HEADER);
-    if (header.readUInt32LE(0) !== ZONE_HEADER_MAGIC) continue; // libpmemobj skips or refuses it
-    const chunks = header.readUInt32LE(4);
-    if (chunks > MAX_CHUNK || !p.r.holds(zoneAt + ZONE_METADATA, chunks * CHUNKSIZE)) {
-      throw new Damage(`zone ${z} claims ${chunks} chunks, more than the file holds`);
-    }
-    const headers = p.r.read(zoneAt + ZONE_HEADER, 8 * chunks);
-    for (let c = 0; c < chunks; ) {
-      const size = headers.readUInt32LE(8 * c + 4);
-      if (size === 0 || c + size > chunks) {
-        throw new Damage(`zone ${z} chunk ${c} has size ${size}, which does not fit the zone's ${chunks} chunks`);
-      }
-      c += size;
-    }
-  }
-}
-
 /**
  * What makes a pool file one on which pmemobj_open or pmemobj_check would
  * loop forever or leave the pool (see this file's head), or undefined.
@@ -347,7 +273,7 @@ export function poolDamage(path: string): string | undefined {
       lanesEnd: Number(lanesOffset + nlanes * BigInt(LANE_SIZE)),
       heapOffset: Number(heapOffset),
     };
-    checkHeap(p);
+    checkHeap(r, p.heapOffset);
     checkLanes(p, Number(nlanes));
     return undefined;
   } catch (e) {
