@@ -50,6 +50,20 @@ export class ViolationKinds<K extends string> {
     this.counts = Object.fromEntries([...this.#kinds.map(([k]) => [k, 0]), ['other', 0]]) as Record<K | 'other', number>;
   }
 
+  /**
+   * Expects every kind to have been seen, nothing else, and every violation
+   * of `report` counted (a report keeps only the first messages).
+   */
+  expectEveryKind(report: { violationCount: number }): void {
+    let sum = 0;
+    for (const [k] of this.#kinds) {
+      expect([k, this.counts[k] > 0]).toEqual([k, true]);
+      sum += this.counts[k];
+    }
+    expect(this.counts.other).toBe(0);
+    expect(report.violationCount).toBe(sum);
+  }
+
   /** `fn`, counting what it throws (and throwing it on). */
   watch<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
     return (...args) => {
