@@ -75,7 +75,8 @@ export class Superblock {
 
   protected constructor(region: Region, options: { offset?: number; capacity: number }) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const at = options.offset; // read once; null is a wrong type, not the default
+    const offset = at === undefined ? 0 : checkIndex(at, 'offset');
     const capacity = checkIndex(options.capacity, 'capacity');
     if (offset % 64 !== 0) throw new RangeError(`offset must be a multiple of 64, got ${offset}`);
     if (capacity === 0 || capacity > Superblock.MAX_CAPACITY) {

@@ -120,13 +120,14 @@ export class TxLog {
 
   protected constructor(region: Region, options: { offset: number; size: number }) {
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    checkRange(options.offset, options.size, region.length);
-    if (options.offset % RETIRE_LINE !== 0) throw new RangeError(`offset must be a multiple of ${RETIRE_LINE}`);
-    if (slotBytes(options.size) < MIN_SLOT) throw new RangeError(`a log needs at least ${RETIRE_LINE + 2 * MIN_SLOT} bytes`);
+    const { offset, size } = options; // read once: the values checked are the values used
+    checkRange(offset, size, region.length);
+    if (offset % RETIRE_LINE !== 0) throw new RangeError(`offset must be a multiple of ${RETIRE_LINE}`);
+    if (slotBytes(size) < MIN_SLOT) throw new RangeError(`a log needs at least ${RETIRE_LINE + 2 * MIN_SLOT} bytes`);
     this.region = region;
-    this.offset = options.offset;
-    this.size = options.size;
-    this.#slot = slotBytes(options.size);
+    this.offset = offset;
+    this.size = size;
+    this.#slot = slotBytes(size);
     this.#ownChecksum = this.logChecksum !== TxLog.prototype.logChecksum;
   }
 

@@ -30,12 +30,29 @@ export interface WalFlags {
 
 const OPEN_OPTIONS = new Set(['size', 'create', 'offset', 'truncateOnCorruption', 'readOnly']);
 
+/** What Wal.format takes. */
+export const FORMAT_OPTIONS: ReadonlySet<string> = new Set(['offset']);
+const RECOVER_OPTIONS: ReadonlySet<string> = new Set(['truncateOnCorruption', 'readOnly']);
+
+const flag = (v: unknown, name: string): boolean => (v === undefined ? false : checkBoolean(v, name));
+
 /** The boolean options of Wal.open, checked: unknown options and non-booleans are TypeErrors. */
 export function checkWalOptions(options: unknown): WalFlags {
   checkOptions(options, OPEN_OPTIONS);
   const o = options as WalOpenOptions;
-  const flag = (v: unknown, name: string): boolean => (v === undefined ? false : checkBoolean(v, name));
   return { create: flag(o.create, 'create'), readOnly: flag(o.readOnly, 'readOnly'), truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption') };
+}
+
+/** The options of Wal.recover, checked as Wal.open's flags are. */
+export function checkRecoverOptions(options: unknown): { truncateOnCorruption: boolean; readOnly: boolean } {
+  checkOptions(options, RECOVER_OPTIONS);
+  const o = options as { truncateOnCorruption?: unknown; readOnly?: unknown };
+  return { truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption'), readOnly: flag(o.readOnly, 'readOnly') };
+}
+
+/** The offset option, read once by the caller: left out it is 0; null is a wrong type, as any other. */
+export function walOffset(value: unknown): number {
+  return value === undefined ? 0 : checkIndex(value, 'offset');
 }
 
 /**
@@ -51,7 +68,7 @@ export function openWalFile(
   if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
   const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
   if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
-  const offset = checkIndex(options.offset ?? 0, 'offset');
+  const offset = walOffset(options.offset);
   // One writer at a time (ERR_PMEM_LOCKED), across processes and
   // threads; the signature is checked through the lock before anything
   // maps, grows or writes the file.

@@ -6,14 +6,14 @@
 // wal-recover.ts, the options and the opening of a file wal-open.ts.
 import { randomInt } from 'node:crypto';
 
-import { checkIndex, snapshotBytes, unchanged } from '../core/args';
+import { checkIndex, checkOptions, snapshotBytes, unchanged } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import { populate, type Region } from '../core/region';
 import { Superblock } from './superblock';
 import { appendRecord, appendRecords, type Tail } from './wal-append';
-import { checkWalOptions, openWalFile, type WalOpenOptions } from './wal-open';
+import { checkRecoverOptions, checkWalOptions, FORMAT_OPTIONS, openWalFile, walOffset, type WalOpenOptions } from './wal-open';
 import {
   decodeMeta, encodeMeta, META_CAPACITY, RECORD_HEADER, recordChecksum, recordLength, type RecordSeal,
   recordType, TYPE_DATA, TYPE_PAD,
@@ -79,7 +79,7 @@ export class Wal {
    * returns.
    */
   static format(region: Region, options: { offset?: number } = {}): Wal {
-    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const offset = walOffset(checkOptions(options, FORMAT_OPTIONS).offset);
     const sb = Superblock.format(region, { offset, capacity: META_CAPACITY });
     const dataSize = Math.floor((region.length - offset - Superblock.size(META_CAPACITY)) / 8) * 8;
     if (dataSize < 4 * RECORD_HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
@@ -119,7 +119,7 @@ export class Wal {
       }
     }
     if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
-    const offset = checkIndex(options.offset ?? 0, 'offset');
+    const offset = walOffset(options.offset);
     if (target.length < offset + Superblock.size(META_CAPACITY) + 4 * RECORD_HEADER) {
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
     }
@@ -313,17 +313,18 @@ export class Wal {
    */
   recover(options: { truncateOnCorruption?: boolean; readOnly?: boolean } = {}): WalRecovery {
     this.#live();
+    const o = checkRecoverOptions(options);
     const t0 = performance.now();
     this.#readHeader();
     const own = this.#seal.ownChecksum;
     const found = scanLog({
       bytes: this.region.bytes, ring: this.#ring, salt: this.#seal.salt, epoch: this.#seal.epoch,
       maxRecordSize: this.maxRecordSize, checksum: own ?? recordChecksum,
-    }, this.#headPos, this.#headLsn, options.truncateOnCorruption === true);
+    }, this.#headPos, this.#headLsn, o.truncateOnCorruption);
     this.#tail.nextLsn = found.nextLsn;
     this.#tail.pos = found.tailPos;
     this.#tail.used = found.used;
-    if (!options.readOnly && !this.#readOnly) {
+    if (!o.readOnly && !this.#readOnly) {
       // Raise the epoch durably before any append: records past the tail
       // that this recovery did not take can never rejoin the log.
       this.#seal.epoch++;

@@ -1,0 +1,61 @@
+// Options and arguments of the structures on a Region, and paths, as a
+// hostile caller gives them: null for an option, getters that answer
+// differently each time, a path with a NUL byte.
+import { Superblock, TxLog, Wal } from '../lib';
+import { CrashSim } from '../lib/testing';
+import { tmpFile } from './helpers';
+
+function thrown(fn: () => unknown): Error | undefined {
+  try {
+    fn();
+  } catch (e) {
+    return e as Error;
+  }
+  return undefined;
+}
+
+describe('an offset given as null is a TypeError, as for every other option', () => {
+  test.each([
+    ['Superblock.format', () => Superblock.format(new CrashSim(1 << 16), { offset: null, capacity: 100 } as never)],
+    ['Superblock.open', () => Superblock.open(new CrashSim(1 << 16), { offset: null, capacity: 100 } as never)],
+    ['Wal.format', () => Wal.format(new CrashSim(1 << 16), { offset: null } as never)],
+    ['Wal.open (a region)', () => Wal.open(Wal.format(new CrashSim(1 << 16)).region, { offset: null } as never)],
+    ['Wal.open (a path)', () => Wal.open(tmpFile('w'), { create: true, size: 1 << 16, offset: null } as never)],
+  ])('%s', (_name, open) => {
+    const err = thrown(open);
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err?.message).toBe('offset must be a number, got null');
+  });
+
+  test('Wal.format: options not an object, and an unknown option, as Wal.open', () => {
+    expect(() => Wal.format(new CrashSim(1 << 16), null as never)).toThrow(new TypeError('options must be an object'));
+    expect(() => Wal.format(new CrashSim(1 << 16), { offzet: 64 } as never)).toThrow(new TypeError("unknown option 'offzet'"));
+  });
+});
+
+describe('Wal.recover(options) checks its options as Wal.open does', () => {
+  test('null, an unknown option, and a flag that is not a boolean', () => {
+    const w = Wal.format(new CrashSim(1 << 16));
+    expect(() => w.recover(null as never)).toThrow(new TypeError('options must be an object'));
+    expect(() => w.recover({ readonly: true } as never)).toThrow(new TypeError("unknown option 'readonly'"));
+    expect(() => w.recover({ readOnly: null } as never)).toThrow(new TypeError('readOnly must be a boolean'));
+    expect(() => w.recover({ truncateOnCorruption: 1 } as never)).toThrow(new TypeError('truncateOnCorruption must be a boolean'));
+    expect(w.recover({}).records).toBe(0);
+  });
+
+});
+
+describe('TxLog reads offset and size once', () => {
+  test('getters that answer 0 and then 1: the offset checked is the offset used', () => {
+    const sim = new CrashSim(1 << 16);
+    let reads = 0;
+    const options = { get offset() { return reads++ === 0 ? 0 : 1; }, size: 4096 };
+    const log = TxLog.format(sim, options);
+    expect(log.offset).toBe(0);
+    expect(reads).toBe(1);
+    let sizeReads = 0;
+    const log2 = TxLog.open(sim, { offset: 0, get size() { return sizeReads++ === 0 ? 4096 : 1 << 30; } });
+    expect(log2.size).toBe(4096);
+    expect(sizeReads).toBe(1);
+  });
+});
