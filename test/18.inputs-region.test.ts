@@ -42,6 +42,19 @@ describe('Wal.recover(options) checks its options as Wal.open does', () => {
     expect(() => w.recover({ truncateOnCorruption: 1 } as never)).toThrow(new TypeError('truncateOnCorruption must be a boolean'));
     expect(w.recover({}).records).toBe(0);
   });
+  test('a read-only recovery of a writable log that cut records off: an append does not bring them back', () => {
+    for (const readOnly of [false, true]) {
+      const sim = new CrashSim(1 << 16);
+      const w = Wal.format(sim);
+      for (const r of ['AAAA', 'BBBB', 'CCCC']) w.append(r);
+      const at = sim.bytes.indexOf('BBBB');
+      sim.bytes[at] = 0x58; // record 2 damaged, record 3 intact after it
+      sim.persist(at, 1);
+      expect(w.recover({ readOnly, truncateOnCorruption: true }).nextLsn).toBe(2);
+      expect(w.append('XXXX')).toBe(2);
+      expect([...Wal.open(sim).read()].map((r) => `${r.lsn}:${r.data.toString()}`)).toEqual(['1:AAAA', '2:XXXX']);
+    }
+  });
 
 });
 

@@ -58,6 +58,8 @@ export class Wal {
   #lock: NativeLock | null = null;
   #closed = false;
   #readOnly = false;
+  /** Set by a read-only recovery of a writable log: the epoch is raised before the next append. */
+  #epochPending = false;
 
   /** The ring, once its size is known (format, or the header read by recover). */
   #ring: Ring;
@@ -176,7 +178,9 @@ export class Wal {
   append(record: Uint8Array | string): number {
     this.#writable();
     const r = typeof record === 'string' ? record : snapshotBytes(record, 'record');
-    return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, this.#recordLength(r));
+    const len = this.#recordLength(r);
+    this.#raisePendingEpoch();
+    return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, len);
   }
 
   /**
@@ -205,6 +209,7 @@ export class Wal {
       const r = items[i];
       if (typeof r !== 'string' && !unchanged(r, lengths[i])) throw new TypeError(`records[${i}] changed while the batch was read`);
     }
+    this.#raisePendingEpoch(); // after the getters: one of them may have recovered the log
     if (n === 1) return [appendRecord(this.region, this.#ring, this.#seal, this.#tail, items[0], lengths[0])];
     return appendRecords(this.region, this.#ring, this.#seal, this.#tail, items, lengths);
   }
@@ -324,12 +329,14 @@ export class Wal {
     this.#tail.nextLsn = found.nextLsn;
     this.#tail.pos = found.tailPos;
     this.#tail.used = found.used;
-    if (!o.readOnly && !this.#readOnly) {
-      // Raise the epoch durably before any append: records past the tail
-      // that this recovery did not take can never rejoin the log.
-      this.#seal.epoch++;
-      this.#writeHeader();
-    }
+    // Raise the epoch durably before any append: records past the tail
+    // that this recovery did not take can never rejoin the log. A
+    // read-only recovery of a writable log leaves that to the next append
+    // (a record written at the tail under the old epoch would be followed
+    // by the ones this recovery cut off, and on the next open they would
+    // validate again).
+    this.#epochPending = !this.#readOnly;
+    if (!o.readOnly) this.#raisePendingEpoch();
     this.#lastRecovery = {
       records: found.nextLsn - this.#headLsn,
       nextLsn: found.nextLsn,
@@ -367,6 +374,13 @@ export class Wal {
     const s = this.#seal;
     const meta = encodeMeta({ salt: s.salt, dataSize: this.#ring.size, headLsn: this.#headLsn, headPos: this.#headPos, epoch: s.epoch });
     this.#sb.write(meta); // durable when it returns
+  }
+
+  #raisePendingEpoch(): void {
+    if (!this.#epochPending) return;
+    this.#seal.epoch++;
+    this.#writeHeader();
+    this.#epochPending = false;
   }
 
   #readHeader(): void {
