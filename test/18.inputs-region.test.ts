@@ -1,7 +1,7 @@
 // Options and arguments of the structures on a Region, and paths, as a
 // hostile caller gives them: null for an option, getters that answer
 // differently each time, a path with a NUL byte.
-import { Superblock, TxLog, Wal } from '../lib';
+import { crc32c, Superblock, TxLog, Wal } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
@@ -70,5 +70,20 @@ describe('TxLog reads offset and size once', () => {
     const log2 = TxLog.open(sim, { offset: 0, get size() { return sizeReads++ === 0 ? 4096 : 1 << 30; } });
     expect(log2.size).toBe(4096);
     expect(sizeReads).toBe(1);
+  });
+});
+
+describe('crc32c(data) reads the length of data through its own slot', () => {
+  test('a missing or null data is a TypeError that says so', () => {
+    expect(() => crc32c(null as never)).toThrow(new TypeError('data must be a Buffer or Uint8Array'));
+    expect(() => crc32c(undefined as never)).toThrow(new TypeError('data must be a Buffer or Uint8Array'));
+  });
+
+  test('an own length property changes neither the default length nor the bound', () => {
+    const b = Buffer.from('123456789');
+    const expected = crc32c(b);
+    Object.defineProperty(b, 'length', { value: 1 << 30 });
+    expect(crc32c(b)).toBe(expected);
+    expect(() => crc32c(b, 0, 10)).toThrow(RangeError);
   });
 });

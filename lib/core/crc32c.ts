@@ -1,14 +1,17 @@
-import { checkBytes, checkIndex, checkRange } from './args';
+import { checkIndex, checkRange, viewLength } from './args';
 import { binding } from './binding';
 
 /**
  * CRC-32C (Castagnoli) of `data[offset, offset + length)`, native (SSE4.2).
  * Chain with `seed`: crc32c(b, 0, b.length, crc32c(a)) equals crc32c(a ‖ b).
  */
-export function crc32c(data: Uint8Array, offset = 0, length = data.length - offset, seed = 0): number {
-  checkBytes(data, 'data');
-  checkRange(offset, length, data.length);
+export function crc32c(data: Uint8Array, offset = 0, length?: number, seed = 0): number {
+  // The length of data through its internal slot: an own `length` property
+  // changes neither the default nor the bound.
+  const size = viewLength(data, 'data');
+  const len = length === undefined ? size - offset : length;
+  checkRange(offset, len, size);
   checkIndex(seed, 'seed');
   if (seed > 0xffffffff) throw new RangeError('seed must be a uint32');
-  return binding.crc32c(data, offset, length, seed);
+  return binding.crc32c(data, offset, len, seed);
 }
