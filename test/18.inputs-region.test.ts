@@ -1,7 +1,10 @@
 // Options and arguments of the structures on a Region, and paths, as a
 // hostile caller gives them: null for an option, getters that answer
 // differently each time, a path with a NUL byte.
-import { crc32c, Superblock, TxLog, Wal } from '../lib';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { crc32c, KVStore, openMapping, Superblock, TxLog, Wal } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
@@ -42,6 +45,7 @@ describe('Wal.recover(options) checks its options as Wal.open does', () => {
     expect(() => w.recover({ truncateOnCorruption: 1 } as never)).toThrow(new TypeError('truncateOnCorruption must be a boolean'));
     expect(w.recover({}).records).toBe(0);
   });
+
   test('a read-only recovery of a writable log that cut records off: an append does not bring them back', () => {
     for (const readOnly of [false, true]) {
       const sim = new CrashSim(1 << 16);
@@ -55,7 +59,6 @@ describe('Wal.recover(options) checks its options as Wal.open does', () => {
       expect([...Wal.open(sim).read()].map((r) => `${r.lsn}:${r.data.toString()}`)).toEqual(['1:AAAA', '2:XXXX']);
     }
   });
-
 });
 
 describe('TxLog reads offset and size once', () => {
@@ -85,5 +88,20 @@ describe('crc32c(data) reads the length of data through its own slot', () => {
     Object.defineProperty(b, 'length', { value: 1 << 30 });
     expect(crc32c(b)).toBe(expected);
     expect(() => crc32c(b, 0, 10)).toThrow(RangeError);
+  });
+});
+
+describe('a path with a NUL byte is refused, not cut short at it', () => {
+  test.each([
+    ['openMapping', (p: string) => openMapping(p, { create: true, size: 4096 })],
+    ['Wal.open', (p: string) => Wal.open(p, { create: true, size: 1 << 16 })],
+    ['KVStore.open', (p: string) => KVStore.open(p, { create: true, size: 16 << 20 })],
+  ])('%s: TypeError, and no file is made at the part before it', (_name, open) => {
+    const f = tmpFile('nul');
+    const err = thrown(() => open(`${f}\0.tail`));
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err?.message).toBe('path must not contain a NUL byte');
+    expect(fs.existsSync(f)).toBe(false);
+    expect(fs.readdirSync(path.dirname(f)).filter((n) => n.startsWith(path.basename(f)))).toEqual([]);
   });
 });
