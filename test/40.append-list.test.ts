@@ -55,6 +55,30 @@ test('damaged lists are ERR_PMEM_CORRUPT', () => {
   m.close();
 });
 
+test('a list damaged after it was opened: its iterator throws ERR_PMEM_CORRUPT, and neither loops nor reads past the region', () => {
+  const m = openMapping(tmpFile('list-bad-later'), { size: 8192, create: true });
+  const list = AppendList.format(m);
+  list.append('a');
+  list.append('b');
+  const first = Number(m.buffer.readBigUInt64LE(8));
+  const second = Number(m.buffer.readBigUInt64LE(first));
+  const firstValues = (): number => {
+    let n = 0;
+    for (const _ of list) if (++n > 10) break; // bounded: a cycle would never end
+    return n;
+  };
+  m.buffer.writeBigUInt64LE(BigInt(first), second); // a cycle: the tail points back at the first node
+  expectPmemError(firstValues, 'ERR_PMEM_CORRUPT');
+  m.buffer.writeBigUInt64LE(BigInt(m.length - 8), second); // a node header past the region's end
+  expectPmemError(firstValues, 'ERR_PMEM_CORRUPT');
+  m.buffer.writeBigUInt64LE(0n, second);
+  m.buffer.writeUInt32LE(9000, second + 8); // length past the end
+  expectPmemError(firstValues, 'ERR_PMEM_CORRUPT');
+  m.buffer.writeUInt32LE(1, second + 8);
+  expect(list.toArray().map(String)).toEqual(['a', 'b']);
+  m.close();
+});
+
 test('bad arguments', () => {
   const m = openMapping(tmpFile('list-args'), { size: 4096, create: true });
   expect(() => AppendList.format(m, 10)).toThrow(RangeError);

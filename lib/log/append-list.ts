@@ -106,9 +106,13 @@ export class AppendList {
   *[Symbol.iterator](): IterableIterator<Buffer> {
     checkOpen(this.region, 'list');
     const b = this.region.bytes;
+    // Every pointer checked as recover() checks it: the bytes may have
+    // been damaged since the open, and a pointer back would loop forever.
+    let free = this.offset + LIST_HEADER;
     for (let p = this.#head(); p !== 0; p = Number(b.readBigUInt64LE(p))) {
       checkOpen(this.region, 'list');
-      const len = b.readUInt32LE(p + 8);
+      const len = this.#nodeLength(b, p, free);
+      free = p + Math.ceil((LIST_NODE_HEADER + len) / LINE) * LINE;
       yield Buffer.from(b.subarray(p + LIST_NODE_HEADER, p + LIST_NODE_HEADER + len));
     }
   }
@@ -134,15 +138,7 @@ export class AppendList {
     let tail = 0;
     let length = 0;
     for (let p = this.#head(); p !== 0; ) {
-      // Nodes are appended at increasing offsets, so a pointer must point
-      // forward: this also rules out cycles.
-      if (p < free || p % LINE !== 0 || p + LIST_NODE_HEADER > this.region.length) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `list node pointer ${p} is invalid`);
-      }
-      const len = b.readUInt32LE(p + 8);
-      if (len > this.region.length - p - LIST_NODE_HEADER) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `list node at ${p} has length ${len} past the region's end`);
-      }
+      const len = this.#nodeLength(b, p, free);
       tail = p;
       length++;
       free = p + Math.ceil((LIST_NODE_HEADER + len) / LINE) * LINE;
@@ -152,6 +148,24 @@ export class AppendList {
     this.#free = free;
     this.#length = length;
     return { length };
+  }
+
+  /**
+   * The value length of the node at `p`, checked: the node lies at or after
+   * `free` (the end of its predecessor), on a line, inside the region.
+   * @throws PmemError ERR_PMEM_CORRUPT
+   */
+  #nodeLength(b: Buffer, p: number, free: number): number {
+    // Nodes are appended at increasing offsets, so a pointer must point
+    // forward: this also rules out cycles.
+    if (p < free || p % LINE !== 0 || p + LIST_NODE_HEADER > this.region.length) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `list node pointer ${p} is invalid`);
+    }
+    const len = b.readUInt32LE(p + 8);
+    if (len > this.region.length - p - LIST_NODE_HEADER) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `list node at ${p} has length ${len} past the region's end`);
+    }
+    return len;
   }
 
   #head(): number {
