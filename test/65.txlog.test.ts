@@ -138,6 +138,26 @@ test('a region without the log, and an undo update not retired before a later re
   m.close();
 });
 
+test('a log opened with another size than it was formatted with is ERR_PMEM_CORRUPT, and left as it was', () => {
+  const m = openMapping(tmpFile('tx-size'), { size: 16384, create: true });
+  const log = TxLog.format(m, LOG);
+  log.run((tx) => tx.write(8192, Buffer.from('committed'))); // seq 1, in slot 1 at 64 + 1984
+  m.buffer.fill(0, 8192, 8201); // as if the in-place write had not reached the media
+  m.buffer.fill(0xee, 4096, 8192); // the caller's bytes after the log
+  const before = Buffer.from(m.buffer);
+  for (const size of [8192, 2048]) {
+    expectPmemError(() => TxLog.open(m, { offset: 0, size }), 'ERR_PMEM_CORRUPT');
+    expect(Buffer.compare(m.buffer, before)).toBe(0);
+  }
+  // The size it was formatted with redoes the run.
+  expect(TxLog.open(m, LOG).recover().seq).toBe(1);
+  expect(m.buffer.toString('utf8', 8192, 8201)).toBe('committed');
+  // A log formatted before the size was recorded (zero there) opens with the size given.
+  m.buffer.writeBigUInt64LE(0n, 16);
+  expect(TxLog.open(m, LOG).capacity).toBe(log.capacity);
+  m.close();
+});
+
 test('transactions do not nest, and an undo update waits for the running one', () => {
   const { m, log } = setup('tx-nest');
   expect(() => log.run(() => log.run(() => undefined))).toThrow(/do not nest/);

@@ -4,8 +4,8 @@
 // that orders the writes.
 //
 // Layout at the log's offset: the first 64-byte line holds the retire word
-// (u64: every transaction up to this sequence number is finished) and the
-// log's magic and layout version; then two slots of equal size, each a
+// (u64: every transaction up to this sequence number is finished), the
+// log's magic and layout version, and its size; then two slots of equal size, each a
 // whole number of lines. Transaction `seq` is logged in slot `seq % 2`.
 import { align8 } from '../core/args';
 import { crc32c } from '../core/crc32c';
@@ -17,6 +17,11 @@ export const RETIRE_LINE = 64;
 export const TXLOG_MAGIC = 0x4c585450;
 /** At byte 12: the layout with two slots and new bytes only in a redo entry. */
 export const TXLOG_VERSION = 2;
+/**
+ * At byte 16, a u64: the log's size, which places the second slot. Zero in
+ * a log formatted before it was recorded, which opens with the size given.
+ */
+export const TXLOG_SIZE_AT = 16;
 /** A record's header: crc32c, entry count, sequence number, entry bytes, mode. */
 export const TX_LOG_HEADER = 32;
 /** An entry's header: target offset, length, zero. */

@@ -3,7 +3,7 @@
 // order, is what makes this enough; docs/durability.md gives the argument.
 import { PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
-import { MODE_REDO, MODE_UNDO, readTxLog, RETIRE_LINE, slotBytes, TXLOG_MAGIC, TXLOG_VERSION, type TxLogRecord } from './txlog-format';
+import { MODE_REDO, MODE_UNDO, readTxLog, RETIRE_LINE, slotBytes, TXLOG_MAGIC, TXLOG_SIZE_AT, TXLOG_VERSION, type TxLogRecord } from './txlog-format';
 
 export interface TxRecovery {
   /** What recovery did to the newest transaction it found in the log. */
@@ -27,6 +27,12 @@ export function recoverTxLog(
   const b = region.bytes;
   if (b.readUInt32LE(offset + 8) !== TXLOG_MAGIC || b.readUInt32LE(offset + 12) !== TXLOG_VERSION) {
     throw new PmemError('ERR_PMEM_CORRUPT', `no transaction log of layout ${TXLOG_VERSION} at offset ${offset}`);
+  }
+  // Another size places the second slot elsewhere: recovery would miss the
+  // record there, and the next run would stage one over bytes past the log.
+  const formatted = b.readBigUInt64LE(offset + TXLOG_SIZE_AT);
+  if (formatted !== 0n && formatted !== BigInt(size)) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the transaction log at offset ${offset} has ${formatted} bytes, not ${size}`);
   }
   const retired = Number(b.readBigUInt64LE(offset));
   const slot = slotBytes(size);

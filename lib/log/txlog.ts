@@ -8,7 +8,7 @@ import { checkOpen } from '../core/errors';
 import { sealAndApply } from '../core/records';
 import { populate, type Region, sealRecord, store64 } from '../core/region';
 import {
-  flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER,
+  flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_SIZE_AT,
   TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
 } from './txlog-format';
 import { recoverTxLog, type TxRecovery } from './txlog-recover';
@@ -96,9 +96,10 @@ export class TxLog {
     b.fill(0, log.offset, log.offset + RETIRE_LINE);
     b.writeUInt32LE(TXLOG_MAGIC, log.offset + 8);
     b.writeUInt32LE(TXLOG_VERSION, log.offset + 12);
+    b.writeBigUInt64LE(BigInt(log.size), log.offset + TXLOG_SIZE_AT); // open checks the size it is given against it
     b.fill(0, log.offset + RETIRE_LINE, log.offset + RETIRE_LINE + TX_LOG_HEADER);
     b.fill(0, log.offset + RETIRE_LINE + log.#slot, log.offset + RETIRE_LINE + log.#slot + TX_LOG_HEADER);
-    // The retire word 0, the magic, and both slots' headers zeroed, durable:
+    // The retire word 0, the magic and size, and both slots' headers zeroed, durable:
     // recovery finds no record, whatever these bytes held before (a record
     // is read only at a slot's start, and a zero header is none).
     region.persist(log.offset, RETIRE_LINE + TX_LOG_HEADER);
@@ -109,7 +110,7 @@ export class TxLog {
   /**
    * Opens a log and runs `recover()`.
    * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
-   *   layout at `offset`
+   *   layout and size at `offset`
    */
   static open(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new this(region, options);
