@@ -432,7 +432,7 @@ describe('bad input', () => {
       e = err;
     }
     expect(e).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_IO', path: '/proc/pmem-sort-out.pmem-sort-partial' });
-    expect((e as Error).message).toBe("cannot create '/proc/pmem-sort-out.pmem-sort-partial': '/proc' takes no new file (ENOENT)");
+    expect((e as Error).message).toBe("cannot create '/proc/pmem-sort-out.pmem-sort-partial': no new file can be made in '/proc': no such file or directory (ENOENT)");
   });
 
   test('wrong types are TypeErrors, bad values RangeErrors', () => {
@@ -676,6 +676,13 @@ describe('resume', () => {
       expect(fs.readFileSync(out).equals(expected)).toBe(true);
     }
     expect([...phases].sort()).toEqual(['merge', 'runs']);
+  });
+
+  test('a checkpoint description that cannot be read is said so, not a TypeError', () => {
+    const { differences } = require('../lib/sort/sort') as typeof import('../lib/sort/sort');
+    const now = JSON.stringify({ input: 'a', memory: 2 });
+    for (const was of ['not json', 'null', '5', '"text"']) expect(differences(was, now)).toBe('its description cannot be read');
+    expect(differences(JSON.stringify({ input: 'a', memory: 1 }), now)).toBe('its memory was 1, now 2');
   });
 
   test('a checkpoint of another sort, or of an input that changed, is not resumed', () => {
@@ -1132,6 +1139,27 @@ describe('pmem sort', () => {
       fs.chmodSync(locked, 0o755);
     }
     expect(fs.readdirSync(locked)).toEqual([]);
+  });
+
+  test('an output in a directory it may enter but not write: ERR_PMEM_ACCESS for a file, exit 3 for stdin\'s directory; nothing is made', () => {
+    const readOnly = file('cli-read-only');
+    fs.mkdirSync(readOnly, { recursive: true });
+    fs.chmodSync(readOnly, 0o555);
+    // Root writes a directory whatever its mode: the sort runs as another user then.
+    const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const out = path.join(readOnly, 'out.txt');
+    try {
+      const fromFile = pmem(['sort', input, '-o', out], as);
+      expect(fromFile.code).toBe(3);
+      expect(fromFile.err).toBe(`pmem: ERR_PMEM_ACCESS: cannot create '${out}.pmem-sort-partial': no new file can be made in '${readOnly}': permission denied (EACCES)\n`);
+      // From stdin, the directory for the copy of stdin is made there first.
+      const r = spawnSync(process.execPath, [bin, 'sort', '-', '-o', out], { input: 'b\na\n', encoding: 'utf8', ...as });
+      expect(r.status).toBe(3);
+      expect(r.stderr).toBe(`pmem: cannot make a directory in ${readOnly} for the sort's files: permission denied (EACCES)\n`);
+      expect(fs.readdirSync(readOnly)).toEqual([]);
+    } finally {
+      fs.chmodSync(readOnly, 0o755);
+    }
   });
 
   test('usage errors exit 2, inputs it cannot use 3, and help names every option', () => {

@@ -126,9 +126,18 @@ function namingFile(e: unknown, tmp: string, file: string): unknown {
  */
 function refusedInDirectory(e: unknown, tmp: string, file: string): unknown {
   if (!isPmemError(e) || e.path !== tmp) return namingFile(e, tmp, file);
+  return refusedIn(file, path.dirname(tmp), e);
+}
+
+/**
+ * "cannot create 'file': no new file can be made in 'dir': " and the reason
+ * `e` ends with (after its last ": "), with e's errno and syscall, and its
+ * code unless `code` is given.
+ */
+export function refusedIn(file: string, dir: string, e: PmemError, code: PmemErrorCode = e.code): PmemError {
   const colon = e.message.lastIndexOf(': ');
   const reason = colon < 0 ? e.message : e.message.slice(colon + 2);
-  return new PmemError(e.code, `cannot create '${file}': no new file can be made in '${path.dirname(tmp)}': ${reason}`, {
+  return new PmemError(code, `cannot create '${file}': no new file can be made in '${dir}': ${reason}`, {
     path: file,
     ...(e.errno === undefined ? {} : { errno: e.errno }),
     ...(e.syscall === undefined ? {} : { syscall: e.syscall }),

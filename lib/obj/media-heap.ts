@@ -132,7 +132,7 @@ function runBitmap(sizeIdx: bigint, flags: number, unit: bigint, alignment: bigi
     // Aligned up so that the blocks start on a cache line.
     nvalues = ((((nvalues + 2n + 7n) & U32) / 8n) * 8n - 2n) & U32;
     const size = nvalues * 8n;
-    nbits = ((((content - size) & U64) / unit - aligned) & U32) & U32;
+    nbits = (((content - size) & U64) / unit - aligned) & U32;
     const unusedValues = ((nvalues * 64n - nbits) & U32) / 64n;
     nvalues = (nvalues - unusedValues) & U32;
     return { nvalues, nbits, size, sizeIdx };

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { NativeLock } from '../core/binding';
+import { refusedIn } from '../core/create-file';
 import { fromSystemError, isPmemError, PmemError } from '../core/errors';
 import { lockFile } from '../core/identify';
 
@@ -105,22 +106,15 @@ export function removeIfEmpty(lock: SortLock): void {
 }
 
 /**
- * A failed create of `file`, said as such: its directory exists (the sort
- * checked), so ENOENT there means one that takes no new file (/proc), not a
- * missing path.
+ * A failed create of `file`, said as the store creates say it: the
+ * directory refused a new file (its existence was checked first, so ENOENT
+ * there is one that takes none, like /proc), and why.
  */
 function cannotCreate(file: string, e: unknown): unknown {
   const err = fromSystemError(e);
   if (!isPmemError(err)) return err;
   const errno = (e as NodeJS.ErrnoException).code;
-  const dir = path.dirname(file);
-  const why = errno === 'ENOENT'
-    ? `'${dir}' takes no new file (ENOENT)`
-    : `no new file can be made in '${dir}': ${err.message.slice(err.message.lastIndexOf(': ') + 2)}`;
-  const code = errno === 'EACCES' || errno === 'EPERM' ? 'ERR_PMEM_ACCESS' : err.code;
-  return new PmemError(code, `cannot create '${file}': ${why}`, {
-    path: file, ...(err.errno === undefined ? {} : { errno: err.errno }), syscall: 'open',
-  });
+  return refusedIn(file, path.dirname(file), err, errno === 'EACCES' || errno === 'EPERM' ? 'ERR_PMEM_ACCESS' : err.code);
 }
 
 function lstatOf(file: string): fs.Stats | null {

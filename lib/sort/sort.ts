@@ -429,7 +429,7 @@ function describe(job: Job): string {
 }
 
 /** What differs between two descriptions, named: "its memory was 1048576, now 2097152". */
-function differences(was: string, now: string): string {
+export function differences(was: string, now: string): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(was);
