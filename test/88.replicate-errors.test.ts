@@ -7,6 +7,7 @@
 // mid-frame, a second primary on one backup, a journal file cut short,
 // replaced or removed while open, and a path that is no journal at all.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -14,6 +15,7 @@ import * as path from 'node:path';
 import { KVStore, ReplicatedStore, ReplicatedWal, readJournal, startReplica, Wal, type ReplicaHandle } from '../lib';
 import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_DATA, FRAME_HELLO, PROTOCOL_VERSION } from '../lib/replicate/frames';
 import { MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../lib/replicate/options';
+import { Peer, RECONNECT_MS } from '../lib/replicate/peer';
 import { seededRandom } from '../lib/testing/random';
 import { dataFrame, describeFrame, FakeBackup, forward, RawPrimary, Relay } from './fixtures/replicate/fake';
 import { testDir } from './helpers';
@@ -253,6 +255,43 @@ describe('options of every wrong kind', () => {
     expect(e.message).toMatch(new RegExp(`${addr(gone)} \\(not connected: connect ECONNREFUSED`));
     expect(p.stats.replicas[0].lastError).toMatch(/ECONNREFUSED/);
     await p.close();
+  });
+
+  test('a peer connecting again after a failure still names the failure', async () => {
+    // Sockets that stay in whatever state the test puts them in: which one
+    // a timeout would find is decided here, not by the machine's speed.
+    class Held extends EventEmitter {
+      connecting = true;
+      setNoDelay(): this { return this; }
+      write(): boolean { return true; }
+      destroy(): this { return this; }
+    }
+    const made: Held[] = [];
+    // The module object itself: the namespace this file imports cannot be redefined.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const connect = jest.spyOn(require('node:net') as typeof net, 'connect').mockImplementation((() => {
+      const s = new Held();
+      made.push(s);
+      return s;
+    }) as never);
+    const owner = { hello: () => Buffer.alloc(0), welcomed() {}, acked() {}, refused() {}, garbled() {}, lost() {} };
+    const peer = new Peer({ host: '127.0.0.1', port: 9 } as never, owner);
+    try {
+      peer.connect();
+      expect(peer.standing).toBe('connecting');
+      made[0].connecting = false;
+      expect(peer.standing).toBe('connected, no answer to its HELLO');
+      made[0].emit('error', new Error('connect ECONNREFUSED 127.0.0.1:9'));
+      made[0].emit('close');
+      expect(peer.standing).toBe('not connected: connect ECONNREFUSED 127.0.0.1:9');
+      while (made.length < 2) await new Promise((r) => setTimeout(r, RECONNECT_MS));
+      expect(peer.standing).toBe('not connected: connect ECONNREFUSED 127.0.0.1:9; connecting again');
+      made[1].connecting = false;
+      expect(peer.standing).toBe('connected, no answer to its HELLO');
+    } finally {
+      peer.close();
+      connect.mockRestore();
+    }
   });
 });
 

@@ -53,15 +53,19 @@ export class Peer {
   }
 
   /**
-   * Where a peer that is not ready stands, for messages: connecting, or
-   * connected and waiting for the replica's answer to its HELLO, or not
-   * connected (with why the last connection ended).
+   * Where a peer that is not ready stands, for messages: connected and
+   * waiting for the replica's answer to its HELLO, or not connected (with
+   * why the last connection ended or could not be made, and whether a new
+   * one is being made). A connection made again after a failure keeps
+   * naming that failure: a timeout that falls while it is being made says
+   * why the replica is not there, not only that it is being looked for.
    */
   get standing(): string {
     const s = this.#socket;
-    if (s !== null && s.connecting) return 'connecting';
-    if (s !== null) return 'connected, no answer to its HELLO';
-    return `not connected${this.lastError === null ? '' : `: ${this.lastError}`}`;
+    if (s !== null && !s.connecting) return 'connected, no answer to its HELLO';
+    const why = this.lastError === null ? '' : `: ${this.lastError}`;
+    if (s === null) return `not connected${why}`;
+    return this.lastError === null ? 'connecting' : `not connected${why}; connecting again`;
   }
 
   connect(): void {
