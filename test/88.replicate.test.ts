@@ -388,6 +388,8 @@ describe('a replica that never acknowledges', () => {
     const silent = new FakeBackup({ welcome: false, received: false });
     await silent.listen();
     const p = await ReplicatedWal.open(file('silent'), { replicas: [addr(silent)], create: true, size: SIZE, timeoutMs: 100 });
+    // Connected before the append's timeout starts, however slowly the machine connects.
+    while (silent.hellos === 0) await new Promise((r) => setTimeout(r, 5));
     const e = (await p.append('x').catch((x: unknown) => x)) as Error & { code: string };
     expect(e).toMatchObject({ code: 'ERR_PMEM_REPLICA_TIMEOUT' });
     expect(e.message).toMatch(new RegExp(`${addr(silent)} \\(connected, no answer to its HELLO\\)`));
