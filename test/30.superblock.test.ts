@@ -81,6 +81,24 @@ test('a replica whose checksummed version no write reaches (2^53 - 1 and up) is 
   m.close();
 });
 
+test('a superblock opened with another capacity than it was formatted with is ERR_PMEM_CORRUPT, and left as it was', () => {
+  const m = openMapping(tmpFile('sb-capacity'), { size: 16384, create: true });
+  const sb = Superblock.format(m, { offset: 64, capacity: 100 });
+  sb.write(Buffer.from('one'));
+  sb.write(Buffer.from('two')); // the current payload in replica 1, at 64 + 192
+  m.buffer.fill(0xee, 64 + Superblock.size(100)); // the caller's bytes after it
+  const before = Buffer.from(m.buffer);
+  for (const capacity of [3000, 64]) {
+    expectPmemError(() => Superblock.open(m, { offset: 64, capacity }), 'ERR_PMEM_CORRUPT');
+    expect(Buffer.compare(m.buffer, before)).toBe(0);
+  }
+  expect(Superblock.open(m, { offset: 64, capacity: 100 }).read()?.toString()).toBe('two');
+  // A superblock formatted before the capacity was recorded (zero there) opens with the capacity given.
+  m.buffer.writeUInt32LE(0, 64 + 32);
+  expect(Superblock.open(m, { offset: 64, capacity: 100 }).version).toBe(2);
+  m.close();
+});
+
 test('bad options and payloads are TypeError or RangeError', () => {
   const m = openMapping(tmpFile('sb-args'), { size: 8192, create: true });
   expect(() => Superblock.format(m, { capacity: 0 })).toThrow(RangeError);

@@ -3,6 +3,8 @@ import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 
+/** Where replica 0's header holds the capacity the superblock was formatted with. */
+const CAPACITY_AT = 32;
 /** The highest version a replica may carry: every version is a write, and a double counts them exactly to here. */
 const MAX_VERSION = Number.MAX_SAFE_INTEGER - 1;
 
@@ -21,7 +23,9 @@ const MAX_VERSION = Number.MAX_SAFE_INTEGER - 1;
  * | 16..19  | crc32c of bytes 0..15 and of the payload                 |
  * | 20..23  | zero                                                     |
  * | 24..31  | commit flag (u64: 1 committed, 0 not)                    |
- * | 32..63  | zero                                                     |
+ * | 32..35  | replica 0: the capacity (0 if formatted before it was    |
+ * |         | recorded); replica 1: zero                               |
+ * | 36..63  | zero                                                     |
  * | 64..    | payload, `capacity` bytes reserved                       |
  *
  * An update writes the inactive replica and persists all of it, then sets
@@ -58,6 +62,9 @@ export class Superblock {
   static format(region: Region, options: { offset?: number; capacity: number }): Superblock {
     const sb = new this(region, options);
     region.bytes.fill(0, sb.offset, sb.offset + Superblock.size(sb.capacity));
+    // The capacity places replica 1: open checks the one it is given
+    // against it. No write touches these bytes.
+    region.bytes.writeUInt32LE(sb.capacity, sb.offset + CAPACITY_AT);
     // Both flags durably 0 before the first write: no stale replica left in
     // these bytes can be taken for a committed one.
     region.persist(sb.offset, Superblock.size(sb.capacity));
@@ -160,10 +167,17 @@ export class Superblock {
    * (the new one uncommitted or failing its checksum) or both committed, and
    * the version picks the newer.
    * @throws PmemError ERR_PMEM_CORRUPT when a replica is committed but no
-   *   committed replica is valid (the media was damaged).
+   *   committed replica is valid (the media was damaged), or the superblock
+   *   was formatted with another capacity.
    */
   recover(): { version: number; replica: number } {
     checkOpen(this.region, 'superblock');
+    // Another capacity places replica 1 elsewhere: recovery would miss the
+    // payload there, and the next write would land past the superblock.
+    const formatted = this.region.bytes.readUInt32LE(this.offset + CAPACITY_AT);
+    if (formatted !== 0 && formatted !== this.capacity) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: it has a capacity of ${formatted}, not ${this.capacity}`);
+    }
     let best = -1;
     let bestVersion = 0;
     let committed = 0;
