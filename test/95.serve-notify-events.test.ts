@@ -138,18 +138,21 @@ describe('pmem serve keyspace events by command', () => {
     const s = await subscriber();
     await c.call('DEL', 'xa', 'xb');
     await config(c, 'Ex');
-    // Ten seconds: the server's own 100 ms expiry cycle cannot take them
-    // before the cycle below, however slow the round trips.
+    // The keyspace's clock stands still until the test moves it: the
+    // server's own 100 ms expiry cycle cannot take them before the cycle
+    // below, however slow the round trips.
+    const start = Date.now();
+    h.server.keyspace.now = () => start;
     await c.call('PSETEX', 'xa', '10000', '1');
     await c.call('PSETEX', 'xb', '10000', '1');
-    const later = Date.now() + 60_000;
+    const later = start + 60_000;
     h.server.keyspace.now = () => later;
     // Active expiry: the cycle deletes xa and xb without any command touching them.
     expect(h.server.expiry.cycle()).toBe(2);
     expect(h.server.keyspace.dbs[0].type('xa')).toBeUndefined();
     expect((await messages(s, 2)).sort()).toEqual(['__keyevent@0__:expired xa', '__keyevent@0__:expired xb']);
     // Lazy expiry: GET finds it expired.
-    h.server.keyspace.now = Date.now;
+    h.server.keyspace.now = () => start;
     await c.call('PSETEX', 'xa', '10000', '1');
     h.server.keyspace.now = () => later;
     expect(text(await c.call('GET', 'xa'))).toBeNull();
