@@ -28,7 +28,7 @@ const { mountSmallTmpfs } = require('./fixtures/replicate-faults/net') as {
 
 const SIZE = 1024 * 1024;
 /** Long enough never to be what ends a test of these: the code under test must stop the journal first, with its own error. */
-const NO_TIMEOUT = 5000;
+const NO_TIMEOUT = 60_000;
 const file = testFiles();
 
 const addr = (r: { port: number }): string => `127.0.0.1:${r.port}`;

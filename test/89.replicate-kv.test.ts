@@ -140,7 +140,9 @@ test('a write committed to the journal but not applied to the store (a crash bet
 
 test('failover: the promoted backup store holds every acknowledged write and serves as the primary; the old primary is fenced off', async () => {
   const b = await startBackup();
-  const old = await ReplicatedStore.open(file('old.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, timeoutMs: 2000, ...SMALL });
+  // The fence comes from the backup's refusal, not from a timeout: one that
+  // fell first, on a loaded machine, would fail the 40 writes instead.
+  const old = await ReplicatedStore.open(file('old.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, timeoutMs: 60_000, ...SMALL });
   const acked = await Promise.all(Array.from({ length: 40 }, (_, i) => old.put(`k${i}`, `v${i}`)));
   expect(acked.length).toBe(40);
   const epoch = b.handle.promote();
