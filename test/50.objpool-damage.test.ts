@@ -38,7 +38,8 @@ function openInChild(file: string): Promise<Opened> {
     c.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const timer = setTimeout(() => c.kill('SIGKILL'), SAFETY_NET_MS);
     c.on('error', reject);
-    c.on('exit', (code, signal) => {
+    // 'close', not 'exit': only then has all of its stdout been read.
+    c.on('close', (code, signal) => {
       clearTimeout(timer);
       if (signal !== null || out === '') resolve({ opened: false, killed: true, message: `exit ${code} ${signal}` });
       else resolve({ ...(JSON.parse(out) as Opened), killed: false });

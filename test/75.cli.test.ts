@@ -307,7 +307,8 @@ describe('pmem kv import', () => {
       return writer.close();
     };
     await writer.write(`${jsonl(2000)}not json\n`);
-    const [code] = await once(child, 'exit');
+    // 'close', not 'exit': only then has all of its stderr been read.
+    const [code] = await once(child, 'close');
     expect(code).toBe(EXIT.USAGE);
     expect(err).toBe(`pmem: ${fifo} line 2001: not JSON; 2000 records were imported before it\n`);
     expect(pmem(['kv', f, 'count']).out).toEqual(['2000']);

@@ -108,7 +108,8 @@ describe('the lock', () => {
     });
     await said('open');
     expectPmemError(() => new TieredCache({ file, ...small }), 'ERR_PMEM_LOCKED');
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // 'close', not 'exit': only then has all of its stdout been read.
+    const exited = new Promise((resolve) => child.once('close', resolve));
     child.stdin.end();
     expect(await exited).toBe(0);
     expect(out.split('\n')).toContain('closed');

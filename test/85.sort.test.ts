@@ -1043,7 +1043,8 @@ describe('pmem sort', () => {
       expect(r.stderr).toBe(`pmem sort: removed ${path.join(tmp, killed.dir)}, left by a sort that was killed (pid ${killed.child.pid})\n`);
       expect(fs.readdirSync(tmp).sort()).toEqual([live.dir, 'pmem-sort-elsewh', 'pmem-sort-nowner'].sort());
       // The live sort goes on to its output, and removes its own directory.
-      const done = new Promise<number | null>((resolve) => live.child.on('exit', resolve));
+      // 'close', not 'exit': only then has all of its output been read.
+      const done = new Promise<number | null>((resolve) => live.child.on('close', resolve));
       live.child.stdin?.end('a\n');
       expect(await done).toBe(0);
       expect(Buffer.concat(live.out).toString()).toBe('a\nb\nc\n');
