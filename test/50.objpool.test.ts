@@ -64,10 +64,14 @@ describe('create, open, check, close', () => {
     expect(() => ObjPool.create(tmpFile('x'), { size: MiB })).toThrow(RangeError);
     expect(() => ObjPool.create(tmpFile('x'), { layout: 'x'.repeat(1024) })).toThrow(RangeError);
     expect(() => ObjPool.create(tmpFile('x'), { layout: 5 as unknown as string })).toThrow(TypeError);
+    expect(() => ObjPool.create(tmpFile('x'), { layout: 'a\0b' })).toThrow(/layout must not contain a NUL byte/);
+    expect(fs.existsSync(tmpFile('x'))).toBe(false);
     expect(() => ObjPool.create(tmpFile('x'), { bogus: 1 } as object)).toThrow(TypeError);
     expect(() => ObjPool.create(tmpFile('x'), { sds: 'no' as unknown as boolean })).toThrow(TypeError);
     expect(() => ObjPool.create('', {})).toThrow(TypeError);
     expect(() => ObjPool.open(file, { layout: 1 as unknown as string })).toThrow(TypeError);
+    // Its layout is '': the part of '\0x' before the NUL.
+    expect(() => ObjPool.open(file, { layout: '\0x' })).toThrow(/layout must not contain a NUL byte/);
   });
 
   test('creating over an existing file is ERR_PMEM_EXISTS', () => {

@@ -55,6 +55,9 @@ export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
 
 function checkLayout(layout: unknown): string {
   if (typeof layout !== 'string') throw new TypeError('layout must be a string');
+  // libpmemobj takes the name as a C string: it would store, and compare,
+  // only the part before a NUL, so 'a\0b' would be taken for 'a'.
+  if (layout.includes('\0')) throw new TypeError('layout must not contain a NUL byte');
   if (Buffer.byteLength(layout) >= binding.objConstants.maxLayout) {
     throw new RangeError(`layout must be shorter than ${binding.objConstants.maxLayout} bytes`);
   }
