@@ -187,9 +187,13 @@ describe('npm pack, installed into a fresh project', () => {
     expect(fs.existsSync(path.join(src, 'prebuilds'))).toBe(false);
     // The dev dependencies, hard-linked; a fresh stamp (a new file, not the
     // shared inode) tells scripts/setup.sh that they are up to date.
-    execFileSync('cp', ['-al', path.join(root, 'node_modules'), path.join(src, 'node_modules')]);
+    // The real directory: a node_modules that is a symbolic link would be
+    // copied as the link, and the stamp removed below would be the root's.
+    const modules = fs.realpathSync(path.join(root, 'node_modules'));
+    execFileSync('cp', ['-al', modules, path.join(src, 'node_modules')]);
+    const stamp = fs.readFileSync(path.join(modules, '.package-lock.json'));
     fs.rmSync(path.join(src, 'node_modules/.package-lock.json'));
-    fs.writeFileSync(path.join(src, 'node_modules/.package-lock.json'), fs.readFileSync(path.join(root, 'node_modules/.package-lock.json')));
+    fs.writeFileSync(path.join(src, 'node_modules/.package-lock.json'), stamp);
 
     const out = path.join(tmp, 'out');
     fs.mkdirSync(out);
