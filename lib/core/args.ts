@@ -2,9 +2,14 @@
 // for a bad value. Native code checks again and never relies on these.
 import { types } from 'node:util';
 
+/** The type of `value` as a message names it: `typeof`, with null apart from the objects. */
+export function typeName(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
 export function checkIndex(value: unknown, name: string): number {
   if (typeof value !== 'number') {
-    throw new TypeError(`${name} must be a number, got ${value === null ? 'null' : typeof value}`);
+    throw new TypeError(`${name} must be a number, got ${typeName(value)}`);
   }
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(`${name} must be a non-negative safe integer, got ${value}`);

@@ -3,7 +3,7 @@
 // string order is byte order.
 import { types } from 'node:util';
 
-import { checkBoolean, checkIndex, checkOptions, snapshotBytes, unchanged } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, snapshotBytes, typeName, unchanged } from '../core/args';
 import { DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
@@ -25,7 +25,7 @@ export function keyOf(key: unknown, name = 'key'): string {
     // A Buffer decodes itself; a plain Uint8Array needs a Buffer over it first.
     k = u8 instanceof Buffer ? u8.toString('latin1') : Buffer.from(u8.buffer, u8.byteOffset, u8.length).toString('latin1');
   } else {
-    throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${key === null ? 'null' : typeof key}`);
+    throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(key)}`);
   }
   if (k.length > MAX_KEY) throw new RangeError(`${name} is ${k.length} bytes; the limit is ${MAX_KEY}`);
   return k;
@@ -68,7 +68,7 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
   else if (types.isUint8Array(value)) {
     value = snapshotBytes(value, name);
     len = (value as Uint8Array).length;
-  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${value === null ? 'null' : typeof value}`);
+  } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(value)}`);
   if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
   e.value = value as Uint8Array | string;
   e.vlen = len;

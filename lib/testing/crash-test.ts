@@ -1,4 +1,4 @@
-import { checkBoolean, checkIndex, checkOptions, isThenable } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, isThenable, typeName } from '../core/args';
 import type { Region } from '../core/region';
 import {
   CrashSim,
@@ -200,7 +200,7 @@ function message(e: unknown): string {
   try {
     return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   } catch {
-    return `a thrown ${e === null ? 'null' : typeof e} with no string form`;
+    return `a thrown ${typeName(e)} with no string form`;
   }
 }
 

@@ -10,7 +10,7 @@ import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkIndex, checkOptions } from '../core/args';
+import { checkIndex, checkOptions, typeName } from '../core/args';
 import { seededRandom } from './random';
 import { spawnRetrying } from './spawn';
 
@@ -337,7 +337,7 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
         try {
           text = e instanceof Error ? e.message : String(e);
         } catch {
-          text = `verify threw a ${e === null ? 'null' : typeof e} with no string form`;
+          text = `verify threw a ${typeName(e)} with no string form`;
         }
         violate(text);
       }
