@@ -249,6 +249,45 @@ describe('TieredCache', () => {
     expectThrowName(() => c.forEach(1 as never), 'TypeError');
   });
 
+  // null is a value, not an option left out: it was taken as the default
+  // by pmemBytes, slotBytes, writeMode, encoding and ttl.
+  test('options or an option given as null is a TypeError naming it; an option left out takes its default', () => {
+    const file = tmpFile('opt-null.cache');
+    expect(() => new TieredCache(null as never)).toThrow(new TypeError('options must be an object'));
+    const fields: [string, object][] = [
+      ['file', { file: null }],
+      ['region', { region: null }],
+      ...['pmemBytes', 'dramEntries', 'dramBytes', 'slotBytes', 'halfLife', 'writeMode', 'encoding', 'ttl', 'preload']
+        .map((k): [string, object] => [k, { file, [k]: null }]),
+    ];
+    for (const [name, options] of fields) {
+      let err: unknown;
+      try {
+        new TieredCache(options as never).close();
+      } catch (e) {
+        err = e;
+      }
+      expect([name, err]).toEqual([name, expect.any(TypeError)]);
+      expect((err as Error).message.startsWith(`${name} `)).toBe(true);
+    }
+    expect(fs.existsSync(file)).toBe(false);
+    const c0 = new TieredCache({ file, ttl: 1 });
+    expect(() => c0.set('k', Buffer.from('v'), null as never)).toThrow(new TypeError('options must be an object'));
+    expect(() => c0.set('k', Buffer.from('v'), { ttl: null as never })).toThrow(new TypeError('ttl must be a number, got null'));
+    c0.close();
+    fs.rmSync(file);
+
+    const given: Record<string, undefined> = {};
+    for (const k of ['pmemBytes', 'dramEntries', 'dramBytes', 'slotBytes', 'halfLife', 'writeMode', 'encoding', 'ttl', 'preload']) given[k] = undefined;
+    const c = new TieredCache({ file, ...given });
+    expect([c.writeMode, c.encoding, c.ttl]).toEqual(['write-back', 'buffer', 0]);
+    const s = c.stats();
+    expect([s.pmem.slotBytes, s.dram.maxEntries, s.dram.maxBytes]).toEqual([256, 10_000, Infinity]);
+    c.close();
+    expect(fs.statSync(file).size).toBe(64 * 2 ** 20);
+    fs.rmSync(file);
+  });
+
   test('a closed cache throws ERR_PMEM_CLOSED', () => {
     const c = new TieredCache<string>({ file: tmpFile('closed.cache'), ...small, encoding: 'utf8' });
     c.set('a', 'b');

@@ -1,5 +1,5 @@
 // TieredCache's options and its stats type, and the checks of both.
-import { checkIndex, checkOptions, checkPath } from '../core/args';
+import { checkIndex, checkOptions, checkPath, typeName } from '../core/args';
 import type { Region } from '../core/region';
 import { type CacheEncoding, ENCODINGS } from './encoding';
 import { MAX_CACHE_FILE } from './file';
@@ -86,7 +86,7 @@ function positive(v: unknown, name: string): number {
 
 /** @throws TypeError, RangeError */
 export function checkTtl(v: unknown): number {
-  if (typeof v !== 'number') throw new TypeError(`ttl must be a number, got ${typeof v}`);
+  if (typeof v !== 'number') throw new TypeError(`ttl must be a number, got ${typeName(v)}`);
   if (!(v >= 0) || !Number.isFinite(v)) throw new RangeError(`ttl must be a finite number of ms, at least 0, got ${v}`);
   return v;
 }
@@ -111,7 +111,7 @@ export function checkCacheOptions(options: unknown): Checked {
   const o: Record<string, unknown> = {};
   for (const key of KEYS) o[key] = given[key];
   if ((o.file === undefined) === (o.region === undefined)) throw new TypeError('give one of file and region');
-  if (o.file !== undefined) checkPath(o.file);
+  if (o.file !== undefined) checkPath(o.file, 'file');
   if (o.region !== undefined) {
     const r = o.region as Partial<Region> | null;
     const bytes = r?.bytes;
@@ -123,28 +123,28 @@ export function checkCacheOptions(options: unknown): Checked {
     }
     if (o.pmemBytes !== undefined) throw new TypeError('pmemBytes is for a file; a region has its own length');
   }
-  const pmemBytes = positive(o.pmemBytes ?? 64 * 2 ** 20, 'pmemBytes');
+  const pmemBytes = positive(o.pmemBytes === undefined ? 64 * 2 ** 20 : o.pmemBytes, 'pmemBytes');
   if (pmemBytes > MAX_CACHE_FILE) throw new RangeError(`pmemBytes must be at most ${MAX_CACHE_FILE}, got ${pmemBytes}`);
   const dramBytes = o.dramBytes === undefined ? Infinity : positive(o.dramBytes, 'dramBytes');
   const dramEntries = o.dramEntries === undefined ? (o.dramBytes === undefined ? 10_000 : Infinity) : positive(o.dramEntries, 'dramEntries');
   if (Number.isFinite(dramEntries) && dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
-  const slotBytes = checkIndex(o.slotBytes ?? 256, 'slotBytes');
+  const slotBytes = checkIndex(o.slotBytes === undefined ? 256 : o.slotBytes, 'slotBytes');
   if (slotBytes < MIN_SLOT_BYTES || slotBytes > MAX_SLOT_BYTES || slotBytes % 64 !== 0) {
     throw new RangeError(`slotBytes must be a multiple of 64 from ${MIN_SLOT_BYTES} to ${MAX_SLOT_BYTES}, got ${slotBytes}`);
   }
   let halfLife = Number.isFinite(dramEntries) ? 64 * dramEntries : 1_000_000;
   if (o.halfLife !== undefined) {
-    if (typeof o.halfLife !== 'number') throw new TypeError(`halfLife must be a number, got ${typeof o.halfLife}`);
+    if (typeof o.halfLife !== 'number') throw new TypeError(`halfLife must be a number, got ${typeName(o.halfLife)}`);
     if (!(o.halfLife >= 1) || !Number.isFinite(o.halfLife)) throw new RangeError(`halfLife must be a finite number of accesses, at least 1, got ${o.halfLife}`);
     halfLife = o.halfLife;
   }
-  const writeMode = (o.writeMode ?? 'write-back') as WriteMode;
-  if (typeof writeMode !== 'string') throw new TypeError(`writeMode must be a string, got ${typeof writeMode}`);
+  const writeMode = (o.writeMode === undefined ? 'write-back' : o.writeMode) as WriteMode;
+  if (typeof writeMode !== 'string') throw new TypeError(`writeMode must be a string, got ${typeName(writeMode)}`);
   if (writeMode !== 'write-back' && writeMode !== 'write-through') {
     throw new RangeError(`writeMode must be 'write-back' or 'write-through', got '${writeMode}'`);
   }
-  const encoding = (o.encoding ?? 'buffer') as CacheEncoding;
-  if (typeof encoding !== 'string') throw new TypeError(`encoding must be a string, got ${typeof encoding}`);
+  const encoding = (o.encoding === undefined ? 'buffer' : o.encoding) as CacheEncoding;
+  if (typeof encoding !== 'string') throw new TypeError(`encoding must be a string, got ${typeName(encoding)}`);
   if (!ENCODINGS.includes(encoding)) throw new RangeError(`encoding must be one of ${ENCODINGS.join(', ')}, got '${encoding}'`);
   return {
     file: o.file as string | undefined,
@@ -156,7 +156,7 @@ export function checkCacheOptions(options: unknown): Checked {
     halfLife,
     writeMode,
     encoding,
-    ttl: checkTtl(o.ttl ?? 0),
+    ttl: o.ttl === undefined ? 0 : checkTtl(o.ttl),
     preload: o.preload === undefined ? Infinity : checkIndex(o.preload, 'preload'),
   };
 }

@@ -133,12 +133,12 @@ export function checkBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
-/** @throws TypeError unless `path` is a non-empty string without a NUL byte */
-export function checkPath(path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('path must be a non-empty string');
+/** @throws TypeError unless `path` (an argument or option called `name`) is a non-empty string without a NUL byte */
+export function checkPath(path: unknown, name = 'path'): string {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`${name} must be a non-empty string`);
   // The system calls take a C string: a NUL would cut the path short there,
   // and the call would open or create the file named by the part before it.
-  if (path.includes('\0')) throw new TypeError('path must not contain a NUL byte');
+  if (path.includes('\0')) throw new TypeError(`${name} must not contain a NUL byte`);
   return path;
 }
 
