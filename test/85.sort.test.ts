@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { externalSort, parseKey, PmemError, type SortOptions } from '../lib';
+import { externalSort, parseKey, PmemError, type SortOptions, type SortResult } from '../lib';
 import * as space from '../lib/core/space';
 import { seededRandom } from '../lib/testing';
 import { expectPmemError, fillFilesystem, mountTmpfs, readAfterWait, testDir, unmount } from './helpers';
@@ -458,6 +458,37 @@ describe('bad input', () => {
     expect(() => parseKey('0')).toThrow(RangeError);
     expect(parseKey('2.3,4.5')).toEqual({ field: 2, char: 3, endField: 4, endChar: 5 });
     expect(fs.existsSync(out)).toBe(false);
+  });
+
+  // null is a value, not an option left out: mergeBuffers took it as 'pmem'.
+  test('options or an option given as null is a TypeError naming it; an option left out takes its default', () => {
+    const input = file('null.txt');
+    fs.writeFileSync(input, 'b\nc\na\n');
+    const out = file('null.out');
+    expect(() => externalSort(input, out, null as never)).toThrow(new TypeError('options must be an object'));
+    const names = ['memory', 'pmem', 'keys', 'separator', 'numeric', 'reverse', 'unique', 'stable', 'recordSize', 'keyOffset',
+      'keyLength', 'mergeBuffers', 'parallel', 'resume', 'checkpointBytes', 'onProgress', 'onCheckpoint'];
+    for (const name of names) {
+      let err: unknown;
+      try {
+        externalSort(input, out, { [name]: null } as never);
+      } catch (e) {
+        err = e;
+      }
+      expect([name, err]).toEqual([name, expect.any(TypeError)]);
+      expect((err as Error).message.startsWith(`${name} `)).toBe(true);
+    }
+    expect(() => externalSort(input, out, { keys: [{ field: 1, char: null }] } as never)).toThrow(new TypeError('keys[0].char must be a number, got null'));
+    expect(fs.existsSync(out)).toBe(false);
+
+    const pick = (r: SortResult) => [r.records, r.runs, r.mergePasses, r.threads, r.mergeReads, r.resumed];
+    const plain = pick(externalSort(input, out));
+    expect(fs.readFileSync(out, 'utf8')).toBe('a\nb\nc\n');
+    fs.rmSync(out);
+    const left = Object.fromEntries(names.map((n) => [n, undefined]));
+    expect(pick(externalSort(input, out, left))).toEqual(plain);
+    expect(fs.readFileSync(out, 'utf8')).toBe('a\nb\nc\n');
+    expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 // externalSort's options: their types, defaults and checks.
 import * as os from 'node:os';
 
-import { checkBoolean, checkIndex, checkOptions } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, typeName } from '../core/args';
 import type { RecordFormat, SortKey } from './records';
 
 export interface SortProgress {
@@ -168,8 +168,9 @@ export function checkSortOptions(options: unknown): Checked {
   } else if (o.keyOffset !== undefined || o.keyLength !== undefined) {
     throw new TypeError('keyOffset and keyLength apply to binary records (recordSize)');
   }
-  const mergeBuffers = o.mergeBuffers ?? 'pmem';
-  if (mergeBuffers !== 'pmem' && mergeBuffers !== 'dram') throw new RangeError(`mergeBuffers must be 'pmem' or 'dram', got ${String(mergeBuffers)}`);
+  const mergeBuffers = o.mergeBuffers === undefined ? 'pmem' : o.mergeBuffers;
+  if (typeof mergeBuffers !== 'string') throw new TypeError(`mergeBuffers must be 'pmem' or 'dram', got ${typeName(mergeBuffers)}`);
+  if (mergeBuffers !== 'pmem' && mergeBuffers !== 'dram') throw new RangeError(`mergeBuffers must be 'pmem' or 'dram', got ${mergeBuffers}`);
   const parallel = o.parallel === undefined ? Math.min(MAX_THREADS, os.availableParallelism()) : positive(o.parallel, 'parallel');
   if (parallel > MAX_THREADS) throw new RangeError(`parallel must be 1..${MAX_THREADS}, got ${parallel}`);
   const checkpointBytes = o.checkpointBytes === undefined ? 64 * 1024 * 1024 : positive(o.checkpointBytes, 'checkpointBytes');
