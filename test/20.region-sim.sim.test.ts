@@ -144,6 +144,15 @@ describe('CrashSim', () => {
       expect(() => new CrashSim(64, { tracked: false } as object)).toThrow(TypeError);
     });
 
+    // null is a value, not an option left out: mode took it as 'adr'.
+    test('options or an option given as null is a TypeError naming it; an option left out takes its default', () => {
+      expect(() => new CrashSim(64, null as never)).toThrow(new TypeError('options must be an object'));
+      expect(() => new CrashSim(64, { mode: null as never })).toThrow(new TypeError('mode must be a string, got null'));
+      for (const sim of [new CrashSim(64), new CrashSim(64, {}), new CrashSim(64, { mode: undefined })]) {
+        expect([sim.mode, sim.granularity]).toEqual(['adr', 'cache-line']);
+      }
+    });
+
     test('flush and persist ranges', () => {
       const sim = new CrashSim(128);
       expect(() => sim.flush(0, 129)).toThrow(RangeError);

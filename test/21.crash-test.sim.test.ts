@@ -493,6 +493,35 @@ describe('crashTest argument errors', () => {
     expect(run({})).not.toThrow();
   });
 
+  // null is a value, not an option left out: mode took it as 'adr', and
+  // replayCrash spread null options into none (a TypeError for setup).
+  test('options or an option given as null is a TypeError naming it; an option left out takes its default', () => {
+    expect(() => crashTest(null as never)).toThrow(new TypeError('options must be an object'));
+    expect(() => replayCrash(null as never, '1:0:0')).toThrow(new TypeError('options must be an object'));
+    for (const name of ['size', 'mode', 'seed', 'randomImages', 'torn', 'exhaustiveLimit', 'pairLimit', 'setup', 'operation', 'recover', 'check']) {
+      // replayCrash takes its seed from the key, whatever the options say.
+      const replay = () => replayCrash({ ...ok, [name]: null } as never, '1:0:0');
+      for (const call of name === 'seed' ? [run({ seed: null })] : [run({ [name]: null }), replay]) {
+        let err: unknown;
+        try {
+          call();
+        } catch (e) {
+          err = e;
+        }
+        expect([name, err]).toEqual([name, expect.any(TypeError)]);
+        expect((err as Error).message.startsWith(`${name} `)).toBe(true);
+      }
+    }
+    const left = { mode: undefined, seed: undefined, randomImages: undefined, torn: undefined, exhaustiveLimit: undefined, pairLimit: undefined };
+    const stores = { ...ok, operation: (r: Region) => { r.bytes[0] = 1; r.persist(0, 1); return null; } };
+    const plain = crashTest(stores);
+    const given = crashTest({ ...stores, ...left });
+    expect(given.points).toEqual(plain.points);
+    expect(given.images).toBe(plain.images);
+    expect(given.images).toBeGreaterThan(0);
+    expect(replayCrash({ ...stores, ...left }, '1:0:0').kind).toBe(replayCrash(stores, '1:0:0').kind);
+  });
+
   test('promises are refused: a crash test is synchronous', () => {
     const p = async () => null;
     expect(run({ setup: p })).toThrow(/setup returned a promise/);

@@ -238,4 +238,33 @@ describe('killTest', () => {
     await expect(bad({ env: 'x' })).rejects.toThrow(TypeError);
     await expect(bad({ dir: 3 })).rejects.toThrow(TypeError);
   });
+
+  // null is a value, not an option left out: seed, maxDelayMs, maxCrashAt
+  // and timeoutMs took it as their default, and crashAt was a RangeError.
+  test('options or an option given as null is a TypeError naming it; an option left out takes its default', async () => {
+    await expect(killTest(null as never)).rejects.toThrow(new TypeError('options must be an object'));
+    const base = { child: CHILD, kills: 1, verify: () => {} };
+    const names = ['child', 'kills', 'seed', 'crashAt', 'maxAcks', 'maxDelayMs', 'maxDelayUs', 'maxCrashAt', 'dir', 'env', 'timeoutMs', 'prepare', 'verify'];
+    for (const name of names) {
+      const err = await killTest({ ...base, [name]: null } as never).then(() => undefined, (e: unknown) => e);
+      expect([name, err]).toEqual([name, expect.any(TypeError)]);
+      expect((err as Error).message.startsWith(`${name} `)).toBe(true);
+    }
+
+    let seen = '';
+    const left = Object.fromEntries(['seed', 'crashAt', 'maxAcks', 'maxDelayMs', 'maxDelayUs', 'maxCrashAt', 'dir', 'env', 'timeoutMs'].map((k) => [k, undefined]));
+    const report = await killTest({
+      ...options('correct', 'random'),
+      ...left,
+      kills: 1,
+      prepare(dir) {
+        seen = dir;
+        openMapping(table.file(dir), { create: true, size: table.SIZE }).close();
+      },
+    });
+    expect(report.violations).toEqual([]);
+    expect(report.runs).toBeGreaterThan(0);
+    expect(seen.startsWith('/dev/shm/pmem-kill-')).toBe(true);
+    expect(fs.existsSync(seen)).toBe(false);
+  });
 });

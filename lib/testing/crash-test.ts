@@ -126,7 +126,7 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
     recover: opts.recover as Checked<M, R>['recover'],
     check: opts.check as Checked<M, R>['check'],
     size: checkSize(opts.size),
-    mode: checkMode(opts.mode ?? 'adr'),
+    mode: checkMode(opts.mode === undefined ? 'adr' : opts.mode),
     seed: count('seed', 1),
     randomImages: count('randomImages', 16),
     torn,
@@ -280,6 +280,8 @@ export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): Re
   const m = /^(\d+):(\d+):(\d+)$/.exec(key);
   if (m === null) throw new RangeError(`key must be "seed:point:image", got '${key}'`);
   const [seed, p, i] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  // Checked before the spread, which would take null for no options at all.
+  checkOptions(opts, OPTION_KEYS);
   const o = checkTestOptions({ ...opts, seed });
   const rec = record(o);
   const native = nativeOf(rec.sim);

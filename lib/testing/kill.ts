@@ -249,20 +249,22 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
   // undefined at the end would be removed as the harness's own).
   const options = {} as KillTestOptions;
   for (const key of OPTION_KEYS) (options as unknown as Record<string, unknown>)[key] = (given as unknown as Record<string, unknown>)[key];
-  const { child, crashAt = 'random', prepare, verify } = options;
+  const { child, prepare, verify } = options;
+  const crashAt = options.crashAt === undefined ? 'random' : options.crashAt;
   if (typeof child !== 'string' || !path.isAbsolute(child)) throw new TypeError('child must be an absolute path');
   if (!fs.existsSync(child)) throw new RangeError(`child '${child}' does not exist`);
   if (typeof verify !== 'function') throw new TypeError('verify must be a function');
   if (prepare !== undefined && typeof prepare !== 'function') throw new TypeError('prepare must be a function');
+  if (typeof crashAt !== 'string') throw new TypeError(`crashAt must be 'random' or 'persist', got ${typeName(crashAt)}`);
   if (crashAt !== 'random' && crashAt !== 'persist') throw new RangeError(`crashAt must be 'random' or 'persist'`);
   const kills = checkIndex(options.kills, 'kills');
   if (kills === 0) throw new RangeError('kills must be at least 1');
-  const seed = checkIndex(options.seed ?? 1, 'seed');
+  const seed = checkIndex(options.seed === undefined ? 1 : options.seed, 'seed');
   if (options.maxDelayMs !== undefined && options.maxDelayUs !== undefined) {
     throw new TypeError('give maxDelayMs or maxDelayUs, not both');
   }
   const unit = options.maxDelayUs !== undefined ? 'us' : 'ms';
-  const maxDelay = unit === 'us' ? checkIndex(options.maxDelayUs, 'maxDelayUs') : checkIndex(options.maxDelayMs ?? 20, 'maxDelayMs');
+  const maxDelay = unit === 'us' ? checkIndex(options.maxDelayUs, 'maxDelayUs') : checkIndex(options.maxDelayMs === undefined ? 20 : options.maxDelayMs, 'maxDelayMs');
   // A timer longer than 2^31 - 1 ms fires after 1 ms (Node's TimeoutOverflowWarning);
   // a delay in µs is waited for busy, the event loop held.
   if (unit === 'ms' && maxDelay > MAX_TIMER_MS) throw new RangeError(`maxDelayMs must be at most ${MAX_TIMER_MS}, got ${maxDelay}`);
@@ -274,9 +276,9 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
   if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined)) {
     throw new RangeError(`maxAcks and maxDelayUs apply to crashAt 'random'`);
   }
-  const maxCrashAt = checkIndex(options.maxCrashAt ?? 200, 'maxCrashAt');
+  const maxCrashAt = checkIndex(options.maxCrashAt === undefined ? 200 : options.maxCrashAt, 'maxCrashAt');
   if (maxCrashAt === 0) throw new RangeError('maxCrashAt must be at least 1');
-  const timeoutMs = checkIndex(options.timeoutMs ?? 30000, 'timeoutMs');
+  const timeoutMs = checkIndex(options.timeoutMs === undefined ? 30000 : options.timeoutMs, 'timeoutMs');
   if (timeoutMs === 0 || timeoutMs > MAX_TIMER_MS) throw new RangeError(`timeoutMs must be 1..${MAX_TIMER_MS}, got ${timeoutMs}`);
   if (options.env !== undefined && (options.env === null || typeof options.env !== 'object')) {
     throw new TypeError('env must be an object');

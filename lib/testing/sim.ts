@@ -1,4 +1,4 @@
-import { checkIndex, checkOptions, checkRange } from '../core/args';
+import { checkIndex, checkOptions, checkRange, typeName } from '../core/args';
 import { binding, type NativeSim } from '../core/binding';
 import type { Granularity, Region } from '../core/region';
 
@@ -44,7 +44,7 @@ const sinks = new WeakMap<CrashSim, PointSink>();
 
 /** @internal */
 export function checkMode(mode: unknown): SimMode {
-  if (typeof mode !== 'string') throw new TypeError(`mode must be a string, got ${typeof mode}`);
+  if (typeof mode !== 'string') throw new TypeError(`mode must be a string, got ${typeName(mode)}`);
   if (!Object.prototype.hasOwnProperty.call(MODES, mode)) {
     throw new RangeError(`mode must be 'adr', 'eadr' or 'page', got '${mode}'`);
   }
@@ -77,7 +77,7 @@ export class CrashSim implements Region {
   constructor(size: number, options: CrashSimOptions = {}) {
     this.length = checkSize(size);
     checkOptions(options, ['mode']);
-    this.mode = checkMode(options.mode ?? 'adr');
+    this.mode = checkMode(options.mode === undefined ? 'adr' : options.mode);
     this.granularity = MODES[this.mode].granularity;
     const native = new binding.Sim(size, MODES[this.mode].code, !untracked);
     natives.set(this, native);
