@@ -41,6 +41,44 @@ test('bad options', () => {
   expect(fs.existsSync(file)).toBe(false);
 });
 
+// null is a value, not an option left out: a bound of null (gt, gte, lt,
+// lte) was taken as no bound, and unordered() took an encoding of null as
+// 'buffer'.
+test('range, keys, entries and unordered: options or an option given as null is a TypeError naming it; one left out takes its default', () => {
+  const store = KVStore.open(tmpFile('kv-opt-null'), { create: true, size: 1 << 20, segmentSize: 4096 });
+  try {
+    for (const k of ['a', 'b', 'c']) store.put(k, k.toUpperCase());
+    const iterators: [string, (o: unknown) => Iterable<unknown>][] = [
+      ['range', (o) => store.range(o as never)],
+      ['keys', (o) => store.keys(o as never)],
+      ['entries', (o) => store.entries(o as never)],
+    ];
+    for (const [method, of] of iterators) {
+      expect(() => [...of(null)]).toThrow(new TypeError('options must be an object'));
+      for (const name of ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding']) {
+        let err: unknown;
+        try {
+          [...of({ [name]: null })];
+        } catch (e) {
+          err = e;
+        }
+        expect([method, name, err]).toEqual([method, name, expect.any(TypeError)]);
+        expect((err as Error).message.startsWith(`${name} `)).toBe(true);
+      }
+      const left = { gt: undefined, gte: undefined, lt: undefined, lte: undefined, prefix: undefined, reverse: undefined, limit: undefined, encoding: undefined };
+      expect([...of(left)]).toEqual([...of({})]);
+      expect([...of(left)]).toHaveLength(3);
+    }
+    expect([...store.range({ gt: undefined, lt: 'c' })].map(([k]) => k.toString())).toEqual(['a', 'b']);
+    expect(() => [...store.unordered(undefined, null as never)]).toThrow(new TypeError('options must be an object'));
+    expect(() => [...store.unordered(undefined, { encoding: null as never })]).toThrow(new TypeError("options.encoding must be 'buffer' or 'latin1', got null"));
+    expect([...store.unordered(undefined, { encoding: undefined })].map(([k, v]) => [Buffer.isBuffer(k), v.toString()]).sort())
+      .toEqual([[true, 'A'], [true, 'B'], [true, 'C']]);
+  } finally {
+    store.close();
+  }
+});
+
 test('a second writer is refused with ERR_PMEM_LOCKED, in this process and in another', () => {
   const file = tmpFile('kv-lock');
   const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });

@@ -99,9 +99,9 @@ export function rangeArgs(options: unknown): { range: IndexRange; limit: number;
   const encoding = o.encoding === undefined ? 'buffer' : o.encoding;
   if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
   const range: IndexRange = {
-    lower: bound(o.gt ?? o.gte, o.gt !== undefined ? 'gt' : 'gte'),
+    lower: o.gt !== undefined ? bound(o.gt, 'gt') : bound(o.gte, 'gte'),
     lowerInclusive: o.gt === undefined,
-    upper: bound(o.lt ?? o.lte, o.lt !== undefined ? 'lt' : 'lte'),
+    upper: o.lt !== undefined ? bound(o.lt, 'lt') : bound(o.lte, 'lte'),
     upperInclusive: o.lt === undefined,
     prefix: bound(o.prefix, 'prefix'),
     reverse,

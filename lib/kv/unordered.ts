@@ -9,7 +9,8 @@ import type { KvLog } from './log';
 /** unordered()'s arguments: the prefix as a one-byte string, and whether to yield strings. @throws TypeError, RangeError */
 export function unorderedArgs(prefix: unknown, options: unknown): { prefix: string; latin1: boolean } {
   const p = prefix === undefined ? '' : keyOf(prefix, 'prefix');
-  const enc = (checkOptions(options, ['encoding']) as { encoding?: unknown }).encoding ?? 'buffer';
+  const given = (checkOptions(options, ['encoding']) as { encoding?: unknown }).encoding;
+  const enc = given === undefined ? 'buffer' : given;
   if (enc !== 'buffer' && enc !== 'latin1') throw new TypeError(`options.encoding must be 'buffer' or 'latin1', got ${String(enc)}`);
   return { prefix: p, latin1: enc === 'latin1' };
 }
