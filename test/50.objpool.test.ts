@@ -74,6 +74,31 @@ describe('create, open, check, close', () => {
     expect(() => ObjPool.open(file, { layout: '\0x' })).toThrow(/layout must not contain a NUL byte/);
   });
 
+  // null is a value, not an option left out: create took a layout of null
+  // as '', and open as "any layout".
+  test('options or an option given as null is a TypeError naming it; an option left out takes its default', () => {
+    const file = tmpFile('opt-null.pool');
+    expect(() => ObjPool.create(file, null as never)).toThrow(new TypeError('options must be an object'));
+    for (const name of ['layout', 'size', 'mode', 'sds', 'stats']) {
+      expect(() => ObjPool.create(file, { [name]: null } as never)).toThrow(TypeError);
+      expect(() => ObjPool.create(file, { [name]: null } as never)).toThrow(new RegExp(`^${name} `));
+    }
+    expect(fs.existsSync(file)).toBe(false);
+    const { pool, file: made } = fresh('opt-null-open');
+    pool.close();
+    expect(() => ObjPool.open(made, null as never)).toThrow(new TypeError('options must be an object'));
+    expect(() => ObjPool.open(made, { layout: null } as never)).toThrow(new TypeError('layout must be a string'));
+    expect(() => ObjPool.open(made, { stats: null } as never)).toThrow(new TypeError('stats must be a boolean'));
+
+    // Left out: layout '' (open checks it), 8 MiB; open takes any layout.
+    const left = ObjPool.create(file, { layout: undefined, size: undefined, mode: undefined, sds: undefined, stats: undefined });
+    expect(left.size).toBe(OBJ_MIN_POOL);
+    left.close();
+    expect(ObjPool.check(file, '')).toBe(true);
+    expectPmemError(() => ObjPool.open(file, { layout: 'test' }), 'ERR_PMEM_LAYOUT');
+    ObjPool.open(made, { layout: undefined, stats: undefined }).close();
+  });
+
   test('creating over an existing file is ERR_PMEM_EXISTS', () => {
     const { pool, file } = fresh('exists');
     pool.close();

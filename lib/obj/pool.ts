@@ -27,8 +27,8 @@ export interface ObjPoolCreateOptions {
 }
 
 export interface ObjPoolOpenOptions {
-  /** The expected layout name; omitted (or null): any layout is accepted. */
-  layout?: string | null;
+  /** The expected layout name; omitted: any layout is accepted. */
+  layout?: string;
   /** Enable libpmemobj's statistics, read by `stats()`. Default true. */
   stats?: boolean;
 }
@@ -111,7 +111,7 @@ export class ObjPool {
   static create(path: string, options: ObjPoolCreateOptions = {}): ObjPool {
     checkPath(path);
     checkOptions(options, ['layout', 'size', 'mode', 'sds', 'stats']);
-    const layout = checkLayout(options.layout ?? '');
+    const layout = checkLayout(options.layout === undefined ? '' : options.layout);
     const size = checkIndex(options.size === undefined ? OBJ_MIN_POOL : options.size, 'size');
     if (size < OBJ_MIN_POOL) throw new RangeError(`size must be at least ${OBJ_MIN_POOL} (8 MiB), got ${size}`);
     const mode = checkIndex(options.mode === undefined ? 0o666 : options.mode, 'mode');
@@ -131,7 +131,7 @@ export class ObjPool {
   static open(path: string, options: ObjPoolOpenOptions = {}): ObjPool {
     checkPath(path);
     checkOptions(options, ['layout', 'stats']);
-    const layout = options.layout == null ? null : checkLayout(options.layout);
+    const layout = options.layout === undefined ? null : checkLayout(options.layout);
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     if (notAPool(path)) refuseDamagedPool(path);
     return new ObjPool(path, binding.objOpen(path, layout, stats));
