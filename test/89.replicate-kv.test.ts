@@ -197,6 +197,26 @@ test('argument errors, the reserved key, a closed store, and a store that does n
   await b2.handle.close();
 });
 
+// null is a value, not an option left out: pollMs took it as 5 ms, and
+// journalSize and store were refused under other names (size, path).
+test('startStoreReplica: options or an option given as null is a TypeError naming it; an option left out takes its default', async () => {
+  await expect(startStoreReplica(null as never)).rejects.toThrow(new TypeError('options must be an object'));
+  const store = file('opt-null-backup.kv');
+  const base = { store, port: 0, create: true, ...SMALL };
+  for (const name of ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs']) {
+    const e = await rejection(startStoreReplica({ ...base, [name]: null } as never));
+    expect([name, e.name, e.message.startsWith(`${name} `)]).toEqual([name, 'TypeError', true]);
+  }
+  expect(fs.existsSync(store)).toBe(false);
+  const handle = await startStoreReplica({ ...base, journal: undefined, host: undefined, pollMs: undefined, helloTimeoutMs: undefined });
+  try {
+    expect(handle.port).toBeGreaterThan(0);
+    expect(fs.existsSync(`${store}.journal`)).toBe(true);
+  } finally {
+    await handle.close();
+  }
+});
+
 test('a committed write the store cannot apply is never skipped: later writes wait behind it', async () => {
   const b = await startBackup(0, 8 << 20);
   const path = file('full.kv');

@@ -107,6 +107,16 @@ test('option errors', async () => {
   await expect(openServer({ file: file('e.kv'), replicas: 'x' as never })).rejects.toThrow(TypeError);
   await expect(openServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'], journal: '' })).rejects.toThrow(TypeError);
   await expect(openServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'], replicaTimeoutMs: 0 })).rejects.toThrow(RangeError);
+  // null is a value, not an option left out: journalSize took it as 64 MiB,
+  // and replicaTimeoutMs was refused as timeoutMs.
+  await expect(openServer(null as never)).rejects.toThrow(new TypeError('options must be an object'));
+  for (const name of ['journal', 'journalSize', 'replicaTimeoutMs', 'log', 'maxSize']) {
+    const f = file('opt-null.kv');
+    const err = await openServer({ file: f, replicas: ['127.0.0.1:1'], [name]: null } as never).then((s) => s.close(), (e: unknown) => e);
+    expect([name, err]).toEqual([name, expect.any(TypeError)]);
+    expect((err as Error).message.startsWith(`options.${name} `)).toBe(true);
+    expect(fs.existsSync(f)).toBe(false);
+  }
   const bytes = (v: string): number => Number(v);
   expect(parseServe(['--replica', 'h:1', '--replica', 'h:2', '--journal', 'j', '--replica-timeout', '300'], bytes)).toMatchObject({
     replicas: ['h:1', 'h:2'], journal: 'j', replicaTimeoutMs: 300,

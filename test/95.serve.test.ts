@@ -143,6 +143,34 @@ describe('pmem serve', () => {
     expect(() => createServer({ file, databases: 0 })).toThrow(RangeError);
   });
 
+  // null is a value, not an option left out: log took it as "no log", and
+  // the numbers refused it as a bad value (RangeError), not a wrong type.
+  test('createServer: options or an option given as null is a TypeError naming it; an option left out takes its default', async () => {
+    const f = tmpFile('opt-null.kv');
+    expect(() => createServer(null as never)).toThrow(new TypeError('options must be an object'));
+    const names = ['file', 'port', 'host', 'requirepass', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients', 'enableDebugCommand', 'log'];
+    for (const name of names) {
+      let err: unknown;
+      try {
+        void createServer({ file: f, [name]: null } as never).close();
+      } catch (e) {
+        err = e;
+      }
+      expect([name, err]).toEqual([name, expect.any(TypeError)]);
+      expect((err as Error).message.startsWith(`options.${name} `)).toBe(true);
+    }
+    expect(fs.existsSync(f)).toBe(false);
+    const left = Object.fromEntries(names.filter((n) => n !== 'file').map((n) => [n, undefined]));
+    const s = createServer({ file: f, ...left });
+    try {
+      expect([s.databases, s.maxOutput, s.maxInput, s.maxClients, s.enableDebugCommand, s.requirepass]).toEqual([16, 256 * MB, 512 * MB, 10000, 'no', undefined]);
+      expect(fs.statSync(f).size).toBe(64 * MB);
+    } finally {
+      await s.close();
+      fs.rmSync(f);
+    }
+  });
+
   test('a listen refused (a port in use, a bad port) can be tried again; after close, listen is ERR_PMEM_CLOSED', async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));

@@ -71,11 +71,12 @@ const DEFAULT_JOURNAL = 64 * 1024 * 1024;
  */
 export async function startStoreReplica(options: StoreReplicaOptions): Promise<StoreReplicaHandle> {
   const o = checkOptions(options, OPTIONS) as Partial<StoreReplicaOptions>;
-  checkPath(o.store);
+  checkPath(o.store, 'store');
   if (o.journal !== undefined && (typeof o.journal !== 'string' || o.journal.length === 0)) throw new TypeError('journal must be a non-empty string');
   const journal = o.journal ?? `${o.store}.journal`;
-  const pollMs = checkIndex(o.pollMs ?? 5, 'pollMs');
+  const pollMs = checkIndex(o.pollMs === undefined ? 5 : o.pollMs, 'pollMs');
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
+  if (o.journalSize !== undefined) checkIndex(o.journalSize, 'journalSize');
   checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
   // What a create finds at the store's path: a store made there was missing or empty.
   const found = o.create === true ? foundForCreate(o.store as string) : null;

@@ -1,6 +1,7 @@
 // Making a server: the checks of its options, its store, and with
 // `replicas` the store's replicated journal, opened (and caught up) before
 // the keyspace is loaded from the store.
+import { checkIndex } from '../core/args';
 import { KVStore } from '../kv/store';
 import { StoreJournal } from '../replicated/committer';
 import { RespServer, type ServerOptions } from './server';
@@ -20,10 +21,8 @@ export function createServer(options: ServerOptions): RespServer {
 function createServerChecks(options: ServerOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
-  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) {
-    const v = options[k];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 0)) throw new RangeError(`options.${k} must be a whole number, got ${String(v)}`);
-  }
+  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) wholeNumber(options[k], k);
+  if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError('options.host must be a string');
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
   if (options.maxClients !== undefined && options.maxClients < 1) throw new RangeError(`options.maxClients must be at least 1, got ${options.maxClients}`);
@@ -31,6 +30,12 @@ function createServerChecks(options: ServerOptions): void {
   if (debug !== undefined && debug !== 'no' && debug !== 'yes' && debug !== 'local') {
     throw new TypeError(`options.enableDebugCommand must be 'no', 'yes' or 'local', got ${String(debug)}`);
   }
+  if (options.log !== undefined && typeof options.log !== 'function') throw new TypeError('options.log must be a function');
+}
+
+/** A number option: left out, or a non-negative safe integer. @throws TypeError for another type (null too), RangeError */
+function wholeNumber(v: unknown, k: string): void {
+  if (v !== undefined) checkIndex(v, `options.${k}`);
 }
 
 /**
@@ -46,9 +51,11 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   const { replicas, journal, replicaTimeoutMs, journalSize, ...rest } = options;
   createServerChecks(rest);
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
+  wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
+  wholeNumber(journalSize, 'journalSize');
   const store = openServerStore(options);
   try {
-    const j = await StoreJournal.open(store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize ?? 64 * 1024 * 1024, timeoutMs: replicaTimeoutMs });
+    const j = await StoreJournal.open(store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
     return new RespServer(options, { store, journal: j });
   } catch (e) {
     store.close();
