@@ -70,6 +70,11 @@ test('range, keys, entries and unordered: options or an option given as null is 
       expect([...of(left)]).toHaveLength(3);
     }
     expect([...store.range({ gt: undefined, lt: 'c' })].map(([k]) => k.toString())).toEqual(['a', 'b']);
+    // Each option is read once: a bound that answers 'a', then nothing, is the bound 'a'.
+    let reads = 0;
+    const shifty = { get gt(): string | undefined { return reads++ === 0 ? 'a' : undefined; } };
+    expect([...store.range(shifty)].map(([k]) => k.toString())).toEqual(['b', 'c']);
+    expect(reads).toBe(1);
     expect(() => [...store.unordered(undefined, null as never)]).toThrow(new TypeError('options must be an object'));
     expect(() => [...store.unordered(undefined, { encoding: null as never })]).toThrow(new TypeError("options.encoding must be 'buffer' or 'latin1', got null"));
     expect([...store.unordered(undefined, { encoding: undefined })].map(([k, v]) => [Buffer.isBuffer(k), v.toString()]).sort())

@@ -88,22 +88,24 @@ export { checkBoolean, checkOptions };
 
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 
-/** The checked options of KVStore.range(). @throws TypeError, RangeError */
+/** The checked options of KVStore.range(), each read once. @throws TypeError, RangeError */
 export function rangeArgs(options: unknown): { range: IndexRange; limit: number; encoding: 'buffer' | 'utf8' } {
-  const o = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
+  // One read of each: a getter that answers differently the second time
+  // cannot pass one check and then set another bound or inclusiveness.
+  const { gt, gte, lt, lte, prefix, reverse: rev, limit: lim, encoding: enc } = checkOptions(options, RANGE_OPTIONS) as KVRangeOptions;
   const bound = (v: KVData | undefined, name: string): string | undefined => (v === undefined ? undefined : keyOf(v, name));
-  if (o.gt !== undefined && o.gte !== undefined) throw new TypeError('gt and gte cannot be combined');
-  if (o.lt !== undefined && o.lte !== undefined) throw new TypeError('lt and lte cannot be combined');
-  const reverse = checkBoolean(o.reverse === undefined ? false : o.reverse, 'reverse');
-  const limit = o.limit === undefined ? Infinity : checkIndex(o.limit, 'limit');
-  const encoding = o.encoding === undefined ? 'buffer' : o.encoding;
+  if (gt !== undefined && gte !== undefined) throw new TypeError('gt and gte cannot be combined');
+  if (lt !== undefined && lte !== undefined) throw new TypeError('lt and lte cannot be combined');
+  const reverse = checkBoolean(rev === undefined ? false : rev, 'reverse');
+  const limit = lim === undefined ? Infinity : checkIndex(lim, 'limit');
+  const encoding = enc === undefined ? 'buffer' : enc;
   if (encoding !== 'buffer' && encoding !== 'utf8') throw new TypeError(`encoding must be 'buffer' or 'utf8'`);
   const range: IndexRange = {
-    lower: o.gt !== undefined ? bound(o.gt, 'gt') : bound(o.gte, 'gte'),
-    lowerInclusive: o.gt === undefined,
-    upper: o.lt !== undefined ? bound(o.lt, 'lt') : bound(o.lte, 'lte'),
-    upperInclusive: o.lt === undefined,
-    prefix: bound(o.prefix, 'prefix'),
+    lower: gt !== undefined ? bound(gt, 'gt') : bound(gte, 'gte'),
+    lowerInclusive: gt === undefined,
+    upper: lt !== undefined ? bound(lt, 'lt') : bound(lte, 'lte'),
+    upperInclusive: lt === undefined,
+    prefix: bound(prefix, 'prefix'),
     reverse,
   };
   return { range, limit, encoding };
