@@ -221,6 +221,8 @@ describe('options of every wrong kind', () => {
     for (const bad of [5, null, '', ['h']]) replica.push([{ file: f, port: 0, host: bad }, 'TypeError']);
     for (const bad of [5, null, '']) replica.push([{ file: bad, port: 0 }, 'TypeError']);
     for (const [o, expected] of replica) expect([o, await nameOf(startReplica(o as never))]).toEqual([o, expected]);
+    // The file is named as the option it is.
+    expect((await rejection(startReplica({ file: null as never, port: 0 }))).message).toBe('file must be a non-empty string');
     expect(fs.existsSync(f)).toBe(false);
   });
 

@@ -207,6 +207,9 @@ test('startStoreReplica: options or an option given as null is a TypeError namin
     const e = await rejection(startStoreReplica({ ...base, [name]: null } as never));
     expect([name, e.name, e.message.startsWith(`${name} `)]).toEqual([name, 'TypeError', true]);
   }
+  // A journal size out of range is named as the option given, not as the journal's own size.
+  const small = await rejection(startStoreReplica({ ...base, journalSize: 100 }));
+  expect([small.name, small.message]).toEqual(['RangeError', expect.stringMatching(/^journalSize must be \d+\.\.\d+ bytes, got 100$/)]);
   expect(fs.existsSync(store)).toBe(false);
   const handle = await startStoreReplica({ ...base, journal: undefined, host: undefined, pollMs: undefined, helloTimeoutMs: undefined });
   try {

@@ -117,6 +117,7 @@ test('option errors', async () => {
     expect((err as Error).message.startsWith(`options.${name} `)).toBe(true);
     expect(fs.existsSync(f)).toBe(false);
   }
+  await expect(openServer({ file: file('e.kv'), replicas: ['127.0.0.1:1'], journalSize: 100 })).rejects.toThrow(/^options\.journalSize must be \d+\.\.\d+ bytes, got 100$/);
   const bytes = (v: string): number => Number(v);
   expect(parseServe(['--replica', 'h:1', '--replica', 'h:2', '--journal', 'j', '--replica-timeout', '300'], bytes)).toMatchObject({
     replicas: ['h:1', 'h:2'], journal: 'j', replicaTimeoutMs: 300,

@@ -64,7 +64,7 @@ export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFla
     path: path as string,
     replicas,
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
-    size: checkSize(o.size),
+    size: checkJournalSize(o.size),
     ack: o.ack === undefined ? 'persisted' : checkAck(o.ack),
     timeoutMs,
     resendBytes: o.resendBytes === undefined ? undefined : checkIndex(o.resendBytes, 'resendBytes'),
@@ -79,11 +79,11 @@ function checkTimeout(v: unknown, name: string, dflt: number): number {
   return ms;
 }
 
-/** The `size` of a journal file to create. @throws TypeError, RangeError */
-function checkSize(v: unknown): number | undefined {
+/** The size of a journal file to create, given as the option `name`. @throws TypeError, RangeError */
+export function checkJournalSize(v: unknown, name = 'size'): number | undefined {
   if (v === undefined) return undefined;
-  const size = checkIndex(v, 'size');
-  if (size < MIN_JOURNAL_SIZE || size > MAX_JOURNAL_SIZE) throw new RangeError(`size must be ${MIN_JOURNAL_SIZE}..${MAX_JOURNAL_SIZE} bytes, got ${size}`);
+  const size = checkIndex(v, name);
+  if (size < MIN_JOURNAL_SIZE || size > MAX_JOURNAL_SIZE) throw new RangeError(`${name} must be ${MIN_JOURNAL_SIZE}..${MAX_JOURNAL_SIZE} bytes, got ${size}`);
   return size;
 }
 
@@ -127,7 +127,7 @@ export interface ReplicaOptions {
 /** @throws TypeError, RangeError */
 export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOptions, 'size'>> & { size?: number } {
   const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size', 'helloTimeoutMs']) as Partial<ReplicaOptions>;
-  checkPath(o.file);
+  checkPath(o.file, 'file');
   const port = checkIndex(o.port, 'port');
   if (port > 65535) throw new RangeError(`port must be 0..65535, got ${port}`);
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host.length === 0)) throw new TypeError('host must be a non-empty string');
@@ -136,7 +136,7 @@ export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOpti
     port,
     host: o.host ?? '127.0.0.1',
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
-    size: checkSize(o.size),
+    size: checkJournalSize(o.size),
     helloTimeoutMs: checkTimeout(o.helloTimeoutMs, 'helloTimeoutMs', 5000),
   };
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import { checkIndex, checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
-import { checkReplicaOptions } from '../replicate/options';
+import { checkJournalSize, checkReplicaOptions } from '../replicate/options';
 import { type ReplicaHandle, startReplica } from '../replicate/replica';
 import { applyRecords, readApplied, readRecords } from './applied';
 
@@ -76,7 +76,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const journal = o.journal ?? `${o.store}.journal`;
   const pollMs = checkIndex(o.pollMs === undefined ? 5 : o.pollMs, 'pollMs');
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
-  if (o.journalSize !== undefined) checkIndex(o.journalSize, 'journalSize');
+  checkJournalSize(o.journalSize, 'journalSize');
   checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
   // What a create finds at the store's path: a store made there was missing or empty.
   const found = o.create === true ? foundForCreate(o.store as string) : null;

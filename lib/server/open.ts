@@ -3,6 +3,7 @@
 // the keyspace is loaded from the store.
 import { checkIndex } from '../core/args';
 import { KVStore } from '../kv/store';
+import { checkJournalSize } from '../replicate/options';
 import { StoreJournal } from '../replicated/committer';
 import { RespServer, type ServerOptions } from './server';
 
@@ -52,7 +53,7 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   createServerChecks(rest);
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
   wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
-  wholeNumber(journalSize, 'journalSize');
+  checkJournalSize(journalSize, 'options.journalSize');
   const store = openServerStore(options);
   try {
     const j = await StoreJournal.open(store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
