@@ -257,6 +257,7 @@ describe('TieredCache', () => {
     const fields: [string, object][] = [
       ['file', { file: null }],
       ['region', { region: null }],
+      ['region', { file, region: null }],
       ...['pmemBytes', 'dramEntries', 'dramBytes', 'slotBytes', 'halfLife', 'writeMode', 'encoding', 'ttl', 'preload']
         .map((k): [string, object] => [k, { file, [k]: null }]),
     ];

@@ -110,6 +110,9 @@ export function checkCacheOptions(options: unknown): Checked {
   // of dramEntries' default, then a number, would lift both DRAM bounds).
   const o: Record<string, unknown> = {};
   for (const key of KEYS) o[key] = given[key];
+  // A null is a value of the wrong type, named as its option, not one of two given.
+  if (o.file === null) checkPath(o.file, 'file');
+  if (o.region === null) throw new TypeError('region must be a Region (bytes, a length they hold, flush, drain, persist), got null');
   if ((o.file === undefined) === (o.region === undefined)) throw new TypeError('give one of file and region');
   if (o.file !== undefined) checkPath(o.file, 'file');
   if (o.region !== undefined) {
