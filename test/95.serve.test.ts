@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
-import { createServer, KVStore, type RespServer } from '../lib';
+import { createServer, KVStore, RespServer } from '../lib';
 import { Keyspace } from '../lib/server/keyspace';
 import { ProtocolError, RespParser, splitArgs } from '../lib/server/resp';
 import { seededRandom } from '../lib/testing/random';
@@ -141,6 +141,15 @@ describe('pmem serve', () => {
     expect(() => createServer({ file, port: -1 })).toThrow(RangeError);
     expect(() => createServer({ file, requirepass: 5 as never })).toThrow(TypeError);
     expect(() => createServer({ file, databases: 0 })).toThrow(RangeError);
+  });
+
+  test('new RespServer checks its options as createServer does, and refuses replicas it would not use', () => {
+    const f = tmpFile('new-resp.kv');
+    expect(() => new RespServer({ file: f, databases: 'x' as never })).toThrow(new TypeError('options.databases must be a number, got string'));
+    expect(() => new RespServer({ file: f, databases: 0 })).toThrow(RangeError);
+    // Without its journal every write would be acknowledged unreplicated.
+    expect(() => new RespServer({ file: f, replicas: ['127.0.0.1:1'] })).toThrow(/options\.replicas needs openServer/);
+    expect(fs.existsSync(f)).toBe(false);
   });
 
   // null is a value, not an option left out: log took it as "no log", and

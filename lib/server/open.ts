@@ -14,12 +14,11 @@ import { RespServer, type ServerOptions } from './server';
  * @throws PmemError from KVStore.open (ERR_PMEM_LOCKED, ERR_PMEM_NOT_A_STORE, ...); TypeError, RangeError
  */
 export function createServer(options: ServerOptions): RespServer {
-  createServerChecks(options);
-  if (options.replicas !== undefined) throw new TypeError('options.replicas needs openServer (the journal opens asynchronously)');
-  return new RespServer(options);
+  return new RespServer(options); // which checks the options (createServerChecks)
 }
 
-function createServerChecks(options: ServerOptions): void {
+/** The options of a server, checked before its store is opened. @throws TypeError, RangeError */
+export function createServerChecks(options: ServerOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
   for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) wholeNumber(options[k], k);

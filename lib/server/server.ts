@@ -16,7 +16,7 @@ import { Dispatcher } from './dispatch';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
 import { LazyFree } from './lazyfree';
-import { openServerStore } from './open';
+import { createServerChecks, openServerStore } from './open';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
@@ -112,6 +112,13 @@ export class RespServer {
   readonly replication: ReplicatedCommit | null = null;
 
   constructor(options: ServerOptions, replicated?: { store: KVStore; journal: StoreJournal }) {
+    // Checked here too, for a server made with `new` and not createServer:
+    // bad options would otherwise become its limits unchecked, and
+    // replicas would be ignored, every write acknowledged unreplicated.
+    createServerChecks(options);
+    if (replicated === undefined && options.replicas !== undefined) {
+      throw new TypeError('options.replicas needs openServer (the journal opens asynchronously)');
+    }
     this.databases = options.databases ?? 16;
     this.requirepass = options.requirepass === undefined || options.requirepass === '' ? undefined : options.requirepass;
     this.limits = { ...DEFAULT_LIMITS, maxBulk: options.maxBulk ?? DEFAULT_LIMITS.maxBulk };
