@@ -167,8 +167,10 @@ export class Superblock {
    * (the new one uncommitted or failing its checksum) or both committed, and
    * the version picks the newer.
    * @throws PmemError ERR_PMEM_CORRUPT when a replica is committed but no
-   *   committed replica is valid (the media was damaged), or the superblock
-   *   was formatted with another capacity.
+   *   committed replica is valid (the media was damaged), when none is
+   *   committed but a valid one of version 2 or more shows that a write was
+   *   (a flag was damaged), or the superblock was formatted with another
+   *   capacity.
    */
   recover(): { version: number; replica: number } {
     checkOpen(this.region, 'superblock');
@@ -181,13 +183,13 @@ export class Superblock {
     let best = -1;
     let bestVersion = 0;
     let committed = 0;
+    let uncommitted = 0; // the highest version of a valid replica whose flag is 0
     for (let r = 0; r < 2; r++) {
       const base = this.#base(r);
       const b = this.region.bytes;
       const flag = b.readBigUInt64LE(base + 24);
-      if (flag === 0n) continue;
-      committed++;
-      if (flag !== 1n || b.readUInt32LE(base) !== Superblock.MAGIC) continue;
+      if (flag !== 0n) committed++;
+      if ((flag !== 0n && flag !== 1n) || b.readUInt32LE(base) !== Superblock.MAGIC) continue;
       const len = b.readUInt32LE(base + 4);
       if (len > this.capacity) continue;
       if (b.readUInt32LE(base + 16) !== this.checksum(b, base, len)) continue;
@@ -195,13 +197,23 @@ export class Superblock {
       // after it, is not one any write made (2^53 writes): damage.
       const version = Number(b.readBigUInt64LE(base + 8));
       if (version > MAX_VERSION) continue;
-      if (version > bestVersion) {
+      if (flag === 0n) uncommitted = Math.max(uncommitted, version);
+      else if (version > bestVersion) {
         best = r;
         bestVersion = version;
       }
     }
     if (best < 0 && committed > 0) {
       throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: no committed replica is valid`);
+    }
+    // Once write 1 has set its flag, a replica stays committed: write v
+    // clears the old flag only after its own is durable (steps 2 and 3).
+    // A valid replica of version 2 or more was written after write 1 was
+    // done, so with no flag set, a flag was damaged (zeroed, say), and the
+    // superblock is not one that was never written. Version 1 alone is
+    // still a first write a crash cut short before its flag: nothing.
+    if (committed === 0 && uncommitted >= 2) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: no replica is committed, yet version ${uncommitted} was written`);
     }
     this.#active = best;
     this.#version = bestVersion;
