@@ -19,7 +19,8 @@ export interface TxRecovery {
  * when it returns. A crash during it leaves the log as it was, and the next
  * recovery does the same again.
  * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
- *   layout, or an undo update that was never retired precedes a later record
+ *   layout, its retire word is past any sequence number (2^53 - 1 or more),
+ *   or an undo update that was never retired precedes a later record
  */
 export function recoverTxLog(
   region: Region, offset: number, size: number, checksum: (b: Buffer, start: number, bytes: number) => number,
@@ -34,7 +35,18 @@ export function recoverTxLog(
   if (formatted !== 0n && formatted !== BigInt(size)) {
     throw new PmemError('ERR_PMEM_CORRUPT', `the transaction log at offset ${offset} has ${formatted} bytes, not ${size}`);
   }
-  const retired = Number(b.readBigUInt64LE(offset));
+  // Sequence numbers count transactions from 1, and each is a double that
+  // must hold the next one exactly: no run makes a retire word of 2^53 - 1
+  // or more. Taken as it is, such a word (a damaged high bit) would number
+  // the next run with a sequence number that readTxLog refuses, and the
+  // one after with the same number (n + 1 === n past 2^53) in the same
+  // slot as the run before it, whose in-place writes are not yet durable:
+  // a committed run that recovery could no longer redo.
+  const word = b.readBigUInt64LE(offset);
+  if (word >= BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the transaction log at offset ${offset} has retire word ${word}, past any sequence number`);
+  }
+  const retired = Number(word);
   const slot = slotBytes(size);
   const records: Array<TxLogRecord | undefined> = [0, 1].map((i) =>
     readTxLog(region, offset + RETIRE_LINE + i * slot, slot, i, offset, size, checksum));

@@ -110,7 +110,8 @@ export class TxLog {
   /**
    * Opens a log and runs `recover()`.
    * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
-   *   layout and size at `offset`
+   *   layout and size at `offset`, or its retire word is past any sequence
+   *   number (2^53 - 1 or more: damage)
    */
   static open(region: Region, options: { offset: number; size: number }): TxLog {
     const log = new this(region, options);
@@ -298,7 +299,8 @@ export class TxLog {
    * back an undo update that was not retired, and retires the log. Runs on
    * open. Idempotent: a crash during it leaves the log as it was.
    * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
-   *   layout, or an undo update that was never retired precedes a later record
+   *   layout, its retire word is past any sequence number, or an undo update
+   *   that was never retired precedes a later record
    */
   recover(): TxRecovery {
     checkOpen(this.region, 'transaction log');
