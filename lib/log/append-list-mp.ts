@@ -122,8 +122,10 @@ export class SharedAppendList {
       // node, and space reserved but never linked is simply reused.
       const free = load64(region, this.offset + FREE);
       node = Number(free);
-      if (node < this.offset + LIST_HEADER || node > region.length) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `the list's free pointer ${node} is outside the region`);
+      if (node < this.offset + LIST_HEADER || node > this.#lineEnd() || node % LINE !== 0) {
+        // Damaged since recover(), which puts it on a line no further than
+        // the line the region ends in.
+        throw new PmemError('ERR_PMEM_CORRUPT', `the list's free pointer ${node} is outside the region or off a line`);
       }
       if (span > region.length - node) throw new PmemError('ERR_PMEM_NO_SPACE', `no room for a ${data.length}-byte value`);
       if (compareExchange64(region, this.offset + FREE, free, free + BigInt(span)) === free) break;
@@ -204,8 +206,19 @@ export class SharedAppendList {
     // after a crash the free pointer on the media may be any value it had,
     // since it is never persisted. Raised with CAS, never lowered, so a
     // producer that reserved meanwhile keeps its space.
+    // A value no reservation makes is damage, and is replaced the same way:
+    // reservations start at the first line after the header and take whole
+    // lines (offset is on a line too), and none passes the region's end. A
+    // free pointer off a line would place the next node there, where no
+    // walk follows a link to it; one far past the end (a bit flip) would
+    // refuse every append as corrupt. So neither can be one a producer
+    // reserved with meanwhile. The end of the line the region ends in is
+    // allowed: the last node's lines may reach it in a region opened
+    // shorter than it was written (its value still inside), and `end`,
+    // which never passes it, is then that.
     const at = this.offset + FREE;
-    for (let free = load64(this.region, at); free < BigInt(end); ) {
+    const valid = (free: bigint): boolean => free % BigInt(LINE) === 0n && free <= BigInt(this.#lineEnd());
+    for (let free = load64(this.region, at); free < BigInt(end) || !valid(free); ) {
       const seen = compareExchange64(this.region, at, free, BigInt(end));
       if (seen === free) break;
       free = seen;
@@ -234,6 +247,11 @@ export class SharedAppendList {
     return node;
   }
 
+  /** The end of the line the region ends in: no node's lines reach past it. */
+  #lineEnd(): number {
+    return Math.ceil(this.region.length / LINE) * LINE;
+  }
+
   /** Nodes are disjoint lines after the header: a walk of more steps than this is in a cycle. */
   #maxNodes(): number {
     return Math.floor((this.region.length - this.offset - LIST_HEADER) / LINE);
@@ -246,6 +264,7 @@ export class SharedAppendList {
     const b = region.bytes;
     const maxNodes = this.#maxNodes();
     let n = 0;
+    let lines = 0;
     for (let link = this.offset + HEAD; ; ) {
       const v = load64(region, link);
       if (v === 0n) return;
@@ -255,6 +274,13 @@ export class SharedAppendList {
       if (len > region.length - p - NODE_HEADER) {
         throw new PmemError('ERR_PMEM_CORRUPT', `list node at ${p} has length ${len} past the region's end`);
       }
+      // Reachable nodes are disjoint reservations, so their lines together
+      // fit the lines after the header. Nodes that overlap (a damaged
+      // length) can pass every check above, one by one; this bounds what a
+      // walk yields to the region's size, where the count of nodes alone
+      // let each of them copy up to the whole region.
+      lines += Math.ceil((NODE_HEADER + len) / LINE);
+      if (lines > maxNodes) throw new PmemError('ERR_PMEM_CORRUPT', `list nodes up to ${p} take more lines than the list has: they overlap`);
       visit(p, len);
       link = p;
     }
