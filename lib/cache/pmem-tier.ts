@@ -116,15 +116,11 @@ export class PmemTier {
     const now = Date.now();
     const rec: PmemTierRecovery = { entries: 0, dropped: 0, ms: 0 };
     const seqOf = new Float64Array(this.slotCount);
-    let freed = false;
-    const drop = (s: number): void => {
-      // Frees a published copy that must not come back after the one that
-      // replaces it is deleted; made durable by the fence at the end.
-      store64(b, this.offset(s) + S_COMMIT, 0);
-      this.region.flush(this.offset(s) + S_COMMIT, 8);
-      freed = true;
-      rec.dropped++;
-    };
+    // Copies to free, written only once every slot has passed its checks:
+    // a damaged slot anywhere refuses the open, and a refused open leaves
+    // the region as it found it (a zero stored before the refusal would
+    // drop a copy that the damaged region may still need).
+    const dropped: number[] = [];
     let maxSeq = 0;
     // The newest published copy of each key; older ones are dropped.
     const newest = new Map<string, number>();
@@ -147,9 +143,9 @@ export class PmemTier {
       const other = newest.get(key);
       if (other === undefined || seqOf[other] < commit) {
         newest.set(key, s);
-        if (other !== undefined) drop(other);
+        if (other !== undefined) dropped.push(other);
       } else {
-        drop(s);
+        dropped.push(s);
       }
     }
     // Only then expiry: an expired newest copy is dropped, and no older
@@ -158,7 +154,7 @@ export class PmemTier {
       const off = this.offset(s);
       const expiry = b.readDoubleLE(off + S_EXPIRY);
       if (expiry !== 0 && expiry <= now) {
-        drop(s);
+        dropped.push(s);
         continue;
       }
       this.#take(s, key, S_KEY + b.readUInt32LE(off + S_KEY_LEN) + b.readUInt32LE(off + S_VALUE_LEN));
@@ -166,8 +162,15 @@ export class PmemTier {
       const hot = b.readDoubleLE(off + S_HOT);
       this.score[s] = Number.isFinite(hot) && hot > 0 ? this.#hot.scoreOf(hot) : 0;
     }
+    for (const s of dropped) {
+      // Frees a published copy that must not come back after the one that
+      // replaces it is deleted; made durable by the fence below.
+      store64(b, this.offset(s) + S_COMMIT, 0);
+      this.region.flush(this.offset(s) + S_COMMIT, 8);
+    }
+    rec.dropped = dropped.length;
     // The dropped copies are free before anything reuses their slots.
-    if (freed) this.region.drain();
+    if (dropped.length > 0) this.region.drain();
     this.#freeCount = 0;
     for (let s = this.slotCount - 1; s >= 0; s--) if (this.keys[s] === undefined) this.#free[this.#freeCount++] = s;
     this.#seq = maxSeq + 1;
