@@ -31,11 +31,30 @@ export function formatJournal(region: Region, role: Role, journalId = role === '
   return { wal, state };
 }
 
-/** Opens the journal over `region`: reads the control block and recovers the Wal. */
-export function openJournal(region: Region): Journal {
+/**
+ * Opens the journal over `region`: reads the control block, runs `accept`
+ * on it (which may refuse the journal by throwing, before anything is
+ * written), and recovers the Wal.
+ */
+export function openJournal(region: Region, accept?: (state: ReplState) => void): Journal {
   const state = ReplState.open(region, 0);
-  const wal = Wal.open(region, { offset: STATE_BYTES });
-  return { wal, state };
+  accept?.(state);
+  // A read-only recovery first: a writable one raises the log's epoch
+  // durably, and a journal refused below must be left as it was found.
+  const found = Wal.open(region, { offset: STATE_BYTES, readOnly: true });
+  const last = found.nextLsn - 1;
+  found.close();
+  // The commit point is persisted only after the records it covers are
+  // durable in this log (primary-log.ts: intend, then commit), freeing
+  // keeps the next LSN, and a backup's is the one it had as a primary,
+  // below any tail it cuts (a committed record is on every replica, so no
+  // newer epoch begins before it). One past the last record is damage:
+  // trusted, it would let the primary's next append free records that no
+  // replica holds yet.
+  if (state.committedLsn > last) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the replicated journal's commit point ${state.committedLsn} is past its last record ${last}`);
+  }
+  return { wal: Wal.open(region, { offset: STATE_BYTES }), state };
 }
 
 export interface JournalFile extends Journal {
@@ -64,11 +83,13 @@ export interface JournalFile extends Journal {
 
 /**
  * Locks, maps and opens the journal file at `path`; `create` makes a
- * missing (or empty) one of `size` bytes, formatted for `role`.
+ * missing (or empty) one of `size` bytes, formatted for `role`. `accept`
+ * may refuse the file from its control block, before anything is written
+ * to it (openJournal).
  * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_A_STORE
  *   (what openStoreFile throws), ERR_PMEM_CORRUPT
  */
-export function openJournalFile(path: string, o: { create: boolean; size?: number; role: Role }): JournalFile {
+export function openJournalFile(path: string, o: { create: boolean; size?: number; role: Role; accept?: (state: ReplState) => void }): JournalFile {
   const flags = { create: o.create, readOnly: false, truncateOnCorruption: false };
   // What a create found at the path: a file it formats was missing or empty.
   const missing = o.create && !fs.existsSync(path);
@@ -84,7 +105,7 @@ export function openJournalFile(path: string, o: { create: boolean; size?: numbe
   }
   const { lock, mapping } = opened;
   try {
-    const j = openJournal(mapping);
+    const j = openJournal(mapping, o.accept);
     const regular = isRegularFile(lock.fd);
     let closed = false;
     const close = (undo: boolean): void => {

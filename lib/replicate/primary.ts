@@ -33,11 +33,16 @@ export class ReplicatedWal {
    */
   static async open(path: string, options: ReplicatedWalOptions): Promise<ReplicatedWal> {
     const o = checkPrimaryOptions(path, options);
-    const file = openJournalFile(o.path, { create: o.create, size: o.size, role: 'primary' });
-    if (file.state.role !== 'primary') {
-      file.close();
-      throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${o.path}' is a backup's journal (epoch ${file.state.epoch}); promote it before opening it as the primary`, { path: o.path });
-    }
+    // Refused from the control block, before the Wal's recovery raises its
+    // epoch: a backup's file opened here by mistake is left as it was.
+    const file = openJournalFile(o.path, {
+      create: o.create, size: o.size, role: 'primary',
+      accept: (state) => {
+        if (state.role !== 'primary') {
+          throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${o.path}' is a backup's journal (epoch ${state.epoch}); promote it before opening it as the primary`, { path: o.path });
+        }
+      },
+    });
     return new ReplicatedWal(o, file);
   }
 
