@@ -133,6 +133,24 @@ export class Wal {
     return wal;
   }
 
+  /**
+   * Opens a writable log over a region whose recovery writes nothing: the
+   * epoch is raised before the first append (or tail cut) instead, as
+   * after a read-only `recover()` of a writable log. For a caller that may
+   * still refuse the log from what its recovery found, and must then leave
+   * the bytes as they were, without a second scan (the replicated
+   * journal's open, journal.ts). @internal
+   */
+  static openDeferred(region: Region, options: { offset: number }): Wal {
+    const wal = Wal.open(region, { offset: options.offset, readOnly: true });
+    wal.#readOnly = false;
+    // What recover() leaves on a writable log it recovered read-only: the
+    // records it cut off can never rejoin the log once an append is made.
+    wal.#epochPending = true;
+    populate(region, wal.offset, region.length - wal.offset); // as Wal.open does for a writable log
+    return wal;
+  }
+
   protected constructor(region: Region, offset: number, sb: Superblock) {
     this.region = region;
     this.offset = offset;

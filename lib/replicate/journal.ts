@@ -39,11 +39,11 @@ export function formatJournal(region: Region, role: Role, journalId = role === '
 export function openJournal(region: Region, accept?: (state: ReplState) => void): Journal {
   const state = ReplState.open(region, 0);
   accept?.(state);
-  // A read-only recovery first: a writable one raises the log's epoch
-  // durably, and a journal refused below must be left as it was found.
-  const found = Wal.open(region, { offset: STATE_BYTES, readOnly: true });
-  const last = found.nextLsn - 1;
-  found.close();
+  // Recovered without a write (a writable recovery raises the log's epoch
+  // durably at once; this one before the first append): a journal refused
+  // below is left as it was found.
+  const wal = Wal.openDeferred(region, { offset: STATE_BYTES });
+  const last = wal.nextLsn - 1;
   // The commit point is persisted only after the records it covers are
   // durable in this log (primary-log.ts: intend, then commit), freeing
   // keeps the next LSN, and a backup's is the one it had as a primary,
@@ -54,7 +54,7 @@ export function openJournal(region: Region, accept?: (state: ReplState) => void)
   if (state.committedLsn > last) {
     throw new PmemError('ERR_PMEM_CORRUPT', `the replicated journal's commit point ${state.committedLsn} is past its last record ${last}`);
   }
-  return { wal: Wal.open(region, { offset: STATE_BYTES }), state };
+  return { wal, state };
 }
 
 export interface JournalFile extends Journal {
