@@ -158,8 +158,12 @@ export function idPosition(id: string): number {
  * live META, to the orphans. Elements of an ordered type are gathered and
  * given to it sorted by id, collection by collection.
  */
-export function scanElements(store: KVStore, byGen: ReadonlyMap<number, Collection>): { orphans: string[]; maxGen: number } {
+export function scanElements(
+  store: KVStore, byGen: ReadonlyMap<number, Collection>,
+): { orphans: string[]; maxGen: number; records: number; malformed: string | undefined } {
   const orphans: string[] = [];
+  let records = 0;
+  let malformed: string | undefined;
   const gathered = new Map<Collection, [string, string][]>();
   let maxGen = 0;
   let gen = -1;
@@ -167,11 +171,15 @@ export function scanElements(store: KVStore, byGen: ReadonlyMap<number, Collecti
   let type: CollectionType<unknown> | undefined;
   let list: [string, string][] | undefined;
   for (const [k, v] of store.unordered(Buffer.from([NS_ELEMENT]), { encoding: 'latin1' })) {
-    if (k.length < ELEMENT_PREFIX) {
-      orphans.push(k);
+    records++;
+    // A key too short for a generation, or a generation of 2^53 or more
+    // (none that the counter reaches: an 'e' key of another writer, whose
+    // next bytes are text), is no element: the caller refuses the store.
+    const g = k.length < ELEMENT_PREFIX ? Infinity : genOfChars(k, 1);
+    if (g > Number.MAX_SAFE_INTEGER - 1) {
+      malformed ??= k;
       continue;
     }
-    const g = genOfChars(k, 1);
     if (g !== gen) {
       gen = g;
       cur = byGen.get(g);
@@ -193,7 +201,7 @@ export function scanElements(store: KVStore, byGen: ReadonlyMap<number, Collecti
     els.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (const [id, payload] of els) loadOne(t, c.data, id, payload);
   }
-  return { orphans, maxGen };
+  return { orphans, maxGen, records, malformed };
 }
 
 function loadOne(t: CollectionType<unknown>, data: unknown, id: string, payload: string): void {

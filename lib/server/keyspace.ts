@@ -13,7 +13,7 @@ import type { Dict } from './dict';
 import { loadKeyspace } from './keyspace-load';
 import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
-import { NS_EXPIRE, NS_KEY, storeKey } from './records';
+import { MARKER_KEY, MARKER_VALUE, NS_EXPIRE, NS_KEY, storeKey } from './records';
 
 export { KEY_PREFIX, NS_EXPIRE, NS_KEY, storeKey, TYPE_NAMES, TYPE_STRING } from './records';
 
@@ -72,9 +72,13 @@ export class Keyspace {
     if (this.replicated) {
       // Through the journal with the first round: the backups delete them too.
       for (const op of loaded.stale) this.#write((op.key as Buffer).toString('latin1'), null);
-    } else if (loaded.stale.length > 0) {
-      // One batch: the expired keys go together, durably, before any client connects.
-      this.store.batch(loaded.stale);
+    } else if (loaded.stale.length > 0 || loaded.unmarked) {
+      // One batch: the expired keys go together, durably, before any client
+      // connects; with them the marker that makes the store the keyspace's
+      // (keyspace-load.ts). A replicated server's store is not marked: its
+      // writes go through the journal, and the checks run at each open.
+      const ops = loaded.unmarked ? [...loaded.stale, { type: 'put' as const, key: MARKER_KEY, value: MARKER_VALUE }] : loaded.stale;
+      this.store.batch(ops);
     }
   }
 

@@ -11,6 +11,14 @@ export const NS_EXPIRE = 0x78; // 'x': a key's expiry time: 8 bytes, ms since th
 export const TYPE_STRING = 0x73; // 's'
 export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string', ...COLLECTION_NAMES };
 
+/**
+ * The record that marks a store as pmem serve's keyspace, written when the
+ * keyspace is first loaded from it. Its key starts with a byte no
+ * namespace above uses, so no scan of the keyspace meets it.
+ */
+export const MARKER_KEY = '\u0000pmem serve keyspace';
+export const MARKER_VALUE = '1';
+
 /** Bytes of a store key before the user's key: namespace and database. */
 export const KEY_PREFIX = 2;
 

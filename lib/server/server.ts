@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { PmemError } from '../core/errors';
+import { isPmemError, PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
 import { Blocking } from './blocking';
@@ -134,6 +134,10 @@ export class RespServer {
       this.keyspace = new Keyspace(this.store, this.databases, replicated !== undefined);
     } catch (e) {
       this.store.close();
+      // A store refused as a keyspace (keyspace-load.ts) is named: the message is about its file.
+      if (isPmemError(e, 'ERR_PMEM_NOT_A_STORE') || isPmemError(e, 'ERR_PMEM_INVALID')) {
+        throw new PmemError(e.code, `'${this.file}': ${e.message}`, { path: this.file });
+      }
       throw e;
     }
     if (replicated !== undefined) {
