@@ -29,7 +29,8 @@ const MAX_GEN = Number.MAX_SAFE_INTEGER;
 
 /**
  * Reads the keyspace of `store` as of `now`; writes nothing (the deletes
- * and the marker it finds due are returned in `stale`).
+ * it finds due are returned in `stale`, and `unmarked` says whether the
+ * caller is to write the marker).
  *
  * A store is refused, unchanged, when it holds what this keyspace would
  * misread and then delete: the cleanups below (expired keys, expiry records
@@ -38,11 +39,12 @@ const MAX_GEN = Number.MAX_SAFE_INTEGER;
  * that fall into these namespaces by their first byte ('xylophone' is an
  * expiry record of database 'y', 'event:1' an element), so a store is taken
  * only when it carries the marker (MARKER_KEY) or, without it, when every
- * record is one this keyspace writes (the marker is then written with the
+ * record is one this keyspace writes. The marker is then written with the
  * first batch a server writes straight to its store; a replicated server's
- * writes go through its journal, and its store is checked so at each open). Keys of a database past `databases` are refused too, as
- * Redis refuses such a data file: their expiry records and elements would
- * be taken for orphans and deleted.
+ * writes go through its journal, and its store is checked so at each open.
+ * Keys of a database past `databases` are refused too, as Redis refuses
+ * such a data file: their expiry records and elements would be taken for
+ * orphans and deleted.
  * @throws PmemError ERR_PMEM_NOT_A_STORE (records pmem serve did not
  *   write), ERR_PMEM_INVALID (keys of a database past `databases`)
  */
