@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
-import { createServer, KVStore, RespServer } from '../lib';
+import { createServer, KVStore, openServer, RespServer } from '../lib';
 import { Keyspace } from '../lib/server/keyspace';
 import { MARKER_KEY } from '../lib/server/records';
 import { ProtocolError, RespParser, splitArgs } from '../lib/server/resp';
@@ -142,6 +142,22 @@ describe('pmem serve', () => {
     expect(() => createServer({ file, port: -1 })).toThrow(RangeError);
     expect(() => createServer({ file, requirepass: 5 as never })).toThrow(TypeError);
     expect(() => createServer({ file, databases: 0 })).toThrow(RangeError);
+  });
+
+  // A misspelt option left its default in force with no word; the replica
+  // options without replicas left the server unreplicated.
+  test('createServer and openServer refuse an option they do not know, and replica options without replicas; the file is not made', async () => {
+    const f = tmpFile('opt-unknown.kv');
+    expect(() => createServer({ file: f, maxClient: 5 } as never)).toThrow(new TypeError("unknown option 'maxClient'"));
+    await expect(openServer({ file: f, dataBases: 2 } as never)).rejects.toThrow(new TypeError("unknown option 'dataBases'"));
+    for (const [k, v] of [['journal', `${f}.journal`], ['replicaTimeoutMs', 100], ['journalSize', 1 << 20]] as const) {
+      expect(() => createServer({ file: f, [k]: v })).toThrow(new TypeError(`options.${k} needs options.replicas`));
+      await expect(openServer({ file: f, [k]: v })).rejects.toThrow(new TypeError(`options.${k} needs options.replicas`));
+      expect(() => new RespServer({ file: f, [k]: v })).toThrow(new TypeError(`options.${k} needs options.replicas`));
+    }
+    await expect(openServer({ file: f, replicas: ['127.0.0.1:1'], journalsize: 1 } as never)).rejects.toThrow(new TypeError("unknown option 'journalsize'"));
+    expect(fs.existsSync(f)).toBe(false);
+    expect(fs.existsSync(`${f}.journal`)).toBe(false);
   });
 
   test('new RespServer checks its options as createServer does, and refuses replicas it would not use', () => {

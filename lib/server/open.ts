@@ -1,7 +1,7 @@
 // Making a server: the checks of its options, its store, and with
 // `replicas` the store's replicated journal, opened (and caught up) before
 // the keyspace is loaded from the store.
-import { checkIndex } from '../core/args';
+import { checkIndex, checkOptions } from '../core/args';
 import { KVStore } from '../kv/store';
 import { checkJournalSize } from '../replicate/options';
 import { StoreJournal } from '../replicated/committer';
@@ -17,9 +17,23 @@ export function createServer(options: ServerOptions): RespServer {
   return new RespServer(options); // which checks the options (createServerChecks)
 }
 
+/** ServerOptions' keys: any other is a mistake (a misspelt `maxClient` would leave the default in force unseen). */
+const SERVER_OPTIONS: ReadonlySet<string> = new Set([
+  'file', 'port', 'host', 'requirepass', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients',
+  'enableDebugCommand', 'log', 'replicas', 'journal', 'replicaTimeoutMs', 'journalSize',
+]);
+/** The options that mean something only beside `replicas`. */
+const REPLICA_OPTIONS = ['journal', 'replicaTimeoutMs', 'journalSize'] as const;
+
 /** The options of a server, checked before its store is opened. @throws TypeError, RangeError */
 export function createServerChecks(options: ServerOptions): void {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+  checkOptions(options, SERVER_OPTIONS);
+  if (options.replicas === undefined) {
+    // Given without replicas they would be ignored: the server would run unreplicated.
+    for (const k of REPLICA_OPTIONS) {
+      if (options[k] !== undefined) throw new TypeError(`options.${k} needs options.replicas`);
+    }
+  }
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
   for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) wholeNumber(options[k], k);
   if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError('options.host must be a string');
@@ -48,8 +62,8 @@ function wholeNumber(v: unknown, k: string): void {
 export async function openServer(options: ServerOptions): Promise<RespServer> {
   if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   if (options.replicas === undefined) return createServer(options);
-  const { replicas, journal, replicaTimeoutMs, journalSize, ...rest } = options;
-  createServerChecks(rest);
+  createServerChecks(options);
+  const { replicas, journal, replicaTimeoutMs, journalSize } = options;
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
   wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
   checkJournalSize(journalSize, 'options.journalSize');
