@@ -127,6 +127,52 @@ test('read-only opens share the file with each other and with a writer', () => {
   KVStore.open(file).close();
 });
 
+// A lone surrogate has no UTF-8 form: its bytes were U+FFFD's, so 'a\ud800'
+// and 'a\udfff' were one key (a put of one overwrote the other), and a
+// value holding one read back as another string.
+test('a string with a lone surrogate is refused as a key by every method, and as a value, with nothing written', () => {
+  const file = tmpFile('kv-surrogate');
+  const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  s.put('a\ufffd', 'replacement');
+  s.put('pair \ud83d\ude00', 'a surrogate pair is a character');
+  const before = fs.readFileSync(file);
+  const bad = ['a\ud800', 'a\udfff', '\ud800', 'x\ude00y', 'é\ud800'];
+  const reader = KVStore.open(file, { readOnly: true });
+  const target = Buffer.alloc(64);
+  for (const k of bad) {
+    const calls: Array<[string, () => unknown]> = [
+      ['put', () => s.put(k, 'v')], ['get', () => s.get(k)], ['getString', () => s.getString(k)], ['getInto', () => s.getInto(k, target)],
+      ['has', () => s.has(k)], ['delete', () => s.delete(k)], ['batch put', () => s.batch([{ type: 'put', key: k, value: 'v' }])],
+      ['batch del', () => s.batch([{ type: 'del', key: k }])], ['rename from', () => s.rename(k, 'b')], ['rename to', () => s.rename('a\ufffd', k)],
+      ['range gte', () => [...s.range({ gte: k })]], ['range prefix', () => [...s.range({ prefix: k })]],
+      ['reader get', () => reader.get(k)], ['reader has', () => reader.has(k)],
+    ];
+    for (const [what, call] of calls) {
+      let err: unknown;
+      try {
+        call();
+      } catch (e) {
+        err = e;
+      }
+      expect([what, k, err]).toEqual([what, k, expect.any(TypeError)]);
+      expect((err as Error).message).toMatch(/must be a well-formed string: a lone surrogate has no UTF-8 form/);
+    }
+  }
+  for (const v of bad) {
+    expect(() => s.put('k', v)).toThrow(new TypeError('value must be a well-formed string: a lone surrogate has no UTF-8 form'));
+    expect(() => s.batch([{ type: 'put', key: 'k', value: v }])).toThrow(new TypeError('ops[0].value must be a well-formed string: a lone surrogate has no UTF-8 form'));
+  }
+  expect(fs.readFileSync(file).equals(before)).toBe(true);
+  // Well-formed strings are taken as before, non-ASCII ones too.
+  expect(s.getString('a\ufffd')).toBe('replacement');
+  expect(s.getString('pair \ud83d\ude00')).toBe('a surrogate pair is a character');
+  s.put('é', 'ü \ud83d\ude00');
+  expect(s.getString('é')).toBe('ü \ud83d\ude00');
+  expect(s.count).toBe(3);
+  reader.close();
+  s.close();
+});
+
 test('a lock held by a SIGKILLed process is gone with it', () => {
   const file = tmpFile('kv-killed-lock');
   KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 }).close();

@@ -13,11 +13,27 @@ import type { KVOpenOptions, KVRangeOptions } from './types';
 /** A key or value: bytes, or a string stored as UTF-8. */
 export type KVData = Buffer | Uint8Array | string;
 
+// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
+/**
+ * @throws TypeError for a string with a lone surrogate. It has no UTF-8
+ *   form: its bytes would be U+FFFD's, so two such keys would be one key,
+ *   and such a value would read back as another string.
+ */
+function checkWellFormed(s: string, name: string): void {
+  if (!isWellFormed.call(s)) throw new TypeError(`${name} must be a well-formed string: a lone surrogate has no UTF-8 form`);
+}
+
 /** The one-byte string of a key's bytes. @throws TypeError, RangeError */
 export function keyOf(key: unknown, name = 'key'): string {
   let k: string;
   if (typeof key === 'string') {
-    k = isAscii(key) ? key : Buffer.from(key, 'utf8').toString('latin1');
+    if (isAscii(key)) k = key;
+    else {
+      checkWellFormed(key, name);
+      k = Buffer.from(key, 'utf8').toString('latin1');
+    }
   } else if (types.isUint8Array(key)) {
     // Read once: the key string is the snapshot.
     const u8 = snapshotBytes(key, name);
@@ -64,8 +80,11 @@ function isAscii(s: string): boolean {
  */
 export function setValue(e: Entry, value: unknown, name = 'value'): void {
   let len: number;
-  if (typeof value === 'string') len = Buffer.byteLength(value, 'utf8');
-  else if (types.isUint8Array(value)) {
+  if (typeof value === 'string') {
+    len = Buffer.byteLength(value, 'utf8');
+    // An ASCII string (as long as its bytes) has no surrogate to check.
+    if (len !== value.length) checkWellFormed(value, name);
+  } else if (types.isUint8Array(value)) {
     value = snapshotBytes(value, name);
     len = (value as Uint8Array).length;
   } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(value)}`);
