@@ -521,6 +521,51 @@ describe('files the sort did not make are left as they are', () => {
     expect(fs.readFileSync(target, 'latin1')).toBe('a\nb\nc\n');
   });
 
+  // The output named checkpoint in the pmem directory was renamed into
+  // place, then removed with the checkpoint, and the sort returned as if it
+  // had written it; an output on the directory's path failed only at the
+  // last rename, after the whole sort, leaving the directory behind.
+  test('an output, partial output or input that is the pmem directory, or one of its own files by name, is refused before anything is made', () => {
+    const work = file('apart.work');
+    fs.mkdirSync(work, { recursive: true });
+    fs.writeFileSync(path.join(work, 'notes'), 'keep');
+    const inWork = path.join(work, 'run-3');
+    const cases: Array<[string, string, string, RegExp]> = [
+      ['output named checkpoint', path.join(work, 'checkpoint'), work, /the output .*checkpoint has the name of one of the sort's own files/],
+      ['output named made-by-sort', path.join(work, 'made-by-sort'), work, /the output .*made-by-sort has the name/],
+      ['output named run-N', path.join(work, 'run-12'), work, /the output .*run-12 has the name/],
+      ['output named run-N, pmem through a link', path.join(work, 'run-0'), file('apart.link'), /the output .*run-0 has the name/],
+      ['output on the pmem path', file('apart.out'), file('apart.out'), /the pmem directory .*apart\.out is the output/],
+      ['partial output on the pmem path', file('apart2.out'), file('apart2.out.pmem-sort-partial'), /is the partial output/],
+    ];
+    fs.symlinkSync(work, file('apart.link'));
+    for (const [what, out, pmem, message] of cases) {
+      let err: unknown;
+      try {
+        externalSort(input(), out, { memory: MEMORY, pmem });
+      } catch (e) {
+        err = e;
+      }
+      expect([what, err]).toEqual([what, expect.any(PmemError)]);
+      expect([what, (err as PmemError).code]).toEqual([what, 'ERR_PMEM_INVALID']);
+      expect([what, (err as Error).message]).toEqual([what, expect.stringMatching(message)]);
+      expect(fs.existsSync(out)).toBe(false);
+      expect(fs.existsSync(`${out}.pmem-sort-partial`)).toBe(false);
+      expect(fs.existsSync(pmem) && !fs.lstatSync(pmem).isSymbolicLink() && pmem !== work).toBe(false);
+    }
+    // An input of that name: a resume would remove it as a run no checkpoint names.
+    fs.writeFileSync(inWork, 'b\na\n');
+    expectPmemError(() => externalSort(inWork, file('apart3.out'), { memory: MEMORY, pmem: work }), 'ERR_PMEM_INVALID');
+    expect(fs.readFileSync(inWork, 'latin1')).toBe('b\na\n');
+    fs.rmSync(inWork);
+    expect(fs.readdirSync(work)).toEqual(['notes']);
+    // Any other name in the pmem directory is the caller's to choose.
+    const out = path.join(work, 'sorted.txt');
+    externalSort(input(), out, { memory: MEMORY, pmem: work });
+    expect(fs.readFileSync(out, 'latin1')).toBe('a\nb\nc\n');
+    expect(fs.readdirSync(work).sort()).toEqual(['notes', 'sorted.txt']);
+  });
+
   test('a pmem directory holding run-N files and no checkpoint: ERR_PMEM_EXISTS, nothing removed', () => {
     const work = file('own.work');
     fs.mkdirSync(work, { recursive: true });

@@ -61,7 +61,9 @@ export interface Job {
  * @throws PmemError ERR_PMEM_NOT_FOUND (no input, no directory for the
  *   output, no parent for the pmem directory), ERR_PMEM_ACCESS (a path that
  *   cannot be read or made), ERR_PMEM_INVALID (the
- *   output is the input, a binary input not a whole number of records, an
+ *   output is the input, the pmem directory is the input, the output or
+ *   its partial output, or holds one of them named as the sort's own files
+ *   (checkpoint, made-by-sort, run-N), a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort, a partial
  *   output or a checkpoint that is not a regular file),
  *   ERR_PMEM_LOCKED (another sort, in this process or another, uses the
@@ -312,10 +314,47 @@ function prepare(input: string, output: string, o: Checked): Job {
   }
   const partial = `${absOut}.pmem-sort-partial`;
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
+  checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
   return {
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputSize: st.size, order: new RecordOrder(o.format),
   };
+}
+
+/** A path with its directory's symbolic links resolved (the path itself need not exist). */
+function canonical(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(p)), path.basename(p));
+    } catch {
+      return p;
+    }
+  }
+}
+
+/**
+ * Refuses a pmem directory that is one of the sort's files, or holds one of
+ * them under a name of its own: the sort would replace or remove it. The
+ * output named `checkpoint` there, say, was renamed into place and then
+ * removed with the checkpoint, and the sort reported success; an output on
+ * the directory's own path was refused only by the last rename, after the
+ * whole sort.
+ * @throws PmemError ERR_PMEM_INVALID
+ */
+function checkApart(dir: string, files: ReadonlyArray<readonly [string, string]>): void {
+  const d = canonical(dir);
+  for (const [what, file] of files) {
+    const f = canonical(file);
+    if (f === d) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is the ${what}: give the sort a directory of its own`, { path: dir });
+    const name = path.basename(f);
+    if (path.dirname(f) === d && (name === CHECKPOINT_FILE || name === MADE_FILE || RUN_NAME.test(name))) {
+      throw new PmemError('ERR_PMEM_INVALID',
+        `the ${what} ${file} has the name of one of the sort's own files in its pmem directory ${dir} (checkpoint, made-by-sort, run-N), which the sort replaces and removes: give it another name or the sort another directory`,
+        { path: file });
+    }
+  }
 }
 
 /**
