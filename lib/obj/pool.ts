@@ -207,6 +207,7 @@ export class ObjPool {
   alloc(size: number, options: AllocOptions = {}): Ptr {
     checkIndex(size, 'size');
     if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
+    checkOptions(options, ['zero']);
     const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
     return this.#live().alloc(size, zero);
   }
