@@ -1,11 +1,20 @@
-// ObjTx under hostile use: getters that end a transaction while its method runs.
-import { ObjPool } from '../lib';
+// ObjTx and PersistentList under hostile use: getters that end a
+// transaction while its method runs, mutations during a walk, and damaged
+// list pointers (seeded), which must be ERR_PMEM_CORRUPT, never an endless
+// walk or a read outside an object.
+import { ObjPool, PersistentList } from '../lib';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
 
 function fresh(name: string): ObjPool {
   return ObjPool.create(tmpFile(name), { layout: 'hostile', size: 16 * MiB });
+}
+
+function u64(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(v));
+  return b;
 }
 
 describe('ObjTx', () => {
@@ -41,6 +50,163 @@ describe('ObjTx', () => {
     expectThrowName(() => pool.alloc(8, { zeroed: true } as never), 'TypeError');
     expectThrowName(() => pool.transaction((tx) => tx.alloc(8, { zeroed: true } as never)), 'TypeError');
     expectThrowName(() => pool.alloc(8, null as never), 'TypeError');
+    pool.close();
+  });
+});
+
+describe('PersistentList walks', () => {
+  test('values pushed during a walk are visited, not taken for a cycle', () => {
+    const pool = fresh('push-walk');
+    const list = PersistentList.inRoot(pool);
+    for (const v of ['a', 'b', 'c']) list.push(v);
+    const seen: unknown[] = [];
+    for (const v of list) {
+      seen.push(v);
+      if (v === 'a') list.push('late');
+    }
+    expect(seen).toEqual(['a', 'b', 'c', 'late']);
+    pool.close();
+  });
+
+  test('removing the node just visited is allowed; removing the next one is ERR_PMEM_INVALID', () => {
+    const pool = fresh('remove-walk');
+    const list = PersistentList.inRoot(pool);
+    for (const v of ['a', 'b', 'c', 'd']) list.push(v);
+    const seen: unknown[] = [];
+    for (const n of list.nodes()) {
+      seen.push(list.value(n));
+      list.remove(n);
+      list.push(`again-${String(seen.length)}`);
+      if (seen.length === 6) break;
+    }
+    expect(seen).toEqual(['a', 'b', 'c', 'd', 'again-1', 'again-2']);
+    expect(list.toArray()).toEqual(['again-3', 'again-4', 'again-5', 'again-6']);
+    expectPmemError(() => {
+      for (const n of list.nodes()) list.remove(list.next(n));
+    }, 'ERR_PMEM_INVALID');
+    pool.close();
+  });
+
+  test('a cycle under a damaged length of 2^53 - 1 is ERR_PMEM_CORRUPT, and so is a length the nodes do not match', () => {
+    const pool = fresh('huge-length');
+    const list = PersistentList.inRoot(pool);
+    const a = list.push('a');
+    list.push('b');
+    pool.write(list.head + 16, u64(2 ** 53 - 1));
+    pool.write(a, u64(a)); // a.next -> a
+    expectPmemError(() => list.toArray(), 'ERR_PMEM_CORRUPT');
+    pool.write(list.head + 16, u64(Math.floor(pool.size / 24))); // as many as the pool could hold
+    expectPmemError(() => list.toArray(), 'ERR_PMEM_CORRUPT');
+    pool.close();
+
+    const other = fresh('short-length');
+    const l2 = PersistentList.inRoot(other);
+    l2.push('a');
+    l2.push('b');
+    other.write(l2.head + 16, u64(3));
+    expectPmemError(() => l2.toArray(), 'ERR_PMEM_CORRUPT');
+    other.close();
+  });
+});
+
+// Seeded damage of a list's head and node headers, in place in an open
+// pool: every operation on the damaged list must succeed, or throw
+// ERR_PMEM_CORRUPT, and never leave the pool's objects. Each mutation runs
+// in a transaction that is aborted after it, and the damage is undone, so
+// every image starts from the same list.
+describe('PersistentList damage (seeded)', () => {
+  const IMAGES = 400;
+
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 2 ** 32;
+    };
+  }
+
+  test(`${IMAGES} damaged lists: each operation succeeds or is ERR_PMEM_CORRUPT`, () => {
+    const pool = fresh('damage');
+    const list = PersistentList.inRoot(pool);
+    const values: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      values.push(`value-${i}`);
+      list.push(values[i]);
+    }
+    // Free a few so that the pool holds freed objects to point at.
+    const freed: number[] = [];
+    for (const n of [...list.nodes()].filter((_, i) => i % 6 === 5)) {
+      values.splice(values.indexOf(list.value(n) as string), 1);
+      freed.push(n);
+      list.remove(n);
+    }
+    const spare = pool.alloc(200, { zero: true });
+    const nodes = [...list.nodes()];
+    const fields: number[] = [list.head, list.head + 8, list.head + 16];
+    for (const n of nodes) fields.push(n, n + 8, n + 16);
+    const random = rng(0x5eed);
+    const pick = <T>(a: T[]): T => a[Math.floor(random() * a.length)];
+    const candidates = (): number => {
+      switch (Math.floor(random() * 9)) {
+        case 0: return 0;
+        case 1: return pick(nodes);
+        case 2: return pick(nodes) + 8 * (1 + Math.floor(random() * 3));
+        case 3: return pick(freed);
+        case 4: return spare;
+        case 5: return 4096; // the pool's header
+        case 6: return Math.floor(random() * pool.size);
+        case 7: return pool.size + Math.floor(random() * 4096);
+        default: return Math.floor(random() * 2 ** 53);
+      }
+    };
+    const ops: Array<[string, () => unknown]> = [
+      ['toArray', () => list.toArray()],
+      ['reversed', () => [...list.reversed()]],
+      ['nodesReversed', () => [...list.nodesReversed()]],
+      ['push', () => list.push('pushed')],
+      ['unshift', () => list.unshift('unshifted')],
+      ['shift', () => list.shift()],
+      ['pop', () => list.pop()],
+    ];
+    const outcomes = new Map<string, number>();
+    let corrupt = 0;
+    for (let image = 0; image < IMAGES; image++) {
+      const damaged: Array<[number, Buffer]> = [];
+      for (let k = 1 + Math.floor(random() * 2); k > 0; k--) {
+        const at = pick(fields);
+        damaged.push([at, Buffer.from(pool.view(at, 8))]);
+        // A size/kind word gets a random size half the time, else any pointer.
+        const v = at % 24 === 16 && at !== list.head + 16 && random() < 0.5 ? Math.floor(random() * 2 ** 32) : candidates();
+        pool.write(at, u64(v));
+      }
+      for (const [name, op] of ops) {
+        let code = 'ok';
+        try {
+          pool.transaction((tx) => {
+            op();
+            tx.abort();
+          });
+        } catch (e) {
+          code = (e as { code?: string }).code ?? (e as Error).name;
+        }
+        if (code !== 'ok' && code !== 'ERR_PMEM_CORRUPT') {
+          throw new Error(`image ${image}, ${name}: ${code} on ${JSON.stringify(damaged.map(([a]) => a))}`);
+        }
+        if (code === 'ERR_PMEM_CORRUPT') corrupt++;
+        outcomes.set(`${name} ${code}`, (outcomes.get(`${name} ${code}`) ?? 0) + 1);
+      }
+      for (const [at, old] of damaged.reverse()) pool.write(at, old);
+      expect(pool.stats().currAllocated).toBeGreaterThan(0);
+    }
+    // The damage was undone each time: the list is as it was.
+    expect(list.toArray()).toEqual(values);
+    // The damage did reach the checks, and not every image was refused.
+    expect(corrupt).toBeGreaterThan(IMAGES);
+    expect(outcomes.get('toArray ok') ?? 0).toBeGreaterThan(0);
     pool.close();
   });
 });
