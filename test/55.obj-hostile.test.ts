@@ -45,6 +45,31 @@ describe('ObjTx', () => {
     pool.close();
   });
 
+  test("a nested function's result whose then getter throws aborts the transaction, as at the top level", () => {
+    const pool = fresh('nested-then');
+    const obj = pool.alloc(8, { zero: true });
+    const thrower = {
+      get then(): never {
+        throw new Error('then');
+      },
+    };
+    expect(() => pool.transaction(() => thrower)).toThrow('then');
+    let err: unknown;
+    try {
+      pool.transaction((tx) => {
+        tx.write(obj, Buffer.from([7]));
+        expect(() => pool.transaction(() => thrower)).toThrow('then');
+        return 'returned';
+      });
+    } catch (e) {
+      err = e;
+    }
+    // The outer function caught the error and returned: not committed.
+    expect((err as { code?: string }).code).toBe('ERR_PMEM_TX_ENDED');
+    expect(pool.view(obj, 1)[0]).toBe(0);
+    pool.close();
+  });
+
   test('alloc refuses options it does not know', () => {
     const pool = fresh('alloc-options');
     expectThrowName(() => pool.alloc(8, { zeroed: true } as never), 'TypeError');

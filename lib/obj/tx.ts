@@ -188,11 +188,13 @@ export function runTransaction<T>(
     let result: T;
     try {
       result = fn(tx);
+      // Inside the try: a `then` getter on the result may throw, and that
+      // error leaves the nested call as much as one from `fn` does.
+      if (isThenable(result)) refusePromise(tx, result);
     } catch (e) {
       tx.fail(e);
       throw e;
     }
-    if (isThenable(result)) refusePromise(tx, result);
     return result;
   }
 
