@@ -2,6 +2,8 @@
 // transaction while its method runs, mutations during a walk, and damaged
 // list pointers (seeded), which must be ERR_PMEM_CORRUPT, never an endless
 // walk or a read outside an object.
+import * as fs from 'node:fs';
+
 import { ObjPool, PersistentList } from '../lib';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -76,6 +78,76 @@ describe('ObjTx', () => {
     expectThrowName(() => pool.transaction((tx) => tx.alloc(8, { zeroed: true } as never)), 'TypeError');
     expectThrowName(() => pool.alloc(8, null as never), 'TypeError');
     pool.close();
+  });
+});
+
+// pmemobj_open writes its runtime state into the pool (after the
+// descriptor) before it checks the descriptor and the heap header: these
+// are refused before libpmemobj maps the file.
+describe('refused opens leave the file byte-identical', () => {
+  function pool(name: string): string {
+    const file = tmpFile(name);
+    ObjPool.create(file, { layout: 'app', sds: false }).close();
+    return file;
+  }
+
+  function fletcher64(buf: Buffer, skip: number): bigint {
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < buf.length; i += 4) {
+      if (i !== skip && i !== skip + 4) lo = (lo + buf.readUInt32LE(i)) >>> 0;
+      hi = (hi + lo) >>> 0;
+    }
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  function refused(file: string, code: string, because: RegExp, layout?: string): void {
+    const before = fs.readFileSync(file);
+    let err: unknown;
+    try {
+      ObjPool.open(file, layout === undefined ? {} : { layout });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as { code?: string }).code).toBe(code);
+    expect((err as Error).message).toMatch(because);
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+  }
+
+  test('another layout', () => {
+    const file = pool('other-layout');
+    refused(file, 'ERR_PMEM_LAYOUT', /its layout is "app", not "ap"/, 'ap');
+    refused(file, 'ERR_PMEM_LAYOUT', /not "app2"/, 'app2');
+    ObjPool.open(file, { layout: 'app' }).close();
+  });
+
+  test("a descriptor whose checksum does not match, or that places the heap off a page", () => {
+    const file = pool('descriptor');
+    const image = fs.readFileSync(file);
+    const desc = image.subarray(4096, 4096 + 2048);
+    desc[100] ^= 1; // in the layout field
+    fs.writeFileSync(file, image);
+    refused(file, 'ERR_PMEM_CORRUPT', /descriptor's checksum does not match/);
+    desc[100] ^= 1;
+    desc.writeBigUInt64LE(desc.readBigUInt64LE(1040) + 64n, 1040); // heap_offset
+    desc.writeBigUInt64LE(fletcher64(desc, 2040), 2040);
+    fs.writeFileSync(file, image);
+    refused(file, 'ERR_PMEM_CORRUPT', /heap offset \d+ is not on a page/);
+  });
+
+  test("a heap header whose checksum or signature does not match", () => {
+    const file = pool('heap-header');
+    const image = fs.readFileSync(file);
+    const heap = Number(image.readBigUInt64LE(4096 + 1040));
+    image[heap + 200] ^= 0x10; // reserved bytes, under the checksum
+    fs.writeFileSync(file, image);
+    refused(file, 'ERR_PMEM_CORRUPT', /heap header's checksum does not match/);
+    image[heap + 200] ^= 0x10;
+    const header = image.subarray(heap, heap + 1024);
+    header[0] = 0x6d; // 'm'
+    header.writeBigUInt64LE(fletcher64(header, 1016), 1016);
+    fs.writeFileSync(file, image);
+    refused(file, 'ERR_PMEM_CORRUPT', /heap header's signature/);
   });
 });
 

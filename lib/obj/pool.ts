@@ -2,7 +2,7 @@ import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRan
 import { binding, NativeObjPool } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
-import { poolDamage, refuseDamagedPool } from './media';
+import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
 import { Windows } from '../core/windows';
 
@@ -133,7 +133,10 @@ export class ObjPool {
     checkOptions(options, ['layout', 'stats']);
     const layout = options.layout === undefined ? null : checkLayout(options.layout);
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
-    if (notAPool(path)) refuseDamagedPool(path);
+    if (notAPool(path)) {
+      refuseBadDescriptor(path, layout);
+      refuseDamagedPool(path);
+    }
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
 
