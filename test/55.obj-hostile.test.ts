@@ -151,6 +151,30 @@ describe('refused opens leave the file byte-identical', () => {
   });
 });
 
+describe('PersistentList values', () => {
+  test('a value whose length getter changes its answer is read once', () => {
+    const pool = fresh('length-getter');
+    const list = PersistentList.inRoot(pool);
+    const value = Buffer.alloc(100, 1);
+    let reads = 0;
+    Object.defineProperty(value, 'length', { get: () => (++reads === 3 ? 5000 : 100) });
+    list.push(value);
+    list.unshift(value);
+    const values = list.toArray() as Buffer[];
+    expect(values.map((v) => v.length)).toEqual([100, 100]);
+    expect(values[0].equals(Buffer.alloc(100, 1))).toBe(true);
+    // Over a resizable ArrayBuffer, shrunk: the bytes it holds now.
+    type Resizable = ArrayBuffer & { resize(n: number): void };
+    const rab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable)(16, { maxByteLength: 64 });
+    const u = new Uint8Array(rab);
+    u.fill(7);
+    rab.resize(4);
+    list.push(u);
+    expect(list.pop()).toEqual(Buffer.alloc(4, 7));
+    pool.close();
+  });
+});
+
 describe('PersistentList walks', () => {
   test('values pushed during a walk are visited, not taken for a cycle', () => {
     const pool = fresh('push-walk');

@@ -23,7 +23,9 @@
 // freed with pmemobj_tx_free in the same transaction that unlinks it, so a
 // crash can neither leak it nor leave it linked but freed. Each pointer is
 // an aligned 8-byte store, though the undo log does not rely on that.
-import { checkIndex } from '../core/args';
+import { types } from 'node:util';
+
+import { checkIndex, snapshotBytes, viewLength, viewPlace } from '../core/args';
 import { PmemError } from '../core/errors';
 import type { ObjPool, Ptr } from './pool';
 import type { ObjTx } from './tx';
@@ -35,6 +37,7 @@ const NODE_HEADER = 24;
 const KIND_BYTES = 0;
 const KIND_STRING = 1;
 const TWO32 = 2 ** 32;
+const { isUint8Array } = types;
 
 // Mutations made through any PersistentList on this thread. A walk that
 // sees it change while it was suspended at a `yield` knows the list it is
@@ -417,9 +420,10 @@ export class PersistentList {
 
 function encode(value: ListValue): { bytes: Buffer; kind: number } {
   if (typeof value === 'string') return { bytes: Buffer.from(value, 'utf8'), kind: KIND_STRING };
-  if (value instanceof Uint8Array) {
-    const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return { bytes, kind: KIND_BYTES };
-  }
-  throw new TypeError('a list value must be a Buffer, Uint8Array or string');
+  if (!isUint8Array(value)) throw new TypeError('a list value must be a Buffer, Uint8Array or string');
+  // Read once, through the internal slots: a `length` getter of the value
+  // would otherwise size the node, its size field and the copy differently.
+  const bytes = snapshotBytes(value, 'a list value');
+  const { buffer, byteOffset } = viewPlace(bytes);
+  return { bytes: Buffer.from(buffer, byteOffset, viewLength(bytes, 'a list value')), kind: KIND_BYTES };
 }
