@@ -153,7 +153,10 @@ export class PersistentList {
     return kind === KIND_STRING ? bytes.toString('utf8') : Buffer.from(bytes);
   }
 
-  /** Appends a value; returns its node. Durable and atomic. */
+  /**
+   * Appends a value; returns its node. Durable and atomic.
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   */
   push(value: ListValue): Ptr {
     const data = encode(value);
     mutations++;
@@ -171,7 +174,10 @@ export class PersistentList {
     });
   }
 
-  /** Prepends a value; returns its node. Durable and atomic. */
+  /**
+   * Prepends a value; returns its node. Durable and atomic.
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   */
   unshift(value: ListValue): Ptr {
     const data = encode(value);
     mutations++;
@@ -241,12 +247,12 @@ export class PersistentList {
     });
   }
 
-  /** Removes the first value and returns it, or undefined when empty. */
+  /** Removes the first value and returns it, or undefined when empty. @throws PmemError ERR_PMEM_CORRUPT */
   shift(): Buffer | string | undefined {
     return this.#take(this.first);
   }
 
-  /** Removes the last value and returns it, or undefined when empty. */
+  /** Removes the last value and returns it, or undefined when empty. @throws PmemError ERR_PMEM_CORRUPT */
   pop(): Buffer | string | undefined {
     return this.#take(this.last);
   }

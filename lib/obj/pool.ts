@@ -204,7 +204,8 @@ export class ObjPool {
    * `zero`): after a crash it is either allocated or not. Outside a
    * transaction only; inside one use `tx.alloc`. Nothing points to it yet:
    * keep its Ptr somewhere durable, or use a transaction.
-   * @throws RangeError for size 0 or above OBJ_MAX_ALLOC; PmemError
+   * @throws RangeError for size 0 or above OBJ_MAX_ALLOC; TypeError for an
+   *   unknown option; PmemError
    *   ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED, ERR_PMEM_INVALID (inside a transaction)
    */
   alloc(size: number, options: AllocOptions = {}): Ptr {

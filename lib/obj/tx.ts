@@ -76,8 +76,8 @@ export class ObjTx {
   /**
    * Allocates an object (pmemobj_tx_alloc) that exists only if the
    * transaction commits.
-   * @throws RangeError for size 0 or above PMEMOBJ_MAX_ALLOC_SIZE;
-   *   PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_TX_ENDED
+   * @throws RangeError for size 0 or above PMEMOBJ_MAX_ALLOC_SIZE; TypeError
+   *   for an unknown option; PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_TX_ENDED
    */
   alloc(size: number, options: TxAllocOptions = {}): Ptr {
     checkIndex(size, 'size');
