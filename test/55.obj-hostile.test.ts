@@ -114,6 +114,16 @@ describe('refused opens leave the file byte-identical', () => {
     expect(fs.readFileSync(file).equals(before)).toBe(true);
   }
 
+  test('a layout with a lone surrogate is a TypeError: it has no UTF-8 form', () => {
+    const file = tmpFile('surrogate');
+    expectThrowName(() => ObjPool.create(file, { layout: 'v\ud800' }), 'TypeError');
+    expect(fs.existsSync(file)).toBe(false);
+    ObjPool.create(file, { layout: 'v\ufffd' }).close();
+    expectThrowName(() => ObjPool.open(file, { layout: 'v\udfff' }), 'TypeError');
+    expectThrowName(() => ObjPool.check(file, 'v\udfff'), 'TypeError');
+    ObjPool.open(file, { layout: 'v\ufffd' }).close();
+  });
+
   test('another layout', () => {
     const file = pool('other-layout');
     refused(file, 'ERR_PMEM_LAYOUT', /its layout is "app", not "ap"/, 'ap');

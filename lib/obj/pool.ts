@@ -53,11 +53,19 @@ export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
 
 /** Largest ArrayBuffer Node 20 can hold; windows as in lib/core/mapping.ts. */
 
+// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
 function checkLayout(layout: unknown): string {
   if (typeof layout !== 'string') throw new TypeError('layout must be a string');
   // libpmemobj takes the name as a C string: it would store, and compare,
   // only the part before a NUL, so 'a\0b' would be taken for 'a'.
   if (layout.includes('\0')) throw new TypeError('layout must not contain a NUL byte');
+  // A lone surrogate has no UTF-8 form: it would be stored, and compared, as
+  // U+FFFD, so two different layouts would be taken for the same one.
+  if (!isWellFormed.call(layout)) {
+    throw new TypeError('layout must be a well-formed string: a lone surrogate has no UTF-8 form');
+  }
   if (Buffer.byteLength(layout) >= binding.objConstants.maxLayout) {
     throw new RangeError(`layout must be shorter than ${binding.objConstants.maxLayout} bytes`);
   }
