@@ -23,7 +23,9 @@
 // freed with pmemobj_tx_free in the same transaction that unlinks it, so a
 // crash can neither leak it nor leave it linked but freed. Each pointer is
 // an aligned 8-byte store, though the undo log does not rely on that.
-import { checkIndex } from '../core/args';
+import { types } from 'node:util';
+
+import { checkIndex, snapshotBytes, viewLength, viewPlace } from '../core/args';
 import { PmemError } from '../core/errors';
 import type { ObjPool, Ptr } from './pool';
 import type { ObjTx } from './tx';
@@ -35,6 +37,12 @@ const NODE_HEADER = 24;
 const KIND_BYTES = 0;
 const KIND_STRING = 1;
 const TWO32 = 2 ** 32;
+const { isUint8Array } = types;
+
+// Mutations made through any PersistentList on this thread. A walk that
+// sees it change while it was suspended at a `yield` knows the list it is
+// walking may have changed under it.
+let mutations = 0;
 
 function readU64(b: Buffer, at: number): number {
   const hi = b.readUInt32LE(at + 4);
@@ -131,19 +139,31 @@ export class PersistentList {
 
   /** A copy of the value stored in `node`. */
   value(node: Ptr): Buffer | string {
-    const h = this.pool.view(node, NODE_HEADER);
-    const size = h.readUInt32LE(16);
-    const kind = h.readUInt32LE(20);
-    const data = this.pool.view(node + NODE_HEADER, size);
-    return kind === KIND_STRING ? data.toString('utf8') : Buffer.from(data);
+    return this.#value(this.pool.view(node, NODE_HEADER), node, false);
   }
 
-  /** Appends a value; returns its node. Durable and atomic. */
+  // The value of the node whose header is `h`; `stored` as in #remove.
+  #value(h: Buffer, node: Ptr, stored: boolean): Buffer | string {
+    const size = h.readUInt32LE(16);
+    const kind = h.readUInt32LE(20);
+    const data = stored
+      ? this.#stored(node, `node ${node}`, NODE_HEADER + size)
+      : this.pool.view(node, NODE_HEADER + size);
+    const bytes = data.subarray(NODE_HEADER);
+    return kind === KIND_STRING ? bytes.toString('utf8') : Buffer.from(bytes);
+  }
+
+  /**
+   * Appends a value; returns its node. Durable and atomic.
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   */
   push(value: ListValue): Ptr {
     const data = encode(value);
+    mutations++;
     return this.pool.transaction((tx) => {
       const h = this.#head();
       const last = readU64(h, 8);
+      if (last !== 0) this.#stored(last, 'its last node');
       const node = this.#newNode(tx, data, 0, last);
       // Link it: the old tail's next (or the head's first), then last and
       // length. Each tx.write snapshots the 8 or 16 bytes before the store.
@@ -154,12 +174,17 @@ export class PersistentList {
     });
   }
 
-  /** Prepends a value; returns its node. Durable and atomic. */
+  /**
+   * Prepends a value; returns its node. Durable and atomic.
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   */
   unshift(value: ListValue): Ptr {
     const data = encode(value);
+    mutations++;
     return this.pool.transaction((tx) => {
       const h = this.#head();
       const first = readU64(h, 0);
+      if (first !== 0) this.#stored(first, 'its first node');
       const node = this.#newNode(tx, data, first, 0);
       // Snapshotted 8-byte link stores (pmemobj_tx_add_range + store); the
       // commit flushes them with the node, then drops the undo log.
@@ -177,8 +202,9 @@ export class PersistentList {
    */
   insertAfter(node: Ptr, value: ListValue): Ptr {
     const data = encode(value);
+    mutations++;
     return this.pool.transaction((tx) => {
-      const next = this.#checkNode(node).next;
+      const next = this.#checkNode(node, false).next;
       const h = this.#head();
       const n = this.#newNode(tx, data, next, node);
       // node.next, then next.prev (or the head's last), then the length:
@@ -196,8 +222,15 @@ export class PersistentList {
    * @throws RangeError if `node` is not in this list
    */
   remove(node: Ptr): void {
+    this.#remove(node, false);
+  }
+
+  // `stored`: `node` was read from the list, not given by the caller, so a
+  // node that is not linked as it should be is damage, not a bad argument.
+  #remove(node: Ptr, stored: boolean): void {
+    mutations++;
     this.pool.transaction((tx) => {
-      const { next, prev } = this.#checkNode(node);
+      const { next, prev } = this.#checkNode(node, stored);
       const h = this.#head();
       // Unlink with snapshotted 8-byte stores: prev.next (or first), then
       // next.prev (or last), then the length. Until the commit's final step
@@ -206,23 +239,30 @@ export class PersistentList {
       else tx.write(prev, u64(next));
       if (next === 0) tx.write(this.head + 8, u64(prev));
       else tx.write(next + 8, u64(prev));
-      tx.write(this.head + 16, u64(readU64(h, 16) - 1));
+      const length = readU64(h, 16);
+      if (length === 0) throw this.#corrupt(`node ${node} is linked, but its length is 0`);
+      tx.write(this.head + 16, u64(length - 1));
       // Freed by the same commit that unlinks it: no leak, no dangling link.
       tx.free(node);
     });
   }
 
-  /** Removes the first value and returns it, or undefined when empty. */
+  /** Removes the first value and returns it, or undefined when empty. @throws PmemError ERR_PMEM_CORRUPT */
   shift(): Buffer | string | undefined {
     return this.#take(this.first);
   }
 
-  /** Removes the last value and returns it, or undefined when empty. */
+  /** Removes the last value and returns it, or undefined when empty. @throws PmemError ERR_PMEM_CORRUPT */
   pop(): Buffer | string | undefined {
     return this.#take(this.last);
   }
 
-  /** Node Ptrs from first to last. */
+  /**
+   * Node Ptrs from first to last. The node just yielded may be removed, and
+   * values pushed meanwhile are visited.
+   * @throws PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_INVALID
+   *   (the next node was removed during the walk)
+   */
   *nodes(): IterableIterator<Ptr> {
     yield* this.#walk(0);
   }
@@ -234,12 +274,12 @@ export class PersistentList {
 
   /** Values from first to last. */
   *[Symbol.iterator](): IterableIterator<Buffer | string> {
-    for (const n of this.#walk(0)) yield this.value(n);
+    for (const n of this.#walk(0)) yield this.#value(this.#stored(n, `node ${n}`), n, true);
   }
 
   /** Values from last to first. */
   *reversed(): IterableIterator<Buffer | string> {
-    for (const n of this.#walk(8)) yield this.value(n);
+    for (const n of this.#walk(8)) yield this.#value(this.#stored(n, `node ${n}`), n, true);
   }
 
   toArray(): (Buffer | string)[] {
@@ -249,30 +289,99 @@ export class PersistentList {
   #take(node: Ptr): Buffer | string | undefined {
     if (node === 0) return undefined;
     return this.pool.transaction(() => {
-      const v = this.value(node);
-      this.remove(node);
+      const v = this.#value(this.#stored(node, `node ${node}`), node, true);
+      this.#remove(node, true);
       return v;
     });
   }
 
-  // Follows next (at 0) or prev (at 8) pointers, refusing a cycle: more
-  // steps than the stored length means the list is damaged.
+  // Follows next (at 0) or prev (at 8) pointers from the head. Every step
+  // is checked, so that a damaged list is ERR_PMEM_CORRUPT and never an
+  // endless walk: each node must be an allocated object whose back link
+  // names the node before it, and the walk must end after as many nodes
+  // as the stored length says. The length itself is bounded by the nodes
+  // the pool can hold, so that a cycle under a damaged length of 2^53 ends
+  // too.
+  //
+  // The link to the next node is read before a node is yielded, so the
+  // caller may remove that node. When the caller changes any list while
+  // the walk is suspended, the count starts again from the new length (the
+  // nodes ahead are at most that many), and the next node must still be a
+  // node of this list: if the caller removed it, the walk cannot go on and
+  // says so (ERR_PMEM_INVALID).
   *#walk(link: 0 | 8): IterableIterator<Ptr> {
-    const length = this.length;
+    const back = link === 0 ? 8 : 0;
+    const maxNodes = Math.floor(this.pool.size / NODE_HEADER);
+    const bounded = (): number => {
+      const length = this.length;
+      if (length > maxNodes) throw this.#corrupt(`its length ${length} is more than the pool can hold`);
+      return length;
+    };
+    let length = bounded();
+    const start = mutations;
+    let seen = start;
+    let changed = false;
     let n = readU64(this.#head(), link === 0 ? 0 : 8);
+    let before = 0;
     let steps = 0;
     while (n !== 0) {
-      if (++steps > length) {
-        throw new PmemError('ERR_PMEM_CORRUPT', `list at ${this.head} has more nodes than its length ${length}`);
+      if (++steps > length) throw this.#corrupt(`it has more nodes than its length ${length}`);
+      const h = this.#stored(n, before === 0 ? 'its head' : `node ${before}`);
+      if (!changed && readU64(h, back) !== before) {
+        throw this.#corrupt(`node ${n} does not link back to ${before === 0 ? 'the head' : `node ${before}`}`);
       }
-      const next = readU64(this.pool.view(n, NODE_HEADER), link);
+      const next = readU64(h, link);
       yield n;
+      if (mutations !== seen) {
+        seen = mutations;
+        changed = true;
+        length = bounded();
+        steps = 0;
+        if (next !== 0) {
+          try {
+            this.#checkNode(next, false);
+          } catch (e) {
+            if (!(e instanceof RangeError)) throw e;
+            throw new PmemError(
+              'ERR_PMEM_INVALID',
+              `the list at ${this.head} changed during a walk: node ${next}, the next to visit, was removed`,
+              { path: this.pool.path },
+            );
+          }
+        }
+      } else {
+        changed = false;
+      }
+      before = n;
       n = next;
+    }
+    if (mutations === start && steps !== length) {
+      throw this.#corrupt(`it has ${steps} nodes, its length says ${length}`);
     }
   }
 
   #head(): Buffer {
     return this.pool.view(this.head, HEAD_SIZE);
+  }
+
+  /**
+   * A view of `length` bytes at `ptr`, a pointer read from the list (`from`
+   * names where): ERR_PMEM_CORRUPT when they do not lie inside one
+   * allocated object, as they would in a healthy list.
+   */
+  #stored(ptr: Ptr, from: string, length = NODE_HEADER): Buffer {
+    try {
+      return this.pool.view(ptr, length);
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw this.#corrupt(`${from} links to ${ptr}, which is not a node of ${length} bytes inside an allocated object`);
+    }
+  }
+
+  #corrupt(what: string): PmemError {
+    return new PmemError('ERR_PMEM_CORRUPT', `the list at ${this.head} in '${this.pool.path}' is damaged: ${what}`, {
+      path: this.pool.path,
+    });
   }
 
   // The new node's bytes are written whole inside the transaction; the
@@ -290,9 +399,14 @@ export class PersistentList {
   }
 
   // A node of this list: a live object whose neighbours point back at it.
-  #checkNode(node: Ptr): { next: Ptr; prev: Ptr } {
+  // `stored` as in #remove: a node read from the list that is not one is
+  // ERR_PMEM_CORRUPT rather than a RangeError.
+  #checkNode(node: Ptr, stored: boolean): { next: Ptr; prev: Ptr } {
     checkIndex(node, 'node');
-    const notMine = () => new RangeError(`${node} is not a node of the list at ${this.head}`);
+    const notMine = (): Error =>
+      stored
+        ? this.#corrupt(`node ${node} is not linked both ways`)
+        : new RangeError(`${node} is not a node of the list at ${this.head}`);
     if (node === 0 || this.pool.usableSize(node) < NODE_HEADER) throw notMine();
     // `node` may be any live object: its fields are read as what they would
     // be, and anything that is not a pointer back to it is "not mine".
@@ -312,9 +426,10 @@ export class PersistentList {
 
 function encode(value: ListValue): { bytes: Buffer; kind: number } {
   if (typeof value === 'string') return { bytes: Buffer.from(value, 'utf8'), kind: KIND_STRING };
-  if (value instanceof Uint8Array) {
-    const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    return { bytes, kind: KIND_BYTES };
-  }
-  throw new TypeError('a list value must be a Buffer, Uint8Array or string');
+  if (!isUint8Array(value)) throw new TypeError('a list value must be a Buffer, Uint8Array or string');
+  // Read once, through the internal slots: a `length` getter of the value
+  // would otherwise size the node, its size field and the copy differently.
+  const bytes = snapshotBytes(value, 'a list value');
+  const { buffer, byteOffset } = viewPlace(bytes);
+  return { bytes: Buffer.from(buffer, byteOffset, viewLength(bytes, 'a list value')), kind: KIND_BYTES };
 }

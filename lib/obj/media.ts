@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 
 import { binding } from '../core/binding';
-import { PmemError } from '../core/errors';
+import { PmemError, PmemErrorCode } from '../core/errors';
 import { checkHeap, HEAP_HEADER, ZONE_METADATA } from './media-heap';
 import { Damage, Reader } from './media-read';
 
@@ -31,6 +31,12 @@ const DESC_NLANES = DESC_LANES_OFFSET + 8;
 const DESC_HEAP_OFFSET = DESC_LANES_OFFSET + 16;
 const DESC_ROOT_OFFSET = POOL_HDR_SIZE + 2048; // after the 2 KiB checksummed descriptor
 const DESC_ROOT_SIZE = DESC_ROOT_OFFSET + 16; // after root_offset and run_id
+const DESC_SIZE = 2048; // OBJ_DSC_P_SIZE: the checksummed descriptor, from the layout on
+const DESC_CHECKSUM = DESC_SIZE - 8; // its checksum, relative to its start
+const MAX_LAYOUT = 1024; // PMEMOBJ_MAX_LAYOUT, the descriptor's first field
+const PAGESIZE = 4096n; // the heap starts on a page (obj_descr_check)
+const HEAP_CHECKSUM = HEAP_HEADER - 8; // struct heap_header ends with its checksum
+const HEAP_SIGNATURE = Buffer.from('MEMORY_HEAP_HDR\0', 'latin1');
 const LANE_SIZE = 3072; // sizeof(struct lane_layout)
 const CACHELINE = 64;
 const ULOG_HDR = 64; // checksum, next, capacity, gen_num, flags, unused[3]
@@ -281,6 +287,62 @@ export function poolDamage(path: string): string | undefined {
     throw e;
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Refuses, before libpmemobj maps the file, what pmemobj_open would refuse
+ * only after it has mapped the pool and written its runtime state (the
+ * part of the pool after the descriptor that holds pointers of the
+ * process) into it: a descriptor whose checksum does not match, or that
+ * names another layout, or places the heap off a page (obj_descr_check);
+ * a heap header whose checksum or signature does not match
+ * (heap_verify_header, in heap_boot). Reads the file and never writes it,
+ * so a refused open leaves it byte-identical. Other refusals (a short
+ * file, a pool header libpmemobj refuses before it writes) are left to
+ * libpmemobj.
+ * @throws PmemError ERR_PMEM_LAYOUT, ERR_PMEM_CORRUPT
+ */
+export function refuseBadDescriptor(path: string, layout: string | null): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY);
+  } catch {
+    return; // libpmemobj reports why it cannot open it
+  }
+  let problem: { code: PmemErrorCode; what: string } | undefined;
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size < binding.objConstants.minPool) return;
+    const r = new Reader(fd, st.size);
+    const desc = r.read(POOL_HDR_SIZE, DESC_SIZE);
+    const heapOffset = desc.readBigUInt64LE(DESC_HEAP_OFFSET - POOL_HDR_SIZE);
+    const nul = desc.subarray(0, MAX_LAYOUT).indexOf(0);
+    const stored = desc.subarray(0, nul < 0 ? MAX_LAYOUT : nul);
+    if (desc.readBigUInt64LE(DESC_CHECKSUM) !== fletcher64(desc, DESC_CHECKSUM)) {
+      problem = { code: 'ERR_PMEM_CORRUPT', what: "its pool descriptor's checksum does not match" };
+    } else if (layout !== null && !stored.equals(Buffer.from(layout, 'utf8'))) {
+      problem = {
+        code: 'ERR_PMEM_LAYOUT',
+        what: `its layout is ${JSON.stringify(stored.toString('utf8'))}, not ${JSON.stringify(layout)}`,
+      };
+    } else if (heapOffset % PAGESIZE !== 0n) {
+      problem = { code: 'ERR_PMEM_CORRUPT', what: `its heap offset ${heapOffset} is not on a page` };
+    } else if (r.holds(heapOffset, HEAP_HEADER)) {
+      // A heap past the file's end is poolDamage's to report.
+      const heap = r.read(Number(heapOffset), HEAP_HEADER);
+      if (heap.readBigUInt64LE(HEAP_CHECKSUM) !== fletcher64(heap, HEAP_CHECKSUM)) {
+        problem = { code: 'ERR_PMEM_CORRUPT', what: "its heap header's checksum does not match" };
+      } else if (!heap.subarray(0, HEAP_SIGNATURE.length).equals(HEAP_SIGNATURE)) {
+        problem = { code: 'ERR_PMEM_CORRUPT', what: "its heap header's signature is not libpmemobj's" };
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (problem !== undefined) {
+    const what = problem.code === 'ERR_PMEM_LAYOUT' ? 'a pool of another layout' : 'a damaged pool';
+    throw new PmemError(problem.code, `'${path}' is ${what}: ${problem.what}`, { path });
   }
 }
 

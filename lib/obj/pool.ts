@@ -2,7 +2,7 @@ import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRan
 import { binding, NativeObjPool } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
-import { poolDamage, refuseDamagedPool } from './media';
+import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
 import { Windows } from '../core/windows';
 
@@ -53,11 +53,19 @@ export const OBJ_MAX_ALLOC: number = binding.objConstants.maxAlloc;
 
 /** Largest ArrayBuffer Node 20 can hold; windows as in lib/core/mapping.ts. */
 
+// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
 function checkLayout(layout: unknown): string {
   if (typeof layout !== 'string') throw new TypeError('layout must be a string');
   // libpmemobj takes the name as a C string: it would store, and compare,
   // only the part before a NUL, so 'a\0b' would be taken for 'a'.
   if (layout.includes('\0')) throw new TypeError('layout must not contain a NUL byte');
+  // A lone surrogate has no UTF-8 form: it would be stored, and compared, as
+  // U+FFFD, so two different layouts would be taken for the same one.
+  if (!isWellFormed.call(layout)) {
+    throw new TypeError('layout must be a well-formed string: a lone surrogate has no UTF-8 form');
+  }
   if (Buffer.byteLength(layout) >= binding.objConstants.maxLayout) {
     throw new RangeError(`layout must be shorter than ${binding.objConstants.maxLayout} bytes`);
   }
@@ -133,7 +141,10 @@ export class ObjPool {
     checkOptions(options, ['layout', 'stats']);
     const layout = options.layout === undefined ? null : checkLayout(options.layout);
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
-    if (notAPool(path)) refuseDamagedPool(path);
+    if (notAPool(path)) {
+      refuseBadDescriptor(path, layout);
+      refuseDamagedPool(path);
+    }
     return new ObjPool(path, binding.objOpen(path, layout, stats));
   }
 
@@ -201,12 +212,14 @@ export class ObjPool {
    * `zero`): after a crash it is either allocated or not. Outside a
    * transaction only; inside one use `tx.alloc`. Nothing points to it yet:
    * keep its Ptr somewhere durable, or use a transaction.
-   * @throws RangeError for size 0 or above OBJ_MAX_ALLOC; PmemError
+   * @throws RangeError for size 0 or above OBJ_MAX_ALLOC; TypeError for an
+   *   unknown option; PmemError
    *   ERR_PMEM_NO_SPACE, ERR_PMEM_CLOSED, ERR_PMEM_INVALID (inside a transaction)
    */
   alloc(size: number, options: AllocOptions = {}): Ptr {
     checkIndex(size, 'size');
     if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
+    checkOptions(options, ['zero']);
     const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
     return this.#live().alloc(size, zero);
   }

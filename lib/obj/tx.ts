@@ -1,7 +1,7 @@
 // The transaction handle of an ObjPool, and the JavaScript half of
 // pool.transaction(): synchronous, flattened when nested, always ended
 // (committed or aborted, then pmemobj_tx_end) before it returns or throws.
-import { checkBoolean, checkBytes, checkIndex, checkRange, isThenable } from '../core/args';
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkRange, isThenable } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
 import { PmemError } from '../core/errors';
 
@@ -67,23 +67,27 @@ export class ObjTx {
 
   /** Snapshots `[ptr, ptr + data.length)` and copies `data` there (add + write). */
   write(ptr: Ptr, data: Uint8Array): void {
-    this.#live();
     checkIndex(ptr, 'ptr');
     checkBytes(data, 'data');
+    this.#live(); // after the checks, which may run a Proxy's trap
     if (!this.#native.txWrite(ptr, data)) throw notInObject(ptr, data.length);
   }
 
   /**
    * Allocates an object (pmemobj_tx_alloc) that exists only if the
    * transaction commits.
-   * @throws RangeError for size 0 or above PMEMOBJ_MAX_ALLOC_SIZE;
-   *   PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_TX_ENDED
+   * @throws RangeError for size 0 or above PMEMOBJ_MAX_ALLOC_SIZE; TypeError
+   *   for an unknown option; PmemError ERR_PMEM_NO_SPACE, ERR_PMEM_TX_ENDED
    */
   alloc(size: number, options: TxAllocOptions = {}): Ptr {
-    this.#live();
     checkIndex(size, 'size');
     if (size === 0 || size > MAX_ALLOC) throw new RangeError(`size must be 1..${MAX_ALLOC}, got ${size}`);
+    checkOptions(options, ['zero']);
     const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
+    // Checked after the options are read: a getter on them may have ended
+    // the transaction, and the native call would then begin a new one that
+    // nothing ever ends.
+    this.#live();
     return this.#native.txAlloc(size, zero);
   }
 
@@ -184,11 +188,13 @@ export function runTransaction<T>(
     let result: T;
     try {
       result = fn(tx);
+      // Inside the try: a `then` getter on the result may throw, and that
+      // error leaves the nested call as much as one from `fn` does.
+      if (isThenable(result)) refusePromise(tx, result);
     } catch (e) {
       tx.fail(e);
       throw e;
     }
-    if (isThenable(result)) refusePromise(tx, result);
     return result;
   }
 
