@@ -172,7 +172,7 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   if (!(i.kind === 'kv' || (creates && (i.kind === 'missing' || empty)))) throw notA('a KV store', i);
   // The input is checked before the store is created (import); opening a
   // named pipe waits for its writer, so this comes after the cheap check above.
-  const input = op === 'import' ? openInput(args[0]) : undefined;
+  const input = op === 'import' ? openInput(args[0], file) : undefined;
   // Only a missing or empty file is created (and sized); an existing store
   // keeps its size, which `size` with `create` would otherwise extend.
   const creating = creates && i.kind !== 'kv';

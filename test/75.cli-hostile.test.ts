@@ -1,0 +1,153 @@
+// The `pmem` command given what a careless or hostile user gives it: an
+// input that is the store itself, a stdin that cannot be read, a signal in
+// the middle of an import, sort options that do not go together. Run as the
+// installed bin/pmem in child processes (it loads dist/: `npm run build:ts`
+// after a change).
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { EXIT } from '../lib/cli/exit';
+import { KVStore } from '../lib';
+import { tmpFile } from './helpers';
+
+const ROOT = path.join(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'pmem');
+
+beforeAll(() => {
+  // A stale dist/ would test old code: its JavaScript must be newer than the sources.
+  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort']) {
+    const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
+    const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
+    if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
+  }
+});
+
+interface Result {
+  code: number | null;
+  out: string[];
+  err: string[];
+}
+
+const lines = (s: string | null | undefined): string[] => (s ? s.replace(/\n$/, '').split('\n') : []);
+
+function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', ...opts });
+  return { code: r.status, out: lines(r.stdout as string), err: lines(r.stderr as string) };
+}
+
+/** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
+function fails(r: Result, code: number, text?: string): void {
+  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
+  expect(r.err[0]).toMatch(/^pmem: /);
+  if (text !== undefined) expect(r.err[0]).toContain(text);
+}
+
+function jsonl(n: number, from = 0): string {
+  return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${from + i}`, value: `v${from + i}` })).join('\n') + '\n';
+}
+
+function count(file: string): number {
+  const s = KVStore.open(file, { readOnly: true });
+  try {
+    return s.count;
+  } finally {
+    s.close();
+  }
+}
+
+describe('pmem kv import: its input', () => {
+  test('a stdin open only for writing exits 3 with one line, and makes no store', () => {
+    const f = tmpFile('wronly-stdin.kv');
+    const sink = tmpFile('wronly-stdin.txt');
+    const fd = fs.openSync(sink, 'w');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [fd, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'cannot read stdin: bad file descriptor (EBADF)');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.existsSync(f)).toBe(false);
+    // Into an existing store: it is left as it was.
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const before = fs.readFileSync(f);
+    const again = fs.openSync(sink, 'w');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [again, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'cannot read stdin');
+    } finally {
+      fs.closeSync(again);
+    }
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+
+  test('the store itself, named or as stdin, is refused (exit 3) and left as it was', () => {
+    // An empty file is a store to be made: it was made, then read as the input.
+    const empty = tmpFile('self-empty.kv');
+    fs.writeFileSync(empty, '');
+    fails(pmem(['kv', empty, 'import', empty]), EXIT.CANNOT_USE, `${empty} is the store itself`);
+    expect(fs.statSync(empty).size).toBe(0);
+    const fd = fs.openSync(empty, 'r');
+    try {
+      fails(pmem(['kv', empty, 'import', '-'], { stdio: [fd, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'stdin is the store itself');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.statSync(empty).size).toBe(0);
+    // A store, by another name for the same file.
+    const f = tmpFile('self.kv');
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const link = `${f}.link`;
+    fs.linkSync(f, link);
+    const before = fs.readFileSync(f);
+    fails(pmem(['kv', f, 'import', link]), EXIT.CANNOT_USE, `${link} is the store itself`);
+    const in2 = fs.openSync(f, 'r');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [in2, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'stdin is the store itself');
+    } finally {
+      fs.closeSync(in2);
+    }
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+    fs.rmSync(link);
+  });
+});
+
+describe('pmem kv import: SIGINT and SIGTERM', () => {
+  let cleanup: (() => void) | null = null;
+  afterEach(() => {
+    cleanup?.();
+    cleanup = null;
+  });
+
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    test(`${signal} during an import from a pipe: every record read before it is imported and durable, said in one line, exit ${code}`, async () => {
+      const f = tmpFile(`signal-${signal}.kv`);
+      const child = spawn(BIN, ['kv', f, 'import', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      cleanup = () => child.kill('SIGKILL');
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      // 1500 records: a batch of 1000 is written at once, 500 wait for more.
+      child.stdin.write(jsonl(1500));
+      // The first batch is in the store, and the pipe is still open: the
+      // import is under way, waiting for more lines, when the signal lands.
+      for (;;) {
+        let n = 0;
+        try {
+          n = count(f);
+        } catch {
+          // not made yet
+        }
+        if (n > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill(signal);
+      const [exit, killedBy] = await once(child, 'close');
+      child.stdin.destroy();
+      expect({ exit, killedBy, out, err }).toEqual({ exit: code, killedBy: null, out: '', err: `pmem: interrupted by ${signal}; 1500 records were imported\n` });
+      expect(count(f)).toBe(1500);
+      expect(pmem(['check', f]).code).toBe(EXIT.OK);
+      expect(pmem(['kv', f, 'get', 'k1499']).out).toEqual(['v1499']);
+    });
+  }
+});
