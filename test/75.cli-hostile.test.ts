@@ -151,3 +151,62 @@ describe('pmem kv import: SIGINT and SIGTERM', () => {
     });
   }
 });
+
+describe('pmem sort: options that do not go together', () => {
+  let cleanup: (() => void) | null = null;
+  afterEach(() => {
+    cleanup?.();
+    cleanup = null;
+  });
+
+  test('text options with --record-size, binary ones without: exit 2, one line naming the options, nothing made', () => {
+    const dir = tmpFile('sort-combos');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'in.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    const output = path.join(dir, 'out.txt');
+    for (const [args, text] of [
+      [['-k', '1', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['-n', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['-t', ':', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['--key-offset', '1'], '--key-offset and --key-length apply to binary records (--record-size)'],
+      [['--key-length', '1'], '--key-offset and --key-length apply to binary records (--record-size)'],
+      [['--record-size', '2', '--key-length', '0'], '--key-length must be at least 1'],
+      [['--parallel', '0'], '--parallel must be at least 1'],
+      [['--parallel', '9'], '--parallel must be 1..8, got 9'],
+      [['-S', '1K'], '-S must be 65536..4294967296 bytes, got 1024'],
+      [['--memory', '1K'], '--memory must be 65536..4294967296 bytes, got 1024'],
+      [['--parallel', '9007199254740993'], "--parallel takes a whole number, got '9007199254740993'"],
+      [['--record-size', '99999999999999999999'], "--record-size takes a whole number, got '99999999999999999999'"],
+    ] as const) {
+      fails(pmem(['sort', input, '-o', output, ...args]), EXIT.USAGE, text);
+      expect(fs.readdirSync(dir)).toEqual(['in.txt']);
+    }
+  });
+
+  test('from stdin: refused before stdin is read (a writer that never closes it is not waited for)', async () => {
+    const dir = tmpFile('sort-combos-stdin');
+    fs.mkdirSync(dir);
+    const child = spawn(BIN, ['sort', '-', '-o', path.join(dir, 'out.txt'), '-k', '1', '--record-size', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanup = () => child.kill('SIGKILL');
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.write('b\na\n'); // and never ended
+    const [code] = await once(child, 'close');
+    child.stdin.destroy();
+    expect({ code, err }).toEqual({ code: EXIT.USAGE, err: 'pmem: -k, -t and -n apply to text records, not to --record-size\n' });
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test('--pmem naming the output: exit 2, and no directory nor partial output made there', () => {
+    const dir = tmpFile('sort-pmem-output');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'in.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    const output = path.join(dir, 'out.txt');
+    for (const pmemDir of [output, path.join(dir, '.', 'out.txt'), path.relative(process.cwd(), output)]) {
+      fails(pmem(['sort', input, '-o', output, '--pmem', pmemDir]), EXIT.USAGE, `--pmem ${pmemDir} is the output`);
+      expect(fs.readdirSync(dir)).toEqual(['in.txt']);
+    }
+  });
+});
