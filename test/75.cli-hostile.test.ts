@@ -210,3 +210,29 @@ describe('pmem sort: options that do not go together', () => {
     }
   });
 });
+
+describe('pmem serve and pmem replica: one file given for two', () => {
+  test('--journal naming the store, --store naming the journal: exit 2, and nothing made', () => {
+    const dir = tmpFile('one-file-two');
+    fs.mkdirSync(dir);
+    const f = path.join(dir, 's.kv');
+    // A timeout: a server that did start would never exit on its own.
+    const opts = { timeout: 60_000 };
+    for (const journal of [f, path.join(dir, '.', 's.kv')]) {
+      fails(pmem(['serve', '--port', '0', '--file', f, '--journal', journal, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, `--journal ${journal} is the store's file`);
+    }
+    const sub = path.join(dir, 'sub');
+    fails(pmem(['serve', '--port', '0', '--dir', sub, '--journal', path.join(sub, 'serve.kv'), '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
+    fails(pmem(['replica', '--listen', '0', '--file', f, '--store', f, '--create'], opts), EXIT.USAGE, `--store ${f} is the journal`);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    // The same file by two names: a hard link to a store.
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const link = path.join(dir, 'link.kv');
+    fs.linkSync(f, link);
+    const before = fs.readFileSync(f);
+    fails(pmem(['replica', '--listen', '0', '--file', link, '--store', f], opts), EXIT.USAGE, 'is the journal');
+    fails(pmem(['serve', '--port', '0', '--file', f, '--journal', link, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
+    expect(fs.readdirSync(dir).sort()).toEqual(['link.kv', 's.kv']);
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+});

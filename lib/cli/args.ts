@@ -1,4 +1,7 @@
 // The `pmem` command's arguments and help texts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
 import { REPLICA_HELP, SERVE_HELP, SORT_HELP } from './help';
@@ -191,4 +194,19 @@ export function bytes(s: string, name: string): number {
   if (!(n > 0)) throw usage(`${name} must be more than 0, got '${s}'`);
   if (n > MAX_FILE) throw usage(`${name} must be at most 4G, got '${s}'`);
   return n;
+}
+
+/**
+ * Whether two paths a command was given name one file: the same path, or
+ * (both existing) the same file by two names, a link included.
+ */
+export function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const x = fs.statSync(a);
+    const y = fs.statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
