@@ -236,3 +236,27 @@ describe('pmem serve and pmem replica: one file given for two', () => {
     expect(fs.readFileSync(f).equals(before)).toBe(true);
   });
 });
+
+describe('--help beside the options of serve, replica and sort', () => {
+  test("prints the command's help (exit 0), not an unknown option of the common parser", () => {
+    for (const [args, first] of [
+      [['serve', '--file', 'x.kv', '--help'], 'pmem serve '],
+      [['serve', '--port', '0', '-h'], 'pmem serve '],
+      [['replica', 'promote', '--file', 'x.journal', '-h'], 'pmem replica '],
+      [['replica', '--listen', '0', '--help'], 'pmem replica '],
+      [['sort', 'in.txt', '--pmem', 'dir', '--help'], 'pmem sort '],
+    ] as const) {
+      const r = pmem([...args]);
+      expect({ code: r.code, err: r.err }).toEqual({ code: EXIT.OK, err: [] });
+      expect(r.out[0].startsWith(first)).toBe(true);
+    }
+    // After --, sort takes -h as a file name.
+    fails(pmem(['sort', '--', '-h']), EXIT.CANNOT_USE, 'cannot read -h');
+  });
+
+  test('sort -k with a number past 2^53: exit 2, naming -k', () => {
+    const input = tmpFile('k-huge.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    fails(pmem(['sort', input, '-o', tmpFile('k-huge.out'), '-k', '1.99999999999999999999']), EXIT.USAGE, "-k takes field and character numbers up to 9007199254740991, got '1.99999999999999999999'");
+  });
+});

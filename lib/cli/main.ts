@@ -20,6 +20,15 @@ const err = (s: string): void => {
   process.stderr.write(`pmem: ${s}\n`);
 };
 
+/** The commands that read their own options (serve.ts, replica.ts, sort.ts). */
+const OWN_PARSER = new Set(['serve', 'replica', 'sort']);
+
+/** Whether `--help` or `-h` comes before any `--` (after which sort takes file names). */
+function asksHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
 /** Runs the command; resolves to its exit code. */
 export async function main(argv: string[], out: Out = new Out()): Promise<number> {
   let file: string | undefined;
@@ -27,16 +36,23 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     // serve, replica and sort load the server, the replication and the sort
     // (most of the library) only when they run: the other commands start
     // without them.
-    if (argv[0] === 'serve' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (OWN_PARSER.has(argv[0]) && asksHelp(argv)) {
+      // Their help, whatever their other options: the common parser does
+      // not know them (`pmem serve --file f --help` is no unknown --file).
+      out.line(helpFor(argv[0]) as string);
+      out.flush();
+      return EXIT.OK;
+    }
+    if (argv[0] === 'serve') {
       // serve has options of its own: they are read by its parser, not the common one.
       const { parseServe, serve } = await import('./serve');
       return await serve(parseServe(argv.slice(1), bytes));
     }
-    if (argv[0] === 'replica' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (argv[0] === 'replica') {
       const { parseReplica, replica } = await import('./replica');
       return await replica(parseReplica(argv.slice(1), bytes));
     }
-    if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (argv[0] === 'sort') {
       // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).
       const { sortCommand } = await import('./sort');
       const code = await sortCommand(argv.slice(1), out);

@@ -59,6 +59,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         } catch (e) {
           throw usage((e as Error).message);
         }
+        if (!Object.values(keys[keys.length - 1]).every((n) => n === undefined || Number.isSafeInteger(n))) {
+          throw usage(`-k takes field and character numbers up to ${Number.MAX_SAFE_INTEGER}, got '${v}'`);
+        }
         break;
       case '-t':
         // The command line arrives decoded from UTF-8: a character past ASCII
