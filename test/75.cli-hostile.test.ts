@@ -5,10 +5,12 @@
 // after a change).
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { EXIT } from '../lib/cli/exit';
+import { EXIT, Fail } from '../lib/cli/exit';
+import { importLines } from '../lib/cli/import';
 import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
 
@@ -150,6 +152,29 @@ describe('pmem kv import: SIGINT and SIGTERM', () => {
       expect(pmem(['kv', f, 'get', 'k1499']).out).toEqual(['v1499']);
     });
   }
+});
+
+test('SIGINT while a regular file is checked, before the import: nothing imported, the store not opened, exit 130', async () => {
+  // In this process: the handler the import installs is called as the
+  // signal would call it, the other listeners (jest's) left out.
+  const stream = new PassThrough();
+  stream.write(jsonl(10));
+  const before = process.listeners('SIGINT');
+  let opened = false;
+  const done = importLines({ name: 'in.jsonl', regular: true, size: 0, open: () => stream }, () => {
+    opened = true;
+    throw new Error('the store was opened');
+  }).then(() => null, (e: unknown) => e);
+  const ours = process.listeners('SIGINT').filter((l) => !before.includes(l));
+  expect(ours).toHaveLength(1);
+  // The check has read what was written, and waits for more.
+  while (stream.readableLength > 0) await new Promise((r) => setImmediate(r));
+  (ours[0] as () => void)();
+  const e = await done;
+  expect(e).toBeInstanceOf(Fail);
+  expect({ exit: (e as Fail).exit, message: (e as Fail).message, opened }).toEqual({ exit: 130, message: 'interrupted by SIGINT; nothing was imported', opened: false });
+  // The handlers are gone with the import.
+  expect(process.listeners('SIGINT')).toEqual(before);
 });
 
 describe('pmem sort: options that do not go together', () => {
