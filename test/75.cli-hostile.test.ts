@@ -11,6 +11,7 @@ import * as path from 'node:path';
 
 import { EXIT, Fail } from '../lib/cli/exit';
 import { importLines } from '../lib/cli/import';
+import { Progress } from '../lib/cli/progress';
 import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
 
@@ -284,4 +285,23 @@ describe('--help beside the options of serve, replica and sort', () => {
     fs.writeFileSync(input, 'b\na\n');
     fails(pmem(['sort', input, '-o', tmpFile('k-huge.out'), '-k', '1.99999999999999999999']), EXIT.USAGE, "-k takes field and character numbers up to 9007199254740991, got '1.99999999999999999999'");
   });
+});
+
+test('a progress bar of work that stopped short ends its line where it stopped, not at 100%', () => {
+  const writes: string[] = [];
+  const tty = { isTTY: true, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  const bar = new Progress('work', 8, tty);
+  bar.tick(4);
+  bar.stop();
+  expect(writes[writes.length - 1]).toBe(`\rwork [${'#'.repeat(15)}${'-'.repeat(15)}]  50% 4/8\n`);
+  const n = writes.length;
+  bar.finish(); // the failure's path may reach it too: nothing more is drawn
+  bar.stop();
+  expect(writes.length).toBe(n);
+  const done = new Progress('work', 8, tty);
+  done.tick(8);
+  done.finish();
+  const m = writes.length;
+  done.stop();
+  expect(writes.length).toBe(m);
 });

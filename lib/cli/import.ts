@@ -286,14 +286,15 @@ export async function importLines(input: Input, open: () => KVStore): Promise<nu
     if (input.regular) await pass(input, chunksOf(stop.watch(input.open()), input.name), null, null);
     const chunks = await afterFirstRead(stop.watch(input.open()), input.name);
     const store = open();
+    const bar = input.regular ? new Progress('import', input.size) : null;
     try {
-      const bar = input.regular ? new Progress('import', input.size) : null;
       // Each batch is one store record: all or nothing across a crash, and
       // durable when batch() returns.
       const n = await pass(input, chunks, (batch) => store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value }))), bar);
       bar?.finish();
       return n;
     } finally {
+      bar?.stop();
       store.close();
     }
   } catch (e) {

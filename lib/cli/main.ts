@@ -329,6 +329,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
   const { kind } = i;
   const report: Record<string, unknown> = { file, kind };
   let summary: string;
+  let bar: Progress | undefined;
   if (kind === 'kv') {
     const store = KVStore.open(file, { readOnly: true });
     try {
@@ -340,7 +341,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
         return r === undefined ? 0 : r.replayed + r.resyncs + r.dropped;
       };
       const before = moved();
-      const bar = new Progress('check', store.count);
+      bar = new Progress('check', store.count);
       let n = 0;
       for (const [, v] of store.entries() as Iterable<[Buffer, Buffer]>) {
         if (!(v instanceof Buffer)) throw new PmemError('ERR_PMEM_CORRUPT', 'unreadable value');
@@ -354,12 +355,13 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
       Object.assign(report, { keys: n, recovery: store.stats().recovery, ...(changed ? { changedDuringCheck: true } : {}) });
       summary = changed ? `${n} keys read; a writer wrote during the check, so the count (${count}) was not compared` : `${n} keys`;
     } finally {
+      bar?.stop(); // damage found: the message starts on a line of its own
       store.close();
     }
   } else if (kind === 'wal') {
     const wal = Wal.open(file, { readOnly: true });
     try {
-      const bar = new Progress('check', wal.stats.records);
+      bar = new Progress('check', wal.stats.records);
       let n = 0;
       for (const _ of wal.read()) {
         n++;
@@ -369,6 +371,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
       Object.assign(report, { records: n, headLsn: wal.headLsn, nextLsn: wal.nextLsn, recovery: wal.stats.lastRecovery });
       summary = `${n} records`;
     } finally {
+      bar?.stop();
       wal.close();
     }
   } else if (kind === 'objpool') {

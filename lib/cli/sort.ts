@@ -136,8 +136,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
     const file = toStdout ? path.join(tmp as string, 'sorted') : output as string;
     try {
       result = externalSort(input, file, options);
-    } finally {
       bar.finish();
+    } finally {
+      bar.stop(); // a sort that failed: its phase did not reach 100%
     }
     if (toStdout) await copyOut(file, out);
   } finally {
@@ -316,5 +317,9 @@ class PhaseBar {
 
   finish(): void {
     this.#bar?.finish();
+  }
+
+  stop(): void {
+    this.#bar?.stop();
   }
 }
