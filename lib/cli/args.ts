@@ -1,4 +1,7 @@
 // The `pmem` command's arguments and help texts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
 import { REPLICA_HELP, SERVE_HELP, SORT_HELP } from './help';
@@ -44,6 +47,7 @@ exit codes:
       also when stdout cannot be written (a full disk)
   4   the file is damaged
   70  a defect in pmem (reported with a stack trace)
+  130, 143  import stopped by SIGINT or SIGTERM (it says how many records it imported)
 A closed stdout (pmem ... | head) ends the command quietly with the code it
 would have had; a closed stderr changes nothing.`;
 
@@ -69,15 +73,17 @@ const KV_HELP: Record<string, string> = {
   Reads {"key": "...", "value": "..."} (or "valueBase64") per line from a file,
   a pipe, or stdin (-), streaming: memory does not grow with the input. Blank
   lines are skipped. Records are written in atomic batches, each durable when
-  written. The input is checked (it exists, is a file or a pipe, is readable)
-  before the store is created. A bad line is reported with its number and
-  exits 2:
+  written. The input is checked (it exists, is a file or a pipe, is readable,
+  is not the store itself) before the store is created. A bad line is
+  reported with its number and exits 2:
   - from a regular file, every line is checked before anything is written, so
     a bad line leaves the store as it was (and creates none);
   - from a pipe or stdin, the store is created first and lines are imported
     as they arrive: every record before the bad line is imported and durable,
     none from it on.
-  A store that fills up (exit 3) keeps every record before the line named.`,
+  A store that fills up (exit 3) keeps every record before the line named.
+  SIGINT or SIGTERM stops it: the records read before the signal are
+  imported and durable, it says how many, and exits 130 or 143.`,
   count: `pmem kv <file> count [--json]
   Prints the number of keys.`,
   stats: `pmem kv <file> stats [--json]
@@ -188,4 +194,19 @@ export function bytes(s: string, name: string): number {
   if (!(n > 0)) throw usage(`${name} must be more than 0, got '${s}'`);
   if (n > MAX_FILE) throw usage(`${name} must be at most 4G, got '${s}'`);
   return n;
+}
+
+/**
+ * Whether two paths a command was given name one file: the same path, or
+ * (both existing) the same file by two names, a link included.
+ */
+export function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const x = fs.statSync(a);
+    const y = fs.statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }

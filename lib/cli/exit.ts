@@ -1,5 +1,6 @@
 // Exit codes of the `pmem` command, the one function that maps an error to
 // one, and stdout with its write errors. See `pmem help` and docs/api.md.
+import * as os from 'node:os';
 
 /** Exit codes; documented in `pmem --help` and docs/api.md. */
 export const EXIT = {
@@ -19,6 +20,15 @@ export const EXIT = {
   /** A defect in pmem itself (sysexits' EX_SOFTWARE); printed with its stack. */
   INTERNAL: 70,
 } as const;
+
+/**
+ * The exit code of a command that stopped on `signal` (SIGINT, SIGTERM)
+ * and said so: 128 plus its number, as a shell reports a process the
+ * signal ended (130, 143).
+ */
+export function interruptedExit(signal: NodeJS.Signals): number {
+  return 128 + os.constants.signals[signal];
+}
 
 /** A failure the command reports as one line `pmem: <message>` and exits with `exit`. */
 export class Fail extends Error {

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as tty from 'node:tty';
 import type { Readable } from 'node:stream';
 
-import { cannotUse, exitCodeOf, Fail, messageOf, reasonOf, usage } from './exit';
+import { cannotUse, exitCodeOf, Fail, interruptedExit, messageOf, reasonOf, usage } from './exit';
 import type { KVStore } from '../kv/store';
 import { keyOf, valueArg } from '../kv/args';
 import { MAX_VALUE } from '../kv/format';
@@ -27,11 +27,12 @@ export interface Input {
 
 /**
  * Checks the import source before anything is created: it exists, is
- * readable, and is a regular file, a pipe, a socket or a terminal; `-` is
- * stdin. Fails with exit 3.
+ * readable, is a regular file, a pipe, a socket or a terminal, and is not
+ * the store `store` itself (which the import would read as it writes it, or
+ * format first when empty); `-` is stdin. Fails with exit 3.
  */
-export function openInput(source: string): Input {
-  if (source === '-') return stdinInput();
+export function openInput(source: string, store: string): Input {
+  if (source === '-') return stdinInput(store);
   let fd: number;
   try {
     fd = fs.openSync(source, 'r');
@@ -42,6 +43,10 @@ export function openInput(source: string): Input {
   if (st.isDirectory() || !(st.isFile() || st.isFIFO() || st.isSocket() || st.isCharacterDevice())) {
     fs.closeSync(fd);
     throw cannotUse(`cannot read ${source}: ${st.isDirectory() ? 'a directory' : 'not a file or a pipe'}`);
+  }
+  if (isStore(st, store)) {
+    fs.closeSync(fd);
+    throw cannotUse(`cannot import ${source} into ${store}: ${source} is the store itself`);
   }
   const regular = st.isFile();
   let first: number | undefined = fd;
@@ -67,7 +72,7 @@ export function openInput(source: string): Input {
  * import nothing and succeed: a directory is refused, and a block device is
  * read through a stream of its descriptor.
  */
-function stdinInput(): Input {
+function stdinInput(store: string): Input {
   let st: fs.Stats;
   try {
     st = fs.fstatSync(0);
@@ -75,16 +80,102 @@ function stdinInput(): Input {
     throw cannotUse(`cannot read stdin: ${reasonOf(e)}`);
   }
   if (st.isDirectory()) throw cannotUse('cannot read stdin: a directory');
+  if (isStore(st, store)) throw cannotUse(`cannot import stdin into ${store}: stdin is the store itself`);
   const open = (): Readable => (st.isBlockDevice() ? fs.createReadStream('', { fd: 0, autoClose: false }) : process.stdin);
   return { name: 'stdin', regular: false, size: 0, open };
 }
 
+/** Whether `st` is the file `store` (by another name, a link, or a descriptor of it). */
+function isStore(st: fs.Stats, store: string): boolean {
+  let s: fs.Stats;
+  try {
+    s = fs.statSync(store);
+  } catch {
+    return false; // a store yet to be made is no input
+  }
+  return s.dev === st.dev && s.ino === st.ino;
+}
 
-/** Lines of `stream` as bytes, without their "\n"; at most MAX_LINE bytes each. */
-async function* linesOf(stream: Readable): AsyncGenerator<Buffer> {
+/** SIGINT or SIGTERM arrived: the import stops reading (see Stop). */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/**
+ * SIGINT and SIGTERM while an import runs. The first of them ends the read
+ * in progress (one waiting on a pipe included) with Interrupted; the import
+ * writes the records it read before it, closes the store and says how many
+ * it imported (exit 128 + the signal's number). A batch being written is
+ * not cut: signals are handled between event-loop turns, and a batch is one
+ * synchronous, atomic write. A second signal of the same kind ends the
+ * process as it would without pmem (the handler is a `once`).
+ */
+class Stop {
+  #signal: NodeJS.Signals | null = null;
+  #stream: Readable | null = null;
+  readonly #handlers = new Map<NodeJS.Signals, () => void>();
+
+  constructor() {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const h = (): void => {
+        if (this.#signal === null) this.#signal = signal;
+        this.#stream?.destroy(new Interrupted(this.#signal));
+      };
+      this.#handlers.set(signal, h);
+      process.once(signal, h);
+    }
+  }
+
+  /** `stream`, which the signal ends from now on (at once, when it came already). */
+  watch(stream: Readable): Readable {
+    this.#stream = stream;
+    if (this.#signal !== null) stream.destroy(new Interrupted(this.#signal));
+    return stream;
+  }
+
+  dispose(): void {
+    for (const [signal, h] of this.#handlers) process.removeListener(signal, h);
+  }
+}
+
+/** The chunks of `stream`. A failed read is the input's (exit 3), named as such, not the store's. */
+async function* chunksOf(stream: Readable, name: string): AsyncGenerator<Buffer> {
+  const it = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  for (;;) {
+    let next: IteratorResult<Buffer>;
+    try {
+      next = await it.next();
+    } catch (e) {
+      if (e instanceof Interrupted) throw e;
+      throw cannotUse(`cannot read ${name}: ${reasonOf(e)}`);
+    }
+    if (next.done === true) return;
+    yield next.value;
+  }
+}
+
+/**
+ * The chunks of `stream`, once its first read has returned: a stream that
+ * cannot be read (a stdin open only for writing: EBADF) fails here, before
+ * the store is made or opened.
+ */
+async function afterFirstRead(stream: Readable, name: string): Promise<AsyncIterable<Buffer>> {
+  const chunks = chunksOf(stream, name);
+  const first = await chunks.next();
+  return (async function* () {
+    if (first.done === true) return;
+    yield first.value;
+    yield* chunks;
+  })();
+}
+
+/** Lines of `chunks` as bytes, without their "\n"; at most MAX_LINE bytes each. */
+async function* linesOf(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let partLen = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of chunks) {
     let start = 0;
     for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, nl);
@@ -139,8 +230,8 @@ function parseLine(line: Buffer, where: string): Rec | null {
   return { key: r.key, value, bytes };
 }
 
-/** Reads every line of `input`, handing records on in batches; `write` null only checks. */
-async function pass(input: Input, write: ((batch: Rec[]) => void) | null, bar: Progress | null): Promise<number> {
+/** Reads every line of `chunks` (of `input`), handing records on in batches; `write` null only checks. */
+async function pass(input: Input, chunks: AsyncIterable<Buffer>, write: ((batch: Rec[]) => void) | null, bar: Progress | null): Promise<number> {
   let lineNo = 0;
   let records = 0;
   let batch: Rec[] = [];
@@ -153,7 +244,7 @@ async function pass(input: Input, write: ((batch: Rec[]) => void) | null, bar: P
     batchBytes = 0;
   };
   try {
-    for await (const line of linesOf(input.open())) {
+    for await (const line of linesOf(chunks)) {
       lineNo++;
       bar?.tick(line.length + 1);
       const rec = parseLine(line, `${input.name} line ${lineNo}`);
@@ -166,17 +257,18 @@ async function pass(input: Input, write: ((batch: Rec[]) => void) | null, bar: P
   } catch (thrown) {
     const e = thrown instanceof LineTooLong ? usage(`${input.name} line ${lineNo + 1}: longer than ${MAX_LINE} bytes`) : thrown;
     if (write === null) throw e instanceof Fail ? new Fail(e.exit, `${e.message}; nothing was imported`) : e;
-    // Importing: every batch before this one is durable. A bad line: write
-    // the records of this batch before it, then say so. A failed write:
-    // this batch is not written (batch() is all or nothing).
+    // Importing: every batch before this one is durable. A bad line or a
+    // signal: write the records of this batch read before it, then say so.
+    // A failed write: this batch is not written (batch() is all or nothing).
     let failure = e;
-    if (e instanceof Fail) {
+    if (e instanceof Fail || e instanceof Interrupted) {
       try {
         flush();
       } catch (f) {
         failure = f;
       }
     }
+    if (failure instanceof Interrupted) throw new Fail(interruptedExit(failure.signal), `${failure.message}; ${records} records were imported`);
     throw new Fail(exitCodeOf(failure), `${messageOf(failure)}; ${records} records were imported before it`);
   }
   return records;
@@ -185,19 +277,30 @@ async function pass(input: Input, write: ((batch: Rec[]) => void) | null, bar: P
 /**
  * Imports `input` into the store `open()` returns. A regular file is checked
  * whole first, so a bad line leaves no trace; a pipe is imported as it is
- * read (see `pmem help import`). Returns the number of records imported.
+ * read (see `pmem help import`), once its first read returned. Returns the
+ * number of records imported. SIGINT and SIGTERM stop it (see Stop).
  */
 export async function importLines(input: Input, open: () => KVStore): Promise<number> {
-  if (input.regular) await pass(input, null, null);
-  const store = open();
+  const stop = new Stop();
   try {
+    if (input.regular) await pass(input, chunksOf(stop.watch(input.open()), input.name), null, null);
+    const chunks = await afterFirstRead(stop.watch(input.open()), input.name);
+    const store = open();
     const bar = input.regular ? new Progress('import', input.size) : null;
-    // Each batch is one store record: all or nothing across a crash, and
-    // durable when batch() returns.
-    const n = await pass(input, (batch) => store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value }))), bar);
-    bar?.finish();
-    return n;
+    try {
+      // Each batch is one store record: all or nothing across a crash, and
+      // durable when batch() returns.
+      const n = await pass(input, chunks, (batch) => store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value }))), bar);
+      bar?.finish();
+      return n;
+    } finally {
+      bar?.stop();
+      store.close();
+    }
+  } catch (e) {
+    if (e instanceof Interrupted) throw new Fail(interruptedExit(e.signal), `${e.message}; nothing was imported`);
+    throw e;
   } finally {
-    store.close();
+    stop.dispose();
   }
 }

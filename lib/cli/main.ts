@@ -20,6 +20,15 @@ const err = (s: string): void => {
   process.stderr.write(`pmem: ${s}\n`);
 };
 
+/** The commands that read their own options (serve.ts, replica.ts, sort.ts). */
+const OWN_PARSER = new Set(['serve', 'replica', 'sort']);
+
+/** Whether `--help` or `-h` comes before any `--` (after which sort takes file names). */
+function asksHelp(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
 /** Runs the command; resolves to its exit code. */
 export async function main(argv: string[], out: Out = new Out()): Promise<number> {
   let file: string | undefined;
@@ -27,16 +36,23 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     // serve, replica and sort load the server, the replication and the sort
     // (most of the library) only when they run: the other commands start
     // without them.
-    if (argv[0] === 'serve' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (OWN_PARSER.has(argv[0]) && asksHelp(argv)) {
+      // Their help, whatever their other options: the common parser does
+      // not know them (`pmem serve --file f --help` is no unknown --file).
+      out.line(helpFor(argv[0]) as string);
+      out.flush();
+      return EXIT.OK;
+    }
+    if (argv[0] === 'serve') {
       // serve has options of its own: they are read by its parser, not the common one.
       const { parseServe, serve } = await import('./serve');
       return await serve(parseServe(argv.slice(1), bytes));
     }
-    if (argv[0] === 'replica' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (argv[0] === 'replica') {
       const { parseReplica, replica } = await import('./replica');
       return await replica(parseReplica(argv.slice(1), bytes));
     }
-    if (argv[0] === 'sort' && !argv.includes('--help') && !argv.includes('-h')) {
+    if (argv[0] === 'sort') {
       // Its own parser: GNU sort's single-letter options (-k2,2, -t:, -nr).
       const { sortCommand } = await import('./sort');
       const code = await sortCommand(argv.slice(1), out);
@@ -172,7 +188,7 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   if (!(i.kind === 'kv' || (creates && (i.kind === 'missing' || empty)))) throw notA('a KV store', i);
   // The input is checked before the store is created (import); opening a
   // named pipe waits for its writer, so this comes after the cheap check above.
-  const input = op === 'import' ? openInput(args[0]) : undefined;
+  const input = op === 'import' ? openInput(args[0], file) : undefined;
   // Only a missing or empty file is created (and sized); an existing store
   // keeps its size, which `size` with `create` would otherwise extend.
   const creating = creates && i.kind !== 'kv';
@@ -313,6 +329,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
   const { kind } = i;
   const report: Record<string, unknown> = { file, kind };
   let summary: string;
+  let bar: Progress | undefined;
   if (kind === 'kv') {
     const store = KVStore.open(file, { readOnly: true });
     try {
@@ -324,7 +341,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
         return r === undefined ? 0 : r.replayed + r.resyncs + r.dropped;
       };
       const before = moved();
-      const bar = new Progress('check', store.count);
+      bar = new Progress('check', store.count);
       let n = 0;
       for (const [, v] of store.entries() as Iterable<[Buffer, Buffer]>) {
         if (!(v instanceof Buffer)) throw new PmemError('ERR_PMEM_CORRUPT', 'unreadable value');
@@ -338,12 +355,13 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
       Object.assign(report, { keys: n, recovery: store.stats().recovery, ...(changed ? { changedDuringCheck: true } : {}) });
       summary = changed ? `${n} keys read; a writer wrote during the check, so the count (${count}) was not compared` : `${n} keys`;
     } finally {
+      bar?.stop(); // damage found: the message starts on a line of its own
       store.close();
     }
   } else if (kind === 'wal') {
     const wal = Wal.open(file, { readOnly: true });
     try {
-      const bar = new Progress('check', wal.stats.records);
+      bar = new Progress('check', wal.stats.records);
       let n = 0;
       for (const _ of wal.read()) {
         n++;
@@ -353,6 +371,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
       Object.assign(report, { records: n, headLsn: wal.headLsn, nextLsn: wal.nextLsn, recovery: wal.stats.lastRecovery });
       summary = `${n} records`;
     } finally {
+      bar?.stop();
       wal.close();
     }
   } else if (kind === 'objpool') {

@@ -43,6 +43,17 @@ export class Progress {
     if (this.#draw) this.#write(`\r${this.#line()}\n`);
   }
 
+  /**
+   * Ends the line where the work stopped short (a failure, a signal), so
+   * that the message after it starts on a line of its own and the bar does
+   * not say 100%. Nothing after finish().
+   */
+  stop(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#draw) this.#write(`\r${this.#line()}\n`);
+  }
+
   #write(s: string): void {
     try {
       this.#out.write(s);

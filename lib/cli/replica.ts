@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { MAX_TIMEOUT } from '../replicate/options';
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
-import { wholeNumberIn } from './args';
+import { sameFile, wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -48,6 +48,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
   }
   if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
   if (!promote && a.port === undefined) throw usage('replica needs --listen PORT');
+  if (a.store !== undefined && sameFile(a.store, a.file)) throw usage(`--store ${a.store} is the journal --file ${a.file}: the store needs a file of its own`);
   return a as ReplicaArgs;
 }
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { openServer } from '../server/open';
-import { wholeNumberIn } from './args';
+import { sameFile, wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -97,18 +97,17 @@ function makeDir(dir: string): void {
 /** Runs the server until it is told to stop. Resolves to the exit code. */
 export async function serve(a: ServeArgs): Promise<number> {
   refuseKernelViews([a.file], cannotUse);
-  let file = a.file;
-  if (file === undefined) {
-    let dir = a.dir;
-    if (dir === undefined) {
-      const where = defaultLocation();
-      if (where.emulated) console.log(EMULATED_BANNER + '\n');
-      dir = where.dir;
-      fs.mkdirSync(dir, { recursive: true });
-    } else {
-      makeDir(dir);
-    }
-    file = path.join(dir, 'serve.kv');
+  const where = a.file === undefined && a.dir === undefined ? defaultLocation() : undefined;
+  const dir = a.dir ?? where?.dir;
+  const file = a.file ?? path.join(dir as string, 'serve.kv');
+  // One file for both would be taken as the store, then refused as the
+  // journal as if another process held it, leaving a new store behind.
+  if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${a.journal} is the store's file ${file}: the journal needs a file of its own`);
+  if (where !== undefined) {
+    if (where.emulated) console.log(EMULATED_BANNER + '\n');
+    fs.mkdirSync(where.dir, { recursive: true });
+  } else if (a.dir !== undefined) {
+    makeDir(a.dir);
   }
   const replicated = a.replicas.length > 0;
   const server = await openServer({

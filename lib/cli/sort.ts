@@ -9,7 +9,7 @@ import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
-import { parseKey, type SortOptions, type SortProgress } from '../sort/options';
+import { checkSortOptions, parseKey, type SortOptions, type SortProgress } from '../sort/options';
 import type { SortKey } from '../sort/records';
 
 const FLAGS: Record<string, keyof SortOptions> = { '-n': 'numeric', '-r': 'reverse', '-u': 'unique', '-s': 'stable', '--resume': 'resume' };
@@ -23,6 +23,8 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   let output: string | undefined;
   let verbose = false;
   let json = false;
+  // The option each of the library's names came from, for its messages.
+  const names: Record<string, string> = { ...OPTION_NAMES };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     if (a === '--') {
@@ -57,6 +59,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         } catch (e) {
           throw usage((e as Error).message);
         }
+        if (!Object.values(keys[keys.length - 1]).every((n) => n === undefined || Number.isSafeInteger(n))) {
+          throw usage(`-k takes field and character numbers up to ${Number.MAX_SAFE_INTEGER}, got '${v}'`);
+        }
         break;
       case '-t':
         // The command line arrives decoded from UTF-8: a character past ASCII
@@ -68,7 +73,10 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         options.separator = v === '\\0' ? '\0' : v;
         break;
       case '-S':
-      case '--memory': options.memory = bytes(v as string, a); break;
+      case '--memory':
+        options.memory = bytes(v as string, a);
+        names.memory = a;
+        break;
       case '--pmem': options.pmem = v; break;
       case '--record-size': options.recordSize = whole(v as string, a); break;
       case '--key-offset': options.keyOffset = whole(v as string, a); break;
@@ -96,6 +104,7 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
   if (fromStdin && options.resume === true) throw usage('--resume continues the sort of a file: stdin cannot be read again');
   if (keys.length > 0) options.keys = keys;
+  checkOptions(options, output, toStdout, names);
   const bar = new PhaseBar();
   options.onProgress = (p) => bar.update(p);
   // From stdin, or to stdout: the sort reads and writes files in a
@@ -127,8 +136,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
     const file = toStdout ? path.join(tmp as string, 'sorted') : output as string;
     try {
       result = externalSort(input, file, options);
-    } finally {
       bar.finish();
+    } finally {
+      bar.stop(); // a sort that failed: its phase did not reach 100%
     }
     if (toStdout) await copyOut(file, out);
   } finally {
@@ -250,8 +260,42 @@ async function copyOut(file: string, out: Out): Promise<void> {
 }
 
 function whole(s: string, name: string): number {
-  if (!/^\d+$/.test(s)) throw usage(`${name} takes a whole number, got '${s}'`);
-  return Number(s);
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n)) throw usage(`${name} takes a whole number, got '${s}'`);
+  return n;
+}
+
+/** The options as the library names them, and as `pmem sort` does. */
+const OPTION_NAMES: Record<string, string> = {
+  memory: '--memory', recordSize: '--record-size', keyOffset: '--key-offset', keyLength: '--key-length', parallel: '--parallel',
+  separator: '-t', mergeBuffers: '--merge-buffers', pmem: '--pmem',
+};
+
+/**
+ * The options checked as a whole before anything is made or read (stdin
+ * included): what the library refuses is a usage error (exit 2), said with
+ * the options' names on the command line (`names`).
+ */
+function checkOptions(options: SortOptions, output: string | undefined, toStdout: boolean, names: Record<string, string>): void {
+  if (options.recordSize !== undefined && (options.keys !== undefined || options.separator !== undefined || options.numeric === true)) {
+    throw usage('-k, -t and -n apply to text records, not to --record-size');
+  }
+  if (options.recordSize === undefined && (options.keyOffset !== undefined || options.keyLength !== undefined)) {
+    throw usage('--key-offset and --key-length apply to binary records (--record-size)');
+  }
+  // The sort would make its directory at the output's path, and fail only
+  // when it renames the output over it.
+  if (options.pmem !== undefined && !toStdout && path.resolve(options.pmem) === path.resolve(output as string)) {
+    throw usage(`--pmem ${options.pmem} is the output ${output}: give the sort a directory of its own`);
+  }
+  try {
+    checkSortOptions(options);
+  } catch (e) {
+    if (!(e instanceof TypeError || e instanceof RangeError)) throw e;
+    // "parallel must be at least 1" -> "--parallel must be at least 1"
+    const lead = /^(\w+) /.exec(e.message)?.[1];
+    throw usage(lead !== undefined && names[lead] !== undefined ? names[lead] + e.message.slice(lead.length) : e.message);
+  }
 }
 
 /** One progress bar per phase (runs, passes, merge), in bytes with an ETA. */
@@ -273,5 +317,9 @@ class PhaseBar {
 
   finish(): void {
     this.#bar?.finish();
+  }
+
+  stop(): void {
+    this.#bar?.stop();
   }
 }

@@ -1,0 +1,307 @@
+// The `pmem` command given what a careless or hostile user gives it: an
+// input that is the store itself, a stdin that cannot be read, a signal in
+// the middle of an import, sort options that do not go together. Run as the
+// installed bin/pmem in child processes (it loads dist/: `npm run build:ts`
+// after a change).
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { EXIT, Fail } from '../lib/cli/exit';
+import { importLines } from '../lib/cli/import';
+import { Progress } from '../lib/cli/progress';
+import { KVStore } from '../lib';
+import { tmpFile } from './helpers';
+
+const ROOT = path.join(__dirname, '..');
+const BIN = path.join(ROOT, 'bin', 'pmem');
+
+beforeAll(() => {
+  // A stale dist/ would test old code: its JavaScript must be newer than the sources.
+  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort']) {
+    const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
+    const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
+    if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
+  }
+});
+
+interface Result {
+  code: number | null;
+  out: string[];
+  err: string[];
+}
+
+const lines = (s: string | null | undefined): string[] => (s ? s.replace(/\n$/, '').split('\n') : []);
+
+function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', ...opts });
+  return { code: r.status, out: lines(r.stdout as string), err: lines(r.stderr as string) };
+}
+
+/** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
+function fails(r: Result, code: number, text?: string): void {
+  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
+  expect(r.err[0]).toMatch(/^pmem: /);
+  if (text !== undefined) expect(r.err[0]).toContain(text);
+}
+
+function jsonl(n: number, from = 0): string {
+  return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${from + i}`, value: `v${from + i}` })).join('\n') + '\n';
+}
+
+function count(file: string): number {
+  const s = KVStore.open(file, { readOnly: true });
+  try {
+    return s.count;
+  } finally {
+    s.close();
+  }
+}
+
+describe('pmem kv import: its input', () => {
+  test('a stdin open only for writing exits 3 with one line, and makes no store', () => {
+    const f = tmpFile('wronly-stdin.kv');
+    const sink = tmpFile('wronly-stdin.txt');
+    const fd = fs.openSync(sink, 'w');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [fd, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'cannot read stdin: bad file descriptor (EBADF)');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.existsSync(f)).toBe(false);
+    // Into an existing store: it is left as it was.
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const before = fs.readFileSync(f);
+    const again = fs.openSync(sink, 'w');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [again, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'cannot read stdin');
+    } finally {
+      fs.closeSync(again);
+    }
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+
+  test('the store itself, named or as stdin, is refused (exit 3) and left as it was', () => {
+    // An empty file is a store to be made: it was made, then read as the input.
+    const empty = tmpFile('self-empty.kv');
+    fs.writeFileSync(empty, '');
+    fails(pmem(['kv', empty, 'import', empty]), EXIT.CANNOT_USE, `${empty} is the store itself`);
+    expect(fs.statSync(empty).size).toBe(0);
+    const fd = fs.openSync(empty, 'r');
+    try {
+      fails(pmem(['kv', empty, 'import', '-'], { stdio: [fd, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'stdin is the store itself');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.statSync(empty).size).toBe(0);
+    // A store, by another name for the same file.
+    const f = tmpFile('self.kv');
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const link = `${f}.link`;
+    fs.linkSync(f, link);
+    const before = fs.readFileSync(f);
+    fails(pmem(['kv', f, 'import', link]), EXIT.CANNOT_USE, `${link} is the store itself`);
+    const in2 = fs.openSync(f, 'r');
+    try {
+      fails(pmem(['kv', f, 'import', '-'], { stdio: [in2, 'pipe', 'pipe'] }), EXIT.CANNOT_USE, 'stdin is the store itself');
+    } finally {
+      fs.closeSync(in2);
+    }
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+    fs.rmSync(link);
+  });
+});
+
+describe('pmem kv import: SIGINT and SIGTERM', () => {
+  let cleanup: (() => void) | null = null;
+  afterEach(() => {
+    cleanup?.();
+    cleanup = null;
+  });
+
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    test(`${signal} during an import from a pipe: every record read before it is imported and durable, said in one line, exit ${code}`, async () => {
+      const f = tmpFile(`signal-${signal}.kv`);
+      const child = spawn(BIN, ['kv', f, 'import', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      cleanup = () => child.kill('SIGKILL');
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      // 1500 records: a batch of 1000 is written at once, 500 wait for more.
+      child.stdin.write(jsonl(1500));
+      // The first batch is in the store, and the pipe is still open: the
+      // import is under way, waiting for more lines, when the signal lands.
+      for (;;) {
+        let n = 0;
+        try {
+          n = count(f);
+        } catch {
+          // not made yet
+        }
+        if (n > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill(signal);
+      const [exit, killedBy] = await once(child, 'close');
+      child.stdin.destroy();
+      expect({ exit, killedBy, out, err }).toEqual({ exit: code, killedBy: null, out: '', err: `pmem: interrupted by ${signal}; 1500 records were imported\n` });
+      expect(count(f)).toBe(1500);
+      expect(pmem(['check', f]).code).toBe(EXIT.OK);
+      expect(pmem(['kv', f, 'get', 'k1499']).out).toEqual(['v1499']);
+    });
+  }
+});
+
+test('SIGINT while a regular file is checked, before the import: nothing imported, the store not opened, exit 130', async () => {
+  // In this process: the handler the import installs is called as the
+  // signal would call it, the other listeners (jest's) left out.
+  const stream = new PassThrough();
+  stream.write(jsonl(10));
+  const before = process.listeners('SIGINT');
+  let opened = false;
+  const done = importLines({ name: 'in.jsonl', regular: true, size: 0, open: () => stream }, () => {
+    opened = true;
+    throw new Error('the store was opened');
+  }).then(() => null, (e: unknown) => e);
+  const ours = process.listeners('SIGINT').filter((l) => !before.includes(l));
+  expect(ours).toHaveLength(1);
+  // The check has read what was written, and waits for more.
+  while (stream.readableLength > 0) await new Promise((r) => setImmediate(r));
+  (ours[0] as () => void)();
+  const e = await done;
+  expect(e).toBeInstanceOf(Fail);
+  expect({ exit: (e as Fail).exit, message: (e as Fail).message, opened }).toEqual({ exit: 130, message: 'interrupted by SIGINT; nothing was imported', opened: false });
+  // The handlers are gone with the import.
+  expect(process.listeners('SIGINT')).toEqual(before);
+});
+
+describe('pmem sort: options that do not go together', () => {
+  let cleanup: (() => void) | null = null;
+  afterEach(() => {
+    cleanup?.();
+    cleanup = null;
+  });
+
+  test('text options with --record-size, binary ones without: exit 2, one line naming the options, nothing made', () => {
+    const dir = tmpFile('sort-combos');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'in.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    const output = path.join(dir, 'out.txt');
+    for (const [args, text] of [
+      [['-k', '1', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['-n', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['-t', ':', '--record-size', '2'], '-k, -t and -n apply to text records, not to --record-size'],
+      [['--key-offset', '1'], '--key-offset and --key-length apply to binary records (--record-size)'],
+      [['--key-length', '1'], '--key-offset and --key-length apply to binary records (--record-size)'],
+      [['--record-size', '2', '--key-length', '0'], '--key-length must be at least 1'],
+      [['--parallel', '0'], '--parallel must be at least 1'],
+      [['--parallel', '9'], '--parallel must be 1..8, got 9'],
+      [['-S', '1K'], '-S must be 65536..4294967296 bytes, got 1024'],
+      [['--memory', '1K'], '--memory must be 65536..4294967296 bytes, got 1024'],
+      [['--parallel', '9007199254740993'], "--parallel takes a whole number, got '9007199254740993'"],
+      [['--record-size', '99999999999999999999'], "--record-size takes a whole number, got '99999999999999999999'"],
+    ] as const) {
+      fails(pmem(['sort', input, '-o', output, ...args]), EXIT.USAGE, text);
+      expect(fs.readdirSync(dir)).toEqual(['in.txt']);
+    }
+  });
+
+  test('from stdin: refused before stdin is read (a writer that never closes it is not waited for)', async () => {
+    const dir = tmpFile('sort-combos-stdin');
+    fs.mkdirSync(dir);
+    const child = spawn(BIN, ['sort', '-', '-o', path.join(dir, 'out.txt'), '-k', '1', '--record-size', '2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanup = () => child.kill('SIGKILL');
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdin.write('b\na\n'); // and never ended
+    const [code] = await once(child, 'close');
+    child.stdin.destroy();
+    expect({ code, err }).toEqual({ code: EXIT.USAGE, err: 'pmem: -k, -t and -n apply to text records, not to --record-size\n' });
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test('--pmem naming the output: exit 2, and no directory nor partial output made there', () => {
+    const dir = tmpFile('sort-pmem-output');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'in.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    const output = path.join(dir, 'out.txt');
+    for (const pmemDir of [output, path.join(dir, '.', 'out.txt'), path.relative(process.cwd(), output)]) {
+      fails(pmem(['sort', input, '-o', output, '--pmem', pmemDir]), EXIT.USAGE, `--pmem ${pmemDir} is the output`);
+      expect(fs.readdirSync(dir)).toEqual(['in.txt']);
+    }
+  });
+});
+
+describe('pmem serve and pmem replica: one file given for two', () => {
+  test('--journal naming the store, --store naming the journal: exit 2, and nothing made', () => {
+    const dir = tmpFile('one-file-two');
+    fs.mkdirSync(dir);
+    const f = path.join(dir, 's.kv');
+    // A timeout: a server that did start would never exit on its own.
+    const opts = { timeout: 60_000 };
+    for (const journal of [f, path.join(dir, '.', 's.kv')]) {
+      fails(pmem(['serve', '--port', '0', '--file', f, '--journal', journal, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, `--journal ${journal} is the store's file`);
+    }
+    const sub = path.join(dir, 'sub');
+    fails(pmem(['serve', '--port', '0', '--dir', sub, '--journal', path.join(sub, 'serve.kv'), '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
+    fails(pmem(['replica', '--listen', '0', '--file', f, '--store', f, '--create'], opts), EXIT.USAGE, `--store ${f} is the journal`);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    // The same file by two names: a hard link to a store.
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    const link = path.join(dir, 'link.kv');
+    fs.linkSync(f, link);
+    const before = fs.readFileSync(f);
+    fails(pmem(['replica', '--listen', '0', '--file', link, '--store', f], opts), EXIT.USAGE, 'is the journal');
+    fails(pmem(['serve', '--port', '0', '--file', f, '--journal', link, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
+    expect(fs.readdirSync(dir).sort()).toEqual(['link.kv', 's.kv']);
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+});
+
+describe('--help beside the options of serve, replica and sort', () => {
+  test("prints the command's help (exit 0), not an unknown option of the common parser", () => {
+    for (const [args, first] of [
+      [['serve', '--file', 'x.kv', '--help'], 'pmem serve '],
+      [['serve', '--port', '0', '-h'], 'pmem serve '],
+      [['replica', 'promote', '--file', 'x.journal', '-h'], 'pmem replica '],
+      [['replica', '--listen', '0', '--help'], 'pmem replica '],
+      [['sort', 'in.txt', '--pmem', 'dir', '--help'], 'pmem sort '],
+    ] as const) {
+      const r = pmem([...args]);
+      expect({ code: r.code, err: r.err }).toEqual({ code: EXIT.OK, err: [] });
+      expect(r.out[0].startsWith(first)).toBe(true);
+    }
+    // After --, sort takes -h as a file name.
+    fails(pmem(['sort', '--', '-h']), EXIT.CANNOT_USE, 'cannot read -h');
+  });
+
+  test('sort -k with a number past 2^53: exit 2, naming -k', () => {
+    const input = tmpFile('k-huge.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    fails(pmem(['sort', input, '-o', tmpFile('k-huge.out'), '-k', '1.99999999999999999999']), EXIT.USAGE, "-k takes field and character numbers up to 9007199254740991, got '1.99999999999999999999'");
+  });
+});
+
+test('a progress bar of work that stopped short ends its line where it stopped, not at 100%', () => {
+  const writes: string[] = [];
+  const tty = { isTTY: true, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream;
+  const bar = new Progress('work', 8, tty);
+  bar.tick(4);
+  bar.stop();
+  expect(writes[writes.length - 1]).toBe(`\rwork [${'#'.repeat(15)}${'-'.repeat(15)}]  50% 4/8\n`);
+  const n = writes.length;
+  bar.finish(); // the failure's path may reach it too: nothing more is drawn
+  bar.stop();
+  expect(writes.length).toBe(n);
+  const done = new Progress('work', 8, tty);
+  done.tick(8);
+  done.finish();
+  const m = writes.length;
+  done.stop();
+  expect(writes.length).toBe(m);
+});
