@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 
 import { ObjPool, PersistentList } from '../lib';
-import { expectPmemError, expectThrowName, tmpFile } from './helpers';
+import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
 
@@ -247,18 +247,6 @@ describe('PersistentList walks', () => {
 // every image starts from the same list.
 describe('PersistentList damage (seeded)', () => {
   const IMAGES = 400;
-
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x / 2 ** 32;
-    };
-  }
 
   test(`${IMAGES} damaged lists: each operation succeeds or is ERR_PMEM_CORRUPT`, () => {
     const pool = fresh('damage');

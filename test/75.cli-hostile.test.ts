@@ -3,7 +3,7 @@
 // the middle of an import, sort options that do not go together. Run as the
 // installed bin/pmem in child processes (it loads dist/: `npm run build:ts`
 // after a change).
-import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import * as fs from 'node:fs';
@@ -14,38 +14,9 @@ import { importLines } from '../lib/cli/import';
 import { Progress } from '../lib/cli/progress';
 import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
+import { BIN, expectBuilt, fails, lines, pmem } from './cli-helpers';
 
-const ROOT = path.join(__dirname, '..');
-const BIN = path.join(ROOT, 'bin', 'pmem');
-
-beforeAll(() => {
-  // A stale dist/ would test old code: its JavaScript must be newer than the sources.
-  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort']) {
-    const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
-    const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
-    if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
-  }
-});
-
-interface Result {
-  code: number | null;
-  out: string[];
-  err: string[];
-}
-
-const lines = (s: string | null | undefined): string[] => (s ? s.replace(/\n$/, '').split('\n') : []);
-
-function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
-  const r = spawnSync(BIN, args, { encoding: 'utf8', ...opts });
-  return { code: r.status, out: lines(r.stdout as string), err: lines(r.stderr as string) };
-}
-
-/** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
-function fails(r: Result, code: number, text?: string): void {
-  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
-  expect(r.err[0]).toMatch(/^pmem: /);
-  if (text !== undefined) expect(r.err[0]).toContain(text);
-}
+beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort']));
 
 function jsonl(n: number, from = 0): string {
   return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${from + i}`, value: `v${from + i}` })).join('\n') + '\n';

@@ -10,39 +10,10 @@ import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
 import { KVStore, ObjPool, openMapping, PmemError, startReplica, TieredCache, Wal } from '../lib';
 import { Progress } from '../lib/cli/progress';
 import { MARKER_KEY } from '../lib/server/records';
+import { BIN, expectBuilt, fails, lines, pmem, ROOT, type Result } from './cli-helpers';
 import { readAfterWait, tmpFile } from './helpers';
 
-const ROOT = path.join(__dirname, '..');
-const BIN = path.join(ROOT, 'bin', 'pmem');
-
-beforeAll(() => {
-  // A stale dist/ would test old code: its JavaScript must be newer than the sources.
-  for (const f of ['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/progress', 'cli/serve']) {
-    const src = fs.statSync(path.join(ROOT, 'lib', `${f}.ts`)).mtimeMs;
-    const js = fs.statSync(path.join(ROOT, 'dist', `${f}.js`)).mtimeMs;
-    if (js < src) throw new Error(`dist/${f}.js is older than lib/${f}.ts: run npm run build:ts`);
-  }
-});
-
-interface Result {
-  code: number | null;
-  out: string[];
-  err: string[];
-}
-
-const lines = (s: string | null | undefined): string[] => (s ? s.replace(/\n$/, '').split('\n') : []);
-
-function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
-  const r = spawnSync(BIN, args, { encoding: 'utf8', ...opts });
-  return { code: r.status, out: lines(r.stdout as string), err: lines(r.stderr as string) };
-}
-
-/** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
-function fails(r: Result, code: number, text?: string): void {
-  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
-  expect(r.err[0]).toMatch(/^pmem: /);
-  if (text !== undefined) expect(r.err[0]).toContain(text);
-}
+beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/progress', 'cli/serve']));
 
 /**
  * Runs the command with stdout or stderr a pipe whose reader is already

@@ -10,6 +10,7 @@ import { type Region, TieredCache } from '../lib';
 import { cacheHooks } from '../lib/cache/hooks';
 import { crashTest, type CrashReport, type CrashTestOptions, type SimMode } from '../lib/testing';
 import { type CacheEvent, checkCache, valueOf } from './fixtures/cache/oracle';
+import { rng } from './helpers';
 
 const KEYS = Array.from({ length: 40 }, (_, i) => `key${i}`);
 const SLOTS = 24;
@@ -23,17 +24,6 @@ const IMAGES = Number(process.env.PMEM_CACHE_CRASH_IMAGES ?? 2);
 
 interface Model {
   versions: Map<string, number>;
-}
-
-/** A deterministic generator (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
 }
 
 interface Run {

@@ -21,6 +21,17 @@ export function tmpFile(name: string): string {
   return p;
 }
 
+/** A deterministic generator of numbers in [0, 1) (xorshift32 over `seed`). */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
+
 /** Expects `fn` to throw a PmemError with `code`. */
 export function expectPmemError(fn: () => unknown, code: string): void {
   let thrown: unknown;
