@@ -12,7 +12,6 @@ import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
 import { Wal } from '../log/wal';
 
-export { EXIT } from './exit';
 
 const err = (s: string): void => {
   // A closed or full stderr is ignored (run() listens for its 'error'):

@@ -18,6 +18,8 @@ export interface NativeMapping {
    */
   readonly call: ArrayBuffer;
   flush(): void;
+  /** SFENCE (pmem_drain); nothing when the mapping is not pmem. */
+  drain(): void;
   persist(): void;
   /** Leaves the checksum in the call block's first element. */
   sealRecord(src?: Uint8Array): void;

@@ -91,7 +91,7 @@ export class Mapping implements Region {
    * each `native.sealRecord` would be a dictionary lookup per call. They
    * ignore their receiver; `#live()` still decides whether they may run.
    */
-  readonly #hot: Pick<NativeMapping, 'flush' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply' | 'readInto'>;
+  readonly #hot: Pick<NativeMapping, 'flush' | 'drain' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply' | 'readInto'>;
   readonly #views: Windows;
   /** u64 views for the atomics: one per window, made on first use. */
   #words: BigUint64Array[] = [];
@@ -103,8 +103,8 @@ export class Mapping implements Region {
     this.path = path;
     this.#native = native;
     this.#call = new Float64Array(native.call);
-    const { flush, persist, sealRecord, sealRecords, sealAndApply, readInto } = native;
-    this.#hot = { flush, persist, sealRecord, sealRecords, sealAndApply, readInto };
+    const { flush, drain, persist, sealRecord, sealRecords, sealAndApply, readInto } = native;
+    this.#hot = { flush, drain, persist, sealRecord, sealRecords, sealAndApply, readInto };
     this.length = native.length;
     this.isPmem = native.isPmem;
     this.granularity = native.granularity;
@@ -168,7 +168,7 @@ export class Mapping implements Region {
   /** Waits for earlier flushes (SFENCE). A no-op when the mapping is not pmem. */
   drain(): void {
     this.#live();
-    if (this.isPmem) binding.drain();
+    this.#hot.drain();
   }
 
   /** Makes a range durable before returning: `pmem_persist` or `pmem_msync`. */

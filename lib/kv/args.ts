@@ -103,7 +103,6 @@ export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | stri
   return { v: e.value as Uint8Array | string, len: e.vlen };
 }
 
-export { checkBoolean, checkOptions };
 
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 

@@ -2,8 +2,9 @@
 // to the log's end, then the old segments freed. `compact()` cleans every
 // segment with dead entries at once; `Cleaner` cleans one segment a bounded
 // step at a time, between writes (paced by log.ts).
+import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
-import { align8, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
+import { ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
 import { countFree } from './published';
 import { type Region, store64 } from '../core/region';

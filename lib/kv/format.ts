@@ -58,7 +58,6 @@ export const DEFAULT_SEGMENT = 4 * 1024 * 1024;
 /** Largest store: one Buffer must see the whole mapping. */
 export const MAX_FILE = 2 ** 32;
 
-export { align8 };
 
 // native/kv/scan.cc restates the record format for its hot loops and
 // exports what it uses as kvConstants: a build in which one differs would

@@ -3,9 +3,10 @@
 // it; segments.ts keeps the segment table, recover.ts rebuilds it and the
 // DRAM index on open, compact.ts reclaims dead space. The design is in
 // docs/ARCHITECTURE.md ("KVStore").
+import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  align8, DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
+  DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
@@ -21,7 +22,6 @@ import { Superblock } from '../log/superblock';
 export type { LogRecovery } from './recover';
 export type { Entry } from './format';
 export type { LogStats } from './segments';
-export { RESERVE_DEL, RESERVE_PUT };
 
 
 /**
@@ -132,9 +132,10 @@ export class KvLog {
   }
 
   /**
-   * Writes `entries` as one record at the log's end and makes it durable
-   * with one fence, then points the index at it. `reserve` free segments
-   * are kept back: see RESERVE_PUT.
+   * Writes `entries` as one record at the log's end, points the index at
+   * it while its lines are written back, and makes it durable with one
+   * fence (see #seal and #commit). `reserve` free segments are kept back:
+   * see RESERVE_PUT.
    */
   append(entries: Entry[], reserve: number): void {
     let len = 0;
@@ -152,12 +153,16 @@ export class KvLog {
     // to copy as it checksums it: it ends the record.
     const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
     const s = this.#seal(at, len, tail);
-    let p = at + RECORD_HEADER_BYTES;
-    const t = this.#t;
-    for (const e of entries) {
-      const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
-      t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
-      p += esize;
+    try {
+      let p = at + RECORD_HEADER_BYTES;
+      const t = this.#t;
+      for (const e of entries) {
+        const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+        t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
+        p += esize;
+      }
+    } finally {
+      this.#commit(s);
     }
   }
 
@@ -178,14 +183,19 @@ export class KvLog {
     const tail = writePutRecord(b, this.#words, at, key, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
     const s = this.#seal(at, len, tail);
-    this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
+    try {
+      this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
+    } finally {
+      this.#commit(s);
+    }
   }
 
   /**
    * Compaction's append: copies of the whole entries at region offsets
    * `src[i..j)` (`sizes` bytes each) as one record at the log's end, made
-   * durable with one fence as append() does; then points index slot
-   * `slots[k]` (KvIndex.liveSlot of the entry at `src[k]`) at its copy.
+   * durable with one fence as append() does; points index slot
+   * `slots[k]` (KvIndex.liveSlot of the entry at `src[k]`) at its copy
+   * before that fence, as append() does.
    * No key is hashed or looked up again. Takes from the last free segments.
    */
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void {
@@ -203,13 +213,18 @@ export class KvLog {
       p += sizes[k];
     }
     const s = this.#seal(at, len, undefined);
-    // The copies are durable: the index may point at them now, and the
-    // entries they copy are dead.
-    p = at + RECORD_HEADER_BYTES;
-    for (let k = i; k < j; k++) {
-      this.index.moveSlot(slots[k], p);
-      this.#t.moveEntry(s, src[k], sizes[k]);
-      p += sizes[k];
+    try {
+      // The index points at the copies, and the entries they copy count as
+      // dead, before the fence: the copies are durable when this returns,
+      // before compaction frees a segment for their sources being dead.
+      p = at + RECORD_HEADER_BYTES;
+      for (let k = i; k < j; k++) {
+        this.index.moveSlot(slots[k], p);
+        this.#t.moveEntry(s, src[k], sizes[k]);
+        p += sizes[k];
+      }
+    } finally {
+      this.#commit(s);
     }
   }
 
@@ -227,27 +242,40 @@ export class KvLog {
   /**
    * Seals the record of `len` entry bytes written at `at` by #place's
    * caller (its padding zeroed: see zeroPadding), with `tail` copied as its
-   * last bytes, and publishes its end. @returns its head segment
+   * last bytes, and flushes it, without the fence. The caller points the
+   * index at it, then calls #commit, also when that throws.
+   * @returns its head segment
    */
   #seal(at: number, len: number, tail: Uint8Array | undefined): number {
     const t = this.#t;
     const s = t.head[t.segOf(at)];
+    // Checksum and flush (CLWB, or streaming stores; msync when not pmem)
+    // in one step. Nothing is ordered yet: a crash before #commit's fence
+    // leaves a record whose checksum fails or holds, the write either
+    // absent or whole, never torn.
+    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], false, tail);
     const size = align8(RECORD_HEADER_BYTES + len);
-    // Checksum, flush and fence in one step: the one ordering point of the
-    // call. After it the record (and the header of a segment #place just
-    // opened, flushed there) is durable, so the call may return. A crash
-    // before it leaves a record whose checksum fails or holds: the write is
-    // then either absent or whole, never torn.
-    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], true, tail);
-    // Publish to the index only after it (the caller): a reader never sees
-    // a value that a crash could still take away.
     t.used[s] = at + size - t.start(s);
     if (s === t.active) t.tail = at + size;
-    // The record is durable: readers may replay up to its end now. One
-    // aligned 8-byte store, not flushed: only live readers read it, and
-    // recovery finds the log's end from the records themselves.
-    publishTailIn(this.#words, t.seq[s], t.used[s]);
     return s;
+  }
+
+  /**
+   * The fence of the record #seal flushed in head segment s: the one
+   * ordering point of the call. The caller updated the index (this
+   * thread's DRAM) meanwhile, while the record's lines were written back;
+   * nothing reads it before the call returns, after this fence. Then the
+   * tail is published to live readers: they replay only records a crash
+   * can no longer take away. One aligned 8-byte store, not flushed: only
+   * live readers read it, and recovery finds the log's end from the
+   * records themselves.
+   */
+  #commit(s: number): void {
+    // The record (and the header of a segment #place just opened, flushed
+    // there) is durable after it, so the call may return.
+    this.#region.drain();
+    const t = this.#t;
+    publishTailIn(this.#words, t.seq[s], t.used[s]);
   }
 
   /**

@@ -1,9 +1,10 @@
 // The recovery of KVStore's log: on every open, the scan of the segments
 // and the rebuild of the DRAM index and the segment table from the records.
 import { binding } from '../core/binding';
+import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  align8, DATA_START, ENTRY_DEL, ENTRY_PUT, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+  DATA_START, ENTRY_DEL, ENTRY_PUT, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
 import type { KvIndex } from './hash-index';

@@ -1,17 +1,18 @@
 import { types } from 'node:util';
 
-import { checkPath } from '../core/args';
+import { checkBoolean, checkOptions, checkPath } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
-  batchEntries, checkBoolean, checkOptions, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
+  batchEntries, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
 } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
 } from './format';
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
-import { KvLog, RESERVE_DEL, RESERVE_PUT, type Entry } from './log';
+import { RESERVE_DEL, RESERVE_PUT } from './compact';
+import { KvLog, type Entry } from './log';
 import { latin1If, unorderedArgs, unorderedEntries } from './unordered';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import { openStoreFile } from '../core/identify';

@@ -310,4 +310,3 @@ export class ObjPool {
   }
 }
 
-export { ObjTx };

@@ -15,7 +15,6 @@ import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
 import { MARKER_KEY, MARKER_VALUE, NS_EXPIRE, NS_KEY, storeKey } from './records';
 
-export { KEY_PREFIX, NS_EXPIRE, NS_KEY, storeKey, TYPE_NAMES, TYPE_STRING } from './records';
 
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
 export type TouchListener = (db: number, key: string) => void;

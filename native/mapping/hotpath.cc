@@ -1,4 +1,4 @@
-// The hot path: flush, persist and sealRecord (sealRecords and sealAndApply
+// The hot path: flush, drain, persist and sealRecord (sealRecords and sealAndApply
 // are in native/mapping/records.cc), which run once per durable
 // store or record. They are plain N-API (no node-addon-api wrappers) and
 // take their numeric arguments from the mapping's call block (State::call,
@@ -51,6 +51,18 @@ napi_value RawFlushOrPersist(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// drain(): the SFENCE that waits for this thread's earlier flushes and
+// streaming stores (a caller that flushed without persist orders them
+// here). Not pmem: nothing to wait for, as flush was an msync. No argument,
+// and nothing of the mapping is touched, so no check: a closed mapping is
+// refused in lib/core/mapping.ts.
+napi_value RawDrain(napi_env env, napi_callback_info cbinfo) {
+  void* data = nullptr;
+  size_t argc = 0;
+  napi_get_cb_info(env, cbinfo, &argc, nullptr, nullptr, &data);
+  if (static_cast<StatePtr*>(data)->get()->isPmem) pmem_drain();
+  return nullptr;
+}
 
 // sealRecord(src?), with call = [crcAt, end, seed, persist], leaving the
 // checksum in call[0]:
@@ -203,6 +215,7 @@ void AddHotPath(napi_env env, const StatePtr& state, Napi::Object handle) {
   const Entry entries[] = {
       {"flush", RawFlushOrPersist<false>},
       {"persist", RawFlushOrPersist<true>},
+      {"drain", RawDrain},
       {"sealRecord", RawSealRecord},
       {"sealRecords", RawSealRecords},
       {"sealAndApply", RawSealAndApply},

@@ -1,6 +1,6 @@
 // Argument parsing shared by the command groups, with Redis's own error texts.
 import { NOT_INTEGER, ReplyError, SYNTAX } from '../client';
-import { KEY_PREFIX } from '../keyspace';
+import { KEY_PREFIX } from '../records';
 
 /** The store's key limit (4096 bytes) less the keyspace's prefix. */
 export const MAX_KEY = 4096 - KEY_PREFIX;

@@ -3,7 +3,7 @@
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { typeOf } from '../collections';
 import { globMatch } from '../glob';
-import { TYPE_NAMES, TYPE_STRING } from '../keyspace';
+import { TYPE_NAMES, TYPE_STRING } from '../records';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';

@@ -1,7 +1,7 @@
 // LCS: the longest common subsequence of two strings (Redis 7.0's, with
 // LEN, IDX, MINMATCHLEN and WITHMATCHLEN).
 import { ReplyError, SYNTAX, type Client } from '../client';
-import { TYPE_STRING } from '../keyspace';
+import { TYPE_STRING } from '../records';
 import type { RespServer } from '../server';
 import { intArg, keyArg, word } from './args';
 

@@ -1,6 +1,6 @@
 // The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
 import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
-import { TYPE_STRING } from '../keyspace';
+import { TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
 import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toDecimal, toFloat, toI64, word, type Decimal } from './args';
