@@ -50,8 +50,11 @@ const bufferOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?
 const offsetOfView = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffset')?.get as (this: Uint8Array) => number;
 const isResizable = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get as ((this: ArrayBuffer) => boolean) | undefined;
 // Read once: the `node:util` module object is in dictionary mode, so a
-// `types.isUint8Array` in a function is a property lookup on every call.
-const { isUint8Array, isSharedArrayBuffer } = types;
+// `types.isUint8Array` in a function is a property lookup on every call
+// (a call to V8's generic LoadIC in optimized code). Hot paths elsewhere
+// import this one.
+export const isUint8Array = types.isUint8Array;
+const { isSharedArrayBuffer } = types;
 // The two prototypes a view is taken as it is with, read once: Node's global
 // `Buffer` is an accessor (internal/bootstrap/node.js), so every `Buffer` in
 // a function is a getter call that the optimizing compiler does not fold.

@@ -1,9 +1,7 @@
 // Argument checks and conversions of the KVStore API. Keys become one-byte
 // ("latin1") strings of their bytes: the index's key, and the form whose
 // string order is byte order.
-import { types } from 'node:util';
-
-import { checkBoolean, checkIndex, checkOptions, snapshotBytes, typeName, unchanged } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, isUint8Array, snapshotBytes, typeName, unchanged } from '../core/args';
 import { DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
@@ -34,7 +32,7 @@ export function keyOf(key: unknown, name = 'key'): string {
       checkWellFormed(key, name);
       k = Buffer.from(key, 'utf8').toString('latin1');
     }
-  } else if (types.isUint8Array(key)) {
+  } else if (isUint8Array(key)) {
     // Read once: the key string is the snapshot.
     const u8 = snapshotBytes(key, name);
     if (u8.length > MAX_KEY) throw new RangeError(`${name} is ${u8.length} bytes; the limit is ${MAX_KEY}`);
@@ -53,7 +51,7 @@ export function keyOf(key: unknown, name = 'key'): string {
  * keyOf() has it. @throws TypeError, RangeError
  */
 export function putKeyOf(key: unknown): string | Uint8Array {
-  if (!types.isUint8Array(key)) return keyOf(key);
+  if (!isUint8Array(key)) return keyOf(key);
   const u8 = snapshotBytes(key, 'key');
   if (u8.length > MAX_KEY) throw new RangeError(`key is ${u8.length} bytes; the limit is ${MAX_KEY}`);
   return u8;
@@ -84,7 +82,7 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
     len = Buffer.byteLength(value, 'utf8');
     // An ASCII string (as long as its bytes) has no surrogate to check.
     if (len !== value.length) checkWellFormed(value, name);
-  } else if (types.isUint8Array(value)) {
+  } else if (isUint8Array(value)) {
     value = snapshotBytes(value, name);
     len = (value as Uint8Array).length;
   } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(value)}`);

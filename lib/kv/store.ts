@@ -1,6 +1,4 @@
-import { types } from 'node:util';
-
-import { checkBoolean, checkOptions, checkPath } from '../core/args';
+import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
@@ -154,7 +152,7 @@ export class KVStore {
    */
   getInto(key: KVData, target: Uint8Array): number {
     this.#assertOpen();
-    if (!types.isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
+    if (!isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
     if (this.#follow !== null) return this.#follow.read(readInto, readerKey(key), target);
     return valueInto(this.#log, this.#lookup(key), target);
   }
