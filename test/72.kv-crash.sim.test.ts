@@ -380,22 +380,24 @@ describe('every crash image recovers to the state before or after the call', () 
 const STABLE = 6;
 /**
  * Keys that are never written again (their entries stay live in old
- * segments, so cleaning copies them), deletes (tombstones) and overwrites,
+ * segments, so cleaning copies them: a few first, then one write in six, so
+ * that every segment keeps some), deletes (tombstones) and overwrites,
  * until no more than 6 segments of 1 KiB are free: writes clean as they go.
  */
 function lowOnSpace(s: KVStore, st: State): void {
   for (let i = 0; i < STABLE; i++) put(s, st, `stable${i}`, `s${i}${'='.repeat(30)}`);
   for (let i = 0; s.stats().segments.free > 6; i++) {
-    if (i % 7 === 3) del(s, st, `key${(i * 5) % 23}`);
+    if (i % 6 === 5) put(s, st, `live${i}`, `l${i}${'~'.repeat(10)}`);
+    else if (i % 7 === 3) del(s, st, `key${(i * 5) % 23}`);
     else put(s, st, `key${i % 23}`, `p${i}${'-'.repeat(20 + (i % 40))}`);
   }
 }
 
-/** Puts and deletes after lowOnSpace, each acknowledged. */
+/** Puts and deletes after lowOnSpace (about 2 KiB in all, so cleaning frees segments), each acknowledged. */
 function cleaningWrites(s: KVStore, st: State, done: (s: State) => void): void {
   for (let i = 0; i < 16; i++) {
     if (i % 5 === 4) del(s, st, `key${(i * 3) % 23}`);
-    else put(s, st, `u${i % 9}`, `w${i}${'+'.repeat(30 + i)}`);
+    else put(s, st, `u${i % 9}`, `w${i}${'+'.repeat(120 + i)}`);
     done(st);
   }
 }

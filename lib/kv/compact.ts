@@ -63,7 +63,7 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
   order.sort((x, y) => t.seq[x] - t.seq[y]);
   for (const s of order) {
     if (!worthCleaning(t, s)) continue;
-    moveLive(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity);
+    if (t.liveBytes[s] > 0) moveLive(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity);
     freed += free(t, log, s);
   }
   return freed;
@@ -71,13 +71,15 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
 
 /**
  * One segment cleaned in bounded steps, with the log's writes in between.
- * The segment (the victim) is the oldest used one with dead entries, as
- * compact() would clean first, and it is never the active segment: every
- * older segment holds only live entries when it is picked, so no older
- * entry of a key it deletes exists and its tombstones may go when it is
- * freed. Writes between the steps do not change that: an older entry they
- * kill is of a key they write, and the victim's tombstones are older than
- * that entry's death (docs/durability.md, "KVStore: incremental compaction").
+ * The segment (the victim) is picked by `victim()`: of the segments that
+ * may go, the one whose cleaning copies the fewest live bytes per byte it
+ * frees, never the active segment. A victim with tombstones is the oldest
+ * used segment with dead entries: every older segment holds only live
+ * entries when it is picked, so no older entry of a key it deletes exists
+ * and its tombstones may go when it is freed. Writes between the steps do
+ * not change that: an older entry they kill is of a key they write, and
+ * the victim's tombstones are older than that entry's death
+ * (docs/durability.md, "KVStore: incremental compaction").
  * A step copies the live entries of the next records (up to a byte budget)
  * to the log's end, each record fenced by its append; the last step frees
  * the victim, as compact() does. Nothing of this is stored: a crash
@@ -144,7 +146,7 @@ export class Cleaner {
    */
   step(t: SegmentTable, log: CompactTarget, budget: number): boolean {
     if (this.#seg < 0 || t.seq[this.#seg] !== this.#seq) {
-      const s = victim(t);
+      const s = cleaning.victim(t);
       if (s < 0) {
         this.#seg = -1;
         return false;
@@ -156,7 +158,9 @@ export class Cleaner {
       this.#cost = t.liveBytes[s] / Math.max(dead, 1);
     }
     const s = this.#seg;
-    this.#at = moveLive(t, log, s, this.#at, budget);
+    // With no live entry left in the victim there is nothing to copy, and
+    // no record of it is read (each would cost an index lookup).
+    this.#at = t.liveBytes[s] === 0 ? t.start(s) + t.used[s] : moveLive(t, log, s, this.#at, budget);
     if (this.#at >= t.start(s) + t.used[s]) {
       free(t, log, s);
       this.#seg = -1;
@@ -170,16 +174,41 @@ function worthCleaning(t: SegmentTable, s: number): boolean {
   return t.deadEntries[s] > 0 || t.liveBytes[s] === 0;
 }
 
-/** The oldest used head worth cleaning, unless that is the active segment; else -1. */
-function victim(t: SegmentTable): number {
-  let best = -1;
+/**
+ * The victim of the next cleaning steps, or -1: of the used heads worth
+ * cleaning, other than the active segment, the one with the fewest live
+ * bytes per byte it holds (the most space freed per byte copied), among
+ * those that may go now.
+ * - A head with tombstones may go only when it is the oldest head worth
+ *   cleaning: every older segment then holds only live entries, so no
+ *   older entry of a key it deletes is left for a dropped tombstone to
+ *   uncover.
+ * - A head without tombstones may go at any time. Each dead entry in it is
+ *   hidden by a newer entry that stays: a live entry (or its copy, made
+ *   before the free), a newer dead one hidden in turn, or a tombstone,
+ *   which by the rule above outlives every older entry of its key.
+ */
+export function victim(t: SegmentTable): number {
+  let oldest = -1;
   for (let s = 0; s < t.count; s++) {
-    if (t.seq[s] !== 0 && worthCleaning(t, s) && (best < 0 || t.seq[s] < t.seq[best])) best = s;
+    if (t.seq[s] !== 0 && worthCleaning(t, s) && (oldest < 0 || t.seq[s] < t.seq[oldest])) oldest = s;
   }
-  // Every other segment older than the active one holds only live entries:
-  // nothing to clean before the active segment fills.
-  return best === t.active ? -1 : best;
+  // When the active segment is the oldest worth cleaning, every other
+  // segment in use holds only live entries: nothing to clean before it fills.
+  let best = oldest === t.active ? -1 : oldest;
+  for (let s = 0; s < t.count; s++) {
+    if (t.seq[s] === 0 || s === t.active || t.tombstones[s] !== 0 || !worthCleaning(t, s)) continue;
+    // live(s) / used(s) < live(best) / used(best), without dividing.
+    if (best < 0 || t.liveBytes[s] * t.used[best] < t.liveBytes[best] * t.used[s]) best = s;
+  }
+  return best;
 }
+
+/**
+ * The rule Cleaner picks its victims by: `victim`. test/78 puts a rule
+ * that ignores tombstones here, and shows that a deleted key comes back.
+ */
+export const cleaning = { victim };
 
 /**
  * Frees head segment s, whose live entries are all copied out (each copy

@@ -160,8 +160,9 @@ export class KvFollower {
     this.#remap();
     // Compaction may have freed the segment the reader was in before it
     // had read all of it. Every live entry of that segment, and of every
-    // older segment freed with it (compaction goes oldest first), was
-    // copied to the log's end before the free: follow on to a tail loaded
+    // other segment freed with it, was copied to the log's end before the
+    // free (and a segment with tombstones goes only as the oldest with dead
+    // entries, compact.ts victim()): follow on to a tail loaded
     // after the free was seen, which includes those copies. What the
     // skipped records deleted lives only in freed segments: those entries
     // go (#dropFreed). Entries of a segment freed after that tail was
@@ -393,6 +394,7 @@ export class KvFollower {
         t.used[s] = SEGMENT_HEADER_BYTES;
         t.liveBytes[s] = 0;
         t.deadEntries[s] = 0;
+        t.tombstones[s] = 0;
         t.seed[s] = segmentSeed(seq, t.salt);
         return s;
       }

@@ -39,6 +39,7 @@ export class SegmentTable {
   readonly used: number[] = []; // per head: bytes from its start to the end of its last record
   readonly liveBytes: number[] = []; // per head: bytes of live entries
   readonly deadEntries: number[] = []; // per head: dead entries (overwritten, deleted, tombstones)
+  readonly tombstones: number[] = []; // per head: tombstones (counted in deadEntries too)
   readonly seed: number[] = []; // per head: the seed of its record checksums (segmentSeed)
   /** Segments with head -1. */
   free = 0;
@@ -77,6 +78,7 @@ export class SegmentTable {
       this.used.push(0);
       this.liveBytes.push(0);
       this.deadEntries.push(0);
+      this.tombstones.push(0);
       this.seed.push(0);
     }
     this.free += Math.max(0, nseg - this.count);
@@ -110,6 +112,7 @@ export class SegmentTable {
     this.used[s] = SEGMENT_HEADER_BYTES;
     this.liveBytes[s] = 0;
     this.deadEntries[s] = 0;
+    this.tombstones[s] = 0;
     this.seed[s] = segmentSeed(seq, this.salt);
     for (let j = s; j < s + need; j++) this.head[j] = s;
     this.free -= need;
@@ -148,6 +151,7 @@ export class SegmentTable {
     this.seq[s] = 0;
     this.liveBytes[s] = 0;
     this.deadEntries[s] = 0;
+    this.tombstones[s] = 0;
     return freed;
   }
 
@@ -170,6 +174,7 @@ export class SegmentTable {
     }
     const prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
     this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
+    this.tombstones[s]++;
     if (prev !== undefined) this.#died(b, prev);
   }
 
