@@ -6,7 +6,9 @@
  * as KvIndex grows it (to at least twice the keys once the load passes 3/4),
  * and a lookup that compares the slot's hash before the entry's key length
  * and bytes. Entries are KVStore's: type u8, zero u8, key length u16, value
- * length u32, key, value, at offsets > 1 from `base`.
+ * length u32, key, value, at offsets > 1 from `base`. A table from 4 MiB
+ * asks for transparent huge pages before its first store, as KvIndex does
+ * (native/kv/table.cc).
  */
 #ifndef KV_INDEX_H
 #define KV_INDEX_H
@@ -14,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define KV_ENTRY_HEADER 8
 
@@ -29,6 +32,18 @@ static inline uint32_t kv_hash(const unsigned char *k, size_t n) {
 	uint32_t h = 0x811c9dc5u;
 	for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 0x01000193u;
 	return kv_fmix(h);
+}
+
+/* A zeroed table of `bytes`; from 4 MiB, 2 MiB-aligned and hinted for huge pages before it is written. */
+static inline uint32_t *kv_table_alloc(size_t bytes) {
+	if (bytes < ((size_t)4 << 20)) return calloc(bytes, 1);
+	void *p = NULL;
+	if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, bytes);
+	return p;
 }
 
 struct kv_index {
@@ -60,7 +75,7 @@ static inline int kv_index_insert(struct kv_index *x, uint32_t off) {
 	if ((x->size + 1) * 4 > (size_t)(x->mask + 1) * 3) {
 		size_t cap = (size_t)x->mask + 1;
 		while ((x->size + 1) * 2 > cap) cap *= 2;
-		uint32_t *s = calloc(2 * cap, sizeof(uint32_t));
+		uint32_t *s = kv_table_alloc(2 * cap * sizeof(uint32_t));
 		if (s == NULL) return -1;
 		for (size_t i = 0; i <= x->mask; i++) {
 			if (x->slots[2 * i] != 0) kv_place(s, (uint32_t)(cap - 1), x->slots[2 * i], x->slots[2 * i + 1]);
@@ -72,6 +87,26 @@ static inline int kv_index_insert(struct kv_index *x, uint32_t off) {
 	kv_place(x->slots, x->mask, off, h);
 	x->size++;
 	return 0;
+}
+
+/*
+ * Points the key of the entry at base + off (a key already in the index) at
+ * it: hash, probe, key compared against the entry the slot holds, slot
+ * repointed. Returns the offset it replaced, or 0 when the key is missing.
+ */
+static inline uint32_t kv_index_repoint(struct kv_index *x, uint32_t off) {
+	const unsigned char *e = x->base + off;
+	size_t n = (size_t)(e[2] | (e[3] << 8));
+	uint32_t h = kv_hash(e + KV_ENTRY_HEADER, n);
+	for (uint32_t i = h & x->mask;; i = (i + 1) & x->mask) {
+		uint32_t o = x->slots[2 * i];
+		if (o == 0) return 0;
+		if (x->slots[2 * i + 1] != h) continue;
+		const unsigned char *old = x->base + o;
+		if ((size_t)(old[2] | (old[3] << 8)) != n || memcmp(old + KV_ENTRY_HEADER, e + KV_ENTRY_HEADER, n) != 0) continue;
+		x->slots[2 * i] = off;
+		return o;
+	}
 }
 
 /* The get: hash, probe, memcpy of the value into out. Returns its length, or -1. */
