@@ -5,7 +5,7 @@
 // flushes, counted by a Region over the mapping; a full compaction inside
 // one put (the old way) flushes every live entry of the store in that put.
 import { KVStore, openMapping, type Mapping, type Region } from '../lib/index';
-import { cleaning, victim } from '../lib/kv/compact';
+import { cleaning, oldestWorthCleaning, victim } from '../lib/kv/compact';
 import { SegmentTable } from '../lib/kv/segments';
 import { rng, tmpFile } from './helpers';
 
@@ -157,7 +157,7 @@ describe('the victim of a cleaning step', () => {
  * against a model after every reopen. @returns how many reopens found the
  * store unlike the model
  */
-function skewedWrites(path: string, seed: number): { mismatches: number; picks: number } {
+function cleaningAgainstModel(path: string, seed: number): { mismatches: number; picks: number } {
   const m = openMapping(path, { create: true, size: SIZE });
   const model = new Map<string, Buffer>();
   const next = rng(seed);
@@ -229,18 +229,14 @@ test('writes that clean as they go free the emptiest segments first, and every d
     const v = real(t);
     if (v >= 0) {
       picked.count++;
-      let oldest = -1;
-      for (let s = 0; s < t.count; s++) {
-        if (t.seq[s] !== 0 && (t.deadEntries[s] > 0 || t.liveBytes[s] === 0) && (oldest < 0 || t.seq[s] < t.seq[oldest])) oldest = s;
-      }
-      if (oldest !== v) picked.overOlder++;
+      if (oldestWorthCleaning(t) !== v) picked.overOlder++;
       const e = emptiest(t);
       if (e !== v && t.tombstones[e] > 0) picked.overTombstones++;
     }
     return v;
   };
   try {
-    const r = skewedWrites(tmpFile('kv-victims'), 11);
+    const r = cleaningAgainstModel(tmpFile('kv-victims'), 11);
     expect(r.mismatches).toBe(0);
     // The writes cleaned, a quarter of the victims or more out of sequence
     // order, and the rule passed over emptier segments for their tombstones.
@@ -256,7 +252,7 @@ test('broken variant: a rule that frees a segment with tombstones before an olde
   const real = cleaning.victim;
   cleaning.victim = emptiest;
   try {
-    expect(skewedWrites(tmpFile('kv-victims-broken'), 11).mismatches).toBeGreaterThan(0);
+    expect(cleaningAgainstModel(tmpFile('kv-victims-broken'), 11).mismatches).toBeGreaterThan(0);
   } finally {
     cleaning.victim = real;
   }

@@ -189,10 +189,7 @@ function worthCleaning(t: SegmentTable, s: number): boolean {
  *   which by the rule above outlives every older entry of its key.
  */
 export function victim(t: SegmentTable): number {
-  let oldest = -1;
-  for (let s = 0; s < t.count; s++) {
-    if (t.seq[s] !== 0 && worthCleaning(t, s) && (oldest < 0 || t.seq[s] < t.seq[oldest])) oldest = s;
-  }
+  const oldest = oldestWorthCleaning(t);
   // When the active segment is the oldest worth cleaning, every other
   // segment in use holds only live entries: nothing to clean before it fills.
   let best = oldest === t.active ? -1 : oldest;
@@ -202,6 +199,15 @@ export function victim(t: SegmentTable): number {
     if (best < 0 || t.liveBytes[s] * t.used[best] < t.liveBytes[best] * t.used[s]) best = s;
   }
   return best;
+}
+
+/** The used head with the lowest sequence number among those worth cleaning, or -1. */
+export function oldestWorthCleaning(t: SegmentTable): number {
+  let oldest = -1;
+  for (let s = 0; s < t.count; s++) {
+    if (t.seq[s] !== 0 && worthCleaning(t, s) && (oldest < 0 || t.seq[s] < t.seq[oldest])) oldest = s;
+  }
+  return oldest;
 }
 
 /**
