@@ -267,7 +267,16 @@ describe('Mapping methods', () => {
     expectThrowName(withCall([64, 0, 0, 1], () => h.sealRecord()), 'RangeError');
     expectThrowName(withCall([0, 64, 0, 1], () => h.sealRecord(Buffer.alloc(61))), 'RangeError');
     expectThrowName(withCall([0, 64, 0, 1], () => h.sealRecord(new Uint16Array(2) as never)), 'TypeError');
-    call.set([0, 64, 0, 1]);
+    // call[4], the length src was planned with (-1: any): another one, or
+    // one that is no index, is refused before anything is written.
+    expectThrowName(withCall([0, 64, 0, 1, 59], () => h.sealRecord(Buffer.alloc(60))), 'RangeError');
+    expectThrowName(withCall([0, 64, 0, 1, 0.5], () => h.sealRecord(Buffer.alloc(60))), 'RangeError');
+    expectThrowName(withCall([0, 64, 0, 1, NaN], () => h.sealRecord(Buffer.alloc(60))), 'RangeError');
+    expectThrowName(withCall([0, 64, 0, 1, -2], () => h.sealRecord(Buffer.alloc(60))), 'RangeError');
+    call.set([0, 64, 0, 1, 60]);
+    expect(h.sealRecord(Buffer.alloc(60, 1))).toBeUndefined();
+    expect(call[0]).toBe(crc32c(Buffer.alloc(60, 1), 0, 60, 0));
+    call.set([0, 64, 0, 1, -1]);
     // The checksum comes back in the call block's first element.
     expect(h.sealRecord(Buffer.alloc(60, 1))).toBeUndefined();
     expect(call[0]).toBe(crc32c(Buffer.alloc(60, 1), 0, 60, 0));

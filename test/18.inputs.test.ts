@@ -7,6 +7,8 @@ import * as vm from 'node:vm';
 import { AppendList, crc32c, KVStore, ObjPool, openMapping, sealRecord, store64, Superblock, TxLog, Wal } from '../lib';
 import { sealRecords } from '../lib/core/records';
 import { snapshotBytes } from '../lib/core/args';
+import type { Mapping } from '../lib/core/mapping';
+import type { Region } from '../lib/core/region';
 import { CrashSim, crashTest, killTest } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -522,5 +524,159 @@ describe('one check, one wording, at every entry point', () => {
     const pool = ObjPool.create(pf);
     pool.close();
     expect(closedMessage(() => pool.alloc(8))).toBe(`pool '${pf}' is closed`);
+  });
+});
+
+// A put and an append hand the caller's bytes to sealRecord as they are,
+// with the length they planned the record for; sealRecord
+// refuses bytes of any other length before it writes. A length-tracking
+// view of a growable SharedArrayBuffer is the one view whose length can
+// change with no user code on this thread: another thread grows it.
+type Growable = SharedArrayBuffer & { grow(n: number): void };
+function growable(n: number, max: number): Growable {
+  return new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Growable)(n, { maxByteLength: max });
+}
+
+/** A Mapping as a Region, with `before` run once just before the next sealRecord reaches the native copy. */
+class HookedRegion implements Region {
+  before: (() => void) | null = null;
+  seals = 0;
+  constructor(readonly m: Mapping) {}
+  get bytes(): Buffer { return this.m.bytes; }
+  get length(): number { return this.m.length; }
+  get granularity(): Region['granularity'] { return this.m.granularity; }
+  get closed(): boolean { return this.m.closed; }
+  flush(offset: number, length: number): void { this.m.flush(offset, length); }
+  drain(): void { this.m.drain(); }
+  persist(offset: number, length: number): void { this.m.persist(offset, length); }
+  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array, srcLength?: number): number {
+    this.seals++;
+    const f = this.before;
+    this.before = null;
+    f?.();
+    return this.m.sealRecord(crcAt, end, seed, persist, src, srcLength);
+  }
+}
+
+describe('a put and an append without a snapshot: sealRecord\'s srcLength', () => {
+  test('a put and an append read a view\'s length through its internal slot: no getter of it runs', () => {
+    let reads = 0;
+    class Lying extends Uint8Array {}
+    Object.defineProperty(Lying.prototype, 'length', { get: () => { reads++; return 3; } });
+    const lying = new Lying(10).fill(5);
+    const own = new Uint8Array(6).fill(6);
+    Object.defineProperty(own, 'length', { get: () => { reads++; return 1000; } });
+    const kf = tmpFile('kv-lying');
+    const kv = KVStore.open(kf, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+    const wf = walFile();
+    const w = Wal.open(wf);
+    kv.put('lying', lying);
+    kv.put('own', own);
+    expect(w.append(lying)).toBe(1);
+    expect(w.append(own)).toBe(2);
+    expect(reads).toBe(0);
+    // Anything but a Buffer or Uint8Array is refused, a Proxy of one too.
+    for (const bad of [new Proxy(Buffer.alloc(4), {}), new Uint16Array(4), 42, null]) {
+      expectThrowName(() => kv.put('bad', bad as Buffer), 'TypeError');
+      expectThrowName(() => w.append(bad as Buffer), 'TypeError');
+    }
+    kv.close();
+    w.close();
+    const again = KVStore.open(kf);
+    expect(again.count).toBe(2);
+    expect(again.get('lying')!.equals(Buffer.alloc(10, 5))).toBe(true);
+    expect(again.get('own')!.equals(Buffer.alloc(6, 6))).toBe(true);
+    again.close();
+    expect(records(wf)).toEqual(['1:10', '2:6']);
+  });
+
+  test('a src that is not srcLength bytes is refused before anything is written, natively and in the generic form', () => {
+    const m = openMapping(tmpFile('seal-len'), { create: true, size: 4096 });
+    const generic: Region = {
+      bytes: m.bytes, length: m.length, granularity: m.granularity,
+      flush: (o, l) => m.flush(o, l), drain: () => m.drain(), persist: (o, l) => m.persist(o, l),
+    };
+    const src = Buffer.alloc(8, 0xab);
+    for (const region of [m, generic]) {
+      expect(m.bytes.subarray(0, 64).every((x) => x === 0)).toBe(true);
+      expect(() => sealRecord(region, 0, 40, 7, true, src, 6)).toThrow(/src is 8 bytes, not the 6 the record was planned for/);
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, 9), 'RangeError');
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, -1), 'RangeError');
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, 1.5), 'RangeError');
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, '8' as unknown as number), 'TypeError');
+      // Nothing was copied, checksummed or stored.
+      expect(m.bytes.subarray(0, 64).every((x) => x === 0)).toBe(true);
+      // The length it has: the same record as without srcLength.
+      const crc = sealRecord(region, 0, 40, 7, true, src, 8);
+      expect(m.bytes.subarray(32, 40).equals(src)).toBe(true);
+      expect(m.bytes.readUInt32LE(0)).toBe(crc);
+      m.bytes.fill(0, 0, 64);
+      expect(sealRecord(region, 0, 40, 7, true, src)).toBe(crc);
+      m.bytes.fill(0, 0, 64);
+    }
+    m.close();
+  });
+
+  test('a put and an append store views of shared and resizable memory, which reopen', () => {
+    const kf = tmpFile('kv-shared');
+    const kv = KVStore.open(kf, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+    const wf = walFile();
+    const w = Wal.open(wf);
+    const views: Array<[string, Uint8Array]> = [
+      ['shared', new Uint8Array(new SharedArrayBuffer(300)).fill(1)],
+      ['growable', new Uint8Array(growable(40, 4096)).fill(2)],
+      ['resizable', new Uint8Array(resizable(3000, 8192)).fill(3)],
+      ['part', new Uint8Array(new SharedArrayBuffer(64), 8, 20).fill(4)],
+    ];
+    for (const [name, v] of views) {
+      kv.put(name, v);
+      w.append(v);
+    }
+    kv.close();
+    w.close();
+    const again = KVStore.open(kf);
+    for (const [name, v] of views) expect(again.get(name)!.equals(Buffer.from(v))).toBe(true);
+    again.close();
+    expect(records(wf)).toEqual(['1:300', '2:40', '3:3000', '4:20']);
+  });
+
+  test('a value another thread grows between the put\'s read and its copy is refused, and the store and the log stay whole', () => {
+    const sab = growable(100, 4096);
+    const tracking = new Uint8Array(sab).fill(7); // its length follows the buffer's
+    const grow = (): void => {
+      sab.grow(sab.byteLength + 50);
+      tracking.fill(7);
+    };
+
+    const kvRegion = new HookedRegion(openMapping(tmpFile('kv-grown'), { create: true, size: 4 << 20 }));
+    const kv = KVStore.openRegion(kvRegion, { create: true, segmentSize: 64 * 1024 });
+    kv.put('before', 'x');
+    kvRegion.before = grow;
+    const sealsBefore = kvRegion.seals;
+    expect(() => kv.put('grown', tracking)).toThrow(/src is 150 bytes, not the 100 the record was planned for/);
+    expect(kvRegion.seals).toBe(sealsBefore + 1); // the growth landed inside the put, at its seal
+    expect(sab.byteLength).toBe(150);
+    expect(kv.has('grown')).toBe(false);
+    kv.put('after', tracking); // its length now: 150
+    kv.close();
+    const kvAgain = KVStore.openRegion(kvRegion);
+    expect(kvAgain.count).toBe(2);
+    expect(kvAgain.getString('before')).toBe('x');
+    expect(kvAgain.get('after')!.equals(Buffer.alloc(150, 7))).toBe(true);
+    kvAgain.close();
+
+    const walRegion = new HookedRegion(openMapping(tmpFile('wal-grown'), { create: true, size: 1 << 20 }));
+    const w = Wal.format(walRegion);
+    expect(w.append('a')).toBe(1);
+    walRegion.before = grow;
+    expect(() => w.append(tracking)).toThrow(/src is 200 bytes, not the 150 the record was planned for/);
+    expect(sab.byteLength).toBe(200);
+    expect(w.append(tracking)).toBe(2); // the refused append took no LSN
+    w.close();
+    const r = Wal.open(walRegion, { readOnly: true });
+    expect([...r.read()].map((x) => `${x.lsn}:${x.data.length}`)).toEqual(['1:1', '2:200']);
+    r.close();
+    walRegion.m.close();
+    kvRegion.m.close();
   });
 });

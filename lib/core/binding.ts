@@ -11,7 +11,7 @@ export interface NativeMapping {
   readonly granularity: 'byte' | 'cache-line' | 'page';
   /**
    * The call block (8 doubles): flush and persist read [offset, length]
-   * from it, sealRecord [crcAt, end, seed, persist (0 or 1)] and leaves the
+   * from it, sealRecord [crcAt, end, seed, persist (0 or 1), srcLength (-1: any)] and leaves the
    * checksum in its first element, sealRecords [count, seed, persist], sealAndApply [crcAt, end, seed,
    * target, from, length]. Written just before each call; see
    * native/mapping/hotpath.cc.

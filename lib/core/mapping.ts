@@ -184,19 +184,23 @@ export class Mapping implements Region {
    * Finishes a checksummed record; see `sealRecord` in region.ts. Copies
    * `src` and computes the checksum in one pass, writing whole lines with
    * streaming stores (on pmem always; before an msync from 4 KiB). The
-   * values are checked in native code.
+   * values are checked in native code, `src` against `srcLength` too.
    */
-  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
+  sealRecord(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array, srcLength?: number): number {
     this.#live();
     if (typeof crcAt !== 'number') throw new TypeError('crcAt must be a number');
     if (typeof end !== 'number') throw new TypeError('end must be a number');
     if (typeof seed !== 'number') throw new TypeError('seed must be a number');
     if (typeof persist !== 'boolean') throw new TypeError('persist must be a boolean');
+    if (srcLength !== undefined && typeof srcLength !== 'number') throw new TypeError('srcLength must be a number');
     const call = this.#call;
     call[0] = crcAt;
     call[1] = end;
     call[2] = seed;
     call[3] = persist ? 1 : 0;
+    // -1: any length. A negative one goes as NaN, which native code refuses
+    // as it refuses a fraction (RangeError), so that -1 too is checked.
+    call[4] = srcLength === undefined ? -1 : srcLength >= 0 ? srcLength : NaN;
     this.#hot.sealRecord(src);
     return call[0]; // the checksum: see native/mapping/hotpath.cc
   }

@@ -34,9 +34,10 @@ export interface Region {
    * Optional: `sealRecord(region, ...)` below in one step. A Region that
    * has it must give the same bytes and the same ordering (every byte of
    * the record flushed, drained only with `persist`); a Region without it
-   * gets the generic form.
+   * gets the generic form, and so must refuse a `src` whose length is not
+   * `srcLength` (when given) before it writes anything.
    */
-  sealRecord?(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number;
+  sealRecord?(crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array, srcLength?: number): number;
   /**
    * Optional: `sealRecords(region, ...)` (records.ts) in one step, with the same
    * bytes and the same ordering (every byte of every record flushed,
@@ -105,14 +106,19 @@ function checkU32(value: unknown, name: string): number {
  * to the record's tail `[end - src.length, end)`; stores the crc32c of
  * `[crcAt + 4, end)`, seeded with `seed`, at `crcAt` (u32, little-endian);
  * flushes the record; with `persist` also drains, so the record is durable
- * when it returns. Returns the checksum.
+ * when it returns. Returns the checksum. With `srcLength`, a `src` of any
+ * other length is refused (RangeError) before anything is written: the
+ * caller planned the record for the length it read earlier, and a
+ * length-tracking view of a SharedArrayBuffer may have grown since.
  *
  * Uses the Region's own `sealRecord` when it has one (a `Mapping` copies,
  * checksums and streams whole lines in one pass), otherwise
  * `bytes`, `flush` and `drain`, which the crash simulator sees one by one.
  */
-export function sealRecord(region: Region, crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array): number {
-  if (region.sealRecord !== undefined) return region.sealRecord(crcAt, end, seed, persist, src);
+export function sealRecord(
+  region: Region, crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array, srcLength?: number,
+): number {
+  if (region.sealRecord !== undefined) return region.sealRecord(crcAt, end, seed, persist, src, srcLength);
   // Each argument is checked for its type first and read once, as the
   // native form does: a string or an object's valueOf would otherwise pass
   // one check and be read differently by the next.
@@ -122,8 +128,10 @@ export function sealRecord(region: Region, crcAt: number, end: number, seed: num
   checkBoolean(persist, 'persist');
   checkRange(crcAt, end - crcAt, region.length);
   if (end - crcAt < 4) throw new RangeError('a record needs 4 bytes for its checksum');
+  if (srcLength !== undefined) checkIndex(srcLength, 'srcLength');
   if (src !== undefined) {
     src = snapshotBytes(src, 'src'); // its true length, copied as checked
+    if (srcLength !== undefined && src.length !== srcLength) throw srcChanged(src.length, srcLength);
     if (src.length > end - crcAt - 4) throw new RangeError(`a ${src.length}-byte src does not fit the record`);
   }
   const b = region.bytes;
@@ -135,6 +143,10 @@ export function sealRecord(region: Region, crcAt: number, end: number, seed: num
   if (persist) region.persist(crcAt, end - crcAt);
   else region.flush(crcAt, end - crcAt);
   return crc;
+}
+
+function srcChanged(now: number, planned: number): RangeError {
+  return new RangeError(`src is ${now} bytes, not the ${planned} the record was planned for (its buffer changed)`);
 }
 
 /** Word views of the memory behind one Buffer; see `wordsOf`. */

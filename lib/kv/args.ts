@@ -1,7 +1,7 @@
 // Argument checks and conversions of the KVStore API. Keys become one-byte
 // ("latin1") strings of their bytes: the index's key, and the form whose
 // string order is byte order.
-import { checkBoolean, checkIndex, checkOptions, isUint8Array, snapshotBytes, typeName, unchanged } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, isUint8Array, snapshotBytes, typeName, unchanged, viewLength } from '../core/args';
 import { DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
@@ -72,35 +72,45 @@ function isAscii(s: string): boolean {
 }
 
 /**
- * Sets `e.value` and `e.vlen` to a value as bytes or string and its length
- * in bytes, read once (see snapshotBytes): valueArg() without an object
- * per call. @throws TypeError, RangeError
+ * Sets `e.value` and `e.vlen` to a put's value as bytes or string and its
+ * length in bytes, without an object per call. Bytes are the caller's own,
+ * their length read through the view's internal slot (no getter of it
+ * runs): the put hands them to sealRecord, which copies them once and
+ * refuses them, writing nothing, if their length is no longer `e.vlen` (a
+ * length-tracking view of a SharedArrayBuffer that another thread grew).
+ * No user code runs in between. @throws TypeError, RangeError
  */
 export function setValue(e: Entry, value: unknown, name = 'value'): void {
+  readValue(e, value, name, ownBytes);
+}
+
+const ownBytes = (value: unknown): Uint8Array => value as Uint8Array;
+
+/**
+ * A value as bytes or string, with its length in bytes, read once (see
+ * snapshotBytes: a batch reads its next op, and may run a getter, before
+ * this value is written). @throws TypeError, RangeError
+ */
+export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  readValue(e, value, name, snapshotBytes);
+  return { v: e.value as Uint8Array | string, len: e.vlen };
+}
+
+function readValue(e: Entry, value: unknown, name: string, bytesOf: (value: unknown, name: string) => Uint8Array): void {
   let len: number;
   if (typeof value === 'string') {
     len = Buffer.byteLength(value, 'utf8');
     // An ASCII string (as long as its bytes) has no surrogate to check.
     if (len !== value.length) checkWellFormed(value, name);
   } else if (isUint8Array(value)) {
-    value = snapshotBytes(value, name);
-    len = (value as Uint8Array).length;
+    value = bytesOf(value, name);
+    len = viewLength(value, name);
   } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(value)}`);
   if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
   e.value = value as Uint8Array | string;
   e.vlen = len;
 }
-
-/**
- * A value as bytes or string, with its length in bytes, read once (see
- * snapshotBytes). @throws TypeError, RangeError
- */
-export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
-  setValue(e, value, name);
-  return { v: e.value as Uint8Array | string, len: e.vlen };
-}
-
 
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
 

@@ -152,7 +152,7 @@ export class KvLog {
     // The last entry's value, when it is a Buffer, is left for sealRecord
     // to copy as it checksums it: it ends the record.
     const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
-    const s = this.#seal(at, len, tail);
+    const s = this.#seal(at, len, tail, entries[entries.length - 1].vlen);
     try {
       let p = at + RECORD_HEADER_BYTES;
       const t = this.#t;
@@ -182,7 +182,7 @@ export class KvLog {
     const b = this.#b;
     const tail = writePutRecord(b, this.#words, at, key, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
-    const s = this.#seal(at, len, tail);
+    const s = this.#seal(at, len, tail, vlen);
     try {
       this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
     } finally {
@@ -212,7 +212,7 @@ export class KvLog {
       b.copyWithin(p, src[k], src[k] + sizes[k]); // entry header, key and value, as they were (copyWithin: no view made)
       p += sizes[k];
     }
-    const s = this.#seal(at, len, undefined);
+    const s = this.#seal(at, len, undefined, 0);
     try {
       // The index points at the copies, and the entries they copy count as
       // dead, before the fence: the copies are durable when this returns,
@@ -242,18 +242,20 @@ export class KvLog {
   /**
    * Seals the record of `len` entry bytes written at `at` by #place's
    * caller (its padding zeroed: see zeroPadding), with `tail` copied as its
-   * last bytes, and flushes it, without the fence. The caller points the
-   * index at it, then calls #commit, also when that throws.
+   * last bytes, and flushes it, without the fence. `tail` must still be the
+   * `tailLength` bytes the record was planned for, else nothing is sealed
+   * (RangeError). The caller points the index at it, then calls #commit,
+   * also when that throws.
    * @returns its head segment
    */
-  #seal(at: number, len: number, tail: Uint8Array | undefined): number {
+  #seal(at: number, len: number, tail: Uint8Array | undefined, tailLength: number): number {
     const t = this.#t;
     const s = t.head[t.segOf(at)];
     // Checksum and flush (CLWB, or streaming stores; msync when not pmem)
     // in one step. Nothing is ordered yet: a crash before #commit's fence
     // leaves a record whose checksum fails or holds, the write either
     // absent or whole, never torn.
-    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], false, tail);
+    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES + len, t.seed[s], false, tail, tailLength);
     const size = align8(RECORD_HEADER_BYTES + len);
     t.used[s] = at + size - t.start(s);
     if (s === t.active) t.tail = at + size;

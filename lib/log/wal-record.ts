@@ -142,7 +142,7 @@ export function writeRecord(
   } else {
     // Header bytes 4..31 and the payload are contiguous: the checksum
     // covers both, and the payload is copied as it is checksummed.
-    sealRecord(region, at, end, s.salt, seal === SEAL_PERSIST, payload);
+    sealRecord(region, at, end, s.salt, seal === SEAL_PERSIST, payload, len);
   }
 }
 

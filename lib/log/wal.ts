@@ -6,7 +6,7 @@
 // wal-recover.ts, the options and the opening of a file wal-open.ts.
 import { randomInt } from 'node:crypto';
 
-import { checkIndex, checkOptions, snapshotBytes, unchanged } from '../core/args';
+import { checkIndex, checkOptions, snapshotBytes, unchanged, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
@@ -195,8 +195,12 @@ export class Wal {
    */
   append(record: Uint8Array | string): number {
     this.#writable();
-    const r = typeof record === 'string' ? record : snapshotBytes(record, 'record');
-    const len = this.#recordLength(r);
+    // The caller's bytes go to sealRecord as they are: it copies them once,
+    // and refuses them, writing nothing, if their length is no longer the
+    // one read here through the view's internal slot. A subclass's own
+    // checksum copies them in JavaScript instead, from a snapshot.
+    const r = typeof record === 'string' || this.#seal.ownChecksum === undefined ? record : snapshotBytes(record, 'record');
+    const len = this.#recordLength(r, 'record');
     this.#raisePendingEpoch();
     return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, len);
   }
@@ -220,7 +224,7 @@ export class Wal {
     for (let i = 0; i < n; i++) {
       const r = records[i];
       items[i] = typeof r === 'string' ? r : snapshotBytes(r, `records[${i}]`);
-      lengths[i] = this.#recordLength(items[i]);
+      lengths[i] = this.#recordLength(items[i], `records[${i}]`);
     }
     // A later element's getter may have detached an earlier one's buffer.
     for (let i = 0; i < n; i++) {
@@ -232,9 +236,13 @@ export class Wal {
     return appendRecords(this.region, this.#ring, this.#seal, this.#tail, items, lengths);
   }
 
-  /** Bytes of a string, or of a snapshot (snapshotBytes), checked against maxRecordSize. */
-  #recordLength(record: Uint8Array | string): number {
-    const len = typeof record === 'string' ? Buffer.byteLength(record) : record.length;
+  /**
+   * Bytes of a string, or of a Buffer or Uint8Array read through its
+   * internal slot (no getter of it runs), checked against maxRecordSize.
+   * @throws TypeError for anything else
+   */
+  #recordLength(record: Uint8Array | string, name: string): number {
+    const len = typeof record === 'string' ? Buffer.byteLength(record) : viewLength(record, name);
     const max = this.#ring.maxRecord;
     if (len > max) {
       throw new RangeError(`a ${len}-byte record exceeds the maximum of ${max}`);

@@ -76,7 +76,7 @@ function point(): void {
 /** A Region whose ordering points may be the last thing this process does. */
 class KillRegion implements Region {
   readonly #inner: Region;
-  declare sealRecord?: (crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array) => number;
+  declare sealRecord?: (crcAt: number, end: number, seed: number, persist: boolean, src?: Uint8Array, srcLength?: number) => number;
 
   constructor(inner: Region) {
     this.#inner = inner;
@@ -85,11 +85,11 @@ class KillRegion implements Region {
     // path reaches the ordering point through persist() below.
     const own = inner.sealRecord;
     if (typeof own === 'function') {
-      this.sealRecord = (crcAt, end, seed, persist, src) => {
+      this.sealRecord = (crcAt, end, seed, persist, src, srcLength) => {
         // A sealRecord that persists ends in a drain: the same ordering point
         // as the generic form's persist(), so PMEM_CRASH_AT=N stops at the same place.
         if (persist) point();
-        return own.call(inner, crcAt, end, seed, persist, src);
+        return own.call(inner, crcAt, end, seed, persist, src, srcLength);
       };
     }
   }

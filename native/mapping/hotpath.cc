@@ -64,10 +64,13 @@ napi_value RawDrain(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
-// sealRecord(src?), with call = [crcAt, end, seed, persist], leaving the
-// checksum in call[0]:
+// sealRecord(src?), with call = [crcAt, end, seed, persist, srcLength],
+// leaving the checksum in call[0]:
 // finishes a checksummed record in [crcAt, end) in one call. src, if given,
-// is copied to the record's tail [end - src.length, end) first. The crc32c of
+// is copied to the record's tail [end - src.length, end) first; with
+// srcLength other than -1 it must be that long, else nothing is written (the
+// caller planned the record for the length it read before, and a
+// length-tracking view of a SharedArrayBuffer may have grown since). The crc32c of
 // [crcAt + 4, end), seeded with seed, is stored at crcAt (u32 LE), the record
 // is flushed, and with persist it is drained. It computes what
 // sealRecord() in lib/core/region.ts does through bytes, flush and drain,
@@ -92,16 +95,24 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
     const char* src = nullptr;
     size_t n = 0;
-    napi_valuetype t = napi_undefined;
-    if (argc >= 1) napi_typeof(env, srcArg, &t);
-    if (t != napi_undefined) {
-      bool isTyped = false;
-      napi_typedarray_type type;
-      void* base = nullptr;
-      napi_is_typedarray(env, srcArg, &isTyped);
-      if (isTyped) napi_get_typedarray_info(env, srcArg, &type, &n, &base, nullptr, nullptr);
+    // The typed array's info is asked for first: it fails, setting no
+    // exception, for anything else, and the usual src answers in one call.
+    napi_typedarray_type type = napi_int8_array;
+    void* base = nullptr;
+    const bool isTyped = argc >= 1 && napi_get_typedarray_info(env, srcArg, &type, &n, &base, nullptr, nullptr) == napi_ok;
+    napi_valuetype t = napi_object;
+    if (!isTyped && argc >= 1) napi_typeof(env, srcArg, &t);
+    if (argc >= 1 && (isTyped || t != napi_undefined)) {
       if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
       src = static_cast<const char*>(base);
+      if (s->call[4] != -1) {
+        uint64_t planned;
+        if (!SafeIndex(env, s->call[4], "srcLength", &planned)) return nullptr;
+        if (n != planned) {
+          throw Napi::RangeError::New(env, "src is " + std::to_string(n) + " bytes, not the " + std::to_string(planned) +
+                                               " the record was planned for (its buffer changed)");
+        }
+      }
       if (n > end - crcAt - 4) {
         throw Napi::RangeError::New(env, "a " + std::to_string(n) + "-byte src does not fit the record's " +
                                              std::to_string(end - crcAt - 4) + " bytes after the checksum");
