@@ -81,35 +81,35 @@ function isAscii(s: string): boolean {
  * No user code runs in between. @throws TypeError, RangeError
  */
 export function setValue(e: Entry, value: unknown, name = 'value'): void {
-  readValue(e, value, name, ownBytes);
-}
-
-const ownBytes = (value: unknown): Uint8Array => value as Uint8Array;
-
-/**
- * A value as bytes or string, with its length in bytes, read once (see
- * snapshotBytes: a batch reads its next op, and may run a getter, before
- * this value is written). @throws TypeError, RangeError
- */
-export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
-  readValue(e, value, name, snapshotBytes);
-  return { v: e.value as Uint8Array | string, len: e.vlen };
-}
-
-function readValue(e: Entry, value: unknown, name: string, bytesOf: (value: unknown, name: string) => Uint8Array): void {
   let len: number;
   if (typeof value === 'string') {
     len = Buffer.byteLength(value, 'utf8');
     // An ASCII string (as long as its bytes) has no surrogate to check.
     if (len !== value.length) checkWellFormed(value, name);
   } else if (isUint8Array(value)) {
-    value = bytesOf(value, name);
     len = viewLength(value, name);
   } else throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${typeName(value)}`);
-  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
+  checkValueLength(len, name);
   e.value = value as Uint8Array | string;
   e.vlen = len;
+}
+
+/**
+ * A value as bytes or string, with its length in bytes, read once: bytes
+ * are snapshotted (snapshotBytes), since a batch reads its next op, and may
+ * run a getter, before this value is written. @throws TypeError, RangeError
+ */
+export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
+  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  setValue(e, value, name);
+  if (typeof e.value === 'string') return { v: e.value, len: e.vlen };
+  const v = snapshotBytes(e.value, name);
+  checkValueLength(v.length, name); // the snapshot's own length is the one written
+  return { v, len: v.length };
+}
+
+function checkValueLength(len: number, name: string): void {
+  if (len > MAX_VALUE) throw new RangeError(`${name} is ${len} bytes; the limit is ${MAX_VALUE}`);
 }
 
 const RANGE_OPTIONS = ['gt', 'gte', 'lt', 'lte', 'prefix', 'reverse', 'limit', 'encoding'];
