@@ -604,6 +604,9 @@ describe('a put and an append without a snapshot: sealRecord\'s srcLength', () =
       expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, -1), 'RangeError');
       expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, 1.5), 'RangeError');
       expectThrowName(() => sealRecord(region, 0, 40, 7, true, src, '8' as unknown as number), 'TypeError');
+      // Without src, a srcLength is still checked as an index, and otherwise unused.
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, undefined, -1), 'RangeError');
+      expectThrowName(() => sealRecord(region, 0, 40, 7, true, undefined, 0.5), 'RangeError');
       // Nothing was copied, checksummed or stored.
       expect(m.bytes.subarray(0, 64).every((x) => x === 0)).toBe(true);
       // The length it has: the same record as without srcLength.

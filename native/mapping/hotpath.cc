@@ -93,6 +93,11 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     const bool persist = s->call[3] != 0;
     CheckRange(Napi::Env(env), crcAt, end < crcAt ? 0 : end - crcAt, s->length);
     if (end < crcAt + 4) throw Napi::RangeError::New(env, "a record needs 4 bytes for its checksum");
+    // srcLength is checked as an index whenever it is given, src or not,
+    // as the generic form checks it.
+    const bool lengthPlanned = s->call[4] != -1;
+    uint64_t planned = 0;
+    if (lengthPlanned && !SafeIndex(env, s->call[4], "srcLength", &planned)) return nullptr;
     const char* src = nullptr;
     size_t n = 0;
     // The typed array's info is asked for first: it fails, setting no
@@ -105,13 +110,9 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     if (argc >= 1 && (isTyped || t != napi_undefined)) {
       if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
       src = static_cast<const char*>(base);
-      if (s->call[4] != -1) {
-        uint64_t planned;
-        if (!SafeIndex(env, s->call[4], "srcLength", &planned)) return nullptr;
-        if (n != planned) {
-          throw Napi::RangeError::New(env, "src is " + std::to_string(n) + " bytes, not the " + std::to_string(planned) +
-                                               " the record was planned for (its buffer changed)");
-        }
+      if (lengthPlanned && n != planned) {
+        throw Napi::RangeError::New(env, "src is " + std::to_string(n) + " bytes, not the " + std::to_string(planned) +
+                                             " the record was planned for (its buffer changed)");
       }
       if (n > end - crcAt - 4) {
         throw Napi::RangeError::New(env, "a " + std::to_string(n) + "-byte src does not fit the record's " +
