@@ -37,7 +37,7 @@ export function pmem(args: string[], opts: SpawnSyncOptions = {}): Result {
 
 /** Expects a failure reported as one line "pmem: ..." (no stack trace) with `code`. */
 export function fails(r: Result, code: number, text?: string): void {
-  expect({ code: r.code, err: r.err.length }).toEqual({ code, err: 1 });
-  expect(r.err[0]).toMatch(/^pmem: /);
+  // stderr is part of the comparison, so that a wrong exit code shows what the command said.
+  expect({ code: r.code, err: r.err }).toEqual({ code, err: [expect.stringMatching(/^pmem: /)] });
   if (text !== undefined) expect(r.err[0]).toContain(text);
 }
