@@ -280,6 +280,23 @@ describe('Mapping methods', () => {
     // The checksum comes back in the call block's first element.
     expect(h.sealRecord(Buffer.alloc(60, 1))).toBeUndefined();
     expect(call[0]).toBe(crc32c(Buffer.alloc(60, 1), 0, 60, 0));
+    // call[7], sealRecord's prefetch hint: any value, an address or not,
+    // leaves the seal's bytes and checksum as they are, and the seal clears it.
+    const src = Buffer.alloc(60, 7);
+    const address = binding.kvTableAddress(new Uint32Array(2048));
+    for (const hint of [NaN, -1, -Infinity, Infinity, 0.5, 1, 2 ** 64, 2 ** 70, 2 ** 63 + 2 ** 62, 8, address]) {
+      h.fill(0, 0xaa, 64);
+      call.set([0, 64, 0, 1, 60, 0, 0, hint]);
+      expect(h.sealRecord(src)).toBeUndefined();
+      expect(call[0]).toBe(crc32c(src, 0, 60, 0));
+      expect(call[7]).toBe(0);
+      expect(Buffer.from(h.view(4, 60)).equals(src)).toBe(true);
+    }
+    // A hint left on a seal that refuses its arguments is cleared too.
+    call.set([0, 64, 0, 1, 59, 0, 0, address]);
+    expectThrowName(() => h.sealRecord(src), 'RangeError');
+    expect(call[7]).toBe(0);
+    expectThrowName(() => binding.kvTableAddress({} as never), 'TypeError');
     expectThrowName(() => h.deepFlush(0.5, 1), 'RangeError');
     expectThrowName(() => h.fill(0, 300, 1), 'RangeError');
     expectThrowName(() => h.fill(4000, 0, 97), 'RangeError');

@@ -501,3 +501,56 @@ test('a sequence floor (an unchecksummed word) within 2^32 of 2^53 is ERR_PMEM_C
   expect(r.getString('k')).toBe('v0');
   r.close();
 });
+
+test("a put asks its seal to load the key's first index slot, and nothing else changes", () => {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { keyHash } = require('../lib/kv/hash-index') as typeof import('../lib/kv/hash-index');
+  // Every seal of the mapping's handle records the hint it was given.
+  const hints: number[] = [];
+  let call = new Float64Array(8);
+  const mapOpen = binding.mapOpen;
+  binding.mapOpen = (...args) => {
+    const h = mapOpen(...args);
+    const seal = h.sealRecord;
+    call = new Float64Array(h.call);
+    h.sealRecord = (src) => {
+      hints.push(call[7]);
+      return seal(src);
+    };
+    return h;
+  };
+  const file = tmpFile('kv-hint');
+  let s: KVStore;
+  try {
+    s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  } finally {
+    binding.mapOpen = mapOpen;
+  }
+  const hintOf = (put: () => void): number => {
+    hints.length = 0;
+    put();
+    expect(hints.length).toBe(1);
+    expect(call[7]).toBe(0); // taken by the seal
+    return hints[0];
+  };
+  // The home slot of a key of hash h is 8 * (h & mask) bytes into the table.
+  const slot = (k: string, mask: number) => 8 * (keyHash(k) & mask);
+  const a = hintOf(() => s.put('a', '1'));
+  expect(a).toBeGreaterThan(0);
+  expect(hintOf(() => s.put('a', '2'))).toBe(a);
+  expect(hintOf(() => s.put(Buffer.from('a'), '3'))).toBe(a); // a key given as bytes: the same slot
+  expect(hintOf(() => s.put('b', '1')) - a).toBe(slot('b', 1023) - slot('a', 1023));
+  // The table is rebuilt larger (768 keys fill its 1024 slots to 3/4): the hints follow it.
+  for (let i = 0; i < 800; i++) s.put(`key${i}`, 'v');
+  // 'c' and 'a' differ in the hash bit that the larger table's mask adds.
+  expect(slot('c', 2047) - slot('a', 2047)).not.toBe(slot('c', 1023) - slot('a', 1023));
+  const a2 = hintOf(() => s.put('a', '4'));
+  expect(hintOf(() => s.put('c', '1')) - a2).toBe(slot('c', 2047) - slot('a', 2047));
+  expect([s.getString('a'), s.getString('b'), s.getString('c'), s.count]).toEqual(['4', '1', '1', 803]);
+  s.close();
+  const again = KVStore.open(file);
+  expect([again.getString('a'), again.getString('c'), again.getString('key799'), again.count]).toEqual(['4', '1', 'v', 803]);
+  again.close();
+});

@@ -14,7 +14,8 @@ export interface NativeMapping {
    * from it, sealRecord [crcAt, end, seed, persist (0 or 1), srcLength (-1: any)] and leaves the
    * checksum in its first element, sealRecords [count, seed, persist], sealAndApply [crcAt, end, seed,
    * target, from, length]. Written just before each call; see
-   * native/mapping/hotpath.cc.
+   * native/mapping/hotpath.cc. Its last element is sealRecord's prefetch
+   * hint (an address; 0: none), which sealRecord clears.
    */
   readonly call: ArrayBuffer;
   flush(): void;
@@ -131,6 +132,8 @@ export interface Binding {
   ): number;
   /** madvise(MADV_HUGEPAGE) over the whole 2 MiB pages of a table's memory (native/kv/table.cc); false when none. */
   kvTableHuge(table: ArrayBufferView): boolean;
+  /** The address of a table's first byte, for prefetch hints (native/kv/table.cc). */
+  kvTableAddress(table: ArrayBufferView): number;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };

@@ -58,6 +58,17 @@ export interface PrefaultStats {
   lastError: number;
 }
 
+/**
+ * Asks the mapping's next sealRecord to start loading the cache line at
+ * `address` into the cache before it copies: a KVStore put's index slot
+ * (lib/kv/log.ts), which then loads while the record is written. A hint:
+ * nothing is dereferenced, so a stale or wrong address costs only a wasted
+ * load; sealRecord clears it (native/mapping/hotpath.cc).
+ */
+export let prefetchAtSeal: (m: Mapping, address: number) => void;
+/** The call block's element for the hint (kPrefetchHint in native/mapping/state.h). */
+const PREFETCH_HINT = 7;
+
 const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly', 'shared']);
 
 /**
@@ -97,6 +108,14 @@ export class Mapping implements Region {
   #words: BigUint64Array[] = [];
   /** The view `#word` found, read right after it by the caller. */
   #current: BigUint64Array = new BigUint64Array(0);
+
+  static {
+    prefetchAtSeal = (m, address) => {
+      // The call block outlives close() (native/mapping/hotpath.cc), and a
+      // hint is never dereferenced: no check is needed.
+      m.#call[PREFETCH_HINT] = address;
+    };
+  }
 
   /** Use `openMapping`: the constructor takes the native handle. */
   constructor(path: string, native: NativeMapping, readOnly: boolean, shared = false) {

@@ -55,11 +55,18 @@ function hashBytes(b: Uint8Array, at: number, n: number): number {
   return fmix(h);
 }
 
+/** The hash of a one-byte key string: set()'s `h`. */
+export function keyHash(key: string): number {
+  return hashString(key);
+}
+
 export class KvIndex {
   /** The region's bytes, where every key is compared; replaced when the region is remapped. */
   bytes: Buffer;
   /** Slot i: [2i] the entry offset (or EMPTY, GONE), [2i + 1] the key's hash; one cache line holds 8 slots. */
   #slots = new Uint32Array(2048);
+  /** The address of #slots' first byte, for prefetch hints (slotAddress). */
+  #address = binding.kvTableAddress(this.#slots);
   #mask = 1023;
   #size = 0;
   #gone = 0;
@@ -130,9 +137,17 @@ export class KvIndex {
     }
   }
 
-  /** Points `key` at `offset`; returns the offset it pointed at before. */
-  set(key: string, offset: number): number | undefined {
-    const h = hashString(key);
+  /**
+   * The address of the first slot a key of hash `h` (keyHash, keyHashAt) probes: a
+   * prefetch hint for a put that looks the key up after writing its record
+   * (lib/kv/log.ts). Stale once the table is rebuilt, which a hint may be.
+   */
+  slotAddress(h: number): number {
+    return this.#address + 8 * (h & this.#mask);
+  }
+
+  /** Points `key` (whose keyHash is `h`) at `offset`; returns the offset it pointed at before. */
+  set(key: string, offset: number, h = hashString(key)): number | undefined {
     const i = this.#find(key, h);
     if (i >= 0) {
       const prev = this.#slots[2 * i];
@@ -158,6 +173,11 @@ export class KvIndex {
   /** The hash of the key of the entry at `offset`, as a uint32 (native/kv/scan.cc's). */
   hashEntry(offset: number): number {
     return this.#hashAt(offset) >>> 0;
+  }
+
+  /** hashEntry() as the int32 the slots are compared with (fmix): putEntry()'s `h`. */
+  keyHashAt(offset: number): number {
+    return this.#hashAt(offset);
   }
 
   /** hashEntry() as the int32 the slots are compared with (fmix): no heap number. */
@@ -217,11 +237,11 @@ export class KvIndex {
   /**
    * set() for the key of the entry just written at `offset` (a put of a key
    * given as bytes): hashed and compared from the region, so no key string
-   * is made, unless a key order is kept (then one for a new key).
+   * is made, unless a key order is kept (then one for a new key). `h`, when
+   * given, is keyHashAt(offset), taken after the entry was written.
    */
-  putEntry(offset: number): number | undefined {
-    const n = this.#keyLength(offset);
-    return this.setEntry(offset, hashBytes(this.bytes, offset + ENTRY_KEY, n), n, true);
+  putEntry(offset: number, h = this.#hashAt(offset)): number | undefined {
+    return this.setEntry(offset, h, this.#keyLength(offset), true);
   }
 
   /** delete() for the key of the entry at `offset`. */
@@ -428,6 +448,7 @@ export class KvIndex {
       slots[2 * j + 1] = old[i + 1];
     }
     this.#slots = slots;
+    this.#address = binding.kvTableAddress(slots);
     this.#mask = mask;
     this.#gone = 0;
   }

@@ -10,7 +10,7 @@ import {
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
-import { KvIndex } from './hash-index';
+import { KvIndex, keyHash } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
 import { formatLog, openSegment, resumeWriter } from './log-open';
 import { publishTailIn } from './published';
@@ -18,6 +18,7 @@ import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
 import { WarmSegments } from './prefault';
 import { Superblock } from '../log/superblock';
+import { Mapping, prefetchAtSeal } from '../core/mapping';
 
 export type { LogRecovery } from './recover';
 export type { Entry } from './format';
@@ -35,6 +36,7 @@ export class KvLog {
   #b: Buffer;
   #view: Uint8Array; // a plain Uint8Array over #b: its subarray() skips Buffer's constructor
   #words: Words; // wordsOf(#b), for the tail word every record publishes
+  #prefetch: Mapping | null; // #region when it takes prefetch hints (prefetchAtSeal)
   #readOnly: boolean;
   #maxSize: number;
   #remap: Remap | null;
@@ -62,6 +64,7 @@ export class KvLog {
   ) {
     this.#path = o.path;
     this.#region = region;
+    this.#prefetch = region instanceof Mapping ? region : null;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.#words = wordsOf(this.#b);
@@ -171,6 +174,12 @@ export class KvLog {
    * `value` (`vlen` bytes): the same record, its headers written as words.
    * A key given as bytes is copied into the record, then hashed and
    * compared from there: no key string is made. The put's path.
+   *
+   * The key's index slot is looked up after the record is sealed, while
+   * its lines are written back (see #commit). On a Mapping, the seal first
+   * starts loading the slot's cache line (prefetchAtSeal), so that the
+   * lookup does not wait for all of that load after the seal: a put of a
+   * key at random otherwise waits for it in full (docs/bench.md).
    */
   appendPut(key: string | Uint8Array, value: Uint8Array | string, vlen: number): void {
     const klen = key.length;
@@ -182,9 +191,13 @@ export class KvLog {
     const b = this.#b;
     const tail = writePutRecord(b, this.#words, at, key, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
+    // A key given as bytes is hashed from the record: the bytes hashed are
+    // the bytes stored, whatever the caller's view held.
+    const h = typeof key === 'string' ? keyHash(key) : this.index.keyHashAt(p);
+    if (this.#prefetch !== null) prefetchAtSeal(this.#prefetch, this.index.slotAddress(h));
     const s = this.#seal(at, len, tail, vlen);
     try {
-      this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p) : this.index.putEntry(p));
+      this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p, h) : this.index.putEntry(p, h));
     } finally {
       this.#commit(s);
     }
@@ -383,6 +396,7 @@ export class KvLog {
    */
   adopt(region: Region): void {
     this.#region = region;
+    this.#prefetch = region instanceof Mapping ? region : null;
     this.#b = region.bytes;
     this.#view = new Uint8Array(this.#b.buffer, this.#b.byteOffset, this.#b.length);
     this.#words = wordsOf(this.#b);

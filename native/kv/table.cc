@@ -31,10 +31,23 @@ Napi::Value TableHuge(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// kvTableAddress(table: TypedArray) -> number: the address of the table's
+// first byte, for prefetch hints (lib/kv/hash-index.ts). Nothing
+// dereferences it: a hint that outlives the table only loads a stale line.
+Napi::Value TableAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "table must be a typed array");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  // User-space addresses on x86-64 are below 2^47: exact as a double.
+  return Napi::Number::New(env, static_cast<double>(begin));
+}
+
 }  // namespace
 
 void InitKvTable(Napi::Env env, Napi::Object exports) {
   exports.Set("kvTableHuge", Napi::Function::New(env, TableHuge, "kvTableHuge"));
+  exports.Set("kvTableAddress", Napi::Function::New(env, TableAddress, "kvTableAddress"));
 }
 
 }  // namespace pmem

@@ -64,6 +64,20 @@ napi_value RawDrain(napi_env env, napi_callback_info cbinfo) {
   return nullptr;
 }
 
+// Starts loading the cache line at the address in call[kPrefetchHint], put
+// there by lib/core/mapping.ts's prefetchAtSeal, and clears it. A hint:
+// PREFETCHT0 never faults and changes no byte, so any address will do, and
+// a value that is no address in [1, 2^64) (a NaN, a negative, an infinity)
+// is skipped, as converting it would be undefined.
+inline void TakePrefetchHint(State* s) {
+  const double at = s->call[kPrefetchHint];
+  if (at == 0) return;
+  s->call[kPrefetchHint] = 0;
+  if (at >= 1 && at < 18446744073709551616.0) {
+    _mm_prefetch(reinterpret_cast<const char*>(static_cast<uintptr_t>(at)), _MM_HINT_T0);
+  }
+}
+
 // sealRecord(src?), with call = [crcAt, end, seed, persist, srcLength],
 // leaving the checksum in call[0]:
 // finishes a checksummed record in [crcAt, end) in one call. src, if given,
@@ -76,12 +90,15 @@ napi_value RawDrain(napi_env env, napi_callback_info cbinfo) {
 // sealRecord() in lib/core/region.ts does through bytes, flush and drain,
 // reading src once: the copy, the checksum and the streaming stores for the
 // whole lines (on pmem always, before an msync from 4 KiB) are one pass.
+// It takes the prefetch hint first (TakePrefetchHint): a put's index slot,
+// which then loads while the record is copied, checksummed and flushed.
 napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
   size_t argc = 1;
   napi_value srcArg = nullptr;
   void* data = nullptr;
   napi_get_cb_info(env, cbinfo, &argc, &srcArg, nullptr, &data);
   State* s = static_cast<StatePtr*>(data)->get();
+  TakePrefetchHint(s);
   try {
     CheckWritable(Napi::Env(env), s);
     uint64_t crcAt, end, seed;

@@ -16,6 +16,10 @@
 namespace pmem {
 
 struct Prefaulter;  // native/mapping/populate.cc
+
+// The call block's element that holds sealRecord's prefetch hint.
+constexpr int kPrefetchHint = 7;
+
 struct State;
 // Stops and joins a mapping's prefault thread, if it has one.
 void StopPrefault(State* s);
@@ -37,6 +41,8 @@ struct State : MappedRange {
   Granularity granularity = kPage;
   // The call block: the numeric arguments of the hot-path calls
   // (native/mapping/hotpath.cc), written by lib/core/mapping.ts before each call.
+  // call[kPrefetchHint] is not an argument: an address sealRecord starts
+  // loading into the cache, then clears (0: none).
   double call[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   // The thread of prefault() (native/mapping/populate.cc), once started.
   Prefaulter* prefaulter = nullptr;
