@@ -541,6 +541,9 @@ function growable(n: number, max: number): Growable {
 class HookedRegion implements Region {
   before: (() => void) | null = null;
   seals = 0;
+  /** Runs once, at the next prefault (a put that opens a segment queues the next one). */
+  beforePrefault: (() => void) | null = null;
+  prefaults = 0;
   constructor(readonly m: Mapping) {}
   get bytes(): Buffer { return this.m.bytes; }
   get length(): number { return this.m.length; }
@@ -555,6 +558,14 @@ class HookedRegion implements Region {
     this.before = null;
     f?.();
     return this.m.sealRecord(crcAt, end, seed, persist, src, srcLength);
+  }
+  populate(offset: number, length: number): void { this.m.populate(offset, length); }
+  prefault(offset: number, length: number): void {
+    this.prefaults++;
+    const f = this.beforePrefault;
+    this.beforePrefault = null;
+    f?.();
+    this.m.prefault(offset, length);
   }
 }
 
@@ -572,6 +583,9 @@ describe('a put and an append without a snapshot: sealRecord\'s srcLength', () =
     const w = Wal.open(wf);
     kv.put('lying', lying);
     kv.put('own', own);
+    // As keys too: the put copies the bytes the internal slot counts.
+    kv.put(lying, 'lying key');
+    kv.put(own, 'own key');
     expect(w.append(lying)).toBe(1);
     expect(w.append(own)).toBe(2);
     expect(reads).toBe(0);
@@ -583,9 +597,11 @@ describe('a put and an append without a snapshot: sealRecord\'s srcLength', () =
     kv.close();
     w.close();
     const again = KVStore.open(kf);
-    expect(again.count).toBe(2);
+    expect(again.count).toBe(4);
     expect(again.get('lying')!.equals(Buffer.alloc(10, 5))).toBe(true);
     expect(again.get('own')!.equals(Buffer.alloc(6, 6))).toBe(true);
+    expect(again.getString(Buffer.alloc(10, 5))).toBe('lying key');
+    expect(again.getString(Buffer.alloc(6, 6))).toBe('own key');
     again.close();
     expect(records(wf)).toEqual(['1:10', '2:6']);
   });
@@ -641,6 +657,40 @@ describe('a put and an append without a snapshot: sealRecord\'s srcLength', () =
     for (const [name, v] of views) expect(again.get(name)!.equals(Buffer.from(v))).toBe(true);
     again.close();
     expect(records(wf)).toEqual(['1:300', '2:40', '3:3000', '4:20']);
+  });
+
+  test('a key another thread grows and rewrites between the put\'s read and its copy: the length read first is stored, and indexed as stored', () => {
+    // 20 bytes: copied byte by byte; 40: through a view of exactly that many.
+    for (const n of [20, 40]) {
+      const sab = growable(n, 4096);
+      const key = new Uint8Array(sab).fill(0x61); // its length follows the buffer's
+      const region = new HookedRegion(openMapping(tmpFile(`kv-key-grown-${n}`), { create: true, size: 4 << 20 }));
+      const kv = KVStore.openRegion(region, { create: true, segmentSize: 64 * 1024 });
+      // The first put opens a segment and queues the next for prefault:
+      // after the key's length is read, before its bytes are copied.
+      region.beforePrefault = () => {
+        sab.grow(n + 50);
+        key.fill(0x7a);
+      };
+      kv.put(key, 'v');
+      expect(region.prefaults).toBe(1); // the growth landed inside the put
+      expect(key.length).toBe(n + 50);
+      expect(kv.count).toBe(1);
+      expect(kv.getString(Buffer.alloc(n, 0x7a))).toBe('v');
+      expect(kv.has(key)).toBe(false);
+      expect(kv.has(Buffer.alloc(n, 0x61))).toBe(false);
+      // Nothing of the grown view was written past the key: its longest run
+      // of 'z' in the file is the key itself.
+      let run = 0;
+      let longest = 0;
+      for (const x of region.m.bytes) longest = Math.max(longest, (run = x === 0x7a ? run + 1 : 0));
+      expect(longest).toBe(n);
+      kv.close();
+      const again = KVStore.openRegion(region);
+      expect([...again.keys()].map((k) => Buffer.from(k).toString('latin1'))).toEqual(['z'.repeat(n)]);
+      again.close();
+      region.m.close();
+    }
   });
 
   test('a value another thread grows between the put\'s read and its copy is refused, and the store and the log stay whole', () => {

@@ -45,16 +45,34 @@ export function keyOf(key: unknown, name = 'key'): string {
   return k;
 }
 
+/** A put's key as setPutKey leaves it, reused from put to put. */
+export interface PutKey {
+  /** A one-byte string (keyOf), or the caller's bytes themselves. */
+  key: string | Uint8Array | null;
+  /** Its length in bytes: for bytes, read through the view's internal slot. */
+  klen: number;
+}
+
 /**
- * A put's key: a key given as bytes as a snapshot of them (see
- * snapshotBytes), which the put copies into its record; a string as
- * keyOf() has it. @throws TypeError, RangeError
+ * Sets `e` to a put's key: a string as keyOf() has it; bytes as the
+ * caller's view itself, with its length read through the view's internal
+ * slot, so that no getter of it runs. The put copies exactly `klen` of them
+ * into its record, with no user code run in between, then hashes and
+ * compares the key there (lib/kv/log.ts): the key indexed is the key
+ * stored, whatever another thread does to a shared view meanwhile.
+ * @throws TypeError, RangeError
  */
-export function putKeyOf(key: unknown): string | Uint8Array {
-  if (!isUint8Array(key)) return keyOf(key);
-  const u8 = snapshotBytes(key, 'key');
-  if (u8.length > MAX_KEY) throw new RangeError(`key is ${u8.length} bytes; the limit is ${MAX_KEY}`);
-  return u8;
+export function setPutKey(e: PutKey, key: unknown): void {
+  if (!isUint8Array(key)) {
+    const k = keyOf(key);
+    e.key = k;
+    e.klen = k.length;
+    return;
+  }
+  const n = viewLength(key, 'key');
+  if (n > MAX_KEY) throw new RangeError(`key is ${n} bytes; the limit is ${MAX_KEY}`);
+  e.key = key as Uint8Array;
+  e.klen = n;
 }
 
 /**

@@ -2,7 +2,7 @@
 // The layout is described in docs/formats.md (## KVStore); log.ts (append),
 // compact.ts and recover.ts own the protocol (when each piece is written,
 // flushed and fenced, and how it is read back).
-import { align8 } from '../core/args';
+import { align8, viewPlace } from '../core/args';
 import { binding } from '../core/binding';
 import { type Region, store64, type Words } from '../core/region';
 
@@ -256,8 +256,9 @@ export function zeroPadding(b: Buffer, at: number, len: number): void {
  * value given as a string; a value given as bytes is returned for
  * sealRecord to copy as it checksums it. `w` is wordsOf(b).
  */
-export function writePutRecord(b: Buffer, w: Words, at: number, key: string | Uint8Array, value: Uint8Array | string, vlen: number): Uint8Array | undefined {
-  const klen = key.length;
+export function writePutRecord(
+  b: Buffer, w: Words, at: number, key: string | Uint8Array, klen: number, value: Uint8Array | string, vlen: number,
+): Uint8Array | undefined {
   const len = ENTRY_HEADER_BYTES + klen + vlen;
   const size = align8(RECORD_HEADER_BYTES + len);
   // Records start 8-byte aligned in memory: `at` is a multiple of 8 from
@@ -278,8 +279,12 @@ export function writePutRecord(b: Buffer, w: Words, at: number, key: string | Ui
   u32[i + 5] = vlen;
   const k = at + RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES;
   if (typeof key === 'string') writeKey(b, key, k);
-  else if (klen > 32) b.set(key, k);
-  else for (let j = 0; j < klen; j++) b[k + j] = key[j];
+  else if (klen > 32) {
+    // A view of exactly the planned bytes, made through internal slots: a
+    // view that tracks a growable buffer's length may have grown since.
+    const { buffer, byteOffset } = viewPlace(key);
+    b.set(new Uint8Array(buffer, byteOffset, klen), k);
+  } else for (let j = 0; j < klen; j++) b[k + j] = key[j];
   if (typeof value !== 'string') return value;
   b.write(value, k + klen, vlen, 'utf8');
   return undefined;

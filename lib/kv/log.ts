@@ -170,7 +170,7 @@ export class KvLog {
   }
 
   /**
-   * append() of one put of `key` (a one-byte string, or its bytes) and
+   * append() of one put of `key` (a one-byte string, or `klen` bytes) and
    * `value` (`vlen` bytes): the same record, its headers written as words.
    * A key given as bytes is copied into the record, then hashed and
    * compared from there: no key string is made. The put's path.
@@ -181,15 +181,14 @@ export class KvLog {
    * lookup does not wait for all of that load after the seal: a put of a
    * key at random otherwise waits for it in full (docs/bench.md).
    */
-  appendPut(key: string | Uint8Array, value: Uint8Array | string, vlen: number): void {
-    const klen = key.length;
+  appendPut(key: string | Uint8Array, klen: number, value: Uint8Array | string, vlen: number): void {
     const len = ENTRY_HEADER_BYTES + klen + vlen;
     const size = align8(RECORD_HEADER_BYTES + len);
     this.#fits(size);
     if (!this.#compacting) this.#pace(size);
     const at = this.#place(size, RESERVE_PUT);
     const b = this.#b;
-    const tail = writePutRecord(b, this.#words, at, key, value, vlen);
+    const tail = writePutRecord(b, this.#words, at, key, klen, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
     // A key given as bytes is hashed from the record: the bytes hashed are
     // the bytes stored, whatever the caller's view held.

@@ -2,7 +2,7 @@ import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/arg
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
-  batchEntries, checkSegmentSize, keyOf, openArgs, putKeyOf, rangeArgs, setValue, type KVData,
+  batchEntries, checkSegmentSize, keyOf, openArgs, type PutKey, rangeArgs, setPutKey, setValue, type KVData,
 } from './args';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
@@ -36,6 +36,7 @@ export class KVStore {
   #closed = false;
   /** The value of the put in progress, read once (setValue): one object for every put. */
   readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  readonly #putKey: PutKey = { key: null, klen: 0 };
   /** delete()'s record of one tombstone, reused (its key is set for the call). */
   readonly #del: Entry[] = [{ type: ENTRY_DEL, key: '', value: null, vlen: 0 }];
 
@@ -125,13 +126,15 @@ export class KVStore {
    */
   put(key: KVData, value: KVData): void {
     this.#writable();
-    const k = putKeyOf(key);
+    const k = this.#putKey;
+    setPutKey(k, key);
     const e = this.#put;
-    setValue(e, value);
     try {
-      this.#log.appendPut(k, e.value as Uint8Array | string, e.vlen);
+      setValue(e, value);
+      this.#log.appendPut(k.key as string | Uint8Array, k.klen, e.value as Uint8Array | string, e.vlen);
     } finally {
-      e.value = null; // holds no caller's buffer past the call
+      k.key = null; // holds no caller's buffer past the call
+      e.value = null;
     }
   }
 
