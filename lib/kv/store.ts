@@ -36,6 +36,7 @@ export class KVStore {
   #closed = false;
   /** The value of the put in progress, read once (setValue): one object for every put. */
   readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  /** The key of the put in progress, read once (setPutKey): one object for every put. */
   readonly #putKey: PutKey = { key: null, klen: 0 };
   /** delete()'s record of one tombstone, reused (its key is set for the call). */
   readonly #del: Entry[] = [{ type: ENTRY_DEL, key: '', value: null, vlen: 0 }];
