@@ -55,11 +55,6 @@ function hashBytes(b: Uint8Array, at: number, n: number): number {
   return fmix(h);
 }
 
-/** The hash of a one-byte key string: set()'s `h`. */
-export function keyHash(key: string): number {
-  return hashString(key);
-}
-
 export class KvIndex {
   /** The region's bytes, where every key is compared; replaced when the region is remapped. */
   bytes: Buffer;
@@ -138,7 +133,7 @@ export class KvIndex {
   }
 
   /**
-   * The address of the first slot a key of hash `h` (keyHash, keyHashAt) probes: a
+   * The address of the first slot a key of hash `h` (keyHashAt) probes: a
    * prefetch hint for a put that looks the key up after writing its record
    * (lib/kv/log.ts). Stale once the table is rebuilt, which a hint may be.
    */
@@ -146,8 +141,9 @@ export class KvIndex {
     return this.#address + 8 * (h & this.#mask);
   }
 
-  /** Points `key` (whose keyHash is `h`) at `offset`; returns the offset it pointed at before. */
-  set(key: string, offset: number, h = hashString(key)): number | undefined {
+  /** Points `key` at `offset`; returns the offset it pointed at before. */
+  set(key: string, offset: number): number | undefined {
+    const h = hashString(key);
     const i = this.#find(key, h);
     if (i >= 0) {
       const prev = this.#slots[2 * i];
@@ -190,7 +186,7 @@ export class KvIndex {
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
-  setEntry(offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false): number | undefined {
+  setEntry(offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false, key?: string): number | undefined {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
@@ -209,9 +205,9 @@ export class KvIndex {
         slots[2 * free + 1] = h;
         this.#size++;
         if (keepOrder) {
-          // A put's new key joins the key order like set()'s: its string is
-          // made only when the order is kept.
-          if (this.#sorted !== null) this.#added.push(b.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + n));
+          // A put's new key joins the key order like set()'s: its string
+          // (`key`, or made from the entry) is kept only when the order is.
+          if (this.#sorted !== null) this.#added.push(key ?? b.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + n));
         } else if (this.#sorted !== null || this.#added.length > 0) {
           // Recovery and a reader's replay insert many keys: the order is
           // built again from the table when a scan asks for it.
@@ -235,13 +231,15 @@ export class KvIndex {
   }
 
   /**
-   * set() for the key of the entry just written at `offset` (a put of a key
-   * given as bytes): hashed and compared from the region, so no key string
-   * is made, unless a key order is kept (then one for a new key). `h`, when
-   * given, is keyHashAt(offset), taken after the entry was written.
+   * set() for the key of the entry just written at `offset` (a put): hashed
+   * and compared from the region, byte by byte, which costs less than a
+   * key string's chars. `h`, when given, is keyHashAt(offset), taken after
+   * the entry was written; `key`, when the put had one, is its string, kept
+   * for the key order (else a new key's string is made only when the order
+   * is kept).
    */
-  putEntry(offset: number, h = this.#hashAt(offset)): number | undefined {
-    return this.setEntry(offset, h, this.#keyLength(offset), true);
+  putEntry(offset: number, h = this.#hashAt(offset), key?: string): number | undefined {
+    return this.setEntry(offset, h, this.#keyLength(offset), true, key);
   }
 
   /** delete() for the key of the entry at `offset`. */

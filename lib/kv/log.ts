@@ -10,7 +10,7 @@ import {
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
-import { KvIndex, keyHash } from './hash-index';
+import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
 import { formatLog, openSegment, resumeWriter } from './log-open';
 import { publishTailIn } from './published';
@@ -172,8 +172,8 @@ export class KvLog {
   /**
    * append() of one put of `key` (a one-byte string, or `klen` bytes) and
    * `value` (`vlen` bytes): the same record, its headers written as words.
-   * A key given as bytes is copied into the record, then hashed and
-   * compared from there: no key string is made. The put's path.
+   * The key is copied into the record, then hashed and compared from there,
+   * byte by byte (a key given as bytes makes no key string). The put's path.
    *
    * The key's index slot is looked up after the record is sealed, while
    * its lines are written back (see #commit). On a Mapping, the seal first
@@ -190,13 +190,13 @@ export class KvLog {
     const b = this.#b;
     const tail = writePutRecord(b, this.#words, at, key, klen, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
-    // A key given as bytes is hashed from the record: the bytes hashed are
-    // the bytes stored, whatever the caller's view held.
-    const h = typeof key === 'string' ? keyHash(key) : this.index.keyHashAt(p);
+    // Hashed from the record: the bytes hashed are the bytes stored,
+    // whatever a caller's view held.
+    const h = this.index.keyHashAt(p);
     if (this.#prefetch !== null) prefetchAtSeal(this.#prefetch, this.index.slotAddress(h));
     const s = this.#seal(at, len, tail, vlen);
     try {
-      this.#t.putApplied(b, s, len, typeof key === 'string' ? this.index.set(key, p, h) : this.index.putEntry(p, h));
+      this.#t.putApplied(b, s, len, this.index.putEntry(p, h, typeof key === 'string' ? key : undefined));
     } finally {
       this.#commit(s);
     }
