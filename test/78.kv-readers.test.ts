@@ -281,7 +281,21 @@ test('a reader in a worker_thread sees each put once the main thread\'s put retu
      parentPort.postMessage('open');`,
     { eval: true, workerData: { file, dist } },
   );
-  const next = (): Promise<unknown> => once(worker, 'message').then(([m]) => m);
+  // The worker's next message; its error or exit instead rejects, so that
+  // a reader that failed is reported as what it threw, not as a timeout.
+  const next = (): Promise<unknown> => new Promise((resolve, reject) => {
+    const off = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    const onMessage = (m: unknown): void => { off(); resolve(m); };
+    const onError = (e: unknown): void => { off(); reject(e); };
+    const onExit = (code: number): void => { off(); reject(new Error(`the reader's worker exited (${code}) before it answered`)); };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
   expect(await next()).toBe('open');
   let seen = 0;
   for (let i = 0; i < 3000; i++) {
