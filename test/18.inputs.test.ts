@@ -693,6 +693,28 @@ describe('a put and an append without a snapshot: sealRecord\'s srcLength', () =
     }
   });
 
+  test('a key rewritten by another thread after its copy, at the seal: the index compares the bytes stored', () => {
+    // 20 bytes: copied byte by byte; 40: with one call.
+    for (const n of [20, 40]) {
+      const key = new Uint8Array(new SharedArrayBuffer(n)).fill(0x71);
+      const region = new HookedRegion(openMapping(tmpFile(`kv-key-rewritten-${n}`), { create: true, size: 4 << 20 }));
+      const kv = KVStore.openRegion(region, { create: true, segmentSize: 64 * 1024 });
+      kv.put(Buffer.alloc(n, 0x71), 'old');
+      const seals = region.seals;
+      region.before = () => key.fill(0x72);
+      kv.put(key, 'new'); // an overwrite of the key its record holds
+      expect(region.seals).toBe(seals + 1); // the rewrite landed inside the put, at its seal
+      expect(kv.count).toBe(1);
+      expect(kv.getString(Buffer.alloc(n, 0x71))).toBe('new');
+      expect(kv.has(Buffer.alloc(n, 0x72))).toBe(false);
+      kv.close();
+      const again = KVStore.openRegion(region);
+      expect([again.count, again.getString(Buffer.alloc(n, 0x71))]).toEqual([1, 'new']);
+      again.close();
+      region.m.close();
+    }
+  });
+
   test('a value another thread grows between the put\'s read and its copy is refused, and the store and the log stay whole', () => {
     const sab = growable(100, 4096);
     const tracking = new Uint8Array(sab).fill(7); // its length follows the buffer's

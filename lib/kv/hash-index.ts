@@ -141,9 +141,8 @@ export class KvIndex {
     return this.#address + 8 * (h & this.#mask);
   }
 
-  /** Points `key` at `offset`; returns the offset it pointed at before. */
-  set(key: string, offset: number): number | undefined {
-    const h = hashString(key);
+  /** Points `key` (of hash `h`, when given: keyHashAt of its entry) at `offset`; returns the offset it pointed at before. */
+  set(key: string, offset: number, h = hashString(key)): number | undefined {
     const i = this.#find(key, h);
     if (i >= 0) {
       const prev = this.#slots[2 * i];
@@ -186,7 +185,10 @@ export class KvIndex {
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
    */
-  setEntry(offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false, key?: string): number | undefined {
+  setEntry(
+    offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false,
+    keyBytes: Buffer = this.bytes, keyAt = offset + ENTRY_KEY,
+  ): number | undefined {
     // One probe sequence both looks the key up and finds where a new key
     // goes (the first deleted slot on the way, else the empty one that ends
     // it): a reopen inserts millions of keys this way.
@@ -205,9 +207,9 @@ export class KvIndex {
         slots[2 * free + 1] = h;
         this.#size++;
         if (keepOrder) {
-          // A put's new key joins the key order like set()'s: its string
-          // (`key`, or made from the entry) is kept only when the order is.
-          if (this.#sorted !== null) this.#added.push(key ?? b.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + n));
+          // A put's new key joins the key order like set()'s: its string is
+          // made only when the order is kept.
+          if (this.#sorted !== null) this.#added.push(keyBytes.toString('latin1', keyAt, keyAt + n));
         } else if (this.#sorted !== null || this.#added.length > 0) {
           // Recovery and a reader's replay insert many keys: the order is
           // built again from the table when a scan asks for it.
@@ -222,7 +224,7 @@ export class KvIndex {
       }
       if ((slots[2 * i + 1] | 0) !== h || (b[o + 2] | (b[o + 3] << 8)) !== n) continue;
       let j = 0;
-      if (o !== offset) while (j < n && b[o + ENTRY_KEY + j] === b[offset + ENTRY_KEY + j]) j++;
+      if (o !== offset) while (j < n && b[o + ENTRY_KEY + j] === keyBytes[keyAt + j]) j++;
       if (o === offset || j === n) {
         slots[2 * i] = offset;
         return o;
@@ -231,15 +233,14 @@ export class KvIndex {
   }
 
   /**
-   * set() for the key of the entry just written at `offset` (a put): hashed
-   * and compared from the region, byte by byte, which costs less than a
-   * key string's chars. `h`, when given, is keyHashAt(offset), taken after
-   * the entry was written; `key`, when the put had one, is its string, kept
-   * for the key order (else a new key's string is made only when the order
-   * is kept).
+   * set() for the key of the entry just written at `offset` (a put of a key
+   * given as bytes): no key string is made, unless a key order is kept (then
+   * one for a new key). `h` is keyHashAt(offset); the key is compared as
+   * `n` bytes of `keyBytes` from `keyAt`: a copy of the entry's own, taken
+   * before the entry was flushed (lib/kv/log.ts, appendPut).
    */
-  putEntry(offset: number, h = this.#hashAt(offset), key?: string): number | undefined {
-    return this.setEntry(offset, h, this.#keyLength(offset), true, key);
+  putEntry(offset: number, h: number, n: number, keyBytes: Buffer, keyAt: number): number | undefined {
+    return this.setEntry(offset, h, n, true, keyBytes, keyAt);
   }
 
   /** delete() for the key of the entry at `offset`. */

@@ -6,7 +6,7 @@
 import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  DATA_START, ENTRY_HEADER_BYTES, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
+  DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
@@ -46,6 +46,8 @@ export class KvLog {
   readonly #cleaner = new Cleaner();
   readonly #warm = new WarmSegments();
   readonly #stepper = (budget: number): boolean => this.#step(budget);
+  /** appendPut's copy of a key given as bytes, as its record holds them. */
+  readonly #key = Buffer.alloc(MAX_KEY);
   #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
   readonly index: KvIndex;
 
@@ -172,11 +174,14 @@ export class KvLog {
   /**
    * append() of one put of `key` (a one-byte string, or `klen` bytes) and
    * `value` (`vlen` bytes): the same record, its headers written as words.
-   * The key is copied into the record, then hashed and compared from there,
-   * byte by byte (a key given as bytes makes no key string). The put's path.
+   * A key given as bytes is copied into the record, and hashed and
+   * compared from there: no key string is made. The put's path.
    *
    * The key's index slot is looked up after the record is sealed, while
-   * its lines are written back (see #commit). On a Mapping, the seal first
+   * its lines are written back (see #commit), and what the lookup needs of
+   * the new record is read before: on some CPUs (AMD's) CLWB takes the
+   * flushed lines out of the cache, and a read of them after the seal
+   * waits for memory. On a Mapping, the seal first
    * starts loading the slot's cache line (prefetchAtSeal), so that the
    * lookup does not wait for all of that load after the seal: a put of a
    * key at random otherwise waits for it in full (docs/bench.md).
@@ -190,13 +195,16 @@ export class KvLog {
     const b = this.#b;
     const tail = writePutRecord(b, this.#words, at, key, klen, value, vlen);
     const p = at + RECORD_HEADER_BYTES;
-    // Hashed from the record: the bytes hashed are the bytes stored,
-    // whatever a caller's view held.
+    // The key's hash and, for a key given as bytes, a copy of them, from
+    // the record before it is flushed: the bytes indexed are the bytes
+    // stored, whatever a caller's view holds by then.
     const h = this.index.keyHashAt(p);
+    if (typeof key !== 'string') copyKey(b, p + ENTRY_HEADER_BYTES, klen, this.#key);
     if (this.#prefetch !== null) prefetchAtSeal(this.#prefetch, this.index.slotAddress(h));
     const s = this.#seal(at, len, tail, vlen);
     try {
-      this.#t.putApplied(b, s, len, this.index.putEntry(p, h, typeof key === 'string' ? key : undefined));
+      const prev = typeof key === 'string' ? this.index.set(key, p, h) : this.index.putEntry(p, h, klen, this.#key, 0);
+      this.#t.putApplied(b, s, len, prev);
     } finally {
       this.#commit(s);
     }
@@ -403,4 +411,10 @@ export class KvLog {
     this.#warm.reset(); // a new mapping: no page of it is faulted in yet
     this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
+}
+
+/** Copies the `n` key bytes at `at` of `b` to the start of `to`: short keys byte by byte, which costs less than a call. */
+function copyKey(b: Buffer, at: number, n: number, to: Buffer): void {
+  if (n > 32) b.copy(to, 0, at, at + n);
+  else for (let j = 0; j < n; j++) to[j] = b[at + j];
 }
