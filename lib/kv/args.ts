@@ -78,14 +78,13 @@ export function setPutKey(e: PutKey, key: unknown): void {
 /**
  * Whether a string is ASCII. ASCII strings already are their own UTF-8
  * bytes, and a string is ASCII exactly when its UTF-8 form is as long as it
- * is (every other char takes 2 to 4 bytes): past 10 chars a native count,
- * faster than a regex test; up to 10 a loop over the chars, faster than the
- * call. (Zen 4, Node 20: the loop takes about 2 ns a char, the count about
- * 20 ns; 16 chars 34 ns against 21 ns; docs/bench.md.)
+ * is (every other char takes 2 to 4 bytes): for a long string a native
+ * count, faster than a regex test; for a short one (a typical key) a loop
+ * over its chars, faster than the call.
  */
 function isAscii(s: string): boolean {
   const n = s.length;
-  if (n > 10) return Buffer.byteLength(s, 'utf8') === n;
+  if (n > 32) return Buffer.byteLength(s, 'utf8') === n;
   for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return false;
   return true;
 }

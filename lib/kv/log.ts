@@ -179,9 +179,9 @@ export class KvLog {
    *
    * The key's index slot is looked up after the record is sealed, while
    * its lines are written back (see #commit), and what the lookup needs of
-   * the new record is read before: on some CPUs (AMD's) CLWB takes the
-   * flushed lines out of the cache, and a read of them after the seal
-   * waits for memory. On a Mapping, the seal first
+   * the new record is read before: on some CPUs (the Zen 4 EPYC in
+   * docs/bench.md) CLWB does not leave the flushed lines in the cache, and
+   * a read of them after the seal waits for memory. On a Mapping, the seal first
    * starts loading the slot's cache line (prefetchAtSeal), so that the
    * lookup does not wait for all of that load after the seal: a put of a
    * key at random otherwise waits for it in full (docs/bench.md).
