@@ -17,6 +17,9 @@
 
 namespace pmem {
 
+// The longest write sealAndApply copies to the stack before its fence.
+constexpr size_t kStagedApply = 1024;
+
 // sealAndApply(), with call = [crcAt, end, seed, target, from, length]: a
 // redo record's commit and its one write in one call. The record in
 // [crcAt, end) is checksummed (as sealRecord, no src), flushed and fenced:
@@ -45,6 +48,14 @@ napi_value RawSealAndApply(napi_env env, napi_callback_info cbinfo) {
     char* rec = s->addr + crcAt;
     const uint32_t crc = ~Crc32cRaw(rec + 4, end - crcAt - 4, ~static_cast<uint32_t>(seed));
     std::memcpy(rec, &crc, 4);
+    // The new bytes are read now, while the checksum has just brought the
+    // record's lines into the cache: after the flush below they may be out
+    // of it (CLWB does not keep them on some CPUs: bench/c/clwb-readback.c),
+    // and the apply would wait for memory. Short writes only, on the stack;
+    // a long one streams from the record.
+    alignas(64) char staged[kStagedApply];
+    const bool isStaged = len <= sizeof staged;
+    if (isStaged) std::memcpy(staged, s->addr + from, len);
     // The commit: the record durable before any byte of the target changes
     // (a crash before it finds the old bytes, and a record whole or failing
     // its checksum).
@@ -55,7 +66,7 @@ napi_value RawSealAndApply(napi_env env, napi_callback_info cbinfo) {
     }
     // Applied after the fence, flushed and not fenced: a crash from here on
     // may persist any subset of the target's lines, and the record redoes them.
-    std::memmove(s->addr + target, s->addr + from, len);
+    std::memmove(s->addr + target, isStaged ? staged : s->addr + from, len);
     if (len > 0) {
       if (s->isPmem) {
         pmem_flush(s->addr + target, len);
