@@ -51,8 +51,9 @@ napi_value RawSealAndApply(napi_env env, napi_callback_info cbinfo) {
     // The new bytes are read now, while the checksum has just brought the
     // record's lines into the cache: after the flush below they may be out
     // of it (CLWB does not keep them on some CPUs: bench/c/clwb-readback.c),
-    // and the apply would wait for memory. Short writes only, on the stack;
-    // a long one streams from the record.
+    // and the apply would wait for memory. Writes of up to kStagedApply
+    // bytes, on the stack; a longer one is read from the record after the
+    // fence. The bytes are the same either way: nothing writes them between.
     alignas(64) char staged[kStagedApply];
     const bool isStaged = len <= sizeof staged;
     if (isStaged) std::memcpy(staged, s->addr + from, len);
