@@ -58,8 +58,8 @@ export interface PutKey {
  * caller's view itself, with its length read through the view's internal
  * slot, so that no getter of it runs. The put copies exactly `klen` of them
  * into its record, with no user code run in between, then hashes and
- * compares the key there (lib/kv/log.ts): the key indexed is the key
- * stored, whatever another thread does to a shared view meanwhile.
+ * compares the key as the record holds it (lib/kv/log.ts): the key indexed
+ * is the key stored, whatever another thread does to a shared view meanwhile.
  * @throws TypeError, RangeError
  */
 export function setPutKey(e: PutKey, key: unknown): void {

@@ -184,6 +184,9 @@ export class KvIndex {
   /**
    * set() for the key of the entry at `offset` (recovery: no key string is
    * made); `h` is its hashEntry() and `n` its key length, when known.
+   * `keepOrder` adds a new key to the key order (a put's) instead of
+   * dropping the order. The key is compared, and a new key's string made,
+   * from `keyBytes` at `keyAt`: the entry's own bytes unless given (putEntry).
    */
   setEntry(
     offset: number, h = this.#hashAt(offset), n = this.#keyLength(offset), keepOrder = false,

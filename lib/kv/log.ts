@@ -175,16 +175,16 @@ export class KvLog {
    * append() of one put of `key` (a one-byte string, or `klen` bytes) and
    * `value` (`vlen` bytes): the same record, its headers written as words.
    * A key given as bytes is copied into the record, and hashed and
-   * compared from there: no key string is made. The put's path.
+   * compared as the record holds it: no key string is made. The put's path.
    *
    * The key's index slot is looked up after the record is sealed, while
    * its lines are written back (see #commit), and what the lookup needs of
    * the new record is read before: on some CPUs (the Zen 4 EPYC in
    * docs/bench.md) CLWB does not leave the flushed lines in the cache, and
-   * a read of them after the seal waits for memory. On a Mapping, the seal first
-   * starts loading the slot's cache line (prefetchAtSeal), so that the
-   * lookup does not wait for all of that load after the seal: a put of a
-   * key at random otherwise waits for it in full (docs/bench.md).
+   * a read of them after the seal waits for memory. On a Mapping, the seal
+   * first starts loading the slot's cache line (prefetchAtSeal), so that
+   * the lookup does not wait for all of that load after the seal: a put of
+   * a key at random otherwise waits for it in full (docs/bench.md).
    */
   appendPut(key: string | Uint8Array, klen: number, value: Uint8Array | string, vlen: number): void {
     const len = ENTRY_HEADER_BYTES + klen + vlen;
