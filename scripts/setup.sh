@@ -28,7 +28,9 @@ export JOBS="${JOBS:-max}"
 #    libndctl6/libdaxctl1 are what a prebuilt addon needs at run time.
 #    iproute2 (`ip`): the replication fault harness puts a backup in a
 #    network namespace behind a veth pair (test/89.replicate-faults).
-DEBS=(libpmem-dev libpmem2-dev libpmemobj-dev libndctl6 libdaxctl1 pkg-config iproute2)
+#    strace: test/10.mapping-nochdir records the directory changes of a
+#    process that loads the addon and opens mappings.
+DEBS=(libpmem-dev libpmem2-dev libpmemobj-dev libndctl6 libdaxctl1 pkg-config iproute2 strace)
 missing=()
 for pkg in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
