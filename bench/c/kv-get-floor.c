@@ -109,11 +109,11 @@ static double time_puts(unsigned char* m, int is_pmem, size_t n, size_t rec, siz
       // the index updated while they are, then the fence.
       if (is_pmem) {
         pmem_flush(r, rec);
-        replaced += kv_index_repoint(&index_, (uint32_t)(r + RECORD_HEADER - m)) != 0;
+        replaced += kv_index_repoint(&index_, (uint32_t)(r + RECORD_HEADER - m), (const unsigned char*)keys + i * KEY, KEY) != 0;
         pmem_drain();
       } else {
         pmem_msync(r, rec);
-        replaced += kv_index_repoint(&index_, (uint32_t)(r + RECORD_HEADER - m)) != 0;
+        replaced += kv_index_repoint(&index_, (uint32_t)(r + RECORD_HEADER - m), (const unsigned char*)keys + i * KEY, KEY) != 0;
       }
     }
     t[c] = (now_ns() - t0) / 1000;

@@ -90,20 +90,22 @@ static inline int kv_index_insert(struct kv_index *x, uint32_t off) {
 }
 
 /*
- * Points the key of the entry at base + off (a key already in the index) at
- * it: hash, probe, key compared against the entry the slot holds, slot
- * repointed. Returns the offset it replaced, or 0 when the key is missing.
+ * Points `key` (n bytes, already in the index) at the entry at base + off,
+ * which holds it: hash, probe, key compared against the entry the slot
+ * holds, slot repointed. Returns the offset it replaced, or 0 when the key
+ * is missing. The key is the caller's copy, not the entry's: the entry's
+ * lines were just written back, and CLWB may have evicted them (it does on
+ * AMD Zen 4), so reading them would cost a miss that KVStore's put does not
+ * pay (it hashes and compares the key from its own copy too).
  */
-static inline uint32_t kv_index_repoint(struct kv_index *x, uint32_t off) {
-	const unsigned char *e = x->base + off;
-	size_t n = (size_t)(e[2] | (e[3] << 8));
-	uint32_t h = kv_hash(e + KV_ENTRY_HEADER, n);
+static inline uint32_t kv_index_repoint(struct kv_index *x, uint32_t off, const unsigned char *key, size_t n) {
+	uint32_t h = kv_hash(key, n);
 	for (uint32_t i = h & x->mask;; i = (i + 1) & x->mask) {
 		uint32_t o = x->slots[2 * i];
 		if (o == 0) return 0;
 		if (x->slots[2 * i + 1] != h) continue;
 		const unsigned char *old = x->base + o;
-		if ((size_t)(old[2] | (old[3] << 8)) != n || memcmp(old + KV_ENTRY_HEADER, e + KV_ENTRY_HEADER, n) != 0) continue;
+		if ((size_t)(old[2] | (old[3] << 8)) != n || memcmp(old + KV_ENTRY_HEADER, key, n) != 0) continue;
 		x->slots[2 * i] = off;
 		return o;
 	}

@@ -94,12 +94,15 @@ int main(int argc, char *argv[])
 			memcpy(rec, &crc, 4);
 			if (is_pmem) {
 				pmem_persist(rec, 112); /* the commit: the one fence */
-				memcpy(base + target, rec + 48, 64);
+				/* Applied from buf, not from the record just written back:
+				 * CLWB may evict its lines (it does on AMD Zen 4), and
+				 * TxLog.run applies from a copy made before the flush. */
+				memcpy(base + target, buf, 64);
 				pmem_flush(base + target, 64); /* fenced by the next commit */
 			} else {
 				/* Not pmem: a flush is an msync, durable when it returns, as Mapping does. */
 				pmem_msync(rec, 112);
-				memcpy(base + target, rec + 48, 64);
+				memcpy(base + target, buf, 64);
 				pmem_msync(base + target, 64);
 			}
 		}
