@@ -29,8 +29,14 @@ namespace {
 using FtsOpen = FTS* (*)(char* const*, int, int (*)(const FTSENT**, const FTSENT**));
 
 FtsOpen GlibcFtsOpen() {
-  // RTLD_NEXT: the next fts_open after pmem.node in its lookup order, libc's.
-  static const FtsOpen next = reinterpret_cast<FtsOpen>(dlsym(RTLD_NEXT, "fts_open"));
+  // RTLD_NEXT: the next fts_open after pmem.node in its lookup order,
+  // libc's. Should that find none (a loader that scopes pmem.node oddly),
+  // the global lookup, which cannot return this one: it is not exported.
+  static const FtsOpen next = [] {
+    void* f = dlsym(RTLD_NEXT, "fts_open");
+    if (f == nullptr) f = dlsym(RTLD_DEFAULT, "fts_open");
+    return reinterpret_cast<FtsOpen>(f);
+  }();
   return next;
 }
 
