@@ -249,7 +249,7 @@ function main() {
     // the index's memory accesses as the put does (a probe of a table of
     // millions of slots, and the old entry's key compared), and no more.
     console.log(`C put through a DRAM hash index of KVStore's shape (bench/c/kv-get-floor.c: the record copied and flushed, ` +
-      `its key's slot found and repointed, fenced; an overwrite of every key): median ${g.putIndexedNs.toFixed(0)} ns; ` +
+      `its key's slot found from the key's own copy and repointed, fenced; an overwrite of every key): median ${g.putIndexedNs.toFixed(0)} ns; ` +
       `overwrite / it = ${(overwrite.medianNs / g.putIndexedNs).toFixed(2)}, fillrandom / it = ${(fillrandom.medianNs / g.putIndexedNs).toFixed(2)}`);
     console.log(`put latency, every put timed on its own (performance.now(), ${timer.toFixed(0)} ns of it in each sample):`);
     for (const l of lat) {
