@@ -296,6 +296,14 @@ test('a reader in a worker_thread sees each put once the main thread\'s put retu
     worker.on('error', onError);
     worker.on('exit', onExit);
   });
+  // Where the test waits, said if it is still waiting after 100 s (a
+  // report only: nothing here depends on it).
+  let step = 'the worker\'s open';
+  const stall = setTimeout(() => {
+    // eslint-disable-next-line no-console
+    console.log(`the worker_thread reader test still waits for ${step} after 100 s`);
+  }, 100_000);
+  stall.unref();
   expect(await next()).toBe('open');
   let seen = 0;
   for (let i = 0; i < 3000; i++) {
@@ -303,14 +311,18 @@ test('a reader in a worker_thread sees each put once the main thread\'s put retu
     const value = `${i}`.repeat(1 + (i % 40));
     w.put(key, value);
     if (i % 10 === 0) {
+      step = `the answer to read ${i / 10} (put ${i})`;
       worker.postMessage({ key, value });
       if ((await next()) === true) seen++;
     }
     if (i % 1000 === 999) w.compact();
   }
+  step = 'the reader\'s stats';
   worker.postMessage('end');
   const stats = (await next()) as ReaderReport;
+  step = 'the worker\'s exit';
   await once(worker, 'exit');
+  clearTimeout(stall);
   w.close();
   expect(seen).toBe(300);
   expect(stats.catchUps).toBeGreaterThan(0);
