@@ -3,7 +3,8 @@
 // as a number, the rest with BigInt operations, and both must agree with
 // the word's bits.
 import { FREES_AT, TAIL_AT } from '../lib/kv/format';
-import { PublishedWords, publishTail, readWord, tailEnd, tailSeqLow, tailWord } from '../lib/kv/published';
+import { wordsOf } from '../lib/core/region';
+import { PublishedWords, publishTail, publishTailIn, readWord, tailEnd, tailSeqLow, tailWord } from '../lib/kv/published';
 
 const TWO_32 = 2 ** 32;
 
@@ -51,6 +52,20 @@ describe('published words', () => {
       // A new segment whose record ends at the same offset: only the high half moved.
       expect(p.sameTail((seq + 1) % TWO_32, used)).toBe(false);
       expect(p.sameTail(seq % TWO_32, used + 8)).toBe(false);
+    }
+  });
+
+  test('publishTailIn stores the word publishTail stores, for sequence numbers below, at and past 2^32 and 2^53', () => {
+    const a = page();
+    const b = page();
+    const w = wordsOf(b);
+    for (const seq of [1, 0x1fffff, 0x200000, TWO_32 - 1, TWO_32, TWO_32 + 5, 3 * TWO_32 + 0x1fffff, 2 ** 53 - 1]) {
+      for (const used of [0, 64, 0xfffffff8]) {
+        publishTail(a, seq, used);
+        publishTailIn(w, seq, used);
+        expect(b.readBigUInt64LE(TAIL_AT)).toBe(a.readBigUInt64LE(TAIL_AT));
+        expect(b.readBigUInt64LE(TAIL_AT)).toBe(tailWord(seq, used));
+      }
     }
   });
 });
