@@ -13,6 +13,7 @@ SUITES=(
   test/10.mapping.test.ts         # the mapping suite
   test/10.mapping-atomics.test.ts  # 8-byte atomics across processes and workers on DAX memory
   test/10.mapping-copy-ranges.test.ts  # copyRanges: streaming stores on is_pmem without force
+  test/10.mapping-nochdir.test.ts  # PMDK's walk of a real nd bus (regions in it) changes no directory
   test/10.punch-hole.test.ts      # holes punched in a DAX filesystem's blocks (the sort gives run space back)
   test/12.process.test.ts
   test/11.crc32c.test.ts          # checksums on the guest's CPU (folding only where it has VPCLMULQDQ)
