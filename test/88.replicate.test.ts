@@ -260,6 +260,27 @@ describe('a backup refuses bad frames', () => {
     await b.close();
   });
 
+  test('a HELLO with journal id 0 is refused and adopts nothing: the primary that comes next still meets a fresh backup', async () => {
+    const f = file('id0');
+    const b = await startReplica({ file: f, port: 0, create: true, size: SIZE });
+    const foreign = new RawPrimary(b.port);
+    foreign.write(hello(0));
+    foreign.write(data(1, ['foreign']));
+    // Its first answer: a refusal, not a WELCOME.
+    expect((await foreign.next(1)).map(describeFrame)).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
+    await foreign.closedByPeer();
+    expect(records(b)).toEqual([]);
+    // The next primary is met as by a fresh backup: its id adopted, its records accepted.
+    const c = new RawPrimary(b.port);
+    c.write(hello(77));
+    c.write(data(1, ['a']));
+    expect((await c.next(2)).map(describeFrame)).toEqual(['WELCOME 1 0', 'ACK 2 1']);
+    c.destroy();
+    await b.close();
+    expect(readJournal(f)).toMatchObject({ role: 'backup', journalId: 77 });
+    expect(readJournal(f).records.map((r) => r.data.toString())).toEqual(['a']);
+  });
+
   test('a primary resets its connection after a refused frame and catches the backup up', async () => {
     const b = await backup('reset-b');
     const p = await ReplicatedWal.open(file('reset-p'), { replicas: [addr(b)], create: true, size: SIZE });
@@ -379,7 +400,40 @@ describe('epochs', () => {
     expect(await code(ReplicatedWal.open(fb, { replicas: ['127.0.0.1:1'] }))).toBe('ERR_PMEM_REPLICA_ROLE');
     expect(promoteReplicaFile(fb)).toBe(2);
     expect(await errorName(() => promoteReplicaFile(fb))).toBe('ERR_PMEM_REPLICA_ROLE');
-    expect(readJournal(fb)).toMatchObject({ role: 'primary', epoch: 2 });
+    // It never met a primary: it drew a journal id of its own, which its HELLO carries.
+    const promoted = readJournal(fb);
+    expect(promoted).toMatchObject({ role: 'primary', epoch: 2 });
+    expect(promoted.journalId).toBeGreaterThan(0);
+    const fb2 = file('role-b2');
+    const b2 = await startReplica({ file: fb2, port: 0, create: true, size: SIZE });
+    const p = await ReplicatedWal.open(fb, { replicas: [addr(b2)] });
+    expect(p.journalId).toBe(promoted.journalId);
+    expect(await p.append('x')).toBe(1);
+    await p.close();
+    await b2.close();
+    expect(readJournal(fb2)).toMatchObject({ journalId: promoted.journalId, epoch: 2 });
+  });
+
+  test('a primary\'s file with journal id 0 (promoted by an earlier version) draws one when opened, before any HELLO', async () => {
+    const fb = file('role-legacy');
+    const b = await startReplica({ file: fb, port: 0, create: true, size: SIZE });
+    expect(b.promote()).toBe(2);
+    await b.close();
+    // What promote() left before it drew an id: the id word back to 0.
+    const f = fs.openSync(fb, 'r+');
+    fs.writeSync(f, Buffer.alloc(8), 0, 8, 8);
+    fs.closeSync(f);
+    expect(readJournal(fb)).toMatchObject({ role: 'primary', journalId: 0 });
+    const fb2 = file('role-legacy-b');
+    const b2 = await startReplica({ file: fb2, port: 0, create: true, size: SIZE });
+    const p = await ReplicatedWal.open(fb, { replicas: [addr(b2)] });
+    const id = p.journalId;
+    expect(id).toBeGreaterThan(0);
+    expect(await p.append('x')).toBe(1);
+    await p.close();
+    await b2.close();
+    expect(readJournal(fb).journalId).toBe(id);
+    expect(readJournal(fb2).journalId).toBe(id);
   });
 });
 

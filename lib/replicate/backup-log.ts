@@ -223,13 +223,19 @@ export class BackupLog {
 
   /**
    * Promotes this backup: raises its epoch durably (a new history entry
-   * from its next LSN, with a random tag), then marks it a primary. From the epoch's persist
+   * from its next LSN, with a random tag), then marks it a primary. One
+   * that never met a primary first draws a journal id of its own. From the epoch's persist
    * on, it refuses every record and handshake of the old primary.
    * @returns the new epoch
    */
   promote(): number {
     const { wal, state } = this.journal;
     const epoch = state.epoch + 1;
+    // A backup that never met a primary has no journal id (0), and a HELLO
+    // with none is refused: it draws its own, durably, before the epoch. A
+    // crash between the two leaves a backup with an id and no new epoch,
+    // which meets no primary of that id and can be promoted again.
+    if (state.journalId === 0) state.setJournalId(newJournalId());
     // The fencing token first: a crash after it leaves a backup that
     // refuses the old primary and can be promoted again.
     state.addEpoch(epoch, wal.nextLsn, newJournalId());

@@ -87,7 +87,7 @@ export function encodeHello(h: Hello): Buffer {
 
 /**
  * A HELLO's fields. Every u64 must be a safe integer (what the control
- * block stores): checked here, before the backup writes anything of the
+ * block stores), and the journal id not 0: checked here, before the backup writes anything of the
  * HELLO (the history's order and length are BackupLog.hello's checks).
  * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL
  */
@@ -98,6 +98,10 @@ export function decodeHello(body: Buffer): Hello {
   const n = body.readUInt32LE(4);
   if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
   const journalId = safe64(body, 8, 'journal id');
+  // 0 is what a backup that has met no primary holds: adopted, it would
+  // leave that backup free to adopt another journal's id later, over
+  // records that are not that journal's.
+  if (journalId === 0) throw protocolError('a HELLO with journal id 0; a primary\'s journal always has one');
   const epoch = safe64(body, 16, 'epoch');
   const committedLsn = safe64(body, 24, 'commit point');
   const history: EpochEntry[] = [];

@@ -8,7 +8,7 @@
 import { closedError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { GroupCommit } from './group-commit';
-import { type JournalFile, openJournalFile } from './journal';
+import { type JournalFile, newJournalId, openJournalFile } from './journal';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { copyRecord } from './pending';
 import type { ReplicatedWalStats } from './stats';
@@ -43,6 +43,15 @@ export class ReplicatedWal {
         }
       },
     });
+    // A journal promoted from a backup that had met no primary, by a version
+    // that left its id 0: it draws one now, durably, before any HELLO
+    // carries it (backups refuse a HELLO with id 0).
+    try {
+      if (file.state.journalId === 0) file.state.setJournalId(newJournalId());
+    } catch (e) {
+      file.close();
+      throw e;
+    }
     return new ReplicatedWal(o, file);
   }
 
