@@ -64,6 +64,11 @@ function timed(n, fn) {
  * Returns the sorted per-call ns.
  */
 function eachTimed(n, fn) {
+  return eachTimedInOrder(n, fn).sort();
+}
+
+/** eachTimed's per-op ns, in the order the ops ran. */
+function eachTimedInOrder(n, fn) {
   const t = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) {
     t[i] = performance.now();
@@ -72,8 +77,12 @@ function eachTimed(n, fn) {
   t[n] = performance.now();
   const d = new Float64Array(n);
   for (let i = 0; i < n; i++) d[i] = (t[i + 1] - t[i]) * 1e6;
-  return d.sort();
+  return d;
 }
+
+// The latency runs' first puts on a fresh store, left out of the
+// "after its first puts" p99 (docs/bench.md, "A fresh store's first puts").
+const SETTLE = 100000;
 
 /** The median ns between two consecutive performance.now() of eachTimed around nothing. */
 function timerNs() {
@@ -110,14 +119,14 @@ function withoutPrefault(m) {
 /**
  * fillrandom then overwrite on a fresh store of `size` bytes over a mapping
  * (with the log's prefault, or over a Region without it), every put timed
- * on its own. Returns the sorted per-put ns of each phase.
+ * on its own. Returns the per-put ns of each phase, in the order of the puts.
  */
 function putLatencies(file, size, prefault, randomKeys, overwriteKeys) {
   const m = openMapping(file, { create: true, size });
   try {
     const store = KVStore.openRegion(prefault ? m : withoutPrefault(m), { create: true });
-    const fill = eachTimed(N, (i) => store.put(randomKeys[i], VALUE));
-    const over = eachTimed(N, (i) => store.put(overwriteKeys[i], VALUE));
+    const fill = eachTimedInOrder(N, (i) => store.put(randomKeys[i], VALUE));
+    const over = eachTimedInOrder(N, (i) => store.put(overwriteKeys[i], VALUE));
     return { fill, over };
   } finally {
     m.close();
@@ -227,8 +236,18 @@ function main() {
     const lat = [];
     for (const prefault of [true, false]) {
       const r = putLatencies(file, size, prefault, randomKeys, overwriteKeys);
-      for (const [phase, d] of [['fillrandom', r.fill], ['overwrite', r.over]]) {
-        lat.push({ prefault, phase, p50: pct(d, 0.5), p99: pct(d, 0.99), p999: pct(d, 0.999), max: d[d.length - 1] });
+      for (const [phase, inOrder] of [['fillrandom', r.fill], ['overwrite', r.over]]) {
+        const d = Float64Array.from(inOrder).sort();
+        // The store's first puts (fillrandom's only: overwrite follows it
+        // on the same store), and the p99 of the puts after them.
+        const first = phase === 'fillrandom' && N > 2 * SETTLE ? inOrder.subarray(0, SETTLE) : null;
+        const later = first === null ? null : inOrder.slice(SETTLE).sort();
+        const p99 = pct(d, 0.99);
+        const slowFirst = first === null ? 0 : first.reduce((k, x) => k + (x > p99 ? 1 : 0), 0);
+        lat.push({
+          prefault, phase, p50: pct(d, 0.5), p99, p999: pct(d, 0.999), max: d[d.length - 1],
+          laterP99: later === null ? null : pct(later, 0.99), slowFirst,
+        });
       }
     }
     overwriteKeys = null;
@@ -256,6 +275,13 @@ function main() {
       console.log(`  ${(l.prefault ? 'prefault' : 'no prefault').padEnd(12)} ${l.phase.padEnd(11)} p50 ${l.p50.toFixed(0).padStart(6)}  ` +
         `p99 ${l.p99.toFixed(0).padStart(6)}  p99.9 ${l.p999.toFixed(0).padStart(7)}  max ${(l.max / 1e6).toFixed(1).padStart(6)} ms; ` +
         `p99 / floor median = ${(l.p99 / f).toFixed(2)} (less the timer: ${((l.p99 - timer) / f).toFixed(2)}); target <= 4`);
+      if (l.laterP99 !== null) {
+        // Reported beside the target's figure, not instead of it: the whole
+        // run is what the target is judged on.
+        console.log(`  ${''.padEnd(12)} ${''.padEnd(11)} of the puts over p99, ${l.slowFirst} of ${Math.round(N / 100)} were ` +
+          `among the store's first ${SETTLE}; the p99 of the puts after them: ${l.laterP99.toFixed(0)} ns = ` +
+          `${(l.laterP99 / f).toFixed(2)} × the floor's median (docs/bench.md, "A fresh store's first puts")`);
+      }
     }
     console.log(`C floor of a get through a DRAM hash index of KVStore's shape (bench/c/kv-get-floor.c, ${g.slots} slots): ` +
       `median ${g.getNs.toFixed(0)} ns, missing key ${g.getMissNs.toFixed(0)} ns`);
