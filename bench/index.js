@@ -2,7 +2,7 @@
 // `npm run bench`: every workload, pmem against the C floor and against
 // lmdb-js, better-sqlite3 and classic-level, in one run on one machine.
 //
-//   node bench/index.js [--quick] [--only <workload>] [--out <dir>]
+//   node bench/index.js [--quick] [--only <workload>[,<workload>...]] [--out <dir>]
 //
 // Workloads: persist (bench/persist.js), fillrandom, overwrite, readrandom
 // (bench/<name>.js, run by harness/kv.js), tx (bench/tx.js), wal
@@ -57,8 +57,12 @@ function main() {
     only: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
   });
-  if (opts.only && !ALL.includes(opts.only)) throw new UsageError(`--only takes one of ${ALL.join(', ')}`);
-  const want = (w) => !opts.only || opts.only === w;
+  // --only takes one workload, or several separated by commas.
+  const only = opts.only ? opts.only.split(',') : null;
+  if (only !== null && (only.length === 0 || !only.every((w) => ALL.includes(w)))) {
+    throw new UsageError(`--only takes one or more (comma-separated) of ${ALL.join(', ')}`);
+  }
+  const want = (w) => only === null || only.includes(w);
 
   const m = machine();
   const started = new Date();
@@ -102,7 +106,7 @@ try {
   main();
 } catch (err) {
   if (err instanceof UsageError) {
-    process.stderr.write(`bench: ${err.message}\nusage: node bench/index.js [--quick] [--only <workload>] [--out <dir>]\n`);
+    process.stderr.write(`bench: ${err.message}\nusage: node bench/index.js [--quick] [--only <workload>[,<workload>...]] [--out <dir>]\n`);
   } else {
     process.stderr.write(`bench: ${err && err.stack ? err.stack : err}\n`);
   }

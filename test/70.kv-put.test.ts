@@ -117,6 +117,67 @@ describe('KVStore.put', () => {
   });
 });
 
+describe('KVStore.put of a key string beyond ASCII (its UTF-8 bytes, encoded into one scratch buffer)', () => {
+  const keys = ['cl\u00e9', '\u00fc', 'na\u00efve caf\u00e9', '\u65e5\u672c\u8a9e', '\ud83d\ude00 smile', 'z\u00e9'.repeat(50)];
+
+  test('each key is its own UTF-8 bytes, as a string and as bytes, before and after a reopen, whatever the key put before it', () => {
+    const file = tmpFile('kv-put-utf8');
+    let db = open(file, true);
+    // Longest first: a shorter key put next must not inherit the scratch's tail.
+    const order = [...keys].sort((a, b) => Buffer.byteLength(b) - Buffer.byteLength(a));
+    order.forEach((k, i) => db.put(k, `v${i}`));
+    const check = (s: KVStore): void => {
+      expect(s.count).toBe(keys.length);
+      order.forEach((k, i) => {
+        expect(s.getString(k)).toBe(`v${i}`);
+        expect(s.getString(Buffer.from(k, 'utf8'))).toBe(`v${i}`);
+      });
+      expect([...s.keys({ encoding: 'utf8' })].sort()).toEqual([...keys].sort());
+    };
+    check(db);
+    // Overwrites through the same path keep one entry per key.
+    order.forEach((k, i) => db.put(k, `v${i}`));
+    check(db);
+    // New keys join the key order the scans above built, each as its own bytes.
+    db.put('\u00e0 new', 'n1');
+    db.put('\u00e0', 'n2');
+    expect([...db.keys({ encoding: 'utf8' })].filter((k) => k.startsWith('\u00e0'))).toEqual(['\u00e0', '\u00e0 new']);
+    db.delete('\u00e0 new');
+    db.delete('\u00e0');
+    db.close();
+    db = open(file);
+    check(db);
+    db.close();
+  });
+
+  test('the key limit counts UTF-8 bytes, a character cut by the limit included; a refused key writes nothing', () => {
+    const db = open(tmpFile('kv-put-utf8-limit'), true);
+    db.put('x', 'y');
+    const before = db.stats().liveBytes + db.stats().deadBytes;
+    const emoji = '\ud83d\ude00'; // 4 bytes
+    const atLimit = [emoji.repeat(1024), emoji.repeat(1023) + '\u00e9\u00e9', '\u00e9'.repeat(2048)];
+    const over: Array<[string, number]> = [
+      [emoji.repeat(1024) + 'a', 4097],
+      [emoji.repeat(1023) + '\u00e9\u00e9\u00e9', 4098],
+      [emoji.repeat(1025), 4100],
+      ['\u00e9'.repeat(5000), 10000],
+    ];
+    for (const [k, bytes] of over) {
+      expect(() => db.put(k, 'v')).toThrow(new RangeError(`key is ${bytes} bytes; the limit is 4096`));
+    }
+    expect(() => db.put('\u00e9\ud800', 'v')).toThrow(TypeError);
+    expect(db.stats().liveBytes + db.stats().deadBytes).toBe(before);
+    expect(db.count).toBe(1);
+    for (const k of atLimit) {
+      expect(Buffer.byteLength(k)).toBe(4096);
+      db.put(k, 'longest');
+      expect(db.getString(Buffer.from(k, 'utf8'))).toBe('longest');
+    }
+    expect(db.count).toBe(4);
+    db.close();
+  });
+});
+
 describe("the index's table", () => {
   test('asks for huge pages over the whole 2 MiB pages inside it, and only then', () => {
     expect(binding.kvTableHuge(new Uint32Array(1024))).toBe(false);

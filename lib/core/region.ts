@@ -161,6 +161,28 @@ export interface Words {
   readonly base: number;
 }
 
+/**
+ * A class, not an object literal: the second time an object literal with
+ * object-valued properties runs, V8 builds its boilerplate and widens the
+ * types of those properties on their map, which throws away every
+ * optimized function that relied on them (and on the fields of objects
+ * that hold one). A second store's open did that to the put path of the
+ * first (docs/bench.md, "A fresh store's first puts").
+ */
+class WordViews implements Words {
+  readonly u32: Uint32Array;
+  readonly u64: BigUint64Array;
+  readonly f64: Float64Array;
+  readonly base: number;
+
+  constructor(ab: ArrayBufferLike, base: number) {
+    this.u32 = new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4));
+    this.u64 = new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8));
+    this.f64 = new Float64Array(ab, 0, Math.floor(ab.byteLength / 8));
+    this.base = base;
+  }
+}
+
 const wordCache = new WeakMap<Uint8Array, Words>();
 
 /**
@@ -176,12 +198,7 @@ export function wordsOf(bytes: Uint8Array): Words {
     // Through the internal slots: an own `buffer` or `byteOffset` property
     // on the view cannot move the words elsewhere.
     const { buffer: ab, byteOffset } = viewPlace(bytes);
-    w = {
-      u32: new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4)),
-      u64: new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8)),
-      f64: new Float64Array(ab, 0, Math.floor(ab.byteLength / 8)),
-      base: byteOffset,
-    };
+    w = new WordViews(ab, byteOffset);
     wordCache.set(bytes, w);
   }
   return w;

@@ -2,7 +2,7 @@
 // ("latin1") strings of their bytes: the index's key, and the form whose
 // string order is byte order.
 import { checkBoolean, checkIndex, checkOptions, isUint8Array, snapshotBytes, typeName, unchanged, viewLength } from '../core/args';
-import { DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
+import { DEFAULT_SEGMENT, entry, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
 import { isSegmentSize } from './segments';
@@ -53,6 +53,19 @@ export interface PutKey {
   klen: number;
 }
 
+/** setPutKey's UTF-8 bytes of a key string beyond ASCII, for the one put that reads them. */
+const utf8Key = Buffer.alloc(MAX_KEY + 4);
+
+/** A PutKey made by a class, for the reason entries are (format.ts, KvEntry). */
+class PutKeyHolder implements PutKey {
+  key: string | Uint8Array | null = null;
+  klen = 0;
+}
+
+export function newPutKey(): PutKey {
+  return new PutKeyHolder();
+}
+
 /**
  * Sets `e` to a put's key: a string as keyOf() has it; bytes as the
  * caller's view itself, with its length read through the view's internal
@@ -64,6 +77,19 @@ export interface PutKey {
  */
 export function setPutKey(e: PutKey, key: unknown): void {
   if (!isUint8Array(key)) {
+    if (typeof key === 'string' && !isAscii(key)) {
+      // Text beyond ASCII: its UTF-8 bytes, encoded into one scratch buffer
+      // and put as bytes. keyOf would make a Buffer and a latin1 string of
+      // them on every put, which took 2x the put (docs/bench.md).
+      checkWellFormed(key, 'key');
+      const n = utf8Key.write(key, 0, 'utf8');
+      // write() stores whole chars only: a key too long for the scratch
+      // still fills more than MAX_KEY of its MAX_KEY + 4 bytes.
+      if (n > MAX_KEY) throw new RangeError(`key is ${Buffer.byteLength(key, 'utf8')} bytes; the limit is ${MAX_KEY}`);
+      e.key = utf8Key;
+      e.klen = n;
+      return;
+    }
     const k = keyOf(key);
     e.key = k;
     e.klen = k.length;
@@ -118,7 +144,7 @@ export function setValue(e: Entry, value: unknown, name = 'value'): void {
  * run a getter, before this value is written. @throws TypeError, RangeError
  */
 export function valueArg(value: unknown, name = 'value'): { v: Uint8Array | string; len: number } {
-  const e: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  const e: Entry = entry(ENTRY_PUT, '', null, 0);
   setValue(e, value, name);
   if (typeof e.value === 'string') return { v: e.value, len: e.vlen };
   const v = snapshotBytes(e.value, name);
@@ -183,13 +209,13 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
       const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-      entries.push({ type: ENTRY_PUT, key: k, value: v, vlen: len });
+      entries.push(entry(ENTRY_PUT, k, v, len));
       present.set(k, true);
       puts = true;
     } else if (type === 'del') {
       // A tombstone only for a key that is there at this point of the batch.
       if (present.get(k) ?? has(k)) {
-        entries.push({ type: ENTRY_DEL, key: k, value: null, vlen: 0 });
+        entries.push(entry(ENTRY_DEL, k, null, 0));
       }
       present.set(k, false);
     } else {

@@ -214,6 +214,32 @@ export interface Entry {
 }
 
 /**
+ * Entries are made by a class, never by object literals: the second run of
+ * a literal whose properties hold objects (a value's bytes) widens their
+ * types on its map, and V8 then throws away the put path it had optimized
+ * for the store already open (docs/bench.md, "A fresh store's first puts").
+ * One class also gives every entry, a put's or a batch's, the same map.
+ */
+class KvEntry implements Entry {
+  type: number;
+  key: string;
+  value: Uint8Array | string | null;
+  vlen: number;
+
+  constructor(type: number, key: string, value: Uint8Array | string | null, vlen: number) {
+    this.type = type;
+    this.key = key;
+    this.value = value;
+    this.vlen = vlen;
+  }
+}
+
+/** An entry of a record to append (see KvEntry). */
+export function entry(type: number, key: string, value: Uint8Array | string | null, vlen: number): Entry {
+  return new KvEntry(type, key, value, vlen);
+}
+
+/**
  * Writes `entries` from region offset `p` on: each entry's header, key and
  * value, but the last entry's value when it is bytes, which is returned
  * for sealRecord to copy as it checksums it (it ends the record).

@@ -48,7 +48,7 @@ export class KvLog {
   readonly #stepper = (budget: number): boolean => this.#step(budget);
   /** appendPut's copy of a key given as bytes, as its record holds them. */
   readonly #key = Buffer.alloc(MAX_KEY);
-  #recovery: LogRecovery = { ms: 0, segments: 0, records: 0, discardedBytes: 0 };
+  #recovery: LogRecovery;
   readonly index: KvIndex;
 
   /**

@@ -2,10 +2,10 @@ import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/arg
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
-  batchEntries, checkSegmentSize, keyOf, openArgs, type PutKey, rangeArgs, setPutKey, setValue, type KVData,
+  batchEntries, checkSegmentSize, keyOf, newPutKey, openArgs, type PutKey, rangeArgs, setPutKey, setValue, type KVData,
 } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
+  DATA_START, DEFAULT_SEGMENT, entry, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
 } from './format';
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
@@ -35,11 +35,11 @@ export class KVStore {
   #follow: KvFollower | null;
   #closed = false;
   /** The value of the put in progress, read once (setValue): one object for every put. */
-  readonly #put: Entry = { type: ENTRY_PUT, key: '', value: null, vlen: 0 };
+  readonly #put: Entry = entry(ENTRY_PUT, '', null, 0);
   /** The key of the put in progress, read once (setPutKey): one object for every put. */
-  readonly #putKey: PutKey = { key: null, klen: 0 };
+  readonly #putKey: PutKey = newPutKey();
   /** delete()'s record of one tombstone, reused (its key is set for the call). */
-  readonly #del: Entry[] = [{ type: ENTRY_DEL, key: '', value: null, vlen: 0 }];
+  readonly #del: Entry[] = [entry(ENTRY_DEL, '', null, 0)];
 
   /**
    * Opens (and with `create`, creates) a store file, takes its lock and
@@ -230,10 +230,10 @@ export class KVStore {
     for (const [key, value] of writes) {
       if (key.length > MAX_KEY) throw new RangeError(`a key of ${key.length} bytes; the limit is ${MAX_KEY}`);
       if (value === null) {
-        if (this.#log.index.get(key) !== undefined) entries.push({ type: ENTRY_DEL, key, value: null, vlen: 0 });
+        if (this.#log.index.get(key) !== undefined) entries.push(entry(ENTRY_DEL, key, null, 0));
       } else {
         if (value.length > MAX_VALUE) throw new RangeError(`a value of ${value.length} bytes; the limit is ${MAX_VALUE}`);
-        entries.push({ type: ENTRY_PUT, key, value, vlen: value.length });
+        entries.push(entry(ENTRY_PUT, key, value, value.length));
         puts = true;
       }
     }
@@ -256,8 +256,8 @@ export class KVStore {
     if (value === undefined) return false;
     if (f === t) return true;
     this.#log.append([
-      { type: ENTRY_PUT, key: t, value, vlen: value.length },
-      { type: ENTRY_DEL, key: f, value: null, vlen: 0 },
+      entry(ENTRY_PUT, t, value, value.length),
+      entry(ENTRY_DEL, f, null, 0),
     ], RESERVE_PUT);
     return true;
   }
