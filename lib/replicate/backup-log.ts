@@ -224,8 +224,9 @@ export class BackupLog {
   /**
    * Promotes this backup: raises its epoch durably (a new history entry
    * from its next LSN, with a random tag), then marks it a primary. One
-   * that never met a primary first draws a journal id of its own. From the epoch's persist
-   * on, it refuses every record and handshake of the old primary.
+   * that never met a primary first draws a journal id of its own. From
+   * the epoch's persist on, it refuses every record and handshake of the
+   * old primary.
    * @returns the new epoch
    */
   promote(): number {

@@ -87,8 +87,9 @@ export function encodeHello(h: Hello): Buffer {
 
 /**
  * A HELLO's fields. Every u64 must be a safe integer (what the control
- * block stores), and the journal id not 0: checked here, before the backup writes anything of the
- * HELLO (the history's order and length are BackupLog.hello's checks).
+ * block stores), and the journal id not 0: checked here, before the
+ * backup writes anything of the HELLO (the history's order and length
+ * are BackupLog.hello's checks).
  * @throws PmemError ERR_PMEM_REPLICA_PROTOCOL
  */
 export function decodeHello(body: Buffer): Hello {
