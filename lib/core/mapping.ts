@@ -72,32 +72,6 @@ const PREFETCH_HINT = 7;
 const OPTION_KEYS = new Set(['size', 'create', 'exclusive', 'sparse', 'readOnly', 'shared']);
 
 /**
- * The hot-path functions of a native handle, read once. A class, not an
- * object literal: the second run of a literal whose properties hold
- * functions widens their types on its map, and V8 throws away what it had
- * optimized through them (docs/bench.md, "A fresh store's first puts").
- */
-class HotCalls {
-  readonly flush: NativeMapping['flush'];
-  readonly drain: NativeMapping['drain'];
-  readonly persist: NativeMapping['persist'];
-  readonly sealRecord: NativeMapping['sealRecord'];
-  readonly sealRecords: NativeMapping['sealRecords'];
-  readonly sealAndApply: NativeMapping['sealAndApply'];
-  readonly readInto: NativeMapping['readInto'];
-
-  constructor(native: NativeMapping) {
-    this.flush = native.flush;
-    this.drain = native.drain;
-    this.persist = native.persist;
-    this.sealRecord = native.sealRecord;
-    this.sealRecords = native.sealRecords;
-    this.sealAndApply = native.sealAndApply;
-    this.readInto = native.readInto;
-  }
-}
-
-/**
  * A file mapped into memory with libpmem. Implements `Region`.
  *
  * Every offset and length is checked here and again in native code; a bad one
@@ -128,7 +102,7 @@ export class Mapping implements Region {
    * each `native.sealRecord` would be a dictionary lookup per call. They
    * ignore their receiver; `#live()` still decides whether they may run.
    */
-  readonly #hot: HotCalls;
+  readonly #hot: Pick<NativeMapping, 'flush' | 'drain' | 'persist' | 'sealRecord' | 'sealRecords' | 'sealAndApply' | 'readInto'>;
   readonly #views: Windows;
   /** u64 views for the atomics: one per window, made on first use. */
   #words: BigUint64Array[] = [];
@@ -148,7 +122,8 @@ export class Mapping implements Region {
     this.path = path;
     this.#native = native;
     this.#call = new Float64Array(native.call);
-    this.#hot = new HotCalls(native);
+    const { flush, drain, persist, sealRecord, sealRecords, sealAndApply, readInto } = native;
+    this.#hot = { flush, drain, persist, sealRecord, sealRecords, sealAndApply, readInto };
     this.length = native.length;
     this.isPmem = native.isPmem;
     this.granularity = native.granularity;

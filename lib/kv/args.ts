@@ -77,7 +77,14 @@ export function newPutKey(): PutKey {
  */
 export function setPutKey(e: PutKey, key: unknown): void {
   if (!isUint8Array(key)) {
-    if (typeof key === 'string' && !isAscii(key)) {
+    if (typeof key === 'string' && isAscii(key)) {
+      // keyOf's own case, without its second look at every char.
+      if (key.length > MAX_KEY) throw new RangeError(`key is ${key.length} bytes; the limit is ${MAX_KEY}`);
+      e.key = key;
+      e.klen = key.length;
+      return;
+    }
+    if (typeof key === 'string') {
       // Text beyond ASCII: its UTF-8 bytes, encoded into one scratch buffer
       // and put as bytes. keyOf would make a Buffer and a latin1 string of
       // them on every put, which took 2x the put (docs/bench.md).
