@@ -6,10 +6,10 @@
 // every argument error.
 import * as fs from 'node:fs';
 
-import { promoteReplicaFile, ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
+import { PmemError, promoteReplicaFile, ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
 import { parseReplica, replica as replicaCommand } from '../lib/cli/replica';
 import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
-import { MAX_EPOCHS } from '../lib/replicate/state';
+import { MAX_EPOCHS, ReplState } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
 import { dataFrame, describeFrame, FakeBackup, lsnsOf, RawPrimary, resealData } from './fixtures/replicate/fake';
 import { testFiles } from './replicate-helpers';
@@ -433,6 +433,41 @@ describe('epochs', () => {
     await p.close();
     await b2.close();
     expect(readJournal(fb).journalId).toBe(id);
+    expect(readJournal(fb2).journalId).toBe(id);
+  });
+
+  test('an open whose id cannot be stored throws that error and closes the file: the next open draws the id', async () => {
+    const fb = file('role-legacy-fail');
+    const b = await startReplica({ file: fb, port: 0, create: true, size: SIZE });
+    expect(b.promote()).toBe(2);
+    await b.close();
+    const f = fs.openSync(fb, 'r+');
+    fs.writeSync(f, Buffer.alloc(8), 0, 8, 8);
+    fs.closeSync(f);
+    const fb2 = file('role-legacy-fail-b');
+    const b2 = await startReplica({ file: fb2, port: 0, create: true, size: SIZE });
+    const failure = new PmemError('ERR_PMEM_IO', 'injected: the id could not be persisted');
+    const spy = jest.spyOn(ReplState.prototype, 'setJournalId').mockImplementationOnce(() => {
+      throw failure;
+    });
+    try {
+      await expect(ReplicatedWal.open(fb, { replicas: [addr(b2)] })).rejects.toBe(failure);
+      expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(readJournal(fb)).toMatchObject({ role: 'primary', journalId: 0 });
+    // Closed on the throw: its lock is free, and this open draws the id.
+    let id = 0;
+    try {
+      const p = await ReplicatedWal.open(fb, { replicas: [addr(b2)] });
+      id = p.journalId;
+      expect(await p.append('x')).toBe(1);
+      await p.close();
+    } finally {
+      await b2.close();
+    }
+    expect(id).toBeGreaterThan(0);
     expect(readJournal(fb2).journalId).toBe(id);
   });
 });
