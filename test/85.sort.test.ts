@@ -809,18 +809,26 @@ describe('resume', () => {
     const options: SortOptions = { memory: MEMORY, checkpointBytes: 8 * 1024, mergeBuffers, ...(kind === 'binary' ? { recordSize: 100 } : {}) };
     reading(reads, () => {
       const { work, runs } = stoppedInMerge(input, out, options);
-      for (const f of runs) fs.truncateSync(path.join(work, f), Math.max(0, fs.statSync(path.join(work, f)).size - 150));
+      // Only the last run cut short: the merge reaches it last, after
+      // checkpoints of its own, where the resume refuses it before any.
+      const last = path.join(work, runs[runs.length - 1]);
+      fs.truncateSync(last, Math.max(0, fs.statSync(last).size - 150));
+      const checkpoint = fs.readFileSync(path.join(work, 'checkpoint'));
       let thrown: unknown;
+      let published = 0;
       try {
-        externalSort(input, out, { ...options, resume: true });
+        externalSort(input, out, { ...options, resume: true, onCheckpoint: () => void published++ });
       } catch (e) {
         thrown = e;
       }
       expect(thrown).toBeInstanceOf(PmemError);
       expect((thrown as PmemError).code).toBe('ERR_PMEM_CORRUPT');
       // The error names the run file.
-      expect(path.dirname((thrown as PmemError).path as string)).toBe(work);
-      expect(path.basename((thrown as PmemError).path as string)).toMatch(/^run-\d+$/);
+      expect((thrown as PmemError).path).toBe(last);
+      expect((thrown as PmemError).message).toMatch(/short of the \d+ bytes the checkpoint says it holds$/);
+      // Refused before anything was published: the checkpoint is as it was.
+      expect(published).toBe(0);
+      expect(fs.readFileSync(path.join(work, 'checkpoint')).equals(checkpoint)).toBe(true);
       expect(fs.existsSync(out)).toBe(false);
       fs.rmSync(work, { recursive: true });
     });
@@ -860,11 +868,55 @@ describe('resume', () => {
       reading(reads, () => {
         const { work, runs } = stoppedInMerge(input, out, options);
         fs.rmSync(path.join(work, runs[runs.length - 1]));
-        expectPmemError(() => externalSort(input, out, { ...options, resume: true }), 'ERR_PMEM_CORRUPT');
+        const checkpoint = fs.readFileSync(path.join(work, 'checkpoint'));
+        let published = 0;
+        expectPmemError(() => externalSort(input, out, { ...options, resume: true, onCheckpoint: () => void published++ }), 'ERR_PMEM_CORRUPT');
+        // Refused before anything was published: the checkpoint is as it was.
+        expect(published).toBe(0);
+        expect(fs.readFileSync(path.join(work, 'checkpoint')).equals(checkpoint)).toBe(true);
         expect(fs.existsSync(out)).toBe(false);
         fs.rmSync(work, { recursive: true });
       });
     });
+
+  test('a run the checkpoint names that is no longer a regular file is ERR_PMEM_CORRUPT on resume while runs are formed, before anything is published', () => {
+    const input = file('not-a-run.in');
+    fs.writeFileSync(input, mixedText(10, 6000));
+    const out = file('not-a-run.out');
+    const options: SortOptions = { memory: MEMORY, parallel: 1 };
+    let n = 0;
+    expect(() => externalSort(input, out, {
+      ...options,
+      onCheckpoint: (info) => {
+        if (info.phase === 'runs' && ++n === 2) throw new Error('stop');
+      },
+    })).toThrow('stop');
+    const work = `${out}.pmem-sort`;
+    const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint').sort();
+    expect(runs.length).toBeGreaterThan(0);
+    const run = path.join(work, runs[0]);
+    for (const replace of [(f: string) => fs.mkdirSync(f), (f: string) => fs.symlinkSync(input, f)]) {
+      const saved = fs.readFileSync(run);
+      fs.rmSync(run);
+      replace(run);
+      const checkpoint = fs.readFileSync(path.join(work, 'checkpoint'));
+      let published = 0;
+      let thrown: unknown;
+      try {
+        externalSort(input, out, { ...options, resume: true, onCheckpoint: () => void published++ });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toMatchObject({ code: 'ERR_PMEM_CORRUPT', path: run, message: `run '${run}', which the checkpoint names, is not a regular file` });
+      expect(published).toBe(0);
+      expect(fs.readFileSync(path.join(work, 'checkpoint')).equals(checkpoint)).toBe(true);
+      fs.rmSync(run, { recursive: true });
+      fs.writeFileSync(run, saved);
+    }
+    // With the run back, the resume finishes the sort.
+    externalSort(input, out, { ...options, resume: true });
+    expect(fs.readFileSync(out).equals(gnu(input, []))).toBe(true);
+  });
 
   test('a damaged checkpoint is ERR_PMEM_CORRUPT, not a wrong output', () => {
     const input = file('damaged.txt');

@@ -17,7 +17,7 @@ import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor,
 import { mergeRuns, runPath, runsOpenAtOnce } from './merge-phase';
 import { SortThreads } from './run-thread';
 import { RunBuffers } from './runs';
-import { readsInPlace } from './sources';
+import { endedShort, missingRun, readsInPlace } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
 const RUN_NAME = /^run-(\d+)$/;
@@ -72,7 +72,8 @@ export interface Job {
  *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
  *   thread that stopped without answering: the checkpoint is resumable),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
- *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file shorter than it says),
+ *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file it names missing,
+ *   not a regular file or shorter than it says: checked before a resume writes anything),
  *   ERR_PMEM_IO (any other failed system call, with its errno and syscall:
  *   EMFILE, say; the checkpoint is resumable)
  */
@@ -183,6 +184,7 @@ function sortLocked(job: Job, held: Held): SortResult {
       }
       cp = found.checkpoint;
       state = found.state;
+      checkRunFiles(job, state);
       resumed = true;
       doneBefore = state.phase === 'done';
       job.inPlace = readsInPlace(region);
@@ -606,6 +608,33 @@ function refuseForeignRuns(job: Job): void {
   const found = fs.readdirSync(job.dir).filter((name) => RUN_NAME.test(name));
   if (found.length > 0) {
     throw new PmemError('ERR_PMEM_EXISTS', `${job.dir} holds files named as the sort's run files (${found.slice(0, 3).join(', ')}) and no checkpoint: remove them, or choose another pmem directory`, { path: job.dir });
+  }
+}
+
+/**
+ * Refuses a resume whose run files are not what the checkpoint names:
+ * one missing, not a regular file, or shorter than its length. Checked
+ * before anything is written or published, so that a refused resume leaves
+ * the checkpoint and the partial output as they were, where the merge
+ * would only find the damage when it reached that run, after checkpoints
+ * of its own. Bytes before a run's cursor may be punched out (holes keep
+ * the file's size). Once 'done', the runs may be removed already
+ * (removeWork removes them before the checkpoint).
+ * @throws PmemError ERR_PMEM_CORRUPT
+ */
+function checkRunFiles(job: Job, state: SortState): void {
+  if (state.phase === 'done') return;
+  for (const r of state.runs) {
+    const file = runPath(job, r.id);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingRun(file);
+      throw fromSystemError(e);
+    }
+    if (!st.isFile()) throw new PmemError('ERR_PMEM_CORRUPT', `run '${file}', which the checkpoint names, is not a regular file`, { path: file });
+    if (st.size < r.length) throw endedShort(file, st.size, r.length);
   }
 }
 
