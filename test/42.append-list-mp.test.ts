@@ -103,6 +103,31 @@ test('damaged lists are ERR_PMEM_CORRUPT', () => {
   m.close();
 });
 
+test('a node whose damaged length reaches a little into another node is ERR_PMEM_CORRUPT, whichever comes first in the list', () => {
+  const m = openMapping(tmpFile('mp-overlap'), { size: 8192, create: true });
+  const list = SharedAppendList.format(m);
+  for (const v of ['a', 'b', 'c']) list.append(v);
+  const first = Number(m.buffer.readBigUInt64LE(8));
+  const second = Number(m.buffer.readBigUInt64LE(first));
+  const third = Number(m.buffer.readBigUInt64LE(second));
+  expect([second - first, third - second]).toEqual([64, 64]);
+  // One byte into the next node's line: no check of a node alone sees it.
+  m.buffer.writeUInt32LE(64 - 16 + 1, first + 8);
+  expectPmemError(() => SharedAppendList.open(m), 'ERR_PMEM_CORRUPT');
+  expect(() => list.toArray()).toThrow(`list nodes at ${first} and ${second} overlap: the first one's length reaches into the second`);
+  expectPmemError(() => list.length, 'ERR_PMEM_CORRUPT');
+  m.buffer.writeUInt32LE(1, first + 8);
+  expect(strings(SharedAppendList.open(m))).toEqual(['a', 'b', 'c']);
+  // Linked after the node it reaches into: the list's order is not the nodes' order.
+  m.buffer.writeBigUInt64LE(BigInt(second), 8);
+  m.buffer.writeBigUInt64LE(BigInt(first), second);
+  m.buffer.writeBigUInt64LE(0n, first);
+  expect(strings(SharedAppendList.open(m))).toEqual(['b', 'a']);
+  m.buffer.writeUInt32LE(64 - 16 + 1, first + 8);
+  expect(() => SharedAppendList.open(m)).toThrow(`list nodes at ${first} and ${second} overlap`);
+  m.close();
+});
+
 test('bad arguments', () => {
   const m = openMapping(tmpFile('mp-args'), { size: 4096, create: true });
   expectThrowName(() => SharedAppendList.format(m, 10), 'RangeError');

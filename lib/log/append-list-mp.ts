@@ -257,7 +257,11 @@ export class SharedAppendList {
     return Math.floor((this.region.length - this.offset - LIST_HEADER) / LINE);
   }
 
-  /** Calls `visit(node, valueLength)` for each node from the head, validating each. */
+  /**
+   * Calls `visit(node, valueLength)` for each node from the head,
+   * validating each, and then that no two of them share a line: a caller
+   * acts on what it was shown only once this returns.
+   */
   #walk(visit: (node: number, length: number) => void): void {
     checkOpen(this.region, 'list');
     const region = this.region;
@@ -265,9 +269,15 @@ export class SharedAppendList {
     const maxNodes = this.#maxNodes();
     let n = 0;
     let lines = 0;
+    // Each node's first line and its line count, in list order.
+    const starts: number[] = [];
+    const spans: number[] = [];
     for (let link = this.offset + HEAD; ; ) {
       const v = load64(region, link);
-      if (v === 0n) return;
+      if (v === 0n) {
+        disjoint(starts, spans);
+        return;
+      }
       const p = this.#follow(link, v);
       if (++n > maxNodes) throw new PmemError('ERR_PMEM_CORRUPT', 'the list has a cycle');
       const len = b.readUInt32LE(p + 8);
@@ -279,10 +289,30 @@ export class SharedAppendList {
       // length) can pass every check above, one by one; this bounds what a
       // walk yields to the region's size, where the count of nodes alone
       // let each of them copy up to the whole region.
-      lines += Math.ceil((NODE_HEADER + len) / LINE);
+      const span = Math.ceil((NODE_HEADER + len) / LINE);
+      lines += span;
       if (lines > maxNodes) throw new PmemError('ERR_PMEM_CORRUPT', `list nodes up to ${p} take more lines than the list has: they overlap`);
+      starts.push(p);
+      spans.push(span);
       visit(p, len);
       link = p;
+    }
+  }
+}
+
+/**
+ * Refuses nodes that share a line: reservations are disjoint, so a node
+ * whose lines reach into another's has a damaged length (or link), however
+ * little it overlaps; its value would hold the other node's bytes.
+ * @throws PmemError ERR_PMEM_CORRUPT
+ */
+function disjoint(starts: number[], spans: number[]): void {
+  const order = starts.map((_, i) => i).sort((x, y) => starts[x] - starts[y]);
+  for (let k = 1; k < order.length; k++) {
+    const before = order[k - 1];
+    const after = order[k];
+    if (starts[before] + spans[before] * LINE > starts[after]) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `list nodes at ${starts[before]} and ${starts[after]} overlap: the first one's length reaches into the second`);
     }
   }
 }
