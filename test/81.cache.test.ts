@@ -4,7 +4,7 @@
 // and CLWB+SFENCE with PMEM_IS_PMEM_FORCE=1).
 import * as fs from 'node:fs';
 
-import { TieredCache, openMapping } from '../lib';
+import { TieredCache, TxLog, openMapping } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -320,6 +320,37 @@ describe('TieredCache', () => {
     region.bytes.write('something', 0);
     expectPmemError(() => new TieredCache({ region }), 'ERR_PMEM_NOT_A_STORE');
     fs.rmSync(file);
+  });
+
+  test('a region whose first word is zero is formatted only when all of it is zero: what it holds is refused and left as it is', () => {
+    // A TxLog's first word (its retire word) is zero until its first checkpoint.
+    const region = new CrashSim(64 * 1024);
+    const log = TxLog.format(region, { offset: 0, size: 8192 });
+    log.run((tx) => tx.write(16384, Buffer.from('balance=90')));
+    expect(region.bytes.readBigUInt64LE(0)).toBe(0n);
+    const held = Buffer.from(region.bytes);
+    expectPmemError(() => new TieredCache({ region }), 'ERR_PMEM_NOT_A_STORE');
+    expect(() => new TieredCache({ region })).toThrow('a region is formatted only when every byte of it is zero');
+    expect(region.bytes.equals(held)).toBe(true);
+    expect(() => TxLog.open(region, { offset: 0, size: 8192 })).not.toThrow();
+    expect(region.bytes.toString('latin1', 16384, 16394)).toBe('balance=90');
+    // One byte anywhere, the region's last too.
+    for (const at of [28, 63, 64, 40000, 64 * 1024 - 1]) {
+      const one = new CrashSim(64 * 1024);
+      one.bytes[at] = 1;
+      expectPmemError(() => new TieredCache({ region: one }), 'ERR_PMEM_NOT_A_STORE');
+      expect(one.bytes.filter((x) => x !== 0)).toEqual(Buffer.from([1]));
+    }
+  });
+
+  test('a region whose format a crash cut short (header fields written, magic word not) is formatted again', () => {
+    const region = new CrashSim(64 * 1024);
+    // What a format writes before its magic word: slot size, salt, slot count, checksum (bytes 8..27).
+    region.bytes.fill(0xa5, 8, 28);
+    const c = new TieredCache<string>({ region, encoding: 'utf8', writeMode: 'write-through' });
+    c.set('k', 'v');
+    c.close();
+    expect(new TieredCache<string>({ region, encoding: 'utf8' }).peek('k')).toBe('v');
   });
 
   test('a damaged header is ERR_PMEM_CORRUPT; another slot size ERR_PMEM_INVALID; a damaged record ERR_PMEM_CORRUPT', () => {

@@ -29,7 +29,7 @@ export function openCacheFile(path: string, size: number, slotBytes: number): { 
     maxFile: MAX_CACHE_FILE,
     // Writes the header and zero commit words, durable before the file is
     // published (openHeader formats a mapping whose magic word is zero, as a
-    // new file's is).
-    format: (m) => void openHeader(m, slotBytes),
+    // new file's is, without reading the rest: it is new).
+    format: (m) => void openHeader(m, slotBytes, true),
   });
 }

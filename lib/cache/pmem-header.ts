@@ -18,15 +18,33 @@ export interface Header {
 
 const fieldsCrc = (b: Buffer): number => binding.crc32c(b, H_SLOT_BYTES, H_CRC - H_SLOT_BYTES, 0);
 
+/** Zeros to compare a region with, a chunk at a time. */
+const ZEROS = Buffer.alloc(64 * 1024);
+
+/** Whether b[from, to) is all zero bytes. */
+function zero(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i += ZEROS.length) {
+    const n = Math.min(ZEROS.length, to - i);
+    if (ZEROS.compare(b, i, i + n, 0, n) !== 0) return false;
+  }
+  return true;
+}
+
 /**
- * Whether `b` holds no tiered cache yet, so that formatting it destroys
- * nothing: its magic and version word is zero. A format stores that word
- * last, so a region whose format a crash cut short is formatted again. (A
- * file never needs this: a new file is formatted under a temporary name
- * and published whole, lib/core/identify.ts.)
+ * Whether `b` holds no tiered cache yet and nothing else either, so that
+ * formatting it destroys nothing: its magic and version word is zero, and
+ * so is every other byte but the header fields a format writes before that
+ * word. A format stores that word last, and writes nothing else but commit
+ * words it finds zero, so a region whose format a crash cut short is
+ * formatted again. A region is read in full: a zero first word says
+ * nothing of the rest (a TxLog's retire word, say, is zero until its first
+ * checkpoint), and the format that follows touches every page of it too.
+ * `fresh`: a new file, formatted under a temporary name and published
+ * whole (lib/core/identify.ts), which holds nothing: not read.
  */
-function formattable(b: Buffer): boolean {
-  return b.readUInt32LE(H_MAGIC) === 0 && b.readUInt32LE(H_VERSION) === 0;
+function formattable(b: Buffer, fresh: boolean): boolean {
+  if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
+  return fresh || (zero(b, H_VERSION + 4, H_SLOT_BYTES) && zero(b, H_CRC + 4, b.length));
 }
 
 function format(region: Region, slotBytes: number): void {
@@ -52,15 +70,15 @@ function format(region: Region, slotBytes: number): void {
 }
 
 /**
- * Formats `region` when it holds nothing (formattable), then reads and
- * checks its header.
+ * Formats `region` when it holds nothing (formattable; `fresh`: a new
+ * file's mapping, known to), then reads and checks its header.
  * @throws RangeError (no slot fits); PmemError ERR_PMEM_NOT_A_STORE,
  *   ERR_PMEM_INVALID (another version or slot size), ERR_PMEM_CORRUPT
  */
-export function openHeader(region: Region, slotBytes: number): Header {
+export function openHeader(region: Region, slotBytes: number, fresh = false): Header {
   const b = region.bytes;
   if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
-    if (!formattable(b)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache');
+    if (!formattable(b, fresh)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache (a region is formatted only when every byte of it is zero)');
     format(region, slotBytes);
   }
   if (region.length < HEADER_BYTES) throw new PmemError('ERR_PMEM_CORRUPT', `the tiered cache header is cut short at ${region.length} bytes`);
