@@ -1,4 +1,4 @@
-import { crc32c, openMapping, Superblock } from '../lib';
+import { AppendList, crc32c, openMapping, Superblock } from '../lib';
 import { expectPmemError, tmpFile } from './helpers';
 
 const CAPACITY = 3000; // spans 47 cache lines
@@ -96,6 +96,36 @@ test('a superblock opened with another capacity than it was formatted with is ER
   // A superblock formatted before the capacity was recorded (zero there) opens with the capacity given.
   m.buffer.writeUInt32LE(0, 64 + 32);
   expect(Superblock.open(m, { offset: 64, capacity: 100 }).version).toBe(2);
+  m.close();
+});
+
+test('bytes that are no superblock and hold no committed replica are ERR_PMEM_CORRUPT, left as they were; zero bytes open as an empty one', () => {
+  const m = openMapping(tmpFile('sb-foreign'), { size: 16384, create: true });
+  // Someone else's structure there (an AppendList), with nothing at a commit flag.
+  const list = AppendList.format(m, 0);
+  list.append('theirs');
+  const before = Buffer.from(m.buffer);
+  expectPmemError(() => Superblock.open(m, { capacity: 3000 }), 'ERR_PMEM_CORRUPT');
+  expect(() => Superblock.open(m, { capacity: 3000 })).toThrow('superblock at 0: not a superblock (no replica committed, no capacity recorded by a format, and not all zero bytes)');
+  expect(Buffer.compare(m.buffer, before)).toBe(0);
+  expect(AppendList.open(m, 0).toArray().map(String)).toEqual(['theirs']);
+  // One byte anywhere in the superblock's bytes, its last too.
+  for (const at of [40, 64, 3135, 3136, Superblock.size(3000) - 1]) {
+    m.buffer.fill(0, 0, Superblock.size(3000));
+    m.buffer[at] = 7;
+    expectPmemError(() => Superblock.open(m, { capacity: 3000 }), 'ERR_PMEM_CORRUPT');
+  }
+  // Zero bytes hold nothing: an empty superblock, as a format leaves it.
+  m.buffer.fill(0, 0, Superblock.size(3000));
+  const empty = Superblock.open(m, { capacity: 3000 });
+  expect(empty.read()).toBeUndefined();
+  empty.write(Buffer.from('mine'));
+  expect(Superblock.open(m, { capacity: 3000 }).read()?.toString()).toBe('mine');
+  // A formatted one whose first write a crash cut short before its flag (version 1 in replica 0) holds nothing too.
+  const sb = Superblock.format(m, { offset: 8192, capacity: 100 });
+  sb.write(Buffer.from('cut'));
+  m.buffer.writeBigUInt64LE(0n, 8192 + 24);
+  expect(Superblock.open(m, { offset: 8192, capacity: 100 }).read()).toBeUndefined();
   m.close();
 });
 

@@ -215,6 +215,16 @@ export class Superblock {
     if (committed === 0 && uncommitted >= 2) {
       throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: no replica is committed, yet version ${uncommitted} was written`);
     }
+    // Nothing committed: the next write goes over replica 0, so these bytes
+    // must be a superblock that holds nothing, not something else that holds
+    // no committed replica by chance (a list, a log: their first write would
+    // be lost to ours). format() records the capacity; bytes it never
+    // formatted hold nothing only when they are all zero. (A superblock
+    // formatted before the capacity was recorded, never written, is zero
+    // too; one whose first write a crash cut short is then refused.)
+    if (committed === 0 && formatted !== this.capacity && !allZero(this.region.bytes, this.offset, this.offset + Superblock.size(this.capacity))) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: not a superblock (no replica committed, no capacity recorded by a format, and not all zero bytes)`);
+    }
     this.#active = best;
     this.#version = bestVersion;
     return { version: bestVersion, replica: best };
@@ -228,4 +238,10 @@ export class Superblock {
   #base(replica: number): number {
     return this.offset + replica * Superblock.replicaSize(this.capacity);
   }
+}
+
+/** Whether b[from, to) holds only zero bytes. */
+function allZero(b: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
 }
