@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as vm from 'node:vm';
 
-import { AppendList, crc32c, KVStore, ObjPool, openMapping, sealRecord, store64, Superblock, TxLog, Wal } from '../lib';
+import { AppendList, crc32c, KVStore, ObjPool, openMapping, sealRecord, store64, Superblock, TieredCache, TxLog, Wal } from '../lib';
 import { sealRecords } from '../lib/core/records';
 import { snapshotBytes } from '../lib/core/args';
 import type { Mapping } from '../lib/core/mapping';
@@ -344,14 +344,16 @@ describe('TxLog, Superblock and AppendList take snapshots too', () => {
 describe('snapshotBytes: which views are kept and which copied', () => {
   const kept = (v: unknown): boolean => snapshotBytes(v, 'v') === v;
 
-  test('a Buffer, a pooled Buffer, a Uint8Array and a detached one are kept', () => {
+  test('a Buffer, a pooled Buffer, a Uint8Array and empty ones are kept; a detached one is a TypeError', () => {
     expect(kept(Buffer.alloc(64))).toBe(true);
     expect(kept(Buffer.from('pooled'))).toBe(true);
     expect(kept(new Uint8Array(8))).toBe(true);
+    expect(kept(Buffer.alloc(0))).toBe(true);
+    expect(kept(new Uint8Array(new ArrayBuffer(8), 8, 0))).toBe(true);
+    expect(snapshotBytes(new Uint8Array(new SharedArrayBuffer(0)), 'v').length).toBe(0);
     const gone = new Uint8Array(8);
     structuredClone(gone.buffer, { transfer: [gone.buffer] });
-    expect(kept(gone)).toBe(true);
-    expect(snapshotBytes(gone, 'v').length).toBe(0);
+    expect(() => snapshotBytes(gone, 'v')).toThrow(new TypeError('v is a view of a detached ArrayBuffer'));
   });
 
   test('a view of another realm, a subclass, and an instance with its own length are copied', () => {
@@ -407,6 +409,60 @@ describe('snapshotBytes: which views are kept and which copied', () => {
 // The option, path, boolean, promise and closed checks are written once
 // (lib/core/args.ts, closedError in lib/core/errors.ts); every entry point
 // answers with the same words.
+describe('a view of a detached ArrayBuffer', () => {
+  /** A Uint8Array (or Buffer) whose buffer was transferred away: its length reads 0. */
+  const detached = (buffer = false): Uint8Array => {
+    const ab = new ArrayBuffer(16);
+    const v = buffer ? Buffer.from(ab) : new Uint8Array(ab);
+    structuredClone(ab, { transfer: [ab] });
+    expect(v.length).toBe(0);
+    return v;
+  };
+
+  test('is a TypeError at every entry point that takes bytes, and nothing is written (not an empty key or value)', () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    const s = KVStore.open(tmpFile('kv-detached'), { create: true, size: 1 << 20, segmentSize: 1 << 16 });
+    const region = new CrashSim(1 << 16);
+    const sb = Superblock.format(region, { offset: 0, capacity: 64 });
+    const list = AppendList.format(region, 4096);
+    const tx = TxLog.format(region, { offset: 8192, size: 8192 });
+    const cache = new TieredCache<Uint8Array>({ region: new CrashSim(1 << 16), writeMode: 'write-through' });
+    const image = Buffer.from(region.bytes);
+    const calls: [string, (v: Uint8Array) => unknown][] = [
+      ['Wal.append', (v) => w.append(v)],
+      ['Wal.appendBatch', (v) => w.appendBatch(['a', v])],
+      ['KVStore.put (value)', (v) => s.put('k', v)],
+      ['KVStore.put (key)', (v) => s.put(v, 'x')],
+      ['KVStore.get', (v) => s.get(v)],
+      ['KVStore.has', (v) => s.has(v)],
+      ['KVStore.delete', (v) => s.delete(v)],
+      ['KVStore.batch', (v) => s.batch([{ type: 'put', key: 'b', value: v }])],
+      ['Superblock.write', (v) => sb.write(v)],
+      ['AppendList.append', (v) => list.append(v)],
+      ['TxLog write', (v) => tx.run((t) => t.write(20000, v))],
+      ['TieredCache.set', (v) => cache.set('c', v)],
+    ];
+    for (const [name, call] of calls) {
+      for (const buffer of [false, true]) {
+        let err: unknown;
+        try {
+          call(detached(buffer));
+        } catch (e) {
+          err = e;
+        }
+        expect([name, err instanceof TypeError, (err as Error)?.message]).toEqual([name, true, expect.stringMatching(/is a view of a detached ArrayBuffer$/)]);
+      }
+    }
+    expect(region.bytes.equals(image)).toBe(true);
+    expect(s.count).toBe(0);
+    expect(cache.size).toBe(0);
+    s.close();
+    w.close();
+    expect(records(f)).toEqual([]);
+  });
+});
+
 describe('one check, one wording, at every entry point', () => {
   const opens: [string, (options: unknown) => unknown][] = [
     ['openMapping', (o) => openMapping(tmpFile('m'), o as never)],

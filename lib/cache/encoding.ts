@@ -1,4 +1,5 @@
 // How values are turned into bytes for the PMem tier and back.
+import { viewLength } from '../core/args';
 import { PmemError } from '../core/errors';
 
 /**
@@ -39,6 +40,8 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
   switch (encoding) {
     case 'buffer':
       if (!(value instanceof Uint8Array)) throw new TypeError('value must be a Buffer or Uint8Array with the buffer encoding');
+      // Empty, or a view of a detached buffer, which viewLength refuses.
+      if (value.length === 0) viewLength(value, 'value');
       return Buffer.from(new Uint8Array(value));
     case 'utf8':
       if (typeof value !== 'string') throw new TypeError(`value must be a string with the utf8 encoding, got ${typeof value}`);

@@ -75,6 +75,7 @@ const uint8ArrayPrototype = Uint8Array.prototype as object;
 export function snapshotBytes(value: unknown, name: string): Uint8Array {
   if (!isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
   const u8 = value as Uint8Array;
+  if (lengthOfView.call(u8) === 0) refuseDetached(u8, name);
   // An element load runs no user code (a typed array's indexes never reach
   // its prototype, even past its end), and it leaves V8 a map check on
   // `u8`: with the map known, the optimizing compiler folds
@@ -104,7 +105,25 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
  */
 export function viewLength(value: unknown, name: string): number {
   if (!isUint8Array(value)) throw new TypeError(`${name} must be a Buffer or Uint8Array`);
-  return lengthOfView.call(value as Uint8Array);
+  const n = lengthOfView.call(value as Uint8Array);
+  if (n === 0) refuseDetached(value as Uint8Array, name);
+  return n;
+}
+
+/**
+ * Refuses a view whose ArrayBuffer was detached (transferred, or a closed
+ * mapping's): its length reads 0, and taken as empty bytes it would store
+ * an empty key or value the caller never gave. Asked only of a view of
+ * length 0: a view over a detached buffer cannot be made, an empty one over
+ * a live buffer (or a SharedArrayBuffer) can.
+ * @throws TypeError
+ */
+function refuseDetached(u8: Uint8Array, name: string): void {
+  try {
+    new Uint8Array(bufferOfView.call(u8) as ArrayBuffer, 0, 0);
+  } catch {
+    throw new TypeError(`${name} is a view of a detached ArrayBuffer`);
+  }
 }
 
 /** The ArrayBuffer and byte offset of a Uint8Array, read through its internal slots. */

@@ -4,6 +4,7 @@
 // and a key order for range scans that is built lazily. Keys are handled as
 // one-byte ("latin1") strings of their bytes, whose string order is byte
 // order.
+import { viewLength } from '../core/args';
 import { binding } from '../core/binding';
 import { ENTRY_HEADER_BYTES, MAX_KEY } from './format';
 
@@ -117,6 +118,8 @@ export class KvIndex {
   getBytes(key: Uint8Array): number | undefined {
     const n = key.length;
     if (n > MAX_KEY) throw new RangeError(`key is ${n} bytes; the limit is ${MAX_KEY}`);
+    // An empty key, or a view of a detached buffer, which viewLength refuses.
+    if (n === 0) viewLength(key, 'key');
     const h = hashBytes(key, 0, n);
     const b = this.bytes;
     const slots = this.#slots;
