@@ -169,12 +169,13 @@ describe('foreign files are refused untouched, with what they look like', () => 
     // In a child: an open(2) that waits for a writer never returns, and the
     // child is then killed at its timeout, which fails the test.
     const script = [
-      `const { KVStore, ObjPool, Wal } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
+      `const { KVStore, ObjPool, openMapping, Wal } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});`,
       'const out = [];',
       'for (const f of process.argv.slice(1)) for (const [name, open] of [',
       "  ['kv', () => KVStore.open(f)], ['kv readOnly', () => KVStore.open(f, { readOnly: true })],",
       "  ['wal', () => Wal.open(f)], ['wal readOnly', () => Wal.open(f, { readOnly: true })],",
       "  ['pool', () => ObjPool.open(f)], ['pool check', () => ObjPool.check(f)],",
+      "  ['mapping readOnly', () => openMapping(f, { readOnly: true })], ['mapping shared', () => openMapping(f, { readOnly: true, shared: true })],",
       ']) {',
       "  try { open(); out.push(name + ' opened'); } catch (e) { out.push(name + ' ' + e.code + (/a FIFO, not a regular file/.test(e.message) ? '' : ': ' + e.message)); }",
       '}',
@@ -182,9 +183,11 @@ describe('foreign files are refused untouched, with what they look like', () => 
     ].join('\n');
     const r = spawnSync(process.execPath, ['-e', script, fifo, link], { encoding: 'utf8', timeout: 20000 });
     expect({ error: r.error?.message, status: r.status, stderr: r.stderr }).toEqual({ error: undefined, status: 0, stderr: '' });
-    const each = ['kv ERR_PMEM_NOT_A_STORE', 'kv readOnly ERR_PMEM_NOT_A_STORE', 'wal ERR_PMEM_NOT_A_STORE',
-      'wal readOnly ERR_PMEM_NOT_A_STORE', 'pool ERR_PMEM_NOT_POOL', 'pool check ERR_PMEM_NOT_POOL'];
-    expect(JSON.parse(r.stdout)).toEqual([...each, ...each]);
+    const each = (f: string): string[] => ['kv ERR_PMEM_NOT_A_STORE', 'kv readOnly ERR_PMEM_NOT_A_STORE', 'wal ERR_PMEM_NOT_A_STORE',
+      'wal readOnly ERR_PMEM_NOT_A_STORE', 'pool ERR_PMEM_NOT_POOL', 'pool check ERR_PMEM_NOT_POOL',
+      `mapping readOnly ERR_PMEM_INVALID: cannot map '${f}' read-only: not a non-empty regular file`,
+      `mapping shared ERR_PMEM_INVALID: cannot map '${f}' read-only: not a non-empty regular file`];
+    expect(JSON.parse(r.stdout)).toEqual([...each(fifo), ...each(link)]);
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
   });
 

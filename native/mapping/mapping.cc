@@ -84,7 +84,11 @@ void RangeArgs(const Napi::CallbackInfo& info, const State* s, size_t i, uint64_
 // (a KVStore reader following a writer). A read fault of a hole allocates a
 // page on tmpfs (a SIGBUS when it is full) and maps the zero page on fs-dax.
 void OpenReadOnly(Napi::Env env, State* s, bool shared) {
-  int fd = open(s->path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: an open of a FIFO for reading would otherwise wait for a
+  // writer, forever; it returns at once, and the check below refuses it.
+  // On a regular file it changes nothing (reads of the page cache and
+  // mmap do not block on it).
+  int fd = open(s->path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) ThrowErrno(env, errno, "open", s->path, nullptr);
   struct stat st;
   if (fstat(fd, &st) != 0) {
