@@ -223,6 +223,39 @@ describe('creating a file', () => {
     expect(identify(fs.readFileSync(f), 4096).kind).toBe('kv');
   });
 
+  test('a store made over an empty file keeps its owner, group and permissions; one with other hard links is refused', () => {
+    const f = writeFile('empty-private', '');
+    fs.chmodSync(f, 0o640);
+    // Another owner and group, where this process may give them (root).
+    const root = process.getuid?.() === 0;
+    if (root) fs.chownSync(f, 65534, 65534);
+    const before = fs.statSync(f);
+    for (const make of [() => kvCreate(f), () => Wal.open(f, { create: true, size: 1 << 20 }), () => new TieredCache({ file: f, pmemBytes: 1 << 20 })]) {
+      fs.rmSync(f);
+      fs.writeFileSync(f, '');
+      fs.chmodSync(f, 0o640);
+      if (root) fs.chownSync(f, 65534, 65534);
+      make().close();
+      const after = fs.statSync(f);
+      expect({ mode: after.mode & 0o7777, uid: after.uid, gid: after.gid, empty: after.size === 0 })
+        .toEqual({ mode: 0o640, uid: before.uid, gid: before.gid, empty: false });
+    }
+    if (root) expect(before.uid).toBe(65534);
+    // Two names for one empty file: replacing one would leave the other on the empty file.
+    const g = writeFile('empty-linked', '');
+    const other = tmpFile('empty-linked-2');
+    fs.linkSync(g, other);
+    let err: unknown;
+    try {
+      kvCreate(g).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_PMEM_INVALID', path: g, message: expect.stringMatching(/it has 2 names \(hard links\)/) });
+    expect([fs.statSync(g).size, fs.statSync(g).ino, fs.statSync(g).nlink]).toEqual([0, fs.statSync(other).ino, 2]);
+    expect(fs.readdirSync(testDir()).filter((n) => n.includes('empty-linked') && n.endsWith('.creating'))).toEqual([]);
+  });
+
   test('the lock is held from the moment the file appears, also over an empty file replaced', () => {
     const f = writeFile('empty-locked', '');
     const s = kvCreate(f);

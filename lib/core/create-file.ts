@@ -70,6 +70,7 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
       const now = fs.lstatSync(at);
       const locked = fs.fstatSync(emptyFd);
       if (!now.isFile() || now.ino !== locked.ino || now.dev !== locked.dev || now.size !== 0) return null;
+      takeOwnerAndMode(fd, locked, file);
       fs.renameSync(tmp, at);
     }
     mapping.renamed(file);
@@ -85,6 +86,28 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
     }
     fs.rmSync(tmp, { force: true });
   }
+}
+
+/**
+ * The new file takes the empty file's place, and with it the empty file's
+ * owner, group and permission bits, set on it before it has the name: a
+ * file its user made private (0600, say) stays private, whatever the umask
+ * gave the new one. An empty file with other names (hard links) is refused:
+ * they would go on naming the empty file. Extended attributes and ACLs are
+ * not copied.
+ * @throws PmemError ERR_PMEM_INVALID (hard links); an fchown refused
+ *   (EPERM: the empty file is another user's) becomes ERR_PMEM_ACCESS
+ */
+function takeOwnerAndMode(fd: number, empty: fs.Stats, file: string): void {
+  if (empty.nlink > 1) {
+    throw new PmemError('ERR_PMEM_INVALID',
+      `cannot create '${file}' over the empty file there: it has ${empty.nlink} names (hard links), which would go on naming the empty file; nothing was created`, { path: file });
+  }
+  const mine = fs.fstatSync(fd);
+  // chown first: it clears the set-user-ID and set-group-ID bits, which the
+  // chmod after it puts back.
+  if (mine.uid !== empty.uid || mine.gid !== empty.gid) fs.fchownSync(fd, empty.uid, empty.gid);
+  fs.fchmodSync(fd, empty.mode & 0o7777);
 }
 
 /**
