@@ -466,6 +466,59 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('a commit made inside a turn (over 4 MiB of writes) that fails acknowledges nothing of the client that filled it', async () => {
+    // Only a commit of over 4 MiB fails, as a full store would: the one made
+    // inside the turn that completes the big SET, not an end-of-turn commit
+    // of the small one (the bytes may arrive over several turns).
+    const store = server.store as unknown as { writeDistinct: KVStore['writeDistinct'] };
+    const real = store.writeDistinct;
+    let failed = 0;
+    store.writeDistinct = (writes) => {
+      let bytes = 0;
+      for (const v of writes.values()) bytes += v?.length ?? 0;
+      if (bytes > 4 * MB && failed === 0) {
+        failed++;
+        throw Object.assign(new Error('simulated: the store is full'), { name: 'PmemError', code: 'ERR_PMEM_NO_SPACE' });
+      }
+      return real.call(server.store, writes);
+    };
+    try {
+      const w = await client();
+      w.send(Buffer.concat([frame('SET', 'turn:acked', 'new'), frame('SET', 'turn:big', Buffer.alloc(5 * MB, 1).toString('latin1'))]));
+      const replies: unknown[] = [];
+      // Until the connection closes, or a second reply (the big SET's +OK) shows the defect.
+      for (let r = await w.read(); r !== null; r = await w.read()) {
+        replies.push(r);
+        if (replies.length === 2) break;
+      }
+      w.close();
+      expect(failed).toBe(1);
+      // No +OK for the big SET: the connection closed instead. The small one
+      // was acknowledged only if its own commit came first, and then it holds.
+      expect(replies.length).toBeLessThan(2);
+      const c = await client();
+      expect(text(await c.call('EXISTS', 'turn:big'))).toBe(0);
+      expect(text(await c.call('GET', 'turn:acked'))).toBe(replies.length === 1 ? 'new' : null);
+      c.close();
+    } finally {
+      store.writeDistinct = real;
+    }
+  });
+
+  test('a string value is at most 64 MiB less the record\'s type byte: one byte more is an error reply, and nothing is written', async () => {
+    const c = await client();
+    const limit = 64 * MB - 1;
+    expect(text(await c.call('SET', 'max', Buffer.alloc(limit, 97).toString('latin1')))).toBe('OK');
+    expect(text(await c.call('STRLEN', 'max'))).toBe(limit);
+    const over = 'ERR string exceeds maximum allowed size (proto-max-bulk-len)';
+    expect(await c.call('SET', 'over', Buffer.alloc(limit + 1, 97).toString('latin1'))).toEqual({ error: over });
+    expect(await c.call('APPEND', 'max', 'x')).toEqual({ error: over });
+    expect(text(await c.call('EXISTS', 'over'))).toBe(0);
+    expect(text(await c.call('STRLEN', 'max'))).toBe(limit);
+    expect(text(await c.call('DEL', 'max'))).toBe(1);
+    c.close();
+  });
+
   test('EXEC is one batch: one KVStore.writeDistinct call holds all of it', async () => {
     const c = await client();
     const calls: number[] = [];

@@ -7,7 +7,9 @@
 // nothing across a crash. The server sends no reply of a batch before
 // `commit()` returned, so every acknowledged write is durable, and no
 // client ever saw a value a crash could take away.
+import { MAX_VALUE } from '../kv/format';
 import type { KVStore } from '../kv/store';
+import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
 import type { Dict } from './dict';
 import { loadKeyspace } from './keyspace-load';
@@ -187,6 +189,9 @@ export class Keyspace {
    * expiry (KEEPTTL), null removes it, a number sets it.
    */
   set(db: number, key: string, type: number, payload: Buffer, expireAt: number | null | 'keep'): void {
+    // The record holds the type byte and the payload: refused here, before
+    // anything changes, and not at the commit, where the whole batch would go.
+    if (payload.length + 1 > MAX_VALUE) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
     const d = this.dbs[db];
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;

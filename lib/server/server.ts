@@ -302,7 +302,13 @@ export class RespServer {
       // Keys the command gave elements to serve their blocked clients now, in the same batch.
       this.blocking.serveReady();
       if (c.closing || c.closed) break;
-      if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) this.#commit();
+      if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) {
+        // This client's replies so far are acknowledgements of writes in the
+        // batch: it is among the clients a failed commit disconnects, with
+        // its replies dropped, as every client queued this turn is.
+        this.#ready.add(c);
+        if (!this.#commit()) return;
+      }
     }
     this.#queue(c);
   }
