@@ -100,9 +100,19 @@ export function lockSortFile(file: string, role: SortFileRole): SortLock {
  * never written) goes when the sort that made or emptied it fails.
  */
 export function removeIfEmpty(lock: SortLock): void {
+  if (fs.fstatSync(lock.fd).size === 0) removeHeld(lock);
+}
+
+/**
+ * Removes the locked file, when the path still names it (a file another
+ * sort put there once this one's was gone is not touched). The lock stays
+ * on the removed file until release(): a sort that takes the path next
+ * finds it gone and makes its own (lockSortFile).
+ */
+export function removeHeld(lock: SortLock): void {
   const held = fs.fstatSync(lock.fd);
   const now = lstatOf(lock.path);
-  if (held.size === 0 && now !== null && now.ino === held.ino && now.dev === held.dev) fs.rmSync(lock.path);
+  if (now !== null && now.ino === held.ino && now.dev === held.dev) fs.rmSync(lock.path);
 }
 
 /**

@@ -19,6 +19,28 @@ const BUCKETS = 256;
 const PREFIX_BYTES = 8;
 const NL = 10;
 
+/** What the sort that met an error no resume gets past tells the user to do next (see deadEnd). */
+const deadEnds = new WeakMap<Error, string>();
+
+/**
+ * Marks `e` as an error that no resume with the same options gets past:
+ * one about the input itself (a line too long for the budget, which a
+ * resume meets again at the same byte; an input that changed while it was
+ * sorted, which the checkpoint's description of it no longer matches). The
+ * sort that meets one removes its work, so that it leaves no checkpoint to
+ * refuse the next sort with (sort.ts, abandonWork); `next` says what to do
+ * then ("give it a larger memory budget"). Returns `e`.
+ */
+export function deadEnd(e: PmemError, next: string): PmemError {
+  deadEnds.set(e, next);
+  return e;
+}
+
+/** What to do after `e`, when deadEnd marked it; else undefined. */
+export function afterDeadEnd(e: unknown): string | undefined {
+  return typeof e === 'object' && e !== null ? deadEnds.get(e as Error) : undefined;
+}
+
 /**
  * How a run formation spends the budget: 40% on the input chunk, 15% on the
  * record tables, and the run file's mapping, as large as the chunk, while it
@@ -122,7 +144,7 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
   const f = order.format;
   const want = Math.min(bufs.input.length, inputSize - offset);
   const n = readFull(fd, bufs.input, want, offset);
-  if (n < want) throw new PmemError('ERR_PMEM_INVALID', `the input shrank while it was sorted (${offset + n} of ${inputSize} bytes)`);
+  if (n < want) throw inputChanged(`the input shrank while it was sorted (${offset + n} of ${inputSize} bytes)`);
   const atEnd = offset + n === inputSize;
   const { input, records: t } = bufs;
   let count = 0;
@@ -158,6 +180,15 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
 }
 
 /**
+ * The error of an input that changed while it was sorted: ERR_PMEM_INVALID,
+ * a dead end (its size and modification time are in the checkpoint's
+ * description, which a resume must match).
+ */
+export function inputChanged(message: string, path?: string): PmemError {
+  return deadEnd(new PmemError('ERR_PMEM_INVALID', message, path === undefined ? {} : { path }), 'sort it again once it is no longer written');
+}
+
+/**
  * Sorts the `split` records in `bufs` and writes them to a new file
  * `runPath` through a mapping: durable when it returns. Returns the run
  * file's length. `offset` is the run's input offset (for the error).
@@ -167,7 +198,12 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
 export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order: RecordOrder, runPath: string): number {
   const count = split.records;
   if (count === 0) {
-    throw new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} does not fit, with its newline, in ${bufs.input.length} bytes, the input share (40%) of the memory budget`);
+    // A resume with the same budget meets the same line, and one with
+    // another budget is refused as another sort's: the error is a dead end.
+    throw deadEnd(
+      new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} does not fit, with its newline, in ${bufs.input.length} bytes, the input share (40%) of the memory budget`),
+      'sort it again with a larger memory budget',
+    );
   }
   const f = order.format;
   const { input, records: t } = bufs;

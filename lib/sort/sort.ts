@@ -10,13 +10,13 @@ import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { punchHole } from '../core/space';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
-import { lockSortFile, removeIfEmpty, type SortLock } from './lock';
+import { lockSortFile, removeHeld, removeIfEmpty, type SortLock } from './lock';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
 import { mergeRuns, runPath, runsOpenAtOnce } from './merge-phase';
 import { SortThreads } from './run-thread';
-import { RunBuffers } from './runs';
+import { afterDeadEnd, RunBuffers } from './runs';
 import { endedShort, missingRun, readsInPlace } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -65,12 +65,16 @@ export interface Job {
  *   its partial output, or holds one of them named as the sort's own files
  *   (checkpoint, made-by-sort, run-N), a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort, a partial
- *   output or a checkpoint that is not a regular file),
+ *   output or a checkpoint that is not a regular file; an input that shrank
+ *   while it was sorted: the sort's work is removed, as below),
  *   ERR_PMEM_LOCKED (another sort, in this process or another, uses the
  *   pmem directory or writes the output: nothing of the other's is changed),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
- *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, or a worker
- *   thread that stopped without answering: the checkpoint is resumable),
+ *   ERR_PMEM_NO_MEMORY (a line longer than 40% of the budget, which no
+ *   resume gets past: the sort removes its runs, its checkpoint, its partial
+ *   output and a directory it made, so that the same sort with a larger
+ *   budget starts afresh; or a worker thread that stopped without
+ *   answering: the checkpoint is resumable),
  *   ERR_PMEM_NO_SPACE (the input is untouched and the checkpoint resumable),
  *   ERR_PMEM_CORRUPT (a damaged checkpoint, or a run file it names missing,
  *   not a regular file or shorter than it says: checked before a resume writes anything),
@@ -125,6 +129,8 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
     const result = sortLocked(job, held);
     finished = true;
     return result;
+  } catch (e) {
+    throw held.checkpoint === null ? e : abandonWork(job, held, e);
   } finally {
     if (!finished) leaveNothingEmpty(held);
     held.checkpoint?.release();
@@ -139,6 +145,40 @@ interface Held {
   checkpoint: SortLock | null;
   /** Whether this call made or emptied the partial output. */
   partialOurs: boolean;
+}
+
+/**
+ * On a failure that no resume with the same options gets past (afterDeadEnd:
+ * a line too long for the budget, an input that shrank while it was sorted),
+ * the sort's work goes, as when it finishes (removeWork: the runs, the
+ * checkpoint, a directory it made), and so does its partial output, which
+ * no checkpoint counts then: the next sort, with a larger budget or of the
+ * input once it is written, starts afresh instead of meeting a checkpoint
+ * it can neither resume nor start over (ERR_PMEM_EXISTS without `resume`,
+ * ERR_PMEM_INVALID or the same error with it). Both locks are still held,
+ * so no other sort uses the files meanwhile. Returns the error to throw: the
+ * same code, its message saying what was removed; `e` itself when the
+ * removal failed part way (the rest is left as it is, and the sort's own
+ * error is what the caller sees).
+ */
+function abandonWork(job: Job, held: Held, e: unknown): unknown {
+  const next = afterDeadEnd(e);
+  if (next === undefined) return e;
+  try {
+    // The runs before the checkpoint, as removeWork orders them: a crash
+    // between leaves a checkpoint that names runs gone, never runs that no
+    // checkpoint names (which a new sort would refuse).
+    removeWork(job);
+    removeHeld(held.partial);
+  } catch {
+    return e;
+  }
+  const err = e as PmemError;
+  return new PmemError(err.code, `${err.message}: the sort removed its runs and checkpoint; ${next}`, {
+    ...(err.errno === undefined ? {} : { errno: err.errno }),
+    ...(err.syscall === undefined ? {} : { syscall: err.syscall }),
+    ...(err.path === undefined ? {} : { path: err.path }),
+  });
 }
 
 /**
