@@ -1,7 +1,8 @@
 // externalSort's failures that no resume with the same options gets past:
-// an input that shrinks while it is sorted, and a line longer than the
-// budget allows. Each leaves nothing that blocks the next sort: no
-// checkpoint, run, partial output, or directory the sort made.
+// an input that changes while it is sorted (it grows, shrinks, or is
+// rewritten), and a line longer than the budget allows. Each is refused
+// before the output is published, and leaves nothing that blocks the next
+// sort: no checkpoint, run, partial output, or directory the sort made.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -56,7 +57,121 @@ function expectNothingLeft(out: string): void {
   expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
 }
 
-describe('an input that shrinks while it is sorted', () => {
+describe('an input that changes while it is sorted', () => {
+  const APPENDED = 'zzzz appended while the runs were formed\naaaa appended too\n';
+
+  test.each([[1, 'pmem'], [2, 'pmem'], [1, 'dram']] as const)(
+    'one that grows while its runs are formed is refused before its output is published, and leaves nothing behind (%d threads, %s merge buffers)',
+    (parallel, mergeBuffers) => {
+      const input = file(`grow-runs-${parallel}-${mergeBuffers}.txt`);
+      fs.writeFileSync(input, text(1, 12000));
+      const size = fs.statSync(input).size;
+      const out = file(`grow-runs-${parallel}-${mergeBuffers}.out`);
+      let grewAt = -1;
+      let merging = false;
+      let runsAfter = 0;
+      const options: SortOptions = {
+        memory: MEMORY, parallel, mergeBuffers,
+        onProgress: (p) => {
+          // Once, after the first run, while more input is left to form runs of.
+          if (p.phase === 'runs' && grewAt < 0 && p.done < p.total) {
+            fs.appendFileSync(input, APPENDED);
+            grewAt = p.done;
+          }
+        },
+        onCheckpoint: (info) => {
+          if (info.phase === 'runs' && grewAt >= 0) runsAfter++;
+          if (info.phase !== 'runs') merging = true;
+        },
+      };
+      const e = thrownBy(() => externalSort(input, out, options));
+      // The input grew during run formation: before its end, with runs formed after it.
+      expect(grewAt).toBeGreaterThan(0);
+      expect(grewAt).toBeLessThan(size);
+      expect(runsAfter).toBeGreaterThan(0);
+      expect(merging).toBe(true); // it went on to the merge, and only the last check refused it
+      expect(e.code).toBe('ERR_PMEM_INVALID');
+      expect(e.path).toBe(fs.realpathSync(input));
+      expect(e.message).toBe(`the input grew while it was sorted (${size + APPENDED.length} bytes, of which the sort read ${size}): `
+        + 'the sort removed its runs and checkpoint; sort it again once it is no longer written');
+      expectNothingLeft(out);
+      // The same sort again starts afresh, and its output holds the appended lines.
+      const r = externalSort(input, out, { memory: MEMORY, parallel, mergeBuffers });
+      expect(r.resumed).toBe(false);
+      expect(fs.readFileSync(out).equals(gnu(input))).toBe(true);
+    });
+
+  test('one that grows during the merge is refused too: the check comes after the merge, before the rename', () => {
+    const input = file('grow-merge.txt');
+    fs.writeFileSync(input, text(2, 12000));
+    const out = file('grow-merge.out');
+    let grew = false;
+    const e = thrownBy(() => externalSort(input, out, {
+      memory: MEMORY, checkpointBytes: 16 * 1024,
+      onCheckpoint: (info) => {
+        if (info.phase === 'merge' && info.outputBytes > 0 && !grew) {
+          fs.appendFileSync(input, APPENDED);
+          grew = true;
+        }
+      },
+    }));
+    expect(grew).toBe(true);
+    expect([e.code, e.message]).toEqual(['ERR_PMEM_INVALID', expect.stringMatching(/^the input grew while it was sorted /)]);
+    expectNothingLeft(out);
+  });
+
+  test('one that grows while a resume sorts it is refused, and the work of both calls goes', () => {
+    const input = file('grow-resume.txt');
+    fs.writeFileSync(input, text(3, 12000));
+    const out = file('grow-resume.out');
+    const options: SortOptions = { memory: MEMORY, parallel: 1 };
+    let n = 0;
+    expect(() => externalSort(input, out, {
+      ...options,
+      onCheckpoint: (info) => {
+        if (info.phase === 'runs' && ++n === 2) throw new Error('stop');
+      },
+    })).toThrow('stop');
+    expect(fs.readdirSync(`${out}.pmem-sort`)).toContain('checkpoint');
+    let grew = false;
+    const e = thrownBy(() => externalSort(input, out, {
+      ...options, resume: true,
+      onProgress: (p) => {
+        if (p.phase === 'runs' && !grew && p.done < p.total) {
+          fs.appendFileSync(input, APPENDED);
+          grew = true;
+        }
+      },
+    }));
+    expect(grew).toBe(true);
+    expect([e.code, e.message]).toEqual(['ERR_PMEM_INVALID', expect.stringMatching(/^the input grew while it was sorted /)]);
+    expectNothingLeft(out);
+  });
+
+  test('one rewritten in place (its size kept, its modification time moved) is refused', () => {
+    const input = file('rewrite.txt');
+    fs.writeFileSync(input, text(4, 12000));
+    const out = file('rewrite.out');
+    let rewrote = false;
+    const e = thrownBy(() => externalSort(input, out, {
+      memory: MEMORY,
+      onProgress: (p) => {
+        if (p.phase === 'runs' && !rewrote && p.done < p.total) {
+          // The first byte rewritten, and its time set apart from the start's, whatever the clock's tick.
+          const fd = fs.openSync(input, 'r+');
+          fs.writeSync(fd, Buffer.from('Z'), 0, 1, 0);
+          fs.closeSync(fd);
+          fs.utimesSync(input, new Date(), new Date(Date.now() + 10000));
+          rewrote = true;
+        }
+      },
+    }));
+    expect(rewrote).toBe(true);
+    expect(e.code).toBe('ERR_PMEM_INVALID');
+    expect(e.message).toMatch(/^the input changed while it was sorted \(its modification time moved, its size of \d+ bytes did not\): the sort removed its runs and checkpoint/);
+    expectNothingLeft(out);
+  });
+
   test('one that shrinks while its runs are formed is refused, and leaves nothing behind', () => {
     const input = file('shrink.txt');
     const content = text(5, 12000);
@@ -78,6 +193,40 @@ describe('an input that shrinks while it is sorted', () => {
     expectNothingLeft(out);
   });
 
+  test('pmem sort exits 3 for an input that grows while it is sorted, and publishes no output', () => {
+    const input = file('grow-cli.txt');
+    fs.writeFileSync(input, text(6, 12000));
+    const out = file('grow-cli.out');
+    // The command's own process grows its input right after its second
+    // read of it (the second run's), while the runs are formed: the hook
+    // says so on stderr.
+    const hook = file('grow-hook.js');
+    fs.writeFileSync(hook, `
+      const fs = require('fs');
+      const input = ${JSON.stringify(input)};
+      const open = fs.openSync, read = fs.readSync;
+      let fd = -1, reads = 0;
+      fs.openSync = function (p, ...rest) {
+        const got = open.call(this, p, ...rest);
+        if (p === input) fd = got;
+        return got;
+      };
+      fs.readSync = function (f, ...rest) {
+        const n = read.call(this, f, ...rest);
+        if (f === fd && n > 0 && ++reads === 2) {
+          fs.appendFileSync(input, 'appended\\n');
+          process.stderr.write('hook: grew the input\\n');
+        }
+        return n;
+      };
+    `);
+    const bin = path.join(__dirname, '..', 'bin', 'pmem');
+    const r = spawnSync(process.execPath, ['--require', hook, bin, 'sort', '-S', '128K', '--parallel', '1', '-o', out, input], { encoding: 'utf8' });
+    expect(r.stderr).toMatch(/hook: grew the input\n/);
+    expect(r.stderr).toMatch(/ERR_PMEM_INVALID.*the input grew while it was sorted/);
+    expect(r.status).toBe(3);
+    expectNothingLeft(out);
+  });
 });
 
 describe('a line longer than the budget allows', () => {

@@ -4,8 +4,6 @@
 // splits each run into a part, hands it to that part's worker (or sorts
 // its own part itself), and goes on to the next while the others sort and
 // write theirs.
-import * as fs from 'node:fs';
-
 import type { SortState } from './checkpoint';
 import type { RecordOrder } from './records';
 import { formRun, maxRunRecords, RunBuffers, runInputBytes, sortRun, splitRun, type FormedRun, type SplitRun } from './runs';
@@ -17,7 +15,8 @@ import { pmemWindowsFit, readWindowsFit } from './sources';
 export const MIN_THREAD_MEMORY = 16 * 1024;
 
 export interface Formation {
-  input: string;
+  /** The input, open for reading (the sort's one descriptor of it: see Job.inputFd). */
+  inputFd: number;
   inputSize: number;
   order: RecordOrder;
   runPath(id: number): string;
@@ -151,7 +150,7 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
   const threads = pool?.threads ?? 1;
   const parts = threads > 1 ? Array.from({ length: threads }, (_, i) => whole.part(i, threads)) : [whole];
   const workers = pool?.workers ?? [];
-  const fd = fs.openSync(f.input, 'r');
+  const fd = f.inputFd;
   /** Runs split and not yet published, in input order. */
   const queue: Pending[] = [];
   const slots: (Pending | null)[] = new Array(threads).fill(null);
@@ -235,8 +234,6 @@ export function formRuns(f: Formation, state: SortState, publish: () => void, po
       }
     }
     throw first.error;
-  } finally {
-    fs.closeSync(fd);
   }
   state.phase = 'merge';
   publish();

@@ -16,7 +16,7 @@ import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
 import { mergeRuns, runPath, runsOpenAtOnce } from './merge-phase';
 import { SortThreads } from './run-thread';
-import { afterDeadEnd, RunBuffers } from './runs';
+import { afterDeadEnd, inputChanged, RunBuffers } from './runs';
 import { endedShort, missingRun, readsInPlace } from './sources';
 
 const CHECKPOINT_FILE = 'checkpoint';
@@ -37,7 +37,15 @@ export interface Job {
   dir: string;
   /** Whether `dir` is removed at the end (when empty): the default one, or one this call made. */
   ownDir: boolean;
+  /**
+   * The input, open for reading from the start of the sort to its end: the
+   * file the sort reads is the one it checks (checkUnchanged), whatever
+   * the path names meanwhile.
+   */
+  inputFd: number;
+  /** The input's size and modification time when the sort started (one fstat), as the checkpoint describes it. */
   inputSize: number;
+  inputMtimeMs: number;
   order: RecordOrder;
   /**
    * Whether the merge reads the runs in place (readsInPlace of the
@@ -55,8 +63,11 @@ export interface Job {
  * While it runs, a checkpoint in the `pmem` directory is durable after
  * every run and every `checkpointBytes` of merge output; `resume: true`
  * continues from the last one, and produces the same output.
- * The input is only read. One sort at a time uses a pmem directory, and
- * one writes an output: both are locked from the start to the end.
+ * The input is only read, through one descriptor held from the start to
+ * the end; an input that changed meanwhile (its size or modification time)
+ * is refused before the output is published. One sort at a time uses a
+ * pmem directory, and one writes an output: both are locked from the start
+ * to the end.
  * @throws TypeError, RangeError for bad arguments
  * @throws PmemError ERR_PMEM_NOT_FOUND (no input, no directory for the
  *   output, no parent for the pmem directory), ERR_PMEM_ACCESS (a path that
@@ -65,8 +76,9 @@ export interface Job {
  *   its partial output, or holds one of them named as the sort's own files
  *   (checkpoint, made-by-sort, run-N), a binary input not a whole number of records, an
  *   input changed under a resume, a checkpoint of another sort, a partial
- *   output or a checkpoint that is not a regular file; an input that shrank
- *   while it was sorted: the sort's work is removed, as below),
+ *   output or a checkpoint that is not a regular file; an input that grew,
+ *   shrank or was rewritten while it was sorted: the sort's work is
+ *   removed, as below),
  *   ERR_PMEM_LOCKED (another sort, in this process or another, uses the
  *   pmem directory or writes the output: nothing of the other's is changed),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
@@ -96,6 +108,15 @@ function sortFile(input: string, output: string, options: SortOptions): SortResu
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
+  try {
+    return sortPrepared(job);
+  } finally {
+    fs.closeSync(job.inputFd);
+  }
+}
+
+function sortPrepared(job: Job): SortResult {
+  const o = job.o;
   // The partial output's lock, held until the sort ends (its rename over
   // `output` included): one sort at a time writes and renames
   // `<output>.pmem-sort-partial`, whatever its pmem directory. Taken before
@@ -149,7 +170,7 @@ interface Held {
 
 /**
  * On a failure that no resume with the same options gets past (afterDeadEnd:
- * a line too long for the budget, an input that shrank while it was sorted),
+ * a line too long for the budget, an input changed while it was sorted),
  * the sort's work goes, as when it finishes (removeWork: the runs, the
  * checkpoint, a directory it made), and so does its partial output, which
  * no checkpoint counts then: the next sort, with a larger budget or of the
@@ -179,6 +200,30 @@ function abandonWork(job: Job, held: Held, e: unknown): unknown {
     ...(err.syscall === undefined ? {} : { syscall: err.syscall }),
     ...(err.path === undefined ? {} : { path: err.path }),
   });
+}
+
+/**
+ * Refuses to publish an output of an input that changed after the sort
+ * started: its size or its modification time is not what the one fstat of
+ * prepare() found (and, on a resume, what the checkpoint describes, which
+ * the resume matched: the two checks agree). The size catches an input that
+ * grew, whose new bytes the output would lack (the sort reads the size it
+ * started with), or shrank after its last read; the modification time, one
+ * rewritten in place. Not the change time: it moves with the file's mode,
+ * owner and links too (a rename, a hard link made), which change none of
+ * the bytes sorted. A rewrite of the same size within the filesystem's
+ * timestamp granularity (a clock tick) of the start is not seen.
+ * @throws PmemError ERR_PMEM_INVALID (a dead end: abandonWork)
+ */
+function checkUnchanged(job: Job): void {
+  const st = fs.fstatSync(job.inputFd);
+  if (st.size > job.inputSize) {
+    throw inputChanged(`the input grew while it was sorted (${st.size} bytes, of which the sort read ${job.inputSize})`, job.input);
+  }
+  if (st.size < job.inputSize) throw inputChanged(`the input shrank while it was sorted (${st.size} of ${job.inputSize} bytes)`, job.input);
+  if (st.mtimeMs !== job.inputMtimeMs) {
+    throw inputChanged(`the input changed while it was sorted (its modification time moved, its size of ${st.size} bytes did not)`, job.input);
+  }
 }
 
 /**
@@ -273,7 +318,7 @@ function sortLocked(job: Job, held: Held): SortResult {
     ran = pool?.threads ?? 1;
     if (forming) {
       formRuns({
-        input: job.input, inputSize: job.inputSize, order: job.order,
+        inputFd: job.inputFd, inputSize: job.inputSize, order: job.order,
         runPath: (id) => runPath(job, id), onProgress: o.onProgress,
       }, state, publish, pool, buffers as RunBuffers);
       if (o.mergeBuffers === 'pmem') {
@@ -301,6 +346,11 @@ function sortLocked(job: Job, held: Held): SortResult {
     pool?.close();
     region?.close();
   }
+  // The output holds the input as the sort read it: published only if that
+  // is the input still. Checked after the last read of the input (run
+  // formation's) and before the rename, so that no change while the sort
+  // ran (a writer still appending, say) goes unseen into a published output.
+  checkUnchanged(job);
   // Done and durable: the output takes its name, then the work goes, both
   // under the locks. A sort that was done before this call (a crash after
   // its 'done' checkpoint) may have renamed its partial output already:
@@ -333,10 +383,32 @@ function prepare(input: string, output: string, o: Checked): Job {
     throw cannotRead(input, e);
   }
   if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
+  // Opened once the path's stat says a regular file: the open of a FIFO would wait for a writer.
+  let fd: number;
+  try {
+    fd = fs.openSync(input, 'r');
+  } catch (e) {
+    throw cannotRead(input, e);
+  }
+  try {
+    return prepareOpen(input, output, o, fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
+/** prepare(), with the input open as `fd` (a regular file when the path was stat'ed). */
+function prepareOpen(input: string, output: string, o: Checked, fd: number): Job {
+  // The size and times of the file open, which may not be the one stat'ed
+  // (the path replaced between): from here on, the sort's one view of it.
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
   // The sort reads the size the input has now. A file that holds more than
   // its size says (one of /proc, whose size is 0, or one still being written)
   // would be sorted in part, and the output would say nothing of the rest.
-  if (readsPast(input, st.size)) {
+  // (One that grows after this is refused before its output is published: checkUnchanged.)
+  if (readsPast(fd, st.size)) {
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${st.size} bytes) says: a file of /proc, or one still being written`, { path: input });
   }
   const absIn = fs.realpathSync(input);
@@ -359,7 +431,7 @@ function prepare(input: string, output: string, o: Checked): Job {
   checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
   return {
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
-    inputSize: st.size, order: new RecordOrder(o.format),
+    inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
   };
 }
 
@@ -485,26 +557,15 @@ function cannotRead(file: string, e: unknown): unknown {
   return fromSystemError(e);
 }
 
-/** Whether a read of `file` (a regular file: a FIFO's open would wait) at `size` returns data. */
-function readsPast(file: string, size: number): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, 'r');
-  } catch (e) {
-    throw cannotRead(file, e);
-  }
-  try {
-    return fs.readSync(fd, Buffer.alloc(1), 0, 1, size) > 0;
-  } finally {
-    fs.closeSync(fd);
-  }
+/** Whether a read of the file open as `fd` at `size` returns data. */
+function readsPast(fd: number, size: number): boolean {
+  return fs.readSync(fd, Buffer.alloc(1), 0, 1, size) > 0;
 }
 
 /** What a checkpoint must match to be resumed: the input as it was, the output, and every option that shapes the runs. */
 function describe(job: Job): string {
-  const st = fs.statSync(job.input);
   return JSON.stringify({
-    input: job.input, size: job.inputSize, mtimeMs: st.mtimeMs, output: job.output,
+    input: job.input, size: job.inputSize, mtimeMs: job.inputMtimeMs, output: job.output,
     format: job.o.format, memory: job.o.memory, mergeBuffers: job.o.mergeBuffers,
   });
 }
