@@ -52,6 +52,17 @@ describe('a full filesystem', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 
+  // The pool file is created and its blocks reserved before libpmemobj
+  // sees it: a failure there removes the file again.
+  onFull('ObjPool.create is ERR_PMEM_NO_SPACE and leaves no file', () => {
+    const file = path.join(full!, 'pool');
+    expectPmemError(() => ObjPool.create(file, { size: 16 * 1024 * 1024 }).close(), 'ERR_PMEM_NO_SPACE');
+    expect(fs.existsSync(file)).toBe(false);
+    fillFilesystem(path.join(full!, 'filler'));
+    expectPmemError(() => ObjPool.create(file).close(), 'ERR_PMEM_NO_SPACE');
+    expect(fs.readdirSync(full!)).toEqual(['filler']);
+  });
+
   onFull('growing a file is ERR_PMEM_NO_SPACE and changes nothing: size, blocks, bytes, mtime', () => {
     const file = path.join(full!, 'grow');
     const m = openMapping(file, { size: 65536, create: true });

@@ -105,6 +105,42 @@ describe('create, open, check, close', () => {
     expectPmemError(() => ObjPool.create(file, { layout: 'test', size: 16 * MiB }), 'ERR_PMEM_EXISTS');
   });
 
+  // libpmemobj creates the file with mode 0 and chmods it to `mode` after,
+  // so the umask never applied: 0o666 under umask 022, and a mode of
+  // 0o7777 made a setuid, setgid and sticky file.
+  test('the file gets mode & ~umask, as any file open(2) creates', () => {
+    const modeOf = (f: string) => fs.statSync(f).mode & 0o7777;
+    const old = process.umask(0o022);
+    try {
+      for (const [umask, mode, want] of [
+        [0o022, undefined, 0o644],
+        [0o022, 0o600, 0o600],
+        [0o077, 0o640, 0o600],
+        [0o027, 0o777, 0o750],
+        [0o000, 0o666, 0o666],
+        [0o000, 0o777, 0o777],
+      ] as const) {
+        process.umask(umask);
+        const file = tmpFile(`mode-${umask.toString(8)}-${mode?.toString(8)}`);
+        ObjPool.create(file, { layout: 'mode', mode }).close();
+        expect([umask, mode, modeOf(file)]).toEqual([umask, mode, want]);
+        fs.rmSync(file);
+      }
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  test('a mode with bits outside 0o777 is a RangeError, and no file is created', () => {
+    const file = tmpFile('mode-bits');
+    for (const mode of [0o7777, 0o4755, 0o2755, 0o1777, 0o1000, 0o10000]) {
+      expect(() => ObjPool.create(file, { mode })).toThrow(new RangeError(`mode must be 0..0o777, got 0o${mode.toString(8)}`));
+      expect(fs.existsSync(file)).toBe(false);
+    }
+    expect(() => ObjPool.create(file, { mode: -1 })).toThrow(RangeError);
+    expect(fs.existsSync(file)).toBe(false);
+  });
+
   test('sds: false creates a pool without the unsafe-shutdown feature; both kinds reopen', () => {
     // Pool header: the incompat feature word is at byte 16; SDS is bit 0x4.
     const withSds = fresh('sds-on');

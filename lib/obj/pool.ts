@@ -13,7 +13,11 @@ export interface ObjPoolCreateOptions {
   layout?: string;
   /** Pool size in bytes, at least 8 MiB (PMEMOBJ_MIN_POOL). Default 8 MiB. */
   size?: number;
-  /** File mode of the new file. Default 0o666 (minus the umask). */
+  /**
+   * Permission bits of the new file, 0..0o777 (no setuid, setgid or sticky
+   * bit). Default 0o666. As for any file created with open(2), the umask (or
+   * the directory's default ACL) is applied: the file gets `mode & ~umask`.
+   */
   mode?: number;
   /**
    * Record and check the unsafe-shutdown state (libpmemobj's ctl
@@ -112,7 +116,9 @@ export class ObjPool {
   }
 
   /**
-   * Creates a pool file (pmemobj_create). The file must not exist.
+   * Creates a pool file (pmemobj_create). The file must not exist. It is
+   * created with `mode & ~umask` and never has wider permissions; on failure
+   * it is removed again.
    * @throws PmemError ERR_PMEM_EXISTS, ERR_PMEM_NOT_FOUND (no such directory),
    *   ERR_PMEM_ACCESS, ERR_PMEM_NO_SPACE, ERR_PMEM_SDS, ERR_PMEM_INVALID
    */
@@ -123,7 +129,9 @@ export class ObjPool {
     const size = checkIndex(options.size === undefined ? OBJ_MIN_POOL : options.size, 'size');
     if (size < OBJ_MIN_POOL) throw new RangeError(`size must be at least ${OBJ_MIN_POOL} (8 MiB), got ${size}`);
     const mode = checkIndex(options.mode === undefined ? 0o666 : options.mode, 'mode');
-    if (mode > 0o7777) throw new RangeError('mode must be 0..0o7777');
+    // Permission bits only (see ObjPoolCreateOptions.mode); refused before
+    // anything is created.
+    if (mode > 0o777) throw new RangeError(`mode must be 0..0o777, got 0o${mode.toString(8)}`);
     const sds = checkBoolean(options.sds === undefined ? true : options.sds, 'sds');
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     return new ObjPool(path, binding.objCreate(path, layout, size, mode, sds, stats));

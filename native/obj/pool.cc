@@ -11,6 +11,7 @@
 
 #include "core/args.h"
 #include "core/errors.h"
+#include "mapping/space.h"
 
 namespace pmem {
 namespace obj {
@@ -162,7 +163,38 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   bool sds = info[4].ToBoolean().Value();
   bool stats = info[5].ToBoolean().Value();
   if (size < PMEMOBJ_MIN_POOL) throw Napi::RangeError::New(env, "size is below PMEMOBJ_MIN_POOL");
-  if (mode > 07777) throw Napi::RangeError::New(env, "mode must be 0..0o7777");
+  // Permission bits only: a setuid, setgid or sticky bit on a data file is
+  // never meant, and open(2) would take it as given.
+  if (mode > 0777) throw Napi::RangeError::New(env, "mode must be 0..0o777");
+  // The file is made here, not by libpmemobj: pmemobj_create with a size
+  // creates the file with mode 0 and, once the pool is laid out, chmods it
+  // to `mode`, so the umask never applies (PMDK 1.12.1). open(O_CREAT |
+  // O_EXCL, mode) lets the kernel apply the umask (or the directory's
+  // default ACL) as for any new file, so the file never has wider
+  // permissions than its final ones, not even for an instant; O_EXCL makes
+  // it this call's own, to remove again on failure.
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) ThrowErrno(env, errno, "open", path, nullptr);
+  // Removes the file on a failure below, unless the path names another
+  // file by now (renamed or replaced meanwhile): that one is not ours.
+  auto fail = [&]() {
+    struct stat mine, now;
+    if (fstat(fd, &mine) == 0 && lstat(path.c_str(), &now) == 0 && mine.st_dev == now.st_dev &&
+        mine.st_ino == now.st_ino) {
+      unlink(path.c_str());
+    }
+    close(fd);
+  };
+  // Reserve before extend: the blocks of the whole pool exist before the
+  // size is set and before libpmemobj maps and writes it, so a full
+  // filesystem is ERR_PMEM_NO_SPACE here rather than a SIGBUS there.
+  struct stat empty;
+  const char* call = "fstat";
+  int err = fstat(fd, &empty) == 0 ? ExtendReserved(fd, empty, size, false, &call) : errno;
+  if (err != 0) {
+    fail();
+    ThrowErrno(env, err, call, path, nullptr);
+  }
   // sds.at_create is process-wide: set it around this one create and put
   // the old value back. Pools created without SDS never read the
   // unsafe-shutdown count, at create or at any later open.
@@ -172,10 +204,16 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     int off = 0;
     pmemobj_ctl_set(nullptr, "sds.at_create", &off);
   }
-  PMEMobjpool* pop = pmemobj_create(path.c_str(), layout.c_str(), size, static_cast<mode_t>(mode));
-  int err = errno;
+  // poolsize 0: the pool takes the whole existing file, and libpmemobj
+  // leaves its mode alone (it chmods only the files it created itself).
+  PMEMobjpool* pop = pmemobj_create(path.c_str(), layout.c_str(), 0, static_cast<mode_t>(mode));
+  err = errno;
   if (!sds) pmemobj_ctl_set(nullptr, "sds.at_create", &oldSds);
-  if (pop == nullptr) ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", path, err);
+  if (pop == nullptr) {
+    fail();
+    ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", path, err);
+  }
+  close(fd);
   ClearObjErrorMessage();  // what a success left behind is no later failure's
   return MakeHandle(env, pop, path, stats);
 }
