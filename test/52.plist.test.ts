@@ -144,6 +144,101 @@ test('a damaged list (a cycle) is ERR_PMEM_CORRUPT, not an endless loop', () => 
   pool.close();
 });
 
+test('value refuses an object that is not a node of the list, whatever its bytes hold', () => {
+  const { pool } = fresh('value-foreign');
+  pool.root(48);
+  const list = PersistentList.inRoot(pool);
+  const other = PersistentList.inRoot(pool, 24);
+  const n = list.push('mine');
+  const m = other.push('theirs');
+  const notNode = (p: number) => new RangeError(`${p} is not a node of the list at ${list.head}`);
+  // Any object: its bytes would be read as a node's size, kind and data.
+  const text = pool.alloc(64);
+  pool.write(text, Buffer.from('an object of the pool that is not a list node at all'));
+  expect(() => list.value(text)).toThrow(notNode(text));
+  // An object laid out as a node (next 0, prev 0, size 8, kind string) that
+  // no list links to.
+  const lookalike = pool.alloc(64, { zero: true });
+  const h = Buffer.alloc(32);
+  h.writeUInt32LE(8, 16);
+  h.writeUInt32LE(1, 20);
+  h.write('imposter', 24);
+  pool.write(lookalike, h);
+  expect(() => list.value(lookalike)).toThrow(notNode(lookalike));
+  // A node of another list, and a Ptr inside a node.
+  expect(() => list.value(m)).toThrow(notNode(m));
+  expect(() => list.value(n + 8)).toThrow(notNode(n + 8));
+  expect(() => list.value(0)).toThrow(notNode(0));
+  expect(list.value(n)).toBe('mine');
+  expect(other.value(m)).toBe('theirs');
+  pool.close();
+});
+
+// push and unshift check the end they link to, in O(1): the head's fields
+// agree, the end links on to nothing, and its neighbour links back to it.
+describe('push and unshift refuse a damaged end with ERR_PMEM_CORRUPT and write nothing', () => {
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(v, 0);
+    return b;
+  };
+  // A list of `values`, then `damage` done outside any transaction, as
+  // corruption would; push and unshift must both refuse it, and leave the
+  // head, every node and the allocations as they were.
+  function refused(values: string[], damage: (pool: ObjPool, list: PersistentList, nodes: number[]) => void) {
+    const { pool } = fresh('damaged-end');
+    const list = PersistentList.inRoot(pool);
+    const nodes = values.map((v) => list.push(v));
+    damage(pool, list, nodes);
+    const bytes = () => [
+      Buffer.from(pool.view(list.head, PersistentList.HEAD_SIZE)),
+      ...nodes.map((p, i) => Buffer.from(pool.view(p, PersistentList.NODE_HEADER + values[i].length))),
+    ];
+    const before = bytes();
+    const allocated = pool.stats().currAllocated;
+    expectPmemError(() => list.push('new'), 'ERR_PMEM_CORRUPT');
+    expectPmemError(() => list.unshift('new'), 'ERR_PMEM_CORRUPT');
+    expect(bytes()).toEqual(before);
+    expect(pool.stats().currAllocated).toBe(allocated);
+    pool.close();
+  }
+
+  test('a single node linked to itself', () => {
+    refused(['a'], (pool, _list, [a]) => {
+      pool.write(a, u64(a));
+      pool.write(a + 8, u64(a));
+    });
+  });
+
+  test('the first node of two linked to itself: a walk throws, and so do push and unshift', () => {
+    refused(['a', 'b'], (pool, list, [a]) => {
+      pool.write(a, u64(a));
+      expectPmemError(() => list.toArray(), 'ERR_PMEM_CORRUPT');
+    });
+  });
+
+  test('the last node linked back to the first', () => {
+    refused(['a', 'b', 'c'], (pool, _list, [a, , c]) => {
+      pool.write(c, u64(a));
+      pool.write(a + 8, u64(c));
+    });
+  });
+
+  test('a head whose first, last and length disagree', () => {
+    refused(['a', 'b'], (pool, list) => pool.write(list.head + 8, u64(0)));
+    refused(['a', 'b'], (pool, list) => pool.write(list.head, u64(0)));
+    refused(['a', 'b'], (pool, list) => pool.write(list.head + 16, u64(0)));
+  });
+
+  test('a head whose ends are not the ends the nodes link to', () => {
+    // last names the first node, first names the last.
+    refused(['a', 'b', 'c'], (pool, list, [a, , c]) => {
+      pool.write(list.head, u64(c));
+      pool.write(list.head + 8, u64(a));
+    });
+  });
+});
+
 describe('crash workload and its verifier', () => {
   function dirFor(name: string): string {
     const d = path.join(testDir(), `${process.pid}-${name}`);

@@ -137,8 +137,14 @@ export class PersistentList {
     return readU64(this.pool.view(node, NODE_HEADER), 8);
   }
 
-  /** A copy of the value stored in `node`. */
+  /**
+   * A copy of the value stored in `node`.
+   * @throws RangeError if `node` is not a node of this list (any other
+   *   object of the pool, whatever its bytes hold, is refused: its bytes
+   *   would be read as a node's size, kind and data)
+   */
   value(node: Ptr): Buffer | string {
+    this.#checkNode(node, false);
     return this.#value(this.pool.view(node, NODE_HEADER), node, false);
   }
 
@@ -155,15 +161,15 @@ export class PersistentList {
 
   /**
    * Appends a value; returns its node. Durable and atomic.
-   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged head or last
+   *   node, see #end; nothing is written), ERR_PMEM_NO_SPACE
    */
   push(value: ListValue): Ptr {
     const data = encode(value);
     mutations++;
     return this.pool.transaction((tx) => {
+      const last = this.#end(8);
       const h = this.#head();
-      const last = readU64(h, 8);
-      if (last !== 0) this.#stored(last, 'its last node');
       const node = this.#newNode(tx, data, 0, last);
       // Link it: the old tail's next (or the head's first), then last and
       // length. Each tx.write snapshots the 8 or 16 bytes before the store.
@@ -176,15 +182,15 @@ export class PersistentList {
 
   /**
    * Prepends a value; returns its node. Durable and atomic.
-   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged list), ERR_PMEM_NO_SPACE
+   * @throws TypeError; PmemError ERR_PMEM_CORRUPT (a damaged head or first
+   *   node, see #end; nothing is written), ERR_PMEM_NO_SPACE
    */
   unshift(value: ListValue): Ptr {
     const data = encode(value);
     mutations++;
     return this.pool.transaction((tx) => {
+      const first = this.#end(0);
       const h = this.#head();
-      const first = readU64(h, 0);
-      if (first !== 0) this.#stored(first, 'its first node');
       const node = this.#newNode(tx, data, first, 0);
       // Snapshotted 8-byte link stores (pmemobj_tx_add_range + store); the
       // commit flushes them with the node, then drops the undo log.
@@ -362,6 +368,48 @@ export class PersistentList {
 
   #head(): Buffer {
     return this.pool.view(this.head, HEAD_SIZE);
+  }
+
+  /**
+   * The first node (at 0) or the last (at 8), or 0 when the list is empty:
+   * the end that unshift or push links a new node to. Checked before
+   * anything is written, so that a new node is never linked into a damaged
+   * end (ERR_PMEM_CORRUPT):
+   * - the head's first, last and length are all 0 or all nonzero, else the
+   *   new node would be linked as the only one and the old nodes lost;
+   * - the end lies inside an allocated object and links on to no further
+   *   node (a last node whose next is not 0, a cycle, would be cut);
+   * - its neighbour (the node before the last, after the first, or for a
+   *   single node the head's other end) links back to it, so that the end
+   *   the head names is the end the walk reaches.
+   * These are O(1) checks of the end only, three views, so that push and
+   * unshift stay O(1): damage deeper in the list (a cycle between two
+   * middle nodes) is found by a walk, which is O(n).
+   */
+  #end(at: 0 | 8): Ptr {
+    const h = this.#head();
+    const first = readU64(h, 0);
+    const last = readU64(h, 8);
+    const length = readU64(h, 16);
+    if ((first === 0) !== (last === 0) || (first === 0) !== (length === 0)) {
+      throw this.#corrupt(`its head says first ${first}, last ${last}, length ${length}`);
+    }
+    const end = at === 0 ? first : last;
+    if (end === 0) return 0;
+    const name = at === 0 ? 'first' : 'last';
+    const e = this.#stored(end, `its ${name} node`);
+    // Outward is the link away from the rest of the list (the first's prev,
+    // the last's next), inward the other; the neighbour's link back to the
+    // end is at the outward offset too.
+    const outward = 8 - at;
+    const beyond = readU64(e, outward);
+    if (beyond !== 0) throw this.#corrupt(`its ${name} node ${end} links on to ${beyond}`);
+    const inward = readU64(e, at);
+    const back = readU64(inward === 0 ? h : this.#stored(inward, `node ${end}`), outward);
+    if (back !== end) {
+      throw this.#corrupt(`${inward === 0 ? 'the head' : `node ${inward}`} does not link back to its ${name} node ${end}`);
+    }
+    return end;
   }
 
   /**
