@@ -9,8 +9,9 @@ import { PassThrough } from 'node:stream';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { EXIT, Fail } from '../lib/cli/exit';
+import { EXIT, Fail, Out } from '../lib/cli/exit';
 import { importLines } from '../lib/cli/import';
+import { main } from '../lib/cli/main';
 import { Progress } from '../lib/cli/progress';
 import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
@@ -82,6 +83,99 @@ describe('pmem kv import: its input', () => {
     }
     expect(fs.readFileSync(f).equals(before)).toBe(true);
     fs.rmSync(link);
+  });
+});
+
+/**
+ * Runs the command in this process (lib/cli/main.ts, not dist/), so that a
+ * test can act between its steps; resolves to its exit code and stderr.
+ */
+async function inProcess(argv: string[]): Promise<{ code: number; err: string }> {
+  let err = '';
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err += String(s);
+    return true;
+  });
+  try {
+    const code = await main(argv, new Out({ write: () => true, errored: null } as unknown as NodeJS.WriteStream));
+    return { code, err };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('pmem kv put that fails: only a store it created itself is undone', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('a store another writer made and wrote after the put looked at the file stays, with its acknowledged key', async () => {
+    for (const found of ['missing', 'empty'] as const) {
+      const f = tmpFile(`raced-${found}.kv`);
+      if (found === 'empty') fs.writeFileSync(f, '');
+      const real = KVStore.open.bind(KVStore);
+      let raced = 0;
+      // The other writer runs between the command's look at the file (which
+      // found it missing or empty) and its open: it makes a small store and
+      // has a put acknowledged. The command then opens that store, and its
+      // put fails (the value does not fit: ERR_PMEM_NO_SPACE).
+      jest.spyOn(KVStore, 'open').mockImplementation((file, o) => {
+        if (raced++ === 0) {
+          const other = real(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+          other.put('important', 'data');
+          other.close();
+        }
+        return real(file, o);
+      });
+      const r = await inProcess(['kv', f, 'put', 'k', 'x'.repeat(2 << 20)]);
+      jest.restoreAllMocks();
+      expect(raced).toBe(1);
+      expect(r).toEqual({ code: EXIT.CANNOT_USE, err: expect.stringMatching(/^pmem: .*ERR_PMEM_NO_SPACE.*\n$/) });
+      expect(fs.statSync(f).size).toBe(1 << 20);
+      expect(pmem(['kv', f, 'get', 'important'])).toEqual({ code: 0, out: ['data'], err: [] });
+    }
+  });
+
+  test('a store the put created itself goes when the put fails: the path is missing, or empty, again', async () => {
+    for (const found of ['missing', 'empty'] as const) {
+      const f = tmpFile(`own-${found}.kv`);
+      if (found === 'empty') fs.writeFileSync(f, '');
+      // 15 MiB into a new 16 MiB store that keeps two 4 MiB segments free.
+      const r = await inProcess(['kv', f, 'put', 'k', 'x'.repeat(15 << 20), '--size', '16M']);
+      expect(r).toEqual({ code: EXIT.CANNOT_USE, err: expect.stringMatching(/^pmem: .*ERR_PMEM_NO_SPACE.*\n$/) });
+      if (found === 'missing') expect(fs.existsSync(f)).toBe(false);
+      else expect(fs.statSync(f).size).toBe(0);
+    }
+  });
+
+  test('abandon() of a store this open did not create only closes it', () => {
+    const f = tmpFile('abandon-found.kv');
+    const made = KVStore.open(f, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+    made.put('important', 'data');
+    made.close();
+    const found = KVStore.open(f, { create: true });
+    expect(found.abandon()).toBe(false);
+    expect(found.closed).toBe(true);
+    expect(count(f)).toBe(1);
+  });
+
+  test('a key or value no store can take is refused before the file is looked at: nothing is created, an empty file keeps its inode', async () => {
+    const dir = tmpFile('put-too-long');
+    fs.mkdirSync(dir);
+    const missing = path.join(dir, 'missing.kv');
+    const empty = path.join(dir, 'empty.kv');
+    fs.writeFileSync(empty, '');
+    const ino = fs.statSync(empty).ino;
+    for (const f of [missing, empty]) {
+      fails(pmem(['kv', f, 'put', 'k'.repeat(4097), 'v']), EXIT.USAGE, 'kv put: the key is 4097 bytes; the limit is 4096');
+      // Four bytes a character: 1025 of them are 4100 bytes.
+      fails(pmem(['kv', f, 'put', '\u{1F600}'.repeat(1025), 'v']), EXIT.USAGE, 'the key is 4100 bytes');
+      // A value past 64 MiB cannot be on a command line (an argument is at
+      // most 128 KiB): given in this process.
+      expect(await inProcess(['kv', f, 'put', 'k', 'x'.repeat(64 * 1024 * 1024 + 1)]))
+        .toEqual({ code: EXIT.USAGE, err: 'pmem: kv put: the value is 67108865 bytes; the limit is 67108864\n' });
+    }
+    expect(fs.readdirSync(dir)).toEqual(['empty.kv']);
+    // The same file, never replaced by a store that was then emptied again.
+    expect(fs.statSync(empty)).toMatchObject({ ino, size: 0 });
   });
 });
 

@@ -7,6 +7,7 @@ import { cannotUse, EXIT, exitCodeOf, Fail, messageOf, Out, OutputError, usage }
 import { importLines, openInput } from './import';
 import { PmemError } from '../core/errors';
 import { inspect, notStorage, type FileInfo } from './inspect';
+import { MAX_KEY, MAX_VALUE } from '../kv/format';
 import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
@@ -178,6 +179,14 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   const need = ARGS[op] ?? 0;
   if (args.length !== need) throw usage(`kv ${op} takes ${need} argument${need === 1 ? '' : 's'}`);
   if (op !== 'import') refuseLostBytes(op, args);
+  // What no store can take is refused before the file is looked at, so
+  // that a put that cannot succeed creates nothing.
+  if (op !== 'import' && args.length > 0 && Buffer.byteLength(args[0], 'utf8') > MAX_KEY) {
+    throw usage(`kv ${op}: the key is ${Buffer.byteLength(args[0], 'utf8')} bytes; the limit is ${MAX_KEY}`);
+  }
+  if (op === 'put' && Buffer.byteLength(args[1], 'utf8') > MAX_VALUE) {
+    throw usage(`kv put: the value is ${Buffer.byteLength(args[1], 'utf8')} bytes; the limit is ${MAX_VALUE}`);
+  }
   const creates = op === 'put' || op === 'import';
   if (p.size !== undefined && !creates) throw usage('--size applies to put and import');
   if (p.maxSize !== undefined && !WRITES.has(op)) throw usage('--max-size applies to put, del, import and compact');
@@ -211,13 +220,14 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
     failed = false;
     return code;
   } finally {
-    store.close();
-    // A put that made the store and failed (a value the new store cannot
-    // hold) leaves the file as it found it: missing, or empty.
-    if (failed && creating && op === 'put') {
-      if (i.kind === 'missing') fs.rmSync(file, { force: true });
-      else fs.truncateSync(file, 0);
-    }
+    // A put that failed leaves the path as it found it. Whether the store
+    // is this open's own is the open's to say, not what classify saw
+    // before it: another process may have made the store in between, and
+    // its acknowledged writes must not go with ours. abandon() removes or
+    // empties only a file this very open created, under the lock it has
+    // held since; any other store is only closed.
+    if (failed && op === 'put') store.abandon();
+    else store.close();
   }
 }
 

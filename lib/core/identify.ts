@@ -160,12 +160,14 @@ export interface StoreFileOptions {
  * first and the signature is read through it; a file that is not of that
  * kind is refused with ERR_PMEM_NOT_A_STORE before anything maps, grows or
  * writes it. With `create`, a missing or empty file is made by
- * `createFile`.
+ * `createFile`; `created` then says what this call made the file from (a
+ * missing path, or an empty file), and is undefined for a file it found
+ * (another creator's, however new) and for a device it formatted in place.
  * @throws PmemError ERR_PMEM_NOT_A_STORE, ERR_PMEM_NOT_FOUND,
  *   ERR_PMEM_LOCKED, ERR_PMEM_CORRUPT (over `maxFile`), ERR_PMEM_INVALID
  *   (a symlink loop), ERR_PMEM_ACCESS
  */
-export function openStoreFile(file: string, o: StoreFileOptions): { lock: NativeLock; mapping: Mapping } {
+export function openStoreFile(file: string, o: StoreFileOptions): { lock: NativeLock; mapping: Mapping; created?: 'missing' | 'empty' } {
   // Two rounds at most: a create that loses the race to another creator
   // opens what that one published.
   for (let round = 0; ; round++) {
@@ -183,7 +185,7 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
     } catch (e) {
       if (isCode(e, 'ERR_PMEM_NOT_FOUND') && o.create && round === 0 && dirExists(file)) {
         const made = createFile(file, o, -1);
-        if (made !== null) return made;
+        if (made !== null) return { ...made, created: 'missing' };
         continue;
       } else {
         throw refine(file, o.name, e);
@@ -203,7 +205,7 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
         // An empty file is formatted too: replaced whole by a new one, while
         // this lock on it keeps any other creator out. Its lock goes with it.
         const made = createFile(file, o, fd);
-        if (made !== null) return made;
+        if (made !== null) return { ...made, created: 'empty' };
         continue;
       }
       const id = st.size === 0 ? identify(Buffer.alloc(0), 0) : identifyFd(fd, st.size, o.offset ?? 0);

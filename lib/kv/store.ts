@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+
 import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
@@ -30,6 +32,8 @@ export class KVStore {
   #mapping: Mapping | null = null;
   #path: string | undefined;
   #lock: NativeLock | null = null;
+  /** What this open made the file from (openStoreFile): set only when this very open created it. */
+  #created: 'missing' | 'empty' | undefined;
   #readOnly: boolean;
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
@@ -60,7 +64,7 @@ export class KVStore {
     let maxSize = args.maxSize;
     // The lock, then the signature, then the mapping: a file that is not a
     // store is refused before anything maps, grows or writes it.
-    const { lock, mapping } = openStoreFile(path, {
+    const { lock, mapping, created } = openStoreFile(path, {
       kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE, besideWriter: true,
       format: (m) => {
         // Checked only when a file is made: an existing store keeps its size.
@@ -77,6 +81,7 @@ export class KVStore {
       const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
       store.#mapping = mapping;
       store.#lock = lock;
+      store.#created = created;
       return store;
     } catch (e) {
       mapping.close();
@@ -358,6 +363,52 @@ export class KVStore {
     this.#mapping = null;
     this.#lock?.release();
     this.#lock = null;
+  }
+
+  /**
+   * Closes the store and undoes this open's create: a file it made at a
+   * missing path is removed, one it formatted over an empty file is
+   * emptied again, as long as the path still names it. A store this open
+   * did not create (one it found, another process's however new) is only
+   * closed. For a caller that failed before any write of its own was
+   * acknowledged (the pmem command's put), so that it leaves the path as it
+   * found it. @internal
+   * @returns whether the file was removed or emptied
+   */
+  abandon(): boolean {
+    if (this.#closed) return false;
+    const lock = this.#lock;
+    const created = this.#created;
+    this.#lock = null; // held past the unmap: released below
+    this.close();
+    if (lock === null) return false;
+    // Under the exclusive lock taken before the new file had a name: no
+    // other writer has opened it since it was made, so nothing another
+    // process wrote and had acknowledged goes with it. After the unmap, so
+    // that no mapping of this process spans a cut file.
+    try {
+      const held = fs.fstatSync(lock.fd);
+      const same = (st: fs.Stats): boolean => st.ino === held.ino && st.dev === held.dev;
+      if (created === 'missing') {
+        // The new file was linked at the path itself (a link to nothing is
+        // never created through): the name goes only while it is that file.
+        if (!same(fs.lstatSync(this.#path as string))) return false;
+        fs.unlinkSync(this.#path as string);
+        return true;
+      }
+      if (created === 'empty') {
+        // Renamed over the empty file, at a link's target when the path is
+        // a link: emptied through the lock's descriptor, not by name.
+        if (!same(fs.statSync(this.#path as string))) return false;
+        fs.ftruncateSync(lock.fd, 0);
+        return true;
+      }
+      return false;
+    } catch {
+      return false; // renamed or removed meanwhile: left as it is
+    } finally {
+      lock.release();
+    }
   }
 
   /** Calls `close()`, so that `using db = KVStore.open(...)` closes the store at the end of the block. */
