@@ -569,6 +569,51 @@ describe('arguments that are not UTF-8', () => {
     expect(pmem(['kv', f, 'get', '\uFFFD']).out).toEqual(['B']);
     expect(pmem(['kv', f, 'count']).out).toEqual(['4']);
   });
+
+  test('a path of bytes that are not UTF-8 is refused by every command (exit 2, one line), before anything is made or read', () => {
+    const dir = tmpFile('bytes-paths');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'in.txt');
+    fs.writeFileSync(input, 'b\na\n');
+    const records = path.join(dir, 'in.jsonl');
+    fs.writeFileSync(records, jsonl(1));
+    const f = path.join(dir, 's.kv');
+    expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);
+    // The file that the bytes \xff\xfe would become: it is never read.
+    const decoded = path.join(dir, 'x-\uFFFD\uFFFD');
+    expect(pmem(['kv', decoded, 'put', 'z', 'other']).code).toBe(0);
+    const before = fs.readdirSync(dir).sort();
+    // bash's $'...' puts the bytes themselves on the command line.
+    const bad = (name: string): string => `$'${dir}/${name}-\\xff\\xfe'`;
+    const sh = (args: string): Result => {
+      // A timeout: a server whose path were taken would never exit on its own.
+      const r = spawnSync('bash', ['-c', `exec "${BIN}" ${args}`], { encoding: 'utf8', timeout: 20_000 });
+      return { code: r.status, out: lines(r.stdout), err: lines(r.stderr) };
+    };
+    for (const args of [
+      `kv ${bad('x')} get z`, `kv ${bad('x')} put z 9`, `kv ${bad('new')} put z 9`, `info ${bad('x')}`, `check ${bad('x')}`,
+      `kv "${f}" import ${bad('in')}`, `kv ${bad('new')} import "${records}"`,
+      `sort ${bad('in')} -o "${dir}/out"`, `sort "${input}" -o ${bad('out')}`, `sort "${input}" -o${bad('out')}`,
+      `sort "${input}" -o "${dir}/out" --pmem ${bad('p')}`, `sort "${input}" -o "${dir}/out" --pmem=${bad('p')}`,
+      `serve --port 0 --file ${bad('s')}`, `serve --port 0 --dir ${bad('d')}`,
+      `serve --port 0 --file "${f}" --journal ${bad('j')} --replica 127.0.0.1:1`,
+      `replica --listen 0 --file ${bad('r')} --create`, `replica --listen 0 --file=${bad('r')} --create`,
+      `replica promote --file ${bad('r')}`, `replica --listen 0 --file "${dir}/r" --store ${bad('s')} --create`,
+    ]) {
+      const r = sh(args);
+      try {
+        fails(r, EXIT.USAGE, 'is not valid UTF-8 as typed');
+      } catch (e) {
+        throw new Error(`pmem ${args}: ${(e as Error).message}`);
+      }
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+    expect(pmem(['kv', decoded, 'get', 'z']).out).toEqual(['other']);
+    expect(pmem(['kv', decoded, 'count']).out).toEqual(['1']);
+    // U+FFFD typed as UTF-8 is a character of the name like any other.
+    expect(sh(`kv "${dir}/typed-$(printf '\\357\\277\\275')" put k v`)).toEqual({ code: 0, out: ['ok'], err: [] });
+    expect(fs.existsSync(path.join(dir, 'typed-\uFFFD'))).toBe(true);
+  });
 });
 
 describe('empty strings for files, and a multi-byte -t', () => {

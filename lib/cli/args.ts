@@ -210,3 +210,48 @@ export function sameFile(a: string, b: string): boolean {
     return false;
   }
 }
+
+/** The command line's arguments that were not valid UTF-8, as Node decoded them; null where /proc cannot tell. Read once. */
+let lostArgs: Set<string> | null | undefined;
+
+/**
+ * Whether `a`, an argument or an option's value, lost bytes on the way in.
+ * Node decodes the command line as UTF-8, and bytes that are not UTF-8
+ * become U+FFFD, so that two different names would become one. `a` lost
+ * bytes when it holds U+FFFD and the argument it came from (as a whole, or
+ * after `-o` or `--name=`) was not UTF-8 as typed: its raw bytes are read
+ * from /proc/self/cmdline, where Linux has it; without it, any U+FFFD may
+ * have been bytes. U+FFFD typed as UTF-8 is a character like any other.
+ */
+export function lostBytes(a: string): boolean {
+  if (!a.includes('\uFFFD')) return false;
+  if (lostArgs === undefined) {
+    try {
+      lostArgs = new Set();
+      for (const raw of fs.readFileSync('/proc/self/cmdline').toString('latin1').split('\0')) {
+        const b = Buffer.from(raw, 'latin1');
+        const text = b.toString('utf8');
+        if (!Buffer.from(text, 'utf8').equals(b)) lostArgs.add(text);
+      }
+    } catch {
+      lostArgs = null;
+    }
+  }
+  if (lostArgs === null) return true;
+  for (const t of lostArgs) {
+    if (t === a || (t.endsWith(a) && /^(-[A-Za-z]|--[a-z-]+=)$/.test(t.slice(0, t.length - a.length)))) return true;
+  }
+  return false;
+}
+
+/**
+ * Refuses a path that lost bytes on the command line (lostBytes): it would
+ * name another file, which a command could create, read or overwrite. Every
+ * path a command takes is checked before anything is opened or made.
+ * @throws a usage Fail
+ */
+export function refuseLostPath(what: string, p: string | undefined): void {
+  if (p !== undefined && lostBytes(p)) {
+    throw usage(`${what} ${p} is not valid UTF-8 as typed: the command line cannot carry its bytes (they became U+FFFD, which would name another file)`);
+  }
+}

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { bytes, helpFor, parse, USAGE, type Parsed } from './args';
+import { bytes, helpFor, lostBytes, parse, refuseLostPath, USAGE, type Parsed } from './args';
 import { cannotUse, EXIT, exitCodeOf, Fail, messageOf, Out, OutputError, usage } from './exit';
 import { importLines, openInput } from './import';
 import { PmemError } from '../core/errors';
@@ -83,6 +83,7 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     if (!['kv', 'info', 'check'].includes(cmd)) throw usage(`unknown command '${cmd}'`);
     if (file === undefined) throw usage(`${cmd} needs a file`);
     if (file === '') throw usage(`${cmd}: the file is an empty string`);
+    refuseLostPath(`${cmd}: the file`, file);
     const code = cmd === 'kv' ? await kv(file, rest.slice(1), p, out) : cmd === 'info' ? info(file, rest.slice(1), p, out) : check(file, rest.slice(1), p, out);
     try {
       out.flush();
@@ -179,6 +180,7 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   const need = ARGS[op] ?? 0;
   if (args.length !== need) throw usage(`kv ${op} takes ${need} argument${need === 1 ? '' : 's'}`);
   if (op !== 'import') refuseLostBytes(op, args);
+  else refuseLostPath('kv import: the input', args[0]);
   // What no store can take is refused before the file is looked at, so
   // that a put that cannot succeed creates nothing.
   if (op !== 'import' && args.length > 0 && Buffer.byteLength(args[0], 'utf8') > MAX_KEY) {
@@ -231,29 +233,10 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   }
 }
 
-/**
- * Node decodes the command line as UTF-8, and bytes that are not UTF-8
- * become U+FFFD: two different keys would name one. A key or value that
- * holds U+FFFD and was not UTF-8 as typed (its raw bytes, from
- * /proc/self/cmdline, where Linux has it) is refused before the store opens.
- */
+/** Refuses a key or value that lost bytes on the command line (lostBytes): two different keys would name one. */
 function refuseLostBytes(op: string, args: string[]): void {
-  if (!args.some((a) => a.includes('\uFFFD'))) return;
-  let lost: Set<string> | null = null;
-  try {
-    lost = new Set();
-    for (const raw of fs.readFileSync('/proc/self/cmdline').toString('latin1').split('\0')) {
-      const bytes = Buffer.from(raw, 'latin1');
-      const text = bytes.toString('utf8');
-      if (!Buffer.from(text, 'utf8').equals(bytes)) lost.add(text);
-    }
-  } catch {
-    lost = null; // no /proc: any U+FFFD may have been bytes
-  }
-  for (const a of args) {
-    if (a.includes('\uFFFD') && (lost === null || lost.has(a))) {
-      throw usage(`kv ${op}: an argument is not valid UTF-8, and the command line cannot carry its bytes (they would become U+FFFD); import takes values in base64`);
-    }
+  if (args.some((a) => lostBytes(a))) {
+    throw usage(`kv ${op}: an argument is not valid UTF-8, and the command line cannot carry its bytes (they would become U+FFFD); import takes values in base64`);
   }
 }
 

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { MAX_TIMEOUT } from '../replicate/options';
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
-import { sameFile, wholeNumberIn } from './args';
+import { refuseLostPath, sameFile, wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -47,6 +47,8 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
     else a.size = bytes(v, name);
   }
   if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
+  refuseLostPath('--file', a.file);
+  refuseLostPath('--store', a.store);
   if (!promote && a.port === undefined) throw usage('replica needs --listen PORT');
   if (a.store !== undefined && sameFile(a.store, a.file)) throw usage(`--store ${a.store} is the journal --file ${a.file}: the store needs a file of its own`);
   return a as ReplicaArgs;

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { openServer } from '../server/open';
-import { sameFile, wholeNumberIn } from './args';
+import { refuseLostPath, sameFile, wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 
@@ -73,6 +73,9 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
     }
   }
   if (a.dir !== undefined && a.file !== undefined) throw usage('--dir and --file cannot be combined');
+  refuseLostPath('--dir', a.dir);
+  refuseLostPath('--file', a.file);
+  refuseLostPath('--journal', a.journal);
   if (a.replicas.length === 0 && (a.journal !== undefined || a.replicaTimeoutMs !== undefined)) throw usage('--journal and --replica-timeout need --replica');
   return a;
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { bytes } from './args';
+import { bytes, refuseLostPath } from './args';
 import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
@@ -98,6 +98,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   if (files[0] === '') throw usage('the input file is an empty string');
   if (output === '') throw usage('the output (-o) is an empty string');
   if (options.pmem === '') throw usage('--pmem is an empty string');
+  refuseLostPath('the input file', files[0]);
+  refuseLostPath('the output (-o)', output);
+  refuseLostPath('--pmem', options.pmem);
   const toStdout = output === undefined || output === '-';
   const fromStdin = files[0] === '-';
   if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
