@@ -3,7 +3,7 @@
 // the middle of an import, sort options that do not go together. Run as the
 // installed bin/pmem in child processes (it loads dist/: `npm run build:ts`
 // after a change).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import * as fs from 'node:fs';
@@ -15,9 +15,9 @@ import { main } from '../lib/cli/main';
 import { Progress } from '../lib/cli/progress';
 import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
-import { BIN, expectBuilt, fails, lines, pmem } from './cli-helpers';
+import { BIN, expectBuilt, fails, lines, pmem, ROOT, type Result } from './cli-helpers';
 
-beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort']));
+beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort', 'cli/demo']));
 
 function jsonl(n: number, from = 0): string {
   return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${from + i}`, value: `v${from + i}` })).join('\n') + '\n';
@@ -369,4 +369,46 @@ test('a progress bar of work that stopped short ends its line where it stopped, 
   const m = writes.length;
   done.stop();
   expect(writes.length).toBe(m);
+});
+
+describe('npm start (the demo) where it cannot run', () => {
+  /** Runs dist/cli/demo.js, as `npm start` does, with PMEM_DIR set to `dir`. */
+  const demo = (dir: string): Result => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli', 'demo.js')], { encoding: 'utf8', env: { ...process.env, PMEM_DIR: dir } });
+    return { code: r.status, out: lines(r.stdout), err: lines(r.stderr) };
+  };
+
+  test('a demo.kv that is no store: exit 3 with one line, and the file left as it was', () => {
+    const dir = tmpFile('demo-foreign');
+    fs.mkdirSync(dir);
+    const f = path.join(dir, 'demo.kv');
+    fs.writeFileSync(f, 'my notes\n');
+    fails(demo(dir), EXIT.CANNOT_USE, `ERR_PMEM_NOT_A_STORE: '${f}' is not a KV store: it holds text`);
+    expect(fs.readFileSync(f, 'utf8')).toBe('my notes\n');
+    expect(fs.readdirSync(dir)).toEqual(['demo.kv']);
+  });
+
+  test('PMEM_DIR naming a regular file, or a path below one: exit 3 with one line, and the file left as it was', () => {
+    const file = tmpFile('demo-dir-is-a-file');
+    fs.writeFileSync(file, 'x');
+    fails(demo(file), EXIT.CANNOT_USE, `${file} is not a directory`);
+    fails(demo(path.join(file, 'sub')), EXIT.CANNOT_USE, 'a part of its path is not a directory');
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  test('a store another process holds: exit 3 (ERR_PMEM_LOCKED) with one line, and the store left as it was', () => {
+    const dir = tmpFile('demo-locked');
+    fs.mkdirSync(dir);
+    const f = path.join(dir, 'demo.kv');
+    // This process is the other writer: it holds the store's lock while the demo runs.
+    const held = KVStore.open(f, { create: true, size: 16 << 20 });
+    try {
+      held.put('mine', '1');
+      fails(demo(dir), EXIT.CANNOT_USE, 'ERR_PMEM_LOCKED');
+      expect(held.count).toBe(1);
+    } finally {
+      held.close();
+    }
+    expect(count(f)).toBe(1);
+  });
 });

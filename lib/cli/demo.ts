@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { KVStore } from '../kv/store';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
+import { cannotUse, EXIT, exitCodeOf, messageOf } from './exit';
 import { Progress } from './progress';
 
 const DEMO_KEYS = 100_000;
@@ -44,7 +45,7 @@ function measure(warm: number, n: number, fn: (i: number) => void): { median: nu
 function main(): void {
   const where = defaultLocation();
   if (where.emulated) console.log(EMULATED_BANNER + '\n');
-  fs.mkdirSync(where.dir, { recursive: true });
+  makeDir(where.dir);
   const file = path.join(where.dir, 'demo.kv');
 
   const store = KVStore.open(file, { create: true, size: 64 << 20, maxSize: 1 << 30 });
@@ -107,4 +108,38 @@ function main(): void {
   console.log(`  npx pmem info ${file}`);
 }
 
-main();
+/**
+ * The demo's directory, made with its parents when missing. A path that is
+ * there but is no directory (PMEM_DIR naming a file) is the user's to fix:
+ * it fails as a file the command cannot use, not as a defect.
+ * @throws Fail (exit 3)
+ */
+function makeDir(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw cannotUse(`${dir} is not a directory (set PMEM_DIR to a directory)`);
+    if (code === 'ENOTDIR') throw cannotUse(`${dir} cannot be made: a part of its path is not a directory (set PMEM_DIR to a directory)`);
+    throw e;
+  }
+}
+
+/**
+ * Runs the demo and exits as the pmem command does (lib/cli/exit.ts): what
+ * a user or the system causes (a demo.kv that is no store, a store another
+ * process holds, a PMEM_DIR that is a file) is one line on stderr and exit
+ * 2, 3 or 4; only a defect prints its stack (exit 70).
+ */
+function run(): void {
+  try {
+    main();
+  } catch (e) {
+    const code = exitCodeOf(e);
+    if (code === EXIT.INTERNAL) process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    else process.stderr.write(`pmem: ${messageOf(e)}\n`);
+    process.exitCode = code;
+  }
+}
+
+run();
