@@ -703,11 +703,16 @@ describe('files the sort did not make are left as they are', () => {
  * its run files, in name order (at least two).
  */
 function stoppedInMerge(input: string, out: string, options: SortOptions): { work: string; runs: string[] } {
+  return stoppedAt('merge', 1, input, out, options);
+}
+
+/** Sorts, stopping (as a crash would) right after the `at`th checkpoint of `phase`; returns the work directory and its run files. */
+function stoppedAt(phase: 'runs' | 'merge', at: number, input: string, out: string, options: SortOptions): { work: string; runs: string[] } {
   let n = 0;
   expect(() => externalSort(input, out, {
     ...options,
     onCheckpoint: (info) => {
-      if (info.phase === 'merge' && ++n === 1) throw new Error('stop');
+      if (info.phase === phase && ++n === at) throw new Error('stop');
     },
   })).toThrow('stop');
   const work = `${out}.pmem-sort`;
@@ -884,16 +889,7 @@ describe('resume', () => {
     fs.writeFileSync(input, mixedText(10, 6000));
     const out = file('not-a-run.out');
     const options: SortOptions = { memory: MEMORY, parallel: 1 };
-    let n = 0;
-    expect(() => externalSort(input, out, {
-      ...options,
-      onCheckpoint: (info) => {
-        if (info.phase === 'runs' && ++n === 2) throw new Error('stop');
-      },
-    })).toThrow('stop');
-    const work = `${out}.pmem-sort`;
-    const runs = fs.readdirSync(work).filter((f) => f !== 'checkpoint').sort();
-    expect(runs.length).toBeGreaterThan(0);
+    const { work, runs } = stoppedAt('runs', 2, input, out, options);
     const run = path.join(work, runs[0]);
     for (const replace of [(f: string) => fs.mkdirSync(f), (f: string) => fs.symlinkSync(input, f)]) {
       const saved = fs.readFileSync(run);

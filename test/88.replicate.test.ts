@@ -414,16 +414,21 @@ describe('epochs', () => {
     expect(readJournal(fb2)).toMatchObject({ journalId: promoted.journalId, epoch: 2 });
   });
 
-  test('a primary\'s file with journal id 0 (promoted by an earlier version) draws one when opened, before any HELLO', async () => {
-    const fb = file('role-legacy');
+  /** A primary's file as promote() left it before it drew a journal id: promoted, its id word back to 0. */
+  async function legacyPrimary(name: string): Promise<string> {
+    const fb = file(name);
     const b = await startReplica({ file: fb, port: 0, create: true, size: SIZE });
     expect(b.promote()).toBe(2);
     await b.close();
-    // What promote() left before it drew an id: the id word back to 0.
     const f = fs.openSync(fb, 'r+');
     fs.writeSync(f, Buffer.alloc(8), 0, 8, 8);
     fs.closeSync(f);
     expect(readJournal(fb)).toMatchObject({ role: 'primary', journalId: 0 });
+    return fb;
+  }
+
+  test('a primary\'s file with journal id 0 (promoted by an earlier version) draws one when opened, before any HELLO', async () => {
+    const fb = await legacyPrimary('role-legacy');
     const fb2 = file('role-legacy-b');
     const b2 = await startReplica({ file: fb2, port: 0, create: true, size: SIZE });
     const p = await ReplicatedWal.open(fb, { replicas: [addr(b2)] });
@@ -437,13 +442,7 @@ describe('epochs', () => {
   });
 
   test('an open whose id cannot be stored throws that error and closes the file: the next open draws the id', async () => {
-    const fb = file('role-legacy-fail');
-    const b = await startReplica({ file: fb, port: 0, create: true, size: SIZE });
-    expect(b.promote()).toBe(2);
-    await b.close();
-    const f = fs.openSync(fb, 'r+');
-    fs.writeSync(f, Buffer.alloc(8), 0, 8, 8);
-    fs.closeSync(f);
+    const fb = await legacyPrimary('role-legacy-fail');
     const fb2 = file('role-legacy-fail-b');
     const b2 = await startReplica({ file: fb2, port: 0, create: true, size: SIZE });
     const failure = new PmemError('ERR_PMEM_IO', 'injected: the id could not be persisted');
