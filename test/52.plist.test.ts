@@ -144,7 +144,7 @@ test('a damaged list (a cycle) is ERR_PMEM_CORRUPT, not an endless loop', () => 
   pool.close();
 });
 
-test('value refuses an object that is not a node of the list, whatever its bytes hold', () => {
+test('value, next and prev refuse an object that is not a node of the list, whatever its bytes hold', () => {
   const { pool } = fresh('value-foreign');
   pool.root(48);
   const list = PersistentList.inRoot(pool);
@@ -155,7 +155,9 @@ test('value refuses an object that is not a node of the list, whatever its bytes
   // Any object: its bytes would be read as a node's size, kind and data.
   const text = pool.alloc(64);
   pool.write(text, Buffer.from('an object of the pool that is not a list node at all'));
-  expect(() => list.value(text)).toThrow(notNode(text));
+  for (const read of [(p: number) => list.value(p), (p: number) => list.next(p), (p: number) => list.prev(p)]) {
+    expect(() => read(text)).toThrow(notNode(text));
+  }
   // An object laid out as a node (next 0, prev 0, size 8, kind string) that
   // no list links to.
   const lookalike = pool.alloc(64, { zero: true });
@@ -169,7 +171,11 @@ test('value refuses an object that is not a node of the list, whatever its bytes
   expect(() => list.value(m)).toThrow(notNode(m));
   expect(() => list.value(n + 8)).toThrow(notNode(n + 8));
   expect(() => list.value(0)).toThrow(notNode(0));
+  for (const read of [(p: number) => list.next(p), (p: number) => list.prev(p)]) {
+    for (const p of [lookalike, m, n + 8, 0]) expect(() => read(p)).toThrow(notNode(p));
+  }
   expect(list.value(n)).toBe('mine');
+  expect([list.next(n), list.prev(n)]).toEqual([0, 0]);
   expect(other.value(m)).toBe('theirs');
   pool.close();
 });

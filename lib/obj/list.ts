@@ -127,14 +127,20 @@ export class PersistentList {
     return readU64(this.#head(), 8);
   }
 
-  /** The node after `node`, or 0. */
+  /**
+   * The node after `node`, or 0.
+   * @throws RangeError if `node` is not a node of this list (as `value`)
+   */
   next(node: Ptr): Ptr {
-    return readU64(this.pool.view(node, NODE_HEADER), 0);
+    return this.#checkNode(node, false).next;
   }
 
-  /** The node before `node`, or 0. */
+  /**
+   * The node before `node`, or 0.
+   * @throws RangeError if `node` is not a node of this list (as `value`)
+   */
   prev(node: Ptr): Ptr {
-    return readU64(this.pool.view(node, NODE_HEADER), 8);
+    return this.#checkNode(node, false).prev;
   }
 
   /**
