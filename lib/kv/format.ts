@@ -123,6 +123,21 @@ export function readSegmentHeader(b: Buffer, at: number, salt: number): { seq: n
 }
 
 /**
+ * The end mark: a record header of no entries (length 0, count 0), its
+ * checksum under the segment's seed, written where a writer stopped
+ * writing a segment cleanly (it moved on to another, or closed the store).
+ * No reader takes it for a record (a record has at least one entry): the
+ * log ends there as before. It tells recovery that the bytes after it are
+ * a reused segment's leftovers, not a write a crash interrupted.
+ * @returns whether [at, at + 16) holds this segment's end mark
+ */
+export function isEndMark(b: Buffer, at: number, end: number, seed: number): boolean {
+  if (end - at < RECORD_HEADER_BYTES) return false;
+  if (b.readUInt32LE(at + 4) !== 0 || b.readUInt32LE(at + 8) !== 0 || b.readUInt32LE(at + 12) !== 0) return false;
+  return b.readInt32LE(at) === binding.crc32cInt32(b, at + 4, RECORD_HEADER_BYTES - 4, seed);
+}
+
+/**
  * Record: crc32c u32 of bytes 4..(16 + length) seeded with the segment
  * seed, entry bytes u32, entry count u32, zero u32, then the entries, then
  * zero padding to 8 bytes. Entry: type u8 (1 put, 2 delete), zero u8, key

@@ -331,6 +331,9 @@ export class KvLog {
         `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
         `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
     }
+    // The segment left behind ends cleanly: an end mark at its tail, flushed
+    // here and made durable by the fence of the new segment's first record.
+    this.#markEnd(false);
     // Its pages in (at once, unless the prefault of an earlier #place
     // already queued them), so that the puts filling it take no page fault.
     this.#fault(s, 0, false, need);
@@ -347,7 +350,32 @@ export class KvLog {
     if (!this.#readOnly) this.#warm.fault(this.#region, this.#t, s, from, background, count);
   }
 
+  /**
+   * Writes the end mark (format.ts, isEndMark) at the active segment's tail,
+   * where the writer stops writing it: before it moves on to another
+   * segment, or at close (`persist`: durable when this returns). Only for
+   * recovery's report: the log ends at the last valid record with it or
+   * without it, and the next append in the segment, if any, overwrites it.
+   * A gap too small for it takes no record either, and none is written.
+   */
+  #markEnd(persist: boolean): void {
+    const t = this.#t;
+    if (this.#readOnly || t.active < 0 || t.start(t.active) + t.size - t.tail < RECORD_HEADER_BYTES) return;
+    const at = t.tail;
+    const b = this.#region.bytes;
+    b.fill(0, at + 4, at + RECORD_HEADER_BYTES);
+    // Checksummed and flushed; with `persist`, fenced too.
+    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES, t.seed[t.head[t.segOf(at)]], persist);
+  }
+
+  /** At a writer's clean close: the active segment's end mark, durable. */
+  markEndAtClose(): void {
+    this.#markEnd(true);
+  }
+
   #compact(): number {
+    // compact() moves appends to a new segment: the active one ends here.
+    this.#markEnd(false);
     this.#compacting = true;
     try {
       return compact(this.#t, this);

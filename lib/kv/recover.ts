@@ -4,8 +4,8 @@ import { binding } from '../core/binding';
 import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  DATA_START, ENTRY_DEL, ENTRY_PUT, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
-  segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
+  DATA_START, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, isEndMark, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES,
+  SEGMENT_HEADER_BYTES, segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
 import type { KvIndex } from './hash-index';
 import type { Region } from '../core/region';
@@ -111,7 +111,11 @@ export function recover(sb: Superblock, region: Region, t: SegmentTable, index: 
       at = last + align8(RECORD_HEADER_BYTES + b.readUInt32LE(last + 4));
       if (n < scanOut.length) break;
     }
-    if (at < end) {
+    // Where the records end: nothing after them; or a gap no record fits
+    // (a record takes at least 24 bytes); or the end mark a writer left when
+    // it stopped writing here cleanly: the bytes after it are leftovers of
+    // the segment's earlier use, not a discarded write.
+    if (at + RECORD_HEADER_BYTES + ENTRY_HEADER_BYTES <= end && !isEndMark(b, at, end, t.seed[s])) {
       if (damagedBeforeIntact(b, at, end, t.seed[s])) {
         throw new PmemError('ERR_PMEM_CORRUPT', `segment ${s}: the record at ${at} is damaged and a later one is intact`);
       }

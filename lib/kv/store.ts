@@ -358,6 +358,17 @@ export class KVStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    // A writer's clean stop: the active segment's end mark, so that the
+    // next open does not take what lies after its tail for a torn write.
+    // A failure to write it costs only that report: the store closes.
+    if (!this.#readOnly && this.#follow === null) {
+      try {
+        this.#log.markEndAtClose();
+      } catch (e) {
+        // A region its owner closed first, or a failed msync: nothing to mark.
+        if (!(e instanceof PmemError)) throw e;
+      }
+    }
     this.#follow?.close();
     this.#mapping?.close();
     this.#mapping = null;
