@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as vm from 'node:vm';
 
-import { AppendList, crc32c, KVStore, ObjPool, openMapping, sealRecord, store64, Superblock, TieredCache, TxLog, Wal } from '../lib';
+import { AppendList, crc32c, KVStore, ObjPool, openMapping, PersistentList, sealRecord, SharedAppendList, store64, Superblock, TieredCache, TxLog, Wal } from '../lib';
 import { sealRecords } from '../lib/core/records';
 import { snapshotBytes } from '../lib/core/args';
 import type { Mapping } from '../lib/core/mapping';
@@ -460,6 +460,45 @@ describe('a view of a detached ArrayBuffer', () => {
     s.close();
     w.close();
     expect(records(f)).toEqual([]);
+  });
+});
+
+describe('a string with a lone surrogate', () => {
+  test('is a TypeError wherever a string is stored as UTF-8 (it would read back as U+FFFD), and nothing is written', async () => {
+    const f = walFile();
+    const w = Wal.open(f);
+    const region = new CrashSim(1 << 16);
+    const list = AppendList.format(region, 0);
+    const shared = SharedAppendList.format(region, 8192);
+    const pool = ObjPool.create(tmpFile('surrogate-pool'), { size: 8 << 20 });
+    pool.root(24);
+    const plist = PersistentList.inRoot(pool);
+    const calls: [string, (v: string) => unknown][] = [
+      ['Wal.append', (v) => w.append(v)],
+      ['Wal.appendBatch', (v) => w.appendBatch(['a', v])],
+      ['AppendList.append', (v) => list.append(v)],
+      ['SharedAppendList.append', (v) => shared.append(v)],
+      ['PersistentList.push', (v) => plist.push(v)],
+    ];
+    for (const [name, call] of calls) {
+      for (const v of ['\ud800', 'a\udc00b', 'x'.repeat(100) + '\ud83d']) {
+        let err: unknown;
+        try {
+          call(v);
+        } catch (e) {
+          err = e;
+        }
+        expect([name, err instanceof TypeError, (err as Error)?.message]).toEqual([name, true, expect.stringMatching(/must be a well-formed string: a lone surrogate has no UTF-8 form$/)]);
+      }
+      // A pair is a character, and is taken.
+      call('\ud83d\ude00');
+    }
+    expect(plist.length).toBe(1);
+    expect(list.toArray().map(String)).toEqual(['\ud83d\ude00']);
+    expect(shared.toArray().map(String)).toEqual(['\ud83d\ude00']);
+    pool.close();
+    w.close();
+    expect(records(f)).toEqual(['1:4', '2:1', '3:4']);
   });
 });
 

@@ -98,6 +98,25 @@ export function snapshotBytes(value: unknown, name: string): Uint8Array {
   return fixed ? u8 : new Uint8Array(u8);
 }
 
+// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
+/**
+ * Refuses a string with a lone surrogate, which has no UTF-8 form: encoded,
+ * it would be stored as U+FFFD and read back as another string than the
+ * one written.
+ * @throws TypeError
+ */
+export function checkWellFormed(s: string, name: string): void {
+  if (!isWellFormed.call(s)) throw new TypeError(`${name} must be a well-formed string: a lone surrogate has no UTF-8 form`);
+}
+
+/** The UTF-8 bytes of a well-formed string (checkWellFormed). @throws TypeError */
+export function utf8(s: string, name: string): Buffer {
+  checkWellFormed(s, name);
+  return Buffer.from(s, 'utf8');
+}
+
 /**
  * The length of `value`, a Buffer or Uint8Array, read through its internal
  * slot: an own `length` property or a subclass's getter cannot change it.

@@ -1,7 +1,7 @@
 // Argument checks and conversions of the KVStore API. Keys become one-byte
 // ("latin1") strings of their bytes: the index's key, and the form whose
 // string order is byte order.
-import { checkBoolean, checkIndex, checkOptions, isUint8Array, snapshotBytes, typeName, unchanged, viewLength } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, checkWellFormed, isUint8Array, snapshotBytes, typeName, unchanged, viewLength } from '../core/args';
 import { DEFAULT_SEGMENT, entry, ENTRY_DEL, ENTRY_PUT, MAX_FILE, MAX_KEY, MAX_SEGMENT, MAX_VALUE, MIN_SEGMENT } from './format';
 import type { Entry } from './log';
 import type { IndexRange } from './hash-index';
@@ -11,17 +11,9 @@ import type { KVOpenOptions, KVRangeOptions } from './types';
 /** A key or value: bytes, or a string stored as UTF-8. */
 export type KVData = Buffer | Uint8Array | string;
 
-// String.prototype.isWellFormed (Node 20's V8; ES2024, past the lib this package compiles against).
-const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
-
-/**
- * @throws TypeError for a string with a lone surrogate. It has no UTF-8
- *   form: its bytes would be U+FFFD's, so two such keys would be one key,
- *   and such a value would read back as another string.
- */
-function checkWellFormed(s: string, name: string): void {
-  if (!isWellFormed.call(s)) throw new TypeError(`${name} must be a well-formed string: a lone surrogate has no UTF-8 form`);
-}
+// A string key or value with a lone surrogate is a TypeError (checkWellFormed):
+// it has no UTF-8 form, its bytes would be U+FFFD's, so two such keys would
+// be one key, and such a value would read back as another string.
 
 /** The one-byte string of a key's bytes. @throws TypeError, RangeError */
 export function keyOf(key: unknown, name = 'key'): string {

@@ -1,4 +1,4 @@
-import { checkIndex, snapshotBytes } from '../core/args';
+import { checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
 import { compareExchange64, load64, type Region } from '../core/region';
 
@@ -111,7 +111,7 @@ export class SharedAppendList {
   *appendSteps(value: Uint8Array | string): Generator<AppendStep, void> {
     checkOpen(this.region, 'list');
     // Read once: the length checked is the length written.
-    const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
+    const data = typeof value === 'string' ? utf8(value, 'value') : snapshotBytes(value, 'value');
     const region = this.region;
     const size = NODE_HEADER + data.length;
     const span = Math.ceil(size / LINE) * LINE;

@@ -1,4 +1,4 @@
-import { checkIndex, snapshotBytes } from '../core/args';
+import { checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 
@@ -71,7 +71,7 @@ export class AppendList {
   append(value: Uint8Array | string): void {
     checkOpen(this.region, 'list');
     // Read once: the length checked is the length written.
-    const data = typeof value === 'string' ? Buffer.from(value) : snapshotBytes(value, 'value');
+    const data = typeof value === 'string' ? utf8(value, 'value') : snapshotBytes(value, 'value');
     const size = LIST_NODE_HEADER + data.length;
     const node = this.#free;
     if (size > this.region.length - node) {

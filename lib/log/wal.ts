@@ -6,7 +6,7 @@
 // wal-recover.ts, the options and the opening of a file wal-open.ts.
 import { randomInt } from 'node:crypto';
 
-import { checkIndex, checkOptions, snapshotBytes, unchanged, viewLength } from '../core/args';
+import { checkIndex, checkOptions, checkWellFormed, snapshotBytes, unchanged, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
@@ -242,6 +242,7 @@ export class Wal {
    * @throws TypeError for anything else
    */
   #recordLength(record: Uint8Array | string, name: string): number {
+    if (typeof record === 'string') checkWellFormed(record, name);
     const len = typeof record === 'string' ? Buffer.byteLength(record) : viewLength(record, name);
     const max = this.#ring.maxRecord;
     if (len > max) {

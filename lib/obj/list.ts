@@ -25,7 +25,7 @@
 // an aligned 8-byte store, though the undo log does not rely on that.
 import { types } from 'node:util';
 
-import { checkIndex, snapshotBytes, viewLength, viewPlace } from '../core/args';
+import { checkIndex, snapshotBytes, utf8, viewLength, viewPlace } from '../core/args';
 import { PmemError } from '../core/errors';
 import type { ObjPool, Ptr } from './pool';
 import type { ObjTx } from './tx';
@@ -479,7 +479,7 @@ export class PersistentList {
 }
 
 function encode(value: ListValue): { bytes: Buffer; kind: number } {
-  if (typeof value === 'string') return { bytes: Buffer.from(value, 'utf8'), kind: KIND_STRING };
+  if (typeof value === 'string') return { bytes: utf8(value, 'a list value'), kind: KIND_STRING };
   if (!isUint8Array(value)) throw new TypeError('a list value must be a Buffer, Uint8Array or string');
   // Read once, through the internal slots: a `length` getter of the value
   // would otherwise size the node, its size field and the copy differently.

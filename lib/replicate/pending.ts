@@ -1,7 +1,7 @@
 // The primary's appends waiting for their level: one object per append or
 // appendBatch call (not per record), the copy of a caller's record, and
 // answering the calls whose level was reached, in LSN order.
-import { snapshotBytes } from '../core/args';
+import { snapshotBytes, utf8 } from '../core/args';
 import type { AckLevel } from './options';
 
 /** An append or appendBatch waiting for its level. */
@@ -22,7 +22,7 @@ export interface Pending {
 
 /** A caller's record, copied now: the caller may reuse its buffer once the call returns. */
 export function copyRecord(r: Uint8Array | string, name: string, max: number): Buffer {
-  const b = typeof r === 'string' ? Buffer.from(r) : Buffer.from(snapshotBytes(r, name));
+  const b = typeof r === 'string' ? utf8(r, name) : Buffer.from(snapshotBytes(r, name));
   if (b.length > max) throw new RangeError(`a ${b.length}-byte record exceeds the maximum of ${max}`);
   return b;
 }
