@@ -152,9 +152,11 @@ describe('RESP parser: length headers', () => {
 
   test.each([
     ['*1\r\n$3\r\nfoo\r\n', ['foo']],
-    ['*1\n$3\nfoo\r\n', ['foo']], // LF alone ends a header, as in Redis
+    // An LF alone ends no header: Redis 7.0 reads up to the first CR, and then finds an LF in the integer.
+    ['*1\n$3\nfoo\r\n', 'ProtocolError: invalid multibulk length'],
     ['*2\r\n$0\r\n\r\n$10\r\n0123456789\r\n', ['', '0123456789']],
-    ['*01\r\n$003\r\nfoo\r\n', ['foo']],
+    ['*01\r\n$3\r\nfoo\r\n', 'ProtocolError: invalid multibulk length'], // string2ll: no leading zero
+    ['*1\r\n$003\r\nfoo\r\n', 'ProtocolError: invalid bulk length'],
     ['*1\r\n$+3\r\nfoo\r\n', 'ProtocolError: invalid bulk length'],
     ['*1\r\n$\r\n', 'ProtocolError: invalid bulk length'],
     ['*1\r\n$-\r\n', 'ProtocolError: invalid bulk length'],

@@ -80,6 +80,48 @@ describe('RESP parser', () => {
     expect((r[r.length - 1] as Error).message).toBe(message);
   });
 
+  // Lengths are read as Redis 7.0's string2ll reads them, and a header line
+  // ends at its CR: pmem took `$-0` as an empty argument, `$04` and `*01` as
+  // 4 and 1, a header ended by a bare LF as ended, and an over-long `$`
+  // header was refused with the text of a `*` one.
+  test.each([
+    ['*1\r\n$' + '1'.repeat(70000), 'too big bulk count string'],
+    ['*' + '1'.repeat(70000), 'too big mbulk count string'],
+    ['*1\n' + 'x'.repeat(70000), 'too big mbulk count string'],
+    ['*1\r\n$-0\r\n', 'invalid bulk length'],
+    ['*1\r\n$04\r\nPING\r\n', 'invalid bulk length'],
+    ['*1\r\n$+4\r\nPING\r\n', 'invalid bulk length'],
+    ['*1\r\n$00\r\n\r\n', 'invalid bulk length'],
+    ['*01\r\n$4\r\nPING\r\n', 'invalid multibulk length'],
+    ['*-0\r\n*1\r\n$4\r\nPING\r\n', 'invalid multibulk length'],
+    ['*00\r\n', 'invalid multibulk length'],
+    ['*+1\r\n$4\r\nPING\r\n', 'invalid multibulk length'],
+    ['*1\n$4\r\nPING\r\n', 'invalid multibulk length'],
+    ['*1\r\n$4\nPING\r\n', 'invalid bulk length'],
+    ['*-9223372036854775809\r\n', 'invalid multibulk length'],
+    ['*1\r\n$9223372036854775808\r\n', 'invalid bulk length'],
+  ].map(([input, message]) => [input.length > 40 ? `${JSON.stringify(input.slice(0, 8))}... (${input.length} bytes)` : JSON.stringify(input), input, message]))(
+    '%s is a protocol error, as in Redis 7.0',
+    (_name, input, message) => {
+      const r = parseAll(input);
+      expect(r.length).toBe(1);
+      expect(r[0]).toBeInstanceOf(ProtocolError);
+      expect((r[0] as Error).message).toBe(message);
+    },
+  );
+
+  test('what Redis 7.0 takes of a length header: 0, a negative count (skipped), any byte after the CR; a line with no CR waits', () => {
+    const got = (input: string): string[][] => parseAll(input).map((r) => (r instanceof Error ? [r.message] : r.map((b) => b.toString('latin1'))));
+    expect(got('*0\r\n*-1\r\n*-9223372036854775808\r\n*1\r\n$0\r\n\r\n')).toEqual([['']]);
+    expect(got('*1\rX$4\rXPING\r\n')).toEqual([['PING']]);
+    expect(got('*1\r\n$10\r\n0123456789\r\n')).toEqual([['0123456789']]);
+    const p = new RespParser();
+    expect(parseAll('*1\n', p)).toEqual([]);
+    expect(parseAll('$4\n', p)).toEqual([]);
+    expect(parseAll('\r', p)).toEqual([]); // the CR's LF has not arrived
+    expect((parseAll('\n', p)[0] as Error).message).toBe('invalid multibulk length');
+  });
+
   test('a 512 MB bulk is refused from its header, before any of it is buffered', () => {
     const p = new RespParser();
     p.push(Buffer.from(`*2\r\n$3\r\nSET\r\n$${512 * MB}\r\n`));
@@ -111,6 +153,10 @@ describe('RESP parser', () => {
     expect(s('set  "a b" \'c d\' "\\x41\\n"')).toEqual(['set', 'a b', 'c d', 'A\n']);
     expect(s('"unterminated')).toBeNull();
     expect(s('"a"b')).toBeNull();
+    // Blanks between arguments are isspace's (\v and \f too), but an unquoted argument ends only at a space, \t, \r or \n.
+    expect(s('ECHO \x0bX\x0c')).toEqual(['ECHO', 'X\x0c']);
+    expect(s('\x0b\x0cECHO a\x0bb\x0c c')).toEqual(['ECHO', 'a\x0bb\x0c', 'c']);
+    expect(s('ECHO "a"\x0bb \'c\'\x0c')).toEqual(['ECHO', 'a', 'b', 'c']);
   });
 });
 
@@ -357,6 +403,27 @@ describe('pmem serve', () => {
     await bad.closedByServer();
     expect(text(await other.call('PING'))).toBe('PONG');
     other.close();
+  });
+
+  // pmem ran these: `$-0` as an empty argument, `$02` as 2, `*03` as 3, a
+  // count ended by a bare LF as ended; Redis 7.0 refuses each.
+  test('a length Redis 7.0 refuses (-0, a leading zero, a line ended by a bare LF) is a protocol error: nothing runs, the connection closes', async () => {
+    const cases: [string, string][] = [
+      ['*3\r\n$3\r\nSET\r\n$-0\r\n\r\n$1\r\nv\r\n', 'invalid bulk length'],
+      ['*3\r\n$3\r\nSET\r\n$02\r\nlz\r\n$1\r\nv\r\n', 'invalid bulk length'],
+      ['*03\r\n$3\r\nSET\r\n$2\r\nlz\r\n$1\r\nv\r\n', 'invalid multibulk length'],
+      ['*3\n$3\r\nSET\r\n$2\r\nlz\r\n$1\r\nv\r\n', 'invalid multibulk length'],
+      ['*3\r\n$3\r\nSET\r\n$2\nlz\r\n$1\r\nv\r\n', 'invalid bulk length'],
+    ];
+    for (const [input, message] of cases) {
+      const c = await client();
+      c.send(input);
+      expect([input, text(await c.read())]).toEqual([input, `-ERR Protocol error: ${message}`]);
+      await c.closedByServer();
+    }
+    const d = await client();
+    expect(await d.call('EXISTS', '', 'lz')).toBe(0);
+    d.close();
   });
 
   test('a truncated frame, then a disconnect: nothing is executed, the server goes on', async () => {

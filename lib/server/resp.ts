@@ -104,41 +104,39 @@ export class RespParser {
     }
   }
 
-  /** A `<prefix><integer>\r\n` line's integer, or null until the line is complete. */
+  /**
+   * A `<prefix><integer>\r\n` line's integer, or null until the line is
+   * complete. Read as Redis 7.0 reads it: the line ends at its first CR
+   * (an LF alone does not end it, and so is read as part of the integer),
+   * and the byte after the CR is taken as its LF without a look. A line
+   * that has no CR past 64 KiB (`maxInline`) is refused.
+   */
   #header(prefix: number): number | null {
     const b = this.#buf;
     const pos = this.#pos;
     // A header is a few bytes: looked for here before asking indexOf to search the whole buffer.
     let end = -1;
     for (let j = pos, stop = Math.min(b.length, pos + 24); j < stop; j++) {
-      if (b[j] === LF) {
+      if (b[j] === CR) {
         end = j;
         break;
       }
     }
-    if (end < 0) end = b.indexOf(LF, pos);
+    if (end < 0) end = b.indexOf(CR, pos);
     if (end < 0) {
-      if (b.length - pos > this.limits.maxInline) throw new ProtocolError('too big mbulk count string');
+      if (b.length - pos > this.limits.maxInline) {
+        throw new ProtocolError(prefix === 0x2a ? 'too big mbulk count string' : 'too big bulk count string');
+      }
       return null;
     }
+    if (end + 1 >= b.length) return null; // the LF after the CR has not arrived
     if (b[pos] !== prefix) {
       throw new ProtocolError(`expected '${String.fromCharCode(prefix)}', got '${String.fromCharCode(b[pos])}'`);
     }
-    this.#pos = end + 1;
-    // -?[0-9]{1,19}, then an optional CR before the LF.
-    const stop = end > 0 && b[end - 1] === CR ? end - 1 : end;
-    let i = pos + 1;
-    const negative = i < stop && b[i] === 0x2d;
-    if (negative) i++;
-    let n = 0;
-    let ok = stop - i >= 1 && stop - i <= 19;
-    for (; ok && i < stop; i++) {
-      const d = b[i] - 0x30;
-      if (d < 0 || d > 9) ok = false;
-      else n = n * 10 + d;
-    }
-    if (!ok) throw new ProtocolError(prefix === 0x2a ? 'invalid multibulk length' : 'invalid bulk length');
-    return negative ? -n : n;
+    this.#pos = end + 2;
+    const n = string2ll(b, pos + 1, end);
+    if (n === null) throw new ProtocolError(prefix === 0x2a ? 'invalid multibulk length' : 'invalid bulk length');
+    return n;
   }
 
   /** The next bulk argument, or null until it is complete. */
@@ -198,14 +196,48 @@ export class RespParser {
   }
 }
 
+const I64_MAX = '9223372036854775807';
+const I64_MIN = '9223372036854775808';
+
+/**
+ * The integer of `b[start, end)` as Redis's string2ll reads it, or null:
+ * an optional '-', then 0 alone or a first digit 1-9 (no '+', no leading
+ * zero, no "-0"), within a signed 64-bit integer. Past 2^53 the value is
+ * rounded, which no limit it is compared with can tell apart.
+ */
+function string2ll(b: Buffer, start: number, end: number): number | null {
+  if (end - start === 1 && b[start] === 0x30) return 0;
+  const negative = b[start] === 0x2d;
+  const first = negative ? start + 1 : start;
+  const digits = end - first;
+  if (digits < 1 || digits > 19 || b[first] < 0x31 || b[first] > 0x39) return null;
+  let n = 0;
+  for (let i = first; i < end; i++) {
+    const d = b[i] - 0x30;
+    if (d < 0 || d > 9) return null;
+    n = n * 10 + d;
+  }
+  // 19 digits may be past the range: compared as text, which for equal lengths orders as the numbers do.
+  if (digits === 19 && b.toString('latin1', first, end) > (negative ? I64_MIN : I64_MAX)) return null;
+  return negative ? -n : n;
+}
+
 const HEX = /^[0-9a-fA-F]{2}$/;
 
-/** A line split as Redis's sdssplitargs does: spaces, "double quotes" with escapes, 'single quotes'. Null when unbalanced. */
+/** C's isspace: what sdssplitargs skips between arguments, and what must follow a closing quote. */
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13);
+/** What ends an unquoted argument in sdssplitargs: fewer bytes than isspace (a \v or \f is part of the argument). */
+const endsWord = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9;
+
+/**
+ * A line split as Redis's sdssplitargs does: blanks, "double quotes" with
+ * escapes, 'single quotes'. Null when unbalanced. A NUL is a byte like
+ * another (Redis never gives sdssplitargs a line holding one).
+ */
 export function splitArgs(line: Buffer): Buffer[] | null {
   const out: Buffer[] = [];
   let i = 0;
   const n = line.length;
-  const isSpace = (c: number): boolean => c === 32 || c === 9 || c === 10 || c === 13 || c === 11 || c === 12;
   while (i < n) {
     while (i < n && isSpace(line[i])) i++;
     if (i >= n) break;
@@ -247,7 +279,7 @@ export function splitArgs(line: Buffer): Buffer[] | null {
         cur.push(c);
         i++;
       } else {
-        if (i >= n || isSpace(line[i])) break;
+        if (i >= n || endsWord(line[i])) break;
         const c = line[i];
         if (c === 0x22) inDq = true;
         else if (c === 0x27) inSq = true;
