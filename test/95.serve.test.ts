@@ -426,6 +426,37 @@ describe('pmem serve', () => {
     d.close();
   });
 
+  test('CONFIG SET reads values as Redis 7.0 does: an integer that does not parse is told apart from one out of range; sizes take units', async () => {
+    const c = await client();
+    const failed = (k: string, why: string): string => `-ERR CONFIG SET failed (possibly related to argument '${k}') - ${why}`;
+    const set = async (k: string, v: string): Promise<unknown> => [k, v, text(await c.call('CONFIG', 'SET', k, v))];
+    for (const v of ['abc', '1.5', '01', '+5', '-0', '', '99999999999999999999']) {
+      expect(await set('maxclients', v)).toEqual(['maxclients', v, failed('maxclients', "argument couldn't be parsed into an integer")]);
+    }
+    for (const v of ['0', '-1', '4294967296']) {
+      expect(await set('maxclients', v)).toEqual(['maxclients', v, failed('maxclients', 'argument must be between 1 and 4294967295 inclusive')]);
+    }
+    for (const v of ['abc', '1.5', '-5', '2mib']) {
+      expect(await set('proto-max-bulk-len', v)).toEqual(['proto-max-bulk-len', v, failed('proto-max-bulk-len', 'argument must be a memory value')]);
+    }
+    expect(await set('client-query-buffer-limit', '1k')).toEqual([
+      'client-query-buffer-limit', '1k', failed('client-query-buffer-limit', 'argument must be between 1048576 and 9223372036854775807 inclusive'),
+    ]);
+    // memtoull's units, any case, and no digits at all for 0; read back in bytes.
+    expect(await set('proto-max-bulk-len', '2MB')).toEqual(['proto-max-bulk-len', '2MB', 'OK']);
+    expect(await set('maxmemory', '')).toEqual(['maxmemory', '', 'OK']);
+    expect(await set('client-query-buffer-limit', '1gb')).toEqual(['client-query-buffer-limit', '1gb', 'OK']);
+    expect(text(await c.call('CONFIG', 'GET', 'proto-max-bulk-len'))).toEqual(['proto-max-bulk-len', '2097152']);
+    expect(text(await c.call('CONFIG', 'GET', 'maxmemory'))).toEqual(['maxmemory', '0']);
+    expect(text(await c.call('CONFIG', 'GET', 'client-query-buffer-limit'))).toEqual(['client-query-buffer-limit', '1073741824']);
+    // The limit is in force: a bulk one byte over it is refused from its header.
+    expect(text(await c.call('SET', 'big', 'x'.repeat(2 * MB + 1)))).toBe('-ERR Protocol error: invalid bulk length');
+    await c.closedByServer();
+    const d = await client();
+    expect(text(await d.call('CONFIG', 'SET', 'proto-max-bulk-len', '64mb'))).toBe('OK');
+    d.close();
+  });
+
   test('a truncated frame, then a disconnect: nothing is executed, the server goes on', async () => {
     const c = await client();
     c.send(frame('SET', 'half', 'value').subarray(0, 20));

@@ -9,7 +9,7 @@ import { globMatch } from '../glob';
 import { swapDbs } from '../moves';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
-import { i32Arg, keyBuf, toI64, word } from './args';
+import { I64_MAX, i32Arg, keyBuf, memoryValue, toI64, word } from './args';
 import type { Command, Def } from './types';
 
 /** Filled by the table, so COMMAND can list every command. */
@@ -136,8 +136,13 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
       for (let i = 2; i < argv.length; i += 2) {
         const k = word(argv[i]);
         const v = argv[i + 1].toString('latin1');
-        if (MEMORY_PARAMS.has(k) && !/^\d+(k|kb|m|mb|g|gb)?$/i.test(v)) {
+        // Sizes are read as Redis reads them (memtoull), then checked against the range it would use.
+        const size = MEMORY_PARAMS.has(k) ? memoryValue(v) : null;
+        if (MEMORY_PARAMS.has(k) && size === null) {
           throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be a memory value`);
+        }
+        if (k === 'client-query-buffer-limit' && ((size as bigint) < 1024n * 1024n || (size as bigint) > I64_MAX)) {
+          throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be between 1048576 and 9223372036854775807 inclusive`);
         }
         if (k === 'notify-keyspace-events') {
           const flags = parseNotifyFlags(v);
@@ -147,16 +152,19 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
         }
         if (k === 'requirepass') s.requirepass = v === '' ? undefined : v;
         else if (k === 'proto-max-bulk-len') {
-          const n = toI64(v);
-          if (n === null || n < 1024n * 1024n || n > 64n * 1024n * 1024n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1mb and 64mb (the store's largest value)`);
+          // Redis takes 1 MiB to 2^63-1; a value of the store stops at 64 MiB.
+          const n = size as bigint;
+          if (n < 1024n * 1024n || n > 64n * 1024n * 1024n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1mb and 64mb (the store's largest value)`);
           s.limits.maxBulk = Number(n);
         } else if (k === 'maxclients') {
           // At least 1: a limit of 0 would refuse every connection, the one that could raise it again too.
+          // An integer as string2ll reads it, then checked as an unsigned int: a negative one is out of range, not unparsed.
           const n = toI64(v);
-          if (n === null || n < 1n || n > 4294967295n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive`);
+          if (n === null) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer`);
+          if (n < 1n || n > 4294967295n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive`);
           s.maxClients = Number(n);
         }
-        s.config.set(k, v);
+        s.config.set(k, size === null ? v : String(size)); // a size reads back in bytes, as Redis prints it
       }
       c.out.ok();
       return;

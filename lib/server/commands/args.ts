@@ -6,6 +6,7 @@ import { KEY_PREFIX } from '../records';
 export const MAX_KEY = 4096 - KEY_PREFIX;
 export const I64_MIN = -(2n ** 63n);
 export const I64_MAX = 2n ** 63n - 1n;
+const U64_MAX = 2n ** 64n - 1n;
 
 /** The largest double below 2^63. */
 const LAST_MS = 2 ** 63 - 1024;
@@ -37,6 +38,22 @@ export function toI64(b: Buffer | string): bigint | null {
   if (s.length === 0 || s.length > 20 || !INT.test(s) || s === '-0') return null;
   const n = BigInt(s);
   return n < I64_MIN || n > I64_MAX ? null : n;
+}
+
+const MEMORY_UNITS = new Map([['', 1n], ['b', 1n], ['k', 1000n], ['kb', 1024n], ['m', 1000n ** 2n], ['mb', 1024n ** 2n], ['g', 1000n ** 3n], ['gb', 1024n ** 3n]]);
+
+/**
+ * A memory value as Redis's memtoull reads it (CONFIG SET's sizes), or
+ * null: fewer than 128 digits, none at all being 0, then a unit of any
+ * case (b, k, kb, m, mb, g, gb). As in C, a number past 2^64-1 is taken as
+ * 2^64-1 and the product wraps at 2^64.
+ */
+export function memoryValue(s: string): bigint | null {
+  const m = /^(\d{0,127})([a-z]*)$/i.exec(s);
+  const mul = m === null ? undefined : MEMORY_UNITS.get(m[2].toLowerCase());
+  if (m === null || mul === undefined) return null;
+  const n = m[1] === '' ? 0n : BigInt(m[1]);
+  return ((n > U64_MAX ? U64_MAX : n) * mul) % (U64_MAX + 1n);
 }
 
 /** A 64-bit integer argument. @throws ReplyError `msg` */
