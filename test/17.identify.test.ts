@@ -256,6 +256,44 @@ describe('creating a file', () => {
     expect(fs.readdirSync(testDir()).filter((n) => n.includes('empty-linked') && n.endsWith('.creating'))).toEqual([]);
   });
 
+  test('a store replaced between the open and the lock: the open locks and maps what the path names now', () => {
+    const f = tmpFile('moved-under-lock');
+    const old = `${f}.old`;
+    const a = kvCreate(f);
+    a.put('k', 'first');
+    a.close();
+    const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
+    const real = binding.lockFile.bind(binding);
+    let calls = 0;
+    const spy = jest.spyOn(binding, 'lockFile').mockImplementation((file, exclusive, create) => {
+      const lock = real(file, exclusive, create);
+      if (file === f && calls++ === 0) {
+        // Between this open's lock and its first look: the store moved
+        // aside, and another one made at the path.
+        fs.renameSync(f, old);
+        const b = kvCreate(f);
+        b.put('k', 'second');
+        b.close();
+      }
+      return lock;
+    });
+    let s: KVStore;
+    try {
+      s = KVStore.open(f);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(calls).toBe(2);
+    expect(s.getString('k')).toBe('second');
+    // Its lock is on the file it writes: another writer of the path is refused,
+    // and the file moved aside is not held.
+    expectPmemError(() => KVStore.open(f), 'ERR_PMEM_LOCKED');
+    const moved = KVStore.open(old);
+    expect(moved.getString('k')).toBe('first');
+    moved.close();
+    s.close();
+  });
+
   test('the lock is held from the moment the file appears, also over an empty file replaced', () => {
     const f = writeFile('empty-locked', '');
     const s = kvCreate(f);

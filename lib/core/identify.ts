@@ -169,7 +169,9 @@ export interface StoreFileOptions {
  */
 export function openStoreFile(file: string, o: StoreFileOptions): { lock: NativeLock; mapping: Mapping; created?: 'missing' | 'empty' } {
   // Two rounds at most: a create that loses the race to another creator
-  // opens what that one published.
+  // opens what that one published. Rounds start over when the path was
+  // moved between its open and its lock (moved, below).
+  let moved = 0;
   for (let round = 0; ; round++) {
     let lock: NativeLock;
     try {
@@ -195,6 +197,15 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
     const fd = lock.fd;
     try {
       const st = fs.fstatSync(fd);
+      if (!namesFile(file, st)) {
+        // Renamed, replaced or removed between the open and the lock (a
+        // failed create undone, say): the lock is on a file the path no
+        // longer names, and a writer there would write to a file no open
+        // finds again. Open what the path names now.
+        if (++moved > 3) throw new PmemError('ERR_PMEM_LOCKED', `'${file}' was replaced again and again while it was opened`, { path: file });
+        round = -1;
+        continue;
+      }
       if (st.isCharacterDevice() && isDevDax(st)) {
         const mapping = openDevice(file, o);
         keep = true;
@@ -226,6 +237,20 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (!keep) lock.release();
     }
   }
+}
+
+/** Whether `file` (links followed, as the lock's open followed them) still names the file `st` is of. */
+function namesFile(file: string, st: fs.Stats): boolean {
+  let now: fs.Stats;
+  try {
+    now = fs.statSync(file);
+  } catch (e) {
+    // Gone (or a directory on the way gone); any other failure to look
+    // tells nothing, and the open goes on with what it locked.
+    const code = (e as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ENOTDIR';
+  }
+  return now.ino === st.ino && now.dev === st.dev;
 }
 
 /**
