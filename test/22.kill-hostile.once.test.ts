@@ -34,8 +34,11 @@ describe('killTest, hostile workloads', () => {
     const report = await killTest({ child: workload, kills: 1, maxDelayMs: 10000, timeoutMs: 20000, verify() {} });
     expect(report.violations.length).toBeGreaterThan(0);
     expect(report.violations[0].message).toMatch(/not a harness message/);
-    // A run the harness ended for its garbage is not a kill.
+    // A run the harness ended for its garbage is not a kill, and the test
+    // ends there: the workload does not speak the protocol.
     expect(report.kills).toBe(0);
+    expect(report.runs).toBe(1);
+    expect(report.violations.length).toBe(1);
   });
 
   test('an acknowledgement split across reads inside a character reaches verify whole', async () => {
