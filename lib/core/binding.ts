@@ -119,7 +119,7 @@ export interface Binding {
   crc32cFolds: boolean;
   /** The folding form long checksums take here: see native/core/crc32c.cc. */
   crc32cFold: '512' | '128' | 'none';
-  objCreate(path: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
+  objCreate(path: string, tmp: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
   objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
   objCheck(path: string, layout: string | null): boolean;
   objConstants: { minPool: number; maxAlloc: number; maxLayout: number };

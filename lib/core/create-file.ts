@@ -43,7 +43,7 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
     throw new PmemError('ERR_PMEM_NOT_FOUND',
       `cannot create '${file}': it is a symbolic link to '${to}', which does not exist; nothing was created`, { path: file });
   }
-  const tmp = path.join(path.dirname(at), `.${tmpStem(path.basename(at))}.${randomBytes(6).toString('hex')}.creating`);
+  const tmp = tmpNameBeside(at);
   let lock: NativeLock;
   try {
     lock = binding.lockFile(tmp, true, true);
@@ -89,6 +89,15 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
 }
 
 /**
+ * A new name in the directory of `file` for a file made whole before it
+ * is given `file`'s name: `.NAME.RANDOM.creating`, which no open ever takes
+ * for the structure (docs/formats.md, "Identifying and creating a file").
+ */
+export function tmpNameBeside(file: string): string {
+  return path.join(path.dirname(file), `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`);
+}
+
+/**
  * The new file takes the empty file's place, and with it the empty file's
  * owner, group and permission bits, set on it before it has the name: a
  * file its user made private (0600, say) stays private, whatever the umask
@@ -116,7 +125,7 @@ function takeOwnerAndMode(fd: number, empty: fs.Stats, file: string): void {
  * instead, in its message, its stack and its `path`. A system call's error
  * from node:fs becomes a PmemError too.
  */
-function namingFile(e: unknown, tmp: string, file: string): unknown {
+export function namingFile(e: unknown, tmp: string, file: string): unknown {
   if (!isPmemError(e)) {
     const err = e as NodeJS.ErrnoException;
     if (typeof err?.code !== 'string' || typeof err.errno !== 'number') return e;
@@ -212,7 +221,7 @@ function danglingLink(file: string): string | null {
 }
 
 /** Makes the directory entry of `file` durable. */
-function syncDir(file: string): void {
+export function syncDir(file: string): void {
   const d = fs.openSync(path.dirname(file), 'r');
   try {
     fs.fsyncSync(d);

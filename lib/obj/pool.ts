@@ -1,6 +1,9 @@
+import { dirname as pathDirname } from 'node:path';
+
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
-import { closedError, PmemError } from '../core/errors';
+import { namingFile, refusedIn, syncDir, tmpNameBeside } from '../core/create-file';
+import { closedError, isPmemError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
 import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
@@ -134,7 +137,23 @@ export class ObjPool {
     if (mode > 0o777) throw new RangeError(`mode must be 0..0o777, got 0o${mode.toString(8)}`);
     const sds = checkBoolean(options.sds === undefined ? true : options.sds, 'sds');
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
-    return new ObjPool(path, binding.objCreate(path, layout, size, mode, sds, stats));
+    // Made whole under a new name beside `path`, made durable, then linked
+    // to `path` (never replacing a file there): a kill leaves `path`
+    // missing or a whole pool (native/obj/pool.cc, Create).
+    const tmp = tmpNameBeside(path);
+    let native: NativeObjPool;
+    try {
+      native = binding.objCreate(path, tmp, layout, size, mode, sds, stats);
+    } catch (e) {
+      throw isPmemError(e) && e.path === tmp && e.syscall === 'open' ? refusedIn(path, pathDirname(tmp), e) : namingFile(e, tmp, path);
+    }
+    try {
+      syncDir(path); // the new name durable before the pool is handed out
+    } catch (e) {
+      native.close();
+      throw namingFile(e, tmp, path);
+    }
+    return new ObjPool(path, native);
   }
 
   /**

@@ -153,35 +153,47 @@ void RefuseShortFile(Napi::Env env, const std::string& path) {
   }
 }
 
-// objCreate(path, layout, size, mode, sds, stats) -> handle
+// objCreate(path, tmp, layout, size, mode, sds, stats) -> handle
+//
+// The pool is made whole under `tmp`, a new name in path's directory
+// (lib/obj/pool.ts draws it as lib/core/create-file.ts does), made durable,
+// and only then given `path` with link(), which never replaces a file: a
+// kill at any point leaves `path` missing or a whole pool, never a file
+// that is not yet a pool, which open would refuse and create would find in
+// its way. tmp is unlinked before the call returns, whatever happens; a
+// kill can leave it behind, under a name no open ever takes for the pool.
 Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = StringArg(info, 0, "path");
-  std::string layout = StringArg(info, 1, "layout");
-  uint64_t size = ArgIndex(info, 2, "size");
-  uint64_t mode = ArgIndex(info, 3, "mode");
-  bool sds = info[4].ToBoolean().Value();
-  bool stats = info[5].ToBoolean().Value();
+  std::string tmp = StringArg(info, 1, "tmp");
+  std::string layout = StringArg(info, 2, "layout");
+  uint64_t size = ArgIndex(info, 3, "size");
+  uint64_t mode = ArgIndex(info, 4, "mode");
+  bool sds = info[5].ToBoolean().Value();
+  bool stats = info[6].ToBoolean().Value();
   if (size < PMEMOBJ_MIN_POOL) throw Napi::RangeError::New(env, "size is below PMEMOBJ_MIN_POOL");
   // Permission bits only: a setuid, setgid or sticky bit on a data file is
   // never meant, and open(2) would take it as given.
   if (mode > 0777) throw Napi::RangeError::New(env, "mode must be 0..0o777");
+  // A file already there is refused before a pool's worth of blocks is
+  // reserved; link() below decides a race with another creator.
+  struct stat there;
+  if (lstat(path.c_str(), &there) == 0) ThrowErrno(env, EEXIST, "open", path, nullptr);
   // The file is made here, not by libpmemobj: pmemobj_create with a size
   // creates the file with mode 0 and, once the pool is laid out, chmods it
   // to `mode`, so the umask never applies (PMDK 1.12.1). open(O_CREAT |
   // O_EXCL, mode) lets the kernel apply the umask (or the directory's
   // default ACL) as for any new file, so the file never has wider
   // permissions than its final ones, not even for an instant; O_EXCL makes
-  // it this call's own, to remove again on failure.
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
-  if (fd < 0) ThrowErrno(env, errno, "open", path, nullptr);
-  // Removes the file on a failure below, unless the path names another
-  // file by now (renamed or replaced meanwhile): that one is not ours.
-  auto fail = [&]() {
+  // it this call's own, to remove again.
+  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) ThrowErrno(env, errno, "open", tmp, nullptr);
+  // Removes tmp, unless it names another file by now: that one is not ours.
+  auto dropTmp = [&]() {
     struct stat mine, now;
-    if (fstat(fd, &mine) == 0 && lstat(path.c_str(), &now) == 0 && mine.st_dev == now.st_dev &&
+    if (fstat(fd, &mine) == 0 && lstat(tmp.c_str(), &now) == 0 && mine.st_dev == now.st_dev &&
         mine.st_ino == now.st_ino) {
-      unlink(path.c_str());
+      unlink(tmp.c_str());
     }
     close(fd);
   };
@@ -192,8 +204,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   const char* call = "fstat";
   int err = fstat(fd, &empty) == 0 ? ExtendReserved(fd, empty, size, false, &call) : errno;
   if (err != 0) {
-    fail();
-    ThrowErrno(env, err, call, path, nullptr);
+    dropTmp();
+    ThrowErrno(env, err, call, tmp, nullptr);
   }
   // sds.at_create is process-wide: set it around this one create and put
   // the old value back. Pools created without SDS never read the
@@ -206,14 +218,29 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
   }
   // poolsize 0: the pool takes the whole existing file, and libpmemobj
   // leaves its mode alone (it chmods only the files it created itself).
-  PMEMobjpool* pop = pmemobj_create(path.c_str(), layout.c_str(), 0, static_cast<mode_t>(mode));
+  PMEMobjpool* pop = pmemobj_create(tmp.c_str(), layout.c_str(), 0, static_cast<mode_t>(mode));
   err = errno;
   if (!sds) pmemobj_ctl_set(nullptr, "sds.at_create", &oldSds);
   if (pop == nullptr) {
-    fail();
-    ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", path, err);
+    dropTmp();
+    ThrowObjError(env, ObjOp::kCreate, "pmemobj_create", tmp, err);
   }
-  close(fd);
+  // The pool's bytes, the file's size and its blocks are durable before
+  // the name that publishes it: libpmemobj persisted what it wrote, and
+  // fsync covers the metadata of the extension.
+  call = "fsync";
+  err = fsync(fd) == 0 ? 0 : errno;
+  if (err == 0) {
+    call = "link";
+    err = link(tmp.c_str(), path.c_str()) == 0 ? 0 : errno;
+  }
+  if (err != 0) {
+    pmemobj_close(pop);
+    dropTmp();
+    ThrowErrno(env, err, call, std::string(call) == "link" ? path : tmp, nullptr);
+  }
+  // The caller makes the new name durable in its directory (fsync of it).
+  dropTmp();
   ClearObjErrorMessage();  // what a success left behind is no later failure's
   return MakeHandle(env, pop, path, stats);
 }
