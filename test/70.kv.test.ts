@@ -281,6 +281,25 @@ test('a store closed cleanly reopens with nothing discarded, though its reused s
   u.close();
 });
 
+test("a store whose region its owner closed first closes without its end mark, and every put is there at the next open", () => {
+  const file = tmpFile('kv-owner-closed');
+  const m = openMapping(file, { create: true, size: 16 << 20 });
+  const s = KVStore.openRegion(m, { create: true, segmentSize: 65536 });
+  for (let i = 0; i < 100; i++) s.put(`k${i}`, `v${i}`);
+  m.close();
+  // The end mark cannot be written into an unmapped region: close() goes
+  // on without it (ERR_PMEM_CLOSED inside), and the store is closed.
+  expect(() => s.close()).not.toThrow();
+  expect(s.closed).toBe(true);
+  expectPmemError(() => s.get('k0'), 'ERR_PMEM_CLOSED');
+  const again = openMapping(file);
+  const t = KVStore.openRegion(again);
+  expect(t.count).toBe(100);
+  for (let i = 0; i < 100; i++) expect(t.getString(`k${i}`)).toBe(`v${i}`);
+  t.close();
+  again.close();
+});
+
 test('damage in the middle of a segment is ERR_PMEM_CORRUPT; a torn tail is dropped', () => {
   const file = tmpFile('kv-damage');
   const s = KVStore.open(file, { create: true, size: 1 << 16, segmentSize: 4096 });
