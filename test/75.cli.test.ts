@@ -208,12 +208,62 @@ describe('pmem kv import', () => {
     expect(pmem(['kv', again, 'export']).out).toEqual(exported);
   });
 
+  test('keys and values of any bytes: export and import give back the same bytes; scan escapes; get prints the bytes', () => {
+    const f = tmpFile('cli-bytes.kv');
+    const s = KVStore.open(f, { create: true, size: 16 << 20 });
+    const entries: Array<[Buffer, Buffer]> = [
+      [Buffer.from([0xff, 0x00, 0x41]), Buffer.from([0xc3, 0x28])], // neither is UTF-8
+      [Buffer.from([0xfe]), Buffer.from('x')],
+      [Buffer.from([0xfd]), Buffer.from('y')], // decoded as UTF-8, 0xfe and 0xfd were one key
+      [Buffer.from('tab\there\nnl\\'), Buffer.from('v\r1')],
+      [Buffer.from('plain'), Buffer.from('ünïcödé \uFFFD')],
+      [Buffer.from('ctl'), Buffer.from([0x01, 0x7f, 0x41])],
+    ];
+    for (const [k, v] of entries) s.put(k, v);
+    s.close();
+    const exported = pmem(['kv', f, 'export']).out;
+    expect(exported.map((l) => JSON.parse(l))).toEqual([
+      { key: 'ctl', value: '\u0001\u007fA' },
+      { key: 'plain', value: 'ünïcödé \uFFFD' },
+      { key: 'tab\there\nnl\\', value: 'v\r1' },
+      { keyBase64: '/Q==', value: 'y' },
+      { keyBase64: '/g==', value: 'x' },
+      { keyBase64: '/wBB', valueBase64: 'wyg=' },
+    ]);
+    const again = tmpFile('cli-bytes2.kv');
+    expect(pmem(['kv', again, 'import', '-'], { input: exported.join('\n') }).code).toBe(0);
+    const t = KVStore.open(again, { readOnly: true });
+    const hex = (e: Iterable<[Buffer, Buffer]>) => [...e].map(([k, v]) => `${k.toString('hex')}:${v.toString('hex')}`);
+    expect(hex(t.entries() as Iterable<[Buffer, Buffer]>)).toEqual(hex([...entries].sort((a, b) => Buffer.compare(a[0], b[0]))));
+    t.close();
+    // scan: one line an entry, and no two entries alike.
+    expect(pmem(['kv', f, 'scan']).out).toEqual([
+      'ctl\t\\x01\\x7fA',
+      'plain\tünïcödé \uFFFD',
+      'tab\\there\\nnl\\\\\tv\\r1',
+      '\\xfd\ty',
+      '\\xfe\tx',
+      '\\xff\\x00A\t\\xc3(',
+    ]);
+    // get: the value's bytes as they are, then a line feed.
+    const got = spawnSync(BIN, ['kv', f, 'get', 'plain']);
+    expect(got.status).toBe(0);
+    expect(got.stdout).toEqual(Buffer.concat([Buffer.from('ünïcödé \uFFFD'), Buffer.from('\n')]));
+    const g = KVStore.open(f);
+    g.put('bin', Buffer.from([0x80, 0x81, 0x0a]));
+    g.close();
+    expect(spawnSync(BIN, ['kv', f, 'get', 'bin']).stdout).toEqual(Buffer.from([0x80, 0x81, 0x0a, 0x0a]));
+  });
+
   test('a bad line in a regular file: named by number, exit 2, nothing written, no store created', () => {
     const f = tmpFile('cli-badimport.kv');
     const src = tmpFile('bad.jsonl');
     const cases: Array<[string, string]> = [
       ['{"key":"a","value":"1"}\nnot json\n', 'line 2: not JSON'],
-      ['{"key":1,"value":"1"}\n', 'line 1: "key" must be a string'],
+      ['{"key":1,"value":"1"}\n', 'line 1: needs "key" as a string, or "keyBase64" as base64'],
+      ['{"keyBase64":"!!","value":"1"}\n', 'line 1: needs "key" as a string, or "keyBase64" as base64'],
+      ['{"key":"a","keyBase64":"YQ==","value":"1"}\n', 'line 1: has both "key" and "keyBase64"'],
+      [`{"keyBase64":"${Buffer.alloc(5000, 0xff).toString('base64')}","value":"1"}\n`, 'line 1: key is 5000 bytes'],
       ['\n{"key":"a"}\n', 'line 2: needs "value"'],
       ['{"key":"a","valueBase64":"!!"}\n', 'line 1: needs "value"'],
       ['{"key":"a","value":"x","valueBase64":"eQ=="}\n', 'line 1: has both "value" and "valueBase64"'],

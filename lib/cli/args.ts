@@ -13,7 +13,7 @@ commands:
   pmem kv <file> get <key>             print a value (exit 1 if the key is missing)
   pmem kv <file> del <key>             delete a key; print true, or false (exit 1) if it was missing
   pmem kv <file> has <key>             print true, or false (exit 1)
-  pmem kv <file> scan                  key<TAB>value per line, in key order
+  pmem kv <file> scan                  key<TAB>value per line, in key order, escaped
   pmem kv <file> export                {"key": ..., "value": ...} per line, in key order
   pmem kv <file> import <jsonl | ->    lines as export writes them; creates the store if missing
   pmem kv <file> count | stats | compact
@@ -58,19 +58,24 @@ const KV_HELP: Record<string, string> = {
   grows online up to --max-size (default: its current size), else a full
   store exits 3.`,
   get: `pmem kv <file> get <key> [--json]
-  Prints the value, or exits 1 if there is no such key.`,
+  Prints the value's bytes as they are, then a newline, or exits 1 if there
+  is no such key.`,
   del: `pmem kv <file> del <key> [--json] [--max-size SIZE]
   Deletes key, durable when the command returns. Prints true, or false and
   exits 1 if the key was not there.`,
   has: `pmem kv <file> has <key> [--json]
   Prints true, or false and exits 1.`,
   scan: `pmem kv <file> scan [--prefix P] [--limit N] [--json]
-  Prints key<TAB>value per line, in key order (with --json, one object per line).`,
+  Prints key<TAB>value per line, in key order (with --json, one object per
+  line as export writes it). A backslash, tab, newline and carriage return
+  print as \\\\, \\t, \\n and \\r, other control characters and bytes that are
+  not UTF-8 as \\xHH: one line per entry, and no two entries alike.`,
   export: `pmem kv <file> export [--prefix P] [--limit N]
-  Prints {"key": ..., "value": ...} per line in key order; a value that is not
-  valid UTF-8 is written as "valueBase64". import reads these lines back.`,
+  Prints {"key": ..., "value": ...} per line in key order; a key or value that
+  is not valid UTF-8 is written as "keyBase64" or "valueBase64". import reads
+  these lines back to the same bytes.`,
   import: `pmem kv <file> import <jsonl | -> [--size SIZE] [--max-size SIZE] [--json]
-  Reads {"key": "...", "value": "..."} (or "valueBase64") per line from a file,
+  Reads {"key": "...", "value": "..."} (or "keyBase64", "valueBase64") per line from a file,
   a pipe, or stdin (-), streaming: memory does not grow with the input. Blank
   lines are skipped. Records are written in atomic batches, each durable when
   written. The input is checked (it exists, is a file or a pipe, is readable,

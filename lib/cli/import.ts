@@ -197,7 +197,7 @@ async function* linesOf(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 class LineTooLong extends Error {}
 
 interface Rec {
-  key: string;
+  key: string | Buffer;
   value: string | Buffer;
   bytes: number;
 }
@@ -208,14 +208,21 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 function parseLine(line: Buffer, where: string): Rec | null {
   const text = line.toString('utf8');
   if (text.trim() === '') return null;
-  let r: { key?: unknown; value?: unknown; valueBase64?: unknown };
+  let r: { key?: unknown; keyBase64?: unknown; value?: unknown; valueBase64?: unknown };
   try {
     r = JSON.parse(text);
   } catch {
     throw usage(`${where}: not JSON`);
   }
   if (r === null || typeof r !== 'object' || Array.isArray(r)) throw usage(`${where}: not a JSON object`);
-  if (typeof r.key !== 'string') throw usage(`${where}: "key" must be a string`);
+  // A key as export writes it: a string when its bytes are UTF-8, else its
+  // bytes in base64 ("keyBase64"), so that a binary key comes back as the
+  // same bytes, not as U+FFFD.
+  if (r.key !== undefined && r.keyBase64 !== undefined) throw usage(`${where}: has both "key" and "keyBase64"; give one`);
+  let key: string | Buffer;
+  if (typeof r.key === 'string') key = r.key;
+  else if (typeof r.keyBase64 === 'string' && BASE64.test(r.keyBase64)) key = Buffer.from(r.keyBase64, 'base64');
+  else throw usage(`${where}: needs "key" as a string, or "keyBase64" as base64`);
   let value: string | Buffer;
   if (r.value !== undefined && r.valueBase64 !== undefined) throw usage(`${where}: has both "value" and "valueBase64"; give one`);
   if (typeof r.value === 'string') value = r.value;
@@ -223,11 +230,11 @@ function parseLine(line: Buffer, where: string): Rec | null {
   else throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
   let bytes: number;
   try {
-    bytes = keyOf(r.key).length + valueArg(value).len;
+    bytes = keyOf(key).length + valueArg(value).len;
   } catch (e) {
     throw usage(`${where}: ${(e as Error).message}`);
   }
-  return { key: r.key, value, bytes };
+  return { key, value, bytes };
 }
 
 /** Reads every line of `chunks` (of `input`), handing records on in batches; `write` null only checks. */
