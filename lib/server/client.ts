@@ -41,9 +41,23 @@ export class Client {
   /** Reading paused while the socket's write buffer drains. */
   paused = false;
 
-  constructor(readonly id: number, readonly socket: Socket, limits: RespLimits, needsAuth: boolean) {
+  /** Whether a password is set now (it may change under a connected client: CONFIG SET requirepass). */
+  readonly #passwordSet: () => boolean;
+
+  constructor(readonly id: number, readonly socket: Socket, limits: RespLimits, passwordSet: () => boolean) {
+    this.#passwordSet = passwordSet;
     this.parser = new RespParser(limits);
-    this.authenticated = !needsAuth;
+    // A client that connects while no password is set is authenticated for good, as in Redis.
+    this.authenticated = !passwordSet();
+  }
+
+  /**
+   * Redis's authRequired(): a password is set and this client has not given
+   * it. Such a client runs only the commands flagged noauth (AUTH, HELLO,
+   * QUIT, RESET). Once the password is removed, no client needs it.
+   */
+  get authRequired(): boolean {
+    return !this.authenticated && this.#passwordSet();
   }
 
   get addr(): string {

@@ -130,7 +130,7 @@ export class Dispatcher {
   #run(c: Client, e: Entry, argv: Buffer[]): void {
     const s = this.server;
     const cmd = e.cmd;
-    if (!c.authenticated && !e.noauth) {
+    if (c.authRequired && !e.noauth) {
       if (c.multi !== null) c.multiError = true;
       throw new ReplyError('NOAUTH Authentication required.');
     }

@@ -223,7 +223,7 @@ export class RespServer {
       socket.end('-ERR max number of clients reached\r\n');
       return;
     }
-    const c = new Client(this.#nextId++, socket, this.limits, this.requirepass !== undefined);
+    const c = new Client(this.#nextId++, socket, this.limits, () => this.requirepass !== undefined);
     this.clients.set(c.id, c);
     this.stats.connections++;
     socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
