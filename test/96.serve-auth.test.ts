@@ -1,5 +1,6 @@
 // pmem serve before AUTH, as Redis 7.0 decides it (authRequired): who must
-// authenticate when the password changes under connected clients.
+// authenticate when the password changes under connected clients, and which
+// commands run before AUTH.
 import * as fs from 'node:fs';
 
 import { createServer, type RespServer } from '../lib';
@@ -54,5 +55,12 @@ describe('pmem serve: who must authenticate', () => {
     // RESET makes a client as a new connection is: it needs the password now.
     expect(text(await early.call('RESET'))).toBe('RESET');
     expect(text(await early.call('GET', 'k'))).toBe(NOAUTH);
+  });
+
+  test('SHUTDOWN before AUTH is refused, as in Redis (it is not a no-auth command); the server goes on', async () => {
+    const c = await client();
+    expect(text(await c.call('SHUTDOWN', 'NOSAVE'))).toBe(NOAUTH);
+    expect(text(await c.call('AUTH', 'sekret'))).toBe('OK');
+    expect(text(await c.call('PING'))).toBe('PONG');
   });
 });

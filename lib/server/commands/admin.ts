@@ -399,7 +399,7 @@ export const ADMIN_COMMANDS: Record<string, Def> = {
   save: [1, 'admin nomultiqueue', 0, 0, 0, save],
   bgsave: [-1, 'admin', 0, 0, 0, save],
   bgrewriteaof: [1, 'admin', 0, 0, 0, (_s, c) => c.out.status('Background append only file rewriting started (pmem: nothing to rewrite)')],
-  shutdown: [-1, 'admin noauth nomultiqueue', 0, 0, 0, shutdown],
+  shutdown: [-1, 'admin nomultiqueue', 0, 0, 0, shutdown],
   waitaof: [4, 'fast', 0, 0, 0, waitaof],
   wait: [3, 'fast', 0, 0, 0, wait],
   debug: [-2, 'admin', 0, 0, 0, debug],
