@@ -46,7 +46,7 @@ export class Client {
 
   constructor(readonly id: number, readonly socket: Socket, limits: RespLimits, passwordSet: () => boolean) {
     this.#passwordSet = passwordSet;
-    this.parser = new RespParser(limits);
+    this.parser = new RespParser(limits, () => this.authRequired);
     // A client that connects while no password is set is authenticated for good, as in Redis.
     this.authenticated = !passwordSet();
   }
@@ -54,7 +54,8 @@ export class Client {
   /**
    * Redis's authRequired(): a password is set and this client has not given
    * it. Such a client runs only the commands flagged noauth (AUTH, HELLO,
-   * QUIT, RESET). Once the password is removed, no client needs it.
+   * QUIT, RESET), and its requests are held to Redis's unauthenticated
+   * sizes (resp.ts). Once the password is removed, no client needs it.
    */
   get authRequired(): boolean {
     return !this.authenticated && this.#passwordSet();

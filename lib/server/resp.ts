@@ -15,6 +15,19 @@ export interface RespLimits {
 
 export const DEFAULT_LIMITS: RespLimits = { maxBulk: 64 * 1024 * 1024, maxArgs: 1024 * 1024, maxInline: 64 * 1024 };
 
+/**
+ * Redis 7.0's limits on a client that must still authenticate: a request of
+ * at most 10 arguments, a bulk of at most 16384 bytes, so that a peer
+ * without the password cannot make the server buffer more than that per
+ * request. Inline requests are not limited so (nor in Redis): `maxInline`
+ * bounds them for every client.
+ */
+export const UNAUTH_MAX_ARGS = 10;
+export const UNAUTH_MAX_BULK = 16384;
+
+/** Redis's own bound on a request's count (INT_MAX): a count past it is invalid, whether or not the client has authenticated. */
+const INT_MAX = 2147483647;
+
 /** A request that breaks the protocol: its reply is `-ERR Protocol error: <message>`, then the connection closes. */
 export class ProtocolError extends Error {}
 
@@ -42,7 +55,17 @@ export class RespParser {
   /** The bulk length read from a header whose bytes have not all arrived yet (-1: none). */
   #bulkLen = -1;
 
-  constructor(readonly limits: RespLimits = DEFAULT_LIMITS) {}
+  /**
+   * Whether the client must still authenticate (Redis's authRequired()),
+   * asked when a header is read. A request after an AUTH in the same
+   * pipeline is read as from an authenticated client, since the server
+   * calls `next()` for a request only once the one ahead of it has run.
+   */
+  readonly #authRequired: () => boolean;
+
+  constructor(readonly limits: RespLimits = DEFAULT_LIMITS, authRequired: () => boolean = () => false) {
+    this.#authRequired = authRequired;
+  }
 
   /** Bytes of the arguments already read of the request not yet complete. */
   #argBytes = 0;
@@ -82,6 +105,10 @@ export class RespParser {
         }
         const n = this.#header(0x2a);
         if (n === null) return null;
+        // In Redis's order: a count past INT_MAX is invalid, then one past 10
+        // before AUTH is refused, then pmem's own (lower) maxArgs applies.
+        if (n > INT_MAX) throw new ProtocolError('invalid multibulk length');
+        if (n > UNAUTH_MAX_ARGS && this.#authRequired()) throw new ProtocolError('unauthenticated multibulk length');
         if (n > this.limits.maxArgs) throw new ProtocolError('invalid multibulk length');
         if (n <= 0) continue; // `*0` and `*-1` are empty requests, skipped as Redis does
         this.#remaining = n;
@@ -155,6 +182,7 @@ export class RespParser {
       const n = this.#header(0x24 /* '$' */);
       if (n === null) return null;
       if (n < 0 || n > this.limits.maxBulk) throw new ProtocolError('invalid bulk length');
+      if (n > UNAUTH_MAX_BULK && this.#authRequired()) throw new ProtocolError('unauthenticated bulk length');
       len = n;
       if (len >= BIG_BULK) {
         // Allocated once at its size: a bulk arriving in many reads is copied once.
