@@ -1,6 +1,6 @@
 // CONFIG GET, SET, RESETSTAT and REWRITE: the parameters pmem serve answers
 // for, those that take effect, and any other remembered as given.
-import { ReplyError, type Client } from '../client';
+import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
@@ -22,6 +22,86 @@ function configDefaults(s: RespServer): Record<string, string> {
 /** Parameters whose values are sizes: CONFIG SET checks them (the others are taken as given). */
 const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit']);
 
+/**
+ * One CONFIG SET pair checked as Redis checks its value, with Redis's error
+ * text. Returns what applies it: nothing is changed until every pair of
+ * the command has passed.
+ */
+function checkParam(s: RespServer, k: string, v: string): () => void {
+  const failed = (why: string): ReplyError => new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - ${why}`);
+  if (k === 'notify-keyspace-events') {
+    const flags = parseNotifyFlags(v);
+    if (flags === -1) throw failed(NOTIFY_FLAGS_ERROR);
+    // Not remembered as given: CONFIG GET prints the flags, as Redis does.
+    return () => {
+      s.keyspace.notify.flags = flags;
+    };
+  }
+  if (MEMORY_PARAMS.has(k)) {
+    // Sizes are read as Redis reads them (memtoull), then checked against the range it would use.
+    const size = memoryValue(v);
+    if (size === null) throw failed('argument must be a memory value');
+    if (k === 'client-query-buffer-limit' && (size < 1024n * 1024n || size > I64_MAX)) {
+      throw failed('argument must be between 1048576 and 9223372036854775807 inclusive');
+    }
+    // Redis takes 1 MiB to 2^63-1; a value of the store stops at 64 MiB.
+    if (k === 'proto-max-bulk-len' && (size < 1024n * 1024n || size > 64n * 1024n * 1024n)) {
+      throw failed("argument must be between 1mb and 64mb (the store's largest value)");
+    }
+    return () => {
+      if (k === 'proto-max-bulk-len') s.limits.maxBulk = Number(size);
+      s.config.set(k, String(size)); // a size reads back in bytes, as Redis prints it
+    };
+  }
+  if (k === 'maxclients') {
+    // At least 1: a limit of 0 would refuse every connection, the one that could raise it again too.
+    // An integer as string2ll reads it, then checked as an unsigned int: a negative one is out of range, not unparsed.
+    const n = toI64(v);
+    if (n === null) throw failed("argument couldn't be parsed into an integer");
+    if (n < 1n || n > 4294967295n) throw failed('argument must be between 1 and 4294967295 inclusive');
+    return () => {
+      s.maxClients = Number(n);
+      s.config.set(k, v);
+    };
+  }
+  if (k === 'requirepass') {
+    return () => {
+      s.requirepass = v === '' ? undefined : v;
+      s.config.set(k, v);
+    };
+  }
+  return () => s.config.set(k, v);
+}
+
+/**
+ * CONFIG SET param value [param value ...], all or nothing as in Redis 7.0:
+ * a parameter named twice is refused before any value is looked at, then
+ * every value is checked, and only then are they all applied. An error
+ * leaves the configuration as it was (Redis sets the values one by one and
+ * restores the ones it had set; here none is applied before all have
+ * passed, and applying cannot fail). A parameter pmem serve does not know
+ * is remembered as given, where Redis refuses it.
+ */
+function configSet(s: RespServer, c: Client, argv: Buffer[]): void {
+  if (argv.length < 4) throw new ReplyError("ERR wrong number of arguments for 'config|set' command");
+  if (argv.length % 2 !== 0) throw new ReplyError(SYNTAX);
+  // Redis looks at every name before it reports a repeat, and so names the
+  // last one, as the client spelt it.
+  const seen = new Set<string>();
+  let repeated: string | null = null;
+  for (let i = 2; i < argv.length; i += 2) {
+    const k = word(argv[i]);
+    if (seen.has(k)) repeated = argv[i].toString('latin1');
+    seen.add(k);
+  }
+  if (repeated !== null) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${repeated}') - duplicate parameter`);
+  // The first pair whose value is refused is the one the error names.
+  const apply: (() => void)[] = [];
+  for (let i = 2; i < argv.length; i += 2) apply.push(checkParam(s, word(argv[i]), argv[i + 1].toString('latin1')));
+  for (const f of apply) f();
+  c.out.ok();
+}
+
 function config(s: RespServer, c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
   const defaults = configDefaults(s);
@@ -41,44 +121,9 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
       }
       return;
     }
-    case 'set': {
-      if (argv.length < 4 || argv.length % 2 !== 0) throw new ReplyError("ERR wrong number of arguments for 'config|set' command");
-      for (let i = 2; i < argv.length; i += 2) {
-        const k = word(argv[i]);
-        const v = argv[i + 1].toString('latin1');
-        // Sizes are read as Redis reads them (memtoull), then checked against the range it would use.
-        const size = MEMORY_PARAMS.has(k) ? memoryValue(v) : null;
-        if (MEMORY_PARAMS.has(k) && size === null) {
-          throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be a memory value`);
-        }
-        if (k === 'client-query-buffer-limit' && ((size as bigint) < 1024n * 1024n || (size as bigint) > I64_MAX)) {
-          throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - argument must be between 1048576 and 9223372036854775807 inclusive`);
-        }
-        if (k === 'notify-keyspace-events') {
-          const flags = parseNotifyFlags(v);
-          if (flags === -1) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${k}') - ${NOTIFY_FLAGS_ERROR}`);
-          s.keyspace.notify.flags = flags;
-          continue; // CONFIG GET prints the flags, as Redis does (not the string given)
-        }
-        if (k === 'requirepass') s.requirepass = v === '' ? undefined : v;
-        else if (k === 'proto-max-bulk-len') {
-          // Redis takes 1 MiB to 2^63-1; a value of the store stops at 64 MiB.
-          const n = size as bigint;
-          if (n < 1024n * 1024n || n > 64n * 1024n * 1024n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - argument must be between 1mb and 64mb (the store's largest value)`);
-          s.limits.maxBulk = Number(n);
-        } else if (k === 'maxclients') {
-          // At least 1: a limit of 0 would refuse every connection, the one that could raise it again too.
-          // An integer as string2ll reads it, then checked as an unsigned int: a negative one is out of range, not unparsed.
-          const n = toI64(v);
-          if (n === null) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument couldn't be parsed into an integer`);
-          if (n < 1n || n > 4294967295n) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive`);
-          s.maxClients = Number(n);
-        }
-        s.config.set(k, size === null ? v : String(size)); // a size reads back in bytes, as Redis prints it
-      }
-      c.out.ok();
+    case 'set':
+      configSet(s, c, argv);
       return;
-    }
     case 'resetstat':
       s.stats.errors.clear();
       s.stats.commands = 0;
