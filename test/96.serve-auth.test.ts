@@ -59,6 +59,14 @@ describe('pmem serve: who must authenticate', () => {
     expect(text(await early.call('GET', 'k'))).toBe(NOAUTH);
   });
 
+  test("before AUTH, a command with the wrong number of arguments and a protected one are told so first, in Redis 7.0's order", async () => {
+    const c = await client();
+    expect(text(await c.call('GET'))).toBe("-ERR wrong number of arguments for 'get' command");
+    expect(text(await c.call('NOSUCHCOMMAND', 'x'))).toMatch(/^-ERR unknown command 'NOSUCHCOMMAND'/);
+    expect(text(await c.call('DEBUG', 'SLEEP', '0'))).toMatch(/^-ERR DEBUG command not allowed/);
+    expect(text(await c.call('GET', 'k'))).toBe(NOAUTH);
+  });
+
   test('SHUTDOWN before AUTH is refused, as in Redis (it is not a no-auth command); the server goes on', async () => {
     const c = await client();
     expect(text(await c.call('SHUTDOWN', 'NOSAVE'))).toBe(NOAUTH);
@@ -200,5 +208,57 @@ describe('pmem serve: requests before AUTH are held to Redis\'s unauthenticated 
     } finally {
       expect(text(await admin.call('CONFIG', 'SET', 'requirepass', 'sekret'))).toBe('OK');
     }
+  });
+});
+
+describe('pmem serve: an HTTP request ends its connection before its body runs', () => {
+  let file: string;
+  let server: RespServer;
+  let port: number;
+  const logged: string[] = [];
+
+  beforeEach(async () => {
+    file = tmpFile('http.kv');
+    logged.length = 0;
+    server = createServer({ file, log: (line: string) => logged.push(line) });
+    port = await server.listen(0);
+  });
+
+  afterEach(async () => {
+    await server.close();
+    fs.rmSync(file, { force: true });
+  });
+
+  // A web page can make a browser send a POST to 127.0.0.1:6379, its body
+  // lines of the page's choosing; read as inline commands, they would run.
+  test.each([
+    ['POST', 'POST / HTTP/1.1\r\nHost: 127.0.0.1:6379\r\nContent-Type: text/plain\r\n\r\nSET pwned 1\r\nFLUSHALL\r\n', 0],
+    ['GET', 'GET / HTTP/1.1\r\nhOsT: 127.0.0.1:6379\r\n\r\nSET pwned 1\r\n', 1],
+    ['post, in lower case', 'post /x HTTP/1.0\r\n\r\nSET pwned 1\r\n', 0],
+  ])('%s: the connection closes at its first line or its Host: header, and nothing after runs', async (_name, request, errors) => {
+    const setter = new RawClient(port);
+    await setter.ready;
+    expect(text(await setter.call('SET', 'kept', 'v'))).toBe('OK');
+    const c = new RawClient(port);
+    await c.ready;
+    c.send(request);
+    await c.closedByServer();
+    // GET / HTTP/1.1 is a GET of the wrong arity, answered before the Host: line closes it.
+    const replies: unknown[] = [];
+    for (let r = await c.read(); r !== null; r = await c.read()) replies.push(text(r));
+    expect(replies.length).toBe(errors);
+    expect(text(await setter.call('EXISTS', 'pwned'))).toBe(0);
+    expect(text(await setter.call('GET', 'kept'))).toBe('v');
+    expect(logged.some((l) => l.includes('cross-protocol scripting'))).toBe(true);
+    setter.close();
+  });
+
+  test('a key or an argument named POST or Host: is only data', async () => {
+    const c = new RawClient(port);
+    await c.ready;
+    expect(text(await c.call('SET', 'POST', 'Host:'))).toBe('OK');
+    expect(text(await c.call('GET', 'POST'))).toBe('Host:');
+    expect(text(await c.call('POSTS'))).toMatch(/^-ERR unknown command/);
+    c.close();
   });
 });

@@ -76,6 +76,14 @@ export class CommandIndex {
 
 const INDEX = new CommandIndex(COMMANDS);
 
+/** Whether `name` is `POST` or `Host:`, in any case: Redis's sign of an HTTP request (securityWarningCommand). */
+function crossProtocol(name: Buffer): boolean {
+  const n = name.length;
+  if (n === 4) return LOWER[name[0]] === 0x70 && LOWER[name[1]] === 0x6f && LOWER[name[2]] === 0x73 && LOWER[name[3]] === 0x74;
+  if (n === 5) return LOWER[name[0]] === 0x68 && LOWER[name[1]] === 0x6f && LOWER[name[2]] === 0x73 && LOWER[name[3]] === 0x74 && name[4] === 0x3a;
+  return false;
+}
+
 export class Dispatcher {
   /** Commands running: 1 for a client's request, 2 inside its EXEC. */
   #depth = 0;
@@ -90,6 +98,17 @@ export class Dispatcher {
   /** Runs one request, or queues it inside MULTI. */
   execute(c: Client, argv: Buffer[]): void {
     if (argv.length === 0) return;
+    if (crossProtocol(argv[0])) {
+      // An HTTP request (a browser sent to this port by a web page): its
+      // lines would run as inline commands, its body among them. As Redis
+      // does, the connection closes here, before any line after this one
+      // runs, and nothing more is sent to it.
+      this.server.log(`client ${c.id} (${c.addr}) closed: it sent '${argv[0].toString('latin1')}', as an HTTP request does; ` +
+        'a web page may be trying to reach this server through a browser (cross-protocol scripting)');
+      c.out.muted = true;
+      c.closing = true;
+      return;
+    }
     const e = INDEX.find(argv[0]);
     const before = c.replyMode;
     c.out.muted = before !== 'on';
@@ -130,10 +149,8 @@ export class Dispatcher {
   #run(c: Client, e: Entry, argv: Buffer[]): void {
     const s = this.server;
     const cmd = e.cmd;
-    if (c.authRequired && !e.noauth) {
-      if (c.multi !== null) c.multiError = true;
-      throw new ReplyError('NOAUTH Authentication required.');
-    }
+    // In Redis 7.0's order (processCommand): the arity, then a protected
+    // command's permission, then authentication.
     if ((cmd.arity > 0 && argv.length !== cmd.arity) || argv.length < -cmd.arity) {
       s.stats.rejected++;
       if (c.multi !== null) c.multiError = true;
@@ -143,6 +160,10 @@ export class Dispatcher {
       s.stats.rejected++;
       if (c.multi !== null) c.multiError = true;
       throw new ReplyError(DEBUG_NOT_ALLOWED);
+    }
+    if (c.authRequired && !e.noauth) {
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError('NOAUTH Authentication required.');
     }
     if (c.out.proto === 2 && c.subscriptions > 0 && !e.pubsub) {
       throw new ReplyError(`ERR Can't execute '${cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
