@@ -699,6 +699,24 @@ describe('pmem check', () => {
     }
   });
 
+  test('a store cut short of the length it grew to: exit 4, saying so with both lengths, for check and for every kv command; the file is left as it was', () => {
+    const kv = tmpFile('cut-short.kv');
+    const seg = 64 * 1024;
+    const s = KVStore.open(kv, { create: true, size: 4096 + 4 * seg, maxSize: 4096 + 64 * seg, segmentSize: seg });
+    for (let i = 0; i < 400; i++) s.put(`k${i}`, `v${i}`.padEnd(1000, '.'));
+    s.close();
+    const full = fs.statSync(kv).size;
+    expect(full).toBeGreaterThanOrEqual(4096 + 8 * seg); // grown
+    const cut = 4096 + 4 * seg; // whole segments: what is left recovers as a valid prefix of the log
+    fs.truncateSync(kv, cut);
+    const image = fs.readFileSync(kv);
+    const says = `is ${cut} bytes, shorter than the ${full}-byte store it holds`;
+    fails(pmem(['check', kv]), EXIT.CORRUPT, says);
+    fails(pmem(['check', kv, '--json']), EXIT.CORRUPT, 'ERR_PMEM_CORRUPT');
+    for (const op of [['get', 'k1'], ['count'], ['scan'], ['put', 'a', '1'], ['del', 'k1'], ['compact']]) fails(pmem(['kv', kv, ...op]), EXIT.CORRUPT, says);
+    expect(fs.readFileSync(kv).equals(image)).toBe(true);
+  });
+
   test('an intact store, log and pool pass; damage exits 4; other files exit 3', () => {
     const kv = store('check.kv', 100);
     expect(pmem(['check', kv])).toEqual({ code: 0, out: [`${kv}: ok (kv, 100 keys)`], err: [] });

@@ -12,7 +12,7 @@ import { hasHoles } from '../core/space';
 import { PmemError } from '../core/errors';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
-  segmentSeed, validRecord,
+  segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
 import { writerHolds } from './live-writer';
 import { KvLog } from './log';
@@ -21,8 +21,11 @@ import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
 import type { RecoverStop } from './recover';
 import type { IndexRange } from './hash-index';
 import type { KVReaderStats, KVStats } from './types';
+import { Superblock } from '../log/superblock';
 
 const TWO_32 = 0x100000000;
+/** Bytes of the store's superblock, both replicas (at offset 0). */
+const SUPERBLOCK_BYTES = Superblock.size(SUPERBLOCK_PAYLOAD_BYTES);
 
 /** A segment was reused while the reader replayed it: the index must be rebuilt. */
 class Reused extends Error {}
@@ -219,11 +222,25 @@ export class KvFollower {
       // to it, also in a segment that was a hole (see #refresh).
       this.#remap();
       const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
+      const mapping = this.#mapping;
+      // The superblock as it is before the log reads it: a writer rewrites
+      // it when it grows the file (or records its length at open).
+      const sb = Buffer.from(mapping.bytes.subarray(0, SUPERBLOCK_BYTES));
       let log: KvLog;
       try {
-        log = new KvLog(this.#mapping, { create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop }, this.#mapping.length, null);
+        log = new KvLog(mapping, {
+          create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop,
+          // Mapped before a writer grew the file and recorded its new length,
+          // the mapping is shorter than the store: the file is not. Read
+          // after the superblock, whose length the file had reached first.
+          fileLength: () => mapping.fileSize(),
+        }, mapping.length, null);
       } catch (e) {
         if (this.#words.frees() !== frees) continue;
+        // The writer rewrote the superblock while it was read: the replicas
+        // read at two moments may fail to agree (neither flag set, say).
+        // Each write is durable in a few stores: read it again.
+        if (!sb.equals(mapping.bytes.subarray(0, SUPERBLOCK_BYTES))) continue;
         throw e;
       }
       if (this.#words.frees() !== frees) continue;

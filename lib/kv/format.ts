@@ -14,8 +14,14 @@ const crc32c = binding.crc32c;
 /** Superblock payload magic, "PKV1". */
 export const KV_MAGIC = 0x31564b50;
 export const KV_FORMAT_VERSION = 1;
-/** Bytes of the superblock payload (and its capacity): magic, version, salt, segment size. */
+/** Bytes of the superblock payload (and its capacity): magic, version, salt, segment size, the store's length. */
 export const SUPERBLOCK_PAYLOAD_BYTES = 32;
+/**
+ * Where the superblock payload holds the store's length (u64): the bytes of
+ * file (or region) the store has reached, which it never gives back. 0 in a
+ * store written before the length was recorded: its length is unknown.
+ */
+export const LENGTH_AT = 16;
 /** Segments start here; the dual-copy superblock sits below. */
 export const DATA_START = 4096;
 

@@ -4,16 +4,31 @@
 import { randomInt } from 'node:crypto';
 
 import {
-  KV_FORMAT_VERSION, KV_MAGIC, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT, SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
+  DATA_START, KV_FORMAT_VERSION, KV_MAGIC, LENGTH_AT, MAX_FILE, MIN_SEGMENT, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  SUPERBLOCK_PAYLOAD_BYTES, writeSegmentHeader,
 } from './format';
 import { publishTail, readWord } from './published';
 import { PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
-import type { SegmentTable } from './segments';
-import type { Superblock } from '../log/superblock';
+import { isSegmentSize, type SegmentTable } from './segments';
+import { Superblock } from '../log/superblock';
 
-/** Writes a new store's superblock, with `segmentSize` and a new salt. Durable when it returns. */
-export function formatLog(sb: Superblock, segmentSize: number): void {
+/** The store's superblock: at offset 0, its payload capacity the payload's size. */
+export const KV_SUPERBLOCK = { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES };
+
+/** What a store's superblock payload says (docs/formats.md, "KVStore"). */
+export interface StoreHeader {
+  salt: number;
+  segmentSize: number;
+  /** The length the store has reached, in bytes; 0 when it was not recorded. */
+  length: number;
+}
+
+/**
+ * Writes a new store's superblock, with `segmentSize`, a new salt and the
+ * store's length (the region's: `length`). Durable when it returns.
+ */
+export function formatLog(sb: Superblock, segmentSize: number, length: number): void {
   const p = Buffer.alloc(SUPERBLOCK_PAYLOAD_BYTES);
   p.writeUInt32LE(KV_MAGIC, 0);
   p.writeUInt32LE(KV_FORMAT_VERSION, 4);
@@ -21,7 +36,73 @@ export function formatLog(sb: Superblock, segmentSize: number): void {
   // fails its checksum now, so nothing needs zeroing.
   p.writeUInt32LE(randomInt(1, 0xffffffff), 8);
   p.writeUInt32LE(segmentSize, 12);
+  p.writeBigUInt64LE(BigInt(length), LENGTH_AT);
   sb.write(p); // durable when it returns: the store exists from here on
+}
+
+/**
+ * Reads and checks the store's superblock payload.
+ * @throws PmemError ERR_PMEM_CORRUPT when the superblock holds no KV store
+ *   (missing or damaged), another format version, or a segment size or
+ *   length no store has
+ */
+export function readHeader(sb: Superblock): StoreHeader {
+  const p = sb.read();
+  if (p === undefined || p.length !== SUPERBLOCK_PAYLOAD_BYTES || p.readUInt32LE(0) !== KV_MAGIC) {
+    throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+  }
+  if (p.readUInt32LE(4) !== KV_FORMAT_VERSION) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${p.readUInt32LE(4)}`);
+  }
+  const segmentSize = p.readUInt32LE(12);
+  if (!isSegmentSize(segmentSize)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${segmentSize}`);
+  const length = recordedLength(p);
+  // The payload's checksum held: a length no store reaches was written so
+  // by something else than a store (another version, or a bug).
+  if (length !== 0 && (length < DATA_START + MIN_SEGMENT || length > MAX_FILE)) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the superblock records a length of ${length} bytes, which no store has`);
+  }
+  return { salt: p.readUInt32LE(8), segmentSize, length };
+}
+
+/** The length a superblock payload records (0: none), as a number: at most 2^53 is read exactly, and more is refused anyway. */
+function recordedLength(p: Buffer): number {
+  return p.readUInt32LE(LENGTH_AT) + p.readUInt32LE(LENGTH_AT + 4) * 2 ** 32;
+}
+
+/**
+ * Refuses a store whose file (or region) of `actual` bytes is shorter than
+ * the length its superblock records: the segments past the cut are gone,
+ * and with them every record they held. A writer records a length only
+ * once the file is that long and that size is durable (KvLog.#recordLength),
+ * so no crash leaves a file shorter than its record: something cut it (a
+ * truncate, a copy that stopped short). A longer file is fine: a crash
+ * between growing the file and recording the length leaves one.
+ * @throws PmemError ERR_PMEM_CORRUPT
+ */
+export function refuseShort(h: StoreHeader, actual: number, path: string | undefined): void {
+  if (h.length === 0 || actual >= h.length) return;
+  const what = path === undefined ? 'the region' : `'${path}'`;
+  throw new PmemError('ERR_PMEM_CORRUPT',
+    `${what} is ${actual} bytes, shorter than the ${h.length}-byte store it holds: it was cut short ` +
+    `(truncated, or copied in part), and the segments past byte ${actual} are missing`, path === undefined ? {} : { path });
+}
+
+/**
+ * Records `length` as the store's length in its superblock on `region`,
+ * unless it records that much or more already: the recorded length never
+ * shrinks. Durable when it returns (Superblock.write), so the caller may
+ * then hand out the segments below `length`. The caller has made the file's
+ * own size durable first.
+ */
+export function recordLength(region: Region, length: number): void {
+  const sb = Superblock.open(region, KV_SUPERBLOCK);
+  const p = sb.read() as Buffer; // checked by readHeader at open; only the writer writes it
+  if (recordedLength(p) >= length) return;
+  p.writeBigUInt64LE(BigInt(length), LENGTH_AT);
+  // Durable when it returns: a crash before leaves the old length (the file
+  // is longer than recorded, which opens), a crash after the new one.
+  sb.write(p);
 }
 
 /** The highest segment sequence number a store hands out: 2^32 short of where a double stops counting by one. */

@@ -6,13 +6,13 @@
 import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SUPERBLOCK_PAYLOAD_BYTES,
+  DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { formatLog, openSegment, resumeWriter } from './log-open';
+import { formatLog, KV_SUPERBLOCK, openSegment, readHeader, recordLength, refuseShort, resumeWriter } from './log-open';
 import { publishTailIn } from './published';
 import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
@@ -31,6 +31,27 @@ export type { LogStats } from './segments';
  */
 export type Remap = (bytes: number) => Region | null;
 
+/** How a log is opened (KvLog's constructor). */
+export interface LogOptions {
+  create: boolean;
+  readOnly: boolean;
+  segmentSize: number;
+  /** Names the file in errors. */
+  path?: string;
+  /** Bounds the recovery at a writer's published tail (a reader beside a live writer, lib/kv/follow.ts). */
+  stop?: RecoverStop;
+  /**
+   * Makes the file's size durable (fdatasync), before the store records a
+   * length up to it. Absent for a Region that is not a file the store grows.
+   */
+  syncLength?: () => void;
+  /**
+   * The file's size now, for a reader that mapped it beside a live writer:
+   * the writer may have grown it, and recorded the new length, since.
+   */
+  fileLength?: () => number;
+}
+
 export class KvLog {
   #region: Region;
   #b: Buffer;
@@ -40,6 +61,7 @@ export class KvLog {
   #readOnly: boolean;
   #maxSize: number;
   #remap: Remap | null;
+  #syncLength: (() => void) | undefined;
   #path: string | undefined;
   #compacting = false;
   readonly #t = new SegmentTable();
@@ -56,14 +78,12 @@ export class KvLog {
    * holds no store) and runs `recover()`. `maxSize` and `remap` let it grow;
    * `path` names the file in errors. `stop` bounds the recovery at a
    * writer's published tail (a reader beside a live writer, lib/kv/follow.ts).
-   * A writable log publishes its tail for readers once it has recovered.
+   * A writable log publishes its tail for readers once it has recovered,
+   * and records the region's length when its superblock records less.
+   * @throws PmemError ERR_PMEM_CORRUPT (among others: the region is shorter
+   *   than the length the store records)
    */
-  constructor(
-    region: Region,
-    o: { create: boolean; readOnly: boolean; segmentSize: number; path?: string; stop?: RecoverStop },
-    maxSize: number,
-    remap: Remap | null,
-  ) {
+  constructor(region: Region, o: LogOptions, maxSize: number, remap: Remap | null) {
     this.#path = o.path;
     this.#region = region;
     this.#prefetch = region instanceof Mapping ? region : null;
@@ -74,18 +94,30 @@ export class KvLog {
     this.#readOnly = o.readOnly;
     this.#maxSize = maxSize;
     this.#remap = remap;
+    this.#syncLength = o.syncLength;
     if (region.length < DATA_START + MIN_SEGMENT) {
       if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${region.length}-byte region cannot hold a store`);
     }
-    const sb = Superblock.open(region, { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES });
+    const sb = Superblock.open(region, KV_SUPERBLOCK);
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
-    this.#recovery = recover(sb, this.#region, this.#t, this.index, o.stop);
+    const h = readHeader(sb);
+    // Before the scan: a file cut short holds a valid prefix of the log,
+    // which would recover without a word while the rest is lost.
+    if (h.length > region.length) refuseShort(h, o.fileLength?.() ?? region.length, o.path);
+    this.#recovery = recover(h, this.#region, this.#t, this.index, o.stop);
     if (!o.readOnly) {
+      const s = resumeWriter(this.#b, this.#t);
+      // Every segment the table holds may take a record from the first put
+      // on: the superblock must record a length that covers them all. It
+      // records less for a store written before lengths were recorded (0),
+      // and after a crash between a growth and its record. Written last,
+      // once recovery has accepted the store: an open refused as damaged
+      // writes no superblock.
+      if (h.length < region.length) this.#recordLength();
       // The rest of the active segment (or, with none, the segment the first
       // put will open) is faulted in now, before the first put reaches it;
       // later segments are faulted in ahead of the tail (#place).
-      const s = resumeWriter(this.#b, this.#t);
       if (s >= 0) this.#fault(s, s === this.#t.active ? this.#t.tail - this.#t.start(s) : 0, false);
     }
   }
@@ -133,7 +165,7 @@ export class KvLog {
     if (this.#region.length < DATA_START + 2 * segmentSize) {
       throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
     }
-    formatLog(sb, segmentSize);
+    formatLog(sb, segmentSize, this.#region.length);
   }
 
   /**
@@ -409,27 +441,60 @@ export class KvLog {
 
   /**
    * Grows the file so that at least `segments` more segments exist, up to
-   * maxSize. The index keeps offsets, not views, so it survives the remap.
+   * maxSize, and records its new length. The index keeps offsets, not
+   * views, so it survives the remap.
    */
   #grow(segments: number): boolean {
     const t = this.#t;
     if (this.#remap === null) return false;
-    const want = t.growTarget(this.#region.length, this.#maxSize, segments);
-    if (want === 0) return false;
-    // The new bytes are zero: free segments. A crash after the file grew and
-    // before anything was written there loses nothing. Offsets, not views,
-    // live in the index, so it survives the remap.
-    const region = this.#remap(want);
-    if (region === null) return false;
-    this.adopt(region);
+    // A region that already holds more segments than the table: the record
+    // of its length failed at the last growth (below). Record it now.
+    if (Math.floor((this.#region.length - DATA_START) / t.size) <= t.count) {
+      const want = t.growTarget(this.#region.length, this.#maxSize, segments);
+      if (want === 0) return false;
+      // The new bytes are zero: free segments. A crash after the file grew and
+      // before anything was written there loses nothing. Offsets, not views,
+      // live in the index, so it survives the remap.
+      const region = this.#remap(want);
+      if (region === null) return false;
+      // The old mapping is gone: go on over the new one, the table still at
+      // the old segments, which are all the length recorded covers.
+      this.#use(region);
+    }
+    // The new length is durable before the table holds the new segments:
+    // none of them takes a record (#place, after this) until a truncation
+    // to the recorded length would be refused rather than lose it.
+    this.#recordLength();
+    t.resize(Math.floor((this.#region.length - DATA_START) / t.size));
     return true;
   }
 
   /**
+   * Records the region's length in the superblock, after making the file's
+   * size durable (syncLength): the record must never claim more than a
+   * crash leaves of the file. Both orderings matter. The size first: a
+   * crash between the two leaves a file longer than recorded, which opens.
+   * The record before any segment past the old length takes a record
+   * (durable when recordLength returns): else a file cut to the recorded
+   * length would lose acknowledged writes and open without a word.
+   */
+  #recordLength(): void {
+    this.#syncLength?.();
+    recordLength(this.#region, this.#region.length);
+  }
+
+  /**
    * Goes on over `region`, the same file mapped again (larger): the index
-   * holds offsets, not views, so it stays valid.
+   * holds offsets, not views, so it stays valid. A reader following a
+   * writer calls it when the writer has grown the file.
    */
   adopt(region: Region): void {
+    this.#use(region);
+    this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
+  }
+
+  /** adopt() but the segment table: it keeps the segments it has. */
+  #use(region: Region): void {
     this.#region = region;
     this.#prefetch = region instanceof Mapping ? region : null;
     this.#b = region.bytes;
@@ -437,7 +502,6 @@ export class KvLog {
     this.#words = wordsOf(this.#b);
     this.index.bytes = this.#b;
     this.#warm.reset(); // a new mapping: no page of it is faulted in yet
-    this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
   }
 }
 

@@ -4,13 +4,13 @@ import { binding } from '../core/binding';
 import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
-  DATA_START, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, isEndMark, KV_FORMAT_VERSION, KV_MAGIC, readSegmentHeader, RECORD_HEADER_BYTES,
-  SEGMENT_HEADER_BYTES, segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
+  DATA_START, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, isEndMark, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
+  segmentSeed, validRecord,
 } from './format';
 import type { KvIndex } from './hash-index';
+import type { StoreHeader } from './log-open';
 import type { Region } from '../core/region';
-import { isSegmentSize, type SegmentTable } from './segments';
-import type { Superblock } from '../log/superblock';
+import type { SegmentTable } from './segments';
 
 export interface LogRecovery {
   ms: number;
@@ -43,22 +43,14 @@ const scanOut = new Uint32Array(16384);
  * - an interrupted compaction leaves a live entry in both the old segment
  *   and a newer one: segments are replayed in sequence order, the newer
  *   copy wins, and the old segment is cleaned again by the next compaction.
- * @throws PmemError ERR_PMEM_CORRUPT when the superblock is missing or
- *   damaged, segment headers overlap, or a record is damaged while a later
- *   record of its segment is intact.
+ * `h` is the store's superblock payload, read and checked by readHeader.
+ * @throws PmemError ERR_PMEM_CORRUPT when segment headers overlap, or a
+ *   record is damaged while a later record of its segment is intact.
  */
-export function recover(sb: Superblock, region: Region, t: SegmentTable, index: KvIndex, stop?: RecoverStop): LogRecovery {
+export function recover(h: StoreHeader, region: Region, t: SegmentTable, index: KvIndex, stop?: RecoverStop): LogRecovery {
   const t0 = performance.now();
-  const payload = sb.read();
-  if (payload === undefined || payload.length !== SUPERBLOCK_PAYLOAD_BYTES || payload.readUInt32LE(0) !== KV_MAGIC) {
-    throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
-  }
-  if (payload.readUInt32LE(4) !== KV_FORMAT_VERSION) {
-    throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${payload.readUInt32LE(4)}`);
-  }
-  t.salt = payload.readUInt32LE(8);
-  t.size = payload.readUInt32LE(12);
-  if (!isSegmentSize(t.size)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${t.size}`);
+  t.salt = h.salt;
+  t.size = h.segmentSize;
   t.resize(Math.floor((region.length - DATA_START) / t.size));
   if (t.count < 1) throw new PmemError('ERR_PMEM_CORRUPT', 'the region is too short for one segment');
 

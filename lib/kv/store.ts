@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 
 import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/args';
 import type { NativeLock } from '../core/binding';
-import { closedError, PmemError } from '../core/errors';
+import { closedError, fromSystemError, PmemError } from '../core/errors';
 import {
   batchEntries, checkSegmentSize, keyOf, newPutKey, openArgs, type PutKey, rangeArgs, setPutKey, setValue, type KVData,
 } from './args';
@@ -78,7 +78,8 @@ export class KVStore {
     try {
       if (readOnly) return new KVStore(mapping, { create: false, readOnly, segmentSize }, 0, path, new KvFollower(path, mapping));
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
-      const store = new KVStore(mapping, { create: false, readOnly, segmentSize }, maxSize, path);
+      const syncLength = (): void => syncSize(lock.fd);
+      const store = new KVStore(mapping, { create: false, readOnly, segmentSize, syncLength }, maxSize, path);
       store.#mapping = mapping;
       store.#lock = lock;
       store.#created = created;
@@ -104,7 +105,8 @@ export class KVStore {
   }
 
   private constructor(
-    region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number }, maxSize: number, path?: string, follow?: KvFollower,
+    region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number; syncLength?: () => void },
+    maxSize: number, path?: string, follow?: KvFollower,
   ) {
     this.#readOnly = o.readOnly;
     this.#path = path;
@@ -464,5 +466,19 @@ export class KVStore {
   #writable(): void {
     this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
+  }
+}
+
+/**
+ * Makes the size of the file open as `fd` durable (fdatasync: the size is
+ * metadata the file's data needs), before the store records a length up to
+ * it. A device's length is its own: nothing to sync.
+ * @throws PmemError ERR_PMEM_IO
+ */
+function syncSize(fd: number): void {
+  try {
+    if (fs.fstatSync(fd).isFile()) fs.fdatasyncSync(fd);
+  } catch (e) {
+    throw fromSystemError(e);
   }
 }
