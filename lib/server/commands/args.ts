@@ -200,36 +200,6 @@ export function toDecimal(b: Buffer | string): Decimal | null {
   return { mant: m[1] === '-' ? -mant : mant, scale };
 }
 
-/**
- * a + b, rounded to 17 decimal places, as the text INCRBYFLOAT stores:
- * no exponent, no trailing zeros, never "-0". Redis adds in long double
- * and prints "%.17Lf"; exact decimal addition (ties rounded to even) gives the same text wherever
- * long double is exact enough, without a double's binary noise (1 + 1.1 is "2.1").
- */
-export function addDecimals(a: Decimal, b: Decimal): string {
-  const scale = Math.max(a.scale, b.scale);
-  let sum = a.mant * 10n ** BigInt(scale - a.scale) + b.mant * 10n ** BigInt(scale - b.scale);
-  let sc = scale;
-  if (sc > 17) {
-    const div = 10n ** BigInt(sc - 17);
-    const neg = sum < 0n;
-    const abs = neg ? -sum : sum;
-    let q = abs / div;
-    const twice = (abs % div) * 2n;
-    // Half to even: a decimal tie is, in long double, a hair off either way;
-    // ties to even is what Redis's output shows (1/41 - 1/41 is "0").
-    if (twice > div || (twice === div && q % 2n === 1n)) q += 1n;
-    sum = neg ? -q : q;
-    sc = 17;
-  }
-  const neg = sum < 0n;
-  let digits = (neg ? -sum : sum).toString().padStart(sc + 1, '0');
-  let text = sc === 0 ? digits : `${digits.slice(0, digits.length - sc)}.${digits.slice(digits.length - sc)}`;
-  if (text.includes('.')) text = text.replace(/0+$/, '').replace(/\.$/, '');
-  digits = text;
-  return digits === '0' || !neg ? digits : `-${digits}`;
-}
-
 /** An option word, lower-cased. */
 export const word = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('latin1').toLowerCase());
 

@@ -7,7 +7,8 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
-import { addDecimals, type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
+import { type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
+import { addAsLongDouble } from './long-double';
 import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
 
@@ -195,7 +196,7 @@ function hincrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
     }
     n = v;
   }
-  const text = addDecimals(n, by);
+  const text = addAsLongDouble(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   const h = s.keyspace.createCollection<Hash>(c.db, key, TYPE_HASH);
   setField(s, h, field, Buffer.from(text, 'latin1'));

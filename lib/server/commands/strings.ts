@@ -3,7 +3,8 @@ import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
 import { TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
-import { addDecimals, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toDecimal, toFloat, toI64, word, type Decimal } from './args';
+import { i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toDecimal, toFloat, toI64, word, type Decimal } from './args';
+import { addAsLongDouble } from './long-double';
 import { lcs } from './lcs';
 import type { Def } from './types';
 
@@ -306,7 +307,7 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   if (f === null) throw new ReplyError('ERR value is not a valid float');
   if (infinite || !Number.isFinite(f)) throw new ReplyError('ERR increment would produce NaN or Infinity');
   const by = toDecimal(argv[2]) as Decimal;
-  const text = addDecimals(n, by);
+  const text = addAsLongDouble(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
   s.keyspace.notify.raise(NOTIFY_STRING, 'incrbyfloat', c.db, key);
