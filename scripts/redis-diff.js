@@ -3,7 +3,9 @@
 // scripts/redis-suite.sh installs) and to `pmem serve`, and fails on any
 // reply that differs. The commands put arguments at the edges of what each
 // command reads (64-bit integers and past them, floats in strtod's forms,
-// blanks, empty strings, signs), each after the same fresh setup on both.
+// blanks, empty strings, signs), each after the same fresh setup on both;
+// then 250 random sequences of 40 commands from a fixed seed (sequences()),
+// where each command reads the state the ones before it left.
 // Commands whose replies are random (HRANDFIELD, SRANDMEMBER, SPOP of more
 // than a set holds), and the differences docs/server.md lists, are not sent; of SCAN, and SSCAN of a hashtable, whose cursors
 // and order are each server's own, only whether an argument is taken or refused is compared.
@@ -87,6 +89,66 @@ function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Random sequences of commands over four keys, each sequence after FLUSHALL,
+ * from a fixed seed (the same commands every run): the state one command
+ * leaves is what the next reads, across types (WRONGTYPE), transactions
+ * (MULTI, EXEC, WATCH) and numbers at their edges. Only commands whose reply
+ * has one order are drawn: a set's or a hash's contents are asked member by
+ * member (SMISMEMBER, HMGET), and TTLs only as whether one is set (PERSIST).
+ */
+function sequences(count, length, seed) {
+  let x = seed;
+  const rnd = () => {
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
+    return x / 0x80000000;
+  };
+  const pick = (a) => a[Math.floor(rnd() * a.length)];
+  const maybe = (p, a) => (rnd() < p ? a : []);
+  const K = ['a', 'b', 'c', 'd'];
+  const V = ['1', '2', '-3', '10', 'x', '', '1.5', 'abc', '9223372036854775807', '-9223372036854775808', '0', '0.1', '-0', '5e-324', ' 1', '1 ', '0x10', '00', '3.0', '.5', 'inf'];
+  const F = ['1.5', '-0.5', '3', '0.1', '5e-324', 'inf', '1e-10', '-2', '1e17', '1000.1'];
+  const M = ['m1', 'm2', 'm3', 'm4', 'm5'];
+  const S = ['0', '1', '2.5', '-1', 'inf', '-inf', '3', '1e308', '-0', '+inf', 'nan', '0.1', '1e-320', '(1', '2e0'];
+  const I = ['0', '1', '-1', '2', '-2', '5', '-5', '100'];
+  const side = () => pick(['LEFT', 'RIGHT']);
+  const gens = [
+    () => ['SET', pick(K), pick(V), ...maybe(0.3, [pick(['NX', 'XX', 'GET', 'KEEPTTL'])])], () => ['GET', pick(K)], () => ['APPEND', pick(K), pick(V)],
+    () => ['INCR', pick(K)], () => ['INCRBY', pick(K), pick(I)], () => ['DECRBY', pick(K), pick(['9223372036854775807', '-9223372036854775808', '1'])],
+    () => ['INCRBYFLOAT', pick(K), pick(F)], () => ['GETRANGE', pick(K), pick(I), pick(I)], () => ['SETRANGE', pick(K), pick(['0', '1', '3', '-1']), pick(V)],
+    () => ['STRLEN', pick(K)], () => ['GETDEL', pick(K)], () => ['GETSET', pick(K), pick(V)], () => ['MSETNX', pick(K), pick(V), pick(K), pick(V)],
+    () => ['SETNX', pick(K), pick(V)], () => ['SETEX', pick(K), pick(['10', '0', '-1']), pick(V)], () => ['GETEX', pick(K), ...maybe(0.5, ['PERSIST'])],
+    () => ['LCS', pick(K), pick(K)], () => ['DEL', pick(K), pick(K)], () => ['EXISTS', pick(K), pick(K)], () => ['TYPE', pick(K)],
+    () => ['RENAME', pick(K), pick(K)], () => ['RENAMENX', pick(K), pick(K)], () => ['COPY', pick(K), pick(K), ...maybe(0.5, ['REPLACE'])],
+    () => ['LPUSH', pick(K), pick(M), pick(M)], () => ['RPUSH', pick(K), pick(M)], () => ['LPOP', pick(K), ...maybe(0.5, [pick(['0', '1', '2', '5'])])],
+    () => ['RPOP', pick(K)], () => ['LRANGE', pick(K), pick(I), pick(I)], () => ['LINSERT', pick(K), pick(['BEFORE', 'AFTER']), pick(M), pick(M)],
+    () => ['LREM', pick(K), pick(I), pick(M)], () => ['LSET', pick(K), pick(I), pick(M)], () => ['LTRIM', pick(K), pick(I), pick(I)], () => ['LINDEX', pick(K), pick(I)],
+    () => ['LPOS', pick(K), pick(M), ...maybe(0.5, ['RANK', pick(['1', '-1', '2', '-2'])]), ...maybe(0.5, ['COUNT', pick(['0', '1', '2'])])],
+    () => ['LMOVE', pick(K), pick(K), side(), side()], () => ['LLEN', pick(K)], () => ['LMPOP', '2', pick(K), pick(K), side(), ...maybe(0.5, ['COUNT', pick(['1', '3'])])],
+    () => ['HSET', pick(K), pick(M), pick(V), ...maybe(0.5, [pick(M), pick(V)])], () => ['HGET', pick(K), pick(M)], () => ['HDEL', pick(K), pick(M), pick(M)],
+    () => ['HINCRBY', pick(K), pick(M), pick(I)], () => ['HINCRBYFLOAT', pick(K), pick(M), pick(F)], () => ['HSETNX', pick(K), pick(M), pick(V)],
+    () => ['HLEN', pick(K)], () => ['HSTRLEN', pick(K), pick(M)], () => ['HMGET', pick(K), ...M], () => ['HEXISTS', pick(K), pick(M)],
+    () => ['SADD', pick(K), pick(M), pick(M)], () => ['SREM', pick(K), pick(M)], () => ['SISMEMBER', pick(K), pick(M)], () => ['SMISMEMBER', pick(K), ...M],
+    () => ['SCARD', pick(K)], () => ['SINTERSTORE', pick(K), pick(K), pick(K)], () => ['SUNIONSTORE', pick(K), pick(K), pick(K)], () => ['SDIFFSTORE', pick(K), pick(K), pick(K)],
+    () => ['SMOVE', pick(K), pick(K), pick(M)], () => ['SINTERCARD', '2', pick(K), pick(K), ...maybe(0.5, ['LIMIT', pick(['0', '1'])])],
+    () => ['ZADD', pick(K), ...maybe(0.3, [pick(['NX', 'XX', 'GT', 'LT', 'CH', 'INCR'])]), pick(S), pick(M)], () => ['ZINCRBY', pick(K), pick(S), pick(M)],
+    () => ['ZREM', pick(K), pick(M)], () => ['ZSCORE', pick(K), pick(M)], () => ['ZRANGE', pick(K), pick(I), pick(I), ...maybe(0.5, ['WITHSCORES'])],
+    () => ['ZRANGE', pick(K), pick(['-inf', '(1', '0', '2']), pick(['+inf', '(2', '3']), 'BYSCORE', ...maybe(0.5, ['REV']), ...maybe(0.5, ['LIMIT', pick(['0', '1']), pick(['1', '-1', '2'])])],
+    () => ['ZRANGE', pick(K), pick(['-', '[m1', '(m2']), pick(['+', '[m3', '(m4']), 'BYLEX'], () => ['ZRANK', pick(K), pick(M)], () => ['ZREVRANK', pick(K), pick(M)],
+    () => ['ZCARD', pick(K)], () => ['ZCOUNT', pick(K), pick(S), pick(S)], () => ['ZPOPMIN', pick(K), ...maybe(0.5, [pick(['1', '2', '0'])])], () => ['ZPOPMAX', pick(K)],
+    () => ['ZUNIONSTORE', pick(K), '2', pick(K), pick(K), ...maybe(0.5, ['AGGREGATE', pick(['SUM', 'MIN', 'MAX'])])],
+    () => ['ZINTERSTORE', pick(K), '2', pick(K), pick(K), ...maybe(0.5, ['WEIGHTS', pick(['1', '2', '-1']), pick(['0', '1', 'inf'])])],
+    () => ['ZDIFF', '2', pick(K), pick(K), ...maybe(0.5, ['WITHSCORES'])], () => ['ZRANGESTORE', pick(K), pick(K), pick(I), pick(I)],
+    () => ['ZREMRANGEBYSCORE', pick(K), pick(S), pick(S)], () => ['ZREMRANGEBYRANK', pick(K), pick(I), pick(I)], () => ['ZREMRANGEBYLEX', pick(K), pick(['-', '[m2']), pick(['+', '(m4'])],
+    () => ['ZMSCORE', pick(K), pick(M), pick(M)], () => ['ZLEXCOUNT', pick(K), '-', '+'], () => ['ZMPOP', '2', pick(K), pick(K), pick(['MIN', 'MAX'])],
+    () => ['EXPIRE', pick(K), pick(['100', '0', '-1', '200']), ...maybe(0.4, [pick(['NX', 'XX', 'GT', 'LT'])])], () => ['PERSIST', pick(K)],
+    () => ['DBSIZE'], () => ['MULTI'], () => ['EXEC'], () => ['DISCARD'], () => ['WATCH', pick(K)], () => ['UNWATCH'],
+  ];
+  const out = [];
+  for (let i = 0; i < count; i++) out.push(Array.from({ length }, () => pick(gens)()));
+  return out;
 }
 
 const SETUP = [
@@ -221,7 +283,9 @@ async function main() {
     const b = connect(await server.listen(0));
     await b.ready;
     conns.push(a, b);
-    const list = commands();
+    // The sequences run after the setup like any other entry: each starts with FLUSHALL.
+    // A DISCARD ends each: a MULTI it left open would queue the next setup.
+    const list = [...commands(), ...sequences(250, 40, 1).map((seq) => [['FLUSHALL'], ...seq, ['DISCARD']])];
     let differ = 0;
     let sent = 0;
     for (const entry of list) {
