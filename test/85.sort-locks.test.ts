@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { externalSort, PmemError, type SortOptions } from '../lib';
+import { externalSort, KVStore, PmemError, Wal, type SortOptions } from '../lib';
 import { testDir } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -69,6 +69,10 @@ test('a second sort on the same pmem directory or into the same output, while th
     ['the same sort, afresh', () => externalSort(input, out, options), partial],
     ['another input into the same output, with a pmem directory of its own', () => externalSort(other, out, { memory: MEMORY, pmem: otherWork }), partial],
     ['another input into another output, in the same pmem directory', () => externalSort(other, otherOut, { memory: MEMORY, pmem: work }), path.join(work, 'checkpoint')],
+    // An output that is one of the first sort's files: renamed over, the
+    // first would lose its checkpoint or go on writing an unlinked output.
+    ['another input into the first\'s checkpoint', () => externalSort(other, path.join(work, 'checkpoint'), { memory: MEMORY, pmem: otherWork }), path.join(work, 'checkpoint')],
+    ['another input into the first\'s partial output', () => externalSort(other, partial, { memory: MEMORY, pmem: otherWork }), partial],
   ];
   /** The phases whose first checkpoint the attempts were made at. */
   const phases: string[] = [];
@@ -85,7 +89,7 @@ test('a second sort on the same pmem directory or into the same output, while th
         expect(snapshot([work, partial, out])).toEqual(before);
       }
       // Nor did the second sorts leave anything of their own.
-      expect([otherWork, otherOut, `${otherOut}.pmem-sort-partial`].filter((f) => fs.existsSync(f))).toEqual([]);
+      expect([otherWork, otherOut, `${otherOut}.pmem-sort-partial`, `${partial}.pmem-sort-partial`].filter((f) => fs.existsSync(f))).toEqual([]);
     },
   });
   // Tried while the runs were formed, during the merge, and once the output was whole.
@@ -151,13 +155,13 @@ test('`pmem sort` beside a sort in another process exits 3 (ERR_PMEM_LOCKED); a 
   }
 });
 
-test('the resume of a sort stopped after its \'done\' checkpoint renames the output once: before the rename, and after it', () => {
+test('the resume of a sort stopped after its \'done\' checkpoint publishes the output once: before the rename, after it, and between a link and an unlink', () => {
   const input = file('done.txt');
   generate('text', 256 * 1024, input, 35);
   const expected = gnu(input);
   const out = file('done.out');
   const partial = `${out}.pmem-sort-partial`;
-  for (const renamed of [false, true]) {
+  for (const crashed of ['before', 'renamed', 'linked']) {
     fs.rmSync(out, { force: true });
     let phase = '';
     expect(() => externalSort(input, out, {
@@ -167,12 +171,64 @@ test('the resume of a sort stopped after its \'done\' checkpoint renames the out
       },
     })).toThrow('stop');
     expect(phase).toBe('done');
-    // A crash between the rename and the removal of the work files.
-    if (renamed) fs.renameSync(partial, out);
+    // A crash between the rename and the removal of the work files; or,
+    // for a new output, between its link and the partial output's unlink.
+    if (crashed === 'renamed') fs.renameSync(partial, out);
+    if (crashed === 'linked') fs.linkSync(partial, out);
     const r = externalSort(input, out, { memory: MEMORY, resume: true });
     expect(r.resumed).toBe(true);
     expect(fs.readFileSync(out).equals(expected)).toBe(true);
     expect(fs.existsSync(partial)).toBe(false);
     expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
   }
+});
+
+test('an output that a writer holds (a KVStore in another process, a Wal in this one) is ERR_PMEM_LOCKED before anything is made; its writes all stay', async () => {
+  const input = file('held.txt');
+  fs.writeFileSync(input, 'b\na\nc\n');
+  const store = file('held.kv');
+  const ready = file('held.ready');
+  // A writer that holds the store open, writes one key when told (on stdin),
+  // and closes on end of input.
+  const child = spawn(process.execPath, ['-e', `
+    const fs = require('node:fs');
+    const { KVStore } = require(${JSON.stringify(dist)});
+    const s = KVStore.open(${JSON.stringify(store)}, { create: true, size: 16 << 20 });
+    s.put('before', '1');
+    fs.writeFileSync(${JSON.stringify(ready)}, '');
+    process.stdin.on('data', () => { s.put('after', '2'); process.stdout.write('ack'); });
+    process.stdin.on('end', () => s.close());`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    for (const deadline = Date.now() + 30000; !fs.existsSync(ready);) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error('the writer did not open its store');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const before = snapshot([dir]);
+    const e = thrown(() => externalSort(input, store, { memory: MEMORY }));
+    expect([(e as PmemError).code, (e as PmemError).path]).toEqual(['ERR_PMEM_LOCKED', store]);
+    const r = spawnSync(process.execPath, [bin, 'sort', input, '-o', store], { encoding: 'utf8' });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^pmem: ERR_PMEM_LOCKED: the output .*held\.kv is open in another process or handle/);
+    // Nothing made beside it (no partial output, no pmem directory), and the store as it was.
+    expect(snapshot([dir])).toEqual(before);
+    // The writer goes on, in the file the path names.
+    const acked = new Promise((resolve) => child.stdout!.once('data', resolve));
+    child.stdin!.write('x');
+    await acked;
+    child.stdin!.end();
+    expect(await exited).toBe(0);
+    const s = KVStore.open(store, { readOnly: true });
+    expect([s.getString('before'), s.getString('after')]).toEqual(['1', '2']);
+    s.close();
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  // In this process too, and for a Wal; once closed, the output is replaced as any file is.
+  const wal = Wal.open(file('held.wal'), { create: true, size: 1 << 20 });
+  const e = thrown(() => externalSort(input, file('held.wal'), { memory: MEMORY }));
+  expect((e as PmemError).code).toBe('ERR_PMEM_LOCKED');
+  wal.close();
+  externalSort(input, store, { memory: MEMORY });
+  expect(fs.readFileSync(store, 'utf8')).toBe('a\nb\nc\n');
 });

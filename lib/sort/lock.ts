@@ -140,3 +140,97 @@ function notRegular(file: string, st: fs.Stats, role: SortFileRole): PmemError {
   const kind = st.isDirectory() ? 'a directory' : st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file';
   return new PmemError('ERR_PMEM_INVALID', `${file} is ${kind}: ${role.use}; remove it, or choose another path`, { path: file });
 }
+
+/**
+ * Locks the file at the output's path, when there is one, so that the sort
+ * never renames over a file that another open holds: a KVStore, Wal,
+ * TieredCache or libpmemobj pool with a writer (each holds an flock on its
+ * file, which this exclusive one conflicts with), or another sort's
+ * checkpoint or partial output. Renamed over, that writer would go on
+ * writing a file no name reaches any more, and every write it made and
+ * acknowledged would be gone from the path. Once the sort holds the lock
+ * such opens fail with ERR_PMEM_LOCKED until the rename is done, and after
+ * it they find the path names another file, and take that (formats.md,
+ * "Identifying and creating a file"). A KVStore reader holds no lock and
+ * is not seen: it reads the file it opened until it closes it.
+ *
+ * `held` is the output's lock taken before (at the start of the sort), or
+ * null: it is kept while the path still names its file, and let go when the
+ * path was replaced or removed since. Returns the lock, or null when the
+ * path names nothing, or the sort's own partial output (a crash between
+ * the link and the unlink of publishOutput), or a file this process cannot
+ * open to read (no writer of pmem opens one it cannot read).
+ * @throws PmemError ERR_PMEM_LOCKED (another open holds the file),
+ *   ERR_PMEM_INVALID (the path names no regular file any more)
+ */
+export function lockOutput(output: string, held: NativeLock | null, partial: SortLock): NativeLock | null {
+  const ours = fs.fstatSync(partial.fd);
+  for (let round = 0; round < ROUNDS; round++) {
+    const now = lstatOf(output);
+    if (held !== null) {
+      const h = fs.fstatSync(held.fd);
+      if (now !== null && now.ino === h.ino && now.dev === h.dev) return held;
+      held.release();
+      held = null;
+    }
+    if (now === null || (now.ino === ours.ino && now.dev === ours.dev)) return null;
+    if (!now.isFile()) {
+      throw notRegular(output, now, { use: 'the sort writes a regular file and renames it into place', busy: '' });
+    }
+    try {
+      held = lockFile(output, true, false);
+    } catch (e) {
+      if (isPmemError(e, 'ERR_PMEM_NOT_FOUND')) continue; // removed in between: the path is taken again
+      if (isPmemError(e, 'ERR_PMEM_ACCESS')) return null;
+      if (isPmemError(e, 'ERR_PMEM_LOCKED')) throw outputBusy(output);
+      throw e;
+    }
+    // The next round checks that the path still names the file locked.
+  }
+  held?.release();
+  throw new PmemError('ERR_PMEM_LOCKED', `the output ${output} was replaced ${ROUNDS} times while this sort took its lock`, { path: output });
+}
+
+/**
+ * Gives the whole partial output the output's name, under the output's
+ * lock (lockOutput): a file there is replaced with rename(2) while the sort
+ * holds its lock, so that no writer has it open; a missing name is taken
+ * with link(2), which fails when a file appeared there meanwhile (a store
+ * another process created, say), and the partial's name is then removed. A
+ * crash between the two leaves both names on the whole output, and the
+ * resume (whose checkpoint says 'done') removes the partial's name. Returns
+ * the output's lock, for the caller to release once the sort's work is gone.
+ * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID (lockOutput)
+ */
+export function publishOutput(partial: SortLock, output: string, held: NativeLock | null): NativeLock | null {
+  for (let round = 0; round < ROUNDS; round++) {
+    held = lockOutput(output, held, partial);
+    if (held !== null) {
+      fs.renameSync(partial.path, output);
+      return held;
+    }
+    const now = lstatOf(output);
+    const ours = fs.fstatSync(partial.fd);
+    if (now === null) {
+      try {
+        fs.linkSync(partial.path, output);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue; // a file appeared there: lock it, or refuse
+        throw e;
+      }
+    } else if (now.ino !== ours.ino || now.dev !== ours.dev) {
+      // One this process cannot read, so no writer of pmem holds: replaced, as before the output was locked.
+      fs.renameSync(partial.path, output);
+      return null;
+    }
+    fs.rmSync(partial.path);
+    return null;
+  }
+  throw new PmemError('ERR_PMEM_LOCKED', `the output ${output} was replaced ${ROUNDS} times while this sort published it`, { path: output });
+}
+
+function outputBusy(output: string): PmemError {
+  return new PmemError('ERR_PMEM_LOCKED',
+    `the output ${output} is open in another process or handle (a store, a log, a cache or a pool with a writer, or another sort's file): the sort would replace it under its writer; choose another output, or close it first`,
+    { path: output });
+}

@@ -6,11 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { NativeLock } from '../core/binding';
 import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { punchHole } from '../core/space';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
-import { lockSortFile, removeHeld, removeIfEmpty, type SortLock } from './lock';
+import { lockOutput, lockSortFile, publishOutput, removeHeld, removeIfEmpty, type SortLock } from './lock';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
@@ -126,9 +127,13 @@ function sortPrepared(job: Job): SortResult {
     use: 'the sort writes its output there and renames it into place',
     busy: `another sort is writing ${job.output} (it holds ${job.partial})`,
   });
-  const held: Held = { partial, checkpoint: null, partialOurs: partial.made };
+  const held: Held = { partial, checkpoint: null, partialOurs: partial.made, output: null };
   let finished = false;
   try {
+    // The output's lock, when a file is there: one that another open holds
+    // (a store's writer, another sort's checkpoint) is refused now, before
+    // anything is made, rather than renamed over at the end (lockOutput).
+    held.output = lockOutput(job.output, null, partial);
     // A pmem directory the sort makes is its own, removed at the end like the
     // default one; so is one an interrupted sort made, for the resume.
     const made = path.join(job.dir, MADE_FILE);
@@ -156,6 +161,7 @@ function sortPrepared(job: Job): SortResult {
     if (!finished) leaveNothingEmpty(held);
     held.checkpoint?.release();
     held.partial.release();
+    held.output?.release();
   }
 }
 
@@ -166,6 +172,8 @@ interface Held {
   checkpoint: SortLock | null;
   /** Whether this call made or emptied the partial output. */
   partialOurs: boolean;
+  /** The lock of the file at the output's path, when one is there (lockOutput). */
+  output: NativeLock | null;
 }
 
 /**
@@ -352,12 +360,13 @@ function sortLocked(job: Job, held: Held): SortResult {
   // ran (a writer still appending, say) goes unseen into a published output.
   checkUnchanged(job);
   // Done and durable: the output takes its name, then the work goes, both
-  // under the locks. A sort that was done before this call (a crash after
-  // its 'done' checkpoint) may have renamed its partial output already:
-  // then the lock made the one here, empty, while the checkpoint counts
-  // output bytes, and it goes instead.
+  // under the locks, the output's own included (publishOutput: never over a
+  // file another open holds). A sort that was done before this call (a
+  // crash after its 'done' checkpoint) may have renamed its partial output
+  // already: then the lock made the one here, empty, while the checkpoint
+  // counts output bytes, and it goes instead.
   if (doneBefore && held.partial.made && state.outputBytes > 0) fs.rmSync(job.partial);
-  else fs.renameSync(job.partial, job.output);
+  else held.output = publishOutput(held.partial, job.output, held.output);
   syncDir(path.dirname(job.output));
   removeWork(job);
   return {
