@@ -9,14 +9,15 @@
 // divergence and changes nothing. And a primary against a replica's REFUSE
 // of 100 KB: its error quotes 1 KiB.
 // A replica that cannot listen leaves no file it created behind (with
-// --store, neither the store nor the journal), and every other as it was.
+// --store, neither the store nor the journal), and every other as it was;
+// nor does a primary whose journal a backup holds.
 import { spawn, spawnSync } from 'node:child_process';
 import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
+import { openServer, ReplicatedStore, ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
 import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
@@ -415,5 +416,34 @@ describe('a replica that cannot listen', () => {
     await cliOnTakenPort(['--file', journal, '--store', store]);
     expect(readJournal(journal)).toEqual(before.journal);
     expect(fs.readFileSync(store).equals(before.store)).toBe(true);
+  });
+});
+
+describe('a primary whose journal a backup holds', () => {
+  test('is ERR_PMEM_LOCKED and leaves no store it made: ReplicatedStore.open, openServer, pmem serve --replica; the journal as it was', async () => {
+    const journal = file('held-journal');
+    const { child, port } = await startPmem(['replica', '--listen', '0', '--file', journal, '--create', '--size', '1M']);
+    try {
+      const before = fs.readFileSync(journal);
+      const replicas = [`127.0.0.1:${port}`];
+      const [a, b, c] = [file('held-a.kv'), file('held-b.kv'), file('held-c.kv')];
+      // An empty file is formatted by the open, and emptied again.
+      fs.writeFileSync(b, '');
+      const locked = { code: 'ERR_PMEM_LOCKED', path: journal };
+      await expect(ReplicatedStore.open(a, { replicas, journal, create: true })).rejects.toMatchObject(locked);
+      await expect(openServer({ file: b, replicas, journal })).rejects.toMatchObject(locked);
+      const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'serve', '--port', '0', '--file', c, '--replica', replicas[0], '--journal', journal],
+        { encoding: 'utf8' });
+      expect([r.status, r.stderr]).toEqual([3, `pmem: ERR_PMEM_LOCKED: '${journal}' is open in another process or handle\n`]);
+      expect([fs.existsSync(a), fs.statSync(b).size, fs.existsSync(c)]).toEqual([false, 0, false]);
+      expect(fs.readFileSync(journal).equals(before)).toBe(true);
+      // A store that was there stays as it was.
+      await (await ReplicatedStore.open(a, { replicas: ['127.0.0.1:1'], journal: file('held-a.journal'), create: true })).close();
+      const store = fs.readFileSync(a);
+      await expect(ReplicatedStore.open(a, { replicas, journal, create: true })).rejects.toMatchObject(locked);
+      expect(fs.readFileSync(a).equals(store)).toBe(true);
+    } finally {
+      expect(await stopPmem(child)).toBe(0);
+    }
   });
 });

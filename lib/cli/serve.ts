@@ -104,7 +104,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   const dir = a.dir ?? where?.dir;
   const file = a.file ?? path.join(dir as string, 'serve.kv');
   // One file for both would be taken as the store, then refused as the
-  // journal as if another process held it, leaving a new store behind.
+  // journal as if another process held it.
   if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${a.journal} is the store's file ${file}: the journal needs a file of its own`);
   if (where !== undefined) {
     if (where.emulated) console.log(EMULATED_BANNER + '\n');

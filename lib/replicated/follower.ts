@@ -3,14 +3,13 @@
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
 // a promotion finds it complete once the last records are applied.
-import * as fs from 'node:fs';
-
 import { checkIndex, checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
-import { KVStore } from '../kv/store';
+import type { KVStore } from '../kv/store';
 import { checkJournalSize, checkReplicaOptions } from '../replicate/options';
 import { type ReplicaHandle, startReplica } from '../replicate/replica';
 import { applyRecords, readApplied, readRecords } from './applied';
+import { openStoreBeforeJournal } from './store-file';
 
 export interface StoreReplicaOptions {
   /** The backup's store file. */
@@ -78,11 +77,8 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
   checkJournalSize(o.journalSize, 'journalSize');
   checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
-  // What a create finds at the store's path: a store made there was missing or empty.
-  const found = o.create === true ? foundForCreate(o.store as string) : null;
-  const store = KVStore.open(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
-  // The file it opened, under its lock: the one a failed start may undo.
-  const made = found === null ? null : fs.statSync(o.store as string);
+  const opened = openStoreBeforeJournal(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+  const store = opened.store;
   let replica: ReplicaHandle;
   try {
     replica = await startReplica({
@@ -92,8 +88,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
     // startReplica removed a journal it created; a store this call created
     // holds nothing but its format, and goes the same way (a replica that
     // cannot listen leaves the path as it found it).
-    if (found !== null && made !== null) undoCreate(o.store as string, found, made);
-    store.close();
+    opened.abandon();
     throw e;
   }
   let applied = readApplied(store);
@@ -141,32 +136,4 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
       return closing;
     },
   };
-}
-
-/** 'missing' or 'empty' (a regular file of 0 bytes): what a create may make a store of; null for anything else. */
-function foundForCreate(path: string): 'missing' | 'empty' | null {
-  try {
-    const st = fs.statSync(path);
-    return st.isFile() && st.size === 0 ? 'empty' : null;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : null;
-  }
-}
-
-/**
- * Leaves `path` as a create found it (missing: removed; empty: emptied),
- * while it still names the file `made` (identified when it was opened).
- * Called before the store is closed, so under its lock; nothing touches
- * its mapping after this but the unmap. Done as well as it can be: the
- * caller's own error is the one to report.
- */
-function undoCreate(path: string, found: 'missing' | 'empty', made: fs.Stats): void {
-  try {
-    const now = fs.statSync(path);
-    if (now.ino !== made.ino || now.dev !== made.dev) return;
-    if (found === 'missing') fs.unlinkSync(fs.realpathSync(path));
-    else fs.truncateSync(path, 0);
-  } catch {
-    // left as it is
-  }
 }

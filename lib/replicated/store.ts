@@ -6,12 +6,13 @@
 import { checkIndex, checkOptions, checkPath } from '../core/args';
 import { closedError } from '../core/errors';
 import { keyOf } from '../kv/args';
-import { KVStore } from '../kv/store';
+import type { KVStore } from '../kv/store';
 import { checkPrimaryOptions, MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../replicate/options';
 import type { KVBatchOp, KVData, KVRangeOptions } from '../kv/types';
 import { APPLIED_KEY, isAppliedKey } from './applied';
 import { type StoreJournalStats, StoreJournal } from './committer';
 import { copyOps } from './ops';
+import { openStoreBeforeJournal } from './store-file';
 
 export interface ReplicatedStoreOptions {
   /** The backups, as 'host:port' (each runs startStoreReplica, or `pmem replica --store`). Every one must persist a write. */
@@ -66,12 +67,14 @@ export class ReplicatedStore {
     }
     // The journal's options are checked before the store is opened: a bad one leaves both files untouched.
     checkPrimaryOptions(journal, { replicas: o.replicas, create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
-    const store = KVStore.open(path, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+    const opened = openStoreBeforeJournal(path, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
     try {
-      const j = await StoreJournal.open(store, journal, { replicas: o.replicas as string[], create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
-      return new ReplicatedStore(store, j);
+      const j = await StoreJournal.open(opened.store, journal, { replicas: o.replicas as string[], create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
+      return new ReplicatedStore(opened.store, j);
     } catch (e) {
-      store.close();
+      // A journal that cannot be had (another process holds it, it is not
+      // a journal, a backup refused) leaves the store's path as it was.
+      opened.abandon();
       throw e;
     }
   }

@@ -3,8 +3,10 @@
 // the keyspace is loaded from the store.
 import { checkIndex, checkOptions } from '../core/args';
 import { KVStore } from '../kv/store';
+import type { KVOpenOptions } from '../kv/types';
 import { checkJournalSize } from '../replicate/options';
 import { StoreJournal } from '../replicated/committer';
+import { openStoreBeforeJournal } from '../replicated/store-file';
 import { RespServer, type ServerOptions } from './server';
 
 /**
@@ -67,17 +69,24 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
   wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
   checkJournalSize(journalSize, 'options.journalSize');
-  const store = openServerStore(options);
+  const opened = openStoreBeforeJournal(options.file, serverStoreOptions(options));
   try {
-    const j = await StoreJournal.open(store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
-    return new RespServer(options, { store, journal: j });
+    const j = await StoreJournal.open(opened.store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
+    return new RespServer(options, { store: opened.store, journal: j });
   } catch (e) {
-    store.close();
+    // A journal that cannot be had (another process holds it, it is not a
+    // journal, a backup refused) leaves the store's path as it was: a store
+    // made here goes again.
+    opened.abandon();
     throw e;
   }
 }
 
 /** The store a server opens: created when missing. */
 export function openServerStore(options: ServerOptions): KVStore {
-  return KVStore.open(options.file, { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 });
+  return KVStore.open(options.file, serverStoreOptions(options));
+}
+
+function serverStoreOptions(options: ServerOptions): KVOpenOptions {
+  return { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 };
 }
