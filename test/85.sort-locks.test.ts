@@ -73,6 +73,7 @@ test('a second sort on the same pmem directory or into the same output, while th
     // first would lose its checkpoint or go on writing an unlinked output.
     ['another input into the first\'s checkpoint', () => externalSort(other, path.join(work, 'checkpoint'), { memory: MEMORY, pmem: otherWork }), path.join(work, 'checkpoint')],
     ['another input into the first\'s partial output', () => externalSort(other, partial, { memory: MEMORY, pmem: otherWork }), partial],
+    ['another input into one of the first\'s runs', () => externalSort(other, path.join(work, 'run-0'), { memory: MEMORY, pmem: otherWork }), path.join(work, 'run-0')],
   ];
   /** The phases whose first checkpoint the attempts were made at. */
   const phases: string[] = [];
@@ -89,7 +90,8 @@ test('a second sort on the same pmem directory or into the same output, while th
         expect(snapshot([work, partial, out])).toEqual(before);
       }
       // Nor did the second sorts leave anything of their own.
-      expect([otherWork, otherOut, `${otherOut}.pmem-sort-partial`, `${partial}.pmem-sort-partial`].filter((f) => fs.existsSync(f))).toEqual([]);
+      expect([otherWork, otherOut, `${otherOut}.pmem-sort-partial`, `${partial}.pmem-sort-partial`, path.join(work, 'run-0.pmem-sort-partial')]
+        .filter((f) => fs.existsSync(f))).toEqual([]);
     },
   });
   // Tried while the runs were formed, during the merge, and once the output was whole.
@@ -204,14 +206,16 @@ test('an output that a writer holds (a KVStore in another process, a Wal in this
       if (child.exitCode !== null || Date.now() > deadline) throw new Error('the writer did not open its store');
       await new Promise((r) => setTimeout(r, 20));
     }
-    const before = snapshot([dir]);
+    const made = [`${store}.pmem-sort-partial`, `${store}.pmem-sort`];
+    const before = snapshot([store, ...made]);
     const e = thrown(() => externalSort(input, store, { memory: MEMORY }));
     expect([(e as PmemError).code, (e as PmemError).path]).toEqual(['ERR_PMEM_LOCKED', store]);
     const r = spawnSync(process.execPath, [bin, 'sort', input, '-o', store], { encoding: 'utf8' });
     expect(r.status).toBe(3);
     expect(r.stderr).toMatch(/^pmem: ERR_PMEM_LOCKED: the output .*held\.kv is open in another process or handle/);
     // Nothing made beside it (no partial output, no pmem directory), and the store as it was.
-    expect(snapshot([dir])).toEqual(before);
+    expect(snapshot([store, ...made])).toEqual(before);
+    expect(made.filter((f) => fs.existsSync(f))).toEqual([]);
     // The writer goes on, in the file the path names.
     const acked = new Promise((resolve) => child.stdout!.once('data', resolve));
     child.stdin!.write('x');
@@ -231,4 +235,33 @@ test('an output that a writer holds (a KVStore in another process, a Wal in this
   wal.close();
   externalSort(input, store, { memory: MEMORY });
   expect(fs.readFileSync(store, 'utf8')).toBe('a\nb\nc\n');
+});
+
+test('an output named as a run of an interrupted sort, in its pmem directory, is ERR_PMEM_INVALID; the resume then completes', () => {
+  const input = file('stopped.txt');
+  generate('text', 512 * 1024, input, 36);
+  const out = file('stopped.out');
+  const work = file('stopped.work');
+  const options: SortOptions = { memory: MEMORY, pmem: work, parallel: 1, checkpointBytes: 64 * 1024 };
+  expect(() => externalSort(input, out, {
+    ...options, onCheckpoint: (info) => {
+      if (info.phase === 'merge') throw new Error('stop');
+    },
+  })).toThrow('stop');
+  const runs = fs.readdirSync(work).filter((n) => /^run-\d+$/.test(n)).sort();
+  expect(runs.length).toBeGreaterThan(1);
+  const before = snapshot([work]);
+  for (const name of [runs[0], `run-${runs.length + 5}`, 'made-by-sort']) {
+    const e = thrown(() => externalSort(input, path.join(work, name), { memory: MEMORY, pmem: file('stopped-other.work') }));
+    expect([name, (e as PmemError).code]).toEqual([name, 'ERR_PMEM_INVALID']);
+    expect((e as PmemError).message).toMatch(/unfinished sort/);
+  }
+  expect(snapshot([work])).toEqual(before);
+  expect(externalSort(input, out, { ...options, resume: true }).resumed).toBe(true);
+  expect(fs.readFileSync(out).equals(gnu(input))).toBe(true);
+  // Once it is done the directory is no sort's: a file named like a run may be written there.
+  fs.mkdirSync(work);
+  externalSort(input, path.join(work, 'run-0'), { memory: MEMORY });
+  expect(fs.readFileSync(path.join(work, 'run-0')).equals(gnu(input))).toBe(true);
+  fs.rmSync(work, { recursive: true });
 });

@@ -8,6 +8,8 @@ import { checkOpen, PmemError } from '../core/errors';
 import { store64, type Region } from '../core/region';
 
 const MAGIC = 'PMEMSORT';
+/** The checkpoint file's first 8 bytes, by which another sort's pmem directory is known (sort.ts, checkOthersWork). */
+export const CHECKPOINT_MAGIC = MAGIC;
 const VERSION = 1;
 /** The header: magic, version, maxRuns, the job's length and checksum, the job. */
 const HEADER = 4096;

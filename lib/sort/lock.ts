@@ -10,6 +10,7 @@ import type { NativeLock } from '../core/binding';
 import { refusedIn } from '../core/create-file';
 import { fromSystemError, isPmemError, PmemError } from '../core/errors';
 import { lockFile } from '../core/identify';
+import { writerHolds } from '../kv/live-writer';
 
 /** One of a sort's files, locked. */
 export interface SortLock {
@@ -233,4 +234,33 @@ function outputBusy(output: string): PmemError {
   return new PmemError('ERR_PMEM_LOCKED',
     `the output ${output} is open in another process or handle (a store, a log, a cache or a pool with a writer, or another sort's file): the sort would replace it under its writer; choose another output, or close it first`,
     { path: output });
+}
+
+/**
+ * Whether a sort works in `dir`: 'running' when another sort holds the lock
+ * of its checkpoint there, 'stopped' when the checkpoint is a sort's (its
+ * first bytes the checkpoint's `magic`) but nobody holds it (an interrupted
+ * sort, for `resume`), null otherwise (no checkpoint, an empty one, or a
+ * file of that name that is not a sort's). The lock is looked up in the
+ * kernel's list (writerHolds), not tried: a try would make a sort that
+ * takes it at that moment fail. Reads, and never changes, the file.
+ */
+export function sortWorkIn(dir: string, checkpointName: string, magic: string): 'running' | 'stopped' | null {
+  const file = path.join(dir, checkpointName);
+  const st = lstatOf(file);
+  if (st === null || !st.isFile()) return null;
+  if (writerHolds(file)) return 'running';
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return null; // unreadable: no work this sort could reach either
+  }
+  try {
+    const head = Buffer.alloc(magic.length);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return n === head.length && head.toString('latin1') === magic ? 'stopped' : null;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

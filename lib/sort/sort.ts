@@ -10,8 +10,8 @@ import type { NativeLock } from '../core/binding';
 import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { punchHole } from '../core/space';
-import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
-import { lockOutput, lockSortFile, publishOutput, removeHeld, removeIfEmpty, type SortLock } from './lock';
+import { Checkpoint, CHECKPOINT_MAGIC, checkpointSize, type SortState } from './checkpoint';
+import { lockOutput, lockSortFile, publishOutput, removeHeld, removeIfEmpty, sortWorkIn, type SortLock } from './lock';
 import { checkSortOptions, type Checked, type SortOptions, type SortResult } from './options';
 import { RecordOrder } from './records';
 import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
@@ -438,6 +438,7 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
   const partial = `${absOut}.pmem-sort-partial`;
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
   checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
+  checkOthersWork([['output', absOut], ['partial output', partial]]);
   return {
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
@@ -475,6 +476,35 @@ function checkApart(dir: string, files: ReadonlyArray<readonly [string, string]>
     if (path.dirname(f) === d && (name === CHECKPOINT_FILE || name === MADE_FILE || RUN_NAME.test(name))) {
       throw new PmemError('ERR_PMEM_INVALID',
         `the ${what} ${file} has the name of one of the sort's own files in its pmem directory ${dir} (checkpoint, made-by-sort, run-N), which the sort replaces and removes: give it another name or the sort another directory`,
+        { path: file });
+    }
+  }
+}
+
+/**
+ * Refuses an output (or partial output) named as one of another sort's
+ * files (checkpoint, made-by-sort, run-N) in that sort's pmem directory:
+ * renamed over a run, it was read by the other sort as the run, which it
+ * then found short (ERR_PMEM_CORRUPT) or merged into its own output, and
+ * removed with its work, while this sort reported success. The directory
+ * is another sort's when its checkpoint is one (sortWorkIn): locked by a
+ * sort that runs (ERR_PMEM_LOCKED), or left by one that was interrupted
+ * and is resumed from it (ERR_PMEM_INVALID: its resume needs these files).
+ * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID
+ */
+function checkOthersWork(files: ReadonlyArray<readonly [string, string]>): void {
+  for (const [what, file] of files) {
+    const f = canonical(file);
+    const name = path.basename(f);
+    if (name !== CHECKPOINT_FILE && name !== MADE_FILE && !RUN_NAME.test(name)) continue;
+    const dir = path.dirname(f);
+    const work = sortWorkIn(dir, CHECKPOINT_FILE, CHECKPOINT_MAGIC);
+    if (work === 'running') {
+      throw new PmemError('ERR_PMEM_LOCKED', `the ${what} ${file} is one of the files of another sort, which is using the pmem directory ${dir}: give it another name`, { path: file });
+    }
+    if (work === 'stopped') {
+      throw new PmemError('ERR_PMEM_INVALID',
+        `the ${what} ${file} is one of the files of an unfinished sort in the pmem directory ${dir}, which its resume needs: give it another name, or resume or remove that sort`,
         { path: file });
     }
   }
