@@ -92,6 +92,17 @@ describe('foreign files are refused untouched, with what they look like', () => 
     refusedUntouched(pool, () => walCreate(pool), /libpmemobj pool/);
   });
 
+  test('a Wal opened at an offset of another structure\'s file is told what the file holds from its start, not only the bytes at the offset', () => {
+    const kv = tmpFile('kv-at-offset');
+    kvCreate(kv).close();
+    fs.utimesSync(kv, new Date(2000, 0, 1), new Date(2000, 0, 1));
+    refusedUntouched(kv, () => Wal.open(kv, { offset: 4096 }), /it holds a KV store from its start, and zeros .* at offset 4096;/);
+    refusedUntouched(kv, () => Wal.open(kv, { offset: 4096, create: true, size: 1 << 16 }), /it holds a KV store from its start/);
+    const text = writeFile('text-at-offset', 'hello\n'.repeat(1000));
+    refusedUntouched(text, () => Wal.open(text, { offset: 4096 }), /it holds text at offset 4096;/);
+    refusedUntouched(text, () => Wal.open(text, { offset: 1 << 20 }), /it holds text from its start, and nothing at offset 1048576 \(the file is 6000 bytes\);/);
+  });
+
   test('ObjPool.open refuses a KV store and text as not a pool, untouched; ObjPool.create never takes an existing file', () => {
     const text = writeFile('pool-text', 'some notes\n');
     const t0 = snapshot(text);

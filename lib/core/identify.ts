@@ -219,8 +219,9 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
         if (made !== null) return { ...made, created: 'empty' };
         continue;
       }
-      const id = st.size === 0 ? identify(Buffer.alloc(0), 0) : identifyFd(fd, st.size, o.offset ?? 0);
-      if (id.kind !== o.kind) throw notAStore(file, o.name, id);
+      const at = o.offset ?? 0;
+      const id = st.size === 0 ? identify(Buffer.alloc(0), 0) : identifyFd(fd, st.size, at);
+      if (id.kind !== o.kind) throw notAStore(file, o.name, at > 0 && st.size > 0 ? withStart(fd, st.size, at, id) : id);
       if (st.size > o.maxFile) {
         throw new PmemError('ERR_PMEM_CORRUPT', `'${file}' is ${st.size} bytes; ${o.name} is at most ${o.maxFile}`, { path: file });
       }
@@ -237,6 +238,18 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       if (!keep) lock.release();
     }
   }
+}
+
+/**
+ * What a file refused at `offset` holds, said for its message. The bytes
+ * there alone may be the middle of another structure (a KV store's zeros)
+ * or past the file's end ("an empty file"), so the file's start is named
+ * too: a Wal opened at an offset of a KV store is told it holds a KV store.
+ */
+function withStart(fd: number, size: number, offset: number, id: Identity): Identity {
+  const start = identifyFd(fd, size, 0);
+  const there = offset >= size ? `nothing at offset ${offset} (the file is ${size} bytes)` : `${id.description} at offset ${offset}`;
+  return { ...id, description: start.kind === id.kind && offset < size ? there : `${start.description} from its start, and ${there}` };
 }
 
 /** Whether `file` (links followed, as the lock's open followed them) still names the file `st` is of. */
