@@ -216,7 +216,15 @@ export function publishOutput(partial: SortLock, output: string, held: NativeLoc
       try {
         fs.linkSync(partial.path, output);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue; // a file appeared there: lock it, or refuse
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EEXIST') continue; // a file appeared there: lock it, or refuse
+        // A filesystem without hard links (vfat, exFAT): renamed, as it was
+        // before the output was locked, with the moment between the look
+        // and the rename open.
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EMLINK') {
+          fs.renameSync(partial.path, output);
+          return null;
+        }
         throw e;
       }
     } else if (now.ino !== ours.ino || now.dev !== ours.dev) {
