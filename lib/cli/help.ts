@@ -38,7 +38,8 @@ export const SORT_HELP = `pmem sort [options] <input | -> [-o <output>]
   the output is the input, a line longer than 40% of --memory, no space, an
   unfinished sort in DIR without --resume, a limit on open files that
   leaves fewer than two runs open, another sort running in DIR or into the
-  same output: ERR_PMEM_LOCKED), 4 for a damaged checkpoint.`;
+  same output, an output that a store's writer or another sort holds open:
+  ERR_PMEM_LOCKED), 4 for a damaged checkpoint.`;
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
            [--databases 16] [--max-size SIZE]
