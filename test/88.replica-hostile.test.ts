@@ -447,3 +447,34 @@ describe('a primary whose journal a backup holds', () => {
     }
   });
 });
+
+describe('one file for a store and its journal', () => {
+  test('is ERR_PMEM_INVALID before anything is opened or made, by any name: ReplicatedStore.open, openServer, startStoreReplica', async () => {
+    const replicas = ['127.0.0.1:1']; // never reached: the refusal comes first
+    const one = file('one.kv');
+    const link = file('one-link.kv');
+    const hard = file('one-hard.kv');
+    const dangling = file('dangling.kv');
+    fs.symlinkSync(one, dangling); // a link to a file not made yet
+    const invalid = { code: 'ERR_PMEM_INVALID', message: expect.stringContaining('are one file') };
+    const opens = (store: string, journal: string): Array<Promise<unknown>> => [
+      ReplicatedStore.open(store, { replicas, journal, create: true }),
+      openServer({ file: store, replicas, journal }),
+      startStoreReplica({ store, journal, port: 0, create: true, journalSize: SIZE }),
+    ];
+    // Missing: the same name, and a link to it.
+    for (const [store, journal] of [[one, one], [one, dangling], [dangling, one], [one, path.join(path.dirname(one), '.', path.basename(one))]]) {
+      for (const p of opens(store, journal)) await expect(p).rejects.toMatchObject(invalid);
+      expect(fs.existsSync(one)).toBe(false);
+    }
+    // There: a store, then a symbolic and a hard link to it.
+    await (await ReplicatedStore.open(one, { replicas, journal: file('one.journal'), create: true })).close();
+    fs.symlinkSync(one, link);
+    fs.linkSync(one, hard);
+    const before = fs.readFileSync(one);
+    for (const [store, journal] of [[one, link], [link, one], [hard, one], [one, dangling]]) {
+      for (const p of opens(store, journal)) await expect(p).rejects.toMatchObject(invalid);
+    }
+    expect(fs.readFileSync(one).equals(before)).toBe(true);
+  });
+});

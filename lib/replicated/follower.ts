@@ -77,7 +77,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
   checkJournalSize(o.journalSize, 'journalSize');
   checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
-  const opened = openStoreBeforeJournal(o.store as string, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+  const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
   const store = opened.store;
   let replica: ReplicaHandle;
   try {

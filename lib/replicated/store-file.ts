@@ -4,6 +4,8 @@
 // refused open leaves the store's path as it found it.
 import * as fs from 'node:fs';
 
+import { PmemError } from '../core/errors';
+import { sameFile } from '../core/same-file';
 import { KVStore } from '../kv/store';
 import type { KVOpenOptions } from '../kv/types';
 
@@ -19,8 +21,17 @@ export interface StoreBeforeJournal {
   abandon(): void;
 }
 
-/** Opens the store at `path` (KVStore.open) and notes whether this open made it. @throws what KVStore.open throws */
-export function openStoreBeforeJournal(path: string, options: KVOpenOptions): StoreBeforeJournal {
+/**
+ * Opens the store at `path` (KVStore.open) and notes whether this open made
+ * it. A `journal` that names the same file, by any name, is refused first,
+ * before anything is opened or made: the two must be two files.
+ * @throws PmemError ERR_PMEM_INVALID (one file for both); what KVStore.open throws
+ */
+export function openStoreBeforeJournal(path: string, journal: string, options: KVOpenOptions): StoreBeforeJournal {
+  if (sameFile(path, journal)) {
+    throw new PmemError('ERR_PMEM_INVALID',
+      `the store '${path}' and its journal '${journal}' are one file: each needs a file of its own; nothing was opened`, { path: journal });
+  }
   const found = options.create === true ? foundForCreate(path) : null;
   const store = KVStore.open(path, options);
   // The file it opened, under its lock: the one abandon() may take back.

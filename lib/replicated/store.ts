@@ -67,7 +67,7 @@ export class ReplicatedStore {
     }
     // The journal's options are checked before the store is opened: a bad one leaves both files untouched.
     checkPrimaryOptions(journal, { replicas: o.replicas, create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
-    const opened = openStoreBeforeJournal(path, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+    const opened = openStoreBeforeJournal(path, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
     try {
       const j = await StoreJournal.open(opened.store, journal, { replicas: o.replicas as string[], create: o.create, size: journalSize, timeoutMs: o.timeoutMs });
       return new ReplicatedStore(opened.store, j);

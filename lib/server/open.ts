@@ -69,9 +69,10 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
   wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
   checkJournalSize(journalSize, 'options.journalSize');
-  const opened = openStoreBeforeJournal(options.file, serverStoreOptions(options));
+  const journalFile = journal ?? `${options.file}.journal`;
+  const opened = openStoreBeforeJournal(options.file, journalFile, serverStoreOptions(options));
   try {
-    const j = await StoreJournal.open(opened.store, journal ?? `${options.file}.journal`, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
+    const j = await StoreJournal.open(opened.store, journalFile, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
     return new RespServer(options, { store: opened.store, journal: j });
   } catch (e) {
     // A journal that cannot be had (another process holds it, it is not a
