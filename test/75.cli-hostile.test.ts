@@ -17,7 +17,7 @@ import { KVStore } from '../lib';
 import { tmpFile } from './helpers';
 import { BIN, expectBuilt, fails, lines, pmem, ROOT, type Result } from './cli-helpers';
 
-beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort', 'cli/demo']));
+beforeAll(() => expectBuilt(['cli/main', 'cli/args', 'cli/exit', 'cli/import', 'cli/sort', 'cli/demo', 'cli/serve', 'cli/replica']));
 
 function jsonl(n: number, from = 0): string {
   return Array.from({ length: n }, (_, i) => JSON.stringify({ key: `k${from + i}`, value: `v${from + i}` })).join('\n') + '\n';
@@ -325,6 +325,35 @@ describe('pmem serve and pmem replica: one file given for two', () => {
     fails(pmem(['serve', '--port', '0', '--file', f, '--journal', link, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
     expect(fs.readdirSync(dir).sort()).toEqual(['link.kv', 's.kv']);
     expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+});
+
+describe('pmem serve --replica and pmem replica --size: numbers out of range', () => {
+  test('a --replica address without a port in 1..65535, or given twice: exit 2 naming --replica, and no store made', () => {
+    const dir = tmpFile('replica-address');
+    fs.mkdirSync(dir);
+    const f = path.join(dir, 's.kv');
+    const opts = { timeout: 60_000 };
+    const serve = (...replicas: string[]): Result =>
+      pmem(['serve', '--port', '0', '--file', f, ...replicas.flatMap((r) => ['--replica', r])], opts);
+    fails(serve('127.0.0.1:0'), EXIT.USAGE, '--replica: port 0 is outside 1..65535');
+    fails(serve('127.0.0.1:65536'), EXIT.USAGE, '--replica: port 65536 is outside 1..65535');
+    // Six digits, no port, no host: not host:port at all (it was exit 70, a TypeError's stack).
+    fails(serve('127.0.0.1:099999'), EXIT.USAGE, "--replica must be 'host:port', got '127.0.0.1:099999'");
+    fails(serve('localhost'), EXIT.USAGE, "--replica must be 'host:port', got 'localhost'");
+    fails(serve(''), EXIT.USAGE, "--replica must be 'host:port', got ''");
+    fails(serve('127.0.0.1:7000', '127.0.0.1:7000'), EXIT.USAGE, '--replica 127.0.0.1:7000 is given twice');
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  test('replica --size below a journal\'s least: exit 2 naming --size, and no journal made', () => {
+    const dir = tmpFile('replica-size');
+    fs.mkdirSync(dir);
+    const j = path.join(dir, 'b.journal');
+    for (const size of ['1', '4K']) {
+      fails(pmem(['replica', '--listen', '0', '--file', j, '--create', '--size', size], { timeout: 60_000 }), EXIT.USAGE, '--size must be ');
+    }
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });
 

@@ -126,6 +126,25 @@ test('option errors', async () => {
   expect(() => parseServe(['--replica-timeout', '0', '--replica', 'h:1'], bytes)).toThrow(/whole number/);
 });
 
+test('a replica address or timeout out of range is refused before the store is created, named as the option', async () => {
+  const cases: Array<[Record<string, unknown>, string, string]> = [
+    [{ replicas: ['127.0.0.1:0'] }, 'RangeError', 'options.replicas[0]: port 0 is outside 1..65535'],
+    [{ replicas: ['127.0.0.1:65536'] }, 'RangeError', 'options.replicas[0]: port 65536 is outside 1..65535'],
+    [{ replicas: ['127.0.0.1:1', 'h'] }, 'TypeError', "options.replicas[1] must be 'host:port', got 'h'"],
+    [{ replicas: ['127.0.0.1:1', '127.0.0.1:1'] }, 'RangeError', 'replica 127.0.0.1:1 is named twice'],
+    [{ replicas: [] }, 'RangeError', 'options.replicas must name at least one backup'],
+    // A Node timer of 2^31 ms or more fires at once.
+    [{ replicas: ['127.0.0.1:1'], replicaTimeoutMs: 2 ** 31 }, 'RangeError', 'options.replicaTimeoutMs must be 1..2147483647, got 2147483648'],
+    [{ replicas: ['127.0.0.1:1'], replicaTimeoutMs: 0 }, 'RangeError', 'options.replicaTimeoutMs must be 1..2147483647, got 0'],
+  ];
+  for (const [o, name, message] of cases) {
+    const f = file('bad-replicas.kv');
+    const err = await openServer({ file: f, ...o } as never).then(async (s) => { await s.close(); return null; }, (e: unknown) => e as Error);
+    expect([o, err?.name, err?.message]).toEqual([o, name, message]);
+    expect([o, fs.existsSync(f), fs.existsSync(`${f}.journal`)]).toEqual([o, false, false]);
+  }
+});
+
 test('the command line: pmem replica --store as the backup of pmem serve --replica', async () => {
   const store = file('cli-backup.kv');
   const served = file('cli-served.kv');

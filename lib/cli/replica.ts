@@ -3,7 +3,7 @@
 // backup's file a primary's under a new epoch.
 import * as path from 'node:path';
 
-import { MAX_TIMEOUT } from '../replicate/options';
+import { checkJournalSize, MAX_TIMEOUT } from '../replicate/options';
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
 import { refuseLostPath, sameFile, wholeNumberIn } from './args';
@@ -44,7 +44,15 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
     else if (name === '--bind') a.bind = v;
     else if (name === '--store') a.store = v;
     else if (name === '--hello-timeout') a.helloTimeoutMs = wholeNumberIn(v, name, 1, MAX_TIMEOUT);
-    else a.size = bytes(v, name);
+    else {
+      a.size = bytes(v, name);
+      // The journal's own bounds, named as typed: a usage error before anything is made.
+      try {
+        checkJournalSize(a.size, name);
+      } catch (e) {
+        throw usage((e as Error).message);
+      }
+    }
   }
   if (a.file === undefined) throw usage(`replica${promote ? ' promote' : ''} needs --file`);
   refuseLostPath('--file', a.file);

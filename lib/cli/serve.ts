@@ -5,6 +5,7 @@ import * as path from 'node:path';
 
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
+import { parseAddress } from '../replicate/options';
 import { openServer } from '../server/open';
 import { refuseLostPath, sameFile, wholeNumberIn } from './args';
 import { cannotUse, usage } from './exit';
@@ -62,7 +63,17 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
       case '--file': a.file = v; break;
       case '--requirepass': a.requirepass = v; break;
       case '--databases': a.databases = whole(1, 256); break;
-      case '--replica': a.replicas.push(v); break;
+      case '--replica':
+        // Checked here, not first by openServer: a bad address is a usage
+        // error named as typed, found before the store is created.
+        try {
+          parseAddress(v, name);
+        } catch (e) {
+          throw usage((e as Error).message);
+        }
+        if (a.replicas.includes(v)) throw usage(`--replica ${v} is given twice`);
+        a.replicas.push(v);
+        break;
       case '--journal': a.journal = v; break;
       case '--replica-timeout': a.replicaTimeoutMs = whole(1, 2 ** 31 - 1); break;
       case '--enable-debug-command':

@@ -51,14 +51,7 @@ export const MAX_TIMEOUT = 2 ** 31 - 1;
 export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFlags {
   checkPath(path);
   const o = checkOptions(options, OPEN_KEYS) as Partial<ReplicatedWalOptions>;
-  if (!Array.isArray(o.replicas)) throw new TypeError('replicas must be an array of \'host:port\' strings');
-  if (o.replicas.length === 0) throw new RangeError('replicas must name at least one backup');
-  const replicas = o.replicas.map((r, i) => parseAddress(r, `replicas[${i}]`));
-  const seen = new Set<string>();
-  for (const r of replicas) {
-    if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
-    seen.add(r.address);
-  }
+  const replicas = checkReplicas(o.replicas, 'replicas');
   const timeoutMs = checkTimeout(o.timeoutMs, 'timeoutMs', 5000);
   return {
     path: path as string,
@@ -71,8 +64,29 @@ export function checkPrimaryOptions(path: unknown, options: unknown): PrimaryFla
   };
 }
 
-/** A timeout in ms, 1..MAX_TIMEOUT, or `dflt` when undefined. @throws TypeError, RangeError */
-function checkTimeout(v: unknown, name: string, dflt: number): number {
+/**
+ * The backups of a primary, given as the option `name`: a non-empty array
+ * of distinct 'host:port' strings.
+ * @throws TypeError, RangeError
+ */
+export function checkReplicas(v: unknown, name: string): ReplicaAddress[] {
+  if (!Array.isArray(v)) throw new TypeError(`${name} must be an array of 'host:port' strings`);
+  if (v.length === 0) throw new RangeError(`${name} must name at least one backup`);
+  const replicas = v.map((r, i) => parseAddress(r, `${name}[${i}]`));
+  const seen = new Set<string>();
+  for (const r of replicas) {
+    if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
+    seen.add(r.address);
+  }
+  return replicas;
+}
+
+/**
+ * A timeout in ms, 1..MAX_TIMEOUT, or `dflt` when undefined: a Node timer
+ * of more than 2^31 - 1 ms fires at once.
+ * @throws TypeError, RangeError
+ */
+export function checkTimeout(v: unknown, name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const ms = checkIndex(v, name);
   if (ms < 1 || ms > MAX_TIMEOUT) throw new RangeError(`${name} must be 1..${MAX_TIMEOUT}, got ${ms}`);

@@ -4,7 +4,7 @@
 import { checkIndex, checkOptions } from '../core/args';
 import { KVStore } from '../kv/store';
 import type { KVOpenOptions } from '../kv/types';
-import { checkJournalSize } from '../replicate/options';
+import { checkJournalSize, checkReplicas, checkTimeout } from '../replicate/options';
 import { StoreJournal } from '../replicated/committer';
 import { openStoreBeforeJournal } from '../replicated/store-file';
 import { RespServer, type ServerOptions } from './server';
@@ -67,7 +67,10 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   createServerChecks(options);
   const { replicas, journal, replicaTimeoutMs, journalSize } = options;
   if (journal !== undefined && (typeof journal !== 'string' || journal.length === 0)) throw new TypeError('options.journal must be a non-empty string');
-  wholeNumber(replicaTimeoutMs, 'replicaTimeoutMs');
+  // Checked here, before the store is opened, as the journal checks them
+  // again: a bad address or timeout must leave no store file behind.
+  checkReplicas(replicas, 'options.replicas');
+  checkTimeout(replicaTimeoutMs, 'options.replicaTimeoutMs', 5000);
   checkJournalSize(journalSize, 'options.journalSize');
   const journalFile = journal ?? `${options.file}.journal`;
   const opened = openStoreBeforeJournal(options.file, journalFile, serverStoreOptions(options));
