@@ -93,6 +93,36 @@ describe('maxInput: incomplete requests of all clients together', () => {
   });
 });
 
+describe('createServer\'s port and host', () => {
+  test('are where listen() listens when called without them', async () => {
+    const server = createServer({ file: tmpFile('listen-opts.kv'), port: 0, host: '127.0.0.1' });
+    try {
+      const port = await server.listen();
+      // port 0: a free port, not the default 6379.
+      expect(port).not.toBe(6379);
+      expect(port).toBeGreaterThan(0);
+      expect(server.host).toBe('127.0.0.1');
+      const c = new RawClient(port);
+      await c.ready;
+      expect(text(await c.call('PING'))).toBe('PONG');
+      c.socket.destroy();
+    } finally {
+      await server.close();
+      fs.rmSync(tmpFile('listen-opts.kv'), { force: true });
+    }
+  });
+
+  test('a port past 65535 is a RangeError before the store is created', () => {
+    const f = tmpFile('port-opts.kv');
+    for (const port of [65536, 2 ** 32, 2 ** 53 - 1]) {
+      expect(() => createServer({ file: f, port })).toThrow(new RangeError(`options.port must be 0 to 65535, got ${port}`));
+    }
+    for (const port of [-1, 1.5, NaN]) expect(() => createServer({ file: f, port })).toThrow(RangeError);
+    expect(() => createServer({ file: f, port: '6379' as never })).toThrow(TypeError);
+    expect(fs.existsSync(f)).toBe(false);
+  });
+});
+
 describe('blocked clients that have gone', () => {
   function fakeClient(state: { closed?: boolean; readableEnded?: boolean; destroyed?: boolean }): Client {
     return { closed: state.closed ?? false, socket: { readableEnded: state.readableEnded ?? false, destroyed: state.destroyed ?? false } } as unknown as Client;

@@ -40,6 +40,7 @@ export function createServerChecks(options: ServerOptions): void {
   for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) wholeNumber(options[k], k);
   if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError('options.host must be a string');
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
+  if (options.port !== undefined && options.port > 65535) throw new RangeError(`options.port must be 0 to 65535, got ${options.port}`);
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
   if (options.maxClients !== undefined && options.maxClients < 1) throw new RangeError(`options.maxClients must be at least 1, got ${options.maxClients}`);
   const debug = options.enableDebugCommand;

@@ -25,8 +25,9 @@ import { Watches } from './watch';
 export interface ServerOptions {
   /** The store file; created when missing (with `size`), grown up to `maxSize`. */
   file: string;
+  /** The port `listen()` takes when called without one (default 6379; 0: any free port). */
   port?: number;
-  /** Default 127.0.0.1. */
+  /** The address `listen()` takes when called without one (default 127.0.0.1). */
   host?: string;
   requirepass?: string;
   databases?: number;
@@ -104,6 +105,9 @@ export class RespServer {
   readonly dir: string;
   port = 0;
   host = '127.0.0.1';
+  /** Where `listen()` listens when called without them: options.port and options.host, else 6379 on 127.0.0.1. */
+  #listenPort: number;
+  #listenHost: string;
   #closed = false;
   #log: (line: string) => void;
   onShutdown: () => void = () => {};
@@ -127,6 +131,8 @@ export class RespServer {
     this.maxClients = options.maxClients ?? 10000;
     this.enableDebugCommand = options.enableDebugCommand ?? 'no';
     this.#log = options.log ?? (() => {});
+    this.#listenPort = options.port ?? 6379;
+    this.#listenHost = options.host ?? '127.0.0.1';
     this.file = path.resolve(options.file);
     this.dir = path.dirname(this.file);
     this.store = replicated?.store ?? openServerStore(options);
@@ -161,11 +167,12 @@ export class RespServer {
   }
 
   /**
-   * Starts listening. Resolves to the port. A refused listen (EADDRINUSE,
+   * Starts listening, by default on options.port and options.host (else
+   * 6379 on 127.0.0.1). Resolves to the port. A refused listen (EADDRINUSE,
    * say) rejects and leaves nothing behind: listen may be called again.
    * @throws PmemError ERR_PMEM_CLOSED after close()
    */
-  listen(port = 6379, host = '127.0.0.1'): Promise<number> {
+  listen(port = this.#listenPort, host = this.#listenHost): Promise<number> {
     if (this.#closed) return Promise.reject(new PmemError('ERR_PMEM_CLOSED', 'the server is closed'));
     return new Promise((resolve, reject) => {
       const refused = (e: Error): void => {
