@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { KVStore, ReplicatedStore, ReplicatedWal, readJournal, startReplica, Wal, type ReplicaHandle } from '../lib';
+import { KVStore, ReplicatedStore, ReplicatedWal, readJournal, startReplica, startStoreReplica, Wal, type ReplicaHandle } from '../lib';
 import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_DATA, FRAME_HELLO, PROTOCOL_VERSION } from '../lib/replicate/frames';
 import { MAX_JOURNAL_SIZE, MIN_JOURNAL_SIZE } from '../lib/replicate/options';
 import { Peer, RECONNECT_MS } from '../lib/replicate/peer';
@@ -243,6 +243,22 @@ describe('options of every wrong kind', () => {
       expect(e.message).toMatch(message);
     }
     expect(fs.existsSync(f)).toBe(false);
+  });
+
+  test('startStoreReplica: pollMs and helloTimeoutMs past what a Node timer takes (2^31 - 1 ms) are refused, and nothing is made', async () => {
+    const store = file('poll.kv');
+    for (const [o, message] of [
+      [{ pollMs: 2 ** 31 }, 'pollMs must be 1..2147483647, got 2147483648'],
+      [{ pollMs: 2 ** 32 + 5 }, `pollMs must be 1..2147483647, got ${2 ** 32 + 5}`],
+      [{ pollMs: 0 }, 'pollMs must be 1..2147483647, got 0'],
+      [{ helloTimeoutMs: 2 ** 31 }, 'helloTimeoutMs must be 1..2147483647, got 2147483648'],
+    ] as const) {
+      // A backup that started anyway is closed, so that the test fails and does not wait on it.
+      const e = await startStoreReplica({ store, port: 0, create: true, ...o }).then(async (h) => { await h.close(); return null; }, (x: unknown) => x as Error);
+      expect([o, e?.name, e?.message]).toEqual([o, 'RangeError', message]);
+    }
+    expect(fs.existsSync(store)).toBe(false);
+    expect(fs.existsSync(`${store}.journal`)).toBe(false);
   });
 
   test('a replica nobody listens for: the timeout names why it could not connect', async () => {

@@ -3,10 +3,10 @@
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
 // a promotion finds it complete once the last records are applied.
-import { checkIndex, checkOptions, checkPath } from '../core/args';
+import { checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
-import { checkJournalSize, checkReplicaOptions } from '../replicate/options';
+import { checkJournalSize, checkReplicaOptions, checkTimeout } from '../replicate/options';
 import { type ReplicaHandle, startReplica } from '../replicate/replica';
 import { applyRecords, readApplied, readRecords } from './applied';
 import { openStoreBeforeJournal } from './store-file';
@@ -73,8 +73,8 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   checkPath(o.store, 'store');
   if (o.journal !== undefined && (typeof o.journal !== 'string' || o.journal.length === 0)) throw new TypeError('journal must be a non-empty string');
   const journal = o.journal ?? `${o.store}.journal`;
-  const pollMs = checkIndex(o.pollMs === undefined ? 5 : o.pollMs, 'pollMs');
-  if (pollMs < 1) throw new RangeError('pollMs must be at least 1');
+  // At most 2^31 - 1, as every timeout: setInterval would take more as 1 ms.
+  const pollMs = checkTimeout(o.pollMs, 'pollMs', 5);
   checkJournalSize(o.journalSize, 'journalSize');
   checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
   const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
