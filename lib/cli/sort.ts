@@ -57,7 +57,8 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         try {
           keys.push(parseKey(v as string));
         } catch (e) {
-          throw usage((e as Error).message);
+          // parseKey's message has the value; the option is named here.
+          throw usage(`-k: ${(e as Error).message}`);
         }
         if (!Object.values(keys[keys.length - 1]).every((n) => n === undefined || Number.isSafeInteger(n))) {
           throw usage(`-k takes field and character numbers up to ${Number.MAX_SAFE_INTEGER}, got '${v}'`);

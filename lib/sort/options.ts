@@ -125,7 +125,7 @@ const KEY_KEYS = ['field', 'char', 'endField', 'endChar'];
 
 function positive(v: unknown, name: string): number {
   const n = checkIndex(v, name);
-  if (n === 0) throw new RangeError(`${name} must be at least 1`);
+  if (n === 0) throw new RangeError(`${name} must be at least 1, got 0`);
   return n;
 }
 
