@@ -89,6 +89,18 @@ describe('crc32c(data) reads the length of data through its own slot', () => {
     expect(crc32c(b)).toBe(expected);
     expect(() => crc32c(b, 0, 10)).toThrow(RangeError);
   });
+
+  test('an offset that is no index is named as the offset, also when the length is left out', () => {
+    const b = Buffer.from('1234');
+    expect(() => crc32c(b, 1n as never)).toThrow(new TypeError('offset must be a number, got bigint'));
+    expect(() => crc32c(b, '1' as never)).toThrow(new TypeError('offset must be a number, got string'));
+    expect(() => crc32c(b, -1)).toThrow(new RangeError('offset must be a non-negative safe integer, got -1'));
+    expect(() => crc32c(b, 1.5)).toThrow(new RangeError('offset must be a non-negative safe integer, got 1.5'));
+    expect(() => crc32c(b, 2 ** 32)).toThrow(new RangeError('range [4294967296, +0) is outside [0, 4)'));
+    expect(() => crc32c(b, 5)).toThrow(new RangeError('range [5, +0) is outside [0, 4)'));
+    expect(crc32c(b, 4)).toBe(crc32c(Buffer.alloc(0)));
+    expect(crc32c(b, -0)).toBe(crc32c(b));
+  });
 });
 
 describe('a path with a NUL byte is refused, not cut short at it', () => {

@@ -9,9 +9,13 @@ export function crc32c(data: Uint8Array, offset = 0, length?: number, seed = 0):
   // The length of data through its internal slot: an own `length` property
   // changes neither the default nor the bound.
   const size = viewLength(data, 'data');
-  const len = length === undefined ? size - offset : length;
-  checkRange(offset, len, size);
+  // The offset is checked before the default length is computed from it: a
+  // bigint would throw from the subtraction, and an offset past the end
+  // would be reported as a negative length.
+  const off = checkIndex(offset, 'offset');
+  const len = length === undefined ? Math.max(size - off, 0) : length;
+  checkRange(off, len, size);
   checkIndex(seed, 'seed');
   if (seed > 0xffffffff) throw new RangeError('seed must be a uint32');
-  return binding.crc32c(data, offset, len, seed);
+  return binding.crc32c(data, off, len, seed);
 }
