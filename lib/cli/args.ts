@@ -36,7 +36,8 @@ options:
                        (default: its current size; at most 4G)
   --                   what follows is not an option (a key that starts with -)
   --version, --help
-  A SIZE is a whole number of bytes, or of KiB, MiB or GiB with K, M or G: 64M, 1G.
+  A SIZE is a whole number of bytes, or of KiB, MiB or GiB with K, M or G
+  (either case): 64M, 1g; at most 4G.
 
 exit codes:
   0   done; check: the file is intact
