@@ -320,6 +320,12 @@ describe('pmem serve and pmem replica: one file given for two', () => {
     const sub = path.join(dir, 'sub');
     fails(pmem(['serve', '--port', '0', '--dir', sub, '--journal', path.join(sub, 'serve.kv'), '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, "is the store's file");
     fails(pmem(['replica', '--listen', '0', '--file', f, '--store', f, '--create'], opts), EXIT.USAGE, `--store ${f} is the journal`);
+    // A symbolic link to a file not made yet names that file.
+    const ahead = path.join(dir, 'ahead.kv');
+    fs.symlinkSync(f, ahead);
+    fails(pmem(['replica', '--listen', '0', '--file', f, '--store', ahead, '--create'], opts), EXIT.USAGE, `--store ${ahead} is the journal`);
+    fails(pmem(['serve', '--port', '0', '--file', ahead, '--journal', f, '--replica', '127.0.0.1:1'], opts), EXIT.USAGE, `--journal ${f} is the store's file`);
+    fs.rmSync(ahead);
     expect(fs.readdirSync(dir)).toEqual([]);
     // The same file by two names: a hard link to a store.
     expect(pmem(['kv', f, 'put', 'a', '1']).code).toBe(0);

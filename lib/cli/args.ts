@@ -1,6 +1,5 @@
 // The `pmem` command's arguments and help texts.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
@@ -202,20 +201,8 @@ export function bytes(s: string, name: string): number {
   return n;
 }
 
-/**
- * Whether two paths a command was given name one file: the same path, or
- * (both existing) the same file by two names, a link included.
- */
-export function sameFile(a: string, b: string): boolean {
-  if (path.resolve(a) === path.resolve(b)) return true;
-  try {
-    const x = fs.statSync(a);
-    const y = fs.statSync(b);
-    return x.dev === y.dev && x.ino === y.ino;
-  } catch {
-    return false;
-  }
-}
+/** Whether two paths a command was given name one file, by any name (lib/core/same-file.ts). */
+export { sameFile } from '../core/same-file';
 
 /** The command line's arguments that were not valid UTF-8, as Node decoded them; null where /proc cannot tell. Read once. */
 let lostArgs: Set<string> | null | undefined;
