@@ -38,7 +38,23 @@ test('bad options', () => {
   expectThrowName(() => KVStore.open(file, { create: true, segmentSize: 512 }), 'RangeError');
   expectThrowName(() => KVStore.open(file, { create: true, maxSize: 2 ** 33 }), 'RangeError');
   expectThrowName(() => KVStore.openRegion({} as never, { bogus: true } as never), 'TypeError');
+  expect(() => KVStore.open(file, { create: true, size: 64 << 20, maxSize: 16 << 20 })).toThrow(
+    new RangeError(`maxSize (${16 << 20}) is below size (${64 << 20}): a store never grows past maxSize`));
   expect(fs.existsSync(file)).toBe(false);
+});
+
+test('a new store is never larger than its maxSize: without a size, it takes maxSize when that is below the default', () => {
+  const file = tmpFile('kv-max');
+  KVStore.open(file, { create: true, maxSize: 32 << 20 }).close();
+  expect(fs.statSync(file).size).toBe(32 << 20);
+  const other = tmpFile('kv-max-default');
+  KVStore.open(other, { create: true, maxSize: 1 << 30 }).close();
+  expect(fs.statSync(other).size).toBe(64 << 20);
+  // An existing store keeps its size: a maxSize below it only means it does not grow.
+  const s = KVStore.open(other, { maxSize: 16 << 20 });
+  s.put('k', 'v');
+  s.close();
+  expect(fs.statSync(other).size).toBe(64 << 20);
 });
 
 // null is a value, not an option left out: a bound of null (gt, gte, lt,

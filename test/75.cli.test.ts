@@ -128,6 +128,13 @@ describe('pmem kv', () => {
     expect(pmem(['kv', f, 'count']).out).toEqual(['101']);
     for (const bad of ['0', '-1', '1.5G', '12X', '5G', '']) fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', bad]), EXIT.USAGE, '--size');
     fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--max-size', '8G']), EXIT.USAGE, '--max-size must be at most 4G');
+    // A new store never larger than its maximum.
+    const small = tmpFile('max-below-size.kv');
+    fails(pmem(['kv', small, 'put', 'a', '1', '--size', '1G', '--max-size', '64M']), EXIT.USAGE, `--max-size ${64 << 20} is below --size ${1 << 30}`);
+    fails(pmem(['kv', small, 'put', 'a', '1', '--max-size', '8M']), EXIT.USAGE, `--max-size ${8 << 20} makes a new store too small to take a put`);
+    expect(fs.existsSync(small)).toBe(false);
+    expect(pmem(['kv', small, 'put', 'a', '1', '--max-size', '32M']).code).toBe(0);
+    expect(fs.statSync(small).size).toBe(32 << 20);
     fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', '4K']), EXIT.USAGE, 'needs a size of at least');
     // The least size a put accepts makes a store that takes a put (one
     // segment besides the two a put keeps free); one less is refused.

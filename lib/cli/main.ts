@@ -206,8 +206,15 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   // A put keeps two of the 4 MiB segments free, so a new store of fewer
   // than three would take none: refused before a file is made.
   const least = 4096 + 3 * 4 * 1024 * 1024;
+  if (creating && p.size !== undefined && p.maxSize !== undefined && p.maxSize < p.size) {
+    throw usage(`--max-size ${p.maxSize} is below --size ${p.size}: a store never grows past its maximum`);
+  }
   if (creating && p.size !== undefined && p.size < least) {
     throw usage(`a store of ${p.size} bytes needs a size of at least ${least} to take a put (a put keeps two 4 MiB segments free)`);
+  }
+  // Without --size, a new store is 64M, or --max-size when that is less.
+  if (creating && p.size === undefined && p.maxSize !== undefined && p.maxSize < least) {
+    throw usage(`--max-size ${p.maxSize} makes a new store too small to take a put: it needs at least ${least} bytes (a put keeps two 4 MiB segments free)`);
   }
   const open = (): KVStore => KVStore.open(file, creating ? { create: true, size: p.size, maxSize: p.maxSize }
     : READS.has(op) ? { readOnly: true } : { maxSize: p.maxSize });

@@ -241,10 +241,16 @@ export function openArgs(options: unknown): { create: boolean; readOnly: boolean
   const create = checkBoolean(o.create === undefined ? false : o.create, 'create');
   const readOnly = checkBoolean(o.readOnly === undefined ? false : o.readOnly, 'readOnly');
   if (create && readOnly) throw new TypeError('create and readOnly cannot be combined');
-  const size = checkIndex(o.size === undefined ? DEFAULT_SIZE : o.size, 'size');
+  const givenSize = o.size === undefined ? undefined : checkIndex(o.size, 'size');
   const segmentSize = checkSegmentSize(o.segmentSize === undefined ? DEFAULT_SEGMENT : o.segmentSize);
-  if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
+  if (givenSize !== undefined && givenSize > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${givenSize}`);
   const maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
   if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+  // A new store is never made larger than it may grow: a size past maxSize
+  // contradicts it, and the default size gives way to a smaller maxSize.
+  if (givenSize !== undefined && maxSize !== 0 && maxSize < givenSize) {
+    throw new RangeError(`maxSize (${maxSize}) is below size (${givenSize}): a store never grows past maxSize`);
+  }
+  const size = givenSize ?? (maxSize !== 0 ? Math.min(DEFAULT_SIZE, maxSize) : DEFAULT_SIZE);
   return { create, readOnly, size, segmentSize, maxSize };
 }

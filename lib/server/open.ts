@@ -93,5 +93,9 @@ export function openServerStore(options: ServerOptions): KVStore {
 }
 
 function serverStoreOptions(options: ServerOptions): KVOpenOptions {
-  return { create: true, size: options.size ?? 64 * 1024 * 1024, maxSize: options.maxSize ?? 1024 * 1024 * 1024 };
+  // A new store is 64 MiB, or maxSize when that is less; it may grow to
+  // 1 GiB, or to the size asked for when that is more. A size past a
+  // maxSize given is KVStore.open's RangeError.
+  const size = options.size ?? Math.min(64 * 1024 * 1024, options.maxSize ?? Infinity);
+  return { create: true, size, maxSize: options.maxSize ?? Math.max(size, 1024 * 1024 * 1024) };
 }
