@@ -8,6 +8,7 @@
 import { KVStore, type Region } from '../lib';
 import { crashTest, type CheckContext, type CrashReport } from '../lib/testing';
 import { faulty, type Faults, ViolationKinds } from './faults';
+import { prefixRegion } from './fixtures/sim/prefix-region';
 
 const SIZE = 64 * 1024;
 const SEG = 1024;
@@ -93,17 +94,6 @@ interface Scenario {
   prepare(store: KVStore, state: State): void;
   /** Runs the calls; `done(state)` after each call acknowledges the state it left. */
   act(store: KVStore, state: State, done: (s: State) => void): void;
-}
-
-function prefixRegion(inner: Region, length: number): Region {
-  return {
-    bytes: inner.bytes.subarray(0, length),
-    length,
-    granularity: inner.granularity,
-    flush: (o, l) => inner.flush(o, l),
-    drain: () => inner.drain(),
-    persist: (o, l) => inner.persist(o, l),
-  };
 }
 
 function kvCrash(sc: Scenario): CrashReport {

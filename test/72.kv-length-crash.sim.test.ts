@@ -19,6 +19,7 @@ import { Superblock } from '../lib/log/superblock';
 const KV_SUPERBLOCK = { offset: 0, capacity: 32 };
 const LENGTH_AT = 16;
 import { faulty, ViolationKinds } from './faults';
+import { prefixRegion } from './fixtures/sim/prefix-region';
 
 const SIZE = 64 * 1024;
 const SEG = 1024;
@@ -27,18 +28,6 @@ const FIRST = DATA_START + 12 * SEG;
 /** Both superblock replicas. */
 const SB_BYTES = Superblock.size(KV_SUPERBLOCK.capacity);
 const IMAGES = Number(process.env.PMEM_KV_CRASH_IMAGES ?? 128);
-
-/** The first `length` bytes of `inner`, as a Region: the store's file at that size. */
-function prefixRegion(inner: Region, length: number): Region {
-  return {
-    bytes: inner.bytes.subarray(0, length),
-    length,
-    granularity: inner.granularity,
-    flush: (o, l) => inner.flush(o, l),
-    drain: () => inner.drain(),
-    persist: (o, l) => inner.persist(o, l),
-  };
-}
 
 /** The length the superblock on `region` records (0: none). */
 function recorded(region: Region): number {

@@ -2,39 +2,15 @@
 // authenticate when the password changes under connected clients, which
 // commands run before AUTH, and the sizes of request a client that must
 // still authenticate may send (10 arguments, 16384-byte bulks).
-import * as fs from 'node:fs';
 
-import { createServer, type RespServer } from '../lib';
 import { DEFAULT_LIMITS, ProtocolError, RespParser } from '../lib/server/resp';
 import { frame, RawClient, text } from './fixtures/serve/raw';
-import { tmpFile } from './helpers';
+import { serveFixture } from './fixtures/serve/each';
 
 const NOAUTH = '-NOAUTH Authentication required.';
 
 describe('pmem serve: who must authenticate', () => {
-  let file: string;
-  let server: RespServer;
-  let port: number;
-  const clients: RawClient[] = [];
-
-  beforeEach(async () => {
-    file = tmpFile('auth.kv');
-    server = createServer({ file, requirepass: 'sekret' });
-    port = await server.listen(0);
-  });
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.socket.destroy();
-    await server.close();
-    fs.rmSync(file, { force: true });
-  });
-
-  async function client(): Promise<RawClient> {
-    const c = new RawClient(port);
-    clients.push(c);
-    await c.ready;
-    return c;
-  }
+  const { client } = serveFixture('auth.kv', { requirepass: 'sekret' });
 
   test('once the password is removed, a client that never gave it runs commands; one set later binds only clients connected after it', async () => {
     const waiting = await client();
@@ -119,29 +95,7 @@ describe('RESP parser: the sizes of an unauthenticated request, in Redis 7.0\'s 
 });
 
 describe('pmem serve: requests before AUTH are held to Redis\'s unauthenticated sizes', () => {
-  let file: string;
-  let server: RespServer;
-  let port: number;
-  const clients: RawClient[] = [];
-
-  beforeAll(async () => {
-    file = tmpFile('auth-sizes.kv');
-    server = createServer({ file, requirepass: 'sekret' });
-    port = await server.listen(0);
-  });
-
-  afterAll(async () => {
-    for (const c of clients) c.socket.destroy();
-    await server.close();
-    fs.rmSync(file, { force: true });
-  });
-
-  async function client(): Promise<RawClient> {
-    const c = new RawClient(port);
-    clients.push(c);
-    await c.ready;
-    return c;
-  }
+  const { client } = serveFixture('auth-sizes.kv', { requirepass: 'sekret' }, true);
   const keys = (n: number): string[] => Array.from({ length: n }, (_, i) => `k${i}`);
 
   test('more than 10 arguments: the error, then the connection closes; 10 are read (and answered NOAUTH)', async () => {
@@ -212,21 +166,10 @@ describe('pmem serve: requests before AUTH are held to Redis\'s unauthenticated 
 });
 
 describe('pmem serve: an HTTP request ends its connection before its body runs', () => {
-  let file: string;
-  let server: RespServer;
-  let port: number;
   const logged: string[] = [];
-
-  beforeEach(async () => {
-    file = tmpFile('http.kv');
+  const served = serveFixture('http.kv', { log: (line: string) => logged.push(line) });
+  beforeEach(() => {
     logged.length = 0;
-    server = createServer({ file, log: (line: string) => logged.push(line) });
-    port = await server.listen(0);
-  });
-
-  afterEach(async () => {
-    await server.close();
-    fs.rmSync(file, { force: true });
   });
 
   // A web page can make a browser send a POST to 127.0.0.1:6379, its body
@@ -236,10 +179,10 @@ describe('pmem serve: an HTTP request ends its connection before its body runs',
     ['GET', 'GET / HTTP/1.1\r\nhOsT: 127.0.0.1:6379\r\n\r\nSET pwned 1\r\n', 1],
     ['post, in lower case', 'post /x HTTP/1.0\r\n\r\nSET pwned 1\r\n', 0],
   ])('%s: the connection closes at its first line or its Host: header, and nothing after runs', async (_name, request, errors) => {
-    const setter = new RawClient(port);
+    const setter = new RawClient(served.port);
     await setter.ready;
     expect(text(await setter.call('SET', 'kept', 'v'))).toBe('OK');
-    const c = new RawClient(port);
+    const c = new RawClient(served.port);
     await c.ready;
     c.send(request);
     await c.closedByServer();
@@ -254,7 +197,7 @@ describe('pmem serve: an HTTP request ends its connection before its body runs',
   });
 
   test('a key or an argument named POST or Host: is only data', async () => {
-    const c = new RawClient(port);
+    const c = new RawClient(served.port);
     await c.ready;
     expect(text(await c.call('SET', 'POST', 'Host:'))).toBe('OK');
     expect(text(await c.call('GET', 'POST'))).toBe('Host:');

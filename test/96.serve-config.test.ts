@@ -1,41 +1,17 @@
 // pmem serve's CONFIG SET with several parameter/value pairs, all or nothing
 // as in Redis 7.0: a refused value or a repeated parameter leaves every
 // parameter as it was, with Redis's error texts.
-import * as fs from 'node:fs';
 
-import { createServer, type RespServer } from '../lib';
-import { RawClient, text } from './fixtures/serve/raw';
-import { tmpFile } from './helpers';
+import { type RawClient, text } from './fixtures/serve/raw';
+import { serveFixture } from './fixtures/serve/each';
 
 const MB = 1024 * 1024;
 const failed = (k: string, why: string): string => `-ERR CONFIG SET failed (possibly related to argument '${k}') - ${why}`;
 const RANGE = 'argument must be between 1 and 4294967295 inclusive';
 
 describe('pmem serve: CONFIG SET is all or nothing', () => {
-  let file: string;
-  let server: RespServer;
-  let port: number;
-  const clients: RawClient[] = [];
-
   // A server each: what one test leaves set does not reach the next.
-  beforeEach(async () => {
-    file = tmpFile('config.kv');
-    server = createServer({ file });
-    port = await server.listen(0);
-  });
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.socket.destroy();
-    await server.close();
-    fs.rmSync(file, { force: true });
-  });
-
-  async function client(): Promise<RawClient> {
-    const c = new RawClient(port);
-    clients.push(c);
-    await c.ready;
-    return c;
-  }
+  const { client } = serveFixture('config.kv');
 
   const PARAMS = ['maxmemory', 'proto-max-bulk-len', 'notify-keyspace-events', 'maxclients', 'requirepass', 'x-pmem-unknown'];
   /** CONFIG GET of each of PARAMS: [name, value], or [name] for a parameter CONFIG GET does not list. */
