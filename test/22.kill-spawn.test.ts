@@ -2,7 +2,7 @@
 // again while the kernel refuses them (ENOMEM, EAGAIN), and no other error.
 import { type ChildProcess, spawn } from 'node:child_process';
 
-import { spawnRetrying } from '../lib/testing';
+import { seededRandom, spawnRetrying } from '../lib/testing';
 
 /** A spawn that throws `codes` in turn, then forks for real. */
 function refusing(codes: string[]): { fn: typeof spawn; calls: () => number } {
@@ -64,4 +64,23 @@ test('bad retrying options are refused before any fork', async () => {
   await expect(call({ patience: 10, spawn: r.fn })).rejects.toThrow("unknown option 'patience'");
   await expect(call(null)).rejects.toThrow('options must be an object');
   expect(r.calls()).toBe(0);
+});
+
+test("the kill schedule's generator takes every bit of a seed up to 2^53: seeds that differ past 2^32 give other moments", () => {
+  const first = (seed: number): number[] => {
+    const r = seededRandom(seed);
+    return Array.from({ length: 4 }, () => r());
+  };
+  expect(first(5 + 2 ** 32)).not.toEqual(first(5));
+  expect(first(2 ** 53 - 1)).not.toEqual(first(2 ** 32 - 1));
+  // Below 2^32 the sequences are mulberry32's, as before: seeds already in use keep their schedules.
+  let a = 7;
+  const mulberry = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  expect(first(7)).toEqual([mulberry(), mulberry(), mulberry(), mulberry()]);
 });

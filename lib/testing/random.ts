@@ -1,10 +1,13 @@
 /**
  * A small seeded generator (mulberry32) returning numbers in [0, 1): the
  * same seed gives the same sequence, so a crash image, a kill moment or a
- * fuzz mutation can be reproduced from its seed.
+ * fuzz mutation can be reproduced from its seed. A seed past 2^32 (up to
+ * 2^53) has its high bits folded into the 32-bit state, so that seeds that
+ * differ only there give other sequences.
  */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
+  const high = Math.floor(seed / 4294967296) >>> 0;
+  let a = (seed >>> 0) ^ Math.imul(high, 0x9e3779b1);
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
