@@ -60,6 +60,14 @@ describe('openMapping', () => {
     kept.close();
   });
 
+  test('a size without create is refused, not ignored', () => {
+    const path = tmpFile('nogrow');
+    openMapping(path, { size: 4096, create: true }).close();
+    expect(() => openMapping(path, { size: 16384 })).toThrow(new TypeError('size applies only with create'));
+    expect(() => openMapping(path, { size: 16384, readOnly: true })).toThrow(new TypeError('size applies only with create'));
+    expect(fs.statSync(path).size).toBe(4096);
+  });
+
   test('exclusive create refuses an existing file', () => {
     const path = tmpFile('excl');
     openMapping(path, { size: 4096, create: true, exclusive: true }).close();

@@ -19,7 +19,7 @@ export type DurabilityMode =
   | 'msync';
 
 export interface MapOptions {
-  /** Size in bytes of a file to create, or to grow a smaller existing file to. */
+  /** With `create`: size in bytes of a file to create, or to grow a smaller existing file to. */
   size?: number;
   /** Create the file if missing (needs `size`). An existing file is never truncated. */
   create?: boolean;
@@ -518,6 +518,12 @@ export function openMapping(path: string, options: MapOptions = {}): Mapping {
     if (size === 0) throw new RangeError('create needs a size greater than 0');
   } else if (exclusive) {
     throw new TypeError('exclusive applies only with create');
+  } else if (options.size !== undefined) {
+    // Only a create sets the size of the file (and grows a smaller one);
+    // without it a size would be ignored and the mapping would be shorter
+    // than asked for, so it is refused (as pmem_map_file refuses a length
+    // without PMEM_FILE_CREATE).
+    throw new TypeError('size applies only with create');
   }
   if (sparse && readOnly) throw new TypeError('sparse and readOnly cannot be combined');
   if (shared && !readOnly) throw new TypeError('shared applies only with readOnly');
