@@ -170,10 +170,13 @@ test('bad headers, missing files, closed and read-only logs', () => {
   w.close();
   w.close();
   expectPmemError(() => w.append('x'), 'ERR_PMEM_CLOSED');
+  // read() checks where it is called, before any next().
+  expectPmemError(() => w.read(), 'ERR_PMEM_CLOSED');
   const ro = Wal.open(file, { readOnly: true });
   expect(records(ro)).toEqual(['1:kept']);
   expectPmemError(() => ro.append('x'), 'ERR_PMEM_READONLY');
   expectPmemError(() => ro.truncate(1), 'ERR_PMEM_READONLY');
+  expect(() => ro.read(-1)).toThrow(RangeError);
   ro.close();
   const bytes = fs.readFileSync(file);
   fs.writeFileSync(file, bytes.subarray(0, 1024)); // truncated file

@@ -100,6 +100,25 @@ test('range, keys, entries and unordered: options or an option given as null is 
   }
 });
 
+test('range, keys, entries and unordered check their options, and a closed store, where they are called', () => {
+  const store = KVStore.open(tmpFile('kv-iter-eager'), { create: true, size: 1 << 20, segmentSize: 4096 });
+  store.put('a', 'A');
+  // No next() is called: the call itself throws.
+  expect(() => store.range({ limit: -1 })).toThrow(RangeError);
+  expect(() => store.keys({ nosuch: 1 } as never)).toThrow(new TypeError("unknown option 'nosuch'"));
+  expect(() => store.entries({ encoding: 'latin1' as never })).toThrow(TypeError);
+  expect(() => store.unordered(5 as never)).toThrow(TypeError);
+  // The options are read at the call: changing them before the first next() changes nothing.
+  const options = { prefix: 'a' };
+  const it = store.range(options);
+  options.prefix = 'z';
+  expect([...it].map(([k]) => k.toString())).toEqual(['a']);
+  store.close();
+  for (const call of [() => store.range(), () => store.keys(), () => store.entries(), () => store.unordered()]) {
+    expectPmemError(call, 'ERR_PMEM_CLOSED');
+  }
+});
+
 test('a second writer is refused with ERR_PMEM_LOCKED, in this process and in another', () => {
   const file = tmpFile('kv-lock');
   const s = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });

@@ -18,6 +18,7 @@ import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats
 import { openStoreFile } from '../core/identify';
 import { openMapping, type Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
+import type { IndexRange } from './hash-index';
 
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
 
@@ -278,9 +279,16 @@ export class KVStore {
   range(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
   range(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<[string, string]>;
   range(options?: KVRangeOptions): IterableIterator<[Buffer, Buffer] | [string, string]>;
-  *range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+  range(options: KVRangeOptions = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    // Checked at the call, not at the first next(): a closed store or a bad
+    // option throws where range() is called, and the options are read once,
+    // before the caller can change them.
     this.#assertOpen();
     const { range, limit, encoding } = rangeArgs(options);
+    return this.#range(range, limit, encoding);
+  }
+
+  *#range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8'): IterableIterator<[Buffer, Buffer] | [string, string]> {
     if (this.#follow !== null) {
       yield* this.#follow.range(range, limit, encoding, () => this.#assertOpen());
       return;
@@ -312,20 +320,21 @@ export class KVStore {
    */
   unordered(prefix?: KVData, options?: { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
   unordered(prefix: KVData | undefined, options: { encoding: 'latin1' }): IterableIterator<[string, string]>;
-  *unordered(prefix?: KVData, options: { encoding?: 'buffer' | 'latin1' } = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+  unordered(prefix?: KVData, options: { encoding?: 'buffer' | 'latin1' } = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    // Checked at the call, as range() is; the prefix is copied now.
     this.#assertOpen();
     const a = unorderedArgs(prefix, options);
     // A reader follows the writer's log through range(): key order.
-    if (this.#follow !== null) yield* latin1If(a.latin1, this.range(a.prefix === '' ? {} : { prefix: Buffer.from(a.prefix, 'latin1') }));
-    else yield* unorderedEntries(this.#log, a.prefix, a.latin1, () => this.#assertOpen());
+    if (this.#follow !== null) return latin1If(a.latin1, this.range(a.prefix === '' ? {} : { prefix: Buffer.from(a.prefix, 'latin1') }));
+    return unorderedEntries(this.#log, a.prefix, a.latin1, () => this.#assertOpen());
   }
 
   /** Every key, in byte order: strings with `encoding: 'utf8'`, else Buffers. */
   keys(options?: KVRangeOptions & { encoding?: 'buffer' }): IterableIterator<Buffer>;
   keys(options: KVRangeOptions & { encoding: 'utf8' }): IterableIterator<string>;
   keys(options?: KVRangeOptions): IterableIterator<Buffer | string>;
-  *keys(options: KVRangeOptions = {}): IterableIterator<Buffer | string> {
-    for (const [k] of this.range(options)) yield k;
+  keys(options: KVRangeOptions = {}): IterableIterator<Buffer | string> {
+    return keysOf<Buffer | string>(this.range(options));
   }
 
   /** Every [key, value], in key byte order: strings with `encoding: 'utf8'`, else Buffers. */
@@ -467,6 +476,11 @@ export class KVStore {
     this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
   }
+}
+
+/** The keys of `entries`, lazily. */
+function* keysOf<K>(entries: Iterable<[K, unknown]>): IterableIterator<K> {
+  for (const [k] of entries) yield k;
 }
 
 /**

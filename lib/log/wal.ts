@@ -252,9 +252,15 @@ export class Wal {
   }
 
   /** Records from `fromLsn` (default: the head) to the tail, as copies. */
-  *read(fromLsn = this.#headLsn): IterableIterator<WalRecord> {
+  read(fromLsn = this.#headLsn): IterableIterator<WalRecord> {
+    // Checked at the call, not at the first next(): a closed log or a bad
+    // LSN throws where read() is called.
     this.#live();
     checkIndex(fromLsn, 'fromLsn');
+    return this.#records(fromLsn);
+  }
+
+  *#records(fromLsn: number): IterableIterator<WalRecord> {
     const b = this.region.bytes;
     const ring = this.#ring;
     let pos = this.#headPos;
