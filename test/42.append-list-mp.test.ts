@@ -138,7 +138,12 @@ test('bad arguments', () => {
   expectThrowName(() => list.append(42 as never), 'TypeError');
   expectThrowName(() => list.append(null as never), 'TypeError');
   expect(list.length).toBe(0);
+  list.append('a');
+  list.append('b');
+  const started = list[Symbol.iterator]();
+  expect(String(started.next().value)).toBe('a');
   m.close();
+  expectPmemError(() => started.next(), 'ERR_PMEM_CLOSED');
   expectPmemError(() => list.append('x'), 'ERR_PMEM_CLOSED');
   expectPmemError(() => list.length, 'ERR_PMEM_CLOSED');
   expectPmemError(() => list.toArray(), 'ERR_PMEM_CLOSED');

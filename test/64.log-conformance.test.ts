@@ -187,12 +187,16 @@ describe.each(backends)('AppendList on a $name', (backend) => {
     const r = backend.create(SIZE);
     const list = AppendList.format(r);
     list.append('a');
+    list.append('b');
     const it = list[Symbol.iterator]();
+    const started = list[Symbol.iterator]();
+    expect(String(started.next().value)).toBe('a');
     backend.close(r);
     expectPmemError(() => list.append('b'), 'ERR_PMEM_CLOSED');
     expectPmemError(() => list.length, 'ERR_PMEM_CLOSED');
     expectPmemError(() => list.toArray(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => it.next(), 'ERR_PMEM_CLOSED');
+    expectPmemError(() => started.next(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => list.recover(), 'ERR_PMEM_CLOSED');
     expectPmemError(() => AppendList.open(r), 'ERR_PMEM_CLOSED');
   });

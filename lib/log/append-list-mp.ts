@@ -172,7 +172,13 @@ export class SharedAppendList {
   *[Symbol.iterator](): IterableIterator<Buffer> {
     const values: Buffer[] = [];
     this.#walk((p, len) => values.push(Buffer.from(this.region.bytes.subarray(p + NODE_HEADER, p + NODE_HEADER + len))));
-    yield* values;
+    for (const v of values) {
+      // The values are copies taken by the walk, but a list whose region
+      // was closed since answers nothing more: ERR_PMEM_CLOSED, as every
+      // other method.
+      checkOpen(this.region, 'list');
+      yield v;
+    }
   }
 
   toArray(): Buffer[] {

@@ -109,11 +109,16 @@ export class AppendList {
     // Every pointer checked as recover() checks it: the bytes may have
     // been damaged since the open, and a pointer back would loop forever.
     let free = this.offset + LIST_HEADER;
-    for (let p = this.#head(); p !== 0; p = Number(b.readBigUInt64LE(p))) {
-      checkOpen(this.region, 'list');
+    let p = this.#head();
+    while (p !== 0) {
       const len = this.#nodeLength(b, p, free);
       free = p + Math.ceil((LIST_NODE_HEADER + len) / LINE) * LINE;
       yield Buffer.from(b.subarray(p + LIST_NODE_HEADER, p + LIST_NODE_HEADER + len));
+      // The region may have been closed while the iterator waited at the
+      // yield: ERR_PMEM_CLOSED, before the next pointer is read from the
+      // detached bytes.
+      checkOpen(this.region, 'list');
+      p = Number(b.readBigUInt64LE(p));
     }
   }
 
