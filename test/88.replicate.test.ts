@@ -595,8 +595,8 @@ describe('argument errors', () => {
 
   test('pmem replica: its arguments, and promote', async () => {
     const bytes = (s: string): number => Number(s);
-    expect(parseReplica(['--listen', '7000', '--file', 'f', '--create', '--size', '10'], bytes)).toEqual({
-      promote: false, port: 7000, file: 'f', bind: '127.0.0.1', create: true, size: 10,
+    expect(parseReplica(['--listen', '7000', '--file', 'f', '--create', '--size', '1048576'], bytes)).toEqual({
+      promote: false, port: 7000, file: 'f', bind: '127.0.0.1', create: true, size: 1048576,
     });
     expect(parseReplica(['--listen', '0', '--file', 'f', '--hello-timeout', '250'], bytes)).toMatchObject({ helloTimeoutMs: 250 });
     expect(parseReplica(['promote', '--file=f'], bytes)).toMatchObject({ promote: true, file: 'f' });
