@@ -201,9 +201,6 @@ export function bytes(s: string, name: string): number {
   return n;
 }
 
-/** Whether two paths a command was given name one file, by any name (lib/core/same-file.ts). */
-export { sameFile } from '../core/same-file';
-
 /** The command line's arguments that were not valid UTF-8, as Node decoded them; null where /proc cannot tell. Read once. */
 let lostArgs: Set<string> | null | undefined;
 

@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { checkJournalSize, MAX_TIMEOUT } from '../replicate/options';
 import { promoteReplicaFile, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
-import { refuseLostPath, sameFile, wholeNumberIn } from './args';
+import { refuseLostPath, wholeNumberIn } from './args';
+import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 

@@ -7,7 +7,8 @@ import { defaultLocation, EMULATED_BANNER } from '../core/location';
 import { openMapping } from '../core/mapping';
 import { parseAddress } from '../replicate/options';
 import { openServer } from '../server/open';
-import { refuseLostPath, sameFile, wholeNumberIn } from './args';
+import { refuseLostPath, wholeNumberIn } from './args';
+import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
 import { refuseKernelViews } from './inspect';
 

@@ -14,7 +14,7 @@ import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
-import { writerHolds } from './live-writer';
+import { writerHolds } from '../core/held-lock';
 import { KvLog } from './log';
 import { readKeys, readValue } from './follow-reads';
 import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';

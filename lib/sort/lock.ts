@@ -10,7 +10,7 @@ import type { NativeLock } from '../core/binding';
 import { refusedIn } from '../core/create-file';
 import { fromSystemError, isPmemError, PmemError } from '../core/errors';
 import { lockFile } from '../core/identify';
-import { writerHolds } from '../kv/live-writer';
+import { writerHolds } from '../core/held-lock';
 
 /** One of a sort's files, locked. */
 export interface SortLock {

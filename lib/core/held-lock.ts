@@ -1,6 +1,7 @@
-// Whether a live writer holds a KVStore file, asked without taking any
-// lock (lib/kv/follow.ts: a reader bounds its recovery by the published
-// tail only when a writer is live).
+// Whether another open holds a file's exclusive lock, asked without taking
+// any lock: a KVStore reader bounds its recovery by the published tail only
+// when a writer is live (lib/kv/follow.ts), and a sort tells a running
+// sort's files from an interrupted one's (lib/sort/lock.ts).
 import * as fs from 'node:fs';
 
 /**
