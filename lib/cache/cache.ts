@@ -182,6 +182,25 @@ export class TieredCache<V = unknown> {
     return value as V;
   }
 
+  /**
+   * DRAM's copy of a value `set` encoded into `bytes`, which reads hand out
+   * (the same object on every DRAM hit, as lru-cache returns what was set).
+   * A Buffer apart from `bytes`, which may be the entry's dirty bytes (a
+   * write-back entry's, which a demotion writes): a change a caller makes to
+   * what get returned never reaches PMem. A json value parsed back, as PMem
+   * and the next open give it (a Date as its string, NaN as null), so that a
+   * DRAM hit returns what a PMem hit would, and a change the caller makes to
+   * the object it set reaches no read. A string as it is.
+   */
+  #dramCopy(value: unknown, bytes: Buffer): unknown {
+    if (this.encoding === 'buffer') {
+      const copy = Buffer.allocUnsafe(bytes.length); // every byte set below
+      copy.set(bytes);
+      return copy;
+    }
+    return this.encoding === 'json' ? decodeValue(bytes, 'json') : value;
+  }
+
   /** Removes `key` if its entry in either tier has expired; returns whether it did. */
   #expireIfStale(key: string): boolean {
     const now = Date.now();
@@ -301,7 +320,6 @@ export class TieredCache<V = unknown> {
       this.#stats.tooLarge++;
       return this;
     }
-    const stored = this.encoding === 'buffer' ? bytes : value;
     const expiry = ttl > 0 ? Date.now() + ttl : 0;
     const size = keyBytes.length + bytes.length;
     const d = this.#dram;
@@ -313,7 +331,7 @@ export class TieredCache<V = unknown> {
       const score = (d.score[i] += w);
       if (through) p.put(key, keyBytes, bytes, this.#tag, expiry, score);
       i = d.index.get(key)!;
-      d.update(i, stored, through ? null : bytes, size, expiry);
+      d.update(i, this.#dramCopy(value, bytes), through ? null : bytes, size, expiry);
       return this;
     }
     const s = p.index.get(key);
@@ -323,10 +341,10 @@ export class TieredCache<V = unknown> {
     const score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
     if (through || !this.#admit(score, size)) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
-      if (through && this.#admit(score, size)) d.add(key, stored, null, size, score, expiry);
+      if (through && this.#admit(score, size)) d.add(key, this.#dramCopy(value, bytes), null, size, score, expiry);
       return this;
     }
-    d.add(key, stored, bytes, size, score, expiry);
+    d.add(key, this.#dramCopy(value, bytes), bytes, size, score, expiry);
     return this;
   }
 
