@@ -256,6 +256,14 @@ function commands() {
     ['SINTERCARD', '0', 's'], ['MSET', 'a'], ['MSETNX', 'a', '1', 'b'], ['HSET', 'h', 'f'], ['SETRANGE', 'str', '-1', 'x'], ['SETRANGE', 'str', '536870912', 'x'],
     ['INCRBY', 'cnt', '9223372036854775807'], ['DECRBY', 'cnt', '-9223372036854775808'], ['HINCRBYFLOAT', 'h', 'f1', '1'], ['BLMOVE', 'l', 'l', 'LEFT', 'RIGHT', '-1'],
     ['ZRANGEBYLEX', 'z', 'a', 'b'], ['ZREVRANGEBYLEX', 'z', '+', '-', 'LIMIT', '1', '-1'], ['KEYS', '[a-'], ['EXISTS', 'str', 'str'], ['UNLINK', 'l', 'l']);
+  // CONFIG SET looks at the names first, in the command's order: immutable, protected, repeated. Nothing here changes a value from its default.
+  for (const pairs of [['daemonize', 'yes'], ['Databases', '3'], ['replicaof', 'no one'], ['slaveof', 'no one'], ['enable-debug-command', 'yes'], ['logfile', ''],
+    ['dir', '/tmp'], ['DBfilename', 'x.rdb'], ['maxmemory', '1', 'daemonize', 'yes', 'maxmemory', '2'], ['maxmemory', '1', 'maxmemory', '2', 'daemonize', 'yes'],
+    ['maxmemory', 'abc', 'dir', '/tmp'], ['maxmemory', '1', 'maxclients', '2', 'MAXclients', '3', 'maxmemory', '4'], ['maxclients', 'abc', 'MaxClients', '5'],
+    ['slaveof', 'no one', 'replicaof', 'no one'], ['slave-priority', '1', 'SLAVE-PRIORITY', '2']]) out.push(['CONFIG', 'SET', ...pairs]);
+  // A renamed parameter's old name and new one are one value, and not a repeat in one CONFIG SET.
+  out.push([['CONFIG', 'SET', 'slave-read-only', 'no', 'replica-read-only', 'yes'], ['CONFIG', 'GET', 'slave-read-only'], ['CONFIG', 'GET', 'replica-read-only'],
+    ['CONFIG', 'SET', 'lua-time-limit', '6000'], ['CONFIG', 'GET', 'busy-reply-threshold'], ['CONFIG', 'SET', 'busy-reply-threshold', '5000'], ['CONFIG', 'GET', 'lua-time-limit']]);
   return out;
 }
 

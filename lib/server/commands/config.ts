@@ -1,5 +1,7 @@
 // CONFIG GET, SET, RESETSTAT and REWRITE: the parameters pmem serve answers
-// for, those that take effect, and any other remembered as given.
+// for, those that take effect, those CONFIG SET refuses as Redis does (and
+// port and bind, which only take effect at start), and any other
+// remembered as given.
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
@@ -17,6 +19,59 @@ function configDefaults(s: RespServer): Record<string, string> {
     timeout: '0', hz: '10', 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
     dir: s.dir, dbfilename: s.file, 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
   };
+}
+
+/** Redis 7.0's IMMUTABLE_CONFIG parameters (config.c): set at start only, so CONFIG SET refuses them, as Redis does. */
+const IMMUTABLE = new Set([
+  'rdbchecksum', 'daemonize', 'io-threads-do-reads', 'always-show-logo', 'set-proc-title', 'syslog-enabled', 'cluster-enabled', 'disable-thp',
+  'lua-enable-deprecated-api', 'aclfile', 'unixsocket', 'pidfile', 'cluster-config-file', 'syslog-ident', 'appendfilename', 'appenddirname',
+  'server_cpulist', 'bio_cpulist', 'aof_rewrite_cpulist', 'bgsave_cpulist', 'logfile', 'supervised', 'syslog-facility', 'enable-protected-configs',
+  'enable-debug-command', 'enable-module-command', 'databases', 'io-threads', 'tcp-backlog', 'cluster-port', 'unixsocketperm', 'socket-mark-id',
+  'replicaof', 'slaveof',
+]);
+
+/**
+ * Redis 7.0's PROTECTED_CONFIG parameters: refused as Redis refuses them
+ * while enable-protected-configs is "no", its default (pmem serve has no
+ * way to change it).
+ */
+const PROTECTED = new Set(['dir', 'dbfilename']);
+
+/** Parameters Redis changes while running that pmem serve takes only at start: the option that sets them. */
+const AT_START = new Map([['port', '--port'], ['bind', '--bind']]);
+
+/**
+ * Redis 7.0's aliases (config.c): each old name and its new one are one
+ * parameter, which CONFIG SET of either changes and CONFIG GET of either
+ * reads. (As in Redis 7.0, the old name and the new one in one CONFIG SET
+ * are not a repeat: both are set, in the command's order.)
+ */
+const ALIASES = new Map([
+  ['cluster-slave-no-failover', 'cluster-replica-no-failover'], ['slave-lazy-flush', 'replica-lazy-flush'],
+  ['slave-serve-stale-data', 'replica-serve-stale-data'], ['slave-read-only', 'replica-read-only'],
+  ['slave-ignore-maxmemory', 'replica-ignore-maxmemory'], ['slave-announce-ip', 'replica-announce-ip'],
+  ['cluster-slave-validity-factor', 'cluster-replica-validity-factor'], ['list-max-ziplist-size', 'list-max-listpack-size'],
+  ['slave-priority', 'replica-priority'], ['slave-announce-port', 'replica-announce-port'], ['repl-ping-slave-period', 'repl-ping-replica-period'],
+  ['min-slaves-to-write', 'min-replicas-to-write'], ['min-slaves-max-lag', 'min-replicas-max-lag'], ['lua-time-limit', 'busy-reply-threshold'],
+  ['hash-max-ziplist-entries', 'hash-max-listpack-entries'], ['zset-max-ziplist-entries', 'zset-max-listpack-entries'],
+  ['hash-max-ziplist-value', 'hash-max-listpack-value'], ['zset-max-ziplist-value', 'zset-max-listpack-value'], ['slaveof', 'replicaof'],
+]);
+/** Each new name's old one. */
+const OLD_NAMES = new Map([...ALIASES].map(([old, name]) => [name, old]));
+
+/** The name a remembered parameter is kept under: an alias's new name. */
+const canonical = (k: string): string => ALIASES.get(k) ?? k;
+
+/**
+ * Why CONFIG SET refuses parameter `k` whatever its value, with Redis's
+ * words where Redis refuses it too; null when it does not.
+ */
+function refusedParam(k: string): string | null {
+  if (IMMUTABLE.has(k)) return "can't set immutable config";
+  if (PROTECTED.has(k)) return "can't set protected config";
+  const option = AT_START.get(k);
+  if (option !== undefined) return `can't change where a running pmem serve listens: restart it with ${option}`;
+  return null;
 }
 
 /** Parameters whose values are sizes: CONFIG SET checks them (the others are taken as given). */
@@ -70,31 +125,30 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
       s.config.set(k, v);
     };
   }
-  return () => s.config.set(k, v);
+  return () => s.config.set(canonical(k), v);
 }
 
 /**
  * CONFIG SET param value [param value ...], all or nothing as in Redis 7.0:
- * a parameter named twice is refused before any value is looked at, then
- * every value is checked, and only then are they all applied. An error
- * leaves the configuration as it was (Redis sets the values one by one and
- * restores the ones it had set; here none is applied before all have
- * passed, and applying cannot fail). A parameter pmem serve does not know
- * is remembered as given, where Redis refuses it.
+ * the names are looked at first, in the command's order, and the first
+ * one refused (immutable, protected, taken only at start, or named twice)
+ * is the error; then every value is checked, and only then are they all
+ * applied. An error leaves the configuration as it was (Redis sets the
+ * values one by one and restores the ones it had set; here none is
+ * applied before all have passed, and applying cannot fail). A parameter
+ * pmem serve does not know is remembered as given, where Redis refuses it.
  */
 function configSet(s: RespServer, c: Client, argv: Buffer[]): void {
   if (argv.length < 4) throw new ReplyError("ERR wrong number of arguments for 'config|set' command");
   if (argv.length % 2 !== 0) throw new ReplyError(SYNTAX);
-  // Redis looks at every name before it reports a repeat, and so names the
-  // last one, as the client spelt it.
+  // Names are compared in any case; the error names one as the client spelt it.
   const seen = new Set<string>();
-  let repeated: string | null = null;
   for (let i = 2; i < argv.length; i += 2) {
     const k = word(argv[i]);
-    if (seen.has(k)) repeated = argv[i].toString('latin1');
+    const why = refusedParam(k) ?? (seen.has(k) ? 'duplicate parameter' : null);
+    if (why !== null) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${argv[i].toString('latin1')}') - ${why}`);
     seen.add(k);
   }
-  if (repeated !== null) throw new ReplyError(`ERR CONFIG SET failed (possibly related to argument '${repeated}') - duplicate parameter`);
   // The first pair whose value is refused is the one the error names.
   const apply: (() => void)[] = [];
   for (let i = 2; i < argv.length; i += 2) apply.push(checkParam(s, word(argv[i]), argv[i + 1].toString('latin1')));
@@ -105,12 +159,17 @@ function configSet(s: RespServer, c: Client, argv: Buffer[]): void {
 function config(s: RespServer, c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
   const defaults = configDefaults(s);
-  const value = (k: string): string => s.config.get(k) ?? defaults[k];
+  const value = (k: string): string => s.config.get(canonical(k)) ?? defaults[k];
   switch (sub) {
     case 'get': {
       if (argv.length < 3) throw new ReplyError("ERR wrong number of arguments for 'config|get' command");
       const found = new Map<string, string>();
+      // A remembered parameter that has an old name is listed under both, as Redis lists them.
       const names = new Set([...Object.keys(defaults), ...s.config.keys()]);
+      for (const k of s.config.keys()) {
+        const old = OLD_NAMES.get(k);
+        if (old !== undefined) names.add(old);
+      }
       for (const p of argv.slice(2)) {
         for (const k of names) if (globMatch(p, Buffer.from(k), true)) found.set(k, value(k));
       }
