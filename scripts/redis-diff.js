@@ -264,6 +264,13 @@ function commands() {
   // A renamed parameter's old name and new one are one value, and not a repeat in one CONFIG SET.
   out.push([['CONFIG', 'SET', 'slave-read-only', 'no', 'replica-read-only', 'yes'], ['CONFIG', 'GET', 'slave-read-only'], ['CONFIG', 'GET', 'replica-read-only'],
     ['CONFIG', 'SET', 'lua-time-limit', '6000'], ['CONFIG', 'GET', 'busy-reply-threshold'], ['CONFIG', 'SET', 'busy-reply-threshold', '5000'], ['CONFIG', 'GET', 'lua-time-limit']]);
+  // A string changed in place (APPEND, SETRANGE, SETBIT) is raw however short; INCRBYFLOAT's result is never int; moves keep the encoding.
+  const enc = (k) => ['OBJECT', 'ENCODING', k];
+  out.push([['SET', 'e1', '123'], ['APPEND', 'e1', '4'], enc('e1'), ['INCR', 'e1'], enc('e1'), ['SETRANGE', 'e1', '0', '9'], enc('e1'), ['GETSET', 'e1', '5'], enc('e1'),
+    ['SETRANGE', 'str', '0', ''], enc('str'), ['APPEND', 'str', ''], enc('str'), ['SETRANGE', 'e2', '2', 'x'], enc('e2'), ['APPEND', 'e3', '12'], enc('e3'),
+    ['APPEND', 'e5', 'xy'], enc('e5'), ['SETBIT', 'e4', '1', '1'], enc('e4'), ['SETBIT', 'cnt', '1', '1'], enc('cnt'), ['INCRBYFLOAT', 'f', '0.5'], enc('f'),
+    ['SET', 'g', '1e300'], ['INCRBYFLOAT', 'g', '1'], enc('g'), ['RENAME', 'str', 's2'], enc('s2'), ['COPY', 's2', 's3'], enc('s3'), ['MOVE', 's3', '1'],
+    ['SWAPDB', '0', '1'], enc('s3'), ['SWAPDB', '0', '1'], ['SET', 's2', 'hello'], enc('s2')]);
   return out;
 }
 

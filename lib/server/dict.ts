@@ -2,6 +2,12 @@
 // times and collections, and O(1) random picks.
 import type { Collection } from './collections';
 
+/** A string encoding that a value's bytes do not decide (Dict.strEncodings). */
+export type StringEncoding = 'raw' | 'embstr';
+
+/** Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT: the longest string it makes embstr. */
+export const EMBSTR_MAX = 44;
+
 /** One database's keys (latin1 strings of their bytes) with their types, and O(1) random picks. */
 export class Dict {
   readonly slots = new Map<string, number>();
@@ -11,6 +17,16 @@ export class Dict {
   readonly expires = new Map<string, number>();
   /** The collections among the keys. */
   readonly colls = new Map<string, Collection>();
+  /**
+   * OBJECT ENCODING of the string keys whose value Redis would not have
+   * encoded from its bytes: 'raw' for one changed in place (APPEND,
+   * SETRANGE, SETBIT), as Redis's copy before such a change is raw even
+   * when short; 'embstr' for INCRBYFLOAT's result, which Redis never makes
+   * an integer. In DRAM only: a restart reads every value afresh, as
+   * Redis's RDB load does. Keyspace.set forgets a key's; RENAME, MOVE,
+   * COPY and SWAPDB carry it with the value (moves.ts).
+   */
+  readonly strEncodings = new Map<string, StringEncoding>();
 
   get size(): number {
     return this.keys.length;
@@ -46,6 +62,7 @@ export class Dict {
     this.slots.delete(k);
     this.expires.delete(k);
     this.colls.delete(k);
+    this.strEncodings.delete(k);
     return true;
   }
 
@@ -55,5 +72,6 @@ export class Dict {
     this.types.length = 0;
     this.expires.clear();
     this.colls.clear();
+    this.strEncodings.clear();
   }
 }

@@ -11,7 +11,7 @@ import { MAX_VALUE } from '../kv/format';
 import type { KVStore } from '../kv/store';
 import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
-import type { Dict } from './dict';
+import type { Dict, StringEncoding } from './dict';
 import { loadKeyspace } from './keyspace-load';
 import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
@@ -200,11 +200,20 @@ export class Keyspace {
     // Redis's dbAdd: a key that was not there is 'new' (raised before the command's own event).
     if (this.notify.flags !== 0 && d.type(key) === undefined) this.notify.raise(NOTIFY_NEW, 'new', db, key);
     d.add(key, type);
+    d.strEncodings.delete(key); // a new value: its bytes decide its encoding, unless pinEncoding says otherwise
     this.#write(storeKey(NS_KEY, db, key), v);
     if (expireAt === null) {
       if (d.expires.delete(key)) this.#write(storeKey(NS_EXPIRE, db, key), null);
     } else if (expireAt !== 'keep') this.#setExpire(db, key, expireAt);
     this.onTouch(db, key);
+  }
+
+  /**
+   * Gives string `key`, just written by `set`, an OBJECT ENCODING that its
+   * bytes do not decide (Dict.strEncodings), until its next `set`.
+   */
+  pinEncoding(db: number, key: string, enc: StringEncoding): void {
+    this.dbs[db].strEncodings.set(key, enc);
   }
 
   #setExpire(db: number, key: string, at: number): void {

@@ -3,6 +3,7 @@
 // written under the new name (O(1)); a copy is a new generation with every
 // element written again (O(n)). Every write is in the current batch.
 import { type Collection, typeOf } from './collections';
+import type { StringEncoding } from './dict';
 import type { Keyspace } from './keyspace';
 
 /**
@@ -17,10 +18,12 @@ export function renameKey(ks: Keyspace, db: number, from: string, toDb: number, 
   if (db === toDb && from === to) return true;
   const at = ks.expireOf(db, from) ?? null;
   const payload = Buffer.from(v.value);
+  const enc = ks.dbs[db].strEncodings.get(from);
   const c = detach(ks, db, from);
   ks.delete(db, from);
   ks.delete(toDb, to);
   ks.set(toDb, to, v.type, payload, at);
+  if (enc !== undefined) ks.pinEncoding(toDb, to, enc);
   if (c !== undefined) attach(ks, c, toDb, to);
   return true;
 }
@@ -36,9 +39,12 @@ export function copyKey(ks: Keyspace, db: number, from: string, toDb: number, to
   const at = ks.expireOf(db, from) ?? null;
   const src = ks.dbs[db].colls.get(from);
   const payload = Buffer.from(v.value);
+  const enc = ks.dbs[db].strEncodings.get(from);
   ks.delete(toDb, to);
   if (src === undefined) {
+    // A string's copy keeps its encoding, as Redis's dupStringObject does.
     ks.set(toDb, to, v.type, payload, at);
+    if (enc !== undefined) ks.pinEncoding(toDb, to, enc);
     return true;
   }
   const t = typeOf(v.type);
@@ -59,18 +65,20 @@ export function swapDbs(ks: Keyspace, x: number, y: number): void {
 }
 
 function swapKeys(ks: Keyspace, x: number, y: number): void {
-  const take = (db: number): [string, number, Buffer, number | null, Collection | undefined][] =>
+  type Entry = [string, number, Buffer, number | null, Collection | undefined, StringEncoding | undefined];
+  const take = (db: number): Entry[] =>
     ks.liveKeys(db).map((k) => {
       const v = ks.get(db, k) as { type: number; value: Buffer };
-      return [k, v.type, Buffer.from(v.value), ks.expireOf(db, k) ?? null, detach(ks, db, k)];
+      return [k, v.type, Buffer.from(v.value), ks.expireOf(db, k) ?? null, detach(ks, db, k), ks.dbs[db].strEncodings.get(k)];
     });
   const ax = take(x);
   const by = take(y);
   ks.flush(x);
   ks.flush(y);
-  const put = (db: number, entries: typeof ax): void => {
-    for (const [k, t, v, at, c] of entries) {
+  const put = (db: number, entries: Entry[]): void => {
+    for (const [k, t, v, at, c, enc] of entries) {
       ks.set(db, k, t, v, at);
+      if (enc !== undefined) ks.pinEncoding(db, k, enc);
       if (c !== undefined) attach(ks, c, db, k);
     }
   };

@@ -2,6 +2,7 @@
 // RANDOMKEY, the EXPIRE family, TTL, PERSIST, OBJECT, TOUCH.
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { typeOf } from '../collections';
+import { EMBSTR_MAX } from '../dict';
 import { globMatch } from '../glob';
 import { TYPE_NAMES, TYPE_STRING } from '../records';
 import { copyKey, renameKey } from '../moves';
@@ -226,6 +227,15 @@ function touch(s: RespServer, c: Client, argv: Buffer[]): void {
   exists(s, c, argv);
 }
 
+/**
+ * OBJECT ENCODING of the string `value` at `key`: the one a command pinned
+ * (Dict.strEncodings), else what Redis's tryObjectEncoding makes of the
+ * bytes: int for an integer it reads as a long, embstr up to 44 bytes, raw.
+ */
+function stringEncoding(s: RespServer, db: number, key: string, value: Buffer): string {
+  return s.keyspace.dbs[db].strEncodings.get(key) ?? (toI64(value) !== null ? 'int' : value.length <= EMBSTR_MAX ? 'embstr' : 'raw');
+}
+
 const OBJECT_ARITY = new Map([['help', 2], ['encoding', 3], ['freq', 3], ['idletime', 3], ['refcount', 3]]);
 
 /** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
@@ -247,8 +257,7 @@ function object(s: RespServer, c: Client, argv: Buffer[]): void {
   switch (sub) {
     case 'encoding':
       if (v.type === TYPE_STRING) {
-        const n = toI64(v.value);
-        c.out.bulk(n !== null ? 'int' : v.value.length <= 44 ? 'embstr' : 'raw');
+        c.out.bulk(stringEncoding(s, c.db, keyArg(argv[2]), v.value));
       } else {
         const coll = s.keyspace.dbs[c.db].colls.get(keyArg(argv[2]));
         c.out.bulk(coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data));

@@ -1,5 +1,6 @@
 // The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
 import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
+import { EMBSTR_MAX } from '../dict';
 import { TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
@@ -223,6 +224,8 @@ function append(s: RespServer, c: Client, argv: Buffer[]): void {
   checkSize(s, n);
   const v = old === undefined ? argv[2] : Buffer.concat([old, argv[2]]);
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  // Redis appends to a raw copy of the value (even of an empty argument); a new key is encoded from its bytes, as SET's.
+  if (old !== undefined) s.keyspace.pinEncoding(c.db, key, 'raw');
   s.keyspace.notify.raise(NOTIFY_STRING, 'append', c.db, key);
   c.out.int(v.length);
 }
@@ -248,6 +251,8 @@ function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
   old?.copy(v);
   val.copy(v, Number(off));
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  // Redis writes into a raw copy of the value, or a new raw one: raw however short.
+  s.keyspace.pinEncoding(c.db, key, 'raw');
   s.keyspace.notify.raise(NOTIFY_STRING, 'setrange', c.db, key);
   c.out.int(len);
 }
@@ -310,6 +315,8 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   const text = addAsLongDouble(n, by);
   if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
+  // Redis makes the result with createStringObject: embstr or raw by its length, never int ("2" too).
+  s.keyspace.pinEncoding(c.db, key, text.length <= EMBSTR_MAX ? 'embstr' : 'raw');
   s.keyspace.notify.raise(NOTIFY_STRING, 'incrbyfloat', c.db, key);
   c.out.bulk(text);
 }
@@ -346,6 +353,7 @@ function setbit(s: RespServer, c: Client, argv: Buffer[]): void {
   const was = (v[byte] & mask) !== 0 ? 1 : 0;
   v[byte] = bit === '1' ? v[byte] | mask : v[byte] & ~mask;
   s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
+  s.keyspace.pinEncoding(c.db, key, 'raw'); // changed in place, as SETRANGE
   s.keyspace.notify.raise(NOTIFY_STRING, 'setbit', c.db, key);
   c.out.int(was);
 }

@@ -1,0 +1,99 @@
+// pmem serve's OBJECT ENCODING of strings as Redis 7.0 reports it: a value
+// is encoded from its bytes when a command sets it whole (int, embstr up to
+// 44 bytes, raw), but one changed in place (APPEND, SETRANGE, SETBIT) is
+// raw however short, and INCRBYFLOAT's result is never int. RENAME, MOVE,
+// COPY and SWAPDB keep a key's encoding; a restart reads it afresh.
+
+import { text } from './fixtures/serve/raw';
+import { serveFixture } from './fixtures/serve/each';
+
+describe('pmem serve: OBJECT ENCODING of a string', () => {
+  const { client } = serveFixture('encoding.kv', { enableDebugCommand: 'yes' });
+
+  test('APPEND to a key and SETRANGE make it raw, however short; SET, INCR and GETSET encode it from its bytes again', async () => {
+    const c = await client();
+    const enc = async (k: string): Promise<unknown> => text(await c.call('OBJECT', 'ENCODING', k));
+    expect(text(await c.call('SET', 'a', '123'))).toBe('OK');
+    expect(await enc('a')).toBe('int');
+    expect(text(await c.call('APPEND', 'a', '4'))).toBe(4);
+    expect(await enc('a')).toBe('raw');
+    expect(text(await c.call('INCR', 'a'))).toBe(1235);
+    expect(await enc('a')).toBe('int');
+    expect(text(await c.call('SETRANGE', 'a', '0', '9'))).toBe(4);
+    expect(await enc('a')).toBe('raw');
+    expect(text(await c.call('GETSET', 'a', '5'))).toBe('9235');
+    expect(await enc('a')).toBe('int');
+    // An empty SETRANGE changes nothing; an empty APPEND still makes the raw copy.
+    await c.call('SET', 'b', 'hello');
+    expect(text(await c.call('SETRANGE', 'b', '0', ''))).toBe(5);
+    expect(await enc('b')).toBe('embstr');
+    expect(text(await c.call('APPEND', 'b', ''))).toBe(5);
+    expect(await enc('b')).toBe('raw');
+    expect(text(await c.call('SET', 'b', 'hello'))).toBe('OK');
+    expect(await enc('b')).toBe('embstr');
+    // A key SETRANGE makes is raw; one APPEND makes is encoded as SET's.
+    expect(text(await c.call('SETRANGE', 'nb', '2', 'x'))).toBe(3);
+    expect(await enc('nb')).toBe('raw');
+    expect(text(await c.call('APPEND', 'na', '12'))).toBe(2);
+    expect(await enc('na')).toBe('int');
+    expect(text(await c.call('APPEND', 'ns', 'xy'))).toBe(2);
+    expect(await enc('ns')).toBe('embstr');
+  });
+
+  test('SETBIT makes a string raw; INCRBYFLOAT makes embstr, an integer result too', async () => {
+    const c = await client();
+    const enc = async (k: string): Promise<unknown> => text(await c.call('OBJECT', 'ENCODING', k));
+    expect(text(await c.call('SETBIT', 'sb', '1', '1'))).toBe(0);
+    expect(await enc('sb')).toBe('raw');
+    await c.call('SET', 'c', '12');
+    expect(text(await c.call('SETBIT', 'c', '1', '1'))).toBe(0);
+    expect(await enc('c')).toBe('raw');
+    await c.call('SET', 'f', '1.5');
+    expect(text(await c.call('INCRBYFLOAT', 'f', '0.5'))).toBe('2');
+    expect(await enc('f')).toBe('embstr');
+    expect(text(await c.call('INCR', 'f'))).toBe(3);
+    expect(await enc('f')).toBe('int');
+    // Past 44 bytes it is raw, as any string.
+    await c.call('SET', 'g', '1e300');
+    expect(((text(await c.call('INCRBYFLOAT', 'g', '1')) as string).length)).toBeGreaterThan(44);
+    expect(await enc('g')).toBe('raw');
+  });
+
+  test('RENAME, COPY, MOVE and SWAPDB keep a raw string raw; deleting, expiring, FLUSHALL and a restart forget it', async () => {
+    const c = await client();
+    const enc = async (k: string): Promise<unknown> => text(await c.call('OBJECT', 'ENCODING', k));
+    await c.call('SET', 'b', 'hello');
+    await c.call('APPEND', 'b', '!');
+    expect(text(await c.call('RENAME', 'b', 'b2'))).toBe('OK');
+    expect(await enc('b2')).toBe('raw');
+    expect(text(await c.call('COPY', 'b2', 'b3'))).toBe(1);
+    expect(await enc('b3')).toBe('raw');
+    expect(text(await c.call('MOVE', 'b3', '1'))).toBe(1);
+    await c.call('SELECT', '1');
+    expect(await enc('b3')).toBe('raw');
+    expect(text(await c.call('SWAPDB', '0', '1'))).toBe('OK');
+    // Db 1 now holds what db 0 held (b2), and db 0 what db 1 held (b3).
+    expect([await enc('b2'), await enc('b3')]).toEqual(['raw', null]);
+    await c.call('SELECT', '0');
+    expect(await enc('b3')).toBe('raw');
+    // A key made anew under the name of a raw one is encoded from its bytes.
+    await c.call('DEL', 'b3');
+    await c.call('SET', 'b3', 'x');
+    expect(await enc('b3')).toBe('embstr');
+    await c.call('SETRANGE', 'e', '0', 'abc');
+    await c.call('PEXPIRE', 'e', '1');
+    await new Promise((r) => setTimeout(r, 20));
+    await c.call('SET', 'e', 'abc');
+    expect(await enc('e')).toBe('embstr');
+    await c.call('SETRANGE', 'e', '0', 'x');
+    await c.call('FLUSHALL');
+    await c.call('SET', 'e', 'abc');
+    expect(await enc('e')).toBe('embstr');
+    // DEBUG RELOAD reads every value afresh, as Redis's RDB load encodes each one from its bytes.
+    await c.call('APPEND', 'e', 'd');
+    await c.call('SETRANGE', 'n', '0', '42');
+    expect([await enc('e'), await enc('n')]).toEqual(['raw', 'raw']);
+    expect(text(await c.call('DEBUG', 'RELOAD'))).toBe('OK');
+    expect([await enc('e'), await enc('n')]).toEqual(['embstr', 'int']);
+  });
+});
