@@ -204,17 +204,27 @@ function commands() {
   out.push(['ZRANGE', 'z', '0', '-1', 'LIMIT', '1', '-1'], ['ZRANGE', 'z', '0', '-1', 'LIMIT', '0', '-2'], ['ZRANGESTORE', 'zd', 'z', '0', '-1', 'LIMIT', '5', '-1']);
   // INCRBYFLOAT and HINCRBYFLOAT add in long double and print "%.17Lf": the
   // binary rounding shows (1000.1 + 0 is 1000.09999999999999998), past 2^63
-  // fractions round away. Sums past a double's range are left out: those are
-  // refused here (docs/server.md).
+  // fractions round away.
   const LD = ['0', '1000.1', '123456.789', '99999999999.123', '1e20', '1.5e19', '12345678901234567.5', '0.1', '-0.1', '3.3e25', '1e-20',
     '1e308', '-1e308', '-9223372036854775808', '9223372036854775807', '-0.5', '0x1.8p3', '1.1', '5e-324', '2.5e-17', '0.000000000000000015', '7e-18'];
   for (const a of LD) {
     const pairs = [];
     for (const b of LD) {
-      if (Math.abs(Number(a)) + Math.abs(Number(b)) > Number.MAX_VALUE) continue; // '0x1.8p3' is NaN to Number: kept
       pairs.push(['SET', 'fa', a], ['INCRBYFLOAT', 'fa', b], ['HSET', 'ha', 'f', a], ['HINCRBYFLOAT', 'ha', 'f', b]);
     }
     out.push(pairs);
+  }
+  // Past a double's range and inside long double's: numbers, printed whole (thousands of digits); a sum past long double's is refused.
+  const LDX = ['1e309', '-1e309', '0x1p2000', '1e4932', '-1.1e4932', '1.18e4932', '1e4931', '1e-400', '1'];
+  for (const a of LDX) {
+    const pairs = [];
+    for (const b of LDX) pairs.push(['SET', 'fa', a], ['INCRBYFLOAT', 'fa', b], ['HSET', 'ha', 'f', a], ['HINCRBYFLOAT', 'ha', 'f', b]);
+    out.push(pairs);
+  }
+  // Long double's edges: the largest number and one past it, the smallest subnormal and one that rounds to zero.
+  for (const v of ['1.2e4932', '1.19e4932', '1.189731495357231765e4932', '1.189731495357231766e4932', '0x1.fffffffffffffffep16383',
+    '0x1.ffffffffffffffffp16383', '-1.189731495357231766e4932', '1e-4951', '1.8e-4951', '1.9e-4951', '3.7e-4951', '-2e-4951', '0x1p-16445', '0x1p-16446', '0x1.8p-16446']) {
+    out.push([['INCRBYFLOAT', 'fb', v], ['HINCRBYFLOAT', 'hb', 'f', v], ['SET', 'fc', v], ['INCRBYFLOAT', 'fc', '0'], ['HSET', 'hc', 'f', v], ['HINCRBYFLOAT', 'hc', 'f', '0']]);
   }
   // INCRBYFLOAT checks the key's type, its value, then the increment; an infinite value is a float whose sum is infinite.
   out.push([['SET', 'fv', 'abc'], ['INCRBYFLOAT', 'fv', 'inf'], ['INCRBYFLOAT', 'fv', 'x'], ['SET', 'fi', 'inf'], ['INCRBYFLOAT', 'fi', '1'], ['INCRBYFLOAT', 'fi', 'x'],

@@ -3,9 +3,9 @@
 // SET x A, INCRBYFLOAT x B. scripts/redis-diff.js compares more against a
 // live redis-server.
 import { toDecimal } from '../lib/server/commands/args';
-import { addAsLongDouble } from '../lib/server/commands/long-double';
+import { addAsLongDouble, readLongDouble } from '../lib/server/commands/long-double';
 
-const sum = (a: string, b: string): string => addAsLongDouble(toDecimal(a)!, toDecimal(b)!);
+const sum = (a: string, b: string): string | null => addAsLongDouble(toDecimal(a)!, toDecimal(b)!);
 
 test.each([
   // Long double's binary rounding shows in the 17 decimals printed.
@@ -33,4 +33,52 @@ test.each([
   ['0x1.8p3', '1e-17', '12.00000000000000001'],
 ])('%s + %s is %s', (a, b, text) => {
   expect(sum(a, b)).toBe(text);
+});
+
+// Past a double's range and inside long double's (below 2^16384, about
+// 1.19e4932) a sum is a number, printed whole; past long double's it is an
+// infinity (null: Redis refuses it). Lengths, heads and tails from
+// redis-server 7.0.15's replies.
+test.each([
+  ['1e309', '0', 309, '999999999999999999986349424581256454766307763249906048699722', '46207643423114002432'],
+  ['0x1p2000', '0', 603, '114813069527425452423283320117768198402231770208869520047764', '53762184851149029376'],
+  ['1e4932', '0', 4933, '100000000000000000000601894938796389132383777425453311477378', '38418113791886622720'],
+  ['1e309', '-1e309', 1, '0', '0'],
+  ['1e309', '1e-400', 309, '999999999999999999986349424581256454766307763249906048699722', '46207643423114002432'],
+])('%s + %s is %i digits, past a double\'s range', (a, b, length, head, tail) => {
+  const text = sum(a, b)!;
+  expect(text.length).toBe(length);
+  expect(text.startsWith(head)).toBe(true);
+  expect(text.endsWith(tail)).toBe(true);
+});
+
+test.each([
+  ['1e4932', '1e4932'],
+  ['-1.1e4932', '-1.1e4932'],
+  ['1.18e4932', '1e4931'],
+])('%s + %s is past long double\'s range: no number', (a, b) => {
+  expect(sum(a, b)).toBeNull();
+});
+
+// strtold's range, to the last digit, as redis-server 7.0.15 reads it: a
+// number that rounds past the largest long double, or to zero, is no float;
+// one that rounds up to the smallest subnormal is.
+test.each([
+  ['1.189731495357231765e4932', true],
+  ['1.189731495357231766e4932', false],
+  ['-1.189731495357231766e4932', false],
+  ['1.19e4932', false],
+  ['0x1.fffffffffffffffep16383', true],
+  ['0x1.ffffffffffffffffp16383', false],
+  ['0x1p-16445', true],
+  ['0x1.8p-16446', true],
+  ['0x1p-16446', false],
+  ['1.9e-4951', true],
+  ['1.8e-4951', false],
+  ['1e-4952', false],
+  ['0e-99999', true],
+  ['inf', true],
+  ['nan', false],
+])('%s is a long double: %s', (text, valid) => {
+  expect(readLongDouble(text) !== null).toBe(valid);
 });

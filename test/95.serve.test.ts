@@ -381,6 +381,20 @@ describe('pmem serve', () => {
     expect(await incr('0x1p-1100')).toBe('27.625');
     expect(await incr('0.0e99999999')).toBe('27.625');
     expect(text(await c.call('GET', 'fx'))).toBe('27.625');
+    // Past a double's range, inside long double's: a number, printed whole,
+    // as Redis does; a sum past long double's is refused.
+    const big = text(await c.call('INCRBYFLOAT', 'fbig', '1e309')) as string;
+    expect([big.length, big.slice(0, 20), big.slice(-20)]).toEqual([309, '99999999999999999998', '46207643423114002432']);
+    expect(text(await c.call('INCRBYFLOAT', 'fbig', '-1e309'))).toBe('0');
+    expect((text(await c.call('INCRBYFLOAT', 'fbig', '1e4932')) as string).length).toBe(4933);
+    expect(text(await c.call('INCRBYFLOAT', 'fbig', '1e4932'))).toBe('-ERR increment would produce NaN or Infinity');
+    expect((text(await c.call('GET', 'fbig')) as string).length).toBe(4933);
+    expect((text(await c.call('HINCRBYFLOAT', 'hbig', 'f', '0x1p2000')) as string).length).toBe(603);
+    expect((text(await c.call('HINCRBYFLOAT', 'hbig', 'f', '-1.1e4932')) as string).length).toBe(4934);
+    expect(text(await c.call('HINCRBYFLOAT', 'hbig', 'f', '-1.1e4932'))).toBe('-ERR increment would produce NaN or Infinity');
+    // Past the largest long double by its last digit: no float, as strtold reads it.
+    expect(text(await c.call('HINCRBYFLOAT', 'hbig', 'f', '-1.189731495357231766e4932'))).toBe('-ERR value is not a valid float');
+    expect(text(await c.call('HINCRBYFLOAT', 'hbig', 'f', 'inf'))).toBe('-ERR value is NaN or Infinity');
     c.close();
   });
 

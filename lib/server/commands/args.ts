@@ -134,11 +134,14 @@ const DECIMAL = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 // long double (x87, 64-bit mantissa): its largest finite value is below
 // 2^16384 (about 1.19e4932), its smallest subnormal 2^-16445 (about
 // 3.65e-4951). A number past the first is an overflow to strtold, one below
-// the second an underflow to zero.
+// half the second an underflow to zero. The bounds here are by exponent
+// alone, and keep the numbers that round either way (a leading digit at
+// 2^-16446 or 1e-4952 may round up to the smallest subnormal):
+// readLongDouble (long-double.ts) decides those by rounding them.
 const LD_MAX_EXP2 = 16384;
-const LD_MIN_EXP2 = -16445;
+const LD_MIN_EXP2 = -16446;
 const LD_MAX_EXP10 = 4932;
-const LD_MIN_EXP10 = -4951;
+const LD_MIN_EXP10 = -4952;
 
 /** An exponent's text as a number, or ±Infinity past any that matters (it may have thousands of digits). */
 function exponentOf(t: string | undefined): number {

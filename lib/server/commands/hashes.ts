@@ -7,8 +7,8 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
-import { type Decimal, i64Arg, I64_MAX, I64_MIN, keyArg, toDecimal, toFloat, toI64, word } from './args';
-import { addAsLongDouble } from './long-double';
+import { i64Arg, I64_MAX, I64_MIN, keyArg, toI64, word } from './args';
+import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
 
@@ -179,25 +179,17 @@ function hincrby(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function hincrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
-  const f = toFloat(argv[3]);
-  if (f === null) throw new ReplyError('ERR value is not a valid float');
-  if (!Number.isFinite(f)) throw new ReplyError('ERR value is NaN or Infinity');
+  const by = readLongDouble(argv[3]);
+  if (by === null) throw new ReplyError('ERR value is not a valid float');
+  if (by === 'inf') throw new ReplyError('ERR value is NaN or Infinity');
   const field = fieldArg(argv[2]);
-  const by = toDecimal(argv[3]) as Decimal;
   const key = keyArg(argv[1]);
   const old = s.keyspace.collection<Hash>(c.db, key, TYPE_HASH)?.data.get(field);
-  let n: Decimal = { mant: 0n, scale: 0 };
-  if (old !== undefined) {
-    const v = toDecimal(old);
-    if (v === null) {
-      // An infinity is a float to Redis (string2ld), and so is its sum.
-      if (toFloat(old) !== null) throw new ReplyError('ERR increment would produce NaN or Infinity');
-      throw new ReplyError('ERR hash value is not a float');
-    }
-    n = v;
-  }
-  const text = addAsLongDouble(n, by);
-  if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
+  const n = old === undefined ? ZERO : readLongDouble(old);
+  if (n === null) throw new ReplyError('ERR hash value is not a float');
+  // An infinity is a float to Redis (string2ld), and so is its sum.
+  const text = n === 'inf' ? null : addAsLongDouble(n, by);
+  if (text === null) throw new ReplyError('ERR increment would produce NaN or Infinity');
   const h = s.keyspace.createCollection<Hash>(c.db, key, TYPE_HASH);
   setField(s, h, field, Buffer.from(text, 'latin1'));
   s.keyspace.notify.raise(NOTIFY_HASH, 'hincrbyfloat', c.db, key);

@@ -6,7 +6,7 @@
 // text is Redis's own, binary rounding included: 1000.1 is
 // "1000.09999999999999998", and past 2^63 a fraction is rounded away.
 // Exact integers (BigInt) stand in for the FPU.
-import type { Decimal } from './args';
+import { type Decimal, toDecimal, toFloat } from './args';
 
 /** A long double as (-1)^neg · q · 2^e, with q < 2^64; zero is q = 0. */
 interface LongDouble {
@@ -16,6 +16,8 @@ interface LongDouble {
 }
 
 const SIGNIFICAND_BITS = 64;
+/** No finite long double reaches 2^16384: a sum that does is an infinity. */
+const MAX_TOP_BIT = 16384;
 /** The exponent of a long double's smallest subnormal step, 2^-16445: no sum rounds finer. */
 const MIN_E = -16445;
 const TEN_17 = 10n ** 17n;
@@ -93,8 +95,34 @@ function print(v: LongDouble): string {
 
 /**
  * The text INCRBYFLOAT and HINCRBYFLOAT store for a + b, both exact decimals
- * of what the arguments say (toDecimal), as Redis 7.0 computes it on x86-64.
+ * of what the arguments say (readLongDouble), as Redis 7.0 computes it on
+ * x86-64; null when the sum is past long double's range (an infinity to
+ * Redis, which refuses it). Between a double's range and long double's the
+ * sum is a number: "%.17Lf" prints all of its digits, thousands of them.
  */
-export function addAsLongDouble(a: Decimal, b: Decimal): string {
-  return print(add(fromDecimal(a), fromDecimal(b)));
+export function addAsLongDouble(a: Decimal, b: Decimal): string | null {
+  const sum = add(fromDecimal(a), fromDecimal(b));
+  if (sum.q !== 0n && bitLength(sum.q) + sum.e > MAX_TOP_BIT) return null;
+  return print(sum);
+}
+
+/** The value INCRBYFLOAT and HINCRBYFLOAT add to when there is none. */
+export const ZERO: Decimal = { mant: 0n, scale: 0 };
+
+/**
+ * A number as strtold reads it for INCRBYFLOAT and HINCRBYFLOAT (Redis's
+ * string2ld): its exact decimal, 'inf' for an infinity (a float to Redis,
+ * whose sums are infinite), or null for none (not a float, NaN, or past long
+ * double's range).
+ */
+export function readLongDouble(b: Buffer | string): Decimal | 'inf' | null {
+  const d = toDecimal(b);
+  if (d === null) return toFloat(b) !== null ? 'inf' : null;
+  // strtold's ERANGE, which string2ld refuses: a number that rounds past
+  // the largest long double (1.189731495357231765e4932), or to zero (below
+  // half the smallest subnormal). toDecimal's bounds, by exponent alone,
+  // let the numbers at either edge through.
+  const v = fromDecimal(d);
+  if (v.q === 0n ? d.mant !== 0n : bitLength(v.q) + v.e > MAX_TOP_BIT) return null;
+  return d;
 }

@@ -4,8 +4,8 @@ import { EMBSTR_MAX } from '../dict';
 import { TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
-import { i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toDecimal, toFloat, toI64, word, type Decimal } from './args';
-import { addAsLongDouble } from './long-double';
+import { i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toI64, word } from './args';
+import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { lcs } from './lcs';
 import type { Def } from './types';
 
@@ -299,21 +299,13 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
   // Redis's order: the key's type, its value, then the increment.
   const old = getString(s, c, key);
-  let n: Decimal = { mant: 0n, scale: 0 };
-  /** The value is an infinity: a float to Redis (strtold), whose sum is one too. */
-  let infinite = false;
-  if (old !== undefined) {
-    const v = toDecimal(old);
-    if (v !== null) n = v;
-    else if (toFloat(old) !== null) infinite = true;
-    else throw new ReplyError('ERR value is not a valid float');
-  }
-  const f = toFloat(argv[2]);
-  if (f === null) throw new ReplyError('ERR value is not a valid float');
-  if (infinite || !Number.isFinite(f)) throw new ReplyError('ERR increment would produce NaN or Infinity');
-  const by = toDecimal(argv[2]) as Decimal;
-  const text = addAsLongDouble(n, by);
-  if (!Number.isFinite(Number(text))) throw new ReplyError('ERR increment would produce NaN or Infinity');
+  const n = old === undefined ? ZERO : readLongDouble(old);
+  if (n === null) throw new ReplyError('ERR value is not a valid float');
+  const by = readLongDouble(argv[2]);
+  if (by === null) throw new ReplyError('ERR value is not a valid float');
+  // An infinity is a float to Redis (strtold), and so is its sum.
+  const text = n === 'inf' || by === 'inf' ? null : addAsLongDouble(n, by);
+  if (text === null) throw new ReplyError('ERR increment would produce NaN or Infinity');
   s.keyspace.set(c.db, key, TYPE_STRING, Buffer.from(text, 'latin1'), 'keep');
   // Redis makes the result with createStringObject: embstr or raw by its length, never int ("2" too).
   s.keyspace.pinEncoding(c.db, key, text.length <= EMBSTR_MAX ? 'embstr' : 'raw');
