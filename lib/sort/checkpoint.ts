@@ -8,7 +8,7 @@ import { checkOpen, PmemError } from '../core/errors';
 import { store64, type Region } from '../core/region';
 
 const MAGIC = 'PMEMSORT';
-/** The checkpoint file's first 8 bytes, by which another sort's pmem directory is known (sort.ts, checkOthersWork). */
+/** The checkpoint file's first 8 bytes, by which another sort's pmem directory is known (job.ts, checkOthersWork). */
 export const CHECKPOINT_MAGIC = MAGIC;
 const VERSION = 1;
 /** The header: magic, version, maxRuns, the job's length and checksum, the job. */

@@ -11,7 +11,7 @@ import { FileSink, merge, noSpace } from './merge';
 import { mergeInRanges } from './parallel-merge';
 import type { SortThreads } from './run-thread';
 import type { RunBuffers } from './runs';
-import type { Job } from './sort';
+import type { Job } from './job';
 import { DramSource, PmemSource, pmemWindow, readWindow, readWindows, type RunSource } from './sources';
 
 /** The output buffer of every merge: 1 MiB, or a sixteenth of the budget when that is less (4 KiB at least). */

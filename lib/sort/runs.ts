@@ -28,7 +28,7 @@ const deadEnds = new WeakMap<Error, string>();
  * resume meets again at the same byte; an input that changed while it was
  * sorted, which the checkpoint's description of it no longer matches). The
  * sort that meets one removes its work, so that it leaves no checkpoint to
- * refuse the next sort with (sort.ts, abandonWork); `next` says what to do
+ * refuse the next sort with (finish.ts, abandonWork); `next` says what to do
  * then ("give it a larger memory budget"). Returns `e`.
  */
 export function deadEnd(e: PmemError, next: string): PmemError {

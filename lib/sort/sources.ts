@@ -37,7 +37,7 @@ const MAX_WINDOW = 1024 * 1024;
 
 /**
  * What PMem sources share of the budget the merge's threads leave (the run
- * buffers were let go, see sort.ts): three quarters. The rest is for the
+ * buffers were let go, see phases.ts): three quarters. The rest is for the
  * merge's output buffers, the workers' heaps as they grow, and run buffers
  * not yet collected.
  */

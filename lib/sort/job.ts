@@ -1,0 +1,265 @@
+// A sort's job: the input opened once (the one descriptor the sort reads
+// and checks, from start to end), the output's path and the pmem
+// directory resolved, and each checked apart from the others and from
+// another sort's files before anything is made; before the output is
+// published, the input checked unchanged (checkUnchanged).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { fromSystemError, PmemError } from '../core/errors';
+import { CHECKPOINT_MAGIC } from './checkpoint';
+import { sortWorkIn } from './lock';
+import type { Checked } from './options';
+import { RecordOrder } from './records';
+import { inputChanged } from './runs';
+import { CHECKPOINT_FILE, MADE_FILE, RUN_NAME } from './work';
+
+/** A sort's paths, its input's descriptor and description, and its options: what prepare() fixed. */
+export interface Job {
+  o: Checked;
+  input: string;
+  output: string;
+  /** The temporary output, renamed to `output` when complete. */
+  partial: string;
+  dir: string;
+  /** Whether `dir` is removed at the end (when empty): the default one, or one this call made. */
+  ownDir: boolean;
+  /**
+   * The input, open for reading from the start of the sort to its end: the
+   * file the sort reads is the one it checks (checkUnchanged), whatever
+   * the path names meanwhile.
+   */
+  inputFd: number;
+  /** The input's size and modification time when the sort started (one fstat), as the checkpoint describes it. */
+  inputSize: number;
+  inputMtimeMs: number;
+  order: RecordOrder;
+  /**
+   * Whether the merge reads the runs in place (readsInPlace of the
+   * checkpoint's mapping, which is in the same directory); false until the
+   * checkpoint is open.
+   */
+  inPlace: boolean;
+}
+
+/**
+ * The job of a sort of `input` into `output`: the input open for reading
+ * (the caller closes `inputFd` when the sort ends), its size and
+ * modification time taken once, and the paths resolved and checked.
+ * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_ACCESS, ERR_PMEM_INVALID,
+ *   ERR_PMEM_LOCKED (externalSort says which for what)
+ */
+export function prepare(input: string, output: string, o: Checked): Job {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(input);
+  } catch (e) {
+    throw cannotRead(input, e);
+  }
+  if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
+  // Opened once the path's stat says a regular file: the open of a FIFO would wait for a writer.
+  let fd: number;
+  try {
+    fd = fs.openSync(input, 'r');
+  } catch (e) {
+    throw cannotRead(input, e);
+  }
+  try {
+    return prepareOpen(input, output, o, fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
+/** prepare(), with the input open as `fd` (a regular file when the path was stat'ed). */
+function prepareOpen(input: string, output: string, o: Checked, fd: number): Job {
+  // The size and times of the file open, which may not be the one stat'ed
+  // (the path replaced between): from here on, the sort's one view of it.
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
+  // The sort reads the size the input has now. A file that holds more than
+  // its size says (one of /proc, whose size is 0, or one still being written)
+  // would be sorted in part, and the output would say nothing of the rest.
+  // (One that grows after this is refused before its output is published: checkUnchanged.)
+  if (readsPast(fd, st.size)) {
+    throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${st.size} bytes) says: a file of /proc, or one still being written`, { path: input });
+  }
+  const absIn = fs.realpathSync(input);
+  const absOut = outputPath(output);
+  let outSt: fs.Stats | undefined;
+  try {
+    outSt = fs.statSync(absOut);
+  } catch {
+    outSt = undefined;
+  }
+  if (absOut === absIn || (outSt !== undefined && outSt.dev === st.dev && outSt.ino === st.ino)) {
+    throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is the input: a resumable sort needs its input until it ends`, { path: output });
+  }
+  const rs = o.format.recordSize;
+  if (rs > 0 && st.size % rs !== 0) {
+    throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
+  }
+  const partial = `${absOut}.pmem-sort-partial`;
+  const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
+  checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
+  checkOthersWork([['output', absOut], ['partial output', partial]]);
+  return {
+    o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
+    inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
+  };
+}
+
+/** A path with its directory's symbolic links resolved (the path itself need not exist). */
+function canonical(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    try {
+      return path.join(fs.realpathSync(path.dirname(p)), path.basename(p));
+    } catch {
+      return p;
+    }
+  }
+}
+
+/**
+ * Refuses a pmem directory that is one of the sort's files, or holds one of
+ * them under a name of its own: the sort would replace or remove it. The
+ * output named `checkpoint` there, say, was renamed into place and then
+ * removed with the checkpoint, and the sort reported success; an output on
+ * the directory's own path was refused only by the last rename, after the
+ * whole sort.
+ * @throws PmemError ERR_PMEM_INVALID
+ */
+function checkApart(dir: string, files: ReadonlyArray<readonly [string, string]>): void {
+  const d = canonical(dir);
+  for (const [what, file] of files) {
+    const f = canonical(file);
+    if (f === d) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is the ${what}: give the sort a directory of its own`, { path: dir });
+    const name = path.basename(f);
+    if (path.dirname(f) === d && (name === CHECKPOINT_FILE || name === MADE_FILE || RUN_NAME.test(name))) {
+      throw new PmemError('ERR_PMEM_INVALID',
+        `the ${what} ${file} has the name of one of the sort's own files in its pmem directory ${dir} (checkpoint, made-by-sort, run-N), which the sort replaces and removes: give it another name or the sort another directory`,
+        { path: file });
+    }
+  }
+}
+
+/**
+ * Refuses an output (or partial output) named as one of another sort's
+ * files (checkpoint, made-by-sort, run-N) in that sort's pmem directory:
+ * renamed over a run, it was read by the other sort as the run, which it
+ * then found short (ERR_PMEM_CORRUPT) or merged into its own output, and
+ * removed with its work, while this sort reported success. The directory
+ * is another sort's when its checkpoint is one (sortWorkIn): locked by a
+ * sort that runs (ERR_PMEM_LOCKED), or left by one that was interrupted
+ * and is resumed from it (ERR_PMEM_INVALID: its resume needs these files).
+ * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID
+ */
+function checkOthersWork(files: ReadonlyArray<readonly [string, string]>): void {
+  for (const [what, file] of files) {
+    const f = canonical(file);
+    const name = path.basename(f);
+    if (name !== CHECKPOINT_FILE && name !== MADE_FILE && !RUN_NAME.test(name)) continue;
+    const dir = path.dirname(f);
+    const work = sortWorkIn(dir, CHECKPOINT_FILE, CHECKPOINT_MAGIC);
+    if (work === 'running') {
+      throw new PmemError('ERR_PMEM_LOCKED', `the ${what} ${file} is one of the files of another sort, which is using the pmem directory ${dir}: give it another name`, { path: file });
+    }
+    if (work === 'stopped') {
+      throw new PmemError('ERR_PMEM_INVALID',
+        `the ${what} ${file} is one of the files of an unfinished sort in the pmem directory ${dir}, which its resume needs: give it another name, or resume or remove that sort`,
+        { path: file });
+    }
+  }
+}
+
+/**
+ * The path the sorted output is renamed to, absolute. The output is a
+ * regular file: one that exists is replaced whole when the sort is done. A
+ * symbolic link is followed, so that the file it names is replaced and the
+ * link stays; a device, FIFO, socket or directory is refused (renaming over
+ * one would replace it, /dev/null for every program). A new output's
+ * directory must exist.
+ * @throws PmemError ERR_PMEM_INVALID, ERR_PMEM_NOT_FOUND, ERR_PMEM_ACCESS
+ */
+function outputPath(output: string): string {
+  let at = path.resolve(output);
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(at);
+  } catch (e) {
+    // A new file, in a directory that must be there: a misspelt directory
+    // is refused, not made (the default pmem directory beside the output
+    // would make it, and its parents, and leave them).
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotReach(output, e);
+    const dir = path.dirname(at);
+    let parent: fs.Stats;
+    try {
+      parent = fs.statSync(dir);
+    } catch (e2) {
+      throw cannotReach(output, e2);
+    }
+    if (!parent.isDirectory()) throw new PmemError('ERR_PMEM_INVALID', `the output ${output}: ${dir} is not a directory`, { path: output });
+    return at;
+  }
+  if (st.isSymbolicLink()) {
+    try {
+      at = fs.realpathSync(at);
+      st = fs.statSync(at);
+    } catch {
+      throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is a symbolic link to nothing: give the file it should name`, { path: output });
+    }
+  }
+  if (!st.isFile()) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
+    throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is ${kind}: the sort writes a regular file and renames it into place`, { path: output });
+  }
+  return at;
+}
+
+/** Why a path's directory cannot be reached: it is missing, not a directory, or not searchable. */
+function cannotReach(file: string, e: unknown): PmemError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new PmemError('ERR_PMEM_NOT_FOUND', `the directory of ${file} does not exist`, { path: file });
+  if (code === 'EACCES' || code === 'EPERM') return new PmemError('ERR_PMEM_ACCESS', `cannot reach ${file}: ${code}`, { path: file });
+  return new PmemError('ERR_PMEM_INVALID', `cannot reach ${file}: ${code ?? String(e)}`, { path: file });
+}
+
+/** The input's stat or open failed: no permission, no such file, or another failure (EMFILE, ELOOP, ...: ERR_PMEM_IO). */
+function cannotRead(file: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return new PmemError('ERR_PMEM_ACCESS', `cannot read ${file}: ${code}`, { path: file });
+  if (code === 'ENOENT' || code === 'ENOTDIR') return new PmemError('ERR_PMEM_NOT_FOUND', `cannot read ${file}: ${code}`, { path: file });
+  return fromSystemError(e);
+}
+
+/** Whether a read of the file open as `fd` at `size` returns data. */
+function readsPast(fd: number, size: number): boolean {
+  return fs.readSync(fd, Buffer.alloc(1), 0, 1, size) > 0;
+}
+
+/**
+ * Refuses to publish an output of an input that changed after the sort
+ * started: its size or its modification time is not what the one fstat of
+ * prepare() found (and, on a resume, what the checkpoint describes, which
+ * the resume matched: the two checks agree). The size catches an input that
+ * grew, whose new bytes the output would lack (the sort reads the size it
+ * started with), or shrank after its last read; the modification time, one
+ * rewritten in place. Not the change time: it moves with the file's mode,
+ * owner and links too (a rename, a hard link made), which change none of
+ * the bytes sorted. A rewrite of the same size within the filesystem's
+ * timestamp granularity (a clock tick) of the start is not seen.
+ * @throws PmemError ERR_PMEM_INVALID (a dead end: finish.ts, abandonWork)
+ */
+export function checkUnchanged(job: Job): void {
+  const st = fs.fstatSync(job.inputFd);
+  if (st.size > job.inputSize) {
+    throw inputChanged(`the input grew while it was sorted (${st.size} bytes, of which the sort read ${job.inputSize})`, job.input);
+  }
+  if (st.size < job.inputSize) throw inputChanged(`the input shrank while it was sorted (${st.size} of ${job.inputSize} bytes)`, job.input);
+  if (st.mtimeMs !== job.inputMtimeMs) {
+    throw inputChanged(`the input changed while it was sorted (its modification time moved, its size of ${st.size} bytes did not)`, job.input);
+  }
+}
