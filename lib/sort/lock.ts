@@ -199,9 +199,14 @@ export function lockOutput(output: string, held: NativeLock | null, partial: Sor
  * with link(2), which fails when a file appeared there meanwhile (a store
  * another process created, say), and the partial's name is then removed. A
  * crash between the two leaves both names on the whole output, and the
- * resume (whose checkpoint says 'done') removes the partial's name. Returns
- * the output's lock, for the caller to release once the sort's work is gone.
- * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID (lockOutput)
+ * resume (whose checkpoint says 'done') removes the partial's name. On a
+ * filesystem without hard links (link(2) fails with EPERM, ENOTSUP,
+ * EOPNOTSUPP or EMLINK: vfat, exFAT) the partial output is renamed instead,
+ * and a file that appears at the output's path between the look and the
+ * rename is replaced. Returns the output's lock, for the caller to release
+ * once the sort's work is gone.
+ * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID (lockOutput); any
+ *   other failure of link(2) or rename(2) as node:fs throws it
  */
 export function publishOutput(partial: SortLock, output: string, held: NativeLock | null): NativeLock | null {
   for (let round = 0; round < ROUNDS; round++) {
