@@ -139,11 +139,13 @@ export class TxLog {
    * writes or all of them. If `fn` throws, nothing is written and the error
    * is rethrown. Bytes written here may be written directly (not through
    * this log) only after `checkpoint()`: until then recovery may redo them.
+   * @returns what `fn` returns (after the commit: the writes are durable
+   *   when it is seen)
    * @throws TypeError if `fn` returns a promise (nothing is written)
    * @throws RangeError if a write falls outside the region or on the log,
-   *   or the writes do not fit a slot
+   *   or the writes do not fit one transaction (`capacity`)
    */
-  run(fn: (tx: TxWriter) => void): void {
+  run<T>(fn: (tx: TxWriter) => T): T {
     checkOpen(this.region, 'transaction log');
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
@@ -162,15 +164,16 @@ export class TxLog {
     this.#end = start + TX_LOG_HEADER;
     this.#limit = start + this.#slot;
     const writer: TxWriter = new RunWriter(this, token);
+    let result: T;
     try {
-      const result: unknown = fn(writer);
+      result = fn(writer);
       if (isThenable(result)) {
         throw new TypeError('transaction functions must be synchronous; a promise was returned and nothing was written');
       }
     } finally {
       this.#staging = 0;
     }
-    if (this.#count === 0) return;
+    if (this.#count === 0) return result;
     checkOpen(this.region, 'transaction log'); // fn may have closed it
     const end = this.#end;
     this.#headers.record(b, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
@@ -185,7 +188,7 @@ export class TxLog {
       // One write: the steps below in one call (sealAndApply, records.ts).
       sealAndApply(this.region, start, end, 0, this.#targets[0], this.#srcs[0], this.#lens[0]);
       this.#seq = seq;
-      return;
+      return result;
     }
     this.#seal(start, end);
 
@@ -200,6 +203,7 @@ export class TxLog {
     // durable. Until then the record redoes them. Each line once.
     flushTargets(this.region, targets, lens, count, this.#lo, this.#hi);
     this.#seq = seq;
+    return result;
   }
 
   /** One staged write: its entry and new bytes, at the record's end. */
@@ -212,7 +216,14 @@ export class TxLog {
     const at = this.#end;
     const next = at + TX_ENTRY_HEADER + align8(len);
     if (next > this.#limit) {
-      throw new RangeError(`the writes need ${next - this.#limit + this.#slot - TX_LOG_HEADER} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
+      // Counted as `capacity` counts: the payloads padded to 8, plus an entry
+      // header for each write after the first. One write fits exactly when
+      // its length is at most `capacity`.
+      const need = next - this.#limit + this.#capacity();
+      throw new RangeError(
+        `the writes need ${need} bytes of log (payloads padded to 8, and 16 per write after the first); ` +
+          `a transaction holds at most ${this.#capacity()} (txlog.capacity)`,
+      );
     }
     const b = this.#bytes!;
     this.#headers.entry(b, at, offset, len);
@@ -243,7 +254,7 @@ export class TxLog {
     const at = start + TX_LOG_HEADER;
     const end = at + TX_ENTRY_HEADER + align8(len);
     if (end > start + this.#slot) {
-      throw new RangeError(`the update needs ${end - at} bytes of log; a slot holds ${this.#slot - TX_LOG_HEADER}`);
+      throw new RangeError(`the update needs ${align8(len)} bytes of log; an update holds at most ${this.#capacity()} (txlog.capacity)`);
     }
     const b = this.region.bytes;
     this.#headers.entry(b, at, offset, len);
@@ -313,6 +324,11 @@ export class TxLog {
   /** Payload bytes one transaction's writes may total (less 16 per write after the first). */
   get capacity(): number {
     checkOpen(this.region, 'transaction log');
+    return this.#capacity();
+  }
+
+  /** A slot less its record header and one entry header: `capacity`, and the figure its errors give. */
+  #capacity(): number {
     return this.#slot - TX_LOG_HEADER - TX_ENTRY_HEADER;
   }
 
