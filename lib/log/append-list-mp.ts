@@ -45,17 +45,27 @@ export type AppendStep = 'reserved' | 'written' | 'passed' | 'linked';
  * link u64 at +8, free u64 at +16), then nodes, each on a 64-byte line: the
  * next link (u64, 0 at the tail, low bit the dirty bit), the value length
  * (u32), a zero u32, then the value. Links and free are offsets into the
- * region. The Region must be writable: a reader may have to persist a link.
+ * region.
+ *
+ * On a read-only mapping (a Region whose `readOnly` is true) the list is
+ * read and never written: `open`, `recover()`, the walks and `length` work,
+ * and `format` and `append` throw ERR_PMEM_READONLY before any store.
  */
 export class SharedAppendList {
   readonly region: Region;
   readonly offset: number;
   /** A link word known to be reachable: the head, or the next link of a node in the list. Appends start looking here. */
   #tail: number;
+  /** The region is a read-only mapping: nothing is stored, persisted or CASed through it. */
+  readonly #readOnly: boolean;
 
-  /** Writes an empty list and persists it. Durable when it returns. Not while others use the region. */
+  /**
+   * Writes an empty list and persists it. Durable when it returns. Not while others use the region.
+   * @throws PmemError ERR_PMEM_READONLY on a read-only mapping, before anything is written
+   */
   static format(region: Region, offset = 0): SharedAppendList {
     const list = new SharedAppendList(region, offset);
+    list.#checkWritable();
     const b = region.bytes;
     b.fill(0, list.offset, list.offset + LIST_HEADER);
     b.writeUInt32LE(LIST_MAGIC, list.offset);
@@ -67,7 +77,7 @@ export class SharedAppendList {
     return list;
   }
 
-  /** Opens a list (others may be appending to it) and runs `recover()`. */
+  /** Opens a list (others may be appending to it) and runs `recover()`; on a read-only mapping, writing nothing. */
   static open(region: Region, offset = 0): SharedAppendList {
     const list = new SharedAppendList(region, offset);
     list.recover();
@@ -81,6 +91,7 @@ export class SharedAppendList {
     this.region = region;
     this.offset = offset;
     this.#tail = offset + HEAD;
+    this.#readOnly = (region as { readonly readOnly?: unknown }).readOnly === true;
   }
 
   /** How many values the list holds now: a walk from the head. */
@@ -96,7 +107,8 @@ export class SharedAppendList {
    * returned, in the order their links were made, and perhaps values whose
    * append had not returned.
    * @throws PmemError ERR_PMEM_NO_SPACE when the region is full, ERR_PMEM_CORRUPT
-   *   for a link outside the region
+   *   for a link outside the region, ERR_PMEM_READONLY on a read-only mapping
+   *   (nothing is reserved or written)
    */
   append(value: Uint8Array | string): void {
     const steps = this.appendSteps(value);
@@ -110,6 +122,7 @@ export class SharedAppendList {
    */
   *appendSteps(value: Uint8Array | string): Generator<AppendStep, void> {
     checkOpen(this.region, 'list');
+    this.#checkWritable();
     // Read once: the length checked is the length written.
     const data = typeof value === 'string' ? utf8(value, 'value') : snapshotBytes(value, 'value');
     const region = this.region;
@@ -192,6 +205,9 @@ export class SharedAppendList {
    * free pointer only ever moves up). After a crash it completes the links
    * that were visible but may not have been persisted; a node reserved or
    * written but never linked stays unreachable, and its space is reused.
+   * On a read-only mapping it only walks and counts: it persists no link
+   * (see `#follow`) and leaves the free pointer as it is, which matters to
+   * appends only, and this list makes none.
    * @throws PmemError ERR_PMEM_CORRUPT for a bad magic, a link outside the
    *   region or off a line, a cycle, or a length past the region's end.
    */
@@ -222,6 +238,8 @@ export class SharedAppendList {
     // allowed: the last node's lines may reach it in a region opened
     // shorter than it was written (its value still inside), and `end`,
     // which never passes it, is then that.
+    this.#tail = tail;
+    if (this.#readOnly) return { length };
     const at = this.offset + FREE;
     const valid = (free: bigint): boolean => free % BigInt(LINE) === 0n && free <= BigInt(this.#lineEnd());
     for (let free = load64(this.region, at); free < BigInt(end) || !valid(free); ) {
@@ -229,7 +247,6 @@ export class SharedAppendList {
       if (seen === free) break;
       free = seen;
     }
-    this.#tail = tail;
     return { length };
   }
 
@@ -240,7 +257,21 @@ export class SharedAppendList {
    */
   #follow(link: number, value: bigint): number {
     let p = value;
-    if ((value & DIRTY) !== 0n) {
+    if ((value & DIRTY) !== 0n && this.#readOnly) {
+      // A read-only mapping can persist nothing, and a reader on one needs
+      // nothing persisted: it links no node after this one, acknowledges
+      // nothing and moves no free pointer, so nothing durable can come to
+      // rest on this link. It follows the link as recovery does, ignoring
+      // the bit. Stopping here instead would be wrong: a producer persists
+      // its link with the bit set and clears the bit without persisting the
+      // clearing, so after a crash the media may hold every acknowledged
+      // link still marked, and a read-only open of that file would lose
+      // values whose appends returned. What it costs: beside a live
+      // producer, this reader may show a value whose append has not
+      // returned yet, which a crash before that producer's persist would
+      // take away (a writable reader would persist the link and show it).
+      p = value - DIRTY;
+    } else if ((value & DIRTY) !== 0n) {
       this.region.persist(link, 8);
       // The bit need not be cleared for correctness, nor its clearing persisted.
       compareExchange64(this.region, link, value, value - DIRTY);
@@ -251,6 +282,11 @@ export class SharedAppendList {
       throw new PmemError('ERR_PMEM_CORRUPT', `list link ${node} at ${link} is invalid`);
     }
     return node;
+  }
+
+  /** @throws PmemError ERR_PMEM_READONLY on a read-only mapping */
+  #checkWritable(): void {
+    if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', `the list at offset ${this.offset} is on a read-only mapping: it can be read, not written`);
   }
 
   /** The end of the line the region ends in: no node's lines reach past it. */
