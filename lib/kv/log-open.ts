@@ -16,6 +16,50 @@ import { Superblock } from '../log/superblock';
 /** The store's superblock: at offset 0, its payload capacity the payload's size. */
 export const KV_SUPERBLOCK = { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES };
 
+/** Where a superblock records the capacity it was formatted with (docs/formats.md, "Superblock"). */
+const SUPERBLOCK_CAPACITY_AT = 32;
+
+/** The store header: the bytes of the superblock, which `create` formats only when they are all zero. */
+const STORE_HEADER_BYTES = Superblock.size(SUPERBLOCK_PAYLOAD_BYTES);
+
+/**
+ * The error for bytes that hold no store: what they are (`what`), and what
+ * `create` would do with them. One wording for every way of finding it out.
+ */
+export function noStore(what: string): PmemError {
+  return new PmemError(
+    'ERR_PMEM_CORRUPT',
+    `the region holds no pmem KV store at offset ${KV_SUPERBLOCK.offset}: ${what}. ` +
+      `create formats only a zeroed region (its first ${STORE_HEADER_BYTES} bytes, the store header, all zero), and writes nothing to any other`,
+  );
+}
+
+/**
+ * Opens the store's superblock and runs its recovery. Bytes that were never
+ * a store's superblock (another structure, random bytes) are refused as
+ * holding no store; a store's superblock that is damaged keeps the
+ * superblock's own account of the damage.
+ * @throws PmemError ERR_PMEM_CORRUPT
+ */
+export function openSuperblock(region: Region): Superblock {
+  try {
+    return Superblock.open(region, KV_SUPERBLOCK);
+  } catch (e) {
+    if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_CORRUPT') throw e;
+    // A store's superblock records its capacity or, written without a
+    // format (formatLog), none; and a damaged one still carries the
+    // superblock magic in a replica. Other bytes hold no store.
+    const b = region.bytes;
+    const at = KV_SUPERBLOCK.offset;
+    const formatted = b.readUInt32LE(at + SUPERBLOCK_CAPACITY_AT);
+    const magic = [0, 1].some((r) => b.readUInt32LE(at + (r * STORE_HEADER_BYTES) / 2) === Superblock.MAGIC);
+    if ((formatted === 0 || formatted === KV_SUPERBLOCK.capacity) && magic) {
+      throw new PmemError('ERR_PMEM_CORRUPT', `the KV store's superblock is damaged: ${e.message}`);
+    }
+    throw noStore('its first bytes are not a store header, and not all zero (other data, or another structure)');
+  }
+}
+
 /** What a store's superblock payload says (docs/formats.md, "KVStore"). */
 export interface StoreHeader {
   salt: number;
@@ -48,8 +92,9 @@ export function formatLog(sb: Superblock, segmentSize: number, length: number): 
  */
 export function readHeader(sb: Superblock): StoreHeader {
   const p = sb.read();
-  if (p === undefined || p.length !== SUPERBLOCK_PAYLOAD_BYTES || p.readUInt32LE(0) !== KV_MAGIC) {
-    throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+  if (p === undefined) throw noStore('its store header is all zero bytes (open it with create to format it)');
+  if (p.length !== SUPERBLOCK_PAYLOAD_BYTES || p.readUInt32LE(0) !== KV_MAGIC) {
+    throw noStore('its first bytes are a superblock of another structure');
   }
   if (p.readUInt32LE(4) !== KV_FORMAT_VERSION) {
     throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${p.readUInt32LE(4)}`);

@@ -12,7 +12,7 @@ import {
 import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { formatLog, KV_SUPERBLOCK, openSegment, readHeader, recordLength, refuseShort, resumeWriter } from './log-open';
+import { formatLog, noStore, openSegment, openSuperblock, readHeader, recordLength, refuseShort, resumeWriter } from './log-open';
 import { publishTailIn } from './published';
 import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
@@ -99,7 +99,7 @@ export class KvLog {
       if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${region.length}-byte region cannot hold a store`);
     }
-    const sb = Superblock.open(region, KV_SUPERBLOCK);
+    const sb = openSuperblock(region);
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
     const h = readHeader(sb);
     // Before the scan: a file cut short holds a valid prefix of the log,
@@ -161,7 +161,7 @@ export class KvLog {
   }
 
   #format(sb: Superblock, segmentSize: number): void {
-    if (this.#readOnly) throw new PmemError('ERR_PMEM_CORRUPT', 'not a KV store: no valid superblock');
+    if (this.#readOnly) throw noStore('its store header is all zero bytes, and a read-only open formats nothing');
     if (this.#region.length < DATA_START + 2 * segmentSize) {
       throw new RangeError(`a store of ${segmentSize}-byte segments needs at least ${DATA_START + 2 * segmentSize} bytes, got ${this.#region.length}`);
     }
