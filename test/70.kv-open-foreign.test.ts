@@ -68,13 +68,16 @@ test('a superblock of another structure in the store\'s place is no store', () =
   refused(sim, 'its first bytes are a superblock of another structure', ALL);
 });
 
-test('a store whose superblock is damaged says so, not that it holds no store', () => {
+test.each([
+  ['a byte of both replicas\' payloads', (b: Buffer) => { for (const at of [64 + 24, 192 + 24]) b[at] ^= 0xff; }, 'superblock at 0: no committed replica is valid'],
+  ['both replicas\' headers but their magic (the capacity word among them)', (b: Buffer) => {
+    for (const at of [0, 128]) for (let i = 8; i < 60; i++) b[at + i] ^= 0xff;
+  }, 'superblock at 0: it has a capacity of'],
+])('a store whose superblock is damaged (%s) says so, not that it holds no store', (_, damage, detail) => {
   const sim = new CrashSim(SIZE);
   KVStore.openRegion(sim, { create: true, segmentSize: SEG }).close();
-  for (const at of [64, 64 + 128]) sim.bytes[at] ^= 0xff; // both replicas' payloads: no committed replica holds
+  damage(sim.bytes);
   const before = Buffer.from(sim.bytes);
-  expect(() => KVStore.openRegion(sim, { create: true, segmentSize: SEG })).toThrow(
-    "the KV store's superblock is damaged: superblock at 0: no committed replica is valid",
-  );
+  for (const o of ALL) expect(() => KVStore.openRegion(sim, o)).toThrow(`the KV store's superblock is damaged: ${detail}`);
   expect(sim.bytes.equals(before)).toBe(true);
 });

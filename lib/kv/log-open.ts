@@ -16,9 +16,6 @@ import { Superblock } from '../log/superblock';
 /** The store's superblock: at offset 0, its payload capacity the payload's size. */
 export const KV_SUPERBLOCK = { offset: 0, capacity: SUPERBLOCK_PAYLOAD_BYTES };
 
-/** Where a superblock records the capacity it was formatted with (docs/formats.md, "Superblock"). */
-const SUPERBLOCK_CAPACITY_AT = 32;
-
 /** The store header: the bytes of the superblock, which `create` formats only when they are all zero. */
 const STORE_HEADER_BYTES = Superblock.size(SUPERBLOCK_PAYLOAD_BYTES);
 
@@ -46,16 +43,13 @@ export function openSuperblock(region: Region): Superblock {
     return Superblock.open(region, KV_SUPERBLOCK);
   } catch (e) {
     if (!(e instanceof PmemError) || e.code !== 'ERR_PMEM_CORRUPT') throw e;
-    // A store's superblock records its capacity or, written without a
-    // format (formatLog), none; and a damaged one still carries the
-    // superblock magic in a replica. Other bytes hold no store.
+    // A replica that still begins with the superblock's magic and the
+    // store's (the signature a file is known as a store by: core/identify.ts)
+    // is a store's superblock, damaged. Other bytes hold no store.
     const b = region.bytes;
-    const at = KV_SUPERBLOCK.offset;
-    const formatted = b.readUInt32LE(at + SUPERBLOCK_CAPACITY_AT);
-    const magic = [0, 1].some((r) => b.readUInt32LE(at + (r * STORE_HEADER_BYTES) / 2) === Superblock.MAGIC);
-    if ((formatted === 0 || formatted === KV_SUPERBLOCK.capacity) && magic) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `the KV store's superblock is damaged: ${e.message}`);
-    }
+    const replica = STORE_HEADER_BYTES / 2;
+    const signed = [0, replica].some((r) => b.readUInt32LE(r) === Superblock.MAGIC && b.readUInt32LE(r + Superblock.HEADER) === KV_MAGIC);
+    if (signed) throw new PmemError('ERR_PMEM_CORRUPT', `the KV store's superblock is damaged: ${e.message}`);
     throw noStore('its first bytes are not a store header, and not all zero (other data, or another structure)');
   }
 }
