@@ -5,6 +5,8 @@ import * as path from 'node:path';
 
 import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
 import { identifyFd, isDevDax, type Identity } from '../core/identify';
+import { readHeaderBytes } from '../kv/log-open';
+import { DATA_START } from '../kv/format';
 
 export type FileKind =
   'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file' | 'not storage' | 'unreadable';
@@ -30,6 +32,17 @@ export interface FileInfo {
   fsType?: string;
   /** How stores to the file become durable on its mount. */
   durability?: 'dax' | 'msync' | 'msync (tmpfs: DRAM, lost at power failure)';
+  /** A KV store: the length its superblock records (bytes 16..23 of the payload); 0 when none is (an older store). */
+  recordedLength?: number;
+  /**
+   * A KV store: the file's size against `recordedLength`. 'ok': at least as
+   * long; 'short': shorter, so every open and `pmem check` refuse it; 'not
+   * recorded': an older store, whose cut cannot be told; 'unreadable': its
+   * superblock could not be read (`lengthNote` says why).
+   */
+  lengthCheck?: 'ok' | 'short' | 'not recorded' | 'unreadable';
+  /** What `lengthCheck` means for this file, in a sentence; absent when it is 'ok'. */
+  lengthNote?: string;
 }
 
 export function inspect(file: string, mounts: MountEntry[] = mountEntries()): FileInfo {
@@ -60,8 +73,10 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
     return { ...info, kind: 'unreadable', reason: (e as NodeJS.ErrnoException).code ?? String(e) };
   }
   let id: Identity;
+  let head: Buffer | undefined;
   try {
     id = identifyFd(fd, st.size);
+    if (id.kind === 'kv') head = readHead(fd, Math.min(st.size, DATA_START));
   } catch (e) {
     return { ...info, kind: 'unreadable', reason: (e as NodeJS.ErrnoException).code ?? String(e) };
   } finally {
@@ -71,7 +86,47 @@ export function inspect(file: string, mounts: MountEntry[] = mountEntries()): Fi
     info.kind = id.kind;
     if (id.format !== undefined) info.format = id.format;
   }
+  if (head !== undefined) Object.assign(info, lengthOf(head, st.size));
   return info;
+}
+
+/** The first `n` bytes of the file open as `fd` (fewer if it ends first). */
+function readHead(fd: number, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const k = fs.readSync(fd, head, got, n - got, got);
+    if (k === 0) break;
+    got += k;
+  }
+  return head.subarray(0, got);
+}
+
+/**
+ * The length a KV store's superblock records, against the file's `size`:
+ * the check every open makes (lib/kv/log-open.ts, refuseShort), made here
+ * without opening the store.
+ */
+function lengthOf(head: Buffer, size: number): Pick<FileInfo, 'recordedLength' | 'lengthCheck' | 'lengthNote'> {
+  let recorded: number;
+  try {
+    recorded = readHeaderBytes(head).length;
+  } catch (e) {
+    return { lengthCheck: 'unreadable', lengthNote: `the store's superblock cannot be read: ${(e as Error).message}` };
+  }
+  if (recorded === 0) {
+    return {
+      recordedLength: 0, lengthCheck: 'not recorded',
+      lengthNote: 'the store records no length (written before stores recorded one): a file cut short cannot be told',
+    };
+  }
+  if (size < recorded) {
+    return {
+      recordedLength: recorded, lengthCheck: 'short',
+      lengthNote: `the file is ${size} bytes, shorter than the ${recorded}-byte store it holds: it was cut short, and every open refuses it`,
+    };
+  }
+  return { recordedLength: recorded, lengthCheck: 'ok' };
 }
 
 /** Why a file of the kernel's views (kind 'not storage') cannot be used. */

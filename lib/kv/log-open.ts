@@ -104,6 +104,25 @@ export function readHeader(sb: Superblock): StoreHeader {
   return { salt: p.readUInt32LE(8), segmentSize, length };
 }
 
+/**
+ * The store header in `head`, a copy of a store's first bytes (at least its
+ * superblock's), read without a mapping and without writing: for `pmem
+ * info`. The superblock's recovery only reads, so a Region whose
+ * durability calls refuse is enough.
+ * @throws PmemError ERR_PMEM_CORRUPT as readHeader, or when `head` is too
+ *   short to hold the superblock
+ */
+export function readHeaderBytes(head: Buffer): StoreHeader {
+  if (head.length < STORE_HEADER_BYTES) {
+    throw new PmemError('ERR_PMEM_CORRUPT', `the file is ${head.length} bytes, too short for a store's superblock`);
+  }
+  const refuse = (): never => {
+    throw new Error('a store header read from a copy is never written');
+  };
+  const region: Region = { bytes: head, length: head.length, granularity: 'byte', flush: refuse, drain: refuse, persist: refuse };
+  return readHeader(Superblock.open(region, KV_SUPERBLOCK));
+}
+
 /** The length a superblock payload records (0: none), as a number: at most 2^53 is read exactly, and more is refused anyway. */
 function recordedLength(p: Buffer): number {
   return p.readUInt32LE(LENGTH_AT) + p.readUInt32LE(LENGTH_AT + 4) * 2 ** 32;
