@@ -27,6 +27,14 @@ const TWO_32 = 0x100000000;
 /** Bytes of the store's superblock, both replicas (at offset 0). */
 const SUPERBLOCK_BYTES = Superblock.size(SUPERBLOCK_PAYLOAD_BYTES);
 
+/**
+ * Reads of the superblock in a row that may each have been torn by a
+ * writer's rewrite of it (it changed while it was read) before a reader
+ * gives up. A writer rewrites it at an open and when the file grows: a few
+ * stores each time, rarely, so one retry almost always reads it whole.
+ */
+const SUPERBLOCK_READS = 8;
+
 /** A segment was reused while the reader replayed it: the index must be rebuilt. */
 class Reused extends Error {}
 
@@ -214,7 +222,7 @@ export class KvFollower {
    * scan, or a writer arrived.
    */
   #rebuild(): void {
-    for (;;) {
+    for (let torn = 0; ; ) {
       const frees = this.#words.frees();
       const live = writerHolds(this.#path);
       const w = this.#words.tail();
@@ -239,8 +247,15 @@ export class KvFollower {
         if (this.#words.frees() !== frees) continue;
         // The writer rewrote the superblock while it was read: the replicas
         // read at two moments may fail to agree (neither flag set, say).
-        // Each write is durable in a few stores: read it again.
-        if (!sb.equals(mapping.bytes.subarray(0, SUPERBLOCK_BYTES))) continue;
+        // Each write is durable in a few stores: read it again, a bounded
+        // number of times. A superblock that changes under every read is
+        // not one a writer's rare rewrites leave: give up rather than spin.
+        if (!sb.equals(mapping.bytes.subarray(0, SUPERBLOCK_BYTES))) {
+          if (++torn < SUPERBLOCK_READS) continue;
+          throw new PmemError('ERR_PMEM_CORRUPT',
+            `the store's superblock changed while it was read, ${torn} times in a row; the last read found: ${(e as Error).message}`,
+            { path: this.#path });
+        }
         throw e;
       }
       if (this.#words.frees() !== frees) continue;

@@ -1,0 +1,104 @@
+// A reader's open reads the superblock a writer rewrites (at its open, and
+// when the file grows). A read torn by such a rewrite, one replica read
+// before it and the other after, finds no committed replica: the reader
+// (lib/kv/follow.ts, #rebuild) sees that the superblock changed meanwhile
+// and reads it again. Here the rewrite lands deterministically between the
+// reader's reads of the two replicas (inside its checksum of replica 0),
+// once, or on every read.
+import { Mapping, openMapping } from '../lib/core/mapping';
+import { PmemError } from '../lib/core/errors';
+import { KV_SUPERBLOCK } from '../lib/kv/log-open';
+import { KVStore } from '../lib/kv/store';
+import { Superblock } from '../lib/log/superblock';
+import { tmpFile } from './helpers';
+
+type Hooked = Record<string, (...a: unknown[]) => unknown>;
+const proto = Superblock.prototype as unknown as Hooked;
+const orig = { checksum: proto.checksum, recover: proto.recover };
+afterEach(() => Object.assign(proto, orig));
+
+/** A store of 100 keys, closed, and a superblock on a writable mapping of it, its replica 1 the active one. */
+function setup(name: string): { file: string; m: Mapping; sb: Superblock } {
+  const file = tmpFile(name);
+  const w = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 64 * 1024 });
+  for (let i = 0; i < 100; i++) w.put(`k${i}`, `v${i}`);
+  w.close();
+  const m = openMapping(file);
+  const sb = Superblock.open(m, KV_SUPERBLOCK);
+  // Replica 0 then holds an older version, valid but not committed: the
+  // one a rewrite goes to next.
+  while (sb.version < 2 || sb.recover().replica !== 1) sb.write(sb.read()!);
+  return { file, m, sb };
+}
+
+/**
+ * Hooks the reader's superblock reads (on a read-only mapping): `tear(n)`
+ * says whether the n-th read (from 1) is torn. A torn read is rewritten by
+ * the writer between its two replicas: after it read replica 0's flag (0),
+ * before it reads replica 1's (then cleared). Before each read to be torn
+ * the writer's replica 1 is made the active one again, as setup left it.
+ */
+function hook(sb: Superblock, tear: (n: number) => boolean): { reads: number; torn: number } {
+  const seen = { reads: 0, torn: 0 };
+  proto.recover = function (this: Superblock): unknown {
+    if ((this.region as Mapping).readOnly) {
+      seen.reads++;
+      if (seen.reads > 100) throw new Error('the reader read the superblock 100 times and did not give up');
+      if (tear(seen.reads) && sb.recover().replica !== 1) sb.write(sb.read()!);
+    }
+    return orig.recover.call(this);
+  };
+  proto.checksum = function (this: Superblock, b: unknown, base: unknown, len: unknown): unknown {
+    if ((this.region as Mapping).readOnly && base === 0 && tear(seen.reads)) {
+      seen.torn++;
+      sb.write(sb.read()!); // into replica 0, committed; replica 1's flag cleared
+    }
+    return orig.checksum.call(this, b, base, len);
+  };
+  return seen;
+}
+
+test('a torn superblock read is read again, and the reader opens on the committed state', () => {
+  const { file, m, sb } = setup('torn-once.kv');
+  const seen = hook(sb, (n) => n === 1);
+  const r = KVStore.open(file, { readOnly: true });
+  expect(seen).toEqual({ reads: 2, torn: 1 });
+  expect(sb.recover().replica).toBe(0); // the rewrite landed
+  expect(r.count).toBe(100);
+  for (let i = 0; i < 100; i++) expect(r.getString(`k${i}`)).toBe(`v${i}`);
+  r.close();
+  m.close();
+});
+
+test('the torn read itself finds no committed replica: without the re-read it would be refused', () => {
+  const { m, sb } = setup('torn-alone.kv');
+  const ro = openMapping(m.path, { readOnly: true });
+  const seen = hook(sb, () => true);
+  expect(() => Superblock.open(ro, KV_SUPERBLOCK)).toThrow(/no replica is committed, yet version \d+ was written/);
+  expect(seen).toEqual({ reads: 1, torn: 1 });
+  ro.close();
+  m.close();
+});
+
+test('a superblock torn on every read: the reader gives up after 8 reads with ERR_PMEM_CORRUPT, saying why', () => {
+  const { file, m, sb } = setup('torn-always.kv');
+  const seen = hook(sb, () => true);
+  let error: unknown;
+  try {
+    KVStore.open(file, { readOnly: true }).close();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(PmemError);
+  expect(error).toMatchObject({ code: 'ERR_PMEM_CORRUPT', path: file });
+  expect((error as Error).message).toMatch(
+    /^the store's superblock changed while it was read, 8 times in a row; the last read found: the KV store's superblock is damaged: superblock at 0: no replica is committed, yet version \d+ was written$/,
+  );
+  expect(seen).toEqual({ reads: 8, torn: 8 });
+  // Once the rewrites stop, the store opens whole.
+  Object.assign(proto, orig);
+  const r = KVStore.open(file, { readOnly: true });
+  expect(r.count).toBe(100);
+  r.close();
+  m.close();
+});
