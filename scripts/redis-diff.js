@@ -281,6 +281,10 @@ function commands() {
     ['APPEND', 'e5', 'xy'], enc('e5'), ['SETBIT', 'e4', '1', '1'], enc('e4'), ['SETBIT', 'cnt', '1', '1'], enc('cnt'), ['INCRBYFLOAT', 'f', '0.5'], enc('f'),
     ['SET', 'g', '1e300'], ['INCRBYFLOAT', 'g', '1'], enc('g'), ['RENAME', 'str', 's2'], enc('s2'), ['COPY', 's2', 's3'], enc('s3'), ['MOVE', 's3', '1'],
     ['SWAPDB', '0', '1'], enc('s3'), ['SWAPDB', '0', '1'], ['SET', 's2', 'hello'], enc('s2')]);
+  // Only an int from 0 to 9999 is Redis's shared object: a short integer kept raw or embstr is the key's own.
+  const ref = (k) => ['OBJECT', 'REFCOUNT', k];
+  out.push([['SET', 'r1', '42'], ref('r1'), ['APPEND', 'r1', '1'], ref('r1'), ['SETRANGE', 'r2', '0', '7'], ref('r2'), ['INCRBYFLOAT', 'r3', '2'], ref('r3'),
+    ['INCR', 'r3'], ref('r3'), ['SET', 'r4', '10000'], ref('r4'), ref('cnt'), ref('str'), ref('l')]);
   return out;
 }
 

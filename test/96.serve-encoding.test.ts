@@ -2,7 +2,9 @@
 // is encoded from its bytes when a command sets it whole (int, embstr up to
 // 44 bytes, raw), but one changed in place (APPEND, SETRANGE, SETBIT) is
 // raw however short, and INCRBYFLOAT's result is never int. RENAME, MOVE,
-// COPY and SWAPDB keep a key's encoding; a restart reads it afresh.
+// COPY and SWAPDB keep a key's encoding; a restart reads it afresh. DEBUG
+// OBJECT reports the same encoding, and OBJECT REFCOUNT's count, in Redis's
+// format.
 
 import { text } from './fixtures/serve/raw';
 import { serveFixture } from './fixtures/serve/each';
@@ -95,5 +97,65 @@ describe('pmem serve: OBJECT ENCODING of a string', () => {
     expect([await enc('e'), await enc('n')]).toEqual(['raw', 'raw']);
     expect(text(await c.call('DEBUG', 'RELOAD'))).toBe('OK');
     expect([await enc('e'), await enc('n')]).toEqual(['embstr', 'int']);
+  });
+});
+
+describe('pmem serve: DEBUG OBJECT and OBJECT REFCOUNT', () => {
+  const { client } = serveFixture('debug-object.kv', { enableDebugCommand: 'yes' });
+  const line = (refcount: number, encoding: string, length: number): string =>
+    `Value at:0x0 refcount:${refcount} encoding:${encoding} serializedlength:${length} lru:0 lru_seconds_idle:0`;
+
+  test("a string's encoding and reference count are OBJECT ENCODING's and OBJECT REFCOUNT's, in Redis's format", async () => {
+    const c = await client();
+    const dbg = async (k: string): Promise<unknown> => text(await c.call('DEBUG', 'OBJECT', k));
+    const refcount = async (k: string): Promise<unknown> => text(await c.call('OBJECT', 'REFCOUNT', k));
+    await c.call('SET', 'a', '123');
+    expect(await dbg('a')).toBe(line(2147483647, 'int', 3));
+    await c.call('APPEND', 'a', '4');
+    expect(await dbg('a')).toBe(line(1, 'raw', 4));
+    expect(await refcount('a')).toBe(1);
+    await c.call('SET', 'big', '20000');
+    expect(await dbg('big')).toBe(line(1, 'int', 5));
+    await c.call('SET', 's', 'hello');
+    expect(await dbg('s')).toBe(line(1, 'embstr', 5));
+    await c.call('SET', 'long', 'x'.repeat(45));
+    expect(await dbg('long')).toBe(line(1, 'raw', 45));
+    // A short integer that Redis keeps raw or embstr is not its shared object.
+    await c.call('SETRANGE', 'n', '0', '42');
+    expect([await dbg('n'), await refcount('n')]).toEqual([line(1, 'raw', 2), 1]);
+    expect(text(await c.call('INCRBYFLOAT', 'f', '2'))).toBe('2');
+    expect([await dbg('f'), await refcount('f')]).toEqual([line(1, 'embstr', 1), 1]);
+    await c.call('INCR', 'f');
+    expect([await dbg('f'), await refcount('f')]).toEqual([line(2147483647, 'int', 1), 2147483647]);
+  });
+
+  test("a collection's encoding, and the bytes the store holds for it; a list has no quicklist fields", async () => {
+    const c = await client();
+    const dbg = async (k: string): Promise<unknown> => text(await c.call('DEBUG', 'OBJECT', k));
+    await c.call('RPUSH', 'l', 'a', 'bb', 'c');
+    expect(await dbg('l')).toBe(line(1, 'quicklist', 3 * 8 + 4));
+    await c.call('HSET', 'h', 'f', 'vv', 'g', '1');
+    expect(await dbg('h')).toBe(line(1, 'listpack', 5));
+    await c.call('HSET', 'h', 'big', 'x'.repeat(65));
+    expect(await dbg('h')).toBe(line(1, 'hashtable', 5 + 3 + 65));
+    await c.call('SADD', 'st', '1', '22');
+    expect(await dbg('st')).toBe(line(1, 'intset', 3));
+    await c.call('SADD', 'st', 'm');
+    expect(await dbg('st')).toBe(line(1, 'hashtable', 4));
+    await c.call('ZADD', 'z', '1', 'a', '2', 'bc');
+    expect(await dbg('z')).toBe(line(1, 'listpack', 3 + 2 * 8));
+    // OBJECT ENCODING gives the same, for every type.
+    for (const k of ['l', 'h', 'st', 'z']) expect((await dbg(k) as string).split(' ')[3]).toBe(`encoding:${text(await c.call('OBJECT', 'ENCODING', k)) as string}`);
+  });
+
+  test("a missing key is ERR no such key; no key, or two, is Redis's subcommand error", async () => {
+    const c = await client();
+    expect(text(await c.call('DEBUG', 'OBJECT', 'nokey'))).toBe('-ERR no such key');
+    await c.call('SET', 'e', 'v', 'PX', '1');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(text(await c.call('DEBUG', 'OBJECT', 'e'))).toBe('-ERR no such key');
+    expect(text(await c.call('DEBUG', 'OBJECT'))).toBe("-ERR unknown subcommand or wrong number of arguments for 'OBJECT'. Try DEBUG HELP.");
+    await c.call('SET', 'k', 'v');
+    expect(text(await c.call('DEBUG', 'Object', 'k', 'k'))).toBe("-ERR unknown subcommand or wrong number of arguments for 'Object'. Try DEBUG HELP.");
   });
 });

@@ -7,7 +7,8 @@ import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
-import { i32Arg, keyBuf, toI64, word } from './args';
+import { i32Arg, keyArg, keyBuf, toI64, word } from './args';
+import { encodingOf, refcountOf } from './keys';
 import type { Command, Def } from './types';
 
 /** Filled by the table, so COMMAND can list every command. */
@@ -218,14 +219,9 @@ function debug(s: RespServer, c: Client, argv: Buffer[]): void {
       s.keyspace.load();
       c.out.ok();
       return;
-    case 'object': {
-      const v = argv[2] === undefined ? undefined : s.keyspace.get(c.db, argv[2].toString('latin1'));
-      if (v === undefined) throw new ReplyError('ERR no such key');
-      const coll = s.keyspace.dbs[c.db].colls.get(argv[2].toString('latin1'));
-      const encoding = coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data);
-      c.out.status(`Value at:0x0 refcount:1 encoding:${encoding} serializedlength:${v.value.length} lru:0 lru_seconds_idle:0`);
+    case 'object':
+      debugObject(s, c, argv);
       return;
-    }
     case 'jmap':
     case 'quicklist-packed-threshold':
     case 'stringmatch-len':
@@ -240,6 +236,39 @@ function debug(s: RespServer, c: Client, argv: Buffer[]): void {
     default:
       throw new ReplyError(`ERR DEBUG ${argv[1].toString('latin1')} is not supported by pmem serve`);
   }
+}
+
+/**
+ * DEBUG OBJECT key, in Redis 7.0's format (debug.c), with the encoding and
+ * reference count OBJECT ENCODING and OBJECT REFCOUNT give. Fields that
+ * have no meaning here (docs/server.md): the address is 0x0, lru and
+ * lru_seconds_idle are 0 (no access times are kept, as OBJECT IDLETIME's
+ * 0), serializedlength counts the bytes the store holds for the value
+ * (there is no RDB), and a list has no ql_ fields (no quicklist nodes).
+ */
+function debugObject(s: RespServer, c: Client, argv: Buffer[]): void {
+  if (argv.length !== 3) {
+    throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${argv[1].subarray(0, 128).toString('latin1')}'. Try DEBUG HELP.`);
+  }
+  const key = keyArg(argv[2]);
+  const v = s.keyspace.get(c.db, key);
+  if (v === undefined) throw new ReplyError('ERR no such key');
+  const encoding = encodingOf(s, c.db, key, v);
+  c.out.status(`Value at:0x0 refcount:${refcountOf(encoding, v)} encoding:${encoding} serializedlength:${storedLength(s, c.db, key, v)} lru:0 lru_seconds_idle:0`);
+}
+
+/**
+ * Bytes the store holds for the value at `key`, past its key and record
+ * headers: a string's bytes; for a collection, each element record's id
+ * and payload (a list's 8-byte position and value, a hash's field and
+ * value, a set's member, a sorted set's member and 8-byte score).
+ */
+function storedLength(s: RespServer, db: number, key: string, v: { type: number; value: Buffer }): number {
+  const coll = s.keyspace.dbs[db].colls.get(key);
+  if (coll === undefined) return v.value.length;
+  let n = 0;
+  for (const [id, payload] of typeOf(coll.type).elements(coll.data)) n += id.length + payload.length;
+  return n;
 }
 
 function debugProtocol(c: Client, what: string): void {

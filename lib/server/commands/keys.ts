@@ -236,6 +236,25 @@ function stringEncoding(s: RespServer, db: number, key: string, value: Buffer): 
   return s.keyspace.dbs[db].strEncodings.get(key) ?? (toI64(value) !== null ? 'int' : value.length <= EMBSTR_MAX ? 'embstr' : 'raw');
 }
 
+/** The encoding Redis would report for the value `v` at `key`: OBJECT ENCODING's reply, and DEBUG OBJECT's encoding field. */
+export function encodingOf(s: RespServer, db: number, key: string, v: { type: number; value: Buffer }): string {
+  if (v.type === TYPE_STRING) return stringEncoding(s, db, key, v.value);
+  const coll = s.keyspace.dbs[db].colls.get(key);
+  return coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data);
+}
+
+/**
+ * The reference count Redis would report for a value of `encoding`
+ * (OBJECT REFCOUNT, DEBUG OBJECT): Redis shares one object for each of the
+ * integers 0 to 9999 that it encodes as int, and reports it with INT_MAX;
+ * any other value, a short integer kept raw or embstr too, is the key's own.
+ */
+export function refcountOf(encoding: string, v: { type: number; value: Buffer }): number {
+  if (encoding !== 'int') return 1;
+  const n = toI64(v.value);
+  return n !== null && n >= 0n && n < 10000n ? 2147483647 : 1;
+}
+
 const OBJECT_ARITY = new Map([['help', 2], ['encoding', 3], ['freq', 3], ['idletime', 3], ['refcount', 3]]);
 
 /** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
@@ -256,24 +275,16 @@ function object(s: RespServer, c: Client, argv: Buffer[]): void {
   }
   switch (sub) {
     case 'encoding':
-      if (v.type === TYPE_STRING) {
-        c.out.bulk(stringEncoding(s, c.db, keyArg(argv[2]), v.value));
-      } else {
-        const coll = s.keyspace.dbs[c.db].colls.get(keyArg(argv[2]));
-        c.out.bulk(coll === undefined ? 'raw' : typeOf(coll.type).encoding(coll.data));
-      }
+      c.out.bulk(encodingOf(s, c.db, keyArg(argv[2]), v));
       return;
     case 'freq':
       throw new ReplyError('ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.');
     case 'idletime':
       c.out.int(0);
       return;
-    case 'refcount': {
-      // Redis shares the objects of the integers 0 to 9999 and reports them with INT_MAX.
-      const n = v.type === TYPE_STRING ? toI64(v.value) : null;
-      c.out.int(n !== null && n >= 0n && n < 10000n ? 2147483647 : 1);
+    case 'refcount':
+      c.out.int(refcountOf(encodingOf(s, c.db, keyArg(argv[2]), v), v));
       return;
-    }
     default:
       throw new ReplyError(SYNTAX);
   }
