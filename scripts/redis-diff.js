@@ -271,6 +271,15 @@ function commands() {
     ['dir', '/tmp'], ['DBfilename', 'x.rdb'], ['maxmemory', '1', 'daemonize', 'yes', 'maxmemory', '2'], ['maxmemory', '1', 'maxmemory', '2', 'daemonize', 'yes'],
     ['maxmemory', 'abc', 'dir', '/tmp'], ['maxmemory', '1', 'maxclients', '2', 'MAXclients', '3', 'maxmemory', '4'], ['maxclients', 'abc', 'MaxClients', '5'],
     ['slaveof', 'no one', 'replicaof', 'no one'], ['slave-priority', '1', 'SLAVE-PRIORITY', '2']]) out.push(['CONFIG', 'SET', ...pairs]);
+  // CONFIG GET of the parameters pmem serve has no setting for, where its value is redis-server's here (started without
+  // daemonize, logfile, unixsocket, ...; dir is the directory of both servers' files); a name is replied as spelt, a pattern
+  // lists no hidden parameter. (dbfilename, set-proc-title, disable-thp, cluster-config-file, syslog-ident, syslog-facility,
+  // appendfilename and appenddirname differ: test/96.serve-config.test.ts.)
+  for (const k of ['daemonize', 'supervised', 'pidfile', 'logfile', 'syslog-enabled', 'always-show-logo', 'io-threads', 'io-threads-do-reads',
+    'cluster-enabled', 'cluster-port', 'aclfile', 'unixsocket', 'unixsocketperm', 'server_cpulist', 'bio_cpulist', 'aof_rewrite_cpulist', 'bgsave_cpulist',
+    'enable-protected-configs', 'enable-debug-command', 'enable-module-command', 'lua-enable-deprecated-api', 'tcp-backlog', 'socket-mark-id',
+    'rdbchecksum', 'replicaof', 'slaveof', 'databases', 'dir', 'DIR', 'DaemonIZE', 'lua-enable*', 'daemoniz?', 'tcp-back*']) out.push(['CONFIG', 'GET', k]);
+  out.push(['CONFIG', 'GET', 'IO-Threads', 'io-threads'], ['CONFIG', 'GET', 'daemonize', 'daemoniz*']);
   // A renamed parameter's old name and new one are one value, and not a repeat in one CONFIG SET.
   out.push([['CONFIG', 'SET', 'slave-read-only', 'no', 'replica-read-only', 'yes'], ['CONFIG', 'GET', 'slave-read-only'], ['CONFIG', 'GET', 'replica-read-only'],
     ['CONFIG', 'SET', 'lua-time-limit', '6000'], ['CONFIG', 'GET', 'busy-reply-threshold'], ['CONFIG', 'SET', 'busy-reply-threshold', '5000'], ['CONFIG', 'GET', 'lua-time-limit']]);

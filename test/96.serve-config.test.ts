@@ -1,11 +1,15 @@
 // pmem serve's CONFIG SET with several parameter/value pairs, all or nothing
 // as in Redis 7.0: a refused value or a repeated parameter leaves every
 // parameter as it was, with Redis's error texts; the parameters it refuses
-// whatever their value (immutable, protected, port and bind); Redis's
-// aliases.
+// whatever their value (immutable, protected, port and bind), and what
+// CONFIG GET answers for them; Redis's aliases.
+
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { type RawClient, text } from './fixtures/serve/raw';
 import { serveFixture } from './fixtures/serve/each';
+import { testDir } from './helpers';
 
 const MB = 1024 * 1024;
 const failed = (k: string, why: string): string => `-ERR CONFIG SET failed (possibly related to argument '${k}') - ${why}`;
@@ -90,7 +94,9 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
     expect(text(await c.call('CONFIG', 'SET', 'Daemonize', 'yes'))).toBe(immutable('Daemonize'));
     // CONFIG GET tells the truth: databases is what the server has, and the others were not taken.
     expect(text(await c.call('CONFIG', 'GET', 'databases'))).toEqual(['databases', '16']);
-    for (const k of ['daemonize', 'replicaof', 'slaveof', 'enable-debug-command', 'logfile']) expect(text(await c.call('CONFIG', 'GET', k))).toEqual([]);
+    for (const [k, v] of [['daemonize', 'no'], ['replicaof', ''], ['slaveof', ''], ['enable-debug-command', 'no'], ['logfile', '']]) {
+      expect(text(await c.call('CONFIG', 'GET', k))).toEqual([k, v]);
+    }
     expect(text(await c.call('SELECT', '15'))).toBe('OK');
     expect(text(await c.call('SELECT', '16'))).toBe('-ERR DB index is out of range');
     // The first name refused in the command's order is the error, before any value is looked at; nothing is applied.
@@ -99,6 +105,52 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
     expect(text(await c.call('CONFIG', 'SET', 'maxclients', 'abc', 'databases', '2'))).toBe(immutable('databases'));
     expect(text(await c.call('CONFIG', 'SET', 'x-pmem-unknown', '1', 'maxclients', '5', 'daemonize', 'no'))).toBe(immutable('daemonize'));
     expect(await snapshot(c)).toEqual(before);
+  });
+
+  test('CONFIG GET answers for every parameter CONFIG SET refuses, with what is true of pmem serve', async () => {
+    const c = await client();
+    const TRUE_HERE: [string, string][] = [
+      ['daemonize', 'no'], ['supervised', 'no'], ['pidfile', ''], ['logfile', ''], ['syslog-enabled', 'no'], ['syslog-ident', ''], ['syslog-facility', ''],
+      ['always-show-logo', 'no'], ['set-proc-title', 'no'], ['disable-thp', 'no'], ['io-threads', '1'], ['io-threads-do-reads', 'no'],
+      ['cluster-enabled', 'no'], ['cluster-config-file', ''], ['cluster-port', '0'], ['aclfile', ''], ['unixsocket', ''], ['unixsocketperm', '0'],
+      ['appendfilename', ''], ['appenddirname', ''], ['server_cpulist', ''], ['bio_cpulist', ''], ['aof_rewrite_cpulist', ''], ['bgsave_cpulist', ''],
+      ['enable-protected-configs', 'no'], ['enable-debug-command', 'no'], ['enable-module-command', 'no'], ['lua-enable-deprecated-api', 'no'],
+      ['tcp-backlog', '511'], ['socket-mark-id', '0'], ['rdbchecksum', 'yes'], ['replicaof', ''], ['slaveof', ''], ['databases', '16'],
+      ['port', String(fixture.port)], ['bind', '127.0.0.1'],
+    ];
+    for (const [k, v] of TRUE_HERE) {
+      expect([k, text(await c.call('CONFIG', 'GET', k))]).toEqual([k, [k, v]]);
+      // Each is one CONFIG SET refuses whatever the value.
+      expect(text(await c.call('CONFIG', 'SET', k, v))).toMatch(/^-ERR CONFIG SET failed \(possibly related to argument '[^']+'\) - can't /);
+    }
+    // dir/dbfilename is the store file.
+    const [, dir] = text(await c.call('CONFIG', 'GET', 'dir')) as string[];
+    const [, file] = text(await c.call('CONFIG', 'GET', 'dbfilename')) as string[];
+    expect(path.isAbsolute(dir)).toBe(true);
+    expect(file).toMatch(/^[^/]+-config\.kv$/);
+    expect(fs.statSync(path.join(dir, file)).isFile()).toBe(true);
+    expect(dir).toBe(path.resolve(testDir()));
+  });
+
+  test('CONFIG GET of a name replies with it as the client spelt it; a pattern lists names in lower case, and never the hidden ones', async () => {
+    const c = await client();
+    expect(text(await c.call('CONFIG', 'GET', 'DaemonIZE'))).toEqual(['DaemonIZE', 'no']);
+    // One parameter named twice is one pair, under its first spelling; a pattern does not list it again.
+    expect(text(await c.call('CONFIG', 'GET', 'IO-Threads', 'io-threads', 'io-thread?'))).toEqual(['IO-Threads', '1']);
+    expect(text(await c.call('CONFIG', 'GET', 'SlaveOf'))).toEqual(['SlaveOf', '']);
+    const map = async (...args: string[]): Promise<Map<string, string>> => {
+      const pairs = text(await c.call('CONFIG', 'GET', ...args)) as string[];
+      return new Map(pairs.flatMap((k, i) => (i % 2 === 0 ? [[k, pairs[i + 1]] as [string, string]] : [])));
+    };
+    expect(await map('SYSLOG-*')).toEqual(new Map([['syslog-enabled', 'no'], ['syslog-ident', ''], ['syslog-facility', '']]));
+    expect(await map('*of')).toEqual(new Map([['replicaof', ''], ['slaveof', '']]));
+    // A hidden parameter is found by its name only.
+    expect(await map('lua-enable-deprecated-api')).toEqual(new Map([['lua-enable-deprecated-api', 'no']]));
+    expect(await map('lua-enable*')).toEqual(new Map());
+    expect((await map('*')).has('lua-enable-deprecated-api')).toBe(false);
+    expect((await map('*')).get('daemonize')).toBe('no');
+    // An unknown name is no pair.
+    expect(text(await c.call('CONFIG', 'GET', 'x-pmem-none'))).toEqual([]);
   });
 
   test('dir and dbfilename are refused as Redis refuses protected parameters (enable-protected-configs no)', async () => {
@@ -151,5 +203,14 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
     expect(text(await c.call('CONFIG', 'SET', 'maxmemory', '1mb', 'maxclients'))).toBe('-ERR syntax error');
     expect(text(await c.call('CONFIG', 'SET', 'maxmemory'))).toBe("-ERR wrong number of arguments for 'config|set' command");
     expect(text(await c.call('CONFIG', 'GET', 'maxmemory'))).toEqual(['maxmemory', '0']);
+  });
+});
+
+describe('pmem serve: CONFIG GET enable-debug-command', () => {
+  const { client } = serveFixture('config-debug.kv', { enableDebugCommand: 'local' });
+
+  test("is the server's enableDebugCommand", async () => {
+    const c = await client();
+    expect(text(await c.call('CONFIG', 'GET', 'enable-debug-command'))).toEqual(['enable-debug-command', 'local']);
   });
 });

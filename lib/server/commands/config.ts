@@ -2,6 +2,8 @@
 // for, those that take effect, those CONFIG SET refuses as Redis does (and
 // port and bind, which only take effect at start), and any other
 // remembered as given.
+import * as path from 'node:path';
+
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
@@ -9,7 +11,12 @@ import type { RespServer } from '../server';
 import { I64_MAX, memoryValue, toI64, word } from './args';
 import type { Def } from './types';
 
-/** Parameters CONFIG GET answers with a value; unknown ones are remembered as set (tolerant, as clients and harnesses need). */
+/**
+ * Parameters CONFIG GET answers with a value; unknown ones are remembered
+ * as set (tolerant, as clients and harnesses need). dir and dbfilename are
+ * the store file's directory and name; each other value is what is true of
+ * pmem serve (FIXED for those it has no setting for).
+ */
 function configDefaults(s: RespServer): Record<string, string> {
   return {
     port: String(s.port), bind: s.host, databases: String(s.databases), requirepass: s.requirepass ?? '',
@@ -17,9 +24,34 @@ function configDefaults(s: RespServer): Record<string, string> {
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
     'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
     timeout: '0', hz: '10', 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
-    dir: s.dir, dbfilename: s.file, 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
+    dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
+    'enable-debug-command': s.enableDebugCommand, ...FIXED,
   };
 }
+
+/**
+ * Redis's parameters that pmem serve has no setting for (each one CONFIG
+ * SET refuses as immutable), with the value that is true of it: no
+ * daemon, pid file, syslog, unix socket, cluster, AOF, ACL file, Lua, CPU
+ * affinity, socket mark, or io threads; the log goes to the `log` option
+ * (pmem serve prints it on standard output, what Redis's empty logfile
+ * means); a name of a file or an ident it does not have is empty. No
+ * replica of another server. The store file's records carry checksums
+ * that its open checks (rdbchecksum). Node listens with a backlog of 511.
+ */
+const FIXED: Record<string, string> = {
+  daemonize: 'no', supervised: 'no', pidfile: '', logfile: '', 'syslog-enabled': 'no', 'syslog-ident': '', 'syslog-facility': '',
+  'always-show-logo': 'no', 'set-proc-title': 'no', 'disable-thp': 'no', 'io-threads': '1', 'io-threads-do-reads': 'no',
+  'cluster-enabled': 'no', 'cluster-config-file': '', 'cluster-port': '0', aclfile: '', unixsocket: '', unixsocketperm: '0',
+  appendfilename: '', appenddirname: '', server_cpulist: '', bio_cpulist: '', aof_rewrite_cpulist: '', bgsave_cpulist: '',
+  'enable-protected-configs': 'no', 'enable-module-command': 'no', 'lua-enable-deprecated-api': 'no', 'tcp-backlog': '511',
+  'socket-mark-id': '0', rdbchecksum: 'yes', replicaof: '',
+};
+
+/** Redis 7.0's HIDDEN_CONFIG parameters: CONFIG GET lists them for their exact name only, never for a pattern. */
+const HIDDEN = new Set([
+  'lua-enable-deprecated-api', 'use-exit-on-panic', 'rdb-key-save-delay', 'key-load-delay', 'watchdog-period', 'loading-process-events-interval-bytes',
+]);
 
 /** Redis 7.0's IMMUTABLE_CONFIG parameters (config.c): set at start only, so CONFIG SET refuses them, as Redis does. */
 const IMMUTABLE = new Set([
@@ -159,22 +191,32 @@ function configSet(s: RespServer, c: Client, argv: Buffer[]): void {
 function config(s: RespServer, c: Client, argv: Buffer[]): void {
   const sub = word(argv[1]);
   const defaults = configDefaults(s);
-  const value = (k: string): string => s.config.get(canonical(k)) ?? defaults[k];
+  const value = (k: string): string => s.config.get(canonical(k)) ?? defaults[canonical(k)];
   switch (sub) {
     case 'get': {
       if (argv.length < 3) throw new ReplyError("ERR wrong number of arguments for 'config|get' command");
-      const found = new Map<string, string>();
-      // A remembered parameter that has an old name is listed under both, as Redis lists them.
+      // Every name, with the old name of each that has one, as Redis's table holds them.
       const names = new Set([...Object.keys(defaults), ...s.config.keys()]);
-      for (const k of s.config.keys()) {
+      for (const k of [...names]) {
         const old = OLD_NAMES.get(k);
         if (old !== undefined) names.add(old);
       }
+      // As Redis: a name without a pattern's characters is looked up (in
+      // any case, hidden ones too) and replied as the client spelt it,
+      // first spelling kept; a pattern lists the names it matches, but not
+      // those already replied, nor the hidden ones.
+      const found = new Map<string, [string, string]>();
       for (const p of argv.slice(2)) {
-        for (const k of names) if (globMatch(p, Buffer.from(k), true)) found.set(k, value(k));
+        const name = p.toString('latin1');
+        if (!/[[*?]/.test(name)) {
+          const k = name.toLowerCase();
+          if (names.has(k) && !found.has(k)) found.set(k, [name, value(k)]);
+          continue;
+        }
+        for (const k of names) if (!HIDDEN.has(k) && !found.has(k) && globMatch(p, Buffer.from(k), true)) found.set(k, [k, value(k)]);
       }
       c.out.map(found.size);
-      for (const [k, v] of found) {
+      for (const [k, v] of found.values()) {
         c.out.bulk(k);
         c.out.bulk(v);
       }
