@@ -108,7 +108,9 @@ ${Object.values(KV_HELP).join('\n\n')}`,
   info: `pmem info <file> [--json]
   Says what the file is (kv, wal, objpool, a device-DAX device, or a plain
   file), its format version, its mount and how stores to it become durable.
-  Exits 3 for a missing file or a directory.`,
+  For a KV store, also the file length it records and whether the file has
+  it (lengthCheck: ok, short, not recorded, unreadable); a short store is
+  refused by every open. Exits 3 for a missing file or a directory.`,
   check: `pmem check <file> [--json]
   Reads every record of a KV store or a WAL, or runs pmemobj_check on a
   libpmemobj pool. Exits 0 if intact (a torn tail left by an interrupted
