@@ -1,22 +1,21 @@
-import * as fs from 'node:fs';
-
 import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/args';
 import type { NativeLock } from '../core/binding';
-import { closedError, fromSystemError, PmemError } from '../core/errors';
+import { closedError, PmemError } from '../core/errors';
 import {
   batchEntries, checkSegmentSize, keyOf, newPutKey, openArgs, type PutKey, rangeArgs, setPutKey, setValue, type KVData,
 } from './args';
 import {
-  DATA_START, DEFAULT_SEGMENT, entry, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_FILE, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
+  DEFAULT_SEGMENT, entry, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_KEY, MAX_VALUE, valueCopy, valueInto, valueLength,
 } from './format';
 import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
 import { RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvLog, type Entry } from './log';
 import { latin1If, unorderedArgs, unorderedEntries } from './unordered';
+import { indexRange, keysOf } from './range';
+import { type Created, openKvFile, remapFile, syncSize, undoCreate } from './store-file';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
-import { openStoreFile } from '../core/identify';
-import { openMapping, type Mapping } from '../core/mapping';
+import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 import type { IndexRange } from './hash-index';
 
@@ -34,7 +33,7 @@ export class KVStore {
   #path: string | undefined;
   #lock: NativeLock | null = null;
   /** What this open made the file from (openStoreFile): set only when this very open created it. */
-  #created: 'missing' | 'empty' | undefined;
+  #created: Created;
   #readOnly: boolean;
   /** A read-only store opened by path (follow.ts). */
   #follow: KvFollower | null;
@@ -61,19 +60,11 @@ export class KVStore {
   static open(path: string, options: KVOpenOptions = {}): KVStore {
     checkPath(path);
     const args = openArgs(options);
-    const { create, readOnly, size, segmentSize } = args;
+    const { readOnly, segmentSize } = args;
     let maxSize = args.maxSize;
-    // The lock, then the signature, then the mapping: a file that is not a
-    // store is refused before anything maps, grows or writes it.
-    const { lock, mapping, created } = openStoreFile(path, {
-      kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE, besideWriter: true,
-      format: (m) => {
-        // Checked only when a file is made: an existing store keeps its size.
-        if (m.length < DATA_START + 2 * segmentSize) {
-          throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
-        }
-        new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
-      },
+    // The lock, then the signature, then the mapping (store-file.ts).
+    const { lock, mapping, created } = openKvFile(path, args, (m) => {
+      new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
     });
     if (readOnly) lock.release(); // a reader holds no lock: writers come and go beside it
     try {
@@ -288,28 +279,15 @@ export class KVStore {
     return this.#range(range, limit, encoding);
   }
 
-  *#range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8'): IterableIterator<[Buffer, Buffer] | [string, string]> {
-    if (this.#follow !== null) {
-      yield* this.#follow.range(range, limit, encoding, () => this.#assertOpen());
-      return;
-    }
-    // Each key is looked up below, which also skips one deleted since.
-    const keys = this.#log.index.rangeCandidates(range);
-    let n = 0;
-    for (;;) {
-      this.#assertOpen();
-      const next = keys.next();
-      if (next.done || n >= limit) return;
-      const k = next.value;
-      const off = this.#log.index.get(k);
-      if (off === undefined) continue;
-      const b = this.#log.bytes;
-      const start = off + ENTRY_HEADER_BYTES + k.length;
-      const end = start + b.readUInt32LE(off + 4);
-      n++;
-      if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), b.toString('utf8', start, end)];
-      else yield [Buffer.from(k, 'latin1'), valueCopy(this.#log.view, off)];
-    }
+  /**
+   * The entries of range(): a reader's through its follower, a writer's
+   * from its index (range.ts). Both are generators: nothing runs before the
+   * first next().
+   */
+  #range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8'): IterableIterator<[Buffer, Buffer] | [string, string]> {
+    const assertOpen = (): void => this.#assertOpen();
+    if (this.#follow !== null) return this.#follow.range(range, limit, encoding, assertOpen);
+    return indexRange(this.#log, range, limit, encoding, assertOpen);
   }
 
   /**
@@ -404,30 +382,9 @@ export class KVStore {
     this.#lock = null; // held past the unmap: released below
     this.close();
     if (lock === null) return false;
-    // Under the exclusive lock taken before the new file had a name: no
-    // other writer has opened it since it was made, so nothing another
-    // process wrote and had acknowledged goes with it. After the unmap, so
-    // that no mapping of this process spans a cut file.
+    // Under the lock, after the unmap (undoCreate, store-file.ts).
     try {
-      const held = fs.fstatSync(lock.fd);
-      const same = (st: fs.Stats): boolean => st.ino === held.ino && st.dev === held.dev;
-      if (created === 'missing') {
-        // The new file was linked at the path itself (a link to nothing is
-        // never created through): the name goes only while it is that file.
-        if (!same(fs.lstatSync(this.#path as string))) return false;
-        fs.unlinkSync(this.#path as string);
-        return true;
-      }
-      if (created === 'empty') {
-        // Renamed over the empty file, at a link's target when the path is
-        // a link: emptied through the lock's descriptor, not by name.
-        if (!same(fs.statSync(this.#path as string))) return false;
-        fs.ftruncateSync(lock.fd, 0);
-        return true;
-      }
-      return false;
-    } catch {
-      return false; // renamed or removed meanwhile: left as it is
+      return undoCreate(this.#path as string, lock.fd, created);
     } finally {
       lock.release();
     }
@@ -439,23 +396,14 @@ export class KVStore {
   }
 
   /**
-   * Maps the file again, grown to `bytes`; the old mapping goes after the new
-   * one is in place. A failure (ERR_PMEM_NO_SPACE) leaves the file and the
-   * old mapping as they were, so the store goes on at its present size.
-   * @throws PmemError ERR_PMEM_CORRUPT when something outside the store
-   *   truncated the file: growing it back would replace records with zeros.
+   * The file mapped again, grown to `bytes` (remapFile, store-file.ts), for
+   * the log that ran out of segments; null for a store with no file of its own.
+   * @throws PmemError ERR_PMEM_CORRUPT, ERR_PMEM_NO_SPACE
    */
   #remap(bytes: number): Region | null {
     if (this.#mapping === null || this.#path === undefined) return null;
-    const now = this.#mapping.fileSize();
-    if (now < this.#mapping.length) {
-      throw new PmemError('ERR_PMEM_CORRUPT',
-        `'${this.#path}' was truncated to ${now} bytes under a live ${this.#mapping.length}-byte mapping`, { path: this.#path });
-    }
-    const m = openMapping(this.#path, { size: bytes, create: true });
-    this.#mapping.close();
-    this.#mapping = m;
-    return m;
+    this.#mapping = remapFile(this.#mapping, this.#path, bytes);
+    return this.#mapping;
   }
 
   /** The offset of the entry of `key`, or undefined; a key given as bytes is looked up by them. */
@@ -475,24 +423,5 @@ export class KVStore {
   #writable(): void {
     this.#assertOpen();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'the KV store was opened read-only');
-  }
-}
-
-/** The keys of `entries`, lazily. */
-function* keysOf<K>(entries: Iterable<[K, unknown]>): IterableIterator<K> {
-  for (const [k] of entries) yield k;
-}
-
-/**
- * Makes the size of the file open as `fd` durable (fdatasync: the size is
- * metadata the file's data needs), before the store records a length up to
- * it. A device's length is its own: nothing to sync.
- * @throws PmemError ERR_PMEM_IO
- */
-function syncSize(fd: number): void {
-  try {
-    if (fs.fstatSync(fd).isFile()) fs.fdatasyncSync(fd);
-  } catch (e) {
-    throw fromSystemError(e);
   }
 }
