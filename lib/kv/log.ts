@@ -1,18 +1,21 @@
 // The log of KVStore: records appended to segments on the region with one
-// fence each, and the growth of the file. lib/kv/store.ts is the API over
-// it; segments.ts keeps the segment table, recover.ts rebuilds it and the
-// DRAM index on open, compact.ts reclaims dead space. The design is in
-// docs/ARCHITECTURE.md ("KVStore").
+// fence each, the turnover to a new segment, and the pacing of compaction.
+// lib/kv/store.ts is the API over it; segments.ts keeps the segment table,
+// recover.ts rebuilds it and the DRAM index on open, compact.ts reclaims
+// dead space, growth.ts grows the file, end-mark.ts marks where a segment's
+// writes stopped. The design is in docs/ARCHITECTURE.md ("KVStore").
 import { align8 } from '../core/args';
 import { PmemError } from '../core/errors';
 import {
   DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
 } from './format';
-import { Cleaner, compact, RESERVE_DEL, RESERVE_PUT } from './compact';
+import { Cleaner, compact, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { formatLog, noStore, openSegment, openSuperblock, readHeader, recordLength, refuseShort, resumeWriter } from './log-open';
+import { formatLog, noStore, openSegment, openSuperblock, readHeader, refuseShort, resumeWriter } from './log-open';
+import { writeEndMark } from './end-mark';
+import { grownRegion, recordLengthSynced, type Remap, segmentsIn } from './growth';
 import { publishTailIn } from './published';
 import { type Region, sealRecord, type Words, wordsOf } from '../core/region';
 import { type LogStats, SegmentTable } from './segments';
@@ -23,13 +26,6 @@ import { Mapping, prefetchAtSeal } from '../core/mapping';
 export type { LogRecovery } from './recover';
 export type { Entry } from './format';
 export type { LogStats } from './segments';
-
-
-/**
- * Called when no segment is free: returns the region remapped to at least
- * `bytes` (and at most the caller's limit), or null when it cannot grow.
- */
-export type Remap = (bytes: number) => Region | null;
 
 /** How a log is opened (KvLog's constructor). */
 export interface LogOptions {
@@ -382,22 +378,9 @@ export class KvLog {
     if (!this.#readOnly) this.#warm.fault(this.#region, this.#t, s, from, background, count);
   }
 
-  /**
-   * Writes the end mark (format.ts, isEndMark) at the active segment's tail,
-   * where the writer stops writing it: before it moves on to another
-   * segment, or at close (`persist`: durable when this returns). Only for
-   * recovery's report: the log ends at the last valid record with it or
-   * without it, and the next append in the segment, if any, overwrites it.
-   * A gap too small for it takes no record either, and none is written.
-   */
+  /** A writer's end mark at the active segment's tail (writeEndMark, end-mark.ts); `persist`: durable when this returns. */
   #markEnd(persist: boolean): void {
-    const t = this.#t;
-    if (this.#readOnly || t.active < 0 || t.start(t.active) + t.size - t.tail < RECORD_HEADER_BYTES) return;
-    const at = t.tail;
-    const b = this.#region.bytes;
-    b.fill(0, at + 4, at + RECORD_HEADER_BYTES);
-    // Checksummed and flushed; with `persist`, fenced too.
-    sealRecord(this.#region, at, at + RECORD_HEADER_BYTES, t.seed[t.head[t.segOf(at)]], persist);
+    if (!this.#readOnly) writeEndMark(this.#region, this.#t, persist);
   }
 
   /** At a writer's clean close: the active segment's end mark, durable. */
@@ -449,38 +432,22 @@ export class KvLog {
     if (this.#remap === null) return false;
     // A region that already holds more segments than the table: the record
     // of its length failed at the last growth (below). Record it now.
-    if (Math.floor((this.#region.length - DATA_START) / t.size) <= t.count) {
-      const want = t.growTarget(this.#region.length, this.#maxSize, segments);
-      if (want === 0) return false;
-      // The new bytes are zero: free segments. A crash after the file grew and
-      // before anything was written there loses nothing. Offsets, not views,
-      // live in the index, so it survives the remap.
-      const region = this.#remap(want);
+    if (segmentsIn(this.#region.length, t.size) <= t.count) {
+      const region = grownRegion(this.#region, t, this.#maxSize, this.#remap, segments);
       if (region === null) return false;
-      // The old mapping is gone: go on over the new one, the table still at
-      // the old segments, which are all the length recorded covers.
       this.#use(region);
     }
     // The new length is durable before the table holds the new segments:
     // none of them takes a record (#place, after this) until a truncation
     // to the recorded length would be refused rather than lose it.
     this.#recordLength();
-    t.resize(Math.floor((this.#region.length - DATA_START) / t.size));
+    t.resize(segmentsIn(this.#region.length, t.size));
     return true;
   }
 
-  /**
-   * Records the region's length in the superblock, after making the file's
-   * size durable (syncLength): the record must never claim more than a
-   * crash leaves of the file. Both orderings matter. The size first: a
-   * crash between the two leaves a file longer than recorded, which opens.
-   * The record before any segment past the old length takes a record
-   * (durable when recordLength returns): else a file cut to the recorded
-   * length would lose acknowledged writes and open without a word.
-   */
+  /** Records the region's length, the file's size made durable first (recordLengthSynced, growth.ts). */
   #recordLength(): void {
-    this.#syncLength?.();
-    recordLength(this.#region, this.#region.length);
+    recordLengthSynced(this.#region, this.#syncLength);
   }
 
   /**
@@ -490,7 +457,7 @@ export class KvLog {
    */
   adopt(region: Region): void {
     this.#use(region);
-    this.#t.resize(Math.floor((region.length - DATA_START) / this.#t.size));
+    this.#t.resize(segmentsIn(region.length, this.#t.size));
   }
 
   /** adopt() but the segment table: it keeps the segments it has. */
