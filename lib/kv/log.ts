@@ -338,7 +338,11 @@ export class KvLog {
     if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
     let s = t.findFree(need, reserve);
-    if (s < 0 && this.#grow(need + reserve)) s = t.findFree(need, reserve);
+    // Grown by what is missing, not by need + reserve over the free
+    // segments there are: near maxSize that would ask for more than the file
+    // may hold, and the store would refuse puts with room left to grow. The
+    // new segments are one run at the end: `need` of them hold the record.
+    if (s < 0 && this.#grow(Math.max(need, need + reserve - t.free))) s = t.findFree(need, reserve);
     if (s < 0 && !this.#compacting) {
       // The pacing fell behind (the store is nearly full of live entries,
       // or the writes outran it): clean whole victims until a run of

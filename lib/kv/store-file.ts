@@ -19,18 +19,24 @@ export type Created = 'missing' | 'empty' | undefined;
  * grows or writes it. A file made by this open (`create`) is `size` bytes,
  * formatted by `format` as a store of `segmentSize`-byte segments.
  * @throws PmemError (openStoreFile's codes); RangeError when `size` is too
- *   small for two segments (only when a file is made: an existing store
- *   keeps its size)
+ *   small for two segments, or neither it nor `maxSize` (0: the file's
+ *   size) holds three: a put keeps two segments free, so such a store would
+ *   take none (only when a file is made: an existing store keeps its size)
  */
 export function openKvFile(
-  path: string, o: { create: boolean; readOnly: boolean; size: number; segmentSize: number }, format: (m: Mapping) => void,
+  path: string, o: { create: boolean; readOnly: boolean; size: number; segmentSize: number; maxSize: number }, format: (m: Mapping) => void,
 ): { lock: NativeLock; mapping: Mapping; created?: Created } {
-  const { create, readOnly, size, segmentSize } = o;
+  const { create, readOnly, size, segmentSize, maxSize } = o;
   return openStoreFile(path, {
     kind: 'kv', name: 'a KV store', create, readOnly, size, maxFile: MAX_FILE, besideWriter: true,
     format: (m) => {
       if (m.length < DATA_START + 2 * segmentSize) {
         throw new RangeError(`a store of ${segmentSize}-byte segments needs a size of at least ${DATA_START + 2 * segmentSize}, got ${size}`);
+      }
+      const least = DATA_START + 3 * segmentSize;
+      if (Math.max(m.length, maxSize) < least) {
+        throw new RangeError(`a new store of ${m.length} bytes${maxSize > m.length ? `, growing to ${maxSize},` : ''} would take no put: ` +
+          `a put keeps two of its ${segmentSize}-byte segments free, so give a size or maxSize of at least ${least}`);
       }
       format(m);
     },
