@@ -5,7 +5,7 @@
 // what the cache wrote.
 import * as fs from 'node:fs';
 
-import { TieredCache, crc32c } from '../lib';
+import { TieredCache, crc32c, openMapping } from '../lib';
 import { cacheHooks } from '../lib/cache/hooks';
 import { CrashSim } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
@@ -63,6 +63,28 @@ describe('TieredCache options, hostile', () => {
     expectThrowName(() => new TieredCache({ region: region as never }), 'TypeError');
     expectThrowName(() => new TieredCache({ region: { ...region, length: 1 << 17 } as never }), 'TypeError');
     expect(sim.bytes.every((b) => b === 0)).toBe(true);
+  });
+
+  test('a read-only mapping is refused at once (ERR_PMEM_READONLY), read and written not at all', () => {
+    const file = tmpFile('readonly-region.cache');
+    const writable = openMapping(file, { size: 1 << 20, create: true });
+    const c = new TieredCache({ region: writable });
+    c.set('k', Buffer.from('v'));
+    c.close();
+    writable.close();
+    const before = fs.readFileSync(file);
+    const ro = openMapping(file, { readOnly: true });
+    try {
+      expectPmemError(() => new TieredCache({ region: ro }), 'ERR_PMEM_READONLY');
+    } finally {
+      ro.close();
+    }
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    const again = openMapping(file);
+    const d = new TieredCache({ region: again });
+    expect(d.get('k')?.toString()).toBe('v');
+    d.close();
+    again.close();
   });
 
   test('a huge dramEntries bound allocates as entries come, not up front', () => {

@@ -1,5 +1,5 @@
 import type { NativeLock } from '../core/binding';
-import { closedError } from '../core/errors';
+import { closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 import { DramTier } from './dram-tier';
@@ -50,7 +50,8 @@ export class TieredCache<V = unknown> {
    *   (another open holds the file, in this process or another),
    *   ERR_PMEM_NOT_A_STORE (the file or region holds something else; nothing
    *   is written to it), ERR_PMEM_CORRUPT, ERR_PMEM_INVALID (made with
-   *   another slotBytes), and openStoreFile's codes
+   *   another slotBytes), ERR_PMEM_READONLY (a read-only region), and
+   *   openStoreFile's codes
    */
   constructor(options: TieredCacheOptions) {
     const o = checkCacheOptions(options);
@@ -70,6 +71,12 @@ export class TieredCache<V = unknown> {
       region = mapping;
     } else {
       region = o.region!;
+      // A set on a read-only mapping would be taken into DRAM and never
+      // become durable, and close, whose flush and hotness write it, would
+      // throw every time: refused at once, nothing read or written.
+      if ((region as { readonly readOnly?: unknown }).readOnly === true) {
+        throw new PmemError('ERR_PMEM_READONLY', 'a tiered cache writes its region (sets, demotions, recovery, the hotness close saves): give a writable mapping');
+      }
     }
     try {
       this.#pmem = new PmemTier(region, o.slotBytes, this.#hot);
