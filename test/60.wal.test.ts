@@ -178,6 +178,12 @@ test('bad headers, missing files, closed and read-only logs', () => {
   expectPmemError(() => ro.truncate(1), 'ERR_PMEM_READONLY');
   expect(() => ro.read(-1)).toThrow(RangeError);
   ro.close();
+  // A read-only mapping: a writable open is refused before it writes, with what to do; a read-only one reads.
+  const roMapping = openMapping(file, { readOnly: true });
+  expect(() => Wal.open(roMapping)).toThrow('the mapping is read-only: open the log with { readOnly: true } to read it');
+  expectPmemError(() => Wal.open(roMapping), 'ERR_PMEM_READONLY');
+  expect(records(Wal.open(roMapping, { readOnly: true }))).toEqual(['1:kept']);
+  roMapping.close();
   const bytes = fs.readFileSync(file);
   fs.writeFileSync(file, bytes.subarray(0, 1024)); // truncated file
   expectPmemError(() => Wal.open(file), 'ERR_PMEM_CORRUPT');

@@ -121,6 +121,11 @@ export class Wal {
       }
     }
     if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
+    // A writable open recovers by writing (the epoch it raises, a torn tail
+    // it cuts): refused at once on a read-only mapping, with what to do.
+    if (!o.readOnly && (target as { readonly readOnly?: unknown }).readOnly === true) {
+      throw new PmemError('ERR_PMEM_READONLY', 'the mapping is read-only: open the log with { readOnly: true } to read it');
+    }
     const offset = walOffset(options.offset);
     if (target.length < offset + Superblock.size(META_CAPACITY) + 4 * RECORD_HEADER) {
       throw new PmemError('ERR_PMEM_CORRUPT', `a ${target.length}-byte region is too small to hold a log`);
