@@ -417,7 +417,7 @@ describe('a path that is no journal', () => {
     const wal = file('a-wal');
     Wal.open(wal, { create: true, size: 64 * 1024 }).close();
     const kv = file('a-kv');
-    KVStore.open(kv, { create: true, size: 9 * SIZE }).close();
+    KVStore.open(kv, { create: true, size: 13 * SIZE }).close();
     const text = file('a-text');
     fs.writeFileSync(text, 'hello\n'.repeat(2000));
     const cases: Array<[string, string, RegExp | null]> = [
