@@ -35,6 +35,16 @@ const SUPERBLOCK_BYTES = Superblock.size(SUPERBLOCK_PAYLOAD_BYTES);
  */
 const SUPERBLOCK_READS = 8;
 
+/**
+ * Full scans of the log that compaction's frees started again, in one
+ * rebuild, before the reader builds its index by following the log
+ * instead (#rebuild).
+ */
+const FULL_SCANS = 1;
+
+/** A recovery stop before every segment: the log starts empty. */
+const NOTHING: RecoverStop = { seq: 0, used: 0 };
+
 /** A segment was reused while the reader replayed it: the index must be rebuilt. */
 class Reused extends Error {}
 
@@ -62,7 +72,7 @@ export class KvFollower {
   #cur = -1;
   #curSeq = 0;
   #pos = 0;
-  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, dropped: 0, remaps: 0 };
+  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, followed: 0, dropped: 0, remaps: 0 };
 
   /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
   constructor(path: string, mapping: Mapping) {
@@ -159,8 +169,8 @@ export class KvFollower {
    */
   #refresh(): void {
     // The free count before the tail: see read().
-    let frees = this.#words.frees();
-    let w = this.#words.tail();
+    const frees = this.#words.frees();
+    const w = this.#words.tail();
     if (w === this.#w) {
       this.#frees = frees;
       return;
@@ -169,32 +179,42 @@ export class KvFollower {
     // before its first record. Loaded before the file is looked at here, so
     // that this sees those blocks.
     this.#remap();
-    // Compaction may have freed the segment the reader was in before it
-    // had read all of it. Every live entry of that segment, and of every
-    // other segment freed with it, was copied to the log's end before the
-    // free (and a segment with tombstones goes only as the oldest with dead
-    // entries, compact.ts victim()): follow on to a tail loaded
-    // after the free was seen, which includes those copies. What the
-    // skipped records deleted lives only in freed segments: those entries
-    // go (#dropFreed). Entries of a segment freed after that tail was
-    // loaded go too, and their copies may lie past it: when the tail has
-    // moved since, follow and drop again.
     try {
-      let again = this.#follow(w) === SKIPPED;
-      for (let rounds = 0; again; rounds++) {
-        // Compaction kept freeing segments ahead of the reader.
-        if (rounds === 8) throw new Reused();
-        frees = this.#words.frees();
-        w = this.#words.tail();
-        if (this.#follow(w) === SKIPPED) continue;
-        this.#dropFreed();
-        again = this.#words.tail() !== w;
-      }
+      this.#followTo(frees, w);
     } catch (e) {
       if (!(e instanceof Reused)) throw e;
       this.stats.resyncs++;
       this.#rebuild();
-      return;
+    }
+  }
+
+  /**
+   * Follows the log to the tail word `w`, loaded after the free count
+   * `frees`, and records both as followed.
+   * Compaction may have freed the segment the reader was in before it
+   * had read all of it. Every live entry of that segment, and of every
+   * other segment freed with it, was copied to the log's end before the
+   * free (and a segment with tombstones goes only as the oldest with dead
+   * entries, compact.ts victim()): follow on to a tail loaded
+   * after the free was seen, which includes those copies. What the
+   * skipped records deleted lives only in freed segments: those entries
+   * go (#dropFreed). Entries of a segment freed after the count before
+   * that tail was loaded go too, and their copies may lie past it: when
+   * the count has moved since, follow and drop again. (A free is counted
+   * before its segment's number changes, so a drop that saw a number
+   * change and a count that did not move mean a free counted before the
+   * tail was loaded, whose copies the tail includes.) Each round replays
+   * only what the writer appended during the last one.
+   * @throws Reused when a segment was reused while it was replayed
+   */
+  #followTo(frees: number, w: bigint): void {
+    let again = this.#follow(w) === SKIPPED;
+    while (again) {
+      frees = this.#words.frees();
+      w = this.#words.tail();
+      if (this.#follow(w) === SKIPPED) continue;
+      this.#dropFreed();
+      again = this.#words.frees() !== frees;
     }
     this.#followed(w);
     this.#frees = frees;
@@ -219,9 +239,16 @@ export class KvFollower {
    * Builds the index from the log: up to the published tail when a writer
    * is live (what lies past it is not yet durable, or not yet written),
    * else the whole log. Done again when a segment was freed during the
-   * scan, or a writer arrived.
+   * scan, or a writer arrived. Beside a live writer whose compaction frees
+   * a segment during every scan (a large log, a busy writer: a scan takes
+   * seconds, a free comes every few milliseconds), scans would start
+   * again without end: after FULL_SCANS of them the index is built by
+   * following the log from its oldest segment instead, as a catch-up
+   * does, which checks each segment as it replays it and so is not
+   * started again by frees elsewhere in the file.
    */
   #rebuild(): void {
+    let freed = 0;
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
       const live = writerHolds(this.#path);
@@ -230,6 +257,7 @@ export class KvFollower {
       // to it, also in a segment that was a hole (see #refresh).
       this.#remap();
       const stop = live && w !== 0n ? this.#stopAt(w) : undefined;
+      const following = stop !== undefined && freed >= FULL_SCANS;
       const mapping = this.#mapping;
       // The superblock as it is before the log reads it: a writer rewrites
       // it when it grows the file (or records its length at open).
@@ -237,14 +265,19 @@ export class KvFollower {
       let log: KvLog;
       try {
         log = new KvLog(mapping, {
-          create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop,
+          // Following, the log starts empty: a stop before every segment.
+          create: false, readOnly: true, segmentSize: DEFAULT_SEGMENT, path: this.#path, stop: following ? NOTHING : stop,
           // Mapped before a writer grew the file and recorded its new length,
           // the mapping is shorter than the store: the file is not. Read
           // after the superblock, whose length the file had reached first.
           fileLength: () => mapping.fileSize(),
         }, mapping.length, null);
       } catch (e) {
-        if (this.#words.frees() !== frees) continue;
+        // A scan that read a reused segment may find anything.
+        if (this.#words.frees() !== frees) {
+          freed++;
+          continue;
+        }
         // The writer rewrote the superblock while it was read: the replicas
         // read at two moments may fail to agree (neither flag set, say).
         // Each write is durable in a few stores: read it again, a bounded
@@ -258,7 +291,29 @@ export class KvFollower {
         }
         throw e;
       }
-      if (this.#words.frees() !== frees) continue;
+      if (following) {
+        // An empty index that follows the log from before its oldest
+        // segment up to the tail (#followTo): segments freed meanwhile are
+        // skipped and dropped as in a catch-up; one reused while it was
+        // replayed starts it again.
+        this.#log = log;
+        this.#cur = -1;
+        this.#curSeq = this.#oldestSeq(stop.seq) - 1;
+        this.#pos = 0;
+        try {
+          this.#followTo(frees, w);
+        } catch (e) {
+          if (!(e instanceof Reused)) throw e;
+          this.stats.resyncs++;
+          continue;
+        }
+        this.stats.followed++;
+        return;
+      }
+      if (this.#words.frees() !== frees) {
+        freed++;
+        continue;
+      }
       // A writer that came during an unbounded scan may have had a record
       // sealed but not yet fenced: scan again, bounded by its tail.
       if (!live && writerHolds(this.#path)) continue;
@@ -273,6 +328,24 @@ export class KvFollower {
       this.#frees = frees;
       return;
     }
+  }
+
+  /**
+   * The lowest sequence number a valid segment header carries, up to
+   * `upTo`; `upTo + 1` when none does (every segment up to the tail's was
+   * freed: the log holds nothing).
+   */
+  #oldestSeq(upTo: number): number {
+    const t = this.#log.table;
+    const b = this.#log.bytes;
+    let low = upTo + 1;
+    for (let i = 0; i < t.count; i++) {
+      const n = readWord(b, t.start(i) + 8);
+      if (n === 0 || n >= low) continue;
+      const h = readSegmentHeader(b, t.start(i), t.salt);
+      if (h !== undefined && h.seq === n && h.span <= t.count - i) low = n;
+    }
+    return low;
   }
 
   /** The full sequence number and end a tail word names (the word holds the number mod 2^32). */

@@ -72,6 +72,11 @@ export interface KVReaderStats {
   retries: number;
   /** Index rebuilds: the reader fell behind a compaction that freed a segment it had not read yet. */
   resyncs: number;
+  /**
+   * Index rebuilds done by following the log from its oldest segment,
+   * because compaction freed a segment during every full scan.
+   */
+  followed: number;
   /** Keys removed because compaction freed the segment that held their deletion before the reader read it. */
   dropped: number;
   /** Mappings of the file after the writer grew it. */
