@@ -10,6 +10,9 @@
 // its index by following the log (lib/kv/follow.ts, #rebuild), and serves
 // the writer's state.
 import { binding } from '../lib/core/binding';
+import { type Mapping, openMapping } from '../lib/core/mapping';
+import { DATA_START } from '../lib/kv/format';
+import { SegmentTable } from '../lib/kv/segments';
 import { KVStore } from '../lib/kv/store';
 import { Superblock } from '../lib/log/superblock';
 import { tmpFile } from './helpers';
@@ -105,4 +108,97 @@ test('an open beside a writer that frees a segment during every scan follows the
   }
   r.close();
   w.close();
+});
+
+// A segment freed while the reader replays it: a compaction catching up
+// with a reader behind it. The reader skips the rest of it (every live
+// entry was copied to the log's end first), where it used to rebuild its
+// index; a segment reused meanwhile, even one freed again since, must
+// still be rebuilt from. The writer acts inside the reader's replay, at
+// its first applied entry (SegmentTable.applyEntry, hooked).
+describe('a segment freed while the reader replays it', () => {
+  const table = SegmentTable.prototype as unknown as Hooked;
+  const applyEntry = table.applyEntry;
+  afterEach(() => {
+    table.applyEntry = applyEntry;
+  });
+
+  /** The header words of segment `s` (16 KiB segments), as a reader sees them. */
+  function header(m: Mapping, s: number): { seq: number; sum: number } {
+    const at = DATA_START + s * 16 * 1024;
+    return { seq: Number(m.bytes.readBigUInt64LE(at + 8)), sum: m.bytes.readUInt32LE(at + 4) };
+  }
+
+  function run(name: string, writer: (w: KVStore, put: (n: number) => void, m: Mapping, s: number) => void): { resyncs: number } {
+    const { w, file, model, put } = setup(name);
+    const r = KVStore.open(file, { readOnly: true });
+    expectServes(r, model);
+    // Read before the writer goes on (a reader's stats() catches up too).
+    const before = r.stats().reader!;
+    // The reader falls behind by a few segments.
+    put(2 * KEYS);
+    const m = openMapping(file, { readOnly: true });
+    let ran = false;
+    let busy = false;
+    table.applyEntry = function (this: unknown, ...a: unknown[]) {
+      if (!ran && !busy) {
+        ran = true;
+        busy = true;
+        try {
+          writer(w, put, m, a[2] as number);
+        } finally {
+          busy = false;
+        }
+      }
+      return applyEntry.apply(this, a);
+    };
+    r.has('key-0'); // the catch-up, inside which the writer acts
+    table.applyEntry = applyEntry;
+    expect(ran).toBe(true);
+    const after = r.stats().reader!;
+    expectServes(r, model);
+    m.close();
+    r.close();
+    w.close();
+    return { resyncs: after.resyncs - before.resyncs };
+  }
+
+  /** Every key written again, then compaction until segment `s` is free. */
+  function freeIt(w: KVStore, put: (n: number) => void, m: Mapping, s: number): void {
+    for (let k = 0; k < 50 && header(m, s).seq !== 0; k++) {
+      put(KEYS);
+      while (w.compact() > 0 && header(m, s).seq !== 0);
+    }
+    expect(header(m, s).seq).toBe(0);
+  }
+
+  test('freed, not reused: the reader skips the rest of it, with no rebuild', () => {
+    const got = run('churn-freed.kv', (w, put, m, s) => freeIt(w, put, m, s));
+    expect(got.resyncs).toBe(0);
+  });
+
+  test('freed and reused: the reader rebuilds', () => {
+    const got = run('churn-reused.kv', (w, put, m, s) => {
+      freeIt(w, put, m, s);
+      for (let k = 0; k < 200 && header(m, s).seq === 0; k++) put(20);
+      expect(header(m, s).seq).not.toBe(0);
+    });
+    expect(got.resyncs).toBe(1);
+  });
+
+  test('freed, reused and freed again: the header was rewritten, and the reader rebuilds', () => {
+    const got = run('churn-refreed.kv', (w, put, m, s) => {
+      const first = header(m, s).sum;
+      freeIt(w, put, m, s);
+      for (let k = 0; k < 200 && header(m, s).seq === 0; k++) put(20);
+      const reused = header(m, s);
+      expect(reused.seq).not.toBe(0);
+      expect(reused.sum).not.toBe(first);
+      // Moved past it, then it is freed again: its number is zero, as
+      // after the first free, but its header is the reuse's.
+      put(2 * KEYS);
+      freeIt(w, put, m, s);
+    });
+    expect(got.resyncs).toBe(1);
+  });
 });

@@ -435,6 +435,14 @@ export class KvFollower {
     const b = log.bytes;
     const seed = t.seed[s];
     const frees = this.#words.frees();
+    // The header as the replay starts. A free stores only the zero number;
+    // a reuse rewrites the header (zeroed, then a new number, span and
+    // checksum) before any record: a header whose checksum and span are
+    // as they were has not been rewritten, nor any record after it.
+    const head = t.start(s);
+    const seqBefore = readWord(b, head + 8);
+    const sumBefore = b.readUInt32LE(head + 4);
+    const spanBefore = b.readUInt32LE(head + 16);
     let at = this.#pos;
     let threw = false;
     try {
@@ -456,12 +464,24 @@ export class KvFollower {
     }
     this.#pos = at;
     if (at > t.start(s) + t.used[s]) t.used[s] = at - t.start(s);
-    const seq = readWord(b, t.start(s) + 8);
+    const seq = readWord(b, head + 8);
     if (seq === this.#curSeq && !threw) return !exact || at === end;
-    // Freed before these reads and not reused during them (a reuse gives
-    // the segment a new number first, and only a free takes it back to
-    // zero): every record applied was whole, and the reader skips the rest.
-    if (seq === 0 && !threw && this.#words.frees() === frees) return false;
+    // Freed and not reused: every record applied was whole, and the reader
+    // skips the rest. Either freed before these reads and no free during
+    // them (a reuse gives the segment a new number first, and only a free
+    // takes it back to zero), or freed during them: the header carried the
+    // reader's number when they began, and after the zero number was seen
+    // its checksum and span are still that header's. A reuse, even one
+    // freed again since, would have rewritten them first: its checksum
+    // covers the new number, and differs from the old one's when the span
+    // is the same and both numbers are below 2^32 (they then differ in at
+    // most 32 bits, which CRC-32C always detects). A segment freed while it was
+    // replayed is a compaction catching up with a reader behind it, and
+    // common beside a busy writer; taking it for a reuse cost a rebuild.
+    if (seq === 0 && !threw) {
+      if (this.#words.frees() === frees) return false;
+      if (seqBefore === this.#curSeq && b.readUInt32LE(head + 4) === sumBefore && b.readUInt32LE(head + 16) === spanBefore) return false;
+    }
     // Reused while the reader read it: what it applied may be anything.
     throw new Reused();
   }
