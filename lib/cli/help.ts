@@ -42,7 +42,7 @@ export const SORT_HELP = `pmem sort [options] <input | -> [-o <output>]
   ERR_PMEM_LOCKED), 4 for a damaged checkpoint.`;
 
 export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DIR | --file FILE] [--requirepass PW]
-           [--databases 16] [--max-size SIZE]
+           [--databases 16] [--max-size SIZE] [--timeout SECS]
            [--replica HOST:PORT ...] [--journal FILE] [--replica-timeout MS]
            [--enable-debug-command no|yes|local]
   A Redis-protocol (RESP2/RESP3) server over a KV store. A write command's
@@ -55,7 +55,9 @@ export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DI
   command's reply waits until every backup did; a backup is run with
   startStoreReplica (docs/api.md). DEBUG, which can stall the server (DEBUG
   SLEEP), is refused unless --enable-debug-command is yes, or local for
-  clients on a loopback address. docs/server.md lists the commands.`;
+  clients on a loopback address. --timeout closes a client idle for more
+  than SECS seconds (default 0: never), as Redis's timeout; blocked clients
+  and subscribers are never closed for it. docs/server.md lists the commands.`;
 
 export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
              [--hello-timeout MS]

@@ -38,15 +38,17 @@ export interface ServeArgs {
   replicas: string[];
   journal?: string;
   replicaTimeoutMs?: number;
+  /** Seconds a client may stay idle before it is closed (Redis's timeout); 0: never. */
+  timeout: number;
   enableDebugCommand: 'no' | 'yes' | 'local';
 }
 
 const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size', '--replica', '--journal', '--replica-timeout',
-  '--enable-debug-command']);
+  '--enable-debug-command', '--timeout']);
 
 /** The options of `pmem serve`. @throws a usage Fail */
 export function parseServe(argv: string[], bytes: (s: string, name: string) => number): ServeArgs {
-  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [], enableDebugCommand: 'no' };
+  const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [], timeout: 0, enableDebugCommand: 'no' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -77,6 +79,7 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
         break;
       case '--journal': a.journal = v; break;
       case '--replica-timeout': a.replicaTimeoutMs = whole(1, 2 ** 31 - 1); break;
+      case '--timeout': a.timeout = whole(0, 2147483647); break; // Redis's range for its timeout
       case '--enable-debug-command':
         if (v !== 'no' && v !== 'yes' && v !== 'local') throw usage(`--enable-debug-command takes no, yes or local, got '${v}'`);
         a.enableDebugCommand = v;
@@ -126,7 +129,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   }
   const replicated = a.replicas.length > 0;
   const server = await openServer({
-    file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize, enableDebugCommand: a.enableDebugCommand,
+    file, requirepass: a.requirepass, databases: a.databases, maxSize: a.maxSize, timeout: a.timeout, enableDebugCommand: a.enableDebugCommand,
     log: (line) => console.log(`pmem serve: ${line}`),
     ...(replicated ? { replicas: a.replicas, journal: a.journal, replicaTimeoutMs: a.replicaTimeoutMs } : {}),
   });

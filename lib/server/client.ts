@@ -36,7 +36,10 @@ export class Client {
   closing = false;
   closed = false;
   readonly created = Date.now();
+  /** When its request bytes were last read or its replies last written (Redis's lastinteraction): CLIENT LIST's idle, and the timeout's. */
   lastActive = Date.now();
+  /** Turns of its replies waiting for their replication round (server.ts): not yet sent, so the client is not idle. */
+  awaitingRound = 0;
   lastCommand = 'NULL';
   /** Reading paused while the socket's write buffer drains. */
   paused = false;

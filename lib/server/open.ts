@@ -21,7 +21,7 @@ export function createServer(options: ServerOptions): RespServer {
 
 /** ServerOptions' keys: any other is a mistake (a misspelt `maxClient` would leave the default in force unseen). */
 const SERVER_OPTIONS: ReadonlySet<string> = new Set([
-  'file', 'port', 'host', 'requirepass', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients',
+  'file', 'port', 'host', 'requirepass', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients', 'timeout',
   'enableDebugCommand', 'log', 'replicas', 'journal', 'replicaTimeoutMs', 'journalSize',
 ]);
 /** The options that mean something only beside `replicas`. */
@@ -37,12 +37,14 @@ export function createServerChecks(options: ServerOptions): void {
     }
   }
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
-  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients'] as const) wholeNumber(options[k], k);
+  for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients', 'timeout'] as const) wholeNumber(options[k], k);
   if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError('options.host must be a string');
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
   if (options.port !== undefined && options.port > 65535) throw new RangeError(`options.port must be 0 to 65535, got ${options.port}`);
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);
   if (options.maxClients !== undefined && options.maxClients < 1) throw new RangeError(`options.maxClients must be at least 1, got ${options.maxClients}`);
+  // Redis's range for timeout (an int config).
+  if (options.timeout !== undefined && options.timeout > 2147483647) throw new RangeError(`options.timeout must be 0 to 2147483647 seconds, got ${options.timeout}`);
   const debug = options.enableDebugCommand;
   if (debug !== undefined && debug !== 'no' && debug !== 'yes' && debug !== 'local') {
     throw new TypeError(`options.enableDebugCommand must be 'no', 'yes' or 'local', got ${String(debug)}`);

@@ -12,6 +12,7 @@ import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
 import { Blocking } from './blocking';
 import { Client } from './client';
+import { ServerCron } from './cron';
 import { Dispatcher } from './dispatch';
 import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
@@ -43,6 +44,12 @@ export interface ServerOptions {
   maxInput?: number;
   /** Most connections at once (default 10000). */
   maxClients?: number;
+  /**
+   * Seconds a client may stay idle before it is closed, as Redis's
+   * `timeout` (CONFIG SET timeout changes it): 0 to 2147483647, default 0,
+   * never. Blocked clients and pub/sub subscribers are never closed for it.
+   */
+  timeout?: number;
   /**
    * DEBUG, which can stop the server for as long as a client asks (DEBUG
    * SLEEP) and rebuild its state (DEBUG RELOAD): 'no' (the default, as
@@ -88,6 +95,8 @@ export class RespServer {
   maxOutput: number;
   maxInput: number;
   maxClients: number;
+  /** Seconds of idleness after which a client is closed (cron.ts); 0: never. */
+  timeout: number;
   readonly enableDebugCommand: 'no' | 'yes' | 'local';
   readonly watches: Watches;
   readonly dispatch = new Dispatcher(this);
@@ -100,6 +109,8 @@ export class RespServer {
   /** Clients with replies queued this turn. */
   #ready = new Set<Client>();
   readonly expiry: ActiveExpiry;
+  /** The periodic work: active expiry and closing idle clients. */
+  readonly cron = new ServerCron(this);
   readonly lazyfree = new LazyFree(this);
   readonly file: string;
   readonly dir: string;
@@ -129,6 +140,7 @@ export class RespServer {
     this.maxOutput = options.maxOutput ?? 256 * 1024 * 1024;
     this.maxInput = options.maxInput ?? MAX_INPUT_TOTAL;
     this.maxClients = options.maxClients ?? 10000;
+    this.timeout = options.timeout ?? 0;
     this.enableDebugCommand = options.enableDebugCommand ?? 'no';
     this.#log = options.log ?? (() => {});
     this.#listenPort = options.port ?? 6379;
@@ -148,7 +160,15 @@ export class RespServer {
     }
     if (replicated !== undefined) {
       this.replication = new ReplicatedCommit(replicated.journal, this.keyspace, {
-        send: (c, parts) => this.#send(c, parts), kill: (c) => this.kill(c), log: (line) => this.log(line),
+        send: (c, parts) => {
+          c.awaitingRound--;
+          this.#send(c, parts);
+        },
+        kill: (c) => {
+          c.awaitingRound--;
+          this.kill(c);
+        },
+        log: (line) => this.log(line),
       });
     }
     this.watches = new Watches(this.keyspace);
@@ -183,7 +203,7 @@ export class RespServer {
         this.#net.off('error', refused);
         this.host = host;
         this.port = (this.#net.address() as net.AddressInfo).port;
-        this.expiry.start();
+        this.cron.start();
         this.lazyfree.kick(); // orphaned elements found at open
         resolve(this.port);
       };
@@ -208,7 +228,7 @@ export class RespServer {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.expiry.stop();
+    this.cron.stop();
     this.#flush();
     const closing = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.replication !== null) await this.replication.close();
@@ -235,6 +255,7 @@ export class RespServer {
     this.stats.connections++;
     socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
     socket.on('drain', () => {
+      c.lastActive = Date.now(); // its replies written out: an interaction, as a write is in Redis
       if (c.paused && !c.closed) {
         c.paused = false;
         socket.resume();
@@ -380,7 +401,10 @@ export class RespServer {
     if (this.replication !== null) {
       // The turn's replies go out once its round (and every one before it) is applied.
       const sends: Array<[Client, Buffer[]]> = [];
-      for (const c of this.#ready) sends.push([c, c.out.take()]);
+      for (const c of this.#ready) {
+        c.awaitingRound++; // until the sink sends or kills: the client is not idle meanwhile (cron.ts)
+        sends.push([c, c.out.take()]);
+      }
       this.#ready.clear();
       this.replication.deliver(sends);
       this.lazyfree.kick();
@@ -395,6 +419,7 @@ export class RespServer {
   #send(c: Client, parts = c.out.take()): void {
     if (c.closed) return;
     const s = c.socket;
+    if (parts.length > 0) c.lastActive = Date.now(); // a reply written is an interaction, as in Redis's writeToClient
     // One write per client and turn: several pieces (filled chunks, big values) go out corked, as one writev.
     if (parts.length === 1) s.write(parts[0]);
     else if (parts.length > 1) {

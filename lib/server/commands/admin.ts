@@ -24,7 +24,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
     ['Server', [
       ['redis_version', '7.0.15'], ['redis_mode', 'standalone'], ['server_name', 'pmem'], ['os', `${os.type()} ${os.release()} ${os.arch()}`],
       ['arch_bits', 64], ['process_id', process.pid], ['tcp_port', s.port], ['uptime_in_seconds', uptime],
-      ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', 10], ['executable', process.argv[1] ?? ''],
+      ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', s.cron.hz], ['executable', process.argv[1] ?? ''],
     ]],
     ['Clients', [
       ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', s.blocking.blockedClients], ['tracking_clients', 0],

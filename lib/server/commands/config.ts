@@ -23,7 +23,7 @@ function configDefaults(s: RespServer): Record<string, string> {
     appendonly: 'no', appendfsync: 'always', save: '', maxmemory: '0', 'maxmemory-policy': 'noeviction',
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
     'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
-    timeout: '0', hz: '10', 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
+    timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
     dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
     'enable-debug-command': s.enableDebugCommand, ...FIXED,
   };
@@ -110,6 +110,16 @@ function refusedParam(k: string): string | null {
 const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit']);
 
 /**
+ * Integer parameters that take effect, with Redis's range (config.c):
+ * maxclients at least 1 here (a limit of 0 would refuse every connection,
+ * the one that could raise it again too); timeout closes idle clients and
+ * hz sets how often the server's periodic work runs (cron.ts).
+ */
+const INT_PARAMS = new Map<string, [bigint, bigint]>([
+  ['maxclients', [1n, 4294967295n]], ['timeout', [0n, 2147483647n]], ['hz', [0n, 2147483647n]],
+]);
+
+/**
  * One CONFIG SET pair checked as Redis checks its value, with Redis's error
  * text. Returns what applies it: nothing is changed until every pair of
  * the command has passed.
@@ -140,15 +150,17 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
       s.config.set(k, String(size)); // a size reads back in bytes, as Redis prints it
     };
   }
-  if (k === 'maxclients') {
-    // At least 1: a limit of 0 would refuse every connection, the one that could raise it again too.
-    // An integer as string2ll reads it, then checked as an unsigned int: a negative one is out of range, not unparsed.
+  const range = INT_PARAMS.get(k);
+  if (range !== undefined) {
+    // An integer as string2ll reads it, then checked against Redis's range: a negative one is out of range, not unparsed.
     const n = toI64(v);
     if (n === null) throw failed("argument couldn't be parsed into an integer");
-    if (n < 1n || n > 4294967295n) throw failed('argument must be between 1 and 4294967295 inclusive');
+    if (n < range[0] || n > range[1]) throw failed(`argument must be between ${range[0]} and ${range[1]} inclusive`);
     return () => {
-      s.maxClients = Number(n);
-      s.config.set(k, v);
+      // CONFIG GET reads each from the server (configDefaults): hz as it was taken into 1..500.
+      if (k === 'maxclients') s.maxClients = Number(n);
+      else if (k === 'timeout') s.timeout = Number(n);
+      else s.cron.hz = Number(n);
     };
   }
   if (k === 'requirepass') {
