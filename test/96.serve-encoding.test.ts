@@ -148,12 +148,28 @@ describe('pmem serve: DEBUG OBJECT and OBJECT REFCOUNT', () => {
     for (const k of ['l', 'h', 'st', 'z']) expect((await dbg(k) as string).split(' ')[3]).toBe(`encoding:${text(await c.call('OBJECT', 'ENCODING', k)) as string}`);
   });
 
+  test('a key past its time that is still there is described and stays, as Redis finds it in its dict; once deleted it is no such key', async () => {
+    const c = await client();
+    // With active expiry off, a key past its time stays until a command meets it.
+    expect(text(await c.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0'))).toBe('OK');
+    expect(text(await c.call('SET', 'e', 'v', 'PX', '1'))).toBe('OK');
+    await c.call('RPUSH', 'l', 'a', 'bb');
+    expect(text(await c.call('PEXPIRE', 'l', '1'))).toBe(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(text(await c.call('DEBUG', 'OBJECT', 'e'))).toBe(line(1, 'embstr', 1));
+    expect(text(await c.call('DEBUG', 'OBJECT', 'l'))).toBe(line(1, 'quicklist', 2 * 8 + 3));
+    // Neither deleted nor counted expired by it.
+    expect(text(await c.call('DBSIZE'))).toBe(2);
+    expect(String(text(await c.call('INFO', 'stats')))).toContain('expired_keys:0\r\n');
+    // A read meets it: deleted, and then DEBUG OBJECT does not find it.
+    expect(text(await c.call('GET', 'e'))).toBeNull();
+    expect(text(await c.call('DBSIZE'))).toBe(1);
+    expect(text(await c.call('DEBUG', 'OBJECT', 'e'))).toBe('-ERR no such key');
+  });
+
   test("a missing key is ERR no such key; no key, or two, is Redis's subcommand error", async () => {
     const c = await client();
     expect(text(await c.call('DEBUG', 'OBJECT', 'nokey'))).toBe('-ERR no such key');
-    await c.call('SET', 'e', 'v', 'PX', '1');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(text(await c.call('DEBUG', 'OBJECT', 'e'))).toBe('-ERR no such key');
     expect(text(await c.call('DEBUG', 'OBJECT'))).toBe("-ERR unknown subcommand or wrong number of arguments for 'OBJECT'. Try DEBUG HELP.");
     await c.call('SET', 'k', 'v');
     expect(text(await c.call('DEBUG', 'Object', 'k', 'k'))).toBe("-ERR unknown subcommand or wrong number of arguments for 'Object'. Try DEBUG HELP.");

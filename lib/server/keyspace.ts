@@ -177,8 +177,17 @@ export class Keyspace {
 
   /** The payload of a live key (after its type byte), with its type; undefined when absent. */
   get(db: number, key: string): { type: number; value: Buffer } | undefined {
-    const type = this.type(db, key);
-    if (type === undefined) return undefined;
+    return this.type(db, key) === undefined ? undefined : this.peek(db, key);
+  }
+
+  /**
+   * The payload of `key` with its type, expired or not: a key past its
+   * time is still there until lazy or active expiry deletes it, and this
+   * neither deletes it nor counts it expired (Redis's dictFind on the
+   * keyspace, which DEBUG OBJECT uses); undefined when absent.
+   */
+  peek(db: number, key: string): { type: number; value: Buffer } | undefined {
+    if (this.dbs[db].type(key) === undefined) return undefined;
     const v = this.#read(storeKey(NS_KEY, db, key));
     if (v === undefined) return undefined;
     return { type: v[0], value: v.subarray(1) };

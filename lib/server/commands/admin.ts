@@ -251,7 +251,8 @@ function debugObject(s: RespServer, c: Client, argv: Buffer[]): void {
     throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${argv[1].subarray(0, 128).toString('latin1')}'. Try DEBUG HELP.`);
   }
   const key = keyArg(argv[2]);
-  const v = s.keyspace.get(c.db, key);
+  // As Redis's debug.c, which finds the key in the keyspace's dict: a key past its time that is still there is described, and stays.
+  const v = s.keyspace.peek(c.db, key);
   if (v === undefined) throw new ReplyError('ERR no such key');
   const encoding = encodingOf(s, c.db, key, v);
   c.out.status(`Value at:0x0 refcount:${refcountOf(encoding, v)} encoding:${encoding} serializedlength:${storedLength(s, c.db, key, v)} lru:0 lru_seconds_idle:0`);
