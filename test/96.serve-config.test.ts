@@ -20,7 +20,7 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
   const fixture = serveFixture('config.kv');
   const { client } = fixture;
 
-  const PARAMS = ['maxmemory', 'proto-max-bulk-len', 'notify-keyspace-events', 'maxclients', 'requirepass', 'x-pmem-unknown'];
+  const PARAMS = ['client-query-buffer-limit', 'proto-max-bulk-len', 'notify-keyspace-events', 'maxclients', 'requirepass', 'x-pmem-unknown'];
   /** CONFIG GET of each of PARAMS: [name, value], or [name] for a parameter CONFIG GET does not list. */
   async function snapshot(c: RawClient): Promise<string[][]> {
     const out: string[][] = [];
@@ -32,11 +32,11 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
     const c = await client();
     const before = await snapshot(c);
     expect(before).toEqual([
-      ['maxmemory', '0'], ['proto-max-bulk-len', String(64 * MB)], ['notify-keyspace-events', ''], ['maxclients', '10000'],
+      ['client-query-buffer-limit', String(65 * MB)], ['proto-max-bulk-len', String(64 * MB)], ['notify-keyspace-events', ''], ['maxclients', '10000'],
       ['requirepass', ''], ['x-pmem-unknown'],
     ]);
     expect(text(await c.call(
-      'CONFIG', 'SET', 'maxmemory', '5mb', 'notify-keyspace-events', 'KEA', 'proto-max-bulk-len', '2mb', 'requirepass', 'pw',
+      'CONFIG', 'SET', 'client-query-buffer-limit', '5mb', 'notify-keyspace-events', 'KEA', 'proto-max-bulk-len', '2mb', 'requirepass', 'pw',
       'x-pmem-unknown', '1', 'maxclients', '0',
     ))).toBe(failed('maxclients', RANGE));
     expect(await snapshot(c)).toEqual(before);
@@ -50,14 +50,14 @@ describe('pmem serve: CONFIG SET, all or nothing, and the parameters it refuses'
     expect(text(await c.call('CONFIG', 'SET', 'proto-max-bulk-len', '1k', 'maxclients', 'abc'))).toBe(
       failed('proto-max-bulk-len', "argument must be between 1mb and 64mb (the store's largest value)"),
     );
-    expect(text(await c.call('CONFIG', 'SET', 'maxmemory', '1mb', 'notify-keyspace-events', 'Kq'))).toMatch(
+    expect(text(await c.call('CONFIG', 'SET', 'client-query-buffer-limit', '2mb', 'notify-keyspace-events', 'Kq'))).toMatch(
       /^-ERR CONFIG SET failed \(possibly related to argument 'notify-keyspace-events'\) - /,
     );
     expect(await snapshot(c)).toEqual(before);
     // All valid: all applied.
-    expect(text(await c.call('CONFIG', 'SET', 'maxmemory', '5mb', 'notify-keyspace-events', 'KEA', 'x-pmem-unknown', '1', 'maxclients', '500'))).toBe('OK');
+    expect(text(await c.call('CONFIG', 'SET', 'client-query-buffer-limit', '5mb', 'notify-keyspace-events', 'KEA', 'x-pmem-unknown', '1', 'maxclients', '500'))).toBe('OK');
     expect(await snapshot(c)).toEqual([
-      ['maxmemory', String(5 * MB)], ['proto-max-bulk-len', String(64 * MB)], ['notify-keyspace-events', 'AKE'], ['maxclients', '500'],
+      ['client-query-buffer-limit', String(5 * MB)], ['proto-max-bulk-len', String(64 * MB)], ['notify-keyspace-events', 'AKE'], ['maxclients', '500'],
       ['requirepass', ''], ['x-pmem-unknown', '1'],
     ]);
   });

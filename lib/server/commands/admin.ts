@@ -32,7 +32,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
     ]],
     ['Memory', [
       ['used_memory', mem.heapUsed + mem.external], ['used_memory_rss', mem.rss], ['used_memory_peak', mem.rss],
-      ['maxmemory', 0], ['maxmemory_policy', 'noeviction'], ['mem_fragmentation_ratio', 1],
+      ['maxmemory', 0], ['maxmemory_policy', s.config.get('maxmemory-policy') ?? 'noeviction'], ['mem_fragmentation_ratio', 1],
       ['lazyfree_pending_objects', s.keyspace.garbage.pending], ['lazyfreed_objects', s.keyspace.garbage.freed],
       ['pmem_file_bytes', st.fileBytes], ['pmem_live_bytes', st.liveBytes], ['pmem_index_bytes', st.indexBytes],
     ]],

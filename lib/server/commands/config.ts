@@ -1,7 +1,8 @@
 // CONFIG GET, SET, RESETSTAT and REWRITE: the parameters pmem serve answers
 // for, those that take effect, those CONFIG SET refuses as Redis does (and
-// port and bind, which only take effect at start), and any other
-// remembered as given.
+// port and bind, which only take effect at start), the values it refuses
+// because nothing here would keep them (a maxmemory other than 0, a
+// min-replicas-to-write other than 0), and any other remembered as given.
 import * as path from 'node:path';
 
 import { ReplyError, SYNTAX, type Client } from '../client';
@@ -20,7 +21,7 @@ import type { Def } from './types';
 function configDefaults(s: RespServer): Record<string, string> {
   return {
     port: String(s.port), bind: s.host, databases: String(s.databases), requirepass: s.requirepass ?? '',
-    appendonly: 'no', appendfsync: 'always', save: '', maxmemory: '0', 'maxmemory-policy': 'noeviction',
+    appendonly: 'no', appendfsync: 'always', save: '', maxmemory: '0', 'maxmemory-policy': 'noeviction', 'min-replicas-to-write': '0',
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
     'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
     timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
@@ -110,14 +111,31 @@ function refusedParam(k: string): string | null {
 const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit']);
 
 /**
- * Integer parameters that take effect, with Redis's range (config.c):
- * maxclients at least 1 here (a limit of 0 would refuse every connection,
- * the one that could raise it again too); timeout closes idle clients and
- * hz sets how often the server's periodic work runs (cron.ts).
+ * Parameters that take one of Redis's words (any case; read back in lower
+ * case). maxmemory-policy is remembered only: with maxmemory 0, the only
+ * value taken, Redis evicts nothing under any policy either.
+ */
+const ENUM_PARAMS = new Map([
+  ['maxmemory-policy', ['volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl', 'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction']],
+]);
+
+/**
+ * Integer parameters, with Redis's range (config.c): maxclients at least 1
+ * here (a limit of 0 would refuse every connection, the one that could
+ * raise it again too); timeout closes idle clients and hz sets how often
+ * the server's periodic work runs (cron.ts). min-replicas-to-write takes
+ * only 0 (NO_REPLICAS).
  */
 const INT_PARAMS = new Map<string, [bigint, bigint]>([
-  ['maxclients', [1n, 4294967295n]], ['timeout', [0n, 2147483647n]], ['hz', [0n, 2147483647n]],
+  ['maxclients', [1n, 4294967295n]], ['timeout', [0n, 2147483647n]], ['hz', [0n, 2147483647n]], ['min-replicas-to-write', [0n, 2147483647n]],
 ]);
+
+/**
+ * Redis refuses writes while fewer replicas than this are connected; pmem
+ * serve has no Redis replicas, and acknowledging writes under a setting
+ * that promised their refusal would mislead.
+ */
+const NO_REPLICAS = 'pmem serve has no Redis replicas, so only 0 is taken (with pmem serve --replica, every write waits for every backup)';
 
 /**
  * One CONFIG SET pair checked as Redis checks its value, with Redis's error
@@ -138,6 +156,10 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
     // Sizes are read as Redis reads them (memtoull), then checked against the range it would use.
     const size = memoryValue(v);
     if (size === null) throw failed('argument must be a memory value');
+    // Nothing evicts keys or refuses writes past a memory limit here: a limit taken would be one that is not kept.
+    if (k === 'maxmemory' && size !== 0n) {
+      throw failed("pmem serve does not evict: only 0 (no limit) is taken; the store file's size is bounded by its maximum size (--max-size)");
+    }
     if (k === 'client-query-buffer-limit' && (size < 1024n * 1024n || size > I64_MAX)) {
       throw failed('argument must be between 1048576 and 9223372036854775807 inclusive');
     }
@@ -150,16 +172,27 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
       s.config.set(k, String(size)); // a size reads back in bytes, as Redis prints it
     };
   }
-  const range = INT_PARAMS.get(k);
+  const name = canonical(k);
+  const words = ENUM_PARAMS.get(name);
+  if (words !== undefined) {
+    const w = v.toLowerCase();
+    if (!words.includes(w)) throw failed(`argument(s) must be one of the following: ${words.join(', ')}`);
+    return () => s.config.set(name, w);
+  }
+  const range = INT_PARAMS.get(name);
   if (range !== undefined) {
     // An integer as string2ll reads it, then checked against Redis's range: a negative one is out of range, not unparsed.
     const n = toI64(v);
     if (n === null) throw failed("argument couldn't be parsed into an integer");
     if (n < range[0] || n > range[1]) throw failed(`argument must be between ${range[0]} and ${range[1]} inclusive`);
+    if (name === 'min-replicas-to-write') {
+      if (n !== 0n) throw failed(NO_REPLICAS);
+      return () => {}; // 0, what it is (configDefaults)
+    }
     return () => {
       // CONFIG GET reads each from the server (configDefaults): hz as it was taken into 1..500.
-      if (k === 'maxclients') s.maxClients = Number(n);
-      else if (k === 'timeout') s.timeout = Number(n);
+      if (name === 'maxclients') s.maxClients = Number(n);
+      else if (name === 'timeout') s.timeout = Number(n);
       else s.cron.hz = Number(n);
     };
   }
