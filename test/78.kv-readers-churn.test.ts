@@ -12,6 +12,7 @@
 import { binding } from '../lib/core/binding';
 import { type Mapping, openMapping } from '../lib/core/mapping';
 import { DATA_START } from '../lib/kv/format';
+import { KvIndex } from '../lib/kv/hash-index';
 import { SegmentTable } from '../lib/kv/segments';
 import { KVStore } from '../lib/kv/store';
 import { Superblock } from '../lib/log/superblock';
@@ -200,5 +201,140 @@ describe('a segment freed while the reader replays it', () => {
       freeIt(w, put, m, s);
     });
     expect(got.resyncs).toBe(1);
+  });
+});
+
+// range() on a reader copies the keys of its index out of the mapping. On a
+// large store that copy takes long enough for a busy writer's compaction to
+// free a segment during every copy: range() must not copy again for each,
+// and a segment reused under the copy must not leave a key out. The writer
+// acts inside the copy (KvIndex.rangeCandidates, hooked).
+describe('range() on a reader while segments are freed and reused under its copy of the keys', () => {
+  const index = KvIndex.prototype as unknown as Hooked;
+  const rangeCandidates = index.rangeCandidates;
+  afterEach(() => {
+    index.rangeCandidates = rangeCandidates;
+  });
+
+  /** Runs `writer` inside the reader's first `limit` copies of the keys; @returns the copies made */
+  function duringCopies(limit: number, writer: (copy: number) => void): { copies: number } {
+    const seen = { copies: 0 };
+    let busy = false;
+    index.rangeCandidates = function (this: unknown, ...a: unknown[]) {
+      if (!busy) {
+        seen.copies++;
+        if (seen.copies <= limit) {
+          busy = true;
+          try {
+            writer(seen.copies);
+          } finally {
+            busy = false;
+          }
+        }
+      }
+      return rangeCandidates.apply(this, a);
+    };
+    return seen;
+  }
+
+  function expectKeys(r: KVStore, model: Map<string, string>, o: { prefix?: string; reverse?: boolean }): void {
+    const got = [...r.keys({ ...o, encoding: 'utf8' })];
+    index.rangeCandidates = rangeCandidates;
+    let want = [...model.keys()].sort();
+    if (o.prefix !== undefined) want = want.filter((k) => k.startsWith(o.prefix!));
+    if (o.reverse === true) want.reverse();
+    expect(got).toEqual(want);
+  }
+
+  test.each([
+    ['every key', {}],
+    ['a prefix, in reverse', { prefix: 'key-1', reverse: true }],
+  ])('%s: segments reused under the copy leave no key out', (_name, o) => {
+    const { w, file, model, put } = setup('churn-range.kv');
+    const r = KVStore.open(file, { readOnly: true });
+    expectServes(r, model);
+    const before = r.stats().reader!;
+    const seen = duringCopies(1, () => {
+      // Every key written again, compaction, and new keys of another size
+      // that reuse the freed segments: the reader's index, not caught up,
+      // points into bytes that now hold other records, and what it copies
+      // from there are not its keys.
+      put(KEYS);
+      while (w.compact() > 0);
+      for (let i = 0; i < 800; i++) {
+        w.put(`zzz-${i}`, 'y'.repeat(501));
+        model.set(`zzz-${i}`, 'y'.repeat(501));
+      }
+    });
+    expectKeys(r, model, o);
+    const after = r.stats().reader!;
+    // The reader saw the frees, and copied the keys once (again only after a rebuild).
+    expect(after.retries).toBeGreaterThan(before.retries);
+    expect(seen.copies).toBe(1 + after.resyncs - before.resyncs);
+    r.close();
+    w.close();
+  });
+
+  test('keys the copy lost to freed segments are found again from the copies compaction made', () => {
+    const { w, file, model } = setup('churn-range-lost.kv');
+    const r = KVStore.open(file, { readOnly: true });
+    expectServes(r, model);
+    const m = openMapping(file, { readOnly: true });
+    const freed = (o: number): boolean => m.bytes.readBigUInt64LE(DATA_START + Math.floor((o - DATA_START) / (16 * 1024)) * 16 * 1024 + 8) === 0n;
+    let lost = 0;
+    let busy = false;
+    index.rangeCandidates = function (this: KvIndex, ...a: unknown[]) {
+      if (busy) return rangeCandidates.apply(this, a);
+      busy = true;
+      // Half the keys written again, then compaction: the other half's
+      // entries are copied to the log's end and their segments freed.
+      for (let i = 0; i < KEYS; i += 2) {
+        const v = `${key(i)}:again:`.padEnd(200, 'x');
+        w.put(key(i), v);
+        model.set(key(i), v);
+      }
+      while (w.compact() > 0);
+      busy = false;
+      // A copy that read those segments after they were reused: every key
+      // the reader's index holds there comes out as some other string.
+      const out: string[] = [];
+      for (const k of rangeCandidates.apply(this, a) as Iterable<string>) {
+        const o = this.get(k);
+        if (o !== undefined && freed(o)) {
+          lost++;
+          out.push(`~${k}`);
+        } else out.push(k);
+      }
+      index.rangeCandidates = rangeCandidates;
+      return out.sort()[Symbol.iterator]();
+    };
+    expectKeys(r, model, {});
+    expect(lost).toBeGreaterThan(KEYS / 4);
+    m.close();
+    r.close();
+    w.close();
+  });
+
+  test('a segment freed during every copy: the keys are copied once', () => {
+    const { w, file, model, put } = setup('churn-range-frees.kv');
+    const r = KVStore.open(file, { readOnly: true });
+    expectServes(r, model);
+    const before = r.stats().reader!;
+    // 20 copies with a free, then none: a reader that copied again after
+    // each would copy 21 times.
+    const seen = duringCopies(20, () => {
+      let freed = 0;
+      for (let k = 0; k < 50 && freed === 0; k++) {
+        put(KEYS / 2);
+        freed = w.compact();
+      }
+      expect(freed).toBeGreaterThan(0);
+    });
+    expectKeys(r, model, {});
+    const after = r.stats().reader!;
+    expect(seen.copies).toBe(1 + after.resyncs - before.resyncs);
+    expect(after.resyncs - before.resyncs).toBeLessThan(2);
+    r.close();
+    w.close();
   });
 });

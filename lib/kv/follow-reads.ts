@@ -83,8 +83,3 @@ export function readHas(log: KvLog, key: ReaderKey): boolean {
 export function readCount(log: KvLog): number {
   return log.index.size;
 }
-
-/** The keys of `range`, as one-byte strings, copied out of the index. */
-export function readKeys(log: KvLog, range: Parameters<KvLog['index']['range']>[0]): string[] {
-  return [...log.index.range(range)];
-}

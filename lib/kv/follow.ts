@@ -11,15 +11,15 @@ import { openMapping, type Mapping } from '../core/mapping';
 import { hasHoles } from '../core/space';
 import { PmemError } from '../core/errors';
 import {
-  DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
+  DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
 import { writerHolds } from '../core/held-lock';
 import { KvLog } from './log';
-import { readKeys, readValue } from './follow-reads';
+import { readValue } from './follow-reads';
 import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
 import type { RecoverStop } from './recover';
-import type { IndexRange } from './hash-index';
+import { inRange, type IndexRange } from './hash-index';
 import type { KVReaderStats, KVStats } from './types';
 import { Superblock } from '../log/superblock';
 
@@ -72,6 +72,8 @@ export class KvFollower {
   #cur = -1;
   #curSeq = 0;
   #pos = 0;
+  /** While set (by #rangeKeys), #replay adds the offset of each put it applies. */
+  #applied: number[] | null = null;
   readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, followed: 0, dropped: 0, remaps: 0 };
 
   /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
@@ -132,11 +134,11 @@ export class KvFollower {
 
   /**
    * KVStore.range on a reader: the keys as of the start (copied out as
-   * strings), each value as of when it is yielded. `assertOpen` runs before
+   * strings; see #rangeKeys), each value as of when it is yielded. `assertOpen` runs before
    * each step.
    */
   *range(range: IndexRange, limit: number, encoding: 'buffer' | 'utf8', assertOpen: () => void): IterableIterator<[Buffer, Buffer] | [string, string]> {
-    const keys = this.read(readKeys, range);
+    const keys = this.#rangeKeys(range);
     let n = 0;
     for (const k of keys) {
       assertOpen();
@@ -146,6 +148,62 @@ export class KvFollower {
       n++;
       if (encoding === 'utf8') yield [Buffer.from(k, 'latin1').toString('utf8'), v.toString('utf8')];
       else yield [Buffer.from(k, 'latin1'), v];
+    }
+  }
+
+  /**
+   * The keys of `range` in the reader's key order, for range(). Not run
+   * again whole when a segment was freed meanwhile, as read() runs a read:
+   * copying the keys of a large store takes long enough for a busy
+   * writer's compaction to free a segment during every copy, and range()
+   * would never begin. A free during the copy may have left keys out
+   * (bytes reused under their comparison) and put strings of reused bytes
+   * in, which range() never yields: it yields a key only with the value it
+   * then reads. Every entry the reader's index held in a segment freed
+   * after the tail it followed was copied, if still live, to the log's end
+   * after that tail (docs/durability.md, "Skipped segments"): the reader
+   * catches up, and the keys of the puts it applies (those copies, and
+   * puts made meanwhile) join the list, round after round until one ran
+   * with no free. Each round applies what the writer appended during the
+   * one before.
+   */
+  #rangeKeys(range: IndexRange): string[] {
+    for (;;) {
+      this.catchUp();
+      const resyncs = this.stats.resyncs;
+      let frees = this.#frees;
+      let keys: string[];
+      try {
+        keys = [...this.#log.index.rangeCandidates(range)];
+      } catch {
+        // Lengths read from reused bytes: copied again whole.
+        this.stats.retries++;
+        this.#refresh();
+        continue;
+      }
+      const added: string[] = [];
+      while (this.#words.frees() !== frees && this.stats.resyncs === resyncs) {
+        this.stats.retries++;
+        const applied: number[] = (this.#applied = []);
+        try {
+          this.#refresh();
+        } finally {
+          this.#applied = null;
+        }
+        const index = this.#log.index;
+        for (const p of applied) {
+          const k = index.keyAt(p);
+          if (inRange(k, range)) added.push(k);
+        }
+        frees = this.#frees;
+      }
+      // A rebuild replaced the index the keys were copied from: copy them again.
+      if (this.stats.resyncs !== resyncs) continue;
+      if (added.length === 0) return keys;
+      this.#log.index.addToOrder(added);
+      // One-byte strings: code unit order is byte order, the index's.
+      const all = [...new Set([...keys, ...added])].sort();
+      return range.reverse ? all.reverse() : all;
     }
   }
 
@@ -453,7 +511,9 @@ export class KvFollower {
         let p = at + RECORD_HEADER_BYTES;
         for (let i = 0; i < count; i++) {
           const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
-          t.applyEntry(log.index, b, s, p, null, b[p], esize);
+          const type = b[p];
+          t.applyEntry(log.index, b, s, p, null, type, esize);
+          if (type === ENTRY_PUT && this.#applied !== null) this.#applied.push(p);
           p += esize;
         }
         this.stats.replayed++;

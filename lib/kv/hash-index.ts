@@ -18,6 +18,14 @@ export interface IndexRange {
   reverse: boolean;
 }
 
+/** Whether `key` (a one-byte string) lies in `r`, as range() bounds it. */
+export function inRange(key: string, r: IndexRange): boolean {
+  if (r.prefix !== undefined && !key.startsWith(r.prefix)) return false;
+  if (r.lower !== undefined && (r.lowerInclusive ? key < r.lower : key <= r.lower)) return false;
+  if (r.upper !== undefined && (r.upperInclusive ? key > r.upper : key >= r.upper)) return false;
+  return true;
+}
+
 /** Tables from this size (in bytes) ask for huge pages: at least two 2 MiB pages. */
 const HUGE_TABLE = 4 * 1024 * 1024;
 
@@ -340,6 +348,19 @@ export class KvIndex {
   /** Keys inside the range, in order (reverse order with `reverse`). */
   *range(r: IndexRange): IterableIterator<string> {
     for (const k of this.rangeCandidates(r)) if (this.get(k) !== undefined) yield k;
+  }
+
+  /**
+   * Adds keys to the key order kept for range() (when one is kept): each
+   * one the next range() finds in the index is listed, once.
+   */
+  addToOrder(keys: readonly string[]): void {
+    if (this.#sorted !== null) for (const k of keys) this.#added.push(k);
+  }
+
+  /** The key (a one-byte string) of the entry at `offset`. */
+  keyAt(offset: number): string {
+    return this.bytes.toString('latin1', offset + ENTRY_KEY, offset + ENTRY_KEY + this.#keyLength(offset));
   }
 
   /**
