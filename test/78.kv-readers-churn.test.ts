@@ -85,6 +85,9 @@ function freeDuringEveryScan(w: KVStore, put: (n: number) => void, limit: number
   return seen;
 }
 
+/** A long value in a failure's message: its length and first bytes. */
+const brief = (v: string | undefined): string => (v === undefined ? 'undefined' : `${v.length} bytes: ${v.slice(0, 24)}`);
+
 function expectServes(r: KVStore, model: Map<string, string>): void {
   expect(r.count).toBe(model.size);
   for (const [k, v] of model) expect(r.getString(k)).toBe(v);
@@ -337,4 +340,114 @@ describe('range() on a reader while segments are freed and reused under its copy
     r.close();
     w.close();
   });
+});
+
+// A get copies its value, then checks that no segment was freed meanwhile.
+// Beside a busy writer whose segments are small, a long copy (a large
+// value) meets a free elsewhere in the file every time: what is checked is
+// the segment the value lies in. The writer frees a segment inside the
+// reader's lookup (KvIndex.get, hooked) of each get.
+test('a get is not done again for a segment freed elsewhere during it', () => {
+  const hooked = KvIndex.prototype as unknown as Hooked;
+  const get = hooked.get;
+  const { w, file, model, put } = setup('churn-get.kv');
+  const big = 'b'.repeat(100_000);
+  w.put('big', big);
+  model.set('big', big);
+  const r = KVStore.open(file, { readOnly: true });
+  expect(r.getString('big')).toBe(big);
+  const m = openMapping(file, { readOnly: true });
+  const segmentOf = (o: number): number => Math.floor((o - DATA_START) / (16 * 1024));
+  let lookups = 0;
+  let busy = false;
+  let bigSegment = -1;
+  try {
+    hooked.get = function (this: KvIndex, ...a: unknown[]) {
+      const off = get.apply(this, a) as number | undefined;
+      if (!busy && a[0] === 'big') {
+        lookups++;
+        bigSegment = segmentOf(off!);
+        if (lookups <= 20) {
+          busy = true;
+          try {
+            let freed = 0;
+            for (let k = 0; k < 50 && freed === 0; k++) {
+              put(KEYS / 2);
+              freed = w.compact();
+            }
+            expect(freed).toBeGreaterThan(0);
+          } finally {
+            busy = false;
+          }
+        }
+      }
+      return off;
+    };
+    const before = r.stats().reader!;
+    for (const f of [() => r.getString('big'), () => r.get('big')?.toString('latin1'), () => {
+      const target = Buffer.alloc(big.length);
+      return target.toString('latin1', 0, r.getInto('big', target));
+    }]) {
+      lookups = 0;
+      expect(brief(f())).toBe(brief(big));
+      // Freed during the read, not where the value lies: read once.
+      expect(m.bytes.readBigUInt64LE(DATA_START + bigSegment * 16 * 1024 + 8)).not.toBe(0n);
+      expect(lookups).toBe(1);
+    }
+    expect(r.stats().reader!.retries).toBe(before.retries);
+  } finally {
+    hooked.get = get;
+  }
+  expectServes(r, model);
+  m.close();
+  r.close();
+  w.close();
+});
+
+test('a get whose own segment is freed and reused during it is done again', () => {
+  const hooked = KvIndex.prototype as unknown as Hooked;
+  const get = hooked.get;
+  const { w, file, model, put } = setup('churn-get-own.kv');
+  const big = 'b'.repeat(30_000);
+  w.put('big', big);
+  const r = KVStore.open(file, { readOnly: true });
+  expect(r.getString('big')).toBe(big);
+  const m = openMapping(file, { readOnly: true });
+  const seqOf = (o: number): bigint => m.bytes.readBigUInt64LE(DATA_START + Math.floor((o - DATA_START) / (16 * 1024)) * 16 * 1024 + 8);
+  const after = 'a'.repeat(30_000);
+  let lookups = 0;
+  let busy = false;
+  try {
+    hooked.get = function (this: KvIndex, ...a: unknown[]) {
+      const off = get.apply(this, a) as number | undefined;
+      if (!busy && a[0] === 'big' && ++lookups === 1) {
+        busy = true;
+        try {
+          // The value written again elsewhere, its old segment freed by
+          // compaction, then reused by more writes.
+          const was = seqOf(off!);
+          w.put('big', after);
+          model.set('big', after);
+          for (let k = 0; k < 50 && seqOf(off!) === was; k++) {
+            put(KEYS / 2);
+            w.compact();
+          }
+          for (let k = 0; k < 200 && seqOf(off!) === 0n; k++) put(20);
+          expect(seqOf(off!)).not.toBe(was);
+          expect(seqOf(off!)).not.toBe(0n);
+        } finally {
+          busy = false;
+        }
+      }
+      return off;
+    };
+    expect(brief(r.getString('big'))).toBe(brief(after));
+    expect(lookups).toBe(2);
+  } finally {
+    hooked.get = get;
+  }
+  expectServes(r, model);
+  m.close();
+  r.close();
+  w.close();
 });

@@ -24,9 +24,19 @@ export function readerKey(key: KVData): ReaderKey {
   return keyOf(key);
 }
 
+/**
+ * Where the last lookup found its entry (-1: nowhere). A read that found
+ * one read the mapping there, in that entry's segment run, and (for the
+ * lookup's comparisons) at entries of the same hash: KvFollower.read
+ * checks that segment alone when segments were freed during the read.
+ */
+export const found = { offset: -1 };
+
 /** The offset of the entry of `key`, or undefined. */
 function offsetOf(log: KvLog, key: ReaderKey): number | undefined {
-  return typeof key === 'string' ? log.index.get(key) : log.index.getBytes(key);
+  const off = typeof key === 'string' ? log.index.get(key) : log.index.getBytes(key);
+  found.offset = off ?? -1;
+  return off;
 }
 
 /**

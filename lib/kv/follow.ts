@@ -16,7 +16,7 @@ import {
 } from './format';
 import { writerHolds } from '../core/held-lock';
 import { KvLog } from './log';
-import { readValue } from './follow-reads';
+import { found, readValue } from './follow-reads';
 import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
 import type { RecoverStop } from './recover';
 import { inRange, type IndexRange } from './hash-index';
@@ -114,6 +114,7 @@ export class KvFollower {
     for (;;) {
       const frees = this.#frees;
       let out: T;
+      found.offset = -1;
       try {
         out = read(this.#log, a as A, b as B);
       } catch (e) {
@@ -127,9 +128,26 @@ export class KvFollower {
       // follows: every byte read belongs to a segment still in use, and
       // every segment freed before holds nothing the index points at.
       if (this.#words.frees() === frees) return out;
+      // Segments were freed during the read. One that found its entry read
+      // that entry's segment: still under the number the reader knows, it
+      // was not freed (a free zeroes the number first, and numbers are
+      // never handed out twice), and every byte read there is as written.
+      // The frees elsewhere in the file do not touch it: a large value's
+      // copy beside a busy writer is not done again for each of them.
+      // (A different key of the same hash that the lookup compared with
+      // lies in another segment; reused bytes there can only make it look
+      // like this key, and then the entry found is that one, checked here.)
+      if (found.offset >= 0 && this.#inUse(found.offset)) return out;
       this.stats.retries++;
       this.#refresh();
     }
+  }
+
+  /** Whether the segment run holding region offset `off` still carries the number the reader's table knows. */
+  #inUse(off: number): boolean {
+    const t = this.#log.table;
+    const s = t.head[t.segOf(off)];
+    return s >= 0 && t.seq[s] !== 0 && readWord(this.#log.bytes, t.start(s) + 8) === t.seq[s];
   }
 
   /**
