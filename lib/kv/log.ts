@@ -5,7 +5,7 @@
 // dead space, growth.ts grows the file, end-mark.ts marks where a segment's
 // writes stopped. The design is in docs/ARCHITECTURE.md ("KVStore").
 import { align8 } from '../core/args';
-import { PmemError } from '../core/errors';
+import { isPmemError, PmemError } from '../core/errors';
 import {
   DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   type Entry, writeEntries, writePutRecord, writeRecordHeader, zeroPadding,
@@ -342,7 +342,18 @@ export class KvLog {
     // segments there are: near maxSize that would ask for more than the file
     // may hold, and the store would refuse puts with room left to grow. The
     // new segments are one run at the end: `need` of them hold the record.
-    if (s < 0 && this.#grow(Math.max(need, need + reserve - t.free))) s = t.findFree(need, reserve);
+    // A filesystem without room for the growth (ERR_PMEM_NO_SPACE) leaves
+    // the store as it is at maxSize: its dead space is reclaimed below, and
+    // only when that frees nothing does the put fail, with the growth's error.
+    let noRoom: PmemError | undefined;
+    if (s < 0) {
+      try {
+        if (this.#grow(Math.max(need, need + reserve - t.free))) s = t.findFree(need, reserve);
+      } catch (e) {
+        if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+        noRoom = e;
+      }
+    }
     if (s < 0 && !this.#compacting) {
       // The pacing fell behind (the store is nearly full of live entries,
       // or the writes outran it): clean whole victims until a run of
@@ -359,6 +370,7 @@ export class KvLog {
       }
     }
     if (s < 0) {
+      if (noRoom !== undefined) throw noRoom;
       throw new PmemError('ERR_PMEM_NO_SPACE',
         `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
         `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
