@@ -227,7 +227,7 @@ test('SIGINT while a regular file is checked, before the import: nothing importe
   stream.write(jsonl(10));
   const before = process.listeners('SIGINT');
   let opened = false;
-  const done = importLines({ name: 'in.jsonl', regular: true, size: 0, open: () => stream }, () => {
+  const done = importLines({ name: 'in.jsonl', regular: true, size: 0, open: () => stream, close: () => {} }, () => {
     opened = true;
     throw new Error('the store was opened');
   }).then(() => null, (e: unknown) => e);

@@ -82,7 +82,9 @@ const KV_HELP: Record<string, string> = {
   is not the store itself) before the store is created. A bad line is
   reported with its number and exits 2:
   - from a regular file, every line is checked before anything is written, so
-    a bad line leaves the store as it was (and creates none);
+    a bad line leaves the store as it was (and creates none); the bytes
+    checked are the bytes imported (lines appended to the file meanwhile, or
+    a file renamed over its name, are not);
   - from a pipe or stdin, the store is created first and lines are imported
     as they arrive: every record before the bad line is imported and durable,
     none from it on.

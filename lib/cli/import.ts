@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tty from 'node:tty';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 import { cannotUse, exitCodeOf, Fail, interruptedExit, messageOf, reasonOf, usage } from './exit';
 import type { KVStore } from '../kv/store';
@@ -22,7 +22,16 @@ export interface Input {
   /** A regular file can be read twice: checked whole, then imported. */
   regular: boolean;
   size: number;
-  open(): Readable;
+  /**
+   * The input as a stream, from its start. A regular file is read through
+   * descriptors of the file openInput opened, each time: the file checked
+   * is the file imported, whatever is renamed over its path meanwhile;
+   * `bytes` reads only that many of it (the bytes the check read, not
+   * lines appended to it since).
+   */
+  open(bytes?: number): Readable;
+  /** Closes the descriptors of a regular file that no pass took (each stream closes its own); nothing for other inputs. */
+  close(): void;
 }
 
 /**
@@ -49,21 +58,55 @@ export function openInput(source: string, store: string): Input {
     throw cannotUse(`cannot import ${source} into ${store}: ${source} is the store itself`);
   }
   const regular = st.isFile();
-  let first: number | undefined = fd;
+  if (regular) {
+    // A descriptor for each pass, both of the file opened above: the second
+    // is opened through /proc/self/fd, which opens the file a descriptor
+    // names, whatever has been renamed over its path since. Each pass's
+    // stream closes its own (once any read it has under way is done);
+    // close() closes those no stream took.
+    let second: number | undefined;
+    try {
+      second = fs.openSync(`/proc/self/fd/${fd}`, 'r');
+    } catch {
+      second = undefined; // no /proc: the second pass opens the path again
+    }
+    const fds: Array<number | undefined> = [fd, second];
+    let passes = 0;
+    const take = (): number | undefined => {
+      const at = passes < fds.length ? fds[passes] : undefined;
+      if (passes < fds.length) fds[passes] = undefined;
+      passes++;
+      return at;
+    };
+    return {
+      name: source, regular, size: st.size,
+      open: (bytes) => {
+        const at = take();
+        if (bytes === 0) {
+          if (at !== undefined) fs.closeSync(at);
+          return Readable.from([]);
+        }
+        return fs.createReadStream(source, { fd: at, start: 0, end: bytes === undefined ? Infinity : bytes - 1, highWaterMark: 1024 * 1024 });
+      },
+      close: () => {
+        for (let i = 0; i < fds.length; i++) {
+          const at = fds[i];
+          fds[i] = undefined;
+          if (at !== undefined) fs.closeSync(at);
+        }
+      },
+    };
+  }
   const open = (): Readable => {
-    // The descriptor opened above serves the first read; a second pass
-    // (regular files only) opens the path again.
-    const at = first;
-    first = undefined;
     // A pipe is read through the event loop (libuv makes it non-blocking),
     // not by a blocking read() in the thread pool: such a read, waiting on
     // a writer that keeps the pipe open, would keep the process from
     // exiting after a bad line. The open above has waited for a writer.
-    if (at !== undefined && (st.isFIFO() || st.isSocket())) return new net.Socket({ fd: at, readable: true, writable: false });
-    if (at !== undefined && tty.isatty(at)) return new tty.ReadStream(at);
-    return fs.createReadStream(source, { fd: at, highWaterMark: 1024 * 1024 });
+    if (st.isFIFO() || st.isSocket()) return new net.Socket({ fd, readable: true, writable: false });
+    if (tty.isatty(fd)) return new tty.ReadStream(fd);
+    return fs.createReadStream(source, { fd, highWaterMark: 1024 * 1024 });
   };
-  return { name: source, regular, size: st.size, open };
+  return { name: source, regular, size: st.size, open, close: () => {} };
 }
 
 /**
@@ -82,7 +125,7 @@ function stdinInput(store: string): Input {
   if (st.isDirectory()) throw cannotUse('cannot read stdin: a directory');
   if (isStore(st, store)) throw cannotUse(`cannot import stdin into ${store}: stdin is the store itself`);
   const open = (): Readable => (st.isBlockDevice() ? fs.createReadStream('', { fd: 0, autoClose: false }) : process.stdin);
-  return { name: 'stdin', regular: false, size: 0, open };
+  return { name: 'stdin', regular: false, size: 0, open, close: () => {} };
 }
 
 /** Whether `st` is the file `store` (by another name, a link, or a descriptor of it). */
@@ -281,19 +324,31 @@ async function pass(input: Input, chunks: AsyncIterable<Buffer>, write: ((batch:
   return records;
 }
 
+/** The chunks of `chunks`, adding each one's length to `count.bytes`. */
+async function* counted(chunks: AsyncIterable<Buffer>, count: { bytes: number }): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    count.bytes += chunk.length;
+    yield chunk;
+  }
+}
+
 /**
  * Imports `input` into the store `open()` returns. A regular file is checked
- * whole first, so a bad line leaves no trace; a pipe is imported as it is
- * read (see `pmem help import`), once its first read returned. Returns the
- * number of records imported. SIGINT and SIGTERM stop it (see Stop).
+ * whole first, so a bad line leaves no trace, and then the bytes checked
+ * are imported, from the same descriptor: lines another process appends
+ * meanwhile are not read, and a file renamed over the path is not the one
+ * imported. A pipe is imported as it is read (see `pmem help import`), once
+ * its first read returned. Returns the number of records imported. SIGINT
+ * and SIGTERM stop it (see Stop). Closes the input.
  */
 export async function importLines(input: Input, open: () => KVStore): Promise<number> {
   const stop = new Stop();
   try {
-    if (input.regular) await pass(input, chunksOf(stop.watch(input.open()), input.name), null, null);
-    const chunks = await afterFirstRead(stop.watch(input.open()), input.name);
+    const checked = { bytes: 0 };
+    if (input.regular) await pass(input, counted(chunksOf(stop.watch(input.open()), input.name), checked), null, null);
+    const chunks = await afterFirstRead(stop.watch(input.open(input.regular ? checked.bytes : undefined)), input.name);
     const store = open();
-    const bar = input.regular ? new Progress('import', input.size) : null;
+    const bar = input.regular ? new Progress('import', checked.bytes) : null;
     try {
       // Each batch is one store record: all or nothing across a crash, and
       // durable when batch() returns.
@@ -309,5 +364,6 @@ export async function importLines(input: Input, open: () => KVStore): Promise<nu
     throw e;
   } finally {
     stop.dispose();
+    input.close();
   }
 }
