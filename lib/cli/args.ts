@@ -69,7 +69,9 @@ const KV_HELP: Record<string, string> = {
   Prints key<TAB>value per line, in key order (with --json, one object per
   line as export writes it). A backslash, tab, newline and carriage return
   print as \\\\, \\t, \\n and \\r, other control characters and bytes that are
-  not UTF-8 as \\xHH: one line per entry, and no two entries alike.`,
+  not UTF-8 as \\xHH: one line per entry, and no two entries alike. A prefix
+  that is not UTF-8 is refused (exit 2): the command line cannot carry its
+  bytes.`,
   export: `pmem kv <file> export [--prefix P] [--limit N]
   Prints {"key": ..., "value": ...} per line in key order; a key or value that
   is not valid UTF-8 is written as "keyBase64" or "valueBase64". import reads

@@ -182,6 +182,10 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   if (args.length !== need) throw usage(`kv ${op} takes ${need} argument${need === 1 ? '' : 's'}`);
   if (op !== 'import') refuseLostBytes(op, args);
   else refuseLostPath('kv import: the input', args[0]);
+  // A prefix that lost bytes would select the keys that hold U+FFFD there.
+  if (p.prefix !== undefined && lostBytes(p.prefix)) {
+    throw usage(`kv ${op}: --prefix is not valid UTF-8, and the command line cannot carry its bytes (they would become U+FFFD, and select other keys)`);
+  }
   // What no store can take is refused before the file is looked at, so
   // that a put that cannot succeed creates nothing.
   if (op !== 'import' && args.length > 0 && Buffer.byteLength(args[0], 'utf8') > MAX_KEY) {
