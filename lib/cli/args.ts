@@ -59,7 +59,7 @@ const KV_HELP: Record<string, string> = {
   store exits 3.`,
   get: `pmem kv <file> get <key> [--json]
   Prints the value's bytes as they are, then a newline, or exits 1 if there
-  is no such key.`,
+  is no such key (saying so on stderr, the key escaped as scan prints it).`,
   del: `pmem kv <file> del <key> [--json] [--max-size SIZE]
   Deletes key, durable when the command returns. Prints true, or false and
   exits 1 if the key was not there.`,

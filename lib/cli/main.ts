@@ -267,7 +267,9 @@ function kvOp(store: KVStore, op: string, args: string[], p: Parsed, out: Out): 
         out.bytes(v);
         out.line('');
       }
-      else err(`no key '${args[0]}'`);
+      // Escaped as scan prints keys: a key with a line feed or a terminal
+      // control sequence stays one line of text.
+      else err(`no key '${escapeText(Buffer.from(args[0], 'utf8'))}'`);
       return v === undefined ? EXIT.NOT_FOUND : EXIT.OK;
     }
     case 'del': {
