@@ -58,15 +58,21 @@ export function walOffset(value: unknown): number {
 /**
  * Locks and maps the log file at `path` (`create` makes a missing one of
  * `size` bytes and formats it with `format`), for Wal.open to recover.
- * @throws PmemError ERR_PMEM_LOCKED, and what openStoreFile throws for a
- *   file that is not a log
+ * @throws TypeError, RangeError for a `size` that is not a whole number of
+ *   bytes up to 4 GiB (with `create` or without), or `offset`;
+ *   PmemError ERR_PMEM_LOCKED, and what openStoreFile throws for a file
+ *   that is not a log
  */
 export function openWalFile(
   path: string, options: WalOpenOptions, o: WalFlags, format: (m: Mapping, offset: number) => void,
 ): { lock: NativeLock; mapping: Mapping; offset: number } {
   checkPath(path);
   if (o.create && o.readOnly) throw new TypeError('create and readOnly cannot be combined');
-  const size = o.create && options.size !== undefined ? checkIndex(options.size, 'size') : 0;
+  // Checked whenever given, as KVStore.open checks it (an existing log
+  // keeps its size, so without create it is only checked), and read once.
+  const given = options.size;
+  const size = given === undefined ? 0 : checkIndex(given, 'size');
+  if (size > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${size}`);
   if (o.create && size === 0) throw new RangeError('create needs a size greater than 0');
   const offset = walOffset(options.offset);
   // One writer at a time (ERR_PMEM_LOCKED), across processes and

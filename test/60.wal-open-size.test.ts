@@ -1,0 +1,54 @@
+// Wal.open's size, given with a path: checked whenever it is given, as
+// KVStore.open checks it (an existing log keeps its size, so without create
+// it is only checked), and at most 4 GiB, said as a bound on size, before
+// anything is made.
+import * as fs from 'node:fs';
+
+import { Wal } from '../lib';
+import { tmpFile } from './helpers';
+
+test.each([
+  ['-1', -1, RangeError, 'size must be a non-negative safe integer, got -1'],
+  ['1.5', 1.5, RangeError, 'size must be a non-negative safe integer, got 1.5'],
+  ['NaN', NaN, RangeError, 'size must be a non-negative safe integer, got NaN'],
+  ['Infinity', Infinity, RangeError, 'size must be a non-negative safe integer, got Infinity'],
+  ['2^53', 2 ** 53, RangeError, 'size must be a non-negative safe integer'],
+  ['a string', '65536', TypeError, 'size must be a number, got string'],
+  ['null', null, TypeError, 'size must be a number, got null'],
+])('a size of %s is refused with create and without, and nothing is made or changed', (_name, size, type, message) => {
+  const existing = tmpFile('wal-size-existing');
+  Wal.open(existing, { create: true, size: 65536 }).close();
+  const bytes = fs.readFileSync(existing);
+  const missing = tmpFile('wal-size-missing');
+  for (const [file, create] of [[existing, false], [existing, true], [missing, true]] as const) {
+    expect(() => Wal.open(file, { create, size: size as number })).toThrow(type);
+    expect(() => Wal.open(file, { create, size: size as number })).toThrow(message);
+  }
+  expect(fs.readFileSync(existing).equals(bytes)).toBe(true);
+  expect(fs.existsSync(missing)).toBe(false);
+});
+
+test('a size past 4 GiB is a RangeError that names size and the bound, not a mapping\'s view(); no file is made', () => {
+  const file = tmpFile('wal-size-huge');
+  for (const size of [2 ** 32 + 1, 5 * 2 ** 30]) {
+    expect(() => Wal.open(file, { create: true, size })).toThrow(new RangeError(`size must be at most ${2 ** 32}, got ${size}`));
+  }
+  expect(fs.existsSync(file)).toBe(false);
+});
+
+test('a size given without create is read once, and an existing log keeps its size', () => {
+  const file = tmpFile('wal-size-once');
+  Wal.open(file, { create: true, size: 65536 }).close();
+  let reads = 0;
+  const options = {
+    get size(): number {
+      reads++;
+      return 8192;
+    },
+  };
+  const w = Wal.open(file, options);
+  expect(w.region.length).toBe(65536);
+  w.close();
+  expect(reads).toBe(1);
+  expect(fs.statSync(file).size).toBe(65536);
+});
