@@ -272,8 +272,8 @@ describe('pmem sort: options that do not go together', () => {
       [['--parallel', '9'], '--parallel must be 1..8, got 9'],
       [['-S', '1K'], '-S must be 65536..4294967296 bytes, got 1024'],
       [['--memory', '1K'], '--memory must be 65536..4294967296 bytes, got 1024'],
-      [['--parallel', '9007199254740993'], "--parallel takes a whole number, got '9007199254740993'"],
-      [['--record-size', '99999999999999999999'], "--record-size takes a whole number, got '99999999999999999999'"],
+      [['--parallel', '9007199254740993'], "--parallel takes a whole number up to 9007199254740991, got '9007199254740993'"],
+      [['--record-size', '99999999999999999999'], "--record-size takes a whole number up to 9007199254740991, got '99999999999999999999'"],
     ] as const) {
       fails(pmem(['sort', input, '-o', output, ...args]), EXIT.USAGE, text);
       expect(fs.readdirSync(dir)).toEqual(['in.txt']);

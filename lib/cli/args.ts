@@ -189,9 +189,15 @@ export function wholeNumberIn(s: string, name: string, lo: number, hi: number, w
   return n;
 }
 
-function wholeNumber(s: string, name: string): number {
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n)) throw usage(`${name} takes a whole number, got '${s}'`);
+/**
+ * A whole number of digits only, up to 2^53 - 1 (past it a number no
+ * longer counts by one), as `--limit` and sort's counts take them.
+ * @throws a usage Fail that says the bound when the digits pass it
+ */
+export function wholeNumber(s: string, name: string): number {
+  if (!/^\d+$/.test(s)) throw usage(`${name} takes a whole number, got '${s}'`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw usage(`${name} takes a whole number up to ${Number.MAX_SAFE_INTEGER}, got '${s}'`);
   return n;
 }
 

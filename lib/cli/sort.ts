@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { bytes, refuseLostPath } from './args';
+import { bytes, refuseLostPath, wholeNumber } from './args';
 import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
@@ -79,10 +79,10 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         names.memory = a;
         break;
       case '--pmem': options.pmem = v; break;
-      case '--record-size': options.recordSize = whole(v as string, a); break;
-      case '--key-offset': options.keyOffset = whole(v as string, a); break;
-      case '--key-length': options.keyLength = whole(v as string, a); break;
-      case '--parallel': options.parallel = whole(v as string, a); break;
+      case '--record-size': options.recordSize = wholeNumber(v as string, a); break;
+      case '--key-offset': options.keyOffset = wholeNumber(v as string, a); break;
+      case '--key-length': options.keyLength = wholeNumber(v as string, a); break;
+      case '--parallel': options.parallel = wholeNumber(v as string, a); break;
       case '--merge-buffers':
         if (v !== 'pmem' && v !== 'dram') throw usage(`--merge-buffers takes pmem or dram, got '${v}'`);
         options.mergeBuffers = v;
@@ -261,12 +261,6 @@ async function copyOut(file: string, out: Out): Promise<void> {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function whole(s: string, name: string): number {
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n)) throw usage(`${name} takes a whole number, got '${s}'`);
-  return n;
 }
 
 /** The options as the library names them, and as `pmem sort` does. */
