@@ -78,7 +78,9 @@ const KV_HELP: Record<string, string> = {
   these lines back to the same bytes.`,
   import: `pmem kv <file> import <jsonl | -> [--size SIZE] [--max-size SIZE] [--json]
   Reads {"key": "...", "value": "..."} (or "keyBase64", "valueBase64") per line from a file,
-  a pipe, or stdin (-), streaming: memory does not grow with the input. Blank
+  a pipe, or stdin (-), streaming: memory does not grow with the input. Base64
+  is as encoders write it, padded or not; one that names no bytes exactly (a
+  lone "A", bits set past the last byte) is a bad line. Blank
   lines are skipped. Records are written in atomic batches, each durable when
   written. The input is checked (it exists, is a file or a pipe, is readable,
   is not the store itself) before the store is created. A bad line is

@@ -247,6 +247,31 @@ interface Rec {
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
+/**
+ * The bytes of `s` when it is base64 as an encoder writes it (export, or
+ * any other: with its padding or without), else undefined. Node's decoder
+ * drops what it cannot use without a word: a last character that holds
+ * no whole byte ("QUJDR" is "ABC"), bits past the bytes ("QR==" is "A"),
+ * a lone character (an empty key); such a field names other bytes than the
+ * line meant, and is refused.
+ */
+function base64Bytes(s: unknown): Buffer | undefined {
+  if (typeof s !== 'string' || !BASE64.test(s)) return undefined;
+  // Checked from the lengths and the last character, not by encoding the
+  // bytes again: a value may be 64 MiB.
+  const pad = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  const tail = (s.length - pad) % 4; // characters of the last group: 2 or 3 hold one or two bytes
+  if (tail === 1 || (pad > 0 && tail + pad !== 4)) return undefined;
+  if (tail > 1) {
+    // Of the last character's 6 bits, those past the bytes are zero: 4 of them after one byte, 2 after two.
+    const bits = B64_ALPHABET.indexOf(s[s.length - pad - 1]);
+    if (bits % (tail === 2 ? 16 : 4) !== 0) return undefined;
+  }
+  return Buffer.from(s, 'base64');
+}
+
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
 /** One line as a record, or null for a blank line; a bad line is a usage error naming it. */
 function parseLine(line: Buffer, where: string): Rec | null {
   const text = line.toString('utf8');
@@ -262,15 +287,15 @@ function parseLine(line: Buffer, where: string): Rec | null {
   // bytes in base64 ("keyBase64"), so that a binary key comes back as the
   // same bytes, not as U+FFFD.
   if (r.key !== undefined && r.keyBase64 !== undefined) throw usage(`${where}: has both "key" and "keyBase64"; give one`);
-  let key: string | Buffer;
+  let key: string | Buffer | undefined;
   if (typeof r.key === 'string') key = r.key;
-  else if (typeof r.keyBase64 === 'string' && BASE64.test(r.keyBase64)) key = Buffer.from(r.keyBase64, 'base64');
-  else throw usage(`${where}: needs "key" as a string, or "keyBase64" as base64`);
-  let value: string | Buffer;
+  else key = base64Bytes(r.keyBase64);
+  if (key === undefined) throw usage(`${where}: needs "key" as a string, or "keyBase64" as base64`);
+  let value: string | Buffer | undefined;
   if (r.value !== undefined && r.valueBase64 !== undefined) throw usage(`${where}: has both "value" and "valueBase64"; give one`);
   if (typeof r.value === 'string') value = r.value;
-  else if (typeof r.valueBase64 === 'string' && BASE64.test(r.valueBase64)) value = Buffer.from(r.valueBase64, 'base64');
-  else throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
+  else value = base64Bytes(r.valueBase64);
+  if (value === undefined) throw usage(`${where}: needs "value" as a string, or "valueBase64" as base64`);
   let bytes: number;
   try {
     bytes = keyOf(key).length + valueArg(value).len;
