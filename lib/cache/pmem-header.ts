@@ -43,6 +43,8 @@ function zero(b: Buffer, from: number, to: number): boolean {
  * whole (lib/core/identify.ts), which holds nothing: not read.
  */
 function formattable(b: Buffer, fresh: boolean): boolean {
+  // Shorter than the magic and version word: it holds nothing if it is zero.
+  if (b.length < H_VERSION + 4) return fresh || zero(b, 0, b.length);
   if (b.readUInt32LE(H_MAGIC) !== 0 || b.readUInt32LE(H_VERSION) !== 0) return false;
   return fresh || (zero(b, H_VERSION + 4, H_SLOT_BYTES) && zero(b, H_CRC + 4, b.length));
 }
@@ -77,7 +79,9 @@ function format(region: Region, slotBytes: number): void {
  */
 export function openHeader(region: Region, slotBytes: number, fresh = false): Header {
   const b = region.bytes;
-  if (b.readUInt32LE(H_MAGIC) !== MAGIC) {
+  // A region too short for the magic word holds no cache: formattable and
+  // format say so (no slot fits), not a read past its end.
+  if (b.length < H_MAGIC + 4 || b.readUInt32LE(H_MAGIC) !== MAGIC) {
     if (!formattable(b, fresh)) throw new PmemError('ERR_PMEM_NOT_A_STORE', 'the region holds something other than a tiered cache (a region is formatted only when every byte of it is zero)');
     format(region, slotBytes);
   }
