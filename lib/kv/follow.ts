@@ -324,6 +324,9 @@ export class KvFollower {
    * started again by frees elsewhere in the file.
    */
   #rebuild(): void {
+    // A build by following replays the whole log: no round of #rangeKeys,
+    // which starts again after a rebuild; its puts are not collected.
+    this.#applied = null;
     let freed = 0;
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
