@@ -125,7 +125,9 @@ function cannotCreate(file: string, e: unknown): unknown {
   const err = fromSystemError(e);
   if (!isPmemError(err)) return err;
   const errno = (e as NodeJS.ErrnoException).code;
-  return refusedIn(file, path.dirname(file), err, errno === 'EACCES' || errno === 'EPERM' ? 'ERR_PMEM_ACCESS' : err.code);
+  // A read-only filesystem is no permission, as the store creates say it.
+  const access = errno === 'EACCES' || errno === 'EPERM' || errno === 'EROFS';
+  return refusedIn(file, path.dirname(file), err, access ? 'ERR_PMEM_ACCESS' : err.code);
 }
 
 function lstatOf(file: string): fs.Stats | null {
