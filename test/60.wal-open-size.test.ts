@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 
 import { Wal } from '../lib';
+import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
 test.each([
@@ -51,4 +52,31 @@ test('a size given without create is read once, and an existing log keeps its si
   w.close();
   expect(reads).toBe(1);
   expect(fs.statSync(file).size).toBe(65536);
+});
+
+test('a region too small for a log is refused with the least size, before anything is written', () => {
+  const tooSmall = (length: number, offset = 0): string => {
+    const region = new CrashSim(length);
+    region.bytes.fill(0x5a);
+    let message = '';
+    try {
+      Wal.format(region, { offset });
+    } catch (e) {
+      expect(e).toBeInstanceOf(RangeError);
+      message = (e as Error).message;
+    }
+    // Refused: not one byte written.
+    expect(region.bytes.every((b) => b === 0x5a)).toBe(true);
+    return message;
+  };
+  const m = /^a 300-byte region is too small for a log: it needs at least (\d+) bytes$/.exec(tooSmall(300));
+  expect(m).not.toBeNull();
+  const least = Number(m![1]);
+  expect(tooSmall(least - 8)).toContain(`it needs at least ${least} bytes`);
+  expect(tooSmall(least, 64)).toBe(`a ${least}-byte region is too small for a log at offset 64: it needs at least ${least + 64} bytes`);
+  Wal.format(new CrashSim(least));
+  const file = tmpFile('wal-small-file');
+  expect(() => Wal.open(file, { create: true, size: least - 8 })).toThrow(`it needs at least ${least} bytes`);
+  expect(fs.existsSync(file)).toBe(false);
+  Wal.open(file, { create: true, size: least }).close();
 });

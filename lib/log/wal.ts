@@ -82,9 +82,13 @@ export class Wal {
    */
   static format(region: Region, options: { offset?: number } = {}): Wal {
     const offset = walOffset(checkOptions(options, FORMAT_OPTIONS).offset);
-    const sb = Superblock.format(region, { offset, capacity: META_CAPACITY });
+    // Checked before anything is written: a refused format leaves the region as it was.
     const dataSize = Math.floor((region.length - offset - Superblock.size(META_CAPACITY)) / 8) * 8;
-    if (dataSize < 4 * RECORD_HEADER) throw new RangeError(`a ${region.length}-byte region is too small for a log`);
+    if (dataSize < 4 * RECORD_HEADER) {
+      const least = offset + Superblock.size(META_CAPACITY) + 4 * RECORD_HEADER;
+      throw new RangeError(`a ${region.length}-byte region is too small for a log${offset > 0 ? ` at offset ${offset}` : ''}: it needs at least ${least} bytes`);
+    }
+    const sb = Superblock.format(region, { offset, capacity: META_CAPACITY });
     const wal = new this(region, offset, sb);
     wal.#seal.salt = randomInt(1, 0xffffffff);
     wal.#ring = new Ring(wal.#ring.start, dataSize);
