@@ -34,7 +34,7 @@ const key = (i: number): string => `key-${i}`;
 /** A writer with dead entries in most segments, and the model of what it holds. */
 function setup(name: string): { file: string; w: KVStore; model: Map<string, string>; put: (n: number) => void } {
   const file = tmpFile(name);
-  const w = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: 16 * 1024 });
+  const w = KVStore.open(file, { create: true, size: 1 << 20, segmentSize: SEGMENT });
   const model = new Map<string, string>();
   let version = 0;
   const put = (n: number): void => {
@@ -47,6 +47,23 @@ function setup(name: string): { file: string; w: KVStore; model: Map<string, str
   };
   put(3 * KEYS);
   return { file, w, model, put };
+}
+
+const SEGMENT = 16 * 1024;
+
+/** The sequence number in the header of the segment holding region offset `o` (0: free). */
+function seqAt(m: Mapping, o: number): bigint {
+  return m.bytes.readBigUInt64LE(DATA_START + Math.floor((o - DATA_START) / SEGMENT) * SEGMENT + 8);
+}
+
+/** Dead entries, then compaction until a segment is freed. */
+function freeASegment(w: KVStore, put: (n: number) => void): void {
+  let freed = 0;
+  for (let k = 0; k < 50 && freed === 0; k++) {
+    put(KEYS / 2);
+    freed = w.compact();
+  }
+  if (freed === 0) throw new Error('the writer freed no segment');
 }
 
 /**
@@ -68,13 +85,7 @@ function freeDuringEveryScan(w: KVStore, put: (n: number) => void, limit: number
       pending = false;
       busy = true;
       try {
-        // Dead entries, then compaction until a segment is freed.
-        let freed = 0;
-        for (let k = 0; k < 50 && freed === 0; k++) {
-          put(KEYS / 2);
-          freed = w.compact();
-        }
-        if (freed === 0) throw new Error('the writer freed no segment');
+        freeASegment(w, put);
         seen.scans++;
       } finally {
         busy = false;
@@ -129,7 +140,7 @@ describe('a segment freed while the reader replays it', () => {
 
   /** The header words of segment `s` (16 KiB segments), as a reader sees them. */
   function header(m: Mapping, s: number): { seq: number; sum: number } {
-    const at = DATA_START + s * 16 * 1024;
+    const at = DATA_START + s * SEGMENT;
     return { seq: Number(m.bytes.readBigUInt64LE(at + 8)), sum: m.bytes.readUInt32LE(at + 4) };
   }
 
@@ -283,7 +294,7 @@ describe('range() on a reader while segments are freed and reused under its copy
     const r = KVStore.open(file, { readOnly: true });
     expectServes(r, model);
     const m = openMapping(file, { readOnly: true });
-    const freed = (o: number): boolean => m.bytes.readBigUInt64LE(DATA_START + Math.floor((o - DATA_START) / (16 * 1024)) * 16 * 1024 + 8) === 0n;
+    const freed = (o: number): boolean => seqAt(m, o) === 0n;
     let lost = 0;
     let busy = false;
     index.rangeCandidates = function (this: KvIndex, ...a: unknown[]) {
@@ -325,14 +336,7 @@ describe('range() on a reader while segments are freed and reused under its copy
     const before = r.stats().reader!;
     // 20 copies with a free, then none: a reader that copied again after
     // each would copy 21 times.
-    const seen = duringCopies(20, () => {
-      let freed = 0;
-      for (let k = 0; k < 50 && freed === 0; k++) {
-        put(KEYS / 2);
-        freed = w.compact();
-      }
-      expect(freed).toBeGreaterThan(0);
-    });
+    const seen = duringCopies(20, () => freeASegment(w, put));
     expectKeys(r, model, {});
     const after = r.stats().reader!;
     expect(seen.copies).toBe(1 + after.resyncs - before.resyncs);
@@ -347,35 +351,49 @@ describe('range() on a reader while segments are freed and reused under its copy
 // value) meets a free elsewhere in the file every time: what is checked is
 // the segment the value lies in. The writer frees a segment inside the
 // reader's lookup (KvIndex.get, hooked) of each get.
-test('a get is not done again for a segment freed elsewhere during it', () => {
-  const hooked = KvIndex.prototype as unknown as Hooked;
-  const get = hooked.get;
-  const { w, file, model, put } = setup('churn-get.kv');
-  const big = 'b'.repeat(100_000);
-  w.put('big', big);
-  model.set('big', big);
-  const r = KVStore.open(file, { readOnly: true });
+const hookedIndex = KvIndex.prototype as unknown as Hooked;
+const indexGet = hookedIndex.get;
+afterEach(() => {
+  hookedIndex.get = indexGet;
+});
+
+/** A store with a `length`-byte value under 'big', a reader that has read it, and a read-only mapping of the file. */
+function withBig(name: string, length: number): ReturnType<typeof setup> & { r: KVStore; m: Mapping; big: string } {
+  const s = setup(name);
+  const big = 'b'.repeat(length);
+  s.w.put('big', big);
+  s.model.set('big', big);
+  const r = KVStore.open(s.file, { readOnly: true });
   expect(r.getString('big')).toBe(big);
-  const m = openMapping(file, { readOnly: true });
-  const segmentOf = (o: number): number => Math.floor((o - DATA_START) / (16 * 1024));
+  return { ...s, r, m: openMapping(s.file, { readOnly: true }), big };
+}
+
+/** The reader serves the writer's state; everything is closed. */
+function finish(o: { w: KVStore; r: KVStore; m: Mapping; model: Map<string, string> }): void {
+  hookedIndex.get = indexGet;
+  expectServes(o.r, o.model);
+  o.m.close();
+  o.r.close();
+  o.w.close();
+}
+
+test('a get is not done again for a segment freed elsewhere during it', () => {
+  const hooked = hookedIndex;
+  const get = indexGet;
+  const { w, model, put, r, m, big } = withBig('churn-get.kv', 100_000);
   let lookups = 0;
   let busy = false;
-  let bigSegment = -1;
+  let bigAt = -1;
   try {
     hooked.get = function (this: KvIndex, ...a: unknown[]) {
       const off = get.apply(this, a) as number | undefined;
       if (!busy && a[0] === 'big') {
         lookups++;
-        bigSegment = segmentOf(off!);
+        bigAt = off!;
         if (lookups <= 20) {
           busy = true;
           try {
-            let freed = 0;
-            for (let k = 0; k < 50 && freed === 0; k++) {
-              put(KEYS / 2);
-              freed = w.compact();
-            }
-            expect(freed).toBeGreaterThan(0);
+            freeASegment(w, put);
           } finally {
             busy = false;
           }
@@ -391,29 +409,20 @@ test('a get is not done again for a segment freed elsewhere during it', () => {
       lookups = 0;
       expect(brief(f())).toBe(brief(big));
       // Freed during the read, not where the value lies: read once.
-      expect(m.bytes.readBigUInt64LE(DATA_START + bigSegment * 16 * 1024 + 8)).not.toBe(0n);
+      expect(seqAt(m, bigAt)).not.toBe(0n);
       expect(lookups).toBe(1);
     }
     expect(r.stats().reader!.retries).toBe(before.retries);
   } finally {
     hooked.get = get;
   }
-  expectServes(r, model);
-  m.close();
-  r.close();
-  w.close();
+  finish({ w, r, m, model });
 });
 
 test('a get whose own segment is freed and reused during it is done again', () => {
-  const hooked = KvIndex.prototype as unknown as Hooked;
-  const get = hooked.get;
-  const { w, file, model, put } = setup('churn-get-own.kv');
-  const big = 'b'.repeat(30_000);
-  w.put('big', big);
-  const r = KVStore.open(file, { readOnly: true });
-  expect(r.getString('big')).toBe(big);
-  const m = openMapping(file, { readOnly: true });
-  const seqOf = (o: number): bigint => m.bytes.readBigUInt64LE(DATA_START + Math.floor((o - DATA_START) / (16 * 1024)) * 16 * 1024 + 8);
+  const hooked = hookedIndex;
+  const get = indexGet;
+  const { w, model, put, r, m } = withBig('churn-get-own.kv', 30_000);
   const after = 'a'.repeat(30_000);
   let lookups = 0;
   let busy = false;
@@ -425,16 +434,16 @@ test('a get whose own segment is freed and reused during it is done again', () =
         try {
           // The value written again elsewhere, its old segment freed by
           // compaction, then reused by more writes.
-          const was = seqOf(off!);
+          const was = seqAt(m, off!);
           w.put('big', after);
           model.set('big', after);
-          for (let k = 0; k < 50 && seqOf(off!) === was; k++) {
+          for (let k = 0; k < 50 && seqAt(m, off!) === was; k++) {
             put(KEYS / 2);
             w.compact();
           }
-          for (let k = 0; k < 200 && seqOf(off!) === 0n; k++) put(20);
-          expect(seqOf(off!)).not.toBe(was);
-          expect(seqOf(off!)).not.toBe(0n);
+          for (let k = 0; k < 200 && seqAt(m, off!) === 0n; k++) put(20);
+          expect(seqAt(m, off!)).not.toBe(was);
+          expect(seqAt(m, off!)).not.toBe(0n);
         } finally {
           busy = false;
         }
@@ -446,8 +455,5 @@ test('a get whose own segment is freed and reused during it is done again', () =
   } finally {
     hooked.get = get;
   }
-  expectServes(r, model);
-  m.close();
-  r.close();
-  w.close();
+  finish({ w, r, m, model });
 });
