@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tty from 'node:tty';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 
 import { cannotUse, exitCodeOf, Fail, interruptedExit, messageOf, reasonOf, usage } from './exit';
 import type { KVStore } from '../kv/store';
@@ -368,10 +369,22 @@ async function* counted(chunks: AsyncIterable<Buffer>, count: { bytes: number })
  */
 export async function importLines(input: Input, open: () => KVStore): Promise<number> {
   const stop = new Stop();
+  const streams: Readable[] = [];
   try {
     const checked = { bytes: 0 };
-    if (input.regular) await pass(input, counted(chunksOf(stop.watch(input.open()), input.name), checked), null, null);
-    const chunks = await afterFirstRead(stop.watch(input.open(input.regular ? checked.bytes : undefined)), input.name);
+    if (input.regular) {
+      const s = stop.watch(input.open());
+      try {
+        await pass(input, counted(chunksOf(s, input.name), checked), null, null);
+      } finally {
+        // A bad line stops the pass before the stream's end, where it
+        // would close its descriptor itself.
+        await release(s);
+      }
+    }
+    const stream = stop.watch(input.open(input.regular ? checked.bytes : undefined));
+    streams.push(stream);
+    const chunks = await afterFirstRead(stream, input.name);
     const store = open();
     const bar = input.regular ? new Progress('import', checked.bytes) : null;
     try {
@@ -388,7 +401,21 @@ export async function importLines(input: Input, open: () => KVStore): Promise<nu
     if (e instanceof Interrupted) throw new Fail(interruptedExit(e.signal), `${e.message}; nothing was imported`);
     throw e;
   } finally {
+    for (const s of streams) await release(s);
     stop.dispose();
     input.close();
   }
+}
+
+/**
+ * Ends `stream` and resolves once it has closed the descriptor it reads
+ * (after any read under way is done): a pass that stops early, on a bad
+ * line, a failed write or a signal, leaves no descriptor to the garbage
+ * collector. Stdin is the process's own, and is left open.
+ */
+async function release(stream: Readable): Promise<void> {
+  if (stream === process.stdin) return;
+  stream.destroy();
+  // Rejects for a stream ended before its end (or by Interrupted): it is closed all the same.
+  await finished(stream).catch(() => {});
 }
