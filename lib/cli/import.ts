@@ -276,6 +276,8 @@ const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 /** One line as a record, or null for a blank line; a bad line is a usage error naming it. */
 function parseLine(line: Buffer, where: string): Rec | null {
   const text = line.toString('utf8');
+  // (trim() would take it for blank, and JSON.parse for no JSON.)
+  if (text.startsWith('\uFEFF')) throw usage(`${where}: starts with a byte-order mark (EF BB BF), which only the input's first line may`);
   if (text.trim() === '') return null;
   let r: { key?: unknown; keyBase64?: unknown; value?: unknown; valueBase64?: unknown };
   try {
@@ -323,7 +325,9 @@ async function pass(input: Input, chunks: AsyncIterable<Buffer>, write: ((batch:
     for await (const line of linesOf(chunks)) {
       lineNo++;
       bar?.tick(line.length + 1);
-      const rec = parseLine(line, `${input.name} line ${lineNo}`);
+      // A UTF-8 byte-order mark, as Windows tools write one, at the very
+      // start of the input: not part of the first line's JSON.
+      const rec = parseLine(lineNo === 1 && line.subarray(0, 3).equals(BOM) ? line.subarray(3) : line, `${input.name} line ${lineNo}`);
       if (rec === null) continue;
       batch.push(rec);
       batchBytes += rec.bytes;
@@ -349,6 +353,9 @@ async function pass(input: Input, chunks: AsyncIterable<Buffer>, write: ((batch:
   }
   return records;
 }
+
+/** A UTF-8 byte-order mark: U+FEFF. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** The chunks of `chunks`, adding each one's length to `count.bytes`. */
 async function* counted(chunks: AsyncIterable<Buffer>, count: { bytes: number }): AsyncGenerator<Buffer> {
