@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { MAX_FILE } from '../kv/format';
 import { usage } from './exit';
 import { REPLICA_HELP, SERVE_HELP, SORT_HELP } from './help';
+import { escapeText } from './text';
 
 export const USAGE = `usage: pmem <command> [options] [--] <arguments>
 
@@ -215,8 +216,8 @@ export function bytes(s: string, name: string): number {
   return n;
 }
 
-/** The command line's arguments that were not valid UTF-8, as Node decoded them; null where /proc cannot tell. Read once. */
-let lostArgs: Set<string> | null | undefined;
+/** The command line's arguments that were not valid UTF-8, as Node decoded them, to their bytes as typed; null where /proc cannot tell. Read once. */
+let lostArgs: Map<string, Buffer> | null | undefined;
 
 /**
  * Whether `a`, an argument or an option's value, lost bytes on the way in.
@@ -228,24 +229,31 @@ let lostArgs: Set<string> | null | undefined;
  * have been bytes. U+FFFD typed as UTF-8 is a character like any other.
  */
 export function lostBytes(a: string): boolean {
-  if (!a.includes('\uFFFD')) return false;
+  return a.includes('\uFFFD') && (typedBytes(a) !== undefined || lostArgs === null);
+}
+
+/** The bytes `a` was typed as, when it lost some (lostBytes) and /proc/self/cmdline tells them. */
+function typedBytes(a: string): Buffer | undefined {
   if (lostArgs === undefined) {
     try {
-      lostArgs = new Set();
+      lostArgs = new Map();
       for (const raw of fs.readFileSync('/proc/self/cmdline').toString('latin1').split('\0')) {
         const b = Buffer.from(raw, 'latin1');
         const text = b.toString('utf8');
-        if (!Buffer.from(text, 'utf8').equals(b)) lostArgs.add(text);
+        if (!Buffer.from(text, 'utf8').equals(b)) lostArgs.set(text, b);
       }
     } catch {
       lostArgs = null;
     }
   }
-  if (lostArgs === null) return true;
-  for (const t of lostArgs) {
-    if (t === a || (t.endsWith(a) && /^(-[A-Za-z]|--[a-z-]+=)$/.test(t.slice(0, t.length - a.length)))) return true;
+  if (lostArgs === null) return undefined;
+  for (const [t, b] of lostArgs) {
+    if (t === a) return b;
+    // After `-o` or `--name=`, which are ASCII: the bytes past them.
+    const opt = t.slice(0, t.length - a.length);
+    if (t.endsWith(a) && /^(-[A-Za-z]|--[a-z-]+=)$/.test(opt)) return b.subarray(opt.length);
   }
-  return false;
+  return undefined;
 }
 
 /**
@@ -256,6 +264,8 @@ export function lostBytes(a: string): boolean {
  */
 export function refuseLostPath(what: string, p: string | undefined): void {
   if (p !== undefined && lostBytes(p)) {
-    throw usage(`${what} ${p} is not valid UTF-8 as typed: the command line cannot carry its bytes (they became U+FFFD, which would name another file)`);
+    // Named by its bytes as typed (\xHH for those that are not UTF-8), where /proc tells them.
+    const typed = typedBytes(p);
+    throw usage(`${what} ${escapeText(typed ?? Buffer.from(p, 'utf8'))} is not valid UTF-8 as typed: the command line cannot carry its bytes (they became U+FFFD, which would name another file)`);
   }
 }

@@ -2,6 +2,8 @@
 // one, and stdout with its write errors. See `pmem help` and docs/api.md.
 import * as os from 'node:os';
 
+import { pathText } from './text';
+
 /** Exit codes; documented in `pmem --help` and docs/api.md. */
 export const EXIT = {
   OK: 0,
@@ -91,7 +93,6 @@ export function exitCodeOf(e: unknown): number {
   return EXIT.INTERNAL;
 }
 
-/** The one line that reports `e` (without the "pmem: " prefix); `file` names the command's file. */
 /**
  * Why a system call failed, as "no space left on device (ENOSPC)": Node's
  * text without its call and path, which the caller's message gives. Any
@@ -106,15 +107,31 @@ export function reasonOf(e: unknown): string {
   return messageOf(e);
 }
 
-export function messageOf(e: unknown, file?: string): string {
+/**
+ * The one line that reports `e` (without the "pmem: " prefix); `file` names
+ * the command's file. The library and Node name a path as it is: `file`
+ * and each of `args` (the command line) are escaped as pathText escapes
+ * them wherever the message holds them raw, so that the line names them
+ * exactly. (A Fail names its paths escaped already: only those holding a
+ * control character, which no escaped text holds, are looked for there.)
+ */
+export function messageOf(e: unknown, file?: string, args: readonly string[] = []): string {
   const err = e as { name?: unknown; code?: unknown; message?: unknown };
   let msg = String(err?.message ?? e);
+  const own = e instanceof Fail;
   if (err?.name === 'PmemError') {
     msg = `${err.code}: ${msg}`;
-    if (file !== undefined && !msg.includes(file)) msg = `${file}: ${msg}`;
+    if (file !== undefined && !msg.includes(file)) msg = `${pathText(file)}: ${msg}`;
+  }
+  for (const raw of file === undefined ? args : [file, ...args]) {
+    const text = pathText(raw);
+    if (text !== raw && (!own || CONTROL.test(raw))) msg = msg.split(raw).join(text);
   }
   return msg.replace(/\s*\n\s*/g, ' ');
 }
+
+/** A control character: escaped text never holds one. */
+const CONTROL = /[\x00-\x1f\x7f]/;
 
 type Sink = Pick<NodeJS.WriteStream, 'write'> & { errored?: Error | null };
 

@@ -10,6 +10,7 @@ import type { KVStore } from '../kv/store';
 import { keyOf, valueArg } from '../kv/args';
 import { MAX_VALUE } from '../kv/format';
 import { Progress } from './progress';
+import { pathText } from './text';
 
 /** The longest line read: a 64 MiB value in base64, with room for its key. */
 const MAX_LINE = Math.ceil(MAX_VALUE / 3) * 4 + 64 * 1024;
@@ -18,7 +19,7 @@ const BATCH_RECORDS = 1000;
 const BATCH_BYTES = 1024 * 1024;
 
 export interface Input {
-  /** How messages name it: its path, or "stdin". */
+  /** How messages name it: its path (escaped: pathText), or "stdin". */
   name: string;
   /** A regular file can be read twice: checked whole, then imported. */
   regular: boolean;
@@ -43,20 +44,21 @@ export interface Input {
  */
 export function openInput(source: string, store: string): Input {
   if (source === '-') return stdinInput(store);
+  const name = pathText(source);
   let fd: number;
   try {
     fd = fs.openSync(source, 'r');
   } catch (e) {
-    throw cannotUse(`cannot read ${source}: ${reasonOf(e)}`);
+    throw cannotUse(`cannot read ${name}: ${reasonOf(e)}`);
   }
   const st = fs.fstatSync(fd);
   if (st.isDirectory() || !(st.isFile() || st.isFIFO() || st.isSocket() || st.isCharacterDevice())) {
     fs.closeSync(fd);
-    throw cannotUse(`cannot read ${source}: ${st.isDirectory() ? 'a directory' : 'not a file or a pipe'}`);
+    throw cannotUse(`cannot read ${name}: ${st.isDirectory() ? 'a directory' : 'not a file or a pipe'}`);
   }
   if (isStore(st, store)) {
     fs.closeSync(fd);
-    throw cannotUse(`cannot import ${source} into ${store}: ${source} is the store itself`);
+    throw cannotUse(`cannot import ${name} into ${pathText(store)}: ${name} is the store itself`);
   }
   const regular = st.isFile();
   if (regular) {
@@ -80,7 +82,7 @@ export function openInput(source: string, store: string): Input {
       return at;
     };
     return {
-      name: source, regular, size: st.size,
+      name, regular, size: st.size,
       open: (bytes) => {
         const at = take();
         if (bytes === 0) {
@@ -107,7 +109,7 @@ export function openInput(source: string, store: string): Input {
     if (tty.isatty(fd)) return new tty.ReadStream(fd);
     return fs.createReadStream(source, { fd, highWaterMark: 1024 * 1024 });
   };
-  return { name: source, regular, size: st.size, open, close: () => {} };
+  return { name, regular, size: st.size, open, close: () => {} };
 }
 
 /**
@@ -124,7 +126,7 @@ function stdinInput(store: string): Input {
     throw cannotUse(`cannot read stdin: ${reasonOf(e)}`);
   }
   if (st.isDirectory()) throw cannotUse('cannot read stdin: a directory');
-  if (isStore(st, store)) throw cannotUse(`cannot import stdin into ${store}: stdin is the store itself`);
+  if (isStore(st, store)) throw cannotUse(`cannot import stdin into ${pathText(store)}: stdin is the store itself`);
   const open = (): Readable => (st.isBlockDevice() ? fs.createReadStream('', { fd: 0, autoClose: false }) : process.stdin);
   return { name: 'stdin', regular: false, size: 0, open, close: () => {} };
 }

@@ -7,6 +7,7 @@ import { isDaxMount, mountEntries, type MountEntry } from '../core/location';
 import { identifyFd, isDevDax, type Identity } from '../core/identify';
 import { readHeaderBytes } from '../kv/log-open';
 import { DATA_START } from '../kv/format';
+import { pathText } from './text';
 
 export type FileKind =
   'kv' | 'wal' | 'objpool' | 'cache' | 'journal' | 'mapping' | 'devdax' | 'missing' | 'not a file' | 'not storage' | 'unreadable';
@@ -131,7 +132,7 @@ function lengthOf(head: Buffer, size: number): Pick<FileInfo, 'recordedLength' |
 
 /** Why a file of the kernel's views (kind 'not storage') cannot be used. */
 export function notStorage(i: FileInfo): string {
-  return `${i.file} is on ${i.fsType}, which holds the kernel's views, not storage`;
+  return `${pathText(i.file)} is on ${i.fsType}, which holds the kernel's views, not storage`;
 }
 
 /**

@@ -12,7 +12,7 @@ import { KVStore } from '../kv/store';
 import { ObjPool } from '../obj/pool';
 import { Progress } from './progress';
 import { Wal } from '../log/wal';
-import { escapeText, jsonKey, jsonValue } from './text';
+import { escapeText, jsonKey, jsonValue, pathText } from './text';
 
 
 const err = (s: string): void => {
@@ -100,7 +100,7 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
     if (code === EXIT.INTERNAL) {
       process.stderr.write(`pmem: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     } else {
-      err(messageOf(e, file));
+      err(messageOf(e, file, argv));
     }
     return code;
   }
@@ -163,12 +163,13 @@ const KIND_TEXT: Record<string, string> = {
 
 /** The file as the reason it cannot be used, e.g. "README.md is not a KV store (no known format)". */
 function notA(what: string, i: FileInfo): Fail {
-  if (i.kind === 'missing') return cannotUse(`${i.file}: no such file`);
-  if (i.kind === 'not a file') return cannotUse(`${i.file} is not a regular file`);
+  const file = pathText(i.file);
+  if (i.kind === 'missing') return cannotUse(`${file}: no such file`);
+  if (i.kind === 'not a file') return cannotUse(`${file} is not a regular file`);
   if (i.kind === 'not storage') return cannotUse(notStorage(i));
-  if (i.kind === 'unreadable') return cannotUse(`${i.file} cannot be read (${i.reason})`);
+  if (i.kind === 'unreadable') return cannotUse(`${file} cannot be read (${i.reason})`);
   const kind = i.size === 0 && i.kind === 'mapping' ? 'an empty file' : KIND_TEXT[i.kind as string] ?? String(i.kind);
-  return cannotUse(`${i.file} is not ${what} (${kind})`);
+  return cannotUse(`${file} is not ${what} (${kind})`);
 }
 
 const READS = new Set(['get', 'has', 'scan', 'count', 'stats', 'export']);
@@ -323,7 +324,8 @@ function info(file: string, rest: string[], p: Parsed, out: Out): number {
   if (rest.length > 0) throw usage('info takes one file');
   const i = classify(file);
   if (p.json) out.line(JSON.stringify(i));
-  else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${v}`);
+  // The paths escaped (file, mount), so that each field stays one line.
+  else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${k === 'file' || k === 'mount' ? pathText(v as string) : v}`);
   if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage' || i.kind === 'unreadable') throw notA('a file', i);
   return EXIT.OK;
 }
@@ -381,7 +383,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
     }
   } else if (kind === 'objpool') {
     // pmemobj_check on the closed pool; any layout is accepted.
-    if (!ObjPool.check(file)) throw new Fail(EXIT.CORRUPT, `${file}: damaged (pmemobj_check found the pool inconsistent)`);
+    if (!ObjPool.check(file)) throw new Fail(EXIT.CORRUPT, `${pathText(file)}: damaged (pmemobj_check found the pool inconsistent)`);
     summary = 'pmemobj_check passed';
   } else {
     throw notA('a KV store, a WAL or a libpmemobj pool', i);
@@ -389,7 +391,7 @@ function check(file: string, rest: string[], p: Parsed, out: Out): number {
   report.ok = true;
   if (p.json) out.line(JSON.stringify(report));
   else {
-    out.line(`${file}: ok (${kind}, ${summary})`);
+    out.line(`${pathText(file)}: ok (${kind}, ${summary})`);
     const rec = report.recovery as { discardedTail?: boolean; discardedBytes?: number } | undefined;
     if (rec?.discardedTail || (rec?.discardedBytes ?? 0) > 0) {
       out.line('  note: recovery discarded a torn tail (an interrupted write, or damage after the last intact record)');

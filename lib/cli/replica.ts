@@ -9,6 +9,7 @@ import { startStoreReplica } from '../replicated/follower';
 import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
+import { pathText } from './text';
 import { refuseKernelViews } from './inspect';
 
 export interface ReplicaArgs {
@@ -59,7 +60,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
   refuseLostPath('--file', a.file);
   refuseLostPath('--store', a.store);
   if (!promote && a.port === undefined) throw usage('replica needs --listen PORT');
-  if (a.store !== undefined && sameFile(a.store, a.file)) throw usage(`--store ${a.store} is the journal --file ${a.file}: the store needs a file of its own`);
+  if (a.store !== undefined && sameFile(a.store, a.file)) throw usage(`--store ${pathText(a.store)} is the journal --file ${pathText(a.file)}: the store needs a file of its own`);
   return a as ReplicaArgs;
 }
 
@@ -68,7 +69,7 @@ export async function replica(a: ReplicaArgs): Promise<number> {
   refuseKernelViews([a.file, a.store], cannotUse);
   if (a.promote) {
     const epoch = promoteReplicaFile(a.file);
-    console.log(`promoted:    ${path.resolve(a.file)} is a primary's journal at epoch ${epoch}`);
+    console.log(`promoted:    ${pathText(path.resolve(a.file))} is a primary's journal at epoch ${epoch}`);
     return 0;
   }
   const r = a.store === undefined
@@ -77,8 +78,8 @@ export async function replica(a: ReplicaArgs): Promise<number> {
       store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs,
     });
   console.log(`address:     ${a.bind}:${r.port}`);
-  console.log(`journal:     ${path.resolve(a.file)} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
-  if (a.store !== undefined) console.log(`store:       ${path.resolve(a.store)} (follows the journal)`);
+  console.log(`journal:     ${pathText(path.resolve(a.file))} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
+  if (a.store !== undefined) console.log(`store:       ${pathText(path.resolve(a.store))} (follows the journal)`);
   console.log('ready to accept a primary');
   return new Promise((resolve) => {
     const stop = (why: string): void => {

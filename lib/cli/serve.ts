@@ -10,6 +10,7 @@ import { openServer } from '../server/open';
 import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
+import { pathText } from './text';
 import { refuseKernelViews } from './inspect';
 
 /** What listen meets on a host, said in one line (exit 3). */
@@ -106,8 +107,8 @@ function makeDir(dir: string): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' && fs.statSync(dir).isDirectory()) return;
-    if (code === 'EEXIST') throw cannotUse(`--dir ${dir}: not a directory`);
-    if (code === 'ENOENT') throw cannotUse(`--dir ${dir}: its parent ${path.dirname(path.resolve(dir))} does not exist`);
+    if (code === 'EEXIST') throw cannotUse(`--dir ${pathText(dir)}: not a directory`);
+    if (code === 'ENOENT') throw cannotUse(`--dir ${pathText(dir)}: its parent ${pathText(path.dirname(path.resolve(dir)))} does not exist`);
     throw e;
   }
 }
@@ -120,7 +121,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   const file = a.file ?? path.join(dir as string, 'serve.kv');
   // One file for both would be taken as the store, then refused as the
   // journal as if another process held it.
-  if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${a.journal} is the store's file ${file}: the journal needs a file of its own`);
+  if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${pathText(a.journal)} is the store's file ${pathText(file)}: the journal needs a file of its own`);
   if (where !== undefined) {
     if (where.emulated) console.log(EMULATED_BANNER + '\n');
     fs.mkdirSync(where.dir, { recursive: true });
@@ -149,7 +150,7 @@ export async function serve(a: ServeArgs): Promise<number> {
   }
   const st = server.store.stats();
   console.log(`address:     ${a.bind}:${port}`);
-  console.log(`store:       ${path.resolve(file)} (${server.store.count} records, recovered in ${st.recovery.ms.toFixed(1)} ms)`);
+  console.log(`store:       ${pathText(path.resolve(file))} (${server.store.count} records, recovered in ${st.recovery.ms.toFixed(1)} ms)`);
   console.log(`durability:  ${MODES[mode]}; a write's reply is sent after it is durable`);
   if (replicated) console.log(`replicas:    ${a.replicas.join(', ')}; a write's reply waits until every one persisted it (epoch ${server.replication!.journal.epoch})`);
   console.log('ready to accept connections');

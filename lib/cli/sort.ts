@@ -6,6 +6,7 @@ import * as path from 'node:path';
 
 import { bytes, refuseLostPath, wholeNumber } from './args';
 import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
+import { pathText } from './text';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
@@ -118,11 +119,11 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   const near = options.pmem !== undefined ? path.dirname(path.resolve(options.pmem)) : toStdout ? os.tmpdir() : path.dirname(path.resolve(output as string));
   let tmp: string | null = null;
   if (toStdout || fromStdin) {
-    for (const left of removeLeftBehind(near)) process.stderr.write(`pmem sort: removed ${left.dir}, left by a sort that was killed (pid ${left.pid})\n`);
+    for (const left of removeLeftBehind(near)) process.stderr.write(`pmem sort: removed ${pathText(left.dir)}, left by a sort that was killed (pid ${left.pid})\n`);
     try {
       tmp = fs.mkdtempSync(path.join(near, TEMP_PREFIX));
     } catch (e) {
-      throw cannotUse(`cannot make a directory in ${near} for the sort's files: ${reasonOf(e)}`);
+      throw cannotUse(`cannot make a directory in ${pathText(near)} for the sort's files: ${reasonOf(e)}`);
     }
   }
   let result;
@@ -132,7 +133,7 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
       try {
         fs.writeFileSync(path.join(tmp, OWNER_FILE), ownerLine());
       } catch (e) {
-        throw cannotUse(`cannot write in ${tmp}: ${reasonOf(e)}`);
+        throw cannotUse(`cannot write in ${pathText(tmp)}: ${reasonOf(e)}`);
       }
     }
     const input = fromStdin ? path.join(tmp as string, 'input') : files[0];
@@ -220,7 +221,7 @@ async function copyIn(file: string): Promise<void> {
       try {
         for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
       } catch (e) {
-        throw cannotUse(`cannot copy stdin to ${file}: ${reasonOf(e)}`);
+        throw cannotUse(`cannot copy stdin to ${pathText(file)}: ${reasonOf(e)}`);
       }
     }
   } finally {
@@ -284,7 +285,7 @@ function checkOptions(options: SortOptions, output: string | undefined, toStdout
   // The sort would make its directory at the output's path, and fail only
   // when it renames the output over it.
   if (options.pmem !== undefined && !toStdout && path.resolve(options.pmem) === path.resolve(output as string)) {
-    throw usage(`--pmem ${options.pmem} is the output ${output}: give the sort a directory of its own`);
+    throw usage(`--pmem ${pathText(options.pmem)} is the output ${pathText(output as string)}: give the sort a directory of its own`);
   }
   try {
     checkSortOptions(options);

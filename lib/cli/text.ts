@@ -49,6 +49,16 @@ export function escapeText(b: Buffer): string {
   return out;
 }
 
+/**
+ * A path as a message or `info`'s and `check`'s text name it: its UTF-8
+ * bytes escaped as escapeText escapes a key, so that the message stays one
+ * line and names the path exactly (`--json` gives it as it is: JSON
+ * escapes it).
+ */
+export function pathText(p: string): string {
+  return escapeText(Buffer.from(p, 'utf8'));
+}
+
 /** What scan's text form does not print as it is (or may not: U+FFFD). */
 const PLAIN_NOT = /[\\\x00-\x1f\x7f\uFFFD]/;
 
