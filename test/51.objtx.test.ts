@@ -205,6 +205,35 @@ test('misuse inside a transaction is refused and the pool stays usable', () => {
   pool.close();
 });
 
+test('pool.alloc, pool.free and root growth are refused from the first line of a transaction function', () => {
+  const { pool, file, obj } = fresh('atomic-first');
+  const boom = new Error('boom');
+  const before = pool.stats().currAllocated;
+  // Nothing of the transaction has begun yet: each would escape its rollback.
+  expect(() =>
+    pool.transaction(() => {
+      expectPmemError(() => pool.alloc(64), 'ERR_PMEM_INVALID');
+      expectPmemError(() => pool.free(obj), 'ERR_PMEM_INVALID');
+      expectPmemError(() => pool.root(64), 'ERR_PMEM_INVALID');
+      throw boom;
+    }),
+  ).toThrow(boom);
+  expect(pool.usableSize(obj)).toBeGreaterThanOrEqual(256);
+  expect(pool.rootSize).toBe(0);
+  expect(pool.stats().currAllocated).toBe(before);
+  // After an abort, while the function still runs, too.
+  pool.transaction((tx) => {
+    tx.abort();
+    expectPmemError(() => pool.alloc(64), 'ERR_PMEM_INVALID');
+  });
+  // The root at its size is only read, as outside a transaction.
+  const root = pool.root(32);
+  expect(pool.transaction(() => pool.root(32))).toBe(root);
+  expect(pool.transaction(() => pool.root())).toBe(root);
+  pool.close();
+  expect(ObjPool.check(file, 'tx')).toBe(true);
+});
+
 test('running out of space inside a transaction is ERR_PMEM_NO_SPACE; catching it keeps the transaction', () => {
   const { pool, obj } = fresh('tx-nospace');
   pool.transaction((tx) => {

@@ -201,7 +201,9 @@ export class ObjPool {
    */
   root(size = 0): Ptr {
     checkIndex(size, 'size');
-    return this.#live().root(size);
+    const native = this.#live();
+    if (size > native.rootSize()) this.#refuseInTransaction('growing the root');
+    return native.root(size);
   }
 
   /** The root's size in bytes (0 if there is none). */
@@ -248,7 +250,9 @@ export class ObjPool {
     if (size === 0 || size > OBJ_MAX_ALLOC) throw new RangeError(`size must be 1..${OBJ_MAX_ALLOC}, got ${size}`);
     checkOptions(options, ['zero']);
     const zero = checkBoolean(options.zero === undefined ? false : options.zero, 'zero');
-    return this.#live().alloc(size, zero);
+    const native = this.#live();
+    this.#refuseInTransaction('pool.alloc');
+    return native.alloc(size, zero);
   }
 
   /**
@@ -258,7 +262,9 @@ export class ObjPool {
    */
   free(ptr: Ptr): void {
     checkIndex(ptr, 'ptr');
-    if (!this.#live().free(ptr)) throw notObjectStart(ptr);
+    const native = this.#live();
+    this.#refuseInTransaction('pool.free');
+    if (!native.free(ptr)) throw notObjectStart(ptr);
   }
 
   /**
@@ -327,6 +333,23 @@ export class ObjPool {
    */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Refuses an atomic allocator call while this pool's transaction function
+   * runs, from its first line: the native side refuses it only once the
+   * transaction's first operation has begun the libpmemobj transaction, and
+   * before that it would escape the rollback (an allocation leaked, a free
+   * kept, by a function that then throws).
+   */
+  #refuseInTransaction(what: string): void {
+    if (inTransaction(this)) {
+      throw new PmemError(
+        'ERR_PMEM_INVALID',
+        `${what} is not allowed inside a transaction (use the transaction's own methods)`,
+        { path: this.path },
+      );
+    }
   }
 
   #live(): NativeObjPool {
