@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { type CrashTestOptions, crashTest, replayCrash } from '../lib/testing';
+import { type CrashTestOptions, crashTest, replayCrash, seededRandom } from '../lib/testing';
 
 const dist = path.join(__dirname, '..', 'dist', 'testing');
 
@@ -78,5 +78,17 @@ describe('crashTest, hostile callbacks', () => {
     Object.defineProperty(o, 'check', { enumerable: true, get: () => (reads++ === 0 ? () => {} : 5) });
     expect(crashTest(o).violationCount).toBe(0);
     expect(replayCrash(options(), '1:0:0').error).toBeUndefined();
+  });
+});
+
+describe('seededRandom', () => {
+  test('a seed that is not a safe integer is refused, not folded into the sequence of another', () => {
+    // Each of these gave seed 0's (or 1's) sequence.
+    for (const seed of [NaN, 0.5, 1.5, -1, Infinity, 2 ** 53]) expect(() => seededRandom(seed)).toThrow(RangeError);
+    for (const seed of ['1', null, 1n]) expect(() => seededRandom(seed as unknown as number)).toThrow(TypeError);
+    const a = seededRandom(2 ** 53 - 1);
+    const b = seededRandom(0);
+    expect(a()).not.toBe(b());
+    expect(seededRandom(7)()).toBe(seededRandom(7)());
   });
 });
