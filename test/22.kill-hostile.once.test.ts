@@ -2,6 +2,7 @@
 // the channel that is not a harness message, acknowledgements split across
 // reads in the middle of a character, a child that exits 0 before its run
 // returns, and options its timers cannot keep.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -98,6 +99,29 @@ describe('killTest, hostile options', () => {
     expect(seeds.length).toBeGreaterThan(1);
     expect(new Set(seeds).size).toBe(seeds.length);
   });
+
+  test('a dir that cannot be made is refused with mkdir\'s error, not waited on forever', async () => {
+    // /proc refuses a new name with ENOENT although its parent exists:
+    // Node's recursive mkdir retries that forever. Run in a child, so that
+    // a hang is a failure here and not a stuck test.
+    const testing = path.join(__dirname, '..', 'dist', 'testing');
+    const script = `
+      require(${JSON.stringify(testing)})
+        .killTest({ child: ${JSON.stringify(quiet())}, kills: 1, dir: '/proc/pmem-no-such/run', verify() {} })
+        .then(() => console.log('resolved'), (e) => console.log(e.code + ' ' + e.message));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+    expect(r.signal).toBeNull();
+    expect(r.stdout.trim()).toBe("ENOENT ENOENT: no such file or directory, mkdir '/proc/pmem-no-such'");
+    // An existing file: mkdir's EEXIST, as before.
+    const file = quiet();
+    await expect(killTest({ child: file, kills: 1, dir: file, verify() {} })).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(killTest({ child: file, kills: 1, dir: path.join(file, 'x'), verify() {} })).rejects.toMatchObject({ code: 'ENOTDIR' });
+    // Missing levels are made, as the recursive form makes them.
+    const deep = path.join(testDir(), `${process.pid}-deep`, 'a', 'b');
+    const report = await killTest({ child: file, kills: 1, dir: deep, verify() {} });
+    expect(report.runs).toBeGreaterThan(0);
+    expect(fs.statSync(deep).isDirectory()).toBe(true);
+  }, 60000);
 
   test('a verify that throws a value with no string form is a violation', async () => {
     const report = await killTest({ child: quiet(), kills: 1, verify() { throw Object.create(null); } });

@@ -242,6 +242,27 @@ async function runOnce(
 }
 
 /**
+ * `fs.mkdirSync(dir, { recursive: true })`, one level at a time. Node's own
+ * recursive mkdir never returns where mkdir(2) says ENOENT although the
+ * parent exists (a new name in /proc): it makes the parent again and
+ * retries, forever. Here that ENOENT is thrown.
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at)) {
+    missing.push(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  for (let i = missing.length - 1; i >= 0; i--) fs.mkdirSync(missing[i]);
+  // An existing `dir` that is not a directory: mkdir's own error (EEXIST),
+  // as the recursive form gives.
+  if (missing.length === 0 && !fs.statSync(at).isDirectory()) fs.mkdirSync(at);
+}
+
+/**
  * Runs the workload `child` again and again on the same directory, killing
  * it with SIGKILL, until `kills` runs have been killed (at most 3 * kills + 10
  * runs). After each run, `verify` reopens the files and checks them against
@@ -296,7 +317,7 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
   const t0 = performance.now();
   const runner = runnerPath();
   const dir = options.dir ?? fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'pmem-kill-'));
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const random = seededRandom(seed);
   const report: KillReport = {
     runs: 0, kills: 0, killsDuringWork: 0, killsAfterStart: 0, completed: 0, acked: 0, violations: [], seconds: 0,
