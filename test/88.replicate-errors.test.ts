@@ -226,6 +226,24 @@ describe('options of every wrong kind', () => {
     expect(fs.existsSync(f)).toBe(false);
   });
 
+  test('one backup named twice in two spellings is refused, as one named twice is; a host with white space is not an address', async () => {
+    const f = file('twice');
+    const ok = { create: true, size: SIZE };
+    // Two connections to one backup: each HELLO it takes closes the other.
+    for (const [replicas, message] of [
+      [['127.0.0.1:7000', '127.0.0.1:07000'], 'replica 127.0.0.1:07000 is named twice (as 127.0.0.1:7000)'],
+      [['Backup.example:7000', 'backup.EXAMPLE:7000'], 'replica backup.EXAMPLE:7000 is named twice (as Backup.example:7000)'],
+      [['[::1]:7000', '[::1]:7000'], 'replica [::1]:7000 is named twice'],
+    ] as Array<[string[], string]>) {
+      const e = await rejection(ReplicatedWal.open(f, { ...ok, replicas }));
+      expect([replicas, e.name, e.message]).toEqual([replicas, 'RangeError', message]);
+    }
+    for (const bad of [' 127.0.0.1:7000', '127.0.0.1 :7000', 'a b:7000', '[::1 ]:7000', '\t:7000']) {
+      expect([bad, await nameOf(ReplicatedWal.open(f, { ...ok, replicas: [bad] }))]).toEqual([bad, 'TypeError']);
+    }
+    expect(fs.existsSync(f)).toBe(false);
+  });
+
   test('ReplicatedStore.open: the journal\'s size and timeout, null included', async () => {
     const f = file('store-opts');
     const ok = { replicas: ['127.0.0.1:9'], create: true, size: 9 * SIZE };

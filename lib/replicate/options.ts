@@ -73,10 +73,17 @@ export function checkReplicas(v: unknown, name: string): ReplicaAddress[] {
   if (!Array.isArray(v)) throw new TypeError(`${name} must be an array of 'host:port' strings`);
   if (v.length === 0) throw new RangeError(`${name} must name at least one backup`);
   const replicas = v.map((r, i) => parseAddress(r, `${name}[${i}]`));
-  const seen = new Set<string>();
+  // Compared as the host and port they name, not as written: a backup named
+  // twice ('h:7000', 'H:07000') would get two connections from this
+  // primary, and each HELLO it takes closes the other.
+  const seen = new Map<string, string>();
   for (const r of replicas) {
-    if (seen.has(r.address)) throw new RangeError(`replica ${r.address} is named twice`);
-    seen.add(r.address);
+    const key = `${r.host.toLowerCase()}:${r.port}`;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      throw new RangeError(first === r.address ? `replica ${r.address} is named twice` : `replica ${r.address} is named twice (as ${first})`);
+    }
+    seen.set(key, r.address);
   }
   return replicas;
 }
@@ -117,7 +124,8 @@ export function checkAppendOptions(options: unknown, dflt: AckLevel): AckLevel {
 /** 'host:port' → its parts. @throws TypeError for anything else, RangeError for a port out of range */
 export function parseAddress(v: unknown, name: string): ReplicaAddress {
   if (typeof v !== 'string') throw new TypeError(`${name} must be a 'host:port' string`);
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(v);
+  // No white space in a host: ' h' is not h, and would only fail to resolve.
+  const m = /^(?:\[([^\]\s]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(v);
   if (m === null) throw new TypeError(`${name} must be 'host:port', got '${v}'`);
   const port = Number(m[3]);
   if (port < 1 || port > 65535) throw new RangeError(`${name}: port ${port} is outside 1..65535`);
