@@ -2,11 +2,11 @@
 // dataset when it is empty, shows put, get, range, rename and batch, prints
 // latency medians of a warm loop, and leaves the store for `pmem kv` to
 // explore. `npm run bench` is where the real numbers come from.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { KVStore } from '../kv/store';
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
+import { makeDirs } from '../core/make-dirs';
 import { openMapping } from '../core/mapping';
 import { cannotUse, EXIT, exitCodeOf, messageOf, reasonOf } from './exit';
 import { Progress } from './progress';
@@ -109,44 +109,24 @@ function main(): void {
 }
 
 /**
- * The demo's directory, made with its parents when missing. A path that is
- * there but is no directory (PMEM_DIR naming a file), or that cannot be
- * made, is the user's to fix: it fails as a file the command cannot use,
- * with why, not as a defect.
+ * The demo's directory, made with its parents when missing (one level at a
+ * time: lib/core/make-dirs.ts). A path that is there but is no directory
+ * (PMEM_DIR naming a file), or that cannot be made, is the user's to fix:
+ * it fails as a file the command cannot use, with why, not as a defect.
  * @throws Fail (exit 3)
  */
 function makeDir(dir: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') throw cannotUse(`${dir} is not a directory (set PMEM_DIR to a directory)`);
     if (code === 'ENOTDIR') throw cannotUse(`${dir} cannot be made: a part of its path is not a directory (set PMEM_DIR to a directory)`);
-    if (code === 'ENOENT') {
-      // Node's recursive mkdir says ENOENT for a directory on the way that
-      // it could not make for any reason (a read-only filesystem, no
-      // permission). Made alone, the first missing one says why; made, the
-      // rest of the path is tried again.
-      const first = firstMissing(dir);
-      try {
-        fs.mkdirSync(first);
-      } catch (why) {
-        if ((why as NodeJS.ErrnoException).code !== 'EEXIST') {
-          const at = first === path.resolve(dir) ? '' : ` (its part ${first})`;
-          throw cannotUse(`${dir} cannot be made${at}: ${reasonOf(why)} (set PMEM_DIR to a directory)`);
-        }
-      }
-      return makeDir(dir);
-    }
-    throw cannotUse(`${dir} cannot be made: ${reasonOf(e)} (set PMEM_DIR to a directory)`);
+    // The level that failed, when it is not `dir` itself.
+    const failed = (e as NodeJS.ErrnoException).path;
+    const at = failed === undefined || failed === path.resolve(dir) ? '' : ` (its part ${failed})`;
+    throw cannotUse(`${dir} cannot be made${at}: ${reasonOf(e)} (set PMEM_DIR to a directory)`);
   }
-}
-
-/** The first directory of `dir`'s path, from the root, that is missing. */
-function firstMissing(dir: string): string {
-  let d = path.resolve(dir);
-  while (path.dirname(d) !== d && !fs.existsSync(path.dirname(d))) d = path.dirname(d);
-  return d;
 }
 
 /**

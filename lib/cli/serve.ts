@@ -4,12 +4,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
+import { makeDirs } from '../core/make-dirs';
 import { openMapping } from '../core/mapping';
 import { parseAddress } from '../replicate/options';
 import { openServer } from '../server/open';
 import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
-import { cannotUse, usage } from './exit';
+import { cannotUse, reasonOf, usage } from './exit';
 import { pathText } from './text';
 import { refuseKernelViews } from './inspect';
 
@@ -124,7 +125,11 @@ export async function serve(a: ServeArgs): Promise<number> {
   if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${pathText(a.journal)} is the store's file ${pathText(file)}: the journal needs a file of its own`);
   if (where !== undefined) {
     if (where.emulated) console.log(EMULATED_BANNER + '\n');
-    fs.mkdirSync(where.dir, { recursive: true });
+    try {
+      makeDirs(where.dir);
+    } catch (e) {
+      throw cannotUse(`${pathText(where.dir)} cannot be made: ${reasonOf(e)} (set PMEM_DIR to a directory)`);
+    }
   } else if (a.dir !== undefined) {
     makeDir(a.dir);
   }

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkIndex, checkOptions, typeName } from '../core/args';
+import { makeDirs } from '../core/make-dirs';
 import { seededRandom } from './random';
 import { spawnRetrying } from './spawn';
 
@@ -239,27 +240,6 @@ async function runOnce(
       resolve(result);
     });
   });
-}
-
-/**
- * `fs.mkdirSync(dir, { recursive: true })`, one level at a time. Node's own
- * recursive mkdir never returns where mkdir(2) says ENOENT although the
- * parent exists (a new name in /proc): it makes the parent again and
- * retries, forever. Here that ENOENT is thrown.
- */
-function makeDirs(dir: string): void {
-  const missing: string[] = [];
-  let at = path.resolve(dir);
-  while (!fs.existsSync(at)) {
-    missing.push(at);
-    const parent = path.dirname(at);
-    if (parent === at) break;
-    at = parent;
-  }
-  for (let i = missing.length - 1; i >= 0; i--) fs.mkdirSync(missing[i]);
-  // An existing `dir` that is not a directory: mkdir's own error (EEXIST),
-  // as the recursive form gives.
-  if (missing.length === 0 && !fs.statSync(at).isDirectory()) fs.mkdirSync(at);
 }
 
 /**
