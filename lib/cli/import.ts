@@ -275,12 +275,16 @@ function base64Bytes(s: unknown): Buffer | undefined {
 
 const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
+const JSON_BLANK = /^[ \t\r]*$/;
+
 /** One line as a record, or null for a blank line; a bad line is a usage error naming it. */
 function parseLine(line: Buffer, where: string): Rec | null {
   const text = line.toString('utf8');
   // (trim() would take it for blank, and JSON.parse for no JSON.)
   if (text.startsWith('\uFEFF')) throw usage(`${where}: starts with a byte-order mark (EF BB BF), which only the input's first line may`);
-  if (text.trim() === '') return null;
+  // Blank is JSON's white space only: trim() would also take a line of
+  // U+00A0 or U+2028 for blank, which JSON.parse refuses.
+  if (JSON_BLANK.test(text)) return null;
   let r: { key?: unknown; keyBase64?: unknown; value?: unknown; valueBase64?: unknown };
   try {
     r = JSON.parse(text);
