@@ -9,6 +9,7 @@ import * as path from 'node:path';
 
 import { binding, type NativeLock } from './binding';
 import { createFile } from './create-file';
+import { crc32c } from './crc32c';
 import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, type Mapping } from './mapping';
 import { hasHoles } from './space';
@@ -39,6 +40,33 @@ const PAYLOADS: Record<number, [ContentKind, string, string]> = {
 };
 
 /**
+ * The superblock replica (0 or 128) of a KV store or WAL in `b` that names
+ * what the file holds: the one the superblock's recovery takes (committed,
+ * its checksum holding, the highest version), so that a payload rewritten
+ * with another format version shows that version; else the first that
+ * carries a known payload magic (a damaged store is still a store); -1 for
+ * none.
+ */
+function payloadReplica(b: Buffer): number {
+  let first = -1;
+  let best = -1;
+  let bestVersion = -1n;
+  for (const r of [0, 128]) {
+    if (b.length < r + 72 || b.readUInt32LE(r) !== SUPERBLOCK_MAGIC || PAYLOADS[b.readUInt32LE(r + 64)] === undefined) continue;
+    if (first < 0) first = r;
+    const len = b.readUInt32LE(r + 4);
+    if (b.readBigUInt64LE(r + 24) !== 1n || len > 64 || b.length < r + 64 + len) continue;
+    if (b.readUInt32LE(r + 16) !== crc32c(b, r + 64, len, crc32c(b, r, 16))) continue;
+    const version = b.readBigUInt64LE(r + 8);
+    if (version > bestVersion) {
+      best = r;
+      bestVersion = version;
+    }
+  }
+  return best >= 0 ? best : first;
+}
+
+/**
  * Identifies the first `n` bytes of a file (`head`, up to HEAD_BYTES).
  * KV stores and WALs start with a superblock whose two replicas (payload
  * capacity up to 64) begin at 0 and 128; the payload starts 64 bytes in.
@@ -52,10 +80,10 @@ export function identify(head: Uint8Array, n: number): Identity {
   if (b.length >= 11 && b.toString('latin1', 0, 11) === 'PMEMPOOLSET') {
     return { kind: 'poolset', description: 'a libpmemobj pool set file' };
   }
-  for (const replica of [0, 128]) {
-    if (b.length < replica + 72 || b.readUInt32LE(replica) !== SUPERBLOCK_MAGIC) continue;
+  const replica = payloadReplica(b);
+  if (replica >= 0) {
     const p = PAYLOADS[b.readUInt32LE(replica + 64)];
-    if (p !== undefined) return { kind: p[0], format: `${p[1]} v${b.readUInt32LE(replica + 68)}`, description: p[2] };
+    return { kind: p[0], format: `${p[1]} v${b.readUInt32LE(replica + 68)}`, description: p[2] };
   }
   if (b.length >= 4 && b.readUInt32LE(0) === SUPERBLOCK_MAGIC) {
     return { kind: 'superblock', description: 'a pmem superblock of another structure' };

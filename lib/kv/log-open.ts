@@ -81,8 +81,8 @@ export function formatLog(sb: Superblock, segmentSize: number, length: number): 
 /**
  * Reads and checks the store's superblock payload.
  * @throws PmemError ERR_PMEM_CORRUPT when the superblock holds no KV store
- *   (missing or damaged), another format version, or a segment size or
- *   length no store has
+ *   (missing or damaged), or a segment size or length no store has;
+ *   ERR_PMEM_INVALID for a store of another format version
  */
 export function readHeader(sb: Superblock): StoreHeader {
   const p = sb.read();
@@ -91,7 +91,8 @@ export function readHeader(sb: Superblock): StoreHeader {
     throw noStore('its first bytes are a superblock of another structure');
   }
   if (p.readUInt32LE(4) !== KV_FORMAT_VERSION) {
-    throw new PmemError('ERR_PMEM_CORRUPT', `unsupported KV store format ${p.readUInt32LE(4)}`);
+    // The payload's checksum held: a store of another format, not damage.
+    throw new PmemError('ERR_PMEM_INVALID', `a KV store of format version ${p.readUInt32LE(4)}; this package reads version ${KV_FORMAT_VERSION}`);
   }
   const segmentSize = p.readUInt32LE(12);
   if (!isSegmentSize(segmentSize)) throw new PmemError('ERR_PMEM_CORRUPT', `bad segment size ${segmentSize}`);

@@ -170,14 +170,16 @@ export function encodeMeta(m: LogMeta): Buffer {
 /**
  * The metadata read from the superblock, checked against the `room` bytes
  * the region has for the ring.
- * @throws PmemError ERR_PMEM_CORRUPT
+ * @throws PmemError ERR_PMEM_CORRUPT; ERR_PMEM_INVALID for a log of another
+ *   format version
  */
 export function decodeMeta(h: Buffer | undefined, room: number): LogMeta {
   if (h === undefined || h.length !== LOG_META_BYTES || h.readUInt32LE(0) !== LOG_MAGIC) {
     throw new PmemError('ERR_PMEM_CORRUPT', 'not a pmem log: no valid header');
   }
   if (h.readUInt32LE(4) !== FORMAT_VERSION) {
-    throw new PmemError('ERR_PMEM_CORRUPT', `unsupported log format version ${h.readUInt32LE(4)}`);
+    // The superblock's checksum held: a log of another format, not damage.
+    throw new PmemError('ERR_PMEM_INVALID', `a log of format version ${h.readUInt32LE(4)}; this package reads version ${FORMAT_VERSION}`);
   }
   const dataSize = Number(h.readBigUInt64LE(16));
   const headLsn = Number(h.readBigUInt64LE(24));
