@@ -56,13 +56,34 @@ describe('pmem serve: CONFIG SET of what it cannot keep, and what it remembers',
     expect(text(await c.call('SET', 'k', 'v'))).toBe('OK');
   });
 
+  test('latency-tracking-info-percentiles: numbers in [0, 100] at single spaces, as Redis checks them, read back as it prints them', async () => {
+    const c = await client();
+    const get = async (): Promise<unknown> => text(await c.call('CONFIG', 'GET', 'latency-tracking-info-percentiles'));
+    expect(await get()).toEqual(['latency-tracking-info-percentiles', '50 99 99.9']);
+    const set = async (v: string): Promise<unknown> => text(await c.call('CONFIG', 'SET', 'latency-tracking-info-percentiles', v));
+    for (const [v, back] of [['0.0 50.0 100.0', '0 50 100'], ['1e1 0x10 12.5000', '10 16 12.5'], ['0.0000001', '0'], ['-0', '-0'], ['', '']]) {
+      expect([v, await set(v)]).toEqual([v, 'OK']);
+      expect(await get()).toEqual(['latency-tracking-info-percentiles', back]);
+    }
+    await set('50 99');
+    const failed = "ERR CONFIG SET failed (possibly related to argument 'latency-tracking-info-percentiles') - ";
+    for (const v of ['10.0 50.0 a', '50  99', ' 50', '50 ', 'nan', '1,5', '1e999']) {
+      expect([v, await set(v)]).toEqual([v, `-${failed}Invalid latency-tracking-info-percentiles parameters`]);
+    }
+    for (const v of ['100.1', '-1', '50 inf', '-0.0001']) {
+      expect([v, await set(v)]).toEqual([v, `-${failed}latency-tracking-info-percentiles parameters should sit between [0.0,100.0]`]);
+    }
+    // Refused, nothing changed.
+    expect(await get()).toEqual(['latency-tracking-info-percentiles', '50 99']);
+  });
+
   test("every parameter Redis's test suite sets in the units it runs here is taken, and CONFIG GET reads it back", async () => {
     const c = await client();
     // From `config set` and `config_set` in unit/type/{string,incr,hash,set,list,list-2,list-3,zset}, unit/{keyspace,scan,expire,
     // multi,pubsub,protocol,info,auth}, and start_server's overrides (set, then set back to what CONFIG GET gave: '' for a
     // parameter it does not list). Not here, as the suite expects them refused or runs them only where they can be kept:
     // maxmemory 1 (needs:config-maxmemory), min-replicas-to-write 2 (needs:repl), proto-max-bulk-len 10gb (its refusal is
-    // caught), latency-tracking-info-percentiles out of range (expected refused; unit/info is external:skip).
+    // caught), latency-tracking-info-percentiles out of range (refused: the test above).
     const pairs: [string, string, string?][] = [
       ['notify-keyspace-events', 'KEA', 'AKE'], ['notify-keyspace-events', '$lshzxeKE'], ['notify-keyspace-events', ''],
       ['maxmemory', '0'], ['maxmemory-policy', 'allkeys-lru'], ['maxmemory-policy', 'noeviction'],
@@ -70,7 +91,7 @@ describe('pmem serve: CONFIG SET of what it cannot keep, and what it remembers',
       ['hash-max-ziplist-value', '10'], ['hash-max-ziplist-entries', '1000000000'], ['hash-max-listpack-value', '8'],
       ['list-compress-depth', '2'], ['list-max-ziplist-size', '16'], ['list-max-ziplist-size', ''], ['set-max-intset-entries', '512'],
       ['set-max-intset-entries', ''], ['save', ''], ['rdb-key-save-delay', ''], ['sanitize-dump-payload', 'no'],
-      ['latency-tracking', 'yes'], ['latency-tracking-info-percentiles', '50.0 99.0 99.9'], ['lua-time-limit', '10'],
+      ['latency-tracking', 'yes'], ['latency-tracking-info-percentiles', '50.0 99.0 99.9', '50 99 99.9'], ['lua-time-limit', '10'],
       ['appendonly', 'yes'], ['appendonly', 'no'], ['client-query-buffer-limit', '10000000000'], ['min-replicas-to-write', '0'],
       ['replica-serve-stale-data', 'no'], ['replica-read-only', 'no'], ['masterauth', 'abc'], ['requirepass', 'abc\x00def'], ['requirepass', ''],
     ];

@@ -9,7 +9,7 @@ import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
-import { I64_MAX, memoryValue, toI64, word } from './args';
+import { I64_MAX, memoryValue, strictDouble, toI64, word } from './args';
 import type { Def } from './types';
 
 /**
@@ -25,7 +25,7 @@ function configDefaults(s: RespServer): Record<string, string> {
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
     'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
     timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
-    dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
+    dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'latency-tracking-info-percentiles': '50 99 99.9', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
     'enable-debug-command': s.enableDebugCommand, ...FIXED,
   };
 }
@@ -151,6 +151,15 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
     return () => {
       s.keyspace.notify.flags = flags;
     };
+  }
+  if (k === 'latency-tracking-info-percentiles') {
+    // As Redis's: split at each space (two spaces make an empty one,
+    // refused), each a number as string2d reads it, in [0, 100]; read back
+    // as "%f" prints it, trailing zeros cut.
+    const values = v === '' ? [] : v.split(' ').map(strictDouble);
+    if (values.some((d) => d === null)) throw failed('Invalid latency-tracking-info-percentiles parameters');
+    if (values.some((d) => (d as number) < 0 || (d as number) > 100)) throw failed('latency-tracking-info-percentiles parameters should sit between [0.0,100.0]');
+    return () => s.config.set(k, values.map((d) => (Object.is(d, -0) ? '-' : '') + (d as number).toFixed(6).replace(/\.?0+$/, '')).join(' '));
   }
   if (MEMORY_PARAMS.has(k)) {
     // Sizes are read as Redis reads them (memtoull), then checked against the range it would use.
