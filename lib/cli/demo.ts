@@ -10,6 +10,7 @@ import { makeDirs } from '../core/make-dirs';
 import { openMapping } from '../core/mapping';
 import { cannotUse, EXIT, exitCodeOf, messageOf, reasonOf } from './exit';
 import { Progress } from './progress';
+import { pathText, shellWord } from './text';
 
 const DEMO_KEYS = 100_000;
 /** Untimed calls of each operation before its timed ones: cold calls (JIT, caches, page faults) must not count in the medians. */
@@ -54,7 +55,7 @@ function main(): void {
   const probe = openMapping(file, { readOnly: true });
   const mode = process.env.PMEM_IS_PMEM_FORCE === '1' && probe.mode === 'msync' ? 'forced' : probe.mode;
   probe.close();
-  console.log(`store:       ${file} (${where.source})`);
+  console.log(`store:       ${pathText(path.resolve(file))} (${where.source})`);
   console.log(`durability:  ${MODES[mode]}`);
   console.log(`recovery:    ${store.stats().recovery.ms.toFixed(1)} ms on open, ${store.count} keys`);
 
@@ -102,10 +103,12 @@ function main(): void {
   const s = store.stats();
   console.log(`\n${s.count} keys, ${s.liveBytes} live bytes, ${s.deadBytes} dead bytes, index ~${Math.round(s.indexBytes / Math.max(1, s.count))} B/key`);
   store.close();
-  console.log(`\nThe store stays at ${file}. Explore it with:`);
-  console.log(`  npx pmem kv ${file} get greeting`);
-  console.log(`  npx pmem kv ${file} scan --prefix user:0001 --limit 5`);
-  console.log(`  npx pmem info ${file}`);
+  // Absolute, so that a PMEM_DIR starting with '-' is not taken for an option; quoted for the shell.
+  const arg = shellWord(path.resolve(file));
+  console.log(`\nThe store stays at ${pathText(path.resolve(file))}. Explore it with:`);
+  console.log(`  npx pmem kv ${arg} get greeting`);
+  console.log(`  npx pmem kv ${arg} scan --prefix user:0001 --limit 5`);
+  console.log(`  npx pmem info ${arg}`);
 }
 
 /**
@@ -120,12 +123,12 @@ function makeDir(dir: string): void {
     makeDirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw cannotUse(`${dir} is not a directory (set PMEM_DIR to a directory)`);
-    if (code === 'ENOTDIR') throw cannotUse(`${dir} cannot be made: a part of its path is not a directory (set PMEM_DIR to a directory)`);
+    if (code === 'EEXIST') throw cannotUse(`${pathText(dir)} is not a directory (set PMEM_DIR to a directory)`);
+    if (code === 'ENOTDIR') throw cannotUse(`${pathText(dir)} cannot be made: a part of its path is not a directory (set PMEM_DIR to a directory)`);
     // The level that failed, when it is not `dir` itself.
     const failed = (e as NodeJS.ErrnoException).path;
-    const at = failed === undefined || failed === path.resolve(dir) ? '' : ` (its part ${failed})`;
-    throw cannotUse(`${dir} cannot be made${at}: ${reasonOf(e)} (set PMEM_DIR to a directory)`);
+    const at = failed === undefined || failed === path.resolve(dir) ? '' : ` (its part ${pathText(failed)})`;
+    throw cannotUse(`${pathText(dir)} cannot be made${at}: ${reasonOf(e)} (set PMEM_DIR to a directory)`);
   }
 }
 

@@ -59,6 +59,19 @@ export function pathText(p: string): string {
   return escapeText(Buffer.from(p, 'utf8'));
 }
 
+/**
+ * A path as a shell command line names it, for a command a user copies: as
+ * it is when no shell treats any of its characters specially; else in
+ * single quotes; with a control character or bytes that are not UTF-8, in
+ * bash's $'...' form, escaped as pathText escapes it (one line, exact).
+ */
+export function shellWord(p: string): string {
+  if (/^[A-Za-z0-9_/.,:@%+=-]+$/.test(p)) return p;
+  const text = pathText(p);
+  if (text === p) return `'${p.replace(/'/g, "'\\''")}'`;
+  return `$'${text.replace(/'/g, "\\'")}'`;
+}
+
 /** What scan's text form does not print as it is (or may not: U+FFFD). */
 const PLAIN_NOT = /[\\\x00-\x1f\x7f\uFFFD]/;
 
