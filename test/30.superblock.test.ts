@@ -1,5 +1,5 @@
 import { AppendList, crc32c, openMapping, Superblock } from '../lib';
-import { expectPmemError, tmpFile } from './helpers';
+import { expectPmemError, rng, tmpFile } from './helpers';
 
 const CAPACITY = 3000; // spans 47 cache lines
 
@@ -126,6 +126,22 @@ test('bytes that are no superblock and hold no committed replica are ERR_PMEM_CO
   sb.write(Buffer.from('cut'));
   m.buffer.writeBigUInt64LE(0n, 8192 + 24);
   expect(Superblock.open(m, { offset: 8192, capacity: 100 }).read()).toBeUndefined();
+  m.close();
+});
+
+test('random bytes are not a superblock, whatever their capacity word says; a formatted empty one of another capacity names its capacity', () => {
+  const m = openMapping(tmpFile('sb-random'), { size: 16384, create: true });
+  const random = rng(30);
+  for (let i = 0; i < 4096; i++) m.buffer[i] = Math.floor(random() * 256);
+  // The capacity word at 32 holds some number other than 100.
+  m.buffer.writeUInt32LE(0xdeadbeef, 32);
+  const before = Buffer.from(m.buffer);
+  expectPmemError(() => Superblock.open(m, { capacity: 100 }), 'ERR_PMEM_CORRUPT');
+  expect(() => Superblock.open(m, { capacity: 100 })).toThrow('superblock at 0: not a superblock (no superblock magic, and not a formatted empty one)');
+  expect(Buffer.compare(m.buffer, before)).toBe(0);
+  // Formatted with capacity 64 and never written: all zero but the capacity word.
+  Superblock.format(m, { offset: 8192, capacity: 64 });
+  expect(() => Superblock.open(m, { offset: 8192, capacity: 100 })).toThrow('superblock at 8192: it has a capacity of 64, not 100');
   m.close();
 });
 

@@ -178,6 +178,14 @@ export class Superblock {
     // payload there, and the next write would land past the superblock.
     const formatted = this.region.bytes.readUInt32LE(this.offset + CAPACITY_AT);
     if (formatted !== 0 && formatted !== this.capacity) {
+      // The capacity word is one only in a superblock: replica 0 with its
+      // magic, or formatted and never written (zero but for that word).
+      // Other bytes (random ones, another structure's) are not one at all.
+      const b = this.region.bytes;
+      const o = this.offset;
+      if (b.readUInt32LE(o) !== Superblock.MAGIC && !(allZero(b, o, o + CAPACITY_AT) && allZero(b, o + CAPACITY_AT + 4, o + Superblock.HEADER))) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: not a superblock (no superblock magic, and not a formatted empty one)`);
+      }
       throw new PmemError('ERR_PMEM_CORRUPT', `superblock at ${this.offset}: it has a capacity of ${formatted}, not ${this.capacity}`);
     }
     let best = -1;
