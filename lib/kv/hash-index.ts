@@ -296,11 +296,10 @@ export class KvIndex {
    */
   sorted(): string[] {
     if (this.#sorted === null) {
-      const b = this.bytes;
       const keys: string[] = [];
       for (let i = 0; i <= this.#mask; i++) {
         const o = this.#slots[2 * i];
-        if (o > GONE) keys.push(b.toString('latin1', o + ENTRY_KEY, o + ENTRY_KEY + (b[o + 2] | (b[o + 3] << 8))));
+        if (o > GONE) keys.push(this.keyAt(o));
       }
       this.#sorted = keys.sort();
       this.#added = [];
