@@ -191,13 +191,14 @@ export function checkSegmentSize(n: unknown): number {
  * The entries of one batch record, from `ops`: every op checked, each op
  * and each of its fields read once, values as snapshots. A delete becomes a
  * tombstone only for a key present at that point of the batch (`has` for
- * the store, then the batch's own ops). `puts` tells whether any op adds data.
+ * the store, then the batch's own ops), decided once every op was read: a
+ * getter of an op may itself write to the store. `puts` tells whether any
+ * op adds data.
  * @throws TypeError, RangeError for a bad op
  */
 export function batchEntries(ops: unknown, has: (key: string) => boolean): { entries: Entry[]; puts: boolean } {
   if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
-  const entries: Entry[] = [];
-  const present = new Map<string, boolean>();
+  const read: Entry[] = [];
   let puts = false;
   // Each op, and each of its fields, is read once; values are snapshots.
   const n = ops.length;
@@ -208,23 +209,27 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
       const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-      entries.push(entry(ENTRY_PUT, k, v, len));
-      present.set(k, true);
+      read.push(entry(ENTRY_PUT, k, v, len));
       puts = true;
     } else if (type === 'del') {
-      // A tombstone only for a key that is there at this point of the batch.
-      if (present.get(k) ?? has(k)) {
-        entries.push(entry(ENTRY_DEL, k, null, 0));
-      }
-      present.set(k, false);
+      read.push(entry(ENTRY_DEL, k, null, 0));
     } else {
       throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
     }
   }
   // A getter of a later op may have detached the buffer of an earlier
   // value: checked after the last user code ran, before anything is written.
-  for (const e of entries) {
+  for (const e of read) {
     if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
+  }
+  // A tombstone only for a key that is there at its point of the batch,
+  // asked of the store now that no user code runs before the write.
+  const entries: Entry[] = [];
+  const present = new Map<string, boolean>();
+  for (const e of read) {
+    const put = e.type === ENTRY_PUT;
+    if (put || (present.get(e.key) ?? has(e.key))) entries.push(e);
+    present.set(e.key, put);
   }
   return { entries, puts };
 }
