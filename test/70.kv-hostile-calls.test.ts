@@ -62,3 +62,33 @@ describe('batch: what its ops say is what it writes, whatever their getters do',
     expect(db.stats().deadBytes).toBe(expected);
   });
 });
+
+describe('batch: a value is written as it was when its op was read', () => {
+  test('bytes a later op\'s getter overwrites are written as they were read, before and after a reopen', () => {
+    const path = tmpFile('hostile.kv');
+    const db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+    const v = Buffer.from('original');
+    const u = new Uint8Array(new ArrayBuffer(16), 4, 8);
+    u.set(Buffer.from('at an offset'.slice(0, 8)));
+    db.batch([
+      { type: 'put', key: 'a', value: v },
+      { type: 'put', key: 'u', value: u },
+      {
+        type: 'put',
+        get key() {
+          v.fill(0x58);
+          u.fill(0x59);
+          return 'b';
+        },
+        value: 'x',
+      },
+    ]);
+    expect(db.getString('a')).toBe('original');
+    expect(db.getString('u')).toBe('at an of');
+    db.close();
+    const again = KVStore.open(path);
+    expect(again.getString('a')).toBe('original');
+    expect(again.getString('u')).toBe('at an of');
+    again.close();
+  });
+});

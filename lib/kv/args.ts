@@ -200,16 +200,33 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
   if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
   const read: Entry[] = [];
   let puts = false;
+  // The last value taken as the caller's own bytes (snapshotBytes keeps a
+  // view of a plain ArrayBuffer as it is): copied before the next op is
+  // read, since a getter there may write them. The last op's value is
+  // written as it is: no user code runs after it is read. The views are
+  // kept, to refuse one a later getter detached (below).
+  let own: Entry | null = null;
+  const views: Array<{ v: Uint8Array; len: number }> = [];
   // Each op, and each of its fields, is read once; values are snapshots.
   const n = ops.length;
   for (let i = 0; i < n; i++) {
+    if (own !== null) {
+      own.value = new Uint8Array(own.value as Uint8Array);
+      own = null;
+    }
     const op = ops[i] as unknown;
     if (op === null || typeof op !== 'object') throw new TypeError(`ops[${i}] must be an object`);
     const { type } = op as { type: unknown };
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
-      const { v, len } = valueArg((op as { value: unknown }).value, `ops[${i}].value`);
-      read.push(entry(ENTRY_PUT, k, v, len));
+      const value = (op as { value: unknown }).value;
+      const { v, len } = valueArg(value, `ops[${i}].value`);
+      const e = entry(ENTRY_PUT, k, v, len);
+      if (typeof v !== 'string' && v === value) {
+        own = e;
+        views.push({ v, len });
+      }
+      read.push(e);
       puts = true;
     } else if (type === 'del') {
       read.push(entry(ENTRY_DEL, k, null, 0));
@@ -218,9 +235,10 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     }
   }
   // A getter of a later op may have detached the buffer of an earlier
-  // value: checked after the last user code ran, before anything is written.
-  for (const e of read) {
-    if (e.value instanceof Uint8Array && !unchanged(e.value, e.vlen)) throw new TypeError('a value of the batch changed while the batch was read');
+  // value: refused, as a value with no bytes, once the last user code ran,
+  // before anything is written.
+  for (const { v, len } of views) {
+    if (!unchanged(v, len)) throw new TypeError('a value of the batch changed while the batch was read');
   }
   // A tombstone only for a key that is there at its point of the batch,
   // asked of the store now that no user code runs before the write.
