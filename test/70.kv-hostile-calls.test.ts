@@ -92,3 +92,69 @@ describe('batch: a value is written as it was when its op was read', () => {
     again.close();
   });
 });
+
+describe("getInto: the target's length is read from the view itself, and no code of the caller runs during the copy", () => {
+  let db: KVStore;
+  let ro: KVStore | null = null;
+  let path: string;
+  beforeEach(() => {
+    path = tmpFile('hostile.kv');
+    db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+  });
+  afterEach(() => {
+    ro?.close();
+    ro = null;
+    db.close();
+  });
+
+  test("a subclass whose length getter compacts and rewrites the store gets the key's own value, or nothing", () => {
+    db.put('v', 'the value of v');
+    for (let i = 0; i < 200; i++) db.put(`f${i}`, 'x'.repeat(50));
+    let runs = 0;
+    class Churning extends Uint8Array {
+      override get length(): number {
+        runs++;
+        for (let i = 0; i < 2000; i++) db.put(`z${i % 50}`, 'Q'.repeat(100));
+        db.compact();
+        return 1000;
+      }
+    }
+    const target = new Churning(32);
+    const n = db.getInto('v', target);
+    expect(runs).toBe(0);
+    expect(n).toBe(14);
+    expect(Buffer.from(target.buffer, 0, n).toString()).toBe('the value of v');
+  });
+
+  test('a length getter that says more than the view holds is not believed: a RangeError, nothing written; a reader alike', () => {
+    db.put('k', 'abcdefgh');
+    ro = KVStore.open(path, { readOnly: true });
+    for (const s of [db, ro]) {
+      class Long extends Uint8Array {
+        override get length(): number {
+          return 100;
+        }
+      }
+      const t = new Long(4);
+      expect(() => s.getInto('k', t)).toThrow(/target is 4 bytes; the value is 8/);
+      expect([...t]).toEqual([0, 0, 0, 0]);
+      const own = new Uint8Array(4);
+      Object.defineProperty(own, 'length', { value: 100 });
+      expect(() => s.getInto('k', own)).toThrow(/target is 4 bytes; the value is 8/);
+    }
+  });
+
+  test('a target over a detached ArrayBuffer is a TypeError, on a writer and a reader, whether the key is there or not', () => {
+    db.put('', '');
+    ro = KVStore.open(path, { readOnly: true });
+    const detached = new Uint8Array(new ArrayBuffer(8));
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    for (const s of [db, ro]) {
+      expect(() => s.getInto('', detached)).toThrow(/target is a view of a detached ArrayBuffer/);
+      expect(() => s.getInto('absent', detached)).toThrow(TypeError);
+      // An empty target over a live buffer is a target: the empty value fits.
+      expect(s.getInto('', new Uint8Array(0))).toBe(0);
+      expect(s.getInto('absent', Buffer.alloc(0))).toBe(-1);
+    }
+  });
+});

@@ -4,6 +4,7 @@
 // the writer's own get does. They read bytes a free may have reused under
 // them (KvFollower.read then runs them again): every length is checked
 // before anything is allocated or copied, and what they return is a copy.
+import { viewLength } from '../core/args';
 import type { KVData } from './args';
 import { keyOf } from './args';
 import { ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_KEY, valueInto, valueLength } from './format';
@@ -81,7 +82,7 @@ export function readString(log: KvLog, key: ReaderKey): string | undefined {
  * mapping, which the check after the read then discards.
  */
 export function readInto(log: KvLog, key: ReaderKey, target: Uint8Array): number {
-  return valueInto(log, offsetOf(log, key), target);
+  return valueInto(log, offsetOf(log, key), target, viewLength(target, 'target'));
 }
 
 /** KVStore.has. */

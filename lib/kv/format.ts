@@ -208,16 +208,17 @@ export function valueCopy(b: Uint8Array, off: number): Buffer {
 
 /**
  * Copies the value of the entry at `off` (undefined: none) of `log` to the
- * start of `target` (KVStore.getInto), through the Region's `readInto`
+ * start of `target`, of `room` bytes (its length read through its internal
+ * slot: viewLength) (KVStore.getInto), through the Region's `readInto`
  * where it has one: no view is made, so nothing is allocated.
  * @returns its length, or -1 for none
  * @throws RangeError when `target` is shorter than the value; nothing is written
  */
-export function valueInto(log: { readonly view: Uint8Array; readonly region: Region }, off: number | undefined, target: Uint8Array): number {
+export function valueInto(log: { readonly view: Uint8Array; readonly region: Region }, off: number | undefined, target: Uint8Array, room: number): number {
   if (off === undefined) return -1;
   const b = log.view;
   const len = valueLength(b, off);
-  if (len > target.length) throw new RangeError(`target is ${target.length} bytes; the value is ${len}`);
+  if (len > room) throw new RangeError(`target is ${room} bytes; the value is ${len}`);
   const start = off + ENTRY_HEADER_BYTES + keyLength(b, off);
   const { region } = log;
   if (region.readInto !== undefined) region.readInto(start, len, target);

@@ -1,4 +1,4 @@
-import { checkBoolean, checkOptions, checkPath, isUint8Array } from '../core/args';
+import { checkBoolean, checkOptions, checkPath, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
@@ -151,13 +151,17 @@ export class KVStore {
    * Copies the value of `key` to the start of `target`, allocating nothing.
    * @returns the value's length, or -1 when the key is absent
    * @throws RangeError when `target` is shorter than the value (nothing is
-   *   written), or for a key over 4096 bytes; TypeError; PmemError ERR_PMEM_CLOSED
+   *   written), or for a key over 4096 bytes; TypeError (also for a target
+   *   over a detached ArrayBuffer); PmemError ERR_PMEM_CLOSED
    */
   getInto(key: KVData, target: Uint8Array): number {
     this.#assertOpen();
-    if (!isUint8Array(target)) throw new TypeError('target must be a Buffer or Uint8Array');
+    // Its length through the view's internal slot: a `length` getter of the
+    // caller's would run between the lookup and the copy, and could move
+    // or overwrite the entry found. A detached target is a TypeError.
+    const room = viewLength(target, 'target');
     if (this.#follow !== null) return this.#follow.read(readInto, readerKey(key), target);
-    return valueInto(this.#log, this.#lookup(key), target);
+    return valueInto(this.#log, this.#lookup(key), target, room);
   }
 
   /** The value of `key` decoded as UTF-8, or undefined. */
