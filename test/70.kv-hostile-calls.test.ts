@@ -158,3 +158,62 @@ describe("getInto: the target's length is read from the view itself, and no code
     }
   });
 });
+
+describe('a key given as bytes is the same key to every call: its length is read from the view, and a Proxy is not one', () => {
+  let path: string;
+  let db: KVStore;
+  let ro: KVStore | null = null;
+  beforeEach(() => {
+    path = tmpFile('hostile.kv');
+    db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+  });
+  afterEach(() => {
+    ro?.close();
+    ro = null;
+    db.close();
+  });
+
+  class Lying extends Uint8Array {
+    override get length(): number {
+      return 4;
+    }
+  }
+
+  test('a subclass with a length getter, or an own length, finds what put stored under its bytes, on a writer and a reader', () => {
+    const lying = new Lying([97, 98]); // 'ab', claiming 4 bytes
+    const own = Buffer.from('abcd');
+    Object.defineProperty(own, 'length', { value: 2 }); // 'abcd', claiming 2
+    db.put(lying, 'two bytes');
+    db.put(own, 'four bytes');
+    ro = KVStore.open(path, { readOnly: true });
+    expect(db.getString('ab')).toBe('two bytes');
+    expect(db.getString('abcd')).toBe('four bytes');
+    const target = Buffer.alloc(16);
+    for (const s of [db, ro]) {
+      expect(s.getString(lying)).toBe('two bytes');
+      expect(s.get(lying)!.toString()).toBe('two bytes');
+      expect(s.has(lying)).toBe(true);
+      expect(s.getInto(lying, target)).toBe(9);
+      expect(s.getString(own)).toBe('four bytes');
+      expect(s.has(own)).toBe(true);
+      expect(s.getInto(own, target)).toBe(10);
+    }
+    expect(db.delete(lying)).toBe(true);
+    expect(db.has('ab')).toBe(false);
+  });
+
+  test('a Proxy of a Buffer is a TypeError to every read, as it is to put, on a writer and a reader', () => {
+    db.put('ab', 'v');
+    ro = KVStore.open(path, { readOnly: true });
+    const proxy = new Proxy(Buffer.from('ab'), { get: (t, p) => (p === 'length' ? 2 : (t as unknown as Record<PropertyKey, unknown>)[p]) });
+    const message = /key must be a Buffer, Uint8Array or string, got object/;
+    for (const s of [db, ro]) {
+      expect(() => s.get(proxy)).toThrow(message);
+      expect(() => s.getString(proxy)).toThrow(message);
+      expect(() => s.has(proxy)).toThrow(message);
+      expect(() => s.getInto(proxy, Buffer.alloc(4))).toThrow(message);
+    }
+    expect(() => db.put(proxy, 'x')).toThrow(message);
+    expect(() => db.delete(proxy)).toThrow(message);
+  });
+});

@@ -4,7 +4,7 @@
 // the writer's own get does. They read bytes a free may have reused under
 // them (KvFollower.read then runs them again): every length is checked
 // before anything is allocated or copied, and what they return is a copy.
-import { viewLength } from '../core/args';
+import { isUint8Array, viewLength } from '../core/args';
 import type { KVData } from './args';
 import { keyOf } from './args';
 import { ENTRY_HEADER_BYTES, ENTRY_PUT, keyLength, MAX_KEY, valueInto, valueLength } from './format';
@@ -18,8 +18,11 @@ export type ReaderKey = string | Uint8Array;
  * writer's calls.
  */
 export function readerKey(key: KVData): ReaderKey {
-  if (key instanceof Uint8Array) {
-    if (key.length > MAX_KEY) throw new RangeError(`key is ${key.length} bytes; the limit is ${MAX_KEY}`);
+  if (isUint8Array(key)) {
+    // Its length through the view's internal slot, as the writer's calls
+    // read it (viewLength); a Proxy is not a Uint8Array (keyOf's TypeError).
+    const n = viewLength(key, 'key');
+    if (n > MAX_KEY) throw new RangeError(`key is ${n} bytes; the limit is ${MAX_KEY}`);
     return key;
   }
   return keyOf(key);

@@ -124,10 +124,11 @@ export class KvIndex {
    * @throws RangeError for a key over MAX_KEY bytes
    */
   getBytes(key: Uint8Array): number | undefined {
-    const n = key.length;
+    // Its length through the view's internal slot, as a put reads it: a
+    // subclass's getter or an own `length` would make it another key here
+    // than the one stored. A view of a detached buffer is refused.
+    const n = viewLength(key, 'key');
     if (n > MAX_KEY) throw new RangeError(`key is ${n} bytes; the limit is ${MAX_KEY}`);
-    // An empty key, or a view of a detached buffer, which viewLength refuses.
-    if (n === 0) viewLength(key, 'key');
     const h = hashBytes(key, 0, n);
     const b = this.bytes;
     const slots = this.#slots;

@@ -1,4 +1,4 @@
-import { checkBoolean, checkOptions, checkPath, viewLength } from '../core/args';
+import { checkBoolean, checkOptions, checkPath, isUint8Array, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { closedError, PmemError } from '../core/errors';
 import {
@@ -410,9 +410,13 @@ export class KVStore {
     return this.#mapping;
   }
 
-  /** The offset of the entry of `key`, or undefined; a key given as bytes is looked up by them. */
+  /**
+   * The offset of the entry of `key`, or undefined; a key given as bytes is
+   * looked up by them. A Uint8Array by its internal slots, as a put takes
+   * one (setPutKey): a Proxy of one is not one (keyOf's TypeError).
+   */
   #lookup(key: KVData): number | undefined {
-    return key instanceof Uint8Array ? this.#log.index.getBytes(key) : this.#log.index.get(keyOf(key));
+    return isUint8Array(key) ? this.#log.index.getBytes(key) : this.#log.index.get(keyOf(key));
   }
 
   #assertOpen(): void {
