@@ -217,3 +217,86 @@ describe('a key given as bytes is the same key to every call: its length is read
     expect(() => db.delete(proxy)).toThrow(message);
   });
 });
+
+describe('every write call of a read-only store, and every call of a closed one', () => {
+  const writes = (s: KVStore): Array<[string, () => unknown]> => [
+    ['put', () => s.put('a', 'x')],
+    ['put of a bad key', () => s.put(1 as never, 'x')],
+    ['delete', () => s.delete('a')],
+    ['delete of an absent key', () => s.delete('absent')],
+    ['batch', () => s.batch([{ type: 'put', key: 'a', value: 'x' }])],
+    ['empty batch', () => s.batch([])],
+    ['rename', () => s.rename('a', 'b')],
+    ['rename of an absent key', () => s.rename('absent', 'b')],
+    ['compact', () => s.compact()],
+    ['writeDistinct', () => s.writeDistinct(new Map([['a', null]]))],
+  ];
+
+  test('a read-only store, by path or over a region, refuses each with ERR_PMEM_READONLY and writes nothing', () => {
+    const path = tmpFile('hostile.kv');
+    const db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+    db.put('a', '1');
+    const ro = KVStore.open(path, { readOnly: true });
+    const image = Buffer.alloc(SIZE);
+    const region = { bytes: image, length: SIZE, granularity: 'byte' as const, flush() {}, drain() {}, persist() {} };
+    KVStore.openRegion(region, { create: true, segmentSize: SEG }).close();
+    const roRegion = KVStore.openRegion(region, { readOnly: true });
+    const before = Buffer.from(image);
+    for (const s of [ro, roRegion]) {
+      for (const [name, f] of writes(s)) {
+        let code: unknown;
+        try {
+          f();
+        } catch (e) {
+          code = (e as { code?: unknown }).code;
+        }
+        expect({ name, code }).toEqual({ name, code: 'ERR_PMEM_READONLY' });
+      }
+    }
+    expect(image.equals(before)).toBe(true);
+    expect(ro.getString('a')).toBe('1');
+    expect(db.stats().liveBytes).toBe(8 + 1 + 1);
+    ro.close();
+    roRegion.close();
+    db.close();
+  });
+
+  test('a closed store, writer or reader: ERR_PMEM_CLOSED from every call and iterator; close() again does nothing', () => {
+    const path = tmpFile('hostile.kv');
+    const db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+    db.put('a', '1');
+    db.put('b', '2');
+    const ro = KVStore.open(path, { readOnly: true });
+    for (const s of [db, ro]) {
+      const its = [s.range(), s.keys(), s.entries(), s.unordered()];
+      for (const it of its) it.next();
+      s.close();
+      s.close();
+      expect(s.closed).toBe(true);
+      const calls: Array<[string, () => unknown]> = [
+        ...writes(s),
+        ['get', () => s.get('a')],
+        ['getString', () => s.getString('a')],
+        ['getInto', () => s.getInto('a', Buffer.alloc(4))],
+        ['has', () => s.has('a')],
+        ['count', () => s.count],
+        ['stats', () => s.stats()],
+        ['range', () => s.range()],
+        ['keys', () => s.keys()],
+        ['entries', () => s.entries()],
+        ['unordered', () => s.unordered()],
+        ...its.map((it, i): [string, () => unknown] => [`iterator ${i}`, () => it.next()]),
+      ];
+      for (const [name, f] of calls) {
+        let code: unknown;
+        try {
+          f();
+        } catch (e) {
+          code = (e as { code?: unknown }).code;
+        }
+        expect({ name, code }).toEqual({ name, code: 'ERR_PMEM_CLOSED' });
+      }
+      expect(s.abandon()).toBe(false);
+    }
+  });
+});
