@@ -43,6 +43,8 @@ export interface CompactTarget {
   readonly region: Region;
   readonly index: KvIndex;
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
+  /** Told of the region bytes [start, end) of a segment about to be freed, while they still hold its entries. */
+  beforeFree(start: number, end: number): void;
 }
 
 /**
@@ -231,6 +233,7 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
   // Readers beside the writer (follow.ts) learn of the free from the
   // count first: one that reads this segment's bytes after they are
   // reused sees the count move, and reads again.
+  log.beforeFree(t.start(s), t.start(s) + t.used[s]);
   countFree(log.bytes);
   store64(log.bytes, t.start(s) + 8, 0);
   log.region.persist(t.start(s) + 8, 8);

@@ -48,6 +48,11 @@ export interface LogOptions {
   fileLength?: () => number;
 }
 
+/** What watchFrees tells of a segment about to be freed: its bytes, and its range in them. */
+export interface FreeWatcher {
+  beforeFree(b: Buffer, start: number, end: number): void;
+}
+
 export class KvLog {
   #region: Region;
   #b: Buffer;
@@ -64,6 +69,7 @@ export class KvLog {
   readonly #cleaner = new Cleaner();
   readonly #warm = new WarmSegments();
   readonly #stepper = (budget: number): boolean => this.#step(budget);
+  readonly #watchers = new Set<WeakRef<FreeWatcher>>();
   /** appendPut's copy of a key given as bytes, as its record holds them. */
   readonly #key = Buffer.alloc(MAX_KEY);
   #recovery: LogRecovery;
@@ -154,6 +160,31 @@ export class KvLog {
   /** Cleans every segment with dead entries (compact.ts). @returns segments freed */
   compact(): number {
     return this.#compact();
+  }
+
+  /**
+   * Tells `w` of every segment freed from now on, before it is freed
+   * (unordered.ts's walks), until unwatchFrees. Held weakly: a walk whose
+   * iterator was dropped unfinished goes with it.
+   */
+  watchFrees(w: FreeWatcher): WeakRef<FreeWatcher> {
+    const ref = new WeakRef(w);
+    this.#watchers.add(ref);
+    return ref;
+  }
+
+  unwatchFrees(ref: WeakRef<FreeWatcher>): void {
+    this.#watchers.delete(ref);
+  }
+
+  /** Compaction's notice (compact.ts): the segment at [start, end) is about to be freed; its bytes still hold its entries. */
+  beforeFree(start: number, end: number): void {
+    if (this.#watchers.size === 0) return;
+    for (const ref of this.#watchers) {
+      const w = ref.deref();
+      if (w === undefined) this.#watchers.delete(ref);
+      else w.beforeFree(this.#b, start, end);
+    }
   }
 
   #format(sb: Superblock, segmentSize: number): void {
