@@ -65,7 +65,8 @@ function set(s: RespServer, c: Client, argv: Buffer[]): void {
     else if (w === 'xx' && !nx) xx = true;
     else if (w === 'get') get = true;
     else if (w === 'keepttl' && unit === null) keepttl = true;
-    else if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && unit === null && !keepttl && i + 1 < argv.length) {
+    // A unit again is taken, its last time used; another unit is a syntax error (parseExtendedStringArgumentsOrReply).
+    else if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && (unit === null || unit === w) && !keepttl && i + 1 < argv.length) {
       unit = w;
       unitArg = argv[++i];
     } else syntax();
@@ -154,18 +155,15 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
   let unit: 'ex' | 'px' | 'exat' | 'pxat' | null = null;
   let unitArg: Buffer | null = null;
   let persist = false;
-  let seen = false;
-  // The options' syntax first (parseExtendedStringArgumentsOrReply).
+  // The options' syntax first (parseExtendedStringArgumentsOrReply): an
+  // option again is taken (a unit's last time is used), another one is not.
   for (let i = 2; i < argv.length; i++) {
     const w = word(argv[i]);
-    if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && !seen && i + 1 < argv.length) {
+    if ((w === 'ex' || w === 'px' || w === 'exat' || w === 'pxat') && (unit === null || unit === w) && !persist && i + 1 < argv.length) {
       unit = w;
       unitArg = argv[++i];
-      seen = true;
-    } else if (w === 'persist' && !seen) {
-      persist = true;
-      seen = true;
-    } else syntax();
+    } else if (w === 'persist' && unit === null) persist = true;
+    else syntax();
   }
   // Then, as Redis: the key (nil when missing, WRONGTYPE), then the time.
   const v = getString(s, c, key, true);

@@ -1,0 +1,74 @@
+// pmem serve's replies to hostile arguments where Redis 7.0.15 has one
+// reply that is easy to get wrong: an option given twice, a rank at a long
+// long's edge, and which error comes first when both the key's type and an
+// argument are wrong. scripts/redis-diff.js compares many more against
+// redis-server itself.
+import * as fs from 'node:fs';
+
+import { createServer, type RespServer } from '../lib';
+import { RawClient, text } from './fixtures/serve/raw';
+import { tmpFile } from './helpers';
+
+let file: string;
+let server: RespServer;
+let c: RawClient;
+
+const call = async (...args: string[]): Promise<unknown> => text(await c.call(...args.map((a) => Buffer.from(a, 'latin1'))));
+const SYNTAX = '-ERR syntax error';
+const WRONGTYPE = '-WRONGTYPE Operation against a key holding the wrong kind of value';
+
+beforeAll(async () => {
+  file = tmpFile('hostile.kv');
+  server = createServer({ file });
+  c = new RawClient(await server.listen(0));
+  await c.ready;
+});
+
+afterAll(async () => {
+  c.close();
+  await server.close();
+  fs.rmSync(file, { force: true });
+});
+
+beforeEach(async () => {
+  await call('FLUSHALL');
+});
+
+describe('SET and GETEX with an option again', () => {
+  test('the same unit twice is taken and its last time is used; two units are a syntax error', async () => {
+    expect(await call('SET', 'k', 'v', 'EX', '10', 'EX', '100')).toBe('OK');
+    expect(await call('TTL', 'k')).toBe(100);
+    expect(await call('SET', 'k', 'v', 'px', '5000', 'PX', '20000')).toBe('OK');
+    expect(await call('PTTL', 'k')).toBeGreaterThan(10000);
+    // Only the last time is read: a bad one before it is never parsed.
+    expect(await call('SET', 'k', 'v', 'EX', 'x', 'EX', '50')).toBe('OK');
+    expect(await call('TTL', 'k')).toBe(50);
+    expect(await call('SET', 'k', 'v', 'EX', '10', 'EX', '-1')).toBe("-ERR invalid expire time in 'set' command");
+    const at = String(Math.floor(Date.now() / 1000) + 1000);
+    expect(await call('SET', 'k', 'v', 'EXAT', at, 'exat', at)).toBe('OK');
+    expect(await call('SET', 'k', 'v', 'PXAT', `${at}000`, 'PXAT', `${at}000`)).toBe('OK');
+    for (const [a, b] of [['EX', 'PX'], ['PX', 'EX'], ['EX', 'EXAT'], ['PXAT', 'EXAT']]) {
+      expect(await call('SET', 'k', 'v', a, '10', b, '10')).toBe(SYNTAX);
+    }
+    expect(await call('SET', 'k', 'v', 'EX', '10', 'KEEPTTL')).toBe(SYNTAX);
+    expect(await call('SET', 'k', 'v', 'KEEPTTL', 'EX', '10')).toBe(SYNTAX);
+    expect(await call('SET', 'k', 'v', 'KEEPTTL', 'keepttl', 'NX', 'nx', 'GET', 'get')).toBe('v');
+    expect(await call('SET', 'k', 'v', 'EX', '10', 'EX')).toBe(SYNTAX);
+  });
+
+  test('GETEX takes a unit or PERSIST again, never both', async () => {
+    await call('SET', 'k', 'v');
+    expect(await call('GETEX', 'k', 'EX', '10', 'EX', '100')).toBe('v');
+    expect(await call('TTL', 'k')).toBe(100);
+    expect(await call('GETEX', 'k', 'PERSIST', 'persist')).toBe('v');
+    expect(await call('TTL', 'k')).toBe(-1);
+    expect(await call('GETEX', 'k', 'EX', '10', 'PERSIST')).toBe(SYNTAX);
+    expect(await call('GETEX', 'k', 'PERSIST', 'EX', '10')).toBe(SYNTAX);
+    expect(await call('GETEX', 'k', 'EX', '10', 'PX', '10')).toBe(SYNTAX);
+    // The options' syntax before the key's type; the time after it.
+    await call('RPUSH', 'l', 'a');
+    expect(await call('GETEX', 'l', 'EX', '10', 'EX', '10')).toBe(WRONGTYPE);
+    expect(await call('GETEX', 'l', 'EX', '10', 'PX', '10')).toBe(SYNTAX);
+    expect(await call('GETEX', 'nokey', 'PX', '1', 'PX', 'x')).toBeNull();
+  });
+});
