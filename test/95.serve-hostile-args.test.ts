@@ -72,3 +72,33 @@ describe('SET and GETEX with an option again', () => {
     expect(await call('GETEX', 'nokey', 'PX', '1', 'PX', 'x')).toBeNull();
   });
 });
+
+describe('HSCAN, SSCAN and ZSCAN read the cursor, then the key, then the options', () => {
+  test('a bad cursor is refused before the key is looked at', async () => {
+    await call('SET', 'str', 'v');
+    await call('RPUSH', 'l', 'a');
+    for (const cmd of ['HSCAN', 'SSCAN', 'ZSCAN']) {
+      for (const key of ['str', 'l', 'nokey']) {
+        for (const cur of ['x', 'nan', '1.5', ' 1', '18446744073709551616']) expect(await call(cmd, key, cur)).toBe('-ERR invalid cursor');
+      }
+      expect(await call(cmd, 'str', '0')).toBe(WRONGTYPE);
+      expect(await call(cmd, 'str', '0', 'COUNT', '0')).toBe(WRONGTYPE);
+    }
+  });
+
+  test('a missing key is an empty scan whatever its options; a collection reads them', async () => {
+    for (const cmd of ['HSCAN', 'SSCAN', 'ZSCAN']) {
+      for (const opts of [['COUNT', '0'], ['COUNT', 'x'], ['foo'], ['MATCH'], ['COUNT', '1', 'bar', 'baz']]) {
+        expect(await call(cmd, 'nokey', '0', ...opts)).toEqual(['0', []]);
+      }
+    }
+    await call('HSET', 'h', 'f', 'v');
+    await call('SADD', 's', 'm');
+    await call('ZADD', 'z', '1', 'm');
+    for (const [cmd, key] of [['HSCAN', 'h'], ['SSCAN', 's'], ['ZSCAN', 'z']]) {
+      expect(await call(cmd, key, '0', 'COUNT', '0')).toBe(SYNTAX);
+      expect(await call(cmd, key, '0', 'COUNT', 'x')).toBe('-ERR value is not an integer or out of range');
+      expect(await call(cmd, key, '0', 'foo')).toBe(SYNTAX);
+    }
+  });
+});

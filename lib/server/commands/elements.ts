@@ -5,7 +5,7 @@ import { ReplyError, type Client } from '../client';
 import type { RespServer } from '../server';
 import { globMatch } from '../glob';
 import type { Members } from '../members';
-import { cursorArg, intArg, syntax, toI64, word } from './args';
+import { intArg, syntax, toI64, word } from './args';
 
 /** LONG_MAX as a number: counts are checked against ±LONG_MAX as Redis does. */
 export const LONG_MAX = 2 ** 63 - 1;
@@ -17,10 +17,19 @@ export const LONG_MAX = 2 ** 63 - 1;
  * collection is returned in one call with cursor 0, as Redis does for its
  * listpack and intset encodings, in the order `smallOrder` gives its slots
  * (that encoding's order: a listpack's, an intset's ascending values).
- * `emit` writes one element's reply items.
+ * `emit` writes one element's reply items. As in Redis (hscanCommand,
+ * scanGenericCommand), the cursor is read before the key: the caller reads
+ * it with cursorArg, then the key (WRONGTYPE); a missing key is an empty
+ * scan whatever options follow, which are read only for a collection.
  */
-export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefined, smallOrder: (() => readonly number[]) | null, perElement: number, emit: (i: number) => void): void {
-  const cur = cursorArg(argv[2]);
+export function scanMembers<V>(c: Client, argv: Buffer[], cur: bigint, m: Members<V> | undefined, smallOrder: (() => readonly number[]) | null, perElement: number, emit: (i: number) => void): void {
+  const n = m === undefined ? 0 : m.size;
+  if (m === undefined || n === 0) {
+    c.out.array(2);
+    c.out.bulk('0');
+    c.out.array(0);
+    return;
+  }
   let match: Buffer | null = null;
   let count = 10;
   for (let i = 3; i < argv.length; i++) {
@@ -31,13 +40,6 @@ export function scanMembers<V>(c: Client, argv: Buffer[], m: Members<V> | undefi
       count = intArg(argv[++i]);
       if (count < 1) syntax();
     } else syntax();
-  }
-  const n = m === undefined ? 0 : m.size;
-  if (m === undefined || n === 0) {
-    c.out.array(2);
-    c.out.bulk('0');
-    c.out.array(0);
-    return;
   }
   const found: number[] = [];
   const matches = (i: number): boolean => match === null || globMatch(match, Buffer.from(m.ids[i], 'latin1'));

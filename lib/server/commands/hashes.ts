@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
-import { i64Arg, I64_MAX, I64_MIN, keyArg, toI64, word } from './args';
+import { cursorArg, i64Arg, I64_MAX, I64_MIN, keyArg, toI64, word } from './args';
 import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
@@ -222,10 +222,11 @@ function hrandfield(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function hscan(s: RespServer, c: Client, argv: Buffer[]): void {
+  const cur = cursorArg(argv[2]);
   const h = read(s, c, argv[1])?.data;
   // A listpack's order, which HGETALL's is too.
   const small = h !== undefined && !h.big ? () => slotOrder(h.size) : null;
-  scanMembers(c, argv, h, small, 2, (i) => {
+  scanMembers(c, argv, cur, h, small, 2, (i) => {
     c.out.bulkLatin1((h as Hash).ids[i]);
     c.out.bulkLatin1((h as Hash).vals[i]);
   });

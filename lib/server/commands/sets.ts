@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_SET } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_SET } from '../notify';
 import type { RespServer } from '../server';
-import { keyArg, toI64, word } from './args';
+import { cursorArg, keyArg, toI64, word } from './args';
 import { intOrder, randomCount, randomSlots, replyRandom, scanMembers } from './elements';
 import type { Def } from './types';
 
@@ -272,8 +272,9 @@ function sintercard(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function sscan(s: RespServer, c: Client, argv: Buffer[]): void {
+  const cur = cursorArg(argv[2]);
   const m = read(s, c, argv[1])?.data;
-  scanMembers(c, argv, m, m !== undefined && !m.big ? () => intOrder(m.ids) : null, 1, (i) => c.out.bulkLatin1((m as SetData).ids[i]));
+  scanMembers(c, argv, cur, m, m !== undefined && !m.big ? () => intOrder(m.ids) : null, 1, (i) => c.out.bulkLatin1((m as SetData).ids[i]));
 }
 
 export const SET_COMMANDS: Record<string, Def> = {

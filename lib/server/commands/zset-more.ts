@@ -7,7 +7,7 @@ import { TYPE_SET, type Collection } from '../collections';
 import { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
-import { i64Arg, keyArg, strictDouble, toI64, word } from './args';
+import { cursorArg, i64Arg, keyArg, strictDouble, toI64, word } from './args';
 import { randomCount, replyRandom, scanMembers } from './elements';
 import { encodingOf, formatScore, isZSet, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
@@ -272,10 +272,11 @@ function zrandmember(s: RespServer, c: Client, argv: Buffer[]): void {
  * whole in one call.
  */
 function zscan(s: RespServer, c: Client, argv: Buffer[]): void {
+  const cur = cursorArg(argv[2]);
   const z = zsetOf(s, c.db, keyArg(argv[1]));
   // A listpack holds its members in (score, member) order.
   const small = z !== undefined && encodingOf(z) === 'listpack' ? () => z.range(0, z.size - 1, false).map(([id]) => z.members.slots.get(id) as number) : null;
-  scanMembers(c, argv, z?.members, small, 2, (i) => {
+  scanMembers(c, argv, cur, z?.members, small, 2, (i) => {
     const m = (z as ZSetValue).members;
     c.out.bulkLatin1(m.ids[i]);
     c.out.bulkLatin1(formatScore(m.vals[i]));
