@@ -102,3 +102,34 @@ describe('HSCAN, SSCAN and ZSCAN read the cursor, then the key, then the options
     }
   });
 });
+
+describe('a string grown past its largest size', () => {
+  const MAX = 64 * 1024 * 1024 - 1; // a string value: a KV store value less its type byte
+  const TOO_BIG = '-ERR string exceeds maximum allowed size (proto-max-bulk-len)';
+
+  test('SETRANGE and SETBIT refuse it before a buffer of its size is made', async () => {
+    await call('SET', 'str', 'hello');
+    // Spies call through: each size asked for is seen.
+    const alloc = jest.spyOn(Buffer, 'alloc');
+    try {
+      for (const key of ['str', 'nokey']) {
+        // The last byte of the largest string is at MAX - 1; one past it is refused.
+        expect(await call('SETRANGE', key, String(MAX), 'x')).toBe(TOO_BIG);
+        expect(await call('SETRANGE', key, String(MAX - 1), 'xy')).toBe(TOO_BIG);
+        expect(await call('SETRANGE', key, String(64 * 1024 * 1024), 'x')).toBe(TOO_BIG);
+        expect(await call('SETBIT', key, String(MAX * 8), '1')).toBe(TOO_BIG);
+        expect(await call('SETBIT', key, String(MAX * 8 + 7), '1')).toBe(TOO_BIG);
+        // Nothing to write: the length, whatever the offset.
+        expect(await call('SETRANGE', key, String(MAX), '')).toBe(key === 'str' ? 5 : 0);
+      }
+      expect(alloc.mock.calls.map(([n]) => n).filter((n) => n >= MAX)).toEqual([]);
+      // The spy sees the server's allocations: a SETRANGE that is taken makes its buffer.
+      expect(await call('SETRANGE', 'grown', '3', 'x')).toBe(4);
+      expect(alloc.mock.calls.map(([n]) => n)).toContain(4);
+    } finally {
+      alloc.mockRestore();
+    }
+    expect(await call('GET', 'str')).toBe('hello');
+    expect(await call('EXISTS', 'nokey')).toBe(0);
+  });
+});

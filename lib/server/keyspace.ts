@@ -7,7 +7,6 @@
 // nothing across a crash. The server sends no reply of a batch before
 // `commit()` returned, so every acknowledged write is durable, and no
 // client ever saw a value a crash could take away.
-import { MAX_VALUE } from '../kv/format';
 import type { KVStore } from '../kv/store';
 import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
@@ -15,7 +14,7 @@ import type { Dict, StringEncoding } from './dict';
 import { loadKeyspace } from './keyspace-load';
 import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
-import { MARKER_KEY, MARKER_VALUE, NS_EXPIRE, NS_KEY, storeKey } from './records';
+import { MARKER_KEY, MARKER_VALUE, MAX_STRING, NS_EXPIRE, NS_KEY, storeKey } from './records';
 
 
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
@@ -200,7 +199,7 @@ export class Keyspace {
   set(db: number, key: string, type: number, payload: Buffer, expireAt: number | null | 'keep'): void {
     // The record holds the type byte and the payload: refused here, before
     // anything changes, and not at the commit, where the whole batch would go.
-    if (payload.length + 1 > MAX_VALUE) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+    if (payload.length > MAX_STRING) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
     const d = this.dbs[db];
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;

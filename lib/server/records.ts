@@ -1,6 +1,7 @@
 // The keyspace's records on the store (docs/formats.md, "pmem serve
 // keyspace"): the namespace byte that starts every store key, the database
 // byte after it, and a value's type byte.
+import { MAX_VALUE } from '../kv/format';
 import { COLLECTION_NAMES } from './collections';
 
 /** The first byte of every store key: what kind of record it is. */
@@ -9,6 +10,8 @@ export const NS_EXPIRE = 0x78; // 'x': a key's expiry time: 8 bytes, ms since th
 
 /** A value's type byte; the values of TYPE. Other types add their byte and records here. */
 export const TYPE_STRING = 0x73; // 's'
+/** The largest string value: a KV store value holds its type byte before it. */
+export const MAX_STRING = MAX_VALUE - 1;
 export const TYPE_NAMES: Record<number, string> = { [TYPE_STRING]: 'string', ...COLLECTION_NAMES };
 
 /**

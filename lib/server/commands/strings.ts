@@ -1,7 +1,7 @@
 // The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
 import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
 import { EMBSTR_MAX } from '../dict';
-import { TYPE_STRING } from '../records';
+import { MAX_STRING, TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
 import { i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toI64, word } from './args';
@@ -27,9 +27,12 @@ export function getString(s: RespServer, c: Client, key: string, read = false): 
   return v.value;
 }
 
-/** A string's size after a write, checked against the largest bulk. */
+/**
+ * A string's size after a write, checked against the largest bulk and the
+ * largest string the store holds, before a buffer of that size is made.
+ */
 function checkSize(s: RespServer, n: number): void {
-  if (n > s.limits.maxBulk) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
+  if (n > s.limits.maxBulk || n > MAX_STRING) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
 }
 
 /**
@@ -243,7 +246,7 @@ function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   const end = off + BigInt(val.length);
-  if (end > BigInt(s.limits.maxBulk)) checkSize(s, Number(end));
+  if (end > BigInt(Math.min(s.limits.maxBulk, MAX_STRING))) checkSize(s, Number(end));
   const len = Math.max(old?.length ?? 0, Number(end));
   const v = Buffer.alloc(len);
   old?.copy(v);
