@@ -145,6 +145,29 @@ function hostile() {
       ['ZRANGEBYLEX', b, '-', '[' + b], ['ZLEXCOUNT', b, '(' + b, '+'], ['ZRANK', b, b], ['ZMSCORE', b, b, 'z'], ['ZREM', b, b], ['ZRANDMEMBER', b, '-2', 'WITHSCORES'], ['ZSCAN', b, '0'],
       ['ZRANGEBYLEX', b, b, '+'], ['SETEX', b, '100', b], ['PERSIST', b], ['GETDEL', b]]);
   }
+  // A NUL inside a number: Redis's parsers that stop at it (strtod, strtoul, strtold) against those that read the whole length.
+  for (const n of ['1\x00', '\x001', '1\x002', '0\x00', '1.5\x00x', '(1\x00', 'inf\x00', '-inf\x00x', '1e3\x00', '\x00']) {
+    out.push(['LRANGE', 'l', n, '-1'], ['LINDEX', 'l', n], ['INCRBY', 'cnt', n], ['EXPIRE', 'str', n], ['SETRANGE', 'str', n, 'x'], ['SET', 'k', 'v', 'EX', n], ['SELECT', n]);
+    out.push(['ZADD', 'z', n, 'a'], ['ZINCRBY', 'z', n, 'a'], ['ZRANGEBYSCORE', 'z', n, '+inf'], ['ZCOUNT', 'z', '-inf', n], ['ZRANGE', 'z', n, '5', 'BYSCORE'], ['ZREMRANGEBYSCORE', 'z', n, n]);
+    out.push(['INCRBYFLOAT', 'f', n], ['HINCRBYFLOAT', 'h', 'f2', n], ['SET', 'nf', n], ['INCRBYFLOAT', 'nf', '1'], ['ZUNIONSTORE', 'd', '1', 'z', 'WEIGHTS', n], ['BLPOP', 'l', n]);
+    out.push(['SCAN', n, 'MATCH', 'nothing*'], ['HSCAN', 'h', n], ['ZSCAN', 'z', n], ['SRANDMEMBER', 's', n], ['LPOS', 'l', 'a', 'RANK', n], ['ZRANGE', 'z', '0', '-1', 'BYSCORE', 'LIMIT', n, '1']);
+    out.push([['SET', 'nv', n], ['INCR', 'nv'], ['HSET', 'nh', 'f', n], ['HINCRBY', 'nh', 'f', '1'], ['HINCRBYFLOAT', 'nh', 'f', '1'], ['ZADD', 'nz', '1', n], ['ZSCORE', 'nz', n]]);
+  }
+  // A NUL inside a keyword: Redis compares keywords with strcasecmp or byte by byte up to a NUL.
+  for (const t of ['\x00', '\x00x', 'x']) {
+    const k = (w) => w + t;
+    out.push(['ZADD', 'z', k('NX'), '1', 'q'], ['ZADD', 'z', k('INCR'), '1', 'a'], ['SET', 'k', 'v', k('NX')], ['SET', 'k', 'v', k('EX'), '10'], ['SET', 'str', 'v', k('GET')]);
+    out.push(['ZRANGE', 'z', '0', '-1', k('WITHSCORES')], ['ZRANGE', 'z', '0', '-1', k('REV')], ['ZRANGEBYSCORE', 'z', '-inf', '+inf', k('LIMIT'), '0', '1'], ['LPOS', 'l', 'a', k('RANK'), '2']);
+    out.push(['LINSERT', 'l', k('BEFORE'), 'a', 'x'], ['EXPIRE', 'str', '10', k('NX')], ['ZUNIONSTORE', 'd', '1', 'z', k('WEIGHTS'), '2'], ['ZUNION', '1', 'z', 'AGGREGATE', k('MAX')]);
+    out.push(['SCAN', '0', k('COUNT'), '5', 'MATCH', 'nothing*'], ['SCAN', '0', 'TYPE', k('list')], ['HSCAN', 'h', '0', k('MATCH'), 'f*'], ['LMOVE', 'l', 'l2', k('LEFT'), 'RIGHT']);
+    // (Not OBJECT ENCODING with a NUL: Redis finds a subcommand in a table hashed over all its bytes and compared up to a NUL,
+    // so whether 'ENCODING\0' is found depends on its hash seed; here it is an unknown subcommand.)
+    out.push(['GETEX', 'str', k('PERSIST')], ['LMPOP', '1', 'l', k('LEFT')], ['ZMPOP', '1', 'z', k('MIN')]);
+    out.push(['COPY', 'str', 'c2', k('REPLACE')], ['ZINTERCARD', '1', 'z', k('LIMIT'), '1'], ['LCS', 'str', 'str', k('LEN')], ['SINTERCARD', '1', 's', k('LIMIT'), '0'], ['ZADD', 'z', k('GT'), k('CH'), '5', 'a']);
+    out.push(['EXPIRE', 'str', '10', k('FOO')], ['LINSERT', 'l', k('FOO'), 'a', 'x'], ['ZADD', 'z', k('FOO'), '1', 'a'], ['SCAN', '0', 'TYPE', k('nosuchtype')], ['DEBUG', k('FOO')]);
+    out.push([k('NOSUCH'), k('a'), 'b'], ['CONFIG', k('FOO')], ['CLIENT', k('FOO')], ['PUBSUB', k('FOO')], ['COMMAND', k('FOO')], ['OBJECT', k('FOO'), 'str']);
+    out.push([['HSET', 'h1', 'f', 'v'], ['HRANDFIELD', 'h1', '-1', k('WITHVALUES')], ['ZADD', 'z1', '1', 'm'], ['ZRANDMEMBER', 'z1', '-1', k('WITHSCORES')]]);
+  }
   out.push(['ZRANGEBYLEX', 'z', '(', '+'], ['ZRANGEBYLEX', 'z', '[', '+'], ['ZRANGEBYLEX', 'z', '', '+'], ['ZRANGEBYLEX', 'z', '-', '('], ['ZRANGEBYLEX', 'z', '+a', '-'], ['ZRANGEBYLEX', 'z', '-a', '+']);
   return out;
 }

@@ -133,3 +133,48 @@ describe('a string grown past its largest size', () => {
     expect(await call('EXISTS', 'nokey')).toBe(0);
   });
 });
+
+describe('a NUL inside an argument that Redis reads as a C string', () => {
+  test('score bounds and SCAN cursors are read up to the NUL; integers and scores are not', async () => {
+    await call('ZADD', 'z', '0', 'c', '1', 'a', '2', 'b');
+    await call('HSET', 'h', 'f', 'v');
+    expect(await call('ZRANGEBYSCORE', 'z', '1\x00x', '+inf')).toEqual(['a', 'b']);
+    expect(await call('ZRANGEBYSCORE', 'z', '(1\x00', '+inf')).toEqual(['b']);
+    // Nothing before the NUL: the empty bound, 0.
+    expect(await call('ZCOUNT', 'z', '\x001', '\x00')).toBe(1);
+    expect(await call('ZRANGE', 'z', '-inf\x00x', '1', 'BYSCORE')).toEqual(['c', 'a']);
+    expect(await call('ZREMRANGEBYSCORE', 'z', '2\x00', '2\x009')).toBe(1);
+    expect(await call('HSCAN', 'h', '0\x00junk')).toEqual(['0', ['f', 'v']]);
+    expect(await call('HSCAN', 'h', '\x00')).toEqual(['0', ['f', 'v']]);
+    expect(((await call('SCAN', '0\x001')) as unknown[])[0]).toBe('0');
+    expect(await call('SSCAN', 'nos', 'x\x000')).toBe('-ERR invalid cursor');
+    // string2ll and getDoubleFromObject read the whole argument.
+    expect(await call('ZADD', 'z', '1\x00', 'a')).toBe('-ERR value is not a valid float');
+    expect(await call('LRANGE', 'l', '0\x00', '-1')).toBe('-ERR value is not an integer or out of range');
+  });
+
+  test('an option is its bytes up to the NUL, in any case', async () => {
+    await call('SET', 'str', 'hello');
+    await call('ZADD', 'z', '0', 'c', '1', 'a');
+    await call('RPUSH', 'l', 'a', 'b', 'a');
+    expect(await call('SET', 'str', 'v', 'get\x00x', 'EX\x00', '10')).toBe('hello');
+    expect(await call('TTL', 'str')).toBe(10);
+    expect(await call('ZADD', 'z', 'NX\x00', 'incr\x00y', '5', 'q')).toBe('5');
+    expect(await call('ZRANGE', 'z', '0', '0', 'WITHSCORES\x00')).toEqual(['c', '0']);
+    expect(await call('LPOS', 'l', 'a', 'RANK\x00', '2')).toBe(2);
+    expect(await call('LINSERT', 'l', 'before\x00', 'b', 'x')).toBe(4);
+    expect(await call('EXPIRE', 'str', '10', 'XX\x00')).toBe(1);
+    expect(await call('SCAN', '0', 'TYPE', 'zset\x00x')).toEqual(['0', ['z']]);
+    // A NUL first: the empty word, an option of no command.
+    expect(await call('ZRANGE', 'z', '0', '-1', '\x00WITHSCORES')).toBe(SYNTAX);
+  });
+
+  test('an argument quoted in an error is printed up to its NUL', async () => {
+    expect(await call('EXPIRE', 'str', '10', 'FOO\x00bar')).toBe('-ERR Unsupported option FOO');
+    expect(await call('NOSUCH\x00x', 'a\x00b', 'c')).toBe("-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'c' ");
+    expect(await call('OBJECT', 'FOO\x00x', 'k')).toBe("-ERR unknown subcommand 'FOO'. Try OBJECT HELP.");
+    expect(await call('CONFIG', 'FOO\x00x')).toBe("-ERR unknown subcommand 'FOO'. Try CONFIG HELP.");
+    // A subcommand is looked up by all its bytes.
+    expect(await call('OBJECT', 'ENCODING\x00', 'k')).toBe("-ERR unknown subcommand 'ENCODING'. Try OBJECT HELP.");
+  });
+});

@@ -3,6 +3,7 @@
 // arity, a RESP2 subscriber, MULTI's queue), and the error replies.
 import { PmemError } from '../core/errors';
 import { type Client, ReplyError } from './client';
+import { cString } from './commands/args';
 import { COMMANDS, type Command } from './commands/table';
 import { NOTIFY_KEY_MISS } from './notify';
 import type { RespServer } from './server';
@@ -140,10 +141,10 @@ export class Dispatcher {
     if (c.multi !== null) c.multiError = true;
     // Redis's text: the name cut at 128 chars, then each argument quoted
     // and followed by a blank while the list is under 128 chars, the last
-    // one cut to fit.
+    // one cut to fit; each printed with %s, so up to its first NUL.
     let args = '';
-    for (let i = 1; i < argv.length && args.length < 128; i++) args += `'${argv[i].toString('latin1', 0, 128 - args.length)}' `;
-    throw new ReplyError(`ERR unknown command '${argv[0].toString('latin1', 0, 128)}', with args beginning with: ${args}`);
+    for (let i = 1; i < argv.length && args.length < 128; i++) args += `'${cString(argv[i]).slice(0, 128 - args.length)}' `;
+    throw new ReplyError(`ERR unknown command '${cString(argv[0]).slice(0, 128)}', with args beginning with: ${args}`);
   }
 
   #run(c: Client, e: Entry, argv: Buffer[]): void {

@@ -7,7 +7,7 @@ import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
-import { i32Arg, keyArg, keyBuf, toI64, word } from './args';
+import { cString, i32Arg, keyArg, keyBuf, nameWord, toI64, word } from './args';
 import { encodingOf, refcountOf } from './keys';
 import type { Command, Def } from './types';
 
@@ -15,7 +15,7 @@ import type { Command, Def } from './types';
 export const registry: { commands: Map<string, Command> } = { commands: new Map() };
 
 function info(s: RespServer, c: Client, argv: Buffer[]): void {
-  const want = new Set(argv.slice(1).map((a) => word(a)));
+  const want = new Set(argv.slice(1).map((a) => nameWord(a)));
   const all = want.size === 0 || want.has('all') || want.has('everything') || want.has('default');
   const mem = process.memoryUsage();
   const st = s.store.stats();
@@ -113,7 +113,7 @@ function commandInfo(c: Client, cmd: Command): void {
 
 function command(_s: RespServer, c: Client, argv: Buffer[]): void {
   const all = registry.commands;
-  const sub = word(argv[1]);
+  const sub = nameWord(argv[1]);
   if (argv.length === 1) {
     c.out.array(all.size);
     for (const cmd of all.values()) commandInfo(c, cmd);
@@ -127,7 +127,7 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
       c.out.bulks([...all.keys()]);
       return;
     case 'info': {
-      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => word(a));
+      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => nameWord(a));
       c.out.array(names.length);
       for (const n of names) {
         const cmd = all.get(n);
@@ -137,7 +137,7 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     case 'docs': {
-      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => word(a)).filter((n) => all.has(n));
+      const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => nameWord(a)).filter((n) => all.has(n));
       c.out.map(names.length);
       for (const n of names) {
         c.out.bulk(n);
@@ -150,7 +150,7 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     case 'getkeys': {
-      const cmd = argv.length > 2 ? all.get(word(argv[2])) : undefined;
+      const cmd = argv.length > 2 ? all.get(nameWord(argv[2])) : undefined;
       if (cmd === undefined) throw new ReplyError('ERR Invalid command specified');
       const args = argv.slice(2);
       if (cmd.firstKey === 0) throw new ReplyError('ERR The command has no key arguments');
@@ -161,7 +161,7 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     default:
-      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try COMMAND HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try COMMAND HELP.`);
   }
 }
 
@@ -173,7 +173,7 @@ function time(_s: RespServer, c: Client): void {
 /** SAVE and BGSAVE: everything acknowledged is already on the store file. */
 function save(s: RespServer, c: Client, argv: Buffer[]): void {
   s.commitNow();
-  if (word(argv[0]) === 'save') c.out.ok();
+  if (nameWord(argv[0]) === 'save') c.out.ok();
   else c.out.status('Background saving started (pmem: nothing to do, every acknowledged write is already durable)');
 }
 
@@ -248,7 +248,7 @@ function debug(s: RespServer, c: Client, argv: Buffer[]): void {
  */
 function debugObject(s: RespServer, c: Client, argv: Buffer[]): void {
   if (argv.length !== 3) {
-    throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${argv[1].subarray(0, 128).toString('latin1')}'. Try DEBUG HELP.`);
+    throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${cString(argv[1]).slice(0, 128)}'. Try DEBUG HELP.`);
   }
   const key = keyArg(argv[2]);
   // As Redis's debug.c, which finds the key in the keyspace's dict: a key past its time that is still there is described, and stays.
@@ -321,7 +321,7 @@ function shutdown(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function fn(_s: RespServer, c: Client, argv: Buffer[]): void {
-  if (word(argv[1]) === 'flush') {
+  if (nameWord(argv[1]) === 'flush') {
     c.out.ok();
     return;
   }
@@ -346,7 +346,7 @@ export const ADMIN_COMMANDS: Record<string, Def> = {
   debug: [-2, 'admin', 0, 0, 0, debug],
   function: [-2, 'write', 0, 0, 0, fn],
   memory: [-2, 'readonly', 0, 0, 0, (s, c, a) => {
-    if (word(a[1]) !== 'usage' || a.length < 3) throw new ReplyError('ERR MEMORY supports only USAGE in pmem serve');
+    if (nameWord(a[1]) !== 'usage' || a.length < 3) throw new ReplyError('ERR MEMORY supports only USAGE in pmem serve');
     const v = s.keyspace.get(c.db, keyBuf(a[2].toString('latin1')).toString('latin1'));
     if (v === undefined) c.out.nil();
     else c.out.int(v.value.length + a[2].length + 16);

@@ -77,11 +77,11 @@ export function i32Arg(b: Buffer, msg?: string): number {
 /**
  * A SCAN cursor as Redis reads it (strtoul: an unsigned 64-bit number; a
  * leading '+', or '-' which negates it modulo 2^64; the empty string is 0;
- * no leading blank, no trailing byte, nothing past 2^64 - 1).
- * @throws ReplyError "invalid cursor"
+ * no leading blank, no trailing byte, nothing past 2^64 - 1), up to its
+ * first NUL (cString). @throws ReplyError "invalid cursor"
  */
 export function cursorArg(b: Buffer): bigint {
-  const s = b.toString('latin1');
+  const s = cString(b);
   const m = /^([+-]?)(\d*)$/.exec(s);
   // A sign with no digits leaves strtoul's end at the sign: refused.
   if (m === null || (m[1] !== '' && m[2] === '')) throw new ReplyError('ERR invalid cursor');
@@ -203,8 +203,18 @@ export function toDecimal(b: Buffer | string): Decimal | null {
   return { mant: m[1] === '-' ? -mant : mant, scale };
 }
 
-/** An option word, lower-cased. */
-export const word = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('latin1').toLowerCase());
+/**
+ * An option word, lower-cased, up to its first NUL (cString): Redis
+ * compares options with strcasecmp, or byte by byte up to a NUL, so
+ * `NX\0x` is NX there.
+ */
+export const word = (b: Buffer | undefined): string => (b === undefined ? '' : cString(b).toLowerCase());
+
+/**
+ * A command's, subcommand's or INFO section's name, lower-cased whole:
+ * Redis looks these up in tables by all their bytes.
+ */
+export const nameWord = (b: Buffer | undefined): string => (b === undefined ? '' : b.toString('latin1').toLowerCase());
 
 export function syntax(): never {
   throw new ReplyError(SYNTAX);
@@ -276,6 +286,18 @@ export function strictDouble(t: string): number | null {
   const d = strtod(t);
   if (d.end !== t.length || Number.isNaN(d.value) || d.overflow || d.underflow) return null;
   return d.value;
+}
+
+/**
+ * An argument as a C string sees it (latin1): its bytes up to the first
+ * NUL. Redis's parsers that read a NUL-terminated string (strtod in
+ * zslParseRange, strtoul in parseScanCursorOrReply) stop there and check
+ * only that they reached it, so `1\0x` reads as `1` and `\0` as the empty
+ * string.
+ */
+export function cString(b: Buffer): string {
+  const nul = b.indexOf(0);
+  return b.toString('latin1', 0, nul < 0 ? b.length : nul);
 }
 
 /**

@@ -9,7 +9,7 @@ import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
-import { I64_MAX, memoryValue, strictDouble, toI64, word } from './args';
+import { cString, I64_MAX, memoryValue, nameWord, strictDouble, toI64, word } from './args';
 import type { Def } from './types';
 
 /**
@@ -243,7 +243,7 @@ function configSet(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function config(s: RespServer, c: Client, argv: Buffer[]): void {
-  const sub = word(argv[1]);
+  const sub = nameWord(argv[1]);
   const defaults = configDefaults(s);
   const value = (k: string): string => s.config.get(canonical(k)) ?? defaults[canonical(k)];
   switch (sub) {
@@ -289,7 +289,7 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
     case 'rewrite':
       throw new ReplyError('ERR The server is running without a config file');
     default:
-      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try CONFIG HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try CONFIG HELP.`);
   }
 }
 

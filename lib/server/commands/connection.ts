@@ -3,7 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 
 import { ReplyError, type Client } from '../client';
 import type { RespServer } from '../server';
-import { i32Arg, intArg, toI64, word } from './args';
+import { cString, i32Arg, intArg, nameWord, toI64, word } from './args';
 import type { Def } from './types';
 
 function ping(_s: RespServer, c: Client, argv: Buffer[]): void {
@@ -91,7 +91,7 @@ function checkName(b: Buffer): string {
 }
 
 function client(s: RespServer, c: Client, argv: Buffer[]): void {
-  const sub = word(argv[1]);
+  const sub = nameWord(argv[1]);
   c.lastCommand = `client|${sub}`;
   const arity = (n: number): void => {
     if (argv.length !== n) throw new ReplyError(`ERR wrong number of arguments for 'client|${sub}' command`);
@@ -207,7 +207,7 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       c.out.bulks(['CLIENT <subcommand>', 'ID', 'INFO', 'LIST', 'GETNAME', 'SETNAME <name>', 'SETINFO <attr> <value>', 'KILL', 'NO-EVICT', 'REPLY ON|OFF|SKIP']);
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try CLIENT HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try CLIENT HELP.`);
   }
 }
 

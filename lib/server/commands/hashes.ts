@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
-import { cursorArg, i64Arg, I64_MAX, I64_MIN, keyArg, toI64, word } from './args';
+import { cursorArg, I64_MAX, I64_MIN, i64Arg, keyArg, nameWord, toI64, word } from './args';
 import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
@@ -66,7 +66,7 @@ function setField(s: RespServer, h: Collection<Hash>, field: string, value: Buff
 }
 
 function hset(s: RespServer, c: Client, argv: Buffer[]): void {
-  if (argv.length % 2 === 1) throw new ReplyError(`ERR wrong number of arguments for '${word(argv[0])}' command`);
+  if (argv.length % 2 === 1) throw new ReplyError(`ERR wrong number of arguments for '${nameWord(argv[0])}' command`);
   const fields: string[] = [];
   for (let i = 2; i < argv.length; i += 2) fields.push(fieldArg(argv[i]));
   // Every field and value of the command goes into the one batch: after a crash all are there or none.
@@ -74,7 +74,7 @@ function hset(s: RespServer, c: Client, argv: Buffer[]): void {
   let created = 0;
   for (let i = 0; i < fields.length; i++) if (setField(s, h, fields[i], argv[3 + 2 * i])) created++;
   s.keyspace.notify.raise(NOTIFY_HASH, 'hset', c.db, h.key);
-  if (word(argv[0]) === 'hmset') c.out.ok();
+  if (nameWord(argv[0]) === 'hmset') c.out.ok();
   else c.out.int(created);
 }
 

@@ -8,7 +8,7 @@ import { TYPE_NAMES, TYPE_STRING } from '../records';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';
-import { cursorArg, i32Arg, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, keyBuf, syntax, timeMs, toI64, word } from './args';
+import { cString, cursorArg, i32Arg, I64_MAX, I64_MIN, i64Arg, intArg, keyArg, keyBuf, nameWord, syntax, timeMs, toI64, word } from './args';
 import type { Def } from './types';
 
 function del(s: RespServer, c: Client, argv: Buffer[]): void {
@@ -172,7 +172,7 @@ function expireLike(unitMs: bigint, absolute: boolean, name: string) {
       else if (w === 'xx') xx = true;
       else if (w === 'gt') gt = true;
       else if (w === 'lt') lt = true;
-      else throw new ReplyError(`ERR Unsupported option ${argv[i].toString('latin1')}`);
+      else throw new ReplyError(`ERR Unsupported option ${cString(argv[i])}`);
     }
     if (nx && (xx || gt || lt)) throw new ReplyError('ERR NX and XX, GT or LT options at the same time are not compatible');
     if (gt && lt) throw new ReplyError('ERR GT and LT options at the same time are not compatible');
@@ -259,10 +259,10 @@ const OBJECT_ARITY = new Map([['help', 2], ['encoding', 3], ['freq', 3], ['idlet
 
 /** OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP */
 function object(s: RespServer, c: Client, argv: Buffer[]): void {
-  const sub = word(argv[1]);
+  const sub = nameWord(argv[1]);
   // Redis 7.0's subcommand table: an unknown name, then each one's arity.
   const arity = OBJECT_ARITY.get(sub);
-  if (arity === undefined) throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try OBJECT HELP.`);
+  if (arity === undefined) throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try OBJECT HELP.`);
   if (argv.length !== arity) throw new ReplyError(`ERR wrong number of arguments for 'object|${sub}' command`);
   if (sub === 'help') {
     c.out.bulks(['OBJECT <subcommand>', 'ENCODING <key>', 'FREQ <key>', 'IDLETIME <key>', 'REFCOUNT <key>']);

@@ -2,7 +2,7 @@
 import { ReplyError, type Client } from '../client';
 import { globMatch } from '../glob';
 import type { RespServer } from '../server';
-import { word } from './args';
+import { cString, nameWord, word } from './args';
 import type { Def } from './types';
 
 /** A (un)subscribe confirmation: a push, written also under CLIENT REPLY OFF. */
@@ -55,7 +55,7 @@ function publish(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 function pubsub(s: RespServer, c: Client, argv: Buffer[]): void {
-  const sub = word(argv[1]);
+  const sub = nameWord(argv[1]);
   switch (sub) {
     case 'channels': {
       if (argv.length > 3) throw new ReplyError("ERR wrong number of arguments for 'pubsub|channels' command");
@@ -86,7 +86,7 @@ function pubsub(s: RespServer, c: Client, argv: Buffer[]): void {
       }
       return;
     default:
-      throw new ReplyError(`ERR unknown subcommand '${argv[1].toString('latin1')}'. Try PUBSUB HELP.`);
+      throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try PUBSUB HELP.`);
   }
 }
 

@@ -8,7 +8,7 @@ import { ELEMENT_PREFIX, registerType, TYPE_ZSET, type Collection } from '../col
 import { NOTIFY_GENERIC, NOTIFY_ZSET } from '../notify';
 import type { RespServer } from '../server';
 import { ZSetValue, type LexRange, type ScoreRange } from '../zset';
-import { rangeDouble, strictDouble } from './args';
+import { cString, rangeDouble, strictDouble } from './args';
 
 /** Redis 7.0's zset-max-listpack-entries and -value defaults: OBJECT ENCODING's threshold. */
 const LISTPACK_ENTRIES = 128;
@@ -185,10 +185,13 @@ export function replyScore(c: Client, d: number): void {
   c.out.double(formatScore(d));
 }
 
-/** zslParseRange: "(" makes a bound exclusive. @throws ReplyError "min or max is not a float" */
+/**
+ * zslParseRange: "(" makes a bound exclusive; a bound is read up to its
+ * first NUL (cString). @throws ReplyError "min or max is not a float"
+ */
 export function scoreRange(min: Buffer, max: Buffer): ScoreRange {
   const one = (b: Buffer): [number, boolean] => {
-    const t = b.toString('latin1');
+    const t = cString(b);
     const ex = t.startsWith('(');
     const n = rangeDouble(ex ? t.slice(1) : t);
     if (n === null) throw new ReplyError('ERR min or max is not a float');
