@@ -46,6 +46,9 @@ function hostile() {
     out.push(['ZMPOP', n, 'z', 'MIN']);
     out.push(['ZMPOP', '1', 'z', 'MAX', 'COUNT', n], ['SINTERCARD', n, 's'], ['SINTERCARD', '1', 's', 'LIMIT', n], ['ZINTERCARD', '1', 'z', 'LIMIT', n], ['LPOP', 'nokey', n]);
     out.push(['OBJECT', 'FREQ', n], ['SETBIT', 'bits', n, '1'], ['GETBIT', 'str', n]);
+    // numkeys: refused, or past the arguments, before any key is read.
+    out.push(['ZUNION', n, 'z'], ['ZUNIONSTORE', 'd', n, 'z'], ['ZINTER', n, 'z', 'z'], ['ZDIFFSTORE', 'd', n, 'z'], ['ZINTERCARD', n, 'z'], ['LMPOP', n, 'l', 'l', 'LEFT']);
+    out.push(['BZMPOP', '0.01', n, 'z', 'MIN'], ['BLMPOP', '0.01', n, 'l', 'RIGHT'], ['ZMPOP', n, 'z', 'str', 'MAX'], ['SINTERCARD', n, 's', 'str']);
   }
   out.push(['OBJECT', 'FREQ', 'str'], ['OBJECT', 'FREQ', 'nokey'], ['OBJECT', 'FREQ'], ['OBJECT', 'FREQ', 'str', 'x'], ['OBJECT', 'IDLETIME', 'str', 'x']);
   // SETRANGE's bound is proto-max-bulk-len: past Redis's 512 MB both refuse; with nothing to write, any offset is taken without
@@ -73,6 +76,31 @@ function hostile() {
     ['INCRBY', 'io', '-1'], ['HSET', 'hi', 'f', '9223372036854775807'], ['HINCRBY', 'hi', 'f', '1'], ['HINCRBY', 'hi', 'f', '-9223372036854775808'], ['HGET', 'hi', 'f'],
     ['SET', 'io', ' 1'], ['INCR', 'io'], ['SET', 'io', '01'], ['INCR', 'io'], ['SET', 'io', '-0'], ['INCR', 'io'], ['SET', 'io', '+1'], ['DECR', 'io'], ['SET', 'io', ''], ['INCR', 'io']]);
 
+  // Expiry times whose milliseconds, or whose sum with now, leave a long long.
+  for (const t of ['9223372036854775', '9223372036854776', '-9223372036854775', '-9223372036854776', '9223370000000000000', '9223372036854775807', '-9223372036854775808',
+    '9223372036854', '-9223372036855']) {
+    for (const cmd of ['EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT']) out.push([cmd, 'str', t], [cmd, 'nokey', t], [cmd, 'str', t, 'GT']);
+    out.push(['SET', 'k', 'v', 'EX', t], ['SET', 'k', 'v', 'PX', t], ['SET', 'k', 'v', 'EXAT', t], ['SET', 'k', 'v', 'PXAT', t], ['GETEX', 'str', 'EX', t], ['GETEX', 'str', 'PX', t]);
+    out.push(['GETEX', 'str', 'EXAT', t], ['SETEX', 'k', t, 'v'], ['PSETEX', 'k', t, 'v'], ['GETEX', 'nokey', 'PXAT', t]);
+  }
+  // Indexes one before the first element and at the last, on each list command.
+  for (const i of ['-5', '-4', '3', '4', '-9223372036854775807']) {
+    out.push(['LSET', 'l', i, 'x'], ['LINDEX', 'l', i], ['LRANGE', 'l', i, i], ['LTRIM', 'l', i, i], ['ZRANGE', 'z', i, i], ['ZREMRANGEBYRANK', 'z', i, i], ['GETRANGE', 'str', i, i]);
+    out.push(['ZRANGESTORE', 'd', 'z', i, '-1'], ['ZREVRANGE', 'z', '0', i], ['LRANGE', 'l', i, '-9223372036854775808'], ['GETRANGE', 'str', '-9223372036854775808', i]);
+  }
+  // RESP3: scores as doubles (inf, -inf, -0), pairs as arrays of two, maps; then back to RESP2 for the next setup.
+  out.push([['HELLO', '3'], ['ZADD', 'z3', 'inf', 'a', '-inf', 'b', '-0', 'c', '1e-320', 'd', '0.1', 'e'], ['ZSCORE', 'z3', 'a'], ['ZSCORE', 'z3', 'b'], ['ZSCORE', 'z3', 'c'],
+    ['ZSCORE', 'z3', 'd'], ['ZMSCORE', 'z3', 'a', 'nosuch', 'e'], ['ZINCRBY', 'z3', '-inf', 'a'], ['ZINCRBY', 'z3', 'inf', 'b'], ['ZADD', 'z3', 'INCR', '1e308', 'e'], ['ZRANGE', 'z3', '0', '-1', 'WITHSCORES'],
+    ['ZRANGEBYSCORE', 'z3', '(-inf', '+inf', 'WITHSCORES', 'LIMIT', '1', '2'], ['ZPOPMIN', 'z3'], ['ZPOPMAX', 'z3', '2'], ['ZRANDMEMBER', 'z3', '0', 'WITHSCORES'],
+    ['ZADD', 'z4', '5', 'only'], ['ZRANDMEMBER', 'z4', '-2', 'WITHSCORES'], ['ZRANDMEMBER', 'z4', '1', 'WITHSCORES'], ['ZMPOP', '1', 'z4', 'MIN', 'COUNT', '5'], ['ZSCAN', 'z', '0'],
+    ['HSET', 'h4', 'f', 'v'], ['HRANDFIELD', 'h4', '-2', 'WITHVALUES'], ['HRANDFIELD', 'h4', '1', 'WITHVALUES'], ['HGETALL', 'h4'], ['HRANDFIELD', 'noh', '-1', 'WITHVALUES'], ['LPOS', 'nol', 'a'],
+    ['ZSCORE', 'z', 'nosuch'], ['ZINCRBY', 'z', '0.1', 'a'], ['ZADD', 'z', 'NX', 'INCR', '1', 'a'], ['ZINTER', '1', 'z', 'WITHSCORES'], ['ZUNION', '2', 'z', 'z', 'WEIGHTS', 'inf', '1', 'WITHSCORES'],
+    ['INCRBYFLOAT', 'f', '1e308'], ['HINCRBYFLOAT', 'h', 'f2', '0.1'], ['ZRANGESTORE', 'd', 'z', '0', '-1'], ['SMISMEMBER', 's', 'm1', 'x'], ['SRANDMEMBER', 's', '-2'], ['LMPOP', '1', 'l', 'LEFT'],
+    ['BZPOPMIN', 'z', '0'], ['BLMPOP', '0', '1', 'l', 'RIGHT', 'COUNT', '9'], ['ZRANK', 'z', 'b'], ['OBJECT', 'FREQ', 'str'], ['HELLO', '2']]);
+  // Inside MULTI: argument errors at EXEC, arity and unknown commands when queued.
+  out.push([['MULTI'], ['ZADD', 'z', 'NX', 'XX', '1', 'a'], ['SET', 'k', 'v', 'EX', '10', 'EX', '20'], ['LPOS', 'l', 'a', 'RANK', '0'], ['ZRANGEBYSCORE', 'z', '(1\x00', '+inf'],
+    ['HSCAN', 'str', 'x'], ['SETRANGE', 'str', '536870912', 'x'], ['INCRBY', 'cnt', '9223372036854775807'], ['TTL', 'k'], ['EXEC']]);
+  out.push([['MULTI'], ['ZADD', 'z'], ['SET', 'k', 'v'], ['EXEC'], ['GET', 'k'], ['MULTI'], ['NOSUCH\x00'], ['EXEC']]);
   // Keywords in odd case, repeated, combined.
   const zaddOpts = [['nx'], ['Xx'], ['gT'], ['lt'], ['ch'], ['incr'], ['NX', 'NX'], ['XX', 'XX', 'CH', 'CH'], ['NX', 'XX'], ['NX', 'GT'], ['NX', 'LT'], ['GT', 'LT'],
     ['XX', 'GT', 'CH'], ['XX', 'LT', 'INCR'], ['NX', 'INCR'], ['GT', 'INCR'], ['INCR', 'INCR'], ['CH', 'INCR'], ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR'], ['GT', 'gt', 'ch']];

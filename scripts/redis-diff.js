@@ -41,8 +41,9 @@ function connect(port) {
       if (buf.length < e + 4 + n) return null;
       return [JSON.stringify(buf.slice(e + 2, e + 2 + n)), e + 4 + n];
     }
-    if (t === '*') {
-      const n = Number(line);
+    // RESP3's aggregates as arrays, marked with their type: a map's n pairs are 2n items.
+    if (t === '*' || t === '%' || t === '~' || t === '>') {
+      const n = Number(line) * (t === '%' ? 2 : 1);
       if (n < 0) return ['(nil array)', e + 2];
       const items = [];
       let j = e + 2;
@@ -52,7 +53,7 @@ function connect(port) {
         items.push(r[0]);
         j = r[1];
       }
-      return [`[${items.join(',')}]`, j];
+      return [`${t === '*' ? '' : t}[${items.join(',')}]`, j];
     }
     return [t + line, e + 2];
   };
@@ -340,6 +341,8 @@ async function main() {
         // SSCAN of an intset, are compared whole: Redis returns them in one
         // call, in the encoding's order, and so does pmem serve. The setup's
         // set 's' is a hashtable in Redis, walked by its own cursor.
+        // HELLO names each server's own id for the connection.
+        if (/^hello$/i.test(cmd[0])) [x, y] = [x, y].map((r) => r.replace(/"id",:\d+/, '"id",:N'));
         if (/^scan$/i.test(cmd[0]) || (/^sscan$/i.test(cmd[0]) && cmd[1] === 's')) [x, y] = [x, y].map((r) => (r.startsWith('-') ? r : '(a scan reply)'));
         if (x !== y) {
           differ++;
