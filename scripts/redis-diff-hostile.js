@@ -196,8 +196,54 @@ function hostile() {
     out.push([k('NOSUCH'), k('a'), 'b'], ['CONFIG', k('FOO')], ['CLIENT', k('FOO')], ['PUBSUB', k('FOO')], ['COMMAND', k('FOO')], ['OBJECT', k('FOO'), 'str']);
     out.push([['HSET', 'h1', 'f', 'v'], ['HRANDFIELD', 'h1', '-1', k('WITHVALUES')], ['ZADD', 'z1', '1', 'm'], ['ZRANDMEMBER', 'z1', '-1', k('WITHSCORES')]]);
   }
+  // CR and LF in an error's text: trimmed at its ends, each a blank inside.
+  out.push(['NOSUCH\r\n', 'a\r\nb', '\n'], ['\r\nNOSUCH'], ['EXPIRE', 'str', '10', '\r\nFOO\r\n'], ['EXPIRE', 'str', '10', 'FOO\r\n\n'], ['OBJECT', 'x\r\n\r\ny', 'k'], ['EXPIRE', 'str', '10', '\n']);
   out.push(['ZRANGEBYLEX', 'z', '(', '+'], ['ZRANGEBYLEX', 'z', '[', '+'], ['ZRANGEBYLEX', 'z', '', '+'], ['ZRANGEBYLEX', 'z', '-', '('], ['ZRANGEBYLEX', 'z', '+a', '-'], ['ZRANGEBYLEX', 'z', '-a', '+']);
   return out;
 }
 
-module.exports = { hostile };
+/**
+ * Random commands of the data-type groups with arguments drawn from the
+ * hostile values above, keywords and members, over keys of every type, from
+ * a fixed seed: `count` sequences of `length` commands, each after the
+ * setup. No command whose reply is random or that blocks is drawn, nor one
+ * that reads a hashtable set whole (its order is Redis's own), nor TTL.
+ */
+function fuzz(count, length, seed) {
+  let x = seed;
+  const rnd = () => {
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
+    return x / 0x80000000;
+  };
+  const pick = (a) => a[Math.floor(rnd() * a.length)];
+  const KEYS = ['str', 'l', 'h', 's', 'z', 'nokey', 'cnt', 'f', 'd'];
+  const WORDS = ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR', 'GET', 'KEEPTTL', 'EX', 'PX', 'EXAT', 'PXAT', 'PERSIST', 'LIMIT', 'REV', 'BYSCORE', 'BYLEX', 'WITHSCORES',
+    'COUNT', 'RANK', 'MAXLEN', 'BEFORE', 'AFTER', 'LEFT', 'RIGHT', 'MATCH', 'MIN', 'MAX', 'nx', 'Rev', 'limit'];
+  const MEMBERS = ['a', 'b', 'c', 'd', 'm1', 'f1', 'f2', 'x', '', '\x00', '\xff', '\r\n', '[a', '(b', '-', '+', '*', 'f*'];
+  const VALUES = [...INTS, ...FLOATS, ...WORDS, ...MEMBERS];
+  const CMDS = ['LRANGE', 'LINDEX', 'LSET', 'LTRIM', 'LPOS', 'LINSERT', 'LREM', 'LPUSH', 'RPUSH', 'LPUSHX', 'LPOP', 'RPOP', 'LMPOP', 'LMOVE', 'LLEN',
+    'SADD', 'SREM', 'SISMEMBER', 'SMISMEMBER', 'SCARD', 'SMOVE', 'SINTERCARD', 'SINTERSTORE', 'HSET', 'HGET', 'HDEL', 'HINCRBY', 'HINCRBYFLOAT', 'HSETNX', 'HSTRLEN',
+    'HMGET', 'HEXISTS', 'HLEN', 'ZADD', 'ZINCRBY', 'ZRANGE', 'ZRANGEBYSCORE', 'ZREVRANGEBYSCORE', 'ZRANGEBYLEX', 'ZREVRANGEBYLEX', 'ZCOUNT', 'ZLEXCOUNT', 'ZSCORE',
+    'ZMSCORE', 'ZRANK', 'ZREVRANK', 'ZREM', 'ZREMRANGEBYRANK', 'ZREMRANGEBYSCORE', 'ZREMRANGEBYLEX', 'ZPOPMIN', 'ZPOPMAX', 'ZMPOP', 'ZRANGESTORE', 'ZCARD',
+    'ZUNIONSTORE', 'ZINTER', 'ZDIFF', 'SET', 'GET', 'GETEX', 'GETRANGE', 'SETRANGE', 'INCRBY', 'DECRBY', 'INCRBYFLOAT', 'APPEND', 'STRLEN', 'GETDEL', 'SETEX',
+    'PSETEX', 'EXPIRE', 'PEXPIRE', 'EXPIREAT', 'PEXPIREAT', 'PERSIST', 'OBJECT', 'HSCAN', 'ZSCAN', 'GETBIT', 'SETBIT', 'TYPE', 'EXISTS'];
+  const out = [];
+  for (let i = 0; i < count; i++) {
+    const seq = [];
+    for (let j = 0; j < length; j++) {
+      const cmd = pick(CMDS);
+      const args = [cmd];
+      // Most commands' key first; numkeys commands and OBJECT a value first.
+      if (/^(LMPOP|ZMPOP|SINTERCARD|ZINTER|ZDIFF|OBJECT)$/.test(cmd)) args.push(cmd === 'OBJECT' ? pick(['ENCODING', 'FREQ', 'REFCOUNT', 'x']) : pick(['1', '2', ...INTS.slice(0, 6)]));
+      args.push(pick(KEYS));
+      const n = Math.floor(rnd() * 6);
+      for (let k = 0; k < n; k++) args.push(rnd() < 0.15 ? pick(KEYS) : pick(VALUES));
+      // SETBIT past 2^29 and SETRANGE past 64 MB and under 512 MB differ by design (docs/server.md); these values stay under both.
+      seq.push(args);
+    }
+    out.push(seq);
+  }
+  return out;
+}
+
+module.exports = { hostile, fuzz };

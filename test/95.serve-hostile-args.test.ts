@@ -178,3 +178,14 @@ describe('a NUL inside an argument that Redis reads as a C string', () => {
     expect(await call('OBJECT', 'ENCODING\x00', 'k')).toBe("-ERR unknown subcommand 'ENCODING'. Try OBJECT HELP.");
   });
 });
+
+describe('CR and LF in an error', () => {
+  test('are trimmed at its ends and each one inside is a blank, as addReplyErrorFormat does', async () => {
+    expect(await call('NOSUCH\r\n', 'a\r\nb', '\n')).toBe("-ERR unknown command 'NOSUCH  ', with args beginning with: 'a  b' ' ' ");
+    expect(await call('EXPIRE', 'str', '10', 'FOO\r\n\n')).toBe('-ERR Unsupported option FOO');
+    expect(await call('EXPIRE', 'str', '10', '\r\nFOO\r')).toBe('-ERR Unsupported option   FOO');
+    expect(await call('OBJECT', 'x\r\n\r\ny', 'k')).toBe("-ERR unknown subcommand 'x    y'. Try OBJECT HELP.");
+    // Each reply is one line: the connection reads on.
+    expect(await call('PING')).toBe('PONG');
+  });
+});

@@ -44,7 +44,7 @@ class Reference {
     this.out += `+${s}\r\n`;
   }
   error(s: string): void {
-    this.out += `-${s.replace(/[\r\n]+/g, ' ')}\r\n`;
+    this.out += `-${s.replace(/^[\r\n]+|[\r\n]+$/g, '').replace(/[\r\n]/g, ' ')}\r\n`;
   }
   nil(): void {
     this.out += this.proto === 3 ? '_\r\n' : '$-1\r\n';

@@ -129,9 +129,11 @@ export class ReplyWriter {
   }
 
   error(s: string): void {
-    // One line: an error message never carries a newline onto the wire.
+    // One line: an error message never carries a newline onto the wire. As
+    // Redis's addReplyErrorFormat: CRs and LFs at its ends are trimmed, and
+    // each one inside becomes a blank.
     if (this.#off()) return;
-    const line = s.includes('\r') || s.includes('\n') ? s.replace(/[\r\n]+/g, ' ') : s;
+    const line = s.includes('\r') || s.includes('\n') ? s.replace(/^[\r\n]+|[\r\n]+$/g, '').replace(/[\r\n]/g, ' ') : s;
     this.#room(line.length + 3);
     this.#byte(0x2d);
     this.#latin1(line);
