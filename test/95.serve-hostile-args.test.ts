@@ -189,3 +189,17 @@ describe('CR and LF in an error', () => {
     expect(await call('PING')).toBe('PONG');
   });
 });
+
+describe('ZINCRBY reads ZADD options', () => {
+  test('an option word where the increment stands is a syntax error, before the key type or the numbers', async () => {
+    await call('ZADD', 'z', '1', 'a');
+    await call('SET', 'str', 'v');
+    for (const key of ['z', 'str', 'nokey']) {
+      for (const [o, m] of [['NX', '1'], ['xx', 'LT'], ['Incr', '1e3'], ['ch', 'a'], ['GT', 'x'], ['lt', 'nx']]) expect(await call('ZINCRBY', key, o, m)).toBe(SYNTAX);
+    }
+    expect(await call('ZINCRBY', 'z', '1', 'nx')).toBe('1');
+    expect(await call('ZINCRBY', 'z', 'nan', 'a')).toBe('-ERR value is not a valid float');
+    expect(await call('ZINCRBY', 'str', '1', 'a')).toBe(WRONGTYPE);
+    expect(await call('ZSCORE', 'z', 'a')).toBe('1');
+  });
+});

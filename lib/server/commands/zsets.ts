@@ -25,7 +25,10 @@ function zaddLike(incrOnly: boolean) {
     let ch = false;
     let incr = incrOnly;
     let at = 2;
-    for (; !incrOnly && at < argv.length; at++) {
+    // ZINCRBY is ZADD INCR in Redis (zaddGenericCommand): its options are
+    // read too, so an option word where its increment stands leaves one
+    // argument, a syntax error.
+    for (; at < argv.length; at++) {
       const w = word(argv[at]);
       if (w === 'nx') nx = true;
       else if (w === 'xx') xx = true;
