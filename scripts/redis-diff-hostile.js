@@ -48,6 +48,8 @@ function hostile() {
     out.push(['OBJECT', 'FREQ', n], ['SETBIT', 'bits', n, '1'], ['GETBIT', 'str', n]);
     // numkeys: refused, or past the arguments, before any key is read.
     out.push(['ZUNION', n, 'z'], ['ZUNIONSTORE', 'd', n, 'z'], ['ZINTER', n, 'z', 'z'], ['ZDIFFSTORE', 'd', n, 'z'], ['ZINTERCARD', n, 'z'], ['LMPOP', n, 'l', 'l', 'LEFT']);
+    // Blocking on a missing key for 10 ms: COUNT is checked first, then a nil after the wait.
+    out.push(['BLMPOP', '0.01', '1', 'nokey', 'LEFT', 'COUNT', n], ['BZMPOP', '0.01', '2', 'nokey', 'str', 'MAX', 'COUNT', n], ['BLMPOP', '0.01', '1', 'l', 'LEFT', 'COUNT', n]);
     out.push(['BZMPOP', '0.01', n, 'z', 'MIN'], ['BLMPOP', '0.01', n, 'l', 'RIGHT'], ['ZMPOP', n, 'z', 'str', 'MAX'], ['SINTERCARD', n, 's', 'str']);
   }
   out.push(['OBJECT', 'FREQ', 'str'], ['OBJECT', 'FREQ', 'nokey'], ['OBJECT', 'FREQ'], ['OBJECT', 'FREQ', 'str', 'x'], ['OBJECT', 'IDLETIME', 'str', 'x']);
@@ -198,6 +200,8 @@ function hostile() {
   }
   // CR and LF in an error's text: trimmed at its ends, each a blank inside.
   out.push(['NOSUCH\r\n', 'a\r\nb', '\n'], ['\r\nNOSUCH'], ['EXPIRE', 'str', '10', '\r\nFOO\r\n'], ['EXPIRE', 'str', '10', 'FOO\r\n\n'], ['OBJECT', 'x\r\n\r\ny', 'k'], ['EXPIRE', 'str', '10', '\n']);
+  out.push(['BLPOP', 'nokey', 'str', '0.01'], ['BLPOP', 'nokey', '0.01'], ['BZPOPMIN', 'nokey', 'l', '0.01'], ['BLMOVE', 'nokey', 'str', 'LEFT', 'LEFT', '0.01'], ['BLMOVE', 'l', 'str', 'LEFT', 'LEFT', '0.01'],
+    ['BRPOPLPUSH', 'l', 'h', '0.01'], ['BLMPOP', '0.01', '1', 'nokey', 'UP'], ['BZMPOP', '0.01', '1', 'z', 'MIN', 'COUNT'], ['BLPOP', 'l', '0.01', 'x'], ['BZPOPMAX', 'z', 'nan']);
   out.push(['ZRANGEBYLEX', 'z', '(', '+'], ['ZRANGEBYLEX', 'z', '[', '+'], ['ZRANGEBYLEX', 'z', '', '+'], ['ZRANGEBYLEX', 'z', '-', '('], ['ZRANGEBYLEX', 'z', '+a', '-'], ['ZRANGEBYLEX', 'z', '-a', '+']);
   return out;
 }
