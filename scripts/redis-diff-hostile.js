@@ -202,6 +202,20 @@ function hostile() {
   out.push(['NOSUCH\r\n', 'a\r\nb', '\n'], ['\r\nNOSUCH'], ['EXPIRE', 'str', '10', '\r\nFOO\r\n'], ['EXPIRE', 'str', '10', 'FOO\r\n\n'], ['OBJECT', 'x\r\n\r\ny', 'k'], ['EXPIRE', 'str', '10', '\n']);
   out.push(['BLPOP', 'nokey', 'str', '0.01'], ['BLPOP', 'nokey', '0.01'], ['BZPOPMIN', 'nokey', 'l', '0.01'], ['BLMOVE', 'nokey', 'str', 'LEFT', 'LEFT', '0.01'], ['BLMOVE', 'l', 'str', 'LEFT', 'LEFT', '0.01'],
     ['BRPOPLPUSH', 'l', 'h', '0.01'], ['BLMPOP', '0.01', '1', 'nokey', 'UP'], ['BZMPOP', '0.01', '1', 'z', 'MIN', 'COUNT'], ['BLPOP', 'l', '0.01', 'x'], ['BZPOPMAX', 'z', 'nan']);
+  // Random counts past -LONG_MAX / 2 with pairs (refused), and their order against the key's type, on keys that give no reply of that size.
+  for (const v of ['-4611686018427387903', '-4611686018427387904', '-4611686018427387905', '-9223372036854775807', '4611686018427387904']) {
+    for (const k of ['nokey', 'str']) out.push(['HRANDFIELD', k, v, 'WITHVALUES'], ['ZRANDMEMBER', k, v, 'WITHSCORES'], ['HRANDFIELD', k, v], ['ZRANDMEMBER', k, v], ['SRANDMEMBER', k, v], ['SPOP', k, v]);
+  }
+  // The same member, field or key twice in one command; a key as its own source and destination.
+  out.push([['SADD', 's', 'a', 'a', 'b'], ['SREM', 's', 'a', 'a'], ['SMISMEMBER', 's', 'b', 'b', 'a'], ['HSET', 'h', 'f', '1', 'f', '2'], ['HGET', 'h', 'f'], ['HDEL', 'h', 'f', 'f'],
+    ['HMGET', 'h', 'f1', 'f1'], ['HSETNX', 'h', 'f1', 'x'], ['ZADD', 'z', 'CH', '1', 'q', '2', 'q'], ['ZSCORE', 'z', 'q'], ['ZADD', 'z', 'NX', '5', 'r', '6', 'r'], ['ZSCORE', 'z', 'r'],
+    ['ZADD', 'z', 'XX', 'CH', '7', 'q', '7', 'q'], ['ZREM', 'z', 'q', 'q', 'r'], ['ZMSCORE', 'z', 'a', 'a'], ['MSET', 'k', '1', 'k', '2'], ['GET', 'k'], ['MSETNX', 'k2', '1', 'k2', '2'],
+    ['GET', 'k2'], ['DEL', 'k', 'k'], ['EXISTS', 'l', 'l', 'nokey'], ['SINTERCARD', '2', 's', 's'], ['SINTERSTORE', 's', 's', 's'], ['SMISMEMBER', 's', 'm1', 'b', 'a'], ['ZUNIONSTORE', 'z', '2', 'z', 'z'],
+    ['ZRANGE', 'z', '0', '-1', 'WITHSCORES'], ['ZINTERSTORE', 'z', '1', 'z', 'WEIGHTS', '-1'], ['ZRANGE', 'z', '0', '-1', 'WITHSCORES'], ['ZRANGESTORE', 'z', 'z', '0', '0'],
+    ['ZRANGE', 'z', '0', '-1'], ['ZDIFFSTORE', 'z', '2', 'z', 'z'], ['EXISTS', 'z'], ['SMOVE', 's', 's', 'b'], ['SMOVE', 's', 's', 'nosuch'], ['LMOVE', 'l', 'l', 'LEFT', 'RIGHT'],
+    ['LRANGE', 'l', '0', '-1'], ['RPOPLPUSH', 'l', 'l'], ['RENAME', 'str', 'str'], ['RENAMENX', 'str', 'str'], ['COPY', 'str', 'str'], ['COPY', 'str', 'str', 'REPLACE'],
+    ['LINSERT', 'l', 'BEFORE', 'a', 'a'], ['LREM', 'l', '-1', 'a'], ['LRANGE', 'l', '0', '-1'], ['SDIFFSTORE', 's', 's'], ['EXISTS', 's'], ['ZADD', 'z', 'INCR', '1', 'a', '1', 'a'],
+    ['HINCRBY', 'h', 'f2', '1'], ['HINCRBYFLOAT', 'h', 'f2', '0.5'], ['HINCRBY', 'h', 'f2', '1'], ['LPOS', 'l', 'a', 'COUNT', '0', 'MAXLEN', '0', 'RANK', '-1']]);
   out.push(['ZRANGEBYLEX', 'z', '(', '+'], ['ZRANGEBYLEX', 'z', '[', '+'], ['ZRANGEBYLEX', 'z', '', '+'], ['ZRANGEBYLEX', 'z', '-', '('], ['ZRANGEBYLEX', 'z', '+a', '-'], ['ZRANGEBYLEX', 'z', '-a', '+']);
   return out;
 }

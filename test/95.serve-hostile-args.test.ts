@@ -203,3 +203,23 @@ describe('ZINCRBY reads ZADD options', () => {
     expect(await call('ZSCORE', 'z', 'a')).toBe('1');
   });
 });
+
+describe('HRANDFIELD WITHVALUES and ZRANDMEMBER WITHSCORES', () => {
+  test('refuse a count past LONG_MAX / 2 exactly, before the key is looked at', async () => {
+    await call('SET', 'str', 'v');
+    for (const [cmd, opt] of [['HRANDFIELD', 'WITHVALUES'], ['ZRANDMEMBER', 'WITHSCORES']]) {
+      for (const key of ['nokey', 'str']) {
+        // 2^62 and one past it are one double: the bound is compared as an integer.
+        for (const n of ['-4611686018427387904', '-4611686018427387905', '4611686018427387904', '-9223372036854775807']) {
+          expect(await call(cmd, key, n, opt)).toBe('-ERR value is out of range');
+        }
+        expect(await call(cmd, key, '-9223372036854775808', opt)).toBe(
+          '-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807');
+      }
+      expect(await call(cmd, 'nokey', '-4611686018427387903', opt)).toEqual([]);
+      expect(await call(cmd, 'nokey', '4611686018427387903', opt)).toEqual([]);
+      expect(await call(cmd, 'str', '4611686018427387903', opt)).toBe(WRONGTYPE);
+      expect(await call(cmd, 'nokey', '-4611686018427387904')).toEqual([]);
+    }
+  });
+});

@@ -79,6 +79,17 @@ export function randomCount(b: Buffer): number {
 }
 
 /**
+ * The count of HRANDFIELD WITHVALUES / ZRANDMEMBER WITHSCORES (already
+ * read by randomCount): within ±LONG_MAX / 2, compared exactly (a number
+ * near 2^62 is not). @throws ReplyError "value is out of range"
+ */
+export function checkPairCount(b: Buffer): void {
+  const n = toI64(b) as bigint;
+  const half = (2n ** 63n - 1n) / 2n;
+  if (n < -half || n > half) throw new ReplyError('ERR value is out of range');
+}
+
+/**
  * Replies to HRANDFIELD / SRANDMEMBER with `count` random picks out of
  * `size` slots: distinct ones (at most `size`) for a positive count,
  * repeats allowed for a negative one. `emit` writes one pick. A negative

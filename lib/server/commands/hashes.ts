@@ -9,7 +9,7 @@ import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
 import { cursorArg, I64_MAX, I64_MIN, i64Arg, keyArg, nameWord, toI64, word } from './args';
 import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
-import { randomCount, replyRandom, scanMembers, slotOrder } from './elements';
+import { checkPairCount, randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';
 
 /** Field → value, both one-byte strings of their bytes (lighter than a Buffer per value). */
@@ -207,7 +207,7 @@ function hrandfield(s: RespServer, c: Client, argv: Buffer[]): void {
   const count = randomCount(argv[2]);
   if (argv.length > 4 || (argv.length === 4 && word(argv[3]) !== 'withvalues')) throw new ReplyError('ERR syntax error');
   const withValues = argv.length === 4;
-  if (withValues && (count < -(2 ** 62) || count > 2 ** 62)) throw new ReplyError('ERR value is out of range');
+  if (withValues) checkPairCount(argv[2]);
   const h = read(s, c, argv[1])?.data;
   if (h === undefined || count === 0) {
     c.out.array(0);

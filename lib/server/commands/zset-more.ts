@@ -8,7 +8,7 @@ import { Members } from '../members';
 import type { RespServer } from '../server';
 import { ZSetValue } from '../zset';
 import { cursorArg, i64Arg, keyArg, strictDouble, toI64, word } from './args';
-import { randomCount, replyRandom, scanMembers } from './elements';
+import { checkPairCount, randomCount, replyRandom, scanMembers } from './elements';
 import { encodingOf, formatScore, isZSet, replyEntries, replyScore, zcoll, zdel, zdone, zremoved, zsetOf, zstore } from './zset-store';
 import { positive } from './lists';
 import type { Def } from './types';
@@ -242,7 +242,7 @@ function zrandmember(s: RespServer, c: Client, argv: Buffer[]): void {
   if (argv.length >= 3) {
     count = randomCount(argv[2]);
     if (argv.length > 4 || (argv.length === 4 && word(argv[3]) !== 'withscores')) throw new ReplyError(SYNTAX);
-    if (argv.length === 4 && (count < -(2 ** 62) || count > 2 ** 62)) throw new ReplyError('ERR value is out of range');
+    if (argv.length === 4) checkPairCount(argv[2]);
   }
   const z = zsetOf(s, c.db, keyArg(argv[1]));
   if (count === null) {
