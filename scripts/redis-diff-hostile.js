@@ -206,6 +206,14 @@ function hostile() {
   for (const v of ['-4611686018427387903', '-4611686018427387904', '-4611686018427387905', '-9223372036854775807', '4611686018427387904']) {
     for (const k of ['nokey', 'str']) out.push(['HRANDFIELD', k, v, 'WITHVALUES'], ['ZRANDMEMBER', k, v, 'WITHSCORES'], ['HRANDFIELD', k, v], ['ZRANDMEMBER', k, v], ['SRANDMEMBER', k, v], ['SPOP', k, v]);
   }
+  // Two indexes one apart past 2^53, where they are one double.
+  for (const [a, b] of [['-4611686018427387904', '-4611686018427387905'], ['-9007199254740993', '-9007199254740994'], ['9007199254740993', '9007199254740992'],
+    ['-9223372036854775807', '-9223372036854775808']]) {
+    for (const [x, y] of [[a, b], [b, a]]) {
+      out.push(['GETRANGE', 'str', x, y], ['LRANGE', 'l', x, y], ['ZRANGE', 'z', x, y], ['LTRIM', 'l', x, y], ['ZREMRANGEBYRANK', 'z', x, y], ['ZRANGESTORE', 'd', 'z', x, y]);
+      out.push(['ZRANGE', 'z', '-inf', '+inf', 'BYSCORE', 'LIMIT', x, y], ['LPOS', 'l', 'a', 'RANK', x, 'MAXLEN', y], ['SUBSTR', 'str', x, y]);
+    }
+  }
   // The same member, field or key twice in one command; a key as its own source and destination.
   out.push([['SADD', 's', 'a', 'a', 'b'], ['SREM', 's', 'a', 'a'], ['SMISMEMBER', 's', 'b', 'b', 'a'], ['HSET', 'h', 'f', '1', 'f', '2'], ['HGET', 'h', 'f'], ['HDEL', 'h', 'f', 'f'],
     ['HMGET', 'h', 'f1', 'f1'], ['HSETNX', 'h', 'f1', 'x'], ['ZADD', 'z', 'CH', '1', 'q', '2', 'q'], ['ZSCORE', 'z', 'q'], ['ZADD', 'z', 'NX', '5', 'r', '6', 'r'], ['ZSCORE', 'z', 'r'],

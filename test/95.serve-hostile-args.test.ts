@@ -223,3 +223,17 @@ describe('HRANDFIELD WITHVALUES and ZRANDMEMBER WITHSCORES', () => {
     }
   });
 });
+
+describe('GETRANGE with two negative indexes one apart past 2^53', () => {
+  test('is empty when the start is after the end, as Redis compares them as integers', async () => {
+    await call('SET', 'str', 'hello');
+    for (const cmd of ['GETRANGE', 'SUBSTR']) {
+      expect(await call(cmd, 'str', '-4611686018427387904', '-4611686018427387905')).toBe('');
+      expect(await call(cmd, 'str', '-9223372036854775807', '-9223372036854775808')).toBe('');
+      expect(await call(cmd, 'str', '-9007199254740993', '-9007199254740994')).toBe('');
+      // The other way round: both clamp to the first byte.
+      expect(await call(cmd, 'str', '-4611686018427387905', '-4611686018427387904')).toBe('h');
+      expect(await call(cmd, 'str', '-6', '-7')).toBe('');
+    }
+  });
+});

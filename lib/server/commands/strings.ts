@@ -4,7 +4,7 @@ import { EMBSTR_MAX } from '../dict';
 import { MAX_STRING, TYPE_STRING } from '../records';
 import { NOTIFY_GENERIC, NOTIFY_KEY_MISS, NOTIFY_STRING } from '../notify';
 import type { RespServer } from '../server';
-import { i64Arg, I64_MAX, I64_MIN, intArg, keyArg, syntax, timeMs, toI64, word } from './args';
+import { i64Arg, I64_MAX, I64_MIN, keyArg, syntax, timeMs, toI64, word } from './args';
 import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { lcs } from './lcs';
 import type { Def } from './types';
@@ -260,18 +260,21 @@ function setrange(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function getrange(s: RespServer, c: Client, argv: Buffer[]): void {
   const key = keyArg(argv[1]);
-  let start = intArg(argv[2]);
-  let end = intArg(argv[3]);
+  const start64 = i64Arg(argv[2]);
+  const end64 = i64Arg(argv[3]);
   const v = getString(s, c, key);
   if (v === undefined) {
     c.out.bulk('');
     return;
   }
   const n = v.length;
-  if (start < 0 && end < 0 && start > end) {
+  // Compared as integers: past 2^53, two indexes one apart are one double.
+  if (start64 < 0n && end64 < 0n && start64 > end64) {
     c.out.bulk('');
     return;
   }
+  let start = Number(start64);
+  let end = Number(end64);
   if (start < 0) start = n + start;
   if (end < 0) end = n + end;
   if (start < 0) start = 0;
