@@ -7,7 +7,7 @@ import { type Collection, registerType, TYPE_HASH } from '../collections';
 import { Members } from '../members';
 import { NOTIFY_GENERIC, NOTIFY_HASH } from '../notify';
 import type { RespServer } from '../server';
-import { cursorArg, I64_MAX, I64_MIN, i64Arg, keyArg, nameWord, toI64, word } from './args';
+import { cursorArg, i64Arg, I64_MAX, I64_MIN, keyArg, nameWord, toI64, word } from './args';
 import { addAsLongDouble, readLongDouble, ZERO } from './long-double';
 import { checkPairCount, randomCount, replyRandom, scanMembers, slotOrder } from './elements';
 import type { Def } from './types';

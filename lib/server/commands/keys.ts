@@ -8,7 +8,7 @@ import { TYPE_NAMES, TYPE_STRING } from '../records';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
 import type { RespServer } from '../server';
-import { cString, cursorArg, i32Arg, I64_MAX, I64_MIN, i64Arg, intArg, keyArg, keyBuf, nameWord, syntax, timeMs, toI64, word } from './args';
+import { cString, cursorArg, i32Arg, i64Arg, I64_MAX, I64_MIN, intArg, keyArg, keyBuf, nameWord, syntax, timeMs, toI64, word } from './args';
 import type { Def } from './types';
 
 function del(s: RespServer, c: Client, argv: Buffer[]): void {
