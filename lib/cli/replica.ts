@@ -41,6 +41,8 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
     if (eq >= 0) v = arg.slice(eq + 1);
     else if (++i < argv.length) v = argv[i];
     else throw usage(`${name} needs a value`);
+    // A path or an address of no characters names nothing: a usage error, as the other commands' are.
+    if (v === '' && (name === '--file' || name === '--store' || name === '--bind')) throw usage(`${name} is an empty string`);
     if (name === '--listen') a.port = wholeNumberIn(v, name, 0, 65535, 'a port');
     else if (name === '--file') a.file = v;
     else if (name === '--bind') a.bind = v;
