@@ -3,13 +3,145 @@
 // about each connection it refuses or drops.
 import * as fs from 'node:fs';
 
+import { ReplicatedWal, startReplica, startStoreReplica } from '../lib';
 import { EXIT } from '../lib/cli/exit';
+import { encodeHello } from '../lib/replicate/frames';
+import { MAX_PENDING } from '../lib/replicate/replica';
 import { expectBuilt, fails, pmem } from './cli-helpers';
-import { testFiles } from './replicate-helpers';
+import { dataFrame, describeFrame, RawPrimary } from './fixtures/replicate/fake';
+import { startPmem, stopPmem, testFiles } from './replicate-helpers';
+
+const SIZE = 1024 * 1024;
+const hello = (journalId: number): Buffer => encodeHello({ journalId, epoch: 1, committedLsn: 0, history: [{ epoch: 1, startLsn: 1, tag: 0 }] });
+
+/** Only to keep a line that never comes from stopping the suite: each waits for an event, not for this. */
+const BOUND = 20_000;
+jest.setTimeout(3 * BOUND);
+
+/** Resolves with `p`, or rejects after BOUND ms saying what did not come. */
+function bounded<T>(p: Promise<T>, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no ${what()} in ${BOUND} ms`)), BOUND); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** A `log` option that keeps its lines, and a wait for the `n`th. */
+function logLines(): { log: (line: string) => void; lines: string[]; until(n: number): Promise<string[]> } {
+  const lines: string[] = [];
+  let wake: (() => void) | null = null;
+  return {
+    lines,
+    log: (line) => {
+      lines.push(line);
+      wake?.();
+    },
+    until(n) {
+      const wait = async (): Promise<string[]> => {
+        while (lines.length < n) await new Promise<void>((r) => { wake = r; });
+        return lines;
+      };
+      return bounded(wait(), () => `log line ${n} (got ${JSON.stringify(lines)})`);
+    },
+  };
+}
 
 const file = testFiles();
 
 beforeAll(() => expectBuilt(['cli/replica', 'replicate/replica', 'replicated/follower']));
+
+const PEER = '127\\.0\\.0\\.1:\\d+';
+
+describe('what a backup logs: one line per connection it refuses, drops or takes', () => {
+  test('garbage, a silent connection, one too many, a primary, a frame cut by its close: a line each, naming the peer', async () => {
+    const out = logLines();
+    const b = await startReplica({ file: file('log'), port: 0, create: true, size: SIZE, helloTimeoutMs: 60_000, log: out.log });
+    try {
+      const garbage = new RawPrimary(b.port);
+      garbage.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+      await garbage.closedByPeer();
+      expect(await out.until(1)).toEqual([expect.stringMatching(new RegExp(
+        `^connection from ${PEER} refused: ERR_PMEM_REPLICA_PROTOCOL: a first frame of \\d+ bytes; the most is 4064 \\(a connection opens with a HELLO\\)$`)) as string]);
+      // MAX_PENDING silent ones, then one more: the oldest goes.
+      const idle: RawPrimary[] = [];
+      for (let i = 0; i <= MAX_PENDING; i++) idle.push(new RawPrimary(b.port));
+      await idle[0].closedByPeer();
+      expect((await out.until(2))[1]).toMatch(new RegExp(`^connection from ${PEER} closed: the oldest of ${MAX_PENDING} connections without a HELLO$`));
+      // One more closes the next oldest; its HELLO, once taken, closes the others and says how many.
+      while (b.stats.connections < MAX_PENDING + 2) await new Promise((r) => setTimeout(r, 5));
+      const first = new RawPrimary(b.port);
+      first.write(hello(777));
+      expect((await first.next(1)).map(describeFrame)).toEqual(['WELCOME 1 0']);
+      expect((await out.until(4)).slice(2)).toEqual([
+        expect.stringMatching(new RegExp(`^connection from ${PEER} closed: the oldest of ${MAX_PENDING} connections without a HELLO$`)) as string,
+        expect.stringMatching(new RegExp(`^primary from ${PEER}: journal 777, epoch 1; this backup holds up to LSN 0; ${MAX_PENDING - 1} other connections closed$`)) as string,
+      ]);
+      // Half a DATA frame, then the connection closed: nothing of it written.
+      const frame = dataFrame(1, 1, ['half']);
+      first.write(frame.subarray(0, 20));
+      first.end();
+      expect((await out.until(5))[4]).toMatch(new RegExp(`^primary from ${PEER} closed the connection inside a frame \\(\\d+ bytes of it received; nothing of it was written\\)$`));
+      expect(b.lastDurableLsn).toBe(0);
+      expect(out.lines).toHaveLength(5);
+      expect(b.stats).toMatchObject({ refusals: 1, dropped: 2 });
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('a connection without a HELLO in helloTimeoutMs, and a real primary of another journal after one is taken', async () => {
+    const out = logLines();
+    const b = await startReplica({ file: file('log-timeout'), port: 0, create: true, size: SIZE, helloTimeoutMs: 50, log: out.log });
+    try {
+      const silent = new RawPrimary(b.port);
+      await silent.closedByPeer();
+      expect(await out.until(1)).toEqual([expect.stringMatching(new RegExp(`^connection from ${PEER} closed: no HELLO within 50 ms$`)) as string]);
+      const p = await ReplicatedWal.open(file('log-timeout-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+      } finally {
+        await p.close();
+      }
+      // A loaded machine may drop the primary's first connection too: its own line.
+      const taken = out.lines.findIndex((l) => l.startsWith('primary from '));
+      expect(out.lines[taken]).toMatch(new RegExp(`^primary from ${PEER}: journal \\d+, epoch 1; this backup holds up to LSN 0$`));
+      const other = await ReplicatedWal.open(file('log-timeout-q'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      const e = (await other.append('y').catch((x: unknown) => x)) as { code: string };
+      await other.close();
+      expect(e.code).toBe('ERR_PMEM_REPLICA_DIVERGED');
+      expect(out.lines.filter((l) => / refused: /.test(l))).toEqual([
+        expect.stringMatching(new RegExp(`^connection from ${PEER} refused: ERR_PMEM_REPLICA_DIVERGED: the replica belongs to another journal; `)) as string,
+      ]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  test('log must be a function', async () => {
+    for (const log of ['yes', 1, {}]) {
+      await expect(startReplica({ file: file('log-bad'), port: 0, create: true, size: SIZE, log: log as never })).rejects.toThrow(new TypeError('log must be a function'));
+      await expect(startStoreReplica({ store: file('log-bad.kv'), port: 0, create: true, log: log as never })).rejects.toThrow(new TypeError('log must be a function'));
+    }
+    expect([fs.existsSync(file('log-bad')), fs.existsSync(file('log-bad.kv'))]).toEqual([false, false]);
+  });
+
+  test.each([[[]], [['--store']]])('pmem replica %j prints each refusal on one line', async (store) => {
+    const args = ['replica', '--listen', '0', '--file', file('log-cli'), '--create', '--size', '1M'];
+    if (store.length > 0) args.push('--store', file('log-cli.kv'));
+    const { child, port } = await startPmem(args);
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    try {
+      const c = new RawPrimary(port);
+      c.write(Buffer.from([0xff, 0xff, 0xff, 0xff, 1]));
+      await c.closedByPeer();
+      await bounded((async () => { while (!out.includes('\n')) await new Promise((r) => child.stdout!.once('data', r)); })(), () => `line on stdout (got ${JSON.stringify(out)})`);
+    } finally {
+      expect(await stopPmem(child)).toBe(0);
+    }
+    expect(out.split('\n')[0]).toMatch(new RegExp(
+      `^pmem replica: connection from ${PEER} refused: ERR_PMEM_REPLICA_PROTOCOL: a first frame of 4294967295 bytes; the most is 4064 \\(a connection opens with a HELLO\\)$`));
+  });
+});
 
 describe('pmem replica: an option of no characters', () => {
   test.each([['--file'], ['--store'], ['--bind']])('%s \'\' exits 2 naming it, and makes nothing', (name) => {

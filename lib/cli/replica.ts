@@ -9,7 +9,7 @@ import { startStoreReplica } from '../replicated/follower';
 import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
-import { pathText } from './text';
+import { escapeText, pathText } from './text';
 import { refuseKernelViews } from './inspect';
 
 export interface ReplicaArgs {
@@ -74,10 +74,12 @@ export async function replica(a: ReplicaArgs): Promise<number> {
     console.log(`promoted:    ${pathText(path.resolve(a.file))} is a primary's journal at epoch ${epoch}`);
     return 0;
   }
+  // One line each, escaped as a path is (a message may quote one), so that it stays one line.
+  const log = (line: string): void => console.log(`pmem replica: ${escapeText(Buffer.from(line, 'utf8'))}`);
   const r = a.store === undefined
-    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs })
+    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs, log })
     : await startStoreReplica({
-      store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs,
+      store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs, log,
     });
   console.log(`address:     ${a.bind}:${r.port}`);
   console.log(`journal:     ${pathText(path.resolve(a.file))} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);

@@ -144,11 +144,13 @@ export interface ReplicaOptions {
   size?: number;
   /** How long a connection may take to complete its HELLO before it is closed (default 5000 ms). */
   helloTimeoutMs?: number;
+  /** Called with one line for each connection refused, dropped, taken as the primary's, or closed inside a frame (default: nothing). */
+  log?: (line: string) => void;
 }
 
 /** @throws TypeError, RangeError */
 export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOptions, 'size'>> & { size?: number } {
-  const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size', 'helloTimeoutMs']) as Partial<ReplicaOptions>;
+  const o = checkOptions(options, ['file', 'port', 'host', 'create', 'size', 'helloTimeoutMs', 'log']) as Partial<ReplicaOptions>;
   checkPath(o.file, 'file');
   const port = checkIndex(o.port, 'port');
   if (port > 65535) throw new RangeError(`port must be 0..65535, got ${port}`);
@@ -160,5 +162,13 @@ export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOpti
     create: o.create === undefined ? false : checkBoolean(o.create, 'create'),
     size: checkJournalSize(o.size),
     helloTimeoutMs: checkTimeout(o.helloTimeoutMs, 'helloTimeoutMs', 5000),
+    log: checkLog(o.log),
   };
+}
+
+/** A `log` option: a function, or nothing (then lines go nowhere). @throws TypeError */
+export function checkLog(v: unknown): (line: string) => void {
+  if (v === undefined) return () => {};
+  if (typeof v !== 'function') throw new TypeError('log must be a function');
+  return v as (line: string) => void;
 }

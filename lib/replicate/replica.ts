@@ -71,7 +71,7 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaHand
     // A former primary's file serves as a backup from here on; what it
     // holds past the new primary's history is refused at the handshake.
     if (file.state.role === 'primary') file.state.setRole('backup');
-    return await listen(file, o.host, o.port, o.helloTimeoutMs);
+    return await listen(file, o.host, o.port, o.helloTimeoutMs, o.log);
   } catch (e) {
     // A file this call created holds nothing but its format: it goes, so
     // a replica that cannot listen leaves no new file behind.
@@ -80,20 +80,31 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaHand
   }
 }
 
-async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number): Promise<ReplicaHandle> {
+/** A connection's peer as 'host:port' (an IPv6 host in brackets), read once when it is accepted. */
+function peerName(s: net.Socket): string {
+  const a = s.remoteAddress;
+  if (a === undefined) return 'an address already gone';
+  return `${net.isIPv6(a) ? `[${a}]` : a}:${s.remotePort}`;
+}
+
+async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number, log: (line: string) => void): Promise<ReplicaHandle> {
   const backup = new BackupLog(file);
   const sockets = new Set<net.Socket>();
-  // The connections of `sockets` that have not completed a HELLO, oldest first.
-  const pending = new Set<net.Socket>();
+  // The connections of `sockets` that have not completed a HELLO, oldest
+  // first, with their peer's name.
+  const pending = new Map<net.Socket, string>();
   const stats: ReplicaServerStats = { connections: 0, refusals: 0, dropped: 0, records: 0, frames: 0 };
   let closed = false;
   // Closed without a REFUSE: a primary whose HELLO was slow connects again,
   // where a REFUSE before its handshake would stop its journal.
-  const drop = (c: net.Socket): void => {
-    if (!pending.delete(c)) return;
+  const drop = (c: net.Socket, why: string): void => {
+    const who = pending.get(c);
+    if (who === undefined) return;
+    pending.delete(c);
     stats.dropped++;
     sockets.delete(c);
     c.destroy();
+    log(`connection from ${who} closed: ${why}`);
   };
   const server = net.createServer((s) => {
     if (closed) {
@@ -101,12 +112,13 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
       return;
     }
     stats.connections++;
-    if (pending.size >= MAX_PENDING) drop(pending.values().next().value as net.Socket);
+    const who = peerName(s);
+    if (pending.size >= MAX_PENDING) drop(pending.keys().next().value as net.Socket, `the oldest of ${MAX_PENDING} connections without a HELLO`);
     sockets.add(s);
-    pending.add(s);
+    pending.set(s, who);
     s.setNoDelay(true);
     const timer = setTimeout(() => {
-      drop(s);
+      drop(s, `no HELLO within ${helloTimeoutMs} ms`);
       s.destroy(); // one refused before its HELLO, and still sending its REFUSE, goes too
     }, helloTimeoutMs);
     timer.unref();
@@ -122,6 +134,7 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
       s.destroySoon();
       sockets.delete(s);
       pending.delete(s);
+      log(`connection from ${who} refused: ${code}: ${message}`);
     };
     s.on('data', (chunk: Buffer) => {
       if (!sockets.has(s)) return;
@@ -136,11 +149,18 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
             // The newest primary connection wins: an older one of the same
             // primary is stale, and another primary's was fenced above. The
             // connections still without a HELLO go too.
-            for (const other of sockets) if (other !== s) other.destroy();
+            let others = 0;
+            for (const other of sockets) {
+              if (other === s) continue;
+              other.destroy();
+              others++;
+            }
             sockets.clear();
             sockets.add(s);
             pending.clear();
             s.write(encodeWelcome(w.epoch, w.lastLsn));
+            log(`primary from ${who}: journal ${backup.journal.state.journalId}, epoch ${w.epoch}; this backup holds up to LSN ${w.lastLsn}`
+              + (others > 0 ? `; ${others} other connection${others === 1 ? '' : 's'} closed` : ''));
           } else if (f.type === FRAME_DATA) {
             if (!hello) throw protocolError('records before a handshake');
             const d = readData(f.body);
@@ -156,11 +176,16 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
         refuse(e);
       }
     });
-    s.on('error', () => { /* 'close' follows */ });
+    let error: string | undefined;
+    s.on('error', (e) => { error = e.message; /* 'close' follows */ });
     s.on('close', () => {
       clearTimeout(timer);
-      sockets.delete(s);
+      // Closed by its peer (or lost): one this backup closed itself has left `sockets` already, and said why.
+      const ours = sockets.delete(s);
       pending.delete(s);
+      if (!ours || closed) return;
+      const part = reader.buffered > 0 ? ` inside a frame (${reader.buffered} bytes of it received; nothing of it was written)` : '';
+      if (hello || part !== '') log(`${hello ? 'primary' : 'connection'} from ${who} closed the connection${part}${error === undefined ? '' : `: ${error}`}`);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -32,6 +32,8 @@ export interface StoreReplicaOptions {
   pollMs?: number;
   /** The journal's startReplica option: how long a connection may take to complete its HELLO (default 5000 ms). */
   helloTimeoutMs?: number;
+  /** The journal's startReplica option, which also gets a line when the store stops following the journal (default: nothing). */
+  log?: (line: string) => void;
 }
 
 export interface StoreReplicaHandle {
@@ -57,7 +59,7 @@ export interface StoreReplicaHandle {
   close(): Promise<void>;
 }
 
-const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs'];
+const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs', 'log'];
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
 
 /**
@@ -76,13 +78,13 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   // At most 2^31 - 1, as every timeout: setInterval would take more as 1 ms.
   const pollMs = checkTimeout(o.pollMs, 'pollMs', 5);
   checkJournalSize(o.journalSize, 'journalSize');
-  checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs });
+  const { log } = checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs, log: o.log });
   const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
   const store = opened.store;
   let replica: ReplicaHandle;
   try {
     replica = await startReplica({
-      file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL, helloTimeoutMs: o.helloTimeoutMs,
+      file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL, helloTimeoutMs: o.helloTimeoutMs, log,
     });
   } catch (e) {
     // startReplica removed a journal it created; a store this call created
@@ -102,6 +104,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
       applied = last;
     } catch (e) {
       error = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
+      log(`the store stopped following the journal at LSN ${applied}: ${error.code}: ${error.message}`);
     }
   };
   if (replica.lastDurableLsn < applied) {
