@@ -1,7 +1,10 @@
 // `pmem replica` and startReplica at their edges: options of no characters
 // (a usage error, not a defect's stack trace), and what the backup says
 // about each connection it refuses or drops.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
 
 import { ReplicatedWal, startReplica, startStoreReplica } from '../lib';
 import { EXIT } from '../lib/cli/exit';
@@ -140,6 +143,37 @@ describe('what a backup logs: one line per connection it refuses, drops or takes
     }
     expect(out.split('\n')[0]).toMatch(new RegExp(
       `^pmem replica: connection from ${PEER} refused: ERR_PMEM_REPLICA_PROTOCOL: a first frame of 4294967295 bytes; the most is 4064 \\(a connection opens with a HELLO\\)$`));
+  });
+});
+
+describe('pmem replica --bind an IPv6 address', () => {
+  test('prints its address with the host in brackets, as a primary names it, and a primary there is served', async () => {
+    // Whether this machine has an IPv6 loopback: without one there is nothing to print.
+    const probe = net.createServer();
+    const v6 = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!v6) {
+      console.log('88.replica-edges: SKIPPED the IPv6 address (no ::1 here)');
+      return;
+    }
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', '0', '--bind', '::1', '--file', file('v6'), '--create', '--size', '1M'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let out = '';
+      await bounded((async () => { while (!out.includes('ready')) out += String(await new Promise((r) => child.stdout!.once('data', r))); })(), () => `ready line (got ${JSON.stringify(out)})`);
+      const m = /^address: +(.*)$/m.exec(out);
+      expect(m?.[1]).toMatch(/^\[::1\]:\d+$/);
+      const p = await ReplicatedWal.open(file('v6-p'), { replicas: [m![1]], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+      } finally {
+        await p.close();
+      }
+    } finally {
+      expect(await stopPmem(child)).toBe(0);
+    }
   });
 });
 

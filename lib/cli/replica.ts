@@ -1,6 +1,7 @@
 // `pmem replica`: a backup of a replicated journal, in the foreground until
 // SIGTERM or SIGINT; and `pmem replica promote`, which makes a stopped
 // backup's file a primary's under a new epoch.
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { checkJournalSize, MAX_TIMEOUT } from '../replicate/options';
@@ -81,7 +82,8 @@ export async function replica(a: ReplicaArgs): Promise<number> {
     : await startStoreReplica({
       store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs, log,
     });
-  console.log(`address:     ${a.bind}:${r.port}`);
+  // An IPv6 host in brackets, as a primary's --replica takes it: '::1:7000' names no port.
+  console.log(`address:     ${net.isIPv6(a.bind) ? `[${a.bind}]` : a.bind}:${r.port}`);
   console.log(`journal:     ${pathText(path.resolve(a.file))} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
   if (a.store !== undefined) console.log(`store:       ${pathText(path.resolve(a.store))} (follows the journal)`);
   console.log('ready to accept a primary');
