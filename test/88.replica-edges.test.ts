@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, startReplica, startStoreReplica } from '../lib';
+import { ReplicatedWal, readJournal, startReplica, startStoreReplica } from '../lib';
 import { EXIT } from '../lib/cli/exit';
 import { encodeHello } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
@@ -174,6 +174,38 @@ describe('pmem replica --bind an IPv6 address', () => {
     } finally {
       expect(await stopPmem(child)).toBe(0);
     }
+  });
+});
+
+describe('pmem replica stopped while it makes its journal', () => {
+  test.each([['SIGTERM'], ['SIGINT']] as const)('by %s: it finishes the file, closes it and exits 0, leaving no temporary file', async (signal) => {
+    const dir = path.dirname(file('stop-early'));
+    const f = file(`stop-early-${signal}`);
+    const temporaries = (): string[] => fs.readdirSync(dir).filter((n) => n.startsWith(`.${path.basename(f)}.`) && n.endsWith('.creating'));
+    // 512 MiB: long enough to make that the signal is sent while it is made, as seen by its temporary file.
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', '0', '--file', f, '--create', '--size', '512M'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let left: string[] = [];
+    child.stdout!.on('data', (d) => { out += d; });
+    const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
+    try {
+      await bounded((async () => { while (temporaries().length === 0) await new Promise((r) => setTimeout(r, 2)); })(), () => 'temporary file');
+      child.kill(signal);
+      // The signal landed before the replica was ready: it had printed nothing.
+      const early = out;
+      expect(await bounded(exited, () => 'exit')).toEqual([0, null]);
+      expect(early).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+      // What a killed start leaves (hundreds of MiB) goes, once it is counted.
+      left = temporaries();
+      for (const t of left) fs.rmSync(path.join(dir, t));
+    }
+    expect(left).toEqual([]);
+    expect(out.split('\n').slice(-2)).toEqual([`pmem replica: ${signal}, closing`, '']);
+    expect(readJournal(f)).toMatchObject({ role: 'backup', epoch: 1, nextLsn: 1 });
+    fs.rmSync(f);
   });
 });
 

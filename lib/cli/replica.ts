@@ -77,22 +77,41 @@ export async function replica(a: ReplicaArgs): Promise<number> {
   }
   // One line each, escaped as a path is (a message may quote one), so that it stays one line.
   const log = (line: string): void => console.log(`pmem replica: ${escapeText(Buffer.from(line, 'utf8'))}`);
-  const r = a.store === undefined
-    ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs, log })
-    : await startStoreReplica({
-      store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs, log,
-    });
+  // Taken from before the start: making a journal of some GiB takes seconds,
+  // and a SIGINT then would kill the process with the file half made, under
+  // a temporary name that nothing removes. The signal is handled once the
+  // start returns (its work is synchronous): the file is whole, and closed.
+  let signalled: string | null = null;
+  let stop = (why: string): void => { signalled ??= why; };
+  const onTerm = (): void => stop('SIGTERM');
+  const onInt = (): void => stop('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+  let r: { port: number; lastDurableLsn: number; epoch: number; close(): Promise<void> };
+  try {
+    r = a.store === undefined
+      ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs, log })
+      : await startStoreReplica({
+        store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs, log,
+      });
+  } catch (e) {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    throw e;
+  }
   // An IPv6 host in brackets, as a primary's --replica takes it: '::1:7000' names no port.
   console.log(`address:     ${net.isIPv6(a.bind) ? `[${a.bind}]` : a.bind}:${r.port}`);
   console.log(`journal:     ${pathText(path.resolve(a.file))} (last durable LSN ${r.lastDurableLsn}, epoch ${r.epoch})`);
   if (a.store !== undefined) console.log(`store:       ${pathText(path.resolve(a.store))} (follows the journal)`);
   console.log('ready to accept a primary');
+  const started = r;
   return new Promise((resolve) => {
-    const stop = (why: string): void => {
+    stop = (why: string): void => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
       console.log(`pmem replica: ${why}, closing`);
-      void r.close().then(() => resolve(0));
+      void started.close().then(() => resolve(0));
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (signalled !== null) stop(signalled);
   });
 }
