@@ -119,6 +119,32 @@ describe('what a backup logs: one line per connection it refuses, drops or takes
     }
   });
 
+  test('a log that throws loses its lines, and the backup goes on: it refuses, drops and serves its primary', async () => {
+    let calls = 0;
+    const log = (): void => {
+      calls++;
+      throw new Error('log full');
+    };
+    const b = await startReplica({ file: file('log-throws'), port: 0, create: true, size: SIZE, helloTimeoutMs: 50, log });
+    try {
+      const garbage = new RawPrimary(b.port);
+      garbage.write(Buffer.from('garbage!'));
+      await garbage.closedByPeer();
+      const silent = new RawPrimary(b.port);
+      await silent.closedByPeer();
+      expect(b.stats).toMatchObject({ refusals: 1, dropped: 1 });
+      const p = await ReplicatedWal.open(file('log-throws-p'), { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE });
+      try {
+        expect(await p.append('x')).toBe(1);
+      } finally {
+        await p.close();
+      }
+      expect(calls).toBeGreaterThanOrEqual(3);
+    } finally {
+      await b.close();
+    }
+  });
+
   test('log must be a function', async () => {
     for (const log of ['yes', 1, {}]) {
       await expect(startReplica({ file: file('log-bad'), port: 0, create: true, size: SIZE, log: log as never })).rejects.toThrow(new TypeError('log must be a function'));
