@@ -48,6 +48,9 @@ export interface ServeArgs {
 const TAKES = new Set(['--port', '--bind', '--dir', '--file', '--requirepass', '--databases', '--max-size', '--replica', '--journal', '--replica-timeout',
   '--enable-debug-command', '--timeout']);
 
+/** The options whose value may not be empty. */
+const EMPTY_REFUSED = new Set(['--bind', '--dir', '--file', '--journal', '--requirepass']);
+
 /** The options of `pmem serve`. @throws a usage Fail */
 export function parseServe(argv: string[], bytes: (s: string, name: string) => number): ServeArgs {
   const a: ServeArgs = { port: 6379, bind: '127.0.0.1', databases: 16, replicas: [], timeout: 0, enableDebugCommand: 'no' };
@@ -61,6 +64,10 @@ export function parseServe(argv: string[], bytes: (s: string, name: string) => n
     else if (++i < argv.length) v = argv[i];
     else throw usage(`${name} needs a value`);
     const whole = (lo: number, hi: number): number => wholeNumberIn(v, name, lo, hi);
+    // An empty value is a mistake, most often a variable that was not set:
+    // a path of nothing, an address of nothing (which would listen on every
+    // interface), a password of nothing (which would ask for none).
+    if (v === '' && EMPTY_REFUSED.has(name)) throw usage(`${name} is an empty string${name === '--requirepass' ? ': leave it out for no password' : ''}`);
     switch (name) {
       case '--port': a.port = whole(0, 65535); break;
       case '--bind': a.bind = v; break;

@@ -39,6 +39,8 @@ export function createServerChecks(options: ServerOptions): void {
   if (typeof options.file !== 'string') throw new TypeError('options.file must be a string');
   for (const k of ['port', 'databases', 'size', 'maxSize', 'maxBulk', 'maxOutput', 'maxInput', 'maxClients', 'timeout'] as const) wholeNumber(options[k], k);
   if (options.host !== undefined && typeof options.host !== 'string') throw new TypeError('options.host must be a string');
+  // Node listens on every interface for '': the address must be said ('0.0.0.0' or '::').
+  if (options.host === '') throw new TypeError("options.host is an empty string: give an address ('0.0.0.0' for every interface)");
   if (options.requirepass !== undefined && typeof options.requirepass !== 'string') throw new TypeError('options.requirepass must be a string');
   if (options.port !== undefined && options.port > 65535) throw new RangeError(`options.port must be 0 to 65535, got ${options.port}`);
   if (options.databases !== undefined && (options.databases < 1 || options.databases > 256)) throw new RangeError(`options.databases must be 1 to 256, got ${options.databases}`);

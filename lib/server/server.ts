@@ -190,10 +190,12 @@ export class RespServer {
    * Starts listening, by default on options.port and options.host (else
    * 6379 on 127.0.0.1). Resolves to the port. A refused listen (EADDRINUSE,
    * say) rejects and leaves nothing behind: listen may be called again.
-   * @throws PmemError ERR_PMEM_CLOSED after close()
+   * @throws PmemError ERR_PMEM_CLOSED after close(); TypeError for an empty host (rejections)
    */
   listen(port = this.#listenPort, host = this.#listenHost): Promise<number> {
     if (this.#closed) return Promise.reject(new PmemError('ERR_PMEM_CLOSED', 'the server is closed'));
+    // Node listens on every interface for '': the address must be said.
+    if (host === '') return Promise.reject(new TypeError("host is an empty string: give an address ('0.0.0.0' for every interface)"));
     return new Promise((resolve, reject) => {
       const refused = (e: Error): void => {
         this.#net.off('listening', listening);
