@@ -166,9 +166,21 @@ export function checkReplicaOptions(options: unknown): Required<Omit<ReplicaOpti
   };
 }
 
-/** A `log` option: a function, or nothing (then lines go nowhere). @throws TypeError */
+/**
+ * A `log` option: a function, or nothing (then lines go nowhere). What it
+ * returns never throws: lines are logged from socket events and timers,
+ * and a log that throws loses its line, not the backup.
+ * @throws TypeError
+ */
 export function checkLog(v: unknown): (line: string) => void {
   if (v === undefined) return () => {};
   if (typeof v !== 'function') throw new TypeError('log must be a function');
-  return v as (line: string) => void;
+  const logLine = v as (line: string) => void;
+  return (line: string): void => {
+    try {
+      logLine(line);
+    } catch {
+      // the line is lost
+    }
+  };
 }

@@ -87,15 +87,7 @@ function peerName(s: net.Socket): string {
   return `${net.isIPv6(a) ? `[${a}]` : a}:${s.remotePort}`;
 }
 
-async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number, logLine: (line: string) => void): Promise<ReplicaHandle> {
-  // Called from socket events and timers: a log that throws loses its line, not the backup.
-  const log = (line: string): void => {
-    try {
-      logLine(line);
-    } catch {
-      // the line is lost
-    }
-  };
+async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number, log: (line: string) => void): Promise<ReplicaHandle> {
   const backup = new BackupLog(file);
   const sockets = new Set<net.Socket>();
   // The connections of `sockets` that have not completed a HELLO, oldest
