@@ -93,43 +93,57 @@ describe('batch: a value is written as it was when its op was read', () => {
   });
 });
 
-describe("getInto: the target's length is read from the view itself, and no code of the caller runs during the copy", () => {
-  let db: KVStore;
-  let ro: KVStore | null = null;
-  let path: string;
+/** A writer on a new store for each test of the block, and readers of it, all closed after the test. */
+function storeEach(): { readonly db: KVStore; reader(): KVStore } {
+  let path = '';
+  let db: KVStore | undefined;
+  const readers: KVStore[] = [];
   beforeEach(() => {
     path = tmpFile('hostile.kv');
     db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
   });
   afterEach(() => {
-    ro?.close();
-    ro = null;
-    db.close();
+    for (const r of readers.splice(0)) r.close();
+    db?.close();
   });
+  return {
+    get db() {
+      return db as KVStore;
+    },
+    reader() {
+      const r = KVStore.open(path, { readOnly: true });
+      readers.push(r);
+      return r;
+    },
+  };
+}
+
+describe("getInto: the target's length is read from the view itself, and no code of the caller runs during the copy", () => {
+  const f = storeEach();
 
   test("a subclass whose length getter compacts and rewrites the store gets the key's own value, or nothing", () => {
-    db.put('v', 'the value of v');
-    for (let i = 0; i < 200; i++) db.put(`f${i}`, 'x'.repeat(50));
+    f.db.put('v', 'the value of v');
+    for (let i = 0; i < 200; i++) f.db.put(`f${i}`, 'x'.repeat(50));
     let runs = 0;
     class Churning extends Uint8Array {
       override get length(): number {
         runs++;
-        for (let i = 0; i < 2000; i++) db.put(`z${i % 50}`, 'Q'.repeat(100));
-        db.compact();
+        for (let i = 0; i < 2000; i++) f.db.put(`z${i % 50}`, 'Q'.repeat(100));
+        f.db.compact();
         return 1000;
       }
     }
     const target = new Churning(32);
-    const n = db.getInto('v', target);
+    const n = f.db.getInto('v', target);
     expect(runs).toBe(0);
     expect(n).toBe(14);
     expect(Buffer.from(target.buffer, 0, n).toString()).toBe('the value of v');
   });
 
   test('a length getter that says more than the view holds is not believed: a RangeError, nothing written; a reader alike', () => {
-    db.put('k', 'abcdefgh');
-    ro = KVStore.open(path, { readOnly: true });
-    for (const s of [db, ro]) {
+    f.db.put('k', 'abcdefgh');
+    const ro = f.reader();
+    for (const s of [f.db, ro]) {
       class Long extends Uint8Array {
         override get length(): number {
           return 100;
@@ -145,11 +159,11 @@ describe("getInto: the target's length is read from the view itself, and no code
   });
 
   test('a target over a detached ArrayBuffer is a TypeError, on a writer and a reader, whether the key is there or not', () => {
-    db.put('', '');
-    ro = KVStore.open(path, { readOnly: true });
+    f.db.put('', '');
+    const ro = f.reader();
     const detached = new Uint8Array(new ArrayBuffer(8));
     structuredClone(detached.buffer, { transfer: [detached.buffer] });
-    for (const s of [db, ro]) {
+    for (const s of [f.db, ro]) {
       expect(() => s.getInto('', detached)).toThrow(/target is a view of a detached ArrayBuffer/);
       expect(() => s.getInto('absent', detached)).toThrow(TypeError);
       // An empty target over a live buffer is a target: the empty value fits.
@@ -160,18 +174,7 @@ describe("getInto: the target's length is read from the view itself, and no code
 });
 
 describe('a key given as bytes is the same key to every call: its length is read from the view, and a Proxy is not one', () => {
-  let path: string;
-  let db: KVStore;
-  let ro: KVStore | null = null;
-  beforeEach(() => {
-    path = tmpFile('hostile.kv');
-    db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
-  });
-  afterEach(() => {
-    ro?.close();
-    ro = null;
-    db.close();
-  });
+  const f = storeEach();
 
   class Lying extends Uint8Array {
     override get length(): number {
@@ -183,13 +186,13 @@ describe('a key given as bytes is the same key to every call: its length is read
     const lying = new Lying([97, 98]); // 'ab', claiming 4 bytes
     const own = Buffer.from('abcd');
     Object.defineProperty(own, 'length', { value: 2 }); // 'abcd', claiming 2
-    db.put(lying, 'two bytes');
-    db.put(own, 'four bytes');
-    ro = KVStore.open(path, { readOnly: true });
-    expect(db.getString('ab')).toBe('two bytes');
-    expect(db.getString('abcd')).toBe('four bytes');
+    f.db.put(lying, 'two bytes');
+    f.db.put(own, 'four bytes');
+    const ro = f.reader();
+    expect(f.db.getString('ab')).toBe('two bytes');
+    expect(f.db.getString('abcd')).toBe('four bytes');
     const target = Buffer.alloc(16);
-    for (const s of [db, ro]) {
+    for (const s of [f.db, ro]) {
       expect(s.getString(lying)).toBe('two bytes');
       expect(s.get(lying)!.toString()).toBe('two bytes');
       expect(s.has(lying)).toBe(true);
@@ -198,23 +201,23 @@ describe('a key given as bytes is the same key to every call: its length is read
       expect(s.has(own)).toBe(true);
       expect(s.getInto(own, target)).toBe(10);
     }
-    expect(db.delete(lying)).toBe(true);
-    expect(db.has('ab')).toBe(false);
+    expect(f.db.delete(lying)).toBe(true);
+    expect(f.db.has('ab')).toBe(false);
   });
 
   test('a Proxy of a Buffer is a TypeError to every read, as it is to put, on a writer and a reader', () => {
-    db.put('ab', 'v');
-    ro = KVStore.open(path, { readOnly: true });
+    f.db.put('ab', 'v');
+    const ro = f.reader();
     const proxy = new Proxy(Buffer.from('ab'), { get: (t, p) => (p === 'length' ? 2 : (t as unknown as Record<PropertyKey, unknown>)[p]) });
     const message = /key must be a Buffer, Uint8Array or string, got object/;
-    for (const s of [db, ro]) {
+    for (const s of [f.db, ro]) {
       expect(() => s.get(proxy)).toThrow(message);
       expect(() => s.getString(proxy)).toThrow(message);
       expect(() => s.has(proxy)).toThrow(message);
       expect(() => s.getInto(proxy, Buffer.alloc(4))).toThrow(message);
     }
-    expect(() => db.put(proxy, 'x')).toThrow(message);
-    expect(() => db.delete(proxy)).toThrow(message);
+    expect(() => f.db.put(proxy, 'x')).toThrow(message);
+    expect(() => f.db.delete(proxy)).toThrow(message);
   });
 });
 

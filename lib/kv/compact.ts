@@ -233,6 +233,8 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
   // Readers beside the writer (follow.ts) learn of the free from the
   // count first: one that reads this segment's bytes after they are
   // reused sees the count move, and reads again.
+  // unordered() walks take the keys they have not reached here while the
+  // bytes still hold them: after the free, a reuse may overwrite them.
   log.beforeFree(t.start(s), t.start(s) + t.used[s]);
   countFree(log.bytes);
   store64(log.bytes, t.start(s) + 8, 0);
