@@ -5,10 +5,14 @@
 // scripts/test.sh, not again in the PMEM_IS_PMEM_FORCE pass.
 const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
 // Suites the durability mode does not touch run once too, in the msync
-// pass: the type tests compile declarations, the CLI's tests check its
-// parsing, output and exit codes (the stores under it run in both modes in
-// their own suites, test/70 and 71), and the scripts' tests their arguments.
-const modeFree = ['/75\\.cli\\.test\\.ts$', '/91\\.types\\.test\\.ts$', '/90\\.scripts\\.test\\.ts$'];
+// pass: the type tests compile declarations, the CLI's tests (test/75.cli*)
+// check its parsing, paths, output and exit codes (the stores under it run
+// in both modes in their own suites, test/70 and 71), the scripts' tests
+// their arguments, and pmem serve's timeout tests when idle clients close.
+const modeFree = [
+  '/75\\.cli(-[a-z0-9-]+)?\\.test\\.ts$', '/91\\.types\\.test\\.ts$', '/90\\.scripts\\.test\\.ts$',
+  '/96\\.serve-timeout\\.test\\.ts$',
+];
 // *.dax.test.ts assert what only a real fs-dax mount shows; they run in the
 // qemu guest of scripts/test-dax.sh, where PMEM_DAX_MOUNT is set.
 const dax = Boolean(process.env.PMEM_DAX_MOUNT);

@@ -5,8 +5,12 @@
 # as .test-results/dax.json. TCG runs code 5-20x slower than the host, so
 # this is a subset, chosen for correctness, never for timing.
 # Usage: scripts/test-dax.sh [--variant nvdimm|memmap|devdax]
+#        scripts/test-dax.sh --prepare   (only the host's transpile step below;
+#                                         .ci/run runs it on a CPU that is idle)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+prepare_only=0
+if [ "${1:-}" = --prepare ]; then prepare_only=1; shift; fi
 
 SUITES=(
   test/80.dax-facts.dax.test.ts   # mount is dax, is_pmem without force, cache-line, MAP_SYNC
@@ -31,8 +35,6 @@ SUITES+=(test/78.kv-readers.test.ts test/79.kv-readers-kill.once.test.ts)  # rea
 
 bash scripts/setup.sh || exit 1
 mkdir -p .test-results .vm/out
-rm -f .test-results/dax.json .vm/out/dax.json .test-results/kills-dax.jsonl .vm/out/kills-dax.jsonl
-
 # The project is read-only in the guest: jest's cache and the JSON result go
 # to .vm/out, which is writable there at the same path.
 out="$PWD/.vm/out"
@@ -51,6 +53,8 @@ out="$PWD/.vm/out"
 # (--runInBand), one after the other on the same host.
 PMEM_DAX_MOUNT=/mnt/pmem node_modules/.bin/jest --ci --cacheDirectory="$out/jest-cache" \
   --testNamePattern='^a test name that no test has$' --silent "${SUITES[@]}" >/dev/null 2>&1 || true
+[ $prepare_only = 1 ] && exit 0
+rm -f .test-results/dax.json .vm/out/dax.json .test-results/kills-dax.jsonl .vm/out/kills-dax.jsonl
 
 start=$(date +%s)
 DAX_VM_TIMEOUT=${DAX_VM_TIMEOUT:-1500} bash scripts/dax-vm.sh "$@" -- sh -c "
