@@ -8,10 +8,12 @@ const forced = process.env.PMEM_IS_PMEM_FORCE === '1';
 // pass: the type tests compile declarations, the CLI's tests (test/75.cli*)
 // check its parsing, paths, output and exit codes (the stores under it run
 // in both modes in their own suites, test/70 and 71), the scripts' tests
-// their arguments, and pmem serve's timeout tests when idle clients close.
+// their arguments, and pmem serve's protocol suites (test/95, 96) its
+// replies, options and clients (the stores under it run in both modes in
+// test/70 and 71, its types' representations in test/98 and 99).
 const modeFree = [
   '/75\\.cli(-[a-z0-9-]+)?\\.test\\.ts$', '/91\\.types\\.test\\.ts$', '/90\\.scripts\\.test\\.ts$',
-  '/96\\.serve-timeout\\.test\\.ts$',
+  '/9[56]\\.serve(-[a-z0-9-]+)?\\.test\\.ts$',
 ];
 // *.dax.test.ts assert what only a real fs-dax mount shows; they run in the
 // qemu guest of scripts/test-dax.sh, where PMEM_DAX_MOUNT is set.
