@@ -6,7 +6,8 @@
 // until MAX_PENDING newer ones wait; a DATA frame of more records than the
 // log can hold is refused before they are made into objects; one whose
 // records overlap those the backup holds, with other bytes, is refused as a
-// divergence and changes nothing. And a primary against a replica's REFUSE
+// divergence and changes nothing; a primary that reads no acknowledgements
+// is not read from until it reads them. And a primary against a replica's REFUSE
 // of 100 KB: its error quotes 1 KiB.
 // A replica that cannot listen leaves no file it created behind (with
 // --store, neither the store nor the journal), and every other as it was;
@@ -275,6 +276,55 @@ describe('a DATA frame of more records than the log can hold', () => {
     } finally {
       child.stdin!.write('exit\n');
       await new Promise((r) => child.once('exit', r));
+    }
+  });
+});
+
+describe('a primary that reads no acknowledgements', () => {
+  test('is not read from while they wait unread: the backup\'s queue of them stays under 1 MiB, and it reads on once they are read', async () => {
+    const b = await startReplica({ file: file('unread-acks'), port: 0, create: true, size: SIZE });
+    // The backup's end of the connection (its local port is the backup's),
+    // and the most it held unsent.
+    let backupSide: net.Socket | undefined;
+    let most = 0;
+    // Wrapped by hand: a jest spy would keep every call's arguments.
+    const write = net.Socket.prototype.write;
+    net.Socket.prototype.write = function (this: net.Socket, ...args: Parameters<net.Socket['write']>) {
+      const r = write.apply(this, args);
+      if (this.localPort === b.port) {
+        backupSide = this;
+        most = Math.max(most, this.writableLength);
+      }
+      return r;
+    } as typeof write;
+    const unwrap = (): void => { net.Socket.prototype.write = write; };
+    const c = net.connect(b.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => c.once('connect', resolve).once('error', reject));
+      c.pause(); // reads nothing
+      c.write(hello(1, [E1]));
+      // 32 MiB of empty DATA frames of 45 bytes, each acknowledged with 29:
+      // 20 MiB of ACKs, past what a machine's socket buffers hold.
+      const empty = encodeData(1, 0, 0, 1, []);
+      const total = Math.floor((32 * 1024 * 1024) / empty.length);
+      c.write(Buffer.concat(Array.from({ length: total }, () => empty)));
+      // Turns of the event loop until the backup stopped reading, or took every frame.
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      while (backupSide?.isPaused() !== true && b.stats.frames < total) await turn();
+      expect(backupSide?.isPaused()).toBe(true);
+      expect(b.stats.pauses).toBeGreaterThan(0);
+      expect(b.stats.frames).toBeLessThan(total);
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThan(1024 * 1024);
+      // The primary reads its acknowledgements: the backup takes the rest.
+      unwrap();
+      c.resume();
+      while (b.stats.frames < total) await turn();
+      expect(b.stats.frames).toBe(total);
+    } finally {
+      unwrap();
+      c.destroy();
+      await b.close();
     }
   });
 });

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
-import { decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
+import { ACK_RECEIVED, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
@@ -23,6 +23,12 @@ export interface ReplicaServerStats {
   /** Records persisted and DATA frames taken. */
   records: number;
   frames: number;
+  /**
+   * Times reading from the primary stopped because it had not read the
+   * acknowledgements sent to it (a socket's high-water mark of them);
+   * reading goes on once they drain.
+   */
+  pauses: number;
 }
 
 /**
@@ -93,7 +99,7 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
   // The connections of `sockets` that have not completed a HELLO, oldest
   // first, with their peer's name.
   const pending = new Map<net.Socket, string>();
-  const stats: ReplicaServerStats = { connections: 0, refusals: 0, dropped: 0, records: 0, frames: 0 };
+  const stats: ReplicaServerStats = { connections: 0, refusals: 0, dropped: 0, records: 0, frames: 0, pauses: 0 };
   let closed = false;
   // Closed without a REFUSE: a primary whose HELLO was slow connects again,
   // where a REFUSE before its handshake would stop its journal.
@@ -138,10 +144,13 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
     };
     s.on('data', (chunk: Buffer) => {
       if (!sockets.has(s)) return;
+      // The replies to a chunk's frames leave in one write, when it has been
+      // taken, not in a system call each (end() in refuse uncorks too).
+      s.cork();
       try {
+        // The file whole and still at its path before anything of the chunk is written to it.
+        file.check();
         for (const f of reader.push(chunk)) {
-          // The file whole and still at its path before anything is written to it.
-          file.check();
           if (f.type === FRAME_HELLO) {
             const w = backup.hello(decodeHello(f.body));
             hello = true;
@@ -166,7 +175,14 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
             const d = readData(f.body);
             stats.frames++;
             const before = backup.lastLsn;
-            backup.accept(d, (level, lsn) => { s.write(encodeAck(level, backup.epoch, lsn)); });
+            backup.accept(d, (level, lsn) => {
+              // 'received' leaves at once, with what was queued before it:
+              // the primary that asked for it waits for no persist of this
+              // backup's, the append's below included.
+              if (level === ACK_RECEIVED) s.uncork();
+              s.write(encodeAck(level, backup.epoch, lsn));
+              if (level === ACK_RECEIVED) s.cork();
+            });
             stats.records += backup.lastLsn - before;
           } else {
             throw protocolError(`a primary sent a frame of type ${f.type}`);
@@ -174,6 +190,19 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
         }
       } catch (e) {
         refuse(e);
+        return;
+      } finally {
+        s.uncork();
+      }
+      // Every DATA frame is acknowledged, an empty one too: a primary that
+      // reads no acknowledgements would have this backup queue them without
+      // end (many times the bytes it sends, in memory). Once the
+      // queue passes the socket's high-water mark, reading stops until it
+      // drains; a primary that reads its acknowledgements is never held.
+      if (s.writableNeedDrain && !s.isPaused()) {
+        stats.pauses++;
+        s.pause();
+        s.once('drain', () => s.resume());
       }
     });
     let error: string | undefined;
