@@ -110,8 +110,10 @@ export class BackupLog {
    *   frames shows; an epoch not agreed in the handshake),
    *   ERR_PMEM_REPLICA_DIVERGED (a record it holds, sent with other bytes),
    *   ERR_PMEM_NO_SPACE
+   * `ack` is called for each acknowledgement; `beforeWrite` is true for one
+   * made before the frame's records are written, which must leave at once.
    */
-  accept(d: DataFrame, ack: (level: number, lsn: number) => void): void {
+  accept(d: DataFrame, ack: (level: number, lsn: number, beforeWrite: boolean) => void): void {
     const { wal, state } = this.journal;
     if (!hooks.noEpochCheck && d.epoch < state.epoch) {
       throw new PmemError('ERR_PMEM_REPLICA_FENCED', `records of epoch ${d.epoch}; the replica has seen epoch ${state.epoch}`);
@@ -126,8 +128,8 @@ export class BackupLog {
     const fresh = Math.max(0, end - Math.max(next, d.firstLsn));
     const upto = fresh > 0 ? end - 1 : next - 1;
     this.#committedSeen = Math.max(this.#committedSeen, Math.min(d.committedLsn, upto));
-    if ((d.flags & WANT_RECEIVED) !== 0) ack(ACK_RECEIVED, upto);
-    if (hooks.ackOnReceipt) ack(ACK_PERSISTED, upto); // the broken variant: acked before the fence below
+    if ((d.flags & WANT_RECEIVED) !== 0) ack(ACK_RECEIVED, upto, true);
+    if (hooks.ackOnReceipt) ack(ACK_PERSISTED, upto, true); // the broken variant: acked before the fence below
     if (fresh > 0) {
       this.#makeRoom();
       // The one ordering point: the batch is fenced when appendBatch
@@ -135,7 +137,7 @@ export class BackupLog {
       const first = this.#append(d, n - fresh, next);
       if (first !== next) throw new PmemError('ERR_PMEM_CORRUPT', `the replica's log gave LSN ${first} to the primary's LSN ${next}`);
     }
-    if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto);
+    if (!hooks.ackOnReceipt) ack(ACK_PERSISTED, upto, false);
   }
 
   /**

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
-import { ACK_RECEIVED, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
+import { decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
@@ -175,13 +175,13 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
             const d = readData(f.body);
             stats.frames++;
             const before = backup.lastLsn;
-            backup.accept(d, (level, lsn) => {
-              // 'received' leaves at once, with what was queued before it:
-              // the primary that asked for it waits for no persist of this
-              // backup's, the append's below included.
-              if (level === ACK_RECEIVED) s.uncork();
+            backup.accept(d, (level, lsn, beforeWrite) => {
+              // One made before the frame's records are written ('received')
+              // leaves at once, with what was queued before it: the primary
+              // that asked for it waits for no persist of this backup's.
+              if (beforeWrite) s.uncork();
               s.write(encodeAck(level, backup.epoch, lsn));
-              if (level === ACK_RECEIVED) s.cork();
+              if (beforeWrite) s.cork();
             });
             stats.records += backup.lastLsn - before;
           } else {
