@@ -154,7 +154,9 @@ export class TieredCache<V = unknown> {
     if (i !== undefined) {
       const e = d.expiry[i];
       if (e === 0 || e > Date.now()) {
-        d.score[i] += this.#hot.touch();
+        // The touch first: it may rescale every score, this one too.
+        const w = this.#hot.touch();
+        d.score[i] += w;
         this.#stats.dramHits++;
         return d.values[i] as V;
       }

@@ -44,12 +44,20 @@ export class Hotness {
     return this.#weight;
   }
 
-  /** Counts one access and returns its weight. */
+  /**
+   * Counts one access and returns its weight, on the scale of the scores
+   * as they are after the call: when this touch rescales them, the weight
+   * is rescaled too (unscaled, it would count 2^512 accesses). A caller
+   * reads the score it adds it to after the call, not before.
+   */
   touch(): number {
     const w = this.#weight;
     this.clock++;
     this.#weight = w * this.#ratio;
-    if (this.#weight > 1 / REBASE) this.#rebase();
+    if (this.#weight > 1 / REBASE) {
+      this.#rebase();
+      return w * REBASE;
+    }
     return w;
   }
 
