@@ -1,7 +1,11 @@
 // TieredCache against a hostile caller, continued: a cache that lives long
-// enough for its hotness scores to be rescaled.
+// enough for its hotness scores to be rescaled, and a file reopened with
+// another encoding.
+import * as fs from 'node:fs';
+
 import { TieredCache } from '../lib';
 import { CrashSim } from '../lib/testing';
+import { tmpFile } from './helpers';
 
 describe('TieredCache hotness, hostile', () => {
   test('the access that rescales every score counts once, not 2^512 times: the entry it touches is not pinned in DRAM', () => {
@@ -19,5 +23,34 @@ describe('TieredCache hotness, hostile', () => {
       expect([at, s.hits.dram]).toEqual([at, 1 + 38]);
       c.close();
     }
+  });
+});
+
+describe('TieredCache encodings, hostile', () => {
+  test('an entry written with another encoding, evicted from PMem while DRAM holds it, is written back under its own tag', () => {
+    const file = tmpFile('reencode.cache');
+    let c = new TieredCache<unknown>({ file, pmemBytes: 64 + 256 * 4, encoding: 'utf8', writeMode: 'write-through' });
+    c.set('n', '123');
+    c.set('s', 'hello');
+    c.close();
+    c = new TieredCache<unknown>({ file, encoding: 'json', dramEntries: 100, writeMode: 'write-through' });
+    // Both in DRAM, clean, as the strings they were written as.
+    expect([c.get('n'), c.get('s')]).toEqual(['123', 'hello']);
+    const before = c.stats().evictions;
+    for (let i = 0; i < 8; i++) c.set(`x${i}`, i);
+    expect(c.stats().evictions - before).toBeGreaterThanOrEqual(2);
+    // DRAM now holds the only copies: room on PMem for close() to write them.
+    for (const key of [...c.keys()]) if (key !== 'n' && key !== 's') c.delete(key);
+    expect(c.stats().dram.dirty).toBe(2);
+    c.close();
+    // Read as json, '123' came back as the number 123 and 'hello' refused
+    // the open as ERR_PMEM_CORRUPT.
+    c = new TieredCache<unknown>({ file, encoding: 'json' });
+    expect([c.get('n'), c.get('s')]).toEqual(['123', 'hello']);
+    c.close();
+    c = new TieredCache<unknown>({ file, encoding: 'buffer', preload: 0 });
+    expect([c.get('n'), c.get('s')]).toEqual(['123', 'hello']);
+    c.close();
+    fs.rmSync(file);
   });
 });

@@ -80,7 +80,7 @@ export class TieredCache<V = unknown> {
     }
     try {
       this.#pmem = new PmemTier(region, o.slotBytes, this.#hot);
-      this.#pmem.onEvict = (key, value) => this.#onPmemEvict(key, value);
+      this.#pmem.onEvict = (key, value, tag) => this.#onPmemEvict(key, value, tag);
       // Counters for 8 times as many keys as the cache can hold: a scan of
       // that many new keys raises another key's estimate by about one.
       this.#sketch = new FrequencySketch(8 * Math.max(this.#pmem.slotCount, Number.isFinite(o.dramEntries) ? o.dramEntries : 0), o.halfLife);
@@ -101,7 +101,7 @@ export class TieredCache<V = unknown> {
       const size = Buffer.byteLength(p.keys[s]!) + p.value(s).length;
       if (this.#dram.full(size)) break;
       if (p.expiry[s] !== 0 && p.expiry[s] <= now) continue;
-      this.#dram.add(p.keys[s]!, decodeValue(p.value(s), TAG_ENCODING[p.tag(s)]), null, size, p.score[s], p.expiry[s]);
+      this.#dram.add(p.keys[s]!, decodeValue(p.value(s), TAG_ENCODING[p.tag(s)]), null, p.tag(s), size, p.score[s], p.expiry[s]);
       this.#stats.preloaded++;
     }
   }
@@ -181,11 +181,12 @@ export class TieredCache<V = unknown> {
     this.#stats.pmemHits++;
     const score = (p.score[s] += w);
     const bytes = p.value(s);
-    const value = decodeValue(bytes, TAG_ENCODING[p.tag(s)]);
+    const tag = p.tag(s);
+    const value = decodeValue(bytes, TAG_ENCODING[tag]);
     const size = Buffer.byteLength(key) + bytes.length;
     const expiry = p.expiry[s];
     if (this.#admit(score, size)) {
-      this.#dram.add(key, value, null, size, score, expiry);
+      this.#dram.add(key, value, null, tag, size, score, expiry);
       this.#stats.promotions++;
     }
     return value as V;
@@ -267,6 +268,7 @@ export class TieredCache<V = unknown> {
     const d = this.#dram;
     const key = d.keys[i];
     const bytes = d.dirty[i];
+    const tag = d.tags[i];
     const score = d.score[i];
     const expiry = d.expiry[i];
     if (bytes === null) {
@@ -280,9 +282,9 @@ export class TieredCache<V = unknown> {
       const value = d.values[i];
       d.remove(i);
       if (cacheHooks.demoted !== undefined) cacheHooks.demoted(key, value);
-      this.#pmem.put(key, Buffer.from(key), bytes, this.#tag, expiry, score);
+      this.#pmem.put(key, Buffer.from(key), bytes, tag, expiry, score);
     } else {
-      this.#pmem.put(key, Buffer.from(key), bytes, this.#tag, expiry, score);
+      this.#pmem.put(key, Buffer.from(key), bytes, tag, expiry, score);
       // Durable on PMem: the DRAM copy may go.
       const at = d.index.get(key)!;
       if (cacheHooks.demoted !== undefined) cacheHooks.demoted(key, d.values[at]);
@@ -297,12 +299,15 @@ export class TieredCache<V = unknown> {
    * `set` encoded). Not encoded again from the DRAM value: the caller may
    * have changed that object since (JSON.stringify would then throw here,
    * inside an unrelated put, or run a toJSON that calls back into the cache).
+   * The bytes keep their slot's encoding tag, which may be another than the
+   * cache's (the file was written with another encoding): a demotion writes
+   * them back under it, so they read back as the value they were.
    */
-  #onPmemEvict(key: string, value: Buffer): void {
+  #onPmemEvict(key: string, value: Buffer, tag: number): void {
     this.#stats.evictions++;
     const i = this.#dram.index.get(key);
     if (i !== undefined && this.#dram.dirty[i] === null) {
-      this.#dram.update(i, this.#dram.values[i], Buffer.from(value), this.#dram.sizes[i], this.#dram.expiry[i]);
+      this.#dram.update(i, this.#dram.values[i], Buffer.from(value), tag, this.#dram.sizes[i], this.#dram.expiry[i]);
     }
   }
 
@@ -340,7 +345,7 @@ export class TieredCache<V = unknown> {
       const score = (d.score[i] += w);
       if (through) p.put(key, keyBytes, bytes, this.#tag, expiry, score);
       i = d.index.get(key)!;
-      d.update(i, this.#dramCopy(value, bytes), through ? null : bytes, size, expiry);
+      d.update(i, this.#dramCopy(value, bytes), through ? null : bytes, this.#tag, size, expiry);
       return this;
     }
     const s = p.index.get(key);
@@ -350,10 +355,10 @@ export class TieredCache<V = unknown> {
     const score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
     if (through || !this.#admit(score, size)) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
-      if (through && this.#admit(score, size)) d.add(key, this.#dramCopy(value, bytes), null, size, score, expiry);
+      if (through && this.#admit(score, size)) d.add(key, this.#dramCopy(value, bytes), null, this.#tag, size, score, expiry);
       return this;
     }
-    d.add(key, this.#dramCopy(value, bytes), bytes, size, score, expiry);
+    d.add(key, this.#dramCopy(value, bytes), bytes, this.#tag, size, score, expiry);
     return this;
   }
 
@@ -424,7 +429,7 @@ export class TieredCache<V = unknown> {
       const bytes = d.dirty[i];
       if (bytes === null) continue;
       const key = d.keys[i];
-      this.#pmem.put(key, Buffer.from(key), bytes, this.#tag, d.expiry[i], d.score[i]);
+      this.#pmem.put(key, Buffer.from(key), bytes, d.tags[i], d.expiry[i], d.score[i]);
       // The PMem copy is durable: the DRAM copy is clean from here on.
       // PMem evictions during the put mark DRAM entries dirty and never
       // move them, so the loop's positions stay valid.

@@ -18,6 +18,12 @@ export class DramTier {
   values: unknown[] = [];
   /** Encoded bytes of a dirty entry (the value as set, read once), null when clean. */
   dirty: (Buffer | null)[] = [];
+  /**
+   * The encoding tag of each dirty entry's bytes: the cache's own, or, for
+   * bytes copied from an evicted slot, that slot's, which a cache reopened
+   * with another encoding reads and writes back as they were.
+   */
+  tags: number[] = [];
   score: Float64Array;
   expiry: Float64Array;
   /** Encoded size of each entry's value. */
@@ -45,13 +51,14 @@ export class DramTier {
   }
 
   /** Adds an entry; the caller made room. Returns its position. */
-  add(key: string, value: unknown, dirty: Buffer | null, size: number, score: number, expiry: number): number {
+  add(key: string, value: unknown, dirty: Buffer | null, tag: number, size: number, score: number, expiry: number): number {
     const i = this.count++;
     if (i >= this.score.length) this.#grow();
     this.index.set(key, i);
     this.keys[i] = key;
     this.values[i] = value;
     this.dirty[i] = dirty;
+    this.tags[i] = tag;
     if (dirty !== null) this.dirtyCount++;
     this.score[i] = score;
     this.expiry[i] = expiry;
@@ -61,11 +68,12 @@ export class DramTier {
   }
 
   /** Replaces the value at position `i`. */
-  update(i: number, value: unknown, dirty: Buffer | null, size: number, expiry: number): void {
+  update(i: number, value: unknown, dirty: Buffer | null, tag: number, size: number, expiry: number): void {
     if (this.dirty[i] !== null) this.dirtyCount--;
     if (dirty !== null) this.dirtyCount++;
     this.values[i] = value;
     this.dirty[i] = dirty;
+    this.tags[i] = tag;
     this.bytes += size - this.sizes[i];
     this.sizes[i] = size;
     this.expiry[i] = expiry;
@@ -87,6 +95,7 @@ export class DramTier {
       this.keys[i] = this.keys[last];
       this.values[i] = this.values[last];
       this.dirty[i] = this.dirty[last];
+      this.tags[i] = this.tags[last];
       this.score[i] = this.score[last];
       this.expiry[i] = this.expiry[last];
       this.sizes[i] = this.sizes[last];
@@ -95,6 +104,7 @@ export class DramTier {
     this.values[last] = undefined;
     this.dirty[last] = null;
     this.keys.length = last;
+    this.tags.length = last;
   }
 
   /** The position of an expired entry among a few sampled, else of the coldest of them; -1 when empty. */
@@ -122,6 +132,7 @@ export class DramTier {
     this.keys = [];
     this.values = [];
     this.dirty = [];
+    this.tags = [];
     this.count = 0;
     this.bytes = 0;
     this.dirtyCount = 0;

@@ -58,10 +58,10 @@ export class PmemTier {
   #seq = 1;
   #rng = 0x9e3779b9;
   /**
-   * Called with a key the tier evicts to make room, and its value's bytes:
-   * a view of the freed slot, valid only during the call.
+   * Called with a key the tier evicts to make room, its value's bytes (a
+   * view of the freed slot, valid only during the call) and their encoding tag.
    */
-  onEvict: (key: string, value: Buffer) => void = () => {};
+  onEvict: (key: string, value: Buffer, tag: number) => void = () => {};
 
   /**
    * Opens the tier on `region`: formats it when it holds nothing, else
@@ -355,8 +355,9 @@ export class PmemTier {
     if (cacheHooks.evicted !== undefined) cacheHooks.evicted(key);
     // The slot's bytes stay as they are until put() writes it after this.
     const value = this.value(victim);
+    const tag = this.tag(victim);
     this.#free1(victim);
-    this.onEvict(key, value);
+    this.onEvict(key, value, tag);
   }
 
   /** Frees every slot, durably when it returns. */
