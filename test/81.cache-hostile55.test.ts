@@ -1,11 +1,12 @@
 // TieredCache against a hostile caller, continued: a cache that lives long
-// enough for its hotness scores to be rescaled, and a file reopened with
-// another encoding.
+// enough for its hotness scores to be rescaled, a file reopened with
+// another encoding, and tiers small enough that making room in DRAM evicts
+// the very entry being promoted or set.
 import * as fs from 'node:fs';
 
 import { TieredCache } from '../lib';
 import { CrashSim } from '../lib/testing';
-import { tmpFile } from './helpers';
+import { rng, tmpFile } from './helpers';
 
 describe('TieredCache hotness, hostile', () => {
   test('the access that rescales every score counts once, not 2^512 times: the entry it touches is not pinned in DRAM', () => {
@@ -53,4 +54,40 @@ describe('TieredCache encodings, hostile', () => {
     c.close();
     fs.rmSync(file);
   });
+});
+
+describe('TieredCache small tiers, hostile', () => {
+  test.each(['write-back', 'write-through'] as const)(
+    '%s: an entry whose PMem slot is evicted to make room for it in DRAM is never a clean DRAM copy of nothing',
+    (writeMode) => {
+      let checked = 0;
+      for (let seed = 1; seed <= 200; seed++) {
+        const region = new CrashSim(64 + 128 * 2);
+        const c = new TieredCache({ region, slotBytes: 128, dramEntries: 1, writeMode });
+        const r = rng(seed);
+        for (let step = 0; step < 50; step++) {
+          const k = `k${Math.floor(r() * 4)}`;
+          if (r() < 0.5) {
+            c.set(k, Buffer.from(k));
+            // A set is never evicted by its own admission.
+            expect([seed, step, c.has(k)]).toEqual([seed, step, true]);
+          } else {
+            c.get(k);
+          }
+          // Every key listed is counted, and every key DRAM lists is one
+          // PMem holds or one a flush writes.
+          expect([seed, step, [...c.keys()].length]).toEqual([seed, step, c.size]);
+          checked++;
+        }
+        // The next open holds what this one held, less what its close's
+        // flush evicted to make room (2 slots for up to 3 entries).
+        const held = [...c.keys()];
+        c.close();
+        const again = new TieredCache({ region, slotBytes: 128 });
+        for (const key of again.keys()) expect([seed, held.includes(key), again.get(key)]).toEqual([seed, true, Buffer.from(key)]);
+        again.close();
+      }
+      expect(checked).toBe(200 * 50);
+    },
+  );
 });

@@ -185,7 +185,11 @@ export class TieredCache<V = unknown> {
     const value = decodeValue(bytes, TAG_ENCODING[tag]);
     const size = Buffer.byteLength(key) + bytes.length;
     const expiry = p.expiry[s];
-    if (this.#admit(score, size)) {
+    // The demotions that make room write dirty entries to PMem, and a full
+    // PMem tier evicts for them: the victim may be this very slot. Its
+    // entry has then left the cache (a clean DRAM copy is one PMem holds,
+    // and nothing would write this one back): it is not promoted.
+    if (this.#admit(score, size) && p.index.get(key) === s) {
       this.#dram.add(key, value, null, tag, size, score, expiry);
       this.#stats.promotions++;
     }
@@ -355,7 +359,11 @@ export class TieredCache<V = unknown> {
     const score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
     if (through || !this.#admit(score, size)) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
-      if (through && this.#admit(score, size)) d.add(key, this.#dramCopy(value, bytes), null, this.#tag, size, score, expiry);
+      // The demotions that make room may evict the slot just written (see
+      // #getWarm): DRAM then takes the value dirty, the one copy left.
+      if (through && this.#admit(score, size)) {
+        d.add(key, this.#dramCopy(value, bytes), p.index.has(key) ? null : bytes, this.#tag, size, score, expiry);
+      }
       return this;
     }
     d.add(key, this.#dramCopy(value, bytes), bytes, this.#tag, size, score, expiry);
