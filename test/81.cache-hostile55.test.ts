@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 
 import { TieredCache } from '../lib';
 import { CrashSim } from '../lib/testing';
-import { rng, tmpFile } from './helpers';
+import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
 
 describe('TieredCache hotness, hostile', () => {
   test('the access that rescales every score counts once, not 2^512 times: the entry it touches is not pinned in DRAM', () => {
@@ -53,6 +53,38 @@ describe('TieredCache encodings, hostile', () => {
     expect([c.get('n'), c.get('s')]).toEqual(['123', 'hello']);
     c.close();
     fs.rmSync(file);
+  });
+});
+
+describe('TieredCache json values, hostile', () => {
+  test("what a value's getter or toJSON throws reaches the caller as it was thrown; JSON's own refusals are TypeErrors", () => {
+    const region = new CrashSim(1 << 16);
+    const c = new TieredCache<unknown>({ region, encoding: 'json' });
+    const mine = new Error('aborted by the caller');
+    let thrown: unknown;
+    try {
+      c.set('k', { get x() { throw mine; } });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBe(mine);
+    try {
+      c.set('k', { toJSON: () => { throw 7; } });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBe(7);
+    // A toJSON that calls into another cache, closed: its ERR_PMEM_CLOSED.
+    const other = new TieredCache<unknown>({ region: new CrashSim(1 << 16), encoding: 'json' });
+    other.close();
+    expectPmemError(() => c.set('k', { toJSON: () => other.get('x') }), 'ERR_PMEM_CLOSED');
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    expectThrowName(() => c.set('k', cycle), 'TypeError');
+    expectThrowName(() => c.set('k', { n: 1n }), 'TypeError');
+    expect(c.has('k')).toBe(false);
+    expect(c.size).toBe(0);
+    c.close();
   });
 });
 

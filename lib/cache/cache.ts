@@ -323,7 +323,8 @@ export class TieredCache<V = unknown> {
    * return. An entry larger than a slot is not stored, and an older value of
    * its key is deleted (lru-cache's rule for `maxEntrySize`).
    * @throws TypeError for a key that is not a string or a value the encoding
-   *   cannot take, RangeError for a bad ttl; PmemError ERR_PMEM_CLOSED
+   *   cannot take, RangeError for a bad ttl; PmemError ERR_PMEM_CLOSED; and
+   *   whatever a json value's toJSON or getter throws, as it was thrown
    */
   set(key: string, value: V, options?: { ttl?: number }): this {
     this.#open();

@@ -53,7 +53,12 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
       try {
         text = JSON.stringify(value);
       } catch (e) {
-        throw new TypeError(`value cannot be stored as JSON: ${(e as Error).message}`);
+        // JSON.stringify's own refusals (a cycle, a BigInt) are TypeErrors;
+        // anything else was thrown by the caller's code (a toJSON, a
+        // getter: an abort, a call into a closed cache) and is theirs, as
+        // it was thrown.
+        if (!(e instanceof TypeError)) throw e;
+        throw new TypeError(`value cannot be stored as JSON: ${e.message}`, { cause: e });
       }
       if (typeof text !== 'string') throw new TypeError('value cannot be stored as JSON');
       return Buffer.from(text, 'utf8');
