@@ -4,7 +4,7 @@
 // the very entry being promoted or set.
 import * as fs from 'node:fs';
 
-import { TieredCache } from '../lib';
+import { TieredCache, openMapping } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
 
@@ -85,6 +85,37 @@ describe('TieredCache json values, hostile', () => {
     expect(c.has('k')).toBe(false);
     expect(c.size).toBe(0);
     c.close();
+  });
+});
+
+describe('TieredCache calls in odd order, hostile', () => {
+  test('a region closed under the cache: a set is ERR_PMEM_CLOSED, and a close that cannot write DRAM\'s values says they are lost', () => {
+    const file = tmpFile('region-closed.cache');
+    let m = openMapping(file, { size: 1 << 16, create: true });
+    const c = new TieredCache({ region: m });
+    c.set('a', Buffer.from('1'));
+    c.set('b', Buffer.from('2'));
+    expect(c.stats().dram.dirty).toBe(2);
+    m.close();
+    // Taken into DRAM, it could never have been written.
+    expectPmemError(() => c.set('c', Buffer.from('3')), 'ERR_PMEM_CLOSED');
+    expect(c.has('c')).toBe(false);
+    expectPmemError(() => c.close(), 'ERR_PMEM_CLOSED');
+    expect(c.closed).toBe(true);
+    c.close();
+    m = openMapping(file);
+    const again = new TieredCache({ region: m, writeMode: 'write-through' });
+    expect(again.size).toBe(0);
+    again.set('d', Buffer.from('4'));
+    m.close();
+    // Nothing held only in DRAM: nothing lost, and the close is quiet.
+    again.close();
+    m = openMapping(file);
+    const third = new TieredCache({ region: m });
+    expect(third.get('d')).toEqual(Buffer.from('4'));
+    third.close();
+    m.close();
+    fs.rmSync(file);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { NativeLock } from '../core/binding';
-import { closedError, PmemError } from '../core/errors';
+import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
 import type { Region } from '../core/region';
 import { DramTier } from './dram-tier';
@@ -323,7 +323,8 @@ export class TieredCache<V = unknown> {
    * return. An entry larger than a slot is not stored, and an older value of
    * its key is deleted (lru-cache's rule for `maxEntrySize`).
    * @throws TypeError for a key that is not a string or a value the encoding
-   *   cannot take, RangeError for a bad ttl; PmemError ERR_PMEM_CLOSED; and
+   *   cannot take, RangeError for a bad ttl; PmemError ERR_PMEM_CLOSED (the
+   *   cache, or the region under it, is closed); and
    *   whatever a json value's toJSON or getter throws, as it was thrown
    */
   set(key: string, value: V, options?: { ttl?: number }): this {
@@ -333,6 +334,9 @@ export class TieredCache<V = unknown> {
     const bytes = encodeValue(value, this.encoding);
     // Encoding ran the caller's code (a toJSON, a getter), which may have closed the cache.
     this.#open();
+    // A region its owner closed under the cache: a write-back value taken
+    // into DRAM could never be written.
+    checkOpen(this.#pmem.region, 'tiered cache');
     const keyBytes = Buffer.from(key);
     if (!this.#pmem.fits(keyBytes.length, bytes.length)) {
       this.delete(key);
@@ -450,12 +454,18 @@ export class TieredCache<V = unknown> {
    * Flushes (every value durable), writes each entry's hotness for the
    * next open's preload, unmaps a file the cache opened and releases its
    * lock. A region the caller gave stays open. Idempotent.
+   * @throws PmemError ERR_PMEM_CLOSED when the caller closed the region
+   *   before the cache while DRAM held values not yet written to it (they
+   *   are lost); the cache is closed all the same
    */
   close(): void {
     if (this.#closed) return;
+    let lost = 0;
     if (this.#pmem.region.closed !== true) {
       this.flush();
       this.#pmem.saveHotness();
+    } else {
+      lost = this.#dram.dirtyCount;
     }
     this.#closed = true;
     this.#dram.clear();
@@ -463,6 +473,9 @@ export class TieredCache<V = unknown> {
     // Released after the unmap: the next open maps a file no one writes.
     this.#lock?.release();
     this.#lock = null;
+    if (lost > 0) {
+      throw new PmemError('ERR_PMEM_CLOSED', `the region under the tiered cache was closed before it: ${lost} write-back value(s) held only in DRAM were never written, and are lost`);
+    }
   }
 
   [Symbol.dispose](): void {
