@@ -4,7 +4,7 @@
 // the very entry being promoted or set.
 import * as fs from 'node:fs';
 
-import { TieredCache, openMapping } from '../lib';
+import { TieredCache, crc32c, openMapping } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
 
@@ -115,6 +115,24 @@ describe('TieredCache calls in odd order, hostile', () => {
     expect(third.get('d')).toEqual(Buffer.from('4'));
     third.close();
     m.close();
+    fs.rmSync(file);
+  });
+});
+
+describe('TieredCache files, hostile', () => {
+  test.each([NaN, Infinity, -Infinity])('a record whose checksum holds but whose expiry is %p, which no set writes, is ERR_PMEM_CORRUPT, the file left as it was', (expiry) => {
+    const file = tmpFile('expiry.cache');
+    const c = new TieredCache<string>({ file, pmemBytes: 1 << 16, encoding: 'utf8', writeMode: 'write-through' });
+    c.set('k', 'value');
+    c.close();
+    const b = fs.readFileSync(file);
+    const slot = 64;
+    b.writeDoubleLE(expiry, slot + 40);
+    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
+    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    fs.writeFileSync(file, b);
+    expectPmemError(() => new TieredCache({ file, encoding: 'utf8' }), 'ERR_PMEM_CORRUPT');
+    expect(fs.readFileSync(file).equals(b)).toBe(true);
     fs.rmSync(file);
   });
 });

@@ -138,6 +138,13 @@ export class PmemTier {
         // leaves a commit word over a record that does not match it.
         throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} is published but its record does not match (damaged media?)`);
       }
+      const expiry = b.readDoubleLE(off + S_EXPIRY);
+      if (!Number.isFinite(expiry)) {
+        // A set writes 0 or a time (now plus a finite ttl): a NaN would
+        // read as expired to has() and as live to get(), which would hand
+        // the value out.
+        throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} has an expiry no set writes (${expiry})`);
+      }
       seqOf[s] = commit;
       const key = b.toString('utf8', off + S_KEY, off + S_KEY + klen);
       const other = newest.get(key);
