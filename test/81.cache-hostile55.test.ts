@@ -119,6 +119,23 @@ describe('TieredCache calls in odd order, hostile', () => {
   });
 });
 
+describe('TieredCache sizes, hostile', () => {
+  test('a hot entry larger than dramBytes, which DRAM never admits, does not stop the preload of the entries after it', () => {
+    const region = new CrashSim(64 + 256 * 16);
+    let c = new TieredCache({ region, dramBytes: 100 });
+    c.set('big', Buffer.alloc(150, 1));
+    for (let i = 0; i < 5; i++) c.set(`s${i}`, Buffer.from('v'));
+    for (let i = 0; i < 50; i++) expect(c.get('big')).toEqual(Buffer.alloc(150, 1));
+    for (let i = 0; i < 5; i++) for (let j = 0; j < 3; j++) c.get(`s${i}`);
+    expect(c.stats().dram.entries).toBe(5);
+    c.close();
+    c = new TieredCache({ region, dramBytes: 100 });
+    expect(c.stats().recovery.preloaded).toBe(5);
+    expect(c.stats().dram).toMatchObject({ entries: 5, bytes: 5 * 3 });
+    c.close();
+  });
+});
+
 describe('TieredCache files, hostile', () => {
   test.each([NaN, Infinity, -Infinity])('a record whose checksum holds but whose expiry is %p, which no set writes, is ERR_PMEM_CORRUPT, the file left as it was', (expiry) => {
     const file = tmpFile('expiry.cache');

@@ -99,6 +99,9 @@ export class TieredCache<V = unknown> {
     const now = Date.now();
     for (const s of p.hottest(Math.min(n, p.count))) {
       const size = Buffer.byteLength(p.keys[s]!) + p.value(s).length;
+      // Larger than the DRAM tier's byte bound: never admitted (#admit),
+      // and no reason to stop the cooler entries that fit.
+      if (size > this.#dram.maxBytes) continue;
       if (this.#dram.full(size)) break;
       if (p.expiry[s] !== 0 && p.expiry[s] <= now) continue;
       this.#dram.add(p.keys[s]!, decodeValue(p.value(s), TAG_ENCODING[p.tag(s)]), null, p.tag(s), size, p.score[s], p.expiry[s]);
