@@ -136,6 +136,26 @@ describe('TieredCache sizes, hostile', () => {
   });
 });
 
+describe('TieredCache sizes, hostile (DRAM bound)', () => {
+  test.each(['write-back', 'write-through'] as const)('%s: a key set again with a larger value keeps DRAM within dramBytes, and every value reads back', (writeMode) => {
+    const region = new CrashSim(64 + 512 * 64);
+    const c = new TieredCache({ region, slotBytes: 512, dramBytes: 100, writeMode });
+    for (let i = 0; i < 8; i++) c.set(`k${i}`, Buffer.alloc(8, i));
+    expect(c.stats().dram.entries).toBe(8);
+    for (let i = 0; i < 8; i++) {
+      c.set(`k${i}`, Buffer.alloc(i % 2 === 0 ? 300 : 20, i));
+      expect(c.stats().dram.bytes).toBeLessThanOrEqual(100);
+    }
+    for (let i = 0; i < 8; i++) expect(c.get(`k${i}`)).toEqual(Buffer.alloc(i % 2 === 0 ? 300 : 20, i));
+    expect(c.stats().dram.bytes).toBeLessThanOrEqual(100);
+    expect(c.size).toBe(8);
+    c.close();
+    const again = new TieredCache({ region, slotBytes: 512 });
+    for (let i = 0; i < 8; i++) expect(again.get(`k${i}`)).toEqual(Buffer.alloc(i % 2 === 0 ? 300 : 20, i));
+    again.close();
+  });
+});
+
 describe('TieredCache files, hostile', () => {
   test.each([NaN, Infinity, -Infinity])('a record whose checksum holds but whose expiry is %p, which no set writes, is ERR_PMEM_CORRUPT, the file left as it was', (expiry) => {
     const file = tmpFile('expiry.cache');

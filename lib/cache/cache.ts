@@ -353,18 +353,27 @@ export class TieredCache<V = unknown> {
     const w = this.#hot.touch();
     let i = d.index.get(key);
     const through = this.writeMode === 'write-through';
-    if (i !== undefined) {
+    if (i !== undefined && d.bytes - d.sizes[i] + size <= d.maxBytes) {
       const score = (d.score[i] += w);
       if (through) p.put(key, keyBytes, bytes, this.#tag, expiry, score);
       i = d.index.get(key)!;
       d.update(i, this.#dramCopy(value, bytes), through ? null : bytes, this.#tag, size, expiry);
       return this;
     }
-    const s = p.index.get(key);
-    // A key the cache does not hold counts the accesses the sketch saw (a
-    // get that missed, typically), or this set if it saw none: one access,
-    // not two, for the usual get-miss-then-set.
-    const score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
+    let score: number;
+    if (i !== undefined) {
+      // The new value would take DRAM past its byte bound: the entry leaves
+      // DRAM (its old value is replaced anyway) and the new one is a
+      // candidate like any other, with the entry's score.
+      score = d.score[i] + w;
+      d.remove(i);
+    } else {
+      const s = p.index.get(key);
+      // A key the cache does not hold counts the accesses the sketch saw (a
+      // get that missed, typically), or this set if it saw none: one access,
+      // not two, for the usual get-miss-then-set.
+      score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
+    }
     if (through || !this.#admit(score, size)) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
       // The demotions that make room may evict the slot just written (see
