@@ -174,6 +174,42 @@ describe('TieredCache files, hostile', () => {
   });
 });
 
+describe('TieredCache files, hostile (UTF-8)', () => {
+  /** A cache file holding 'key' → 'value' (`encoding`), then byte `at` of its record set to 0xff under a checksum that holds. */
+  function forged(encoding: 'utf8' | 'json', at: number): string {
+    const file = tmpFile(`utf8-${encoding}.cache`);
+    const c = new TieredCache<string>({ file, pmemBytes: 1 << 16, encoding, writeMode: 'write-through' });
+    c.set('key', 'value');
+    c.close();
+    const b = fs.readFileSync(file);
+    const slot = 64;
+    b[slot + 48 + at] = 0xff;
+    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
+    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    fs.writeFileSync(file, b);
+    return file;
+  }
+
+  test('a published key that is not UTF-8 (no set writes one) is ERR_PMEM_CORRUPT, the file left as it was', () => {
+    const file = forged('utf8', 1);
+    const before = fs.readFileSync(file);
+    expectPmemError(() => new TieredCache({ file, encoding: 'utf8' }), 'ERR_PMEM_CORRUPT');
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    fs.rmSync(file);
+  });
+
+  test.each(['utf8', 'json'] as const)('a %s value that is not UTF-8 is ERR_PMEM_CORRUPT at open (preload) and on get and peek', (encoding) => {
+    // 'key' is 3 bytes; the value's second byte ('a', or the json string's 'v').
+    const file = forged(encoding, 3 + 1);
+    expectPmemError(() => new TieredCache({ file, encoding }), 'ERR_PMEM_CORRUPT');
+    const c = new TieredCache({ file, encoding, preload: 0 });
+    expectPmemError(() => c.get('key'), 'ERR_PMEM_CORRUPT');
+    expectPmemError(() => c.peek('key'), 'ERR_PMEM_CORRUPT');
+    c.close();
+    fs.rmSync(file);
+  });
+});
+
 describe('TieredCache small tiers, hostile', () => {
   test.each(['write-back', 'write-through'] as const)(
     '%s: an entry whose PMem slot is evicted to make room for it in DRAM is never a clean DRAM copy of nothing',

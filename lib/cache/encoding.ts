@@ -1,4 +1,6 @@
 // How values are turned into bytes for the PMem tier and back.
+import { isUtf8 } from 'node:buffer';
+
 import { viewLength } from '../core/args';
 import { PmemError } from '../core/errors';
 
@@ -68,16 +70,21 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
 
 /**
  * The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep.
- * @throws PmemError ERR_PMEM_CORRUPT for json bytes that do not parse: encodeValue
- *   never writes such bytes, so their record was damaged under a checksum that holds
+ * @throws PmemError ERR_PMEM_CORRUPT for utf8 bytes that are not UTF-8 or json
+ *   bytes that do not parse: encodeValue never writes such bytes, so their
+ *   record was damaged under a checksum that holds
  */
 export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
   switch (encoding) {
     case 'buffer':
       return Buffer.from(bytes);
     case 'utf8':
+      // encodeValue writes a well-formed string's UTF-8 only.
+      if (!isUtf8(bytes)) throw new PmemError('ERR_PMEM_CORRUPT', 'a utf8 value on PMem is not UTF-8 (damaged media?)');
       return bytes.toString('utf8');
     case 'json':
+      // JSON.stringify's text is well-formed (a lone surrogate escaped).
+      if (!isUtf8(bytes)) throw new PmemError('ERR_PMEM_CORRUPT', 'a json value on PMem is not UTF-8 (damaged media?)');
       try {
         return JSON.parse(bytes.toString('utf8'));
       } catch (e) {

@@ -1,6 +1,8 @@
 // The PMem tier: fixed-size slots on a Region, one entry per slot, each
 // published by an 8-byte commit word after its record is durable; the index
 // is a Map rebuilt by recover() on every open.
+import { isUtf8 } from 'node:buffer';
+
 import { binding } from '../core/binding';
 import { PmemError, checkOpen } from '../core/errors';
 import { type Region, sealRecord, store64 } from '../core/region';
@@ -144,6 +146,11 @@ export class PmemTier {
         // read as expired to has() and as live to get(), which would hand
         // the value out.
         throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} has an expiry no set writes (${expiry})`);
+      }
+      if (!isUtf8(b.subarray(off + S_KEY, off + S_KEY + klen))) {
+        // A set writes a well-formed key's UTF-8: bytes that are not would
+        // read as another key (U+FFFD in their place), two of them as one.
+        throw new PmemError('ERR_PMEM_CORRUPT', `cache slot ${s} holds a key that is not UTF-8`);
       }
       seqOf[s] = commit;
       const key = b.toString('utf8', off + S_KEY, off + S_KEY + klen);
