@@ -211,6 +211,33 @@ describe('TieredCache files, hostile (UTF-8)', () => {
 });
 
 describe('TieredCache small tiers, hostile', () => {
+  test('write-through: a set value is held when set returns, even when the admission that rejected it made a full PMem tier evict', () => {
+    let sets = 0;
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed);
+      const region = new CrashSim(64 + 256 * (2 + Math.floor(r() * 6)));
+      const options = { region, writeMode: 'write-through' as const, dramEntries: 1 + Math.floor(r() * 5), dramBytes: 20 + Math.floor(r() * 200), halfLife: 1 + r() * 20 };
+      const c = new TieredCache(options);
+      const last = new Map<string, string>();
+      for (let step = 0; step < 300; step++) {
+        const k = `k${Math.floor(r() * 10)}`;
+        if (r() < 0.45) {
+          const v = `${k}:${step}:${'z'.repeat(Math.floor(r() * 120))}`;
+          c.set(k, Buffer.from(v));
+          last.set(k, v);
+          sets++;
+          expect([seed, step, c.get(k)?.toString()]).toEqual([seed, step, v]);
+        } else {
+          // Gone (evicted) or the last value set, never an older one.
+          const got = c.get(k)?.toString();
+          if (got !== undefined) expect([seed, step, got]).toEqual([seed, step, last.get(k)]);
+        }
+      }
+      c.close();
+    }
+    expect(sets).toBeGreaterThan(100 * 100);
+  });
+
   test.each(['write-back', 'write-through'] as const)(
     '%s: an entry whose PMem slot is evicted to make room for it in DRAM is never a clean DRAM copy of nothing',
     (writeMode) => {

@@ -374,13 +374,14 @@ export class TieredCache<V = unknown> {
       // not two, for the usual get-miss-then-set.
       score = s !== undefined ? p.score[s] + w : this.#hot.scoreOf(Math.max(1, this.#sketch.estimate(hashKey(key), this.#hot.clock)));
     }
-    if (through || !this.#admit(score, size)) {
+    // Admission first, the put after: the demotions that make room write
+    // dirty entries to PMem, and a full PMem tier evicts for them, which
+    // after the put could take the slot just written (see #getWarm) and
+    // leave the value nowhere. The put evicts only for itself.
+    const admitted = this.#admit(score, size);
+    if (through || !admitted) {
       p.put(key, keyBytes, bytes, this.#tag, expiry, score);
-      // The demotions that make room may evict the slot just written (see
-      // #getWarm): DRAM then takes the value dirty, the one copy left.
-      if (through && this.#admit(score, size)) {
-        d.add(key, this.#dramCopy(value, bytes), p.index.has(key) ? null : bytes, this.#tag, size, score, expiry);
-      }
+      if (admitted) d.add(key, this.#dramCopy(value, bytes), null, this.#tag, size, score, expiry);
       return this;
     }
     d.add(key, this.#dramCopy(value, bytes), bytes, this.#tag, size, score, expiry);
