@@ -11,7 +11,9 @@ import { MAX_SLOT_BYTES, MIN_SLOT_BYTES } from './pmem-format';
  *   `close()`. A value the admission policy keeps out of DRAM goes to PMem
  *   and is durable on return.
  * - `'write-through'`: `set` writes the value to PMem before it returns, so
- *   it is durable on return; DRAM holds clean copies only.
+ *   it is durable on return; DRAM holds clean copies, except one whose
+ *   PMem slot the tier evicted while DRAM held it (written again when it is
+ *   demoted, flushed or closed).
  */
 export type WriteMode = 'write-back' | 'write-through';
 
