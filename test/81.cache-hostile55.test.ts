@@ -156,6 +156,21 @@ describe('TieredCache sizes, hostile (DRAM bound)', () => {
   });
 });
 
+describe('TieredCache sizes, hostile (lru-cache\'s)', () => {
+  test('calculatedSize counts keys and values as maxSize does: full slots make it equal to maxSize, never more', () => {
+    const c = new TieredCache({ region: new CrashSim(64 + 256 * 4), writeMode: 'write-through' });
+    // 2 bytes of key and 206 of value fill a 256-byte slot after its 48-byte header.
+    for (let i = 0; i < 4; i++) c.set(`k${i}`, Buffer.alloc(206));
+    expect(c.size).toBe(4);
+    expect(c.maxSize).toBe(4 * 208);
+    expect(c.calculatedSize).toBe(4 * 208);
+    c.delete('k0');
+    c.set('k9', Buffer.alloc(1));
+    expect(c.calculatedSize).toBe(3 * 208 + 3);
+    c.close();
+  });
+});
+
 describe('TieredCache files, hostile', () => {
   test.each([NaN, Infinity, -Infinity])('a record whose checksum holds but whose expiry is %p, which no set writes, is ERR_PMEM_CORRUPT, the file left as it was', (expiry) => {
     const file = tmpFile('expiry.cache');

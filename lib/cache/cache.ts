@@ -124,10 +124,13 @@ export class TieredCache<V = unknown> {
     return this.#pmem.slotCount * (this.#pmem.slotBytes - S_KEY);
   }
 
-  /** Bytes of keys and values held on PMem. */
+  /**
+   * Bytes of keys and values held on PMem, as maxSize counts them: each
+   * record's header is not counted, so that it never exceeds maxSize.
+   */
   get calculatedSize(): number {
     this.#open();
-    return this.#pmem.bytes;
+    return this.#pmem.bytes - this.#pmem.count * S_KEY;
   }
 
   /** Entries the PMem tier holds at most (one per slot). */
