@@ -1,7 +1,10 @@
 // TieredCache against a hostile caller, continued: a cache that lives long
 // enough for its hotness scores to be rescaled, a file reopened with
-// another encoding, and tiers small enough that making room in DRAM evicts
-// the very entry being promoted or set.
+// another encoding, json values whose own code throws, a region closed
+// under the cache, sizes at and past the DRAM bound and lru-cache's
+// calculatedSize, records that pass their checksum but that no set writes,
+// and tiers small enough that making room in DRAM evicts the very entry
+// being promoted or set.
 import * as fs from 'node:fs';
 
 import { TieredCache, crc32c, openMapping } from '../lib';

@@ -19,7 +19,7 @@ export class DramTier {
   /** Encoded bytes of a dirty entry (the value as set, read once), null when clean. */
   dirty: (Buffer | null)[] = [];
   /**
-   * The encoding tag of each dirty entry's bytes: the cache's own, or, for
+   * The encoding tag of each entry's dirty bytes: the cache's own, or, for
    * bytes copied from an evicted slot, that slot's, which a cache reopened
    * with another encoding reads and writes back as they were.
    */

@@ -70,9 +70,9 @@ export function encodeValue(value: unknown, encoding: CacheEncoding): Buffer {
 
 /**
  * The value that `encodeValue` gave `bytes` for; `bytes` is a view the caller may not keep.
- * @throws PmemError ERR_PMEM_CORRUPT for utf8 bytes that are not UTF-8 or json
- *   bytes that do not parse: encodeValue never writes such bytes, so their
- *   record was damaged under a checksum that holds
+ * @throws PmemError ERR_PMEM_CORRUPT for utf8 or json bytes that are not
+ *   UTF-8, or json bytes that do not parse: encodeValue never writes such
+ *   bytes, so their record was damaged under a checksum that holds
  */
 export function decodeValue(bytes: Buffer, encoding: CacheEncoding): unknown {
   switch (encoding) {
