@@ -204,32 +204,49 @@ describe('pmem replica --bind an IPv6 address', () => {
 });
 
 describe('pmem replica stopped while it makes its journal', () => {
+  // strace(1) delivers the signal as the replica sizes its temporary file
+  // (its first fallocate), whatever the machine's speed: the signal lands
+  // while the journal is made, and the trace shows where it landed.
   test.each([['SIGTERM'], ['SIGINT']] as const)('by %s: it finishes the file, closes it and exits 0, leaving no temporary file', async (signal) => {
     const dir = path.dirname(file('stop-early'));
     const f = file(`stop-early-${signal}`);
+    const trace = file(`stop-early-${signal}.strace`);
     const temporaries = (): string[] => fs.readdirSync(dir).filter((n) => n.startsWith(`.${path.basename(f)}.`) && n.endsWith('.creating'));
-    // 512 MiB: long enough to make that the signal is sent while it is made, as seen by its temporary file.
-    const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', '0', '--file', f, '--create', '--size', '512M'],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    // In a process group of its own, so that strace and the replica under it go together if the test fails.
+    const child = spawn('strace', ['-f', '-qq', '-y', '-o', trace, '-e', 'trace=fallocate', '-e', `inject=fallocate:signal=${signal}:when=1`,
+      process.execPath, path.join(__dirname, '..', 'bin', 'pmem'), 'replica', '--listen', '0', '--file', f, '--create', '--size', '64M'],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
+    let err = '';
     let left: string[] = [];
     child.stdout!.on('data', (d) => { out += d; });
-    const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
+    child.stderr!.on('data', (d) => { err += d; });
+    const exited = new Promise<[number | null, string | null, Error | null]>((r) => {
+      child.once('error', (e) => r([null, null, e]));
+      child.once('exit', (code, sig) => r([code, sig, null]));
+    });
     try {
-      await bounded((async () => { while (temporaries().length === 0) await new Promise((r) => setTimeout(r, 2)); })(), () => 'temporary file');
-      child.kill(signal);
-      // The signal landed before the replica was ready: it had printed nothing.
-      const early = out;
-      expect(await bounded(exited, () => 'exit')).toEqual([0, null]);
-      expect(early).toBe('');
+      const [code, sig, e] = await bounded(exited, () => 'exit');
+      if (e !== null) throw new Error(`strace could not run (scripts/setup.sh installs it): ${e.message}`);
+      expect([code, sig, err]).toEqual([0, null, '']);
     } finally {
-      child.kill('SIGKILL');
-      // What a killed start leaves (hundreds of MiB) goes, once it is counted.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone: every process of it exited
+      }
+      // What a killed start leaves goes, once it is counted.
       left = temporaries();
       for (const t of left) fs.rmSync(path.join(dir, t));
     }
+    // The signal came at the first fallocate, of the temporary file: before the journal had its name.
+    const lines = fs.readFileSync(trace, 'utf8').split('\n');
+    fs.rmSync(trace);
+    expect(lines[0]).toMatch(new RegExp(`^\\d+ fallocate\\(\\d+</.*/\\.${path.basename(f)}\\.[0-9a-f]+\\.creating>, `));
+    expect(lines[1]).toMatch(new RegExp(`^\\d+ --- ${signal} `));
     expect(left).toEqual([]);
-    expect(out.split('\n').slice(-2)).toEqual([`pmem replica: ${signal}, closing`, '']);
+    // It was ready only after the signal, and then closed for it.
+    expect(out.split('\n').slice(-3)).toEqual(['ready to accept a primary', `pmem replica: ${signal}, closing`, '']);
     expect(readJournal(f)).toMatchObject({ role: 'backup', epoch: 1, nextLsn: 1 });
     fs.rmSync(f);
   });
