@@ -129,8 +129,20 @@ function positive(v: unknown, name: string): number {
   return n;
 }
 
+/**
+ * The options' values, each read once (a getter or a Proxy runs once per
+ * name), into a plain object the checks and the sort then read: a value
+ * that answered one thing to its check cannot answer another to the sort.
+ */
+function readOnce(options: unknown, keys: readonly string[]): Record<string, unknown> {
+  const given = checkOptions(options, keys);
+  const o: Record<string, unknown> = {};
+  for (const k of keys) o[k] = given[k];
+  return o;
+}
+
 function checkKey(k: unknown, i: number): Required<SortKey> {
-  const o = checkOptions(k, KEY_KEYS);
+  const o = readOnce(k, KEY_KEYS);
   return {
     field: positive(o.field, `keys[${i}].field`),
     char: o.char === undefined ? 1 : positive(o.char, `keys[${i}].char`),
@@ -141,13 +153,17 @@ function checkKey(k: unknown, i: number): Required<SortKey> {
 
 /** @throws TypeError, RangeError */
 export function checkSortOptions(options: unknown): Checked {
-  const o = checkOptions(options, KEYS);
+  const o = readOnce(options, KEYS);
   const bool = (name: string): boolean => (o[name] === undefined ? false : checkBoolean(o[name], name));
   const memory = o.memory === undefined ? 64 * 1024 * 1024 : checkIndex(o.memory, 'memory');
   if (memory < MIN_MEMORY || memory > MAX_MEMORY) throw new RangeError(`memory must be ${MIN_MEMORY}..${MAX_MEMORY} bytes, got ${memory}`);
   if (o.pmem !== undefined && (typeof o.pmem !== 'string' || o.pmem.length === 0)) throw new TypeError('pmem must be a directory path');
   if (o.keys !== undefined && !Array.isArray(o.keys)) throw new TypeError('keys must be an array');
-  const keys = ((o.keys ?? []) as unknown[]).map(checkKey);
+  // Its length and each element read once, by index: not through the
+  // array's own `map`, which may be anything.
+  const given = (o.keys ?? []) as unknown[];
+  const keys: Array<Required<SortKey>> = [];
+  for (let i = 0, n = given.length; i < n; i++) keys.push(checkKey(given[i], i));
   let separator = -1;
   if (o.separator !== undefined) {
     if (typeof o.separator !== 'string') throw new TypeError('separator must be a string');
