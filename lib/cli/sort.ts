@@ -32,10 +32,17 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
       files.push(...argv.slice(i + 1));
       break;
     }
-    // Letters run together as GNU sort takes them: -nr, -k2,2, -t:, -o out.
-    if (/^-[nrus]{2,}$/.test(a)) {
-      for (const c of a.slice(1)) options[FLAGS[`-${c}`] as 'numeric'] = true;
-      continue;
+    // Letters run together as GNU sort (getopt) takes them: flags first,
+    // then at most one letter that takes a value, which is the rest of the
+    // argument or the next one: -nr, -k2,2, -t:, -nk2,2, -rt: -k2, -no out.
+    if (/^-[^-]/.test(a)) {
+      let j = 1;
+      while (j < a.length && FLAGS[`-${a[j]}`] !== undefined) options[FLAGS[`-${a[j++]}`] as 'numeric'] = true;
+      if (j === a.length) continue;
+      if (j > 1) {
+        if (!/[oktS]/.test(a[j])) throw usage(`unknown sort option letter '${a[j]}' in ${a}`);
+        a = `-${a.slice(j)}`;
+      }
     }
     let v: string | undefined;
     const eq = a.startsWith('--') ? a.indexOf('=') : -1;
