@@ -1,0 +1,160 @@
+// externalSort and `pmem sort` given what a hostile user gives: options
+// whose getters answer differently each time, letters run together as GNU
+// sort takes them (-nk2), callbacks that throw.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { externalSort, type SortOptions } from '../lib';
+import { testDir } from './helpers';
+
+const MEMORY = 64 * 1024;
+let dir = '';
+beforeAll(() => {
+  dir = path.join(testDir(), `sort-hostile55-${process.pid}`);
+  fs.mkdirSync(dir, { recursive: true });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const file = (name: string): string => path.join(dir, name);
+
+/** GNU sort's output for `input` with `flags`. */
+function gnu(input: string, flags: string[]): Buffer {
+  return execFileSync('sort', [...flags, input], { env: { ...process.env, LC_ALL: 'C' } });
+}
+
+/** Lines of a word and a number, enough for several runs under MEMORY. */
+function numbered(name: string, lines = 20000): string {
+  const p = file(name);
+  const out: string[] = [];
+  let x = 12345;
+  for (let i = 0; i < lines; i++) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    out.push(`w${x.toString(36)} ${x % 1000}`);
+  }
+  fs.writeFileSync(p, out.join('\n') + '\n');
+  return p;
+}
+
+describe('options are read once', () => {
+  test('each option of the sort and of each key is read once, however many checks use it', () => {
+    const input = numbered('once.txt', 2000);
+    const reads = new Map<string, number>();
+    const counted = <T extends object>(target: T, prefix: string): T => new Proxy(target, {
+      get(t, name, receiver) {
+        if (typeof name === 'string') reads.set(prefix + name, (reads.get(prefix + name) ?? 0) + 1);
+        return Reflect.get(t, name, receiver) as unknown;
+      },
+    });
+    const options = counted({
+      memory: MEMORY, pmem: file('once.work'), keys: [counted({ field: 2, char: 1, endField: 2 }, 'keys[0].')], numeric: true,
+      separator: ' ', reverse: true, stable: true, mergeBuffers: 'dram', parallel: 2, checkpointBytes: 4096,
+      onProgress: () => undefined, onCheckpoint: () => undefined,
+    } as SortOptions, '');
+    externalSort(input, file('once.out'), options);
+    expect(fs.readFileSync(file('once.out')).equals(gnu(input, ['-t', ' ', '-k2,2', '-n', '-r', '-s']))).toBe(true);
+    expect([...reads].filter(([, n]) => n > 1)).toEqual([]);
+    expect(reads.get('onProgress')).toBe(1);
+    expect(reads.get('pmem')).toBe(1);
+  });
+
+  test('an onProgress getter that answers a function, then a number, is the function it answered to its check', () => {
+    const input = numbered('getter.txt');
+    let reads = 0;
+    let calls = 0;
+    const options = { memory: MEMORY };
+    Object.defineProperty(options, 'onProgress', {
+      enumerable: true,
+      get: () => (++reads === 1 ? () => { calls++; } : 42),
+    });
+    // It was read again where the sort called it: a TypeError ("not a
+    // function") in the middle of the sort, the work left behind.
+    const r = externalSort(input, file('getter.out'), options);
+    expect(r.runs).toBeGreaterThan(1);
+    expect(calls).toBeGreaterThan(0);
+    expect(reads).toBe(1);
+    expect(fs.existsSync(file('getter.out.pmem-sort'))).toBe(false);
+  });
+
+  test('a keys array whose own map answers other keys is read by index: the keys checked are the keys sorted by', () => {
+    const input = numbered('keys.txt', 2000);
+    const keys = [{ field: 2 }];
+    // A key that the checks would refuse, had they seen it.
+    Object.defineProperty(keys, 'map', { value: () => [{ field: 0, char: 0, endField: 0, endChar: 0 }] });
+    externalSort(input, file('keys.out'), { memory: MEMORY, keys, numeric: true });
+    expect(fs.readFileSync(file('keys.out')).equals(gnu(input, ['-k2', '-n']))).toBe(true);
+  });
+});
+
+describe('pmem sort: letters run together as GNU sort takes them', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  const pmem = (args: string[]): { code: number | null; out: string; err: string } => {
+    const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  test.each([
+    [['-nk2'], ['-n', '-k2']],
+    [['-rnk2,2'], ['-r', '-n', '-k2,2']],
+    [['-nrt', ' ', '-k2'], ['-n', '-r', '-t', ' ', '-k2']],
+    [['-nt ', '-k2,2', '-u'], ['-n', '-t', ' ', '-k2,2', '-u']],
+    [['-sk', '2,2'], ['-s', '-k2,2']],
+    [['-nS64K', '-k2'], ['-n', '-k2']],
+    [['-nS', '64K', '-rk1.2'], ['-n', '-r', '-k1.2']],
+  ])('%j sorts as GNU sort does', (args, flags) => {
+    const input = numbered('cli.txt', 3000);
+    const out = file('cli.out');
+    const r = pmem([...args, input, '-o', out]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(out).equals(gnu(input, flags))).toBe(true);
+  });
+
+  test('-no FILE writes FILE, as GNU sort does', () => {
+    const input = numbered('cli-o.txt', 3000);
+    const out = file('cli-o.out');
+    const r = pmem(['-no', out, input]);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(out).equals(gnu(input, ['-n']))).toBe(true);
+  });
+
+  test.each([
+    [['-nz'], "unknown sort option letter 'z' in -nz"],
+    [['-n-r'], "unknown sort option letter '-' in -n-r"],
+    [['-nk2n'], "-k: a key is F[.C][,F[.C]] (fields and characters from 1), got '2n'"],
+  ])('%j is a usage error naming the letter', (args, message) => {
+    const input = numbered('cli-bad.txt', 10);
+    const out = file('cli-bad.out');
+    const r = pmem([...args, input, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`pmem: ${message}\n`);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe('callbacks that throw', () => {
+  test.each([
+    ['onProgress, while runs are formed', 'runs'],
+    ['onCheckpoint, in the final merge', 'merge'],
+  ])('%s: the error is thrown as it is, the workers stopped, and resume continues to GNU sort\'s output', (_, phase) => {
+    const input = numbered(`throw-${phase}.txt`);
+    const out = file(`throw-${phase}.out`);
+    const thrown = new Error('the application gave up');
+    let error: unknown;
+    try {
+      externalSort(input, out, {
+        memory: MEMORY, parallel: 2, checkpointBytes: 4096,
+        onProgress: (p) => { if (phase === 'runs' && p.done > 0) throw thrown; },
+        onCheckpoint: (c) => { if (phase === 'merge' && c.phase === 'merge') throw thrown; },
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBe(thrown);
+    expect(fs.existsSync(out)).toBe(false);
+    const r = externalSort(input, out, { memory: MEMORY, parallel: 2, resume: true });
+    expect(r.resumed).toBe(true);
+    expect(fs.readFileSync(out).equals(gnu(input, []))).toBe(true);
+    expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+  });
+});
