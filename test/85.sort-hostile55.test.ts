@@ -158,3 +158,25 @@ describe('callbacks that throw', () => {
     expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
   });
 });
+
+describe('a pmem directory that cannot be made', () => {
+  test.each([
+    ['whose parent takes no new directory (/proc)', () => '/proc/pmem-sort-hostile55', 'ERR_PMEM_IO', /^cannot make \/proc\/pmem-sort-hostile55: no new directory can be made in \/proc: no such file or directory \(ENOENT\)$/],
+    ['whose parent is a regular file', () => path.join(file('parent-file.txt'), 'work'), 'ERR_PMEM_INVALID', /: its parent .*parent-file\.txt is not a directory$/],
+    ['whose parent is missing', () => path.join(file('no-such-dir'), 'work'), 'ERR_PMEM_NOT_FOUND', /: its parent .*no-such-dir does not exist$/],
+  ])('%s is refused, said as it is, and nothing is left', (_, pmem, code, message) => {
+    const input = numbered('parent.txt', 100);
+    fs.writeFileSync(file('parent-file.txt'), 'x\n');
+    const out = file('parent.out');
+    let error: { code?: string; message?: string; path?: string } = {};
+    try {
+      externalSort(input, out, { memory: MEMORY, pmem: pmem() });
+    } catch (e) {
+      error = e as typeof error;
+    }
+    expect(error.code).toBe(code);
+    expect(error.message).toMatch(message);
+    expect(error.path).toBe(pmem());
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('parent.out'))).toEqual([]);
+  });
+});

@@ -52,19 +52,30 @@ function makeWorkDir(dir: string): boolean {
     return true;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new PmemError('ERR_PMEM_NOT_FOUND', `the pmem directory ${dir}: its parent ${path.dirname(dir)} does not exist`, { path: dir });
+    // mkdir(2) says ENOTDIR only of the path before the last name.
+    if (code === 'ENOTDIR') throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir}: its parent ${path.dirname(dir)} is not a directory`, { path: dir });
+    if (code === 'ENOENT') {
+      if (!isDirectory(path.dirname(dir))) throw new PmemError('ERR_PMEM_NOT_FOUND', `the pmem directory ${dir}: its parent ${path.dirname(dir)} does not exist`, { path: dir });
+      // The parent is there and takes no new directory (one of /proc).
+      const err = fromSystemError(e) as PmemError;
+      throw new PmemError(err.code, `cannot make ${dir}: no new directory can be made in ${path.dirname(dir)}: no such file or directory (ENOENT)`, {
+        path: dir, ...(err.errno === undefined ? {} : { errno: err.errno }), syscall: 'mkdir',
+      });
+    }
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw new PmemError('ERR_PMEM_ACCESS', `cannot make ${dir}: ${code}`, { path: dir });
     if (code === 'ENOSPC') throw new PmemError('ERR_PMEM_NO_SPACE', `cannot make ${dir}: no space`, { path: dir });
-    if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+    if (code !== 'EEXIST') throw e;
   }
-  let directory = false;
-  try {
-    directory = fs.statSync(dir).isDirectory();
-  } catch {
-    directory = false;
-  }
-  if (!directory) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is not a directory`, { path: dir });
+  if (!isDirectory(dir)) throw new PmemError('ERR_PMEM_INVALID', `the pmem directory ${dir} is not a directory`, { path: dir });
   return false;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /**
