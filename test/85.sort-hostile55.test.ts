@@ -180,3 +180,26 @@ describe('a pmem directory that cannot be made', () => {
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('parent.out'))).toEqual([]);
   });
 });
+
+describe('a large budget for a small input', () => {
+  // The run buffers are the budget's (40% of it for the input chunk), of
+  // pages no one touched: a search for the newline of a last line without
+  // one ran through all of it past the bytes read, faulting every page in
+  // (880 MiB of RSS and 3 s for 5 bytes under -S 2G).
+  test('a last line without a newline costs no more than one with it', () => {
+    const bin = path.join(__dirname, '..', 'bin', 'pmem');
+    const peaks: number[] = [];
+    for (const text of ['b\na\nc\n', 'b\na\nc']) {
+      const input = file('small.txt');
+      fs.writeFileSync(input, text);
+      const out = file('small.out');
+      const r = spawnSync(process.execPath, [bin, 'sort', '-S', '2G', '--parallel', '1', '--json', input, '-o', out], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(fs.readFileSync(out, 'latin1')).toBe('a\nb\nc\n');
+      peaks.push((JSON.parse(r.stdout) as { peakRss: number }).peakRss);
+    }
+    expect(peaks[0]).toBeLessThan(300 * 2 ** 20);
+    expect(peaks[1]).toBeLessThan(peaks[0] + 64 * 2 ** 20);
+  });
+});

@@ -157,9 +157,14 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
     }
     consumed = count * f.recordSize;
   } else {
+    // Newlines are searched for in the bytes read only: past them the
+    // buffer holds an earlier run's bytes, or pages never touched, and a
+    // search through them (for a last line without a newline) would fault
+    // in the whole input chunk, 40% of the budget, for a few bytes of input.
+    const read = input.subarray(0, n);
     let p = 0;
     while (p < n && count < bufs.maxRecords) {
-      const nl = input.indexOf(NL, p);
+      const nl = read.indexOf(NL, p);
       if (nl < 0 || nl >= n) {
         // No newline after p: the input's last line, or a line that does
         // not fit the buffer (when nothing came before it).
