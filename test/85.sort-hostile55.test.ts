@@ -203,3 +203,34 @@ describe('a large budget for a small input', () => {
     expect(peaks[1]).toBeLessThan(peaks[0] + 64 * 2 ** 20);
   });
 });
+
+describe('an input at the partial output\'s path', () => {
+  // The partial output is emptied as a sort starts and removed when the
+  // sort fails past any resume: the input there was emptied, then removed
+  // ("the input shrank while it was sorted").
+  test.each([
+    ['by its name', (input: string, partial: string) => fs.renameSync(input, partial)],
+    ['as a hard link', (input: string, partial: string) => fs.linkSync(input, partial)],
+    ['as a symbolic link', (input: string, partial: string) => fs.symlinkSync(input, partial)],
+  ])('%s is refused, and the input is left as it was', (how, make) => {
+    const name = `partial-${how.replace(/ /g, '-')}`;
+    const original = numbered(`${name}.txt`, 100);
+    const before = fs.readFileSync(original);
+    const out = file(`${name}.out`);
+    const partial = `${out}.pmem-sort-partial`;
+    make(original, partial);
+    const input = how === 'by its name' ? partial : original;
+    let error: { code?: string; message?: string } = {};
+    try {
+      externalSort(input, out, { memory: MEMORY });
+    } catch (e) {
+      error = e as typeof error;
+    }
+    expect(error.code).toBe('ERR_PMEM_INVALID');
+    expect(error.message).toContain(`the partial output ${partial} is the input`);
+    expect(fs.readFileSync(input).equals(before)).toBe(true);
+    expect(fs.readFileSync(partial).equals(before)).toBe(true);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+  });
+});

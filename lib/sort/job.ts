@@ -101,6 +101,12 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
   const partial = `${absOut}.pmem-sort-partial`;
+  // The partial output is emptied as the sort starts, and removed when it
+  // fails past any resume: were it the input (by its name, a hard link or a
+  // symbolic link), the input would be lost.
+  if (canonical(partial) === absIn || sameFileAs(partial, st)) {
+    throw new PmemError('ERR_PMEM_INVALID', `the partial output ${partial} is the input ${input}: the sort empties that file first and writes its output there; give the output another name`, { path: partial });
+  }
   const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
   checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
   checkOthersWork([['output', absOut], ['partial output', partial]]);
@@ -108,6 +114,16 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
   };
+}
+
+/** Whether `file` names (following links) the file `st` describes. */
+function sameFileAs(file: string, st: fs.Stats): boolean {
+  try {
+    const f = fs.statSync(file);
+    return f.dev === st.dev && f.ino === st.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** A path with its directory's symbolic links resolved (the path itself need not exist). */
