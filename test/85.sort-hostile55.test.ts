@@ -234,3 +234,18 @@ describe('an input at the partial output\'s path', () => {
     expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
   });
 });
+
+describe('arguments of the wrong form', () => {
+  test.each([
+    ['an input with a NUL byte', (f: string) => [`${f}\0x`, file('nul.out'), {}], 'input must not contain a NUL byte'],
+    ['an output with a NUL byte', (f: string) => [f, `${file('nul.out')}\0x`, {}], 'output must not contain a NUL byte'],
+    ['a pmem directory with a NUL byte', (f: string) => [f, file('nul.out'), { pmem: `${file('nul.work')}\0x` }], 'pmem must not contain a NUL byte'],
+    ['options given as an array', (f: string) => [f, file('nul.out'), []], 'options must be an object, not an array'],
+    ['a key given as an array', (f: string) => [f, file('nul.out'), { keys: [[2]] }], 'keys[0] must be an object, not an array'],
+  ])('%s is a TypeError naming it, and nothing is made', (_, args, message) => {
+    const input = numbered('nul.txt', 10);
+    const [i, o, options] = args(input) as [string, string, SortOptions];
+    expect(() => externalSort(i, o, options)).toThrow(new TypeError(message));
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('nul.') && n !== 'nul.txt')).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 // externalSort's options: their types, defaults and checks.
 import * as os from 'node:os';
 
-import { checkBoolean, checkIndex, checkOptions, typeName } from '../core/args';
+import { checkBoolean, checkIndex, checkOptions, checkPath, typeName } from '../core/args';
 import type { RecordFormat, SortKey } from './records';
 
 export interface SortProgress {
@@ -134,7 +134,9 @@ function positive(v: unknown, name: string): number {
  * name), into a plain object the checks and the sort then read: a value
  * that answered one thing to its check cannot answer another to the sort.
  */
-function readOnce(options: unknown, keys: readonly string[]): Record<string, unknown> {
+function readOnce(options: unknown, keys: readonly string[], name: string): Record<string, unknown> {
+  // An array's own methods (keys, say) would be read as options.
+  if (Array.isArray(options)) throw new TypeError(`${name} must be an object, not an array`);
   const given = checkOptions(options, keys);
   const o: Record<string, unknown> = {};
   for (const k of keys) o[k] = given[k];
@@ -142,7 +144,7 @@ function readOnce(options: unknown, keys: readonly string[]): Record<string, unk
 }
 
 function checkKey(k: unknown, i: number): Required<SortKey> {
-  const o = readOnce(k, KEY_KEYS);
+  const o = readOnce(k, KEY_KEYS, `keys[${i}]`);
   return {
     field: positive(o.field, `keys[${i}].field`),
     char: o.char === undefined ? 1 : positive(o.char, `keys[${i}].char`),
@@ -153,11 +155,12 @@ function checkKey(k: unknown, i: number): Required<SortKey> {
 
 /** @throws TypeError, RangeError */
 export function checkSortOptions(options: unknown): Checked {
-  const o = readOnce(options, KEYS);
+  const o = readOnce(options, KEYS, 'options');
   const bool = (name: string): boolean => (o[name] === undefined ? false : checkBoolean(o[name], name));
   const memory = o.memory === undefined ? 64 * 1024 * 1024 : checkIndex(o.memory, 'memory');
   if (memory < MIN_MEMORY || memory > MAX_MEMORY) throw new RangeError(`memory must be ${MIN_MEMORY}..${MAX_MEMORY} bytes, got ${memory}`);
   if (o.pmem !== undefined && (typeof o.pmem !== 'string' || o.pmem.length === 0)) throw new TypeError('pmem must be a directory path');
+  if (o.pmem !== undefined) checkPath(o.pmem, 'pmem');
   if (o.keys !== undefined && !Array.isArray(o.keys)) throw new TypeError('keys must be an array');
   // Its length and each element read once, by index: not through the
   // array's own `map`, which may be anything.

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { checkPath } from '../core/args';
 import { fromSystemError, PmemError } from '../core/errors';
 import { openMapping, type Mapping } from '../core/mapping';
 import { Checkpoint, checkpointSize, type SortState } from './checkpoint';
@@ -74,6 +75,9 @@ export function externalSort(input: string, output: string, options: SortOptions
 function sortFile(input: string, output: string, options: SortOptions): SortResult {
   if (typeof input !== 'string' || input.length === 0) throw new TypeError('input must be a non-empty path');
   if (typeof output !== 'string' || output.length === 0) throw new TypeError('output must be a non-empty path');
+  // A system call would take the path up to its NUL: another file.
+  checkPath(input, 'input');
+  checkPath(output, 'output');
   const o = checkSortOptions(options);
   const job = prepare(input, output, o);
   try {
