@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { externalSort, type SortOptions } from '../lib';
+import { externalSort, parseKey, type SortOptions } from '../lib';
 import { testDir } from './helpers';
 
 const MEMORY = 64 * 1024;
@@ -248,4 +248,8 @@ describe('arguments of the wrong form', () => {
     expect(() => externalSort(i, o, options)).toThrow(new TypeError(message));
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('nul.') && n !== 'nul.txt')).toEqual([]);
   });
+});
+
+test.each([[2], [null], [{ toString: () => '2' }]])('parseKey(%p) is a TypeError: only a string is a key spec', (spec) => {
+  expect(() => parseKey(spec as unknown as string)).toThrow(TypeError);
 });

@@ -213,9 +213,11 @@ export function checkSortOptions(options: unknown): Checked {
 /**
  * A `-k` key as GNU sort writes it: `F[.C][,F[.C]]`. Ordering letters
  * (`-k2n`) are not accepted: give numeric/reverse for the whole sort.
- * @throws RangeError
+ * @throws TypeError for a spec that is not a string, RangeError
  */
 export function parseKey(spec: string): SortKey {
+  // A number or an object would be read through its String(): 2 as '2'.
+  if (typeof spec !== 'string') throw new TypeError(`a key spec must be a string, got ${typeName(spec)}`);
   const m = /^(\d+)(?:\.(\d+))?(?:,(\d+)(?:\.(\d+))?)?$/.exec(spec);
   if (m === null) throw new RangeError(`a key is F[.C][,F[.C]] (fields and characters from 1), got '${spec}'`);
   const key: SortKey = { field: Number(m[1]) };
