@@ -242,6 +242,7 @@ describe('arguments of the wrong form', () => {
     ['a pmem directory with a NUL byte', (f: string) => [f, file('nul.out'), { pmem: `${file('nul.work')}\0x` }], 'pmem must not contain a NUL byte'],
     ['options given as an array', (f: string) => [f, file('nul.out'), []], 'options must be an object, not an array'],
     ['a key given as an array', (f: string) => [f, file('nul.out'), { keys: [[2]] }], 'keys[0] must be an object, not an array'],
+    ['a hole in the keys', (f: string) => [f, file('nul.out'), { keys: [{ field: 1 }, , { field: 2 }] }], 'keys[1] must be an object'],
   ])('%s is a TypeError naming it, and nothing is made', (_, args, message) => {
     const input = numbered('nul.txt', 10);
     const [i, o, options] = args(input) as [string, string, SortOptions];
