@@ -254,3 +254,32 @@ describe('arguments of the wrong form', () => {
 test.each([[2], [null], [{ toString: () => '2' }]])('parseKey(%p) is a TypeError: only a string is a key spec', (spec) => {
   expect(() => parseKey(spec as unknown as string)).toThrow(TypeError);
 });
+
+describe('pmem sort -t with a byte that is not UTF-8', () => {
+  // The command line carries such bytes only from a shell: printf writes them.
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  const sh = (tab: string, input: string, out: string): { code: number | null; err: string } => {
+    const r = spawnSync('/bin/sh', ['-c', `exec "${process.execPath}" "$0" sort -t "$(printf '${tab}')" -k2 "$1" -o "$2"`, bin, input, out], { encoding: 'utf8' });
+    return { code: r.status, err: r.stderr };
+  };
+
+  test('-t \\xa7 is that byte, as GNU sort takes it in the C locale', () => {
+    const input = file('section.txt');
+    fs.writeFileSync(input, Buffer.from('a\xa73 x\nb\xa71 y\nc\xa72\xa7z\nd\xa7\n', 'latin1'));
+    const out = file('section.out');
+    const r = sh('\\247', input, out);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const expected = execFileSync('/bin/sh', ['-c', `exec sort -t "$(printf '\\247')" -k2 "$0"`, input], { env: { ...process.env, LC_ALL: 'C' } });
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(fs.readFileSync(out, 'latin1')).toBe('d\xa7\nb\xa71 y\nc\xa72\xa7z\na\xa73 x\n');
+  });
+
+  test.each([['\\247\\247', '\\xa7\\xa7'], ['a\\247', 'a\\xa7']])('-t %s is a usage error naming its bytes', (tab, named) => {
+    const out = file('section-bad.out');
+    const r = sh(tab, numbered('section-bad.txt', 10), out);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`pmem: -t takes one byte; '${named}' is 2 bytes (a multi-character tab)\n`);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});

@@ -233,7 +233,7 @@ export function lostBytes(a: string): boolean {
 }
 
 /** The bytes `a` was typed as, when it lost some (lostBytes) and /proc/self/cmdline tells them. */
-function typedBytes(a: string): Buffer | undefined {
+export function typedBytes(a: string): Buffer | undefined {
   if (lostArgs === undefined) {
     try {
       lostArgs = new Map();

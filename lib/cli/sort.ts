@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { bytes, refuseLostPath, wholeNumber } from './args';
+import { bytes, lostBytes, refuseLostPath, typedBytes, wholeNumber } from './args';
 import { cannotUse, EXIT, messageOf, Out, reasonOf, usage } from './exit';
-import { pathText } from './text';
+import { escapeText, pathText } from './text';
 import { Progress } from './progress';
 import { ownerGone, ownerLine } from '../core/owner';
 import { externalSort } from '../sort/sort';
@@ -72,15 +72,24 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
           throw usage(`-k takes field and character numbers up to ${Number.MAX_SAFE_INTEGER}, got '${v}'`);
         }
         break;
-      case '-t':
-        // The command line arrives decoded from UTF-8: a character past ASCII
-        // was two or more bytes there, and GNU sort refuses it as a
-        // multi-character tab. (The API takes it as the one latin1 byte.)
-        if (v !== undefined && v.length === 1 && v.charCodeAt(0) >= 0x80) throw usage(`-t takes one byte; '${v}' is ${Buffer.byteLength(v)} bytes (a multi-character tab)`);
+      case '-t': {
+        // One byte that is not UTF-8 (\xa7, say) arrives as U+FFFD: the byte
+        // typed, from /proc/self/cmdline, is the tab, as GNU sort takes it
+        // in the C locale (and the API, as the one latin1 byte).
+        const typed = lostBytes(v as string) ? typedBytes(v as string) : undefined;
+        if (typed !== undefined && typed.length === 1) v = String.fromCharCode(typed[0]);
+        else if (typed !== undefined) throw usage(`-t takes one byte; '${escapeText(typed)}' is ${typed.length} bytes (a multi-character tab)`);
+        // Otherwise the command line arrives decoded from UTF-8: a character
+        // past ASCII was two or more bytes there, and GNU sort refuses it as
+        // a multi-character tab.
+        else if (v !== undefined && v.length === 1 && v.charCodeAt(0) >= 0x80) {
+          throw usage(`-t takes one byte; '${v}' is ${Buffer.byteLength(v)} bytes (a multi-character tab)`);
+        }
         // `-t '\0'`, as GNU sort takes it: the NUL byte, which no argument
         // can hold.
         options.separator = v === '\\0' ? '\0' : v;
         break;
+      }
       case '-S':
       case '--memory':
         options.memory = bytes(v as string, a);
