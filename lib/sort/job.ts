@@ -201,6 +201,12 @@ function checkOthersWork(files: ReadonlyArray<readonly [string, string]>): void 
  * @throws PmemError ERR_PMEM_INVALID, ERR_PMEM_NOT_FOUND, ERR_PMEM_ACCESS
  */
 function outputPath(output: string): string {
+  // A name that ends in '/' (or '/.', '/..') names a directory, which
+  // path.resolve would drop: `out/` would be made a file `out`, and
+  // `file.txt/` would replace file.txt.
+  if (/(^|\/)(\.\.?)?$/.test(output) && !fs.existsSync(output)) {
+    throw new PmemError('ERR_PMEM_INVALID', `the output ${output} names a directory: the sort writes a regular file`, { path: output });
+  }
   let at = path.resolve(output);
   let st: fs.Stats;
   try {
