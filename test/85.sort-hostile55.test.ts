@@ -283,3 +283,51 @@ describe('pmem sort -t with a byte that is not UTF-8', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 });
+
+describe('an output that names a directory', () => {
+  // path.resolve drops a trailing '/': `new/` was made a file `new`, and
+  // `kept.txt/` replaced kept.txt.
+  test.each([['new/'], ['kept.txt/'], ['new/.']])('%s is refused, and nothing is made or replaced', (name) => {
+    const input = numbered('slash.txt', 100);
+    fs.writeFileSync(file('kept.txt'), 'kept\n');
+    const out = `${dir}/${name}`; // not path.join, which drops a trailing /.
+    let error: { code?: string; message?: string } = {};
+    try {
+      externalSort(input, out, { memory: MEMORY });
+    } catch (e) {
+      error = e as typeof error;
+    }
+    expect(error.code).toBe('ERR_PMEM_INVALID');
+    expect(error.message).toBe(`the output ${out} names a directory: the sort writes a regular file`);
+    expect(fs.readFileSync(file('kept.txt'), 'latin1')).toBe('kept\n');
+    expect(fs.existsSync(file('new'))).toBe(false);
+    expect(fs.readdirSync(dir).filter((n) => n.includes('pmem-sort'))).toEqual([]);
+  });
+});
+
+describe('pmem sort -o /dev/stdout', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  test.each([['/dev/stdout'], ['/dev/fd/1'], ['/proc/self/fd/1']])('-o %s is stdout: through a pipe, and appended to a file stdout appends to', (name) => {
+    const input = numbered('stdout.txt', 3000);
+    const expected = gnu(input, ['-k2']);
+    // A pipe: it was 'a symbolic link to nothing'.
+    const piped = spawnSync(process.execPath, [bin, 'sort', '-S', '64K', '-k2', input, '-o', name]);
+    expect(piped.stderr.toString()).toBe('');
+    expect(piped.status).toBe(0);
+    expect(piped.stdout.equals(expected)).toBe(true);
+    // A file opened to append (a log): it was replaced by the output, and
+    // what the shell wrote after it went to the file unlinked.
+    const log = file('stdout.log');
+    fs.writeFileSync(log, 'before\n');
+    const fd = fs.openSync(log, 'a');
+    try {
+      const r = spawnSync(process.execPath, [bin, 'sort', '-S', '64K', '-k2', input, '-o', name], { stdio: ['ignore', fd, 'pipe'] });
+      expect(r.stderr.toString()).toBe('');
+      expect(r.status).toBe(0);
+      fs.writeSync(fd, 'after\n');
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(log).equals(Buffer.concat([Buffer.from('before\n'), expected, Buffer.from('after\n')]))).toBe(true);
+  });
+});

@@ -119,7 +119,10 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   refuseLostPath('the input file', files[0]);
   refuseLostPath('the output (-o)', output);
   refuseLostPath('--pmem', options.pmem);
-  const toStdout = output === undefined || output === '-';
+  // The sort renames its output into place: /dev/stdout would be a link to
+  // a pipe, which no file replaces, or to the file stdout was sent to, which
+  // it would replace (a log appended to, say). It is stdout, as `-o -` is.
+  const toStdout = output === undefined || output === '-' || STDOUT_NAMES.has(output);
   const fromStdin = files[0] === '-';
   if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
   if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
@@ -179,6 +182,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;
 }
+
+/** The names of stdout that `-o` takes as stdout. */
+const STDOUT_NAMES = new Set(['/dev/stdout', '/dev/fd/1', '/proc/self/fd/1']);
 
 const TEMP_PREFIX = 'pmem-sort-';
 /** The file in a sort's own directory that names the process using it (core/owner.ts). */
