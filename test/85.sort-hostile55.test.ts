@@ -331,3 +331,28 @@ describe('pmem sort -o /dev/stdout', () => {
     expect(fs.readFileSync(log).equals(Buffer.concat([Buffer.from('before\n'), expected, Buffer.from('after\n')]))).toBe(true);
   });
 });
+
+describe('pmem sort /dev/stdin', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  test.each([['/dev/stdin'], ['/dev/fd/0'], ['/proc/self/fd/0']])('%s from a pipe is stdin, as - is; from a file, that file', (name) => {
+    const input = numbered('stdin.txt', 3000);
+    const expected = gnu(input, ['-k2']);
+    const out = file('stdin.out');
+    // A pipe: it was 'not a regular file'.
+    const piped = spawnSync(process.execPath, [bin, 'sort', '-S', '64K', '-k2', name, '-o', out], { input: fs.readFileSync(input) });
+    expect(piped.stderr.toString()).toBe('');
+    expect(piped.status).toBe(0);
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    fs.rmSync(out);
+    const fd = fs.openSync(input, 'r');
+    try {
+      const r = spawnSync(process.execPath, [bin, 'sort', '-S', '64K', '-k2', name, '-o', out], { stdio: [fd, 'pipe', 'pipe'] });
+      expect(r.stderr.toString()).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(fs.readFileSync(out).equals(expected)).toBe(true);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('pmem-sort-') || n.includes('.pmem-sort'))).toEqual([]);
+  });
+});

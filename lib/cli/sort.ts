@@ -123,7 +123,10 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   // a pipe, which no file replaces, or to the file stdout was sent to, which
   // it would replace (a log appended to, say). It is stdout, as `-o -` is.
   const toStdout = output === undefined || output === '-' || STDOUT_NAMES.has(output);
-  const fromStdin = files[0] === '-';
+  // /dev/stdin that is not a regular file (a pipe) is stdin, as `-` is: the
+  // sort reads only a regular file. (One redirected from a file is that
+  // file, which a resume can read again.)
+  const fromStdin = files[0] === '-' || (STDIN_NAMES.has(files[0]) && !stdinIsFile());
   if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
   if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
   if (fromStdin && options.resume === true) throw usage('--resume continues the sort of a file: stdin cannot be read again');
@@ -181,6 +184,17 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   }
   if (json) out.line(JSON.stringify(counters));
   return EXIT.OK;
+}
+
+/** The names of stdin that are read as `-` when stdin is not a regular file. */
+const STDIN_NAMES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+function stdinIsFile(): boolean {
+  try {
+    return fs.fstatSync(0).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The names of stdout that `-o` takes as stdout. */
