@@ -356,3 +356,30 @@ describe('pmem sort /dev/stdin', () => {
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('pmem-sort-') || n.includes('.pmem-sort'))).toEqual([]);
   });
 });
+
+describe('an output whose name is too long for a suffix', () => {
+  // `<output>.pmem-sort-partial` and `<output>.pmem-sort` passed the 255
+  // bytes a name may have: every sort into it failed (ENAMETOOLONG).
+  test('250 bytes: sorted, through an interruption and its resume, into names of at most 255 bytes, and nothing is left', () => {
+    const input = numbered('long-name.txt');
+    const out = path.join(dir, 'é'.repeat(125));
+    const names: string[] = [];
+    expect(() => externalSort(input, out, {
+      memory: MEMORY, checkpointBytes: 4096,
+      onCheckpoint: (c) => {
+        if (c.phase !== 'merge') return;
+        names.push(...fs.readdirSync(dir));
+        throw new Error('interrupted');
+      },
+    })).toThrow('interrupted');
+    const own = names.filter((n) => n.startsWith('é'.repeat(100)));
+    expect(own.length).toBe(2);
+    for (const n of own) expect(Buffer.byteLength(n)).toBeLessThanOrEqual(255);
+    expect(own.some((n) => n.endsWith('.pmem-sort-partial'))).toBe(true);
+    expect(own.some((n) => n.endsWith('.pmem-sort'))).toBe(true);
+    const r = externalSort(input, out, { memory: MEMORY, resume: true });
+    expect(r.resumed).toBe(true);
+    expect(fs.readFileSync(out).equals(gnu(input, []))).toBe(true);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('é'))).toEqual([path.basename(out)]);
+  });
+});

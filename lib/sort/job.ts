@@ -3,6 +3,7 @@
 // directory resolved, and each checked apart from the others and from
 // another sort's files before anything is made; before the output is
 // published, the input checked unchanged (checkUnchanged).
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -100,20 +101,41 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
   if (rs > 0 && st.size % rs !== 0) {
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
-  const partial = `${absOut}.pmem-sort-partial`;
+  const partial = beside(absOut, '.pmem-sort-partial');
   // The partial output is emptied as the sort starts, and removed when it
   // fails past any resume: were it the input (by its name, a hard link or a
   // symbolic link), the input would be lost.
   if (canonical(partial) === absIn || sameFileAs(partial, st)) {
     throw new PmemError('ERR_PMEM_INVALID', `the partial output ${partial} is the input ${input}: the sort empties that file first and writes its output there; give the output another name`, { path: partial });
   }
-  const dir = path.resolve(o.pmem ?? `${absOut}.pmem-sort`);
+  const dir = path.resolve(o.pmem ?? beside(absOut, '.pmem-sort'));
   checkApart(dir, [['output', absOut], ['partial output', partial], ['input', absIn]]);
   checkOthersWork([['output', absOut], ['partial output', partial]]);
   return {
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
     inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
   };
+}
+
+/** The most bytes a name in a directory may have (NAME_MAX). */
+const NAME_MAX = 255;
+
+/**
+ * The path of a file of the sort's beside `file`: its name and `suffix`;
+ * for a name too long to bear the suffix, its first whole characters up to
+ * 200 bytes, '-', 16 hex digits of the name's SHA-256, and the suffix. The
+ * same for the same output, so a resume finds it.
+ */
+function beside(file: string, suffix: string): string {
+  const name = path.basename(file);
+  if (Buffer.byteLength(name + suffix) <= NAME_MAX) return file + suffix;
+  let stem = '';
+  for (const ch of name) {
+    if (Buffer.byteLength(stem + ch) > 200) break;
+    stem += ch;
+  }
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  return path.join(path.dirname(file), `${stem}-${hash}${suffix}`);
 }
 
 /** Whether `file` names (following links) the file `st` describes. */
