@@ -383,3 +383,24 @@ describe('an output whose name is too long for a suffix', () => {
     expect(fs.readdirSync(dir).filter((n) => n.startsWith('é'))).toEqual([path.basename(out)]);
   });
 });
+
+describe('pmem sort of a FIFO', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  test('a named pipe is read once, to its end, as stdin is (it was refused as not a regular file); --resume refuses it', () => {
+    const input = numbered('fifo-src.txt', 3000);
+    const fifo = file('fifo');
+    execFileSync('mkfifo', [fifo]);
+    const out = file('fifo.out');
+    // A writer in the background, as a shell's <(cmd) is; one that no
+    // reader opens gives up after 10 s.
+    const r = spawnSync('/bin/sh', ['-c', 'timeout 10 sh -c \'cat "$0" > "$1"\' "$1" "$2" >/dev/null 2>&1 & exec "$3" "$0" sort -S 64K -k2 "$2" -o "$4"', bin, input, fifo, process.execPath, out],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(out).equals(gnu(input, ['-k2']))).toBe(true);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('pmem-sort-') || n.includes('.pmem-sort'))).toEqual([]);
+    const again = spawnSync(process.execPath, [bin, 'sort', '--resume', fifo, '-o', out], { encoding: 'utf8' });
+    expect(again.status).toBe(2);
+    expect(again.stderr).toBe(`pmem: --resume continues the sort of a file: ${fifo} is a FIFO, which cannot be read again\n`);
+  });
+});

@@ -127,9 +127,12 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   // sort reads only a regular file. (One redirected from a file is that
   // file, which a resume can read again.)
   const fromStdin = files[0] === '-' || (STDIN_NAMES.has(files[0]) && !stdinIsFile());
+  // So is a FIFO (a named pipe, a shell's <(cmd)): read once, to its end.
+  const fifo = !fromStdin && isFifo(files[0]);
   if (toStdout && json) throw usage('--json writes the counters to stdout: give the output with -o FILE');
   if (toStdout && options.resume === true) throw usage('--resume continues a sort into a file: give it with -o FILE');
   if (fromStdin && options.resume === true) throw usage('--resume continues the sort of a file: stdin cannot be read again');
+  if (fifo && options.resume === true) throw usage(`--resume continues the sort of a file: ${pathText(files[0])} is a FIFO, which cannot be read again`);
   if (keys.length > 0) options.keys = keys;
   checkOptions(options, output, toStdout, names);
   const bar = new PhaseBar();
@@ -140,7 +143,7 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   // the output copied to stdout once whole; then removed with the runs.
   const near = options.pmem !== undefined ? path.dirname(path.resolve(options.pmem)) : toStdout ? os.tmpdir() : path.dirname(path.resolve(output as string));
   let tmp: string | null = null;
-  if (toStdout || fromStdin) {
+  if (toStdout || fromStdin || fifo) {
     for (const left of removeLeftBehind(near)) process.stderr.write(`pmem sort: removed ${pathText(left.dir)}, left by a sort that was killed (pid ${left.pid})\n`);
     try {
       tmp = fs.mkdtempSync(path.join(near, TEMP_PREFIX));
@@ -158,8 +161,9 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         throw cannotUse(`cannot write in ${pathText(tmp)}: ${reasonOf(e)}`);
       }
     }
-    const input = fromStdin ? path.join(tmp as string, 'input') : files[0];
-    if (fromStdin) await copyIn(input);
+    const input = fromStdin || fifo ? path.join(tmp as string, 'input') : files[0];
+    if (fromStdin) await copyIn(input, stdinStream(), 'stdin');
+    else if (fifo) await copyIn(input, fs.createReadStream(files[0]), pathText(files[0]));
     const file = toStdout ? path.join(tmp as string, 'sorted') : output as string;
     try {
       result = externalSort(input, file, options);
@@ -188,6 +192,14 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
 
 /** The names of stdin that are read as `-` when stdin is not a regular file. */
 const STDIN_NAMES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+function isFifo(file: string): boolean {
+  try {
+    return fs.statSync(file).isFIFO();
+  } catch {
+    return false; // the sort says why it cannot read it
+  }
+}
 
 function stdinIsFile(): boolean {
   try {
@@ -238,26 +250,27 @@ function removeLeftBehind(near: string): Array<{ dir: string; pid: string }> {
 }
 
 /**
- * Stdin, to its end, into a new file at `file`. A stdin that cannot be read
- * fails the command (exit 3), so that it is never sorted as an empty input.
+ * Stdin (or a FIFO: `what` names it), to its end, into a new file at
+ * `file`. One that cannot be read fails the command (exit 3), so that it is
+ * never sorted as an empty input.
  */
-async function copyIn(file: string): Promise<void> {
+async function copyIn(file: string, source: AsyncIterable<unknown>, what: string): Promise<void> {
   const fd = fs.openSync(file, 'wx');
   try {
-    const chunks = stdinStream()[Symbol.asyncIterator]();
+    const chunks = source[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<unknown>;
       try {
         next = await chunks.next();
       } catch (e) {
-        throw cannotUse(`cannot read stdin: ${messageOf(e)}`);
+        throw cannotUse(`cannot read ${what}: ${messageOf(e)}`);
       }
       if (next.done === true) break;
       const b = next.value as Buffer;
       try {
         for (let at = 0; at < b.length;) at += fs.writeSync(fd, b, at, b.length - at);
       } catch (e) {
-        throw cannotUse(`cannot copy stdin to ${pathText(file)}: ${reasonOf(e)}`);
+        throw cannotUse(`cannot copy ${what} to ${pathText(file)}: ${reasonOf(e)}`);
       }
     }
   } finally {
