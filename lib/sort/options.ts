@@ -135,8 +135,8 @@ function positive(v: unknown, name: string): number {
  * that answered one thing to its check cannot answer another to the sort.
  */
 function readOnce(options: unknown, keys: readonly string[], name: string): Record<string, unknown> {
-  // An array's own methods (keys, say) would be read as options.
   if (options === null || typeof options !== 'object') throw new TypeError(`${name} must be an object`);
+  // An array's own methods (keys, say) would be read as options.
   if (Array.isArray(options)) throw new TypeError(`${name} must be an object, not an array`);
   const given = checkOptions(options, keys);
   const o: Record<string, unknown> = {};
