@@ -19,6 +19,16 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const file = (name: string): string => path.join(dir, name);
 
 /** GNU sort's output for `input` with `flags`. */
+/** What `fn` throws (an empty object when it returns). */
+function thrownBy(fn: () => unknown): { code?: string; message?: string } {
+  try {
+    fn();
+  } catch (e) {
+    return e as { code?: string; message?: string };
+  }
+  return {};
+}
+
 function gnu(input: string, flags: string[]): Buffer {
   return execFileSync('sort', [...flags, input], { env: { ...process.env, LC_ALL: 'C' } });
 }
@@ -220,12 +230,7 @@ describe('an input at the partial output\'s path', () => {
     const partial = `${out}.pmem-sort-partial`;
     make(original, partial);
     const input = how === 'by its name' ? partial : original;
-    let error: { code?: string; message?: string } = {};
-    try {
-      externalSort(input, out, { memory: MEMORY });
-    } catch (e) {
-      error = e as typeof error;
-    }
+    const error = thrownBy(() => externalSort(input, out, { memory: MEMORY }));
     expect(error.code).toBe('ERR_PMEM_INVALID');
     expect(error.message).toContain(`the partial output ${partial} is the input`);
     expect(fs.readFileSync(input).equals(before)).toBe(true);
@@ -291,12 +296,7 @@ describe('an output that names a directory', () => {
     const input = numbered('slash.txt', 100);
     fs.writeFileSync(file('kept.txt'), 'kept\n');
     const out = `${dir}/${name}`; // not path.join, which drops a trailing /.
-    let error: { code?: string; message?: string } = {};
-    try {
-      externalSort(input, out, { memory: MEMORY });
-    } catch (e) {
-      error = e as typeof error;
-    }
+    const error = thrownBy(() => externalSort(input, out, { memory: MEMORY }));
     expect(error.code).toBe('ERR_PMEM_INVALID');
     expect(error.message).toBe(`the output ${out} names a directory: the sort writes a regular file`);
     expect(fs.readFileSync(file('kept.txt'), 'latin1')).toBe('kept\n');
