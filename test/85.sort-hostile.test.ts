@@ -11,7 +11,7 @@ import { testDir } from './helpers';
 const MEMORY = 64 * 1024;
 let dir = '';
 beforeAll(() => {
-  dir = path.join(testDir(), `sort-hostile55-${process.pid}`);
+  dir = path.join(testDir(), `sort-hostile-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -171,7 +171,7 @@ describe('callbacks that throw', () => {
 
 describe('a pmem directory that cannot be made', () => {
   test.each([
-    ['whose parent takes no new directory (/proc)', () => '/proc/pmem-sort-hostile55', 'ERR_PMEM_IO', /^cannot make \/proc\/pmem-sort-hostile55: no new directory can be made in \/proc: no such file or directory \(ENOENT\)$/],
+    ['whose parent takes no new directory (/proc)', () => '/proc/pmem-sort-hostile', 'ERR_PMEM_IO', /^cannot make \/proc\/pmem-sort-hostile: no new directory can be made in \/proc: no such file or directory \(ENOENT\)$/],
     ['whose parent is a regular file', () => path.join(file('parent-file.txt'), 'work'), 'ERR_PMEM_INVALID', /: its parent .*parent-file\.txt is not a directory$/],
     ['whose parent is missing', () => path.join(file('no-such-dir'), 'work'), 'ERR_PMEM_NOT_FOUND', /: its parent .*no-such-dir does not exist$/],
   ])('%s is refused, said as it is, and nothing is left', (_, pmem, code, message) => {
