@@ -198,7 +198,8 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
       // reads no acknowledgements would have this backup queue them without
       // end (many times the bytes it sends, in memory). Once the
       // queue passes the socket's high-water mark, reading stops until it
-      // drains; a primary that reads its acknowledgements is never held.
+      // drains; a primary that reads its acknowledgements is held only as
+      // long as they take to leave.
       if (s.writableNeedDrain && !s.isPaused()) {
         stats.pauses++;
         s.pause();
