@@ -7,8 +7,9 @@
 // being promoted or set.
 import * as fs from 'node:fs';
 
-import { TieredCache, crc32c, openMapping } from '../lib';
+import { TieredCache, openMapping } from '../lib';
 import { CrashSim } from '../lib/testing';
+import { resealSlot } from './fixtures/cache/reseal';
 import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
 
 describe('TieredCache hotness, hostile', () => {
@@ -183,8 +184,7 @@ describe('TieredCache files, hostile', () => {
     const b = fs.readFileSync(file);
     const slot = 64;
     b.writeDoubleLE(expiry, slot + 40);
-    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
-    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    resealSlot(b, slot);
     fs.writeFileSync(file, b);
     expectPmemError(() => new TieredCache({ file, encoding: 'utf8' }), 'ERR_PMEM_CORRUPT');
     expect(fs.readFileSync(file).equals(b)).toBe(true);
@@ -202,8 +202,7 @@ describe('TieredCache files, hostile (UTF-8)', () => {
     const b = fs.readFileSync(file);
     const slot = 64;
     b[slot + 48 + at] = 0xff;
-    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
-    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    resealSlot(b, slot);
     fs.writeFileSync(file, b);
     return file;
   }

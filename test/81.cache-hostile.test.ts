@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { TieredCache, crc32c, openMapping } from '../lib';
 import { cacheHooks } from '../lib/cache/hooks';
 import { CrashSim } from '../lib/testing';
+import { resealSlot } from './fixtures/cache/reseal';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
 describe('TieredCache, hostile input', () => {
@@ -148,8 +149,7 @@ describe('TieredCache files, hostile', () => {
       bytes.copy(b, slot + 48 + 1);
     }
     b.writeUInt32LE(tag, slot + 28);
-    const length = 28 + b.readUInt32LE(slot + 20) + b.readUInt32LE(slot + 24);
-    b.writeUInt32LE(crc32c(b, slot + 20, length, b.readUInt32LE(12)), slot + 16);
+    resealSlot(b, slot);
     fs.writeFileSync(file, b);
     return file;
   }
