@@ -66,6 +66,15 @@ function runBytes(budget: number, recordSize: number, threads: number, line = 1)
   return Math.max(1, Math.min(chunk, records * (recordSize > 0 ? recordSize : line)));
 }
 
+/**
+ * Whether `bytes` of input form one run on one thread under `budget`
+ * whatever its records (text lines of one byte each, at worst): no worker
+ * would get a part of it to form.
+ */
+export function oneRun(bytes: number, budget: number, recordSize: number): boolean {
+  return bytes <= runBytes(budget, recordSize, 1);
+}
+
 /** Text lines as long as this fill a run's input chunk before its record table (see runs.ts). */
 const CHUNK_LINE = 48;
 

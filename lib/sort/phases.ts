@@ -3,7 +3,7 @@
 // many of each suit the budget and the runs), the run buffers, and the
 // workers handed from the one phase to the other.
 import type { SortState } from './checkpoint';
-import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, threadsFor } from './formation';
+import { bufferMemory, formingThreadsFor, formRuns, maxRunsFor, mergeThreadsFor, oneRun, threadsFor } from './formation';
 import type { Job } from './job';
 import { mergeRuns, runPath, runsOpenAtOnce } from './merge-phase';
 import { SortThreads } from './run-thread';
@@ -36,8 +36,13 @@ export function runPhases(job: Job, state: SortState, maxRuns: number, publish: 
     // DRAM merge buffers' (merge-phase.ts, dramFanIn), or the windows of
     // runs read with pread (readWindows). Allocated once.
     const arena = o.mergeBuffers === 'dram' || !job.inPlace;
+    // A sort that forms its first run from the start needs no part larger
+    // than the whole input: it forms that one run, and the merge reads it
+    // alone. (One resumed, or in its merge, may have runs of a larger
+    // budget's before it: its buffers are the budget's.)
+    const fresh = forming && state.runs.length === 0 && state.inputOffset === 0;
     let buffers = forming || (arena && state.phase === 'merge')
-      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1) : null;
+      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1, threads, fresh ? job.inputSize : Infinity) : null;
     // A sort resumed in its merge with PMem merge buffers starts the merge's threads only.
     const starting = !forming && o.mergeBuffers === 'pmem' ? mergeThreads(job, state, threads) : threads;
     if (starting > 1 && state.phase !== 'done') pool = new SortThreads(buffers, starting, o.format);
@@ -75,12 +80,16 @@ export function runPhases(job: Job, state: SortState, maxRuns: number, publish: 
 }
 
 /**
- * The threads that form the rest of the runs: as many as asked for whose
- * runs the checkpoint has room for (it was sized for the threads of the
- * sort's start, which may have been fewer: its runs are larger).
+ * The threads that form the rest of the runs: one when the rest is one
+ * run's (oneRun), else as many as asked for whose runs the checkpoint has
+ * room for (it was sized for the threads of the sort's start, which may
+ * have been fewer: its runs are larger).
  */
 function threadsOf(job: Job, state: SortState, maxRuns: number): number {
   const f = job.o.format;
+  // An input one thread forms in one run starts no worker (each costs its
+  // start and its charge, for no part of the input to form).
+  if (oneRun(job.inputSize - state.inputOffset, job.o.memory, f.recordSize)) return 1;
   for (let t = formingThreads(job, state.runs.length, job.inputSize - state.inputOffset); t > 1; t--) {
     if (state.runs.length + maxRunsFor(job.inputSize - state.inputOffset, job.o.memory, f.recordSize, t) <= maxRuns) return t;
   }

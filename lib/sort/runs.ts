@@ -11,6 +11,8 @@ import { PREFIX_BIAS, viewOf, type RecordOrder } from './records';
 export const MAX_RUN_RECORDS = 2 ** 21;
 /** DRAM per record for the run's table: its prefix (two words), start and end. */
 const PER_RECORD = 16;
+/** Bytes (and records) a part of run buffers sized to a small input holds at least (RunBuffers.of). */
+const MIN_PART = 64 * 1024;
 /** Words per record in RunBuffers.records. */
 const W = 4;
 /** Buckets of a radix pass: one key byte. */
@@ -88,10 +90,18 @@ export class RunBuffers {
     this.maxRecords = Math.floor(records.length / W);
   }
 
-  /** The buffers of a `memory` budget (see runInputBytes); in memory threads share when `shared`. */
-  static of(memory: number, shared = false): RunBuffers {
-    const inputBytes = runInputBytes(memory);
-    const tableBytes = 4 * W * maxRunRecords(memory);
+  /**
+   * The buffers of a `memory` budget (see runInputBytes); in memory threads
+   * share when `shared`. When the input's `holds` bytes fit each of `parts`
+   * parts, no more is allocated than makes each part hold them (and their
+   * records, at most one a byte), at least MIN_PART: a small input under a
+   * large budget forms the same single run, without buffers its budget's
+   * size (the record table is zeroed memory, which some allocators touch).
+   */
+  static of(memory: number, shared = false, parts = 1, holds = Infinity): RunBuffers {
+    const part = Math.max(MIN_PART, holds + 1);
+    const inputBytes = Math.min(runInputBytes(memory), parts * part);
+    const tableBytes = 4 * W * Math.min(maxRunRecords(memory), parts * part);
     if (!shared) return new RunBuffers(Buffer.allocUnsafe(inputBytes), new Uint32Array(tableBytes / 4));
     return new RunBuffers(Buffer.from(new SharedArrayBuffer(inputBytes)), new Uint32Array(new SharedArrayBuffer(tableBytes)));
   }
