@@ -150,12 +150,67 @@ describe('lib/ folders and who may import whom', () => {
     expect(seen).toBeGreaterThan(100); // the parser found the imports
   });
 
-  test.each(['index.ts', 'testing/index.ts'])('lib/%s only re-exports', (name) => {
-    const source = parse(path.join(lib, name));
+  test('lib/testing/index.ts only re-exports', () => {
+    const source = parse(path.join(lib, 'testing', 'index.ts'));
     expect(source.statements.length).toBeGreaterThan(0);
     for (const s of source.statements) {
       expect(ts.isExportDeclaration(s) && s.moduleSpecifier !== undefined ? 'export … from' : s.getText()).toBe('export … from');
     }
+  });
+
+  test('lib/index.ts re-exports, and declares, names for ES modules and loads on first use the same names from the same modules', () => {
+    const source = parse(path.join(lib, 'index.ts'));
+    const namespaces = new Map<string, string>();
+    const declared = new Map<string, string>();
+    const lazy = new Map<string, string>();
+    const assigned: string[] = [];
+    const other: string[] = [];
+    let reExports = 0;
+    const exported = (s: ts.Statement): boolean => ts.getModifiers(s as ts.HasModifiers)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false;
+    for (const s of source.statements) {
+      if (ts.isExportDeclaration(s) && s.moduleSpecifier !== undefined) {
+        reExports++;
+      } else if (ts.isImportDeclaration(s) && s.importClause?.isTypeOnly && s.importClause.namedBindings !== undefined && ts.isNamespaceImport(s.importClause.namedBindings)) {
+        namespaces.set(s.importClause.namedBindings.name.text, (s.moduleSpecifier as ts.StringLiteral).text);
+      } else if (ts.isVariableStatement(s) && exported(s) && ts.getModifiers(s)?.some((m) => m.kind === ts.SyntaxKind.DeclareKeyword)) {
+        // export declare const NAME: typeof ns.NAME;
+        for (const d of s.declarationList.declarations) {
+          const t = d.type;
+          const q = t !== undefined && ts.isTypeQueryNode(t) && ts.isQualifiedName(t.exprName) ? t.exprName : undefined;
+          if (q === undefined || !ts.isIdentifier(q.left) || q.right.text !== (d.name as ts.Identifier).text) other.push(d.getText());
+          else declared.set(q.right.text, namespaces.get(q.left.text) ?? `no namespace ${q.left.text}`);
+        }
+      } else if (ts.isTypeAliasDeclaration(s) && exported(s)) {
+        // export type NAME<…> = ns.NAME<…>; (a class's instance type)
+        const t = s.type;
+        const ok = ts.isTypeReferenceNode(t) && ts.isQualifiedName(t.typeName) && ts.isIdentifier(t.typeName.left)
+          && namespaces.has(t.typeName.left.text) && t.typeName.right.text === s.name.text;
+        if (!ok) other.push(s.getText());
+      } else if (ts.isFunctionDeclaration(s) && s.name?.text === 'lazy') {
+        // the one helper
+      } else if (ts.isExpressionStatement(s) && ts.isCallExpression(s.expression) && s.expression.expression.getText() === 'lazy') {
+        const [spec, names] = s.expression.arguments;
+        if (spec === undefined || !ts.isStringLiteral(spec) || names === undefined || !ts.isArrayLiteralExpression(names)) other.push(s.getText());
+        else for (const n of names.elements) lazy.set((n as ts.StringLiteral).text, spec.text);
+      } else if (ts.isExpressionStatement(s) && ts.isBinaryExpression(s.expression)) {
+        // exports.A = exports.B = … = undefined;
+        let e: ts.Expression = s.expression;
+        while (ts.isBinaryExpression(e) && e.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(e.left) && e.left.expression.getText() === 'exports') {
+          assigned.push(e.left.name.text);
+          e = e.right;
+        }
+        if (e.getText() !== 'undefined') other.push(s.getText());
+      } else {
+        other.push(s.getText());
+      }
+    }
+    expect(other).toEqual([]);
+    expect(reExports).toBeGreaterThan(10);
+    expect(lazy.size).toBeGreaterThan(0);
+    const sorted = (m: Iterable<string>): string[] => [...m].sort();
+    expect(sorted(declared.keys())).toEqual(sorted(lazy.keys()));
+    expect(sorted(assigned)).toEqual(sorted(lazy.keys()));
+    for (const [name, spec] of lazy) expect(`${name} from ${declared.get(name)}`).toBe(`${name} from ${spec}`);
   });
 
   test('no module but the index files re-exports at run time', () => {

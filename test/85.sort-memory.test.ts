@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { externalSort } from '../lib';
+import { externalSort } from '../lib/sort/sort';
 import { checkSortOptions } from '../lib/sort/options';
 import { RecordOrder } from '../lib/sort/records';
 import { DramSource } from '../lib/sort/sources';
