@@ -19,7 +19,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { openServer, ReplicatedStore, ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, WANT_RECEIVED } from '../lib/replicate/frames';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, PROTOCOL_VERSION, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
@@ -389,7 +389,7 @@ describe('a replica\'s REFUSE', () => {
       const e = (await p.append('x').catch((x: unknown) => x)) as Error & { code: string };
       await p.close();
       expect(e.code).toBe('ERR_PMEM_REPLICA_PROTOCOL');
-      const quoted = /refused the handshake of this primary \(protocol version 2\): ([^]*?)\.\.\. \(cut: (\d+) more bytes\)/.exec(e.message);
+      const quoted = new RegExp(`refused the handshake of this primary \\(protocol version ${PROTOCOL_VERSION}\\): ([^]*?)\\.\\.\\. \\(cut: (\\d+) more bytes\\)`).exec(e.message);
       expect(quoted).not.toBeNull();
       const kept = Buffer.byteLength(quoted![1]);
       expect(kept).toBeLessThanOrEqual(MAX_REFUSAL_TEXT);

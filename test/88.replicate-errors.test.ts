@@ -4,7 +4,8 @@
 // naming it, nothing acknowledged that it did not persist), errors naming
 // the user's path and never the temporary file of a journal being created,
 // options of every wrong kind, a peer that sends garbage or closes
-// mid-frame, a second primary on one backup, a journal file cut short,
+// mid-frame, a second primary on one backup, one backup named by two
+// addresses, a journal file cut short,
 // replaced or removed while open, and a path that is no journal at all.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -65,6 +66,45 @@ async function server(reply: (s: net.Socket) => void): Promise<{ port: number; c
   out.port = (srv.address() as net.AddressInfo).port;
   return out;
 }
+
+describe('one backup named by two addresses', () => {
+  // A name and its IP, localhost and 127.0.0.1, a forwarded port: the
+  // options cannot tell them apart, the backup's WELCOME can. Here the
+  // second address is a relay to the same backup.
+  test('stops the journal once both reached it, naming both, with nothing committed: it would count as two copies', async () => {
+    const b = await backup('twin-b');
+    const relay = new Relay(b.port, forward);
+    await relay.listen();
+    const p = await primary('twin-p', [addr(b), addr(relay)]);
+    const e = await rejection(p.append('x'));
+    expect(e).toMatchObject({ name: 'PmemError', code: 'ERR_PMEM_INVALID', path: p.path });
+    const names = `(${addr(b)} and ${addr(relay)}|${addr(relay)} and ${addr(b)})`;
+    expect(e.message).toMatch(new RegExp(`^replicas ${names} are one backup \\(the same replica server answered both\\): it would count as two copies of every record; name each backup once; the journal stopped`));
+    expect(await rejection(p.append('y'))).toBe(e);
+    expect(p.committedLsn).toBe(0);
+    // Both addresses reached the backup: directly, and through the relay.
+    expect(relay.connections).toBeGreaterThanOrEqual(1);
+    expect(b.stats.connections).toBeGreaterThanOrEqual(2);
+    await p.close();
+    await relay.close();
+    await b.close();
+  });
+
+  test('two backups, one through a relay, each answer as themselves and commit', async () => {
+    const b1 = await backup('twin-ok-b1');
+    const b2 = await backup('twin-ok-b2');
+    const relay = new Relay(b2.port, forward);
+    await relay.listen();
+    const p = await primary('twin-ok-p', [addr(b1), addr(relay)]);
+    await p.append('x');
+    expect(p.committedLsn).toBe(1);
+    expect([b1.lastDurableLsn, b2.lastDurableLsn]).toEqual([1, 1]);
+    await p.close();
+    await relay.close();
+    await b1.close();
+    await b2.close();
+  });
+});
 
 describe('a replica of another protocol version', () => {
   test('a real backup refusing the handshake stops the journal at once, naming both versions, without connecting again', async () => {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 
 import { PmemError, promoteReplicaFile, ReplicatedWal, readJournal, startReplica, type ReplicaHandle } from '../lib';
 import { parseReplica, replica as replicaCommand } from '../lib/cli/replica';
-import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, decodeRefuse, WANT_RECEIVED } from '../lib/replicate/frames';
+import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WELCOME, decodeRefuse, PROTOCOL_VERSION, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_EPOCHS, ReplState } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
 import { dataFrame, describeFrame, FakeBackup, lsnsOf, RawPrimary, resealData } from './fixtures/replicate/fake';
@@ -640,12 +640,12 @@ describe('more refusals', () => {
     expect(await exchange(b.port, [hello(2, h2), data(3, [[1, 'a']])])).toEqual(['WELCOME 2 0', 'REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(await exchange(b.port, [hello(3, h2)])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
     expect(await exchange(b.port, [hello(1)])).toEqual(['REFUSE ERR_PMEM_REPLICA_FENCED']);
-    // Protocol 1 (a checksum per record) and an unknown version.
-    for (const version of [1, 9]) {
+    // Protocol 1 (a checksum per record), 2 (no backup identity in the WELCOME) and an unknown version.
+    for (const version of [1, 2, 9]) {
       const badVersion = hello(2, h2);
       badVersion.writeUInt32LE(version, 5);
       expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
-      expect(b.stats.lastRefusal!.message).toBe(`the primary speaks protocol version ${version}; this replica speaks version 2`);
+      expect(b.stats.lastRefusal!.message).toBe(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
     }
     // Malformed bodies whose checksum holds: what a primary that built them would send.
     const short = data(2, [[1, 'abc']]);

@@ -16,7 +16,13 @@ export const FRAME_DATA = 4;
 export const FRAME_ACK = 5;
 
 /** 2: one checksum per DATA frame, records numbered from the frame's first LSN (1 had one per record). */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
+/**
+ * Bytes of a backup's identity in its WELCOME: random, drawn when its
+ * replica server starts, so that a primary that reaches one backup by two
+ * of its names finds that out (group-commit.ts, #welcomed).
+ */
+export const BACKUP_ID_BYTES = 16;
 /** DATA flag: the primary asks for a 'received' ack before the records are persisted. */
 export const WANT_RECEIVED = 1;
 export const ACK_RECEIVED = 1;
@@ -120,16 +126,18 @@ function safe64(b: Buffer, at: number, what: string): number {
   return v;
 }
 
-export function encodeWelcome(epoch: number, lastLsn: number): Buffer {
-  const body = Buffer.alloc(16);
+export function encodeWelcome(epoch: number, lastLsn: number, backupId: Buffer): Buffer {
+  const body = Buffer.alloc(16 + BACKUP_ID_BYTES);
   put64(body, 0, epoch);
   put64(body, 8, lastLsn);
+  backupId.copy(body, 16, 0, BACKUP_ID_BYTES);
   return frame(FRAME_WELCOME, body);
 }
 
-export function decodeWelcome(body: Buffer): { epoch: number; lastLsn: number } {
-  need(body, 16, 'WELCOME');
-  return { epoch: u64(body, 0), lastLsn: u64(body, 8) };
+/** A WELCOME's fields; the backup's identity in hex. */
+export function decodeWelcome(body: Buffer): { epoch: number; lastLsn: number; backupId: string } {
+  need(body, 16 + BACKUP_ID_BYTES, 'WELCOME');
+  return { epoch: u64(body, 0), lastLsn: u64(body, 8), backupId: body.toString('hex', 16, 16 + BACKUP_ID_BYTES) };
 }
 
 /** A refusal: the error code the other side should raise, and why. The sender closes the connection after it. */

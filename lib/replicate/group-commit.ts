@@ -51,7 +51,7 @@ export class GroupCommit {
     this.#file = file;
     const owner: PeerOwner = {
       hello: () => encodeHello({ journalId: this.#state.journalId, epoch: this.#state.epoch, committedLsn: this.#state.committedLsn, history: this.#state.history }),
-      welcomed: (p, epoch, lastLsn) => { this.#welcomed(p, epoch, lastLsn); },
+      welcomed: (p, epoch, lastLsn, backupId) => { this.#welcomed(p, epoch, lastLsn, backupId); },
       acked: (p, level, epoch, lsn) => { this.#acked(p, level, epoch, lsn); },
       refused: (p, code, message) => { this.#refused(p, code, message); },
       garbled: (p, why) => { this.#garbled(p, why); },
@@ -189,12 +189,25 @@ export class GroupCommit {
     this.stats.resent += resend(this.#file, p, fromLsn);
   }
 
-  /** A backup's WELCOME: its last durable LSN decides the catch-up, or why it cannot follow this journal. */
-  #welcomed(p: Peer, epoch: number, lastLsn: number): void {
+  /**
+   * A backup's WELCOME: its last durable LSN decides the catch-up, or why it
+   * cannot follow this journal. A backup that another address of this
+   * journal's reached too (`localhost` and `127.0.0.1`, a name and its IP,
+   * a forwarded port) stops the journal: a commit waits for every address,
+   * and one backup would count as two copies.
+   */
+  #welcomed(p: Peer, epoch: number, lastLsn: number, backupId: string): void {
     if (p.ready) {
       this.#garbled(p, 'a second WELCOME');
       return;
     }
+    const twin = this.peers.find((q) => q !== p && q.backupId === backupId);
+    if (twin !== undefined) {
+      this.#fail('ERR_PMEM_INVALID', `replicas ${twin.address.address} and ${p.address.address} are one backup (the same replica server answered both): `
+        + `it would count as two copies of every record; name each backup once; ${this.#stopped()}`);
+      return;
+    }
+    p.backupId = backupId;
     const no = cannotFollow(this.#file, p.address.address, epoch, lastLsn);
     if (no !== undefined) {
       this.#fail(no.code, no.message);

@@ -15,7 +15,7 @@ export const RECONNECT_MS = 50;
 export interface PeerOwner {
   /** The HELLO frame to open a connection with. */
   hello(): Buffer;
-  welcomed(peer: Peer, epoch: number, lastLsn: number): void;
+  welcomed(peer: Peer, epoch: number, lastLsn: number, backupId: string): void;
   acked(peer: Peer, level: number, epoch: number, lsn: number): void;
   refused(peer: Peer, code: string, message: string): void;
   /** Bytes that are not a frame of this protocol, or a frame the replica must not send. */
@@ -32,6 +32,8 @@ export class Peer {
   receivedLsn = 0;
   /** The last LSN sent on the present connection; -1 before the handshake. */
   sentLsn = -1;
+  /** The identity the backup gave in its last WELCOME (hex; its replica server's); null before one. */
+  backupId: string | null = null;
   /** Connections made, and lost. */
   connects = 0;
   resets = 0;
@@ -104,7 +106,7 @@ export class Peer {
     switch (type) {
       case FRAME_WELCOME: {
         const w = decodeWelcome(body);
-        this.#owner.welcomed(this, w.epoch, w.lastLsn);
+        this.#owner.welcomed(this, w.epoch, w.lastLsn, w.backupId);
         break;
       }
       case FRAME_ACK: {

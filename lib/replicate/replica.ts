@@ -3,12 +3,13 @@
 // take is answered with a REFUSE naming the error code, and the connection
 // is closed (the primary connects again and catches up from what this
 // backup holds).
+import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
 import { BackupLog } from './backup-log';
-import { decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
+import { BACKUP_ID_BYTES, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
 
@@ -100,6 +101,9 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
   // first, with their peer's name.
   const pending = new Map<net.Socket, string>();
   const stats: ReplicaServerStats = { connections: 0, refusals: 0, dropped: 0, records: 0, frames: 0, pauses: 0 };
+  // This server's identity, sent in every WELCOME: a primary that gets the
+  // same one on two of its connections has named this backup twice.
+  const backupId = randomBytes(BACKUP_ID_BYTES);
   let closed = false;
   // Closed without a REFUSE: a primary whose HELLO was slow connects again,
   // where a REFUSE before its handshake would stop its journal.
@@ -167,7 +171,7 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
             sockets.clear();
             sockets.add(s);
             pending.clear();
-            s.write(encodeWelcome(w.epoch, w.lastLsn));
+            s.write(encodeWelcome(w.epoch, w.lastLsn, backupId));
             log(`primary from ${who}: journal ${backup.journal.state.journalId}, epoch ${w.epoch}; this backup holds up to LSN ${w.lastLsn}`
               + (others > 0 ? `; ${others} other connection${others === 1 ? '' : 's'} closed` : ''));
           } else if (f.type === FRAME_DATA) {
