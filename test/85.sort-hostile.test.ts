@@ -142,6 +142,36 @@ describe('pmem sort: letters run together as GNU sort takes them', () => {
   });
 });
 
+describe('pmem sort: an option given twice, as GNU sort takes it', () => {
+  const bin = path.join(__dirname, '..', 'bin', 'pmem');
+  const pmem = (args: string[]): { code: number | null; err: string } => {
+    const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
+    return { code: r.status, err: r.stderr };
+  };
+
+  test('two outputs are refused, and neither is written; the same one twice is one', () => {
+    const input = numbered('twice-o.txt', 100);
+    const [a, b] = [file('twice-a.out'), file('twice-b.out')];
+    const r = pmem([input, '-o', a, '-o', b]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`pmem: multiple output files specified: -o ${a} and -o ${b}\n`);
+    expect([fs.existsSync(a), fs.existsSync(b)]).toEqual([false, false]);
+    expect(pmem([input, '-o', a, `-o${a}`])).toEqual({ code: 0, err: '' });
+    expect(fs.readFileSync(a).equals(gnu(input, []))).toBe(true);
+  });
+
+  test('two tabs are refused; the same tab twice is one', () => {
+    const input = numbered('twice-t.txt', 100);
+    const out = file('twice-t.out');
+    const r = pmem(['-t', ',', '-t:', '-k2', input, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe("pmem: incompatible tabs: -t ',' and -t ':'\n");
+    expect(fs.existsSync(out)).toBe(false);
+    expect(pmem(['-t', ' ', '-t ', '-k2', input, '-o', out])).toEqual({ code: 0, err: '' });
+    expect(fs.readFileSync(out).equals(gnu(input, ['-t', ' ', '-k2']))).toBe(true);
+  });
+});
+
 describe('callbacks that throw', () => {
   test.each([
     ['onProgress, while runs are formed', 'runs'],

@@ -60,7 +60,11 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
       }
     } else if (v !== undefined) throw usage(`${a} takes no value`);
     switch (a) {
-      case '-o': output = v; break;
+      case '-o':
+        // As GNU sort: the same output twice is one; two are refused.
+        if (output !== undefined && output !== v) throw usage(`multiple output files specified: -o ${pathText(output)} and -o ${pathText(v as string)}`);
+        output = v;
+        break;
       case '-k':
         try {
           keys.push(parseKey(v as string));
@@ -87,7 +91,12 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         }
         // `-t '\0'`, as GNU sort takes it: the NUL byte, which no argument
         // can hold.
-        options.separator = v === '\\0' ? '\0' : v;
+        const tab = v === '\\0' ? '\0' : v;
+        // As GNU sort: the same tab twice is one; two are refused.
+        if (options.separator !== undefined && options.separator !== tab) {
+          throw usage(`incompatible tabs: -t '${escapeText(Buffer.from(options.separator as string, 'latin1'))}' and -t '${escapeText(Buffer.from(tab as string, 'latin1'))}'`);
+        }
+        options.separator = tab;
         break;
       }
       case '-S':
