@@ -329,6 +329,46 @@ describe('a primary that reads no acknowledgements', () => {
   });
 });
 
+describe('a refused connection whose REFUSE cannot leave', () => {
+  // A peer that reads nothing, with the backup's socket buffers full: the
+  // REFUSE stays queued, the connection's end never finishes, and the
+  // refused socket is no longer the server's to close. Here the backup's
+  // end() of it is held, as such a peer would hold it.
+  let c: net.Socket | undefined;
+  // Should close() wait on it after all, the test fails on its timeout, and its peer goes here.
+  afterAll(() => c?.destroy());
+
+  test('does not hold close(): the backup ends it too', async () => {
+    const b = await startReplica({ file: file('refused-held'), port: 0, create: true, size: SIZE });
+    const end = net.Socket.prototype.end;
+    let held = 0;
+    net.Socket.prototype.end = function (this: net.Socket, ...args: Parameters<net.Socket['end']>) {
+      if (this.localPort !== b.port) return end.apply(this, args);
+      held++;
+      return this;
+    } as typeof end;
+    const peer = net.connect(b.port, '127.0.0.1');
+    c = peer;
+    const closed = new Promise<void>((resolve) => peer.once('close', () => resolve()));
+    peer.on('error', () => {});
+    peer.resume(); // its end is seen once the backup's is
+    try {
+      await new Promise<void>((resolve, reject) => peer.once('connect', resolve).once('error', reject));
+      // After its HELLO (whose timer would end it otherwise), a gap: refused.
+      peer.write(Buffer.concat([hello(1, [E1]), dataFrame(1, 5, ['a'])]));
+      const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+      while (b.stats.refusals === 0) await turn();
+    } finally {
+      net.Socket.prototype.end = end;
+    }
+    expect(b.stats.lastRefusal?.code).toBe('ERR_PMEM_REPLICA_PROTOCOL');
+    expect(held).toBeGreaterThan(0);
+    await b.close();
+    await closed;
+    expect(peer.destroyed).toBe(true);
+  });
+});
+
 describe('a DATA frame that overlaps the records a backup holds', () => {
   /** Sends a HELLO and `frame` on a connection of its own; returns the backup's first two answers. */
   async function answers(port: number, frame: Buffer): Promise<string[]> {

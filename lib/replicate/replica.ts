@@ -97,6 +97,9 @@ function peerName(s: net.Socket): string {
 async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number, log: (line: string) => void): Promise<ReplicaHandle> {
   const backup = new BackupLog(file);
   const sockets = new Set<net.Socket>();
+  // Refused connections whose REFUSE is still leaving: a peer that reads
+  // nothing keeps one open, and close() ends them too.
+  const refused = new Set<net.Socket>();
   // The connections of `sockets` that have not completed a HELLO, oldest
   // first, with their peer's name.
   const pending = new Map<net.Socket, string>();
@@ -143,6 +146,8 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
       s.end(encodeRefuse(code, message));
       s.destroySoon();
       sockets.delete(s);
+      refused.add(s);
+      s.once('close', () => refused.delete(s));
       pending.delete(s);
       log(`connection from ${who} refused: ${code}: ${message}`);
     };
@@ -267,7 +272,9 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
       if (closed) return Promise.resolve();
       closed = true;
       for (const s of sockets) s.destroy();
+      for (const s of refused) s.destroy();
       sockets.clear();
+      refused.clear();
       pending.clear();
       return new Promise<void>((resolve) => {
         server.close(() => {
