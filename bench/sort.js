@@ -76,7 +76,11 @@ async function child(which, input, output, memory, tmp, kind) {
   const cpu = process.cpuUsage();
   // CPU seconds of every thread of the process (user and system).
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  process.stdout.write(JSON.stringify({ seconds, cpuSeconds, peakRss: process.resourceUsage().maxRSS * 1024, counters }) + '\n');
+  // The kernel's high-water mark of this process's memory (VmHWM), not
+  // getrusage's maxRSS, which a process started by fork and exec inherits
+  // from its parent when that is larger.
+  const peakRss = Number(/^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'latin1'))[1]) * 1024;
+  process.stdout.write(JSON.stringify({ seconds, cpuSeconds, peakRss, counters }) + '\n');
 }
 
 // ---- the parent.

@@ -224,12 +224,11 @@ describe('a pmem directory that cannot be made', () => {
 describe('a large budget for a small input', () => {
   // The run buffers were the budget's (40% of it for the input chunk, 15%
   // for the record table), whatever the input's size. Untouched, they cost
-  // no RSS here; but a search for the newline of a last line without one
-  // ran through all of the chunk past the bytes read, faulting every page in
-  // (880 MiB of RSS and 3 s for 5 bytes under -S 2G), and an allocator that
-  // touches the zeroed table (as one seen elsewhere did) paid 310 MiB for 6
-  // bytes. MALLOC_PERTURB_ makes glibc fill every block it hands out, so
-  // that each byte allocated is counted here as on any allocator.
+  // no RSS; but a search for the newline of a last line without one ran
+  // through all of the chunk past the bytes read, faulting every page in
+  // (880 MiB of RSS and 3 s for 5 bytes under -S 2G). MALLOC_PERTURB_ makes
+  // glibc fill every block it hands out, so that each byte allocated counts
+  // here: 950 MiB for 6 bytes before the buffers were sized to the input.
   test('costs memory of its size, and a last line without a newline no more than one with it', () => {
     const bin = path.join(__dirname, '..', 'bin', 'pmem');
     const peaks: number[] = [];
@@ -247,6 +246,27 @@ describe('a large budget for a small input', () => {
     }
     expect(peaks[0]).toBeLessThan(300 * 2 ** 20);
     expect(peaks[1]).toBeLessThan(peaks[0] + 64 * 2 ** 20);
+  });
+
+  test('peakRss is the sort\'s own, not that of the process that started it', () => {
+    // getrusage's maxRSS of a process started by fork and exec is its
+    // parent's RSS at the fork, when that is larger: a sort spawned by a
+    // jest worker reported the worker's.
+    const input = file('spawned.txt');
+    fs.writeFileSync(input, 'b\na\nc\n');
+    const script = `
+      const held = Buffer.alloc(400 * 2 ** 20, 1);
+      const r = require('node:child_process').spawnSync(process.execPath, process.argv.slice(1), { encoding: 'utf8' });
+      const hwm = Number(/^VmHWM:\\s+(\\d+) kB$/m.exec(require('node:fs').readFileSync('/proc/self/status', 'latin1'))[1]) * 1024;
+      console.log(JSON.stringify({ parent: hwm, held: held.length, status: r.status, err: r.stderr, sort: JSON.parse(r.stdout || 'null') }));`;
+    const bin = path.join(__dirname, '..', 'bin', 'pmem');
+    const r = spawnSync(process.execPath, ['-e', script, bin, 'sort', '--json', input, '-o', file('spawned.out')], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    const got = JSON.parse(r.stdout) as { parent: number; status: number; err: string; sort: { peakRss: number } };
+    expect([got.status, got.err]).toEqual([0, '']);
+    expect(got.parent).toBeGreaterThan(400 * 2 ** 20);
+    expect(got.sort.peakRss).toBeGreaterThan(0);
+    expect(got.sort.peakRss).toBeLessThan(got.parent - 200 * 2 ** 20);
   });
 
   test('one thread forms an input that is one run whatever the threads asked for; a larger input forms on them', () => {

@@ -213,12 +213,28 @@ function sortLocked(job: Job, held: Held): SortResult {
     runs: state.formedRuns,
     mergePasses: state.passes,
     tempBytesWritten: state.tempBytes,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    peakRss: peakRss(),
     resumed,
     threads: phases.threads,
     mergeRanges: phases.mergeRanges,
     mergeReads: job.inPlace && o.mergeBuffers === 'pmem' ? 'in place' : 'pread',
   };
+}
+
+/**
+ * The process's peak resident set, in bytes: the kernel's high-water mark
+ * of its memory (VmHWM, every thread counted). Not getrusage's maxRSS,
+ * which a process started by fork and exec inherits from its parent: a
+ * sort spawned by a 400 MiB process reported 400 MiB.
+ */
+function peakRss(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/self/status', 'latin1'));
+    if (hwm !== null) return Number(hwm[1]) * 1024;
+  } catch {
+    // No /proc: getrusage's, below.
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 /** What a checkpoint must match to be resumed: the input as it was, the output, and every option that shapes the runs. */
