@@ -15,7 +15,7 @@ export const FRAME_REFUSE = 3;
 export const FRAME_DATA = 4;
 export const FRAME_ACK = 5;
 
-/** 2: one checksum per DATA frame, records numbered from the frame's first LSN (1 had one per record). */
+/** 3: the backup's identity in its WELCOME (2 had none); one checksum per DATA frame, records numbered from the frame's first LSN (1 had one per record). */
 export const PROTOCOL_VERSION = 3;
 /**
  * Bytes of a backup's identity in its WELCOME: random, drawn when its

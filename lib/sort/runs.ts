@@ -96,7 +96,8 @@ export class RunBuffers {
    * parts, no more is allocated than makes each part hold them (and their
    * records, at most one a byte), at least MIN_PART: a small input under a
    * large budget forms the same single run, without buffers its budget's
-   * size (the record table is zeroed memory, which some allocators touch).
+   * size (1.1 GiB under 2 GiB, which an allocator that fills what it hands
+   * out, glibc's under MALLOC_PERTURB_, touches in full).
    */
   static of(memory: number, shared = false, parts = 1, holds = Infinity): RunBuffers {
     const part = Math.max(MIN_PART, holds + 1);
