@@ -17,6 +17,13 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const file = (name: string): string => path.join(dir, name);
+const bin = path.join(__dirname, '..', 'bin', 'pmem');
+
+/** `pmem sort` with `args`: its exit code, stdout and stderr. */
+function pmem(args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
 
 /** GNU sort's output for `input` with `flags`. */
 /** What `fn` throws (an empty object when it returns). */
@@ -97,12 +104,6 @@ describe('options are read once', () => {
 });
 
 describe('pmem sort: letters run together as GNU sort takes them', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
-  const pmem = (args: string[]): { code: number | null; out: string; err: string } => {
-    const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-
   test.each([
     [['-nk2'], ['-n', '-k2']],
     [['-rnk2,2'], ['-r', '-n', '-k2,2']],
@@ -143,12 +144,6 @@ describe('pmem sort: letters run together as GNU sort takes them', () => {
 });
 
 describe('pmem sort: an option given twice, as GNU sort takes it', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
-  const pmem = (args: string[]): { code: number | null; err: string } => {
-    const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
-    return { code: r.status, err: r.stderr };
-  };
-
   test('two outputs are refused, and neither is written; the same one twice is one', () => {
     const input = numbered('twice-o.txt', 100);
     const [a, b] = [file('twice-a.out'), file('twice-b.out')];
@@ -156,7 +151,7 @@ describe('pmem sort: an option given twice, as GNU sort takes it', () => {
     expect(r.code).toBe(2);
     expect(r.err).toBe(`pmem: multiple output files specified: -o ${a} and -o ${b}\n`);
     expect([fs.existsSync(a), fs.existsSync(b)]).toEqual([false, false]);
-    expect(pmem([input, '-o', a, `-o${a}`])).toEqual({ code: 0, err: '' });
+    expect(pmem([input, '-o', a, `-o${a}`])).toMatchObject({ code: 0, err: '' });
     expect(fs.readFileSync(a).equals(gnu(input, []))).toBe(true);
   });
 
@@ -167,7 +162,7 @@ describe('pmem sort: an option given twice, as GNU sort takes it', () => {
     expect(r.code).toBe(2);
     expect(r.err).toBe("pmem: incompatible tabs: -t ',' and -t ':'\n");
     expect(fs.existsSync(out)).toBe(false);
-    expect(pmem(['-t', ' ', '-t ', '-k2', input, '-o', out])).toEqual({ code: 0, err: '' });
+    expect(pmem(['-t', ' ', '-t ', '-k2', input, '-o', out])).toMatchObject({ code: 0, err: '' });
     expect(fs.readFileSync(out).equals(gnu(input, ['-t', ' ', '-k2']))).toBe(true);
   });
 });
@@ -230,7 +225,6 @@ describe('a large budget for a small input', () => {
   // glibc fill every block it hands out, so that each byte allocated counts
   // here: 950 MiB for 6 bytes before the buffers were sized to the input.
   test('costs memory of its size, and a last line without a newline no more than one with it', () => {
-    const bin = path.join(__dirname, '..', 'bin', 'pmem');
     const peaks: number[] = [];
     for (const text of ['b\na\nc\n', 'b\na\nc']) {
       const input = file('small.txt');
@@ -259,7 +253,6 @@ describe('a large budget for a small input', () => {
       const r = require('node:child_process').spawnSync(process.execPath, process.argv.slice(1), { encoding: 'utf8' });
       const hwm = Number(/^VmHWM:\\s+(\\d+) kB$/m.exec(require('node:fs').readFileSync('/proc/self/status', 'latin1'))[1]) * 1024;
       console.log(JSON.stringify({ parent: hwm, held: held.length, status: r.status, err: r.stderr, sort: JSON.parse(r.stdout || 'null') }));`;
-    const bin = path.join(__dirname, '..', 'bin', 'pmem');
     const r = spawnSync(process.execPath, ['-e', script, bin, 'sort', '--json', input, '-o', file('spawned.out')], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     const got = JSON.parse(r.stdout) as { parent: number; status: number; err: string; sort: { peakRss: number } };
@@ -328,11 +321,11 @@ describe('arguments of the wrong form', () => {
 
 test.each([[2], [null], [{ toString: () => '2' }]])('parseKey(%p) is a TypeError: only a string is a key spec', (spec) => {
   expect(() => parseKey(spec as unknown as string)).toThrow(TypeError);
+  expect(() => parseKey(spec as unknown as string)).toThrow(/^a key spec must be a string, got (number|null|object)$/);
 });
 
 describe('pmem sort -t with a byte that is not UTF-8', () => {
   // The command line carries such bytes only from a shell: printf writes them.
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
   const sh = (tab: string, input: string, out: string): { code: number | null; err: string } => {
     const r = spawnSync('/bin/sh', ['-c', `exec "${process.execPath}" "$0" sort -t "$(printf '${tab}')" -k2 "$1" -o "$2"`, bin, input, out], { encoding: 'utf8' });
     return { code: r.status, err: r.stderr };
@@ -376,7 +369,6 @@ describe('an output that names a directory', () => {
 });
 
 describe('pmem sort -o /dev/stdout', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
   test.each([['/dev/stdout'], ['/dev/fd/1'], ['/proc/self/fd/1']])('-o %s is stdout: through a pipe, and appended to a file stdout appends to', (name) => {
     const input = numbered('stdout.txt', 3000);
     const expected = gnu(input, ['-k2']);
@@ -403,7 +395,6 @@ describe('pmem sort -o /dev/stdout', () => {
 });
 
 describe('pmem sort /dev/stdin', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
   test.each([['/dev/stdin'], ['/dev/fd/0'], ['/proc/self/fd/0']])('%s from a pipe is stdin, as - is; from a file, that file', (name) => {
     const input = numbered('stdin.txt', 3000);
     const expected = gnu(input, ['-k2']);
@@ -455,7 +446,6 @@ describe('an output whose name is too long for a suffix', () => {
 });
 
 describe('pmem sort of a FIFO', () => {
-  const bin = path.join(__dirname, '..', 'bin', 'pmem');
   test('a named pipe is read once, to its end, as stdin is (it was refused as not a regular file); --resume refuses it', () => {
     const input = numbered('fifo-src.txt', 3000);
     const fifo = file('fifo');
