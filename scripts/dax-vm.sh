@@ -15,6 +15,7 @@ GUEST_DIR=$SCRIPT_DIR/dax-vm
 
 VARIANT=nvdimm
 PROJECT=$(cd "$SCRIPT_DIR/.." && pwd)
+. "$SCRIPT_DIR/apt.sh"
 TIMEOUT=${DAX_VM_TIMEOUT:-900}
 VERBOSE=${DAX_VM_VERBOSE:-0}
 MEM=${DAX_VM_MEM:-2G}
@@ -109,9 +110,7 @@ ensure_packages() {
 	command -v apt-get >/dev/null || die "qemu or the kernel image is missing and apt-get is not available"
 	echo "dax-vm: installing ${PACKAGES[*]} (once)" >&2
 	mkdir -p "$VM"
-	if ! { apt-get update -qq &&
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			"${PACKAGES[@]}"; } >"$VM/apt.log" 2>&1; then
+	if ! { apt_update && apt_install "${PACKAGES[@]}"; } >"$VM/apt.log" 2>&1; then
 		die "cannot install ${PACKAGES[*]} (see $VM/apt.log)"
 	fi
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing after installing qemu-system-x86"

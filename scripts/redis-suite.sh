@@ -13,6 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${PMEM_REDIS_CACHE:-$PWD/.cache/redis}"
 log() { printf 'redis-suite: %s\n' "$*" >&2; }
+. scripts/apt.sh
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -41,12 +42,12 @@ if ! grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sour
   need_update=1
 fi
 if [ ${#missing[@]} -gt 0 ] || [ $need_update -eq 1 ]; then
-  $SUDO apt-get update -qq
+  apt_update
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   # redis-server is run by redis-diff.js and the bench only: it must not run as a service here.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt_install "${missing[@]}" >/dev/null
   if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then
     $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi

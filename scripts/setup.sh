@@ -41,8 +41,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   log "installing ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  . scripts/apt.sh
+  apt_update
+  apt_install "${missing[@]}" >/dev/null
 fi
 
 # 2. npm dependencies, when node_modules is missing or older than the lock.

@@ -228,6 +228,8 @@ describe('npm pack, installed into a fresh project', () => {
       'package/LICENSE',
       'package/README.md',
       'package/scripts/install.sh',
+      'package/scripts/setup.sh',
+      'package/scripts/apt.sh',
       'package/binding.gyp',
       'package/native/addon.cc',
     ]) {

@@ -3,6 +3,8 @@
 // first) and scripts/dax-vm.sh (the fs-dax guest of npm run test:dax). Each
 // exits 2 with one line that names what was wrong.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = path.join(__dirname, '..');
@@ -45,5 +47,51 @@ describe('dax-vm.sh refuses before it boots anything', () => {
     const r = run('dax-vm.sh', []);
     expect(r.code).toBe(2);
     expect(r.err).toEqual(['usage: scripts/dax-vm.sh [--variant nvdimm|memmap|devdax] [--project DIR] [--] COMMAND...']);
+  });
+});
+
+describe('apt.sh: the installs wait for another apt instead of failing', () => {
+  /** Sources scripts/apt.sh and runs `body`, with an `apt-get` on the PATH that fails its first `failures` calls and logs each call's arguments and DEBIAN_FRONTEND. */
+  function withApt(body: string, failures: number): { code: number | null; calls: string[]; err: string } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-apt-'));
+    try {
+      const log = path.join(dir, 'calls');
+      fs.writeFileSync(path.join(dir, 'apt-get'), [
+        '#!/bin/sh',
+        `echo "$DEBIAN_FRONTEND $*" >> '${log}'`,
+        `[ "$(wc -l < '${log}')" -gt ${failures} ]`,
+      ].join('\n'), { mode: 0o755 });
+      const script = `. '${path.join(ROOT, 'scripts', 'apt.sh')}'\nAPT_RETRY_SECONDS=0\nAPT_UPDATE_TRIES=3\n${body}`;
+      const r = spawnSync('bash', ['-c', script], {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, DEBIAN_FRONTEND: '' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      const calls = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+      return { code: r.status, calls, err: r.stderr };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('an update that fails (its lists lock held) is tried again', () => {
+    const r = withApt('apt_update', 2);
+    expect(r.code).toBe(0);
+    expect(r.calls).toEqual(Array(3).fill(' -o DPkg::Lock::Timeout=600 update -qq'));
+    expect(r.err).toContain("apt: 'apt-get update' failed; trying again in 0 s");
+  });
+
+  test('an update that keeps failing gives up after its tries, with the failure', () => {
+    const r = withApt('apt_update', 99);
+    expect(r.code).toBe(1);
+    expect(r.calls).toHaveLength(3);
+    expect(r.err).toContain("apt: 'apt-get update' failed 3 times; giving up");
+  });
+
+  test('an install waits on the dpkg lock, asks nothing and installs no recommends', () => {
+    const r = withApt('apt_install libpmem-dev "a b"', 0);
+    expect(r.code).toBe(0);
+    expect(r.calls).toEqual(['noninteractive -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libpmem-dev a b']);
+    expect(withApt('apt_install x', 1).code).not.toBe(0);
   });
 });

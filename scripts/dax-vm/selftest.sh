@@ -15,6 +15,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+. "$ROOT/scripts/apt.sh"
 DAX_VM=$ROOT/scripts/dax-vm.sh
 SRC=$ROOT/scripts/dax-vm/checks
 CHECKS=$ROOT/.vm/checks
@@ -25,9 +26,7 @@ FAILED=0
 build_checks() {
 	if ! pkg-config --exists libpmem 2>/dev/null; then
 		echo "selftest: installing libpmem-dev" >&2
-		{ apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				libpmem-dev libpmem2-dev libpmemobj-dev pkg-config; } >/dev/null
+		{ apt_update && apt_install libpmem-dev libpmem2-dev libpmemobj-dev pkg-config; } >/dev/null
 	fi
 	mkdir -p "$CHECKS"
 	gcc -O2 -Wall -Werror -o "$CHECKS/map_sync" "$SRC/map_sync.c"
