@@ -267,6 +267,26 @@ describe('creating a file', () => {
     expect(fs.readdirSync(testDir()).filter((n) => n.includes('empty-linked') && n.endsWith('.creating'))).toEqual([]);
   });
 
+  test("a store made over another user's empty file, which this user may write but cannot give its owner, is refused naming the owner", () => {
+    if (process.getuid?.() !== 0) {
+      console.warn('not root: another user cannot be tried here; skipped');
+      return;
+    }
+    const d = tmpFile('shared-dir');
+    fs.mkdirSync(d, { mode: 0o777 });
+    fs.chmodSync(d, 0o777);
+    const f = path.join(d, 'roots-empty.kv');
+    fs.writeFileSync(f, '', { mode: 0o666 });
+    fs.chmodSync(f, 0o666);
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pmem'), 'kv', f, 'put', 'k', 'v'], { encoding: 'utf8', uid: 65534, gid: 65534 });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(`ERR_PMEM_ACCESS: cannot create '${f}' over the empty file there: it belongs to user 0 and group 0, `
+      + 'which this process (user 65534) cannot give the new file; nothing was changed');
+    expect(fs.statSync(f)).toMatchObject({ size: 0, uid: 0 });
+    expect(fs.readdirSync(d)).toEqual(['roots-empty.kv']);
+    fs.rmSync(d, { recursive: true });
+  });
+
   test('a store replaced between the open and the lock: the open locks and maps what the path names now', () => {
     const f = tmpFile('moved-under-lock');
     const old = `${f}.old`;

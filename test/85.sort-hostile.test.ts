@@ -20,8 +20,8 @@ const file = (name: string): string => path.join(dir, name);
 const bin = path.join(__dirname, '..', 'bin', 'pmem');
 
 /** `pmem sort` with `args`: its exit code, stdout and stderr. */
-function pmem(args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8' });
+function pmem(args: string[], as: { uid?: number; gid?: number } = {}): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [bin, 'sort', ...args], { encoding: 'utf8', ...as });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -462,5 +462,81 @@ describe('pmem sort of a FIFO', () => {
     const again = spawnSync(process.execPath, [bin, 'sort', '--resume', fifo, '-o', out], { encoding: 'utf8' });
     expect(again.status).toBe(2);
     expect(again.stderr).toBe(`pmem: --resume continues the sort of a file: ${fifo} is a FIFO, which cannot be read again\n`);
+  });
+});
+
+describe('an output that exists is replaced by a file like it', () => {
+  const root = process.getuid?.() === 0;
+  const nobody = { uid: 65534, gid: 65534 };
+  let d = '';
+  let input = '';
+  beforeAll(() => {
+    d = file('replaced');
+    fs.mkdirSync(d, { mode: 0o777 });
+    fs.chmodSync(d, 0o777);
+    input = path.join(d, 'in.txt');
+    fs.writeFileSync(input, 'b\na\nc\n', { mode: 0o644 });
+  });
+
+  test('its permission bits are kept (a private file stays private), and its owner and group', () => {
+    const out = path.join(d, 'private.txt');
+    fs.writeFileSync(out, 'secret\n', { mode: 0o600 });
+    fs.chmodSync(out, 0o600);
+    if (root) fs.chownSync(out, nobody.uid, nobody.gid);
+    const r = pmem([input, '-o', out]);
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(fs.readFileSync(out, 'utf8')).toBe('a\nb\nc\n');
+    const st = fs.statSync(out);
+    expect(st.mode & 0o7777).toBe(0o600);
+    if (root) expect([st.uid, st.gid]).toEqual([nobody.uid, nobody.gid]);
+    else console.warn('not root: the owner part of this test is skipped');
+  });
+
+  test('one with other names (hard links) is refused before any work, and every name keeps its contents', () => {
+    const out = path.join(d, 'linked.txt');
+    fs.writeFileSync(out, 'old\n');
+    fs.linkSync(out, path.join(d, 'other-name.txt'));
+    const r = pmem([input, '-o', out]);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain(`the output ${out} has 2 names (hard links)`);
+    expect(fs.readFileSync(out, 'utf8')).toBe('old\n');
+    expect(fs.readFileSync(path.join(d, 'other-name.txt'), 'utf8')).toBe('old\n');
+    expect(fs.readdirSync(d).filter((n) => n.startsWith('linked.txt.'))).toEqual([]);
+  });
+
+  test("another user's is refused before any work: it would become this user's", () => {
+    if (!root) {
+      console.warn('not root: another user cannot be tried here; skipped');
+      return;
+    }
+    const out = path.join(d, 'roots.txt');
+    fs.writeFileSync(out, 'old\n', { mode: 0o666 });
+    fs.chmodSync(out, 0o666);
+    const r = pmem([input, '-o', out], nobody);
+    expect(r.code).toBe(3);
+    expect(r.err).toContain(`the output ${out} belongs to user 0 and group 0: the sort renames a new file into place, which this user (65534) cannot give that owner`);
+    expect(fs.readFileSync(out, 'utf8')).toBe('old\n');
+    expect(fs.statSync(out).uid).toBe(0);
+    expect(fs.readdirSync(d).filter((n) => n.startsWith('roots.txt.'))).toEqual([]);
+    // The same user's own file is replaced, as before.
+    const own = path.join(d, 'own.txt');
+    fs.writeFileSync(own, 'old\n', { mode: 0o640 });
+    fs.chmodSync(own, 0o640);
+    fs.chownSync(own, nobody.uid, nobody.gid);
+    expect(pmem([input, '-o', own], nobody)).toMatchObject({ code: 0, err: '' });
+    expect(fs.readFileSync(own, 'utf8')).toBe('a\nb\nc\n');
+    expect(fs.statSync(own).mode & 0o7777).toBe(0o640);
+  });
+
+  test("a symbolic link at the default pmem directory's name is the user's: the sort works there, ends well, and leaves the link and what it names", () => {
+    const out = path.join(d, 'linkdir.txt');
+    const target = path.join(d, 'elsewhere');
+    fs.mkdirSync(target);
+    fs.symlinkSync(target, `${out}.pmem-sort`);
+    const r = pmem([input, '-o', out]);
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(fs.readFileSync(out, 'utf8')).toBe('a\nb\nc\n');
+    expect(fs.lstatSync(`${out}.pmem-sort`).isSymbolicLink()).toBe(true);
+    expect(fs.readdirSync(target)).toEqual([]);
   });
 });

@@ -104,19 +104,39 @@ export function tmpNameBeside(file: string): string {
  * gave the new one. An empty file with other names (hard links) is refused:
  * they would go on naming the empty file. Extended attributes and ACLs are
  * not copied.
- * @throws PmemError ERR_PMEM_INVALID (hard links); an fchown refused
- *   (EPERM: the empty file is another user's) becomes ERR_PMEM_ACCESS
+ * @throws PmemError ERR_PMEM_INVALID (hard links); ERR_PMEM_ACCESS (the
+ *   empty file is another user's: giveOwnerAndMode)
  */
 function takeOwnerAndMode(fd: number, empty: fs.Stats, file: string): void {
   if (empty.nlink > 1) {
     throw new PmemError('ERR_PMEM_INVALID',
       `cannot create '${file}' over the empty file there: it has ${empty.nlink} names (hard links), which would go on naming the empty file; nothing was created`, { path: file });
   }
+  giveOwnerAndMode(fd, empty, `cannot create '${file}' over the empty file there`, file);
+}
+
+/**
+ * Gives the file open at `fd` the owner, group and permission bits of
+ * `like` (a file it is about to replace), so that a private file stays
+ * private whatever the umask gave the new one.
+ * @throws PmemError ERR_PMEM_ACCESS when the owner or group cannot be given
+ *   (`like` is another user's, or of a group this user is not in):
+ *   `refused` starts its message
+ */
+export function giveOwnerAndMode(fd: number, like: fs.Stats, refused: string, file: string): void {
   const mine = fs.fstatSync(fd);
   // chown first: it clears the set-user-ID and set-group-ID bits, which the
   // chmod after it puts back.
-  if (mine.uid !== empty.uid || mine.gid !== empty.gid) fs.fchownSync(fd, empty.uid, empty.gid);
-  fs.fchmodSync(fd, empty.mode & 0o7777);
+  if (mine.uid !== like.uid || mine.gid !== like.gid) {
+    try {
+      fs.fchownSync(fd, like.uid, like.gid);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      throw new PmemError('ERR_PMEM_ACCESS', `${refused}: it belongs to user ${like.uid} and group ${like.gid}, `
+        + `which this process (user ${mine.uid}) cannot give the new file; nothing was changed`, { path: file, errno: 1, syscall: 'fchown' });
+    }
+  }
+  fs.fchmodSync(fd, like.mode & 0o7777);
 }
 
 /**

@@ -260,7 +260,30 @@ function outputPath(output: string): string {
     const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
     throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is ${kind}: the sort writes a regular file and renames it into place`, { path: output });
   }
+  checkReplaceable(output, st);
   return at;
+}
+
+/**
+ * An output that exists is replaced by a new file with its owner, group
+ * and permission bits (publishOutput), before any work: one with other
+ * names (hard links) is refused, as they would go on naming the old
+ * contents; so is one whose owner or group this user cannot give a file
+ * (another user's), which would otherwise become this user's.
+ * @throws PmemError ERR_PMEM_INVALID, ERR_PMEM_ACCESS
+ */
+function checkReplaceable(output: string, st: fs.Stats): void {
+  if (st.nlink > 1) {
+    throw new PmemError('ERR_PMEM_INVALID', `the output ${output} has ${st.nlink} names (hard links): the sort renames a new file into place, `
+      + 'and the other names would go on naming the old contents; remove them, or sort into another file', { path: output });
+  }
+  const uid = process.geteuid?.();
+  if (uid === undefined || uid === 0) return;
+  const groups = [process.getegid?.(), ...(process.getgroups?.() ?? [])];
+  if (st.uid !== uid || !groups.includes(st.gid)) {
+    throw new PmemError('ERR_PMEM_ACCESS', `the output ${output} belongs to user ${st.uid} and group ${st.gid}: the sort renames a new file into place, `
+      + `which this user (${uid}) cannot give that owner; sort into another file`, { path: output });
+  }
 }
 
 /** Why a path's directory cannot be reached: it is missing, not a directory, or not searchable. */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { NativeLock } from '../core/binding';
-import { refusedIn } from '../core/create-file';
+import { giveOwnerAndMode, refusedIn } from '../core/create-file';
 import { fromSystemError, isPmemError, PmemError } from '../core/errors';
 import { lockFile } from '../core/identify';
 import { writerHolds } from '../core/held-lock';
@@ -197,7 +197,8 @@ export function lockOutput(output: string, held: NativeLock | null, partial: Sor
 /**
  * Gives the whole partial output the output's name, under the output's
  * lock (lockOutput): a file there is replaced with rename(2) while the sort
- * holds its lock, so that no writer has it open; a missing name is taken
+ * holds its lock, so that no writer has it open, by one given its owner,
+ * group and permission bits first (a private file stays private); a missing name is taken
  * with link(2), which fails when a file appeared there meanwhile (a store
  * another process created, say), and the partial's name is then removed. A
  * crash between the two leaves both names on the whole output, and the
@@ -207,13 +208,15 @@ export function lockOutput(output: string, held: NativeLock | null, partial: Sor
  * and a file that appears at the output's path between the look and the
  * rename is replaced. Returns the output's lock, for the caller to release
  * once the sort's work is gone.
- * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID (lockOutput); any
- *   other failure of link(2) or rename(2) as node:fs throws it
+ * @throws PmemError ERR_PMEM_LOCKED, ERR_PMEM_INVALID (lockOutput);
+ *   ERR_PMEM_ACCESS (the output became another user's since the sort
+ *   started); any other failure of link(2) or rename(2) as node:fs throws it
  */
 export function publishOutput(partial: SortLock, output: string, held: NativeLock | null): NativeLock | null {
   for (let round = 0; round < ROUNDS; round++) {
     held = lockOutput(output, held, partial);
     if (held !== null) {
+      giveOwnerAndMode(partial.fd, fs.fstatSync(held.fd), `cannot replace the output ${output}`, output);
       fs.renameSync(partial.path, output);
       return held;
     }
@@ -236,6 +239,7 @@ export function publishOutput(partial: SortLock, output: string, held: NativeLoc
       }
     } else if (now.ino !== ours.ino || now.dev !== ours.dev) {
       // One this process cannot read, so no writer of pmem holds: replaced, as before the output was locked.
+      if (now.isFile()) giveOwnerAndMode(partial.fd, now, `cannot replace the output ${output}`, output);
       fs.renameSync(partial.path, output);
       return null;
     }

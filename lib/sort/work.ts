@@ -156,7 +156,8 @@ export function removeStrayRuns(job: Job, state: SortState): void {
  * Removes the sort's own files once it is done: its runs, then its
  * checkpoint (a crash between leaves the checkpoint, which names the runs
  * still there; never runs without it, which a new sort would refuse), and
- * a directory it made (the default one, or one this call made), if empty.
+ * a directory it made (the default one, or one this call made), if empty
+ * (a symbolic link at the default one's name is left, and what it names).
  */
 export function removeWork(job: Job): void {
   for (const name of fs.readdirSync(job.dir)) {
@@ -165,6 +166,9 @@ export function removeWork(job: Job): void {
   fs.rmSync(path.join(job.dir, CHECKPOINT_FILE), { force: true });
   if (!job.ownDir) return;
   fs.rmSync(path.join(job.dir, MADE_FILE), { force: true });
+  // A symbolic link at the default directory's name is the user's: it
+  // stays, and so does the directory it names.
+  if (fs.lstatSync(job.dir).isSymbolicLink()) return;
   try {
     fs.rmdirSync(job.dir);
   } catch (e) {
