@@ -9,7 +9,6 @@ import * as path from 'node:path';
 import { EXIT, exitCodeOf, Fail, OutputError } from '../lib/cli/exit';
 import { KVStore, ObjPool, openMapping, PmemError, startReplica, TieredCache, Wal } from '../lib';
 import { Progress } from '../lib/cli/progress';
-import { MARKER_KEY } from '../lib/server/records';
 import { BIN, expectBuilt, fails, lines, pmem, ROOT, type Result } from './cli-helpers';
 import { readAfterWait, tmpFile } from './helpers';
 
@@ -504,23 +503,35 @@ describe('files a command cannot use exit 3, and are left as they are', () => {
 });
 
 describe('pmem serve', () => {
-  test('a port in use exits 3 with one line, and leaves the store closed and whole', async () => {
+  test('a port in use exits 3 with one line, before any store or directory is made; a store given stays as it was', async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
     const port = (taken.address() as net.AddressInfo).port;
     const f = tmpFile('serve-in-use.kv');
+    const dir = path.join(tmpFile('serve-in-use-dir'), 'data');
+    const kept = tmpFile('serve-in-use-kept.kv');
+    const s = KVStore.open(kept, { create: true, size: 16 << 20 });
+    s.put('k', 'v');
+    s.close();
+    const before = fs.readFileSync(kept);
     let r: Result;
+    let inDir: Result;
+    let onKept: Result;
     try {
       r = pmem(['serve', '--port', String(port), '--file', f], { timeout: 60_000 });
+      fs.mkdirSync(path.dirname(dir));
+      inDir = pmem(['serve', '--port', String(port), '--dir', dir], { timeout: 60_000 });
+      onKept = pmem(['serve', '--port', String(port), '--file', kept], { timeout: 60_000 });
     } finally {
       await new Promise((done) => taken.close(done));
     }
-    fails(r, EXIT.CANNOT_USE, `cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE)`);
-    expect(r.out).toEqual([]);
-    const s = KVStore.open(f);
-    // Nothing but the record that marks the new store as the keyspace's.
-    expect([...s.keys()].map((k) => k.toString('latin1'))).toEqual([MARKER_KEY]);
-    s.close();
+    for (const x of [r, inDir, onKept]) {
+      fails(x, EXIT.CANNOT_USE, `cannot listen on 127.0.0.1:${port}: the port is in use (EADDRINUSE)`);
+      expect(x.out).toEqual([]);
+    }
+    expect(fs.existsSync(f)).toBe(false);
+    expect(fs.existsSync(dir)).toBe(false);
+    expect(fs.readFileSync(kept).equals(before)).toBe(true);
   });
 
   // With net.ipv4.ip_nonlocal_bind set, the kernel binds any address: a server would start.
@@ -533,15 +544,19 @@ describe('pmem serve', () => {
   })();
   (nonlocalBind ? test.skip : test)('an address the host does not have exits 3 with one line', () => {
     // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a host's own address.
-    const r = pmem(['serve', '--port', '0', '--bind', '192.0.2.1', '--file', tmpFile('serve-no-addr.kv')], { timeout: 60_000 });
+    const f = tmpFile('serve-no-addr.kv');
+    const r = pmem(['serve', '--port', '0', '--bind', '192.0.2.1', '--file', f], { timeout: 60_000 });
     fails(r, EXIT.CANNOT_USE, 'cannot listen on 192.0.2.1:0: this host has no such address (EADDRNOTAVAIL)');
+    expect(fs.existsSync(f)).toBe(false);
   });
 
   test('a host name that does not resolve exits 3 with one line', () => {
     // .invalid never resolves (RFC 6761); without a resolver at hand the lookup fails with EAI_AGAIN instead.
-    const r = pmem(['serve', '--port', '0', '--bind', 'no-such-host.invalid', '--file', tmpFile('serve-no-name.kv')], { timeout: 60_000 });
+    const f = tmpFile('serve-no-name.kv');
+    const r = pmem(['serve', '--port', '0', '--bind', 'no-such-host.invalid', '--file', f], { timeout: 60_000 });
     fails(r, EXIT.CANNOT_USE, 'cannot listen on no-such-host.invalid:0: the host name does not resolve');
     expect(r.err[0]).toMatch(/\((ENOTFOUND|EAI_AGAIN)\)$/);
+    expect(fs.existsSync(f)).toBe(false);
   });
 
   test('--dir: a missing directory is made, its missing parent is not; a file is refused', () => {

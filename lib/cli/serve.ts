@@ -1,6 +1,7 @@
 // `pmem serve`: the RESP server on a KVStore file, in the foreground until
 // SIGTERM, SIGINT or SHUTDOWN.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { defaultLocation, EMULATED_BANNER } from '../core/location';
@@ -121,6 +122,27 @@ function makeDir(dir: string): void {
   }
 }
 
+/** Why the server cannot listen on `bind`:`port`, when it is the address (not the store): a port in use, an address this host does not have. */
+function cannotListen(e: unknown, port: number, bind: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === undefined ? undefined : LISTEN_ERRORS.get(code);
+  return why === undefined ? e : cannotUse(`cannot listen on ${bind}:${port}: ${why} (${code})`);
+}
+
+/** Listens on `bind`:`port` and closes again. @throws what cannotListen says */
+async function tryListen(port: number, bind: string): Promise<void> {
+  const probe = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(port, bind, () => resolve());
+    });
+  } catch (e) {
+    throw cannotListen(e, port, bind);
+  }
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
 /** Runs the server until it is told to stop. Resolves to the exit code. */
 export async function serve(a: ServeArgs): Promise<number> {
   refuseKernelViews([a.file], cannotUse);
@@ -130,6 +152,11 @@ export async function serve(a: ServeArgs): Promise<number> {
   // One file for both would be taken as the store, then refused as the
   // journal as if another process held it.
   if (a.journal !== undefined && sameFile(a.journal, file)) throw usage(`--journal ${pathText(a.journal)} is the store's file ${pathText(file)}: the journal needs a file of its own`);
+  // The address is tried before any directory, store or journal is made,
+  // so that a port in use or an address this host does not have leaves
+  // none behind. (Taken by another process between this try and the
+  // server's listen, it fails the same way below, after the store opened.)
+  await tryListen(a.port, a.bind);
   if (where !== undefined) {
     if (where.emulated) console.log(EMULATED_BANNER + '\n');
     try {
@@ -154,11 +181,7 @@ export async function serve(a: ServeArgs): Promise<number> {
     port = await server.listen(a.port, a.bind);
   } catch (e) {
     await server.close();
-    const code = (e as NodeJS.ErrnoException).code;
-    // The address, not the store: a port in use, an address this host does not have.
-    const why = code === undefined ? undefined : LISTEN_ERRORS.get(code);
-    if (why !== undefined) throw cannotUse(`cannot listen on ${a.bind}:${a.port}: ${why} (${code})`);
-    throw e;
+    throw cannotListen(e, a.port, a.bind);
   }
   const st = server.store.stats();
   console.log(`address:     ${a.bind}:${port}`);
