@@ -298,6 +298,19 @@ describe('pmem kv import', () => {
     expect(pmem(['kv', f, 'get', 'k1499']).out).toEqual(['v1499']);
   });
 
+  test('a pipe that fails before its first batch is written leaves the path as it was: no store made, an empty file empty, a store unchanged', () => {
+    const f = tmpFile('cli-badfirst.kv');
+    fails(pmem(['kv', f, 'import', '-'], { input: 'not json\n' }), EXIT.USAGE, 'stdin line 1: not JSON; 0 records were imported before it');
+    expect(fs.existsSync(f)).toBe(false);
+    fs.writeFileSync(f, '');
+    fails(pmem(['kv', f, 'import', '-'], { input: '\nnot json\n' }), EXIT.USAGE, 'stdin line 2: not JSON; 0 records were imported before it');
+    expect(fs.statSync(f).size).toBe(0);
+    fs.rmSync(f);
+    expect(pmem(['kv', f, 'put', 'z', '1']).code).toBe(EXIT.OK);
+    fails(pmem(['kv', f, 'import', '-'], { input: 'not json\n' }), EXIT.USAGE, 'stdin line 1: not JSON; 0 records were imported before it');
+    expect(pmem(['kv', f, 'get', 'z']).out).toEqual(['1']);
+  });
+
   test('the input is checked before the store is created: missing, a directory', () => {
     const f = tmpFile('cli-noinput.kv');
     fails(pmem(['kv', f, 'import', tmpFile('none.jsonl')]), EXIT.CANNOT_USE, 'no such file');
@@ -318,6 +331,7 @@ describe('pmem kv import', () => {
     // value in base64) instead of buffering without end.
     const f = tmpFile('cli-zero.kv');
     fails(pmem(['kv', f, 'import', '/dev/zero']), EXIT.USAGE, '/dev/zero line 1: longer than 89544024 bytes; 0 records were imported before it');
+    expect(fs.existsSync(f)).toBe(false);
   });
 
   test('streams: a bad line is reported while the pipe is still open', async () => {

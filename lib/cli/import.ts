@@ -400,15 +400,26 @@ export async function importLines(input: Input, open: () => KVStore): Promise<nu
     const chunks = await afterFirstRead(stream, input.name);
     const store = open();
     const bar = input.regular ? new Progress('import', checked.bytes) : null;
+    let written = 0;
+    let done = false;
     try {
       // Each batch is one store record: all or nothing across a crash, and
       // durable when batch() returns.
-      const n = await pass(input, chunks, (batch) => store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value }))), bar);
+      const n = await pass(input, chunks, (batch) => {
+        store.batch(batch.map(({ key, value }) => ({ type: 'put', key, value })));
+        written++;
+      }, bar);
       bar?.finish();
+      done = true;
       return n;
     } finally {
       bar?.stop();
-      store.close();
+      // An import that fails before its first batch is written (a pipe
+      // whose first line is bad, say) leaves the path as it found it: a
+      // store this open made goes again (abandon() takes back only a file
+      // this very open created; any other store is only closed).
+      if (!done && written === 0) store.abandon();
+      else store.close();
     }
   } catch (e) {
     if (e instanceof Interrupted) throw new Fail(interruptedExit(e.signal), `${e.message}; nothing was imported`);
