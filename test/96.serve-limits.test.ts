@@ -60,6 +60,23 @@ describe('maxInput: incomplete requests of all clients together', () => {
     }
   });
 
+  test('arguments read of an incomplete request count their heap cost, not only their bytes: a million empty ones are not free', async () => {
+    // 100,000 empty arguments are 600 KB on the wire and over 11 MB in the
+    // heap. Counted by their bytes (0 each) the request stayed under the
+    // limit, and many such clients ran the server out of heap.
+    const b = new RawClient(port);
+    await b.ready;
+    try {
+      b.send(Buffer.concat([Buffer.from('*100001\r\n$4\r\nPING\r\n'), Buffer.from('$0\r\n\r\n'.repeat(100_000))]));
+      // Read 64 KiB at a time, the request's arguments are parsed as they
+      // arrive: the limit is passed long before its last read completes it.
+      expect(await b.read()).toBeNull();
+      expect(logged.some((l) => /incomplete requests of all clients over 5242880 bytes, \d+ of them its own/.test(l))).toBe(true);
+    } finally {
+      b.socket.destroy();
+    }
+  });
+
   test('createServer checks maxInput and maxClients', () => {
     expect(() => createServer({ file: tmpFile('opts.kv'), maxInput: -1 })).toThrow(RangeError);
     expect(() => createServer({ file: tmpFile('opts.kv'), maxInput: 1.5 })).toThrow(RangeError);
