@@ -519,6 +519,49 @@ describe('pmem serve', () => {
     // average of 9; jest's 120 s could fail it on a machine a few times slower.
   }, 600_000);
 
+  test('CLIENT KILL of its own connection sends every reply queued before it (the acknowledgements of its writes) and its own, then closes', async () => {
+    const c = await client();
+    const addr = String(text(await c.call('CLIENT', 'INFO'))).match(/ addr=(\S+) /)![1];
+    // One pipeline: the writes' replies come before the kill's, then the close.
+    c.send(Buffer.concat([frame('SET', 'killed-k', '1'), frame('INCR', 'killed-k'), frame('CLIENT', 'KILL', addr), frame('PING')]));
+    expect([text(await c.read()), text(await c.read()), text(await c.read())]).toEqual(['OK', 2, 'OK']);
+    expect(await c.read()).toBeNull();
+    const other = await client();
+    expect(text(await other.call('GET', 'killed-k'))).toBe('2');
+    // The filter form skips the caller unless SKIPME no.
+    const id = (await other.call('CLIENT', 'ID')) as number;
+    other.send(Buffer.concat([frame('CLIENT', 'KILL', 'ID', String(id)), frame('PING')]));
+    expect([text(await other.read()), text(await other.read())]).toEqual([0, 'PONG']);
+    other.send(Buffer.concat([frame('CLIENT', 'KILL', 'ID', String(id), 'SKIPME', 'no'), frame('PING')]));
+    expect(text(await other.read())).toBe(1);
+    expect(await other.read()).toBeNull();
+  });
+
+  test('CLIENT KILL filters as Redis 7.0 reads them: each narrows, the last of a kind wins, bad ones are named', async () => {
+    const a = await client();
+    const b = await client();
+    const idA = (await a.call('CLIENT', 'ID')) as number;
+    const idB = (await b.call('CLIENT', 'ID')) as number;
+    const c = await client();
+    expect(text(await c.call('CLIENT', 'KILL', 'SKIPME', 'maybe'))).toBe('-ERR syntax error');
+    expect(text(await c.call('CLIENT', 'KILL', 'TYPE', 'foo'))).toBe("-ERR Unknown client type 'foo'");
+    expect(text(await c.call('CLIENT', 'KILL', 'USER', 'nosuch'))).toBe("-ERR No such user 'nosuch'");
+    expect(text(await c.call('CLIENT', 'KILL', 'ID', 'x'))).toBe('-ERR client-id should be greater than 0');
+    expect(text(await c.call('CLIENT', 'KILL', 'ID', '1', 'ADDR'))).toBe('-ERR syntax error');
+    for (const t of ['master', 'replica', 'slave']) expect(text(await c.call('CLIENT', 'KILL', 'TYPE', t))).toBe(0);
+    expect(text(await c.call('CLIENT', 'KILL', 'LADDR', '192.0.2.1:1'))).toBe(0);
+    // ID a, then ID b: only b.
+    expect(text(await c.call('CLIENT', 'KILL', 'ID', String(idA), 'ID', String(idB)))).toBe(1);
+    await b.closedByServer();
+    expect(text(await a.call('PING'))).toBe('PONG');
+    // TYPE pubsub takes a subscriber and no other client.
+    expect(text(await a.call('SUBSCRIBE', 'kill-ch'))).toEqual(['subscribe', 'kill-ch', 1]);
+    expect(text(await c.call('CLIENT', 'KILL', 'TYPE', 'pubsub', 'USER', 'default'))).toBe(1);
+    await a.closedByServer();
+    expect(text(await c.call('PING'))).toBe('PONG');
+    c.close();
+  });
+
   test('a client that sends without reading is paused; the others are served; memory bounded', async () => {
     const c = await client();
     expect(text(await c.call('SET', 'big', Buffer.alloc(MB, 0x62)))).toBe('OK');

@@ -161,33 +161,7 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     case 'kill': {
-      // CLIENT KILL ID n | CLIENT KILL addr
-      let n = 0;
-      if (argv.length === 3) {
-        const addr = argv[2].toString('latin1');
-        for (const x of s.clients.values()) {
-          if (x.addr === addr) {
-            s.kill(x);
-            n++;
-          }
-        }
-        if (n === 0) throw new ReplyError('ERR No such client');
-        c.out.ok();
-        return;
-      }
-      for (let i = 2; i + 1 < argv.length; i += 2) {
-        const f = word(argv[i]);
-        if (f === 'id') {
-          const id = toI64(argv[i + 1]);
-          if (id === null || id < 1n) throw new ReplyError('ERR client-id should be greater than 0');
-          const x = s.clients.get(Number(id));
-          if (x !== undefined) {
-            s.kill(x);
-            n++;
-          }
-        } else if (f !== 'skipme') throw new ReplyError('ERR syntax error');
-      }
-      c.out.int(n);
+      clientKill(s, c, argv);
       return;
     }
     case 'unblock': {
@@ -216,6 +190,70 @@ function select(s: RespServer, c: Client, argv: Buffer[]): void {
   if (n < 0 || n >= s.databases) throw new ReplyError('ERR DB index is out of range');
   c.db = Number(n);
   c.out.ok();
+}
+
+/**
+ * CLIENT KILL addr, or CLIENT KILL with filters (ID, TYPE, ADDR, LADDR,
+ * USER, SKIPME), as Redis 7.0 reads them: each filter given narrows the
+ * match, the last of a kind wins, and the caller is skipped unless SKIPME
+ * no (the old form kills it too). The caller is not cut off: its reply,
+ * and every reply queued before it (acknowledgements of writes among
+ * them), is sent first, then its connection closes, as after QUIT.
+ */
+function clientKill(s: RespServer, c: Client, argv: Buffer[]): void {
+  let addr: string | null = null;
+  let laddr: string | null = null;
+  let id = 0;
+  let type: string | null = null;
+  let skipme = true;
+  const old = argv.length === 3;
+  if (old) {
+    addr = argv[2].toString('latin1');
+    skipme = false;
+  } else if (argv.length > 3 && argv.length % 2 === 0) {
+    for (let i = 2; i < argv.length; i += 2) {
+      const f = word(argv[i]);
+      const v = argv[i + 1];
+      if (f === 'id') {
+        const n = toI64(v);
+        if (n === null || n < 1n) throw new ReplyError('ERR client-id should be greater than 0');
+        id = Number(n);
+      } else if (f === 'type') {
+        const t = word(v);
+        if (!['normal', 'pubsub', 'master', 'replica', 'slave'].includes(t)) throw new ReplyError(`ERR Unknown client type '${v.toString('latin1')}'`);
+        type = t === 'slave' ? 'replica' : t;
+      } else if (f === 'addr') addr = v.toString('latin1');
+      else if (f === 'laddr') laddr = v.toString('latin1');
+      else if (f === 'user') {
+        // One user, Redis's 'default': there is no ACL here.
+        if (v.toString('latin1') !== 'default') throw new ReplyError(`ERR No such user '${v.toString('latin1')}'`);
+      } else if (f === 'skipme') {
+        const w = word(v);
+        if (w === 'yes') skipme = true;
+        else if (w === 'no') skipme = false;
+        else throw new ReplyError('ERR syntax error');
+      } else throw new ReplyError('ERR syntax error');
+    }
+  } else throw new ReplyError('ERR syntax error');
+  let killed = 0;
+  let self = false;
+  for (const x of [...s.clients.values()]) {
+    if (addr !== null && x.addr !== addr) continue;
+    if (laddr !== null && x.laddr !== laddr) continue;
+    // No client is a master or a replica here: pubsub is one subscribed to a channel or pattern.
+    if (type !== null && type !== (x.subscriptions > 0 ? 'pubsub' : 'normal')) continue;
+    if (id !== 0 && x.id !== id) continue;
+    if (x === c && skipme) continue;
+    if (x === c) self = true;
+    else s.kill(x);
+    killed++;
+  }
+  if (old) {
+    if (killed === 0) throw new ReplyError('ERR No such client');
+    c.out.ok();
+  } else c.out.int(killed);
+  // After its reply is queued: closed once what is queued is sent.
+  if (self) c.closing = true;
 }
 
 function quit(_s: RespServer, c: Client): void {
