@@ -537,6 +537,17 @@ describe('pmem serve', () => {
     expect(await other.read()).toBeNull();
   });
 
+  test("SHUTDOWN's flags as Redis 7.0 checks them: NOSAVE with SAVE, and ABORT with any other, are syntax errors that stop nothing", async () => {
+    const c = await client();
+    for (const flags of [['NOSAVE', 'SAVE'], ['save', 'NOW', 'nosave'], ['ABORT', 'NOW'], ['NOSAVE', 'ABORT'], ['FORCE', 'abort'], ['BOGUS']]) {
+      expect(text(await c.call('SHUTDOWN', ...flags))).toBe('-ERR syntax error');
+    }
+    expect(text(await c.call('SHUTDOWN', 'ABORT'))).toBe('-ERR No shutdown in progress.');
+    expect(text(await c.call('SHUTDOWN', 'abort', 'ABORT'))).toBe('-ERR No shutdown in progress.');
+    expect(text(await c.call('PING'))).toBe('PONG');
+    c.close();
+  });
+
   test('CLIENT KILL filters as Redis 7.0 reads them: each narrows, the last of a kind wins, bad ones are named', async () => {
     const a = await client();
     const b = await client();

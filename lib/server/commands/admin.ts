@@ -311,10 +311,15 @@ function debugProtocol(c: Client, what: string): void {
 }
 
 function shutdown(s: RespServer, c: Client, argv: Buffer[]): void {
+  const flags = new Set<string>();
   for (const a of argv.slice(1)) {
-    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(word(a))) throw new ReplyError('ERR syntax error');
+    const w = word(a);
+    if (!['nosave', 'save', 'now', 'force', 'abort'].includes(w)) throw new ReplyError('ERR syntax error');
+    flags.add(w);
   }
-  if (argv.slice(1).some((a) => word(a) === 'abort')) throw new ReplyError('ERR No shutdown in progress.');
+  // Redis 7.0's illegal combinations: ABORT with any other flag, NOSAVE with SAVE.
+  if ((flags.has('abort') && flags.size > 1) || (flags.has('nosave') && flags.has('save'))) throw new ReplyError('ERR syntax error');
+  if (flags.has('abort')) throw new ReplyError('ERR No shutdown in progress.');
   s.log(`SHUTDOWN from client ${c.id}`);
   c.closing = true;
   s.shutdown();
