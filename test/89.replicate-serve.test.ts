@@ -41,6 +41,9 @@ test('a write reply waits for the backup; replies keep their order; the backup s
   expect(replies).toEqual(['OK', '2', 1, 2, 1, null, 'OK', 'QUEUED', 'QUEUED', ['OK', '3']]);
   expect(server.replication!.stats.rounds).toBeGreaterThanOrEqual(2);
   expect(server.replication!.stats.failedRounds).toBe(0);
+  // Every write acknowledged is on the backup: WAIT and WAITAOF count it, at once.
+  expect(text(await c.call('WAIT', '1', '0'))).toBe(1);
+  expect(text(await c.call('WAITAOF', '1', '1', '0'))).toEqual([1, 1]);
   c.close();
   await server.close();
   await b.handle.close();

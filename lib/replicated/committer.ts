@@ -74,6 +74,11 @@ export class StoreJournal {
   }
 
   /** The last journal record the store holds. */
+  /** The backups every write waits for (the replicas given at open). */
+  get backups(): number {
+    return this.#options.replicas.length;
+  }
+
   get appliedLsn(): number {
     return this.#applied;
   }

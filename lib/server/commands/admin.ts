@@ -177,17 +177,31 @@ function save(s: RespServer, c: Client, argv: Buffer[]): void {
   else c.out.status('Background saving started (pmem: nothing to do, every acknowledged write is already durable)');
 }
 
-/** WAIT numreplicas timeout: no replica acknowledges (there are none), once the arguments are checked as Redis checks them. */
-function wait(_s: RespServer, c: Client, argv: Buffer[]): void {
+/**
+ * The replicas that hold every write acknowledged to a client: with
+ * backups (`--replica`), each of them, since a write's reply waits until
+ * every backup persisted it; without, none.
+ */
+function replicasHolding(s: RespServer): number {
+  return s.replication?.journal.backups ?? 0;
+}
+
+/**
+ * WAIT numreplicas timeout, once the arguments are checked as Redis checks
+ * them: answered at once with replicasHolding, which no wait could raise
+ * (Redis, with fewer replicas than asked, waits out the timeout, forever
+ * for 0).
+ */
+function wait(s: RespServer, c: Client, argv: Buffer[]): void {
   const timeout = toI64(argv[2]);
   if (timeout === null) throw new ReplyError('ERR timeout is not an integer or out of range');
   if (timeout < 0n) throw new ReplyError('ERR timeout is negative');
   if (toI64(argv[1]) === null) throw new ReplyError('ERR value is not an integer or out of range');
-  c.out.int(0);
+  c.out.int(replicasHolding(s));
 }
 
-/** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and there are no replicas. */
-function waitaof(_s: RespServer, c: Client, argv: Buffer[]): void {
+/** WAITAOF numlocal numreplicas timeout: every acknowledged write is local-durable, and on replicasHolding replicas. */
+function waitaof(s: RespServer, c: Client, argv: Buffer[]): void {
   const local = toI64(argv[1]);
   const replicas = toI64(argv[2]);
   const timeout = toI64(argv[3]);
@@ -195,7 +209,7 @@ function waitaof(_s: RespServer, c: Client, argv: Buffer[]): void {
   if (local > 1n) throw new ReplyError('ERR WAITAOF cannot be used when numlocal is set but appendonly is disabled.'.replace('appendonly is disabled', 'there is only one local store'));
   c.out.array(2);
   c.out.int(1);
-  c.out.int(0);
+  c.out.int(replicasHolding(s));
 }
 
 function debug(s: RespServer, c: Client, argv: Buffer[]): void {
