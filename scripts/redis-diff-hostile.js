@@ -199,6 +199,18 @@ function hostile() {
     out.push([k('NOSUCH'), k('a'), 'b'], ['CONFIG', k('FOO')], ['CLIENT', k('FOO')], ['PUBSUB', k('FOO')], ['COMMAND', k('FOO')], ['OBJECT', k('FOO'), 'str']);
     out.push([['HSET', 'h1', 'f', 'v'], ['HRANDFIELD', 'h1', '-1', k('WITHVALUES')], ['ZADD', 'z1', '1', 'm'], ['ZRANDMEMBER', 'z1', '-1', k('WITHSCORES')]]);
   }
+  // COMMAND GETKEYS in Redis 7.0's order of checks, and the commands whose keys an argument counts (movablekeys).
+  for (const args of [['PING'], ['GET'], ['GET', 'a', 'b'], ['NOSUCH', 'a'], ['ZUNIONSTORE', 'd', '2', 'a', 'b'], ['ZUNIONSTORE', 'd', '99', 'a'],
+    ['ZUNIONSTORE', 'd', '0', 'a'], ['ZUNIONSTORE', 'd', 'x', 'a'], ['ZINTERSTORE', 'd', '1', 'a', 'WEIGHTS', '2'], ['ZDIFFSTORE', 'd', '-1', 'a'],
+    ['SINTERCARD', '2', 'a', 'b', 'LIMIT', '1'], ['LMPOP', '2', 'a', 'b', 'LEFT'], ['LMPOP', '0', 'LEFT'], ['LMPOP', '-1', 'a', 'LEFT'],
+    ['BLMPOP', '0', '2', 'a', 'b', 'LEFT'], ['BLMPOP', '0', '3', 'a', 'b'], ['ZMPOP', '1', 'a', 'MIN'], ['BZMPOP', '0', '1', 'a', 'MIN'],
+    ['ZINTER', '2', 'a', 'b'], ['ZINTERCARD', '2', 'a', 'b'], ['ZDIFF', '1', 'a'], ['ZUNION', '1', 'a', 'WITHSCORES'], ['MSET', 'a', '1', 'b', '2'],
+    ['MSETNX', 'a', '1', 'b'], ['MEMORY', 'USAGE', 'k'], ['OBJECT', 'ENCODING', 'k'], ['ZRANGESTORE', 'd', 's', '0', '1'], ['BLPOP', 'a', 'b', '0']]) {
+    out.push(['COMMAND', 'GETKEYS', ...args]);
+  }
+  out.push(['COMMAND', 'COUNT', 'x'], ['COMMAND', 'LIST', 'x', 'y'], ['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'zunionstor?'], ['COMMAND', 'LIST', 'FILTERBY', 'NOSUCH', 'x']);
+  out.push(['COMMAND', 'INFO', 'nosuch'], ['COMMAND', 'INFO', 'nosuch', 'nosuch2']);
+  out.push(['MEMORY', 'USAGE', 'str', 'SAMPLES', '-1'], ['MEMORY', 'USAGE', 'str', 'SAMPLES', 'x'], ['MEMORY', 'USAGE', 'str', 'FOO'], ['MEMORY', 'USAGE', 'str', 'SAMPLES']);
   // CR and LF in an error's text: trimmed at its ends, each a blank inside.
   out.push(['NOSUCH\r\n', 'a\r\nb', '\n'], ['\r\nNOSUCH'], ['EXPIRE', 'str', '10', '\r\nFOO\r\n'], ['EXPIRE', 'str', '10', 'FOO\r\n\n'], ['OBJECT', 'x\r\n\r\ny', 'k'], ['EXPIRE', 'str', '10', '\n']);
   out.push(['BLPOP', 'nokey', 'str', '0.01'], ['BLPOP', 'nokey', '0.01'], ['BZPOPMIN', 'nokey', 'l', '0.01'], ['BLMOVE', 'nokey', 'str', 'LEFT', 'LEFT', '0.01'], ['BLMOVE', 'l', 'str', 'LEFT', 'LEFT', '0.01'],

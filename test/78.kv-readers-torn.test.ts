@@ -102,3 +102,53 @@ test('a superblock torn on every read: the reader gives up after 8 reads with ER
   r.close();
   m.close();
 });
+
+describe('a segment header a scan reads damaged under intact records, with no writer live as the scan began', () => {
+  // A writer that opens during such a scan (one without a stop, as a
+  // writer's own open scans) writes segment headers the scan may read
+  // half-written, and records after them: the reader scans again, and
+  // reports damage only when it is still there, 3 scans in a row. Here the
+  // "writer" damages segment 0's header checksum as the first scan reads
+  // the superblock, and repairs it before the second.
+  const SEGMENT0_CRC = 4096 + 4;
+
+  /** Counts the reader's superblock reads (one per scan), running `each(n)` before the n-th. */
+  function hookScans(each: (n: number) => void): { scans: number } {
+    const seen = { scans: 0 };
+    proto.recover = function (this: Superblock): unknown {
+      if ((this.region as Mapping).readOnly) each(++seen.scans);
+      return orig.recover.call(this);
+    };
+    return seen;
+  }
+
+  test('read damaged once, then whole: the open succeeds on the next scan', () => {
+    const { file, m } = setup('header-race.kv');
+    const good = m.bytes[SEGMENT0_CRC];
+    const seen = hookScans((n) => {
+      if (n === 1) m.bytes[SEGMENT0_CRC] = good ^ 0xff;
+      if (n === 2) m.bytes[SEGMENT0_CRC] = good;
+    });
+    const r = KVStore.open(file, { readOnly: true });
+    expect(seen.scans).toBe(2);
+    expect(r.count).toBe(100);
+    expect(r.getString('k99')).toBe('v99');
+    r.close();
+    m.close();
+  });
+
+  test('damage that stays is reported after 3 scans, and a writer refuses it too', () => {
+    const { file, m } = setup('header-damaged.kv');
+    const good = m.bytes[SEGMENT0_CRC];
+    m.bytes[SEGMENT0_CRC] = good ^ 0xff;
+    const seen = hookScans(() => {});
+    expect(() => KVStore.open(file, { readOnly: true })).toThrow(
+      expect.objectContaining({ code: 'ERR_PMEM_CORRUPT', message: expect.stringMatching(/its header is damaged, and records written after it was durable are intact/) }),
+    );
+    expect(seen.scans).toBe(3);
+    Object.assign(proto, orig);
+    expect(() => KVStore.open(file)).toThrow(/its header is damaged/);
+    m.bytes[SEGMENT0_CRC] = good;
+    m.close();
+  });
+});

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 
 import { openMapping, type Mapping } from '../core/mapping';
 import { hasHoles } from '../core/space';
-import { PmemError } from '../core/errors';
+import { isPmemError, PmemError } from '../core/errors';
 import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
@@ -41,6 +41,15 @@ const SUPERBLOCK_READS = 8;
  * instead (#rebuild).
  */
 const FULL_SCANS = 1;
+
+/**
+ * Full scans in a row, with no writer live when each began, that found a
+ * segment header damaged under intact records, before a reader reports
+ * it. A writer that opens during such a scan writes headers the scan may
+ * read half-written, and records after them (one that comes and goes
+ * within it leaves no other trace); damage is still there on the next scan.
+ */
+const DAMAGE_SCANS = 3;
 
 /** A recovery stop before every segment: the log starts empty. */
 const NOTHING: RecoverStop = { seq: 0, used: 0 };
@@ -328,6 +337,7 @@ export class KvFollower {
     // which starts again after a rebuild; its puts are not collected.
     this.#applied = null;
     let freed = 0;
+    let damaged = 0;
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
       const live = writerHolds(this.#path);
@@ -368,6 +378,11 @@ export class KvFollower {
             `the store's superblock changed while it was read, ${torn} times in a row; the last read found: ${(e as Error).message}`,
             { path: this.#path });
         }
+        // A scan without a stop, as a writer's open scans, refuses a damaged
+        // header under intact records: a writer that came during it may
+        // have been writing that header (see DAMAGE_SCANS). Scanned again,
+        // bounded by its tail if it is still there.
+        if (stop === undefined && isPmemError(e, 'ERR_PMEM_CORRUPT') && ++damaged < DAMAGE_SCANS) continue;
         throw e;
       }
       if (following) {

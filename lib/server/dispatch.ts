@@ -49,8 +49,8 @@ export class CommandIndex {
       const e: Entry = {
         cmd, name: b, noauth: cmd.flags.includes('noauth'), pubsub: cmd.flags.includes('pubsub'),
         nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'), protected: name === 'debug',
-        // OBJECT looks its key up without the event, as in Redis.
-        readsKeys: cmd.flags.includes('readonly') && cmd.firstKey > 0 && name !== 'object',
+        // OBJECT and MEMORY look their key up without the event, as in Redis.
+        readsKeys: cmd.flags.includes('readonly') && cmd.firstKey > 0 && name !== 'object' && name !== 'memory',
       };
       const k = slot(b.length, b[0], b[b.length - 1]);
       const list = this.#slots.get(k);

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 
 import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
+import { globMatch } from '../glob';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
 import { cString, i32Arg, keyArg, keyBuf, nameWord, toI64, word } from './args';
@@ -96,12 +97,44 @@ function swapdb(s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.ok();
 }
 
+/**
+ * The commands whose keys are counted by an argument (Redis's movablekeys):
+ * where the count is, and where the keys after it start; a destination key
+ * before them (the STORE forms) is the table's firstKey.
+ */
+const NUMKEYS: ReadonlyMap<string, { at: number }> = new Map<string, { at: number }>([
+  ...['zunionstore', 'zinterstore', 'zdiffstore', 'blmpop', 'bzmpop'].map((n): [string, { at: number }] => [n, { at: 2 }]),
+  ...['zunion', 'zinter', 'zdiff', 'zintercard', 'sintercard', 'lmpop', 'zmpop'].map((n): [string, { at: number }] => [n, { at: 1 }]),
+]);
+
+/**
+ * The keys of `args` (a command and its arguments) as Redis 7.0's COMMAND
+ * GETKEYS finds them: the table's first, last and step, then for a command
+ * of NUMKEYS the count of keys that follow it, which must be 1 or more and
+ * fit the arguments. Null when the arguments name no keys they should.
+ */
+function keysOf(cmd: Command, args: Buffer[]): Buffer[] | null {
+  const keys: Buffer[] = [];
+  if (cmd.firstKey > 0) {
+    const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
+    for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.step) keys.push(args[i]);
+  }
+  const m = NUMKEYS.get(cmd.name);
+  if (m !== undefined) {
+    const n = toI64(args[m.at]);
+    if (n === null || n < 1n || BigInt(m.at + 1) + n > BigInt(args.length)) return null;
+    for (let i = m.at + 1; i <= m.at + Number(n); i++) keys.push(args[i]);
+  }
+  return keys;
+}
+
 function commandInfo(c: Client, cmd: Command): void {
+  const flags = NUMKEYS.has(cmd.name) ? [...cmd.flags, 'movablekeys'] : cmd.flags;
   c.out.array(10);
   c.out.bulk(cmd.name);
   c.out.int(cmd.arity);
-  c.out.set(cmd.flags.length);
-  for (const f of cmd.flags) c.out.status(f);
+  c.out.set(flags.length);
+  for (const f of flags) c.out.status(f);
   c.out.int(cmd.firstKey);
   c.out.int(cmd.lastKey);
   c.out.int(cmd.step);
@@ -121,17 +154,27 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
   }
   switch (sub) {
     case 'count':
+      if (argv.length !== 2) throw new ReplyError("ERR wrong number of arguments for 'command|count' command");
       c.out.int(all.size);
       return;
-    case 'list':
-      c.out.bulks([...all.keys()]);
+    case 'list': {
+      // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]: no modules, no ACL categories here.
+      if (argv.length === 2) {
+        c.out.bulks([...all.keys()]);
+        return;
+      }
+      const by = argv.length === 5 && word(argv[2]) === 'filterby' ? word(argv[3]) : '';
+      if (by === 'pattern') c.out.bulks([...all.keys()].filter((n) => globMatch(argv[4], Buffer.from(n, 'latin1'), true)));
+      else if (by === 'module' || by === 'aclcat') c.out.array(0);
+      else throw new ReplyError('ERR syntax error');
       return;
+    }
     case 'info': {
       const names = argv.length === 2 ? [...all.keys()] : argv.slice(2).map((a) => nameWord(a));
       c.out.array(names.length);
       for (const n of names) {
         const cmd = all.get(n);
-        if (cmd === undefined) c.out.nilArray();
+        if (cmd === undefined) c.out.nil();
         else commandInfo(c, cmd);
       }
       return;
@@ -150,13 +193,15 @@ function command(_s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     case 'getkeys': {
-      const cmd = argv.length > 2 ? all.get(nameWord(argv[2])) : undefined;
+      // COMMAND GETKEYS command arg...: checked in Redis 7.0's order.
+      if (argv.length < 4) throw new ReplyError("ERR wrong number of arguments for 'command|getkeys' command");
+      const cmd = all.get(nameWord(argv[2]));
       if (cmd === undefined) throw new ReplyError('ERR Invalid command specified');
       const args = argv.slice(2);
-      if (cmd.firstKey === 0) throw new ReplyError('ERR The command has no key arguments');
-      const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
-      const keys: Buffer[] = [];
-      for (let i = cmd.firstKey; i <= last && i < args.length; i += cmd.step) keys.push(args[i]);
+      if (cmd.firstKey === 0 && !NUMKEYS.has(cmd.name)) throw new ReplyError('ERR The command has no key arguments');
+      if ((cmd.arity > 0 && cmd.arity !== args.length) || args.length < -cmd.arity) throw new ReplyError('ERR Invalid number of arguments specified for command');
+      const keys = keysOf(cmd, args);
+      if (keys === null) throw new ReplyError('ERR Invalid arguments specified for command');
       c.out.bulks(keys);
       return;
     }
@@ -364,8 +409,16 @@ export const ADMIN_COMMANDS: Record<string, Def> = {
   wait: [3, 'fast', 0, 0, 0, wait],
   debug: [-2, 'admin', 0, 0, 0, debug],
   function: [-2, 'write', 0, 0, 0, fn],
-  memory: [-2, 'readonly', 0, 0, 0, (s, c, a) => {
+  // MEMORY USAGE key [SAMPLES count]: its key at 2, for COMMAND GETKEYS.
+  memory: [-2, 'readonly', 2, 2, 1, (s, c, a) => {
     if (nameWord(a[1]) !== 'usage' || a.length < 3) throw new ReplyError('ERR MEMORY supports only USAGE in pmem serve');
+    for (let j = 3; j < a.length; j += 2) {
+      // As Redis 7.0 reads them, though a value's size here is exact: no samples are taken.
+      if (word(a[j]) !== 'samples' || j + 1 >= a.length) throw new ReplyError('ERR syntax error');
+      const n = toI64(a[j + 1]);
+      if (n === null) throw new ReplyError('ERR value is not an integer or out of range');
+      if (n < 0n) throw new ReplyError('ERR syntax error');
+    }
     const v = s.keyspace.get(c.db, keyBuf(a[2].toString('latin1')).toString('latin1'));
     if (v === undefined) c.out.nil();
     else c.out.int(v.value.length + a[2].length + 16);
