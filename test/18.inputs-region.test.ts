@@ -117,3 +117,40 @@ describe('a path with a NUL byte is refused, not cut short at it', () => {
     expect(fs.readdirSync(path.dirname(f)).filter((n) => n.startsWith(path.basename(f)))).toEqual([]);
   });
 });
+
+describe("bytes given from the region's own space the record is written into", () => {
+  // A caller with its own mapping (KVStore.openRegion, Wal.format) may pass
+  // a view of it. The part a record's header and key take is written
+  // before the value is copied: a value reaching into it would be stored
+  // with those bytes instead of its own, under a checksum that holds. It
+  // is refused (RangeError), and nothing is added to the log.
+  test('KVStore.put and Wal.append refuse it, and go on; a view of space the record does not take is stored whole', () => {
+    const m = openMapping(tmpFile('alias.kv.map'), { create: true, size: 1 << 20 });
+    const db = KVStore.openRegion(m, { create: true, segmentSize: 1 << 16 });
+    db.put('a', 'first');
+    expect(thrown(() => db.put('alias', m.buffer.subarray(0, 40000)))).toMatchObject({
+      name: 'RangeError', message: 'src overlaps the header of the record it is written into (a view of the space the record takes)',
+    });
+    expect([db.count, db.getString('a')]).toEqual([1, 'first']);
+    // The superblock's bytes: outside the log's free space.
+    const sb = Buffer.from(m.buffer.subarray(0, 512));
+    db.put('copy', m.buffer.subarray(0, 512));
+    expect(db.get('copy')!.equals(sb)).toBe(true);
+    db.close();
+    const again = KVStore.openRegion(m);
+    expect([again.count, again.getString('a')]).toEqual([2, 'first']);
+    again.close();
+    m.close();
+
+    const w = Wal.format(openMapping(tmpFile('alias.wal.map'), { create: true, size: 1 << 20 }));
+    const first = w.append('x');
+    const own = (w.region as ReturnType<typeof openMapping>).buffer.subarray(0, 20000);
+    expect(thrown(() => w.append(own))).toMatchObject({ name: 'RangeError', message: expect.stringMatching(/^src overlaps the header of the record/) });
+    expect(thrown(() => w.appendBatch([own, 'y']))).toMatchObject({
+      name: 'RangeError', message: 'a source overlaps a record of the batch it is written into (a view of the space the batch takes)',
+    });
+    expect(w.nextLsn).toBe(first + 1);
+    expect([...w.read()].map((r) => r.data.toString())).toEqual(['x']);
+    w.close();
+  });
+});

@@ -221,6 +221,21 @@ test('a lock held by a SIGKILLed process is gone with it', () => {
   s.close();
 });
 
+test('a full store names what did not fit: a put as one record, a batch as its entries in one record', () => {
+  const seg = 64 * 1024;
+  const s = KVStore.open(tmpFile('kv-full-batch'), { create: true, size: 4096 + 4 * seg, segmentSize: seg });
+  const value = 'b'.repeat(30 * 1024);
+  expect(() => s.batch(Array.from({ length: 8 }, (_, i) => ({ type: 'put' as const, key: `k${i}`, value })))).toThrow(
+    expect.objectContaining({ code: 'ERR_PMEM_NO_SPACE', message: expect.stringMatching(/^the store is full: no room for a batch of 8 entries \(one \d+-byte record\) in /) }),
+  );
+  s.put('one', value);
+  s.put('two', value);
+  expect(() => { for (let i = 0; ; i++) s.put(`p${i}`, value); }).toThrow(
+    expect.objectContaining({ code: 'ERR_PMEM_NO_SPACE', message: expect.stringMatching(/^the store is full: no room for a \d+-byte record in /) }),
+  );
+  s.close();
+});
+
 test('the file grows online up to maxSize, then writes fail with ERR_PMEM_NO_SPACE and reads go on', () => {
   const file = tmpFile('kv-grow');
   const seg = 4096;

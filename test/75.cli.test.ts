@@ -134,6 +134,12 @@ describe('pmem kv', () => {
     expect(fs.existsSync(small)).toBe(false);
     expect(pmem(['kv', small, 'put', 'a', '1', '--max-size', '32M']).code).toBe(0);
     expect(fs.statSync(small).size).toBe(32 << 20);
+    // An existing store is never shrunk: a maximum below its size is refused, not taken and ignored.
+    for (const op of [['put', 'b', '2'], ['del', 'a'], ['compact']]) {
+      fails(pmem(['kv', small, ...op, '--max-size', '16M']), EXIT.USAGE, `--max-size ${16 << 20} is below the store's size, ${32 << 20} bytes: a store never shrinks`);
+    }
+    expect(pmem(['kv', small, 'get', 'a']).out).toEqual(['1']);
+    expect(pmem(['kv', small, 'put', 'b', '2', '--max-size', '32M']).code).toBe(0);
     fails(pmem(['kv', tmpFile('s.kv'), 'put', 'a', '1', '--size', '4K']), EXIT.USAGE, 'needs a size of at least');
     // The least size a put accepts makes a store that takes a put (one
     // segment besides the two a put keeps free); one less is refused.

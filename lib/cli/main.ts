@@ -202,6 +202,10 @@ async function kv(file: string, rest: string[], p: Parsed, out: Out): Promise<nu
   const i = classify(file);
   const empty = i.kind === 'mapping' && i.size === 0;
   if (!(i.kind === 'kv' || (creates && (i.kind === 'missing' || empty)))) throw notA('a KV store', i);
+  // A store is never shrunk: a maximum below its size would be taken and do nothing.
+  if (i.kind === 'kv' && p.maxSize !== undefined && i.size !== undefined && p.maxSize < i.size) {
+    throw usage(`--max-size ${p.maxSize} is below the store's size, ${i.size} bytes: a store never shrinks (it grows up to --max-size, and not at all without it)`);
+  }
   // The input is checked before the store is created (import); opening a
   // named pipe waits for its writer, so this comes after the cheap check above.
   const input = op === 'import' ? openInput(args[0], file) : undefined;
@@ -323,10 +327,11 @@ async function scan(store: KVStore, op: string, p: Parsed, out: Out): Promise<nu
 function info(file: string, rest: string[], p: Parsed, out: Out): number {
   if (rest.length > 0) throw usage('info takes one file');
   const i = classify(file);
+  // Nothing on stdout for what is no file to describe: the error says what it is.
+  if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage' || i.kind === 'unreadable') throw notA('a file', i);
   if (p.json) out.line(JSON.stringify(i));
   // The paths escaped (file, mount), so that each field stays one line.
   else for (const [k, v] of Object.entries(i)) out.line(`${k}: ${k === 'file' || k === 'mount' ? pathText(v as string) : v}`);
-  if (i.kind === 'missing' || i.kind === 'not a file' || i.kind === 'not storage' || i.kind === 'unreadable') throw notA('a file', i);
   return EXIT.OK;
 }
 

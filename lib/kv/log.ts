@@ -209,7 +209,7 @@ export class KvLog {
     // A write (not compaction's own appends) pays its share of cleaning
     // first, so that #place finds a free segment when it needs one.
     if (reserve > 0 && !this.#compacting) this.#pace(size);
-    const at = this.#place(size, reserve);
+    const at = this.#place(size, reserve, entries.length);
     const b = this.#b;
     zeroPadding(b, at, len);
     writeRecordHeader(b, at, len, entries.length);
@@ -364,7 +364,7 @@ export class KvLog {
    * tail, or a newly opened segment (or run of segments, for a record larger
    * than one). Grows the file, or compacts, when no segment is free.
    */
-  #place(size: number, reserve: number): number {
+  #place(size: number, reserve: number, entries = 1): number {
     const t = this.#t;
     if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
@@ -403,7 +403,7 @@ export class KvLog {
     if (s < 0) {
       if (noRoom !== undefined) throw noRoom;
       throw new PmemError('ERR_PMEM_NO_SPACE',
-        `the store is full: no room for a ${size}-byte record in ${this.#region.length} bytes ` +
+        `the store is full: no room for ${entries > 1 ? `a batch of ${entries} entries (one ${size}-byte record)` : `a ${size}-byte record`} in ${this.#region.length} bytes ` +
         `(maxSize ${this.#maxSize}); delete keys or compact()`, this.#path === undefined ? {} : { path: this.#path });
     }
     // The segment left behind ends cleanly: an end mark at its tail, flushed

@@ -224,8 +224,10 @@ export class Wal {
   appendBatch(records: ReadonlyArray<Uint8Array | string>): number[] {
     this.#writable();
     if (!Array.isArray(records)) throw new TypeError('records must be an array');
-    // Each element is read once, and its bytes snapshotted (snapshotBytes):
-    // the length planned is the length written.
+    // Each element is read once (snapshotBytes copies only a view whose
+    // buffer another thread can grow or write): the length planned is the
+    // length written. A fixed buffer is not copied, so its bytes are those
+    // it holds after the last element was read (docs/api.md).
     const n = records.length;
     if (n === 0) return [];
     const items = new Array<Uint8Array | string>(n);
