@@ -210,6 +210,11 @@ function hostile() {
   }
   out.push(['COMMAND', 'COUNT', 'x'], ['COMMAND', 'LIST', 'x', 'y'], ['COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'zunionstor?'], ['COMMAND', 'LIST', 'FILTERBY', 'NOSUCH', 'x']);
   out.push(['COMMAND', 'INFO', 'nosuch'], ['COMMAND', 'INFO', 'nosuch', 'nosuch2']);
+  out.push(['FUNCTION', 'FLUSH', 'x'], ['FUNCTION', 'FLUSH', 'ASYNC', 'SYNC'], ['FUNCTION', 'FLUSH', 'ASYNC'], ['CONFIG', 'RESETSTAT', 'x'], ['CLIENT', 'LIST', 'TYPE', 'normal', 'x'],
+    ['CLIENT', 'LIST', 'ID', 'abc'], ['CLIENT', 'LIST', 'ID', '0'], ['FLUSHALL', 'ASYNC', 'SYNC'], ['FLUSHALL', 'x'], ['FLUSHDB', 'SYNC', 'ASYNC'], ['FLUSHDB', 'x'],
+    ['SHUTDOWN', 'NOSAVE', 'SAVE'], ['SHUTDOWN', 'ABORT', 'NOW'], ['SHUTDOWN', 'ABORT'], ['SHUTDOWN', 'BOGUS'],
+    ['CLIENT', 'KILL', 'SKIPME', 'maybe'], ['CLIENT', 'KILL', 'TYPE', 'foo'], ['CLIENT', 'KILL', 'USER', 'nosuch'], ['CLIENT', 'KILL', 'ID', 'x'], ['CLIENT', 'KILL', 'ID', '1', 'ADDR'],
+    ['CLIENT', 'KILL', 'TYPE', 'master'], ['CLIENT', 'KILL', 'LADDR', '192.0.2.1:1'], ['CLIENT', 'KILL', '192.0.2.1:1']);
   out.push(['MEMORY', 'USAGE', 'str', 'SAMPLES', '-1'], ['MEMORY', 'USAGE', 'str', 'SAMPLES', 'x'], ['MEMORY', 'USAGE', 'str', 'FOO'], ['MEMORY', 'USAGE', 'str', 'SAMPLES']);
   // CR and LF in an error's text: trimmed at its ends, each a blank inside.
   out.push(['NOSUCH\r\n', 'a\r\nb', '\n'], ['\r\nNOSUCH'], ['EXPIRE', 'str', '10', '\r\nFOO\r\n'], ['EXPIRE', 'str', '10', 'FOO\r\n\n'], ['OBJECT', 'x\r\n\r\ny', 'k'], ['EXPIRE', 'str', '10', '\n']);

@@ -573,6 +573,21 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test("a RESP2 subscriber's refused commands are named as Redis names them; EXEC's refusal aborts; NUMSUB is an array in RESP3", async () => {
+    const sub = await client();
+    expect(text(await sub.call('SUBSCRIBE', 'ctx-ch'))).toEqual(['subscribe', 'ctx-ch', 1]);
+    const tail = ': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context';
+    expect(text(await sub.call('CLIENT', 'REPLY', 'OFF'))).toBe(`-ERR Can't execute 'client|reply'${tail}`);
+    expect(text(await sub.call('GET', 'k'))).toBe(`-ERR Can't execute 'get'${tail}`);
+    expect(text(await sub.call('EXEC'))).toBe(`-EXECABORT Transaction discarded because of: Can't execute 'exec'${tail}`);
+    sub.close();
+    const c = await client();
+    await c.call('HELLO', '3');
+    // An array of pairs, not a map.
+    expect(text(await c.call('PUBSUB', 'NUMSUB', 'a', 'b'))).toEqual(['a', 0, 'b', 0]);
+    c.close();
+  });
+
   test('a client that sends without reading is paused; the others are served; memory bounded', async () => {
     const c = await client();
     expect(text(await c.call('SET', 'big', Buffer.alloc(MB, 0x62)))).toBe('OK');

@@ -8,6 +8,9 @@ import { COMMANDS, type Command } from './commands/table';
 import { NOTIFY_KEY_MISS } from './notify';
 import type { RespServer } from './server';
 
+/** The commands Redis 7.0 names with their subcommand in errors ('client|reply'). */
+const CONTAINERS: ReadonlySet<string> = new Set(['client', 'config', 'command', 'object', 'pubsub', 'function', 'memory', 'debug']);
+
 /** A command as the dispatcher finds it: its lower-case name's bytes and its flags, looked up once. */
 interface Entry {
   cmd: Command;
@@ -167,7 +170,12 @@ export class Dispatcher {
       throw new ReplyError('NOAUTH Authentication required.');
     }
     if (c.out.proto === 2 && c.subscriptions > 0 && !e.pubsub) {
-      throw new ReplyError(`ERR Can't execute '${cmd.name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
+      // Named as Redis names it: a container command with its subcommand
+      // ('client|reply'); EXEC's refusal aborts the transaction, as an EXEC
+      // refused before it runs does in Redis.
+      const name = CONTAINERS.has(cmd.name) && argv.length > 1 ? `${cmd.name}|${argv[1].toString('latin1').toLowerCase()}` : cmd.name;
+      const why = `Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+      throw new ReplyError(cmd.name === 'exec' ? `EXECABORT Transaction discarded because of: ${why}` : `ERR ${why}`);
     }
     if (c.multi !== null && !e.nomulti) {
       if (e.nomultiqueue) {

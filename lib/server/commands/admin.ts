@@ -71,19 +71,20 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.verbatim(text);
 }
 
-function flushArgs(argv: Buffer[], name: string): void {
-  if (argv.length > 2) throw new ReplyError(`ERR wrong number of arguments for '${name}' command`);
-  if (argv.length === 2 && !['async', 'sync'].includes(word(argv[1]))) throw new ReplyError('ERR syntax error');
+/** FLUSHDB and FLUSHALL [ASYNC | SYNC], read as Redis 7.0 reads them: anything else is a syntax error. */
+function flushArgs(argv: Buffer[]): void {
+  if (argv.length === 2 && ['async', 'sync'].includes(word(argv[1]))) return;
+  if (argv.length !== 1) throw new ReplyError('ERR syntax error');
 }
 
 function flushdb(s: RespServer, c: Client, argv: Buffer[]): void {
-  flushArgs(argv, 'flushdb');
+  flushArgs(argv);
   s.keyspace.flush(c.db);
   c.out.ok();
 }
 
 function flushall(s: RespServer, c: Client, argv: Buffer[]): void {
-  flushArgs(argv, 'flushall');
+  flushArgs(argv);
   for (let db = 0; db < s.databases; db++) s.keyspace.flush(db);
   c.out.ok();
 }
@@ -386,6 +387,9 @@ function shutdown(s: RespServer, c: Client, argv: Buffer[]): void {
 
 function fn(_s: RespServer, c: Client, argv: Buffer[]): void {
   if (nameWord(argv[1]) === 'flush') {
+    // FUNCTION FLUSH [ASYNC | SYNC], checked as Redis 7.0 checks it.
+    if (argv.length > 3) throw new ReplyError("ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.");
+    if (argv.length === 3 && !['async', 'sync'].includes(word(argv[2]))) throw new ReplyError('ERR FUNCTION FLUSH only supports SYNC|ASYNC option');
     c.out.ok();
     return;
   }

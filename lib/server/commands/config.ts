@@ -280,6 +280,7 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
       configSet(s, c, argv);
       return;
     case 'resetstat':
+      if (argv.length !== 2) throw new ReplyError("ERR wrong number of arguments for 'config|resetstat' command");
       s.stats.errors.clear();
       s.stats.commands = 0;
       s.stats.keyspaceHits = 0;

@@ -127,13 +127,18 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
     case 'list': {
       const now = Date.now();
       let list = [...s.clients.values()];
-      if (argv.length >= 4 && word(argv[2]) === 'id') {
-        const ids = new Set(argv.slice(3).map((a) => intArg(a)));
-        list = list.filter((x) => ids.has(x.id));
-      } else if (argv.length >= 4 && word(argv[2]) === 'type') {
+      // As Redis 7.0 reads them: TYPE takes one type, ID one or more ids.
+      if (argv.length === 4 && word(argv[2]) === 'type') {
         const t = word(argv[3]);
         if (!['normal', 'pubsub', 'master', 'replica', 'slave'].includes(t)) throw new ReplyError(`ERR Unknown client type '${argv[3].toString('latin1')}'`);
         list = list.filter((x) => (t === 'pubsub' ? x.subscriptions > 0 : t === 'normal' ? x.subscriptions === 0 : false));
+      } else if (argv.length >= 4 && word(argv[2]) === 'id') {
+        const ids = new Set(argv.slice(3).map((a) => {
+          const id = toI64(a);
+          if (id === null) throw new ReplyError('ERR Invalid client ID');
+          return Number(id);
+        }));
+        list = list.filter((x) => ids.has(x.id));
       } else if (argv.length !== 2) throw new ReplyError('ERR syntax error');
       c.out.verbatim(list.map((x) => `${x.info(now)}\n`).join(''));
       return;

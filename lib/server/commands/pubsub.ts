@@ -65,7 +65,8 @@ function pubsub(s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     }
     case 'numsub':
-      c.out.map(argv.length - 2);
+      // An array of channel, count pairs in RESP3 too, as Redis 7.0 answers.
+      c.out.array(2 * (argv.length - 2));
       for (const a of argv.slice(2)) {
         c.out.bulk(a);
         c.out.int(s.pubsub.channels.get(a.toString('latin1'))?.size ?? 0);
