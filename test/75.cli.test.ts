@@ -579,6 +579,15 @@ describe('pmem serve', () => {
     expect(fs.existsSync(f)).toBe(false);
   });
 
+  test("--max-size below an existing store's size exits 2 before the store is opened", () => {
+    const f = tmpFile('serve-max-below.kv');
+    expect(pmem(['kv', f, 'put', 'a', '1', '--size', '16M']).code).toBe(0);
+    const before = fs.readFileSync(f);
+    fails(pmem(['serve', '--port', '0', '--file', f, '--max-size', '8M'], { timeout: 60_000 }), EXIT.USAGE,
+      `--max-size ${8 << 20} is below the store's size, ${16 << 20} bytes: a store never shrinks`);
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+  });
+
   test('--dir: a missing directory is made, its missing parent is not; a file is refused', () => {
     const base = tmpFile('serve-dirs');
     fs.mkdirSync(base);

@@ -13,7 +13,7 @@ import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
 import { cannotUse, reasonOf, usage } from './exit';
 import { pathText } from './text';
-import { refuseKernelViews } from './inspect';
+import { inspect, refuseKernelViews } from './inspect';
 
 /** What listen meets on a host, said in one line (exit 3). */
 const LISTEN_ERRORS = new Map([
@@ -166,6 +166,13 @@ export async function serve(a: ServeArgs): Promise<number> {
     }
   } else if (a.dir !== undefined) {
     makeDir(a.dir);
+  }
+  // A store is never shrunk: a maximum below an existing store's size would be taken and do nothing.
+  if (a.maxSize !== undefined) {
+    const i = inspect(file);
+    if (i.kind === 'kv' && i.size !== undefined && a.maxSize < i.size) {
+      throw usage(`--max-size ${a.maxSize} is below the store's size, ${i.size} bytes: a store never shrinks (it grows up to --max-size, and not at all without it)`);
+    }
   }
   const replicated = a.replicas.length > 0;
   const server = await openServer({
