@@ -624,7 +624,16 @@ describe('pmem info', () => {
     expect(info(pool)).toMatchObject({ kind: 'objpool' });
     expect(info(pool).format).toMatch(/^PMEMOBJ v\d+$/);
     expect(info(plain)).toMatchObject({ kind: 'mapping', size: 4096 });
-    expect(info(plain).durability).toMatch(/^msync/);
+    // The durability the library gives the file in the command's environment.
+    const durability = (env: string | undefined): string => {
+      const e = { ...process.env };
+      if (env === undefined) delete e.PMEM_IS_PMEM_FORCE;
+      else e.PMEM_IS_PMEM_FORCE = env;
+      return JSON.parse(pmem(['info', plain, '--json'], { env: e }).out[0]).durability;
+    };
+    expect(durability(undefined)).toBe('msync (tmpfs: DRAM, lost at power failure)');
+    expect(durability('0')).toBe('msync (tmpfs: DRAM, lost at power failure)');
+    expect(durability('1')).toBe('forced (PMEM_IS_PMEM_FORCE=1: CLWB+SFENCE, no msync; not power-fail safe)');
     expect(pmem(['info', path.dirname(plain)]).code).toBe(EXIT.CANNOT_USE);
     fails(pmem(['info', tmpFile('none'), '--json']), EXIT.CANNOT_USE, 'no such file');
     expect(pmem(['info', kv])).toMatchObject({ code: 0 });

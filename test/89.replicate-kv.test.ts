@@ -239,3 +239,85 @@ test('a committed write the store cannot apply is never skipped: later writes wa
   await db.close();
   await b.handle.close();
 });
+
+/** Waits, a turn at a time, until `done()` holds. */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((r) => setImmediate(r));
+}
+
+test("a backup's store applies only what it knows is committed: an old epoch's tail that a new primary cuts is never applied there", async () => {
+  // Every store and backup is closed at the end, also when an expectation
+  // fails, so that a failure does not keep jest waiting on their sockets.
+  const open: Array<{ close(): Promise<void> }> = [];
+  const opened = <T extends { close(): Promise<void> }>(x: T): T => {
+    open.push(x);
+    return x;
+  };
+  try {
+    // Three nodes: A the primary, B and C its backups. A write that B
+    // persisted and C did not (C is down) is not committed; C is promoted,
+    // and B follows it, which cuts that write from B's journal. B's store
+    // must hold the new epoch's write of the same LSN, not the cut one.
+    const b = await startBackup();
+    opened(b.handle);
+    const c = await startBackup();
+    opened(c.handle);
+    const a = opened(await ReplicatedStore.open(file('three-a.kv'), { replicas: [`127.0.0.1:${b.handle.port}`, `127.0.0.1:${c.handle.port}`], create: true, timeoutMs: 2000, ...SMALL }));
+    expect(await a.put('k', 'v1')).toBe(1);
+    await c.handle.close();
+    const stale = rejection(a.put('k', 'stale'));
+    await until(() => b.handle.lastDurableLsn === 2);
+    expect((await stale).code).toBe('ERR_PMEM_REPLICA_TIMEOUT');
+    // B holds the write, and knows that only LSN 1 is committed.
+    expect(b.handle.appliedLsn).toBe(1);
+    expect(b.handle.store.getString('k')).toBe('v1');
+    await a.close();
+    const c1 = opened(await startStoreReplica({ store: c.store, port: 0 }));
+    expect(c1.promote()).toBe(2);
+    await c1.close();
+    const c2 = opened(await ReplicatedStore.open(c.store, { replicas: [`127.0.0.1:${b.handle.port}`], timeoutMs: 60_000 }));
+    expect(await c2.put('k', 'new')).toBe(2);
+    expect(await c2.put('x', '1')).toBe(3);
+    // Closing tells B the last commit point; B's store then holds all of it.
+    await c2.close();
+    await b.handle.close();
+    expect(b.handle.error).toBeNull();
+    const copy = KVStore.open(b.store);
+  try {
+      expect([copy.getString('k'), copy.getString('x')]).toEqual(['new', '1']);
+  } finally {
+    copy.close();
+  }
+
+  // Two nodes: the old primary A rejoins as the backup of B, promoted
+  // after A's last write failed. A's journal holds that write, past its own
+  // commit point: its store does not apply it, and takes B's instead.
+  const b2 = await startBackup();
+  opened(b2.handle);
+  const aFile = file('two-a.kv');
+  const a2 = opened(await ReplicatedStore.open(aFile, { replicas: [`127.0.0.1:${b2.handle.port}`], create: true, timeoutMs: 2000, ...SMALL }));
+  expect(await a2.put('k', 'v1')).toBe(1);
+  await b2.handle.close();
+  expect((await rejection(a2.put('k', 'stale'))).code).toBe('ERR_PMEM_REPLICA_TIMEOUT');
+  await a2.close();
+  const b3 = opened(await startStoreReplica({ store: b2.store, port: 0 }));
+  expect(b3.promote()).toBe(2);
+  await b3.close();
+  const aBackup = opened(await startStoreReplica({ store: aFile, port: 0 }));
+  expect([aBackup.lastDurableLsn, aBackup.appliedLsn]).toEqual([2, 1]);
+  expect(aBackup.store.getString('k')).toBe('v1');
+  const b4 = opened(await ReplicatedStore.open(b2.store, { replicas: [`127.0.0.1:${aBackup.port}`], timeoutMs: 60_000 }));
+  expect(await b4.put('k', 'new')).toBe(2);
+  await b4.close();
+  await aBackup.close();
+  expect(aBackup.error).toBeNull();
+  const aCopy = KVStore.open(aFile);
+  try {
+      expect(aCopy.getString('k')).toBe('new');
+  } finally {
+    aCopy.close();
+  }
+  } finally {
+    for (const x of open.reverse()) await x.close().catch(() => {});
+  }
+});

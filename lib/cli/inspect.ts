@@ -32,7 +32,7 @@ export interface FileInfo {
   mount?: string;
   fsType?: string;
   /** How stores to the file become durable on its mount. */
-  durability?: 'dax' | 'msync' | 'msync (tmpfs: DRAM, lost at power failure)';
+  durability?: 'dax' | 'msync' | 'msync (tmpfs: DRAM, lost at power failure)' | typeof FORCED;
   /** A KV store: the length its superblock records (bytes 16..23 of the payload); 0 when none is (an older store). */
   recordedLength?: number;
   /**
@@ -162,9 +162,16 @@ function mountOf(file: string, mounts: MountEntry[]): Pick<FileInfo, 'mount' | '
     if (inside && (best === undefined || m.point.length >= best.point.length)) best = m;
   }
   if (best === undefined) return {};
+  // What the library does on this file in this process's environment:
+  // libpmem takes any file as pmem under PMEM_IS_PMEM_FORCE=1, and then
+  // flushes with CLWB and never calls msync.
+  const dax = isDaxMount(best);
   return {
     mount: best.point,
     fsType: best.fsType,
-    durability: isDaxMount(best) ? 'dax' : best.fsType === 'tmpfs' ? 'msync (tmpfs: DRAM, lost at power failure)' : 'msync',
+    durability: dax ? 'dax' : process.env.PMEM_IS_PMEM_FORCE === '1' ? FORCED : best.fsType === 'tmpfs' ? 'msync (tmpfs: DRAM, lost at power failure)' : 'msync',
   };
 }
+
+/** A file off DAX under PMEM_IS_PMEM_FORCE=1: nothing reaches its storage but the kernel's own writeback. */
+const FORCED = 'forced (PMEM_IS_PMEM_FORCE=1: CLWB+SFENCE, no msync; not power-fail safe)';

@@ -28,6 +28,16 @@ export class BackupLog {
     return this.journal.wal.nextLsn - 1;
   }
 
+  /**
+   * The last record this backup knows to be committed: up to the commit
+   * point a primary announced (in its HELLO or a DATA frame), or its own
+   * from when it was a primary (durable in its control block). Records past
+   * it may be cut by a new primary's handshake, as an old epoch's tail.
+   */
+  get committedLsn(): number {
+    return Math.min(this.lastLsn, Math.max(this.#committedSeen, this.journal.state.committedLsn));
+  }
+
   get epoch(): number {
     return this.journal.state.epoch;
   }

@@ -45,6 +45,10 @@ export class GroupCommit {
   #failure: PmemError | null = null;
   #closed = false;
   #drained: (() => void) | null = null;
+  /** The commit point the last DATA frame sent carried. */
+  #announced = 0;
+  /** An announce() waiting for acknowledgements: the peers it waits for, with the ack count each must pass. */
+  #announcing: { waits: Map<Peer, number>; done: () => void } | null = null;
 
   constructor(o: PrimaryFlags, file: JournalFile) {
     this.#o = o;
@@ -55,7 +59,13 @@ export class GroupCommit {
       acked: (p, level, epoch, lsn) => { this.#acked(p, level, epoch, lsn); },
       refused: (p, code, message) => { this.#refused(p, code, message); },
       garbled: (p, why) => { this.#garbled(p, why); },
-      lost: () => { /* the peer reconnects; the round trip's timer bounds the wait */ },
+      lost: (p) => {
+        // The peer reconnects; the round trip's timer bounds the wait. An
+        // announcement is not waited for on a connection that is gone: the
+        // next handshake carries the commit point.
+        const a = this.#announcing;
+        if (a !== null && a.waits.delete(p) && a.waits.size === 0) a.done();
+      },
     };
     this.peers = o.replicas.map((r) => new Peer(r, owner));
     for (const p of this.peers) p.connect();
@@ -84,9 +94,43 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Tells every ready replica the commit point the last DATA frame did not
+   * carry (one frame moves it, the next announces it), in an empty DATA
+   * frame, and resolves once each acknowledged it, or the timeout passed,
+   * or the journal stopped: a backup's store applies only records it knows
+   * are committed (a new primary may cut the rest), so a clean close leaves
+   * none of them unapplied there. Called once every append has settled.
+   */
+  announce(): Promise<void> {
+    const committed = this.#state.committedLsn;
+    if (committed <= this.#announced || this.#failure !== null || this.#closed || this.#inFlight !== null) return Promise.resolve();
+    const first = this.#file.wal.nextLsn;
+    const waits = new Map<Peer, number>();
+    const frame = encodeData(this.#state.epoch, committed, 0, first, []);
+    for (const p of this.peers) {
+      // One not caught up, or not connected, learns it in its next handshake's catch-up.
+      if (!p.ready || p.sentLsn !== first - 1) continue;
+      waits.set(p, p.acks);
+      p.send(frame);
+    }
+    this.#announced = committed;
+    if (waits.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), this.#o.timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#announcing = null;
+        resolve();
+      };
+      this.#announcing = { waits, done };
+    });
+  }
+
   /** Stops the round trips and closes the connections (the file is the caller's). */
   close(): void {
     this.#closed = true;
+    this.#announcing?.done();
     // A round trip of 'local' appends may still be in flight: nobody
     // waits for it, and its records stay past the commit point, to be
     // resent by the next open. Its timer must not fire on a closed file.
@@ -168,6 +212,7 @@ export class GroupCommit {
     this.stats.records += records.length;
     const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
     this.#inFlight = { last, timer };
+    this.#announced = this.#state.committedLsn;
     const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, first, records);
     for (const p of this.peers) {
       if (!p.ready) continue; // it gets the records in its catch-up after the handshake
@@ -235,6 +280,13 @@ export class GroupCommit {
     }
     if (level === ACK_PERSISTED) p.persistedLsn = Math.max(p.persistedLsn, lsn);
     if (level === ACK_RECEIVED || level === ACK_PERSISTED) p.receivedLsn = Math.max(p.receivedLsn, lsn);
+    p.acks++;
+    const a = this.#announcing;
+    if (a !== null) {
+      const before = a.waits.get(p);
+      if (before !== undefined && p.acks > before) a.waits.delete(p);
+      if (a.waits.size === 0) a.done();
+    }
     this.#progress();
   }
 
@@ -323,6 +375,7 @@ export class GroupCommit {
     if (this.#failure !== null) return;
     const e = new PmemError(code, message, { path: this.#o.path });
     this.#failure = e;
+    this.#announcing?.done();
     if (this.#inFlight !== null) clearTimeout(this.#inFlight.timer);
     this.#inFlight = null;
     for (const p of this.peers) p.close();

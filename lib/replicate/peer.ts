@@ -34,6 +34,8 @@ export class Peer {
   sentLsn = -1;
   /** The identity the backup gave in its last WELCOME (hex; its replica server's); null before one. */
   backupId: string | null = null;
+  /** ACK frames taken on every connection (one per DATA frame, two when 'received' was asked for). */
+  acks = 0;
   /** Connections made, and lost. */
   connects = 0;
   resets = 0;

@@ -166,7 +166,9 @@ export class ReplicatedWal {
    */
   close(): Promise<void> {
     if (this.#closing !== null) return this.#closing;
-    this.#closing = this.#rounds.drained().then(() => {
+    // Once every append has settled, the replicas are told the last commit
+    // point (their stores apply only what they know is committed).
+    this.#closing = this.#rounds.drained().then(() => this.#rounds.announce()).then(() => {
       this.#closed = true;
       this.#rounds.close();
       this.#file.close();

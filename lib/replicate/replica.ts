@@ -46,6 +46,12 @@ export interface ReplicaHandle {
   readonly port: number;
   /** The LSN of the last record it holds durably. */
   readonly lastDurableLsn: number;
+  /**
+   * The LSN of the last record it knows to be committed (a primary's
+   * announced commit point, or its own from when it was a primary); records
+   * after it may still be cut by a new primary's handshake.
+   */
+  readonly committedLsn: number;
   /** The newest epoch it has seen. */
   readonly epoch: number;
   readonly stats: ReplicaServerStats;
@@ -247,6 +253,10 @@ async function listen(file: JournalFile, host: string, port: number, helloTimeou
     get lastDurableLsn() {
       live();
       return backup.lastLsn;
+    },
+    get committedLsn() {
+      live();
+      return backup.committedLsn;
     },
     get epoch() {
       live();

@@ -40,7 +40,11 @@ export interface StoreReplicaHandle {
   readonly port: number;
   /** The journal's: the last record this backup holds durably. */
   readonly lastDurableLsn: number;
-  /** The last record its store holds. */
+  /**
+   * The last record its store holds: it applies a record once it knows it
+   * is committed (the primary announces its commit point in the next frame,
+   * and when it closes), never an old epoch's tail a new primary may cut.
+   */
   readonly appliedLsn: number;
   readonly epoch: number;
   /** The store, for reads (its writes come from the journal only). */
@@ -48,14 +52,14 @@ export interface StoreReplicaHandle {
   /** Set when the store could not follow the journal; promote() throws it. */
   readonly error: PmemError | null;
   /**
-   * Applies what the journal holds, then promotes the journal (its epoch
-   * raised durably): close the handle, then open the store with
-   * ReplicatedStore.open and new backups.
+   * Promotes the journal (its epoch raised durably), then applies every
+   * record it holds, all of which are the new epoch's history: close the
+   * handle, then open the store with ReplicatedStore.open and new backups.
    * @returns the new epoch
-   * @throws PmemError ERR_PMEM_CORRUPT when the store could not follow
+   * @throws PmemError ERR_PMEM_CORRUPT or ERR_PMEM_REPLICA_DIVERGED when the store could not follow
    */
   promote(): number;
-  /** Applies what the journal holds, stops, closes the journal and the store. */
+  /** Applies what the journal holds and is known committed, stops, closes the journal and the store. */
   close(): Promise<void>;
 }
 
@@ -95,16 +99,31 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   }
   let applied = readApplied(store);
   let error: PmemError | null = null;
-  const follow = (): void => {
+  const stop = (e: unknown): void => {
+    error = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
+    log(`the store stopped following the journal at LSN ${applied}: ${error.code}: ${error.message}`);
+  };
+  /**
+   * Applies the journal's records to the store up to `upTo`: by default the
+   * last one the backup knows is committed. A record past it may be an old
+   * epoch's uncommitted tail, which a new primary's handshake cuts from the
+   * journal, and a store cannot take a write back: applied, it would stay
+   * there and hide the new epoch's record of the same LSN.
+   */
+  const follow = (upTo = replica.committedLsn): void => {
     if (error !== null) return;
-    const last = replica.lastDurableLsn;
+    const durable = replica.lastDurableLsn;
+    if (durable < applied) {
+      stop(new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the journal '${journal}' was cut to LSN ${durable}, below the LSN ${applied} the store has applied; reseed this backup`));
+      return;
+    }
+    const last = Math.min(upTo, durable);
     if (last <= applied) return;
     try {
       applyRecords(store, readRecords(replica.read(applied + 1), applied, last, journal));
       applied = last;
     } catch (e) {
-      error = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
-      log(`the store stopped following the journal at LSN ${applied}: ${error.code}: ${error.message}`);
+      stop(e);
     }
   };
   if (replica.lastDurableLsn < applied) {
@@ -125,7 +144,11 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
     promote() {
       follow();
       if (error !== null) throw error;
-      return replica.promote();
+      const epoch = replica.promote();
+      // Every record the journal holds is the new epoch's history from here
+      // on (it is committed by the next primary's open): the store takes them all.
+      follow(replica.lastDurableLsn);
+      return epoch;
     },
     close() {
       if (closing === null) {

@@ -102,6 +102,7 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
     throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
   const partial = beside(absOut, '.pmem-sort-partial');
+  if (outSt !== undefined) checkReplaceable(output, outSt, partial);
   // The partial output is emptied as the sort starts, and removed when it
   // fails past any resume: were it the input (by its name, a hard link or a
   // symbolic link), the input would be lost.
@@ -260,7 +261,6 @@ function outputPath(output: string): string {
     const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file';
     throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is ${kind}: the sort writes a regular file and renames it into place`, { path: output });
   }
-  checkReplaceable(output, st);
   return at;
 }
 
@@ -269,11 +269,13 @@ function outputPath(output: string): string {
  * and permission bits (publishOutput), before any work: one with other
  * names (hard links) is refused, as they would go on naming the old
  * contents; so is one whose owner or group this user cannot give a file
- * (another user's), which would otherwise become this user's.
+ * (another user's), which would otherwise become this user's. The one
+ * other name it may have is its partial output's: a publish that stopped
+ * between its link and its unlink leaves both, the resume removes one.
  * @throws PmemError ERR_PMEM_INVALID, ERR_PMEM_ACCESS
  */
-function checkReplaceable(output: string, st: fs.Stats): void {
-  if (st.nlink > 1) {
+function checkReplaceable(output: string, st: fs.Stats, partial: string): void {
+  if (st.nlink > 1 && !(st.nlink === 2 && sameFileAs(partial, st))) {
     throw new PmemError('ERR_PMEM_INVALID', `the output ${output} has ${st.nlink} names (hard links): the sort renames a new file into place, `
       + 'and the other names would go on naming the old contents; remove them, or sort into another file', { path: output });
   }
