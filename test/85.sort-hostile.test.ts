@@ -540,3 +540,21 @@ describe('an output that exists is replaced by a file like it', () => {
     expect(fs.readdirSync(target)).toEqual([]);
   });
 });
+
+describe('externalSort separator: a string is UTF-8, as the lines are', () => {
+  test("'é' is refused (two bytes in UTF-8), not taken as the byte 0xE9; a byte past ASCII is given as a one-byte Uint8Array", () => {
+    const input = file('sep-utf8.txt');
+    fs.writeFileSync(input, 'aé3\nbé1\ncé2\n');
+    const out = file('sep-utf8.out');
+    expect(thrownBy(() => externalSort(input, out, { separator: 'é', keys: [parseKey('2')] }))).toMatchObject({
+      name: 'RangeError', message: 'separator must be one byte other than a newline, got "é" (2 bytes in UTF-8; a byte past ASCII is given as a one-byte Uint8Array)',
+    });
+    expect(fs.existsSync(out)).toBe(false);
+    // The byte 0xA9, the second of 'é': field 2 is what follows it.
+    externalSort(input, out, { separator: Buffer.from([0xa9]), keys: [parseKey('2')] });
+    expect(fs.readFileSync(out, 'utf8')).toBe('bé1\ncé2\naé3\n');
+    expect(thrownBy(() => externalSort(input, out, { separator: Buffer.from([0x3a, 0x3a]) }))).toMatchObject({ name: 'RangeError' });
+    expect(thrownBy(() => externalSort(input, out, { separator: Buffer.from([10]) }))).toMatchObject({ name: 'RangeError' });
+    expect(thrownBy(() => externalSort(input, out, { separator: 58 as unknown as string }))).toMatchObject({ name: 'TypeError', message: 'separator must be a string or a Uint8Array' });
+  });
+});

@@ -22,6 +22,8 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
   const keys: SortKey[] = [];
   const files: string[] = [];
   let output: string | undefined;
+  // The -t given, as the one latin1 character of its byte.
+  let tabGiven: string | undefined;
   let verbose = false;
   let json = false;
   // The option each of the library's names came from, for its messages.
@@ -93,10 +95,12 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
         // can hold.
         const tab = v === '\\0' ? '\0' : v;
         // As GNU sort: the same tab twice is one; two are refused.
-        if (options.separator !== undefined && options.separator !== tab) {
-          throw usage(`incompatible tabs: -t '${escapeText(Buffer.from(options.separator as string, 'latin1'))}' and -t '${escapeText(Buffer.from(tab as string, 'latin1'))}'`);
+        if (tabGiven !== undefined && tabGiven !== tab) {
+          throw usage(`incompatible tabs: -t '${escapeText(Buffer.from(tabGiven, 'latin1'))}' and -t '${escapeText(Buffer.from(tab as string, 'latin1'))}'`);
         }
-        options.separator = tab;
+        tabGiven = tab;
+        // A byte past ASCII goes to the library as that one byte (a string is UTF-8 there).
+        options.separator = tab !== undefined && tab.length === 1 && tab.charCodeAt(0) >= 0x80 ? Buffer.from(tab, 'latin1') : tab;
         break;
       }
       case '-S':

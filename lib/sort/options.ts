@@ -27,8 +27,12 @@ export interface SortOptions {
   pmem?: string;
   /** Key fields, as `-k` gives them; text only. Default: the whole line. */
   keys?: SortKey[];
-  /** The field separator (`-t`): one byte. Default: blanks. */
-  separator?: string;
+  /**
+   * The field separator (`-t`): one byte, as a one-character ASCII string
+   * ('\t', ':') or a one-byte Uint8Array (any byte: Buffer.from([0xa7])).
+   * Default: blanks.
+   */
+  separator?: string | Uint8Array;
   /** Compare keys as numbers (`-n`); text only. */
   numeric?: boolean;
   reverse?: boolean;
@@ -170,12 +174,21 @@ export function checkSortOptions(options: unknown): Checked {
   for (let i = 0, n = given.length; i < n; i++) keys.push(checkKey(given[i], i));
   let separator = -1;
   if (o.separator !== undefined) {
-    if (typeof o.separator !== 'string') throw new TypeError('separator must be a string');
-    const b = Buffer.from(o.separator, 'latin1');
-    if (o.separator.length !== 1 || b[0] === 10 || o.separator.charCodeAt(0) > 255) {
-      throw new RangeError(`separator must be one byte other than a newline, got ${JSON.stringify(o.separator)}`);
-    }
-    separator = b[0];
+    const given = o.separator as unknown;
+    if (given instanceof Uint8Array) {
+      if (given.length !== 1 || given[0] === 10) throw new RangeError(`separator must be one byte other than a newline, got ${given.length} bytes`);
+      separator = given[0];
+    } else if (typeof given === 'string') {
+      // A string is UTF-8, as the input's lines are: a character past ASCII
+      // is two bytes or more there ('é' is C3 A9), never the one byte its
+      // code would name. Any byte can be given as a one-byte Uint8Array.
+      if (given.length !== 1 || given === '\n' || given.charCodeAt(0) >= 0x80) {
+        const bytes = Buffer.byteLength(given);
+        throw new RangeError(`separator must be one byte other than a newline, got ${JSON.stringify(given)}`
+          + (given.length === 1 && given.charCodeAt(0) >= 0x80 ? ` (${bytes} bytes in UTF-8; a byte past ASCII is given as a one-byte Uint8Array)` : ''));
+      }
+      separator = given.charCodeAt(0);
+    } else throw new TypeError('separator must be a string or a Uint8Array');
   }
   const recordSize = o.recordSize === undefined ? 0 : positive(o.recordSize, 'recordSize');
   const keyOffset = o.keyOffset === undefined ? 0 : checkIndex(o.keyOffset, 'keyOffset');
