@@ -275,6 +275,9 @@ describe('TieredCache', () => {
     const c0 = new TieredCache({ file, ttl: 1 });
     expect(() => c0.set('k', Buffer.from('v'), null as never)).toThrow(new TypeError('options must be an object'));
     expect(() => c0.set('k', Buffer.from('v'), { ttl: null as never })).toThrow(new TypeError('ttl must be a number, got null'));
+    // A misspelt ttl would leave the entry without one, unseen.
+    expect(() => c0.set('k', Buffer.from('v'), { tll: 1 } as never)).toThrow(new TypeError("unknown option 'tll'"));
+    expect(c0.has('k')).toBe(false);
     c0.close();
     fs.rmSync(file);
 

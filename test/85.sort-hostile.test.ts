@@ -319,6 +319,12 @@ describe('arguments of the wrong form', () => {
   });
 });
 
+test.each([['99999999999999999999'], ['1.9007199254740993'], ['2,9007199254740993'], ['1,1.99999999999999999999']])(
+  'parseKey(%p) is a RangeError: a field or character number past 2^53 - 1 would not be the one typed', (spec) => {
+    expect(() => parseKey(spec)).toThrow(new RangeError(`field and character numbers are at most 9007199254740991, got '${spec}'`));
+  },
+);
+
 test.each([[2], [null], [{ toString: () => '2' }]])('parseKey(%p) is a TypeError: only a string is a key spec', (spec) => {
   expect(() => parseKey(spec as unknown as string)).toThrow(TypeError);
   expect(() => parseKey(spec as unknown as string)).toThrow(/^a key spec must be a string, got (number|null|object)$/);

@@ -93,14 +93,17 @@ export function checkTtl(v: unknown): number {
   return v;
 }
 
+/** set()'s options. */
+const SET_KEYS = ['ttl'];
+
 /**
  * The ttl of a set: `options.ttl`, else the cache's default.
  * @throws TypeError, RangeError
  */
 export function setTtl(options: unknown, dflt: number): number {
   if (options === undefined) return dflt;
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const ttl = (options as { ttl?: unknown }).ttl;
+  // An unknown name (a misspelt `tll`) would leave the entry without its ttl, unseen.
+  const ttl = checkOptions(options, SET_KEYS).ttl;
   return ttl === undefined ? dflt : checkTtl(ttl);
 }
 

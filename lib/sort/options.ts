@@ -239,5 +239,8 @@ export function parseKey(spec: string): SortKey {
   if (m[3] !== undefined) key.endField = Number(m[3]);
   if (m[4] !== undefined) key.endChar = Number(m[4]);
   if (key.field === 0 || key.char === 0 || key.endField === 0) throw new RangeError(`field and character numbers start at 1, got '${spec}'`);
+  for (const n of [key.field, key.char, key.endField, key.endChar]) {
+    if (n !== undefined && !Number.isSafeInteger(n)) throw new RangeError(`field and character numbers are at most ${Number.MAX_SAFE_INTEGER}, got '${spec}'`);
+  }
   return key;
 }
