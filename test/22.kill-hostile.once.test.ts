@@ -63,8 +63,58 @@ describe('killTest, hostile workloads', () => {
     const workload = child('exit0', 'exports.run = () => process.exit(0);');
     const report = await killTest({ child: workload, kills: 1, maxDelayMs: 1000, verify() {} });
     expect(report.completed).toBe(0);
-    expect(report.violations.length).toBe(report.runs);
+    // One a run, and the stop after five in a row.
+    expect(report.runs).toBe(5);
+    expect(report.violations.length).toBe(report.runs + 1);
     expect(report.violations[0].message).toMatch(/exited \(code 0\) before its run returned/);
+    expect(report.violations[5].message).toBe('the workload failed in 5 runs in a row: stopped');
+  });
+
+  test('a workload that fails every run is stopped after 5 runs in a row, not run 3 * kills + 10 times', async () => {
+    const workload = child('throws', "exports.run = () => { throw new Error('workload bug'); };");
+    const report = await killTest({ child: workload, kills: 100, maxDelayMs: 1000, verify() {} });
+    expect([report.runs, report.kills]).toEqual([5, 0]);
+    expect(report.violations[0].message).toMatch(/^the workload failed \(exit \d+\): .*workload bug/s);
+    expect(report.violations.at(-1)!.message).toBe('the workload failed in 5 runs in a row: stopped');
+  });
+
+  test('a workload ended by a signal is named by it; a SIGKILL this harness did not send is no kill that landed', async () => {
+    const segv = child('segv', "exports.run = (ctx) => { ctx.ack(1); process.kill(process.pid, 'SIGSEGV'); return new Promise(() => {}); };");
+    const r1 = await killTest({ child: segv, kills: 1, maxDelayMs: 60000, verify() {} });
+    expect(r1.kills).toBe(0);
+    expect(r1.violations[0].message).toMatch(/^the workload was killed by SIGSEGV: /);
+    // The OOM killer, or a stray kill -9: in 'random' mode only the harness's own count.
+    const self = child('self-kill', "exports.run = (ctx) => { ctx.started(); process.kill(process.pid, 'SIGKILL'); return new Promise(() => {}); };");
+    const r2 = await killTest({ child: self, kills: 3, maxDelayMs: 60000, verify() {} });
+    expect([r2.kills, r2.killsAfterStart]).toEqual([0, 0]);
+    expect(r2.violations[0].message).toMatch(/^the workload was killed by SIGKILL, not by this harness/);
+  });
+
+  test("ctx.ack and ctx.note of a value JSON does not carry (undefined, a function, a symbol) is a TypeError in the workload, not garbage on the channel", async () => {
+    // Notes do not start the kill clock: all of them are sent before the one ack, which does.
+    const workload = child('ack-undefined', `exports.run = (ctx) => {
+      for (const v of [undefined, () => 1, Symbol('s')]) {
+        for (const f of ['ack', 'note']) {
+          try { ctx[f](v); } catch (e) { ctx.note(e.constructor.name + ': ' + e.message); continue; }
+          ctx.note('taken');
+        }
+      }
+      ctx.ack(null);
+      return new Promise((r) => setTimeout(r, 600000));
+    };`);
+    const seen: unknown[] = [];
+    const report = await killTest({ child: workload, kills: 1, maxDelayMs: 10, verify(_dir, acked) { seen.splice(0, seen.length, ...acked); } });
+    expect(report.violations).toEqual([]);
+    expect(report.kills).toBe(1);
+    expect(seen).toEqual([
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got undefined',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got undefined',
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got function',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got function',
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got symbol',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got symbol',
+      null,
+    ]);
   });
 });
 

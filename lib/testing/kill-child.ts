@@ -53,6 +53,19 @@ export interface KillContext {
   point(): void;
 }
 
+/**
+ * A value for the channel, which carries JSON: undefined, a function or a
+ * symbol has no JSON form (it would vanish from the message, and the
+ * parent could not tell what was acknowledged).
+ * @throws TypeError
+ */
+function json(value: unknown, name: string): unknown {
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+    throw new TypeError(`ctx.${name} takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got ${value === undefined ? 'undefined' : typeof value}`);
+  }
+  return value;
+}
+
 function send(message: unknown): void {
   const line = Buffer.from(JSON.stringify(message) + '\n');
   let off = 0;
@@ -134,8 +147,8 @@ async function main(): Promise<void> {
     dir: process.env.PMEM_KILL_DIR ?? '',
     run: Number(process.env.PMEM_KILL_RUN ?? 0),
     seed: Number(process.env.PMEM_KILL_SEED ?? 0),
-    ack: (value) => send({ ack: value }),
-    note: (value) => send({ note: value }),
+    ack: (value) => send({ ack: json(value, 'ack') }),
+    note: (value) => send({ note: json(value, 'note') }),
     started: () => {
       if (started) return;
       started = true;

@@ -113,6 +113,10 @@ function runnerPath(): string {
 interface RunResult {
   killed: boolean;
   code: number | null;
+  /** The signal that ended the run, if one did. */
+  signal: NodeJS.Signals | null;
+  /** Whether this harness sent a SIGKILL ('random' runs); a 'persist' run kills itself. */
+  killSent: boolean;
   /** The run's acknowledgements and notes, in order. */
   records: unknown[];
   acks: number;
@@ -123,6 +127,9 @@ interface RunResult {
   /** What the child wrote on the channel that is not a harness message; the run was killed for it. */
   garbage?: string;
 }
+
+/** Runs in a row that fail (neither killed nor completed) before killTest stops. */
+const FAILED_IN_A_ROW = 5;
 
 /** Longest message line: a child that writes more without a newline is not speaking the protocol. */
 const MAX_MESSAGE = 2 ** 24;
@@ -160,7 +167,11 @@ async function runOnce(
   const proc = await spawnChild(args);
   return new Promise((resolve, reject) => {
     const result: RunResult = {
-      killed: false, code: null, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
+      killed: false, code: null, signal: null, killSent: false, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
+    };
+    const kill = (): void => {
+      result.killSent = true;
+      proc.kill('SIGKILL');
     };
     let pending = '';
     let fired = false;
@@ -169,13 +180,13 @@ async function runOnce(
     // the child sends, so a slower machine only sends them further apart.
     const silence = setTimeout(() => {
       result.timedOut = true;
-      proc.kill('SIGKILL');
+      kill();
     }, args.timeoutMs);
     timers.push(silence);
     const fire = (plan: KillPlan): void => {
       fired = true;
       if (plan.unit === 'ms') {
-        timers.push(setTimeout(() => proc.kill('SIGKILL'), plan.delay));
+        timers.push(setTimeout(kill, plan.delay));
         return;
       }
       // Microseconds are below the timers' resolution: wait for them busy.
@@ -183,7 +194,7 @@ async function runOnce(
       while (performance.now() < until) {
         // spin
       }
-      proc.kill('SIGKILL');
+      kill();
     };
     proc.stderr!.on('data', (d: Buffer) => {
       result.stderr = (result.stderr + d.toString()).slice(-4000);
@@ -196,7 +207,7 @@ async function runOnce(
     const refuse = (line: string): void => {
       result.garbage = line.length > 80 ? `${line.slice(0, 80)}… (${line.length} characters)` : line;
       pending = '';
-      proc.kill('SIGKILL');
+      kill();
     };
     channel.on('data', (d: string) => {
       if (result.garbage !== undefined) return;
@@ -235,8 +246,12 @@ async function runOnce(
     proc.on('error', reject);
     proc.on('close', (code, signal) => {
       for (const t of timers) clearTimeout(t);
-      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined;
+      // A 'persist' run kills itself at its crash point; a 'random' run is
+      // killed only by this harness: a SIGKILL it did not send (the kernel's
+      // OOM killer, say) is a failure of the workload, not a kill that landed.
+      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined && (args.plan === null || result.killSent);
       result.code = code;
+      result.signal = signal;
       resolve(result);
     });
   });
@@ -307,7 +322,10 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
     if (prepare) await prepare(dir);
     const maxRuns = 3 * kills + 10;
     let garbage = false;
-    for (let run = 0; report.kills < kills && run < maxRuns && !garbage; run++) {
+    // Runs in a row that neither were killed nor completed: a workload that
+    // fails every time is stopped after FAILED_IN_A_ROW, not run 3 * kills + 10 times.
+    let failed = 0;
+    for (let run = 0; report.kills < kills && run < maxRuns && !garbage && failed < FAILED_IN_A_ROW; run++) {
       const afterAcks = crashAt === 'random' && maxAcks !== null ? 1 + Math.floor(random() * maxAcks) : null;
       const at = crashAt === 'persist' ? 1 + Math.floor(random() * maxCrashAt) : Math.floor(random() * (maxDelay + 1));
       const env: NodeJS.ProcessEnv = {
@@ -344,7 +362,11 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
       } else if (result.timedOut) violate(`the workload sent nothing for ${timeoutMs} ms`);
       else if (result.code === 0 && result.done) report.completed++;
       else if (result.code === 0) violate('the workload exited (code 0) before its run returned');
-      else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
+      else if (result.signal !== null) {
+        violate(`the workload was killed by ${result.signal}${result.signal === 'SIGKILL' ? ', not by this harness (the kernel\'s OOM killer?)' : ''}: ${result.stderr.trim()}`);
+      } else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
+      failed = result.killed || (result.code === 0 && result.done) ? 0 : failed + 1;
+      if (failed === FAILED_IN_A_ROW) violate(`the workload failed in ${FAILED_IN_A_ROW} runs in a row: stopped`);
       try {
         await verify(dir, acked.slice());
       } catch (e) {
