@@ -112,7 +112,7 @@ describe('what a backup logs: one line per connection it refuses, drops or takes
       await other.close();
       expect(e.code).toBe('ERR_PMEM_REPLICA_DIVERGED');
       expect(out.lines.filter((l) => / refused: /.test(l))).toEqual([
-        expect.stringMatching(new RegExp(`^connection from ${PEER} refused: ERR_PMEM_REPLICA_DIVERGED: the replica belongs to another journal; `)) as string,
+        expect.stringMatching(new RegExp(`^connection from ${PEER} refused: ERR_PMEM_REPLICA_DIVERGED: the replica belongs to another journal \\(id \\d+, this primary's \\d+\\): give this journal a backup of its own; `)) as string,
       ]);
     } finally {
       await b.close();

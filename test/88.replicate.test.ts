@@ -193,7 +193,10 @@ describe('catch-up', () => {
     p = await ReplicatedWal.open(path, { replicas: [addr(b1), addr(fresh)] });
     const e = (await p.append('x').catch((x: unknown) => x)) as Error & { code: string };
     expect(e).toMatchObject({ code: 'ERR_PMEM_REPLICA_BEHIND' });
-    expect(e.message).toMatch(/delete the replica's file/);
+    // The fresh backup already is what a reseed makes: the advice is not to
+    // reseed, since the journal no longer holds its start.
+    expect(e.message).toMatch(/a new backup cannot be made from this journal either: it no longer holds its records before LSN \d+/);
+    expect(e.message).not.toMatch(/delete the replica's file/);
     await p.close();
     await b1.close();
     await fresh.close();
@@ -306,7 +309,11 @@ describe('epochs', () => {
     expect(await old.appendBatch(['a', 'b'])).toEqual([1, 2]);
     expect(b1.promote()).toBe(2);
     expect(b1.epoch).toBe(2);
-    expect(await code(old.append('stale'))).toBe('ERR_PMEM_REPLICA_FENCED');
+    const fenced = (await old.append('stale').catch((x: unknown) => x)) as Error & { code: string };
+    expect(fenced.code).toBe('ERR_PMEM_REPLICA_FENCED');
+    // Not told to reopen: a fenced primary can never commit.
+    expect(fenced.message).toMatch(/this primary can never commit them/);
+    expect(fenced.message).not.toMatch(/reopen/);
     expect(await code(old.append('again'))).toBe('ERR_PMEM_REPLICA_FENCED');
     // The promoted side refuses the old epoch's handshake and records.
     const c = new RawPrimary(b1.port);

@@ -76,7 +76,9 @@ export class BackupLog {
       }
     }
     if (state.journalId !== 0 && state.journalId !== h.journalId) {
-      throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal; ${RESEED}`);
+      // Another primary's backup: reseeding it would take that journal's copy away.
+      throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal (id ${state.journalId}, this primary's ${h.journalId}): `
+        + `give this journal a backup of its own; only if that journal's copy is no longer needed, ${RESEED}`);
     }
     if (!hooks.noEpochCheck) {
       const r = reconcile(state.history, this.lastLsn, h.history);

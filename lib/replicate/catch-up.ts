@@ -18,12 +18,24 @@ export function cannotFollow(j: Journal, address: string, epoch: number, lastLsn
     return { code: 'ERR_PMEM_REPLICA_FENCED', message: `replica ${address} has seen epoch ${epoch}; this primary's epoch ${state.epoch} is stale and cannot commit` };
   }
   if (lastLsn > wal.nextLsn - 1) {
-    return { code: 'ERR_PMEM_REPLICA_DIVERGED', message: `replica ${address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${RESEED}` };
+    return { code: 'ERR_PMEM_REPLICA_DIVERGED', message: `replica ${address} holds records up to LSN ${lastLsn}, past this primary's last (${wal.nextLsn - 1}); ${reseed(j)}` };
   }
   if (lastLsn + 1 < wal.headLsn) {
-    return { code: 'ERR_PMEM_REPLICA_BEHIND', message: `replica ${address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${RESEED}` };
+    return { code: 'ERR_PMEM_REPLICA_BEHIND', message: `replica ${address} holds records up to LSN ${lastLsn}, but this primary keeps only LSN ${wal.headLsn} on; ${reseed(j)}` };
   }
   return undefined;
+}
+
+/**
+ * What to do with a backup that cannot follow: reseed it, while this log
+ * still holds its records from LSN 1 (a new backup copies them all); once
+ * it freed them (every replica had them), no new backup can be made from
+ * it, and saying to reseed would only send the operator round again.
+ */
+function reseed(j: Journal): string {
+  if (j.wal.headLsn <= 1) return RESEED;
+  return `a new backup cannot be made from this journal either: it no longer holds its records before LSN ${j.wal.headLsn} `
+    + '(freed once every replica held them), and there is no snapshot transfer; take that replica out of the replicas';
 }
 
 /**

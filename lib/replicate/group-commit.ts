@@ -255,7 +255,7 @@ export class GroupCommit {
     p.backupId = backupId;
     const no = cannotFollow(this.#file, p.address.address, epoch, lastLsn);
     if (no !== undefined) {
-      this.#fail(no.code, no.message);
+      this.#fail(no.code, `${no.message}; ${no.code === 'ERR_PMEM_REPLICA_FENCED' ? this.#fenced() : this.#stopped()}`);
       return;
     }
     p.persistedLsn = lastLsn;
@@ -308,7 +308,8 @@ export class GroupCommit {
     const why = known ? message : `${message} (with the code '${code}', which this primary does not know)`;
     const what = !p.ready ? `refused the handshake of this primary (protocol version ${PROTOCOL_VERSION})`
       : code === 'ERR_PMEM_NO_SPACE' ? `has no space for records after LSN ${p.persistedLsn}` : 'refused records';
-    this.#fail(known ? code as PmemErrorCode : 'ERR_PMEM_REPLICA_PROTOCOL', `${who} ${what}: ${why}; ${this.#stopped()}`);
+    const stopped = code === 'ERR_PMEM_REPLICA_FENCED' ? this.#fenced() : this.#stopped();
+    this.#fail(known ? code as PmemErrorCode : 'ERR_PMEM_REPLICA_PROTOCOL', `${who} ${what}: ${why}; ${stopped}`);
   }
 
   /**
@@ -361,9 +362,15 @@ export class GroupCommit {
     this.#fail('ERR_PMEM_REPLICA_TIMEOUT', `no acknowledgement of LSN ${last} within ${this.#o.timeoutMs} ms from ${slow.join(', ')}; ${this.#stopped()}`);
   }
 
-  /** The end of every message that stops the journal. */
+  /** The end of every message that stops the journal (but a fenced one's: #fenced). */
   #stopped(): string {
     return `the journal stopped: records after LSN ${this.#state.committedLsn} are not acknowledged (reopen to resend them)`;
+  }
+
+  /** The end of the message that stops a primary a promotion fenced off: a reopen cannot commit anything. */
+  #fenced(): string {
+    return `the journal stopped: records after LSN ${this.#state.committedLsn} are not acknowledged, and this primary can never commit them `
+      + '(the promoted backup is the primary now; what it holds of them is in its history)';
   }
 
   /**
