@@ -19,8 +19,25 @@ export class BackupLog {
   /** The highest commit point a primary has told this backup (DRAM only): records up to it are on every replica. */
   #committedSeen = 0;
 
+  /**
+   * Called before records are freed, with the last LSN about to be freed;
+   * returns the last one that may be (a store following this journal
+   * applies them first: records it has not taken must stay). Null: all.
+   */
+  beforeFree: ((upto: number) => number) | null = null;
+
   constructor(journal: Journal) {
     this.journal = journal;
+  }
+
+  /** Frees records up to the announced commit point, or as far as beforeFree allows. */
+  #free(): void {
+    const { wal } = this.journal;
+    let upto = this.#committedSeen;
+    if (upto < wal.headLsn) return;
+    if (this.beforeFree !== null) upto = Math.min(upto, this.beforeFree(upto));
+    // Durable through the Wal's superblock: after a crash the head is the old one or this.
+    if (upto >= wal.headLsn) wal.truncate(upto);
   }
 
   /** The LSN of the last record this backup holds durably. */
@@ -209,9 +226,8 @@ export class BackupLog {
       }
     }
     // Records up to the announced commit point are on every replica: freed
-    // durably through the Wal's superblock (after a crash the head is the
-    // old one or this), before the batch that needs their room is written.
-    if (this.#committedSeen >= wal.headLsn) wal.truncate(this.#committedSeen);
+    // (#free) before the batch that needs their room is written.
+    this.#free();
     if (fits()) {
       try {
         return wal.appendBatch(records ?? d.records(skip))[0];
@@ -230,9 +246,8 @@ export class BackupLog {
    * later still holds every record past it.
    */
   #makeRoom(): void {
-    const { wal } = this.journal;
-    const s = wal.stats;
-    if (s.used > s.dataSize / 2 && this.#committedSeen >= wal.headLsn) wal.truncate(this.#committedSeen);
+    const s = this.journal.wal.stats;
+    if (s.used > s.dataSize / 2) this.#free();
   }
 
   /**

@@ -41,6 +41,16 @@ export interface ReplicaServerStats {
  */
 export const MAX_PENDING = 64;
 
+/**
+ * What a store following a backup's journal (startStoreReplica) asks of it,
+ * beside the options: `beforeFree(upto)` is called before the backup frees
+ * records, and returns the last LSN it may free (the store applies them
+ * first). Not part of the options a user gives.
+ */
+export interface ReplicaInternals {
+  beforeFree?: (upto: number) => number;
+}
+
 export interface ReplicaHandle {
   /** The port it listens on (the one chosen, with port 0). */
   readonly port: number;
@@ -77,14 +87,14 @@ export interface ReplicaHandle {
  *   listen (its message names the system's error: EADDRINUSE, ENOTFOUND, ...),
  *   after removing the file if this call created it
  */
-export async function startReplica(options: ReplicaOptions): Promise<ReplicaHandle> {
+export async function startReplica(options: ReplicaOptions, internal?: ReplicaInternals): Promise<ReplicaHandle> {
   const o = checkReplicaOptions(options);
   const file = openJournalFile(o.file, { create: o.create, size: o.size, role: 'backup' });
   try {
     // A former primary's file serves as a backup from here on; what it
     // holds past the new primary's history is refused at the handshake.
     if (file.state.role === 'primary') file.state.setRole('backup');
-    return await listen(file, o.host, o.port, o.helloTimeoutMs, o.log);
+    return await listen(file, o.host, o.port, o.helloTimeoutMs, o.log, internal?.beforeFree ?? null);
   } catch (e) {
     // A file this call created holds nothing but its format: it goes, so
     // a replica that cannot listen leaves no new file behind.
@@ -100,8 +110,11 @@ function peerName(s: net.Socket): string {
   return `${net.isIPv6(a) ? `[${a}]` : a}:${s.remotePort}`;
 }
 
-async function listen(file: JournalFile, host: string, port: number, helloTimeoutMs: number, log: (line: string) => void): Promise<ReplicaHandle> {
+async function listen(
+  file: JournalFile, host: string, port: number, helloTimeoutMs: number, log: (line: string) => void, beforeFree: ((upto: number) => number) | null,
+): Promise<ReplicaHandle> {
   const backup = new BackupLog(file);
+  backup.beforeFree = beforeFree;
   const sockets = new Set<net.Socket>();
   // Refused connections whose REFUSE is still leaving: a peer that reads
   // nothing keeps one open, and close() ends them too.

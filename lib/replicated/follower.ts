@@ -86,10 +86,14 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
   const store = opened.store;
   let replica: ReplicaHandle;
+  // Before the journal frees records, the store takes them (follow is set
+  // below, once the replica is there): a record freed before the store
+  // applied it would be lost to the store, which then stops following.
+  let beforeFree = (upto: number): number => upto;
   try {
     replica = await startReplica({
       file: journal, port: o.port as number, host: o.host, create: o.create, size: o.journalSize ?? DEFAULT_JOURNAL, helloTimeoutMs: o.helloTimeoutMs, log,
-    });
+    }, { beforeFree: (upto) => beforeFree(upto) });
   } catch (e) {
     // startReplica removed a journal it created; a store this call created
     // holds nothing but its format, and goes the same way (a replica that
@@ -125,6 +129,10 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
     } catch (e) {
       stop(e);
     }
+  };
+  beforeFree = (upto) => {
+    follow(upto);
+    return applied;
   };
   if (replica.lastDurableLsn < applied) {
     await replica.close();
