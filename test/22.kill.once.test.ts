@@ -181,7 +181,9 @@ describe('killTest', () => {
     const r2 = await killTest({ ...options('correct', 'random'), child: bad, kills: 1 });
     expect(r2.violations[0].message).toMatch(/does not export run/);
     expect(r2.kills).toBe(0);
-    expect(r2.runs).toBe(13); // gives up after 3 * kills + 10 runs
+    // Gives up after 5 failed runs in a row (not 3 * kills + 10 runs), and says so.
+    expect(r2.runs).toBe(5);
+    expect(r2.violations.at(-1)!.message).toBe('the workload failed in 5 runs in a row: stopped');
   });
 
   test('a workload that sends nothing for the timeout is reported as hung', async () => {
