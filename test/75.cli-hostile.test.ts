@@ -388,7 +388,7 @@ describe('--help beside the options of serve, replica and sort', () => {
   test('sort -k with a number past 2^53: exit 2, naming -k', () => {
     const input = tmpFile('k-huge.txt');
     fs.writeFileSync(input, 'b\na\n');
-    fails(pmem(['sort', input, '-o', tmpFile('k-huge.out'), '-k', '1.99999999999999999999']), EXIT.USAGE, "-k takes field and character numbers up to 9007199254740991, got '1.99999999999999999999'");
+    fails(pmem(['sort', input, '-o', tmpFile('k-huge.out'), '-k', '1.99999999999999999999']), EXIT.USAGE, "-k: field and character numbers are at most 9007199254740991, got '1.99999999999999999999'");
   });
 });
 

@@ -74,9 +74,6 @@ export async function sortCommand(argv: string[], out: Out): Promise<number> {
           // parseKey's message has the value; the option is named here.
           throw usage(`-k: ${(e as Error).message}`);
         }
-        if (!Object.values(keys[keys.length - 1]).every((n) => n === undefined || Number.isSafeInteger(n))) {
-          throw usage(`-k takes field and character numbers up to ${Number.MAX_SAFE_INTEGER}, got '${v}'`);
-        }
         break;
       case '-t': {
         // One byte that is not UTF-8 (\xa7, say) arrives as U+FFFD: the byte

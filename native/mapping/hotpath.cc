@@ -141,13 +141,6 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     uint32_t reg = Crc32cRaw(rec + 4, static_cast<size_t>(dst - rec - 4), ~static_cast<uint32_t>(seed));
     Span streamed;
     const uintptr_t srcAddr = reinterpret_cast<uintptr_t>(src), dstAddr = reinterpret_cast<uintptr_t>(dst);
-    const uintptr_t recAddr = reinterpret_cast<uintptr_t>(rec);
-    if (src != nullptr && n > 0 && srcAddr < dstAddr && recAddr < srcAddr + n) {
-      // src reaches into the record's header (and key), which the caller
-      // wrote before this call: those bytes of src are gone. Nothing is
-      // sealed, so the record is not part of the log.
-      throw Napi::RangeError::New(env, "src overlaps the header of the record it is written into (a view of the space the record takes)");
-    }
     if (src != nullptr && srcAddr < dstAddr + n && dstAddr < srcAddr + n) {
       // src is (part of) this record: copy as memmove, then checksum in place.
       std::memmove(dst, src, n);

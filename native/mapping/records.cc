@@ -157,23 +157,6 @@ napi_value RawSealRecords(napi_env env, napi_callback_info cbinfo) {
       r.src = static_cast<const char*>(srcBase);
       if (r.n > end - crcAt - 4) throw Napi::RangeError::New(env, "a source does not fit its record");
     }
-    // A source that is a view of this mapping (rare: a caller's own region)
-    // must not reach into a record of the batch other than its own payload:
-    // the headers were written before this call, and the records before it
-    // are copied before it is read. Checked record by record only for such
-    // a source.
-    for (uint64_t i = 0; i < count; i++) {
-      const BatchRecord& r = records[i];
-      if (r.src == nullptr || r.n == 0 || r.src >= s->addr + s->length || r.src + r.n <= s->addr) continue;
-      for (uint64_t j = 0; j < count; j++) {
-        const BatchRecord& q = records[j];
-        const char* from = q.rec;
-        const char* to = j == i ? q.end - q.n : q.end;  // its own record: the header and key only
-        if (r.src < to && from < r.src + r.n) {
-          throw Napi::RangeError::New(env, "a source overlaps a record of the batch it is written into (a view of the space the batch takes)");
-        }
-      }
-    }
     // [pending, pendingEnd): bytes stored with ordinary stores and not yet
     // flushed. It grows over records that follow each other, and is flushed
     // when the next record starts elsewhere (the ring wrapped), before a
