@@ -129,9 +129,8 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       let list = [...s.clients.values()];
       // As Redis 7.0 reads them: TYPE takes one type, ID one or more ids.
       if (argv.length === 4 && word(argv[2]) === 'type') {
-        const t = word(argv[3]);
-        if (!['normal', 'pubsub', 'master', 'replica', 'slave'].includes(t)) throw new ReplyError(`ERR Unknown client type '${argv[3].toString('latin1')}'`);
-        list = list.filter((x) => (t === 'pubsub' ? x.subscriptions > 0 : t === 'normal' ? x.subscriptions === 0 : false));
+        const t = clientTypeArg(argv[3]);
+        list = list.filter((x) => clientType(x) === t);
       } else if (argv.length >= 4 && word(argv[2]) === 'id') {
         const ids = new Set(argv.slice(3).map((a) => {
           const id = toI64(a);
@@ -198,6 +197,21 @@ function select(s: RespServer, c: Client, argv: Buffer[]): void {
 }
 
 /**
+ * A client type as CLIENT LIST TYPE and CLIENT KILL TYPE take it ('slave'
+ * is 'replica'). @throws ReplyError for one Redis does not know
+ */
+function clientTypeArg(v: Buffer): string {
+  const t = word(v);
+  if (!['normal', 'pubsub', 'master', 'replica', 'slave'].includes(t)) throw new ReplyError(`ERR Unknown client type '${v.toString('latin1')}'`);
+  return t === 'slave' ? 'replica' : t;
+}
+
+/** A client's type: no client is a master or a replica here; pubsub is one subscribed to a channel or pattern. */
+function clientType(x: Client): string {
+  return x.subscriptions > 0 ? 'pubsub' : 'normal';
+}
+
+/**
  * CLIENT KILL addr, or CLIENT KILL with filters (ID, TYPE, ADDR, LADDR,
  * USER, SKIPME), as Redis 7.0 reads them: each filter given narrows the
  * match, the last of a kind wins, and the caller is skipped unless SKIPME
@@ -224,9 +238,7 @@ function clientKill(s: RespServer, c: Client, argv: Buffer[]): void {
         if (n === null || n < 1n) throw new ReplyError('ERR client-id should be greater than 0');
         id = Number(n);
       } else if (f === 'type') {
-        const t = word(v);
-        if (!['normal', 'pubsub', 'master', 'replica', 'slave'].includes(t)) throw new ReplyError(`ERR Unknown client type '${v.toString('latin1')}'`);
-        type = t === 'slave' ? 'replica' : t;
+        type = clientTypeArg(v);
       } else if (f === 'addr') addr = v.toString('latin1');
       else if (f === 'laddr') laddr = v.toString('latin1');
       else if (f === 'user') {
@@ -245,8 +257,7 @@ function clientKill(s: RespServer, c: Client, argv: Buffer[]): void {
   for (const x of [...s.clients.values()]) {
     if (addr !== null && x.addr !== addr) continue;
     if (laddr !== null && x.laddr !== laddr) continue;
-    // No client is a master or a replica here: pubsub is one subscribed to a channel or pattern.
-    if (type !== null && type !== (x.subscriptions > 0 ? 'pubsub' : 'normal')) continue;
+    if (type !== null && clientType(x) !== type) continue;
     if (id !== 0 && x.id !== id) continue;
     if (x === c && skipme) continue;
     if (x === c) self = true;
