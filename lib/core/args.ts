@@ -62,6 +62,29 @@ const bufferPrototype = Buffer.prototype as object;
 const uint8ArrayPrototype = Uint8Array.prototype as object;
 
 /**
+ * Whether `view` shows any byte of `bytes` (a structure's own region, which
+ * a caller holding its Mapping or CrashSim can pass as a value). Internal
+ * slots only: no getter of `view` runs.
+ */
+export function viewsInto(view: Uint8Array, bytes: Uint8Array): boolean {
+  if (bufferOfView.call(view) !== bufferOfView.call(bytes)) return false;
+  const at = offsetOfView.call(view);
+  const from = offsetOfView.call(bytes);
+  return at + lengthOfView.call(view) > from && at < from + lengthOfView.call(bytes);
+}
+
+/**
+ * `data`, or a copy of it when it is a view of `bytes` (viewsInto). A
+ * structure writes a record's header, or moves bytes, in its region before
+ * it copies the record's source: a source inside the region may be written
+ * over before it is read. Used by every writer that copies a caller's bytes
+ * into its region.
+ */
+export function apartFrom<T extends Uint8Array | string>(data: T, bytes: Uint8Array): T {
+  return typeof data !== 'string' && viewsInto(data, bytes) ? (new Uint8Array(data) as T) : data;
+}
+
+/**
  * Bytes from the user, read once: a Uint8Array whose length and contents
  * no later user code can change before they are written. A Buffer or
  * Uint8Array over a plain fixed-length ArrayBuffer is returned as it is;

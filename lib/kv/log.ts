@@ -4,7 +4,7 @@
 // recover.ts rebuilds it and the DRAM index on open, compact.ts reclaims
 // dead space, growth.ts grows the file, end-mark.ts marks where a segment's
 // writes stopped. The design is in docs/ARCHITECTURE.md ("KVStore").
-import { align8 } from '../core/args';
+import { align8, apartFrom } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import {
   DATA_START, ENTRY_HEADER_BYTES, MAX_KEY, MIN_SEGMENT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
@@ -203,7 +203,13 @@ export class KvLog {
    */
   append(entries: Entry[], reserve: number): void {
     let len = 0;
-    for (const e of entries) len += ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+    for (const e of entries) {
+      len += ENTRY_HEADER_BYTES + e.key.length + e.vlen;
+      // A value inside the store's own region (a caller's Mapping under
+      // openRegion) is copied first: compaction or this record may write
+      // over it before it is copied.
+      if (e.value !== null && typeof e.value !== 'string') e.value = apartFrom(e.value, this.#b);
+    }
     const size = align8(RECORD_HEADER_BYTES + len);
     this.#fits(size);
     // A write (not compaction's own appends) pays its share of cleaning
@@ -246,6 +252,9 @@ export class KvLog {
    * a key at random otherwise waits for it in full (docs/bench.md).
    */
   appendPut(key: string | Uint8Array, klen: number, value: Uint8Array | string, vlen: number): void {
+    // As in append(): a key or value inside the store's own region is copied first.
+    if (typeof value !== 'string') value = apartFrom(value, this.#b);
+    if (typeof key !== 'string') key = apartFrom(key, this.#b);
     const len = ENTRY_HEADER_BYTES + klen + vlen;
     const size = align8(RECORD_HEADER_BYTES + len);
     this.#fits(size);

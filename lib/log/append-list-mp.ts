@@ -1,4 +1,4 @@
-import { checkIndex, snapshotBytes, utf8 } from '../core/args';
+import { apartFrom, checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
 import { compareExchange64, load64, type Region } from '../core/region';
 
@@ -124,7 +124,8 @@ export class SharedAppendList {
     checkOpen(this.region, 'list');
     this.#checkWritable();
     // Read once: the length checked is the length written.
-    const data = typeof value === 'string' ? utf8(value, 'value') : snapshotBytes(value, 'value');
+    // A value inside the list's own region is copied first: the node's header may be written over it.
+    const data = typeof value === 'string' ? utf8(value, 'value') : apartFrom(snapshotBytes(value, 'value'), this.region.bytes);
     const region = this.region;
     const size = NODE_HEADER + data.length;
     const span = Math.ceil(size / LINE) * LINE;

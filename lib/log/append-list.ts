@@ -1,4 +1,4 @@
-import { checkIndex, snapshotBytes, utf8 } from '../core/args';
+import { apartFrom, checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
 
@@ -71,7 +71,8 @@ export class AppendList {
   append(value: Uint8Array | string): void {
     checkOpen(this.region, 'list');
     // Read once: the length checked is the length written.
-    const data = typeof value === 'string' ? utf8(value, 'value') : snapshotBytes(value, 'value');
+    // A value inside the list's own region is copied first: the node's header may be written over it.
+    const data = typeof value === 'string' ? utf8(value, 'value') : apartFrom(snapshotBytes(value, 'value'), this.region.bytes);
     const size = LIST_NODE_HEADER + data.length;
     const node = this.#free;
     if (size > this.region.length - node) {

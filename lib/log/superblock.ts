@@ -1,4 +1,4 @@
-import { checkIndex, snapshotBytes } from '../core/args';
+import { apartFrom, checkIndex, snapshotBytes } from '../core/args';
 import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
@@ -120,6 +120,7 @@ export class Superblock {
   write(payload: Uint8Array): void {
     checkOpen(this.region, 'superblock');
     payload = snapshotBytes(payload, 'payload'); // read once: the length checked is the length written
+    payload = apartFrom(payload, this.region.bytes); // a payload inside the region may be in the replica written below
     if (payload.length > this.capacity) {
       throw new RangeError(`payload of ${payload.length} bytes exceeds the capacity of ${this.capacity}`);
     }

@@ -3,7 +3,7 @@
 // directly. The layout and the reading and writing of records are in
 // txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
 // argument is in docs/durability.md.
-import { align8, checkRange, isThenable, snapshotBytes } from '../core/args';
+import { align8, apartFrom, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
 import { sealAndApply } from '../core/records';
 import { populate, type Region, sealRecord, store64 } from '../core/region';
@@ -212,6 +212,7 @@ export class TxLog {
     checkOpen(this.region, 'transaction log');
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
+    data = apartFrom(data, this.region.bytes); // bytes inside the region may be in the slot written below
     const len = data.length;
     const at = this.#end;
     const next = at + TX_ENTRY_HEADER + align8(len);
@@ -247,6 +248,7 @@ export class TxLog {
     checkOpen(this.region, 'transaction log');
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
+    data = apartFrom(data, this.region.bytes); // bytes inside the region may be in the slot written below
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;
     const seq = this.#seq + 1;

@@ -6,7 +6,7 @@
 // wal-recover.ts, the options and the opening of a file wal-open.ts.
 import { randomInt } from 'node:crypto';
 
-import { checkIndex, checkOptions, checkWellFormed, snapshotBytes, unchanged, viewLength } from '../core/args';
+import { checkIndex, checkOptions, checkWellFormed, apartFrom, snapshotBytes, unchanged, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
@@ -208,8 +208,11 @@ export class Wal {
     // and refuses them, writing nothing, if their length is no longer the
     // one read here through the view's internal slot. A subclass's own
     // checksum copies them in JavaScript instead, from a snapshot.
-    const r = typeof record === 'string' || this.#seal.ownChecksum === undefined ? record : snapshotBytes(record, 'record');
+    let r = typeof record === 'string' || this.#seal.ownChecksum === undefined ? record : snapshotBytes(record, 'record');
     const len = this.#recordLength(r, 'record');
+    // A record inside the log's own region is copied first: its header, or
+    // the pad before it, may be written over it (apartFrom).
+    r = apartFrom(r, this.region.bytes);
     this.#raisePendingEpoch();
     return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, len);
   }
@@ -234,7 +237,7 @@ export class Wal {
     const lengths = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const r = records[i];
-      items[i] = typeof r === 'string' ? r : snapshotBytes(r, `records[${i}]`);
+      items[i] = typeof r === 'string' ? r : apartFrom(snapshotBytes(r, `records[${i}]`), this.region.bytes); // as in append()
       lengths[i] = this.#recordLength(items[i], `records[${i}]`);
     }
     // A later element's getter may have detached an earlier one's buffer.
