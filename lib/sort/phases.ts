@@ -42,7 +42,7 @@ export function runPhases(job: Job, state: SortState, maxRuns: number, publish: 
     // budget's before it: its buffers are the budget's.)
     const fresh = forming && state.runs.length === 0 && state.inputOffset === 0;
     let buffers = forming || (arena && state.phase === 'merge')
-      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1, threads, fresh ? job.inputSize : Infinity) : null;
+      ? RunBuffers.of(bufferMemory(o.memory, threads), threads > 1, threads, fresh ? job.inputSize : Infinity, shareOf(threads)) : null;
     // A sort resumed in its merge with PMem merge buffers starts the merge's threads only.
     const starting = !forming && o.mergeBuffers === 'pmem' ? mergeThreads(job, state, threads) : threads;
     if (starting > 1 && state.phase !== 'done') pool = new SortThreads(buffers, starting, o.format);
@@ -121,4 +121,10 @@ function mergeThreads(job: Job, state: SortState, threads: number): number {
   // Each thread holds every run open: no more than the limit on open files lets.
   while (t > 1 && state.runs.length > runsOpenAtOnce(t)) t--;
   return t;
+}
+
+/** What the run buffers' input chunk is of the memory budget with `threads` threads, for the error of a line too long for it. */
+function shareOf(threads: number): string | undefined {
+  if (threads === 1) return undefined; // RunBuffers' own: the input share (40%) of the memory budget
+  return `the input share (40%) of what the memory budget leaves after the cost of ${threads - 1} worker thread${threads > 2 ? 's' : ''}`;
 }

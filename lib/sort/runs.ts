@@ -82,9 +82,12 @@ export class RunBuffers {
   readonly heads = new Uint32Array((BUCKETS + 1) * PREFIX_BYTES);
   readonly next = new Uint32Array(BUCKETS * PREFIX_BYTES);
   readonly maxRecords: number;
+  /** What `input` is of the memory budget, for the error of a line too long for it. */
+  readonly share: string;
 
-  constructor(input: Buffer, records: Uint32Array) {
+  constructor(input: Buffer, records: Uint32Array, share = 'the input share (40%) of the memory budget') {
     this.input = input;
+    this.share = share;
     this.inputView = viewOf(input);
     this.records = records;
     this.maxRecords = Math.floor(records.length / W);
@@ -97,21 +100,24 @@ export class RunBuffers {
    * records, at most one a byte), at least MIN_PART: a small input under a
    * large budget forms the same single run, without buffers its budget's
    * size (1.1 GiB under 2 GiB, which an allocator that fills what it hands
-   * out, glibc's under MALLOC_PERTURB_, touches in full).
+   * out, glibc's under MALLOC_PERTURB_, touches in full). `share` says
+   * what `memory` is of the budget (see `share`).
    */
-  static of(memory: number, shared = false, parts = 1, holds = Infinity): RunBuffers {
+  static of(memory: number, shared = false, parts = 1, holds = Infinity, share?: string): RunBuffers {
     const part = Math.max(MIN_PART, holds + 1);
     const inputBytes = Math.min(runInputBytes(memory), parts * part);
     const tableBytes = 4 * W * Math.min(maxRunRecords(memory), parts * part);
-    if (!shared) return new RunBuffers(Buffer.allocUnsafe(inputBytes), new Uint32Array(tableBytes / 4));
-    return new RunBuffers(Buffer.from(new SharedArrayBuffer(inputBytes)), new Uint32Array(new SharedArrayBuffer(tableBytes)));
+    if (!shared) return new RunBuffers(Buffer.allocUnsafe(inputBytes), new Uint32Array(tableBytes / 4), share);
+    return new RunBuffers(Buffer.from(new SharedArrayBuffer(inputBytes)), new Uint32Array(new SharedArrayBuffer(tableBytes)), share);
   }
 
   /** Part `i` of `n` equal parts of these buffers, as buffers of their own (over the same memory). */
   part(i: number, n: number): RunBuffers {
     const bytes = Math.floor(this.input.length / n);
     const records = Math.floor(this.maxRecords / n);
-    return new RunBuffers(this.input.subarray(i * bytes, (i + 1) * bytes), this.records.subarray(W * i * records, W * (i + 1) * records));
+    return new RunBuffers(
+      this.input.subarray(i * bytes, (i + 1) * bytes), this.records.subarray(W * i * records, W * (i + 1) * records), `1/${n} of ${this.share}`,
+    );
   }
 }
 
@@ -217,7 +223,7 @@ export function sortRun(split: SplitRun, offset: number, bufs: RunBuffers, order
     // A resume with the same budget meets the same line, and one with
     // another budget is refused as another sort's: the error is a dead end.
     throw deadEnd(
-      new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} does not fit, with its newline, in ${bufs.input.length} bytes, the input share (40%) of the memory budget`),
+      new PmemError('ERR_PMEM_NO_MEMORY', `a line at input byte ${offset} does not fit, with its newline, in ${bufs.input.length} bytes, ${bufs.share}`),
       'sort it again with a larger memory budget',
     );
   }
