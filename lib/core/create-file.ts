@@ -50,6 +50,7 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
   } catch (e) {
     throw refusedInDirectory(e, tmp, file);
   }
+  removeLeftovers(at, tmp);
   const fd = lock.fd;
   let mapping: Mapping | undefined;
   let kept = false; // the lock and mapping are the caller's once returned
@@ -85,6 +86,52 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
       lock.release();
     }
     fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** How long a temporary file goes unchanged before an unlocked one counts as a crashed creator's. */
+export const LEFTOVER_MS = 60_000;
+
+/**
+ * Removes the temporary files (`.NAME.RANDOM.creating`, tmpNameBeside) that
+ * creators of `file` killed or crashed part way left beside it: each is as
+ * large as the structure (on /dev/shm, that much memory). One is removed
+ * only when it is a regular file, nobody holds a lock on it (a creator
+ * holds its exclusive flock from just after making it until it is
+ * published; libpmemobj holds one while it lays a pool out), and it has
+ * not changed for LEFTOVER_MS (a creator between making the file and
+ * locking it, or before libpmemobj opens it, has just made or sized it).
+ * Taken under the lock, so that no creator can take it meanwhile. `own`,
+ * the caller's own temporary file, is left. Best effort: a directory that
+ * cannot be read, or a file that cannot be opened, is left as it is.
+ */
+export function removeLeftovers(file: string, own?: string): void {
+  const dir = path.dirname(file);
+  const prefix = `.${tmpStem(path.basename(file))}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}\.creating$/.test(name.slice(prefix.length))) continue;
+    const p = path.join(dir, name);
+    if (p === own) continue;
+    try {
+      // A link, FIFO or device under such a name is not a creator's: never opened.
+      if (!fs.lstatSync(p).isFile()) continue;
+      const lock = binding.lockFile(p, true, false);
+      try {
+        const held = fs.fstatSync(lock.fd);
+        const now = fs.lstatSync(p);
+        if (now.ino === held.ino && now.dev === held.dev && held.isFile() && Date.now() - held.mtimeMs > LEFTOVER_MS) fs.unlinkSync(p);
+      } finally {
+        lock.release();
+      }
+    } catch {
+      // Locked by a live creator, gone meanwhile, or not ours to open: left.
+    }
   }
 }
 

@@ -2,7 +2,7 @@ import { dirname as pathDirname } from 'node:path';
 
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
-import { namingFile, refusedIn, syncDir, tmpNameBeside } from '../core/create-file';
+import { namingFile, refusedIn, removeLeftovers, syncDir, tmpNameBeside } from '../core/create-file';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
 import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
@@ -141,6 +141,7 @@ export class ObjPool {
     // to `path` (never replacing a file there): a kill leaves `path`
     // missing or a whole pool (native/obj/pool.cc, Create).
     const tmp = tmpNameBeside(path);
+    removeLeftovers(path);
     let native: NativeObjPool;
     try {
       native = binding.objCreate(path, tmp, layout, size, mode, sds, stats);
