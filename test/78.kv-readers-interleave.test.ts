@@ -191,7 +191,7 @@ test('records the reader replays from its segment after it dropped that segment 
   const file = tmpFile('follow-forgotten.kv');
   const w = KVStore.open(file, { create: true, size: 64 * 1024, segmentSize: 1024 });
   w.put('a', 'a'.repeat(50));
-  const f = new KvFollower(file, openMapping(file, { readOnly: true }));
+  const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
   f.catchUp();
   // 'a' again: its segment (W) has a dead entry; compaction copies the
   // live 'a' to a new segment (X) and frees W.

@@ -371,7 +371,7 @@ test('a read during which its segment is freed and reused is read again, not ret
   w.put('a', want);
   for (let i = 0; i < 20; i++) w.put(`dead${i}`, 'x'.repeat(100));
   for (let i = 0; i < 20; i++) w.delete(`dead${i}`);
-  const f = new KvFollower(file, openMapping(file, { readOnly: true }));
+  const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
   // What a read does between finding the entry and copying it out: here
   // the writer compacts (the segment of 'a' is freed) and writes on until
   // that segment is reused.
@@ -395,7 +395,7 @@ test('a read during which its segment is freed and reused is read again, not ret
   expect(f.stats.retries).toBe(1);
   // The same read without the check afterwards returns what the reused
   // segment holds now: the check is what keeps it out.
-  const g = new KvFollower(file, openMapping(file, { readOnly: true }));
+  const g = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
   g.catchUp();
   const torn = readAcrossReuse({ done: false })(g.log);
   expect(torn).not.toBe(want);

@@ -39,6 +39,10 @@ export function checkBytes(value: unknown, name: string): Uint8Array {
   if (!(value instanceof Uint8Array)) {
     throw new TypeError(`${name} must be a Buffer or Uint8Array`);
   }
+  // A view of a detached ArrayBuffer (a closed Mapping's, a transferred
+  // one) has length 0: written as it is, the call would succeed and store
+  // nothing the caller gave.
+  if (isUint8Array(value) && lengthOfView.call(value) === 0) refuseDetached(value, name);
   return value;
 }
 

@@ -11,7 +11,7 @@ import { binding, type NativeLock } from './binding';
 import { createFile } from './create-file';
 import { crc32c } from './crc32c';
 import { isPmemError, PmemError, type PmemErrorCode } from './errors';
-import { openMapping, type Mapping } from './mapping';
+import { openMapping, openMappingOf, type Mapping } from './mapping';
 import { hasHoles } from './space';
 
 /** What a file's first bytes look like. */
@@ -259,7 +259,8 @@ export function openStoreFile(file: string, o: StoreFileOptions): { lock: Native
       // are mapped from anonymous memory, and the reader maps the file
       // again once a writer has filled them (lib/kv/follow.ts).
       const shared = o.readOnly && o.besideWriter === true && !hasHoles(st);
-      const mapping = openMapping(file, { readOnly: o.readOnly, shared });
+      // Through the descriptor identified: the file the path named then.
+      const mapping = openMappingOf(fd, file, { readOnly: o.readOnly, shared });
       keep = true;
       return { lock, mapping };
     } finally {

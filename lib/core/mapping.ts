@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { types } from 'node:util';
 
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
@@ -491,6 +492,48 @@ function ownSources(table: unknown, count: unknown, srcs: unknown): unknown[] {
 function num(value: unknown, name: string): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number`);
   return value;
+}
+
+/**
+ * openMapping of the file open as `fd` (a store's locked descriptor), named
+ * `path` in errors: through /proc/self/fd, the name that opens the file
+ * the descriptor is, whatever `path` names by now. A store renamed,
+ * replaced or removed while it is open is grown or mapped again where its
+ * writes went, never where another file now has its name. Without /proc,
+ * `path`, once it is checked to name that file still.
+ * @throws PmemError ERR_PMEM_INVALID when `path` no longer names it (no /proc)
+ */
+export function openMappingOf(fd: number, path: string, options: MapOptions = {}): Mapping {
+  const self = `/proc/self/fd/${fd}`;
+  let via = self;
+  if (!fs.existsSync(self)) {
+    const held = fs.fstatSync(fd);
+    let now: fs.Stats | undefined;
+    try {
+      now = fs.statSync(path);
+    } catch {
+      now = undefined;
+    }
+    if (now === undefined || now.ino !== held.ino || now.dev !== held.dev) {
+      throw new PmemError('ERR_PMEM_INVALID', `'${path}' no longer names the file open here (renamed, replaced or removed), and without /proc it cannot be mapped again`, { path });
+    }
+    via = path;
+  }
+  let m: Mapping;
+  try {
+    m = openMapping(via, options);
+  } catch (e) {
+    // Its errors name the caller's path, not the descriptor's.
+    if (via !== path && e instanceof PmemError) {
+      const message = e.message.split(via).join(path);
+      if (e.stack !== undefined) e.stack = e.stack.split(e.message).join(message);
+      e.message = message;
+      if (e.path === via) e.path = path;
+    }
+    throw e;
+  }
+  if (via !== path) m.renamed(path);
+  return m;
 }
 
 /**

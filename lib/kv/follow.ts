@@ -7,7 +7,7 @@
 // docs/durability.md ("Readers beside the writer").
 import * as fs from 'node:fs';
 
-import { openMapping, type Mapping } from '../core/mapping';
+import { type Mapping, openMappingOf } from '../core/mapping';
 import { hasHoles } from '../core/space';
 import { isPmemError, PmemError } from '../core/errors';
 import {
@@ -63,6 +63,7 @@ const SKIPPED = 1;
 
 export class KvFollower {
   readonly #path: string;
+  readonly #fd: number;
   #mapping: Mapping;
   /**
    * For a mapping made while the file had holes (private, its holes from
@@ -85,9 +86,15 @@ export class KvFollower {
   #applied: number[] | null = null;
   readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, followed: 0, dropped: 0, remaps: 0 };
 
-  /** Follows the store at `path`, mapped read-only as `mapping` (the reader's own from here on). */
-  constructor(path: string, mapping: Mapping) {
+  /**
+   * Follows the store at `path`, open as `fd` (a plain descriptor: the
+   * caller's, kept until close) and mapped read-only as `mapping` (the
+   * reader's own from here on). It is mapped again through `fd`: a store
+   * renamed or replaced at its path is followed where its writer writes.
+   */
+  constructor(path: string, fd: number, mapping: Mapping) {
     this.#path = path;
+    this.#fd = fd;
     this.#mapping = mapping;
     // As KvLog checks a writer's region: the published words need the page below DATA_START.
     if (mapping.length < DATA_START + MIN_SEGMENT) {
@@ -97,7 +104,7 @@ export class KvFollower {
     // Counted after the file was mapped: blocks a writer reserved in
     // between may be counted already, but a writer reserves every hole,
     // and a file with none is mapped again all the same (#remap).
-    if (!mapping.shared) this.#blocks = blocksOf(path);
+    if (!mapping.shared) this.#blocks = blocksOf(fd);
     this.#rebuild();
   }
 
@@ -643,15 +650,15 @@ export class KvFollower {
    * @returns whether it did
    */
   #remap(): boolean {
-    let st = this.#mapping.shared ? undefined : statOf(this.#path);
+    let st = this.#mapping.shared ? undefined : statOf(this.#fd);
     const grown = this.#mapping.fileSize() > this.#mapping.length;
     const filled = st !== undefined && (!hasHoles(st) || st.blocks !== this.#blocks);
     if (!grown && !filled) return false;
     // Counted before the file is mapped: blocks reserved after this are
     // seen by the next call.
-    st ??= statOf(this.#path);
+    st ??= statOf(this.#fd);
     const holes = st === undefined || hasHoles(st);
-    const m = openMapping(this.#path, { readOnly: true, shared: !holes });
+    const m = openMappingOf(this.#fd, this.#path, { readOnly: true, shared: !holes });
     this.#blocks = holes ? (st?.blocks ?? -1) : -1;
     const old = this.#mapping;
     this.#mapping = m;
@@ -664,15 +671,15 @@ export class KvFollower {
 }
 
 /** The file's stat, or undefined when it cannot be had (the mapping's open then says why). */
-function statOf(path: string): fs.Stats | undefined {
+function statOf(fd: number): fs.Stats | undefined {
   try {
-    return fs.statSync(path);
+    return fs.fstatSync(fd);
   } catch {
     return undefined;
   }
 }
 
 /** The file's blocks, or -1 when they cannot be counted. */
-function blocksOf(path: string): number {
-  return statOf(path)?.blocks ?? -1;
+function blocksOf(fd: number): number {
+  return statOf(fd)?.blocks ?? -1;
 }

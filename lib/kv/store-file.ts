@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 
 import { fromSystemError, PmemError } from '../core/errors';
 import { openStoreFile } from '../core/identify';
-import { openMapping, type Mapping } from '../core/mapping';
+import { type Mapping, openMappingOf } from '../core/mapping';
 import type { NativeLock } from '../core/binding';
 import { DATA_START, MAX_FILE } from './format';
 
@@ -58,21 +58,23 @@ export function syncSize(fd: number): void {
 }
 
 /**
- * Maps the file at `path` again, grown to `bytes`; `mapping`, its present
- * mapping, is closed after the new one is in place. A failure
+ * Maps the store's file, open as `fd` (its lock's descriptor), again, grown
+ * to `bytes`: the file the store was opened on, whatever `path` names by now
+ * (openMappingOf); `mapping`, its present mapping, is closed after the new
+ * one is in place. A failure
  * (ERR_PMEM_NO_SPACE) leaves the file and the old mapping as they were, so
  * the store goes on at its present size.
  * @returns the new mapping
  * @throws PmemError ERR_PMEM_CORRUPT when something outside the store
  *   truncated the file: growing it back would replace records with zeros.
  */
-export function remapFile(mapping: Mapping, path: string, bytes: number): Mapping {
+export function remapFile(mapping: Mapping, path: string, fd: number, bytes: number): Mapping {
   const now = mapping.fileSize();
   if (now < mapping.length) {
     throw new PmemError('ERR_PMEM_CORRUPT',
       `'${path}' was truncated to ${now} bytes under a live ${mapping.length}-byte mapping`, { path });
   }
-  const m = openMapping(path, { size: bytes, create: true });
+  const m = openMappingOf(fd, path, { size: bytes, create: true });
   mapping.close();
   return m;
 }

@@ -66,9 +66,15 @@ export class KVStore {
     const { lock, mapping, created } = openKvFile(path, args, (m) => {
       new KVStore(m, { create: true, readOnly: false, segmentSize }, m.length);
     });
-    if (readOnly) lock.release(); // a reader holds no lock: writers come and go beside it
     try {
-      if (readOnly) return new KVStore(mapping, { create: false, readOnly, segmentSize }, 0, path, new KvFollower(path, mapping));
+      if (readOnly) {
+        // A reader holds no lock (openKvFile's handle for it is a plain
+        // descriptor): writers come and go beside it. It keeps the
+        // descriptor, to map the file again through it (KvFollower).
+        const reader = new KVStore(mapping, { create: false, readOnly, segmentSize }, 0, path, new KvFollower(path, lock.fd, mapping));
+        reader.#lock = lock;
+        return reader;
+      }
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
       const syncLength = (): void => syncSize(lock.fd);
       const store = new KVStore(mapping, { create: false, readOnly, segmentSize, syncLength }, maxSize, path);
@@ -405,8 +411,8 @@ export class KVStore {
    * @throws PmemError ERR_PMEM_CORRUPT, ERR_PMEM_NO_SPACE
    */
   #remap(bytes: number): Region | null {
-    if (this.#mapping === null || this.#path === undefined) return null;
-    this.#mapping = remapFile(this.#mapping, this.#path, bytes);
+    if (this.#mapping === null || this.#path === undefined || this.#lock === null) return null;
+    this.#mapping = remapFile(this.#mapping, this.#path, this.#lock.fd, bytes);
     return this.#mapping;
   }
 

@@ -192,9 +192,14 @@ void OpenWritable(Napi::Env env, State* s, uint64_t size, uint32_t flags) {
   // pmem_map_file on the prepared file (no PMEM_FILE_CREATE: it would
   // extend the file before reserving it). It maps the whole file, Device
   // DAX included, and decides is_pmem (MAP_SYNC, PMEM_IS_PMEM_FORCE).
+  // It opens the file again by name: through /proc/self/fd, the name opens
+  // the file `fd` is, the one sized and reserved above, whatever the path
+  // names by now (renamed or replaced meanwhile). Without /proc, the path.
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  const char* mapPath = access(self.c_str(), F_OK) == 0 ? self.c_str() : s->path.c_str();
   size_t mappedLen = 0;
   int isPmem = 0;
-  void* addr = pmem_map_file(s->path.c_str(), 0, 0, 0, &mappedLen, &isPmem);
+  void* addr = pmem_map_file(mapPath, 0, 0, 0, &mappedLen, &isPmem);
   if (addr == nullptr) fail(errno, "pmem_map_file", pmem_errormsg());
   s->addr = static_cast<char*>(addr);
   s->length = mappedLen;
