@@ -16,6 +16,7 @@ import {
 } from './format';
 import { writerHolds } from '../core/held-lock';
 import { KvLog } from './log';
+import { refuseTooSmall } from './log-open';
 import { found, readValue } from './follow-reads';
 import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
 import type { RecoverStop } from './recover';
@@ -97,9 +98,7 @@ export class KvFollower {
     this.#fd = fd;
     this.#mapping = mapping;
     // As KvLog checks a writer's region: the published words need the page below DATA_START.
-    if (mapping.length < DATA_START + MIN_SEGMENT) {
-      throw new PmemError('ERR_PMEM_CORRUPT', `a ${mapping.length}-byte region cannot hold a store`, { path });
-    }
+    if (mapping.length < DATA_START + MIN_SEGMENT) refuseTooSmall(mapping, path);
     this.#words = new PublishedWords(mapping.bytes);
     // Counted after the file was mapped: blocks a writer reserved in
     // between may be counted already, but a writer reserves every hole,

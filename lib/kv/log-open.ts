@@ -139,6 +139,26 @@ function recordedLength(p: Buffer): number {
  * between growing the file and recording the length leaves one.
  * @throws PmemError ERR_PMEM_CORRUPT
  */
+/**
+ * Refuses a region too small to hold any store (less than DATA_START and one
+ * segment): as a store cut short when its header, if it can be read, records
+ * a longer one (refuseShort), else as too small, naming `path`.
+ * @throws PmemError ERR_PMEM_CORRUPT, always
+ */
+export function refuseTooSmall(region: Region, path: string | undefined): never {
+  let h: StoreHeader | undefined;
+  if (region.length >= STORE_HEADER_BYTES) {
+    try {
+      h = readHeaderBytes(region.bytes.subarray(0, STORE_HEADER_BYTES));
+    } catch {
+      h = undefined; // no readable header: the region is only too small
+    }
+  }
+  if (h !== undefined) refuseShort(h, region.length, path);
+  const what = path === undefined ? 'the region' : `'${path}'`;
+  throw new PmemError('ERR_PMEM_CORRUPT', `${what} is ${region.length} bytes, too small to hold a store`, path === undefined ? {} : { path });
+}
+
 export function refuseShort(h: StoreHeader, actual: number, path: string | undefined): void {
   if (h.length === 0 || actual >= h.length) return;
   const what = path === undefined ? 'the region' : `'${path}'`;

@@ -13,7 +13,7 @@ import {
 import { Cleaner, compact, RESERVE_PUT } from './compact';
 import { KvIndex } from './hash-index';
 import { type LogRecovery, recover, type RecoverStop } from './recover';
-import { formatLog, noStore, openSegment, openSuperblock, readHeader, refuseShort, resumeWriter } from './log-open';
+import { formatLog, noStore, openSegment, openSuperblock, readHeader, refuseShort, refuseTooSmall, resumeWriter } from './log-open';
 import { writeEndMark } from './end-mark';
 import { grownRegion, recordLengthSynced, type Remap, segmentsIn } from './growth';
 import { publishTailIn } from './published';
@@ -99,7 +99,7 @@ export class KvLog {
     this.#syncLength = o.syncLength;
     if (region.length < DATA_START + MIN_SEGMENT) {
       if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
-      throw new PmemError('ERR_PMEM_CORRUPT', `a ${region.length}-byte region cannot hold a store`);
+      refuseTooSmall(region, o.path);
     }
     const sb = openSuperblock(region);
     if (sb.read() === undefined && o.create) this.#format(sb, o.segmentSize);
