@@ -19,6 +19,19 @@ const KEYS = Array.from({ length: 2000 }, (_, i) => `k${String(i).padStart(15, '
 const BURST = Math.floor((SEGMENT - 64) / RECORD) - 200;
 const PAGES = Math.floor((BURST * RECORD) / 4096);
 
+/**
+ * Whether written pages of the mapping stay writable after they are made
+ * durable: on tmpfs (msync writes nothing back) and on DAX (no page cache).
+ * On a filesystem with a page cache and writeback (ext4, xfs without DAX),
+ * msync write-protects the pages it cleans, so the next store to one
+ * faults whatever was prefaulted: a put faults there once a page, by
+ * design of the page cache, and the counts below tell nothing.
+ */
+function staysWritable(m: Mapping, file: string): boolean {
+  const TMPFS_MAGIC = 0x01021994;
+  return m.mode === 'dax' || fs.statfsSync(file).type === TMPFS_MAGIC;
+}
+
 function minorFaults(): number {
   const stat = fs.readFileSync('/proc/thread-self/stat', 'latin1');
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
@@ -63,6 +76,7 @@ function bursts(m: Mapping, region: Region): number[] {
 describe('KVStore prefaults its log', () => {
   test('a steady-state burst of puts takes no page fault on the log; without prefault it takes one per page', () => {
     const m = openMapping(tmpFile('kv-prefault'), { create: true, size: 16 * SEGMENT });
+    const writable = staysWritable(m, m.path);
     const warm = bursts(m, m);
     const s = m.prefaultWait();
     expect(s.done).toBeGreaterThanOrEqual(3); // the bursts opened segments, each queued the next
@@ -73,7 +87,7 @@ describe('KVStore prefaults its log', () => {
     const cold = bursts(n, withoutPrefault(n));
     const huge = hugePagesMapped(file);
     n.close();
-    if (huge) return;
+    if (huge || !writable) return;
     for (const f of cold) expect(f).toBeGreaterThanOrEqual(PAGES / 2);
     // The fewest: a garbage collection that grows V8's heap in a burst
     // faults too (seen with another test file running beside this one).
@@ -104,7 +118,7 @@ describe('KVStore prefaults its log', () => {
       }
       const used = kv.stats().segments.used;
       // Read from this process's mappings (smaps): before the unmap.
-      const huge = hugePagesMapped(path);
+      const huge = hugePagesMapped(path) || !staysWritable(m, path);
       kv.close();
       m.close();
       return { faults, used, huge };
