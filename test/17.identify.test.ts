@@ -496,6 +496,12 @@ describe('the classifier', () => {
     expect(identify(Buffer.alloc(64), 64).kind).toBe('zeros');
     expect(identify(Buffer.from('plain text\n'), 11).kind).toBe('text');
     expect(identify(Buffer.from([0xff, 0, 1, 2]), 4).kind).toBe('unknown');
+    // Bytes of 0x80 and up are text only as UTF-8: all-0xff bytes, or an
+    // overlong sequence, are not; a sequence cut at the end of the bytes read is.
+    expect(identify(Buffer.alloc(4096, 0xff), 4096)).toMatchObject({ kind: 'unknown', description: 'unknown data (no signature of this package)' });
+    expect(identify(Buffer.from([0x61, 0xc0, 0x80, 0x0a]), 4).kind).toBe('unknown');
+    expect(identify(Buffer.from('héllo wörld — ✓\n'), 21).kind).toBe('text');
+    expect(identify(Buffer.from('héllo').subarray(0, 2), 2).kind).toBe('text');
     const pool = Buffer.alloc(64);
     pool.write('PMEMOBJ\0', 0, 'latin1');
     expect(identify(pool, 64)).toMatchObject({ kind: 'objpool', description: 'a libpmemobj pool' });

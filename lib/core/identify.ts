@@ -103,6 +103,15 @@ export function identify(head: Uint8Array, n: number): Identity {
     // Printable ASCII, tab, newline, carriage return, and UTF-8 bytes.
     if (c < 0x09 || (c > 0x0d && c < 0x20) || c === 0x7f) text = false;
   }
+  // Bytes of 0x80 and up are text only as UTF-8 (all-0xff bytes are not);
+  // a sequence cut at the end of what was read is taken (streamed decode).
+  if (text && !zeros) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(b, { stream: true });
+    } catch {
+      text = false;
+    }
+  }
   if (zeros) return { kind: 'zeros', description: `zeros (no signature in its first ${b.length} bytes)` };
   if (text) return { kind: 'text', description: 'text' };
   return { kind: 'unknown', description: 'unknown data (no signature of this package)' };
