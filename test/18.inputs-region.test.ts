@@ -74,6 +74,14 @@ describe('TxLog reads offset and size once', () => {
     expect(log2.size).toBe(4096);
     expect(sizeReads).toBe(1);
   });
+
+  test('a size that is no index is named as the size', () => {
+    for (const size of [-1, 1.5, NaN, 2 ** 60]) {
+      expect(() => TxLog.format(new CrashSim(1 << 16), { offset: 0, size })).toThrow(new RangeError(`size must be a non-negative safe integer, got ${size}`));
+      expect(() => TxLog.open(new CrashSim(1 << 16), { offset: 0, size })).toThrow(new RangeError(`size must be a non-negative safe integer, got ${size}`));
+    }
+    expect(() => TxLog.format(new CrashSim(1 << 16), { offset: 0, size: '4096' } as never)).toThrow(new TypeError('size must be a number, got string'));
+  });
 });
 
 describe('crc32c(data) reads the length of data through its own slot', () => {
