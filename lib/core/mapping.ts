@@ -147,8 +147,16 @@ export class Mapping implements Region {
     return this.#views.whole();
   }
 
-  /** Region's name for `buffer`. */
+  /**
+   * Region's name for `buffer`: what every structure on a Region writes
+   * through, so a mapping over 4 GiB holds none (docs/api.md).
+   */
   get bytes(): Buffer {
+    this.#live();
+    if (this.length > MAX_VIEW) {
+      throw new RangeError(`a ${this.length}-byte mapping is larger than a structure's Region can be (4 GiB, one Buffer): `
+        + 'give each structure a file of its own, or a mapping of at most 4 GiB');
+    }
     return this.buffer;
   }
 
