@@ -5,17 +5,18 @@
 import * as fs from 'node:fs';
 
 /**
- * Whether a process holds an exclusive flock on the file at `path` (a
- * writer's lock), read from /proc/locks. Trying the lock would collide with
+ * Whether a process holds an exclusive flock on the file at `path`, or
+ * open as `fd` (a writer's lock), read from /proc/locks. Trying the lock would collide with
  * a writer opening at that moment, which would then fail; reading the
  * kernel's list takes nothing. When the list cannot be read, a writer is
  * assumed: the reader then stops at the published tail.
  */
-export function writerHolds(path: string): boolean {
+export function writerHolds(path: string, fd?: number): boolean {
   let st: fs.BigIntStats;
   let text: string;
   try {
-    st = fs.statSync(path, { bigint: true });
+    // The file open as `fd` when given (a reader's own: the path may name another file by now).
+    st = fd === undefined ? fs.statSync(path, { bigint: true }) : fs.fstatSync(fd, { bigint: true });
     text = fs.readFileSync('/proc/locks', 'latin1');
   } catch {
     return true;

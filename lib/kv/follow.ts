@@ -346,7 +346,7 @@ export class KvFollower {
     let damaged = 0;
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
-      const live = writerHolds(this.#path);
+      const live = writerHolds(this.#path, this.#fd);
       const w = this.#words.tail();
       // After the tail is loaded: the mapping then holds every record up
       // to it, also in a segment that was a hole (see #refresh).
@@ -416,7 +416,7 @@ export class KvFollower {
       }
       // A writer that came during an unbounded scan may have had a record
       // sealed but not yet fenced: scan again, bounded by its tail.
-      if (!live && writerHolds(this.#path)) continue;
+      if (!live && writerHolds(this.#path, this.#fd)) continue;
       this.#log = log;
       const t = log.table;
       let newest = -1;
