@@ -16,7 +16,7 @@ import { appendRecord, appendRecords, type Tail } from './wal-append';
 import { checkRecoverOptions, checkWalOptions, FORMAT_OPTIONS, openWalFile, walOffset, type WalOpenOptions } from './wal-open';
 import {
   decodeMeta, encodeMeta, META_CAPACITY, RECORD_HEADER, recordChecksum, recordLength, type RecordSeal,
-  recordType, TYPE_DATA, TYPE_PAD,
+  recordLsnIs, recordType, TYPE_DATA, TYPE_PAD,
 } from './wal-record';
 import { scanLog } from './wal-recover';
 import { dropTail } from './wal-tail';
@@ -70,6 +70,12 @@ export class Wal {
   /** Where the next append goes; appends move it (wal-append.ts). */
   readonly #tail: Tail = { pos: 0, used: 0, nextLsn: 1 };
   #lastRecovery: WalRecovery | undefined;
+  /**
+   * Times a recovery moved the tail (truncateTail recovers): a read under
+   * way when this changes ends, since the records it read or needs may
+   * have been dropped and their LSNs given to others (#records).
+   */
+  #cuts = 0;
 
   /** Bytes of region a WAL needs for a ring of `dataSize` bytes. */
   static regionSize(dataSize: number): number {
@@ -265,30 +271,74 @@ export class Wal {
     return len;
   }
 
-  /** Records from `fromLsn` (default: the head) to the tail, as copies. */
+  /**
+   * Records from `fromLsn` (default: the head) to the tail, as copies. The
+   * iterator reads the log as it is at each `next()`: records appended
+   * while it is paused are read too, until a `next()` finds no more.
+   * Truncating up to the record just read is allowed between two steps.
+   * @throws PmemError ERR_PMEM_INVALID from `next()` when the record it
+   *   needs next was truncated since `read()` or its last step, or the
+   *   log's tail was cut (truncateTail, or a recovery that moved the tail)
+   *   meanwhile; ERR_PMEM_CORRUPT when the record it reaches does not
+   *   carry the LSN it needs; ERR_PMEM_CLOSED
+   */
   read(fromLsn = this.#headLsn): IterableIterator<WalRecord> {
     // Checked at the call, not at the first next(): a closed log or a bad
     // LSN throws where read() is called.
     this.#live();
     checkIndex(fromLsn, 'fromLsn');
-    return this.#records(fromLsn);
+    // The read needs the records from here on: ones truncated before its
+    // first next() are missing to it as they are to a read under way.
+    return this.#records(Math.max(fromLsn, this.#headLsn), this.#cuts);
   }
 
-  *#records(fromLsn: number): IterableIterator<WalRecord> {
+  /**
+   * The walk behind read(). Its ring position is its own, and between two
+   * steps the caller may truncate the log or cut its tail, after which
+   * appends reuse the ring: the position is trusted again only as far as
+   * each step proves it. Records at or after the head never move, and
+   * neither do the pads between them, so after a truncate the position
+   * still holds when the LSN needed is past the head, and is the head's
+   * position when it is the head. A cut moves records (the tail goes back,
+   * and records of other sizes take the same LSNs), so any cut since the
+   * last step ends the read: the records it read may not be the log's any
+   * more. Each record it yields is checked to carry the LSN it needs.
+   */
+  *#records(from: number, cuts: number): IterableIterator<WalRecord> {
     const b = this.region.bytes;
     const ring = this.#ring;
-    let pos = this.#headPos;
-    for (let lsn = this.#headLsn; lsn < this.#tail.nextLsn; ) {
+    let lsn = from; // the LSN needed next
+    let pos = -1; // where it, or the gap or pad before it, is; unknown before the first step
+    for (;;) {
       this.#live(); // closed between two records: ERR_PMEM_CLOSED, not a read of unmapped bytes
-      pos = ring.next(pos, ring.gap(pos));
-      const at = ring.start + pos;
-      const type = recordType(b, at);
-      const len = recordLength(b, at);
-      if (type !== TYPE_PAD) {
-        if (lsn >= fromLsn) yield { lsn, data: Buffer.from(b.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len)) };
-        lsn++;
+      if (this.#cuts !== cuts) throw changedUnderRead(lsn, 'the log\'s tail was cut meanwhile (truncateTail, or a recovery that dropped records)');
+      if (lsn < this.#headLsn) throw changedUnderRead(lsn, `the log was truncated meanwhile (its head is now LSN ${this.#headLsn})`);
+      if (lsn >= this.#tail.nextLsn) return;
+      if (pos === -1 || lsn === this.#headLsn) {
+        // From the head, over the records before the one needed.
+        pos = this.#headPos;
+        for (let at = this.#headLsn; ; ) {
+          pos = ring.next(pos, ring.gap(pos));
+          const type = recordType(b, ring.start + pos);
+          if (type !== TYPE_PAD) {
+            if (at === lsn) break;
+            at++;
+          }
+          pos = ring.next(pos, ring.extent(pos, type === TYPE_PAD, recordLength(b, ring.start + pos)));
+        }
+      } else {
+        // Past the record yielded last: over a gap or a pad to the ring's start.
+        pos = ring.next(pos, ring.gap(pos));
+        if (recordType(b, ring.start + pos) === TYPE_PAD) pos = ring.next(pos, ring.extent(pos, true, 0));
       }
-      pos = ring.next(pos, ring.extent(pos, type === TYPE_PAD, len));
+      const at = ring.start + pos;
+      if (recordType(b, at) !== TYPE_DATA || !recordLsnIs(b, at, lsn)) {
+        throw new PmemError('ERR_PMEM_CORRUPT', `the log holds no record of LSN ${lsn} where that record belongs`);
+      }
+      const len = recordLength(b, at);
+      yield { lsn, data: Buffer.from(b.subarray(at + RECORD_HEADER, at + RECORD_HEADER + len)) };
+      lsn++;
+      pos = ring.next(pos, Ring.span(len));
     }
   }
 
@@ -373,6 +423,7 @@ export class Wal {
       bytes: this.region.bytes, ring: this.#ring, salt: this.#seal.salt, epoch: this.#seal.epoch,
       maxRecordSize: this.maxRecordSize, checksum: own ?? recordChecksum,
     }, this.#headPos, this.#headLsn, o.truncateOnCorruption);
+    if (found.nextLsn !== this.#tail.nextLsn) this.#cuts++;
     this.#tail.nextLsn = found.nextLsn;
     this.#tail.pos = found.tailPos;
     this.#tail.used = found.used;
@@ -448,4 +499,9 @@ export class Wal {
     this.#live();
     if (this.#readOnly) throw new PmemError('ERR_PMEM_READONLY', 'log was opened read-only');
   }
+}
+
+/** A read under way whose next record the log no longer holds as it was: `why` says what happened to it. */
+function changedUnderRead(lsn: number, why: string): PmemError {
+  return new PmemError('ERR_PMEM_INVALID', `a read of the log needed LSN ${lsn} next, but ${why}; start a new read`);
 }
