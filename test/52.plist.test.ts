@@ -180,6 +180,53 @@ test('value, next and prev refuse an object that is not a node of the list, what
   pool.close();
 });
 
+// Nothing in a node names its list: a middle node of another list links
+// both ways like one of this list's, and only its chain's ends tell.
+test('a middle node of another list in the same pool is a RangeError everywhere, and nothing is written', () => {
+  const { pool, file } = fresh('foreign-middle');
+  pool.root(48);
+  const a = PersistentList.inRoot(pool, 0);
+  const b = PersistentList.inRoot(pool, 24);
+  const mine = ['a0', 'a1', 'a2', 'a3', 'a4'].map((v) => a.push(v));
+  const theirs = ['b0', 'b1', 'b2', 'b3', 'b4'].map((v) => b.push(v));
+  const notNode = (p: number) => new RangeError(`${p} is not a node of the list at ${a.head}`);
+  const bytes = () => [
+    Buffer.from(pool.view(pool.root(), 48)),
+    ...[...mine, ...theirs].map((p) => Buffer.from(pool.view(p, PersistentList.NODE_HEADER + 2))),
+  ];
+  const before = bytes();
+  const allocated = pool.stats().currAllocated;
+  // Every middle node of b, nearer either end of it; b's ends link to 0 on
+  // one side and are refused by that alone.
+  for (const m of theirs) {
+    expect(() => a.value(m)).toThrow(notNode(m));
+    expect(() => a.next(m)).toThrow(notNode(m));
+    expect(() => a.prev(m)).toThrow(notNode(m));
+    expect(() => a.remove(m)).toThrow(notNode(m));
+    expect(() => a.insertAfter(m, 'x')).toThrow(notNode(m));
+  }
+  // Also right after a node of its own was found, and inside a transaction.
+  expect(a.value(mine[2])).toBe('a2');
+  expect(() => a.value(theirs[2])).toThrow(notNode(theirs[2]));
+  expect(() => pool.transaction(() => a.remove(theirs[1]))).toThrow(notNode(theirs[1]));
+  expect(bytes()).toEqual(before);
+  expect(pool.stats().currAllocated).toBe(allocated);
+  // This list's own nodes, walked with next, prev and value.
+  const walked: string[] = [];
+  for (let n = a.first; n !== 0; n = a.next(n)) walked.push(a.value(n) as string);
+  expect(walked).toEqual(['a0', 'a1', 'a2', 'a3', 'a4']);
+  const back: number[] = [];
+  for (let n = a.last; n !== 0; n = a.prev(n)) back.push(n);
+  expect(back).toEqual([...mine].reverse());
+  a.insertAfter(mine[1], 'a1.5');
+  a.remove(mine[3]);
+  pool.close();
+  const again = ObjPool.open(file);
+  expect(PersistentList.inRoot(again, 0).toArray()).toEqual(['a0', 'a1', 'a1.5', 'a2', 'a4']);
+  expect(PersistentList.inRoot(again, 24).toArray()).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+  again.close();
+});
+
 // push and unshift check the end they link to, in O(1): the head's fields
 // agree, the end links on to nothing, and its neighbour links back to it.
 describe('push and unshift refuse a damaged end with ERR_PMEM_CORRUPT and write nothing', () => {

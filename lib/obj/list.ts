@@ -88,6 +88,9 @@ export class PersistentList {
 
   readonly pool: ObjPool;
   readonly head: Ptr;
+  // The node #checkNode last found on this list, and `mutations` then.
+  #known: Ptr = 0;
+  #knownAt = -1;
 
   /**
    * A list whose head is at `head`: 24 bytes, 8-aligned, inside a live object.
@@ -256,6 +259,7 @@ export class PersistentList {
       tx.write(this.head + 16, u64(length - 1));
       // Freed by the same commit that unlinks it: no leak, no dangling link.
       tx.free(node);
+      this.#known = 0; // no longer on the chain, and its place may be reused
     });
   }
 
@@ -452,7 +456,8 @@ export class PersistentList {
     return node;
   }
 
-  // A node of this list: a live object whose neighbours point back at it.
+  // A node of this list: a live object whose neighbours point back at it,
+  // on the chain that runs from this list's first node to its last.
   // `stored` as in #remove: a node read from the list that is not one is
   // ERR_PMEM_CORRUPT rather than a RangeError.
   #checkNode(node: Ptr, stored: boolean): { next: Ptr; prev: Ptr } {
@@ -469,12 +474,62 @@ export class PersistentList {
     const prev = ptrAt(nh, 8);
     if (next < 0 || prev < 0) throw notMine();
     const h = this.#head();
-    const linked = (p: Ptr, at: number): number =>
-      this.pool.usableSize(p) >= NODE_HEADER ? ptrAt(this.pool.view(p, NODE_HEADER), at) : -1;
-    const before = prev === 0 ? readU64(h, 0) : linked(prev, 0);
-    const after = next === 0 ? readU64(h, 8) : linked(next, 8);
+    const before = prev === 0 ? readU64(h, 0) : this.#link(prev, 0);
+    const after = next === 0 ? readU64(h, 8) : this.#link(next, 8);
     if (before !== node || after !== node) throw notMine();
+    if (!this.#onChain(node, next, prev, h)) throw notMine();
+    this.#known = node;
+    this.#knownAt = mutations;
     return { next, prev };
+  }
+
+  // The next (at 0) or prev (at 8) field of `p`, or -1 when `p` is not an
+  // object that can hold a node's header or the field cannot be a pointer.
+  #link(p: Ptr, at: 0 | 8): number {
+    return this.pool.usableSize(p) >= NODE_HEADER ? ptrAt(this.pool.view(p, NODE_HEADER), at) : -1;
+  }
+
+  /**
+   * Whether `node` (whose neighbours `next` and `prev` link back to it) lies
+   * between this list's first and last node, rather than in the middle of
+   * another list of the pool: the linked nodes are all the same shape, and
+   * nothing in a node names its list.
+   *
+   * The chain through `node` is followed both ways at once, one node each
+   * way per step, until one way ends (a next or prev of 0). The node it ends
+   * at must be this list's last (going forward) or first (going back): a
+   * healthy chain has one end each way, and no two lists share one. That
+   * takes min(i, n - 1 - i) steps for the node at index i of n, two node
+   * views each: O(1) at either end, at most n / 2 steps in the middle. A
+   * chain that has not ended within this list's length is not this list's
+   * (nor a cycle, which would never end).
+   *
+   * The node last found on the chain is remembered until the next mutation
+   * of any list (`mutations`): `node` itself, or a neighbour that links back
+   * to it, is on the chain without a walk, so that a walk with next() or
+   * prev() and value() costs O(1) a step.
+   */
+  #onChain(node: Ptr, next: Ptr, prev: Ptr, h: Buffer): boolean {
+    if (this.#knownAt === mutations && (node === this.#known || next === this.#known || prev === this.#known)) {
+      return true;
+    }
+    const first = readU64(h, 0);
+    const last = readU64(h, 8);
+    const length = readU64(h, 16);
+    let ahead = node;
+    let behind = node;
+    let a = next;
+    let b = prev;
+    for (let steps = 0; steps < length; steps++) {
+      if (a === 0) return ahead === last;
+      if (b === 0) return behind === first;
+      ahead = a;
+      behind = b;
+      a = this.#link(a, 0);
+      b = this.#link(b, 8);
+      if (a < 0 || b < 0) return false;
+    }
+    return false;
   }
 }
 
