@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ObjPool } from '../lib';
-import { tmpFile } from './helpers';
+import { binding } from '../lib/core/binding';
+import { expectPmemError, tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
 const child = path.join(__dirname, 'fixtures', 'obj', 'open-child.js');
@@ -23,6 +24,8 @@ const ZONE0_CHUNK_HEADERS = 1024 + 64; // heap header, zone header
 const ZONE0_CHUNKS = ZONE0_CHUNK_HEADERS + 8 * (65535 - 7); // after the chunk headers
 const CHUNKSIZE = 256 * 1024;
 const COMPACT_HEADER = 16; // the allocation header before a small object
+const ROOT_OFFSET = 4096 + 2048; // root_offset, then run_id, then root_size: no checksum
+const ROOT_SIZE = ROOT_OFFSET + 16;
 
 interface Opened {
   opened: boolean;
@@ -53,7 +56,14 @@ function openInChild(file: string): Promise<Opened> {
  * offset of the run it lies in (a run's first chunk starts with its block
  * size).
  */
-function healthyPool(name: string): { file: string; lanesOffset: number; heapOffset: number; small: number; run: number } {
+function healthyPool(name: string): {
+  file: string;
+  lanesOffset: number;
+  heapOffset: number;
+  small: number;
+  run: number;
+  root: number;
+} {
   const file = tmpFile(name);
   const pool = ObjPool.create(file, { layout: 'damage', size: 16 * MiB, sds: false });
   const root = pool.root(256);
@@ -74,7 +84,7 @@ function healthyPool(name: string): { file: string; lanesOffset: number; heapOff
   const heapOffset = Number(desc.readBigUInt64LE(16));
   const chunks = heapOffset + ZONE0_CHUNKS;
   const run = chunks + Math.floor((ptrs[0] - chunks) / CHUNKSIZE) * CHUNKSIZE;
-  return { file, lanesOffset: Number(desc.readBigUInt64LE(0)), heapOffset, small: ptrs[0], run };
+  return { file, lanesOffset: Number(desc.readBigUInt64LE(0)), heapOffset, small: ptrs[0], run, root };
 }
 
 function poke(file: string, at: number, bytes: Buffer): void {
@@ -146,6 +156,98 @@ describe('damaged pools libpmemobj would loop on are refused', () => {
     poke(file, heapOffset + 1024, Buffer.from([0x01]));
     await expectRefused(file, /zone 0 has a bad magic/);
   }, SAFETY_NET_MS + 10_000);
+});
+
+// root_offset and root_size are not covered by the descriptor's checksum.
+// A root that is not an allocated object of at least root_size bytes would
+// be handed out by root(), and writes through it would land in free heap
+// space or in the pool's own header.
+describe('a damaged root is refused, before libpmemobj writes the pool', () => {
+  test.each([
+    ['one byte of root_offset zeroed (free heap space)', (root: number) => u64(root - (root % 256))],
+    ['root_offset naming the pool header', () => u64(8)],
+    ['root_offset inside the root', (root: number) => u64(root + 8)],
+    ['root_offset past the end of the pool', () => u64(2 ** 40)],
+  ])('%s', async (_what, offset) => {
+    const { file, root } = healthyPool('dmg-root');
+    poke(file, ROOT_OFFSET, offset(root));
+    await expectRefused(file, /its root offset \d+ \(root size 256\) is not the start of an allocated object/);
+    expect(ObjPool.check(file)).toBe(false);
+  }, SAFETY_NET_MS + 10_000);
+
+  test('root_offset naming a smaller object, and root_size larger than the root', async () => {
+    const { file, small, root } = healthyPool('dmg-root-small');
+    poke(file, ROOT_OFFSET, u64(small));
+    await expectRefused(file, new RegExp(`its root at ${small} has \\d+ usable bytes, fewer than its root size 256`));
+    poke(file, ROOT_OFFSET, u64(root));
+    poke(file, ROOT_SIZE, u64(4 * MiB));
+    await expectRefused(file, new RegExp(`its root at ${root} has \\d+ usable bytes, fewer than its root size ${4 * MiB}`));
+    poke(file, ROOT_SIZE, u64(0));
+    await expectRefused(file, new RegExp(`its root offset is ${root}, but its root size is 0`));
+    expect(ObjPool.check(file)).toBe(false);
+  }, SAFETY_NET_MS + 10_000);
+
+  // Recovery may set the root (a crash inside pmemobj_root leaves the redo
+  // log that sets it), so with a log to apply the root is checked only once
+  // pmemobj_open has applied it. An undo log entry that sets root_offset
+  // (OP_SET, type 0, its offset in the low bits) stands for one.
+  test('a log that recovery applies is applied first: a good root opens, a damaged one is refused after it', () => {
+    const setAtOpen = (file: string, lanesOffset: number, target: number, value: number) => {
+      // The entry, then an offset word of 0 that ends the log.
+      const entry = Buffer.concat([u64(target), u64(value), u64(0)]);
+      poke(file, lanesOffset + UNDO_AT + 64, entry);
+    };
+    const good = healthyPool('dmg-root-recovered-good');
+    setAtOpen(good.file, good.lanesOffset, ROOT_SIZE, 200);
+    const pool = ObjPool.open(good.file);
+    expect([pool.root(), pool.rootSize]).toEqual([good.root, 200]);
+    pool.close();
+    // A root in free heap space, past the last object of its run: only the
+    // walk of the heap tells it from an object.
+    const bad = healthyPool('dmg-root-recovered-bad');
+    const free = bad.run + 200_000;
+    setAtOpen(bad.file, bad.lanesOffset, ROOT_OFFSET, free);
+    expectPmemError(() => ObjPool.open(bad.file), 'ERR_PMEM_CORRUPT');
+    expect(() => ObjPool.open(bad.file)).toThrow(
+      new RegExp(`is a damaged pool: its root offset ${free} \\(root size 256\\) is not the start of an allocated object`),
+    );
+  });
+
+  test('the native open refuses a root outside the heap or inside another object on its own', () => {
+    const { file, small } = healthyPool('dmg-root-native');
+    for (const [offset, because] of [
+      [8, /its root at 8 of 256 bytes lies outside the heap/],
+      [small + 8, new RegExp(`its root at ${small + 8} lies inside the object at ${small}`)],
+      [small - 16, new RegExp(`its root at ${small - 16} of 256 bytes overlaps the object at ${small}`)],
+    ] as const) {
+      poke(file, ROOT_OFFSET, u64(offset));
+      let thrown: unknown;
+      try {
+        binding.objOpen(file, null, false).close();
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toMatchObject({ code: 'ERR_PMEM_CORRUPT', path: file });
+      expect((thrown as Error).message).toMatch(because);
+      expectPmemError(() => ObjPool.open(file), 'ERR_PMEM_CORRUPT');
+    }
+  });
+
+  test('roots in a run and in chunks of their own, grown and moved, still open', () => {
+    const file = tmpFile('dmg-root-sizes');
+    let pool = ObjPool.create(file, { layout: 'damage', size: 16 * MiB, sds: false });
+    for (const size of [8, 100, 4000, 300_000, 1_000_000]) {
+      const root = pool.root(size);
+      pool.write(root + size - 1, Buffer.from([size % 251]));
+      pool.close();
+      pool = ObjPool.open(file);
+      expect(pool.rootSize).toBe(size);
+      expect(pool.root()).toBe(root);
+      expect(pool.view(root + size - 1, 1)[0]).toBe(size % 251);
+    }
+    pool.close();
+    expect(ObjPool.check(file)).toBe(true);
+  });
 });
 
 describe('healthy pools still open', () => {

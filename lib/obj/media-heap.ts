@@ -30,7 +30,8 @@ export const ZONE_METADATA = ZONE_HEADER + 8 * MAX_CHUNK; // header and chunk_he
 const ZONE_MIN_SIZE = ZONE_METADATA + CHUNKSIZE;
 const ZONE_MAX_SIZE = ZONE_METADATA + CHUNKSIZE * MAX_CHUNK;
 
-// enum chunk_type: 0 is CHUNK_TYPE_UNKNOWN, 1 CHUNK_TYPE_FOOTER.
+// enum chunk_type: 0 is CHUNK_TYPE_UNKNOWN, 1 CHUNK_TYPE_FOOTER, 2 CHUNK_TYPE_FREE.
+const CHUNK_TYPE_USED = 3; // a huge object: its chunks hold one allocation
 const CHUNK_TYPE_RUN = 4;
 const CHUNK_TYPE_RUN_DATA = 5;
 const MAX_CHUNK_TYPE = 6;
@@ -76,10 +77,20 @@ function zoneCount(heapSize: number): number {
  * do not add up, but loops forever on a size of 0 first). The header at each
  * step of that walk has a known type (memblock_detect_type aborts the
  * process on another), and a run there passes RunReader.check.
+ *
+ * Returns the usable size of the allocated object whose data starts at
+ * `root` (the descriptor's root offset), or undefined when no allocated
+ * object starts there: the walk visits every allocated object (a used chunk,
+ * or an object whose first bit is set in a run, as pmemobj_first and
+ * pmemobj_next do, the root and libpmemobj's own objects included), and
+ * comparing each with `root` costs nothing beyond it.
  */
-export function checkHeap(r: Reader, heapOffset: number): void {
+export function checkHeap(r: Reader, heapOffset: number, root: bigint): number | undefined {
   const zones = zoneCount(r.size - heapOffset);
   const runs = new RunReader(r);
+  // A root past the file is no object's start; -1 matches none.
+  const rootAt = root < BigInt(r.size) ? Number(root) : -1;
+  let rootUsable: number | undefined;
   for (let z = 0; z < zones; z++) {
     const zoneAt = heapOffset + HEAP_HEADER + z * ZONE_MAX_SIZE;
     const header = r.read(zoneAt, ZONE_HEADER);
@@ -100,12 +111,26 @@ export function checkHeap(r: Reader, heapOffset: number): void {
       }
       if (type === 0 || type >= MAX_CHUNK_TYPE) throw new Damage(`zone ${z} chunk ${c} has an unknown type ${type}`);
       // memblock_detect_type takes both for a run.
+      const chunkAt = zoneAt + ZONE_METADATA + c * CHUNKSIZE;
       if (type === CHUNK_TYPE_RUN || type === CHUNK_TYPE_RUN_DATA) {
-        runs.check(`zone ${z} chunk ${c}`, zoneAt + ZONE_METADATA + c * CHUNKSIZE, size, flags);
+        const usable = runs.check(`zone ${z} chunk ${c}`, chunkAt, size, flags, rootAt);
+        if (usable !== undefined) rootUsable = usable;
+      } else if (type === CHUNK_TYPE_USED) {
+        // A huge object's header is at the start of its first chunk, and its
+        // real size is its chunks (huge_get_real_size).
+        const hsize = headerSize(flags);
+        if (chunkAt + hsize === rootAt) rootUsable = size * CHUNKSIZE - hsize;
       }
       c += size;
     }
   }
+  return rootUsable;
+}
+
+/** The allocation header's size before each object, from its chunk's flags (enum header_type). */
+function headerSize(flags: number): number {
+  if ((flags & FLAG_COMPACT_HEADER) !== 0) return 16;
+  return (flags & FLAG_HEADER_NONE) !== 0 ? 0 : 64;
 }
 
 /** What memblock_run_bitmap computes for a run: its bitmap's words and bits, and the bitmap's size with padding. */
@@ -213,8 +238,11 @@ class RunReader {
    * a whole number of blocks (block_write_header writes block size times
    * blocks), from 1 to what is left of its bitmap word (an allocation never
    * crosses one), with all of its bits set (one OR sets them).
+   *
+   * Returns the usable size of the object whose data starts at `rootAt`
+   * (its real size less its header), if one of this run's does.
    */
-  check(what: string, at: number, sizeIdx: number, flags: number): void {
+  check(what: string, at: number, sizeIdx: number, flags: number, rootAt: number): number | undefined {
     const head = this.r.read(at, Number(RUN_HEADER));
     const unit = head.readBigUInt64LE(0);
     const alignment = head.readBigUInt64LE(8);
@@ -225,7 +253,8 @@ class RunReader {
     // The header's size before the object (enum header_type, from the chunk's flags).
     const compact = (flags & FLAG_COMPACT_HEADER) !== 0;
     const none = !compact && (flags & FLAG_HEADER_NONE) !== 0;
-    const hsize = compact ? 16n : none ? 0n : 64n;
+    const hsize = BigInt(headerSize(flags));
+    let rootUsable: number | undefined;
     let data = content + b.size;
     if ((flags & FLAG_ALIGNED) !== 0) {
       if (alignment === 0n || alignment > MAX_ALIGNMENT) {
@@ -284,8 +313,10 @@ class RunReader {
         for (let k = j + 1; k < j + blocks; k++) {
           if (!bitSet(lo, hi, k)) throw new Damage(`${what} has an object at ${hdrAt} of ${blocks} blocks whose bits are not all set`);
         }
+        if (hdrAt + hsizeN === rootAt) rootUsable = bytes - hsizeN;
         j += blocks;
       }
     }
+    return rootUsable;
   }
 }

@@ -10,7 +10,10 @@
 // zero), or read and write outside the mapping. `refuseDamagedPool` walks the
 // same structures, in the same order and with the same stopping rules, with
 // every step bounded; where libpmemobj would not terminate, die, or leave the
-// pool, the file is refused with ERR_PMEM_CORRUPT. Every check below is an invariant libpmemobj itself
+// pool, the file is refused with ERR_PMEM_CORRUPT. So is a root offset
+// (outside the descriptor's checksum) that names no allocated object of the
+// root's size, which libpmemobj would hand out as the root (checkRoot).
+// Every check below is an invariant libpmemobj itself
 // keeps on a healthy pool and across a crash at any point, so no pool that
 // libpmemobj opens is refused.
 //
@@ -211,8 +214,13 @@ function applied(p: Pool, what: string): EntryRule {
   };
 }
 
-/** The lanes, in the order pmemobj_open walks them. */
-function checkLanes(p: Pool, nlanes: number): void {
+/**
+ * The lanes, in the order pmemobj_open walks them. Returns whether recovery
+ * will apply a log (a redo log whose checksum matches, or an undo log with
+ * entries): then the pool as it lies is not yet the pool libpmemobj opens.
+ */
+function checkLanes(p: Pool, nlanes: number): boolean {
+  let recovers = false;
   for (let lane = 0; lane < nlanes; lane++) {
     const base = p.lanesOffset + lane * LANE_SIZE;
     for (const log of LANE_LOGS) {
@@ -236,8 +244,38 @@ function checkLanes(p: Pool, nlanes: number): void {
         if (covered.readBigUInt64LE(0) !== fletcher64(covered, 0)) continue;
       }
       walkChain(p, logs, what, applied(p, what));
+      recovers = true;
     }
   }
+  return recovers;
+}
+
+/**
+ * The descriptor's root (root_offset, root_size; no checksum covers them)
+ * against the heap walk's finding, `usable`: the usable size of the
+ * allocated object whose data starts at root_offset, or undefined.
+ *
+ * Invariant: pmemobj_root sets both in one redo log, with the allocation
+ * that makes root_offset an object of at least root_size usable bytes; a
+ * pool without a root has both 0. Otherwise root() would hand out, and
+ * writes would go to, bytes no allocation owns, or the pool's own header.
+ */
+function checkRoot(rootOffset: bigint, rootSize: bigint, usable: number | undefined): void {
+  if (rootOffset === 0n && rootSize === 0n) return;
+  if (rootSize === 0n) throw new Damage(`its root offset is ${rootOffset}, but its root size is 0`);
+  if (usable === undefined) {
+    throw new Damage(`its root offset ${rootOffset} (root size ${rootSize}) is not the start of an allocated object`);
+  }
+  if (BigInt(usable) < rootSize) {
+    throw new Damage(`its root at ${rootOffset} has ${usable} usable bytes, fewer than its root size ${rootSize}`);
+  }
+}
+
+/** poolDamage's finding: the damage, and whether the root waits for recovery. */
+interface Finding {
+  damage: string | undefined;
+  /** Recovery will apply a log, which may move the root: check it after pmemobj_open. */
+  rootAfterRecovery: boolean;
 }
 
 /**
@@ -248,18 +286,31 @@ function checkLanes(p: Pool, nlanes: number): void {
  * itself (checksums, signatures).
  */
 export function poolDamage(path: string): string | undefined {
+  return examine(path, false).damage;
+}
+
+/**
+ * poolDamage, and whether the root was left unchecked because recovery at
+ * open will apply a log first (a crash inside pmemobj_root, or inside a
+ * transaction that allocates, leaves root_offset, root_size and the bitmaps
+ * as the log's entries find them, consistent only once it is applied).
+ * `recovered`: the pool is open, and pmemobj_open has applied its logs; the
+ * root is checked whatever the logs hold.
+ */
+function examine(path: string, recovered: boolean): Finding {
+  const healthy: Finding = { damage: undefined, rootAfterRecovery: false };
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDONLY);
   } catch {
-    return undefined; // libpmemobj reports why it cannot open it
+    return healthy; // libpmemobj reports why it cannot open it
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) return undefined;
+    if (!st.isFile()) return healthy;
     const r = new Reader(fd, st.size);
     // A file shorter than any pool is refused natively (RefuseShortFile).
-    if (st.size < binding.objConstants.minPool) return undefined;
+    if (st.size < binding.objConstants.minPool) return healthy;
     const desc = r.read(DESC_LANES_OFFSET, 24);
     const lanesOffset = desc.readBigUInt64LE(0);
     const nlanes = desc.readBigUInt64LE(8);
@@ -271,19 +322,26 @@ export function poolDamage(path: string): string | undefined {
       lanesOffset + nlanes * BigInt(LANE_SIZE) > heapOffset ||
       !r.holds(heapOffset, HEAP_HEADER + ZONE_METADATA)
     ) {
-      return `its descriptor places the lanes (${lanesOffset}, ${nlanes} of them) and the heap (${heapOffset}) outside the file`;
+      return {
+        damage: `its descriptor places the lanes (${lanesOffset}, ${nlanes} of them) and the heap (${heapOffset}) outside the file`,
+        rootAfterRecovery: false,
+      };
     }
+    const root = r.read(DESC_ROOT_OFFSET, 24);
+    const rootOffset = root.readBigUInt64LE(0);
+    const rootSize = root.readBigUInt64LE(DESC_ROOT_SIZE - DESC_ROOT_OFFSET);
     const p: Pool = {
       r,
       lanesOffset: Number(lanesOffset),
       lanesEnd: Number(lanesOffset + nlanes * BigInt(LANE_SIZE)),
       heapOffset: Number(heapOffset),
     };
-    checkHeap(r, p.heapOffset);
-    checkLanes(p, Number(nlanes));
-    return undefined;
+    const rootUsable = checkHeap(r, p.heapOffset, rootOffset);
+    if (checkLanes(p, Number(nlanes)) && !recovered) return { damage: undefined, rootAfterRecovery: true };
+    checkRoot(rootOffset, rootSize, rootUsable);
+    return healthy;
   } catch (e) {
-    if (e instanceof Damage) return e.message;
+    if (e instanceof Damage) return { damage: e.message, rootAfterRecovery: false };
     throw e;
   } finally {
     fs.closeSync(fd);
@@ -347,12 +405,16 @@ export function refuseBadDescriptor(path: string, layout: string | null): void {
 }
 
 /**
- * Refuses a pool file with poolDamage's damage.
+ * Refuses a pool file with poolDamage's damage. Returns true when the root
+ * is left to be checked once pmemobj_open has recovered the pool (see
+ * examine): call it again then, with `recovered`, on the open pool, whose
+ * file holds what recovery made of it.
  * @throws PmemError ERR_PMEM_CORRUPT
  */
-export function refuseDamagedPool(path: string): void {
-  const damage = poolDamage(path);
+export function refuseDamagedPool(path: string, recovered = false): boolean {
+  const { damage, rootAfterRecovery } = examine(path, recovered);
   if (damage !== undefined) {
     throw new PmemError('ERR_PMEM_CORRUPT', `'${path}' is a damaged pool: ${damage}`, { path });
   }
+  return rootAfterRecovery;
 }

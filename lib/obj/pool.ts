@@ -160,7 +160,10 @@ export class ObjPool {
   /**
    * Opens a pool (pmemobj_open). libpmemobj recovers an interrupted
    * transaction here: its undo log is applied, so the pool is as it was
-   * before that transaction began.
+   * before that transaction began. A damaged pool (lib/obj/media.ts), a
+   * root that is not an allocated object of the root's size among them, is
+   * refused before libpmemobj maps it, or, when a log is to be recovered,
+   * right after recovery.
    * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_POOL, ERR_PMEM_LAYOUT,
    *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED, ERR_PMEM_ACCESS, ERR_PMEM_SDS
    */
@@ -169,11 +172,24 @@ export class ObjPool {
     checkOptions(options, ['layout', 'stats']);
     const layout = options.layout === undefined ? null : checkLayout(options.layout);
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
+    let rootAfterRecovery = false;
     if (notAPool(path)) {
       refuseBadDescriptor(path, layout);
-      refuseDamagedPool(path);
+      rootAfterRecovery = refuseDamagedPool(path);
     }
-    return new ObjPool(path, binding.objOpen(path, layout, stats));
+    const native = binding.objOpen(path, layout, stats);
+    if (rootAfterRecovery) {
+      // Only after a crash: pmemobj_open has applied a log, which may have
+      // set the root, and the root is checked in the recovered file. A
+      // refusal here leaves the recovery, and the open's run id, written.
+      try {
+        refuseDamagedPool(path, true);
+      } catch (e) {
+        native.close();
+        throw e;
+      }
+    }
+    return new ObjPool(path, native);
   }
 
   /**

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <iterator>
 #include <string>
 
 #include "core/args.h"
@@ -74,6 +76,46 @@ bool SourceSize(const std::string& path, size_t* size) {
   return ok;
 }
 
+// Where the descriptor keeps heap_offset: after the 4 KiB pool header, the
+// layout name (1 KiB), lanes_offset and nlanes (see lib/obj/media.ts).
+// pmemobj_open has checked the descriptor's checksum.
+constexpr size_t kDescHeapOffset = 4096 + 1024 + 16;
+
+// What is wrong with a root of `size` bytes at `off`, or "" when it lies
+// in the heap, inside the pool, and clear of every object in the table.
+//
+// root_offset and root_size lie outside the descriptor's checksum, and
+// libpmemobj returns root_offset as stored. lib/obj/media.ts checks, before
+// open, that it is an allocated object of at least root_size usable bytes
+// (a walk of the heap, which it makes anyway). This is the O(log objects)
+// check of what JavaScript is not trusted with, and of a pool it does not
+// read (a device DAX): a root in the pool's header, its lanes, past its end
+// or over another object would let writes through it go there.
+// pmemobj_alloc_usable_size is not asked: on an offset that is not an
+// object's start it reads garbage.
+std::string MisplacedRoot(const Pool* p, uint64_t off, uint64_t size) {
+  uint64_t heap;
+  memcpy(&heap, p->base() + kDescHeapOffset, sizeof heap);
+  if (off <= heap || off > p->size || size > p->size - off) {
+    return "at " + std::to_string(off) + " of " + std::to_string(size) +
+           " bytes lies outside the heap (" + std::to_string(heap) + " to " +
+           std::to_string(p->size) + ")";
+  }
+  auto after = p->objects.lower_bound(off);
+  if (after != p->objects.begin()) {
+    auto before = std::prev(after);
+    if (off - before->first < before->second) {
+      return "at " + std::to_string(off) + " lies inside the object at " +
+             std::to_string(before->first);
+    }
+  }
+  if (after != p->objects.end() && after->first < off + size) {
+    return "at " + std::to_string(off) + " of " + std::to_string(size) +
+           " bytes overlaps the object at " + std::to_string(after->first);
+  }
+  return "";
+}
+
 Napi::Object MakeHandle(Napi::Env env, PMEMobjpool* pop, const std::string& path, bool stats) {
   auto pool = std::make_shared<Pool>();
   Pool* p = pool.get();
@@ -112,7 +154,15 @@ Napi::Object MakeHandle(Napi::Env env, PMEMobjpool* pop, const std::string& path
   }
   size_t rootSize = pmemobj_root_size(pop);
   if (rootSize > 0) {
-    PMEMoid root = pmemobj_root(pop, rootSize);
+    PMEMoid root = pmemobj_root(pop, rootSize);  // root_offset as stored: no allocation
+    std::string bad = MisplacedRoot(p, root.off, rootSize);
+    if (!bad.empty()) {
+      pmemobj_close(pop);
+      p->pop = nullptr;
+      p->objects.clear();
+      throw MakePmemError(env, "ERR_PMEM_CORRUPT", "'" + path + "' is a damaged pool: its root " +
+                          bad, 0, nullptr, &path);
+    }
     p->rootOff = root.off;
     p->objects[root.off] = rootSize;
   }
