@@ -114,7 +114,7 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
   for (const name of ['setup', 'operation', 'recover', 'check'] as const) {
     if (typeof opts[name] !== 'function') throw new TypeError(`${name} must be a function`);
   }
-  const count = (name: 'seed' | 'randomImages' | 'exhaustiveLimit' | 'pairLimit', dflt: number): number => {
+  const count = (name: 'randomImages' | 'exhaustiveLimit' | 'pairLimit', dflt: number): number => {
     const v = checkIndex(opts[name] === undefined ? dflt : opts[name], name);
     if (v > MAX_COUNT) throw new RangeError(`${name} must be at most ${MAX_COUNT}, got ${v}`);
     return v;
@@ -127,7 +127,8 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
     check: opts.check as Checked<M, R>['check'],
     size: checkSize(opts.size),
     mode: checkMode(opts.mode === undefined ? 'adr' : opts.mode),
-    seed: count('seed', 1),
+    // Any safe integer, as killTest's and seededRandom's (Date.now(), say): not a count.
+    seed: checkIndex(opts.seed === undefined ? 1 : opts.seed, 'seed'),
     randomImages: count('randomImages', 16),
     torn,
     exhaustiveLimit: count('exhaustiveLimit', 4096),
