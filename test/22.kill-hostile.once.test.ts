@@ -90,10 +90,10 @@ describe('killTest, hostile workloads', () => {
     expect(r2.violations[0].message).toMatch(/^the workload was killed by SIGKILL, not by this harness/);
   });
 
-  test("ctx.ack and ctx.note of a value JSON does not carry (undefined, a function, a symbol) is a TypeError in the workload, not garbage on the channel", async () => {
+  test("ctx.ack and ctx.note of a value JSON does not carry (undefined, a function, a symbol, NaN or an infinity in it, a toJSON that returns nothing) is a TypeError in the workload, not garbage on the channel", async () => {
     // Notes do not start the kill clock: all of them are sent before the one ack, which does.
     const workload = child('ack-undefined', `exports.run = (ctx) => {
-      for (const v of [undefined, () => 1, Symbol('s')]) {
+      for (const v of [undefined, () => 1, Symbol('s'), NaN, [1, -Infinity], { toJSON() { return undefined; } }]) {
         for (const f of ['ack', 'note']) {
           try { ctx[f](v); } catch (e) { ctx.note(e.constructor.name + ': ' + e.message); continue; }
           ctx.note('taken');
@@ -113,6 +113,12 @@ describe('killTest, hostile workloads', () => {
       'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got function',
       'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got symbol',
       'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got symbol',
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got NaN in it, which JSON carries as null',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got NaN in it, which JSON carries as null',
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got -Infinity in it, which JSON carries as null',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got -Infinity in it, which JSON carries as null',
+      'TypeError: ctx.ack takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got a value with no JSON form (its toJSON returned undefined)',
+      'TypeError: ctx.note takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got a value with no JSON form (its toJSON returned undefined)',
       null,
     ]);
   });

@@ -53,17 +53,27 @@ export interface KillContext {
   point(): void;
 }
 
+const CARRIES = 'a value JSON carries (null, a boolean, a number, a string, an array or an object)';
+
 /**
- * A value for the channel, which carries JSON: undefined, a function or a
+ * A value for the channel, which carries JSON, as its JSON form gives it
+ * back: what the parent's verify will get. Undefined, a function or a
  * symbol has no JSON form (it would vanish from the message, and the
- * parent could not tell what was acknowledged).
+ * parent could not tell what was acknowledged), nor has a value whose
+ * toJSON returns nothing; NaN and the infinities, anywhere in it, would
+ * reach verify as null.
  * @throws TypeError
  */
 function json(value: unknown, name: string): unknown {
   if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
-    throw new TypeError(`ctx.${name} takes a value JSON carries (null, a boolean, a number, a string, an array or an object), got ${value === undefined ? 'undefined' : typeof value}`);
+    throw new TypeError(`ctx.${name} takes ${CARRIES}, got ${value === undefined ? 'undefined' : typeof value}`);
   }
-  return value;
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new TypeError(`ctx.${name} takes ${CARRIES}, got ${v} in it, which JSON carries as null`);
+    return v;
+  }) as string | undefined;
+  if (text === undefined) throw new TypeError(`ctx.${name} takes ${CARRIES}, got a value with no JSON form (its toJSON returned undefined)`);
+  return JSON.parse(text);
 }
 
 function send(message: unknown): void {
