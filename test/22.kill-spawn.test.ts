@@ -1,6 +1,8 @@
 // spawnRetrying (lib/testing/spawn.ts): the kill harness's forks, tried
 // again while the kernel refuses them (ENOMEM, EAGAIN), and no other error.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import * as path from 'node:path';
 
 import { seededRandom, spawnRetrying } from '../lib/testing';
 
@@ -10,6 +12,20 @@ function refusing(codes: string[]): { fn: typeof spawn; calls: () => number } {
   const fn = ((command: string, args: readonly string[], options: object) => {
     const code = codes[calls++];
     if (code !== undefined) throw Object.assign(new Error(`spawn ${code}`), { code, syscall: 'spawn' });
+    return spawn(command, args, options);
+  }) as typeof spawn;
+  return { fn, calls: () => calls };
+}
+
+/** A spawn that, as node:child_process does for EAGAIN, returns a child with no pid and emits the refusal on the next tick, `times` times; then forks for real. */
+function emitting(code: string, times: number): { fn: typeof spawn; calls: () => number } {
+  let calls = 0;
+  const fn = ((command: string, args: readonly string[], options: object) => {
+    if (calls++ < times) {
+      const child = new EventEmitter() as ChildProcess;
+      process.nextTick(() => child.emit('error', Object.assign(new Error(`spawn ${command} ${code}`), { code, syscall: `spawn ${command}` })));
+      return child;
+    }
     return spawn(command, args, options);
   }) as typeof spawn;
   return { fn, calls: () => calls };
@@ -39,6 +55,32 @@ test('a fork refused past the patience is thrown, with the tries and what the pr
   expect(message).toMatch(/charged \d+ kB/);
   expect(message).toMatch(/stack limit \S+\/\S+, address space limit \S+\/\S+/);
   expect(message).toMatch(/MemAvailable \d+ kB, Committed_AS \d+ kB, CommitLimit \d+ kB, overcommit_memory [0-2]/);
+});
+
+test('a refusal emitted as an error event (EAGAIN, as node:child_process gives it) is tried again too', async () => {
+  const r = emitting('EAGAIN', 2);
+  const cp = await spawnRetrying(process.execPath, ['-e', 'process.exit(5)'], { stdio: 'ignore' }, { spawn: r.fn });
+  expect(r.calls()).toBe(3);
+  expect(await exitCode(cp)).toBe(5);
+});
+
+test('another error emitted (ENOENT) is thrown at once, not left on a child that never started', async () => {
+  const err = await spawnRetrying('/nonexistent/command', [], { stdio: 'ignore' }).catch((e: unknown) => e);
+  expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+});
+
+(process.getuid?.() === 0 ? test : test.skip)('the kernel\'s EAGAIN (a process limit reached) is tried again until the patience runs out, then thrown', () => {
+  // As an unprivileged user (the limit does not bind root), with its own
+  // limit lowered to 1 once it runs: every fork it then makes is refused.
+  const dist = path.join(__dirname, '..', 'dist', 'testing');
+  const script = `
+    require('child_process').execFileSync('prlimit', ['--pid', String(process.pid), '--nproc=1:']);
+    const { spawnRetrying } = require(${JSON.stringify(dist)});
+    spawnRetrying('/bin/true', [], { stdio: 'ignore' }, { patienceMs: 400 })
+      .then((c) => console.log('started ' + c.pid), (e) => console.log('refused ' + e.code + ' ' + e.message));`;
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  expect(r.stdout).toMatch(/^refused EAGAIN spawn \/bin\/true EAGAIN \(after [2-9]\d* tries in \d+ ms; /);
 });
 
 test('any other error is thrown at once, untouched', async () => {

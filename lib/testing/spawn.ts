@@ -24,7 +24,9 @@ export interface SpawnRetryingOptions {
 /**
  * `spawn(command, args, options)`, with a fork refused for ENOMEM or EAGAIN
  * tried again (pauses of 100 ms, doubling up to 2 s) for up to `patienceMs`
- * in all. Any other error is thrown at once. The error of the last refusal
+ * in all, whether the refusal is thrown or emitted. Any other error is
+ * thrown at once, also one spawn emits (ENOENT): the child returned has
+ * started. The error of the last refusal
  * gets the number of tries and what this process held (see processMemory).
  */
 export async function spawnRetrying(
@@ -40,18 +42,25 @@ export async function spawnRetrying(
   const start = Date.now();
   let pause = 100;
   for (let attempt = 1; ; attempt++) {
+    let e: unknown;
     try {
-      return fork(command, args, options);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOMEM' && code !== 'EAGAIN') throw e;
-      if (Date.now() - start + pause > patienceMs) {
-        (e as Error).message += ` (after ${attempt} tries in ${Date.now() - start} ms; ${processMemory()})`;
-        throw e;
-      }
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, 2000);
+      const child = fork(command, args, options);
+      // node:child_process throws some refusals (ENOMEM) and emits others
+      // (EAGAIN, EMFILE, ENOENT, ...) as 'error' on the next tick, with no
+      // pid: a child without one never started, and its error is had here.
+      if (child.pid !== undefined) return child;
+      e = await new Promise((resolve) => child.once('error', resolve));
+    } catch (thrown) {
+      e = thrown;
     }
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOMEM' && code !== 'EAGAIN') throw e;
+    if (Date.now() - start + pause > patienceMs) {
+      (e as Error).message += ` (after ${attempt} tries in ${Date.now() - start} ms; ${processMemory()})`;
+      throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 2000);
   }
 }
 
