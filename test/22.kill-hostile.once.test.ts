@@ -124,6 +124,22 @@ describe('killTest, hostile workloads', () => {
   });
 });
 
+describe('killTest, a workload that starts processes of its own', () => {
+  test('a process holding the workload\'s stderr after the kill does not turn the kill into a hang', async () => {
+    // The workload starts a process with its stdio (a server, a shell
+    // command), which outlives the kill and keeps the stderr pipe open.
+    const workload = child('grandchild', `exports.run = async (ctx) => {
+      require('child_process').spawn('sleep', ['20'], { stdio: 'inherit' }).unref();
+      for (let i = 0; ; i++) { ctx.ack(i); await new Promise((r) => setImmediate(r)); }
+    };`);
+    const report = await killTest({ child: workload, kills: 2, maxDelayMs: 50, timeoutMs: 10_000, verify() {} });
+    expect(report.violations).toEqual([]);
+    expect(report.kills).toBe(2);
+    expect(report.killsAfterStart).toBe(2);
+    spawnSync('pkill', ['-f', '^sleep 20$']);
+  });
+});
+
 describe('killTest, hostile options', () => {
   const quiet = () => child('quiet', 'exports.run = (ctx) => { ctx.ack(1); };');
 

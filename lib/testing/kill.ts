@@ -161,6 +161,9 @@ function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEn
   return spawnRetrying(process.execPath, [args.runner, args.child], { env: args.env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
 }
 
+/** How long a run waits, once its child exited, for pipes that a process the child started holds open. */
+const AFTER_EXIT_MS = 1000;
+
 async function runOnce(
   args: { runner: string; child: string; env: NodeJS.ProcessEnv; plan: KillPlan | null; timeoutMs: number },
 ): Promise<RunResult> {
@@ -244,7 +247,10 @@ async function runOnce(
       if (pending.length > MAX_MESSAGE) refuse(pending);
     });
     proc.on('error', reject);
-    proc.on('close', (code, signal) => {
+    let finished = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (finished) return;
+      finished = true;
       for (const t of timers) clearTimeout(t);
       // A 'persist' run kills itself at its crash point; a 'random' run is
       // killed only by this harness: a SIGKILL it did not send (the kernel's
@@ -253,7 +259,23 @@ async function runOnce(
       result.code = code;
       result.signal = signal;
       resolve(result);
+    };
+    proc.on('exit', (code, signal) => {
+      // The child is gone: no silence to time, no kill to send. Its pipes
+      // close ('close', below) once every process holding them has, and a
+      // process the workload started (with inherited stdio, say) may hold
+      // them on. What the child wrote before it exited is in the pipes and
+      // is read at once; after AFTER_EXIT_MS the run ends without waiting
+      // for the rest of them.
+      for (const t of timers) clearTimeout(t);
+      timers.push(setTimeout(() => {
+        channel.removeAllListeners('data');
+        proc.stderr!.destroy();
+        (proc.stdio[3] as unknown as { destroy(): void }).destroy();
+        finish(code, signal);
+      }, AFTER_EXIT_MS));
     });
+    proc.on('close', finish);
   });
 }
 
