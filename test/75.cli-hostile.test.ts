@@ -243,6 +243,24 @@ test('SIGINT while a regular file is checked, before the import: nothing importe
   expect(process.listeners('SIGINT')).toEqual(before);
 });
 
+describe('options of kv commands given to info, check, help and --version', () => {
+  test('are a usage error (exit 2) naming them, and nothing is read or checked', () => {
+    const f = tmpFile('options-elsewhere.kv');
+    expect(pmem(['kv', f, 'put', 'user:1', 'a']).code).toBe(EXIT.OK);
+    const before = fs.readFileSync(f);
+    fails(pmem(['check', f, '--prefix', 'user:']), EXIT.USAGE, 'pmem: --prefix applies only to kv commands, not to check');
+    fails(pmem(['check', f, '--limit', '1']), EXIT.USAGE, 'pmem: --limit applies only to kv commands, not to check');
+    fails(pmem(['info', f, '--size', '1M', '--max-size', '4G']), EXIT.USAGE, 'pmem: --size, --max-size apply only to kv commands, not to info');
+    fails(pmem(['--version', '--size', '1M']), EXIT.USAGE, 'pmem: --size applies only to kv commands, not to --version');
+    fails(pmem(['help', '--limit', '5']), EXIT.USAGE, 'pmem: --limit applies only to kv commands, not to help');
+    fails(pmem(['kv', '--help', '--max-size', '1G']), EXIT.USAGE, 'pmem: --max-size applies only to kv commands, not to help');
+    expect(fs.readFileSync(f).equals(before)).toBe(true);
+    // Without them, as before.
+    expect(pmem(['check', f]).code).toBe(EXIT.OK);
+    expect(pmem(['--version']).code).toBe(EXIT.OK);
+  });
+});
+
 describe('pmem sort: options that do not go together', () => {
   let cleanup: (() => void) | null = null;
   afterEach(() => {

@@ -61,12 +61,23 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
       return code;
     }
     const p = parse(argv);
+    const [cmd, ...rest] = p.args;
+    // An option on a command it does not apply to is a usage error: `check
+    // --prefix user:` would check the whole store while its caller believed
+    // a part was. kv checks its own per command (kv()).
+    if (cmd !== 'kv' || p.version || p.help) {
+      const given = ([['--prefix', p.prefix], ['--limit', p.limit], ['--size', p.size], ['--max-size', p.maxSize]] as const)
+        .filter(([, v]) => v !== undefined).map(([name]) => name);
+      if (given.length > 0) {
+        const what = p.version ? '--version' : p.help || cmd === 'help' || cmd === undefined ? 'help' : cmd;
+        throw usage(`${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} only to kv commands, not to ${what}`);
+      }
+    }
     if (p.version) {
       out.line(version());
       out.flush();
       return EXIT.OK;
     }
-    const [cmd, ...rest] = p.args;
     if (cmd === 'help' || p.help || cmd === undefined) {
       const topic = cmd === 'help' ? rest[0] : cmd === 'kv' ? rest[1] ?? cmd : cmd;
       const text = helpFor(topic);
