@@ -33,7 +33,44 @@ function records(f: string): string[] {
   }
 }
 
+describe('PersistentList.inRoot', () => {
+  test('an offset that is not 8-byte aligned is refused before the root grows', () => {
+    const file = tmpFile('plist-inroot');
+    const pool = ObjPool.create(file, { layout: 'inroot', size: 16 << 20 });
+    try {
+      pool.root(24);
+      const before = pool.usableSize(pool.root(24));
+      expect(() => PersistentList.inRoot(pool, 4004)).toThrow(new RangeError('offset must be 8-byte aligned, got 4004'));
+      expect(pool.usableSize(pool.root(24))).toBe(before);
+    } finally {
+      pool.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
+
 describe('Wal.appendBatch', () => {
+  test('an element getter that closes the log\'s region, or the log: ERR_PMEM_CLOSED, nothing appended', () => {
+    const file = tmpFile('wal-region-closed');
+    const m = openMapping(file, { size: 1 << 20, create: true });
+    const w = Wal.format(m);
+    w.append('before');
+    const batch = ['first'] as Array<Uint8Array | string>;
+    Object.defineProperty(batch, 1, { get: () => { m.close(); return 'second'; }, enumerable: true });
+    expectPmemError(() => w.appendBatch(batch), 'ERR_PMEM_CLOSED');
+    const again = openMapping(file);
+    expect([...Wal.open(again).read()].map((r) => r.data.toString())).toEqual(['before']);
+    const w2 = Wal.open(again);
+    const closing = ['a'] as Array<Uint8Array | string>;
+    Object.defineProperty(closing, 1, { get: () => { w2.close(); return 'b'; }, enumerable: true });
+    expectPmemError(() => w2.appendBatch(closing), 'ERR_PMEM_CLOSED');
+    again.close();
+    const last = openMapping(file);
+    expect([...Wal.open(last).read()].map((r) => r.data.toString())).toEqual(['before']);
+    last.close();
+    fs.rmSync(file);
+  });
+
   test('an element getter that answers 10 bytes and then 20,000: the first answer is written, and reopens', () => {
     const f = walFile();
     const w = Wal.open(f);

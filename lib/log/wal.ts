@@ -251,6 +251,7 @@ export class Wal {
       const r = items[i];
       if (typeof r !== 'string' && !unchanged(r, lengths[i])) throw new TypeError(`records[${i}] changed while the batch was read`);
     }
+    this.#writable(); // a getter may have closed the log, or its region
     this.#raisePendingEpoch(); // after the getters: one of them may have recovered the log
     if (n === 1) return [appendRecord(this.region, this.#ring, this.#seal, this.#tail, items[0], lengths[0])];
     return appendRecords(this.region, this.#ring, this.#seal, this.#tail, items, lengths);

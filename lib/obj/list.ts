@@ -112,6 +112,8 @@ export class PersistentList {
    */
   static inRoot(pool: ObjPool, offset = 0): PersistentList {
     checkIndex(offset, 'offset');
+    // Checked before the root grows (which may move it): a refused list changes nothing.
+    if (offset % 8 !== 0) throw new RangeError(`offset must be 8-byte aligned, got ${offset}`);
     const root = pool.root(offset + HEAD_SIZE);
     return new PersistentList(pool, root + offset);
   }
