@@ -239,6 +239,11 @@ describe('killTest', () => {
     await expect(bad({ timeoutMs: -1 })).rejects.toThrow(RangeError);
     await expect(bad({ env: 'x' })).rejects.toThrow(TypeError);
     await expect(bad({ dir: 3 })).rejects.toThrow(TypeError);
+    // '' would be the working directory, where verify would look and the workload write.
+    await expect(bad({ dir: '' })).rejects.toThrow(new RangeError('dir is an empty string; leave it out for a directory of the harness\'s own'));
+    // A delay applies to 'random' kills; 'persist' kills at a persist, not after a delay.
+    await expect(bad({ crashAt: 'persist', maxAcks: undefined, maxDelayUs: undefined, maxDelayMs: 5 }))
+      .rejects.toThrow(new RangeError("maxAcks, maxDelayMs and maxDelayUs apply to crashAt 'random'"));
   });
 
   // null is a value, not an option left out: seed, maxDelayMs, maxCrashAt

@@ -320,8 +320,8 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
   }
   const maxAcks = options.maxAcks === undefined ? null : checkIndex(options.maxAcks, 'maxAcks');
   if (maxAcks === 0) throw new RangeError('maxAcks must be at least 1');
-  if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined)) {
-    throw new RangeError(`maxAcks and maxDelayUs apply to crashAt 'random'`);
+  if (crashAt === 'persist' && (maxAcks !== null || options.maxDelayUs !== undefined || options.maxDelayMs !== undefined)) {
+    throw new RangeError(`maxAcks, maxDelayMs and maxDelayUs apply to crashAt 'random'`);
   }
   const maxCrashAt = checkIndex(options.maxCrashAt === undefined ? 200 : options.maxCrashAt, 'maxCrashAt');
   if (maxCrashAt === 0) throw new RangeError('maxCrashAt must be at least 1');
@@ -331,6 +331,8 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
     throw new TypeError('env must be an object');
   }
   if (options.dir !== undefined && typeof options.dir !== 'string') throw new TypeError('dir must be a string');
+  // An empty string would name the working directory, by way of every path joined to it.
+  if (options.dir === '') throw new RangeError('dir is an empty string; leave it out for a directory of the harness\'s own');
 
   const t0 = performance.now();
   const runner = runnerPath();
