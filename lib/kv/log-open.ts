@@ -139,6 +139,14 @@ function recordedLength(p: Buffer): number {
  * between growing the file and recording the length leaves one.
  * @throws PmemError ERR_PMEM_CORRUPT
  */
+export function refuseShort(h: StoreHeader, actual: number, path: string | undefined): void {
+  if (h.length === 0 || actual >= h.length) return;
+  const what = path === undefined ? 'the region' : `'${path}'`;
+  throw new PmemError('ERR_PMEM_CORRUPT',
+    `${what} is ${actual} bytes, shorter than the ${h.length}-byte store it holds: it was cut short ` +
+    `(truncated, or copied in part), and the segments past byte ${actual} are missing`, path === undefined ? {} : { path });
+}
+
 /**
  * Refuses a region too small to hold any store (less than DATA_START and one
  * segment): as a store cut short when its header, if it can be read, records
@@ -157,14 +165,6 @@ export function refuseTooSmall(region: Region, path: string | undefined): never 
   if (h !== undefined) refuseShort(h, region.length, path);
   const what = path === undefined ? 'the region' : `'${path}'`;
   throw new PmemError('ERR_PMEM_CORRUPT', `${what} is ${region.length} bytes, too small to hold a store`, path === undefined ? {} : { path });
-}
-
-export function refuseShort(h: StoreHeader, actual: number, path: string | undefined): void {
-  if (h.length === 0 || actual >= h.length) return;
-  const what = path === undefined ? 'the region' : `'${path}'`;
-  throw new PmemError('ERR_PMEM_CORRUPT',
-    `${what} is ${actual} bytes, shorter than the ${h.length}-byte store it holds: it was cut short ` +
-    `(truncated, or copied in part), and the segments past byte ${actual} are missing`, path === undefined ? {} : { path });
 }
 
 /**

@@ -2,12 +2,12 @@
 // run's bytes before its cursor punched out of its file once a checkpoint
 // past them is durable (docs/durability.md, "Space given back behind the
 // cursors").
+import * as fs from 'node:fs';
+
 import { punchHole } from '../core/space';
 import type { SortState } from './checkpoint';
 import type { Job } from './job';
 import { runPath } from './merge-phase';
-
-import * as fs from 'node:fs';
 
 /** The granule of the run space given back where the filesystem does not say its block size. */
 const DEFAULT_BLOCK = 4096;
