@@ -152,8 +152,7 @@ export class Mapping implements Region {
    * through, so a mapping over 4 GiB holds none (docs/api.md).
    */
   get bytes(): Buffer {
-    this.#live();
-    if (this.length > MAX_VIEW) {
+    if (this.length > MAX_VIEW && this.#native !== null) {
       throw new RangeError(`a ${this.length}-byte mapping is larger than a structure's Region can be (4 GiB, one Buffer): `
         + 'give each structure a file of its own, or a mapping of at most 4 GiB');
     }

@@ -6,7 +6,7 @@
 // wal-recover.ts, the options and the opening of a file wal-open.ts.
 import { randomInt } from 'node:crypto';
 
-import { checkIndex, checkOptions, checkWellFormed, apartFrom, snapshotBytes, unchanged, viewLength } from '../core/args';
+import { apartFrom, checkIndex, checkOptions, checkWellFormed, snapshotBytes, unchanged, viewLength } from '../core/args';
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
@@ -218,7 +218,7 @@ export class Wal {
     const len = this.#recordLength(r, 'record');
     // A record inside the log's own region is copied first: its header, or
     // the pad before it, may be written over it (apartFrom).
-    r = apartFrom(r, this.region.bytes);
+    if (typeof r !== 'string') r = apartFrom(r, this.region.bytes);
     this.#raisePendingEpoch();
     return appendRecord(this.region, this.#ring, this.#seal, this.#tail, r, len);
   }
