@@ -111,6 +111,27 @@ describe('openMapping', () => {
     expectPmemError(() => openMapping(tmpFile('nodir') + '/x', { size: 4096, create: true }), 'ERR_PMEM_NOT_FOUND');
   });
 
+  test('create through a symbolic link to nothing is ERR_PMEM_NOT_FOUND, and creates nothing', () => {
+    // In a child: the open used to retry forever (ENOENT, then EEXIST from
+    // O_EXCL on the link itself), which no timer in this process could stop.
+    const dir = tmpFile('dangling-dir');
+    fs.mkdirSync(dir);
+    fs.symlinkSync('nowhere', `${dir}/link`);
+    const script = `
+      const { openMapping } = require(${JSON.stringify(require.resolve('../dist'))});
+      try { openMapping(process.argv[1], { create: true, size: 4096 }); console.log('opened'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, errno: e.errno, message: e.message })); }`;
+    const r = spawnSync(process.execPath, ['-e', script, `${dir}/link`], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.signal).toBeNull();
+    const out = JSON.parse(r.stdout);
+    expect(out.code).toBe('ERR_PMEM_NOT_FOUND');
+    expect(out.errno).toBe(2);
+    expect(out.message).toContain(`symbolic link to 'nowhere', which does not exist`);
+    expect(fs.readdirSync(dir)).toEqual(['link']);
+    expect(fs.readlinkSync(`${dir}/link`)).toBe('nowhere');
+    fs.rmSync(dir, { recursive: true });
+  });
+
   test('bad options are TypeError or RangeError', () => {
     const path = tmpFile('opts');
     expect(() => openMapping(42 as unknown as string)).toThrow(TypeError);

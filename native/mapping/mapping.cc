@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -136,6 +137,8 @@ int OpenReadWrite(Napi::Env env, const std::string& path, uint32_t flags, bool* 
   const bool create = (flags & kCreate) != 0;
   const bool exclusive = create && (flags & kExclusive) != 0;
   *created = false;
+  constexpr int kCreateRounds = 1000;
+  int rounds = 0;
   for (;;) {
     if (!exclusive) {
       int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -147,8 +150,26 @@ int OpenReadWrite(Napi::Env env, const std::string& path, uint32_t flags, bool* 
       *created = true;
       return fd;
     }
-    // EEXIST without exclusive: another process created it just now; open that.
     if (errno != EEXIST || exclusive) ThrowErrno(env, errno, "open", path, nullptr);
+    // EEXIST without exclusive, after the open above found nothing: either
+    // another process created the file just now (open that), or the path
+    // is a symbolic link to nothing, which O_EXCL never follows: every
+    // round would end here again.
+    char to[PATH_MAX];
+    const ssize_t n = readlink(path.c_str(), to, sizeof to - 1);
+    if (n >= 0) {
+      to[n] = '\0';
+      struct stat target;
+      if (stat(path.c_str(), &target) != 0 && errno == ENOENT) {
+        throw MakePmemError(env, "ERR_PMEM_NOT_FOUND",
+                            "cannot create '" + path + "': it is a symbolic link to '" + to +
+                                "', which does not exist; nothing was created",
+                            ENOENT, "open", &path);
+      }
+    }
+    // A file created and removed again by another process over and over:
+    // give up after a bounded number of rounds rather than spin.
+    if (++rounds == kCreateRounds) ThrowErrno(env, EEXIST, "open", path, nullptr);
   }
 }
 
