@@ -3,6 +3,7 @@
 // make 0, blocked clients that have gone, and DEBUG, refused unless allowed;
 // then arguments at their limits, read as Redis 7.0 reads them (64-bit
 // counts, database numbers, cursors, expiry times, timeouts).
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -10,9 +11,11 @@ import * as os from 'node:os';
 
 import { parseServe } from '../lib/cli/serve';
 import { createServer, type RespServer } from '../lib';
+import { openFiles } from '../lib/core/descriptors';
 import { Blocking, type Waiter } from '../lib/server/blocking';
 import type { Client } from '../lib/server/client';
 import { frame, RawClient, text } from './fixtures/serve/raw';
+import { BIN } from './cli-helpers';
 import { tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -106,6 +109,106 @@ describe('maxInput: incomplete requests of all clients together', () => {
       again.socket.destroy();
     } finally {
       c.socket.destroy();
+    }
+  });
+});
+
+describe('maxclients: clients refused, and the open-files limit', () => {
+  test('a refused client that resets does not stop the server, and one that never reads does not keep its descriptor', async () => {
+    const server = createServer({ file: tmpFile('refused.kv'), maxClients: 1 });
+    const port = await server.listen(0);
+    const held: net.Socket[] = [];
+    try {
+      const c = new RawClient(port);
+      await c.ready;
+      expect(text(await c.call('PING'))).toBe('PONG');
+      const base = openFiles();
+      // Refused peers that reset at once: each 'error' used to be uncaught.
+      for (let i = 0; i < 20; i++) {
+        const r = net.connect(port, '127.0.0.1');
+        r.on('error', () => {});
+        await once(r, 'connect');
+        r.write('PING\r\n'.repeat(100));
+        r.resetAndDestroy();
+      }
+      // Refused peers that never read: the server closes its end.
+      for (let i = 0; i < 20; i++) {
+        const r = net.connect(port, '127.0.0.1');
+        r.on('error', () => {});
+        r.pause();
+        held.push(r);
+        await once(r, 'connect');
+      }
+      // This process's descriptors: the server's end of each held client
+      // is closed, so only the held clients' own ends stay. Polled, as the
+      // closes follow each refusal's write; without them the count stays
+      // 20 higher and the test times out.
+      while (openFiles() > base + held.length) await new Promise((r) => setTimeout(r, 20));
+      expect(text(await c.call('PING'))).toBe('PONG');
+      c.socket.destroy();
+    } finally {
+      for (const r of held) r.destroy();
+      await server.close();
+    }
+  });
+
+  test('maxclients past what the open-files limit leaves is lowered at start, with a log line, and CONFIG SET refuses it as Redis does', async () => {
+    const dir = tmpFile('nofile');
+    const child = spawn('prlimit', ['--nofile=160:160', process.execPath, BIN, 'serve', '--port', '0', '--dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const held: net.Socket[] = [];
+    try {
+      while (!out.includes('ready to accept connections')) {
+        if (child.exitCode !== null) throw new Error(`pmem serve exited ${child.exitCode}: ${out}`);
+        await once(child.stdout, 'data');
+      }
+      const m = /maxclients 10000 needs more descriptors than the open-files limit \(160\) leaves: reduced to (\d+);/.exec(out);
+      expect(m).not.toBeNull();
+      const capacity = Number(m![1]);
+      expect(capacity).toBeGreaterThan(1);
+      expect(capacity).toBeLessThanOrEqual(160 - 32);
+      const port = Number(/address:\s+127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const c = new RawClient(port);
+      await c.ready;
+      const info = String(await c.call('INFO', 'clients'));
+      expect(info).toContain(`maxclients:${capacity}\r\n`);
+      expect(text(await c.call('CONFIG', 'SET', 'maxclients', '10000'))).toBe(
+        `-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with ${capacity}`,
+      );
+      expect(text(await c.call('CONFIG', 'GET', 'maxclients'))).toEqual(['maxclients', String(capacity)]);
+      // Every client up to maxclients, then more that never read: each
+      // one past it is refused with the error, not reset for want of a
+      // descriptor.
+      for (let i = 1; i < capacity + 10; i++) {
+        const r = net.connect(port, '127.0.0.1');
+        r.on('error', () => {});
+        r.pause();
+        held.push(r);
+        await once(r, 'connect');
+      }
+      const last = new RawClient(port);
+      await last.ready;
+      expect(text(await last.read())).toBe('-ERR max number of clients reached');
+      // Refused peers that reset: each one's 'error' used to be uncaught,
+      // and the first stopped the server.
+      for (let i = 0; i < 10; i++) {
+        const r = net.connect(port, '127.0.0.1');
+        r.on('error', () => {});
+        await once(r, 'connect');
+        r.write('PING\r\n'.repeat(100));
+        r.resetAndDestroy();
+      }
+      expect(text(await c.call('PING'))).toBe('PONG');
+      expect(child.exitCode).toBeNull();
+      c.socket.destroy();
+    } finally {
+      for (const r of held) r.destroy();
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

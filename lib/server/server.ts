@@ -7,6 +7,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import { openFiles, openFilesLimit } from '../core/descriptors';
 import { isPmemError, PmemError } from '../core/errors';
 import { KVStore } from '../kv/store';
 import type { StoreJournal } from '../replicated/committer';
@@ -81,6 +82,8 @@ const PAUSE_OUTPUT = 4 * 1024 * 1024;
 const MAX_INPUT_TOTAL = 512 * 1024 * 1024;
 /** A client's incomplete requests from this size (or maxInput, if less) on have the total checked as they grow. */
 const CHECK_INPUT_FROM = 1024 * 1024;
+/** Descriptors kept beside the clients' (Redis's CONFIG_MIN_RESERVED_FDS). */
+const RESERVED_FDS = 32;
 
 export class RespServer {
   readonly store: KVStore;
@@ -117,6 +120,8 @@ export class RespServer {
   port = 0;
   host = '127.0.0.1';
   /** Where `listen()` listens when called without them: options.port and options.host, else 6379 on 127.0.0.1. */
+  /** Descriptors the process held when it first listened, before any client (clientCapacity). */
+  #ownFds: number | undefined;
   #listenPort: number;
   #listenHost: string;
   #closed = false;
@@ -203,6 +208,7 @@ export class RespServer {
       };
       const listening = (): void => {
         this.#net.off('error', refused);
+        this.#fitClients();
         this.host = host;
         this.port = (this.#net.address() as net.AddressInfo).port;
         this.cron.start();
@@ -243,13 +249,45 @@ export class RespServer {
     this.#log(line);
   }
 
+  /**
+   * The most clients this process has descriptors for: its open-files limit
+   * less the descriptors it held when it started listening (the store's,
+   * Node's own) and RESERVED_FDS more for what it opens later (a
+   * replica's socket, a store's growth). Infinity when /proc does not tell.
+   */
+  clientCapacity(): number {
+    const limit = openFilesLimit();
+    if (limit === Infinity) return Infinity;
+    this.#ownFds ??= openFiles();
+    return Math.max(1, limit - this.#ownFds - RESERVED_FDS);
+  }
+
+  /**
+   * As Redis at start: maxclients past what the descriptors allow is
+   * lowered to it, with a log line. Past it, accept(2) fails with EMFILE and
+   * libuv closes the connection unanswered; below it, a client past
+   * maxclients is told "max number of clients reached".
+   */
+  #fitClients(): void {
+    const capacity = this.clientCapacity();
+    if (this.maxClients <= capacity) return;
+    this.log(`maxclients ${this.maxClients} needs more descriptors than the open-files limit (${openFilesLimit()}) leaves: reduced to ${capacity}; raise 'ulimit -n' for more`);
+    this.maxClients = capacity;
+  }
+
   #accept(socket: net.Socket): void {
     if (this.#closed) {
       socket.destroy();
       return;
     }
     if (this.clients.size >= this.maxClients) {
-      socket.end('-ERR max number of clients reached\r\n');
+      // A refused peer that resets would otherwise raise an 'error' with no
+      // listener: an uncaught exception that stops the server.
+      socket.on('error', () => {});
+      // Closed once the error is written, as Redis closes it: a peer that
+      // never reads would otherwise hold the descriptor, half closed, and
+      // enough of them exhaust the open-files limit.
+      socket.end('-ERR max number of clients reached\r\n', () => socket.destroy());
       return;
     }
     const c = new Client(this.#nextId++, socket, this.limits, () => this.requirepass !== undefined);

@@ -194,6 +194,10 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
     const n = toI64(v);
     if (n === null) throw failed("argument couldn't be parsed into an integer");
     if (n < range[0] || n > range[1]) throw failed(`argument must be between ${range[0]} and ${range[1]} inclusive`);
+    if (name === 'maxclients' && Number(n) > s.clientCapacity()) {
+      // Redis's words (config.c, updateMaxclients), once it has failed to raise the limit.
+      throw failed(`The operating system is not able to handle the specified number of clients, try with ${s.clientCapacity()}`);
+    }
     if (name === 'min-replicas-to-write') {
       if (n !== 0n) throw failed(NO_REPLICAS);
       return () => {}; // 0, what it is (configDefaults)
