@@ -121,6 +121,54 @@ describe('KVStore locks', () => {
     wal.close();
   });
 
+  test('readers collected without close() close their descriptors, and no descriptor a later open reuses', () => {
+    const file = tmpFile('gc-reader');
+    const other = tmpFile('gc-reader-other');
+    try {
+      const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'lock', 'gc-reader.js'), file, other], {
+        encoding: 'utf8',
+      });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ whileOpen: true, reused: true, afterGc: 0, otherOpen: true });
+    } finally {
+      fs.rmSync(file, { force: true });
+      fs.rmSync(other, { force: true });
+    }
+  });
+
+  test('a reader opened in a worker that exits without close() leaves no descriptor', async () => {
+    // Node closes a worker's fs.openSync descriptors when it exits
+    // (trackUnmanagedFds); a reader's native handle must do as much.
+    const file = makeStore('worker-reader');
+    const fdsOn = (): number => fs.readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    }).length;
+    try {
+      const worker = new Worker(
+        `const { parentPort, workerData } = require('node:worker_threads');
+         const { KVStore } = require(workerData.dist);
+         globalThis.reader = KVStore.open(workerData.file, { readOnly: true });
+         parentPort.postMessage('open');
+         parentPort.once('message', () => parentPort.close());`,
+        { eval: true, workerData: { file, dist } },
+      );
+      const exited = once(worker, 'exit');
+      await once(worker, 'message');
+      expect(fdsOn()).toBeGreaterThan(0);
+      worker.postMessage('exit');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(fdsOn()).toBe(0);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   test('a store collected without close() releases its lock', () => {
     const file = tmpFile('gc-kv');
     const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'lock', 'gc-lock.js'), file], {

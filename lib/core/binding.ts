@@ -125,6 +125,8 @@ export interface Binding {
   objConstants: { minPool: number; maxAlloc: number; maxLayout: number };
   /** LOCK_EX (exclusive) or LOCK_SH, without waiting: ERR_PMEM_LOCKED when held elsewhere. */
   lockFile(path: string, exclusive: boolean, create: boolean): NativeLock;
+  /** A read-only descriptor without a lock, in a lock's handle and released as one is (native/core/filelock.cc). */
+  openFile(path: string): NativeLock;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,

@@ -305,27 +305,14 @@ function namesFile(file: string, st: fs.Stats): boolean {
 }
 
 /**
- * A plain read-only descriptor in a lock's shape: releasing closes it.
- * O_NONBLOCK: a FIFO is opened at once (to be refused for its type), not
- * waited on; on a regular file it changes nothing.
+ * A read-only descriptor without a lock, in a lock's shape: released by
+ * release(), by its finalizer and when the worker that opened it exits, as
+ * a lock is (native/core/filelock.cc), so a reader dropped without close()
+ * does not keep it open. O_NONBLOCK: a FIFO is opened at once (to be refused
+ * for its type), not waited on; on a regular file it changes nothing.
  */
 function unlockedHandle(file: string): NativeLock {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const code = err.code === 'ENOENT' ? 'ERR_PMEM_NOT_FOUND' : err.code === 'EACCES' ? 'ERR_PMEM_ACCESS' : 'ERR_PMEM_IO';
-    throw new PmemError(code, `cannot open '${file}': ${err.message}`, { path: file, errno: -(err.errno ?? 0), syscall: 'open' });
-  }
-  let open = true;
-  return {
-    fd,
-    release() {
-      if (open) fs.closeSync(fd);
-      open = false;
-    },
-  };
+  return binding.openFile(file);
 }
 
 /**

@@ -85,13 +85,11 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// lockFile(path, exclusive, create) -> { fd, release() }
-Napi::Value LockFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path;
+// { fd, release() } over an open descriptor, which it now owns.
+Napi::Object NewHandle(Napi::Env env, int fd) {
   auto lock = std::make_shared<Lock>();
   lock->env = env;
-  lock->fd = OpenLocked(info, "lockFile", &path);
+  lock->fd = fd;
   napi_add_env_cleanup_hook(env, Lock::CleanupHook, lock.get());
   lock->hookActive = true;
   Napi::Object h = Napi::Object::New(env);
@@ -102,16 +100,40 @@ Napi::Value LockFile(const Napi::CallbackInfo& info) {
   napi_add_finalizer(env, release, forRelease, DeleteLockPtr, nullptr, nullptr);
   h.Set("release", release);
   // The descriptor, read-only, so that JavaScript reads the file through the
-  // lock it holds. It is valid until release(); nothing else closes it while
-  // the handle is reachable.
+  // handle. It is valid until release(); nothing else closes it while the
+  // handle is reachable. Only the handle's own release, finalizer or hook
+  // closes it, each at most once (Lock::fd = -1 after), so a number that a
+  // later open reuses is never closed under that open.
   h.DefineProperty(Napi::PropertyDescriptor::Value("fd", Napi::Number::New(env, lock->fd), napi_enumerable));
   return h;
+}
+
+// lockFile(path, exclusive, create) -> { fd, release() }
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  std::string path;
+  return NewHandle(info.Env(), OpenLocked(info, "lockFile", &path));
+}
+
+// openFile(path) -> { fd, release() }: a read-only descriptor and no lock
+// (a KVStore reader beside a writer, which must never make the writer's
+// flock fail), released as a lock is: a reader dropped without close(), or
+// a worker that exits holding one, does not leak the descriptor.
+// O_NONBLOCK as in OpenLocked: a FIFO is opened at once, to be refused by
+// its type.
+Napi::Value OpenFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "openFile(path: string)");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) ThrowErrno(env, errno, "open", path, nullptr);
+  return NewHandle(env, fd);
 }
 
 }  // namespace
 
 void InitFileLock(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
+  exports.Set("openFile", Napi::Function::New(env, OpenFile, "openFile"));
 }
 
 }  // namespace pmem

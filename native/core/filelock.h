@@ -8,6 +8,10 @@
 // a SIGKILLed holder never leaves a stale lock behind. `fd` is the locked
 // descriptor (read-only), through which the opener reads the file's
 // signature before anything maps it; release() closes it.
+//
+// openFile(path) -> { fd, release() }: the same handle over a read-only
+// descriptor that holds no lock (a KVStore reader beside a writer), with the
+// same three ways to be released.
 #pragma once
 
 #include <napi.h>
