@@ -2,9 +2,10 @@
 // it. A file that is not a store is refused before anything is written.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { KVStore, ObjPool, PmemError, TieredCache, Wal } from '../lib';
+import { KVStore, ObjPool, openMapping, PmemError, TieredCache, Wal } from '../lib';
 import { identify, openStoreFile } from '../lib/core/identify';
 import { inspect } from '../lib/cli/inspect';
 import { expectPmemError, expectThrowName, testDir, tmpFile } from './helpers';
@@ -200,6 +201,74 @@ describe('foreign files are refused untouched, with what they look like', () => 
       `mapping shared ERR_PMEM_INVALID: cannot map '${f}' read-only: not a non-empty regular file`];
     expect(JSON.parse(r.stdout)).toEqual([...each(fifo), ...each(link)]);
     expect(fs.statSync(fifo).isFIFO()).toBe(true);
+  });
+
+  test('a UNIX socket, or a link to one, is not a store for any open, and not a file to map', async () => {
+    // open(2) of a socket fails with ENXIO ("No such device or address"):
+    // the opens must still say it is a socket, not report an I/O error.
+    const sock = tmpFile('sock');
+    const link = tmpFile('sock-link');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      fs.symlinkSync(sock, link);
+      for (const f of [sock, link]) {
+        const got: string[] = [];
+        for (const [name, open] of [
+          ['kv', () => KVStore.open(f)], ['kv readOnly', () => KVStore.open(f, { readOnly: true })], ['kv create', () => kvCreate(f)],
+          ['wal', () => Wal.open(f)], ['wal readOnly', () => Wal.open(f, { readOnly: true })], ['wal create', () => walCreate(f)],
+          ['cache', () => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 })],
+          ['mapping', () => openMapping(f)], ['mapping readOnly', () => openMapping(f, { readOnly: true })],
+          ['mapping create', () => openMapping(f, { create: true, size: 4096 })],
+          ['pool', () => ObjPool.open(f)],
+        ] as [string, () => { close(): void }][]) {
+          try {
+            open().close();
+            got.push(`${name} opened`);
+          } catch (e) {
+            const { code, message, path: at } = e as PmemError;
+            got.push(`${name} ${code}${/a socket, not a regular file/.test(message) && at === f ? '' : `: ${message}`}`);
+          }
+        }
+        expect(got).toEqual([
+          'kv ERR_PMEM_NOT_A_STORE', 'kv readOnly ERR_PMEM_NOT_A_STORE', 'kv create ERR_PMEM_NOT_A_STORE',
+          'wal ERR_PMEM_NOT_A_STORE', 'wal readOnly ERR_PMEM_NOT_A_STORE', 'wal create ERR_PMEM_NOT_A_STORE',
+          'cache ERR_PMEM_NOT_A_STORE',
+          'mapping ERR_PMEM_INVALID', 'mapping readOnly ERR_PMEM_INVALID', 'mapping create ERR_PMEM_INVALID',
+          // libpmemobj's own words for it: "file type 0140000 not supported".
+          expect.stringMatching(/^pool ERR_PMEM_NOT_POOL: /),
+        ]);
+      }
+      expect(fs.statSync(sock).isSocket()).toBe(true);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      fs.rmSync(sock, { force: true });
+      fs.rmSync(link, { force: true });
+    }
+  });
+
+  test('a symbolic link loop is ERR_PMEM_INVALID for every open: the stores, openMapping, ObjPool', () => {
+    const loop = tmpFile('loop-all');
+    fs.symlinkSync(path.basename(loop), loop);
+    try {
+      for (const open of [
+        () => KVStore.open(loop), () => KVStore.open(loop, { readOnly: true }), () => kvCreate(loop),
+        () => Wal.open(loop), () => Wal.open(loop, { readOnly: true }), () => walCreate(loop),
+        () => new TieredCache({ file: loop, pmemBytes: 64 * 1024, dramEntries: 8 }),
+        () => openMapping(loop), () => openMapping(loop, { readOnly: true }), () => openMapping(loop, { create: true, size: 4096 }),
+        () => ObjPool.open(loop), () => ObjPool.check(loop),
+      ]) {
+        let e: { code?: string; errno?: number; path?: string } = {};
+        try {
+          (open() as unknown as { close(): void }).close();
+        } catch (thrown) {
+          e = thrown as typeof e;
+        }
+        expect({ code: e.code, errno: e.errno, path: e.path }).toEqual({ code: 'ERR_PMEM_INVALID', errno: 40, path: loop });
+      }
+    } finally {
+      fs.rmSync(loop, { force: true });
+    }
   });
 
   test('a /proc file, empty to stat, opened with create: the error says its directory takes no new file', () => {

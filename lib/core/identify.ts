@@ -377,7 +377,8 @@ function isCode(e: unknown, code: PmemErrorCode): boolean {
 /**
  * ELOOP (a symbolic link loop) is a file that cannot be a store, not a
  * missing one. EISDIR (a writable open of a directory) is refused as a
- * read-only open, which opens it, refuses it for its type.
+ * read-only open, which opens it, refuses it for its type; so is a special
+ * file that open(2) refuses with ENXIO (a UNIX socket).
  */
 function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
@@ -386,5 +387,17 @@ function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 21 /* EISDIR */) {
     return notAStore(file, name, { kind: 'unknown', description: 'a directory, not a regular file' });
   }
+  if (isPmemError(e) && e.errno === 6 /* ENXIO */) {
+    const st = statOrNull(file);
+    if (st !== null && !st.isFile()) return notAStore(file, name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });
+  }
   return e;
+}
+
+function statOrNull(file: string): fs.Stats | null {
+  try {
+    return fs.statSync(file);
+  } catch {
+    return null;
+  }
 }

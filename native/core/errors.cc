@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <libpmemobj.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,13 +43,43 @@ const char* CodeForErrno(int err) {
     case EINVAL:
     case EISDIR:
     case ENODEV:
-    case ENOTSUP: return "ERR_PMEM_INVALID";
+    case ENOTSUP:
+    // A symbolic link loop names no file that could ever be opened: a wrong
+    // path, as the path-opening stores report it (lib/core/identify.ts).
+    case ELOOP: return "ERR_PMEM_INVALID";
     default: return "ERR_PMEM_IO";
   }
 }
 
+namespace {
+
+const char* FileType(mode_t mode) {
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  return "a special file";
+}
+
+}  // namespace
+
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& path,
                 const char* libraryMessage) {
+  // open(2) fails with ENXIO ("No such device or address") for a special
+  // file with nothing behind it: a UNIX socket (only connect() reaches
+  // one), a FIFO opened for writing without a reader, a device without its
+  // driver. That is a file of the wrong type, not an I/O error, and is said
+  // so, as a FIFO or device that does open is refused for its type.
+  if (err == ENXIO && std::strcmp(syscall, "open") == 0) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      throw MakePmemError(env, "ERR_PMEM_INVALID",
+                          "'" + path + "' is " + FileType(st.st_mode) + ", not a regular file (open: " +
+                              std::strerror(err) + ")",
+                          err, syscall, &path);
+    }
+  }
   std::string message = std::string(syscall) + " failed for '" + path + "': ";
   if (libraryMessage != nullptr && libraryMessage[0] != '\0') {
     message += libraryMessage;
