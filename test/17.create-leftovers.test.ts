@@ -61,6 +61,34 @@ describe('a create removes what crashed creators of the same name left, and only
     expect(fs.readlinkSync(path.join(dir, '.data.cccccccccccc.creating'))).toBe('target');
   });
 
+  test.each([
+    ['KVStore.open', (f: string) => KVStore.open(f, { create: true }).close()],
+    ['ObjPool.create', (f: string) => ObjPool.create(f, { layout: 'leftovers', size: 16 << 20 }).close()],
+  ])('%s beside a path within 23 bytes of PATH_MAX, where DIR/.NAME.RANDOM.creating is too long for open(2)', (_name, create) => {
+    let deep = dir;
+    while (Buffer.byteLength(deep) + 201 < 4093) deep = path.join(deep, 'd'.repeat(200));
+    deep = path.join(deep, 'e'.repeat(4093 - Buffer.byteLength(deep) - 1));
+    fs.mkdirSync(deep, { recursive: true });
+    const f = path.join(deep, 'a');
+    // Reached through a descriptor of the directory, as the create must.
+    const d = fs.openSync(deep, 'r');
+    const inDeep = (name: string): string => `/proc/self/fd/${d}/${name}`;
+    try {
+      for (const name of ['.a.0123456789ab.creating', '.b.0123456789ab.creating']) {
+        fs.writeFileSync(inDeep(name), Buffer.alloc(1 << 16, 0x5a));
+        const when = (Date.now() - OLD) / 1000;
+        fs.utimesSync(inDeep(name), when, when);
+      }
+      create(f);
+      expect(fs.readdirSync(deep).sort()).toEqual(['.b.0123456789ab.creating', 'a']);
+    } finally {
+      // Names in `deep` too long for a path of their own: removed through d,
+      // so that afterEach can remove the rest.
+      for (const name of fs.readdirSync(deep)) fs.rmSync(inDeep(name), { force: true });
+      fs.closeSync(d);
+    }
+  });
+
   test('an open of an existing file, and a read-only open, remove nothing', () => {
     const f = path.join(dir, 'data');
     KVStore.open(f, { create: true }).close();

@@ -493,6 +493,60 @@ describe('creating a file', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test('a path as long as open(2) takes (4095 bytes) is created by every create; a longer one is ERR_PMEM_INVALID naming ENAMETOOLONG', () => {
+    // The temporary name beside such a file is 23 bytes longer than its own:
+    // past PATH_MAX as DIR/NAME, for a name of any length.
+    const top = path.join(testDir(), `pathmax-${process.pid}`);
+    let deep = top;
+    while (Buffer.byteLength(deep) + 201 < 4093) deep = path.join(deep, 'd'.repeat(200));
+    deep = path.join(deep, 'e'.repeat(4093 - Buffer.byteLength(deep) - 1));
+    fs.mkdirSync(deep, { recursive: true });
+    const creates: [string, (f: string) => { close(): void }][] = [
+      ['kv', kvCreate], ['wal', walCreate],
+      ['cache', (f) => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 })],
+      ['pool', (f) => ObjPool.create(f, { layout: 'x' })],
+    ];
+    try {
+      // A one-byte name in a directory of 4093 bytes, and a long name.
+      const fits = [path.join(deep, 'a'), path.join(path.dirname(deep), 'n'.repeat(4094 - Buffer.byteLength(path.dirname(deep))))];
+      for (const f of fits) {
+        expect(Buffer.byteLength(f)).toBe(4095);
+        for (const [name, create] of creates) {
+          let got = 'created';
+          try {
+            create(f).close();
+            expect(fs.statSync(f).size).toBeGreaterThan(0);
+          } catch (e) {
+            got = `${(e as PmemError).code}: ${(e as PmemError).message}`;
+          }
+          expect(`${name} ${got}`).toBe(`${name} created`);
+          fs.rmSync(f);
+        }
+        expect(fs.readdirSync(path.dirname(f)).filter((n) => n.endsWith('.creating'))).toEqual([]);
+      }
+      // One byte more: no path open(2) takes, said so.
+      for (const [name, create] of creates) {
+        const f = path.join(deep, 'ab');
+        let e: Partial<PmemError> = {};
+        try {
+          create(f).close();
+        } catch (thrown) {
+          e = thrown as PmemError;
+        }
+        expect({ name, code: e.code, errno: e.errno, path: e.path }).toEqual({ name, code: 'ERR_PMEM_INVALID', errno: 36, path: f });
+        expect(e.message).toMatch(/too long a path \(ENAMETOOLONG\): 4096 bytes/);
+      }
+      expect(fs.readdirSync(deep)).toEqual([]);
+    } finally {
+      // A temporary file a failed create left in `deep` has a path too long
+      // for rmSync: removed through a descriptor of the directory.
+      const d = fs.openSync(deep, 'r');
+      for (const name of fs.readdirSync(deep)) fs.rmSync(`/proc/self/fd/${d}/${name}`, { force: true });
+      fs.closeSync(d);
+      fs.rmSync(top, { recursive: true, force: true });
+    }
+  });
+
   test('a create through a symbolic link formats the empty file it names; the link stays, and a link to nothing is refused', () => {
     const dir = path.join(testDir(), `links-${process.pid}`);
     const targets = path.join(dir, 'targets');

@@ -43,12 +43,24 @@ export function createFile(file: string, o: NewFile, emptyFd: number): { lock: N
     throw new PmemError('ERR_PMEM_NOT_FOUND',
       `cannot create '${file}': it is a symbolic link to '${to}', which does not exist; nothing was created`, { path: file });
   }
-  const tmp = tmpNameBeside(at);
+  const dir = new DirEntries(path.dirname(at));
+  try {
+    return createIn(dir, at, file, o, emptyFd);
+  } finally {
+    dir.close();
+  }
+}
+
+/** createFile's work, with the temporary file in `dir`, beside `at`. */
+function createIn(dir: DirEntries, at: string, file: string, o: NewFile, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
+  const name = tmpName(at);
+  let tmp = path.join(dir.dir, name); // named in messages when it cannot be reached
   let lock: NativeLock;
   try {
+    tmp = dir.path(name);
     lock = binding.lockFile(tmp, true, true);
   } catch (e) {
-    throw refusedInDirectory(e, tmp, file);
+    throw refusedInDirectory(e, tmp, file, dir.dir);
   }
   removeLeftovers(at, tmp);
   const fd = lock.fd;
@@ -106,19 +118,27 @@ export const LEFTOVER_MS = 60_000;
  * cannot be read, or a file that cannot be opened, is left as it is.
  */
 export function removeLeftovers(file: string, own?: string): void {
-  const dir = path.dirname(file);
-  const prefix = `.${tmpStem(path.basename(file))}.`;
+  const dir = new DirEntries(path.dirname(file));
+  try {
+    removeLeftoversIn(dir, path.basename(file), own === undefined ? undefined : path.basename(own));
+  } finally {
+    dir.close();
+  }
+}
+
+function removeLeftoversIn(dir: DirEntries, base: string, own: string | undefined): void {
+  const prefix = `.${tmpStem(base)}.`;
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = fs.readdirSync(dir.dir);
   } catch {
     return;
   }
   for (const name of names) {
     if (!name.startsWith(prefix) || !/^[0-9a-f]{12}\.creating$/.test(name.slice(prefix.length))) continue;
-    const p = path.join(dir, name);
-    if (p === own) continue;
+    if (name === own) continue;
     try {
+      const p = dir.path(name);
       // A link, FIFO or device under such a name is not a creator's: never opened.
       if (!fs.lstatSync(p).isFile()) continue;
       const lock = binding.lockFile(p, true, false);
@@ -136,12 +156,60 @@ export function removeLeftovers(file: string, own?: string): void {
 }
 
 /**
- * A new name in the directory of `file` for a file made whole before it
+ * A new name for the directory of `file`, for a file made whole before it
  * is given `file`'s name: `.NAME.RANDOM.creating`, which no open ever takes
  * for the structure (docs/formats.md, "Identifying and creating a file").
+ * A name only: reach it through a DirEntries of that directory.
  */
-export function tmpNameBeside(file: string): string {
-  return path.join(path.dirname(file), `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`);
+export function tmpName(file: string): string {
+  return `.${tmpStem(path.basename(file))}.${randomBytes(6).toString('hex')}.creating`;
+}
+
+/** Bytes in the longest path open(2) takes, its NUL included (Linux's PATH_MAX). */
+const PATH_MAX = 4096;
+
+/**
+ * Paths to names in one directory that open(2) takes. A temporary name is
+ * 23 bytes longer than the file's, so beside a file whose path is within
+ * 23 bytes of PATH_MAX, DIR/NAME is too long (ENAMETOOLONG) though the file's
+ * own path is not: such a name is reached through a descriptor of the
+ * directory, as /proc/self/fd/N/NAME, which close() closes. The caller
+ * closes it in a finally: nothing keeps it past the call that made it.
+ */
+export class DirEntries {
+  readonly dir: string;
+  #fd = -1;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** A path to `name` in the directory. */
+  path(name: string): string {
+    const whole = path.join(this.dir, name);
+    if (Buffer.byteLength(whole) < PATH_MAX) return whole;
+    if (this.#fd < 0) this.#fd = fs.openSync(this.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    return `/proc/self/fd/${this.#fd}/${name}`;
+  }
+
+  close(): void {
+    if (this.#fd >= 0) fs.closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/**
+ * `e` as the refusal of a path the system takes as too long (ENAMETOOLONG:
+ * as a whole, or a name in it), whatever call met it; null for any other
+ * error. Its own code, as a symbolic link loop's: no open of it can ever
+ * succeed.
+ */
+export function pathTooLong(file: string, e: unknown): PmemError | null {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (err?.code !== 'ENAMETOOLONG' && !(isPmemError(e) && e.errno === 36)) return null;
+  return new PmemError('ERR_PMEM_INVALID',
+    `'${file}' is too long a path (ENAMETOOLONG): ${Buffer.byteLength(file)} bytes, where the system takes at most ${PATH_MAX - 1}, and at most 255 in each name`,
+    { path: file, errno: 36, ...(err?.syscall === undefined ? {} : { syscall: err.syscall }) });
 }
 
 /**
@@ -223,9 +291,13 @@ export function namingFile(e: unknown, tmp: string, file: string): unknown {
  * missing directory, or one like /proc that holds no new files), not that
  * `file` itself failed to open, which may exist.
  */
-function refusedInDirectory(e: unknown, tmp: string, file: string): unknown {
+function refusedInDirectory(e: unknown, tmp: string, file: string, dir: string): unknown {
+  // Not the directory's fault: a name too long is the file's (tmpStem cuts
+  // the temporary name to what the file's would fit in).
+  const tooLong = pathTooLong(file, e);
+  if (tooLong !== null) return tooLong;
   if (!isPmemError(e) || e.path !== tmp) return namingFile(e, tmp, file);
-  return refusedIn(file, path.dirname(tmp), e);
+  return refusedIn(file, dir, e);
 }
 
 /**

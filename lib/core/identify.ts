@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { binding, type NativeLock } from './binding';
-import { createFile } from './create-file';
+import { createFile, pathTooLong } from './create-file';
 import { crc32c } from './crc32c';
 import { isPmemError, PmemError, type PmemErrorCode } from './errors';
 import { openMapping, openMappingOf, type Mapping } from './mapping';
@@ -376,9 +376,10 @@ function isCode(e: unknown, code: PmemErrorCode): boolean {
 
 /**
  * ELOOP (a symbolic link loop) is a file that cannot be a store, not a
- * missing one. EISDIR (a writable open of a directory) is refused as a
- * read-only open, which opens it, refuses it for its type; so is a special
- * file that open(2) refuses with ENXIO (a UNIX socket).
+ * missing one, and ENAMETOOLONG a path no open can take. EISDIR (a
+ * writable open of a directory) is refused as a read-only open, which opens
+ * it, refuses it for its type; so is a special file that open(2) refuses
+ * with ENXIO (a UNIX socket).
  */
 function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 40 /* ELOOP */) {
@@ -387,6 +388,8 @@ function refine(file: string, name: string, e: unknown): unknown {
   if (isPmemError(e) && e.errno === 21 /* EISDIR */) {
     return notAStore(file, name, { kind: 'unknown', description: 'a directory, not a regular file' });
   }
+  const tooLong = pathTooLong(file, e);
+  if (tooLong !== null) return tooLong;
   if (isPmemError(e) && e.errno === 6 /* ENXIO */) {
     const st = statOrNull(file);
     if (st !== null && !st.isFile()) return notAStore(file, name, { kind: 'unknown', description: `${fileType(st)}, not a regular file` });

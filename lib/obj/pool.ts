@@ -1,8 +1,8 @@
-import { dirname as pathDirname } from 'node:path';
+import { dirname as pathDirname, join as pathJoin } from 'node:path';
 
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
-import { namingFile, refusedIn, removeLeftovers, syncDir, tmpNameBeside } from '../core/create-file';
+import { DirEntries, namingFile, pathTooLong, refusedIn, removeLeftovers, syncDir, tmpName } from '../core/create-file';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import { identifyPath } from '../core/identify';
 import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
@@ -140,13 +140,18 @@ export class ObjPool {
     // Made whole under a new name beside `path`, made durable, then linked
     // to `path` (never replacing a file there): a kill leaves `path`
     // missing or a whole pool (native/obj/pool.cc, Create).
-    const tmp = tmpNameBeside(path);
-    removeLeftovers(path);
+    const dir = new DirEntries(pathDirname(path));
+    const name = tmpName(path);
+    let tmp = pathJoin(dir.dir, name); // named in messages when it cannot be reached
     let native: NativeObjPool;
     try {
+      tmp = dir.path(name);
+      removeLeftovers(path);
       native = binding.objCreate(path, tmp, layout, size, mode, sds, stats);
     } catch (e) {
-      throw isPmemError(e) && e.path === tmp && e.syscall === 'open' ? refusedIn(path, pathDirname(tmp), e) : namingFile(e, tmp, path);
+      throw pathTooLong(path, e) ?? (isPmemError(e) && e.path === tmp && e.syscall === 'open' ? refusedIn(path, dir.dir, e) : namingFile(e, tmp, path));
+    } finally {
+      dir.close();
     }
     try {
       syncDir(path); // the new name durable before the pool is handed out

@@ -44,9 +44,11 @@ const char* CodeForErrno(int err) {
     case EISDIR:
     case ENODEV:
     case ENOTSUP:
-    // A symbolic link loop names no file that could ever be opened: a wrong
-    // path, as the path-opening stores report it (lib/core/identify.ts).
-    case ELOOP: return "ERR_PMEM_INVALID";
+    // A symbolic link loop, or a path too long, names no file that could
+    // ever be opened: a wrong path, as the path-opening stores report it
+    // (lib/core/identify.ts).
+    case ELOOP:
+    case ENAMETOOLONG: return "ERR_PMEM_INVALID";
     default: return "ERR_PMEM_IO";
   }
 }
