@@ -9,6 +9,9 @@
 // divergence and changes nothing; a primary that reads no acknowledgements
 // is not read from until it reads them. And a primary against a replica's REFUSE
 // of 100 KB: its error quotes 1 KiB.
+// A peer that can reach a backup's port but read neither journal file
+// learns nothing of the journal from its refusals (not its id, not its
+// epochs), and cannot guess epoch 1's tag to forge a newer epoch.
 // A replica that cannot listen leaves no file it created behind (with
 // --store, neither the store nor the journal), and every other as it was;
 // nor does a primary whose journal a backup holds.
@@ -19,12 +22,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { openServer, ReplicatedStore, ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, PROTOCOL_VERSION, WANT_RECEIVED } from '../lib/replicate/frames';
+import { RESEED } from '../lib/replicate/backup-log';
+import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FRAME_REFUSE, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, PROTOCOL_VERSION, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
 import { dataFrame, describeFrame, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { startPmem, stopPmem, testFiles } from './replicate-helpers';
+import { readControlBlock, startPmem, stopPmem, testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
 const file = testFiles();
@@ -77,6 +81,100 @@ describe('a refused HELLO writes nothing', () => {
         await p.close();
       }
     } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('a peer that does not hold the journal\'s id and tags', () => {
+  const ANOTHER = `the replica belongs to another journal: give this journal a backup of its own; only if that journal's copy is no longer needed, ${RESEED}`;
+  const DIFFERS = `the replica has diverged from the primary: its epoch history differs from the primary's; ${RESEED}`;
+
+  /** A backup following a live primary that has committed 'a' and 'b'. */
+  async function following(name: string, log?: (line: string) => void): Promise<{ b: ReplicaHandle; fb: string; p: ReplicatedWal; fp: string }> {
+    const fb = file(`${name}-b`);
+    const b = await startReplica({ file: fb, port: 0, create: true, size: SIZE, log });
+    const fp = file(`${name}-p`);
+    const p = await ReplicatedWal.open(fp, { replicas: [`127.0.0.1:${b.port}`], create: true, size: SIZE, timeoutMs: 5000 });
+    expect(await p.appendBatch(['a', 'b'])).toEqual([1, 2]);
+    return { b, fb, p, fp };
+  }
+
+  /** What the backup tells a connection that sends `frame`: one REFUSE, then it closes. */
+  async function refusal(port: number, frame: Buffer): Promise<{ code: string; message: string }> {
+    const c = new RawPrimary(port);
+    c.write(frame);
+    const [first] = await c.next(1);
+    // A HELLO taken is answered with a WELCOME and kept open: not waited on.
+    if (first?.type === FRAME_REFUSE) await c.closedByPeer();
+    else c.destroy();
+    expect(c.frames.map(describeFrame)).toEqual([expect.stringMatching(/^REFUSE /)]);
+    return decodeRefuse(c.frames[0].body);
+  }
+
+  test('a HELLO of another journal id: the REFUSE names no id, the backup\'s log and stats name both; the primary goes on', async () => {
+    const lines: string[] = [];
+    const { b, p, fp } = await following('stranger-id', (line) => lines.push(line));
+    try {
+      const { journalId } = readControlBlock(fp);
+      const r = await refusal(b.port, hello(1, [E1], 12345));
+      expect(r).toEqual({ code: 'ERR_PMEM_REPLICA_DIVERGED', message: ANOTHER });
+      expect(r.message).not.toContain(String(journalId));
+      const local = `the replica belongs to another journal (id ${journalId}, this primary's 12345)`;
+      expect(b.stats.lastRefusal!.message).toContain(local);
+      expect(lines.filter((l) => l.includes(local))).toHaveLength(1);
+      expect(await p.append('c')).toBe(3);
+    } finally {
+      await p.close();
+      await b.close();
+    }
+  });
+
+  test('a new journal\'s epoch 1 tag is drawn at random; a fresh backup takes its primary\'s at the handshake', async () => {
+    const fresh = file('tag-fresh');
+    const r = await startReplica({ file: fresh, port: 0, create: true, size: SIZE });
+    await r.close();
+    const tags = [readControlBlock(fresh).history[0].tag];
+    for (const name of ['tag-1', 'tag-2']) {
+      const { b, fb, p, fp } = await following(name);
+      await p.close();
+      await b.close();
+      const [primary, backup] = [readControlBlock(fp), readControlBlock(fb)];
+      expect(primary.history).toHaveLength(1);
+      expect(backup).toEqual(primary);
+      tags.push(primary.history[0].tag);
+    }
+    expect(tags.every((t) => t > 0)).toBe(true);
+    expect(new Set(tags).size).toBe(tags.length);
+  });
+
+  test('a newer epoch forged with the journal id known, on a guess of epoch 1\'s tag, is refused and changes nothing; with the tag it would be taken', async () => {
+    const { b, fb, p, fp } = await following('forged-epoch');
+    try {
+      // Read from the file: a peer on the network could not.
+      const { journalId, history } = readControlBlock(fp);
+      const forged = (tag: number): Buffer => hello(2, [{ epoch: 1, startLsn: 1, tag }, { epoch: 2, startLsn: 2 ** 40, tag: 1 }], journalId);
+      for (const guess of [0, 1, history[0].tag + 1]) {
+        const r = await refusal(b.port, forged(guess));
+        expect(r).toEqual({ code: 'ERR_PMEM_REPLICA_DIVERGED', message: DIFFERS });
+        expect(b.stats.lastRefusal!.message).toMatch(/differs from the primary's at epoch 1 \(from LSN 1\)/);
+      }
+      expect([b.epoch, b.lastDurableLsn]).toEqual([1, 2]);
+      expect(readControlBlock(fb)).toEqual({ journalId, history });
+      expect(await p.append('c')).toBe(3);
+      expect([...b.read()].map((x) => x.data.toString())).toEqual(['a', 'b', 'c']);
+
+      // The control: the same HELLO with the true tag is a newer epoch of
+      // this journal, taken, and the primary is fenced. It is the tag alone
+      // that kept the forgeries out.
+      const c = new RawPrimary(b.port);
+      c.write(forged(history[0].tag));
+      expect((await c.next(1)).map(describeFrame)).toEqual(['WELCOME 2 3']);
+      c.destroy();
+      const fenced = await p.append('d').catch((e: unknown) => e);
+      expect((fenced as { code?: string }).code).toBe('ERR_PMEM_REPLICA_FENCED');
+    } finally {
+      await p.close();
       await b.close();
     }
   });

@@ -12,7 +12,7 @@ import { encodeAck, encodeHello, encodeRefuse, FRAME_ACK, FRAME_REFUSE, FRAME_WE
 import { MAX_EPOCHS, ReplState } from '../lib/replicate/state';
 import { reconcile } from '../lib/replicate/state';
 import { dataFrame, describeFrame, FakeBackup, lsnsOf, RawPrimary, resealData } from './fixtures/replicate/fake';
-import { testFiles } from './replicate-helpers';
+import { readControlBlock, testFiles } from './replicate-helpers';
 
 const SIZE = 1024 * 1024;
 const file = testFiles();
@@ -317,7 +317,7 @@ describe('epochs', () => {
     expect(await code(old.append('again'))).toBe('ERR_PMEM_REPLICA_FENCED');
     // The promoted side refuses the old epoch's handshake and records.
     const c = new RawPrimary(b1.port);
-    c.write(encodeHello({ journalId: old.journalId, epoch: 1, committedLsn: 0, history: [{ epoch: 1, startLsn: 1, tag: 0 }] }));
+    c.write(encodeHello({ journalId: old.journalId, epoch: 1, committedLsn: 0, history: readControlBlock(oldPath).history }));
     await c.closedByPeer();
     expect(c.frames.map(describeFrame)).toEqual(['REFUSE ERR_PMEM_REPLICA_FENCED']);
     await old.close();

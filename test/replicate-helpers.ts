@@ -54,3 +54,22 @@ export function stopPmem(child: ChildProcess): Promise<number | null> {
   child.kill('SIGTERM');
   return done;
 }
+
+/**
+ * The journal id and epoch history in a journal file's control block,
+ * read from its bytes (docs/formats.md, "Replicated journal"): what a
+ * process that can read the file knows, and a peer on the network must not.
+ * Reads without the file's lock, so it works while a primary or replica holds it.
+ */
+export function readControlBlock(file: string): { journalId: number; history: Array<{ epoch: number; startLsn: number; tag: number }> } {
+  const b = Buffer.alloc(4096);
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.readSync(fd, b, 0, b.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const u64 = (at: number): number => Number(b.readBigUInt64LE(at));
+  const history = Array.from({ length: u64(32) }, (_, i) => ({ epoch: u64(64 + 24 * i), startLsn: u64(72 + 24 * i), tag: u64(80 + 24 * i) }));
+  return { journalId: u64(8), history };
+}

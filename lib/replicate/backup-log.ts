@@ -4,15 +4,35 @@
 // LSN order, the same LSNs as the primary's, persisted before the
 // 'persisted' ack) and promotion. replica.ts puts it on a TCP server; the
 // crash tests drive it directly over a simulated Region.
-import { isPmemError, PmemError } from '../core/errors';
+import { isPmemError, PmemError, type PmemErrorCode } from '../core/errors';
 import { RECORD_HEADER as LOG_RECORD_HEADER } from '../log/wal-record';
 import { ACK_PERSISTED, ACK_RECEIVED, type DataFrame, type Hello, protocolError, WANT_RECEIVED } from './frames';
 import { replicateHooks as hooks } from './hooks';
 import { type Journal, newJournalId } from './journal';
-import { MAX_EPOCHS, outOfOrder, reconcile } from './state';
+import { firstDifference, MAX_EPOCHS, outOfOrder, reconcile } from './state';
 
 /** What to do when the backup is too far behind or has diverged: the same words everywhere. */
 export const RESEED = 'delete the replica\'s file and start it again with create, so that it copies the journal from the start';
+
+/** Refusals whose message names what only the journal's own should learn, with the words its peer is told instead. */
+const peerWords = new WeakMap<Error, string>();
+
+/**
+ * A refusal of a HELLO whose sender has not shown it holds the journal's
+ * id and tags: `message` (thrown, logged by the backup) may name this
+ * backup's id and epochs; `told` (what the peer reads) must not.
+ */
+function unproven(code: PmemErrorCode, message: string, told: string): PmemError {
+  const e = new PmemError(code, message);
+  peerWords.set(e, told);
+  return e;
+}
+
+/** The text a REFUSE of `e` carries to the peer. */
+export function refusalText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  return peerWords.get(e) ?? e.message;
+}
 
 export class BackupLog {
   readonly journal: Journal;
@@ -66,10 +86,13 @@ export class BackupLog {
    * Records an old primary wrote past the start of a newer epoch (never
    * committed) are dropped first. Every check runs before anything is
    * written: a refused HELLO leaves the file as it was.
-   * @throws PmemError ERR_PMEM_REPLICA_FENCED (the primary's epoch is older
-   *   than one this backup has seen, or this backup was promoted),
-   *   ERR_PMEM_REPLICA_DIVERGED (another journal, an epoch the primary's
-   *   history lacks, or a divergent tail it can no longer cut),
+   * @throws PmemError ERR_PMEM_REPLICA_DIVERGED (another journal, or a
+   *   history that differs from this backup's in an epoch both hold,
+   *   checked before the epochs: refusalText is what the peer may read),
+   *   ERR_PMEM_REPLICA_FENCED (the primary's epoch is older than one this
+   *   backup has seen, or this backup was promoted),
+   *   ERR_PMEM_REPLICA_DIVERGED (an epoch the primary's history lacks, or
+   *   a divergent tail it can no longer cut),
    *   ERR_PMEM_REPLICA_PROTOCOL (a history out of order, or longer than
    *   the control block holds, or not ending at the HELLO's epoch)
    */
@@ -84,21 +107,36 @@ export class BackupLog {
         + (bad > 0 ? ` after epoch ${h.history[bad - 1].epoch} from LSN ${h.history[bad - 1].startLsn}` : ''));
     }
     if (h.history.length > MAX_EPOCHS) throw protocolError(`a HELLO with ${h.history.length} epochs in its history; a journal holds at most ${MAX_EPOCHS}`);
+    // The journal's id, then its tags, before anything that depends on this
+    // backup's epochs: until a peer has shown both, a refusal (its code
+    // too) tells it only that what it sent is not this journal's, never
+    // what is (refusalText). A backup that named its id would let anyone
+    // who reaches its port send a newer epoch of a journal that never
+    // failed over, and fence the primary.
+    if (state.journalId !== 0 && state.journalId !== h.journalId) {
+      // Another primary's backup: reseeding it would take that journal's copy away.
+      const then = `give this journal a backup of its own; only if that journal's copy is no longer needed, ${RESEED}`;
+      throw unproven('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal (id ${state.journalId}, this primary's ${h.journalId}): ${then}`,
+        `the replica belongs to another journal: ${then}`);
+    }
+    // A backup that has met no primary takes the primary's epoch 1 tag with its id.
+    const mine = state.journalId === 0 ? [{ ...state.history[0], tag: h.history[0].tag }, ...state.history.slice(1)] : state.history;
     if (!hooks.noEpochCheck) {
+      const at = firstDifference(mine, h.history);
+      if (at !== undefined) {
+        throw unproven('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: its epoch history differs from the primary's at epoch ${mine[at].epoch} `
+          + `(from LSN ${mine[at].startLsn}); ${RESEED}`, `the replica has diverged from the primary: its epoch history differs from the primary's; ${RESEED}`);
+      }
+      // From here on the peer holds this journal's id and the tags of every
+      // epoch both histories hold: the old primary itself, or one of its
+      // backups promoted. It is told what this backup has seen.
       if (state.role === 'primary') {
         throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica was promoted to epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);
       }
       if (h.epoch < state.epoch) {
         throw new PmemError('ERR_PMEM_REPLICA_FENCED', `the replica has seen epoch ${state.epoch}; the primary of epoch ${h.epoch} is stale and cannot commit`);
       }
-    }
-    if (state.journalId !== 0 && state.journalId !== h.journalId) {
-      // Another primary's backup: reseeding it would take that journal's copy away.
-      throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica belongs to another journal (id ${state.journalId}, this primary's ${h.journalId}): `
-        + `give this journal a backup of its own; only if that journal's copy is no longer needed, ${RESEED}`);
-    }
-    if (!hooks.noEpochCheck) {
-      const r = reconcile(state.history, this.lastLsn, h.history);
+      const r = reconcile(mine, this.lastLsn, h.history);
       if (r.diverged !== undefined) throw new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the replica has diverged from the primary: ${r.diverged}; ${RESEED}`);
       if (r.cutFrom !== undefined) {
         if (r.cutFrom < this.journal.wal.headLsn) {
@@ -124,7 +162,7 @@ export class BackupLog {
    */
   #adopt(h: Hello): void {
     const { state } = this.journal;
-    if (state.journalId === 0) state.setJournalId(h.journalId);
+    if (state.journalId === 0) state.adoptJournal(h.journalId, h.history[0].tag);
     for (const e of h.history) if (e.epoch > state.epoch) state.addEpoch(e.epoch, e.startLsn, e.tag);
   }
 

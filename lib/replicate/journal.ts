@@ -24,9 +24,13 @@ export function newJournalId(): number {
   return randomInt(1, 2 ** 47);
 }
 
-/** Formats an empty journal over `region`. Durable when it returns. */
+/**
+ * Formats an empty journal over `region`, with a random tag for epoch 1
+ * (a backup's is replaced by its primary's at the first handshake, and
+ * stays its own if it is promoted first). Durable when it returns.
+ */
 export function formatJournal(region: Region, role: Role, journalId = role === 'primary' ? newJournalId() : 0): Journal {
-  const state = ReplState.format(region, 0, journalId, role);
+  const state = ReplState.format(region, 0, journalId, role, newJournalId());
   const wal = Wal.format(region, { offset: STATE_BYTES });
   return { wal, state };
 }

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import type { WalRecord } from '../log/wal';
-import { BackupLog } from './backup-log';
+import { BackupLog, refusalText } from './backup-log';
 import { BACKUP_ID_BYTES, decodeHello, encodeAck, encodeRefuse, encodeWelcome, FRAME_DATA, FRAME_HELLO, FrameReader, MAX_HELLO, protocolError, readData } from './frames';
 import { type JournalFile, openJournalFile } from './journal';
 import { checkReplicaOptions, type ReplicaOptions } from './options';
@@ -162,7 +162,9 @@ async function listen(
       const message = e instanceof Error ? e.message : String(e);
       stats.refusals++;
       stats.lastRefusal = { code, message };
-      s.end(encodeRefuse(code, message));
+      // The peer may be anyone who reaches the port: until it has shown the
+      // journal's id and tags, it is told less than the log line below.
+      s.end(encodeRefuse(code, refusalText(e)));
       s.destroySoon();
       sockets.delete(s);
       refused.add(s);

@@ -30,8 +30,12 @@ const ROLE_CODE: Record<Role, number> = { primary: 1, backup: 2 };
 /**
  * One epoch of the history: records from `startLsn` on were written by
  * that epoch's primary. `tag` is drawn at random by the promotion that
- * began the epoch (0 for epoch 1, which began with the journal), so two
- * backups promoted to the same epoch at the same LSN still differ.
+ * began the epoch, so two backups promoted to the same epoch at the same
+ * LSN still differ; epoch 1's is drawn when the journal is formatted. The
+ * tags are secrets of the journal, with its id: a HELLO whose history does
+ * not hold this backup's tags is refused, so a peer that cannot read the
+ * journal's files cannot forge a newer epoch. Files formatted by earlier
+ * versions hold 0 for epoch 1 (docs/durability.md, "What a backup reveals").
  */
 export interface EpochEntry {
   epoch: number;
@@ -50,10 +54,10 @@ export class ReplState {
 
   /**
    * Writes a fresh block: `journalId` (0 for a backup that has not met its
-   * primary yet), `role`, commit point 0, and the history [(1, 1, 0)]. Durable
-   * when it returns.
+   * primary yet), `role`, commit point 0, and the history [(1, 1, firstTag)].
+   * Durable when it returns.
    */
-  static format(region: Region, offset: number, journalId: number, role: Role): ReplState {
+  static format(region: Region, offset: number, journalId: number, role: Role, firstTag: number): ReplState {
     const b = region.bytes;
     b.fill(0, offset, offset + STATE_BYTES);
     b.writeUInt32LE(STATE_MAGIC, offset + AT_MAGIC);
@@ -62,6 +66,7 @@ export class ReplState {
     store64(b, offset + AT_ROLE, ROLE_CODE[role]);
     store64(b, offset + AT_ENTRIES, 1);
     store64(b, offset + AT_ENTRIES + 8, 1);
+    store64(b, offset + AT_ENTRIES + 16, firstTag);
     store64(b, offset + AT_COUNT, 1);
     // The whole block durable at once: a new file is published only after
     // its format (core/identify.ts's createFile), so no order inside it matters.
@@ -142,6 +147,19 @@ export class ReplState {
     this.#publish(AT_JOURNAL, id);
   }
 
+  /**
+   * Makes a backup that has not met its primary (journal id 0) that
+   * journal's: its epoch 1 tag, then its id. Durable when it returns.
+   */
+  adoptJournal(id: number, firstTag: number): void {
+    // The tag first: the id is what marks the backup as the journal's, and
+    // a crash before it leaves a backup with id 0, whose tag the next
+    // HELLO sets again. Each is one aligned word.
+    this.#publish(AT_ENTRIES + 16, firstTag);
+    this.#history[0].tag = firstTag;
+    this.setJournalId(id);
+  }
+
   /** Sets the role. Durable when it returns. */
   setRole(role: Role): void {
     this.#publish(AT_ROLE, ROLE_CODE[role]);
@@ -203,12 +221,22 @@ export function outOfOrder(history: readonly EpochEntry[]): number | undefined {
  * to be dropped from `cutFrom` on.
  */
 export function reconcile(mine: readonly EpochEntry[], lastLsn: number, theirs: readonly EpochEntry[]): { diverged?: string; cutFrom?: number } {
+  const at = firstDifference(mine, theirs);
+  if (at !== undefined) return { diverged: `its epoch history differs from the primary's at epoch ${mine[at].epoch} (from LSN ${mine[at].startLsn})` };
   if (mine.length > theirs.length) return { diverged: `it has seen epoch ${mine[mine.length - 1].epoch}, which the primary's history does not hold` };
-  for (let i = 0; i < mine.length; i++) {
-    if (mine[i].epoch !== theirs[i].epoch || mine[i].startLsn !== theirs[i].startLsn || mine[i].tag !== theirs[i].tag) {
-      return { diverged: `its epoch history differs from the primary's at epoch ${mine[i].epoch} (from LSN ${mine[i].startLsn})` };
-    }
-  }
   const next = theirs[mine.length];
   return next !== undefined && lastLsn >= next.startLsn ? { cutFrom: next.startLsn } : {};
+}
+
+/**
+ * The first index where two histories' entries (epoch, first LSN, tag)
+ * differ, among the entries both hold; undefined when one is a prefix of
+ * the other.
+ */
+export function firstDifference(a: readonly EpochEntry[], b: readonly EpochEntry[]): number | undefined {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i].epoch !== b[i].epoch || a[i].startLsn !== b[i].startLsn || a[i].tag !== b[i].tag) return i;
+  }
+  return undefined;
 }
