@@ -136,6 +136,43 @@ test('a torn tail is discarded and reported', () => {
   m.close();
 });
 
+test('a log whose ring wrapped and was closed cleanly reports no torn tail; a torn record after the wrap is reported', () => {
+  const file = tmpFile('wal-wrapped');
+  let w = Wal.open(file, { create: true, size: 1 << 14 });
+  // Records of changing sizes: the tail lands inside records of an earlier lap.
+  for (let i = 0; i < 500; i++) {
+    w.append('x'.repeat(100 + (i % 50)));
+    if (i % 10 === 0) w.checkpoint();
+  }
+  const kept = records(w);
+  w.close();
+  for (let k = 0; k < 2; k++) {
+    w = Wal.open(file);
+    expect(w.stats.lastRecovery).toMatchObject({ discardedTail: false, records: kept.length });
+    w.close();
+  }
+  // The same after a truncateTail and a shorter append in its place.
+  w = Wal.open(file);
+  w.truncateTail(w.nextLsn - 3);
+  w.append('y');
+  const after = records(w);
+  w.close();
+  w = Wal.open(file);
+  expect(w.stats.lastRecovery).toMatchObject({ discardedTail: false });
+  expect(records(w)).toEqual(after);
+  // A record begun at the tail and torn: its payload damaged.
+  const lsn = w.append('z'.repeat(64));
+  w.close();
+  const m = openMapping(file);
+  const at = m.buffer.indexOf(Buffer.from('z'.repeat(64)));
+  expect(at).toBeGreaterThan(0);
+  m.buffer[at] ^= 0xff;
+  const r = Wal.open(m);
+  expect(r.stats.lastRecovery).toMatchObject({ discardedTail: true, nextLsn: lsn });
+  expect(records(r)).toEqual(after);
+  m.close();
+});
+
 test('corruption in the middle is ERR_PMEM_CORRUPT with its LSN, or truncates on request', () => {
   const m = openMapping(tmpFile('wal-mid'), { size: 8192, create: true });
   const w = Wal.format(m);

@@ -59,7 +59,7 @@ export function scanLog(c: ScanContext, headPos: number, headLsn: number, trunca
         }
         truncatedAt = lsn;
       }
-      discardedTail = looksWritten(c, pos);
+      discardedTail = startedHere(c, pos, lsn);
       break;
     }
     const at = ring.start + pos;
@@ -168,7 +168,16 @@ function laterAppendAhead(c: ScanContext, pos: number, lsn: number, minEpoch: nu
   return false;
 }
 
-function looksWritten(c: ScanContext, pos: number): boolean {
-  const at = c.ring.start + pos;
-  return c.bytes.subarray(at, at + RECORD_HEADER).some((x) => x !== 0);
+/**
+ * Whether the invalid record at pos is one an append began: its header
+ * carries the LSN the log expected there (a torn write whose header line
+ * reached the media, or damage to that record). Any other bytes there are
+ * a clean end: zeros, or what an earlier lap of the ring left (a stale
+ * record's header, or the middle of one), which said nothing of a write
+ * and made every log that had wrapped look torn. A torn append whose
+ * header line never reached the media is not seen either way; it was never
+ * acknowledged, so nothing is lost with it.
+ */
+function startedHere(c: ScanContext, pos: number, lsn: number): boolean {
+  return recordLsnIs(c.bytes, c.ring.start + pos, lsn);
 }
