@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { openMapping } from '../lib/core/mapping';
 import { ENTRY_HEADER_BYTES, RECORD_HEADER_BYTES, TAIL_AT } from '../lib/kv/format';
 import { KvFollower } from '../lib/kv/follow';
+import { readValue } from '../lib/kv/follow-reads';
 import type { KvLog } from '../lib/kv/log';
 import { KVStore } from '../lib/kv/store';
 import { expectPmemError, testDir, tmpFile } from './helpers';
@@ -402,4 +403,41 @@ test('a read during which its segment is freed and reused is read again, not ret
   f.close();
   g.close();
   w.close();
+});
+
+test('a miss over reused bytes is read again: the index held the key, and the lookup compared it with what its segment holds now', () => {
+  const file = tmpFile('follow-miss-reused.kv');
+  const w = KVStore.open(file, { create: true, size: 64 * 1024, segmentSize: 8 * 1024 });
+  const want = 'A'.repeat(100);
+  w.put('a', want);
+  for (let i = 0; i < 20; i++) w.put(`dead${i}`, 'x'.repeat(100));
+  for (let i = 0; i < 20; i++) w.delete(`dead${i}`);
+  const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
+  try {
+    let calls = 0;
+    let reused = false;
+    const value = f.read((log: KvLog) => {
+      calls++;
+      if (calls === 1) {
+        // The writer compacts (the segment of 'a' is freed) and writes on
+        // until that segment holds other bytes where the key was.
+        const off = log.index.get('a') as number;
+        const seg = 4096 + Math.floor((off - 4096) / 8192) * 8192;
+        const seq = log.bytes.readBigUInt64LE(seg + 8);
+        w.compact();
+        for (let i = 0; i < 5000 && (log.bytes.readBigUInt64LE(seg + 8) === seq || log.bytes[off + ENTRY_HEADER_BYTES] === 0x61); i++) {
+          w.put(`new${i % 30}`, 'z'.repeat(100));
+        }
+        reused = log.bytes[off + ENTRY_HEADER_BYTES] !== 0x61;
+      }
+      return readValue(log, 'a');
+    });
+    expect(reused).toBe(true);
+    expect(value?.toString('latin1')).toBe(want);
+    expect(calls).toBe(2);
+    expect(f.stats.retries).toBe(1);
+  } finally {
+    f.close();
+    w.close();
+  }
 });
