@@ -31,9 +31,10 @@ export interface Job {
    * the path names meanwhile.
    */
   inputFd: number;
-  /** The input's size and modification time when the sort started (one fstat), as the checkpoint describes it. */
+  /** The input's size when the sort started (inputId.size), as a number. */
   inputSize: number;
-  inputMtimeMs: number;
+  /** Who the input is and what it held when the sort started (one fstat), as the checkpoint describes it. */
+  inputId: InputId;
   order: RecordOrder;
   /**
    * Whether the merge reads the runs in place (readsInPlace of the
@@ -44,9 +45,36 @@ export interface Job {
 }
 
 /**
+ * What identifies the input, from one fstat of its descriptor: its size and
+ * modification time, which a user can set back (`touch -r`, `cp -p`,
+ * `rsync -t`, `tar x` all do), and what no user can: the file itself
+ * (device and inode: a file renamed over the input's path is another) and
+ * its change time (ctime), which every write and every change of its
+ * metadata moves, a `utimes` that sets the modification time back
+ * included. Times in nanoseconds and the device and inode as decimal
+ * strings, from a bigint fstat: exact, whatever their size (an inode of
+ * overlayfs with xino has its high bits set, past 2^53). On a filesystem
+ * whose inode numbers do not survive a remount (some FUSE and network
+ * ones), or a device whose number changes across a reboot, a resume is
+ * refused although the input is the same: the safe side.
+ */
+export interface InputId {
+  size: number;
+  mtimeNs: string;
+  dev: string;
+  ino: string;
+  ctimeNs: string;
+}
+
+/** The InputId of `st`. */
+export function inputIdOf(st: fs.BigIntStats): InputId {
+  return { size: Number(st.size), mtimeNs: String(st.mtimeNs), dev: String(st.dev), ino: String(st.ino), ctimeNs: String(st.ctimeNs) };
+}
+
+/**
  * The job of a sort of `input` into `output`: the input open for reading
- * (the caller closes `inputFd` when the sort ends), its size and
- * modification time taken once, and the paths resolved and checked.
+ * (the caller closes `inputFd` when the sort ends), its InputId taken
+ * once, and the paths resolved and checked.
  * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_ACCESS, ERR_PMEM_INVALID,
  *   ERR_PMEM_LOCKED (externalSort says which for what)
  */
@@ -77,14 +105,15 @@ export function prepare(input: string, output: string, o: Checked): Job {
 function prepareOpen(input: string, output: string, o: Checked, fd: number): Job {
   // The size and times of the file open, which may not be the one stat'ed
   // (the path replaced between): from here on, the sort's one view of it.
-  const st = fs.fstatSync(fd);
+  const st = fs.fstatSync(fd, { bigint: true });
   if (!st.isFile()) throw new PmemError('ERR_PMEM_INVALID', `${input} is not a regular file`, { path: input });
+  const id = inputIdOf(st);
   // The sort reads the size the input has now. A file that holds more than
   // its size says (one of /proc, whose size is 0, or one still being written)
   // would be sorted in part, and the output would say nothing of the rest.
   // (One that grows after this is refused before its output is published: checkUnchanged.)
-  if (readsPast(fd, st.size)) {
-    throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${st.size} bytes) says: a file of /proc, or one still being written`, { path: input });
+  if (readsPast(fd, id.size)) {
+    throw new PmemError('ERR_PMEM_INVALID', `${input} holds more than its size (${id.size} bytes) says: a file of /proc, or one still being written`, { path: input });
   }
   const absIn = fs.realpathSync(input);
   const absOut = outputPath(output);
@@ -94,12 +123,12 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
   } catch {
     outSt = undefined;
   }
-  if (absOut === absIn || (outSt !== undefined && outSt.dev === st.dev && outSt.ino === st.ino)) {
+  if (absOut === absIn || (outSt !== undefined && sameFile(outSt, st))) {
     throw new PmemError('ERR_PMEM_INVALID', `the output ${output} is the input: a resumable sort needs its input until it ends`, { path: output });
   }
   const rs = o.format.recordSize;
-  if (rs > 0 && st.size % rs !== 0) {
-    throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${st.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
+  if (rs > 0 && id.size % rs !== 0) {
+    throw new PmemError('ERR_PMEM_INVALID', `${input} holds ${id.size} bytes, not a whole number of ${rs}-byte records`, { path: input });
   }
   const partial = beside(absOut, '.pmem-sort-partial');
   if (outSt !== undefined) checkReplaceable(output, outSt, partial);
@@ -114,7 +143,7 @@ function prepareOpen(input: string, output: string, o: Checked, fd: number): Job
   checkOthersWork([['output', absOut], ['partial output', partial]]);
   return {
     o, input: absIn, output: absOut, partial, dir, ownDir: o.pmem === undefined, inPlace: false,
-    inputFd: fd, inputSize: st.size, inputMtimeMs: st.mtimeMs, order: new RecordOrder(o.format),
+    inputFd: fd, inputSize: id.size, inputId: id, order: new RecordOrder(o.format),
   };
 }
 
@@ -140,13 +169,17 @@ function beside(file: string, suffix: string): string {
 }
 
 /** Whether `file` names (following links) the file `st` describes. */
-function sameFileAs(file: string, st: fs.Stats): boolean {
+function sameFileAs(file: string, st: fs.Stats | fs.BigIntStats): boolean {
   try {
-    const f = fs.statSync(file);
-    return f.dev === st.dev && f.ino === st.ino;
+    return sameFile(fs.statSync(file), st);
   } catch {
     return false;
   }
+}
+
+/** Whether two stats describe the same file (device and inode), compared as bigints: exact past 2^53. */
+function sameFile(a: fs.Stats | fs.BigIntStats, b: fs.Stats | fs.BigIntStats): boolean {
+  return BigInt(a.dev) === BigInt(b.dev) && BigInt(a.ino) === BigInt(b.ino);
 }
 
 /** A path with its directory's symbolic links resolved (the path itself need not exist). */
@@ -311,24 +344,36 @@ function readsPast(fd: number, size: number): boolean {
 
 /**
  * Refuses to publish an output of an input that changed after the sort
- * started: its size or its modification time is not what the one fstat of
- * prepare() found (and, on a resume, what the checkpoint describes, which
- * the resume matched: the two checks agree). The size catches an input that
- * grew, whose new bytes the output would lack (the sort reads the size it
- * started with), or shrank after its last read; the modification time, one
- * rewritten in place. Not the change time: it moves with the file's mode,
- * owner and links too (a rename, a hard link made), which change none of
- * the bytes sorted. A rewrite of the same size within the filesystem's
- * timestamp granularity (a clock tick) of the start is not seen.
+ * started: its InputId is not what the one fstat of prepare() found (and,
+ * on a resume, what the checkpoint describes, which the resume matched: the
+ * two checks agree). The size catches an input that grew, whose new bytes
+ * the output would lack (the sort reads the size it started with), or
+ * shrank after its last read; the modification time, one rewritten in
+ * place; the change time, one rewritten with its modification time set
+ * back. The device and inode of an open descriptor do not change on a
+ * local filesystem: compared all the same, as the checkpoint's are. The
+ * change time also moves with the file's mode, owner and links (a chmod, a
+ * hard link made, a rename), which change none of the bytes sorted: such
+ * an input is refused too, since its ctime cannot tell that from a write.
+ * A rewrite within the filesystem's timestamp granularity (a clock tick)
+ * of the input's last change before the start is not seen.
  * @throws PmemError ERR_PMEM_INVALID (a dead end: finish.ts, abandonWork)
  */
 export function checkUnchanged(job: Job): void {
-  const st = fs.fstatSync(job.inputFd);
-  if (st.size > job.inputSize) {
-    throw inputChanged(`the input grew while it was sorted (${st.size} bytes, of which the sort read ${job.inputSize})`, job.input);
+  const now = inputIdOf(fs.fstatSync(job.inputFd, { bigint: true }));
+  const was = job.inputId;
+  if (now.size > was.size) {
+    throw inputChanged(`the input grew while it was sorted (${now.size} bytes, of which the sort read ${was.size})`, job.input);
   }
-  if (st.size < job.inputSize) throw inputChanged(`the input shrank while it was sorted (${st.size} of ${job.inputSize} bytes)`, job.input);
-  if (st.mtimeMs !== job.inputMtimeMs) {
-    throw inputChanged(`the input changed while it was sorted (its modification time moved, its size of ${st.size} bytes did not)`, job.input);
+  if (now.size < was.size) throw inputChanged(`the input shrank while it was sorted (${now.size} of ${was.size} bytes)`, job.input);
+  if (now.mtimeNs !== was.mtimeNs) {
+    throw inputChanged(`the input changed while it was sorted (its modification time moved, its size of ${now.size} bytes did not)`, job.input);
+  }
+  if (now.dev !== was.dev || now.ino !== was.ino) {
+    throw inputChanged(`the input changed while it was sorted (its device and inode were ${was.dev}:${was.ino}, now ${now.dev}:${now.ino})`, job.input);
+  }
+  if (now.ctimeNs !== was.ctimeNs) {
+    throw inputChanged(`the input changed while it was sorted (its change time moved, its size of ${now.size} bytes and modification time did not: `
+      + 'written with its modification time set back, or its mode, owner or links changed)', job.input);
   }
 }

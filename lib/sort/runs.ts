@@ -202,12 +202,13 @@ export function splitRun(fd: number, inputSize: number, offset: number, bufs: Ru
 }
 
 /**
- * The error of an input that changed while it was sorted: ERR_PMEM_INVALID,
- * a dead end (its size and modification time are in the checkpoint's
- * description, which a resume must match).
+ * The error of an input that changed while it was sorted, or since the
+ * checkpoint a resume found: ERR_PMEM_INVALID, a dead end (its InputId is
+ * in the checkpoint's description, which a resume must match). `next` says
+ * what to do then.
  */
-export function inputChanged(message: string, path?: string): PmemError {
-  return deadEnd(new PmemError('ERR_PMEM_INVALID', message, path === undefined ? {} : { path }), 'sort it again once it is no longer written');
+export function inputChanged(message: string, path?: string, next = 'sort it again once it is no longer written'): PmemError {
+  return deadEnd(new PmemError('ERR_PMEM_INVALID', message, path === undefined ? {} : { path }), next);
 }
 
 /**

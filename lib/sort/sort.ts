@@ -21,6 +21,7 @@ import { lockOutput, lockSortFile, type SortLock } from './lock';
 import { MergedSpace } from './merged-space';
 import { checkSortOptions, type SortOptions, type SortResult } from './options';
 import { runPhases, type PhasesRun } from './phases';
+import { inputChanged } from './runs';
 import { readsInPlace } from './sources';
 import { checkRunFiles, CHECKPOINT_FILE, openCheckpoint, refuseForeignRuns, removeStrayRuns, takeWorkDir } from './work';
 
@@ -33,8 +34,11 @@ import { checkRunFiles, CHECKPOINT_FILE, openCheckpoint, refuseForeignRuns, remo
  * every run and every `checkpointBytes` of merge output; `resume: true`
  * continues from the last one, and produces the same output.
  * The input is only read, through one descriptor held from the start to
- * the end; an input that changed meanwhile (its size or modification time)
- * is refused before the output is published. One sort at a time uses a
+ * the end; an input that changed meanwhile (its size, modification time,
+ * device and inode, or change time) is refused before the output is
+ * published, and so is a resume of an input that changed since its
+ * checkpoint, or of a checkpoint of an earlier version, which did not
+ * record the device, inode and change time. One sort at a time uses a
  * pmem directory, and one writes an output: both are locked from the start
  * to the end.
  * @throws TypeError, RangeError for bad arguments
@@ -43,11 +47,11 @@ import { checkRunFiles, CHECKPOINT_FILE, openCheckpoint, refuseForeignRuns, remo
  *   cannot be read or made), ERR_PMEM_INVALID (the
  *   output is the input, the pmem directory is the input, the output or
  *   its partial output, or holds one of them named as the sort's own files
- *   (checkpoint, made-by-sort, run-N), a binary input not a whole number of records, an
- *   input changed under a resume, a checkpoint of another sort, a partial
- *   output or a checkpoint that is not a regular file; an input that grew,
- *   shrank or was rewritten while it was sorted: the sort's work is
- *   removed, as below),
+ *   (checkpoint, made-by-sort, run-N), a binary input not a whole number of records,
+ *   a checkpoint of another sort, a partial output or a checkpoint that is
+ *   not a regular file; an input that grew, shrank or was rewritten while
+ *   it was sorted, or since the checkpoint a resume found, or a checkpoint
+ *   of an earlier version: the sort's work is removed, as below),
  *   ERR_PMEM_LOCKED (another sort, in this process or another, uses the
  *   pmem directory or writes the output: nothing of the other's is changed),
  *   ERR_PMEM_EXISTS (an unfinished sort's checkpoint, without `resume`),
@@ -155,9 +159,7 @@ function sortLocked(job: Job, held: Held): SortResult {
     if (found !== null) {
       region = found.region;
       if (!o.resume) throw new PmemError('ERR_PMEM_EXISTS', `${job.dir} holds an unfinished sort: resume it, or remove the directory`, { path: job.dir });
-      if (found.checkpoint.job !== description) {
-        throw new PmemError('ERR_PMEM_INVALID', `the checkpoint in ${job.dir} is of another sort: ${differences(found.checkpoint.job, description)}`, { path: cpPath });
-      }
+      if (found.checkpoint.job !== description) throw notResumable(job, cpPath, found.checkpoint.job, description);
       cp = found.checkpoint;
       state = found.state;
       checkRunFiles(job, state);
@@ -237,32 +239,78 @@ function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-/** What a checkpoint must match to be resumed: the input as it was, the output, and every option that shapes the runs. */
+/**
+ * What a checkpoint must match to be resumed: the input as it was (its path
+ * and InputId: size, modification time, device, inode, change time), the
+ * output, and every option that shapes the runs.
+ */
 function describe(job: Job): string {
+  const id = job.inputId;
   return JSON.stringify({
-    input: job.input, size: job.inputSize, mtimeMs: job.inputMtimeMs, output: job.output,
+    input: job.input, size: id.size, mtimeNs: id.mtimeNs, dev: id.dev, ino: id.ino, ctimeNs: id.ctimeNs, output: job.output,
     format: job.o.format, memory: job.o.memory, mergeBuffers: job.o.mergeBuffers,
   });
 }
 
+/** The description's fields that identify the input's file and contents (InputId): the rest name the sort. */
+const INPUT_ID = ['size', 'mtimeNs', 'dev', 'ino', 'ctimeNs'];
+
+/**
+ * Why a checkpoint whose description `was` is not this sort's (`now`) is
+ * not resumed. Of another sort (another input path, output or option): the
+ * checkpoint stays, for the resume of that sort. Of this sort, but its
+ * input changed since (its InputId differs): a dead end, as an input that
+ * changes while it is sorted (inputChanged), since no resume could get
+ * past it: the change time of a file cannot be set back. The sort removes
+ * its work, and the next sort without `resume` starts afresh. A checkpoint
+ * written before the description held the device, inode and change time
+ * (its times were `mtimeMs`) is a dead end too: it cannot tell an input
+ * rewritten with its modification time set back, which resumed into an
+ * output of neither the old nor the new input; so it is refused, not
+ * resumed on its size and modification time alone.
+ */
+function notResumable(job: Job, cpPath: string, was: string, now: string): PmemError {
+  const another = (why: string): PmemError => new PmemError('ERR_PMEM_INVALID', `the checkpoint in ${job.dir} is of another sort: ${why}`, { path: cpPath });
+  const a = parseDescription(was);
+  if (a === null) return another('its description cannot be read');
+  const b = JSON.parse(now) as Record<string, unknown>;
+  const sortKeys = Object.keys(b).filter((k) => !INPUT_ID.includes(k));
+  if (sortKeys.some((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))) return another(differences(was, now));
+  const again = 'start the sort again without resume';
+  if (!('ctimeNs' in a)) {
+    return inputChanged(`the checkpoint in ${job.dir} was written by an earlier version, which identified the input by its size and modification `
+      + 'time only: whether the input changed since (rewritten with its modification time set back) cannot be told', job.input, again);
+  }
+  const changed = INPUT_ID.filter((k) => a[k] !== b[k]).map((k) => `its ${WORDS[k]} was ${String(a[k])}, now ${String(b[k])}`);
+  return inputChanged(`the input changed since the checkpoint in ${job.dir} was written: ${changed.join('; ')}`, job.input, again);
+}
+
+/** A description parsed, or null when it is not a JSON object. */
+function parseDescription(d: string): Record<string, unknown> | null {
+  try {
+    const parsed: unknown = JSON.parse(d);
+    return typeof parsed === 'object' && parsed !== null ? parsed as Record<string, unknown> : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The words for a description's fields. */
+const WORDS: Record<string, string> = {
+  input: 'input', size: 'input size', mtimeNs: 'input modification time (ns)', dev: 'input device', ino: 'input inode',
+  ctimeNs: 'input change time (ns)', output: 'output', format: 'format options', memory: 'memory', mergeBuffers: 'merge buffers',
+};
+
 /** What differs between two descriptions, named: "its memory was 1048576, now 2097152". */
 export function differences(was: string, now: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(was);
-  } catch {
-    return 'its description cannot be read';
-  }
-  if (typeof parsed !== 'object' || parsed === null) return 'its description cannot be read';
-  const a = parsed as Record<string, unknown>;
+  const a = parseDescription(was);
+  if (a === null) return 'its description cannot be read';
   const b = JSON.parse(now) as Record<string, unknown>;
-  const words: Record<string, string> = {
-    input: 'input', size: 'input size', mtimeMs: 'input modification time', output: 'output',
-    format: 'format options', memory: 'memory', mergeBuffers: 'merge buffers',
-  };
+  // A field one of them lacks is one of another version's description (an
+  // earlier one's mtimeMs), not a difference of the sort.
   const said = Object.keys({ ...a, ...b })
-    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
-    .map((k) => k === 'format' ? `its ${words[k]} differ (${formatDifferences(a[k], b[k])})` : `its ${words[k] ?? k} was ${JSON.stringify(a[k])}, now ${JSON.stringify(b[k])}`);
+    .filter((k) => k in a && k in b && JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => k === 'format' ? `its ${WORDS[k]} differ (${formatDifferences(a[k], b[k])})` : `its ${WORDS[k] ?? k} was ${JSON.stringify(a[k])}, now ${JSON.stringify(b[k])}`);
   return said.length > 0 ? said.join('; ') : 'its description differs';
 }
 
