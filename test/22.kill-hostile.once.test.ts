@@ -124,20 +124,123 @@ describe('killTest, hostile workloads', () => {
   });
 });
 
+/**
+ * Whether process `pid` can run another instruction of its own: false once
+ * it is gone, a zombie, or exiting (PF_EXITING, set when a fatal signal is
+ * taken, before the process closes its files). A read of /proc, not a wait.
+ */
+function alive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return false;
+  }
+  // pid (comm) state ppid pgrp session tty tpgid flags ...
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const PF_EXITING = 0x4;
+  return !'ZXx'.includes(fields[0]) && (Number(fields[6]) & PF_EXITING) === 0;
+}
+
+/** SIGKILLs the processes this test's workloads started and recorded in `dir`, whatever the harness did. */
+function killRecorded(dir: string): void {
+  for (const name of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    if (!name.endsWith('.pid')) continue;
+    try {
+      process.kill(Number(fs.readFileSync(path.join(dir, name), 'utf8')), 'SIGKILL');
+    } catch {
+      // ESRCH: gone already.
+    }
+  }
+}
+
 describe('killTest, a workload that starts processes of its own', () => {
-  test('a process holding the workload\'s stderr after the kill does not turn the kill into a hang', async () => {
-    // The workload starts a process with its stdio (a server, a shell
-    // command), which outlives the kill and keeps the stderr pipe open.
-    const workload = child('grandchild', `exports.run = async (ctx) => {
-      require('child_process').spawn('sleep', ['20'], { stdio: 'inherit' }).unref();
+  test('a kill takes down the processes the workload started: none writes the directory while verify reads it', async () => {
+    // The helper is what a workload's server or writer process would be: it
+    // inherits the channel (fd 3), appends to a file in the directory and
+    // acknowledges, on and on. A crash that left it running would let it
+    // write during verify and into the next run.
+    const workload = child('helper', `const cp = require('child_process');
+      exports.run = async (ctx) => {
+        cp.spawn(process.execPath, ['-e', \`
+          const fs = require('fs');
+          fs.writeFileSync(process.argv[1] + '/run-' + process.argv[2] + '.pid', String(process.pid));
+          for (let i = 0; ; i++) fs.appendFileSync(process.argv[1] + '/data.log', 'run ' + process.argv[2] + ' write ' + i + ';');
+        \`, ctx.dir, String(ctx.run)], { stdio: ['ignore', 'ignore', 'ignore', 3] });
+        // The helper is running (its pid is written) before the clock starts.
+        while (!require('fs').existsSync(ctx.dir + '/run-' + ctx.run + '.pid')) await new Promise((r) => setTimeout(r, 1));
+        ctx.started();
+        for (let i = 0; ; i++) { ctx.ack(i); await new Promise((r) => setTimeout(r, 1)); }
+      };`);
+    const dir = path.join(testDir(), `${process.pid}-helper-dir`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const living: string[] = [];
+    try {
+      const report = await killTest({
+        child: workload, kills: 3, maxDelayMs: 50, dir, timeoutMs: 10_000,
+        verify(d) {
+          for (const name of fs.readdirSync(d)) {
+            if (name.endsWith('.pid') && alive(Number(fs.readFileSync(path.join(d, name), 'utf8')))) living.push(name);
+          }
+        },
+      });
+      expect(report.violations).toEqual([]);
+      expect(report.kills).toBe(3);
+      expect(living).toEqual([]);
+    } finally {
+      killRecorded(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a process that leaves the group escapes the kill, and its hold on the pipes does not turn the kill into a hang', async () => {
+    // Started detached (in a session of its own), with the workload's
+    // stdio: it outlives the kill and keeps the stderr pipe open.
+    const dir = path.join(testDir(), `${process.pid}-escape-dir`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    const workload = child('escape', `exports.run = async (ctx) => {
+      const p = require('child_process').spawn('sleep', ['20'], { stdio: 'inherit', detached: true });
+      require('fs').writeFileSync(ctx.dir + '/sleep-' + ctx.run + '.pid', String(p.pid));
+      p.unref();
       for (let i = 0; ; i++) { ctx.ack(i); await new Promise((r) => setImmediate(r)); }
     };`);
-    const report = await killTest({ child: workload, kills: 2, maxDelayMs: 50, timeoutMs: 10_000, verify() {} });
-    expect(report.violations).toEqual([]);
-    expect(report.kills).toBe(2);
-    expect(report.killsAfterStart).toBe(2);
-    spawnSync('pkill', ['-f', '^sleep 20$']);
+    try {
+      const report = await killTest({ child: workload, kills: 2, maxDelayMs: 50, timeoutMs: 10_000, dir, verify() {} });
+      expect(report.violations).toEqual([]);
+      expect(report.kills).toBe(2);
+      expect(report.killsAfterStart).toBe(2);
+    } finally {
+      killRecorded(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
+});
+
+describe('killTest, when the workload returned', () => {
+  test('done is sent at the return, before any work the workload queued runs: a kill after an ack sent later is not during the work', async () => {
+    // run() returns at once; the microtask it queued acknowledges, then
+    // holds the child for a while. `done` is sent before that microtask
+    // runs, and so before its ack: the parent reads `done` first and does
+    // not start the kill clock at the ack, and a kill that would land
+    // before `done` was written would land before the ack too. No kill can
+    // count as landing during the work, however the two processes are
+    // scheduled. (Sent after an \`await\` of the return, \`done\` would
+    // come after the ack and the hold, and every kill in the hold would
+    // count.)
+    const workload = child('queued', `exports.run = (ctx) => {
+      queueMicrotask(() => {
+        ctx.ack(1);
+        const until = Date.now() + 300;
+        while (Date.now() < until);
+      });
+    };`);
+    const report = await killTest({ child: workload, kills: 1, maxDelayMs: 0, verify() {} });
+    expect(report.violations).toEqual([]);
+    expect(report.killsDuringWork).toBe(0);
+    expect(report.kills).toBe(0);
+    expect(report.completed).toBe(report.runs);
+    expect(report.acked).toBe(report.runs);
+  }, 60_000);
 });
 
 describe('killTest, hostile options', () => {

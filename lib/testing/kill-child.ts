@@ -7,6 +7,11 @@
 // instruction. When the parent reads slower than the workload acknowledges,
 // the buffer fills and ack() waits, so the workload can run ahead of the
 // parent's kill clock by at most one socket buffer of messages.
+//
+// The parent starts this process as the leader of a process group of its
+// own and kills the whole group: a process the workload starts dies with it,
+// as it would in a power cut (one that calls setsid, or is started detached,
+// leaves the group and is not killed).
 import * as fs from 'node:fs';
 import type { Granularity, Region } from '../core/region';
 
@@ -91,10 +96,34 @@ function send(message: unknown): void {
 const crashAt = Number(process.env.PMEM_CRASH_AT ?? 0);
 let points = 0;
 
+/**
+ * SIGKILLs this process and every process of its group, at once: the
+ * workload's helpers stop at the same instant it does. A process that is
+ * not its group's leader (run by hand, not by killTest) kills only itself:
+ * its group is its parent's.
+ */
+function crash(): void {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // ESRCH: no group of this process's own.
+  }
+  process.kill(process.pid, 'SIGKILL');
+}
+
 function point(): void {
   points++;
-  if (crashAt > 0 && points === crashAt) process.kill(process.pid, 'SIGKILL');
+  if (crashAt > 0 && points === crashAt) crash();
 }
+
+/**
+ * How often the child checks that the harness is still its parent. The
+ * child is in a process group of its own, so a terminal's Ctrl-C or a
+ * harness killed outright no longer reaches it: once the harness is gone
+ * (the child has a new parent), it kills its group rather than write on
+ * into the directory with no one to verify it.
+ */
+const ORPHAN_CHECK_MS = 250;
 
 /** A Region whose ordering points may be the last thing this process does. */
 class KillRegion implements Region {
@@ -167,8 +196,42 @@ async function main(): Promise<void> {
     region: (inner) => new KillRegion(inner),
     point,
   };
-  await mod.run(ctx);
-  send({ done: points });
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) crash();
+  }, ORPHAN_CHECK_MS).unref();
+  // `done` tells the parent that the workload returned: a kill after it is
+  // not a kill during the work (KillReport.killsDuringWork). It is written
+  // in the same synchronous step as a plain return, and in the reaction to
+  // a promise's fulfilment, not after a further `await`: each tick between
+  // the return and this write is a moment in which a kill would be counted
+  // as landing during the work. A kill between the return and the write
+  // (a few microseconds) still is: no child can close that window.
+  const returned = mod.run(ctx);
+  const then = (typeof returned === 'object' && returned !== null) || typeof returned === 'function'
+    ? (returned as { then?: unknown }).then
+    : undefined;
+  if (typeof then !== 'function') {
+    send({ done: points });
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    then.call(
+      returned,
+      () => {
+        if (settled) return;
+        settled = true;
+        send({ done: points });
+        resolve();
+      },
+      (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(e);
+      },
+    );
+  });
 }
 
 main().then(

@@ -6,6 +6,14 @@
 // with it, and lost acknowledged writes. What it misses: a missing flush or
 // fence. A killed process's stores stay in the page cache, so they all
 // "persist"; only the simulator (crashTest) or a power cut tests flushes.
+//
+// A crash takes down the workload's whole process tree, as a power cut
+// would: the child leads a process group of its own, and every kill (the
+// harness's, and a 'persist' child's own) is sent to the group. A process
+// the workload starts (a helper, a server) dies at the same instant and
+// cannot write the directory while verify() reads it or into the next run.
+// A descendant that calls setsid(), or is spawned detached, leaves the group
+// and escapes the kill.
 import { type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -76,12 +84,15 @@ export interface KillReport {
   /** Runs that ended in SIGKILL. */
   kills: number;
   /**
-   * Kills that landed during the work: after the run's first
-   * acknowledgement and before its workload returned. A kill test should
-   * assert that most of its kills did.
+   * Kills that landed during the work: kills of runs that had sent at
+   * least one acknowledgement and had not sent `done`, which the child
+   * writes as soon as `run()` returns (a value) or its promise fulfils. A
+   * kill in the few microseconds between that return and the write is
+   * counted here: no child can close that window. A kill test should
+   * assert that most of its kills landed during the work.
    */
   killsDuringWork: number;
-  /** Kills that landed after the run's `ctx.started()` (or its first acknowledgement) and before its workload returned. */
+  /** The same, for runs that had sent `ctx.started()` or at least one acknowledgement. */
   killsAfterStart: number;
   /** Runs whose workload returned before it was killed. */
   completed: number;
@@ -156,25 +167,83 @@ interface KillPlan {
   unit: 'ms' | 'us';
 }
 
-/** Starts the child (a refused fork is tried again: see spawnRetrying). */
-function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
-  return spawnRetrying(process.execPath, [args.runner, args.child], { env: args.env, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+/** The process groups of the children running now, killed if this process exits with one still running. */
+const groups = new Set<number>();
+
+/**
+ * SIGKILLs the process group `pid` leads: the child and every process it
+ * started that stayed in its group. ESRCH (the group is gone) is no error.
+ * After the leader is reaped its pid stays reserved while any process of
+ * its group lives, so the kill cannot reach an unrelated process then; once
+ * none lives, the pid could be reused by a new group leader only after the
+ * kernel's pid counter wraps, far beyond the moment this runs.
+ */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+  }
 }
 
-/** How long a run waits, once its child exited, for pipes that a process the child started holds open. */
+/**
+ * A child in its own group does not get the terminal's Ctrl-C, nor die with
+ * this process: if this process exits (process.exit(), an uncaught
+ * exception) while a run is under way, its group is killed here. A harness
+ * killed outright cannot run this; the child then notices that its parent
+ * changed and kills its group itself (kill-child.ts).
+ */
+function killRunningGroups(): void {
+  for (const pid of groups) killGroup(pid);
+}
+
+/** Starts the child as the leader of a process group of its own (a refused fork is tried again: see spawnRetrying). */
+async function spawnChild(args: { runner: string; child: string; env: NodeJS.ProcessEnv }): Promise<ChildProcess> {
+  const proc = await spawnRetrying(process.execPath, [args.runner, args.child], {
+    env: args.env,
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  if (groups.size === 0) process.on('exit', killRunningGroups);
+  groups.add(proc.pid!);
+  return proc;
+}
+
+/** The run's child has exited: kill what is left of its group, and stop watching it. */
+function endGroup(pid: number): void {
+  if (!groups.has(pid)) return;
+  killGroup(pid);
+  groups.delete(pid);
+  if (groups.size === 0) process.removeListener('exit', killRunningGroups);
+}
+
+/**
+ * How long a run waits, once its child exited and its group was killed, for
+ * pipes held open by a process that left the group (setsid, a detached
+ * spawn) and so outlived the kill.
+ */
 const AFTER_EXIT_MS = 1000;
 
 async function runOnce(
   args: { runner: string; child: string; env: NodeJS.ProcessEnv; plan: KillPlan | null; timeoutMs: number },
 ): Promise<RunResult> {
   const proc = await spawnChild(args);
-  return new Promise((resolve, reject) => {
+  const pid = proc.pid!;
+  return new Promise<RunResult>((resolve, reject) => {
     const result: RunResult = {
       killed: false, code: null, signal: null, killSent: false, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
     };
+    // The whole group, at once: no process of it runs another instruction
+    // once the signal is delivered, so no process of it writes a message
+    // after the kill. A write under way when it lands completes or is cut
+    // off; one that completed is a message the child sent before the kill
+    // (an ack() that may not have returned: its write was durable before it
+    // was called). So every message read after this, however late, was
+    // written before the kill and counts; only a process that left the
+    // group could write one later (see the file's head).
     const kill = (): void => {
       result.killSent = true;
-      proc.kill('SIGKILL');
+      killGroup(pid);
     };
     let pending = '';
     let fired = false;
@@ -246,12 +315,17 @@ async function runOnce(
       }
       if (pending.length > MAX_MESSAGE) refuse(pending);
     });
-    proc.on('error', reject);
+    proc.on('error', (e) => {
+      for (const t of timers) clearTimeout(t);
+      endGroup(pid);
+      reject(e);
+    });
     let finished = false;
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (finished) return;
       finished = true;
       for (const t of timers) clearTimeout(t);
+      endGroup(pid);
       // A 'persist' run kills itself at its crash point; a 'random' run is
       // killed only by this harness: a SIGKILL it did not send (the kernel's
       // OOM killer, say) is a failure of the workload, not a kill that landed.
@@ -261,12 +335,14 @@ async function runOnce(
       resolve(result);
     };
     proc.on('exit', (code, signal) => {
-      // The child is gone: no silence to time, no kill to send. Its pipes
-      // close ('close', below) once every process holding them has, and a
-      // process the workload started (with inherited stdio, say) may hold
-      // them on. What the child wrote before it exited is in the pipes and
-      // is read at once; after AFTER_EXIT_MS the run ends without waiting
-      // for the rest of them.
+      // The child is gone: no silence to time, no kill of its own to send.
+      // What is left of its group goes now, whatever ended the run (a kill,
+      // a return, a failure): a process the workload started does not
+      // outlive it. Its pipes close ('close', below) once every process
+      // holding them has died. What the group wrote before is in the pipes
+      // and is read at once; a process that left the group may hold them
+      // on, and after AFTER_EXIT_MS the run ends without waiting for it.
+      endGroup(pid);
       for (const t of timers) clearTimeout(t);
       timers.push(setTimeout(() => {
         channel.removeAllListeners('data');
