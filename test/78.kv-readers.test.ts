@@ -365,14 +365,23 @@ describe('a writer process, a reader worker and a reader process', () => {
   });
 });
 
-test('a read during which its segment is freed and reused is read again, not returned', () => {
-  const file = tmpFile('follow-reuse.kv');
+/**
+ * A store of small segments holding 'a' (`want`) and 20 dead entries, so
+ * that a compaction frees the segment of 'a' and later puts reuse it; and a
+ * reader of it that has not caught up yet.
+ */
+function storeToReuse(name: string): { file: string; w: KVStore; want: string; f: KvFollower } {
+  const file = tmpFile(name);
   const w = KVStore.open(file, { create: true, size: 64 * 1024, segmentSize: 8 * 1024 });
   const want = 'A'.repeat(100);
   w.put('a', want);
   for (let i = 0; i < 20; i++) w.put(`dead${i}`, 'x'.repeat(100));
   for (let i = 0; i < 20; i++) w.delete(`dead${i}`);
-  const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
+  return { file, w, want, f: new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true })) };
+}
+
+test('a read during which its segment is freed and reused is read again, not returned', () => {
+  const { file, w, want, f } = storeToReuse('follow-reuse.kv');
   // What a read does between finding the entry and copying it out: here
   // the writer compacts (the segment of 'a' is freed) and writes on until
   // that segment is reused.
@@ -406,13 +415,7 @@ test('a read during which its segment is freed and reused is read again, not ret
 });
 
 test('a miss over reused bytes is read again: the index held the key, and the lookup compared it with what its segment holds now', () => {
-  const file = tmpFile('follow-miss-reused.kv');
-  const w = KVStore.open(file, { create: true, size: 64 * 1024, segmentSize: 8 * 1024 });
-  const want = 'A'.repeat(100);
-  w.put('a', want);
-  for (let i = 0; i < 20; i++) w.put(`dead${i}`, 'x'.repeat(100));
-  for (let i = 0; i < 20; i++) w.delete(`dead${i}`);
-  const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true }));
+  const { w, want, f } = storeToReuse('follow-miss-reused.kv');
   try {
     let calls = 0;
     let reused = false;

@@ -7,8 +7,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { externalSort, PmemError, type SortOptions } from '../lib';
+import { externalSort, type SortOptions } from '../lib';
 import { seededRandom } from '../lib/testing';
+import { expectNothingLeft, thrownBy } from './fixtures/sort/expect';
 import { testDir } from './helpers';
 
 const MEMORY = 128 * 1024;
@@ -36,25 +37,6 @@ function text(seed: number, lines: number): Buffer {
     out.push(s);
   }
   return Buffer.from(out.join('\n') + '\n');
-}
-
-/** What `f` threw (it must throw). */
-function thrownBy(f: () => unknown): PmemError {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toBeInstanceOf(PmemError);
-  return thrown as PmemError;
-}
-
-/** Nothing of the sort into `out` is left: no output, no partial output, no default pmem directory. */
-function expectNothingLeft(out: string): void {
-  expect(fs.existsSync(out)).toBe(false);
-  expect(fs.existsSync(`${out}.pmem-sort-partial`)).toBe(false);
-  expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
 }
 
 describe('an input that changes while it is sorted', () => {

@@ -11,6 +11,7 @@ import { externalSort, PmemError, type SortOptions } from '../lib';
 import { openMapping } from '../lib/core/mapping';
 import { Checkpoint } from '../lib/sort/checkpoint';
 import { seededRandom } from '../lib/testing';
+import { expectNothingLeft, thrownBy } from './fixtures/sort/expect';
 import { testDir } from './helpers';
 
 const OPTIONS: SortOptions = { memory: 64 * 1024, parallel: 1 };
@@ -70,21 +71,7 @@ function setBack(input: string, was: bigint): void {
 
 /** The resume's error, which must be thrown. */
 function resumeError(input: string, out: string): PmemError {
-  let thrown: unknown;
-  try {
-    externalSort(input, out, { ...OPTIONS, resume: true });
-  } catch (e) {
-    thrown = e;
-  }
-  expect(thrown).toBeInstanceOf(PmemError);
-  return thrown as PmemError;
-}
-
-/** Nothing published, and nothing left that blocks the next sort. */
-function expectNothingLeft(out: string): void {
-  expect(fs.existsSync(out)).toBe(false);
-  expect(fs.existsSync(`${out}.pmem-sort-partial`)).toBe(false);
-  expect(fs.existsSync(`${out}.pmem-sort`)).toBe(false);
+  return thrownBy(() => externalSort(input, out, { ...OPTIONS, resume: true }));
 }
 
 /** The sorted lines of `bytes`. */
