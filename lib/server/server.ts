@@ -119,9 +119,9 @@ export class RespServer {
   readonly dir: string;
   port = 0;
   host = '127.0.0.1';
-  /** Where `listen()` listens when called without them: options.port and options.host, else 6379 on 127.0.0.1. */
   /** Descriptors the process held when it first listened, before any client (clientCapacity). */
   #ownFds: number | undefined;
+  /** Where `listen()` listens when called without them: options.port and options.host, else 6379 on 127.0.0.1. */
   #listenPort: number;
   #listenHost: string;
   #closed = false;
