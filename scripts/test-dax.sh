@@ -31,7 +31,7 @@ SUITES=(
   test/50.objpool.test.ts         # libpmemobj on DAX
 )
 [ -f test/70.kv.test.ts ] && SUITES+=(test/70.kv.test.ts test/71.kv-conformance.test.ts)
-SUITES+=(test/78.kv-readers.test.ts test/79.kv-readers-kill.once.test.ts)  # readers beside a live writer
+SUITES+=(test/78.kv-readers.test.ts test/78.kv-readers-pin.test.ts test/79.kv-readers-kill.once.test.ts)  # readers beside a live writer, their pin
 
 bash scripts/setup.sh || exit 1
 mkdir -p .test-results .vm/out

@@ -127,6 +127,10 @@ export interface Binding {
   lockFile(path: string, exclusive: boolean, create: boolean): NativeLock;
   /** A read-only descriptor without a lock, in a lock's handle and released as one is (native/core/filelock.cc). */
   openFile(path: string): NativeLock;
+  /** Takes (hold) or drops a KVStore reader's pin on `fd`: true when it is held after the call (native/core/filelock.cc). */
+  holdPin(fd: number, hold: boolean): boolean;
+  /** Whether another open of the file holds a reader's pin. */
+  pinHeld(fd: number): boolean;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,

@@ -45,6 +45,8 @@ export interface CompactTarget {
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
   /** Told of the region bytes [start, end) of a segment about to be freed, while they still hold its entries. */
   beforeFree(start: number, end: number): void;
+  /** Whether a reader beside the writer holds its pin (pin.ts): paced cleaning frees nothing then. */
+  readersPinned(): boolean;
 }
 
 /**
@@ -143,10 +145,13 @@ export class Cleaner {
   /**
    * Copies live entries of the victim's next records to the log's end,
    * until `budget` bytes of them are copied (at least one record's worth),
-   * and frees the victim when its end is reached.
+   * and frees the victim when its end is reached. A `paced` step (one a
+   * write pays for while free segments remain) leaves the free to a later
+   * step while a reader holds its pin; a step for a write that found no
+   * free segment frees at once.
    * @returns whether anything was done (false: no segment is worth cleaning)
    */
-  step(t: SegmentTable, log: CompactTarget, budget: number): boolean {
+  step(t: SegmentTable, log: CompactTarget, budget: number, paced = false): boolean {
     if (this.#seg < 0 || t.seq[this.#seg] !== this.#seq) {
       const s = cleaning.victim(t);
       if (s < 0) {
@@ -164,6 +169,13 @@ export class Cleaner {
     // no record of it is read (each would cost an index lookup).
     this.#at = t.liveBytes[s] === 0 ? t.start(s) + t.used[s] : moveLive(t, log, s, this.#at, budget);
     if (this.#at >= t.start(s) + t.used[s]) {
+      // A reader that read again because frees moved under it, and then
+      // again, holds the pin for its next attempt (follow.ts read()): a
+      // free now would send it round once more, without end beside a
+      // writer that frees faster than it reads. The victim stays whole
+      // (its live entries are copied; it only waits to be reused) until a
+      // step finds no pin. Asked once per free, not per write.
+      if (paced && log.readersPinned()) return true;
       free(t, log, s);
       this.#seg = -1;
     }

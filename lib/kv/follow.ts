@@ -19,6 +19,7 @@ import { KvLog } from './log';
 import { refuseTooSmall } from './log-open';
 import { found, readValue } from './follow-reads';
 import { PublishedWords, readWord, tailEnd, tailSeqLow } from './published';
+import { dropPin, holdPin } from './pin';
 import type { RecoverStop } from './recover';
 import { inRange, type IndexRange } from './hash-index';
 import type { KVReaderStats, KVStats } from './types';
@@ -42,6 +43,16 @@ const SUPERBLOCK_READS = 8;
  * instead (#rebuild).
  */
 const FULL_SCANS = 1;
+
+/**
+ * Attempts of a read (or rounds of a range's copy of its keys) that frees
+ * of the writer's cleaning sent round again before the reader takes its
+ * pin (pin.ts) for the next: the writer's paced cleaning frees nothing while it is held, so
+ * a reader slower than the writer's frees still ends. One attempt in vain
+ * is common beside a busy writer and costs less than the pin's two system
+ * calls; two in a row is the start of a reader falling behind.
+ */
+const PIN_AFTER = 2;
 
 /**
  * Full scans in a row, with no writer live when each began, that found a
@@ -85,7 +96,9 @@ export class KvFollower {
   #pos = 0;
   /** While set (by #rangeKeys), #replay adds the offset of each put it applies. */
   #applied: number[] | null = null;
-  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, followed: 0, dropped: 0, remaps: 0 };
+  /** Whether the reader holds its pin (#pin): only inside one call of its, dropped before the call returns. */
+  #pinned = false;
+  readonly stats: KVReaderStats = { catchUps: 0, replayed: 0, retries: 0, resyncs: 0, followed: 0, dropped: 0, remaps: 0, pins: 0 };
 
   /**
    * Follows the store at `path`, open as `fd` (a plain descriptor: the
@@ -104,7 +117,11 @@ export class KvFollower {
     // between may be counted already, but a writer reserves every hole,
     // and a file with none is mapped again all the same (#remap).
     if (!mapping.shared) this.#blocks = blocksOf(fd);
-    this.#rebuild();
+    try {
+      this.#rebuild();
+    } finally {
+      this.#unpin();
+    }
   }
 
   /** The reader's log: its index and segment table (replaced by a resync: read it per call). */
@@ -125,18 +142,27 @@ export class KvFollower {
    * nothing here (follow-reads.ts).
    */
   read<T, A = undefined, B = undefined>(read: (log: KvLog, a: A, b: B) => T, a?: A, b?: B): T {
+    // Held by the caller already (#rangeKeys): kept for it.
+    const held = this.#pinned;
+    try {
+      return this.#read(read, a as A, b as B);
+    } finally {
+      if (!held) this.#unpin();
+    }
+  }
+
+  #read<T, A, B>(read: (log: KvLog, a: A, b: B) => T, a: A, b: B): T {
     this.catchUp();
-    for (;;) {
+    for (let tries = 1; ; tries++) {
       const frees = this.#frees;
       let out: T;
       found.offset = -1;
       try {
-        out = read(this.#log, a as A, b as B);
+        out = read(this.#log, a, b);
       } catch (e) {
         // Lengths read from reused bytes can be anything.
         if (this.#words.frees() === frees) throw e;
-        this.stats.retries++;
-        this.#refresh();
+        this.#again(tries);
         continue;
       }
       // No free since the count was loaded, before the tail this index
@@ -153,9 +179,40 @@ export class KvFollower {
       // lies in another segment; reused bytes there can only make it look
       // like this key, and then the entry found is that one, checked here.)
       if (found.offset >= 0 && this.#inUse(found.offset)) return out;
-      this.stats.retries++;
-      this.#refresh();
+      this.#again(tries);
     }
+  }
+
+  /**
+   * Before attempt `tries` + 1 of a read that frees sent round again:
+   * the pin once PIN_AFTER attempts were in vain, then a catch-up from a
+   * free count loaded afresh.
+   */
+  #again(tries: number): void {
+    this.stats.retries++;
+    if (tries >= PIN_AFTER) this.#pin();
+    this.#refresh();
+  }
+
+  /**
+   * Takes the reader's pin, unless held: from here until the call that took
+   * it returns, the writer's paced cleaning frees no segment (compact.ts).
+   * Taken before the free count is loaded again, so that a free the writer
+   * began before it saw the pin is one this reader sees move the count:
+   * one more attempt at most, and the next runs with no paced free. Where
+   * the filesystem has no such locks, the reader goes on without it.
+   */
+  #pin(): void {
+    if (this.#pinned || !holdPin(this.#fd)) return;
+    this.#pinned = true;
+    this.stats.pins++;
+  }
+
+  /** Drops the pin, when held. */
+  #unpin(): void {
+    if (!this.#pinned) return;
+    this.#pinned = false;
+    dropPin(this.#fd);
   }
 
   /** Whether the segment run holding region offset `off` still carries the number the reader's table knows. */
@@ -201,7 +258,15 @@ export class KvFollower {
    * one before.
    */
   #rangeKeys(range: IndexRange): string[] {
-    for (;;) {
+    try {
+      return this.#rangeKeysOnce(range);
+    } finally {
+      this.#unpin();
+    }
+  }
+
+  #rangeKeysOnce(range: IndexRange): string[] {
+    for (let tries = 1; ; tries++) {
       this.catchUp();
       const resyncs = this.stats.resyncs;
       let frees = this.#frees;
@@ -210,16 +275,14 @@ export class KvFollower {
         keys = [...this.#log.index.rangeCandidates(range)];
       } catch {
         // Lengths read from reused bytes: copied again whole.
-        this.stats.retries++;
-        this.#refresh();
+        this.#again(tries);
         continue;
       }
       const added: string[] = [];
-      while (this.#words.frees() !== frees && this.stats.resyncs === resyncs) {
-        this.stats.retries++;
+      for (let round = 1; this.#words.frees() !== frees && this.stats.resyncs === resyncs; round++) {
         const applied: number[] = (this.#applied = []);
         try {
-          this.#refresh();
+          this.#again(round);
         } finally {
           this.#applied = null;
         }
@@ -249,7 +312,13 @@ export class KvFollower {
 
   /** Replays what the writer published since the last call: one load when nothing changed. */
   catchUp(): void {
-    if (!this.#words.sameTail(this.#wSeqLow, this.#wUsed)) this.#refresh();
+    if (this.#words.sameTail(this.#wSeqLow, this.#wUsed)) return;
+    const held = this.#pinned;
+    try {
+      this.#refresh();
+    } finally {
+      if (!held) this.#unpin();
+    }
   }
 
   /**

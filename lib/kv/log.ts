@@ -46,6 +46,12 @@ export interface LogOptions {
    * the writer may have grown it, and recorded the new length, since.
    */
   fileLength?: () => number;
+  /**
+   * Whether a reader beside this writer holds its pin (pin.ts), asked
+   * before each free of paced cleaning. Absent for a Region no reader can
+   * follow (no file of its own): never pinned.
+   */
+  readersPinned?: () => boolean;
 }
 
 /** What watchFrees tells of a segment about to be freed: its bytes, and its range in them. */
@@ -68,7 +74,8 @@ export class KvLog {
   readonly #t = new SegmentTable();
   readonly #cleaner = new Cleaner();
   readonly #warm = new WarmSegments();
-  readonly #stepper = (budget: number): boolean => this.#step(budget);
+  readonly #stepper = (budget: number): boolean => this.#step(budget, true);
+  readonly #readersPinned: (() => boolean) | undefined;
   readonly #watchers = new Set<WeakRef<FreeWatcher>>();
   /** appendPut's copy of a key given as bytes, as its record holds them. */
   readonly #key = Buffer.alloc(MAX_KEY);
@@ -97,6 +104,7 @@ export class KvLog {
     this.#maxSize = maxSize;
     this.#remap = remap;
     this.#syncLength = o.syncLength;
+    this.#readersPinned = o.readersPinned;
     if (region.length < DATA_START + MIN_SEGMENT) {
       if (o.create) throw new RangeError(`a ${region.length}-byte region is too small for a store`);
       refuseTooSmall(region, o.path);
@@ -463,11 +471,16 @@ export class KvLog {
     this.#cleaner.pace(this.#t, size, this.#growable(), this.#stepper);
   }
 
-  /** One step of the Cleaner (compact.ts) with `budget` bytes. @returns whether it did anything */
-  #step(budget: number): boolean {
+  /** Compaction's question (compact.ts): whether a reader holds its pin. */
+  readersPinned(): boolean {
+    return this.#readersPinned !== undefined && this.#readersPinned();
+  }
+
+  /** One step of the Cleaner (compact.ts) with `budget` bytes, `paced` or for a write with no segment free. @returns whether it did anything */
+  #step(budget: number, paced = false): boolean {
     this.#compacting = true;
     try {
-      return this.#cleaner.step(this.#t, this, budget);
+      return this.#cleaner.step(this.#t, this, budget, paced);
     } finally {
       this.#compacting = false;
     }

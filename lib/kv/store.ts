@@ -11,6 +11,7 @@ import { KvFollower } from './follow';
 import { readCount, readerKey, readHas, readInto, readString, readValue } from './follow-reads';
 import { RESERVE_DEL, RESERVE_PUT } from './compact';
 import { KvLog, type Entry } from './log';
+import { readersPinned } from './pin';
 import { latin1If, unorderedArgs, unorderedEntries } from './unordered';
 import { indexRange, keysOf } from './range';
 import { type Created, openKvFile, remapFile, syncSize, undoCreate } from './store-file';
@@ -77,7 +78,8 @@ export class KVStore {
       }
       if (maxSize === 0 || maxSize < mapping.length) maxSize = mapping.length;
       const syncLength = (): void => syncSize(lock.fd);
-      const store = new KVStore(mapping, { create: false, readOnly, segmentSize, syncLength }, maxSize, path);
+      const pinned = (): boolean => readersPinned(lock.fd);
+      const store = new KVStore(mapping, { create: false, readOnly, segmentSize, syncLength, readersPinned: pinned }, maxSize, path);
       store.#mapping = mapping;
       store.#lock = lock;
       store.#created = created;
@@ -103,7 +105,7 @@ export class KVStore {
   }
 
   private constructor(
-    region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number; syncLength?: () => void },
+    region: Region, o: { create: boolean; readOnly: boolean; segmentSize: number; syncLength?: () => void; readersPinned?: () => boolean },
     maxSize: number, path?: string, follow?: KvFollower,
   ) {
     this.#readOnly = o.readOnly;

@@ -81,4 +81,10 @@ export interface KVReaderStats {
   dropped: number;
   /** Mappings of the file after the writer grew it. */
   remaps: number;
+  /**
+   * Calls that took the reader's pin, holding the writer's paced cleaning
+   * back, after frees had sent a read (or a round of a catch-up) round
+   * again twice (docs/durability.md, "A reader that keeps meeting frees").
+   */
+  pins: number;
 }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -129,11 +130,87 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   return NewHandle(env, fd);
 }
 
+// The byte of a KVStore file whose shared lock is a reader's pin: far past
+// any file's end (a lock may lie past it), so that it never covers a byte of
+// the store, and open file description locks (F_OFD_*), so that a reader in
+// the writer's own process, or a second reader there, is a lock of its own:
+// classic POSIX locks would merge within a process and go with any close of
+// the file. Independent of the flock of lockFile on Linux's local
+// filesystems.
+constexpr off_t kPinByte = off_t{1} << 62;
+
+// The descriptor argument of the pin calls: an integer from 0 up.
+int FdArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
+  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), usage);
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 0x7fffffff) || d != static_cast<int>(d)) {
+    throw Napi::RangeError::New(info.Env(), std::string(usage) + ": fd must be an integer from 0 to 2^31 - 1");
+  }
+  return static_cast<int>(d);
+}
+
+// Whether the kernel has no OFD locks for this file (an old kernel, a
+// filesystem without byte-range locks) or none left: the pin is then not
+// to be had, and a reader retries as it would without it.
+bool PinUnsupported(int err) { return err == EINVAL || err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS; }
+
+// Any other failure of the pin's fcntl (EBADF: a closed descriptor).
+Napi::Error PinError(Napi::Env env, int err, const char* cmd) {
+  return MakePmemError(env, CodeForErrno(err), std::string("fcntl(") + cmd + ") of a reader's pin failed: " + std::strerror(err),
+                       err, "fcntl");
+}
+
+// holdPin(fd, hold) -> boolean: takes (hold) or drops the shared lock of the
+// pin byte on `fd`, without waiting. True when it is held after the call.
+// Taken only by a reader whose read was done again because the writer's
+// cleaning freed segments under it: the writer's paced cleaning leaves its
+// next free for later while any reader holds it (pinHeld, lib/kv/compact.ts).
+// The lock goes with the descriptor's close and with the process, so a
+// killed reader leaves no pin behind.
+Napi::Value HoldPin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* usage = "holdPin(fd: number, hold: boolean)";
+  int fd = FdArg(info, 0, usage);
+  if (info.Length() < 2 || !info[1].IsBoolean()) throw Napi::TypeError::New(env, usage);
+  const bool hold = info[1].As<Napi::Boolean>().Value();
+  struct flock fl = {};
+  fl.l_type = hold ? F_RDLCK : F_UNLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kPinByte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return Napi::Boolean::New(env, hold);
+  int err = errno;
+  // EAGAIN/EACCES: a conflicting lock (NFS emulates the writer's flock with
+  // a whole-file fcntl lock), so no pin.
+  if (err == EAGAIN || err == EACCES || PinUnsupported(err)) return Napi::Boolean::New(env, false);
+  throw PinError(env, err, "F_OFD_SETLK");
+}
+
+// pinHeld(fd) -> boolean: whether another open of the file holds the pin
+// byte (any reader's holdPin), asked through the writer's descriptor
+// without taking anything (F_OFD_GETLK). False where there are no such
+// locks.
+Napi::Value PinHeld(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "pinHeld(fd: number)");
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kPinByte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_GETLK, &fl) == 0) return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+  int err = errno;
+  if (PinUnsupported(err)) return Napi::Boolean::New(env, false);
+  throw PinError(env, err, "F_OFD_GETLK");
+}
+
 }  // namespace
 
 void InitFileLock(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFile", Napi::Function::New(env, LockFile, "lockFile"));
   exports.Set("openFile", Napi::Function::New(env, OpenFile, "openFile"));
+  exports.Set("holdPin", Napi::Function::New(env, HoldPin, "holdPin"));
+  exports.Set("pinHeld", Napi::Function::New(env, PinHeld, "pinHeld"));
 }
 
 }  // namespace pmem

@@ -12,6 +12,11 @@
 // openFile(path) -> { fd, release() }: the same handle over a read-only
 // descriptor that holds no lock (a KVStore reader beside a writer), with the
 // same three ways to be released.
+//
+// holdPin(fd, hold) -> boolean and pinHeld(fd) -> boolean: a KVStore
+// reader's pin, a shared open-file-description lock on one byte far past
+// the file's end, and the writer's look at it (lib/kv/follow.ts, compact.ts;
+// docs/durability.md, "A reader that keeps meeting frees").
 #pragma once
 
 #include <napi.h>
