@@ -199,6 +199,16 @@ export class DirEntries {
 }
 
 /**
+ * Refuses, before anything is made for it, a path longer than any open(2)
+ * takes: the link that publishes a new file would refuse it only after
+ * the file was built under its temporary name.
+ * @throws PmemError ERR_PMEM_INVALID, as pathTooLong
+ */
+export function refuseTooLong(file: string): void {
+  if (Buffer.byteLength(file) >= PATH_MAX) throw pathTooLong(file, { code: 'ENAMETOOLONG' }) as PmemError;
+}
+
+/**
  * `e` as the refusal of a path the system takes as too long (ENAMETOOLONG:
  * as a whole, or a name in it), whatever call met it; null for any other
  * error. Its own code, as a symbolic link loop's: no open of it can ever
