@@ -47,10 +47,11 @@ const FULL_SCANS = 1;
 /**
  * Attempts of a read (or rounds of a range's copy of its keys) that frees
  * of the writer's cleaning sent round again before the reader takes its
- * pin (pin.ts) for the next: the writer's paced cleaning frees nothing while it is held, so
- * a reader slower than the writer's frees still ends. One attempt in vain
- * is common beside a busy writer and costs less than the pin's two system
- * calls; two in a row is the start of a reader falling behind.
+ * pin (pin.ts) for the next: the writer's paced cleaning frees nothing
+ * while it is held, so a reader slower than the writer's frees still gets
+ * through. One attempt in vain is common beside a busy writer and costs
+ * less than the pin's two system calls; two in a row is the start of a
+ * reader falling behind.
  */
 const PIN_AFTER = 2;
 
@@ -117,11 +118,7 @@ export class KvFollower {
     // between may be counted already, but a writer reserves every hole,
     // and a file with none is mapped again all the same (#remap).
     if (!mapping.shared) this.#blocks = blocksOf(fd);
-    try {
-      this.#rebuild();
-    } finally {
-      this.#unpin();
-    }
+    this.#rebuild();
   }
 
   /** The reader's log: its index and segment table (replaced by a resync: read it per call). */
