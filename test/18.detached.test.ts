@@ -4,7 +4,9 @@
 // stored the bytes the caller meant.
 import * as fs from 'node:fs';
 
-import { ObjPool, openMapping } from '../lib';
+import { ObjPool, openMapping, sealRecord } from '../lib';
+import { sealRecords } from '../lib/core/records';
+import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
 /** A 9-byte view of a mapping that is then closed: detached. */
@@ -52,6 +54,25 @@ describe.each([['a closed mapping\'s view', detachedView], ['a transferred buffe
       expect(() => m.copyRanges(0, make(), new Uint32Array(0), 0, 2, -1)).toThrow(new TypeError('src is a view of a detached ArrayBuffer'));
       expect(m.view(0, 16).equals(Buffer.alloc(16))).toBe(true);
       m.copy(0, Buffer.alloc(0));
+    } finally {
+      m.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  test('sealRecord and sealRecords refuse it, on a Mapping as on the crash simulator, and seal nothing', () => {
+    const file = tmpFile('detached-seal');
+    const m = openMapping(file, { size: 4096, create: true });
+    try {
+      for (const region of [m, new CrashSim(4096)]) {
+        expect(() => sealRecord(region, 0, 64, 0, true, make())).toThrow(new TypeError('src is a view of a detached ArrayBuffer'));
+        expect(() => sealRecords(region, new Float64Array([128, 192, 0]), 1, 0, true, [make()]))
+          .toThrow(new TypeError('srcs[] is a view of a detached ArrayBuffer'));
+        expect(region.bytes.subarray(0, 256).equals(Buffer.alloc(256))).toBe(true);
+        // An empty view of a live buffer is still a record with nothing copied in.
+        sealRecord(region, 0, 64, 0, true, Buffer.alloc(0));
+        sealRecords(region, new Float64Array([128, 192, 0]), 1, 0, true, [new Uint8Array(new SharedArrayBuffer(0))]);
+      }
     } finally {
       m.close();
       fs.rmSync(file, { force: true });

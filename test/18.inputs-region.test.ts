@@ -4,7 +4,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { crc32c, KVStore, openMapping, Superblock, TxLog, Wal } from '../lib';
+import { AppendList, crc32c, KVStore, openMapping, SharedAppendList, Superblock, TieredCache, TxLog, Wal } from '../lib';
+import type { Region } from '../lib/core/region';
 import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
@@ -123,5 +124,91 @@ describe('a path with a NUL byte is refused, not cut short at it', () => {
     expect(err?.message).toBe('path must not contain a NUL byte');
     expect(fs.existsSync(f)).toBe(false);
     expect(fs.readdirSync(path.dirname(f)).filter((n) => n.startsWith(path.basename(f)))).toEqual([]);
+  });
+});
+
+describe('a Region whose length its bytes do not hold is refused before anything is written', () => {
+  /** A wrapper over 64 KiB that claims `length`. */
+  const lying = (length: unknown, bytes: Buffer = Buffer.alloc(1 << 16, 0x5a)): Region => ({
+    bytes, length, granularity: 'cache-line', flush() {}, drain() {}, persist() {},
+  }) as unknown as Region;
+  const uses: [string, (r: Region) => unknown][] = [
+    ['Superblock.format', (r) => Superblock.format(r, { capacity: 100 })],
+    ['Superblock.open', (r) => Superblock.open(r, { capacity: 100 })],
+    ['Wal.format', (r) => Wal.format(r)],
+    ['Wal.open', (r) => Wal.open(r)],
+    ['AppendList.format', (r) => AppendList.format(r)],
+    ['AppendList.open', (r) => AppendList.open(r)],
+    ['SharedAppendList.format', (r) => SharedAppendList.format(r)],
+    ['SharedAppendList.open', (r) => SharedAppendList.open(r)],
+    ['TxLog.format', (r) => TxLog.format(r, { offset: 0, size: 1 << 15 })],
+    ['TxLog.open', (r) => TxLog.open(r, { offset: 0, size: 1 << 15 })],
+    ['KVStore.openRegion', (r) => KVStore.openRegion(r, { create: true, segmentSize: 4096 })],
+    ['TieredCache', (r) => new TieredCache({ region: r, dramEntries: 8 })],
+  ];
+  test.each(uses)('%s', (_name, use) => {
+    // 1 MiB claimed over 64 KiB (a Wal took 480 appends and then failed;
+    // its header then refused every open of the true length), NaN, a
+    // string, a fraction, a negative length.
+    for (const length of [1 << 20, (1 << 16) + 1, NaN, '65536', 4096.5, -1, undefined]) {
+      const bytes = Buffer.alloc(1 << 16, 0x5a);
+      const err = thrown(() => use(lying(length, bytes)));
+      expect([String(length), err?.name, err?.message]).toEqual([
+        String(length), 'TypeError',
+        expect.stringMatching(/^region must be a Region \(bytes, a length they hold, flush, drain, persist\): its length .* is not a whole number of bytes from 0 to the 65536 its bytes hold$/),
+      ]);
+      expect(bytes.equals(Buffer.alloc(1 << 16, 0x5a))).toBe(true);
+    }
+    // Bytes that are no Buffer, functions missing, no object at all.
+    expect(thrown(() => use({ ...lying(1024), bytes: new Uint8Array(1 << 16) } as unknown as Region))?.message).toMatch(/its bytes are not a Buffer$/);
+    expect(thrown(() => use({ ...lying(1024), persist: undefined } as unknown as Region))?.message).toMatch(/flush, drain and persist must be functions$/);
+    expect(thrown(() => use(null as unknown as Region))?.name).toBe('TypeError');
+  });
+
+  test('a length short of its bytes is a region of that length', () => {
+    const r = lying(1 << 15);
+    const wal = Wal.format(r);
+    wal.append('x');
+    expect([...Wal.open(lying(1 << 15, r.bytes)).read()].map((rec) => rec.data.toString())).toEqual(['x']);
+  });
+});
+
+describe('Superblock.size checks the capacity as format and open do', () => {
+  test.each([NaN, Infinity, -1, 1.5, '100', null, {}, 0, 2 ** 53, 65537])('%p', (capacity) => {
+    const err = thrown(() => Superblock.size(capacity as number));
+    expect(err?.name).toBe(typeof capacity === 'number' ? 'RangeError' : 'TypeError');
+    expect(err?.message).toBe(thrown(() => Superblock.format(new CrashSim(1 << 20), { capacity: capacity as number }))?.message);
+  });
+
+  test('the capacities it takes give the bytes format writes', () => {
+    expect([1, 64, 65, 65536].map((c) => Superblock.size(c))).toEqual([256, 256, 384, 2 * (64 + 65536)]);
+  });
+});
+
+describe('Mapping.copy bounds src by its own length, not a length property', () => {
+  test('a view whose length getter says less or more copies its own bytes, where they fit', () => {
+    const file = tmpFile('copy-own-length');
+    const m = openMapping(file, { create: true, size: 1 << 16 });
+    try {
+      class Small extends Uint8Array {
+        override get length(): number {
+          return 1;
+        }
+      }
+      class Big extends Uint8Array {
+        override get length(): number {
+          return 1 << 20;
+        }
+      }
+      // 16 bytes that fit at the end: copied, whatever the getter says.
+      m.copy((1 << 16) - 16, new Big(16).fill(2));
+      expect(m.view((1 << 16) - 16, 16).equals(Buffer.alloc(16, 2))).toBe(true);
+      // 32 bytes that do not fit: refused with their own length.
+      expect(() => m.copy((1 << 16) - 4, new Small(32).fill(1))).toThrow('range [65532, +32) is outside [0, 65536)');
+      expect(m.view((1 << 16) - 4, 4).equals(Buffer.alloc(4, 2))).toBe(true);
+    } finally {
+      m.close();
+      fs.rmSync(file, { force: true });
+    }
   });
 });

@@ -228,16 +228,14 @@ describe('Mapping.sealRecords: JavaScript that runs while its sources are read',
     expectPmemError(() => m.sealRecords(table(), 2, 7, true, srcs), 'ERR_PMEM_CLOSED');
   });
 
-  test('a getter that frees an earlier source: that source is sealed as the empty view it has become', () => {
+  test('a getter that frees an earlier source: refused as a detached source, and nothing is sealed', () => {
     const m = openMapping(tmpFile('seal-getters'), { size: 4096, create: true });
     const first = new Uint8Array(new ArrayBuffer(32)).fill(1);
     const srcs: unknown[] = [first];
     Object.defineProperty(srcs, 1, { get: () => { structuredClone(first.buffer, { transfer: [first.buffer] }); return Buffer.alloc(32, 2); } });
-    m.sealRecords(table(), 2, 7, true, srcs);
+    expect(() => m.sealRecords(table(), 2, 7, true, srcs)).toThrow(new TypeError('srcs[] is a view of a detached ArrayBuffer'));
     expect(first.length).toBe(0);
-    expect(m.buffer.subarray(32, 64).equals(Buffer.alloc(32))).toBe(true); // nothing copied from the freed bytes
-    expect(m.buffer.subarray(96, 128).equals(Buffer.alloc(32, 2))).toBe(true);
-    expect(sealed(m.buffer, 0, 7) && sealed(m.buffer, 64, 7)).toBe(true);
+    expect(m.buffer.subarray(0, 256).equals(Buffer.alloc(256))).toBe(true);
     m.close();
   });
 

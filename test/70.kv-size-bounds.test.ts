@@ -25,6 +25,21 @@ test.each([
   expect(fs.existsSync(file)).toBe(false);
 });
 
+test.each([0, -0, 1])('a maxSize of %d given is a bound, not the default: RangeError, and no file is left', (maxSize) => {
+  const file = tmpFile('kv-max-zero');
+  expect(() => KVStore.open(file, { create: true, segmentSize: SEG, maxSize })).toThrow(RangeError);
+  expect(() => KVStore.open(file, { create: true, segmentSize: SEG, size: LEAST, maxSize })).toThrow(
+    `maxSize (${maxSize}) is below size (${LEAST}): a store never grows past maxSize`,
+  );
+  expect(fs.existsSync(file)).toBe(false);
+  // An existing store below it keeps its size, as below any maxSize.
+  KVStore.open(file, { create: true, segmentSize: SEG, size: LEAST }).close();
+  const s = KVStore.open(file, { maxSize });
+  expect(s.stats().fileBytes).toBe(LEAST);
+  s.close();
+  fs.rmSync(file);
+});
+
 test('the least store takes puts, and so does a two-segment one that may grow to three', () => {
   for (const sizes of [{ size: LEAST }, { size: HEADER + 2 * SEG, maxSize: LEAST }, { maxSize: LEAST }]) {
     const file = tmpFile('kv-least');

@@ -1,6 +1,6 @@
 // TieredCache's options and its stats type, and the checks of both.
 import { checkIndex, checkOptions, checkPath, typeName } from '../core/args';
-import type { Region } from '../core/region';
+import { checkRegion, type Region } from '../core/region';
 import { type CacheEncoding, ENCODINGS } from './encoding';
 import { MAX_CACHE_FILE } from './file';
 import { MAX_SLOT_BYTES, MIN_SLOT_BYTES } from './pmem-format';
@@ -121,14 +121,7 @@ export function checkCacheOptions(options: unknown): Checked {
   if ((o.file === undefined) === (o.region === undefined)) throw new TypeError('give one of file and region');
   if (o.file !== undefined) checkPath(o.file, 'file');
   if (o.region !== undefined) {
-    const r = o.region as Partial<Region> | null;
-    const bytes = r?.bytes;
-    const length = r?.length;
-    if (r === null || typeof r !== 'object' || !Buffer.isBuffer(bytes) || !Number.isSafeInteger(length) ||
-        (length as number) < 0 || (length as number) > bytes.length || typeof r.flush !== 'function' ||
-        typeof r.drain !== 'function' || typeof r.persist !== 'function') {
-      throw new TypeError('region must be a Region (bytes, a length they hold, flush, drain, persist)');
-    }
+    checkRegion(o.region);
     if (o.pmemBytes !== undefined) throw new TypeError('pmemBytes is for a file; a region has its own length');
   }
   const pmemBytes = positive(o.pmemBytes === undefined ? 64 * 2 ** 20 : o.pmemBytes, 'pmemBytes');

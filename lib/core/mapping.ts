@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { types } from 'node:util';
 
-import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from './args';
+import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange, viewLength } from './args';
 import { binding, NativeMapping } from './binding';
 import { closedError, PmemError } from './errors';
 import { checkU64, type Granularity, type Region } from './region';
@@ -315,7 +315,8 @@ export class Mapping implements Region {
   copy(offset: number, src: Uint8Array): void {
     checkIndex(offset, 'offset');
     checkBytes(src, 'src');
-    checkRange(offset, src.length, this.length);
+    // Its own length, as native code copies it: not a `length` property.
+    checkRange(offset, viewLength(src, 'src'), this.length);
     this.#live().copy(offset, src);
   }
 

@@ -76,6 +76,32 @@ export interface Region {
 }
 
 /**
+ * Refuses what is not a Region before a structure writes through it: its
+ * `bytes` a Buffer, its `length` a safe integer they hold (0 up to
+ * `bytes.length`), and `flush`, `drain` and `persist` functions. A length
+ * past its bytes would let a structure acknowledge writes up to where the
+ * bytes end, then fail, and leave a header that no open of the true length
+ * takes. Every structure's format and open over a Region check it here;
+ * the length is read once for the check, as a wrapper may compute it.
+ * @throws TypeError
+ */
+export function checkRegion(region: unknown, name = 'region'): Region {
+  const what = `${name} must be a Region (bytes, a length they hold, flush, drain, persist)`;
+  if (region === null || typeof region !== 'object') throw new TypeError(`${what}, got ${region === null ? 'null' : typeof region}`);
+  const r = region as Partial<Region>;
+  const bytes = r.bytes;
+  if (!Buffer.isBuffer(bytes)) throw new TypeError(`${what}: its bytes are not a Buffer`);
+  const length = r.length;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > bytes.length) {
+    throw new TypeError(`${what}: its length ${String(length)} is not a whole number of bytes from 0 to the ${bytes.length} its bytes hold`);
+  }
+  if (typeof r.flush !== 'function' || typeof r.drain !== 'function' || typeof r.persist !== 'function') {
+    throw new TypeError(`${what}: flush, drain and persist must be functions`);
+  }
+  return region as Region;
+}
+
+/**
  * Faults [offset, offset + length) of `region` in ahead of the stores that
  * would fault it (`Region.populate`), or with `background` queues it for the
  * region's own thread (`Region.prefault`). A hint: a Region without the

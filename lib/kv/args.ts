@@ -267,13 +267,16 @@ export function openArgs(options: unknown): { create: boolean; readOnly: boolean
   const givenSize = o.size === undefined ? undefined : checkIndex(o.size, 'size');
   const segmentSize = checkSegmentSize(o.segmentSize === undefined ? DEFAULT_SEGMENT : o.segmentSize);
   if (givenSize !== undefined && givenSize > MAX_FILE) throw new RangeError(`size must be at most ${MAX_FILE}, got ${givenSize}`);
-  const maxSize = o.maxSize === undefined ? 0 : checkIndex(o.maxSize, 'maxSize');
-  if (maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
+  // Undefined when not given: a maxSize of 0 given is a bound like any
+  // other, below every store's least size.
+  const maxSize = o.maxSize === undefined ? undefined : checkIndex(o.maxSize, 'maxSize');
+  if (maxSize !== undefined && maxSize > MAX_FILE) throw new RangeError(`maxSize must be at most ${MAX_FILE}, got ${maxSize}`);
   // A new store is never made larger than it may grow: a size past maxSize
   // contradicts it, and the default size gives way to a smaller maxSize.
-  if (givenSize !== undefined && maxSize !== 0 && maxSize < givenSize) {
+  if (givenSize !== undefined && maxSize !== undefined && maxSize < givenSize) {
     throw new RangeError(`maxSize (${maxSize}) is below size (${givenSize}): a store never grows past maxSize`);
   }
-  const size = givenSize ?? (maxSize !== 0 ? Math.min(DEFAULT_SIZE, maxSize) : DEFAULT_SIZE);
-  return { create, readOnly, size, segmentSize, maxSize };
+  const size = givenSize ?? (maxSize !== undefined ? Math.min(DEFAULT_SIZE, maxSize) : DEFAULT_SIZE);
+  // An existing file below maxSize 0 is taken as its own size, as below any other (KVStore.open).
+  return { create, readOnly, size, segmentSize, maxSize: maxSize ?? 0 };
 }

@@ -17,7 +17,7 @@ import { indexRange, keysOf } from './range';
 import { type Created, openKvFile, remapFile, syncSize, undoCreate } from './store-file';
 import type { KVBatchOp, KVOpenOptions, KVRangeOptions, KVRegionOptions, KVStats } from './types';
 import type { Mapping } from '../core/mapping';
-import type { Region } from '../core/region';
+import { checkRegion, type Region } from '../core/region';
 import type { IndexRange } from './hash-index';
 
 const REGION_OPTIONS = ['create', 'readOnly', 'segmentSize'];
@@ -97,6 +97,7 @@ export class KVStore {
    * @throws PmemError ERR_PMEM_CORRUPT
    */
   static openRegion(region: Region, options: KVRegionOptions = {}): KVStore {
+    checkRegion(region);
     const o = checkOptions(options, REGION_OPTIONS) as KVRegionOptions;
     const create = checkBoolean(o.create === undefined ? false : o.create, 'create');
     const readOnly = checkBoolean(o.readOnly === undefined ? false : o.readOnly, 'readOnly');

@@ -1,6 +1,6 @@
 import { apartFrom, checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
-import { compareExchange64, load64, type Region } from '../core/region';
+import { checkRegion, compareExchange64, load64, type Region } from '../core/region';
 
 const LIST_MAGIC = 0x4d505041; // "APPM"
 /** The list's header, a line of its own: magic u32 at 0, head link u64 at 8, free u64 at 16. */
@@ -85,6 +85,7 @@ export class SharedAppendList {
   }
 
   private constructor(region: Region, offset: number) {
+    checkRegion(region);
     checkIndex(offset, 'offset');
     if (offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
     if (offset + LIST_HEADER > region.length) throw new RangeError('the region is too small for a list');

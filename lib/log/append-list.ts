@@ -1,6 +1,6 @@
 import { apartFrom, checkIndex, snapshotBytes, utf8 } from '../core/args';
 import { checkOpen, PmemError } from '../core/errors';
-import { type Region, store64 } from '../core/region';
+import { checkRegion, type Region, store64 } from '../core/region';
 
 const LIST_MAGIC = 0x4c505041; // "APPL"
 /** The list's header, a line of its own: magic u32 at 0, head pointer u64 at 8. */
@@ -50,6 +50,7 @@ export class AppendList {
   }
 
   private constructor(region: Region, offset: number) {
+    checkRegion(region);
     checkIndex(offset, 'offset');
     if (offset % LINE !== 0) throw new RangeError(`offset must be a multiple of ${LINE}`);
     if (offset + LIST_HEADER > region.length) throw new RangeError('the region is too small for a list');

@@ -1,12 +1,22 @@
 import { apartFrom, checkIndex, snapshotBytes } from '../core/args';
 import { crc32c } from '../core/crc32c';
 import { checkOpen, PmemError } from '../core/errors';
-import { type Region, store64 } from '../core/region';
+import { checkRegion, type Region, store64 } from '../core/region';
 
 /** Where replica 0's header holds the capacity the superblock was formatted with. */
 const CAPACITY_AT = 32;
 /** The highest version a replica may carry: every version is a write, and a double counts them exactly to here. */
 const MAX_VERSION = Number.MAX_SAFE_INTEGER - 1;
+
+/**
+ * A payload capacity: 1 to MAX_CAPACITY (64 KiB) bytes.
+ * @throws TypeError, RangeError
+ */
+function checkCapacity(value: unknown): number {
+  const capacity = checkIndex(value, 'capacity');
+  if (capacity === 0 || capacity > 64 * 1024) throw new RangeError(`capacity must be 1..${64 * 1024}, got ${capacity}`);
+  return capacity;
+}
 
 /**
  * A dual-copy versioned superblock: a payload of up to a few KiB, updated
@@ -46,9 +56,12 @@ export class Superblock {
   #active = -1; // replica index holding the current payload, -1 if none
   #version = 0;
 
-  /** Bytes a superblock with this payload capacity occupies. */
+  /**
+   * Bytes a superblock with this payload capacity occupies.
+   * @throws TypeError, RangeError for a capacity format and open refuse
+   */
   static size(capacity: number): number {
-    return 2 * Superblock.replicaSize(capacity);
+    return 2 * Superblock.replicaSize(checkCapacity(capacity));
   }
 
   private static replicaSize(capacity: number): number {
@@ -81,14 +94,12 @@ export class Superblock {
   }
 
   protected constructor(region: Region, options: { offset?: number; capacity: number }) {
+    checkRegion(region);
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const at = options.offset; // read once; null is a wrong type, not the default
     const offset = at === undefined ? 0 : checkIndex(at, 'offset');
-    const capacity = checkIndex(options.capacity, 'capacity');
+    const capacity = checkCapacity(options.capacity);
     if (offset % 64 !== 0) throw new RangeError(`offset must be a multiple of 64, got ${offset}`);
-    if (capacity === 0 || capacity > Superblock.MAX_CAPACITY) {
-      throw new RangeError(`capacity must be 1..${Superblock.MAX_CAPACITY}, got ${capacity}`);
-    }
     if (offset + Superblock.size(capacity) > region.length) {
       throw new RangeError(`a superblock of capacity ${capacity} at ${offset} does not fit a ${region.length}-byte region`);
     }

@@ -6,7 +6,7 @@
 import { align8, apartFrom, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { checkOpen } from '../core/errors';
 import { sealAndApply } from '../core/records';
-import { populate, type Region, sealRecord, store64 } from '../core/region';
+import { checkRegion, populate, type Region, sealRecord, store64 } from '../core/region';
 import {
   flushTargets, HeaderWriter, MIN_SLOT, MODE_REDO, MODE_UNDO, RETIRE_LINE, slotBytes, slotOf, TX_ENTRY_HEADER, TX_LOG_HEADER, TXLOG_SIZE_AT,
   TXLOG_MAGIC, TXLOG_VERSION, txLogChecksum,
@@ -121,6 +121,7 @@ export class TxLog {
   }
 
   protected constructor(region: Region, options: { offset: number; size: number }) {
+    checkRegion(region);
     if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
     const { offset, size } = options; // read once: the values checked are the values used
     checkIndex(size, 'size'); // named as the option is: checkRange would call it the length

@@ -10,7 +10,7 @@ import { apartFrom, checkIndex, checkOptions, checkWellFormed, snapshotBytes, un
 import type { NativeLock } from '../core/binding';
 import { checkOpen, closedError, PmemError } from '../core/errors';
 import type { Mapping } from '../core/mapping';
-import { populate, type Region } from '../core/region';
+import { checkRegion, populate, type Region } from '../core/region';
 import { Superblock } from './superblock';
 import { appendRecord, appendRecords, type Tail } from './wal-append';
 import { checkRecoverOptions, checkWalOptions, FORMAT_OPTIONS, openWalFile, walOffset, type WalOpenOptions } from './wal-open';
@@ -87,6 +87,7 @@ export class Wal {
    * returns.
    */
   static format(region: Region, options: { offset?: number } = {}): Wal {
+    checkRegion(region);
     const offset = walOffset(checkOptions(options, FORMAT_OPTIONS).offset);
     // Checked before anything is written: a refused format leaves the region as it was.
     const dataSize = Math.floor((region.length - offset - Superblock.size(META_CAPACITY)) / 8) * 8;
@@ -131,6 +132,7 @@ export class Wal {
       }
     }
     if (options.size !== undefined || o.create) throw new TypeError('size and create apply only to a path');
+    checkRegion(target);
     // A writable open recovers by writing (the epoch it raises, a torn tail
     // it cuts): refused at once on a read-only mapping, with what to do.
     if (!o.readOnly && (target as { readonly readOnly?: unknown }).readOnly === true) {

@@ -127,7 +127,7 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
     check: opts.check as Checked<M, R>['check'],
     size: checkSize(opts.size),
     mode: checkMode(opts.mode === undefined ? 'adr' : opts.mode),
-    // Any safe integer, as killTest's and seededRandom's (Date.now(), say): not a count.
+    // Any non-negative safe integer, as killTest's and seededRandom's (Date.now(), say): not a count.
     seed: checkIndex(opts.seed === undefined ? 1 : opts.seed, 'seed'),
     randomImages: count('randomImages', 16),
     torn,

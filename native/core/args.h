@@ -35,6 +35,20 @@ inline uint64_t ArgIndex(const Napi::CallbackInfo& info, size_t i, const char* n
   return out;
 }
 
+// A view whose ArrayBuffer was detached (a closed mapping's view, a buffer
+// transferred to a worker) reads as 0 bytes: taken as it is, a write would
+// succeed and store nothing the caller gave. Asked only of a view of 0
+// bytes, as lib/core/args.ts asks it (refuseDetached); an empty view of a
+// live buffer, or of a SharedArrayBuffer, is not refused.
+[[gnu::cold, gnu::noinline]] inline void RefuseDetached(napi_env env, napi_value view, const char* name) {
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(env, view, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok) return;
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && detached) {
+    throw Napi::TypeError::New(Napi::Env(env), std::string(name) + " is a view of a detached ArrayBuffer");
+  }
+}
+
 // SafeIndex's error, out of line: the check stays a few instructions in its callers.
 [[gnu::cold, gnu::noinline]] inline bool ThrowNotSafeIndex(napi_env env, const char* name) {
   napi_throw_range_error(env, nullptr, (std::string(name) + " must be a non-negative safe integer").c_str());

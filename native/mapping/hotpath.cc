@@ -126,6 +126,7 @@ napi_value RawSealRecord(napi_env env, napi_callback_info cbinfo) {
     if (!isTyped && argc >= 1) napi_typeof(env, srcArg, &t);
     if (argc >= 1 && (isTyped || t != napi_undefined)) {
       if (!isTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "src must be a Buffer or Uint8Array");
+      if (n == 0) RefuseDetached(env, srcArg, "src");
       src = static_cast<const char*>(base);
       if (lengthPlanned && n != planned) {
         throw Napi::RangeError::New(env, "src is " + std::to_string(n) + " bytes, not the " + std::to_string(planned) +

@@ -154,6 +154,7 @@ napi_value RawSealRecords(napi_env env, napi_callback_info cbinfo) {
       napi_is_typedarray(env, src, &srcTyped);
       if (srcTyped) napi_get_typedarray_info(env, src, &type, &r.n, &srcBase, nullptr, nullptr);
       if (!srcTyped || type != napi_uint8_array) throw Napi::TypeError::New(env, "srcs must hold Buffers or Uint8Arrays");
+      if (r.n == 0) RefuseDetached(env, src, "srcs[]");
       r.src = static_cast<const char*>(srcBase);
       if (r.n > end - crcAt - 4) throw Napi::RangeError::New(env, "a source does not fit its record");
     }
