@@ -389,7 +389,20 @@ export class KvFollower {
     const log = this.#log;
     const t = log.table;
     const b = log.bytes;
-    for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && readWord(b, t.start(s) + 8) !== t.seq[s]) this.#forget(s);
+    const gone: number[] = [];
+    for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0 && readWord(b, t.start(s) + 8) !== t.seq[s]) gone.push(s);
+    if (gone.length === 0) return;
+    if (gone.length === 1) {
+      this.#forget(gone[0]);
+      return;
+    }
+    // One pass over the index for all of them: a pass per segment cost a
+    // reader that fell behind a compaction of thousands of small segments
+    // seconds here, long enough for the writer to reuse one under it.
+    const dropped = new Uint8Array(t.count);
+    for (const s of gone) dropped[s] = 1;
+    this.stats.dropped += log.index.dropWhere((o) => dropped[t.head[t.segOf(o)]] === 1);
+    for (const s of gone) t.release(s);
   }
 
   /**
