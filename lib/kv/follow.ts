@@ -56,6 +56,13 @@ const FULL_SCANS = 1;
 const PIN_AFTER = 2;
 
 /**
+ * Segments a catch-up may be behind the tail before it first drops what
+ * its index holds in every segment freed or reused since (#follow): one
+ * look at every segment's number, cheap next to the replay of that many.
+ */
+const FAR_BEHIND = 16;
+
+/**
  * Full scans in a row, with no writer live when each began, that found a
  * segment header damaged under intact records, before a reader reports
  * it. A writer that opens during such a scan writes headers the scan may
@@ -551,6 +558,13 @@ export class KvFollower {
     if (ahead >= TWO_32 / 2) return FOLLOWED;
     const target = this.#curSeq + ahead;
     this.stats.catchUps++;
+    // Far behind, most segments the reader knew may have been freed or
+    // reused since: drop what it holds in all of them in one pass over the
+    // index, rather than one pass for each as the replay reaches it
+    // (#findNext). Those entries point at bytes that are no longer theirs
+    // either way; what was live in them the replay brings back from its
+    // copies.
+    if (ahead > FAR_BEHIND) this.#dropFreed();
     let skipped = false;
     for (;;) {
       const t = this.#log.table;

@@ -149,12 +149,14 @@ int FdArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
   return static_cast<int>(d);
 }
 
-// Whether the kernel has no OFD locks for this file (an old kernel, a
-// filesystem without byte-range locks) or none left: the pin is then not
-// to be had, and a reader retries as it would without it.
-bool PinUnsupported(int err) { return err == EINVAL || err == ENOLCK || err == EOPNOTSUPP || err == ENOSYS; }
+// Whether a failure of the pin's fcntl means only that there is no pin to
+// be had here: every errno but EBADF (an old kernel's EINVAL, a filesystem
+// or device without byte-range locks, ENOLCK when the kernel has none
+// left, a network filesystem's own errors). A reader then reads again as
+// it would without the pin, and a writer's put never fails for it.
+bool PinUnsupported(int err) { return err != EBADF; }
 
-// Any other failure of the pin's fcntl (EBADF: a closed descriptor).
+// A closed descriptor (EBADF): a caller's mistake, not the file's.
 Napi::Error PinError(Napi::Env env, int err, const char* cmd) {
   return MakePmemError(env, CodeForErrno(err), std::string("fcntl(") + cmd + ") of a reader's pin failed: " + std::strerror(err),
                        err, "fcntl");
