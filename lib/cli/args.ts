@@ -22,7 +22,7 @@ commands:
   pmem replica promote --file F        make a stopped backup's journal a primary's
   pmem info <file>                     what the file is, its format, its mount's durability
   pmem check <file>                    full check of a KV store, a WAL or a libpmemobj pool
-  pmem sort [options] <input> -o <out> sort a file larger than memory, resumably
+  pmem sort [options] <input> [-o out] sort a file larger than memory, resumably
                                        (pmem help sort: -k, -t, -n, -r, -u, -s, ...)
   pmem help [command]                  this text, or one command's
 
