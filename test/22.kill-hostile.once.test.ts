@@ -235,11 +235,35 @@ describe('killTest, when the workload returned', () => {
       });
     };`);
     const report = await killTest({ child: workload, kills: 1, maxDelayMs: 0, verify() {} });
-    expect(report.violations).toEqual([]);
     expect(report.killsDuringWork).toBe(0);
     expect(report.kills).toBe(0);
     expect(report.completed).toBe(report.runs);
     expect(report.acked).toBe(report.runs);
+    // No run was killed: the one violation says so.
+    expect(report.violations.map((v) => v.message)).toEqual([
+      `only 0 of the 1 kills asked for landed in ${report.runs} runs (${report.runs} returned before their crash point): ` +
+        'lower maxDelayMs (0), or give each run more work',
+    ]);
+  });
+
+  test('fewer kills than asked for is a violation that names the option to lower; with it lowered, every kill lands', async () => {
+    // Three ordering points per run, against crash points drawn from
+    // 1..200: nearly every run returns before its crash point, and the 16
+    // runs (3 * kills + 10) end with fewer kills than the 2 asked for.
+    const workload = child('few-points', 'exports.run = (ctx) => { for (let i = 0; i < 3; i++) { ctx.ack(i); ctx.point(); } };');
+    const base = { child: workload, kills: 2, crashAt: 'persist' as const, verify() {} };
+    const short = await killTest({ ...base, maxCrashAt: 200 });
+    expect(short.runs).toBe(16);
+    expect(short.kills).toBeLessThan(2);
+    expect(short.completed).toBe(16 - short.kills);
+    expect(short.violations.map((v) => v.message)).toEqual([
+      `only ${short.kills} of the 2 kills asked for landed in 16 runs (${short.completed} returned before their crash point): ` +
+        'lower maxCrashAt (200) toward the persists a run makes, or give each run more work',
+    ]);
+    // Crash points inside the three: every run is killed, and no violation.
+    const full = await killTest({ ...base, maxCrashAt: 3 });
+    expect([full.runs, full.kills, full.completed]).toEqual([2, 2, 0]);
+    expect(full.violations).toEqual([]);
   }, 60_000);
 });
 

@@ -358,8 +358,8 @@ async function runOnce(
 /**
  * Runs the workload `child` again and again on the same directory, killing
  * it with SIGKILL, until `kills` runs have been killed (at most 3 * kills + 10
- * runs; it stops after FAILED_IN_A_ROW runs in a row that neither were
- * killed nor completed). After each run, `verify` reopens the files and checks them against
+ * runs, and fewer kills than asked for is a violation; it stops after
+ * FAILED_IN_A_ROW runs in a row that neither were killed nor completed). After each run, `verify` reopens the files and checks them against
  * every value acknowledged so far. The report says how many kills landed
  * during the work (`killsDuringWork`): a kill test asserts that most did.
  * See docs/durability.md.
@@ -479,6 +479,20 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
         }
         violate(text);
       }
+    }
+    // The runs ran out before `kills` of them were killed: the workload
+    // returned before its crash point too often. A report with no
+    // violation would pass a test that did not do what it asked for.
+    if (report.kills < kills && !garbage && failed < FAILED_IN_A_ROW) {
+      const cure = crashAt === 'persist'
+        ? `lower maxCrashAt (${maxCrashAt}) toward the persists a run makes`
+        : `lower ${unit === 'us' ? `maxDelayUs (${maxDelay})` : `maxDelayMs (${maxDelay})`}${maxAcks !== null ? ` or maxAcks (${maxAcks})` : ''}`;
+      report.violations.push({
+        run: report.runs - 1,
+        at: 0,
+        message: `only ${report.kills} of the ${kills} kills asked for landed in ${report.runs} runs ` +
+          `(${report.completed} returned before their crash point): ${cure}, or give each run more work`,
+      });
     }
   } finally {
     if (options.dir === undefined) fs.rmSync(dir, { recursive: true, force: true });
