@@ -3,6 +3,9 @@
 // yielded once, with its value, wherever a compaction moved it; no key is
 // yielded twice; a key written since the start never is; a rewritten one
 // is skipped or yielded with its new value.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
 import { KVStore } from '../lib';
 import { KvLog } from '../lib/kv/log';
 import { rng, tmpFile } from './helpers';
@@ -146,4 +149,20 @@ test('an iterator dropped unfinished, or finished by return(), costs later compa
   } finally {
     db.close();
   }
+});
+
+test('iterators started and dropped unfinished, on a store that frees nothing, are not all kept: the log sweeps their collected walks', () => {
+  // 20,000 walks dropped, 2,000 per job with a collection between: the
+  // log sweeps the collected ones as new walks come, so it watches at most
+  // about twice the walks alive at its last sweep (one job's, here), and
+  // not one per walk ever dropped, which only a free would have swept.
+  const r = spawnSync(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'kv', 'dropped-walks.js'), tmpFile('dropped-walks.kv'), '10', '2000'], {
+    encoding: 'utf8',
+  });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const { watching, dropped, frees } = JSON.parse(r.stdout) as { watching: number; dropped: number; frees: number };
+  expect([dropped, frees]).toEqual([20000, 0]);
+  expect(watching).toBeGreaterThanOrEqual(1); // the walk still going
+  expect(watching).toBeLessThanOrEqual(3 * 2000);
 });

@@ -54,6 +54,9 @@ export interface LogOptions {
   readersPinned?: () => boolean;
 }
 
+/** The least size of watchFrees's set that it sweeps. */
+const WATCHERS_SWEPT_FROM = 64;
+
 /** What watchFrees tells of a segment about to be freed: its bytes, and its range in them. */
 export interface FreeWatcher {
   beforeFree(b: Buffer, start: number, end: number): void;
@@ -77,6 +80,8 @@ export class KvLog {
   readonly #stepper = (budget: number): boolean => this.#step(budget, true);
   readonly #readersPinned: (() => boolean) | undefined;
   readonly #watchers = new Set<WeakRef<FreeWatcher>>();
+  /** The size of #watchers at which watchFrees next sweeps it. */
+  #sweepAt = WATCHERS_SWEPT_FROM;
   /** appendPut's copy of a key given as bytes, as its record holds them. */
   readonly #key = Buffer.alloc(MAX_KEY);
   #recovery: LogRecovery;
@@ -176,9 +181,23 @@ export class KvLog {
    * iterator was dropped unfinished goes with it.
    */
   watchFrees(w: FreeWatcher): WeakRef<FreeWatcher> {
+    // Refs whose walk was dropped unfinished and collected go here too, not
+    // only at a free: a store that frees nothing for a long time (not yet
+    // full, read mostly) would otherwise keep one per dropped walk. Swept
+    // when the set has doubled since the last sweep: amortized, each add
+    // costs O(1).
+    if (this.#watchers.size >= this.#sweepAt) {
+      for (const ref of this.#watchers) if (ref.deref() === undefined) this.#watchers.delete(ref);
+      this.#sweepAt = Math.max(WATCHERS_SWEPT_FROM, 2 * this.#watchers.size);
+    }
     const ref = new WeakRef(w);
     this.#watchers.add(ref);
     return ref;
+  }
+
+  /** Refs watchFrees holds, the dropped walks' not yet swept among them. */
+  get watching(): number {
+    return this.#watchers.size;
   }
 
   unwatchFrees(ref: WeakRef<FreeWatcher>): void {
