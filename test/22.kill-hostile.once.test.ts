@@ -269,6 +269,10 @@ describe('killTest, when the workload returned', () => {
 
 describe('killTest, hostile options', () => {
   const quiet = () => child('quiet', 'exports.run = (ctx) => { ctx.ack(1); };');
+  // Whether a kill lands before this workload returns depends on the
+  // machine's speed and load: the violation that says none did is not
+  // what these tests are about.
+  const otherThanShortfall = (vs: Array<{ message: string }>) => vs.filter((v) => !/^only \d+ of the \d+ kills asked for landed/.test(v.message));
 
   test('a timeout or delay the timers cannot keep (past 2^31 - 1 ms, 0 ms, a busy wait past 1 s) is a RangeError', async () => {
     const base = { child: quiet(), kills: 1, verify() {} };
@@ -277,7 +281,7 @@ describe('killTest, hostile options', () => {
     await expect(killTest({ ...base, maxDelayMs: 2 ** 31 })).rejects.toThrow(RangeError);
     await expect(killTest({ ...base, maxDelayUs: 1_000_001 })).rejects.toThrow(RangeError);
     const report = await killTest({ ...base, timeoutMs: 2 ** 31 - 1, maxDelayMs: 0 });
-    expect(report.violations).toEqual([]);
+    expect(otherThanShortfall(report.violations)).toEqual([]);
   });
 
   test('dir is read once: a getter that names a directory and then undefined does not get it removed', async () => {
@@ -324,7 +328,7 @@ describe('killTest, hostile options', () => {
 
   test('a verify that throws a value with no string form is a violation', async () => {
     const report = await killTest({ child: quiet(), kills: 1, verify() { throw Object.create(null); } });
-    expect(report.violations.length).toBe(report.runs);
+    expect(otherThanShortfall(report.violations).length).toBe(report.runs);
     expect(typeof report.violations[0].message).toBe('string');
   });
 });
