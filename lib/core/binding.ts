@@ -131,6 +131,8 @@ export interface Binding {
   holdPin(fd: number, hold: boolean): boolean;
   /** Whether another open of the file holds a reader's pin. */
   pinHeld(fd: number): boolean;
+  /** Whether another open of the file holds the mark an exclusive lockFile takes; true where that cannot be asked. */
+  writerMarked(fd: number): boolean;
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,

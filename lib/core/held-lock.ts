@@ -1,8 +1,11 @@
 // Whether another open holds a file's exclusive lock, asked without taking
 // any lock: a KVStore reader bounds its recovery by the published tail only
 // when a writer is live (lib/kv/follow.ts), and a sort tells a running
-// sort's files from an interrupted one's (lib/sort/lock.ts).
+// sort's files from an interrupted one's (lib/sort/lock.ts). And whether
+// that writer is of this version (writerMarked).
 import * as fs from 'node:fs';
+
+import { binding } from './binding';
 
 /**
  * Whether a process holds an exclusive flock on the file at `path`, or
@@ -35,3 +38,13 @@ export function writerHolds(path: string, fd?: number): boolean {
   return false;
 }
 
+
+/**
+ * Whether the exclusive lock on the file open as `fd` was taken by this
+ * version's lockFile, which takes a mark beside its flock
+ * (native/core/filelock.cc). A writer of an earlier version holds the
+ * flock and no mark. True where the mark cannot be asked for.
+ */
+export function writerMarked(fd: number): boolean {
+  return binding.writerMarked(fd);
+}

@@ -14,7 +14,7 @@ import {
   DATA_START, DEFAULT_SEGMENT, ENTRY_HEADER_BYTES, ENTRY_PUT, MIN_SEGMENT, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES, SEQ_FLOOR_AT,
   segmentSeed, SUPERBLOCK_PAYLOAD_BYTES, validRecord,
 } from './format';
-import { writerHolds } from '../core/held-lock';
+import { writerHolds, writerMarked } from '../core/held-lock';
 import { KvLog } from './log';
 import { refuseTooSmall } from './log-open';
 import { found, readValue } from './follow-reads';
@@ -73,6 +73,13 @@ const DAMAGE_SCANS = 3;
 
 /** A recovery stop before every segment: the log starts empty. */
 const NOTHING: RecoverStop = { seq: 0, used: 0 };
+
+/** The refusal of a read-only open beside a writer of an earlier version (#rebuild). */
+function olderWriter(path: string): PmemError {
+  return new PmemError('ERR_PMEM_LOCKED',
+    `'${path}' is open for writing by an earlier version of pmem, whose writer publishes nothing a reader can follow; ` +
+    'open it read-only once that writer has closed, or after it runs this version', { path });
+}
 
 /** A segment was reused while the reader replayed it: the index must be rebuilt. */
 class Reused extends Error {}
@@ -433,6 +440,12 @@ export class KvFollower {
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
       const live = writerHolds(this.#path, this.#fd);
+      // A writer of an earlier version holds the flock without the mark:
+      // it publishes no tail and counts no frees, so a reader beside it
+      // would read records as they are rewritten and never see the tail
+      // move. It is refused, as that version refused a read-only open
+      // beside its writer.
+      if (live && !writerMarked(this.#fd)) throw olderWriter(this.#path);
       const w = this.#words.tail();
       // After the tail is loaded: the mapping then holds every record up
       // to it, also in a segment that was a hole (see #refresh).

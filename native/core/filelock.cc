@@ -15,6 +15,24 @@
 namespace pmem {
 namespace {
 
+// The byte of a KVStore file whose shared lock is a reader's pin: far past
+// any file's end (a lock may lie past it), so that it never covers a byte of
+// the store, and open file description locks (F_OFD_*), so that a reader in
+// the writer's own process, or a second reader there, is a lock of its own:
+// classic POSIX locks would merge within a process and go with any close of
+// the file. Independent of the flock of lockFile on Linux's local
+// filesystems.
+constexpr off_t kPinByte = off_t{1} << 62;
+
+// The byte next to it: the writer's mark. Every exclusive lockFile takes a
+// shared open file description lock of it before its flock, so that a
+// writer of this version holds its mark whenever its flock can be seen. A
+// KVStore reader that finds the file's flock held and no mark knows the
+// writer for one of an earlier version, which publishes nothing a reader
+// can follow (writerMarked; lib/kv/follow.ts). A lock past the end of the
+// file, like the pin: it covers no byte of any structure.
+constexpr off_t kMarkByte = kPinByte + 1;
+
 // Reads (path, exclusive, create), opens the file (creating an empty one
 // with `create`) and takes LOCK_EX or LOCK_SH without waiting. Returns the
 // locked descriptor.
@@ -33,6 +51,17 @@ int OpenLocked(const Napi::CallbackInfo& info, const char* usage, std::string* p
   int flags = (exclusive ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | (create ? O_CREAT : 0);
   int fd = open(path->c_str(), flags, 0644);
   if (fd < 0) ThrowErrno(env, errno, "open", *path, nullptr);
+  if (exclusive) {
+    // The mark, before the flock. Where there are no such locks (an old
+    // kernel, a filesystem without byte-range locks) it is not taken, and
+    // a reader there cannot ask for it either (writerMarked).
+    struct flock fl = {};
+    fl.l_type = F_RDLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = kMarkByte;
+    fl.l_len = 1;
+    (void)fcntl(fd, F_OFD_SETLK, &fl);
+  }
   if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
     int err = errno;
     close(fd);
@@ -130,14 +159,6 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   return NewHandle(env, fd);
 }
 
-// The byte of a KVStore file whose shared lock is a reader's pin: far past
-// any file's end (a lock may lie past it), so that it never covers a byte of
-// the store, and open file description locks (F_OFD_*), so that a reader in
-// the writer's own process, or a second reader there, is a lock of its own:
-// classic POSIX locks would merge within a process and go with any close of
-// the file. Independent of the flock of lockFile on Linux's local
-// filesystems.
-constexpr off_t kPinByte = off_t{1} << 62;
 
 // The descriptor argument of the pin calls: an integer from 0 up.
 int FdArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
@@ -206,6 +227,24 @@ Napi::Value PinHeld(const Napi::CallbackInfo& info) {
   throw PinError(env, err, "F_OFD_GETLK");
 }
 
+// writerMarked(fd) -> boolean: whether another open of the file holds the
+// writer's mark (an exclusive lockFile of this version), asked through a
+// reader's descriptor without taking anything. True where it cannot be
+// asked (no such locks here): the reader then follows as it would anyway.
+Napi::Value WriterMarked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "writerMarked(fd: number)");
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = kMarkByte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_GETLK, &fl) == 0) return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+  int err = errno;
+  if (PinUnsupported(err)) return Napi::Boolean::New(env, true);
+  throw PinError(env, err, "F_OFD_GETLK");
+}
+
 }  // namespace
 
 void InitFileLock(Napi::Env env, Napi::Object exports) {
@@ -213,6 +252,7 @@ void InitFileLock(Napi::Env env, Napi::Object exports) {
   exports.Set("openFile", Napi::Function::New(env, OpenFile, "openFile"));
   exports.Set("holdPin", Napi::Function::New(env, HoldPin, "holdPin"));
   exports.Set("pinHeld", Napi::Function::New(env, PinHeld, "pinHeld"));
+  exports.Set("writerMarked", Napi::Function::New(env, WriterMarked, "writerMarked"));
 }
 
 }  // namespace pmem
