@@ -4,7 +4,7 @@
 // as it was, and `pmem info` names the version the file holds.
 import * as fs from 'node:fs';
 
-import { KVStore, openMapping, Superblock, Wal } from '../lib';
+import { KVStore, openMapping, Superblock, TxLog, Wal } from '../lib';
 import { EXIT } from '../lib/cli/exit';
 import { inspect } from '../lib/cli/inspect';
 import { identify } from '../lib/core/identify';
@@ -80,6 +80,38 @@ test('a WAL of format version 2: ERR_PMEM_INVALID naming both versions, and the 
   expectPmemError(() => Wal.open(file), 'ERR_PMEM_INVALID', why);
   expectPmemError(() => Wal.open(file, { readOnly: true }), 'ERR_PMEM_INVALID', why);
   expect(fs.readFileSync(file).equals(before)).toBe(true);
+});
+
+test('a TxLog of another layout is ERR_PMEM_CORRUPT (no checksum tells it from damage) saying what its first line holds, layout 1 (an earlier version\'s: a commit word alone, no magic) with what to do; nothing is written', () => {
+  const file = tmpFile('txlog-layouts');
+  const m = openMapping(file, { create: true, size: 16384 });
+  try {
+    // Layout 1 after format, and after a committed run (commit word 2 * seq).
+    for (const commitWord of [1n, 14n]) {
+      m.bytes.fill(0, 0, 8192);
+      m.bytes.writeBigUInt64LE(commitWord, 4096);
+      m.bytes[4096 + 64 + 4] = 1; // a log header's entry count, past the first line
+      const before = Buffer.from(m.bytes);
+      expectPmemError(() => TxLog.open(m, { offset: 4096, size: 4096 }), 'ERR_PMEM_CORRUPT',
+        /^no transaction log of layout 2 at offset 4096: its first line is what layout 1, an earlier version's, keeps there \(a commit word, no magic\); open it with the version that wrote it to finish its last transaction, then format it again with this one$/);
+      expect(m.bytes.equals(before)).toBe(true);
+    }
+    // A layout this version does not know of.
+    TxLog.format(m, { offset: 4096, size: 4096 });
+    m.bytes.writeUInt32LE(3, 4096 + 12);
+    const before = Buffer.from(m.bytes);
+    expectPmemError(() => TxLog.open(m, { offset: 4096, size: 4096 }), 'ERR_PMEM_CORRUPT',
+      /^no transaction log of layout 2 at offset 4096: its first line holds layout 3 \(another version's, or damage\)$/);
+    expect(m.bytes.equals(before)).toBe(true);
+    // No log at all: zeros, or a first line that is neither layout.
+    m.bytes.fill(0, 0, 8192);
+    expectPmemError(() => TxLog.open(m, { offset: 4096, size: 4096 }), 'ERR_PMEM_CORRUPT', /^no transaction log of layout 2 at offset 4096$/);
+    m.bytes.writeBigUInt64LE(1n, 4096);
+    m.bytes[4096 + 40] = 7;
+    expectPmemError(() => TxLog.open(m, { offset: 4096, size: 4096 }), 'ERR_PMEM_CORRUPT', /^no transaction log of layout 2 at offset 4096$/);
+  } finally {
+    m.close();
+  }
 });
 
 test('the classifier names the version of the replica the superblock holds now, not the older one beside it', () => {

@@ -19,15 +19,31 @@ export interface TxRecovery {
  * when it returns. A crash during it leaves the log as it was, and the next
  * recovery does the same again.
  * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
- *   layout, its retire word is past any sequence number (2^53 - 1 or more),
- *   or an undo update that was never retired precedes a later record
+ *   layout (the message says what its first line holds: another layout,
+ *   or what layout 1 kept there), its retire word is past any sequence
+ *   number (2^53 - 1 or more), or an undo update that was never retired
+ *   precedes a later record
  */
 export function recoverTxLog(
   region: Region, offset: number, size: number, checksum: (b: Buffer, start: number, bytes: number) => number,
 ): TxRecovery {
   const b = region.bytes;
-  if (b.readUInt32LE(offset + 8) !== TXLOG_MAGIC || b.readUInt32LE(offset + 12) !== TXLOG_VERSION) {
-    throw new PmemError('ERR_PMEM_CORRUPT', `no transaction log of layout ${TXLOG_VERSION} at offset ${offset}`);
+  // No checksum covers the magic and layout: another layout cannot be
+  // told from damage, and both are ERR_PMEM_CORRUPT. The message says
+  // what the line holds. An earlier version of pmem wrote layout 1 (one
+  // log area, redo entries with old and new bytes), with no magic: its
+  // first line is its commit word (1 at format, 2·seq or 2·seq + 1 after)
+  // and zeros.
+  const magic = b.readUInt32LE(offset + 8) === TXLOG_MAGIC;
+  const layout = magic ? b.readUInt32LE(offset + 12) : 0;
+  if (!magic || layout !== TXLOG_VERSION) {
+    const found = magic
+      ? `: its first line holds layout ${layout} (another version's, or damage)`
+      : layoutOneAt(b, offset)
+        ? ': its first line is what layout 1, an earlier version\'s, keeps there (a commit word, no magic); ' +
+          'open it with the version that wrote it to finish its last transaction, then format it again with this one'
+        : '';
+    throw new PmemError('ERR_PMEM_CORRUPT', `no transaction log of layout ${TXLOG_VERSION} at offset ${offset}${found}`);
   }
   // Another size places the second slot elsewhere: recovery would miss the
   // record there, and the next run would stage one over bytes past the log.
@@ -83,4 +99,11 @@ export function recoverTxLog(
   store64(b, offset, last.seq);
   region.persist(offset, 8);
   return { action: last.mode === MODE_REDO ? 'redo' : 'undo', seq: last.seq };
+}
+
+/** Whether the line at `offset` is what layout 1 keeps there: a nonzero commit word alone, then zeros. */
+function layoutOneAt(b: Buffer, offset: number): boolean {
+  if (b.readBigUInt64LE(offset) === 0n) return false;
+  for (let i = offset + 8; i < offset + RETIRE_LINE; i++) if (b[i] !== 0) return false;
+  return true;
 }
