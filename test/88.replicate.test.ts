@@ -652,7 +652,9 @@ describe('more refusals', () => {
       const badVersion = hello(2, h2);
       badVersion.writeUInt32LE(version, 5);
       expect(await exchange(b.port, [badVersion])).toEqual(['REFUSE ERR_PMEM_REPLICA_PROTOCOL']);
-      expect(b.stats.lastRefusal!.message).toBe(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
+      expect(b.stats.lastRefusal!.message).toBe(
+        `the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}: run one version of pmem on the primary and its backups`,
+      );
     }
     // Malformed bodies whose checksum holds: what a primary that built them would send.
     const short = data(2, [[1, 'abc']]);

@@ -101,7 +101,9 @@ export function encodeHello(h: Hello): Buffer {
 export function decodeHello(body: Buffer): Hello {
   need(body, 32, 'HELLO');
   const version = body.readUInt32LE(0);
-  if (version !== PROTOCOL_VERSION) throw protocolError(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}`);
+  if (version !== PROTOCOL_VERSION) {
+    throw protocolError(`the primary speaks protocol version ${version}; this replica speaks version ${PROTOCOL_VERSION}: run one version of pmem on the primary and its backups`);
+  }
   const n = body.readUInt32LE(4);
   if (n < 1 || body.length !== 32 + 24 * n) throw protocolError(`a HELLO of ${body.length} bytes with ${n} epochs`);
   const journalId = safe64(body, 8, 'journal id');
