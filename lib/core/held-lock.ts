@@ -38,7 +38,6 @@ export function writerHolds(path: string, fd?: number): boolean {
   return false;
 }
 
-
 /**
  * Whether the exclusive lock on the file open as `fd` was taken by this
  * version's lockFile, which takes a mark beside its flock

@@ -359,7 +359,8 @@ async function runOnce(
  * Runs the workload `child` again and again on the same directory, killing
  * it with SIGKILL, until `kills` runs have been killed (at most 3 * kills + 10
  * runs, and fewer kills than asked for is a violation; it stops after
- * FAILED_IN_A_ROW runs in a row that neither were killed nor completed). After each run, `verify` reopens the files and checks them against
+ * FAILED_IN_A_ROW runs in a row that neither were killed nor completed).
+ * After each run, `verify` reopens the files and checks them against
  * every value acknowledged so far. The report says how many kills landed
  * during the work (`killsDuringWork`): a kill test asserts that most did.
  * See docs/durability.md.

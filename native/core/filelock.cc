@@ -159,7 +159,6 @@ Napi::Value OpenFile(const Napi::CallbackInfo& info) {
   return NewHandle(env, fd);
 }
 
-
 // The descriptor argument of the pin calls: an integer from 0 up.
 int FdArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
   if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), usage);
