@@ -169,6 +169,20 @@ int FdArg(const Napi::CallbackInfo& info, size_t i, const char* usage) {
   return static_cast<int>(d);
 }
 
+// Whether another open file description holds a lock of the one byte at
+// `byte` of the file open as `fd`, asked as a writer would ask (F_WRLCK:
+// any lock conflicts) without taking anything: 1 or 0, or -1 with errno
+// set when it cannot be asked.
+int OtherHolds(int fd, off_t byte) {
+  struct flock fl = {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = byte;
+  fl.l_len = 1;
+  if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+  return fl.l_type != F_UNLCK ? 1 : 0;
+}
+
 // Whether a failure of the pin's fcntl means only that there is no pin to
 // be had here: every errno but EBADF (an old kernel's EINVAL, a filesystem
 // or device without byte-range locks, ENOLCK when the kernel has none
@@ -215,12 +229,8 @@ Napi::Value HoldPin(const Napi::CallbackInfo& info) {
 Napi::Value PinHeld(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "pinHeld(fd: number)");
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = kPinByte;
-  fl.l_len = 1;
-  if (fcntl(fd, F_OFD_GETLK, &fl) == 0) return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+  int held = OtherHolds(fd, kPinByte);
+  if (held >= 0) return Napi::Boolean::New(env, held == 1);
   int err = errno;
   if (PinUnsupported(err)) return Napi::Boolean::New(env, false);
   throw PinError(env, err, "F_OFD_GETLK");
@@ -233,12 +243,8 @@ Napi::Value PinHeld(const Napi::CallbackInfo& info) {
 Napi::Value WriterMarked(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info, 0, "writerMarked(fd: number)");
-  struct flock fl = {};
-  fl.l_type = F_WRLCK;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = kMarkByte;
-  fl.l_len = 1;
-  if (fcntl(fd, F_OFD_GETLK, &fl) == 0) return Napi::Boolean::New(env, fl.l_type != F_UNLCK);
+  int held = OtherHolds(fd, kMarkByte);
+  if (held >= 0) return Napi::Boolean::New(env, held == 1);
   int err = errno;
   if (PinUnsupported(err)) return Napi::Boolean::New(env, true);
   throw PinError(env, err, "F_OFD_GETLK");
