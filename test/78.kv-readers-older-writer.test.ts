@@ -117,5 +117,6 @@ describe('a read-only open beside a writer of an earlier version', () => {
     const fd = fs.openSync(tmpFile('marked-closed'), 'w');
     fs.closeSync(fd);
     expectPmemError(() => binding.writerMarked(fd), 'ERR_PMEM_IO');
+    expect(() => binding.writerMarked(fd)).toThrow(/of the writer's mark failed/);
   });
 });

@@ -190,9 +190,10 @@ int OtherHolds(int fd, off_t byte) {
 // it would without the pin, and a writer's put never fails for it.
 bool PinUnsupported(int err) { return err != EBADF; }
 
-// A closed descriptor (EBADF): a caller's mistake, not the file's.
-Napi::Error PinError(Napi::Env env, int err, const char* cmd) {
-  return MakePmemError(env, CodeForErrno(err), std::string("fcntl(") + cmd + ") of a reader's pin failed: " + std::strerror(err),
+// A closed descriptor (EBADF): a caller's mistake, not the file's. `what`
+// names the byte asked about: "a reader's pin" or "the writer's mark".
+Napi::Error PinError(Napi::Env env, int err, const char* cmd, const char* what = "a reader's pin") {
+  return MakePmemError(env, CodeForErrno(err), std::string("fcntl(") + cmd + ") of " + what + " failed: " + std::strerror(err),
                        err, "fcntl");
 }
 
@@ -247,7 +248,7 @@ Napi::Value WriterMarked(const Napi::CallbackInfo& info) {
   if (held >= 0) return Napi::Boolean::New(env, held == 1);
   int err = errno;
   if (PinUnsupported(err)) return Napi::Boolean::New(env, true);
-  throw PinError(env, err, "F_OFD_GETLK");
+  throw PinError(env, err, "F_OFD_GETLK", "the writer's mark");
 }
 
 }  // namespace
