@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { compareExchange64, fetchAdd64, load64, atomicStore64, Mapping, openMapping, type Region } from '../lib';
+import { compareExchange64, fetchAdd64, load64, atomicStore64, Mapping, openMapping, store64, type Region } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
 
@@ -188,6 +188,45 @@ describe('the Region forms', () => {
     const odd: Region = { ...wrapper, bytes: sim.bytes.subarray(4), length: 4092 };
     expectThrowName(() => load64(odd, 0), 'RangeError');
     expect(load64(odd, 4)).toBe(7n); // the simulator's offset 8
+  });
+
+  test("a Region's length bounds them, though its bytes run past it", () => {
+    const m = create(16384);
+    const short: Region = { bytes: m.buffer, length: 4096, flush: () => {}, drain: () => {}, persist: () => {} };
+    expect(load64(short, 4088)).toBe(0n);
+    expectThrowName(() => atomicStore64(short, 4096, 0xdeadn), 'RangeError');
+    expectThrowName(() => fetchAdd64(short, 8192, 1n), 'RangeError');
+    expectThrowName(() => compareExchange64(short, 16376, 0n, 7n), 'RangeError');
+    expectThrowName(() => load64(short, 12288), 'RangeError');
+    // Nothing past the Region was written.
+    expect(m.buffer.subarray(4096).every((x) => x === 0)).toBe(true);
+    for (const length of [undefined, -8, 1.5, '64', Number.NaN]) {
+      expectThrowName(() => load64({ ...short, length: length as never }, 0), 'TypeError');
+    }
+    m.close();
+  });
+
+  test('on a resizable ArrayBuffer, store64 and the atomics act at its size of the moment', () => {
+    const ab = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(16, {
+      maxByteLength: 4096,
+    });
+    const bytes = new Uint8Array(ab); // follows the buffer's length
+    const words = new BigUint64Array(ab);
+    store64(bytes, 8, 1n); // the word views are made (and kept) here, at 16 bytes
+    ab.resize(64);
+    store64(bytes, 32, 0x1234n);
+    store64(bytes, 40, 77);
+    expect(words[4]).toBe(0x1234n);
+    expect(words[5]).toBe(77n);
+    const r: Region = { bytes: bytes as Buffer, length: 64, flush: () => {}, drain: () => {}, persist: () => {} };
+    atomicStore64(r, 48, 9n);
+    expect(fetchAdd64(r, 48, 1n)).toBe(9n);
+    expect(words[6]).toBe(10n);
+    ab.resize(8);
+    store64(bytes, 0, 5n);
+    expect(words[0]).toBe(5n);
+    expectThrowName(() => store64(bytes, 8, 1n), 'RangeError');
+    expectThrowName(() => load64({ ...r, length: 64 }, 48), 'RangeError');
   });
 });
 

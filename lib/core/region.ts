@@ -202,11 +202,26 @@ class WordViews implements Words {
   readonly base: number;
 
   constructor(ab: ArrayBufferLike, base: number) {
-    this.u32 = new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4));
-    this.u64 = new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8));
-    this.f64 = new Float64Array(ab, 0, Math.floor(ab.byteLength / 8));
+    if (resizes(ab)) {
+      // Views that follow the buffer's length as it grows or shrinks: a
+      // fixed-length one made at the size it had first would ignore every
+      // store past that size, silently.
+      this.u32 = new Uint32Array(ab);
+      this.u64 = new BigUint64Array(ab);
+      this.f64 = new Float64Array(ab);
+    } else {
+      this.u32 = new Uint32Array(ab, 0, Math.floor(ab.byteLength / 4));
+      this.u64 = new BigUint64Array(ab, 0, Math.floor(ab.byteLength / 8));
+      this.f64 = new Float64Array(ab, 0, Math.floor(ab.byteLength / 8));
+    }
     this.base = base;
   }
+}
+
+/** Whether `ab` is a resizable ArrayBuffer or a growable SharedArrayBuffer. */
+function resizes(ab: ArrayBufferLike): boolean {
+  const b = ab as { resizable?: unknown; growable?: unknown };
+  return b.resizable === true || b.growable === true;
 }
 
 const wordCache = new WeakMap<Uint8Array, Words>();
@@ -281,11 +296,19 @@ export function checkU64(value: unknown, name: string, signed = false): bigint {
 }
 
 /**
- * The u64 element of `bytes` at `offset`, for the atomics below.
- * @throws RangeError unless the address is 8-byte aligned and in range
+ * The u64 element at `offset` of `region`, for the atomics below: inside
+ * the Region's `length` (its `bytes` may run past it), at an 8-byte aligned
+ * address. The address, not the offset: a Region whose bytes start off a
+ * word boundary has its words at offsets that are not multiples of 8.
+ * @throws RangeError unless the address is 8-byte aligned and the word in range
  */
-function wordAt(bytes: Uint8Array, offset: number): { u64: BigUint64Array; index: number } {
-  checkRange(offset, 8, viewLength(bytes, 'bytes'));
+function wordAt(region: Region, offset: number): { u64: BigUint64Array; index: number } {
+  const bytes = region.bytes;
+  const length = region.length;
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+    throw new TypeError(`region must be a Region: its length ${String(length)} is not a whole number of bytes`);
+  }
+  checkRange(offset, 8, Math.min(length, viewLength(bytes, 'bytes')));
   const w = wordsOf(bytes);
   if ((w.base + offset) % 8 !== 0) throw new RangeError(`an 8-byte atomic needs an 8-byte aligned address, got offset ${offset}`);
   return { u64: w.u64, index: (w.base + offset) / 8 };
@@ -306,7 +329,7 @@ function wordAt(bytes: Uint8Array, offset: number): { u64: BigUint64Array; index
 /** An atomic 8-byte load at an aligned offset. */
 export function load64(region: Region, offset: number): bigint {
   if (region.load64 !== undefined) return region.load64(offset);
-  const { u64, index } = wordAt(region.bytes, offset);
+  const { u64, index } = wordAt(region, offset);
   return Atomics.load(u64, index);
 }
 
@@ -319,7 +342,7 @@ export function load64(region: Region, offset: number): bigint {
 export function atomicStore64(region: Region, offset: number, value: number | bigint): void {
   if (region.store64 !== undefined) return region.store64(offset, value);
   const v = checkU64(value, 'value');
-  const { u64, index } = wordAt(region.bytes, offset);
+  const { u64, index } = wordAt(region, offset);
   Atomics.store(u64, index, v);
 }
 
@@ -332,7 +355,7 @@ export function compareExchange64(region: Region, offset: number, expected: numb
   if (region.compareExchange64 !== undefined) return region.compareExchange64(offset, expected, replacement);
   const e = checkU64(expected, 'expected');
   const r = checkU64(replacement, 'replacement');
-  const { u64, index } = wordAt(region.bytes, offset);
+  const { u64, index } = wordAt(region, offset);
   return Atomics.compareExchange(u64, index, e, r);
 }
 
@@ -340,6 +363,6 @@ export function compareExchange64(region: Region, offset: number, expected: numb
 export function fetchAdd64(region: Region, offset: number, delta: number | bigint): bigint {
   if (region.fetchAdd64 !== undefined) return region.fetchAdd64(offset, delta);
   const d = checkU64(delta, 'delta', true);
-  const { u64, index } = wordAt(region.bytes, offset);
+  const { u64, index } = wordAt(region, offset);
   return Atomics.add(u64, index, d);
 }
