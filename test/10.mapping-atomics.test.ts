@@ -192,7 +192,7 @@ describe('the Region forms', () => {
 
   test("a Region's length bounds them, though its bytes run past it", () => {
     const m = create(16384);
-    const short: Region = { bytes: m.buffer, length: 4096, flush: () => {}, drain: () => {}, persist: () => {} };
+    const short: Region = { bytes: m.buffer, length: 4096, granularity: m.granularity, flush: () => {}, drain: () => {}, persist: () => {} };
     expect(load64(short, 4088)).toBe(0n);
     expectThrowName(() => atomicStore64(short, 4096, 0xdeadn), 'RangeError');
     expectThrowName(() => fetchAdd64(short, 8192, 1n), 'RangeError');
@@ -218,7 +218,7 @@ describe('the Region forms', () => {
     store64(bytes, 40, 77);
     expect(words[4]).toBe(0x1234n);
     expect(words[5]).toBe(77n);
-    const r: Region = { bytes: bytes as Buffer, length: 64, flush: () => {}, drain: () => {}, persist: () => {} };
+    const r = { bytes: bytes as unknown as Buffer, length: 64, granularity: 'cache-line', flush: () => {}, drain: () => {}, persist: () => {} } as Region;
     atomicStore64(r, 48, 9n);
     expect(fetchAdd64(r, 48, 1n)).toBe(9n);
     expect(words[6]).toBe(10n);

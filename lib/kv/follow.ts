@@ -556,6 +556,20 @@ export class KvFollower {
   }
 
   /**
+   * How many segment numbers the tail word `w` is past the reader's
+   * segment: negative for a tail behind it. The word holds the number mod
+   * 2^32; the floor, the highest number a segment was opened with (stored
+   * before any tail in that segment, and loaded after `w`), gives the rest,
+   * however far behind the reader fell. Without a floor (a store of an
+   * earlier version), a tail 2^31 or more ahead is taken as one behind.
+   */
+  #ahead(w: bigint): number {
+    if (readWord(this.#mapping.bytes, SEQ_FLOOR_AT) > 0) return this.#stopAt(w).seq - this.#curSeq;
+    const ahead = (((tailSeqLow(w) - this.#curSeq) % TWO_32) + TWO_32) % TWO_32;
+    return ahead >= TWO_32 / 2 ? -1 : ahead;
+  }
+
+  /**
    * Replays the log from the reader's position to the tail word `w`:
    * segments in sequence order, each one's records until the first invalid
    * one, and in the tail's segment exactly up to the tail.
@@ -563,12 +577,12 @@ export class KvFollower {
    *   reader had read all of it, else FOLLOWED
    */
   #follow(w: bigint): number {
-    const seqLow = tailSeqLow(w);
     const used = tailEnd(w);
-    const ahead = (((seqLow - this.#curSeq) % TWO_32) + TWO_32) % TWO_32;
-    // A tail in a segment older than the reader's: a writer of a version
-    // that published no floor. Nothing new to follow.
-    if (ahead >= TWO_32 / 2) return FOLLOWED;
+    const ahead = this.#ahead(w);
+    // A tail in a segment older than the reader's: a writer that recovered
+    // no further than the reader had read, or one of a version that
+    // published no floor. Nothing new to follow.
+    if (ahead < 0) return FOLLOWED;
     const target = this.#curSeq + ahead;
     this.stats.catchUps++;
     // Far behind, most segments the reader knew may have been freed or
