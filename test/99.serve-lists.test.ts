@@ -12,7 +12,7 @@ import * as net from 'node:net';
 
 import Redis from 'ioredis';
 
-import { createServer, type RespServer } from '../lib';
+import { createServer, KVStore, type RespServer } from '../lib';
 import { Blocking, timeoutMs } from '../lib/server/blocking';
 import type { Client } from '../lib/server/client';
 import { ListValue } from '../lib/server/list';
@@ -369,5 +369,40 @@ describe('blocking commands', () => {
     expect(await a.read()).toBeNull();
     expect(failed()).toBe(1);
     expect(await conn().exists('b:d')).toBe(0);
+  });
+});
+
+describe('positions', () => {
+  // A list's positions are numbers, moved one per push at an end: a queue
+  // that never empties runs out after 2^53 pushes. Its element records
+  // (docs/formats.md, "Collections": 'e', the generation, position + 2^63
+  // big-endian) are moved to the last positions by hand, as such a queue
+  // leaves them.
+  test('a push past the last position is refused, and the list is unchanged, then and after a restart', async () => {
+    const r = conn();
+    await r.del('q');
+    expect(await r.rpush('q', 'a', 'b')).toBe(2);
+    await server.close();
+    const st = KVStore.open(file);
+    const elements = [...st.unordered(Buffer.from('e'))];
+    expect(elements).toHaveLength(2);
+    const at = (k: Buffer, pos: bigint): Buffer => {
+      const id = Buffer.alloc(8);
+      id.writeBigUInt64BE(BigInt(pos) + 2n ** 63n);
+      return Buffer.concat([k.subarray(0, 9), id]);
+    };
+    const last = BigInt(Number.MAX_SAFE_INTEGER);
+    st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, last - 1n + BigInt(i)), value: v }]));
+    st.close();
+    server = createServer({ file });
+    await relisten(server, port);
+    expect(await r.lrange('q', 0, -1)).toEqual(['a', 'b']);
+    await expect(r.rpush('q', 'c')).rejects.toThrow(/ERR this end of the list has no positions left/);
+    await expect(r.rpush('q', 'c', 'd', 'e')).rejects.toThrow(/no positions left/);
+    expect(await r.lpush('q', 'z')).toBe(3); // the other end has room
+    expect(await r.lrange('q', 0, -1)).toEqual(['z', 'a', 'b']);
+    await restart();
+    expect(await r.lrange('q', 0, -1)).toEqual(['z', 'a', 'b']);
+    await r.del('q');
   });
 });

@@ -238,6 +238,11 @@ export class PmemTier {
    */
   put(key: string, keyBytes: Buffer, value: Uint8Array, tag: number, expiry: number, score: number): void {
     checkOpen(this.region, 'tiered cache');
+    // The sequence number is published as a u64 from a number: past 2^53 - 1
+    // it would stop counting, and two copies of a key would tie.
+    if (this.#seq >= Number.MAX_SAFE_INTEGER) {
+      throw new PmemError('ERR_PMEM_NO_SPACE', `the cache's PMem tier has used its last sequence number (2^53 - 2); format it again`);
+    }
     const r = this.region;
     if (this.#freeCount === 0) {
       if (this.#pending.length === 0) this.evict();

@@ -4,7 +4,7 @@
 // txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
 // argument is in docs/durability.md.
 import { align8, apartFrom, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
-import { checkOpen } from '../core/errors';
+import { PmemError, checkOpen } from '../core/errors';
 import { sealAndApply } from '../core/records';
 import { checkRegion, populate, type Region, sealRecord, store64 } from '../core/region';
 import {
@@ -156,7 +156,7 @@ export class TxLog {
     // recovery did, or an undo update's fences): it is free to overwrite.
     // Until the new record is sealed its checksum fails, and recovery
     // ignores the slot.
-    const seq = this.#seq + 1;
+    const seq = this.#nextSeq();
     const start = slotOf(this.offset, this.size, seq);
     const b = this.region.bytes;
     this.#bytes = b;
@@ -253,7 +253,7 @@ export class TxLog {
     data = apartFrom(data, this.region.bytes); // bytes inside the region may be in the slot written below
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
     const len = data.length;
-    const seq = this.#seq + 1;
+    const seq = this.#nextSeq();
     const start = slotOf(this.offset, this.size, seq);
     const at = start + TX_LOG_HEADER;
     const end = at + TX_ENTRY_HEADER + align8(len);
@@ -306,6 +306,22 @@ export class TxLog {
     // may redo the last run, which rewrites the bytes they already hold.
     this.region.flush(this.offset, 8);
     this.#retired = seq;
+  }
+
+  /**
+   * The sequence number of the next run or undo update. At most 2^53 - 2,
+   * the highest retire word an open accepts (txlog-recover.ts): one past
+   * would number the next run as the one before it, in the same slot. A
+   * million runs a second reach it in 285 years; a retire word edited near
+   * it reaches it sooner.
+   * @throws PmemError ERR_PMEM_NO_SPACE when none is left (nothing is written)
+   */
+  #nextSeq(): number {
+    const seq = this.#seq + 1;
+    if (seq >= Number.MAX_SAFE_INTEGER) {
+      throw new PmemError('ERR_PMEM_NO_SPACE', `the transaction log has used its last sequence number (${this.#seq}, 2^53 - 2 at most); format a new one`);
+    }
+    return seq;
   }
 
   /**

@@ -24,6 +24,7 @@ export interface Tail {
  * @throws PmemError ERR_PMEM_NO_SPACE (nothing is written)
  */
 export function appendRecord(region: Region, ring: Ring, seal: RecordSeal, tail: Tail, record: Uint8Array | string, len: number): number {
+  if (tail.nextLsn > LAST_LSN) throw noLsns(tail, 1);
   const span = Ring.span(len);
   const pad = ring.padBefore(tail.pos, span);
   if (tail.used + pad + span > ring.size) throw noSpace(tail, ring);
@@ -52,6 +53,7 @@ export function appendRecords(
   region: Region, ring: Ring, seal: RecordSeal, tail: Tail, items: ReadonlyArray<Uint8Array | string>, lengths: readonly number[],
 ): number[] {
   const n = items.length;
+  if (tail.nextLsn + n - 1 > LAST_LSN) throw noLsns(tail, n);
   // Plan positions first, so a batch that does not fit writes nothing.
   let pos = tail.pos;
   let used = tail.used;
@@ -125,6 +127,20 @@ export function appendRecords(
   tail.pos = pos;
   tail.used = used;
   return lsns;
+}
+
+/**
+ * The last LSN a record may take: the one after it, which the tail then
+ * holds, is still a safe integer. Past it `lsn + 1` would stop counting,
+ * and records would share LSNs that recovery cannot tell apart. At a
+ * million appends a second it is reached in 285 years; a header edited
+ * near it reaches it sooner.
+ */
+const LAST_LSN = Number.MAX_SAFE_INTEGER - 1;
+
+function noLsns(tail: Tail, n: number): PmemError {
+  return new PmemError('ERR_PMEM_NO_SPACE', `the log has no LSNs left for ${n} more record${n === 1 ? '' : 's'}: ` +
+    `the next would be ${tail.nextLsn}, and the last it may give is 2^53 - 2; copy its records to a new log`);
 }
 
 function noSpace(tail: Tail, ring: Ring): PmemError {

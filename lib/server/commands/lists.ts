@@ -36,6 +36,13 @@ export const positive = (b: Buffer, msg = 'value is out of range, must be positi
 /** Pushes `values` at `end` of the list at `key` (created when absent), and raises lpush/rpush. @returns the new length */
 function pushValues(s: RespServer, db: number, key: string, end: End, values: Buffer[]): number {
   const l = listFor(s, db, key);
+  // Positions are numbers: one past 2^53 - 1 would give two elements one
+  // record. A queue that never empties moves 2^53 positions in 285 years
+  // at a million pushes a second.
+  if (l.length > 0) {
+    const edge = end === HEAD ? l.posAt(0) - values.length : l.posAt(l.length - 1) + values.length;
+    if (!Number.isSafeInteger(edge)) throw new ReplyError(`ERR this end of the list has no positions left (${2 ** 53 - 1} at most); empty the list or move it to a new key`);
+  }
   for (const v of values) {
     const p = end === HEAD ? l.pushFront(v) : l.pushBack(v);
     writeAt(s, db, key, p, v);
