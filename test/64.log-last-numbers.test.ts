@@ -18,7 +18,7 @@ describe('Wal', () => {
     Wal.open(file, { create: true, size: 1 << 20 }).close();
     const m = openMapping(file);
     const sb = Superblock.open(m, { offset: 0, capacity: 64 });
-    const meta = Buffer.from(sb.read());
+    const meta = Buffer.from(sb.read() as Buffer);
     meta.writeBigUInt64LE(BigInt(next), 24); // head LSN (docs/formats.md)
     sb.write(meta);
     m.close();

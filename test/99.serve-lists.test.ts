@@ -379,30 +379,38 @@ describe('positions', () => {
   // big-endian) are moved to the last positions by hand, as such a queue
   // leaves them.
   test('a push past the last position is refused, and the list is unchanged, then and after a restart', async () => {
-    const r = conn();
-    await r.del('q');
+    // A store of its own, whose only element records are this list's.
+    const own = tmpFile('positions.kv');
+    let srv = createServer({ file: own });
+    const p = await srv.listen(0);
+    const r = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
+    conns.push(r);
     expect(await r.rpush('q', 'a', 'b')).toBe(2);
-    await server.close();
-    const st = KVStore.open(file);
+    await srv.close();
+    const st = KVStore.open(own);
     const elements = [...st.unordered(Buffer.from('e'))];
     expect(elements).toHaveLength(2);
     const at = (k: Buffer, pos: bigint): Buffer => {
       const id = Buffer.alloc(8);
-      id.writeBigUInt64BE(BigInt(pos) + 2n ** 63n);
+      id.writeBigUInt64BE(pos + 2n ** 63n);
       return Buffer.concat([k.subarray(0, 9), id]);
     };
     const last = BigInt(Number.MAX_SAFE_INTEGER);
     st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, last - 1n + BigInt(i)), value: v }]));
     st.close();
-    server = createServer({ file });
-    await relisten(server, port);
+    srv = createServer({ file: own });
+    await relisten(srv, p);
     expect(await r.lrange('q', 0, -1)).toEqual(['a', 'b']);
     await expect(r.rpush('q', 'c')).rejects.toThrow(/ERR this end of the list has no positions left/);
     await expect(r.rpush('q', 'c', 'd', 'e')).rejects.toThrow(/no positions left/);
     expect(await r.lpush('q', 'z')).toBe(3); // the other end has room
     expect(await r.lrange('q', 0, -1)).toEqual(['z', 'a', 'b']);
-    await restart();
+    await srv.close();
+    srv = createServer({ file: own });
+    await relisten(srv, p);
     expect(await r.lrange('q', 0, -1)).toEqual(['z', 'a', 'b']);
-    await r.del('q');
+    r.disconnect();
+    await srv.close();
+    fs.rmSync(own, { force: true });
   });
 });
