@@ -402,7 +402,7 @@ export class KvLog {
    */
   #place(size: number, reserve: number, entries = 1): number {
     const t = this.#t;
-    if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+    if (this.#inActive(size, reserve)) return t.tail;
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
     let s = t.findFree(need, reserve);
     // Grown by what is missing, not by need + reserve over the free
@@ -427,12 +427,12 @@ export class KvLog {
       // segments is free, then, when that is not enough, everything,
       // active segment included.
       while (s < 0 && this.#step(Infinity)) {
-        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        if (this.#inActive(size, reserve)) return t.tail;
         s = t.findFree(need, reserve);
       }
       if (s < 0 && t.hasDead()) {
         this.#compact();
-        if (t.active >= 0 && t.tail + size <= t.start(t.active) + t.size) return t.tail;
+        if (this.#inActive(size, reserve)) return t.tail;
         s = t.findFree(need, reserve);
       }
     }
@@ -454,6 +454,20 @@ export class KvLog {
     const next = t.findFree(1, 0);
     if (next >= 0) this.#fault(next, 0, true);
     return at;
+  }
+
+  /**
+   * Whether a record of `size` bytes fits the active segment's room for a
+   * write that keeps `reserve` segments free. With fewer free than that,
+   * the active segment is one a write of a lower reserve took from them
+   * (the segment opened last is the active one, and only openings lower
+   * the count): its room is theirs too. A put that filled a segment a
+   * delete had opened would leave deletes one segment short, and a store
+   * full of live entries could then take no delete at all.
+   */
+  #inActive(size: number, reserve: number): boolean {
+    const t = this.#t;
+    return t.active >= 0 && t.tail + size <= t.start(t.active) + t.size && t.free >= reserve;
   }
 
   /** Faults segments [s, s + count) in from `from` bytes into s, unless they are warm (prefault.ts). */
