@@ -8,6 +8,7 @@
 // `commit()` returned, so every acknowledged write is durable, and no
 // client ever saw a value a crash could take away.
 import type { KVStore } from '../kv/store';
+import type { KVBatchOp } from '../kv/types';
 import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
 import type { Dict, StringEncoding } from './dict';
@@ -22,6 +23,8 @@ export type TouchListener = (db: number, key: string) => void;
 
 /** Elements deleted per lazy-free step. */
 const FREE_STEP = 1000;
+/** The bytes of the deletes of expired keys' records in one batch at load, at most. */
+const STALE_BYTES = 256 * 1024;
 
 export class Keyspace {
   readonly dbs: Dict[] = [];
@@ -59,8 +62,13 @@ export class Keyspace {
    * deletes, durably, every key whose time has passed (so an expired key
    * never comes back after a restart), every expiry record whose key is
    * gone, and every collection META without elements.
+   *
+   * With `write` false (a rollback after a failed commit: the store may be
+   * full) it writes nothing, and those deletes go to the lazy free's queue
+   * instead, a bounded number per batch; DRAM holds none of those keys
+   * either way.
    */
-  load(): void {
+  load(write = true): void {
     this.#pending.clear();
     this.garbage.clear();
     const loaded = loadKeyspace(this.store, this.databases, this.now());
@@ -69,16 +77,40 @@ export class Keyspace {
     this.garbage.addKeys(loaded.orphans);
     this.#nextGen = loaded.nextGen;
     this.expiredKeys += loaded.expired;
+    // A key's record goes no later than its expiry record: deletes cut
+    // short (a crash between batches, a failed one) never leave a key
+    // whose expiry is gone, which would live for good. An expiry record,
+    // or elements, left without their key are cleaned at the next load.
+    const stale = [...loaded.stale.filter((op) => (op.key as Buffer)[0] !== NS_EXPIRE), ...loaded.stale.filter((op) => (op.key as Buffer)[0] === NS_EXPIRE)];
     if (this.replicated) {
       // Through the journal with the first round: the backups delete them too.
-      for (const op of loaded.stale) this.#write((op.key as Buffer).toString('latin1'), null);
-    } else if (loaded.stale.length > 0 || loaded.unmarked) {
-      // One batch: the expired keys go together, durably, before any client
-      // connects; with them the marker that makes the store the keyspace's
-      // (keyspace-load.ts). A replicated server's store is not marked: its
-      // writes go through the journal, and the checks run at each open.
-      const ops = loaded.unmarked ? [...loaded.stale, { type: 'put' as const, key: MARKER_KEY, value: MARKER_VALUE }] : loaded.stale;
-      this.store.batch(ops);
+      for (const op of stale) this.#write((op.key as Buffer).toString('latin1'), null);
+    } else if (!write) {
+      this.garbage.addKeys(stale.map((op) => (op.key as Buffer).toString('latin1')));
+    } else if (stale.length > 0 || loaded.unmarked) {
+      // Batches of at most STALE_BYTES (and a quarter of a segment),
+      // before any client connects, the first with
+      // the marker that makes the store the keyspace's (keyspace-load.ts):
+      // each a record the store has room for even when it is full of
+      // expired keys, since a delete may take a segment that puts leave
+      // free and the space it kills is cleaned as the next ones go. A
+      // replicated server's store is not marked: its writes go through the
+      // journal, and the checks run at each open.
+      const marker: KVBatchOp[] = loaded.unmarked ? [{ type: 'put', key: MARKER_KEY, value: MARKER_VALUE }] : [];
+      const most = Math.min(STALE_BYTES, this.store.stats().segmentSize / 4);
+      let ops = marker;
+      let bytes = 0;
+      for (const op of stale) {
+        const size = 16 + (op.key as Buffer).length; // its entry's header and key, with padding
+        if (ops.length > 0 && bytes + size > most) {
+          this.store.batch(ops);
+          ops = [];
+          bytes = 0;
+        }
+        ops.push(op);
+        bytes += size;
+      }
+      if (ops.length > 0) this.store.batch(ops);
     }
   }
 
@@ -135,10 +167,14 @@ export class Keyspace {
     this.#pending.appliedThrough(id);
   }
 
-  /** Drops the pending changes and rebuilds DRAM from the store: the state of the last commit. */
+  /**
+   * Drops the pending changes and rebuilds DRAM from the store: the state
+   * of the last commit. Writes nothing: the commit that failed may have
+   * found the store full.
+   */
   rollback(): void {
     this.notify.drop();
-    this.load();
+    this.load(false);
   }
 
   #write(sk: string, v: Buffer | null): void {
@@ -401,36 +437,39 @@ export class Keyspace {
   }
 
   /**
-   * Deletes up to `limit` expired keys of `db`, scanning at most `budget`
-   * expiry entries from where the last call stopped.
-   * @returns keys deleted
+   * One round of active expiry in `db`: looks at up to `look` expiry
+   * entries, continuing where the last round stopped, and deletes the keys
+   * that are due (in the pending batch).
+   * @returns the entries looked at, those due, and the keys deleted
    */
-  expireCycle(db: number, budget: number, limit: number): number {
+  expireRound(db: number, look: number): { seen: number; due: number; deleted: number } {
     const d = this.dbs[db];
     const now = this.now();
-    let n = 0;
     let seen = 0;
     const due: string[] = [];
     const later: [string, number][] = [];
     for (const [k, at] of d.expires) {
-      if (seen++ >= budget || due.length >= limit) break;
+      if (seen >= look) break;
+      seen++;
       if (at <= now) due.push(k);
       else later.push([k, at]);
     }
-    // Keys not yet due go to the end of the map, so the next cycle starts where this one stopped.
+    // Keys not yet due go to the end of the map, so the next round starts where this one stopped.
     for (const [k, at] of later) {
       d.expires.delete(k);
       d.expires.set(k, at);
     }
+    let deleted = 0;
     for (const k of due) {
       if (this.#delete(db, k)) {
-        n++;
+        deleted++;
         this.expiredKeys++;
         this.notify.raise(NOTIFY_EXPIRED, 'expired', db, k);
       }
     }
-    return n;
+    return { seen, due: due.length, deleted };
   }
+
 
   /** Keys with an expiry, over every database. */
   get expiresCount(): number {
