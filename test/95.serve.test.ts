@@ -307,6 +307,40 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test('EXPIRETIME rounds to the nearest second, as TTL does and as Redis replies ((ms + 500) / 1000)', async () => {
+    const c = await client();
+    await c.call('SET', 'et', 'v');
+    for (const [at, s] of [['1999999999600', 2000000000], ['1999999999499', 1999999999], ['1999999999500', 2000000000], ['2000000000000', 2000000000]] as const) {
+      expect(await c.call('PEXPIREAT', 'et', at)).toBe(1);
+      expect(await c.call('EXPIRETIME', 'et')).toBe(s);
+      expect(await c.call('PEXPIRETIME', 'et')).toBe(Number(at));
+    }
+    await c.call('DEL', 'et');
+  });
+
+  test('expired_keys counts keys that expired, not keys deleted by a time already past; CONFIG RESETSTAT clears it with the connection count, as Redis does', async () => {
+    const c = await client();
+    const stat = async (name: string): Promise<number> => Number(new RegExp(`${name}:(\\d+)`).exec(text(await c.call('INFO', 'stats')) as string)?.[1]);
+    const before = await stat('expired_keys');
+    await c.call('SET', 'ek1', 'v');
+    await c.call('SET', 'ek2', 'v');
+    await c.call('SET', 'ek3', 'v');
+    expect(await c.call('EXPIRE', 'ek1', '-1')).toBe(1);
+    expect(await c.call('PEXPIREAT', 'ek2', '1')).toBe(1);
+    expect(text(await c.call('GETEX', 'ek3', 'EXAT', '1'))).toBe('v');
+    expect(await c.call('EXISTS', 'ek1', 'ek2', 'ek3')).toBe(0);
+    expect(await stat('expired_keys')).toBe(before);
+    const at = Date.now() + 1;
+    await c.call('SET', 'ek4', 'v', 'PXAT', String(at));
+    while (Date.now() <= at) await new Promise((r) => setTimeout(r, 1));
+    expect(text(await c.call('GET', 'ek4'))).toBeNull();
+    expect(await stat('expired_keys')).toBe(before + 1);
+    expect(await stat('total_connections_received')).toBeGreaterThan(0);
+    expect(text(await c.call('CONFIG', 'RESETSTAT'))).toBe('OK');
+    expect(await stat('expired_keys')).toBe(0);
+    expect(await stat('total_connections_received')).toBe(0);
+  });
+
   test('EXPIRE and its kin read their options before the time, as Redis does: an option error wins over a bad time', async () => {
     const c = new RawClient(port);
     await c.ready;

@@ -301,8 +301,8 @@ export class Keyspace {
   /** Sets a live key's expiry; a time already past deletes the key. @returns whether it deleted the key */
   expire(db: number, key: string, at: number): boolean {
     if (at <= this.now()) {
+      // A delete, not an expiry: Redis counts it in no expired_keys either.
       this.#delete(db, key);
-      this.expiredKeys++;
       return true;
     }
     this.#setExpire(db, key, at);

@@ -285,10 +285,13 @@ function config(s: RespServer, c: Client, argv: Buffer[]): void {
       return;
     case 'resetstat':
       if (argv.length !== 2) throw new ReplyError("ERR wrong number of arguments for 'config|resetstat' command");
+      // What Redis's resetServerStats clears of what INFO shows here.
       s.stats.errors.clear();
       s.stats.commands = 0;
+      s.stats.connections = 0;
       s.stats.keyspaceHits = 0;
       s.stats.keyspaceMisses = 0;
+      s.keyspace.expiredKeys = 0;
       c.out.ok();
       return;
     case 'rewrite':

@@ -210,8 +210,10 @@ function ttlLike(ms: boolean, absolute: boolean) {
     if (at === undefined) c.out.int(-2);
     else if (at === null) c.out.int(-1);
     else {
+      // Seconds rounded to the nearest, absolute ones too, as Redis's
+      // ttlGenericCommand replies ((ttl + 500) / 1000).
       const v = absolute ? at : Math.max(0, at - s.keyspace.now());
-      c.out.int(ms ? Math.floor(v) : Math.floor(absolute ? v / 1000 : (v + 500) / 1000));
+      c.out.int(ms ? Math.floor(v) : Math.floor((v + 500) / 1000));
     }
   };
 }
