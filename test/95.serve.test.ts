@@ -316,6 +316,7 @@ describe('pmem serve', () => {
       expect(await c.call('PEXPIRETIME', 'et')).toBe(Number(at));
     }
     await c.call('DEL', 'et');
+    c.close();
   });
 
   test('expired_keys counts keys that expired, not keys deleted by a time already past; CONFIG RESETSTAT clears it with the connection count, as Redis does', async () => {
@@ -339,6 +340,7 @@ describe('pmem serve', () => {
     expect(text(await c.call('CONFIG', 'RESETSTAT'))).toBe('OK');
     expect(await stat('expired_keys')).toBe(0);
     expect(await stat('total_connections_received')).toBe(0);
+    c.close();
   });
 
   test('EXPIRE and its kin read their options before the time, as Redis does: an option error wins over a bad time', async () => {
