@@ -2,7 +2,7 @@
 // a second by default) scans each database's expiry times in rounds,
 // continuing where the last round stopped, and the keys whose time has
 // passed are deleted in the server's next batch, durably. As in Redis's
-// activeExpireCycle, a database gets another round while at least a tenth
+// activeExpireCycle, a database gets another round while more than a tenth
 // of the entries a round looked at were due, until the cycle's time is
 // spent: keys that expire faster than one round a cycle clears are still
 // deleted as fast as they expire, not left to pile up in the store. Lazy

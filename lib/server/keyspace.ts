@@ -88,14 +88,13 @@ export class Keyspace {
     } else if (!write) {
       this.garbage.addKeys(stale.map((op) => (op.key as Buffer).toString('latin1')));
     } else if (stale.length > 0 || loaded.unmarked) {
-      // Batches of at most STALE_BYTES (and a quarter of a segment),
-      // before any client connects, the first with
-      // the marker that makes the store the keyspace's (keyspace-load.ts):
-      // each a record the store has room for even when it is full of
-      // expired keys, since a delete may take a segment that puts leave
-      // free and the space it kills is cleaned as the next ones go. A
-      // replicated server's store is not marked: its writes go through the
-      // journal, and the checks run at each open.
+      // Batches of at most STALE_BYTES (and a quarter of a segment), before
+      // any client connects, the first with the marker that makes the store
+      // the keyspace's (keyspace-load.ts): each a record a store full of
+      // expired keys has room for, since a delete may open a segment that
+      // puts leave free, and the space it kills is cleaned as the next ones
+      // go. A replicated server's store is not marked: its writes go
+      // through the journal, and the checks run at each open.
       const marker: KVBatchOp[] = loaded.unmarked ? [{ type: 'put', key: MARKER_KEY, value: MARKER_VALUE }] : [];
       const most = Math.min(STALE_BYTES, this.store.stats().segmentSize / 4);
       let ops = marker;
@@ -469,7 +468,6 @@ export class Keyspace {
     }
     return { seen, due: due.length, deleted };
   }
-
 
   /** Keys with an expiry, over every database. */
   get expiresCount(): number {
