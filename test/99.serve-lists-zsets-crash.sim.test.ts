@@ -53,7 +53,9 @@ const linsert: Step = (ks, each) => {
   const l = listOf(s, 0, 'L');
   if (l === undefined) throw new Error('no list');
   const v = Buffer.from('ins');
-  const { pos, moves } = l.insertAt(3, v);
+  const at = l.insertAt(3, v);
+  if (at === null) throw new Error('no positions left');
+  const { pos, moves } = at;
   if (moves.length === 0) throw new Error('the insert moved nothing: the scenario tests no renumbering');
   for (const m of moves) {
     writeAt(s, 0, 'L', m.from, null);

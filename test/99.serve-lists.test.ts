@@ -67,6 +67,7 @@ describe('the DRAM list', () => {
     expect(l.pushBack(b('d'))).toBe(1);
     // a b c d at -2 -1 0 1: an insert at index 1 moves 'a' (the shorter side) to -3.
     const r = l.insertAt(1, b('x'));
+    if (r === null) throw new Error('no positions left');
     expect(r.moves.map((m) => [m.from, m.to, m.value.toString()])).toEqual([[-2, -3, 'a']]);
     expect(r.pos).toBe(-2);
     expect(l.values().map(String)).toEqual(['a', 'x', 'b', 'c', 'd']);
@@ -74,7 +75,7 @@ describe('the DRAM list', () => {
     expect(positions).toEqual([-3, -2, -1, 0, 1]);
     // A gap left by a removal is used without moving anything.
     l.removeAt(3);
-    expect(l.insertAt(3, b('y')).moves).toEqual([]);
+    expect(l.insertAt(3, b('y'))?.moves).toEqual([]);
     expect(l.values().map(String)).toEqual(['a', 'x', 'b', 'y', 'd']);
     // Growth past the ring's capacity keeps order, from either end.
     for (let i = 0; i < 40; i++) {
@@ -409,6 +410,60 @@ describe('positions', () => {
     srv = createServer({ file: own });
     await relisten(srv, p);
     expect(await r.lrange('q', 0, -1)).toEqual(['z', 'a', 'b']);
+    r.disconnect();
+    await srv.close();
+    fs.rmSync(own, { force: true });
+  });
+
+  test('at the first position: pushes, inserts that reach the head and moves into the list are refused, nothing is popped, and the list is unchanged', async () => {
+    const own = tmpFile('positions-head.kv');
+    let srv = createServer({ file: own });
+    const p = await srv.listen(0);
+    const r = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
+    conns.push(r);
+    expect(await r.rpush('q', 'a', 'b', 'c')).toBe(3);
+    await srv.close();
+    // a b c moved to the first three positions, -(2^53 - 1) and the next two.
+    const st = KVStore.open(own);
+    const elements = [...st.unordered(Buffer.from('e'))];
+    expect(elements).toHaveLength(3);
+    const at = (k: Buffer, pos: bigint): Buffer => {
+      const id = Buffer.alloc(8);
+      id.writeBigUInt64BE(pos + 2n ** 63n);
+      return Buffer.concat([k.subarray(0, 9), id]);
+    };
+    const first = -BigInt(Number.MAX_SAFE_INTEGER);
+    elements.sort(([x], [y]) => Buffer.compare(x, y)); // by position, as the ids are big-endian
+    st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, first + BigInt(i)), value: v }]));
+    st.close();
+    srv = createServer({ file: own });
+    await relisten(srv, p);
+    expect(await r.rpush('src', 'm')).toBe(1);
+    const refused = /ERR this end of the list has no positions left/;
+    await expect(r.lpush('q', 'z')).rejects.toThrow(refused);
+    await expect(r.lpushx('q', 'z')).rejects.toThrow(refused);
+    await expect(r.linsert('q', 'BEFORE', 'a', 'z')).rejects.toThrow(refused);
+    // Between a and b, whose positions touch: the head side (a) would move to before the first position.
+    await expect(r.linsert('q', 'AFTER', 'a', 'z')).rejects.toThrow(refused);
+    // Into the head from another list, and from this list's tail: the element stays where it was.
+    await expect(r.lmove('src', 'q', 'RIGHT', 'LEFT')).rejects.toThrow(refused);
+    await expect(r.rpoplpush('src', 'q')).rejects.toThrow(refused);
+    await expect(r.lmove('q', 'q', 'RIGHT', 'LEFT')).rejects.toThrow(refused);
+    expect(await r.lrange('src', 0, -1)).toEqual(['m']);
+    expect(await r.lrange('q', 0, -1)).toEqual(['a', 'b', 'c']);
+    // What takes no new position at the head goes on.
+    expect(await r.lmove('q', 'q', 'LEFT', 'LEFT')).toBe('a');
+    expect(await r.linsert('q', 'BEFORE', 'c', 'x')).toBe(4); // the tail side (c) moves
+    expect(await r.lmove('src', 'q', 'LEFT', 'RIGHT')).toBe('m');
+    expect(await r.rpush('q', 'n')).toBe(6);
+    const after = ['a', 'b', 'x', 'c', 'm', 'n'];
+    expect(await r.lrange('q', 0, -1)).toEqual(after);
+    expect(await r.exists('src')).toBe(0);
+    await srv.close();
+    srv = createServer({ file: own });
+    await relisten(srv, p);
+    expect(await r.lrange('q', 0, -1)).toEqual(after);
+    await expect(r.lpush('q', 'z')).rejects.toThrow(refused);
     r.disconnect();
     await srv.close();
     fs.rmSync(own, { force: true });

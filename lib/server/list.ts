@@ -58,7 +58,16 @@ export class ListValue {
     return this.posAt(i);
   }
 
-  /** Adds at the head. @returns the new element's position */
+  /**
+   * Whether `n` more elements fit at the head (or the tail). Positions are
+   * numbers: past 2^53 - 1 two neighbours would share one, and one record.
+   */
+  roomAt(head: boolean, n: number): boolean {
+    if (this.#len === 0) return true;
+    return Number.isSafeInteger(head ? this.posAt(0) - n : this.posAt(this.#len - 1) + n);
+  }
+
+  /** Adds at the head (the caller checked roomAt). @returns the new element's position */
   pushFront(v: Buffer): number {
     const p = this.#len === 0 ? 0 : this.posAt(0) - 1;
     this.#grow();
@@ -69,7 +78,7 @@ export class ListValue {
     return p;
   }
 
-  /** Adds at the tail. @returns the new element's position */
+  /** Adds at the tail (the caller checked roomAt). @returns the new element's position */
   pushBack(v: Buffer): number {
     const p = this.#len === 0 ? 0 : this.posAt(this.#len - 1) + 1;
     this.#grow();
@@ -131,10 +140,12 @@ export class ListValue {
    * Inserts `v` so that it becomes index `i` (0 < i < length). When the
    * neighbours' positions touch, the shorter side moves one step outwards
    * up to its nearest gap (or its end), and its moves are returned.
+   * @returns null, with nothing changed, when that would take a position
+   *   past 2^53 - 1 (see roomAt)
    */
-  insertAt(i: number, v: Buffer): { pos: number; moves: Move[] } {
-    if (i <= 0) return { pos: this.pushFront(v), moves: [] };
-    if (i >= this.#len) return { pos: this.pushBack(v), moves: [] };
+  insertAt(i: number, v: Buffer): { pos: number; moves: Move[] } | null {
+    if (i <= 0) return this.roomAt(true, 1) ? { pos: this.pushFront(v), moves: [] } : null;
+    if (i >= this.#len) return this.roomAt(false, 1) ? { pos: this.pushBack(v), moves: [] } : null;
     const moves: Move[] = [];
     let p: number;
     const before = this.posAt(i - 1);
@@ -144,6 +155,7 @@ export class ListValue {
       // Indexes below i move one step towards the head, from the head side's nearest gap.
       let k = i - 1;
       while (k > 0 && this.posAt(k) - this.posAt(k - 1) === 1) k--;
+      if (k === 0 && !this.roomAt(true, 1)) return null; // the run reaches the head, at the first position
       for (let j = k; j < i; j++) {
         const from = this.posAt(j);
         this.#pos[this.#slot(j)] = from - 1;
@@ -153,6 +165,7 @@ export class ListValue {
     } else {
       let k = i;
       while (k < this.#len - 1 && this.posAt(k + 1) - this.posAt(k) === 1) k++;
+      if (k === this.#len - 1 && !this.roomAt(false, 1)) return null; // the run reaches the tail, at the last position
       for (let j = k; j >= i; j--) {
         const from = this.posAt(j);
         this.#pos[this.#slot(j)] = from + 1;

@@ -33,16 +33,19 @@ function rangeArg(b: Buffer, min: number, max: number, msg: string): number {
 /** getPositiveLongFromObjectOrReply: one message for a non-integer and a negative. */
 export const positive = (b: Buffer, msg = 'value is out of range, must be positive'): number => rangeArg(b, 0, Infinity, `ERR ${msg}`);
 
+/**
+ * A list's positions are numbers: one past 2^53 - 1 would give two elements
+ * one record (ListValue.roomAt). A queue that never empties moves 2^53
+ * positions in 285 years at a million pushes a second. Refused before
+ * anything is written.
+ */
+const noPositions = (): ReplyError =>
+  new ReplyError(`ERR this end of the list has no positions left (${2 ** 53 - 1} at most); empty the list or move it to a new key`);
+
 /** Pushes `values` at `end` of the list at `key` (created when absent), and raises lpush/rpush. @returns the new length */
 function pushValues(s: RespServer, db: number, key: string, end: End, values: Buffer[]): number {
   const l = listFor(s, db, key);
-  // Positions are numbers: one past 2^53 - 1 would give two elements one
-  // record. A queue that never empties moves 2^53 positions in 285 years
-  // at a million pushes a second.
-  if (l.length > 0) {
-    const edge = end === HEAD ? l.posAt(0) - values.length : l.posAt(l.length - 1) + values.length;
-    if (!Number.isSafeInteger(edge)) throw new ReplyError(`ERR this end of the list has no positions left (${2 ** 53 - 1} at most); empty the list or move it to a new key`);
-  }
+  if (!l.roomAt(end === HEAD, values.length)) throw noPositions();
   for (const v of values) {
     const p = end === HEAD ? l.pushFront(v) : l.pushBack(v);
     writeAt(s, db, key, p, v);
@@ -176,7 +179,9 @@ function linsert(s: RespServer, c: Client, argv: Buffer[]): void {
     return;
   }
   const v = argv[4];
-  const { pos, moves } = l.insertAt(where === 'before' ? i : i + 1, v);
+  const at = l.insertAt(where === 'before' ? i : i + 1, v);
+  if (at === null) throw noPositions();
+  const { pos, moves } = at;
   // The moves first: a moved element's old record may be the new one's, and the later write wins.
   for (const m of moves) {
     writeAt(s, c.db, key, m.from, null);
@@ -288,6 +293,11 @@ function lpos(s: RespServer, c: Client, argv: Buffer[]): void {
  * lists (checked by the caller). @returns the element
  */
 function moveOne(s: RespServer, db: number, src: string, l: ListValue, dst: string, from: End, to: End): Buffer {
+  // The destination's room before the pop, which would otherwise be written
+  // with the push refused. Moving within one list needs none when it pops
+  // and pushes one end, or leaves the list empty before the push.
+  const d = listOf(s, db, dst);
+  if (d !== undefined && !(d === l && (from === to || l.length === 1)) && !d.roomAt(to === HEAD, 1)) throw noPositions();
   if (src === dst && s.keyspace.notify.flags !== 0) {
     // The list is emptied and made again here, but not in Redis: its events are a push and a pop, no 'new' or 'del'.
     let v: Buffer | undefined;
