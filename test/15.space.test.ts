@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { openMapping, ObjPool, KVStore, Wal } from '../lib';
-import { expectPmemError, fillFilesystem, mountFs, mountTmpfs, unmount } from './helpers';
+import { expectPmemError, fillFilesystem, mountFs, mountTmpfs, tmpFile, unmount } from './helpers';
 
 const child = path.join(__dirname, 'fixtures', 'space', 'full.js');
 
@@ -61,6 +61,32 @@ describe('a full filesystem', () => {
     fillFilesystem(path.join(full!, 'filler'));
     expectPmemError(() => ObjPool.create(file).close(), 'ERR_PMEM_NO_SPACE');
     expect(fs.readdirSync(full!)).toEqual(['filler']);
+  });
+
+  // A pool copied sparse (cp --sparse, rsync -S, a restored backup): its
+  // holes are reserved at open, as a Mapping's are, before libpmemobj maps
+  // them; a full filesystem is ERR_PMEM_NO_SPACE there, with the file as it
+  // was, not a SIGBUS at a later allocation.
+  onFull('ObjPool.open of a pool with holes is ERR_PMEM_NO_SPACE on a full filesystem, and the file is unchanged', () => {
+    const made = tmpFile('holes.pool');
+    const pool = ObjPool.create(made, { size: 8 * 1024 * 1024 });
+    pool.write(pool.root(64), Buffer.from('kept'));
+    pool.close();
+    const file = path.join(full!, 'pool');
+    execFileSync('cp', ['--sparse=always', made, file]);
+    fs.rmSync(made);
+    const before = fs.statSync(file);
+    expect(before.blocks * 512).toBeLessThan(before.size / 2); // the copy has holes
+    const bytes = fs.readFileSync(file);
+    fillFilesystem(path.join(full!, 'filler'));
+    expect(run('poolHoles', file)).toEqual({ open: 'ERR_PMEM_NO_SPACE' });
+    const after = fs.statSync(file);
+    expect([after.size, after.blocks]).toEqual([before.size, before.blocks]);
+    expect(fs.readFileSync(file).equals(bytes)).toBe(true);
+    // With room, the open reserves the holes and the pool allocates until it is full.
+    fs.rmSync(path.join(full!, 'filler'));
+    expect(run('poolHoles', file)).toEqual({ open: 'ok', allocs: expect.any(Number), after: 'ERR_PMEM_NO_SPACE', root: 'kept' });
+    expect(fs.statSync(file).blocks * 512).toBeGreaterThanOrEqual(before.size);
   });
 
   onFull('growing a file is ERR_PMEM_NO_SPACE and changes nothing: size, blocks, bytes, mtime', () => {

@@ -158,6 +158,34 @@ describe('damaged pools libpmemobj would loop on are refused', () => {
   }, SAFETY_NET_MS + 10_000);
 });
 
+// A pool that is open is changed by its owner at any moment: a check of
+// it would read the heap half-written (a run's bitmap before its header,
+// say) and find damage that is not there. Here the open pool's run is made
+// to look damaged, as such a moment would, and put back before it closes:
+// another open or check, in this process or another, is ERR_PMEM_LOCKED.
+describe('a pool open elsewhere is not judged', () => {
+  test('open and check of a pool open in this process or another are ERR_PMEM_LOCKED, whatever its heap holds meanwhile', async () => {
+    const { file, run } = healthyPool('dmg-open-elsewhere');
+    const owner = ObjPool.open(file, { layout: 'damage' });
+    const word = Buffer.alloc(8);
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.readSync(fd, word, 0, 8, run);
+      fs.writeSync(fd, u64(0), 0, 8, run); // a run of block size 0, as a half-written heap may show
+      expectPmemError(() => ObjPool.check(file), 'ERR_PMEM_LOCKED');
+      expectPmemError(() => ObjPool.open(file).close(), 'ERR_PMEM_LOCKED');
+      const r = await openInChild(file);
+      expect(r).toMatchObject({ opened: false, code: 'ERR_PMEM_LOCKED', killed: false });
+    } finally {
+      fs.writeSync(fd, word, 0, 8, run);
+      fs.closeSync(fd);
+      owner.close();
+    }
+    expect(ObjPool.check(file)).toBe(true);
+    ObjPool.open(file).close();
+  }, SAFETY_NET_MS + 10_000);
+});
+
 // root_offset and root_size are not covered by the descriptor's checksum.
 // A root that is not an allocated object of at least root_size bytes would
 // be handed out by root(), and writes through it would land in free heap

@@ -4,7 +4,7 @@ import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRan
 import { binding, NativeObjPool } from '../core/binding';
 import { DirEntries, namingFile, pathTooLong, refusedIn, refuseTooLong, removeLeftovers, syncDir, tmpName } from '../core/create-file';
 import { closedError, isPmemError, PmemError } from '../core/errors';
-import { identifyPath } from '../core/identify';
+import { identifyPath, lockFile } from '../core/identify';
 import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
 import { inTransaction, notInObject, notObjectStart, ObjTx, Ptr, runTransaction } from './tx';
 import { Windows } from '../core/windows';
@@ -95,6 +95,23 @@ function notAPool(path: string): boolean {
 }
 
 /**
+ * Runs `read`, which reads the pool file at `path` itself (lib/obj/media.ts),
+ * under a shared flock of the file. libpmemobj holds an exclusive one while
+ * the pool is open, in this process or another: such a pool is
+ * ERR_PMEM_LOCKED here, as pmemobj_open would find it, rather than read
+ * while its owner changes it and judged damaged. Released before
+ * libpmemobj opens the file, whose own lock would conflict with it.
+ */
+function whileNotOpen<T>(path: string, read: () => T): T {
+  const lock = lockFile(path, false);
+  try {
+    return read();
+  } finally {
+    lock.release();
+  }
+}
+
+/**
  * A libpmemobj pool. Pointers are `Ptr` numbers: offsets from the start of
  * the pool, never addresses; 0 is null. Every pointer is checked on use:
  * it must lie inside the pool and, for views, writes and frees, inside a
@@ -181,8 +198,10 @@ export class ObjPool {
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     let rootAfterRecovery = false;
     if (notAPool(path)) {
-      refuseBadDescriptor(path, layout);
-      rootAfterRecovery = refuseDamagedPool(path);
+      rootAfterRecovery = whileNotOpen(path, () => {
+        refuseBadDescriptor(path, layout);
+        return refuseDamagedPool(path);
+      });
     }
     const native = binding.objOpen(path, layout, stats);
     if (rootAfterRecovery) {
@@ -209,7 +228,7 @@ export class ObjPool {
   static check(path: string, layout?: string | null): boolean {
     checkPath(path);
     // A pool libpmemobj would loop on is not consistent.
-    if (notAPool(path) && poolDamage(path) !== undefined) return false;
+    if (notAPool(path) && whileNotOpen(path, () => poolDamage(path)) !== undefined) return false;
     return binding.objCheck(path, layout == null ? null : checkLayout(layout));
   }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libpmem2.h>
 #include <libpmemobj.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,12 +316,44 @@ struct ExistingPool {
   const char* Layout() const { return anyLayout ? nullptr : layout.c_str(); }
 };
 
+// Reserves blocks for the holes of a regular pool file before libpmemobj
+// maps it: a pool copied sparse (cp --sparse, rsync -S, a restored backup)
+// on a full filesystem would otherwise take a SIGBUS at the first store into
+// a hole, at open's recovery or at any later allocation, instead of
+// ERR_PMEM_NO_SPACE here. Under LOCK_EX, libpmemobj's own lock: a failed
+// reservation punches again the holes it filled, which must not be another
+// opener's new data. A file this process may not write, or one that is not
+// regular, is left to pmemobj_open to refuse or map.
+void ReservePoolHoles(Napi::Env env, const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      throw MakePmemError(env, "ERR_PMEM_LOCKED", "'" + path + "' is open in another process or handle", err,
+                          "flock", &path);
+    }
+    return;  // no flock here (some network filesystems): pmemobj_open decides
+  }
+  const char* call = "fallocate";
+  int err = ReserveHoles(fd, st, static_cast<uint64_t>(st.st_size), &call);
+  close(fd);  // drops the lock before pmemobj_open takes its own
+  if (err != 0) ThrowErrno(env, err, call, path, nullptr);
+}
+
 // objOpen(path, layout|null, stats) -> handle
 Napi::Value Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ExistingPool a(info);
   bool stats = info[2].ToBoolean().Value();
   a.Check(env);
+  ReservePoolHoles(env, a.path);
   PMEMobjpool* pop = pmemobj_open(a.path.c_str(), a.Layout());
   if (pop == nullptr) ThrowObjError(env, ObjOp::kOpen, "pmemobj_open", a.path, errno);
   ClearObjErrorMessage();  // "Unsafe shutdown count is not supported ..." on /dev/shm
