@@ -124,6 +124,41 @@ describe('the simulator catches broken structures and passes correct ones', () =
     expect(report.violations[0].label).toBe('drain');
   });
 
+  test('a check written as a predicate: false is a violation, any other value is not', () => {
+    const acking = (check: (v: number, ctx: { acked: unknown[] }) => unknown) =>
+      crashTest<number, number>({
+        size: 4096,
+        setup: () => 0,
+        operation(r, _before, ctx) {
+          r.bytes.writeBigUInt64LE(7n, 0);
+          ctx.ack(7); // BROKEN: acknowledged before the persist below
+          r.persist(0, 8);
+          return 7;
+        },
+        recover: (r) => Number(r.bytes.readBigUInt64LE(0)),
+        check: check as (v: number) => void,
+      });
+    const predicate = acking((v, { acked }) => !acked.includes(7) || v === 7);
+    expect(predicate.violationCount).toBe(1);
+    expect(predicate.violations[0]).toMatchObject({ label: 'drain', message: 'check returned false' });
+    // The same images, with a check that returns anything but false: nothing.
+    expect(acking(() => true).violationCount).toBe(0);
+    expect(acking(() => 0).violationCount).toBe(0);
+    const replayed = replayCrash({
+      size: 4096,
+      setup: () => 0,
+      operation(r) {
+        r.bytes.writeBigUInt64LE(7n, 0);
+        r.persist(0, 8);
+        return 7;
+      },
+      recover: (r) => Number(r.bytes.readBigUInt64LE(0)),
+      check: ((v: number) => v === 7) as (v: number) => void,
+    }, predicate.violations[0].key);
+    expect(replayed.recovered).toBe(0);
+    expect((replayed.error as Error).message).toBe('check returned false');
+  });
+
   test('a batch of many lines: correct passes in every mode, with torn words too', () => {
     for (const mode of ['adr', 'eadr', 'page'] as const) {
       const report = crashTest<number, number>({

@@ -265,6 +265,20 @@ describe('killTest, when the workload returned', () => {
     expect([full.runs, full.kills, full.completed]).toEqual([2, 2, 0]);
     expect(full.violations).toEqual([]);
   }, 60_000);
+
+  test('a verify written as a predicate: false, returned or resolved, is a violation; any other value is not', async () => {
+    const workload = child('predicate', 'exports.run = (ctx) => { for (let i = 0; i < 3; i++) { ctx.ack(i); ctx.point(); } };');
+    const base = { child: workload, kills: 2, crashAt: 'persist' as const, maxCrashAt: 3 };
+    const verify = (v: unknown) => v as unknown as void;
+    const sync = await killTest({ ...base, verify: () => verify(false) });
+    expect([sync.runs, sync.kills]).toEqual([2, 2]);
+    expect(sync.violations.map((v) => v.message)).toEqual(['verify returned false', 'verify returned false']);
+    const resolved = await killTest({ ...base, verify: async () => verify(false) });
+    expect(resolved.violations.map((v) => v.message)).toEqual(['verify returned false', 'verify returned false']);
+    for (const other of [true, 0, null, '']) {
+      expect((await killTest({ ...base, verify: () => verify(other) })).violations).toEqual([]);
+    }
+  }, 60_000);
 });
 
 describe('killTest, hostile options', () => {

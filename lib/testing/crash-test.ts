@@ -57,7 +57,7 @@ export interface CrashTestOptions<M, R> {
   operation(region: Region, before: M, ctx: OperationContext): M;
   /** The structure's real recovery, run on a region that holds one crash image. A throw is a violation. */
   recover(region: Region): R;
-  /** Throws to report a violation. */
+  /** Throws to report a violation; returning false is one too. */
   check(recovered: R, ctx: CheckContext<M>): void;
 }
 
@@ -140,6 +140,12 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
  * Crash tests are synchronous, like the structures they test: a promise would hide every throw.
  * The refused promise's rejection is handled here: left unhandled, it would end the process.
  */
+/**
+ * The violation of a `check` that returned false: checks throw to report
+ * one, and a predicate's false would otherwise pass every image.
+ */
+const CHECK_FALSE = 'check returned false';
+
 function refuseThenable(value: unknown, name: string): void {
   if (isThenable(value)) {
     try {
@@ -257,6 +263,8 @@ export function crashTest<M, R>(opts: CrashTestOptions<M, R>): CrashReport {
         continue;
       }
       refuseThenable(result, 'check');
+      // A check written as a predicate: false is the violation it meant.
+      if (result === false) violate(p, i, CHECK_FALSE);
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -310,5 +318,6 @@ export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): Re
     return result;
   }
   refuseThenable(checked, 'check');
+  if (checked === false) result.error = new Error(CHECK_FALSE);
   return result;
 }

@@ -65,7 +65,8 @@ export interface KillTestOptions {
   /**
    * Called after every run: reopen, recover, check, and confirm that every
    * acknowledged value (from every run so far, in order, with the values
-   * sent by ctx.note() among them) is still there. Throw to report a violation.
+   * sent by ctx.note() among them) is still there. Throw to report a
+   * violation; returning (or resolving to) false is one too.
    */
   verify(dir: string, acked: unknown[]): void | Promise<void>;
 }
@@ -470,7 +471,8 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
       failed = result.killed || (result.code === 0 && result.done) ? 0 : failed + 1;
       if (failed === FAILED_IN_A_ROW) violate(`the workload failed in ${FAILED_IN_A_ROW} runs in a row: stopped`);
       try {
-        await verify(dir, acked.slice());
+        // A verify written as a predicate: false is the violation it meant.
+        if ((await verify(dir, acked.slice())) === (false as unknown)) violate('verify returned false');
       } catch (e) {
         let text: string;
         try {
