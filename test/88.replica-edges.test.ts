@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { ReplicatedWal, readJournal, startReplica, startStoreReplica } from '../lib';
 import { EXIT } from '../lib/cli/exit';
-import { encodeHello } from '../lib/replicate/frames';
+import { encodeHello, MAX_DATA_RECORD } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { expectBuilt, fails, pmem } from './cli-helpers';
 import { dataFrame, describeFrame, RawPrimary } from './fixtures/replicate/fake';
@@ -263,5 +263,52 @@ describe('pmem replica: an option of no characters', () => {
 
   test('promote --file \'\' exits 2 naming it', () => {
     fails(pmem(['replica', 'promote', '--file', '']), EXIT.USAGE, 'pmem: --file is an empty string');
+  });
+});
+
+// A replica takes frames of at most MAX_FRAME (64 MiB). The journal's own
+// largest record (half of it) may be larger: a record the primary took
+// past the frame would be in its log and never on a backup, and would stop
+// every later append too. Rounds and catch-up of more than a frame's worth
+// are sent in several frames.
+describe('records at the frame limit', () => {
+  const BIG = 160 * 1024 * 1024;
+
+  test('append refuses a record over one frame, nothing written; records up to it commit, in one round or many, and in catch-up', async () => {
+    const out = logLines();
+    const journal = file('frame-b');
+    let b = await startReplica({ file: journal, port: 0, create: true, size: BIG, log: out.log });
+    const port = b.port;
+    const p = await ReplicatedWal.open(file('frame-p'), { replicas: [`127.0.0.1:${port}`], create: true, size: BIG });
+    try {
+      expect(p.maxRecordSize).toBe(MAX_DATA_RECORD);
+      expect(MAX_DATA_RECORD).toBeLessThan(BIG / 2 - 64); // the log alone would take more
+      await p.append('first');
+      await expect(p.append(Buffer.alloc(MAX_DATA_RECORD + 1))).rejects.toThrow(RangeError);
+      await expect(p.appendBatch(['x', Buffer.alloc(MAX_DATA_RECORD + 1)])).rejects.toThrow(RangeError);
+      expect(p.nextLsn).toBe(2);
+      const whole = Buffer.alloc(MAX_DATA_RECORD, 7);
+      expect(await p.append(whole)).toBe(2);
+      // A round of a small record and a whole frame's: two frames.
+      expect(await p.appendBatch([Buffer.alloc(1024, 1), whole])).toEqual([3, 4]);
+      expect(b.lastDurableLsn).toBe(4);
+      // Catch-up: the backup away, two records acknowledged locally, then back.
+      await b.close();
+      expect(await p.appendBatch([Buffer.alloc(1024, 2), whole], { ack: 'local' })).toEqual([5, 6]);
+      b = await startReplica({ file: journal, port, log: out.log });
+      expect(await bounded(p.append('after'), () => 'commit after the catch-up')).toBe(7);
+      expect(b.lastDurableLsn).toBe(7);
+      expect(p.stats.replicas[0]).toMatchObject({ connected: true, persistedLsn: 7 });
+      expect(b.stats.refusals).toBe(0);
+      // What the backup's log still holds (two such records fill most of it): the last ones, as sent.
+      const got = [...b.read()].map((r) => [r.lsn, r.data.length, r.data[0], r.data[r.data.length - 1]]);
+      const sent = [[1, 5, 102, 116], [2, MAX_DATA_RECORD, 7, 7], [3, 1024, 1, 1], [4, MAX_DATA_RECORD, 7, 7], [5, 1024, 2, 2], [6, MAX_DATA_RECORD, 7, 7], [7, 5, 97, 114]];
+      expect(got.length).toBeGreaterThanOrEqual(2);
+      expect(got).toEqual(sent.slice(-got.length));
+    } finally {
+      await p.close();
+      await b.close();
+    }
+    expect(out.lines.filter((l) => /refused|frame of/.test(l))).toEqual([]);
   });
 });

@@ -564,6 +564,14 @@ describe('a replica that cannot listen', () => {
       const before = readJournal(journal);
       expect(await failure(journal)).toBe('ERR_PMEM_IO');
       expect(readJournal(journal)).toEqual(before);
+      // A primary's journal, given by mistake: a replica that listened would
+      // make it a backup's; one that cannot leaves it byte for byte.
+      const primary = file('listen-primary');
+      await (await ReplicatedWal.open(primary, { replicas: ['127.0.0.1:1'], create: true, size: SIZE })).close();
+      const bytes = fs.readFileSync(primary);
+      expect(await failure(primary)).toBe('ERR_PMEM_IO');
+      expect(fs.readFileSync(primary).equals(bytes)).toBe(true);
+      expect(readJournal(primary).role).toBe('primary');
     } finally {
       await new Promise((r) => holder.close(r));
     }

@@ -97,6 +97,25 @@ test('writes are acknowledged once the backup persisted them, applied here, and 
   }
 });
 
+test('a write larger than the journal takes is refused alone: the writes of its round commit, and nothing of it is written', async () => {
+  const b = await startBackup();
+  const db = await ReplicatedStore.open(file('too-large.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, ...SMALL });
+  try {
+    const before = await db.put('first', '0');
+    // In one round: a write over half the 1 MiB journal, between two that fit.
+    const [a, big, c] = await Promise.allSettled([db.put('a', '1'), db.put('big', Buffer.alloc(600 * 1024)), db.put('c', '3')]);
+    expect(big).toMatchObject({ status: 'rejected', reason: expect.any(RangeError) });
+    expect((big as PromiseRejectedResult).reason.message).toMatch(/exceeds the journal's largest record/);
+    expect([a, c]).toEqual([{ status: 'fulfilled', value: before + 1 }, { status: 'fulfilled', value: before + 2 }]);
+    expect([db.getString('a'), db.has('big'), db.getString('c')]).toEqual(['1', false, '3']);
+    expect(db.stats.reopens).toBe(0);
+    expect(b.handle.lastDurableLsn).toBe(before + 2);
+  } finally {
+    await db.close();
+    await b.handle.close();
+  }
+});
+
 test('a write the backup never acknowledges is rejected and not applied; a reopen commits it once a backup takes it', async () => {
   const silent = await silentServer();
   const port = silent.port;

@@ -4,7 +4,7 @@
 // which is the ring of recent records.
 import type { PmemErrorCode } from '../core/errors';
 import { RESEED } from './backup-log';
-import { encodeData } from './frames';
+import { encodeData, MAX_DATA_RECORD } from './frames';
 import type { Journal } from './journal';
 import type { Peer } from './peer';
 
@@ -61,6 +61,8 @@ export function resend(j: Journal, p: Peer, fromLsn: number): number {
   };
   if (fromLsn <= end) {
     for (const r of wal.read(fromLsn)) {
+      // A large record after small ones goes in a frame of its own: a frame is at most MAX_FRAME.
+      if (bytes + r.data.length + 4 > MAX_DATA_RECORD + 4) flush();
       if (batch.length === 0) first = r.lsn;
       batch.push(r.data);
       bytes += r.data.length + 4;

@@ -36,6 +36,27 @@ const DATA_HEADER = 40;
 const RECORD_HEADER = 4; // u32 length
 /** Largest frame body a peer accepts. */
 export const MAX_FRAME = 64 * 1024 * 1024;
+/** Largest record a DATA frame carries: a frame of it alone is MAX_FRAME. */
+export const MAX_DATA_RECORD = MAX_FRAME - DATA_HEADER - RECORD_HEADER;
+
+/**
+ * Splits records with consecutive LSNs into runs whose DATA frames stay
+ * within MAX_FRAME (each record is at most MAX_DATA_RECORD).
+ * @returns the index where each run after the first starts
+ */
+export function dataFrameCuts(records: readonly Uint8Array[]): number[] {
+  const cuts: number[] = [];
+  let body = DATA_HEADER;
+  for (let i = 0; i < records.length; i++) {
+    const add = RECORD_HEADER + records[i].length;
+    if (body + add > MAX_FRAME && body > DATA_HEADER) {
+      cuts.push(i);
+      body = DATA_HEADER;
+    }
+    body += add;
+  }
+  return cuts;
+}
 /** Largest HELLO body: one with the most epochs a journal holds (4064 bytes). */
 export const MAX_HELLO = 32 + 24 * MAX_EPOCHS;
 

@@ -9,7 +9,7 @@
 // the API around it is primary.ts.
 import { PmemError, type PmemErrorCode } from '../core/errors';
 import { cannotFollow, resend } from './catch-up';
-import { ACK_PERSISTED, ACK_RECEIVED, encodeData, encodeHello, PROTOCOL_VERSION, WANT_RECEIVED } from './frames';
+import { ACK_PERSISTED, ACK_RECEIVED, dataFrameCuts, encodeData, encodeHello, PROTOCOL_VERSION, WANT_RECEIVED } from './frames';
 import type { JournalFile } from './journal';
 import { commit, intend } from './primary-log';
 import type { PrimaryFlags } from './options';
@@ -198,7 +198,9 @@ export class GroupCommit {
 
   /**
    * One round trip, when none is in flight: every record intended since the
-   * last one, in one DATA frame (encoded and checksummed once) to each replica.
+   * last one, in one DATA frame (encoded and checksummed once) to each
+   * replica; in several, each within the MAX_FRAME a replica accepts, when
+   * they are more than one frame holds.
    */
   #send(): void {
     if (this.#inFlight !== null || this.#unsent.length === 0 || this.#failure !== null || this.#closed) return;
@@ -213,11 +215,16 @@ export class GroupCommit {
     const timer = setTimeout(() => { this.#timedOut(last); }, this.#o.timeoutMs);
     this.#inFlight = { last, timer };
     this.#announced = this.#state.committedLsn;
-    const frame = encodeData(this.#state.epoch, this.#state.committedLsn, flags, first, records);
+    const frames: Buffer[] = [];
+    let from = 0;
+    for (const to of [...dataFrameCuts(records), records.length]) {
+      frames.push(encodeData(this.#state.epoch, this.#state.committedLsn, flags, first + from, from === 0 && to === records.length ? records : records.slice(from, to)));
+      from = to;
+    }
     for (const p of this.peers) {
       if (!p.ready) continue; // it gets the records in its catch-up after the handshake
       if (p.sentLsn === first - 1) {
-        p.send(frame);
+        for (const f of frames) p.send(f);
         p.sentLsn = last;
       } else this.#resend(p, p.sentLsn + 1);
     }

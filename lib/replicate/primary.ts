@@ -11,6 +11,7 @@ import { GroupCommit } from './group-commit';
 import { type JournalFile, newJournalId, openJournalFile } from './journal';
 import { type AckLevel, checkAppendOptions, checkPrimaryOptions, type PrimaryFlags, type ReplicatedWalOptions } from './options';
 import { copyRecord } from './pending';
+import { MAX_DATA_RECORD } from './frames';
 import type { ReplicatedWalStats } from './stats';
 
 export type { ReplicaLinkStats, ReplicatedWalStats } from './stats';
@@ -90,6 +91,15 @@ export class ReplicatedWal {
     return this.#file.wal.nextLsn;
   }
 
+  /**
+   * The largest record append takes: the log's (half of it), and at most
+   * what one DATA frame carries to a replica (MAX_DATA_RECORD, 64 MiB less
+   * 44 bytes). A larger one would be in this log and never on a replica.
+   */
+  get maxRecordSize(): number {
+    return Math.min(this.#file.wal.maxRecordSize, MAX_DATA_RECORD);
+  }
+
   get stats(): ReplicatedWalStats {
     this.#live();
     const s = this.#rounds.stats;
@@ -122,7 +132,7 @@ export class ReplicatedWal {
     try {
       if (this.#closed || this.#closing !== null) throw closedError('replicated journal', this.path);
       const level = checkAppendOptions(options, this.#o.ack);
-      const copy = copyRecord(record, 'record', this.#file.wal.maxRecordSize);
+      const copy = copyRecord(record, 'record', this.maxRecordSize);
       if (this.#rounds.failure !== null) throw this.#rounds.failure;
       return new Promise<number>((resolve, reject) => {
         this.#rounds.add({ record: copy, records: null, one: true, level, first: 0, last: 0, resolve: resolve as (v: number | number[]) => void, reject });
@@ -142,7 +152,7 @@ export class ReplicatedWal {
       if (this.#closed || this.#closing !== null) throw closedError('replicated journal', this.path);
       const level = checkAppendOptions(options, this.#o.ack);
       if (!Array.isArray(records)) throw new TypeError('records must be an array');
-      const max = this.#file.wal.maxRecordSize;
+      const max = this.maxRecordSize;
       const copies = records.map((r, i) => copyRecord(r, `records[${i}]`, max));
       if (this.#rounds.failure !== null) throw this.#rounds.failure;
       if (copies.length === 0) return Promise.resolve([]);

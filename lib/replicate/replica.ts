@@ -91,9 +91,6 @@ export async function startReplica(options: ReplicaOptions, internal?: ReplicaIn
   const o = checkReplicaOptions(options);
   const file = openJournalFile(o.file, { create: o.create, size: o.size, role: 'backup' });
   try {
-    // A former primary's file serves as a backup from here on; what it
-    // holds past the new primary's history is refused at the handshake.
-    if (file.state.role === 'primary') file.state.setRole('backup');
     return await listen(file, o.host, o.port, o.helloTimeoutMs, o.log, internal?.beforeFree ?? null);
   } catch (e) {
     // A file this call created holds nothing but its format: it goes, so
@@ -257,6 +254,17 @@ async function listen(
     server.once('error', failed);
     server.listen(port, host, () => {
       server.off('error', failed);
+      // A former primary's file serves as a backup from here on; what it
+      // holds past the new primary's history is refused at the handshake.
+      // Written only once listening, so that a replica that cannot listen
+      // leaves the file as it was; 'listening' comes before any connection.
+      try {
+        if (file.state.role === 'primary') file.state.setRole('backup');
+      } catch (e) {
+        server.close();
+        reject(e);
+        return;
+      }
       resolve();
     });
   });

@@ -14,7 +14,7 @@ export interface ReplicaLinkStats {
 }
 
 export interface ReplicatedWalStats {
-  /** Round trips: record batches sent to the replicas (each a durable intent, then one DATA frame per replica). */
+  /** Round trips: record batches sent to the replicas (each a durable intent, then one DATA frame per replica, or more over 64 MiB). */
   roundTrips: number;
   /** Records those round trips carried. */
   records: number;

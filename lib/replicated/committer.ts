@@ -19,6 +19,7 @@ import { type CopiedOps, encodeOps } from './ops';
 
 interface Write {
   ops: CopiedOps;
+  record: Buffer; // encodeOps(ops)
   resolve(lsn: number): void;
   reject(e: unknown): void;
 }
@@ -38,6 +39,7 @@ export class StoreJournal {
   readonly path: string;
   readonly #options: ReplicatedWalOptions;
   #wal: ReplicatedWal | null;
+  readonly #maxRecord: number;
   #applied: number;
   #queue: Write[] = [];
   #busy = false;
@@ -70,6 +72,7 @@ export class StoreJournal {
     this.path = path;
     this.#options = { ...options, create: false };
     this.#wal = wal;
+    this.#maxRecord = wal.maxRecordSize; // the journal's size decides it: the same at every reopen
     this.#applied = readApplied(store);
   }
 
@@ -90,14 +93,22 @@ export class StoreJournal {
   /**
    * Commits `ops` (copied by copyOps): resolves to the record's LSN once
    * every backup persisted it and the store applied it.
-   * @throws (rejects) PmemError ERR_PMEM_REPLICA_* (the record is not
+   * @throws (rejects) RangeError (a record larger than the journal takes:
+   *   nothing is written, and the writes beside it go on), PmemError
+   *   ERR_PMEM_REPLICA_* (the record is not
    *   acknowledged; it stays in the journal and is committed when the
    *   journal is opened again, so its outcome is unknown), ERR_PMEM_CLOSED
    */
   commit(ops: CopiedOps): Promise<number> {
     if (this.#closed) return Promise.reject(new PmemError('ERR_PMEM_CLOSED', `the replicated store of journal '${this.path}' is closed`));
+    // Refused here, alone: in a round, the journal would refuse the whole
+    // round's batch, and the writes made beside it with it.
+    const record = encodeOps(ops);
+    if (record.length > this.#maxRecord) {
+      return Promise.reject(new RangeError(`a write of ${record.length} bytes as a journal record exceeds the journal's largest record, ${this.#maxRecord} bytes`));
+    }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject });
+      this.#queue.push({ ops, record, resolve, reject });
       if (!this.#busy) {
         this.#busy = true;
         queueMicrotask(() => { void this.#rounds(); });
@@ -120,7 +131,7 @@ export class StoreJournal {
       this.#queue = [];
       try {
         const wal = this.#wal ?? (await this.#reopen());
-        const lsns = await wal.appendBatch(round.map((w) => encodeOps(w.ops)));
+        const lsns = await wal.appendBatch(round.map((w) => w.record));
         // The round's records with their LSN (applyRecords: ops and LSN in
         // one batch); a crash before it leaves them to #catchUp.
         applyRecords(this.store, round.map((w, i) => ({ lsn: lsns[i], ops: w.ops })));
