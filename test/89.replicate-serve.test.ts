@@ -213,3 +213,86 @@ test('keyspace events with replicas: a subscriber hears of a write once the back
     await new Promise<void>((r) => silent.close(() => r()));
   }
 });
+
+/** Waits for `cond`, set by the server's own events (no time decides it). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+/**
+ * A TCP proxy to `port` whose replies (the backup's acks) are held while
+ * `held` is set, and delivered in order once it is released.
+ */
+async function ackHolder(port: number): Promise<{ port: number; hold(): void; release(): void; close(): Promise<void> }> {
+  let held = false;
+  const queued: Array<() => void> = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+    }
+    client.on('data', (d) => upstream.write(d));
+    upstream.on('data', (d) => (held ? queued.push(() => client.write(d)) : client.write(d)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hold: () => { held = true; },
+    release: () => {
+      held = false;
+      for (const send of queued.splice(0)) send();
+    },
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
+  };
+}
+
+// The journal takes records of at most half its size (here about 512 KiB).
+// A turn whose writes are more is never sent: its clients are disconnected
+// unanswered, and DRAM is rebuilt as the store and the rounds still in
+// flight leave it, as after a failed commit without replicas. Nothing of
+// the turn is seen by anyone, then or after a restart; a round in flight
+// meanwhile keeps its writes, and is answered.
+test('a turn of writes larger than a journal record is dropped, reads never see it, and a round in flight keeps its writes', async () => {
+  const b = await backup();
+  const proxy = await ackHolder(b.handle.port);
+  const path = file('too-large.kv');
+  const { server, port } = await serve(path, [`127.0.0.1:${proxy.port}`]);
+  const [writer, big, reader] = [new RawClient(port), new RawClient(port), new RawClient(port)];
+  await Promise.all([writer.ready, big.ready, reader.ready]);
+  try {
+    expect(text(await writer.call('RPUSH', 'L', 'x', 'y'))).toBe(2);
+    // A round in flight: the backup has it, its ack is held.
+    proxy.hold();
+    writer.send(frame('SET', 'k', 'v'));
+    const rounds = server.replication!.stats.rounds;
+    await until(() => server.replication!.stats.rounds === rounds + 1);
+    // One turn (EXEC) of a list push and a value over the record.
+    big.send(Buffer.concat([frame('MULTI'), frame('RPUSH', 'L', 'z'), frame('SET', 'big', Buffer.alloc(600 * 1024, 1)), frame('EXEC')]));
+    await big.closedByServer();
+    expect(server.replication!.stats.rounds).toBe(rounds + 1); // never sent
+    // The reader's turn waits behind the round in flight, then sees it and nothing of the dropped turn.
+    reader.send(Buffer.concat([frame('GET', 'k'), frame('EXISTS', 'big'), frame('LRANGE', 'L', '0', '-1')]));
+    proxy.release();
+    expect(text(await writer.read())).toBe('OK');
+    expect([text(await reader.read()), text(await reader.read()), text(await reader.read())]).toEqual(['v', 0, ['x', 'y']]);
+    expect(server.replication!.stats.failedRounds).toBe(0);
+  } finally {
+    for (const c of [writer, big, reader]) c.close();
+    await server.close();
+  }
+  const again = await serve(path, [`127.0.0.1:${proxy.port}`]);
+  const c = new RawClient(again.port);
+  await c.ready;
+  expect([text(await c.call('GET', 'k')), text(await c.call('EXISTS', 'big')), text(await c.call('LRANGE', 'L', '0', '-1'))]).toEqual(['v', 0, ['x', 'y']]);
+  c.close();
+  await again.server.close();
+  await proxy.close();
+  await b.handle.close();
+});

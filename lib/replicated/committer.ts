@@ -82,6 +82,11 @@ export class StoreJournal {
     return this.#options.replicas.length;
   }
 
+  /** The largest journal record a write may make (encodeOps): larger ones are refused at commit. */
+  get maxRecordSize(): number {
+    return this.#maxRecord;
+  }
+
   get appliedLsn(): number {
     return this.#applied;
   }

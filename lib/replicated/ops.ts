@@ -42,10 +42,18 @@ export function copyOps(ops: unknown, reserved: (key: string) => boolean): Copie
   return out;
 }
 
+/** The bytes of a record's header, before its ops. */
+export const OPS_HEADER = 5;
+
+/** The bytes of one op in a record: a put's with its value's length, a delete's with null. */
+export function opBytes(keyLength: number, valueLength: number | null): number {
+  return 5 + keyLength + (valueLength === null ? 0 : 4 + valueLength);
+}
+
 /** The record of `ops` (copied by copyOps). */
 export function encodeOps(ops: CopiedOps): Buffer {
-  let size = 5;
-  for (const op of ops) size += 5 + op.key.length + (op.type === 'put' ? 4 + op.value.length : 0);
+  let size = OPS_HEADER;
+  for (const op of ops) size += opBytes(op.key.length, op.type === 'put' ? op.value.length : null);
   const b = Buffer.allocUnsafe(size);
   b[0] = VERSION;
   b.writeUInt32LE(ops.length, 1);

@@ -18,7 +18,7 @@
 // deleteElement() (all in the command's batch), and end with
 // deleteIfEmpty(). addWriteListener() tells when a key gets elements
 // (blocking commands wake on it).
-import type { KVStore } from '../kv/store';
+import type { KeyspaceSource } from './pending';
 import { ReplyError, WRONGTYPE } from './client';
 
 /** The namespace byte of element records: 'e', generation (8 bytes), element id. */
@@ -159,7 +159,7 @@ export function idPosition(id: string): number {
  * given to it sorted by id, collection by collection.
  */
 export function scanElements(
-  store: KVStore, byGen: ReadonlyMap<number, Collection>,
+  store: KeyspaceSource, byGen: ReadonlyMap<number, Collection>,
 ): { orphans: string[]; maxGen: number; records: number; malformed: string | undefined } {
   const orphans: string[] = [];
   let records = 0;

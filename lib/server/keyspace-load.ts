@@ -4,11 +4,11 @@
 // expiry records without a key, collection METAs without elements, and
 // element records of no live collection.
 import { PmemError } from '../core/errors';
-import type { KVStore } from '../kv/store';
 import type { KVBatchOp } from '../kv/types';
 import { COLLECTION_TYPES, type Collection, genOfChars, META_BYTES, NS_ELEMENT, scanElements, typeOf } from './collections';
 import { Dict } from './dict';
 import { KEY_PREFIX, MARKER_KEY, NS_EXPIRE, NS_KEY, storeKey, TYPE_STRING } from './records';
+import type { KeyspaceSource } from './pending';
 
 export interface LoadedKeyspace {
   dbs: Dict[];
@@ -48,7 +48,7 @@ const MAX_GEN = Number.MAX_SAFE_INTEGER;
  * @throws PmemError ERR_PMEM_NOT_A_STORE (records pmem serve did not
  *   write), ERR_PMEM_INVALID (keys of a database past `databases`)
  */
-export function loadKeyspace(store: KVStore, databases: number, now: number): LoadedKeyspace {
+export function loadKeyspace(store: KeyspaceSource, databases: number, now: number): LoadedKeyspace {
   const marked = store.has(MARKER_KEY);
   const foreign = (k: string, why: string): PmemError => new PmemError('ERR_PMEM_NOT_A_STORE',
     `the store holds a record that pmem serve did not write (key ${JSON.stringify(k)}: ${why}): it is another application's KVStore, `
@@ -136,7 +136,7 @@ export function loadKeyspace(store: KVStore, databases: number, now: number): Lo
 }
 
 /** The first key (in no order) outside the keyspace's namespaces, for a message. */
-function firstOutside(store: KVStore): string | undefined {
+function firstOutside(store: KeyspaceSource): string | undefined {
   for (const [k] of store.unordered(undefined, { encoding: 'latin1' })) {
     const ns = k.charCodeAt(0);
     if (ns !== NS_KEY && ns !== NS_EXPIRE && ns !== NS_ELEMENT && ns !== 0) return k;

@@ -71,7 +71,8 @@ export class Keyspace {
   load(write = true): void {
     this.#pending.clear();
     this.garbage.clear();
-    const loaded = loadKeyspace(this.store, this.databases, this.now());
+    // Through the rounds in flight: a replicated store applies them only once the backups have them.
+    const loaded = loadKeyspace(this.#pending.over(this.store), this.databases, this.now());
     this.dbs.length = 0;
     this.dbs.push(...loaded.dbs);
     this.garbage.addKeys(loaded.orphans);
@@ -111,6 +112,11 @@ export class Keyspace {
       }
       if (ops.length > 0) this.store.batch(ops);
     }
+  }
+
+  /** The pending changes' bytes as one journal record of a replicated store. */
+  get pendingRecordBytes(): number {
+    return this.#pending.recordBytes;
   }
 
   get pendingBytes(): number {

@@ -2,6 +2,19 @@
 // batch (the turn's writes, by store key), and with a replicated store the
 // rounds sent to the journal and not yet applied. Reads look through both,
 // newest first, before they read the store.
+import type { KVStore } from '../kv/store';
+import { OPS_HEADER, opBytes } from '../replicated/ops';
+
+/**
+ * What the keyspace is loaded from (keyspace-load.ts): the store, or the
+ * store as the rounds in flight leave it (PendingWrites.over).
+ */
+export interface KeyspaceSource {
+  has(key: string): boolean;
+  readonly count: number;
+  unordered(prefix: Buffer | undefined, options?: { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+  unordered(prefix: Buffer | undefined, options: { encoding: 'latin1' }): IterableIterator<[string, string]>;
+}
 
 /** A write of the batch: the value, or null for a delete. */
 type Writes = Map<string, Buffer | null>;
@@ -60,6 +73,56 @@ export class PendingWrites {
   /** The store has applied every round up to `id`: reads of them go to the store again. */
   appliedThrough(id: number): void {
     while (this.#inflight.length > 0 && this.#inflight[0].id <= id) this.#inflight.shift();
+  }
+
+  /** The bytes of the batch as one journal record of a replicated store (encodeOps of takeRound's ops). */
+  get recordBytes(): number {
+    let n = OPS_HEADER;
+    for (const [k, v] of this.#batch) n += opBytes(k.length, v === null ? null : v.length);
+    return n;
+  }
+
+  /**
+   * `store` with the rounds in flight applied over it, oldest first: what
+   * DRAM is rebuilt from when the batch is dropped (a rollback), since the
+   * store applies those rounds only once the backups have them. The store
+   * itself when none is in flight. Read at once: the rounds may be applied
+   * at the next turn.
+   */
+  over(store: KVStore): KeyspaceSource {
+    if (this.#inflight.length === 0) return store;
+    const writes = new Map<string, Buffer | null>();
+    for (const r of this.#inflight) for (const [k, v] of r.writes) writes.set(k, v);
+    function unordered(prefix: Buffer | undefined, options?: { encoding?: 'buffer' }): IterableIterator<[Buffer, Buffer]>;
+    function unordered(prefix: Buffer | undefined, options: { encoding: 'latin1' }): IterableIterator<[string, string]>;
+    function* unordered(prefix: Buffer | undefined, options: { encoding?: 'buffer' | 'latin1' } = {}): IterableIterator<[Buffer, Buffer] | [string, string]> {
+      const latin1 = options.encoding === 'latin1';
+      const p = prefix === undefined ? '' : prefix.toString('latin1');
+      for (const [k, v] of store.unordered(prefix, { encoding: 'latin1' })) {
+        if (writes.has(k)) continue; // a round in flight wrote it: below
+        yield latin1 ? [k, v] : [Buffer.from(k, 'latin1'), Buffer.from(v, 'latin1')];
+      }
+      for (const [k, v] of writes) {
+        if (v === null || !k.startsWith(p)) continue;
+        yield latin1 ? [k, v.toString('latin1')] : [Buffer.from(k, 'latin1'), v];
+      }
+    }
+    return {
+      has: (key) => {
+        const v = writes.get(key);
+        return v === undefined ? store.has(storeArg(key)) : v !== null;
+      },
+      get count() {
+        let n = store.count;
+        for (const [k, v] of writes) {
+          const there = store.has(storeArg(k));
+          if (v === null && there) n--;
+          else if (v !== null && !there) n++;
+        }
+        return n;
+      },
+      unordered,
+    };
   }
 
   /** Drops the batch (not the rounds in flight). */

@@ -34,9 +34,18 @@ export class ReplicatedCommit {
 
   constructor(readonly journal: StoreJournal, readonly keyspace: Keyspace, readonly sink: ReplicationSink) {}
 
-  /** Sends the pending writes as one round, if there are any. */
+  /**
+   * Sends the pending writes as one round, if there are any.
+   * @throws RangeError, with nothing taken or sent, when they are more than
+   *   one journal record holds: the caller drops them (Keyspace.rollback),
+   *   as a failed commit of an unreplicated server's
+   */
   commit(): void {
     if (!this.keyspace.hasPending) return;
+    const bytes = this.keyspace.pendingRecordBytes;
+    if (bytes > this.journal.maxRecordSize) {
+      throw new RangeError(`the turn's writes are ${bytes} bytes as one journal record, over the journal's largest record (${this.journal.maxRecordSize} bytes: half its size, at most 64 MiB less 44)`);
+    }
     const { id, ops } = this.keyspace.takePending();
     this.stats.rounds++;
     this.#last = this.journal.commit(ops).then(

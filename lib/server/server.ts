@@ -397,7 +397,9 @@ export class RespServer {
 
   /**
    * The batch's commit: one KVStore batch, one fence. A failure (the store
-   * full, say) drops the batch, brings DRAM back to the store's state, and
+   * full, say; with replicas, writes more than one journal record holds)
+   * drops the batch, brings DRAM back to the store's state (a replicated
+   * store's as the rounds in flight leave it: Keyspace.load), and
    * disconnects every client with replies queued in this turn: none of them
    * is acknowledged, and none may see state that was not made durable.
    */
@@ -407,13 +409,13 @@ export class RespServer {
       this.keyspace.notify.committed();
       return true;
     }
-    if (this.replication !== null) {
-      // A round to the backups; the replies wait for it in the outbox.
-      this.replication.commit();
-      this.stats.batches++;
-      return true;
-    }
     try {
+      if (this.replication !== null) {
+        // A round to the backups; the replies wait for it in the outbox.
+        this.replication.commit();
+        this.stats.batches++;
+        return true;
+      }
       const n = this.keyspace.commit();
       this.stats.batches++;
       if (n > this.stats.maxBatch) this.stats.maxBatch = n;
