@@ -67,6 +67,14 @@ test('a backup that never acknowledges: the writer is disconnected unanswered an
   c.send(frame('SET', 'x', 'never'));
   expect(await c.read()).toBeNull(); // closed by the server, no reply
   expect(server.replication!.stats.failedRounds).toBe(1);
+  // A later turn of reads only waits for no round: it is answered, and sees
+  // the write, which stays in the journal (docs/api.md, openServer).
+  for (let i = 0; i < 2; i++) {
+    const r = new RawClient(port);
+    await r.ready;
+    expect([text(await r.call('GET', 'x')), text(await r.call('EXISTS', 'x', 'y'))]).toEqual(['never', 1]);
+    r.close();
+  }
   await server.close();
   for (const s of sockets) s.destroy();
   await new Promise<void>((r) => silent.close(() => r()));

@@ -48,7 +48,7 @@ export class ReplicatedCommit {
     }
     const { id, ops } = this.keyspace.takePending();
     this.stats.rounds++;
-    this.#last = this.journal.commit(ops).then(
+    const round: Promise<boolean> = this.journal.commit(ops).then(
       () => {
         this.keyspace.appliedThrough(id);
         return true;
@@ -56,9 +56,14 @@ export class ReplicatedCommit {
       (e: Error) => {
         this.stats.failedRounds++;
         this.sink.log(`replication failed, the round's clients are disconnected unacknowledged: ${e.message}`);
+        // The turns queued behind it get false when this returns; a turn
+        // that comes later, with no round of its own (reads only), waits
+        // for none: it is answered, as with no round in flight.
+        if (this.#last === round) this.#last = Promise.resolve(true);
         return false;
       },
     );
+    this.#last = round;
   }
 
   /** Queues a turn's replies behind the rounds sent so far. */
