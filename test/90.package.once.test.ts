@@ -52,10 +52,36 @@ describe('loading the addon', () => {
     expect(e.cause).toBe(original);
   });
 
-  test('any other failure is thrown as it is', () => {
+  test('any other failure says the addon did not load, with the loader\'s message; every one has the code ERR_PMEM_ADDON', () => {
     const original = new Error('/x/pmem.node: invalid ELF header');
-    expect(thrownBy(original)).toBe(original);
-    expect(loadError('a string')).toBe('a string');
+    const e = thrownBy(original) as Error & { code: string };
+    expect(e.message).toBe('pmem: the native addon did not load: /x/pmem.node: invalid ELF header');
+    expect(e.cause).toBe(original);
+    expect(loadError('a string').message).toBe('pmem: the native addon did not load: a string');
+    for (const m of ['libndctl.so.6: cannot open shared object file', 'No native build was found', 'anything']) {
+      expect(thrownBy(new Error(m))).toMatchObject({ code: 'ERR_PMEM_ADDON' });
+    }
+  });
+
+  // The command loads the library, and with it the addon, before it reads
+  // its arguments: even --help and --version need it. Without it every
+  // command says why in one line and exits 3, as for any machine or file
+  // it cannot use, never 1 (which says a key was not found) with a stack.
+  test('pmem without its libraries: one line naming the packages, exit 3, for every command', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-nolib-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'libndctl.so.6'), ''); // a library that does not load
+      for (const args of [['--help'], ['--version'], ['kv', tmpFile('nolib.kv'), 'get', 'k']]) {
+        const r = spawnSync(process.execPath, [path.join(root, 'bin', 'pmem'), ...args], {
+          encoding: 'utf8', env: { ...process.env, LD_LIBRARY_PATH: dir },
+        });
+        expect([r.status, r.stdout]).toEqual([3, '']);
+        expect(r.stderr).toMatch(new RegExp(`^pmem: the native addon needs .*${INSTALL_HINT}.*libndctl\\.so\\.6.*\n$`));
+        expect(r.stderr.split('\n')).toHaveLength(2);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a load that succeeds returns what the loader returned', () => {

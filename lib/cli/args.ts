@@ -45,7 +45,8 @@ exit codes:
   2   usage: a bad command, option or argument, or a bad import line
   3   the file is not what the command needs: missing, not a KV store, a
       directory, locked by another process, no permission, no space;
-      also when stdout cannot be written (a full disk)
+      also when stdout cannot be written (a full disk), and when the
+      native addon does not load (a missing libndctl6), for any command
   4   the file is damaged
   70  a defect in pmem (reported with a stack trace)
   130, 143  import stopped by SIGINT or SIGTERM (it says how many records it imported)

@@ -14,7 +14,8 @@ export const EXIT = {
   /**
    * The file is not what the command needs: missing, a directory, not a KV
    * store, locked by another process, no permission, no space (also when
-   * stdout cannot be written).
+   * stdout cannot be written, and when the native addon does not load:
+   * bin/pmem).
    */
   CANNOT_USE: 3,
   /** The file is damaged. */

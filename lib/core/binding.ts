@@ -151,30 +151,29 @@ export interface Binding {
 /** Debian's packages of the shared libraries the addon loads at run time. */
 export const RUNTIME_PACKAGES = ['libndctl6', 'libdaxctl1'] as const;
 
+/** The code of every error loadBinding throws: the addon did not load, so nothing of the library works. */
+export const ADDON_ERROR = 'ERR_PMEM_ADDON';
+
 /**
- * What to throw when loading the addon failed with `e`: a message that
- * names what to install, with the loader's own message and `e` as cause.
- * An error that is neither a missing library nor a missing build is
- * returned as it is.
+ * What to throw when loading the addon failed with `e`: an Error of code
+ * ADDON_ERROR whose message names what to install (a missing library, a
+ * missing build), else says the addon did not load; the loader's own
+ * message follows, and `e` is its cause.
  */
-export function loadError(e: unknown): unknown {
+export function loadError(e: unknown): Error {
   const message = e instanceof Error ? e.message : String(e);
+  let text: string;
   if (/\blib(ndctl|daxctl)\.so/.test(message)) {
-    return new Error(
-      'pmem: the native addon needs the shared libraries libndctl and libdaxctl, which are not installed or do not load. ' +
-        `On Debian or Ubuntu: apt-get install ${RUNTIME_PACKAGES.join(' ')}. (${message})`,
-      { cause: e },
-    );
+    text = 'pmem: the native addon needs the shared libraries libndctl and libdaxctl, which are not installed or do not load. ' +
+      `On Debian or Ubuntu: apt-get install ${RUNTIME_PACKAGES.join(' ')}. (${message})`;
+  } else if (message.startsWith('No native build was found')) {
+    text = 'pmem: no prebuilt addon matches this platform (prebuilds are for Linux x64 with glibc) and none was compiled. ' +
+      'Reinstall to compile it from source; see "Install" in the README for what that needs. ' +
+      `(${message.trim()})`;
+  } else {
+    text = `pmem: the native addon did not load: ${message.trim()}`;
   }
-  if (message.startsWith('No native build was found')) {
-    return new Error(
-      'pmem: no prebuilt addon matches this platform (prebuilds are for Linux x64 with glibc) and none was compiled. ' +
-        'Reinstall to compile it from source; see "Install" in the README for what that needs. ' +
-        `(${message.trim()})`,
-      { cause: e },
-    );
-  }
-  return e;
+  return Object.assign(new Error(text, { cause: e }), { code: ADDON_ERROR });
 }
 
 /** Loads the addon from the package at `dir` with node-gyp-build. */
