@@ -8,7 +8,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Everything but the addon, which prebuildify builds here (in parallel: JOBS).
 bash scripts/setup.sh --no-addon
-rm -rf prebuilds
+# A failed build leaves the tree as it was: the addon node-gyp's rebuild
+# cleans out of build/ and the prebuilds removed below come back.
+keep=$(mktemp -d)
+[ -f build/Release/pmem.node ] && cp -p build/Release/pmem.node "$keep/pmem.node"
+[ -d prebuilds ] && mv prebuilds "$keep/prebuilds"
+restore() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    if [ -f "$keep/pmem.node" ]; then mkdir -p build/Release && cp -p "$keep/pmem.node" build/Release/pmem.node; fi
+    if [ -d "$keep/prebuilds" ]; then rm -rf prebuilds && mv "$keep/prebuilds" prebuilds; fi
+    echo "prebuild: failed; the addon and prebuilds from before are back in place" >&2
+  fi
+  rm -rf "$keep"
+  exit "$rc"
+}
+trap restore EXIT
 export JOBS="${JOBS:-max}"
 npx --no-install prebuildify --napi --strip --tag-libc --target "$(node -p process.versions.node)"
 out=prebuilds/linux-x64/pmem.glibc.node

@@ -130,9 +130,10 @@ describe('the pack scripts refuse to go on without what the package ships', () =
    * scripts/prebuild.sh (unless it is the one run) are `stub`, with `npx` on
    * the PATH running `npxStub`.
    */
-  function run(script: string, stub: string, npxStub = 'exit 0'): SpawnSyncReturns<string> {
+  function run(script: string, stub: string, npxStub = 'exit 0', tree?: { before(dir: string): void; after(dir: string): void }): SpawnSyncReturns<string> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pmem-scripts-'));
     try {
+      tree?.before(dir);
       fs.mkdirSync(path.join(dir, 'scripts'));
       fs.mkdirSync(path.join(dir, 'bin'));
       fs.copyFileSync(path.join(root, 'scripts', script), path.join(dir, 'scripts', script));
@@ -140,10 +141,12 @@ describe('the pack scripts refuse to go on without what the package ships', () =
         if (f !== script) fs.writeFileSync(path.join(dir, 'scripts', f), stub);
       }
       fs.writeFileSync(path.join(dir, 'bin/npx'), `#!/bin/sh\n${npxStub}\n`, { mode: 0o755 });
-      return spawnSync('bash', [path.join(dir, 'scripts', script)], {
+      const r = spawnSync('bash', [path.join(dir, 'scripts', script)], {
         encoding: 'utf8',
         env: { ...process.env, PATH: `${path.join(dir, 'bin')}:${process.env.PATH}` },
       });
+      tree?.after(dir);
+      return r;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -172,6 +175,36 @@ describe('the pack scripts refuse to go on without what the package ships', () =
   test('prepack fails when the build fails', () => {
     const r = run('prepack.sh', 'exit 3\n');
     expect(r.status).not.toBe(0);
+  });
+
+  // A built tree: its addon, its prebuild and its dist/, each with bytes of its own.
+  const built = {
+    before(dir: string) {
+      for (const [f, text] of [['build/Release/pmem.node', 'addon'], ['prebuilds/linux-x64/pmem.glibc.node', 'prebuild'], ['dist/index.js', 'dist']]) {
+        fs.mkdirSync(path.join(dir, path.dirname(f)), { recursive: true });
+        fs.writeFileSync(path.join(dir, f), text);
+      }
+    },
+    after(dir: string) {
+      const read = (f: string) => (fs.existsSync(path.join(dir, f)) ? fs.readFileSync(path.join(dir, f), 'utf8') : null);
+      expect([read('build/Release/pmem.node'), read('prebuilds/linux-x64/pmem.glibc.node'), read('dist/index.js')]).toEqual(['addon', 'prebuild', 'dist']);
+    },
+  };
+
+  test('a failed build leaves the tree as it was: its addon (which node-gyp cleans), prebuilds and dist/', () => {
+    // prebuildify fails, as a compile error does, after its node-gyp rebuild cleaned build/.
+    const r = run('prebuild.sh', 'exit 0\n', 'rm -rf build; exit 1', built);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('prebuild: failed; the addon and prebuilds from before are back in place');
+    // prepack, over a prebuild that fails the same way.
+    const p = run('prepack.sh', 'rm -rf build prebuilds; exit 1\n', 'exit 0', {
+      before: built.before,
+      after(dir) {
+        // The stub stands in for prebuild.sh, which restores its own (above): only dist/ is prepack's.
+        expect(fs.readFileSync(path.join(dir, 'dist/index.js'), 'utf8')).toBe('dist');
+      },
+    });
+    expect(p.status).toBe(1);
   });
 
   test('prebuild fails when prebuildify writes no glibc-tagged addon', () => {
