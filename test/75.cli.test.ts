@@ -179,6 +179,7 @@ describe('pmem kv', () => {
   test('--version, --help and pmem help', () => {
     const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
     expect(pmem(['--version'])).toEqual({ code: 0, out: [version], err: [] });
+    expect(pmem(['--version', '--json'])).toEqual({ code: 0, out: [JSON.stringify({ version })], err: [] });
     const help = pmem(['--help']);
     expect(help.code).toBe(0);
     for (const c of ['0 ', '1 ', '2 ', '3 ', '4 ']) expect(help.out.some((l) => l.startsWith(`  ${c}`))).toBe(true);

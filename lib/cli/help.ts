@@ -5,8 +5,9 @@
 export const SORT_HELP = `pmem sort [options] <input | -> [-o <output>]
   Sorts a file far larger than memory: runs are sorted in DRAM within
   --memory and written to --pmem, then merged all at once, each run read in
-  place from PMem (one merge pass; two when there are more runs than the
-  limit on open files lets the merge hold). Lines are compared as bytes (LC_ALL=C);
+  place from PMem (one merge pass; more when there are more runs than the
+  limit on open files lets the merge hold: each earlier pass merges them in
+  groups of as many, and writes the input's bytes once more). Lines are compared as bytes (LC_ALL=C);
   a last line without a newline gets one. The output replaces <output> only
   when complete. Progress is checkpointed; a sort that was killed continues
   with --resume and gives the same output. The input is only read.

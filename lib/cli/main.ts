@@ -74,7 +74,7 @@ export async function main(argv: string[], out: Out = new Out()): Promise<number
       }
     }
     if (p.version) {
-      out.line(version());
+      out.line(p.json ? JSON.stringify({ version: version() }) : version());
       out.flush();
       return EXIT.OK;
     }
