@@ -494,6 +494,27 @@ describe('creating a file', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  test("a path that ends in '/' is ERR_PMEM_INVALID for every create, saying it names a directory, and nothing is made", () => {
+    const dir = path.join(testDir(), `slash-${process.pid}`);
+    fs.mkdirSync(dir, { recursive: true });
+    try {
+      const creates: [string, (f: string) => { close(): void }][] = [
+        ['kv', kvCreate], ['wal', walCreate],
+        ['cache', (f) => new TieredCache({ file: f, pmemBytes: 64 * 1024, dramEntries: 8 })],
+        ['pool', (f) => ObjPool.create(f, { layout: 'x' })],
+      ];
+      for (const [name, create] of creates) {
+        const f = path.join(dir, `${name}.new`) + '/';
+        expect(() => create(f).close()).toThrow(expect.objectContaining({
+          code: 'ERR_PMEM_INVALID', path: f, message: `cannot create '${f}': a path that ends in '/' names a directory; nothing was created`,
+        }));
+      }
+      expect(fs.readdirSync(dir)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a path as long as open(2) takes (4095 bytes) is created by every create; a longer one is ERR_PMEM_INVALID naming ENAMETOOLONG', () => {
     // The temporary name beside such a file is 23 bytes longer than its own:
     // past PATH_MAX as DIR/NAME, for a name of any length.

@@ -30,6 +30,7 @@ export interface NewFile {
  * Returns null when another creator won, or the file changed under the lock.
  */
 export function createFile(file: string, o: NewFile, emptyFd: number): { lock: NativeLock; mapping: Mapping } | null {
+  refuseDirectoryName(file);
   // The name the new file is published under. rename() replaces a link
   // itself, not the file it names: over an empty file reached through a
   // link, the new file goes where the link points, beside its target (a
@@ -195,6 +196,19 @@ export class DirEntries {
   close(): void {
     if (this.#fd >= 0) fs.closeSync(this.#fd);
     this.#fd = -1;
+  }
+}
+
+/**
+ * Refuses, before anything is made for it, a path that ends in '/': it
+ * names a directory, and no file is ever made under that name (the link
+ * that publishes the new file would fail with ENOENT, a message about
+ * nothing the caller did).
+ * @throws PmemError ERR_PMEM_INVALID, as a directory given to openMapping
+ */
+export function refuseDirectoryName(file: string): void {
+  if (file.endsWith('/')) {
+    throw new PmemError('ERR_PMEM_INVALID', `cannot create '${file}': a path that ends in '/' names a directory; nothing was created`, { path: file });
   }
 }
 

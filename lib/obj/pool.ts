@@ -2,7 +2,7 @@ import { dirname as pathDirname, join as pathJoin } from 'node:path';
 
 import { checkBoolean, checkBytes, checkIndex, checkOptions, checkPath, checkRange } from '../core/args';
 import { binding, NativeObjPool } from '../core/binding';
-import { DirEntries, namingFile, pathTooLong, refusedIn, refuseTooLong, removeLeftovers, syncDir, tmpName } from '../core/create-file';
+import { DirEntries, namingFile, pathTooLong, refusedIn, refuseDirectoryName, refuseTooLong, removeLeftovers, syncDir, tmpName } from '../core/create-file';
 import { closedError, isPmemError, PmemError } from '../core/errors';
 import { identifyPath, lockFile } from '../core/identify';
 import { poolDamage, refuseBadDescriptor, refuseDamagedPool } from './media';
@@ -156,6 +156,7 @@ export class ObjPool {
     const stats = checkBoolean(options.stats === undefined ? true : options.stats, 'stats');
     // Not a pool of `size` bytes built for a name the link then refuses.
     refuseTooLong(path);
+    refuseDirectoryName(path);
     // Made whole under a new name beside `path`, made durable, then linked
     // to `path` (never replacing a file there): a kill leaves `path`
     // missing or a whole pool (native/obj/pool.cc, Create).
