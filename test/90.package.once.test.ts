@@ -277,7 +277,7 @@ describe('npm pack, installed into a fresh project', () => {
     if (tmp !== '') fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  test('the tarball holds the compiled code, its types, the prebuild and the license, and no tests or build tree', () => {
+  test('the tarball holds the compiled code, its types, the prebuild, the license and the docs, and no tests or build tree', () => {
     for (const f of [
       'package/dist/index.js',
       'package/dist/index.d.ts',
@@ -291,6 +291,10 @@ describe('npm pack, installed into a fresh project', () => {
       'package/scripts/apt.sh',
       'package/binding.gyp',
       'package/native/addon.cc',
+      // What the README and `pmem help` point to.
+      'package/docs/api.md',
+      'package/docs/server.md',
+      'package/docs/durability.md',
     ]) {
       expect(listing).toContain(f);
     }
