@@ -2,7 +2,9 @@
 // transaction while its method runs, mutations during a walk, and damaged
 // list pointers (seeded), which must be ERR_PMEM_CORRUPT, never an endless
 // walk or a read outside an object.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { ObjPool, PersistentList } from '../lib';
 import { expectPmemError, expectThrowName, rng, tmpFile } from './helpers';
@@ -327,5 +329,45 @@ describe('PersistentList damage (seeded)', () => {
     expect(corrupt).toBeGreaterThan(IMAGES);
     expect(outcomes.get('toArray ok') ?? 0).toBeGreaterThan(0);
     pool.close();
+  });
+});
+
+// process.exit() inside a transaction's function runs the 'exit' listeners
+// with that transaction open; it is rolled back as the pool closes. A
+// transaction a listener begins would join it, return as if committed, and
+// be lost: it is refused instead. One begun after the outer one ended commits.
+describe('a transaction begun while the process exits', () => {
+  test('inside an open transaction it is ERR_PMEM_TX_ENDED, and the pool keeps what it held', () => {
+    const file = tmpFile('exiting.pool');
+    const pool = ObjPool.create(file, { layout: 'exit' });
+    pool.write(pool.root(16), Buffer.from('initial'));
+    pool.close();
+    const script = `
+      const { ObjPool } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const pool = ObjPool.open(${JSON.stringify(file)}, { layout: 'exit' });
+      process.on('exit', () => {
+        try {
+          console.log(pool.transaction((tx) => { tx.write(pool.root(), Buffer.from('saved!!')); return 'returned'; }));
+        } catch (e) {
+          console.log(e.code, e.message);
+        }
+      });
+      pool.transaction((tx) => { tx.write(pool.root(), Buffer.from('doomed!')); process.exit(0); });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    expect(r.stdout).toMatch(/^ERR_PMEM_TX_ENDED the process is exiting inside the transaction on '.*', which is rolled back: a transaction begun now would join it and be lost with it\n$/);
+    const again = ObjPool.open(file, { layout: 'exit' });
+    expect(again.view(again.root(), 7).toString()).toBe('initial');
+    again.close();
+    // With no transaction open, one begun in an exit listener commits.
+    const after = spawnSync(process.execPath, ['-e', `
+      const { ObjPool } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const pool = ObjPool.open(${JSON.stringify(file)}, { layout: 'exit' });
+      process.on('exit', () => console.log(pool.transaction((tx) => { tx.write(pool.root(), Buffer.from('saved!!')); return 'returned'; })));
+      process.exit(0);`], { encoding: 'utf8' });
+    expect([after.status, after.stdout, after.stderr]).toEqual([0, 'returned\n', '']);
+    const last = ObjPool.open(file, { layout: 'exit' });
+    expect(last.view(last.root(), 7).toString()).toBe('saved!!');
+    last.close();
   });
 });

@@ -153,6 +153,16 @@ export class ObjTx {
 let currentOwner: object | null = null;
 let currentTx: ObjTx | null = null;
 
+// Whether the process is exiting. process.exit() inside a transaction's
+// function runs the 'exit' listeners with the transaction still open, and
+// it is rolled back when the pool closes at exit: a transaction a listener
+// begins then would join it, return, and be lost with it. Prepended, so
+// that it is set before any listener of the application runs.
+let exiting = false;
+process.prependListener('exit', () => {
+  exiting = true;
+});
+
 function refusePromise(tx: ObjTx, result: PromiseLike<unknown>): never {
   const err = new TypeError('a transaction function must not return a promise: transactions are synchronous');
   tx.fail(err);
@@ -184,6 +194,10 @@ export function runTransaction<T>(
     const tx = currentTx;
     if (!tx.active) {
       throw new PmemError('ERR_PMEM_TX_ENDED', `the transaction on '${path}' has ended (${tx.state})`, { path });
+    }
+    if (exiting) {
+      throw new PmemError('ERR_PMEM_TX_ENDED', `the process is exiting inside the transaction on '${path}', which is rolled back: `
+        + 'a transaction begun now would join it and be lost with it', { path });
     }
     let result: T;
     try {
