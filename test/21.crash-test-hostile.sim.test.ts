@@ -120,3 +120,35 @@ describe('seededRandom', () => {
     expect(seededRandom(7)()).toBe(seededRandom(7)());
   });
 });
+
+// A CrashSim's bytes are the model's: a transfer of its ArrayBuffer
+// (structuredClone, postMessage), and the collection of whatever received
+// it, must leave the simulator's memory where it is. Each case runs in a
+// child, where a use of freed memory is a signal, not a failed expectation.
+describe('a CrashSim whose buffer is transferred', () => {
+  test.each(['structuredClone', 'postMessage'])('by %s: the simulator goes on over its own bytes, and nothing is freed under it', (how) => {
+    const script = `
+      const { CrashSim } = require(${JSON.stringify(dist)});
+      const { MessageChannel } = require('node:worker_threads');
+      const sim = new CrashSim(8 << 20);
+      sim.bytes.fill(1, 0, 4096);
+      const ab = sim.bytes.buffer;
+      let moved;
+      try {
+        if (${JSON.stringify(how)} === 'structuredClone') moved = structuredClone(ab, { transfer: [ab] });
+        else { const { port1, port2 } = new MessageChannel(); port1.postMessage(ab, [ab]); port1.close(); port2.close(); }
+      } catch (e) { console.log('refused ' + e.name); }
+      moved = null;
+      for (let i = 0; i < 5; i++) { gc(); new ArrayBuffer(8 << 20); }
+      setTimeout(() => {
+        gc();
+        sim.bytes[4096] = 7;
+        sim.persist(0, 8192);
+        console.log(sim.dirtyUnits(), sim.bytes[0], sim.bytes[4096]);
+      }, 20);`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    // Whether the transfer copied or detached, the simulator's own view still holds its bytes.
+    expect(r.stdout).toMatch(/^(refused \w+\n)?0 1 7\n$/);
+  });
+});

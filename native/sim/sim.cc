@@ -2,8 +2,11 @@
 
 #include <napi.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+
+#include "core/views.h"
 
 #include "core/args.h"
 #include "sim/loader.h"
@@ -49,12 +52,20 @@ class Sim : public Napi::ObjectWrap<Sim> {
     if (mode > sim::kPage) throw Napi::RangeError::New(env, "mode must be 0, 1 or 2");
     if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "tracked must be a boolean");
     size_t rounded = static_cast<size_t>((length_ + kPageSize - 1) / kPageSize * kPageSize);
-    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, rounded);
-    std::memset(buf.Data(), 0, rounded);
-    buf_ = Napi::Persistent(buf);
+    mem_ = std::make_shared<Memory>(rounded);
+    if (mem_->data == nullptr) throw Napi::Error::New(env, "cannot allocate the simulator's " + std::to_string(rounded) + " bytes");
+    // An external ArrayBuffer holding one share of the bytes: a transfer of
+    // it (structuredClone, postMessage) moves that share, and the model's
+    // pointer, which holds the other, stays valid whatever becomes of it.
+    auto* hint = new std::shared_ptr<Memory>(mem_);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, mem_->data, rounded, DeleteSharedHint<Memory>, hint, &ab) != napi_ok) {
+      delete hint;
+      throw Napi::Error::New(env, "cannot create the simulator's buffer");
+    }
+    buf_ = Napi::Persistent(Napi::ArrayBuffer(env, ab));
     if (info[2].As<Napi::Boolean>().Value()) {
-      model_ = std::make_unique<sim::Model>(static_cast<uint8_t*>(buf.Data()), rounded,
-                                            static_cast<sim::Mode>(mode));
+      model_ = std::make_unique<sim::Model>(mem_->data, rounded, static_cast<sim::Mode>(mode));
     }
   }
 
@@ -159,14 +170,26 @@ class Sim : public Napi::ObjectWrap<Sim> {
     }
     if (!info[2].IsArrayBuffer()) throw Napi::TypeError::New(env, "target must be an ArrayBuffer");
     Napi::ArrayBuffer target = info[2].As<Napi::ArrayBuffer>();
-    if (target.ByteLength() < model_->size() || target.Data() == buf_.Value().Data()) {
+    // A detached target has no bytes, and is refused here with the rest.
+    if (target.ByteLength() < model_->size() || target.Data() == mem_->data) {
       throw Napi::RangeError::New(env, "target must be another simulator's buffer of this size");
     }
     sim::ImageKind kind = l.Load(point, index, static_cast<uint8_t*>(target.Data()));
     return Napi::Number::New(env, kind);
   }
 
+  // The simulated region's bytes, zeroed: owned by this Sim and by the
+  // ArrayBuffer JavaScript sees, and freed when both have let go.
+  struct Memory {
+    explicit Memory(size_t n) : data(static_cast<uint8_t*>(std::calloc(n, 1))) {}
+    ~Memory() { std::free(data); }
+    Memory(const Memory&) = delete;
+    Memory& operator=(const Memory&) = delete;
+    uint8_t* data;
+  };
+
   uint64_t length_ = 0;
+  std::shared_ptr<Memory> mem_;
   Napi::Reference<Napi::ArrayBuffer> buf_;
   std::unique_ptr<sim::Model> model_;
   std::unique_ptr<sim::Loader> loader_;
