@@ -1,7 +1,9 @@
 // Every user input is read once: an element, its length and its bytes in
 // one step, then checked, then written. Getters, Proxies, resizable and
 // shared buffers cannot make a structure write other bytes than it planned.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vm from 'node:vm';
 
 import { AppendList, crc32c, KVStore, ObjPool, openMapping, PersistentList, sealRecord, SharedAppendList, store64, Superblock, TieredCache, TxLog, Wal } from '../lib';
@@ -259,6 +261,32 @@ describe('Mapping.sealRecords: JavaScript that runs while its sources are read',
     m.close();
   });
 
+  // The table is the caller's: a getter may point a record at an index it
+  // never read, a hole in the call's own array, whose native read would
+  // reach Array.prototype and run JavaScript inside the call (here one
+  // that unmaps the file under the records it is about to write). In a
+  // child: that was a SIGSEGV.
+  test('a getter that rewrites the table to name a source it did not read: a TypeError, and no JavaScript runs inside the call', () => {
+    const script = `
+      const { openMapping } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+      const m = openMapping(${JSON.stringify(tmpFile('seal-table-getter'))}, { size: 4096, create: true });
+      const table = new Float64Array([0, 64, 0, 64, 128, 1]);
+      const srcs = [Buffer.alloc(32, 1)];
+      Object.defineProperty(srcs, 1, { get() { table[2] = 2; return Buffer.alloc(32, 2); } });
+      srcs.length = 3;
+      let inside = 0;
+      Object.defineProperty(Array.prototype, 2, { configurable: true, get() { inside++; m.close(); return Buffer.alloc(32, 9); } });
+      let out;
+      try { m.sealRecords(table, 2, 7, true, srcs); out = 'sealed'; } catch (e) { out = e.name + ': ' + e.message; }
+      delete Array.prototype[2];
+      console.log(JSON.stringify({ out, inside, closed: m.closed, zeros: m.closed ? null : m.buffer.subarray(0, 256).every((b) => b === 0) }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toEqual({
+      out: 'TypeError: the table changed while the sources were read (a getter on srcs wrote it)', inside: 0, closed: false, zeros: true,
+    });
+  });
+
   test('a Proxy of the sources claiming 2^32 elements: only the ones the table names are read', () => {
     const m = openMapping(tmpFile('seal-getters'), { size: 4096, create: true });
     const read: PropertyKey[] = [];
@@ -444,7 +472,7 @@ describe('snapshotBytes: which views are kept and which copied', () => {
 // The option, path, boolean, promise and closed checks are written once
 // (lib/core/args.ts, closedError in lib/core/errors.ts); every entry point
 // answers with the same words.
-describe('a view of a detached ArrayBuffer', () => {
+describe('a view that reads as empty without being so', () => {
   /** A Uint8Array (or Buffer) whose buffer was transferred away: its length reads 0. */
   const detached = (buffer = false): Uint8Array => {
     const ab = new ArrayBuffer(16);
@@ -453,8 +481,20 @@ describe('a view of a detached ArrayBuffer', () => {
     expect(v.length).toBe(0);
     return v;
   };
+  /** A view of bytes 8..16 of a resizable ArrayBuffer then shrunk to 4 bytes: out of bounds, its length reads 0. */
+  const shrunk = (buffer = false): Uint8Array => {
+    const rab = resizable(16, 32);
+    const v = buffer ? Buffer.from(rab, 8, 8) : new Uint8Array(rab, 8, 8);
+    rab.resize(4);
+    expect(v.length).toBe(0);
+    return v;
+  };
 
-  test('is a TypeError at every entry point that takes bytes, and nothing is written (not an empty key or value)', () => {
+  test.each([
+    ['of a detached ArrayBuffer', detached, /is a view of a detached ArrayBuffer$/],
+    ['past the end of a shrunk resizable ArrayBuffer', shrunk, /is a view past the end of its resizable ArrayBuffer, which was shrunk$/],
+  ])('%s is a TypeError at every entry point that takes bytes, and nothing is written (not an empty key or value)', (_what, make, message) => {
+    const detached = make;
     const f = walFile();
     const w = Wal.open(f);
     const s = KVStore.open(tmpFile('kv-detached'), { create: true, size: 1 << 20, segmentSize: 1 << 16 });
@@ -486,7 +526,7 @@ describe('a view of a detached ArrayBuffer', () => {
         } catch (e) {
           err = e;
         }
-        expect([name, err instanceof TypeError, (err as Error)?.message]).toEqual([name, true, expect.stringMatching(/is a view of a detached ArrayBuffer$/)]);
+        expect([name, err instanceof TypeError, (err as Error)?.message]).toEqual([name, true, expect.stringMatching(message)]);
       }
     }
     expect(region.bytes.equals(image)).toBe(true);

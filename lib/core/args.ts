@@ -170,7 +170,17 @@ function refuseDetached(u8: Uint8Array, name: string): void {
   } catch {
     throw new TypeError(`${name} is a view of a detached ArrayBuffer`);
   }
+  // A view of a resizable ArrayBuffer shrunk below its end reads as length
+  // 0 too, and would be stored as empty bytes. `set` refuses such a view
+  // (IsTypedArrayOutOfBounds), and writes nothing into an empty one.
+  try {
+    setOfView.call(u8, NO_BYTES);
+  } catch {
+    throw new TypeError(`${name} is a view past the end of its resizable ArrayBuffer, which was shrunk`);
+  }
 }
+const setOfView = (typedArrayProto as { set: (this: Uint8Array, from: ArrayLike<number>) => void }).set;
+const NO_BYTES: ArrayLike<number> = Object.freeze([]);
 
 /** The ArrayBuffer and byte offset of a Uint8Array, read through its internal slots. */
 export function viewPlace(bytes: Uint8Array): { buffer: ArrayBufferLike; byteOffset: number } {

@@ -493,6 +493,16 @@ function ownSources(table: unknown, count: unknown, srcs: unknown): unknown[] {
     if (Number.isInteger(k) && k >= 0 && k < n) own[k] = srcs[k];
   }
   own.length = n;
+  // A getter above may have changed the table, which is the caller's: an
+  // index it names now that was not read is a hole in `own`, and the native
+  // call's read of it would go on to Array.prototype, whose getters run
+  // JavaScript there after all. Refused before anything is checked or written.
+  for (let i = 0; i < records; i++) {
+    const k = table[3 * i + 2];
+    if (Number.isInteger(k) && k >= 0 && k < n && !Object.hasOwn(own, k)) {
+      throw new TypeError('the table changed while the sources were read (a getter on srcs wrote it)');
+    }
+  }
   return own;
 }
 
