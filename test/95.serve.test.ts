@@ -644,6 +644,40 @@ describe('pmem serve', () => {
     other.close();
   });
 
+  // One command's reply past the limit (4 MiB here: maxOutput, or the
+  // output at which a client is paused, whichever is more) is never sent:
+  // the rest of it is dropped as it is built, and the client is closed at
+  // the turn's end. An MGET of one large value many times built it whole
+  // first: a 600-byte request took gigabytes.
+  test('one reply past the output limit closes its client as it is built: MGET stops reading values, EXEC runs whole', async () => {
+    const c = await client();
+    expect(text(await c.call('SET', 'bigm', Buffer.alloc(MB, 0x6d)))).toBe('OK');
+    const reads: string[] = [];
+    const get = server.keyspace.get.bind(server.keyspace);
+    const spy = jest.spyOn(server.keyspace, 'get').mockImplementation((db, key) => {
+      reads.push(key);
+      return get(db, key);
+    });
+    try {
+      c.send(frame('MGET', ...Array.from({ length: 100 }, () => 'bigm')));
+      await c.closedByServer();
+      expect(reads.length).toBeGreaterThan(4);
+      expect(reads.length).toBeLessThan(10);
+      // EXEC runs every queued command (a transaction is whole), and its reply is dropped past the limit.
+      const e = await client();
+      expect(text(await e.call('MULTI'))).toBe('OK');
+      for (let i = 0; i < 20; i++) expect(text(await e.call('GET', 'bigm'))).toBe('QUEUED');
+      expect(text(await e.call('SET', 'after-exec', '1'))).toBe('QUEUED');
+      e.send(frame('EXEC'));
+      await e.closedByServer();
+      const d = await client();
+      expect(text(await d.call('GET', 'after-exec'))).toBe('1');
+      d.close();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   test('a subscriber that does not read is disconnected past the output limit; the publisher goes on', async () => {
     const sub = await client();
     expect(text(await sub.call('SUBSCRIBE', 'flood'))).toEqual(['subscribe', 'flood', 1]);

@@ -20,6 +20,11 @@ import { tmpFile } from './helpers';
 
 const MiB = 1024 * 1024;
 
+/** Waits for `cond`, which the server's own state decides (no time does). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
 describe('maxInput: incomplete requests of all clients together', () => {
   let file: string;
   let server: RespServer;
@@ -56,7 +61,7 @@ describe('maxInput: incomplete requests of all clients together', () => {
       a.send(Buffer.concat([value.subarray(1_500_000), Buffer.from('\r\n')]));
       expect(text(await a.read())).toBe('OK');
       expect(text(await a.call('STRLEN', 'k'))).toBe(2_000_000);
-      expect(logged.some((l) => l.includes('incomplete requests of all clients over 5242880 bytes'))).toBe(true);
+      expect(logged.some((l) => l.includes('requests not yet run of all clients over 5242880 bytes'))).toBe(true);
     } finally {
       a.socket.destroy();
       b.socket.destroy();
@@ -74,9 +79,61 @@ describe('maxInput: incomplete requests of all clients together', () => {
       // Read 64 KiB at a time, the request's arguments are parsed as they
       // arrive: the limit is passed long before its last read completes it.
       expect(await b.read()).toBeNull();
-      expect(logged.some((l) => /incomplete requests of all clients over 5242880 bytes, \d+ of them its own/.test(l))).toBe(true);
+      expect(logged.some((l) => /requests not yet run of all clients over 5242880 bytes, \d+ of them its own/.test(l))).toBe(true);
     } finally {
       b.socket.destroy();
+    }
+  });
+
+  test('many clients each under 1 MiB are counted together: past the limit the holders of the most go', async () => {
+    // Eight clients, each 900,000 bytes into a 1,000,000-byte value: none
+    // alone is large, five fit in 5 MiB, eight are 7.2 MB. The total is
+    // counted at least once per 1 MiB read from all clients, so the last
+    // count saw at least 6.15 MB and left at most 5 MiB: two or more go.
+    const before = logged.length;
+    const clients: Array<[RawClient, Client]> = [];
+    try {
+      const head = Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n');
+      const part = Buffer.concat([head, Buffer.alloc(900_000, 0x61)]);
+      for (let i = 0; i < 8; i++) {
+        const ids = new Set(server.clients.keys());
+        const c = new RawClient(port);
+        await c.ready;
+        await until(() => [...server.clients.keys()].some((id) => !ids.has(id)));
+        const sc = [...server.clients.values()].find((x) => !ids.has(x.id))!;
+        clients.push([c, sc]);
+        c.send(part);
+        await until(() => sc.closed || sc.heldInput >= 900_000);
+      }
+      const closed = clients.filter(([, sc]) => sc.closed).length;
+      expect(closed).toBeGreaterThanOrEqual(2);
+      const held = clients.reduce((n, [, sc]) => n + (sc.closed ? 0 : sc.heldInput), 0);
+      expect(held).toBeLessThanOrEqual(5 * MiB + MiB);
+      expect(logged.slice(before).filter((l) => /requests not yet run of all clients over 5242880 bytes/.test(l))).toHaveLength(closed);
+    } finally {
+      for (const [c] of clients) c.socket.destroy();
+    }
+  });
+
+  test("MULTI's queue counts as the client's input until EXEC: a client that queues past the limit is disconnected", async () => {
+    const c = new RawClient(port);
+    await c.ready;
+    const before = logged.length;
+    try {
+      expect(text(await c.call('MULTI'))).toBe('OK');
+      const id = [...server.clients.values()].find((x) => x.multi !== null)!.id;
+      // 20,000 complete SETs, each three arguments held at their heap cost: over 5 MiB queued.
+      c.send(Buffer.concat(Array.from({ length: 20_000 }, (_, i) => frame('SET', `k${i}`, 'v'))));
+      await c.closedByServer();
+      expect(server.clients.has(id)).toBe(false);
+      expect(logged.slice(before).some((l) => /requests not yet run of all clients over 5242880 bytes/.test(l))).toBe(true);
+      // Nothing of it ran.
+      const d = new RawClient(port);
+      await d.ready;
+      expect(text(await d.call('EXISTS', 'k0', 'k19999'))).toBe(0);
+      d.socket.destroy();
+    } finally {
+      c.socket.destroy();
     }
   });
 

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 
 import { ReplyWriter } from './reply';
-import { RespParser, type RespLimits } from './resp';
+import { ARG_COST, RespParser, type RespLimits } from './resp';
 
 /** An error reply: `-<message>`. Commands throw it; the dispatcher writes it. */
 export class ReplyError extends Error {}
@@ -20,8 +20,33 @@ export class Client {
   libVersion = '';
   db = 0;
   authenticated: boolean;
+  #multi: Buffer[][] | null = null;
+  /**
+   * Bytes of the commands MULTI queued, ARG_COST more per argument: held
+   * input as a request not yet run is (`heldInput`), until EXEC or DISCARD.
+   */
+  multiBytes = 0;
+
   /** Queued commands of MULTI, or null outside one. */
-  multi: Buffer[][] | null = null;
+  get multi(): Buffer[][] | null {
+    return this.#multi;
+  }
+
+  set multi(queue: Buffer[][] | null) {
+    this.#multi = queue;
+    this.multiBytes = 0;
+  }
+
+  /** Queues a command inside MULTI. */
+  queue(argv: Buffer[]): void {
+    (this.#multi as Buffer[][]).push(argv);
+    for (const a of argv) this.multiBytes += a.length + ARG_COST;
+  }
+
+  /** Bytes of requests this client holds and has not run: incomplete ones in its parser, and MULTI's queue. */
+  get heldInput(): number {
+    return this.parser.buffered + this.multiBytes;
+  }
   /** A queued command was refused: EXEC answers EXECABORT. */
   multiError = false;
   /** A WATCHed key changed: EXEC answers nil. */
@@ -82,7 +107,7 @@ export class Client {
     return `id=${this.id} addr=${this.addr} laddr=${this.laddr} fd=${(this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1} ` +
       `name=${this.name} age=${Math.floor((now - this.created) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} ` +
       `flags=${flags} db=${this.db} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 ` +
-      `multi=${this.multi === null ? -1 : this.multi.length} qbuf=${this.parser.buffered} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 ` +
+      `multi=${this.multi === null ? -1 : this.multi.length} qbuf=${this.parser.buffered} qbuf-free=0 argv-mem=0 multi-mem=${this.multiBytes} rbs=0 rbp=0 ` +
       `obl=0 oll=0 omem=${this.socket.writableLength + this.out.bytes} tot-mem=0 events=r cmd=${this.lastCommand.toLowerCase()} ` +
       `user=default redir=-1 resp=${this.out.proto} lib-name=${this.libName} lib-ver=${this.libVersion}`;
   }

@@ -182,7 +182,7 @@ export class Dispatcher {
         c.multiError = true;
         throw new ReplyError(`ERR Command not allowed inside a transaction`);
       }
-      c.multi.push(argv);
+      c.queue(argv);
       c.out.status('QUEUED');
       return;
     }

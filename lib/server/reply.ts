@@ -68,6 +68,15 @@ export class ReplyWriter {
    */
   muted = false;
   pushing = false;
+  /**
+   * Bytes a turn's replies may queue (RespServer's maxOutput). Past them
+   * the rest is dropped as it comes, `overflowed` is set, and the server
+   * closes the connection at the turn's end instead of sending: one command
+   * (an MGET of one large value many times, an EXEC of many) cannot build
+   * gigabytes of reply before any limit is asked.
+   */
+  limit = Infinity;
+  overflowed = false;
   /** The chunk being written: bytes before `#start` are handed out, `#start` to `#pos` are queued. */
   #buf: Buffer = EMPTY;
   #start = 0;
@@ -252,7 +261,9 @@ export class ReplyWriter {
 
   /** Whether writes are dropped now (CLIENT REPLY OFF/SKIP, outside a push). */
   #off(): boolean {
-    return this.muted && !this.pushing;
+    if (this.muted && !this.pushing) return true;
+    if (this.#partBytes + this.#pos - this.#start > this.limit) this.overflowed = true;
+    return this.overflowed;
   }
 
   /** `<prefix><n>\r\n`, n a safe integer. */

@@ -41,7 +41,7 @@ const BIG_BULK = 32 * 1024;
  * counted in `buffered`: a request of a million empty arguments holds over
  * 100 MB, not 0, and the server's input limit sees it.
  */
-const ARG_COST = 128;
+export const ARG_COST = 128;
 
 /**
  * An incremental RESP request parser. `push` a chunk as it arrives, then
@@ -51,6 +51,12 @@ const ARG_COST = 128;
 export class RespParser {
   #buf: Buffer = Buffer.alloc(0);
   #pos = 0;
+  /**
+   * When not null, `#buf` is `#store.subarray(0, n)` and the rest of
+   * `#store` is room for the next chunks: bytes are appended there, never
+   * over ones already handed out as arguments.
+   */
+  #store: Buffer | null = null;
   /** Arguments still expected of the request being read (-1: between requests). */
   #remaining = -1;
   /** The request's arguments, allocated at its header's count, and how many are read. */
@@ -90,13 +96,28 @@ export class RespParser {
       chunk = chunk.subarray(take);
       if (chunk.length === 0) return;
     }
-    if (this.#pos >= this.#buf.length) {
+    const used = this.#buf.length;
+    if (this.#pos >= used) {
       this.#buf = chunk;
       this.#pos = 0;
-    } else {
-      this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk]);
-      this.#pos = 0;
+      this.#store = null;
+      return;
     }
+    if (this.#store !== null && used + chunk.length <= this.#store.length) {
+      chunk.copy(this.#store, used);
+      this.#buf = this.#store.subarray(0, used + chunk.length);
+      return;
+    }
+    // The unread bytes and the chunk into a new buffer with as much room
+    // again: requests that wait unparsed (a blocked client's) are copied
+    // O(their size) times in all as they arrive, not once per chunk.
+    const unread = used - this.#pos;
+    const store = Buffer.allocUnsafe(2 * (unread + chunk.length));
+    this.#buf.copy(store, 0, this.#pos, used);
+    chunk.copy(store, unread);
+    this.#store = store;
+    this.#buf = store.subarray(0, unread + chunk.length);
+    this.#pos = 0;
   }
 
   /** The next complete request, or null. Empty inline lines are skipped. */

@@ -108,6 +108,8 @@ export class RespServer {
   stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
   #net: net.Server;
   #nextId = 1;
+  /** Request bytes read from all clients since the input total was last counted (#onData). */
+  #readSinceCheck = 0;
   #flushScheduled = false;
   /** Clients with replies queued this turn. */
   #ready = new Set<Client>();
@@ -291,6 +293,9 @@ export class RespServer {
       return;
     }
     const c = new Client(this.#nextId++, socket, this.limits, () => this.requirepass !== undefined);
+    // Past maxOutput one command's reply closes the client (ReplyWriter.limit);
+    // between commands a client is paused once PAUSE_OUTPUT is queued.
+    c.out.limit = Math.max(this.maxOutput, PAUSE_OUTPUT);
     this.clients.set(c.id, c);
     this.stats.connections++;
     socket.on('data', (chunk: Buffer) => this.#onData(c, chunk));
@@ -329,12 +334,17 @@ export class RespServer {
     if (c.closed || c.closing) return;
     c.lastActive = Date.now();
     c.parser.push(chunk);
-    // Only a client holding a sizeable incomplete request can take the total
-    // over: the others are not counted on every read.
-    if (c.parser.buffered >= Math.min(CHECK_INPUT_FROM, this.maxInput)) {
+    // The total is counted when this client holds a sizeable part of it, and
+    // after every CHECK_INPUT_FROM bytes read from all clients: many clients
+    // each just under that size are counted too, and the count over every
+    // client is made once per that many bytes.
+    this.#readSinceCheck += chunk.length;
+    const from = Math.min(CHECK_INPUT_FROM, this.maxInput);
+    if (c.heldInput >= from || this.#readSinceCheck >= from) {
+      this.#readSinceCheck = 0;
       while (this.#inputTotal() > this.maxInput) {
         const top = this.#largestInput();
-        this.log(`client ${top.id} (${top.addr}) closed: incomplete requests of all clients over ${this.maxInput} bytes, ${top.parser.buffered} of them its own`);
+        this.log(`client ${top.id} (${top.addr}) closed: requests not yet run of all clients over ${this.maxInput} bytes, ${top.heldInput} of them its own`);
         this.kill(top);
       }
       if (c.closed) return;
@@ -369,7 +379,7 @@ export class RespServer {
       this.dispatch.execute(c, argv);
       // Keys the command gave elements to serve their blocked clients now, in the same batch.
       this.blocking.serveReady();
-      if (c.closing || c.closed) break;
+      if (c.closing || c.closed || c.out.overflowed) break;
       if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) {
         // This client's replies so far are acknowledgements of writes in the
         // batch: it is among the clients a failed commit disconnects, with
@@ -458,8 +468,14 @@ export class RespServer {
     this.lazyfree.kick();
   }
 
-  #send(c: Client, parts = c.out.take()): void {
+  #send(c: Client, parts?: Buffer[]): void {
     if (c.closed) return;
+    if (c.out.overflowed) {
+      this.log(`client ${c.id} (${c.addr}) closed: its replies of this turn passed ${c.out.limit} bytes`);
+      this.kill(c);
+      return;
+    }
+    parts ??= c.out.take();
     const s = c.socket;
     if (parts.length > 0) c.lastActive = Date.now(); // a reply written is an interaction, as in Redis's writeToClient
     // One write per client and turn: several pieces (filled chunks, big values) go out corked, as one writev.
@@ -495,14 +511,14 @@ export class RespServer {
 
   #inputTotal(): number {
     let n = 0;
-    for (const c of this.clients.values()) n += c.parser.buffered;
+    for (const c of this.clients.values()) n += c.heldInput;
     return n;
   }
 
-  /** The client holding the most bytes of incomplete requests. */
+  /** The client holding the most bytes of requests not yet run (incomplete, or queued by MULTI). */
   #largestInput(): Client {
     let top: Client | null = null;
-    for (const c of this.clients.values()) if (top === null || c.parser.buffered > top.parser.buffered) top = c;
+    for (const c of this.clients.values()) if (top === null || c.heldInput > top.heldInput) top = c;
     return top!;
   }
 

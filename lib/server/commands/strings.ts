@@ -183,6 +183,8 @@ function getex(s: RespServer, c: Client, argv: Buffer[]): void {
 function mget(s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.array(argv.length - 1);
   for (let i = 1; i < argv.length; i++) {
+    // A reply past the output limit is never sent (ReplyWriter.limit): no more values are copied for it.
+    if (c.out.overflowed) return;
     const v = s.keyspace.get(c.db, keyArg(argv[i]));
     if (v === undefined || v.type !== TYPE_STRING) c.out.nil();
     else c.out.bulk(v.value);
