@@ -210,6 +210,37 @@ describe('RESP parser: requests that wait unparsed', () => {
   });
 });
 
+describe('RESP parser: a pipeline whose reads end inside requests', () => {
+  test('the buffer it keeps stays the size of what is unread and one read, however long the pipeline runs', () => {
+    const p = new RespParser();
+    const get = Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\na\r\n');
+    // 2,000 reads, each the rest of a request, 712 whole ones and the first
+    // 5 bytes of the next: every read ends inside a request, so bytes are
+    // always left unread, and each read is parsed as far as it goes.
+    const reads = Array.from({ length: 2000 }, (_, i) => Buffer.concat([
+      i === 0 ? get : get.subarray(5), ...Array.from({ length: 712 }, () => get), get.subarray(0, 5),
+    ]));
+    const allocated: number[] = [];
+    const allocUnsafe = Buffer.allocUnsafe;
+    const spy = jest.spyOn(Buffer, 'allocUnsafe').mockImplementation((n: number) => {
+      allocated.push(n);
+      return allocUnsafe(n);
+    });
+    let n = 0;
+    try {
+      for (const r of reads) {
+        p.push(r);
+        while (p.next() !== null) n++;
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(n).toBe(2000 * 713);
+    expect(p.buffered).toBeGreaterThan(0); // the last read, too, ended inside a request
+    expect(Math.max(...allocated)).toBeLessThanOrEqual(4 * reads[1].length);
+  });
+});
+
 describe('pmem serve: pipelines', () => {
   let file: string;
   let server: RespServer;

@@ -108,15 +108,18 @@ export class RespParser {
       this.#buf = this.#store.subarray(0, used + chunk.length);
       return;
     }
-    // The unread bytes and the chunk into a new buffer with as much room
-    // again: requests that wait unparsed (a blocked client's) are copied
-    // O(their size) times in all as they arrive, not once per chunk.
+    // The unread bytes and the chunk into a new buffer: as large as they
+    // are the first time (a request cut by a read's end, the common case,
+    // is then parsed whole and the buffer dropped), with as much room again
+    // after that, so that requests that wait unparsed (a blocked client's)
+    // are copied O(their size) times in all, not once per chunk.
     const unread = used - this.#pos;
-    const store = Buffer.allocUnsafe(2 * (unread + chunk.length));
+    const need = unread + chunk.length;
+    const store = Buffer.allocUnsafe(this.#store === null ? need : 2 * need);
     this.#buf.copy(store, 0, this.#pos, used);
     chunk.copy(store, unread);
     this.#store = store;
-    this.#buf = store.subarray(0, unread + chunk.length);
+    this.#buf = store.subarray(0, need);
     this.#pos = 0;
   }
 
