@@ -375,32 +375,43 @@ describe('blocking commands', () => {
 
 describe('positions', () => {
   // A list's positions are numbers, moved one per push at an end: a queue
-  // that never empties runs out after 2^53 pushes. Its element records
-  // (docs/formats.md, "Collections": 'e', the generation, position + 2^63
-  // big-endian) are moved to the last positions by hand, as such a queue
-  // leaves them.
-  test('a push past the last position is refused, and the list is unchanged, then and after a restart', async () => {
-    // A store of its own, whose only element records are this list's.
+  // that never empties runs out after 2^53 pushes. The tests move a list's
+  // records to the last or first positions by hand, as such a queue leaves
+  // them.
+
+  /**
+   * A store of its own holding the list 'q' of `values` (its only element
+   * records), moved to the positions `from`, `from` + 1, ... by hand (its
+   * element records: 'e', the generation, position + 2^63 big-endian, as
+   * docs/formats.md, "Collections", has them), and a server on it again.
+   */
+  async function listAt(values: string[], from: bigint): Promise<{ own: string; r: Redis; p: number; srv: RespServer }> {
     const own = tmpFile('positions.kv');
     let srv = createServer({ file: own });
     const p = await srv.listen(0);
     const r = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
     conns.push(r);
-    expect(await r.rpush('q', 'a', 'b')).toBe(2);
+    expect(await r.rpush('q', ...values)).toBe(values.length);
     await srv.close();
     const st = KVStore.open(own);
     const elements = [...st.unordered(Buffer.from('e'))];
-    expect(elements).toHaveLength(2);
+    expect(elements).toHaveLength(values.length);
+    elements.sort(([x], [y]) => Buffer.compare(x, y)); // by position, as the ids are big-endian
     const at = (k: Buffer, pos: bigint): Buffer => {
       const id = Buffer.alloc(8);
       id.writeBigUInt64BE(pos + 2n ** 63n);
       return Buffer.concat([k.subarray(0, 9), id]);
     };
-    const last = BigInt(Number.MAX_SAFE_INTEGER);
-    st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, last - 1n + BigInt(i)), value: v }]));
+    st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, from + BigInt(i)), value: v }]));
     st.close();
     srv = createServer({ file: own });
     await relisten(srv, p);
+    return { own, r, p, srv };
+  }
+
+  test('a push past the last position is refused, and the list is unchanged, then and after a restart', async () => {
+    const { own, r, p, srv: started } = await listAt(['a', 'b'], BigInt(Number.MAX_SAFE_INTEGER) - 1n);
+    let srv = started;
     expect(await r.lrange('q', 0, -1)).toEqual(['a', 'b']);
     await expect(r.rpush('q', 'c')).rejects.toThrow(/ERR this end of the list has no positions left/);
     await expect(r.rpush('q', 'c', 'd', 'e')).rejects.toThrow(/no positions left/);
@@ -416,28 +427,9 @@ describe('positions', () => {
   });
 
   test('at the first position: pushes, inserts that reach the head and moves into the list are refused, nothing is popped, and the list is unchanged', async () => {
-    const own = tmpFile('positions-head.kv');
-    let srv = createServer({ file: own });
-    const p = await srv.listen(0);
-    const r = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
-    conns.push(r);
-    expect(await r.rpush('q', 'a', 'b', 'c')).toBe(3);
-    await srv.close();
-    // a b c moved to the first three positions, -(2^53 - 1) and the next two.
-    const st = KVStore.open(own);
-    const elements = [...st.unordered(Buffer.from('e'))];
-    expect(elements).toHaveLength(3);
-    const at = (k: Buffer, pos: bigint): Buffer => {
-      const id = Buffer.alloc(8);
-      id.writeBigUInt64BE(pos + 2n ** 63n);
-      return Buffer.concat([k.subarray(0, 9), id]);
-    };
-    const first = -BigInt(Number.MAX_SAFE_INTEGER);
-    elements.sort(([x], [y]) => Buffer.compare(x, y)); // by position, as the ids are big-endian
-    st.batch(elements.flatMap(([k, v], i) => [{ type: 'del' as const, key: k }, { type: 'put' as const, key: at(k, first + BigInt(i)), value: v }]));
-    st.close();
-    srv = createServer({ file: own });
-    await relisten(srv, p);
+    // a b c at the first three positions, -(2^53 - 1) and the next two.
+    const { own, r, p, srv: started } = await listAt(['a', 'b', 'c'], -BigInt(Number.MAX_SAFE_INTEGER));
+    let srv = started;
     expect(await r.rpush('src', 'm')).toBe(1);
     const refused = /ERR this end of the list has no positions left/;
     await expect(r.lpush('q', 'z')).rejects.toThrow(refused);
