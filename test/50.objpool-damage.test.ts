@@ -174,6 +174,8 @@ describe('a pool open elsewhere is not judged', () => {
       fs.writeSync(fd, u64(0), 0, 8, run); // a run of block size 0, as a half-written heap may show
       expectPmemError(() => ObjPool.check(file), 'ERR_PMEM_LOCKED');
       expectPmemError(() => ObjPool.open(file).close(), 'ERR_PMEM_LOCKED');
+      // The native open alone: its reservation of holes waits for libpmemobj's lock too.
+      expect(() => binding.objOpen(file, null, true).close()).toThrow(expect.objectContaining({ code: 'ERR_PMEM_LOCKED', syscall: 'flock' }));
       const r = await openInChild(file);
       expect(r).toMatchObject({ opened: false, code: 'ERR_PMEM_LOCKED', killed: false });
     } finally {

@@ -259,7 +259,7 @@ export class ReplyWriter {
     for (const v of items) this.bulk(v);
   }
 
-  /** Whether writes are dropped now (CLIENT REPLY OFF/SKIP, outside a push). */
+  /** Whether writes are dropped now (CLIENT REPLY OFF/SKIP, outside a push; past `limit`, which sets `overflowed`). */
   #off(): boolean {
     if (this.muted && !this.pushing) return true;
     if (this.#partBytes + this.#pos - this.#start > this.limit) this.overflowed = true;
