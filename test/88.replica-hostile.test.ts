@@ -328,6 +328,48 @@ describe('connections that have not completed a HELLO', () => {
   });
 });
 
+describe('a connection to a backup\'s free port that comes back to itself', () => {
+  // A connect to a port nothing listens on, inside the ephemeral range, may
+  // be given that port as its own local one: TCP's simultaneous open then
+  // connects the socket to itself, and the primary reads its own HELLO.
+  // Made certain here by binding the first connect to the port it calls.
+  test('is dropped and made again, not taken as a replica that does not speak the protocol; the backup started later is taken', async () => {
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    const netModule: typeof net = require('node:net');
+    const real = netModule.connect;
+    let selfConnects = 0;
+    const spy = jest.spyOn(netModule, 'connect').mockImplementation(((opts: net.NetConnectOpts) => {
+      if (selfConnects > 0 || (opts as net.TcpNetConnectOpts).port !== port) return real(opts);
+      selfConnects++;
+      const s = real({ ...(opts as net.TcpNetConnectOpts), localAddress: '127.0.0.1', localPort: port });
+      s.once('connect', () => { if (s.localPort !== port) selfConnects = -1; });
+      return s;
+    }) as typeof net.connect);
+    let b: ReplicaHandle | null = null;
+    const p = await ReplicatedWal.open(file('self-connect-p'), { replicas: [`127.0.0.1:${port}`], create: true, size: SIZE, timeoutMs: 20_000 });
+    try {
+      let settled: unknown = null;
+      const first = p.append('x');
+      first.then(() => { settled = 'resolved'; }, (e: Error) => { settled = e; });
+      // Until the self-connection has ended, one way or the other.
+      while (p.stats.replicas[0].lastError === null && settled === null) await new Promise((r) => setTimeout(r, 5));
+      expect(settled).toBe(null);
+      expect(selfConnects).toBe(1);
+      expect(p.stats.replicas[0].lastError).toMatch(/connected to itself/);
+      b = await startReplica({ file: file('self-connect'), port, create: true, size: SIZE });
+      expect(await first).toBe(1);
+      expect(await p.append('y')).toBe(2);
+    } finally {
+      spy.mockRestore();
+      await p.close();
+      await b?.close();
+    }
+  });
+});
+
 describe('a DATA frame of more records than the log can hold', () => {
   test('16 MiB of 4M empty records: ERR_PMEM_NO_SPACE from their length fields, at about the frame\'s size in memory', async () => {
     const f = file('many-records');

@@ -9,7 +9,7 @@ import Redis from 'ioredis';
 import { createClient } from 'redis';
 
 import { createServer, type RespServer } from '../lib';
-import { relisten } from './fixtures/serve/relisten';
+import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -25,7 +25,7 @@ async function restart(): Promise<void> {
 beforeAll(async () => {
   file = tmpFile('clients.kv');
   server = createServer({ file });
-  port = await server.listen(0);
+  port = await listenOutsideEphemeral(server);
 });
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import Redis from 'ioredis';
 
 import { createServer, type RespServer } from '../lib';
 import { NS_ELEMENT } from '../lib/server/collections';
-import { relisten } from './fixtures/serve/relisten';
+import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -47,7 +47,7 @@ async function info(field: string): Promise<number> {
 beforeAll(async () => {
   file = tmpFile('types.kv');
   server = createServer({ file });
-  port = await server.listen(0);
+  port = await listenOutsideEphemeral(server);
   r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
 });
 

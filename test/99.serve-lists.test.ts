@@ -18,7 +18,7 @@ import type { Client } from '../lib/server/client';
 import { ListValue } from '../lib/server/list';
 import { failNextBatch } from './fixtures/serve/batch';
 import { frame, RawClient } from './fixtures/serve/raw';
-import { relisten } from './fixtures/serve/relisten';
+import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -48,7 +48,7 @@ async function restart(): Promise<void> {
 beforeAll(async () => {
   file = tmpFile('lists.kv');
   server = createServer({ file });
-  port = await server.listen(0);
+  port = await listenOutsideEphemeral(server);
 });
 
 afterAll(async () => {
@@ -388,7 +388,7 @@ describe('positions', () => {
   async function listAt(values: string[], from: bigint): Promise<{ own: string; r: Redis; p: number; srv: RespServer }> {
     const own = tmpFile('positions.kv');
     let srv = createServer({ file: own });
-    const p = await srv.listen(0);
+    const p = await listenOutsideEphemeral(srv);
     const r = new Redis({ port: p, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
     conns.push(r);
     expect(await r.rpush('q', ...values)).toBe(values.length);

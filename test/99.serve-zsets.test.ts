@@ -12,7 +12,7 @@ import { createServer, type RespServer } from '../lib';
 import { formatScore } from '../lib/server/commands/zset-store';
 import { seededRandom } from '../lib/testing/random';
 import { ZSetValue } from '../lib/server/zset';
-import { relisten } from './fixtures/serve/relisten';
+import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
 import { tmpFile } from './helpers';
 
 let file: string;
@@ -37,7 +37,7 @@ const err = (p: Promise<unknown>): Promise<string> => p.then(() => 'no error', (
 beforeAll(async () => {
   file = tmpFile('zsets.kv');
   server = createServer({ file });
-  port = await server.listen(0);
+  port = await listenOutsideEphemeral(server);
 });
 
 afterAll(async () => {

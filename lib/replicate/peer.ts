@@ -78,7 +78,18 @@ export class Peer {
     const s = net.connect({ host: this.address.host, port: this.address.port });
     this.#socket = s;
     s.setNoDelay(true);
+    let error: string | null = null;
     s.on('connect', () => {
+      // A connect to a port nothing listens on, inside the ephemeral range,
+      // can be given that same port as its local one: TCP's simultaneous
+      // open connects the socket to itself, and the HELLO would come back as
+      // the replica's answer, a protocol error that stops the journal. It
+      // is a replica not there yet: dropped, and made again.
+      if (s.localPort === s.remotePort && s.localAddress === s.remoteAddress) {
+        error = `connected to itself: nothing listens on ${this.address.address}, a port in the ephemeral range`;
+        s.destroy();
+        return;
+      }
       this.connects++;
       s.write(this.#owner.hello());
     });
@@ -92,7 +103,6 @@ export class Peer {
         this.#owner.garbled(this, isPmemError(e) ? e.message : String(e));
       }
     });
-    let error: string | null = null;
     s.on('error', (e) => { error = e.message; /* 'close' follows */ });
     s.on('close', () => {
       if (this.#socket !== s) return;
