@@ -141,7 +141,8 @@ const ROLES = {
     const into = cfg.poll === 'getInto' ? Buffer.alloc(VALUE_BYTES) : null;
     const poll = into === null ? () => f.read(readValue, LAG_KEY) : () => (f.read(readInto, LAG_KEY, into) < 0 ? undefined : into);
     const file = path.join(cfg.dir, 'store.kv');
-    const f = new KvFollower(file, openMapping(file, { readOnly: true, shared: true }));
+    // A reader keeps a descriptor of the file, to map it again through it (KVStore.open's readOnly path).
+    const f = new KvFollower(file, fs.openSync(file, 'r'), openMapping(file, { readOnly: true, shared: true }));
     const st = f.stats;
     const lag = side(cfg.dist, cfg.dir, false);
     const now = clock();
