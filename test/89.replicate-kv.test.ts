@@ -259,6 +259,34 @@ test('a committed write the store cannot apply is never skipped: later writes wa
   await b.handle.close();
 });
 
+test("a backup whose store stopped fills its journal: the primary's error says the store holds the records, not the commit point", async () => {
+  const b = backupFiles();
+  cleanup.push(b.store, b.journal);
+  const lines: string[] = [];
+  const handle = await startStoreReplica({ store: b.store, port: 0, create: true, ...SMALL, maxSize: SMALL.size, log: (l) => lines.push(l) });
+  const db = await ReplicatedStore.open(file('store-held.kv'), { replicas: [`127.0.0.1:${handle.port}`], create: true, ...SMALL, size: 16 << 20, maxSize: 16 << 20, timeoutMs: 10_000 });
+  try {
+    // 300 KiB values: the backup's 1 MiB store takes two, its 1 MiB journal three.
+    let refused: { code?: string; message: string } | null = null;
+    for (let i = 0; i < 8 && refused === null; i++) {
+      try {
+        await db.put(`k${i}`, Buffer.alloc(300 << 10, i));
+      } catch (e) {
+        refused = e as { code?: string; message: string };
+      }
+    }
+    expect(handle.error?.code).toBe('ERR_PMEM_NO_SPACE');
+    expect(refused?.code).toBe('ERR_PMEM_NO_SPACE');
+    const applied = handle.appliedLsn;
+    expect(refused?.message).toMatch(new RegExp(`are committed, but the store this backup feeds has applied them only up to LSN ${applied},`));
+    expect(refused?.message).not.toMatch(/before the primary commits them/);
+    expect(lines.some((l) => l.startsWith(`the store stopped following the journal at LSN ${applied}: ERR_PMEM_NO_SPACE`))).toBe(true);
+  } finally {
+    await db.close().catch(() => {});
+    await handle.close();
+  }
+});
+
 /** Waits, a turn at a time, until `done()` holds. */
 async function until(done: () => boolean): Promise<void> {
   while (!done()) await new Promise((r) => setImmediate(r));

@@ -50,14 +50,32 @@ export class BackupLog {
     this.journal = journal;
   }
 
+  /** The last LSN beforeFree allowed at the last #free, when it held back committed records; else -1. */
+  #heldAt = -1;
+
   /** Frees records up to the announced commit point, or as far as beforeFree allows. */
   #free(): void {
     const { wal } = this.journal;
     let upto = this.#committedSeen;
+    this.#heldAt = -1;
     if (upto < wal.headLsn) return;
-    if (this.beforeFree !== null) upto = Math.min(upto, this.beforeFree(upto));
+    if (this.beforeFree !== null) {
+      const allowed = this.beforeFree(upto);
+      if (allowed < upto) this.#heldAt = allowed;
+      upto = Math.min(upto, allowed);
+    }
     // Durable through the Wal's superblock: after a crash the head is the old one or this.
     if (upto >= wal.headLsn) wal.truncate(upto);
+  }
+
+  /** Why the records the log holds could not be freed, for a full log's error. */
+  #whyHeld(): string {
+    const committed = this.#committedSeen;
+    if (this.#heldAt >= 0 && this.#heldAt < committed) {
+      return `records up to LSN ${committed} are committed, but the store this backup feeds has applied them only up to LSN ${this.#heldAt}, `
+        + 'and a record is freed only once applied (its log says why the store stopped)';
+    }
+    return `none of which it may free before the primary commits them (committed: up to LSN ${committed})`;
   }
 
   /** The LSN of the last record this backup holds durably. */
@@ -275,7 +293,7 @@ export class BackupLog {
     }
     const s = wal.stats;
     throw new PmemError('ERR_PMEM_NO_SPACE', `the replica's log has no room for ${count} records of ${bytes} bytes from LSN ${next}: `
-      + `it holds LSN ${wal.headLsn}..${next - 1} (${s.used} of ${s.dataSize} bytes), none of which it may free before the primary commits them`);
+      + `it holds LSN ${wal.headLsn}..${next - 1} (${s.used} of ${s.dataSize} bytes): ${this.#whyHeld()}`);
   }
 
   /**
