@@ -23,7 +23,7 @@ import * as path from 'node:path';
 
 import { openServer, ReplicatedStore, ReplicatedWal, readJournal, startReplica, startStoreReplica, type ReplicaHandle } from '../lib';
 import { RESEED } from '../lib/replicate/backup-log';
-import { decodeRefuse, encodeAck, encodeData, encodeHello, encodeRefuse, FRAME_HELLO, FRAME_REFUSE, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, PROTOCOL_VERSION, WANT_RECEIVED } from '../lib/replicate/frames';
+import { ACK_PERSISTED, decodeAck, decodeRefuse, decodeWelcome, encodeAck, encodeData, encodeHello, encodeRefuse, encodeWelcome, FRAME_HELLO, FRAME_REFUSE, FrameReader, MAX_FRAME, MAX_HELLO, MAX_REFUSAL_TEXT, PROTOCOL_VERSION, readData, WANT_RECEIVED } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
 import { seededRandom } from '../lib/testing/random';
 import type { EpochEntry } from '../lib/replicate/state';
@@ -177,6 +177,26 @@ describe('a peer that does not hold the journal\'s id and tags', () => {
       await p.close();
       await b.close();
     }
+  });
+});
+
+describe('u64 fields past 2^53 - 1', () => {
+  // Not a number a journal holds: refused, and named exactly, not as a
+  // rounded double. `field` sets one field (at its offset in the frame's
+  // body) to all ones; the frame's body is what the decoder reads.
+  const field = (frame: Buffer, at: number): Buffer => frame.fill(0xff, 5 + at, 5 + at + 8);
+  const body = (frame: Buffer): Buffer => frame.subarray(5);
+  const data = (): Buffer => encodeData(1, 0, 0, 1, [Buffer.from('x')]);
+  test.each([
+    ['WELCOME, last LSN', () => decodeWelcome(body(field(encodeWelcome(1, 5, Buffer.alloc(16)), 8))), /^a WELCOME whose last LSN is 18446744073709551615; the most a journal stores is 2\^53 - 1$/],
+    ['WELCOME, epoch', () => decodeWelcome(body(field(encodeWelcome(1, 5, Buffer.alloc(16)), 0))), /^a WELCOME whose epoch is 18446744073709551615;/],
+    ['ACK, LSN', () => decodeAck(body(field(encodeAck(ACK_PERSISTED, 1, 1), 16))), /^an ACK whose LSN is 18446744073709551615;/],
+    ['ACK, epoch', () => decodeAck(body(field(encodeAck(ACK_PERSISTED, 1, 1), 8))), /^an ACK whose epoch is 18446744073709551615;/],
+    ['DATA, first LSN', () => readData(body(resealData(field(data(), 32)))), /^a DATA frame whose first LSN is 18446744073709551615;/],
+    ['DATA, commit point', () => readData(body(resealData(field(data(), 24)))), /^a DATA frame whose commit point is 18446744073709551615;/],
+    ['DATA, epoch', () => readData(body(resealData(field(data(), 16)))), /^a DATA frame whose epoch is 18446744073709551615;/],
+  ])('%s', (_name, decode, message) => {
+    expect(decode).toThrow(expect.objectContaining({ code: 'ERR_PMEM_REPLICA_PROTOCOL', message: expect.stringMatching(message) as string }));
   });
 });
 

@@ -142,10 +142,14 @@ export function decodeHello(body: Buffer): Hello {
   return { journalId, epoch, committedLsn, history };
 }
 
-/** A HELLO's u64 field, refused past 2^53 - 1: the control block stores no larger number. */
-function safe64(b: Buffer, at: number, what: string): number {
+/**
+ * A frame's u64 field, refused past 2^53 - 1: the control block stores no
+ * larger number, and a larger one would be rounded (its error names it
+ * exactly).
+ */
+function safe64(b: Buffer, at: number, what: string, frameName = 'a HELLO'): number {
   const v = u64(b, at);
-  if (v > Number.MAX_SAFE_INTEGER) throw protocolError(`a HELLO whose ${what} is ${b.readBigUInt64LE(at)}; the most a journal stores is 2^53 - 1`);
+  if (v > Number.MAX_SAFE_INTEGER) throw protocolError(`${frameName} whose ${what} is ${b.readBigUInt64LE(at)}; the most a journal stores is 2^53 - 1`);
   return v;
 }
 
@@ -159,8 +163,8 @@ export function encodeWelcome(epoch: number, lastLsn: number, backupId: Buffer):
 
 /** A WELCOME's fields; the backup's identity in hex. */
 export function decodeWelcome(body: Buffer): { epoch: number; lastLsn: number; backupId: string } {
-  need(body, 16 + BACKUP_ID_BYTES, 'WELCOME');
-  return { epoch: u64(body, 0), lastLsn: u64(body, 8), backupId: body.toString('hex', 16, 16 + BACKUP_ID_BYTES) };
+  need(body, 16 + BACKUP_ID_BYTES, 'a WELCOME');
+  return { epoch: safe64(body, 0, 'epoch', 'a WELCOME'), lastLsn: safe64(body, 8, 'last LSN', 'a WELCOME'), backupId: body.toString('hex', 16, 16 + BACKUP_ID_BYTES) };
 }
 
 /** A refusal: the error code the other side should raise, and why. The sender closes the connection after it. */
@@ -253,7 +257,7 @@ export interface DataFrame {
  */
 export function readData(body: Buffer): DataFrame {
   need(body, DATA_HEADER, 'DATA');
-  const firstLsn = u64(body, 32);
+  const firstLsn = safe64(body, 32, 'first LSN', 'a DATA frame');
   if (dataCrc(body, 0, body.length) !== body.readUInt32LE(0)) throw protocolError(`the checksum of the DATA frame from LSN ${firstLsn} does not hold`);
   const count = body.readUInt32LE(4);
   // Each record takes 4 bytes at least, so a count past the body ends this
@@ -274,7 +278,7 @@ export function readData(body: Buffer): DataFrame {
     return p;
   };
   return {
-    epoch: u64(body, 16), committedLsn: u64(body, 24), flags: body.readUInt32LE(8), firstLsn, count,
+    epoch: safe64(body, 16, 'epoch', 'a DATA frame'), committedLsn: safe64(body, 24, 'commit point', 'a DATA frame'), flags: body.readUInt32LE(8), firstLsn, count,
     bytes(from) {
       const p = seek(from);
       return body.length - p - RECORD_HEADER * (count - from);
@@ -314,10 +318,10 @@ export function encodeAck(level: number, epoch: number, lsn: number): Buffer {
 }
 
 export function decodeAck(body: Buffer): { level: number; epoch: number; lsn: number } {
-  need(body, 24, 'ACK');
+  need(body, 24, 'an ACK');
   const level = body.readUInt8(0);
   if (level !== ACK_RECEIVED && level !== ACK_PERSISTED) throw protocolError(`an ACK of level ${level}`);
-  return { level, epoch: u64(body, 8), lsn: u64(body, 16) };
+  return { level, epoch: safe64(body, 8, 'epoch', 'an ACK'), lsn: safe64(body, 16, 'LSN', 'an ACK') };
 }
 
 export function protocolError(message: string): PmemError {
