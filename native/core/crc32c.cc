@@ -342,27 +342,32 @@ uint32_t CopyCrc32cRaw(void* dst, const void* src, size_t len, uint32_t reg, boo
   uint8_t* d = static_cast<uint8_t*>(dst);
   const uint8_t* p = static_cast<const uint8_t*>(src);
   streamed->begin = streamed->end = reinterpret_cast<uintptr_t>(d);
+  // Bytes copied with memcpy are checksummed as they landed in dst, not
+  // read from src a second time: another thread may write src during the
+  // call (a view of a SharedArrayBuffer), and the checksum must hold the
+  // bytes stored, whatever moment of src they are. The folds load each
+  // block once, store it and fold the same registers.
   if (!kHaveFold || len < (streaming ? kStreamMin : kFoldMin)) {
     std::memcpy(d, p, len);
-    return ShortCrc(p, len, reg);
+    return ShortCrc(d, len, reg);
   }
   if (!streaming) {
     reg = FoldAny<kCached>(p, d, len, reg);
     std::memcpy(d, p, len);
-    return ShortCrc(p, len, reg);
+    return ShortCrc(d, len, reg);
   }
   // Ordinary stores up to the first line boundary, streaming stores for the
   // whole lines, ordinary stores for the rest. No fence here: the caller's
   // SFENCE orders the streamed lines (see Span in crc32c.h).
   size_t head = (64 - (reinterpret_cast<uintptr_t>(d) & 63)) & 63;
   std::memcpy(d, p, head);
-  reg = ShortCrc(p, head, reg);
+  reg = ShortCrc(d, head, reg);
   p += head, d += head, len -= head;
   streamed->begin = reinterpret_cast<uintptr_t>(d);
   reg = FoldAny<kStreaming>(p, d, len, reg);
   streamed->end = reinterpret_cast<uintptr_t>(d);
   std::memcpy(d, p, len);
-  return ShortCrc(p, len, reg);
+  return ShortCrc(d, len, reg);
 }
 
 void InitCrc32c(Napi::Env env, Napi::Object exports) {
