@@ -20,6 +20,7 @@
 // (blocking commands wake on it).
 import type { KeyspaceSource } from './pending';
 import { ReplyError, WRONGTYPE } from './client';
+import type { Members } from './members';
 
 /** The namespace byte of element records: 'e', generation (8 bytes), element id. */
 export const NS_ELEMENT = 0x65;
@@ -75,6 +76,8 @@ export interface CollectionType<T> {
   elements(data: T): Iterable<[string, Buffer]>;
   /** Every element id (lazy free walks the ids of a dead collection). */
   ids(data: T): Iterable<string>;
+  /** The slots a *SCAN walks, for a type that has one (hashes, sets, zsets): a rebuild keeps their order (Dict.followOrder). */
+  members?(data: T): Members<unknown>;
 }
 
 const TYPES = new Map<number, CollectionType<unknown>>();

@@ -1,6 +1,7 @@
 // One database of the keyspace in DRAM: its keys with their types, expiry
 // times and collections, and O(1) random picks.
 import type { Collection } from './collections';
+import type { Members } from './members';
 
 /** A string encoding that a value's bytes do not decide (Dict.strEncodings). */
 export type StringEncoding = 'raw' | 'embstr';
@@ -64,6 +65,65 @@ export class Dict {
     this.colls.delete(k);
     this.strEncodings.delete(k);
     return true;
+  }
+
+  /**
+   * Puts `k`, removed and added again (a key replaced: RENAME or COPY over
+   * it, a STORE command's destination), back at index `at`, where it was:
+   * the remove moved the last key into `at`, and it goes back to the end.
+   * The key order is then what it was before, as Redis keeps a replaced
+   * key in its bucket, so a SCAN under way still reaches it.
+   */
+  putBack(k: string, at: number): void {
+    const j = this.slots.get(k);
+    if (j === undefined || j === at || at >= this.keys.length) return;
+    const other = this.keys[at];
+    this.keys[at] = k;
+    this.keys[j] = other;
+    const t = this.types[at];
+    this.types[at] = this.types[j];
+    this.types[j] = t;
+    this.slots.set(k, at);
+    this.slots.set(other, j);
+  }
+
+  /**
+   * Reorders the keys after a rebuild (a failed turn's rollback, DEBUG
+   * RELOAD), as Members.followOrder does: the keys `old` holds too keep
+   * its relative order, the rest come after them, so a SCAN under way
+   * still reaches every key it had still to visit. Each collection found in
+   * both, of the same type, keeps its elements' order too.
+   */
+  followOrder(old: Dict, members: (c: Collection) => Members<unknown> | undefined): void {
+    const keys: string[] = [];
+    const types: number[] = [];
+    for (const k of old.keys) {
+      const i = this.slots.get(k);
+      if (i !== undefined) {
+        keys.push(k);
+        types.push(this.types[i]);
+      }
+    }
+    if (keys.length < this.keys.length) {
+      for (let i = 0; i < this.keys.length; i++) {
+        if (!old.slots.has(this.keys[i])) {
+          keys.push(this.keys[i]);
+          types.push(this.types[i]);
+        }
+      }
+    }
+    for (let i = 0; i < keys.length; i++) {
+      this.keys[i] = keys[i];
+      this.types[i] = types[i];
+      this.slots.set(keys[i], i);
+    }
+    for (const [k, c] of this.colls) {
+      const was = old.colls.get(k);
+      if (was === undefined || was.type !== c.type) continue;
+      const m = members(c);
+      const mo = members(was);
+      if (m !== undefined && mo !== undefined) m.followOrder(mo);
+    }
   }
 
   clear(): void {

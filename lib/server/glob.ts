@@ -1,8 +1,15 @@
 // Redis's glob-style pattern match (stringmatchlen): *, ?, [abc], [^a-z], \x.
 // Used by KEYS, SCAN MATCH, PSUBSCRIBE and CONFIG GET.
 
-/** Whether `s` matches pattern `p`, byte by byte; `nocase` folds ASCII case. */
+/**
+ * Whether `s` matches pattern `p`, byte by byte; `nocase` folds ASCII case.
+ * An empty string matches only the empty pattern, as in Redis, whose loop
+ * runs while string bytes are left: not `*` nor `**`. (KEYS and the SCANs
+ * take a MATCH of exactly `*` as no pattern at all, and so return an empty
+ * key or element: their callers' part.)
+ */
 export function globMatch(p: Buffer, s: Buffer, nocase = false): boolean {
+  if (s.length === 0) return p.length === 0;
   return match(p, 0, s, 0, nocase, 0, { skipLonger: false });
 }
 
@@ -77,4 +84,12 @@ function match(p: Buffer, pi: number, s: Buffer, si: number, nocase: boolean, de
   }
   while (pi < p.length && p[pi] === 0x2a) pi++;
   return pi === p.length && si === s.length;
+}
+
+/**
+ * A SCAN's MATCH argument: exactly `*` is no pattern (null), as Redis's
+ * scanGenericCommand reads it, so that an empty key or element is returned.
+ */
+export function matchArg(p: Buffer): Buffer | null {
+  return p.length === 1 && p[0] === 0x2a ? null : p;
 }

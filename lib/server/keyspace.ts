@@ -13,10 +13,13 @@ import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
 import type { Dict, StringEncoding } from './dict';
 import { loadKeyspace } from './keyspace-load';
+import type { Members } from './members';
 import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
 import { MARKER_KEY, MARKER_VALUE, MAX_STRING, NS_EXPIRE, NS_KEY, storeKey } from './records';
 
+/** The slots a collection's *SCAN walks (Dict.followOrder), for a type that has them. */
+const membersOf = (c: Collection): Members<unknown> | undefined => typeOf(c.type).members?.(c.data);
 
 /** Called with (db, key) whenever a key changes: WATCH's bookkeeping. */
 export type TouchListener = (db: number, key: string) => void;
@@ -73,6 +76,8 @@ export class Keyspace {
     this.garbage.clear();
     // Through the rounds in flight: a replicated store applies them only once the backups have them.
     const loaded = loadKeyspace(this.#pending.over(this.store), this.databases, this.now());
+    // A rebuild keeps the order of the keys and elements it had (SCAN's cursors).
+    for (let i = 0; i < loaded.dbs.length && i < this.dbs.length; i++) loaded.dbs[i].followOrder(this.dbs[i], membersOf);
     this.dbs.length = 0;
     this.dbs.push(...loaded.dbs);
     this.garbage.addKeys(loaded.orphans);
@@ -356,8 +361,22 @@ export class Keyspace {
    * 'new' only when it was absent.
    */
   replaceCollection<T>(db: number, key: string, type: number): Collection<T> {
-    if (!this.delete(db, key) || this.notify.flags === 0) return this.createCollection<T>(db, key, type);
-    return this.notify.muted(() => this.createCollection<T>(db, key, type));
+    return this.replacing(db, key, () => {
+      if (!this.delete(db, key) || this.notify.flags === 0) return this.createCollection<T>(db, key, type);
+      return this.notify.muted(() => this.createCollection<T>(db, key, type));
+    });
+  }
+
+  /**
+   * Runs `replace`, which deletes `key` and writes it again, and keeps the
+   * key's place in the key order (Dict.putBack) when it was there: a key
+   * present for a whole SCAN is returned, also when it is overwritten.
+   */
+  replacing<T>(db: number, key: string, replace: () => T): T {
+    const at = this.dbs[db].slots.get(key);
+    const r = replace();
+    if (at !== undefined) this.dbs[db].putBack(key, at);
+    return r;
   }
 
   /** Writes element `id` of `c` into the batch (the caller updates `c.data`); `payload` is held, unchanged, until the commit. */

@@ -58,6 +58,38 @@ export class Members<V> {
     return true;
   }
 
+  /**
+   * Reorders the slots after a rebuild (a failed turn's rollback, DEBUG
+   * RELOAD): the ids `old` holds too keep its relative order, at the same
+   * or a lower slot, and the rest come after them. An HSCAN, SSCAN or ZSCAN
+   * under way walks the slots from the end down, so every id it had still
+   * to visit is still ahead of its cursor.
+   */
+  followOrder(old: Members<unknown>): void {
+    const ids: string[] = [];
+    const vals: V[] = [];
+    for (const id of old.ids) {
+      const i = this.slots.get(id);
+      if (i !== undefined) {
+        ids.push(id);
+        vals.push(this.vals[i]);
+      }
+    }
+    if (ids.length < this.ids.length) {
+      for (let i = 0; i < this.ids.length; i++) {
+        if (!old.slots.has(this.ids[i])) {
+          ids.push(this.ids[i]);
+          vals.push(this.vals[i]);
+        }
+      }
+    }
+    for (let i = 0; i < ids.length; i++) {
+      this.ids[i] = ids[i];
+      this.vals[i] = vals[i];
+      this.slots.set(ids[i], i);
+    }
+  }
+
   /** A random slot (the structure is not empty). */
   randomSlot(): number {
     return Math.floor(Math.random() * this.ids.length);

@@ -21,8 +21,10 @@ export function renameKey(ks: Keyspace, db: number, from: string, toDb: number, 
   const enc = ks.dbs[db].strEncodings.get(from);
   const c = detach(ks, db, from);
   ks.delete(db, from);
-  ks.delete(toDb, to);
-  ks.set(toDb, to, v.type, payload, at);
+  ks.replacing(toDb, to, () => {
+    ks.delete(toDb, to);
+    ks.set(toDb, to, v.type, payload, at);
+  });
   if (enc !== undefined) ks.pinEncoding(toDb, to, enc);
   if (c !== undefined) attach(ks, c, toDb, to);
   return true;
@@ -40,15 +42,20 @@ export function copyKey(ks: Keyspace, db: number, from: string, toDb: number, to
   const src = ks.dbs[db].colls.get(from);
   const payload = Buffer.from(v.value);
   const enc = ks.dbs[db].strEncodings.get(from);
-  ks.delete(toDb, to);
   if (src === undefined) {
-    // A string's copy keeps its encoding, as Redis's dupStringObject does.
-    ks.set(toDb, to, v.type, payload, at);
+    ks.replacing(toDb, to, () => {
+      ks.delete(toDb, to);
+      // A string's copy keeps its encoding, as Redis's dupStringObject does.
+      ks.set(toDb, to, v.type, payload, at);
+    });
     if (enc !== undefined) ks.pinEncoding(toDb, to, enc);
     return true;
   }
   const t = typeOf(v.type);
-  const c = ks.createCollection(toDb, to, v.type);
+  const c = ks.replacing(toDb, to, () => {
+    ks.delete(toDb, to);
+    return ks.createCollection(toDb, to, v.type);
+  });
   // Payload Buffers are never changed in place, so the copy may share them.
   for (const [id, p] of t.elements(src.data)) {
     t.load(c.data, id, p);

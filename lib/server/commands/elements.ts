@@ -3,7 +3,7 @@
 // SRANDMEMBER).
 import { ReplyError, type Client } from '../client';
 import type { RespServer } from '../server';
-import { globMatch } from '../glob';
+import { globMatch, matchArg } from '../glob';
 import type { Members } from '../members';
 import { intArg, syntax, toI64, word } from './args';
 
@@ -35,7 +35,7 @@ export function scanMembers<V>(c: Client, argv: Buffer[], cur: bigint, m: Member
   for (let i = 3; i < argv.length; i++) {
     const w = word(argv[i]);
     if (i + 1 >= argv.length) syntax();
-    if (w === 'match') match = argv[++i];
+    if (w === 'match') match = matchArg(argv[++i]);
     else if (w === 'count') {
       count = intArg(argv[++i]);
       if (count < 1) syntax();

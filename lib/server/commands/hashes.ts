@@ -47,6 +47,7 @@ registerType<Hash>({
     for (let i = 0; i < h.size; i++) yield [h.ids[i], Buffer.from(h.vals[i], 'latin1')];
   },
   ids: (h) => h.ids.values(),
+  members: (h) => h,
 });
 
 function fieldArg(b: Buffer): string {

@@ -3,7 +3,7 @@
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { typeOf } from '../collections';
 import { EMBSTR_MAX } from '../dict';
-import { globMatch } from '../glob';
+import { globMatch, matchArg } from '../glob';
 import { TYPE_NAMES, TYPE_STRING } from '../records';
 import { copyKey, renameKey } from '../moves';
 import { NOTIFY_GENERIC } from '../notify';
@@ -59,7 +59,7 @@ function scan(s: RespServer, c: Client, argv: Buffer[]): void {
   for (let i = 2; i < argv.length; i++) {
     const w = word(argv[i]);
     if (i + 1 >= argv.length) syntax();
-    if (w === 'match') match = argv[++i];
+    if (w === 'match') match = matchArg(argv[++i]);
     else if (w === 'count') {
       count = intArg(argv[++i]);
       if (count < 1) syntax();

@@ -39,6 +39,7 @@ registerType<SetData>({
     for (const id of m.ids) yield [id, EMPTY];
   },
   ids: (m) => m.ids.values(),
+  members: (m) => m,
 });
 
 function memberArg(b: Buffer): string {

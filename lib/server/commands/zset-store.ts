@@ -48,6 +48,7 @@ registerType<ZSetValue>({
     for (let i = 0; i < z.size; i++) yield [z.members.ids[i], scoreBytes(z.members.vals[i])];
   },
   ids: (z) => z.members.ids.values(),
+  members: (z) => z.members,
 });
 
 /** The zset at `key`, or undefined when absent. @throws ReplyError WRONGTYPE */
