@@ -1,7 +1,7 @@
 // One database of the keyspace in DRAM: its keys with their types, expiry
 // times and collections, and O(1) random picks.
 import type { Collection } from './collections';
-import type { Members } from './members';
+import { type Members, reorderSlots } from './members';
 
 /** A string encoding that a value's bytes do not decide (Dict.strEncodings). */
 export type StringEncoding = 'raw' | 'embstr';
@@ -95,28 +95,7 @@ export class Dict {
    * both, of the same type, keeps its elements' order too.
    */
   followOrder(old: Dict, members: (c: Collection) => Members<unknown> | undefined): void {
-    const keys: string[] = [];
-    const types: number[] = [];
-    for (const k of old.keys) {
-      const i = this.slots.get(k);
-      if (i !== undefined) {
-        keys.push(k);
-        types.push(this.types[i]);
-      }
-    }
-    if (keys.length < this.keys.length) {
-      for (let i = 0; i < this.keys.length; i++) {
-        if (!old.slots.has(this.keys[i])) {
-          keys.push(this.keys[i]);
-          types.push(this.types[i]);
-        }
-      }
-    }
-    for (let i = 0; i < keys.length; i++) {
-      this.keys[i] = keys[i];
-      this.types[i] = types[i];
-      this.slots.set(keys[i], i);
-    }
+    reorderSlots(old.keys, old.slots, this.keys, this.types, this.slots);
     for (const [k, c] of this.colls) {
       const was = old.colls.get(k);
       if (was === undefined || was.type !== c.type) continue;

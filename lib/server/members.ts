@@ -66,32 +66,37 @@ export class Members<V> {
    * to visit is still ahead of its cursor.
    */
   followOrder(old: Members<unknown>): void {
-    const ids: string[] = [];
-    const vals: V[] = [];
-    for (const id of old.ids) {
-      const i = this.slots.get(id);
-      if (i !== undefined) {
-        ids.push(id);
-        vals.push(this.vals[i]);
-      }
-    }
-    if (ids.length < this.ids.length) {
-      for (let i = 0; i < this.ids.length; i++) {
-        if (!old.slots.has(this.ids[i])) {
-          ids.push(this.ids[i]);
-          vals.push(this.vals[i]);
-        }
-      }
-    }
-    for (let i = 0; i < ids.length; i++) {
-      this.ids[i] = ids[i];
-      this.vals[i] = vals[i];
-      this.slots.set(ids[i], i);
-    }
+    reorderSlots(old.ids, old.slots, this.ids, this.vals, this.slots);
   }
 
   /** A random slot (the structure is not empty). */
   randomSlot(): number {
     return Math.floor(Math.random() * this.ids.length);
+  }
+}
+
+/**
+ * Reorders `ids` (with `vals`, and `slots` their index) to follow `oldIds`
+ * for the ids both hold, the rest after them in their present order: what
+ * Members.followOrder and Dict.followOrder do after a rebuild.
+ */
+export function reorderSlots<V>(oldIds: readonly string[], oldSlots: ReadonlyMap<string, number>, ids: string[], vals: V[], slots: Map<string, number>): void {
+  const nIds: string[] = [];
+  const nVals: V[] = [];
+  const take = (i: number): void => {
+    nIds.push(ids[i]);
+    nVals.push(vals[i]);
+  };
+  for (const id of oldIds) {
+    const i = slots.get(id);
+    if (i !== undefined) take(i);
+  }
+  if (nIds.length < ids.length) {
+    for (let i = 0; i < ids.length; i++) if (!oldSlots.has(ids[i])) take(i);
+  }
+  for (let i = 0; i < nIds.length; i++) {
+    ids[i] = nIds[i];
+    vals[i] = nVals[i];
+    slots.set(nIds[i], i);
   }
 }
