@@ -481,9 +481,12 @@ describe('mappings larger than 4 GiB', () => {
     m.view(edge, 6).write('across');
     m.persist(edge, 6);
     expect(m.view(edge, 6).toString()).toBe('across');
-    // The last byte.
+    // The last byte, and the empty view at the end (6 GiB is a whole
+    // number of strides: no window starts there).
     m.view(size - 1, 1)[0] = 9;
     m.persist(size - 1, 1);
+    expect(m.view(size, 0).length).toBe(0);
+    expect(m.view(size - 2 ** 30, 2 ** 30).length).toBe(2 ** 30);
     m.close();
     // sparse: keep the holes (without it the open reserves all 6 GiB).
     const again = openMapping(path, { sparse: true });

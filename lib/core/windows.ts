@@ -39,7 +39,9 @@ export class Windows {
     if (length > WINDOW_STRIDE) {
       throw new RangeError(`views of ${this.#noun}s over 4 GiB are at most 1 GiB long, got ${length}`);
     }
-    const k = Math.floor(offset / WINDOW_STRIDE);
+    // The window the range starts in; at the very end of a range that is a
+    // whole number of strides no window starts, and the last one ends there.
+    const k = Math.min(Math.floor(offset / WINDOW_STRIDE), Math.floor((this.#length - 1) / WINDOW_STRIDE));
     const start = k * WINDOW_STRIDE;
     return this.#window(k).subarray(offset - start, offset - start + length);
   }
