@@ -198,6 +198,11 @@ describe('u64 fields past 2^53 - 1', () => {
   ])('%s', (_name, decode, message) => {
     expect(decode).toThrow(expect.objectContaining({ code: 'ERR_PMEM_REPLICA_PROTOCOL', message: expect.stringMatching(message) as string }));
   });
+
+  test('a WELCOME or ACK cut short is named as such', () => {
+    expect(() => decodeWelcome(Buffer.alloc(3))).toThrow(expect.objectContaining({ code: 'ERR_PMEM_REPLICA_PROTOCOL', message: 'a WELCOME frame of 3 bytes; it needs 32' }));
+    expect(() => decodeAck(Buffer.alloc(3))).toThrow(expect.objectContaining({ code: 'ERR_PMEM_REPLICA_PROTOCOL', message: 'an ACK frame of 3 bytes; it needs 24' }));
+  });
 });
 
 describe('FrameReader', () => {

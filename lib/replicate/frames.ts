@@ -163,7 +163,7 @@ export function encodeWelcome(epoch: number, lastLsn: number, backupId: Buffer):
 
 /** A WELCOME's fields; the backup's identity in hex. */
 export function decodeWelcome(body: Buffer): { epoch: number; lastLsn: number; backupId: string } {
-  need(body, 16 + BACKUP_ID_BYTES, 'a WELCOME');
+  need(body, 16 + BACKUP_ID_BYTES, 'WELCOME');
   return { epoch: safe64(body, 0, 'epoch', 'a WELCOME'), lastLsn: safe64(body, 8, 'last LSN', 'a WELCOME'), backupId: body.toString('hex', 16, 16 + BACKUP_ID_BYTES) };
 }
 
@@ -318,7 +318,7 @@ export function encodeAck(level: number, epoch: number, lsn: number): Buffer {
 }
 
 export function decodeAck(body: Buffer): { level: number; epoch: number; lsn: number } {
-  need(body, 24, 'an ACK');
+  need(body, 24, 'ACK');
   const level = body.readUInt8(0);
   if (level !== ACK_RECEIVED && level !== ACK_PERSISTED) throw protocolError(`an ACK of level ${level}`);
   return { level, epoch: safe64(body, 8, 'epoch', 'an ACK'), lsn: safe64(body, 16, 'LSN', 'an ACK') };
@@ -329,7 +329,7 @@ export function protocolError(message: string): PmemError {
 }
 
 function need(body: Buffer, n: number, what: string): void {
-  if (body.length < n) throw protocolError(`a ${what} frame of ${body.length} bytes; it needs ${n}`);
+  if (body.length < n) throw protocolError(`${/^[AEIOU]/.test(what) ? 'an' : 'a'} ${what} frame of ${body.length} bytes; it needs ${n}`);
 }
 
 /**
