@@ -111,3 +111,16 @@ test('bench/readers-lag.js: a short phase runs against the library as built, and
   expect(out.marks).toBeGreaterThan(0);
   expect(out.everyMarker.marks).toBeGreaterThanOrEqual(out.marks);
 });
+
+test("bench's key-value harness skips a library that is not installed, saying how to install it", () => {
+  const { CONFIGS, installed } = require(path.join(ROOT, 'bench', 'harness', 'drivers.js')) as {
+    CONFIGS: Array<{ id: string; available?: () => true | string }>;
+    installed: (name: string) => () => true | string;
+  };
+  expect(installed('pmem-no-such-module')()).toBe("pmem-no-such-module is not installed: run `npm run bench` (or `bash scripts/setup.sh --bench`), which installs bench/package.json's dependencies");
+  expect(installed('node:fs')()).toBe(true);
+  // Every other library's configuration says whether it is there.
+  const others = CONFIGS.filter((c) => !['pmem-kv', 'c-floor'].includes(c.id));
+  expect(others.length).toBe(7);
+  for (const c of others) expect(typeof c.available).toBe('function');
+});

@@ -43,6 +43,23 @@ function levelOpen(sync) {
   };
 }
 
+/**
+ * Whether bench/'s own dependency `name` is installed (bench/package.json):
+ * `npm run bench` installs them (scripts/setup.sh --bench); `node
+ * bench/index.js` alone does not, and the configuration is then skipped
+ * with this note instead of failing in each trial.
+ */
+function installed(name) {
+  return () => {
+    try {
+      require.resolve(name);
+      return true;
+    } catch {
+      return `${name} is not installed: run \`npm run bench\` (or \`bash scripts/setup.sh --bench\`), which installs bench/package.json's dependencies`;
+    }
+  };
+}
+
 /** pmem's KVStore, when this build has one (lib/kv/store.ts). */
 function kvStore() {
   try {
@@ -56,6 +73,7 @@ const CONFIGS = [
   {
     id: 'lmdb-putsync',
     competitor: 'lmdb',
+    available: installed('lmdb'),
     label: 'lmdb-js putSync, fsync per commit',
     durability: DURABLE,
     // overlappingSync would let the commit return before its fsync.
@@ -66,6 +84,7 @@ const CONFIGS = [
   {
     id: 'lmdb-flushed',
     competitor: 'lmdb',
+    available: installed('lmdb'),
     label: 'lmdb-js put, then await flushed',
     durability: AFTER_FLUSH,
     open: lmdbOpen({}),
@@ -75,6 +94,7 @@ const CONFIGS = [
   {
     id: 'lmdb-nosync',
     competitor: 'lmdb',
+    available: installed('lmdb'),
     label: 'lmdb-js putSync, noSync',
     durability: NOT_DURABLE,
     open: lmdbOpen({ noSync: true }),
@@ -84,6 +104,7 @@ const CONFIGS = [
   {
     id: 'sqlite-full',
     competitor: 'better-sqlite3',
+    available: installed('better-sqlite3'),
     label: 'better-sqlite3 WAL, synchronous=FULL',
     durability: DURABLE,
     open: sqliteOpen('FULL'),
@@ -92,6 +113,7 @@ const CONFIGS = [
   {
     id: 'sqlite-normal',
     competitor: 'better-sqlite3',
+    available: installed('better-sqlite3'),
     label: 'better-sqlite3 WAL, synchronous=NORMAL',
     durability: NOT_DURABLE,
     open: sqliteOpen('NORMAL'),
@@ -100,6 +122,7 @@ const CONFIGS = [
   {
     id: 'level-sync',
     competitor: 'classic-level',
+    available: installed('classic-level'),
     label: 'classic-level put, sync: true',
     durability: DURABLE,
     open: levelOpen(true),
@@ -108,6 +131,7 @@ const CONFIGS = [
   {
     id: 'level-nosync',
     competitor: 'classic-level',
+    available: installed('classic-level'),
     label: 'classic-level put, sync: false',
     durability: NOT_DURABLE,
     open: levelOpen(false),
@@ -146,4 +170,4 @@ function config(id) {
   return c;
 }
 
-module.exports = { CONFIGS, config, DURABLE, AFTER_FLUSH, NOT_DURABLE };
+module.exports = { CONFIGS, config, installed, DURABLE, AFTER_FLUSH, NOT_DURABLE };

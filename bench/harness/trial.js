@@ -184,7 +184,8 @@ module.exports = { WORKLOADS };
 if (require.main === module) {
   main().catch((err) => {
     // The last line is what the parent reports.
-    process.stderr.write(`${err && err.stack ? err.stack : err}\nfailed: ${err && err.message ? err.message : err}\n`);
+    // The message's first line: a module's "Require stack" follows it.
+    process.stderr.write(`${err && err.stack ? err.stack : err}\nfailed: ${String(err && err.message ? err.message : err).split('\n')[0]}\n`);
     process.exit(1);
   });
 }
