@@ -301,6 +301,18 @@ describe('npm pack, installed into a fresh project', () => {
     expect(listing.filter((f) => /^package\/(test|build|lib|bench|node_modules)\//.test(f))).toEqual([]);
   });
 
+  // The maps point into lib/, which is not shipped: each carries its
+  // TypeScript, so a debugger or --enable-source-maps shows the code.
+  test('every source map in the package carries the TypeScript it maps', () => {
+    const maps = listing.filter((f) => f.endsWith('.js.map'));
+    expect(maps).toContain('package/dist/index.js.map');
+    for (const m of maps) {
+      const map = JSON.parse(fs.readFileSync(path.join(installed, m.slice('package/'.length)), 'utf8')) as { sources: string[]; sourcesContent?: string[] };
+      expect([m, map.sourcesContent?.length]).toEqual([m, map.sources.length]);
+      expect(map.sourcesContent?.every((text) => text.length > 0)).toBe(true);
+    }
+  });
+
   test('installing loads the prebuild and compiles nothing', () => {
     expect(fs.existsSync(path.join(installed, 'prebuilds/linux-x64/pmem.glibc.node'))).toBe(true);
     expect(fs.existsSync(path.join(installed, 'build'))).toBe(false);
