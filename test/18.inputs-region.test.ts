@@ -159,6 +159,15 @@ describe('a Region whose length its bytes do not hold is refused before anything
       ]);
       expect(bytes.equals(Buffer.alloc(1 << 16, 0x5a))).toBe(true);
     }
+    // Bytes that start off a word boundary: Wal.format wrote 23 bytes and
+    // then failed; a TxLog took transactions that no open could recover.
+    for (const shift of [1, 4]) {
+      const under = Buffer.alloc((1 << 16) + 8, 0x5a);
+      const err = thrown(() => use(lying(1 << 15, under.subarray(shift, shift + (1 << 16)))));
+      expect([shift, err?.name, err?.message]).toEqual([shift, 'TypeError',
+        `region must be a Region (bytes, a length they hold, flush, drain, persist): its bytes start at byte ${shift} of their memory, which is not a multiple of 8`]);
+      expect(under.equals(Buffer.alloc((1 << 16) + 8, 0x5a))).toBe(true);
+    }
     // Bytes that are no Buffer, functions missing, no object at all.
     expect(thrown(() => use({ ...lying(1024), bytes: new Uint8Array(1 << 16) } as unknown as Region))?.message).toMatch(/its bytes are not a Buffer$/);
     expect(thrown(() => use({ ...lying(1024), persist: undefined } as unknown as Region))?.message).toMatch(/flush, drain and persist must be functions$/);

@@ -91,6 +91,12 @@ export function checkRegion(region: unknown, name = 'region'): Region {
   const r = region as Partial<Region>;
   const bytes = r.bytes;
   if (!Buffer.isBuffer(bytes)) throw new TypeError(`${what}: its bytes are not a Buffer`);
+  // Headers, tails and links are 8-byte words stored whole (store64, the
+  // atomics): off a word boundary none of them could be, and a structure
+  // would fail part way through its first format, or at every recovery.
+  if (bytes.byteOffset % 8 !== 0) {
+    throw new TypeError(`${what}: its bytes start at byte ${bytes.byteOffset} of their memory, which is not a multiple of 8`);
+  }
   const length = r.length;
   if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0 || length > bytes.length) {
     throw new TypeError(`${what}: its length ${String(length)} is not a whole number of bytes from 0 to the ${bytes.length} its bytes hold`);
