@@ -88,9 +88,42 @@ describe('TieredCache options, hostile', () => {
     again.close();
   });
 
+  // Each tier keeps its keys in a Map, which holds 2^24: a bound past it
+  // was taken, and the 2^24th set threw V8's "Map maximum size exceeded",
+  // with the entry counted, and so did every set after it.
+  test('dramEntries past 2^24 - 1 is a RangeError', () => {
+    expect(() => new TieredCache({ region: new CrashSim(1 << 16), dramEntries: 2 ** 24 })).toThrow(
+      new RangeError(`dramEntries must be at most ${2 ** 24 - 1} (2^24 - 1: a JavaScript Map's limit), got ${2 ** 24}`));
+  });
+
+  test('a new file of more slots than 2^24 - 1 is a RangeError, and no file is made', () => {
+    const file = tmpFile('too-many-slots.cache');
+    for (const [pmemBytes, slotBytes] of [[2 ** 31 + 64, 128], [2 ** 32, 192]]) {
+      const slots = Math.floor((pmemBytes - 64) / slotBytes);
+      expect(() => new TieredCache({ file, pmemBytes, slotBytes })).toThrow(new RangeError(
+        `pmemBytes ${pmemBytes} holds ${slots} slots of ${slotBytes} bytes, and a cache holds at most ${2 ** 24 - 1} entries ` +
+        '(2^24 - 1: a JavaScript Map\'s limit); use a larger slotBytes or fewer bytes'));
+      expect(fs.existsSync(file)).toBe(false);
+    }
+  });
+
+  test('a region of more slots than 2^24 - 1 is a RangeError before its format writes', () => {
+    const file = tmpFile('too-many-slots.region');
+    const m = openMapping(file, { create: true, size: 2 ** 31 + 128 }); // sparse: zeros, read, not written
+    try {
+      expect(() => new TieredCache({ region: m, slotBytes: 128 })).toThrow(new RangeError(
+        `a ${2 ** 31 + 128}-byte region holds ${2 ** 24} slots of 128 bytes, and a cache holds at most ${2 ** 24 - 1} entries ` +
+        '(2^24 - 1: a JavaScript Map\'s limit); use a larger slotBytes or fewer bytes'));
+      expect(m.bytes.subarray(0, 1 << 16).equals(Buffer.alloc(1 << 16))).toBe(true);
+    } finally {
+      m.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   test('a huge dramEntries bound allocates as entries come, not up front', () => {
     const before = process.memoryUsage().arrayBuffers;
-    const c = new TieredCache({ region: new CrashSim(1 << 16), dramEntries: 2 ** 27 });
+    const c = new TieredCache({ region: new CrashSim(1 << 16), dramEntries: 2 ** 24 - 1 });
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
     for (let i = 0; i < 5000; i++) c.set(`k${i}`, Buffer.from('v'));
     expect(c.stats().dram.entries).toBe(5000);

@@ -6,6 +6,7 @@ import { DramTier } from './dram-tier';
 import { type CacheEncoding, ENCODING_TAG, TAG_ENCODING, checkKey, decodeValue, encodeValue } from './encoding';
 import { openCacheFile } from './file';
 import { cacheHooks } from './hooks';
+import { MAX_ENTRIES } from './pmem-format';
 import { FrequencySketch, Hotness, hashKey } from './hotness';
 import { type TieredCacheOptions, type TieredCacheStats, type WriteMode, checkCacheOptions, setTtl } from './options';
 import { S_KEY } from './pmem-format';
@@ -60,7 +61,8 @@ export class TieredCache<V = unknown> {
     this.ttl = o.ttl;
     this.#tag = ENCODING_TAG[o.encoding];
     this.#hot = new Hotness(o.halfLife);
-    this.#dram = new DramTier(o.dramEntries, o.dramBytes);
+    // Bounded by dramBytes alone, DRAM still holds at most MAX_ENTRIES keys (its Map's limit).
+    this.#dram = new DramTier(Math.min(o.dramEntries, MAX_ENTRIES), o.dramBytes);
     this.#hot.track(this.#dram.score);
     this.#dram.onGrow = (old, now) => this.#hot.retrack(old, now);
     let region: Region;

@@ -3,7 +3,7 @@ import { checkIndex, checkOptions, checkPath, typeName } from '../core/args';
 import { checkRegion, type Region } from '../core/region';
 import { type CacheEncoding, ENCODINGS } from './encoding';
 import { MAX_CACHE_FILE } from './file';
-import { MAX_SLOT_BYTES, MIN_SLOT_BYTES } from './pmem-format';
+import { checkSlots, MAX_ENTRIES, MAX_SLOT_BYTES, MIN_SLOT_BYTES, slotsIn } from './pmem-format';
 
 /**
  * - `'write-back'`: `set` keeps a new value in DRAM only (dirty); it is
@@ -128,11 +128,15 @@ export function checkCacheOptions(options: unknown): Checked {
   if (pmemBytes > MAX_CACHE_FILE) throw new RangeError(`pmemBytes must be at most ${MAX_CACHE_FILE}, got ${pmemBytes}`);
   const dramBytes = o.dramBytes === undefined ? Infinity : positive(o.dramBytes, 'dramBytes');
   const dramEntries = o.dramEntries === undefined ? (o.dramBytes === undefined ? 10_000 : Infinity) : positive(o.dramEntries, 'dramEntries');
-  if (Number.isFinite(dramEntries) && dramEntries > 2 ** 27) throw new RangeError(`dramEntries must be at most ${2 ** 27}, got ${dramEntries}`);
+  if (Number.isFinite(dramEntries) && dramEntries > MAX_ENTRIES) {
+    throw new RangeError(`dramEntries must be at most ${MAX_ENTRIES} (2^24 - 1: a JavaScript Map's limit), got ${dramEntries}`);
+  }
   const slotBytes = checkIndex(o.slotBytes === undefined ? 256 : o.slotBytes, 'slotBytes');
   if (slotBytes < MIN_SLOT_BYTES || slotBytes > MAX_SLOT_BYTES || slotBytes % 64 !== 0) {
     throw new RangeError(`slotBytes must be a multiple of 64 from ${MIN_SLOT_BYTES} to ${MAX_SLOT_BYTES}, got ${slotBytes}`);
   }
+  // A new file's slots, checked before it is made (a region's at its format).
+  if (o.file !== undefined) checkSlots(slotsIn(pmemBytes, slotBytes), slotBytes, `pmemBytes ${pmemBytes}`);
   let halfLife = Number.isFinite(dramEntries) ? 64 * dramEntries : 1_000_000;
   if (o.halfLife !== undefined) {
     if (typeof o.halfLife !== 'number') throw new TypeError(`halfLife must be a number, got ${typeName(o.halfLife)}`);

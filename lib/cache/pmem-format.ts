@@ -31,3 +31,23 @@ export const S_KEY = 48;
 
 export const MIN_SLOT_BYTES = 128;
 export const MAX_SLOT_BYTES = 2 ** 24;
+
+/**
+ * The most entries either tier holds: each keeps its keys in a JavaScript
+ * Map, which holds at most 2^24, and recovery may meet one key more than
+ * the live ones (an eviction whose zero was not yet durable).
+ */
+export const MAX_ENTRIES = 2 ** 24 - 1;
+
+/** Slots a format makes in `length` bytes of `slotBytes` each. */
+export function slotsIn(length: number, slotBytes: number): number {
+  return Math.floor((length - HEADER_BYTES) / slotBytes);
+}
+
+/** @throws RangeError when `slots` is more than a tier holds */
+export function checkSlots(slots: number, slotBytes: number, what: string): void {
+  if (slots > MAX_ENTRIES) {
+    throw new RangeError(`${what} holds ${slots} slots of ${slotBytes} bytes, and a cache holds at most ${MAX_ENTRIES} entries ` +
+      `(2^24 - 1: a JavaScript Map's limit); use a larger slotBytes or fewer bytes`);
+  }
+}

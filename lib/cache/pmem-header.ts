@@ -5,7 +5,7 @@ import { randomInt } from 'node:crypto';
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
-import { HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, S_COMMIT, VERSION } from './pmem-format';
+import { checkSlots, HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, S_COMMIT, slotsIn, VERSION } from './pmem-format';
 
 /** A u64 field as a number (sequence numbers and counts stay below 2^53). */
 export const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
@@ -51,8 +51,9 @@ function formattable(b: Buffer, fresh: boolean): boolean {
 
 function format(region: Region, slotBytes: number): void {
   const b = region.bytes;
-  const count = Math.floor((region.length - HEADER_BYTES) / slotBytes);
+  const count = slotsIn(region.length, slotBytes);
   if (count < 1) throw new RangeError(`a ${region.length}-byte region holds no ${slotBytes}-byte slot`);
+  checkSlots(count, slotBytes, `a ${region.length}-byte region`);
   // Every commit word zero: the slots of whatever the region held before are free.
   for (let s = 0; s < count; s++) store64(b, HEADER_BYTES + s * slotBytes + S_COMMIT, 0);
   b.writeUInt32LE(slotBytes, H_SLOT_BYTES);
