@@ -83,6 +83,17 @@ describe('TxLog reads offset and size once', () => {
     }
     expect(() => TxLog.format(new CrashSim(1 << 16), { offset: 0, size: '4096' } as never)).toThrow(new TypeError('size must be a number, got string'));
   });
+
+  test('an unknown option is a TypeError, before anything is written or recovered', () => {
+    const sim = new CrashSim(1 << 16);
+    const log = TxLog.format(sim, { offset: 0, size: 4096 });
+    log.run((w) => w.write(8192, Buffer.from('kept')));
+    const before = Buffer.from(sim.bytes);
+    expect(() => TxLog.format(sim, { offset: 0, size: 4096, readOnly: true } as never)).toThrow(new TypeError("unknown option 'readOnly'"));
+    expect(() => TxLog.open(sim, { offset: 0, size: 4096, sise: 8192 } as never)).toThrow(new TypeError("unknown option 'sise'"));
+    expect(() => TxLog.open(sim, null as never)).toThrow(new TypeError('options must be an object'));
+    expect(sim.bytes.equals(before)).toBe(true);
+  });
 });
 
 describe('crc32c(data) reads the length of data through its own slot', () => {

@@ -3,7 +3,7 @@
 // directly. The layout and the reading and writing of records are in
 // txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
 // argument is in docs/durability.md.
-import { align8, apartFrom, checkIndex, checkRange, isThenable, snapshotBytes } from '../core/args';
+import { align8, apartFrom, checkIndex, checkOptions, checkRange, isThenable, snapshotBytes } from '../core/args';
 import { PmemError, checkOpen } from '../core/errors';
 import { sealAndApply } from '../core/records';
 import { checkRegion, populate, type Region, sealRecord, store64 } from '../core/region';
@@ -122,8 +122,8 @@ export class TxLog {
 
   protected constructor(region: Region, options: { offset: number; size: number }) {
     checkRegion(region);
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    const { offset, size } = options; // read once: the values checked are the values used
+    // An unknown name (a `readOnly`, a misspelt `sise`) would be dropped unseen.
+    const { offset, size } = checkOptions(options, ['offset', 'size']) as typeof options; // read once: the values checked are the values used
     checkIndex(size, 'size'); // named as the option is: checkRange would call it the length
     checkRange(offset, size, region.length);
     if (offset % RETIRE_LINE !== 0) throw new RangeError(`offset must be a multiple of ${RETIRE_LINE}`);
