@@ -38,7 +38,21 @@ export function appendRecord(region: Region, ring: Ring, seal: RecordSeal, tail:
   tail.nextLsn = lsn + 1;
   tail.pos = ring.next(pos, span);
   tail.used += pad + span;
+  skipGap(ring, tail);
   return lsn;
+}
+
+/**
+ * A tail too close to the ring's end for a record header steps over the
+ * gap to 0 at once, counting it as used, as recovery does: the next record
+ * goes where it would have gone, and the writer and a reopen agree on the
+ * tail and on `used`.
+ */
+function skipGap(ring: Ring, tail: Tail): void {
+  const gap = ring.gap(tail.pos);
+  if (gap === 0) return;
+  tail.used += gap;
+  tail.pos = ring.next(tail.pos, gap);
 }
 
 /**
@@ -126,6 +140,7 @@ export function appendRecords(
   tail.nextLsn = lsn;
   tail.pos = pos;
   tail.used = used;
+  skipGap(ring, tail);
   return lsns;
 }
 
