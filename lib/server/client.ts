@@ -63,6 +63,8 @@ export class Client {
   readonly created = Date.now();
   /** When its request bytes were last read or its replies last written (Redis's lastinteraction): CLIENT LIST's idle, and the timeout's. */
   lastActive = Date.now();
+  /** When its unread output first reached its class's soft limit without falling below since (ms), else 0 (output-limits.ts). */
+  softLimitSince = 0;
   /** Turns of its replies waiting for their replication round (server.ts): not yet sent, so the client is not idle. */
   awaitingRound = 0;
   lastCommand = 'NULL';

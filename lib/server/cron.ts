@@ -1,6 +1,7 @@
 // The server's periodic work, as Redis's serverCron: `hz` times a second
 // (10 by default; CONFIG SET hz, 1 to 500) a cycle of active expiry, and
-// once a second the check for idle clients (CONFIG SET timeout). One timer
+// once a second the check for idle clients (CONFIG SET timeout) and for
+// clients held past their output soft limit. One timer
 // for the whole server, started by listen() and stopped by close(): no
 // client has a timer of its own.
 import type { Client } from './client';
@@ -54,6 +55,16 @@ export class ServerCron {
     if (now - this.#clientsChecked >= CLIENTS_CHECK_MS || now < this.#clientsChecked) {
       this.#clientsChecked = now;
       for (const c of idleClients(this.server, now)) this.server.kill(c);
+      // A client held at its soft limit that nobody writes to is closed
+      // once its seconds pass, as Redis's clientsCron closes it.
+      for (const c of [...this.server.clients.values()]) {
+        if (c.softLimitSince === 0 || c.closed) continue;
+        const over = this.server.outputLimits.check(c, c.socket.writableLength, now);
+        if (over !== null) {
+          this.server.log(`client ${c.id} (${c.addr}) closed: ${over}`);
+          this.server.kill(c);
+        }
+      }
     }
   }
 }

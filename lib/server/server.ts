@@ -19,6 +19,7 @@ import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
 import { LazyFree } from './lazyfree';
 import { createServerChecks, openServerStore } from './open';
+import { OutputLimits } from './output-limits';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
@@ -96,6 +97,8 @@ export class RespServer {
   readonly databases: number;
   requirepass: string | undefined;
   maxOutput: number;
+  /** Unread output each class of client may hold (CONFIG SET client-output-buffer-limit), within maxOutput. */
+  readonly outputLimits = new OutputLimits(() => this.maxOutput);
   maxInput: number;
   maxClients: number;
   /** Seconds of idleness after which a client is closed (cron.ts); 0: never. */
@@ -492,8 +495,9 @@ export class RespServer {
       s.end(() => s.destroy());
       return;
     }
-    if (s.writableLength > this.maxOutput) {
-      this.log(`client ${c.id} (${c.addr}) closed: ${s.writableLength} bytes of replies unread (limit ${this.maxOutput})`);
+    const over = this.outputLimits.check(c, s.writableLength, Date.now());
+    if (over !== null) {
+      this.log(`client ${c.id} (${c.addr}) closed: ${over}`);
       this.kill(c);
       return;
     }

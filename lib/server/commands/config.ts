@@ -23,7 +23,7 @@ function configDefaults(s: RespServer): Record<string, string> {
     port: String(s.port), bind: s.host, databases: String(s.databases), requirepass: s.requirepass ?? '',
     appendonly: 'no', appendfsync: 'always', save: '', maxmemory: '0', 'maxmemory-policy': 'noeviction', 'min-replicas-to-write': '0',
     'proto-max-bulk-len': String(s.limits.maxBulk), maxclients: String(s.maxClients), 'client-query-buffer-limit': String(s.limits.maxBulk + 1024 * 1024),
-    'client-output-buffer-limit': `normal ${s.maxOutput} ${s.maxOutput} 0 slave 0 0 0 pubsub ${s.maxOutput} ${s.maxOutput} 0`,
+    'client-output-buffer-limit': s.outputLimits.toString(),
     timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
     dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'latency-tracking-info-percentiles': '50 99 99.9', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
     'enable-debug-command': s.enableDebugCommand, ...FIXED,
@@ -151,6 +151,14 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
     return () => {
       s.keyspace.notify.flags = flags;
     };
+  }
+  if (k === 'client-output-buffer-limit') {
+    // Taken and kept (output-limits.ts); CONFIG GET reads it back in bytes, as Redis prints it.
+    try {
+      return s.outputLimits.parse(v);
+    } catch (e) {
+      throw failed((e as Error).message);
+    }
   }
   if (k === 'latency-tracking-info-percentiles') {
     // As Redis's: split at each space (two spaces make an empty one,
