@@ -93,14 +93,23 @@ test("a subscriber that does not read is closed at the pubsub class's 32 MiB by 
   const pub = await client();
   const msg = Buffer.alloc(64 * 1024, 0x6d);
   let sent = 0;
+  let omemSeen = 0;
   try {
     while (server.clients.has(id)) {
       // 128 MiB: the limit, and what the kernel's socket buffers hold besides.
       expect(sent).toBeLessThan(2048);
       await pub.call('PUBLISH', 'flood', msg);
       sent++;
+      if (sent === 480) {
+        // 30 MiB published: past what the kernel holds. CLIENT LIST counts the rest, in omem and in tot-mem (which read 0).
+        const line = (text(await pub.call('CLIENT', 'LIST')) as string).split('\n').find((l) => l.startsWith(`id=${id} `)) as string;
+        const [omem, tot] = [/ omem=(\d+) /, / tot-mem=(\d+) /].map((re) => Number(re.exec(line)?.[1]));
+        expect(tot).toBeGreaterThanOrEqual(omem);
+        omemSeen = omem;
+      }
     }
     expect(sent * msg.length).toBeGreaterThanOrEqual(32 * MB);
+    expect(omemSeen).toBeGreaterThan(0);
     expect(logged.filter((l) => l.startsWith(`client ${id} `))).toEqual([
       expect.stringMatching(/closed: \d+ bytes of replies unread \(client-output-buffer-limit pubsub hard limit 33554432\)$/),
     ]);

@@ -106,11 +106,13 @@ export class Client {
   /** A line of CLIENT LIST / CLIENT INFO. */
   info(now = Date.now()): string {
     const flags = `${this.multi !== null ? 'x' : ''}${this.subscriptions > 0 ? 'P' : ''}` || 'N';
+    // Output not yet read, queued or in the socket's buffer; tot-mem adds the requests held (Redis's adds its buffers' sizes too).
+    const omem = this.socket.writableLength + this.out.bytes;
     return `id=${this.id} addr=${this.addr} laddr=${this.laddr} fd=${(this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1} ` +
       `name=${this.name} age=${Math.floor((now - this.created) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} ` +
       `flags=${flags} db=${this.db} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 ` +
       `multi=${this.multi === null ? -1 : this.multi.length} qbuf=${this.parser.buffered} qbuf-free=0 argv-mem=0 multi-mem=${this.multiBytes} rbs=0 rbp=0 ` +
-      `obl=0 oll=0 omem=${this.socket.writableLength + this.out.bytes} tot-mem=0 events=r cmd=${this.lastCommand.toLowerCase()} ` +
+      `obl=0 oll=0 omem=${omem} tot-mem=${omem + this.parser.buffered + this.multiBytes} events=r cmd=${this.lastCommand.toLowerCase()} ` +
       `user=default redir=-1 resp=${this.out.proto} lib-name=${this.libName} lib-ver=${this.libVersion}`;
   }
 }
