@@ -4,6 +4,7 @@
 #include "core/crc32c.h"
 #include "core/errors.h"
 #include "core/filelock.h"
+#include "core/views.h"
 #include "kv/scan.h"
 #include "kv/table.h"
 #include "mapping/mapping.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitSim(env, exports);
   pmem::InitObjPool(env, exports);
   pmem::InitFileLock(env, exports);
+  pmem::InitViews(env, exports);
   pmem::InitKvScan(env, exports);
   pmem::InitKvTable(env, exports);
   return exports;

@@ -541,3 +541,18 @@ describe('mappings larger than 4 GiB', () => {
     }
   });
 });
+
+// INFO's used_memory takes these off V8's external count (lib/server/memory.ts).
+test('mappedViewBytes counts the bytes live views cover, until they are detached at close', () => {
+  const file = tmpFile('view-bytes');
+  const before = binding.mappedViewBytes();
+  const m = openMapping(file, { create: true, size: 1 << 20 });
+  try {
+    m.bytes.fill(1, 0, 16);
+    expect(binding.mappedViewBytes() - before).toBeGreaterThanOrEqual(1 << 20);
+  } finally {
+    m.close();
+  }
+  expect(binding.mappedViewBytes()).toBe(before);
+  fs.rmSync(file);
+});

@@ -111,6 +111,8 @@ export interface Binding {
   /** FALLOC_FL_PUNCH_HOLE over the range, the size kept; false where the filesystem cannot (native/mapping/space.cc). */
   punchHole(path: string, offset: number, length: number): boolean;
   crc32c(data: Uint8Array, offset: number, length: number, seed: number): number;
+  /** Bytes of mapped memory that live views of mappings and pools cover, in this process (native/core/views.cc). */
+  mappedViewBytes(): number;
   /** crc32c's 32 bits as an int32 (no heap number): see native/core/crc32c.cc. */
   crc32cInt32(data: Uint8Array, offset: number, length: number, seed: number): number;
   /** The table form, for tests of the fast forms. */

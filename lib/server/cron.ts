@@ -1,10 +1,12 @@
 // The server's periodic work, as Redis's serverCron: `hz` times a second
 // (10 by default; CONFIG SET hz, 1 to 500) a cycle of active expiry, and
-// once a second the check for idle clients (CONFIG SET timeout) and for
-// clients held past their output soft limit. One timer
+// INFO's memory peak taken, and once a second the check for idle clients
+// (CONFIG SET timeout) and for clients held past their output soft limit.
+// One timer
 // for the whole server, started by listen() and stopped by close(): no
 // client has a timer of its own.
 import type { Client } from './client';
+import { usedMemory } from './memory';
 import type { RespServer } from './server';
 
 export const DEFAULT_HZ = 10;
@@ -51,6 +53,7 @@ export class ServerCron {
     // A cycle's share of the expiry work of a second: the same work a second whatever hz is,
     // as Redis's cycle takes a share of its CPU time (ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC / hz).
     this.server.expiry.cycle(DEFAULT_HZ / this.#hz);
+    this.server.memoryPeak.see(usedMemory().used);
     // A clock set back is a second passed too: the check must not wait for the clock to catch up.
     if (now - this.#clientsChecked >= CLIENTS_CHECK_MS || now < this.#clientsChecked) {
       this.#clientsChecked = now;

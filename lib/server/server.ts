@@ -19,6 +19,7 @@ import { ActiveExpiry } from './expiry';
 import { Keyspace } from './keyspace';
 import { LazyFree } from './lazyfree';
 import { createServerChecks, openServerStore } from './open';
+import { MemoryPeak } from './memory';
 import { OutputLimits } from './output-limits';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
@@ -99,6 +100,8 @@ export class RespServer {
   maxOutput: number;
   /** Unread output each class of client may hold (CONFIG SET client-output-buffer-limit), within maxOutput. */
   readonly outputLimits = new OutputLimits(() => this.maxOutput);
+  /** INFO's used_memory_peak, taken at every INFO and cron tick. */
+  readonly memoryPeak = new MemoryPeak();
   maxInput: number;
   maxClients: number;
   /** Seconds of idleness after which a client is closed (cron.ts); 0: never. */

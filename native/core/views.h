@@ -14,9 +14,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace pmem {
+
+struct ViewHint;  // views.cc
 
 class MappedRange {
  public:
@@ -54,8 +57,16 @@ class MappedRange {
 
   napi_env env_ = nullptr;
   bool hookActive_ = false;
-  std::vector<napi_ref> views_;  // weak references, detached on close
+  // Weak references to the views, detached on close, each with its hint
+  // (views.cc), which is valid while the view is alive.
+  std::vector<std::pair<napi_ref, ViewHint*>> views_;
 };
+
+// Bytes of mapped memory that live ArrayBuffer views cover, summed over
+// every view this process made (each counted once, until V8 frees it). V8
+// counts them as external memory, which they are not: INFO subtracts them
+// (lib/server/commands/admin.ts). Registers mappedViewBytes() on `exports`.
+void InitViews(Napi::Env env, Napi::Object exports);
 
 // Finalizers that drop one owner of a T: held as a function's data, or as
 // the hint of an external ArrayBuffer.

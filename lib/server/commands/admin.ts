@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
 import { globMatch } from '../glob';
+import { anonymousRss, human, usedMemory } from '../memory';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
 import { cString, i32Arg, keyArg, keyBuf, nameWord, toI64, word } from './args';
@@ -18,7 +19,9 @@ export const registry: { commands: Map<string, Command> } = { commands: new Map(
 function info(s: RespServer, c: Client, argv: Buffer[]): void {
   const want = new Set(argv.slice(1).map((a) => nameWord(a)));
   const all = want.size === 0 || want.has('all') || want.has('everything') || want.has('default');
-  const mem = process.memoryUsage();
+  const mem = usedMemory();
+  const peak = s.memoryPeak.see(mem.used);
+  const anon = anonymousRss(mem.rss);
   const st = s.store.stats();
   const uptime = Math.floor((Date.now() - s.started) / 1000);
   const sections: [string, [string, string | number][]][] = [
@@ -32,10 +35,14 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
       ['pubsub_clients', [...s.clients.values()].filter((x) => x.subscriptions > 0).length],
     ]],
     ['Memory', [
-      ['used_memory', mem.heapUsed + mem.external], ['used_memory_rss', mem.rss], ['used_memory_peak', mem.rss],
-      ['maxmemory', 0], ['maxmemory_policy', s.config.get('maxmemory-policy') ?? 'noeviction'], ['mem_fragmentation_ratio', 1],
+      ['used_memory', mem.used], ['used_memory_human', human(mem.used)], ['used_memory_rss', mem.rss], ['used_memory_rss_human', human(mem.rss)],
+      ['used_memory_peak', peak], ['used_memory_peak_human', human(peak)], ['used_memory_peak_perc', `${((mem.used / peak) * 100).toFixed(2)}%`],
+      ['total_system_memory', os.totalmem()], ['total_system_memory_human', human(os.totalmem())],
+      ['maxmemory', 0], ['maxmemory_human', '0B'], ['maxmemory_policy', s.config.get('maxmemory-policy') ?? 'noeviction'],
+      // Of the process's own pages only: its RSS also holds the store file's pages it touched.
+      ['mem_fragmentation_ratio', (anon / mem.used).toFixed(2)], ['mem_fragmentation_bytes', anon - mem.used],
       ['lazyfree_pending_objects', s.keyspace.garbage.pending], ['lazyfreed_objects', s.keyspace.garbage.freed],
-      ['pmem_file_bytes', st.fileBytes], ['pmem_live_bytes', st.liveBytes], ['pmem_index_bytes', st.indexBytes],
+      ['pmem_file_bytes', st.fileBytes], ['pmem_live_bytes', st.liveBytes], ['pmem_index_bytes', st.indexBytes], ['pmem_mapped_bytes', mem.mapped],
     ]],
     ['Persistence', [
       ['loading', 0], ['async_loading', 0], ['rdb_changes_since_last_save', 0], ['rdb_bgsave_in_progress', 0],
