@@ -4,7 +4,7 @@
 // anything is made.
 import * as fs from 'node:fs';
 
-import { Wal } from '../lib';
+import { openMapping, Wal } from '../lib';
 import { CrashSim } from '../lib/testing';
 import { tmpFile } from './helpers';
 
@@ -79,4 +79,25 @@ test('a region too small for a log is refused with the least size, before anythi
   expect(() => Wal.open(file, { create: true, size: least - 8 })).toThrow(`it needs at least ${least} bytes`);
   expect(fs.existsSync(file)).toBe(false);
   Wal.open(file, { create: true, size: least }).close();
+});
+
+// An existing log opened by path at an offset that is no multiple of 64 was
+// "not a write-ahead log: it holds a write-ahead log (Wal) from its start".
+test('an offset that is no multiple of 64 is the same RangeError by path, new or existing, as on a mapping', () => {
+  const file = tmpFile('offset-100.wal');
+  const message = 'offset must be a multiple of 64, got 100';
+  expect(() => Wal.open(file, { create: true, size: 1 << 16, offset: 100 })).toThrow(new RangeError(message));
+  expect(fs.existsSync(file)).toBe(false);
+  Wal.open(file, { create: true, size: 1 << 16 }).close();
+  const before = fs.readFileSync(file);
+  expect(() => Wal.open(file, { offset: 100 })).toThrow(new RangeError(message));
+  expect(() => Wal.open(file, { offset: 100, readOnly: true })).toThrow(new RangeError(message));
+  expect(fs.readFileSync(file).equals(before)).toBe(true);
+  const m = openMapping(file);
+  try {
+    expect(() => Wal.open(m, { offset: 100 })).toThrow(new RangeError(message));
+  } finally {
+    m.close();
+  }
+  fs.rmSync(file);
 });

@@ -50,9 +50,16 @@ export function checkRecoverOptions(options: unknown): { truncateOnCorruption: b
   return { truncateOnCorruption: flag(o.truncateOnCorruption, 'truncateOnCorruption'), readOnly: flag(o.readOnly, 'readOnly') };
 }
 
-/** The offset option, read once by the caller: left out it is 0; null is a wrong type, as any other. */
+/**
+ * The offset option, read once by the caller: left out it is 0; null is a
+ * wrong type, as any other. A multiple of 64, as the log's superblock
+ * needs: checked here, before a file is identified at it (an existing log
+ * asked for at 100 was "not a write-ahead log: it holds a write-ahead log").
+ */
 export function walOffset(value: unknown): number {
-  return value === undefined ? 0 : checkIndex(value, 'offset');
+  const offset = value === undefined ? 0 : checkIndex(value, 'offset');
+  if (offset % 64 !== 0) throw new RangeError(`offset must be a multiple of 64, got ${offset}`);
+  return offset;
 }
 
 /**
