@@ -173,3 +173,36 @@ test('a soft limit closes a subscriber held past it for its seconds, also with n
     c.close();
   }
 });
+
+test('a client that has not given the password is closed once 1 KiB of its replies is unread, as in Redis', async () => {
+  const f = tmpFile('output-limits-auth.kv');
+  const lines: string[] = [];
+  const s = createServer({ file: f, requirepass: 'secret', log: (line) => lines.push(line) });
+  const p = await s.listen(0);
+  const peer = new RawClient(p);
+  await peer.ready;
+  const id = Math.max(...s.clients.keys());
+  peer.socket.pause();
+  try {
+    let sent = 0;
+    // Each PING is refused (-NOAUTH); the refusals fill the kernel's buffers, then the server's.
+    while (s.clients.has(id)) {
+      expect(sent).toBeLessThan(2_000_000);
+      peer.send('PING\r\n'.repeat(10_000));
+      sent += 10_000;
+      await sleep(5);
+    }
+    expect(lines.filter((l) => l.startsWith(`client ${id} `))).toEqual([
+      expect.stringMatching(/closed: \d+ bytes of replies unread before AUTH \(limit 1024\)$/),
+    ]);
+    // One that gave it is not held to that.
+    const ok = new RawClient(p);
+    await ok.ready;
+    expect(text(await ok.call('AUTH', 'secret'))).toBe('OK');
+    ok.close();
+  } finally {
+    peer.close();
+    await s.close();
+    fs.rmSync(f, { force: true });
+  }
+});

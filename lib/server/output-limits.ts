@@ -23,6 +23,7 @@ export interface OutputLimit {
 const limit = (hard: bigint, soft: bigint, seconds: number): OutputLimit => ({ hard: Number(hard), soft: Number(soft), seconds, shown: `${hard} ${soft} ${seconds}` });
 
 const CLASSES: readonly OutputClass[] = ['normal', 'slave', 'pubsub'];
+const UNAUTH_OUTPUT = 1024;
 
 /** A class's name as CONFIG SET takes it (any case; replica is slave's new name), or undefined. */
 function className(word: string): OutputClass | undefined {
@@ -55,6 +56,10 @@ export class OutputLimits {
    * client's soft-limit clock, as Redis's checkClientOutputBufferLimits.
    */
   check(c: Client, used: number, now: number): string | null {
+    // A peer without the password holds at most 1 KiB (as Redis's
+    // checkClientOutputBufferLimits): its refusals pile up unread otherwise,
+    // up to maxOutput for every connection it opens.
+    if (used > UNAUTH_OUTPUT && c.authRequired) return `${used} bytes of replies unread before AUTH (limit ${UNAUTH_OUTPUT})`;
     const cls = OutputLimits.classOf(c);
     const l = this.limits[cls];
     const max = this.maxOutput();
