@@ -101,3 +101,17 @@ test('an offset that is no multiple of 64 is the same RangeError by path, new or
   }
   fs.rmSync(file);
 });
+
+// Cut to 63 or 64 bytes, a log was said to hold "a pmem superblock of another structure".
+test('a log file cut short within its superblock says so', () => {
+  const file = tmpFile('cut.wal');
+  for (const n of [8, 63, 64, 71]) {
+    Wal.open(file, { create: true, size: 1 << 16 }).close();
+    fs.truncateSync(file, n);
+    expect(() => Wal.open(file)).toThrow(expect.objectContaining({
+      code: 'ERR_PMEM_NOT_A_STORE',
+      message: expect.stringContaining(`it holds a pmem superblock cut short at ${n} bytes, before its payload says what it belongs to`),
+    }));
+    fs.rmSync(file);
+  }
+});

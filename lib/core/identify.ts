@@ -86,6 +86,8 @@ export function identify(head: Uint8Array, n: number): Identity {
     return { kind: p[0], format: `${p[1]} v${b.readUInt32LE(replica + 68)}`, description: p[2] };
   }
   if (b.length >= 4 && b.readUInt32LE(0) === SUPERBLOCK_MAGIC) {
+    // A file cut before the payload's magic (a KV store's or log's, 64 bytes in) cannot say whose it is.
+    if (b.length < 72) return { kind: 'superblock', description: `a pmem superblock cut short at ${b.length} bytes, before its payload says what it belongs to` };
     return { kind: 'superblock', description: 'a pmem superblock of another structure' };
   }
   if (b.length >= 4 && b.readUInt32LE(0) === APPEND_LIST_MAGIC) return { kind: 'append-list', description: 'a pmem AppendList' };
