@@ -42,6 +42,12 @@ export class StoreJournal {
   readonly #maxRecord: number;
   #applied: number;
   #queue: Write[] = [];
+  /**
+   * Writes of failed rounds that did not reach the journal, oldest first:
+   * the next round sends them first. A close before it drops them; no write
+   * acknowledged since depends on them, as its round would have sent them.
+   */
+  #carried: Write[] = [];
   #busy = false;
   #closed = false;
   #idle: (() => void) | null = null;
@@ -134,18 +140,44 @@ export class StoreJournal {
     while (this.#queue.length > 0) {
       const round = this.#queue;
       this.#queue = [];
+      // Writes of failed rounds that never reached the journal go first.
+      const carried = this.#carried;
+      this.#carried = [];
+      const writes = carried.length === 0 ? round : [...carried, ...round];
+      let journaled = 0; // of `writes`, in the journal (committed or not)
       try {
         const wal = this.#wal ?? (await this.#reopen());
-        const lsns = await wal.appendBatch(round.map((w) => w.record));
-        // The round's records with their LSN (applyRecords: ops and LSN in
-        // one batch); a crash before it leaves them to #catchUp.
-        applyRecords(this.store, round.map((w, i) => ({ lsn: lsns[i], ops: w.ops })));
-        this.#applied = lsns[lsns.length - 1];
+        const lsns: number[] = [];
+        // In batches of at most one record's size (writes carried over
+        // several failed rounds may be more than the journal holds at
+        // once), each applied before the next is sent: the next one's
+        // intent frees committed records, which the store must hold first.
+        for (const batch of batches(writes, this.#maxRecord)) {
+          const before = nextLsnOf(wal);
+          let got: number[];
+          try {
+            got = await wal.appendBatch(batch.map((w) => w.record));
+          } finally {
+            // Written, acknowledged or not: the next open commits it (#catchUp).
+            if (before >= 0 && nextLsnOf(wal) >= before + batch.length) journaled += batch.length;
+          }
+          // The records with their LSN (applyRecords: ops and LSN in one
+          // batch); a crash before it leaves them to #catchUp.
+          applyRecords(this.store, batch.map((w, i) => ({ lsn: got[i], ops: w.ops })));
+          this.#applied = got[got.length - 1];
+          lsns.push(...got);
+        }
         this.stats.rounds++;
         this.stats.writes += round.length;
-        round.forEach((w, i) => w.resolve(lsns[i]));
+        round.forEach((w, i) => w.resolve(lsns[carried.length + i]));
       } catch (e) {
         for (const w of round) w.reject(e);
+        // Writes the journal never took (its reopen failed, or it refused
+        // the batch before writing it) are not lost with their round: the
+        // caller's keyspace holds them, and later writes build on them. The
+        // next round sends them ahead of its own, in order; their callers
+        // were told the outcome is unknown.
+        this.#carried = writes.slice(journaled);
         if (this.#wal !== null) {
           // The journal stopped (a backup timed out, say), or the store
           // could not apply a committed round (ERR_PMEM_NO_SPACE): either
@@ -188,4 +220,29 @@ export class StoreJournal {
     this.stats.replayed += records.length;
     this.#applied = last;
   }
+}
+
+/** The journal's next LSN, or -1 once it is closed. */
+function nextLsnOf(wal: ReplicatedWal): number {
+  try {
+    return wal.nextLsn;
+  } catch {
+    return -1;
+  }
+}
+
+/** `writes` cut in order into runs whose records total at most `max` bytes (a larger one alone). */
+function* batches(writes: Write[], max: number): IterableIterator<Write[]> {
+  let run: Write[] = [];
+  let bytes = 0;
+  for (const w of writes) {
+    if (run.length > 0 && bytes + w.record.length > max) {
+      yield run;
+      run = [];
+      bytes = 0;
+    }
+    run.push(w);
+    bytes += w.record.length;
+  }
+  if (run.length > 0) yield run;
 }
