@@ -606,6 +606,20 @@ describe('argument errors', () => {
       promote: false, port: 7000, file: 'f', bind: '127.0.0.1', create: true, size: 1048576,
     });
     expect(parseReplica(['--listen', '0', '--file', 'f', '--hello-timeout', '250'], bytes)).toMatchObject({ helloTimeoutMs: 250 });
+    // The backup's store may grow as far as its primary's records need, up to --max-size.
+    expect(parseReplica(['--listen', '0', '--file', 'f', '--store', 's', '--max-size', String(2 ** 31)], bytes)).toMatchObject({ store: 's', maxSize: 2 ** 31 });
+    for (const [argv, why] of [
+      [['--listen', '0', '--file', 'f', '--max-size', String(2 ** 30)], "--max-size bounds the backup's store: it needs --store"],
+      [['--listen', '0', '--file', 'f', '--store', 's', '--max-size', String(5 * 2 ** 30)], `--max-size must be at most ${2 ** 32} (4G), got ${5 * 2 ** 30}`],
+    ] as const) {
+      let message = '';
+      try {
+        parseReplica([...argv], bytes);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect([argv, message]).toEqual([argv, expect.stringContaining(why)]);
+    }
     expect(parseReplica(['promote', '--file=f'], bytes)).toMatchObject({ promote: true, file: 'f' });
     for (const argv of [['--file', 'f'], ['--listen', '1'], ['--listen', '70000', '--file', 'f'], ['--listen'], ['promote'], ['promote', '--listen', '1', '--file', 'f'], ['--bogus'],
       ['promote', '--file', 'f', '--hello-timeout', '5'], ['--listen', '0', '--file', 'f', '--hello-timeout', '0']]) {

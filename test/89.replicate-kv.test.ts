@@ -406,3 +406,17 @@ test("a backup's journal frees no record its store has not applied: under writes
     primary.close();
   }
 });
+
+// Bounded by its own size, as a KVStore is by default, a backup's store
+// stopped following at 64 MiB while its primary's grew on to 1 GiB.
+test("a backup's store grows as its primary's records need, without a maxSize", async () => {
+  const b = await startBackup();
+  const db = await ReplicatedStore.open(file('grows.kv'), { replicas: [`127.0.0.1:${b.handle.port}`], create: true, ...SMALL, maxSize: 8 << 20 });
+  const v = Buffer.alloc(100_000, 0x62);
+  for (let i = 0; i < 40; i++) await db.put(`k${i}`, v); // 4 MB live, past the backup store's 1 MiB
+  await db.close();
+  expect(b.handle.error).toBeNull();
+  expect(b.handle.store.count).toBe(40);
+  expect(b.handle.store.stats().fileBytes).toBeGreaterThan(4_000_000);
+  await b.handle.close();
+});

@@ -61,7 +61,7 @@ export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DI
   and subscribers are never closed for it. docs/server.md lists the commands.`;
 
 export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
-             [--hello-timeout MS]
+             [--max-size SIZE] [--hello-timeout MS]
 pmem replica promote --file FILE
   A backup of a replicated journal (ReplicatedWal): it appends a primary's
   records to FILE under the same LSNs and acknowledges them only once they
@@ -75,4 +75,6 @@ pmem replica promote --file FILE
   --store STORE makes it the backup of a replicated store (ReplicatedStore,
   pmem serve --replica): FILE is its journal, and the journal's records are
   applied to the KV store STORE as they are persisted; after a promotion,
-  serve STORE (pmem serve --file STORE --journal FILE --replica ...).`;
+  serve STORE (pmem serve --file STORE --journal FILE --replica ...).
+  STORE grows as the records need, up to --max-size (default 4G, the most
+  a store holds).`;

@@ -11,7 +11,8 @@ import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
 import { cannotUse, usage } from './exit';
 import { escapeText, pathText } from './text';
-import { refuseKernelViews } from './inspect';
+import { inspect, refuseKernelViews } from './inspect';
+import { MAX_FILE } from '../kv/format';
 
 export interface ReplicaArgs {
   promote: boolean;
@@ -21,6 +22,8 @@ export interface ReplicaArgs {
   create: boolean;
   size: number;
   store?: string;
+  /** --max-size: the bytes the backup's store may grow to. */
+  maxSize?: number;
   helloTimeoutMs?: number;
 }
 
@@ -36,7 +39,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
       a.create = true;
       continue;
     }
-    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store', '--hello-timeout'];
+    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store', '--max-size', '--hello-timeout'];
     if (!takes.includes(name)) throw usage(`replica${promote ? ' promote' : ''}: unknown argument '${arg}'`);
     let v: string;
     if (eq >= 0) v = arg.slice(eq + 1);
@@ -49,7 +52,10 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
     else if (name === '--bind') a.bind = v;
     else if (name === '--store') a.store = v;
     else if (name === '--hello-timeout') a.helloTimeoutMs = wholeNumberIn(v, name, 1, MAX_TIMEOUT);
-    else {
+    else if (name === '--max-size') {
+      a.maxSize = bytes(v, name);
+      if (a.maxSize > MAX_FILE) throw usage(`--max-size must be at most ${MAX_FILE} (4G), got ${a.maxSize}`);
+    } else {
       a.size = bytes(v, name);
       // The journal's own bounds, named as typed: a usage error before anything is made.
       try {
@@ -63,6 +69,13 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
   refuseLostPath('--file', a.file);
   refuseLostPath('--store', a.store);
   if (!promote && a.port === undefined) throw usage('replica needs --listen PORT');
+  if (a.maxSize !== undefined && a.store === undefined) throw usage('--max-size bounds the backup\'s store: it needs --store');
+  if (a.maxSize !== undefined && a.store !== undefined) {
+    const i = inspect(a.store);
+    if (i.kind === 'kv' && i.size !== undefined && a.maxSize < i.size) {
+      throw usage(`--max-size ${a.maxSize} is below the store's size, ${i.size} bytes: a store never shrinks (it grows up to --max-size)`);
+    }
+  }
   if (a.store !== undefined && sameFile(a.store, a.file)) throw usage(`--store ${pathText(a.store)} is the journal --file ${pathText(a.file)}: the store needs a file of its own`);
   return a as ReplicaArgs;
 }
@@ -92,7 +105,7 @@ export async function replica(a: ReplicaArgs): Promise<number> {
     r = a.store === undefined
       ? await startReplica({ file: a.file, port: a.port, host: a.bind, create: a.create, size: a.size, helloTimeoutMs: a.helloTimeoutMs, log })
       : await startStoreReplica({
-        store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, helloTimeoutMs: a.helloTimeoutMs, log,
+        store: a.store, journal: a.file, port: a.port, host: a.bind, create: a.create, journalSize: a.size, maxSize: a.maxSize, helloTimeoutMs: a.helloTimeoutMs, log,
       });
   } catch (e) {
     process.off('SIGTERM', onTerm);

@@ -3,6 +3,7 @@
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
 // a promotion finds it complete once the last records are applied.
+import { MAX_FILE } from '../kv/format';
 import { checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
@@ -23,6 +24,7 @@ export interface StoreReplicaOptions {
   create?: boolean;
   /** With `create`: bytes of a new store file (default 64 MiB). */
   size?: number;
+  /** Bytes the store may grow to (default 4 GiB, the most a store may be). */
   maxSize?: number;
   /** With `create`: bytes per store segment (KVStore's segmentSize). */
   segmentSize?: number;
@@ -83,7 +85,11 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const pollMs = checkTimeout(o.pollMs, 'pollMs', 5);
   checkJournalSize(o.journalSize, 'journalSize');
   const { log } = checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs, log: o.log });
-  const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize, segmentSize: o.segmentSize });
+  // The backup's store holds whatever its primary sends: it may grow as far
+  // as a store may (4 GiB) unless told less. Bounded by its own size, as a
+  // KVStore is by default, it stopped following at 64 MiB while the
+  // primary's store grew on.
+  const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize === undefined ? MAX_FILE : o.maxSize, segmentSize: o.segmentSize });
   const store = opened.store;
   let replica: ReplicaHandle;
   // Before the journal frees records, the store takes them (follow is set
