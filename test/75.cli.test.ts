@@ -887,7 +887,9 @@ describe('stdout and stderr', () => {
 test('one function maps errors to exit codes, by code string', () => {
   const pe = (code: string): unknown => Object.assign(new Error('x'), { name: 'PmemError', code });
   expect(exitCodeOf(pe('ERR_PMEM_NOT_A_STORE'))).toBe(EXIT.CANNOT_USE);
-  for (const c of ['ERR_PMEM_NOT_FOUND', 'ERR_PMEM_LOCKED', 'ERR_PMEM_ACCESS', 'ERR_PMEM_NO_SPACE', 'ERR_PMEM_INVALID', 'ERR_PMEM_NOT_POOL', 'ERR_PMEM_LAYOUT']) {
+  for (const c of ['ERR_PMEM_NOT_FOUND', 'ERR_PMEM_LOCKED', 'ERR_PMEM_ACCESS', 'ERR_PMEM_NO_SPACE', 'ERR_PMEM_INVALID', 'ERR_PMEM_NOT_POOL', 'ERR_PMEM_LAYOUT',
+    // pmem serve --replica at start: a backup that does not answer, was promoted, is behind, belongs elsewhere, or is no replica (was 70, with a stack).
+    'ERR_PMEM_REPLICA_ROLE', 'ERR_PMEM_REPLICA_TIMEOUT', 'ERR_PMEM_REPLICA_FENCED', 'ERR_PMEM_REPLICA_BEHIND', 'ERR_PMEM_REPLICA_DIVERGED', 'ERR_PMEM_REPLICA_PROTOCOL']) {
     expect([c, exitCodeOf(pe(c))]).toEqual([c, EXIT.CANNOT_USE]);
   }
   expect(exitCodeOf(new PmemError('ERR_PMEM_CORRUPT', 'x'))).toBe(EXIT.CORRUPT);

@@ -66,6 +66,14 @@ const CODE_EXIT: Record<string, number> = {
   ERR_PMEM_NOT_A_STORE: EXIT.CANNOT_USE,
   ERR_PMEM_IO: EXIT.CANNOT_USE,
   ERR_PMEM_REPLICA_ROLE: EXIT.CANNOT_USE,
+  // A backup that does not answer, has been promoted over this primary, is
+  // behind what the journal still holds, belongs to another journal, or is
+  // no pmem replica: an operator's matter, said in one line.
+  ERR_PMEM_REPLICA_TIMEOUT: EXIT.CANNOT_USE,
+  ERR_PMEM_REPLICA_FENCED: EXIT.CANNOT_USE,
+  ERR_PMEM_REPLICA_BEHIND: EXIT.CANNOT_USE,
+  ERR_PMEM_REPLICA_DIVERGED: EXIT.CANNOT_USE,
+  ERR_PMEM_REPLICA_PROTOCOL: EXIT.CANNOT_USE,
   ERR_PMEM_CORRUPT: EXIT.CORRUPT,
   ERR_PMEM_SDS: EXIT.CORRUPT,
 };
