@@ -4,12 +4,14 @@
 // gets the writing client disconnected without a reply, and the write is
 // not in the store; failover opens the promoted backup's store as a
 // server with every acknowledged write; the option errors.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 import { createServer, KVStore, openServer, startStoreReplica, type RespServer, type StoreReplicaHandle } from '../lib';
 import { parseServe } from '../lib/cli/serve';
 import { frame, RawClient, text } from './fixtures/serve/raw';
+import { BIN } from './cli-helpers';
 import { startPmem, stopPmem, testFiles } from './replicate-helpers';
 
 const SMALL = { size: 1 << 20, segmentSize: 64 * 1024, journalSize: 1 << 20 };
@@ -343,4 +345,40 @@ test('a round refused before it reached the journal is sent by the next round, a
   await again.server.close();
   await proxy.close();
   await b.handle.close();
+});
+
+// A primary killed before it announced its last commit point leaves
+// acknowledged records in the backup's journal that its store has not
+// applied; `pmem replica promote --file` alone left them out of the store,
+// and serving the store then lacked an acknowledged write.
+test('pmem replica promote --store applies every record of the journal to the store', async () => {
+  const store = file('cli-promote.kv');
+  const served = file('cli-promote-primary.kv');
+  const backupProc = await startPmem(['replica', '--listen', '0', '--file', `${store}.journal`, '--store', store, '--create', '--size', '1M']);
+  const serverProc = await startPmem(['serve', '--port', '0', '--file', served, '--journal', `${served}.journal`, '--replica', `127.0.0.1:${backupProc.port}`]);
+  const c = new RawClient(serverProc.port);
+  await c.ready;
+  expect(text(await c.call('SET', 'first', '1'))).toBe('OK');
+  expect(text(await c.call('SET', 'last', 'acknowledged'))).toBe('OK');
+  c.close();
+  serverProc.child.kill('SIGKILL');
+  await new Promise((r) => serverProc.child.once('exit', r));
+  await stopPmem(backupProc.child);
+  const keysOf = (): string[] => {
+    const copy = KVStore.open(store, { readOnly: true });
+    try {
+      return [...copy.keys()].map((k) => (k as Buffer).toString('latin1').slice(2));
+    } finally {
+      copy.close();
+    }
+  };
+  // The store stopped at what it knew was committed: 'last' was acknowledged after it.
+  expect(keysOf()).not.toContain('last');
+  const r = spawnSync(process.execPath, [BIN, 'replica', 'promote', '--file', `${store}.journal`, '--store', store], { encoding: 'utf8' });
+  expect([r.status, r.stderr]).toEqual([0, '']);
+  expect(r.stdout).toMatch(/^promoted: .* epoch 2\nstore: .* holds every record of it \(applied up to LSN \d+\)\n$/);
+  expect(keysOf()).toEqual(expect.arrayContaining(['first', 'last']));
+  // Promoted once: a second promotion is refused (exit 3), the store untouched.
+  const again = spawnSync(process.execPath, [BIN, 'replica', 'promote', '--file', `${store}.journal`, '--store', store], { encoding: 'utf8' });
+  expect(again.status).toBe(3);
 });

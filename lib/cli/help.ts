@@ -62,7 +62,7 @@ export const SERVE_HELP = `pmem serve [--port 6379] [--bind 127.0.0.1] [--dir DI
 
 export const REPLICA_HELP = `pmem replica --listen PORT --file FILE [--bind 127.0.0.1] [--create] [--size SIZE] [--store STORE]
              [--max-size SIZE] [--hello-timeout MS]
-pmem replica promote --file FILE
+pmem replica promote --file FILE [--store STORE]
   A backup of a replicated journal (ReplicatedWal): it appends a primary's
   records to FILE under the same LSNs and acknowledges them only once they
   are durable there. --create makes a missing FILE of SIZE bytes (default
@@ -74,7 +74,9 @@ pmem replica promote --file FILE
   ReplicatedWal.open. Deciding when to promote is left to the operator.
   --store STORE makes it the backup of a replicated store (ReplicatedStore,
   pmem serve --replica): FILE is its journal, and the journal's records are
-  applied to the KV store STORE as they are persisted; after a promotion,
-  serve STORE (pmem serve --file STORE --journal FILE --replica ...).
+  applied to the KV store STORE as they are persisted (once known
+  committed). 'promote --store STORE' also applies to STORE every record
+  FILE holds; then serve STORE (pmem serve --file STORE, and --journal
+  FILE --replica ... to have it replicated again).
   STORE grows as the records need, up to --max-size (default 4G, the most
   a store holds).`;

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { checkJournalSize, MAX_TIMEOUT } from '../replicate/options';
-import { promoteReplicaFile, startReplica } from '../replicate/replica';
+import { promoteReplicaFile, refusePromoted, startReplica } from '../replicate/replica';
 import { startStoreReplica } from '../replicated/follower';
 import { refuseLostPath, wholeNumberIn } from './args';
 import { sameFile } from '../core/same-file';
@@ -39,7 +39,7 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
       a.create = true;
       continue;
     }
-    const takes = promote ? ['--file'] : ['--listen', '--file', '--bind', '--size', '--store', '--max-size', '--hello-timeout'];
+    const takes = promote ? ['--file', '--store'] : ['--listen', '--file', '--bind', '--size', '--store', '--max-size', '--hello-timeout'];
     if (!takes.includes(name)) throw usage(`replica${promote ? ' promote' : ''}: unknown argument '${arg}'`);
     let v: string;
     if (eq >= 0) v = arg.slice(eq + 1);
@@ -83,9 +83,28 @@ export function parseReplica(argv: string[], bytes: (s: string, name: string) =>
 /** Runs the backup until it is told to stop, or promotes a file. Resolves to the exit code. */
 export async function replica(a: ReplicaArgs): Promise<number> {
   refuseKernelViews([a.file, a.store], cannotUse);
-  if (a.promote) {
+  if (a.promote && a.store === undefined) {
     const epoch = promoteReplicaFile(a.file);
     console.log(`promoted:    ${pathText(path.resolve(a.file))} is a primary's journal at epoch ${epoch}`);
+    return 0;
+  }
+  if (a.promote && a.store !== undefined) {
+    // The backup's store applied only what it knew was committed when it
+    // stopped: a primary that died before announcing its last commit point
+    // leaves acknowledged records in the journal that the store lacks.
+    // Promoted as startStoreReplica's handle promotes (the journal, then
+    // every record it holds into the store), on a loopback port of its own
+    // for the moment it takes.
+    refusePromoted(a.file);
+    const h = await startStoreReplica({ store: a.store, journal: a.file, port: 0, host: '127.0.0.1' });
+    let epoch: number;
+    try {
+      epoch = h.promote();
+    } finally {
+      await h.close();
+    }
+    console.log(`promoted:    ${pathText(path.resolve(a.file))} is a primary's journal at epoch ${epoch}`);
+    console.log(`store:       ${pathText(path.resolve(a.store))} holds every record of it (applied up to LSN ${h.appliedLsn})`);
     return 0;
   }
   // One line each, escaped as a path is (a message may quote one), so that it stays one line.

@@ -329,11 +329,30 @@ async function listen(
 export function promoteReplicaFile(file: string): number {
   const j = openJournalFile(file, { create: false, role: 'backup' });
   try {
-    if (j.state.role === 'primary') {
-      throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${file}' is a primary's journal already (epoch ${j.state.epoch})`, { path: file });
-    }
+    refusePrimary(j.state, file);
     return new BackupLog(j).promote();
   } finally {
     j.close();
+  }
+}
+
+/**
+ * Refuses a journal that is a primary's already, changing nothing: a
+ * promotion by way of a running backup (startStoreReplica's promote) would
+ * otherwise make it a backup's first and promote it again.
+ * @throws PmemError ERR_PMEM_REPLICA_ROLE; what opening the journal throws
+ */
+export function refusePromoted(file: string): void {
+  const j = openJournalFile(file, { create: false, role: 'backup' });
+  try {
+    refusePrimary(j.state, file);
+  } finally {
+    j.close();
+  }
+}
+
+function refusePrimary(state: { role: string; epoch: number }, file: string): void {
+  if (state.role === 'primary') {
+    throw new PmemError('ERR_PMEM_REPLICA_ROLE', `'${file}' is a primary's journal already (epoch ${state.epoch})`, { path: file });
   }
 }
