@@ -78,5 +78,5 @@ pmem replica promote --file FILE [--store STORE]
   committed). 'promote --store STORE' also applies to STORE every record
   FILE holds; then serve STORE (pmem serve --file STORE, and --journal
   FILE --replica ... to have it replicated again).
-  STORE grows as the records need, up to --max-size (default 4G, the most
-  a store holds).`;
+  STORE grows as the records need, up to --max-size (default 1G, as pmem
+  serve's store: give it the primary's --max-size when that is more).`;

@@ -3,7 +3,6 @@
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
 // a promotion finds it complete once the last records are applied.
-import { MAX_FILE } from '../kv/format';
 import { checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
@@ -24,7 +23,7 @@ export interface StoreReplicaOptions {
   create?: boolean;
   /** With `create`: bytes of a new store file (default 64 MiB). */
   size?: number;
-  /** Bytes the store may grow to (default 4 GiB, the most a store may be). */
+  /** Bytes the store may grow to (default 1 GiB, as pmem serve's store, or `size` when more). */
   maxSize?: number;
   /** With `create`: bytes per store segment (KVStore's segmentSize). */
   segmentSize?: number;
@@ -67,6 +66,8 @@ export interface StoreReplicaHandle {
 
 const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize', 'segmentSize', 'journalSize', 'pollMs', 'helloTimeoutMs', 'log'];
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
+/** What a backup's store may grow to by default: pmem serve's store's. */
+const DEFAULT_STORE_MAX = 1024 * 1024 * 1024;
 
 /**
  * Starts a replicated store's backup.
@@ -85,11 +86,12 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   const pollMs = checkTimeout(o.pollMs, 'pollMs', 5);
   checkJournalSize(o.journalSize, 'journalSize');
   const { log } = checkReplicaOptions({ file: journal, port: o.port, host: o.host, create: o.create, size: o.journalSize, helloTimeoutMs: o.helloTimeoutMs, log: o.log });
-  // The backup's store holds whatever its primary sends: it may grow as far
-  // as a store may (4 GiB) unless told less. Bounded by its own size, as a
-  // KVStore is by default, it stopped following at 64 MiB while the
-  // primary's store grew on.
-  const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize: o.maxSize === undefined ? MAX_FILE : o.maxSize, segmentSize: o.segmentSize });
+  // The backup's store holds whatever its primary sends: it may grow to
+  // 1 GiB, pmem serve's own default, unless told otherwise (or to its size,
+  // when that is more). Bounded by its own size, as a KVStore is by
+  // default, it stopped following at 64 MiB while the primary's grew on.
+  const maxSize = o.maxSize === undefined ? Math.max(typeof o.size === 'number' ? o.size : 0, DEFAULT_STORE_MAX) : o.maxSize;
+  const opened = openStoreBeforeJournal(o.store as string, journal, { create: o.create, size: o.size, maxSize, segmentSize: o.segmentSize });
   const store = opened.store;
   let replica: ReplicaHandle;
   // Before the journal frees records, the store takes them (follow is set
