@@ -121,6 +121,29 @@ describe('TieredCache options, hostile', () => {
     }
   });
 
+  test('a header counting more than 2^24 - 1 slots is ERR_PMEM_INVALID: a tier that filled them would overflow its key Map', () => {
+    const file = tmpFile('too-many-slots.header');
+    const m = openMapping(file, { create: true, size: 2 ** 31 + 128 }); // sparse, as above
+    try {
+      // The header a format would write for 2^24 slots of 128 bytes, with a checksum that holds.
+      const b = m.bytes;
+      b.writeUInt32LE(128, 8);
+      b.writeUInt32LE(12345, 12);
+      b.writeUInt32LE(2 ** 24, 16);
+      b.writeUInt32LE(crc32c(b, 8, 16, 0), 24);
+      b.writeUInt32LE(0x31544350, 0); // 'PCT1'
+      b.writeUInt32LE(1, 4);
+      const head = Buffer.from(b.subarray(0, 1 << 16));
+      expectPmemError(() => new TieredCache({ region: m, slotBytes: 128 }), 'ERR_PMEM_INVALID');
+      expect(() => new TieredCache({ region: m, slotBytes: 128 })).toThrow(
+        `the cache counts ${2 ** 24} slots of 128 bytes, and this package holds at most ${2 ** 24 - 1} entries`);
+      expect(m.bytes.subarray(0, 1 << 16).equals(head)).toBe(true);
+    } finally {
+      m.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   test('a huge dramEntries bound allocates as entries come, not up front', () => {
     const before = process.memoryUsage().arrayBuffers;
     const c = new TieredCache({ region: new CrashSim(1 << 16), dramEntries: 2 ** 24 - 1 });

@@ -5,7 +5,9 @@ import { randomInt } from 'node:crypto';
 import { binding } from '../core/binding';
 import { PmemError } from '../core/errors';
 import { type Region, store64 } from '../core/region';
-import { checkSlots, HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, S_COMMIT, slotsIn, VERSION } from './pmem-format';
+import {
+  checkSlots, HEADER_BYTES, H_CRC, H_MAGIC, H_SALT, H_SLOT_BYTES, H_SLOT_COUNT, H_VERSION, MAGIC, MAX_ENTRIES, S_COMMIT, slotsIn, VERSION,
+} from './pmem-format';
 
 /** A u64 field as a number (sequence numbers and counts stay below 2^53). */
 export const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x100000000;
@@ -98,6 +100,13 @@ export function openHeader(region: Region, slotBytes: number, fresh = false): He
   if (header.slotCount === 0) throw new PmemError('ERR_PMEM_CORRUPT', 'the tiered cache header counts no slot (a format makes at least one)');
   if (HEADER_BYTES + header.slotCount * header.slotBytes > region.length) {
     throw new PmemError('ERR_PMEM_CORRUPT', `the header counts ${header.slotCount} slots, more than the region holds`);
+  }
+  // A format makes no more (checkSlots), but a header may count more: a
+  // tier that filled them would overflow its key Map in the middle of a
+  // set. Refused before recovery reads a slot.
+  if (header.slotCount > MAX_ENTRIES) {
+    throw new PmemError('ERR_PMEM_INVALID', `the cache counts ${header.slotCount} slots of ${header.slotBytes} bytes, and this package ` +
+      `holds at most ${MAX_ENTRIES} entries (2^24 - 1: a JavaScript Map's limit)`);
   }
   return header;
 }
