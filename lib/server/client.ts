@@ -70,6 +70,8 @@ export class Client {
   lastCommand = 'NULL';
   /** Reading paused while the socket's write buffer drains. */
   paused = false;
+  /** The request CLIENT PAUSE postponed (pause.ts): it runs first once the pause ends. */
+  postponed: Buffer[] | null = null;
 
   /** Whether a password is set now (it may change under a connected client: CONFIG SET requirepass). */
   readonly #passwordSet: () => boolean;

@@ -77,7 +77,8 @@ export class ServerCron {
  * Redis's clientsCronHandleTimeout closes: idle is the time since the
  * client's last request bytes were read or replies written (Redis's
  * lastinteraction). Never idle, as in Redis: a blocked client (its command
- * has a timeout of its own) and a pub/sub subscriber. Never idle here
+ * has a timeout of its own), one a CLIENT PAUSE postponed, and a pub/sub
+ * subscriber. Never idle here
  * either: a client with replies not yet all written out (queued, waiting
  * for the backups' round, or in the socket's buffer): closing it would
  * lose a reply, an acknowledged write's too. pmem serve has no replica or
@@ -88,7 +89,7 @@ export function idleClients(s: RespServer, now: number): Client[] {
   const limit = s.timeout * 1000;
   const out: Client[] = [];
   for (const c of s.clients.values()) {
-    if (c.closed || c.closing || s.blocking.isBlocked(c) || c.subscriptions > 0) continue;
+    if (c.closed || c.closing || s.blocking.isBlocked(c) || s.pause.isPostponed(c) || c.subscriptions > 0) continue;
     if (!c.out.empty || c.awaitingRound > 0 || c.socket.writableLength > 0) continue;
     if (now - c.lastActive > limit) out.push(c);
   }

@@ -6,6 +6,7 @@ import { type Client, ReplyError } from './client';
 import { cString } from './commands/args';
 import { COMMANDS, type Command } from './commands/table';
 import { NOTIFY_KEY_MISS } from './notify';
+import { writes } from './pause';
 import type { RespServer } from './server';
 
 /** The commands Redis 7.0 names with their subcommand in errors ('client|reply'). */
@@ -79,6 +80,7 @@ export class CommandIndex {
 }
 
 const INDEX = new CommandIndex(COMMANDS);
+const findCommand = (name: Buffer): Command | undefined => INDEX.find(name)?.cmd;
 
 /** Whether `name` is `POST` or `Host:`, in any case: Redis's sign of an HTTP request (securityWarningCommand). */
 function crossProtocol(name: Buffer): boolean {
@@ -91,6 +93,9 @@ function crossProtocol(name: Buffer): boolean {
 export class Dispatcher {
   /** Commands running: 1 for a client's request, 2 inside its EXEC. */
   #depth = 0;
+  /** The client's request running (depth 1), and MULTI's queue when it is an EXEC: runningWrite's question. */
+  #top: Command | null = null;
+  #topQueue: Buffer[][] | null = null;
 
   constructor(readonly server: RespServer) {}
 
@@ -99,7 +104,15 @@ export class Dispatcher {
     return this.#depth > 1;
   }
 
-  /** Runs one request, or queues it inside MULTI. */
+  /**
+   * Whether the request running writes (pause.ts's writes): a write may
+   * delete a due key even while clients are paused, as it must to write it.
+   */
+  runningWrite(): boolean {
+    return this.#top !== null && writes(this.#top, this.#topQueue, findCommand);
+  }
+
+  /** Runs one request, queues it inside MULTI, or postpones it while clients are paused (CLIENT PAUSE). */
   execute(c: Client, argv: Buffer[]): void {
     if (argv.length === 0) return;
     if (crossProtocol(argv[0])) {
@@ -126,8 +139,11 @@ export class Dispatcher {
       else throw err;
     } finally {
       this.#depth--;
+      if (this.#depth === 0) this.#top = this.#topQueue = null;
       c.out.muted = false;
     }
+    // Postponed: it has not run, and runs again when the pause ends.
+    if (c.postponed !== null) return;
     // CLIENT REPLY SKIP drops the reply of the one command after it.
     if (before === 'skip' && c.replyMode === 'skip' && c.lastCommand !== 'client|reply') c.replyMode = 'on';
   }
@@ -176,6 +192,18 @@ export class Dispatcher {
       const name = CONTAINERS.has(cmd.name) && argv.length > 1 ? `${cmd.name}|${argv[1].toString('latin1').toLowerCase()}` : cmd.name;
       const why = `Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
       throw new ReplyError(cmd.name === 'exec' ? `EXECABORT Transaction discarded because of: ${why}` : `ERR ${why}`);
+    }
+    // Postponed where Redis's processCommand postpones: after the checks
+    // that answer at once, before MULTI queues (a write queued while writes
+    // are paused waits too). The commands an EXEC runs are not: a pause
+    // starts once the transaction that set it is over.
+    if (this.#depth === 1) {
+      if (s.pause.holds(cmd, c, findCommand)) {
+        s.pause.postpone(c, argv);
+        return;
+      }
+      this.#top = cmd;
+      this.#topQueue = c.multi;
     }
     if (c.multi !== null && !e.nomulti) {
       if (e.nomultiqueue) {

@@ -36,7 +36,8 @@ export class ActiveExpiry {
    * @returns keys deleted
    */
   cycle(share = 1): number {
-    if (!this.enabled || this.server.closed) return 0;
+    // A paused dataset stays as it is (CLIENT PAUSE): no key is deleted until the pause ends.
+    if (!this.enabled || this.server.closed || this.server.pause.type !== null) return 0;
     const ks = this.server.keyspace;
     const deadline = this.clock() + CYCLE_MS * share;
     let n = 0;

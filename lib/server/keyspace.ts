@@ -42,6 +42,8 @@ export class Keyspace {
   onTouch: TouchListener = () => {};
   /** The clock expiry is measured against; a test may replace it. */
   now: () => number = Date.now;
+  /** Whether a due key is kept for now (CLIENT PAUSE, pause.ts): it reads as absent, and no delete is written. */
+  holdExpired: () => boolean = () => false;
   /** Element records of dead collections, waiting to be deleted. */
   readonly garbage = new Garbage();
   /** The next collection generation: one more than any in the store. */
@@ -202,6 +204,8 @@ export class Keyspace {
     const d = this.dbs[db];
     const at = d.expires.get(key);
     if (at === undefined || at > this.now()) return false;
+    // Clients paused: the key reads as absent, and stays until the pause is over.
+    if (this.holdExpired()) return true;
     this.#delete(db, key);
     this.expiredKeys++;
     this.notify.raise(NOTIFY_EXPIRED, 'expired', db, key);

@@ -20,6 +20,7 @@ import { Keyspace } from './keyspace';
 import { LazyFree } from './lazyfree';
 import { createServerChecks, openServerStore } from './open';
 import { MemoryPeak } from './memory';
+import { ClientPause } from './pause';
 import { OutputLimits } from './output-limits';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
@@ -111,6 +112,8 @@ export class RespServer {
   readonly dispatch = new Dispatcher(this);
   /** Clients blocked on keys (BLPOP, BZPOPMIN, ...). */
   readonly blocking = new Blocking();
+  /** CLIENT PAUSE: clients postponed until it ends. */
+  readonly pause = new ClientPause();
   stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
   #net: net.Server;
   #nextId = 1;
@@ -195,6 +198,13 @@ export class RespServer {
         if (!c.closed) this.#process(c);
       });
     };
+    // A paused dataset stays as it is: a due key reads as absent, and is
+    // deleted once the pause is over, or by a write in the EXEC that paused.
+    this.keyspace.holdExpired = () => this.pause.type !== null && !this.dispatch.runningWrite();
+    // The postponed clients run again in a later turn, in the order they were postponed.
+    this.pause.onEnd = (clients) => setImmediate(() => {
+      for (const c of clients) if (!c.closed) this.#process(c);
+    });
     this.expiry = new ActiveExpiry(this);
     this.#net = net.createServer({ noDelay: true }, (s) => this.#accept(s));
   }
@@ -245,6 +255,7 @@ export class RespServer {
     if (this.#closed) return;
     this.#closed = true;
     this.cron.stop();
+    this.pause.close();
     this.#flush();
     const closing = new Promise<void>((resolve) => this.#net.close(() => resolve()));
     if (this.replication !== null) await this.replication.close();
@@ -328,6 +339,7 @@ export class RespServer {
     this.watches.unwatchAll(c);
     this.pubsub.drop(c);
     this.blocking.drop(c);
+    this.pause.drop(c);
   }
 
   /** Closes `c` now, without its pending replies. */
@@ -365,16 +377,19 @@ export class RespServer {
    */
   #process(c: Client): void {
     for (;;) {
-      // A blocked client's requests wait in its parser until it is served or times out.
-      if (this.blocking.isBlocked(c)) break;
+      // A blocked client's requests wait in its parser until it is served or
+      // times out; a postponed one's until the pause ends.
+      if (this.blocking.isBlocked(c) || this.pause.isPostponed(c)) break;
       if (c.out.bytes + c.socket.writableLength > PAUSE_OUTPUT) {
         c.paused = true;
         c.socket.pause();
         break;
       }
-      let argv: Buffer[] | null;
+      // A request a pause postponed runs first, before those after it.
+      let argv: Buffer[] | null = c.postponed;
+      c.postponed = null;
       try {
-        argv = c.parser.next();
+        argv ??= c.parser.next();
       } catch (e) {
         if (!(e instanceof ProtocolError)) throw e;
         c.out.error(`ERR Protocol error: ${e.message}`);

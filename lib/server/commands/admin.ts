@@ -31,7 +31,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
       ['uptime_in_days', Math.floor(uptime / 86400)], ['hz', s.cron.hz], ['executable', process.argv[1] ?? ''],
     ]],
     ['Clients', [
-      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', s.blocking.blockedClients], ['tracking_clients', 0],
+      ['connected_clients', s.clients.size], ['maxclients', s.maxClients], ['blocked_clients', s.blocking.blockedClients + s.pause.postponedClients], ['tracking_clients', 0],
       ['pubsub_clients', [...s.clients.values()].filter((x) => x.subscriptions > 0).length],
     ]],
     ['Memory', [

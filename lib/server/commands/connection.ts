@@ -2,6 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 
 import { ReplyError, type Client } from '../client';
+import { pauseArgs } from '../pause';
 import type { RespServer } from '../server';
 import { cString, i32Arg, intArg, nameWord, toI64, word } from './args';
 import type { Def } from './types';
@@ -181,8 +182,23 @@ function client(s: RespServer, c: Client, argv: Buffer[]): void {
       c.out.int(x !== undefined && s.blocking.unblock(x, error ? 'UNBLOCKED client unblocked via CLIENT UNBLOCK' : null) ? 1 : 0);
       return;
     }
+    case 'pause': {
+      // CLIENT PAUSE timeout [WRITE | ALL] (pause.ts)
+      if (argv.length < 3) arity(3);
+      if (argv.length > 4) throw new ReplyError(`ERR unknown subcommand or wrong number of arguments for '${cString(argv[1]).slice(0, 128)}'. Try CLIENT HELP.`);
+      const { ms, type } = pauseArgs(argv, Date.now(), toI64);
+      s.pause.pause(ms, type);
+      c.out.ok();
+      return;
+    }
+    case 'unpause':
+      arity(2);
+      s.pause.unpause();
+      c.out.ok();
+      return;
     case 'help':
-      c.out.bulks(['CLIENT <subcommand>', 'ID', 'INFO', 'LIST', 'GETNAME', 'SETNAME <name>', 'SETINFO <attr> <value>', 'KILL', 'NO-EVICT', 'REPLY ON|OFF|SKIP']);
+      c.out.bulks(['CLIENT <subcommand>', 'ID', 'INFO', 'LIST', 'GETNAME', 'SETNAME <name>', 'SETINFO <attr> <value>', 'KILL', 'NO-EVICT',
+        'PAUSE <timeout> [WRITE|ALL]', 'UNPAUSE', 'REPLY ON|OFF|SKIP']);
       return;
     default:
       throw new ReplyError(`ERR unknown subcommand '${cString(argv[1]).slice(0, 128)}'. Try CLIENT HELP.`);
