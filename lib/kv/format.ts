@@ -37,7 +37,10 @@ export const DATA_START = 4096;
  *   each free; never flushed.
  * - SEQ_FLOOR_AT: the highest sequence number a segment was ever opened
  *   with. Flushed with that segment's header, so that a writer opening the
- *   store later never hands out a sequence number twice.
+ *   store later never hands out a sequence number twice; raised at a
+ *   writer's open to the newest header's number when a writer died between
+ *   that header and the floor, before any tail names that segment (readers
+ *   take a tail's full number from the floor).
  */
 export const TAIL_AT = 2048;
 export const FREES_AT = 2056;

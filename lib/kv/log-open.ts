@@ -193,7 +193,8 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER - 2 ** 32;
  * @returns the segment to fault in before the first put (the active one,
  *   from `t.tail`, or the free one the first put will open), or -1
  */
-export function resumeWriter(b: Buffer, t: SegmentTable): number {
+export function resumeWriter(region: Region, t: SegmentTable): number {
+  const b = region.bytes;
   // Sequence numbers of segments freed at the top of the log (and of a
   // segment opened just before a crash) are not handed out again: a
   // reader that knew such a segment, or a stale record left in it, must
@@ -214,6 +215,18 @@ export function resumeWriter(b: Buffer, t: SegmentTable): number {
     // the tail they saw stays published until then.
     t.active = -1;
   } else if (newest >= 0) {
+    // A writer killed inside openSegment, after the new header and before
+    // the floor, left the newest number above the floor. The floor is
+    // raised to it before the tail names it: a reader takes the full number
+    // of a tail from the floor it loads after it (follow.ts, #stopAt), and
+    // with the floor one below it took this tail for one 2^32 - 1 segments
+    // behind its own, followed none of the puts made here, and an open
+    // beside this writer built an empty index. Durable too, as
+    // openSegment's is once that segment's first record is.
+    if (t.seq[newest] > floor) {
+      store64(b, SEQ_FLOOR_AT, t.seq[newest]);
+      region.persist(SEQ_FLOOR_AT, 8);
+    }
     // Readers opened before this writer follow from here on.
     publishTail(b, t.seq[newest], t.used[newest]);
   }

@@ -122,7 +122,7 @@ export class KvLog {
     if (h.length > region.length) refuseShort(h, o.fileLength?.() ?? region.length, o.path);
     this.#recovery = recover(h, this.#region, this.#t, this.index, o.stop);
     if (!o.readOnly) {
-      const s = resumeWriter(this.#b, this.#t);
+      const s = resumeWriter(this.#region, this.#t);
       // Every segment the table holds may take a record from the first put
       // on: the superblock must record a length that covers them all. It
       // records less for a store written before lengths were recorded (0),
