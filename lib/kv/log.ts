@@ -405,6 +405,18 @@ export class KvLog {
     if (this.#inActive(size, reserve)) return t.tail;
     const need = size <= t.size - SEGMENT_HEADER_BYTES ? 1 : Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size);
     let s = t.findFree(need, reserve);
+    // A store whose dead bytes are at least its live ones (and a segment)
+    // reclaims them before the file grows: a store that overwrote or
+    // deleted most of what it wrote would otherwise grow to maxSize (1 GiB
+    // for one 15 MB value written and deleted again and again) before it
+    // cleaned anything. Not while a reader holds its pin: a free would send
+    // it round again (compact.ts, step), so the file grows instead.
+    if (s < 0 && !this.#compacting && this.#growable() && this.#mostlyDead() && !this.readersPinned()) {
+      while (s < 0 && this.#mostlyDead() && this.#step(Infinity)) {
+        if (this.#inActive(size, reserve)) return t.tail;
+        s = t.findFree(need, reserve);
+      }
+    }
     // Grown by what is missing, not by need + reserve over the free
     // segments there are: near maxSize that would ask for more than the file
     // may hold, and the store would refuse puts with room left to grow. The
@@ -517,6 +529,12 @@ export class KvLog {
     } finally {
       this.#compacting = false;
     }
+  }
+
+  /** Whether the dead bytes are at least the live ones, and a segment's worth. */
+  #mostlyDead(): boolean {
+    const st = this.#t.stats(0);
+    return st.deadBytes >= Math.max(st.liveBytes, this.#t.size);
   }
 
   /** Whether #grow could add a segment. */
