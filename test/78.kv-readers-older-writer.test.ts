@@ -10,6 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { binding } from '../lib/core/binding';
+import * as heldLock from '../lib/core/held-lock';
 import { KVStore } from '../lib/kv/store';
 import { expectBuilt, fails, pmem } from './cli-helpers';
 import { expectPmemError, expectThrowName, tmpFile } from './helpers';
@@ -64,6 +65,31 @@ describe('a read-only open beside a writer of an earlier version', () => {
       expect(r.getString('k42')).toBe('v42');
     } finally {
       r.close();
+    }
+  });
+
+  test('a writer of this version that closes or dies at the look is not one: its flock outlives its mark for a moment', () => {
+    const file = store('older-writer-closing.kv');
+    // The flock seen, then no mark: the writer's descriptor was closing
+    // (the kernel drops its open file description locks before its flock),
+    // or it was killed between the two looks. At the next look the flock is
+    // gone too. Refused at once, a reader's get threw ERR_PMEM_LOCKED
+    // beside a writer that was killed (test/79).
+    const holds = jest.spyOn(heldLock, 'writerHolds').mockReturnValueOnce(true);
+    const marked = jest.spyOn(heldLock, 'writerMarked').mockReturnValueOnce(false);
+    try {
+      const r = KVStore.open(file, { readOnly: true });
+      try {
+        expect(r.count).toBe(100);
+        expect(r.getString('k42')).toBe('v42');
+      } finally {
+        r.close();
+      }
+      expect(marked).toHaveBeenCalledTimes(1);
+      expect(holds.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      holds.mockRestore();
+      marked.mockRestore();
     }
   });
 

@@ -71,6 +71,19 @@ const FAR_BEHIND = 16;
  */
 const DAMAGE_SCANS = 3;
 
+/**
+ * Looks in a row that find a writer's flock without its mark before a
+ * reader takes the writer for one of an earlier version (#rebuild), and
+ * the pause between two. A writer of this version drops its mark just
+ * before its flock: the kernel removes a descriptor's open file
+ * description locks, then its flock, when it closes it (a close, an exit,
+ * a SIGKILL); and a writer may die between the reader's two questions.
+ * An earlier writer's flock stays without a mark.
+ */
+const UNMARKED_LOOKS = 3;
+const UNMARKED_PAUSE_MS = 1;
+const pauseWord = new Int32Array(new SharedArrayBuffer(4));
+
 /** A recovery stop before every segment: the log starts empty. */
 const NOTHING: RecoverStop = { seq: 0, used: 0 };
 
@@ -437,6 +450,7 @@ export class KvFollower {
     this.#applied = null;
     let freed = 0;
     let damaged = 0;
+    let unmarked = 0;
     for (let torn = 0; ; ) {
       const frees = this.#words.frees();
       const live = writerHolds(this.#path, this.#fd);
@@ -444,8 +458,16 @@ export class KvFollower {
       // it publishes no tail and counts no frees, so a reader beside it
       // would read records as they are rewritten and never see the tail
       // move. It is refused, as that version refused a read-only open
-      // beside its writer.
-      if (live && !writerMarked(this.#fd)) throw olderWriter(this.#path);
+      // beside its writer. A writer of this version that was closing or
+      // dying at the look shows the same for a moment (UNMARKED_LOOKS):
+      // refused at once, a reader's get threw ERR_PMEM_LOCKED beside a
+      // writer that was killed (test/79).
+      if (live && !writerMarked(this.#fd)) {
+        if (++unmarked >= UNMARKED_LOOKS) throw olderWriter(this.#path);
+        Atomics.wait(pauseWord, 0, 0, UNMARKED_PAUSE_MS);
+        continue;
+      }
+      unmarked = 0;
       const w = this.#words.tail();
       // After the tail is loaded: the mapping then holds every record up
       // to it, also in a segment that was a hole (see #refresh).
