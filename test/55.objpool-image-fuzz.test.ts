@@ -45,7 +45,7 @@ function run(file: string): Promise<Outcome> {
 function rng(seed: number): () => number {
   let x = seed;
   return () => {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
     return x / 2 ** 31;
   };
 }

@@ -268,7 +268,7 @@ describe.each(backends)('KVStore on a $name', (backend) => {
     const model = new Map<string, string>();
     let seed = 12345;
     const rnd = (n: number): number => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
       return seed % n;
     };
     for (let i = 0; i < 3000; i++) {

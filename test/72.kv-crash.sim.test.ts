@@ -339,7 +339,7 @@ describe('every crash image recovers to the state before or after the call', () 
     for (let seed = 1; seed <= SEEDS; seed++) {
       ok('mixed sequence', kvCrash({ seed, randomImages: 2 * IMAGES, prepare: (s, st) => fill(s, st, 10), act: (s, st, done) => {
         let x = seed;
-        const rnd = (n: number): number => (x = (x * 1103515245 + 12345) & 0x7fffffff) % n;
+        const rnd = (n: number): number => (x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff) % n;
         for (let i = 0; i < 30; i++) {
           const k = `key${rnd(14)}`;
           const op = rnd(10);

@@ -42,7 +42,7 @@ function overwrite(kv: KVStore, region: { flushed: number }, keys: number, n: nu
   const per: number[] = [];
   let x = seed;
   for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
     const before = region.flushed;
     kv.put(key(x % keys), VALUE);
     per.push(region.flushed - before);

@@ -46,7 +46,7 @@ function numbered(name: string, lines = 20000): string {
   const out: string[] = [];
   let x = 12345;
   for (let i = 0; i < lines; i++) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
     out.push(`w${x.toString(36)} ${x % 1000}`);
   }
   fs.writeFileSync(p, out.join('\n') + '\n');

@@ -32,7 +32,7 @@ function input(name: string): { input: string; expected: Buffer } {
   const lines: string[] = [];
   let x = 12345;
   for (let i = 0; i < 20000; i++) {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
+    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
     lines.push(`${x.toString(36)}-${i}`);
   }
   const p = file(name);
