@@ -186,6 +186,25 @@ export class ReplicatedWal {
     return this.#closing;
   }
 
+  /**
+   * Closes at once, for a caller that failed before appending anything
+   * (the journal's store belongs to another journal, say), and undoes this
+   * open's create (JournalFile.abandon): a journal file it made is gone
+   * again. Only while no replica has been sent a HELLO: a backup adopts a
+   * new journal's id at its first one, and would then refuse every other
+   * journal, so a journal a backup may know of is closed and kept. (Called
+   * in the turn of the open, before any connection is made, it is removed.)
+   */
+  abandon(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    if (this.#rounds.peers.some((p) => p.connects > 0)) return this.close();
+    this.#closed = true;
+    this.#closing = Promise.resolve();
+    this.#rounds.close();
+    this.#file.abandon();
+    return this.#closing;
+  }
+
   #live(): void {
     if (this.#closed) throw closedError('replicated journal', this.path);
   }}

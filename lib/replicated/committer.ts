@@ -67,7 +67,9 @@ export class StoreJournal {
     try {
       await j.#catchUp(wal);
     } catch (e) {
-      await wal.close().catch(() => {});
+      // A journal this open made (a store of another journal meets a new,
+      // empty one) goes again; one that was there is closed as it is.
+      await wal.abandon().catch(() => {});
       throw e;
     }
     return j;
@@ -125,6 +127,19 @@ export class StoreJournal {
         queueMicrotask(() => { void this.#rounds(); });
       }
     });
+  }
+
+  /**
+   * For a caller that fails after open and before any commit: closes the
+   * journal (not the store) at once, and a journal file the open made is
+   * removed again (ReplicatedWal.abandon).
+   */
+  abandon(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    const wal = this.#wal;
+    this.#wal = null;
+    return wal === null ? Promise.resolve() : wal.abandon();
   }
 
   /** Waits for the writes made so far, then closes the journal (not the store). */

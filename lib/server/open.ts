@@ -81,11 +81,19 @@ export async function openServer(options: ServerOptions): Promise<RespServer> {
   const opened = openStoreBeforeJournal(options.file, journalFile, serverStoreOptions(options));
   try {
     const j = await StoreJournal.open(opened.store, journalFile, { replicas, create: true, size: journalSize === undefined ? 64 * 1024 * 1024 : journalSize, timeoutMs: replicaTimeoutMs });
-    return new RespServer(options, { store: opened.store, journal: j });
+    try {
+      return new RespServer(options, { store: opened.store, journal: j });
+    } catch (e) {
+      // A store refused as a keyspace (another application's KVStore, say):
+      // the journal made for it goes too, in this turn, before any backup
+      // has been sent its HELLO.
+      await j.abandon();
+      throw e;
+    }
   } catch (e) {
     // A journal that cannot be had (another process holds it, it is not a
-    // journal, a backup refused) leaves the store's path as it was: a store
-    // made here goes again.
+    // journal, it is not the store's) leaves the store's path as it was:
+    // a store made here goes again, as the journal made for it did.
     opened.abandon();
     throw e;
   }
