@@ -382,3 +382,37 @@ test('pmem replica promote --store applies every record of the journal to the st
   const again = spawnSync(process.execPath, [BIN, 'replica', 'promote', '--file', `${store}.journal`, '--store', store], { encoding: 'utf8' });
   expect(again.status).toBe(3);
 });
+
+/** INFO replication's fields, by name (a field named twice is a defect: both are kept). */
+async function replicationInfo(port: number): Promise<string[]> {
+  const c = new RawClient(port);
+  await c.ready;
+  const info = text(await c.call('INFO', 'replication')) as string;
+  c.close();
+  return info.split('\r\n').filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+test('INFO replication lists the backups whose handshake is done, with the LSN each persisted', async () => {
+  const b = await backup();
+  const { server, port } = await serve(file('info.kv'), [`127.0.0.1:${b.handle.port}`]);
+  const c = new RawClient(port);
+  await c.ready;
+  // Once a write is answered, the backup has shaken hands and persisted it.
+  expect(text(await c.call('SET', 'a', '1'))).toBe('OK');
+  c.close();
+  const lsn = b.handle.lastDurableLsn;
+  expect(lsn).toBeGreaterThanOrEqual(1);
+  expect(await replicationInfo(port)).toEqual([
+    'role:master', 'connected_slaves:1', `slave0:ip=127.0.0.1,port=${b.handle.port},state=online,offset=${lsn}`, `master_repl_offset:${lsn}`,
+  ]);
+  await server.close();
+  await b.handle.close();
+  // A backup that is not there is not connected; a server without backups has none.
+  const none = await serve(file('info-none.kv'), ['127.0.0.1:1'], 100);
+  expect(await replicationInfo(none.port)).toEqual(['role:master', 'connected_slaves:0', 'master_repl_offset:0']);
+  await none.server.close();
+  const plain = createServer({ file: file('info-plain.kv'), size: 9 << 20 });
+  const plainPort = await plain.listen(0, '127.0.0.1');
+  expect(await replicationInfo(plainPort)).toEqual(['role:master', 'connected_slaves:0', 'master_repl_offset:0']);
+  await plain.close();
+});

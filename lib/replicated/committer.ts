@@ -12,7 +12,7 @@
 // would be lost to the store after a crash.
 import { PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
-import { ReplicatedWal } from '../replicate/primary';
+import { type ReplicaLinkStats, ReplicatedWal } from '../replicate/primary';
 import type { ReplicatedWalOptions } from '../replicate/options';
 import { applyRecords, readApplied, readRecords } from './applied';
 import { type CopiedOps, encodeOps } from './ops';
@@ -88,6 +88,21 @@ export class StoreJournal {
   /** The backups every write waits for (the replicas given at open). */
   get backups(): number {
     return this.#options.replicas.length;
+  }
+
+  /**
+   * Each backup's link as the journal sees it now (ReplicatedWal.stats):
+   * whether its handshake is done on a live connection, and the LSNs it
+   * acknowledged. None while the journal is stopped (after a failed round,
+   * until the next round reopens it) or closed.
+   */
+  get links(): ReplicaLinkStats[] {
+    return this.#wal === null ? [] : this.#wal.stats.replicas;
+  }
+
+  /** The journal's last record (committed or not); 0 for none, and while it is stopped or closed. */
+  get lastLsn(): number {
+    return this.#wal === null ? 0 : this.#wal.nextLsn - 1;
   }
 
   /** The largest journal record a write may make (encodeOps): larger ones are refused at commit. */

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { ReplyError, type Client } from '../client';
 import { typeOf } from '../collections';
 import { globMatch } from '../glob';
+import { parseAddress } from '../../replicate/options';
 import { anonymousRss, human, usedMemory } from '../memory';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
@@ -60,7 +61,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
       ['keyspace_misses', s.stats.keyspaceMisses], ['pubsub_channels', s.pubsub.channels.size], ['pubsub_patterns', s.pubsub.patterns.size],
       ['total_forks', 0], ['rejected_connections', 0], ['total_error_replies', [...s.stats.errors.values()].reduce((a, b) => a + b, 0)],
     ]],
-    ['Replication', [['role', 'master'], ['connected_slaves', 0], ['master_repl_offset', 0]]],
+    ['Replication', replicationInfo(s)],
     ['CPU', [['used_cpu_sys', (process.cpuUsage().system / 1e6).toFixed(6)], ['used_cpu_user', (process.cpuUsage().user / 1e6).toFixed(6)]]],
     ['Errorstats', [...s.stats.errors].map(([k, v]) => [`errorstat_${k}`, `count=${v}`] as [string, string])],
     ['Keyspace', s.keyspace.dbs.map((d, i) => [i, d] as const).filter(([, d]) => d.size > 0)
@@ -76,6 +77,26 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
     for (const [k, v] of fields) text += `${k}:${v}\r\n`;
   }
   c.out.verbatim(text);
+}
+
+/**
+ * INFO replication: the backups (`--replica`) whose handshake is done on a
+ * live connection, as Redis lists its connected replicas. Offsets are
+ * journal LSNs, not bytes of a replication stream: a backup's `offset` is
+ * the last record it persisted, and `master_repl_offset` the journal's last
+ * record. Redis's `lag` (seconds since the replica's last ack) is left out:
+ * the journal does not keep the time of an ack.
+ */
+function replicationInfo(s: RespServer): [string, string | number][] {
+  const j = s.replication?.journal;
+  const online = j === undefined ? [] : j.links.filter((l) => l.connected);
+  const fields: [string, string | number][] = [['role', 'master'], ['connected_slaves', online.length]];
+  online.forEach((l, i) => {
+    const { host, port } = parseAddress(l.address, 'replica');
+    fields.push([`slave${i}`, `ip=${host},port=${port},state=online,offset=${l.persistedLsn}`]);
+  });
+  fields.push(['master_repl_offset', j === undefined ? 0 : j.lastLsn]);
+  return fields;
 }
 
 /** FLUSHDB and FLUSHALL [ASYNC | SYNC], read as Redis 7.0 reads them: anything else is a syntax error. */
