@@ -416,3 +416,72 @@ test('INFO replication lists the backups whose handshake is done, with the LSN e
   expect(await replicationInfo(plainPort)).toEqual(['role:master', 'connected_slaves:0', 'master_repl_offset:0']);
   await plain.close();
 });
+
+test('a fenced primary (a backup was promoted) refuses reads as well as writes, with FENCED, from the round that met the promotion on', async () => {
+  const b = await backup();
+  const { server, port } = await serve(file('fenced.kv'), [`127.0.0.1:${b.handle.port}`]);
+  try {
+    const c = new RawClient(port);
+    await c.ready;
+    expect(text(await c.call('SET', 'a', '1'))).toBe('OK');
+    expect(text(await c.call('GET', 'a'))).toBe('1');
+    // Queued before the promotion, executed after it.
+    expect(text(await c.call('MULTI'))).toBe('OK');
+    expect(text(await c.call('GET', 'a'))).toBe('QUEUED');
+    b.handle.promote();
+    const fenced = { error: expect.stringMatching(/^FENCED this server is no longer the primary: a backup was promoted, .*promoted to epoch 2/) };
+    // The first write after the promotion: its round is refused by the
+    // promoted backup, and its client disconnected unanswered (its outcome
+    // is unknown to it, as for any failed round); or, when the backup's
+    // refusal of the primary's new handshake came first, refused at once.
+    const w = new RawClient(port);
+    await w.ready;
+    w.send(frame('SET', 'a', '2'));
+    expect([null, fenced]).toContainEqual(await w.read());
+    // From then on every command that reads or writes the data is refused;
+    // the others (PING, INFO) still answer.
+    // A read queued before the fence was known is refused when EXEC runs it
+    // (it would have read the write of the refused round, never committed).
+    expect(await c.call('EXEC')).toEqual([fenced]);
+    const r = new RawClient(port);
+    await r.ready;
+    for (const cmd of [['GET', 'a'], ['SET', 'a', '3'], ['DBSIZE'], ['EXISTS', 'a'], ['SCAN', '0'], ['KEYS', '*'], ['HGETALL', 'h']]) {
+      expect([cmd, await r.call(...cmd)]).toEqual([cmd, fenced]);
+    }
+    expect(text(await r.call('MULTI'))).toBe('OK');
+    expect(await r.call('GET', 'a')).toEqual(fenced);
+    expect(await r.call('EXEC')).toEqual({ error: 'EXECABORT Transaction discarded because of previous errors.' });
+    expect(text(await r.call('PING'))).toBe('PONG');
+    expect(text(await r.call('INFO', 'server'))).toMatch(/redis_version/);
+    c.close();
+    r.close();
+  } finally {
+    await server.close();
+    await b.handle.close();
+  }
+});
+
+test('a fenced primary refuses reads before any write, once a backup refused its handshake as promoted', async () => {
+  const b = await backup();
+  const { server, port } = await serve(file('fenced-idle.kv'), [`127.0.0.1:${b.handle.port}`]);
+  try {
+    const c = new RawClient(port);
+    await c.ready;
+    expect(text(await c.call('SET', 'a', '1'))).toBe('OK');
+    // The promotion drops the primary's connection; its new handshake is refused.
+    b.handle.promote();
+    while (server.replication!.fenced === null) await new Promise((r) => setTimeout(r, 5));
+    expect(server.replication!.fenced).toMatch(/promoted to epoch 2/);
+    expect(server.replication!.stats.failedRounds).toBe(0);
+    const fenced = { error: expect.stringMatching(/^FENCED this server is no longer the primary/) };
+    expect(await c.call('GET', 'a')).toEqual(fenced);
+    // A write is refused before it is taken: answered, not disconnected, and in no round.
+    expect(await c.call('SET', 'a', '2')).toEqual(fenced);
+    expect(server.replication!.stats.rounds).toBe(1);
+    expect(text(await c.call('PING'))).toBe('PONG');
+    c.close();
+  } finally {
+    await server.close();
+    await b.handle.close();
+  }
+});

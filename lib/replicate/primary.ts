@@ -79,6 +79,11 @@ export class ReplicatedWal {
     return this.#state.epoch;
   }
 
+  /** The error that stopped the journal (a replica refused its handshake, say); null while it runs. Known without an append: a replica's refusal arrives on its own. */
+  get failure(): PmemError | null {
+    return this.#rounds.failure;
+  }
+
   /** The durable commit point: every record up to it is persisted on every replica. */
   get committedLsn(): number {
     this.#live();

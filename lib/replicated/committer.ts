@@ -100,6 +100,11 @@ export class StoreJournal {
     return this.#wal === null ? [] : this.#wal.stats.replicas;
   }
 
+  /** The error that stopped the open journal (ReplicatedWal.failure), before any round meets it; null while it runs, or once it is closed. */
+  get failure(): PmemError | null {
+    return this.#wal === null ? null : this.#wal.failure;
+  }
+
   /** The journal's last record (committed or not); 0 for none, and while it is stopped or closed. */
   get lastLsn(): number {
     return this.#wal === null ? 0 : this.#wal.nextLsn - 1;

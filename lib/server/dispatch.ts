@@ -24,6 +24,8 @@ interface Entry {
   protected: boolean;
   /** A read-only command with keys: each key it finds absent raises 'keymiss' (Redis's lookupKeyRead). */
   readsKeys: boolean;
+  /** A command that reads or writes the data ('readonly' or 'write'): refused by a fenced primary. */
+  data: boolean;
 }
 
 /** Redis 7's refusal of DEBUG, word for word (pmem serve's option is --enable-debug-command). */
@@ -55,6 +57,7 @@ export class CommandIndex {
         nomulti: cmd.flags.includes('nomulti'), nomultiqueue: cmd.flags.includes('nomultiqueue'), protected: name === 'debug',
         // OBJECT and MEMORY look their key up without the event, as in Redis.
         readsKeys: cmd.flags.includes('readonly') && cmd.firstKey > 0 && name !== 'object' && name !== 'memory',
+        data: cmd.flags.includes('readonly') || cmd.flags.includes('write'),
       };
       const k = slot(b.length, b[0], b[b.length - 1]);
       const list = this.#slots.get(k);
@@ -192,6 +195,15 @@ export class Dispatcher {
       const name = CONTAINERS.has(cmd.name) && argv.length > 1 ? `${cmd.name}|${argv[1].toString('latin1').toLowerCase()}` : cmd.name;
       const why = `Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
       throw new ReplyError(cmd.name === 'exec' ? `EXECABORT Transaction discarded because of: ${why}` : `ERR ${why}`);
+    }
+    const fenced = e.data ? s.replication?.fenced ?? null : null;
+    if (fenced !== null) {
+      // Checked where Redis checks a replica's stale data (MASTERDOWN):
+      // before a command is queued, so MULTI's EXEC is refused, and again
+      // when EXEC runs what it queued before the fence was known.
+      s.stats.rejected++;
+      if (c.multi !== null) c.multiError = true;
+      throw new ReplyError(`FENCED this server is no longer the primary: a backup was promoted, and its data here may be stale (${fenced})`);
     }
     // Postponed where Redis's processCommand postpones: after the checks
     // that answer at once, before MULTI queues (a write queued while writes

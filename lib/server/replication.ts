@@ -8,6 +8,7 @@
 // its clients, and those whose replies wait behind it, are disconnected,
 // and its writes stay in the journal, to be committed when the journal is
 // reopened by the next round (they stay readable here until then).
+import { isPmemError } from '../core/errors';
 import type { StoreJournal } from '../replicated/committer';
 import type { Client } from './client';
 import type { Keyspace } from './keyspace';
@@ -31,8 +32,26 @@ export class ReplicatedCommit {
   #last: Promise<boolean> = Promise.resolve(true);
   #outbox: Entry[] = [];
   readonly stats = { rounds: 0, failedRounds: 0 };
+  #fenced: string | null = null;
 
   constructor(readonly journal: StoreJournal, readonly keyspace: Keyspace, readonly sink: ReplicationSink) {}
+
+  /**
+   * Why this server is no longer the primary, once a backup refused it as
+   * promoted (ERR_PMEM_REPLICA_FENCED): a round that met the refusal, or
+   * the journal stopped by it at a backup's handshake, before any write;
+   * null until then. For the rest of the process: the promoted backup
+   * takes the writes from its promotion on, so the data here is stale, and
+   * it holds the writes of failed rounds, which will never be committed.
+   * The dispatcher refuses every command that reads or writes it.
+   */
+  get fenced(): string | null {
+    if (this.#fenced === null) {
+      const f = this.journal.failure;
+      if (f !== null && f.code === 'ERR_PMEM_REPLICA_FENCED') this.#fenced = f.message;
+    }
+    return this.#fenced;
+  }
 
   /**
    * Sends the pending writes as one round, if there are any.
@@ -55,6 +74,7 @@ export class ReplicatedCommit {
       },
       (e: Error) => {
         this.stats.failedRounds++;
+        if (isPmemError(e, 'ERR_PMEM_REPLICA_FENCED')) this.#fenced ??= e.message;
         this.sink.log(`replication failed, the round's clients are disconnected unacknowledged: ${e.message}`);
         // The turns queued behind it get false when this returns; a turn
         // that comes later, with no round of its own (reads only), waits
