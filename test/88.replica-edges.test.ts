@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { ReplicatedWal, readJournal, startReplica, startStoreReplica } from '../lib';
+import { KVStore, ReplicatedWal, readJournal, startReplica, startStoreReplica } from '../lib';
+import { parseReplica } from '../lib/cli/replica';
 import { EXIT } from '../lib/cli/exit';
 import { encodeHello, MAX_DATA_RECORD } from '../lib/replicate/frames';
 import { MAX_PENDING } from '../lib/replicate/replica';
@@ -263,6 +264,63 @@ describe('pmem replica: an option of no characters', () => {
 
   test('promote --file \'\' exits 2 naming it', () => {
     fails(pmem(['replica', 'promote', '--file', '']), EXIT.USAGE, 'pmem: --file is an empty string');
+  });
+});
+
+describe('pmem replica --max-size: its refusals make nothing and change nothing', () => {
+  const STORE_BYTES = 16 << 20;
+  // A refusal missed would start a backup that runs until it is stopped:
+  // killed after BOUND, it fails as an exit code other than the one expected.
+  const UNTIL = { timeout: BOUND };
+
+  /** A store of STORE_BYTES with one record, and its bytes. */
+  function storeOf(name: string): { store: string; before: Buffer } {
+    const store = file(name);
+    const kv = KVStore.open(store, { create: true, size: STORE_BYTES });
+    kv.put('a', 'b');
+    kv.close();
+    return { store, before: fs.readFileSync(store) };
+  }
+
+  test("below the size of the store it names: exits 2 saying so, with the store as it was and no journal made; at the store's size it is taken", () => {
+    const { store, before } = storeOf('max-size-below.kv');
+    expect(fs.statSync(store).size).toBe(STORE_BYTES);
+    const j = file('max-size-below.journal');
+    const args = ['replica', '--listen', '0', '--file', j, '--create', '--size', '1M', '--store', store, '--max-size'];
+    fails(pmem([...args, String(STORE_BYTES - 1)], UNTIL), EXIT.USAGE,
+      `pmem: --max-size ${STORE_BYTES - 1} is below the store's size, ${STORE_BYTES} bytes: a store never shrinks (it grows up to --max-size)`);
+    fails(pmem([...args, '1M'], UNTIL), EXIT.USAGE, `--max-size ${1 << 20} is below the store's size, ${STORE_BYTES} bytes`);
+    expect(fs.existsSync(j)).toBe(false);
+    expect(fs.readFileSync(store).equals(before)).toBe(true);
+    const bytes = (v: string): number => Number(v);
+    expect(parseReplica(['--listen', '0', '--file', j, '--store', store, '--max-size', String(STORE_BYTES)], bytes)).toMatchObject({ maxSize: STORE_BYTES });
+  });
+
+  test.each([
+    ['abc', "pmem: --max-size takes a size like 67108864, 64M or 1G, got 'abc'"],
+    ['0', "pmem: --max-size must be more than 0, got '0'"],
+    ['5G', "pmem: --max-size must be at most 4G, got '5G'"],
+  ])('--max-size %s exits 2 saying why, and makes nothing', (v, why) => {
+    const store = file('max-size-bad.kv');
+    const j = file('max-size-bad.journal');
+    fails(pmem(['replica', '--listen', '0', '--file', j, '--create', '--size', '1M', '--store', store, '--max-size', v], UNTIL), EXIT.USAGE, why);
+    expect([fs.existsSync(store), fs.existsSync(j)]).toEqual([false, false]);
+  });
+
+  test('below what a new store needs (--create): exits 2, and makes neither the store nor the journal', () => {
+    const store = file('max-size-new.kv');
+    const j = file('max-size-new.journal');
+    fails(pmem(['replica', '--listen', '0', '--file', j, '--create', '--size', '1M', '--store', store, '--max-size', '1M'], UNTIL), EXIT.USAGE, 'needs a size of at least');
+    expect([fs.existsSync(store), fs.existsSync(j)]).toEqual([false, false]);
+  });
+
+  test('a --store that is not a store (a text file): refused as not one (exit 3), unchanged, no journal made', () => {
+    const text = file('max-size-text');
+    fs.writeFileSync(text, 'hello\n');
+    const j = file('max-size-text.journal');
+    fails(pmem(['replica', '--listen', '0', '--file', j, '--create', '--size', '1M', '--store', text, '--max-size', '64M'], UNTIL), EXIT.CANNOT_USE, 'ERR_PMEM_NOT_A_STORE');
+    expect(fs.readFileSync(text, 'utf8')).toBe('hello\n');
+    expect(fs.existsSync(j)).toBe(false);
   });
 });
 
