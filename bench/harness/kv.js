@@ -68,7 +68,7 @@ const us = (ns) => (ns >= 10000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ?
  * first or last. Returns rows of medians with min and max, and each row's
  * ratio to the C floor at the same place.
  */
-function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs, places } = {}) {
+function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs, places, valueSizes = VALUE_SIZES } = {}) {
   records = records || (quick ? 1000 : 10000);
   rounds = rounds || (quick ? 3 : 5);
   // Each trial's untimed warm-up (harness/trial.js): records to write, or milliseconds.
@@ -80,10 +80,10 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
   const samples = new Map(); // `${config}|${place}|${valueBytes}|${workload}` -> ns[]
   const chunkSamples = new Map(); // the same keys -> each trial's median of 1000-operation chunks
   const failed = new Map(); // `${config}|${place}` -> what went wrong
-  const total = rounds * VALUE_SIZES.length * run.length;
+  const total = rounds * valueSizes.length * run.length;
   let done = 0;
   for (let r = 0; r < rounds; r++) {
-    for (const valueBytes of VALUE_SIZES) {
+    for (const valueBytes of valueSizes) {
       for (let k = 0; k < run.length; k++) {
         const cell = run[(k + r) % run.length];
         const cellId = `${cell.config.id}|${cell.place.id}`;
@@ -117,7 +117,7 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
 
   const rows = [];
   for (const w of workloads) {
-    for (const valueBytes of VALUE_SIZES) {
+    for (const valueBytes of valueSizes) {
       for (const { config, place } of run) {
         if (failed.has(`${config.id}|${place.id}`)) continue;
         const s = summarize(samples.get(`${config.id}|${place.id}|${valueBytes}|${w}`));
@@ -144,14 +144,18 @@ function runKv({ quick = false, workloads = WORKLOADS, records, rounds, configs,
       }
     }
   }
-  return { records, rounds, keyBytes: KEY_BYTES, valueSizes: VALUE_SIZES, workloads, places: PLACES.map(({ id, label, force }) => ({ id, label, force })), skipped, failed: [...failed.values()], rows };
+  return { records, rounds, keyBytes: KEY_BYTES, valueSizes, workloads, places: PLACES.map(({ id, label, force }) => ({ id, label, force })), skipped, failed: [...failed.values()], rows };
 }
 
 module.exports = { runKv, VALUE_SIZES, KEY_BYTES, PLACES };
 
-// node bench/harness/kv.js [--quick] [--configs id,id] [--places id,id] [--out dir]:
+// node bench/harness/kv.js [--quick] [--configs id,id] [--places id,id]
+//   [--records N] [--rounds N] [--value-bytes B,B] [--out dir]:
 // the key-value workloads alone, for some configurations and places (ids
 // in drivers.js and PLACES above), written as bench/index.js writes a run.
+// `--records 1000000 --value-bytes 100` measures the steady state
+// bench/kv.js measures (docs/bench.md, "The harness and bench/kv.js at
+// the same scale").
 if (require.main === module) {
   const report = require('./report');
   const { machine, parseArgs } = require('./util');
@@ -159,12 +163,27 @@ if (require.main === module) {
     quick: { type: 'boolean', default: false },
     configs: { type: 'string' },
     places: { type: 'string' },
+    records: { type: 'number' },
+    rounds: { type: 'number' },
+    'value-bytes': { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
   });
   const started = new Date();
   const only = [o.configs && `configurations ${o.configs}`, o.places && `places ${o.places}`].filter(Boolean).join('; ');
   const res = { date: started.toISOString().slice(0, 10), started: started.toISOString(), quick: o.quick, only: only || 'key-value workloads', machine: machine() };
-  res.kv = runKv({ quick: o.quick, configs: o.configs?.split(','), places: o.places?.split(',') });
+  const count = (name) => {
+    const n = o[name];
+    if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1)) throw new Error(`--${name} must be a whole number from 1, got ${n}`);
+    return n;
+  };
+  const valueSizes = o['value-bytes']?.split(',').map((v) => {
+    const n = Number(v);
+    if (!(Number.isSafeInteger(n) && n >= 1)) throw new Error(`--value-bytes takes sizes from 1 byte, got '${v}'`);
+    return n;
+  });
+  res.kv = runKv({
+    quick: o.quick, configs: o.configs?.split(','), places: o.places?.split(','), records: count('records'), rounds: count('rounds'), valueSizes,
+  });
   res.seconds = Math.round((Date.now() - started.getTime()) / 1000);
   fs.mkdirSync(o.out, { recursive: true });
   const base = path.join(o.out, `bench-kv-${started.toISOString().slice(0, 16).replace(/[:T]/g, (c) => (c === 'T' ? '-' : ''))}`);
