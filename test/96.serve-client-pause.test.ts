@@ -182,6 +182,33 @@ describe('CLIENT PAUSE', () => {
     expect(text(await admin.call('DBSIZE'))).toBe(0);
   });
 
+  test("a blocked BLMOVE that the pausing EXEC serves deletes its due destination as expired before pushing there", async () => {
+    let now = Date.now();
+    server.keyspace.now = () => now;
+    const admin = await client();
+    const b = await client();
+    expect(text(await admin.call('CONFIG', 'SET', 'notify-keyspace-events', 'Ex'))).toBe('OK');
+    const events = await client();
+    await events.call('SUBSCRIBE', '__keyevent@0__:expired');
+    expect(text(await admin.call('RPUSH', 'dst', 'old1', 'old2'))).toBe(2);
+    expect(text(await admin.call('PEXPIRE', 'dst', '50'))).toBe(1);
+    b.send('*6\r\n$6\r\nBLMOVE\r\n$3\r\nsrc\r\n$3\r\ndst\r\n$4\r\nLEFT\r\n$5\r\nRIGHT\r\n$1\r\n0\r\n');
+    await until(() => server.blocking.blockedClients === 1, 'the BLMOVE blocked');
+    now += 100;
+    expect(text(await admin.call('MULTI'))).toBe('OK');
+    expect(text(await admin.call('CLIENT', 'PAUSE', '60000', 'WRITE'))).toBe('QUEUED');
+    expect(text(await admin.call('RPUSH', 'src', 'v'))).toBe('QUEUED');
+    expect(text(await admin.call('EXEC'))).toEqual(['OK', 1]);
+    expect(text(await b.read())).toBe('v');
+    // The old list expired (counted, and its event published), and a new one holds the element.
+    expect(await info(admin, 'expired_keys')).toBe('1');
+    expect(text(await events.read())).toEqual(['message', '__keyevent@0__:expired', 'dst']);
+    expect(text(await admin.call('LRANGE', 'dst', '0', '-1'))).toEqual(['v']);
+    expect(text(await admin.call('PTTL', 'dst'))).toBe(-1);
+    expect(text(await admin.call('CLIENT', 'UNPAUSE'))).toBe('OK');
+    expect(await info(admin, 'expired_keys')).toBe('1');
+  });
+
   test('a postponed client that disconnects is forgotten, and its request never runs', async () => {
     const admin = await client();
     const a = await client();

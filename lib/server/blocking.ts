@@ -38,6 +38,7 @@ export class Blocking {
   #byClient = new Map<Client, Blocked>();
   /** Signalled keys with waiters, in signal order. */
   #ready = new Set<string>();
+  #serving = false;
   /** Called when a client is unblocked, to send its reply and run its next requests. */
   onUnblock: (c: Client) => void = () => {};
 
@@ -95,6 +96,24 @@ export class Blocking {
    * served in the same call.
    */
   serveReady(): void {
+    this.#serving = true;
+    try {
+      this.#serveReady();
+    } finally {
+      this.#serving = false;
+    }
+  }
+
+  /**
+   * Whether blocked clients are being served: their pops and pushes are
+   * writes (a BLMOVE's due destination is deleted as expired, even while
+   * clients are paused, before the element is pushed there).
+   */
+  get serving(): boolean {
+    return this.#serving;
+  }
+
+  #serveReady(): void {
     while (this.#ready.size > 0) {
       const [i] = this.#ready;
       this.#ready.delete(i);

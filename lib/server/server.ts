@@ -199,8 +199,9 @@ export class RespServer {
       });
     };
     // A paused dataset stays as it is: a due key reads as absent, and is
-    // deleted once the pause is over, or by a write in the EXEC that paused.
-    this.keyspace.holdExpired = () => this.pause.type !== null && !this.dispatch.runningWrite();
+    // deleted once the pause is over, or by a write in the EXEC that paused
+    // (or by a blocked client that EXEC's writes served).
+    this.keyspace.holdExpired = () => this.pause.type !== null && !this.dispatch.runningWrite() && !this.blocking.serving;
     // The postponed clients run again in a later turn, in the order they were postponed.
     this.pause.onEnd = (clients) => setImmediate(() => {
       for (const c of clients) if (!c.closed) this.#process(c);
