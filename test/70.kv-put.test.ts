@@ -186,6 +186,25 @@ describe("the index's table", () => {
     expectThrowName(() => binding.kvTableHuge({} as never), 'TypeError');
   });
 
+  test('prefetches slots only inside the table, and refuses what is no table, hash list or count', () => {
+    const table = new Uint32Array(16).map((_, i) => i * 7);
+    const before = Buffer.from(table.buffer).toString('hex');
+    const hashes = new Int32Array([0, -1, 0x7fffffff, -0x80000000, 5]);
+    // Hashes of every sign and size land on one of the table's 8 slots.
+    binding.kvPrefetchSlots(table, hashes, hashes.length);
+    binding.kvPrefetchSlots(table, hashes, 0);
+    expect(Buffer.from(table.buffer).toString('hex')).toBe(before);
+    expectThrowName(() => binding.kvPrefetchSlots({} as never, hashes, 1), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(new Int32Array(16) as never, hashes, 1), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, new Uint32Array(4) as never, 1), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, '1' as never), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, hashes.length + 1), 'RangeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, -1), 'RangeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, NaN), 'RangeError');
+    expectThrowName(() => binding.kvPrefetchSlots(new Uint32Array(12), hashes, 1), 'RangeError');
+    expectThrowName(() => binding.kvPrefetchSlots(new Uint32Array(0), hashes, 1), 'RangeError');
+  });
+
   test('a store of enough keys to reach a huge table still finds every key', () => {
     const file = tmpFile('kv-put-big-table');
     const db = KVStore.open(file, { create: true, size: 64 << 20, segmentSize: 1 << 20 });

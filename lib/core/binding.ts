@@ -144,6 +144,8 @@ export interface Binding {
   kvTableHuge(table: ArrayBufferView): boolean;
   /** The address of a table's first byte, for prefetch hints (native/kv/table.cc). */
   kvTableAddress(table: ArrayBufferView): number;
+  /** Starts loading the home slot of each of the first `count` hashes (native/kv/table.cc): a hint. */
+  kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count: number): void;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };

@@ -258,6 +258,16 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
 const moved = { src: [] as number[], sizes: [] as number[], slots: [] as number[] };
 
 /**
+ * Entries whose index slots are asked for at once (KvIndex.prefetchSlots)
+ * before any is looked up: an entry's slot is a cache miss at a random
+ * place of a table of millions, and asked for one by one, each waits for
+ * the one before.
+ */
+const LOOKAHEAD = 32;
+/** The entries of the records looked at next: offset, size, key hash (0 for a tombstone), and where each record ends. */
+const ahead = { at: [] as number[], size: [] as number[], hash: new Int32Array(64), next: [] as number[], last: [] as number[] };
+
+/**
  * Copies the live entries of segment s's records from region offset `from`
  * to the log's end, packed into few records, until `budget` bytes of live
  * entries are copied (whole records at a time, at least one) or at most
@@ -266,6 +276,7 @@ const moved = { src: [] as number[], sizes: [] as number[], slots: [] as number[
  */
 function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number): number {
   const b = log.bytes;
+  const index = log.index;
   const end = t.start(s) + t.used[s];
   // Per live entry: its offset, size and index slot (valid until the index
   // next inserts or deletes a key: appendCopies does neither). The arrays
@@ -276,21 +287,50 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
   let bytes = 0;
   let at = from;
   while (at < end && bytes < budget && at - from < 4 * budget) {
-    const count = b.readUInt32LE(at + 8);
-    let p = at + RECORD_HEADER_BYTES;
-    for (let i = 0; i < count; i++) {
-      const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
-      const slot = b[p] === ENTRY_PUT ? log.index.liveSlot(p) : -1;
-      if (slot >= 0) {
-        src[live] = p;
-        sizes[live] = esize;
-        slots[live] = slot;
-        live++;
-        bytes += esize;
+    // The entries of the next whole records, up to LOOKAHEAD of them (or
+    // one record's, however many), each with its key's hash; then their
+    // slots are prefetched together, and looked up in order. Entries read
+    // past the record where the budget runs out are only read.
+    let n = 0;
+    let records = 0;
+    let r = at;
+    while (r < end && r - from < 4 * budget && (n === 0 || n + b.readUInt32LE(r + 8) <= LOOKAHEAD)) {
+      const count = b.readUInt32LE(r + 8);
+      if (ahead.hash.length < n + count) {
+        const grown = new Int32Array(Math.max(2 * ahead.hash.length, n + count));
+        grown.set(ahead.hash.subarray(0, n));
+        ahead.hash = grown;
       }
-      p += esize;
+      let p = r + RECORD_HEADER_BYTES;
+      for (let i = 0; i < count; i++) {
+        const esize = ENTRY_HEADER_BYTES + b.readUInt16LE(p + 2) + b.readUInt32LE(p + 4);
+        ahead.at[n] = p;
+        ahead.size[n] = esize;
+        ahead.hash[n] = b[p] === ENTRY_PUT ? index.keyHashAt(p) : 0;
+        n++;
+        p += esize;
+      }
+      r += align8(RECORD_HEADER_BYTES + b.readUInt32LE(r + 4));
+      ahead.next[records] = r;
+      ahead.last[records] = n;
+      records++;
     }
-    at += align8(RECORD_HEADER_BYTES + b.readUInt32LE(at + 4));
+    index.prefetchSlots(ahead.hash, n);
+    let k = 0;
+    for (let rec = 0; rec < records && bytes < budget; rec++) {
+      for (; k < ahead.last[rec]; k++) {
+        const p = ahead.at[k];
+        const slot = b[p] === ENTRY_PUT ? index.liveSlot(p, ahead.hash[k]) : -1;
+        if (slot >= 0) {
+          src[live] = p;
+          sizes[live] = ahead.size[k];
+          slots[live] = slot;
+          live++;
+          bytes += ahead.size[k];
+        }
+      }
+      at = ahead.next[rec];
+    }
   }
   let i = 0;
   while (i < live) {

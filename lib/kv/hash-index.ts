@@ -275,13 +275,31 @@ export class KvIndex {
   /**
    * The slot that points at the entry at `offset`, or -1 when its key's
    * slot points elsewhere (the entry is dead) or nowhere. Valid for
-   * moveSlot() until the next insert, delete or rehash.
+   * moveSlot() until the next insert, delete or rehash. `h`: the entry's
+   * keyHashAt(), when the caller has it.
    */
-  liveSlot(offset: number): number {
-    const b = this.bytes;
-    const n = b[offset + 2] | (b[offset + 3] << 8);
-    const i = this.#findBytes(offset, n, hashBytes(b, offset + ENTRY_KEY, n));
-    return i >= 0 && this.#slots[2 * i] === offset ? i : -1;
+  liveSlot(offset: number, h = this.#hashAt(offset)): number {
+    // A live entry's key has its slot on the probe path of its hash, and
+    // that slot holds this very offset: no other slot can, as every slot
+    // holds the offset of its own key's entry. So no key is compared. A
+    // dead entry's key, when it was overwritten, has a slot with the same
+    // tag that points at the newer entry: comparing keys there would read
+    // that entry, a cache miss per dead entry that finds nothing.
+    const slots = this.#slots;
+    const mask = this.#mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const o = slots[2 * i];
+      if (o === offset) return i;
+      if (o === EMPTY) return -1;
+    }
+  }
+
+  /**
+   * Starts loading the home slots of the first `count` of `hashes`
+   * (keyHashAt values), to be looked up next: a hint that changes nothing.
+   */
+  prefetchSlots(hashes: Int32Array, count: number): void {
+    if (count > 0) binding.kvPrefetchSlots(this.#slots, hashes, count);
   }
 
   /** Points slot `i` (from liveSlot) at `offset`, a copy of the entry it pointed at. */

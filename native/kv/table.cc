@@ -43,11 +43,45 @@ Napi::Value TableAddress(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(begin));
 }
 
+// kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count) starts
+// loading the home slot of each of the first `count` hashes: for slot
+// pairs [offset, tag], the line of pair `hash & (pairs - 1)`. Compaction
+// (lib/kv/compact.ts) asks for a batch of entries' slots before it looks
+// them up one by one, so that their cache misses overlap instead of
+// following each other. A hint: PREFETCHT0 changes no byte and never
+// faults, and every address it is given lies inside the table.
+Napi::Value PrefetchSlots(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
+    throw Napi::TypeError::New(env, "table must be a Uint32Array");
+  }
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "hashes must be an Int32Array");
+  }
+  if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "count must be a number");
+  Napi::Uint32Array table = info[0].As<Napi::Uint32Array>();
+  Napi::Int32Array hashes = info[1].As<Napi::Int32Array>();
+  const double count = info[2].As<Napi::Number>().DoubleValue();
+  if (!(count >= 0 && count <= static_cast<double>(hashes.ElementLength()))) {
+    throw Napi::RangeError::New(env, "count must be at most the number of hashes");
+  }
+  const size_t pairs = table.ElementLength() / 2;
+  if (pairs == 0 || (pairs & (pairs - 1)) != 0) throw Napi::RangeError::New(env, "table must hold a power of two of slots");
+  const uint32_t* slots = table.Data();
+  const int32_t* h = hashes.Data();
+  const size_t n = static_cast<size_t>(count);
+  for (size_t i = 0; i < n; i++) {
+    __builtin_prefetch(slots + 2 * (static_cast<uint32_t>(h[i]) & (pairs - 1)));
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitKvTable(Napi::Env env, Napi::Object exports) {
   exports.Set("kvTableHuge", Napi::Function::New(env, TableHuge, "kvTableHuge"));
   exports.Set("kvTableAddress", Napi::Function::New(env, TableAddress, "kvTableAddress"));
+  exports.Set("kvPrefetchSlots", Napi::Function::New(env, PrefetchSlots, "kvPrefetchSlots"));
 }
 
 }  // namespace pmem
