@@ -1,6 +1,7 @@
 // The memory of KVStore's DRAM index (lib/kv/hash-index.ts): its table asked
 // to be backed by transparent huge pages, so that a probe into a table of
-// millions of slots does not miss the TLB as well as the cache.
+// millions of slots does not miss the TLB as well as the cache; and the
+// prefetch of a batch of its slots, for compaction's lookups.
 #pragma once
 
 #include <napi.h>
