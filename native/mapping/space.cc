@@ -120,6 +120,11 @@ int ReserveHoles(int fd, const struct stat& before, uint64_t size, const char** 
     if (h.end <= h.begin) continue;
     int err = ReserveInside(fd, h.begin, h.end - h.begin, call);
     if (err != 0) {
+      // A failed fallocate may keep what it allocated before it ran out
+      // (ext4 keeps the unwritten extents it made; tmpfs undoes them
+      // itself): the failed hole is punched again too, unless its end was
+      // unknown, when it may reach over data.
+      if (endKnown) filled.push_back(h);
       // The filled ranges were holes (zeros) a moment ago; punching them
       // again changes no byte and gives the space back.
       for (const Span64& f : filled) {
