@@ -58,6 +58,8 @@ export interface StoreReplicaHandle {
    * handle, then open the store with ReplicatedStore.open and new backups.
    * @returns the new epoch
    * @throws PmemError ERR_PMEM_CORRUPT or ERR_PMEM_REPLICA_DIVERGED when the store could not follow
+   *   (nothing promoted); what applying the records throws (ERR_PMEM_NO_SPACE), with the
+   *   LSNs the store lacks, when the journal is promoted and the store could not take them all
    */
   promote(): number;
   /** Applies what the journal holds and is known committed, stops, closes the journal and the store. */
@@ -68,6 +70,21 @@ const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize'
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
 /** What a backup's store may grow to by default: pmem serve's store's. */
 const DEFAULT_STORE_MAX = 1024 * 1024 * 1024;
+
+/**
+ * The error of a promotion whose journal is promoted and whose store could
+ * not take all of its records (no room for them, say): its code and
+ * details, with what holds them now. Those records were acknowledged by the
+ * old primary, which can no longer commit: they are in the journal alone
+ * until the store takes them, as ReplicatedStore.open of the store with
+ * this journal does (a store opened alone never sees them).
+ */
+function behindPromoted(e: PmemError, journal: string, store: string, epoch: number, applied: number, last: number): PmemError {
+  const details = { ...(e.errno === undefined ? {} : { errno: e.errno }), ...(e.syscall === undefined ? {} : { syscall: e.syscall }), path: e.path ?? store };
+  return new PmemError(e.code, `the journal '${journal}' is promoted (epoch ${epoch}), but the store '${store}' holds its records `
+    + `only up to LSN ${applied} of ${last}: ${e.message}; the rest stay in the journal: once the store has room, open it with this journal `
+    + `(ReplicatedStore.open, or pmem serve --file STORE --journal JOURNAL --replica ...), which applies them, never without it`, details);
+}
 
 /**
  * Starts a replicated store's backup.
@@ -163,7 +180,9 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
       const epoch = replica.promote();
       // Every record the journal holds is the new epoch's history from here
       // on (it is committed by the next primary's open): the store takes them all.
-      follow(replica.lastDurableLsn);
+      const last = replica.lastDurableLsn;
+      follow(last);
+      if (error !== null) throw behindPromoted(error, journal, o.store as string, epoch, applied, last);
       return epoch;
     },
     close() {
