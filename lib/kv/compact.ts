@@ -183,9 +183,22 @@ export class Cleaner {
   }
 }
 
-/** Whether segment s (a used head) has anything to reclaim: a dead entry, or no live one. */
+/**
+ * Whether segment s (a used head) has anything to reclaim: a dead entry, or
+ * no live one. Not a run (a record larger than a segment: a rename or batch
+ * with a large value) whose only dead entries are tombstones and whose live
+ * entries do not fit one segment: its copies would need as many segments as
+ * it frees, more than the one compaction is sure to find free (RESERVE_DEL),
+ * so compact() and the steps would fail there with ERR_PMEM_NO_SPACE, and
+ * the writes with them. Left alone, it keeps its tombstones; and it holds
+ * no dead put, so a newer tombstone dropped uncovers nothing in it: the
+ * rule for tombstones (victim) holds as for a segment of live entries.
+ */
 function worthCleaning(t: SegmentTable, s: number): boolean {
-  return t.deadEntries[s] > 0 || t.liveBytes[s] === 0;
+  if (t.liveBytes[s] === 0) return true;
+  if (t.deadEntries[s] === 0) return false;
+  return t.span[s] === 1 || t.deadEntries[s] > t.tombstones[s] ||
+    t.liveBytes[s] + RECORD_HEADER_BYTES + SEGMENT_HEADER_BYTES <= t.size;
 }
 
 /**
