@@ -3,8 +3,8 @@
 // segment with dead entries at once; `Cleaner` cleans one segment a bounded
 // step at a time, between writes (paced by log.ts).
 import { align8 } from '../core/args';
-import { PmemError } from '../core/errors';
-import { ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
+import { isPmemError, PmemError } from '../core/errors';
+import { ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES } from './format';
 import type { KvIndex } from './hash-index';
 import { countFree } from './published';
 import { type Region, store64 } from '../core/region';
@@ -14,7 +14,9 @@ import { type SegmentTable } from './segments';
  * Free segments a write that adds data must leave. Deletes may take one of
  * them (so that a full store still takes deletes), and compaction the last:
  * cleaning a segment needs at most one segment to copy its live entries to,
- * so compaction can always make progress.
+ * so compaction can always make progress. Not a run's entry too large for
+ * one segment: it is copied only when a run of free segments is there, one
+ * more besides (moveLive, roomForRun); otherwise its segment is passed over.
  */
 export const RESERVE_PUT = 2;
 export const RESERVE_DEL = 1;
@@ -43,6 +45,8 @@ export interface CompactTarget {
   readonly region: Region;
   readonly index: KvIndex;
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
+  /** Whether a record of `size` bytes, larger than a segment, has a run of free segments (or the file may grow). */
+  roomForRun(size: number): boolean;
   /** Told of the region bytes [start, end) of a segment about to be freed, while they still hold its entries. */
   beforeFree(start: number, end: number): void;
   /** Whether a reader beside the writer holds its pin (pin.ts): paced cleaning frees nothing then. */
@@ -59,7 +63,22 @@ export interface CompactTarget {
  * @returns segments freed
  */
 export function compact(t: SegmentTable, log: CompactTarget): number {
+  // A segment whose copies find no room (a run: a record larger than a
+  // segment, whose live entries need a run of free segments) is left
+  // whole, and the pass goes on. From then on a segment with tombstones
+  // keeps them: its tombstones of keys the index does not hold are copied
+  // with its live entries (moveLive's `carry`), as one may hide a dead
+  // entry of the segment left whole. When such a pass freed something, a
+  // second pass tries the segments left whole again.
+  const first = compactPass(t, log);
+  if (first.left === 0 || first.freed === 0) return first.freed;
+  return first.freed + compactPass(t, log).freed;
+}
+
+/** One pass of compact(): @returns segments freed, and segments left whole for want of room */
+function compactPass(t: SegmentTable, log: CompactTarget): { freed: number; left: number } {
   let freed = 0;
+  let left = 0;
   // Appends from here go to a new segment, so the active one is cleaned too.
   t.active = -1;
   const order: number[] = [];
@@ -67,10 +86,28 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
   order.sort((x, y) => t.seq[x] - t.seq[y]);
   for (const s of order) {
     if (!worthCleaning(t, s)) continue;
-    if (t.liveBytes[s] > 0) moveLive(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity);
+    const carry = left > 0 && t.tombstones[s] !== 0;
+    if ((t.liveBytes[s] > 0 || carry) && copiedOut(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity, carry) < 0) {
+      left++;
+      continue;
+    }
     freed += free(t, log, s);
   }
-  return freed;
+  return { freed, left };
+}
+
+/**
+ * moveLive(), or -1 when the log had no room for one of its copies
+ * (ERR_PMEM_NO_SPACE). The copies made before that are durable and
+ * indexed; the segment keeps the rest.
+ */
+function copiedOut(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number, carry = false): number {
+  try {
+    return moveLive(t, log, s, from, budget, carry);
+  } catch (e) {
+    if (!isPmemError(e, 'ERR_PMEM_NO_SPACE')) throw e;
+    return -1;
+  }
 }
 
 /**
@@ -102,10 +139,21 @@ export class Cleaner {
   /** Bytes of live entries the writes so far owe to cleaning (see lowWater). */
   #owed = 0;
 
+  /**
+   * Victims whose copies found no room (copiedOut), each with its sequence
+   * number then: not picked again (while they keep that number) until more
+   * segments are free than `#stuckFree`, the count when the last was added.
+   */
+  readonly #stuck = new Map<number, number>();
+  #stuckFree = 0;
+  readonly #isStuck = (s: number): boolean => this.#stuck.get(s) === this.#t?.seq[s];
+  #t: SegmentTable | undefined;
+
   /** Forgets the victim and the debt (compact() cleaned everything). */
   reset(): void {
     this.#seg = -1;
     this.#owed = 0;
+    this.#stuck.clear();
   }
 
   /**
@@ -153,7 +201,9 @@ export class Cleaner {
    */
   step(t: SegmentTable, log: CompactTarget, budget: number, paced = false): boolean {
     if (this.#seg < 0 || t.seq[this.#seg] !== this.#seq) {
-      const s = cleaning.victim(t);
+      if (this.#stuck.size > 0 && t.free > this.#stuckFree) this.#stuck.clear();
+      this.#t = t;
+      const s = cleaning.victim(t, this.#stuck.size > 0 ? this.#isStuck : undefined);
       if (s < 0) {
         this.#seg = -1;
         return false;
@@ -167,7 +217,21 @@ export class Cleaner {
     const s = this.#seg;
     // With no live entry left in the victim there is nothing to copy, and
     // no record of it is read (each would cost an index lookup).
-    this.#at = t.liveBytes[s] === 0 ? t.start(s) + t.used[s] : moveLive(t, log, s, this.#at, budget);
+    if (t.liveBytes[s] === 0) {
+      this.#at = t.start(s) + t.used[s];
+    } else {
+      const at = copiedOut(t, log, s, this.#at, budget);
+      if (at < 0) {
+        // No room for its copies (a run's live entries need a run of free
+        // segments): another victim is picked, this one only once more
+        // segments are free. The copies made are durable and indexed.
+        this.#stuck.set(s, this.#seq);
+        this.#stuckFree = t.free;
+        this.#seg = -1;
+        return true;
+      }
+      this.#at = at;
+    }
     if (this.#at >= t.start(s) + t.used[s]) {
       // A reader that read again because frees moved under it, and then
       // again, holds the pin for its next attempt (follow.ts read()): a
@@ -215,13 +279,16 @@ function worthCleaning(t: SegmentTable, s: number): boolean {
  *   before the free), a newer dead one hidden in turn, or a tombstone,
  *   which by the rule above outlives every older entry of its key.
  */
-export function victim(t: SegmentTable): number {
+export function victim(t: SegmentTable, skip?: (s: number) => boolean): number {
   const oldest = oldestWorthCleaning(t);
   // When the active segment is the oldest worth cleaning, every other
   // segment in use holds only live entries: nothing to clean before it fills.
-  let best = oldest === t.active ? -1 : oldest;
+  // A head `skip` passes over (a victim whose copies found no room) still
+  // counts as the oldest for the rule above: while it is, no head with
+  // tombstones may go.
+  let best = oldest === t.active || (oldest >= 0 && skip?.(oldest) === true) ? -1 : oldest;
   for (let s = 0; s < t.count; s++) {
-    if (t.seq[s] === 0 || s === t.active || t.tombstones[s] !== 0 || !worthCleaning(t, s)) continue;
+    if (t.seq[s] === 0 || s === t.active || t.tombstones[s] !== 0 || !worthCleaning(t, s) || skip?.(s) === true) continue;
     // live(s) / used(s) < live(best) / used(best), without dividing.
     if (best < 0 || t.liveBytes[s] * t.used[best] < t.liveBytes[best] * t.used[s]) best = s;
   }
@@ -240,8 +307,13 @@ export function oldestWorthCleaning(t: SegmentTable): number {
 /**
  * The rule Cleaner picks its victims by: `victim`. test/78 puts a rule
  * that ignores tombstones here, and shows that a deleted key comes back.
+ * And whether a copy too large for one segment has room: `roomForRun`
+ * (CompactTarget's); test/78 refuses every one, to leave a run whole.
  */
-export const cleaning = { victim };
+export const cleaning = {
+  victim,
+  roomForRun: (log: CompactTarget, size: number): boolean => log.roomForRun(size),
+};
 
 /**
  * Frees head segment s, whose live entries are all copied out (each copy
@@ -284,10 +356,11 @@ const ahead = { at: [] as number[], size: [] as number[], hash: new Int32Array(6
  * Copies the live entries of segment s's records from region offset `from`
  * to the log's end, packed into few records, until `budget` bytes of live
  * entries are copied (whole records at a time, at least one) or at most
- * four times that many bytes are read. @returns the offset of the first
- * record not looked at
+ * four times that many bytes are read. With `carry`, the tombstones of
+ * keys the index does not hold are copied as well. @returns the offset of
+ * the first record not looked at
  */
-function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number): number {
+function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, budget: number, carry = false): number {
   const b = log.bytes;
   const index = log.index;
   const end = t.start(s) + t.used[s];
@@ -333,8 +406,13 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
     for (let rec = 0; rec < records && bytes < budget; rec++) {
       for (; k < ahead.last[rec]; k++) {
         const p = ahead.at[k];
-        const slot = b[p] === ENTRY_PUT ? index.liveSlot(p, ahead.hash[k]) : -1;
-        if (slot >= 0) {
+        const type = b[p];
+        const slot = type === ENTRY_PUT ? index.liveSlot(p, ahead.hash[k]) : -1;
+        // With `carry`, a tombstone of a key the index does not hold is
+        // copied too (slot -1): an older segment left whole may hold a dead
+        // put of its key. One of a key put again since is not: that put is
+        // newer than every entry the tombstone hides.
+        if (slot >= 0 || (carry && type === ENTRY_DEL && index.getEntry(p) === undefined)) {
           src[live] = p;
           sizes[live] = ahead.size[k];
           slots[live] = slot;
@@ -343,6 +421,16 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
         }
       }
       at = ahead.next[rec];
+    }
+  }
+  // An entry too large for one segment goes alone into a run of free
+  // segments. When there is none, nothing is copied: copies of the
+  // segment's other entries would only take the room the rest of the
+  // log's cleaning needs (copiedOut passes over the segment).
+  for (let k = 0; k < live; k++) {
+    const size = align8(RECORD_HEADER_BYTES + sizes[k]);
+    if (size > t.size - SEGMENT_HEADER_BYTES && !cleaning.roomForRun(log, size)) {
+      throw new PmemError('ERR_PMEM_NO_SPACE', `no run of free segments for a ${size}-byte copy`);
     }
   }
   let i = 0;

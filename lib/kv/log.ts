@@ -204,6 +204,18 @@ export class KvLog {
     this.#watchers.delete(ref);
   }
 
+  /**
+   * Compaction's question before it copies an entry too large for one
+   * segment: whether a record of `size` bytes has room now (a run of free
+   * segments, with one more left for the copies of the other entries: the
+   * victim's segments are free only once all are copied), or the file may
+   * grow to make it.
+   */
+  roomForRun(size: number): boolean {
+    const t = this.#t;
+    return t.findFree(Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size), 1) >= 0 || this.#growable();
+  }
+
   /** Compaction's notice (compact.ts): the segment at [start, end) is about to be freed; its bytes still hold its entries. */
   beforeFree(start: number, end: number): void {
     if (this.#watchers.size === 0) return;
@@ -310,7 +322,8 @@ export class KvLog {
    * `src[i..j)` (`sizes` bytes each) as one record at the log's end, made
    * durable with one fence as append() does; points index slot
    * `slots[k]` (KvIndex.liveSlot of the entry at `src[k]`) at its copy
-   * before that fence, as append() does.
+   * before that fence, as append() does. A slot of -1 is a tombstone's
+   * copy (compact.ts, moveLive's `carry`): counted as one, no slot moved.
    * No key is hashed or looked up again. Takes from the last free segments.
    */
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void {
@@ -334,8 +347,12 @@ export class KvLog {
       // before compaction frees a segment for their sources being dead.
       p = at + RECORD_HEADER_BYTES;
       for (let k = i; k < j; k++) {
-        this.index.moveSlot(slots[k], p);
-        this.#t.moveEntry(s, src[k], sizes[k]);
+        if (slots[k] < 0) {
+          this.#t.tombstoneCopied(s);
+        } else {
+          this.index.moveSlot(slots[k], p);
+          this.#t.moveEntry(s, src[k], sizes[k]);
+        }
         p += sizes[k];
       }
     } finally {

@@ -155,6 +155,12 @@ export class SegmentTable {
     return freed;
   }
 
+  /** Counts a copy of a tombstone in head segment s: dead from birth, as the tombstone it copies. */
+  tombstoneCopied(s: number): void {
+    this.deadEntries[s]++;
+    this.tombstones[s]++;
+  }
+
   /** Counts an entry of `size` bytes copied from region offset `from` into head segment s (compaction). */
   moveEntry(s: number, from: number, size: number): void {
     this.liveBytes[s] += size;
