@@ -13,51 +13,28 @@ const SIZE = 4096 + 16 * SEGMENT;
 const BIG = Buffer.alloc(100 * 1024, 1);
 const value = (n: number): Buffer => Buffer.alloc(1000, n & 255);
 
-test('compact() of a store down to its last free segment passes over a renamed large value', () => {
-  const file = tmpFile('kv-compact-run.kv');
+/** A store of SIZE, its model, and a put that keeps both. */
+interface Run {
+  db: KVStore;
+  model: Map<string, Buffer>;
+  put(k: string, v: Buffer): void;
+}
+
+/**
+ * Runs `body` on a new store, then checks it against the model (and that
+ * `gone` is absent) before and after a reopen.
+ */
+function withStore(name: string, gone: string, body: (r: Run) => void): void {
+  const file = tmpFile(name);
   const db = KVStore.open(file, { create: true, size: SIZE, maxSize: SIZE, segmentSize: SEGMENT });
+  const model = new Map<string, Buffer>();
+  const check = (kv: KVStore): void => {
+    expect(kv.get(gone)).toBeUndefined();
+    expect(kv.count).toBe(model.size);
+    for (const [k, v] of model) expect(kv.get(k)).toEqual(v);
+  };
   try {
-    const model = new Map<string, Buffer>();
-    const put = (k: string, v: Buffer): void => {
-      db.put(k, v);
-      model.set(k, v);
-    };
-    for (let i = 0; i < 200; i++) put(`a${i}`, value(i));
-    put('big', BIG);
-    expect(db.rename('big', 'big2')).toBe(true);
-    model.delete('big');
-    model.set('big2', BIG);
-    // Only keys written after the rename are overwritten: cleaning always
-    // has a victim with fewer live bytes than the run.
-    const rand = rng(1);
-    for (let i = 0; i < 200; i++) put(`b${i}`, value(i));
-    for (let i = 0; i < 5000; i++) put(`b${Math.floor(rand() * 200)}`, value(i));
-    let n = 0;
-    for (;; n++) {
-      try {
-        put(`c${n}`, value(n));
-        put(`b${Math.floor(rand() * 200)}`, value(n));
-      } catch (e) {
-        expect((e as { code?: string }).code).toBe('ERR_PMEM_NO_SPACE');
-        break;
-      }
-    }
-    // Deletes may take one of the two segments puts leave free.
-    for (let i = 0; i < n; i++) {
-      expect(db.delete(`c${i}`)).toBe(true);
-      model.delete(`c${i}`);
-    }
-    expect(db.stats().segments.free).toBeLessThanOrEqual(2);
-    const dead = db.stats().deadBytes;
-    expect(dead).toBeGreaterThan(SIZE / 4);
-    db.compact();
-    expect(db.stats().deadBytes).toBeLessThan(dead / 10);
-    for (let i = 0; i < 100; i++) put(`n${i}`, value(i));
-    const check = (kv: KVStore): void => {
-      expect(kv.count).toBe(model.size);
-      for (const [k, v] of model) expect(kv.get(k)).toEqual(v);
-      expect(kv.get('big')).toBeUndefined();
-    };
+    body({ db, model, put: (k, v) => { db.put(k, v); model.set(k, v); } });
     check(db);
     db.close();
     const again = KVStore.open(file);
@@ -70,6 +47,53 @@ test('compact() of a store down to its last free segment passes over a renamed l
     if (!db.closed) db.close();
     fs.rmSync(file, { force: true });
   }
+}
+
+/**
+ * Overwrites of keys written after the run (cleaning always has a victim
+ * with fewer live bytes than the run), then new keys until the store is
+ * full. @returns how many new keys (c0, c1, ...) went in
+ */
+function fillAround({ put }: Run, rand: () => number): number {
+  for (let i = 0; i < 5000; i++) put(`b${Math.floor(rand() * 200)}`, value(i));
+  let n = 0;
+  for (;; n++) {
+    try {
+      put(`c${n}`, value(n));
+      put(`b${Math.floor(rand() * 200)}`, value(n));
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe('ERR_PMEM_NO_SPACE');
+      return n;
+    }
+  }
+}
+
+/** Deletes the n keys fillAround put, which may take one of the two segments puts leave free. @returns the dead bytes then */
+function deleteNew({ db, model }: Run, n: number): number {
+  for (let i = 0; i < n; i++) {
+    expect(db.delete(`c${i}`)).toBe(true);
+    model.delete(`c${i}`);
+  }
+  expect(db.stats().segments.free).toBeLessThanOrEqual(2);
+  const dead = db.stats().deadBytes;
+  expect(dead).toBeGreaterThan(SIZE / 4);
+  return dead;
+}
+
+test('compact() of a store down to its last free segment passes over a renamed large value', () => {
+  withStore('kv-compact-run.kv', 'big', (r) => {
+    const { db, model, put } = r;
+    for (let i = 0; i < 200; i++) put(`a${i}`, value(i));
+    put('big', BIG);
+    expect(db.rename('big', 'big2')).toBe(true);
+    model.delete('big');
+    model.set('big2', BIG);
+    for (let i = 0; i < 200; i++) put(`b${i}`, value(i));
+    const dead = deleteNew(r, fillAround(r, rng(1)));
+    db.compact();
+    expect(db.stats().deadBytes).toBeLessThan(dead / 10);
+    for (let i = 0; i < 100; i++) put(`n${i}`, value(i));
+  });
 });
 
 // The same with the large value written by a batch that also holds a put
@@ -77,14 +101,8 @@ test('compact() of a store down to its last free segment passes over a renamed l
 // puts, so no tombstone newer than it may go before it is cleaned, and its
 // live entry needs more free segments than there are.
 test('compact() cleans around a run whose copies find no room, and keeps every tombstone newer than it', () => {
-  const file = tmpFile('kv-compact-run-batch.kv');
-  const db = KVStore.open(file, { create: true, size: SIZE, maxSize: SIZE, segmentSize: SEGMENT });
-  try {
-    const model = new Map<string, Buffer>();
-    const put = (k: string, v: Buffer): void => {
-      db.put(k, v);
-      model.set(k, v);
-    };
+  withStore('kv-compact-run-batch.kv', 'y', (r) => {
+    const { db, model, put } = r;
     for (let i = 0; i < 200; i++) put(`a${i}`, value(i));
     db.batch([
       { type: 'put', key: 'big2', value: BIG },
@@ -94,52 +112,21 @@ test('compact() cleans around a run whose copies find no room, and keeps every t
     ]);
     model.set('big2', BIG);
     model.set('x', Buffer.from('b'));
-    const rand = rng(1);
     for (let i = 0; i < 200; i++) put(`b${i}`, value(i));
     // y's put in the run dies by a tombstone in a newer segment, which the
-    // overwrites below leave mostly dead.
+    // overwrites of fillAround leave mostly dead.
     expect(db.delete('y')).toBe(true);
-    for (let i = 0; i < 5000; i++) put(`b${Math.floor(rand() * 200)}`, value(i));
-    let n = 0;
-    for (;; n++) {
-      try {
-        put(`c${n}`, value(n));
-        put(`b${Math.floor(rand() * 200)}`, value(n));
-      } catch (e) {
-        expect((e as { code?: string }).code).toBe('ERR_PMEM_NO_SPACE');
-        break;
-      }
-    }
+    const n = fillAround(r, rng(1));
     // Full with little dead: the writes' cleaning went around the run.
     expect(db.stats().segments.free).toBeLessThanOrEqual(2);
     expect(db.stats().deadBytes).toBeLessThan(SIZE / 20);
     db.compact();
-    for (let i = 0; i < n; i++) {
-      expect(db.delete(`c${i}`)).toBe(true);
-      model.delete(`c${i}`);
-    }
-    const dead = db.stats().deadBytes;
-    expect(dead).toBeGreaterThan(SIZE / 4);
+    const dead = deleteNew(r, n);
     expect(db.compact()).toBeGreaterThan(0);
     expect(db.stats().deadBytes).toBeLessThan(dead / 4);
     for (let i = 0; i < 100; i++) put(`n${i}`, value(i));
-    const check = (kv: KVStore): void => {
-      expect(kv.get('y')).toBeUndefined();
-      expect(kv.count).toBe(model.size);
-      for (const [k, v] of model) expect(kv.get(k)).toEqual(v);
-    };
-    check(db);
-    db.close();
-    const again = KVStore.open(file);
-    try {
-      check(again);
-    } finally {
-      again.close();
-    }
-  } finally {
-    if (!db.closed) db.close();
-    fs.rmSync(file, { force: true });
-  }
+    for (let i = 0; i < 2000; i++) put(`n${i % 100}`, value(i));
+  });
 });
 
 // A run left whole (no room for its copy, forced here) holds a dead put of
