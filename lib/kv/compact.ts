@@ -14,9 +14,10 @@ import { type SegmentTable } from './segments';
  * Free segments a write that adds data must leave. Deletes may take one of
  * them (so that a full store still takes deletes), and compaction the last:
  * cleaning a segment needs at most one segment to copy its live entries to,
- * so compaction can always make progress. Not a run's entry too large for
- * one segment: it is copied only when a run of free segments is there, one
- * more besides (moveLive, roomForRun); otherwise its segment is passed over.
+ * so compaction can always make progress. Not a run (a record larger than a
+ * segment): its copies are made only when the segments they take are free,
+ * a run of them for each entry too large for one segment (moveLive,
+ * roomForCopies); otherwise it is passed over.
  */
 export const RESERVE_PUT = 2;
 export const RESERVE_DEL = 1;
@@ -45,8 +46,11 @@ export interface CompactTarget {
   readonly region: Region;
   readonly index: KvIndex;
   appendCopies(src: number[], sizes: number[], slots: number[], i: number, j: number): void;
-  /** Whether a record of `size` bytes, larger than a segment, has a run of free segments (or the file may grow). */
-  roomForRun(size: number): boolean;
+  /**
+   * Whether runs of `needs[0]`, `needs[1]`, ... free segments (1: a single
+   * one) can be taken in turn, as appends take them (or the file may grow).
+   */
+  roomForCopies(needs: number[]): boolean;
   /** Told of the region bytes [start, end) of a segment about to be freed, while they still hold its entries. */
   beforeFree(start: number, end: number): void;
   /** Whether a reader beside the writer holds its pin (pin.ts): paced cleaning frees nothing then. */
@@ -307,12 +311,13 @@ export function oldestWorthCleaning(t: SegmentTable): number {
 /**
  * The rule Cleaner picks its victims by: `victim`. test/78 puts a rule
  * that ignores tombstones here, and shows that a deleted key comes back.
- * And whether a copy too large for one segment has room: `roomForRun`
- * (CompactTarget's); test/78 refuses every one, to leave a run whole.
+ * And whether the copies of a victim with an entry too large for one
+ * segment have room: `roomForRun` (CompactTarget's roomForCopies); test/78
+ * refuses every one, to leave a run whole.
  */
 export const cleaning = {
   victim,
-  roomForRun: (log: CompactTarget, size: number): boolean => log.roomForRun(size),
+  roomForRun: (log: CompactTarget, needs: number[]): boolean => log.roomForCopies(needs),
 };
 
 /**
@@ -340,7 +345,7 @@ function free(t: SegmentTable, log: CompactTarget, s: number): number {
 }
 
 /** moveLive's arrays, reused: moveLive runs to its end before it can run again. */
-const moved = { src: [] as number[], sizes: [] as number[], slots: [] as number[] };
+const moved = { src: [] as number[], sizes: [] as number[], slots: [] as number[], needs: [] as number[] };
 
 /**
  * Entries whose index slots are asked for at once (KvIndex.prefetchSlots)
@@ -423,15 +428,39 @@ function moveLive(t: SegmentTable, log: CompactTarget, s: number, from: number, 
       at = ahead.next[rec];
     }
   }
-  // An entry too large for one segment goes alone into a run of free
-  // segments. When there is none, nothing is copied: copies of the
-  // segment's other entries would only take the room the rest of the
-  // log's cleaning needs (copiedOut passes over the segment).
-  for (let k = 0; k < live; k++) {
-    const size = align8(RECORD_HEADER_BYTES + sizes[k]);
-    if (size > t.size - SEGMENT_HEADER_BYTES && !cleaning.roomForRun(log, size)) {
-      throw new PmemError('ERR_PMEM_NO_SPACE', `no run of free segments for a ${size}-byte copy`);
+  // What the copies take, record by record as the loop below makes them:
+  // the active segment's room, a free segment, or a run of free segments
+  // for an entry too large for one (after which no segment is active). A
+  // run's record (a batch) may hold several such entries, or more than a
+  // segment of others: when the segments its copies take are not free, in
+  // turn (nor may the file grow), nothing is copied: copies of some would
+  // only take the room the rest of the log's cleaning needs, and the
+  // segment would stay whole with them (copiedOut passes over it).
+  const seg = t.size - SEGMENT_HEADER_BYTES;
+  const needs = moved.needs;
+  needs.length = 0;
+  let run = false;
+  let room = t.active >= 0 ? t.start(t.active) + t.size - t.tail : 0;
+  for (let k = 0; k < live;) {
+    const first = align8(RECORD_HEADER_BYTES + sizes[k]);
+    const max = first <= room ? room : seg;
+    let n = RECORD_HEADER_BYTES;
+    const from = k;
+    while (k < live && align8(n + sizes[k]) <= max) n += sizes[k++];
+    if (k === from) k++;
+    if (first > seg) {
+      needs.push(Math.ceil((first + SEGMENT_HEADER_BYTES) / t.size));
+      run = true;
+      room = 0;
+    } else if (first > room) {
+      needs.push(1);
+      room = seg - align8(n);
+    } else {
+      room -= align8(n);
     }
+  }
+  if (run ? !cleaning.roomForRun(log, needs) : needs.length > t.free && !log.roomForCopies(needs)) {
+    throw new PmemError('ERR_PMEM_NO_SPACE', `no room for the copies of a segment's live entries (${needs.join(' + ')} free segments, in turn)`);
   }
   let i = 0;
   while (i < live) {

@@ -205,15 +205,14 @@ export class KvLog {
   }
 
   /**
-   * Compaction's question before it copies an entry too large for one
-   * segment: whether a record of `size` bytes has room now (a run of free
-   * segments, with one more left for the copies of the other entries: the
-   * victim's segments are free only once all are copied), or the file may
-   * grow to make it.
+   * Compaction's question before it copies the live entries of a victim:
+   * whether the segments its copies take have room now, runs of
+   * `needs[0]`, `needs[1]`, ... free segments (1: a single one) taken in
+   * turn as #place takes them (the victim's segments are free only once
+   * all are copied); or the file may grow to make it.
    */
-  roomForRun(size: number): boolean {
-    const t = this.#t;
-    return t.findFree(Math.ceil((size + SEGMENT_HEADER_BYTES) / t.size), 1) >= 0 || this.#growable();
+  roomForCopies(needs: number[]): boolean {
+    return this.#t.fitsRuns(needs, 0) || this.#growable();
   }
 
   /** Compaction's notice (compact.ts): the segment at [start, end) is about to be freed; its bytes still hold its entries. */

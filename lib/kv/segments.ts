@@ -96,6 +96,31 @@ export class SegmentTable {
     return -1;
   }
 
+  /**
+   * Whether runs of `needs[0]`, `needs[1]`, ... free segments can be taken
+   * in turn, each the first run findFree would find then, leaving `reserve`
+   * segments free.
+   */
+  fitsRuns(needs: number[], reserve: number): boolean {
+    if (needs.length === 0) return this.free >= reserve;
+    if (needs.length === 1) return this.findFree(needs[0], reserve) >= 0;
+    let total = 0;
+    for (const need of needs) total += need;
+    if (this.free < total + reserve) return false;
+    const taken = new Uint8Array(this.count);
+    for (const need of needs) {
+      let run = 0;
+      let at = -1;
+      for (let i = 0; i < this.count && at < 0; i++) {
+        run = this.head[i] === -1 && taken[i] === 0 ? run + 1 : 0;
+        if (run === need) at = i - need + 1;
+      }
+      if (at < 0) return false;
+      taken.fill(1, at, at + need);
+    }
+    return true;
+  }
+
   hasDead(): boolean {
     for (let s = 0; s < this.count; s++) if (this.seq[s] !== 0 && this.deadEntries[s] > 0) return true;
     return false;
