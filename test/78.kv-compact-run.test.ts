@@ -176,43 +176,28 @@ test('a run left whole keeps the tombstones newer than it: a key it holds a dead
 // store (1 segment free, 89 KiB dead) took neither a put nor a delete, and
 // compact() freed nothing.
 test('a run with two values larger than a segment is copied only when runs for both are free', () => {
-  const file = tmpFile('kv-compact-run-two.kv');
-  const db = KVStore.open(file, { create: true, size: SIZE, maxSize: SIZE, segmentSize: SEGMENT });
-  const big1 = Buffer.alloc(Math.floor(1.2 * SEGMENT), 1);
-  const big2 = Buffer.alloc(Math.floor(1.2 * SEGMENT), 2);
-  try {
+  withStore('kv-compact-run-two.kv', 'k0', ({ db, model, put }) => {
+    const big1 = Buffer.alloc(Math.floor(1.2 * SEGMENT), 1);
+    const big2 = Buffer.alloc(Math.floor(1.2 * SEGMENT), 2);
     db.batch([
       { type: 'put', key: 'big1', value: big1 },
       { type: 'put', key: 'big2', value: big2 },
       { type: 'put', key: 'x', value: Buffer.from('a') },
     ]);
-    let n = 0;
-    while (db.stats().segments.free > 3) db.put(`k${n++}`, value(n));
-    db.put('x', Buffer.from('b')); // the run now holds a dead put
+    model.set('big1', big1).set('big2', big2);
+    for (let n = 0; db.stats().segments.free > 3; n++) put(`k${n}`, value(n + 1));
+    put('x', Buffer.from('b')); // the run now holds a dead put
     expect(db.stats().segments.free).toBe(3);
     db.compact();
     expect(db.stats().segments.free).toBeGreaterThanOrEqual(3);
-    for (let i = 0; i < 50; i++) expect(db.delete(`k${i}`)).toBe(true);
-    for (let i = 0; i < 20; i++) db.put(`q${i}`, value(i));
+    for (let i = 0; i < 50; i++) {
+      expect(db.delete(`k${i}`)).toBe(true);
+      model.delete(`k${i}`);
+    }
+    for (let i = 0; i < 20; i++) put(`q${i}`, value(i));
     expect(db.compact()).toBeGreaterThan(0);
     expect(db.stats().segments.free).toBeGreaterThanOrEqual(3);
-    db.close();
-    const again = KVStore.open(file);
-    try {
-      expect(again.get('big1')).toEqual(big1);
-      expect(again.get('big2')).toEqual(big2);
-      expect(again.get('x')).toEqual(Buffer.from('b'));
-      expect(again.get('k0')).toBeUndefined();
-      for (let i = 50; i < n; i++) expect(again.get(`k${i}`)).toEqual(value(i + 1));
-      for (let i = 0; i < 20; i++) expect(again.get(`q${i}`)).toEqual(value(i));
-      expect(again.count).toBe(3 + n - 50 + 20);
-    } finally {
-      again.close();
-    }
-  } finally {
-    if (!db.closed) db.close();
-    fs.rmSync(file, { force: true });
-  }
+  });
 });
 
 // A batch of more than two segments of small puts writes one run of 3
@@ -221,35 +206,21 @@ test('a run with two values larger than a segment is copied only when runs for b
 // both free segments, and the store (no segment free, 140 KiB dead) took
 // neither a put nor a delete, and compact() freed nothing.
 test('a run whose live entries fill more segments than are free is left whole, its copies not begun', () => {
-  const file = tmpFile('kv-compact-run-small.kv');
-  const db = KVStore.open(file, { create: true, size: SIZE, maxSize: SIZE, segmentSize: SEGMENT });
-  try {
+  withStore('kv-compact-run-small.kv', 'k49', ({ db, model, put }) => {
     const ops: { type: 'put'; key: string; value: Buffer }[] = [{ type: 'put', key: 'x', value: Buffer.from('a') }];
     for (let i = 0; i < 180; i++) ops.push({ type: 'put', key: `s${i}`, value: value(i) });
     db.batch(ops);
-    let n = 0;
-    while (db.stats().segments.free > 2) db.put(`k${n++}`, value(n));
-    db.put('x', Buffer.from('b')); // the run now holds a dead put
+    for (const op of ops) model.set(op.key, op.value);
+    for (let n = 0; db.stats().segments.free > 2; n++) put(`k${n}`, value(n + 1));
+    put('x', Buffer.from('b')); // the run now holds a dead put
     expect(db.stats().segments.free).toBe(2);
     db.compact();
     expect(db.stats().segments.free).toBe(2);
-    for (let i = 0; i < 50; i++) expect(db.delete(`k${i}`)).toBe(true);
-    expect(db.compact()).toBeGreaterThan(0);
-    for (let i = 0; i < 20; i++) db.put(`q${i}`, value(i));
-    db.close();
-    const again = KVStore.open(file);
-    try {
-      expect(again.get('x')).toEqual(Buffer.from('b'));
-      for (let i = 0; i < 180; i++) expect(again.get(`s${i}`)).toEqual(value(i));
-      expect(again.get('k49')).toBeUndefined();
-      for (let i = 50; i < n; i++) expect(again.get(`k${i}`)).toEqual(value(i + 1));
-      for (let i = 0; i < 20; i++) expect(again.get(`q${i}`)).toEqual(value(i));
-      expect(again.count).toBe(1 + 180 + n - 50 + 20);
-    } finally {
-      again.close();
+    for (let i = 0; i < 50; i++) {
+      expect(db.delete(`k${i}`)).toBe(true);
+      model.delete(`k${i}`);
     }
-  } finally {
-    if (!db.closed) db.close();
-    fs.rmSync(file, { force: true });
-  }
+    expect(db.compact()).toBeGreaterThan(0);
+    for (let i = 0; i < 20; i++) put(`q${i}`, value(i));
+  });
 });
