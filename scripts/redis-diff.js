@@ -248,6 +248,36 @@ function commands() {
   for (const m of [['3', '-1', '20', '2'], ['9223372036854775807', '-9223372036854775808', '0']]) {
     out.push([['SADD', 'si', ...m], ['SSCAN', 'si', '0'], ['SSCAN', 'si', '0', 'MATCH', '*2*'], ['SMEMBERS', 'si']]);
   }
+  // SORT and SORT_RO: numbers in strtod's forms and values that are not
+  // numbers, bytes (ALPHA), BY and GET through strings and hash fields,
+  // BY without '*' (each type's own order), LIMIT at its edges, STORE over
+  // each type and over a key with a TTL, the options' errors before the
+  // key's type. A set is sorted only where its order cannot show.
+  const SORT_SETUP = [['RPUSH', 'sn', '3', '1', '2', '10', '-1', '1.5', ' 7', '0x10', 'inf', '-inf', '1e308', '', '1\u00002', '-0', '0'],
+    ['MSET', 'w_a', '3', 'w_b', '1', 'w_c', 'x', 'g_a', 'ga', 'g_b', 'gb'], ['HSET', 'o_a', 'f', '9', 'g', 'oa'], ['HSET', 'o_b', 'f', '8'], ['SET', 'o_c', 'str'],
+    ['SADD', 'sw', '3', '1', '20', '-5'], ['HSET', 'wh_3', 'f', 'b'], ['HSET', 'wh_1', 'f', 'a'], ['HSET', 'wh_20', 'f', 'c']];
+  const SORTS = [['SORT', 'sn'], ['SORT', 'sn', 'DESC'], ['SORT', 'sn', 'ALPHA'], ['SORT', 'sn', 'ALPHA', 'DESC'], ['SORT', 'sn', 'LIMIT', '2', '3'],
+    ['SORT', 'sn', 'DESC', 'LIMIT', '0', '1'], ['SORT', 'l'], ['SORT', 'l', 'ALPHA'], ['SORT', 'l', 'ALPHA', 'DESC', 'LIMIT', '1', '2'],
+    ['SORT', 'l', 'BY', 'nosort'], ['SORT', 'l', 'BY', 'nosort', 'DESC'], ['SORT', 'l', 'BY', 'nosort', 'LIMIT', '1', '2'], ['SORT', 'l', 'BY', 'nosort', 'DESC', 'LIMIT', '1', '10'],
+    ['SORT', 'l', 'BY', 'nosort', 'BY', 'w_*'], ['SORT', 'z', 'BY', 'nosort'], ['SORT', 'z', 'BY', 'nosort', 'DESC', 'LIMIT', '1', '2'], ['SORT', 'z', 'ALPHA'], ['SORT', 'z'],
+    ['SORT', 's'], ['SORT', 's', 'ALPHA'], ['SORT', 'sw'], ['SORT', 'sw', 'DESC', 'LIMIT', '1', '2'], ['SORT', 'sw', 'BY', 'wh_*->f', 'ALPHA'],
+    ['SORT', 'sw', 'BY', 'wh_*->f'], ['SORT', 'l', 'BY', 'w_*'], ['SORT', 'l', 'BY', 'w_*', 'ALPHA'], ['SORT', 'l', 'BY', 'o_*->f'], ['SORT', 'l', 'BY', 'o_*->f', 'ALPHA', 'DESC'],
+    ['SORT', 'l', 'BY', 'o_*->g', 'ALPHA'], ['SORT', 'l', 'BY', 'nokey_*'], ['SORT', 'l', 'BY', 'w_*', 'GET', '#', 'GET', 'w_*', 'GET', 'o_*->f', 'GET', 'nostar', 'GET', 'o_*->', 'GET', 'g_*'],
+    ['SORT', 'l', 'ALPHA', 'GET', 'o_*->g', 'GET', 'o_*', 'GET', 'l'], ['SORT_RO', 'l', 'ALPHA', 'GET', '#'], ['SORT_RO', 'l', 'BY', 'w_*', 'LIMIT', '1', '1', 'GET', 'g_*'],
+    ['SORT', 'str'], ['SORT', 'h'], ['SORT', 'str', 'LIMIT', 'x', '1'], ['SORT', 'str', 'foo'], ['SORT', 'nokey'], ['SORT', 'nokey', 'BY', 'nosort'], ['SORT', 'l', 'LIMIT', '1'],
+    ['SORT', 'l', 'STORE'], ['SORT', 'l', 'BY'], ['SORT', 'l', 'GET'], ['SORT', 'l', 'ALPHA', 'x'], ['SORT_RO', 'l', 'ALPHA', 'STORE', 'd'], ['SORT_RO', 'str', 'STORE', 'd'],
+    ['SORT', 'l', 'ALPHA', 'asc', 'Desc', 'aLpHa'], ['COMMAND', 'GETKEYS', 'SORT', 'abc', 'STORE', 'def'], ['COMMAND', 'GETKEYS', 'SORT', 'abc', 'STORE', 'x', 'STORE', 'y', 'STORE', 'd'],
+    ['COMMAND', 'GETKEYS', 'SORT', 'abc', 'LIMIT', 'STORE', 'x', 'y', 'STORE', 'd'], ['COMMAND', 'GETKEYS', 'SORT', 'abc', 'GET', 'STORE', 'x'], ['COMMAND', 'GETKEYS', 'SORT_RO', 'abc'],
+    ['COMMAND', 'GETKEYS', 'SORT', 'abc', 'STORE']];
+  for (const n of INTS) SORTS.push(['SORT', 'l', 'ALPHA', 'LIMIT', n, '2'], ['SORT', 'l', 'ALPHA', 'LIMIT', '1', n], ['SORT', 'l', 'BY', 'nosort', 'DESC', 'LIMIT', n, n], ['SORT', 'z', 'BY', 'nosort', 'LIMIT', '1', n]);
+  for (const f of [...FLOATS, '0x1p-1074', '0x1p-1022', '0x1p-1023', '-0x0.0000000000001p-1022', '0x3p-1074', '0x1.8p-1074', '0x10p-1078', '0x0.8p-1073', '2.2250738585072014e-308', '-5e-324', '4.9406564584124654e-324', '1e-310', '  0x1p-1050', '0.000e-400']) out.push([['RPUSH', 'sf', f, '2'], ['SORT', 'sf'], ['SET', 'w_a', f], ['SORT', 'l', 'BY', 'w_*', 'LIMIT', '0', '2']]);
+  out.push([...SORT_SETUP, ...SORTS]);
+  out.push([...SORT_SETUP, ['SORT', 'l', 'BY', 'w_*', 'STORE', 'dst'], ['LRANGE', 'dst', '0', '-1'], ['SORT', 'l', 'BY', 'w_*', 'GET', 'nokey_*', 'GET', '#', 'STORE', 'dst'],
+    ['LRANGE', 'dst', '0', '-1'], ['EXPIRE', 'dst', '100'], ['SORT', 'l', 'ALPHA', 'STORE', 'dst'], ['TTL', 'dst'], ['SORT', 'l', 'ALPHA', 'STORE', 'h'], ['TYPE', 'h'],
+    ['LRANGE', 'h', '0', '-1'], ['SORT', 'sw', 'BY', 'nosort', 'STORE', 'd3'], ['LRANGE', 'd3', '0', '-1'], ['SORT', 's', 'BY', 'nosort', 'ALPHA', 'DESC', 'STORE', 'd4'], ['LRANGE', 'd4', '0', '-1'],
+    ['SORT', 'nokey', 'STORE', 'str'], ['EXISTS', 'str'], ['SORT', 'l', 'LIMIT', '0', '0', 'STORE', 'dst'], ['EXISTS', 'dst'], ['SORT', 'l', 'STORE', 'z'], ['TYPE', 'z'],
+    ['SORT', 'l', 'ALPHA', 'STORE', 'l'], ['LRANGE', 'l', '0', '-1'], ['SORT', 'sn', 'STORE', 'l'], ['LRANGE', 'sn', '0', '-1']]);
+
   // Options of each command, alone, in pairs and out of place: the order
   // in which syntax and values are checked decides which error is replied.
   const OPTIONS = ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR', 'GET', 'KEEPTTL', 'EX', 'PX', 'EXAT', 'PXAT', 'PERSIST', 'LIMIT', 'REV', 'BYSCORE', 'BYLEX',

@@ -2,16 +2,17 @@
 // commands' real handlers drive a Keyspace on a KVStore on a CrashSim.
 // Oracle: after a crash at any point, the keyspace reopens to exactly the
 // state before the committed batch in flight or after it (a multi-element
-// HSET, SADD, SINTERSTORE, SMOVE or DEL is all or nothing), never older than
+// HSET, SADD, SINTERSTORE, SMOVE, DEL or SORT..STORE is all or nothing), never older than
 // the last commit; and once the reopened keyspace has freed its garbage, the
 // store holds exactly the element records of the live collections. Broken
 // variants (each write its own record; the METAs in a record before their
 // elements) must be caught.
 import { KVStore, type Region } from '../lib';
 import type { Client } from '../lib/server/client';
-import { Garbage, NS_ELEMENT, TYPE_HASH, TYPE_SET, typeOf } from '../lib/server/collections';
+import { Garbage, NS_ELEMENT, TYPE_HASH, TYPE_LIST, TYPE_SET, typeOf } from '../lib/server/collections';
 import { COMMANDS } from '../lib/server/commands/table';
 import { Keyspace } from '../lib/server/keyspace';
+import type { ListValue } from '../lib/server/list';
 import type { Members } from '../lib/server/members';
 import { ReplyWriter } from '../lib/server/reply';
 import type { RespServer } from '../lib/server/server';
@@ -53,13 +54,19 @@ function run(ks: Keyspace, ...args: string[]): void {
   const cmd = COMMANDS.get(args[0].toLowerCase());
   if (cmd === undefined) throw new Error(`no command ${args[0]}`);
   const client = { db: 0, out: new ReplyWriter() } as unknown as Client;
-  cmd.run({ keyspace: ks, databases: 16 } as unknown as RespServer, client, argv);
+  const stats = { keyspaceHits: 0, keyspaceMisses: 0 };
+  cmd.run({ keyspace: ks, databases: 16, stats } as unknown as RespServer, client, argv);
 }
 
 /** The keyspace's collections as one canonical string (keys and elements sorted). */
 function view(ks: Keyspace): string {
   const out: string[] = [];
   for (const [key, c] of ks.dbs[0].colls) {
+    if (c.type === TYPE_LIST) {
+      // A list in its order.
+      out.push(`${key}:l:${(c.data as ListValue).values().map((v) => v.toString('latin1')).join(',')}`);
+      continue;
+    }
     const m = c.data as Members<Buffer | true>;
     const els = m.ids.map((id, i) => (c.type === TYPE_HASH ? `${id}=${(m.vals[i] as Buffer).toString('latin1')}` : id)).sort();
     out.push(`${key}:${String.fromCharCode(c.type)}:${els.join(',')}`);
@@ -150,6 +157,8 @@ const SCENARIOS: [string, string[][], string[][][]][] = [
     [[['SMOVE', 's2', 's1', 'e']], [['HDEL', 'h', 'f0', 'f1', 'f2']], [['SREM', 's1', 'a', 'b']]]],
   ['DEL of collections (lazy free), RENAME and COPY', HASH_PREP,
     [[['DEL', 'h', 's2']], [['RENAME', 's1', 'r1']], [['COPY', 'r1', 'c1']], [['SET', 'dst', 'a string']]]],
+  ['SORT..STORE over a hash, over a set, and over the sorted list itself', [...HASH_PREP, ['RPUSH', 'l', '3', '1', '2', '10']],
+    [[['SORT', 'l', 'STORE', 'h']], [['SORT', 's1', 'ALPHA', 'DESC', 'LIMIT', '1', '2', 'STORE', 'dst']], [['SORT', 'l', 'DESC', 'STORE', 'l']]]],
 ];
 
 let totalImages = 0;
@@ -174,6 +183,12 @@ describe('a command on collections is all or nothing at every crash point', () =
 describe('broken variants are caught', () => {
   test('each write its own record: a multi-field HSET is seen half done', () => {
     const r = keyspaceCrash(HASH_PREP, SCENARIOS[0][2], 'per-op');
+    expect(r.violationCount).toBeGreaterThan(0);
+    expect(r.violations[0].message).toMatch(/never existed/);
+  });
+
+  test('each write its own record: a SORT..STORE over a hash is seen half done', () => {
+    const r = keyspaceCrash([...HASH_PREP, ['RPUSH', 'l', '3', '1', '2', '10']], SCENARIOS[5][2], 'per-op');
     expect(r.violationCount).toBeGreaterThan(0);
     expect(r.violations[0].message).toMatch(/never existed/);
   });

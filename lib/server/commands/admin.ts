@@ -12,6 +12,7 @@ import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
 import { cString, i32Arg, keyArg, keyBuf, nameWord, toI64, word } from './args';
 import { encodingOf, refcountOf } from './keys';
+import { sortKeys } from './sort';
 import type { Command, Def } from './types';
 
 /** Filled by the table, so COMMAND can list every command. */
@@ -140,9 +141,11 @@ const NUMKEYS: ReadonlyMap<string, { at: number }> = new Map<string, { at: numbe
  * The keys of `args` (a command and its arguments) as Redis 7.0's COMMAND
  * GETKEYS finds them: the table's first, last and step, then for a command
  * of NUMKEYS the count of keys that follow it, which must be 1 or more and
- * fit the arguments. Null when the arguments name no keys they should.
+ * fit the arguments; SORT's, its own way (sortKeys). Null when the
+ * arguments name no keys they should.
  */
 function keysOf(cmd: Command, args: Buffer[]): Buffer[] | null {
+  if (cmd.name === 'sort') return sortKeys(args);
   const keys: Buffer[] = [];
   if (cmd.firstKey > 0) {
     const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
@@ -158,7 +161,7 @@ function keysOf(cmd: Command, args: Buffer[]): Buffer[] | null {
 }
 
 function commandInfo(c: Client, cmd: Command): void {
-  const flags = NUMKEYS.has(cmd.name) ? [...cmd.flags, 'movablekeys'] : cmd.flags;
+  const flags = NUMKEYS.has(cmd.name) || cmd.name === 'sort' ? [...cmd.flags, 'movablekeys'] : cmd.flags;
   c.out.array(10);
   c.out.bulk(cmd.name);
   c.out.int(cmd.arity);

@@ -7,6 +7,7 @@ import { KEY_COMMANDS } from './keys';
 import { LIST_COMMANDS } from './lists';
 import { PUBSUB_COMMANDS } from './pubsub';
 import { SET_COMMANDS } from './sets';
+import { SORT_COMMANDS } from './sort';
 import { STRING_COMMANDS } from './strings';
 import { TRANSACTION_COMMANDS } from './transactions';
 import type { Command, Def } from './types';
@@ -26,6 +27,6 @@ function build(...groups: Record<string, Def>[]): Map<string, Command> {
 
 export const COMMANDS = build(
   CONNECTION_COMMANDS, ADMIN_COMMANDS, CONFIG_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS,
-  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS,
+  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS,
 );
 registry.commands = COMMANDS;
