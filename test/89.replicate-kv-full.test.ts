@@ -1,14 +1,17 @@
-// A backup's store on a full filesystem, promoted: the journal holds
-// acknowledged records the store has not applied (the primary died before
-// announcing them committed), and the promotion cannot apply them. It must
-// say so, never report the store complete; the records stay in the journal,
-// and the promoted store takes them once it has room and is opened with
-// its journal. Runs on a small tmpfs this file mounts (as root); skipped,
-// saying why, otherwise.
+// A backup's store without room. On a full filesystem, promoted: the
+// journal holds acknowledged records the store has not applied (the
+// primary died before announcing them committed), and the promotion cannot
+// apply them. It must say so, never report the store complete; the records
+// stay in the journal, and the promoted store takes them once it has room
+// and is opened with its journal. And a store with its primary's maxSize
+// keeps up with it under a steady set of live keys. The filesystem case
+// runs on a small tmpfs this file mounts (as root); skipped, saying why,
+// otherwise.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { KVStore, ReplicatedStore, startStoreReplica } from '../lib';
+import { readApplied } from '../lib/replicated/applied';
 import { fillFilesystem, mountTmpfs, tmpFile, unmount } from './helpers';
 
 const full = mountTmpfs('8m', 'a backup store on a full filesystem');
@@ -91,4 +94,42 @@ onFull('promote() on a full filesystem throws ERR_PMEM_NO_SPACE once the journal
   const s = KVStore.open(store, { readOnly: true });
   expect(acked.filter((k) => !s.has(k))).toEqual([]);
   s.close();
+});
+
+test('a backup\'s store with its primary\'s maxSize keeps up under a steady set of live keys (records applied one at a time when together they find no room)', async () => {
+  const store = tmpFile('b.kv');
+  const primary = tmpFile('a.kv');
+  cleanup.push(store, primary);
+  // Both stores at most 256 KiB, holding 60 live values of 2000 bytes:
+  // each put is followed by the delete of the key written 60 puts before.
+  const small = { segmentSize: 16 * 1024, journalSize: 1 << 20, size: 64 * 1024, maxSize: 256 * 1024 };
+  // The store applies only when the journal frees records (at half full)
+  // and at close, never from its poll: hundreds of records at once, more
+  // than the store holds as one batch.
+  const b = await startStoreReplica({ store, port: 0, create: true, ...small, pollMs: 2 ** 31 - 1, log: () => {} });
+  const db = await ReplicatedStore.open(primary, { replicas: [`127.0.0.1:${b.port}`], create: true, ...small });
+  let frees = 0;
+  try {
+    for (let i = 0; i < 600; i++) {
+      const before = b.appliedLsn;
+      await db.batch([{ type: 'put', key: `k${i}`, value: Buffer.alloc(2000, i % 251) }, ...(i >= 60 ? [{ type: 'del' as const, key: `k${i - 60}` }] : [])]);
+      if (b.appliedLsn !== before) frees++;
+    }
+    expect(b.error).toBeNull();
+  } finally {
+    await db.close();
+    await b.close();
+  }
+  // The journal (1 MiB) took 1.2 MB of records: it freed some, and the store applied them first.
+  expect(frees).toBeGreaterThan(0);
+  const s = KVStore.open(store, { readOnly: true });
+  const p = KVStore.open(primary, { readOnly: true });
+  try {
+    expect(readApplied(s)).toBe(readApplied(p));
+    expect(s.count).toBe(p.count);
+    for (let i = 0; i < 600; i++) expect(s.get(`k${i}`)).toEqual(p.get(`k${i}`));
+  } finally {
+    s.close();
+    p.close();
+  }
 });
