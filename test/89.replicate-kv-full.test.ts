@@ -3,10 +3,11 @@
 // primary died before announcing them committed), and the promotion cannot
 // apply them. It must say so, never report the store complete; the records
 // stay in the journal, and the promoted store takes them once it has room
-// and is opened with its journal. And a store with its primary's maxSize
-// keeps up with it under a steady set of live keys. The filesystem case
-// runs on a small tmpfs this file mounts (as root); skipped, saying why,
-// otherwise.
+// and is opened with its journal. Live: a store that found no room follows
+// the journal again once the filesystem has room, without a restart; and a
+// store with its primary's maxSize keeps up with it under a steady set of
+// live keys. The filesystem cases run on a small tmpfs this file mounts (as
+// root); skipped, saying why, otherwise.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -94,6 +95,67 @@ onFull('promote() on a full filesystem throws ERR_PMEM_NO_SPACE once the journal
   const s = KVStore.open(store, { readOnly: true });
   expect(acked.filter((k) => !s.has(k))).toEqual([]);
   s.close();
+});
+
+onFull('a backup whose store found no room follows the journal again once the filesystem has room, without a restart', async () => {
+  const store = path.join(full!, 'c.kv');
+  const filler = path.join(full!, 'filler');
+  const primary = tmpFile('a.kv');
+  cleanup.push(store, primary);
+  const small = { segmentSize: 16 * 1024, journalSize: 1 << 20 };
+  const lines: string[] = [];
+  const b = await startStoreReplica({ store, port: 0, create: true, size: 64 * 1024, ...small, log: (l) => lines.push(l) });
+  fillFilesystem(filler);
+  const db = await ReplicatedStore.open(primary, { replicas: [`127.0.0.1:${b.port}`], create: true, size: 1 << 20, maxSize: 64 << 20, ...small });
+  try {
+    // 50 keys written over and over, each write with a value of its own:
+    // a record skipped, applied twice or out of order leaves a key holding
+    // another write's value.
+    const last = new Map<string, Buffer>();
+    let n = 0;
+    const write = async (): Promise<void> => {
+      const key = `k${n % 50}`;
+      const value = Buffer.alloc(2000 + (n % 7), n % 251);
+      n++;
+      await db.put(key, value);
+      last.set(key, value);
+    };
+    while (n < 100) await write();
+    await until(() => b.error !== null);
+    expect(b.error?.code).toBe('ERR_PMEM_NO_SPACE');
+    const stalled = b.appliedLsn;
+    expect(stalled).toBeLessThan(db.appliedLsn - 1);
+
+    // Room again: the writes go on, and the store takes every record it
+    // lacked, in order, with no restart.
+    fs.rmSync(filler);
+    while (n < 200) await write();
+    const target = db.appliedLsn;
+    await db.put('end', 'x'); // its frame announces the commit of `target`
+    await until(() => b.appliedLsn >= target, 60_000);
+    expect(b.error).toBeNull();
+    // Said once when it stopped, and once when it went on.
+    expect(lines.filter((l) => /^the store stopped following the journal at LSN \d+: ERR_PMEM_NO_SPACE/.test(l))).toHaveLength(1);
+    expect(lines.filter((l) => l.includes('follows the journal again'))).toHaveLength(1);
+    expect(b.lastDurableLsn).toBeGreaterThanOrEqual(target);
+    const wrong = [...last].filter(([k, v]) => !b.store.get(k)?.equals(v)).map(([k]) => k);
+    expect(wrong).toEqual([]);
+  } finally {
+    await db.close();
+    await b.close();
+  }
+  const s = KVStore.open(store, { readOnly: true });
+  try {
+    const p = KVStore.open(primary, { readOnly: true });
+    try {
+      expect(readApplied(s)).toBe(readApplied(p));
+      for (let i = 0; i < 50; i++) expect(s.get(`k${i}`)).toEqual(p.get(`k${i}`));
+    } finally {
+      p.close();
+    }
+  } finally {
+    s.close();
+  }
 });
 
 test('a backup\'s store with its primary\'s maxSize keeps up under a steady set of live keys (records applied one at a time when together they find no room)', async () => {

@@ -2,7 +2,9 @@
 // its own that follows it. Every `pollMs` the records the backup has
 // persisted since the last look are applied to the store, with their LSN
 // (applied.ts), so that the store is at most a poll behind the journal and
-// a promotion finds it complete once the last records are applied.
+// a promotion finds it complete once the last records are applied. A store
+// without room for a record (ERR_PMEM_NO_SPACE) is behind, not broken: it
+// tries that record again, backing off, and follows again once it fits.
 import { checkOptions, checkPath } from '../core/args';
 import { isPmemError, PmemError } from '../core/errors';
 import type { KVStore } from '../kv/store';
@@ -33,7 +35,11 @@ export interface StoreReplicaOptions {
   pollMs?: number;
   /** The journal's startReplica option: how long a connection may take to complete its HELLO (default 5000 ms). */
   helloTimeoutMs?: number;
-  /** The journal's startReplica option, which also gets a line when the store stops following the journal (default: nothing). */
+  /**
+   * The journal's startReplica option, which also gets a line when the
+   * store stops following the journal, and when one that had no room
+   * follows it again (default: nothing).
+   */
   log?: (line: string) => void;
 }
 
@@ -50,7 +56,14 @@ export interface StoreReplicaHandle {
   readonly epoch: number;
   /** The store, for reads (its writes come from the journal only). */
   readonly store: KVStore;
-  /** Set when the store could not follow the journal; promote() throws it. */
+  /**
+   * Set while the store does not follow the journal; promote() throws it.
+   * ERR_PMEM_NO_SPACE (the store at its maxSize, or its filesystem full)
+   * lasts while the record after appliedLsn finds no room: the store tries
+   * it again, every poll backing off to once a second, and this is null
+   * again once the store has caught up. Any other error
+   * (ERR_PMEM_REPLICA_DIVERGED, ERR_PMEM_CORRUPT) stays: reseed this backup.
+   */
   readonly error: PmemError | null;
   /**
    * Promotes the journal (its epoch raised durably), then applies every
@@ -70,6 +83,8 @@ const OPTIONS = ['store', 'journal', 'port', 'host', 'create', 'size', 'maxSize'
 const DEFAULT_JOURNAL = 64 * 1024 * 1024;
 /** What a backup's store may grow to by default: pmem serve's store's. */
 const DEFAULT_STORE_MAX = 1024 * 1024 * 1024;
+/** The longest wait between two tries of a store that had no room for a record. */
+const MAX_RETRY_MS = 1000;
 
 /**
  * The error of a promotion whose journal is promoted and whose store could
@@ -128,31 +143,66 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
   }
   let applied = readApplied(store);
   let error: PmemError | null = null;
-  const stop = (e: unknown): void => {
-    error = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
-    log(`the store stopped following the journal at LSN ${applied}: ${error.code}: ${error.message}`);
+  // A store without room for the next record: when it tries again (the
+  // wait doubles from pollMs to MAX_RETRY_MS while tries find no room), and
+  // how many tries failed. Its error is not final: the filesystem may be
+  // given room again, with no restart (a store at its maxSize, which
+  // applyRecords has already filled record by record, needs a larger one).
+  let retryMs = 0;
+  let retryAt = 0;
+  let tries = 0;
+  const stop = (e: unknown, progressed: boolean): void => {
+    const behind = error !== null;
+    const err = isPmemError(e) ? e : new PmemError('ERR_PMEM_CORRUPT', String(e));
+    error = err;
+    const line = `the store stopped following the journal at LSN ${applied}: ${err.code}: ${err.message}`;
+    if (err.code !== 'ERR_PMEM_NO_SPACE') {
+      log(line);
+      return;
+    }
+    tries++;
+    retryMs = progressed || retryMs === 0 ? pollMs : Math.min(retryMs * 2, MAX_RETRY_MS);
+    retryAt = Date.now() + retryMs;
+    // Once, not at every try that finds no room again.
+    if (!behind) log(`${line}; the journal keeps the records after it, and the store tries LSN ${applied + 1} again until it has room`);
+  };
+  /** Applies the journal's records after `applied` up to `to`, counting each batch as it is durable. */
+  const apply = (to: number): void => {
+    applyRecords(store, readRecords(replica.read(applied + 1), applied, to, journal), (lsn) => { applied = lsn; });
   };
   /**
    * Applies the journal's records to the store up to `upTo`: by default the
    * last one the backup knows is committed. A record past it may be an old
    * epoch's uncommitted tail, which a new primary's handshake cuts from the
    * journal, and a store cannot take a write back: applied, it would stay
-   * there and hide the new epoch's record of the same LSN.
+   * there and hide the new epoch's record of the same LSN. A store that had
+   * no room tries again once its wait is over, or at once with `now`;
+   * after any other error it follows no more.
    */
-  const follow = (upTo = replica.committedLsn): void => {
-    if (error !== null) return;
+  const follow = (upTo = replica.committedLsn, now = false): void => {
+    if (error !== null && (!isPmemError(error, 'ERR_PMEM_NO_SPACE') || (!now && Date.now() < retryAt))) return;
     const durable = replica.lastDurableLsn;
     if (durable < applied) {
-      stop(new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the journal '${journal}' was cut to LSN ${durable}, below the LSN ${applied} the store has applied; reseed this backup`));
+      stop(new PmemError('ERR_PMEM_REPLICA_DIVERGED', `the journal '${journal}' was cut to LSN ${durable}, below the LSN ${applied} the store has applied; reseed this backup`), false);
       return;
     }
     const last = Math.min(upTo, durable);
     if (last <= applied) return;
+    const from = applied;
     try {
-      applyRecords(store, readRecords(replica.read(applied + 1), applied, last, journal));
-      applied = last;
+      // Behind for room: first the one record that found none, so that a
+      // try that finds none again decodes no more than it.
+      if (error !== null) apply(applied + 1);
+      apply(last);
     } catch (e) {
-      stop(e);
+      stop(e, applied > from);
+      return;
+    }
+    if (error !== null) {
+      log(`the store follows the journal again: it holds records up to LSN ${applied}, after ${tries} ${tries === 1 ? 'try' : 'tries'} without room`);
+      error = null;
+      tries = 0;
+      retryMs = 0;
     }
   };
   beforeFree = (upto) => {
@@ -175,13 +225,13 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
     store,
     get error() { return error; },
     promote() {
-      follow();
+      follow(replica.committedLsn, true);
       if (error !== null) throw error;
       const epoch = replica.promote();
       // Every record the journal holds is the new epoch's history from here
       // on (it is committed by the next primary's open): the store takes them all.
       const last = replica.lastDurableLsn;
-      follow(last);
+      follow(last, true);
       if (error !== null) throw behindPromoted(error, journal, o.store as string, epoch, applied, last);
       return epoch;
     },
@@ -189,7 +239,7 @@ export async function startStoreReplica(options: StoreReplicaOptions): Promise<S
       if (closing === null) {
         closing = (async () => {
           clearInterval(timer);
-          follow();
+          follow(replica.committedLsn, true);
           await replica.close();
           store.close();
         })();
