@@ -718,6 +718,29 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test("a failed commit fails the EXEC of clients that WATCH keys, and not the next transaction of those that watch none", async () => {
+    const plain = await client();
+    const watcher = await client();
+    expect(text(await plain.call('SET', 'w:k', 'old'))).toBe('OK');
+    expect(text(await watcher.call('WATCH', 'w:other'))).toBe('OK');
+    const failed = failNextBatch(server);
+    const w = await client();
+    w.send(frame('SET', 'w:k', 'new'));
+    expect(await w.read()).toBeNull();
+    expect(failed()).toBe(1);
+    // The rolled-back turn may have changed what a watcher saw: its EXEC fails (a null array).
+    expect(text(await watcher.call('MULTI'))).toBe('OK');
+    expect(text(await watcher.call('SET', 'w:other', 'x'))).toBe('QUEUED');
+    expect(await watcher.call('EXEC')).toBeNull();
+    // A client that watched nothing runs its transaction.
+    expect(text(await plain.call('MULTI'))).toBe('OK');
+    expect(text(await plain.call('SET', 'w:k', 'tx'))).toBe('QUEUED');
+    expect(await plain.call('EXEC')).not.toBeNull();
+    expect(text(await plain.call('GET', 'w:k'))).toBe('tx');
+    plain.close();
+    watcher.close();
+  });
+
   test('a commit made inside a turn (over 4 MiB of writes) that fails acknowledges nothing of the client that filled it', async () => {
     // Only a commit of over 4 MiB fails, as a full store would: the one made
     // inside the turn that completes the big SET, not an end-of-turn commit

@@ -460,7 +460,10 @@ export class RespServer {
         this.kill(c);
       }
       this.#ready.clear();
-      for (const c of this.clients.values()) c.dirty = true;
+      // The rolled-back writes were visible to the turn, so any watched key
+      // may have changed: every client that watches keys gets its EXEC
+      // failed. One that watches none has no transaction to fail.
+      for (const c of this.clients.values()) if (c.watched.size > 0) c.dirty = true;
       return false;
     }
   }
