@@ -1,4 +1,4 @@
-// The string group of Redis 7.0 (and GETBIT/SETBIT, which its suite uses on strings).
+// The string group of Redis 7.0 (the bitmap commands are in bits.ts).
 import { NOT_INTEGER, ReplyError, WRONGTYPE, type Client } from '../client';
 import { EMBSTR_MAX } from '../dict';
 import { MAX_STRING, TYPE_STRING } from '../records';
@@ -31,7 +31,7 @@ export function getString(s: RespServer, c: Client, key: string, read = false): 
  * A string's size after a write, checked against the largest bulk and the
  * largest string the store holds, before a buffer of that size is made.
  */
-function checkSize(s: RespServer, n: number): void {
+export function checkSize(s: RespServer, n: number): void {
   if (n > s.limits.maxBulk || n > MAX_STRING) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
 }
 
@@ -319,43 +319,6 @@ function incrbyfloat(s: RespServer, c: Client, argv: Buffer[]): void {
   c.out.bulk(text);
 }
 
-function getbit(s: RespServer, c: Client, argv: Buffer[]): void {
-  const key = keyArg(argv[1]);
-  const off = bitOffset(s, argv[2]);
-  const v = getString(s, c, key);
-  const byte = Math.floor(off / 8);
-  if (v === undefined || byte >= v.length) {
-    c.out.int(0);
-    return;
-  }
-  c.out.int((v[byte] >> (7 - (off % 8))) & 1);
-}
-
-function bitOffset(s: RespServer, b: Buffer): number {
-  const n = toI64(b);
-  if (n === null || n < 0n || n / 8n >= BigInt(s.limits.maxBulk)) throw new ReplyError('ERR bit offset is not an integer or out of range');
-  return Number(n);
-}
-
-function setbit(s: RespServer, c: Client, argv: Buffer[]): void {
-  const key = keyArg(argv[1]);
-  const off = bitOffset(s, argv[2]);
-  const bit = argv[3].toString('latin1');
-  if (bit !== '0' && bit !== '1') throw new ReplyError('ERR bit is not an integer or out of range');
-  const old = getString(s, c, key);
-  const byte = Math.floor(off / 8);
-  checkSize(s, byte + 1);
-  const v = Buffer.alloc(Math.max(old?.length ?? 0, byte + 1));
-  old?.copy(v);
-  const mask = 1 << (7 - (off % 8));
-  const was = (v[byte] & mask) !== 0 ? 1 : 0;
-  v[byte] = bit === '1' ? v[byte] | mask : v[byte] & ~mask;
-  s.keyspace.set(c.db, key, TYPE_STRING, v, 'keep');
-  s.keyspace.pinEncoding(c.db, key, 'raw'); // changed in place, as SETRANGE
-  s.keyspace.notify.raise(NOTIFY_STRING, 'setbit', c.db, key);
-  c.out.int(was);
-}
-
 export const STRING_COMMANDS: Record<string, Def> = {
   get: [2, 'readonly fast', 1, 1, 1, get],
   set: [-3, 'write', 1, 1, 1, set],
@@ -382,7 +345,5 @@ export const STRING_COMMANDS: Record<string, Def> = {
     incrBy(s, c, keyArg(a[1]), -by);
   }],
   incrbyfloat: [3, 'write fast', 1, 1, 1, incrbyfloat],
-  getbit: [3, 'readonly fast', 1, 1, 1, getbit],
-  setbit: [4, 'write', 1, 1, 1, setbit],
   lcs: [-3, 'readonly', 1, 2, 1, lcs],
 };

@@ -1,5 +1,6 @@
 // Every command of the server, by lower-case name.
 import { ADMIN_COMMANDS, registry } from './admin';
+import { BIT_COMMANDS } from './bits';
 import { CONFIG_COMMANDS } from './config';
 import { CONNECTION_COMMANDS } from './connection';
 import { HASH_COMMANDS } from './hashes';
@@ -27,6 +28,6 @@ function build(...groups: Record<string, Def>[]): Map<string, Command> {
 
 export const COMMANDS = build(
   CONNECTION_COMMANDS, ADMIN_COMMANDS, CONFIG_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS,
-  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS,
+  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS, BIT_COMMANDS,
 );
 registry.commands = COMMANDS;
