@@ -4,7 +4,7 @@
 // txlog-format.ts, the recovery in txlog-recover.ts; the protocol's
 // argument is in docs/durability.md.
 import { align8, apartFrom, checkIndex, checkOptions, checkRange, isThenable, snapshotBytes } from '../core/args';
-import { PmemError, checkOpen } from '../core/errors';
+import { checkOpen, closedError, PmemError } from '../core/errors';
 import { sealAndApply } from '../core/records';
 import { checkRegion, populate, type Region, sealRecord, store64 } from '../core/region';
 import {
@@ -53,6 +53,8 @@ class RunWriter implements TxWriter {
  *   redoes nothing from the log: needed before bytes a transaction wrote are
  *   written directly, not through the log.
  *
+ * - `close()`: the retire, made durable; the log then refuses every call.
+ *
  * Transaction `seq` overwrites the record of `seq - 2`, whose in-place writes
  * were made durable by the fence of `seq - 1`. So the log never loses a
  * record whose writes may not be durable, and needs no fence of its own to
@@ -66,6 +68,9 @@ export class TxLog {
   readonly #slot: number;
   #seq = 0; // last sequence number used
   #retired = 0; // last sequence number the retire word holds (or will, at the next fence)
+  /** Set when the retire word was stored and flushed but no fence has followed (checkpoint). */
+  #retireUnfenced = false;
+  #closed = false;
   #runs = 0; // run() calls so far: each writer's token
   #staging = 0; // token of the run staging writes, or 0
   #count = 0; // entries staged
@@ -140,15 +145,17 @@ export class TxLog {
    * Durable when it returns; after a crash, recovery finds either none of the
    * writes or all of them. If `fn` throws, nothing is written and the error
    * is rethrown. Bytes written here may be written directly (not through
-   * this log) only after `checkpoint()`: until then recovery may redo them.
+   * this log) only after `checkpoint()` or `close()`: until then recovery
+   * may redo them.
    * @returns what `fn` returns (after the commit: the writes are durable
    *   when it is seen)
    * @throws TypeError if `fn` returns a promise (nothing is written)
+   * @throws PmemError ERR_PMEM_CLOSED when the log or its region is closed
    * @throws RangeError if a write falls outside the region or on the log,
    *   or the writes do not fit one transaction (`capacity`)
    */
   run<T>(fn: (tx: TxWriter) => T): T {
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     if (typeof fn !== 'function') throw new TypeError('fn must be a function');
     if (this.#staging !== 0) throw new TypeError('a transaction is already running on this log; they do not nest');
     // Writes are staged straight into slot seq % 2. It holds the record of
@@ -176,7 +183,7 @@ export class TxLog {
       this.#staging = 0;
     }
     if (this.#count === 0) return result;
-    checkOpen(this.region, 'transaction log'); // fn may have closed it
+    this.#live(); // fn may have closed the region (closing the log inside fn is refused)
     const end = this.#end;
     this.#headers.record(b, start, seq, MODE_REDO, this.#count, end - start - TX_LOG_HEADER);
     // The commit: the record, checksummed over its sequence number and
@@ -211,7 +218,7 @@ export class TxLog {
   /** One staged write: its entry and new bytes, at the record's end. */
   #stage(token: number, offset: number, data: Uint8Array): void {
     if (token !== this.#staging) throw new TypeError('this transaction has ended');
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     data = apartFrom(data, this.region.bytes); // bytes inside the region may be in the slot written below
@@ -244,10 +251,10 @@ export class TxLog {
    * undo log. Durable when it returns, and retired: the bytes may be
    * written directly afterwards.
    * @throws RangeError if the range falls outside the region, on the log, or
-   *   does not fit a slot; PmemError ERR_PMEM_CLOSED when the region is closed
+   *   does not fit a slot; PmemError ERR_PMEM_CLOSED when the log or its region is closed
    */
   undoUpdate(offset: number, data: Uint8Array): void {
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     data = snapshotBytes(data, 'data'); // read once: the length checked is the length copied
     this.#checkTarget(offset, data.length);
     data = apartFrom(data, this.region.bytes); // bytes inside the region may be in the slot written below
@@ -278,6 +285,7 @@ export class TxLog {
     this.region.persist(this.offset, 8);
     this.#seq = seq;
     this.#retired = seq;
+    this.#retireUnfenced = false; // that persist fenced any retire a checkpoint left flushed
   }
 
   /**
@@ -287,11 +295,72 @@ export class TxLog {
    * to bytes a `run` wrote. Costs one fence, and nothing when no run came
    * since the last retire.
    * @throws TypeError inside a transaction's function; PmemError
-   *   ERR_PMEM_CLOSED when the region is closed
+   *   ERR_PMEM_CLOSED when the log or its region is closed
    */
   checkpoint(): void {
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
+    this.#retire();
+  }
+
+  /**
+   * Closes the log. First it retires the log durably: `checkpoint()`, then
+   * a fence, so that the next open finds nothing to redo (and a read-only
+   * open of the region nothing to write). Costs two fences when a run came
+   * since the last retire, one when only a `checkpoint()` did (its retire
+   * is flushed, not fenced), nothing otherwise. Closing twice does nothing;
+   * every other method then throws ERR_PMEM_CLOSED.
+   *
+   * The region is the caller's and stays open: a TxLog holds no file, lock
+   * or descriptor of its own, only its place in the region. A region closed
+   * first leaves nothing to write, and a failure to write the retire (a
+   * failed msync) is not thrown: the log is closed all the same, every run
+   * it committed is durable through its record, and the next open redoes
+   * what the retire would have covered.
+   * @throws TypeError inside a transaction's function (the log stays open)
+   */
+  close(): void {
+    if (this.#closed) return;
+    if (this.#staging !== 0) throw new TypeError('a transaction is running on this log');
+    this.#closed = true;
+    this.#bytes = undefined;
+    if (this.region.closed === true) return;
+    try {
+      this.#retire();
+      if (this.#retireUnfenced) {
+        // The retire word is flushed, not fenced (by #retire just above, or
+        // by a checkpoint with no fence since): this fence makes it durable.
+        // Not needed for correctness: as after checkpoint(), a direct write
+        // the caller makes after close() is durable only through a later
+        // fence, which makes the retire durable first, and until then a
+        // crash redoes the last runs over bytes that already hold what they
+        // wrote. What it gives: a crash after close() finds the retire on
+        // the media, so the next open redoes nothing, and a read-only open
+        // of the region has nothing to write.
+        this.region.drain();
+        this.#retireUnfenced = false;
+      }
+    } catch (e) {
+      if (!(e instanceof PmemError)) throw e;
+    }
+  }
+
+  /** Whether `close()` was called. (A region closed under the log shows in `region.closed`.) */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Calls `close()`, so that `using log = TxLog.open(...)` closes the log at the end of the block. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * The retire of `checkpoint()` and `close()`: the in-place writes of every
+   * run since the last retire made durable, then the last sequence number
+   * stored in the retire word and flushed. Nothing when no run came since.
+   */
+  #retire(): void {
     if (this.#retired === this.#seq) return;
     // The in-place writes of the runs since the last retire were flushed
     // when each returned: this fence makes them durable before the retire
@@ -306,6 +375,7 @@ export class TxLog {
     // may redo the last run, which rewrites the bytes they already hold.
     this.region.flush(this.offset, 8);
     this.#retired = seq;
+    this.#retireUnfenced = true;
   }
 
   /**
@@ -331,10 +401,11 @@ export class TxLog {
    * open. Idempotent: a crash during it leaves the log as it was.
    * @throws PmemError ERR_PMEM_CORRUPT when the region holds no log of this
    *   layout, its retire word is past any sequence number, or an undo update
-   *   that was never retired precedes a later record
+   *   that was never retired precedes a later record; ERR_PMEM_CLOSED when
+   *   the log or its region is closed
    */
   recover(): TxRecovery {
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     const r = recoverTxLog(this.region, this.offset, this.size, (b, start, n) => this.logChecksum(b, start, n));
     this.#seq = r.seq;
     this.#retired = r.seq;
@@ -343,7 +414,7 @@ export class TxLog {
 
   /** Payload bytes one transaction's writes may total (less 16 per write after the first). */
   get capacity(): number {
-    checkOpen(this.region, 'transaction log');
+    this.#live();
     return this.#capacity();
   }
 
@@ -370,6 +441,12 @@ export class TxLog {
     const b = this.region.bytes;
     b.writeUInt32LE(this.logChecksum(b, start, end - start - TX_LOG_HEADER), start);
     this.region.persist(start, end - start);
+  }
+
+  /** ERR_PMEM_CLOSED once `close()` was called, or once the region under the log is closed. */
+  #live(): void {
+    if (this.#closed) throw closedError('transaction log');
+    checkOpen(this.region, 'transaction log');
   }
 
   #checkTarget(offset: number, length: number): void {
