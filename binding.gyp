@@ -29,6 +29,7 @@
         "native/mapping/populate.cc",
         "native/mapping/gather.cc",
         "native/obj/pool.cc",
+        "native/obj/check.cc",
         "native/obj/heap.cc",
         "native/obj/tx.cc"
       ],

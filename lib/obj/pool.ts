@@ -223,8 +223,14 @@ export class ObjPool {
    * Checks a closed pool's consistency (pmemobj_check): true if consistent,
    * false if not (also for a pool libpmemobj would loop on, which
    * pmemobj_check is never given). A pool that cannot be checked at all throws.
+   * Writes nothing. A pool this process may read but not write (a read-only
+   * filesystem, a file mode 0444 to a user other than root), which
+   * pmemobj_check cannot open, is checked through a private copy in memory
+   * (native/obj/check.cc).
    * @throws PmemError ERR_PMEM_NOT_FOUND, ERR_PMEM_NOT_POOL, ERR_PMEM_LAYOUT,
-   *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED (the pool is open)
+   *   ERR_PMEM_CORRUPT, ERR_PMEM_LOCKED (the pool is open), ERR_PMEM_ACCESS
+   *   (not readable), ERR_PMEM_NO_MEMORY (no memory for the private copy;
+   *   another failure to make it by its errno)
    */
   static check(path: string, layout?: string | null): boolean {
     checkPath(path);

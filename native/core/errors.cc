@@ -139,9 +139,15 @@ void ClearObjErrorMessage() {
   if (raw != nullptr) const_cast<char*>(raw)[0] = '\0';
 }
 
-void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path, int err) {
+void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path, int err,
+                   const std::string& alias, const std::string& note) {
   const char* raw = pmemobj_errormsg();
   std::string lib = raw != nullptr ? raw : "";
+  if (!alias.empty()) {
+    for (size_t at = lib.find(alias); at != std::string::npos; at = lib.find(alias, at + path.size())) {
+      lib.replace(at, alias.size(), path);
+    }
+  }
   bool opening = op == ObjOp::kOpen || op == ObjOp::kCreate || op == ObjOp::kCheck;
   const char* code;
   std::string hint;
@@ -182,7 +188,7 @@ void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string&
   } else {
     message += !lib.empty() ? lib : std::string(std::strerror(err > 0 ? err : EIO));
   }
-  message += hint;
+  message += hint + note;
   ClearObjErrorMessage();
   throw MakePmemError(env, code, message, err > 0 ? err : 0, call, &path);
 }

@@ -45,8 +45,12 @@ enum class ObjOp { kOpen, kCreate, kCheck, kAlloc, kTx, kOther };
 // Empties libpmemobj's per-thread message, so that the next failure's is its own.
 void ClearObjErrorMessage();
 
+// `alias`, when given, is another name the call was given for `path` (a
+// private copy's /proc/self/fd name), replaced by `path` in libpmemobj's
+// message; `note` is appended to the message.
 [[noreturn]] void ThrowObjError(Napi::Env env, ObjOp op, const char* call, const std::string& path,
-                                int err);
+                                int err, const std::string& alias = std::string(),
+                                const std::string& note = std::string());
 
 void InitErrors(Napi::Env env, Napi::Object exports);
 

@@ -361,13 +361,25 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
 }
 
 // objCheck(path, layout|null) -> boolean (pmemobj_check: 1 consistent,
-// 0 not consistent, -1 could not be checked, which is thrown).
+// 0 not consistent, -1 could not be checked, which is thrown). A pool this
+// process may read but not write is checked through a private copy
+// (PrivateCopyForCheck, native/obj/check.cc), given to pmemobj_check by its
+// /proc/self/fd name; errors name the user's path.
 Napi::Value CheckPool(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ExistingPool a(info);
   a.Check(env);
-  int r = pmemobj_check(a.path.c_str(), a.Layout());
-  if (r < 0) ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", a.path, errno);
+  std::string why;
+  int copy = PrivateCopyForCheck(env, a.path, &why);
+  std::string target = copy < 0 ? a.path : "/proc/self/fd/" + std::to_string(copy);
+  int r = pmemobj_check(target.c_str(), a.Layout());
+  int err = errno;
+  if (copy >= 0) close(copy);
+  if (r < 0) {
+    std::string note = copy < 0 ? "" : " (checked through a private copy in memory: the file is not "
+                                       "writable here, " + why + ")";
+    ThrowObjError(env, ObjOp::kCheck, "pmemobj_check", a.path, err, copy < 0 ? "" : target, note);
+  }
   ClearObjErrorMessage();
   return Napi::Boolean::New(env, r == 1);
 }

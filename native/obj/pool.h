@@ -1,4 +1,5 @@
-// A libpmemobj pool (pmemobj_create/open/check/close, native/obj/pool.cc),
+// A libpmemobj pool (pmemobj_create/open/check/close, native/obj/pool.cc;
+// the check of a pool that is not writable here, native/obj/check.cc),
 // its atomic allocator (native/obj/heap.cc), and its transactions
 // (native/obj/tx.cc). JavaScript sees it only through
 // lib/obj/pool.ts and lib/obj/tx.ts.
@@ -61,6 +62,15 @@ using PoolPtr = std::shared_ptr<Pool>;
 inline Pool* PoolOf(const Napi::CallbackInfo& info) {
   return static_cast<PoolPtr*>(info.Data())->get();
 }
+
+// For pmemobj_check, which opens the file to write (PMDK 1.12.1) though it
+// maps it privately: when this process may read the regular file at `path`
+// but not write it, a private copy of it in memory (a memfd, the caller's
+// to close; native/obj/check.cc), with `why` saying why the file itself
+// cannot be given; -1 when it can (or cannot be read either, which
+// pmemobj_check reports). Throws ERR_PMEM_LOCKED for an open pool, and
+// when the copy fails.
+int PrivateCopyForCheck(Napi::Env env, const std::string& path, std::string* why);
 
 // The pool, or PmemError ERR_PMEM_CLOSED.
 Pool* Live(const Napi::CallbackInfo& info);
