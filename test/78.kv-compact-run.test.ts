@@ -204,11 +204,14 @@ test('a run with two values larger than a segment is copied only when runs for b
 // segments, and its copies fill 3. With 2 free, compaction copied what fit
 // and found no room for the rest: the run stayed whole, the copies took
 // both free segments, and the store (no segment free, 140 KiB dead) took
-// neither a put nor a delete, and compact() freed nothing.
+// neither a put nor a delete, and compact() freed nothing. The batch here
+// is of 200 puts, a run of 4: compact() now fills the active segment's
+// room first, and a run of 3's copies fit that room and the 2 free
+// segments (it is cleaned whole, 3 free after).
 test('a run whose live entries fill more segments than are free is left whole, its copies not begun', () => {
   withStore('kv-compact-run-small.kv', 'k49', ({ db, model, put }) => {
     const ops: { type: 'put'; key: string; value: Buffer }[] = [{ type: 'put', key: 'x', value: Buffer.from('a') }];
-    for (let i = 0; i < 180; i++) ops.push({ type: 'put', key: `s${i}`, value: value(i) });
+    for (let i = 0; i < 200; i++) ops.push({ type: 'put', key: `s${i}`, value: value(i) });
     db.batch(ops);
     for (const op of ops) model.set(op.key, op.value);
     for (let n = 0; db.stats().segments.free > 2; n++) put(`k${n}`, value(n + 1));

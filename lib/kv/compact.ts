@@ -55,6 +55,8 @@ export interface CompactTarget {
   beforeFree(start: number, end: number): void;
   /** Whether a reader beside the writer holds its pin (pin.ts): paced cleaning frees nothing then. */
   readersPinned(): boolean;
+  /** Ends the active segment (its end mark at the tail) and sends appends to a new segment, so that compact() may clean it. */
+  leaveActive(): void;
 }
 
 /**
@@ -83,13 +85,27 @@ export function compact(t: SegmentTable, log: CompactTarget): number {
 function compactPass(t: SegmentTable, log: CompactTarget): { freed: number; left: number } {
   let freed = 0;
   let left = 0;
-  // Appends from here go to a new segment, so the active one is cleaned too.
-  t.active = -1;
+  // The active segment is given up only to be cleaned: when it has
+  // something to reclaim, appends from here go to a new segment and it is
+  // cleaned too (last: it is the newest), freed, room and all. Otherwise
+  // the copies go on filling its room. Given up with nothing to clean,
+  // its room was lost until its next cleaning, and a store nearly full of
+  // live entries took less after compact() than before: a put that fitted
+  // that room was refused. Its copies find a free segment: it holds a dead
+  // entry only by a write placed in it (a put keeps two segments free, a
+  // delete one) or a tombstone a pass carried there (a pass frees each
+  // victim whose copies opened a segment), only an opening lowers the
+  // count, and an opening moves appends on; every victim cleaned before
+  // it frees as many segments as its copies open.
+  if (t.active >= 0 && worthCleaning(t, t.active)) log.leaveActive();
   const order: number[] = [];
   for (let s = 0; s < t.count; s++) if (t.seq[s] !== 0) order.push(s);
   order.sort((x, y) => t.seq[x] - t.seq[y]);
   for (const s of order) {
-    if (!worthCleaning(t, s)) continue;
+    // Never the segment the copies go to (as victim()): its tombstones the
+    // copies carried may make it worth cleaning, and it would be freed
+    // with copies in it.
+    if (s === t.active || !worthCleaning(t, s)) continue;
     const carry = left > 0 && t.tombstones[s] !== 0;
     if ((t.liveBytes[s] > 0 || carry) && copiedOut(t, log, s, t.start(s) + SEGMENT_HEADER_BYTES, Infinity, carry) < 0) {
       left++;

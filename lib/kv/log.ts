@@ -215,6 +215,18 @@ export class KvLog {
     return this.#t.fitsRuns(needs, 0) || this.#growable();
   }
 
+  /**
+   * Compaction's step before it cleans the active segment (compact.ts):
+   * appends move to a new segment, and the active one ends here. Its end
+   * mark is flushed, not fenced: it serves only recovery's report
+   * (end-mark.ts; lost in a crash, the log still ends at the same record),
+   * and the next fence, a copy's or the free's, makes it durable.
+   */
+  leaveActive(): void {
+    this.#markEnd(false);
+    this.#t.active = -1;
+  }
+
   /** Compaction's notice (compact.ts): the segment at [start, end) is about to be freed; its bytes still hold its entries. */
   beforeFree(start: number, end: number): void {
     if (this.#watchers.size === 0) return;
@@ -453,7 +465,7 @@ export class KvLog {
       // The pacing fell behind (the store is nearly full of live entries,
       // or the writes outran it): clean whole victims until a run of
       // segments is free, then, when that is not enough, everything,
-      // active segment included.
+      // active segment included when it has dead entries.
       while (s < 0 && this.#step(Infinity)) {
         if (this.#inActive(size, reserve)) return t.tail;
         s = t.findFree(need, reserve);
@@ -514,8 +526,6 @@ export class KvLog {
   }
 
   #compact(): number {
-    // compact() moves appends to a new segment: the active one ends here.
-    this.#markEnd(false);
     this.#compacting = true;
     try {
       return compact(this.#t, this);
