@@ -343,6 +343,38 @@ describe('pmem serve', () => {
     c.close();
   });
 
+  test("INFO keyspace's avg_ttl is Redis's running estimate from active expiry's rounds: 0 before one, and again once no key has an expiry", async () => {
+    const c = await client();
+    expect(text(await c.call('SELECT', '9'))).toBe('OK');
+    const avg = async (): Promise<number> => Number(/db9:keys=\d+,expires=\d+,avg_ttl=(\d+)/.exec(text(await c.call('INFO', 'keyspace')) as string)?.[1]);
+    await c.call('FLUSHDB');
+    await c.call('SET', 'plain', 'v');
+    expect(await avg()).toBe(0);
+    // Two keys to live 1,000 s and 3,000 s, in one turn (the server's own
+    // cycles run between turns): a round's mean is 2,000 s; the first round
+    // is taken whole.
+    await c.call('MULTI');
+    await c.call('SET', 't1', 'v', 'EX', '1000');
+    await c.call('SET', 't2', 'v', 'EX', '3000');
+    await c.call('EXEC');
+    server.expiry.cycle();
+    const first = await avg();
+    expect(first).toBeGreaterThan(1_990_000);
+    expect(first).toBeLessThanOrEqual(2_000_000);
+    // Each later round weighs its mean (now 1,000 s) 1/50 against the estimate.
+    await c.call('PERSIST', 't2');
+    server.expiry.cycle();
+    const second = await avg();
+    expect(second).toBeLessThanOrEqual(Math.floor(first / 50) * 49 + 20_000);
+    expect(second).toBeGreaterThan(990_000);
+    // No key with an expiry: 0 at the next cycle.
+    await c.call('PERSIST', 't1');
+    server.expiry.cycle();
+    expect(await avg()).toBe(0);
+    await c.call('FLUSHDB');
+    c.close();
+  });
+
   test('EXPIRE and its kin read their options before the time, as Redis does: an option error wins over a bad time', async () => {
     const c = new RawClient(port);
     await c.ready;

@@ -28,6 +28,13 @@ export class Dict {
    * COPY and SWAPDB carry it with the value (moves.ts).
    */
   readonly strEncodings = new Map<string, StringEncoding>();
+  /**
+   * INFO keyspace's avg_ttl (ms): Redis's running estimate of the time to
+   * live of the keys with an expiry, from those active expiry looks at
+   * (each round's mean weighted 1/50 against the estimate; the first round's
+   * taken whole), 0 when none has an expiry. In DRAM only.
+   */
+  avgTtl = 0;
 
   get size(): number {
     return this.keys.length;
@@ -112,5 +119,14 @@ export class Dict {
     this.expires.clear();
     this.colls.clear();
     this.strEncodings.clear();
+    this.avgTtl = 0;
+  }
+
+  /** Counts a round of active expiry's keys not yet due: `sum` ms to live over `n` keys. */
+  sampleTtl(sum: number, n: number): void {
+    if (n === 0) return;
+    const avg = Math.floor(sum / n);
+    if (this.avgTtl === 0) this.avgTtl = avg;
+    this.avgTtl = Math.floor(this.avgTtl / 50) * 49 + Math.floor(avg / 50);
   }
 }

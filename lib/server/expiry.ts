@@ -42,6 +42,8 @@ export class ActiveExpiry {
     const deadline = this.clock() + CYCLE_MS * share;
     let n = 0;
     for (let db = 0; db < ks.databases; db++) {
+      // A database with no expiry left has no average time to live (INFO's avg_ttl), as in Redis.
+      if (ks.dbs[db].expires.size === 0) ks.dbs[db].avgTtl = 0;
       while (ks.dbs[db].expires.size > 0) {
         const r = ks.expireRound(db, ROUND);
         n += r.deleted;

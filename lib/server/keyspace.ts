@@ -483,10 +483,13 @@ export class Keyspace {
       else later.push([k, at]);
     }
     // Keys not yet due go to the end of the map, so the next round starts where this one stopped.
+    let ttlSum = 0;
     for (const [k, at] of later) {
       d.expires.delete(k);
       d.expires.set(k, at);
+      ttlSum += at - now;
     }
+    d.sampleTtl(ttlSum, later.length);
     let deleted = 0;
     for (const k of due) {
       if (this.#delete(db, k)) {

@@ -80,8 +80,12 @@ function swapKeys(ks: Keyspace, x: number, y: number): void {
     });
   const ax = take(x);
   const by = take(y);
+  // INFO's avg_ttl goes with the keys, as Redis swaps it with the databases.
+  const [ttlX, ttlY] = [ks.dbs[x].avgTtl, ks.dbs[y].avgTtl];
   ks.flush(x);
   ks.flush(y);
+  ks.dbs[x].avgTtl = ttlY;
+  ks.dbs[y].avgTtl = ttlX;
   const put = (db: number, entries: Entry[]): void => {
     for (const [k, t, v, at, c, enc] of entries) {
       ks.set(db, k, t, v, at);

@@ -66,7 +66,7 @@ function info(s: RespServer, c: Client, argv: Buffer[]): void {
     ['CPU', [['used_cpu_sys', (process.cpuUsage().system / 1e6).toFixed(6)], ['used_cpu_user', (process.cpuUsage().user / 1e6).toFixed(6)]]],
     ['Errorstats', [...s.stats.errors].map(([k, v]) => [`errorstat_${k}`, `count=${v}`] as [string, string])],
     ['Keyspace', s.keyspace.dbs.map((d, i) => [i, d] as const).filter(([, d]) => d.size > 0)
-      .map(([i, d]) => [`db${i}`, `keys=${d.size},expires=${d.expires.size},avg_ttl=0`] as [string, string])],
+      .map(([i, d]) => [`db${i}`, `keys=${d.size},expires=${d.expires.size},avg_ttl=${d.avgTtl}`] as [string, string])],
   ];
   let text = '';
   for (const [name, fields] of sections) {
