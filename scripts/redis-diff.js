@@ -312,6 +312,16 @@ function commands() {
   out.push([...BIT_SETUP, ...BITS]);
   for (let a = 0; a < 42; a += 3) for (let b = a; b < 42; b += 5) out.push([...BIT_SETUP, ['BITCOUNT', 'b1', String(a), String(b), 'BIT'], ['BITPOS', 'b1', '1', String(a), String(b), 'BIT'], ['BITPOS', 'b1', '0', String(a), String(b), 'BIT'], ['BITPOS', 'b1', '0', String(a >> 3)], ['BITPOS', 'b2', '0', String(a >> 3), String(b >> 3)]]);
 
+  // SLOWLOG's and ROLE's replies that do not depend on time: the errors,
+  // HELP, the thresholds' ranges, and an empty log's length and entries.
+  out.push(['SLOWLOG'], ['SLOWLOG', 'foo'], ['SLOWLOG', 'LEN', 'x'], ['SLOWLOG', 'GET', '1', '2'], ['SLOWLOG', 'GET', '-2'], ['SLOWLOG', 'GET', 'x'],
+    ['SLOWLOG', 'GET', '9223372036854775808'], ['SLOWLOG', 'HELP'], ['SLOWLOG', 'RESET', 'x'], ['SLOWLOG', 'HELP', 'x'], ['ROLE'], ['ROLE', 'x'],
+    ['CONFIG', 'SET', 'slowlog-log-slower-than', '-2'], ['CONFIG', 'SET', 'slowlog-max-len', '-1'], ['CONFIG', 'SET', 'slowlog-log-slower-than', 'x'],
+    ['CONFIG', 'GET', 'slowlog-max-len'], ['CONFIG', 'GET', 'slowlog-log-slower-than']);
+  out.push([['CONFIG', 'SET', 'slowlog-log-slower-than', '-1', 'slowlog-max-len', '5'], ['SLOWLOG', 'RESET'], ['SET', 'a', 'b'], ['SLOWLOG', 'LEN'],
+    ['SLOWLOG', 'GET'], ['SLOWLOG', 'GET', '-1'], ['CONFIG', 'GET', 'slowlog-max-len'], ['CONFIG', 'GET', 'slowlog-log-slower-than'], ['CONFIG', 'SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128'],
+    ['SLOWLOG', 'RESET']]);
+
   // Options of each command, alone, in pairs and out of place: the order
   // in which syntax and values are checked decides which error is replied.
   const OPTIONS = ['NX', 'XX', 'GT', 'LT', 'CH', 'INCR', 'GET', 'KEEPTTL', 'EX', 'PX', 'EXAT', 'PXAT', 'PERSIST', 'LIMIT', 'REV', 'BYSCORE', 'BYLEX',

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 
 import { createServer, KVStore, openServer, startStoreReplica, type RespServer, type StoreReplicaHandle } from '../lib';
 import { parseServe } from '../lib/cli/serve';
-import { frame, RawClient, text } from './fixtures/serve/raw';
+import { frame, RawClient, type Reply, text } from './fixtures/serve/raw';
 import { BIN } from './cli-helpers';
 import { startPmem, stopPmem, testFiles } from './replicate-helpers';
 
@@ -392,7 +392,16 @@ async function replicationInfo(port: number): Promise<string[]> {
   return info.split('\r\n').filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-test('INFO replication lists the backups whose handshake is done, with the LSN each persisted', async () => {
+/** ROLE's reply, as RawClient parses it. */
+async function role(port: number): Promise<Reply | null> {
+  const c = new RawClient(port);
+  await c.ready;
+  const r = await c.call('ROLE');
+  c.close();
+  return r;
+}
+
+test('INFO replication and ROLE list the backups whose handshake is done, with the LSN each persisted', async () => {
   const b = await backup();
   const { server, port } = await serve(file('info.kv'), [`127.0.0.1:${b.handle.port}`]);
   const c = new RawClient(port);
@@ -405,6 +414,7 @@ test('INFO replication lists the backups whose handshake is done, with the LSN e
   expect(await replicationInfo(port)).toEqual([
     'role:master', 'connected_slaves:1', `slave0:ip=127.0.0.1,port=${b.handle.port},state=online,offset=${lsn}`, `master_repl_offset:${lsn}`,
   ]);
+  expect(text(await role(port))).toEqual(['master', lsn, [['127.0.0.1', String(b.handle.port), String(lsn)]]]);
   await server.close();
   await b.handle.close();
   // A backup that is not there is not connected; a server without backups has none.
@@ -414,6 +424,7 @@ test('INFO replication lists the backups whose handshake is done, with the LSN e
   const plain = createServer({ file: file('info-plain.kv'), size: 9 << 20 });
   const plainPort = await plain.listen(0, '127.0.0.1');
   expect(await replicationInfo(plainPort)).toEqual(['role:master', 'connected_slaves:0', 'master_repl_offset:0']);
+  expect(text(await role(plainPort))).toEqual(['master', 0, []]);
   await plain.close();
 });
 

@@ -1,6 +1,8 @@
 // A request's way to its command: the name matched against the table as
 // bytes (no string is made of it), the checks every command gets (AUTH,
 // arity, a RESP2 subscriber, MULTI's queue), and the error replies.
+import { performance } from 'node:perf_hooks';
+
 import { PmemError } from '../core/errors';
 import { type Client, ReplyError } from './client';
 import { cString } from './commands/args';
@@ -10,7 +12,7 @@ import { writes } from './pause';
 import type { RespServer } from './server';
 
 /** The commands Redis 7.0 names with their subcommand in errors ('client|reply'). */
-const CONTAINERS: ReadonlySet<string> = new Set(['client', 'config', 'command', 'object', 'pubsub', 'function', 'memory', 'debug']);
+const CONTAINERS: ReadonlySet<string> = new Set(['client', 'config', 'command', 'object', 'pubsub', 'function', 'memory', 'debug', 'slowlog']);
 
 /** A command as the dispatcher finds it: its lower-case name's bytes and its flags, looked up once. */
 interface Entry {
@@ -229,7 +231,14 @@ export class Dispatcher {
     s.stats.commands++;
     c.lastCommand = cmd.name;
     const misses = e.readsKeys && s.keyspace.notify.wants(NOTIFY_KEY_MISS) ? this.#absentKeys(c, cmd, argv) : null;
-    cmd.run(s, c, argv);
+    // The slow log times the command's own run (an error reply included), as Redis's call() does; EXEC only through the commands it runs.
+    const timed = s.slowlog.enabled && cmd.name !== 'exec';
+    const t0 = timed ? performance.now() : 0;
+    try {
+      cmd.run(s, c, argv);
+    } finally {
+      if (timed) s.slowlog.ran(c, argv, Math.floor((performance.now() - t0) * 1000), s.blocking.isBlocked(c));
+    }
     // 'keymiss' only once the command has run: Redis parses a command's
     // arguments before its lookup, so a command refused for them (a thrown
     // ReplyError skips this) raises none.

@@ -25,6 +25,7 @@ import { OutputLimits } from './output-limits';
 import { PubSub } from './pubsub';
 import { ReplicatedCommit } from './replication';
 import { DEFAULT_LIMITS, ProtocolError, type RespLimits } from './resp';
+import { SlowLog } from './slowlog';
 import { Watches } from './watch';
 
 export interface ServerOptions {
@@ -114,6 +115,8 @@ export class RespServer {
   readonly blocking = new Blocking();
   /** CLIENT PAUSE: clients postponed until it ends. */
   readonly pause = new ClientPause();
+  /** SLOWLOG: the commands that ran longest. */
+  readonly slowlog = new SlowLog();
   stats = { connections: 0, commands: 0, rejected: 0, keyspaceHits: 0, keyspaceMisses: 0, errors: new Map<string, number>(), batches: 0, maxBatch: 0 };
   #net: net.Server;
   #nextId = 1;
@@ -193,6 +196,7 @@ export class RespServer {
     this.keyspace.addWriteListener((db, key) => this.blocking.signal(db, key));
     // An unblocked client's reply goes out with the batch that served it; its next requests run in a later turn.
     this.blocking.onUnblock = (c) => {
+      this.slowlog.unblocked(c);
       this.#queue(c);
       setImmediate(() => {
         if (!c.closed) this.#process(c);
@@ -328,7 +332,10 @@ export class RespServer {
     socket.on('error', () => {}); // a reset by the peer ends the client; 'close' follows
     // The peer's end read: it waits for nothing any more (Blocking.serveReady
     // skips it too). 'close' follows once this side's end is sent.
-    socket.on('end', () => this.blocking.drop(c));
+    socket.on('end', () => {
+      this.blocking.drop(c);
+      this.slowlog.unblocked(c, false);
+    });
     socket.on('close', () => this.#dropClient(c));
   }
 
@@ -340,6 +347,7 @@ export class RespServer {
     this.watches.unwatchAll(c);
     this.pubsub.drop(c);
     this.blocking.drop(c);
+    this.slowlog.unblocked(c, false);
     this.pause.drop(c);
   }
 

@@ -26,7 +26,8 @@ function configDefaults(s: RespServer): Record<string, string> {
     'client-output-buffer-limit': s.outputLimits.toString(),
     timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
     dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'latency-tracking-info-percentiles': '50 99 99.9', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
-    'enable-debug-command': s.enableDebugCommand, ...FIXED,
+    'enable-debug-command': s.enableDebugCommand, 'slowlog-log-slower-than': String(s.slowlog.slowerThan), 'slowlog-max-len': String(s.slowlog.maxLen),
+    ...FIXED,
   };
 }
 
@@ -123,11 +124,12 @@ const ENUM_PARAMS = new Map([
  * Integer parameters, with Redis's range (config.c): maxclients at least 1
  * here (a limit of 0 would refuse every connection, the one that could
  * raise it again too); timeout closes idle clients and hz sets how often
- * the server's periodic work runs (cron.ts). min-replicas-to-write takes
- * only 0 (NO_REPLICAS).
+ * the server's periodic work runs (cron.ts); the slowlog ones set the
+ * slow log (slowlog.ts). min-replicas-to-write takes only 0 (NO_REPLICAS).
  */
 const INT_PARAMS = new Map<string, [bigint, bigint]>([
   ['maxclients', [1n, 4294967295n]], ['timeout', [0n, 2147483647n]], ['hz', [0n, 2147483647n]], ['min-replicas-to-write', [0n, 2147483647n]],
+  ['slowlog-log-slower-than', [-1n, 9223372036854775807n]], ['slowlog-max-len', [0n, 9223372036854775807n]],
 ]);
 
 /**
@@ -214,6 +216,8 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
       // CONFIG GET reads each from the server (configDefaults): hz as it was taken into 1..500.
       if (name === 'maxclients') s.maxClients = Number(n);
       else if (name === 'timeout') s.timeout = Number(n);
+      else if (name === 'slowlog-log-slower-than') s.slowlog.slowerThan = Number(n);
+      else if (name === 'slowlog-max-len') s.slowlog.maxLen = Number(n);
       else s.cron.hz = Number(n);
     };
   }
