@@ -55,6 +55,8 @@ export class Client {
   readonly watched = new Map<string, boolean>();
   readonly channels = new Set<string>();
   readonly patterns = new Set<string>();
+  /** Shard channels (SSUBSCRIBE): a namespace of their own, without patterns. */
+  readonly shardChannels = new Set<string>();
   /** CLIENT REPLY: 'on', 'off', or 'skip' (the next command's reply only). */
   replyMode: 'on' | 'off' | 'skip' = 'on';
   /** Set by QUIT, a protocol error or a kill: the connection closes once its replies are out. */
@@ -101,8 +103,9 @@ export class Client {
     return `${this.socket.localAddress}:${this.socket.localPort}`;
   }
 
+  /** Every subscription (channels, patterns, shard channels): the client is in pub/sub mode while there is one. */
   get subscriptions(): number {
-    return this.channels.size + this.patterns.size;
+    return this.channels.size + this.patterns.size + this.shardChannels.size;
   }
 
   /** A line of CLIENT LIST / CLIENT INFO. */
@@ -112,7 +115,7 @@ export class Client {
     const omem = this.socket.writableLength + this.out.bytes;
     return `id=${this.id} addr=${this.addr} laddr=${this.laddr} fd=${(this.socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1} ` +
       `name=${this.name} age=${Math.floor((now - this.created) / 1000)} idle=${Math.floor((now - this.lastActive) / 1000)} ` +
-      `flags=${flags} db=${this.db} sub=${this.channels.size} psub=${this.patterns.size} ssub=0 ` +
+      `flags=${flags} db=${this.db} sub=${this.channels.size} psub=${this.patterns.size} ssub=${this.shardChannels.size} ` +
       `multi=${this.multi === null ? -1 : this.multi.length} qbuf=${this.parser.buffered} qbuf-free=0 argv-mem=0 multi-mem=${this.multiBytes} rbs=0 rbp=0 ` +
       `obl=0 oll=0 omem=${omem} tot-mem=${omem + this.parser.buffered + this.multiBytes} events=r cmd=${this.lastCommand.toLowerCase()} ` +
       `user=default redir=-1 resp=${this.out.proto} lib-name=${this.libName} lib-ver=${this.libVersion}`;

@@ -116,8 +116,8 @@ export class Notifier {
    * Queues a PUBLISH behind the waiting events (call it only when `queued`
    * > 0). It depends on no write, so a failed commit keeps it.
    */
-  enqueueMessage(channel: Buffer, message: Buffer): void {
-    this.#queue.push(MESSAGE, channel, message, 0);
+  enqueueMessage(channel: Buffer, message: Buffer, sharded = false): void {
+    this.#queue.push(MESSAGE, channel, message, sharded ? 1 : 0);
   }
 
   /** The batch that holds every write so far is durable: its events may go out. */
@@ -150,7 +150,7 @@ export class Notifier {
     for (let i = 0; i < n; i += 4) {
       const flags = q[i] as number;
       if (flags === MESSAGE) {
-        pubsub.publish(q[i + 1] as Buffer, q[i + 2] as Buffer, deliver);
+        pubsub.publish(q[i + 1] as Buffer, q[i + 2] as Buffer, deliver, q[i + 3] === 1);
         continue;
       }
       const event = q[i + 1] as string;

@@ -20,7 +20,7 @@ export type PauseType = 'write' | 'all';
  * WRITE pause postpones with the writes: PUBLISH adds to the replication
  * stream in Redis.
  */
-const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'function']);
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'function']);
 
 /** Whether a WRITE pause postpones `cmd`: a write, a may-replicate command, or an EXEC of a queue holding one. */
 export function writes(cmd: Command, queued: readonly Buffer[][] | null, find: (name: Buffer) => Command | undefined): boolean {
