@@ -14,6 +14,7 @@
         "native/core/crc32c.cc",
         "native/core/errors.cc",
         "native/core/filelock.cc",
+        "native/core/libm.cc",
         "native/core/nochdir.cc",
         "native/core/views.cc",
         "native/kv/scan.cc",

@@ -4,6 +4,7 @@
 #include "core/crc32c.h"
 #include "core/errors.h"
 #include "core/filelock.h"
+#include "core/libm.h"
 #include "core/views.h"
 #include "kv/scan.h"
 #include "kv/table.h"
@@ -25,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pmem::InitViews(env, exports);
   pmem::InitKvScan(env, exports);
   pmem::InitKvTable(env, exports);
+  pmem::InitLibm(env, exports);
   return exports;
 }
 

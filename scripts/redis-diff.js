@@ -20,6 +20,7 @@ const path = require('node:path');
 
 const { createServer } = require('../dist');
 const { fuzz, hostile } = require('./redis-diff-hostile');
+const { geo } = require('./redis-diff-geo');
 
 function frame(args) {
   return Buffer.from(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a, 'latin1')}\r\n${a}\r\n`).join(''), 'latin1');
@@ -401,7 +402,7 @@ async function main() {
     conns.push(a, b);
     // The sequences run after the setup like any other entry: each starts with FLUSHALL.
     // A DISCARD ends each: a MULTI it left open would queue the next setup.
-    const list = [...commands(), ...hostile(), ...fuzz(200, 25, 7), ...sequences(250, 40, 1).map((seq) => [['FLUSHALL'], ...seq, ['DISCARD']])];
+    const list = [...commands(), ...geo(), ...hostile(), ...fuzz(200, 25, 7), ...sequences(250, 40, 1).map((seq) => [['FLUSHALL'], ...seq, ['DISCARD']])];
     let differ = 0;
     let sent = 0;
     for (const entry of list) {

@@ -121,6 +121,10 @@ export interface Binding {
   crc32cFolds: boolean;
   /** The folding form long checksums take here: see native/core/crc32c.cc. */
   crc32cFold: '512' | '128' | 'none';
+  /** The C library's sin, cos and asin (Redis's, for pmem serve's geo distances): native/core/libm.cc. */
+  libmSin(x: number): number;
+  libmCos(x: number): number;
+  libmAsin(x: number): number;
   objCreate(path: string, tmp: string, layout: string, size: number, mode: number, sds: boolean, stats: boolean): NativeObjPool;
   objOpen(path: string, layout: string | null, stats: boolean): NativeObjPool;
   objCheck(path: string, layout: string | null): boolean;

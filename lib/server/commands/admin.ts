@@ -11,6 +11,7 @@ import { anonymousRss, human, usedMemory } from '../memory';
 import { swapDbs } from '../moves';
 import type { RespServer } from '../server';
 import { cString, i32Arg, keyArg, keyBuf, nameWord, toI64, word } from './args';
+import { georadiusKeys } from './geo';
 import { encodingOf, refcountOf } from './keys';
 import { sortKeys } from './sort';
 import type { Command, Def } from './types';
@@ -137,15 +138,20 @@ const NUMKEYS: ReadonlyMap<string, { at: number }> = new Map<string, { at: numbe
   ...['zunion', 'zinter', 'zdiff', 'zintercard', 'sintercard', 'lmpop', 'zmpop'].map((n): [string, { at: number }] => [n, { at: 1 }]),
 ]);
 
+/** The other commands whose keys are found by reading their arguments (keysOf). */
+const MOVABLE = new Set(['sort', 'georadius', 'georadiusbymember']);
+
 /**
  * The keys of `args` (a command and its arguments) as Redis 7.0's COMMAND
  * GETKEYS finds them: the table's first, last and step, then for a command
  * of NUMKEYS the count of keys that follow it, which must be 1 or more and
- * fit the arguments; SORT's, its own way (sortKeys). Null when the
+ * fit the arguments; SORT's and GEORADIUS's their own way. Null when the
  * arguments name no keys they should.
  */
 function keysOf(cmd: Command, args: Buffer[]): Buffer[] | null {
   if (cmd.name === 'sort') return sortKeys(args);
+  if (cmd.name === 'georadius') return georadiusKeys(args, 6);
+  if (cmd.name === 'georadiusbymember') return georadiusKeys(args, 5);
   const keys: Buffer[] = [];
   if (cmd.firstKey > 0) {
     const last = cmd.lastKey < 0 ? args.length + cmd.lastKey : cmd.lastKey;
@@ -161,7 +167,7 @@ function keysOf(cmd: Command, args: Buffer[]): Buffer[] | null {
 }
 
 function commandInfo(c: Client, cmd: Command): void {
-  const flags = NUMKEYS.has(cmd.name) || cmd.name === 'sort' ? [...cmd.flags, 'movablekeys'] : cmd.flags;
+  const flags = NUMKEYS.has(cmd.name) || MOVABLE.has(cmd.name) ? [...cmd.flags, 'movablekeys'] : cmd.flags;
   c.out.array(10);
   c.out.bulk(cmd.name);
   c.out.int(cmd.arity);

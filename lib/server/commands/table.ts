@@ -3,6 +3,7 @@ import { ADMIN_COMMANDS, registry } from './admin';
 import { BIT_COMMANDS } from './bits';
 import { CONFIG_COMMANDS } from './config';
 import { CONNECTION_COMMANDS } from './connection';
+import { GEO_COMMANDS } from './geo';
 import { HASH_COMMANDS } from './hashes';
 import { INTROSPECTION_COMMANDS } from './introspection';
 import { KEY_COMMANDS } from './keys';
@@ -29,6 +30,6 @@ function build(...groups: Record<string, Def>[]): Map<string, Command> {
 
 export const COMMANDS = build(
   CONNECTION_COMMANDS, ADMIN_COMMANDS, CONFIG_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS,
-  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS, BIT_COMMANDS, INTROSPECTION_COMMANDS,
+  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS, BIT_COMMANDS, INTROSPECTION_COMMANDS, GEO_COMMANDS,
 );
 registry.commands = COMMANDS;

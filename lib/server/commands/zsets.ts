@@ -47,50 +47,69 @@ function zaddLike(incrOnly: boolean) {
     for (let j = at; j < argv.length; j += 2) scores.push(scoreArg(argv[j]));
     const members: string[] = [];
     for (let j = at + 1; j < argv.length; j += 2) members.push(memberArg(argv[j]));
-    const key = keyArg(argv[1]);
-    const have = zsetOf(s, c.db, key);
-    if (have === undefined && xx) {
-      if (incr) c.out.nil();
-      else c.out.int(0);
-      return;
-    }
-    const z = zsetFor(s, c.db, key);
-    let added = 0;
-    let updated = 0;
-    let result: number | null = null;
-    for (let j = 0; j < scores.length; j++) {
-      const m = members[j];
-      let score = scores[j];
-      const cur = z.data.members.get(m);
-      if (cur !== undefined) {
-        if (nx) continue;
-        if (incr) {
-          score += cur;
-          if (Number.isNaN(score)) {
-            zdone(s, z);
-            throw new ReplyError(NAN);
-          }
-        }
-        if ((lt && score >= cur) || (gt && score <= cur)) continue;
-        result = score;
-        if (score !== cur) {
-          zput(s, z, m, score);
-          updated++;
-        }
-      } else {
-        if (xx) continue;
-        zput(s, z, m, score);
-        added++;
-        result = score;
-      }
-    }
-    zdone(s, z); // a ZADD that added nothing to a new key leaves no key
-    if (added > 0 || updated > 0) s.keyspace.notify.raise(NOTIFY_ZSET, incr ? 'zincr' : 'zadd', c.db, key);
-    if (incr) {
-      if (result === null) c.out.nil();
-      else replyScore(c, result);
-    } else c.out.int(ch ? added + updated : added);
+    zaddPairs(s, c, keyArg(argv[1]), { nx, xx, gt, lt, ch, incr }, scores, members);
   };
+}
+
+/** ZADD's options. */
+export interface ZaddOptions {
+  nx: boolean;
+  xx: boolean;
+  gt: boolean;
+  lt: boolean;
+  ch: boolean;
+  incr: boolean;
+}
+
+/**
+ * ZADD's work once its arguments are read (GEOADD's too): sets each
+ * member's score as the options allow, and replies. @throws ReplyError
+ * WRONGTYPE, or INCR's NaN
+ */
+export function zaddPairs(s: RespServer, c: Client, key: string, o: ZaddOptions, scores: number[], members: string[]): void {
+  const { nx, xx, gt, lt, ch, incr } = o;
+  const have = zsetOf(s, c.db, key);
+  if (have === undefined && xx) {
+    if (incr) c.out.nil();
+    else c.out.int(0);
+    return;
+  }
+  const z = zsetFor(s, c.db, key);
+  let added = 0;
+  let updated = 0;
+  let result: number | null = null;
+  for (let j = 0; j < scores.length; j++) {
+    const m = members[j];
+    let score = scores[j];
+    const cur = z.data.members.get(m);
+    if (cur !== undefined) {
+      if (nx) continue;
+      if (incr) {
+        score += cur;
+        if (Number.isNaN(score)) {
+          zdone(s, z);
+          throw new ReplyError(NAN);
+        }
+      }
+      if ((lt && score >= cur) || (gt && score <= cur)) continue;
+      result = score;
+      if (score !== cur) {
+        zput(s, z, m, score);
+        updated++;
+      }
+    } else {
+      if (xx) continue;
+      zput(s, z, m, score);
+      added++;
+      result = score;
+    }
+  }
+  zdone(s, z); // a ZADD that added nothing to a new key leaves no key
+  if (added > 0 || updated > 0) s.keyspace.notify.raise(NOTIFY_ZSET, incr ? 'zincr' : 'zadd', c.db, key);
+  if (incr) {
+    if (result === null) c.out.nil();
+    else replyScore(c, result);
+  } else c.out.int(ch ? added + updated : added);
 }
 
 function zrem(s: RespServer, c: Client, argv: Buffer[]): void {
