@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { type CrashTestOptions, crashTest, replayCrash, seededRandom } from '../lib/testing';
+import type { Region } from '../lib';
+import { type CrashTestOptions, type OperationContext, crashTest, replayCrash, seededRandom } from '../lib/testing';
 
 const dist = path.join(__dirname, '..', 'dist', 'testing');
 
@@ -150,5 +151,107 @@ describe('a CrashSim whose buffer is transferred', () => {
     expect({ signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ signal: null, status: 0, stderr: '' });
     // Whether the transfer copied or detached, the simulator's own view still holds its bytes.
     expect(r.stdout).toMatch(/^(refused \w+\n)?0 1 7\n$/);
+  });
+});
+
+// crashTest runs its operation synchronously: what the operation leaves to
+// run later (a timer, a callback, a promise it does not return) is in no
+// crash image, and an acknowledgement it makes reaches no check. Such work
+// must fail loudly, not pass a structure that was never tested.
+describe('the recorded region once the operation has returned', () => {
+  function code(fn: () => unknown): unknown {
+    try {
+      fn();
+    } catch (e) {
+      return (e as { code?: unknown }).code;
+    }
+    return 'returned';
+  }
+
+  test('is closed: its ordering points, ctx.mark and ctx.ack throw ERR_PMEM_CLOSED, and its bytes are detached', () => {
+    const kept: { region?: Region; ctx?: OperationContext; setupRegion?: Region } = {};
+    const report = crashTest(options({
+      setup: (r) => {
+        kept.setupRegion = r;
+        return 0;
+      },
+      operation: (r, _before, ctx) => {
+        kept.region = r;
+        kept.ctx = ctx;
+        r.bytes[0] = 1;
+        r.persist(0, 1);
+        ctx.ack(1);
+        return 1;
+      },
+    }));
+    expect(report.images).toBeGreaterThan(0);
+    const r = kept.region!;
+    expect(kept.setupRegion).toBe(r);
+    expect(r.closed).toBe(true);
+    expect(r.bytes.length).toBe(0);
+    expect(code(() => r.persist(0, 1))).toBe('ERR_PMEM_CLOSED');
+    expect(code(() => r.flush(0, 1))).toBe('ERR_PMEM_CLOSED');
+    expect(code(() => r.drain())).toBe('ERR_PMEM_CLOSED');
+    expect(code(() => kept.ctx!.mark())).toBe('ERR_PMEM_CLOSED');
+    expect(code(() => kept.ctx!.ack(2))).toBe('ERR_PMEM_CLOSED');
+    // So is one whose operation threw.
+    let thrown: Region | undefined;
+    expect(() => crashTest(options({ operation: (reg) => { thrown = reg; throw new Error('boom'); } }))).toThrow('boom');
+    expect(code(() => thrown!.persist(0, 1))).toBe('ERR_PMEM_CLOSED');
+  });
+
+  test('a write and an ack left to a later tick fail there, instead of passing untested', () => {
+    // A callback-style put: it publishes before its data is durable, then
+    // acknowledges, all after the operation returned. crashTest used to see
+    // no store and report no violation.
+    const script = `
+      const { crashTest } = require(${JSON.stringify(dist)});
+      const report = crashTest({
+        size: 4096, setup: () => 0,
+        operation: (r, before, ctx) => {
+          setImmediate(() => {
+            try {
+              r.bytes[0] = 1;
+              r.persist(0, 1);
+              ctx.ack(1);
+              console.log('late work passed');
+            } catch (e) { console.log('late work: ' + e.code); }
+          });
+          return 1;
+        },
+        recover: (r) => r.bytes[0],
+        check: (v, { acked }) => { if (v < acked.length) throw new Error('lost'); },
+      });
+      console.log(report.images + ' ' + report.violationCount);`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(r.stdout).toBe('1 0\nlate work: ERR_PMEM_CLOSED\n');
+  });
+
+  test('a recover that reads the region setup had, not the image it is given, fails on every image', () => {
+    // A structure opened in setup and kept: reading through it reads the
+    // live region, which held every store, so every image used to pass,
+    // here with a counter that is never persisted.
+    let kept: Region | undefined;
+    const broken = options({
+      setup: (r) => {
+        kept = r;
+        return 0;
+      },
+      operation: (r, _before, ctx) => {
+        r.bytes[0] = 1;
+        ctx.ack(1);
+        return 1;
+      },
+      recover: () => kept!.bytes.readUInt8(0),
+      check: (v, { acked }) => {
+        if (v < acked.length) throw new Error('lost');
+      },
+    });
+    const report = crashTest(broken);
+    expect(report.images).toBe(2);
+    expect(report.violationCount).toBe(2);
+    // The region read is detached: reading it is out of its (empty) bounds.
+    expect(replayCrash(broken, report.violations[0].key).error).toMatchObject({ code: 'ERR_BUFFER_OUT_OF_BOUNDS' });
   });
 });

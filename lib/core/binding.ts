@@ -102,6 +102,8 @@ export interface NativeSim {
   schedule(seed: number, randomImages: number, torn: boolean, exhaustiveLimit: number, pairLimit: number): void;
   imageCount(point: number): number;
   loadImage(point: number, index: number, target: ArrayBuffer): number;
+  /** Detaches the buffer JavaScript sees; the model keeps the memory. */
+  detach(): void;
 }
 
 export interface Binding {

@@ -7,6 +7,8 @@ import {
   SimMode,
   checkMode,
   checkSize,
+  closeRecorded,
+  lateWork,
   nativeOf,
   replayTarget,
   setPointSink,
@@ -53,7 +55,11 @@ export interface CrashTestOptions<M, R> {
   pairLimit?: number;
   /** Builds the starting state on a fresh CrashSim and returns a model of it. Unpersisted stores stay dirty. */
   setup(region: Region): M;
-  /** The operation under test, recorded. Returns the model after it. */
+  /**
+   * The operation under test, recorded. Returns the model after it. When it
+   * returns (or throws) the region is closed: work it left for later throws
+   * ERR_PMEM_CLOSED at its first ack, mark or ordering point.
+   */
   operation(region: Region, before: M, ctx: OperationContext): M;
   /** The structure's real recovery, run on a region that holds one crash image. A throw is a violation. */
   recover(region: Region): R;
@@ -169,30 +175,40 @@ interface Recording<M> {
 /** Runs setup, then records the operation's crash points; leaves the schedule set. */
 function record<M, R>(o: Checked<M, R>): Recording<M> {
   const sim = new CrashSim(o.size, { mode: o.mode });
-  const before = o.setup(sim);
-  refuseThenable(before, 'setup');
   const native = nativeOf(sim);
   const points: CrashPointInfo[] = [];
   const ackCounts: number[] = [];
   const acked: unknown[] = [];
-  native.startRecording();
-  setPointSink(sim, (label) => {
-    points.push({ index: points.length, label, dirtyLines: native.point() });
-    ackCounts.push(acked.length);
-  });
+  let recording = false;
+  let before: M;
   let after: M;
   try {
+    before = o.setup(sim);
+    refuseThenable(before, 'setup');
+    native.startRecording();
+    recording = true;
+    setPointSink(sim, (label) => {
+      points.push({ index: points.length, label, dirtyLines: native.point() });
+      ackCounts.push(acked.length);
+    });
     after = o.operation(sim, before, {
       mark: (label = 'mark') => sim.mark(label),
       ack: (value) => {
+        if (!recording) throw lateWork();
         acked.push(value);
       },
     });
     refuseThenable(after, 'operation');
     sim.mark('end');
   } finally {
-    setPointSink(sim, null);
-    native.stopRecording();
+    // Whatever ended it, the recording is over: work that setup or the
+    // operation left to run later throws instead of going untested.
+    if (recording) {
+      recording = false;
+      setPointSink(sim, null);
+      native.stopRecording();
+    }
+    closeRecorded(sim);
   }
   native.schedule(o.seed, o.randomImages, o.torn, o.exhaustiveLimit, o.pairLimit);
   return { sim, before, after, points, ackCounts, acked };

@@ -1,5 +1,6 @@
 import { checkIndex, checkOptions, checkRange, typeName } from '../core/args';
 import { binding, type NativeSim } from '../core/binding';
+import { closedError, type PmemError } from '../core/errors';
 import type { Granularity, Region } from '../core/region';
 
 export type { NativeSim } from '../core/binding';
@@ -41,6 +42,8 @@ export type PointSink = (label: string) => void;
 
 const natives = new WeakMap<CrashSim, NativeSim>();
 const sinks = new WeakMap<CrashSim, PointSink>();
+/** Simulators whose recording is over (closeRecorded). */
+const closed = new WeakSet<CrashSim>();
 
 /** @internal */
 export function checkMode(mode: unknown): SimMode {
@@ -85,11 +88,20 @@ export class CrashSim implements Region {
   }
 
   /**
+   * True once crashTest (or replayCrash) has recorded its operation on this
+   * simulator: its bytes are detached, and its ordering points throw.
+   */
+  get closed(): boolean {
+    return closed.has(this);
+  }
+
+  /**
    * 'adr': CLWB. Takes a snapshot of every dirty line in the range; the next
    * drain makes the snapshot (not any later store) durable. 'page': msync,
    * durable when it returns (a crash point comes first). 'eadr': nothing.
    */
   flush(offset: number, length: number): void {
+    this.#live();
     checkRange(offset, length, this.length);
     if (this.mode === 'page') this.#point('drain');
     natives.get(this)!.flush(offset, length);
@@ -97,6 +109,7 @@ export class CrashSim implements Region {
 
   /** SFENCE: every snapshot taken by an earlier flush is durable (a crash point comes first). */
   drain(): void {
+    this.#live();
     if (this.mode !== 'page') this.#point('drain');
     natives.get(this)!.drain();
   }
@@ -110,6 +123,7 @@ export class CrashSim implements Region {
   /** A crash point with a label of the caller's (recorded only inside crashTest). */
   mark(label = 'mark'): void {
     if (typeof label !== 'string') throw new TypeError('label must be a string');
+    this.#live();
     this.#point(label);
   }
 
@@ -121,6 +135,10 @@ export class CrashSim implements Region {
   /** A copy of the persisted image: what a crash would keep if no dirty unit were written back. */
   persisted(): Buffer {
     return natives.get(this)!.persisted();
+  }
+
+  #live(): void {
+    if (closed.has(this)) throw lateWork();
   }
 
   #point(label: string): void {
@@ -144,6 +162,34 @@ export function replayTarget(size: number, mode: SimMode): CrashSim {
 /** @internal */
 export function nativeOf(sim: CrashSim): NativeSim {
   return natives.get(sim)!;
+}
+
+/**
+ * The error for work on a recording that is over: crashTest runs its
+ * operation synchronously, so what the operation left to run later (a
+ * timer, a callback, a promise it did not return) is not in any crash
+ * image, and its acknowledgements reach no check. Thrown rather than
+ * ignored, which would pass a structure that was never tested.
+ * @internal
+ */
+export function lateWork(): PmemError {
+  const e = closedError('this CrashSim');
+  e.message += ': crashTest closes the region it recorded when the operation returns, and work done after that ' +
+    '(in a timer, a callback, or a promise the operation did not return) is not tested';
+  return e;
+}
+
+/**
+ * Ends a recorded simulator's life as a Region: its ordering points throw
+ * (lateWork), and its bytes are detached, so that a late store reaches
+ * nothing and a recover that reads this region (through a structure opened
+ * in setup, say) instead of the image it is given fails on every image
+ * instead of passing them all. The native model keeps its own share of the
+ * memory and goes on building images. @internal
+ */
+export function closeRecorded(sim: CrashSim): void {
+  closed.add(sim);
+  natives.get(sim)!.detach();
 }
 
 /** Routes the crash points of `sim` to `sink` (or stops, with null). @internal */

@@ -39,7 +39,8 @@ class Sim : public Napi::ObjectWrap<Sim> {
                         InstanceMethod<&Sim::PointCount>("pointCount"),
                         InstanceMethod<&Sim::SetSchedule>("schedule"),
                         InstanceMethod<&Sim::ImageCount>("imageCount"),
-                        InstanceMethod<&Sim::LoadImage>("loadImage")});
+                        InstanceMethod<&Sim::LoadImage>("loadImage"),
+                        InstanceMethod<&Sim::Detach>("detach")});
   }
 
   explicit Sim(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sim>(info) {
@@ -176,6 +177,16 @@ class Sim : public Napi::ObjectWrap<Sim> {
     }
     sim::ImageKind kind = l.Load(point, index, static_cast<uint8_t*>(target.Data()));
     return Napi::Number::New(env, kind);
+  }
+
+  // detach(): JavaScript loses its view of the bytes (every view of the
+  // buffer reads as empty), once the recording is over. The model keeps its
+  // share of the memory, so its images are still built; a late store can no
+  // longer reach it, and a recovery that reads this region instead of its
+  // image fails instead of reading the live bytes.
+  void Detach(const Napi::CallbackInfo&) {
+    Napi::ArrayBuffer ab = buf_.Value();
+    if (!ab.IsDetached()) ab.Detach();
   }
 
   // The simulated region's bytes, zeroed: owned by this Sim and by the
