@@ -104,6 +104,8 @@ export interface NativeSim {
   loadImage(point: number, index: number, target: ArrayBuffer): number;
   /** Detaches the buffer JavaScript sees; the model keeps the memory. */
   detach(): void;
+  /** Frees the model, its images and (after detach) the bytes. */
+  release(): void;
 }
 
 export interface Binding {

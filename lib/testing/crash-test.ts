@@ -8,8 +8,10 @@ import {
   checkMode,
   checkSize,
   closeRecorded,
+  detachTarget,
   lateWork,
   nativeOf,
+  releaseSim,
   replayTarget,
   setPointSink,
 } from './sim';
@@ -180,6 +182,7 @@ function record<M, R>(o: Checked<M, R>): Recording<M> {
   const ackCounts: number[] = [];
   const acked: unknown[] = [];
   let recording = false;
+  let recorded = false;
   let before: M;
   let after: M;
   try {
@@ -200,6 +203,7 @@ function record<M, R>(o: Checked<M, R>): Recording<M> {
     });
     refuseThenable(after, 'operation');
     sim.mark('end');
+    recorded = true;
   } finally {
     // Whatever ended it, the recording is over: work that setup or the
     // operation left to run later throws instead of going untested.
@@ -209,6 +213,8 @@ function record<M, R>(o: Checked<M, R>): Recording<M> {
       native.stopRecording();
     }
     closeRecorded(sim);
+    // A failed recording builds no image: its memory goes now.
+    if (!recorded) releaseSim(sim);
   }
   native.schedule(o.seed, o.randomImages, o.torn, o.exhaustiveLimit, o.pairLimit);
   return { sim, before, after, points, ackCounts, acked };
@@ -247,8 +253,6 @@ export function crashTest<M, R>(opts: CrashTestOptions<M, R>): CrashReport {
   const t0 = performance.now();
   const rec = record(o);
   const native = nativeOf(rec.sim);
-  const target = replayTarget(o.size, o.mode);
-  const buffer = nativeOf(target).buffer;
   const violations: Violation[] = [];
   let violationCount = 0;
   let images = 0;
@@ -257,30 +261,44 @@ export function crashTest<M, R>(opts: CrashTestOptions<M, R>): CrashReport {
       violations.push({ key: `${o.seed}:${p}:${i}`, point: p, label: rec.points[p].label, image: i, message: msg });
     }
   };
-  for (let p = 0; p < rec.points.length; p++) {
-    const ctx = checkContext(rec, p);
-    const count = native.imageCount(p);
-    for (let i = 0; i < count; i++) {
-      native.loadImage(p, i, buffer);
-      images++;
-      let recovered: R;
-      try {
-        recovered = o.recover(target);
-      } catch (e) {
-        violate(p, i, `recover threw ${message(e)}`);
-        continue;
+  let target: CrashSim | undefined;
+  try {
+    target = replayTarget(o.size, o.mode);
+    const buffer = nativeOf(target).buffer;
+    for (let p = 0; p < rec.points.length; p++) {
+      const ctx = checkContext(rec, p);
+      const count = native.imageCount(p);
+      for (let i = 0; i < count; i++) {
+        native.loadImage(p, i, buffer);
+        images++;
+        let recovered: R;
+        try {
+          recovered = o.recover(target);
+        } catch (e) {
+          violate(p, i, `recover threw ${message(e)}`);
+          continue;
+        }
+        refuseThenable(recovered, 'recover');
+        let result: unknown;
+        try {
+          result = o.check(recovered, ctx);
+        } catch (e) {
+          violate(p, i, message(e));
+          continue;
+        }
+        refuseThenable(result, 'check');
+        // A check written as a predicate: false is the violation it meant.
+        if (result === false) violate(p, i, CHECK_FALSE);
       }
-      refuseThenable(recovered, 'recover');
-      let result: unknown;
-      try {
-        result = o.check(recovered, ctx);
-      } catch (e) {
-        violate(p, i, message(e));
-        continue;
-      }
-      refuseThenable(result, 'check');
-      // A check written as a predicate: false is the violation it meant.
-      if (result === false) violate(p, i, CHECK_FALSE);
+    }
+  } finally {
+    // Freed now, not when the event loop next turns: a synchronous loop of
+    // crash tests would otherwise hold six copies of every run's region.
+    // The target's bytes held the last image only; nothing after this reads them.
+    releaseSim(rec.sim);
+    if (target !== undefined) {
+      detachTarget(target);
+      releaseSim(target);
     }
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -310,11 +328,19 @@ export function replayCrash<M, R>(opts: CrashTestOptions<M, R>, key: string): Re
   const o = checkTestOptions({ ...opts, seed });
   const rec = record(o);
   const native = nativeOf(rec.sim);
-  if (p >= rec.points.length) throw new RangeError(`no crash point ${p}: the operation has ${rec.points.length}`);
-  const count = native.imageCount(p);
-  if (i >= count) throw new RangeError(`crash point ${p} has ${count} images, not ${i + 1}`);
-  const target = replayTarget(o.size, o.mode);
-  const kind = IMAGE_KINDS[native.loadImage(p, i, nativeOf(target).buffer)];
+  let target: CrashSim;
+  let kind: ImageKind;
+  try {
+    if (p >= rec.points.length) throw new RangeError(`no crash point ${p}: the operation has ${rec.points.length}`);
+    const count = native.imageCount(p);
+    if (i >= count) throw new RangeError(`crash point ${p} has ${count} images, not ${i + 1}`);
+    target = replayTarget(o.size, o.mode);
+    kind = IMAGE_KINDS[native.loadImage(p, i, nativeOf(target).buffer)];
+  } finally {
+    // The recording is done with once its image is built. The target is
+    // not released: what recover returns may be a view of it.
+    releaseSim(rec.sim);
+  }
   const result: ReplayResult<R> = { image: Buffer.from(target.bytes), kind, point: rec.points[p] };
   let recovered: R;
   try {

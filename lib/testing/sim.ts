@@ -129,11 +129,13 @@ export class CrashSim implements Region {
 
   /** Units (lines, or pages) that are not durable as they stand. */
   dirtyUnits(): number {
+    this.#live();
     return natives.get(this)!.dirty();
   }
 
   /** A copy of the persisted image: what a crash would keep if no dirty unit were written back. */
   persisted(): Buffer {
+    this.#live();
     return natives.get(this)!.persisted();
   }
 
@@ -189,6 +191,21 @@ export function lateWork(): PmemError {
  */
 export function closeRecorded(sim: CrashSim): void {
   closed.add(sim);
+  natives.get(sim)!.detach();
+}
+
+/**
+ * Frees what a simulator holds once a crash test is done with it: the
+ * recorded one's model and images, and the bytes of any whose buffer is
+ * detached (closeRecorded, or detachTarget). Without it they would wait for
+ * finalizers, which run only when the event loop turns. @internal
+ */
+export function releaseSim(sim: CrashSim): void {
+  natives.get(sim)!.release();
+}
+
+/** Cuts JavaScript off a recovery target's bytes (then releaseSim frees them). @internal */
+export function detachTarget(sim: CrashSim): void {
   natives.get(sim)!.detach();
 }
 

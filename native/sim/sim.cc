@@ -40,7 +40,8 @@ class Sim : public Napi::ObjectWrap<Sim> {
                         InstanceMethod<&Sim::SetSchedule>("schedule"),
                         InstanceMethod<&Sim::ImageCount>("imageCount"),
                         InstanceMethod<&Sim::LoadImage>("loadImage"),
-                        InstanceMethod<&Sim::Detach>("detach")});
+                        InstanceMethod<&Sim::Detach>("detach"),
+                        InstanceMethod<&Sim::Release>("release")});
   }
 
   explicit Sim(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Sim>(info) {
@@ -186,14 +187,32 @@ class Sim : public Napi::ObjectWrap<Sim> {
   // image fails instead of reading the live bytes.
   void Detach(const Napi::CallbackInfo&) {
     Napi::ArrayBuffer ab = buf_.Value();
-    if (!ab.IsDetached()) ab.Detach();
+    if (ab.IsDetached()) return;
+    ab.Detach();
+    detached_ = true;
+  }
+
+  // release(): frees the model, its images and, once detach() cut
+  // JavaScript off them, the bytes, without waiting for the collector:
+  // finalizers run only when the event loop turns, and a synchronous loop of
+  // crash tests would otherwise hold every run's copies of its region (six
+  // of them) until it ends. Bytes whose buffer was detached by a transfer
+  // may live on in the buffer it moved to, and are left to the finalizer.
+  void Release(const Napi::CallbackInfo&) {
+    loader_.reset();  // it points into the model
+    model_.reset();
+    if (detached_) mem_->Free();
   }
 
   // The simulated region's bytes, zeroed: owned by this Sim and by the
   // ArrayBuffer JavaScript sees, and freed when both have let go.
   struct Memory {
     explicit Memory(size_t n) : data(static_cast<uint8_t*>(std::calloc(n, 1))) {}
-    ~Memory() { std::free(data); }
+    ~Memory() { Free(); }
+    void Free() {
+      std::free(data);
+      data = nullptr;
+    }
     Memory(const Memory&) = delete;
     Memory& operator=(const Memory&) = delete;
     uint8_t* data;
@@ -201,6 +220,7 @@ class Sim : public Napi::ObjectWrap<Sim> {
 
   uint64_t length_ = 0;
   std::shared_ptr<Memory> mem_;
+  bool detached_ = false;  // detach() detached the buffer: no JavaScript reaches the bytes
   Napi::Reference<Napi::ArrayBuffer> buf_;
   std::unique_ptr<sim::Model> model_;
   std::unique_ptr<sim::Loader> loader_;
