@@ -90,6 +90,30 @@ describe('killTest, hostile workloads', () => {
     expect(r2.violations[0].message).toMatch(/^the workload was killed by SIGKILL, not by this harness/);
   });
 
+  test("in 'persist' mode, a SIGKILL the child did not send at its crash point is no kill that landed either", async () => {
+    // The child makes no ordering point, so it never reaches its crash
+    // point: every SIGKILL is someone else's. These used to count as kills,
+    // all of them during the work, with no violation.
+    const stray = child('persist-stray-kill', `exports.run = (ctx) => {
+      ctx.started();
+      ctx.ack(1);
+      process.kill(process.pid, 'SIGKILL');
+      return new Promise(() => {});
+    };`);
+    const r = await killTest({ child: stray, kills: 3, crashAt: 'persist', maxCrashAt: 10, verify() {} });
+    expect([r.kills, r.killsDuringWork, r.killsAfterStart]).toEqual([0, 0, 0]);
+    expect(r.violations[0].message).toMatch(/^the workload was killed by SIGKILL, not at its crash point/);
+    expect(r.violations.at(-1)!.message).toBe('the workload failed in 5 runs in a row: stopped');
+    // One that reaches its crash point is killed there, and that kill counts.
+    const reaches = child('persist-reaches', `exports.run = (ctx) => {
+      ctx.started();
+      for (let i = 0; i < 20; i++) { ctx.point(); ctx.ack(i); }
+    };`);
+    const ok = await killTest({ child: reaches, kills: 3, crashAt: 'persist', maxCrashAt: 10, verify() {} });
+    expect(ok.violations).toEqual([]);
+    expect([ok.kills, ok.killsAfterStart]).toEqual([3, 3]);
+  });
+
   test("ctx.ack and ctx.note of a value JSON does not carry (undefined, a function, a symbol, NaN or an infinity in it, a toJSON that returns nothing) is a TypeError in the workload, not garbage on the channel", async () => {
     // Notes do not start the kill clock: all of them are sent before the one ack, which does.
     const workload = child('ack-undefined', `exports.run = (ctx) => {

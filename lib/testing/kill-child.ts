@@ -113,7 +113,18 @@ function crash(): void {
 
 function point(): void {
   points++;
-  if (crashAt > 0 && points === crashAt) crash();
+  if (crashAt > 0 && points === crashAt) {
+    // The harness counts a SIGKILL as its crash point's only after this
+    // message: any other (the kernel's OOM killer, say) is a failure of the
+    // workload, not a kill that landed. Written before the kill, so it is
+    // in the pipe when the parent reads what the group left.
+    try {
+      send({ crash: points });
+    } catch {
+      // The channel is gone, and the harness with it: nothing to tell.
+    }
+    crash();
+  }
 }
 
 /**

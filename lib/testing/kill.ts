@@ -129,6 +129,8 @@ interface RunResult {
   signal: NodeJS.Signals | null;
   /** Whether this harness sent a SIGKILL ('random' runs); a 'persist' run kills itself. */
   killSent: boolean;
+  /** Whether a 'persist' child said it was killing itself at its crash point. */
+  crashed: boolean;
   /** The run's acknowledgements and notes, in order. */
   records: unknown[];
   acks: number;
@@ -146,7 +148,7 @@ const FAILED_IN_A_ROW = 5;
 /** Longest message line: a child that writes more without a newline is not speaking the protocol. */
 const MAX_MESSAGE = 2 ** 24;
 
-type Message = { ack?: unknown; note?: unknown; started?: boolean; done?: number };
+type Message = { ack?: unknown; note?: unknown; started?: boolean; done?: number; crash?: number };
 
 /** A line of the channel as a harness message (kill-child.ts send()), or undefined. */
 function parseMessage(line: string): Message | undefined {
@@ -158,7 +160,7 @@ function parseMessage(line: string): Message | undefined {
   }
   if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) return undefined;
   const m = msg as Message;
-  return 'ack' in m || 'note' in m || m.started === true || 'done' in m ? m : undefined;
+  return 'ack' in m || 'note' in m || m.started === true || 'done' in m || 'crash' in m ? m : undefined;
 }
 
 /** When the parent kills a 'random' run: `delay` after the kill clock starts (at ack `afterAcks`, or at the start). */
@@ -232,7 +234,7 @@ async function runOnce(
   const pid = proc.pid!;
   return new Promise<RunResult>((resolve, reject) => {
     const result: RunResult = {
-      killed: false, code: null, signal: null, killSent: false, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
+      killed: false, code: null, signal: null, killSent: false, crashed: false, records: [], acks: 0, started: false, done: false, stderr: '', timedOut: false,
     };
     // The whole group, at once: no process of it runs another instruction
     // once the signal is delivered, so no process of it writes a message
@@ -309,6 +311,8 @@ async function runOnce(
           result.started = true;
         } else if ('done' in msg) {
           result.done = true;
+        } else if ('crash' in msg) {
+          result.crashed = true;
         }
         const plan = args.plan;
         if (plan === null || fired || result.done) continue;
@@ -327,10 +331,12 @@ async function runOnce(
       finished = true;
       for (const t of timers) clearTimeout(t);
       endGroup(pid);
-      // A 'persist' run kills itself at its crash point; a 'random' run is
-      // killed only by this harness: a SIGKILL it did not send (the kernel's
-      // OOM killer, say) is a failure of the workload, not a kill that landed.
-      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined && (args.plan === null || result.killSent);
+      // A 'persist' run kills itself at its crash point, and says so first;
+      // a 'random' run is killed only by this harness. A SIGKILL from
+      // anywhere else (the kernel's OOM killer, say) is a failure of the
+      // workload, not a kill that landed.
+      result.killed = signal === 'SIGKILL' && !result.timedOut && result.garbage === undefined &&
+        (args.plan === null ? result.crashed : result.killSent);
       result.code = code;
       result.signal = signal;
       resolve(result);
@@ -466,7 +472,8 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
       else if (result.code === 0 && result.done) report.completed++;
       else if (result.code === 0) violate('the workload exited (code 0) before its run returned');
       else if (result.signal !== null) {
-        violate(`the workload was killed by ${result.signal}${result.signal === 'SIGKILL' ? ', not by this harness (the kernel\'s OOM killer?)' : ''}: ${result.stderr.trim()}`);
+        const foreign = crashAt === 'persist' ? 'not at its crash point' : 'not by this harness';
+        violate(`the workload was killed by ${result.signal}${result.signal === 'SIGKILL' ? `, ${foreign} (the kernel's OOM killer?)` : ''}: ${result.stderr.trim()}`);
       } else violate(`the workload failed (exit ${result.code}): ${result.stderr.trim()}`);
       failed = result.killed || (result.code === 0 && result.done) ? 0 : failed + 1;
       if (failed === FAILED_IN_A_ROW) violate(`the workload failed in ${FAILED_IN_A_ROW} runs in a row: stopped`);
