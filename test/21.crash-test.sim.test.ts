@@ -513,6 +513,9 @@ describe('crashTest argument errors', () => {
     expect(run({ exhaustiveLimit: 2 ** 31 })).toThrow(RangeError);
     expect(run({ pairLimit: '1' })).toThrow(TypeError);
     expect(run({ torn: 1 })).toThrow(TypeError);
+    // Only random images tear: with none, torn would check no torn image.
+    expect(run({ torn: true, randomImages: 0 })).toThrow(new RangeError('torn needs randomImages of at least 1: only random images are torn'));
+    expect(run({ torn: false, randomImages: 0 })).not.toThrow();
     for (const name of ['setup', 'operation', 'recover', 'check']) {
       expect(run({ [name]: undefined })).toThrow(TypeError);
     }

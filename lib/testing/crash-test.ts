@@ -49,7 +49,7 @@ export interface CrashTestOptions<M, R> {
   seed?: number;
   /** Random images per crash point. Default 16. */
   randomImages?: number;
-  /** Random images may tear dirty lines into old and new 8-byte words. Default false. */
+  /** Random images may tear dirty lines into old and new 8-byte words (so randomImages must be at least 1). Default false. */
   torn?: boolean;
   /** Enumerate every combination at a crash point when there are at most this many. Default 4096. */
   exhaustiveLimit?: number;
@@ -128,6 +128,10 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
     return v;
   };
   const torn = checkBoolean(opts.torn === undefined ? false : opts.torn, 'torn');
+  const randomImages = count('randomImages', 16);
+  // Only random images tear: torn with none of them would check no torn
+  // image, and pass the wide publish it was asked to catch.
+  if (torn && randomImages === 0) throw new RangeError('torn needs randomImages of at least 1: only random images are torn');
   return {
     setup: opts.setup as Checked<M, R>['setup'],
     operation: opts.operation as Checked<M, R>['operation'],
@@ -137,7 +141,7 @@ function checkTestOptions<M, R>(given: CrashTestOptions<M, R>): Checked<M, R> {
     mode: checkMode(opts.mode === undefined ? 'adr' : opts.mode),
     // Any non-negative safe integer, as killTest's and seededRandom's (Date.now(), say): not a count.
     seed: checkIndex(opts.seed === undefined ? 1 : opts.seed, 'seed'),
-    randomImages: count('randomImages', 16),
+    randomImages,
     torn,
     exhaustiveLimit: count('exhaustiveLimit', 4096),
     pairLimit: count('pairLimit', 4096),
