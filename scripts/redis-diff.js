@@ -322,6 +322,50 @@ function commands() {
   out.push([['CONFIG', 'SET', 'slowlog-log-slower-than', '-1', 'slowlog-max-len', '5'], ['SLOWLOG', 'RESET'], ['SET', 'a', 'b'], ['SLOWLOG', 'LEN'],
     ['SLOWLOG', 'GET'], ['SLOWLOG', 'GET', '-1'], ['CONFIG', 'GET', 'slowlog-max-len'], ['CONFIG', 'GET', 'slowlog-log-slower-than'], ['CONFIG', 'SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128'],
     ['SLOWLOG', 'RESET']]);
+  // HyperLogLog: values of several sizes (sparse, the promotion to dense at
+  // hll-sparse-max-bytes, dense) compared byte for byte, the cached
+  // cardinality before and after PFCOUNT, PFMERGE of sparse and dense into
+  // a missing and an existing destination, values corrupted by SETRANGE
+  // and APPEND, type and arity errors in Redis's order.
+  const pfEls = (from, n) => Array.from({ length: n }, (_, i) => `e${from + i}:${'x'.repeat((from + i) % 17)}`);
+  const whole = (k) => [['STRLEN', k], ['GETRANGE', k, '0', '-1'], ['PFDEBUG', 'ENCODING', k]];
+  const PF = [['PFADD', 'p0'], ...whole('p0'), ['PFCOUNT', 'p0'], ['PFADD', 'p0', ''], ['PFADD', 'p0', ''], ['GETRANGE', 'p0', '15', '15'], ['PFCOUNT', 'p0'], ['GETRANGE', 'p0', '15', '15'],
+    ['PFADD', 'p3', 'a', 'b', 'c'], ['PFADD', 'p3', 'a', 'b', 'c'], ['PFADD', 'p3', 'c', 'd'], ['PFCOUNT', 'p3'], ['PFCOUNT', 'p3'], ...whole('p3'), ['OBJECT', 'ENCODING', 'p3']];
+  for (const [k, n] of [['p100', 100], ['p1k', 1000], ['p2k', 2000], ['p10k', 10000]]) {
+    for (let i = 0; i < n; i += 250) PF.push(['PFADD', k, ...pfEls(i, Math.min(250, n - i))], ['PFCOUNT', k], ['STRLEN', k], ['PFDEBUG', 'ENCODING', k]);
+    PF.push(...whole(k), ['PFADD', k, ...pfEls(0, 50)]);
+  }
+  PF.push(['PFCOUNT', 'p3', 'p100'], ['PFCOUNT', 'p100', 'p10k', 'nokey'], ['PFCOUNT', 'nokey', 'nokey2'], ['PFCOUNT', 'nokey'],
+    ['PFMERGE', 'm1', 'p3', 'p100'], ...whole('m1'), ['PFCOUNT', 'm1'], ['PFMERGE', 'm1', 'p1k'], ...whole('m1'), ['PFMERGE', 'm2', 'p100', 'p10k'], ...whole('m2'), ['PFCOUNT', 'm2'],
+    ['PFMERGE', 'p3', 'p100', 'nokey'], ...whole('p3'), ['PFMERGE', 'p3'], ...whole('p3'), ['PFMERGE', 'm3'], ...whole('m3'), ['PFMERGE', 'm4', 'nokey'], ['PFCOUNT', 'm4'],
+    ['PFMERGE', 'p10k', 'p100'], ...whole('p10k'), ['PFCOUNT', 'p10k', 'p10k'],
+    ['PFDEBUG', 'DECODE', 'p100'], ['PFDEBUG', 'DECODE', 'p10k'], ['PFDEBUG', 'getreg', 'p3'], ...whole('p3'), ['PFDEBUG', 'TODENSE', 'p100'], ['PFDEBUG', 'TODENSE', 'p100'], ...whole('p100'),
+    ['PFDEBUG', 'FOO', 'p100'], ['PFDEBUG', 'FOO', 'nokey'], ['PFDEBUG', 'ENCODING', 'str'], ['PFDEBUG', 'ENCODING', 'l'], ['PFDEBUG', 'ENCODING'],
+    // A TTL is kept; a value changed in place is raw.
+    ['EXPIRE', 'p1k', '100'], ['PFADD', 'p1k', 'new'], ['TTL', 'p1k'], ['OBJECT', 'ENCODING', 'p1k'], ['PFMERGE', 'p1k', 'p2k'], ['TTL', 'p1k'],
+    // Types and arities.
+    ['PFADD', 'l', 'x'], ['PFADD', 'str', 'x'], ['PFCOUNT', 'l'], ['PFCOUNT', 'str'], ['PFCOUNT', 'p3', 'str'], ['PFCOUNT', 'str', 'l'], ['PFCOUNT', 'p3', 'l'],
+    ['PFMERGE', 'l', 'p3'], ['PFMERGE', 'p3', 'l'], ['PFMERGE', 'nokey', 'str'], ['EXISTS', 'nokey'], ['PFMERGE', 'str'], ['PFADD'], ['PFCOUNT'], ['PFMERGE'], ['PFSELFTEST', 'x'],
+    ['SET', 'short', 'HYLL'], ['PFCOUNT', 'short'], ['SET', 'int', '1234567890123456789'], ['PFADD', 'int', 'a'],
+    // Corrupted values.
+    ['PFADD', 'c1', 'a', 'b', 'c'], ['APPEND', 'c1', 'hello'], ['PFCOUNT', 'c1'], ['PFCOUNT', 'c1', 'p3'], ['PFADD', 'c1', 'z'], ['PFMERGE', 'p3', 'c1'], ...whole('c1'),
+    ['PFADD', 'c2', 'a'], ['SETRANGE', 'c2', '0', '0123'], ['PFCOUNT', 'c2'], ['PFADD', 'c2', 'b'], ['SETRANGE', 'c2', '0', 'HYLL'], ['SETRANGE', 'c2', '4', 'x'], ['PFCOUNT', 'c2'],
+    ['SETRANGE', 'c2', '4', '\u0000'], ['PFCOUNT', 'c2'], ['SETRANGE', 'c2', '4', '\u0001'], ['PFCOUNT', 'c2'],
+    ['APPEND', 'p10k', 'x'], ['PFCOUNT', 'p10k'], ['PFADD', 'p10k', 'y'], ['SETRANGE', 'p2k', '4', '\u0001'], ['PFCOUNT', 'p2k'], ['PFADD', 'p2k', 'q'],
+    // A sparse value that covers fewer than 16384 registers: the elements before the one past its end change it, as in Redis.
+    ['SET', 'c3', 'HYLL\u0001\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0080\u0060\u00ff'], ['PFCOUNT', 'c3'], ['PFADD', 'c3', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'],
+    ...whole('c3'), ['PFADD', 'c3'], ['PFDEBUG', 'DECODE', 'c3'], ['PFDEBUG', 'TODENSE', 'c3'], ['PFDEBUG', 'GETREG', 'c3'],
+    // A cut XZERO at the end, and a run past the registers.
+    ['SET', 'c4', 'HYLL\u0001\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u007f'], ['PFCOUNT', 'c4'], ['PFADD', 'c4', 'a', 'b'], ...whole('c4'),
+    ['SET', 'c5', 'HYLL\u0001\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u007f\u00ff\u0080'], ['PFCOUNT', 'c5'], ['PFADD', 'c5', 'a'], ['PFMERGE', 'c5'],
+    // A valid cache is believed: its bytes are the answer.
+    ['PFCOUNT', 'p100'], ['SETRANGE', 'p100', '8', '\u0007\u0001\u0000\u0000\u0000\u0000\u0000\u007f'], ['PFCOUNT', 'p100'], ['SETRANGE', 'p100', '15', '\u0080'], ['PFCOUNT', 'p100'],
+    // hll-sparse-max-bytes: a smaller one promotes sooner; Redis's range and errors.
+    ['CONFIG', 'SET', 'hll-sparse-max-bytes', '100'], ['CONFIG', 'GET', 'hll-sparse-max-bytes'], ['PFADD', 's1', ...pfEls(0, 20)], ...whole('s1'),
+    ['PFADD', 's1', ...pfEls(20, 40)], ...whole('s1'), ['PFMERGE', 's2', 'p2k'], ...whole('s2'), ['CONFIG', 'SET', 'hll-sparse-max-bytes', '0'], ['PFADD', 's3', 'a', 'b'], ...whole('s3'),
+    ['CONFIG', 'SET', 'hll-sparse-max-bytes', '-1'], ['CONFIG', 'SET', 'hll-sparse-max-bytes', 'abc'], ['CONFIG', 'SET', 'hll-sparse-max-bytes', '9223372036854775808'],
+    ['CONFIG', 'SET', 'hll-sparse-max-bytes', '1kb'], ['CONFIG', 'GET', 'hll-sparse-max-bytes'], ['CONFIG', 'SET', 'hll-sparse-max-bytes', '3000'], ['CONFIG', 'GET', 'hll-*']);
+  out.push(PF);
 
   // Options of each command, alone, in pairs and out of place: the order
   // in which syntax and values are checked decides which error is replied.

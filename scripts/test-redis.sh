@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 UNITS=(unit/type/string unit/type/incr unit/type/hash unit/type/set unit/keyspace unit/scan unit/expire unit/multi unit/pubsub unit/protocol unit/info unit/auth
-  unit/type/list unit/type/list-2 unit/type/list-3 unit/type/zset unit/pause unit/sort unit/bitops unit/bitfield unit/slowlog unit/geo)
+  unit/type/list unit/type/list-2 unit/type/list-3 unit/type/zset unit/pause unit/sort unit/bitops unit/bitfield unit/slowlog unit/geo unit/hyperloglog)
 [ $# -gt 0 ] && UNITS=("$@")
 
 suite=$(bash scripts/redis-suite.sh) || exit 1

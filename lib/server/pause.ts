@@ -17,10 +17,10 @@ export type PauseType = 'write' | 'all';
 
 /**
  * The commands Redis 7.0 flags may-replicate among pmem serve's, which a
- * WRITE pause postpones with the writes: PUBLISH adds to the replication
- * stream in Redis.
+ * WRITE pause postpones with the writes: PUBLISH and SPUBLISH add to the replication
+ * stream in Redis, and PFCOUNT may write the cardinality it caches.
  */
-const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'function']);
+const MAY_REPLICATE: ReadonlySet<string> = new Set(['publish', 'spublish', 'function', 'pfcount']);
 
 /** Whether a WRITE pause postpones `cmd`: a write, a may-replicate command, or an EXEC of a queue holding one. */
 export function writes(cmd: Command, queued: readonly Buffer[][] | null, find: (name: Buffer) => Command | undefined): boolean {

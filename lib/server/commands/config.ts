@@ -7,6 +7,7 @@ import * as path from 'node:path';
 
 import { ReplyError, SYNTAX, type Client } from '../client';
 import { globMatch } from '../glob';
+import { SPARSE_MAX_BYTES_DEFAULT } from '../hyperloglog';
 import { formatNotifyFlags, NOTIFY_FLAGS_ERROR, parseNotifyFlags } from '../notify';
 import type { RespServer } from '../server';
 import { cString, I64_MAX, memoryValue, nameWord, strictDouble, toI64, word } from './args';
@@ -27,7 +28,7 @@ function configDefaults(s: RespServer): Record<string, string> {
     timeout: String(s.timeout), hz: String(s.cron.hz), 'lazyfree-lazy-user-del': 'no', 'lazyfree-lazy-user-flush': 'no', 'active-expire-effort': '1',
     dir: s.dir, dbfilename: path.basename(s.file), 'latency-tracking': 'no', 'latency-tracking-info-percentiles': '50 99 99.9', 'notify-keyspace-events': formatNotifyFlags(s.keyspace.notify.flags),
     'enable-debug-command': s.enableDebugCommand, 'slowlog-log-slower-than': String(s.slowlog.slowerThan), 'slowlog-max-len': String(s.slowlog.maxLen),
-    ...FIXED,
+    'hll-sparse-max-bytes': String(SPARSE_MAX_BYTES_DEFAULT), ...FIXED,
   };
 }
 
@@ -108,8 +109,12 @@ function refusedParam(k: string): string | null {
   return null;
 }
 
-/** Parameters whose values are sizes: CONFIG SET checks them (the others are taken as given). */
-const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit']);
+/**
+ * Parameters whose values are sizes: CONFIG SET checks them (the others are
+ * taken as given). hll-sparse-max-bytes: the largest sparse HyperLogLog
+ * (commands/hll.ts reads it), 0 to 2^63-1 as in Redis.
+ */
+const MEMORY_PARAMS = new Set(['maxmemory', 'proto-max-bulk-len', 'client-query-buffer-limit', 'hll-sparse-max-bytes']);
 
 /**
  * Parameters that take one of Redis's words (any case; read back in lower
@@ -182,6 +187,7 @@ function checkParam(s: RespServer, k: string, v: string): () => void {
     if (k === 'client-query-buffer-limit' && (size < 1024n * 1024n || size > I64_MAX)) {
       throw failed('argument must be between 1048576 and 9223372036854775807 inclusive');
     }
+    if (k === 'hll-sparse-max-bytes' && size > I64_MAX) throw failed('argument must be between 0 and 9223372036854775807 inclusive');
     // Redis takes 1 MiB to 2^63-1; a value of the store stops at 64 MiB.
     if (k === 'proto-max-bulk-len' && (size < 1024n * 1024n || size > 64n * 1024n * 1024n)) {
       throw failed("argument must be between 1mb and 64mb (the store's largest value)");

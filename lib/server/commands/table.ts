@@ -5,6 +5,7 @@ import { CONFIG_COMMANDS } from './config';
 import { CONNECTION_COMMANDS } from './connection';
 import { GEO_COMMANDS } from './geo';
 import { HASH_COMMANDS } from './hashes';
+import { HLL_COMMANDS } from './hll';
 import { INTROSPECTION_COMMANDS } from './introspection';
 import { KEY_COMMANDS } from './keys';
 import { LIST_COMMANDS } from './lists';
@@ -30,6 +31,6 @@ function build(...groups: Record<string, Def>[]): Map<string, Command> {
 
 export const COMMANDS = build(
   CONNECTION_COMMANDS, ADMIN_COMMANDS, CONFIG_COMMANDS, KEY_COMMANDS, STRING_COMMANDS, TRANSACTION_COMMANDS, PUBSUB_COMMANDS,
-  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS, BIT_COMMANDS, INTROSPECTION_COMMANDS, GEO_COMMANDS,
+  HASH_COMMANDS, SET_COMMANDS, LIST_COMMANDS, ZSET_COMMANDS, SORT_COMMANDS, BIT_COMMANDS, INTROSPECTION_COMMANDS, GEO_COMMANDS, HLL_COMMANDS,
 );
 registry.commands = COMMANDS;
