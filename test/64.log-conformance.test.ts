@@ -24,9 +24,17 @@ interface Backend {
   close(region: Region): void;
 }
 
-/** A CrashSim with the Region's optional `closed` flag, which the simulator does not set itself. */
+/** A CrashSim whose Region `closed` flag can be set, as a closed mapping's is (the simulator sets it only once crashTest has recorded on it). */
 class ClosableSim extends CrashSim {
-  closed = false;
+  #shut = false;
+
+  override get closed(): boolean {
+    return this.#shut || super.closed;
+  }
+
+  override set closed(v: boolean) {
+    this.#shut = v;
+  }
 }
 
 /** The persisted image of a simulated region, behind a Region that refuses every write-back, as a read-only mapping does. */
