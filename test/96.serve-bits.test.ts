@@ -5,63 +5,17 @@
 // write, no event, no failed WATCH). Redis's own unit/bitops and
 // unit/bitfield run in `npm run test:redis`; scripts/redis-diff.js
 // compares replies with redis-server's.
-import * as fs from 'node:fs';
 
-import Redis from 'ioredis';
-
-import { createServer, type RespServer } from '../lib';
-import { failNextBatch, watchBatches } from './fixtures/serve/batch';
+import { failNextBatch } from './fixtures/serve/batch';
+import { ioredisServer } from './fixtures/serve/ioredis-server';
 import { frame, RawClient } from './fixtures/serve/raw';
-import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
-import { tmpFile } from './helpers';
 
-let file: string;
-let server: RespServer;
-let port: number;
-const conns: Redis[] = [];
-
-function conn(): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
-  conns.push(r);
-  return r;
-}
-
-/** A new server on the same file; the connections to the old one are closed first. */
-async function restart(): Promise<void> {
-  for (const r of conns.splice(0)) r.disconnect();
-  await server.close();
-  server = createServer({ file });
-  await relisten(server, port);
-}
-
-/** The number of commits while `fn` runs. */
-async function commits(fn: () => Promise<unknown>): Promise<number> {
-  let n = 0;
-  const stop = watchBatches(server, () => n++);
-  try {
-    await fn();
-  } finally {
-    stop();
-  }
-  return n;
-}
-
-beforeAll(async () => {
-  file = tmpFile('bits.kv');
-  server = createServer({ file });
-  port = await listenOutsideEphemeral(server);
-});
-
-afterAll(async () => {
-  for (const r of conns) r.disconnect();
-  await server.close();
-  fs.rmSync(file, { force: true });
-});
+const srv = ioredisServer('bits.kv');
 
 const bytes = (...b: number[]): Buffer => Buffer.from(b);
 
 test('BITCOUNT and BITPOS over bytes and bits, with ranges from either end', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.set('b', bytes(0xff, 0xf0, 0x00, 0x01, 0x80));
   expect(await r.bitcount('b')).toBe(14);
@@ -93,7 +47,7 @@ test('BITCOUNT and BITPOS over bytes and bits, with ranges from either end', asy
 });
 
 test('errors, in the order Redis checks them', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.set('b', 'x');
   await r.rpush('l', 'a');
@@ -117,7 +71,7 @@ test('errors, in the order Redis checks them', async () => {
 });
 
 test('BITOP and BITFIELD results survive a restart; BITOP replaces any type and its TTL', async () => {
-  let r = conn();
+  let r = srv.conn();
   await r.flushall();
   await r.set('a', bytes(0xf0, 0x0f, 0xaa));
   await r.set('b', bytes(0xff));
@@ -126,8 +80,8 @@ test('BITOP and BITFIELD results survive a restart; BITOP replaces any type and 
   expect(await r.call('BITOP', 'AND', 'dst', 'a', 'b', 'nokey')).toBe(3);
   expect(await r.call('BITOP', 'XOR', 'x', 'a', 'b')).toBe(3);
   expect(await r.call('BITFIELD', 'f', 'SET', 'i8', '#1', '-2', 'OVERFLOW', 'SAT', 'INCRBY', 'u4', '0', '99', 'OVERFLOW', 'FAIL', 'INCRBY', 'i8', '#1', '-127')).toEqual([0, 15, null]);
-  await restart();
-  r = conn();
+  await srv.restart();
+  r = srv.conn();
   expect(await r.type('dst')).toBe('string');
   expect(await r.ttl('dst')).toBe(-1);
   expect(await r.getBuffer('dst')).toEqual(bytes(0, 0, 0));
@@ -140,18 +94,18 @@ test('BITOP and BITFIELD results survive a restart; BITOP replaces any type and 
 });
 
 test('a change of nothing writes nothing and fails no WATCH; a change is one durable write', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.set('k', bytes(0x80));
-  expect(await commits(() => r.setbit('k', 0, 1))).toBe(0);
-  expect(await commits(() => r.call('BITFIELD', 'k', 'SET', 'u1', '0', '1'))).toBe(0);
-  const w = conn();
+  expect(await srv.commits(() => r.setbit('k', 0, 1))).toBe(0);
+  expect(await srv.commits(() => r.call('BITFIELD', 'k', 'SET', 'u1', '0', '1'))).toBe(0);
+  const w = srv.conn();
   await w.watch('k');
   await r.setbit('k', 0, 1);
   await r.call('BITFIELD', 'k', 'SET', 'u4', '0', '8');
   expect(await w.multi().set('other', '1').exec()).not.toBeNull();
   await w.watch('k');
-  expect(await commits(() => r.setbit('k', 1, 1))).toBe(1);
+  expect(await srv.commits(() => r.setbit('k', 1, 1))).toBe(1);
   expect(await w.multi().set('other', '2').exec()).toBeNull();
   // A key made by a BITFIELD whose every operation failed is written, zeroed, as Redis makes it.
   expect(await r.call('BITFIELD', 'z', 'OVERFLOW', 'FAIL', 'SET', 'u2', '10', '9')).toEqual([null]);
@@ -159,12 +113,12 @@ test('a change of nothing writes nothing and fails no WATCH; a change is one dur
 });
 
 test('a SETBIT whose commit fails is not answered and leaves the value as it was', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.set('k', bytes(0x00));
-  const p = new RawClient(port);
+  const p = new RawClient(srv.port);
   await p.ready;
-  const failed = failNextBatch(server);
+  const failed = failNextBatch(srv.server);
   p.send(frame('SETBIT', 'k', '3', '1'));
   expect(await p.read()).toBeNull();
   expect(failed()).toBe(1);

@@ -6,66 +6,20 @@
 // the errors, and a failed commit. Redis's own unit/hyperloglog runs in
 // `npm run test:redis`; scripts/redis-diff.js compares replies and bytes
 // with redis-server's.
-import * as fs from 'node:fs';
 
-import Redis from 'ioredis';
-
-import { createServer, type RespServer } from '../lib';
-import { failNextBatch, watchBatches } from './fixtures/serve/batch';
+import { failNextBatch } from './fixtures/serve/batch';
+import { ioredisServer } from './fixtures/serve/ioredis-server';
 import { frame, RawClient } from './fixtures/serve/raw';
-import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
-import { tmpFile } from './helpers';
 
-let file: string;
-let server: RespServer;
-let port: number;
-const conns: Redis[] = [];
-
-function conn(): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
-  conns.push(r);
-  return r;
-}
-
-/** A new server on the same file; the connections to the old one are closed first. */
-async function restart(): Promise<void> {
-  for (const r of conns.splice(0)) r.disconnect();
-  await server.close();
-  server = createServer({ file });
-  await relisten(server, port);
-}
-
-/** The number of commits while `fn` runs. */
-async function commits(fn: () => Promise<unknown>): Promise<number> {
-  let n = 0;
-  const stop = watchBatches(server, () => n++);
-  try {
-    await fn();
-  } finally {
-    stop();
-  }
-  return n;
-}
-
-beforeAll(async () => {
-  file = tmpFile('hll.kv');
-  server = createServer({ file });
-  port = await listenOutsideEphemeral(server);
-});
-
-afterAll(async () => {
-  for (const r of conns) r.disconnect();
-  await server.close();
-  fs.rmSync(file, { force: true });
-});
+const srv = ioredisServer('hll.kv');
 
 const HEADER = (enc: number, card: number[]): Buffer => Buffer.concat([Buffer.from('HYLL'), Buffer.from([enc, 0, 0, 0, ...card])]);
 const elements = (from: number, n: number): string[] => Array.from({ length: n }, (_, i) => `el-${from + i}`);
 
 test("Redis 7.0.15's bytes: PFADD a b c, and its cached cardinality after PFCOUNT", async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
-  // What redis-server 7.0.15 holds after the same commands (GETRANGE k 0 -1).
+  // What redis-srv.server 7.0.15 holds after the same commands (GETRANGE k 0 -1).
   const regs = Buffer.from([0x60, 0xf3, 0x80, 0x50, 0xb1, 0x84, 0x4b, 0xfb, 0x80, 0x42, 0x5a]);
   expect(await r.pfadd('k', 'a', 'b', 'c')).toBe(1);
   expect(await r.getBuffer('k')).toEqual(Buffer.concat([HEADER(1, [0, 0, 0, 0, 0, 0, 0, 0x80]), regs]));
@@ -78,7 +32,7 @@ test("Redis 7.0.15's bytes: PFADD a b c, and its cached cardinality after PFCOUN
 });
 
 test('sparse, dense and merged values survive a restart byte for byte, with their cached cardinalities', async () => {
-  let r = conn();
+  let r = srv.conn();
   await r.flushall();
   await r.pfadd('small', ...elements(0, 50));
   for (let i = 0; i < 5000; i += 500) await r.pfadd('big', ...elements(i, 500));
@@ -98,8 +52,8 @@ test('sparse, dense and merged values survive a restart byte for byte, with thei
   const before = await Promise.all(keys.map((k) => r.getBuffer(k)));
   // The cache written by PFCOUNT is in the values (bit 63 clear).
   for (const v of before.slice(0, 3)) expect((v as Buffer)[15] & 0x80).toBe(0);
-  await restart();
-  r = conn();
+  await srv.restart();
+  r = srv.conn();
   expect(await Promise.all(keys.map((k) => r.getBuffer(k)))).toEqual(before);
   expect(await r.ttl('big')).toBeGreaterThan(0);
   expect([await r.pfcount('small'), await r.pfcount('big'), await r.pfcount('merged')]).toEqual(counts);
@@ -107,18 +61,18 @@ test('sparse, dense and merged values survive a restart byte for byte, with thei
 });
 
 test('a PFADD that changes no register writes nothing; a cached PFCOUNT writes nothing; a recount is one write', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.pfadd('h', 'a', 'b', 'c');
-  expect(await commits(async () => expect(await r.pfadd('h', 'a', 'b', 'c')).toBe(0))).toBe(0);
-  expect(await commits(async () => expect(await r.pfadd('h')).toBe(0))).toBe(0);
-  expect(await commits(() => r.pfadd('h', 'd'))).toBe(1);
-  expect(await commits(() => r.pfcount('h'))).toBe(1);
-  expect(await commits(() => r.pfcount('h'))).toBe(0);
-  expect(await commits(() => r.pfcount('h', 'h', 'nokey'))).toBe(0);
-  expect(await commits(() => r.pfmerge('h', 'nokey'))).toBe(1);
+  expect(await srv.commits(async () => expect(await r.pfadd('h', 'a', 'b', 'c')).toBe(0))).toBe(0);
+  expect(await srv.commits(async () => expect(await r.pfadd('h')).toBe(0))).toBe(0);
+  expect(await srv.commits(() => r.pfadd('h', 'd'))).toBe(1);
+  expect(await srv.commits(() => r.pfcount('h'))).toBe(1);
+  expect(await srv.commits(() => r.pfcount('h'))).toBe(0);
+  expect(await srv.commits(() => r.pfcount('h', 'h', 'nokey'))).toBe(0);
+  expect(await srv.commits(() => r.pfmerge('h', 'nokey'))).toBe(1);
   // A WATCH fails on a change and on a recount (Redis's signalModifiedKey), not on a PFADD of nothing.
-  const w = conn();
+  const w = srv.conn();
   await w.watch('h');
   await r.pfadd('h', 'a');
   expect(await w.multi().set('other', '1').exec()).not.toBeNull();
@@ -128,10 +82,10 @@ test('a PFADD that changes no register writes nothing; a cached PFCOUNT writes n
 });
 
 test("PFADD and PFMERGE raise 'pfadd'; a PFADD of nothing raises none; PFMERGE's absent keys raise 'keymiss'", async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.config('SET', 'notify-keyspace-events', 'E$m');
-  const sub = conn();
+  const sub = srv.conn();
   const got: string[] = [];
   sub.on('message', (ch: string, key: string) => got.push(`${ch.slice('__keyevent@0__:'.length)} ${key}`));
   await sub.subscribe('__keyevent@0__:pfadd', '__keyevent@0__:keymiss');
@@ -152,7 +106,7 @@ test("PFADD and PFMERGE raise 'pfadd'; a PFADD of nothing raises none; PFMERGE's
 });
 
 test('errors, in the order Redis checks them', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.rpush('l', 'a');
   await r.set('str', 'not an hll at all');
@@ -180,7 +134,7 @@ test('errors, in the order Redis checks them', async () => {
 });
 
 test('hll-sparse-max-bytes decides when a value is promoted', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.config('SET', 'hll-sparse-max-bytes', '100');
   try {
@@ -198,14 +152,14 @@ test('hll-sparse-max-bytes decides when a value is promoted', async () => {
 });
 
 test('a PFADD whose commit fails is not answered and leaves the value as it was', async () => {
-  const r = conn();
+  const r = srv.conn();
   await r.flushall();
   await r.pfadd('h', 'a', 'b');
   await r.pfcount('h');
   const before = await r.getBuffer('h');
-  const p = new RawClient(port);
+  const p = new RawClient(srv.port);
   await p.ready;
-  const failed = failNextBatch(server);
+  const failed = failNextBatch(srv.server);
   p.send(frame('PFADD', 'h', 'c', 'd', 'e'));
   expect(await p.read()).toBeNull();
   expect(failed()).toBe(1);

@@ -4,48 +4,14 @@
 // and a GEOSEARCHSTORE whose commit fails leaves the destination as it was;
 // the errors come in Redis's order. Redis's own unit/geo runs in `npm run
 // test:redis`; scripts/redis-diff.js compares replies with redis-server's.
-import * as fs from 'node:fs';
 
-import Redis from 'ioredis';
-
-import { createServer, type RespServer } from '../lib';
 import { failNextBatch, watchBatches } from './fixtures/serve/batch';
+import { ioredisServer } from './fixtures/serve/ioredis-server';
 import { frame, RawClient } from './fixtures/serve/raw';
-import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
-import { tmpFile } from './helpers';
 
-let file: string;
-let server: RespServer;
-let port: number;
-const conns: Redis[] = [];
+const srv = ioredisServer('geo.kv');
 
-function conn(): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
-  conns.push(r);
-  return r;
-}
-
-/** A new server on the same file; the connections to the old one are closed first. */
-async function restart(): Promise<void> {
-  for (const r of conns.splice(0)) r.disconnect();
-  await server.close();
-  server = createServer({ file });
-  await relisten(server, port);
-}
-
-beforeAll(async () => {
-  file = tmpFile('geo.kv');
-  server = createServer({ file });
-  port = await listenOutsideEphemeral(server);
-});
-
-afterAll(async () => {
-  for (const r of conns) r.disconnect();
-  await server.close();
-  fs.rmSync(file, { force: true });
-});
-
-// Redis's unit/geo's New York points and the scores redis-server 7.0.15 gives them.
+// Redis's unit/geo's New York points and the scores redis-srv.server 7.0.15 gives them.
 const NYC = ['-73.9454966', '40.747533', 'lic market', '-73.9733487', '40.7648057', 'central park n/q/r', '-73.9903085', '40.7362513', 'union square',
   '-74.0131604', '40.7126674', 'wtc one', '-73.7858139', '40.6428986', 'jfk', '-73.9375699', '40.7498929', 'q4', '-73.9564142', '40.7480973', '4545'];
 const NYC_SCORES = ['wtc one', '1791873972053020', 'union square', '1791875485187452', 'central park n/q/r', '1791875761332224', '4545', '1791875796750882',
@@ -53,7 +19,7 @@ const NYC_SCORES = ['wtc one', '1791873972053020', 'union square', '179187548518
 
 describe('geo sets', () => {
   test('scores, positions, hashes and distances are Redis\'s, and survive a restart', async () => {
-    let r = conn();
+    let r = srv.conn();
     await r.flushall();
     expect(await r.geoadd('nyc', ...NYC)).toBe(7);
     expect(await r.zrange('nyc', 0, -1, 'WITHSCORES')).toEqual(NYC_SCORES);
@@ -73,21 +39,21 @@ describe('geo sets', () => {
       ['central park n/q/r', '6.7000', 1791875761332224, ['-73.97334784269332886', '40.76480639569881959']],
       ['lic market', '6.8969', 1791875804419201, ['-73.94549578428268433', '40.74753227099792952']],
     ]);
-    await restart();
-    r = conn();
+    await srv.restart();
+    r = srv.conn();
     expect(await r.zrange('nyc', 0, -1, 'WITHSCORES')).toEqual(NYC_SCORES);
     expect(await r.geosearch('nyc', 'FROMMEMBER', 'wtc one', 'BYRADIUS', '7', 'km', 'WITHDIST', 'WITHHASH', 'WITHCOORD', 'ASC')).toEqual(before);
     expect(await r.geopos('edge', 'ne')).toEqual([['180', '85.0511287799999991']]);
   });
 
   test('GEOADD of many members is one commit; NX, XX and CH as ZADD\'s', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     const n = 3000;
     const args: string[] = [];
     for (let i = 0; i < n; i++) args.push(String(-180 + (i * 7.919) % 360), String(-85 + (i * 3.1) % 170), `p${i}`);
     const batches: number[] = [];
-    const stop = watchBatches(server, (writes) => batches.push(writes.size));
+    const stop = watchBatches(srv.server, (writes) => batches.push(writes.size));
     expect(await r.geoadd('many', ...args)).toBe(n);
     stop();
     expect(batches.length).toBe(1);
@@ -101,7 +67,7 @@ describe('geo sets', () => {
   });
 
   test('distances are the C library\'s: a stored one has every digit of Redis\'s', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.geoadd('pts', '17.02', '9.66', 'far', '0', '0', 'here');
     // V8's Math.sin, Math.cos and Math.asin make this 2168.8551016377387.
@@ -113,13 +79,13 @@ describe('geo sets', () => {
 
 describe('STORE', () => {
   test('GEOSEARCHSTORE and GEORADIUS STORE replace the destination in one commit; an empty result deletes it', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.geoadd('src', ...NYC);
     await r.hset('dst', 'f', 'v');
     await r.expire('dst', 1000);
     const batches: number[] = [];
-    const stop = watchBatches(server, (writes) => batches.push(writes.size));
+    const stop = watchBatches(srv.server, (writes) => batches.push(writes.size));
     expect(await r.geosearchstore('dst', 'src', 'FROMLONLAT', '-73.9798091', '40.7598464', 'BYBOX', '6', '6', 'km', 'ASC', 'COUNT', '3')).toBe(3);
     stop();
     expect(batches.length).toBe(1);
@@ -138,21 +104,21 @@ describe('STORE', () => {
   });
 
   test('a GEOSEARCHSTORE whose commit fails is not answered, and leaves the destination as it was, also after a restart', async () => {
-    let r = conn();
+    let r = srv.conn();
     await r.flushall();
     await r.geoadd('src', ...NYC);
     await r.geoadd('dst', '10', '20', 'old');
-    const p = new RawClient(port);
+    const p = new RawClient(srv.port);
     await p.ready;
-    const failed = failNextBatch(server);
+    const failed = failNextBatch(srv.server);
     p.send(frame('GEOSEARCHSTORE', 'dst', 'src', 'FROMMEMBER', 'jfk', 'BYRADIUS', '100', 'km', 'STOREDIST'));
     // A failed commit's replies are never sent: the connection closes.
     expect(await p.read()).toBeNull();
     expect(failed()).toBe(1);
     const kept = ['old', '3403951602136190'];
     expect(await r.zrange('dst', 0, -1, 'WITHSCORES')).toEqual(kept);
-    await restart();
-    r = conn();
+    await srv.restart();
+    r = srv.conn();
     expect(await r.zrange('dst', 0, -1, 'WITHSCORES')).toEqual(kept);
     expect(await r.geopos('dst', 'old')).toEqual([['10.00000208616256714', '20.00000058910486445']]);
   });
@@ -160,7 +126,7 @@ describe('STORE', () => {
 
 describe('errors', () => {
   test('in Redis\'s order: the type, the centre, the radius, the options, their combinations', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.set('str', 'x');
     await r.geoadd('g', '10', '20', 'a');

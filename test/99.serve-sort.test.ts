@@ -6,54 +6,20 @@
 // leaves the destination as it was. Redis's own unit/sort runs in
 // `npm run test:redis`; scripts/redis-diff.js compares replies with
 // redis-server's.
-import * as fs from 'node:fs';
 
-import Redis from 'ioredis';
-
-import { createServer, type RespServer } from '../lib';
 import { failNextBatch, watchBatches } from './fixtures/serve/batch';
+import { ioredisServer } from './fixtures/serve/ioredis-server';
 import { frame, RawClient } from './fixtures/serve/raw';
-import { listenOutsideEphemeral, relisten } from './fixtures/serve/relisten';
-import { tmpFile } from './helpers';
 
-let file: string;
-let server: RespServer;
-let port: number;
-const conns: Redis[] = [];
-
-function conn(): Redis {
-  const r = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 50, retryStrategy: () => 20 });
-  conns.push(r);
-  return r;
-}
+const srv = ioredisServer('sort.kv');
 
 async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
-/** A new server on the same file; the connections to the old one are closed first. */
-async function restart(): Promise<void> {
-  for (const r of conns.splice(0)) r.disconnect();
-  await server.close();
-  server = createServer({ file });
-  await relisten(server, port);
-}
-
-beforeAll(async () => {
-  file = tmpFile('sort.kv');
-  server = createServer({ file });
-  port = await listenOutsideEphemeral(server);
-});
-
-afterAll(async () => {
-  for (const r of conns) r.disconnect();
-  await server.close();
-  fs.rmSync(file, { force: true });
-});
-
 describe('orders', () => {
   test('numbers, bytes, DESC and LIMIT over a list, a set and a sorted set', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.rpush('n', '10', '2', '-1.5', '0x10', ' 3', '', '2');
     expect(await r.sort('n')).toEqual(['-1.5', '', '2', '2', ' 3', '10', '0x10']);
@@ -76,7 +42,7 @@ describe('orders', () => {
   });
 
   test('BY and GET through string keys and hash fields; missing values', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.rpush('ids', '1', '2', '3', '4');
     await r.mset('w_1', '40', 'w_2', '10', 'w_3', '30', 'name_1', 'ann', 'name_3', 'cy');
@@ -104,7 +70,7 @@ describe('orders', () => {
   });
 
   test('errors: options before the key type, bad numbers, SORT_RO refuses STORE', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.set('str', 'x');
     await r.rpush('l', 'a', 'b');
@@ -133,7 +99,7 @@ describe('orders', () => {
 
 describe('STORE', () => {
   test('replaces a hash with a TTL by the list in one batch, and the list survives a restart in order', async () => {
-    let r = conn();
+    let r = srv.conn();
     await r.flushall();
     const n = 5000;
     const values = Array.from({ length: n }, (_, i) => String((i * 7919) % n));
@@ -141,7 +107,7 @@ describe('STORE', () => {
     await r.hset('dst', 'f1', 'v1', 'f2', 'v2');
     await r.expire('dst', 1000);
     const batches: number[] = [];
-    const stop = watchBatches(server, (writes) => batches.push(writes.size));
+    const stop = watchBatches(srv.server, (writes) => batches.push(writes.size));
     expect(await r.sort('big', 'STORE', 'dst')).toBe(n);
     stop();
     // One commit: the hash's META deleted, the list's META and its n elements written (the hash's fields go lazily, later).
@@ -150,8 +116,8 @@ describe('STORE', () => {
     expect(await r.ttl('dst')).toBe(-1);
     const sorted = [...values].sort((a, b) => Number(a) - Number(b));
     expect(await r.lrange('dst', 0, -1)).toEqual(sorted);
-    await restart();
-    r = conn();
+    await srv.restart();
+    r = srv.conn();
     expect(await r.type('dst')).toBe('list');
     expect(await r.ttl('dst')).toBe(-1);
     expect(await r.lrange('dst', 0, -1)).toEqual(sorted);
@@ -159,7 +125,7 @@ describe('STORE', () => {
   });
 
   test('an empty result deletes the destination; a missing GET value is stored as an empty string', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.rpush('l', 'b', 'a');
     await r.set('dst', 'old');
@@ -173,33 +139,33 @@ describe('STORE', () => {
   });
 
   test('a STORE wakes a client blocked on the destination', async () => {
-    const r = conn();
+    const r = srv.conn();
     await r.flushall();
     await r.rpush('src', 'y', 'x');
-    const b = conn();
+    const b = srv.conn();
     const popped = b.blpop('woken', 0);
-    await until(() => server.blocking.blockedClients === 1);
+    await until(() => srv.server.blocking.blockedClients === 1);
     expect(await r.sort('src', 'ALPHA', 'STORE', 'woken')).toBe(2);
     expect(await popped).toEqual(['woken', 'x']);
     expect(await r.lrange('woken', 0, -1)).toEqual(['y']);
   });
 
   test('a STORE whose commit fails is not answered, and leaves the destination as it was, also after a restart', async () => {
-    let r = conn();
+    let r = srv.conn();
     await r.flushall();
     await r.rpush('src', '3', '1', '2');
     await r.sadd('dst', 'm');
-    const p = new RawClient(port);
+    const p = new RawClient(srv.port);
     await p.ready;
-    const failed = failNextBatch(server);
+    const failed = failNextBatch(srv.server);
     p.send(frame('SORT', 'src', 'STORE', 'dst'));
     // A failed commit's replies are never sent: the connection closes.
     expect(await p.read()).toBeNull();
     expect(failed()).toBe(1);
     expect(await r.type('dst')).toBe('set');
     expect(await r.smembers('dst')).toEqual(['m']);
-    await restart();
-    r = conn();
+    await srv.restart();
+    r = srv.conn();
     expect(await r.type('dst')).toBe('set');
     expect(await r.smembers('dst')).toEqual(['m']);
   });
