@@ -99,3 +99,12 @@ test('RESP3 with CLIENT REPLY OFF: confirmations and messages are pushes, sent a
   c.send(Buffer.from('*2\r\n$12\r\nSUNSUBSCRIBE\r\n$7\r\nchannel\r\n'));
   expect(text(await c.read())).toEqual({ push: ['sunsubscribe', 'channel', 0] });
 });
+
+test('PUBSUB SHARDNUMSUB is an array of pairs in RESP3, as NUMSUB is (not a map)', async () => {
+  const s = await client();
+  const r = await client();
+  expect(text(await s.call('SSUBSCRIBE', 'counted'))).toEqual(['ssubscribe', 'counted', 1]);
+  await r.call('HELLO', '3');
+  expect(text(await r.call('PUBSUB', 'SHARDNUMSUB', 'counted', 'none'))).toEqual(['counted', 1, 'none', 0]);
+  expect(text(await r.call('PUBSUB', 'NUMSUB', 'none'))).toEqual(['none', 0]);
+});
