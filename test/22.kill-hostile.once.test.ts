@@ -42,6 +42,25 @@ describe('killTest, hostile workloads', () => {
     expect(report.violations.length).toBe(1);
   });
 
+  test('a workload that only ever notes is reported as not starting its work, not waited on for ever', async () => {
+    // Notes every 20 ms, no ack, no ctx.started(), no return: 'random' mode's
+    // kill clock waits for the work, and notes used to restart the silence
+    // clock, so the test never ended.
+    const workload = child('notes-only', `
+      exports.run = async (ctx) => {
+        for (;;) {
+          ctx.note('tick');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };`);
+    const report = await killTest({ child: workload, kills: 1, timeoutMs: 1000, verify() {} });
+    expect(report.kills).toBe(0);
+    expect(report.violations.length).toBeGreaterThan(0);
+    // A run whose first note came before its timeout is named for it (one whose start-up took the whole second sent nothing).
+    expect(report.violations.some((v) => /sent only notes for 1000 ms: it did not start its work/.test(v.message))).toBe(true);
+    expect(report.violations.at(-1)!.message).toMatch(/failed in 5 runs in a row/);
+  }, 60000);
+
   test('an acknowledgement split across reads inside a character reaches verify whole', async () => {
     const value = 'é'.repeat(100001);
     const workload = child('utf8', `exports.run = (ctx) => { for (let i = 0; i < 20; i++) ctx.ack('é'.repeat(100001)); };`);

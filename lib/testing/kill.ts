@@ -58,7 +58,11 @@ export interface KillTestOptions {
   dir?: string;
   /** Extra environment for the child (PMEM_IS_PMEM_FORCE=1 is always set). */
   env?: Record<string, string>;
-  /** A run that sends nothing (no ack, note, start or end) for this long is killed and reported as hung. 1..2^31 - 1; default 30000. */
+  /**
+   * A run that sends nothing (no ack, note, start or end) for this long is
+   * killed and reported as hung; before its work starts (its first ack or
+   * ctx.started()), notes do not count. 1..2^31 - 1; default 30000.
+   */
   timeoutMs?: number;
   /** Called once, before the first run. */
   prepare?(dir: string): void | Promise<void>;
@@ -286,11 +290,11 @@ async function runOnce(
     };
     channel.on('data', (d: string) => {
       if (result.garbage !== undefined) return;
-      if (!result.timedOut) silence.refresh();
       // A read with no line end adds to the pending line and nothing more:
       // searching the whole pending text at every read would take time
       // quadratic in a long line's length (a 16 MiB one: seconds).
       if (d.indexOf('\n') < 0) {
+        if (!result.timedOut) silence.refresh(); // a long message on its way
         pending += d;
         if (pending.length > MAX_MESSAGE) refuse(pending);
         return;
@@ -302,6 +306,11 @@ async function runOnce(
         const msg = parseMessage(line);
         if (msg === undefined) return refuse(line);
         pending = pending.slice(nl + 1);
+        // Every message restarts the silence clock, but a note before the
+        // work started: a workload that only ever notes (never acks, starts
+        // or returns) is neither killed in 'random' mode, whose clock waits
+        // for the work, nor hung by this clock, and would run for ever.
+        if (!result.timedOut && !('note' in msg && !result.started && result.acks === 0)) silence.refresh();
         if ('ack' in msg) {
           result.records.push(msg.ack);
           result.acks++;
@@ -468,7 +477,11 @@ export async function killTest(given: KillTestOptions): Promise<KillReport> {
         // the workload had not returned.
         if (!result.done && result.acks > 0) report.killsDuringWork++;
         if (!result.done && (result.started || result.acks > 0)) report.killsAfterStart++;
-      } else if (result.timedOut) violate(`the workload sent nothing for ${timeoutMs} ms`);
+      } else if (result.timedOut) {
+        violate(result.records.length > 0 && !result.started && result.acks === 0
+          ? `the workload sent only notes for ${timeoutMs} ms: it did not start its work (no ack, no ctx.started())`
+          : `the workload sent nothing for ${timeoutMs} ms`);
+      }
       else if (result.code === 0 && result.done) report.completed++;
       else if (result.code === 0) violate('the workload exited (code 0) before its run returned');
       else if (result.signal !== null) {
