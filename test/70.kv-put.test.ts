@@ -205,6 +205,21 @@ describe("the index's table", () => {
     expectThrowName(() => binding.kvPrefetchSlots(new Uint32Array(0), hashes, 1), 'RangeError');
   });
 
+  test('with the entries, follows only the slots that point inside them, and refuses what is no byte array', () => {
+    // Slots: empty (0), deleted (1), inside the 64 entry bytes, at their end, and far past it.
+    const table = new Uint32Array([0, 0, 1, 0, 8, 0, 63, 0, 64, 0, 0xffffffff, 0, 0x80000000, 0, 40, 0]);
+    const entries = new Uint8Array(64).fill(0xa5);
+    const before = Buffer.from(table.buffer).toString('hex') + Buffer.from(entries).toString('hex');
+    const hashes = new Int32Array([0, 1, 2, 3, 4, 5, 6, 7, -1, 0x7fffffff]);
+    binding.kvPrefetchSlots(table, hashes, hashes.length, entries);
+    binding.kvPrefetchSlots(table, hashes, hashes.length, new Uint8Array(0));
+    binding.kvPrefetchSlots(table, hashes, hashes.length, undefined);
+    expect(Buffer.from(table.buffer).toString('hex') + Buffer.from(entries).toString('hex')).toBe(before);
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, 1, new Uint32Array(4) as never), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, 1, {} as never), 'TypeError');
+    expectThrowName(() => binding.kvPrefetchSlots(table, hashes, 1, null as never), 'TypeError');
+  });
+
   test('a store of enough keys to reach a huge table still finds every key', () => {
     const file = tmpFile('kv-put-big-table');
     const db = KVStore.open(file, { create: true, size: 64 << 20, segmentSize: 1 << 20 });

@@ -45,6 +45,37 @@ describe('KVStore.writeDistinct', () => {
     again.close();
   });
 
+  test('a record of many entries (their index slots loaded ahead) points every key at its new entry', () => {
+    const { db, file } = store('kv-write-distinct-many');
+    const model = new Map<string, string>();
+    for (let i = 0; i < 300; i++) {
+      db.put(`k${i}`, `v${i}`);
+      model.set(`k${i}`, `v${i}`);
+    }
+    // Rounds of 8 to 200 entries: overwrites, deletes, new keys, and keys
+    // absent from the store, in every mix.
+    for (let round = 0; round < 40; round++) {
+      const writes = new Map<string, Buffer | null>();
+      const n = 8 + ((round * 37) % 193);
+      for (let j = 0; j < n; j++) {
+        const k = `k${(round * 131 + j * 17) % 450}`;
+        if ((round + j) % 3 === 0) writes.set(k, null);
+        else writes.set(k, Buffer.from(`r${round}-${j}`));
+      }
+      db.writeDistinct(writes);
+      for (const [k, v] of writes) {
+        if (v === null) model.delete(k);
+        else model.set(k, v.toString());
+      }
+      for (let i = 0; i < 450; i++) expect(db.get(`k${i}`)?.toString()).toBe(model.get(`k${i}`));
+    }
+    expect(db.count).toBe(model.size);
+    db.close();
+    const again = KVStore.open(file);
+    for (let i = 0; i < 450; i++) expect(again.get(`k${i}`)?.toString()).toBe(model.get(`k${i}`));
+    again.close();
+  });
+
   test('a key or value too long is a RangeError, and nothing of the map is written', () => {
     const { db } = store('kv-write-distinct-limits');
     for (const bad of [

@@ -153,7 +153,7 @@ export interface Binding {
   /** The address of a table's first byte, for prefetch hints (native/kv/table.cc). */
   kvTableAddress(table: ArrayBufferView): number;
   /** Starts loading the home slot of each of the first `count` hashes (native/kv/table.cc): a hint. */
-  kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count: number): void;
+  kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count: number, entries?: Uint8Array): void;
   /** The record format constants native/kv/scan.cc uses, under lib/kv/format.ts's names. */
   kvConstants: Record<string, number>;
   mapFlags: { create: number; exclusive: number; sparse: number; readOnly: number; shared: number };

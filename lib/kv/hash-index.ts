@@ -167,8 +167,8 @@ export class KvIndex {
   }
 
   /** Removes `key`; returns the offset it pointed at. */
-  delete(key: string): number | undefined {
-    const i = this.#find(key, hashString(key));
+  delete(key: string, h = hashString(key)): number | undefined {
+    const i = this.#find(key, h);
     return i < 0 ? undefined : this.#remove(i);
   }
 
@@ -296,10 +296,16 @@ export class KvIndex {
 
   /**
    * Starts loading the home slots of the first `count` of `hashes`
-   * (keyHashAt values), to be looked up next: a hint that changes nothing.
+   * (keyHashAt values), to be looked up next, and with `entries` the
+   * entries those slots point at: a hint that changes nothing.
    */
-  prefetchSlots(hashes: Int32Array, count: number): void {
-    if (count > 0) binding.kvPrefetchSlots(this.#slots, hashes, count);
+  prefetchSlots(hashes: Int32Array, count: number, entries = false): void {
+    if (count > 0) binding.kvPrefetchSlots(this.#slots, hashes, count, entries ? this.bytes : undefined);
+  }
+
+  /** The hash set() and get() take for `key`. */
+  static hash(key: string): number {
+    return hashString(key);
   }
 
   /** Points slot `i` (from liveSlot) at `offset`, a copy of the entry it pointed at. */

@@ -57,6 +57,9 @@ export interface LogOptions {
 /** The least size of watchFrees's set that it sweeps. */
 const WATCHERS_SWEPT_FROM = 64;
 
+/** A record of this many entries or more starts loading their index slots and entries before it is sealed (append). */
+const PREFETCH_FROM = 8;
+
 /** What watchFrees tells of a segment about to be freed: its bytes, and its range in them. */
 export interface FreeWatcher {
   beforeFree(b: Buffer, start: number, end: number): void;
@@ -84,6 +87,8 @@ export class KvLog {
   #sweepAt = WATCHERS_SWEPT_FROM;
   /** appendPut's copy of a key given as bytes, as its record holds them. */
   readonly #key = Buffer.alloc(MAX_KEY);
+  /** append()'s key hashes (#hashes). */
+  #scratch = new Int32Array(64);
   #recovery: LogRecovery;
   readonly index: KvIndex;
 
@@ -272,18 +277,33 @@ export class KvLog {
     // The last entry's value, when it is a Buffer, is left for sealRecord
     // to copy as it checksums it: it ends the record.
     const tail = writeEntries(b, at + RECORD_HEADER_BYTES, entries);
-    const s = this.#seal(at, len, tail, entries[entries.length - 1].vlen);
+    // A record of many entries looks up as many keys at random, each a
+    // cache miss on its slot and one on the entry the slot points at: their
+    // loads are started now, to overlap each other and the seal's flushes.
+    const n = entries.length;
+    const hashes = n >= PREFETCH_FROM ? this.#hashes(entries) : null;
+    if (hashes !== null) this.index.prefetchSlots(hashes, n, true);
+    const s = this.#seal(at, len, tail, entries[n - 1].vlen);
     try {
       let p = at + RECORD_HEADER_BYTES;
       const t = this.#t;
-      for (const e of entries) {
+      for (let i = 0; i < n; i++) {
+        const e = entries[i];
         const esize = ENTRY_HEADER_BYTES + e.key.length + e.vlen;
-        t.applyEntry(this.index, b, s, p, e.key, e.type, esize);
+        t.applyEntry(this.index, b, s, p, e.key, e.type, esize, hashes === null ? undefined : hashes[i]);
         p += esize;
       }
     } finally {
       this.#commit(s);
     }
+  }
+
+  /** The index hashes of `entries`' keys, in a scratch array valid until the next call. */
+  #hashes(entries: Entry[]): Int32Array {
+    if (this.#scratch.length < entries.length) this.#scratch = new Int32Array(Math.max(entries.length, 2 * this.#scratch.length));
+    const h = this.#scratch;
+    for (let i = 0; i < entries.length; i++) h[i] = KvIndex.hash(entries[i].key);
+    return h;
   }
 
   /**

@@ -196,14 +196,15 @@ export class SegmentTable {
 
   /**
    * Points `index` at one entry (at `p`, in head segment `s`, of `b`) and
-   * keeps the live and dead counts.
+   * keeps the live and dead counts. `h`: the key's index hash, when the
+   * caller has it (needed when `key` is null).
    */
   applyEntry(index: KvIndex, b: Buffer, s: number, p: number, key: string | null, type: number, size: number, h?: number, klen?: number): void {
     if (type === ENTRY_PUT) {
-      this.putApplied(b, s, size, key === null ? index.setEntry(p, h, klen) : index.set(key, p));
+      this.putApplied(b, s, size, key === null ? index.setEntry(p, h, klen) : index.set(key, p, h));
       return;
     }
-    const prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key);
+    const prev = key === null ? index.deleteEntry(p, h, klen) : index.delete(key, h);
     this.deadEntries[s]++; // a tombstone is dead from birth: it only hides older entries
     this.tombstones[s]++;
     if (prev !== undefined) this.#died(b, prev);

@@ -1,6 +1,7 @@
 // One database of the keyspace in DRAM: its keys with their types, expiry
 // times and collections, and O(1) random picks.
 import type { Collection } from './collections';
+import { KeyTable } from './key-table';
 import { type Members, reorderSlots } from './members';
 
 /** A string encoding that a value's bytes do not decide (Dict.strEncodings). */
@@ -11,7 +12,7 @@ export const EMBSTR_MAX = 44;
 
 /** One database's keys (latin1 strings of their bytes) with their types, and O(1) random picks. */
 export class Dict {
-  readonly slots = new Map<string, number>();
+  readonly slots = new KeyTable();
   readonly keys: string[] = [];
   readonly types: number[] = [];
   /** Expiry times (ms since the epoch) of the keys that have one. */
@@ -46,12 +47,11 @@ export class Dict {
   }
 
   add(k: string, type: number): void {
-    const i = this.slots.get(k);
+    const i = this.slots.getOrSet(k, this.keys.length);
     if (i !== undefined) {
       this.types[i] = type;
       return;
     }
-    this.slots.set(k, this.keys.length);
     this.keys.push(k);
     this.types.push(type);
   }

@@ -258,10 +258,13 @@ export class Keyspace {
     // Redis's dbAdd: a key that was not there is 'new' (raised before the command's own event).
     if (this.notify.flags !== 0 && d.type(key) === undefined) this.notify.raise(NOTIFY_NEW, 'new', db, key);
     d.add(key, type);
-    d.strEncodings.delete(key); // a new value: its bytes decide its encoding, unless pinEncoding says otherwise
+    // A new value: its bytes decide its encoding, unless pinEncoding says
+    // otherwise. (Each map is looked at only when it holds keys: a SET of a
+    // key of no collection, expiry or pinned encoding hashes no JS string.)
+    if (d.strEncodings.size !== 0) d.strEncodings.delete(key);
     this.#write(storeKey(NS_KEY, db, key), v);
     if (expireAt === null) {
-      if (d.expires.delete(key)) this.#write(storeKey(NS_EXPIRE, db, key), null);
+      if (d.expires.size !== 0 && d.expires.delete(key)) this.#write(storeKey(NS_EXPIRE, db, key), null);
     } else if (expireAt !== 'keep') this.#setExpire(db, key, expireAt);
     this.onTouch(db, key);
   }
@@ -283,6 +286,7 @@ export class Keyspace {
 
   /** A collection at `key` dies: its elements go to the lazy-free queue (only its META's delete or overwrite is in the batch). */
   #dropCollection(d: Dict, key: string): void {
+    if (d.colls.size === 0) return;
     const c = d.colls.get(key);
     if (c === undefined) return;
     d.colls.delete(key);

@@ -1,6 +1,7 @@
 // The DRAM structure of hashes and sets: ids (latin1 strings) with values,
 // in an array for O(1) random picks (HRANDFIELD, SRANDMEMBER, SPOP) and a
 // reverse-walking scan cursor, and a map from id to slot.
+import type { SlotMap } from './key-table';
 
 export class Members<V> {
   readonly slots = new Map<string, number>();
@@ -80,7 +81,7 @@ export class Members<V> {
  * for the ids both hold, the rest after them in their present order: what
  * Members.followOrder and Dict.followOrder do after a rebuild.
  */
-export function reorderSlots<V>(oldIds: readonly string[], oldSlots: ReadonlyMap<string, number>, ids: string[], vals: V[], slots: Map<string, number>): void {
+export function reorderSlots<V>(oldIds: readonly string[], oldSlots: Pick<SlotMap, 'has'>, ids: string[], vals: V[], slots: SlotMap): void {
   const nIds: string[] = [];
   const nVals: V[] = [];
   const take = (i: number): void => {

@@ -43,13 +43,17 @@ Napi::Value TableAddress(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(begin));
 }
 
-// kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count) starts
-// loading the home slot of each of the first `count` hashes: for slot
-// pairs [offset, tag], the line of pair `hash & (pairs - 1)`. Compaction
-// (lib/kv/compact.ts) asks for a batch of entries' slots before it looks
-// them up one by one, so that their cache misses overlap instead of
-// following each other. A hint: PREFETCHT0 changes no byte and never
-// faults, and every address it is given lies inside the table.
+// kvPrefetchSlots(table: Uint32Array, hashes: Int32Array, count[, entries])
+// starts loading the home slot of each of the first `count` hashes: for
+// slot pairs [offset, tag], the line of pair `hash & (pairs - 1)`.
+// Compaction (lib/kv/compact.ts) and a record of many entries (KvLog.append)
+// ask for a batch of entries' slots before they look them up one by one, so
+// that their cache misses overlap instead of following each other. With
+// `entries` (the region's bytes, where the offsets point), a second pass
+// reads each home slot, now loaded or on its way, and starts loading the
+// line of the entry it points at, whose key the lookup compares next. A
+// hint: PREFETCHT0 changes no byte and never faults, every address it is
+// given lies inside the table or `entries`, and the slots are only read.
 Napi::Value PrefetchSlots(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
@@ -72,6 +76,20 @@ Napi::Value PrefetchSlots(const Napi::CallbackInfo& info) {
   const size_t n = static_cast<size_t>(count);
   for (size_t i = 0; i < n; i++) {
     __builtin_prefetch(slots + 2 * (static_cast<uint32_t>(h[i]) & (pairs - 1)));
+  }
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      throw Napi::TypeError::New(env, "entries must be a Uint8Array");
+    }
+    Napi::Uint8Array entries = info[3].As<Napi::Uint8Array>();
+    const uint8_t* bytes = entries.Data();
+    const size_t length = entries.ElementLength();
+    for (size_t i = 0; i < n; i++) {
+      const uint32_t offset = slots[2 * (static_cast<uint32_t>(h[i]) & (pairs - 1))];
+      // 0 and 1 mark an empty and a deleted slot; an offset past the bytes
+      // (a stale table of a remapped region) is not followed.
+      if (offset > 1 && offset < length) __builtin_prefetch(bytes + offset);
+    }
   }
   return env.Undefined();
 }
