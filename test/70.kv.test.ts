@@ -430,7 +430,7 @@ test('kvEntries lists every entry with the hash the index files its key under, a
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { binding } = require('../lib/core/binding') as typeof import('../lib/core/binding');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { KvIndex } = require('../lib/kv/hash-index') as typeof import('../lib/kv/hash-index');
+  const { KEY_HASH_SEED: seed, KvIndex } = require('../lib/kv/hash-index') as typeof import('../lib/kv/hash-index');
   const b = Buffer.alloc(64 * 1024);
   type E = { type: number; key: Buffer; value: Buffer };
   // Writes one sealed record at `at`; returns the offset after it.
@@ -464,7 +464,7 @@ test('kvEntries lists every entry with the hash the index files its key under, a
   const hash = new Uint32Array(total);
   const meta = new Uint32Array(total);
   const klen = new Uint16Array(total);
-  expect(binding.kvEntries(b, recs, n, off, hash, meta, klen)).toBe(total);
+  expect(binding.kvEntries(b, recs, n, off, hash, meta, klen, seed)).toBe(total);
   // The same walk in JavaScript, and the index's own hash (of bytes and of the key string).
   const index = new KvIndex(b);
   let k = 0;
@@ -482,29 +482,37 @@ test('kvEntries lists every entry with the hash the index files its key under, a
     }
   }
   expect(k).toBe(total);
+  // Under another seed, other hashes: the index's own is the one passed.
+  const other = new Uint32Array(total);
+  binding.kvEntries(b, recs, n, off, other, meta, klen, (seed ^ 0x5bd1e995) >>> 0);
+  expect(Array.from(other)).not.toEqual(Array.from(hash));
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, klen, 2 ** 32), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, klen, -1), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, klen, '1' as never), 'TypeError');
+  expectThrowName(() => (binding.kvEntries as (...a: unknown[]) => number)(b, recs, n, off, hash, meta, klen), 'TypeError');
   // Arguments: types, n, short outputs, and offsets that hold no well-formed record.
-  expectThrowName(() => binding.kvEntries('x' as never, recs, n, off, hash, meta, klen), 'TypeError');
-  expectThrowName(() => binding.kvEntries(b, new Int32Array(8) as never, n, off, hash, meta, klen), 'TypeError');
-  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, new Uint32Array(total) as never), 'TypeError');
-  expectThrowName(() => binding.kvEntries(b, recs, n, off, new Uint16Array(total) as never, meta, klen), 'TypeError');
-  expectThrowName(() => binding.kvEntries(b, recs, 9, off, hash, meta, klen), 'RangeError');
-  expectThrowName(() => binding.kvEntries(b, recs, -1, off, hash, meta, klen), 'RangeError');
-  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, new Uint32Array(5), klen), 'RangeError');
-  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(b.length - 8), 1, off, hash, meta, klen), 'RangeError');
-  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(2 ** 32 - 1), 1, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries('x' as never, recs, n, off, hash, meta, klen, seed), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, new Int32Array(8) as never, n, off, hash, meta, klen, seed), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, meta, new Uint32Array(total) as never, seed), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, new Uint16Array(total) as never, meta, klen, seed), 'TypeError');
+  expectThrowName(() => binding.kvEntries(b, recs, 9, off, hash, meta, klen, seed), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, -1, off, hash, meta, klen, seed), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, recs, n, off, hash, new Uint32Array(5), klen, seed), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(b.length - 8), 1, off, hash, meta, klen, seed), 'RangeError');
+  expectThrowName(() => binding.kvEntries(b, Uint32Array.of(2 ** 32 - 1), 1, off, hash, meta, klen, seed), 'RangeError');
   const bad = Buffer.alloc(256);
   bad.writeUInt32LE(100, 4); // 100 entry bytes, 1 entry, whose value runs past them
   bad.writeUInt32LE(1, 8);
   bad[16] = 1;
   bad.writeUInt32LE(200, 20);
-  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen, seed), 'RangeError');
   bad.writeUInt32LE(1000, 4); // entry bytes past the buffer
-  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen, seed), 'RangeError');
   bad.writeUInt32LE(100, 4);
   bad.writeUInt32LE(2, 8); // a second entry with no room for its header
   bad.writeUInt32LE(92, 20);
-  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen), 'RangeError');
-  expect(binding.kvEntries(b, recs, 0, off, hash, meta, klen)).toBe(0);
+  expectThrowName(() => binding.kvEntries(bad, Uint32Array.of(0), 1, off, hash, meta, klen, seed), 'RangeError');
+  expect(binding.kvEntries(b, recs, 0, off, hash, meta, klen, seed)).toBe(0);
 });
 
 test('the native scan and lock check their arguments again', () => {
@@ -644,13 +652,16 @@ test("a put asks its seal to load the key's first index slot, and nothing else c
   expect(hintOf(() => s.put('b', '1')) - a).toBe(slot('b', 1023) - slot('a', 1023));
   // The table is rebuilt larger (768 keys fill its 1024 slots to 3/4): the hints follow it.
   for (let i = 0; i < 800; i++) s.put(`key${i}`, 'v');
-  // 'c' and 'a' differ in the hash bit that the larger table's mask adds.
-  expect(slot('c', 2047) - slot('a', 2047)).not.toBe(slot('c', 1023) - slot('a', 1023));
+  // c and 'a' differ in the hash bit that the larger table's mask adds (the
+  // hash is seeded: c is the first letter from 'c' whose hash does).
+  let c = 'c';
+  while (((keyHash(c) ^ keyHash('a')) & 1024) === 0) c = String.fromCharCode(c.charCodeAt(0) + 1);
+  expect(slot(c, 2047) - slot('a', 2047)).not.toBe(slot(c, 1023) - slot('a', 1023));
   const a2 = hintOf(() => s.put('a', '4'));
-  expect(hintOf(() => s.put('c', '1')) - a2).toBe(slot('c', 2047) - slot('a', 2047));
-  expect([s.getString('a'), s.getString('b'), s.getString('c'), s.count]).toEqual(['4', '1', '1', 803]);
+  expect(hintOf(() => s.put(c, '1')) - a2).toBe(slot(c, 2047) - slot('a', 2047));
+  expect([s.getString('a'), s.getString('b'), s.getString(c), s.count]).toEqual(['4', '1', '1', 803]);
   s.close();
   const again = KVStore.open(file);
-  expect([again.getString('a'), again.getString('c'), again.getString('key799'), again.count]).toEqual(['4', '1', 'v', 803]);
+  expect([again.getString('a'), again.getString(c), again.getString('key799'), again.count]).toEqual(['4', '1', 'v', 803]);
   again.close();
 });

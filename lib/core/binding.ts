@@ -146,7 +146,7 @@ export interface Binding {
   kvScan(bytes: Uint8Array, start: number, end: number, seed: number, out: Uint32Array): number;
   kvEntries(
     bytes: Uint8Array, records: Uint32Array, n: number,
-    off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array,
+    off: Uint32Array, hash: Uint32Array, meta: Uint32Array, klen: Uint16Array, seed: number,
   ): number;
   /** madvise(MADV_HUGEPAGE) over the whole 2 MiB pages of a table's memory (native/kv/table.cc); false when none. */
   kvTableHuge(table: ArrayBufferView): boolean;

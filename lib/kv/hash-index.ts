@@ -4,6 +4,8 @@
 // and a key order for range scans that is built lazily. Keys are handled as
 // one-byte ("latin1") strings of their bytes, whose string order is byte
 // order.
+import { randomBytes } from 'node:crypto';
+
 import { viewLength } from '../core/args';
 import { binding } from '../core/binding';
 import { ENTRY_HEADER_BYTES, MAX_KEY } from './format';
@@ -46,20 +48,31 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-// The key hash: FNV-1a over the key's bytes, finalized with murmur3's fmix32
-// (as an int32 here; as the uint32 of the same bits in hashEntry and native code).
-// native/kv/scan.cc (KeyHash) computes it too, for the reopen; test/70
-// checks that the three agree.
+// The key hash: FNV-1a over the key's bytes from a seeded basis, finalized
+// with murmur3's fmix32 (as an int32 here; as the uint32 of the same bits in
+// hashEntry and native code). native/kv/scan.cc (KeyHash) computes it too,
+// for the reopen, from the same seed; test/70 checks that the three agree.
+
+/**
+ * The hash's seed, drawn once per process (per worker thread: each loads
+ * its own copy of this module) and never stored: no index outlives its
+ * process. Keys chosen to share a probe path under a known hash (a client
+ * of pmem serve, users of an application that stores their names) would
+ * make every lookup among them walk that path, as long as it is; under a
+ * seed they cannot know, they spread as any keys do (test/70.kv-hash-seed).
+ */
+export const KEY_HASH_SEED = randomBytes(4).readUInt32LE(0);
+const BASIS = (0x811c9dc5 ^ KEY_HASH_SEED) | 0;
 
 /** FNV-1a over a one-byte string's char codes (its bytes), finalized. */
 function hashString(k: string): number {
-  let h = 0x811c9dc5;
+  let h = BASIS;
   for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
   return fmix(h);
 }
 
 function hashBytes(b: Uint8Array, at: number, n: number): number {
-  let h = 0x811c9dc5;
+  let h = BASIS;
   for (let i = 0; i < n; i++) h = Math.imul(h ^ b[at + i], 0x01000193);
   return fmix(h);
 }

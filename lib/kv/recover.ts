@@ -7,7 +7,7 @@ import {
   DATA_START, ENTRY_DEL, ENTRY_HEADER_BYTES, ENTRY_PUT, isEndMark, readSegmentHeader, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES,
   segmentSeed, validRecord,
 } from './format';
-import type { KvIndex } from './hash-index';
+import { KEY_HASH_SEED, type KvIndex } from './hash-index';
 import type { StoreHeader } from './log-open';
 import type { Region } from '../core/region';
 import type { SegmentTable } from './segments';
@@ -175,7 +175,7 @@ function replay(b: Buffer, t: SegmentTable, index: KvIndex, found: Uint32Array, 
   const klen = new Uint16Array(total);
   // One native pass over the entries: hashing every key in JavaScript is a
   // large share of a reopen (docs/bench.md, "KVStore").
-  binding.kvEntries(b, found, records, off, hash, meta, klen);
+  binding.kvEntries(b, found, records, off, hash, meta, klen, KEY_HASH_SEED);
   const mask = index.slotMask;
   const bits = Math.log2(mask + 1);
   const shift = Math.max(0, bits - 12);

@@ -89,11 +89,12 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// FNV-1a over a key's bytes, finalized with murmur3's fmix32: the hash the
-// index (lib/kv/hash-index.ts, hashBytes and hashString) files a key under. The
-// two must agree bit for bit; test/70 checks them against each other.
-uint32_t KeyHash(const uint8_t* p, uint64_t n) {
-  uint32_t h = 0x811c9dc5u;
+// FNV-1a over a key's bytes from the basis 0x811c9dc5 ^ seed, finalized with
+// murmur3's fmix32: the hash the index (lib/kv/hash-index.ts, hashBytes and
+// hashString, KEY_HASH_SEED) files a key under. The two must agree bit for
+// bit; test/70 checks them against each other.
+uint32_t KeyHash(const uint8_t* p, uint64_t n, uint32_t seed) {
+  uint32_t h = 0x811c9dc5u ^ seed;
   for (uint64_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x01000193u;
   h ^= h >> 16;
   h *= 0x85ebca6bu;
@@ -110,9 +111,10 @@ Napi::Uint32Array U32Arg(const Napi::CallbackInfo& info, size_t i, const char* n
 }
 
 // kvEntries(bytes, records: Uint32Array, n, off: Uint32Array, hash:
-// Uint32Array, meta: Uint32Array, klen: Uint16Array) -> entries. For every
-// entry of the records at records[0..n) (offsets kvScan found valid), in
-// log order: its offset, its key's index hash, its size (| 2^31 for a
+// Uint32Array, meta: Uint32Array, klen: Uint16Array, seed) -> entries. For
+// every entry of the records at records[0..n) (offsets kvScan found valid),
+// in log order: its offset, its key's index hash (under `seed`, a uint32),
+// its size (| 2^31 for a
 // delete) and its key length. The reopen's second pass in C++, so that a
 // reopen does not hash every key in JavaScript (docs/bench.md, "KVStore").
 // The records' shape is checked again (not their checksums): JavaScript is
@@ -130,6 +132,8 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(env, "klen must be a Uint16Array");
   }
   Napi::Uint16Array klen = info[6].As<Napi::Uint16Array>();
+  const uint64_t seed = ArgIndex(info, 7, "seed");
+  if (seed > 0xffffffffu) throw Napi::RangeError::New(env, "seed must be a uint32");
   if (n > records.ElementLength()) throw Napi::RangeError::New(env, "n exceeds records");
   const uint64_t length = ta.ByteLength();
   const uint8_t* b = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
@@ -157,7 +161,7 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
       if (k >= cap) throw Napi::RangeError::New(env, "the output arrays are too short");
       const uint64_t size = kEntryHeaderBytes + kl + vl;  // < 2^27
       off[k] = static_cast<uint32_t>(p);
-      hash[k] = KeyHash(b + p + kEntryHeaderBytes, kl);
+      hash[k] = KeyHash(b + p + kEntryHeaderBytes, kl, static_cast<uint32_t>(seed));
       meta[k] = static_cast<uint32_t>(size) | (b[p] == kEntryPut ? 0u : 0x80000000u);
       klen[k] = static_cast<uint16_t>(kl);
       k++;
