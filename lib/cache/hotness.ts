@@ -1,5 +1,6 @@
 // Hotness: exponentially decayed reference counts with a half-life counted
 // in accesses, and the admission sketch for keys held by neither tier.
+import { randomBytes } from 'node:crypto';
 
 /** Scores are rescaled by this factor when the increment grows past its inverse. */
 const REBASE = 2 ** -512;
@@ -77,9 +78,17 @@ export class Hotness {
   }
 }
 
-/** 32-bit FNV-1a of a string's UTF-16 code units. */
+/**
+ * The sketch's hash seed, drawn once per process and never stored: keys
+ * crafted to share a hash under the unseeded FNV-1a (found in seconds)
+ * would share every counter of the sketch, and so make a key the cache
+ * should refuse look as often used as one it holds.
+ */
+const SKETCH_SEED = randomBytes(4).readInt32LE(0);
+
+/** 32-bit FNV-1a of a string's UTF-16 code units, from a seeded basis. */
 export function hashKey(key: string): number {
-  let h = 0x811c9dc5;
+  let h = 0x811c9dc5 ^ SKETCH_SEED;
   for (let i = 0; i < key.length; i++) {
     h ^= key.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
