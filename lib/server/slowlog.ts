@@ -79,7 +79,7 @@ function logged(argv: Buffer[]): Buffer[] {
   for (let j = 0; j < n; j++) {
     if (n !== args.length && j === n - 1) out.push(Buffer.from(`... (${args.length - n + 1} more arguments)`));
     else if (args[j].length > MAX_STRING) out.push(Buffer.concat([args[j].subarray(0, MAX_STRING), Buffer.from(`... (${args[j].length - MAX_STRING} more bytes)`)]));
-    else out.push(Buffer.from(args[j])); // a copy: the request's buffer is reused
+    else out.push(Buffer.from(args[j])); // a copy: a view would keep the request's whole input chunk for as long as the entry is logged
   }
   return out;
 }
