@@ -36,7 +36,8 @@ const EMPTY = 0;
 const GONE = 1;
 const ENTRY_KEY = ENTRY_HEADER_BYTES; // key bytes follow the entry header; its length is the u16 at +2
 
-function fmix(h: number): number {
+/** murmur3's fmix32, as an int32. */
+export function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 
 import { binding } from '../core/binding';
+import { fmix } from '../kv/hash-index';
 
 /** Tables and arenas from this size (bytes) ask for huge pages, as KvIndex's. */
 const HUGE = 4 * 1024 * 1024;
@@ -34,14 +35,11 @@ const SHRINK_FROM = 64 * 1024;
  */
 const SEED = randomBytes(4).readInt32LE(0);
 
+/** FNV-1a over the key's char codes from a seeded basis, finalized as KvIndex's hash is. */
 function hashKey(k: string): number {
   let h = SEED ^ k.length;
   for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return fmix(h);
 }
 
 /** The subset of Map<string, number> that Dict and reorderSlots use. */
