@@ -167,7 +167,7 @@ describe('pmem serve keyspace notifications', () => {
     const seen: Array<{ queued: boolean; bytes: number }> = [];
     // At the commit nothing of the batch's events is in the subscriber's output or on its socket.
     const restore = watchBatches(h.server, (writes) => {
-      if (!lazyFreeOnly(writes)) seen.push({ queued: !sub.out.empty, bytes: sub.socket.bytesWritten - written });
+      if (!lazyFreeOnly(h.server, writes)) seen.push({ queued: !sub.out.empty, bytes: sub.socket.bytesWritten - written });
     });
     try {
       await c.call('SET', 'durable', '1');

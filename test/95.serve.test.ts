@@ -830,7 +830,7 @@ describe('pmem serve', () => {
     const c = await client();
     const calls: number[] = [];
     const restore = watchBatches(server, (writes) => {
-      if (!lazyFreeOnly(writes)) calls.push(writes.size);
+      if (!lazyFreeOnly(server, writes)) calls.push(writes.size);
     });
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `tx:${i}`);

@@ -108,7 +108,7 @@ describe('STORE', () => {
     await r.expire('dst', 1000);
     const batches: number[] = [];
     const stop = watchBatches(srv.server, (writes) => {
-      if (!lazyFreeOnly(writes)) batches.push(writes.size);
+      if (!lazyFreeOnly(srv.server, writes)) batches.push(writes.size);
     });
     expect(await r.sort('big', 'STORE', 'dst')).toBe(n);
     stop();
