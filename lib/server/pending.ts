@@ -127,7 +127,12 @@ export class PendingWrites {
 
   /** Drops the batch (not the rounds in flight). */
   clear(): void {
-    this.#batch.clear();
+    // A new map, not Map.clear(): V8 links a cleared table to the one that
+    // replaces it. Once a table is in the old generation (a young collection
+    // came while its batch was pending), that link, dead or not, keeps every
+    // later table and the values they hold alive through young collections
+    // until a full one: under load every SET's value was promoted.
+    this.#batch = new Map();
     this.#bytes = 0;
   }
 }

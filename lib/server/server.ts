@@ -467,7 +467,7 @@ export class RespServer {
         c.out.take();
         this.kill(c);
       }
-      this.#ready.clear();
+      this.#ready = new Set(); // not clear(): see PendingWrites.clear
       // The rolled-back writes were visible to the turn, so any watched key
       // may have changed: every client that watches keys gets its EXEC
       // failed. One that watches none has no transaction to fail.
@@ -490,14 +490,14 @@ export class RespServer {
         c.awaitingRound++; // until the sink sends or kills: the client is not idle meanwhile (cron.ts)
         sends.push([c, c.out.take()]);
       }
-      this.#ready.clear();
+      this.#ready = new Set(); // not clear(): see PendingWrites.clear
       this.replication.deliver(sends);
       this.lazyfree.kick();
       return;
     }
     // Only now, with the batch durable, do replies go out.
     for (const c of this.#ready) this.#send(c);
-    this.#ready.clear();
+    this.#ready = new Set(); // not clear(): see PendingWrites.clear
     this.lazyfree.kick();
   }
 
