@@ -203,6 +203,15 @@ function main() {
     let bufferKeys = randomKeys.map((k) => Buffer.from(k, 'latin1'));
     row('overwrite', timed(N, (i) => store.put(bufferKeys[i], VALUE)), '(keys given as Buffers)');
     bufferKeys = null;
+    // The same overwrite as batches of 16 puts (one record and one fence a
+    // batch), the op objects reused: ns and ops/s per put.
+    const BATCH = 16;
+    const ops = Array.from({ length: BATCH }, () => ({ type: 'put', key: '', value: VALUE }));
+    const batched = timed(Math.floor(N / BATCH), (b) => {
+      for (let j = 0; j < BATCH; j++) ops[j].key = randomKeys[b * BATCH + j];
+      store.batch(ops);
+    });
+    row('overwrite', { medianNs: batched.medianNs / BATCH, opsPerSec: batched.opsPerSec * BATCH }, `(batches of ${BATCH}: per put)`);
     // The steady state: puts of keys drawn uniformly at random (a key may
     // come twice, or not at all), N of them untimed and then N timed. The
     // passes above write each key once, in an order whose first writes

@@ -91,6 +91,83 @@ describe('batch: a value is written as it was when its op was read', () => {
     expect(again.getString('u')).toBe('at an of');
     again.close();
   });
+
+  test('values of every size, copied side by side or on their own, are written as they were read; so is a batch a getter starts meanwhile', () => {
+    const path = tmpFile('hostile-sizes.kv');
+    const db = KVStore.open(path, { create: true, size: 8 << 20, segmentSize: 1 << 20 });
+    // Small values share chunks of 4, 8, 16 KiB ...: these sizes end chunks
+    // early, fill them exactly and pass over them; values over 16 KiB are
+    // copied on their own.
+    const sizes = [0, 1, 100, 3995, 4000, 4096, 96, 5000, 16384, 16385, 70000, 3, 8192, 300];
+    const values = sizes.map((n, i) => Buffer.alloc(n, 0x41 + i));
+    const expected = values.map((v) => Buffer.from(v));
+    const ops: Array<{ type: 'put'; key: string; value: Buffer | string }> = values.map((value, i) => ({ type: 'put', key: `k${i}`, value }));
+    let nested = 0;
+    ops.push({
+      type: 'put',
+      get key() {
+        for (const v of values) v.fill(0x7a);
+        // A batch of the same store, begun while this one is read: its own copies.
+        const inner = [Buffer.alloc(50, 0x69), Buffer.alloc(20000, 0x6a), Buffer.alloc(10, 0x6b)];
+        db.batch([
+          { type: 'put', key: 'inner0', value: inner[0] },
+          { type: 'put', key: 'inner1', value: inner[1] },
+          {
+            type: 'put',
+            get key() {
+              inner[0].fill(0);
+              inner[1].fill(0);
+              return 'inner2';
+            },
+            value: inner[2],
+          },
+        ]);
+        nested++;
+        return 'last';
+      },
+      value: 'x',
+    });
+    db.batch(ops);
+    expect(nested).toBe(1);
+    const check = (s: KVStore): void => {
+      sizes.forEach((_, i) => expect(s.get(`k${i}`)).toEqual(expected[i]));
+      expect(s.get('inner0')).toEqual(Buffer.alloc(50, 0x69));
+      expect(s.get('inner1')).toEqual(Buffer.alloc(20000, 0x6a));
+      expect(s.get('inner2')).toEqual(Buffer.alloc(10, 0x6b));
+      expect(s.getString('last')).toBe('x');
+      expect(s.count).toBe(sizes.length + 4);
+    };
+    check(db);
+    db.close();
+    const again = KVStore.open(path);
+    check(again);
+    again.close();
+  });
+
+  test('a value whose buffer a later op\'s getter detaches is a TypeError, and nothing is written', () => {
+    const path = tmpFile('hostile-detach.kv');
+    const db = KVStore.open(path, { create: true, size: SIZE, segmentSize: SEG });
+    const v = new Uint8Array(new ArrayBuffer(8)).fill(0x41);
+    const before = db.stats();
+    expect(() =>
+      db.batch([
+        { type: 'put', key: 'a', value: v },
+        {
+          type: 'put',
+          get key() {
+            structuredClone(v.buffer, { transfer: [v.buffer] });
+            return 'b';
+          },
+          value: 'x',
+        },
+      ]),
+    ).toThrow(new TypeError('a value of the batch changed while the batch was read'));
+    expect(v.byteLength).toBe(0); // the getter did detach it
+    expect(db.count).toBe(0);
+    const after = db.stats();
+    expect([after.liveBytes, after.deadBytes, after.segments.used]).toEqual([before.liveBytes, before.deadBytes, before.segments.used]);
+    db.close();
+  });
 });
 
 /** A writer on a new store for each test of the block, and readers of it, all closed after the test. */

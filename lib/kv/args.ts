@@ -200,18 +200,21 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
   if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
   const read: Entry[] = [];
   let puts = false;
+  let dels = false;
   // The last value taken as the caller's own bytes (snapshotBytes keeps a
   // view of a plain ArrayBuffer as it is): copied before the next op is
   // read, since a getter there may write them. The last op's value is
-  // written as it is: no user code runs after it is read. The views are
-  // kept, to refuse one a later getter detached (below).
+  // written as it is: no user code runs after it is read. The caller's
+  // views and their lengths are kept, to refuse one a later getter
+  // detached (below).
   let own: Entry | null = null;
-  const views: Array<{ v: Uint8Array; len: number }> = [];
+  const copies = new Copies();
+  const views: Array<Uint8Array | number> = [];
   // Each op, and each of its fields, is read once; values are snapshots.
   const n = ops.length;
   for (let i = 0; i < n; i++) {
     if (own !== null) {
-      own.value = new Uint8Array(own.value as Uint8Array);
+      own.value = copies.keep(own.value as Uint8Array);
       own = null;
     }
     const op = ops[i] as unknown;
@@ -220,16 +223,24 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     const k = keyOf((op as { key: unknown }).key, `ops[${i}].key`);
     if (type === 'put') {
       const value = (op as { value: unknown }).value;
-      const { v, len } = valueArg(value, `ops[${i}].value`);
-      const e = entry(ENTRY_PUT, k, v, len);
-      if (typeof v !== 'string' && v === value) {
-        own = e;
-        views.push({ v, len });
+      const name = `ops[${i}].value`;
+      const e = entry(ENTRY_PUT, k, null, 0);
+      setValue(e, value, name);
+      if (typeof e.value !== 'string') {
+        const v = snapshotBytes(e.value, name);
+        checkValueLength(v.length, name); // the snapshot's own length is the one written
+        e.value = v;
+        e.vlen = v.length;
+        if (v === value) {
+          own = e;
+          views.push(v, v.length);
+        }
       }
       read.push(e);
       puts = true;
     } else if (type === 'del') {
       read.push(entry(ENTRY_DEL, k, null, 0));
+      dels = true;
     } else {
       throw new TypeError(`ops[${i}].type must be 'put' or 'del'`);
     }
@@ -237,9 +248,10 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
   // A getter of a later op may have detached the buffer of an earlier
   // value: refused, as a value with no bytes, once the last user code ran,
   // before anything is written.
-  for (const { v, len } of views) {
-    if (!unchanged(v, len)) throw new TypeError('a value of the batch changed while the batch was read');
+  for (let i = 0; i < views.length; i += 2) {
+    if (!unchanged(views[i] as Uint8Array, views[i + 1] as number)) throw new TypeError('a value of the batch changed while the batch was read');
   }
+  if (!dels) return { entries: read, puts };
   // A tombstone only for a key that is there at its point of the batch,
   // asked of the store now that no user code runs before the write.
   const entries: Entry[] = [];
@@ -250,6 +262,36 @@ export function batchEntries(ops: unknown, has: (key: string) => boolean): { ent
     present.set(e.key, put);
   }
   return { entries, puts };
+}
+
+/** Values up to this size are copied into a batch's shared chunks; a larger one gets a buffer of its own. */
+const SHARED_COPY = 16 * 1024;
+/** The first chunk's size; each next one doubles, up to CHUNK_MAX. */
+const CHUNK_MIN = 4096;
+const CHUNK_MAX = 256 * 1024;
+
+/**
+ * Copies of one batch's values: small ones side by side in a few chunks,
+ * not a buffer each (an ArrayBuffer per value cost more than the write of a
+ * 16-op batch). Each call has its own: a getter may start another batch.
+ */
+class Copies {
+  #chunk: Uint8Array | null = null;
+  #used = 0;
+
+  keep(v: Uint8Array): Uint8Array {
+    const n = v.length;
+    if (n > SHARED_COPY) return new Uint8Array(v);
+    let c = this.#chunk;
+    if (c === null || this.#used + n > c.length) {
+      c = this.#chunk = new Uint8Array(Math.max(n, c === null ? CHUNK_MIN : Math.min(2 * c.length, CHUNK_MAX)));
+      this.#used = 0;
+    }
+    const at = this.#used;
+    c.set(v, at);
+    this.#used = at + n;
+    return new Uint8Array(c.buffer, at, n); // the constructor, not subarray(): no species lookup
+  }
 }
 
 const OPEN_OPTIONS = ['size', 'create', 'readOnly', 'maxSize', 'segmentSize'];
