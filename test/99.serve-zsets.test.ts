@@ -82,6 +82,40 @@ describe('the DRAM sorted set', () => {
     expect(lex.countByLex({ min: null, max: null, minEx: false, maxEx: false })).toBe(5);
   });
 
+  test('a set grown large, re-scored and shrunk agrees with a sorted array, and its node pool shrinks with it', () => {
+    const rnd = seededRandom(11);
+    const z = new ZSetValue();
+    const model = new Map<string, number>();
+    const check = (): void => {
+      const want = [...model].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      expect(z.size).toBe(want.length);
+      expect(z.entries()).toEqual(want);
+      want.forEach(([m], i) => expect(z.rank(m)).toBe(i));
+      const r = { min: 100, max: 300, minEx: false, maxEx: true };
+      const inRange = want.filter(([, sc]) => sc >= 100 && sc < 300);
+      expect(z.rangeByScore(r, true)).toEqual([...inRange].reverse());
+      expect(z.countByScore(r)).toBe(inRange.length);
+      expect(z.range(want.length - 5, want.length - 1, true)).toEqual(want.slice(0, 5).reverse());
+    };
+    const put = (m: string, sc: number): void => {
+      expect(z.set(m, sc)).toBe(!model.has(m));
+      model.set(m, sc);
+    };
+    for (let i = 0; i < 40000; i++) put(`m${i}`, Math.floor(rnd() * 1000));
+    for (let i = 0; i < 20000; i++) put(`m${Math.floor(rnd() * 40000)}`, Math.floor(rnd() * 1000) + 0.5);
+    check();
+    const grown = z.poolWords;
+    for (let i = 0; i < 39000; i++) {
+      expect(z.delete(`m${i}`)).toBe(true);
+      model.delete(`m${i}`);
+    }
+    check();
+    // 1,000 nodes of about 3.3 words: the pool was rebuilt smaller.
+    expect(z.poolWords).toBeLessThan(grown / 4);
+    for (let i = 0; i < 5000; i++) put(`n${i}`, Math.floor(rnd() * 1000));
+    check();
+  });
+
   test('scores print as C\'s "%.17g"', () => {
     expect([1, 1.5, 0.1, -2.5, 1e20, 1e-5, 123456789012345680000, Infinity, -Infinity, 0.0001].map(formatScore))
       .toEqual(['1', '1.5', '0.10000000000000001', '-2.5', '1e+20', '1.0000000000000001e-05', '1.2345678901234568e+20', 'inf', '-inf', '0.0001']);

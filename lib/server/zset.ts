@@ -5,21 +5,28 @@
 // strings of their bytes,
 // so `<` on them is Redis's byte order (memcmp). The element records are
 // written by the commands; this structure only orders.
+//
+// The skiplist's nodes live in one ArrayBuffer, not as objects: a node is
+// the index of its first 8-byte word, [score (f64)] [prev, level (i32)]
+// then one [next, span] pair of i32 per level, as Redis lays out a
+// zskiplistNode. A search step reads a link and the score beside the next
+// node's own links: one cache line, where a node object, its arrays of
+// links and spans and its boxed score were four. Node 0 is the head; -1 is
+// no node. Members are in an array by node.
 
 import { Members } from './members';
 
 const MAX_LEVEL = 32;
 const P = 0.25;
-
-class Node {
-  readonly next: (Node | null)[];
-  readonly span: number[];
-  prev: Node | null = null;
-  constructor(readonly member: string, public score: number, level: number) {
-    this.next = new Array<Node | null>(level).fill(null);
-    this.span = new Array<number>(level).fill(0);
-  }
-}
+const HEAD = 0;
+const NONE = -1;
+/** The words of a node of `level` levels. */
+const wordsOf = (level: number): number => 2 + level;
+/** Pool words below which a pool is never rebuilt smaller. */
+const REBUILD_FROM = 4096;
+/** A search's last node on each level, and its rank there: scratch of #insert and #unlink, which run no other code meanwhile. */
+const UPDATE = new Int32Array(MAX_LEVEL);
+const RANK = new Float64Array(MAX_LEVEL);
 
 /** A score range: min and max, each exclusive or not. */
 export interface ScoreRange {
@@ -40,11 +47,6 @@ export interface LexRange {
   maxMinus?: boolean;
 }
 
-/** Whether (s1, m1) sorts before (s2, m2). */
-function before(s1: number, m1: string, s2: number, m2: string): boolean {
-  return s1 < s2 || (s1 === s2 && m1 < m2);
-}
-
 export const aboveMin = (r: ScoreRange, s: number): boolean => (r.minEx ? s > r.min : s >= r.min);
 export const belowMax = (r: ScoreRange, s: number): boolean => (r.maxEx ? s < r.max : s <= r.max);
 
@@ -63,12 +65,91 @@ export function lexBelowMax(r: LexRange, m: string): boolean {
 export class ZSetValue {
   /** Member → score, in slots. */
   readonly members = new Members<number>();
-  #head = new Node('', 0, MAX_LEVEL);
-  #tail: Node | null = null;
+  /** The node pool: scores through #f64, the rest through #i32 (two i32 a word). */
+  #f64 = new Float64Array(0);
+  #i32 = new Int32Array(0);
+  /** Each node's member, by node. */
+  #names: string[] = [];
+  /** Words in use at the pool's end, and in live nodes (the head's too). */
+  #top = 0;
+  #used = 0;
+  /** Freed nodes by level, for the next node of that level. */
+  #free: number[][] = Array.from({ length: MAX_LEVEL + 1 }, () => []);
+  #tail = NONE;
   #level = 1;
+
+  constructor() {
+    this.#reset(64);
+  }
 
   get size(): number {
     return this.members.size;
+  }
+
+  /** @internal The node pool's capacity, in 8-byte words. */
+  get poolWords(): number {
+    return this.#f64.length;
+  }
+
+  /** An empty list in a pool of `words`. */
+  #reset(words: number): void {
+    const buf = new ArrayBuffer(words * 8);
+    this.#f64 = new Float64Array(buf);
+    this.#i32 = new Int32Array(buf);
+    this.#names = [];
+    this.#free = Array.from({ length: MAX_LEVEL + 1 }, () => []);
+    this.#top = 0;
+    this.#used = 0;
+    this.#tail = NONE;
+    this.#level = 1;
+    const h = this.#alloc(MAX_LEVEL, '', 0);
+    if (h !== HEAD) throw new Error('the head is not node 0');
+    const i32 = this.#i32;
+    for (let i = 0; i < MAX_LEVEL; i++) i32[2 * h + 4 + 2 * i] = NONE;
+  }
+
+  /** A node of `level` levels for (member, score); its links are set by the caller. */
+  #alloc(level: number, member: string, score: number): number {
+    const w = wordsOf(level);
+    let h = this.#free[level].pop();
+    if (h === undefined) {
+      if (this.#top + w > this.#f64.length) this.#grow(this.#top + w);
+      h = this.#top;
+      this.#top += w;
+    }
+    this.#used += w;
+    this.#f64[h] = score;
+    this.#i32[2 * h + 2] = NONE;
+    this.#i32[2 * h + 3] = level;
+    this.#names[h] = member;
+    return h;
+  }
+
+  #release(h: number): void {
+    const level = this.#i32[2 * h + 3];
+    this.#used -= wordsOf(level);
+    this.#names[h] = '';
+    this.#free[level].push(h);
+  }
+
+  #grow(words: number): void {
+    const buf = new ArrayBuffer(Math.max(words, 2 * this.#f64.length) * 8);
+    new Uint8Array(buf).set(new Uint8Array(this.#f64.buffer));
+    this.#f64 = new Float64Array(buf);
+    this.#i32 = new Int32Array(buf);
+  }
+
+  /**
+   * The pool again, twice what its nodes need, once three quarters of it
+   * is free: every member inserted anew in order (a set that grew large and
+   * shrank keeps no more than four times what it holds).
+   */
+  #shrinkIfSparse(): void {
+    const words = this.#f64.length;
+    if (words < REBUILD_FROM || this.#used * 4 > words) return;
+    const all = this.entries();
+    this.#reset(Math.max(64, 2 * this.#used));
+    for (let k = 0; k < all.length; k++) this.#insert(all[k][0], all[k][1], k + 1);
   }
 
   #randomLevel(): number {
@@ -85,7 +166,7 @@ export class ZSetValue {
       this.#unlink(member, old);
     }
     this.members.set(member, score);
-    this.#insert(member, score);
+    this.#insert(member, score, this.size);
     return old === undefined;
   }
 
@@ -95,92 +176,117 @@ export class ZSetValue {
     if (s === undefined) return false;
     this.members.delete(member);
     this.#unlink(member, s);
+    this.#shrinkIfSparse();
     return true;
   }
 
-  #insert(member: string, score: number): void {
-    const update = new Array<Node>(MAX_LEVEL);
-    const rank = new Array<number>(MAX_LEVEL).fill(0);
-    let x = this.#head;
+  /** Links a new node for (member, score); `count`: the nodes once it is in. */
+  #insert(member: string, score: number, count: number): void {
+    const level = this.#randomLevel();
+    // Allocated first: a pool that grows replaces the views read below.
+    const node = this.#alloc(level, member, score);
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    const names = this.#names;
+    const update = UPDATE;
+    const rank = RANK;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
       rank[i] = i === this.#level - 1 ? 0 : rank[i + 1];
-      for (let n = x.next[i]; n !== null && before(n.score, n.member, score, member); n = x.next[i]) {
-        rank[i] += x.span[i];
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && (f64[n] < score || (f64[n] === score && names[n] < member)); n = i32[2 * x + 4 + 2 * i]) {
+        rank[i] += i32[2 * x + 5 + 2 * i];
         x = n;
       }
       update[i] = x;
     }
-    const level = this.#randomLevel();
     if (level > this.#level) {
       for (let i = this.#level; i < level; i++) {
         rank[i] = 0;
-        update[i] = this.#head;
-        update[i].span[i] = this.size - 1; // the new size less the node being inserted
+        update[i] = HEAD;
+        i32[2 * HEAD + 5 + 2 * i] = count - 1; // the nodes there were before this one
       }
       this.#level = level;
     }
-    const node = new Node(member, score, level);
     for (let i = 0; i < level; i++) {
-      node.next[i] = update[i].next[i];
-      update[i].next[i] = node;
-      node.span[i] = update[i].span[i] - (rank[0] - rank[i]);
-      update[i].span[i] = rank[0] - rank[i] + 1;
+      const u = update[i];
+      i32[2 * node + 4 + 2 * i] = i32[2 * u + 4 + 2 * i];
+      i32[2 * u + 4 + 2 * i] = node;
+      i32[2 * node + 5 + 2 * i] = i32[2 * u + 5 + 2 * i] - (rank[0] - rank[i]);
+      i32[2 * u + 5 + 2 * i] = rank[0] - rank[i] + 1;
     }
-    for (let i = level; i < this.#level; i++) update[i].span[i]++;
-    node.prev = update[0] === this.#head ? null : update[0];
-    if (node.next[0] !== null) node.next[0].prev = node;
+    for (let i = level; i < this.#level; i++) i32[2 * update[i] + 5 + 2 * i]++;
+    i32[2 * node + 2] = update[0] === HEAD ? NONE : update[0];
+    const next = i32[2 * node + 4];
+    if (next !== NONE) i32[2 * next + 2] = node;
     else this.#tail = node;
   }
 
   #unlink(member: string, score: number): void {
-    const update = new Array<Node>(MAX_LEVEL);
-    let x = this.#head;
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    const names = this.#names;
+    const update = UPDATE;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && before(n.score, n.member, score, member); n = x.next[i]) x = n;
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && (f64[n] < score || (f64[n] === score && names[n] < member)); n = i32[2 * x + 4 + 2 * i]) x = n;
       update[i] = x;
     }
-    const node = x.next[0] as Node;
+    const node = i32[2 * x + 4];
     for (let i = 0; i < this.#level; i++) {
-      if (update[i].next[i] === node) {
-        update[i].span[i] += node.span[i] - 1;
-        update[i].next[i] = node.next[i];
-      } else update[i].span[i]--;
+      const u = update[i];
+      if (i32[2 * u + 4 + 2 * i] === node) {
+        i32[2 * u + 5 + 2 * i] += i32[2 * node + 5 + 2 * i] - 1;
+        i32[2 * u + 4 + 2 * i] = i32[2 * node + 4 + 2 * i];
+      } else i32[2 * u + 5 + 2 * i]--;
     }
-    if (node.next[0] !== null) node.next[0].prev = node.prev;
-    else this.#tail = node.prev;
-    while (this.#level > 1 && this.#head.next[this.#level - 1] === null) this.#level--;
+    const next = i32[2 * node + 4];
+    const prev = i32[2 * node + 2];
+    if (next !== NONE) i32[2 * next + 2] = prev;
+    else this.#tail = prev;
+    while (this.#level > 1 && i32[2 * HEAD + 4 + 2 * (this.#level - 1)] === NONE) this.#level--;
+    this.#release(node);
+  }
+
+  /** The node after `h` on level 0 (ascending), or before it, or NONE. */
+  #step(h: number, rev: boolean): number {
+    return rev ? this.#i32[2 * h + 2] : this.#i32[2 * h + 4];
   }
 
   /** The 0-based rank of `member` (ascending), or undefined. */
   rank(member: string): number | undefined {
     const score = this.members.get(member);
     if (score === undefined) return undefined;
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    const names = this.#names;
     let r = 0;
-    let x = this.#head;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && !before(score, member, n.score, n.member); n = x.next[i]) {
-        r += x.span[i];
+      // Past every node at or before (score, member).
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && (f64[n] < score || (f64[n] === score && names[n] <= member)); n = i32[2 * x + 4 + 2 * i]) {
+        r += i32[2 * x + 5 + 2 * i];
         x = n;
       }
-      if (x.member === member && x !== this.#head) return r - 1;
+      if (x !== HEAD && names[x] === member) return r - 1;
     }
     return undefined;
   }
 
-  /** The node at 0-based rank `r`, or null. */
-  #byRank(r: number): Node | null {
-    if (r < 0 || r >= this.size) return null;
+  /** The node at 0-based rank `r`, or NONE. */
+  #byRank(r: number): number {
+    if (r < 0 || r >= this.size) return NONE;
+    const i32 = this.#i32;
     let traversed = 0;
-    let x = this.#head;
+    let x = HEAD;
     const want = r + 1;
     for (let i = this.#level - 1; i >= 0; i--) {
-      while (x.next[i] !== null && traversed + x.span[i] <= want) {
-        traversed += x.span[i];
-        x = x.next[i] as Node;
+      while (i32[2 * x + 4 + 2 * i] !== NONE && traversed + i32[2 * x + 5 + 2 * i] <= want) {
+        traversed += i32[2 * x + 5 + 2 * i];
+        x = i32[2 * x + 4 + 2 * i];
       }
       if (traversed === want) return x;
     }
-    return null;
+    return NONE;
   }
 
   /** Members and scores from rank `start` to `end` inclusive (ascending ranks; clamped by callers), in ascending or descending order. */
@@ -188,46 +294,54 @@ export class ZSetValue {
     const out: [string, number][] = [];
     if (start > end) return out;
     let n = rev ? this.#byRank(this.size - 1 - start) : this.#byRank(start);
-    for (let k = start; k <= end && n !== null; k++) {
-      out.push([n.member, n.score]);
-      n = rev ? n.prev : n.next[0];
+    for (let k = start; k <= end && n !== NONE; k++) {
+      out.push([this.#names[n], this.#f64[n]]);
+      n = this.#step(n, rev);
     }
     return out;
   }
 
   /** The first node in score order at or after (score, member) bounds of `r`. */
-  #firstInScore(r: ScoreRange): Node | null {
-    let x = this.#head;
+  #firstInScore(r: ScoreRange): number {
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && !aboveMin(r, n.score); n = x.next[i]) x = n;
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && !aboveMin(r, f64[n]); n = i32[2 * x + 4 + 2 * i]) x = n;
     }
-    const n = x.next[0];
-    return n !== null && belowMax(r, n.score) ? n : null;
+    const n = i32[2 * x + 4];
+    return n !== NONE && belowMax(r, f64[n]) ? n : NONE;
   }
 
-  #lastInScore(r: ScoreRange): Node | null {
-    let x = this.#head;
+  #lastInScore(r: ScoreRange): number {
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && belowMax(r, n.score); n = x.next[i]) x = n;
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && belowMax(r, f64[n]); n = i32[2 * x + 4 + 2 * i]) x = n;
     }
-    return x !== this.#head && aboveMin(r, x.score) ? x : null;
+    return x !== HEAD && aboveMin(r, f64[x]) ? x : NONE;
   }
 
-  #firstInLex(r: LexRange): Node | null {
-    let x = this.#head;
+  #firstInLex(r: LexRange): number {
+    const i32 = this.#i32;
+    const names = this.#names;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && !lexAboveMin(r, n.member); n = x.next[i]) x = n;
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && !lexAboveMin(r, names[n]); n = i32[2 * x + 4 + 2 * i]) x = n;
     }
-    const n = x.next[0];
-    return n !== null && lexBelowMax(r, n.member) && lexAboveMin(r, n.member) ? n : null;
+    const n = i32[2 * x + 4];
+    return n !== NONE && lexBelowMax(r, names[n]) && lexAboveMin(r, names[n]) ? n : NONE;
   }
 
-  #lastInLex(r: LexRange): Node | null {
-    let x = this.#head;
+  #lastInLex(r: LexRange): number {
+    const i32 = this.#i32;
+    const names = this.#names;
+    let x = HEAD;
     for (let i = this.#level - 1; i >= 0; i--) {
-      for (let n = x.next[i]; n !== null && lexBelowMax(r, n.member); n = x.next[i]) x = n;
+      for (let n = i32[2 * x + 4 + 2 * i]; n !== NONE && lexBelowMax(r, names[n]); n = i32[2 * x + 4 + 2 * i]) x = n;
     }
-    return x !== this.#head && lexAboveMin(r, x.member) && lexBelowMax(r, x.member) ? x : null;
+    return x !== HEAD && lexAboveMin(r, names[x]) && lexBelowMax(r, names[x]) ? x : NONE;
   }
 
   /**
@@ -238,13 +352,13 @@ export class ZSetValue {
     const out: [string, number][] = [];
     if (r.min > r.max || (r.min === r.max && (r.minEx || r.maxEx))) return out;
     let n = rev ? this.#lastInScore(r) : this.#firstInScore(r);
-    while (n !== null && offset > 0) {
-      n = rev ? n.prev : n.next[0];
+    while (n !== NONE && offset > 0) {
+      n = this.#step(n, rev);
       offset--;
     }
-    while (n !== null && limit !== 0 && (rev ? aboveMin(r, n.score) : belowMax(r, n.score))) {
-      out.push([n.member, n.score]);
-      n = rev ? n.prev : n.next[0];
+    while (n !== NONE && limit !== 0 && (rev ? aboveMin(r, this.#f64[n]) : belowMax(r, this.#f64[n]))) {
+      out.push([this.#names[n], this.#f64[n]]);
+      n = this.#step(n, rev);
       limit--;
     }
     return out;
@@ -254,13 +368,13 @@ export class ZSetValue {
   rangeByLex(r: LexRange, rev: boolean, offset = 0, limit = -1): [string, number][] {
     const out: [string, number][] = [];
     let n = rev ? this.#lastInLex(r) : this.#firstInLex(r);
-    while (n !== null && offset > 0) {
-      n = rev ? n.prev : n.next[0];
+    while (n !== NONE && offset > 0) {
+      n = this.#step(n, rev);
       offset--;
     }
-    while (n !== null && limit !== 0 && (rev ? lexAboveMin(r, n.member) : lexBelowMax(r, n.member))) {
-      out.push([n.member, n.score]);
-      n = rev ? n.prev : n.next[0];
+    while (n !== NONE && limit !== 0 && (rev ? lexAboveMin(r, this.#names[n]) : lexBelowMax(r, this.#names[n]))) {
+      out.push([this.#names[n], this.#f64[n]]);
+      n = this.#step(n, rev);
       limit--;
     }
     return out;
@@ -269,17 +383,17 @@ export class ZSetValue {
   /** How many members have a score in `r`: two rank lookups. */
   countByScore(r: ScoreRange): number {
     const first = this.#firstInScore(r);
-    if (first === null) return 0;
-    const last = this.#lastInScore(r) as Node;
-    return (this.rank(last.member) as number) - (this.rank(first.member) as number) + 1;
+    if (first === NONE) return 0;
+    const last = this.#lastInScore(r);
+    return (this.rank(this.#names[last]) as number) - (this.rank(this.#names[first]) as number) + 1;
   }
 
   countByLex(r: LexRange): number {
     const first = this.#firstInLex(r);
-    if (first === null) return 0;
+    if (first === NONE) return 0;
     const last = this.#lastInLex(r);
-    if (last === null) return 0;
-    const n = (this.rank(last.member) as number) - (this.rank(first.member) as number) + 1;
+    if (last === NONE) return 0;
+    const n = (this.rank(this.#names[last]) as number) - (this.rank(this.#names[first]) as number) + 1;
     return n < 0 ? 0 : n;
   }
 
