@@ -116,6 +116,72 @@ describe('the DRAM sorted set', () => {
     check();
   });
 
+  test('a pool that cannot grow: the set that needed it throws and changes nothing; a shrink that cannot be had keeps the larger pool', () => {
+    const Real = globalThis.ArrayBuffer;
+    const refuse = (): void => {
+      globalThis.ArrayBuffer = function refused(): never {
+        throw new RangeError('Array buffer allocation failed');
+      } as unknown as ArrayBufferConstructor;
+    };
+    const z = new ZSetValue();
+    for (let i = 0; i < 100; i++) z.set(`m${i}`, i);
+    let added = '';
+    let moved = '';
+    let beforeAdd: [string, number][] = [];
+    let beforeMove: [string, number][] = [];
+    refuse();
+    try {
+      // New members until one finds the pool full ...
+      for (let j = 0; j < 10000 && added === ''; j++) {
+        beforeAdd = z.entries();
+        try {
+          z.set(`n${j}`, -j);
+        } catch (e) {
+          added = `n${j}`;
+          expect(e).toEqual(new RangeError('Array buffer allocation failed'));
+        }
+      }
+      // ... then members moved to new scores, each of which needs a node too.
+      for (let j = 0; j < 10000 && moved === ''; j++) {
+        beforeMove = z.entries();
+        const m = beforeMove[j % beforeMove.length][0];
+        try {
+          z.set(m, 1e6 + j);
+        } catch (e) {
+          moved = m;
+          expect(e).toBeInstanceOf(RangeError);
+        }
+      }
+    } finally {
+      globalThis.ArrayBuffer = Real;
+    }
+    expect(added).not.toBe('');
+    expect(z.members.get(added)).toBeUndefined();
+    expect(beforeAdd.some(([m]) => m === added)).toBe(false);
+    expect(moved).not.toBe('');
+    // The refused move left the member where it was, in the list and the map.
+    expect(z.entries()).toEqual(beforeMove);
+    expect(z.rank(moved)).toBe(beforeMove.findIndex(([m]) => m === moved));
+    expect(z.set(added, 0.5)).toBe(true);
+    expect(z.rank(added)).toBe(beforeMove.filter(([, sc]) => sc < 0.5).length);
+
+    // 5,000 members, then deletes down to 500: no new pool while refused.
+    const big = new ZSetValue();
+    for (let i = 0; i < 5000; i++) big.set(`m${i}`, i);
+    const grown = big.poolWords;
+    refuse();
+    try {
+      for (let i = 0; i < 4500; i++) expect(big.delete(`m${i}`)).toBe(true);
+    } finally {
+      globalThis.ArrayBuffer = Real;
+    }
+    expect(big.poolWords).toBe(grown);
+    expect(big.entries()).toEqual(Array.from({ length: 500 }, (_, i) => [`m${4500 + i}`, 4500 + i]));
+    expect(big.delete('m4500')).toBe(true);
+    expect(big.poolWords).toBeLessThan(grown / 4);
+    expect(big.range(0, 1, false)).toEqual([['m4501', 4501], ['m4502', 4502]]);
+  });
+
   test('scores print as C\'s "%.17g"', () => {
     expect([1, 1.5, 0.1, -2.5, 1e20, 1e-5, 123456789012345680000, Infinity, -Infinity, 0.0001].map(formatScore))
       .toEqual(['1', '1.5', '0.10000000000000001', '-2.5', '1e+20', '1.0000000000000001e-05', '1.2345678901234568e+20', 'inf', '-inf', '0.0001']);

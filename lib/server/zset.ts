@@ -141,15 +141,32 @@ export class ZSetValue {
 
   /**
    * The pool again, twice what its nodes need, once three quarters of it
-   * is free: every member inserted anew in order (a set that grew large and
-   * shrank keeps no more than four times what it holds).
+   * is free: every member inserted anew in order into a new list, which
+   * then replaces this one (a set that grew large and shrank keeps no more
+   * than four times what it holds). A new pool that cannot be had leaves
+   * the list as it was.
    */
   #shrinkIfSparse(): void {
     const words = this.#f64.length;
     if (words < REBUILD_FROM || this.#used * 4 > words) return;
     const all = this.entries();
-    this.#reset(Math.max(64, 2 * this.#used));
-    for (let k = 0; k < all.length; k++) this.#insert(all[k][0], all[k][1], k + 1);
+    let t: ZSetValue;
+    try {
+      t = new ZSetValue();
+      t.#reset(Math.max(64, 2 * this.#used));
+      for (let k = 0; k < all.length; k++) t.#insert(t.#alloc(t.#randomLevel(), all[k][0], all[k][1]), k + 1);
+    } catch (e) {
+      if (e instanceof RangeError) return; // no memory for it now: the larger pool still serves
+      throw e;
+    }
+    this.#f64 = t.#f64;
+    this.#i32 = t.#i32;
+    this.#names = t.#names;
+    this.#free = t.#free;
+    this.#top = t.#top;
+    this.#used = t.#used;
+    this.#tail = t.#tail;
+    this.#level = t.#level;
   }
 
   #randomLevel(): number {
@@ -161,12 +178,12 @@ export class ZSetValue {
   /** Adds or moves `member` to `score`. @returns whether it was new */
   set(member: string, score: number): boolean {
     const old = this.members.get(member);
-    if (old !== undefined) {
-      if (old === score) return false;
-      this.#unlink(member, old);
-    }
+    if (old === score) return false;
+    // The new node first: a pool that cannot grow throws before anything changed.
+    const node = this.#alloc(this.#randomLevel(), member, score);
+    if (old !== undefined) this.#unlink(member, old);
     this.members.set(member, score);
-    this.#insert(member, score, this.size);
+    this.#insert(node, this.size);
     return old === undefined;
   }
 
@@ -180,14 +197,14 @@ export class ZSetValue {
     return true;
   }
 
-  /** Links a new node for (member, score); `count`: the nodes once it is in. */
-  #insert(member: string, score: number, count: number): void {
-    const level = this.#randomLevel();
-    // Allocated first: a pool that grows replaces the views read below.
-    const node = this.#alloc(level, member, score);
+  /** Links `node` (#alloc's, its member and score set); `count`: the nodes once it is in. */
+  #insert(node: number, count: number): void {
     const f64 = this.#f64;
     const i32 = this.#i32;
     const names = this.#names;
+    const score = f64[node];
+    const member = names[node];
+    const level = i32[2 * node + 3];
     const update = UPDATE;
     const rank = RANK;
     let x = HEAD;
