@@ -177,12 +177,17 @@ export class ZSetValue {
 
   /** Adds or moves `member` to `score`. @returns whether it was new */
   set(member: string, score: number): boolean {
-    const old = this.members.get(member);
+    const m = this.members;
+    const slot = m.slots.get(member); // one lookup: a move writes its slot's score
+    const old = slot === undefined ? undefined : m.vals[slot];
     if (old === score) return false;
     // The new node first: a pool that cannot grow throws before anything changed.
     const node = this.#alloc(this.#randomLevel(), member, score);
-    if (old !== undefined) this.#unlink(member, old);
-    this.members.set(member, score);
+    if (old === undefined) m.append(member, score);
+    else {
+      this.#unlink(member, old);
+      m.vals[slot as number] = score;
+    }
     this.#insert(node, this.size);
     return old === undefined;
   }
