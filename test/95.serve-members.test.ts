@@ -3,6 +3,7 @@
 // slot that is a Map while small and a KeyTable from TABLE_FROM ids on.
 import { KeyTable } from '../lib/server/key-table';
 import { Members, TABLE_FROM } from '../lib/server/members';
+import { ZSetValue } from '../lib/server/zset';
 import { seededRandom } from '../lib/testing/random';
 
 function expectAgrees(m: Members<number>, model: Map<string, number>): void {
@@ -75,4 +76,45 @@ test('followOrder keeps the old slot order of the ids both hold, with either map
     const kept = old.ids.filter((k) => model.has(k));
     expect(now.ids.slice(0, kept.length)).toEqual(kept);
   }
+});
+
+test('a KeyTable that cannot be had leaves the Map, and the next id tries again; a sorted set whose map refuses a member changes nothing', () => {
+  const refused = (): never => {
+    throw new RangeError('Array buffer allocation failed');
+  };
+  const m = new Members<number>();
+  const model = new Map<string, number>();
+  const spy = jest.spyOn(KeyTable.prototype, 'set').mockImplementation(refused);
+  try {
+    for (let i = 0; i < TABLE_FROM + 5; i++) {
+      expect(m.set(`k${i}`, i)).toBe(true);
+      model.set(`k${i}`, i);
+    }
+    expect(spy).toHaveBeenCalled();
+    expect(m.slots).toBeInstanceOf(Map);
+    expectAgrees(m, model);
+  } finally {
+    spy.mockRestore();
+  }
+  m.set('one more', -1);
+  model.set('one more', -1);
+  expect(m.slots).toBeInstanceOf(KeyTable);
+  expectAgrees(m, model);
+
+  // ZADD of a new member whose map cannot take it: neither the list nor the pool keeps a node of it.
+  const z = new ZSetValue();
+  for (let i = 0; i < 50; i++) z.set(`m${i}`, i);
+  const before = z.entries();
+  const used = z.usedWords;
+  const append = jest.spyOn(Members.prototype, 'append').mockImplementation(refused);
+  try {
+    expect(() => z.set('new', 0.5)).toThrow(RangeError);
+  } finally {
+    append.mockRestore();
+  }
+  expect(z.entries()).toEqual(before);
+  expect(z.members.has('new')).toBe(false);
+  expect(z.usedWords).toBe(used);
+  expect(z.set('new', 0.5)).toBe(true);
+  expect(z.rank('new')).toBe(1);
 });

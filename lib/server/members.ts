@@ -24,11 +24,21 @@ export class Members<V> {
     return this.#slots;
   }
 
-  /** The map becomes a KeyTable at TABLE_FROM ids (and stays one). */
+  /**
+   * The map becomes a KeyTable at TABLE_FROM ids (and stays one). A table
+   * that cannot be had now (RangeError: no memory for its arrays) leaves
+   * the Map, which serves as well; the next id added tries again.
+   */
   #grown(): void {
-    if (this.ids.length !== TABLE_FROM || !(this.#slots instanceof Map)) return;
-    const t = new KeyTable();
-    for (let i = 0; i < this.ids.length; i++) t.set(this.ids[i], i);
+    if (this.ids.length < TABLE_FROM || !(this.#slots instanceof Map)) return;
+    let t: KeyTable;
+    try {
+      t = new KeyTable();
+      for (let i = 0; i < this.ids.length; i++) t.set(this.ids[i], i);
+    } catch (e) {
+      if (e instanceof RangeError) return;
+      throw e;
+    }
     this.#slots = t;
   }
 

@@ -91,6 +91,11 @@ export class ZSetValue {
     return this.#f64.length;
   }
 
+  /** @internal The words of the pool's live nodes, the head's included. */
+  get usedWords(): number {
+    return this.#used;
+  }
+
   /** An empty list in a pool of `words`. */
   #reset(words: number): void {
     const buf = new ArrayBuffer(words * 8);
@@ -183,8 +188,14 @@ export class ZSetValue {
     if (old === score) return false;
     // The new node first: a pool that cannot grow throws before anything changed.
     const node = this.#alloc(this.#randomLevel(), member, score);
-    if (old === undefined) m.append(member, score);
-    else {
+    if (old === undefined) {
+      try {
+        m.append(member, score);
+      } catch (e) {
+        this.#release(node); // the map refused it (no memory): nothing else changed
+        throw e;
+      }
+    } else {
       this.#unlink(member, old);
       m.vals[slot as number] = score;
     }
