@@ -1,15 +1,10 @@
 // The DRAM structure of hashes and sets: ids (latin1 strings) with values,
 // in an array for O(1) random picks (HRANDFIELD, SRANDMEMBER, SPOP) and a
-// reverse-walking scan cursor, and a map from id to slot: a Map while the
-// collection is small, a KeyTable (key-table.ts: off the JS heap, a
-// lookup about a third of a large Map's) once it has TABLE_FROM ids.
-import { KeyTable, type SlotMap } from './key-table';
-
-/** Ids from which the map from id to slot is a KeyTable. */
-export const TABLE_FROM = 128;
+// reverse-walking scan cursor, and a map from id to slot.
+import type { SlotMap } from './key-table';
 
 export class Members<V> {
-  #slots: SlotMap = new Map<string, number>();
+  readonly slots = new Map<string, number>();
   readonly ids: string[] = [];
   readonly vals: V[] = [];
   /** Set once an element grew past the small encoding's limits (as Redis, never reset while the key lives). */
@@ -19,74 +14,54 @@ export class Members<V> {
     return this.ids.length;
   }
 
-  /** Each id's slot. */
-  get slots(): SlotMap {
-    return this.#slots;
-  }
-
-  /**
-   * The map becomes a KeyTable at TABLE_FROM ids (and stays one). A table
-   * that cannot be had now (RangeError: no memory for its arrays) leaves
-   * the Map, which serves as well; the next id added tries again.
-   */
-  #grown(): void {
-    if (this.ids.length < TABLE_FROM || !(this.#slots instanceof Map)) return;
-    let t: KeyTable;
-    try {
-      t = new KeyTable();
-      for (let i = 0; i < this.ids.length; i++) t.set(this.ids[i], i);
-    } catch (e) {
-      if (e instanceof RangeError) return;
-      throw e;
-    }
-    this.#slots = t;
-  }
-
   has(id: string): boolean {
-    return this.#slots.has(id);
+    return this.slots.has(id);
   }
 
   get(id: string): V | undefined {
-    const i = this.#slots.get(id);
+    const i = this.slots.get(id);
     return i === undefined ? undefined : this.vals[i];
   }
 
   /** @returns whether `id` is new */
   set(id: string, v: V): boolean {
-    const i = this.#slots.get(id);
+    const i = this.slots.get(id);
     if (i !== undefined) {
       this.vals[i] = v;
       return false;
     }
-    this.#slots.set(id, this.ids.length);
+    this.slots.set(id, this.ids.length);
     this.ids.push(id);
     this.vals.push(v);
-    this.#grown();
     return true;
   }
 
   /** Adds an `id` known to be absent (the open: element records are unique), with one map operation. */
   append(id: string, v: V): void {
-    this.#slots.set(id, this.ids.length);
+    this.slots.set(id, this.ids.length);
     this.ids.push(id);
     this.vals.push(v);
-    this.#grown();
   }
 
   /** Removes `id`; the last element takes its slot. @returns whether it was there */
   delete(id: string): boolean {
-    const i = this.#slots.get(id);
+    const i = this.slots.get(id);
     if (i === undefined) return false;
+    this.deleteAt(i, id);
+    return true;
+  }
+
+  /** Removes `id`, known to be at slot `i` (slots.get's): the last id takes its slot. */
+  deleteAt(i: number, id: string): void {
     const last = this.ids.length - 1;
     if (i !== last) {
       this.ids[i] = this.ids[last];
       this.vals[i] = this.vals[last];
-      this.#slots.set(this.ids[i], i);
+      this.slots.set(this.ids[i], i);
     }
     this.ids.pop();
     this.vals.pop();
-    this.#slots.delete(id);
-    return true;
+    this.slots.delete(id);
   }
 
   /**
@@ -97,7 +72,7 @@ export class Members<V> {
    * to visit is still ahead of its cursor.
    */
   followOrder(old: Members<unknown>): void {
-    reorderSlots(old.ids, old.slots, this.ids, this.vals, this.#slots);
+    reorderSlots(old.ids, old.slots, this.ids, this.vals, this.slots);
   }
 
   /** A random slot (the structure is not empty). */

@@ -146,24 +146,17 @@ export class ZSetValue {
 
   /**
    * The pool again, twice what its nodes need, once three quarters of it
-   * is free: every member inserted anew in order into a new list, which
-   * then replaces this one (a set that grew large and shrank keeps no more
-   * than four times what it holds). A new pool that cannot be had leaves
-   * the list as it was.
+   * is free: the nodes copied in order into a new list, which then
+   * replaces this one (a set that grew large and shrank keeps no more than
+   * four times what it holds). One pass, no search: each node is linked
+   * after the last node of each of its levels. A new pool that cannot be
+   * had leaves the list as it was.
    */
   #shrinkIfSparse(): void {
     const words = this.#f64.length;
     if (words < REBUILD_FROM || this.#used * 4 > words) return;
-    const all = this.entries();
-    let t: ZSetValue;
-    try {
-      t = new ZSetValue();
-      t.#reset(Math.max(64, 2 * this.#used));
-      for (let k = 0; k < all.length; k++) t.#insert(t.#alloc(t.#randomLevel(), all[k][0], all[k][1]), k + 1);
-    } catch (e) {
-      if (e instanceof RangeError) return; // no memory for it now: the larger pool still serves
-      throw e;
-    }
+    const t = this.#copied();
+    if (t === null) return; // no memory for it now: the larger pool still serves
     this.#f64 = t.#f64;
     this.#i32 = t.#i32;
     this.#names = t.#names;
@@ -172,6 +165,50 @@ export class ZSetValue {
     this.#used = t.#used;
     this.#tail = t.#tail;
     this.#level = t.#level;
+  }
+
+  /** This list's nodes in order in a new pool of twice the words they use, or null when the pool cannot be had (RangeError). */
+  #copied(): ZSetValue | null {
+    const f64 = this.#f64;
+    const i32 = this.#i32;
+    const names = this.#names;
+    const last = UPDATE.fill(HEAD);
+    const lastRank = RANK.fill(0);
+    let t: ZSetValue;
+    let level = 1;
+    let r = 0;
+    let prev = NONE;
+    try {
+      t = new ZSetValue();
+      t.#reset(Math.max(64, 2 * this.#used));
+      for (let x = i32[2 * HEAD + 4]; x !== NONE; x = i32[2 * x + 4]) {
+        r++;
+        const l = t.#randomLevel();
+        const node = t.#alloc(l, names[x], f64[x]); // may grow the pool: its views are read after
+        const ti = t.#i32;
+        for (let i = 0; i < l; i++) {
+          const u = last[i];
+          ti[2 * u + 4 + 2 * i] = node;
+          ti[2 * u + 5 + 2 * i] = r - lastRank[i];
+          last[i] = node;
+          lastRank[i] = r;
+        }
+        ti[2 * node + 2] = prev;
+        prev = node;
+        if (l > level) level = l;
+      }
+    } catch (e) {
+      if (e instanceof RangeError) return null;
+      throw e;
+    }
+    const ti = t.#i32;
+    for (let i = 0; i < level; i++) {
+      ti[2 * last[i] + 4 + 2 * i] = NONE;
+      ti[2 * last[i] + 5 + 2 * i] = r - lastRank[i]; // as #insert keeps a last link's span: the nodes after it
+    }
+    t.#level = level;
+    t.#tail = prev;
+    return t;
   }
 
   #randomLevel(): number {
@@ -192,7 +229,7 @@ export class ZSetValue {
       try {
         m.append(member, score);
       } catch (e) {
-        this.#release(node); // the map refused it (no memory): nothing else changed
+        this.#release(node); // the map refused it (no memory, or a Map's 2^24 entries): nothing else changed
         throw e;
       }
     } else {
@@ -205,9 +242,11 @@ export class ZSetValue {
 
   /** Removes `member`. @returns whether it was there */
   delete(member: string): boolean {
-    const s = this.members.get(member);
-    if (s === undefined) return false;
-    this.members.delete(member);
+    const m = this.members;
+    const slot = m.slots.get(member);
+    if (slot === undefined) return false;
+    const s = m.vals[slot];
+    m.deleteAt(slot, member);
     this.#unlink(member, s);
     this.#shrinkIfSparse();
     return true;
