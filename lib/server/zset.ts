@@ -9,9 +9,10 @@
 // The skiplist's nodes live in one ArrayBuffer, not as objects: a node is
 // the index of its first 8-byte word, [score (f64)] [prev, level (i32)]
 // then one [next, span] pair of i32 per level, as Redis lays out a
-// zskiplistNode. A search step reads a link and the score beside the next
-// node's own links: one cache line, where a node object, its arrays of
-// links and spans and its boxed score were four. Node 0 is the head; -1 is
+// zskiplistNode. A search step reads a link, then the next node's score
+// and links side by side (one cache line for its lowest six levels), where
+// a node object, its arrays of links and spans and its boxed score were
+// four places in memory. Node 0 is the head; -1 is
 // no node. Members are in an array by node.
 
 import { Members } from './members';
@@ -24,7 +25,7 @@ const NONE = -1;
 const wordsOf = (level: number): number => 2 + level;
 /** Pool words below which a pool is never rebuilt smaller. */
 const REBUILD_FROM = 4096;
-/** A search's last node on each level, and its rank there: scratch of #insert and #unlink, which run no other code meanwhile. */
+/** A search's last node on each level, and its rank there: scratch of #insert, #unlink and #copied, which run no other code meanwhile. */
 const UPDATE = new Int32Array(MAX_LEVEL);
 const RANK = new Float64Array(MAX_LEVEL);
 
