@@ -11,7 +11,7 @@ import { Keyspace } from '../lib/server/keyspace';
 import { MARKER_KEY } from '../lib/server/records';
 import { ProtocolError, RespParser, splitArgs } from '../lib/server/resp';
 import { seededRandom } from '../lib/testing/random';
-import { failNextBatch, lazyFreeOnly, watchBatches } from './fixtures/serve/batch';
+import { failNextBatch, watchBatches } from './fixtures/serve/batch';
 import { frame, RawClient, text } from './fixtures/serve/raw';
 import { tmpFile } from './helpers';
 
@@ -829,9 +829,7 @@ describe('pmem serve', () => {
   test('EXEC is one batch: one KVStore.writeDistinct call holds all of it', async () => {
     const c = await client();
     const calls: number[] = [];
-    const restore = watchBatches(server, (writes) => {
-      if (!lazyFreeOnly(server, writes)) calls.push(writes.size);
-    });
+    const restore = watchBatches(server, (writes) => calls.push(writes.size));
     try {
       const keys = Array.from({ length: 50 }, (_, i) => `tx:${i}`);
       c.send(Buffer.concat([frame('MULTI'), ...keys.map((k) => frame('SET', k, k)), frame('EXEC')]));

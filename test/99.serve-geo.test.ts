@@ -5,7 +5,7 @@
 // the errors come in Redis's order. Redis's own unit/geo runs in `npm run
 // test:redis`; scripts/redis-diff.js compares replies with redis-server's.
 
-import { drained, failNextBatch, lazyFreeOnly, watchBatches } from './fixtures/serve/batch';
+import { drained, failNextBatch, watchBatches } from './fixtures/serve/batch';
 import { ioredisServer } from './fixtures/serve/ioredis-server';
 import { frame, RawClient } from './fixtures/serve/raw';
 
@@ -56,9 +56,7 @@ describe('geo sets', () => {
     const args: string[] = [];
     for (let i = 0; i < n; i++) args.push(String(-180 + (i * 7.919) % 360), String(-85 + (i * 3.1) % 170), `p${i}`);
     const batches: number[] = [];
-    const stop = watchBatches(srv.server, (writes) => {
-      if (!lazyFreeOnly(srv.server, writes)) batches.push(writes.size);
-    });
+    const stop = watchBatches(srv.server, (writes) => batches.push(writes.size));
     expect(await r.geoadd('many', ...args)).toBe(n);
     stop();
     expect(batches.length).toBe(1);
@@ -93,9 +91,7 @@ describe('STORE', () => {
     await r.hset('dst', 'f', 'v');
     await r.expire('dst', 1000);
     const batches: number[] = [];
-    const stop = watchBatches(srv.server, (writes) => {
-      if (!lazyFreeOnly(srv.server, writes)) batches.push(writes.size);
-    });
+    const stop = watchBatches(srv.server, (writes) => batches.push(writes.size));
     expect(await r.geosearchstore('dst', 'src', 'FROMLONLAT', '-73.9798091', '40.7598464', 'BYBOX', '6', '6', 'km', 'ASC', 'COUNT', '3')).toBe(3);
     stop();
     expect(batches.length).toBe(1);

@@ -76,7 +76,6 @@ export class ZSetValue {
   #used = 0;
   /** Freed nodes by level, for the next node of that level. */
   #free: number[][] = Array.from({ length: MAX_LEVEL + 1 }, () => []);
-  #tail = NONE;
   #level = 1;
 
   constructor() {
@@ -106,7 +105,6 @@ export class ZSetValue {
     this.#free = Array.from({ length: MAX_LEVEL + 1 }, () => []);
     this.#top = 0;
     this.#used = 0;
-    this.#tail = NONE;
     this.#level = 1;
     const h = this.#alloc(MAX_LEVEL, '', 0);
     if (h !== HEAD) throw new Error('the head is not node 0');
@@ -164,7 +162,6 @@ export class ZSetValue {
     this.#free = t.#free;
     this.#top = t.#top;
     this.#used = t.#used;
-    this.#tail = t.#tail;
     this.#level = t.#level;
   }
 
@@ -208,7 +205,6 @@ export class ZSetValue {
       ti[2 * last[i] + 5 + 2 * i] = r - lastRank[i]; // as #insert keeps a last link's span: the nodes after it
     }
     t.#level = level;
-    t.#tail = prev;
     return t;
   }
 
@@ -291,7 +287,6 @@ export class ZSetValue {
     i32[2 * node + 2] = update[0] === HEAD ? NONE : update[0];
     const next = i32[2 * node + 4];
     if (next !== NONE) i32[2 * next + 2] = node;
-    else this.#tail = node;
   }
 
   #unlink(member: string, score: number): void {
@@ -315,7 +310,6 @@ export class ZSetValue {
     const next = i32[2 * node + 4];
     const prev = i32[2 * node + 2];
     if (next !== NONE) i32[2 * next + 2] = prev;
-    else this.#tail = prev;
     while (this.#level > 1 && i32[2 * HEAD + 4 + 2 * (this.#level - 1)] === NONE) this.#level--;
     this.#release(node);
   }
