@@ -108,4 +108,67 @@ describe('KeyTable', () => {
     expect(t.get('\u20ac')).toBeUndefined();
     expect(t.delete('\u20ac')).toBe(false);
   });
+
+  test('an allocation refused: a put that needs more room adds nothing; a delete whose arena cannot shrink is done all the same', () => {
+    const RealU8 = globalThis.Uint8Array;
+    const RealI32 = globalThis.Int32Array;
+    const refuse = (): void => {
+      const refused = function refused(): never {
+        throw new RangeError('Array buffer allocation failed');
+      };
+      globalThis.Uint8Array = refused as unknown as Uint8ArrayConstructor;
+      globalThis.Int32Array = refused as unknown as Int32ArrayConstructor;
+    };
+    const restore = (): void => {
+      globalThis.Uint8Array = RealU8;
+      globalThis.Int32Array = RealI32;
+    };
+    const t = new KeyTable();
+    const m = new Map<string, number>();
+    const name = (i: number): string => `a key of some forty bytes, number ${i}`;
+    // New keys until one needs a larger table or arena.
+    let refusedKey = '';
+    refuse();
+    try {
+      for (let i = 0; i < 100_000 && refusedKey === ''; i++) {
+        try {
+          t.set(name(i), i);
+          m.set(name(i), i);
+        } catch (e) {
+          expect(e).toEqual(new RangeError('Array buffer allocation failed'));
+          refusedKey = name(i);
+        }
+      }
+    } finally {
+      restore();
+    }
+    expect(refusedKey).not.toBe('');
+    expect(t.has(refusedKey)).toBe(false);
+    expectSame(t, m, [...m.keys(), refusedKey]);
+    // Enough keys that deletes pass the arena's shrink threshold (64 KiB dead).
+    for (let i = m.size + 1; m.size < 8000; i++) {
+      t.set(name(i), i);
+      m.set(name(i), i);
+    }
+    const keys = [...m.keys()];
+    const full = t.memoryBytes;
+    refuse();
+    try {
+      for (const k of keys.slice(0, 7000)) {
+        expect(t.delete(k)).toBe(true);
+        m.delete(k);
+      }
+    } finally {
+      restore();
+    }
+    expect(t.memoryBytes).toBe(full); // no smaller arena could be had
+    expectSame(t, m, keys);
+    // The next delete past the threshold shrinks it.
+    expect(t.delete(keys[7000])).toBe(true);
+    m.delete(keys[7000]);
+    expect(t.memoryBytes).toBeLessThan(full);
+    expectSame(t, m, keys);
+    expect(t.set(refusedKey, -1)).toBe(t);
+    expect(t.get(refusedKey)).toBe(-1);
+  });
 });

@@ -95,6 +95,13 @@ function crossProtocol(name: Buffer): boolean {
   return false;
 }
 
+/** A command that failed after it wrote, on its way out of the EXEC that ran it. */
+class PartlyRun extends Error {
+  constructor(readonly failure: Error) {
+    super(failure.message);
+  }
+}
+
 export class Dispatcher {
   /** Commands running: 1 for a client's request, 2 inside its EXEC. */
   #depth = 0;
@@ -134,13 +141,28 @@ export class Dispatcher {
     const e = INDEX.find(argv[0]);
     const before = c.replyMode;
     c.out.muted = before !== 'on';
+    const written = this.server.keyspace.writesMade;
+    // A request with nothing before it in the client's output: an error in
+    // place of its reply pairs with it (dropTurn).
+    const first = this.#depth === 0 && c.out.empty;
     this.#depth++;
     try {
       if (e === undefined) this.#unknown(c, argv);
       else this.#run(c, e, argv);
     } catch (err) {
-      if (err instanceof ReplyError) this.#error(c, err.message);
-      else if (err instanceof PmemError || err instanceof RangeError || err instanceof TypeError) this.#error(c, `ERR ${err.message}`);
+      // A command that failed after it wrote (an allocation refused at its
+      // third member, say) is partly in the batch, and so may be the EXEC
+      // around it. Nothing of it may be committed: the turn is dropped, from
+      // the outermost request (an EXEC stops there). A ReplyError is a
+      // refusal, made before the command writes, except for an expired key
+      // deleted on the way, which the turn may commit.
+      const refused = err instanceof PmemError || err instanceof RangeError || err instanceof TypeError;
+      if (err instanceof PartlyRun || (refused && this.server.keyspace.writesMade !== written)) {
+        const cause = err instanceof PartlyRun ? err.failure : (err as Error);
+        if (this.#depth > 1) throw err instanceof PartlyRun ? err : new PartlyRun(cause);
+        this.server.dropTurn(c, cause, first);
+      } else if (err instanceof ReplyError) this.#error(c, err.message);
+      else if (refused) this.#error(c, `ERR ${err.message}`);
       else throw err;
     } finally {
       this.#depth--;

@@ -107,8 +107,11 @@ export class KeyTable implements SlotMap {
     const h = hashKey(k);
     const i = this.#find(k, h);
     if (i >= 0) return i;
-    const u = this.#store(k, v);
+    // The slots grow before the record is stored: a refused allocation
+    // (RangeError) in either leaves the table as it was, with no record
+    // stored that no slot points at.
     if ((this.#size + this.#gone + 1) * 4 > (this.#mask + 1) * 3) this.#rehash();
+    const u = this.#store(k, v);
     let j = h & this.#mask;
     while (this.#slots[2 * j] > EMPTY) j = (j + 1) & this.#mask;
     if (this.#slots[2 * j] === GONE) this.#gone--;
@@ -125,7 +128,16 @@ export class KeyTable implements SlotMap {
     this.#slots[2 * i] = GONE;
     this.#size--;
     this.#gone++;
-    if (this.#dead * UNIT >= SHRINK_FROM && this.#dead * 4 > this.#top * 3) this.#makeRoom(0);
+    if (this.#dead * UNIT >= SHRINK_FROM && this.#dead * 4 > this.#top * 3) {
+      // The key is gone whatever happens here: a smaller arena that cannot
+      // be had (#makeRoom allocates before it changes anything) leaves the
+      // one in use, to shrink at a later delete.
+      try {
+        this.#makeRoom(0);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+    }
     return true;
   }
 

@@ -13,7 +13,7 @@ import { ReplyError } from './client';
 import { checkType, type Collection, elementKey, Garbage, metaPayload, typeOf } from './collections';
 import type { Dict, StringEncoding } from './dict';
 import { loadKeyspace } from './keyspace-load';
-import type { Members } from './members';
+import { MAP_MAX, type Members, roomForOne } from './members';
 import { Notifier, NOTIFY_EXPIRED, NOTIFY_NEW } from './notify';
 import { PendingWrites, storeArg } from './pending';
 import { MARKER_KEY, MARKER_VALUE, MAX_STRING, NS_EXPIRE, NS_KEY, storeKey } from './records';
@@ -134,6 +134,11 @@ export class Keyspace {
     return this.#pending.size > 0;
   }
 
+  /** Writes made so far, ever: a command that changed it has written to the pending batch. */
+  get writesMade(): number {
+    return this.#pending.written;
+  }
+
   /**
    * Writes the pending changes as one KVStore batch: one record and one
    * fence, all or nothing across a crash. Durable when it returns; only
@@ -251,6 +256,7 @@ export class Keyspace {
     // anything changes, and not at the commit, where the whole batch would go.
     if (payload.length > MAX_STRING) throw new ReplyError('ERR string exceeds maximum allowed size (proto-max-bulk-len)');
     const d = this.dbs[db];
+    if (typeof expireAt === 'number' && !d.expires.has(key)) roomForOne(d.expires, `database ${db}'s map of expiry times`);
     const v = Buffer.allocUnsafe(payload.length + 1);
     v[0] = type;
     v.set(payload, 1);
@@ -274,11 +280,15 @@ export class Keyspace {
    * bytes do not decide (Dict.strEncodings), until its next `set`.
    */
   pinEncoding(db: number, key: string, enc: StringEncoding): void {
-    this.dbs[db].strEncodings.set(key, enc);
+    const m = this.dbs[db].strEncodings;
+    // Only OBJECT ENCODING reads it: a full map leaves the key's bytes to decide.
+    if (m.size < MAP_MAX || m.has(key)) m.set(key, enc);
   }
 
   #setExpire(db: number, key: string, at: number): void {
-    this.dbs[db].expires.set(key, at);
+    const m = this.dbs[db].expires;
+    if (!m.has(key)) roomForOne(m, `database ${db}'s map of expiry times`);
+    m.set(key, at);
     const b = Buffer.allocUnsafe(8);
     b.writeDoubleLE(at, 0);
     this.#write(storeKey(NS_EXPIRE, db, key), b);
@@ -356,6 +366,7 @@ export class Keyspace {
   createCollection<T>(db: number, key: string, type: number): Collection<T> {
     const have = this.collection<T>(db, key, type);
     if (have !== undefined) return have;
+    roomForOne(this.dbs[db].colls, `database ${db}'s map of collections`);
     const gen = this.#nextGen++;
     this.set(db, key, type, metaPayload(gen), null);
     const c: Collection = { db, key, type, gen, data: typeOf(type).create() };

@@ -3,6 +3,18 @@
 // reverse-walking scan cursor, and a map from id to slot.
 import type { SlotMap } from './key-table';
 
+/** The most entries a JavaScript Map holds (V8's limit): members of one collection, keys of one database with an expiry. */
+export const MAP_MAX = 2 ** 24;
+
+/**
+ * Throws unless map `m`, which lacks the key about to be added, has room for
+ * one more. A RangeError: a command refused after it wrote part of its
+ * changes drops the turn's batch (Dispatcher), so none of them is kept.
+ */
+export function roomForOne(m: ReadonlyMap<string, unknown>, what: string): void {
+  if (m.size >= MAP_MAX) throw new RangeError(`${what} holds ${MAP_MAX} entries, the most it can`);
+}
+
 export class Members<V> {
   readonly slots = new Map<string, number>();
   readonly ids: string[] = [];
@@ -30,6 +42,7 @@ export class Members<V> {
       this.vals[i] = v;
       return false;
     }
+    roomForOne(this.slots, 'the collection');
     this.slots.set(id, this.ids.length);
     this.ids.push(id);
     this.vals.push(v);
@@ -38,6 +51,7 @@ export class Members<V> {
 
   /** Adds an `id` known to be absent (the open: element records are unique), with one map operation. */
   append(id: string, v: V): void {
+    roomForOne(this.slots, 'the collection');
     this.slots.set(id, this.ids.length);
     this.ids.push(id);
     this.vals.push(v);

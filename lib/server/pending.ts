@@ -26,6 +26,12 @@ export class PendingWrites {
   /** Rounds sent to a replicated journal and not yet in the store, oldest first. */
   #inflight: Array<{ id: number; writes: Writes }> = [];
   #rounds = 0;
+  #written = 0;
+
+  /** Writes made so far, ever (it only grows): a command that changed it has written. */
+  get written(): number {
+    return this.#written;
+  }
 
   get bytes(): number {
     return this.#bytes;
@@ -36,6 +42,7 @@ export class PendingWrites {
   }
 
   write(sk: string, v: Buffer | null): void {
+    this.#written++;
     this.#batch.set(sk, v);
     this.#bytes += sk.length + (v === null ? 0 : v.length);
   }

@@ -462,18 +462,51 @@ export class RespServer {
       return true;
     } catch (e) {
       this.log(`commit failed, the batch is dropped: ${(e as Error).message}`);
-      this.keyspace.rollback();
-      for (const c of this.#ready) {
-        c.out.take();
-        this.kill(c);
-      }
-      this.#ready = new Set(); // not clear(): see PendingWrites.clear
-      // The rolled-back writes were visible to the turn, so any watched key
-      // may have changed: every client that watches keys gets its EXEC
-      // failed. One that watches none has no transaction to fail.
-      for (const c of this.clients.values()) if (c.watched.size > 0) c.dirty = true;
+      this.#rollBack(null);
       return false;
     }
+  }
+
+  /**
+   * A request of `c` failed after it had written part of its changes (an
+   * allocation refused at a later member; in EXEC, any command of the
+   * transaction): the turn's batch is dropped as a failed commit's is, so
+   * that no part of the request is ever made durable, and `c` is closed.
+   * When the request was `first` in its output (no reply of this turn
+   * queued before it), `c` gets the error in place of its reply; otherwise
+   * it is closed without one, as the turn's other clients are: an error
+   * would pair with an earlier request, whose reply is dropped with the
+   * writes it acknowledged.
+   */
+  dropTurn(c: Client, cause: Error, first: boolean): void {
+    this.log(`client ${c.id} (${c.addr}): a request failed after writing part of its changes (${cause.message}); the batch is dropped`);
+    this.#rollBack(c);
+    if (!first) {
+      this.kill(c);
+      return;
+    }
+    c.out.error(`ERR ${cause.message}; nothing of it was applied, and the connection is closed`);
+    c.closing = true;
+  }
+
+  /**
+   * Drops the pending batch and brings DRAM back to the store's state
+   * (Keyspace.rollback). Every client with replies queued this turn is
+   * disconnected without them, none of them acknowledged, except `keep`,
+   * whose queued replies are only dropped.
+   */
+  #rollBack(keep: Client | null): void {
+    this.keyspace.rollback();
+    for (const c of this.#ready) {
+      c.out.take();
+      if (c !== keep) this.kill(c);
+    }
+    if (keep !== null) keep.out.take();
+    this.#ready = new Set(); // not clear(): see PendingWrites.clear
+    // The rolled-back writes were visible to the turn, so any watched key
+    // may have changed: every client that watches keys gets its EXEC
+    // failed. One that watches none has no transaction to fail.
+    for (const c of this.clients.values()) if (c.watched.size > 0) c.dirty = true;
   }
 
   #flush(): void {
