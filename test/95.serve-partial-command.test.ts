@@ -29,7 +29,7 @@ async function client(port: number): Promise<RawClient> {
   return c;
 }
 
-/** Every reply until the server closes the connection, and 'open' after the `n`th if it has not. */
+/** Every reply until the server closes the connection; 'open' after the `n`th (as many as the requests sent) when it did not. */
 async function readUntilClosed(c: RawClient, n: number): Promise<unknown[]> {
   const out: unknown[] = [];
   for (let i = 0; i <= n; i++) {
@@ -136,6 +136,41 @@ test('a command in EXEC refused after it wrote: the transaction stops there and 
   c.close();
   await server.close();
   expect(await reopened(file, ['s', 'x'])).toEqual(['none', [], 'none', []]);
+  fs.rmSync(file, { force: true });
+});
+
+test('a blocked BLMOVE served with its destination refused after the pop was written: the turn is dropped, and the server goes on', async () => {
+  const file = tmpFile('partial-blmove.kv');
+  const { server, port } = await serve(file);
+  const w = await client(port);
+  const p = await client(port);
+  // The PING behind it shows whether the connection was closed after BLMOVE's reply.
+  w.send(Buffer.concat([frame('BLMOVE', 'src', 'dst', 'LEFT', 'RIGHT', '0'), frame('PING')]));
+  while (server.blocking.blockedClients === 0) await new Promise((resolve) => setImmediate(resolve));
+  const real = members.roomForOne;
+  let collections = 0;
+  // The first new collection (RPUSH's src) is let through, the second (BLMOVE's dst) refused.
+  const spy = jest.spyOn(members, 'roomForOne').mockImplementation((m, what) => {
+    if (/collections/.test(what) && ++collections === 2) throw new RangeError(`${what} holds ${members.MAP_MAX} entries, the most it can`);
+    real(m, what);
+  });
+  try {
+    p.send(frame('RPUSH', 'src', 'a'));
+    // The waiter had no reply queued: it gets the error; the pusher's reply is dropped with its write.
+    expect(await readUntilClosed(w, 2)).toEqual([
+      `-ERR database 0's map of collections holds ${members.MAP_MAX} entries, the most it can; nothing of it was applied, and the connection is closed`,
+    ]);
+    expect(await readUntilClosed(p, 1)).toEqual([]);
+  } finally {
+    spy.mockRestore();
+  }
+  expect(collections).toBe(2);
+  expect(server.blocking.blockedClients).toBe(0);
+  const c = await client(port);
+  expect(text(await c.call('EXISTS', 'src', 'dst'))).toBe(0);
+  expect(text(await c.call('RPUSH', 'src', 'b'))).toBe(1);
+  c.close();
+  await server.close();
   fs.rmSync(file, { force: true });
 });
 

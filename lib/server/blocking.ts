@@ -8,6 +8,7 @@
 // made the pop durable.
 import { ReplyError, type Client } from './client';
 import { strtod } from './commands/args';
+import { isRefusal } from './dispatch';
 import type { RespServer } from './server';
 
 /** A blocked client's pending command. */
@@ -82,6 +83,11 @@ export class Blocking {
       arm();
     }
     this.#byClient.set(w.client, b);
+  }
+
+  /** Whether a signalled key waits for serveReady. */
+  get signalled(): boolean {
+    return this.#ready.size > 0;
   }
 
   /** A key got elements (or a new value): its waiters get a chance after the current command. */
@@ -226,11 +232,17 @@ export function blockOrServe(
     keys,
     serve: (key) => {
       if (!applies(s, db, key)) return false;
+      const written = s.keyspace.writesMade;
+      const first = c.out.empty;
       try {
         return attempt(key);
       } catch (e) {
-        if (!(e instanceof ReplyError)) throw e;
-        c.out.error(e.message);
+        if (e instanceof ReplyError) c.out.error(e.message);
+        else if (!isRefusal(e)) throw e;
+        // Refused after its pop was written (BLMOVE's destination): as a
+        // request that fails part way (Dispatcher.execute), the turn goes.
+        else if (s.keyspace.writesMade !== written) s.dropTurn(c, e, first);
+        else c.out.error(`ERR ${e.message}`);
         return true;
       }
     },

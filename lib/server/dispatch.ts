@@ -95,6 +95,15 @@ function crossProtocol(name: Buffer): boolean {
   return false;
 }
 
+/**
+ * Whether `err` is a refusal that a command reports as `ERR <message>`: a
+ * PmemError, RangeError or TypeError (an allocation refused, a limit). Any
+ * other error but a ReplyError is a defect and propagates.
+ */
+export function isRefusal(err: unknown): err is Error {
+  return err instanceof PmemError || err instanceof RangeError || err instanceof TypeError;
+}
+
 /** A command that failed after it wrote, on its way out of the EXEC that ran it. */
 class PartlyRun extends Error {
   constructor(readonly failure: Error) {
@@ -156,7 +165,7 @@ export class Dispatcher {
       // the outermost request (an EXEC stops there). A ReplyError is a
       // refusal, made before the command writes, except for an expired key
       // deleted on the way, which the turn may commit.
-      const refused = err instanceof PmemError || err instanceof RangeError || err instanceof TypeError;
+      const refused = isRefusal(err);
       if (err instanceof PartlyRun || (refused && this.server.keyspace.writesMade !== written)) {
         const cause = err instanceof PartlyRun ? err.failure : (err as Error);
         if (this.#depth > 1) throw err instanceof PartlyRun ? err : new PartlyRun(cause);

@@ -407,8 +407,14 @@ export class RespServer {
       }
       if (argv === null) break;
       this.dispatch.execute(c, argv);
-      // Keys the command gave elements to serve their blocked clients now, in the same batch.
-      this.blocking.serveReady();
+      if (this.blocking.signalled) {
+        // Keys the command gave elements serve their blocked clients now, in
+        // the same batch. This client's replies acknowledge writes of the
+        // batch: it is among the clients that a serve failing part way
+        // disconnects (dropTurn), as every client queued this turn is.
+        this.#ready.add(c);
+        this.blocking.serveReady();
+      }
       if (c.closing || c.closed || c.out.overflowed) break;
       if (this.keyspace.pendingBytes > COMMIT_BYTES && c.multi === null) {
         // This client's replies so far are acknowledgements of writes in the
