@@ -129,7 +129,7 @@ function run(seed: number, calls: number): Run {
   const words = PublishedWords.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
   const index = KvIndex.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
   const origWords = { tail: words.tail, frees: words.frees };
-  const origIndex = { setEntry: index.setEntry, deleteEntry: index.deleteEntry, dropWhere: index.dropWhere };
+  const origIndex = { setEntry: index.setEntry, deleteEntry: index.deleteEntry, dropInBlocks: index.dropInBlocks };
   const inReader = (o: Record<string, (...a: unknown[]) => unknown>, name: string) => function (this: unknown, ...a: unknown[]): unknown {
     if (depth === 0 && writing === 0 && rand() < 0.1) {
       depth++;
@@ -146,7 +146,7 @@ function run(seed: number, calls: number): Run {
   words.frees = inReader(origWords, 'frees');
   index.setEntry = inReader(origIndex, 'setEntry');
   index.deleteEntry = inReader(origIndex, 'deleteEntry');
-  index.dropWhere = inReader(origIndex, 'dropWhere');
+  index.dropInBlocks = inReader(origIndex, 'dropInBlocks');
   try {
     while (n < calls && out.stale.length === 0) {
       call();
@@ -198,9 +198,9 @@ test('records the reader replays from its segment after it dropped that segment 
   w.put('a', 'b'.repeat(50));
   w.compact();
   const index = KvIndex.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const dropWhere = index.dropWhere;
+  const dropInBlocks = index.dropInBlocks;
   let ran = false;
-  index.dropWhere = function (this: unknown, ...a: unknown[]): unknown {
+  index.dropInBlocks = function (this: unknown, ...a: unknown[]): unknown {
     if (!ran) {
       ran = true;
       w.put('K', 'stale');
@@ -208,12 +208,12 @@ test('records the reader replays from its segment after it dropped that segment 
       w.delete('K');
       w.compact();
     }
-    return dropWhere.apply(this, a);
+    return dropInBlocks.apply(this, a);
   };
   try {
     f.catchUp();
   } finally {
-    index.dropWhere = dropWhere;
+    index.dropInBlocks = dropInBlocks;
   }
   // The writer ran inside the reader's drop of freed segments.
   expect(ran).toBe(true);
