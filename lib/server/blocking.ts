@@ -6,9 +6,8 @@
 // served waiter's pop is a write in the same pending batch, and its reply
 // is queued like any other: it goes out only after the group commit has
 // made the pop durable.
-import { ReplyError, type Client } from './client';
+import { isRefusal, ReplyError, type Client } from './client';
 import { strtod } from './commands/args';
-import { isRefusal } from './dispatch';
 import type { RespServer } from './server';
 
 /** A blocked client's pending command. */

@@ -2,11 +2,21 @@
 // its transaction, its subscriptions.
 import type { Socket } from 'node:net';
 
+import { PmemError } from '../core/errors';
 import { ReplyWriter } from './reply';
 import { ARG_COST, RespParser, type RespLimits } from './resp';
 
 /** An error reply: `-<message>`. Commands throw it; the dispatcher writes it. */
 export class ReplyError extends Error {}
+
+/**
+ * Whether `err` is a refusal that a command reports as `ERR <message>`: a
+ * PmemError, RangeError or TypeError (an allocation refused, a limit). Any
+ * other error but a ReplyError is a defect and propagates (Dispatcher).
+ */
+export function isRefusal(err: unknown): err is Error {
+  return err instanceof PmemError || err instanceof RangeError || err instanceof TypeError;
+}
 
 export const WRONGTYPE = 'WRONGTYPE Operation against a key holding the wrong kind of value';
 export const NOT_INTEGER = 'ERR value is not an integer or out of range';

@@ -3,8 +3,7 @@
 // arity, a RESP2 subscriber, MULTI's queue), and the error replies.
 import { performance } from 'node:perf_hooks';
 
-import { PmemError } from '../core/errors';
-import { type Client, ReplyError } from './client';
+import { type Client, isRefusal, ReplyError } from './client';
 import { cString } from './commands/args';
 import { COMMANDS, type Command } from './commands/table';
 import { NOTIFY_KEY_MISS } from './notify';
@@ -93,15 +92,6 @@ function crossProtocol(name: Buffer): boolean {
   if (n === 4) return LOWER[name[0]] === 0x70 && LOWER[name[1]] === 0x6f && LOWER[name[2]] === 0x73 && LOWER[name[3]] === 0x74;
   if (n === 5) return LOWER[name[0]] === 0x68 && LOWER[name[1]] === 0x6f && LOWER[name[2]] === 0x73 && LOWER[name[3]] === 0x74 && name[4] === 0x3a;
   return false;
-}
-
-/**
- * Whether `err` is a refusal that a command reports as `ERR <message>`: a
- * PmemError, RangeError or TypeError (an allocation refused, a limit). Any
- * other error but a ReplyError is a defect and propagates.
- */
-export function isRefusal(err: unknown): err is Error {
-  return err instanceof PmemError || err instanceof RangeError || err instanceof TypeError;
 }
 
 /** A command that failed after it wrote, on its way out of the EXEC that ran it. */
