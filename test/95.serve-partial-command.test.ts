@@ -8,26 +8,12 @@
 // refused before it writes is an ordinary error reply. Maps at their
 // limit refuse before anything is written where one request adds one
 // entry (a key's expiry, a new collection).
-import * as fs from 'node:fs';
-
-import { createServer, type RespServer } from '../lib';
+import { createServer } from '../lib';
 import * as members from '../lib/server/members';
+import { serveFixture } from './fixtures/serve/each';
 import { frame, RawClient, text } from './fixtures/serve/raw';
-import { tmpFile } from './helpers';
 
-const servers: RespServer[] = [];
-
-async function serve(file: string): Promise<{ server: RespServer; port: number }> {
-  const server = createServer({ file });
-  servers.push(server);
-  return { server, port: await server.listen(0) };
-}
-
-async function client(port: number): Promise<RawClient> {
-  const c = new RawClient(port);
-  await c.ready;
-  return c;
-}
+const s = serveFixture('partial-command.kv');
 
 /** Every reply until the server closes the connection; 'open' after the `n`th (as many as the requests sent) when it did not. */
 async function readUntilClosed(c: RawClient, n: number): Promise<unknown[]> {
@@ -49,31 +35,30 @@ function refuseMember(id: string): jest.SpyInstance {
   });
 }
 
-/** Each key's type and hash fields (as "field=value", sorted) in the store at `file`, read by a server of its own. */
-async function reopened(file: string, keys: string[]): Promise<unknown[]> {
-  const { server, port } = await serve(file);
-  const c = await client(port);
+/** Each key's type and hash fields (as "field=value", sorted) in the fixture's store, read by a server of its own once the fixture's has closed. */
+async function reopened(keys: string[]): Promise<unknown[]> {
+  await s.server.close();
+  const server = createServer({ file: s.file });
+  const c = new RawClient(await server.listen(0));
+  await c.ready;
   const out: unknown[] = [];
-  for (const k of keys) {
-    out.push(text(await c.call('TYPE', k)));
-    const flat = text(await c.call('HGETALL', k)) as string[];
-    out.push(flat.flatMap((f, i) => (i % 2 === 0 ? [`${f}=${flat[i + 1]}`] : [])).sort());
+  try {
+    for (const k of keys) {
+      out.push(text(await c.call('TYPE', k)));
+      const flat = text(await c.call('HGETALL', k)) as string[];
+      out.push(flat.flatMap((f, i) => (i % 2 === 0 ? [`${f}=${flat[i + 1]}`] : [])).sort());
+    }
+  } finally {
+      await server.close();
   }
-  c.close();
-  await server.close();
   return out;
 }
 
-afterAll(async () => {
-  for (const s of servers) if (!s.closed) await s.close();
-});
-
 test('an HSET refused at its third field: nothing of it, nor of the turn, is kept; its client and the turn\'s others are disconnected', async () => {
-  const file = tmpFile('partial-hset.kv');
-  const { server, port } = await serve(file);
-  const a = await client(port);
-  const b = await client(port);
-  const watcher = await client(port);
+  const server = s.server;
+  const a = await s.client();
+  const b = await s.client();
+  const watcher = await s.client();
   expect(text(await a.call('HSET', 'h', 'old', '0'))).toBe(1);
   expect(text(await watcher.call('WATCH', 'other'))).toBe('OK');
   const batches = server.keyspace.commits;
@@ -89,7 +74,7 @@ test('an HSET refused at its third field: nothing of it, nor of the turn, is kep
     // The refusal came after f1 and f2 were set.
     expect(spy.mock.calls.map((call) => call[0])).toEqual(['f1', 'f2', 'f3']);
     // A request with no reply queued before it gets the error in place of its reply.
-    const alone = await client(port);
+    const alone = await s.client();
     alone.send(Buffer.concat([frame('HSET', 'h2', 'f1', 'v1', 'f3', 'v3'), frame('PING')]));
     expect(await readUntilClosed(alone, 2)).toEqual([
       '-ERR Map maximum size exceeded; nothing of it was applied, and the connection is closed',
@@ -99,7 +84,7 @@ test('an HSET refused at its third field: nothing of it, nor of the turn, is kep
   }
   expect(server.keyspace.commits).toBe(batches); // nothing was committed since
   // DRAM is the store's state again, and a watcher's EXEC fails.
-  const c = await client(port);
+  const c = await s.client();
   expect(text(await c.call('HGETALL', 'h'))).toEqual(['old', '0']);
   for (const k of ['before', 'after', 'b', 'h2']) expect(text(await c.call('EXISTS', k))).toBe(0);
   expect(text(await watcher.call('MULTI'))).toBe('OK');
@@ -107,17 +92,11 @@ test('an HSET refused at its third field: nothing of it, nor of the turn, is kep
   expect(text(await watcher.call('EXEC'))).toBeNull();
   // The server goes on serving; the field refused before is accepted now.
   expect(text(await c.call('HSET', 'h', 'f1', 'v1', 'f2', 'v2', 'f3', 'v3'))).toBe(3);
-  c.close();
-  watcher.close();
-  await server.close();
-  expect(await reopened(file, ['h', 'before'])).toEqual(['hash', ['f1=v1', 'f2=v2', 'f3=v3', 'old=0'], 'none', []]);
-  fs.rmSync(file, { force: true });
+  expect(await reopened(['h', 'before'])).toEqual(['hash', ['f1=v1', 'f2=v2', 'f3=v3', 'old=0'], 'none', []]);
 });
 
 test('a command in EXEC refused after it wrote: the transaction stops there and nothing of it is kept', async () => {
-  const file = tmpFile('partial-exec.kv');
-  const { server, port } = await serve(file);
-  const a = await client(port);
+  const a = await s.client();
   for (const [cmd, reply] of [[['MULTI'], 'OK'], [['SET', 'x', '1'], 'QUEUED'], [['SADD', 's', 'm1', 'm2', 'boom', 'm4'], 'QUEUED'], [['SET', 'y', '1'], 'QUEUED']] as const) {
     expect(text(await a.call(...cmd))).toBe(reply);
   }
@@ -131,19 +110,15 @@ test('a command in EXEC refused after it wrote: the transaction stops there and 
   } finally {
     spy.mockRestore();
   }
-  const c = await client(port);
+  const c = await s.client();
   for (const k of ['x', 's', 'y']) expect(text(await c.call('EXISTS', k))).toBe(0);
-  c.close();
-  await server.close();
-  expect(await reopened(file, ['s', 'x'])).toEqual(['none', [], 'none', []]);
-  fs.rmSync(file, { force: true });
+  expect(await reopened(['s', 'x'])).toEqual(['none', [], 'none', []]);
 });
 
 test('a blocked BLMOVE served with its destination refused after the pop was written: the turn is dropped, and the server goes on', async () => {
-  const file = tmpFile('partial-blmove.kv');
-  const { server, port } = await serve(file);
-  const w = await client(port);
-  const p = await client(port);
+  const server = s.server;
+  const w = await s.client();
+  const p = await s.client();
   // The PING behind it shows whether the connection was closed after BLMOVE's reply.
   w.send(Buffer.concat([frame('BLMOVE', 'src', 'dst', 'LEFT', 'RIGHT', '0'), frame('PING')]));
   while (server.blocking.blockedClients === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -166,18 +141,13 @@ test('a blocked BLMOVE served with its destination refused after the pop was wri
   }
   expect(collections).toBe(2);
   expect(server.blocking.blockedClients).toBe(0);
-  const c = await client(port);
+  const c = await s.client();
   expect(text(await c.call('EXISTS', 'src', 'dst'))).toBe(0);
   expect(text(await c.call('RPUSH', 'src', 'b'))).toBe(1);
-  c.close();
-  await server.close();
-  fs.rmSync(file, { force: true });
 });
 
 test('a command refused before it writes is an error reply: the connection and the turn\'s other writes stay', async () => {
-  const file = tmpFile('partial-none.kv');
-  const { server, port } = await serve(file);
-  const a = await client(port);
+  const a = await s.client();
   expect(text(await a.call('HSET', 'h', 'old', '0'))).toBe(1);
   const spy = refuseMember('f1');
   try {
@@ -189,15 +159,10 @@ test('a command refused before it writes is an error reply: the connection and t
   }
   expect(text(await a.call('EXISTS', 'before', 'after', 'h'))).toBe(3);
   expect(text(await a.call('HGETALL', 'h'))).toEqual(['old', '0']);
-  a.close();
-  await server.close();
-  fs.rmSync(file, { force: true });
 });
 
 test('a full map of expiry times or of collections refuses before anything is written', async () => {
-  const file = tmpFile('partial-full-maps.kv');
-  const { server, port } = await serve(file);
-  const a = await client(port);
+  const a = await s.client();
   expect(text(await a.call('SET', 'k', 'old'))).toBe('OK');
   const real = members.roomForOne;
   const spy = jest.spyOn(members, 'roomForOne').mockImplementation((m, what) => {
@@ -221,9 +186,6 @@ test('a full map of expiry times or of collections refuses before anything is wr
   expect(text(await a.call('GET', 'k'))).toBe('old');
   expect(text(await a.call('TTL', 'before'))).toBe(-1);
   expect(text(await a.call('EXISTS', 'l', 'before', 'after'))).toBe(2);
-  a.close();
-  await server.close();
-  fs.rmSync(file, { force: true });
 });
 
 test('MAP_MAX is what a Map of this V8 holds', () => {
