@@ -470,7 +470,7 @@ export class KvIndex {
     // busy writer makes one whenever compaction frees segments under it
     // (lib/kv/follow.ts), a stall of its reads meanwhile. At 1M keys a pass
     // with a predicate called per slot took 15.6 ms on average, this 12 ms
-    // (docs/bench.md, "Readers beside a live writer").
+    // (docs/bench.md, "Every target on an Intel Xeon").
     let n = 0;
     const slots = this.#slots;
     const end = 2 * (this.#mask + 1);
