@@ -412,7 +412,7 @@ export class RespServer {
         // the same batch. This client's replies acknowledge writes of the
         // batch: it is among the clients that a serve failing part way
         // disconnects (dropTurn), as every client queued this turn is.
-        this.#ready.add(c);
+        this.#queue(c);
         this.blocking.serveReady();
       }
       if (c.closing || c.closed || c.out.overflowed) break;
