@@ -469,7 +469,7 @@ export class KvIndex {
     // One pass over the slots, with no call per slot: a reader beside a
     // busy writer makes one whenever compaction frees segments under it
     // (lib/kv/follow.ts), a stall of its reads meanwhile. At 1M keys a pass
-    // with a predicate called per slot took 16-17 ms on average, this 12 ms
+    // with a predicate called per slot took about 16 ms on average, this 12 ms
     // (docs/bench.md, "Every target on an Intel Xeon").
     let n = 0;
     const slots = this.#slots;
